@@ -1,0 +1,32 @@
+#!/bin/sh
+#  Installs the Debian packages a make target needs, only those missing.
+#  Usage: scripts/deps.sh SET...   where SET is build, fuzz, cross or compare.
+set -e
+
+packages=""
+for set in "$@"; do
+    case "$set" in
+    build) packages="$packages meson ninja-build pkg-config g++ binutils libczmq-dev libzmq3-dev
+                     libcmocka-dev libsqlite3-dev libedit-dev tmux" ;;
+    fuzz) packages="$packages clang-14 libclang-rt-14-dev" ;;
+    cross) packages="$packages crossbuild-essential-arm64 crossbuild-essential-armhf mmdebstrap
+                     qemu-user" ;;
+    compare) packages="$packages mosquitto nats-server redis-server libmosquitto-dev libnats-dev
+                       libhiredis-dev" ;;
+    *) echo "deps.sh: unknown set '$set' (build, fuzz, cross, compare)" >&2; exit 2 ;;
+    esac
+done
+
+missing=""
+for package in $packages; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true)
+    [ "$status" = "installed" ] || missing="$missing $package"
+done
+[ -n "$missing" ] || exit 0
+
+echo "deps: installing$missing"
+sudo=""
+[ "$(id -u)" = "0" ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends $missing

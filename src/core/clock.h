@@ -1,0 +1,33 @@
+/*  =========================================================================
+    clock.h - UTC wall clock in microseconds
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#ifndef ZGM_CORE_CLOCK_H
+#define ZGM_CORE_CLOCK_H
+
+#include <cstdint>
+#include <ctime>
+
+namespace zgm {
+
+//  Microseconds since the Unix epoch, UTC.
+inline uint64_t now_us() {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+//  Milliseconds from a monotonic clock, for timeouts and intervals.
+inline int64_t mono_ms() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+} // namespace zgm
+
+#endif

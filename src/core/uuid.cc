@@ -1,0 +1,63 @@
+/*  =========================================================================
+    uuid.cc - 16-byte identifiers
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#include "core/uuid.h"
+
+#include <czmq.h>
+
+namespace zgm {
+
+Uuid Uuid::random() {
+    Uuid uuid;
+    zuuid_t* source = zuuid_new();
+    if (source) {
+        memcpy(uuid.bytes, zuuid_data(source), 16);
+        zuuid_destroy(&source);
+    }
+    return uuid;
+}
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+bool Uuid::parse(const char* text, Uuid* out) {
+    if (!text) return false;
+    Uuid uuid;
+    size_t digits = 0;
+    for (const char* p = text; *p; p++) {
+        if (*p == '-') continue;
+        int value = hex_value(*p);
+        if (value < 0 || digits >= 32) return false;
+        uuid.bytes[digits / 2] |= (uint8_t)(digits % 2 ? value : value << 4);
+        digits++;
+    }
+    if (digits != 32) return false;
+    *out = uuid;
+    return true;
+}
+
+std::string Uuid::str() const {
+    static const char hex[] = "0123456789abcdef";
+    std::string text(32, '0');
+    for (size_t i = 0; i < 16; i++) {
+        text[2 * i] = hex[bytes[i] >> 4];
+        text[2 * i + 1] = hex[bytes[i] & 15];
+    }
+    return text;
+}
+
+bool Uuid::is_nil() const {
+    static const uint8_t nil[16] = {};
+    return memcmp(bytes, nil, 16) == 0;
+}
+
+} // namespace zgm
