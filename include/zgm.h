@@ -39,8 +39,8 @@ extern "C" {
 #define ZGM_VERSION_PATCH 0
 
 //  Limits of the protocol (docs/protocol.md).
-#define ZGM_MAX_NAME 64         //  group and user names, in bytes
-#define ZGM_MAX_BODY 65536      //  one message body, in bytes
+#define ZGM_MAX_NAME 64          //  group and user names, in bytes
+#define ZGM_MAX_BODY 65536       //  one message body, in bytes
 #define ZGM_DEFAULT_TIMEOUT 5000 //  milliseconds a call waits for a server by default
 
 //  The registry's default endpoint, for servers and users.
@@ -50,19 +50,19 @@ extern "C" {
 //  Error codes of zgm_errno ().
 typedef enum {
     ZGM_OK = 0,
-    ZGM_EINVAL = 1,       //  a bad argument (empty or over-long name, NULL, ...)
-    ZGM_ETIMEOUT = 2,     //  no answer from the server in time
-    ZGM_ENOTMEMBER = 3,   //  the user is not a member of the group
-    ZGM_ENOTFOUND = 4,    //  no such group
-    ZGM_EEXISTS = 5,      //  the group name is taken
-    ZGM_EALREADY = 6,     //  already a member
-    ZGM_ETOOLARGE = 7,    //  the body is over ZGM_MAX_BODY
-    ZGM_EPROTO = 8,       //  a peer sent something malformed or of another version
-    ZGM_ESTORAGE = 9,     //  the group server could not store the message; it is not stored
-    ZGM_EUNAVAILABLE = 10, //  the server is shutting down, or no group server takes new groups
+    ZGM_EINVAL = 1,         //  a bad argument (empty or over-long name, NULL, ...)
+    ZGM_ETIMEOUT = 2,       //  no answer from the server in time
+    ZGM_ENOTMEMBER = 3,     //  the user is not a member of the group
+    ZGM_ENOTFOUND = 4,      //  no such group
+    ZGM_EEXISTS = 5,        //  the group name is taken
+    ZGM_EALREADY = 6,       //  already a member
+    ZGM_ETOOLARGE = 7,      //  the body is over ZGM_MAX_BODY
+    ZGM_EPROTO = 8,         //  a peer sent something malformed or of another version
+    ZGM_ESTORAGE = 9,       //  the group server could not store the message; it is not stored
+    ZGM_EUNAVAILABLE = 10,  //  the server is shutting down, or no group server takes new groups
     ZGM_ENOTCONNECTED = 11, //  no registry endpoint was given
-    ZGM_ESYSTEM = 12,     //  a local failure (memory, sockets, files)
-    ZGM_ESERVER = 13      //  any other error the server reported
+    ZGM_ESYSTEM = 12,       //  a local failure (memory, sockets, files)
+    ZGM_ESERVER = 13        //  any other error the server reported
 } zgm_error_t;
 
 //  The error code of the last failed call in this thread.
@@ -161,7 +161,7 @@ ZGM_EXPORT int zgm_user_connect(zgm_user_t* self, const char* registry_endpoint)
 
 //  A group as the registry lists it.
 typedef struct {
-    char id[33];        //  the group's id: 32 hex digits
+    char id[33]; //  the group's id: 32 hex digits
     char name[ZGM_MAX_NAME + 1];
     char endpoint[256]; //  the group server that serves it
     uint32_t members;
@@ -177,8 +177,11 @@ ZGM_EXPORT int zgm_user_create(zgm_user_t* self, const char* group);
 ZGM_EXPORT int zgm_user_join(zgm_user_t* self, const char* group);
 //  Leaves a group (ZGM_ENOTMEMBER if not a member).
 ZGM_EXPORT int zgm_user_leave(zgm_user_t* self, const char* group);
+//  after_seq for zgm_user_follow: from the group's current end (only messages sent from now).
+#define ZGM_FOLLOW_NOW UINT64_MAX
+
 //  Follows a group the user is a member of (joined earlier, maybe by another process with
-//  the same id) from after_seq on: messages after it arrive through zgm_user_recv.
+//  the same id): messages with seq > after_seq arrive through zgm_user_recv.
 ZGM_EXPORT int zgm_user_follow(zgm_user_t* self, const char* group, uint64_t after_seq);
 //  Sends a message; returns 0 once the group server has stored it durably, and sets
 //  *seq and *timestamp (either may be NULL) to what it stamped.

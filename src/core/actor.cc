@@ -1,0 +1,72 @@
+/*  =========================================================================
+    actor.cc - what every role's actor shares
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#include "core/actor.h"
+
+#include <atomic>
+#include <cstdlib>
+
+namespace zgm {
+
+static std::atomic<bool> s_verbose(false);
+
+bool verbose() {
+    return s_verbose.load(std::memory_order_relaxed);
+}
+void set_verbose(bool verbose) {
+    s_verbose.store(verbose, std::memory_order_relaxed);
+}
+
+static void set_heartbeats(zsock_t* socket) {
+    zsock_set_heartbeat_ivl(socket, 1000);
+    zsock_set_heartbeat_timeout(socket, 5000);
+    zsock_set_heartbeat_ttl(socket, 6000);
+}
+
+zsock_t* new_server_socket() {
+    zsock_t* socket = zsock_new(ZMQ_ROUTER);
+    if (!socket) return nullptr;
+    zsock_set_router_mandatory(socket, 1);
+    zsock_set_sndhwm(socket, 10000);
+    zsock_set_rcvhwm(socket, 10000);
+    zsock_set_linger(socket, 0);
+    set_heartbeats(socket);
+    return socket;
+}
+
+zsock_t* new_client_socket(const char* endpoint, bool immediate) {
+    zsock_t* socket = zsock_new(ZMQ_DEALER);
+    if (!socket) return nullptr;
+    zsock_set_immediate(socket, immediate ? 1 : 0);
+    zsock_set_sndhwm(socket, 10000);
+    zsock_set_rcvhwm(socket, 10000);
+    zsock_set_linger(socket, 0);
+    zsock_set_reconnect_ivl(socket, 100);
+    zsock_set_reconnect_ivl_max(socket, 2000);
+    set_heartbeats(socket);
+    if (zsock_connect(socket, "%s", endpoint) != 0) {
+        zsock_destroy(&socket);
+        return nullptr;
+    }
+    return socket;
+}
+
+std::string endpoint_address(const std::string& endpoint) {
+    const std::string tcp = "tcp://";
+    if (endpoint.compare(0, tcp.size(), tcp) == 0) return endpoint.substr(tcp.size());
+    return endpoint;
+}
+
+int endpoint_port(const std::string& endpoint) {
+    if (endpoint.compare(0, 6, "tcp://") != 0) return 0;
+    size_t colon = endpoint.rfind(':');
+    if (colon == std::string::npos) return 0;
+    return atoi(endpoint.c_str() + colon + 1);
+}
+
+} // namespace zgm

@@ -1,0 +1,41 @@
+/*  =========================================================================
+    actor.h - what every role's actor shares: logging and socket set-up
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#ifndef ZGM_CORE_ACTOR_H
+#define ZGM_CORE_ACTOR_H
+
+#include <czmq.h>
+#include <string>
+
+namespace zgm {
+
+//  Whether actors log notable events (zgm_set_verbose).
+bool verbose();
+void set_verbose(bool verbose);
+
+//  Logs one line through zsys_info when verbose.
+#define ZGM_LOG(...)                                                                               \
+    do {                                                                                           \
+        if (zgm::verbose()) zsys_info(__VA_ARGS__);                                                \
+    } while (0)
+
+//  A ROUTER for a server: replies to vanished peers fail (EHOSTUNREACH) instead of vanishing
+//  silently, queues are bounded, and ZeroMQ heartbeats detect dead connections.
+zsock_t* new_server_socket();
+//  A DEALER for a client of a server, with ZeroMQ heartbeats to detect dead connections.
+//  With `immediate`, nothing queues for a connection that is not up (sends fail instead):
+//  right for heartbeats, wrong for a request sent just after connecting.
+zsock_t* new_client_socket(const char* endpoint, bool immediate);
+//  "host:port" of a tcp:// endpoint (the endpoint itself for other transports).
+std::string endpoint_address(const std::string& endpoint);
+//  The TCP port of a bound endpoint ("tcp://0.0.0.0:41234" -> 41234), or 0.
+int endpoint_port(const std::string& endpoint);
+
+} // namespace zgm
+
+#endif
