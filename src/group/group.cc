@@ -135,6 +135,7 @@ private:
     uint32_t next_request_id_ = 1;
     std::map<uint32_t, RegistryRequest> registry_requests_;
     bool connect_pending_ = false;
+    bool known_ = false; //  the registry acknowledged a REGISTER or HEARTBEAT of ours
     int64_t connect_deadline_ms_ = 0;
     bool terminated_ = false;
 
@@ -282,15 +283,17 @@ void GroupServer::connect_registry(const char* endpoint) {
         entry.second.refused.clear();
     }
     connect_pending_ = true;
+    known_ = false;
     connect_deadline_ms_ = mono_ms() + kConnectTimeoutMs;
     next_register_ms_ = mono_ms();
-    next_heartbeat_ms_ = mono_ms() + heartbeat_ms_;
+    next_heartbeat_ms_ = mono_ms();
     registry_tick();
 }
 
 //  Answers a pending CONNECT once every group is registered or refused, or at the deadline.
 void GroupServer::finish_connect(bool timed_out) {
     if (!connect_pending_) return;
+    if (!known_ && !timed_out) return;
     std::string refused;
     for (const auto& entry : groups_) {
         if (!entry.second.refused.empty())
@@ -315,7 +318,8 @@ void GroupServer::deregister() {
     message.server = server_id_;
     to_registry(message);
     //  Wait briefly for the OK so the DEREGISTER is not lost with the socket.
-    zsock_set_rcvtimeo(registry_, 500);
+    int timeout = 500; //  zmq_setsockopt, not zsock_set_*, which asserts after zsys_shutdown
+    zmq_setsockopt(zsock_resolve(registry_), ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     proto::Message reply_msg;
     int64_t deadline = mono_ms() + 500;
     while (mono_ms() < deadline) {
@@ -630,6 +634,7 @@ void GroupServer::handle_registry() {
             auto group = groups_.find(request.group);
             if (group == groups_.end()) continue;
             if (message.id == proto::kOk) {
+                known_ = true;
                 if (!group->second.registered)
                     ZGM_LOG("group server: '%s' registered", request.group.c_str());
                 group->second.registered = true;
@@ -640,6 +645,9 @@ void GroupServer::handle_registry() {
                             message.reason.c_str());
                 group->second.refused = message.reason;
             }
+            finish_connect(false);
+        } else if (request.id == proto::kHeartbeat && message.id == proto::kOk) {
+            known_ = true;
             finish_connect(false);
         } else if (request.id == proto::kHeartbeat && message.id == proto::kError) {
             //  The registry does not know us (it restarted, or expired us): register again.
@@ -684,6 +692,8 @@ void GroupServer::send_heartbeat() {
     proto::Message message;
     message.id = proto::kHeartbeat;
     message.server = server_id_;
+    message.endpoint = advertised();
+    message.accept_new = accept_new_ ? 1 : 0;
     for (const auto& entry : groups_)
         message.count += entry.second.registered ? 1 : 0;
     to_registry(message);

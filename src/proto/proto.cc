@@ -60,7 +60,7 @@ const Layout kLayouts[] = {
     {kError, "ERROR", {F_STATUS, F_REASON}},
     {kOk, "OK", {}},
     {kRegister, "REGISTER", {F_SERVER, F_ENDPOINT, F_ACCEPT_NEW, F_GROUP_ID, F_GROUP, F_COUNT}},
-    {kHeartbeat, "HEARTBEAT", {F_SERVER, F_COUNT}},
+    {kHeartbeat, "HEARTBEAT", {F_SERVER, F_ENDPOINT, F_ACCEPT_NEW, F_COUNT}},
     {kDeregister, "DEREGISTER", {F_SERVER}},
     {kList, "LIST", {F_USER}},
     {kGroups, "GROUPS", {F_GROUPS}},
@@ -309,10 +309,8 @@ public:
         size_t size = (size_t)number(1);
         if (!need(size)) return;
         const char* start = (const char*)data_ + pos_;
-        if (memchr(start, 0, size))
-            fail(DecodeError::kBadValue);
-        else
-            text->assign(start, size);
+        if (memchr(start, 0, size)) return fail(DecodeError::kBadValue);
+        text->assign(start, size);
         pos_ += size;
     }
     void body(std::string* body) {
@@ -605,6 +603,9 @@ DecodeError recv(void* socket, bool router, std::string* routing_id, Message* ms
         index++;
     }
     zmq_msg_close(&frame);
+    //  A message was read: a kNoFrame here (an empty frame) must not look like an empty
+    //  socket through an EAGAIN left over from an earlier call.
+    errno = 0;
     return result;
 }
 

@@ -221,11 +221,17 @@ void Registry::on_register(const std::string& from, const proto::Message& reques
 
 void Registry::on_heartbeat(const std::string& from, const proto::Message& request) {
     auto server = servers_.find(request.server);
+    //  A server hosting no group yet is known by its heartbeats alone (it may accept new
+    //  groups); one whose groups the registry does not all know registers them again.
+    if (server == servers_.end() && request.count == 0 && !request.endpoint.empty())
+        server = servers_.emplace(request.server, ServerEntry()).first;
     if (server == servers_.end() || server->second.groups != request.count)
         return error(from, request.request_id, proto::kNotFound,
                      "unknown group server or groups: register again");
     server->second.last_seen_ms = mono_ms();
     server->second.routing_id = from;
+    server->second.endpoint = request.endpoint;
+    server->second.accept_new = request.accept_new != 0;
     proto::Message ok;
     ok.id = proto::kOk;
     reply(from, ok, request.request_id);
