@@ -115,8 +115,8 @@ struct Message {
     uint16_t status = 0;             //  ERROR
     std::string reason;              //  ERROR
     Uuid server;                     //  REGISTER HEARTBEAT DEREGISTER
-    std::string endpoint;            //  REGISTER CREATED
-    uint8_t accept_new = 0;          //  REGISTER (0 or 1)
+    std::string endpoint;            //  REGISTER HEARTBEAT CREATED
+    uint8_t accept_new = 0;          //  REGISTER HEARTBEAT (0 or 1)
     Uuid group_id;                   //  REGISTER CREATED JOINED
     std::string group;               //  group name: most messages
     uint32_t count = 0;              //  REGISTER: members of the group; HEARTBEAT: groups served
@@ -178,7 +178,8 @@ DecodeError decode(const uint8_t* data, size_t size, Message* msg);
 int send(void* socket, const std::string& routing_id, const Message& msg, int flags = 0);
 //  Receives and decodes one message. With `router`, the first frame is the routing id.
 //  Always reads every frame of the multipart message, even a bad one. Returns kOk, the
-//  decode error, or kNoFrame with errno set if nothing could be read.
+//  decode error, or kNoFrame: with errno set (EAGAIN: nothing waiting) if nothing could be
+//  read, with errno 0 if a message was read but held no frame to decode.
 DecodeError recv(void* socket, bool router, std::string* routing_id, Message* msg, int flags = 0);
 
 } // namespace proto
