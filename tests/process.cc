@@ -1,0 +1,193 @@
+/*  =========================================================================
+    process.cc - starting the zgm program from tests
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#include "process.h"
+
+#include "core/clock.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <set>
+#include <unistd.h>
+
+namespace test {
+
+static std::string s_program;
+static std::set<pid_t> s_running;
+
+void set_program(const std::string& path) {
+    s_program = path;
+    static bool registered = false;
+    if (!registered) {
+        atexit(stop_all);
+        registered = true;
+    }
+}
+
+int slowdown() {
+    const char* wrapper = getenv("ZGM_EXE_WRAPPER");
+    return wrapper && *wrapper ? 4 : 1;
+}
+
+//  argv for execvp: the wrapper's words, the program, the arguments.
+static std::vector<std::string> command_line(const std::vector<std::string>& args) {
+    std::vector<std::string> words;
+    const char* wrapper = getenv("ZGM_EXE_WRAPPER");
+    if (wrapper && *wrapper) {
+        std::string text = wrapper;
+        size_t start = 0;
+        while (start < text.size()) {
+            size_t end = text.find(' ', start);
+            if (end == std::string::npos) end = text.size();
+            if (end > start) words.push_back(text.substr(start, end - start));
+            start = end + 1;
+        }
+    }
+    words.push_back(s_program);
+    words.insert(words.end(), args.begin(), args.end());
+    return words;
+}
+
+[[noreturn]] static void exec_child(const std::vector<std::string>& args,
+                                    const std::vector<std::string>& env) {
+    for (const std::string& entry : env)
+        putenv(strdup(entry.c_str()));
+    std::vector<std::string> words = command_line(args);
+    std::vector<char*> argv;
+    for (std::string& word : words)
+        argv.push_back(&word[0]);
+    argv.push_back(nullptr);
+    execvp(argv[0], argv.data());
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+pid_t start(const std::vector<std::string>& args, const std::string& log_path,
+            const std::vector<std::string>& env) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        dup2(log, 1);
+        dup2(log, 2);
+        exec_child(args, env);
+    }
+    if (pid > 0) s_running.insert(pid);
+    return pid;
+}
+
+static bool reap(pid_t pid, int timeout_ms, int* status) {
+    int64_t deadline = zgm::mono_ms() + timeout_ms;
+    while (true) {
+        pid_t done = waitpid(pid, status, WNOHANG);
+        if (done == pid || (done < 0 && errno == ECHILD)) return true;
+        if (zgm::mono_ms() >= deadline) return false;
+        usleep(10000);
+    }
+}
+
+void stop(pid_t pid, int grace_ms) {
+    if (pid <= 0 || !s_running.count(pid)) return;
+    int status;
+    kill(pid, SIGCONT); //  in case a test stopped it
+    kill(pid, SIGTERM);
+    if (!reap(pid, grace_ms, &status)) {
+        kill(pid, SIGKILL);
+        reap(pid, 5000, &status);
+    }
+    s_running.erase(pid);
+}
+
+void kill_now(pid_t pid) {
+    if (pid <= 0 || !s_running.count(pid)) return;
+    int status;
+    kill(pid, SIGKILL);
+    reap(pid, 5000, &status);
+    s_running.erase(pid);
+}
+
+void stop_all() {
+    std::set<pid_t> running = s_running;
+    for (pid_t pid : running)
+        stop(pid, 2000);
+}
+
+Result run(const std::vector<std::string>& args, const std::vector<std::string>& env,
+           int timeout_ms) {
+    Result result;
+    int out[2], err[2];
+    if (pipe(out) != 0 || pipe(err) != 0) return result;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(out[0]);
+        close(err[0]);
+        exec_child(args, env);
+    }
+    close(out[1]);
+    close(err[1]);
+    int64_t deadline = zgm::mono_ms() + (int64_t)timeout_ms * slowdown();
+    struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+    int open_fds = 2;
+    bool killed = false;
+    while (open_fds > 0) {
+        int64_t left = deadline - zgm::mono_ms();
+        if (left <= 0 && !killed) {
+            kill(pid, SIGKILL);
+            killed = true;
+        }
+        if (poll(fds, 2, left > 0 ? (int)left : 100) < 0 && errno != EINTR) break;
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            char buffer[4096];
+            ssize_t size = read(fds[i].fd, buffer, sizeof buffer);
+            if (size > 0) {
+                (i == 0 ? result.out : result.err).append(buffer, (size_t)size);
+            } else {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    result.status = !killed && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return result;
+}
+
+std::string read_file(const std::string& path) {
+    std::string text;
+    FILE* file = fopen(path.c_str(), "r");
+    if (!file) return text;
+    char buffer[4096];
+    size_t size;
+    while ((size = fread(buffer, 1, sizeof buffer, file)) > 0)
+        text.append(buffer, size);
+    fclose(file);
+    return text;
+}
+
+bool wait_for_text(const std::string& path, const std::string& text, int timeout_ms) {
+    int64_t deadline = zgm::mono_ms() + (int64_t)timeout_ms * slowdown();
+    while (zgm::mono_ms() < deadline) {
+        if (read_file(path).find(text) != std::string::npos) return true;
+        usleep(20000);
+    }
+    return false;
+}
+
+} // namespace test

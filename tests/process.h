@@ -1,0 +1,54 @@
+/*  =========================================================================
+    process.h - starting the zgm program from tests: servers in the background, user
+    commands to completion; every process started is stopped by PID, also when a test fails
+
+    Under a cross build, ZGM_EXE_WRAPPER (e.g. "qemu-aarch64 -L SYSROOT") is put before the
+    program.
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#ifndef ZGM_TEST_PROCESS_H
+#define ZGM_TEST_PROCESS_H
+
+#include <signal.h>
+#include <string>
+#include <sys/wait.h>
+#include <vector>
+
+namespace test {
+
+//  The zgm program under test, and what to put before it.
+void set_program(const std::string& path);
+
+struct Result {
+    int status = -1; //  exit status, or -1 if killed at its deadline
+    std::string out; //  standard output
+    std::string err; //  standard error
+};
+
+//  Runs `zgm ARGS...` with extra environment entries ("NAME=value") and waits up to
+//  timeout_ms; a process still running then is killed.
+Result run(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
+           int timeout_ms = 20000);
+
+//  Starts `zgm ARGS...` in the background with stdout and stderr to log_path.
+pid_t start(const std::vector<std::string>& args, const std::string& log_path,
+            const std::vector<std::string>& env = {});
+//  Stops a background process: SIGTERM, then SIGKILL after grace_ms; reaps it.
+void stop(pid_t pid, int grace_ms = 3000);
+void kill_now(pid_t pid);
+//  Stops every background process still running (the tests' teardown, and atexit).
+void stop_all();
+
+std::string read_file(const std::string& path);
+//  Waits until the file contains text; false after timeout_ms.
+bool wait_for_text(const std::string& path, const std::string& text, int timeout_ms = 10000);
+//  How much longer things take under an emulator (1 natively).
+int slowdown();
+
+} // namespace test
+
+#endif
