@@ -528,7 +528,7 @@ int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t 
     send.id = proto::kSend;
     send.user = self->id;
     send.group = group;
-    send.msg_id = Uuid::random(); //  the same on a retry, so it is stored once
+    send.msg_id = Uuid::time_ordered(); //  the same on a retry, so it is stored once
     send.body.assign((const char*)data, size);
     std::unique_ptr<proto::Message> sent = group_request(self, group, send, proto::kSent);
     if (!sent) return -1;

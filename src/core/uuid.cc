@@ -8,6 +8,8 @@
 */
 #include "core/uuid.h"
 
+#include "core/clock.h"
+
 #include <czmq.h>
 
 namespace zgm {
@@ -19,6 +21,14 @@ Uuid Uuid::random() {
         memcpy(uuid.bytes, zuuid_data(source), 16);
         zuuid_destroy(&source);
     }
+    return uuid;
+}
+
+Uuid Uuid::time_ordered() {
+    Uuid uuid = random();
+    uint64_t now = now_us();
+    for (int i = 0; i < 8; i++)
+        uuid.bytes[i] = (uint8_t)(now >> (56 - 8 * i));
     return uuid;
 }
 

@@ -20,6 +20,10 @@ struct Uuid {
     uint8_t bytes[16] = {};
 
     static Uuid random();
+    //  A random id whose first 8 bytes are the current time in microseconds, big-endian
+    //  (like UUIDv7): ids made one after the other sort in time order, so an index over
+    //  them grows at its right edge instead of being rewritten all over.
+    static Uuid time_ordered();
     //  Parses 32 hex digits, with or without the four dashes; false if it is not one.
     static bool parse(const char* text, Uuid* out);
     //  32 lowercase hex digits, no dashes (as CZMQ's zuuid_str prints).
