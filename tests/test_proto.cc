@@ -807,6 +807,25 @@ void test_encode_refuses_fields_over_their_limits(void** state) {
     assert_encode_refused(msg, "ERROR reason");
 }
 
+void test_encode_refuses_what_decode_would_reject(void** state) {
+    (void)state;
+    Message join;
+    join.id = kJoin;
+    join.group = std::string("gen\0eral", 8);
+    assert_encode_refused(join, "NUL inside a string");
+    Message messages;
+    messages.id = kMessages;
+    messages.more = 2;
+    assert_encode_refused(messages, "flag over 1");
+    messages.more = 1;
+    messages.truncated = 2;
+    assert_encode_refused(messages, "flag over 1");
+    Message reg;
+    reg.id = kRegister;
+    reg.accept_new = 2;
+    assert_encode_refused(reg, "flag over 1");
+}
+
 void test_encode_refuses_unknown_ids(void** state) {
     (void)state;
     for (int id = 0; id < 256; id++) {
@@ -1297,6 +1316,7 @@ int main(void) {
         cmocka_unit_test(test_lists_of_largest_records_round_trip_up_to_max_frame),
         cmocka_unit_test(test_frame_of_exactly_max_frame_round_trips),
         cmocka_unit_test(test_encode_refuses_fields_over_their_limits),
+        cmocka_unit_test(test_encode_refuses_what_decode_would_reject),
         cmocka_unit_test(test_encode_refuses_unknown_ids),
         cmocka_unit_test(test_encode_refuses_a_frame_over_max_frame),
         cmocka_unit_test(test_every_proper_prefix_is_rejected_as_truncated),

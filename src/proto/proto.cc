@@ -90,8 +90,11 @@ const Layout* find_layout(uint8_t id) {
 //  ---------------------------------------------------------------------------------------
 //  Encoding
 
+//  The encoder refuses what the decoder would reject: over-long strings, NULs inside them.
 size_t string_size(const std::string& text) {
-    return text.size() <= kMaxString ? 1 + text.size() : 0;
+    if (text.size() > kMaxString || text.find('\0') != std::string::npos)
+        return 0;
+    return 1 + text.size();
 }
 
 size_t body_size(const std::string& body) {
@@ -104,9 +107,11 @@ size_t field_size(Field field, const Message& msg) {
     case F_STATUS:
         return 2;
     case F_ACCEPT_NEW:
+        return msg.accept_new <= 1 ? 1 : 0;
     case F_MORE:
+        return msg.more <= 1 ? 1 : 0;
     case F_TRUNCATED:
-        return 1;
+        return msg.truncated <= 1 ? 1 : 0;
     case F_COUNT:
     case F_LIMIT:
         return 4;

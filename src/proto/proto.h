@@ -162,8 +162,8 @@ bool is_known_id(uint8_t id);
 
 //  The encoded size of msg, or 0 if a field is over its limit (see encode).
 size_t encoded_size(const Message& msg);
-//  Writes msg to `out` (resized); false, with out empty, if a field exceeds its limit or
-//  the message's id is unknown.
+//  Writes msg to `out` (resized); false, with out empty, if a field exceeds its limit, holds
+//  what decode would reject (a NUL in a string, a flag over 1), or the id is unknown.
 bool encode(const Message& msg, std::string* out);
 //  Writes msg into buffer, which must hold encoded_size(msg) bytes.
 void encode_into(const Message& msg, uint8_t* buffer, size_t size);
