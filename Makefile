@@ -37,10 +37,10 @@ fuzz: deps
 	@scripts/deps.sh fuzz
 	[ -f build-fuzz/build.ninja ] || CC=clang-14 CXX=clang++-14 $(MESON) setup build-fuzz \
 	    -Dfuzz=true -Dtests=false -Dcli=false --buildtype=debugoptimized
-	ninja -C build-fuzz tests/fuzz_proto
-	mkdir -p build-fuzz/corpus
-	build-fuzz/tests/fuzz_proto -max_total_time=$(FUZZ_SECS) -timeout=10 -rss_limit_mb=2048 \
-	    build-fuzz/corpus tests/corpus
+	ninja -C build-fuzz tests/fuzz/fuzz_proto
+	mkdir -p build-fuzz/corpus build-fuzz/artifacts
+	build-fuzz/tests/fuzz/fuzz_proto -max_total_time=$(FUZZ_SECS) -timeout=10 -rss_limit_mb=2048 \
+	    -artifact_prefix=build-fuzz/artifacts/ build-fuzz/corpus tests/corpus
 
 bench-store: build
 	$(BUILD)/bench/bench_store
@@ -53,3 +53,55 @@ format:
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz build-aarch64 build-armhf
+
+#  Cross builds for Raspberry-Pi-class boards, tested under qemu-user (docs/cross.md).
+#  cross/sysroot.sh makes build-ARCH/sysroot (a Debian sysroot, once) and build-ARCH/sysroot.ini
+#  (the meson constant `sysroot`), layered before the committed cross/ARCH.ini.
+CROSS_TIMEOUT_MULT    ?= 1
+CROSS_TRIPLET_aarch64 := aarch64-linux-gnu
+CROSS_TRIPLET_armhf   := arm-linux-gnueabihf
+
+define cross_build
+	@scripts/deps.sh build cross
+	cross/sysroot.sh $(1) build-$(1)
+	@if [ ! -f build-$(1)/build.ninja ]; then \
+	    rm -rf build-$(1)/meson-private; \
+	    cli=false; \
+	    [ -f build-$(1)/sysroot/usr/lib/$(CROSS_TRIPLET_$(1))/pkgconfig/libedit.pc ] && cli=true; \
+	    echo "$(MESON) setup build-$(1) --cross-file build-$(1)/sysroot.ini" \
+	         "--cross-file cross/$(1).ini -Dcli=$$cli"; \
+	    $(MESON) setup build-$(1) --cross-file build-$(1)/sysroot.ini \
+	        --cross-file cross/$(1).ini --buildtype=debugoptimized -Dcli=$$cli || exit 1; \
+	fi
+	ninja -C build-$(1) -j $(JOBS)
+endef
+
+define cross_test
+	CI=true $(MESON) test -C build-$(1) \
+	    --print-errorlogs --num-processes $(JOBS) --timeout-multiplier $(CROSS_TIMEOUT_MULT) \
+	    </dev/null
+endef
+
+cross-aarch64:
+	$(call cross_build,aarch64)
+
+cross-armhf:
+	$(call cross_build,armhf)
+
+#  One architecture after the other (not as prerequisites): make -j must not run two apt-gets.
+test-cross:
+	$(call cross_build,aarch64)
+	$(call cross_build,armhf)
+	$(call cross_test,aarch64)
+	$(call cross_test,armhf)
+
+.PHONY: size
+#  Code size (text/data/bss) of the shared library per architecture: `size`, not file size
+#  (aarch64 files are padded to 64 KiB pages).
+size: build
+	$(call cross_build,aarch64)
+	$(call cross_build,armhf)
+	@printf '%-8s %s\n' arch "$$(size $(BUILD)/src/libzgm.so | head -n 1)"
+	@printf '%-8s %s\n' amd64 "$$(size $(BUILD)/src/libzgm.so | tail -n 1)"
+	@printf '%-8s %s\n' aarch64 "$$(aarch64-linux-gnu-size build-aarch64/src/libzgm.so | tail -n 1)"
+	@printf '%-8s %s\n' armhf "$$(arm-linux-gnueabihf-size build-armhf/src/libzgm.so | tail -n 1)"

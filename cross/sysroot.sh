@@ -1,0 +1,154 @@
+#!/bin/sh
+#  Builds a Debian sysroot for cross-compiling zgm, and the meson constants file that points
+#  the committed cross file (cross/ARCH.ini) at it.
+#
+#  Usage: cross/sysroot.sh ARCH BUILDDIR        ARCH is aarch64 or armhf
+#
+#  Creates BUILDDIR/sysroot (mmdebstrap --variant=extract: packages unpacked, nothing run, host
+#  packages untouched) and BUILDDIR/sysroot.ini ([constants] sysroot = '...'). Does nothing if
+#  the sysroot's stamp says it was built with the same package list.
+#
+#  Apt sources: the host's own (/etc/apt/sources.list and sources.list.d/*.list, *.sources, both
+#  one-line and deb822), so no mirror name lives in the repo. Override with
+#  ZGM_APT_SOURCES="file ..." (e.g. a file with the main suite only) and the suite with ZGM_SUITE.
+set -eu
+
+arch=${1:?usage: cross/sysroot.sh aarch64|armhf BUILDDIR}
+builddir=${2:?usage: cross/sysroot.sh aarch64|armhf BUILDDIR}
+
+case "$arch" in
+aarch64) debarch=arm64 triplet=aarch64-linux-gnu qemu=qemu-aarch64 ;;
+armhf) debarch=armhf triplet=arm-linux-gnueabihf qemu=qemu-arm ;;
+*) echo "sysroot.sh: unknown architecture '$arch' (aarch64, armhf)" >&2; exit 2 ;;
+esac
+
+#  What the build links against; the -dev packages pull their own -dev and runtime dependencies.
+#  libc-bin for its ldconfig. The C++ headers and libstdc++.so come from the cross toolchain
+#  (the same GCC 12); the sysroot has the libstdc++6 the programs load at run time.
+packages="libc-bin libc6-dev libczmq-dev libzmq3-dev libcmocka-dev libsqlite3-dev
+          libedit-dev"
+# shellcheck disable=SC2086  # collapse the whitespace
+packages=$(echo $packages | tr ' ' ',')
+
+mkdir -p "$builddir"
+builddir=$(cd "$builddir" && pwd)
+sysroot=$builddir/sysroot
+stamp=$sysroot/.zgm-sysroot-stamp
+
+suite=${ZGM_SUITE:-}
+if [ -z "$suite" ]; then
+    # shellcheck disable=SC1091
+    suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+fi
+[ -n "$suite" ] || { echo "sysroot.sh: cannot tell the host's suite; set ZGM_SUITE" >&2; exit 2; }
+
+want="$debarch $suite $packages"
+
+#  without_security DIR FILE...: copies the sources files into DIR without their *-security
+#  suites (deb822 Suites: lines and one-line entries alike) and prints the copies' names.
+without_security() {
+    dir=$1
+    shift
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    for f in "$@"; do
+        out=$dir/$(basename "$f")
+        case "$f" in
+        *.sources)
+            #  Drop security suites from Suites:, then any stanza left with no suite.
+            awk 'BEGIN { RS = ""; ORS = "\n\n" }
+                 { n = split($0, line, "\n"); keep = 1; text = ""
+                   for (i = 1; i <= n; i++) {
+                     l = line[i]
+                     if (l ~ /^Suites:/) {
+                       m = split(substr(l, 8), w, /[ \t]+/); l = "Suites:"; k = 0
+                       for (j = 1; j <= m; j++)
+                         if (w[j] != "" && w[j] !~ /-security$/) { l = l " " w[j]; k++ }
+                       if (k == 0) keep = 0
+                     }
+                     text = text l "\n"
+                   }
+                   if (keep) printf "%s\n", text }' "$f" >"$out" ;;
+        *)
+            #  deb [options] URI SUITE COMPONENT...: drop lines whose suite is *-security.
+            awk '/^[ \t]*deb/ { i = 2; if ($2 ~ /^\[/) while (i <= NF && $i !~ /\]$/) i++
+                                if ($2 ~ /^\[/) i++; if ($(i + 1) ~ /-security$/) next }
+                 { print }' "$f" >"$out" ;;
+        esac
+        if grep -q '^[[:space:]]*[^#[:space:]]' "$out"; then echo "$out"; fi
+    done
+}
+
+#  One builder per build directory at a time (make -j, two terminals).
+exec 9>"$builddir/.sysroot.lock"
+flock 9
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    :   # up to date
+else
+    sources=${ZGM_APT_SOURCES:-}
+    if [ -z "$sources" ]; then
+        for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+                 /etc/apt/sources.list.d/*.sources; do
+            #  Skip missing, empty and comment-only files (mmdebstrap rejects empty ones).
+            if [ -f "$f" ] && grep -q '^[[:space:]]*[^#[:space:]]' "$f"; then
+                sources="$sources $f"
+            fi
+        done
+    fi
+    [ -n "$sources" ] || { echo "sysroot.sh: no apt sources on this host" >&2; exit 2; }
+
+    echo "sysroot: $arch ($debarch, $suite) into $sysroot"
+    log=$builddir/sysroot.log
+    : >"$log"
+    #  Attempt 1 and its one retry use the host's sources as they are. A third and last attempt
+    #  leaves out the security suite: its index for one architecture is sometimes inconsistent
+    #  on the mirror ("File has unexpected size ... Mirror sync in progress?") for hours. That
+    #  sysroot lacks security updates, which does not matter for linking and testing.
+    for attempt in 1 2 3; do
+        rm -rf "$sysroot" "$sysroot.tmp"
+        use=$sources
+        if [ $attempt = 3 ]; then
+            if [ -n "${ZGM_APT_SOURCES:-}" ]; then break; fi
+            # shellcheck disable=SC2086  # $sources is a list of file names
+            use=$(without_security "$builddir/apt-sources" $sources)
+            echo "sysroot: WARNING: using the host's sources without the security suite" >&2
+        fi
+        # shellcheck disable=SC2086  # $use is a list of file names
+        if mmdebstrap --variant=extract --architectures="$debarch" --include="$packages" \
+               "$suite" "$sysroot.tmp" $use </dev/null >>"$log" 2>&1; then
+            break
+        fi
+        grep '^E:' "$log" | tail -n 3 >&2
+        rm -rf "$sysroot.tmp"
+        if [ $attempt = 1 ]; then echo "sysroot: mmdebstrap failed, retrying once" >&2; sleep 3; fi
+    done
+    if [ ! -d "$sysroot.tmp" ]; then
+        echo "sysroot.sh: mmdebstrap failed (see $log); set ZGM_APT_SOURCES to other sources" >&2
+        exit 1
+    fi
+
+    #  The extract variant runs no maintainer scripts: give the sysroot its own loader cache so
+    #  the guest loader under qemu -L does not probe the host's. The host's ldconfig skips ARM
+    #  libraries ("unknown machine") and leaves an empty cache, so run the sysroot's own,
+    #  statically linked ldconfig under qemu (it chroots into the sysroot); fall back to the
+    #  host's (an empty cache: the loader then searches its default directories, still fine).
+    [ -f "$sysroot.tmp/etc/ld.so.conf" ] ||
+        echo 'include /etc/ld.so.conf.d/*.conf' >"$sysroot.tmp/etc/ld.so.conf"
+    "$qemu" "$sysroot.tmp/sbin/ldconfig" -r "$sysroot.tmp" 2>/dev/null ||
+        ldconfig -r "$sysroot.tmp" 2>/dev/null ||
+        echo "sysroot: WARNING: no loader cache (ldconfig failed)" >&2
+
+    echo "$want" >"$sysroot.tmp/.zgm-sysroot-stamp"
+    mv "$sysroot.tmp" "$sysroot"
+fi
+
+#  The sysroot as a meson constant, read before the committed cross file (cross-file layering).
+ini=$builddir/sysroot.ini
+new="[constants]
+sysroot = '$sysroot'"
+if [ ! -f "$ini" ] || [ "$(cat "$ini")" != "$new" ]; then
+    echo "$new" >"$ini"
+fi
+[ -e "$sysroot/usr/lib/$triplet/libczmq.so" ] ||
+    { echo "sysroot.sh: $sysroot lacks libczmq.so; delete it to rebuild" >&2; exit 1; }
