@@ -1,0 +1,360 @@
+/*  =========================================================================
+    output.cc - how the zgm program prints messages, groups, members and errors
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#include "cli/output.h"
+
+#include "cli/cli.h"
+#include "cli/timefmt.h"
+#include "core/clock.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdlib>
+#include <cstring>
+#include <unistd.h>
+
+namespace zgm {
+namespace cli {
+
+namespace {
+
+const char* const kReset = "\033[0m";
+const char* const kDim = "\033[2m";
+const char* const kGroup = "\033[36m";
+
+//  A colour per sender, so a conversation is easy to follow.
+const char* sender_color(const char* sender) {
+    static const char* const colors[] = {"\033[1;31m", "\033[1;32m", "\033[1;33m",
+                                         "\033[1;34m", "\033[1;35m", "\033[1;36m"};
+    unsigned hash = 5381;
+    for (const char* p = sender; *p; p++)
+        hash = hash * 33 + (unsigned char)*p;
+    return colors[hash % (sizeof colors / sizeof colors[0])];
+}
+
+void append_utf8(std::string* out, uint32_t code) {
+    if (code < 0x80) {
+        *out += (char)code;
+    } else if (code < 0x800) {
+        *out += (char)(0xC0 | (code >> 6));
+        *out += (char)(0x80 | (code & 0x3F));
+    } else if (code < 0x10000) {
+        *out += (char)(0xE0 | (code >> 12));
+        *out += (char)(0x80 | ((code >> 6) & 0x3F));
+        *out += (char)(0x80 | (code & 0x3F));
+    } else {
+        *out += (char)(0xF0 | (code >> 18));
+        *out += (char)(0x80 | ((code >> 12) & 0x3F));
+        *out += (char)(0x80 | ((code >> 6) & 0x3F));
+        *out += (char)(0x80 | (code & 0x3F));
+    }
+}
+
+void append_name(std::string* out, const char* text) {
+    append_visible(out, text, strlen(text), false);
+}
+
+void json_append_uint(std::string* out, const char* key, uint64_t value) {
+    char text[48];
+    snprintf(text, sizeof text, "\"%s\":%" PRIu64, key, value);
+    *out += text;
+}
+
+void json_append_field(std::string* out, const char* key, const char* value) {
+    *out += '"';
+    *out += key;
+    *out += "\":";
+    json_append_string(out, value);
+}
+
+void finish_line(FILE* out, const std::string& line) {
+    fwrite(line.data(), 1, line.size(), out);
+    fputc('\n', out);
+    fflush(out);
+}
+
+} // namespace
+
+Style stdout_style(bool json) {
+    Style style;
+    style.json = json;
+    style.color = !json && isatty(STDOUT_FILENO) && getenv("NO_COLOR") == nullptr;
+    return style;
+}
+
+MessageView view_of(const zgm_msg_t* msg) {
+    return MessageView{zgm_msg_group(msg),  zgm_msg_seq(msg),         zgm_msg_timestamp(msg),
+                       zgm_msg_sender(msg), zgm_msg_sender_name(msg), zgm_msg_body(msg),
+                       zgm_msg_size(msg)};
+}
+
+size_t utf8_decode(const unsigned char* data, size_t size, uint32_t* code) {
+    unsigned char lead = data[0];
+    size_t length;
+    uint32_t value, min;
+    if (lead < 0x80) {
+        *code = lead;
+        return 1;
+    } else if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2, value = lead & 0x1F, min = 0x80;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3, value = lead & 0x0F, min = 0x800;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4, value = lead & 0x07, min = 0x10000;
+    } else {
+        *code = 0xFFFD;
+        return 1;
+    }
+    if (length > size) {
+        *code = 0xFFFD;
+        return 1;
+    }
+    for (size_t i = 1; i < length; i++) {
+        if ((data[i] & 0xC0) != 0x80) {
+            *code = 0xFFFD;
+            return 1;
+        }
+        value = (value << 6) | (data[i] & 0x3F);
+    }
+    if (value < min || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) {
+        *code = 0xFFFD;
+        return 1;
+    }
+    *code = value;
+    return length;
+}
+
+void json_append_string(std::string* out, const void* data, size_t size) {
+    const unsigned char* bytes = (const unsigned char*)data;
+    *out += '"';
+    for (size_t i = 0; i < size;) {
+        uint32_t code;
+        i += utf8_decode(bytes + i, size - i, &code);
+        switch (code) {
+        case '"':
+            *out += "\\\"";
+            break;
+        case '\\':
+            *out += "\\\\";
+            break;
+        case '\n':
+            *out += "\\n";
+            break;
+        case '\r':
+            *out += "\\r";
+            break;
+        case '\t':
+            *out += "\\t";
+            break;
+        case '\b':
+            *out += "\\b";
+            break;
+        case '\f':
+            *out += "\\f";
+            break;
+        case 0xFFFD:
+            *out += "\\ufffd";
+            break;
+        default:
+            if (code < 0x20 || code == 0x7F) {
+                char escape[8];
+                snprintf(escape, sizeof escape, "\\u%04x", (unsigned)code);
+                *out += escape;
+            } else {
+                append_utf8(out, code);
+            }
+        }
+    }
+    *out += '"';
+}
+
+void json_append_string(std::string* out, const char* text) {
+    json_append_string(out, text, strlen(text));
+}
+
+void append_visible(std::string* out, const void* data, size_t size, bool keep_newlines) {
+    const unsigned char* bytes = (const unsigned char*)data;
+    for (size_t i = 0; i < size;) {
+        uint32_t code;
+        i += utf8_decode(bytes + i, size - i, &code);
+        if (code == '\n' && keep_newlines) {
+            *out += "\n    ";
+        } else if (code == '\t') {
+            *out += '\t';
+        } else if (code < 0x20) {
+            *out += '^';
+            *out += (char)('@' + code);
+        } else if (code == 0x7F) {
+            *out += "^?";
+        } else if (code >= 0x80 && code < 0xA0) {
+            append_utf8(out, 0xFFFD);
+        } else {
+            append_utf8(out, code);
+        }
+    }
+}
+
+std::string format_message(const MessageView& msg, const Style& style, uint64_t now_us) {
+    std::string line;
+    if (style.json) {
+        line = "{";
+        json_append_field(&line, "group", msg.group);
+        line += ',';
+        json_append_uint(&line, "seq", msg.seq);
+        line += ',';
+        json_append_uint(&line, "ts_us", msg.ts_us);
+        line += ',';
+        json_append_field(&line, "time", format_time_utc(msg.ts_us).c_str());
+        line += ',';
+        json_append_field(&line, "sender", msg.sender);
+        line += ',';
+        json_append_field(&line, "name", msg.name);
+        line += ",\"text\":";
+        json_append_string(&line, msg.body, msg.size);
+        line += '}';
+        return line;
+    }
+    char seq[32];
+    snprintf(seq, sizeof seq, " #%" PRIu64 " ", msg.seq);
+    if (style.color) line += kDim;
+    line += '[';
+    line += format_time_local(msg.ts_us, now_us);
+    line += ']';
+    line += seq;
+    if (style.color) line += kReset, line += kGroup;
+    append_name(&line, msg.group);
+    if (style.color) line += kReset;
+    line += ' ';
+    if (style.color) line += sender_color(msg.sender);
+    line += '<';
+    append_name(&line, msg.name);
+    line += '>';
+    if (style.color) line += kReset;
+    line += ' ';
+    append_visible(&line, msg.body, msg.size, true);
+    return line;
+}
+
+void print_message(FILE* out, const zgm_msg_t* msg, const Style& style) {
+    finish_line(out, format_message(view_of(msg), style, now_us()));
+}
+
+void print_groups(FILE* out, const zgm_group_info_t* groups, size_t count, const Style& style) {
+    if (style.json) {
+        for (size_t i = 0; i < count; i++) {
+            std::string line = "{";
+            json_append_field(&line, "group", groups[i].name);
+            line += ',';
+            json_append_field(&line, "id", groups[i].id);
+            line += ',';
+            json_append_field(&line, "endpoint", groups[i].endpoint);
+            line += ',';
+            json_append_uint(&line, "members", groups[i].members);
+            line += '}';
+            finish_line(out, line);
+        }
+        return;
+    }
+    if (count == 0) {
+        finish_line(out, "(no groups)");
+        return;
+    }
+    int name_width = 5, endpoint_width = 8;
+    for (size_t i = 0; i < count; i++) {
+        name_width = std::max(name_width, (int)strlen(groups[i].name));
+        endpoint_width = std::max(endpoint_width, (int)strlen(groups[i].endpoint));
+    }
+    fprintf(out, "%s%-*s  %7s  %-*s  %s%s\n", style.color ? kDim : "", name_width, "GROUP",
+            "MEMBERS", endpoint_width, "ENDPOINT", "ID", style.color ? kReset : "");
+    for (size_t i = 0; i < count; i++) {
+        std::string name, endpoint;
+        append_name(&name, groups[i].name);
+        append_name(&endpoint, groups[i].endpoint);
+        fprintf(out, "%-*s  %7u  %-*s  %s\n", name_width, name.c_str(), (unsigned)groups[i].members,
+                endpoint_width, endpoint.c_str(), groups[i].id);
+    }
+    fflush(out);
+}
+
+void print_members(FILE* out, char** pairs, size_t count, const Style& style) {
+    int name_width = 4;
+    for (size_t i = 0; i < count; i++)
+        name_width = std::max(name_width, (int)strlen(pairs[2 * i + 1]));
+    for (size_t i = 0; i < count; i++) {
+        const char* id = pairs[2 * i];
+        const char* name = pairs[2 * i + 1];
+        std::string line;
+        if (style.json) {
+            line = "{";
+            json_append_field(&line, "id", id);
+            line += ',';
+            json_append_field(&line, "name", name);
+            line += '}';
+        } else {
+            append_name(&line, name);
+            line.append(name_width - std::min((int)strlen(name), name_width) + 2, ' ');
+            line += id;
+        }
+        finish_line(out, line);
+    }
+}
+
+void print_done(FILE* out, const char* done, const char* group, const Style& style) {
+    std::string line;
+    if (style.json) {
+        line = "{\"ok\":true,";
+        json_append_field(&line, "group", group);
+        line += '}';
+    } else {
+        line = done;
+        line += ' ';
+        append_name(&line, group);
+    }
+    finish_line(out, line);
+}
+
+void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t ts_us, const Style& style) {
+    std::string line;
+    if (style.json) {
+        line = "{";
+        json_append_field(&line, "group", group);
+        line += ',';
+        json_append_uint(&line, "seq", seq);
+        line += ',';
+        json_append_uint(&line, "ts_us", ts_us);
+        line += ',';
+        json_append_field(&line, "time", format_time_utc(ts_us).c_str());
+        line += '}';
+    } else {
+        char text[64];
+        snprintf(text, sizeof text, " #%" PRIu64 " at ", seq);
+        line = "sent to ";
+        append_name(&line, group);
+        line += text;
+        line += format_time_local(ts_us, now_us());
+    }
+    finish_line(out, line);
+}
+
+int report_error(const char* what, const Style& style) {
+    int code = zgm_errno();
+    std::string message = what;
+    message += ": ";
+    message += zgm_strerror();
+    fprintf(stderr, "zgm: %s\n", message.c_str());
+    if (style.json) {
+        std::string line = "{\"error\":";
+        json_append_string(&line, message.c_str());
+        line += ",\"code\":" + std::to_string(code) + "}";
+        finish_line(stdout, line);
+    }
+    return exit_code_for(code);
+}
+
+} // namespace cli
+} // namespace zgm
