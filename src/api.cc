@@ -52,6 +52,8 @@ const char* zgm_strerror(void) {
 }
 
 void zgm_set_verbose(int verbose) {
+    //  CZMQ logs to stdout unless told otherwise; zgm's events go to stderr, as documented.
+    if (verbose && !getenv("ZSYS_LOGSTREAM")) zsys_set_logstream(stderr);
     set_verbose(verbose != 0);
 }
 
@@ -150,6 +152,17 @@ static void set_sender(zgm_msg_t* msg, const Uuid& sender) {
     memcpy(msg->sender, text.c_str(), 33);
 }
 
+//  Asks an actor to bind; its reply is the port and, on failure, the actor thread's errno.
+static int bind(zactor_t* actor, const char* endpoint) {
+    zstr_sendx(actor, "BIND", endpoint, NULL);
+    int port = -1, error = 0;
+    if (zsock_recv(actor, "ii", &port, &error) != 0 || port < 0)
+        return fail(ZGM_EINVAL, std::string("cannot bind ") + endpoint + ": " +
+                                    (error ? zmq_strerror(error) : "bad endpoint"));
+    succeed();
+    return port;
+}
+
 //  -----------------------------------------------------------------------------------------
 //  zgm_registry_t
 
@@ -168,14 +181,7 @@ zgm_registry_t* zgm_registry_new(void) {
 
 int zgm_registry_bind(zgm_registry_t* self, const char* endpoint) {
     if (!self || !endpoint) return fail(ZGM_EINVAL, "no endpoint");
-    zstr_sendx(self->actor, "BIND", endpoint, NULL);
-    int port = -1;
-    zsock_recv(self->actor, "i", &port);
-    if (port < 0)
-        return fail(ZGM_EINVAL,
-                    std::string("cannot bind ") + endpoint + ": " + zmq_strerror(zmq_errno()));
-    succeed();
-    return port;
+    return bind(self->actor, endpoint);
 }
 
 void zgm_registry_set_expiry(zgm_registry_t* self, int msecs) {
@@ -232,14 +238,7 @@ int zgm_group_add(zgm_group_t* self, const char* name) {
 
 int zgm_group_bind(zgm_group_t* self, const char* endpoint) {
     if (!self || !endpoint) return fail(ZGM_EINVAL, "no endpoint");
-    zstr_sendx(self->actor, "BIND", endpoint, NULL);
-    int port = -1;
-    zsock_recv(self->actor, "i", &port);
-    if (port < 0)
-        return fail(ZGM_EINVAL,
-                    std::string("cannot bind ") + endpoint + ": " + zmq_strerror(zmq_errno()));
-    succeed();
-    return port;
+    return bind(self->actor, endpoint);
 }
 
 void zgm_group_set_advertise(zgm_group_t* self, const char* endpoint) {

@@ -228,6 +228,18 @@ void test_calls_fail_clearly_without_servers(void** state) {
     zgm_user_destroy(&user); //  safe twice
     assert_null(zgm_group_new("/proc/no/such/dir"));
     assert_int_equal(zgm_errno(), ZGM_ESTORAGE);
+
+    //  A port in use: the reason is the bind's own, not a stale errno of another thread.
+    zgm_registry_t* first = zgm_registry_new();
+    int port = zgm_registry_bind(first, "tcp://127.0.0.1:*");
+    zgm_registry_t* second = zgm_registry_new();
+    assert_int_equal(zgm_registry_bind(second, test::local_endpoint(port).c_str()), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "in use"));
+    assert_int_equal(zgm_registry_bind(second, "bogus://x"), -1);
+    assert_non_null(strstr(zgm_strerror(), "cannot bind bogus://x"));
+    zgm_registry_destroy(&second);
+    zgm_registry_destroy(&first);
 }
 
 } // namespace

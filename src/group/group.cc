@@ -221,13 +221,14 @@ bool GroupServer::handle_pipe() {
         reply_status(code, reason);
     } else if (streq(command, "BIND")) {
         int port = zsock_bind(users_, "%s", arg.c_str());
+        int error = port < 0 ? zmq_errno() : 0;
         if (port >= 0) {
             char* last = zsock_last_endpoint(users_);
             bound_ = last ? last : arg;
             zstr_free(&last);
             ZGM_LOG("group server: listening on %s", bound_.c_str());
         }
-        zsock_send(pipe_, "i", port);
+        zsock_send(pipe_, "ii", port, error);
     } else if (streq(command, "ADVERTISE")) {
         advertise_ = arg;
     } else if (streq(command, "ACCEPT_NEW")) {

@@ -19,7 +19,7 @@ namespace zgm {
 //    STATUS                  -> "is": whether the store opened
 //    DURABILITY full|normal  -> "is": reopens the store with that durability
 //    ADD name                -> "is"
-//    BIND endpoint           -> "i": bound port, 0 for non-TCP, -1 on failure
+//    BIND endpoint           -> "ii": bound port (0 for non-TCP, -1 on failure), errno
 //    ADVERTISE endpoint, ACCEPT_NEW 0|1, HEARTBEAT msecs  (no reply)
 //    CONNECT endpoint        -> "is", once every group is registered, refused, or after 5 s
 //    $TERM                   (deregisters first when connected)

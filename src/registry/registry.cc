@@ -85,27 +85,24 @@ private:
     uint64_t malformed_ = 0;
 };
 
+//  zmq_poll rather than zpoller: a zpoller gives up on CZMQ's interrupt flag, and an
+//  application's Ctrl-C must not stop the registry under its zgm_registry_t.
 void Registry::run() {
     zsock_signal(pipe_, 0);
     if (!socket_) return;
-    zpoller_t* poller = zpoller_new(pipe_, socket_, NULL);
     int64_t next_expiry = mono_ms() + expiry_ms_ / 3;
     while (true) {
+        zmq_pollitem_t items[2] = {{zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0},
+                                   {zsock_resolve(socket_), 0, ZMQ_POLLIN, 0}};
         int64_t wait = next_expiry - mono_ms();
-        void* which = zpoller_wait(poller, wait > 0 ? (int)wait : 0);
-        if (which == pipe_) {
-            if (!handle_pipe()) break;
-        } else if (which == socket_) {
-            handle_socket();
-        } else if (zpoller_terminated(poller)) {
-            break;
-        }
+        if (zmq_poll(items, 2, wait > 0 ? (long)wait : 0) < 0 && errno != EINTR) break;
+        if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
+        if (items[1].revents & ZMQ_POLLIN) handle_socket();
         if (mono_ms() >= next_expiry) {
             expire();
             next_expiry = mono_ms() + (expiry_ms_ / 3 > 10 ? expiry_ms_ / 3 : 10);
         }
     }
-    zpoller_destroy(&poller);
 }
 
 bool Registry::handle_pipe() {
@@ -118,12 +115,13 @@ bool Registry::handle_pipe() {
     } else if (streq(command, "BIND")) {
         char* endpoint = zmsg_popstr(msg);
         int port = endpoint ? zsock_bind(socket_, "%s", endpoint) : -1;
+        int error = port < 0 ? zmq_errno() : 0;
         if (port >= 0) {
             char* last = zsock_last_endpoint(socket_);
             ZGM_LOG("registry: listening on %s", last ? last : endpoint);
             zstr_free(&last);
         }
-        zsock_send(pipe_, "i", port);
+        zsock_send(pipe_, "ii", port, error);
         zstr_free(&endpoint);
     } else if (streq(command, "EXPIRY")) {
         char* value = zmsg_popstr(msg);

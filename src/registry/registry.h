@@ -14,7 +14,7 @@
 namespace zgm {
 
 //  The registry's actor (zactor_new (registry_actor, NULL)). Pipe commands:
-//    BIND endpoint   -> replies "i": the bound port, 0 for non-TCP, -1 on failure
+//    BIND endpoint   -> "ii": the bound port (0 for non-TCP, -1 on failure), and errno
 //    EXPIRY msecs    -> a group server silent this long is dropped (no reply)
 //    $TERM
 void registry_actor(zsock_t* pipe, void* args);
