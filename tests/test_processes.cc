@@ -29,6 +29,17 @@ std::string log_path(System* s, const std::string& name) {
     return s->dir + "/" + name + ".log";
 }
 
+//  Waits for text in a process's log (20 s, more under an emulator); on failure the test
+//  fails with the log printed, so a slow or failed start says why.
+void expect_log(System* s, const std::string& name, const std::string& text) {
+    std::string path = log_path(s, name);
+    if (!test::wait_for_text(path, text, 20000)) {
+        print_error("waited for '%s' in %s, which holds:\n%s\n", text.c_str(), path.c_str(),
+                    test::read_file(path).c_str());
+        fail();
+    }
+}
+
 int setup(void** state) {
     System* s = new System();
     s->dir = test::make_temp_dir();
@@ -50,7 +61,7 @@ void start_registry(System* s, int port = 0, const std::vector<std::string>& ext
     args.insert(args.end(), extra.begin(), extra.end());
     std::string log = log_path(s, "registry");
     s->registry_pid = test::start(args, log);
-    assert_true(test::wait_for_text(log, "(port "));
+    expect_log(s, "registry", "(port ");
     //  The log accumulates across restarts: the last announcement counts.
     std::string text = test::read_file(log);
     s->registry_port = atoi(text.c_str() + text.rfind("(port ") + 6);
@@ -106,8 +117,8 @@ void test_registry_group_servers_and_users_on_the_command_line(void** state) {
     start_registry(s);
     start_group(s, "north", {"--group", "general", "--group", "random", "--memory"});
     start_group(s, "south", {"--accept-new", "--memory"});
-    assert_true(test::wait_for_text(log_path(s, "north"), "serving general, random"));
-    assert_true(test::wait_for_text(log_path(s, "south"), "zgm group:"));
+    expect_log(s, "north", "serving general, random");
+    expect_log(s, "south", "zgm group:");
 
     Result groups = user(s, "alice", {"groups", "--json"});
     assert_int_equal(groups.status, 0);
@@ -132,7 +143,7 @@ void test_registry_group_servers_and_users_on_the_command_line(void** state) {
     assert_int_equal(user(s, "alice", {"create", "fresh"}).status, 0);
     groups = user(s, "bob", {"groups", "--json"});
     assert_int_equal(count_lines(groups.out, "\"group\":"), 3);
-    assert_true(test::wait_for_text(log_path(s, "south"), "hosting 'fresh'"));
+    expect_log(s, "south", "hosting 'fresh'");
 
     //  Refusals exit 1 with a reason; usage errors exit 2.
     Result again = user(s, "alice", {"join", "general"});
@@ -164,22 +175,21 @@ void test_duplicate_group_name_is_refused_by_the_registry(void** state) {
     System* s = (System*)*state;
     start_registry(s);
     start_group(s, "first", {"--group", "general", "--memory"});
-    assert_true(test::wait_for_text(log_path(s, "first"), "serving general"));
+    expect_log(s, "first", "serving general");
     pid_t second = start_group(s, "second", {"--group", "general", "--memory"});
     assert_int_equal(wait_exit(second, 10000), 1);
-    assert_true(test::wait_for_text(log_path(s, "second"), "already served by"));
+    expect_log(s, "second", "already served by");
 }
 
 void test_listen_prints_live_messages_and_resumes_after_the_last_printed(void** state) {
     System* s = (System*)*state;
     start_registry(s);
     start_group(s, "server", {"--group", "general", "--memory"});
-    assert_true(test::wait_for_text(log_path(s, "server"), "serving general"));
+    expect_log(s, "server", "serving general");
     assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
     assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
 
     pid_t listener = listen(s, "bob", {"general", "--count", "3", "--json"});
-    assert_true(test::wait_for_text(log_path(s, "listen-bob"), "", 100)); //  started
     usleep(500000 * test::slowdown());
     for (int i = 1; i <= 3; i++)
         assert_int_equal(user(s, "alice", {"send", "general", "live " + std::to_string(i)}).status,
@@ -206,7 +216,7 @@ void test_group_server_killed_and_restarted_loses_nothing(void** state) {
     std::string data = s->dir + "/data";
     start_registry(s);
     pid_t server = start_group(s, "server", {"--group", "general", "--data", data});
-    assert_true(test::wait_for_text(log_path(s, "server"), "serving general"));
+    expect_log(s, "server", "serving general");
     assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
     assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
 
@@ -218,7 +228,7 @@ void test_group_server_killed_and_restarted_loses_nothing(void** state) {
     test::kill_now(server);
     //  Restarted on another port: the registry hands out the new endpoint.
     start_group(s, "server-again", {"--group", "general", "--data", data});
-    assert_true(test::wait_for_text(log_path(s, "server-again"), "serving general"));
+    expect_log(s, "server-again", "serving general");
     for (int i = 6; i <= 10; i++) {
         Result sent = user(s, "alice", {"send", "general", "m" + std::to_string(i), "--json"});
         assert_int_equal(sent.status, 0);
@@ -241,7 +251,7 @@ void test_restarted_registry_refills_its_list(void** state) {
     System* s = (System*)*state;
     start_registry(s);
     start_group(s, "server", {"--group", "general", "--memory"});
-    assert_true(test::wait_for_text(log_path(s, "server"), "serving general"));
+    expect_log(s, "server", "serving general");
     test::kill_now(s->registry_pid);
     Result gone = user(s, "alice", {"groups", "--timeout", "300"});
     assert_int_equal(gone.status, 3);
@@ -255,7 +265,7 @@ void test_group_server_whose_heartbeats_stop_disappears(void** state) {
     System* s = (System*)*state;
     start_registry(s, 0, {"--expiry", "600"});
     pid_t server = start_group(s, "server", {"--group", "general", "--memory"});
-    assert_true(test::wait_for_text(log_path(s, "server"), "serving general"));
+    expect_log(s, "server", "serving general");
     kill(server, SIGSTOP); //  silent, but its connections stay open
     assert_true(test::eventually(
         [&] { return strstr(user(s, "alice", {"groups"}).out.c_str(), "general") == nullptr; },

@@ -348,12 +348,9 @@ void GroupServer::handle_users() {
             malformed_++;
             ZGM_LOG("group server: malformed request (%s), %llu so far",
                     proto::decode_error_text(rc), (unsigned long long)malformed_);
-            uint16_t status = rc == proto::DecodeError::kBadVersion      ? proto::kBadVersion
-                              : rc == proto::DecodeError::kStringTooLong ? proto::kTooLarge
-                              : rc == proto::DecodeError::kFrameTooLarge ? proto::kTooLarge
-                                                                         : proto::kBadRequest;
             if (!from.empty())
-                error(from, request.request_id, status, proto::decode_error_text(rc));
+                error(from, request.request_id, proto::error_status(rc),
+                      proto::decode_error_text(rc));
             continue;
         }
         handle_request(from, request, &batch, &sends);
@@ -767,11 +764,7 @@ void GroupServer::reply(const std::string& to, proto::Message& message, uint32_t
 
 void GroupServer::error(const std::string& to, uint32_t request_id, uint16_t status,
                         const std::string& why) {
-    proto::Message message;
-    message.id = proto::kError;
-    message.status = status;
-    message.reason = why.substr(0, proto::kMaxString);
-    reply(to, message, request_id);
+    proto::send_error(zsock_resolve(users_), to, request_id, status, why);
 }
 
 void GroupServer::to_registry(proto::Message& message, const std::string& group) {

@@ -92,8 +92,7 @@ const Layout* find_layout(uint8_t id) {
 
 //  The encoder refuses what the decoder would reject: over-long strings, NULs inside them.
 size_t string_size(const std::string& text) {
-    if (text.size() > kMaxString || text.find('\0') != std::string::npos)
-        return 0;
+    if (text.size() > kMaxString || text.find('\0') != std::string::npos) return 0;
     return 1 + text.size();
 }
 
@@ -557,8 +556,30 @@ DecodeError decode(const uint8_t* data, size_t size, Message* msg) {
     return DecodeError::kOk;
 }
 
+uint16_t error_status(DecodeError error) {
+    switch (error) {
+    case DecodeError::kBadVersion:
+        return kBadVersion;
+    case DecodeError::kStringTooLong:
+    case DecodeError::kFrameTooLarge:
+        return kTooLarge;
+    default:
+        return kBadRequest;
+    }
+}
+
 //  ---------------------------------------------------------------------------------------
 //  Sockets
+
+int send_error(void* socket, const std::string& routing_id, uint32_t request_id, uint16_t status,
+               const std::string& why) {
+    Message message;
+    message.id = kError;
+    message.request_id = request_id;
+    message.status = status;
+    message.reason = why.substr(0, kMaxString);
+    return send(socket, routing_id, message, ZMQ_DONTWAIT);
+}
 
 int send(void* socket, const std::string& routing_id, const Message& msg, int flags) {
     size_t size = encoded_size(msg);

@@ -172,10 +172,18 @@ void encode_into(const Message& msg, uint8_t* buffer, size_t size);
 //  it got that far (so the caller can answer ERROR with the right request id).
 DecodeError decode(const uint8_t* data, size_t size, Message* msg);
 
+//  The ERROR status a server answers a request that failed to decode with: 426 for another
+//  version, 413 for a body or frame over the limits, 400 for anything else.
+uint16_t error_status(DecodeError error);
+
 //  Socket helpers over libzmq: one message a call.
 //  Sends msg, prefixed with routing_id when not empty (ROUTER). flags as zmq_send
 //  (ZMQ_DONTWAIT). Returns 0, or -1 with errno set (EINVAL for a message over limits).
 int send(void* socket, const std::string& routing_id, const Message& msg, int flags = 0);
+//  Sends ERROR (status, why, cut to kMaxString) without waiting: a peer that is gone or
+//  cannot take more loses only the error.
+int send_error(void* socket, const std::string& routing_id, uint32_t request_id, uint16_t status,
+               const std::string& why);
 //  Receives and decodes one message. With `router`, the first frame is the routing id.
 //  Always reads every frame of the multipart message, even a bad one. Returns kOk, the
 //  decode error, or kNoFrame: with errno set (EAGAIN: nothing waiting) if nothing could be

@@ -146,9 +146,7 @@ void Registry::handle_socket() {
             ZGM_LOG("registry: malformed message (%s), %llu so far", proto::decode_error_text(rc),
                     (unsigned long long)malformed_);
             if (!from.empty())
-                error(from, request.request_id,
-                      rc == proto::DecodeError::kBadVersion ? proto::kBadVersion
-                                                            : proto::kBadRequest,
+                error(from, request.request_id, proto::error_status(rc),
                       proto::decode_error_text(rc));
             continue;
         }
@@ -354,11 +352,7 @@ void Registry::reply(const std::string& to, proto::Message& message, uint32_t re
 
 void Registry::error(const std::string& to, uint32_t request_id, uint16_t status,
                      const std::string& why) {
-    proto::Message message;
-    message.id = proto::kError;
-    message.status = status;
-    message.reason = why.substr(0, proto::kMaxString);
-    reply(to, message, request_id);
+    proto::send_error(zsock_resolve(socket_), to, request_id, status, why);
 }
 
 } // namespace
