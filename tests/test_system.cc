@@ -207,6 +207,43 @@ void test_user_away_catches_up_exactly_once(void** state) {
     zgm_registry_destroy(&registry);
 }
 
+std::string listed_endpoint(zgm_user_t* user, const char* group) {
+    std::string endpoint;
+    test::eventually([&] {
+        size_t count = 0;
+        zgm_group_info_t* groups = zgm_user_groups(user, &count);
+        for (size_t i = 0; groups && i < count; i++)
+            if (strcmp(groups[i].name, group) == 0) endpoint = groups[i].endpoint;
+        free(groups);
+        return !endpoint.empty();
+    });
+    return endpoint;
+}
+
+void test_advertised_endpoint_is_reachable_address_or_the_override(void** state) {
+    (void)state;
+    zgm_registry_t* registry = zgm_registry_new();
+    std::string endpoint = test::local_endpoint(zgm_registry_bind(registry, "tcp://127.0.0.1:*"));
+    //  Bound to every interface: users are told the address that reaches the registry.
+    int port = 0;
+    zgm_group_t* wildcard = start_group_server(NULL, "everywhere", "tcp://*:*", endpoint, &port);
+    zgm_group_t* named = zgm_group_new(NULL);
+    zgm_group_add(named, "elsewhere");
+    zgm_group_bind(named, "tcp://127.0.0.1:*");
+    zgm_group_set_advertise(named, "tcp://zgm.example:7000");
+    assert_int_equal(zgm_group_connect_registry(named, endpoint.c_str()), 0);
+
+    zgm_user_t* user = start_user("looker", endpoint);
+    assert_string_equal(listed_endpoint(user, "everywhere").c_str(),
+                        test::local_endpoint(port).c_str());
+    assert_string_equal(listed_endpoint(user, "elsewhere").c_str(), "tcp://zgm.example:7000");
+    assert_int_equal(zgm_user_join(user, "everywhere"), 0); //  and it is reachable
+    zgm_user_destroy(&user);
+    zgm_group_destroy(&named);
+    zgm_group_destroy(&wildcard);
+    zgm_registry_destroy(&registry);
+}
+
 void test_calls_fail_clearly_without_servers(void** state) {
     (void)state;
     zgm_user_t* user = zgm_user_new("alone");
@@ -250,6 +287,7 @@ int main(void) {
         cmocka_unit_test(test_group_server_restart_keeps_history_membership_and_sequence),
         cmocka_unit_test(test_restarted_registry_refills_its_list),
         cmocka_unit_test(test_user_away_catches_up_exactly_once),
+        cmocka_unit_test(test_advertised_endpoint_is_reachable_address_or_the_override),
         cmocka_unit_test(test_calls_fail_clearly_without_servers),
     };
     return cmocka_run_group_tests_name("system", tests, NULL, NULL);
