@@ -27,7 +27,7 @@
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 namespace zgm {
@@ -46,10 +46,10 @@ struct Group {
     std::string name;
     Uuid id;
     uint64_t last_seq = 0;
-    std::unordered_set<Uuid, UuidHash> members;
-    std::map<std::string, Follower> followers; //  by routing id
-    bool registered = false;                   //  the registry accepted it
-    std::string refused;                       //  why the registry refused it, if it did
+    std::unordered_map<Uuid, std::string, UuidHash> members; //  id -> display name
+    std::map<std::string, Follower> followers;               //  by routing id
+    bool registered = false;                                 //  the registry accepted it
+    std::string refused; //  why the registry refused it, if it did
 };
 
 //  A SEND waiting for the pass's commit.
@@ -92,7 +92,7 @@ private:
 
     //  Users
     void handle_users();
-    void handle_request(const std::string& from, const proto::Message& request,
+    void handle_request(const std::string& from, proto::Message& request,
                         std::vector<AppendRequest>* batch, std::vector<PendingSend>* sends);
     Group* member_group(const std::string& from, const proto::Message& request);
     void on_join(const std::string& from, const proto::Message& request);
@@ -164,7 +164,7 @@ void GroupServer::open_store(Durability durability) {
         std::vector<Member> members;
         if (store_->members(info.name, &members).is_ok())
             for (const Member& member : members)
-                group.members.insert(member.id);
+                group.members[member.id] = member.name;
     }
 }
 
@@ -358,7 +358,7 @@ void GroupServer::handle_users() {
     if (!batch.empty()) commit(batch, sends);
 }
 
-void GroupServer::handle_request(const std::string& from, const proto::Message& request,
+void GroupServer::handle_request(const std::string& from, proto::Message& request,
                                  std::vector<AppendRequest>* batch,
                                  std::vector<PendingSend>* sends) {
     switch (request.id) {
@@ -374,12 +374,14 @@ void GroupServer::handle_request(const std::string& from, const proto::Message& 
         return on_follow(from, request);
     case proto::kSend: {
         ZGM_LOG("MESSAGE SEND FROM %s", request.user.str().c_str());
-        if (!member_group(from, request)) return;
+        Group* group = member_group(from, request);
+        if (!group) return;
         AppendRequest append;
         append.group = request.group;
         append.sender = request.user;
+        append.sender_name = group->members[request.user]; //  the name it joined with
         append.msg_id = request.msg_id;
-        append.body = request.body;
+        append.body.swap(request.body);
         batch->push_back(std::move(append));
         sends->push_back({from, request.request_id});
         return;
@@ -422,7 +424,7 @@ void GroupServer::on_join(const std::string& from, const proto::Message& request
     Status status = store_->add_member(group.name, member);
     if (!status.is_ok() && status.code() != Status::kExists)
         return error(from, request.request_id, proto::kStorage, status.message());
-    group.members.insert(request.user);
+    group.members[request.user] = request.name;
     if (registry_ && group.registered) send_register(group);
     proto::Message joined;
     joined.id = proto::kJoined;
@@ -508,21 +510,6 @@ void GroupServer::on_follow(const std::string& from, const proto::Message& reque
 }
 
 void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingSend>& sends) {
-    //  The sender's name as the group knows it is stored with each message.
-    std::map<std::pair<std::string, Uuid>, std::string> names;
-    for (AppendRequest& append : batch) {
-        auto key = std::make_pair(append.group, append.sender);
-        auto cached = names.find(key);
-        if (cached == names.end()) {
-            std::string name;
-            std::vector<Member> members;
-            if (store_->members(append.group, &members).is_ok())
-                for (const Member& member : members)
-                    names[std::make_pair(append.group, member.id)] = member.name;
-            cached = names.find(key);
-        }
-        if (cached != names.end()) append.sender_name = cached->second;
-    }
     std::vector<AppendResult> results;
     Status status = store_->append(batch, now_us(), &results);
     if (!status.is_ok() || results.size() != batch.size()) {
