@@ -45,6 +45,15 @@ fuzz: deps
 bench-store: build
 	$(BUILD)/bench/bench_store
 
+#  zgm's own figures (BENCHMARKS.md); BENCH_ARGS e.g. --json, --inproc, --only fanout, --quick.
+bench: build
+	$(BUILD)/bench/zgm-bench $(BENCH_ARGS)
+
+#  The same workloads through Mosquitto, NATS and Redis (installed from Debian when missing),
+#  and the libzmq and SQLite limits of this machine: one table with zgm's ratio to each.
+bench-compare:
+	bench/run-compare.sh $(BUILD) $(BENCH_ARGS)
+
 install: build
 	$(MESON) install -C $(BUILD)
 
