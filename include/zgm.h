@@ -200,8 +200,9 @@ ZGM_EXPORT char** zgm_user_members(zgm_user_t* self, const char* group, size_t* 
 ZGM_EXPORT zgm_msg_t* zgm_user_recv(zgm_user_t* self, int timeout_ms);
 //  The last sequence number delivered by zgm_user_recv for a group (0 if none).
 ZGM_EXPORT uint64_t zgm_user_last_seq(zgm_user_t* self, const char* group);
-//  A socket that becomes readable when a live message is waiting, for zpoller or
-//  zmq_poll (a zsock_t *). Read messages with zgm_user_recv (self, 0).
+//  A socket that becomes readable when live messages are waiting, for zpoller or zmq_poll
+//  (a zsock_t *). Messages arrive in batches: once it is readable, call
+//  zgm_user_recv (self, 0) until it returns NULL.
 ZGM_EXPORT void* zgm_user_socket(zgm_user_t* self);
 ZGM_EXPORT void zgm_user_destroy(zgm_user_t** self_p);
 

@@ -89,7 +89,8 @@ struct _zgm_msg_t {
     std::string group;
     uint64_t seq = 0;
     uint64_t timestamp = 0;
-    char sender[33] = {};
+    Uuid sender_id;
+    mutable char sender[33] = {}; //  hex of sender_id, made when first asked for
     std::string sender_name;
     std::string body;
 };
@@ -104,6 +105,7 @@ uint64_t zgm_msg_timestamp(const zgm_msg_t* self) {
     return self->timestamp;
 }
 const char* zgm_msg_sender(const zgm_msg_t* self) {
+    if (!self->sender[0]) memcpy(self->sender, self->sender_id.str().c_str(), 33);
     return self->sender;
 }
 const char* zgm_msg_sender_name(const zgm_msg_t* self) {
@@ -147,9 +149,14 @@ void zgm_msglist_destroy(zgm_msglist_t** self_p) {
     }
 }
 
-static void set_sender(zgm_msg_t* msg, const Uuid& sender) {
-    std::string text = sender.str();
-    memcpy(msg->sender, text.c_str(), 33);
+//  Moves one received record into a message of group.
+static void take_record(zgm_msg_t* msg, const std::string& group, proto::MessageRecord& record) {
+    msg->group = group;
+    msg->seq = record.seq;
+    msg->timestamp = record.ts_us;
+    msg->sender_id = record.sender;
+    msg->sender_name.swap(record.sender_name);
+    msg->body.swap(record.body);
 }
 
 //  Asks an actor to bind; its reply is the port and, on failure, the actor thread's errno.
@@ -282,6 +289,8 @@ struct _zgm_user_t {
     std::string name;
     int timeout_ms = ZGM_DEFAULT_TIMEOUT;
     bool connected = false;
+    proto::Message inbox;  //  the last batch of live messages from the actor
+    size_t inbox_next = 0; //  the next of them zgm_user_recv returns
 };
 
 zgm_user_t* zgm_user_new_with_id(const char* name, const char* id) {
@@ -559,13 +568,7 @@ zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group, uint64_t sinc
         for (proto::MessageRecord& record : batch->messages) {
             if (limit && list->messages.size() == limit) break;
             list->messages.emplace_back();
-            zgm_msg_t& msg = list->messages.back();
-            msg.group = group;
-            msg.seq = record.seq;
-            msg.timestamp = record.ts_us;
-            set_sender(&msg, record.sender);
-            msg.sender_name.swap(record.sender_name);
-            msg.body.swap(record.body);
+            take_record(&list->messages.back(), group, record);
         }
         if (!batch->more || batch->messages.empty() || (limit && list->messages.size() >= limit))
             break;
@@ -615,37 +618,20 @@ zgm_msg_t* zgm_user_recv(zgm_user_t* self, int timeout_ms) {
         fail(ZGM_EINVAL, "no user");
         return nullptr;
     }
-    zmq_pollitem_t item = {zsock_resolve(self->events), 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLIN)) {
-        fail(ZGM_ETIMEOUT, "no message in time");
-        return nullptr;
-    }
-    zmsg_t* frames = zmsg_recv(self->events);
-    if (!frames || zmsg_size(frames) != 6) {
-        zmsg_destroy(&frames);
-        fail(ZGM_ESYSTEM, "interrupted");
-        return nullptr;
+    //  Live messages come from the actor in batches; hand them out one at a time.
+    while (self->inbox_next >= self->inbox.messages.size()) {
+        zmq_pollitem_t item = {zsock_resolve(self->events), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLIN)) {
+            fail(ZGM_ETIMEOUT, "no message in time");
+            return nullptr;
+        }
+        self->inbox_next = 0;
+        if (proto::recv(zsock_resolve(self->events), false, nullptr, &self->inbox, ZMQ_DONTWAIT) !=
+            proto::DecodeError::kOk)
+            self->inbox = proto::Message();
     }
     zgm_msg_t* msg = new zgm_msg_t();
-    zframe_t* frame = zmsg_first(frames);
-    msg->group.assign((const char*)zframe_data(frame), zframe_size(frame));
-    uint64_t numbers[2] = {0, 0};
-    for (int n = 0; n < 2; n++) {
-        frame = zmsg_next(frames);
-        for (size_t i = 0; i < 8 && i < zframe_size(frame); i++)
-            numbers[n] = (numbers[n] << 8) | zframe_data(frame)[i];
-    }
-    msg->seq = numbers[0];
-    msg->timestamp = numbers[1];
-    frame = zmsg_next(frames);
-    Uuid sender;
-    if (zframe_size(frame) == 16) memcpy(sender.bytes, zframe_data(frame), 16);
-    set_sender(msg, sender);
-    frame = zmsg_next(frames);
-    msg->sender_name.assign((const char*)zframe_data(frame), zframe_size(frame));
-    frame = zmsg_next(frames);
-    msg->body.assign((const char*)zframe_data(frame), zframe_size(frame));
-    zmsg_destroy(&frames);
+    take_record(msg, self->inbox.group, self->inbox.messages[self->inbox_next++]);
     succeed();
     return msg;
 }

@@ -69,7 +69,7 @@ private:
     void on_request(const std::string& group, int timeout_ms, proto::Message* request);
     void handle_socket(zsock_t* socket);
     void on_reply(const Pending& pending, proto::Message* reply);
-    void on_deliver(const proto::Message& deliver);
+    void on_deliver(proto::Message& deliver);
     void tick();
 
     zsock_t* connect_server(const std::string& endpoint);
@@ -83,7 +83,8 @@ private:
     void catch_up(const std::string& group, Followed& followed);
     //  Hands one message to the caller if it is the next one; false if it is not, or the
     //  caller's pipe is full.
-    bool emit(const std::string& group, Followed& followed, const proto::MessageRecord& record);
+    bool emit(const std::string& group, Followed& followed,
+              std::vector<proto::MessageRecord>& records, bool truncated);
     void resolve();
 
     zsock_t* pipe_;
@@ -266,17 +267,9 @@ void User::on_reply(const Pending& pending, proto::Message* reply) {
         state.catching_up = false;
         if (reply->id == proto::kMessages) {
             if (reply->last_seq > state.seen_seq) state.seen_seq = reply->last_seq;
-            bool stalled = false;
-            for (const proto::MessageRecord& record : reply->messages) {
-                //  Trimmed by retention: what is left starts later.
-                if (reply->truncated && record.seq > state.last_seq + 1)
-                    state.last_seq = record.seq - 1;
-                if (record.seq > state.last_seq && !emit(pending.group, state, record)) {
-                    stalled = true;
-                    break;
-                }
-            }
-            if (!stalled) catch_up(pending.group, state);
+            //  Stalled (the caller is not reading): the next tick tries again.
+            if (emit(pending.group, state, reply->messages, reply->truncated))
+                catch_up(pending.group, state);
         }
     } else if (pending.purpose == Purpose::kResolve) {
         resolving_ = false;
@@ -301,36 +294,42 @@ void User::follow(const std::string& group, uint64_t after_seq, uint64_t last_se
     catch_up(group, followed);
 }
 
-void User::on_deliver(const proto::Message& deliver) {
+void User::on_deliver(proto::Message& deliver) {
     auto found = followed_.find(deliver.group);
     if (found == followed_.end()) return;
     Followed& followed = found->second;
-    for (const proto::MessageRecord& record : deliver.messages) {
+    for (const proto::MessageRecord& record : deliver.messages)
         if (record.seq > followed.seen_seq) followed.seen_seq = record.seq;
-        if (record.seq <= followed.last_seq || followed.catching_up) continue;
-        if (!emit(deliver.group, followed, record)) break;
-    }
+    //  While a catch-up fetch is on its way, it brings these too.
+    if (!followed.catching_up) emit(deliver.group, followed, deliver.messages, false);
     catch_up(deliver.group, followed);
 }
 
-bool User::emit(const std::string& group, Followed& followed, const proto::MessageRecord& record) {
-    if (record.seq != followed.last_seq + 1) return false;
-    uint8_t seq[8], ts[8];
-    for (int i = 0; i < 8; i++) {
-        seq[i] = (uint8_t)(record.seq >> (56 - 8 * i));
-        ts[i] = (uint8_t)(record.ts_us >> (56 - 8 * i));
+//  Hands the caller, as one DELIVER frame, the records that come next (seq last_seq + 1,
+//  + 2, ...); with `truncated`, a jump over messages trimmed by retention is allowed. The
+//  records are moved out. False if it stopped short: at a gap, or because the caller's pipe
+//  is full (then nothing was handed over, and a later fetch brings them again).
+bool User::emit(const std::string& group, Followed& followed,
+                std::vector<proto::MessageRecord>& records, bool truncated) {
+    proto::Message batch;
+    batch.id = proto::kDeliver;
+    batch.group = group;
+    uint64_t last = followed.last_seq;
+    bool complete = true;
+    for (proto::MessageRecord& record : records) {
+        if (truncated && record.seq > last + 1) last = record.seq - 1;
+        if (record.seq <= last) continue;
+        if (record.seq != last + 1) {
+            complete = false;
+            break;
+        }
+        last = record.seq;
+        batch.messages.push_back(std::move(record));
     }
-    void* socket = zsock_resolve(events_);
-    const int more = ZMQ_SNDMORE | ZMQ_DONTWAIT;
-    if (zmq_send(socket, group.data(), group.size(), more) < 0)
-        return false; //  the caller is not reading: catch up later
-    zmq_send(socket, seq, 8, more);
-    zmq_send(socket, ts, 8, more);
-    zmq_send(socket, record.sender.bytes, 16, more);
-    zmq_send(socket, record.sender_name.data(), record.sender_name.size(), more);
-    zmq_send(socket, record.body.data(), record.body.size(), ZMQ_DONTWAIT);
-    followed.last_seq = record.seq;
-    return true;
+    if (batch.messages.empty()) return complete;
+    if (proto::send(zsock_resolve(events_), "", batch, ZMQ_DONTWAIT) != 0) return false;
+    followed.last_seq = last;
+    return complete;
 }
 
 //  Fetches what has not been delivered yet, unless a fetch is already on its way.

@@ -34,9 +34,9 @@ struct UserArgs {
 //                                   an OK to LEAVE stops following it.
 //    LAST group                  -> "8": the last seq delivered of the group
 //    $TERM
-//  Live messages go out on `events` as frames: group, seq (8 bytes), ts_us (8 bytes),
-//  sender (16 bytes), sender name, body. Every message of a followed group goes out once
-//  and in order: the actor fetches what pushes missed.
+//  Live messages go out on `events` in batches, each one zgm_proto DELIVER frame (a group
+//  and its next messages in seq order). Every message of a followed group goes out once and
+//  in order: the actor fetches what pushes missed.
 void user_actor(zsock_t* pipe, void* args);
 
 } // namespace zgm
