@@ -186,6 +186,60 @@ inline void note(const char* format, ...) {
 }
 
 //  ---------------------------------------------------------------------------------------
+//  A run: what both benchmark programs keep while they measure
+
+struct Run {
+    bool json = false;  //  --json: one JSON object per figure on stdout
+    bool quick = false; //  --quick: a tenth of the counts and a quarter of the times
+    std::string only;   //  --only: comma-separated workload sets; empty: all
+    std::vector<Figure> figures;
+    bool failed = false;
+};
+inline Run g_run;
+
+inline bool selected(const char* set) {
+    if (g_run.only.empty()) return true;
+    std::string list = "," + g_run.only + ",";
+    return list.find(std::string(",") + set + ",") != std::string::npos;
+}
+
+inline uint64_t scaled(uint64_t count) {
+    return g_run.quick ? std::max<uint64_t>(count / 10, 1) : count;
+}
+
+inline double scaled_s(double seconds) {
+    return g_run.quick ? seconds / 4 : seconds;
+}
+
+//  Keeps a figure, prints it as a JSON line with --json, and notes it on stderr.
+inline void record(const std::string& workload, const char* system, double value, const char* unit,
+                   const Params& params) {
+    Figure figure;
+    figure.workload = workload;
+    figure.system = system;
+    figure.value = value;
+    figure.unit = unit;
+    figure.params = params.json();
+    g_run.figures.push_back(figure);
+    if (g_run.json) {
+        printf("%s\n", figure_json(figure).c_str());
+        fflush(stdout);
+    }
+    note("%-22s %-15s %14s %s", workload.c_str(), system, format_value(value).c_str(), unit);
+}
+
+//  Notes a failure on stderr; the program then exits non-zero.
+inline void fail(const char* format, ...) {
+    va_list args;
+    va_start(args, format);
+    fprintf(stderr, "  FAILED: ");
+    vfprintf(stderr, format, args);
+    fprintf(stderr, "\n");
+    va_end(args);
+    g_run.failed = true;
+}
+
+//  ---------------------------------------------------------------------------------------
 //  Percentiles
 
 //  The p-quantile (0..1) of sorted values, nearest rank.

@@ -51,10 +51,7 @@ namespace {
 //  Options and output
 
 struct Options {
-    bool json = false;
     bool inproc = false;
-    bool quick = false;              //  a tenth of the counts and times: a smoke test
-    std::string only;                //  comma-separated workload sets; empty: all
     std::string zgm;                 //  the zgm program
     std::string base;                //  where data directories go
     uint32_t window = 0;             //  SENDs in flight per pipelining user; 0: per workload
@@ -63,46 +60,10 @@ struct Options {
 };
 
 Options g_options;
-std::vector<Figure> g_figures;
-bool g_failed = false;
 
-bool selected(const char* set) {
-    if (g_options.only.empty()) return true;
-    std::string list = "," + g_options.only + ",";
-    return list.find(std::string(",") + set + ",") != std::string::npos;
-}
-
-uint64_t scaled(uint64_t count) {
-    return g_options.quick ? std::max<uint64_t>(count / 10, 1) : count;
-}
-
-double scaled_s(double seconds) {
-    return g_options.quick ? seconds / 4 : seconds;
-}
-
+//  Every zgm figure is the system "zgm".
 void record(const std::string& workload, double value, const char* unit, const Params& params) {
-    Figure figure;
-    figure.workload = workload;
-    figure.system = "zgm";
-    figure.value = value;
-    figure.unit = unit;
-    figure.params = params.json();
-    g_figures.push_back(figure);
-    if (g_options.json) {
-        printf("%s\n", figure_json(figure).c_str());
-        fflush(stdout);
-    }
-    note("%-22s %14s %s", workload.c_str(), format_value(value).c_str(), unit);
-}
-
-void fail(const char* format, ...) {
-    va_list args;
-    va_start(args, format);
-    fprintf(stderr, "  FAILED: ");
-    vfprintf(stderr, format, args);
-    fprintf(stderr, "\n");
-    va_end(args);
-    g_failed = true;
+    record(workload, "zgm", value, unit, params);
 }
 
 //  A fast generator of ids. User ids are random; message ids are made as zgm_user_send makes
@@ -895,7 +856,7 @@ void print_own_table() {
     printf("| %-24s | %16s | %-13s | %s\n", "workload", "value", "unit", "params");
     printf("|%s|%s|%s|%s\n", std::string(26, '-').c_str(), std::string(18, '-').c_str(),
            std::string(15, '-').c_str(), "-----");
-    for (const Figure& figure : g_figures)
+    for (const Figure& figure : g_run.figures)
         printf("| %-24s | %16s | %-13s | %s\n", figure.workload.c_str(),
                format_value(figure.value).c_str(), figure.unit.c_str(), figure.params.c_str());
 }
@@ -1085,15 +1046,15 @@ bool parse(int argc, char** argv) {
         };
         std::string text;
         if (arg == "--json")
-            g_options.json = true;
+            g_run.json = true;
         else if (arg == "--inproc")
             g_options.inproc = true;
         else if (arg == "--quick")
-            g_options.quick = true;
+            g_run.quick = true;
         else if (arg == "--random-ids")
             g_options.random_ids = true;
         else if (arg == "--only") {
-            if (!value(&g_options.only)) return false;
+            if (!value(&g_run.only)) return false;
         } else if (arg == "--zgm") {
             if (!value(&g_options.zgm)) return false;
         } else if (arg == "--base") {
@@ -1175,8 +1136,8 @@ int main(int argc, char** argv) {
     if (selected("fetch")) bench_fetch();
     if (selected("footprint")) bench_footprint();
     servers.stop();
-    if (!g_options.json) print_own_table();
+    if (!g_run.json) print_own_table();
     zsys_shutdown();
     remove_tree(g_options.base);
-    return g_failed ? 1 : 0;
+    return g_run.failed ? 1 : 0;
 }

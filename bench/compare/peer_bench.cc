@@ -46,55 +46,10 @@ namespace {
 //  Options and output
 
 struct Options {
-    bool json = false;
-    bool quick = false;
-    std::string only;
     std::string base;
 };
 
 Options g_options;
-std::vector<Figure> g_figures;
-bool g_failed = false;
-
-bool selected(const char* set) {
-    if (g_options.only.empty()) return true;
-    std::string list = "," + g_options.only + ",";
-    return list.find(std::string(",") + set + ",") != std::string::npos;
-}
-
-uint64_t scaled(uint64_t count) {
-    return g_options.quick ? std::max<uint64_t>(count / 10, 1) : count;
-}
-
-double scaled_s(double seconds) {
-    return g_options.quick ? seconds / 4 : seconds;
-}
-
-void record(const std::string& workload, const char* system, double value, const char* unit,
-            const Params& params) {
-    Figure figure;
-    figure.workload = workload;
-    figure.system = system;
-    figure.value = value;
-    figure.unit = unit;
-    figure.params = params.json();
-    g_figures.push_back(figure);
-    if (g_options.json) {
-        printf("%s\n", figure_json(figure).c_str());
-        fflush(stdout);
-    }
-    note("%-22s %-15s %14s %s", workload.c_str(), system, format_value(value).c_str(), unit);
-}
-
-void fail(const char* format, ...) {
-    va_list args;
-    va_start(args, format);
-    fprintf(stderr, "  FAILED: ");
-    vfprintf(stderr, format, args);
-    fprintf(stderr, "\n");
-    va_end(args);
-    g_failed = true;
-}
 
 //  ---------------------------------------------------------------------------------------
 //  The servers
@@ -1059,7 +1014,7 @@ void print_table() {
     printf("| %-24s | %-15s | %16s | %-13s | %s\n", "workload", "system", "value", "unit",
            "params");
     printf("|---|---|--:|---|---\n");
-    for (const Figure& figure : g_figures)
+    for (const Figure& figure : g_run.figures)
         printf("| %-24s | %-15s | %16s | %-13s | %s\n", figure.workload.c_str(),
                figure.system.c_str(), format_value(figure.value).c_str(), figure.unit.c_str(),
                figure.params.c_str());
@@ -1069,11 +1024,11 @@ bool parse(int argc, char** argv) {
     for (int i = 1; i < argc; i++) {
         std::string arg = argv[i];
         if (arg == "--json")
-            g_options.json = true;
+            g_run.json = true;
         else if (arg == "--quick")
-            g_options.quick = true;
+            g_run.quick = true;
         else if (arg == "--only" && i + 1 < argc)
-            g_options.only = argv[++i];
+            g_run.only = argv[++i];
         else if (arg == "--base" && i + 1 < argc)
             g_options.base = argv[++i];
         else
@@ -1100,7 +1055,7 @@ int main(int argc, char** argv) {
     set_cleanup_dir(g_options.base);
     fprintf(stderr, "zgm-bench-peers: servers and data in %s\n", g_options.base.c_str());
     mosquitto_lib_init();
-    bool limits_only = g_options.only == "limits";
+    bool limits_only = g_run.only == "limits";
     bool ok =
         limits_only || (start(&g_mosquitto, "mosquitto", mosquitto_args) &&
                         start(&g_nats, "nats", nats_args) && start(&g_redis, "redis", redis_args));
@@ -1133,7 +1088,7 @@ int main(int argc, char** argv) {
         if (server->pid) stop_child(server->pid);
     mosquitto_lib_cleanup();
     nats_Close();
-    if (!g_options.json) print_table();
+    if (!g_run.json) print_table();
     remove_tree(g_options.base);
-    return ok && !g_failed ? 0 : 1;
+    return ok && !g_run.failed ? 0 : 1;
 }
