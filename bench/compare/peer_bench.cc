@@ -161,6 +161,27 @@ public:
     Tally tally;
 };
 
+//  A subscriber read by a thread of its own: run() loops until stopping() says so. A derived
+//  class calls start() at the end of its constructor and stop() first in its destructor.
+class ThreadedSubscriber : public Subscriber {
+public:
+    void stop() override {
+        stop_ = true;
+        if (thread_.joinable()) thread_.join();
+    }
+
+protected:
+    void start() {
+        thread_ = std::thread([this] { run(); });
+    }
+    bool stopping() const { return stop_; }
+    virtual void run() = 0;
+
+private:
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
 class Publisher {
 public:
     virtual ~Publisher() = default;
@@ -170,7 +191,7 @@ public:
 };
 
 //  NATS core: a connection per subscriber, read by its own thread.
-class NatsSubscriber : public Subscriber {
+class NatsSubscriber : public ThreadedSubscriber {
 public:
     NatsSubscriber(const std::string& subject, bool* ok) {
         std::string url = "nats://127.0.0.1:" + std::to_string(g_nats.port);
@@ -179,7 +200,7 @@ public:
             natsConnection_SubscribeSync(&subscription_, connection_, subject.c_str()) == NATS_OK &&
             natsSubscription_SetPendingLimits(subscription_, 1000000, 1000000000) == NATS_OK &&
             natsConnection_Flush(connection_) == NATS_OK;
-        if (*ok) thread_ = std::thread([this] { run(); });
+        if (*ok) start();
     }
     ~NatsSubscriber() override {
         stop();
@@ -187,14 +208,9 @@ public:
         natsConnection_Destroy(connection_);
     }
 
-    void stop() override {
-        stop_ = true;
-        if (thread_.joinable()) thread_.join();
-    }
-
 private:
-    void run() {
-        while (!stop_) {
+    void run() override {
+        while (!stopping()) {
             natsMsg* msg = nullptr;
             if (natsSubscription_NextMsg(&msg, subscription_, 100) != NATS_OK) continue;
             tally.on_message(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
@@ -203,8 +219,6 @@ private:
     }
     natsConnection* connection_ = nullptr;
     natsSubscription* subscription_ = nullptr;
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
 };
 
 class NatsPublisher : public Publisher {
@@ -272,7 +286,7 @@ bool redis_write_all(redisContext* context) {
     return true;
 }
 
-class RedisSubscriber : public Subscriber {
+class RedisSubscriber : public ThreadedSubscriber {
 public:
     RedisSubscriber(const std::string& channel, bool* ok) {
         context_ = redis_connect();
@@ -281,20 +295,16 @@ public:
                      : nullptr;
         *ok = reply && reply->type == REDIS_REPLY_ARRAY;
         if (reply) freeReplyObject(reply);
-        if (*ok) thread_ = std::thread([this] { run(); });
+        if (*ok) start();
     }
     ~RedisSubscriber() override {
         stop();
         if (context_) redisFree(context_);
     }
-    void stop() override {
-        stop_ = true;
-        if (thread_.joinable()) thread_.join();
-    }
 
 private:
-    void run() {
-        while (!stop_) {
+    void run() override {
+        while (!stopping()) {
             bool alive = redis_read(context_, 100, [this](redisReply* reply) {
                 if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
                     reply->element[2]->type == REDIS_REPLY_STRING)
@@ -307,8 +317,6 @@ private:
         }
     }
     redisContext* context_ = nullptr;
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
 };
 
 class RedisPublisher : public Publisher {
