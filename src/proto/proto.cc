@@ -25,29 +25,36 @@ namespace {
 enum Field : uint8_t {
     F_END = 0,
     F_STATUS,
+    F_RETRY_MS,
     F_REASON,
-    F_SERVER,
     F_ENDPOINT,
     F_ACCEPT_NEW,
     F_GROUP_ID,
     F_GROUP,
     F_COUNT,
-    F_USER,
+    F_KEY,
+    F_POLICY,
     F_NAME,
-    F_MSG_ID,
-    F_BODY,
-    F_SEQ,
-    F_TS_US,
-    F_SINCE_US,
     F_AFTER_SEQ,
-    F_LIMIT,
+    F_BEFORE_SEQ,
     F_FIRST_SEQ,
     F_LAST_SEQ,
+    F_SINCE_US,
+    F_UNTIL_US,
+    F_LIMIT,
+    F_NEWEST,
     F_MORE,
-    F_TRUNCATED,
+    F_COMPLETE,
+    F_MISSED,
+    F_MAX_COUNT,
+    F_MAX_BYTES,
+    F_MAX_AGE_MS,
     F_GROUPS,
     F_MESSAGES,
+    F_SENDS,
+    F_SENT,
     F_MEMBERS,
+    F_FOLLOWS,
 };
 
 struct Layout {
@@ -57,29 +64,47 @@ struct Layout {
 };
 
 const Layout kLayouts[] = {
-    {kError, "ERROR", {F_STATUS, F_REASON}},
+    {kError, "ERROR", {F_STATUS, F_RETRY_MS, F_REASON}},
     {kOk, "OK", {}},
-    {kRegister, "REGISTER", {F_SERVER, F_ENDPOINT, F_ACCEPT_NEW, F_GROUP_ID, F_GROUP, F_COUNT}},
-    {kHeartbeat, "HEARTBEAT", {F_SERVER, F_ENDPOINT, F_ACCEPT_NEW, F_COUNT}},
-    {kDeregister, "DEREGISTER", {F_SERVER}},
-    {kList, "LIST", {F_USER}},
-    {kGroups, "GROUPS", {F_GROUPS}},
-    {kCreate, "CREATE", {F_USER, F_GROUP}},
-    {kCreated, "CREATED", {F_GROUP_ID, F_GROUP, F_ENDPOINT}},
-    {kHost, "HOST", {F_GROUP}},
-    {kJoin, "JOIN", {F_USER, F_NAME, F_GROUP}},
+    {kRegister, "REGISTER", {F_ENDPOINT, F_ACCEPT_NEW, F_GROUP_ID, F_GROUP, F_POLICY, F_COUNT}},
+    {kHeartbeat, "HEARTBEAT", {F_ENDPOINT, F_ACCEPT_NEW, F_COUNT}},
+    {kDeregister, "DEREGISTER", {}},
+    {kList, "LIST", {F_NAME, F_LIMIT}},
+    {kGroups, "GROUPS", {F_COMPLETE, F_MORE, F_GROUPS}},
+    {kCreate, "CREATE", {F_GROUP, F_POLICY}},
+    {kResolve, "RESOLVE", {F_GROUP}},
+    {kHost, "HOST", {F_GROUP, F_KEY, F_POLICY}},
+    {kGroup, "GROUP", {F_GROUP_ID, F_GROUP, F_ENDPOINT, F_KEY, F_POLICY, F_COUNT}},
+    {kJoin, "JOIN", {F_GROUP, F_NAME}},
     {kJoined, "JOINED", {F_GROUP_ID, F_LAST_SEQ}},
-    {kLeave, "LEAVE", {F_USER, F_GROUP}},
-    {kSend, "SEND", {F_USER, F_GROUP, F_MSG_ID, F_BODY}},
-    {kSent, "SENT", {F_SEQ, F_TS_US}},
-    {kFetch, "FETCH", {F_USER, F_GROUP, F_SINCE_US, F_AFTER_SEQ, F_LIMIT}},
-    {kMessages, "MESSAGES", {F_GROUP, F_FIRST_SEQ, F_LAST_SEQ, F_MORE, F_TRUNCATED, F_MESSAGES}},
-    {kMembers, "MEMBERS", {F_USER, F_GROUP}},
-    {kMemberList, "MEMBER_LIST", {F_MEMBERS}},
-    {kFollow, "FOLLOW", {F_USER, F_GROUP, F_AFTER_SEQ}},
-    {kFollowing, "FOLLOWING", {F_GROUP, F_LAST_SEQ}},
+    {kLeave, "LEAVE", {F_GROUP}},
+    {kSend, "SEND", {F_GROUP, F_SENDS}},
+    {kSent, "SENT", {F_SENT}},
+    {kFetch, "FETCH",
+     {F_GROUP, F_SINCE_US, F_UNTIL_US, F_AFTER_SEQ, F_BEFORE_SEQ, F_LIMIT, F_NEWEST}},
+    {kMessages, "MESSAGES", {F_GROUP, F_FIRST_SEQ, F_LAST_SEQ, F_MORE, F_MISSED, F_MESSAGES}},
+    {kMembers, "MEMBERS", {F_GROUP}},
+    {kMemberList, "MEMBER_LIST", {F_KEY, F_POLICY, F_MEMBERS}},
+    {kFollow, "FOLLOW", {F_FOLLOWS}},
+    {kFollowing, "FOLLOWING", {F_FOLLOWS}},
     {kDeliver, "DELIVER", {F_GROUP, F_MESSAGES}},
+    {kMemberships, "MEMBERSHIPS", {}},
+    {kAdd, "ADD", {F_GROUP, F_KEY}},
+    {kRemove, "REMOVE", {F_GROUP, F_KEY}},
+    {kGive, "GIVE", {F_GROUP, F_KEY}},
+    {kPolicy, "POLICY", {F_GROUP, F_POLICY}},
+    {kRetain, "RETAIN", {F_GROUP, F_MAX_COUNT, F_MAX_BYTES, F_MAX_AGE_MS}},
+    {kMembershipList, "MEMBERSHIP_LIST", {F_FOLLOWS}},
 };
+
+//  The smallest encoding of one record of each list, so a count that cannot fit in the bytes
+//  left is refused before anything is allocated.
+constexpr size_t kMinGroupRecord = 16 + 1 + 1 + kKeySize + 1 + 4;
+constexpr size_t kMinMessageRecord = 8 + 8 + kKeySize + 16 + 1 + 4;
+constexpr size_t kMinSendRecord = 16 + 4;
+constexpr size_t kMinSentRecord = 2 + 8 + 8;
+constexpr size_t kMinMemberRecord = kKeySize + 1 + 1;
+constexpr size_t kMinFollowRecord = 1 + 2 + 8;
 
 const Layout* find_layout(uint8_t id) {
     for (const Layout& layout : kLayouts)
@@ -91,13 +116,23 @@ const Layout* find_layout(uint8_t id) {
 //  Encoding
 
 //  The encoder refuses what the decoder would reject: over-long strings, NULs inside them.
-size_t string_size(const std::string& text) {
-    if (text.size() > kMaxString || text.find('\0') != std::string::npos) return 0;
+size_t string_size(std::string_view text) {
+    if (text.size() > kMaxString || text.find('\0') != std::string_view::npos) return 0;
     return 1 + text.size();
 }
 
-size_t body_size(const std::string& body) {
+size_t body_size(std::string_view body) {
     return body.size() <= kMaxBody ? 4 + body.size() : 0;
+}
+
+size_t flag_size(uint8_t flag) {
+    return flag <= 1 ? 1 : 0;
+}
+
+size_t message_record_size(const MessageRecord& record) {
+    size_t name = string_size(record.sender_name), body = body_size(record.body);
+    if (!name || !body) return 0;
+    return 8 + 8 + kKeySize + 16 + name + body;
 }
 
 //  Size of one field, or 0 if it is over its limit.
@@ -106,26 +141,34 @@ size_t field_size(Field field, const Message& msg) {
     case F_STATUS:
         return 2;
     case F_ACCEPT_NEW:
-        return msg.accept_new <= 1 ? 1 : 0;
+        return flag_size(msg.accept_new);
+    case F_POLICY:
+        return flag_size(msg.policy);
+    case F_NEWEST:
+        return flag_size(msg.newest);
     case F_MORE:
-        return msg.more <= 1 ? 1 : 0;
-    case F_TRUNCATED:
-        return msg.truncated <= 1 ? 1 : 0;
+        return flag_size(msg.more);
+    case F_COMPLETE:
+        return flag_size(msg.complete);
+    case F_RETRY_MS:
     case F_COUNT:
     case F_LIMIT:
         return 4;
-    case F_SEQ:
-    case F_TS_US:
-    case F_SINCE_US:
     case F_AFTER_SEQ:
+    case F_BEFORE_SEQ:
     case F_FIRST_SEQ:
     case F_LAST_SEQ:
+    case F_SINCE_US:
+    case F_UNTIL_US:
+    case F_MISSED:
+    case F_MAX_COUNT:
+    case F_MAX_BYTES:
+    case F_MAX_AGE_MS:
         return 8;
-    case F_SERVER:
     case F_GROUP_ID:
-    case F_USER:
-    case F_MSG_ID:
         return 16;
+    case F_KEY:
+        return kKeySize;
     case F_REASON:
         return string_size(msg.reason);
     case F_ENDPOINT:
@@ -134,15 +177,13 @@ size_t field_size(Field field, const Message& msg) {
         return string_size(msg.group);
     case F_NAME:
         return string_size(msg.name);
-    case F_BODY:
-        return body_size(msg.body);
     case F_GROUPS: {
         if (msg.groups.size() > kMaxList) return 0;
         size_t size = 4;
         for (const GroupRecord& group : msg.groups) {
             size_t name = string_size(group.name), endpoint = string_size(group.endpoint);
-            if (!name || !endpoint) return 0;
-            size += 16 + name + endpoint + 4;
+            if (!name || !endpoint || group.policy > 1) return 0;
+            size += 16 + name + endpoint + kKeySize + 1 + 4;
         }
         return size;
     }
@@ -150,19 +191,41 @@ size_t field_size(Field field, const Message& msg) {
         if (msg.messages.size() > kMaxList) return 0;
         size_t size = 4;
         for (const MessageRecord& record : msg.messages) {
-            size_t name = string_size(record.sender_name), body = body_size(record.body);
-            if (!name || !body) return 0;
-            size += 8 + 8 + 16 + name + body;
+            size_t bytes = message_record_size(record);
+            if (!bytes) return 0;
+            size += bytes;
         }
         return size;
     }
+    case F_SENDS: {
+        if (msg.sends.size() > kMaxList) return 0;
+        size_t size = 4;
+        for (const SendRecord& record : msg.sends) {
+            size_t body = body_size(record.body);
+            if (!body) return 0;
+            size += 16 + body;
+        }
+        return size;
+    }
+    case F_SENT:
+        return msg.sent.size() <= kMaxList ? 4 + msg.sent.size() * kMinSentRecord : 0;
     case F_MEMBERS: {
         if (msg.members.size() > kMaxList) return 0;
         size_t size = 4;
         for (const MemberRecord& member : msg.members) {
             size_t name = string_size(member.name);
-            if (!name) return 0;
-            size += 16 + name;
+            if (!name || member.role > kRoleAllowed) return 0;
+            size += kKeySize + name + 1;
+        }
+        return size;
+    }
+    case F_FOLLOWS: {
+        if (msg.follows.size() > kMaxList) return 0;
+        size_t size = 4;
+        for (const FollowRecord& follow : msg.follows) {
+            size_t group = string_size(follow.group);
+            if (!group) return 0;
+            size += group + 2 + 8;
         }
         return size;
     }
@@ -193,28 +256,46 @@ public:
         pos_ += size;
     }
     void uuid(const Uuid& uuid) { bytes(uuid.bytes, 16); }
-    void string(const std::string& text) {
+    void key(const Key& key) { bytes(key.bytes, kKeySize); }
+    void string(std::string_view text) {
         u8((uint8_t)text.size());
         bytes(text.data(), text.size());
     }
-    void body(const std::string& body) {
+    void body(std::string_view body) {
         u32((uint32_t)body.size());
         bytes(body.data(), body.size());
     }
+    void message_record(uint64_t seq, uint64_t ts_us, const uint8_t* sender, const Uuid& msg_id,
+                        std::string_view sender_name, std::string_view body_) {
+        u64(seq);
+        u64(ts_us);
+        bytes(sender, kKeySize);
+        uuid(msg_id);
+        string(sender_name);
+        body(body_);
+    }
+    size_t position() const { return pos_; }
 
 private:
     uint8_t* data_;
     size_t pos_ = 0;
 };
 
+void write_header(Writer& out, uint8_t id, uint32_t request_id) {
+    out.u16(kSignature);
+    out.u8(id);
+    out.u8(kVersion);
+    out.u32(request_id);
+}
+
 void write_field(Field field, const Message& msg, Writer& out) {
     switch (field) {
     case F_STATUS:
         return out.u16(msg.status);
+    case F_RETRY_MS:
+        return out.u32(msg.retry_ms);
     case F_REASON:
         return out.string(msg.reason);
-    case F_SERVER:
-        return out.uuid(msg.server);
     case F_ENDPOINT:
         return out.string(msg.endpoint);
     case F_ACCEPT_NEW:
@@ -225,56 +306,86 @@ void write_field(Field field, const Message& msg, Writer& out) {
         return out.string(msg.group);
     case F_COUNT:
         return out.u32(msg.count);
-    case F_USER:
-        return out.uuid(msg.user);
+    case F_KEY:
+        return out.key(msg.key);
+    case F_POLICY:
+        return out.u8(msg.policy);
     case F_NAME:
         return out.string(msg.name);
-    case F_MSG_ID:
-        return out.uuid(msg.msg_id);
-    case F_BODY:
-        return out.body(msg.body);
-    case F_SEQ:
-        return out.u64(msg.seq);
-    case F_TS_US:
-        return out.u64(msg.ts_us);
-    case F_SINCE_US:
-        return out.u64(msg.since_us);
     case F_AFTER_SEQ:
         return out.u64(msg.after_seq);
-    case F_LIMIT:
-        return out.u32(msg.limit);
+    case F_BEFORE_SEQ:
+        return out.u64(msg.before_seq);
     case F_FIRST_SEQ:
         return out.u64(msg.first_seq);
     case F_LAST_SEQ:
         return out.u64(msg.last_seq);
+    case F_SINCE_US:
+        return out.u64(msg.since_us);
+    case F_UNTIL_US:
+        return out.u64(msg.until_us);
+    case F_LIMIT:
+        return out.u32(msg.limit);
+    case F_NEWEST:
+        return out.u8(msg.newest);
     case F_MORE:
         return out.u8(msg.more);
-    case F_TRUNCATED:
-        return out.u8(msg.truncated);
+    case F_COMPLETE:
+        return out.u8(msg.complete);
+    case F_MISSED:
+        return out.u64(msg.missed);
+    case F_MAX_COUNT:
+        return out.u64(msg.max_count);
+    case F_MAX_BYTES:
+        return out.u64(msg.max_bytes);
+    case F_MAX_AGE_MS:
+        return out.u64(msg.max_age_ms);
     case F_GROUPS:
         out.u32((uint32_t)msg.groups.size());
         for (const GroupRecord& group : msg.groups) {
             out.uuid(group.id);
             out.string(group.name);
             out.string(group.endpoint);
+            out.key(group.server);
+            out.u8(group.policy);
             out.u32(group.members);
         }
         return;
     case F_MESSAGES:
         out.u32((uint32_t)msg.messages.size());
-        for (const MessageRecord& record : msg.messages) {
+        for (const MessageRecord& record : msg.messages)
+            out.message_record(record.seq, record.ts_us, record.sender.bytes, record.msg_id,
+                               record.sender_name, record.body);
+        return;
+    case F_SENDS:
+        out.u32((uint32_t)msg.sends.size());
+        for (const SendRecord& record : msg.sends) {
+            out.uuid(record.msg_id);
+            out.body(record.body);
+        }
+        return;
+    case F_SENT:
+        out.u32((uint32_t)msg.sent.size());
+        for (const SentRecord& record : msg.sent) {
+            out.u16(record.status);
             out.u64(record.seq);
             out.u64(record.ts_us);
-            out.uuid(record.sender);
-            out.string(record.sender_name);
-            out.body(record.body);
         }
         return;
     case F_MEMBERS:
         out.u32((uint32_t)msg.members.size());
         for (const MemberRecord& member : msg.members) {
-            out.uuid(member.id);
+            out.key(member.id);
             out.string(member.name);
+            out.u8(member.role);
+        }
+        return;
+    case F_FOLLOWS:
+        out.u32((uint32_t)msg.follows.size());
+        for (const FollowRecord& follow : msg.follows) {
+            out.string(follow.group);
+            out.u16(follow.status);
+            out.u64(follow.seq);
         }
         return;
     case F_END:
@@ -299,9 +410,11 @@ public:
         pos_ += width;
         return value;
     }
-    uint8_t flag() {
+    uint8_t flag() { return bounded(1); }
+    //  A number 1 whose value is at most max.
+    uint8_t bounded(uint8_t max) {
         uint8_t value = (uint8_t)number(1);
-        if (value > 1) fail(DecodeError::kBadValue);
+        if (value > max) fail(DecodeError::kBadValue);
         return value;
     }
     void uuid(Uuid* uuid) {
@@ -309,21 +422,37 @@ public:
         memcpy(uuid->bytes, data_ + pos_, 16);
         pos_ += 16;
     }
-    void string(std::string* text) {
-        size_t size = (size_t)number(1);
-        if (!need(size)) return;
-        const char* start = (const char*)data_ + pos_;
-        if (memchr(start, 0, size)) return fail(DecodeError::kBadValue);
-        text->assign(start, size);
-        pos_ += size;
+    void key(Key* key) {
+        if (!need(kKeySize)) return;
+        memcpy(key->bytes, data_ + pos_, kKeySize);
+        pos_ += kKeySize;
     }
-    void body(std::string* body) {
+    std::string_view string_view() {
+        size_t size = (size_t)number(1);
+        if (!need(size)) return {};
+        const char* start = (const char*)data_ + pos_;
+        if (memchr(start, 0, size)) {
+            fail(DecodeError::kBadValue);
+            return {};
+        }
+        pos_ += size;
+        return std::string_view(start, size);
+    }
+    void string(std::string* text) {
+        std::string_view view = string_view();
+        text->assign(view.data(), view.size());
+    }
+    std::string_view body() {
         uint64_t size = number(4);
-        if (error_ != DecodeError::kOk) return;
-        if (size > kMaxBody) return fail(DecodeError::kStringTooLong);
-        if (!need((size_t)size)) return;
-        body->assign((const char*)data_ + pos_, (size_t)size);
+        if (error_ != DecodeError::kOk) return {};
+        if (size > kMaxBody) {
+            fail(DecodeError::kStringTooLong);
+            return {};
+        }
+        if (!need((size_t)size)) return {};
+        std::string_view view((const char*)data_ + pos_, (size_t)size);
         pos_ += (size_t)size;
+        return view;
     }
     //  Reads a list count; 0 on error. min_record is the smallest encoded record, so a
     //  count that cannot fit in what remains fails before anything is allocated.
@@ -366,10 +495,11 @@ void read_field(Field field, Reader& in, Message* msg) {
     case F_STATUS:
         msg->status = (uint16_t)in.number(2);
         return;
+    case F_RETRY_MS:
+        msg->retry_ms = (uint32_t)in.number(4);
+        return;
     case F_REASON:
         return in.string(&msg->reason);
-    case F_SERVER:
-        return in.uuid(&msg->server);
     case F_ENDPOINT:
         return in.string(&msg->endpoint);
     case F_ACCEPT_NEW:
@@ -382,28 +512,18 @@ void read_field(Field field, Reader& in, Message* msg) {
     case F_COUNT:
         msg->count = (uint32_t)in.number(4);
         return;
-    case F_USER:
-        return in.uuid(&msg->user);
+    case F_KEY:
+        return in.key(&msg->key);
+    case F_POLICY:
+        msg->policy = in.flag();
+        return;
     case F_NAME:
         return in.string(&msg->name);
-    case F_MSG_ID:
-        return in.uuid(&msg->msg_id);
-    case F_BODY:
-        return in.body(&msg->body);
-    case F_SEQ:
-        msg->seq = in.number(8);
-        return;
-    case F_TS_US:
-        msg->ts_us = in.number(8);
-        return;
-    case F_SINCE_US:
-        msg->since_us = in.number(8);
-        return;
     case F_AFTER_SEQ:
         msg->after_seq = in.number(8);
         return;
-    case F_LIMIT:
-        msg->limit = (uint32_t)in.number(4);
+    case F_BEFORE_SEQ:
+        msg->before_seq = in.number(8);
         return;
     case F_FIRST_SEQ:
         msg->first_seq = in.number(8);
@@ -411,43 +531,100 @@ void read_field(Field field, Reader& in, Message* msg) {
     case F_LAST_SEQ:
         msg->last_seq = in.number(8);
         return;
+    case F_SINCE_US:
+        msg->since_us = in.number(8);
+        return;
+    case F_UNTIL_US:
+        msg->until_us = in.number(8);
+        return;
+    case F_LIMIT:
+        msg->limit = (uint32_t)in.number(4);
+        return;
+    case F_NEWEST:
+        msg->newest = in.flag();
+        return;
     case F_MORE:
         msg->more = in.flag();
         return;
-    case F_TRUNCATED:
-        msg->truncated = in.flag();
+    case F_COMPLETE:
+        msg->complete = in.flag();
+        return;
+    case F_MISSED:
+        msg->missed = in.number(8);
+        return;
+    case F_MAX_COUNT:
+        msg->max_count = in.number(8);
+        return;
+    case F_MAX_BYTES:
+        msg->max_bytes = in.number(8);
+        return;
+    case F_MAX_AGE_MS:
+        msg->max_age_ms = in.number(8);
         return;
     case F_GROUPS: {
-        uint32_t count = in.count(16 + 1 + 1 + 4);
+        uint32_t count = in.count(kMinGroupRecord);
         msg->groups.resize(count);
         for (uint32_t i = 0; i < count && in.ok(); i++) {
             GroupRecord& group = msg->groups[i];
             in.uuid(&group.id);
             in.string(&group.name);
             in.string(&group.endpoint);
+            in.key(&group.server);
+            group.policy = in.flag();
             group.members = (uint32_t)in.number(4);
         }
         return;
     }
     case F_MESSAGES: {
-        uint32_t count = in.count(8 + 8 + 16 + 1 + 4);
+        uint32_t count = in.count(kMinMessageRecord);
         msg->messages.resize(count);
         for (uint32_t i = 0; i < count && in.ok(); i++) {
             MessageRecord& record = msg->messages[i];
             record.seq = in.number(8);
             record.ts_us = in.number(8);
-            in.uuid(&record.sender);
-            in.string(&record.sender_name);
-            in.body(&record.body);
+            in.key(&record.sender);
+            in.uuid(&record.msg_id);
+            record.sender_name = in.string_view();
+            record.body = in.body();
+        }
+        return;
+    }
+    case F_SENDS: {
+        uint32_t count = in.count(kMinSendRecord);
+        msg->sends.resize(count);
+        for (uint32_t i = 0; i < count && in.ok(); i++) {
+            in.uuid(&msg->sends[i].msg_id);
+            msg->sends[i].body = in.body();
+        }
+        return;
+    }
+    case F_SENT: {
+        uint32_t count = in.count(kMinSentRecord);
+        msg->sent.resize(count);
+        for (uint32_t i = 0; i < count && in.ok(); i++) {
+            msg->sent[i].status = (uint16_t)in.number(2);
+            msg->sent[i].seq = in.number(8);
+            msg->sent[i].ts_us = in.number(8);
         }
         return;
     }
     case F_MEMBERS: {
-        uint32_t count = in.count(16 + 1);
+        uint32_t count = in.count(kMinMemberRecord);
         msg->members.resize(count);
         for (uint32_t i = 0; i < count && in.ok(); i++) {
-            in.uuid(&msg->members[i].id);
+            in.key(&msg->members[i].id);
             in.string(&msg->members[i].name);
+            msg->members[i].role = in.bounded(kRoleAllowed);
+        }
+        return;
+    }
+    case F_FOLLOWS: {
+        uint32_t count = in.count(kMinFollowRecord);
+        msg->follows.resize(count);
+        for (uint32_t i = 0; i < count && in.ok(); i++) {
+            in.string(&msg->follows[i].group);
+            msg->follows[i].status = (uint16_t)in.number(2);
+            msg->follows[i].seq = in.number(8);
         }
         return;
     }
@@ -513,10 +690,7 @@ size_t encoded_size(const Message& msg) {
 void encode_into(const Message& msg, uint8_t* buffer, size_t size) {
     (void)size;
     Writer out(buffer);
-    out.u16(kSignature);
-    out.u8(msg.id);
-    out.u8(kVersion);
-    out.u32(msg.request_id);
+    write_header(out, msg.id, msg.request_id);
     for (Field field : find_layout(msg.id)->fields) {
         if (field == F_END) break;
         write_field(field, msg, out);
@@ -533,7 +707,10 @@ bool encode(const Message& msg, std::string* out) {
 }
 
 DecodeError decode(const uint8_t* data, size_t size, Message* msg) {
+    //  Every field back to its default, but the frame stays: data may point into it.
+    Frame frame = std::move(msg->frame);
     *msg = Message();
+    msg->frame = std::move(frame);
     if (size == 0) return DecodeError::kNoFrame;
     if (size > kMaxFrame) return DecodeError::kFrameTooLarge;
     Reader in(data, size);
@@ -569,15 +746,65 @@ uint16_t error_status(DecodeError error) {
 }
 
 //  ---------------------------------------------------------------------------------------
+//  MESSAGES, record by record
+
+MessagesWriter::MessagesWriter(uint32_t request_id, const std::string& group) {
+    size_t group_size = string_size(group);
+    std::string name = group_size ? group : std::string();
+    buffer_.resize(kHeaderSize + 1 + name.size() + 8 + 8 + 1 + 8 + 4);
+    Writer out((uint8_t*)&buffer_[0]);
+    write_header(out, kMessages, request_id);
+    out.string(name);
+    fixed_at_ = out.position();
+}
+
+bool MessagesWriter::add(uint64_t seq, uint64_t ts_us, const uint8_t* sender, const Uuid& msg_id,
+                         std::string_view sender_name, std::string_view body) {
+    size_t name = string_size(sender_name), bytes = body_size(body);
+    if (!name || !bytes || count_ >= kMaxList) return false;
+    size_t record = 8 + 8 + kKeySize + 16 + name + bytes;
+    if (buffer_.size() + record > kMaxFrame) return false;
+    size_t at = buffer_.size();
+    buffer_.resize(at + record);
+    Writer out((uint8_t*)&buffer_[at]);
+    out.message_record(seq, ts_us, sender, msg_id, sender_name, body);
+    count_++;
+    return true;
+}
+
+static void free_buffer(void*, void* hint) {
+    delete (std::string*)hint;
+}
+
+void MessagesWriter::finish(uint64_t first_seq, uint64_t last_seq, bool more, uint64_t missed,
+                            zmq_msg_t* frame) {
+    Writer out((uint8_t*)&buffer_[fixed_at_]);
+    out.u64(first_seq);
+    out.u64(last_seq);
+    out.u8(more ? 1 : 0);
+    out.u64(missed);
+    out.u32(count_);
+    //  The frame takes the buffer over: no copy of the records.
+    std::string* owned = new std::string();
+    owned->swap(buffer_);
+    zmq_msg_init_data(frame, &(*owned)[0], owned->size(), free_buffer, owned);
+    count_ = 0;
+}
+
+//  ---------------------------------------------------------------------------------------
 //  Sockets
 
 int send_error(void* socket, const std::string& routing_id, uint32_t request_id, uint16_t status,
-               const std::string& why) {
+               const std::string& why, uint32_t retry_ms) {
     Message message;
     message.id = kError;
     message.request_id = request_id;
     message.status = status;
+    message.retry_ms = retry_ms;
     message.reason = why.substr(0, kMaxString);
+    //  A reason may quote what a peer sent: keep it decodable.
+    for (char& c : message.reason)
+        if (c == '\0') c = '?';
     return send(socket, routing_id, message, ZMQ_DONTWAIT);
 }
 
@@ -602,7 +829,8 @@ int send(void* socket, const std::string& routing_id, const Message& msg, int fl
     return 0;
 }
 
-DecodeError recv(void* socket, bool router, std::string* routing_id, Message* msg, int flags) {
+DecodeError recv(void* socket, bool router, std::string* routing_id, Message* msg, int flags,
+                 std::string* peer) {
     zmq_msg_t frame;
     zmq_msg_init(&frame);
     DecodeError result = DecodeError::kNoFrame;
@@ -610,6 +838,7 @@ DecodeError recv(void* socket, bool router, std::string* routing_id, Message* ms
     int expected = router ? 2 : 1;
     bool more = true;
     *msg = Message();
+    if (peer) peer->clear();
     while (more) {
         if (zmq_msg_recv(&frame, socket, index == 0 ? flags : 0) < 0) {
             int saved = errno;
@@ -622,7 +851,13 @@ DecodeError recv(void* socket, bool router, std::string* routing_id, Message* ms
             if (routing_id)
                 routing_id->assign((const char*)zmq_msg_data(&frame), zmq_msg_size(&frame));
         } else if (index == expected - 1) {
-            result = decode((const uint8_t*)zmq_msg_data(&frame), zmq_msg_size(&frame), msg);
+            if (peer) {
+                const char* user_id = zmq_msg_gets(&frame, "User-Id");
+                if (user_id) peer->assign(user_id);
+            }
+            //  The message keeps the frame: its records point into it.
+            zmq_msg_move(msg->frame.get(), &frame);
+            result = decode(msg->frame.data(), msg->frame.size(), msg);
         } else if (index >= expected && result == DecodeError::kOk) {
             result = DecodeError::kSurplusFrames;
         }

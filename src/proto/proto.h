@@ -11,7 +11,10 @@
 
     All numbers are big-endian. `string` is a 1-byte length and that many bytes (no NUL
     inside), `body` is a 4-byte length (at most kMaxBody) and that many bytes, `uuid` is 16
-    bytes, and a list is a 4-byte count (at most kMaxList) of records.
+    bytes, `key` 32 bytes, and a list is a 4-byte count (at most kMaxList) of records.
+
+    Who sent a request is never a field: a server takes it from the connection (the key the
+    ZAP handler proved, see core/security.h).
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -21,18 +24,21 @@
 #ifndef ZGM_PROTO_PROTO_H
 #define ZGM_PROTO_PROTO_H
 
+#include "core/key.h"
 #include "core/uuid.h"
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+#include <zmq.h>
 
 namespace zgm {
 namespace proto {
 
 constexpr uint16_t kSignature = 0xAAA0 | 1;
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;
 constexpr size_t kHeaderSize = 8;
 
 //  Limits a decoder enforces and an encoder refuses to exceed.
@@ -40,7 +46,8 @@ constexpr size_t kMaxString = 255;            //  string fields (names, endpoint
 constexpr size_t kMaxBody = 64 * 1024;        //  one message body
 constexpr uint32_t kMaxList = 10000;          //  records in one list
 constexpr size_t kMaxFrame = 4 * 1024 * 1024; //  one encoded message
-//  A group server fills a MESSAGES or DELIVER batch up to about this many body bytes.
+//  A group server fills a MESSAGES or DELIVER batch up to about this many body bytes, and a
+//  user a SEND batch.
 constexpr size_t kBatchBytes = 256 * 1024;
 
 enum MessageId : uint8_t {
@@ -51,11 +58,12 @@ enum MessageId : uint8_t {
     kRegister = 10,   //  group server -> registry: one group it serves (idempotent)
     kHeartbeat = 11,  //  group server -> registry: still alive
     kDeregister = 12, //  group server -> registry: stopping cleanly
-    kList = 13,       //  user -> registry
+    kList = 13,       //  user -> registry: a page of the live groups
     kGroups = 14,     //  registry -> user: reply to LIST
     kCreate = 15,     //  user -> registry: place a new group on some group server
-    kCreated = 16,    //  registry -> user: reply to CREATE
+    kResolve = 16,    //  user -> registry: where one group is served
     kHost = 17,       //  registry -> group server: host this new group
+    kGroup = 18,      //  registry -> user: one group, reply to CREATE and RESOLVE
     //  Group protocol.
     kJoin = 30,
     kJoined = 31,
@@ -68,74 +76,155 @@ enum MessageId : uint8_t {
     kMemberList = 38,
     kFollow = 39,
     kFollowing = 40,
-    kDeliver = 41, //  group server -> member: new messages, pushed
+    kDeliver = 41,     //  group server -> member: new messages, pushed
+    kMemberships = 42, //  user -> group server: the groups here I am a member of
+    kAdd = 43,         //  owner -> group server: allow a key to join
+    kRemove = 44,      //  owner -> group server: take a key off the group
+    kGive = 45,        //  owner -> group server: hand ownership on
+    kPolicy = 46,      //  owner -> group server: who may join
+    kRetain = 47,      //  owner -> group server: the group's retention
+    kMembershipList = 48, //  group server -> user: reply to MEMBERSHIPS
 };
 
 //  ERROR status codes: 4xx the requester's fault, 5xx the server's.
 enum Status : uint16_t {
-    kBadRequest = 400,  //  malformed message
-    kNotMember = 403,   //  the user is not a member of the group
-    kNotFound = 404,    //  unknown group, unknown group server
-    kConflict = 409,    //  name taken, already a member
-    kTooLarge = 413,    //  body over kMaxBody
-    kInvalid = 422,     //  a field's value is not acceptable (empty or bad name...)
-    kBadVersion = 426,  //  another protocol version
-    kRateLimited = 429, //  too many requests
+    kStatusOk = 200,     //  in per-record statuses (SENT, FOLLOWING)
+    kBadRequest = 400,   //  malformed message
+    kDenied = 401,       //  this key may not: not the owner, not allowed in, not trusted
+    kNotMember = 403,    //  the user is not a member of the group
+    kNotFound = 404,     //  unknown group, unknown group server
+    kConflict = 409,     //  name taken, already a member
+    kTooLarge = 413,     //  body over kMaxBody, frame over the limit
+    kInvalid = 422,      //  a field's value is not acceptable (empty or bad name...)
+    kBadVersion = 426,   //  another protocol version
+    kRateLimited = 429,  //  too many requests: retry_ms says when to come back
+    kLimitReached = 430, //  a limit of the server (members, groups, follows...) is reached
     kInternal = 500,
-    kUnavailable = 503, //  shutting down, or no group server accepts new groups
+    kUnavailable = 503, //  shutting down, still learning its groups, nobody takes new groups
     kStorage = 507,     //  the store failed (disk full, I/O error); nothing was stored
+};
+
+//  A frame received from a socket, alive as long as records point into it.
+class Frame {
+public:
+    Frame() { zmq_msg_init(&msg_); }
+    ~Frame() { zmq_msg_close(&msg_); }
+    Frame(Frame&& other) noexcept {
+        zmq_msg_init(&msg_);
+        zmq_msg_move(&msg_, &other.msg_);
+    }
+    Frame& operator=(Frame&& other) noexcept {
+        if (this != &other) zmq_msg_move(&msg_, &other.msg_);
+        return *this;
+    }
+    Frame(const Frame&) = delete;
+    Frame& operator=(const Frame&) = delete;
+    zmq_msg_t* get() { return &msg_; }
+    const uint8_t* data() const { return (const uint8_t*)zmq_msg_data((zmq_msg_t*)&msg_); }
+    size_t size() const { return zmq_msg_size((zmq_msg_t*)&msg_); }
+
+private:
+    zmq_msg_t msg_;
 };
 
 struct GroupRecord {
     Uuid id;
     std::string name;
-    std::string endpoint;
+    std::string endpoint; //  where its group server is reached
+    Key server;           //  that group server's public key: connect only to it
+    uint8_t policy = 0;   //  0 open, 1 members
     uint32_t members = 0;
 };
 
+//  One stored message. sender_name and body point into memory the Message's owner keeps
+//  alive: the received frame (decode), or the caller's buffers (encode).
 struct MessageRecord {
     uint64_t seq = 0;
     uint64_t ts_us = 0;
-    Uuid sender;
-    std::string sender_name;
-    std::string body;
+    Key sender;
+    Uuid msg_id;
+    std::string_view sender_name;
+    std::string_view body;
+};
+
+//  One message of a SEND: body points into the frame or the caller's buffer, as above.
+struct SendRecord {
+    Uuid msg_id;
+    std::string_view body;
+};
+
+//  The outcome of one SendRecord, in the same order.
+struct SentRecord {
+    uint16_t status = kStatusOk; //  200 stored (or stored before: a repeated msg_id)
+    uint64_t seq = 0;
+    uint64_t ts_us = 0;
 };
 
 struct MemberRecord {
-    Uuid id;
-    std::string name;
+    Key id;
+    std::string name; //  empty for a key allowed in that has not joined
+    uint8_t role = 0; //  see Role
+};
+
+enum Role : uint8_t {
+    kRoleMember = 0,  //  a member
+    kRoleOwner = 1,   //  the owner (a member)
+    kRoleAllowed = 2, //  allowed in by the owner, not joined (yet)
+};
+
+//  FOLLOW: a group and the last seq the user has; FOLLOWING and MEMBERSHIP answers: a
+//  group, its status (200 or an ERROR code) and its last seq.
+struct FollowRecord {
+    std::string group;
+    uint16_t status = kStatusOk;
+    uint64_t seq = 0;
 };
 
 //  One zgm_proto message. Which fields are on the wire depends on id (see proto.cc);
-//  the others are ignored by encode and left default by decode.
+//  the others are ignored by encode and left default by decode. A decoded message owns
+//  the frame its views point into (move-only).
 struct Message {
     uint8_t id = 0;
     uint32_t request_id = 0;
 
     uint16_t status = 0;             //  ERROR
+    uint32_t retry_ms = 0;           //  ERROR: when to try again (429, 503), else 0
     std::string reason;              //  ERROR
-    Uuid server;                     //  REGISTER HEARTBEAT DEREGISTER
-    std::string endpoint;            //  REGISTER HEARTBEAT CREATED
+    std::string endpoint;            //  REGISTER HEARTBEAT GROUP
     uint8_t accept_new = 0;          //  REGISTER HEARTBEAT (0 or 1)
-    Uuid group_id;                   //  REGISTER CREATED JOINED
+    Uuid group_id;                   //  REGISTER GROUP JOINED
     std::string group;               //  group name: most messages
-    uint32_t count = 0;              //  REGISTER: members of the group; HEARTBEAT: groups served
-    Uuid user;                       //  every user request
-    std::string name;                //  JOIN: the user's display name
-    Uuid msg_id;                     //  SEND
-    std::string body;                //  SEND
-    uint64_t seq = 0;                //  SENT
-    uint64_t ts_us = 0;              //  SENT
-    uint64_t since_us = 0;           //  FETCH
-    uint64_t after_seq = 0;          //  FETCH FOLLOW
-    uint32_t limit = 0;              //  FETCH
+    uint32_t count = 0;              //  REGISTER: members; HEARTBEAT: groups registered
+    Key key;                         //  GROUP: server key; HOST MEMBER_LIST: owner;
+                                     //  ADD REMOVE GIVE: the key acted on
+    uint8_t policy = 0;              //  CREATE HOST GROUP POLICY MEMBER_LIST (0 or 1)
+    std::string name;                //  JOIN: the user's display name; LIST: page after it
+    uint64_t after_seq = 0;          //  FETCH
+    uint64_t before_seq = 0;         //  FETCH (0: no bound)
     uint64_t first_seq = 0;          //  MESSAGES
-    uint64_t last_seq = 0;           //  MESSAGES JOINED FOLLOWING
-    uint8_t more = 0;                //  MESSAGES (0 or 1)
-    uint8_t truncated = 0;           //  MESSAGES (0 or 1)
-    std::vector<GroupRecord> groups; //  GROUPS
+    uint64_t last_seq = 0;           //  JOINED MESSAGES
+    uint64_t since_us = 0;           //  FETCH
+    uint64_t until_us = 0;           //  FETCH (0: no bound)
+    uint32_t limit = 0;              //  FETCH LIST
+    uint8_t newest = 0;              //  FETCH (0 or 1)
+    uint8_t more = 0;                //  MESSAGES GROUPS (0 or 1)
+    uint8_t complete = 0;            //  GROUPS: 1 once the registry knows every live group
+    uint64_t missed = 0;             //  MESSAGES: asked for, but trimmed by retention
+    uint64_t max_count = 0;          //  RETAIN (0: no limit)
+    uint64_t max_bytes = 0;          //  RETAIN
+    uint64_t max_age_ms = 0;         //  RETAIN
+    std::vector<GroupRecord> groups; //  GROUPS, GROUP (one)
     std::vector<MessageRecord> messages; //  MESSAGES DELIVER
+    std::vector<SendRecord> sends;       //  SEND
+    std::vector<SentRecord> sent;        //  SENT
     std::vector<MemberRecord> members;   //  MEMBER_LIST
+    std::vector<FollowRecord> follows;   //  FOLLOW FOLLOWING MEMBERSHIPS(reply)
+
+    Frame frame; //  what a received message's views point into
+
+    Message() = default;
+    Message(Message&&) = default;
+    Message& operator=(Message&&) = default;
 };
 
 //  Why a decode failed; each malformation has its own code.
@@ -168,27 +257,51 @@ bool encode(const Message& msg, std::string* out);
 //  Writes msg into buffer, which must hold encoded_size(msg) bytes.
 void encode_into(const Message& msg, uint8_t* buffer, size_t size);
 
-//  Decodes one frame. On failure msg->id and msg->request_id hold what the header said, if
-//  it got that far (so the caller can answer ERROR with the right request id).
+//  Decodes one frame. Views (MessageRecord, SendRecord) point into data, which the caller
+//  keeps alive. On failure msg->id and msg->request_id hold what the header said, if it got
+//  that far (so the caller can answer ERROR with the right request id).
 DecodeError decode(const uint8_t* data, size_t size, Message* msg);
 
 //  The ERROR status a server answers a request that failed to decode with: 426 for another
 //  version, 413 for a body or frame over the limits, 400 for anything else.
 uint16_t error_status(DecodeError error);
 
+//  Builds one MESSAGES frame record by record, straight from the store's buffers: the
+//  header fields that are known only at the end (more, missed, ...) are written last.
+class MessagesWriter {
+public:
+    MessagesWriter(uint32_t request_id, const std::string& group);
+    //  False (and nothing added) if the record would take the frame over kMaxFrame or the
+    //  list over kMaxList, or a field is over its limit.
+    bool add(uint64_t seq, uint64_t ts_us, const uint8_t* sender, const Uuid& msg_id,
+             std::string_view sender_name, std::string_view body);
+    size_t count() const { return count_; }
+    //  Fills in the trailer fields and hands the frame over (the writer is then empty).
+    void finish(uint64_t first_seq, uint64_t last_seq, bool more, uint64_t missed,
+                zmq_msg_t* frame);
+
+private:
+    std::string buffer_;
+    size_t fixed_at_ = 0; //  where first_seq starts
+    uint32_t count_ = 0;
+};
+
 //  Socket helpers over libzmq: one message a call.
 //  Sends msg, prefixed with routing_id when not empty (ROUTER). flags as zmq_send
 //  (ZMQ_DONTWAIT). Returns 0, or -1 with errno set (EINVAL for a message over limits).
 int send(void* socket, const std::string& routing_id, const Message& msg, int flags = 0);
-//  Sends ERROR (status, why, cut to kMaxString) without waiting: a peer that is gone or
-//  cannot take more loses only the error.
+//  Sends ERROR (status, why cut to kMaxString, retry_ms) without waiting: a peer that is
+//  gone or cannot take more loses only the error.
 int send_error(void* socket, const std::string& routing_id, uint32_t request_id, uint16_t status,
-               const std::string& why);
-//  Receives and decodes one message. With `router`, the first frame is the routing id.
-//  Always reads every frame of the multipart message, even a bad one. Returns kOk, the
-//  decode error, or kNoFrame: with errno set (EAGAIN: nothing waiting) if nothing could be
-//  read, with errno 0 if a message was read but held no frame to decode.
-DecodeError recv(void* socket, bool router, std::string* routing_id, Message* msg, int flags = 0);
+               const std::string& why, uint32_t retry_ms = 0);
+//  Receives and decodes one message into msg, which then owns the frame. With `router`, the
+//  first frame is the routing id. Always reads every frame of the multipart message, even a
+//  bad one. Returns kOk, the decode error, or kNoFrame: with errno set (EAGAIN: nothing
+//  waiting) if nothing could be read, with errno 0 if a message was read but held no frame
+//  to decode. With `peer` not NULL, *peer is the ZAP User-Id of the connection the message
+//  came on (the sender's key in Z85; empty when the connection was not authenticated).
+DecodeError recv(void* socket, bool router, std::string* routing_id, Message* msg, int flags = 0,
+                 std::string* peer = nullptr);
 
 } // namespace proto
 } // namespace zgm
