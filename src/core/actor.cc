@@ -28,18 +28,21 @@ static void set_heartbeats(zsock_t* socket) {
     zsock_set_heartbeat_ttl(socket, 6000);
 }
 
-zsock_t* new_server_socket() {
+zsock_t* new_server_socket(uint32_t max_frame) {
     zsock_t* socket = zsock_new(ZMQ_ROUTER);
     if (!socket) return nullptr;
     zsock_set_router_mandatory(socket, 1);
     zsock_set_sndhwm(socket, 10000);
     zsock_set_rcvhwm(socket, 10000);
     zsock_set_linger(socket, 0);
+    zsock_set_handshake_ivl(socket, 5000);
+    zsock_set_maxmsgsize(socket, (int)max_frame);
     set_heartbeats(socket);
     return socket;
 }
 
-zsock_t* new_client_socket(const char* endpoint, bool immediate) {
+zsock_t* new_client_socket(const std::string& endpoint, bool immediate, const KeyPair& keys,
+                           Security security, const Key& server_key) {
     zsock_t* socket = zsock_new(ZMQ_DEALER);
     if (!socket) return nullptr;
     zsock_set_immediate(socket, immediate ? 1 : 0);
@@ -48,9 +51,14 @@ zsock_t* new_client_socket(const char* endpoint, bool immediate) {
     zsock_set_linger(socket, 0);
     zsock_set_reconnect_ivl(socket, 100);
     zsock_set_reconnect_ivl_max(socket, 2000);
+    //  What a server sends stays within the protocol's frame, whoever the server is.
+    zsock_set_maxmsgsize(socket, (int)(4 * 1024 * 1024 + 4096));
     set_heartbeats(socket);
-    if (zsock_connect(socket, "%s", endpoint) != 0) {
+    secure_client_socket(socket, keys, security, server_key);
+    if (zmq_connect(zsock_resolve(socket), endpoint.c_str()) != 0) {
+        int error = zmq_errno();
         zsock_destroy(&socket);
+        errno = error;
         return nullptr;
     }
     return socket;

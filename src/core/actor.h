@@ -9,6 +9,8 @@
 #ifndef ZGM_CORE_ACTOR_H
 #define ZGM_CORE_ACTOR_H
 
+#include "core/security.h"
+
 #include <czmq.h>
 #include <string>
 
@@ -25,12 +27,15 @@ void set_verbose(bool verbose);
     } while (0)
 
 //  A ROUTER for a server: replies to vanished peers fail (EHOSTUNREACH) instead of vanishing
-//  silently, queues are bounded, and ZeroMQ heartbeats detect dead connections.
-zsock_t* new_server_socket();
-//  A DEALER for a client of a server, with ZeroMQ heartbeats to detect dead connections.
-//  With `immediate`, nothing queues for a connection that is not up (sends fail instead):
-//  right for heartbeats, wrong for a request sent just after connecting.
-zsock_t* new_client_socket(const char* endpoint, bool immediate);
+//  silently, queues are bounded, ZeroMQ heartbeats detect dead connections, a handshake
+//  must finish within 5 s, and libzmq cuts off (and disconnects) a frame over max_frame
+//  before buffering it. Security is set with secure_server_socket before binding.
+zsock_t* new_server_socket(uint32_t max_frame);
+//  A DEALER for a client of a server, speaking CURVE to the holder of server_key (or PLAIN),
+//  with ZeroMQ heartbeats. With `immediate`, nothing queues for a connection that is not up
+//  (sends fail with EAGAIN instead). NULL, with zmq_errno () set, if the endpoint is bad.
+zsock_t* new_client_socket(const std::string& endpoint, bool immediate, const KeyPair& keys,
+                           Security security, const Key& server_key);
 //  "host:port" of a tcp:// endpoint (the endpoint itself for other transports).
 std::string endpoint_address(const std::string& endpoint);
 //  The TCP port of a bound endpoint ("tcp://0.0.0.0:41234" -> 41234), or 0.

@@ -1,11 +1,14 @@
 /*  =========================================================================
     registry.cc - the registry actor
 
-    Keeps, for each live group, its id, name, the endpoint of the group server serving it,
-    that server's id and the member count. Group servers REGISTER each group and send
-    HEARTBEATs; a server silent for the expiry interval is dropped with its groups. A
-    HEARTBEAT from a server the registry does not know (say, after a registry restart) is
-    answered 404, and the server registers its groups again.
+    Keeps, for each live group, its id, name, policy, member count, and the group server
+    that serves it: that server's key and endpoint. Group servers, known by the key of their
+    connection and trusted by it, REGISTER each group and send HEARTBEATs; a name belongs to
+    the key that registered it until that server deregisters or falls silent for the expiry
+    interval. A HEARTBEAT from a server the registry does not know (say, after a registry
+    restart) is answered 404, and the server registers its groups again; until one expiry
+    interval has passed since the start, LIST says the list may be incomplete and RESOLVE
+    answers a miss with 503 rather than 404.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -16,15 +19,25 @@
 
 #include "core/actor.h"
 #include "core/clock.h"
+#include "core/errors.h"
+#include "core/limits.h"
 #include "core/names.h"
+#include "core/zap.h"
 #include "proto/proto.h"
 
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 namespace zgm {
 
 namespace {
+
+constexpr int kCreateTimeoutMs = 5000;
+constexpr uint32_t kPageSize = 1000;
+constexpr int kTrustCacheMs = 1000;
 
 struct ServerEntry {
     std::string routing_id;
@@ -37,70 +50,106 @@ struct ServerEntry {
 struct GroupEntry {
     Uuid id;
     std::string name;
-    Uuid server;
+    Key server;
+    uint8_t policy = 0;
     uint32_t members = 0;
+    Key creator; //  the key whose CREATE made it (nil for groups a server hosts itself)
+};
+
+//  A requester waiting for a CREATE.
+struct Waiter {
+    std::string routing_id;
+    uint32_t request_id = 0;
 };
 
 //  A CREATE waiting for the group server's answer to HOST.
 struct PendingCreate {
-    std::string user_routing_id;
-    uint32_t user_request_id = 0;
+    std::vector<Waiter> waiters;
     std::string group;
-    Uuid server;
+    Key server;
+    Key creator;
     int64_t deadline_ms = 0;
 };
 
-constexpr int kCreateTimeoutMs = 5000;
-
 class Registry {
 public:
-    explicit Registry(zsock_t* pipe) : pipe_(pipe), socket_(new_server_socket()) {}
-    ~Registry() { zsock_destroy(&socket_); }
+    explicit Registry(zsock_t* pipe) : pipe_(pipe), limits_(registry_default_limits()) {
+        keys_ = KeyPair::generate();
+        started_ms_ = mono_ms();
+        rates_.set_rate(limits_.rate);
+    }
+    ~Registry() {
+        if (socket_) zap_unregister(socket_, &domain_);
+        zsock_destroy(&socket_);
+        for (auto& entry : trust_dirs_)
+            zcertstore_destroy(&entry);
+    }
 
     void run();
 
 private:
     bool handle_pipe();
+    Error set(const std::string& name, const std::string& value, std::string* why);
+    void bind(const std::string& endpoint);
     void handle_socket();
-    void handle(const std::string& from, const proto::Message& request);
-    void on_register(const std::string& from, const proto::Message& request);
-    void on_heartbeat(const std::string& from, const proto::Message& request);
-    void on_deregister(const std::string& from, const proto::Message& request);
-    void on_list(const std::string& from, const proto::Message& request);
-    void on_create(const std::string& from, const proto::Message& request);
-    void on_host_reply(const proto::Message& reply);
+    void handle(const std::string& from, const Key& peer, proto::Message& request);
+    bool trusted(const Key& key);
+    void on_register(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_heartbeat(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_deregister(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_list(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_resolve(const std::string& from, const proto::Message& request);
+    void on_create(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_host_reply(const Key& peer, const proto::Message& reply);
+    void send_group(const std::string& to, uint32_t request_id, const GroupEntry& group);
+    bool complete() const { return mono_ms() - started_ms_ >= expiry_ms_; }
     void expire();
-    void drop_server(const Uuid& server, const char* why);
+    void drop_server(const Key& server, const char* why);
 
     void reply(const std::string& to, proto::Message& message, uint32_t request_id);
-    void error(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why);
+    void error(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
+               uint32_t retry_ms = 0);
+    void refuse(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
+                const Key& peer, uint32_t retry_ms = 0);
 
     zsock_t* pipe_;
-    zsock_t* socket_;
+    zsock_t* socket_ = nullptr;
+    std::shared_ptr<ZapDomain> domain_;
+    KeyPair keys_;
+    Security security_ = Security::kCurve;
+    ServerLimits limits_;
+    RateLimiter rates_;
+    RefusalLog refusals_{"registry"};
+    std::set<Key> trusted_keys_;
+    std::vector<zcertstore_t*> trust_dirs_;
+    std::map<Key, int64_t> trust_cache_; //  key -> until when a dir lookup's "yes" holds
     int expiry_ms_ = 3000;
+    int64_t started_ms_ = 0;
     uint32_t next_request_id_ = 1;
-    std::map<Uuid, ServerEntry> servers_;
-    std::map<std::string, GroupEntry> groups_;  //  by name
+    std::map<Key, ServerEntry> servers_;
+    std::map<std::string, GroupEntry> groups_;  //  by name, in name order for LIST
     std::map<uint32_t, PendingCreate> creates_; //  by HOST request id
-    uint64_t malformed_ = 0;
 };
 
 //  zmq_poll rather than zpoller: a zpoller gives up on CZMQ's interrupt flag, and an
 //  application's Ctrl-C must not stop the registry under its zgm_registry_t.
 void Registry::run() {
     zsock_signal(pipe_, 0);
-    if (!socket_) return;
     int64_t next_expiry = mono_ms() + expiry_ms_ / 3;
     while (true) {
         zmq_pollitem_t items[2] = {{zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0},
-                                   {zsock_resolve(socket_), 0, ZMQ_POLLIN, 0}};
+                                   {socket_ ? zsock_resolve(socket_) : nullptr, 0, ZMQ_POLLIN, 0}};
         int64_t wait = next_expiry - mono_ms();
-        if (zmq_poll(items, 2, wait > 0 ? (long)wait : 0) < 0 && errno != EINTR) break;
+        if (zmq_poll(items, socket_ ? 2 : 1, wait > 0 ? (long)wait : 0) < 0 && errno != EINTR)
+            break;
         if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
-        if (items[1].revents & ZMQ_POLLIN) handle_socket();
-        if (mono_ms() >= next_expiry) {
+        if (socket_ && (items[1].revents & ZMQ_POLLIN)) handle_socket();
+        int64_t now = mono_ms();
+        if (now >= next_expiry) {
             expire();
-            next_expiry = mono_ms() + (expiry_ms_ / 3 > 10 ? expiry_ms_ / 3 : 10);
+            rates_.sweep(now);
+            refusals_.tick(now);
+            next_expiry = now + (expiry_ms_ / 3 > 10 ? expiry_ms_ / 3 : 10);
         }
     }
 }
@@ -109,90 +158,222 @@ bool Registry::handle_pipe() {
     zmsg_t* msg = zmsg_recv(pipe_);
     if (!msg) return false;
     char* command = zmsg_popstr(msg);
+    char* name = zmsg_popstr(msg);
+    char* value = zmsg_popstr(msg);
     bool alive = true;
     if (!command || streq(command, "$TERM")) {
         alive = false;
+    } else if (streq(command, "SET")) {
+        std::string why;
+        Error code = set(name ? name : "", value ? value : "", &why);
+        zsock_send(pipe_, "is", (int)code, why.c_str());
     } else if (streq(command, "BIND")) {
-        char* endpoint = zmsg_popstr(msg);
-        int port = endpoint ? zsock_bind(socket_, "%s", endpoint) : -1;
-        int error = port < 0 ? zmq_errno() : 0;
-        if (port >= 0) {
-            char* last = zsock_last_endpoint(socket_);
-            ZGM_LOG("registry: listening on %s", last ? last : endpoint);
-            zstr_free(&last);
-        }
-        zsock_send(pipe_, "ii", port, error);
-        zstr_free(&endpoint);
-    } else if (streq(command, "EXPIRY")) {
-        char* value = zmsg_popstr(msg);
-        if (value && atoi(value) > 0) expiry_ms_ = atoi(value);
-        zstr_free(&value);
+        bind(name ? name : "");
+    } else if (streq(command, "KEY")) {
+        zsock_send(pipe_, "s", keys_.public_txt.c_str());
     }
     zstr_free(&command);
+    zstr_free(&name);
+    zstr_free(&value);
     zmsg_destroy(&msg);
     return alive;
+}
+
+//  A number for a setting; false if it is not one.
+bool parse_number(const std::string& text, uint64_t max, uint64_t* value) {
+    if (text.empty() || text.size() > 19) return false;
+    uint64_t result = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') return false;
+        result = result * 10 + (uint64_t)(c - '0');
+    }
+    if (result > max) return false;
+    *value = result;
+    return true;
+}
+
+Error Registry::set(const std::string& name, const std::string& value, std::string* why) {
+    uint64_t number = 0;
+    bool numeric = parse_number(value, UINT32_MAX, &number);
+    bool before_bind = name == "key-public" || name == "key-secret" || name == "insecure" ||
+                       name == "max-frame";
+    if (before_bind && socket_) {
+        *why = name + " must be set before the registry binds";
+        return Error::kInvalid;
+    }
+    if (name == "key-public" || name == "key-secret") {
+        Key key;
+        if (!Key::parse(value, &key)) {
+            *why = name + ": not a key (40 Z85 characters)";
+            return Error::kInvalid;
+        }
+        (name == "key-public" ? keys_.public_txt : keys_.secret_txt) = value;
+    } else if (name == "insecure") {
+        security_ = value == "1" ? Security::kInsecure : Security::kCurve;
+    } else if (name == "trust") {
+        Key key;
+        if (!Key::parse(value, &key)) {
+            *why = "trust: not a key (40 Z85 characters)";
+            return Error::kInvalid;
+        }
+        trusted_keys_.insert(key);
+    } else if (name == "trust-dir") {
+        zsys_dir_create("%s", value.c_str());
+        zcertstore_t* store = zcertstore_new(value.c_str());
+        if (!store) {
+            *why = "cannot read the certificates in " + value;
+            return Error::kSystem;
+        }
+        trust_dirs_.push_back(store);
+    } else if (!numeric) {
+        *why = name + ": '" + value + "' is not a number";
+        return Error::kInvalid;
+    } else if (name == "expiry" && number > 0) {
+        expiry_ms_ = (int)number;
+    } else if (name == "max-rate") {
+        limits_.rate = (uint32_t)number;
+        rates_.set_rate(limits_.rate);
+    } else if (name == "max-connections") {
+        limits_.connections = (uint32_t)number;
+        if (domain_) domain_->max_connections = (int)number;
+    } else if (name == "max-frame" && number >= kMinRegistryFrame) {
+        limits_.frame = (uint32_t)number;
+    } else if (name == "max-groups" && number > 0) {
+        limits_.groups = (uint32_t)number;
+    } else {
+        *why = "no registry setting " + name + " = " + value;
+        return Error::kInvalid;
+    }
+    return Error::kOk;
+}
+
+void Registry::bind(const std::string& endpoint) {
+    std::string why;
+    if (!socket_) {
+        Key check;
+        if (keys_.public_txt.empty() || !Key::parse(keys_.secret_txt, &check)) {
+            zsock_send(pipe_, "iis", -1, 0, "the registry has no key pair");
+            return;
+        }
+        socket_ = new_server_socket(limits_.frame);
+        if (socket_) {
+            secure_server_socket(socket_, keys_, security_, "");
+            domain_ = zap_register(socket_, security_, (int)limits_.connections, &why);
+            if (domain_) zsock_set_zap_domain(socket_, domain_->name.c_str());
+        }
+        if (!socket_ || !domain_) {
+            if (socket_) zsock_destroy(&socket_);
+            zsock_send(pipe_, "iis", -1, 0, why.empty() ? "cannot create a socket" : why.c_str());
+            return;
+        }
+        if (security_ == Security::kInsecure)
+            ZGM_LOG("registry: insecure: no encryption, and keys are not proven");
+    }
+    int port = zsock_bind(socket_, "%s", endpoint.c_str());
+    int error = port < 0 ? zmq_errno() : 0;
+    if (port >= 0) {
+        char* last = zsock_last_endpoint(socket_);
+        ZGM_LOG("registry: listening on %s, key %s", last ? last : endpoint.c_str(),
+                keys_.public_txt.c_str());
+        zstr_free(&last);
+    }
+    zsock_send(pipe_, "iis", port, error, port < 0 ? zmq_strerror(error) : "");
 }
 
 void Registry::handle_socket() {
     //  Take what is waiting, but bounded, so the pipe and timers are not starved.
     for (int i = 0; i < 1000; i++) {
-        std::string from;
+        std::string from, peer_text;
         proto::Message request;
-        proto::DecodeError rc =
-            proto::recv(zsock_resolve(socket_), true, &from, &request, ZMQ_DONTWAIT);
+        proto::DecodeError rc = proto::recv(zsock_resolve(socket_), true, &from, &request,
+                                            ZMQ_DONTWAIT, &peer_text);
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return;
+        Key peer;
+        Key::parse(peer_text, &peer);
         if (rc != proto::DecodeError::kOk) {
-            malformed_++;
-            ZGM_LOG("registry: malformed message (%s), %llu so far", proto::decode_error_text(rc),
-                    (unsigned long long)malformed_);
+            refusals_.note(std::string("malformed: ") + proto::decode_error_text(rc), peer_text,
+                           mono_ms());
             if (!from.empty())
                 error(from, request.request_id, proto::error_status(rc),
                       proto::decode_error_text(rc));
             continue;
         }
-        handle(from, request);
+        handle(from, peer, request);
     }
 }
 
-void Registry::handle(const std::string& from, const proto::Message& request) {
+void Registry::handle(const std::string& from, const Key& peer, proto::Message& request) {
+    if (peer.is_nil()) //  only an unauthenticated connection has no key
+        return refuse(from, request.request_id, proto::kDenied, "no key on this connection",
+                      peer);
+    //  Group servers are bounded by trust; users by their rate.
+    bool server_message = request.id == proto::kRegister || request.id == proto::kHeartbeat ||
+                          request.id == proto::kDeregister || request.id == proto::kOk ||
+                          request.id == proto::kError;
+    uint32_t retry_ms = 0;
+    if (!server_message && !rates_.admit(peer, 1, mono_ms(), &retry_ms))
+        return refuse(from, request.request_id, proto::kRateLimited,
+                      "too many requests: try again in " + std::to_string(retry_ms) + " ms", peer,
+                      retry_ms);
     switch (request.id) {
     case proto::kRegister:
-        return on_register(from, request);
+        return on_register(from, peer, request);
     case proto::kHeartbeat:
-        return on_heartbeat(from, request);
+        return on_heartbeat(from, peer, request);
     case proto::kDeregister:
-        return on_deregister(from, request);
+        return on_deregister(from, peer, request);
     case proto::kList:
-        return on_list(from, request);
+        return on_list(from, peer, request);
+    case proto::kResolve:
+        return on_resolve(from, request);
     case proto::kCreate:
-        return on_create(from, request);
+        return on_create(from, peer, request);
     case proto::kOk:
     case proto::kError:
-        return on_host_reply(request);
+        return on_host_reply(peer, request);
     default:
-        error(from, request.request_id, proto::kBadRequest,
-              std::string("the registry does not take ") + proto::message_name(request.id));
+        refuse(from, request.request_id, proto::kBadRequest,
+               std::string("the registry does not take ") + proto::message_name(request.id), peer);
     }
 }
 
-void Registry::on_register(const std::string& from, const proto::Message& request) {
-    if (!valid_name(request.group) || request.endpoint.empty() || request.server.is_nil())
-        return error(from, request.request_id, proto::kInvalid,
-                     "REGISTER needs a valid group name, an endpoint and a server id");
-    auto existing = groups_.find(request.group);
-    if (existing != groups_.end() && existing->second.server != request.server) {
-        //  The same group (same id, so the same store) may move: a group server restarted
-        //  with its data takes over at once. Another group of the same name may not.
-        if (existing->second.id != request.group_id) {
-            const ServerEntry& owner = servers_[existing->second.server];
-            return error(from, request.request_id, proto::kConflict,
-                         "group '" + request.group + "' is already served by " + owner.endpoint);
+bool Registry::trusted(const Key& key) {
+    if (trusted_keys_.count(key)) return true;
+    int64_t now = mono_ms();
+    auto cached = trust_cache_.find(key);
+    if (cached != trust_cache_.end() && now < cached->second) return true;
+    std::string text = key.str();
+    for (zcertstore_t* store : trust_dirs_)
+        if (zcertstore_lookup(store, text.c_str())) {
+            trust_cache_[key] = now + kTrustCacheMs;
+            return true;
         }
-        servers_[existing->second.server].groups--;
-        groups_.erase(existing);
-        existing = groups_.end();
+    trust_cache_.erase(key);
+    return false;
+}
+
+void Registry::on_register(const std::string& from, const Key& peer,
+                           const proto::Message& request) {
+    if (!trusted(peer))
+        return refuse(from, request.request_id, proto::kDenied,
+                      "not a trusted group server: " + peer.str(), peer);
+    if (!valid_name(request.group) || request.endpoint.empty())
+        return refuse(from, request.request_id, proto::kInvalid,
+                      "REGISTER needs a valid group name and an endpoint", peer);
+    auto existing = groups_.find(request.group);
+    if (existing != groups_.end() && existing->second.server != peer) {
+        //  A name belongs to the key that holds it while that server is live.
+        const ServerEntry& owner = servers_[existing->second.server];
+        return refuse(from, request.request_id, proto::kConflict,
+                      "group '" + request.group + "' is already served by " + owner.endpoint,
+                      peer);
     }
-    ServerEntry& server = servers_[request.server];
+    if (existing == groups_.end() && groups_.size() >= limits_.groups)
+        return refuse(from, request.request_id, proto::kLimitReached,
+                      "the registry lists its maximum of " + std::to_string(limits_.groups) +
+                          " groups (--max-groups)",
+                      peer);
+    ServerEntry& server = servers_[peer];
     bool new_server = server.endpoint.empty();
     server.routing_id = from;
     server.endpoint = request.endpoint;
@@ -204,23 +385,30 @@ void Registry::on_register(const std::string& from, const proto::Message& reques
                 request.endpoint.c_str(), new_server ? " (new group server)" : "");
         GroupEntry& group = groups_[request.group];
         group.name = request.group;
-        group.server = request.server;
+        group.server = peer;
         server.groups++;
         existing = groups_.find(request.group);
     }
     existing->second.id = request.group_id;
+    existing->second.policy = request.policy;
     existing->second.members = request.count;
     proto::Message ok;
     ok.id = proto::kOk;
     reply(from, ok, request.request_id);
 }
 
-void Registry::on_heartbeat(const std::string& from, const proto::Message& request) {
-    auto server = servers_.find(request.server);
+void Registry::on_heartbeat(const std::string& from, const Key& peer,
+                            const proto::Message& request) {
+    if (!trusted(peer)) {
+        drop_server(peer, "no longer trusted");
+        return refuse(from, request.request_id, proto::kDenied,
+                      "not a trusted group server: " + peer.str(), peer);
+    }
+    auto server = servers_.find(peer);
     //  A server hosting no group yet is known by its heartbeats alone (it may accept new
     //  groups); one whose groups the registry does not all know registers them again.
     if (server == servers_.end() && request.count == 0 && !request.endpoint.empty())
-        server = servers_.emplace(request.server, ServerEntry()).first;
+        server = servers_.emplace(peer, ServerEntry()).first;
     if (server == servers_.end() || server->second.groups != request.count)
         return error(from, request.request_id, proto::kNotFound,
                      "unknown group server or groups: register again");
@@ -233,47 +421,95 @@ void Registry::on_heartbeat(const std::string& from, const proto::Message& reque
     reply(from, ok, request.request_id);
 }
 
-void Registry::on_deregister(const std::string& from, const proto::Message& request) {
-    drop_server(request.server, "deregistered");
+void Registry::on_deregister(const std::string& from, const Key& peer,
+                             const proto::Message& request) {
+    if (!trusted(peer))
+        return refuse(from, request.request_id, proto::kDenied,
+                      "not a trusted group server: " + peer.str(), peer);
+    drop_server(peer, "deregistered");
     proto::Message ok;
     ok.id = proto::kOk;
     reply(from, ok, request.request_id);
 }
 
-void Registry::on_list(const std::string& from, const proto::Message& request) {
-    ZGM_LOG("GROUP LIST REQUEST FROM %s", request.user.str().c_str());
-    proto::Message groups;
-    groups.id = proto::kGroups;
-    for (const auto& entry : groups_) {
-        if (groups.groups.size() == proto::kMaxList) break;
+void Registry::on_list(const std::string& from, const Key& peer, const proto::Message& request) {
+    ZGM_LOG("GROUP LIST REQUEST FROM %s", peer.str().c_str());
+    proto::Message page;
+    page.id = proto::kGroups;
+    page.complete = complete() ? 1 : 0;
+    uint32_t limit = request.limit && request.limit < kPageSize ? request.limit : kPageSize;
+    auto it = request.name.empty() ? groups_.begin() : groups_.upper_bound(request.name);
+    for (; it != groups_.end() && page.groups.size() < limit; ++it) {
+        const GroupEntry& group = it->second;
         proto::GroupRecord record;
-        record.id = entry.second.id;
-        record.name = entry.second.name;
-        record.endpoint = servers_[entry.second.server].endpoint;
-        record.members = entry.second.members;
-        groups.groups.push_back(record);
+        record.id = group.id;
+        record.name = group.name;
+        record.endpoint = servers_[group.server].endpoint;
+        record.server = group.server;
+        record.policy = group.policy;
+        record.members = group.members;
+        page.groups.push_back(std::move(record));
     }
-    reply(from, groups, request.request_id);
+    page.more = it != groups_.end() ? 1 : 0;
+    reply(from, page, request.request_id);
 }
 
-void Registry::on_create(const std::string& from, const proto::Message& request) {
-    ZGM_LOG("CREATE REQUEST FROM %s: '%s'", request.user.str().c_str(), request.group.c_str());
+void Registry::send_group(const std::string& to, uint32_t request_id, const GroupEntry& group) {
+    proto::Message message;
+    message.id = proto::kGroup;
+    message.group_id = group.id;
+    message.group = group.name;
+    message.endpoint = servers_[group.server].endpoint;
+    message.key = group.server;
+    message.policy = group.policy;
+    message.count = group.members;
+    reply(to, message, request_id);
+}
+
+void Registry::on_resolve(const std::string& from, const proto::Message& request) {
     if (!valid_name(request.group))
         return error(from, request.request_id, proto::kInvalid, invalid_name_reason());
-    if (groups_.count(request.group))
+    auto found = groups_.find(request.group);
+    if (found != groups_.end()) return send_group(from, request.request_id, found->second);
+    if (!complete()) {
+        uint32_t retry_ms = (uint32_t)(expiry_ms_ - (mono_ms() - started_ms_));
+        return error(from, request.request_id, proto::kUnavailable,
+                     "the registry has just started and is still learning its groups", retry_ms);
+    }
+    error(from, request.request_id, proto::kNotFound,
+          "no group '" + request.group + "' in the registry");
+}
+
+void Registry::on_create(const std::string& from, const Key& peer,
+                         const proto::Message& request) {
+    ZGM_LOG("CREATE REQUEST FROM %s: '%s'", peer.str().c_str(), request.group.c_str());
+    if (!valid_name(request.group))
+        return error(from, request.request_id, proto::kInvalid, invalid_name_reason());
+    auto existing = groups_.find(request.group);
+    if (existing != groups_.end()) {
+        //  A CREATE repeated by its creator (its reply was lost) is answered again.
+        if (existing->second.creator == peer)
+            return send_group(from, request.request_id, existing->second);
         return error(from, request.request_id, proto::kConflict,
                      "group '" + request.group + "' already exists");
-    for (const auto& pending : creates_)
-        if (pending.second.group == request.group)
+    }
+    for (auto& pending : creates_)
+        if (pending.second.group == request.group) {
+            if (pending.second.creator == peer) {
+                pending.second.waiters.push_back({from, request.request_id});
+                return;
+            }
             return error(from, request.request_id, proto::kConflict,
                          "group '" + request.group + "' is being created");
-    //  The accepting server with the fewest groups takes it.
+        }
+    //  The accepting trusted server with the fewest groups takes it.
     const ServerEntry* chosen = nullptr;
-    Uuid chosen_id;
+    Key chosen_key;
     for (const auto& server : servers_)
-        if (server.second.accept_new && (!chosen || server.second.groups < chosen->groups)) {
+        if (server.second.accept_new && !server.second.routing_id.empty() &&
+            (!chosen || server.second.groups < chosen->groups) && trusted(server.first)) {
             chosen = &server.second;
-            chosen_id = server.first;
+            chosen_key = server.first;
         }
     if (!chosen)
         return error(from, request.request_id, proto::kUnavailable,
@@ -281,34 +517,38 @@ void Registry::on_create(const std::string& from, const proto::Message& request)
     proto::Message host;
     host.id = proto::kHost;
     host.group = request.group;
+    host.key = peer;
+    host.policy = request.policy;
     uint32_t host_id = next_request_id_++;
+    if (next_request_id_ == 0) next_request_id_ = 1;
     reply(chosen->routing_id, host, host_id);
     PendingCreate& pending = creates_[host_id];
-    pending.user_routing_id = from;
-    pending.user_request_id = request.request_id;
+    pending.waiters.push_back({from, request.request_id});
     pending.group = request.group;
-    pending.server = chosen_id;
+    pending.server = chosen_key;
+    pending.creator = peer;
     pending.deadline_ms = mono_ms() + kCreateTimeoutMs;
 }
 
-void Registry::on_host_reply(const proto::Message& reply_msg) {
-    auto found = creates_.find(reply_msg.request_id);
-    if (found == creates_.end()) return;
+void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
+    auto found = creates_.find(answer.request_id);
+    //  Only the server that was asked may answer.
+    if (found == creates_.end() || found->second.server != peer) return;
     PendingCreate pending = found->second;
     creates_.erase(found);
-    if (reply_msg.id == proto::kError)
-        return error(pending.user_routing_id, pending.user_request_id, reply_msg.status,
-                     reply_msg.reason);
     auto group = groups_.find(pending.group);
-    if (group == groups_.end())
-        return error(pending.user_routing_id, pending.user_request_id, proto::kInternal,
-                     "the group server did not register the new group");
-    proto::Message created;
-    created.id = proto::kCreated;
-    created.group_id = group->second.id;
-    created.group = group->second.name;
-    created.endpoint = servers_[group->second.server].endpoint;
-    reply(pending.user_routing_id, created, pending.user_request_id);
+    for (const Waiter& waiter : pending.waiters) {
+        if (answer.id == proto::kError)
+            error(waiter.routing_id, waiter.request_id, answer.status, answer.reason,
+                  answer.retry_ms);
+        else if (group == groups_.end())
+            error(waiter.routing_id, waiter.request_id, proto::kInternal,
+                  "the group server did not register the new group");
+        else {
+            group->second.creator = pending.creator;
+            send_group(waiter.routing_id, waiter.request_id, group->second);
+        }
+    }
 }
 
 void Registry::expire() {
@@ -320,16 +560,19 @@ void Registry::expire() {
     }
     for (auto it = creates_.begin(); it != creates_.end();) {
         if (now >= it->second.deadline_ms) {
-            error(it->second.user_routing_id, it->second.user_request_id, proto::kUnavailable,
-                  "the group server did not answer in time");
+            for (const Waiter& waiter : it->second.waiters)
+                error(waiter.routing_id, waiter.request_id, proto::kUnavailable,
+                      "the group server did not answer in time");
             it = creates_.erase(it);
         } else {
             ++it;
         }
     }
+    for (auto it = trust_cache_.begin(); it != trust_cache_.end();)
+        it = now >= it->second ? trust_cache_.erase(it) : std::next(it);
 }
 
-void Registry::drop_server(const Uuid& server, const char* why) {
+void Registry::drop_server(const Key& server, const char* why) {
     auto entry = servers_.find(server);
     if (entry == servers_.end()) return;
     for (auto it = groups_.begin(); it != groups_.end();) {
@@ -351,8 +594,15 @@ void Registry::reply(const std::string& to, proto::Message& message, uint32_t re
 }
 
 void Registry::error(const std::string& to, uint32_t request_id, uint16_t status,
-                     const std::string& why) {
-    proto::send_error(zsock_resolve(socket_), to, request_id, status, why);
+                     const std::string& why, uint32_t retry_ms) {
+    proto::send_error(zsock_resolve(socket_), to, request_id, status, why, retry_ms);
+}
+
+void Registry::refuse(const std::string& to, uint32_t request_id, uint16_t status,
+                      const std::string& why, const Key& peer, uint32_t retry_ms) {
+    refusals_.note(std::to_string(status) + " " + why.substr(0, why.find(':')),
+                   peer.is_nil() ? "" : "from " + peer.str(), mono_ms());
+    error(to, request_id, status, why, retry_ms);
 }
 
 } // namespace

@@ -14,8 +14,14 @@
 namespace zgm {
 
 //  The registry's actor (zactor_new (registry_actor, NULL)). Pipe commands:
-//    BIND endpoint   -> "ii": the bound port (0 for non-TCP, -1 on failure), and errno
-//    EXPIRY msecs    -> a group server silent this long is dropped (no reply)
+//    SET name value  -> "is": 0 or an Error (core/errors.h), and why. Names:
+//                       key-public, key-secret (Z85; before BIND; default: a new pair),
+//                       insecure (0|1, before BIND), trust (a group server's public key,
+//                       Z85), trust-dir (a directory of public certificates, re-read when
+//                       it changes), expiry (ms), max-rate, max-connections, max-frame
+//                       (before BIND), max-groups
+//    BIND endpoint   -> "iis": the bound port (0 for non-TCP, -1 on failure), errno, why
+//    KEY             -> "s": the registry's public key (Z85)
 //    $TERM
 void registry_actor(zsock_t* pipe, void* args);
 

@@ -1,0 +1,85 @@
+/*  =========================================================================
+    limits.cc - per-key request rates, and refusals logged with counts
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#include "core/limits.h"
+
+#include "core/actor.h"
+
+#include <cmath>
+
+namespace zgm {
+
+double RateLimiter::refill(Bucket& bucket, int64_t now_ms) const {
+    double capacity = 2.0 * rate_;
+    if (now_ms > bucket.at_ms) {
+        bucket.tokens += (double)(now_ms - bucket.at_ms) * rate_ / 1000.0;
+        if (bucket.tokens > capacity) bucket.tokens = capacity;
+        bucket.at_ms = now_ms;
+    }
+    return capacity;
+}
+
+bool RateLimiter::admit(const Key& key, uint32_t cost, int64_t now_ms, uint32_t* retry_ms) {
+    *retry_ms = 0;
+    if (rate_ == 0) return true;
+    auto found = buckets_.find(key);
+    if (found == buckets_.end()) {
+        if (buckets_.size() >= kMaxKeys) sweep(now_ms);
+        if (buckets_.size() >= kMaxKeys) {
+            //  More keys at once than the table holds: newcomers wait.
+            *retry_ms = 1000;
+            return false;
+        }
+        found = buckets_.emplace(key, Bucket{2.0 * rate_, now_ms}).first;
+    }
+    Bucket& bucket = found->second;
+    refill(bucket, now_ms);
+    if (bucket.tokens <= 0) {
+        double wait = (1.0 - bucket.tokens) * 1000.0 / rate_;
+        *retry_ms = (uint32_t)std::ceil(wait < 1 ? 1 : wait);
+        return false;
+    }
+    bucket.tokens -= cost;
+    return true;
+}
+
+void RateLimiter::sweep(int64_t now_ms) {
+    for (auto it = buckets_.begin(); it != buckets_.end();) {
+        double capacity = refill(it->second, now_ms);
+        it = it->second.tokens >= capacity ? buckets_.erase(it) : std::next(it);
+    }
+}
+
+void RefusalLog::note(const std::string& reason, const std::string& detail, int64_t now_ms) {
+    totals_[reason]++;
+    if (interval_end_ms_ == 0 || now_ms >= interval_end_ms_) {
+        tick(now_ms);
+        //  The first of a quiet spell: said at once, with its detail.
+        ZGM_LOG("%s: refused: %s%s%s", who_, reason.c_str(), detail.empty() ? "" : " - ",
+                detail.c_str());
+        interval_end_ms_ = now_ms + interval_ms_;
+        return;
+    }
+    pending_[reason]++;
+}
+
+void RefusalLog::tick(int64_t now_ms) {
+    if (interval_end_ms_ == 0 || now_ms < interval_end_ms_) return;
+    if (pending_.empty()) {
+        interval_end_ms_ = 0;
+        return;
+    }
+    std::string counts;
+    for (const auto& entry : pending_)
+        counts += (counts.empty() ? "" : ", ") + std::to_string(entry.second) + " x " + entry.first;
+    ZGM_LOG("%s: refused in the last %d s: %s", who_, interval_ms_ / 1000, counts.c_str());
+    pending_.clear();
+    interval_end_ms_ = now_ms + interval_ms_;
+}
+
+} // namespace zgm

@@ -1,0 +1,98 @@
+/*  =========================================================================
+    limits.h - what a server lets one peer make it hold, and how it refuses
+
+    Every resource a peer can make a server hold has a limit with a default (ServerLimits),
+    a flag, and its own refusal. RateLimiter keeps each key to its requests per second;
+    RefusalLog turns a flood of refusals or malformed input into one log line per interval.
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#ifndef ZGM_CORE_LIMITS_H
+#define ZGM_CORE_LIMITS_H
+
+#include "core/key.h"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+namespace zgm {
+
+//  A server's limits; 0 means "no limit" where a field says so. docs/security.md lists
+//  them with their flags.
+struct ServerLimits {
+    uint32_t rate = 1000;            //  requests per second per key (bursts of twice that)
+    uint32_t connections = 1000;     //  concurrent connections
+    uint32_t frame = 512 * 1024;     //  bytes in one frame read (libzmq cuts bigger ones)
+    uint32_t groups = 10000;         //  groups a group server hosts, or the registry lists
+    uint32_t groups_per_owner = 100; //  groups one key may own on a group server
+    uint32_t members = 10000;        //  members (and, apart, allowed keys) per group
+    uint32_t follows = 1000;         //  groups one key may follow on a group server
+    uint64_t follower_bytes = 4u << 20; //  bytes pushed to a follower beyond its last ack
+};
+
+//  The registry's defaults differ: its requests are small and it lists many groups.
+inline ServerLimits registry_default_limits() {
+    ServerLimits limits;
+    limits.frame = 64 * 1024;
+    limits.groups = 100000;
+    return limits;
+}
+
+//  The smallest --max-frame a group server accepts: a user's SEND batch must fit.
+constexpr uint32_t kMinServerFrame = 320 * 1024;
+//  The smallest --max-frame the registry accepts.
+constexpr uint32_t kMinRegistryFrame = 4 * 1024;
+
+//  A token bucket per key: `rate` tokens a second, holding at most 2 x rate. A request of
+//  cost N is admitted while the bucket holds any token and may take it below zero, so a
+//  large batch is never refused for ever; the debt is paid before the next one.
+class RateLimiter {
+public:
+    void set_rate(uint32_t per_second) { rate_ = per_second; }
+    //  True if key may go on; else false and *retry_ms says when it may.
+    bool admit(const Key& key, uint32_t cost, int64_t now_ms, uint32_t* retry_ms);
+    //  Forgets the keys whose bucket has filled up again (idle ones). Call now and then.
+    void sweep(int64_t now_ms);
+    size_t size() const { return buckets_.size(); }
+
+private:
+    struct Bucket {
+        double tokens;
+        int64_t at_ms;
+    };
+    static constexpr size_t kMaxKeys = 100000;
+    double refill(Bucket& bucket, int64_t now_ms) const;
+    uint32_t rate_ = 0;
+    std::unordered_map<Key, Bucket, KeyHash> buckets_;
+};
+
+//  Counts refusals and malformed input by reason; logs the first of a quiet spell at once
+//  and the rest as one line of counts per interval, so a flood cannot fill the log.
+class RefusalLog {
+public:
+    explicit RefusalLog(const char* who, int interval_ms = 10000)
+        : who_(who), interval_ms_(interval_ms) {}
+    //  One refusal: reason is what is counted ("429 rate limited"), detail (the key, the
+    //  decode error) only shows in the line logged at once.
+    void note(const std::string& reason, const std::string& detail, int64_t now_ms);
+    //  Logs the counts of an interval that has ended. Call now and then.
+    void tick(int64_t now_ms);
+    //  Every refusal since the start, by reason.
+    const std::map<std::string, uint64_t>& totals() const { return totals_; }
+
+private:
+    const char* who_;
+    int interval_ms_;
+    int64_t interval_end_ms_ = 0; //  0: quiet (nothing logged in the current interval)
+    std::map<std::string, uint64_t> pending_;
+    std::map<std::string, uint64_t> totals_;
+};
+
+} // namespace zgm
+
+#endif

@@ -1,0 +1,209 @@
+/*  =========================================================================
+    security.cc - key pairs, certificate files, and CURVE (or PLAIN) on sockets
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#include "core/security.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace zgm {
+
+KeyPair KeyPair::generate() {
+    KeyPair keys;
+    char public_txt[41], secret_txt[41];
+    if (zmq_curve_keypair(public_txt, secret_txt) == 0) {
+        keys.public_txt = public_txt;
+        keys.secret_txt = secret_txt;
+    }
+    return keys;
+}
+
+Key KeyPair::public_key() const {
+    Key key;
+    Key::parse(public_txt, &key);
+    return key;
+}
+
+namespace {
+
+Status io_error(const std::string& what, const std::string& path, int error) {
+    Status::Code code = error == ENOSPC || error == EDQUOT ? Status::kFull
+                        : error == EACCES || error == EROFS || error == EPERM
+                            ? Status::kReadOnly
+                            : Status::kIo;
+    return Status::error(code, what + " " + path + ": " + strerror(error));
+}
+
+//  Writes one file of the certificate to a fresh temporary file of that mode beside path
+//  and returns its name (empty on failure, with *error set).
+std::string write_temporary(zcert_t* cert, const std::string& path, bool secret, int* error) {
+    char suffix[64];
+    snprintf(suffix, sizeof suffix, ".tmp.%d.%p", (int)getpid(), (void*)cert);
+    std::string temporary = path + suffix;
+    int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, secret ? 0600 : 0644);
+    if (fd < 0) {
+        *error = errno;
+        return "";
+    }
+    close(fd);
+    //  CZMQ opens the file again to write it; it keeps the mode set above.
+    int rc = secret ? zcert_save_secret(cert, temporary.c_str())
+                    : zcert_save_public(cert, temporary.c_str());
+    if (rc != 0) {
+        *error = errno ? errno : EIO;
+        unlink(temporary.c_str());
+        return "";
+    }
+    fd = open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    return temporary;
+}
+
+zcert_t* new_cert(const KeyPair& keys, const std::string& name) {
+    uint8_t public_key[32], secret_key[32];
+    if (keys.public_txt.size() != 40 || keys.secret_txt.size() != 40 ||
+        !zmq_z85_decode(public_key, keys.public_txt.c_str()) ||
+        !zmq_z85_decode(secret_key, keys.secret_txt.c_str()))
+        return nullptr;
+    zcert_t* cert = zcert_new_from(public_key, secret_key);
+    if (cert && !name.empty()) zcert_set_meta(cert, "name", "%s", name.c_str());
+    return cert;
+}
+
+bool read_cert(const std::string& path, KeyPair* keys, std::string* name) {
+    zcert_t* cert = zcert_load(path.c_str());
+    if (!cert) return false;
+    const char* secret = zcert_secret_txt(cert);
+    bool ok = secret && strlen(secret) == 40 && strspn(secret, "0") != 40;
+    if (ok) {
+        keys->public_txt = zcert_public_txt(cert);
+        keys->secret_txt = secret;
+        if (name) {
+            const char* meta = zcert_meta(cert, "name");
+            *name = meta ? meta : "";
+        }
+    }
+    zcert_destroy(&cert);
+    return ok;
+}
+
+bool exists(const std::string& path) {
+    struct stat info;
+    return stat(path.c_str(), &info) == 0;
+}
+
+} // namespace
+
+Status save_key_pair(const std::string& path, const KeyPair& keys, const std::string& name) {
+    zcert_t* cert = new_cert(keys, name);
+    if (!cert) return Status::error(Status::kInvalid, "not a key pair");
+    int error = 0;
+    std::string secret = write_temporary(cert, path + "_secret", true, &error);
+    std::string public_file = secret.empty() ? "" : write_temporary(cert, path, false, &error);
+    zcert_destroy(&cert);
+    if (secret.empty() || public_file.empty()) {
+        if (!secret.empty()) unlink(secret.c_str());
+        return io_error("cannot write", path, error);
+    }
+    if (rename(secret.c_str(), (path + "_secret").c_str()) != 0 ||
+        rename(public_file.c_str(), path.c_str()) != 0) {
+        error = errno;
+        unlink(secret.c_str());
+        unlink(public_file.c_str());
+        return io_error("cannot write", path, error);
+    }
+    return Status::ok();
+}
+
+Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::string* name) {
+    if (read_cert(path, keys, name)) return Status::ok();
+    std::string secret_path = path + "_secret";
+    if (exists(secret_path) || !create) {
+        if (!exists(secret_path) && exists(path))
+            return Status::error(Status::kInvalid,
+                                 path + " is a public certificate; its secret key (" +
+                                     secret_path + ") is not there");
+        if (!exists(secret_path))
+            return Status::error(Status::kNotFound, "no key pair at " + path);
+        return Status::error(Status::kCorrupt, secret_path + " is not a CURVE certificate");
+    }
+    //  Create: the secret file appears at once and whole (link fails if another process
+    //  made it first; then that one is the key pair).
+    KeyPair fresh = KeyPair::generate();
+    zcert_t* cert = new_cert(fresh, name ? *name : "");
+    if (!cert) return Status::error(Status::kIo, "cannot make a key pair");
+    int error = 0;
+    std::string temporary = write_temporary(cert, secret_path, true, &error);
+    if (temporary.empty()) {
+        zcert_destroy(&cert);
+        return io_error("cannot create", secret_path, error);
+    }
+    int rc = link(temporary.c_str(), secret_path.c_str());
+    error = errno;
+    unlink(temporary.c_str());
+    if (rc != 0 && error != EEXIST) {
+        zcert_destroy(&cert);
+        return io_error("cannot create", secret_path, error);
+    }
+    if (rc == 0) {
+        std::string public_file = write_temporary(cert, path, false, &error);
+        if (public_file.empty() || rename(public_file.c_str(), path.c_str()) != 0) {
+            zcert_destroy(&cert);
+            return io_error("cannot create", path, error ? error : errno);
+        }
+    }
+    zcert_destroy(&cert);
+    if (!read_cert(path, keys, name))
+        return Status::error(Status::kCorrupt, secret_path + " is not a CURVE certificate");
+    return Status::ok();
+}
+
+bool read_public_key(const std::string& text_or_path, Key* key, std::string* error) {
+    if (Key::parse(text_or_path, key)) return true;
+    zcert_t* cert = exists(text_or_path) ? zcert_load(text_or_path.c_str()) : nullptr;
+    if (cert) {
+        bool ok = Key::parse(zcert_public_txt(cert), key);
+        zcert_destroy(&cert);
+        if (ok) return true;
+    }
+    *error = "'" + text_or_path + "' is neither a public key (40 Z85 characters) nor a " +
+             "certificate file";
+    return false;
+}
+
+void secure_server_socket(zsock_t* socket, const KeyPair& keys, Security security,
+                          const std::string& zap_domain) {
+    zsock_set_zap_domain(socket, zap_domain.c_str());
+    if (security == Security::kInsecure) {
+        zsock_set_plain_server(socket, 1);
+        return;
+    }
+    zsock_set_curve_server(socket, 1);
+    zsock_set_curve_publickey(socket, keys.public_txt.c_str());
+    zsock_set_curve_secretkey(socket, keys.secret_txt.c_str());
+}
+
+void secure_client_socket(zsock_t* socket, const KeyPair& keys, Security security,
+                          const Key& server_key) {
+    if (security == Security::kInsecure) {
+        zsock_set_plain_username(socket, keys.public_txt.c_str());
+        zsock_set_plain_password(socket, "");
+        return;
+    }
+    zsock_set_curve_publickey(socket, keys.public_txt.c_str());
+    zsock_set_curve_secretkey(socket, keys.secret_txt.c_str());
+    zsock_set_curve_serverkey(socket, server_key.str().c_str());
+}
+
+} // namespace zgm
