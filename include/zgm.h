@@ -3,10 +3,14 @@
 
     Three roles, each a CZMQ actor behind an opaque object:
       zgm_registry_t  keeps the live list of groups and where each is served
-      zgm_group_t     a group server: hosts groups, their members and messages
+      zgm_server_t    a group server: hosts groups, their members and messages
       zgm_user_t      a user: joins groups, sends, fetches, receives live messages
     The same objects work as threads of one process or in separate processes on
     separate hosts; only the endpoints differ (inproc://, ipc://, tcp://).
+
+    Every connection is encrypted and authenticated with CURVE: each object has a key
+    pair, and a user's id is its public key (40 characters of Z85 text). A server knows
+    who sent a request from the connection, never from what the request says.
 
     Conventions (CZMQ CLASS, RFC 21): constructors return NULL on failure; destructors take
     the address of the pointer, set it to NULL and are safe to call twice; other calls return
@@ -35,12 +39,14 @@ extern "C" {
 #endif
 
 #define ZGM_VERSION_MAJOR 0
-#define ZGM_VERSION_MINOR 1
+#define ZGM_VERSION_MINOR 2
 #define ZGM_VERSION_PATCH 0
 
 //  Limits of the protocol (docs/protocol.md).
-#define ZGM_MAX_NAME 64          //  group and user names, in bytes
+#define ZGM_MAX_NAME 64          //  group and display names, in bytes
 #define ZGM_MAX_BODY 65536       //  one message body, in bytes
+#define ZGM_KEY_SIZE 41          //  a public key's Z85 text (40 characters) and its NUL
+#define ZGM_MSG_ID_SIZE 33       //  a message id's text (32 hex digits) and its NUL
 #define ZGM_DEFAULT_TIMEOUT 5000 //  milliseconds a call waits for a server by default
 
 //  The registry's default endpoint, for servers and users.
@@ -50,20 +56,48 @@ extern "C" {
 //  Error codes of zgm_errno ().
 typedef enum {
     ZGM_OK = 0,
-    ZGM_EINVAL = 1,         //  a bad argument (empty or over-long name, NULL, ...)
-    ZGM_ETIMEOUT = 2,       //  no answer from the server in time
-    ZGM_ENOTMEMBER = 3,     //  the user is not a member of the group
-    ZGM_ENOTFOUND = 4,      //  no such group
-    ZGM_EEXISTS = 5,        //  the group name is taken
-    ZGM_EALREADY = 6,       //  already a member
-    ZGM_ETOOLARGE = 7,      //  the body is over ZGM_MAX_BODY
-    ZGM_EPROTO = 8,         //  a peer sent something malformed or of another version
-    ZGM_ESTORAGE = 9,       //  the group server could not store the message; it is not stored
-    ZGM_EUNAVAILABLE = 10,  //  the server is shutting down, or no group server takes new groups
+    ZGM_EINVAL = 1,        //  a bad argument (empty or over-long name, NULL, ...)
+    ZGM_ETIMEOUT = 2,      //  no answer in time; nothing was sent that could still take effect
+    ZGM_ENOTMEMBER = 3,    //  the user is not a member of the group
+    ZGM_ENOTFOUND = 4,     //  no such group
+    ZGM_EEXISTS = 5,       //  the group name is taken
+    ZGM_EALREADY = 6,      //  already a member
+    ZGM_ETOOLARGE = 7,     //  the body is over ZGM_MAX_BODY
+    ZGM_EPROTO = 8,        //  a peer sent something malformed or of another version
+    ZGM_ESTORAGE = 9,      //  the group server could not store the message; it is not stored
+    ZGM_EUNAVAILABLE = 10, //  a server is shutting down or still starting, or no group
+                           //  server takes new groups
     ZGM_ENOTCONNECTED = 11, //  no registry endpoint was given
     ZGM_ESYSTEM = 12,       //  a local failure (memory, sockets, files)
-    ZGM_ESERVER = 13        //  any other error the server reported
+    ZGM_ESERVER = 13,       //  any other error a server reported
+    ZGM_EINDOUBT = 14,      //  sent, but no answer came: it may have been stored. Send it
+                            //  again with the same message id to settle it (stored once)
+    ZGM_EDENIED = 15,       //  this key may not: not the group's owner, not added to a
+                            //  members-only group, not a group server the registry trusts
+    ZGM_ELIMIT = 16,        //  a limit of the server is reached (zgm_strerror names it)
+    ZGM_ERATE = 17,         //  the server slowed this key down longer than the call may wait
+    ZGM_EUNREACHABLE = 18   //  cannot reach the server: connection refused, no route, or the
+                            //  handshake refused (a wrong key, or --insecure on one side only)
 } zgm_error_t;
+
+//  Who may join a group.
+typedef enum {
+    ZGM_POLICY_OPEN = 0,   //  any authenticated user (the default)
+    ZGM_POLICY_MEMBERS = 1 //  only keys the owner added
+} zgm_policy_t;
+
+//  A server's limits (zgm_registry_set_limit, zgm_server_set_limit); docs/security.md
+//  gives each one's default.
+typedef enum {
+    ZGM_LIMIT_RATE = 1,            //  requests per second per user key (bursts of twice that)
+    ZGM_LIMIT_CONNECTIONS = 2,     //  concurrent connections; set before binding
+    ZGM_LIMIT_FRAME = 3,           //  bytes of one frame the server reads; set before binding
+    ZGM_LIMIT_GROUPS = 4,          //  groups a group server hosts, or the registry lists
+    ZGM_LIMIT_GROUPS_PER_OWNER = 5, //  groups one key may own on a group server
+    ZGM_LIMIT_MEMBERS = 6,         //  members (and, apart, keys added) per group
+    ZGM_LIMIT_FOLLOWS = 7,         //  groups one key may follow on a group server
+    ZGM_LIMIT_FOLLOWER_BYTES = 8   //  bytes pushed to a follower beyond what it acknowledged
+} zgm_limit_t;
 
 //  The error code of the last failed call in this thread.
 ZGM_EXPORT int zgm_errno(void);
@@ -72,6 +106,17 @@ ZGM_EXPORT const char* zgm_strerror(void);
 //  Prints every notable event of the actors in this process to stderr (1) or not (0, the
 //  default for the library; the zgm program turns it on for servers).
 ZGM_EXPORT void zgm_set_verbose(int verbose);
+
+//  ---------------------------------------------------------------------------------------
+//  Keys. A key pair lives in a CZMQ certificate: FILE holds the public key, FILE_secret both
+//  keys (mode 0600).
+
+//  Makes a new key pair at path (path and path_secret); fails (ZGM_EEXISTS) if there is one.
+//  With name not NULL it goes into the certificate's metadata.
+ZGM_EXPORT int zgm_keygen(const char* path, const char* name);
+//  Writes the public key of a certificate file (either file of a pair), or of a key given as
+//  its text, into key (ZGM_KEY_SIZE bytes).
+ZGM_EXPORT int zgm_key_read(const char* path_or_key, char* key);
 
 //  ---------------------------------------------------------------------------------------
 //  zgm_msg_t: one message of a group, as stored by its group server.
@@ -83,11 +128,18 @@ ZGM_EXPORT const char* zgm_msg_group(const zgm_msg_t* self);
 ZGM_EXPORT uint64_t zgm_msg_seq(const zgm_msg_t* self);
 //  When the group server stored it: microseconds since the epoch, UTC.
 ZGM_EXPORT uint64_t zgm_msg_timestamp(const zgm_msg_t* self);
-//  The sender's user id: 32 hex digits.
+//  The sender's id: its public key, 40 characters.
 ZGM_EXPORT const char* zgm_msg_sender(const zgm_msg_t* self);
+//  The display name the sender had when it sent it.
 ZGM_EXPORT const char* zgm_msg_sender_name(const zgm_msg_t* self);
+//  The id the sender gave the message: 32 hex digits.
+ZGM_EXPORT const char* zgm_msg_id(const zgm_msg_t* self);
 ZGM_EXPORT const void* zgm_msg_body(const zgm_msg_t* self);
 ZGM_EXPORT size_t zgm_msg_size(const zgm_msg_t* self);
+//  From zgm_user_recv: how many messages of the group just before this one the user will
+//  never get, because the group's retention had dropped them while the user was away (0
+//  almost always).
+ZGM_EXPORT uint64_t zgm_msg_missed(const zgm_msg_t* self);
 ZGM_EXPORT void zgm_msg_destroy(zgm_msg_t** self_p);
 
 //  A list of messages, in sequence order, returned by zgm_user_fetch.
@@ -95,9 +147,12 @@ typedef struct _zgm_msglist_t zgm_msglist_t;
 ZGM_EXPORT size_t zgm_msglist_size(const zgm_msglist_t* self);
 //  The message at index; the list keeps ownership.
 ZGM_EXPORT const zgm_msg_t* zgm_msglist_get(const zgm_msglist_t* self, size_t index);
-//  1 if the fetch reached below the messages the group still keeps (some were trimmed by
-//  retention), else 0.
-ZGM_EXPORT int zgm_msglist_truncated(const zgm_msglist_t* self);
+//  How many messages the fetch asked for that retention had already dropped (for a fetch
+//  bounded by since_us, at most that many).
+ZGM_EXPORT uint64_t zgm_msglist_missed(const zgm_msglist_t* self);
+//  1 if more messages match beyond the limit: newer ones, or older ones for a fetch of the
+//  newest (fetch again with before_seq = the first seq here to page backward).
+ZGM_EXPORT int zgm_msglist_more(const zgm_msglist_t* self);
 ZGM_EXPORT void zgm_msglist_destroy(zgm_msglist_t** self_p);
 
 //  ---------------------------------------------------------------------------------------
@@ -106,72 +161,119 @@ ZGM_EXPORT void zgm_msglist_destroy(zgm_msglist_t** self_p);
 typedef struct _zgm_registry_t zgm_registry_t;
 
 ZGM_EXPORT zgm_registry_t* zgm_registry_new(void);
+//  Its key pair, from a certificate file (made there when missing). Without it the registry
+//  makes a key pair that lives as long as the object. Before binding.
+ZGM_EXPORT int zgm_registry_set_key(zgm_registry_t* self, const char* path);
+//  Its public key (40 characters), valid as long as the object.
+ZGM_EXPORT const char* zgm_registry_key(zgm_registry_t* self);
+//  Speak PLAIN instead of CURVE: no encryption, keys stated and not proven. For tests and
+//  benchmarks on a trusted host only. Before binding.
+ZGM_EXPORT int zgm_registry_set_insecure(zgm_registry_t* self, int insecure);
+//  Trusts a group server's key (its text, or a certificate file) to REGISTER groups.
+ZGM_EXPORT int zgm_registry_trust(zgm_registry_t* self, const char* key);
+//  Trusts every group server whose public certificate is in dir (read again when it changes).
+ZGM_EXPORT int zgm_registry_trust_dir(zgm_registry_t* self, const char* dir);
 //  Binds an endpoint ("tcp://*:5570", "tcp://127.0.0.1:*", "inproc://registry").
 //  Returns the bound TCP port (0 for other transports), or -1.
 ZGM_EXPORT int zgm_registry_bind(zgm_registry_t* self, const char* endpoint);
 //  A group server silent for this long is dropped from the list (default 3000 ms).
-ZGM_EXPORT void zgm_registry_set_expiry(zgm_registry_t* self, int msecs);
+ZGM_EXPORT int zgm_registry_set_expiry(zgm_registry_t* self, int msecs);
+//  Sets one of its limits (ZGM_LIMIT_RATE, _CONNECTIONS, _FRAME, _GROUPS).
+ZGM_EXPORT int zgm_registry_set_limit(zgm_registry_t* self, zgm_limit_t limit, uint64_t value);
 ZGM_EXPORT void zgm_registry_destroy(zgm_registry_t** self_p);
 
 //  ---------------------------------------------------------------------------------------
-//  zgm_group_t: a group server.
+//  zgm_server_t: a group server.
 
-typedef struct _zgm_group_t zgm_group_t;
+typedef struct _zgm_server_t zgm_server_t;
 
 //  Opens the store in data_dir (created if missing; SQLite, `zgm.db`), or a volatile
 //  in-memory store when data_dir is NULL. Groups and members already in the store are
-//  served again.
-ZGM_EXPORT zgm_group_t* zgm_group_new(const char* data_dir);
-//  Hosts a group (created in the store if new). Returns 0 or -1.
-ZGM_EXPORT int zgm_group_add(zgm_group_t* self, const char* name);
+//  served again. Fails (ZGM_ESTORAGE) when another group server has the directory.
+ZGM_EXPORT zgm_server_t* zgm_server_new(const char* data_dir);
+//  Its key pair, from a certificate file (made there when missing). Without it the server
+//  makes a key pair that lives as long as the object. Before binding.
+ZGM_EXPORT int zgm_server_set_key(zgm_server_t* self, const char* path);
+//  Its public key (40 characters), valid as long as the object.
+ZGM_EXPORT const char* zgm_server_key(zgm_server_t* self);
+//  PLAIN instead of CURVE, as zgm_registry_set_insecure. Before binding.
+ZGM_EXPORT int zgm_server_set_insecure(zgm_server_t* self, int insecure);
+//  Hosts a group (created in the store if new) with an owner (a key's text or a
+//  certificate file; NULL: none) and a policy. For a group that exists, a given owner
+//  replaces the stored one; the policy is the owner's to change.
+ZGM_EXPORT int zgm_server_add(zgm_server_t* self, const char* group, const char* owner,
+                              zgm_policy_t policy);
 //  Binds the endpoint users reach it at; returns the bound TCP port (0 otherwise) or -1.
-ZGM_EXPORT int zgm_group_bind(zgm_group_t* self, const char* endpoint);
+ZGM_EXPORT int zgm_server_bind(zgm_server_t* self, const char* endpoint);
 //  The endpoint the registry hands to users. By default the bound endpoint, with a
 //  wildcard address replaced by the local address the registry connection uses.
-ZGM_EXPORT void zgm_group_set_advertise(zgm_group_t* self, const char* endpoint);
+ZGM_EXPORT int zgm_server_set_advertise(zgm_server_t* self, const char* endpoint);
 //  Whether the registry may place new groups here (zgm_user_create). Default 0.
-ZGM_EXPORT void zgm_group_set_accept_new(zgm_group_t* self, int accept_new);
+ZGM_EXPORT int zgm_server_set_accept_new(zgm_server_t* self, int accept_new);
 //  Interval between heartbeats to the registry (default 1000 ms).
-ZGM_EXPORT void zgm_group_set_heartbeat(zgm_group_t* self, int msecs);
-//  "full" (fsync every commit, the default) or "normal". Call before zgm_group_add.
-ZGM_EXPORT int zgm_group_set_durability(zgm_group_t* self, const char* durability);
-//  Registers every hosted group with the registry and keeps them alive. Returns 0 once the
-//  registry accepted them, -1 if it refused (ZGM_EEXISTS: a name is served by another live
-//  group server) or did not answer in time (ZGM_ETIMEOUT; the group server keeps trying).
-ZGM_EXPORT int zgm_group_connect_registry(zgm_group_t* self, const char* endpoint);
+ZGM_EXPORT int zgm_server_set_heartbeat(zgm_server_t* self, int msecs);
+//  "full" (fsync every commit, the default) or "normal". Call before zgm_server_add.
+ZGM_EXPORT int zgm_server_set_durability(zgm_server_t* self, const char* durability);
+//  Sets one of its limits.
+ZGM_EXPORT int zgm_server_set_limit(zgm_server_t* self, zgm_limit_t limit, uint64_t value);
+//  How many messages, body bytes and milliseconds of age a group keeps (0: no limit),
+//  oldest dropped first. group NULL sets the server's default, which also bounds what each
+//  group's owner may set.
+ZGM_EXPORT int zgm_server_set_retention(zgm_server_t* self, const char* group,
+                                        uint64_t max_count, uint64_t max_bytes,
+                                        uint64_t max_age_ms);
+//  Registers every hosted group with the registry (whose public key is registry_key; NULL
+//  when insecure) and keeps them alive. Returns 0 once the registry accepted them, -1 if it
+//  refused (ZGM_EEXISTS: a name is held by another live group server; ZGM_EDENIED: the
+//  registry does not trust this server's key) or did not answer in time (ZGM_ETIMEOUT; the
+//  group server keeps trying).
+ZGM_EXPORT int zgm_server_connect(zgm_server_t* self, const char* endpoint,
+                                  const char* registry_key);
 //  Deregisters (when connected) and stops.
-ZGM_EXPORT void zgm_group_destroy(zgm_group_t** self_p);
+ZGM_EXPORT void zgm_server_destroy(zgm_server_t** self_p);
 
 //  ---------------------------------------------------------------------------------------
 //  zgm_user_t: a user.
 
 typedef struct _zgm_user_t zgm_user_t;
 
-//  A user with a display name and a new random id.
+//  A user with a display name and a key pair that lives as long as the object.
 ZGM_EXPORT zgm_user_t* zgm_user_new(const char* name);
-//  A user with a given id (32 hex digits), so separate runs act as the same user.
-ZGM_EXPORT zgm_user_t* zgm_user_new_with_id(const char* name, const char* id);
-//  The user's id: 32 hex digits.
+//  A user whose key pair is the certificate at path (made there when missing), so separate
+//  runs act as the same user.
+ZGM_EXPORT zgm_user_t* zgm_user_new_with_key(const char* name, const char* path);
+//  The user's id: its public key, 40 characters.
 ZGM_EXPORT const char* zgm_user_id(const zgm_user_t* self);
 ZGM_EXPORT const char* zgm_user_name(const zgm_user_t* self);
-//  How long each call waits for a server (default ZGM_DEFAULT_TIMEOUT ms).
+//  How long each call waits for a server (default ZGM_DEFAULT_TIMEOUT ms). A call rides
+//  out a server restarting within that time.
 ZGM_EXPORT void zgm_user_set_timeout(zgm_user_t* self, int msecs);
-//  Connects to the registry. Returns 0 (the connection completes in the background).
-ZGM_EXPORT int zgm_user_connect(zgm_user_t* self, const char* registry_endpoint);
+//  PLAIN instead of CURVE, for servers started insecure. Before zgm_user_connect.
+ZGM_EXPORT int zgm_user_set_insecure(zgm_user_t* self, int insecure);
+//  Connects to the registry whose public key is registry_key (NULL when insecure).
+//  Returns 0; the connection completes in the background, and the first call that needs
+//  the registry says within about a second if it cannot be reached, and why.
+ZGM_EXPORT int zgm_user_connect(zgm_user_t* self, const char* endpoint, const char* registry_key);
 
-//  A group as the registry lists it.
+//  A group, as the registry lists it.
 typedef struct {
     char id[33]; //  the group's id: 32 hex digits
     char name[ZGM_MAX_NAME + 1];
-    char endpoint[256]; //  the group server that serves it
+    char endpoint[256];             //  the group server that serves it
+    char server_key[ZGM_KEY_SIZE];  //  that group server's public key
+    int policy;                     //  a zgm_policy_t
     uint32_t members;
-} zgm_group_info_t;
+} zgm_group_t;
 
-//  The live groups: an array of *count entries, which the caller frees with free ().
-//  Returns NULL with *count 0 on failure (an empty list is a non-NULL array, count 0).
-ZGM_EXPORT zgm_group_info_t* zgm_user_groups(zgm_user_t* self, size_t* count);
-//  Asks the registry to create a group on a group server that accepts new groups.
-ZGM_EXPORT int zgm_user_create(zgm_user_t* self, const char* group);
+//  Every live group, in name order: an array of *count entries, which the caller frees with
+//  free (). NULL with *count 0 on failure (an empty list is a non-NULL array, count 0).
+//  A registry that has just restarted is waited for until it knows every group.
+ZGM_EXPORT zgm_group_t* zgm_user_groups(zgm_user_t* self, size_t* count);
+//  Where one group is served.
+ZGM_EXPORT int zgm_user_resolve(zgm_user_t* self, const char* group, zgm_group_t* info);
+//  Asks the registry to create a group, owned by this user, on a group server that accepts
+//  new groups.
+ZGM_EXPORT int zgm_user_create(zgm_user_t* self, const char* group, zgm_policy_t policy);
 //  Joins a group (ZGM_EALREADY if a member already) and follows it: its new messages
 //  arrive through zgm_user_recv.
 ZGM_EXPORT int zgm_user_join(zgm_user_t* self, const char* group);
@@ -179,30 +281,109 @@ ZGM_EXPORT int zgm_user_join(zgm_user_t* self, const char* group);
 ZGM_EXPORT int zgm_user_leave(zgm_user_t* self, const char* group);
 //  after_seq for zgm_user_follow: from the group's current end (only messages sent from now).
 #define ZGM_FOLLOW_NOW UINT64_MAX
-
 //  Follows a group the user is a member of (joined earlier, maybe by another process with
-//  the same id): messages with seq > after_seq arrive through zgm_user_recv.
+//  the same key): messages with seq > after_seq arrive through zgm_user_recv.
 ZGM_EXPORT int zgm_user_follow(zgm_user_t* self, const char* group, uint64_t after_seq);
+//  Every group the user is a member of, on every live group server, in name order (with
+//  the registry's view of each): an array of *count entries freed with free (). Group
+//  servers that do not answer are skipped (zgm_strerror then names them).
+ZGM_EXPORT zgm_group_t* zgm_user_memberships(zgm_user_t* self, size_t* count);
+//  Follows several groups at once (one request per group server): group i from after_seqs[i]
+//  (or ZGM_FOLLOW_NOW). Returns how many it follows; the groups that could not be followed
+//  are skipped, and zgm_strerror names them. -1 if none could be.
+ZGM_EXPORT int zgm_user_follow_many(zgm_user_t* self, const char* const* groups,
+                                    const uint64_t* after_seqs, size_t count);
+//  Stops following a group (its messages no longer arrive). Membership stays.
+ZGM_EXPORT int zgm_user_unfollow(zgm_user_t* self, const char* group);
+
 //  Sends a message; returns 0 once the group server has stored it durably, and sets
-//  *seq and *timestamp (either may be NULL) to what it stamped.
+//  *seq and *timestamp (either may be NULL) to what it stamped. msg_id is NULL, or a
+//  buffer of ZGM_MSG_ID_SIZE bytes: empty ("") to have a new id made and written there, or
+//  the id of an earlier send to retry it (stored once, whichever process retries).
+//  On -1 the message is not stored (refused: ZGM_ENOTMEMBER, ZGM_ESTORAGE, ...), or
+//  ZGM_EINDOUBT: it was sent and no answer came in time; send again with the same id.
 ZGM_EXPORT int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t size,
-                             uint64_t* seq, uint64_t* timestamp);
-//  Messages with timestamp >= since_us (0: from the first) and seq > after_seq, in
-//  sequence order, at most limit (0: all). The caller destroys the list. NULL on failure.
-ZGM_EXPORT zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group, uint64_t since_us,
-                                         uint64_t after_seq, size_t limit);
-//  The members of a group as (id, name) pairs: an array of 2 * *count strings in one
-//  allocation, freed with free (). NULL on failure.
-ZGM_EXPORT char** zgm_user_members(zgm_user_t* self, const char* group, size_t* count);
+                             char* msg_id, uint64_t* seq, uint64_t* timestamp);
+//  Hands a message over and returns at once (it may wait while too many sends are
+//  outstanding). Its outcome arrives later through zgm_user_sent. msg_id as for
+//  zgm_user_send. Returns -1 only for a bad argument.
+ZGM_EXPORT int zgm_user_send_async(zgm_user_t* self, const char* group, const void* data,
+                                   size_t size, char* msg_id);
+
+//  The outcome of an asynchronous send.
+typedef struct {
+    char msg_id[ZGM_MSG_ID_SIZE];
+    char group[ZGM_MAX_NAME + 1];
+    uint64_t seq;       //  when stored
+    uint64_t timestamp; //  when stored
+    int error;          //  0 stored; else a zgm_error_t: refused (not stored), or
+                        //  ZGM_EINDOUBT (send again with the same msg_id to settle it)
+    char reason[256];   //  what went wrong, for people
+} zgm_sent_t;
+
+//  The next outcome of an asynchronous send, waiting up to timeout_ms (-1: forever, 0:
+//  not at all). 0 and *sent filled, or -1 with ZGM_ETIMEOUT when none came in time.
+ZGM_EXPORT int zgm_user_sent(zgm_user_t* self, zgm_sent_t* sent, int timeout_ms);
+//  Waits until every asynchronous send handed over so far has its outcome waiting for
+//  zgm_user_sent (or read already). 0, or -1 with ZGM_ETIMEOUT.
+ZGM_EXPORT int zgm_user_flush(zgm_user_t* self, int timeout_ms);
+
+//  What zgm_user_fetch selects: messages with since_us <= timestamp < until_us and
+//  after_seq < seq < before_seq (0 for until_us and before_seq: no bound), in sequence
+//  order; at most limit of them (0: all), the oldest - or with newest, the newest.
+typedef struct {
+    uint64_t since_us;
+    uint64_t until_us;
+    uint64_t after_seq;
+    uint64_t before_seq;
+    size_t limit;
+    int newest;
+} zgm_fetch_t;
+
+//  The stored messages of a group that query selects (NULL: all). The caller destroys the
+//  list. NULL on failure.
+ZGM_EXPORT zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group,
+                                         const zgm_fetch_t* query);
+
+//  A member of a group.
+typedef struct {
+    char id[ZGM_KEY_SIZE]; //  its public key
+    char name[ZGM_MAX_NAME + 1];
+    int role; //  ZGM_ROLE_*
+} zgm_member_t;
+
+#define ZGM_ROLE_MEMBER 0
+#define ZGM_ROLE_OWNER 1   //  the owner, a member
+#define ZGM_ROLE_ADDED 2   //  added by the owner, not joined (yet); no name
+
+//  The members of a group, in the order they joined, then the keys added that have not
+//  joined: an array of *count entries freed with free (). NULL on failure.
+ZGM_EXPORT zgm_member_t* zgm_user_members(zgm_user_t* self, const char* group, size_t* count);
+
+//  The owner's calls; ZGM_EDENIED for anyone else. key: a public key's text or a
+//  certificate file.
+//  Lets a key join a members-only group.
+ZGM_EXPORT int zgm_user_add(zgm_user_t* self, const char* group, const char* key);
+//  Takes a key out: it is no longer a member, cannot join again until added, and stops
+//  receiving the group's messages.
+ZGM_EXPORT int zgm_user_remove(zgm_user_t* self, const char* group, const char* key);
+//  Hands ownership of the group to another key.
+ZGM_EXPORT int zgm_user_give(zgm_user_t* self, const char* group, const char* key);
+ZGM_EXPORT int zgm_user_set_policy(zgm_user_t* self, const char* group, zgm_policy_t policy);
+//  How many messages, body bytes and milliseconds of age the group keeps (0: no limit;
+//  the group server's own default bounds each).
+ZGM_EXPORT int zgm_user_set_retention(zgm_user_t* self, const char* group, uint64_t max_count,
+                                      uint64_t max_bytes, uint64_t max_age_ms);
+
 //  The next live message of a followed group, waiting up to timeout_ms (-1: forever).
 //  Every message arrives once and in order per group: the user catches up by itself after
 //  dropped pushes, reconnects and group server restarts. NULL on timeout (ZGM_ETIMEOUT).
 ZGM_EXPORT zgm_msg_t* zgm_user_recv(zgm_user_t* self, int timeout_ms);
 //  The last sequence number delivered by zgm_user_recv for a group (0 if none).
 ZGM_EXPORT uint64_t zgm_user_last_seq(zgm_user_t* self, const char* group);
-//  A socket that becomes readable when live messages are waiting, for zpoller or zmq_poll
-//  (a zsock_t *). Messages arrive in batches: once it is readable, call
-//  zgm_user_recv (self, 0) until it returns NULL.
+//  A socket that becomes readable when live messages or send outcomes are waiting, for
+//  zpoller or zmq_poll (a zsock_t *). They arrive in batches: once it is readable, call
+//  zgm_user_recv (self, 0) and zgm_user_sent (self, &sent, 0) until each has nothing.
 ZGM_EXPORT void* zgm_user_socket(zgm_user_t* self);
 ZGM_EXPORT void zgm_user_destroy(zgm_user_t** self_p);
 

@@ -1,8 +1,11 @@
 /*  =========================================================================
     api.cc - the C API: the only file that knows both include/zgm.h and the C++ core
 
-    Each object owns its actor and talks to it over the actor's pipe; no C++ type and no
-    exception crosses this layer (the core is built without exceptions).
+    A bridge and nothing more (as LevelDB's db/c.cc, zyre's zyre.c): each function checks
+    its arguments, hands its actor one command, and turns the typed reply into C values.
+    No wire format here: live messages and fetched ones arrive as batches that keep the
+    frame they came in, and a zgm_msg_t points into it. Errors change form once, in
+    code_of. No C++ type and no exception crosses this layer.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -12,14 +15,14 @@
 #include "zgm.h"
 
 #include "core/actor.h"
-#include "core/names.h"
-#include "core/uuid.h"
-#include "group/group.h"
-#include "proto/proto.h"
+#include "core/errors.h"
+#include "core/security.h"
 #include "registry/registry.h"
+#include "server/server.h"
 #include "user/user.h"
 
 #include <cstdlib>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,15 +35,66 @@ using namespace zgm;
 static thread_local int s_errno = ZGM_OK;
 static thread_local std::string s_error;
 
-static int fail(int code, const std::string& why) {
-    s_errno = code;
+//  The one place internal errors become zgm_error_t.
+static int code_of(Error error) {
+    switch (error) {
+    case Error::kOk:
+        return ZGM_OK;
+    case Error::kInvalid:
+        return ZGM_EINVAL;
+    case Error::kTimeout:
+        return ZGM_ETIMEOUT;
+    case Error::kNotMember:
+        return ZGM_ENOTMEMBER;
+    case Error::kNotFound:
+        return ZGM_ENOTFOUND;
+    case Error::kExists:
+        return ZGM_EEXISTS;
+    case Error::kAlready:
+        return ZGM_EALREADY;
+    case Error::kTooLarge:
+        return ZGM_ETOOLARGE;
+    case Error::kProto:
+        return ZGM_EPROTO;
+    case Error::kStorage:
+        return ZGM_ESTORAGE;
+    case Error::kUnavailable:
+        return ZGM_EUNAVAILABLE;
+    case Error::kNotConnected:
+        return ZGM_ENOTCONNECTED;
+    case Error::kSystem:
+        return ZGM_ESYSTEM;
+    case Error::kServer:
+        return ZGM_ESERVER;
+    case Error::kInDoubt:
+        return ZGM_EINDOUBT;
+    case Error::kDenied:
+        return ZGM_EDENIED;
+    case Error::kLimit:
+        return ZGM_ELIMIT;
+    case Error::kRate:
+        return ZGM_ERATE;
+    case Error::kUnreachable:
+        return ZGM_EUNREACHABLE;
+    }
+    return ZGM_ESERVER;
+}
+
+static int fail(Error error, const std::string& why) {
+    s_errno = code_of(error);
     s_error = why;
     return -1;
 }
 
-static void succeed() {
+static int succeed() {
     s_errno = ZGM_OK;
     s_error.clear();
+    return 0;
+}
+
+//  0 for kOk, else -1 with the error set.
+static int outcome(Error error, const std::string& why) {
+    return error == Error::kOk ? succeed() : fail(error, why);
 }
 
 int zgm_errno(void) {
@@ -57,77 +111,114 @@ void zgm_set_verbose(int verbose) {
     set_verbose(verbose != 0);
 }
 
-//  The zgm_error_t for an ERROR status, in the context of the request it answers.
-static int error_code(const proto::Message& error, uint8_t request) {
-    switch (error.status) {
-    case proto::kNotMember:
-        return ZGM_ENOTMEMBER;
-    case proto::kNotFound:
-        return ZGM_ENOTFOUND;
-    case proto::kConflict:
-        return request == proto::kJoin ? ZGM_EALREADY : ZGM_EEXISTS;
-    case proto::kTooLarge:
-        return ZGM_ETOOLARGE;
-    case proto::kInvalid:
-        return ZGM_EINVAL;
-    case proto::kBadRequest:
-    case proto::kBadVersion:
-        return ZGM_EPROTO;
-    case proto::kUnavailable:
-        return ZGM_EUNAVAILABLE;
-    case proto::kStorage:
-        return ZGM_ESTORAGE;
-    default:
-        return ZGM_ESERVER;
+//  -----------------------------------------------------------------------------------------
+//  Keys
+
+int zgm_keygen(const char* path, const char* name) {
+    if (!path || !*path) return fail(Error::kInvalid, "no path");
+    KeyPair keys;
+    if (load_key_pair(path, false, &keys).is_ok())
+        return fail(Error::kExists, std::string("there is a key pair at ") + path + " already");
+    std::string label = name ? name : "";
+    Status status = load_key_pair(path, true, &keys, &label);
+    return status.is_ok() ? succeed() : fail(Error::kSystem, status.message());
+}
+
+int zgm_key_read(const char* path_or_key, char* key) {
+    if (!path_or_key || !key) return fail(Error::kInvalid, "no key");
+    Key parsed;
+    std::string why;
+    if (!read_public_key(path_or_key, &parsed, &why)) return fail(Error::kInvalid, why);
+    memcpy(key, parsed.str().c_str(), ZGM_KEY_SIZE);
+    return succeed();
+}
+
+//  A key given as text or as a certificate file, for the actors' "SET" commands.
+static bool key_text(const char* given, std::string* text) {
+    Key key;
+    std::string why;
+    if (!given || !read_public_key(given, &key, &why)) {
+        fail(Error::kInvalid, given ? why : "no key");
+        return false;
     }
+    *text = key.str();
+    return true;
+}
+
+//  Loads (or makes) the key pair of a certificate file. False with the error set.
+static bool key_pair(const char* path, KeyPair* keys, std::string* name = nullptr) {
+    if (!path || !*path) return fail(Error::kInvalid, "no key file"), false;
+    Status status = load_key_pair(path, true, keys, name);
+    if (!status.is_ok()) return fail(Error::kSystem, status.message()), false;
+    return true;
 }
 
 //  -----------------------------------------------------------------------------------------
 //  zgm_msg_t and zgm_msglist_t
 
 struct _zgm_msg_t {
-    std::string group;
-    uint64_t seq = 0;
-    uint64_t timestamp = 0;
-    Uuid sender_id;
-    mutable char sender[33] = {}; //  hex of sender_id, made when first asked for
-    std::string sender_name;
-    std::string body;
+    Batch* batch; //  a reference of its own for a live message; the list's for a fetched one
+    const proto::MessageRecord* record;
+    uint64_t missed;
+    char name[ZGM_MAX_NAME + 1];
+    mutable char sender[ZGM_KEY_SIZE];
+    mutable char id[ZGM_MSG_ID_SIZE];
 };
 
+static void init_msg(zgm_msg_t* msg, Batch* batch, size_t index) {
+    msg->batch = batch;
+    msg->record = &batch->records[index];
+    msg->missed = batch->missed.empty() ? 0 : batch->missed[index];
+    size_t size = std::min(msg->record->sender_name.size(), (size_t)ZGM_MAX_NAME);
+    memcpy(msg->name, msg->record->sender_name.data(), size);
+    msg->name[size] = '\0';
+    msg->sender[0] = '\0';
+    msg->id[0] = '\0';
+}
+
 const char* zgm_msg_group(const zgm_msg_t* self) {
-    return self->group.c_str();
+    return self->batch->group.c_str();
 }
 uint64_t zgm_msg_seq(const zgm_msg_t* self) {
-    return self->seq;
+    return self->record->seq;
 }
 uint64_t zgm_msg_timestamp(const zgm_msg_t* self) {
-    return self->timestamp;
+    return self->record->ts_us;
 }
 const char* zgm_msg_sender(const zgm_msg_t* self) {
-    if (!self->sender[0]) memcpy(self->sender, self->sender_id.str().c_str(), 33);
+    if (!self->sender[0]) memcpy(self->sender, self->record->sender.str().c_str(), ZGM_KEY_SIZE);
     return self->sender;
 }
 const char* zgm_msg_sender_name(const zgm_msg_t* self) {
-    return self->sender_name.c_str();
+    return self->name;
+}
+const char* zgm_msg_id(const zgm_msg_t* self) {
+    if (!self->id[0]) memcpy(self->id, self->record->msg_id.str().c_str(), ZGM_MSG_ID_SIZE);
+    return self->id;
 }
 const void* zgm_msg_body(const zgm_msg_t* self) {
-    return self->body.data();
+    return self->record->body.data();
 }
 size_t zgm_msg_size(const zgm_msg_t* self) {
-    return self->body.size();
+    return self->record->body.size();
+}
+uint64_t zgm_msg_missed(const zgm_msg_t* self) {
+    return self->missed;
 }
 
 void zgm_msg_destroy(zgm_msg_t** self_p) {
     if (self_p && *self_p) {
+        (*self_p)->batch->release();
         delete *self_p;
         *self_p = nullptr;
     }
 }
 
 struct _zgm_msglist_t {
+    std::vector<Batch*> batches;
     std::vector<zgm_msg_t> messages;
-    bool truncated = false;
+    uint64_t missed = 0;
+    bool more = false;
 };
 
 size_t zgm_msglist_size(const zgm_msglist_t* self) {
@@ -138,36 +229,96 @@ const zgm_msg_t* zgm_msglist_get(const zgm_msglist_t* self, size_t index) {
     return index < self->messages.size() ? &self->messages[index] : nullptr;
 }
 
-int zgm_msglist_truncated(const zgm_msglist_t* self) {
-    return self->truncated ? 1 : 0;
+uint64_t zgm_msglist_missed(const zgm_msglist_t* self) {
+    return self->missed;
+}
+
+int zgm_msglist_more(const zgm_msglist_t* self) {
+    return self->more ? 1 : 0;
 }
 
 void zgm_msglist_destroy(zgm_msglist_t** self_p) {
     if (self_p && *self_p) {
+        for (Batch* batch : (*self_p)->batches)
+            batch->release();
         delete *self_p;
         *self_p = nullptr;
     }
 }
 
-//  Moves one received record into a message of group.
-static void take_record(zgm_msg_t* msg, const std::string& group, proto::MessageRecord& record) {
-    msg->group = group;
-    msg->seq = record.seq;
-    msg->timestamp = record.ts_us;
-    msg->sender_id = record.sender;
-    msg->sender_name.swap(record.sender_name);
-    msg->body.swap(record.body);
+//  -----------------------------------------------------------------------------------------
+//  Servers' commands
+
+//  A command whose reply is "is" (an Error, and why).
+static int status_command(zactor_t* actor, const char* command, const std::string& a = "",
+                          const std::string& b = "", const std::string& c = "",
+                          const std::string& d = "") {
+    zstr_sendx(actor, command, a.c_str(), b.c_str(), c.c_str(), d.c_str(), NULL);
+    int code = (int)Error::kSystem;
+    char* why = nullptr;
+    if (zsock_recv(actor, "is", &code, &why) != 0) return fail(Error::kSystem, "the actor is gone");
+    std::string reason = why ? why : "";
+    zstr_free(&why);
+    return outcome((Error)code, reason);
 }
 
-//  Asks an actor to bind; its reply is the port and, on failure, the actor thread's errno.
+//  Asks an actor to bind; its reply is the port, the actor's errno and why.
 static int bind(zactor_t* actor, const char* endpoint) {
     zstr_sendx(actor, "BIND", endpoint, NULL);
     int port = -1, error = 0;
-    if (zsock_recv(actor, "ii", &port, &error) != 0 || port < 0)
-        return fail(ZGM_EINVAL, std::string("cannot bind ") + endpoint + ": " +
-                                    (error ? zmq_strerror(error) : "bad endpoint"));
+    char* why = nullptr;
+    if (zsock_recv(actor, "iis", &port, &error, &why) != 0 || port < 0) {
+        std::string reason = why && *why ? why : "bad endpoint";
+        zstr_free(&why);
+        //  A busy address is the world's state, not a bad argument.
+        return fail(error == EADDRINUSE || error == EACCES || error == EMFILE ? Error::kSystem
+                                                                              : Error::kInvalid,
+                    std::string("cannot bind ") + endpoint + ": " + reason);
+    }
+    zstr_free(&why);
     succeed();
     return port;
+}
+
+static std::string public_key(zactor_t* actor) {
+    zstr_send(actor, "KEY");
+    char* key = zstr_recv(actor);
+    std::string text = key ? key : "";
+    zstr_free(&key);
+    return text;
+}
+
+static const char* limit_name(zgm_limit_t limit) {
+    switch (limit) {
+    case ZGM_LIMIT_RATE:
+        return "max-rate";
+    case ZGM_LIMIT_CONNECTIONS:
+        return "max-connections";
+    case ZGM_LIMIT_FRAME:
+        return "max-frame";
+    case ZGM_LIMIT_GROUPS:
+        return "max-groups";
+    case ZGM_LIMIT_GROUPS_PER_OWNER:
+        return "max-groups-per-owner";
+    case ZGM_LIMIT_MEMBERS:
+        return "max-members";
+    case ZGM_LIMIT_FOLLOWS:
+        return "max-follows";
+    case ZGM_LIMIT_FOLLOWER_BYTES:
+        return "max-follower-bytes";
+    }
+    return "";
+}
+
+//  Sets an actor's key pair from a certificate file.
+static int set_key(zactor_t* actor, const char* path, std::string* public_text) {
+    KeyPair keys;
+    if (!key_pair(path, &keys)) return -1;
+    if (status_command(actor, "SET", "key-secret", keys.secret_txt) != 0 ||
+        status_command(actor, "SET", "key-public", keys.public_txt) != 0)
+        return -1;
+    *public_text = keys.public_txt;
+    return 0;
 }
 
 //  -----------------------------------------------------------------------------------------
@@ -175,24 +326,56 @@ static int bind(zactor_t* actor, const char* endpoint) {
 
 struct _zgm_registry_t {
     zactor_t* actor;
+    std::string key;
 };
 
 zgm_registry_t* zgm_registry_new(void) {
     zactor_t* actor = zactor_new(registry_actor, nullptr);
     if (!actor) {
-        fail(ZGM_ESYSTEM, "cannot start the registry");
+        fail(Error::kSystem, "cannot start the registry");
         return nullptr;
     }
-    return new _zgm_registry_t{actor};
+    return new _zgm_registry_t{actor, public_key(actor)};
+}
+
+int zgm_registry_set_key(zgm_registry_t* self, const char* path) {
+    if (!self) return fail(Error::kInvalid, "no registry");
+    return set_key(self->actor, path, &self->key);
+}
+
+const char* zgm_registry_key(zgm_registry_t* self) {
+    return self ? self->key.c_str() : "";
+}
+
+int zgm_registry_set_insecure(zgm_registry_t* self, int insecure) {
+    if (!self) return fail(Error::kInvalid, "no registry");
+    return status_command(self->actor, "SET", "insecure", insecure ? "1" : "0");
+}
+
+int zgm_registry_trust(zgm_registry_t* self, const char* key) {
+    std::string text;
+    if (!self || !key_text(key, &text)) return -1;
+    return status_command(self->actor, "SET", "trust", text);
+}
+
+int zgm_registry_trust_dir(zgm_registry_t* self, const char* dir) {
+    if (!self || !dir) return fail(Error::kInvalid, "no directory");
+    return status_command(self->actor, "SET", "trust-dir", dir);
 }
 
 int zgm_registry_bind(zgm_registry_t* self, const char* endpoint) {
-    if (!self || !endpoint) return fail(ZGM_EINVAL, "no endpoint");
+    if (!self || !endpoint) return fail(Error::kInvalid, "no endpoint");
     return bind(self->actor, endpoint);
 }
 
-void zgm_registry_set_expiry(zgm_registry_t* self, int msecs) {
-    if (self) zstr_sendx(self->actor, "EXPIRY", std::to_string(msecs).c_str(), NULL);
+int zgm_registry_set_expiry(zgm_registry_t* self, int msecs) {
+    if (!self || msecs <= 0) return fail(Error::kInvalid, "the expiry is a positive number of ms");
+    return status_command(self->actor, "SET", "expiry", std::to_string(msecs));
+}
+
+int zgm_registry_set_limit(zgm_registry_t* self, zgm_limit_t limit, uint64_t value) {
+    if (!self) return fail(Error::kInvalid, "no registry");
+    return status_command(self->actor, "SET", limit_name(limit), std::to_string(value));
 }
 
 void zgm_registry_destroy(zgm_registry_t** self_p) {
@@ -204,73 +387,99 @@ void zgm_registry_destroy(zgm_registry_t** self_p) {
 }
 
 //  -----------------------------------------------------------------------------------------
-//  zgm_group_t
+//  zgm_server_t
 
-struct _zgm_group_t {
+struct _zgm_server_t {
     zactor_t* actor;
+    std::string key;
 };
 
-//  Sends a command whose reply is "is" (code, reason) and turns it into 0 or -1.
-static int group_command(zgm_group_t* self, const char* command, const char* argument) {
-    zstr_sendx(self->actor, command, argument, NULL);
-    int code = ZGM_ESYSTEM;
-    char* reason = nullptr;
-    if (zsock_recv(self->actor, "is", &code, &reason) != 0)
-        return fail(ZGM_ESYSTEM, "the group server is gone");
-    std::string why = reason ? reason : "";
-    zstr_free(&reason);
-    if (code != 0) return fail(code, why);
-    succeed();
-    return 0;
-}
-
-zgm_group_t* zgm_group_new(const char* data_dir) {
-    zactor_t* actor = zactor_new(group_actor, (void*)data_dir);
+zgm_server_t* zgm_server_new(const char* data_dir) {
+    zactor_t* actor = zactor_new(server_actor, (void*)data_dir);
     if (!actor) {
-        fail(ZGM_ESYSTEM, "cannot start the group server");
+        fail(Error::kSystem, "cannot start the group server");
         return nullptr;
     }
-    zgm_group_t* self = new _zgm_group_t{actor};
-    if (group_command(self, "STATUS", "") != 0) {
-        zgm_group_destroy(&self);
+    zgm_server_t* self = new _zgm_server_t{actor, public_key(actor)};
+    if (status_command(self->actor, "STATUS") != 0) {
+        std::string why = s_error;
+        int code = s_errno;
+        zgm_server_destroy(&self);
+        s_errno = code;
+        s_error = why;
         return nullptr;
     }
     return self;
 }
 
-int zgm_group_add(zgm_group_t* self, const char* name) {
-    if (!self || !name) return fail(ZGM_EINVAL, "no group name");
-    return group_command(self, "ADD", name);
+int zgm_server_set_key(zgm_server_t* self, const char* path) {
+    if (!self) return fail(Error::kInvalid, "no group server");
+    return set_key(self->actor, path, &self->key);
 }
 
-int zgm_group_bind(zgm_group_t* self, const char* endpoint) {
-    if (!self || !endpoint) return fail(ZGM_EINVAL, "no endpoint");
+const char* zgm_server_key(zgm_server_t* self) {
+    return self ? self->key.c_str() : "";
+}
+
+int zgm_server_set_insecure(zgm_server_t* self, int insecure) {
+    if (!self) return fail(Error::kInvalid, "no group server");
+    return status_command(self->actor, "SET", "insecure", insecure ? "1" : "0");
+}
+
+int zgm_server_add(zgm_server_t* self, const char* group, const char* owner,
+                   zgm_policy_t policy) {
+    if (!self || !group) return fail(Error::kInvalid, "no group name");
+    std::string owner_text;
+    if (owner && !key_text(owner, &owner_text)) return -1;
+    return status_command(self->actor, "ADD", group, owner_text,
+                          policy == ZGM_POLICY_MEMBERS ? "1" : "0");
+}
+
+int zgm_server_bind(zgm_server_t* self, const char* endpoint) {
+    if (!self || !endpoint) return fail(Error::kInvalid, "no endpoint");
     return bind(self->actor, endpoint);
 }
 
-void zgm_group_set_advertise(zgm_group_t* self, const char* endpoint) {
-    if (self && endpoint) zstr_sendx(self->actor, "ADVERTISE", endpoint, NULL);
+int zgm_server_set_advertise(zgm_server_t* self, const char* endpoint) {
+    if (!self || !endpoint) return fail(Error::kInvalid, "no endpoint");
+    return status_command(self->actor, "SET", "advertise", endpoint);
 }
 
-void zgm_group_set_accept_new(zgm_group_t* self, int accept_new) {
-    if (self) zstr_sendx(self->actor, "ACCEPT_NEW", accept_new ? "1" : "0", NULL);
+int zgm_server_set_accept_new(zgm_server_t* self, int accept_new) {
+    if (!self) return fail(Error::kInvalid, "no group server");
+    return status_command(self->actor, "SET", "accept-new", accept_new ? "1" : "0");
 }
 
-void zgm_group_set_heartbeat(zgm_group_t* self, int msecs) {
-    if (self) zstr_sendx(self->actor, "HEARTBEAT", std::to_string(msecs).c_str(), NULL);
+int zgm_server_set_heartbeat(zgm_server_t* self, int msecs) {
+    if (!self || msecs <= 0) return fail(Error::kInvalid, "the heartbeat is a positive number of ms");
+    return status_command(self->actor, "SET", "heartbeat", std::to_string(msecs));
 }
 
-int zgm_group_set_durability(zgm_group_t* self, const char* durability) {
-    if (!self || !durability) return fail(ZGM_EINVAL, "durability is 'full' or 'normal'");
-    return group_command(self, "DURABILITY", durability);
+int zgm_server_set_durability(zgm_server_t* self, const char* durability) {
+    if (!self || !durability) return fail(Error::kInvalid, "durability is 'full' or 'normal'");
+    return status_command(self->actor, "SET", "durability", durability);
 }
 
-int zgm_group_connect_registry(zgm_group_t* self, const char* endpoint) {
-    if (!self || !endpoint) return fail(ZGM_EINVAL, "no registry endpoint");
-    return group_command(self, "CONNECT", endpoint);
+int zgm_server_set_limit(zgm_server_t* self, zgm_limit_t limit, uint64_t value) {
+    if (!self) return fail(Error::kInvalid, "no group server");
+    return status_command(self->actor, "SET", limit_name(limit), std::to_string(value));
 }
 
-void zgm_group_destroy(zgm_group_t** self_p) {
+int zgm_server_set_retention(zgm_server_t* self, const char* group, uint64_t max_count,
+                             uint64_t max_bytes, uint64_t max_age_ms) {
+    if (!self) return fail(Error::kInvalid, "no group server");
+    return status_command(self->actor, "RETAIN", group ? group : "", std::to_string(max_count),
+                          std::to_string(max_bytes), std::to_string(max_age_ms));
+}
+
+int zgm_server_connect(zgm_server_t* self, const char* endpoint, const char* registry_key) {
+    if (!self || !endpoint) return fail(Error::kInvalid, "no registry endpoint");
+    std::string key;
+    if (registry_key && !key_text(registry_key, &key)) return -1;
+    return status_command(self->actor, "CONNECT", endpoint, key);
+}
+
+void zgm_server_destroy(zgm_server_t** self_p) {
     if (self_p && *self_p) {
         zactor_destroy(&(*self_p)->actor);
         delete *self_p;
@@ -281,53 +490,58 @@ void zgm_group_destroy(zgm_group_t** self_p) {
 //  -----------------------------------------------------------------------------------------
 //  zgm_user_t
 
+//  Asynchronous sends in flight (handed over, outcome not back) at most, in count and
+//  bytes; outcomes the caller may leave unread at most.
+static const uint64_t kMaxInFlight = 10000;
+static const uint64_t kMaxInFlightBytes = 16u << 20;
+static const uint64_t kMaxUnreadOutcomes = 100000;
+
 struct _zgm_user_t {
     zactor_t* actor = nullptr;
-    zsock_t* events = nullptr; //  the caller's end of the live-message pipe
-    Uuid id;
-    std::string id_text;
+    zsock_t* events = nullptr; //  the caller's end of the events pipe
+    UserShared shared;
+    std::string id;
     std::string name;
     int timeout_ms = ZGM_DEFAULT_TIMEOUT;
-    bool connected = false;
-    proto::Message inbox;  //  the last batch of live messages from the actor
-    size_t inbox_next = 0; //  the next of them zgm_user_recv returns
+    bool insecure = false;
+    std::deque<Batch*> inbox; //  live messages not handed out yet
+    size_t inbox_next = 0;    //  the next record of inbox.front()
+    std::deque<SendOutcome> outcomes;
+    uint64_t posted = 0;   //  asynchronous sends handed over
+    uint64_t received = 0; //  their outcomes back from the actor
+    uint64_t read = 0;     //  their outcomes taken by the caller
+    uint64_t posted_bytes = 0, received_bytes = 0;
 };
 
-zgm_user_t* zgm_user_new_with_id(const char* name, const char* id) {
-    Uuid uuid;
-    if (!name || !*name || strlen(name) > proto::kMaxString) {
-        fail(ZGM_EINVAL, "a user name is 1 to 255 bytes");
-        return nullptr;
-    }
-    if (id ? !Uuid::parse(id, &uuid) || uuid.is_nil() : false) {
-        fail(ZGM_EINVAL, "a user id is 32 hex digits");
+static zgm_user_t* new_user(const char* name, const KeyPair& keys) {
+    if (!name || !*name || strlen(name) > ZGM_MAX_NAME) {
+        fail(Error::kInvalid, "a display name is 1 to 64 bytes");
         return nullptr;
     }
     zgm_user_t* self = new _zgm_user_t();
-    self->id = id ? uuid : Uuid::random();
-    self->id_text = self->id.str();
+    self->id = keys.public_txt;
     self->name = name;
-    //  The live-message pipe: a PAIR over inproc, bounded; the actor holds back (and
-    //  fetches later) when the caller does not read.
+    //  The events pipe: a PAIR over inproc, bounded; the actor holds back (and fetches
+    //  later) when the caller does not read.
     std::string endpoint = "inproc://zgm-user-" + Uuid::random().str();
     self->events = zsock_new(ZMQ_PAIR);
     zsock_t* backend = zsock_new(ZMQ_PAIR);
     if (!self->events || !backend) {
         zsock_destroy(&backend);
         zgm_user_destroy(&self);
-        fail(ZGM_ESYSTEM, "cannot create sockets");
+        fail(Error::kSystem, "cannot create sockets");
         return nullptr;
     }
     zsock_set_rcvhwm(self->events, 100000);
     zsock_set_sndhwm(backend, 100000);
     zsock_bind(self->events, "%s", endpoint.c_str());
     zsock_connect(backend, "%s", endpoint.c_str());
-    UserArgs args{self->id, backend};
+    UserArgs args{keys, name, Security::kCurve, backend, &self->shared};
     self->actor = zactor_new(user_actor, &args);
     if (!self->actor) {
         zsock_destroy(&backend);
         zgm_user_destroy(&self);
-        fail(ZGM_ESYSTEM, "cannot start the user");
+        fail(Error::kSystem, "cannot start the user");
         return nullptr;
     }
     succeed();
@@ -335,11 +549,17 @@ zgm_user_t* zgm_user_new_with_id(const char* name, const char* id) {
 }
 
 zgm_user_t* zgm_user_new(const char* name) {
-    return zgm_user_new_with_id(name, nullptr);
+    return new_user(name, KeyPair::generate());
+}
+
+zgm_user_t* zgm_user_new_with_key(const char* name, const char* path) {
+    KeyPair keys;
+    if (!key_pair(path, &keys)) return nullptr;
+    return new_user(name, keys);
 }
 
 const char* zgm_user_id(const zgm_user_t* self) {
-    return self->id_text.c_str();
+    return self->id.c_str();
 }
 const char* zgm_user_name(const zgm_user_t* self) {
     return self->name.c_str();
@@ -349,299 +569,385 @@ void zgm_user_set_timeout(zgm_user_t* self, int msecs) {
     if (self && msecs > 0) self->timeout_ms = msecs;
 }
 
-int zgm_user_connect(zgm_user_t* self, const char* registry_endpoint) {
-    if (!self || !registry_endpoint || !*registry_endpoint)
-        return fail(ZGM_EINVAL, "no registry endpoint");
-    zstr_sendx(self->actor, "CONNECT", registry_endpoint, NULL);
-    int rc = -1;
-    zsock_recv(self->actor, "i", &rc);
-    if (rc != 0) return fail(ZGM_EINVAL, std::string("bad registry endpoint ") + registry_endpoint);
-    self->connected = true;
-    succeed();
-    return 0;
+int zgm_user_set_insecure(zgm_user_t* self, int insecure) {
+    if (!self) return fail(Error::kInvalid, "no user");
+    self->insecure = insecure != 0;
+    return succeed();
 }
 
-//  One request and its reply. group "" is the registry. On failure sets the error, with
-//  what_failed naming the server in the message.
-static std::unique_ptr<proto::Message> request(zgm_user_t* self, const std::string& group,
-                                               proto::Message* message) {
-    uint8_t request_id = message->id;
-    std::string timeout = std::to_string(self->timeout_ms);
-    zsock_send(self->actor, "sssp", "REQUEST", group.c_str(), timeout.c_str(), (void*)message);
-    char* status = nullptr;
-    void* reply = nullptr;
-    zsock_recv(self->actor, "sp", &status, &reply);
-    std::unique_ptr<proto::Message> owned((proto::Message*)reply);
-    std::string outcome = status ? status : "";
-    zstr_free(&status);
-    const char* server = group.empty() ? "the registry" : "the group server";
-    if (outcome == "TIMEOUT") {
-        fail(ZGM_ETIMEOUT, std::string(server) + " did not answer in time");
-        return nullptr;
-    }
-    if (!owned) {
-        fail(ZGM_ENOTCONNECTED,
-             group.empty() ? "not connected to a registry" : "no route to group '" + group + "'");
-        return nullptr;
-    }
-    if (owned->id == proto::kError) {
-        fail(error_code(*owned, request_id), owned->reason);
-        return nullptr;
-    }
-    succeed();
-    return owned;
+//  One call: handed to the actor, handed back filled in. 0 or -1 with the error set.
+static int call(zgm_user_t* self, Call* call) {
+    call->timeout_ms = self->timeout_ms;
+    zsock_send(self->actor, "p", (void*)call);
+    void* back = nullptr;
+    if (zsock_recv(self->actor, "p", &back) != 0 || back != call)
+        return fail(Error::kSystem, "the user's actor is gone");
+    return outcome(call->error, call->why);
 }
 
-//  The registry's list of groups.
-static std::unique_ptr<proto::Message> list_groups(zgm_user_t* self) {
-    if (!self->connected) {
-        fail(ZGM_ENOTCONNECTED, "not connected to a registry (zgm_user_connect)");
-        return nullptr;
-    }
-    proto::Message* list = new proto::Message();
-    list->id = proto::kList;
-    list->user = self->id;
-    std::unique_ptr<proto::Message> reply = request(self, "", list);
-    if (reply && reply->id != proto::kGroups) {
-        fail(ZGM_EPROTO,
-             "the registry answered LIST with " + std::string(proto::message_name(reply->id)));
-        return nullptr;
-    }
-    return reply;
+static bool valid_group(const char* group) {
+    if (!group || !*group) return fail(Error::kInvalid, "no group name"), false;
+    return true;
 }
 
-//  Makes sure the actor knows where the group is served; asks the registry when it does
-//  not, or when `refresh` says the known place stopped answering.
-static int route(zgm_user_t* self, const std::string& group, bool refresh) {
-    if (!valid_name(group)) return fail(ZGM_EINVAL, invalid_name_reason());
-    if (!refresh) {
-        zstr_sendx(self->actor, "WHERE", group.c_str(), NULL);
-        char* where = nullptr;
-        zsock_recv(self->actor, "s", &where);
-        bool known = where && *where;
-        zstr_free(&where);
-        if (known) return 0;
+int zgm_user_connect(zgm_user_t* self, const char* endpoint, const char* registry_key) {
+    if (!self || !endpoint || !*endpoint) return fail(Error::kInvalid, "no registry endpoint");
+    Call request(Call::kConnect);
+    request.text = endpoint;
+    request.insecure = self->insecure;
+    if (registry_key) {
+        std::string text;
+        if (!key_text(registry_key, &text)) return -1;
+        Key::parse(text, &request.key);
+    } else if (!self->insecure) {
+        return fail(Error::kInvalid, "the registry's public key is needed (or "
+                                     "zgm_user_set_insecure, for an insecure registry)");
     }
-    std::unique_ptr<proto::Message> groups = list_groups(self);
-    if (!groups) return -1;
-    for (const proto::GroupRecord& record : groups->groups)
-        if (record.name == group) {
-            zstr_sendx(self->actor, "ROUTE", group.c_str(), record.endpoint.c_str(), NULL);
-            int rc = -1;
-            zsock_recv(self->actor, "i", &rc);
-            if (rc != 0) return fail(ZGM_ESYSTEM, "cannot connect to " + record.endpoint);
-            return 0;
-        }
-    return fail(ZGM_ENOTFOUND, "no group '" + group + "' in the registry");
+    return call(self, &request);
 }
 
-//  A request to a group's server, expecting reply_id. A request that times out is sent
-//  once more after asking the registry where the group is now (they are idempotent).
-static std::unique_ptr<proto::Message> group_request(zgm_user_t* self, const std::string& group,
-                                                     const proto::Message& message,
-                                                     uint8_t reply_id) {
-    if (!self) return fail(ZGM_EINVAL, "no user"), nullptr;
-    if (route(self, group, false) != 0) return nullptr;
-    std::unique_ptr<proto::Message> reply = request(self, group, new proto::Message(message));
-    if (!reply && s_errno == ZGM_ETIMEOUT && route(self, group, true) == 0)
-        reply = request(self, group, new proto::Message(message));
-    if (reply && reply->id != reply_id) {
-        fail(ZGM_EPROTO, std::string("unexpected reply ") + proto::message_name(reply->id));
-        return nullptr;
-    }
-    return reply;
+//  A GroupRecord as a zgm_group_t.
+static void to_group(const proto::GroupRecord& record, zgm_group_t* info) {
+    memset(info, 0, sizeof *info);
+    snprintf(info->id, sizeof info->id, "%s", record.id.str().c_str());
+    snprintf(info->name, sizeof info->name, "%s", record.name.c_str());
+    snprintf(info->endpoint, sizeof info->endpoint, "%s", record.endpoint.c_str());
+    snprintf(info->server_key, sizeof info->server_key, "%s", record.server.str().c_str());
+    info->policy = record.policy;
+    info->members = record.members;
 }
 
-zgm_group_info_t* zgm_user_groups(zgm_user_t* self, size_t* count) {
-    if (count) *count = 0;
-    if (!self || !count) {
-        fail(ZGM_EINVAL, "no user or count");
-        return nullptr;
-    }
-    std::unique_ptr<proto::Message> groups = list_groups(self);
-    if (!groups) return nullptr;
-    size_t size = groups->groups.size();
-    zgm_group_info_t* infos = (zgm_group_info_t*)calloc(size ? size : 1, sizeof *infos);
+static zgm_group_t* group_array(const std::vector<proto::GroupRecord>& records, size_t* count) {
+    zgm_group_t* infos = (zgm_group_t*)calloc(records.size() ? records.size() : 1, sizeof *infos);
     if (!infos) {
-        fail(ZGM_ESYSTEM, "out of memory");
+        fail(Error::kSystem, "out of memory");
         return nullptr;
     }
-    for (size_t i = 0; i < size; i++) {
-        const proto::GroupRecord& record = groups->groups[i];
-        snprintf(infos[i].id, sizeof infos[i].id, "%s", record.id.str().c_str());
-        snprintf(infos[i].name, sizeof infos[i].name, "%s", record.name.c_str());
-        snprintf(infos[i].endpoint, sizeof infos[i].endpoint, "%s", record.endpoint.c_str());
-        infos[i].members = record.members;
-    }
-    *count = size;
+    for (size_t i = 0; i < records.size(); i++)
+        to_group(records[i], &infos[i]);
+    *count = records.size();
     return infos;
 }
 
-int zgm_user_create(zgm_user_t* self, const char* group) {
-    if (!self || !group || !valid_name(group)) return fail(ZGM_EINVAL, invalid_name_reason());
-    if (!self->connected)
-        return fail(ZGM_ENOTCONNECTED, "not connected to a registry (zgm_user_connect)");
-    proto::Message* create = new proto::Message();
-    create->id = proto::kCreate;
-    create->user = self->id;
-    create->group = group;
-    std::unique_ptr<proto::Message> reply = request(self, "", create);
-    if (!reply) return -1;
-    if (reply->id != proto::kCreated) return fail(ZGM_EPROTO, "unexpected reply to CREATE");
-    zstr_sendx(self->actor, "ROUTE", group, reply->endpoint.c_str(), NULL);
-    int rc = -1;
-    zsock_recv(self->actor, "i", &rc);
-    succeed();
+zgm_group_t* zgm_user_groups(zgm_user_t* self, size_t* count) {
+    if (count) *count = 0;
+    if (!self || !count) return fail(Error::kInvalid, "no user or count"), nullptr;
+    Call request(Call::kGroups);
+    if (call(self, &request) != 0) return nullptr;
+    return group_array(request.groups, count);
+}
+
+zgm_group_t* zgm_user_memberships(zgm_user_t* self, size_t* count) {
+    if (count) *count = 0;
+    if (!self || !count) return fail(Error::kInvalid, "no user or count"), nullptr;
+    Call request(Call::kMemberships);
+    if (call(self, &request) != 0) return nullptr;
+    zgm_group_t* infos = group_array(request.groups, count);
+    //  Servers that did not answer are named, but the call succeeded.
+    if (infos && !request.why.empty()) s_error = request.why;
+    return infos;
+}
+
+int zgm_user_resolve(zgm_user_t* self, const char* group, zgm_group_t* info) {
+    if (!self || !valid_group(group) || !info) return fail(Error::kInvalid, "no group");
+    Call request(Call::kResolve);
+    request.group = group;
+    if (call(self, &request) != 0) return -1;
+    to_group(request.groups[0], info);
     return 0;
 }
 
-int zgm_user_follow(zgm_user_t* self, const char* group, uint64_t after_seq) {
-    if (!self || !group) return fail(ZGM_EINVAL, "no group");
-    proto::Message follow;
-    follow.id = proto::kFollow;
-    follow.user = self->id;
-    follow.group = group;
-    follow.after_seq = after_seq;
-    return group_request(self, group, follow, proto::kFollowing) ? 0 : -1;
+int zgm_user_create(zgm_user_t* self, const char* group, zgm_policy_t policy) {
+    if (!self || !valid_group(group)) return -1;
+    Call request(Call::kCreate);
+    request.group = group;
+    request.policy = policy == ZGM_POLICY_MEMBERS ? 1 : 0;
+    return call(self, &request);
+}
+
+//  A call on one group.
+static int group_call(zgm_user_t* self, Call::Kind kind, const char* group) {
+    if (!self || !valid_group(group)) return -1;
+    Call request(kind);
+    request.group = group;
+    return call(self, &request);
 }
 
 int zgm_user_join(zgm_user_t* self, const char* group) {
-    if (!self || !group) return fail(ZGM_EINVAL, "no group");
-    proto::Message join;
-    join.id = proto::kJoin;
-    join.user = self->id;
-    join.name = self->name;
-    join.group = group;
-    std::unique_ptr<proto::Message> joined = group_request(self, group, join, proto::kJoined);
-    if (!joined) return -1;
-    return zgm_user_follow(self, group, joined->last_seq);
+    return group_call(self, Call::kJoin, group);
 }
 
 int zgm_user_leave(zgm_user_t* self, const char* group) {
-    if (!self || !group) return fail(ZGM_EINVAL, "no group");
-    proto::Message leave;
-    leave.id = proto::kLeave;
-    leave.user = self->id;
-    leave.group = group;
-    return group_request(self, group, leave, proto::kOk) ? 0 : -1;
+    return group_call(self, Call::kLeave, group);
 }
 
-int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t size, uint64_t* seq,
-                  uint64_t* timestamp) {
-    if (!self || !group || (!data && size)) return fail(ZGM_EINVAL, "no group or no data");
-    if (size > proto::kMaxBody)
-        return fail(ZGM_ETOOLARGE,
-                    "a message body is at most " + std::to_string(proto::kMaxBody) + " bytes");
-    proto::Message send;
-    send.id = proto::kSend;
-    send.user = self->id;
-    send.group = group;
-    send.msg_id = Uuid::time_ordered(); //  the same on a retry, so it is stored once
-    send.body.assign((const char*)data, size);
-    std::unique_ptr<proto::Message> sent = group_request(self, group, send, proto::kSent);
-    if (!sent) return -1;
-    if (seq) *seq = sent->seq;
-    if (timestamp) *timestamp = sent->ts_us;
+int zgm_user_unfollow(zgm_user_t* self, const char* group) {
+    return group_call(self, Call::kUnfollow, group);
+}
+
+int zgm_user_follow(zgm_user_t* self, const char* group, uint64_t after_seq) {
+    if (!self || !valid_group(group)) return -1;
+    Call request(Call::kFollow);
+    request.group = group;
+    request.after_seq = after_seq;
+    return call(self, &request);
+}
+
+int zgm_user_follow_many(zgm_user_t* self, const char* const* groups, const uint64_t* after_seqs,
+                         size_t count) {
+    if (!self || (!groups && count)) return fail(Error::kInvalid, "no groups");
+    Call request(Call::kFollowMany);
+    for (size_t i = 0; i < count; i++) {
+        request.names.push_back(groups[i] ? groups[i] : "");
+        request.seqs.push_back(after_seqs ? after_seqs[i] : ZGM_FOLLOW_NOW);
+    }
+    if (call(self, &request) != 0) return -1;
+    if (!request.why.empty()) s_error = request.why; //  what could not be followed
+    return (int)request.count;
+}
+
+//  The message id of a send: the caller's (32 hex digits), or a new one written back.
+static bool message_id(char* msg_id, Uuid* id) {
+    if (msg_id && *msg_id) {
+        if (!Uuid::parse(msg_id, id) || id->is_nil())
+            return fail(Error::kInvalid, "a message id is 32 hex digits"), false;
+        return true;
+    }
+    *id = Uuid::time_ordered();
+    if (msg_id) memcpy(msg_id, id->str().c_str(), ZGM_MSG_ID_SIZE);
+    return true;
+}
+
+static bool valid_send(zgm_user_t* self, const char* group, const void* data, size_t size) {
+    if (!self || !valid_group(group)) return false;
+    if (!data && size) return fail(Error::kInvalid, "no data"), false;
+    if (size > ZGM_MAX_BODY)
+        return fail(Error::kTooLarge, "a message body is at most " +
+                                          std::to_string(ZGM_MAX_BODY) + " bytes"),
+               false;
+    return true;
+}
+
+int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t size,
+                  char* msg_id, uint64_t* seq, uint64_t* timestamp) {
+    if (!valid_send(self, group, data, size)) return -1;
+    Call request(Call::kSend);
+    if (!message_id(msg_id, &request.msg_id)) return -1;
+    request.group = group;
+    request.body.assign((const char*)data, size);
+    if (call(self, &request) != 0) {
+        if (request.error == Error::kInDoubt)
+            s_error += " (message id " + request.msg_id.str() + ")";
+        return -1;
+    }
+    if (seq) *seq = request.seq;
+    if (timestamp) *timestamp = request.ts_us;
     return 0;
 }
 
-zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group, uint64_t since_us,
-                              uint64_t after_seq, size_t limit) {
-    if (!self || !group) {
-        fail(ZGM_EINVAL, "no group");
-        return nullptr;
+//  Takes one event from the actor, waiting up to timeout_ms. False if none came.
+static bool take_event(zgm_user_t* self, int timeout_ms) {
+    zmq_pollitem_t item = {zsock_resolve(self->events), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLIN)) return false;
+    Event* event = nullptr;
+    if (zmq_recv(zsock_resolve(self->events), &event, sizeof event, ZMQ_DONTWAIT) !=
+            (int)sizeof event ||
+        !event)
+        return false;
+    if (event->batch) self->inbox.push_back(event->batch);
+    for (SendOutcome& outcome : event->outcomes) {
+        self->received++;
+        self->received_bytes += outcome.size;
+        self->outcomes.push_back(std::move(outcome));
     }
-    std::unique_ptr<zgm_msglist_t> list(new zgm_msglist_t());
-    proto::Message fetch;
-    fetch.id = proto::kFetch;
-    fetch.user = self->id;
-    fetch.group = group;
-    fetch.since_us = since_us;
-    fetch.after_seq = after_seq;
-    //  A large result arrives in batches: each FETCH continues after the last seq received.
-    while (true) {
-        size_t wanted = limit ? limit - list->messages.size() : 0;
-        fetch.limit = wanted && wanted < proto::kMaxList ? (uint32_t)wanted : 0;
-        std::unique_ptr<proto::Message> batch = group_request(self, group, fetch, proto::kMessages);
-        if (!batch) return nullptr;
-        if (batch->truncated && list->messages.empty()) list->truncated = true;
-        for (proto::MessageRecord& record : batch->messages) {
-            if (limit && list->messages.size() == limit) break;
-            list->messages.emplace_back();
-            take_record(&list->messages.back(), group, record);
-        }
-        if (!batch->more || batch->messages.empty() || (limit && list->messages.size() >= limit))
-            break;
-        fetch.after_seq = batch->messages.back().seq;
-    }
-    succeed();
-    return list.release();
+    delete event;
+    return true;
 }
 
-char** zgm_user_members(zgm_user_t* self, const char* group, size_t* count) {
+int zgm_user_send_async(zgm_user_t* self, const char* group, const void* data, size_t size,
+                        char* msg_id) {
+    if (!valid_send(self, group, data, size)) return -1;
+    if (self->posted - self->read >= kMaxUnreadOutcomes)
+        return fail(Error::kLimit, std::to_string(kMaxUnreadOutcomes) +
+                                       " send outcomes are unread: take them with zgm_user_sent");
+    //  Too much in flight: wait for outcomes (they come by each send's deadline).
+    while (self->posted - self->received >= kMaxInFlight ||
+           self->posted_bytes - self->received_bytes >= kMaxInFlightBytes)
+        take_event(self, self->timeout_ms);
+    Call* request = new Call(Call::kSendAsync);
+    if (!message_id(msg_id, &request->msg_id)) {
+        delete request;
+        return -1;
+    }
+    request->group = group;
+    request->body.assign((const char*)data, size);
+    request->timeout_ms = self->timeout_ms;
+    self->posted++;
+    self->posted_bytes += size;
+    zsock_send(self->actor, "p", (void*)request); //  the actor owns it now
+    return succeed();
+}
+
+int zgm_user_sent(zgm_user_t* self, zgm_sent_t* sent, int timeout_ms) {
+    if (!self || !sent) return fail(Error::kInvalid, "no user or outcome");
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
+    while (self->outcomes.empty()) {
+        int64_t left = deadline == INT64_MAX ? -1 : deadline - zclock_mono();
+        if ((left < 0 && deadline != INT64_MAX) || !take_event(self, (int)std::max<int64_t>(left, -1)))
+            if (zclock_mono() >= deadline || timeout_ms == 0)
+                return fail(Error::kTimeout, "no send outcome in time");
+    }
+    SendOutcome outcome = std::move(self->outcomes.front());
+    self->outcomes.pop_front();
+    self->read++;
+    memset(sent, 0, sizeof *sent);
+    memcpy(sent->msg_id, outcome.msg_id.str().c_str(), ZGM_MSG_ID_SIZE);
+    snprintf(sent->group, sizeof sent->group, "%s", outcome.group.c_str());
+    sent->seq = outcome.seq;
+    sent->timestamp = outcome.ts_us;
+    sent->error = code_of(outcome.error);
+    snprintf(sent->reason, sizeof sent->reason, "%s", outcome.why.c_str());
+    return succeed();
+}
+
+int zgm_user_flush(zgm_user_t* self, int timeout_ms) {
+    if (!self) return fail(Error::kInvalid, "no user");
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
+    while (self->received < self->posted) {
+        int64_t left = deadline == INT64_MAX ? -1 : deadline - zclock_mono();
+        if (deadline != INT64_MAX && left <= 0)
+            return fail(Error::kTimeout, std::to_string(self->posted - self->received) +
+                                             " sends have no outcome yet");
+        take_event(self, (int)left);
+    }
+    return succeed();
+}
+
+zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group, const zgm_fetch_t* query) {
+    if (!self || !valid_group(group)) return nullptr;
+    Call request(Call::kFetch);
+    request.group = group;
+    if (query) {
+        request.query.since_us = query->since_us;
+        request.query.until_us = query->until_us;
+        request.query.after_seq = query->after_seq;
+        request.query.before_seq = query->before_seq;
+        request.query.limit = query->limit;
+        request.query.newest = query->newest != 0;
+    }
+    if (call(self, &request) != 0) return nullptr;
+    zgm_msglist_t* list = new zgm_msglist_t();
+    list->missed = request.missed;
+    list->more = request.more;
+    list->batches = std::move(request.batches);
+    size_t total = 0;
+    for (Batch* batch : list->batches)
+        total += batch->records.size();
+    //  A fetch of the newest N may bring a page more than N: keep the newest N.
+    size_t skip = query && query->newest && query->limit && total > query->limit
+                      ? total - query->limit
+                      : 0;
+    size_t keep = query && !query->newest && query->limit && total > query->limit ? query->limit
+                                                                                  : total - skip;
+    list->messages.resize(keep);
+    size_t index = 0, seen = 0;
+    for (Batch* batch : list->batches)
+        for (size_t i = 0; i < batch->records.size(); i++, seen++)
+            if (seen >= skip && index < keep) init_msg(&list->messages[index++], batch, i);
+    succeed();
+    return list;
+}
+
+zgm_member_t* zgm_user_members(zgm_user_t* self, const char* group, size_t* count) {
     if (count) *count = 0;
-    if (!self || !group || !count) {
-        fail(ZGM_EINVAL, "no group or count");
-        return nullptr;
+    if (!self || !count || !valid_group(group)) return fail(Error::kInvalid, "no group"), nullptr;
+    Call request(Call::kMembers);
+    request.group = group;
+    if (call(self, &request) != 0) return nullptr;
+    size_t size = request.members.size();
+    zgm_member_t* members = (zgm_member_t*)calloc(size ? size : 1, sizeof *members);
+    if (!members) return fail(Error::kSystem, "out of memory"), nullptr;
+    for (size_t i = 0; i < size; i++) {
+        const proto::MemberRecord& record = request.members[i];
+        snprintf(members[i].id, sizeof members[i].id, "%s", record.id.str().c_str());
+        snprintf(members[i].name, sizeof members[i].name, "%s", record.name.c_str());
+        members[i].role = record.role;
     }
-    proto::Message members;
-    members.id = proto::kMembers;
-    members.user = self->id;
-    members.group = group;
-    std::unique_ptr<proto::Message> list = group_request(self, group, members, proto::kMemberList);
-    if (!list) return nullptr;
-    //  One allocation: the pointer array, then the strings.
-    size_t pointers = 2 * list->members.size() * sizeof(char*), text = 0;
-    for (const proto::MemberRecord& member : list->members)
-        text += 33 + member.name.size() + 1;
-    char** result = (char**)malloc(pointers + text + 1);
-    if (!result) {
-        fail(ZGM_ESYSTEM, "out of memory");
-        return nullptr;
-    }
-    char* cursor = (char*)result + pointers;
-    for (size_t i = 0; i < list->members.size(); i++) {
-        std::string id = list->members[i].id.str();
-        result[2 * i] = cursor;
-        memcpy(cursor, id.c_str(), 33);
-        cursor += 33;
-        result[2 * i + 1] = cursor;
-        memcpy(cursor, list->members[i].name.c_str(), list->members[i].name.size() + 1);
-        cursor += list->members[i].name.size() + 1;
-    }
-    *count = list->members.size();
-    return result;
+    *count = size;
+    return members;
+}
+
+//  An owner's call about another key.
+static int key_call(zgm_user_t* self, Call::Kind kind, const char* group, const char* key) {
+    if (!self || !valid_group(group)) return -1;
+    Call request(kind);
+    request.group = group;
+    std::string text;
+    if (!key_text(key, &text)) return -1;
+    Key::parse(text, &request.key);
+    return call(self, &request);
+}
+
+int zgm_user_add(zgm_user_t* self, const char* group, const char* key) {
+    return key_call(self, Call::kAdd, group, key);
+}
+
+int zgm_user_remove(zgm_user_t* self, const char* group, const char* key) {
+    return key_call(self, Call::kRemove, group, key);
+}
+
+int zgm_user_give(zgm_user_t* self, const char* group, const char* key) {
+    return key_call(self, Call::kGive, group, key);
+}
+
+int zgm_user_set_policy(zgm_user_t* self, const char* group, zgm_policy_t policy) {
+    if (!self || !valid_group(group)) return -1;
+    Call request(Call::kPolicy);
+    request.group = group;
+    request.policy = policy == ZGM_POLICY_MEMBERS ? 1 : 0;
+    return call(self, &request);
+}
+
+int zgm_user_set_retention(zgm_user_t* self, const char* group, uint64_t max_count,
+                           uint64_t max_bytes, uint64_t max_age_ms) {
+    if (!self || !valid_group(group)) return -1;
+    Call request(Call::kRetain);
+    request.group = group;
+    request.max_count = max_count;
+    request.max_bytes = max_bytes;
+    request.max_age_ms = max_age_ms;
+    return call(self, &request);
 }
 
 zgm_msg_t* zgm_user_recv(zgm_user_t* self, int timeout_ms) {
-    if (!self) {
-        fail(ZGM_EINVAL, "no user");
-        return nullptr;
+    if (!self) return fail(Error::kInvalid, "no user"), nullptr;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
+    while (self->inbox.empty()) {
+        int64_t left = deadline == INT64_MAX ? -1 : std::max<int64_t>(deadline - zclock_mono(), 0);
+        if (!take_event(self, (int)left) && (deadline != INT64_MAX && zclock_mono() >= deadline))
+            return fail(Error::kTimeout, "no message in time"), nullptr;
     }
-    //  Live messages come from the actor in batches; hand them out one at a time.
-    while (self->inbox_next >= self->inbox.messages.size()) {
-        zmq_pollitem_t item = {zsock_resolve(self->events), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLIN)) {
-            fail(ZGM_ETIMEOUT, "no message in time");
-            return nullptr;
-        }
-        self->inbox_next = 0;
-        if (proto::recv(zsock_resolve(self->events), false, nullptr, &self->inbox, ZMQ_DONTWAIT) !=
-            proto::DecodeError::kOk)
-            self->inbox = proto::Message();
-    }
+    Batch* batch = self->inbox.front();
     zgm_msg_t* msg = new zgm_msg_t();
-    take_record(msg, self->inbox.group, self->inbox.messages[self->inbox_next++]);
+    batch->references++;
+    init_msg(msg, batch, self->inbox_next++);
+    if (self->inbox_next == batch->records.size()) {
+        //  The batch is handed out: the actor may hand over more.
+        self->shared.consumed_bytes.fetch_add(batch->frame.size(), std::memory_order_release);
+        self->inbox.pop_front();
+        self->inbox_next = 0;
+        batch->release();
+    }
     succeed();
     return msg;
 }
 
 uint64_t zgm_user_last_seq(zgm_user_t* self, const char* group) {
     if (!self || !group) return 0;
-    zstr_sendx(self->actor, "LAST", group, NULL);
-    uint64_t last = 0;
-    zsock_recv(self->actor, "8", &last);
-    return last;
+    Call request(Call::kLastSeq);
+    request.group = group;
+    call(self, &request);
+    return request.seq;
 }
 
 void* zgm_user_socket(zgm_user_t* self) {
@@ -650,9 +956,22 @@ void* zgm_user_socket(zgm_user_t* self) {
 
 void zgm_user_destroy(zgm_user_t** self_p) {
     if (self_p && *self_p) {
-        zactor_destroy(&(*self_p)->actor);
-        zsock_destroy(&(*self_p)->events);
-        delete *self_p;
+        zgm_user_t* self = *self_p;
+        zactor_destroy(&self->actor);
+        //  What the actor handed over and nobody took goes with the user.
+        if (self->events)
+            while (true) {
+                Event* event = nullptr;
+                if (zmq_recv(zsock_resolve(self->events), &event, sizeof event, ZMQ_DONTWAIT) !=
+                    (int)sizeof event)
+                    break;
+                if (event && event->batch) event->batch->release();
+                delete event;
+            }
+        for (Batch* batch : self->inbox)
+            batch->release();
+        zsock_destroy(&self->events);
+        delete self;
         *self_p = nullptr;
     }
 }

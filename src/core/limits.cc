@@ -11,8 +11,51 @@
 #include "core/actor.h"
 
 #include <cmath>
+#include <mutex>
+#include <sys/resource.h>
 
 namespace zgm {
+
+namespace {
+
+//  Descriptors a server needs besides its connections: store, sockets, pipes, log.
+constexpr uint64_t kDescriptorMargin = 64;
+
+std::mutex s_descriptors_mutex;
+uint64_t s_reserved = 0;
+
+} // namespace
+
+bool reserve_descriptors(uint32_t connections, std::string* why) {
+    std::lock_guard<std::mutex> lock(s_descriptors_mutex);
+    uint64_t wanted = s_reserved + connections + kDescriptorMargin;
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return true;
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+        struct rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max == RLIM_INFINITY || limit.rlim_max >= wanted
+                              ? (rlim_t)wanted
+                              : limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &raised);
+        getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+        *why = "--max-connections " + std::to_string(connections) + " needs about " +
+               std::to_string(wanted) + " file descriptors in this process, and it may open " +
+               std::to_string((unsigned long long)limit.rlim_cur) +
+               " (ulimit -n; hard limit " + std::to_string((unsigned long long)limit.rlim_max) +
+               "): raise the limit or lower --max-connections";
+        return false;
+    }
+    s_reserved += connections + kDescriptorMargin;
+    return true;
+}
+
+void release_descriptors(uint32_t connections) {
+    std::lock_guard<std::mutex> lock(s_descriptors_mutex);
+    uint64_t amount = connections + kDescriptorMargin;
+    s_reserved = s_reserved >= amount ? s_reserved - amount : 0;
+}
 
 double RateLimiter::refill(Bucket& bucket, int64_t now_ms) const {
     double capacity = 2.0 * rate_;

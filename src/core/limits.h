@@ -48,6 +48,13 @@ constexpr uint32_t kMinServerFrame = 320 * 1024;
 //  The smallest --max-frame the registry accepts.
 constexpr uint32_t kMinRegistryFrame = 4 * 1024;
 
+//  Reserves descriptors for a server's max_connections (plus a margin for its own files and
+//  sockets) out of the process's limit, raising the soft limit toward the hard one when it
+//  must. False with *why (what to raise or lower) if the limit cannot hold them all.
+bool reserve_descriptors(uint32_t connections, std::string* why);
+//  Gives back what reserve_descriptors took.
+void release_descriptors(uint32_t connections);
+
 //  A token bucket per key: `rate` tokens a second, holding at most 2 x rate. A request of
 //  cost N is admitted while the bucket holds any token and may take it below zero, so a
 //  large batch is never refused for ever; the debt is paid before the next one.

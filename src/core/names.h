@@ -1,5 +1,5 @@
 /*  =========================================================================
-    names.h - what a group name may be
+    names.h - what a group name and a display name may be
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -9,6 +9,7 @@
 #ifndef ZGM_CORE_NAMES_H
 #define ZGM_CORE_NAMES_H
 
+#include <cstdint>
 #include <string>
 
 namespace zgm {
@@ -27,6 +28,45 @@ inline bool valid_name(const std::string& name) {
 
 inline const char* invalid_name_reason() {
     return "a group name is 1 to 64 letters, digits, '-', '_' or '.'";
+}
+
+//  A display name: 1 to 64 bytes of valid UTF-8 (no overlong forms, no surrogates), with no
+//  control character (C0, DEL, C1), so it cannot move a terminal's cursor or fake a line.
+inline bool valid_display_name(const std::string& name) {
+    if (name.empty() || name.size() > kMaxName) return false;
+    const unsigned char* p = (const unsigned char*)name.data();
+    const unsigned char* end = p + name.size();
+    while (p < end) {
+        unsigned char c = *p;
+        uint32_t code;
+        size_t length;
+        if (c < 0x80) {
+            code = c, length = 1;
+        } else if ((c & 0xE0) == 0xC0) {
+            code = c & 0x1F, length = 2;
+        } else if ((c & 0xF0) == 0xE0) {
+            code = c & 0x0F, length = 3;
+        } else if ((c & 0xF8) == 0xF0) {
+            code = c & 0x07, length = 4;
+        } else {
+            return false;
+        }
+        if ((size_t)(end - p) < length) return false;
+        for (size_t i = 1; i < length; i++) {
+            if ((p[i] & 0xC0) != 0x80) return false;
+            code = (code << 6) | (p[i] & 0x3F);
+        }
+        static const uint32_t kSmallest[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (code < kSmallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
+            return false;
+        if (code < 0x20 || code == 0x7F || (code >= 0x80 && code < 0xA0)) return false;
+        p += length;
+    }
+    return true;
+}
+
+inline const char* invalid_display_name_reason() {
+    return "a display name is 1 to 64 bytes of UTF-8 without control characters";
 }
 
 } // namespace zgm

@@ -116,6 +116,7 @@ struct MessageView {
     uint64_t seq;
     uint64_t ts_us;
     const uint8_t* sender; //  kKeySize bytes
+    const uint8_t* msg_id; //  16 bytes (all zero: the message had none)
     const char* sender_name;
     size_t sender_name_size;
     const void* body;

@@ -1,11 +1,18 @@
 /*  =========================================================================
-    user.cc - the user actor
+    user.cc - the user actor: everything a user does
 
-    The actor matches replies to requests by request id, so it can have requests of its own
-    in flight beside the caller's: every followed group sends FOLLOW now and then (which
-    also tells it the group's last seq), and a gap in the pushes, or a FOLLOWING beyond what
-    it has delivered, starts a catch-up FETCH from the last delivered seq. A group server
-    that stops answering is looked up again in the registry, in case it moved.
+    Routing (a group's server is asked of the registry by name, and asked again when the
+    server stops answering: it may have moved), joins, follows and their keep-alives,
+    catch-up after missed pushes, paged fetches, sends with their retries, and the outcome
+    of every call. The C API sends one Call per function (user.h) and gets it back filled.
+
+    What a call reports is true. A request that went out on a live connection and got no
+    answer may have taken effect: a call that changes something reports that as in doubt
+    (ZGM_EINDOUBT), never as a failure; a send retried with the same message id is stored
+    once. A request that never went out (no connection) is not in doubt. A server that is
+    restarting, or a registry that has just restarted and is relearning its groups, is
+    waited for within the call's timeout; a registry that was never reachable is said within
+    about a second, with the reason.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -16,396 +23,1573 @@
 
 #include "core/actor.h"
 #include "core/clock.h"
+#include "core/names.h"
+#include "user/link.h"
 
+#include <algorithm>
+#include <deque>
 #include <map>
 #include <memory>
-#include <string>
+#include <set>
+#include <unordered_map>
 
 namespace zgm {
 
 namespace {
 
-constexpr int kFollowIntervalMs = 1000;
-constexpr int kInternalTimeoutMs = 3000;
+constexpr int kRefreshMs = 1000;         //  FOLLOW keep-alive, per group server
+constexpr int kFirstAttemptMs = 1000;    //  how long an attempt waits for its reply, doubling
+constexpr int kMaxAttemptMs = 4000;      //  up to this
+constexpr int kUnreachableAfterMs = 500; //  a registry never reached for this long is probed
+constexpr int kInternalTimeoutMs = 3000; //  keep-alives, catch-ups, the actor's own resolves
+constexpr int kTickMs = 20;              //  how often waits and deadlines are looked at
+constexpr int kIdleTickMs = 100;         //  the same, with only follows to keep
+constexpr int kSendsInFlight = 4;        //  SEND requests in flight per group
+constexpr uint32_t kSendBatch = 1000;    //  messages in one SEND at most
+constexpr uint64_t kAckBytes = 1u << 20; //  pushes acknowledged after this many bytes
+constexpr int kCatchUpsPerServer = 8;    //  catch-up FETCHes in flight per group server
 constexpr uint64_t kFollowNow = UINT64_MAX;
 
-enum class Purpose {
-    kCaller,  //  the API's request: the reply goes back on the pipe
-    kRefresh, //  FOLLOW keep-alive
-    kCatchUp, //  FETCH of what the pushes missed
-    kResolve, //  LIST after a group server stopped answering
-};
-
-struct Pending {
-    Purpose purpose;
-    std::string group;
-    uint8_t request;        //  the request's message id
-    uint64_t after_seq = 0; //  FOLLOW's after_seq
-    int64_t deadline_ms = 0;
-};
-
-struct Followed {
-    uint64_t last_seq = 0; //  delivered on the events pipe
-    uint64_t seen_seq = 0; //  the highest seq heard of
-    bool catching_up = false;
-    bool refreshing = false;
-    int64_t next_refresh_ms = 0;
-    int silent_refreshes = 0; //  FOLLOWs in a row that timed out
-};
-
-class User {
-public:
-    User(zsock_t* pipe, UserArgs* args) : pipe_(pipe), id_(args->id), events_(args->events) {}
-    ~User() {
-        zsock_destroy(&registry_);
-        for (auto& server : servers_)
-            zsock_destroy(&server.second);
-        zsock_destroy(&events_);
-    }
-    void run();
-
-private:
-    bool handle_pipe();
-    void on_request(const std::string& group, int timeout_ms, proto::Message* request);
-    void handle_socket(zsock_t* socket);
-    void on_reply(const Pending& pending, proto::Message* reply);
-    void on_deliver(proto::Message& deliver);
-    void tick();
-
-    zsock_t* connect_server(const std::string& endpoint);
-    zsock_t* socket_for(const std::string& group);
-    bool send(zsock_t* socket, proto::Message& message, Purpose purpose, const std::string& group,
-              int timeout_ms);
-    void reply_pipe(const char* status, proto::Message* reply);
-
-    void follow(const std::string& group, uint64_t after_seq, uint64_t last_seq);
-    void refresh(const std::string& group, Followed& followed);
-    void catch_up(const std::string& group, Followed& followed);
-    //  Hands one message to the caller if it is the next one; false if it is not, or the
-    //  caller's pipe is full.
-    bool emit(const std::string& group, Followed& followed,
-              std::vector<proto::MessageRecord>& records, bool truncated);
-    void resolve();
-
-    zsock_t* pipe_;
-    Uuid id_;
-    zsock_t* events_;
-    zsock_t* registry_ = nullptr;
-    std::map<std::string, zsock_t*> servers_;   //  by endpoint
-    std::map<std::string, std::string> routes_; //  group -> endpoint
-    std::map<std::string, Followed> followed_;
-    std::map<uint32_t, Pending> pending_;
-    uint32_t next_request_id_ = 1;
-    bool resolving_ = false;
-    bool terminated_ = false;
-};
-
-void User::run() {
-    zsock_signal(pipe_, 0);
-    while (!terminated_) {
-        std::vector<zmq_pollitem_t> items;
-        std::vector<zsock_t*> sockets;
-        items.push_back({zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0});
-        sockets.push_back(pipe_);
-        if (registry_) {
-            items.push_back({zsock_resolve(registry_), 0, ZMQ_POLLIN, 0});
-            sockets.push_back(registry_);
-        }
-        for (auto& server : servers_) {
-            items.push_back({zsock_resolve(server.second), 0, ZMQ_POLLIN, 0});
-            sockets.push_back(server.second);
-        }
-        long timeout = pending_.empty() && followed_.empty() ? -1 : 100;
-        if (zmq_poll(items.data(), (int)items.size(), timeout) < 0 && errno != EINTR) break;
-        if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
-        for (size_t i = 1; i < items.size(); i++)
-            if (items[i].revents & ZMQ_POLLIN) handle_socket(sockets[i]);
-        tick();
+//  The Error for an ERROR status, in the context of the request it answers.
+Error error_of(uint16_t status, uint8_t request) {
+    switch (status) {
+    case proto::kNotMember:
+        return Error::kNotMember;
+    case proto::kNotFound:
+        return Error::kNotFound;
+    case proto::kConflict:
+        return request == proto::kJoin ? Error::kAlready : Error::kExists;
+    case proto::kTooLarge:
+        return Error::kTooLarge;
+    case proto::kInvalid:
+        return Error::kInvalid;
+    case proto::kBadRequest:
+    case proto::kBadVersion:
+        return Error::kProto;
+    case proto::kUnavailable:
+        return Error::kUnavailable;
+    case proto::kStorage:
+        return Error::kStorage;
+    case proto::kDenied:
+        return Error::kDenied;
+    case proto::kLimitReached:
+        return Error::kLimit;
+    case proto::kRateLimited:
+        return Error::kRate;
+    default:
+        return Error::kServer;
     }
 }
 
-bool User::handle_pipe() {
-    char* command = nullptr;
-    char* group = nullptr;
-    char* argument = nullptr;
-    void* pointer = nullptr;
+//  A group server, by endpoint and key.
+struct ServerConn {
+    std::unique_ptr<Link> link;
+    int64_t next_refresh_ms = 0;
+    bool refreshing = false;    //  a keep-alive FOLLOW is out
+    int silent_refreshes = 0;   //  keep-alives in a row that got no answer
+    uint64_t unacked_bytes = 0; //  pushed since the last FOLLOW
+    int catch_ups = 0;          //  catch-up FETCHes out
+};
+
+struct Followed {
+    std::string server;
+    uint64_t last_seq = 0; //  handed to the caller
+    uint64_t seen_seq = 0; //  the highest seq heard of
+    bool catching_up = false;
+    bool resolving = false; //  its server lost it: asking the registry where it went
+};
+
+//  One message to send, until it has an outcome.
+struct OutgoingSend {
+    Uuid msg_id;
+    std::string group;
+    std::string body;
+    int64_t deadline_ms = 0;
+    bool went_out = false; //  an attempt left on a live connection
+    Call* call = nullptr;  //  a synchronous send waiting for it; NULL: asynchronous
+};
+
+struct GroupSends {
+    std::deque<std::unique_ptr<OutgoingSend>> queue; //  waiting to go, in order
+    int in_flight = 0;
+    int64_t hold_until_ms = 0; //  after 429 or 503
+};
+
+enum class Purpose { kOp, kRefresh, kCatchUp, kResolve, kSend };
+
+//  A request on the wire, until its reply or its attempt deadline.
+struct Pending {
+    Purpose purpose = Purpose::kOp;
+    uint64_t op = 0;
+    std::string server; //  "" for the registry
+    std::string group;
+    std::vector<std::string> groups;                   //  kRefresh
+    std::vector<std::unique_ptr<OutgoingSend>> sends; //  kSend
+    int64_t deadline_ms = 0;
+};
+
+class UserActor;
+
+//  One API call in progress.
+class Op {
+public:
+    Op(UserActor& user, Call* call);
+    virtual ~Op() = default;
+    virtual void start() = 0;
+    //  A reply to a request of this op.
+    virtual void reply(Pending& pending, proto::Message& message) = 0;
+    //  A request of this op got no reply in time.
+    virtual void lapse(Pending& pending) = 0;
+    //  Waits, the deadline. Called every tick.
+    virtual void tick(int64_t now) = 0;
+    bool done() const { return done_; }
+    uint64_t id = 0;
+
+protected:
+    void finish(Error error, const std::string& why = "");
+    //  Fails the op if the registry was never reachable and it can say why. True if it did.
+    bool registry_unreachable();
+    UserActor& user_;
+    Call* call_;
+    int64_t deadline_ms_;
+    bool done_ = false;
+};
+
+class UserActor {
+public:
+    UserActor(zsock_t* pipe, UserArgs* args)
+        : pipe_(pipe), keys_(args->keys), name_(args->name), security_(args->security),
+          events_(args->events), shared_(args->shared) {}
+    ~UserActor();
+    void run();
+
+    //  What ops use.
+    bool ask(Op* op, const std::string& server, proto::Message& message, int attempt_ms);
+    Link* registry() { return registry_.get(); }
+    ServerConn* server(const std::string& id) {
+        auto found = servers_.find(id);
+        return found != servers_.end() ? &found->second : nullptr;
+    }
+    std::string route_of(const std::string& group) const {
+        auto found = routes_.find(group);
+        return found != routes_.end() ? found->second : "";
+    }
+    //  Routes a group to the server a GROUP (or a GroupRecord) names; returns its id.
+    std::string set_route(const std::string& group, const std::string& endpoint, const Key& key);
+    void follow(const std::string& group, const std::string& server, uint64_t after_seq,
+                uint64_t last_seq);
+    void unfollow(const std::string& group) { followed_.erase(group); }
+    void reply_call(Call* call) { zsock_send(pipe_, "p", (void*)call); }
+    const std::string& name() const { return name_; }
+    const KeyPair& keys() const { return keys_; }
+
+private:
+    bool handle_pipe();
+    void start_call(Call* call);
+    void handle_link(const std::string& server, zsock_t* socket);
+    void dispatch(const std::string& server, proto::Message& message);
+    void on_deliver(const std::string& server, proto::Message& deliver);
+    void on_internal_reply(Pending& pending, proto::Message& message);
+    void tick();
+    void refresh(const std::string& server, ServerConn& conn, bool ack);
+    void catch_up(const std::string& group, Followed& followed);
+    void resolve(const std::string& group);
+    bool emit(const std::string& group, Followed& followed, proto::Message& message,
+              uint64_t missed_before);
+    void flush_outcomes();
+
+    //  Sends
+    void queue_send(std::unique_ptr<OutgoingSend> send);
+    void pump(const std::string& group);
+    void sends_answered(Pending& pending, proto::Message& message);
+    void sends_lapsed(Pending& pending);
+    void complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
+                  uint64_t seq, uint64_t ts_us);
+    void expire_sends(int64_t now);
+
+    zsock_t* pipe_;
+    KeyPair keys_;
+    std::string name_;
+    Security security_;
+    zsock_t* events_;
+    UserShared* shared_;
+    bool connected_ = false;
+    std::unique_ptr<Link> registry_;
+    std::map<std::string, ServerConn> servers_; //  by "endpoint key"
+    std::map<std::string, std::string> routes_; //  group -> server id
+    std::map<std::string, Followed> followed_;
+    std::unordered_map<uint32_t, Pending> pending_;
+    std::map<uint64_t, std::unique_ptr<Op>> ops_;
+    std::map<std::string, GroupSends> sends_;
+    std::set<std::string> resolving_; //  groups the actor itself is resolving
+    std::vector<SendOutcome> outcomes_;   //  not yet on the events pipe
+    uint64_t emitted_bytes_ = 0;          //  message bytes handed to the caller
+    uint32_t next_request_id_ = 1;
+    uint64_t next_op_ = 1;
+    bool terminated_ = false;
+
+    friend class Op;
+};
+
+//  ---------------------------------------------------------------------------------------
+//  Op
+
+Op::Op(UserActor& user, Call* call) : user_(user), call_(call) {
+    deadline_ms_ = mono_ms() + (call->timeout_ms > 0 ? call->timeout_ms : 5000);
+}
+
+void Op::finish(Error error, const std::string& why) {
+    if (done_) return;
+    done_ = true;
+    call_->error = error;
+    call_->why = why;
+    user_.reply_call(call_);
+}
+
+bool Op::registry_unreachable() {
+    Link* link = user_.registry();
+    if (!link || link->ever_up() || mono_ms() - link->opened_ms() < kUnreachableAfterMs)
+        return false;
+    std::string why = link->unreachable_reason();
+    if (why.empty()) return false;
+    finish(Error::kUnreachable, "cannot reach the registry at " + link->endpoint() + ": " + why);
+    return true;
+}
+
+//  A request to the registry, retried until its deadline; a registry that has just
+//  restarted (503) is waited for.
+class RegistryOp : public Op {
+public:
+    using Op::Op;
+    void start() override { advance(); }
+    void lapse(Pending&) override {
+        in_flight_ = false;
+        went_out_ = true;
+        advance();
+    }
+    void tick(int64_t now) override {
+        if (done_) return;
+        if (now >= deadline_ms_) return timed_out();
+        advance();
+    }
+    void reply(Pending&, proto::Message& message) override {
+        in_flight_ = false;
+        if (message.id == proto::kError &&
+            (message.status == proto::kUnavailable || message.status == proto::kRateLimited) &&
+            retryable_503(message)) {
+            last_why_ = message.reason;
+            hold_until_ = mono_ms() + (message.retry_ms ? message.retry_ms : 200);
+            return;
+        }
+        answered(message);
+    }
+
+protected:
+    virtual void build(proto::Message* message) = 0;
+    virtual void answered(proto::Message& message) = 0;
+    //  Whether a 503 is worth waiting out (a registry relearning its groups), or final.
+    virtual bool retryable_503(const proto::Message& message) {
+        return message.status == proto::kRateLimited || message.retry_ms > 0;
+    }
+    //  Sends the request again (paging).
+    void again() {
+        attempts_ = 0;
+        advance();
+    }
+    void advance() {
+        if (done_ || in_flight_ || mono_ms() < hold_until_) return;
+        if (!user_.registry()) return finish(Error::kNotConnected, "not connected to a registry");
+        if (!user_.registry()->up()) {
+            registry_unreachable();
+            return;
+        }
+        proto::Message message;
+        build(&message);
+        int attempt = std::min(kFirstAttemptMs << std::min(attempts_, 4), kMaxAttemptMs);
+        if (user_.ask(this, "", message, attempt)) {
+            in_flight_ = true;
+            attempts_++;
+        }
+    }
+    void timed_out() {
+        Link* link = user_.registry();
+        std::string reason = link ? link->unreachable_reason() : "";
+        if (!last_why_.empty())
+            finish(Error::kUnavailable, last_why_);
+        else if (went_out_ && mutates_)
+            finish(Error::kInDoubt, "no answer from the registry at " + link->endpoint() +
+                                        " in time; it may have taken effect");
+        else if (!reason.empty())
+            finish(Error::kUnreachable,
+                   "cannot reach the registry at " + link->endpoint() + ": " + reason);
+        else
+            finish(Error::kTimeout,
+                   "the registry at " + (link ? link->endpoint() : "?") + " did not answer in time");
+    }
+    bool mutates_ = false;
+
+private:
+    bool in_flight_ = false;
+    bool went_out_ = false;
+    int attempts_ = 0;
+    int64_t hold_until_ = 0;
+    std::string last_why_;
+};
+
+class GroupsOp : public RegistryOp {
+public:
+    using RegistryOp::RegistryOp;
+
+private:
+    void build(proto::Message* message) override {
+        message->id = proto::kList;
+        message->name = after_;
+    }
+    void answered(proto::Message& message) override {
+        if (message.id == proto::kError)
+            return finish(error_of(message.status, proto::kList), message.reason);
+        if (message.id != proto::kGroups)
+            return finish(Error::kProto, "the registry answered LIST with " +
+                                             std::string(proto::message_name(message.id)));
+        if (!message.complete) {
+            //  A registry that has just restarted: its list may lack groups. Wait.
+            call_->groups.clear();
+            after_.clear();
+            waiting_ = true;
+            wait_until_ = mono_ms() + 200;
+            return;
+        }
+        for (proto::GroupRecord& record : message.groups) {
+            after_ = record.name;
+            call_->groups.push_back(std::move(record));
+        }
+        if (message.more && !message.groups.empty()) return again();
+        finish(Error::kOk);
+    }
+    void tick(int64_t now) override {
+        if (done_) return;
+        if (now >= deadline_ms_ && waiting_)
+            return finish(Error::kUnavailable,
+                          "the registry has just started and does not know every group yet");
+        if (waiting_ && now >= wait_until_) {
+            waiting_ = false;
+            again();
+        }
+        if (!waiting_) RegistryOp::tick(now);
+    }
+    std::string after_;
+    bool waiting_ = false;
+    int64_t wait_until_ = 0;
+};
+
+//  RESOLVE or CREATE: one GROUP back, which becomes the group's route.
+class GroupRecordOp : public RegistryOp {
+public:
+    GroupRecordOp(UserActor& user, Call* call) : RegistryOp(user, call) {
+        mutates_ = call->kind == Call::kCreate;
+    }
+
+private:
+    void build(proto::Message* message) override {
+        message->id = call_->kind == Call::kCreate ? proto::kCreate : proto::kResolve;
+        message->group = call_->group;
+        message->policy = call_->policy;
+    }
+    bool retryable_503(const proto::Message& message) override {
+        return message.status == proto::kRateLimited || message.retry_ms > 0;
+    }
+    void answered(proto::Message& message) override {
+        uint8_t request = call_->kind == Call::kCreate ? proto::kCreate : proto::kResolve;
+        if (message.id == proto::kError)
+            return finish(error_of(message.status, request), message.reason);
+        if (message.id != proto::kGroup)
+            return finish(Error::kProto, std::string("unexpected reply ") +
+                                             proto::message_name(message.id));
+        user_.set_route(message.group, message.endpoint, message.key);
+        proto::GroupRecord record;
+        record.id = message.group_id;
+        record.name = message.group;
+        record.endpoint = message.endpoint;
+        record.server = message.key;
+        record.policy = message.policy;
+        record.members = message.count;
+        call_->groups.push_back(std::move(record));
+        finish(Error::kOk);
+    }
+};
+
+//  A request to a group's server: the route is asked of the registry when unknown, and
+//  again when the server stops answering (it may have moved); the request is sent again
+//  until its deadline. Subclasses build the request and take the final answer.
+class GroupOp : public Op {
+public:
+    GroupOp(UserActor& user, Call* call, bool mutates) : Op(user, call), mutates_(mutates) {}
+    void start() override {
+        if (!valid_name(call_->group)) return finish(Error::kInvalid, invalid_name_reason());
+        advance();
+    }
+    void reply(Pending& pending, proto::Message& message) override {
+        if (pending.server.empty()) return resolved(message);
+        in_flight_ = false;
+        if (message.id == proto::kError &&
+            (message.status == proto::kRateLimited || message.status == proto::kUnavailable)) {
+            last_why_ = message.reason;
+            hold_until_ = mono_ms() + (message.retry_ms ? message.retry_ms : 200);
+            return;
+        }
+        if (message.id == proto::kError && message.status == proto::kNotFound && !moved_) {
+            //  Not (or no longer) there: the group may have moved. Ask once more.
+            moved_ = true;
+            server_.clear();
+            need_resolve_ = true;
+            return advance();
+        }
+        answered(message);
+    }
+    void lapse(Pending& pending) override {
+        if (pending.server.empty()) {
+            resolving_ = false;
+        } else {
+            in_flight_ = false;
+            retried_ = true;
+            need_resolve_ = true; //  silent: it may have moved
+        }
+        advance();
+    }
+    void tick(int64_t now) override {
+        if (done_) return;
+        if (now >= deadline_ms_) return timed_out();
+        advance();
+    }
+
+protected:
+    virtual void build(proto::Message* message) = 0;
+    virtual void answered(proto::Message& message) = 0;
+    //  Sends the request again, as a new one (paging).
+    void again() {
+        attempts_ = 0;
+        retried_ = false;
+        advance();
+    }
+    const std::string& server() const { return server_; }
+    bool retried_ = false; //  an attempt went out and got no answer
+
+private:
+    void advance() {
+        if (done_ || in_flight_ || resolving_ || mono_ms() < hold_until_) return;
+        if (server_.empty()) server_ = user_.route_of(call_->group);
+        Link* registry = user_.registry();
+        if (need_resolve_ || server_.empty()) {
+            if (registry && registry->up()) return resolve();
+            if (server_.empty()) {
+                if (!registry) finish(Error::kNotConnected, "not connected to a registry");
+                registry_unreachable();
+                return; //  wait for the registry
+            }
+            //  The registry is away: try the route known.
+        }
+        ServerConn* conn = user_.server(server_);
+        if (!conn || !conn->link->up()) return; //  wait for the connection
+        proto::Message message;
+        build(&message);
+        int attempt = std::min(kFirstAttemptMs << std::min(attempts_, 4), kMaxAttemptMs);
+        if (user_.ask(this, server_, message, attempt)) {
+            in_flight_ = true;
+            went_out_ = true;
+            attempts_++;
+        }
+    }
+    void resolve() {
+        proto::Message message;
+        message.id = proto::kResolve;
+        message.group = call_->group;
+        need_resolve_ = false;
+        if (user_.ask(this, "", message, kFirstAttemptMs)) resolving_ = true;
+    }
+    void resolved(proto::Message& message) {
+        resolving_ = false;
+        if (message.id == proto::kGroup) {
+            server_ = user_.set_route(call_->group, message.endpoint, message.key);
+        } else if (message.id == proto::kError && message.status == proto::kNotFound) {
+            return finish(Error::kNotFound, message.reason);
+        } else if (message.id == proto::kError && message.status == proto::kInvalid) {
+            return finish(Error::kInvalid, message.reason);
+        } else if (message.id == proto::kError) {
+            //  The registry is relearning or busy: wait, then ask again.
+            last_why_ = message.reason;
+            need_resolve_ = true;
+            hold_until_ = mono_ms() + (message.retry_ms ? message.retry_ms : 200);
+            return;
+        }
+        advance();
+    }
+    void timed_out() {
+        ServerConn* conn = server_.empty() ? nullptr : user_.server(server_);
+        std::string where = conn ? "the group server at " + conn->link->endpoint()
+                                 : "the registry";
+        std::string reason = conn ? conn->link->unreachable_reason() : "";
+        if (went_out_ && mutates_)
+            finish(Error::kInDoubt,
+                   "no answer from " + where + " in time; it may have taken effect");
+        else if (!last_why_.empty())
+            finish(Error::kUnavailable, last_why_);
+        else if (!reason.empty())
+            finish(Error::kUnreachable, "cannot reach " + where + ": " + reason);
+        else if (server_.empty() && (!user_.registry() || !user_.registry()->up()))
+            finish(Error::kUnreachable, "the registry at " +
+                                            (user_.registry() ? user_.registry()->endpoint()
+                                                              : std::string("?")) +
+                                            " is not reachable, and where '" + call_->group +
+                                            "' is served is not known");
+        else
+            finish(Error::kTimeout, where + " did not answer in time");
+    }
+
+    bool mutates_;
+    std::string server_;
+    bool in_flight_ = false;
+    bool resolving_ = false;
+    bool need_resolve_ = false;
+    bool went_out_ = false;
+    bool moved_ = false;
+    int attempts_ = 0;
+    int64_t hold_until_ = 0;
+    std::string last_why_;
+};
+
+class JoinOp : public GroupOp {
+public:
+    JoinOp(UserActor& user, Call* call) : GroupOp(user, call, true) {}
+
+private:
+    void build(proto::Message* message) override {
+        message->id = call_->kind == Call::kJoin ? proto::kJoin : proto::kLeave;
+        message->group = call_->group;
+        message->name = user_.name();
+    }
+    void answered(proto::Message& message) override {
+        bool join = call_->kind == Call::kJoin;
+        //  A JOIN (LEAVE) sent again after a lost answer finds it done: that is success.
+        bool done_before = retried_ && message.id == proto::kError &&
+                           message.status == (join ? proto::kConflict : proto::kNotMember);
+        if (message.id == proto::kError && !done_before)
+            return finish(error_of(message.status, join ? proto::kJoin : proto::kLeave),
+                          message.reason);
+        if (!join) {
+            user_.unfollow(call_->group);
+            return finish(Error::kOk);
+        }
+        if (done_before) {
+            //  The JOINED that was lost said where the group ends: ask with a FOLLOW.
+            user_.follow(call_->group, server(), kFollowNow, 0);
+            return finish(Error::kOk);
+        }
+        if (message.id != proto::kJoined)
+            return finish(Error::kProto, "unexpected reply to JOIN");
+        user_.follow(call_->group, server(), message.last_seq, message.last_seq);
+        finish(Error::kOk);
+    }
+};
+
+//  FOLLOW of one group, synchronously (zgm_user_follow).
+class FollowOp : public GroupOp {
+public:
+    FollowOp(UserActor& user, Call* call) : GroupOp(user, call, false) {}
+
+private:
+    void build(proto::Message* message) override {
+        message->id = proto::kFollow;
+        proto::FollowRecord record;
+        record.group = call_->group;
+        record.seq = call_->after_seq == kFollowNow ? 0 : call_->after_seq;
+        message->follows.push_back(record);
+    }
+    void answered(proto::Message& message) override {
+        if (message.id == proto::kError)
+            return finish(error_of(message.status, proto::kFollow), message.reason);
+        if (message.id != proto::kFollowing || message.follows.size() != 1)
+            return finish(Error::kProto, "unexpected reply to FOLLOW");
+        const proto::FollowRecord& record = message.follows[0];
+        if (record.status != proto::kStatusOk)
+            return finish(error_of(record.status, proto::kFollow),
+                          record.status == proto::kNotMember
+                              ? "not a member of '" + call_->group + "'"
+                          : record.status == proto::kLimitReached
+                              ? "this key follows its maximum of groups on that server"
+                              : "cannot follow '" + call_->group + "'");
+        user_.follow(call_->group, server(), call_->after_seq, record.seq);
+        finish(Error::kOk);
+    }
+};
+
+//  MEMBERS, and the owner's ADD, REMOVE, GIVE, POLICY, RETAIN.
+class SimpleGroupOp : public GroupOp {
+public:
+    SimpleGroupOp(UserActor& user, Call* call)
+        : GroupOp(user, call, call->kind != Call::kMembers) {}
+
+private:
+    uint8_t request() const {
+        switch (call_->kind) {
+        case Call::kAdd:
+            return proto::kAdd;
+        case Call::kRemove:
+            return proto::kRemove;
+        case Call::kGive:
+            return proto::kGive;
+        case Call::kPolicy:
+            return proto::kPolicy;
+        case Call::kRetain:
+            return proto::kRetain;
+        default:
+            return proto::kMembers;
+        }
+    }
+    void build(proto::Message* message) override {
+        message->id = request();
+        message->group = call_->group;
+        message->key = call_->key;
+        message->policy = call_->policy;
+        message->max_count = call_->max_count;
+        message->max_bytes = call_->max_bytes;
+        message->max_age_ms = call_->max_age_ms;
+    }
+    void answered(proto::Message& message) override {
+        if (message.id == proto::kError)
+            return finish(error_of(message.status, request()), message.reason);
+        if (call_->kind == Call::kMembers) {
+            if (message.id != proto::kMemberList)
+                return finish(Error::kProto, "unexpected reply to MEMBERS");
+            call_->members = std::move(message.members);
+            call_->key = message.key;
+            call_->policy = message.policy;
+            if (call_->kind == Call::kRemove && call_->key == user_.keys().public_key())
+                user_.unfollow(call_->group);
+            return finish(Error::kOk);
+        }
+        if (message.id != proto::kOk) return finish(Error::kProto, "unexpected reply");
+        finish(Error::kOk);
+    }
+};
+
+//  FETCH, page after page, until the limit or the end.
+class FetchOp : public GroupOp {
+public:
+    FetchOp(UserActor& user, Call* call) : GroupOp(user, call, false) {
+        after_ = call->query.after_seq;
+        before_ = call->query.before_seq;
+    }
+
+private:
+    void build(proto::Message* message) override {
+        message->id = proto::kFetch;
+        message->group = call_->group;
+        message->since_us = call_->query.since_us;
+        message->until_us = call_->query.until_us;
+        message->after_seq = after_;
+        message->before_seq = before_;
+        uint64_t wanted = call_->query.limit ? call_->query.limit - got_ : 0;
+        message->limit = wanted && wanted < proto::kMaxList ? (uint32_t)wanted : 0;
+        message->newest = call_->query.newest ? 1 : 0;
+    }
+    void answered(proto::Message& message) override {
+        if (message.id == proto::kError) {
+            release();
+            return finish(error_of(message.status, proto::kFetch), message.reason);
+        }
+        if (message.id != proto::kMessages) {
+            release();
+            return finish(Error::kProto, "unexpected reply to FETCH");
+        }
+        if (first_page_) call_->missed = message.missed;
+        first_page_ = false;
+        size_t count = message.messages.size();
+        uint64_t first = count ? message.messages.front().seq : 0;
+        uint64_t last = count ? message.messages.back().seq : 0;
+        got_ += count;
+        bool more = message.more && count > 0;
+        if (count) {
+            Batch* batch = new Batch();
+            batch->group = call_->group;
+            batch->frame = std::move(message.frame);
+            batch->records = std::move(message.messages);
+            //  Oldest-first pages come in order; newest-first ones in reverse.
+            if (call_->query.newest)
+                call_->batches.insert(call_->batches.begin(), batch);
+            else
+                call_->batches.push_back(batch);
+        }
+        bool full = call_->query.limit && got_ >= call_->query.limit;
+        if (!more || full) {
+            call_->more = more;
+            return finish(Error::kOk);
+        }
+        if (call_->query.newest)
+            before_ = first;
+        else
+            after_ = last;
+        again();
+    }
+    void release() {
+        for (Batch* batch : call_->batches)
+            batch->release();
+        call_->batches.clear();
+    }
+    void tick(int64_t now) override {
+        if (!done_ && now >= deadline_ms_) release();
+        GroupOp::tick(now);
+    }
+    uint64_t after_, before_;
+    uint64_t got_ = 0;
+    bool first_page_ = true;
+};
+
+//  Several steps: routes for groups not known yet, then one FOLLOW per group server.
+//  Also serves memberships: LIST every page, then MEMBERSHIPS of every group server.
+class ManyOp : public Op {
+public:
+    using Op::Op;
+    void start() override {
+        if (!user_.registry()) return finish(Error::kNotConnected, "not connected to a registry");
+        if (call_->kind == Call::kMemberships) {
+            stage_ = kListing;
+        } else {
+            for (size_t i = 0; i < call_->names.size(); i++) {
+                if (!valid_name(call_->names[i])) {
+                    note_failure(call_->names[i], invalid_name_reason());
+                    continue;
+                }
+                wanted_[call_->names[i]] = i < call_->seqs.size() ? call_->seqs[i] : kFollowNow;
+            }
+            stage_ = kRouting;
+        }
+        advance();
+    }
+    void reply(Pending& pending, proto::Message& message) override {
+        outstanding_.erase(pending.group.empty() ? pending.server : pending.group);
+        if (stage_ == kListing) {
+            if (message.id == proto::kGroups && message.complete) {
+                for (proto::GroupRecord& record : message.groups) {
+                    after_ = record.name;
+                    user_.set_route(record.name, record.endpoint, record.server);
+                    listed_[record.name] = std::move(record);
+                }
+                if (!message.more || message.groups.empty()) stage_ = kAsking;
+            } else if (message.id == proto::kGroups) {
+                hold_until_ = mono_ms() + 200; //  a registry relearning its groups
+                listed_.clear();
+                after_.clear();
+            } else if (message.id == proto::kError) {
+                return finish(error_of(message.status, proto::kList), message.reason);
+            }
+        } else if (stage_ == kRouting) {
+            if (message.id == proto::kGroup) {
+                user_.set_route(message.group, message.endpoint, message.key);
+            } else if (message.id == proto::kError && message.retry_ms) {
+                hold_until_ = mono_ms() + message.retry_ms;
+            } else {
+                note_failure(pending.group, message.id == proto::kError ? message.reason
+                                                                        : "no answer");
+                wanted_.erase(pending.group);
+            }
+        } else if (message.id == proto::kMembershipList && stage_ == kAsking) {
+            answered_.insert(pending.server);
+            for (const proto::FollowRecord& record : message.follows) {
+                auto listed = listed_.find(record.group);
+                if (listed != listed_.end() &&
+                    user_.route_of(record.group) == pending.server)
+                    call_->groups.push_back(listed->second);
+            }
+        } else if (message.id == proto::kFollowing && stage_ == kAsking) {
+            answered_.insert(pending.server);
+            for (const proto::FollowRecord& record : message.follows) {
+                auto wanted = wanted_.find(record.group);
+                if (wanted == wanted_.end()) continue;
+                if (record.status == proto::kStatusOk) {
+                    user_.follow(record.group, pending.server, wanted->second, record.seq);
+                    call_->count++;
+                } else {
+                    note_failure(record.group, record.status == proto::kNotMember
+                                                   ? "not a member"
+                                                   : "refused (" +
+                                                         std::to_string(record.status) + ")");
+                }
+            }
+        } else if (message.id == proto::kError && stage_ == kAsking) {
+            answered_.insert(pending.server);
+            note_failure(pending.server, message.reason);
+        }
+        advance();
+    }
+    void lapse(Pending& pending) override {
+        outstanding_.erase(pending.group.empty() ? pending.server : pending.group);
+        advance();
+    }
+    void tick(int64_t now) override {
+        if (done_) return;
+        if (now >= deadline_ms_) {
+            if (stage_ == kAsking) return conclude();
+            if (!registry_unreachable())
+                finish(Error::kTimeout, "the registry did not answer in time");
+            return;
+        }
+        advance();
+    }
+
+private:
+    enum Stage { kListing, kRouting, kAsking };
+
+    void note_failure(const std::string& what, const std::string& why) {
+        failures_ += (failures_.empty() ? "" : "; ") + what + ": " + why;
+    }
+    void advance() {
+        if (done_ || mono_ms() < hold_until_) return;
+        Link* registry = user_.registry();
+        if (stage_ == kListing) {
+            if (!outstanding_.empty()) return;
+            if (!registry->up()) {
+                registry_unreachable();
+                return;
+            }
+            proto::Message list;
+            list.id = proto::kList;
+            list.name = after_;
+            if (user_.ask(this, "", list, kFirstAttemptMs)) outstanding_.insert("");
+            return;
+        }
+        if (stage_ == kRouting) {
+            bool missing = false;
+            for (const auto& wanted : wanted_) {
+                if (!user_.route_of(wanted.first).empty()) continue;
+                missing = true;
+                if (outstanding_.count(wanted.first) || !registry->up()) continue;
+                proto::Message resolve;
+                resolve.id = proto::kResolve;
+                resolve.group = wanted.first;
+                if (user_.ask(this, "", resolve, kFirstAttemptMs)) {
+                    outstanding_.insert(wanted.first);
+                    resolving_groups_[wanted.first] = true;
+                }
+            }
+            if (missing) {
+                if (!registry->up()) registry_unreachable();
+                return;
+            }
+            stage_ = kAsking;
+        }
+        //  kAsking: one request per group server not answered yet.
+        std::map<std::string, std::vector<std::string>> by_server;
+        if (call_->kind == Call::kMemberships) {
+            for (const auto& listed : listed_)
+                by_server[user_.route_of(listed.first)];
+        } else {
+            for (const auto& wanted : wanted_)
+                by_server[user_.route_of(wanted.first)].push_back(wanted.first);
+        }
+        bool waiting = false;
+        for (auto& entry : by_server) {
+            if (answered_.count(entry.first)) continue;
+            waiting = true;
+            if (outstanding_.count(entry.first)) continue;
+            ServerConn* conn = user_.server(entry.first);
+            if (!conn || !conn->link->up()) continue;
+            proto::Message message;
+            if (call_->kind == Call::kMemberships) {
+                message.id = proto::kMemberships;
+            } else {
+                message.id = proto::kFollow;
+                for (const std::string& group : entry.second) {
+                    uint64_t after = wanted_[group];
+                    message.follows.push_back({group, 0, after == kFollowNow ? 0 : after});
+                }
+            }
+            if (user_.ask(this, entry.first, message, kFirstAttemptMs))
+                outstanding_.insert(entry.first);
+        }
+        if (!waiting) conclude();
+    }
+    void conclude() {
+        if (call_->kind == Call::kMemberships) {
+            std::sort(call_->groups.begin(), call_->groups.end(),
+                      [](const proto::GroupRecord& a, const proto::GroupRecord& b) {
+                          return a.name < b.name;
+                      });
+            for (const auto& listed : listed_) {
+                std::string server = user_.route_of(listed.first);
+                if (!answered_.count(server) && !unanswered_.count(server)) {
+                    unanswered_.insert(server);
+                    note_failure(listed.second.endpoint, "no answer");
+                }
+            }
+            return finish(Error::kOk, failures_);
+        }
+        for (const auto& wanted : wanted_)
+            if (!answered_.count(user_.route_of(wanted.first)))
+                note_failure(wanted.first, "its group server did not answer");
+        if (call_->count == 0 && !call_->names.empty())
+            return finish(Error::kTimeout, failures_.empty() ? "nothing followed" : failures_);
+        finish(Error::kOk, failures_);
+    }
+
+    Stage stage_ = kRouting;
+    std::map<std::string, uint64_t> wanted_;
+    std::map<std::string, proto::GroupRecord> listed_;
+    std::map<std::string, bool> resolving_groups_;
+    std::set<std::string> outstanding_; //  "" registry LIST, a group (RESOLVE), a server id
+    std::set<std::string> answered_;    //  servers
+    std::set<std::string> unanswered_;
+    std::string after_;
+    std::string failures_;
+    int64_t hold_until_ = 0;
+};
+
+//  ---------------------------------------------------------------------------------------
+//  The actor
+
+UserActor::~UserActor() {
+    zsock_destroy(&events_);
+}
+
+void UserActor::run() {
+    zsock_signal(pipe_, 0);
+    int64_t next_tick = mono_ms() + kTickMs;
+    while (!terminated_) {
+        std::vector<zmq_pollitem_t> items;
+        std::vector<std::pair<std::string, zsock_t*>> sockets; //  server id ("" registry)
+        items.push_back({zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0});
+        sockets.push_back({"", nullptr});
+        auto add = [&](const std::string& id, Link* link) {
+            items.push_back({zsock_resolve(link->socket()), 0, ZMQ_POLLIN, 0});
+            sockets.push_back({id, link->socket()});
+            if (link->monitor()) {
+                items.push_back({zsock_resolve(link->monitor()), 0, ZMQ_POLLIN, 0});
+                sockets.push_back({id, link->monitor()});
+            }
+        };
+        if (registry_) add("", registry_.get());
+        for (auto& server : servers_)
+            add(server.first, server.second.link.get());
+        //  Calls and sends are looked at often; follows and requests now and then.
+        bool busy = !ops_.empty() || !sends_.empty() || !outcomes_.empty();
+        bool waiting = !followed_.empty() || !pending_.empty();
+        int64_t wait = next_tick - mono_ms();
+        long timeout = busy || waiting ? (wait > 0 ? (long)wait : 0) : -1;
+        if (zmq_poll(items.data(), (int)items.size(), timeout) < 0 && errno != EINTR) break;
+        if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
+        for (size_t i = 1; i < items.size(); i++) {
+            if (!(items[i].revents & ZMQ_POLLIN)) continue;
+            const std::string& id = sockets[i].first;
+            Link* link = id.empty() ? registry_.get() : server(id) ? server(id)->link.get() : nullptr;
+            if (!link) continue;
+            if (sockets[i].second == link->monitor())
+                link->handle_monitor();
+            else
+                handle_link(id, sockets[i].second);
+        }
+        if (mono_ms() >= next_tick) {
+            tick();
+            next_tick = mono_ms() + (busy ? kTickMs : kIdleTickMs);
+        }
+        flush_outcomes();
+    }
+}
+
+bool UserActor::handle_pipe() {
     zmsg_t* msg = zmsg_recv(pipe_);
     if (!msg) return false;
-    command = zmsg_popstr(msg);
+    zframe_t* first = zmsg_first(msg);
     bool alive = true;
-    if (!command || streq(command, "$TERM")) {
-        alive = false;
-    } else if (streq(command, "CONNECT")) {
-        argument = zmsg_popstr(msg);
-        zsock_destroy(&registry_);
-        registry_ = argument ? new_client_socket(argument, false) : nullptr;
-        zsock_send(pipe_, "i", registry_ ? 0 : -1);
-    } else if (streq(command, "ROUTE")) {
-        group = zmsg_popstr(msg);
-        argument = zmsg_popstr(msg);
-        bool ok = group && argument && connect_server(argument);
-        if (ok) routes_[group] = argument;
-        zsock_send(pipe_, "i", ok ? 0 : -1);
-    } else if (streq(command, "WHERE")) {
-        group = zmsg_popstr(msg);
-        auto route = group ? routes_.find(group) : routes_.end();
-        zsock_send(pipe_, "s", route != routes_.end() ? route->second.c_str() : "");
-    } else if (streq(command, "LAST")) {
-        group = zmsg_popstr(msg);
-        auto found = group ? followed_.find(group) : followed_.end();
-        zsock_send(pipe_, "8", found != followed_.end() ? found->second.last_seq : 0);
-    } else if (streq(command, "REQUEST")) {
-        group = zmsg_popstr(msg);
-        argument = zmsg_popstr(msg);
-        zframe_t* frame = zmsg_pop(msg);
-        if (frame && zframe_size(frame) == sizeof(void*))
-            memcpy(&pointer, zframe_data(frame), sizeof(void*));
-        zframe_destroy(&frame);
-        on_request(group ? group : "", argument ? atoi(argument) : 0, (proto::Message*)pointer);
+    if (first && zframe_size(first) == sizeof(void*) && zmsg_size(msg) == 1) {
+        Call* call = nullptr;
+        memcpy(&call, zframe_data(first), sizeof(void*));
+        if (call) start_call(call);
+    } else {
+        char* command = zmsg_popstr(msg);
+        if (!command || streq(command, "$TERM")) alive = false;
+        zstr_free(&command);
     }
-    zstr_free(&command);
-    zstr_free(&group);
-    zstr_free(&argument);
     zmsg_destroy(&msg);
     return alive;
 }
 
-void User::on_request(const std::string& group, int timeout_ms, proto::Message* request) {
-    std::unique_ptr<proto::Message> owned(request);
-    if (!request) return reply_pipe("NOROUTE", nullptr);
-    zsock_t* socket = group.empty() ? registry_ : socket_for(group);
-    if (!socket) return reply_pipe("NOROUTE", nullptr);
-    if (!send(socket, *request, Purpose::kCaller, group, timeout_ms))
-        return reply_pipe("TIMEOUT", nullptr);
+void UserActor::start_call(Call* call) {
+    std::unique_ptr<Op> op;
+    switch (call->kind) {
+    case Call::kConnect: {
+        security_ = call->insecure ? Security::kInsecure : Security::kCurve;
+        registry_.reset(new Link(call->text, call->key));
+        std::string why;
+        if (!registry_->open(keys_, security_, &why)) {
+            registry_.reset();
+            call->error = Error::kInvalid;
+            call->why = why;
+        }
+        return reply_call(call);
+    }
+    case Call::kLastSeq: {
+        auto found = followed_.find(call->group);
+        call->seq = found != followed_.end() ? found->second.last_seq : 0;
+        return reply_call(call);
+    }
+    case Call::kUnfollow:
+        followed_.erase(call->group);
+        return reply_call(call);
+    case Call::kSend:
+    case Call::kSendAsync: {
+        std::unique_ptr<OutgoingSend> send(new OutgoingSend());
+        send->msg_id = call->msg_id;
+        send->group = call->group;
+        send->body.swap(call->body);
+        send->deadline_ms = mono_ms() + call->timeout_ms;
+        if (call->kind == Call::kSend)
+            send->call = call;
+        else
+            delete call; //  its outcome comes as an Event
+        return queue_send(std::move(send));
+    }
+    case Call::kGroups:
+        op.reset(new GroupsOp(*this, call));
+        break;
+    case Call::kResolve:
+    case Call::kCreate:
+        op.reset(new GroupRecordOp(*this, call));
+        break;
+    case Call::kJoin:
+    case Call::kLeave:
+        op.reset(new JoinOp(*this, call));
+        break;
+    case Call::kFollow:
+        op.reset(new FollowOp(*this, call));
+        break;
+    case Call::kFollowMany:
+    case Call::kMemberships:
+        op.reset(new ManyOp(*this, call));
+        break;
+    case Call::kFetch:
+        op.reset(new FetchOp(*this, call));
+        break;
+    case Call::kMembers:
+    case Call::kAdd:
+    case Call::kRemove:
+    case Call::kGive:
+    case Call::kPolicy:
+    case Call::kRetain:
+        op.reset(new SimpleGroupOp(*this, call));
+        break;
+    }
+    if (!registry_ && call->kind != Call::kFetch) {
+        call->error = Error::kNotConnected;
+        call->why = "not connected to a registry (zgm_user_connect)";
+        return reply_call(call);
+    }
+    op->id = next_op_++;
+    Op* started = op.get();
+    ops_[op->id] = std::move(op);
+    started->start();
+    if (started->done()) ops_.erase(started->id);
 }
 
-zsock_t* User::connect_server(const std::string& endpoint) {
-    auto found = servers_.find(endpoint);
-    if (found != servers_.end()) return found->second;
-    zsock_t* socket = new_client_socket(endpoint.c_str(), false);
-    if (socket) servers_[endpoint] = socket;
-    return socket;
-}
-
-zsock_t* User::socket_for(const std::string& group) {
-    auto route = routes_.find(group);
-    if (route == routes_.end()) return nullptr;
-    auto server = servers_.find(route->second);
-    return server != servers_.end() ? server->second : nullptr;
-}
-
-bool User::send(zsock_t* socket, proto::Message& message, Purpose purpose, const std::string& group,
-                int timeout_ms) {
+bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& message,
+                    int attempt_ms) {
+    Link* link = server_id.empty() ? registry_.get() : server(server_id)->link.get();
+    if (!link || !link->up()) return false;
     message.request_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
-    if (proto::send(zsock_resolve(socket), "", message, ZMQ_DONTWAIT) != 0) return false;
+    if (!link->send(message)) return false;
     Pending& pending = pending_[message.request_id];
-    pending.purpose = purpose;
-    pending.group = group;
-    pending.request = message.id;
-    pending.after_seq = message.after_seq;
-    pending.deadline_ms = mono_ms() + timeout_ms;
+    pending.purpose = Purpose::kOp;
+    pending.op = op ? op->id : 0;
+    pending.server = server_id;
+    pending.group = message.id == proto::kResolve ? message.group : "";
+    pending.deadline_ms = mono_ms() + attempt_ms;
     return true;
 }
 
-void User::reply_pipe(const char* status, proto::Message* reply) {
-    zsock_send(pipe_, "sp", status, (void*)reply);
-}
-
-void User::handle_socket(zsock_t* socket) {
-    for (int i = 0; i < 1000; i++) {
-        std::unique_ptr<proto::Message> message(new proto::Message());
-        proto::DecodeError rc =
-            proto::recv(zsock_resolve(socket), false, nullptr, message.get(), ZMQ_DONTWAIT);
-        if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return;
-        if (rc != proto::DecodeError::kOk) {
-            //  A malformed reply: fail the request it answers, if it says which.
-            auto found = pending_.find(message->request_id);
-            if (found != pending_.end() && found->second.purpose == Purpose::kCaller) {
-                message->id = proto::kError;
-                message->status = proto::kBadRequest;
-                message->reason = std::string("malformed reply: ") + proto::decode_error_text(rc);
-                pending_.erase(found);
-                reply_pipe("REPLY", message.release());
-            }
-            continue;
+std::string UserActor::set_route(const std::string& group, const std::string& endpoint,
+                                 const Key& key) {
+    std::string id = endpoint + " " + key.str();
+    if (!servers_.count(id)) {
+        ServerConn& conn = servers_[id];
+        conn.link.reset(new Link(endpoint, key));
+        std::string why;
+        if (!conn.link->open(keys_, security_, &why)) {
+            servers_.erase(id);
+            return "";
         }
-        if (message->id == proto::kDeliver) {
-            on_deliver(*message);
-            continue;
-        }
-        auto found = pending_.find(message->request_id);
-        if (found == pending_.end()) continue; //  late reply to a request that timed out
-        Pending pending = found->second;
-        pending_.erase(found);
-        on_reply(pending, message.release());
     }
-}
-
-void User::on_reply(const Pending& pending, proto::Message* reply) {
-    std::unique_ptr<proto::Message> owned(reply);
-    auto followed = followed_.find(pending.group);
-    if (pending.request == proto::kFollow && reply->id == proto::kFollowing) {
-        if (pending.purpose == Purpose::kCaller)
-            follow(pending.group, pending.after_seq, reply->last_seq);
-        else if (followed != followed_.end()) {
-            followed->second.refreshing = false;
-            followed->second.silent_refreshes = 0;
-            if (reply->last_seq > followed->second.seen_seq)
-                followed->second.seen_seq = reply->last_seq;
-            catch_up(pending.group, followed->second);
-        }
-    } else if (pending.request == proto::kFollow && pending.purpose == Purpose::kRefresh &&
-               followed != followed_.end()) {
-        followed->second.refreshing = false;
-        if (reply->id == proto::kError && reply->status == proto::kNotMember)
-            followed_.erase(followed); //  left elsewhere: nothing more to follow
-    } else if (pending.request == proto::kLeave && reply->id == proto::kOk) {
-        followed_.erase(pending.group);
-    } else if (pending.purpose == Purpose::kCatchUp && followed != followed_.end()) {
-        Followed& state = followed->second;
-        state.catching_up = false;
-        if (reply->id == proto::kMessages) {
-            if (reply->last_seq > state.seen_seq) state.seen_seq = reply->last_seq;
-            //  Stalled (the caller is not reading): the next tick tries again.
-            if (emit(pending.group, state, reply->messages, reply->truncated))
-                catch_up(pending.group, state);
-        }
-    } else if (pending.purpose == Purpose::kResolve) {
-        resolving_ = false;
-        if (reply->id == proto::kGroups)
-            for (const proto::GroupRecord& group : reply->groups) {
-                auto route = routes_.find(group.name);
-                if (route != routes_.end() && route->second != group.endpoint &&
-                    connect_server(group.endpoint))
-                    route->second = group.endpoint;
-            }
+    routes_[group] = id;
+    auto followed = followed_.find(group);
+    if (followed != followed_.end() && followed->second.server != id) {
+        followed->second.server = id;
+        servers_[id].next_refresh_ms = 0; //  follow it there at once
     }
-    if (pending.purpose == Purpose::kCaller) reply_pipe("REPLY", owned.release());
+    return id;
 }
 
-void User::follow(const std::string& group, uint64_t after_seq, uint64_t last_seq) {
+void UserActor::follow(const std::string& group, const std::string& server_id, uint64_t after_seq,
+                       uint64_t last_seq) {
     Followed& followed = followed_[group];
+    followed.server = server_id;
     followed.last_seq = after_seq == kFollowNow ? last_seq : after_seq;
-    followed.seen_seq = last_seq;
+    followed.seen_seq = std::max(followed.last_seq, last_seq);
     followed.catching_up = false;
-    followed.refreshing = false;
-    followed.next_refresh_ms = mono_ms() + kFollowIntervalMs;
+    followed.resolving = false;
     catch_up(group, followed);
 }
 
-void User::on_deliver(proto::Message& deliver) {
-    auto found = followed_.find(deliver.group);
-    if (found == followed_.end()) return;
-    Followed& followed = found->second;
-    for (const proto::MessageRecord& record : deliver.messages)
-        if (record.seq > followed.seen_seq) followed.seen_seq = record.seq;
-    //  While a catch-up fetch is on its way, it brings these too.
-    if (!followed.catching_up) emit(deliver.group, followed, deliver.messages, false);
-    catch_up(deliver.group, followed);
+void UserActor::handle_link(const std::string& server_id, zsock_t* socket) {
+    for (int i = 0; i < 1000; i++) {
+        proto::Message message;
+        proto::DecodeError rc =
+            proto::recv(zsock_resolve(socket), false, nullptr, &message, ZMQ_DONTWAIT);
+        if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return;
+        if (rc != proto::DecodeError::kOk) {
+            //  A malformed reply answers nothing we can trust; its request lapses.
+            continue;
+        }
+        dispatch(server_id, message);
+    }
 }
 
-//  Hands the caller, as one DELIVER frame, the records that come next (seq last_seq + 1,
-//  + 2, ...); with `truncated`, a jump over messages trimmed by retention is allowed. The
-//  records are moved out. False if it stopped short: at a gap, or because the caller's pipe
-//  is full (then nothing was handed over, and a later fetch brings them again).
-bool User::emit(const std::string& group, Followed& followed,
-                std::vector<proto::MessageRecord>& records, bool truncated) {
-    proto::Message batch;
-    batch.id = proto::kDeliver;
-    batch.group = group;
+void UserActor::dispatch(const std::string& server_id, proto::Message& message) {
+    if (message.id == proto::kDeliver && message.request_id == 0)
+        return on_deliver(server_id, message);
+    auto found = pending_.find(message.request_id);
+    if (found == pending_.end() || found->second.server != server_id) return; //  late
+    Pending pending = std::move(found->second);
+    pending_.erase(found);
+    if (pending.purpose == Purpose::kSend) return sends_answered(pending, message);
+    if (pending.purpose != Purpose::kOp) return on_internal_reply(pending, message);
+    auto op = ops_.find(pending.op);
+    if (op == ops_.end()) return;
+    op->second->reply(pending, message);
+    if (op->second->done()) ops_.erase(op);
+}
+
+void UserActor::on_deliver(const std::string& server_id, proto::Message& deliver) {
+    ServerConn* conn = server(server_id);
+    if (conn) conn->unacked_bytes += deliver.frame.size();
+    auto found = followed_.find(deliver.group);
+    if (found == followed_.end() || found->second.server != server_id) return;
+    Followed& followed = found->second;
+    for (const proto::MessageRecord& record : deliver.messages)
+        followed.seen_seq = std::max(followed.seen_seq, record.seq);
+    //  While a catch-up fetch is on its way, it brings these too.
+    if (!followed.catching_up) emit(deliver.group, followed, deliver, 0);
+    catch_up(deliver.group, followed);
+    if (conn && conn->unacked_bytes >= kAckBytes) refresh(server_id, *conn, true);
+}
+
+//  Hands the caller the records that come next (seq last_seq + 1, + 2, ...) as one Batch
+//  sharing the frame; missed_before allows a jump over messages trimmed by retention. False
+//  if it stopped short at a gap, or the caller is too far behind (then nothing was handed
+//  over, and a later fetch brings them again).
+bool UserActor::emit(const std::string& group, Followed& followed, proto::Message& message,
+                     uint64_t missed_before) {
     uint64_t last = followed.last_seq;
+    std::vector<proto::MessageRecord> next;
+    std::vector<uint64_t> missed;
     bool complete = true;
-    for (proto::MessageRecord& record : records) {
-        if (truncated && record.seq > last + 1) last = record.seq - 1;
+    for (proto::MessageRecord& record : message.messages) {
+        uint64_t skipped = 0;
+        if (missed_before && next.empty() && record.seq > last + 1) {
+            skipped = record.seq - last - 1;
+            last = record.seq - 1;
+        }
         if (record.seq <= last) continue;
         if (record.seq != last + 1) {
             complete = false;
             break;
         }
         last = record.seq;
-        batch.messages.push_back(std::move(record));
+        next.push_back(record);
+        missed.push_back(skipped);
     }
-    if (batch.messages.empty()) return complete;
-    if (proto::send(zsock_resolve(events_), "", batch, ZMQ_DONTWAIT) != 0) return false;
+    if (next.empty()) return complete;
+    //  The caller reads at its pace; beyond what it may leave unread, it catches up later.
+    uint64_t consumed = shared_->consumed_bytes.load(std::memory_order_acquire);
+    if (emitted_bytes_ - consumed > kMaxUnreadBytes) return false;
+    Batch* batch = new Batch();
+    batch->group = group;
+    batch->frame = std::move(message.frame);
+    batch->records = std::move(next);
+    bool any_missed = false;
+    for (uint64_t count : missed)
+        any_missed |= count > 0;
+    if (any_missed) batch->missed = std::move(missed);
+    size_t bytes = batch->frame.size();
+    Event* event = new Event();
+    event->batch = batch;
+    if (!send_pointer(events_, event)) {
+        batch->release();
+        delete event;
+        return false;
+    }
+    emitted_bytes_ += bytes;
     followed.last_seq = last;
+    message.messages.clear();
     return complete;
 }
 
-//  Fetches what has not been delivered yet, unless a fetch is already on its way.
-void User::catch_up(const std::string& group, Followed& followed) {
-    if (followed.catching_up || followed.seen_seq <= followed.last_seq) return;
-    zsock_t* socket = socket_for(group);
-    if (!socket) return;
+//  Fetches what has not been handed over yet, unless a fetch is already on its way.
+void UserActor::catch_up(const std::string& group, Followed& followed) {
+    if (followed.catching_up || followed.resolving || followed.seen_seq <= followed.last_seq)
+        return;
+    ServerConn* conn = server(followed.server);
+    if (!conn || !conn->link->up() || conn->catch_ups >= kCatchUpsPerServer) return;
     proto::Message fetch;
     fetch.id = proto::kFetch;
-    fetch.user = id_;
     fetch.group = group;
     fetch.after_seq = followed.last_seq;
-    followed.catching_up = send(socket, fetch, Purpose::kCatchUp, group, kInternalTimeoutMs);
+    fetch.request_id = next_request_id_++;
+    if (next_request_id_ == 0) next_request_id_ = 1;
+    if (!conn->link->send(fetch)) return;
+    Pending& pending = pending_[fetch.request_id];
+    pending.purpose = Purpose::kCatchUp;
+    pending.server = followed.server;
+    pending.group = group;
+    pending.deadline_ms = mono_ms() + kInternalTimeoutMs;
+    followed.catching_up = true;
+    conn->catch_ups++;
 }
 
-void User::refresh(const std::string& group, Followed& followed) {
-    zsock_t* socket = socket_for(group);
-    if (!socket || followed.refreshing) return;
-    proto::Message message;
-    message.id = proto::kFollow;
-    message.user = id_;
-    message.group = group;
-    message.after_seq = followed.last_seq;
-    followed.refreshing = send(socket, message, Purpose::kRefresh, group, kInternalTimeoutMs);
-}
-
-void User::resolve() {
-    if (resolving_ || !registry_) return;
-    proto::Message list;
-    list.id = proto::kList;
-    list.user = id_;
-    resolving_ = send(registry_, list, Purpose::kResolve, "", kInternalTimeoutMs);
-}
-
-void User::tick() {
-    int64_t now = mono_ms();
-    for (auto it = pending_.begin(); it != pending_.end();) {
-        if (now < it->second.deadline_ms) {
-            ++it;
-            continue;
+//  One FOLLOW for every group followed on the server: keeps the follows alive, follows
+//  again after a reconnect, and acknowledges what came.
+void UserActor::refresh(const std::string& server_id, ServerConn& conn, bool ack) {
+    if (conn.refreshing && !ack) return;
+    proto::Message follow;
+    follow.id = proto::kFollow;
+    std::vector<std::string> groups;
+    for (const auto& entry : followed_)
+        if (entry.second.server == server_id && !entry.second.resolving) {
+            follow.follows.push_back({entry.first, 0, entry.second.last_seq});
+            groups.push_back(entry.first);
         }
-        Pending pending = it->second;
-        it = pending_.erase(it);
+    conn.next_refresh_ms = mono_ms() + kRefreshMs;
+    if (groups.empty() || !conn.link->up()) return;
+    follow.request_id = next_request_id_++;
+    if (next_request_id_ == 0) next_request_id_ = 1;
+    if (!conn.link->send(follow)) return;
+    conn.unacked_bytes = 0;
+    Pending& pending = pending_[follow.request_id];
+    pending.purpose = Purpose::kRefresh;
+    pending.server = server_id;
+    pending.groups = std::move(groups);
+    pending.deadline_ms = mono_ms() + kInternalTimeoutMs;
+    conn.refreshing = true;
+}
+
+//  Asks the registry where a followed group (or a group with sends waiting) is now.
+void UserActor::resolve(const std::string& group) {
+    if (resolving_.count(group) || !registry_ || !registry_->up()) return;
+    proto::Message message;
+    message.id = proto::kResolve;
+    message.group = group;
+    message.request_id = next_request_id_++;
+    if (next_request_id_ == 0) next_request_id_ = 1;
+    if (!registry_->send(message)) return;
+    Pending& pending = pending_[message.request_id];
+    pending.purpose = Purpose::kResolve;
+    pending.group = group;
+    pending.deadline_ms = mono_ms() + kInternalTimeoutMs;
+    resolving_.insert(group);
+}
+
+void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
+    if (pending.purpose == Purpose::kResolve) {
+        resolving_.erase(pending.group);
         auto followed = followed_.find(pending.group);
+        if (message.id == proto::kGroup) {
+            set_route(pending.group, message.endpoint, message.key);
+            if (followed != followed_.end()) followed->second.resolving = false;
+            pump(pending.group);
+        } else if (message.id == proto::kError && message.status == proto::kNotFound &&
+                   followed != followed_.end()) {
+            followed->second.resolving = false; //  gone for now; keep asking its old place
+        }
+        return;
+    }
+    ServerConn* conn = server(pending.server);
+    if (pending.purpose == Purpose::kCatchUp) {
+        if (conn) conn->catch_ups--;
+        auto found = followed_.find(pending.group);
+        if (found == followed_.end()) return;
+        Followed& followed = found->second;
+        followed.catching_up = false;
+        if (message.id != proto::kMessages) return;
+        followed.seen_seq = std::max(followed.seen_seq, message.last_seq);
+        bool caught_up = emit(pending.group, followed, message, message.missed);
+        if (!caught_up) return; //  the caller is behind: the next tick tries again
+        if (followed.last_seq < followed.seen_seq)
+            catch_up(pending.group, followed);
+        else if (conn)
+            refresh(pending.server, *conn, true); //  tell the server: push again
+        return;
+    }
+    //  kRefresh
+    if (!conn) return;
+    conn->refreshing = false;
+    if (message.id != proto::kFollowing) return;
+    conn->silent_refreshes = 0;
+    for (const proto::FollowRecord& record : message.follows) {
+        auto found = followed_.find(record.group);
+        if (found == followed_.end() || found->second.server != pending.server) continue;
+        Followed& followed = found->second;
+        if (record.status == proto::kStatusOk) {
+            followed.seen_seq = std::max(followed.seen_seq, record.seq);
+            catch_up(record.group, followed);
+        } else if (record.status == proto::kNotMember) {
+            followed_.erase(found); //  left elsewhere, or removed: nothing more to follow
+        } else if (record.status == proto::kNotFound) {
+            followed.resolving = true; //  not there any more: where did it go?
+            resolve(record.group);
+        }
+    }
+}
+
+void UserActor::tick() {
+    int64_t now = mono_ms();
+    //  Requests whose attempt lapsed.
+    std::vector<uint32_t> lapsed;
+    for (auto& entry : pending_)
+        if (now >= entry.second.deadline_ms) lapsed.push_back(entry.first);
+    for (uint32_t id : lapsed) {
+        auto found = pending_.find(id);
+        Pending pending = std::move(found->second);
+        pending_.erase(found);
+        ServerConn* conn = server(pending.server);
         switch (pending.purpose) {
-        case Purpose::kCaller:
-            reply_pipe("TIMEOUT", nullptr);
+        case Purpose::kOp: {
+            auto op = ops_.find(pending.op);
+            if (op != ops_.end()) op->second->lapse(pending);
             break;
-        case Purpose::kRefresh:
-            if (followed != followed_.end()) {
-                followed->second.refreshing = false;
-                //  The group server is silent: it may have moved; ask the registry.
-                if (++followed->second.silent_refreshes >= 2) resolve();
-            }
+        }
+        case Purpose::kSend:
+            sends_lapsed(pending);
             break;
-        case Purpose::kCatchUp:
+        case Purpose::kCatchUp: {
+            if (conn) conn->catch_ups--;
+            auto followed = followed_.find(pending.group);
             if (followed != followed_.end()) followed->second.catching_up = false;
             break;
+        }
+        case Purpose::kRefresh:
+            if (conn) {
+                conn->refreshing = false;
+                //  A silent group server may have moved: ask the registry.
+                if (++conn->silent_refreshes >= 2)
+                    for (const std::string& group : pending.groups)
+                        resolve(group);
+            }
+            break;
         case Purpose::kResolve:
-            resolving_ = false;
+            resolving_.erase(pending.group);
             break;
         }
     }
+    for (auto it = ops_.begin(); it != ops_.end();) {
+        it->second->tick(now);
+        it = it->second->done() ? ops_.erase(it) : std::next(it);
+    }
+    expire_sends(now);
+    for (auto& entry : sends_)
+        pump(entry.first);
+    for (auto it = sends_.begin(); it != sends_.end();)
+        it = it->second.queue.empty() && it->second.in_flight == 0 ? sends_.erase(it)
+                                                                    : std::next(it);
+    for (auto& entry : servers_)
+        if (now >= entry.second.next_refresh_ms) refresh(entry.first, entry.second, false);
     for (auto& entry : followed_)
-        if (now >= entry.second.next_refresh_ms) {
-            entry.second.next_refresh_ms = now + kFollowIntervalMs;
-            refresh(entry.first, entry.second);
-            catch_up(entry.first, entry.second);
+        catch_up(entry.first, entry.second);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Sends
+
+void UserActor::queue_send(std::unique_ptr<OutgoingSend> send) {
+    if (send->msg_id.is_nil()) send->msg_id = Uuid::time_ordered();
+    std::string group = send->group;
+    if (!valid_name(group))
+        return complete(std::move(send), Error::kInvalid, invalid_name_reason(), 0, 0);
+    if (send->body.size() > proto::kMaxBody)
+        return complete(std::move(send), Error::kTooLarge,
+                        "a message body is at most " + std::to_string(proto::kMaxBody) + " bytes",
+                        0, 0);
+    if (!registry_ && route_of(group).empty())
+        return complete(std::move(send), Error::kNotConnected,
+                        "not connected to a registry (zgm_user_connect)", 0, 0);
+    sends_[group].queue.push_back(std::move(send));
+    pump(group);
+}
+
+void UserActor::pump(const std::string& group) {
+    auto found = sends_.find(group);
+    if (found == sends_.end()) return;
+    GroupSends& sends = found->second;
+    while (sends.in_flight < kSendsInFlight && !sends.queue.empty()) {
+        if (mono_ms() < sends.hold_until_ms) return;
+        std::string server_id = route_of(group);
+        if (server_id.empty()) return resolve(group);
+        ServerConn* conn = server(server_id);
+        if (!conn || !conn->link->up()) return; //  the next tick tries again
+        proto::Message message;
+        message.id = proto::kSend;
+        message.group = group;
+        size_t bytes = 0;
+        for (const auto& send : sends.queue) {
+            if (message.sends.size() == kSendBatch ||
+                (!message.sends.empty() && bytes + send->body.size() > proto::kBatchBytes))
+                break;
+            message.sends.push_back({send->msg_id, send->body});
+            bytes += send->body.size();
         }
+        message.request_id = next_request_id_++;
+        if (next_request_id_ == 0) next_request_id_ = 1;
+        if (!conn->link->send(message)) return;
+        Pending& pending = pending_[message.request_id];
+        pending.purpose = Purpose::kSend;
+        pending.server = server_id;
+        pending.group = group;
+        int attempt = kFirstAttemptMs;
+        for (size_t i = 0; i < message.sends.size(); i++) {
+            sends.queue.front()->went_out = true;
+            pending.sends.push_back(std::move(sends.queue.front()));
+            sends.queue.pop_front();
+        }
+        pending.deadline_ms = mono_ms() + attempt;
+        sends.in_flight++;
+    }
+}
+
+void UserActor::sends_answered(Pending& pending, proto::Message& message) {
+    GroupSends& sends = sends_[pending.group];
+    sends.in_flight--;
+    auto again = [&]() {
+        for (auto it = pending.sends.rbegin(); it != pending.sends.rend(); ++it)
+            sends.queue.push_front(std::move(*it));
+    };
+    if (message.id == proto::kError) {
+        if (message.status == proto::kRateLimited || message.status == proto::kUnavailable) {
+            sends.hold_until_ms = mono_ms() + (message.retry_ms ? message.retry_ms : 200);
+            return again();
+        }
+        if (message.status == proto::kNotFound) {
+            //  Not on that server (any more): ask where it is, then send there.
+            routes_.erase(pending.group);
+            again();
+            return resolve(pending.group);
+        }
+        Error error = error_of(message.status, proto::kSend);
+        //  A 400 answers a frame the server could not read: nothing of it was stored.
+        for (auto& send : pending.sends)
+            complete(std::move(send), error, message.reason, 0, 0);
+        return;
+    }
+    if (message.id != proto::kSent || message.sent.size() != pending.sends.size()) {
+        //  An answer we cannot read: as if none came.
+        return sends_lapsed(pending);
+    }
+    for (size_t i = 0; i < pending.sends.size(); i++) {
+        const proto::SentRecord& record = message.sent[i];
+        if (record.status == proto::kStatusOk)
+            complete(std::move(pending.sends[i]), Error::kOk, "", record.seq, record.ts_us);
+        else
+            complete(std::move(pending.sends[i]), error_of(record.status, proto::kSend),
+                     "not stored (" + std::to_string(record.status) + ")", 0, 0);
+    }
+    pump(pending.group);
+}
+
+//  No answer: the messages may be stored. They go again, with the same ids, after asking
+//  where the group is now.
+void UserActor::sends_lapsed(Pending& pending) {
+    GroupSends& sends = sends_[pending.group];
+    sends.in_flight--;
+    for (auto it = pending.sends.rbegin(); it != pending.sends.rend(); ++it)
+        sends.queue.push_front(std::move(*it));
+    resolve(pending.group);
+}
+
+void UserActor::expire_sends(int64_t now) {
+    for (auto& entry : sends_) {
+        auto& queue = entry.second.queue;
+        for (auto it = queue.begin(); it != queue.end();) {
+            if (now < (*it)->deadline_ms) {
+                ++it;
+                continue;
+            }
+            std::unique_ptr<OutgoingSend> send = std::move(*it);
+            it = queue.erase(it);
+            std::string server_id = route_of(entry.first);
+            ServerConn* conn = server(server_id);
+            if (send->went_out) {
+                complete(std::move(send), Error::kInDoubt,
+                         "sent to the group server, which did not answer in time: it may be "
+                         "stored; send it again with the same id to settle it",
+                         0, 0);
+                continue;
+            }
+            std::string reason = conn ? conn->link->unreachable_reason() : "";
+            if (!conn && registry_ && !registry_->up()) reason = registry_->unreachable_reason();
+            if (!reason.empty())
+                complete(std::move(send), Error::kUnreachable,
+                         "not sent: cannot reach " +
+                             (conn ? "the group server at " + conn->link->endpoint()
+                                   : "the registry") +
+                             ": " + reason,
+                         0, 0);
+            else if (entry.second.hold_until_ms > now)
+                complete(std::move(send), Error::kRate,
+                         "not sent: the group server asked to slow down", 0, 0);
+            else
+                complete(std::move(send), Error::kTimeout,
+                         conn ? "not sent: no connection to the group server at " +
+                                    conn->link->endpoint() + " in time"
+                              : "not sent: where '" + entry.first + "' is served is not known",
+                         0, 0);
+        }
+    }
+}
+
+void UserActor::complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
+                         uint64_t seq, uint64_t ts_us) {
+    if (send->call) {
+        Call* call = send->call;
+        call->error = error;
+        call->why = why;
+        call->seq = seq;
+        call->ts_us = ts_us;
+        call->msg_id = send->msg_id;
+        return reply_call(call);
+    }
+    SendOutcome outcome;
+    outcome.msg_id = send->msg_id;
+    outcome.group = send->group;
+    outcome.seq = seq;
+    outcome.ts_us = ts_us;
+    outcome.error = error;
+    outcome.why = why;
+    outcome.size = send->body.size();
+    outcomes_.push_back(std::move(outcome));
+}
+
+//  Send outcomes go to the caller in one Event per pass; they are never dropped.
+void UserActor::flush_outcomes() {
+    if (outcomes_.empty()) return;
+    Event* event = new Event();
+    event->outcomes.swap(outcomes_);
+    if (!send_pointer(events_, event)) {
+        outcomes_.swap(event->outcomes);
+        delete event;
+    }
 }
 
 } // namespace
 
 void user_actor(zsock_t* pipe, void* args) {
-    User user(pipe, (UserArgs*)args);
-    user.run();
+    UserActor* user = new UserActor(pipe, (UserArgs*)args);
+    user->run();
+    delete user;
 }
 
 } // namespace zgm

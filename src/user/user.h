@@ -1,5 +1,12 @@
 /*  =========================================================================
-    user.h - the user: its connections, the groups it follows, catch-up
+    user.h - the user actor and what crosses between it and the C API
+
+    The C API (src/api.cc) hands the actor one Call per function, by pointer, on the
+    actor's pipe; the actor fills in the outcome and hands the same pointer back (an
+    asynchronous send is not handed back: its outcome comes as an Event). Live messages and
+    send outcomes cross to the caller as Events, by pointer, on the events pipe: a batch of
+    messages keeps the received frame they point into, so nothing is encoded again or
+    copied on the way.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -9,34 +16,133 @@
 #ifndef ZGM_USER_USER_H
 #define ZGM_USER_USER_H
 
-#include "core/uuid.h"
+#include "core/errors.h"
+#include "core/security.h"
 #include "proto/proto.h"
 
+#include <atomic>
 #include <czmq.h>
+#include <string>
+#include <vector>
 
 namespace zgm {
 
-struct UserArgs {
-    Uuid id;
-    zsock_t* events; //  the actor's end of the live-message pipe; the actor destroys it
+//  Messages of one group that share one received frame (a DELIVER or a MESSAGES): the
+//  records point into it. Counted: each message handed out holds a reference.
+struct Batch {
+    std::atomic<int> references{1};
+    std::string group;
+    proto::Frame frame;
+    std::vector<proto::MessageRecord> records;
+    std::vector<uint64_t> missed; //  per record: trimmed messages just before it (or empty)
+
+    void release() {
+        if (references.fetch_sub(1) == 1) delete this;
+    }
 };
 
-//  The user's actor: zactor_new (user_actor, UserArgs *). It owns one DEALER to the registry
-//  and one per group server. Pipe commands (the caller waits for each reply):
-//    CONNECT endpoint            -> "i" 0 or -1
-//    ROUTE group endpoint        -> "i": the group is served at endpoint (connects if new)
-//    WHERE group                 -> "s": the endpoint of the group, "" if unknown
-//    REQUEST group msecs message -> "sp": "REPLY" and a proto::Message * the caller deletes,
-//                                   or "TIMEOUT" / "NOROUTE" and NULL. The request is a
-//                                   proto::Message * ("p") the actor deletes; group "" is the
-//                                   registry. A FOLLOWING reply starts following the group
-//                                   from the request's after_seq (UINT64_MAX: from its end);
-//                                   an OK to LEAVE stops following it.
-//    LAST group                  -> "8": the last seq delivered of the group
-//    $TERM
-//  Live messages go out on `events` in batches, each one zgm_proto DELIVER frame (a group
-//  and its next messages in seq order). Every message of a followed group goes out once and
-//  in order: the actor fetches what pushes missed.
+//  The outcome of one asynchronous send.
+struct SendOutcome {
+    Uuid msg_id;
+    std::string group;
+    uint64_t seq = 0;
+    uint64_t ts_us = 0;
+    Error error = Error::kOk;
+    std::string why;
+    size_t size = 0; //  the body's size
+};
+
+//  What the events pipe carries: a batch of live messages, or send outcomes.
+struct Event {
+    Batch* batch = nullptr; //  owned (one reference)
+    std::vector<SendOutcome> outcomes;
+};
+
+//  One call of the C API.
+struct Call {
+    enum Kind {
+        kConnect,     //  text: endpoint, key: registry key, insecure
+        kGroups,      //  -> groups
+        kResolve,     //  group -> groups[0]
+        kCreate,      //  group, policy -> groups[0]
+        kJoin,        //  group
+        kLeave,       //  group
+        kFollow,      //  group, after_seq
+        kFollowMany,  //  names, seqs -> count
+        kUnfollow,    //  group
+        kMemberships, //  -> groups
+        kSend,        //  group, body, msg_id (nil: new) -> msg_id, seq, ts_us
+        kSendAsync,   //  the same; the outcome comes as an Event
+        kFetch,       //  group, query -> batches, missed, more
+        kMembers,     //  group -> members, key (owner)
+        kAdd,         //  group, key
+        kRemove,      //  group, key
+        kGive,        //  group, key
+        kPolicy,      //  group, policy
+        kRetain,      //  group, query.limit/until_us/since_us as count/bytes/age_ms
+        kLastSeq,     //  group -> seq
+    };
+
+    explicit Call(Kind what) : kind(what) {}
+
+    Kind kind;
+    int timeout_ms = 5000;
+    //  In
+    std::string group;
+    std::string text;
+    Key key;
+    uint8_t policy = 0;
+    bool insecure = false;
+    uint64_t after_seq = 0;
+    std::string body;
+    Uuid msg_id; //  nil: make one
+    std::vector<std::string> names;
+    std::vector<uint64_t> seqs;
+    struct {
+        uint64_t since_us = 0, until_us = 0, after_seq = 0, before_seq = 0;
+        uint64_t limit = 0;
+        bool newest = false;
+    } query;
+    uint64_t max_count = 0, max_bytes = 0, max_age_ms = 0;
+    //  Out
+    Error error = Error::kOk;
+    std::string why;
+    uint64_t seq = 0;
+    uint64_t ts_us = 0;
+    size_t count = 0;
+    std::vector<proto::GroupRecord> groups;
+    std::vector<proto::MemberRecord> members;
+    std::vector<Batch*> batches; //  fetched, each owned (one reference)
+    uint64_t missed = 0;
+    bool more = false;
+};
+
+//  Message bytes the actor may hand to the caller beyond what the caller has read; past
+//  that it holds back, and fetches them later.
+constexpr uint64_t kMaxUnreadBytes = 16u << 20;
+
+//  What the caller and the actor share, besides the pipes.
+struct UserShared {
+    std::atomic<uint64_t> consumed_bytes{0}; //  frame bytes of the batches the caller finished
+};
+
+//  What the actor is started with.
+struct UserArgs {
+    KeyPair keys;
+    std::string name;
+    Security security = Security::kCurve;
+    zsock_t* events;    //  the actor's end of the events pipe (it takes ownership)
+    UserShared* shared; //  outlives the actor
+};
+
+//  Hands a pointer over a pipe without waiting; false if the pipe is full.
+inline bool send_pointer(zsock_t* pipe, void* pointer) {
+    return zmq_send(zsock_resolve(pipe), &pointer, sizeof pointer, ZMQ_DONTWAIT) ==
+           (int)sizeof pointer;
+}
+
+//  The user actor: zactor_new (user_actor, UserArgs*). Its pipe takes Call pointers
+//  ("p"); each is handed back ("p") when done, but for kSendAsync.
 void user_actor(zsock_t* pipe, void* args);
 
 } // namespace zgm

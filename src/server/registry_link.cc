@@ -1,0 +1,284 @@
+/*  =========================================================================
+    registry_link.cc - a group server's connection to the registry
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#include "server/registry_link.h"
+
+#include "core/actor.h"
+#include "core/clock.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace zgm {
+
+namespace {
+
+constexpr int kConnectTimeoutMs = 5000;
+constexpr int kRegisterRetryMs = 250;
+
+} // namespace
+
+RegistryLink::~RegistryLink() {
+    zsock_destroy(&socket_);
+}
+
+bool RegistryLink::connect(const std::string& endpoint, const Key& registry_key,
+                           const KeyPair& keys, Security security, std::string* why) {
+    if (bound_.empty() && advertise_.empty()) {
+        *why = "bind the group server before connecting it to the registry";
+        return false;
+    }
+    zsock_destroy(&socket_);
+    endpoint_ = endpoint;
+    advertised_ = work_out_advertised();
+    //  Immediate: a heartbeat is not queued for a registry that is not there.
+    socket_ = new_client_socket(endpoint, true, keys, security, registry_key);
+    if (!socket_) {
+        *why = "cannot connect to " + endpoint + ": " + zmq_strerror(errno);
+        return false;
+    }
+    for (auto& entry : groups_) {
+        entry.second.registered = false;
+        entry.second.refused.clear();
+    }
+    requests_.clear();
+    connect_pending_ = true;
+    outcome_ready_ = false;
+    known_ = false;
+    int64_t now = mono_ms();
+    connect_deadline_ms_ = now + kConnectTimeoutMs;
+    next_register_ms_ = now;
+    next_heartbeat_ms_ = now;
+    tick();
+    return true;
+}
+
+bool RegistryLink::connect_outcome(Error* error, std::string* why) {
+    if (!outcome_ready_) return false;
+    outcome_ready_ = false;
+    *error = outcome_;
+    *why = outcome_why_;
+    return true;
+}
+
+//  Decides a pending connect once every group is registered or refused, or at the deadline.
+void RegistryLink::finish_connect(bool timed_out) {
+    if (!connect_pending_) return;
+    if (!known_ && !timed_out) return;
+    const Entry* refused = nullptr;
+    for (const auto& entry : groups_) {
+        if (!entry.second.refused.empty())
+            refused = &entry.second;
+        else if (!entry.second.registered && !timed_out)
+            return;
+    }
+    connect_pending_ = false;
+    outcome_ready_ = true;
+    outcome_why_.clear();
+    if (refused) {
+        outcome_ = refused->refused_status == proto::kDenied ? Error::kDenied : Error::kExists;
+        outcome_why_ = refused->refused;
+    } else if (timed_out) {
+        outcome_ = Error::kTimeout;
+        outcome_why_ = "the registry at " + endpoint_ + " did not answer; still trying";
+    } else {
+        outcome_ = Error::kOk;
+    }
+}
+
+void RegistryLink::update(const std::string& name, const GroupSummary& group) {
+    Entry& entry = groups_[name];
+    entry.summary = group;
+    if (socket_ && (entry.registered || connect_pending_)) send_register(name, entry);
+}
+
+void RegistryLink::handle() {
+    for (int i = 0; i < 1000; i++) {
+        proto::Message message;
+        proto::DecodeError rc =
+            proto::recv(zsock_resolve(socket_), false, nullptr, &message, ZMQ_DONTWAIT);
+        if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return;
+        if (rc != proto::DecodeError::kOk) continue; //  a registry that sends garbage: ignored
+        if (message.id == proto::kHost) {
+            on_host(message);
+            continue;
+        }
+        auto found = requests_.find(message.request_id);
+        if (found == requests_.end()) continue;
+        Request request = found->second;
+        requests_.erase(found);
+        if (request.id == proto::kRegister) {
+            auto group = groups_.find(request.group);
+            if (group == groups_.end()) continue;
+            Entry& entry = group->second;
+            if (message.id == proto::kOk) {
+                known_ = true;
+                if (!entry.registered) ZGM_LOG("group server: '%s' registered", request.group.c_str());
+                entry.registered = true;
+                entry.refused.clear();
+            } else if (message.id == proto::kError &&
+                       (message.status == proto::kConflict || message.status == proto::kDenied ||
+                        message.status == proto::kLimitReached)) {
+                if (entry.refused.empty())
+                    ZGM_LOG("group server: the registry refused '%s': %s", request.group.c_str(),
+                            message.reason.c_str());
+                entry.refused = message.reason;
+                entry.refused_status = message.status;
+                entry.registered = false;
+            }
+            finish_connect(false);
+        } else if (request.id == proto::kHeartbeat && message.id == proto::kOk) {
+            known_ = true;
+            finish_connect(false);
+        } else if (request.id == proto::kHeartbeat && message.id == proto::kError) {
+            if (message.status == proto::kDenied) {
+                ZGM_LOG("group server: the registry does not trust this server's key: %s",
+                        message.reason.c_str());
+                for (auto& entry : groups_) {
+                    entry.second.refused = message.reason;
+                    entry.second.refused_status = message.status;
+                }
+                finish_connect(false);
+                continue;
+            }
+            //  The registry does not know us (it restarted, or expired us): register again.
+            ZGM_LOG("group server: the registry lost our groups, registering again");
+            for (auto& entry : groups_)
+                entry.second.registered = false;
+            next_register_ms_ = mono_ms();
+        }
+    }
+}
+
+void RegistryLink::on_host(const proto::Message& request) {
+    std::string why;
+    uint16_t status = owner_->host_group(request.group, request.key, request.policy, &why);
+    proto::Message answer;
+    if (status == proto::kStatusOk) {
+        answer.id = proto::kOk; //  after the REGISTER that update() sent
+    } else {
+        answer.id = proto::kError;
+        answer.status = status;
+        answer.reason = why.substr(0, proto::kMaxString);
+    }
+    answer.request_id = request.request_id;
+    proto::send(zsock_resolve(socket_), "", answer, ZMQ_DONTWAIT);
+}
+
+void RegistryLink::send_register(const std::string& name, const Entry& entry) {
+    proto::Message message;
+    message.id = proto::kRegister;
+    message.endpoint = advertised();
+    message.accept_new = accept_new_ ? 1 : 0;
+    message.group_id = entry.summary.id;
+    message.group = name;
+    message.policy = entry.summary.policy;
+    message.count = entry.summary.members;
+    to_registry(message, name);
+}
+
+void RegistryLink::send_heartbeat() {
+    proto::Message message;
+    message.id = proto::kHeartbeat;
+    message.endpoint = advertised();
+    message.accept_new = accept_new_ ? 1 : 0;
+    for (const auto& entry : groups_)
+        message.count += entry.second.registered ? 1 : 0;
+    to_registry(message);
+}
+
+int64_t RegistryLink::tick() {
+    if (!socket_) return INT64_MAX;
+    int64_t now = mono_ms();
+    if (next_register_ms_ && now >= next_register_ms_) {
+        bool pending = false;
+        for (auto& entry : groups_)
+            if (!entry.second.registered && entry.second.refused.empty()) {
+                send_register(entry.first, entry.second);
+                pending = true;
+            }
+        next_register_ms_ = pending ? now + kRegisterRetryMs : 0;
+    }
+    if (now >= next_heartbeat_ms_) {
+        //  Refused groups try again now and then: the other server may be gone.
+        for (auto& entry : groups_)
+            if (!entry.second.refused.empty()) send_register(entry.first, entry.second);
+        send_heartbeat();
+        next_heartbeat_ms_ = now + heartbeat_ms_;
+        //  Forget requests the registry never answered (it was down).
+        if (requests_.size() > 10000) requests_.clear();
+    }
+    if (connect_pending_ && now >= connect_deadline_ms_) finish_connect(true);
+    int64_t next = next_heartbeat_ms_;
+    if (next_register_ms_ && next_register_ms_ < next) next = next_register_ms_;
+    if (connect_pending_ && connect_deadline_ms_ < next) next = connect_deadline_ms_;
+    return next;
+}
+
+void RegistryLink::deregister() {
+    if (!socket_) return;
+    proto::Message message;
+    message.id = proto::kDeregister;
+    to_registry(message);
+    //  Wait briefly for the OK so the DEREGISTER is not lost with the socket.
+    int timeout = 500; //  zmq_setsockopt, not zsock_set_*, which asserts after zsys_shutdown
+    zmq_setsockopt(zsock_resolve(socket_), ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    int64_t deadline = mono_ms() + 500;
+    while (mono_ms() < deadline) {
+        proto::Message reply;
+        if (proto::recv(zsock_resolve(socket_), false, nullptr, &reply) ==
+                proto::DecodeError::kNoFrame &&
+            errno == EAGAIN)
+            break;
+        if (reply.request_id == message.request_id) break;
+    }
+}
+
+std::string RegistryLink::work_out_advertised() const {
+    if (!advertise_.empty()) return advertise_;
+    std::string host_port = endpoint_address(bound_);
+    if (bound_.compare(0, 6, "tcp://") != 0) return bound_;
+    size_t colon = host_port.rfind(':');
+    std::string host = host_port.substr(0, colon);
+    if (host != "0.0.0.0" && host != "*" && host != "[::]") return bound_;
+    std::string local = "127.0.0.1";
+    std::string registry = endpoint_address(endpoint_);
+    size_t registry_colon = registry.rfind(':');
+    if (endpoint_.compare(0, 6, "tcp://") == 0 && registry_colon != std::string::npos) {
+        std::string registry_host = registry.substr(0, registry_colon);
+        std::string registry_port = registry.substr(registry_colon + 1);
+        struct addrinfo hints = {}, *found = nullptr;
+        hints.ai_family = AF_INET;
+        hints.ai_socktype = SOCK_DGRAM;
+        if (getaddrinfo(registry_host.c_str(), registry_port.c_str(), &hints, &found) == 0) {
+            int probe = ::socket(AF_INET, SOCK_DGRAM, 0);
+            struct sockaddr_in address = {};
+            socklen_t length = sizeof address;
+            //  A UDP connect sends nothing; it only picks the route and the local address.
+            if (probe >= 0 && ::connect(probe, found->ai_addr, found->ai_addrlen) == 0 &&
+                getsockname(probe, (struct sockaddr*)&address, &length) == 0) {
+                char text[INET_ADDRSTRLEN];
+                if (inet_ntop(AF_INET, &address.sin_addr, text, sizeof text)) local = text;
+            }
+            if (probe >= 0) close(probe);
+            freeaddrinfo(found);
+        }
+    }
+    return "tcp://" + local + host_port.substr(colon);
+}
+
+void RegistryLink::to_registry(proto::Message& message, const std::string& group) {
+    message.request_id = next_request_id_++;
+    if (next_request_id_ == 0) next_request_id_ = 1;
+    if (proto::send(zsock_resolve(socket_), "", message, ZMQ_DONTWAIT) == 0)
+        requests_[message.request_id] = {message.id, group};
+}
+
+} // namespace zgm

@@ -1,0 +1,1092 @@
+/*  =========================================================================
+    server.cc - the group server actor
+
+    One event loop over the command pipe, the users' ROUTER and the registry link. Each
+    pass takes every request waiting on the ROUTER (bounded); the SENDs among them are
+    appended to the store in one transaction (group commit), answered SENT once it has
+    committed, and pushed to the groups' followers as one DELIVER per group, encoded once.
+    A follower that cannot take a push, or is further behind than it may be, loses the
+    push, never the message: it catches up with FETCH from its last sequence number.
+
+    Who sent a request is the key of its connection (proto::recv's peer), never a field.
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#include "server/server.h"
+
+#include "core/actor.h"
+#include "core/clock.h"
+#include "core/errors.h"
+#include "core/limits.h"
+#include "core/names.h"
+#include "core/zap.h"
+#include "proto/proto.h"
+#include "server/registry_link.h"
+#include "store/store.h"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace zgm {
+
+namespace {
+
+constexpr int kMaxRequestsPerPass = 1000;
+constexpr int kFollowLapseMs = 10000; //  a follow not refreshed this long lapses
+constexpr int kSweepMs = 1000;
+constexpr int kTrimMs = 10000; //  how often age retention is applied
+
+//  One connection following one group.
+struct Follower {
+    Key key;
+    uint64_t acked_seq = 0; //  the last seq it said it has
+    int64_t refreshed_ms = 0;
+};
+
+struct Group {
+    std::string name;
+    Uuid id;
+    uint64_t last_seq = 0;
+    Key owner;
+    Policy policy = Policy::kOpen;
+    std::unordered_map<Key, std::string, KeyHash> members; //  key -> display name
+    std::unordered_set<Key, KeyHash> allowed;              //  keys the owner added
+    std::map<std::string, Follower> followers;             //  by routing id
+    //  What was pushed, to know how far behind a follower is: after each push, its last
+    //  seq and the bytes pushed so far; base_* is the state before the oldest entry.
+    std::deque<std::pair<uint64_t, uint64_t>> pushes;
+    uint64_t pushed_bytes = 0;
+    uint64_t base_seq = 0;
+    uint64_t base_bytes = 0;
+};
+
+//  A SEND waiting for the pass's commit: its records are batch[first, first + count).
+struct PendingSend {
+    std::string from;
+    uint32_t request_id;
+    size_t first;
+    size_t count;
+};
+
+//  Counters for the log and for stats.
+struct Counters {
+    uint64_t sends = 0;      //  messages stored
+    uint64_t duplicates = 0; //  repeated msg_ids answered with the original
+    uint64_t fetches = 0;
+    uint64_t catch_ups = 0; //  fetches from a follower's cursor
+    uint64_t pushes = 0;
+    uint64_t dropped_pushes = 0; //  queue full or follower too far behind
+};
+
+//  Hands each fetched row to a MESSAGES frame, straight from the store's buffers.
+class FrameFiller : public FetchVisitor {
+public:
+    explicit FrameFiller(proto::MessagesWriter* writer) : writer_(writer) {}
+    void message(const MessageView& row) override {
+        Uuid msg_id;
+        memcpy(msg_id.bytes, row.msg_id, 16);
+        if (!writer_->add(row.seq, row.ts_us, row.sender, msg_id,
+                          std::string_view(row.sender_name, row.sender_name_size),
+                          std::string_view((const char*)row.body, row.body_size)))
+            full_ = true;
+    }
+    bool full() const { return full_; }
+
+private:
+    proto::MessagesWriter* writer_;
+    bool full_ = false;
+};
+
+class GroupServer : public RegistryLinkOwner {
+public:
+    GroupServer(zsock_t* pipe, const char* data_dir)
+        : pipe_(pipe), data_dir_(data_dir ? data_dir : ""), link_(this) {
+        keys_ = KeyPair::generate();
+        started_ms_ = mono_ms();
+        rates_.set_rate(limits_.rate);
+        open_store(Durability::kFull);
+    }
+    ~GroupServer() {
+        if (users_) zap_unregister(users_, &domain_);
+        zsock_destroy(&users_);
+        if (descriptors_) release_descriptors(limits_.connections);
+    }
+
+    void run();
+    uint16_t host_group(const std::string& name, const Key& owner, uint8_t policy,
+                        std::string* why) override;
+
+private:
+    //  Commands
+    bool handle_pipe();
+    Error set(const std::string& name, const std::string& value, std::string* why);
+    void open_store(Durability durability);
+    Error add_group(const std::string& name, const Key& owner, Policy policy, std::string* why);
+    Error retain(const std::string& group, const Retention& wanted, std::string* why);
+    void bind(const std::string& endpoint);
+    void reply_status(Error code, const std::string& why);
+
+    //  Users
+    void handle_users();
+    void handle_request(const std::string& from, const Key& peer, proto::Message& request,
+                        std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
+                        std::vector<PendingSend>* sends);
+    Group* find_group(const std::string& from, const proto::Message& request);
+    Group* member_group(const std::string& from, const Key& peer, const proto::Message& request);
+    Group* owned_group(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_join(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_leave(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_fetch(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_members(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_follow(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_memberships(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_owner_request(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_send(const std::string& from, const Key& peer, proto::Message& request,
+                 std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
+                 std::vector<PendingSend>* sends);
+    void commit(std::vector<AppendRequest>& batch, std::vector<PendingSend>& sends);
+    void deliver(Group& group, const std::vector<proto::MessageRecord>& records);
+    void push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t bytes);
+    uint64_t unacknowledged(const Group& group, uint64_t acked_seq) const;
+    void end_follows(Group& group, const Key& key);
+    void remove_follower(Group& group, std::map<std::string, Follower>::iterator it);
+    void sweep();
+    void summary_changed(const Group& group);
+
+    void reply(const std::string& to, proto::Message& message, uint32_t request_id);
+    void error(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
+               uint32_t retry_ms = 0);
+    void refuse(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
+                const Key& peer, uint32_t retry_ms = 0);
+
+    zsock_t* pipe_;
+    std::string data_dir_;
+    zsock_t* users_ = nullptr;
+    std::shared_ptr<ZapDomain> domain_;
+    bool descriptors_ = false;
+    KeyPair keys_;
+    Security security_ = Security::kCurve;
+    std::unique_ptr<Store> store_;
+    Status store_status_;
+    std::map<std::string, Group> groups_;
+    RegistryLink link_;
+    bool connect_waiting_ = false; //  a CONNECT waits for its outcome on the pipe
+
+    ServerLimits limits_;
+    Retention default_retention_;
+    RateLimiter rates_;
+    RefusalLog refusals_{"group server"};
+    std::unordered_map<Key, uint32_t, KeyHash> follows_by_key_;
+    Counters counters_;
+    int64_t started_ms_ = 0;
+    int64_t next_sweep_ms_ = 0;
+    int64_t next_trim_ms_ = 0;
+    bool terminated_ = false;
+};
+
+void GroupServer::open_store(Durability durability) {
+    store_.reset();
+    if (data_dir_.empty()) {
+        store_ = open_memory_store();
+        store_status_ = Status::ok();
+    } else {
+        store_status_ = open_sqlite_store(data_dir_, durability, &store_);
+    }
+    groups_.clear();
+    if (!store_status_.is_ok()) return;
+    //  Groups and members already in the store are served again.
+    std::vector<GroupInfo> infos;
+    store_status_ = store_->list_groups(&infos);
+    for (const GroupInfo& info : infos) {
+        Group& group = groups_[info.name];
+        group.name = info.name;
+        group.id = info.id;
+        group.last_seq = info.last_seq;
+        group.base_seq = info.last_seq;
+        group.owner = info.owner;
+        group.policy = info.policy;
+        std::vector<Member> members;
+        if (store_->members(info.name, &members).is_ok())
+            for (const Member& member : members)
+                group.members[member.id] = member.name;
+        std::vector<Key> allowed;
+        if (store_->allowed(info.name, &allowed).is_ok())
+            group.allowed.insert(allowed.begin(), allowed.end());
+    }
+}
+
+void GroupServer::run() {
+    zsock_signal(pipe_, 0);
+    while (!terminated_) {
+        zmq_pollitem_t items[3] = {
+            {zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0},
+            {users_ ? zsock_resolve(users_) : nullptr, 0, ZMQ_POLLIN, 0},
+            {link_.socket() ? zsock_resolve(link_.socket()) : nullptr, 0, ZMQ_POLLIN, 0},
+        };
+        int count = link_.socket() ? 3 : users_ ? 2 : 1;
+        int64_t next = link_.tick();
+        if (users_ && next_sweep_ms_ < next) next = next_sweep_ms_;
+        int64_t now = mono_ms();
+        long timeout = next == INT64_MAX ? -1 : next > now ? (long)(next - now) : 0;
+        if (zmq_poll(items, count, timeout) < 0 && errno != EINTR) break;
+        if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
+        if (count > 1 && (items[1].revents & ZMQ_POLLIN)) handle_users();
+        if (count > 2 && (items[2].revents & ZMQ_POLLIN)) link_.handle();
+        if (users_ && mono_ms() >= next_sweep_ms_) sweep();
+        Error outcome;
+        std::string why;
+        if (connect_waiting_ && link_.connect_outcome(&outcome, &why)) {
+            connect_waiting_ = false;
+            reply_status(outcome, why);
+        }
+    }
+    link_.deregister();
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Commands from the pipe
+
+void GroupServer::reply_status(Error code, const std::string& why) {
+    zsock_send(pipe_, "is", (int)code, why.c_str());
+}
+
+bool GroupServer::handle_pipe() {
+    zmsg_t* msg = zmsg_recv(pipe_);
+    if (!msg) return false;
+    char* command = zmsg_popstr(msg);
+    std::vector<std::string> args;
+    while (char* arg = zmsg_popstr(msg)) {
+        args.push_back(arg);
+        zstr_free(&arg);
+    }
+    args.resize(4);
+    bool alive = true;
+    std::string why;
+    if (!command || streq(command, "$TERM")) {
+        alive = false;
+    } else if (streq(command, "STATUS")) {
+        reply_status(store_status_.is_ok() ? Error::kOk : Error::kStorage,
+                     store_status_.message());
+    } else if (streq(command, "SET")) {
+        Error code = set(args[0], args[1], &why);
+        reply_status(code, why);
+    } else if (streq(command, "ADD")) {
+        Key owner;
+        Error code = Error::kOk;
+        if (!args[1].empty() && !Key::parse(args[1], &owner)) {
+            code = Error::kInvalid;
+            why = "the owner is not a key (40 Z85 characters)";
+        }
+        if (code == Error::kOk)
+            code = add_group(args[0], owner, args[2] == "1" ? Policy::kMembers : Policy::kOpen,
+                             &why);
+        reply_status(code, why);
+    } else if (streq(command, "RETAIN")) {
+        Retention wanted;
+        wanted.max_count = strtoull(args[1].c_str(), nullptr, 10);
+        wanted.max_bytes = strtoull(args[2].c_str(), nullptr, 10);
+        wanted.max_age_us = strtoull(args[3].c_str(), nullptr, 10) * 1000;
+        Error code = retain(args[0], wanted, &why);
+        reply_status(code, why);
+    } else if (streq(command, "BIND")) {
+        bind(args[0]);
+    } else if (streq(command, "CONNECT")) {
+        Key registry_key;
+        if (security_ == Security::kCurve && !Key::parse(args[1], &registry_key)) {
+            reply_status(Error::kInvalid, "the registry's public key is needed (40 Z85 "
+                                          "characters), or insecure mode");
+        } else if (!link_.connect(args[0], registry_key, keys_, security_, &why)) {
+            reply_status(Error::kInvalid, why);
+        } else {
+            connect_waiting_ = true;
+        }
+    } else if (streq(command, "KEY")) {
+        zsock_send(pipe_, "s", keys_.public_txt.c_str());
+    }
+    zstr_free(&command);
+    zmsg_destroy(&msg);
+    return alive;
+}
+
+bool parse_number(const std::string& text, uint64_t* value) {
+    if (text.empty() || text.size() > 19) return false;
+    uint64_t result = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') return false;
+        result = result * 10 + (uint64_t)(c - '0');
+    }
+    *value = result;
+    return true;
+}
+
+Error GroupServer::set(const std::string& name, const std::string& value, std::string* why) {
+    bool before_bind = name == "key-public" || name == "key-secret" || name == "insecure" ||
+                       name == "max-connections" || name == "max-frame";
+    if (before_bind && users_) {
+        *why = name + " must be set before the group server binds";
+        return Error::kInvalid;
+    }
+    uint64_t number = 0;
+    bool numeric = parse_number(value, &number);
+    if (name == "key-public" || name == "key-secret") {
+        Key key;
+        if (!Key::parse(value, &key)) {
+            *why = name + ": not a key (40 Z85 characters)";
+            return Error::kInvalid;
+        }
+        (name == "key-public" ? keys_.public_txt : keys_.secret_txt) = value;
+    } else if (name == "insecure") {
+        security_ = value == "1" ? Security::kInsecure : Security::kCurve;
+    } else if (name == "durability") {
+        if (value != "full" && value != "normal") {
+            *why = "durability is 'full' or 'normal'";
+            return Error::kInvalid;
+        }
+        open_store(value == "full" ? Durability::kFull : Durability::kNormal);
+        if (!store_status_.is_ok()) {
+            *why = store_status_.message();
+            return Error::kStorage;
+        }
+    } else if (name == "advertise") {
+        link_.set_advertise(value);
+    } else if (name == "accept-new") {
+        link_.set_accept_new(value == "1");
+    } else if (!numeric || number > UINT32_MAX) {
+        *why = name + ": '" + value + "' is not a number";
+        return Error::kInvalid;
+    } else if (name == "heartbeat" && number > 0) {
+        link_.set_heartbeat((int)number);
+    } else if (name == "max-rate") {
+        limits_.rate = (uint32_t)number;
+        rates_.set_rate(limits_.rate);
+    } else if (name == "max-connections" && number > 0) {
+        limits_.connections = (uint32_t)number;
+    } else if (name == "max-frame" && number >= kMinServerFrame) {
+        limits_.frame = (uint32_t)number;
+    } else if (name == "max-groups" && number > 0) {
+        limits_.groups = (uint32_t)number;
+    } else if (name == "max-groups-per-owner" && number > 0) {
+        limits_.groups_per_owner = (uint32_t)number;
+    } else if (name == "max-members" && number > 0) {
+        limits_.members = (uint32_t)number;
+    } else if (name == "max-follows" && number > 0) {
+        limits_.follows = (uint32_t)number;
+    } else if (name == "max-follower-bytes" && number >= proto::kBatchBytes) {
+        limits_.follower_bytes = number;
+    } else {
+        *why = "no group server setting " + name + " = " + value;
+        if (name == "max-frame") *why += " (at least " + std::to_string(kMinServerFrame) + ")";
+        if (name == "max-follower-bytes")
+            *why += " (at least " + std::to_string(proto::kBatchBytes) + ")";
+        return Error::kInvalid;
+    }
+    return Error::kOk;
+}
+
+//  Each limit of `ceiling` that is set bounds the same limit of `wanted`.
+Retention bounded(const Retention& wanted, const Retention& ceiling) {
+    auto bound = [](uint64_t value, uint64_t limit) {
+        return limit && (value == 0 || value > limit) ? limit : value;
+    };
+    Retention result;
+    result.max_count = bound(wanted.max_count, ceiling.max_count);
+    result.max_bytes = bound(wanted.max_bytes, ceiling.max_bytes);
+    result.max_age_us = bound(wanted.max_age_us, ceiling.max_age_us);
+    return result;
+}
+
+Error GroupServer::retain(const std::string& name, const Retention& wanted, std::string* why) {
+    if (!store_status_.is_ok()) {
+        *why = store_status_.message();
+        return Error::kStorage;
+    }
+    std::vector<std::string> names;
+    if (name.empty()) {
+        //  The default bounds every group, those there now and those to come.
+        default_retention_ = wanted;
+        for (const auto& entry : groups_)
+            names.push_back(entry.first);
+    } else if (!groups_.count(name)) {
+        *why = "no group '" + name + "' here";
+        return Error::kNotFound;
+    } else {
+        names.push_back(name);
+    }
+    for (const std::string& group : names) {
+        GroupInfo info;
+        Status status = store_->group_info(group, &info);
+        Retention target = bounded(name.empty() ? info.retention : wanted, default_retention_);
+        if (status.is_ok()) status = store_->set_retention(group, target, now_us());
+        if (!status.is_ok()) {
+            *why = status.message();
+            return Error::kStorage;
+        }
+    }
+    return Error::kOk;
+}
+
+Error GroupServer::add_group(const std::string& name, const Key& owner, Policy policy,
+                             std::string* why) {
+    if (!store_status_.is_ok()) {
+        *why = store_status_.message();
+        return Error::kStorage;
+    }
+    if (!valid_name(name)) {
+        *why = invalid_name_reason();
+        return Error::kInvalid;
+    }
+    auto existing = groups_.find(name);
+    if (existing != groups_.end()) {
+        //  A group the configuration names keeps the owner named there.
+        if (!owner.is_nil() && existing->second.owner != owner) {
+            Status status = store_->set_owner(name, owner);
+            if (!status.is_ok()) {
+                *why = status.message();
+                return Error::kStorage;
+            }
+            existing->second.owner = owner;
+        }
+        return Error::kOk;
+    }
+    if (groups_.size() >= limits_.groups) {
+        *why = "this group server hosts its maximum of " + std::to_string(limits_.groups) +
+               " groups (--max-groups)";
+        return Error::kLimit;
+    }
+    Uuid id = Uuid::random();
+    Status status = store_->create_group(name, id, owner, policy);
+    if (status.is_ok() && (default_retention_.max_count || default_retention_.max_bytes ||
+                           default_retention_.max_age_us))
+        status = store_->set_retention(name, default_retention_, now_us());
+    if (!status.is_ok()) {
+        *why = status.message();
+        return Error::kStorage;
+    }
+    Group& group = groups_[name];
+    group.name = name;
+    group.id = id;
+    group.owner = owner;
+    group.policy = policy;
+    ZGM_LOG("group server: hosting '%s'%s%s", name.c_str(), owner.is_nil() ? "" : ", owner ",
+            owner.is_nil() ? "" : owner.str().c_str());
+    summary_changed(group);
+    return Error::kOk;
+}
+
+uint16_t GroupServer::host_group(const std::string& name, const Key& owner, uint8_t policy,
+                                 std::string* why) {
+    if (groups_.count(name)) {
+        *why = "group '" + name + "' exists";
+        return proto::kConflict;
+    }
+    uint32_t owned = 0;
+    for (const auto& entry : groups_)
+        owned += entry.second.owner == owner ? 1 : 0;
+    if (!owner.is_nil() && owned >= limits_.groups_per_owner) {
+        *why = "this key owns its maximum of " + std::to_string(limits_.groups_per_owner) +
+               " groups here (--max-groups-per-owner)";
+        return proto::kLimitReached;
+    }
+    Error code = add_group(name, owner, policy ? Policy::kMembers : Policy::kOpen, why);
+    switch (code) {
+    case Error::kOk:
+        return proto::kStatusOk;
+    case Error::kInvalid:
+        return proto::kInvalid;
+    case Error::kLimit:
+        return proto::kLimitReached;
+    default:
+        return proto::kStorage;
+    }
+}
+
+void GroupServer::bind(const std::string& endpoint) {
+    std::string why;
+    if (!users_) {
+        Key check;
+        if (!Key::parse(keys_.secret_txt, &check) || keys_.public_txt.empty()) {
+            zsock_send(pipe_, "iis", -1, 0, "the group server has no key pair");
+            return;
+        }
+        if (!reserve_descriptors(limits_.connections, &why)) {
+            zsock_send(pipe_, "iis", -1, EMFILE, why.c_str());
+            return;
+        }
+        descriptors_ = true;
+        users_ = new_server_socket(limits_.frame);
+        if (users_) {
+            secure_server_socket(users_, keys_, security_, "");
+            domain_ = zap_register(users_, security_, (int)limits_.connections, &why);
+            if (domain_) zsock_set_zap_domain(users_, domain_->name.c_str());
+        }
+        if (!users_ || !domain_) {
+            zsock_destroy(&users_);
+            zsock_send(pipe_, "iis", -1, 0, why.empty() ? "cannot create a socket" : why.c_str());
+            return;
+        }
+        if (security_ == Security::kInsecure)
+            ZGM_LOG("group server: insecure: no encryption, and keys are not proven");
+        next_sweep_ms_ = mono_ms() + kSweepMs;
+    }
+    int port = zsock_bind(users_, "%s", endpoint.c_str());
+    int error = port < 0 ? zmq_errno() : 0;
+    if (port >= 0) {
+        char* last = zsock_last_endpoint(users_);
+        link_.set_bound(last ? last : endpoint);
+        ZGM_LOG("group server: listening on %s, key %s", last ? last : endpoint.c_str(),
+                keys_.public_txt.c_str());
+        zstr_free(&last);
+    }
+    zsock_send(pipe_, "iis", port, error, port < 0 ? zmq_strerror(error) : "");
+}
+
+void GroupServer::summary_changed(const Group& group) {
+    GroupSummary summary;
+    summary.id = group.id;
+    summary.policy = (uint8_t)group.policy;
+    summary.members = (uint32_t)group.members.size();
+    link_.update(group.name, summary);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Users
+
+void GroupServer::handle_users() {
+    std::vector<proto::Message> held; //  SENDs whose bodies the batch points into
+    std::vector<AppendRequest> batch;
+    std::vector<PendingSend> sends;
+    held.reserve(kMaxRequestsPerPass);
+    for (int i = 0; i < kMaxRequestsPerPass; i++) {
+        std::string from, peer_text;
+        proto::Message request;
+        proto::DecodeError rc = proto::recv(zsock_resolve(users_), true, &from, &request,
+                                            ZMQ_DONTWAIT, &peer_text);
+        if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) break;
+        Key peer;
+        if (rc != proto::DecodeError::kOk) {
+            refusals_.note(std::string("malformed: ") + proto::decode_error_text(rc), peer_text,
+                           mono_ms());
+            if (!from.empty())
+                error(from, request.request_id, proto::error_status(rc),
+                      proto::decode_error_text(rc));
+            continue;
+        }
+        if (!Key::parse(peer_text, &peer)) {
+            refuse(from, request.request_id, proto::kDenied, "no key on this connection", peer);
+            continue;
+        }
+        handle_request(from, peer, request, &held, &batch, &sends);
+    }
+    if (!batch.empty()) commit(batch, sends);
+}
+
+void GroupServer::handle_request(const std::string& from, const Key& peer,
+                                 proto::Message& request, std::vector<proto::Message>* held,
+                                 std::vector<AppendRequest>* batch,
+                                 std::vector<PendingSend>* sends) {
+    uint32_t cost = request.id == proto::kSend ? (uint32_t)request.sends.size() : 1;
+    uint32_t retry_ms = 0;
+    if (!rates_.admit(peer, cost ? cost : 1, mono_ms(), &retry_ms))
+        return refuse(from, request.request_id, proto::kRateLimited,
+                      "too many requests: try again in " + std::to_string(retry_ms) + " ms", peer,
+                      retry_ms);
+    switch (request.id) {
+    case proto::kJoin:
+        return on_join(from, peer, request);
+    case proto::kLeave:
+        return on_leave(from, peer, request);
+    case proto::kFetch:
+        return on_fetch(from, peer, request);
+    case proto::kMembers:
+        return on_members(from, peer, request);
+    case proto::kFollow:
+        return on_follow(from, peer, request);
+    case proto::kMemberships:
+        return on_memberships(from, peer, request);
+    case proto::kAdd:
+    case proto::kRemove:
+    case proto::kGive:
+    case proto::kPolicy:
+    case proto::kRetain:
+        return on_owner_request(from, peer, request);
+    case proto::kSend:
+        return on_send(from, peer, request, held, batch, sends);
+    default:
+        refuse(from, request.request_id, proto::kBadRequest,
+               std::string("a group server does not take ") + proto::message_name(request.id),
+               peer);
+    }
+}
+
+Group* GroupServer::find_group(const std::string& from, const proto::Message& request) {
+    auto found = groups_.find(request.group);
+    if (found == groups_.end()) {
+        error(from, request.request_id, proto::kNotFound, "no group '" + request.group + "' here");
+        return nullptr;
+    }
+    return &found->second;
+}
+
+Group* GroupServer::member_group(const std::string& from, const Key& peer,
+                                 const proto::Message& request) {
+    Group* group = find_group(from, request);
+    if (group && !group->members.count(peer)) {
+        error(from, request.request_id, proto::kNotMember,
+              "not a member of '" + request.group + "'");
+        return nullptr;
+    }
+    return group;
+}
+
+Group* GroupServer::owned_group(const std::string& from, const Key& peer,
+                                const proto::Message& request) {
+    Group* group = find_group(from, request);
+    if (group && group->owner != peer) {
+        refuse(from, request.request_id, proto::kDenied,
+               group->owner.is_nil() ? "group '" + request.group + "' has no owner"
+                                     : "only the owner of '" + request.group + "' may do that",
+               peer);
+        return nullptr;
+    }
+    return group;
+}
+
+void GroupServer::on_join(const std::string& from, const Key& peer,
+                          const proto::Message& request) {
+    ZGM_LOG("JOIN REQUEST FROM %s", peer.str().c_str());
+    Group* group = find_group(from, request);
+    if (!group) return;
+    if (group->members.count(peer))
+        return error(from, request.request_id, proto::kConflict,
+                     "already a member of '" + request.group + "'");
+    if (!valid_display_name(request.name))
+        return error(from, request.request_id, proto::kInvalid, invalid_display_name_reason());
+    if (group->policy == Policy::kMembers && group->owner != peer && !group->allowed.count(peer))
+        return refuse(from, request.request_id, proto::kDenied,
+                      "'" + request.group + "' takes only members its owner added", peer);
+    if (group->members.size() >= limits_.members)
+        return refuse(from, request.request_id, proto::kLimitReached,
+                      "'" + request.group + "' has its maximum of " +
+                          std::to_string(limits_.members) + " members (--max-members)",
+                      peer);
+    Member member;
+    member.id = peer;
+    member.name = request.name;
+    member.joined_us = now_us();
+    Status status = store_->add_member(group->name, member);
+    if (!status.is_ok() && status.code() != Status::kExists)
+        return error(from, request.request_id, proto::kStorage, status.message());
+    group->members[peer] = request.name;
+    summary_changed(*group);
+    proto::Message joined;
+    joined.id = proto::kJoined;
+    joined.group_id = group->id;
+    joined.last_seq = group->last_seq;
+    reply(from, joined, request.request_id);
+}
+
+void GroupServer::on_leave(const std::string& from, const Key& peer,
+                           const proto::Message& request) {
+    ZGM_LOG("LEAVE REQUEST FROM %s", peer.str().c_str());
+    Group* group = member_group(from, peer, request);
+    if (!group) return;
+    Status status = store_->remove_member(group->name, peer);
+    if (!status.is_ok() && status.code() != Status::kNotFound)
+        return error(from, request.request_id, proto::kStorage, status.message());
+    group->members.erase(peer);
+    end_follows(*group, peer);
+    summary_changed(*group);
+    proto::Message ok;
+    ok.id = proto::kOk;
+    reply(from, ok, request.request_id);
+}
+
+void GroupServer::on_fetch(const std::string& from, const Key& peer,
+                           const proto::Message& request) {
+    ZGM_LOG("MESSAGE REQUEST FROM %s", peer.str().c_str());
+    Group* group = member_group(from, peer, request);
+    if (!group) return;
+    counters_.fetches++;
+    auto follower = group->followers.find(from);
+    if (follower != group->followers.end() && request.after_seq && !request.newest)
+        counters_.catch_ups++;
+    FetchQuery query;
+    query.group = group->name;
+    query.since_us = request.since_us;
+    query.until_us = request.until_us;
+    query.after_seq = request.after_seq;
+    query.before_seq = request.before_seq;
+    query.limit =
+        request.limit && request.limit < proto::kMaxList ? request.limit : proto::kMaxList;
+    query.max_bytes = proto::kBatchBytes;
+    query.newest = request.newest != 0;
+    proto::MessagesWriter writer(request.request_id, group->name);
+    FrameFiller filler(&writer);
+    FetchSummary summary;
+    Status status = store_->fetch(query, &filler, &summary);
+    if (!status.is_ok()) return error(from, request.request_id, proto::kStorage, status.message());
+    zmq_msg_t frame;
+    writer.finish(summary.first_seq, summary.last_seq, summary.more || filler.full(),
+                  summary.missed, &frame);
+    void* socket = zsock_resolve(users_);
+    if (zmq_send(socket, from.data(), from.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_send(&frame, socket, ZMQ_DONTWAIT) < 0)
+        zmq_msg_close(&frame);
+}
+
+void GroupServer::on_members(const std::string& from, const Key& peer,
+                             const proto::Message& request) {
+    Group* group = member_group(from, peer, request);
+    if (!group) return;
+    std::vector<Member> members;
+    Status status = store_->members(group->name, &members);
+    if (!status.is_ok()) return error(from, request.request_id, proto::kStorage, status.message());
+    proto::Message list;
+    list.id = proto::kMemberList;
+    list.key = group->owner;
+    list.policy = (uint8_t)group->policy;
+    for (const Member& member : members) {
+        if (list.members.size() == proto::kMaxList) break;
+        list.members.push_back({member.id, member.name,
+                                member.id == group->owner ? proto::kRoleOwner : proto::kRoleMember});
+    }
+    for (const Key& key : group->allowed) {
+        if (list.members.size() == proto::kMaxList) break;
+        if (!group->members.count(key)) list.members.push_back({key, "", proto::kRoleAllowed});
+    }
+    reply(from, list, request.request_id);
+}
+
+void GroupServer::on_follow(const std::string& from, const Key& peer,
+                            const proto::Message& request) {
+    proto::Message following;
+    following.id = proto::kFollowing;
+    int64_t now = mono_ms();
+    for (const proto::FollowRecord& record : request.follows) {
+        proto::FollowRecord answer;
+        answer.group = record.group;
+        auto found = groups_.find(record.group);
+        if (found == groups_.end()) {
+            answer.status = proto::kNotFound;
+        } else if (!found->second.members.count(peer)) {
+            answer.status = proto::kNotMember;
+        } else {
+            Group& group = found->second;
+            auto follower = group.followers.find(from);
+            if (follower == group.followers.end()) {
+                uint32_t& count = follows_by_key_[peer];
+                if (count >= limits_.follows) {
+                    answer.status = proto::kLimitReached;
+                    refusals_.note("430 follows per key", "from " + peer.str(), now);
+                    following.follows.push_back(answer);
+                    continue;
+                }
+                count++;
+                follower = group.followers.emplace(from, Follower()).first;
+                follower->second.key = peer;
+            }
+            //  What the follower says it has, but never beyond what exists.
+            follower->second.acked_seq = std::min(record.seq, group.last_seq);
+            follower->second.refreshed_ms = now;
+            answer.status = proto::kStatusOk;
+            answer.seq = group.last_seq;
+        }
+        following.follows.push_back(answer);
+    }
+    reply(from, following, request.request_id);
+}
+
+void GroupServer::on_memberships(const std::string& from, const Key& peer,
+                                 const proto::Message& request) {
+    proto::Message list;
+    list.id = proto::kMembershipList;
+    for (const auto& entry : groups_) {
+        if (list.follows.size() == proto::kMaxList) break;
+        if (entry.second.members.count(peer))
+            list.follows.push_back({entry.first, proto::kStatusOk, entry.second.last_seq});
+    }
+    reply(from, list, request.request_id);
+}
+
+void GroupServer::on_owner_request(const std::string& from, const Key& peer,
+                                   const proto::Message& request) {
+    Group* group = owned_group(from, peer, request);
+    if (!group) return;
+    Status status;
+    switch (request.id) {
+    case proto::kAdd:
+        if (group->allowed.count(request.key)) break;
+        if (group->allowed.size() >= limits_.members)
+            return refuse(from, request.request_id, proto::kLimitReached,
+                          "'" + group->name + "' has its maximum of " +
+                              std::to_string(limits_.members) + " added keys (--max-members)",
+                          peer);
+        status = store_->allow(group->name, request.key);
+        if (status.is_ok()) group->allowed.insert(request.key);
+        break;
+    case proto::kRemove:
+        if (request.key == group->owner)
+            return error(from, request.request_id, proto::kInvalid,
+                         "the owner cannot remove itself: give the group to another key first");
+        status = store_->disallow(group->name, request.key);
+        if (status.code() == Status::kNotFound) status = Status::ok();
+        if (status.is_ok() && group->members.count(request.key)) {
+            status = store_->remove_member(group->name, request.key);
+            if (status.code() == Status::kNotFound) status = Status::ok();
+        }
+        if (status.is_ok()) {
+            group->allowed.erase(request.key);
+            group->members.erase(request.key);
+            end_follows(*group, request.key);
+            summary_changed(*group);
+        }
+        break;
+    case proto::kGive:
+        status = store_->set_owner(group->name, request.key);
+        if (status.is_ok()) group->owner = request.key;
+        break;
+    case proto::kPolicy:
+        status = store_->set_policy(group->name, request.policy ? Policy::kMembers : Policy::kOpen);
+        if (status.is_ok()) {
+            group->policy = request.policy ? Policy::kMembers : Policy::kOpen;
+            summary_changed(*group);
+        }
+        break;
+    case proto::kRetain: {
+        Retention wanted;
+        wanted.max_count = request.max_count;
+        wanted.max_bytes = request.max_bytes;
+        wanted.max_age_us = request.max_age_ms > UINT64_MAX / 1000 ? UINT64_MAX
+                                                                   : request.max_age_ms * 1000;
+        std::string why;
+        if (retain(group->name, wanted, &why) != Error::kOk)
+            return error(from, request.request_id, proto::kStorage, why);
+        break;
+    }
+    }
+    if (!status.is_ok()) return error(from, request.request_id, proto::kStorage, status.message());
+    ZGM_LOG("group server: %s of '%s' by its owner", proto::message_name(request.id),
+            group->name.c_str());
+    proto::Message ok;
+    ok.id = proto::kOk;
+    reply(from, ok, request.request_id);
+}
+
+void GroupServer::on_send(const std::string& from, const Key& peer, proto::Message& request,
+                          std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
+                          std::vector<PendingSend>* sends) {
+    ZGM_LOG("MESSAGE SEND FROM %s", peer.str().c_str());
+    Group* group = member_group(from, peer, request);
+    if (!group) return;
+    const std::string& name = group->members[peer];
+    PendingSend pending{from, request.request_id, batch->size(), request.sends.size()};
+    for (const proto::SendRecord& record : request.sends) {
+        AppendRequest append;
+        append.group = group->name;
+        append.sender = peer;
+        append.sender_name = name;
+        append.msg_id = record.msg_id;
+        append.body.assign(record.body.data(), record.body.size());
+        batch->push_back(std::move(append));
+    }
+    sends->push_back(pending);
+    held->push_back(std::move(request));
+}
+
+void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingSend>& sends) {
+    std::vector<AppendResult> results;
+    Status status = store_->append(batch, now_us(), &results);
+    if (!status.is_ok() || results.size() != batch.size()) {
+        ZGM_LOG("group server: store failed, %zu messages refused: %s", batch.size(),
+                status.message().c_str());
+        for (const PendingSend& send : sends)
+            error(send.from, send.request_id, proto::kStorage, "not stored: " + status.message());
+        return;
+    }
+    for (const PendingSend& send : sends) {
+        proto::Message sent;
+        sent.id = proto::kSent;
+        for (size_t i = send.first; i < send.first + send.count; i++) {
+            const AppendResult& result = results[i];
+            proto::SentRecord record;
+            if (result.status.is_ok()) {
+                record.seq = result.seq;
+                record.ts_us = result.ts_us;
+            } else {
+                record.status = proto::kStorage;
+            }
+            sent.sent.push_back(record);
+        }
+        reply(send.from, sent, send.request_id);
+    }
+    //  The fresh messages of each group, in seq order, pointing into the batch.
+    std::map<std::string, std::vector<proto::MessageRecord>> fresh;
+    for (size_t i = 0; i < batch.size(); i++) {
+        const AppendResult& result = results[i];
+        if (!result.status.is_ok()) continue;
+        if (result.duplicate) {
+            counters_.duplicates++;
+            continue;
+        }
+        counters_.sends++;
+        proto::MessageRecord record;
+        record.seq = result.seq;
+        record.ts_us = result.ts_us;
+        record.sender = batch[i].sender;
+        record.msg_id = batch[i].msg_id;
+        record.sender_name = batch[i].sender_name;
+        record.body = batch[i].body;
+        fresh[batch[i].group].push_back(record);
+    }
+    for (auto& entry : fresh) {
+        Group& group = groups_[entry.first];
+        group.last_seq = entry.second.back().seq;
+        deliver(group, entry.second);
+    }
+}
+
+//  Pushes new messages to the group's followers: one DELIVER per kBatchBytes, encoded once
+//  and shared (zmq_msg_copy) by every follower.
+void GroupServer::deliver(Group& group, const std::vector<proto::MessageRecord>& records) {
+    proto::Message deliver;
+    deliver.id = proto::kDeliver;
+    deliver.group = group.name;
+    size_t bytes = 0;
+    for (size_t i = 0; i < records.size(); i++) {
+        deliver.messages.push_back(records[i]);
+        bytes += records[i].body.size();
+        if (bytes < proto::kBatchBytes && deliver.messages.size() < proto::kMaxList &&
+            i + 1 < records.size())
+            continue;
+        size_t size = proto::encoded_size(deliver);
+        zmq_msg_t frame;
+        if (size && zmq_msg_init_size(&frame, size) == 0) {
+            proto::encode_into(deliver, (uint8_t*)zmq_msg_data(&frame), size);
+            push(group, &frame, deliver.messages.back().seq, size);
+            zmq_msg_close(&frame);
+        }
+        deliver.messages.clear();
+        bytes = 0;
+    }
+}
+
+uint64_t GroupServer::unacknowledged(const Group& group, uint64_t acked_seq) const {
+    if (acked_seq < group.base_seq) return UINT64_MAX; //  further back than the window
+    uint64_t acked_bytes = group.base_bytes;
+    //  The last push that the follower has all of.
+    auto it = std::upper_bound(
+        group.pushes.begin(), group.pushes.end(), acked_seq,
+        [](uint64_t seq, const std::pair<uint64_t, uint64_t>& push) { return seq < push.first; });
+    if (it != group.pushes.begin()) acked_bytes = std::prev(it)->second;
+    return group.pushed_bytes - acked_bytes;
+}
+
+void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t bytes) {
+    //  Account the push first: a follower's backlog includes it.
+    group.pushed_bytes += bytes;
+    group.pushes.emplace_back(last_seq, group.pushed_bytes);
+    while (!group.pushes.empty() &&
+           group.pushed_bytes - group.pushes.front().second > limits_.follower_bytes) {
+        group.base_seq = group.pushes.front().first;
+        group.base_bytes = group.pushes.front().second;
+        group.pushes.pop_front();
+    }
+    void* socket = zsock_resolve(users_);
+    for (auto it = group.followers.begin(); it != group.followers.end();) {
+        Follower& follower = it->second;
+        if (unacknowledged(group, follower.acked_seq) > limits_.follower_bytes) {
+            counters_.dropped_pushes++; //  too far behind: it catches up by FETCH
+            ++it;
+            continue;
+        }
+        const std::string& to = it->first;
+        if (zmq_send(socket, to.data(), to.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            if (errno == EHOSTUNREACH) { //  gone: it follows again when it comes back
+                auto gone = it++;
+                remove_follower(group, gone);
+                continue;
+            }
+            counters_.dropped_pushes++; //  full: it catches up with FETCH
+            ++it;
+            continue;
+        }
+        zmq_msg_t copy;
+        zmq_msg_init(&copy);
+        zmq_msg_copy(&copy, frame);
+        if (zmq_msg_send(&copy, socket, ZMQ_DONTWAIT) < 0)
+            zmq_msg_close(&copy);
+        else
+            counters_.pushes++;
+        ++it;
+    }
+}
+
+void GroupServer::remove_follower(Group& group, std::map<std::string, Follower>::iterator it) {
+    auto count = follows_by_key_.find(it->second.key);
+    if (count != follows_by_key_.end() && --count->second == 0) follows_by_key_.erase(count);
+    group.followers.erase(it);
+}
+
+//  Every follow of the key in the group ends (it left, or was removed).
+void GroupServer::end_follows(Group& group, const Key& key) {
+    for (auto it = group.followers.begin(); it != group.followers.end();) {
+        auto next = std::next(it);
+        if (it->second.key == key) remove_follower(group, it);
+        it = next;
+    }
+}
+
+//  Follows that were not refreshed lapse; idle rate buckets go; refusal counts are logged.
+void GroupServer::sweep() {
+    int64_t now = mono_ms();
+    for (auto& entry : groups_) {
+        Group& group = entry.second;
+        for (auto it = group.followers.begin(); it != group.followers.end();) {
+            auto next = std::next(it);
+            if (now - it->second.refreshed_ms > kFollowLapseMs) remove_follower(group, it);
+            it = next;
+        }
+    }
+    rates_.sweep(now);
+    refusals_.tick(now);
+    if (now >= next_trim_ms_ && store_status_.is_ok()) {
+        store_->trim(now_us(), nullptr);
+        next_trim_ms_ = now + kTrimMs;
+    }
+    next_sweep_ms_ = now + kSweepMs;
+}
+
+void GroupServer::reply(const std::string& to, proto::Message& message, uint32_t request_id) {
+    message.request_id = request_id;
+    //  A user that vanished mid-request, or cannot take more, loses only the reply.
+    proto::send(zsock_resolve(users_), to, message, ZMQ_DONTWAIT);
+}
+
+void GroupServer::error(const std::string& to, uint32_t request_id, uint16_t status,
+                        const std::string& why, uint32_t retry_ms) {
+    proto::send_error(zsock_resolve(users_), to, request_id, status, why, retry_ms);
+}
+
+void GroupServer::refuse(const std::string& to, uint32_t request_id, uint16_t status,
+                         const std::string& why, const Key& peer, uint32_t retry_ms) {
+    refusals_.note(std::to_string(status) + " " + why.substr(0, why.find(':')),
+                   peer.is_nil() ? "" : "from " + peer.str(), mono_ms());
+    error(to, request_id, status, why, retry_ms);
+}
+
+} // namespace
+
+void server_actor(zsock_t* pipe, void* args) {
+    GroupServer server(pipe, (const char*)args);
+    server.run();
+}
+
+} // namespace zgm

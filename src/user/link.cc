@@ -1,0 +1,170 @@
+/*  =========================================================================
+    link.cc - a user's connection to one server
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#include "user/link.h"
+
+#include "core/actor.h"
+#include "core/clock.h"
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace zgm {
+
+namespace {
+
+std::atomic<uint64_t> s_next_monitor(1);
+
+constexpr int kProbeTimeoutMs = 300;
+
+} // namespace
+
+Link::~Link() {
+    if (socket_) zmq_socket_monitor(zsock_resolve(socket_), nullptr, 0);
+    zsock_destroy(&monitor_);
+    zsock_destroy(&socket_);
+}
+
+bool Link::open(const KeyPair& keys, Security security, std::string* why) {
+    opened_ms_ = mono_ms();
+    //  Immediate: a request waits in the user (which knows whether it went out) rather than
+    //  in a queue for a connection that may never come.
+    socket_ = new_client_socket(endpoint_, true, keys, security, key_);
+    if (!socket_) {
+        *why = "not an endpoint: '" + endpoint_ + "'";
+        if (endpoint_.find("://") == std::string::npos)
+            *why += " (did you mean tcp://" + endpoint_ + "?)";
+        else
+            *why += std::string(": ") + zmq_strerror(errno);
+        return false;
+    }
+    std::string address = "inproc://zgm-link-" + std::to_string(s_next_monitor++);
+    int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED |
+                 ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    if (zmq_socket_monitor(zsock_resolve(socket_), address.c_str(), events) == 0) {
+        monitor_ = zsock_new(ZMQ_PAIR);
+        if (monitor_ && zsock_connect(monitor_, "%s", address.c_str()) != 0)
+            zsock_destroy(&monitor_);
+    }
+    return true;
+}
+
+void Link::handle_monitor() {
+    if (!monitor_) return;
+    for (int i = 0; i < 1000; i++) {
+        zmq_msg_t frame;
+        zmq_msg_init(&frame);
+        if (zmq_msg_recv(&frame, zsock_resolve(monitor_), ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frame);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&frame) >= 2) memcpy(&event, zmq_msg_data(&frame), 2);
+        while (zmq_msg_more(&frame) && zmq_msg_recv(&frame, zsock_resolve(monitor_), 0) >= 0) {
+        }
+        zmq_msg_close(&frame);
+        switch (event) {
+        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+            up_ = ever_up_ = true;
+            handshake_failures_ = 0;
+            probed_.clear();
+            break;
+        case ZMQ_EVENT_DISCONNECTED:
+            //  Dropped before the handshake finished: the server refused it.
+            if (!up_) handshake_failures_++;
+            up_ = false;
+            break;
+        case ZMQ_EVENT_CLOSED:
+            up_ = false;
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+            handshake_failures_++;
+            up_ = false;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+bool Link::send(const proto::Message& message) {
+    if (!socket_) return false;
+    return proto::send(zsock_resolve(socket_), "", message, ZMQ_DONTWAIT) == 0;
+}
+
+std::string Link::unreachable_reason() {
+    if (up_) return "";
+    if (handshake_failures_ > 0)
+        return "the handshake was refused (a wrong key for the server, or --insecure on one "
+               "side only)";
+    int64_t now = mono_ms();
+    if (now - probed_ms_ >= 1000) {
+        probed_ = probe();
+        probed_ms_ = now;
+    }
+    return probed_;
+}
+
+//  Tries the endpoint the way libzmq would, to learn what stops it.
+std::string Link::probe() const {
+    if (endpoint_.compare(0, 6, "ipc://") == 0) {
+        struct stat info;
+        if (stat(endpoint_.c_str() + 6, &info) != 0)
+            return std::string("no such socket file: ") + strerror(errno);
+        return "";
+    }
+    if (endpoint_.compare(0, 6, "tcp://") != 0) return "";
+    std::string address = endpoint_.substr(6);
+    size_t colon = address.rfind(':');
+    if (colon == std::string::npos) return "no port in the endpoint";
+    std::string host = address.substr(0, colon), port = address.substr(colon + 1);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    struct addrinfo hints = {}, *found = nullptr;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found);
+    if (rc != 0) return "cannot resolve '" + host + "': " + gai_strerror(rc);
+    std::string reason;
+    int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(found);
+        return "";
+    }
+    rc = ::connect(fd, found->ai_addr, found->ai_addrlen);
+    int error = rc == 0 ? 0 : errno;
+    if (error == EINPROGRESS) {
+        struct pollfd item = {fd, POLLOUT, 0};
+        if (poll(&item, 1, kProbeTimeoutMs) <= 0) {
+            reason = "no answer from the host within " + std::to_string(kProbeTimeoutMs) + " ms";
+            error = -1;
+        } else {
+            socklen_t length = sizeof error;
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+        }
+    }
+    if (error > 0) reason = strerror(error);
+    close(fd);
+    freeaddrinfo(found);
+    if (!reason.empty()) {
+        for (char& c : reason)
+            c = (char)tolower((unsigned char)c);
+    }
+    return reason;
+}
+
+} // namespace zgm

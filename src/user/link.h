@@ -1,0 +1,74 @@
+/*  =========================================================================
+    link.h - a user's connection to one server (the registry or a group server)
+
+    A DEALER that queues nothing while it is not connected (so a request either went out
+    on a live connection or did not go at all), and a socket monitor that says whether the
+    connection is up, was ever up, and why it cannot be made: connection refused, no route,
+    a name that does not resolve, or a handshake the server refused (a wrong key, or
+    --insecure on one side only).
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#ifndef ZGM_USER_LINK_H
+#define ZGM_USER_LINK_H
+
+#include "core/security.h"
+#include "proto/proto.h"
+
+#include <czmq.h>
+#include <string>
+
+namespace zgm {
+
+class Link {
+public:
+    Link(const std::string& endpoint, const Key& server_key) : endpoint_(endpoint), key_(server_key) {}
+    ~Link();
+    Link(const Link&) = delete;
+    Link& operator=(const Link&) = delete;
+
+    //  Creates the socket and starts connecting. False with *why for a bad endpoint (with a
+    //  hint when it lacks a transport, like "localhost:5570").
+    bool open(const KeyPair& keys, Security security, std::string* why);
+    const std::string& endpoint() const { return endpoint_; }
+    const Key& key() const { return key_; }
+    zsock_t* socket() { return socket_; }
+    zsock_t* monitor() { return monitor_; }
+
+    //  Reads the monitor's events.
+    void handle_monitor();
+    //  The handshake succeeded and the connection has not dropped since.
+    bool up() const { return up_; }
+    //  It was up at some time since open.
+    bool ever_up() const { return ever_up_; }
+    //  When it was opened (mono_ms).
+    int64_t opened_ms() const { return opened_ms_; }
+    //  Why the server cannot be reached, found by looking (a TCP connect of its own, at most
+    //  once a second): "" when nothing is wrong that can be seen (the server may just be
+    //  slow). Call when up() has been false for a while.
+    std::string unreachable_reason();
+
+    //  Sends one message; false (EAGAIN) when the connection is not up.
+    bool send(const proto::Message& message);
+
+private:
+    std::string probe() const;
+
+    std::string endpoint_;
+    Key key_;
+    zsock_t* socket_ = nullptr;
+    zsock_t* monitor_ = nullptr;
+    bool up_ = false;
+    bool ever_up_ = false;
+    int handshake_failures_ = 0;
+    int64_t opened_ms_ = 0;
+    int64_t probed_ms_ = 0;
+    std::string probed_;
+};
+
+} // namespace zgm
+
+#endif
