@@ -27,6 +27,7 @@ public:
         kReadOnly, //  the data directory or database is read-only
         kCorrupt,  //  the database is damaged or not a zgm store
         kIo,       //  any other I/O or database failure
+        kBusy,     //  held by someone else (a store directory another process serves)
     };
 
     Status() = default;

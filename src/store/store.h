@@ -9,6 +9,7 @@
 #ifndef ZGM_STORE_STORE_H
 #define ZGM_STORE_STORE_H
 
+#include "core/key.h"
 #include "core/status.h"
 #include "core/uuid.h"
 
@@ -19,11 +20,17 @@
 
 namespace zgm {
 
+//  Who may join a group.
+enum class Policy : uint8_t {
+    kOpen = 0,    //  any authenticated user
+    kMembers = 1, //  only keys the owner allowed (and the owner)
+};
+
 //  A message as stored: the group server stamps seq and ts_us when it appends.
 struct StoredMessage {
     uint64_t seq = 0;   //  gapless per group, from 1
     uint64_t ts_us = 0; //  UTC microseconds, never lower than the previous message's
-    Uuid sender;        //  the sending user's id
+    Key sender;         //  the sending user's public key
     std::string sender_name;
     Uuid msg_id; //  the client's message id; a repeat is stored once
     std::string body;
@@ -32,7 +39,7 @@ struct StoredMessage {
 //  One message handed to Store::append.
 struct AppendRequest {
     std::string group;
-    Uuid sender;
+    Key sender;
     std::string sender_name;
     Uuid msg_id;
     std::string body;
@@ -48,7 +55,7 @@ struct AppendResult {
 };
 
 struct Member {
-    Uuid id;
+    Key id;
     std::string name;
     uint64_t joined_us = 0;
 };
@@ -56,7 +63,8 @@ struct Member {
 //  Oldest-first trimming per group; 0 means no limit.
 struct Retention {
     uint64_t max_count = 0;
-    uint64_t max_bytes = 0; //  sum of body sizes
+    uint64_t max_bytes = 0;  //  sum of body sizes
+    uint64_t max_age_us = 0; //  messages older than this (by ts_us) go, at append and trim()
 };
 
 struct GroupInfo {
@@ -66,28 +74,63 @@ struct GroupInfo {
     uint64_t first_seq = 0; //  oldest retained message; 0 when the group has none retained
     uint64_t last_seq = 0;  //  newest message ever stored; 0 when none
     uint64_t last_ts_us = 0;
+    uint64_t message_count = 0; //  retained messages
+    uint64_t bytes = 0;         //  body bytes of the retained messages
     uint64_t member_count = 0;
+    Key owner; //  nil: no owner
+    Policy policy = Policy::kOpen;
     Retention retention;
 };
 
-//  Selects messages with seq > after_seq and ts_us >= since_us, in seq order, at most
-//  `limit` of them and at most about `max_bytes` of bodies (always at least one message
-//  when one matches). 0 for limit or max_bytes means no limit.
+//  Selects messages with after_seq < seq < before_seq and since_us <= ts_us < until_us
+//  (before_seq 0 and until_us 0: no upper bound), in seq order. Of those, the first
+//  `limit` (oldest first), or with `newest` the last `limit` - still returned in seq order;
+//  and at most about `max_bytes` of bodies, counted from the same end (always at least one
+//  message when one matches). 0 for limit or max_bytes means no limit.
 struct FetchQuery {
     std::string group;
     uint64_t since_us = 0;
+    uint64_t until_us = 0;
     uint64_t after_seq = 0;
+    uint64_t before_seq = 0;
     uint32_t limit = 0;
     uint64_t max_bytes = 0;
+    bool newest = false;
+};
+
+//  What a fetch found besides the messages themselves.
+struct FetchSummary {
+    bool more = false;      //  more messages match beyond the returned ones, on the side the
+                            //  query takes from: newer ones (oldest first) or older ones
+                            //  (newest); none when nothing was returned
+    uint64_t missed = 0;    //  messages the query asked for that retention had trimmed; for a
+                            //  query bounded by since_us this is an upper bound (the trimmed
+                            //  messages' own timestamps are gone)
+    uint64_t first_seq = 0; //  the group's oldest retained seq (0 if none)
+    uint64_t last_seq = 0;  //  the group's newest seq (0 if none)
+};
+
+//  One message of a fetch, as the store hands it over: the pointers are valid only during
+//  the call, so the caller can encode rows straight from the store's buffers.
+struct MessageView {
+    uint64_t seq;
+    uint64_t ts_us;
+    const uint8_t* sender; //  kKeySize bytes
+    const char* sender_name;
+    size_t sender_name_size;
+    const void* body;
+    size_t body_size;
+};
+
+class FetchVisitor {
+public:
+    virtual ~FetchVisitor() = default;
+    virtual void message(const MessageView& message) = 0;
 };
 
 struct FetchResult {
     std::vector<StoredMessage> messages;
-    bool more = false;      //  more messages match after the last one returned
-    bool truncated = false; //  the query reached below the retained range: messages it
-                            //  asked for (seq <= first_seq - 1, > after_seq) were trimmed
-    uint64_t first_seq = 0; //  the group's oldest retained seq (0 if none)
-    uint64_t last_seq = 0;  //  the group's newest seq (0 if none)
+    FetchSummary summary;
 };
 
 enum class Durability {
@@ -101,20 +144,29 @@ class Store {
 public:
     virtual ~Store() = default;
 
-    //  Creates a group; kExists if the name is taken.
-    virtual Status create_group(const std::string& name, const Uuid& id) = 0;
+    //  Creates a group; kExists if the name is taken. owner may be nil (no owner).
+    virtual Status create_group(const std::string& name, const Uuid& id, const Key& owner,
+                                Policy policy) = 0;
     virtual Status list_groups(std::vector<GroupInfo>* groups) = 0;
     virtual Status group_info(const std::string& name, GroupInfo* info) = 0;
-    //  Sets the group's retention and trims at once.
-    virtual Status set_retention(const std::string& group, const Retention& retention) = 0;
+    //  Sets the group's retention and trims at once (max_age_us against now_us).
+    virtual Status set_retention(const std::string& group, const Retention& retention,
+                                 uint64_t now_us) = 0;
+    virtual Status set_owner(const std::string& group, const Key& owner) = 0;
+    virtual Status set_policy(const std::string& group, Policy policy) = 0;
+
+    //  The keys the owner allowed to join (what Policy::kMembers admits). allow is
+    //  idempotent; disallow of a key not allowed is kNotFound.
+    virtual Status allow(const std::string& group, const Key& key) = 0;
+    virtual Status disallow(const std::string& group, const Key& key) = 0;
+    virtual Status allowed(const std::string& group, std::vector<Key>* keys) = 0;
 
     //  kExists if already a member (the stored name is then left as it was).
     virtual Status add_member(const std::string& group, const Member& member) = 0;
     //  kNotFound if not a member.
-    virtual Status remove_member(const std::string& group, const Uuid& user) = 0;
+    virtual Status remove_member(const std::string& group, const Key& user) = 0;
+    //  In the order they joined.
     virtual Status members(const std::string& group, std::vector<Member>* members) = 0;
-    //  Sets *is_member; kNotFound only for an unknown group.
-    virtual Status is_member(const std::string& group, const Uuid& user, bool* is_member) = 0;
 
     //  Appends every request in one transaction: each new message gets its group's next
     //  seq and ts_us = max(now_us, the group's last ts_us). Retention trims in the same
@@ -123,13 +175,27 @@ public:
     virtual Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                           std::vector<AppendResult>* results) = 0;
 
-    virtual Status fetch(const FetchQuery& query, FetchResult* result) = 0;
+    //  Hands every selected message to the visitor, in seq order.
+    virtual Status fetch(const FetchQuery& query, FetchVisitor* visitor,
+                         FetchSummary* summary) = 0;
+    //  The same, into owned messages (tests, tools).
+    Status fetch(const FetchQuery& query, FetchResult* result);
+
+    //  Removes what max_age_us retention no longer keeps, in every group. *trimmed (may be
+    //  NULL) is how many messages went.
+    virtual Status trim(uint64_t now_us, uint64_t* trimmed) = 0;
+    //  Bytes the store takes on disk (database and its WAL; 0 for memory).
+    virtual Status disk_size(uint64_t* bytes) = 0;
 };
 
 //  Volatile store for tests and --memory.
 std::unique_ptr<Store> open_memory_store();
 
-//  SQLite in WAL mode: one database, `zgm.db`, in data_dir (created if missing).
+//  SQLite in WAL mode: one database, `zgm.db`, in data_dir (created if missing), held
+//  under an exclusive lock on `zgm.lock` for as long as the store is open: a second
+//  store on the same directory, in this process or another, fails with kBusy and a message
+//  naming the process that holds it. A database of schema 1 (zgm 0.1) is migrated (see
+//  sqlite_store.cc); a database of a newer schema is refused with kCorrupt.
 //  max_pages, when not 0, caps the database size (PRAGMA max_page_count) - for tests of a
 //  full disk.
 Status open_sqlite_store(const std::string& data_dir, Durability durability,
