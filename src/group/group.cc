@@ -42,6 +42,13 @@ struct Follower {
     Uuid user;
 };
 
+//  TEMPORARY (store v2): the store keeps users as keys; this server still has 16-byte ids.
+Uuid uuid_of(const Key& key) {
+    Uuid uuid;
+    memcpy(uuid.bytes, key.bytes + kKeySize - sizeof uuid.bytes, sizeof uuid.bytes);
+    return uuid;
+}
+
 struct Group {
     std::string name;
     Uuid id;
@@ -164,7 +171,7 @@ void GroupServer::open_store(Durability durability) {
         std::vector<Member> members;
         if (store_->members(info.name, &members).is_ok())
             for (const Member& member : members)
-                group.members[member.id] = member.name;
+                group.members[uuid_of(member.id)] = member.name;
     }
 }
 
@@ -259,7 +266,7 @@ int GroupServer::add_group(const std::string& name, std::string* reason) {
     }
     if (groups_.count(name)) return 0;
     Uuid id = Uuid::random();
-    Status status = store_->create_group(name, id);
+    Status status = store_->create_group(name, id, Key(), Policy::kOpen);
     if (!status.is_ok()) {
         *reason = status.message();
         return ZGM_ESTORAGE;
@@ -378,7 +385,7 @@ void GroupServer::handle_request(const std::string& from, proto::Message& reques
         if (!group) return;
         AppendRequest append;
         append.group = request.group;
-        append.sender = request.user;
+        append.sender = legacy_user_key(request.user);
         append.sender_name = group->members[request.user]; //  the name it joined with
         append.msg_id = request.msg_id;
         append.body.swap(request.body);
@@ -418,7 +425,7 @@ void GroupServer::on_join(const std::string& from, const proto::Message& request
         return error(from, request.request_id, proto::kConflict,
                      "already a member of '" + request.group + "'");
     Member member;
-    member.id = request.user;
+    member.id = legacy_user_key(request.user);
     member.name = request.name;
     member.joined_us = now_us();
     Status status = store_->add_member(group.name, member);
@@ -437,7 +444,7 @@ void GroupServer::on_leave(const std::string& from, const proto::Message& reques
     ZGM_LOG("LEAVE REQUEST FROM %s", request.user.str().c_str());
     Group* group = member_group(from, request);
     if (!group) return;
-    Status status = store_->remove_member(group->name, request.user);
+    Status status = store_->remove_member(group->name, legacy_user_key(request.user));
     if (!status.is_ok() && status.code() != Status::kNotFound)
         return error(from, request.request_id, proto::kStorage, status.message());
     group->members.erase(request.user);
@@ -466,17 +473,17 @@ void GroupServer::on_fetch(const std::string& from, const proto::Message& reques
     proto::Message messages;
     messages.id = proto::kMessages;
     messages.group = group->name;
-    messages.first_seq = result.first_seq;
-    messages.last_seq = result.last_seq;
-    messages.more = result.more ? 1 : 0;
-    messages.truncated = result.truncated ? 1 : 0;
+    messages.first_seq = result.summary.first_seq;
+    messages.last_seq = result.summary.last_seq;
+    messages.more = result.summary.more ? 1 : 0;
+    messages.truncated = result.summary.missed ? 1 : 0;
     messages.messages.resize(result.messages.size());
     for (size_t i = 0; i < result.messages.size(); i++) {
         StoredMessage& stored = result.messages[i];
         proto::MessageRecord& record = messages.messages[i];
         record.seq = stored.seq;
         record.ts_us = stored.ts_us;
-        record.sender = stored.sender;
+        record.sender = uuid_of(stored.sender);
         record.sender_name.swap(stored.sender_name);
         record.body.swap(stored.body);
     }
@@ -493,7 +500,7 @@ void GroupServer::on_members(const std::string& from, const proto::Message& requ
     list.id = proto::kMemberList;
     for (const Member& member : members) {
         if (list.members.size() == proto::kMaxList) break;
-        list.members.push_back({member.id, member.name});
+        list.members.push_back({uuid_of(member.id), member.name});
     }
     reply(from, list, request.request_id);
 }
@@ -535,7 +542,7 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
         proto::MessageRecord record;
         record.seq = result.seq;
         record.ts_us = result.ts_us;
-        record.sender = batch[i].sender;
+        record.sender = uuid_of(batch[i].sender);
         record.sender_name = batch[i].sender_name;
         record.body.swap(batch[i].body);
         fresh[batch[i].group].push_back(std::move(record));
