@@ -20,15 +20,18 @@ extern "C" {
 #include <sqlite3.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <string>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -80,13 +83,14 @@ std::string make_temp_dir() {
 }
 
 //  Opens (or reopens) the fixture's store; the old one is closed first.
-Status reopen(Fixture* fixture, Durability durability = Durability::kFull, uint32_t max_pages = 0) {
+Status reopen(Fixture* fixture, Durability durability = Durability::kFull, uint32_t max_pages = 0,
+              std::string* notice = nullptr) {
     fixture->store.reset();
     if (!fixture->kind->persistent) {
         fixture->store = open_memory_store();
         return Status::ok();
     }
-    return open_sqlite_store(fixture->dir, durability, &fixture->store, max_pages);
+    return open_sqlite_store(fixture->dir, durability, &fixture->store, notice, max_pages);
 }
 
 int setup(void** state) {
@@ -116,6 +120,15 @@ Fixture* fixture_of(void** state) {
     return (Fixture*)*state;
 }
 
+//  A key no other n gives; its last byte tells it from a make_uuid() padded into a key.
+Key make_key(uint64_t n) {
+    Key key;
+    for (int i = 0; i < 8; i++)
+        key.bytes[i] = (uint8_t)(n >> (8 * i));
+    key.bytes[kKeySize - 1] = 0x5c;
+    return key;
+}
+
 Uuid make_uuid(uint64_t n) {
     Uuid uuid;
     for (int i = 0; i < 8; i++)
@@ -128,7 +141,7 @@ AppendRequest make_request(const std::string& group, const std::string& body,
                            const Uuid& msg_id = Uuid()) {
     AppendRequest request;
     request.group = group;
-    request.sender = make_uuid(1000);
+    request.sender = make_key(1000);
     request.sender_name = "alice";
     request.msg_id = msg_id;
     request.body = body;
@@ -185,7 +198,7 @@ GroupInfo info_ok(Store* store, const std::string& group) {
 
 Member make_member(uint64_t n, const std::string& name, uint64_t joined_us) {
     Member member;
-    member.id = make_uuid(n);
+    member.id = make_key(n);
     member.name = name;
     member.joined_us = joined_us;
     return member;
@@ -197,8 +210,8 @@ Member make_member(uint64_t n, const std::string& name, uint64_t joined_us) {
 void test_create_group_then_list_groups_shows_it(void** state) {
     Store* store = fixture_of(state)->store.get();
     uint64_t before = now_us();
-    assert_ok(store->create_group("beta", make_uuid(2)));
-    assert_ok(store->create_group("alpha", make_uuid(1)));
+    assert_ok(store->create_group("beta", make_uuid(2), Key(), Policy::kOpen));
+    assert_ok(store->create_group("alpha", make_uuid(1), Key(), Policy::kOpen));
     std::vector<GroupInfo> groups;
     assert_ok(store->list_groups(&groups));
     assert_int_equal(groups.size(), 2);
@@ -216,28 +229,34 @@ void test_create_group_then_list_groups_shows_it(void** state) {
 
 void test_create_group_with_a_taken_name_returns_exists(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("alpha", make_uuid(1)));
-    assert_status(store->create_group("alpha", make_uuid(2)), Status::kExists);
+    assert_ok(store->create_group("alpha", make_uuid(1), Key(), Policy::kOpen));
+    assert_status(store->create_group("alpha", make_uuid(2), Key(), Policy::kOpen),
+                  Status::kExists);
     assert_true(info_ok(store, "alpha").id == make_uuid(1));
 }
 
 void test_create_group_with_an_empty_name_is_invalid(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_status(store->create_group("", make_uuid(1)), Status::kInvalid);
+    assert_status(store->create_group("", make_uuid(1), Key(), Policy::kOpen), Status::kInvalid);
 }
 
 void test_unknown_group_is_not_found_everywhere(void** state) {
     Store* store = fixture_of(state)->store.get();
     GroupInfo info;
     assert_status(store->group_info("nope", &info), Status::kNotFound);
-    assert_status(store->set_retention("nope", Retention()), Status::kNotFound);
+    assert_status(store->set_retention("nope", Retention(), 1000), Status::kNotFound);
     assert_status(store->add_member("nope", make_member(1, "a", 1)), Status::kNotFound);
-    assert_status(store->remove_member("nope", make_uuid(1)), Status::kNotFound);
-    std::vector<Member> members;
+    assert_status(store->remove_member("nope", make_key(1)), Status::kNotFound);
+    std::vector<Member> members(1);
     assert_status(store->members("nope", &members), Status::kNotFound);
-    bool is_member = true;
-    assert_status(store->is_member("nope", make_uuid(1), &is_member), Status::kNotFound);
-    assert_false(is_member);
+    assert_true(members.empty());
+    assert_status(store->set_owner("nope", make_key(1)), Status::kNotFound);
+    assert_status(store->set_policy("nope", Policy::kMembers), Status::kNotFound);
+    assert_status(store->allow("nope", make_key(1)), Status::kNotFound);
+    assert_status(store->disallow("nope", make_key(1)), Status::kNotFound);
+    std::vector<Key> keys(1);
+    assert_status(store->allowed("nope", &keys), Status::kNotFound);
+    assert_true(keys.empty());
     FetchQuery query;
     query.group = "nope";
     FetchResult result;
@@ -249,7 +268,7 @@ void test_unknown_group_is_not_found_everywhere(void** state) {
 
 void test_append_assigns_gapless_seq_from_one(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     uint64_t expected = 1;
     for (int size : {1, 5, 3, 100}) {
         std::vector<AppendRequest> batch;
@@ -270,8 +289,8 @@ void test_append_assigns_gapless_seq_from_one(void** state) {
 
 void test_append_keeps_a_separate_seq_per_group(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("a", make_uuid(1)));
-    assert_ok(store->create_group("b", make_uuid(2)));
+    assert_ok(store->create_group("a", make_uuid(1), Key(), Policy::kOpen));
+    assert_ok(store->create_group("b", make_uuid(2), Key(), Policy::kOpen));
     std::vector<AppendRequest> batch = {make_request("a", "1"), make_request("b", "2"),
                                         make_request("a", "3"), make_request("b", "4"),
                                         make_request("b", "5")};
@@ -288,7 +307,7 @@ void test_append_keeps_a_separate_seq_per_group(void** state) {
 
 void test_append_to_an_unknown_group_reports_not_found_and_stores_the_rest(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     std::vector<AppendRequest> batch = {make_request("g", "one"), make_request("nope", "x"),
                                         make_request("g", "two")};
     std::vector<AppendResult> results = append_ok(store, batch, 1000);
@@ -310,7 +329,7 @@ void test_append_of_an_empty_batch_is_ok(void** state) {
 
 void test_timestamp_never_goes_backwards_when_the_clock_does(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     assert_int_equal(append_ok(store, {make_request("g", "a")}, 5000)[0].ts_us, 5000);
     assert_int_equal(append_ok(store, {make_request("g", "b")}, 3000)[0].ts_us, 5000);
     assert_int_equal(info_ok(store, "g").last_ts_us, 5000);
@@ -323,7 +342,7 @@ void test_timestamp_never_goes_backwards_when_the_clock_does(void** state) {
 
 void test_append_results_follow_the_order_of_the_batch(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     std::vector<AppendRequest> batch;
     for (int i = 0; i < 1000; i++)
         batch.push_back(make_request("g", "body " + std::to_string(i), make_uuid(i + 1)));
@@ -342,7 +361,7 @@ void test_append_results_follow_the_order_of_the_batch(void** state) {
 
 void test_duplicate_msg_id_across_batches_returns_the_original(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     AppendResult first = append_ok(store, {make_request("g", "hello", make_uuid(7))}, 100)[0];
     append_many(store, "g", 3, 200);
     AppendResult again = append_ok(store, {make_request("g", "retry", make_uuid(7))}, 900)[0];
@@ -360,7 +379,7 @@ void test_duplicate_msg_id_across_batches_returns_the_original(void** state) {
 
 void test_duplicate_msg_id_within_one_batch_returns_the_original(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     std::vector<AppendRequest> batch = {make_request("g", "x", make_uuid(1)),
                                         make_request("g", "y", make_uuid(2)),
                                         make_request("g", "x again", make_uuid(1))};
@@ -378,7 +397,7 @@ void test_duplicate_msg_id_within_one_batch_returns_the_original(void** state) {
 
 void test_nil_msg_id_is_never_deduplicated(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     std::vector<AppendResult> results =
         append_ok(store, {make_request("g", "a"), make_request("g", "a")}, 100);
     assert_false(results[0].duplicate);
@@ -393,8 +412,8 @@ void test_nil_msg_id_is_never_deduplicated(void** state) {
 
 void test_same_msg_id_in_two_groups_is_stored_in_each(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("a", make_uuid(1)));
-    assert_ok(store->create_group("b", make_uuid(2)));
+    assert_ok(store->create_group("a", make_uuid(1), Key(), Policy::kOpen));
+    assert_ok(store->create_group("b", make_uuid(2), Key(), Policy::kOpen));
     std::vector<AppendResult> results = append_ok(
         store, {make_request("a", "x", make_uuid(9)), make_request("b", "x", make_uuid(9))}, 100);
     assert_false(results[0].duplicate);
@@ -405,10 +424,10 @@ void test_same_msg_id_in_two_groups_is_stored_in_each(void** state) {
 
 void test_dedup_covers_only_retained_messages(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     Retention retention;
     retention.max_count = 2;
-    assert_ok(store->set_retention("g", retention));
+    assert_ok(store->set_retention("g", retention, 1000));
     append_ok(store, {make_request("g", "x", make_uuid(7))}, 100);
     append_many(store, "g", 2, 100);
     assert_int_equal(info_ok(store, "g").first_seq, 2);
@@ -422,7 +441,7 @@ void test_dedup_covers_only_retained_messages(void** state) {
 
 //  Four messages at 100, 200, 200 and 300 microseconds.
 void append_four_timed(Store* store) {
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     append_ok(store, {make_request("g", "a")}, 100);
     append_ok(store, {make_request("g", "b"), make_request("g", "c")}, 200);
     append_ok(store, {make_request("g", "d")}, 300);
@@ -433,8 +452,8 @@ void test_fetch_since_timestamp_is_inclusive(void** state) {
     append_four_timed(store);
     FetchResult result = fetch_ok(store, "g", 0, 200);
     assert_seqs(result, 2, 4);
-    assert_false(result.more);
-    assert_false(result.truncated);
+    assert_false(result.summary.more);
+    assert_int_equal(result.summary.missed, 0);
     assert_seqs(fetch_ok(store, "g", 0, 199), 2, 4);
     assert_seqs(fetch_ok(store, "g", 0, 201), 4, 4);
     assert_seqs(fetch_ok(store, "g", 0, 300), 4, 4);
@@ -447,9 +466,9 @@ void test_fetch_since_a_timestamp_after_the_last_message_returns_nothing(void** 
     append_four_timed(store);
     FetchResult result = fetch_ok(store, "g", 0, 301);
     assert_true(result.messages.empty());
-    assert_false(result.more);
-    assert_int_equal(result.first_seq, 1);
-    assert_int_equal(result.last_seq, 4);
+    assert_false(result.summary.more);
+    assert_int_equal(result.summary.first_seq, 1);
+    assert_int_equal(result.summary.last_seq, 4);
 }
 
 void test_fetch_since_timestamp_and_after_seq_both_apply(void** state) {
@@ -462,38 +481,38 @@ void test_fetch_since_timestamp_and_after_seq_both_apply(void** state) {
 
 void test_fetch_after_seq_returns_later_messages_in_order(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     append_many(store, "g", 10, 100);
     FetchResult result = fetch_ok(store, "g", 7);
     assert_seqs(result, 8, 10);
-    assert_false(result.more);
-    assert_int_equal(result.first_seq, 1);
-    assert_int_equal(result.last_seq, 10);
+    assert_false(result.summary.more);
+    assert_int_equal(result.summary.first_seq, 1);
+    assert_int_equal(result.summary.last_seq, 10);
     assert_string_equal(result.messages[0].body.c_str(), "m7");
     result = fetch_ok(store, "g", 10);
     assert_true(result.messages.empty());
-    assert_false(result.more);
+    assert_false(result.summary.more);
     assert_true(fetch_ok(store, "g", 99).messages.empty());
 }
 
 void test_fetch_with_a_limit_continues_where_it_stopped(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     append_many(store, "g", 25, 100);
     FetchResult page = fetch_ok(store, "g", 0, 0, 10);
     assert_seqs(page, 1, 10);
-    assert_true(page.more);
+    assert_true(page.summary.more);
     page = fetch_ok(store, "g", page.messages.back().seq, 0, 10);
     assert_seqs(page, 11, 20);
-    assert_true(page.more);
+    assert_true(page.summary.more);
     page = fetch_ok(store, "g", page.messages.back().seq, 0, 10);
     assert_seqs(page, 21, 25);
-    assert_false(page.more);
+    assert_false(page.summary.more);
 }
 
 void test_fetch_since_timestamp_with_a_limit_continues_from_the_last_seq(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     for (uint64_t ts = 1; ts <= 20; ts++)
         append_many(store, "g", 3, ts * 1000); //  seqs 3ts-2 .. 3ts at ts
     //  Since 5000 is seq 13 on; pages of 4 walk it in order without loss or repeat.
@@ -504,48 +523,48 @@ void test_fetch_since_timestamp_with_a_limit_continues_from_the_last_seq(void** 
         assert_seqs(page, expected, std::min<uint64_t>(expected + 3, 60));
         expected += page.messages.size();
         after = page.messages.back().seq;
-        if (!page.more) break;
+        if (!page.summary.more) break;
     }
     assert_int_equal(expected, 61);
 }
 
 void test_fetch_more_is_false_when_the_limit_reaches_the_last_message(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     append_many(store, "g", 10, 100);
     FetchResult page = fetch_ok(store, "g", 5, 0, 5);
     assert_seqs(page, 6, 10);
-    assert_false(page.more);
+    assert_false(page.summary.more);
     page = fetch_ok(store, "g", 4, 0, 5);
     assert_seqs(page, 5, 9);
-    assert_true(page.more);
+    assert_true(page.summary.more);
 }
 
 void test_fetch_max_bytes_stops_before_exceeding_but_returns_at_least_one(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     append_many(store, "g", 10, 100, "m", 100);
     FetchResult page = fetch_ok(store, "g", 0, 0, 0, 250);
     assert_seqs(page, 1, 2);
-    assert_true(page.more);
+    assert_true(page.summary.more);
     page = fetch_ok(store, "g", 0, 0, 0, 300);
     assert_seqs(page, 1, 3);
     page = fetch_ok(store, "g", 0, 0, 0, 50);
     assert_seqs(page, 1, 1);
-    assert_true(page.more);
+    assert_true(page.summary.more);
     page = fetch_ok(store, "g", 2, 0, 2, 1000);
     assert_seqs(page, 3, 4);
     page = fetch_ok(store, "g", 8, 0, 0, 150);
     assert_seqs(page, 9, 9);
-    assert_true(page.more);
+    assert_true(page.summary.more);
 }
 
 void test_fetch_returns_every_field_intact(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     std::string body("bin\0ary\xff\x01", 10);
     AppendRequest request = make_request("g", body, make_uuid(77));
-    request.sender = make_uuid(55);
+    request.sender = make_key(55);
     request.sender_name = "Zoë";
     append_ok(store, {request, make_request("g", "")}, 1234);
     FetchResult all = fetch_ok(store, "g", 0);
@@ -553,7 +572,7 @@ void test_fetch_returns_every_field_intact(void** state) {
     const StoredMessage& message = all.messages[0];
     assert_int_equal(message.seq, 1);
     assert_int_equal(message.ts_us, 1234);
-    assert_true(message.sender == make_uuid(55));
+    assert_true(message.sender == make_key(55));
     assert_string_equal(message.sender_name.c_str(), "Zoë");
     assert_true(message.msg_id == make_uuid(77));
     assert_int_equal(message.body.size(), 10);
@@ -561,12 +580,277 @@ void test_fetch_returns_every_field_intact(void** state) {
     assert_true(all.messages[1].body.empty());
 }
 
+FetchResult fetch_query(Store* store, const FetchQuery& query) {
+    FetchResult result;
+    assert_ok(store->fetch(query, &result));
+    return result;
+}
+
+FetchQuery make_query(const std::string& group) {
+    FetchQuery query;
+    query.group = group;
+    return query;
+}
+
+void test_fetch_until_timestamp_is_exclusive(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    append_four_timed(store); //  100, 200, 200, 300
+    FetchQuery query = make_query("g");
+    query.until_us = 200;
+    FetchResult result = fetch_query(store, query);
+    assert_seqs(result, 1, 1);
+    assert_false(result.summary.more);
+    query.until_us = 201;
+    assert_seqs(fetch_query(store, query), 1, 3);
+    query.until_us = 300;
+    assert_seqs(fetch_query(store, query), 1, 3);
+    query.until_us = 301;
+    assert_seqs(fetch_query(store, query), 1, 4);
+    query.until_us = 100;
+    assert_seqs(fetch_query(store, query), 1, 0);
+    query.until_us = 1;
+    result = fetch_query(store, query);
+    assert_seqs(result, 1, 0);
+    assert_int_equal(result.summary.first_seq, 1);
+    assert_int_equal(result.summary.last_seq, 4);
+    //  since <= ts < until
+    query.since_us = 200;
+    query.until_us = 300;
+    assert_seqs(fetch_query(store, query), 2, 3);
+    query.until_us = 200;
+    assert_seqs(fetch_query(store, query), 1, 0);
+    query.since_us = 300;
+    query.until_us = 100;
+    assert_seqs(fetch_query(store, query), 1, 0);
+}
+
+void test_fetch_before_seq_is_exclusive(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    append_many(store, "g", 10, 100);
+    FetchQuery query = make_query("g");
+    query.before_seq = 5;
+    FetchResult result = fetch_query(store, query);
+    assert_seqs(result, 1, 4);
+    assert_false(result.summary.more);
+    query.before_seq = 1;
+    assert_seqs(fetch_query(store, query), 1, 0);
+    query.before_seq = 11;
+    assert_seqs(fetch_query(store, query), 1, 10);
+    query.before_seq = 1000;
+    assert_seqs(fetch_query(store, query), 1, 10);
+    query.after_seq = 3;
+    query.before_seq = 5;
+    assert_seqs(fetch_query(store, query), 4, 4);
+    query.after_seq = 4;
+    assert_seqs(fetch_query(store, query), 1, 0);
+    query.after_seq = 7;
+    assert_seqs(fetch_query(store, query), 1, 0);
+    //  A limit takes from the oldest end; more says some remain before before_seq.
+    query.after_seq = 0;
+    query.before_seq = 8;
+    query.limit = 3;
+    result = fetch_query(store, query);
+    assert_seqs(result, 1, 3);
+    assert_true(result.summary.more);
+    query.after_seq = 3;
+    query.limit = 4;
+    result = fetch_query(store, query);
+    assert_seqs(result, 4, 7);
+    assert_false(result.summary.more);
+}
+
+//  Three messages at each of 1000, 2000 .. 20000 microseconds: seq 3t-2 .. 3t at t*1000.
+void append_sixty_timed(Store* store) {
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    for (uint64_t t = 1; t <= 20; t++)
+        append_many(store, "g", 3, t * 1000);
+}
+
+void test_fetch_since_until_after_and_before_all_apply(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    append_sixty_timed(store);
+    FetchQuery query = make_query("g");
+    query.since_us = 5000;  //  seq 13 on
+    query.until_us = 10000; //  up to seq 27
+    assert_seqs(fetch_query(store, query), 13, 27);
+    query.after_seq = 14;
+    query.before_seq = 25;
+    assert_seqs(fetch_query(store, query), 15, 24);
+    //  The seq bounds wider than the time bounds: time decides.
+    query.after_seq = 10;
+    query.before_seq = 40;
+    assert_seqs(fetch_query(store, query), 13, 27);
+    //  Time bounds that fall between messages.
+    query.since_us = 4500;
+    query.until_us = 9500;
+    assert_seqs(fetch_query(store, query), 13, 27);
+    //  Pages either way within the bounds.
+    query.after_seq = 14;
+    query.before_seq = 25;
+    query.limit = 4;
+    FetchResult result = fetch_query(store, query);
+    assert_seqs(result, 15, 18);
+    assert_true(result.summary.more);
+    query.newest = true;
+    result = fetch_query(store, query);
+    assert_seqs(result, 21, 24);
+    assert_true(result.summary.more);
+    query.before_seq = 17;
+    result = fetch_query(store, query);
+    assert_seqs(result, 15, 16);
+    assert_false(result.summary.more);
+    //  Disjoint bounds select nothing.
+    query.after_seq = 30;
+    query.before_seq = 0;
+    result = fetch_query(store, query);
+    assert_seqs(result, 1, 0);
+    assert_false(result.summary.more);
+    assert_int_equal(result.summary.last_seq, 60);
+}
+
+void test_fetch_newest_returns_the_last_limit_in_seq_order(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    append_many(store, "g", 25, 100);
+    FetchQuery query = make_query("g");
+    query.newest = true;
+    query.limit = 10;
+    FetchResult result = fetch_query(store, query);
+    assert_seqs(result, 16, 25);
+    assert_true(result.summary.more);
+    assert_string_equal(result.messages[9].body.c_str(), "m24");
+    query.limit = 25;
+    result = fetch_query(store, query);
+    assert_seqs(result, 1, 25);
+    assert_false(result.summary.more);
+    query.limit = 30;
+    assert_false(fetch_query(store, query).summary.more);
+    query.limit = 0;
+    assert_seqs(fetch_query(store, query), 1, 25);
+    query.limit = 1;
+    query.after_seq = 24;
+    result = fetch_query(store, query);
+    assert_seqs(result, 25, 25);
+    assert_false(result.summary.more);
+}
+
+//  A chat opens on the newest N and pages back with before_seq = the first seq it has.
+void test_fetch_newest_pages_backward_to_seq_one(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    append_many(store, "g", 95, 100);
+    FetchQuery query = make_query("g");
+    query.newest = true;
+    query.limit = 10;
+    std::vector<uint64_t> seen;
+    int pages = 0;
+    for (; pages < 20; pages++) {
+        FetchResult page = fetch_query(store, query);
+        assert_false(page.messages.empty());
+        uint64_t first = page.messages.front().seq;
+        assert_seqs(page, first, first + page.messages.size() - 1);
+        assert_int_equal(page.messages.back().seq + 1, query.before_seq ? query.before_seq : 96);
+        for (size_t i = page.messages.size(); i-- > 0;)
+            seen.push_back(page.messages[i].seq);
+        assert_int_equal(page.summary.missed, 0);
+        if (!page.summary.more) break;
+        query.before_seq = first;
+    }
+    assert_int_equal(pages, 9); //  nine full pages, then 1..5
+    assert_int_equal(seen.size(), 95);
+    for (size_t i = 0; i < seen.size(); i++)
+        assert_int_equal(seen[i], 95 - i);
+    query.before_seq = 1;
+    FetchResult past = fetch_query(store, query);
+    assert_true(past.messages.empty());
+    assert_false(past.summary.more);
+}
+
+void test_fetch_newest_with_max_bytes_counts_from_the_newest_end(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    append_many(store, "g", 10, 100, "m", 100);
+    append_many(store, "g", 1, 100, "big", 1000); //  seq 11
+    FetchQuery query = make_query("g");
+    query.newest = true;
+    query.max_bytes = 250;
+    FetchResult result = fetch_query(store, query);
+    assert_seqs(result, 11, 11); //  always at least one
+    assert_true(result.summary.more);
+    query.before_seq = 11;
+    result = fetch_query(store, query);
+    assert_seqs(result, 9, 10);
+    assert_true(result.summary.more);
+    query.max_bytes = 300;
+    assert_seqs(fetch_query(store, query), 8, 10);
+    query.max_bytes = 50;
+    assert_seqs(fetch_query(store, query), 10, 10);
+    query.max_bytes = 1000;
+    query.limit = 2;
+    result = fetch_query(store, query);
+    assert_seqs(result, 9, 10);
+    assert_true(result.summary.more);
+    query.limit = 0;
+    query.before_seq = 4;
+    result = fetch_query(store, query);
+    assert_seqs(result, 1, 3);
+    assert_false(result.summary.more);
+    query.before_seq = 0;
+    query.max_bytes = 2000;
+    assert_seqs(fetch_query(store, query), 1, 11);
+}
+
+//  Checks what a visitor is handed, and keeps only counts: no copy of any row.
+struct CheckingVisitor : FetchVisitor {
+    uint64_t count = 0;
+    uint64_t bytes = 0;
+    uint64_t with_msg_id = 0;
+    uint64_t last_seq = 0;
+    bool sender_ok = true;
+    void message(const MessageView& view) override {
+        count++;
+        bytes += view.body_size;
+        if (view.msg_id) with_msg_id++;
+        last_seq = view.seq;
+        sender_ok = sender_ok && view.sender && view.sender_name && view.body &&
+                    Key::from_bytes(view.sender) == make_key(1000) &&
+                    std::string(view.sender_name, view.sender_name_size) == "alice";
+    }
+};
+
+void test_fetch_hands_each_message_to_the_visitor(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    append_many(store, "g", 20, 100, "m", 30);
+    append_ok(store, {make_request("g", "")}, 200); //  seq 21: no id, empty body
+    FetchQuery query = make_query("g");
+    query.after_seq = 5;
+    CheckingVisitor visitor;
+    FetchSummary summary;
+    assert_ok(store->fetch(query, &visitor, &summary));
+    assert_int_equal(visitor.count, 16);
+    assert_int_equal(visitor.bytes, 15 * 30);
+    assert_int_equal(visitor.with_msg_id, 15);
+    assert_int_equal(visitor.last_seq, 21);
+    assert_true(visitor.sender_ok);
+    assert_false(summary.more);
+    assert_int_equal(summary.first_seq, 1);
+    assert_int_equal(summary.last_seq, 21);
+    //  An unknown group leaves the summary and the visitor alone.
+    query.group = "nope";
+    summary.last_seq = 77;
+    assert_status(store->fetch(query, &visitor, &summary), Status::kNotFound);
+    assert_int_equal(summary.last_seq, 77);
+    assert_int_equal(visitor.count, 16);
+}
+
 //  ------------------------------------------------------------------------------------
 //  Members
 
-void test_members_add_list_remove_and_is_member(void** state) {
+void test_members_add_list_and_remove_in_join_order(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     assert_ok(store->add_member("g", make_member(1, "ann", 30)));
     assert_ok(store->add_member("g", make_member(2, "bob", 10)));
     assert_ok(store->add_member("g", make_member(3, "cy", 20)));
@@ -577,22 +861,29 @@ void test_members_add_list_remove_and_is_member(void** state) {
     assert_string_equal(members[0].name.c_str(), "bob");
     assert_string_equal(members[1].name.c_str(), "cy");
     assert_string_equal(members[2].name.c_str(), "ann");
-    assert_true(members[2].id == make_uuid(1));
+    assert_true(members[2].id == make_key(1));
     assert_int_equal(members[2].joined_us, 30);
-    bool is_member = false;
-    assert_ok(store->is_member("g", make_uuid(2), &is_member));
-    assert_true(is_member);
-    assert_ok(store->remove_member("g", make_uuid(2)));
-    assert_ok(store->is_member("g", make_uuid(2), &is_member));
-    assert_false(is_member);
+    assert_ok(store->remove_member("g", make_key(2)));
     assert_int_equal(info_ok(store, "g").member_count, 2);
     assert_ok(store->members("g", &members));
     assert_int_equal(members.size(), 2);
+    assert_string_equal(members[0].name.c_str(), "cy");
+    assert_string_equal(members[1].name.c_str(), "ann");
+    //  Joined in the same microsecond: in the order they were added, whatever their keys.
+    assert_ok(store->add_member("g", make_member(9, "dee", 40)));
+    assert_ok(store->add_member("g", make_member(2, "bob", 40)));
+    assert_ok(store->add_member("g", make_member(5, "eve", 40)));
+    assert_ok(store->members("g", &members));
+    assert_int_equal(members.size(), 5);
+    const char* expected[] = {"cy", "ann", "dee", "bob", "eve"};
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(members[i].name.c_str(), expected[i]);
+    assert_true(members[3].id == make_key(2));
 }
 
 void test_add_member_twice_returns_exists_and_keeps_the_first_name(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     assert_ok(store->add_member("g", make_member(1, "ann", 10)));
     assert_status(store->add_member("g", make_member(1, "other", 20)), Status::kExists);
     std::vector<Member> members;
@@ -604,33 +895,99 @@ void test_add_member_twice_returns_exists_and_keeps_the_first_name(void** state)
 
 void test_remove_member_of_a_non_member_is_not_found(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
-    assert_status(store->remove_member("g", make_uuid(1)), Status::kNotFound);
-    bool is_member = true;
-    assert_ok(store->is_member("g", make_uuid(1), &is_member));
-    assert_false(is_member);
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    assert_ok(store->add_member("g", make_member(2, "bob", 10)));
+    assert_status(store->remove_member("g", make_key(1)), Status::kNotFound);
+    assert_ok(store->remove_member("g", make_key(2)));
+    assert_status(store->remove_member("g", make_key(2)), Status::kNotFound);
+    assert_int_equal(info_ok(store, "g").member_count, 0);
 }
 
 void test_members_belong_to_their_group_only(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("a", make_uuid(1)));
-    assert_ok(store->create_group("b", make_uuid(2)));
+    assert_ok(store->create_group("a", make_uuid(1), Key(), Policy::kOpen));
+    assert_ok(store->create_group("b", make_uuid(2), Key(), Policy::kOpen));
     assert_ok(store->add_member("a", make_member(1, "ann", 10)));
-    bool is_member = true;
-    assert_ok(store->is_member("b", make_uuid(1), &is_member));
-    assert_false(is_member);
+    std::vector<Member> members;
+    assert_ok(store->members("b", &members));
+    assert_true(members.empty());
     assert_int_equal(info_ok(store, "b").member_count, 0);
+    assert_status(store->remove_member("b", make_key(1)), Status::kNotFound);
+    assert_ok(store->members("a", &members));
+    assert_int_equal(members.size(), 1);
+}
+
+//  ------------------------------------------------------------------------------------
+//  Owner, policy and allowed keys
+
+void test_create_group_keeps_its_owner_and_policy(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("club", make_uuid(1), make_key(7), Policy::kMembers));
+    assert_ok(store->create_group("open", make_uuid(2), Key(), Policy::kOpen));
+    std::vector<GroupInfo> groups;
+    assert_ok(store->list_groups(&groups));
+    assert_int_equal(groups.size(), 2);
+    assert_true(groups[0].owner == make_key(7));
+    assert_int_equal((int)groups[0].policy, (int)Policy::kMembers);
+    assert_true(groups[1].owner.is_nil());
+    assert_int_equal((int)groups[1].policy, (int)Policy::kOpen);
+    assert_ok(store->set_owner("open", make_key(8)));
+    assert_ok(store->set_policy("open", Policy::kMembers));
+    GroupInfo info = info_ok(store, "open");
+    assert_true(info.owner == make_key(8));
+    assert_int_equal((int)info.policy, (int)Policy::kMembers);
+    assert_ok(store->set_owner("club", Key()));
+    assert_ok(store->set_policy("club", Policy::kOpen));
+    info = info_ok(store, "club");
+    assert_true(info.owner.is_nil());
+    assert_int_equal((int)info.policy, (int)Policy::kOpen);
+}
+
+void test_a_policy_that_is_not_one_is_invalid(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_status(store->create_group("g", make_uuid(1), Key(), (Policy)7), Status::kInvalid);
+    GroupInfo info;
+    assert_status(store->group_info("g", &info), Status::kNotFound);
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kMembers));
+    assert_status(store->set_policy("g", (Policy)2), Status::kInvalid);
+    assert_int_equal((int)info_ok(store, "g").policy, (int)Policy::kMembers);
+}
+
+void test_allow_disallow_and_allowed(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), make_key(1), Policy::kMembers));
+    assert_ok(store->create_group("other", make_uuid(2), Key(), Policy::kOpen));
+    assert_ok(store->allow("g", make_key(3)));
+    assert_ok(store->allow("g", make_key(1)));
+    assert_ok(store->allow("g", make_key(2)));
+    assert_ok(store->allow("g", make_key(1))); //  again: nothing changes
+    std::vector<Key> keys;
+    assert_ok(store->allowed("g", &keys));
+    assert_int_equal(keys.size(), 3);
+    for (size_t i = 0; i < keys.size(); i++)
+        assert_true(keys[i] == make_key(i + 1)); //  in byte order
+    assert_ok(store->disallow("g", make_key(2)));
+    assert_status(store->disallow("g", make_key(2)), Status::kNotFound);
+    assert_status(store->disallow("g", make_key(9)), Status::kNotFound);
+    assert_status(store->allow("g", Key()), Status::kInvalid);
+    assert_ok(store->allowed("g", &keys));
+    assert_int_equal(keys.size(), 2);
+    assert_true(keys[0] == make_key(1));
+    assert_true(keys[1] == make_key(3));
+    assert_ok(store->allowed("other", &keys));
+    assert_true(keys.empty());
+    assert_status(store->disallow("other", make_key(1)), Status::kNotFound);
 }
 
 //  ------------------------------------------------------------------------------------
 //  Retention
 
-void test_retention_by_count_trims_the_oldest_and_sets_truncated(void** state) {
+void test_retention_by_count_trims_the_oldest_and_counts_missed(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     Retention retention;
     retention.max_count = 5;
-    assert_ok(store->set_retention("g", retention));
+    assert_ok(store->set_retention("g", retention, 1000));
     append_many(store, "g", 3, 100);
     append_many(store, "g", 5, 200);
     GroupInfo info = info_ok(store, "g");
@@ -639,83 +996,333 @@ void test_retention_by_count_trims_the_oldest_and_sets_truncated(void** state) {
     assert_int_equal(info.retention.max_count, 5);
     FetchResult result = fetch_ok(store, "g", 0);
     assert_seqs(result, 4, 8);
-    assert_true(result.truncated);
-    assert_int_equal(result.first_seq, 4);
-    assert_true(fetch_ok(store, "g", 2).truncated);
-    assert_false(fetch_ok(store, "g", 3).truncated);
-    assert_false(fetch_ok(store, "g", 6).truncated);
+    assert_int_equal(result.summary.missed, 3);
+    assert_int_equal(result.summary.first_seq, 4);
+    assert_int_equal(info.message_count, 5);
+    assert_int_equal(fetch_ok(store, "g", 1).summary.missed, 2);
+    assert_int_equal(fetch_ok(store, "g", 2).summary.missed, 1);
+    assert_int_equal(fetch_ok(store, "g", 3).summary.missed, 0);
+    assert_int_equal(fetch_ok(store, "g", 6).summary.missed, 0);
 }
 
 void test_retention_by_bytes_trims_the_oldest(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     Retention retention;
     retention.max_bytes = 35;
-    assert_ok(store->set_retention("g", retention));
+    assert_ok(store->set_retention("g", retention, 1000));
     append_many(store, "g", 6, 100, "m", 10);
     GroupInfo info = info_ok(store, "g");
     assert_int_equal(info.first_seq, 4);
     assert_int_equal(info.last_seq, 6);
     FetchResult result = fetch_ok(store, "g", 0);
     assert_seqs(result, 4, 6);
-    assert_true(result.truncated);
+    assert_int_equal(result.summary.missed, 3);
+    assert_int_equal(info.bytes, 30);
+    assert_int_equal(info.message_count, 3);
     append_many(store, "g", 1, 100, "m", 20);
+    assert_int_equal(info_ok(store, "g").bytes, 30);
+    assert_int_equal(fetch_ok(store, "g", 0).summary.missed, 5);
     assert_int_equal(info_ok(store, "g").first_seq, 6);
 }
 
 void test_set_retention_trims_at_once(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     append_many(store, "g", 10, 100);
     Retention retention;
     retention.max_count = 4;
-    assert_ok(store->set_retention("g", retention));
+    assert_ok(store->set_retention("g", retention, 1000));
     GroupInfo info = info_ok(store, "g");
     assert_int_equal(info.first_seq, 7);
     assert_int_equal(info.last_seq, 10);
     assert_seqs(fetch_ok(store, "g", 0), 7, 10);
     //  Lifting the limit keeps what is left and trims nothing more.
-    assert_ok(store->set_retention("g", Retention()));
+    assert_ok(store->set_retention("g", Retention(), 1000));
     append_many(store, "g", 10, 100);
     assert_int_equal(info_ok(store, "g").first_seq, 7);
 }
 
-void test_fetch_since_a_time_after_the_trimmed_messages_is_not_truncated(void** state) {
+void test_fetch_since_a_time_after_the_trimmed_messages_misses_nothing(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     append_many(store, "g", 3, 100);
     append_many(store, "g", 3, 200);
     Retention retention;
     retention.max_count = 3;
-    assert_ok(store->set_retention("g", retention));
+    assert_ok(store->set_retention("g", retention, 1000));
     FetchResult result = fetch_ok(store, "g", 0, 150);
     assert_seqs(result, 4, 6);
-    assert_false(result.truncated);
+    assert_int_equal(result.summary.missed, 0);
     result = fetch_ok(store, "g", 0, 100);
     assert_seqs(result, 4, 6);
-    assert_true(result.truncated);
+    assert_int_equal(result.summary.missed, 3);
 }
 
 void test_last_seq_survives_trimming_everything(void** state) {
     Store* store = fixture_of(state)->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     Retention retention;
     retention.max_bytes = 5; //  every 10-byte body is over the limit on its own
-    assert_ok(store->set_retention("g", retention));
+    assert_ok(store->set_retention("g", retention, 1000));
     append_many(store, "g", 4, 100, "m", 10);
     GroupInfo info = info_ok(store, "g");
     assert_int_equal(info.first_seq, 0);
     assert_int_equal(info.last_seq, 4);
     FetchResult result = fetch_ok(store, "g", 0);
     assert_true(result.messages.empty());
-    assert_true(result.truncated);
-    assert_false(result.more);
-    assert_int_equal(result.first_seq, 0);
-    assert_int_equal(result.last_seq, 4);
-    assert_false(fetch_ok(store, "g", 4).truncated);
-    assert_ok(store->set_retention("g", Retention()));
+    assert_int_equal(result.summary.missed, 4);
+    assert_false(result.summary.more);
+    assert_int_equal(result.summary.first_seq, 0);
+    assert_int_equal(result.summary.last_seq, 4);
+    assert_int_equal(info.message_count, 0);
+    assert_int_equal(info.bytes, 0);
+    assert_int_equal(fetch_ok(store, "g", 4).summary.missed, 0);
+    assert_ok(store->set_retention("g", Retention(), 1000));
     assert_int_equal(append_ok(store, {make_request("g", "next")}, 100)[0].seq, 5);
     assert_seqs(fetch_ok(store, "g", 0), 5, 5);
+}
+
+//  ------------------------------------------------------------------------------------
+//  What a fetch missed
+
+//  30 messages, retention of 10: seqs 1..20 are gone, 21..30 kept.
+void append_thirty_keep_ten(Store* store) {
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    Retention retention;
+    retention.max_count = 10;
+    assert_ok(store->set_retention("g", retention, 1000));
+    append_many(store, "g", 30, 100);
+}
+
+void test_missed_is_exact_for_seq_cursors_after_count_trimming(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    append_thirty_keep_ten(store);
+    FetchQuery query = make_query("g");
+    FetchResult result = fetch_query(store, query);
+    assert_seqs(result, 21, 30);
+    assert_int_equal(result.summary.missed, 20);
+    query.after_seq = 5;
+    assert_int_equal(fetch_query(store, query).summary.missed, 15);
+    query.before_seq = 8;
+    result = fetch_query(store, query);
+    assert_true(result.messages.empty());
+    assert_int_equal(result.summary.missed, 2); //  6 and 7
+    query.before_seq = 0;
+    query.after_seq = 20;
+    assert_int_equal(fetch_query(store, query).summary.missed, 0);
+    query.after_seq = 25;
+    assert_int_equal(fetch_query(store, query).summary.missed, 0);
+    //  Oldest first with a limit: the gap comes before the page, so it is reported.
+    query.after_seq = 0;
+    query.limit = 3;
+    result = fetch_query(store, query);
+    assert_seqs(result, 21, 23);
+    assert_int_equal(result.summary.missed, 20);
+}
+
+void test_missed_is_reported_when_paging_backward_reaches_the_trimmed(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    append_thirty_keep_ten(store);
+    FetchQuery query = make_query("g");
+    query.newest = true;
+    query.limit = 4;
+    FetchResult page = fetch_query(store, query);
+    assert_seqs(page, 27, 30);
+    assert_true(page.summary.more);
+    assert_int_equal(page.summary.missed, 0); //  retained older messages come first
+    query.before_seq = 27;
+    page = fetch_query(store, query);
+    assert_seqs(page, 23, 26);
+    assert_int_equal(page.summary.missed, 0);
+    query.before_seq = 23;
+    page = fetch_query(store, query);
+    assert_seqs(page, 21, 22);
+    assert_false(page.summary.more);
+    assert_int_equal(page.summary.missed, 20);
+    query.before_seq = 21;
+    page = fetch_query(store, query);
+    assert_true(page.messages.empty());
+    assert_int_equal(page.summary.missed, 20);
+    query.before_seq = 11;
+    assert_int_equal(fetch_query(store, query).summary.missed, 10);
+}
+
+void test_missed_after_bytes_trimming(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    Retention retention;
+    retention.max_bytes = 1000;
+    assert_ok(store->set_retention("g", retention, 1000));
+    append_many(store, "g", 25, 100, "m", 100); //  keeps 16..25
+    GroupInfo info = info_ok(store, "g");
+    assert_int_equal(info.first_seq, 16);
+    assert_int_equal(info.bytes, 1000);
+    FetchQuery query = make_query("g");
+    query.after_seq = 3;
+    assert_int_equal(fetch_query(store, query).summary.missed, 12);
+    query.after_seq = 0;
+    query.newest = true;
+    query.max_bytes = 10000;
+    FetchResult result = fetch_query(store, query);
+    assert_seqs(result, 16, 25);
+    assert_false(result.summary.more);
+    assert_int_equal(result.summary.missed, 15);
+}
+
+//  The trimmed messages' own timestamps are gone, so since_us gives an upper bound - and
+//  0 once since_us is after the newest trimmed message.
+void test_missed_for_a_since_query_is_a_bound(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    append_many(store, "g", 5, 100); //  1..5
+    append_many(store, "g", 5, 200); //  6..10
+    append_many(store, "g", 5, 300); //  11..15
+    Retention retention;
+    retention.max_count = 7; //  1..8 go: five at 100, three at 200
+    assert_ok(store->set_retention("g", retention, 1000));
+    FetchQuery query = make_query("g");
+    assert_int_equal(fetch_query(store, query).summary.missed, 8);
+    query.since_us = 150; //  truly missed: 6, 7, 8
+    FetchResult result = fetch_query(store, query);
+    assert_seqs(result, 9, 15);
+    assert_in_range(result.summary.missed, 3, 8);
+    query.since_us = 200;
+    assert_in_range(fetch_query(store, query).summary.missed, 3, 8);
+    query.since_us = 201;
+    result = fetch_query(store, query);
+    assert_seqs(result, 11, 15);
+    assert_int_equal(result.summary.missed, 0);
+    query.since_us = 150;
+    query.after_seq = 6; //  truly missed: 7, 8
+    assert_int_equal(fetch_query(store, query).summary.missed, 2);
+    query.after_seq = 0;
+    query.until_us = 250; //  until: no help below the trimmed time, still a bound
+    result = fetch_query(store, query);
+    assert_seqs(result, 9, 10);
+    assert_in_range(result.summary.missed, 3, 8);
+}
+
+//  ------------------------------------------------------------------------------------
+//  Retention by age
+
+void test_age_retention_trims_at_append(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    Retention retention;
+    retention.max_age_us = 1000;
+    assert_ok(store->set_retention("g", retention, 1000));
+    append_many(store, "g", 3, 1000); //  1..3
+    append_many(store, "g", 2, 1500); //  4..5
+    GroupInfo info = info_ok(store, "g");
+    assert_int_equal(info.first_seq, 1);
+    assert_int_equal(info.message_count, 5);
+    append_many(store, "g", 1, 2001); //  1..3 are 1001 old now
+    info = info_ok(store, "g");
+    assert_int_equal(info.first_seq, 4);
+    assert_int_equal(info.last_seq, 6);
+    assert_int_equal(info.retention.max_age_us, 1000);
+    append_many(store, "g", 1, 2500); //  4..5 are exactly 1000 old: kept
+    assert_int_equal(info_ok(store, "g").first_seq, 4);
+    append_many(store, "g", 1, 3400); //  4..6 go, 7 (at 2500) stays
+    info = info_ok(store, "g");
+    assert_int_equal(info.first_seq, 7);
+    assert_int_equal(info.message_count, 2);
+    FetchResult result = fetch_ok(store, "g", 0);
+    assert_seqs(result, 7, 8);
+    assert_int_equal(result.summary.missed, 6);
+}
+
+void test_trim_removes_what_age_retention_no_longer_keeps_in_every_group(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    Retention short_age;
+    short_age.max_age_us = 1000;
+    Retention long_age;
+    long_age.max_age_us = 5000;
+    assert_ok(store->create_group("a", make_uuid(1), Key(), Policy::kOpen));
+    assert_ok(store->create_group("b", make_uuid(2), Key(), Policy::kOpen));
+    assert_ok(store->create_group("c", make_uuid(3), Key(), Policy::kOpen));
+    assert_ok(store->set_retention("a", short_age, 0));
+    assert_ok(store->set_retention("b", long_age, 0));
+    append_many(store, "a", 3, 1000);
+    append_many(store, "a", 2, 1500);
+    for (const char* group : {"b", "c"}) {
+        append_many(store, group, 3, 1000);
+        append_many(store, group, 2, 4000);
+    }
+    uint64_t trimmed = 99;
+    assert_ok(store->trim(1900, &trimmed));
+    assert_int_equal(trimmed, 0);
+    assert_ok(store->trim(2001, &trimmed));
+    assert_int_equal(trimmed, 3);
+    assert_int_equal(info_ok(store, "a").first_seq, 4);
+    assert_int_equal(info_ok(store, "b").first_seq, 1);
+    assert_ok(store->trim(2500, &trimmed)); //  a's last two are exactly 1000 old
+    assert_int_equal(trimmed, 0);
+    assert_ok(store->trim(7000, &trimmed));
+    assert_int_equal(trimmed, 5);
+    GroupInfo a = info_ok(store, "a");
+    assert_int_equal(a.first_seq, 0);
+    assert_int_equal(a.last_seq, 5);
+    assert_int_equal(a.message_count, 0);
+    assert_int_equal(a.bytes, 0);
+    assert_int_equal(info_ok(store, "b").first_seq, 4);
+    assert_int_equal(info_ok(store, "c").first_seq, 1);
+    assert_int_equal(info_ok(store, "c").message_count, 5);
+    assert_ok(store->trim(9001, nullptr));
+    assert_int_equal(info_ok(store, "b").message_count, 0);
+    assert_int_equal(fetch_ok(store, "b", 0).summary.missed, 5);
+    assert_ok(store->trim(9500, &trimmed));
+    assert_int_equal(trimmed, 0);
+    //  The seq goes on after everything went.
+    assert_int_equal(append_ok(store, {make_request("a", "x")}, 9500)[0].seq, 6);
+    assert_seqs(fetch_ok(store, "a", 0), 6, 6);
+}
+
+void test_set_retention_with_an_age_trims_at_once(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    append_many(store, "g", 4, 1000);
+    append_many(store, "g", 4, 2000);
+    Retention retention;
+    retention.max_age_us = 500;
+    assert_ok(store->set_retention("g", retention, 2200));
+    GroupInfo info = info_ok(store, "g");
+    assert_int_equal(info.first_seq, 5);
+    assert_int_equal(info.message_count, 4);
+    assert_int_equal(info.retention.max_age_us, 500);
+    //  Every limit at once: the strictest wins.
+    retention.max_count = 3;
+    assert_ok(store->set_retention("g", retention, 2200));
+    assert_int_equal(info_ok(store, "g").first_seq, 6);
+}
+
+//  ------------------------------------------------------------------------------------
+//  Size on disk
+
+void test_disk_size_grows_with_data(void** state) {
+    Fixture* fixture = fixture_of(state);
+    Store* store = fixture->store.get();
+    uint64_t empty = 1;
+    assert_ok(store->disk_size(&empty));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    for (int i = 0; i < 10; i++)
+        append_many(store, "g", 100, 100, "m", 1000);
+    uint64_t full = 0;
+    assert_ok(store->disk_size(&full));
+    if (!fixture->kind->persistent) {
+        assert_int_equal(empty, 0);
+        assert_int_equal(full, 0);
+        return;
+    }
+    assert_true(full >= empty + 1000 * 1000);
+    //  It is the database and its WAL, whatever SQLite checkpointed by now.
+    struct stat db;
+    struct stat wal;
+    assert_int_equal(stat((fixture->dir + "/zgm.db").c_str(), &db), 0);
+    uint64_t expected = (uint64_t)db.st_size;
+    if (stat((fixture->dir + "/zgm.db-wal").c_str(), &wal) == 0) expected += (uint64_t)wal.st_size;
+    assert_int_equal(full, expected);
 }
 
 //  ------------------------------------------------------------------------------------
@@ -724,14 +1331,14 @@ void test_last_seq_survives_trimming_everything(void** state) {
 void test_sqlite_reopen_keeps_groups_members_messages_and_last_seq(void** state) {
     Fixture* fixture = fixture_of(state);
     Store* store = fixture->store.get();
-    assert_ok(store->create_group("a", make_uuid(1)));
-    assert_ok(store->create_group("b", make_uuid(2)));
+    assert_ok(store->create_group("a", make_uuid(1), Key(), Policy::kOpen));
+    assert_ok(store->create_group("b", make_uuid(2), Key(), Policy::kOpen));
     assert_ok(store->add_member("a", make_member(5, "ann", 10)));
     assert_ok(store->add_member("a", make_member(6, "bob", 20)));
     Retention retention;
     retention.max_count = 100;
     retention.max_bytes = 5000;
-    assert_ok(store->set_retention("a", retention));
+    assert_ok(store->set_retention("a", retention, 1000));
     append_many(store, "a", 7, 1000);
     append_ok(store, {make_request("b", "only", make_uuid(9))}, 2000);
     GroupInfo before = info_ok(store, "a");
@@ -773,10 +1380,10 @@ void test_sqlite_reopen_keeps_groups_members_messages_and_last_seq(void** state)
 void test_sqlite_reopen_after_trimming_everything_keeps_seq_gapless(void** state) {
     Fixture* fixture = fixture_of(state);
     Store* store = fixture->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     Retention retention;
     retention.max_bytes = 5;
-    assert_ok(store->set_retention("g", retention));
+    assert_ok(store->set_retention("g", retention, 1000));
     append_many(store, "g", 4, 100, "m", 10);
     assert_ok(reopen(fixture));
     store = fixture->store.get();
@@ -784,8 +1391,8 @@ void test_sqlite_reopen_after_trimming_everything_keeps_seq_gapless(void** state
     assert_int_equal(info.first_seq, 0);
     assert_int_equal(info.last_seq, 4);
     assert_int_equal(info.last_ts_us, 100);
-    assert_true(fetch_ok(store, "g", 0).truncated);
-    assert_ok(store->set_retention("g", Retention()));
+    assert_int_equal(fetch_ok(store, "g", 0).summary.missed, 4);
+    assert_ok(store->set_retention("g", Retention(), 1000));
     assert_int_equal(append_ok(store, {make_request("g", "x")}, 50)[0].seq, 5);
     assert_ok(reopen(fixture));
     store = fixture->store.get();
@@ -794,7 +1401,7 @@ void test_sqlite_reopen_after_trimming_everything_keeps_seq_gapless(void** state
     assert_int_equal(info.last_seq, 5);
     FetchResult result = fetch_ok(store, "g", 0);
     assert_seqs(result, 5, 5);
-    assert_true(result.truncated);
+    assert_int_equal(result.summary.missed, 4);
 }
 
 void test_sqlite_creates_a_missing_data_directory(void** state) {
@@ -842,9 +1449,9 @@ std::string query_db(const std::string& dir, const char* sql) {
 
 void test_sqlite_database_is_in_wal_mode_with_a_schema_version(void** state) {
     Fixture* fixture = fixture_of(state);
-    assert_ok(fixture->store->create_group("g", make_uuid(1)));
+    assert_ok(fixture->store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     assert_string_equal(query_db(fixture->dir, "PRAGMA journal_mode").c_str(), "wal");
-    assert_string_equal(query_db(fixture->dir, "PRAGMA user_version").c_str(), "1");
+    assert_string_equal(query_db(fixture->dir, "PRAGMA user_version").c_str(), "2");
 }
 
 void test_sqlite_garbage_file_is_corrupt(void** state) {
@@ -864,16 +1471,32 @@ void test_sqlite_garbage_file_is_corrupt(void** state) {
     assert_null(store.get());
 }
 
-void test_sqlite_unknown_schema_version_is_refused(void** state) {
+void test_sqlite_newer_schema_is_refused_saying_what_to_do(void** state) {
     Fixture* fixture = fixture_of(state);
-    assert_ok(fixture->store->create_group("g", make_uuid(1)));
+    assert_ok(fixture->store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     fixture->store.reset();
+    query_db(fixture->dir, "PRAGMA user_version = 3");
+    std::string notice = "not set";
+    Status status = reopen(fixture, Durability::kFull, 0, &notice);
+    assert_int_equal(status.code(), Status::kCorrupt);
+    const char* message = status.message().c_str();
+    assert_non_null(strstr(message, "schema version 3, newer than this zgm knows (2)"));
+    assert_non_null(strstr(message, ("Run a zgm of that version or newer on " + fixture->dir +
+                                     ", or move that directory aside")
+                                        .c_str()));
+    assert_null(fixture->store.get());
+    assert_string_equal(notice.c_str(), "");
+    assert_string_equal(query_db(fixture->dir, "PRAGMA user_version").c_str(), "3");
     query_db(fixture->dir, "PRAGMA user_version = 99");
-    assert_string_equal(query_db(fixture->dir, "PRAGMA user_version").c_str(), "99");
-    Status status = reopen(fixture);
+    status = reopen(fixture);
     assert_int_equal(status.code(), Status::kCorrupt);
     assert_non_null(strstr(status.message().c_str(), "99"));
-    assert_null(fixture->store.get());
+    query_db(fixture->dir, "PRAGMA user_version = -1");
+    assert_status(reopen(fixture), Status::kCorrupt);
+    //  Put back, it opens again.
+    query_db(fixture->dir, "PRAGMA user_version = 2");
+    assert_ok(reopen(fixture));
+    assert_int_equal(info_ok(fixture->store.get(), "g").last_seq, 0);
 }
 
 void test_sqlite_database_of_another_program_is_refused(void** state) {
@@ -892,7 +1515,7 @@ void test_sqlite_database_of_another_program_is_refused(void** state) {
 void test_sqlite_damaged_pages_are_reported_as_corrupt(void** state) {
     Fixture* fixture = fixture_of(state);
     Store* store = fixture->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     for (int i = 0; i < 20; i++)
         append_many(store, "g", 100, 100, "m", 100);
     fixture->store.reset();
@@ -917,7 +1540,7 @@ void test_sqlite_durability_normal_stores_and_reopens(void** state) {
     Fixture* fixture = fixture_of(state);
     assert_ok(reopen(fixture, Durability::kNormal));
     Store* store = fixture->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     append_many(store, "g", 50, 100);
     append_many(store, "g", 50, 200);
     assert_ok(reopen(fixture, Durability::kNormal));
@@ -927,13 +1550,475 @@ void test_sqlite_durability_normal_stores_and_reopens(void** state) {
     assert_int_equal(info_ok(fixture->store.get(), "g").last_seq, 100);
 }
 
+void test_sqlite_reopen_keeps_owner_policy_allowed_keys_and_age_retention(void** state) {
+    Fixture* fixture = fixture_of(state);
+    Store* store = fixture->store.get();
+    assert_ok(store->create_group("club", make_uuid(1), make_key(7), Policy::kMembers));
+    assert_ok(store->create_group("open", make_uuid(2), Key(), Policy::kOpen));
+    assert_ok(store->allow("club", make_key(4)));
+    assert_ok(store->allow("club", make_key(3)));
+    assert_ok(store->set_owner("open", make_key(9)));
+    Retention retention;
+    retention.max_age_us = 123456;
+    retention.max_count = 50;
+    assert_ok(store->set_retention("open", retention, 1000));
+    assert_ok(store->add_member("club", make_member(5, "eve", 10)));
+    assert_ok(store->add_member("club", make_member(2, "bob", 10)));
+
+    assert_ok(reopen(fixture));
+    store = fixture->store.get();
+    GroupInfo club = info_ok(store, "club");
+    assert_true(club.owner == make_key(7));
+    assert_int_equal((int)club.policy, (int)Policy::kMembers);
+    assert_int_equal(club.member_count, 2);
+    GroupInfo open = info_ok(store, "open");
+    assert_true(open.owner == make_key(9));
+    assert_int_equal((int)open.policy, (int)Policy::kOpen);
+    assert_int_equal(open.retention.max_age_us, 123456);
+    assert_int_equal(open.retention.max_count, 50);
+    std::vector<Key> keys;
+    assert_ok(store->allowed("club", &keys));
+    assert_int_equal(keys.size(), 2);
+    assert_true(keys[0] == make_key(3));
+    assert_true(keys[1] == make_key(4));
+    std::vector<Member> members;
+    assert_ok(store->members("club", &members));
+    assert_int_equal(members.size(), 2);
+    assert_true(members[0].id == make_key(5));
+    assert_true(members[1].id == make_key(2));
+    //  Changes after a reopen stick too.
+    assert_ok(store->set_owner("club", Key()));
+    assert_ok(store->set_policy("club", Policy::kOpen));
+    assert_ok(store->disallow("club", make_key(3)));
+    assert_ok(reopen(fixture));
+    club = info_ok(fixture->store.get(), "club");
+    assert_true(club.owner.is_nil());
+    assert_int_equal((int)club.policy, (int)Policy::kOpen);
+    assert_ok(fixture->store->allowed("club", &keys));
+    assert_int_equal(keys.size(), 1);
+    assert_true(keys[0] == make_key(4));
+}
+
+void test_sqlite_age_retention_applies_after_a_reopen(void** state) {
+    Fixture* fixture = fixture_of(state);
+    Store* store = fixture->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    Retention retention;
+    retention.max_age_us = 1000;
+    assert_ok(store->set_retention("g", retention, 0));
+    append_many(store, "g", 3, 1000);
+    append_many(store, "g", 3, 1500);
+    assert_ok(reopen(fixture));
+    store = fixture->store.get();
+    uint64_t trimmed = 0;
+    assert_ok(store->trim(2001, &trimmed));
+    assert_int_equal(trimmed, 3);
+    assert_ok(reopen(fixture));
+    store = fixture->store.get();
+    GroupInfo info = info_ok(store, "g");
+    assert_int_equal(info.first_seq, 4);
+    assert_int_equal(info.message_count, 3);
+    assert_int_equal(fetch_ok(store, "g", 0).summary.missed, 3);
+    assert_ok(store->trim(2600, &trimmed));
+    assert_int_equal(trimmed, 3);
+}
+
+//  ------------------------------------------------------------------------------------
+//  SQLite only: a store of zgm 0.1 (schema 1), and one of a newer zgm
+
+//  The schema of zgm 0.1, as src/store/sqlite_store.cc had it at 3dc9ab7.
+const char* const kSchemaV1 = R"sql(
+CREATE TABLE groups (
+    key INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    id BLOB NOT NULL,
+    created_us INTEGER NOT NULL,
+    max_count INTEGER NOT NULL DEFAULT 0,
+    max_bytes INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    last_ts_us INTEGER NOT NULL DEFAULT 0,
+    trimmed_seq INTEGER NOT NULL DEFAULT 0,
+    trimmed_ts_us INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE members (
+    group_key INTEGER NOT NULL,
+    user BLOB NOT NULL,
+    name TEXT NOT NULL,
+    joined_us INTEGER NOT NULL,
+    PRIMARY KEY (group_key, user)
+) WITHOUT ROWID;
+CREATE TABLE messages (
+    group_key INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    ts_us INTEGER NOT NULL,
+    sender BLOB NOT NULL,
+    sender_name TEXT NOT NULL,
+    msg_id BLOB,
+    body BLOB NOT NULL,
+    PRIMARY KEY (group_key, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_msg_id ON messages (group_key, msg_id) WHERE msg_id IS NOT NULL;
+)sql";
+
+struct V1Message {
+    int64_t group_key;
+    uint64_t seq;
+    uint64_t ts_us;
+    uint64_t sender; //  make_uuid(sender)
+    const char* sender_name;
+    uint64_t msg_id; //  make_uuid(msg_id), 0 for none
+    const char* body;
+};
+
+//  What zgm 0.1 left after: group "chat" (key 1) with three messages and two members,
+//  group "news" (key 2) with a retention of 2 that trimmed seqs 1 and 2, and one member.
+const V1Message kV1Messages[] = {
+    {1, 1, 1100, 501, "ann", 101, "hello"},  {1, 2, 1200, 502, "bob", 102, "hi ann"},
+    {1, 3, 1300, 501, "ann", 0, "bye"},      {2, 3, 2300, 502, "bob", 203, "third"},
+    {2, 4, 2400, 502, "bob", 204, "fourth"},
+};
+
+bool exec_db(sqlite3* db, const char* sql) {
+    char* error = nullptr;
+    int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
+    if (rc != SQLITE_OK) print_error("%s: %s\n", sql, error ? error : "?");
+    sqlite3_free(error);
+    return rc == SQLITE_OK;
+}
+
+//  Writes dir/zgm.db as zgm 0.1 would have; a sender of bad_sender_size bytes (not 0)
+//  makes it one that cannot be migrated.
+void write_v1_database(const std::string& dir, int bad_sender_size = 0) {
+    sqlite3* db = nullptr;
+    assert_int_equal(sqlite3_open((dir + "/zgm.db").c_str(), &db), SQLITE_OK);
+    assert_true(exec_db(db, "PRAGMA journal_mode = WAL"));
+    assert_true(exec_db(db, kSchemaV1));
+    assert_true(exec_db(db, "PRAGMA user_version = 1"));
+    sqlite3_stmt* stmt = nullptr;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO groups (key, name, id, created_us, max_count,"
+                                        " last_seq, last_ts_us, trimmed_seq, trimmed_ts_us, bytes)"
+                                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                        -1, &stmt, nullptr),
+                     SQLITE_OK);
+    struct {
+        int64_t key;
+        const char* name;
+        uint64_t max_count, last_seq, last_ts_us, trimmed_seq, trimmed_ts_us, bytes;
+    } groups[] = {{1, "chat", 0, 3, 1300, 0, 0, 14}, {2, "news", 2, 4, 2400, 2, 2200, 11}};
+    for (const auto& group : groups) {
+        Uuid id = make_uuid(group.key);
+        sqlite3_bind_int64(stmt, 1, group.key);
+        sqlite3_bind_text(stmt, 2, group.name, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(stmt, 3, id.bytes, 16, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 4, 5000);
+        sqlite3_bind_int64(stmt, 5, (int64_t)group.max_count);
+        sqlite3_bind_int64(stmt, 6, (int64_t)group.last_seq);
+        sqlite3_bind_int64(stmt, 7, (int64_t)group.last_ts_us);
+        sqlite3_bind_int64(stmt, 8, (int64_t)group.trimmed_seq);
+        sqlite3_bind_int64(stmt, 9, (int64_t)group.trimmed_ts_us);
+        sqlite3_bind_int64(stmt, 10, (int64_t)group.bytes);
+        assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+        sqlite3_reset(stmt);
+    }
+    sqlite3_finalize(stmt);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO members (group_key, user, name, joined_us)"
+                                        " VALUES (?1, ?2, ?3, ?4)",
+                                        -1, &stmt, nullptr),
+                     SQLITE_OK);
+    struct {
+        int64_t group_key;
+        uint64_t user;
+        const char* name;
+    } members[] = {{1, 501, "ann"}, {1, 502, "bob"}, {2, 502, "bob"}};
+    for (const auto& member : members) {
+        Uuid user = make_uuid(member.user);
+        sqlite3_bind_int64(stmt, 1, member.group_key);
+        sqlite3_bind_blob(stmt, 2, user.bytes, 16, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, member.name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 4, 100);
+        assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+        sqlite3_reset(stmt);
+    }
+    sqlite3_finalize(stmt);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO messages (group_key, seq, ts_us, sender,"
+                                        " sender_name, msg_id, body)"
+                                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                        -1, &stmt, nullptr),
+                     SQLITE_OK);
+    for (const V1Message& message : kV1Messages) {
+        Uuid sender = make_uuid(message.sender);
+        Uuid msg_id = make_uuid(message.msg_id);
+        sqlite3_bind_int64(stmt, 1, message.group_key);
+        sqlite3_bind_int64(stmt, 2, (int64_t)message.seq);
+        sqlite3_bind_int64(stmt, 3, (int64_t)message.ts_us);
+        bool bad = bad_sender_size && &message == &kV1Messages[4];
+        sqlite3_bind_blob(stmt, 4, sender.bytes, bad ? bad_sender_size : 16, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 5, message.sender_name, -1, SQLITE_STATIC);
+        if (message.msg_id)
+            sqlite3_bind_blob(stmt, 6, msg_id.bytes, 16, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(stmt, 6);
+        sqlite3_bind_blob(stmt, 7, message.body, (int)strlen(message.body), SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+        sqlite3_reset(stmt);
+    }
+    sqlite3_finalize(stmt);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+void test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_members(void** state) {
+    Fixture* fixture = fixture_of(state);
+    fixture->store.reset();
+    std::string dir = fixture->dir + "/v1";
+    assert_int_equal(mkdir(dir.c_str(), 0755), 0);
+    write_v1_database(dir);
+    std::string notice = "not set";
+    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice));
+    assert_string_equal(notice.c_str(),
+                        ("migrated the store in " + dir +
+                         " from zgm 0.1: 2 groups, 5 messages kept, 3 members dropped (0.1 user "
+                         "ids are not keys; members join again)")
+                            .c_str());
+    assert_string_equal(query_db(dir, "PRAGMA user_version").c_str(), "2");
+    Store* store = fixture->store.get();
+
+    std::vector<GroupInfo> groups;
+    assert_ok(store->list_groups(&groups));
+    assert_int_equal(groups.size(), 2);
+    const GroupInfo& chat = groups[0];
+    assert_string_equal(chat.name.c_str(), "chat");
+    assert_true(chat.id == make_uuid(1));
+    assert_int_equal(chat.created_us, 5000);
+    assert_true(chat.owner.is_nil());
+    assert_int_equal((int)chat.policy, (int)Policy::kOpen);
+    assert_int_equal(chat.member_count, 0);
+    assert_int_equal(chat.first_seq, 1);
+    assert_int_equal(chat.last_seq, 3);
+    assert_int_equal(chat.last_ts_us, 1300);
+    assert_int_equal(chat.message_count, 3);
+    assert_int_equal(chat.bytes, 14);
+    const GroupInfo& news = groups[1];
+    assert_int_equal(news.first_seq, 3);
+    assert_int_equal(news.last_seq, 4);
+    assert_int_equal(news.retention.max_count, 2);
+    assert_int_equal(news.retention.max_age_us, 0);
+    std::vector<Member> members;
+    assert_ok(store->members("chat", &members));
+    assert_true(members.empty());
+
+    //  The history, with each 0.1 sender as its legacy key and its name as it was.
+    FetchResult all = fetch_ok(store, "chat", 0);
+    assert_seqs(all, 1, 3);
+    for (size_t i = 0; i < 3; i++) {
+        const V1Message& v1 = kV1Messages[i];
+        const StoredMessage& message = all.messages[i];
+        assert_int_equal(message.ts_us, v1.ts_us);
+        assert_true(message.sender == legacy_user_key(make_uuid(v1.sender)));
+        assert_string_equal(message.sender_name.c_str(), v1.sender_name);
+        assert_string_equal(message.body.c_str(), v1.body);
+        assert_true(message.msg_id == (v1.msg_id ? make_uuid(v1.msg_id) : Uuid()));
+    }
+    Key ann = all.messages[0].sender;
+    for (size_t i = 0; i < 16; i++)
+        assert_int_equal(ann.bytes[i], 0);
+    assert_memory_equal(ann.bytes + 16, make_uuid(501).bytes, 16);
+    FetchResult trimmed = fetch_ok(store, "news", 0);
+    assert_seqs(trimmed, 3, 4);
+    assert_int_equal(trimmed.summary.missed, 2);
+
+    //  It goes on as a v2 store: dedup of 0.1 ids, seq, retention, members joining again.
+    AppendResult again = append_ok(store, {make_request("chat", "hello", make_uuid(101))}, 9000)[0];
+    assert_true(again.duplicate);
+    assert_int_equal(again.seq, 1);
+    assert_int_equal(again.ts_us, 1100);
+    assert_int_equal(append_ok(store, {make_request("chat", "new")}, 1000)[0].ts_us, 1300);
+    assert_int_equal(append_ok(store, {make_request("news", "fifth")}, 9000)[0].seq, 5);
+    assert_int_equal(info_ok(store, "news").first_seq, 4);
+    assert_ok(store->add_member("chat", make_member(1, "ann", 9000)));
+    assert_ok(store->allow("chat", make_key(1)));
+    assert_string_equal(query_db(dir, "PRAGMA integrity_check").c_str(), "ok");
+
+    //  Once is enough: the next open has nothing to say.
+    fixture->store.reset();
+    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice));
+    assert_string_equal(notice.c_str(), "");
+    store = fixture->store.get();
+    assert_seqs(fetch_ok(store, "chat", 0), 1, 4);
+    assert_int_equal(info_ok(store, "chat").member_count, 1);
+}
+
+void test_sqlite_a_0_1_store_that_cannot_be_migrated_is_left_as_it_was(void** state) {
+    Fixture* fixture = fixture_of(state);
+    fixture->store.reset();
+    std::string dir = fixture->dir + "/v1";
+    assert_int_equal(mkdir(dir.c_str(), 0755), 0);
+    write_v1_database(dir, 5);
+    std::string notice = "not set";
+    Status status = open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice);
+    assert_int_equal(status.code(), Status::kCorrupt);
+    assert_non_null(strstr(status.message().c_str(), "0.1"));
+    assert_null(fixture->store.get());
+    assert_string_equal(notice.c_str(), "");
+    //  The one transaction rolled back: still schema 1, members and all.
+    assert_string_equal(query_db(dir, "PRAGMA user_version").c_str(), "1");
+    assert_string_equal(query_db(dir, "SELECT count(*) FROM members").c_str(), "3");
+    assert_string_equal(query_db(dir, "SELECT length(sender) FROM messages WHERE seq = 1").c_str(),
+                        "16");
+    assert_string_equal(query_db(dir, "SELECT count(*) FROM pragma_table_info('groups')").c_str(),
+                        "11");
+}
+
+//  ------------------------------------------------------------------------------------
+//  SQLite only: one store per data directory
+
+std::string pid_text(pid_t pid) {
+    return "process " + std::to_string((long long)pid);
+}
+
+void test_sqlite_second_open_in_this_process_is_busy_and_names_it(void** state) {
+    Fixture* fixture = fixture_of(state);
+    std::unique_ptr<Store> second;
+    Status status = open_sqlite_store(fixture->dir, Durability::kFull, &second);
+    assert_int_equal(status.code(), Status::kBusy);
+    assert_null(second.get());
+    const char* message = status.message().c_str();
+    assert_non_null(strstr(message, ("the store in " + fixture->dir + " is in use by").c_str()));
+    assert_non_null(strstr(message, (pid_text(getpid()) + " (").c_str()));
+    assert_non_null(strstr(message, "test_store")); //  its command line
+    //  The first store is untouched and still works.
+    assert_ok(fixture->store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    append_many(fixture->store.get(), "g", 3, 100);
+    //  Closing it releases the directory.
+    fixture->store.reset();
+    assert_ok(open_sqlite_store(fixture->dir, Durability::kFull, &second));
+    assert_int_equal(info_ok(second.get(), "g").last_seq, 3);
+    //  And the lock file names the holder.
+    FILE* in = fopen((fixture->dir + "/zgm.lock").c_str(), "r");
+    assert_non_null(in);
+    long long pid = 0;
+    assert_int_equal(fscanf(in, "%lld", &pid), 1);
+    fclose(in);
+    assert_int_equal(pid, getpid());
+}
+
+//  Reads what a child wrote to fd until it closes it or 10 s pass.
+std::string read_child(int fd) {
+    std::string text;
+    int64_t deadline = mono_ms() + 10000;
+    for (;;) {
+        int timeout = (int)(deadline - mono_ms());
+        if (timeout <= 0) break;
+        struct pollfd item = {fd, POLLIN, 0};
+        int ready = poll(&item, 1, timeout);
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) break;
+        char buffer[512];
+        ssize_t size = read(fd, buffer, sizeof buffer);
+        if (size < 0 && errno == EINTR) continue;
+        if (size <= 0) break;
+        text.append(buffer, (size_t)size);
+        if (text.back() == '\n') break;
+    }
+    return text;
+}
+
+//  Kills (if still running) and reaps a child; true if it exited with 0 by itself.
+bool reap(pid_t pid, bool kill_it) {
+    if (kill_it) kill(pid, SIGKILL);
+    int status = 0;
+    pid_t waited;
+    do
+        waited = waitpid(pid, &status, 0);
+    while (waited < 0 && errno == EINTR);
+    return waited == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+//  Opens the store on dir in a forked child; returns "<code> <message>" of that open.
+std::string open_in_child(const std::string& dir) {
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        std::unique_ptr<Store> store;
+        Status status = open_sqlite_store(dir, Durability::kFull, &store);
+        store.reset();
+        std::string line = std::to_string((int)status.code()) + " " + status.message() + "\n";
+        bool written = write(fds[1], line.data(), line.size()) == (ssize_t)line.size();
+        _exit(written ? 0 : 1);
+    }
+    close(fds[1]);
+    std::string line = read_child(fds[0]);
+    close(fds[0]);
+    bool exited = reap(pid, line.empty());
+    assert_true(exited);
+    return line;
+}
+
+void test_sqlite_second_open_from_a_forked_child_is_busy(void** state) {
+    Fixture* fixture = fixture_of(state);
+    std::string line = open_in_child(fixture->dir);
+    assert_int_equal(atoi(line.c_str()), Status::kBusy);
+    assert_non_null(strstr(line.c_str(), (pid_text(getpid()) + " (").c_str()));
+    assert_null(strstr(line.c_str(), "this very process"));
+    fixture->store.reset();
+    line = open_in_child(fixture->dir);
+    assert_int_equal(atoi(line.c_str()), Status::kOk);
+    assert_ok(reopen(fixture));
+}
+
+//  A holder that dies without closing (SIGKILL) leaves the directory free.
+void test_sqlite_the_lock_of_a_killed_holder_is_released(void** state) {
+    Fixture* fixture = fixture_of(state);
+    fixture->store.reset();
+    int fds[2];
+    int hold[2]; //  the child holds the store until this pipe closes (or a minute passes)
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(pipe(hold), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        close(hold[1]);
+        std::unique_ptr<Store> store;
+        if (!open_sqlite_store(fixture->dir, Durability::kFull, &store).is_ok()) _exit(1);
+        if (write(fds[1], "open\n", 5) != 5) _exit(2);
+        struct pollfd item = {hold[0], POLLIN, 0};
+        poll(&item, 1, 60000);
+        _exit(3);
+    }
+    close(fds[1]);
+    close(hold[0]);
+    std::string line = read_child(fds[0]);
+    close(fds[0]);
+    if (line != "open\n") {
+        reap(pid, true);
+        close(hold[1]);
+        fail_msg("the child did not open the store");
+    }
+    std::unique_ptr<Store> store;
+    Status status = open_sqlite_store(fixture->dir, Durability::kFull, &store);
+    bool busy = status.code() == Status::kBusy &&
+                strstr(status.message().c_str(), (pid_text(pid) + " (").c_str());
+    reap(pid, true);
+    close(hold[1]);
+    if (!busy) fail_msg("expected busy, naming %d: %s", (int)pid, status.message().c_str());
+    assert_ok(open_sqlite_store(fixture->dir, Durability::kFull, &store));
+}
+
 //  ------------------------------------------------------------------------------------
 //  SQLite only: a full disk
 
 void assert_gapless(const FetchResult& result) {
     for (size_t i = 0; i < result.messages.size(); i++)
-        assert_int_equal(result.messages[i].seq, result.first_seq + i);
-    if (!result.messages.empty()) assert_int_equal(result.messages.back().seq, result.last_seq);
+        assert_int_equal(result.messages[i].seq, result.summary.first_seq + i);
+    if (!result.messages.empty())
+        assert_int_equal(result.messages.back().seq, result.summary.last_seq);
 }
 
 //  Appends batches of ten 1000-byte bodies to "g" until one fails, and returns that
@@ -965,7 +2050,7 @@ void test_sqlite_full_database_stores_nothing_of_the_failed_batch(void** state) 
     Fixture* fixture = fixture_of(state);
     assert_ok(reopen(fixture, Durability::kFull, 60));
     Store* store = fixture->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     append_many(store, "g", 5, 100, "m", 1000);
     uint64_t last_ok = 5;
     Status status = fill_until_failure(store, &last_ok);
@@ -993,15 +2078,15 @@ void test_sqlite_full_database_stores_nothing_of_the_failed_batch(void** state) 
     assert_true(results.empty());
     Retention retention;
     retention.max_count = 5;
-    assert_ok(store->set_retention("g", retention));
+    assert_ok(store->set_retention("g", retention, 1000));
     results = append_ok(store, {make_request("g", "after"), make_request("g", "after")}, 100);
     assert_int_equal(results[0].seq, last_ok + 1);
     assert_int_equal(results[1].seq, last_ok + 2);
     assert_ok(reopen(fixture));
     all = fetch_ok(fixture->store.get(), "g", 0);
     assert_gapless(all);
-    assert_int_equal(all.last_seq, last_ok + 2);
-    assert_int_equal(all.first_seq, last_ok - 2);
+    assert_int_equal(all.summary.last_seq, last_ok + 2);
+    assert_int_equal(all.summary.first_seq, last_ok - 2);
     assert_string_equal(all.messages.back().body.c_str(), "after");
 }
 
@@ -1031,7 +2116,7 @@ void test_sqlite_full_filesystem_stores_nothing_and_recovers_when_space_frees(vo
     }
     assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store));
     Store* store = fixture->store.get();
-    assert_ok(store->create_group("g", make_uuid(1)));
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     uint64_t last_ok = 0;
     Status status = fill_until_failure(store, &last_ok);
     assert_int_equal(status.code(), Status::kFull);
@@ -1059,7 +2144,7 @@ Prepared prepare_read_only(Fixture* fixture) {
     if (!mount_tmpfs(fixture, fixture->dir + "/ro", "size=4m")) return Prepared::kUnavailable;
     std::unique_ptr<Store> store;
     if (!open_sqlite_store(fixture->mounted + "/data", Durability::kFull, &store).is_ok() ||
-        !store->create_group("g", make_uuid(1)).is_ok())
+        !store->create_group("g", make_uuid(1), Key(), Policy::kOpen).is_ok())
         return Prepared::kFailed;
     store.reset();
     if (mount("tmpfs", fixture->mounted.c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr) != 0)
@@ -1096,7 +2181,7 @@ Prepared prepare_read_only_file(Fixture* fixture) {
 
 void test_sqlite_read_only_database_file_is_read_only(void** state) {
     Fixture* fixture = fixture_of(state);
-    assert_ok(fixture->store->create_group("g", make_uuid(1)));
+    assert_ok(fixture->store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     Prepared prepared = prepare_read_only_file(fixture);
     if (prepared == Prepared::kUnavailable) skip();
     Status status = reopen(fixture);
@@ -1142,25 +2227,50 @@ const Case cases[] = {
     BOTH(test_fetch_more_is_false_when_the_limit_reaches_the_last_message),
     BOTH(test_fetch_max_bytes_stops_before_exceeding_but_returns_at_least_one),
     BOTH(test_fetch_returns_every_field_intact),
-    BOTH(test_members_add_list_remove_and_is_member),
+    BOTH(test_fetch_until_timestamp_is_exclusive),
+    BOTH(test_fetch_before_seq_is_exclusive),
+    BOTH(test_fetch_since_until_after_and_before_all_apply),
+    BOTH(test_fetch_newest_returns_the_last_limit_in_seq_order),
+    BOTH(test_fetch_newest_pages_backward_to_seq_one),
+    BOTH(test_fetch_newest_with_max_bytes_counts_from_the_newest_end),
+    BOTH(test_fetch_hands_each_message_to_the_visitor),
+    BOTH(test_members_add_list_and_remove_in_join_order),
     BOTH(test_add_member_twice_returns_exists_and_keeps_the_first_name),
     BOTH(test_remove_member_of_a_non_member_is_not_found),
     BOTH(test_members_belong_to_their_group_only),
-    BOTH(test_retention_by_count_trims_the_oldest_and_sets_truncated),
+    BOTH(test_create_group_keeps_its_owner_and_policy),
+    BOTH(test_a_policy_that_is_not_one_is_invalid),
+    BOTH(test_allow_disallow_and_allowed),
+    BOTH(test_retention_by_count_trims_the_oldest_and_counts_missed),
     BOTH(test_retention_by_bytes_trims_the_oldest),
     BOTH(test_set_retention_trims_at_once),
-    BOTH(test_fetch_since_a_time_after_the_trimmed_messages_is_not_truncated),
+    BOTH(test_fetch_since_a_time_after_the_trimmed_messages_misses_nothing),
     BOTH(test_last_seq_survives_trimming_everything),
+    BOTH(test_missed_is_exact_for_seq_cursors_after_count_trimming),
+    BOTH(test_missed_is_reported_when_paging_backward_reaches_the_trimmed),
+    BOTH(test_missed_after_bytes_trimming),
+    BOTH(test_missed_for_a_since_query_is_a_bound),
+    BOTH(test_age_retention_trims_at_append),
+    BOTH(test_trim_removes_what_age_retention_no_longer_keeps_in_every_group),
+    BOTH(test_set_retention_with_an_age_trims_at_once),
+    BOTH(test_disk_size_grows_with_data),
     SQLITE(test_sqlite_reopen_keeps_groups_members_messages_and_last_seq),
     SQLITE(test_sqlite_reopen_after_trimming_everything_keeps_seq_gapless),
     SQLITE(test_sqlite_creates_a_missing_data_directory),
     SQLITE(test_sqlite_data_dir_that_is_a_file_is_an_error),
     SQLITE(test_sqlite_database_is_in_wal_mode_with_a_schema_version),
     SQLITE(test_sqlite_garbage_file_is_corrupt),
-    SQLITE(test_sqlite_unknown_schema_version_is_refused),
+    SQLITE(test_sqlite_newer_schema_is_refused_saying_what_to_do),
     SQLITE(test_sqlite_database_of_another_program_is_refused),
     SQLITE(test_sqlite_damaged_pages_are_reported_as_corrupt),
     SQLITE(test_sqlite_durability_normal_stores_and_reopens),
+    SQLITE(test_sqlite_reopen_keeps_owner_policy_allowed_keys_and_age_retention),
+    SQLITE(test_sqlite_age_retention_applies_after_a_reopen),
+    SQLITE(test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_members),
+    SQLITE(test_sqlite_a_0_1_store_that_cannot_be_migrated_is_left_as_it_was),
+    SQLITE(test_sqlite_second_open_in_this_process_is_busy_and_names_it),
+    SQLITE(test_sqlite_second_open_from_a_forked_child_is_busy),
+    SQLITE(test_sqlite_the_lock_of_a_killed_holder_is_released),
     SQLITE(test_sqlite_full_database_stores_nothing_of_the_failed_batch),
     SQLITE(test_sqlite_full_filesystem_stores_nothing_and_recovers_when_space_frees),
     SQLITE(test_sqlite_read_only_data_directory_is_read_only),

@@ -40,10 +40,15 @@ namespace {
 const char* const kGroup = "crash";
 const int kRounds = 8;
 
+//  The retention of the second case: trims in nearly every append, by count and by age.
+const uint64_t kMaxCount = 700;
+const uint64_t kMaxAgeUs = 200 * 1000;
+
 //  Why a writer child exited by itself instead of being killed.
 enum WriterExit {
     kCannotOpen = 10,
     kCannotCreateGroup,
+    kCannotSetRetention,
     kCannotReadGroup,
     kRepeatNotDeduplicated,
     kAppendFailed,
@@ -57,6 +62,8 @@ const char* writer_exit_reason(int code) {
         return "cannot open the store";
     case kCannotCreateGroup:
         return "cannot create the group";
+    case kCannotSetRetention:
+        return "cannot set the retention";
     case kCannotReadGroup:
         return "cannot read the group";
     case kRepeatNotDeduplicated:
@@ -88,7 +95,7 @@ Uuid msg_id_for(uint64_t seq) {
 AppendRequest request_for(uint64_t seq) {
     AppendRequest request;
     request.group = kGroup;
-    request.sender = msg_id_for(0);
+    memset(request.sender.bytes, 0x17, kKeySize);
     request.sender_name = "writer";
     request.msg_id = msg_id_for(seq);
     request.body = body_for(seq);
@@ -96,16 +103,27 @@ AppendRequest request_for(uint64_t seq) {
 }
 
 //  The child: appends batches until it is killed, and after each append returns writes the
-//  last committed seq to fd. It never returns.
-[[noreturn]] void run_writer(const std::string& dir, int fd, unsigned seed) {
+//  last committed seq to fd. With retention, the appends trim, and so does a trim() now and
+//  then. It never returns.
+[[noreturn]] void run_writer(const std::string& dir, int fd, unsigned seed, bool retention) {
     std::unique_ptr<Store> store;
     if (!open_sqlite_store(dir, Durability::kFull, &store).is_ok()) _exit(kCannotOpen);
-    Status status = store->create_group(kGroup, msg_id_for(1));
+    Status status = store->create_group(kGroup, msg_id_for(1), Key(), Policy::kOpen);
     if (!status.is_ok() && status.code() != Status::kExists) _exit(kCannotCreateGroup);
     GroupInfo info;
     if (!store->group_info(kGroup, &info).is_ok()) _exit(kCannotReadGroup);
+    //  Set once (the store keeps it across restarts), before any message: setting it again
+    //  at each start would trim by age there and then.
+    if (retention && info.retention.max_count == 0) {
+        Retention limits;
+        limits.max_count = kMaxCount;
+        limits.max_age_us = kMaxAgeUs;
+        if (!store->set_retention(kGroup, limits, now_us()).is_ok()) _exit(kCannotSetRetention);
+    }
     std::vector<AppendResult> results;
-    if (info.last_seq > 0) {
+    //  The last committed message, unless retention has trimmed it since (then it is gone,
+    //  and a repeat would be a new message).
+    if (info.last_seq > 0 && info.first_seq > 0) {
         if (!store->append({request_for(info.last_seq)}, now_us(), &results).is_ok() ||
             results.size() != 1 || !results[0].duplicate || results[0].seq != info.last_seq)
             _exit(kRepeatNotDeduplicated);
@@ -118,6 +136,8 @@ AppendRequest request_for(uint64_t seq) {
         for (size_t i = 0; i < count; i++)
             batch.push_back(request_for(next + i));
         if (!store->append(batch, now_us(), &results).is_ok()) _exit(kAppendFailed);
+        if (retention && rand() % 4 == 0 && !store->trim(now_us(), nullptr).is_ok())
+            _exit(kAppendFailed);
         for (size_t i = 0; i < count; i++)
             if (!results[i].status.is_ok() || results[i].duplicate || results[i].seq != next + i)
                 _exit(kWrongSeq);
@@ -177,8 +197,8 @@ std::string integrity_of(const std::string& path) {
 }
 
 //  Every message whose commit was reported is there, with its content, and seq runs
-//  1..last without a gap.
-void verify_store(const std::string& dir, uint64_t committed) {
+//  1..last without a gap - or, with retention, first..last, what retention kept.
+void verify_store(const std::string& dir, uint64_t committed, bool retention) {
     struct stat info;
     std::string path = dir + "/zgm.db";
     if (stat(path.c_str(), &info) == 0) assert_string_equal(integrity_of(path).c_str(), "ok");
@@ -191,17 +211,24 @@ void verify_store(const std::string& dir, uint64_t committed) {
     if (status.code() == Status::kNotFound && committed == 0) return;
     assert_true(status.is_ok());
     assert_true(group.last_seq >= committed);
-    assert_int_equal(group.first_seq, group.last_seq ? 1 : 0);
+    if (retention) {
+        assert_true(group.message_count <= kMaxCount);
+        assert_int_equal(group.message_count,
+                         group.first_seq ? group.last_seq - group.first_seq + 1 : 0);
+    } else {
+        assert_int_equal(group.first_seq, group.last_seq ? 1 : 0);
+    }
 
     FetchQuery query;
     query.group = kGroup;
     query.limit = 5000;
-    uint64_t expected = 1;
+    uint64_t expected = group.first_seq ? group.first_seq : group.last_seq + 1;
     uint64_t last_ts = 0;
+    uint64_t bytes = 0;
     FetchResult page;
     do {
         assert_true(store->fetch(query, &page).is_ok());
-        assert_false(page.truncated);
+        assert_int_equal(page.summary.missed, query.after_seq ? 0 : expected - 1);
         for (const StoredMessage& message : page.messages) {
             if (message.seq != expected)
                 fail_msg("expected seq %llu, found %llu", (unsigned long long)expected,
@@ -210,11 +237,13 @@ void verify_store(const std::string& dir, uint64_t committed) {
             assert_true(message.body == body_for(message.seq));
             assert_true(message.ts_us >= last_ts);
             last_ts = message.ts_us;
+            bytes += message.body.size();
             expected++;
         }
         if (!page.messages.empty()) query.after_seq = page.messages.back().seq;
-    } while (page.more);
+    } while (page.summary.more);
     assert_int_equal(expected - 1, group.last_seq);
+    assert_int_equal(bytes, group.bytes);
 }
 
 int setup(void** state) {
@@ -231,8 +260,8 @@ int teardown(void** state) {
     return 0;
 }
 
-void test_killed_writer_loses_no_committed_message(void** state) {
-    const std::string& dir = *(std::string*)*state;
+//  Kills a writer kRounds times at random moments; after each, checks the store.
+void run_rounds(const std::string& dir, bool retention) {
     unsigned seed = (unsigned)(now_us() ^ (uint64_t)getpid());
     print_message("# seed %u\n", seed);
     srand(seed);
@@ -247,10 +276,19 @@ void test_killed_writer_loses_no_committed_message(void** state) {
         assert_true(pid >= 0);
         if (pid == 0) {
             close(fds[0]);
-            run_writer(dir, fds[1], seed + (unsigned)round);
+            run_writer(dir, fds[1], seed + (unsigned)round, retention);
         }
         close(fds[1]);
         uint64_t reported = read_reports(fds[0], mono_ms() + delay_ms, committed);
+        //  While the writer holds the store, nobody else opens it.
+        std::string busy;
+        if (reported > committed) {
+            std::unique_ptr<Store> store;
+            Status status = open_sqlite_store(dir, Durability::kFull, &store);
+            std::string holder = "process " + std::to_string((long long)pid) + " (";
+            if (status.code() != Status::kBusy || !strstr(status.message().c_str(), holder.c_str()))
+                busy = status.message().empty() ? "the open succeeded" : status.message();
+        }
         kill(pid, SIGKILL);
         //  Whatever the writer reported before it died still counts.
         reported = read_reports(fds[0], 0, reported);
@@ -265,14 +303,24 @@ void test_killed_writer_loses_no_committed_message(void** state) {
             fail_msg("round %d: the writer exited with %d: %s", round, WEXITSTATUS(wait_status),
                      writer_exit_reason(WEXITSTATUS(wait_status)));
         assert_true(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL);
+        if (!busy.empty())
+            fail_msg("round %d: a second open was not refused: %s", round, busy.c_str());
         print_message("# round %d: killed after %d ms, %llu committed\n", round, delay_ms,
                       (unsigned long long)reported);
         if (reported > committed) killed_with_commits++;
         committed = reported;
-        verify_store(dir, committed);
+        verify_store(dir, committed, retention);
     }
     //  The test proves little if the writer never got to commit anything.
     assert_true(killed_with_commits > 0);
+}
+
+void test_killed_writer_loses_no_committed_message(void** state) {
+    run_rounds(*(std::string*)*state, false);
+}
+
+void test_killed_writer_trimming_as_it_goes_keeps_a_consistent_store(void** state) {
+    run_rounds(*(std::string*)*state, true);
 }
 
 } // namespace
@@ -281,6 +329,8 @@ int main() {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_killed_writer_loses_no_committed_message, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_killed_writer_trimming_as_it_goes_keeps_a_consistent_store, setup, teardown),
     };
     return cmocka_run_group_tests_name("store_crash", tests, nullptr, nullptr);
 }

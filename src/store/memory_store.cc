@@ -12,6 +12,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 namespace zgm {
@@ -21,24 +22,41 @@ using namespace store_internal;
 namespace {
 
 //  Keeps everything in standard containers. Nothing here can fail except for an unknown
-//  group or member, so every call is all-or-nothing by construction.
+//  group, member or key, or an invalid argument, so every call is all-or-nothing by
+//  construction.
 class MemoryStore : public Store {
 public:
-    Status create_group(const std::string& name, const Uuid& id) override;
+    using Store::fetch;
+
+    Status create_group(const std::string& name, const Uuid& id, const Key& owner,
+                        Policy policy) override;
     Status list_groups(std::vector<GroupInfo>* groups) override;
     Status group_info(const std::string& name, GroupInfo* info) override;
-    Status set_retention(const std::string& group, const Retention& retention) override;
+    Status set_retention(const std::string& group, const Retention& retention,
+                         uint64_t now_us) override;
+    Status set_owner(const std::string& group, const Key& owner) override;
+    Status set_policy(const std::string& group, Policy policy) override;
+
+    Status allow(const std::string& group, const Key& key) override;
+    Status disallow(const std::string& group, const Key& key) override;
+    Status allowed(const std::string& group, std::vector<Key>* keys) override;
 
     Status add_member(const std::string& group, const Member& member) override;
-    Status remove_member(const std::string& group, const Uuid& user) override;
+    Status remove_member(const std::string& group, const Key& user) override;
     Status members(const std::string& group, std::vector<Member>* members) override;
-    Status is_member(const std::string& group, const Uuid& user, bool* is_member) override;
 
     Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                   std::vector<AppendResult>* results) override;
-    Status fetch(const FetchQuery& query, FetchResult* result) override;
+    Status fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) override;
+    Status trim(uint64_t now_us, uint64_t* trimmed) override;
+    Status disk_size(uint64_t* bytes) override;
 
 private:
+    struct Joined {
+        Member member;
+        uint64_t order = 0; //  when add_member was called, among this store's calls
+    };
+
     struct Group {
         GroupState state;
         //  The retained messages, seqs state.log.trimmed_seq + 1 .. state.log.last_seq.
@@ -46,28 +64,34 @@ private:
         //  Client message id -> seq, for retained messages only: dedup forgets a message
         //  once retention has removed it.
         std::unordered_map<Uuid, uint64_t, UuidHash> seq_by_msg_id;
-        std::map<Uuid, Member> members;
+        std::map<Key, Joined> members;
+        std::set<Key> allowed;
     };
 
     Group* find(const std::string& name) {
         auto it = groups_.find(name);
         return it == groups_.end() ? nullptr : &it->second;
     }
-    const StoredMessage& message_at(const Group& group, uint64_t seq) const {
-        return group.messages[seq - group.state.log.trimmed_seq - 1];
+    static size_t index_of(const Group& group, uint64_t seq) {
+        return (size_t)(seq - group.state.log.trimmed_seq - 1);
     }
-    static void trim(Group* group);
+    static uint64_t trim(Group* group, uint64_t now_us);
 
     std::map<std::string, Group> groups_;
+    uint64_t joins_ = 0;
 };
 
-Status MemoryStore::create_group(const std::string& name, const Uuid& id) {
+Status MemoryStore::create_group(const std::string& name, const Uuid& id, const Key& owner,
+                                 Policy policy) {
     if (name.empty()) return invalid_group_name();
+    if (!valid_policy(policy)) return invalid_policy(policy);
     if (find(name)) return group_exists(name);
     Group& group = groups_[name];
     group.state.name = name;
     group.state.id = id;
     group.state.created_us = zgm::now_us();
+    group.state.owner = owner;
+    group.state.policy = policy;
     return Status::ok();
 }
 
@@ -85,35 +109,83 @@ Status MemoryStore::group_info(const std::string& name, GroupInfo* info) {
     return Status::ok();
 }
 
-void MemoryStore::trim(Group* group) {
+//  Removes the oldest messages while retention asks for it; returns how many went.
+uint64_t MemoryStore::trim(Group* group, uint64_t now_us) {
     LogState& log = group->state.log;
-    while (over_retention(log, group->state.retention)) {
+    uint64_t trimmed = 0;
+    while (over_retention(log, group->state.retention, now_us)) {
         const StoredMessage& oldest = group->messages.front();
         if (!oldest.msg_id.is_nil()) group->seq_by_msg_id.erase(oldest.msg_id);
         log.bytes -= oldest.body.size();
         log.trimmed_seq = oldest.seq;
         log.trimmed_ts_us = oldest.ts_us;
         group->messages.pop_front();
+        log.first_ts_us = group->messages.empty() ? 0 : group->messages.front().ts_us;
+        trimmed++;
     }
+    return trimmed;
 }
 
-Status MemoryStore::set_retention(const std::string& name, const Retention& retention) {
+Status MemoryStore::set_retention(const std::string& name, const Retention& retention,
+                                  uint64_t now_us) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
     group->state.retention = retention;
-    trim(group);
+    trim(group, now_us);
+    return Status::ok();
+}
+
+Status MemoryStore::set_owner(const std::string& name, const Key& owner) {
+    Group* group = find(name);
+    if (!group) return no_such_group(name);
+    group->state.owner = owner;
+    return Status::ok();
+}
+
+Status MemoryStore::set_policy(const std::string& name, Policy policy) {
+    Group* group = find(name);
+    if (!group) return no_such_group(name);
+    if (!valid_policy(policy)) return invalid_policy(policy);
+    group->state.policy = policy;
+    return Status::ok();
+}
+
+Status MemoryStore::allow(const std::string& name, const Key& key) {
+    Group* group = find(name);
+    if (!group) return no_such_group(name);
+    if (key.is_nil()) return nil_key_not_allowed();
+    group->allowed.insert(key);
+    return Status::ok();
+}
+
+Status MemoryStore::disallow(const std::string& name, const Key& key) {
+    Group* group = find(name);
+    if (!group) return no_such_group(name);
+    if (group->allowed.erase(key) == 0) return not_allowed(name, key);
+    return Status::ok();
+}
+
+Status MemoryStore::allowed(const std::string& name, std::vector<Key>* keys) {
+    keys->clear();
+    const Group* group = find(name);
+    if (!group) return no_such_group(name);
+    keys->assign(group->allowed.begin(), group->allowed.end());
     return Status::ok();
 }
 
 Status MemoryStore::add_member(const std::string& name, const Member& member) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
-    if (!group->members.emplace(member.id, member).second) return member_exists(name, member.id);
+    Joined joined;
+    joined.member = member;
+    joined.order = joins_;
+    if (!group->members.emplace(member.id, joined).second) return member_exists(name, member.id);
+    joins_++;
     group->state.member_count++;
     return Status::ok();
 }
 
-Status MemoryStore::remove_member(const std::string& name, const Uuid& user) {
+Status MemoryStore::remove_member(const std::string& name, const Key& user) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
     if (group->members.erase(user) == 0) return no_such_member(name, user);
@@ -125,17 +197,16 @@ Status MemoryStore::members(const std::string& name, std::vector<Member>* member
     members->clear();
     const Group* group = find(name);
     if (!group) return no_such_group(name);
+    std::vector<const Joined*> joined;
     for (const auto& entry : group->members)
-        members->push_back(entry.second);
-    std::sort(members->begin(), members->end(), orders_before);
-    return Status::ok();
-}
-
-Status MemoryStore::is_member(const std::string& name, const Uuid& user, bool* is_member) {
-    *is_member = false;
-    const Group* group = find(name);
-    if (!group) return no_such_group(name);
-    *is_member = group->members.count(user) > 0;
+        joined.push_back(&entry.second);
+    std::sort(joined.begin(), joined.end(), [](const Joined* a, const Joined* b) {
+        return a->member.joined_us != b->member.joined_us
+                   ? a->member.joined_us < b->member.joined_us
+                   : a->order < b->order;
+    });
+    for (const Joined* entry : joined)
+        members->push_back(entry->member);
     return Status::ok();
 }
 
@@ -157,7 +228,7 @@ Status MemoryStore::append(const std::vector<AppendRequest>& batch, uint64_t now
             auto seen = group->seq_by_msg_id.find(request.msg_id);
             if (seen != group->seq_by_msg_id.end()) {
                 result.seq = seen->second;
-                result.ts_us = message_at(*group, seen->second).ts_us;
+                result.ts_us = group->messages[index_of(*group, seen->second)].ts_us;
                 result.duplicate = true;
                 continue;
             }
@@ -170,6 +241,7 @@ Status MemoryStore::append(const std::vector<AppendRequest>& batch, uint64_t now
         message.msg_id = request.msg_id;
         message.body = request.body;
         if (!message.msg_id.is_nil()) group->seq_by_msg_id[message.msg_id] = message.seq;
+        if (retained_count(log) == 0) log.first_ts_us = message.ts_us;
         log.last_seq = message.seq;
         log.last_ts_us = message.ts_us;
         log.bytes += message.body.size();
@@ -182,37 +254,89 @@ Status MemoryStore::append(const std::vector<AppendRequest>& batch, uint64_t now
     //  Trimming waits for the end of the batch, as in the SQLite store, so a repeat later
     //  in the batch still finds its original.
     for (Group* group : touched)
-        trim(group);
+        trim(group, now_us);
     return Status::ok();
 }
 
-Status MemoryStore::fetch(const FetchQuery& query, FetchResult* result) {
-    result->messages.clear();
-    result->more = false;
+Status MemoryStore::fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) {
     const Group* group = find(query.group);
     if (!group) return no_such_group(query.group);
     const LogState& log = group->state.log;
-    result->first_seq = first_retained_seq(log);
-    result->last_seq = log.last_seq;
-    result->truncated = fetch_truncated(log, query);
-
-    uint64_t seq = first_candidate_seq(log, query);
-    if (seq > log.last_seq) return Status::ok();
-    auto begin = group->messages.begin() + (seq - log.trimmed_seq - 1);
-    auto it = std::lower_bound(
-        begin, group->messages.end(), query.since_us,
-        [](const StoredMessage& message, uint64_t since) { return message.ts_us < since; });
-    uint64_t bytes = 0;
-    for (; it != group->messages.end(); ++it) {
-        if (query.limit && result->messages.size() >= query.limit) break;
-        if (query.max_bytes && !result->messages.empty() &&
-            bytes + it->body.size() > query.max_bytes)
-            break;
-        bytes += it->body.size();
-        result->messages.push_back(*it);
+    const std::deque<StoredMessage>& messages = group->messages;
+    uint64_t first = 1;
+    uint64_t last = 0;
+    if (seq_bounds(log, query, &first, &last)) {
+        //  Timestamps never decrease along seq: the time bounds are a binary search each.
+        auto begin = messages.begin() + index_of(*group, first);
+        auto end = messages.begin() + index_of(*group, last) + 1;
+        auto earlier = [](const StoredMessage& message, uint64_t ts_us) {
+            return message.ts_us < ts_us;
+        };
+        if (since_applies(log, query))
+            begin = std::lower_bound(begin, end, query.since_us, earlier);
+        if (until_applies(log, query)) end = std::lower_bound(begin, end, query.until_us, earlier);
+        if (begin == end) {
+            first = 1;
+            last = 0;
+        } else {
+            first = begin->seq;
+            last = (end - 1)->seq;
+        }
     }
-    //  Timestamps never decrease, so every message after one that matched matches too.
-    result->more = it != group->messages.end();
+    uint64_t from = first;
+    uint64_t to = last;
+    if (from <= to) {
+        apply_limit(query, &from, &to);
+        if (query.max_bytes) {
+            uint64_t bytes = 0;
+            if (query.newest) {
+                for (uint64_t seq = to; seq >= from; seq--) {
+                    uint64_t size = messages[index_of(*group, seq)].body.size();
+                    if (seq < to && bytes + size > query.max_bytes) {
+                        from = seq + 1;
+                        break;
+                    }
+                    bytes += size;
+                }
+            } else {
+                for (uint64_t seq = from; seq <= to; seq++) {
+                    uint64_t size = messages[index_of(*group, seq)].body.size();
+                    if (seq > from && bytes + size > query.max_bytes) {
+                        to = seq - 1;
+                        break;
+                    }
+                    bytes += size;
+                }
+            }
+        }
+        for (uint64_t seq = from; seq <= to; seq++) {
+            const StoredMessage& message = messages[index_of(*group, seq)];
+            MessageView view;
+            view.seq = message.seq;
+            view.ts_us = message.ts_us;
+            view.sender = message.sender.bytes;
+            view.sender_name = message.sender_name.data();
+            view.sender_name_size = message.sender_name.size();
+            view.msg_id = message.msg_id.is_nil() ? nullptr : message.msg_id.bytes;
+            view.body = message.body.data();
+            view.body_size = message.body.size();
+            visitor->message(view);
+        }
+    }
+    summarize(log, query, first, last, from, to, summary);
+    return Status::ok();
+}
+
+Status MemoryStore::trim(uint64_t now_us, uint64_t* trimmed) {
+    uint64_t count = 0;
+    for (auto& entry : groups_)
+        count += trim(&entry.second, now_us);
+    if (trimmed) *trimmed = count;
+    return Status::ok();
+}
+
+Status MemoryStore::disk_size(uint64_t* bytes) {
+    *bytes = 0;
     return Status::ok();
 }
 

@@ -14,7 +14,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <map>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,20 +26,27 @@ using namespace store_internal;
 
 namespace {
 
-//  The schema this code reads and writes, kept in PRAGMA user_version. A database with
-//  any other version is refused rather than guessed at.
-const int kSchemaVersion = 1;
+//  The schema this code reads and writes, kept in PRAGMA user_version. Schema 1 (zgm 0.1)
+//  is migrated at open; any other version is refused rather than guessed at.
+const int kSchemaVersion = 2;
+const int kSchemaVersionV1 = 1;
 
 //  A generous bound on what a message row holds besides its body and sender name.
 const uint64_t kRowOverhead = 256;
 
 //  groups: one row per group; the LogState columns are rewritten in every transaction that
 //  appends to or trims the group, so last_seq survives even when every message is trimmed.
+//  The columns after `bytes` came with schema 2, in the order the migration adds them, so
+//  a migrated database and a new one have the same tables. owner is NULL for no owner.
+//  members: a rowid table, so that rowid orders the members of equal joined_us by when
+//  they joined (a new rowid is always above every one in the table).
+//  allowed: the keys the owner let in, per group.
 //  messages: keyed by (group, seq) without a rowid, so an append touches one table b-tree
 //  plus the msg_id index. The unique index on (group, msg_id) is what deduplicates; a
 //  message without an id stores NULL and is left out of it. Retention deletes rows, so
 //  deduplication covers the retained messages only: a repeat of a trimmed message is
-//  stored again as a new one.
+//  stored again as a new one. Time bounds of a fetch need no index: timestamps never
+//  decrease along seq, so a binary search over the primary key finds them.
 const char* const kSchema = R"sql(
 CREATE TABLE groups (
     key INTEGER PRIMARY KEY,
@@ -50,15 +59,11 @@ CREATE TABLE groups (
     last_ts_us INTEGER NOT NULL DEFAULT 0,
     trimmed_seq INTEGER NOT NULL DEFAULT 0,
     trimmed_ts_us INTEGER NOT NULL DEFAULT 0,
-    bytes INTEGER NOT NULL DEFAULT 0
+    bytes INTEGER NOT NULL DEFAULT 0,
+    max_age_us INTEGER NOT NULL DEFAULT 0,
+    owner BLOB,
+    policy INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE members (
-    group_key INTEGER NOT NULL,
-    user BLOB NOT NULL,
-    name TEXT NOT NULL,
-    joined_us INTEGER NOT NULL,
-    PRIMARY KEY (group_key, user)
-) WITHOUT ROWID;
 CREATE TABLE messages (
     group_key INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -72,6 +77,35 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_msg_id ON messages (group_key, msg_id) WHERE msg_id IS NOT NULL;
 )sql";
 
+//  The tables schema 2 made new; created by a new database and by the migration alike.
+const char* const kSchemaNewInV2 = R"sql(
+CREATE TABLE members (
+    group_key INTEGER NOT NULL,
+    user BLOB NOT NULL,
+    name TEXT NOT NULL,
+    joined_us INTEGER NOT NULL,
+    UNIQUE (group_key, user)
+);
+CREATE TABLE allowed (
+    group_key INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    PRIMARY KEY (group_key, key)
+) WITHOUT ROWID;
+)sql";
+
+//  From zgm 0.1 (schema 1): user ids were 16-byte UUIDs a client chose, which prove
+//  nothing, and are now 32-byte CURVE keys that the ZAP handler proves. A message keeps its
+//  sender as legacy_user_key(old id), so the history still tells its senders apart (their
+//  names are kept as they were); the members of 0.1 cannot be carried over as keys, so they
+//  are dropped and join again. Groups get no owner and the open policy, as in 0.1.
+const char* const kMigrateFromV1 = R"sql(
+ALTER TABLE groups ADD COLUMN max_age_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE groups ADD COLUMN owner BLOB;
+ALTER TABLE groups ADD COLUMN policy INTEGER NOT NULL DEFAULT 0;
+DROP TABLE members;
+UPDATE messages SET sender = zgm_legacy_user_key(sender);
+)sql";
+
 //  Every statement the store runs after opening, prepared once for the store's life.
 enum StatementId {
     kBegin,
@@ -79,15 +113,20 @@ enum StatementId {
     kRollback,
     kInsertGroup,
     kUpdateRetention,
+    kUpdateOwner,
+    kUpdatePolicy,
     kSaveLog,
+    kInsertAllowed,
+    kDeleteAllowed,
+    kSelectAllowed,
     kInsertMember,
     kDeleteMember,
     kSelectMembers,
-    kSelectMember,
     kInsertMessage,
     kSelectByMsgId,
     kSelectTimestamp,
     kSelectMessages,
+    kSelectSizesBackward,
     kSelectOldest,
     kDeleteMessages,
     kStatementCount
@@ -97,20 +136,27 @@ const char* const kStatements[kStatementCount] = {
     "BEGIN IMMEDIATE",
     "COMMIT",
     "ROLLBACK",
-    "INSERT INTO groups (name, id, created_us) VALUES (?1, ?2, ?3)",
-    "UPDATE groups SET max_count = ?2, max_bytes = ?3 WHERE key = ?1",
+    "INSERT INTO groups (name, id, created_us, owner, policy) VALUES (?1, ?2, ?3, ?4, ?5)",
+    "UPDATE groups SET max_count = ?2, max_bytes = ?3, max_age_us = ?4 WHERE key = ?1",
+    "UPDATE groups SET owner = ?2 WHERE key = ?1",
+    "UPDATE groups SET policy = ?2 WHERE key = ?1",
     "UPDATE groups SET last_seq = ?2, last_ts_us = ?3, trimmed_seq = ?4, trimmed_ts_us = ?5,"
     " bytes = ?6 WHERE key = ?1",
+    "INSERT OR IGNORE INTO allowed (group_key, key) VALUES (?1, ?2)",
+    "DELETE FROM allowed WHERE group_key = ?1 AND key = ?2",
+    "SELECT key FROM allowed WHERE group_key = ?1 ORDER BY key",
     "INSERT INTO members (group_key, user, name, joined_us) VALUES (?1, ?2, ?3, ?4)",
     "DELETE FROM members WHERE group_key = ?1 AND user = ?2",
-    "SELECT user, name, joined_us FROM members WHERE group_key = ?1 ORDER BY joined_us, user",
-    "SELECT 1 FROM members WHERE group_key = ?1 AND user = ?2",
+    "SELECT user, name, joined_us FROM members WHERE group_key = ?1 ORDER BY joined_us, rowid",
     "INSERT INTO messages (group_key, seq, ts_us, sender, sender_name, msg_id, body)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     "SELECT seq, ts_us FROM messages WHERE group_key = ?1 AND msg_id = ?2",
     "SELECT ts_us FROM messages WHERE group_key = ?1 AND seq = ?2",
     "SELECT seq, ts_us, sender, sender_name, msg_id, body FROM messages"
-    " WHERE group_key = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
+    " WHERE group_key = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
+    //  length() of a blob column reads the record header, not the body.
+    "SELECT seq, length(body) FROM messages WHERE group_key = ?1 AND seq >= ?2 AND seq <= ?3"
+    " ORDER BY seq DESC",
     "SELECT seq, ts_us, length(body) FROM messages WHERE group_key = ?1 AND seq > ?2"
     " ORDER BY seq",
     "DELETE FROM messages WHERE group_key = ?1 AND seq > ?2 AND seq <= ?3",
@@ -161,6 +207,98 @@ Status make_directories(const std::string& dir) {
     return Status::ok();
 }
 
+std::string plural(uint64_t count, const char* one, const char* many) {
+    return std::to_string(count) + " " + (count == 1 ? one : many);
+}
+
+//  This process's command line, arguments joined by spaces, on one line and cut short.
+std::string command_line() {
+    std::string line;
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return line;
+    char buffer[512];
+    ssize_t size;
+    while (line.size() < 300 && (size = read(fd, buffer, sizeof buffer)) > 0)
+        line.append(buffer, (size_t)size);
+    close(fd);
+    if (line.size() > 300) line = line.substr(0, 297) + "...";
+    while (!line.empty() && line.back() == '\0')
+        line.pop_back();
+    for (char& c : line)
+        if (c == '\0' || c == '\n' || c == '\r') c = ' ';
+    return line;
+}
+
+//  The one-store-per-directory lock: flock on DIR/zgm.lock, which holds the PID and command
+//  line of its holder for the message another opener gets. flock belongs to the open file
+//  description, so a second open in the same process is refused as surely as one from
+//  another process; the kernel drops the lock when its holder exits, however it exits.
+//  The file itself stays: removing it would race with the next opener.
+class DirectoryLock {
+public:
+    DirectoryLock() = default;
+    ~DirectoryLock() {
+        if (fd_ >= 0) close(fd_);
+    }
+    DirectoryLock(const DirectoryLock&) = delete;
+    DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+    Status acquire(const std::string& dir) {
+        std::string path = dir + "/zgm.lock";
+        int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            int error = errno;
+            return Status::error(code_of_errno(error),
+                                 "store: cannot open " + path + ": " + strerror(error));
+        }
+        int rc;
+        do
+            rc = flock(fd, LOCK_EX | LOCK_NB);
+        while (rc != 0 && errno == EINTR);
+        if (rc != 0) {
+            int error = errno;
+            std::string holder = error == EWOULDBLOCK ? holder_of(fd) : std::string();
+            close(fd);
+            if (error != EWOULDBLOCK)
+                return Status::error(Status::kIo,
+                                     "store: cannot lock " + path + ": " + strerror(error));
+            return Status::error(
+                Status::kBusy,
+                "store: the store in " + dir + " is in use by " +
+                    (holder.empty() ? "another process (it holds " + path + ")" : holder));
+        }
+        fd_ = fd;
+        //  Who holds it, for the message of the next opener. A failure to write (a full
+        //  disk) leaves that message vaguer but the lock as good.
+        std::string content = std::to_string((long long)getpid()) + "\n" + command_line() + "\n";
+        bool written = ftruncate(fd, 0) == 0 &&
+                       pwrite(fd, content.data(), content.size(), 0) == (ssize_t)content.size();
+        (void)written;
+        return Status::ok();
+    }
+
+private:
+    //  "process 1234 (zgm group --data DIR)", from what the holder wrote; empty if nothing.
+    static std::string holder_of(int fd) {
+        char buffer[512];
+        ssize_t size = pread(fd, buffer, sizeof buffer - 1, 0);
+        if (size <= 0) return std::string();
+        std::string content(buffer, (size_t)size);
+        size_t end = content.find('\n');
+        if (end == std::string::npos || end == 0) return std::string();
+        std::string pid = content.substr(0, end);
+        if (pid.find_first_not_of("0123456789") != std::string::npos) return std::string();
+        std::string command = content.substr(end + 1);
+        command = command.substr(0, command.find('\n'));
+        std::string holder = "process " + pid;
+        if (!command.empty()) holder += " (" + command + ")";
+        if (pid == std::to_string((long long)getpid())) holder += ", this very process";
+        return holder;
+    }
+
+    int fd_ = -1;
+};
+
 //  Resets a cached statement when it goes out of scope, ready for its next use.
 class ResetOnExit {
 public:
@@ -181,6 +319,18 @@ void bind_u64(sqlite3_stmt* stmt, int index, uint64_t value) {
 
 void bind_uuid(sqlite3_stmt* stmt, int index, const Uuid& uuid) {
     sqlite3_bind_blob(stmt, index, uuid.bytes, sizeof uuid.bytes, SQLITE_STATIC);
+}
+
+void bind_key(sqlite3_stmt* stmt, int index, const Key& key) {
+    sqlite3_bind_blob(stmt, index, key.bytes, sizeof key.bytes, SQLITE_STATIC);
+}
+
+//  A nil key is stored as NULL: no owner.
+void bind_key_or_null(sqlite3_stmt* stmt, int index, const Key& key) {
+    if (key.is_nil())
+        sqlite3_bind_null(stmt, index);
+    else
+        bind_key(stmt, index, key);
 }
 
 void bind_text(sqlite3_stmt* stmt, int index, const std::string& text) {
@@ -210,27 +360,62 @@ Uuid column_uuid(sqlite3_stmt* stmt, int index) {
     return uuid;
 }
 
-//  Groups, members and messages in one SQLite database in WAL mode. Each append is one
-//  transaction; the per-group LogState is cached in memory and put back when a
+//  False for a value that is not a key (NULL reads as the nil key when null_is_nil).
+bool column_key(sqlite3_stmt* stmt, int index, Key* key, bool null_is_nil = false) {
+    *key = Key();
+    if (null_is_nil && sqlite3_column_type(stmt, index) == SQLITE_NULL) return true;
+    const void* data = sqlite3_column_blob(stmt, index);
+    if (!data || sqlite3_column_bytes(stmt, index) != (int)kKeySize) return false;
+    *key = Key::from_bytes(data);
+    return true;
+}
+
+//  zgm_legacy_user_key(id): the migration's SQL function, legacy_user_key of a 16-byte id.
+void legacy_user_key_function(sqlite3_context* context, int, sqlite3_value** values) {
+    const void* data = sqlite3_value_blob(values[0]);
+    if (!data || sqlite3_value_bytes(values[0]) != (int)sizeof(Uuid::bytes)) {
+        sqlite3_result_error(context, "a sender is not a zgm 0.1 user id (16 bytes)", -1);
+        return;
+    }
+    Uuid user;
+    memcpy(user.bytes, data, sizeof user.bytes);
+    Key key = legacy_user_key(user);
+    sqlite3_result_blob(context, key.bytes, sizeof key.bytes, SQLITE_TRANSIENT);
+}
+
+//  Groups, members, allowed keys and messages in one SQLite database in WAL mode. Each
+//  append is one transaction; the per-group state is cached in memory and put back when a
 //  transaction fails, so the cache always matches what is committed.
 class SqliteStore : public Store {
 public:
+    using Store::fetch;
+
     ~SqliteStore() override;
     Status open(const std::string& data_dir, Durability durability, uint32_t max_pages);
+    const std::string& notice() const { return notice_; }
 
-    Status create_group(const std::string& name, const Uuid& id) override;
+    Status create_group(const std::string& name, const Uuid& id, const Key& owner,
+                        Policy policy) override;
     Status list_groups(std::vector<GroupInfo>* groups) override;
     Status group_info(const std::string& name, GroupInfo* info) override;
-    Status set_retention(const std::string& group, const Retention& retention) override;
+    Status set_retention(const std::string& group, const Retention& retention,
+                         uint64_t now_us) override;
+    Status set_owner(const std::string& group, const Key& owner) override;
+    Status set_policy(const std::string& group, Policy policy) override;
+
+    Status allow(const std::string& group, const Key& key) override;
+    Status disallow(const std::string& group, const Key& key) override;
+    Status allowed(const std::string& group, std::vector<Key>* keys) override;
 
     Status add_member(const std::string& group, const Member& member) override;
-    Status remove_member(const std::string& group, const Uuid& user) override;
+    Status remove_member(const std::string& group, const Key& user) override;
     Status members(const std::string& group, std::vector<Member>* members) override;
-    Status is_member(const std::string& group, const Uuid& user, bool* is_member) override;
 
     Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                   std::vector<AppendResult>* results) override;
-    Status fetch(const FetchQuery& query, FetchResult* result) override;
+    Status fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) override;
+    Status trim(uint64_t now_us, uint64_t* trimmed) override;
+    Status disk_size(uint64_t* bytes) override;
 
 private:
     struct Group {
@@ -247,6 +432,7 @@ private:
     Status exec(const char* sql, const std::string& what);
     Status run(StatementId id, const std::string& what);
     Status check_schema();
+    Status migrate_from_v1();
     Status load_groups();
     Status begin();
     Status commit();
@@ -254,13 +440,18 @@ private:
     Status insert_message(Group* group, const AppendRequest& request, uint64_t now_us,
                           AppendResult* result);
     Status find_original(Group* group, const Uuid& msg_id, AppendResult* result);
-    Status trim(Group* group);
+    Status trim(Group* group, uint64_t now_us, uint64_t* trimmed);
     Status save_log(const Group& group);
     Status timestamp_of(const Group& group, uint64_t seq, uint64_t* ts_us);
-    Status seek_timestamp(const Group& group, uint64_t since_us, uint64_t* seq);
+    Status seek_timestamp(const Group& group, uint64_t ts_us, uint64_t* first, uint64_t last);
+    Status bytes_from_newest(const Group& group, const FetchQuery& query, uint64_t* from,
+                             uint64_t to);
 
+    DirectoryLock lock_; //  released after the destructor closed the database
     sqlite3* db_ = nullptr;
+    std::string dir_;
     std::string path_;
+    std::string notice_;
     uint64_t max_row_bytes_ = 0;
     sqlite3_stmt* stmts_[kStatementCount] = {};
     std::map<std::string, Group> groups_;
@@ -307,7 +498,10 @@ void SqliteStore::rollback() {
 }
 
 Status SqliteStore::open(const std::string& data_dir, Durability durability, uint32_t max_pages) {
+    dir_ = data_dir;
     path_ = data_dir + "/zgm.db";
+    Status status = lock_.acquire(data_dir);
+    if (!status.is_ok()) return status;
     int rc =
         sqlite3_open_v2(path_.c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -324,7 +518,7 @@ Status SqliteStore::open(const std::string& data_dir, Durability durability, uin
     rc = sqlite3_prepare_v2(db_, "PRAGMA journal_mode = WAL", -1, &stmt, nullptr);
     if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
     std::string mode = rc == SQLITE_ROW ? column_bytes(stmt, 0) : std::string();
-    Status status = rc == SQLITE_ROW ? Status::ok() : failure(rc, "cannot open the database");
+    status = rc == SQLITE_ROW ? Status::ok() : failure(rc, "cannot open the database");
     sqlite3_finalize(stmt);
     if (!status.is_ok()) return status;
     if (mode != "wal")
@@ -350,7 +544,8 @@ Status SqliteStore::open(const std::string& data_dir, Durability durability, uin
     return status;
 }
 
-//  Creates the schema in an empty database, or checks the version of an existing one.
+//  Creates the schema in an empty database, migrates one of zgm 0.1, or checks that an
+//  existing one is of this version - in one transaction.
 Status SqliteStore::check_schema() {
     Status status = exec("BEGIN IMMEDIATE", "cannot read the schema");
     if (!status.is_ok()) return status;
@@ -368,36 +563,91 @@ Status SqliteStore::check_schema() {
         status = failure(rc, "cannot read the schema version");
     }
     sqlite3_finalize(stmt);
+    std::string set_version = "PRAGMA user_version = " + std::to_string(kSchemaVersion) + ";\n";
     if (status.is_ok()) {
         if (version == 0 && tables == 0) {
-            std::string sql = kSchema;
-            sql += "PRAGMA user_version = " + std::to_string(kSchemaVersion) + ";\n";
+            std::string sql = std::string(kSchema) + kSchemaNewInV2 + set_version;
             status = exec(sql.c_str(), "cannot create the schema");
-        } else if (version == 0)
+        } else if (version == 0) {
             status = corrupt("the database is not a zgm store (it has tables but no schema "
                              "version)");
-        else if (version != kSchemaVersion)
+        } else if (version == kSchemaVersionV1) {
+            status = migrate_from_v1();
+            if (status.is_ok()) status = exec(set_version.c_str(), "cannot migrate the store");
+        } else if (version > kSchemaVersion) {
             status = corrupt("the database has schema version " + std::to_string(version) +
-                             ", this zgm knows version " + std::to_string(kSchemaVersion));
+                             ", newer than this zgm knows (" + std::to_string(kSchemaVersion) +
+                             "): a newer zgm wrote it, and an older one cannot read it. Run a "
+                             "zgm of that version or newer on " +
+                             dir_ + ", or move that directory aside to start an empty store");
+        } else if (version != kSchemaVersion) {
+            status = corrupt("the database has schema version " + std::to_string(version) +
+                             ", which no zgm writes");
+        }
     }
     if (status.is_ok()) status = exec("COMMIT", "cannot create the schema");
     if (!status.is_ok() && !sqlite3_get_autocommit(db_))
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (!status.is_ok()) notice_.clear();
     return status;
+}
+
+//  Schema 1 to 2, inside check_schema's transaction (see kMigrateFromV1).
+Status SqliteStore::migrate_from_v1() {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_,
+                                "SELECT (SELECT count(*) FROM groups), (SELECT count(*) FROM"
+                                " messages), (SELECT count(*) FROM members), (SELECT count(*)"
+                                " FROM messages WHERE length(sender) != 16)",
+                                -1, &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+        Status status = corrupt(std::string("the database has schema version 1 but not the "
+                                            "tables of zgm 0.1: ") +
+                                sqlite3_errmsg(db_));
+        sqlite3_finalize(stmt);
+        return status;
+    }
+    rc = sqlite3_step(stmt);
+    uint64_t groups = column_u64(stmt, 0);
+    uint64_t messages = column_u64(stmt, 1);
+    uint64_t members = column_u64(stmt, 2);
+    uint64_t odd_senders = column_u64(stmt, 3);
+    Status status = rc == SQLITE_ROW ? Status::ok() : failure(rc, "cannot read the 0.1 store");
+    sqlite3_finalize(stmt);
+    if (!status.is_ok()) return status;
+    if (odd_senders)
+        return corrupt(
+            "cannot migrate from zgm 0.1: " + plural(odd_senders, "message has", "messages have") +
+            " a sender that is not a 0.1 user id");
+    rc = sqlite3_create_function(db_, "zgm_legacy_user_key", 1,
+                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, nullptr,
+                                 legacy_user_key_function, nullptr, nullptr);
+    if (rc != SQLITE_OK) return failure(rc, "cannot migrate the store from zgm 0.1");
+    std::string sql = std::string(kMigrateFromV1) + kSchemaNewInV2;
+    status = exec(sql.c_str(), "cannot migrate the store from zgm 0.1");
+    if (!status.is_ok()) return status;
+    notice_ = "migrated the store in " + dir_ +
+              " from zgm 0.1: " + plural(groups, "group", "groups") + ", " +
+              plural(messages, "message", "messages") + " kept, " +
+              plural(members, "member", "members") +
+              " dropped (0.1 user ids are not keys; members join again)";
+    return Status::ok();
 }
 
 //  Fills the cache from the groups table and checks that each group's messages are the
 //  range its metadata says.
 Status SqliteStore::load_groups() {
     sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(db_,
-                                "SELECT key, name, id, created_us, max_count, max_bytes,"
-                                " last_seq, last_ts_us, trimmed_seq, trimmed_ts_us, bytes,"
-                                " (SELECT count(*) FROM members WHERE group_key = key),"
-                                " (SELECT min(seq) FROM messages WHERE group_key = key),"
-                                " (SELECT max(seq) FROM messages WHERE group_key = key)"
-                                " FROM groups",
-                                -1, &stmt, nullptr);
+    int rc = sqlite3_prepare_v2(
+        db_,
+        "SELECT key, name, id, created_us, max_count, max_bytes, max_age_us, owner, policy,"
+        " last_seq, last_ts_us, trimmed_seq, trimmed_ts_us, bytes,"
+        " (SELECT count(*) FROM members WHERE group_key = key),"
+        " (SELECT min(seq) FROM messages WHERE group_key = key),"
+        " (SELECT max(seq) FROM messages WHERE group_key = key),"
+        " (SELECT ts_us FROM messages WHERE group_key = key ORDER BY seq LIMIT 1)"
+        " FROM groups",
+        -1, &stmt, nullptr);
     Status status;
     if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
     for (; rc == SQLITE_ROW; rc = sqlite3_step(stmt)) {
@@ -409,14 +659,25 @@ Status SqliteStore::load_groups() {
         state.created_us = column_u64(stmt, 3);
         state.retention.max_count = column_u64(stmt, 4);
         state.retention.max_bytes = column_u64(stmt, 5);
-        state.log.last_seq = column_u64(stmt, 6);
-        state.log.last_ts_us = column_u64(stmt, 7);
-        state.log.trimmed_seq = column_u64(stmt, 8);
-        state.log.trimmed_ts_us = column_u64(stmt, 9);
-        state.log.bytes = column_u64(stmt, 10);
-        state.member_count = column_u64(stmt, 11);
-        uint64_t min_seq = column_u64(stmt, 12);
-        uint64_t max_seq = column_u64(stmt, 13);
+        state.retention.max_age_us = column_u64(stmt, 6);
+        bool owner_ok = column_key(stmt, 7, &state.owner, true);
+        int64_t policy = sqlite3_column_int64(stmt, 8);
+        state.policy = (Policy)policy;
+        state.log.last_seq = column_u64(stmt, 9);
+        state.log.last_ts_us = column_u64(stmt, 10);
+        state.log.trimmed_seq = column_u64(stmt, 11);
+        state.log.trimmed_ts_us = column_u64(stmt, 12);
+        state.log.bytes = column_u64(stmt, 13);
+        state.member_count = column_u64(stmt, 14);
+        uint64_t min_seq = column_u64(stmt, 15);
+        uint64_t max_seq = column_u64(stmt, 16);
+        state.log.first_ts_us = column_u64(stmt, 17);
+        if (!owner_ok || policy < 0 || policy > 255 || !valid_policy(state.policy)) {
+            status = corrupt("group '" + state.name +
+                             "' has an owner or a policy zgm does not "
+                             "know");
+            break;
+        }
         if (state.log.trimmed_seq > state.log.last_seq ||
             min_seq != first_retained_seq(state.log) ||
             max_seq != (min_seq ? state.log.last_seq : 0)) {
@@ -434,18 +695,24 @@ Status SqliteStore::load_groups() {
     return status;
 }
 
-Status SqliteStore::create_group(const std::string& name, const Uuid& id) {
+Status SqliteStore::create_group(const std::string& name, const Uuid& id, const Key& owner,
+                                 Policy policy) {
     if (name.empty()) return invalid_group_name();
+    if (!valid_policy(policy)) return invalid_policy(policy);
     if (find(name)) return group_exists(name);
     Group group;
     group.state.name = name;
     group.state.id = id;
     group.state.created_us = zgm::now_us();
+    group.state.owner = owner;
+    group.state.policy = policy;
     sqlite3_stmt* stmt = stmts_[kInsertGroup];
     ResetOnExit reset(stmt);
     bind_text(stmt, 1, name);
     bind_uuid(stmt, 2, id);
     bind_u64(stmt, 3, group.state.created_us);
+    bind_key_or_null(stmt, 4, owner);
+    bind_u64(stmt, 5, (uint64_t)policy);
     int rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE) return failure(rc, "cannot create group '" + name + "'");
     group.key = sqlite3_last_insert_rowid(db_);
@@ -479,28 +746,37 @@ Status SqliteStore::save_log(const Group& group) {
     return run(kSaveLog, "cannot update group '" + group.state.name + "'");
 }
 
-//  Deletes the oldest messages while the group is over its retention. Changes the cached
-//  LogState: the caller puts it back if the transaction fails.
-Status SqliteStore::trim(Group* group) {
+//  Deletes the oldest messages while retention asks for it, and adds how many went to
+//  *trimmed. Changes the cached LogState: the caller saves it, or puts it back if the
+//  transaction fails.
+Status SqliteStore::trim(Group* group, uint64_t now_us, uint64_t* trimmed) {
     LogState& log = group->state.log;
-    if (!over_retention(log, group->state.retention)) return Status::ok();
+    const Retention& retention = group->state.retention;
+    if (!over_retention(log, retention, now_us)) return Status::ok();
     LogState after = log;
     {
+        //  Walks from the oldest message until one is kept (it is the new oldest).
         sqlite3_stmt* stmt = stmts_[kSelectOldest];
         ResetOnExit reset(stmt);
         bind_u64(stmt, 1, group->key);
         bind_u64(stmt, 2, log.trimmed_seq);
-        while (over_retention(after, group->state.retention)) {
+        for (;;) {
             int rc = sqlite3_step(stmt);
-            if (rc == SQLITE_DONE)
-                return corrupt("messages of group '" + group->state.name + "' are missing");
+            if (rc == SQLITE_DONE) {
+                if (retained_count(after) != 0)
+                    return corrupt("messages of group '" + group->state.name + "' are missing");
+                after.first_ts_us = 0;
+                break;
+            }
             if (rc != SQLITE_ROW)
                 return failure(rc, "cannot trim group '" + group->state.name + "'");
             if (column_u64(stmt, 0) != after.trimmed_seq + 1)
                 return corrupt("the messages of group '" + group->state.name + "' have a gap");
+            after.first_ts_us = column_u64(stmt, 1);
+            if (!over_retention(after, retention, now_us)) break;
             uint64_t size = column_u64(stmt, 2);
             after.trimmed_seq++;
-            after.trimmed_ts_us = column_u64(stmt, 1);
+            after.trimmed_ts_us = after.first_ts_us;
             after.bytes -= std::min(size, after.bytes);
         }
     }
@@ -509,11 +785,14 @@ Status SqliteStore::trim(Group* group) {
     bind_u64(stmt, 2, log.trimmed_seq);
     bind_u64(stmt, 3, after.trimmed_seq);
     Status status = run(kDeleteMessages, "cannot trim group '" + group->state.name + "'");
-    if (status.is_ok()) log = after;
-    return status;
+    if (!status.is_ok()) return status;
+    *trimmed += after.trimmed_seq - log.trimmed_seq;
+    log = after;
+    return Status::ok();
 }
 
-Status SqliteStore::set_retention(const std::string& name, const Retention& retention) {
+Status SqliteStore::set_retention(const std::string& name, const Retention& retention,
+                                  uint64_t now_us) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
     const Retention saved_retention = group->state.retention;
@@ -524,9 +803,11 @@ Status SqliteStore::set_retention(const std::string& name, const Retention& rete
     bind_u64(stmt, 1, group->key);
     bind_u64(stmt, 2, retention.max_count);
     bind_u64(stmt, 3, retention.max_bytes);
+    bind_u64(stmt, 4, retention.max_age_us);
     status = run(kUpdateRetention, "cannot set the retention of '" + name + "'");
     group->state.retention = retention;
-    if (status.is_ok()) status = trim(group);
+    uint64_t trimmed = 0;
+    if (status.is_ok()) status = trim(group, now_us, &trimmed);
     if (status.is_ok()) status = save_log(*group);
     if (status.is_ok()) status = commit();
     if (!status.is_ok()) {
@@ -537,28 +818,93 @@ Status SqliteStore::set_retention(const std::string& name, const Retention& rete
     return status;
 }
 
+Status SqliteStore::set_owner(const std::string& name, const Key& owner) {
+    Group* group = find(name);
+    if (!group) return no_such_group(name);
+    sqlite3_stmt* stmt = stmts_[kUpdateOwner];
+    bind_u64(stmt, 1, group->key);
+    bind_key_or_null(stmt, 2, owner);
+    Status status = run(kUpdateOwner, "cannot set the owner of '" + name + "'");
+    if (status.is_ok()) group->state.owner = owner;
+    return status;
+}
+
+Status SqliteStore::set_policy(const std::string& name, Policy policy) {
+    Group* group = find(name);
+    if (!group) return no_such_group(name);
+    if (!valid_policy(policy)) return invalid_policy(policy);
+    sqlite3_stmt* stmt = stmts_[kUpdatePolicy];
+    bind_u64(stmt, 1, group->key);
+    bind_u64(stmt, 2, (uint64_t)policy);
+    Status status = run(kUpdatePolicy, "cannot set the policy of '" + name + "'");
+    if (status.is_ok()) group->state.policy = policy;
+    return status;
+}
+
+Status SqliteStore::allow(const std::string& name, const Key& key) {
+    Group* group = find(name);
+    if (!group) return no_such_group(name);
+    if (key.is_nil()) return nil_key_not_allowed();
+    sqlite3_stmt* stmt = stmts_[kInsertAllowed];
+    bind_u64(stmt, 1, group->key);
+    bind_key(stmt, 2, key);
+    return run(kInsertAllowed, "cannot allow a key into '" + name + "'");
+}
+
+Status SqliteStore::disallow(const std::string& name, const Key& key) {
+    Group* group = find(name);
+    if (!group) return no_such_group(name);
+    sqlite3_stmt* stmt = stmts_[kDeleteAllowed];
+    bind_u64(stmt, 1, group->key);
+    bind_key(stmt, 2, key);
+    Status status = run(kDeleteAllowed, "cannot disallow a key from '" + name + "'");
+    if (!status.is_ok()) return status;
+    if (sqlite3_changes(db_) == 0) return not_allowed(name, key);
+    return Status::ok();
+}
+
+Status SqliteStore::allowed(const std::string& name, std::vector<Key>* keys) {
+    keys->clear();
+    const Group* group = find(name);
+    if (!group) return no_such_group(name);
+    sqlite3_stmt* stmt = stmts_[kSelectAllowed];
+    ResetOnExit reset(stmt);
+    bind_u64(stmt, 1, group->key);
+    int rc;
+    Status status;
+    while (status.is_ok() && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        keys->emplace_back();
+        if (!column_key(stmt, 0, &keys->back()))
+            status = corrupt("an allowed key of '" + name + "' is not a key");
+    }
+    if (status.is_ok() && rc != SQLITE_DONE)
+        status = failure(rc, "cannot read the allowed keys of '" + name + "'");
+    if (!status.is_ok()) keys->clear();
+    return status;
+}
+
 Status SqliteStore::add_member(const std::string& name, const Member& member) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
     sqlite3_stmt* stmt = stmts_[kInsertMember];
     ResetOnExit reset(stmt);
     bind_u64(stmt, 1, group->key);
-    bind_uuid(stmt, 2, member.id);
+    bind_key(stmt, 2, member.id);
     bind_text(stmt, 3, member.name);
     bind_u64(stmt, 4, member.joined_us);
     int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) return member_exists(name, member.id);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) return member_exists(name, member.id);
     if (rc != SQLITE_DONE) return failure(rc, "cannot add a member to '" + name + "'");
     group->state.member_count++;
     return Status::ok();
 }
 
-Status SqliteStore::remove_member(const std::string& name, const Uuid& user) {
+Status SqliteStore::remove_member(const std::string& name, const Key& user) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
     sqlite3_stmt* stmt = stmts_[kDeleteMember];
     bind_u64(stmt, 1, group->key);
-    bind_uuid(stmt, 2, user);
+    bind_key(stmt, 2, user);
     Status status = run(kDeleteMember, "cannot remove a member from '" + name + "'");
     if (!status.is_ok()) return status;
     if (sqlite3_changes(db_) == 0) return no_such_member(name, user);
@@ -574,33 +920,19 @@ Status SqliteStore::members(const std::string& name, std::vector<Member>* member
     ResetOnExit reset(stmt);
     bind_u64(stmt, 1, group->key);
     int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        Member member;
-        member.id = column_uuid(stmt, 0);
+    Status status;
+    while (status.is_ok() && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        members->emplace_back();
+        Member& member = members->back();
+        if (!column_key(stmt, 0, &member.id))
+            status = corrupt("a member of '" + name + "' has an id that is not a key");
         member.name = column_bytes(stmt, 1);
         member.joined_us = column_u64(stmt, 2);
-        members->push_back(member);
     }
-    if (rc != SQLITE_DONE) {
-        members->clear();
-        return failure(rc, "cannot read the members of '" + name + "'");
-    }
-    return Status::ok();
-}
-
-Status SqliteStore::is_member(const std::string& name, const Uuid& user, bool* is_member) {
-    *is_member = false;
-    const Group* group = find(name);
-    if (!group) return no_such_group(name);
-    sqlite3_stmt* stmt = stmts_[kSelectMember];
-    ResetOnExit reset(stmt);
-    bind_u64(stmt, 1, group->key);
-    bind_uuid(stmt, 2, user);
-    int rc = sqlite3_step(stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return failure(rc, "cannot read the members of '" + name + "'");
-    *is_member = rc == SQLITE_ROW;
-    return Status::ok();
+    if (status.is_ok() && rc != SQLITE_DONE)
+        status = failure(rc, "cannot read the members of '" + name + "'");
+    if (!status.is_ok()) members->clear();
+    return status;
 }
 
 //  Looks up the message a repeated msg_id first stored.
@@ -634,7 +966,7 @@ Status SqliteStore::insert_message(Group* group, const AppendRequest& request, u
         bind_u64(stmt, 1, group->key);
         bind_u64(stmt, 2, seq);
         bind_u64(stmt, 3, ts_us);
-        bind_uuid(stmt, 4, request.sender);
+        bind_key(stmt, 4, request.sender);
         bind_text(stmt, 5, request.sender_name);
         if (request.msg_id.is_nil())
             sqlite3_bind_null(stmt, 6);
@@ -646,6 +978,7 @@ Status SqliteStore::insert_message(Group* group, const AppendRequest& request, u
             return failure(rc, "cannot store a message in '" + group->state.name + "'");
     }
     if (rc == SQLITE_CONSTRAINT_UNIQUE) return find_original(group, request.msg_id, result);
+    if (retained_count(log) == 0) log.first_ts_us = ts_us;
     log.last_seq = seq;
     log.last_ts_us = ts_us;
     log.bytes += request.body.size();
@@ -687,8 +1020,9 @@ Status SqliteStore::append(const std::vector<AppendRequest>& batch, uint64_t now
     }
     //  Trimming waits for the end of the batch, so a repeat later in the batch still finds
     //  its original.
+    uint64_t trimmed = 0;
     for (size_t i = 0; i < saved.size() && status.is_ok(); i++) {
-        status = trim(saved[i].first);
+        status = trim(saved[i].first, now_us, &trimmed);
         if (status.is_ok()) status = save_log(*saved[i].first);
     }
     if (status.is_ok()) status = commit();
@@ -699,6 +1033,47 @@ Status SqliteStore::append(const std::vector<AppendRequest>& batch, uint64_t now
         return status;
     }
     *results = std::move(done);
+    return Status::ok();
+}
+
+Status SqliteStore::trim(uint64_t now_us, uint64_t* trimmed) {
+    if (trimmed) *trimmed = 0;
+    std::vector<std::pair<Group*, LogState>> saved;
+    for (auto& entry : groups_)
+        if (over_retention(entry.second.state.log, entry.second.state.retention, now_us))
+            saved.emplace_back(&entry.second, entry.second.state.log);
+    if (saved.empty()) return Status::ok();
+    Status status = begin();
+    if (!status.is_ok()) return status;
+    uint64_t count = 0;
+    for (size_t i = 0; i < saved.size() && status.is_ok(); i++) {
+        status = trim(saved[i].first, now_us, &count);
+        if (status.is_ok()) status = save_log(*saved[i].first);
+    }
+    if (status.is_ok()) status = commit();
+    if (!status.is_ok()) {
+        rollback();
+        for (const auto& entry : saved)
+            entry.first->state.log = entry.second;
+        return status;
+    }
+    if (trimmed) *trimmed = count;
+    return Status::ok();
+}
+
+Status SqliteStore::disk_size(uint64_t* bytes) {
+    *bytes = 0;
+    for (const std::string& path : {path_, path_ + "-wal"}) {
+        struct stat info;
+        if (stat(path.c_str(), &info) == 0) {
+            *bytes += (uint64_t)info.st_size;
+        } else if (errno != ENOENT) {
+            int error = errno;
+            *bytes = 0;
+            return Status::error(Status::kIo,
+                                 "store: cannot stat " + path + ": " + strerror(error));
+        }
+    }
     return Status::ok();
 }
 
@@ -716,82 +1091,142 @@ Status SqliteStore::timestamp_of(const Group& group, uint64_t seq, uint64_t* ts_
     return Status::ok();
 }
 
-//  Moves *seq forward to the first message at or after since_us. Timestamps never decrease
-//  along seq and the retained seqs have no gaps, so a binary search over seq finds it
-//  without an index on time.
-Status SqliteStore::seek_timestamp(const Group& group, uint64_t since_us, uint64_t* seq) {
-    const LogState& log = group.state.log;
-    if (log.last_ts_us < since_us) {
-        *seq = log.last_seq + 1;
-        return Status::ok();
-    }
-    uint64_t low = *seq;
-    uint64_t high = log.last_seq; //  the last message matches
+//  Moves *first forward to the first message in [*first, last] at or after ts_us, or to
+//  last + 1 if there is none. Timestamps never decrease along seq and the retained seqs
+//  have no gaps, so a binary search over seq finds it without an index on time.
+Status SqliteStore::seek_timestamp(const Group& group, uint64_t ts_us, uint64_t* first,
+                                   uint64_t last) {
+    uint64_t low = *first;
+    uint64_t high = last + 1; //  the answer is in [low, high]
     while (low < high) {
         uint64_t middle = low + (high - low) / 2;
-        uint64_t ts_us = 0;
-        Status status = timestamp_of(group, middle, &ts_us);
+        uint64_t middle_ts = 0;
+        Status status = timestamp_of(group, middle, &middle_ts);
         if (!status.is_ok()) return status;
-        if (ts_us >= since_us)
+        if (middle_ts >= ts_us)
             high = middle;
         else
             low = middle + 1;
     }
-    *seq = low;
+    *first = low;
     return Status::ok();
 }
 
-Status SqliteStore::fetch(const FetchQuery& query, FetchResult* result) {
-    result->messages.clear();
-    result->more = false;
+//  For a newest-first query with max_bytes: moves *from up to the oldest message that still
+//  fits, walking sizes back from `to` (length() does not read the bodies).
+Status SqliteStore::bytes_from_newest(const Group& group, const FetchQuery& query, uint64_t* from,
+                                      uint64_t to) {
+    sqlite3_stmt* stmt = stmts_[kSelectSizesBackward];
+    ResetOnExit reset(stmt);
+    bind_u64(stmt, 1, group.key);
+    bind_u64(stmt, 2, *from);
+    bind_u64(stmt, 3, to);
+    uint64_t bytes = 0;
+    uint64_t expected = to;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        uint64_t seq = column_u64(stmt, 0);
+        uint64_t size = column_u64(stmt, 1);
+        if (seq != expected)
+            return corrupt("message " + std::to_string(expected) + " of group '" +
+                           group.state.name + "' is missing");
+        if (seq < to && bytes + size > query.max_bytes) {
+            *from = seq + 1;
+            return Status::ok();
+        }
+        bytes += size;
+        expected--;
+    }
+    if (rc != SQLITE_DONE)
+        return failure(rc, "cannot read the messages of '" + group.state.name + "'");
+    if (expected + 1 != *from)
+        return corrupt("message " + std::to_string(expected) + " of group '" + group.state.name +
+                       "' is missing");
+    return Status::ok();
+}
+
+Status SqliteStore::fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) {
     const Group* group = find(query.group);
     if (!group) return no_such_group(query.group);
     const LogState& log = group->state.log;
-    result->first_seq = first_retained_seq(log);
-    result->last_seq = log.last_seq;
-    result->truncated = fetch_truncated(log, query);
-
-    uint64_t seq = first_candidate_seq(log, query);
-    if (seq <= log.last_seq && query.since_us) {
-        Status status = seek_timestamp(*group, query.since_us, &seq);
+    uint64_t first = 1;
+    uint64_t last = 0;
+    if (seq_bounds(log, query, &first, &last)) {
+        Status status;
+        if (since_applies(log, query))
+            status = seek_timestamp(*group, query.since_us, &first, last);
+        if (status.is_ok() && first <= last && until_applies(log, query)) {
+            uint64_t end = first;
+            status = seek_timestamp(*group, query.until_us, &end, last);
+            last = end - 1;
+        }
         if (!status.is_ok()) return status;
     }
-    if (seq > log.last_seq) return Status::ok();
-
-    sqlite3_stmt* stmt = stmts_[kSelectMessages];
-    ResetOnExit reset(stmt);
-    bind_u64(stmt, 1, group->key);
-    bind_u64(stmt, 2, seq);
-    sqlite3_bind_int64(stmt, 3, query.limit ? (sqlite3_int64)query.limit : -1);
-    uint64_t bytes = 0;
-    int rc;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        uint64_t size = (uint64_t)sqlite3_column_bytes(stmt, 5);
-        if (query.max_bytes && !result->messages.empty() && bytes + size > query.max_bytes) break;
-        bytes += size;
-        result->messages.emplace_back();
-        StoredMessage& message = result->messages.back();
-        message.seq = column_u64(stmt, 0);
-        message.ts_us = column_u64(stmt, 1);
-        message.sender = column_uuid(stmt, 2);
-        message.sender_name = column_bytes(stmt, 3);
-        message.msg_id = column_uuid(stmt, 4);
-        message.body = column_bytes(stmt, 5);
+    uint64_t from = first;
+    uint64_t to = last;
+    if (from <= to) {
+        apply_limit(query, &from, &to);
+        if (query.max_bytes && query.newest) {
+            Status status = bytes_from_newest(*group, query, &from, to);
+            if (!status.is_ok()) return status;
+        }
+        sqlite3_stmt* stmt = stmts_[kSelectMessages];
+        ResetOnExit reset(stmt);
+        bind_u64(stmt, 1, group->key);
+        bind_u64(stmt, 2, from);
+        bind_u64(stmt, 3, to);
+        static const char kEmpty[1] = "";
+        uint64_t bytes = 0;
+        uint64_t expected = from;
+        int rc;
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            MessageView view;
+            view.seq = column_u64(stmt, 0);
+            view.ts_us = column_u64(stmt, 1);
+            view.sender = (const uint8_t*)sqlite3_column_blob(stmt, 2);
+            int sender_size = sqlite3_column_bytes(stmt, 2);
+            view.sender_name = (const char*)sqlite3_column_text(stmt, 3);
+            view.sender_name_size = (size_t)sqlite3_column_bytes(stmt, 3);
+            view.msg_id = (const uint8_t*)sqlite3_column_blob(stmt, 4);
+            int msg_id_size = sqlite3_column_bytes(stmt, 4);
+            view.body = sqlite3_column_blob(stmt, 5);
+            view.body_size = (size_t)sqlite3_column_bytes(stmt, 5);
+            //  An empty body or name reads as NULL; so does any value when SQLite runs out
+            //  of memory.
+            if ((!view.sender || !view.sender_name || !view.body) &&
+                sqlite3_errcode(db_) == SQLITE_NOMEM)
+                return failure(SQLITE_NOMEM, "cannot read the messages of '" + query.group + "'");
+            if (!view.sender_name) view.sender_name = kEmpty;
+            if (!view.body) view.body = kEmpty;
+            if (view.seq != expected || sender_size != (int)kKeySize ||
+                (view.msg_id && msg_id_size != (int)sizeof(Uuid::bytes)))
+                return corrupt("message " + std::to_string(expected) + " of group '" + query.group +
+                               "' is missing or damaged");
+            if (query.max_bytes && !query.newest && view.seq > from &&
+                bytes + view.body_size > query.max_bytes) {
+                to = view.seq - 1;
+                break;
+            }
+            bytes += view.body_size;
+            visitor->message(view);
+            expected++;
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return failure(rc, "cannot read the messages of '" + query.group + "'");
+        if (rc == SQLITE_DONE && expected != to + 1)
+            return corrupt("message " + std::to_string(expected) + " of group '" + query.group +
+                           "' is missing");
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        result->messages.clear();
-        return failure(rc, "cannot read the messages of '" + query.group + "'");
-    }
-    //  Timestamps never decrease, so every message after one that matched matches too.
-    result->more = !result->messages.empty() && result->messages.back().seq < log.last_seq;
+    summarize(log, query, first, last, from, to, summary);
     return Status::ok();
 }
 
 } // namespace
 
 Status open_sqlite_store(const std::string& data_dir, Durability durability,
-                         std::unique_ptr<Store>* store, uint32_t max_pages) {
+                         std::unique_ptr<Store>* store, std::string* notice, uint32_t max_pages) {
     store->reset();
+    if (notice) notice->clear();
     if (data_dir.empty())
         return Status::error(Status::kInvalid, "store: the data directory cannot be empty");
     Status status = make_directories(data_dir);
@@ -808,6 +1243,7 @@ Status open_sqlite_store(const std::string& data_dir, Durability durability,
     std::unique_ptr<SqliteStore> sqlite(new SqliteStore());
     status = sqlite->open(data_dir, durability, max_pages);
     if (!status.is_ok()) return status;
+    if (notice) *notice = sqlite->notice();
     *store = std::move(sqlite);
     return Status::ok();
 }

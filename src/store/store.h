@@ -14,6 +14,7 @@
 #include "core/uuid.h"
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,7 +56,7 @@ struct AppendResult {
 };
 
 struct Member {
-    Key id;
+    Key id; //  any key, nil included: the store does not judge who joins
     std::string name;
     uint64_t joined_us = 0;
 };
@@ -64,7 +65,8 @@ struct Member {
 struct Retention {
     uint64_t max_count = 0;
     uint64_t max_bytes = 0;  //  sum of body sizes
-    uint64_t max_age_us = 0; //  messages older than this (by ts_us) go, at append and trim()
+    uint64_t max_age_us = 0; //  a message goes once now_us - ts_us > max_age_us (at append,
+                             //  set_retention and trim(), with the now_us they are given)
 };
 
 struct GroupInfo {
@@ -99,26 +101,33 @@ struct FetchQuery {
 };
 
 //  What a fetch found besides the messages themselves.
+//
+//  missed counts the messages within the query's bounds that retention had trimmed (the
+//  trimmed ones are always the oldest): reported by every oldest-first query, since they
+//  would have come first, and by a `newest` query only once it reached the oldest retained
+//  match (more is false), since before that they lie beyond what it took. Exact for bounds
+//  by seq; with since_us (or an until_us at or below the newest trimmed message's time) an
+//  upper bound, since the trimmed messages' own timestamps are gone - but 0 whenever
+//  since_us is after every trimmed message.
 struct FetchSummary {
     bool more = false;      //  more messages match beyond the returned ones, on the side the
                             //  query takes from: newer ones (oldest first) or older ones
-                            //  (newest); none when nothing was returned
-    uint64_t missed = 0;    //  messages the query asked for that retention had trimmed; for a
-                            //  query bounded by since_us this is an upper bound (the trimmed
-                            //  messages' own timestamps are gone)
+                            //  (newest); false when nothing was returned
+    uint64_t missed = 0;    //  see above
     uint64_t first_seq = 0; //  the group's oldest retained seq (0 if none)
     uint64_t last_seq = 0;  //  the group's newest seq (0 if none)
 };
 
 //  One message of a fetch, as the store hands it over: the pointers are valid only during
-//  the call, so the caller can encode rows straight from the store's buffers.
+//  the call, so the caller can encode rows straight from the store's buffers. No pointer
+//  is NULL except msg_id (for a message stored without one).
 struct MessageView {
     uint64_t seq;
     uint64_t ts_us;
     const uint8_t* sender; //  kKeySize bytes
-    const uint8_t* msg_id; //  16 bytes (all zero: the message had none)
     const char* sender_name;
     size_t sender_name_size;
+    const uint8_t* msg_id; //  16 bytes (a Uuid), or NULL: the client gave none
     const void* body;
     size_t body_size;
 };
@@ -145,7 +154,8 @@ class Store {
 public:
     virtual ~Store() = default;
 
-    //  Creates a group; kExists if the name is taken. owner may be nil (no owner).
+    //  Creates a group; kExists if the name is taken, kInvalid for an empty name or a policy
+    //  that is not one of Policy's. owner may be nil (no owner).
     virtual Status create_group(const std::string& name, const Uuid& id, const Key& owner,
                                 Policy policy) = 0;
     virtual Status list_groups(std::vector<GroupInfo>* groups) = 0;
@@ -153,11 +163,13 @@ public:
     //  Sets the group's retention and trims at once (max_age_us against now_us).
     virtual Status set_retention(const std::string& group, const Retention& retention,
                                  uint64_t now_us) = 0;
+    //  owner may be nil (no owner). set_policy: kInvalid for a value not one of Policy's.
     virtual Status set_owner(const std::string& group, const Key& owner) = 0;
     virtual Status set_policy(const std::string& group, Policy policy) = 0;
 
-    //  The keys the owner allowed to join (what Policy::kMembers admits). allow is
-    //  idempotent; disallow of a key not allowed is kNotFound.
+    //  The keys the owner allowed to join (what Policy::kMembers admits), listed in byte
+    //  order of the keys. allow is idempotent and kInvalid for the nil key; disallow of a
+    //  key not allowed is kNotFound.
     virtual Status allow(const std::string& group, const Key& key) = 0;
     virtual Status disallow(const std::string& group, const Key& key) = 0;
     virtual Status allowed(const std::string& group, std::vector<Key>* keys) = 0;
@@ -166,7 +178,8 @@ public:
     virtual Status add_member(const std::string& group, const Member& member) = 0;
     //  kNotFound if not a member.
     virtual Status remove_member(const std::string& group, const Key& user) = 0;
-    //  In the order they joined.
+    //  In the order they joined: by joined_us, and in the order add_member was called among
+    //  equal joined_us.
     virtual Status members(const std::string& group, std::vector<Member>* members) = 0;
 
     //  Appends every request in one transaction: each new message gets its group's next
@@ -176,10 +189,10 @@ public:
     virtual Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                           std::vector<AppendResult>* results) = 0;
 
-    //  Hands every selected message to the visitor, in seq order.
-    virtual Status fetch(const FetchQuery& query, FetchVisitor* visitor,
-                         FetchSummary* summary) = 0;
-    //  The same, into owned messages (tests, tools).
+    //  Hands every selected message to the visitor, in seq order. If it fails, the visitor
+    //  may have seen some of the messages; *summary is then left as it was.
+    virtual Status fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) = 0;
+    //  The same, into owned messages (tests, tools); on failure result is left empty.
     Status fetch(const FetchQuery& query, FetchResult* result);
 
     //  Removes what max_age_us retention no longer keeps, in every group. *trimmed (may be
@@ -189,18 +202,51 @@ public:
     virtual Status disk_size(uint64_t* bytes) = 0;
 };
 
+//  The key a zgm 0.1 user id (16 bytes) becomes where a migrated store keeps it as a message's
+//  sender: 16 zero bytes, then the old id (a real CURVE key starts so with a chance of 2^-128).
+inline Key legacy_user_key(const Uuid& user) {
+    Key key;
+    memcpy(key.bytes + kKeySize - sizeof user.bytes, user.bytes, sizeof user.bytes);
+    return key;
+}
+
+inline Status Store::fetch(const FetchQuery& query, FetchResult* result) {
+    struct Collect : FetchVisitor {
+        std::vector<StoredMessage>* messages;
+        void message(const MessageView& view) override {
+            messages->emplace_back();
+            StoredMessage& stored = messages->back();
+            stored.seq = view.seq;
+            stored.ts_us = view.ts_us;
+            stored.sender = Key::from_bytes(view.sender);
+            stored.sender_name.assign(view.sender_name, view.sender_name_size);
+            if (view.msg_id) memcpy(stored.msg_id.bytes, view.msg_id, sizeof stored.msg_id.bytes);
+            stored.body.assign((const char*)view.body, view.body_size);
+        }
+    } collect;
+    result->messages.clear();
+    result->summary = FetchSummary();
+    collect.messages = &result->messages;
+    Status status = fetch(query, &collect, &result->summary);
+    if (!status.is_ok()) result->messages.clear();
+    return status;
+}
+
 //  Volatile store for tests and --memory.
 std::unique_ptr<Store> open_memory_store();
 
 //  SQLite in WAL mode: one database, `zgm.db`, in data_dir (created if missing), held
 //  under an exclusive lock on `zgm.lock` for as long as the store is open: a second
 //  store on the same directory, in this process or another, fails with kBusy and a message
-//  naming the process that holds it. A database of schema 1 (zgm 0.1) is migrated (see
-//  sqlite_store.cc); a database of a newer schema is refused with kCorrupt.
+//  naming the process that holds it. A database of schema 1 (zgm 0.1) is migrated in one
+//  transaction (see sqlite_store.cc); a database of a newer schema is refused with kCorrupt.
+//  *notice (may be NULL) is set to one line worth logging about what the open did beyond
+//  opening (the migration and what it kept and dropped), or cleared when there is none.
 //  max_pages, when not 0, caps the database size (PRAGMA max_page_count) - for tests of a
 //  full disk.
 Status open_sqlite_store(const std::string& data_dir, Durability durability,
-                         std::unique_ptr<Store>* store, uint32_t max_pages = 0);
+                         std::unique_ptr<Store>* store, std::string* notice = nullptr,
+                         uint32_t max_pages = 0);
 
 } // namespace zgm
 
