@@ -20,11 +20,20 @@ extern "C" {
 }
 
 #include "core/clock.h"
+#include "core/security.h"
 #include "proto/proto.h"
 #include "zgm.h"
 
 #include <czmq.h>
 #include <string>
+#include <vector>
+
+//  Asserts that a zgm call returned 0, and says why not.
+#define assert_ok(call)                                                                            \
+    do {                                                                                           \
+        if ((call) != 0)                                                                           \
+            fail_msg("%s failed: %s (zgm_errno %d)", #call, zgm_strerror(), zgm_errno());          \
+    } while (0)
 
 namespace test {
 
@@ -52,14 +61,26 @@ bool eventually(Condition condition, int timeout_ms = 5000) {
 }
 
 //  A DEALER that speaks zgm_proto one message at a time, for tests that need to send
-//  what the C API never would (malformed frames, other versions, impostor servers).
+//  what the C API never would (malformed frames, other versions, impostor servers). It
+//  speaks CURVE with a key pair of its own to the server holding server_key, or PLAIN
+//  (insecure) stating its key, or nothing at all (NULL, with an empty server_key).
 class RawClient {
 public:
-    explicit RawClient(const std::string& endpoint) {
-        socket_ = zsock_new_dealer(endpoint.c_str());
+    RawClient(const std::string& endpoint, const std::string& server_key,
+              zgm::KeyPair keys = zgm::KeyPair::generate(), bool insecure = false)
+        : keys_(keys) {
+        socket_ = zsock_new(ZMQ_DEALER);
         assert_non_null(socket_);
         zsock_set_rcvtimeo(socket_, 3000);
         zsock_set_linger(socket_, 0);
+        if (insecure || !server_key.empty()) {
+            zgm::Key key;
+            zgm::Key::parse(server_key, &key);
+            zgm::secure_client_socket(socket_, keys_,
+                                      insecure ? zgm::Security::kInsecure : zgm::Security::kCurve,
+                                      key);
+        }
+        assert_int_equal(zsock_connect(socket_, "%s", endpoint.c_str()), 0);
     }
     ~RawClient() { zsock_destroy(&socket_); }
 
@@ -79,6 +100,13 @@ public:
         assert_int_equal((int)rc, (int)zgm::proto::DecodeError::kOk);
         return message;
     }
+    //  True if a message arrives within timeout_ms (it is then in *message).
+    bool try_recv(zgm::proto::Message* message, int timeout_ms) {
+        zmq_pollitem_t item = {zsock_resolve(socket_), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, timeout_ms) <= 0) return false;
+        return zgm::proto::recv(zsock_resolve(socket_), false, nullptr, message) ==
+               zgm::proto::DecodeError::kOk;
+    }
     //  Sends and returns the reply to it (skipping pushes).
     zgm::proto::Message call(zgm::proto::Message& message) {
         send(message);
@@ -92,8 +120,11 @@ public:
     }
     zsock_t* socket() { return socket_; }
     uint32_t last_request_id() const { return request_id_; }
+    const zgm::KeyPair& keys() const { return keys_; }
+    std::string key() const { return keys_.public_txt; }
 
 private:
+    zgm::KeyPair keys_;
     zsock_t* socket_;
     uint32_t request_id_ = 0;
 };
@@ -101,6 +132,112 @@ private:
 //  "tcp://127.0.0.1:PORT" for a port a zgm_*_bind returned.
 inline std::string local_endpoint(int port) {
     return "tcp://127.0.0.1:" + std::to_string(port);
+}
+
+//  A registry in this process, over tcp loopback, and group servers it trusts. Servers and
+//  users it makes are destroyed with it (those the test destroys first, it forgets).
+class Cluster {
+public:
+    //  registry_key_file: the registry's certificate, for a test that restarts it.
+    explicit Cluster(const char* registry_key_file = nullptr) {
+        registry_ = zgm_registry_new();
+        assert_non_null(registry_);
+        if (registry_key_file)
+            assert_int_equal(zgm_registry_set_key(registry_, registry_key_file), 0);
+        port_ = zgm_registry_bind(registry_, "tcp://127.0.0.1:*");
+        assert_true(port_ > 0);
+        endpoint_ = local_endpoint(port_);
+        key_ = zgm_registry_key(registry_);
+    }
+    ~Cluster() {
+        for (zgm_user_t*& user : users_)
+            zgm_user_destroy(&user);
+        for (zgm_server_t*& server : servers_)
+            zgm_server_destroy(&server);
+        zgm_registry_destroy(&registry_);
+    }
+    const std::string& endpoint() const { return endpoint_; }
+    const char* key() const { return key_.c_str(); }
+    zgm_registry_t* registry() { return registry_; }
+
+    //  A group server hosting `groups`, bound (retrying a port just released) and
+    //  registered. key_file: its certificate, so a restart keeps its names; data_dir NULL:
+    //  memory.
+    zgm_server_t* add_server(const char* data_dir, const std::vector<std::string>& groups,
+                             bool accept_new = false, const std::string& bind = "tcp://127.0.0.1:*",
+                             int* port = nullptr, const char* key_file = nullptr) {
+        zgm_server_t* server = zgm_server_new(data_dir);
+        assert_non_null(server);
+        if (key_file) assert_int_equal(zgm_server_set_key(server, key_file), 0);
+        assert_int_equal(zgm_registry_trust(registry_, zgm_server_key(server)), 0);
+        zgm_server_set_heartbeat(server, 100);
+        zgm_server_set_accept_new(server, accept_new);
+        for (const std::string& group : groups)
+            assert_int_equal(zgm_server_add(server, group.c_str(), NULL, ZGM_POLICY_OPEN), 0);
+        int bound = -1;
+        assert_true(eventually([&] { return (bound = zgm_server_bind(server, bind.c_str())) > 0; }));
+        if (port) *port = bound;
+        assert_int_equal(zgm_server_connect(server, endpoint_.c_str(), key_.c_str()), 0);
+        servers_.push_back(server);
+        return server;
+    }
+    //  Destroys a server the cluster made.
+    void stop(zgm_server_t** server) {
+        for (zgm_server_t*& known : servers_)
+            if (known == *server) known = nullptr;
+        zgm_server_destroy(server);
+    }
+    //  A user connected to the registry; key_file: its certificate (NULL: a new key pair).
+    zgm_user_t* user(const char* name, const char* key_file = nullptr) {
+        zgm_user_t* user = key_file ? zgm_user_new_with_key(name, key_file) : zgm_user_new(name);
+        assert_non_null(user);
+        assert_int_equal(zgm_user_connect(user, endpoint_.c_str(), key_.c_str()), 0);
+        users_.push_back(user);
+        return user;
+    }
+    void forget(zgm_user_t* user) {
+        for (zgm_user_t*& known : users_)
+            if (known == user) known = nullptr;
+    }
+    //  Stops the registry and starts a new one on the same port with the same key pair
+    //  (key_file, as given to the constructor), trusting the same servers.
+    void restart_registry(const char* key_file) {
+        std::vector<std::string> trusted;
+        for (zgm_server_t* server : servers_)
+            if (server) trusted.push_back(zgm_server_key(server));
+        zgm_registry_destroy(&registry_);
+        registry_ = zgm_registry_new();
+        assert_int_equal(zgm_registry_set_key(registry_, key_file), 0);
+        for (const std::string& key : trusted)
+            zgm_registry_trust(registry_, key.c_str());
+        assert_true(eventually([&] { return zgm_registry_bind(registry_, endpoint_.c_str()) == port_; }));
+    }
+
+private:
+    zgm_registry_t* registry_ = nullptr;
+    int port_ = 0;
+    std::string endpoint_;
+    std::string key_;
+    std::vector<zgm_server_t*> servers_;
+    std::vector<zgm_user_t*> users_;
+};
+
+//  Sends text and checks it was stored.
+inline void send_text(zgm_user_t* user, const char* group, const std::string& text,
+                      uint64_t* seq = nullptr) {
+    assert_int_equal(zgm_user_send(user, group, text.data(), text.size(), NULL, seq, NULL), 0);
+}
+
+//  Receives exactly `count` messages and checks they are seq first..first+count-1 of group.
+inline void expect_messages(zgm_user_t* user, const char* group, uint64_t first, int count) {
+    for (int i = 0; i < count; i++) {
+        zgm_msg_t* msg = zgm_user_recv(user, 8000);
+        if (!msg) fail_msg("message %d of %d (seq %llu) did not come: %s", i + 1, count,
+                           (unsigned long long)(first + i), zgm_strerror());
+        assert_string_equal(zgm_msg_group(msg), group);
+        assert_int_equal(zgm_msg_seq(msg), first + i);
+        zgm_msg_destroy(&msg);
+    }
 }
 
 } // namespace test

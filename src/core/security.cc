@@ -184,7 +184,7 @@ bool read_public_key(const std::string& text_or_path, Key* key, std::string* err
 
 void secure_server_socket(zsock_t* socket, const KeyPair& keys, Security security,
                           const std::string& zap_domain) {
-    zsock_set_zap_domain(socket, zap_domain.c_str());
+    if (!zap_domain.empty()) zsock_set_zap_domain(socket, zap_domain.c_str());
     if (security == Security::kInsecure) {
         zsock_set_plain_server(socket, 1);
         return;

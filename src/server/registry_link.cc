@@ -22,6 +22,7 @@ namespace {
 
 constexpr int kConnectTimeoutMs = 5000;
 constexpr int kRegisterRetryMs = 250;
+constexpr int kUnsentRetryMs = 50; //  the connection is not up yet: try again soon
 
 } // namespace
 
@@ -172,7 +173,7 @@ void RegistryLink::on_host(const proto::Message& request) {
     proto::send(zsock_resolve(socket_), "", answer, ZMQ_DONTWAIT);
 }
 
-void RegistryLink::send_register(const std::string& name, const Entry& entry) {
+bool RegistryLink::send_register(const std::string& name, const Entry& entry) {
     proto::Message message;
     message.id = proto::kRegister;
     message.endpoint = advertised();
@@ -181,37 +182,36 @@ void RegistryLink::send_register(const std::string& name, const Entry& entry) {
     message.group = name;
     message.policy = entry.summary.policy;
     message.count = entry.summary.members;
-    to_registry(message, name);
+    return to_registry(message, name);
 }
 
-void RegistryLink::send_heartbeat() {
+bool RegistryLink::send_heartbeat() {
     proto::Message message;
     message.id = proto::kHeartbeat;
     message.endpoint = advertised();
     message.accept_new = accept_new_ ? 1 : 0;
     for (const auto& entry : groups_)
         message.count += entry.second.registered ? 1 : 0;
-    to_registry(message);
+    return to_registry(message);
 }
 
 int64_t RegistryLink::tick() {
     if (!socket_) return INT64_MAX;
     int64_t now = mono_ms();
     if (next_register_ms_ && now >= next_register_ms_) {
-        bool pending = false;
+        bool pending = false, unsent = false;
         for (auto& entry : groups_)
             if (!entry.second.registered && entry.second.refused.empty()) {
-                send_register(entry.first, entry.second);
+                unsent |= !send_register(entry.first, entry.second);
                 pending = true;
             }
-        next_register_ms_ = pending ? now + kRegisterRetryMs : 0;
+        next_register_ms_ = !pending ? 0 : now + (unsent ? kUnsentRetryMs : kRegisterRetryMs);
     }
     if (now >= next_heartbeat_ms_) {
         //  Refused groups try again now and then: the other server may be gone.
         for (auto& entry : groups_)
             if (!entry.second.refused.empty()) send_register(entry.first, entry.second);
-        send_heartbeat();
-        next_heartbeat_ms_ = now + heartbeat_ms_;
+        next_heartbeat_ms_ = now + (send_heartbeat() ? heartbeat_ms_ : kUnsentRetryMs);
         //  Forget requests the registry never answered (it was down).
         if (requests_.size() > 10000) requests_.clear();
     }
@@ -274,11 +274,12 @@ std::string RegistryLink::work_out_advertised() const {
     return "tcp://" + local + host_port.substr(colon);
 }
 
-void RegistryLink::to_registry(proto::Message& message, const std::string& group) {
+bool RegistryLink::to_registry(proto::Message& message, const std::string& group) {
     message.request_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
-    if (proto::send(zsock_resolve(socket_), "", message, ZMQ_DONTWAIT) == 0)
-        requests_[message.request_id] = {message.id, group};
+    if (proto::send(zsock_resolve(socket_), "", message, ZMQ_DONTWAIT) != 0) return false;
+    requests_[message.request_id] = {message.id, group};
+    return true;
 }
 
 } // namespace zgm

@@ -97,10 +97,11 @@ private:
         std::string group;
     };
 
-    void send_register(const std::string& name, const Entry& entry);
-    void send_heartbeat();
+    //  Each false if the message could not go (the connection is not up).
+    bool send_register(const std::string& name, const Entry& entry);
+    bool send_heartbeat();
     void on_host(const proto::Message& request);
-    void to_registry(proto::Message& message, const std::string& group = "");
+    bool to_registry(proto::Message& message, const std::string& group = "");
     void finish_connect(bool timed_out);
     std::string work_out_advertised() const;
 

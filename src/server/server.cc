@@ -686,6 +686,14 @@ void GroupServer::on_join(const std::string& from, const Key& peer,
         return error(from, request.request_id, proto::kStorage, status.message());
     group->members[peer] = request.name;
     summary_changed(*group);
+    //  Joining follows the group on this connection (the user confirms with FOLLOW).
+    if (!group->followers.count(from) && follows_by_key_[peer] < limits_.follows) {
+        follows_by_key_[peer]++;
+        Follower& follower = group->followers[from];
+        follower.key = peer;
+        follower.acked_seq = group->last_seq;
+        follower.refreshed_ms = mono_ms();
+    }
     proto::Message joined;
     joined.id = proto::kJoined;
     joined.group_id = group->id;

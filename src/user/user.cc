@@ -981,10 +981,13 @@ void UserActor::run() {
             const std::string& id = sockets[i].first;
             Link* link = id.empty() ? registry_.get() : server(id) ? server(id)->link.get() : nullptr;
             if (!link) continue;
-            if (sockets[i].second == link->monitor())
+            if (sockets[i].second == link->monitor()) {
+                bool was_up = link->up();
                 link->handle_monitor();
-            else
+                if (!was_up && link->up()) next_tick = 0; //  what waited for it goes now
+            } else {
                 handle_link(id, sockets[i].second);
+            }
         }
         if (mono_ms() >= next_tick) {
             tick();
@@ -1135,6 +1138,9 @@ void UserActor::follow(const std::string& group, const std::string& server_id, u
     followed.catching_up = false;
     followed.resolving = false;
     catch_up(group, followed);
+    //  Confirm the follow with the server at once (and acknowledge where it starts).
+    ServerConn* conn = server(server_id);
+    if (conn) conn->next_refresh_ms = 0;
 }
 
 void UserActor::handle_link(const std::string& server_id, zsock_t* socket) {
