@@ -76,13 +76,13 @@ enum MessageId : uint8_t {
     kMemberList = 38,
     kFollow = 39,
     kFollowing = 40,
-    kDeliver = 41,     //  group server -> member: new messages, pushed
-    kMemberships = 42, //  user -> group server: the groups here I am a member of
-    kAdd = 43,         //  owner -> group server: allow a key to join
-    kRemove = 44,      //  owner -> group server: take a key off the group
-    kGive = 45,        //  owner -> group server: hand ownership on
-    kPolicy = 46,      //  owner -> group server: who may join
-    kRetain = 47,      //  owner -> group server: the group's retention
+    kDeliver = 41,        //  group server -> member: new messages, pushed
+    kMemberships = 42,    //  user -> group server: the groups here I am a member of
+    kAdd = 43,            //  owner -> group server: allow a key to join
+    kRemove = 44,         //  owner -> group server: take a key off the group
+    kGive = 45,           //  owner -> group server: hand ownership on
+    kPolicy = 46,         //  owner -> group server: who may join
+    kRetain = 47,         //  owner -> group server: the group's retention
     kMembershipList = 48, //  group server -> user: reply to MEMBERSHIPS
 };
 
@@ -187,33 +187,33 @@ struct Message {
     uint8_t id = 0;
     uint32_t request_id = 0;
 
-    uint16_t status = 0;             //  ERROR
-    uint32_t retry_ms = 0;           //  ERROR: when to try again (429, 503), else 0
-    std::string reason;              //  ERROR
-    std::string endpoint;            //  REGISTER HEARTBEAT GROUP
-    uint8_t accept_new = 0;          //  REGISTER HEARTBEAT (0 or 1)
-    Uuid group_id;                   //  REGISTER GROUP JOINED
-    std::string group;               //  group name: most messages
-    uint32_t count = 0;              //  REGISTER: members; HEARTBEAT: groups registered
-    Key key;                         //  GROUP: server key; HOST MEMBER_LIST: owner;
-                                     //  ADD REMOVE GIVE: the key acted on
-    uint8_t policy = 0;              //  CREATE HOST GROUP POLICY MEMBER_LIST (0 or 1)
-    std::string name;                //  JOIN: the user's display name; LIST: page after it
-    uint64_t after_seq = 0;          //  FETCH
-    uint64_t before_seq = 0;         //  FETCH (0: no bound)
-    uint64_t first_seq = 0;          //  MESSAGES
-    uint64_t last_seq = 0;           //  JOINED MESSAGES
-    uint64_t since_us = 0;           //  FETCH
-    uint64_t until_us = 0;           //  FETCH (0: no bound)
-    uint32_t limit = 0;              //  FETCH LIST
-    uint8_t newest = 0;              //  FETCH (0 or 1)
-    uint8_t more = 0;                //  MESSAGES GROUPS (0 or 1)
-    uint8_t complete = 0;            //  GROUPS: 1 once the registry knows every live group
-    uint64_t missed = 0;             //  MESSAGES: asked for, but trimmed by retention
-    uint64_t max_count = 0;          //  RETAIN (0: no limit)
-    uint64_t max_bytes = 0;          //  RETAIN
-    uint64_t max_age_ms = 0;         //  RETAIN
-    std::vector<GroupRecord> groups; //  GROUPS, GROUP (one)
+    uint16_t status = 0;                 //  ERROR
+    uint32_t retry_ms = 0;               //  ERROR: when to try again (429, 503), else 0
+    std::string reason;                  //  ERROR
+    std::string endpoint;                //  REGISTER HEARTBEAT GROUP
+    uint8_t accept_new = 0;              //  REGISTER HEARTBEAT (0 or 1)
+    Uuid group_id;                       //  REGISTER GROUP JOINED
+    std::string group;                   //  group name: most messages
+    uint32_t count = 0;                  //  REGISTER: members; HEARTBEAT: groups registered
+    Key key;                             //  GROUP: server key; HOST MEMBER_LIST: owner;
+                                         //  ADD REMOVE GIVE: the key acted on
+    uint8_t policy = 0;                  //  CREATE HOST GROUP POLICY MEMBER_LIST (0 or 1)
+    std::string name;                    //  JOIN: the user's display name; LIST: page after it
+    uint64_t after_seq = 0;              //  FETCH
+    uint64_t before_seq = 0;             //  FETCH (0: no bound)
+    uint64_t first_seq = 0;              //  MESSAGES
+    uint64_t last_seq = 0;               //  JOINED MESSAGES
+    uint64_t since_us = 0;               //  FETCH
+    uint64_t until_us = 0;               //  FETCH (0: no bound)
+    uint32_t limit = 0;                  //  FETCH LIST
+    uint8_t newest = 0;                  //  FETCH (0 or 1)
+    uint8_t more = 0;                    //  MESSAGES GROUPS (0 or 1)
+    uint8_t complete = 0;                //  GROUPS: 1 once the registry knows every live group
+    uint64_t missed = 0;                 //  MESSAGES: asked for, but trimmed by retention
+    uint64_t max_count = 0;              //  RETAIN (0: no limit)
+    uint64_t max_bytes = 0;              //  RETAIN
+    uint64_t max_age_ms = 0;             //  RETAIN
+    std::vector<GroupRecord> groups;     //  GROUPS, GROUP (one)
     std::vector<MessageRecord> messages; //  MESSAGES DELIVER
     std::vector<SendRecord> sends;       //  SEND
     std::vector<SentRecord> sent;        //  SENT
