@@ -14,7 +14,9 @@
 #include "proto/proto.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <new>
 #include <zmq.h>
 
 namespace zgm {
@@ -795,6 +797,36 @@ void MessagesWriter::finish(uint64_t first_seq, uint64_t last_seq, bool more, ui
 //  ---------------------------------------------------------------------------------------
 //  Sockets
 
+namespace {
+
+void free_copy(void* data, void* hint) {
+    (void)hint;
+    delete[](uint8_t*) data;
+}
+
+//  libzmq keeps a frame of a few dozen bytes (up to 33 on 64-bit hosts, 37 on 32-bit ARM)
+//  inside the zmq_msg_t itself. Moving that zmq_msg_t, as moving its Message does, moves the
+//  bytes and leaves the views decode made into them behind. Such a frame gets a buffer of its
+//  own before it is decoded. (Its libzmq metadata does not follow: recv reads the peer first.)
+//  Should memory run out, the frame stays as it is: its views hold until the Message moves.
+void keep_bytes_in_place(zmq_msg_t* frame) {
+    uintptr_t data = (uintptr_t)zmq_msg_data(frame), start = (uintptr_t)frame;
+    size_t size = zmq_msg_size(frame);
+    if (size == 0 || data < start || data >= start + sizeof(zmq_msg_t)) return;
+    uint8_t* copy = new (std::nothrow) uint8_t[size];
+    if (!copy) return;
+    memcpy(copy, zmq_msg_data(frame), size);
+    zmq_msg_t own;
+    if (zmq_msg_init_data(&own, copy, size, free_copy, nullptr) != 0) {
+        delete[] copy;
+        return;
+    }
+    zmq_msg_move(frame, &own);
+    zmq_msg_close(&own);
+}
+
+} // namespace
+
 int send_error(void* socket, const std::string& routing_id, uint32_t request_id, uint16_t status,
                const std::string& why, uint32_t retry_ms) {
     Message message;
@@ -858,6 +890,7 @@ DecodeError recv(void* socket, bool router, std::string* routing_id, Message* ms
             }
             //  The message keeps the frame: its records point into it.
             zmq_msg_move(msg->frame.get(), &frame);
+            keep_bytes_in_place(msg->frame.get());
             result = decode(msg->frame.data(), msg->frame.size(), msg);
         } else if (index >= expected && result == DecodeError::kOk) {
             result = DecodeError::kSurplusFrames;

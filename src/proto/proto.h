@@ -104,7 +104,9 @@ enum Status : uint16_t {
     kStorage = 507,     //  the store failed (disk full, I/O error); nothing was stored
 };
 
-//  A frame received from a socket, alive as long as records point into it.
+//  A frame received from a socket, alive as long as records point into it. recv gives a frame
+//  whose bytes libzmq kept inside the zmq_msg_t (a small one) a buffer of its own, so views
+//  into data() stay valid when the Frame, or the Message holding it, moves.
 class Frame {
 public:
     Frame() { zmq_msg_init(&msg_); }
