@@ -1857,6 +1857,40 @@ void test_messages_writer_refuses_the_record_after_max_list(void** state) {
     assert_memory_equal(bytes.data(), want.data(), want.size());
 }
 
+//  After finish() the writer is empty: it builds the next frame of the same request and group.
+void test_messages_writer_starts_over_after_finish(void** state) {
+    (void)state;
+    Message msg = make_message(kMessages, 21, Edge::kMiddle);
+    //  finish() twice with nothing added: two empty batches.
+    msg.messages.clear();
+    std::string empty = encode_ok(msg);
+    MessagesWriter idle(msg.request_id, msg.group);
+    for (int round = 0; round < 2; round++) {
+        std::string bytes = finish_writer(&idle, msg);
+        assert_int_equal(bytes.size(), empty.size());
+        assert_memory_equal(bytes.data(), empty.data(), empty.size());
+    }
+    //  Batches of 2, 1 and 0 records.
+    MessagesWriter writer(msg.request_id, msg.group);
+    for (int round = 0; round < 3; round++) {
+        msg.messages.clear();
+        for (uint32_t i = 0; i < (uint32_t)(2 - round); i++) {
+            MessageRecord record = message_record(Edge::kMiddle, 10 * round + i);
+            record.body = body_of(100 * (i + 1), i);
+            assert_true(writer.add(record.seq, record.ts_us, record.sender.bytes, record.msg_id,
+                                   record.sender_name, record.body));
+            msg.messages.push_back(record);
+        }
+        msg.first_seq = (uint64_t)round;
+        msg.more = round < 2;
+        std::string bytes = finish_writer(&writer, msg);
+        assert_int_equal(writer.count(), 0);
+        std::string want = encode_ok(msg);
+        assert_int_equal(bytes.size(), want.size());
+        assert_memory_equal(bytes.data(), want.data(), want.size());
+    }
+}
+
 //  ---------------------------------------------------------------------------------------
 //  Sockets
 
@@ -2374,6 +2408,7 @@ int main(int argc, char** argv) {
         TEST(test_messages_writer_gives_what_encode_gives),
         TEST(test_messages_writer_refuses_a_record_and_stays_usable),
         TEST(test_messages_writer_refuses_the_record_after_max_list),
+        TEST(test_messages_writer_starts_over_after_finish),
         TEST(test_message_round_trips_with_routing_id_over_inproc),
         TEST(test_message_round_trips_with_routing_id_over_tcp),
         TEST(test_received_views_live_in_the_frame_and_survive_a_move),

@@ -751,14 +751,19 @@ uint16_t error_status(DecodeError error) {
 //  ---------------------------------------------------------------------------------------
 //  MESSAGES, record by record
 
-MessagesWriter::MessagesWriter(uint32_t request_id, const std::string& group) {
-    size_t group_size = string_size(group);
-    std::string name = group_size ? group : std::string();
-    buffer_.resize(kHeaderSize + 1 + name.size() + 8 + 8 + 1 + 8 + 4);
+MessagesWriter::MessagesWriter(uint32_t request_id, const std::string& group)
+    : request_id_(request_id), group_(string_size(group) ? group : std::string()) {
+    start();
+}
+
+//  The header and the group; room for the trailer fields and the count.
+void MessagesWriter::start() {
+    buffer_.resize(kHeaderSize + 1 + group_.size() + 8 + 8 + 1 + 8 + 4);
     Writer out((uint8_t*)&buffer_[0]);
-    write_header(out, kMessages, request_id);
-    out.string(name);
+    write_header(out, kMessages, request_id_);
+    out.string(group_);
     fixed_at_ = out.position();
+    count_ = 0;
 }
 
 bool MessagesWriter::add(uint64_t seq, uint64_t ts_us, const uint8_t* sender, const Uuid& msg_id,
@@ -791,7 +796,7 @@ void MessagesWriter::finish(uint64_t first_seq, uint64_t last_seq, bool more, ui
     std::string* owned = new std::string();
     owned->swap(buffer_);
     zmq_msg_init_data(frame, &(*owned)[0], owned->size(), free_buffer, owned);
-    count_ = 0;
+    start();
 }
 
 //  ---------------------------------------------------------------------------------------

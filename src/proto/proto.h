@@ -278,11 +278,15 @@ public:
     bool add(uint64_t seq, uint64_t ts_us, const uint8_t* sender, const Uuid& msg_id,
              std::string_view sender_name, std::string_view body);
     size_t count() const { return count_; }
-    //  Fills in the trailer fields and hands the frame over (the writer is then empty).
+    //  Fills in the trailer fields and hands the frame over. The writer is then empty: it
+    //  builds the next frame of the same request id and group.
     void finish(uint64_t first_seq, uint64_t last_seq, bool more, uint64_t missed,
                 zmq_msg_t* frame);
 
 private:
+    void start();
+    uint32_t request_id_;
+    std::string group_;
     std::string buffer_;
     size_t fixed_at_ = 0; //  where first_seq starts
     uint32_t count_ = 0;
