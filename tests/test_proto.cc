@@ -1734,7 +1734,7 @@ void test_decoded_bodies_are_views_into_the_frame(void** state) {
 //  The frame a writer finished, as bytes.
 std::string finish_writer(MessagesWriter* writer, const Message& msg) {
     zmq_msg_t frame;
-    writer->finish(msg.first_seq, msg.last_seq, msg.more != 0, msg.missed, &frame);
+    assert_true(writer->finish(msg.first_seq, msg.last_seq, msg.more != 0, msg.missed, &frame));
     std::string bytes((const char*)zmq_msg_data(&frame), zmq_msg_size(&frame));
     zmq_msg_close(&frame);
     return bytes;
@@ -1889,6 +1889,26 @@ void test_messages_writer_starts_over_after_finish(void** state) {
         assert_int_equal(bytes.size(), want.size());
         assert_memory_equal(bytes.data(), want.data(), want.size());
     }
+}
+
+//  A group encode would refuse is not written as something else: nothing is.
+void test_messages_writer_refuses_a_group_encode_refuses(void** state) {
+    (void)state;
+    const std::string bad_groups[] = {std::string(kDocMaxString + 1, 'g'),
+                                      std::string("gen\0eral", 8)};
+    for (const std::string& group : bad_groups) {
+        MessagesWriter writer(3, group);
+        assert_false(writer.add(1, 2, key_of(1).bytes, uuid_of(1), "ann", "hello"));
+        assert_int_equal(writer.count(), 0);
+        zmq_msg_t frame;
+        assert_false(writer.finish(0, 0, false, 0, &frame));
+        assert_int_equal(zmq_msg_size(&frame), 0);
+        assert_int_equal(zmq_msg_close(&frame), 0);
+    }
+    //  The longest group is fine.
+    Message msg = make_message(kMessages, 3, Edge::kHigh);
+    assert_int_equal(msg.group.size(), kDocMaxString);
+    assert_writer_gives_encode(msg);
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -2409,6 +2429,7 @@ int main(int argc, char** argv) {
         TEST(test_messages_writer_refuses_a_record_and_stays_usable),
         TEST(test_messages_writer_refuses_the_record_after_max_list),
         TEST(test_messages_writer_starts_over_after_finish),
+        TEST(test_messages_writer_refuses_a_group_encode_refuses),
         TEST(test_message_round_trips_with_routing_id_over_inproc),
         TEST(test_message_round_trips_with_routing_id_over_tcp),
         TEST(test_received_views_live_in_the_frame_and_survive_a_move),

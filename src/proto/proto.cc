@@ -752,7 +752,8 @@ uint16_t error_status(DecodeError error) {
 //  MESSAGES, record by record
 
 MessagesWriter::MessagesWriter(uint32_t request_id, const std::string& group)
-    : request_id_(request_id), group_(string_size(group) ? group : std::string()) {
+    : request_id_(request_id), group_ok_(string_size(group) != 0) {
+    if (group_ok_) group_ = group;
     start();
 }
 
@@ -769,7 +770,7 @@ void MessagesWriter::start() {
 bool MessagesWriter::add(uint64_t seq, uint64_t ts_us, const uint8_t* sender, const Uuid& msg_id,
                          std::string_view sender_name, std::string_view body) {
     size_t name = string_size(sender_name), bytes = body_size(body);
-    if (!name || !bytes || count_ >= kMaxList) return false;
+    if (!group_ok_ || !name || !bytes || count_ >= kMaxList) return false;
     size_t record = 8 + 8 + kKeySize + 16 + name + bytes;
     if (buffer_.size() + record > kMaxFrame) return false;
     size_t at = buffer_.size();
@@ -784,8 +785,12 @@ static void free_buffer(void*, void* hint) {
     delete (std::string*)hint;
 }
 
-void MessagesWriter::finish(uint64_t first_seq, uint64_t last_seq, bool more, uint64_t missed,
+bool MessagesWriter::finish(uint64_t first_seq, uint64_t last_seq, bool more, uint64_t missed,
                             zmq_msg_t* frame) {
+    if (!group_ok_) {
+        zmq_msg_init(frame);
+        return false;
+    }
     Writer out((uint8_t*)&buffer_[fixed_at_]);
     out.u64(first_seq);
     out.u64(last_seq);
@@ -795,8 +800,14 @@ void MessagesWriter::finish(uint64_t first_seq, uint64_t last_seq, bool more, ui
     //  The frame takes the buffer over: no copy of the records.
     std::string* owned = new std::string();
     owned->swap(buffer_);
-    zmq_msg_init_data(frame, &(*owned)[0], owned->size(), free_buffer, owned);
+    if (zmq_msg_init_data(frame, &(*owned)[0], owned->size(), free_buffer, owned) != 0) {
+        buffer_.swap(*owned);
+        delete owned;
+        zmq_msg_init(frame);
+        return false;
+    }
     start();
+    return true;
 }
 
 //  ---------------------------------------------------------------------------------------

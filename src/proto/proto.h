@@ -274,19 +274,23 @@ class MessagesWriter {
 public:
     MessagesWriter(uint32_t request_id, const std::string& group);
     //  False (and nothing added) if the record would take the frame over kMaxFrame or the
-    //  list over kMaxList, or a field is over its limit.
+    //  list over kMaxList, or a field is over its limit or holds what decode rejects (as
+    //  encode); always false for a group encode would refuse.
     bool add(uint64_t seq, uint64_t ts_us, const uint8_t* sender, const Uuid& msg_id,
              std::string_view sender_name, std::string_view body);
     size_t count() const { return count_; }
-    //  Fills in the trailer fields and hands the frame over. The writer is then empty: it
-    //  builds the next frame of the same request id and group.
-    void finish(uint64_t first_seq, uint64_t last_seq, bool more, uint64_t missed,
+    //  Fills in the trailer fields and hands the frame over (frame need not be initialised).
+    //  The writer is then empty: it builds the next frame of the same request id and group.
+    //  False, with frame an empty message and the records kept, if the group is one encode
+    //  would refuse or libzmq has no memory for the frame.
+    bool finish(uint64_t first_seq, uint64_t last_seq, bool more, uint64_t missed,
                 zmq_msg_t* frame);
 
 private:
     void start();
     uint32_t request_id_;
     std::string group_;
+    bool group_ok_;
     std::string buffer_;
     size_t fixed_at_ = 0; //  where first_seq starts
     uint32_t count_ = 0;
