@@ -215,7 +215,7 @@ struct Message {
     uint64_t max_count = 0;              //  RETAIN (0: no limit)
     uint64_t max_bytes = 0;              //  RETAIN
     uint64_t max_age_ms = 0;             //  RETAIN
-    std::vector<GroupRecord> groups;     //  GROUPS, GROUP (one)
+    std::vector<GroupRecord> groups;     //  GROUPS
     std::vector<MessageRecord> messages; //  MESSAGES DELIVER
     std::vector<SendRecord> sends;       //  SEND
     std::vector<SentRecord> sent;        //  SENT
@@ -242,7 +242,7 @@ enum class DecodeError {
     kTrailing,      //  bytes left over after the last field
     kStringTooLong, //  a body over kMaxBody
     kListTooLong,   //  a list over kMaxList
-    kBadValue,      //  a flag other than 0 or 1, or a NUL inside a string
+    kBadValue,      //  a flag other than 0 or 1, a role over 2, or a NUL inside a string
 };
 
 const char* decode_error_text(DecodeError error);
