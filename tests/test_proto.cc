@@ -2066,6 +2066,10 @@ void test_received_views_live_in_the_frame_and_survive_a_move(void** state) {
         for (size_t i = 0; i < kept.size(); i++) {
             g_checking = message_name(kept[i].id);
             assert_same_message(on_the_wire(i % 2 ? batch : send_msg), kept[i]);
+            //  It encodes to the very frame it holds.
+            std::string again = encode_ok(kept[i]);
+            assert_int_equal(again.size(), kept[i].frame.size());
+            assert_memory_equal(again.data(), kept[i].frame.data(), again.size());
             for (const MessageRecord& record : kept[i].messages)
                 assert_true(points_into(record.body, kept[i].frame.data(), kept[i].frame.size()));
             for (const SendRecord& record : kept[i].sends)
