@@ -14,7 +14,9 @@
 #include "proto/proto.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <new>
 #include <zmq.h>
 
 namespace zgm {
@@ -80,7 +82,8 @@ const Layout kLayouts[] = {
     {kLeave, "LEAVE", {F_GROUP}},
     {kSend, "SEND", {F_GROUP, F_SENDS}},
     {kSent, "SENT", {F_SENT}},
-    {kFetch, "FETCH",
+    {kFetch,
+     "FETCH",
      {F_GROUP, F_SINCE_US, F_UNTIL_US, F_AFTER_SEQ, F_BEFORE_SEQ, F_LIMIT, F_NEWEST}},
     {kMessages, "MESSAGES", {F_GROUP, F_FIRST_SEQ, F_LAST_SEQ, F_MORE, F_MISSED, F_MESSAGES}},
     {kMembers, "MEMBERS", {F_GROUP}},
@@ -748,20 +751,26 @@ uint16_t error_status(DecodeError error) {
 //  ---------------------------------------------------------------------------------------
 //  MESSAGES, record by record
 
-MessagesWriter::MessagesWriter(uint32_t request_id, const std::string& group) {
-    size_t group_size = string_size(group);
-    std::string name = group_size ? group : std::string();
-    buffer_.resize(kHeaderSize + 1 + name.size() + 8 + 8 + 1 + 8 + 4);
+MessagesWriter::MessagesWriter(uint32_t request_id, const std::string& group)
+    : request_id_(request_id), group_ok_(string_size(group) != 0) {
+    if (group_ok_) group_ = group;
+    start();
+}
+
+//  The header and the group; room for the trailer fields and the count.
+void MessagesWriter::start() {
+    buffer_.resize(kHeaderSize + 1 + group_.size() + 8 + 8 + 1 + 8 + 4);
     Writer out((uint8_t*)&buffer_[0]);
-    write_header(out, kMessages, request_id);
-    out.string(name);
+    write_header(out, kMessages, request_id_);
+    out.string(group_);
     fixed_at_ = out.position();
+    count_ = 0;
 }
 
 bool MessagesWriter::add(uint64_t seq, uint64_t ts_us, const uint8_t* sender, const Uuid& msg_id,
                          std::string_view sender_name, std::string_view body) {
     size_t name = string_size(sender_name), bytes = body_size(body);
-    if (!name || !bytes || count_ >= kMaxList) return false;
+    if (!group_ok_ || !name || !bytes || count_ >= kMaxList) return false;
     size_t record = 8 + 8 + kKeySize + 16 + name + bytes;
     if (buffer_.size() + record > kMaxFrame) return false;
     size_t at = buffer_.size();
@@ -776,8 +785,12 @@ static void free_buffer(void*, void* hint) {
     delete (std::string*)hint;
 }
 
-void MessagesWriter::finish(uint64_t first_seq, uint64_t last_seq, bool more, uint64_t missed,
+bool MessagesWriter::finish(uint64_t first_seq, uint64_t last_seq, bool more, uint64_t missed,
                             zmq_msg_t* frame) {
+    if (!group_ok_) {
+        zmq_msg_init(frame);
+        return false;
+    }
     Writer out((uint8_t*)&buffer_[fixed_at_]);
     out.u64(first_seq);
     out.u64(last_seq);
@@ -787,12 +800,48 @@ void MessagesWriter::finish(uint64_t first_seq, uint64_t last_seq, bool more, ui
     //  The frame takes the buffer over: no copy of the records.
     std::string* owned = new std::string();
     owned->swap(buffer_);
-    zmq_msg_init_data(frame, &(*owned)[0], owned->size(), free_buffer, owned);
-    count_ = 0;
+    if (zmq_msg_init_data(frame, &(*owned)[0], owned->size(), free_buffer, owned) != 0) {
+        buffer_.swap(*owned);
+        delete owned;
+        zmq_msg_init(frame);
+        return false;
+    }
+    start();
+    return true;
 }
 
 //  ---------------------------------------------------------------------------------------
 //  Sockets
+
+namespace {
+
+void free_copy(void* data, void* hint) {
+    (void)hint;
+    delete[](uint8_t*) data;
+}
+
+//  libzmq keeps a frame of a few dozen bytes (up to 33 on 64-bit hosts, 37 on 32-bit ARM)
+//  inside the zmq_msg_t itself. Moving that zmq_msg_t, as moving its Message does, moves the
+//  bytes and leaves the views decode made into them behind. Such a frame gets a buffer of its
+//  own before it is decoded. (Its libzmq metadata does not follow: recv reads the peer first.)
+//  Should memory run out, the frame stays as it is: its views hold until the Message moves.
+void keep_bytes_in_place(zmq_msg_t* frame) {
+    uintptr_t data = (uintptr_t)zmq_msg_data(frame), start = (uintptr_t)frame;
+    size_t size = zmq_msg_size(frame);
+    if (size == 0 || data < start || data >= start + sizeof(zmq_msg_t)) return;
+    uint8_t* copy = new (std::nothrow) uint8_t[size];
+    if (!copy) return;
+    memcpy(copy, zmq_msg_data(frame), size);
+    zmq_msg_t own;
+    if (zmq_msg_init_data(&own, copy, size, free_copy, nullptr) != 0) {
+        delete[] copy;
+        return;
+    }
+    zmq_msg_move(frame, &own);
+    zmq_msg_close(&own);
+}
+
+} // namespace
 
 int send_error(void* socket, const std::string& routing_id, uint32_t request_id, uint16_t status,
                const std::string& why, uint32_t retry_ms) {
@@ -857,6 +906,7 @@ DecodeError recv(void* socket, bool router, std::string* routing_id, Message* ms
             }
             //  The message keeps the frame: its records point into it.
             zmq_msg_move(msg->frame.get(), &frame);
+            keep_bytes_in_place(msg->frame.get());
             result = decode(msg->frame.data(), msg->frame.size(), msg);
         } else if (index >= expected && result == DecodeError::kOk) {
             result = DecodeError::kSurplusFrames;

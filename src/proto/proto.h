@@ -76,13 +76,13 @@ enum MessageId : uint8_t {
     kMemberList = 38,
     kFollow = 39,
     kFollowing = 40,
-    kDeliver = 41,     //  group server -> member: new messages, pushed
-    kMemberships = 42, //  user -> group server: the groups here I am a member of
-    kAdd = 43,         //  owner -> group server: allow a key to join
-    kRemove = 44,      //  owner -> group server: take a key off the group
-    kGive = 45,        //  owner -> group server: hand ownership on
-    kPolicy = 46,      //  owner -> group server: who may join
-    kRetain = 47,      //  owner -> group server: the group's retention
+    kDeliver = 41,        //  group server -> member: new messages, pushed
+    kMemberships = 42,    //  user -> group server: the groups here I am a member of
+    kAdd = 43,            //  owner -> group server: allow a key to join
+    kRemove = 44,         //  owner -> group server: take a key off the group
+    kGive = 45,           //  owner -> group server: hand ownership on
+    kPolicy = 46,         //  owner -> group server: who may join
+    kRetain = 47,         //  owner -> group server: the group's retention
     kMembershipList = 48, //  group server -> user: reply to MEMBERSHIPS
 };
 
@@ -104,7 +104,9 @@ enum Status : uint16_t {
     kStorage = 507,     //  the store failed (disk full, I/O error); nothing was stored
 };
 
-//  A frame received from a socket, alive as long as records point into it.
+//  A frame received from a socket, alive as long as records point into it. recv gives a frame
+//  whose bytes libzmq kept inside the zmq_msg_t (a small one) a buffer of its own, so views
+//  into data() stay valid when the Frame, or the Message holding it, moves.
 class Frame {
 public:
     Frame() { zmq_msg_init(&msg_); }
@@ -187,33 +189,33 @@ struct Message {
     uint8_t id = 0;
     uint32_t request_id = 0;
 
-    uint16_t status = 0;             //  ERROR
-    uint32_t retry_ms = 0;           //  ERROR: when to try again (429, 503), else 0
-    std::string reason;              //  ERROR
-    std::string endpoint;            //  REGISTER HEARTBEAT GROUP
-    uint8_t accept_new = 0;          //  REGISTER HEARTBEAT (0 or 1)
-    Uuid group_id;                   //  REGISTER GROUP JOINED
-    std::string group;               //  group name: most messages
-    uint32_t count = 0;              //  REGISTER: members; HEARTBEAT: groups registered
-    Key key;                         //  GROUP: server key; HOST MEMBER_LIST: owner;
-                                     //  ADD REMOVE GIVE: the key acted on
-    uint8_t policy = 0;              //  CREATE HOST GROUP POLICY MEMBER_LIST (0 or 1)
-    std::string name;                //  JOIN: the user's display name; LIST: page after it
-    uint64_t after_seq = 0;          //  FETCH
-    uint64_t before_seq = 0;         //  FETCH (0: no bound)
-    uint64_t first_seq = 0;          //  MESSAGES
-    uint64_t last_seq = 0;           //  JOINED MESSAGES
-    uint64_t since_us = 0;           //  FETCH
-    uint64_t until_us = 0;           //  FETCH (0: no bound)
-    uint32_t limit = 0;              //  FETCH LIST
-    uint8_t newest = 0;              //  FETCH (0 or 1)
-    uint8_t more = 0;                //  MESSAGES GROUPS (0 or 1)
-    uint8_t complete = 0;            //  GROUPS: 1 once the registry knows every live group
-    uint64_t missed = 0;             //  MESSAGES: asked for, but trimmed by retention
-    uint64_t max_count = 0;          //  RETAIN (0: no limit)
-    uint64_t max_bytes = 0;          //  RETAIN
-    uint64_t max_age_ms = 0;         //  RETAIN
-    std::vector<GroupRecord> groups; //  GROUPS, GROUP (one)
+    uint16_t status = 0;                 //  ERROR
+    uint32_t retry_ms = 0;               //  ERROR: when to try again (429, 503), else 0
+    std::string reason;                  //  ERROR
+    std::string endpoint;                //  REGISTER HEARTBEAT GROUP
+    uint8_t accept_new = 0;              //  REGISTER HEARTBEAT (0 or 1)
+    Uuid group_id;                       //  REGISTER GROUP JOINED
+    std::string group;                   //  group name: most messages
+    uint32_t count = 0;                  //  REGISTER: members; HEARTBEAT: groups registered
+    Key key;                             //  GROUP: server key; HOST MEMBER_LIST: owner;
+                                         //  ADD REMOVE GIVE: the key acted on
+    uint8_t policy = 0;                  //  CREATE HOST GROUP POLICY MEMBER_LIST (0 or 1)
+    std::string name;                    //  JOIN: the user's display name; LIST: page after it
+    uint64_t after_seq = 0;              //  FETCH
+    uint64_t before_seq = 0;             //  FETCH (0: no bound)
+    uint64_t first_seq = 0;              //  MESSAGES
+    uint64_t last_seq = 0;               //  JOINED MESSAGES
+    uint64_t since_us = 0;               //  FETCH
+    uint64_t until_us = 0;               //  FETCH (0: no bound)
+    uint32_t limit = 0;                  //  FETCH LIST
+    uint8_t newest = 0;                  //  FETCH (0 or 1)
+    uint8_t more = 0;                    //  MESSAGES GROUPS (0 or 1)
+    uint8_t complete = 0;                //  GROUPS: 1 once the registry knows every live group
+    uint64_t missed = 0;                 //  MESSAGES: asked for, but trimmed by retention
+    uint64_t max_count = 0;              //  RETAIN (0: no limit)
+    uint64_t max_bytes = 0;              //  RETAIN
+    uint64_t max_age_ms = 0;             //  RETAIN
+    std::vector<GroupRecord> groups;     //  GROUPS
     std::vector<MessageRecord> messages; //  MESSAGES DELIVER
     std::vector<SendRecord> sends;       //  SEND
     std::vector<SentRecord> sent;        //  SENT
@@ -240,7 +242,7 @@ enum class DecodeError {
     kTrailing,      //  bytes left over after the last field
     kStringTooLong, //  a body over kMaxBody
     kListTooLong,   //  a list over kMaxList
-    kBadValue,      //  a flag other than 0 or 1, or a NUL inside a string
+    kBadValue,      //  a flag other than 0 or 1, a role over 2, or a NUL inside a string
 };
 
 const char* decode_error_text(DecodeError error);
@@ -272,15 +274,23 @@ class MessagesWriter {
 public:
     MessagesWriter(uint32_t request_id, const std::string& group);
     //  False (and nothing added) if the record would take the frame over kMaxFrame or the
-    //  list over kMaxList, or a field is over its limit.
+    //  list over kMaxList, or a field is over its limit or holds what decode rejects (as
+    //  encode); always false for a group encode would refuse.
     bool add(uint64_t seq, uint64_t ts_us, const uint8_t* sender, const Uuid& msg_id,
              std::string_view sender_name, std::string_view body);
     size_t count() const { return count_; }
-    //  Fills in the trailer fields and hands the frame over (the writer is then empty).
-    void finish(uint64_t first_seq, uint64_t last_seq, bool more, uint64_t missed,
+    //  Fills in the trailer fields and hands the frame over (frame need not be initialised).
+    //  The writer is then empty: it builds the next frame of the same request id and group.
+    //  False, with frame an empty message and the records kept, if the group is one encode
+    //  would refuse or libzmq has no memory for the frame.
+    bool finish(uint64_t first_seq, uint64_t last_seq, bool more, uint64_t missed,
                 zmq_msg_t* frame);
 
 private:
+    void start();
+    uint32_t request_id_;
+    std::string group_;
+    bool group_ok_;
     std::string buffer_;
     size_t fixed_at_ = 0; //  where first_seq starts
     uint32_t count_ = 0;

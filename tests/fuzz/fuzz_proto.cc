@@ -3,7 +3,12 @@
 
     Decodes the input; whatever decodes must encode back to the very same bytes (the
     encoding is canonical: one byte sequence per message) and decode again to the same
-    message. Anything else aborts, which libFuzzer reports as a crash.
+    message, every field compared, views by content. The views of a decoded message point
+    into the input; a MESSAGES rebuilt record by record with MessagesWriter is the input
+    again. Anything else aborts, which libFuzzer reports as a crash.
+
+    The seed corpus, tests/corpus, holds one frame per message, written by the reference
+    encoder of tests/test_proto.cc: `build/tests/test_proto --write-corpus tests/corpus`.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -15,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <zmq.h>
 
 using namespace zgm::proto;
 
@@ -26,41 +32,85 @@ namespace {
     abort();
 }
 
-bool same_groups(const std::vector<GroupRecord>& a, const std::vector<GroupRecord>& b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); i++)
-        if (a[i].id != b[i].id || a[i].name != b[i].name || a[i].endpoint != b[i].endpoint ||
-            a[i].members != b[i].members)
-            return false;
-    return true;
+bool same_record(const GroupRecord& a, const GroupRecord& b) {
+    return a.id == b.id && a.name == b.name && a.endpoint == b.endpoint && a.server == b.server &&
+           a.policy == b.policy && a.members == b.members;
 }
 
-bool same_messages(const std::vector<MessageRecord>& a, const std::vector<MessageRecord>& b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); i++)
-        if (a[i].seq != b[i].seq || a[i].ts_us != b[i].ts_us || a[i].sender != b[i].sender ||
-            a[i].sender_name != b[i].sender_name || a[i].body != b[i].body)
-            return false;
-    return true;
+bool same_record(const MessageRecord& a, const MessageRecord& b) {
+    return a.seq == b.seq && a.ts_us == b.ts_us && a.sender == b.sender && a.msg_id == b.msg_id &&
+           a.sender_name == b.sender_name && a.body == b.body;
 }
 
-bool same_members(const std::vector<MemberRecord>& a, const std::vector<MemberRecord>& b) {
+bool same_record(const SendRecord& a, const SendRecord& b) {
+    return a.msg_id == b.msg_id && a.body == b.body;
+}
+
+bool same_record(const SentRecord& a, const SentRecord& b) {
+    return a.status == b.status && a.seq == b.seq && a.ts_us == b.ts_us;
+}
+
+bool same_record(const MemberRecord& a, const MemberRecord& b) {
+    return a.id == b.id && a.name == b.name && a.role == b.role;
+}
+
+bool same_record(const FollowRecord& a, const FollowRecord& b) {
+    return a.group == b.group && a.status == b.status && a.seq == b.seq;
+}
+
+template <typename Record>
+bool same_list(const std::vector<Record>& a, const std::vector<Record>& b) {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); i++)
-        if (a[i].id != b[i].id || a[i].name != b[i].name) return false;
+        if (!same_record(a[i], b[i])) return false;
     return true;
 }
 
 bool same(const Message& a, const Message& b) {
     return a.id == b.id && a.request_id == b.request_id && a.status == b.status &&
-           a.reason == b.reason && a.server == b.server && a.endpoint == b.endpoint &&
+           a.retry_ms == b.retry_ms && a.reason == b.reason && a.endpoint == b.endpoint &&
            a.accept_new == b.accept_new && a.group_id == b.group_id && a.group == b.group &&
-           a.count == b.count && a.user == b.user && a.name == b.name && a.msg_id == b.msg_id &&
-           a.body == b.body && a.seq == b.seq && a.ts_us == b.ts_us && a.since_us == b.since_us &&
-           a.after_seq == b.after_seq && a.limit == b.limit && a.first_seq == b.first_seq &&
-           a.last_seq == b.last_seq && a.more == b.more && a.truncated == b.truncated &&
-           same_groups(a.groups, b.groups) && same_messages(a.messages, b.messages) &&
-           same_members(a.members, b.members);
+           a.count == b.count && a.key == b.key && a.policy == b.policy && a.name == b.name &&
+           a.after_seq == b.after_seq && a.before_seq == b.before_seq &&
+           a.first_seq == b.first_seq && a.last_seq == b.last_seq && a.since_us == b.since_us &&
+           a.until_us == b.until_us && a.limit == b.limit && a.newest == b.newest &&
+           a.more == b.more && a.complete == b.complete && a.missed == b.missed &&
+           a.max_count == b.max_count && a.max_bytes == b.max_bytes &&
+           a.max_age_ms == b.max_age_ms && same_list(a.groups, b.groups) &&
+           same_list(a.messages, b.messages) && same_list(a.sends, b.sends) &&
+           same_list(a.sent, b.sent) && same_list(a.members, b.members) &&
+           same_list(a.follows, b.follows);
+}
+
+bool inside(std::string_view view, const uint8_t* data, size_t size) {
+    uintptr_t start = (uintptr_t)view.data(), begin = (uintptr_t)data;
+    return start >= begin && start + view.size() <= begin + size;
+}
+
+//  The views of msg point into data: decode copied nothing.
+bool views_inside(const Message& msg, const uint8_t* data, size_t size) {
+    for (const MessageRecord& record : msg.messages)
+        if (!inside(record.sender_name, data, size) || !inside(record.body, data, size))
+            return false;
+    for (const SendRecord& record : msg.sends)
+        if (!inside(record.body, data, size)) return false;
+    return true;
+}
+
+//  MESSAGES written record by record is the input again.
+void check_writer(const Message& msg, const uint8_t* data, size_t size) {
+    MessagesWriter writer(msg.request_id, msg.group);
+    for (const MessageRecord& record : msg.messages)
+        if (!writer.add(record.seq, record.ts_us, record.sender.bytes, record.msg_id,
+                        record.sender_name, record.body))
+            broken("MessagesWriter refused a record of a decoded MESSAGES", msg);
+    if (writer.count() != msg.messages.size()) broken("MessagesWriter miscounts", msg);
+    zmq_msg_t frame;
+    if (!writer.finish(msg.first_seq, msg.last_seq, msg.more != 0, msg.missed, &frame))
+        broken("MessagesWriter refused to finish a decoded MESSAGES", msg);
+    bool equal = zmq_msg_size(&frame) == size && memcmp(zmq_msg_data(&frame), data, size) == 0;
+    zmq_msg_close(&frame);
+    if (!equal) broken("MessagesWriter wrote other bytes than the input", msg);
 }
 
 } // namespace
@@ -69,11 +119,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Message msg;
     DecodeError error = decode(data, size, &msg);
     if (error != DecodeError::kOk) {
-        //  Every failure has a text (it becomes an ERROR reason).
+        //  Every failure has a text (it becomes an ERROR reason) and an ERROR status.
         if (strlen(decode_error_text(error)) == 0) broken("decode error without text", msg);
+        uint16_t status = error_status(error);
+        if (status != kBadRequest && status != kTooLarge && status != kBadVersion)
+            broken("decode error without a 4xx status", msg);
         return 0;
     }
     if (!is_known_id(msg.id)) broken("decoded an unknown id", msg);
+    if (!views_inside(msg, data, size)) broken("a view points outside the input", msg);
     if (encoded_size(msg) != size) broken("encoded size differs from the input", msg);
     std::string again;
     if (!encode(msg, &again)) broken("a decoded message does not encode", msg);
@@ -83,5 +137,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (decode((const uint8_t*)again.data(), again.size(), &twice) != DecodeError::kOk)
         broken("re-encoding does not decode", msg);
     if (!same(msg, twice)) broken("re-encoding decodes to another message", msg);
+    if (msg.id == kMessages) check_writer(msg, data, size);
     return 0;
 }
