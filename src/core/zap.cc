@@ -135,9 +135,18 @@ void decide(zmsg_t* request, std::map<std::string, Watched>& watched, std::strin
 
 //  Pipe commands: WATCH domain (connects a PAIR to the domain's monitor) and FORGET domain,
 //  each answered with a signal.
-void zap_actor(zsock_t* pipe, void*) {
+void zap_actor(zsock_t* pipe, void* args) {
+    std::atomic<bool>* started = (std::atomic<bool>*)args;
     zsock_t* zap = zsock_new(ZMQ_REP);
-    if (!zap || zsock_bind(zap, "%s", kZapEndpoint) != 0) {
+    //  A handler stopped a moment ago may still hold the address while libzmq closes its
+    //  socket: try for a while.
+    bool bound = false;
+    for (int i = 0; zap && i < 200 && !bound; i++) {
+        bound = zsock_bind(zap, "%s", kZapEndpoint) == 0;
+        if (!bound) zclock_sleep(10);
+    }
+    started->store(bound);
+    if (!bound) {
         zsock_destroy(&zap);
         zsock_signal(pipe, 1);
         return;
@@ -211,7 +220,9 @@ std::shared_ptr<ZapDomain> zap_register(zsock_t* server, Security security, int 
     Handler& h = handler();
     std::lock_guard<std::mutex> pipe_lock(h.pipe_mutex);
     if (!h.actor) {
-        h.actor = zactor_new(zap_actor, nullptr);
+        std::atomic<bool> started(false);
+        h.actor = zactor_new(zap_actor, &started);
+        if (h.actor && !started) zactor_destroy(&h.actor);
         if (!h.actor) {
             *error = "cannot start the ZAP handler: another one is bound to " +
                      std::string(kZapEndpoint) + " in this process";

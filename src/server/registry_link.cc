@@ -23,6 +23,7 @@ namespace {
 constexpr int kConnectTimeoutMs = 5000;
 constexpr int kRegisterRetryMs = 250;
 constexpr int kUnsentRetryMs = 50; //  the connection is not up yet: try again soon
+constexpr int kSilentHeartbeats = 3;
 
 } // namespace
 
@@ -38,6 +39,9 @@ bool RegistryLink::connect(const std::string& endpoint, const Key& registry_key,
     }
     zsock_destroy(&socket_);
     endpoint_ = endpoint;
+    registry_key_ = registry_key;
+    keys_ = keys;
+    security_ = security;
     advertised_ = work_out_advertised();
     //  Immediate: a heartbeat is not queued for a registry that is not there.
     socket_ = new_client_socket(endpoint, true, keys, security, registry_key);
@@ -59,6 +63,18 @@ bool RegistryLink::connect(const std::string& endpoint, const Key& registry_key,
     next_heartbeat_ms_ = now;
     tick();
     return true;
+}
+
+void RegistryLink::reconnect() {
+    zsock_t* fresh = new_client_socket(endpoint_, true, keys_, security_, registry_key_);
+    if (!fresh) return;
+    zsock_destroy(&socket_);
+    socket_ = fresh;
+    requests_.clear();
+    unanswered_ = 0;
+    for (auto& entry : groups_)
+        entry.second.registered = false;
+    next_register_ms_ = mono_ms();
 }
 
 bool RegistryLink::connect_outcome(Error* error, std::string* why) {
@@ -111,6 +127,7 @@ void RegistryLink::handle() {
             on_host(message);
             continue;
         }
+        unanswered_ = 0;
         auto found = requests_.find(message.request_id);
         if (found == requests_.end()) continue;
         Request request = found->second;
@@ -211,7 +228,10 @@ int64_t RegistryLink::tick() {
         //  Refused groups try again now and then: the other server may be gone.
         for (auto& entry : groups_)
             if (!entry.second.refused.empty()) send_register(entry.first, entry.second);
-        next_heartbeat_ms_ = now + (send_heartbeat() ? heartbeat_ms_ : kUnsentRetryMs);
+        bool sent = send_heartbeat();
+        next_heartbeat_ms_ = now + (sent ? heartbeat_ms_ : kUnsentRetryMs);
+        //  Silent for several heartbeats: this connection may be given up; make another.
+        if (sent && ++unanswered_ > kSilentHeartbeats) reconnect();
         //  Forget requests the registry never answered (it was down).
         if (requests_.size() > 10000) requests_.clear();
     }

@@ -62,6 +62,9 @@ public:
     //  (a bad endpoint, nothing bound). The outcome comes later from connect_outcome.
     bool connect(const std::string& endpoint, const Key& registry_key, const KeyPair& keys,
                  Security security, std::string* why);
+    //  A new socket to the same registry (libzmq gives a connection up for good when the
+    //  registry's handshake refuses it, as it may while it stops).
+    void reconnect();
     bool connected() const { return socket_ != nullptr; }
     //  The outcome of connect, once known: every group registered (kOk), a name refused
     //  (kExists or kDenied, with why), or the connect deadline passed (kTimeout; the link
@@ -123,6 +126,10 @@ private:
     Error outcome_ = Error::kOk;
     std::string outcome_why_;
     bool known_ = false; //  the registry acknowledged a REGISTER or HEARTBEAT of ours
+    int unanswered_ = 0; //  heartbeats in a row with no answer
+    Key registry_key_;
+    KeyPair keys_;
+    Security security_ = Security::kCurve;
     int64_t connect_deadline_ms_ = 0;
 };
 

@@ -86,11 +86,14 @@ struct Counters {
     uint64_t dropped_pushes = 0; //  queue full or follower too far behind
 };
 
-//  Hands each fetched row to a MESSAGES frame, straight from the store's buffers.
+//  Hands each fetched row to a MESSAGES frame, straight from the store's buffers. Once a
+//  row does not fit, it takes no more: the batch must end before a gap in seq, and the
+//  reply says there is more.
 class FrameFiller : public FetchVisitor {
 public:
     explicit FrameFiller(proto::MessagesWriter* writer) : writer_(writer) {}
     void message(const MessageView& row) override {
+        if (full_) return;
         Uuid msg_id;
         memcpy(msg_id.bytes, row.msg_id, 16);
         if (!writer_->add(row.seq, row.ts_us, row.sender, msg_id,
@@ -742,8 +745,12 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
     Status status = store_->fetch(query, &filler, &summary);
     if (!status.is_ok()) return error(from, request.request_id, proto::kStorage, status.message());
     zmq_msg_t frame;
-    writer.finish(summary.first_seq, summary.last_seq, summary.more || filler.full(),
-                  summary.missed, &frame);
+    //  A row the frame refused although it was empty cannot be sent at all.
+    if ((filler.full() && writer.count() == 0) ||
+        !writer.finish(summary.first_seq, summary.last_seq, summary.more || filler.full(),
+                       summary.missed, &frame))
+        return error(from, request.request_id, proto::kInternal,
+                     "a stored message of '" + group->name + "' cannot be sent");
     void* socket = zsock_resolve(users_);
     if (zmq_send(socket, from.data(), from.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_msg_send(&frame, socket, ZMQ_DONTWAIT) < 0)

@@ -28,17 +28,36 @@ namespace {
 std::atomic<uint64_t> s_next_monitor(1);
 
 constexpr int kProbeTimeoutMs = 300;
+constexpr int kReopenMs = 500;
 
 } // namespace
 
 Link::~Link() {
+    close();
+}
+
+void Link::close() {
     if (socket_) zmq_socket_monitor(zsock_resolve(socket_), nullptr, 0);
     zsock_destroy(&monitor_);
     zsock_destroy(&socket_);
+    up_ = false;
+}
+
+bool Link::reopen_if_refused() {
+    if (!reopen_ms_ || mono_ms() < reopen_ms_) return false;
+    reopen_ms_ = 0;
+    close();
+    std::string why;
+    int64_t opened = opened_ms_;
+    open(keys_, security_, &why);
+    opened_ms_ = opened; //  still the same link, trying since then
+    return true;
 }
 
 bool Link::open(const KeyPair& keys, Security security, std::string* why) {
     opened_ms_ = mono_ms();
+    keys_ = keys;
+    security_ = security;
     //  Immediate: a request waits in the user (which knows whether it went out) rather than
     //  in a queue for a connection that may never come.
     socket_ = new_client_socket(endpoint_, true, keys, security, key_);
@@ -80,19 +99,23 @@ void Link::handle_monitor() {
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
             up_ = ever_up_ = true;
             handshake_failures_ = 0;
+            refused_ = false;
             probed_.clear();
             break;
         case ZMQ_EVENT_DISCONNECTED:
-            //  Dropped before the handshake finished: the server refused it.
-            if (!up_) handshake_failures_++;
             up_ = false;
             break;
         case ZMQ_EVENT_CLOSED:
             up_ = false;
             break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+            //  libzmq will not try this connection again: a new socket will, soon.
+            reopen_ms_ = mono_ms() + kReopenMs;
+            refused_ = true;
+            up_ = false;
+            break;
         case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
         case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
-        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
             handshake_failures_++;
             up_ = false;
             break;
@@ -109,7 +132,9 @@ bool Link::send(const proto::Message& message) {
 
 std::string Link::unreachable_reason() {
     if (up_) return "";
-    if (handshake_failures_ > 0)
+    if (refused_) return "the server refused the connection (it has too many, or it is stopping)";
+    //  One failed handshake may be a server going down mid-way; again and again, it is not.
+    if (handshake_failures_ >= 3)
         return "the handshake was refused (a wrong key for the server, or --insecure on one "
                "side only)";
     int64_t now = mono_ms();
@@ -158,7 +183,7 @@ std::string Link::probe() const {
         }
     }
     if (error > 0) reason = strerror(error);
-    close(fd);
+    ::close(fd);
     freeaddrinfo(found);
     if (!reason.empty()) {
         for (char& c : reason)

@@ -33,6 +33,7 @@ public:
     //  Creates the socket and starts connecting. False with *why for a bad endpoint (with a
     //  hint when it lacks a transport, like "localhost:5570").
     bool open(const KeyPair& keys, Security security, std::string* why);
+    void close();
     const std::string& endpoint() const { return endpoint_; }
     const Key& key() const { return key_; }
     zsock_t* socket() { return socket_; }
@@ -40,10 +41,17 @@ public:
 
     //  Reads the monitor's events.
     void handle_monitor();
+    //  A server that refused the handshake (ZAP: too many connections, or going away) makes
+    //  libzmq give the connection up for good; the link then opens a new socket after a
+    //  pause. Call now and then; true if it did (the old socket is gone).
+    bool reopen_if_refused();
     //  The handshake succeeded and the connection has not dropped since.
     bool up() const { return up_; }
     //  It was up at some time since open.
     bool ever_up() const { return ever_up_; }
+    //  The server's handshake refused the last attempt (it has too many connections, or it
+    //  is stopping): a passing state, worth waiting out.
+    bool refused() const { return refused_; }
     //  When it was opened (mono_ms).
     int64_t opened_ms() const { return opened_ms_; }
     //  Why the server cannot be reached, found by looking (a TCP connect of its own, at most
@@ -63,10 +71,14 @@ private:
     zsock_t* monitor_ = nullptr;
     bool up_ = false;
     bool ever_up_ = false;
-    int handshake_failures_ = 0;
+    int handshake_failures_ = 0; //  in a row, since the last success
+    bool refused_ = false;       //  the last handshake was refused by the server's ZAP
     int64_t opened_ms_ = 0;
     int64_t probed_ms_ = 0;
     std::string probed_;
+    KeyPair keys_;
+    Security security_ = Security::kCurve;
+    int64_t reopen_ms_ = 0; //  when to open a new socket after a refused handshake (0: no)
 };
 
 } // namespace zgm

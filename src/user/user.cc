@@ -81,6 +81,14 @@ Error error_of(uint16_t status, uint8_t request) {
     }
 }
 
+//  How long to wait before asking again after a 429 or 503: as long as a rate limit says;
+//  a registry relearning its groups (or a server stopping) is asked again soon, since it
+//  may know sooner than its worst case.
+int64_t wait_ms(const proto::Message& error) {
+    if (error.status == proto::kRateLimited && error.retry_ms) return error.retry_ms;
+    return std::min<int64_t>(error.retry_ms ? error.retry_ms : 200, 200);
+}
+
 //  A group server, by endpoint and key.
 struct ServerConn {
     std::unique_ptr<Link> link;
@@ -248,7 +256,8 @@ void Op::finish(Error error, const std::string& why) {
 
 bool Op::registry_unreachable() {
     Link* link = user_.registry();
-    if (!link || link->ever_up() || mono_ms() - link->opened_ms() < kUnreachableAfterMs)
+    if (!link || link->ever_up() || link->refused() ||
+        mono_ms() - link->opened_ms() < kUnreachableAfterMs)
         return false;
     std::string why = link->unreachable_reason();
     if (why.empty()) return false;
@@ -278,7 +287,7 @@ public:
             (message.status == proto::kUnavailable || message.status == proto::kRateLimited) &&
             retryable_503(message)) {
             last_why_ = message.reason;
-            hold_until_ = mono_ms() + (message.retry_ms ? message.retry_ms : 200);
+            hold_until_ = mono_ms() + wait_ms(message);
             return;
         }
         answered(message);
@@ -434,7 +443,7 @@ public:
         if (message.id == proto::kError &&
             (message.status == proto::kRateLimited || message.status == proto::kUnavailable)) {
             last_why_ = message.reason;
-            hold_until_ = mono_ms() + (message.retry_ms ? message.retry_ms : 200);
+            hold_until_ = mono_ms() + wait_ms(message);
             return;
         }
         if (message.id == proto::kError && message.status == proto::kNotFound && !moved_) {
@@ -518,7 +527,7 @@ private:
             //  The registry is relearning or busy: wait, then ask again.
             last_why_ = message.reason;
             need_resolve_ = true;
-            hold_until_ = mono_ms() + (message.retry_ms ? message.retry_ms : 200);
+            hold_until_ = mono_ms() + wait_ms(message);
             return;
         }
         advance();
@@ -1268,7 +1277,7 @@ void UserActor::refresh(const std::string& server_id, ServerConn& conn, bool ack
     std::vector<std::string> groups;
     for (const auto& entry : followed_)
         if (entry.second.server == server_id && !entry.second.resolving) {
-            follow.follows.push_back({entry.first, 0, entry.second.last_seq});
+            follow.follows.push_back({entry.first, 0, entry.second.last_seq}); //  status 0
             groups.push_back(entry.first);
         }
     conn.next_refresh_ms = mono_ms() + kRefreshMs;
@@ -1355,6 +1364,9 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
 
 void UserActor::tick() {
     int64_t now = mono_ms();
+    if (registry_) registry_->reopen_if_refused();
+    for (auto& entry : servers_)
+        entry.second.link->reopen_if_refused();
     //  Requests whose attempt lapsed.
     std::vector<uint32_t> lapsed;
     for (auto& entry : pending_)
@@ -1476,7 +1488,7 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     };
     if (message.id == proto::kError) {
         if (message.status == proto::kRateLimited || message.status == proto::kUnavailable) {
-            sends.hold_until_ms = mono_ms() + (message.retry_ms ? message.retry_ms : 200);
+            sends.hold_until_ms = mono_ms() + wait_ms(message);
             return again();
         }
         if (message.status == proto::kNotFound) {
