@@ -19,6 +19,7 @@
 #include <cstring>
 #include <ftw.h>
 #include <string>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <vector>
 
@@ -32,6 +33,7 @@ const int64_t kCaseMs = 3000;       //  each append case stops after this long..
 const uint64_t kCaseRows = 1000000; //  ...or after this many rows
 const uint64_t kFetchRows = 200000;
 const uint32_t kFetchPage = 1000;
+const int kFetchPasses = 5; //  each fetch case reads the whole group this many times
 
 //  A fast generator for random ids.
 uint64_t next_random(uint64_t* state) {
@@ -60,27 +62,50 @@ Uuid time_ordered_id(uint64_t* state) {
     return uuid;
 }
 
+Key random_key(uint64_t* state) {
+    Key key;
+    for (size_t i = 0; i < kKeySize; i += 8) {
+        uint64_t value = next_random(state);
+        memcpy(key.bytes + i, &value, 8);
+    }
+    return key;
+}
+
 int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
     return remove(path);
+}
+
+//  User and system CPU time of this process so far, in seconds: on a shared machine it
+//  varies far less than the wall clock with what else runs.
+double cpu_seconds() {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 struct Measured {
     uint64_t rows = 0;
     double seconds = 0;
+    double cpu = 0; //  seconds of CPU time
     bool ok = true;
     double rate() const { return seconds > 0 ? rows / seconds : 0; }
+    double cpu_rate() const { return cpu > 0 ? rows / cpu : 0; }
 };
 
-std::unique_ptr<Store> open_or_die(const char* kind, const std::string& dir,
-                                   Durability durability) {
-    std::unique_ptr<Store> store;
-    if (strcmp(kind, "memory") == 0) return open_memory_store();
-    Status status = open_sqlite_store(dir, durability, &store);
+//  Replaces *store (closed first: one store per directory) with a new one.
+void open_or_die(const char* kind, const std::string& dir, Durability durability,
+                 std::unique_ptr<Store>* store) {
+    store->reset();
+    if (strcmp(kind, "memory") == 0) {
+        *store = open_memory_store();
+        return;
+    }
+    Status status = open_sqlite_store(dir, durability, store);
     if (!status.is_ok()) {
         fprintf(stderr, "bench_store: %s\n", status.message().c_str());
         exit(1);
     }
-    return store;
 }
 
 //  Appends batches of batch_size until max_rows or max_ms, whichever comes first.
@@ -89,7 +114,7 @@ Measured measure_append(Store* store, size_t batch_size, uint64_t max_rows, int6
     std::vector<AppendRequest> batch(batch_size);
     for (AppendRequest& request : batch) {
         request.group = kGroup;
-        request.sender = random_id(&random_state);
+        request.sender = random_key(&random_state);
         request.sender_name = "bench";
         request.body.assign(kBodySize, 'b');
     }
@@ -97,6 +122,7 @@ Measured measure_append(Store* store, size_t batch_size, uint64_t max_rows, int6
     Measured measured;
     int64_t start = mono_ms();
     uint64_t start_us = now_us();
+    double start_cpu = cpu_seconds();
     while (measured.rows < max_rows && mono_ms() - start < max_ms) {
         for (AppendRequest& request : batch)
             request.msg_id = time_ordered_id(&random_state);
@@ -109,36 +135,99 @@ Measured measure_append(Store* store, size_t batch_size, uint64_t max_rows, int6
         measured.rows += batch_size;
     }
     measured.seconds = (double)(now_us() - start_us) / 1e6;
+    measured.cpu = cpu_seconds() - start_cpu;
     return measured;
 }
 
-//  Reads the whole group from the start in pages, as a user catching up does.
-Measured measure_fetch(Store* store) {
-    FetchQuery query;
-    query.group = kGroup;
-    query.limit = kFetchPage;
-    FetchResult page;
+//  What a group server does with each row of a fetch: copies it into the reply it encodes.
+//  One buffer serves every page (start() begins the next); nothing is allocated per row.
+struct EncodingVisitor : FetchVisitor {
+    std::vector<uint8_t> frame;
+    size_t used = 0;
+    uint64_t rows = 0;
+    uint64_t first_seq = 0;
+    void start() {
+        used = 0;
+        rows = 0;
+        first_seq = 0;
+    }
+    void message(const MessageView& view) override {
+        size_t size = 16 + kKeySize + view.sender_name_size + view.body_size;
+        if (frame.size() < used + size) frame.resize(2 * (used + size));
+        uint8_t* out = frame.data() + used;
+        memcpy(out, &view.seq, 8);
+        memcpy(out + 8, &view.ts_us, 8);
+        memcpy(out + 16, view.sender, kKeySize);
+        memcpy(out + 16 + kKeySize, view.sender_name, view.sender_name_size);
+        memcpy(out + 16 + kKeySize + view.sender_name_size, view.body, view.body_size);
+        used += size;
+        if (rows++ == 0) first_seq = view.seq;
+    }
+};
+
+enum class FetchWay {
+    kVisitor,      //  oldest first in pages, rows handed to a visitor
+    kOwned,        //  the same into FetchResult: a copy of every row
+    kNewestPaging, //  newest first, paging back with before_seq, to a visitor
+};
+
+//  Reads the whole group `passes` times in pages: from the start, as a user catching up
+//  does, or from the newest back to seq 1, as a chat scrolling up does.
+Measured measure_fetch(Store* store, FetchWay way, int passes = kFetchPasses) {
     Measured measured;
+    EncodingVisitor visitor;
+    FetchResult page; //  reused, as the encode buffer is: its vector keeps its capacity
     uint64_t start_us = now_us();
-    do {
-        Status status = store->fetch(query, &page);
-        if (!status.is_ok()) {
-            fprintf(stderr, "bench_store: fetch failed: %s\n", status.message().c_str());
-            measured.ok = false;
-            break;
+    double start_cpu = cpu_seconds();
+    for (int pass = 0; pass < passes && measured.ok; pass++) {
+        FetchQuery query;
+        query.group = kGroup;
+        query.limit = kFetchPage;
+        query.newest = way == FetchWay::kNewestPaging;
+        bool more = true;
+        while (more) {
+            Status status;
+            uint64_t rows = 0;
+            uint64_t first = 0;
+            uint64_t last = 0;
+            if (way == FetchWay::kOwned) {
+                status = store->fetch(query, &page);
+                more = page.summary.more;
+                rows = page.messages.size();
+                if (rows) first = page.messages.front().seq;
+                if (rows) last = page.messages.back().seq;
+            } else {
+                visitor.start();
+                FetchSummary summary;
+                status = store->fetch(query, &visitor, &summary);
+                more = summary.more;
+                rows = visitor.rows;
+                first = visitor.first_seq;
+                last = first + rows - 1;
+            }
+            if (!status.is_ok()) {
+                fprintf(stderr, "bench_store: fetch failed: %s\n", status.message().c_str());
+                measured.ok = false;
+                break;
+            }
+            measured.rows += rows;
+            if (query.newest)
+                query.before_seq = first;
+            else
+                query.after_seq = last;
+            more = more && rows > 0;
         }
-        measured.rows += page.messages.size();
-        if (!page.messages.empty()) query.after_seq = page.messages.back().seq;
-    } while (page.more);
+    }
     measured.seconds = (double)(now_us() - start_us) / 1e6;
+    measured.cpu = cpu_seconds() - start_cpu;
     return measured;
 }
 
 void print_row(const char* operation, const char* kind, const char* durability, const char* batch,
                const Measured& measured) {
-    printf("%-8s %-7s %-10s %6s %10llu %9.3f %12.0f%s\n", operation, kind, durability, batch,
-           (unsigned long long)measured.rows, measured.seconds, measured.rate(),
-           measured.ok ? "" : "  (failed)");
+    printf("%-10s %-7s %-10s %6s %10llu %9.3f %12.0f %8.3f %12.0f%s\n", operation, kind, durability,
+           batch, (unsigned long long)measured.rows, measured.seconds, measured.rate(),
+           measured.cpu, measured.cpu_rate(), measured.ok ? "" : "  (failed)");
 }
 
 std::string make_case_dir(const std::string& base, const char* name) {
@@ -161,10 +250,16 @@ int main(int argc, char** argv) {
 
     printf("zgm store benchmark: %zu-byte bodies, one group, time-ordered message ids, SQLite %s\n",
            kBodySize, sqlite3_libversion());
-    printf("append cases stop after %lld ms or %llu rows; data in %s\n\n", (long long)kCaseMs,
+    printf("append cases stop after %lld ms or %llu rows; data in %s\n", (long long)kCaseMs,
            (unsigned long long)kCaseRows, base.c_str());
-    printf("%-8s %-7s %-10s %6s %10s %9s %12s\n", "op", "store", "durability", "batch", "rows",
-           "seconds", "rows/s");
+    printf("fetch cases read a group of %llu rows %d times in pages of %u (batch): fetch oldest\n"
+           "first to a visitor that encodes each row, fetch-own into owned copies (FetchResult),\n"
+           "fetch-new newest first paging back with before_seq, to the visitor\n",
+           (unsigned long long)kFetchRows, kFetchPasses, kFetchPage);
+    printf("seconds and rows/s by the wall clock; cpu-s and rows/cpu-s by this process's CPU time\n"
+           "(user and system; fsync waits are not CPU time)\n\n");
+    printf("%-10s %-7s %-10s %6s %10s %9s %12s %8s %12s\n", "op", "store", "durability", "batch",
+           "rows", "seconds", "rows/s", "cpu-s", "rows/cpu-s");
 
     struct AppendCase {
         const char* kind;
@@ -185,8 +280,9 @@ int main(int argc, char** argv) {
     bool ok = true;
     for (const AppendCase& c : cases) {
         std::string dir = make_case_dir(base, ("append" + std::to_string(case_number++)).c_str());
-        std::unique_ptr<Store> store = open_or_die(c.kind, dir, c.durability);
-        store->create_group(kGroup, Uuid());
+        std::unique_ptr<Store> store;
+        open_or_die(c.kind, dir, c.durability, &store);
+        store->create_group(kGroup, Uuid(), Key(), Policy::kOpen);
         Measured measured = measure_append(store.get(), c.batch, kCaseRows, kCaseMs);
         ok = ok && measured.ok;
         print_row("append", c.kind, c.durability_name, std::to_string(c.batch).c_str(), measured);
@@ -194,18 +290,35 @@ int main(int argc, char** argv) {
     }
 
     //  Fetch: fill a group, reopen it (a cold SQLite page cache, a warm OS cache), read it
-    //  all in pages.
+    //  all in pages, each way.
+    uint64_t disk_bytes = 0;
     for (const char* kind : {"sqlite", "memory"}) {
         std::string dir = make_case_dir(base, (std::string("fetch-") + kind).c_str());
-        std::unique_ptr<Store> store = open_or_die(kind, dir, Durability::kNormal);
-        store->create_group(kGroup, Uuid());
+        std::unique_ptr<Store> store;
+        open_or_die(kind, dir, Durability::kNormal, &store);
+        store->create_group(kGroup, Uuid(), Key(), Policy::kOpen);
         Measured filled = measure_append(store.get(), 1000, kFetchRows, 60000);
-        if (strcmp(kind, "sqlite") == 0) store = open_or_die(kind, dir, Durability::kNormal);
-        Measured measured = filled.ok ? measure_fetch(store.get()) : filled;
-        ok = ok && measured.ok && measured.rows == kFetchRows;
-        print_row("fetch", kind, "-", std::to_string(kFetchPage).c_str(), measured);
-        fflush(stdout);
+        if (strcmp(kind, "sqlite") == 0) {
+            open_or_die(kind, dir, Durability::kNormal, &store);
+            ok = ok && store->disk_size(&disk_bytes).is_ok();
+        }
+        //  One pass unmeasured, so that every case starts from the same caches.
+        if (filled.ok) ok = ok && measure_fetch(store.get(), FetchWay::kVisitor, 1).ok;
+        const struct {
+            const char* name;
+            FetchWay way;
+        } ways[] = {{"fetch", FetchWay::kVisitor},
+                    {"fetch-own", FetchWay::kOwned},
+                    {"fetch-new", FetchWay::kNewestPaging}};
+        for (const auto& way : ways) {
+            Measured measured = filled.ok ? measure_fetch(store.get(), way.way) : filled;
+            ok = ok && measured.ok && measured.rows == kFetchRows * kFetchPasses;
+            print_row(way.name, kind, "-", std::to_string(kFetchPage).c_str(), measured);
+            fflush(stdout);
+        }
     }
+    printf("\nsqlite database and WAL after %llu rows: %llu bytes\n",
+           (unsigned long long)kFetchRows, (unsigned long long)disk_bytes);
 
     nftw(base.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return ok ? 0 : 1;
