@@ -17,12 +17,14 @@
       latency   5,000 msgs/s to 10 subscribers; p50, p99, p99.9 from publish to receipt
       fetch     since a time over 200,000 stored: JetStream ordered consumer by start time,
                 Redis XRANGE in pages of 1000
-      tls       durable (appendfsync always), fanout to 10 and latency again, against the
-                three servers started with TLS (their own TLS options), certificates from a
-                throwaway CA that openssl makes in the run's directory; every client verifies
-                the server's certificate and is first shown to refuse an unrelated CA. The
-                systems are suffixed "-tls" (nats-js-tls, redis-always-tls, nats-tls, ...).
-                Redis' client is OpenSSL around hiredis's reader (redis_link.h).
+      tls       durable (appendfsync always), fanout to 10 and latency again, against a
+                second set of the three servers started with TLS (their own TLS options),
+                each right after its plain row so both see the same load; certificates from
+                a throwaway CA that openssl makes in the run's directory; every client
+                verifies the server's certificate and is first shown to refuse an unrelated
+                CA. The systems are suffixed "-tls" (nats-js-tls, redis-always-tls,
+                nats-tls, ...). Redis' client is OpenSSL around hiredis's reader
+                (redis_link.h).
       limits    raw libzmq PUSH/PULL over tcp; SQLite batched inserts (WAL, synchronous FULL)
 
     Output as zgm-bench's: a table, or with --json one JSON object per figure.
@@ -799,49 +801,53 @@ bool redis_config(const char* name, const char* value) {
     return ok;
 }
 
-void bench_durable() {
-    uint64_t count = scaled(400000);
-    double max_s = scaled_s(5);
-    for (int senders : {1, 8}) {
-        uint64_t window = senders == 1 ? 1000 : 250;
-        std::string suffix = std::to_string(senders);
-        std::string stream = "SEND" + suffix, subject = "send" + suffix + ".x";
-        SendResult js =
-            jetstream_send(stream.c_str(), subject.c_str(), senders, count, max_s, (int64_t)window);
-        Params js_params;
-        js_params.add("senders", senders)
-            .add("window", (uint64_t)window)
-            .add("acked", js.acked)
-            .add("failed", js.failed)
-            .add("seconds", js.seconds)
-            .add("store", "JetStream file storage (nats-server default: no fsync per "
-                          "message, sync every 2 min)")
-            .add("client", "cnats js_PublishAsync + js_PublishAsyncComplete");
-        add_transport(js_params, js.protocol);
-        record("durable_send_" + suffix, system_name("nats-js").c_str(),
-               js.seconds > 0 ? js.acked / js.seconds : 0, "msg/s", js_params);
-        //  With TLS, the durable rows only (appendfsync always).
-        for (const char* fsync : {"always", "everysec"}) {
-            bool always = strcmp(fsync, "always") == 0;
-            if (g_tls && !always) continue;
-            if (!redis_config("appendfsync", fsync)) fail("redis: CONFIG SET appendfsync failed");
-            std::string key = std::string("send") + fsync + suffix;
-            SendResult redis = redis_xadd(key.c_str(), senders, count, max_s, window, nullptr);
-            std::string workload = std::string(always ? "durable_send_" : "send_nofsync_") + suffix;
-            Params params;
-            params.add("senders", senders)
-                .add("window", (uint64_t)window)
-                .add("acked", redis.acked)
-                .add("failed", redis.failed)
-                .add("seconds", redis.seconds)
-                .add("appendfsync", fsync)
-                .add("client", "hiredis XADD pipelined");
-            add_transport(params, redis.protocol, true);
-            record(workload, system_name(always ? "redis-always" : "redis-everysec").c_str(),
-                   redis.seconds > 0 ? redis.acked / redis.seconds : 0, "msg/s", params);
-        }
-    }
-    redis_config("appendfsync", "always");
+//  400,000 messages or 5 s; windows of 1000 unanswered per sender, 250 with 8 senders.
+uint64_t durable_window(int senders) {
+    return senders == 1 ? 1000 : 250;
+}
+
+void bench_jetstream_durable(int senders) {
+    uint64_t window = durable_window(senders);
+    std::string suffix = std::to_string(senders);
+    std::string stream = "SEND" + suffix, subject = "send" + suffix + ".x";
+    SendResult js = jetstream_send(stream.c_str(), subject.c_str(), senders, scaled(400000),
+                                   scaled_s(5), (int64_t)window);
+    Params params;
+    params.add("senders", senders)
+        .add("window", window)
+        .add("acked", js.acked)
+        .add("failed", js.failed)
+        .add("seconds", js.seconds)
+        .add("store", "JetStream file storage (nats-server default: no fsync per "
+                      "message, sync every 2 min)")
+        .add("client", "cnats js_PublishAsync + js_PublishAsyncComplete");
+    add_transport(params, js.protocol);
+    record("durable_send_" + suffix, system_name("nats-js").c_str(),
+           js.seconds > 0 ? js.acked / js.seconds : 0, "msg/s", params);
+}
+
+//  fsync "always": the durable_send rows; "everysec": send_nofsync.
+void bench_redis_durable(int senders, const char* fsync) {
+    bool always = strcmp(fsync, "always") == 0;
+    uint64_t window = durable_window(senders);
+    std::string suffix = std::to_string(senders);
+    if (!redis_config("appendfsync", fsync)) fail("redis: CONFIG SET appendfsync failed");
+    std::string key = std::string("send") + fsync + suffix;
+    SendResult redis =
+        redis_xadd(key.c_str(), senders, scaled(400000), scaled_s(5), window, nullptr);
+    if (!always) redis_config("appendfsync", "always");
+    Params params;
+    params.add("senders", senders)
+        .add("window", window)
+        .add("acked", redis.acked)
+        .add("failed", redis.failed)
+        .add("seconds", redis.seconds)
+        .add("appendfsync", fsync)
+        .add("client", "hiredis XADD pipelined");
+    add_transport(params, redis.protocol, true);
+    record(std::string(always ? "durable_send_" : "send_nofsync_") + suffix,
+           system_name(always ? "redis-always" : "redis-everysec").c_str(),
+           redis.seconds > 0 ? redis.acked / redis.seconds : 0, "msg/s", params);
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -1069,6 +1075,19 @@ void bench_sqlite_limit(bool zgm_schema) {
 //  ---------------------------------------------------------------------------------------
 //  The servers as a set
 
+//  The set of servers not in use: with TLS while g_tls is false, and the other way round.
+Server g_parked_mosquitto, g_parked_nats, g_parked_redis;
+
+//  Switches every client, and g_mosquitto, g_nats and g_redis, to the servers with TLS or to
+//  the plain ones.
+void use_tls(bool tls) {
+    if (tls == g_tls) return;
+    std::swap(g_mosquitto, g_parked_mosquitto);
+    std::swap(g_nats, g_parked_nats);
+    std::swap(g_redis, g_parked_redis);
+    g_tls = tls;
+}
+
 //  Starts mosquitto, nats-server and redis-server, with TLS while g_tls is set.
 bool start_servers() {
     return start(&g_mosquitto, g_tls ? "mosquitto-tls" : "mosquitto", mosquitto_args) &&
@@ -1140,30 +1159,31 @@ bool clients_refuse_unknown_ca() {
     return ok;
 }
 
-//  The TLS rows: durable send (1 and 8 senders), fan-out 1 -> 10, latency at 5,000/s to 10,
-//  against mosquitto, nats-server and redis-server started with TLS, certificates from a
-//  throwaway CA made for this run in the run's directory (removed with it).
-bool bench_tls() {
+//  Starts the servers with TLS, certificates from a throwaway CA made for this run in the
+//  run's directory (removed with it), and shows the clients refuse an unrelated CA. Leaves
+//  the plain servers in use.
+bool start_tls_servers() {
     if (!make_throwaway_pki(g_options.base + "/tls", &g_pki)) return false;
     g_redis_tls = tls_client_context(g_pki.ca_cert);
     if (!g_redis_tls) {
         fail("tls: cannot make a client context: %s", tls_errors().c_str());
         return false;
     }
-    g_tls = true;
+    use_tls(true);
     bool ok = start_servers() && clients_refuse_unknown_ca();
-    if (ok) {
-        bench_durable();
-        for (Kind kind : {Kind::kNats, Kind::kRedis, Kind::kMosquitto})
-            bench_fanout(kind, 10, scaled(kind == Kind::kMosquitto ? 50000 : 200000));
-        for (Kind kind : {Kind::kNats, Kind::kRedis, Kind::kMosquitto})
-            bench_latency(kind);
-    }
-    stop_servers();
-    g_tls = false;
-    SSL_CTX_free(g_redis_tls);
-    g_redis_tls = nullptr;
+    use_tls(false);
     return ok;
+}
+
+//  Runs a workload on the plain servers if `plain`, then on those with TLS if `tls`: back to
+//  back, so that on a shared machine both see the same load.
+template <typename Workload>
+void plain_then_tls(bool plain, bool tls, Workload workload) {
+    if (plain) workload();
+    if (!tls) return;
+    use_tls(true);
+    workload();
+    use_tls(false);
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -1232,32 +1252,45 @@ int main(int argc, char** argv) {
     set_cleanup_dir(g_options.base);
     fprintf(stderr, "zgm-bench-peers: servers and data in %s\n", g_options.base.c_str());
     mosquitto_lib_init();
-    bool ok = true;
     bool plain = selected("rss") || selected("durable") || selected("fanout") ||
                  selected("latency") || selected("fetch");
-    if (plain) ok = start_servers();
-    if (ok && plain) {
+    bool tls = selected("tls");
+    //  What cannot start is left out; the exit status says so.
+    bool ok = true;
+    if (plain && !start_servers()) ok = plain = false;
+    if (tls && !start_tls_servers()) ok = tls = false;
+    if (plain || tls) {
         sleep_ms(1000);
-        if (selected("rss")) {
+        if (plain && selected("rss")) {
             record_idle_rss(g_mosquitto, version_of("mosquitto -h 2>&1 | head -n 1").c_str());
             record_idle_rss(g_nats, version_of("nats-server --version 2>&1").c_str());
             record_idle_rss(g_redis, version_of("redis-server --version 2>&1").c_str());
         }
-        if (selected("durable")) bench_durable();
-        if (selected("fanout"))
-            for (Kind kind : {Kind::kNats, Kind::kRedis, Kind::kMosquitto}) {
-                //  Mosquitto delivers about 100,000/s here: fewer messages keep it in time.
-                bool slow = kind == Kind::kMosquitto;
-                bench_fanout(kind, 1, scaled(slow ? 300000 : 1000000));
-                bench_fanout(kind, 10, scaled(slow ? 50000 : 200000));
-            }
-        if (selected("latency"))
-            for (Kind kind : {Kind::kNats, Kind::kRedis, Kind::kMosquitto})
-                bench_latency(kind);
-        if (selected("fetch")) bench_fetch();
+        //  With TLS: durable (appendfsync always), fan-out to 10 and latency, each right after
+        //  its plain row.
+        bool durable = plain && selected("durable");
+        for (int senders : {1, 8}) {
+            plain_then_tls(durable, tls, [&] { bench_jetstream_durable(senders); });
+            plain_then_tls(durable, tls, [&] { bench_redis_durable(senders, "always"); });
+            if (durable) bench_redis_durable(senders, "everysec");
+        }
+        for (Kind kind : {Kind::kNats, Kind::kRedis, Kind::kMosquitto}) {
+            //  Mosquitto delivers about 100,000/s here: fewer messages keep it in time.
+            bool slow = kind == Kind::kMosquitto;
+            bool fanout = plain && selected("fanout");
+            if (fanout) bench_fanout(kind, 1, scaled(slow ? 300000 : 1000000));
+            plain_then_tls(fanout, tls,
+                           [&] { bench_fanout(kind, 10, scaled(slow ? 50000 : 200000)); });
+        }
+        for (Kind kind : {Kind::kNats, Kind::kRedis, Kind::kMosquitto})
+            plain_then_tls(plain && selected("latency"), tls, [&] { bench_latency(kind); });
+        if (plain && selected("fetch")) bench_fetch();
     }
     stop_servers();
-    if (selected("tls")) ok = bench_tls() && ok;
+    use_tls(true);
+    stop_servers();
+    use_tls(false);
+    if (g_redis_tls) SSL_CTX_free(g_redis_tls);
     if (selected("limits")) {
         bench_zmq_limit();
         bench_sqlite_limit(false);

@@ -71,7 +71,12 @@ bool make_throwaway_pki(const std::string& dir, Pki* pki) {
                            "2", "-extfile", extensions, "-out", dir + "/server.crt"},
                           log, 30000) == 0;
     if (!ok) {
-        fail("tls: openssl could not make the certificates; see %s", log.c_str());
+        //  The log goes with the run's directory: its end here.
+        std::string output = read_file(log);
+        if (output.size() > 400) output = "..." + output.substr(output.size() - 400);
+        fail("tls: openssl could not make the certificates (is it installed? scripts/deps.sh "
+             "compare): %s",
+             output.empty() ? "no output" : output.c_str());
         return false;
     }
     pki->ca_cert = dir + "/ca.crt";

@@ -28,7 +28,7 @@ struct Pki {
 //  Makes, with the openssl program, in dir (created, mode 0700): a CA (EC P-256 key,
 //  self-signed, valid 2 days), a server key and a certificate that CA signs with
 //  subjectAltName IP:127.0.0.1, DNS:localhost, and a second, unrelated CA. False (and a
-//  note on stderr) if openssl fails; its output is in dir/openssl.log.
+//  note on stderr, with the end of its output) if openssl fails.
 bool make_throwaway_pki(const std::string& dir, Pki* pki);
 
 //  A client context: TLS 1.2 or 1.3 (OpenSSL's defaults), the peer's certificate verified
