@@ -153,6 +153,41 @@ inline std::string figure_json(const Figure& figure) {
            "\",\"params\":" + (figure.params.empty() ? std::string("{}") : figure.params) + "}";
 }
 
+//  The string value of "key" in a JSON text as figure_json and Params write it (the first
+//  occurrence), unescaped; empty if absent.
+inline std::string json_text_field(const std::string& text, const char* key) {
+    std::string pattern = std::string("\"") + key + "\":\"";
+    size_t at = text.find(pattern);
+    if (at == std::string::npos) return "";
+    std::string value;
+    for (size_t i = at + pattern.size(); i < text.size() && text[i] != '"'; i++) {
+        if (text[i] == '\\' && i + 1 < text.size()) i++;
+        value += text[i];
+    }
+    return value;
+}
+
+//  A figure from one line figure_json wrote; false if the line is not one.
+inline bool figure_from_json(const std::string& line, Figure* figure) {
+    const char* value_key = "\"value\":";
+    const char* params_key = "\"params\":";
+    size_t value_at = line.find(value_key);
+    size_t params_at = line.find(params_key);
+    if (value_at == std::string::npos || params_at == std::string::npos || line.back() != '}')
+        return false;
+    //  The params object comes last: the text between it and the closing brace.
+    std::string head = line.substr(0, params_at);
+    figure->workload = json_text_field(head, "workload");
+    figure->system = json_text_field(head, "system");
+    figure->unit = json_text_field(head, "unit");
+    figure->params = line.substr(params_at + strlen(params_key));
+    figure->params.pop_back();
+    const char* number = line.c_str() + value_at + strlen(value_key);
+    char* end = nullptr;
+    figure->value = strtod(number, &end);
+    return end != number && !figure->workload.empty() && !figure->system.empty();
+}
+
 //  "1,234,567" for a table cell; values under 100 keep one or two decimals.
 inline std::string format_value(double value) {
     char text[64];

@@ -6,8 +6,11 @@
 #  Installs what is missing from Debian (scripts/deps.sh build compare), builds, runs
 #  zgm-bench and zgm-bench-peers with --json (each starts its own servers on free loopback
 #  ports and stops them by PID, also on failure), then prints one table: every system's
-#  figure on each row, zgm's ratio to the best peer, and the targets. The JSON lines are
-#  kept in BUILD_DIR/bench-compare/.
+#  figure on each row, zgm's ratio to the best peer, and the targets; then the secure
+#  section: zgm with CURVE (system "zgm-curve") beside the peers with TLS ("-tls"). For the
+#  TLS rows zgm-bench-peers makes a throwaway CA and server certificate with openssl in its
+#  temporary directory and removes them with it. The JSON lines are kept in
+#  BUILD_DIR/bench-compare/.
 #
 #  This Source Code Form is subject to the terms of the Mozilla Public
 #  License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -49,7 +52,8 @@ echo "Peers: $(mosquitto -h 2>&1 | head -n 1 || true); $(nats-server --version 2
     "$(redis-server --version 2>&1 | cut -d' ' -f1-3 || true)"
 echo "Clients: libmosquitto $(pkg-config --modversion libmosquitto), cnats" \
     "$(pkg-config --modversion libnats), hiredis $(pkg-config --modversion hiredis);" \
-    "libzmq $(pkg-config --modversion libzmq), SQLite $(pkg-config --modversion sqlite3)"
+    "libzmq $(pkg-config --modversion libzmq), SQLite $(pkg-config --modversion sqlite3);" \
+    "TLS: $(openssl version | cut -d' ' -f1-2) (Redis: OpenSSL around hiredis's reader, no stunnel)"
 echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 "$build/bench/zgm-bench" --report "$out/zgm.jsonl" "$out/peers.jsonl"

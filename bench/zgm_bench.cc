@@ -21,7 +21,8 @@
     Every load is bounded in count and in time. It prints a table, or with --json one
     JSON object per figure: {"workload","system","value","unit","params"}. --report reads
     such lines (from zgm-bench and zgm-bench-peers) and prints the side-by-side table with
-    zgm's ratio to the best peer and the targets of the issue.
+    zgm's ratio to the best peer and the targets of the issue, then the secure section
+    (secure_report.cc): zgm-curve beside the peers with TLS.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -29,6 +30,7 @@
     =========================================================================
 */
 #include "benchutil.h"
+#include "secure_report.h"
 
 #include "zgm.h"
 #include "core/clock.h"
@@ -888,6 +890,8 @@ enum Column { kZgm, kNats, kRedis, kMosquitto, kLimit, kColumns };
 const char* const kColumnNames[kColumns] = {"zgm", "NATS", "Redis", "Mosquitto", "limit"};
 
 int column_of(const std::string& system) {
+    //  zgm-curve and the -tls peers have a section of their own (secure_report.cc).
+    if (is_secure_system(system)) return -1;
     if (system == "zgm") return kZgm;
     if (system.compare(0, 4, "nats") == 0) return kNats;
     if (system.compare(0, 5, "redis") == 0) return kRedis;
@@ -1022,6 +1026,7 @@ int report(const std::vector<std::string>& files) {
         line += " " + target + " |";
         printf("%s\n", line.c_str());
     }
+    print_secure_report(files);
     return 0;
 }
 

@@ -12,7 +12,7 @@ for set in "$@"; do
     cross) packages="$packages crossbuild-essential-arm64 crossbuild-essential-armhf mmdebstrap
                      qemu-user" ;;
     compare) packages="$packages mosquitto nats-server redis-server libmosquitto-dev libnats-dev
-                       libhiredis-dev" ;;
+                       libhiredis-dev openssl libssl-dev" ;;
     *) echo "deps.sh: unknown set '$set' (build, fuzz, cross, compare)" >&2; exit 2 ;;
     esac
 done

@@ -17,6 +17,14 @@
       latency   5,000 msgs/s to 10 subscribers; p50, p99, p99.9 from publish to receipt
       fetch     since a time over 200,000 stored: JetStream ordered consumer by start time,
                 Redis XRANGE in pages of 1000
+      tls       durable (appendfsync always), fanout to 10 and latency again, against a
+                second set of the three servers started with TLS (their own TLS options),
+                each right after its plain row so both see the same load; certificates from
+                a throwaway CA that openssl makes in the run's directory; every client
+                verifies the server's certificate and is first shown to refuse an unrelated
+                CA. The systems are suffixed "-tls" (nats-js-tls, redis-always-tls,
+                nats-tls, ...). Redis' client is OpenSSL around hiredis's reader
+                (redis_link.h).
       limits    raw libzmq PUSH/PULL over tcp; SQLite batched inserts (WAL, synchronous FULL)
 
     Output as zgm-bench's: a table, or with --json one JSON object per figure.
@@ -27,15 +35,20 @@
     =========================================================================
 */
 #include "../benchutil.h"
+#include "redis_link.h"
+#include "tls.h"
 
 #include <hiredis/hiredis.h>
 #include <mosquitto.h>
 #include <nats/nats.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
 #include <sqlite3.h>
 #include <zmq.h>
 
 #include <memory>
 #include <poll.h>
+#include <pwd.h>
 #include <thread>
 
 using namespace bench;
@@ -50,6 +63,32 @@ struct Options {
 };
 
 Options g_options;
+
+//  The TLS workloads run with the same code as the plain ones, against servers started with
+//  TLS: while g_tls is set, every client connects with TLS, verifying the server's
+//  certificate against g_pki's CA, and every figure's system is suffixed "-tls".
+bool g_tls = false;
+Pki g_pki;
+SSL_CTX* g_redis_tls = nullptr; //  the Redis TLS links' client context
+
+std::string system_name(const char* name) {
+    return g_tls ? std::string(name) + "-tls" : std::string(name);
+}
+
+//  What each TLS figure says about its transport: the certificates, and the TLS version and
+//  cipher negotiated where the client tells (libmosquitto and our Redis link do, cnats not).
+//  Redis' TLS client says how it does TLS, as Debian's hiredis cannot.
+void add_transport(Params& params, const std::string& negotiated, bool redis = false) {
+    if (!g_tls) return;
+    params.add("tls", g_pki.description);
+    params.add("tls_negotiated", negotiated.empty() ? "not reported by the client" : negotiated);
+    if (redis)
+        params.add("tls_client",
+                   std::string("OpenSSL (") + OpenSSL_version(OPENSSL_VERSION) +
+                       ") SSL_write/SSL_read on a socket of its own around hiredis 0.14's "
+                       "redisFormatCommand and redisReader, as Debian's hiredis 0.14 has no "
+                       "TLS; no stunnel");
+}
 
 //  ---------------------------------------------------------------------------------------
 //  The servers
@@ -86,43 +125,6 @@ bool start(Server* server, const char* name, std::vector<std::string> (*args)(co
     return false;
 }
 
-std::vector<std::string> mosquitto_args(const Server& server) {
-    std::string config = server.dir + "/mosquitto.conf";
-    FILE* file = fopen(config.c_str(), "w");
-    if (file) {
-        fprintf(
-            file,
-            "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
-            "log_dest stderr\nlog_type error\nlog_type warning\n",
-            server.port);
-        fclose(file);
-    }
-    return {program("mosquitto"), "-c", config};
-}
-
-std::vector<std::string> nats_args(const Server& server) {
-    return {program("nats-server"),      "-a",  "127.0.0.1", "-p",
-            std::to_string(server.port), "-js", "-sd",       server.dir + "/jetstream"};
-}
-
-std::vector<std::string> redis_args(const Server& server) {
-    return {program("redis-server"),
-            "--port",
-            std::to_string(server.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--dir",
-            server.dir,
-            "--daemonize",
-            "no"};
-}
-
 std::string version_of(const char* command) {
     std::string text;
     FILE* pipe = popen(command, "r");
@@ -133,6 +135,72 @@ std::string version_of(const char* command) {
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
         text.pop_back();
     return text;
+}
+
+//  The name of the user this program runs as, for mosquitto's `user`: started by root,
+//  mosquitto would otherwise change to the user "mosquitto" before it reads its
+//  certificate, which cannot read this run's private directory. (Run by anyone else,
+//  `user` has no effect.)
+std::string user_name() {
+    struct passwd* entry = getpwuid(geteuid());
+    return entry ? entry->pw_name : "root";
+}
+
+//  With TLS (mosquitto.conf(5), "Certificate based SSL/TLS Support"): the listener's
+//  certfile and keyfile; no cafile or require_certificate, as clients bring no certificate.
+std::vector<std::string> mosquitto_args(const Server& server) {
+    std::string config = server.dir + "/mosquitto.conf";
+    FILE* file = fopen(config.c_str(), "w");
+    if (file) {
+        fprintf(
+            file,
+            "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n"
+            "log_dest stderr\nlog_type error\nlog_type warning\nuser %s\n",
+            server.port, user_name().c_str());
+        if (g_tls)
+            fprintf(file, "certfile %s\nkeyfile %s\n", g_pki.server_cert.c_str(),
+                    g_pki.server_key.c_str());
+        fclose(file);
+    }
+    return {program("mosquitto"), "-c", config};
+}
+
+//  With TLS (nats-server's "Enabling TLS": --tls --tlscert --tlskey): TLS required of every
+//  client, no client certificates.
+std::vector<std::string> nats_args(const Server& server) {
+    std::vector<std::string> args = {
+        program("nats-server"),      "-a",  "127.0.0.1", "-p",
+        std::to_string(server.port), "-js", "-sd",       server.dir + "/jetstream"};
+    if (g_tls)
+        args.insert(args.end(),
+                    {"--tls", "--tlscert", g_pki.server_cert, "--tlskey", g_pki.server_key});
+    return args;
+}
+
+//  With TLS (Redis' "TLS" page): port 0 (no plain port), tls-port, the certificate, key and
+//  CA files, and tls-auth-clients no (Redis' default asks clients for certificates).
+std::vector<std::string> redis_args(const Server& server) {
+    std::vector<std::string> args = {program("redis-server"),
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--save",
+                                     "",
+                                     "--appendonly",
+                                     "yes",
+                                     "--appendfsync",
+                                     "always",
+                                     "--dir",
+                                     server.dir,
+                                     "--daemonize",
+                                     "no"};
+    if (g_tls)
+        args.insert(args.end(),
+                    {"--port", "0", "--tls-port", std::to_string(server.port), "--tls-cert-file",
+                     g_pki.server_cert, "--tls-key-file", g_pki.server_key, "--tls-ca-cert-file",
+                     g_pki.ca_cert, "--tls-auth-clients", "no"});
+    else
+        args.insert(args.end(), {"--port", std::to_string(server.port)});
+    return args;
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -188,15 +256,36 @@ public:
     virtual bool publish(const char* body, size_t size) = 0;
     //  Pushes out what is buffered.
     virtual void flush() = 0;
+    //  The TLS version and cipher its connection negotiated, where the client tells.
+    virtual std::string protocol() const { return ""; }
 };
+
+//  A connection to g_nats; with TLS (cnats' natsOptions_SetSecure), the server's certificate
+//  verified against the run's CA and for the name "localhost". send_asap: no write buffering.
+natsStatus nats_connect(natsConnection** connection, bool send_asap = false) {
+    natsOptions* options = nullptr;
+    std::string url =
+        std::string(g_tls ? "tls" : "nats") + "://127.0.0.1:" + std::to_string(g_nats.port);
+    natsStatus status = natsOptions_Create(&options);
+    if (status == NATS_OK) status = natsOptions_SetURL(options, url.c_str());
+    if (status == NATS_OK) status = natsOptions_SetSendAsap(options, send_asap);
+    if (status == NATS_OK && g_tls) status = natsOptions_SetSecure(options, true);
+    if (status == NATS_OK && g_tls)
+        status = natsOptions_LoadCATrustedCertificates(options, g_pki.ca_cert.c_str());
+    if (status == NATS_OK && g_tls) status = natsOptions_SetExpectedHostname(options, "localhost");
+    if (status == NATS_OK) status = natsConnection_Connect(connection, options);
+    if (status != NATS_OK)
+        note("nats: %s (%s)", natsStatus_GetText(status), nats_GetLastError(nullptr));
+    natsOptions_Destroy(options);
+    return status;
+}
 
 //  NATS core: a connection per subscriber, read by its own thread.
 class NatsSubscriber : public ThreadedSubscriber {
 public:
     NatsSubscriber(const std::string& subject, bool* ok) {
-        std::string url = "nats://127.0.0.1:" + std::to_string(g_nats.port);
         *ok =
-            natsConnection_ConnectTo(&connection_, url.c_str()) == NATS_OK &&
+            nats_connect(&connection_) == NATS_OK &&
             natsConnection_SubscribeSync(&subscription_, connection_, subject.c_str()) == NATS_OK &&
             natsSubscription_SetPendingLimits(subscription_, 1000000, 1000000000) == NATS_OK &&
             natsConnection_Flush(connection_) == NATS_OK;
@@ -224,13 +313,7 @@ private:
 class NatsPublisher : public Publisher {
 public:
     NatsPublisher(const std::string& subject, bool send_asap, bool* ok) : subject_(subject) {
-        natsOptions* options = nullptr;
-        std::string url = "nats://127.0.0.1:" + std::to_string(g_nats.port);
-        *ok = natsOptions_Create(&options) == NATS_OK &&
-              natsOptions_SetURL(options, url.c_str()) == NATS_OK &&
-              natsOptions_SetSendAsap(options, send_asap) == NATS_OK &&
-              natsConnection_Connect(&connection_, options) == NATS_OK;
-        natsOptions_Destroy(options);
+        *ok = nats_connect(&connection_, send_asap) == NATS_OK;
     }
     ~NatsPublisher() override { natsConnection_Destroy(connection_); }
     bool publish(const char* body, size_t size) override {
@@ -243,135 +326,108 @@ private:
     natsConnection* connection_ = nullptr;
 };
 
-//  Redis: hiredis, blocking sockets, replies read with poll + redisBufferRead.
-redisContext* redis_connect() {
-    struct timeval timeout = {5, 0};
-    redisContext* context = redisConnectWithTimeout("127.0.0.1", g_redis.port, timeout);
-    if (context && context->err) {
-        fail("redis: %s", context->errstr);
-        redisFree(context);
-        return nullptr;
-    }
-    return context;
-}
-
-//  Reads what the socket has within timeout_ms and hands every complete reply to on_reply.
-//  Returns false on a connection error.
-template <typename OnReply>
-bool redis_read(redisContext* context, int timeout_ms, OnReply on_reply) {
-    void* reply = nullptr;
-    //  Replies already parsed first.
-    while (true) {
-        if (redisGetReplyFromReader(context, &reply) != REDIS_OK) return false;
-        if (!reply) break;
-        on_reply((redisReply*)reply);
-        freeReplyObject(reply);
-    }
-    struct pollfd item = {context->fd, POLLIN, 0};
-    if (poll(&item, 1, timeout_ms) <= 0) return true;
-    if (redisBufferRead(context) != REDIS_OK) return false;
-    while (true) {
-        if (redisGetReplyFromReader(context, &reply) != REDIS_OK) return false;
-        if (!reply) break;
-        on_reply((redisReply*)reply);
-        freeReplyObject(reply);
-    }
-    return true;
-}
-
-bool redis_write_all(redisContext* context) {
-    int done = 0;
-    while (!done)
-        if (redisBufferWrite(context, &done) != REDIS_OK) return false;
-    return true;
+//  Redis: a RedisLink (redis_link.h): hiredis's redisContext, or with TLS OpenSSL around
+//  hiredis's formatter and reply parser; replies read with poll and a timeout.
+std::unique_ptr<RedisLink> redis_connect() {
+    std::string error;
+    std::unique_ptr<RedisLink> link =
+        RedisLink::connect(g_redis.port, g_tls ? g_redis_tls : nullptr, &error);
+    if (!link) fail("redis: %s", error.c_str());
+    return link;
 }
 
 class RedisSubscriber : public ThreadedSubscriber {
 public:
     RedisSubscriber(const std::string& channel, bool* ok) {
-        context_ = redis_connect();
-        redisReply* reply =
-            context_ ? (redisReply*)redisCommand(context_, "SUBSCRIBE %s", channel.c_str())
-                     : nullptr;
+        link_ = redis_connect();
+        redisReply* reply = link_ ? link_->command("SUBSCRIBE %s", channel.c_str()) : nullptr;
         *ok = reply && reply->type == REDIS_REPLY_ARRAY;
         if (reply) freeReplyObject(reply);
         if (*ok) start();
     }
-    ~RedisSubscriber() override {
-        stop();
-        if (context_) redisFree(context_);
-    }
+    ~RedisSubscriber() override { stop(); }
 
 private:
     void run() override {
         while (!stopping()) {
-            bool alive = redis_read(context_, 100, [this](redisReply* reply) {
+            bool alive = link_->read(100, [this](redisReply* reply) {
                 if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
                     reply->element[2]->type == REDIS_REPLY_STRING)
                     tally.on_message(reply->element[2]->str, reply->element[2]->len);
             });
             if (!alive) {
-                fprintf(stderr, "  redis subscriber: connection closed (%s)\n", context_->errstr);
+                fprintf(stderr, "  redis subscriber: connection closed (%s)\n",
+                        link_->error().c_str());
                 break;
             }
         }
     }
-    redisContext* context_ = nullptr;
+    std::unique_ptr<RedisLink> link_;
 };
 
 class RedisPublisher : public Publisher {
 public:
     RedisPublisher(const std::string& channel, size_t batch, bool* ok)
         : channel_(channel), batch_(batch) {
-        context_ = redis_connect();
-        *ok = context_ != nullptr;
-    }
-    ~RedisPublisher() override {
-        if (context_) redisFree(context_);
+        link_ = redis_connect();
+        *ok = link_ != nullptr;
     }
     bool publish(const char* body, size_t size) override {
-        redisAppendCommand(context_, "PUBLISH %s %b", channel_.c_str(), body, size);
+        link_->append("PUBLISH %s %b", channel_.c_str(), body, size);
         pending_++;
         if (++unwritten_ < batch_) return true;
         unwritten_ = 0;
-        if (!redis_write_all(context_)) return false;
+        if (!link_->write_all()) return false;
         //  Keep at most a few batches unanswered.
-        bool ok = redis_read(context_, 0, [this](redisReply*) { answered_++; });
+        bool ok = link_->read(0, [this](redisReply*) { answered_++; });
         while (ok && pending_ - answered_ > 4 * batch_)
-            ok = redis_read(context_, 100, [this](redisReply*) { answered_++; });
+            ok = link_->read(100, [this](redisReply*) { answered_++; });
         return ok;
     }
+    std::string protocol() const override { return link_->protocol(); }
     void flush() override {
-        redis_write_all(context_);
+        link_->write_all();
         unwritten_ = 0;
         uint64_t deadline = mono_ns() + 10000000000ull;
         while (answered_ < pending_ && mono_ns() < deadline)
-            if (!redis_read(context_, 100, [this](redisReply*) { answered_++; })) break;
+            if (!link_->read(100, [this](redisReply*) { answered_++; })) break;
         pending_ = answered_ = 0;
     }
 
 private:
     std::string channel_;
     size_t batch_;
-    redisContext* context_ = nullptr;
+    std::unique_ptr<RedisLink> link_;
     uint64_t pending_ = 0, answered_ = 0; //  PUBLISHes sent in all, and answered
     size_t unwritten_ = 0;                //  appended since the last write
 };
 
-//  Mosquitto: libmosquitto with its own network thread per client, QoS 0, TCP_NODELAY.
+//  Mosquitto: libmosquitto with its own network thread per client, QoS 0, TCP_NODELAY; with
+//  TLS (mosquitto_tls_set with the run's CA: the server's certificate and host name checked,
+//  libmosquitto's defaults otherwise).
 struct MosquittoClient {
     struct mosquitto* mosq = nullptr;
     std::atomic<int> connected{0};
     std::atomic<int> subscribed{0};
     Tally* tally = nullptr;
+    std::string protocol; //  TLS version and cipher, once connected
 
-    bool open(const char* id, Tally* counts) {
+    bool open(const char* id, Tally* counts, const char* ca_file = nullptr) {
         tally = counts;
         mosq = mosquitto_new(id, true, this);
         if (!mosq) return false;
         mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1);
+        if (!ca_file && g_tls) ca_file = g_pki.ca_cert.c_str();
+        if (ca_file && mosquitto_tls_set(mosq, ca_file, nullptr, nullptr, nullptr, nullptr) !=
+                           MOSQ_ERR_SUCCESS)
+            return false;
         mosquitto_connect_callback_set(mosq, [](struct mosquitto*, void* self, int rc) {
             ((MosquittoClient*)self)->connected = rc == 0 ? 1 : -1;
+        });
+        //  A refused TLS handshake ends here, without a CONNACK.
+        mosquitto_disconnect_callback_set(mosq, [](struct mosquitto*, void* self, int) {
+            int before = 0;
+            ((MosquittoClient*)self)->connected.compare_exchange_strong(before, -1);
         });
         mosquitto_subscribe_callback_set(mosq,
                                          [](struct mosquitto*, void* self, int, int, const int*) {
@@ -385,7 +441,10 @@ struct MosquittoClient {
         if (mosquitto_connect(mosq, "127.0.0.1", g_mosquitto.port, 60) != MOSQ_ERR_SUCCESS)
             return false;
         if (mosquitto_loop_start(mosq) != MOSQ_ERR_SUCCESS) return false;
-        return wait_for(connected);
+        if (!wait_for(connected)) return false;
+        SSL* ssl = (SSL*)mosquitto_ssl_get(mosq);
+        if (ssl) protocol = std::string(SSL_get_version(ssl)) + " " + SSL_get_cipher_name(ssl);
+        return true;
     }
     static bool wait_for(std::atomic<int>& flag) {
         for (int i = 0; i < 500 && flag == 0; i++)
@@ -427,6 +486,7 @@ public:
                                  false) == MOSQ_ERR_SUCCESS;
     }
     void flush() override {}
+    std::string protocol() const override { return client_.protocol; }
 
 private:
     std::string topic_;
@@ -501,19 +561,20 @@ void bench_fanout(Kind kind, size_t subscribers, uint64_t count) {
     for (auto& sub : subs)
         last = std::max(last, sub->tally.last_ns.load());
     double seconds = (double)(last - start) / 1e9;
-    record(workload, kind_name(kind), seconds > 0 ? delivered / seconds : 0, "deliveries/s",
-           Params()
-               .add("subscribers", (int)subscribers)
-               .add("published", published)
-               .add("deliveries", delivered)
-               .add("delivered_fraction",
-                    published ? (double)delivered / (published * subscribers) : 0.0)
-               .add("publish_rate", published / publish_s)
-               .add("seconds", seconds)
-               .add("stores", false)
-               .add("client", kind == Kind::kNats    ? "cnats core"
-                              : kind == Kind::kRedis ? "hiredis PUBLISH pipelined"
-                                                     : "libmosquitto QoS 0, TCP_NODELAY"));
+    Params params;
+    params.add("subscribers", (int)subscribers)
+        .add("published", published)
+        .add("deliveries", delivered)
+        .add("delivered_fraction", published ? (double)delivered / (published * subscribers) : 0.0)
+        .add("publish_rate", published / publish_s)
+        .add("seconds", seconds)
+        .add("stores", false)
+        .add("client", kind == Kind::kNats    ? "cnats core"
+                       : kind == Kind::kRedis ? "hiredis PUBLISH pipelined"
+                                              : "libmosquitto QoS 0, TCP_NODELAY");
+    add_transport(params, pub->protocol(), kind == Kind::kRedis);
+    record(workload, system_name(kind_name(kind)).c_str(), seconds > 0 ? delivered / seconds : 0,
+           "deliveries/s", params);
 }
 
 void bench_latency(Kind kind) {
@@ -538,6 +599,7 @@ void bench_latency(Kind kind) {
     }
     pub->flush();
     uint64_t delivered = wait_deliveries(subs, published * kSubscribers, 2000, scaled_s(20));
+    std::string protocol = pub->protocol();
     pub.reset();
     //  The subscribers' threads end before their latencies are read.
     std::vector<std::vector<uint64_t>> parts;
@@ -554,17 +616,19 @@ void bench_latency(Kind kind) {
         const char* suffix;
         double quantile;
     } points[] = {{"p50", 0.5}, {"p99", 0.99}, {"p999", 0.999}};
-    for (auto& point : points)
-        record(std::string("latency_") + point.suffix, kind_name(kind),
-               (double)percentile(latencies, point.quantile) / 1000.0, "us",
-               Params()
-                   .add("rate", (int)kRate)
-                   .add("subscribers", (int)kSubscribers)
-                   .add("published", published)
-                   .add("deliveries", delivered)
-                   .add("delivered_fraction",
-                        published ? (double)delivered / (published * kSubscribers) : 0.0)
-                   .add("max_us", latencies.empty() ? 0.0 : latencies.back() / 1000.0));
+    for (auto& point : points) {
+        Params params;
+        params.add("rate", (int)kRate)
+            .add("subscribers", (int)kSubscribers)
+            .add("published", published)
+            .add("deliveries", delivered)
+            .add("delivered_fraction",
+                 published ? (double)delivered / (published * kSubscribers) : 0.0)
+            .add("max_us", latencies.empty() ? 0.0 : latencies.back() / 1000.0);
+        add_transport(params, protocol, kind == Kind::kRedis);
+        record(std::string("latency_") + point.suffix, system_name(kind_name(kind)).c_str(),
+               (double)percentile(latencies, point.quantile) / 1000.0, "us", params);
+    }
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -577,8 +641,7 @@ struct JetStream {
     std::atomic<uint64_t> errors{0};
 
     bool open(int64_t max_pending) {
-        std::string url = "nats://127.0.0.1:" + std::to_string(g_nats.port);
-        if (natsConnection_ConnectTo(&connection, url.c_str()) != NATS_OK) return false;
+        if (nats_connect(&connection) != NATS_OK) return false;
         jsOptions options;
         jsOptions_Init(&options);
         options.PublishAsync.MaxPending = max_pending;
@@ -616,6 +679,7 @@ struct SendResult {
     uint64_t acked = 0;
     uint64_t failed = 0;
     double seconds = 0;
+    std::string protocol; //  what the first connection negotiated, where the client tells
 };
 
 //  `senders` threads publish asynchronously into one stream, `count` in all or max_s.
@@ -675,16 +739,18 @@ SendResult redis_xadd(const char* key, int senders, uint64_t count, double max_s
     SendResult result;
     std::atomic<uint64_t> budget{count};
     std::atomic<uint64_t> acked{0}, failed{0};
+    std::string protocol;
     uint64_t start = mono_ns();
     uint64_t stop = start + (uint64_t)(max_s * 1e9);
     std::vector<std::thread> threads;
     for (int i = 0; i < senders; i++)
         threads.emplace_back([&, i] {
-            redisContext* context = redis_connect();
-            if (!context) {
+            std::unique_ptr<RedisLink> link = redis_connect();
+            if (!link) {
                 failed++;
                 return;
             }
+            if (i == 0) protocol = link->protocol();
             char body[kBodySize];
             memset(body, 'x', sizeof body);
             uint64_t sent = 0, answered = 0;
@@ -709,72 +775,79 @@ SendResult redis_xadd(const char* key, int senders, uint64_t count, double max_s
                         break;
                     }
                     if (!budget.compare_exchange_weak(left, left - 1)) continue;
-                    redisAppendCommand(context, "XADD %s * b %b", key, body, sizeof body);
+                    link->append("XADD %s * b %b", key, body, sizeof body);
                     sent++;
                 }
                 if (!sending && answered == sent) break;
-                alive = redis_write_all(context) && redis_read(context, 100, on_reply);
+                alive = link->write_all() && link->read(100, on_reply);
             }
-            redisFree(context);
+            if (!alive) fail("XADD: %s", link->error().c_str());
         });
     for (std::thread& thread : threads)
         thread.join();
     result.seconds = (double)(mono_ns() - start) / 1e9;
     result.acked = acked;
     result.failed = failed;
+    result.protocol = protocol;
     return result;
 }
 
 bool redis_config(const char* name, const char* value) {
-    redisContext* context = redis_connect();
-    if (!context) return false;
-    redisReply* reply = (redisReply*)redisCommand(context, "CONFIG SET %s %s", name, value);
+    std::unique_ptr<RedisLink> link = redis_connect();
+    if (!link) return false;
+    redisReply* reply = link->command("CONFIG SET %s %s", name, value);
     bool ok = reply && reply->type == REDIS_REPLY_STATUS;
     if (reply) freeReplyObject(reply);
-    redisFree(context);
     return ok;
 }
 
-void bench_durable() {
-    uint64_t count = scaled(400000);
-    double max_s = scaled_s(5);
-    for (int senders : {1, 8}) {
-        uint64_t window = senders == 1 ? 1000 : 250;
-        std::string suffix = std::to_string(senders);
-        std::string stream = "SEND" + suffix, subject = "send" + suffix + ".x";
-        SendResult js =
-            jetstream_send(stream.c_str(), subject.c_str(), senders, count, max_s, (int64_t)window);
-        record("durable_send_" + suffix, "nats-js", js.seconds > 0 ? js.acked / js.seconds : 0,
-               "msg/s",
-               Params()
-                   .add("senders", senders)
-                   .add("window", (uint64_t)window)
-                   .add("acked", js.acked)
-                   .add("failed", js.failed)
-                   .add("seconds", js.seconds)
-                   .add("store", "JetStream file storage (nats-server default: no fsync per "
-                                 "message, sync every 2 min)")
-                   .add("client", "cnats js_PublishAsync + js_PublishAsyncComplete"));
-        for (const char* fsync : {"always", "everysec"}) {
-            if (!redis_config("appendfsync", fsync)) fail("redis: CONFIG SET appendfsync failed");
-            std::string key = std::string("send") + fsync + suffix;
-            SendResult redis = redis_xadd(key.c_str(), senders, count, max_s, window, nullptr);
-            std::string workload =
-                std::string(strcmp(fsync, "always") == 0 ? "durable_send_" : "send_nofsync_") +
-                suffix;
-            record(workload, strcmp(fsync, "always") == 0 ? "redis-always" : "redis-everysec",
-                   redis.seconds > 0 ? redis.acked / redis.seconds : 0, "msg/s",
-                   Params()
-                       .add("senders", senders)
-                       .add("window", (uint64_t)window)
-                       .add("acked", redis.acked)
-                       .add("failed", redis.failed)
-                       .add("seconds", redis.seconds)
-                       .add("appendfsync", fsync)
-                       .add("client", "hiredis XADD pipelined"));
-        }
-    }
-    redis_config("appendfsync", "always");
+//  400,000 messages or 5 s; windows of 1000 unanswered per sender, 250 with 8 senders.
+uint64_t durable_window(int senders) {
+    return senders == 1 ? 1000 : 250;
+}
+
+void bench_jetstream_durable(int senders) {
+    uint64_t window = durable_window(senders);
+    std::string suffix = std::to_string(senders);
+    std::string stream = "SEND" + suffix, subject = "send" + suffix + ".x";
+    SendResult js = jetstream_send(stream.c_str(), subject.c_str(), senders, scaled(400000),
+                                   scaled_s(5), (int64_t)window);
+    Params params;
+    params.add("senders", senders)
+        .add("window", window)
+        .add("acked", js.acked)
+        .add("failed", js.failed)
+        .add("seconds", js.seconds)
+        .add("store", "JetStream file storage (nats-server default: no fsync per "
+                      "message, sync every 2 min)")
+        .add("client", "cnats js_PublishAsync + js_PublishAsyncComplete");
+    add_transport(params, js.protocol);
+    record("durable_send_" + suffix, system_name("nats-js").c_str(),
+           js.seconds > 0 ? js.acked / js.seconds : 0, "msg/s", params);
+}
+
+//  fsync "always": the durable_send rows; "everysec": send_nofsync.
+void bench_redis_durable(int senders, const char* fsync) {
+    bool always = strcmp(fsync, "always") == 0;
+    uint64_t window = durable_window(senders);
+    std::string suffix = std::to_string(senders);
+    if (!redis_config("appendfsync", fsync)) fail("redis: CONFIG SET appendfsync failed");
+    std::string key = std::string("send") + fsync + suffix;
+    SendResult redis =
+        redis_xadd(key.c_str(), senders, scaled(400000), scaled_s(5), window, nullptr);
+    if (!always) redis_config("appendfsync", "always");
+    Params params;
+    params.add("senders", senders)
+        .add("window", window)
+        .add("acked", redis.acked)
+        .add("failed", redis.failed)
+        .add("seconds", redis.seconds)
+        .add("appendfsync", fsync)
+        .add("client", "hiredis XADD pipelined");
+    add_transport(params, redis.protocol, true);
+    record(std::string(always ? "durable_send_" : "send_nofsync_") + suffix,
+           system_name(always ? "redis-always" : "redis-everysec").c_str(),
+           redis.seconds > 0 ? redis.acked / redis.seconds : 0, "msg/s", params);
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -839,18 +912,17 @@ void bench_fetch() {
         redis_config("appendfsync", "everysec");
         SendResult loaded = redis_xadd("fetch", 1, count, 60, 1000, &first_id);
         redis_config("appendfsync", "always");
-        redisContext* context = redis_connect();
+        std::unique_ptr<RedisLink> link = redis_connect();
         uint64_t received = 0;
         double seconds = 0;
-        if (loaded.acked != count || first_id.empty() || !context) {
+        if (loaded.acked != count || first_id.empty() || !link) {
             fail("redis fetch: loaded %llu of %llu", (unsigned long long)loaded.acked,
                  (unsigned long long)count);
         } else {
             std::string from = first_id.substr(0, first_id.find('-')); //  ms since the epoch
             uint64_t start = mono_ns();
             while (received < count) {
-                redisReply* reply = (redisReply*)redisCommand(
-                    context, "XRANGE fetch %s + COUNT 1000", from.c_str());
+                redisReply* reply = link->command("XRANGE fetch %s + COUNT 1000", from.c_str());
                 if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
                     if (reply) freeReplyObject(reply);
                     break;
@@ -871,7 +943,6 @@ void bench_fetch() {
                        .add("seconds", seconds)
                        .add("client", "hiredis XRANGE key <ms> + COUNT 1000, paged"));
         }
-        if (context) redisFree(context);
     }
 }
 
@@ -1002,6 +1073,120 @@ void bench_sqlite_limit(bool zgm_schema) {
 }
 
 //  ---------------------------------------------------------------------------------------
+//  The servers as a set
+
+//  The set of servers not in use: with TLS while g_tls is false, and the other way round.
+Server g_parked_mosquitto, g_parked_nats, g_parked_redis;
+
+//  Switches every client, and g_mosquitto, g_nats and g_redis, to the servers with TLS or to
+//  the plain ones.
+void use_tls(bool tls) {
+    if (tls == g_tls) return;
+    std::swap(g_mosquitto, g_parked_mosquitto);
+    std::swap(g_nats, g_parked_nats);
+    std::swap(g_redis, g_parked_redis);
+    g_tls = tls;
+}
+
+//  Starts mosquitto, nats-server and redis-server, with TLS while g_tls is set.
+bool start_servers() {
+    return start(&g_mosquitto, g_tls ? "mosquitto-tls" : "mosquitto", mosquitto_args) &&
+           start(&g_nats, g_tls ? "nats-tls" : "nats", nats_args) &&
+           start(&g_redis, g_tls ? "redis-tls" : "redis", redis_args);
+}
+
+void stop_servers() {
+    for (Server* server : {&g_mosquitto, &g_nats, &g_redis}) {
+        if (server->pid) stop_child(server->pid);
+        server->pid = 0;
+    }
+}
+
+//  ---------------------------------------------------------------------------------------
+//  TLS: the same workloads against servers with TLS
+
+//  Proves the clients verify the server: each one, made to trust only an unrelated CA, must
+//  be refused by its own TLS library.
+bool clients_refuse_unknown_ca() {
+    bool ok = true;
+    {
+        natsOptions* options = nullptr;
+        natsConnection* connection = nullptr;
+        std::string url = "tls://127.0.0.1:" + std::to_string(g_nats.port);
+        natsStatus status = natsOptions_Create(&options);
+        if (status == NATS_OK) status = natsOptions_SetURL(options, url.c_str());
+        if (status == NATS_OK) status = natsOptions_SetSecure(options, true);
+        if (status == NATS_OK)
+            status = natsOptions_LoadCATrustedCertificates(options, g_pki.other_ca_cert.c_str());
+        if (status == NATS_OK) status = natsOptions_SetExpectedHostname(options, "localhost");
+        if (status == NATS_OK) {
+            if (natsConnection_Connect(&connection, options) == NATS_OK) {
+                fail("tls: cnats accepted a server certificate from an unknown CA");
+                ok = false;
+            }
+        } else {
+            fail("tls: cnats options: %s", natsStatus_GetText(status));
+            ok = false;
+        }
+        natsConnection_Destroy(connection);
+        natsOptions_Destroy(options);
+    }
+    {
+        SSL_CTX* other = tls_client_context(g_pki.other_ca_cert);
+        std::string error;
+        std::unique_ptr<RedisLink> link =
+            other ? RedisLink::connect(g_redis.port, other, &error) : nullptr;
+        if (!other || link) {
+            fail("tls: the Redis TLS link accepted a server certificate from an unknown CA");
+            ok = false;
+        }
+        link.reset();
+        if (other) SSL_CTX_free(other);
+    }
+    {
+        MosquittoClient client;
+        if (client.open("refused", nullptr, g_pki.other_ca_cert.c_str())) {
+            fail("tls: libmosquitto accepted a server certificate from an unknown CA");
+            ok = false;
+        }
+        client.close();
+    }
+    nats_GetLastError(nullptr); //  cnats keeps the refusal as the thread's last error
+    tls_errors();               //  and OpenSSL in its queue: both expected
+    note("tls: cnats, libmosquitto and the Redis link refuse a server certificate from an "
+         "unknown CA%s",
+         ok ? "" : ": NOT ALL (see above)");
+    return ok;
+}
+
+//  Starts the servers with TLS, certificates from a throwaway CA made for this run in the
+//  run's directory (removed with it), and shows the clients refuse an unrelated CA. Leaves
+//  the plain servers in use.
+bool start_tls_servers() {
+    if (!make_throwaway_pki(g_options.base + "/tls", &g_pki)) return false;
+    g_redis_tls = tls_client_context(g_pki.ca_cert);
+    if (!g_redis_tls) {
+        fail("tls: cannot make a client context: %s", tls_errors().c_str());
+        return false;
+    }
+    use_tls(true);
+    bool ok = start_servers() && clients_refuse_unknown_ca();
+    use_tls(false);
+    return ok;
+}
+
+//  Runs a workload on the plain servers if `plain`, then on those with TLS if `tls`: back to
+//  back, so that on a shared machine both see the same load.
+template <typename Workload>
+void plain_then_tls(bool plain, bool tls, Workload workload) {
+    if (plain) workload();
+    if (!tls) return;
+    use_tls(true);
+    workload();
+    use_tls(false);
+}
+
+//  ---------------------------------------------------------------------------------------
 
 void record_idle_rss(const Server& server, const char* version) {
     long rss = proc_status_kb(server.pid, "VmRSS");
@@ -1049,10 +1234,14 @@ bool parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     install_cleanup();
+    //  cnats 3.4's nats_Close, once it has used TLS, frees OpenSSL's compression-method stack
+    //  and leaves the pointer (nats-io/nats.c issue 904): OpenSSL's own cleanup at exit would
+    //  free it again and crash. Before any other OpenSSL call: no cleanup at exit.
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
     bool help = argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
     if (help || !parse(argc, argv)) {
         fprintf(stderr, "Usage: zgm-bench-peers [--json] [--only SETS] [--quick] [--base DIR]\n"
-                        "SETS: comma-separated rss,durable,fanout,latency,fetch,limits\n");
+                        "SETS: comma-separated rss,durable,fanout,latency,fetch,tls,limits\n");
         return help ? 0 : 2;
     }
     g_options.base = make_temp_dir("zgm-bench-peers", g_options.base);
@@ -1063,37 +1252,50 @@ int main(int argc, char** argv) {
     set_cleanup_dir(g_options.base);
     fprintf(stderr, "zgm-bench-peers: servers and data in %s\n", g_options.base.c_str());
     mosquitto_lib_init();
-    bool limits_only = g_run.only == "limits";
-    bool ok =
-        limits_only || (start(&g_mosquitto, "mosquitto", mosquitto_args) &&
-                        start(&g_nats, "nats", nats_args) && start(&g_redis, "redis", redis_args));
-    if (ok && !limits_only) {
+    bool plain = selected("rss") || selected("durable") || selected("fanout") ||
+                 selected("latency") || selected("fetch");
+    bool tls = selected("tls");
+    //  What cannot start is left out; the exit status says so.
+    bool ok = true;
+    if (plain && !start_servers()) ok = plain = false;
+    if (tls && !start_tls_servers()) ok = tls = false;
+    if (plain || tls) {
         sleep_ms(1000);
-        if (selected("rss")) {
+        if (plain && selected("rss")) {
             record_idle_rss(g_mosquitto, version_of("mosquitto -h 2>&1 | head -n 1").c_str());
             record_idle_rss(g_nats, version_of("nats-server --version 2>&1").c_str());
             record_idle_rss(g_redis, version_of("redis-server --version 2>&1").c_str());
         }
-        if (selected("durable")) bench_durable();
-        if (selected("fanout"))
-            for (Kind kind : {Kind::kNats, Kind::kRedis, Kind::kMosquitto}) {
-                //  Mosquitto delivers about 100,000/s here: fewer messages keep it in time.
-                bool slow = kind == Kind::kMosquitto;
-                bench_fanout(kind, 1, scaled(slow ? 300000 : 1000000));
-                bench_fanout(kind, 10, scaled(slow ? 50000 : 200000));
-            }
-        if (selected("latency"))
-            for (Kind kind : {Kind::kNats, Kind::kRedis, Kind::kMosquitto})
-                bench_latency(kind);
-        if (selected("fetch")) bench_fetch();
+        //  With TLS: durable (appendfsync always), fan-out to 10 and latency, each right after
+        //  its plain row.
+        bool durable = plain && selected("durable");
+        for (int senders : {1, 8}) {
+            plain_then_tls(durable, tls, [&] { bench_jetstream_durable(senders); });
+            plain_then_tls(durable, tls, [&] { bench_redis_durable(senders, "always"); });
+            if (durable) bench_redis_durable(senders, "everysec");
+        }
+        for (Kind kind : {Kind::kNats, Kind::kRedis, Kind::kMosquitto}) {
+            //  Mosquitto delivers about 100,000/s here: fewer messages keep it in time.
+            bool slow = kind == Kind::kMosquitto;
+            bool fanout = plain && selected("fanout");
+            if (fanout) bench_fanout(kind, 1, scaled(slow ? 300000 : 1000000));
+            plain_then_tls(fanout, tls,
+                           [&] { bench_fanout(kind, 10, scaled(slow ? 50000 : 200000)); });
+        }
+        for (Kind kind : {Kind::kNats, Kind::kRedis, Kind::kMosquitto})
+            plain_then_tls(plain && selected("latency"), tls, [&] { bench_latency(kind); });
+        if (plain && selected("fetch")) bench_fetch();
     }
+    stop_servers();
+    use_tls(true);
+    stop_servers();
+    use_tls(false);
+    if (g_redis_tls) SSL_CTX_free(g_redis_tls);
     if (selected("limits")) {
         bench_zmq_limit();
         bench_sqlite_limit(false);
         bench_sqlite_limit(true);
     }
-    for (Server* server : {&g_mosquitto, &g_nats, &g_redis})
-        if (server->pid) stop_child(server->pid);
     mosquitto_lib_cleanup();
     nats_Close();
     if (!g_run.json) print_table();
