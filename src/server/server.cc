@@ -201,7 +201,9 @@ void GroupServer::open_store(Durability durability) {
         store_ = open_memory_store();
         store_status_ = Status::ok();
     } else {
-        store_status_ = open_sqlite_store(data_dir_, durability, &store_);
+        std::string notice;
+        store_status_ = open_sqlite_store(data_dir_, durability, &store_, &notice);
+        if (!notice.empty()) ZGM_LOG("group server: %s", notice.c_str());
     }
     groups_.clear();
     if (!store_status_.is_ok()) return;
