@@ -113,7 +113,7 @@ void RegistryLink::finish_connect(bool timed_out) {
 void RegistryLink::update(const std::string& name, const GroupSummary& group) {
     Entry& entry = groups_[name];
     entry.summary = group;
-    if (socket_ && (entry.registered || connect_pending_)) send_register(name, entry);
+    if (socket_) send_register(name, entry);
 }
 
 void RegistryLink::handle() {

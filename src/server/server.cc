@@ -597,9 +597,10 @@ void GroupServer::handle_request(const std::string& from, const Key& peer,
                                  proto::Message& request, std::vector<proto::Message>* held,
                                  std::vector<AppendRequest>* batch,
                                  std::vector<PendingSend>* sends) {
-    uint32_t cost = request.id == proto::kSend ? (uint32_t)request.sends.size() : 1;
+    //  Requests are counted, a SEND as one whatever it carries: its size is bounded by
+    //  --max-frame, and batching is what keeps a busy sender cheap.
     uint32_t retry_ms = 0;
-    if (!rates_.admit(peer, cost ? cost : 1, mono_ms(), &retry_ms))
+    if (!rates_.admit(peer, 1, mono_ms(), &retry_ms))
         return refuse(from, request.request_id, proto::kRateLimited,
                       "too many requests: try again in " + std::to_string(retry_ms) + " ms", peer,
                       retry_ms);

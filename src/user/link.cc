@@ -91,7 +91,9 @@ void Link::handle_monitor() {
             return;
         }
         uint16_t event = 0;
+        uint32_t value = 0;
         if (zmq_msg_size(&frame) >= 2) memcpy(&event, zmq_msg_data(&frame), 2);
+        if (zmq_msg_size(&frame) >= 6) memcpy(&value, (uint8_t*)zmq_msg_data(&frame) + 2, 4);
         while (zmq_msg_more(&frame) && zmq_msg_recv(&frame, zsock_resolve(monitor_), 0) >= 0) {
         }
         zmq_msg_close(&frame);
@@ -100,6 +102,7 @@ void Link::handle_monitor() {
             up_ = ever_up_ = true;
             handshake_failures_ = 0;
             refused_ = false;
+            mismatch_ = false;
             probed_.clear();
             break;
         case ZMQ_EVENT_DISCONNECTED:
@@ -114,8 +117,15 @@ void Link::handle_monitor() {
             refused_ = true;
             up_ = false;
             break;
-        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
         case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            //  libzmq gives a connection up after a protocol error too (a self-connection
+            //  to a free loopback port makes one).
+            reopen_ms_ = mono_ms() + kReopenMs;
+            mismatch_ = value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
+            handshake_failures_++;
+            up_ = false;
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
             handshake_failures_++;
             up_ = false;
             break;
@@ -134,9 +144,10 @@ std::string Link::unreachable_reason() {
     if (up_) return "";
     if (refused_) return "the server refused the connection (it has too many, or it is stopping)";
     //  One failed handshake may be a server going down mid-way; again and again, it is not.
+    if (handshake_failures_ >= 3 && mismatch_)
+        return "the server speaks another security mechanism (--insecure on one side only)";
     if (handshake_failures_ >= 3)
-        return "the handshake was refused (a wrong key for the server, or --insecure on one "
-               "side only)";
+        return "the handshake fails (a wrong key for the server?)";
     int64_t now = mono_ms();
     if (now - probed_ms_ >= 1000) {
         probed_ = probe();

@@ -73,6 +73,7 @@ private:
     bool ever_up_ = false;
     int handshake_failures_ = 0; //  in a row, since the last success
     bool refused_ = false;       //  the last handshake was refused by the server's ZAP
+    bool mismatch_ = false;      //  the last one failed on the mechanism (CURVE against PLAIN)
     int64_t opened_ms_ = 0;
     int64_t probed_ms_ = 0;
     std::string probed_;

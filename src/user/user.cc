@@ -38,7 +38,8 @@ namespace zgm {
 namespace {
 
 constexpr int kRefreshMs = 1000;         //  FOLLOW keep-alive, per group server
-constexpr int kFirstAttemptMs = 1000;    //  how long an attempt waits for its reply, doubling
+constexpr int kFirstAttemptMs = 2000;    //  how long an attempt waits for its reply, doubling
+                                         //  (a connection that drops lapses it at once)
 constexpr int kMaxAttemptMs = 4000;      //  up to this
 constexpr int kUnreachableAfterMs = 500; //  a registry never reached for this long is probed
 constexpr int kInternalTimeoutMs = 3000; //  keep-alives, catch-ups, the actor's own resolves
@@ -199,6 +200,7 @@ private:
     void on_deliver(const std::string& server, proto::Message& deliver);
     void on_internal_reply(Pending& pending, proto::Message& message);
     void tick();
+    void lapse_all(const std::string& server_id);
     void refresh(const std::string& server, ServerConn& conn, bool ack);
     void catch_up(const std::string& group, Followed& followed);
     void resolve(const std::string& group);
@@ -214,6 +216,7 @@ private:
     void complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
                   uint64_t seq, uint64_t ts_us);
     void expire_sends(int64_t now);
+    void fail_sends(const std::string& group, const std::string& why);
 
     zsock_t* pipe_;
     KeyPair keys_;
@@ -994,6 +997,7 @@ void UserActor::run() {
                 bool was_up = link->up();
                 link->handle_monitor();
                 if (!was_up && link->up()) next_tick = 0; //  what waited for it goes now
+                if (was_up && !link->up()) lapse_all(id); //  their replies will not come
             } else {
                 handle_link(id, sockets[i].second);
             }
@@ -1318,9 +1322,10 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
             set_route(pending.group, message.endpoint, message.key);
             if (followed != followed_.end()) followed->second.resolving = false;
             pump(pending.group);
-        } else if (message.id == proto::kError && message.status == proto::kNotFound &&
-                   followed != followed_.end()) {
-            followed->second.resolving = false; //  gone for now; keep asking its old place
+        } else if (message.id == proto::kError && message.status == proto::kNotFound) {
+            if (followed != followed_.end())
+                followed->second.resolving = false; //  gone for now; keep asking its old place
+            fail_sends(pending.group, message.reason);
         }
         return;
     }
@@ -1360,6 +1365,13 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
             resolve(record.group);
         }
     }
+}
+
+//  Every request out on a server's connection lapses now (the connection dropped).
+void UserActor::lapse_all(const std::string& server_id) {
+    for (auto& entry : pending_)
+        if (entry.second.server == server_id) entry.second.deadline_ms = 0;
+    tick();
 }
 
 void UserActor::tick() {
@@ -1526,6 +1538,24 @@ void UserActor::sends_lapsed(Pending& pending) {
     for (auto it = pending.sends.rbegin(); it != pending.sends.rend(); ++it)
         sends.queue.push_front(std::move(*it));
     resolve(pending.group);
+}
+
+//  The registry says the group does not exist: what waits to be sent to it never will be.
+void UserActor::fail_sends(const std::string& group, const std::string& why) {
+    auto found = sends_.find(group);
+    if (found == sends_.end()) return;
+    auto& queue = found->second.queue;
+    while (!queue.empty()) {
+        std::unique_ptr<OutgoingSend> send = std::move(queue.front());
+        queue.pop_front();
+        if (send->went_out)
+            complete(std::move(send), Error::kInDoubt,
+                     "sent to the group's server, which did not answer, and the group is no "
+                     "longer in the registry: it may be stored there",
+                     0, 0);
+        else
+            complete(std::move(send), Error::kNotFound, why, 0, 0);
+    }
 }
 
 void UserActor::expire_sends(int64_t now) {
