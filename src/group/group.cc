@@ -346,8 +346,8 @@ void GroupServer::handle_users() {
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) break;
         if (rc != proto::DecodeError::kOk) {
             malformed_++;
-            ZGM_LOG("group server: malformed request (%s), %llu so far",
-                    proto::decode_error_text(rc), (unsigned long long)malformed_);
+            ZGM_WARN("group server: malformed request (%s), %llu so far",
+                     proto::decode_error_text(rc), (unsigned long long)malformed_);
             if (!from.empty())
                 error(from, request.request_id, proto::error_status(rc),
                       proto::decode_error_text(rc));
@@ -513,8 +513,8 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
     std::vector<AppendResult> results;
     Status status = store_->append(batch, now_us(), &results);
     if (!status.is_ok() || results.size() != batch.size()) {
-        ZGM_LOG("group server: store failed, %zu messages refused: %s", batch.size(),
-                status.message().c_str());
+        ZGM_ERROR("group server: store failed, %zu messages refused: %s", batch.size(),
+                  status.message().c_str());
         for (const PendingSend& send : sends)
             error(send.from, send.request_id, proto::kStorage, "not stored: " + status.message());
         return;
@@ -626,8 +626,8 @@ void GroupServer::handle_registry() {
                 group->second.refused.clear();
             } else if (message.id == proto::kError && message.status == proto::kConflict) {
                 if (group->second.refused.empty())
-                    ZGM_LOG("group server: registry refused '%s': %s", request.group.c_str(),
-                            message.reason.c_str());
+                    ZGM_ERROR("group server: registry refused '%s': %s", request.group.c_str(),
+                              message.reason.c_str());
                 group->second.refused = message.reason;
             }
             finish_connect(false);

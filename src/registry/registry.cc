@@ -143,8 +143,8 @@ void Registry::handle_socket() {
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return;
         if (rc != proto::DecodeError::kOk) {
             malformed_++;
-            ZGM_LOG("registry: malformed message (%s), %llu so far", proto::decode_error_text(rc),
-                    (unsigned long long)malformed_);
+            ZGM_WARN("registry: malformed message (%s), %llu so far", proto::decode_error_text(rc),
+                     (unsigned long long)malformed_);
             if (!from.empty())
                 error(from, request.request_id, proto::error_status(rc),
                       proto::decode_error_text(rc));
