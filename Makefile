@@ -2,7 +2,6 @@
 
 BUILD     ?= build
 MESON     ?= meson
-DATA      ?= $(HOME)/.local/share/zgm
 FUZZ_SECS ?= 60
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -23,8 +22,10 @@ build: deps $(BUILD)/build.ninja
 test: build
 	$(MESON) test -C $(BUILD) --print-errorlogs --num-processes $(JOBS)
 
+#  The store is the one `zgm server` uses by default ($$XDG_DATA_HOME/zgm/server); DATA=DIR
+#  picks another.
 run: build
-	$(BUILD)/src/zgm run --data $(DATA)
+	$(BUILD)/src/zgm run $(if $(DATA),--data $(DATA))
 
 check-asan: deps
 	[ -f build-asan/build.ninja ] || $(MESON) setup build-asan -Db_sanitize=address,undefined \
