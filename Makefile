@@ -2,6 +2,7 @@
 
 BUILD     ?= build
 MESON     ?= meson
+PREFIX    ?= /usr/local
 FUZZ_SECS ?= 60
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -14,7 +15,7 @@ deps:
 	@scripts/deps.sh build
 
 $(BUILD)/build.ninja:
-	$(MESON) setup $(BUILD) --buildtype=debugoptimized
+	$(MESON) setup $(BUILD) --buildtype=debugoptimized --prefix=$(abspath $(PREFIX))
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD) -j $(JOBS)
@@ -55,8 +56,16 @@ bench: build
 bench-compare:
 	bench/run-compare.sh $(BUILD) $(BENCH_ARGS)
 
+#  Everything under PREFIX (/usr/local unless given; a build made for another prefix is
+#  reconfigured), inside DESTDIR when it is set, as packagers do: make install DESTDIR=/tmp/root
 install: build
-	$(MESON) install -C $(BUILD)
+	@prefix=$$($(MESON) introspect --buildoptions $(BUILD) | python3 -c 'import json, sys; \
+	    print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))'); \
+	if [ "$$prefix" != "$(abspath $(PREFIX))" ]; then \
+	    echo "$(MESON) configure $(BUILD) -Dprefix=$(abspath $(PREFIX))"; \
+	    $(MESON) configure $(BUILD) -Dprefix=$(abspath $(PREFIX)) || exit 1; \
+	fi
+	$(MESON) install -C $(BUILD) $(if $(DESTDIR),--destdir $(abspath $(DESTDIR)))
 
 #  docs/cli.md from src/cli/commands.toml (the test cli-docs-current fails while it is stale).
 docs:
