@@ -710,8 +710,8 @@ def man_program(model, version):
     out += [".SH COMMANDS"]
     for command in model["commands"]:
         out += [".TP", roff_metavars(f"{command['name']}")]
-        out += roff_lines(command["summary"] + ("." if not command["page"] else
-                                                f"; see zgm-{command['name']}(1)."))
+        out += roff_lines(capital(command["summary"]) + (
+            "." if not command["page"] else f"; see zgm-{command['name']}(1)."))
     out += [".TP", roff_metavars("--help"), "Print the usage and exit.",
             ".TP", roff_metavars("--version"), "Print the version and exit."]
     out += man_sections(model, program, {})

@@ -155,9 +155,9 @@ int registry_main(const spec::Command& command, int argc, char** argv) {
 
 //  What a group server is made with.
 struct ServerSettings {
-    std::string data_dir; //  empty: in memory
-    std::string durability = "full";
-    int heartbeat = 0; //  0: the library's
+    std::string data_dir;   //  empty: in memory
+    std::string durability; //  empty: the library's (full; setting it opens the store again)
+    int heartbeat = 0;      //  0: the library's
     bool accept_new = false;
     std::vector<std::string> groups;
 };
@@ -176,7 +176,8 @@ zgm_group_t* new_group_server(const ServerSettings& settings, const Reporter& re
                    data_dir ? data_dir : "memory", zgm_strerror());
         return nullptr;
     }
-    if (zgm_group_set_durability(server, settings.durability.c_str()) != 0) {
+    if (!settings.durability.empty() &&
+        zgm_group_set_durability(server, settings.durability.c_str()) != 0) {
         report.say(zgm::kLogError, "--durability: %s", zgm_strerror());
         zgm_group_destroy(&server);
         return nullptr;
@@ -235,7 +236,7 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     if (settings.groups.empty() && !settings.accept_new)
         return usage_error(command.name, "name a --group to host, or --accept-new");
     if (!args.has("memory")) settings.data_dir = server_data_dir(args, args.value("instance"));
-    settings.durability = args.value_or_default("durability");
+    if (args.has("durability")) settings.durability = args.value("durability");
     settings.heartbeat = msecs(args, "heartbeat");
     std::string registry = args.value("registry") ? args.value("registry") : default_registry();
     std::string bind = args.value_or_default("bind");
