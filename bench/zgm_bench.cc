@@ -5,7 +5,7 @@
                      [--random-ids] [--base DIR]
            zgm-bench --report FILE...
 
-    Starts its own servers - a `zgm registry` and one `zgm group` process per workload,
+    Starts its own servers - a `zgm registry` and one `zgm server` process per workload,
     over tcp loopback (or, with --inproc, the same objects inside this process) - and
     measures, with 100-byte bodies:
 
@@ -102,7 +102,7 @@ struct IdSource {
 //  Servers: a registry for the whole run, a fresh group server per workload.
 
 struct GroupServer {
-    pid_t pid = 0;                 //  the zgm group process (0 in-process)
+    pid_t pid = 0;                 //  the zgm server process (0 in-process)
     zgm_group_t* inproc = nullptr; //  the in-process group server
     std::string endpoint;          //  where users reach it
     std::string data_dir;          //  empty: memory store
@@ -153,7 +153,7 @@ public:
         for (int attempt = 0; attempt < 3; attempt++) {
             int port = free_port();
             std::string bind = "tcp://127.0.0.1:" + std::to_string(port);
-            std::vector<std::string> args = {g_options.zgm,      "group",    "--registry",
+            std::vector<std::string> args = {g_options.zgm,      "server",   "--registry",
                                              registry_endpoint_, "--bind",   bind,
                                              "--durability",     durability, "--quiet"};
             for (const std::string& group : groups) {
@@ -168,7 +168,7 @@ public:
             }
             std::string log = g_options.base + "/group-" + groups[0] + ".log";
             server->pid = spawn(args, log);
-            if (server->pid > 0 && wait_for_text(log, "zgm group: serving", 15000, server->pid)) {
+            if (server->pid > 0 && wait_for_text(log, "zgm server: serving", 15000, server->pid)) {
                 server->endpoint = bind;
                 return true;
             }
@@ -821,7 +821,7 @@ void bench_footprint() {
                    .add("pss_kib", (double)proc_smaps_kb(server.pid, "Pss"))
                    .add("rss_kib_by_mapping", rss_by_mapping(server.pid, 12))
                    .add("threads", (double)proc_status_kb(server.pid, "Threads"))
-                   .add("process", "zgm group --data DIR --durability normal")
+                   .add("process", "zgm server --data DIR --durability normal")
                    .add("idle_s", 1));
         g_servers->stop_group(&server);
     }

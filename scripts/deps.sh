@@ -3,11 +3,13 @@
 #  Usage: scripts/deps.sh SET...   where SET is build, fuzz, cross or compare.
 set -e
 
+#  build: python3 (3.11, for tomllib) runs src/cli/gen_cli.py at build time; man-db checks
+#  the man pages it makes; tmux drives the interactive client in a test.
 packages=""
 for set in "$@"; do
     case "$set" in
     build) packages="$packages meson ninja-build pkg-config g++ binutils libczmq-dev libzmq3-dev
-                     libcmocka-dev libsqlite3-dev libedit-dev tmux" ;;
+                     libcmocka-dev libsqlite3-dev libedit-dev tmux python3 man-db" ;;
     fuzz) packages="$packages clang-14 libclang-rt-14-dev" ;;
     cross) packages="$packages crossbuild-essential-arm64 crossbuild-essential-armhf mmdebstrap
                      qemu-user" ;;

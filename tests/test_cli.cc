@@ -1,6 +1,7 @@
 /*  =========================================================================
     test_cli.cc - the zgm program's pure parts: --since times, JSON and terminal output,
-    the interactive line splitter
+    the interactive line splitter, option values, the configuration file and how it meets
+    the command line
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -10,6 +11,7 @@
 #include "testutil.h"
 
 #include "cli/args.h"
+#include "cli/config.h"
 #include "cli/output.h"
 #include "cli/timefmt.h"
 
@@ -112,6 +114,201 @@ void test_interactive_lines_split_into_words_with_quotes(void** state) {
     assert_false(split_words("/join \"unclosed", &words));
 }
 
+//  Parses a command line (words separated by blanks) against the server's options.
+bool parse_server(Args* args, const std::string& line) {
+    std::vector<std::string> words;
+    assert_true(split_words(line, &words));
+    std::vector<char*> pointers;
+    for (std::string& word : words)
+        pointers.push_back(&word[0]);
+    return args->parse((int)pointers.size(), pointers.data(), spec::kServerOptions, nullptr);
+}
+
+const spec::Command& server_command() {
+    for (const spec::Command& command : spec::kCommands)
+        if (command.id == spec::CommandId::kServer) return command;
+    fail();
+    return spec::kCommands[0];
+}
+
+void test_option_values_are_checked_as_they_are_parsed(void** state) {
+    (void)state;
+    Args good;
+    assert_true(parse_server(&good, "--heartbeat 200 --durability=normal --group a --group b"));
+    assert_string_equal(good.value("heartbeat"), "200");
+    assert_int_equal(good.values("group").size(), 2);
+    assert_string_equal(good.value_or_default("bind"), "tcp://*:*");
+    for (const char* bad : {"--heartbeat abc", "--heartbeat 0", "--heartbeat 99999999999",
+                            "--durability half", "--bind", "--bind=", "--no-such"}) {
+        Args args;
+        assert_false(parse_server(&args, bad));
+        assert_false(args.error().empty());
+    }
+    Args durability;
+    assert_false(parse_server(&durability, "--durability half"));
+    assert_string_equal(durability.error().c_str(),
+                        "--durability takes full or normal, not 'half'");
+}
+
+void test_options_that_exclude_each_other_are_refused_together(void** state) {
+    (void)state;
+    Args args;
+    assert_true(parse_server(&args, "--memory --data /tmp/x"));
+    assert_false(args.check_exclusions());
+    assert_non_null(strstr(args.error().c_str(), "--data excludes --memory"));
+}
+
+const char* const kConfig = "# a host\n"
+                            "registry\n"
+                            "    bind = tcp://*:6000   # not the default\n"
+                            "\n"
+                            "server\n"
+                            "    registry = tcp://10.0.0.1:6000\n"
+                            "    group = general\n"
+                            "    group = random\n"
+                            "    data = /var/lib/zgm\n"
+                            "    heartbeat = 500\n"
+                            "server/main\n"
+                            "    group = projects\n"
+                            "    accept-new = true\n"
+                            "server/ram\n"
+                            "    memory = true\n";
+
+void test_config_keys_carry_their_file_and_line(void** state) {
+    (void)state;
+    ConfigFile file;
+    std::string error;
+    assert_true(file.parse("zgm.cfg", kConfig, &error));
+    const ConfigSection* server = file.section("server");
+    assert_non_null(server);
+    assert_int_equal(server->line, 5);
+    assert_int_equal(server->keys.size(), 5);
+    assert_string_equal(server->keys[1].name.c_str(), "group");
+    assert_string_equal(server->keys[2].value.c_str(), "random");
+    assert_int_equal(server->keys[2].line, 8);
+    const ConfigSection* registry = file.section("registry");
+    assert_string_equal(registry->keys[0].value.c_str(), "tcp://*:6000");
+    assert_int_equal(registry->keys[0].line, 3);
+    assert_int_equal(file.section("server/main")->keys[1].line, 13);
+    assert_null(file.section("server/other"));
+}
+
+void test_config_errors_name_file_line_and_key(void** state) {
+    (void)state;
+    struct Case {
+        const char* text;
+        const char* error;
+    } cases[] = {
+        {"server\n    heartbeat = abc\n",
+         "f.cfg:2: heartbeat: takes a positive number of milliseconds, not 'abc'"},
+        {"server\n    expiry = 100\n", "f.cfg:2: expiry: unknown key in section server"},
+        {"server\n    config = other.cfg\n", "f.cfg:2: config: unknown key in section server"},
+        {"# c\n\nservers\n", "f.cfg:3: servers: unknown section"},
+        {"bind = tcp://*:1\n", "f.cfg:1: bind: unknown section"},
+        {"registry = x\n", "f.cfg:1: registry: a section has no value"},
+        {"registry\n    bind = a\n    bind = b\n",
+         "f.cfg:3: bind: given twice in section registry (first on line 2)"},
+        {"server\n    memory = yes\n", "f.cfg:2: memory: takes true or false"},
+        {"server\n    durability = half\n", "f.cfg:2: durability: takes full or normal"},
+        {"server\n    group = g\n        under = 1\n", "f.cfg:2: group: a key has no keys"},
+        {"server\n   group = g\n", "f.cfg:2: indent 4 spaces at once"},
+        {"server\n\tgroup = g\n", "f.cfg:2: invalid syntax"},
+        {"registry\n    bind = \"tcp://*:1\n", "f.cfg:2: missing \""},
+        {"server/a b\n", "f.cfg:1: invalid syntax"},
+        {"server/bad!name\n", "f.cfg:1: invalid syntax"},
+        {"server\nregistry\nserver\n", "f.cfg:3: server: section given twice (first on line 1)"},
+        {"registry\n    bind = tcp://*:1\nregistry\n", "f.cfg:3: registry: section given twice"},
+        {"registry/x\n", "f.cfg:1: registry/x: unknown section"},
+    };
+    for (const Case& c : cases) {
+        ConfigFile file;
+        std::string error;
+        assert_false(file.parse("f.cfg", c.text, &error));
+        if (error.compare(0, strlen(c.error), c.error) != 0) {
+            print_error("for %s\nwanted %s\n   got %s\n", c.text, c.error, error.c_str());
+            fail();
+        }
+    }
+    ConfigFile file;
+    std::string error;
+    std::string long_line = "server\n    advertise = tcp://" + std::string(1200, 'a') + ":1\n";
+    assert_false(file.parse("f.cfg", long_line, &error));
+    assert_string_equal(error.c_str(), "f.cfg:2: a line of over 1000 bytes");
+    assert_false(file.load("/nonexistent/zgm.cfg", &error));
+    assert_string_equal(error.c_str(), "/nonexistent/zgm.cfg: No such file or directory");
+}
+
+void test_command_line_wins_over_instance_section_over_server_section(void** state) {
+    (void)state;
+    ConfigFile file;
+    std::string error;
+    assert_true(file.parse("zgm.cfg", kConfig, &error));
+    Args args;
+    assert_true(parse_server(&args, "--heartbeat 200"));
+    apply_config(file, server_command(), "main", &args);
+    //  The command line's heartbeat; the instance's groups replace the server's, all of them.
+    assert_string_equal(args.value("heartbeat"), "200");
+    assert_string_equal(args.where("heartbeat").c_str(), "--heartbeat");
+    std::vector<std::string> groups = args.values("group");
+    assert_int_equal(groups.size(), 1);
+    assert_string_equal(groups[0].c_str(), "projects");
+    assert_string_equal(args.where("group").c_str(), "zgm.cfg:12: group");
+    assert_string_equal(args.section_of("group").c_str(), "server/main");
+    assert_true(args.has("accept-new"));
+    //  What the instance leaves out comes from the server's section.
+    assert_string_equal(args.value("registry"), "tcp://10.0.0.1:6000");
+    assert_string_equal(args.section_of("data").c_str(), "server");
+    assert_true(args.check_exclusions());
+
+    //  Without an instance: the server's section only.
+    Args plain;
+    assert_true(parse_server(&plain, "--group only"));
+    apply_config(file, server_command(), nullptr, &plain);
+    assert_int_equal(plain.values("group").size(), 1);
+    assert_string_equal(plain.value("heartbeat"), "500");
+    assert_false(plain.has("accept-new"));
+}
+
+void test_an_option_replaces_the_file_key_it_excludes(void** state) {
+    (void)state;
+    ConfigFile file;
+    std::string error;
+    assert_true(file.parse("zgm.cfg", kConfig, &error));
+    //  --memory on the command line drops the file's data.
+    Args memory;
+    assert_true(parse_server(&memory, "--memory"));
+    apply_config(file, server_command(), nullptr, &memory);
+    assert_false(memory.has("data"));
+    assert_true(memory.check_exclusions());
+    //  So does memory = true in the instance's section.
+    Args ram;
+    assert_true(parse_server(&ram, ""));
+    apply_config(file, server_command(), "ram", &ram);
+    assert_true(ram.has("memory"));
+    assert_false(ram.has("data"));
+    assert_true(ram.check_exclusions());
+    //  Both in one section: refused, with both lines.
+    ConfigFile both;
+    assert_true(both.parse("b.cfg", "server\n    data = /x\n    memory = true\n", &error));
+    Args args;
+    assert_true(parse_server(&args, ""));
+    apply_config(both, server_command(), nullptr, &args);
+    assert_false(args.check_exclusions());
+    assert_string_equal(args.error().c_str(), "b.cfg:2: data: excludes memory (b.cfg:3)");
+}
+
+void test_a_flag_set_false_is_not_set(void** state) {
+    (void)state;
+    ConfigFile file;
+    std::string error;
+    assert_true(file.parse("f.cfg", "server\n    accept-new = false\n    quiet = true\n", &error));
+    Args args;
+    assert_true(parse_server(&args, ""));
+    apply_config(file, server_command(), nullptr, &args);
+    assert_false(args.has("accept-new"));
+    assert_true(args.has("quiet"));
+}
+
 } // namespace
 
 int main(void) {
@@ -124,6 +321,13 @@ int main(void) {
         cmocka_unit_test(test_json_strings_escape_controls_and_invalid_utf8),
         cmocka_unit_test(test_terminal_output_neutralises_escape_sequences),
         cmocka_unit_test(test_interactive_lines_split_into_words_with_quotes),
+        cmocka_unit_test(test_option_values_are_checked_as_they_are_parsed),
+        cmocka_unit_test(test_options_that_exclude_each_other_are_refused_together),
+        cmocka_unit_test(test_config_keys_carry_their_file_and_line),
+        cmocka_unit_test(test_config_errors_name_file_line_and_key),
+        cmocka_unit_test(test_command_line_wins_over_instance_section_over_server_section),
+        cmocka_unit_test(test_an_option_replaces_the_file_key_it_excludes),
+        cmocka_unit_test(test_a_flag_set_false_is_not_set),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

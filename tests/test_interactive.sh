@@ -1,6 +1,7 @@
 #!/bin/sh
 #  The interactive client end to end, driven through tmux: join, switch, send a typed line,
-#  and a live message arriving while a line is half typed must leave that line intact.
+#  and a live message arriving while a line is half typed must leave that line intact;
+#  /help COMMAND; `zgm user send` on a terminal without text says so instead of waiting.
 #  Usage: test_interactive.sh PATH-TO-ZGM      (prints TAP)
 set -u
 zgm=$1
@@ -18,6 +19,7 @@ slow=1
 
 cleanup() {
     tmux kill-session -t "$session" 2>/dev/null
+    tmux kill-session -t "$session-send" 2>/dev/null
     for pid in $group_pid $registry_pid; do
         kill "$pid" 2>/dev/null
         sleep 0.2
@@ -52,10 +54,10 @@ wait_for() { #  wait_for FILE TEXT
     done
     return 1
 }
-screen_has() { #  screen_has TEXT: waits until the tmux screen shows TEXT
+screen_has() { #  screen_has TEXT [SESSION]: waits until the tmux screen shows TEXT
     i=0
     while [ $i -lt $((50 * slow)) ]; do
-        tmux capture-pane -p -t "$session" | grep -q -- "$1" && return 0
+        tmux capture-pane -p -t "${2:-$session}" | grep -q -- "$1" && return 0
         sleep 0.1
         i=$((i + 1))
     done
@@ -70,13 +72,13 @@ user() { #  user NAME ARGS...: a scripted user with its own identity
     XDG_CONFIG_HOME="$dir/$name" $run_zgm user --name "$name" --registry "$registry" "$@"
 }
 
-echo "1..7"
+echo "1..11"
 $run_zgm registry --bind 'tcp://127.0.0.1:*' >"$dir/registry.log" 2>&1 &
 registry_pid=$!
 wait_for "$dir/registry.log" "(port " || { echo "Bail out! registry did not start"; exit 1; }
 port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$dir/registry.log" | head -n 1)
 registry="tcp://127.0.0.1:$port"
-$run_zgm group --registry "$registry" --group general --group random --memory \
+$run_zgm server --registry "$registry" --group general --group random --memory \
     --bind 'tcp://127.0.0.1:*' >"$dir/group.log" 2>&1 &
 group_pid=$!
 wait_for "$dir/group.log" "serving" || { echo "Bail out! group server did not start"; exit 1; }
@@ -85,6 +87,10 @@ user bob join general >/dev/null
 tmux new-session -d -s "$session" -x 120 -y 30 \
     "env XDG_CONFIG_HOME=$dir/alice NO_COLOR=1 $run_zgm user --name alice --registry $registry"
 check "the client starts with a prompt" screen_has ">"
+
+tmux send-keys -t "$session" "/help join" Enter
+check "/help join shows join's help" screen_has "join a group (or follow it, when already a member)"
+check "/help join is not a usage error" sh -c "! tmux capture-pane -p -t '$session' | grep -q 'usage:'"
 
 tmux send-keys -t "$session" "/join general" Enter
 check "/join makes the group current" screen_has "general>"
@@ -106,5 +112,10 @@ tmux send-keys -t "$session" " and finished" Enter
 sleep $((1 * slow))
 check "the finished line is sent whole" \
     sh -c "XDG_CONFIG_HOME='$dir/bob' $run_zgm user --registry '$registry' fetch general | grep -q 'half typed and finished'"
+#  stdin is the terminal: no text to send, said at once (exit 2), not read from the terminal.
+tmux new-session -d -s "$session-send" -x 120 -y 10 \
+    "env XDG_CONFIG_HOME=$dir/alice $run_zgm user --registry $registry send general; echo \"exit \$?\"; sleep 30"
+check "send without text on a terminal exits 2 at once" screen_has "exit 2" "$session-send"
+check "and says why" screen_has "stdin is a terminal" "$session-send"
 tmux send-keys -t "$session" "/quit" Enter
 exit $failed

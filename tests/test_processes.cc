@@ -1,7 +1,8 @@
 /*  =========================================================================
     test_processes.cc - the zgm program as separate processes: a registry, two group
     servers and users on the command line; a group server killed with SIGKILL and
-    restarted; a restarted registry; a group server whose heartbeats stop
+    restarted; a restarted registry; a group server whose heartbeats stop; the
+    configuration file, the log lines, `zgm help` and the deprecated `zgm group`
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -11,7 +12,9 @@
 #include "process.h"
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <map>
+#include <sys/stat.h>
 
 using test::Result;
 
@@ -69,12 +72,13 @@ void start_registry(System* s, int port = 0, const std::vector<std::string>& ext
     s->registry = test::local_endpoint(s->registry_port);
 }
 
-pid_t start_group(System* s, const std::string& name, const std::vector<std::string>& options) {
+pid_t start_group(System* s, const std::string& name, const std::vector<std::string>& options,
+                  const std::vector<std::string>& env = {}, const char* command = "server") {
     std::vector<std::string> args = {
-        "group", "--registry", s->registry, "--bind", "tcp://127.0.0.1:*", "--heartbeat", "200"};
+        command, "--registry", s->registry, "--bind", "tcp://127.0.0.1:*", "--heartbeat", "200"};
     args.insert(args.end(), options.begin(), options.end());
     std::string log = log_path(s, name);
-    pid_t pid = test::start(args, log);
+    pid_t pid = test::start(args, log, env);
     s->groups[name] = pid;
     return pid;
 }
@@ -118,7 +122,7 @@ void test_registry_group_servers_and_users_on_the_command_line(void** state) {
     start_group(s, "north", {"--group", "general", "--group", "random", "--memory"});
     start_group(s, "south", {"--accept-new", "--memory"});
     expect_log(s, "north", "serving general, random");
-    expect_log(s, "south", "zgm group:");
+    expect_log(s, "south", "zgm server:");
 
     Result groups = user(s, "alice", {"groups", "--json"});
     assert_int_equal(groups.status, 0);
@@ -276,6 +280,165 @@ void test_group_server_whose_heartbeats_stop_disappears(void** state) {
         5000 * test::slowdown()));
 }
 
+void write_file(const std::string& path, const std::string& text) {
+    FILE* file = fopen(path.c_str(), "w");
+    assert_non_null(file);
+    fputs(text.c_str(), file);
+    fclose(file);
+}
+
+void test_group_is_a_deprecated_alias_of_server(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "old", {"--group", "general", "--memory"}, {}, "group");
+    expect_log(s, "old", "serving general");
+    std::string log = test::read_file(log_path(s, "old"));
+    assert_non_null(strstr(log.c_str(), "zgm: 'zgm group' is deprecated; use 'zgm server'\n"));
+    assert_int_equal(count_lines(log, "deprecated"), 1);
+    assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
+}
+
+void test_server_reads_its_section_and_instance_from_the_config_file(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    std::string config = s->dir + "/zgm.cfg";
+    write_file(config, "server\n"
+                       "    registry = " +
+                           s->registry +
+                           "\n"
+                           "    data = " +
+                           s->dir +
+                           "/data\n"
+                           "    group = general\n"
+                           "    bind = tcp://127.0.0.1:*\n"
+                           "    heartbeat = 200\n"
+                           "server/north\n"
+                           "    group = north-1\n"
+                           "    group = north-2\n");
+    //  The instance's groups replace the shared ones; its store is a directory of its own.
+    test::start({"server", "--config", config, "--instance", "north"}, log_path(s, "north"));
+    expect_log(s, "north", "serving north-1, north-2 on tcp://127.0.0.1:");
+    expect_log(s, "north", "store in " + s->dir + "/data/north\n");
+    //  Options on the command line win: --memory drops the file's data.
+    test::start({"server", "--config", config, "--group", "flagged", "--memory"},
+                log_path(s, "flagged"));
+    expect_log(s, "flagged", "serving flagged on");
+    assert_null(strstr(test::read_file(log_path(s, "flagged")).c_str(), "store in"));
+    Result groups = user(s, "alice", {"groups", "--json"});
+    assert_int_equal(count_lines(groups.out, "\"group\":"), 3);
+    assert_null(strstr(groups.out.c_str(), "\"group\":\"general\""));
+}
+
+void test_a_bad_config_file_stops_the_server_naming_file_line_and_key(void** state) {
+    System* s = (System*)*state;
+    std::string config = s->dir + "/bad.cfg";
+    write_file(config, "server\n    group = general\n    heartbeat = soon\n");
+    Result bad = test::run({"server", "--config", config});
+    assert_int_equal(bad.status, 2);
+    assert_string_equal(bad.err.c_str(),
+                        ("zgm server: " + config +
+                         ":3: heartbeat: takes a positive number of milliseconds, not 'soon'\n")
+                            .c_str());
+    write_file(config, "server\n    group = general\n");
+    Result missing = test::run({"server", "--config", config, "--instance", "south"});
+    assert_int_equal(missing.status, 2);
+    assert_non_null(strstr(missing.err.c_str(), "no section server/south"));
+    assert_int_equal(test::run({"server", "--instance", "south"}).status, 2);
+    assert_int_equal(test::run({"registry", "--config", s->dir + "/none.cfg"}).status, 2);
+}
+
+//  The "DEVICE:INODE" systemd puts in JOURNAL_STREAM for the file at path.
+std::string journal_stream_of(const std::string& path) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    struct stat status;
+    assert_int_equal(fstat(fd, &status), 0);
+    close(fd);
+    return std::to_string((uintmax_t)status.st_dev) + ":" +
+           std::to_string((uintmax_t)status.st_ino);
+}
+
+//  Whether text has a line that is an ISO 8601 local time with milliseconds and the UTC
+//  offset, then the rest: "2026-11-24T10:00:00.125+01:00 <rest>".
+bool has_stamped_line(const std::string& text, const std::string& rest) {
+    const std::string shape = "dddd-dd-ddTdd:dd:dd.ddd+dd:dd ";
+    for (size_t start = 0; start < text.size();) {
+        size_t end = text.find('\n', start);
+        std::string line = text.substr(start, end - start);
+        start = end == std::string::npos ? text.size() : end + 1;
+        if (line.size() != shape.size() + rest.size() ||
+            line.compare(shape.size(), rest.size(), rest))
+            continue;
+        bool fits = true;
+        for (size_t i = 0; i < shape.size(); i++)
+            fits = fits && (shape[i] == 'd'   ? isdigit((unsigned char)line[i]) != 0
+                            : shape[i] == '+' ? line[i] == '+' || line[i] == '-'
+                                              : line[i] == shape[i]);
+        if (fits) return true;
+    }
+    return false;
+}
+
+void test_log_lines_carry_a_priority_under_the_journal_and_the_year_elsewhere(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    //  Under the journal: "<6>" and the message, no timestamp.
+    std::string stream = journal_stream_of(log_path(s, "journal"));
+    start_group(s, "journal", {"--group", "general", "--memory"}, {"JOURNAL_STREAM=" + stream});
+    expect_log(s, "journal", "<6>group server: hosting 'general'\n");
+    std::string journal = test::read_file(log_path(s, "journal"));
+    assert_false(has_stamped_line(journal, "I: group server: hosting 'general'"));
+    //  A JOURNAL_STREAM that names another file (inherited, then redirected): timestamps.
+    start_group(s, "file", {"--group", "random", "--memory"}, {"JOURNAL_STREAM=" + stream});
+    expect_log(s, "file", "hosting 'random'");
+    std::string file = test::read_file(log_path(s, "file"));
+    assert_null(strstr(file.c_str(), "<6>"));
+    if (!has_stamped_line(file, "I: group server: hosting 'random'")) {
+        print_error("no ISO 8601 line in:\n%s\n", file.c_str());
+        fail();
+    }
+}
+
+void test_help_prints_what_the_help_options_print(void** state) {
+    (void)state;
+    Result top = test::run({"help"});
+    assert_int_equal(top.status, 0);
+    assert_string_equal(top.out.c_str(), test::run({"--help"}).out.c_str());
+    struct Pair {
+        std::vector<std::string> help, option;
+    } pairs[] = {
+        {{"help", "server"}, {"server", "--help"}},
+        {{"help", "registry"}, {"registry", "-h"}},
+        {{"help", "user", "send"}, {"user", "send", "--help"}},
+    };
+    for (const Pair& pair : pairs) {
+        Result by_help = test::run(pair.help);
+        Result by_option = test::run(pair.option);
+        assert_int_equal(by_help.status, 0);
+        assert_int_equal(by_option.status, 0);
+        assert_non_null(strstr(by_help.out.c_str(), "Usage: zgm "));
+        assert_string_equal(by_help.out.c_str(), by_option.out.c_str());
+    }
+    assert_int_equal(test::run({"help", "nosuch"}).status, 2);
+    assert_int_equal(test::run({"help", "user", "nosuch"}).status, 2);
+}
+
+void test_send_refuses_an_empty_message(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "server", {"--group", "general", "--memory"});
+    expect_log(s, "server", "serving general");
+    assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
+    //  An empty stdin (the tests' stdin is /dev/null), and an empty word.
+    Result from_stdin = user(s, "alice", {"send", "general"});
+    assert_int_equal(from_stdin.status, 2);
+    assert_non_null(strstr(from_stdin.err.c_str(), "an empty message is not sent"));
+    assert_int_equal(user(s, "alice", {"send", "general", ""}).status, 2);
+    Result history = user(s, "alice", {"fetch", "general", "--json"});
+    assert_int_equal(history.status, 0);
+    assert_int_equal(count_lines(history.out, "\"seq\":"), 0);
+}
+
 } // namespace
 
 int main(int argc, char* argv[]) {
@@ -296,6 +459,18 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(test_restarted_registry_refills_its_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_server_whose_heartbeats_stop_disappears, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_group_is_a_deprecated_alias_of_server, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_server_reads_its_section_and_instance_from_the_config_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_bad_config_file_stops_the_server_naming_file_line_and_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_log_lines_carry_a_priority_under_the_journal_and_the_year_elsewhere, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_help_prints_what_the_help_options_print, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_send_refuses_an_empty_message, setup, teardown),
     };
     return cmocka_run_group_tests_name("processes", tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #define ZGM_CLI_CLI_H
 
 #include "cli/args.h"
+#include "cli/cli_spec.h"
 #include "cli/output.h"
 #include "zgm.h"
 
@@ -36,6 +37,8 @@ int exit_code_for(int error);
 
 //  Prints "zgm CMD: MESSAGE" and "Try 'zgm CMD --help'." to stderr; returns kExitUsage.
 int usage_error(const char* command, const std::string& message);
+//  Prints "zgm CMD: MESSAGE" to stderr (a bad configuration file); returns kExitUsage.
+int config_error(const char* command, const std::string& message);
 
 //  Call once, first thing in main: makes SIGINT and SIGTERM set the stop flag (and nothing
 //  else: the library's actors keep running until the program destroys them; a second signal
@@ -49,6 +52,9 @@ const char* default_registry();
 
 //  $variable/leaf when $variable is an absolute path, else $HOME/fallback/leaf.
 std::string xdg_path(const char* variable, const char* fallback, const char* leaf);
+//  Where `zgm server` and `zgm run` keep their store unless told otherwise:
+//  $XDG_DATA_HOME/zgm/server. The one place that says so.
+std::string default_store_dir();
 //  Creates a directory and its parents (mode 0700 for the new ones). Returns false on failure.
 bool make_dirs(const std::string& path);
 std::string dir_of(const std::string& path);
@@ -77,8 +83,7 @@ private:
     std::vector<std::pair<std::string, uint64_t>> entries_;
 };
 
-//  The options every `zgm user` command takes, and what they say.
-extern const OptionSpec kUserOptions[];
+//  The options every `zgm user` subcommand takes (spec::kUserOptions).
 struct UserOptions {
     std::string registry;
     std::string identity_path;
@@ -86,7 +91,8 @@ struct UserOptions {
     int timeout_ms = ZGM_DEFAULT_TIMEOUT;
     bool json = false;
 };
-//  Reads kUserOptions from args. Returns kExitOk or prints the problem and returns kExitUsage.
+//  Reads the user options from args (their values are checked as they are parsed).
+//  Returns kExitOk or prints the problem and returns kExitUsage.
 int read_user_options(const Args& args, const char* command, UserOptions* options);
 
 struct Session {
@@ -111,7 +117,6 @@ void forget_followed(Session* session, const std::string& group);
 void print_live(Session* session, const zgm_msg_t* msg);
 
 //  What `fetch` and `/fetch` ask for: --since TIME, --after SEQ, --limit N.
-extern const OptionSpec kFetchOptions[];
 struct FetchQuery {
     uint64_t since_us = 0;
     uint64_t after_seq = 0;

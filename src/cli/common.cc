@@ -43,6 +43,11 @@ int usage_error(const char* command, const std::string& message) {
     return kExitUsage;
 }
 
+int config_error(const char* command, const std::string& message) {
+    fprintf(stderr, "zgm %s: %s\n", command, message.c_str());
+    return kExitUsage;
+}
+
 static volatile sig_atomic_t s_stop = 0;
 
 //  The first signal asks to stop; a second one, while stopping hangs, ends the program.
@@ -59,7 +64,7 @@ void start_program() {
     //  library's actors under us; ours replaces it.
     zsys_init();
     zsys_handler_set(on_stop_signal);
-    //  The library logs through zsys, which writes to stdout unless told otherwise.
+    //  The library logs to stderr (core/log.h); CZMQ's own messages go there too.
     if (!getenv("ZSYS_LOGSTREAM")) zsys_set_logstream(stderr);
 }
 
@@ -86,6 +91,10 @@ std::string xdg_path(const char* variable, const char* fallback, const char* lea
         path = std::string(home) + "/" + fallback;
     }
     return path + "/" + leaf;
+}
+
+std::string default_store_dir() {
+    return xdg_path("XDG_DATA_HOME", ".local/share", "zgm/server");
 }
 
 bool make_dirs(const std::string& path) {
@@ -193,11 +202,6 @@ bool Cursors::set(const std::string& group, uint64_t seq) {
     return write_file_atomic(path_, contents);
 }
 
-const OptionSpec kUserOptions[] = {
-    {"registry", true}, {"name", true},  {"identity", true},
-    {"timeout", true},  {"json", false}, {nullptr, false},
-};
-
 int read_user_options(const Args& args, const char* command, UserOptions* options) {
     const char* registry = args.value("registry");
     options->registry = registry ? registry : default_registry();
@@ -208,12 +212,8 @@ int read_user_options(const Args& args, const char* command, UserOptions* option
     if (options->name &&
         (!*options->name || strlen(options->name) > ZGM_MAX_NAME || strpbrk(options->name, "\r\n")))
         return usage_error(command, "a --name is 1 to 64 bytes on one line");
-    if (const char* timeout = args.value("timeout")) {
-        uint64_t msecs;
-        if (!parse_uint(timeout, INT32_MAX, &msecs) || msecs == 0)
-            return usage_error(command, "--timeout takes a positive number of milliseconds");
-        options->timeout_ms = (int)msecs;
-    }
+    const char* timeout = args.value_or_default("timeout"); //  `zgm run` has no --timeout
+    if (timeout) options->timeout_ms = atoi(timeout);
     options->json = args.has("json");
     return kExitOk;
 }

@@ -77,16 +77,6 @@ void drain_live(Client* client) {
     }
 }
 
-//  One /command: words are those after the name.
-struct Slash {
-    const char* name;
-    const char* alias;
-    const char* synopsis;
-    const OptionSpec* options;
-    size_t min_words, max_words;
-    void (*run)(Client* client, const Args& args, const std::vector<std::string>& words);
-};
-
 //  The group a command names, or the current one.
 bool group_or_current(Client* client, const std::vector<std::string>& words, std::string* group) {
     *group = words.empty() ? client->current : words[0];
@@ -175,35 +165,49 @@ void slash_quit(Client* client, const Args&, const std::vector<std::string>&) {
     client->quit = true;
 }
 
-void slash_help(Client* client, const Args&, const std::vector<std::string>&);
+//  The /command of a name or alias, with or without its '/'.
+const spec::Slash* find_slash(std::string name) {
+    if (!name.empty() && name[0] == '/') name.erase(0, 1);
+    for (const spec::Slash& slash : spec::kUserSlashes)
+        if (name == slash.name || (slash.alias && name == slash.alias)) return &slash;
+    return nullptr;
+}
 
-const Slash kSlashes[] = {
-    {"list", nullptr, "/list                  list the live groups", nullptr, 0, 0, slash_list},
-    {"create", nullptr, "/create GROUP          create a group, join it, switch to it", nullptr, 1,
-     1, slash_create},
-    {"join", nullptr, "/join GROUP            join a group and switch to it", nullptr, 1, 1,
-     slash_join},
-    {"leave", nullptr, "/leave [GROUP]         leave a group (default: the current one)", nullptr,
-     0, 1, slash_leave},
-    {"switch", "go", "/switch GROUP, /go GROUP\n                       send to GROUP from now on",
-     nullptr, 1, 1, slash_switch},
-    {"fetch", nullptr,
-     "/fetch [GROUP] [--since TIME] [--after SEQ] [--limit N]\n"
-     "                       print stored messages (TIME: 2026-11-24T10:00Z, 10:00, -10m)",
-     kFetchOptions, 0, 1, slash_fetch},
-    {"members", nullptr, "/members [GROUP]       list a group's members", nullptr, 0, 1,
-     slash_members},
-    {"help", nullptr, "/help                  this list", nullptr, 0, 0, slash_help},
-    {"quit", "exit", "/quit, /exit, Ctrl-D   leave", nullptr, 0, 0, slash_quit},
-};
-
-void slash_help(Client*, const Args&, const std::vector<std::string>&) {
-    printf("Commands:\n");
-    for (const Slash& slash : kSlashes)
-        printf("  %s\n", slash.synopsis);
-    printf("A line that is not a command is sent to the current group (start it with '//' to\n"
-           "send a line that begins with '/').\n");
+//  /help lists the commands; /help COMMAND shows one.
+void slash_help(Client* client, const Args&, const std::vector<std::string>& words) {
+    if (words.empty()) {
+        fputs(spec::kUserSlashUsage, stdout);
+    } else if (const spec::Slash* slash = find_slash(words[0])) {
+        fputs(slash->usage, stdout);
+    } else {
+        error_line(*client, "unknown command /" + words[0] + " (/help lists them)");
+        return;
+    }
     fflush(stdout);
+}
+
+void run_slash_command(const spec::Slash& slash, Client* client, const Args& args) {
+    const std::vector<std::string>& words = args.positional();
+    switch ((spec::UserSlash)slash.id) {
+    case spec::UserSlash::kList:
+        return slash_list(client, args, words);
+    case spec::UserSlash::kCreate:
+        return slash_create(client, args, words);
+    case spec::UserSlash::kJoin:
+        return slash_join(client, args, words);
+    case spec::UserSlash::kLeave:
+        return slash_leave(client, args, words);
+    case spec::UserSlash::kSwitch:
+        return slash_switch(client, args, words);
+    case spec::UserSlash::kFetch:
+        return slash_fetch(client, args, words);
+    case spec::UserSlash::kMembers:
+        return slash_members(client, args, words);
+    case spec::UserSlash::kHelp:
+        return slash_help(client, args, words);
+    case spec::UserSlash::kQuit:
+        return slash_quit(client, args, words);
+    }
 }
 
 void run_slash(Client* client, const std::string& line) {
@@ -216,10 +220,7 @@ void run_slash(Client* client, const std::string& line) {
         error_line(*client, "a command after '/', or /help");
         return;
     }
-    const Slash* slash = nullptr;
-    for (const Slash& candidate : kSlashes)
-        if (words[0] == candidate.name || (candidate.alias && words[0] == candidate.alias))
-            slash = &candidate;
+    const spec::Slash* slash = find_slash(words[0]);
     if (!slash) {
         error_line(*client, "unknown command /" + words[0] + " (/help lists them)");
         return;
@@ -233,7 +234,7 @@ void run_slash(Client* client, const std::string& line) {
         return;
     }
     if (args.help()) {
-        printf("  %s\n", slash->synopsis);
+        fputs(slash->usage, stdout);
         fflush(stdout);
         return;
     }
@@ -242,7 +243,7 @@ void run_slash(Client* client, const std::string& line) {
         error_line(*client, std::string("usage: ") + slash->synopsis);
         return;
     }
-    slash->run(client, args, args.positional());
+    run_slash_command(*slash, client, args);
 }
 
 void run_line(Client* client, const std::string& line) {
@@ -314,7 +315,7 @@ char** complete(const char* text, int start, int) {
     rl_attempted_completion_over = 1; //  never file names
     s_candidates.clear();
     if (start == 0 && text[0] == '/') {
-        for (const Slash& slash : kSlashes) {
+        for (const spec::Slash& slash : spec::kUserSlashes) {
             s_candidates.push_back(std::string("/") + slash.name);
             if (slash.alias) s_candidates.push_back(std::string("/") + slash.alias);
         }

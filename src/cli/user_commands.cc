@@ -1,8 +1,8 @@
 /*  =========================================================================
     user_commands.cc - `zgm user COMMAND`: the scripting commands
 
-    Each command is one row of a table: its name, usage, options, how many words it takes
-    and the function that runs it. Without a command, `zgm user` starts the interactive client.
+    The subcommands, their options and help are spec::kUserSubcommands (commands.toml); here
+    is what each one does. Without a subcommand, `zgm user` starts the interactive client.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -21,9 +21,6 @@
 namespace zgm {
 namespace cli {
 
-const OptionSpec kFetchOptions[] = {
-    {"since", true}, {"after", true}, {"limit", true}, {nullptr, false}};
-
 bool read_fetch_options(const Args& args, uint64_t now_us, FetchQuery* query, std::string* error) {
     if (const char* since = args.value("since")) {
         if (!parse_time(since, now_us, &query->since_us)) {
@@ -32,20 +29,11 @@ bool read_fetch_options(const Args& args, uint64_t now_us, FetchQuery* query, st
             return false;
         }
     }
-    if (const char* after = args.value("after")) {
-        if (!parse_uint(after, UINT64_MAX, &query->after_seq)) {
-            *error = std::string("--after: not a sequence number: '") + after + "'";
-            return false;
-        }
-    }
-    if (const char* limit = args.value("limit")) {
-        uint64_t value;
-        if (!parse_uint(limit, SIZE_MAX, &value)) {
-            *error = std::string("--limit: not a number: '") + limit + "'";
-            return false;
-        }
-        query->limit = (size_t)value;
-    }
+    //  --after and --limit were checked as they were parsed.
+    if (const char* after = args.value("after")) parse_uint(after, UINT64_MAX, &query->after_seq);
+    uint64_t limit = 0;
+    if (const char* text = args.value_or_default("limit")) parse_uint(text, UINT64_MAX, &limit);
+    query->limit = limit > SIZE_MAX ? SIZE_MAX : (size_t)limit;
     return true;
 }
 
@@ -81,18 +69,6 @@ int show_fetch(Session* session, const char* group, const FetchQuery& query) {
 
 namespace {
 
-//  One scripting command. words are the positional words after the command's name; check
-//  (may be NULL) vets the option values before the session opens.
-struct Command {
-    const char* name;
-    const char* synopsis;
-    const char* help;
-    const OptionSpec* options;
-    size_t min_words, max_words;
-    bool (*check)(const Args& args, std::string* error);
-    int (*run)(Session* session, const Args& args, const std::vector<std::string>& words);
-};
-
 int fail(const char* what, const std::string& group, const Session& session) {
     return report_error((std::string(what) + " " + group).c_str(), session.style);
 }
@@ -122,6 +98,19 @@ int run_leave(Session* session, const Args&, const std::vector<std::string>& wor
     return kExitOk;
 }
 
+//  Whether `send` has its text: in its words, or on a stdin that is not a terminal.
+bool check_send(const std::vector<std::string>& words, std::string* error) {
+    if (words.size() > 1) {
+        bool empty = true;
+        for (size_t i = 1; i < words.size(); i++)
+            empty = empty && words[i].empty();
+        if (empty) *error = "an empty message is not sent";
+    } else if (isatty(STDIN_FILENO)) {
+        *error = "no TEXT, and stdin is a terminal: give the text, or pipe it in";
+    }
+    return error->empty();
+}
+
 //  The body of `send`: the words joined by blanks, or else all of stdin less one line end.
 bool read_body(const std::vector<std::string>& words, std::string* body) {
     if (words.size() > 1) {
@@ -144,16 +133,12 @@ int run_send(Session* session, const Args&, const std::vector<std::string>& word
         fprintf(stderr, "zgm: send: cannot read stdin: %s\n", strerror(errno));
         return kExitRefused;
     }
+    if (body.empty()) return usage_error("user send", "an empty message is not sent");
     uint64_t seq, ts_us;
     if (zgm_user_send(session->user, words[0].c_str(), body.data(), body.size(), &seq, &ts_us) != 0)
         return fail("send to", words[0], *session);
     print_sent(stdout, words[0].c_str(), seq, ts_us, session->style);
     return kExitOk;
-}
-
-bool check_fetch(const Args& args, std::string* error) {
-    FetchQuery query;
-    return read_fetch_options(args, now_us(), &query, error);
 }
 
 int run_fetch(Session* session, const Args& args, const std::vector<std::string>& words) {
@@ -169,22 +154,9 @@ int run_members(Session* session, const Args&, const std::vector<std::string>& w
     return kExitOk;
 }
 
-//  --count N of listen: 0 when absent. False if it is not a positive number.
-bool read_count(const Args& args, uint64_t* count) {
-    const char* text = args.value("count");
-    *count = 0;
-    return !text || (parse_uint(text, UINT64_MAX, count) && *count > 0);
-}
-
-bool check_listen(const Args& args, std::string* error) {
-    uint64_t count;
-    if (!read_count(args, &count)) *error = "--count takes a positive number";
-    return error->empty();
-}
-
 int run_listen(Session* session, const Args& args, const std::vector<std::string>& words) {
-    uint64_t count;
-    read_count(args, &count);
+    uint64_t count = 0; //  --count N, checked as it was parsed; 0: no end
+    if (const char* text = args.value("count")) parse_uint(text, UINT64_MAX, &count);
     for (const std::string& group : words)
         if (follow_group(session, group) != 0) return fail("follow", group, *session);
     if (words.empty()) {
@@ -209,93 +181,69 @@ int run_listen(Session* session, const Args& args, const std::vector<std::string
     return kExitOk;
 }
 
-const OptionSpec kListenOptions[] = {{"count", true}, {nullptr, false}};
-
-const size_t kAny = SIZE_MAX;
-
-const Command kCommands[] = {
-    {"groups", "groups", "Lists the live groups: name, members, group server, id.", nullptr, 0, 0,
-     nullptr, run_groups},
-    {"create", "create GROUP",
-     "Asks the registry to create GROUP on a group server that accepts new groups.", nullptr, 1, 1,
-     nullptr, run_create},
-    {"join", "join GROUP", "Joins GROUP.", nullptr, 1, 1, nullptr, run_join},
-    {"leave", "leave GROUP", "Leaves GROUP.", nullptr, 1, 1, nullptr, run_leave},
-    {"send", "send GROUP [TEXT...]",
-     "Sends TEXT (the words joined by blanks; without words, all of stdin less one final\n"
-     "line end) to GROUP and prints its sequence number and time. Put -- before text that\n"
-     "starts with '-'.",
-     nullptr, 1, kAny, nullptr, run_send},
-    {"fetch", "fetch GROUP [--since TIME] [--after SEQ] [--limit N]",
-     "Prints the stored messages of GROUP, oldest first: those at or after TIME, with a\n"
-     "sequence number above SEQ, at most N (0: all, the default). TIME is ISO 8601\n"
-     "(2026-11-24T10:00:00Z; no zone means local time), HH:MM[:SS] (today, local time),\n"
-     "-30s, -10m, -2h, -1d (that long ago), or microseconds since the epoch.",
-     kFetchOptions, 1, 1, check_fetch, run_fetch},
-    {"members", "members GROUP", "Lists the members of GROUP: name and id.", nullptr, 1, 1, nullptr,
-     run_members},
-    {"listen", "listen [GROUP...] [--count N]",
-     "Prints the messages of the GROUPs (default: every live group the user is a member of)\n"
-     "as they arrive, first those sent since the last one printed for this user (its cursor),\n"
-     "until Ctrl-C or N messages. A group without a cursor starts from now.",
-     kListenOptions, 0, kAny, check_listen, run_listen},
-};
-
-const char* const kUserUsage = "Usage: zgm user [OPTIONS]              the interactive client\n"
-                               "       zgm user [OPTIONS] COMMAND ...  one command, for scripts\n"
-                               "\n"
-                               "Commands:\n"
-                               "  groups                    list the live groups\n"
-                               "  create GROUP              create a group\n"
-                               "  join GROUP                join a group\n"
-                               "  leave GROUP               leave a group\n"
-                               "  send GROUP [TEXT...]      send a message (TEXT, or stdin)\n"
-                               "  fetch GROUP [--since TIME] [--after SEQ] [--limit N]\n"
-                               "                            print stored messages\n"
-                               "  members GROUP             list a group's members\n"
-                               "  listen [GROUP...] [--count N]\n"
-                               "                            print messages as they arrive\n"
-                               "Run 'zgm user COMMAND --help' for one command.\n";
-
-const char* const kUserOptionsHelp =
-    "\n"
-    "Options (before or after the command):\n"
-    "  --registry ENDPOINT  the registry (default $ZGM_REGISTRY, else " ZGM_REGISTRY_ENDPOINT ")\n"
-    "  --name NAME          display name, saved in the identity file (default $USER)\n"
-    "  --identity FILE      identity file (default $XDG_CONFIG_HOME/zgm/identity)\n"
-    "  --timeout MS         how long to wait for a server (default 5000)\n"
-    "  --json               print one JSON object per line\n"
-    "  -h, --help           print this help\n"
-    "Exit status: 0 done, 1 refused by a server, 2 usage error, 3 no server answered in "
-    "time.\n";
-
-const Command* find_command(const char* name) {
-    for (const Command& command : kCommands)
-        if (strcmp(command.name, name) == 0) return &command;
+const spec::Subcommand* find_subcommand(const char* name) {
+    for (const spec::Subcommand& subcommand : spec::kUserSubcommands)
+        if (strcmp(subcommand.name, name) == 0) return &subcommand;
     return nullptr;
+}
+
+//  Checks what a subcommand can check before the session opens.
+bool check_subcommand(const spec::Subcommand& subcommand, const Args& args, std::string* error) {
+    FetchQuery query;
+    switch ((spec::UserSubcommand)subcommand.id) {
+    case spec::UserSubcommand::kFetch:
+        return read_fetch_options(args, now_us(), &query, error);
+    case spec::UserSubcommand::kSend:
+        return check_send(args.positional(), error);
+    default:
+        return true;
+    }
+}
+
+int run_subcommand(const spec::Subcommand& subcommand, Session* session, const Args& args) {
+    const std::vector<std::string>& words = args.positional();
+    switch ((spec::UserSubcommand)subcommand.id) {
+    case spec::UserSubcommand::kGroups:
+        return run_groups(session, args, words);
+    case spec::UserSubcommand::kCreate:
+        return run_create(session, args, words);
+    case spec::UserSubcommand::kJoin:
+        return run_join(session, args, words);
+    case spec::UserSubcommand::kLeave:
+        return run_leave(session, args, words);
+    case spec::UserSubcommand::kSend:
+        return run_send(session, args, words);
+    case spec::UserSubcommand::kFetch:
+        return run_fetch(session, args, words);
+    case spec::UserSubcommand::kMembers:
+        return run_members(session, args, words);
+    case spec::UserSubcommand::kListen:
+        return run_listen(session, args, words);
+    }
+    return kExitUsage;
 }
 
 } // namespace
 
 int user_main(int argc, char** argv) {
     Args args;
-    if (!args.parse(argc, argv, kUserOptions, nullptr, true))
+    if (!args.parse(argc, argv, spec::kUserOptions, nullptr, true))
         return usage_error("user", args.error());
     if (args.help()) {
-        printf("%s%s", kUserUsage, kUserOptionsHelp);
+        fputs(spec::kUserUsage, stdout);
         return kExitOk;
     }
-    const Command* command = nullptr;
+    const spec::Subcommand* command = nullptr;
     if (args.rest_count() > 0) {
-        command = find_command(args.rest()[0]);
+        command = find_subcommand(args.rest()[0]);
         if (!command)
-            return usage_error("user", std::string("unknown command '") + args.rest()[0] + "'");
+            return usage_error("user", std::string("unknown subcommand '") + args.rest()[0] + "'");
         std::string name = std::string("user ") + command->name;
-        if (!args.parse(args.rest_count() - 1, args.rest() + 1, kUserOptions, command->options))
+        if (!args.parse(args.rest_count() - 1, args.rest() + 1, spec::kUserOptions,
+                        command->options))
             return usage_error(name.c_str(), args.error());
         if (args.help()) {
-            printf("Usage: zgm user [OPTIONS] %s\n\n%s\n%s", command->synopsis, command->help,
-                   kUserOptionsHelp);
+            fputs(command->usage, stdout);
             return kExitOk;
         }
         size_t count = args.positional().size();
@@ -303,8 +251,7 @@ int user_main(int argc, char** argv) {
             return usage_error(name.c_str(), count < command->min_words ? "missing arguments"
                                                                         : "too many arguments");
         std::string error;
-        if (command->check && !command->check(args, &error))
-            return usage_error(name.c_str(), error);
+        if (!check_subcommand(*command, args, &error)) return usage_error(name.c_str(), error);
     }
     UserOptions options;
     int code = read_user_options(args, "user", &options);
@@ -314,7 +261,7 @@ int user_main(int argc, char** argv) {
     code = open_session(options, &session);
     if (code != kExitOk) return code;
     if (command) {
-        code = command->run(&session, args, args.positional());
+        code = run_subcommand(*command, &session, args);
     } else {
         if (follow_member_groups(&session) != 0)
             fprintf(stderr, "zgm: warning: cannot list the groups: %s\n", zgm_strerror());

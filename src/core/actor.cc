@@ -8,19 +8,9 @@
 */
 #include "core/actor.h"
 
-#include <atomic>
 #include <cstdlib>
 
 namespace zgm {
-
-static std::atomic<bool> s_verbose(false);
-
-bool verbose() {
-    return s_verbose.load(std::memory_order_relaxed);
-}
-void set_verbose(bool verbose) {
-    s_verbose.store(verbose, std::memory_order_relaxed);
-}
 
 static void set_heartbeats(zsock_t* socket) {
     zsock_set_heartbeat_ivl(socket, 1000);

@@ -1,5 +1,5 @@
 /*  =========================================================================
-    actor.h - what every role's actor shares: logging and socket set-up
+    actor.h - what every role's actor shares: logging (core/log.h) and socket set-up
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -9,22 +9,13 @@
 #ifndef ZGM_CORE_ACTOR_H
 #define ZGM_CORE_ACTOR_H
 
+#include "core/log.h" //  ZGM_LOG, ZGM_WARN, ZGM_ERROR
 #include "core/security.h"
 
 #include <czmq.h>
 #include <string>
 
 namespace zgm {
-
-//  Whether actors log notable events (zgm_set_verbose).
-bool verbose();
-void set_verbose(bool verbose);
-
-//  Logs one line through zsys_info when verbose.
-#define ZGM_LOG(...)                                                                               \
-    do {                                                                                           \
-        if (zgm::verbose()) zsys_info(__VA_ARGS__);                                                \
-    } while (0)
 
 //  A ROUTER for a server: replies to vanished peers fail (EHOSTUNREACH) instead of vanishing
 //  silently, queues are bounded, ZeroMQ heartbeats detect dead connections, a handshake

@@ -103,7 +103,7 @@ void RefusalLog::note(const std::string& reason, const std::string& detail, int6
     if (interval_end_ms_ == 0 || now_ms >= interval_end_ms_) {
         tick(now_ms);
         //  The first of a quiet spell: said at once, with its detail.
-        ZGM_LOG("%s: refused: %s%s%s", who_, reason.c_str(), detail.empty() ? "" : " - ",
+        ZGM_WARN("%s: refused: %s%s%s", who_, reason.c_str(), detail.empty() ? "" : " - ",
                 detail.c_str());
         interval_end_ms_ = now_ms + interval_ms_;
         return;
@@ -120,7 +120,7 @@ void RefusalLog::tick(int64_t now_ms) {
     std::string counts;
     for (const auto& entry : pending_)
         counts += (counts.empty() ? "" : ", ") + std::to_string(entry.second) + " x " + entry.first;
-    ZGM_LOG("%s: refused in the last %d s: %s", who_, interval_ms_ / 1000, counts.c_str());
+    ZGM_WARN("%s: refused in the last %d s: %s", who_, interval_ms_ / 1000, counts.c_str());
     pending_.clear();
     interval_end_ms_ = now_ms + interval_ms_;
 }
