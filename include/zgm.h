@@ -171,7 +171,9 @@ ZGM_EXPORT const char* zgm_registry_key(zgm_registry_t* self);
 ZGM_EXPORT int zgm_registry_set_insecure(zgm_registry_t* self, int insecure);
 //  Trusts a group server's key (its text, or a certificate file) to REGISTER groups.
 ZGM_EXPORT int zgm_registry_trust(zgm_registry_t* self, const char* key);
-//  Trusts every group server whose public certificate is in dir (read again when it changes).
+//  Trusts every group server whose certificate (either file of the pair) is in dir. The
+//  directory is read again every few seconds, and at once for a key it does not know, so
+//  adding or removing a certificate takes effect without a restart.
 ZGM_EXPORT int zgm_registry_trust_dir(zgm_registry_t* self, const char* dir);
 //  Binds an endpoint ("tcp://*:5570", "tcp://127.0.0.1:*", "inproc://registry").
 //  Returns the bound TCP port (0 for other transports), or -1.

@@ -8,7 +8,9 @@
 */
 #include "core/security.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <dirent.h>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -180,6 +182,29 @@ bool read_public_key(const std::string& text_or_path, Key* key, std::string* err
     *error = "'" + text_or_path + "' is neither a public key (40 Z85 characters) nor a " +
              "certificate file";
     return false;
+}
+
+bool read_public_keys_in(const std::string& dir, std::vector<Key>* keys, std::string* error) {
+    keys->clear();
+    DIR* handle = opendir(dir.c_str());
+    if (!handle) {
+        *error = "cannot read " + dir + ": " + strerror(errno);
+        return false;
+    }
+    while (struct dirent* entry = readdir(handle)) {
+        if (entry->d_name[0] == '.') continue;
+        std::string path = dir + "/" + entry->d_name;
+        struct stat info;
+        if (stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
+        zcert_t* cert = zcert_load(path.c_str());
+        Key key;
+        if (cert && Key::parse(zcert_public_txt(cert), &key) && !key.is_nil()) keys->push_back(key);
+        zcert_destroy(&cert);
+    }
+    closedir(handle);
+    std::sort(keys->begin(), keys->end());
+    keys->erase(std::unique(keys->begin(), keys->end()), keys->end());
+    return true;
 }
 
 void secure_server_socket(zsock_t* socket, const KeyPair& keys, Security security,

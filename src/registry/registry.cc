@@ -37,7 +37,8 @@ namespace {
 
 constexpr int kCreateTimeoutMs = 5000;
 constexpr uint32_t kPageSize = 1000;
-constexpr int kTrustCacheMs = 1000;
+constexpr int kTrustCacheMs = 1000;  //  a key not known reads the trusted directories again
+constexpr int kTrustRereadMs = 5000; //  and so does time: a removed certificate stops counting
 
 struct ServerEntry {
     std::string routing_id;
@@ -81,8 +82,6 @@ public:
     ~Registry() {
         if (socket_) zap_unregister(socket_, &domain_);
         zsock_destroy(&socket_);
-        for (auto& entry : trust_dirs_)
-            zcertstore_destroy(&entry);
     }
 
     void run();
@@ -94,6 +93,7 @@ private:
     void handle_socket();
     void handle(const std::string& from, const Key& peer, proto::Message& request);
     bool trusted(const Key& key);
+    void read_trust_dirs();
     void on_register(const std::string& from, const Key& peer, const proto::Message& request);
     void on_heartbeat(const std::string& from, const Key& peer, const proto::Message& request);
     void on_deregister(const std::string& from, const Key& peer, const proto::Message& request);
@@ -121,8 +121,9 @@ private:
     RateLimiter rates_;
     RefusalLog refusals_{"registry"};
     std::set<Key> trusted_keys_;
-    std::vector<zcertstore_t*> trust_dirs_;
-    std::map<Key, int64_t> trust_cache_; //  key -> until when a dir lookup's "yes" holds
+    std::vector<std::string> trust_dirs_;
+    std::set<Key> dir_keys_;   //  the keys in trust_dirs_ at the last reading
+    int64_t read_dirs_ms_ = 0; //  when they were read
     int expiry_ms_ = 3000;
     int64_t started_ms_ = 0;
     uint32_t next_request_id_ = 1;
@@ -218,13 +219,10 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
         }
         trusted_keys_.insert(key);
     } else if (name == "trust-dir") {
-        zsys_dir_create("%s", value.c_str());
-        zcertstore_t* store = zcertstore_new(value.c_str());
-        if (!store) {
-            *why = "cannot read the certificates in " + value;
-            return Error::kSystem;
-        }
-        trust_dirs_.push_back(store);
+        std::vector<Key> keys;
+        if (!read_public_keys_in(value, &keys, why)) return Error::kSystem;
+        trust_dirs_.push_back(value);
+        dir_keys_.insert(keys.begin(), keys.end());
     } else if (!numeric) {
         *why = name + ": '" + value + "' is not a number";
         return Error::kInvalid;
@@ -337,19 +335,27 @@ void Registry::handle(const std::string& from, const Key& peer, proto::Message& 
     }
 }
 
+//  Trusted: given by key, or with a certificate in a trusted directory. The directories are
+//  read again now and then, and at once (at most once a second) for a key not known, so a
+//  certificate added or removed takes effect without a restart.
 bool Registry::trusted(const Key& key) {
-    if (trusted_keys_.count(key)) return true;
-    int64_t now = mono_ms();
-    auto cached = trust_cache_.find(key);
-    if (cached != trust_cache_.end() && now < cached->second) return true;
-    std::string text = key.str();
-    for (zcertstore_t* store : trust_dirs_)
-        if (zcertstore_lookup(store, text.c_str())) {
-            trust_cache_[key] = now + kTrustCacheMs;
-            return true;
-        }
-    trust_cache_.erase(key);
-    return false;
+    if (trusted_keys_.count(key) || dir_keys_.count(key)) return true;
+    if (!trust_dirs_.empty() && mono_ms() - read_dirs_ms_ >= kTrustCacheMs) read_trust_dirs();
+    return dir_keys_.count(key) > 0;
+}
+
+void Registry::read_trust_dirs() {
+    read_dirs_ms_ = mono_ms();
+    std::set<Key> keys;
+    for (const std::string& dir : trust_dirs_) {
+        std::vector<Key> found;
+        std::string why;
+        if (read_public_keys_in(dir, &found, &why))
+            keys.insert(found.begin(), found.end());
+        else
+            ZGM_WARN("registry: %s", why.c_str());
+    }
+    dir_keys_.swap(keys);
 }
 
 void Registry::on_register(const std::string& from, const Key& peer,
@@ -568,8 +574,7 @@ void Registry::expire() {
             ++it;
         }
     }
-    for (auto it = trust_cache_.begin(); it != trust_cache_.end();)
-        it = now >= it->second ? trust_cache_.erase(it) : std::next(it);
+    if (!trust_dirs_.empty() && now - read_dirs_ms_ >= kTrustRereadMs) read_trust_dirs();
 }
 
 void Registry::drop_server(const Key& server, const char* why) {
