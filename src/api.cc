@@ -156,6 +156,23 @@ static bool key_pair(const char* path, KeyPair* keys, std::string* name = nullpt
 //  -----------------------------------------------------------------------------------------
 //  zgm_msg_t and zgm_msglist_t
 
+//  An id as 32 hex digits and a NUL, into out (ZGM_MSG_ID_SIZE bytes).
+static void hex_id(const Uuid& id, char* out) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < 16; i++) {
+        out[2 * i] = digits[id.bytes[i] >> 4];
+        out[2 * i + 1] = digits[id.bytes[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+//  text into a buffer of size bytes, cut to fit, always terminated.
+static void copy_text(const std::string& text, char* out, size_t size) {
+    size_t length = std::min(text.size(), size - 1);
+    memcpy(out, text.data(), length);
+    out[length] = '\0';
+}
+
 struct _zgm_msg_t {
     Batch* batch; //  a reference of its own for a live message; the list's for a fetched one
     const proto::MessageRecord* record;
@@ -193,7 +210,7 @@ const char* zgm_msg_sender_name(const zgm_msg_t* self) {
     return self->name;
 }
 const char* zgm_msg_id(const zgm_msg_t* self) {
-    if (!self->id[0]) memcpy(self->id, self->record->msg_id.str().c_str(), ZGM_MSG_ID_SIZE);
+    if (!self->id[0]) hex_id(self->record->msg_id, self->id);
     return self->id;
 }
 const void* zgm_msg_body(const zgm_msg_t* self) {
@@ -578,7 +595,7 @@ int zgm_user_set_insecure(zgm_user_t* self, int insecure) {
 //  One call: handed to the actor, handed back filled in. 0 or -1 with the error set.
 static int call(zgm_user_t* self, Call* call) {
     call->timeout_ms = self->timeout_ms;
-    zsock_send(self->actor, "p", (void*)call);
+    zmq_send(zsock_resolve(self->actor), &call, sizeof call, 0);
     void* back = nullptr;
     if (zsock_recv(self->actor, "p", &back) != 0 || back != call)
         return fail(Error::kSystem, "the user's actor is gone");
@@ -714,7 +731,7 @@ static bool message_id(char* msg_id, Uuid* id) {
         return true;
     }
     *id = Uuid::time_ordered();
-    if (msg_id) memcpy(msg_id, id->str().c_str(), ZGM_MSG_ID_SIZE);
+    if (msg_id) hex_id(*id, msg_id);
     return true;
 }
 
@@ -784,7 +801,7 @@ int zgm_user_send_async(zgm_user_t* self, const char* group, const void* data, s
     request->timeout_ms = self->timeout_ms;
     self->posted++;
     self->posted_bytes += size;
-    zsock_send(self->actor, "p", (void*)request); //  the actor owns it now
+    zmq_send(zsock_resolve(self->actor), &request, sizeof request, 0); //  the actor owns it now
     return succeed();
 }
 
@@ -800,13 +817,12 @@ int zgm_user_sent(zgm_user_t* self, zgm_sent_t* sent, int timeout_ms) {
     SendOutcome outcome = std::move(self->outcomes.front());
     self->outcomes.pop_front();
     self->read++;
-    memset(sent, 0, sizeof *sent);
-    memcpy(sent->msg_id, outcome.msg_id.str().c_str(), ZGM_MSG_ID_SIZE);
-    snprintf(sent->group, sizeof sent->group, "%s", outcome.group.c_str());
+    hex_id(outcome.msg_id, sent->msg_id);
+    copy_text(outcome.group, sent->group, sizeof sent->group);
     sent->seq = outcome.seq;
     sent->timestamp = outcome.ts_us;
     sent->error = code_of(outcome.error);
-    snprintf(sent->reason, sizeof sent->reason, "%s", outcome.why.c_str());
+    copy_text(outcome.why, sent->reason, sizeof sent->reason);
     return succeed();
 }
 

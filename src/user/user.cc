@@ -233,6 +233,9 @@ private:
     std::map<uint64_t, std::unique_ptr<Op>> ops_;
     std::map<std::string, GroupSends> sends_;
     std::set<std::string> resolving_; //  groups the actor itself is resolving
+    std::set<std::string> to_pump_;   //  groups with sends queued by the calls being taken
+    std::vector<zmq_pollitem_t> items_;
+    std::vector<std::pair<std::string, zsock_t*>> polled_; //  server id ("" registry), socket
     std::vector<SendOutcome> outcomes_;   //  not yet on the events pipe
     uint64_t emitted_bytes_ = 0;          //  message bytes handed to the caller
     uint32_t next_request_id_ = 1;
@@ -966,8 +969,10 @@ void UserActor::run() {
     zsock_signal(pipe_, 0);
     int64_t next_tick = mono_ms() + kTickMs;
     while (!terminated_) {
-        std::vector<zmq_pollitem_t> items;
-        std::vector<std::pair<std::string, zsock_t*>> sockets; //  server id ("" registry)
+        std::vector<zmq_pollitem_t>& items = items_;
+        std::vector<std::pair<std::string, zsock_t*>>& sockets = polled_;
+        items.clear();
+        sockets.clear();
         items.push_back({zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0});
         sockets.push_back({"", nullptr});
         auto add = [&](const std::string& id, Link* link) {
@@ -1010,21 +1015,33 @@ void UserActor::run() {
     }
 }
 
+//  Takes every call waiting on the pipe (bounded), then sends what they queued, so calls
+//  that come in a burst go out in few requests.
 bool UserActor::handle_pipe() {
-    zmsg_t* msg = zmsg_recv(pipe_);
-    if (!msg) return false;
-    zframe_t* first = zmsg_first(msg);
     bool alive = true;
-    if (first && zframe_size(first) == sizeof(void*) && zmsg_size(msg) == 1) {
-        Call* call = nullptr;
-        memcpy(&call, zframe_data(first), sizeof(void*));
-        if (call) start_call(call);
-    } else {
-        char* command = zmsg_popstr(msg);
-        if (!command || streq(command, "$TERM")) alive = false;
-        zstr_free(&command);
+    for (int i = 0; i < 10000 && alive; i++) {
+        zmq_msg_t frame;
+        zmq_msg_init(&frame);
+        if (zmq_msg_recv(&frame, zsock_resolve(pipe_), ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frame);
+            break;
+        }
+        bool more = zmq_msg_more(&frame);
+        if (zmq_msg_size(&frame) == sizeof(void*) && !more) {
+            Call* call = nullptr;
+            memcpy(&call, zmq_msg_data(&frame), sizeof(void*));
+            if (call) start_call(call);
+        } else {
+            //  A command of CZMQ's: $TERM.
+            alive = !(zmq_msg_size(&frame) == 5 && memcmp(zmq_msg_data(&frame), "$TERM", 5) == 0);
+            while (more && zmq_msg_recv(&frame, zsock_resolve(pipe_), 0) >= 0)
+                more = zmq_msg_more(&frame);
+        }
+        zmq_msg_close(&frame);
     }
-    zmsg_destroy(&msg);
+    for (const std::string& group : to_pump_)
+        pump(group);
+    to_pump_.clear();
     return alive;
 }
 
@@ -1449,7 +1466,7 @@ void UserActor::queue_send(std::unique_ptr<OutgoingSend> send) {
         return complete(std::move(send), Error::kNotConnected,
                         "not connected to a registry (zgm_user_connect)", 0, 0);
     sends_[group].queue.push_back(std::move(send));
-    pump(group);
+    to_pump_.insert(group); //  after the burst of calls it came in
 }
 
 void UserActor::pump(const std::string& group) {
