@@ -148,6 +148,18 @@ AppendRequest make_request(const std::string& group, const std::string& body,
     return request;
 }
 
+//  The sender of the message of group "chat" that has msg_id.
+Key chat_sender_of(Store* store, const Uuid& msg_id) {
+    FetchQuery query;
+    query.group = "chat";
+    FetchResult result;
+    assert_true(store->fetch(query, &result).is_ok());
+    for (const StoredMessage& message : result.messages)
+        if (message.msg_id == msg_id) return message.sender;
+    fail_msg("no message with that id in chat");
+    return Key();
+}
+
 std::vector<AppendResult> append_ok(Store* store, const std::vector<AppendRequest>& batch,
                                     uint64_t now) {
     std::vector<AppendResult> results;
@@ -375,6 +387,20 @@ void test_duplicate_msg_id_across_batches_returns_the_original(void** state) {
     FetchResult all = fetch_ok(store, "g", 0);
     assert_seqs(all, 1, 4);
     assert_string_equal(all.messages[0].body.c_str(), "hello");
+}
+
+//  Message ids are visible to every member: one member reusing another's id must not make
+//  the other's message pass for a repeat of its own (it would be answered stored, and lost).
+void test_a_msg_id_another_sender_used_is_refused_not_taken_for_a_repeat(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    AppendRequest mallory = make_request("g", "first", make_uuid(9));
+    mallory.sender = make_key(666);
+    assert_true(append_ok(store, {mallory}, 100)[0].status.is_ok());
+    AppendResult alice = append_ok(store, {make_request("g", "mine", make_uuid(9))}, 200)[0];
+    assert_int_equal(alice.status.code(), Status::kExists);
+    assert_false(alice.duplicate);
+    assert_int_equal(info_ok(store, "g").last_seq, 1);
 }
 
 void test_duplicate_msg_id_within_one_batch_returns_the_original(void** state) {
@@ -1830,8 +1856,14 @@ void test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_membe
     assert_seqs(trimmed, 3, 4);
     assert_int_equal(trimmed.summary.missed, 2);
 
-    //  It goes on as a v2 store: dedup of 0.1 ids, seq, retention, members joining again.
-    AppendResult again = append_ok(store, {make_request("chat", "hello", make_uuid(101))}, 9000)[0];
+    //  It goes on as a v2 store: dedup of 0.1 ids (from their sender), seq, retention, members
+    //  joining again. Another sender's repeat of the id is refused, not taken for it.
+    AppendRequest repeat = make_request("chat", "hello", make_uuid(101));
+    AppendResult other = append_ok(store, {repeat}, 9000)[0];
+    assert_int_equal(other.status.code(), Status::kExists);
+    assert_false(other.duplicate);
+    repeat.sender = all.messages.empty() ? repeat.sender : chat_sender_of(store, make_uuid(101));
+    AppendResult again = append_ok(store, {repeat}, 9000)[0];
     assert_true(again.duplicate);
     assert_int_equal(again.seq, 1);
     assert_int_equal(again.ts_us, 1100);
@@ -2214,6 +2246,7 @@ const Case cases[] = {
     BOTH(test_timestamp_never_goes_backwards_when_the_clock_does),
     BOTH(test_append_results_follow_the_order_of_the_batch),
     BOTH(test_duplicate_msg_id_across_batches_returns_the_original),
+    BOTH(test_a_msg_id_another_sender_used_is_refused_not_taken_for_a_repeat),
     BOTH(test_duplicate_msg_id_within_one_batch_returns_the_original),
     BOTH(test_nil_msg_id_is_never_deduplicated),
     BOTH(test_same_msg_id_in_two_groups_is_stored_in_each),

@@ -939,7 +939,8 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
                 record.seq = result.seq;
                 record.ts_us = result.ts_us;
             } else {
-                record.status = proto::kStorage;
+                record.status = result.status.code() == Status::kExists ? proto::kConflict
+                                                                         : proto::kStorage;
             }
             sent.sent.push_back(record);
         }

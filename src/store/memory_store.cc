@@ -227,8 +227,14 @@ Status MemoryStore::append(const std::vector<AppendRequest>& batch, uint64_t now
         if (!request.msg_id.is_nil()) {
             auto seen = group->seq_by_msg_id.find(request.msg_id);
             if (seen != group->seq_by_msg_id.end()) {
+                const StoredMessage& original = group->messages[index_of(*group, seen->second)];
+                //  A repeat is one only from the same sender.
+                if (original.sender != request.sender) {
+                    result.status = another_senders_id(request.msg_id);
+                    continue;
+                }
                 result.seq = seen->second;
-                result.ts_us = group->messages[index_of(*group, seen->second)].ts_us;
+                result.ts_us = original.ts_us;
                 result.duplicate = true;
                 continue;
             }

@@ -150,7 +150,7 @@ const char* const kStatements[kStatementCount] = {
     "SELECT user, name, joined_us FROM members WHERE group_key = ?1 ORDER BY joined_us, rowid",
     "INSERT INTO messages (group_key, seq, ts_us, sender, sender_name, msg_id, body)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    "SELECT seq, ts_us FROM messages WHERE group_key = ?1 AND msg_id = ?2",
+    "SELECT seq, ts_us, sender FROM messages WHERE group_key = ?1 AND msg_id = ?2",
     "SELECT ts_us FROM messages WHERE group_key = ?1 AND seq = ?2",
     "SELECT seq, ts_us, sender, sender_name, msg_id, body FROM messages"
     " WHERE group_key = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
@@ -439,7 +439,7 @@ private:
     void rollback();
     Status insert_message(Group* group, const AppendRequest& request, uint64_t now_us,
                           AppendResult* result);
-    Status find_original(Group* group, const Uuid& msg_id, AppendResult* result);
+    Status find_original(Group* group, const AppendRequest& request, AppendResult* result);
     Status trim(Group* group, uint64_t now_us, uint64_t* trimmed);
     Status save_log(const Group& group);
     Status timestamp_of(const Group& group, uint64_t seq, uint64_t* ts_us);
@@ -936,7 +936,9 @@ Status SqliteStore::members(const std::string& name, std::vector<Member>* member
 }
 
 //  Looks up the message a repeated msg_id first stored.
-Status SqliteStore::find_original(Group* group, const Uuid& msg_id, AppendResult* result) {
+Status SqliteStore::find_original(Group* group, const AppendRequest& request,
+                                  AppendResult* result) {
+    const Uuid& msg_id = request.msg_id;
     sqlite3_stmt* stmt = stmts_[kSelectByMsgId];
     ResetOnExit reset(stmt);
     bind_u64(stmt, 1, group->key);
@@ -946,6 +948,13 @@ Status SqliteStore::find_original(Group* group, const Uuid& msg_id, AppendResult
         return corrupt("message " + msg_id.str() + " in '" + group->state.name +
                        "' is both there and missing");
     if (rc != SQLITE_ROW) return failure(rc, "cannot look up message " + msg_id.str());
+    //  A repeat is one only from the same sender: another's id is not its to reuse.
+    const void* sender = sqlite3_column_blob(stmt, 2);
+    if (sqlite3_column_bytes(stmt, 2) != (int)kKeySize ||
+        memcmp(sender, request.sender.bytes, kKeySize) != 0) {
+        result->status = another_senders_id(msg_id);
+        return Status::ok();
+    }
     result->seq = column_u64(stmt, 0);
     result->ts_us = column_u64(stmt, 1);
     result->duplicate = true;
@@ -977,7 +986,7 @@ Status SqliteStore::insert_message(Group* group, const AppendRequest& request, u
         if (rc != SQLITE_DONE && rc != SQLITE_CONSTRAINT_UNIQUE)
             return failure(rc, "cannot store a message in '" + group->state.name + "'");
     }
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) return find_original(group, request.msg_id, result);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) return find_original(group, request, result);
     if (retained_count(log) == 0) log.first_ts_us = ts_us;
     log.last_seq = seq;
     log.last_ts_us = ts_us;

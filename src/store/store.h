@@ -49,10 +49,12 @@ struct AppendRequest {
 //  What append made of one request, in the order of the requests.
 struct AppendResult {
     Status status;          //  kNotFound for an unknown group, kInvalid for a message too large
-                            //  for the store (SQLite: ~1 GB); the rest of the batch still goes
+                            //  for the store (SQLite: ~1 GB), kExists for a msg_id another
+                            //  sender used; the rest of the batch still goes
     uint64_t seq = 0;       //  the message's seq (the original one for a duplicate)
     uint64_t ts_us = 0;     //  the message's timestamp (the original one for a duplicate)
-    bool duplicate = false; //  msg_id was seen before in this group; nothing new was stored
+    bool duplicate = false; //  msg_id was seen before in this group from the same sender;
+                            //  nothing new was stored
 };
 
 struct Member {

@@ -182,6 +182,12 @@ inline Status not_allowed(const std::string& group, const Key& key) {
                          "store: " + key.str() + " is not allowed into '" + group + "'");
 }
 
+//  A message id used by another sender of the group: the message is not stored.
+inline Status another_senders_id(const Uuid& msg_id) {
+    return Status::error(Status::kExists,
+                         "store: message id " + msg_id.str() + " is another sender's");
+}
+
 } // namespace store_internal
 } // namespace zgm
 

@@ -1542,7 +1542,10 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
             complete(std::move(pending.sends[i]), Error::kOk, "", record.seq, record.ts_us);
         else
             complete(std::move(pending.sends[i]), error_of(record.status, proto::kSend),
-                     "not stored (" + std::to_string(record.status) + ")", 0, 0);
+                     record.status == proto::kConflict
+                         ? "not stored: its message id is another sender's"
+                         : "not stored (" + std::to_string(record.status) + ")",
+                     0, 0);
     }
     pump(pending.group);
 }
