@@ -375,6 +375,12 @@ int zgm_registry_trust(zgm_registry_t* self, const char* key) {
     return status_command(self->actor, "SET", "trust", text);
 }
 
+int zgm_registry_add_admin(zgm_registry_t* self, const char* key) {
+    std::string text;
+    if (!self || !key_text(key, &text)) return -1;
+    return status_command(self->actor, "SET", "admin", text);
+}
+
 int zgm_registry_trust_dir(zgm_registry_t* self, const char* dir) {
     if (!self || !dir) return fail(Error::kInvalid, "no directory");
     return status_command(self->actor, "SET", "trust-dir", dir);
@@ -475,6 +481,12 @@ int zgm_server_set_heartbeat(zgm_server_t* self, int msecs) {
 int zgm_server_set_durability(zgm_server_t* self, const char* durability) {
     if (!self || !durability) return fail(Error::kInvalid, "durability is 'full' or 'normal'");
     return status_command(self->actor, "SET", "durability", durability);
+}
+
+int zgm_server_add_admin(zgm_server_t* self, const char* key) {
+    std::string text;
+    if (!self || !key_text(key, &text)) return -1;
+    return status_command(self->actor, "SET", "admin", text);
 }
 
 int zgm_server_set_limit(zgm_server_t* self, zgm_limit_t limit, uint64_t value) {
@@ -956,6 +968,17 @@ zgm_msg_t* zgm_user_recv(zgm_user_t* self, int timeout_ms) {
     }
     succeed();
     return msg;
+}
+
+char* zgm_user_stats(zgm_user_t* self, const char* endpoint, const char* key) {
+    if (!self || !endpoint) return fail(Error::kInvalid, "no endpoint"), nullptr;
+    Call request(Call::kStats);
+    request.text = endpoint;
+    std::string text;
+    if (!key_text(key, &text)) return nullptr;
+    Key::parse(text, &request.key);
+    if (call(self, &request) != 0) return nullptr;
+    return strdup(request.body.c_str());
 }
 
 uint64_t zgm_user_last_seq(zgm_user_t* self, const char* group) {

@@ -72,6 +72,7 @@ enum Field : uint8_t {
     MAX_COUNT,
     MAX_BYTES,
     MAX_AGE_MS,
+    REPORT,   //  body
     GROUPS,   //  list of GroupRecord
     MESSAGES, //  list of MessageRecord
     SENDS,    //  list of SendRecord
@@ -82,7 +83,7 @@ enum Field : uint8_t {
 };
 
 //  The field types of "Field types".
-enum class Type { kNumber2, kNumber4, kNumber8, kFlag, kString, kUuid, kKey, kList };
+enum class Type { kNumber2, kNumber4, kNumber8, kFlag, kString, kBody, kUuid, kKey, kList };
 
 //  A field: its wire type and where Message keeps it (one member pointer is set).
 struct FieldDef {
@@ -123,6 +124,9 @@ FieldDef def(Field field, const char* name, Uuid Message::*member) {
 FieldDef def(Field field, const char* name, Key Message::*member) {
     return {field, name, Type::kKey, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, member};
 }
+FieldDef body(Field field, const char* name, std::string Message::*member) {
+    return {field, name, Type::kBody, nullptr, nullptr, nullptr, nullptr, member, nullptr, nullptr};
+}
 FieldDef list(Field field, const char* name) {
     return {field,   name,    Type::kList, nullptr, nullptr,
             nullptr, nullptr, nullptr,     nullptr, nullptr};
@@ -156,6 +160,7 @@ const FieldDef kFields[] = {
     def(MAX_COUNT, "max_count", &Message::max_count),
     def(MAX_BYTES, "max_bytes", &Message::max_bytes),
     def(MAX_AGE_MS, "max_age_ms", &Message::max_age_ms),
+    body(REPORT, "report", &Message::report),
     list(GROUPS, "groups"),
     list(MESSAGES, "messages"),
     list(SENDS, "sends"),
@@ -205,6 +210,8 @@ const Spec kSpecs[] = {
     {46, "POLICY", {GROUP, POLICY}},
     {47, "RETAIN", {GROUP, MAX_COUNT, MAX_BYTES, MAX_AGE_MS}},
     {48, "MEMBERSHIP_LIST", {FOLLOWS}},
+    {49, "STATS", {NAME, LIMIT}},
+    {50, "STATS_REPORT", {MORE, REPORT}},
 };
 
 //  Limits of "Limits", and the header of "Framing".
@@ -439,6 +446,11 @@ void set_field(Message* msg, Field field, Edge edge) {
     case Type::kString:
         msg->*def.text = high ? string_max() : low ? "" : "abc";
         return;
+    case Type::kBody:
+        msg->*def.text = high  ? std::string(body_of(kDocMaxBody, 3))
+                         : low ? ""
+                               : std::string("{\"a\":\0 1}", 9);
+        return;
     case Type::kUuid:
         msg->*def.uuid = high ? uuid_of(0xff) : low ? uuid_of(0) : uuid_indexed(7);
         return;
@@ -489,6 +501,7 @@ void copy_field(const Message& from, Message* to, Field field) {
         to->*def.flag = from.*def.flag;
         return;
     case Type::kString:
+    case Type::kBody:
         to->*def.text = from.*def.text;
         return;
     case Type::kUuid:
@@ -624,6 +637,7 @@ void check_field(const Message& want, const Message& got, Field field) {
     case Type::kFlag:
         return check(want.*def.flag == got.*def.flag, def.name);
     case Type::kString:
+    case Type::kBody:
         return check(want.*def.text == got.*def.text, def.name);
     case Type::kUuid:
         return check(want.*def.uuid == got.*def.uuid, def.name);
@@ -781,6 +795,8 @@ void put_field(std::string* out, Field field, const Message& msg) {
         return put(out, msg.*def.flag, 1);
     case Type::kString:
         return put_string(out, msg.*def.text);
+    case Type::kBody:
+        return put_body(out, msg.*def.text);
     case Type::kUuid:
         return put_uuid(out, msg.*def.uuid);
     case Type::kKey:
@@ -1099,6 +1115,8 @@ void test_names_and_ids_match_the_model(void** state) {
         {kPolicy, "POLICY"},
         {kRetain, "RETAIN"},
         {kMembershipList, "MEMBERSHIP_LIST"},
+        {kStats, "STATS"},
+        {kStatsReport, "STATS_REPORT"},
     };
     assert_int_equal(sizeof ids / sizeof ids[0], sizeof kSpecs / sizeof kSpecs[0]);
     for (const auto& id : ids) {
@@ -1301,6 +1319,12 @@ void test_encode_refuses_fields_over_their_limits(void** state) {
                 assert_encode_refused(msg, spec.name);
                 refused++;
             }
+            if (field_def(field).type == Type::kBody) {
+                Message msg = make_message(spec.id, 1, Edge::kMiddle);
+                msg.*field_def(field).text = std::string(long_body);
+                assert_encode_refused(msg, spec.name);
+                refused++;
+            }
             if (!is_list(field)) continue;
             //  A record's field over its limit, in the second record.
             for (int which = 0; which < 2; which++) {
@@ -1326,9 +1350,10 @@ void test_encode_refuses_fields_over_their_limits(void** state) {
             assert_true(encoded_size(msg) > 0);
         }
     }
-    //  23 string fields; 2 in GroupRecord, 2 in MessageRecord (MESSAGES and DELIVER), one
-    //  in SendRecord, MemberRecord and FollowRecord (3 messages); 9 lists.
-    assert_int_equal(refused, 23 + 2 + 2 * 2 + 1 + 1 + 3 + 9);
+    //  24 string fields, the report (a body field); 2 in GroupRecord, 2 in MessageRecord
+    //  (MESSAGES and DELIVER), one in SendRecord, MemberRecord and FollowRecord (3 messages);
+    //  9 lists.
+    assert_int_equal(refused, 24 + 1 + 2 + 2 * 2 + 1 + 1 + 3 + 9);
     //  The limits themselves are fine (the round trips prove it); one past is not.
     Message msg = make_message(kError, 1, Edge::kHigh);
     assert_true(encoded_size(msg) > 0);
@@ -1421,9 +1446,9 @@ void test_encode_refuses_what_decode_would_reject(void** state) {
             }
         }
     }
-    //  31 strings (as in the decoder's test below); 12 flag fields (accept_new twice, policy
-    //  6 times, complete, more twice, newest), GroupRecord policy, MemberRecord role.
-    assert_int_equal(refused, 31 + 2 + 6 + 1 + 2 + 1 + 1 + 1);
+    //  32 strings (as in the decoder's test below); 13 flag fields (accept_new twice, policy
+    //  6 times, complete, more three times, newest), GroupRecord policy, MemberRecord role.
+    assert_int_equal(refused, 32 + 2 + 6 + 1 + 3 + 1 + 1 + 1);
 }
 
 void test_encode_refuses_unknown_ids(void** state) {
@@ -1528,7 +1553,7 @@ void test_unknown_id_is_rejected_with_its_request_id(void** state) {
         assert_int_equal(decode_string(frame, &msg), DecodeError::kUnknownId);
         unknown++;
     }
-    assert_int_equal(unknown, 256 - 30);
+    assert_int_equal(unknown, 256 - 32);
 }
 
 void test_trailing_bytes_are_rejected(void** state) {
@@ -1661,8 +1686,8 @@ void test_flag_and_role_out_of_range_are_bad_values(void** state) {
             slots++;
         }
     }
-    //  12 flag fields, 2 GroupRecord policies, 2 MemberRecord roles.
-    assert_int_equal(slots, 12 + 2 + 2);
+    //  13 flag fields, 2 GroupRecord policies, 2 MemberRecord roles.
+    assert_int_equal(slots, 13 + 2 + 2);
 }
 
 void test_nul_inside_a_string_is_a_bad_value(void** state) {
@@ -1690,9 +1715,9 @@ void test_nul_inside_a_string_is_a_bad_value(void** state) {
             }
         }
     }
-    //  23 string fields; GroupRecord name and endpoint; MessageRecord sender_name in
+    //  24 string fields; GroupRecord name and endpoint; MessageRecord sender_name in
     //  MESSAGES and DELIVER; MemberRecord name; FollowRecord group in 3 messages.
-    assert_int_equal(strings, 23 + 2 + 2 + 1 + 3);
+    assert_int_equal(strings, 24 + 2 + 2 + 1 + 3);
 }
 
 void test_every_decode_error_has_its_own_short_text(void** state) {

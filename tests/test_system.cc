@@ -251,6 +251,43 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     zgm_registry_destroy(&second);
 }
 
+//  Stats are for the server's own key and its admins; they count what happened.
+void test_stats_are_for_the_servers_key_and_count_what_happened(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    std::string server_key = dir + "/server.cert", registry_key = dir + "/registry.cert";
+    {
+        Cluster cluster(registry_key.c_str());
+        int port = 0;
+        cluster.add_server(NULL, {"counted"}, false, "tcp://127.0.0.1:*", &port,
+                           server_key.c_str());
+        zgm_user_t* alice = cluster.user("alice");
+        assert_ok(zgm_user_join(alice, "counted"));
+        for (int i = 0; i < 3; i++)
+            send_text(alice, "counted", "one of three");
+        std::string endpoint = test::local_endpoint(port);
+        assert_null(zgm_user_stats(alice, endpoint.c_str(), server_key.c_str()));
+        assert_int_equal(zgm_errno(), ZGM_EDENIED);
+        //  The operator acts with the server's own key.
+        zgm_user_t* operator_ = cluster.user("operator", server_key.c_str());
+        char* report = zgm_user_stats(operator_, endpoint.c_str(), server_key.c_str());
+        if (!report) fail_msg("stats: %s", zgm_strerror());
+        std::string text = report;
+        free(report);
+        assert_non_null(strstr(text.c_str(), "server\tsends\t3\n"));
+        assert_non_null(strstr(text.c_str(), "group/counted\tmessages\t3\n"));
+        assert_non_null(strstr(text.c_str(), "group/counted\tmembers\t1\n"));
+        assert_non_null(strstr(text.c_str(), "server\trss_kib\t"));
+        //  The registry's, with the registry's key.
+        zgm_user_t* registrar = cluster.user("registrar", registry_key.c_str());
+        report = zgm_user_stats(registrar, cluster.endpoint().c_str(), cluster.key());
+        if (!report) fail_msg("registry stats: %s", zgm_strerror());
+        assert_non_null(strstr(report, "registry\tgroups\t1\n"));
+        free(report);
+    }
+    test::remove_tree(dir);
+}
+
 } // namespace
 
 int main(void) {
@@ -261,6 +298,7 @@ int main(void) {
         cmocka_unit_test(test_user_away_catches_up_exactly_once),
         cmocka_unit_test(test_advertised_endpoint_is_reachable_address_or_the_override),
         cmocka_unit_test(test_calls_fail_clearly_and_quickly),
+        cmocka_unit_test(test_stats_are_for_the_servers_key_and_count_what_happened),
     };
     return cmocka_run_group_tests_name("system", tests, NULL, NULL);
 }

@@ -9,12 +9,24 @@
 #include "core/limits.h"
 
 #include "core/actor.h"
+#include "core/report.h"
 
 #include <cmath>
 #include <mutex>
 #include <sys/resource.h>
 
 namespace zgm {
+
+uint64_t resident_kib() {
+    FILE* status = fopen("/proc/self/status", "re");
+    if (!status) return 0;
+    char line[256];
+    unsigned long long kib = 0;
+    while (fgets(line, sizeof line, status))
+        if (sscanf(line, "VmRSS: %llu kB", &kib) == 1) break;
+    fclose(status);
+    return kib;
+}
 
 namespace {
 

@@ -51,6 +51,7 @@ enum Field : uint8_t {
     F_MAX_COUNT,
     F_MAX_BYTES,
     F_MAX_AGE_MS,
+    F_REPORT,
     F_GROUPS,
     F_MESSAGES,
     F_SENDS,
@@ -98,6 +99,8 @@ const Layout kLayouts[] = {
     {kPolicy, "POLICY", {F_GROUP, F_POLICY}},
     {kRetain, "RETAIN", {F_GROUP, F_MAX_COUNT, F_MAX_BYTES, F_MAX_AGE_MS}},
     {kMembershipList, "MEMBERSHIP_LIST", {F_FOLLOWS}},
+    {kStats, "STATS", {F_NAME, F_LIMIT}},
+    {kStatsReport, "STATS_REPORT", {F_MORE, F_REPORT}},
 };
 
 //  The smallest encoding of one record of each list, so a count that cannot fit in the bytes
@@ -174,6 +177,8 @@ size_t field_size(Field field, const Message& msg) {
         return kKeySize;
     case F_REASON:
         return string_size(msg.reason);
+    case F_REPORT:
+        return body_size(msg.report);
     case F_ENDPOINT:
         return string_size(msg.endpoint);
     case F_GROUP:
@@ -343,6 +348,8 @@ void write_field(Field field, const Message& msg, Writer& out) {
         return out.u64(msg.max_bytes);
     case F_MAX_AGE_MS:
         return out.u64(msg.max_age_ms);
+    case F_REPORT:
+        return out.body(msg.report);
     case F_GROUPS:
         out.u32((uint32_t)msg.groups.size());
         for (const GroupRecord& group : msg.groups) {
@@ -564,6 +571,11 @@ void read_field(Field field, Reader& in, Message* msg) {
     case F_MAX_AGE_MS:
         msg->max_age_ms = in.number(8);
         return;
+    case F_REPORT: {
+        std::string_view report = in.body();
+        msg->report.assign(report.data(), report.size());
+        return;
+    }
     case F_GROUPS: {
         uint32_t count = in.count(kMinGroupRecord);
         msg->groups.resize(count);

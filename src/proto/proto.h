@@ -84,6 +84,8 @@ enum MessageId : uint8_t {
     kPolicy = 46,         //  owner -> group server: who may join
     kRetain = 47,         //  owner -> group server: the group's retention
     kMembershipList = 48, //  group server -> user: reply to MEMBERSHIPS
+    kStats = 49,          //  operator -> registry or group server: a page of its counters
+    kStatsReport = 50,    //  reply to STATS: a JSON document
 };
 
 //  ERROR status codes: 4xx the requester's fault, 5xx the server's.
@@ -215,6 +217,7 @@ struct Message {
     uint64_t max_count = 0;              //  RETAIN (0: no limit)
     uint64_t max_bytes = 0;              //  RETAIN
     uint64_t max_age_ms = 0;             //  RETAIN
+    std::string report;                  //  STATS_REPORT: a JSON document (at most kMaxBody)
     std::vector<GroupRecord> groups;     //  GROUPS
     std::vector<MessageRecord> messages; //  MESSAGES DELIVER
     std::vector<SendRecord> sends;       //  SEND

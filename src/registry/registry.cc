@@ -22,6 +22,7 @@
 #include "core/errors.h"
 #include "core/limits.h"
 #include "core/names.h"
+#include "core/report.h"
 #include "core/zap.h"
 #include "proto/proto.h"
 
@@ -101,6 +102,7 @@ private:
     void on_resolve(const std::string& from, const proto::Message& request);
     void on_create(const std::string& from, const Key& peer, const proto::Message& request);
     void on_host_reply(const Key& peer, const proto::Message& reply);
+    void on_stats(const std::string& from, const Key& peer, const proto::Message& request);
     void send_group(const std::string& to, uint32_t request_id, const GroupEntry& group);
     bool complete() const { return mono_ms() - started_ms_ >= expiry_ms_; }
     void expire();
@@ -121,6 +123,7 @@ private:
     RateLimiter rates_;
     RefusalLog refusals_{"registry"};
     std::set<Key> trusted_keys_;
+    std::set<Key> admins_; //  keys besides its own that may ask for STATS
     std::vector<std::string> trust_dirs_;
     std::set<Key> dir_keys_;   //  the keys in trust_dirs_ at the last reading
     int64_t read_dirs_ms_ = 0; //  when they were read
@@ -218,6 +221,13 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
             return Error::kInvalid;
         }
         trusted_keys_.insert(key);
+    } else if (name == "admin") {
+        Key key;
+        if (!Key::parse(value, &key)) {
+            *why = "admin: not a key (40 Z85 characters)";
+            return Error::kInvalid;
+        }
+        admins_.insert(key);
     } else if (name == "trust-dir") {
         std::vector<Key> keys;
         if (!read_public_keys_in(value, &keys, why)) return Error::kSystem;
@@ -326,6 +336,8 @@ void Registry::handle(const std::string& from, const Key& peer, proto::Message& 
         return on_resolve(from, request);
     case proto::kCreate:
         return on_create(from, peer, request);
+    case proto::kStats:
+        return on_stats(from, peer, request);
     case proto::kOk:
     case proto::kError:
         return on_host_reply(peer, request);
@@ -555,6 +567,41 @@ void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
             send_group(waiter.routing_id, waiter.request_id, group->second);
         }
     }
+}
+
+//  The registry's figures and its group servers: for its own key and its admins only.
+void Registry::on_stats(const std::string& from, const Key& peer, const proto::Message& request) {
+    if (peer.str() != keys_.public_txt && !admins_.count(peer))
+        return refuse(from, request.request_id, proto::kDenied,
+                      "STATS is for the registry's own key and its --admin keys", peer);
+    Report report;
+    int64_t now = mono_ms();
+    report.add("registry", "key", keys_.public_txt);
+    report.add("registry", "uptime_s", (uint64_t)((now - started_ms_) / 1000));
+    report.add("registry", "rss_kib", resident_kib());
+    report.add("registry", "groups", (uint64_t)groups_.size());
+    report.add("registry", "servers", (uint64_t)servers_.size());
+    report.add("registry", "connections", domain_ ? (uint64_t)domain_->connections.load() : 0);
+    report.add("registry", "complete", complete() ? "yes" : "no");
+    if (domain_) {
+        report.add("refused", "connections over --max-connections", domain_->refused_full.load());
+        report.add("refused", "handshakes of another mechanism", domain_->refused_mechanism.load());
+        report.add("refused", "failed handshakes", domain_->failed_handshakes.load());
+    }
+    for (const auto& entry : refusals_.totals())
+        report.add("refused", entry.first, entry.second);
+    for (const auto& entry : servers_) {
+        if (report.size() > proto::kMaxBody / 2) break;
+        std::string scope = "server/" + entry.first.str();
+        report.add(scope, "endpoint", entry.second.endpoint);
+        report.add(scope, "groups", entry.second.groups);
+        report.add(scope, "accept_new", entry.second.accept_new ? "yes" : "no");
+        report.add(scope, "silent_ms", (uint64_t)(now - entry.second.last_seen_ms));
+    }
+    proto::Message answer;
+    answer.id = proto::kStatsReport;
+    answer.report = report.text();
+    reply(from, answer, request.request_id);
 }
 
 void Registry::expire() {

@@ -22,6 +22,7 @@
 #include "core/errors.h"
 #include "core/limits.h"
 #include "core/names.h"
+#include "core/report.h"
 #include "core/zap.h"
 #include "proto/proto.h"
 #include "server/registry_link.h"
@@ -31,6 +32,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -66,6 +68,8 @@ struct Group {
     uint64_t pushed_bytes = 0;
     uint64_t base_seq = 0;
     uint64_t base_bytes = 0;
+    uint64_t sends = 0;   //  messages stored in it since the start
+    uint64_t fetches = 0; //  FETCHes answered
 };
 
 //  A SEND waiting for the pass's commit: its records are batch[first, first + count).
@@ -152,6 +156,7 @@ private:
     void on_follow(const std::string& from, const Key& peer, const proto::Message& request);
     void on_memberships(const std::string& from, const Key& peer, const proto::Message& request);
     void on_owner_request(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_stats(const std::string& from, const Key& peer, const proto::Message& request);
     void on_send(const std::string& from, const Key& peer, proto::Message& request,
                  std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                  std::vector<PendingSend>* sends);
@@ -188,6 +193,7 @@ private:
     RateLimiter rates_;
     RefusalLog refusals_{"group server"};
     std::unordered_map<Key, uint32_t, KeyHash> follows_by_key_;
+    std::set<Key> admins_; //  keys besides its own that may ask for STATS
     Counters counters_;
     int64_t started_ms_ = 0;
     int64_t next_sweep_ms_ = 0;
@@ -360,6 +366,13 @@ Error GroupServer::set(const std::string& name, const std::string& value, std::s
             *why = store_status_.message();
             return Error::kStorage;
         }
+    } else if (name == "admin") {
+        Key key;
+        if (!Key::parse(value, &key)) {
+            *why = "admin: not a key (40 Z85 characters)";
+            return Error::kInvalid;
+        }
+        admins_.insert(key);
     } else if (name == "advertise") {
         link_.set_advertise(value);
     } else if (name == "accept-new") {
@@ -625,6 +638,8 @@ void GroupServer::handle_request(const std::string& from, const Key& peer,
         return on_owner_request(from, peer, request);
     case proto::kSend:
         return on_send(from, peer, request, held, batch, sends);
+    case proto::kStats:
+        return on_stats(from, peer, request);
     default:
         refuse(from, request.request_id, proto::kBadRequest,
                std::string("a group server does not take ") + proto::message_name(request.id),
@@ -729,6 +744,7 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
     Group* group = member_group(from, peer, request);
     if (!group) return;
     counters_.fetches++;
+    group->fetches++;
     auto follower = group->followers.find(from);
     if (follower != group->followers.end() && request.after_seq && !request.newest)
         counters_.catch_ups++;
@@ -898,6 +914,63 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
     reply(from, ok, request.request_id);
 }
 
+//  The server's figures, and a page of its groups': for its own key and its admins only.
+void GroupServer::on_stats(const std::string& from, const Key& peer,
+                           const proto::Message& request) {
+    if (peer.str() != keys_.public_txt && !admins_.count(peer))
+        return refuse(from, request.request_id, proto::kDenied,
+                      "STATS is for the group server's own key and its --admin keys", peer);
+    Report report;
+    report.add("server", "key", keys_.public_txt);
+    report.add("server", "endpoint", link_.advertised());
+    report.add("server", "uptime_s", (uint64_t)((mono_ms() - started_ms_) / 1000));
+    report.add("server", "rss_kib", resident_kib());
+    uint64_t disk = 0;
+    if (store_status_.is_ok()) store_->disk_size(&disk);
+    report.add("server", "store_bytes", disk);
+    report.add("server", "groups", (uint64_t)groups_.size());
+    report.add("server", "connections", domain_ ? (uint64_t)domain_->connections.load() : 0);
+    report.add("server", "sends", counters_.sends);
+    report.add("server", "duplicates", counters_.duplicates);
+    report.add("server", "fetches", counters_.fetches);
+    report.add("server", "catch_ups", counters_.catch_ups);
+    report.add("server", "pushes", counters_.pushes);
+    report.add("server", "dropped_pushes", counters_.dropped_pushes);
+    if (domain_) {
+        report.add("refused", "connections over --max-connections", domain_->refused_full.load());
+        report.add("refused", "handshakes of another mechanism", domain_->refused_mechanism.load());
+        report.add("refused", "failed handshakes", domain_->failed_handshakes.load());
+    }
+    for (const auto& entry : refusals_.totals())
+        report.add("refused", entry.first, entry.second);
+    uint32_t limit = request.limit && request.limit < 1000 ? request.limit : 100;
+    auto it = request.name.empty() ? groups_.begin() : groups_.upper_bound(request.name);
+    uint32_t count = 0;
+    for (; it != groups_.end() && count < limit && report.size() < proto::kMaxBody / 2;
+         ++it, count++) {
+        const Group& group = it->second;
+        std::string scope = "group/" + group.name;
+        GroupInfo info;
+        if (store_->group_info(group.name, &info).is_ok()) {
+            report.add(scope, "messages", info.message_count);
+            report.add(scope, "bytes", info.bytes);
+            report.add(scope, "first_seq", info.first_seq);
+        }
+        report.add(scope, "last_seq", group.last_seq);
+        report.add(scope, "members", (uint64_t)group.members.size());
+        report.add(scope, "followers", (uint64_t)group.followers.size());
+        report.add(scope, "sends", group.sends);
+        report.add(scope, "fetches", group.fetches);
+        report.add(scope, "policy", group.policy == Policy::kMembers ? "members" : "open");
+        report.add(scope, "owner", group.owner.is_nil() ? "" : group.owner.str());
+    }
+    proto::Message answer;
+    answer.id = proto::kStatsReport;
+    answer.more = it != groups_.end() ? 1 : 0;
+    answer.report = report.text();
+    reply(from, answer, request.request_id);
+}
+
 void GroupServer::on_send(const std::string& from, const Key& peer, proto::Message& request,
                           std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                           std::vector<PendingSend>* sends) {
@@ -968,6 +1041,7 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
     for (auto& entry : fresh) {
         Group& group = groups_[entry.first];
         group.last_seq = entry.second.back().seq;
+        group.sends += entry.second.size();
         deliver(group, entry.second);
     }
 }

@@ -185,6 +185,9 @@ public:
     }
     //  Routes a group to the server a GROUP (or a GroupRecord) names; returns its id.
     std::string set_route(const std::string& group, const std::string& endpoint, const Key& key);
+    //  The id of the server at endpoint with key, connecting to it first if needed ("" for a
+    //  bad endpoint).
+    std::string connect_server(const std::string& endpoint, const Key& key);
     void follow(const std::string& group, const std::string& server, uint64_t after_seq,
                 uint64_t last_seq);
     void unfollow(const std::string& group) { followed_.erase(group); }
@@ -958,6 +961,65 @@ private:
     int64_t hold_until_ = 0;
 };
 
+//  STATS of one server (the registry, or a group server), page after page.
+class StatsOp : public Op {
+public:
+    using Op::Op;
+    void start() override {
+        Link* registry = user_.registry();
+        if (registry && registry->endpoint() == call_->text && registry->key() == call_->key)
+            server_.clear(); //  the registry itself
+        else
+            server_ = user_.connect_server(call_->text, call_->key);
+        if (!registry && server_.empty()) return finish(Error::kInvalid, "not an endpoint");
+        advance();
+    }
+    void reply(Pending&, proto::Message& message) override {
+        in_flight_ = false;
+        if (message.id == proto::kError) return finish(error_of(message.status, proto::kStats), message.reason);
+        if (message.id != proto::kStatsReport) return finish(Error::kProto, "unexpected reply to STATS");
+        //  Pages after the first repeat the server's own lines: keep their groups only.
+        size_t start = 0;
+        while (start < message.report.size()) {
+            size_t end = message.report.find('\n', start);
+            if (end == std::string::npos) end = message.report.size();
+            std::string line = message.report.substr(start, end - start);
+            start = end + 1;
+            bool group = line.compare(0, 6, "group/") == 0;
+            if (group) after_ = line.substr(6, line.find('\t') - 6);
+            if (pages_ == 0 || group) call_->body += line + "\n";
+        }
+        pages_++;
+        if (!message.more) return finish(Error::kOk);
+        advance();
+    }
+    void lapse(Pending&) override {
+        in_flight_ = false;
+        advance();
+    }
+    void tick(int64_t now) override {
+        if (done_) return;
+        if (now >= deadline_ms_)
+            return finish(Error::kTimeout, "no answer to STATS from " + call_->text + " in time");
+        advance();
+    }
+
+private:
+    void advance() {
+        if (done_ || in_flight_) return;
+        Link* link = server_.empty() ? user_.registry() : user_.server(server_)->link.get();
+        if (!link || !link->up()) return;
+        proto::Message message;
+        message.id = proto::kStats;
+        message.name = after_;
+        if (user_.ask(this, server_, message, kFirstAttemptMs)) in_flight_ = true;
+    }
+    std::string server_;
+    std::string after_;
+    bool in_flight_ = false;
+    int pages_ = 0;
+};
+
 //  ---------------------------------------------------------------------------------------
 //  The actor
 
@@ -1101,6 +1163,9 @@ void UserActor::start_call(Call* call) {
     case Call::kFetch:
         op.reset(new FetchOp(*this, call));
         break;
+    case Call::kStats:
+        op.reset(new StatsOp(*this, call));
+        break;
     case Call::kMembers:
     case Call::kAdd:
     case Call::kRemove:
@@ -1110,7 +1175,7 @@ void UserActor::start_call(Call* call) {
         op.reset(new SimpleGroupOp(*this, call));
         break;
     }
-    if (!registry_ && call->kind != Call::kFetch) {
+    if (!registry_ && call->kind != Call::kFetch && call->kind != Call::kStats) {
         call->error = Error::kNotConnected;
         call->why = "not connected to a registry (zgm_user_connect)";
         return reply_call(call);
@@ -1138,8 +1203,7 @@ bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& messag
     return true;
 }
 
-std::string UserActor::set_route(const std::string& group, const std::string& endpoint,
-                                 const Key& key) {
+std::string UserActor::connect_server(const std::string& endpoint, const Key& key) {
     std::string id = endpoint + " " + key.str();
     if (!servers_.count(id)) {
         ServerConn& conn = servers_[id];
@@ -1150,6 +1214,13 @@ std::string UserActor::set_route(const std::string& group, const std::string& en
             return "";
         }
     }
+    return id;
+}
+
+std::string UserActor::set_route(const std::string& group, const std::string& endpoint,
+                                 const Key& key) {
+    std::string id = connect_server(endpoint, key);
+    if (id.empty()) return "";
     routes_[group] = id;
     auto followed = followed_.find(group);
     if (followed != followed_.end() && followed->second.server != id) {

@@ -81,6 +81,7 @@ struct Call {
         kPolicy,      //  group, policy
         kRetain,      //  group, query.limit/until_us/since_us as count/bytes/age_ms
         kLastSeq,     //  group -> seq
+        kStats,       //  text: endpoint, key: its key -> body: the report's lines
     };
 
     explicit Call(Kind what) : kind(what) {}

@@ -76,7 +76,7 @@ bool same(const Message& a, const Message& b) {
            a.until_us == b.until_us && a.limit == b.limit && a.newest == b.newest &&
            a.more == b.more && a.complete == b.complete && a.missed == b.missed &&
            a.max_count == b.max_count && a.max_bytes == b.max_bytes &&
-           a.max_age_ms == b.max_age_ms && same_list(a.groups, b.groups) &&
+           a.max_age_ms == b.max_age_ms && a.report == b.report && same_list(a.groups, b.groups) &&
            same_list(a.messages, b.messages) && same_list(a.sends, b.sends) &&
            same_list(a.sent, b.sent) && same_list(a.members, b.members) &&
            same_list(a.follows, b.follows);
