@@ -101,8 +101,7 @@ void stop(pid_t pid, int grace_ms) {
     int status;
     kill(pid, SIGCONT); //  in case a test stopped it
     kill(pid, SIGTERM);
-    if (slowdown() > 1)
-        grace_ms = 200; //  qemu-user does not pass SIGTERM on to the program
+    if (slowdown() > 1) grace_ms = 200; //  qemu-user does not pass SIGTERM on to the program
     if (!reap(pid, grace_ms, &status)) {
         kill(pid, SIGKILL);
         reap(pid, 5000, &status);
