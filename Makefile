@@ -6,8 +6,8 @@ DATA      ?= $(HOME)/.local/share/zgm
 FUZZ_SECS ?= 60
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build test run check-asan fuzz bench bench-store bench-compare \
-        cross-aarch64 cross-armhf test-cross install format clean
+.PHONY: all deps build test run format format-check check-asan fuzz bench bench-store \
+        bench-compare cross-aarch64 cross-armhf test-cross install clean
 
 all: build
 
@@ -58,7 +58,13 @@ install: build
 	$(MESON) install -C $(BUILD)
 
 format:
+	@scripts/deps.sh format
 	clang-format -i $$(git ls-files '*.c' '*.cc' '*.h')
+
+#  Fails naming every tracked C/C++ file that `make format` would change.
+format-check:
+	@scripts/deps.sh format
+	@scripts/format-check.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz build-aarch64 build-armhf
