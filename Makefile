@@ -6,7 +6,7 @@ DATA      ?= $(HOME)/.local/share/zgm
 FUZZ_SECS ?= 60
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build test run format format-check check-asan fuzz bench bench-store \
+.PHONY: all deps build test run format format-check check-asan check-tsan fuzz bench bench-store \
         bench-compare cross-aarch64 cross-armhf test-cross install clean
 
 all: build
@@ -32,6 +32,12 @@ check-asan: deps
 	ninja -C build-asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	    $(MESON) test -C build-asan --print-errorlogs --num-processes $(JOBS)
+
+#  The suite under ThreadSanitizer, against a TSan libzmq built once from Debian's source package
+#  into build-tsan/libzmq (Debian's own libzmq is not instrumented: ~600 false reports).
+check-tsan: deps
+	@scripts/deps.sh tsan
+	JOBS=$(JOBS) scripts/check-tsan.sh build-tsan
 
 fuzz: deps
 	@scripts/deps.sh fuzz
@@ -67,7 +73,7 @@ format-check:
 	@scripts/format-check.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz build-aarch64 build-armhf
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz build-aarch64 build-armhf
 
 #  Cross builds for Raspberry-Pi-class boards, tested under qemu-user (docs/cross.md).
 #  cross/sysroot.sh makes build-ARCH/sysroot (a Debian sysroot, once) and build-ARCH/sysroot.ini

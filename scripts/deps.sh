@@ -1,6 +1,6 @@
 #!/bin/sh
 #  Installs the Debian packages a make target needs, only those missing.
-#  Usage: scripts/deps.sh SET...   where SET is build, format, fuzz, cross or compare.
+#  Usage: scripts/deps.sh SET...   where SET is build, format, tsan, fuzz, cross or compare.
 set -e
 
 packages=""
@@ -9,12 +9,14 @@ for set in "$@"; do
     build) packages="$packages meson ninja-build pkg-config g++ binutils libczmq-dev libzmq3-dev
                      libcmocka-dev libsqlite3-dev libedit-dev tmux" ;;
     format) packages="$packages clang-format git" ;;
+    #  libzmq from Debian's source package with ThreadSanitizer (scripts/tsan-libzmq.sh)
+    tsan) packages="$packages cmake ninja-build g++ libsodium-dev dpkg-dev" ;;
     fuzz) packages="$packages clang-14 libclang-rt-14-dev" ;;
     cross) packages="$packages crossbuild-essential-arm64 crossbuild-essential-armhf mmdebstrap
                      qemu-user" ;;
     compare) packages="$packages mosquitto nats-server redis-server libmosquitto-dev libnats-dev
                        libhiredis-dev" ;;
-    *) echo "deps.sh: unknown set '$set' (build, format, fuzz, cross, compare)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown set '$set' (build, format, tsan, fuzz, cross, compare)" >&2; exit 2 ;;
     esac
 done
 
