@@ -48,6 +48,8 @@ mkdir -p "$reports"
 TSAN_OPTIONS="log_path=$(pwd)/$reports/tsan second_deadlock_stack=1 history_size=4\
 ${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
 export TSAN_OPTIONS
+#  Programs run several times slower under TSan: the tests' time limits scale as under qemu.
+export ZGM_TEST_SLOWDOWN="${ZGM_TEST_SLOWDOWN:-4}"
 tests_started=$(date +%s)
 status=0
 meson test -C "$build" --print-errorlogs --num-processes "$jobs" ||

@@ -19,6 +19,7 @@ registry_pid=""
 group_pid=""
 slow=1
 [ -n "${ZGM_EXE_WRAPPER:-}" ] && slow=4
+[ "${ZGM_TEST_SLOWDOWN:-0}" -gt 0 ] 2>/dev/null && slow=$ZGM_TEST_SLOWDOWN
 
 cleanup() {
     tmux kill-server 2>/dev/null
