@@ -12,14 +12,18 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 dir=$(mktemp -d /tmp/zgm-interactive-XXXXXX)
 session="zgm-test-$$"
+#  A tmux server of the test's own: a client in it gets this test's environment (a running
+#  server would give its own, e.g. without the LD_LIBRARY_PATH of make check-tsan), and no
+#  user's configuration.
+tmux() { command tmux -f /dev/null -S "$dir/tmux" "$@"; }
 registry_pid=""
 group_pid=""
 slow=1
 [ -n "${ZGM_EXE_WRAPPER:-}" ] && slow=4
+[ "${ZGM_TEST_SLOWDOWN:-0}" -gt 0 ] 2>/dev/null && slow=$ZGM_TEST_SLOWDOWN
 
 cleanup() {
-    tmux kill-session -t "$session" 2>/dev/null
-    tmux kill-session -t "$session-send" 2>/dev/null
+    tmux kill-server 2>/dev/null
     for pid in $group_pid $registry_pid; do
         kill "$pid" 2>/dev/null
         sleep 0.2
@@ -106,7 +110,11 @@ user bob send general "bob says hi" >/dev/null
 check "a live message appears while typing" screen_has "bob says hi"
 check "the half-typed line is still on the prompt line" last_line_is "general> half typed"
 if [ -t 1 ] || [ -n "${NO_COLOR+x}" ]; then :; fi
-check "no colour codes with NO_COLOR" sh -c "! tmux capture-pane -p -e -t '$session' | grep -q '\[3[0-9]m'"
+no_colour() { #  the screen, read with its attributes, has no colour code
+    screen=$(tmux capture-pane -p -e -t "$session") || return 1
+    ! printf '%s\n' "$screen" | grep -q '\[3[0-9]m'
+}
+check "no colour codes with NO_COLOR" no_colour
 
 tmux send-keys -t "$session" " and finished" Enter
 sleep $((1 * slow))
