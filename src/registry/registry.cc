@@ -277,14 +277,11 @@ void Registry::bind(const std::string& endpoint) {
         if (security_ == Security::kInsecure)
             ZGM_LOG("registry: insecure: no encryption, and keys are not proven");
     }
-    int port = zsock_bind(socket_, "%s", endpoint.c_str());
+    std::string bound;
+    int port = bind_server_socket(socket_, endpoint, &bound);
     int error = port < 0 ? zmq_errno() : 0;
-    if (port >= 0) {
-        char* last = zsock_last_endpoint(socket_);
-        ZGM_LOG("registry: listening on %s, key %s", last ? last : endpoint.c_str(),
-                keys_.public_txt.c_str());
-        zstr_free(&last);
-    }
+    if (port >= 0)
+        ZGM_LOG("registry: listening on %s, key %s", bound.c_str(), keys_.public_txt.c_str());
     zsock_send(pipe_, "iis", port, error, port < 0 ? zmq_strerror(error) : "");
 }
 

@@ -554,14 +554,12 @@ void GroupServer::bind(const std::string& endpoint) {
             ZGM_LOG("group server: insecure: no encryption, and keys are not proven");
         next_sweep_ms_ = mono_ms() + kSweepMs;
     }
-    int port = zsock_bind(users_, "%s", endpoint.c_str());
+    std::string bound;
+    int port = bind_server_socket(users_, endpoint, &bound);
     int error = port < 0 ? zmq_errno() : 0;
     if (port >= 0) {
-        char* last = zsock_last_endpoint(users_);
-        link_.set_bound(last ? last : endpoint);
-        ZGM_LOG("group server: listening on %s, key %s", last ? last : endpoint.c_str(),
-                keys_.public_txt.c_str());
-        zstr_free(&last);
+        link_.set_bound(bound);
+        ZGM_LOG("group server: listening on %s, key %s", bound.c_str(), keys_.public_txt.c_str());
     }
     zsock_send(pipe_, "iis", port, error, port < 0 ? zmq_strerror(error) : "");
 }
