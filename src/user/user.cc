@@ -1007,7 +1007,8 @@ public:
 private:
     void advance() {
         if (done_ || in_flight_) return;
-        Link* link = server_.empty() ? user_.registry() : user_.server(server_)->link.get();
+        ServerConn* conn = server_.empty() ? nullptr : user_.server(server_);
+        Link* link = server_.empty() ? user_.registry() : conn ? conn->link.get() : nullptr;
         if (!link || !link->up()) return;
         proto::Message message;
         message.id = proto::kStats;
@@ -1189,7 +1190,8 @@ void UserActor::start_call(Call* call) {
 
 bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& message,
                     int attempt_ms) {
-    Link* link = server_id.empty() ? registry_.get() : server(server_id)->link.get();
+    ServerConn* conn = server_id.empty() ? nullptr : server(server_id);
+    Link* link = server_id.empty() ? registry_.get() : conn ? conn->link.get() : nullptr;
     if (!link || !link->up()) return false;
     message.request_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
@@ -1649,14 +1651,14 @@ void UserActor::fail_sends(const std::string& group, const std::string& why) {
     }
 }
 
+//  Sends whose deadline passed while queued. A queue is in the order sends were handed over,
+//  so it is read up to its first send still in time (a send given a shorter timeout later
+//  waits, at most, for the one before it).
 void UserActor::expire_sends(int64_t now) {
     for (auto& entry : sends_) {
         auto& queue = entry.second.queue;
         for (auto it = queue.begin(); it != queue.end();) {
-            if (now < (*it)->deadline_ms) {
-                ++it;
-                continue;
-            }
+            if (now < (*it)->deadline_ms) break;
             std::unique_ptr<OutgoingSend> send = std::move(*it);
             it = queue.erase(it);
             std::string server_id = route_of(entry.first);
