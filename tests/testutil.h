@@ -37,6 +37,16 @@ extern "C" {
 
 namespace test {
 
+//  How much longer things take: ZGM_TEST_SLOWDOWN when set (4 under ThreadSanitizer, 8 under
+//  AddressSanitizer's debug build), else 4 under an emulator (ZGM_EXE_WRAPPER), else 1.
+//  Time limits in tests are multiplied by it.
+inline int slowdown() {
+    const char* factor = getenv("ZGM_TEST_SLOWDOWN");
+    if (factor && atoi(factor) > 0) return atoi(factor);
+    const char* wrapper = getenv("ZGM_EXE_WRAPPER");
+    return wrapper && *wrapper ? 4 : 1;
+}
+
 //  A fresh directory under /tmp; remove_tree removes it and all below it.
 inline std::string make_temp_dir() {
     char path[] = "/tmp/zgm-test-XXXXXX";
