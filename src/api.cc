@@ -449,8 +449,7 @@ int zgm_server_set_insecure(zgm_server_t* self, int insecure) {
     return status_command(self->actor, "SET", "insecure", insecure ? "1" : "0");
 }
 
-int zgm_server_add(zgm_server_t* self, const char* group, const char* owner,
-                   zgm_policy_t policy) {
+int zgm_server_add(zgm_server_t* self, const char* group, const char* owner, zgm_policy_t policy) {
     if (!self || !group) return fail(Error::kInvalid, "no group name");
     std::string owner_text;
     if (owner && !key_text(owner, &owner_text)) return -1;
@@ -474,7 +473,8 @@ int zgm_server_set_accept_new(zgm_server_t* self, int accept_new) {
 }
 
 int zgm_server_set_heartbeat(zgm_server_t* self, int msecs) {
-    if (!self || msecs <= 0) return fail(Error::kInvalid, "the heartbeat is a positive number of ms");
+    if (!self || msecs <= 0)
+        return fail(Error::kInvalid, "the heartbeat is a positive number of ms");
     return status_command(self->actor, "SET", "heartbeat", std::to_string(msecs));
 }
 
@@ -751,14 +751,14 @@ static bool valid_send(zgm_user_t* self, const char* group, const void* data, si
     if (!self || !valid_group(group)) return false;
     if (!data && size) return fail(Error::kInvalid, "no data"), false;
     if (size > ZGM_MAX_BODY)
-        return fail(Error::kTooLarge, "a message body is at most " +
-                                          std::to_string(ZGM_MAX_BODY) + " bytes"),
+        return fail(Error::kTooLarge,
+                    "a message body is at most " + std::to_string(ZGM_MAX_BODY) + " bytes"),
                false;
     return true;
 }
 
-int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t size,
-                  char* msg_id, uint64_t* seq, uint64_t* timestamp) {
+int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t size, char* msg_id,
+                  uint64_t* seq, uint64_t* timestamp) {
     if (!valid_send(self, group, data, size)) return -1;
     Call request(Call::kSend);
     if (!message_id(msg_id, &request.msg_id)) return -1;
@@ -822,7 +822,8 @@ int zgm_user_sent(zgm_user_t* self, zgm_sent_t* sent, int timeout_ms) {
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
     while (self->outcomes.empty()) {
         int64_t left = deadline == INT64_MAX ? -1 : deadline - zclock_mono();
-        if ((left < 0 && deadline != INT64_MAX) || !take_event(self, (int)std::max<int64_t>(left, -1)))
+        if ((left < 0 && deadline != INT64_MAX) ||
+            !take_event(self, (int)std::max<int64_t>(left, -1)))
             if (zclock_mono() >= deadline || timeout_ms == 0)
                 return fail(Error::kTimeout, "no send outcome in time");
     }
@@ -872,9 +873,8 @@ zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group, const zgm_fet
     for (Batch* batch : list->batches)
         total += batch->records.size();
     //  A fetch of the newest N may bring a page more than N: keep the newest N.
-    size_t skip = query && query->newest && query->limit && total > query->limit
-                      ? total - query->limit
-                      : 0;
+    size_t skip =
+        query && query->newest && query->limit && total > query->limit ? total - query->limit : 0;
     size_t keep = query && !query->newest && query->limit && total > query->limit ? query->limit
                                                                                   : total - skip;
     list->messages.resize(keep);

@@ -29,10 +29,10 @@ namespace test {
 class TcpProxy {
 public:
     enum class Mode {
-        kPass,        //  copy both ways
-        kCutReplies,  //  the next bytes from the server close both ends instead (once: then
-                      //  the proxy passes again)
-        kSwallow,     //  drop what the server sends, keep the connection
+        kPass,       //  copy both ways
+        kCutReplies, //  the next bytes from the server close both ends instead (once: then
+                     //  the proxy passes again)
+        kSwallow,    //  drop what the server sends, keep the connection
     };
 
     explicit TcpProxy(int target_port) : target_port_(target_port) {

@@ -69,8 +69,8 @@ void test_group_server_restart_keeps_history_membership_and_sequence(void** stat
     {
         Cluster cluster;
         int port = 0;
-        zgm_server_t* server =
-            cluster.add_server(dir.c_str(), {"durable"}, false, "tcp://127.0.0.1:*", &port, key.c_str());
+        zgm_server_t* server = cluster.add_server(dir.c_str(), {"durable"}, false,
+                                                  "tcp://127.0.0.1:*", &port, key.c_str());
         zgm_user_t* alice = cluster.user("alice");
         zgm_user_t* bob = cluster.user("bob");
         assert_int_equal(zgm_user_join(alice, "durable"), 0);
@@ -80,7 +80,8 @@ void test_group_server_restart_keeps_history_membership_and_sequence(void** stat
         expect_messages(bob, "durable", 1, 5);
 
         cluster.stop(&server);
-        cluster.add_server(dir.c_str(), {}, false, test::local_endpoint(port), nullptr, key.c_str());
+        cluster.add_server(dir.c_str(), {}, false, test::local_endpoint(port), nullptr,
+                           key.c_str());
 
         //  The sequence goes on, bob gets the new messages once, membership is intact.
         for (uint64_t i = 6; i <= 10; i++) {

@@ -172,8 +172,8 @@ void test_a_group_server_restart_within_the_timeout_is_ridden_out(void** state) 
     {
         Cluster cluster;
         int port = 0;
-        zgm_server_t* server =
-            cluster.add_server(dir.c_str(), {"steady"}, false, "tcp://127.0.0.1:*", &port, key.c_str());
+        zgm_server_t* server = cluster.add_server(dir.c_str(), {"steady"}, false,
+                                                  "tcp://127.0.0.1:*", &port, key.c_str());
         zgm_user_t* alice = cluster.user("alice");
         assert_ok(zgm_user_join(alice, "steady"));
         send_text(alice, "steady", "before");

@@ -41,6 +41,12 @@ namespace zgm {
 
 namespace {
 
+//  A request's log line, within the log's budget for requests.
+#define ZGM_REQUEST(...)                                                                           \
+    do {                                                                                           \
+        if (zgm::verbose() && request_lines_.take(mono_ms())) ZGM_LOG(__VA_ARGS__);                \
+    } while (0)
+
 constexpr int kMaxRequestsPerPass = 1000;
 constexpr int kFollowLapseMs = 10000; //  a follow not refreshed this long lapses
 constexpr int kSweepMs = 1000;
@@ -192,6 +198,7 @@ private:
     Retention default_retention_;
     RateLimiter rates_;
     RefusalLog refusals_{"group server"};
+    LineBudget request_lines_{"group server"};
     std::unordered_map<Key, uint32_t, KeyHash> follows_by_key_;
     std::set<Key> admins_; //  keys besides its own that may ask for STATS
     Counters counters_;
@@ -284,8 +291,7 @@ bool GroupServer::handle_pipe() {
     if (!command || streq(command, "$TERM")) {
         alive = false;
     } else if (streq(command, "STATUS")) {
-        reply_status(store_status_.is_ok() ? Error::kOk : Error::kStorage,
-                     store_status_.message());
+        reply_status(store_status_.is_ok() ? Error::kOk : Error::kStorage, store_status_.message());
     } else if (streq(command, "SET")) {
         Error code = set(args[0], args[1], &why);
         reply_status(code, why);
@@ -297,8 +303,8 @@ bool GroupServer::handle_pipe() {
             why = "the owner is not a key (40 Z85 characters)";
         }
         if (code == Error::kOk)
-            code = add_group(args[0], owner, args[2] == "1" ? Policy::kMembers : Policy::kOpen,
-                             &why);
+            code =
+                add_group(args[0], owner, args[2] == "1" ? Policy::kMembers : Policy::kOpen, &why);
         reply_status(code, why);
     } else if (streq(command, "RETAIN")) {
         Retention wanted;
@@ -583,8 +589,8 @@ void GroupServer::handle_users() {
     for (int i = 0; i < kMaxRequestsPerPass; i++) {
         std::string from, peer_text;
         proto::Message request;
-        proto::DecodeError rc = proto::recv(zsock_resolve(users_), true, &from, &request,
-                                            ZMQ_DONTWAIT, &peer_text);
+        proto::DecodeError rc =
+            proto::recv(zsock_resolve(users_), true, &from, &request, ZMQ_DONTWAIT, &peer_text);
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) break;
         Key peer;
         if (rc != proto::DecodeError::kOk) {
@@ -604,8 +610,8 @@ void GroupServer::handle_users() {
     if (!batch.empty()) commit(batch, sends);
 }
 
-void GroupServer::handle_request(const std::string& from, const Key& peer,
-                                 proto::Message& request, std::vector<proto::Message>* held,
+void GroupServer::handle_request(const std::string& from, const Key& peer, proto::Message& request,
+                                 std::vector<proto::Message>* held,
                                  std::vector<AppendRequest>* batch,
                                  std::vector<PendingSend>* sends) {
     //  Requests are counted, a SEND as one whatever it carries: its size is bounded by
@@ -678,9 +684,8 @@ Group* GroupServer::owned_group(const std::string& from, const Key& peer,
     return group;
 }
 
-void GroupServer::on_join(const std::string& from, const Key& peer,
-                          const proto::Message& request) {
-    ZGM_LOG("JOIN REQUEST FROM %s", peer.str().c_str());
+void GroupServer::on_join(const std::string& from, const Key& peer, const proto::Message& request) {
+    ZGM_REQUEST("JOIN REQUEST FROM %s", peer.str().c_str());
     Group* group = find_group(from, request);
     if (!group) return;
     if (group->members.count(peer))
@@ -722,7 +727,7 @@ void GroupServer::on_join(const std::string& from, const Key& peer,
 
 void GroupServer::on_leave(const std::string& from, const Key& peer,
                            const proto::Message& request) {
-    ZGM_LOG("LEAVE REQUEST FROM %s", peer.str().c_str());
+    ZGM_REQUEST("LEAVE REQUEST FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     Status status = store_->remove_member(group->name, peer);
@@ -738,7 +743,7 @@ void GroupServer::on_leave(const std::string& from, const Key& peer,
 
 void GroupServer::on_fetch(const std::string& from, const Key& peer,
                            const proto::Message& request) {
-    ZGM_LOG("MESSAGE REQUEST FROM %s", peer.str().c_str());
+    ZGM_REQUEST("MESSAGE REQUEST FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     counters_.fetches++;
@@ -787,8 +792,9 @@ void GroupServer::on_members(const std::string& from, const Key& peer,
     list.policy = (uint8_t)group->policy;
     for (const Member& member : members) {
         if (list.members.size() == proto::kMaxList) break;
-        list.members.push_back({member.id, member.name,
-                                member.id == group->owner ? proto::kRoleOwner : proto::kRoleMember});
+        list.members.push_back(
+            {member.id, member.name,
+             member.id == group->owner ? proto::kRoleOwner : proto::kRoleMember});
     }
     for (const Key& key : group->allowed) {
         if (list.members.size() == proto::kMaxList) break;
@@ -896,8 +902,8 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
         Retention wanted;
         wanted.max_count = request.max_count;
         wanted.max_bytes = request.max_bytes;
-        wanted.max_age_us = request.max_age_ms > UINT64_MAX / 1000 ? UINT64_MAX
-                                                                   : request.max_age_ms * 1000;
+        wanted.max_age_us =
+            request.max_age_ms > UINT64_MAX / 1000 ? UINT64_MAX : request.max_age_ms * 1000;
         std::string why;
         if (retain(group->name, wanted, &why) != Error::kOk)
             return error(from, request.request_id, proto::kStorage, why);
@@ -972,7 +978,7 @@ void GroupServer::on_stats(const std::string& from, const Key& peer,
 void GroupServer::on_send(const std::string& from, const Key& peer, proto::Message& request,
                           std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                           std::vector<PendingSend>* sends) {
-    ZGM_LOG("MESSAGE SEND FROM %s", peer.str().c_str());
+    ZGM_REQUEST("MESSAGE SEND FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     const std::string& name = group->members[peer];
@@ -1010,8 +1016,8 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
                 record.seq = result.seq;
                 record.ts_us = result.ts_us;
             } else {
-                record.status = result.status.code() == Status::kExists ? proto::kConflict
-                                                                         : proto::kStorage;
+                record.status =
+                    result.status.code() == Status::kExists ? proto::kConflict : proto::kStorage;
             }
             sent.sent.push_back(record);
         }
@@ -1148,6 +1154,7 @@ void GroupServer::sweep() {
     }
     rates_.sweep(now);
     refusals_.tick(now);
+    request_lines_.tick(now);
     if (now >= next_trim_ms_ && store_status_.is_ok()) {
         store_->trim(now_us(), nullptr);
         next_trim_ms_ = now + kTrimMs;

@@ -132,7 +132,7 @@ struct Pending {
     uint64_t op = 0;
     std::string server; //  "" for the registry
     std::string group;
-    std::vector<std::string> groups;                   //  kRefresh
+    std::vector<std::string> groups;                  //  kRefresh
     std::vector<std::unique_ptr<OutgoingSend>> sends; //  kSend
     int64_t deadline_ms = 0;
 };
@@ -239,8 +239,8 @@ private:
     std::set<std::string> to_pump_;   //  groups with sends queued by the calls being taken
     std::vector<zmq_pollitem_t> items_;
     std::vector<std::pair<std::string, zsock_t*>> polled_; //  server id ("" registry), socket
-    std::vector<SendOutcome> outcomes_;   //  not yet on the events pipe
-    uint64_t emitted_bytes_ = 0;          //  message bytes handed to the caller
+    std::vector<SendOutcome> outcomes_;                    //  not yet on the events pipe
+    uint64_t emitted_bytes_ = 0;                           //  message bytes handed to the caller
     uint32_t next_request_id_ = 1;
     uint64_t next_op_ = 1;
     bool terminated_ = false;
@@ -341,8 +341,8 @@ protected:
             finish(Error::kUnreachable,
                    "cannot reach the registry at " + link->endpoint() + ": " + reason);
         else
-            finish(Error::kTimeout,
-                   "the registry at " + (link ? link->endpoint() : "?") + " did not answer in time");
+            finish(Error::kTimeout, "the registry at " + (link ? link->endpoint() : "?") +
+                                        " did not answer in time");
     }
     bool mutates_ = false;
 
@@ -421,8 +421,8 @@ private:
         if (message.id == proto::kError)
             return finish(error_of(message.status, request), message.reason);
         if (message.id != proto::kGroup)
-            return finish(Error::kProto, std::string("unexpected reply ") +
-                                             proto::message_name(message.id));
+            return finish(Error::kProto,
+                          std::string("unexpected reply ") + proto::message_name(message.id));
         user_.set_route(message.group, message.endpoint, message.key);
         proto::GroupRecord record;
         record.id = message.group_id;
@@ -543,8 +543,7 @@ private:
     }
     void timed_out() {
         ServerConn* conn = server_.empty() ? nullptr : user_.server(server_);
-        std::string where = conn ? "the group server at " + conn->link->endpoint()
-                                 : "the registry";
+        std::string where = conn ? "the group server at " + conn->link->endpoint() : "the registry";
         std::string reason = conn ? conn->link->unreachable_reason() : "";
         if (went_out_ && mutates_)
             finish(Error::kInDoubt,
@@ -554,11 +553,11 @@ private:
         else if (!reason.empty())
             finish(Error::kUnreachable, "cannot reach " + where + ": " + reason);
         else if (server_.empty() && (!user_.registry() || !user_.registry()->up()))
-            finish(Error::kUnreachable, "the registry at " +
-                                            (user_.registry() ? user_.registry()->endpoint()
-                                                              : std::string("?")) +
-                                            " is not reachable, and where '" + call_->group +
-                                            "' is served is not known");
+            finish(Error::kUnreachable,
+                   "the registry at " +
+                       (user_.registry() ? user_.registry()->endpoint() : std::string("?")) +
+                       " is not reachable, and where '" + call_->group +
+                       "' is served is not known");
         else
             finish(Error::kTimeout, where + " did not answer in time");
     }
@@ -602,8 +601,7 @@ private:
             user_.follow(call_->group, server(), kFollowNow, 0);
             return finish(Error::kOk);
         }
-        if (message.id != proto::kJoined)
-            return finish(Error::kProto, "unexpected reply to JOIN");
+        if (message.id != proto::kJoined) return finish(Error::kProto, "unexpected reply to JOIN");
         user_.follow(call_->group, server(), message.last_seq, message.last_seq);
         finish(Error::kOk);
     }
@@ -806,16 +804,15 @@ public:
             } else if (message.id == proto::kError && message.retry_ms) {
                 hold_until_ = mono_ms() + message.retry_ms;
             } else {
-                note_failure(pending.group, message.id == proto::kError ? message.reason
-                                                                        : "no answer");
+                note_failure(pending.group,
+                             message.id == proto::kError ? message.reason : "no answer");
                 wanted_.erase(pending.group);
             }
         } else if (message.id == proto::kMembershipList && stage_ == kAsking) {
             answered_.insert(pending.server);
             for (const proto::FollowRecord& record : message.follows) {
                 auto listed = listed_.find(record.group);
-                if (listed != listed_.end() &&
-                    user_.route_of(record.group) == pending.server)
+                if (listed != listed_.end() && user_.route_of(record.group) == pending.server)
                     call_->groups.push_back(listed->second);
             }
         } else if (message.id == proto::kFollowing && stage_ == kAsking) {
@@ -827,10 +824,10 @@ public:
                     user_.follow(record.group, pending.server, wanted->second, record.seq);
                     call_->count++;
                 } else {
-                    note_failure(record.group, record.status == proto::kNotMember
-                                                   ? "not a member"
-                                                   : "refused (" +
-                                                         std::to_string(record.status) + ")");
+                    note_failure(record.group,
+                                 record.status == proto::kNotMember
+                                     ? "not a member"
+                                     : "refused (" + std::to_string(record.status) + ")");
                 }
             }
         } else if (message.id == proto::kError && stage_ == kAsking) {
@@ -976,8 +973,10 @@ public:
     }
     void reply(Pending&, proto::Message& message) override {
         in_flight_ = false;
-        if (message.id == proto::kError) return finish(error_of(message.status, proto::kStats), message.reason);
-        if (message.id != proto::kStatsReport) return finish(Error::kProto, "unexpected reply to STATS");
+        if (message.id == proto::kError)
+            return finish(error_of(message.status, proto::kStats), message.reason);
+        if (message.id != proto::kStatsReport)
+            return finish(Error::kProto, "unexpected reply to STATS");
         //  Pages after the first repeat the server's own lines: keep their groups only.
         size_t start = 0;
         while (start < message.report.size()) {
@@ -1059,7 +1058,9 @@ void UserActor::run() {
         for (size_t i = 1; i < items.size(); i++) {
             if (!(items[i].revents & ZMQ_POLLIN)) continue;
             const std::string& id = sockets[i].first;
-            Link* link = id.empty() ? registry_.get() : server(id) ? server(id)->link.get() : nullptr;
+            Link* link = id.empty()   ? registry_.get()
+                         : server(id) ? server(id)->link.get()
+                                      : nullptr;
             if (!link) continue;
             if (sockets[i].second == link->monitor()) {
                 bool was_up = link->up();
@@ -1188,8 +1189,7 @@ void UserActor::start_call(Call* call) {
     if (started->done()) ops_.erase(started->id);
 }
 
-bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& message,
-                    int attempt_ms) {
+bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& message, int attempt_ms) {
     ServerConn* conn = server_id.empty() ? nullptr : server(server_id);
     Link* link = server_id.empty() ? registry_.get() : conn ? conn->link.get() : nullptr;
     if (!link || !link->up()) return false;
@@ -1516,7 +1516,7 @@ void UserActor::tick() {
         pump(entry.first);
     for (auto it = sends_.begin(); it != sends_.end();)
         it = it->second.queue.empty() && it->second.in_flight == 0 ? sends_.erase(it)
-                                                                    : std::next(it);
+                                                                   : std::next(it);
     for (auto& entry : servers_)
         if (now >= entry.second.next_refresh_ms) refresh(entry.first, entry.second, false);
     for (auto& entry : followed_)
@@ -1673,12 +1673,12 @@ void UserActor::expire_sends(int64_t now) {
             std::string reason = conn ? conn->link->unreachable_reason() : "";
             if (!conn && registry_ && !registry_->up()) reason = registry_->unreachable_reason();
             if (!reason.empty())
-                complete(std::move(send), Error::kUnreachable,
-                         "not sent: cannot reach " +
-                             (conn ? "the group server at " + conn->link->endpoint()
-                                   : "the registry") +
-                             ": " + reason,
-                         0, 0);
+                complete(
+                    std::move(send), Error::kUnreachable,
+                    "not sent: cannot reach " +
+                        (conn ? "the group server at " + conn->link->endpoint() : "the registry") +
+                        ": " + reason,
+                    0, 0);
             else if (entry.second.hold_until_ms > now)
                 complete(std::move(send), Error::kRate,
                          "not sent: the group server asked to slow down", 0, 0);
