@@ -200,7 +200,7 @@ uint64_t zgm_msg_seq(const zgm_msg_t* self) {
     return self->record->seq;
 }
 uint64_t zgm_msg_timestamp(const zgm_msg_t* self) {
-    return self->record->ts_us;
+    return self->record->timestamp;
 }
 const char* zgm_msg_sender(const zgm_msg_t* self) {
     if (!self->sender[0]) memcpy(self->sender, self->record->sender.str().c_str(), ZGM_KEY_SIZE);
@@ -643,7 +643,7 @@ static void to_group(const proto::GroupRecord& record, zgm_group_t* info) {
     snprintf(info->endpoint, sizeof info->endpoint, "%s", record.endpoint.c_str());
     snprintf(info->server_key, sizeof info->server_key, "%s", record.server.str().c_str());
     info->policy = record.policy;
-    info->members = record.members;
+    info->member_count = record.member_count;
 }
 
 static zgm_group_t* group_array(const std::vector<proto::GroupRecord>& records, size_t* count) {
@@ -770,7 +770,7 @@ int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t 
         return -1;
     }
     if (seq) *seq = request.seq;
-    if (timestamp) *timestamp = request.ts_us;
+    if (timestamp) *timestamp = request.timestamp;
     return 0;
 }
 
@@ -833,7 +833,7 @@ int zgm_user_sent(zgm_user_t* self, zgm_sent_t* sent, int timeout_ms) {
     hex_id(outcome.msg_id, sent->msg_id);
     copy_text(outcome.group, sent->group, sizeof sent->group);
     sent->seq = outcome.seq;
-    sent->timestamp = outcome.ts_us;
+    sent->timestamp = outcome.timestamp;
     sent->error = code_of(outcome.error);
     copy_text(outcome.why, sent->reason, sizeof sent->reason);
     return succeed();

@@ -47,7 +47,8 @@ void test_user_in_groups_on_two_group_servers(void** state) {
     assert_true(test::eventually([&] {
         size_t count = 0;
         zgm_group_t* groups = zgm_user_groups(bob, &count);
-        bool ok = groups && count == 2 && groups[0].members == 2 && groups[1].members == 2 &&
+        bool ok = groups && count == 2 && groups[0].member_count == 2 &&
+                  groups[1].member_count == 2 &&
                   strcmp(groups[0].endpoint, groups[1].endpoint) != 0 &&
                   strcmp(groups[0].server_key, groups[1].server_key) != 0;
         free(groups);

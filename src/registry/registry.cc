@@ -60,7 +60,7 @@ struct GroupEntry {
     std::string name;
     Key server;
     uint8_t policy = 0;
-    uint32_t members = 0;
+    uint32_t member_count = 0;
     Key creator; //  the key whose CREATE made it (nil for groups a server hosts itself)
 };
 
@@ -412,7 +412,7 @@ void Registry::on_register(const std::string& from, const Key& peer,
     }
     existing->second.id = request.group_id;
     existing->second.policy = request.policy;
-    existing->second.members = request.count;
+    existing->second.member_count = request.member_count;
     proto::Message ok;
     ok.id = proto::kOk;
     reply(from, ok, request.request_id);
@@ -428,9 +428,9 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
     auto server = servers_.find(peer);
     //  A server hosting no group yet is known by its heartbeats alone (it may accept new
     //  groups); one whose groups the registry does not all know registers them again.
-    if (server == servers_.end() && request.count == 0 && !request.endpoint.empty())
+    if (server == servers_.end() && request.group_count == 0 && !request.endpoint.empty())
         server = servers_.emplace(peer, ServerEntry()).first;
-    if (server == servers_.end() || server->second.groups != request.count)
+    if (server == servers_.end() || server->second.groups != request.group_count)
         return error(from, request.request_id, proto::kNotFound,
                      "unknown group server or groups: register again");
     server->second.last_seen_ms = mono_ms();
@@ -459,7 +459,7 @@ void Registry::on_list(const std::string& from, const Key& peer, const proto::Me
     page.id = proto::kGroups;
     page.complete = complete() ? 1 : 0;
     uint32_t limit = request.limit && request.limit < kPageSize ? request.limit : kPageSize;
-    auto it = request.name.empty() ? groups_.begin() : groups_.upper_bound(request.name);
+    auto it = request.after.empty() ? groups_.begin() : groups_.upper_bound(request.after);
     for (; it != groups_.end() && page.groups.size() < limit; ++it) {
         const GroupEntry& group = it->second;
         proto::GroupRecord record;
@@ -468,7 +468,7 @@ void Registry::on_list(const std::string& from, const Key& peer, const proto::Me
         record.endpoint = servers_[group.server].endpoint;
         record.server = group.server;
         record.policy = group.policy;
-        record.members = group.members;
+        record.member_count = group.member_count;
         page.groups.push_back(std::move(record));
     }
     page.more = it != groups_.end() ? 1 : 0;
@@ -483,7 +483,7 @@ void Registry::send_group(const std::string& to, uint32_t request_id, const Grou
     message.endpoint = servers_[group.server].endpoint;
     message.key = group.server;
     message.policy = group.policy;
-    message.count = group.members;
+    message.member_count = group.member_count;
     reply(to, message, request_id);
 }
 

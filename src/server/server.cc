@@ -106,7 +106,7 @@ public:
         if (full_) return;
         Uuid msg_id;
         memcpy(msg_id.bytes, row.msg_id, 16);
-        if (!writer_->add(row.seq, row.ts_us, row.sender, msg_id,
+        if (!writer_->add(row.seq, row.timestamp, row.sender, msg_id,
                           std::string_view(row.sender_name, row.sender_name_size),
                           std::string_view((const char*)row.body, row.body_size)))
             full_ = true;
@@ -948,7 +948,7 @@ void GroupServer::on_stats(const std::string& from, const Key& peer,
     for (const auto& entry : refusals_.totals())
         report.add("refused", entry.first, entry.second);
     uint32_t limit = request.limit && request.limit < 1000 ? request.limit : 100;
-    auto it = request.name.empty() ? groups_.begin() : groups_.upper_bound(request.name);
+    auto it = request.after.empty() ? groups_.begin() : groups_.upper_bound(request.after);
     uint32_t count = 0;
     for (; it != groups_.end() && count < limit && report.size() < proto::kMaxBody / 2;
          ++it, count++) {
@@ -1014,7 +1014,7 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
             proto::SentRecord record;
             if (result.status.is_ok()) {
                 record.seq = result.seq;
-                record.ts_us = result.ts_us;
+                record.timestamp = result.timestamp;
             } else {
                 record.status =
                     result.status.code() == Status::kExists ? proto::kConflict : proto::kStorage;
@@ -1035,7 +1035,7 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
         counters_.sends++;
         proto::MessageRecord record;
         record.seq = result.seq;
-        record.ts_us = result.ts_us;
+        record.timestamp = result.timestamp;
         record.sender = batch[i].sender;
         record.msg_id = batch[i].msg_id;
         record.sender_name = batch[i].sender_name;

@@ -217,7 +217,7 @@ private:
     void sends_answered(Pending& pending, proto::Message& message);
     void sends_lapsed(Pending& pending);
     void complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
-                  uint64_t seq, uint64_t ts_us);
+                  uint64_t seq, uint64_t timestamp);
     void expire_sends(int64_t now);
     void fail_sends(const std::string& group, const std::string& why);
 
@@ -361,7 +361,7 @@ public:
 private:
     void build(proto::Message* message) override {
         message->id = proto::kList;
-        message->name = after_;
+        message->after = after_;
     }
     void answered(proto::Message& message) override {
         if (message.id == proto::kError)
@@ -430,7 +430,7 @@ private:
         record.endpoint = message.endpoint;
         record.server = message.key;
         record.policy = message.policy;
-        record.members = message.count;
+        record.member_count = message.member_count;
         call_->groups.push_back(std::move(record));
         finish(Error::kOk);
     }
@@ -868,7 +868,7 @@ private:
             }
             proto::Message list;
             list.id = proto::kList;
-            list.name = after_;
+            list.after = after_;
             if (user_.ask(this, "", list, kFirstAttemptMs)) outstanding_.insert("");
             return;
         }
@@ -1011,7 +1011,7 @@ private:
         if (!link || !link->up()) return;
         proto::Message message;
         message.id = proto::kStats;
-        message.name = after_;
+        message.after = after_;
         if (user_.ask(this, server_, message, kFirstAttemptMs)) in_flight_ = true;
     }
     std::string server_;
@@ -1612,7 +1612,7 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     for (size_t i = 0; i < pending.sends.size(); i++) {
         const proto::SentRecord& record = message.sent[i];
         if (record.status == proto::kStatusOk)
-            complete(std::move(pending.sends[i]), Error::kOk, "", record.seq, record.ts_us);
+            complete(std::move(pending.sends[i]), Error::kOk, "", record.seq, record.timestamp);
         else
             complete(std::move(pending.sends[i]), error_of(record.status, proto::kSend),
                      record.status == proto::kConflict
@@ -1693,13 +1693,13 @@ void UserActor::expire_sends(int64_t now) {
 }
 
 void UserActor::complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
-                         uint64_t seq, uint64_t ts_us) {
+                         uint64_t seq, uint64_t timestamp) {
     if (send->call) {
         Call* call = send->call;
         call->error = error;
         call->why = why;
         call->seq = seq;
-        call->ts_us = ts_us;
+        call->timestamp = timestamp;
         call->msg_id = send->msg_id;
         return reply_call(call);
     }
@@ -1707,7 +1707,7 @@ void UserActor::complete(std::unique_ptr<OutgoingSend> send, Error error, const 
     outcome.msg_id = send->msg_id;
     outcome.group = send->group;
     outcome.seq = seq;
-    outcome.ts_us = ts_us;
+    outcome.timestamp = timestamp;
     outcome.error = error;
     outcome.why = why;
     outcome.size = send->body.size();
