@@ -617,7 +617,8 @@ private:
         message->id = proto::kFollow;
         proto::FollowRecord record;
         record.group = call_->group;
-        record.seq = call_->after_seq == kFollowNow ? 0 : call_->after_seq;
+        record.seq =
+            call_->after_seq; //  from now: beyond the end, which the server reads as its end
         message->follows.push_back(record);
     }
     void answered(proto::Message& message) override {
@@ -915,7 +916,7 @@ private:
                 message.id = proto::kFollow;
                 for (const std::string& group : entry.second) {
                     uint64_t after = wanted_[group];
-                    message.follows.push_back({group, 0, after == kFollowNow ? 0 : after});
+                    message.follows.push_back({group, 0, after}); //  from now: beyond the end
                 }
             }
             if (user_.ask(this, entry.first, message, kFirstAttemptMs))
