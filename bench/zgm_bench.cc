@@ -270,7 +270,10 @@ private:
                 args.push_back("--data");
                 args.push_back(data_dir);
             }
-            std::string log = g_options.base + "/server-" + groups[0] + ".log";
+            //  A log of its own: the text waited for must be this process's.
+            std::string log = g_options.base + "/server-" + groups[0] + "-" + system_of(mode) +
+                              "-" + std::to_string(attempt) + ".log";
+            unlink(log.c_str());
             server->pid = spawn(args, log);
             if (server->pid > 0 && wait_for_text(log, "zgm server: serving", 15000, server->pid)) {
                 server->endpoint = bind;
@@ -302,8 +305,9 @@ private:
         }
         for (int attempt = 0; attempt < 3; attempt++) {
             int port = free_port();
-            std::string log =
-                g_options.base + "/registry-" + (insecure ? "insecure" : "curve") + ".log";
+            std::string log = g_options.base + "/registry-" + system_of(mode) + "-" +
+                              std::to_string(attempt) + ".log";
+            unlink(log.c_str());
             std::string bind = "tcp://127.0.0.1:" + std::to_string(port);
             std::vector<std::string> args = {
                 g_options.zgm, "registry",  "--bind",     bind, "--key",  registry_cert_,
