@@ -4,7 +4,7 @@
 
     Usage: zgm-bench [--json] [--inproc] [--only SETS] [--quick] [--security LIST]
                      [--zgm PATH] [--random-ids] [--base DIR] [--scale F]
-                     [--time-scale F] [--verbose]
+                     [--time-scale F] [--rate N] [--verbose]
            zgm-bench --report FILE...
 
     Every zgm figure is measured as a user's program gets it: zgm_user_t objects calling
@@ -55,12 +55,17 @@
 
 #include <czmq.h>
 
-//  Under `valgrind --tool=callgrind`, each workload's measured window is one profile dump
-//  (callgrind.out.PID.N, named after the workload); elsewhere these are no-ops.
+//  Under `valgrind --tool=callgrind --instr-atstart=no`, only the measured windows are
+//  counted (setup, joins and teardown are not): run one workload and one --security mode
+//  at a time, with --separate-threads=yes to see each thread. Elsewhere these are no-ops.
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
-#define PROFILE_START() CALLGRIND_ZERO_STATS
-#define PROFILE_STOP(name) CALLGRIND_DUMP_STATS_AT(name)
+#define PROFILE_START() CALLGRIND_START_INSTRUMENTATION
+#define PROFILE_STOP(name)                                                                         \
+    do {                                                                                           \
+        (void)(name);                                                                              \
+        CALLGRIND_STOP_INSTRUMENTATION;                                                            \
+    } while (0)
 #else
 #define PROFILE_START()
 #define PROFILE_STOP(name) (void)(name)
@@ -86,6 +91,7 @@ struct Options {
     std::string base; //  where data directories and keys go
     std::vector<Mode> modes = {Mode::kCurve, Mode::kInsecure};
     bool random_ids = false;         //  the caller gives random message ids
+    uint64_t latency_rate = 5000;    //  messages/s of the latency workloads
     std::vector<std::string> report; //  --report files
 };
 
@@ -740,7 +746,7 @@ void bench_fanout(Mode mode, size_t members_count, uint64_t count) {
 //  (just before zgm_user_send_async) to the member's zgm_user_recv.
 void bench_latency(Mode mode, const char* prefix, const char* durability, bool memory) {
     const size_t kMembers = 10;
-    const uint64_t kRate = 5000;
+    const uint64_t kRate = g_options.latency_rate;
     uint64_t count = scaled(15000);
     std::string group = std::string("latency-") + (memory ? "memory" : durability);
     GroupServer server;
@@ -1303,11 +1309,13 @@ void usage() {
     fprintf(stderr,
             "Usage: zgm-bench [--json] [--inproc] [--only SETS] [--quick] [--security LIST]\n"
             "                 [--zgm PATH] [--random-ids] [--base DIR] [--scale F]\n"
-            "                 [--time-scale F] [--verbose]\n"
+            "                 [--time-scale F] [--rate N] [--verbose]\n"
             "       zgm-bench --report FILE...\n"
-            "--scale F, --time-scale F: counts and time bounds times F (for profiling:\n"
-            "      under callgrind each workload's measured window is one dump)\n"
-            "SETS: comma-separated durable,nofsync,sync,fanout (or fanout1,fanout10,fanout100),\n"
+            "--scale F, --time-scale F: counts and time bounds times F (for profiling: under\n"
+            "      callgrind --instr-atstart=no only the measured windows are counted)\n"
+            "--rate N: the latency workloads' send rate (default 5000 msgs/s)\n"
+            "SETS: comma-separated durable (or durable1,durable8), nofsync (or nofsync1,\n"
+            "      nofsync8), sync, fanout (or fanout1,fanout10,fanout100),\n"
             "      latency (or latency_full,latency_normal,latency_memory),fetch,footprint,\n"
             "      protocol\n"
             "LIST: curve,insecure (the default: both, each workload with CURVE then insecure)\n");
@@ -1345,6 +1353,9 @@ bool parse(int argc, char** argv) {
         } else if (arg == "--scale" || arg == "--time-scale") {
             if (!value(&text) || atof(text.c_str()) <= 0) return false;
             (arg == "--scale" ? g_run.count_scale : g_run.time_scale) = atof(text.c_str());
+        } else if (arg == "--rate") {
+            if (!value(&text) || atoi(text.c_str()) <= 0) return false;
+            g_options.latency_rate = (uint64_t)atoi(text.c_str());
         } else if (arg == "--zgm") {
             if (!value(&g_options.zgm)) return false;
         } else if (arg == "--base") {
@@ -1413,14 +1424,14 @@ int main(int argc, char** argv) {
             remove_tree(g_options.base);
             return 1;
         }
-        if (selected("durable")) {
+        if (selected("durable") || selected("durable1"))
             each_mode([](Mode mode) { bench_send(mode, "durable_send_1", 1, "full"); });
+        if (selected("durable") || selected("durable8"))
             each_mode([](Mode mode) { bench_send(mode, "durable_send_8", 8, "full"); });
-        }
-        if (selected("nofsync")) {
+        if (selected("nofsync") || selected("nofsync1"))
             each_mode([](Mode mode) { bench_send(mode, "send_nofsync_1", 1, "normal"); });
+        if (selected("nofsync") || selected("nofsync8"))
             each_mode([](Mode mode) { bench_send(mode, "send_nofsync_8", 8, "normal"); });
-        }
         if (selected("sync")) each_mode(bench_send_sync);
         if (selected("fanout") || selected("fanout1"))
             each_mode([](Mode mode) { bench_fanout(mode, 1, scaled(200000)); });
