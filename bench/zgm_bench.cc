@@ -61,14 +61,10 @@
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
 #define PROFILE_START() CALLGRIND_START_INSTRUMENTATION
-#define PROFILE_STOP(name)                                                                         \
-    do {                                                                                           \
-        (void)(name);                                                                              \
-        CALLGRIND_STOP_INSTRUMENTATION;                                                            \
-    } while (0)
+#define PROFILE_STOP() CALLGRIND_STOP_INSTRUMENTATION
 #else
 #define PROFILE_START()
-#define PROFILE_STOP(name) (void)(name)
+#define PROFILE_STOP()
 #endif
 
 #include <climits>
@@ -103,11 +99,6 @@ const char* system_of(Mode mode) {
 
 const char* security_of(Mode mode) {
     return mode == Mode::kCurve ? "curve" : "insecure (PLAIN)";
-}
-
-//  The name of a profile dump: workload and system.
-std::string profile_name(const std::string& workload, Mode mode) {
-    return workload + " " + system_of(mode);
 }
 
 const char* mode_name() {
@@ -619,7 +610,7 @@ void bench_send(Mode mode, const char* workload, int users, const char* durabili
             });
         for (std::thread& thread : threads)
             thread.join();
-        PROFILE_STOP(profile_name(workload, mode).c_str());
+        PROFILE_STOP();
         SendStats total;
         for (const SendStats& part : stats) {
             total.handed += part.handed;
@@ -681,7 +672,7 @@ void bench_send_sync(Mode mode) {
             sent++;
         }
         double seconds = (double)(mono_ns() - start) / 1e9;
-        PROFILE_STOP(profile_name(workload, mode).c_str());
+        PROFILE_STOP();
         record(workload, system_of(mode), sent / seconds, "msg/s",
                base_params(mode)
                    .add("users", 1)
@@ -715,7 +706,7 @@ void bench_fanout(Mode mode, size_t members_count, uint64_t count) {
                 fail("%s (%s): %llu sends failed: %s", workload.c_str(), system_of(mode),
                      (unsigned long long)sent.failed, sent.first_failure.c_str());
             bool complete = sent.failed == 0 && members.finish(sent.stored, scaled_s(20));
-            PROFILE_STOP(profile_name(workload, mode).c_str());
+            PROFILE_STOP();
             double seconds = (double)(members.last_delivery_ns() - start) / 1e9;
             double send_seconds = (double)(sent.last_outcome_ns - start) / 1e9;
             double rate = seconds > 0 ? (double)members.deliveries() / seconds : 0;
@@ -785,7 +776,7 @@ void bench_latency(Mode mode, const char* prefix, const char* durability, bool m
                      (unsigned long long)sent.failed, sent.first_failure.c_str());
             bool complete = sent.failed == 0 && sent.stored == sent.handed &&
                             members.finish(sent.stored, scaled_s(20));
-            PROFILE_STOP(profile_name(prefix, mode).c_str());
+            PROFILE_STOP();
             std::vector<uint64_t> latencies = members.latencies();
             struct {
                 const char* suffix;
@@ -841,7 +832,7 @@ void bench_fetch(Mode mode) {
             uint64_t start = mono_ns();
             zgm_msglist_t* list = zgm_user_fetch(reader, group.c_str(), &query);
             double seconds = (double)(mono_ns() - start) / 1e9;
-            PROFILE_STOP(profile_name(workload, mode).c_str());
+            PROFILE_STOP();
             size_t size = list ? zgm_msglist_size(list) : 0;
             bool ordered = size == count;
             for (size_t i = 0; ordered && i < size; i++) {
@@ -1103,7 +1094,7 @@ void bench_protocol_limit(Mode mode) {
                 fail("%s: %llu sent, %llu stored, %llu failed, %llu SENDs unanswered", workload,
                      (unsigned long long)sent, (unsigned long long)client.stored(),
                      (unsigned long long)client.failed(), (unsigned long long)client.in_flight());
-            PROFILE_STOP(profile_name(workload, mode).c_str());
+            PROFILE_STOP();
             double seconds = (double)(client.last_ack_ns() - start) / 1e9;
             record(workload, system, seconds > 0 ? client.stored() / seconds : 0, "msg/s",
                    base_params(mode)
