@@ -7,6 +7,7 @@
     =========================================================================
 */
 #include "cli/args.h"
+#include "cli/timefmt.h"
 
 #include <cstring>
 
@@ -45,6 +46,9 @@ bool check_option_value(const OptionSpec& spec, const char* value, std::string* 
         break;
     case OptionSpec::kPositive:
         if (!parse_uint(value, UINT64_MAX, &number) || number == 0) wanted = "a positive number";
+        break;
+    case OptionSpec::kDuration:
+        if (!parse_duration(value, &number)) wanted = "a duration (30s, 10m, 2h, 7d, or 0)";
         break;
     }
     if (!wanted && spec.choices && !is_choice(spec.choices, value)) {

@@ -31,6 +31,7 @@ struct OptionSpec {
         kMsecs,    //  milliseconds, 1 to INT32_MAX
         kUint,     //  a number from 0
         kPositive, //  a number from 1
+        kDuration, //  30s, 10m, 2h, 7d, or 0
     };
     const char* name;          //  the long name without "--", also the configuration key
     const char* arg;           //  the value's placeholder, or NULL for a flag

@@ -38,7 +38,8 @@ COMMAND_FIELDS = {"name", "summary", "help", "text", "usage", "args", "section",
                   "help-footer", "slash-footer"}
 SUBCOMMAND_FIELDS = {"name", "args", "summary", "help", "option"}
 SLASH_FIELDS = {"name", "alias", "args", "summary", "option"}
-TYPES = {"text": "kText", "msecs": "kMsecs", "uint": "kUint", "positive": "kPositive"}
+TYPES = {"text": "kText", "msecs": "kMsecs", "uint": "kUint", "positive": "kPositive",
+         "duration": "kDuration"}
 
 
 def fail(message):
@@ -921,7 +922,8 @@ def completion(model):
                 continue
             if "choices" in o:
                 action = f'COMPREPLY=($(compgen -W "{" ".join(o["choices"])}" -- "$cur"))'
-            elif o["arg"] == "FILE":
+            elif "FILE" in o["arg"].split("|"):
+                #  FILE, KEY|FILE, DIR|KEY|FILE: a key's text is not completed, files are.
                 action = 'COMPREPLY=($(compgen -f -- "$cur"))'
             elif o["arg"] == "DIR":
                 action = 'COMPREPLY=($(compgen -d -- "$cur"))'
