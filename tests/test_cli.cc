@@ -152,6 +152,21 @@ void test_option_values_are_checked_as_they_are_parsed(void** state) {
                         "--durability takes full or normal, not 'half'");
 }
 
+void test_a_key_that_starts_with_a_dash_is_a_word_not_an_option(void** state) {
+    (void)state;
+    std::vector<std::string> words = {"club", "-l4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm",
+                                      "--4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm", "--json"};
+    std::vector<char*> pointers;
+    for (std::string& word : words)
+        pointers.push_back(&word[0]);
+    Args args;
+    assert_true(args.parse((int)pointers.size(), pointers.data(), spec::kUserOptions, nullptr));
+    assert_int_equal(args.positional().size(), 3);
+    assert_string_equal(args.positional()[1].c_str(), words[1].c_str());
+    assert_string_equal(args.positional()[2].c_str(), words[2].c_str());
+    assert_true(args.has("json"));
+}
+
 void test_options_that_exclude_each_other_are_refused_together(void** state) {
     (void)state;
     Args args;
@@ -431,6 +446,7 @@ int main(void) {
         cmocka_unit_test(test_terminal_output_neutralises_escape_sequences),
         cmocka_unit_test(test_interactive_lines_split_into_words_with_quotes),
         cmocka_unit_test(test_option_values_are_checked_as_they_are_parsed),
+        cmocka_unit_test(test_a_key_that_starts_with_a_dash_is_a_word_not_an_option),
         cmocka_unit_test(test_options_that_exclude_each_other_are_refused_together),
         cmocka_unit_test(test_config_keys_carry_their_file_and_line),
         cmocka_unit_test(test_config_errors_name_file_line_and_key),
