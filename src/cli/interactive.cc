@@ -274,8 +274,12 @@ void on_outcome(Client* client, const zgm_sent_t& sent) {
     }
     if (!pending.shown) {
         pending.shown = true;
+        //  The library's reason for a send in doubt tells its caller to send it again with
+        //  its id: which is what happens here.
+        std::string why = sent.error == ZGM_EINDOUBT ? "no answer yet, it may be stored"
+                                                     : std::string(sent.reason);
         note_line(client, "(pending: " + excerpt(pending.body) + " to " + pending.group + ": " +
-                              sent.reason + "; sending it again)");
+                              why + "; sending it again with its id)");
     }
     pending.due_ms = now + kRetryMs;
 }
