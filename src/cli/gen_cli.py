@@ -331,7 +331,11 @@ def two_columns(rows, indent=2, gap=2, max_left=24):
         body = textwrap.wrap(right, HELP_WIDTH - width, break_long_words=False,
                              break_on_hyphens=False) or [""]
         if len(head) + gap > width:
-            lines.append(head)
+            #  A long synopsis wraps, each [option] whole, under its first word.
+            lines.append(textwrap.fill(keep_brackets(left), HELP_WIDTH,
+                                       initial_indent=" " * indent,
+                                       subsequent_indent=" " * (indent + 4),
+                                       break_long_words=False, break_on_hyphens=False))
         else:
             lines.append(head.ljust(width) + body.pop(0))
         lines.extend(" " * width + line for line in body)
