@@ -175,6 +175,9 @@ ZGM_EXPORT int zgm_registry_trust(zgm_registry_t* self, const char* key);
 //  directory is read again every few seconds, and at once for a key it does not know, so
 //  adding or removing a certificate takes effect without a restart.
 ZGM_EXPORT int zgm_registry_trust_dir(zgm_registry_t* self, const char* dir);
+//  Lets a key (text or certificate file) read the registry's figures (zgm_user_stats), as
+//  its own key may.
+ZGM_EXPORT int zgm_registry_add_admin(zgm_registry_t* self, const char* key);
 //  Binds an endpoint ("tcp://*:5570", "tcp://127.0.0.1:*", "inproc://registry").
 //  Returns the bound TCP port (0 for other transports), or -1.
 ZGM_EXPORT int zgm_registry_bind(zgm_registry_t* self, const char* endpoint);
@@ -216,6 +219,9 @@ ZGM_EXPORT int zgm_server_set_accept_new(zgm_server_t* self, int accept_new);
 ZGM_EXPORT int zgm_server_set_heartbeat(zgm_server_t* self, int msecs);
 //  "full" (fsync every commit, the default) or "normal". Call before zgm_server_add.
 ZGM_EXPORT int zgm_server_set_durability(zgm_server_t* self, const char* durability);
+//  Lets a key (text or certificate file) read the group server's figures (zgm_user_stats),
+//  as its own key may.
+ZGM_EXPORT int zgm_server_add_admin(zgm_server_t* self, const char* key);
 //  Sets one of its limits.
 ZGM_EXPORT int zgm_server_set_limit(zgm_server_t* self, zgm_limit_t limit, uint64_t value);
 //  How many messages, body bytes and milliseconds of age a group keeps (0: no limit),
@@ -264,7 +270,7 @@ typedef struct {
     char endpoint[256];             //  the group server that serves it
     char server_key[ZGM_KEY_SIZE];  //  that group server's public key
     int policy;                     //  a zgm_policy_t
-    uint32_t members;
+    uint32_t member_count;
 } zgm_group_t;
 
 //  Every live group, in name order: an array of *count entries, which the caller frees with
@@ -376,6 +382,14 @@ ZGM_EXPORT int zgm_user_set_policy(zgm_user_t* self, const char* group, zgm_poli
 //  the group server's own default bounds each).
 ZGM_EXPORT int zgm_user_set_retention(zgm_user_t* self, const char* group, uint64_t max_count,
                                       uint64_t max_bytes, uint64_t max_age_ms);
+
+//  The figures of a server - the registry or a group server, at endpoint with its public key
+//  (text or certificate file) - as lines of three tab-separated fields: scope ("server",
+//  "registry", "group/NAME", "server/KEY", "refused"), name, value (docs/api.md lists them).
+//  Only the server's own key and the keys it names as --admin may ask: run it as a user
+//  made with the server's certificate. The caller frees the text with free (). NULL on
+//  failure (ZGM_EDENIED for any other key).
+ZGM_EXPORT char* zgm_user_stats(zgm_user_t* self, const char* endpoint, const char* key);
 
 //  The next live message of a followed group, waiting up to timeout_ms (-1: forever).
 //  Every message arrives once and in order per group: the user catches up by itself after

@@ -16,16 +16,20 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 dir=$(mktemp -d /tmp/zgm-interactive-XXXXXX)
 session="zgm-test-$$"
+#  A tmux server of the test's own: a client in it gets this test's environment (a running
+#  server would give its own, e.g. without the LD_LIBRARY_PATH of make check-tsan), and no
+#  user's configuration.
+tmux() { command tmux -f /dev/null -S "$dir/tmux" "$@"; }
 registry_pid=""
 group_pid=""
 slow=1
 [ -n "${ZGM_EXE_WRAPPER:-}" ] && slow=4
+[ "${ZGM_TEST_SLOWDOWN:-0}" -gt 0 ] 2>/dev/null && slow=$ZGM_TEST_SLOWDOWN
 export XDG_CONFIG_HOME="$dir/config" XDG_DATA_HOME="$dir/data" XDG_STATE_HOME="$dir/state"
 unset ZGM_REGISTRY ZGM_REGISTRY_KEY
 
 cleanup() {
-    tmux kill-session -t "$session" 2>/dev/null
-    tmux kill-session -t "$session-send" 2>/dev/null
+    tmux kill-server 2>/dev/null
     for pid in $group_pid $registry_pid; do
         kill -CONT "$pid" 2>/dev/null
         kill "$pid" 2>/dev/null
@@ -119,10 +123,13 @@ check "/help join is not a usage error" screen_lacks "usage:"
 
 type_line "/join general"
 check "/join makes the group current" screen_has "general>"
-check "and shows its last 10 messages" sh -c "
-    tmux capture-pane -p -S -100 -t '$session' | grep -q -F '<bob> old 12' &&
-    tmux capture-pane -p -S -100 -t '$session' | grep -q -F '<bob> old 3' &&
-    ! tmux capture-pane -p -S -100 -t '$session' | grep -q -F '<bob> old 2'"
+last_ten() { #  old 3 to old 12 on the screen, not old 2
+    screen=$(tmux capture-pane -p -S -100 -t "$session") || return 1
+    printf '%s\n' "$screen" | grep -q -F '<bob> old 12' &&
+        printf '%s\n' "$screen" | grep -q -F '<bob> old 3' &&
+        ! printf '%s\n' "$screen" | grep -q -F '<bob> old 2'
+}
+check "and shows its last 10 messages" last_ten
 
 type_line "hello from alice"
 check "a plain line is sent to the current group" \
@@ -135,7 +142,11 @@ sleep 0.5
 user bob send general "bob says hi" >/dev/null
 check "a live message appears while typing" screen_has "bob says hi"
 check "the half-typed line is still on the prompt line" last_line_is "general> half typed"
-check "no colour codes with NO_COLOR" sh -c "! tmux capture-pane -p -e -t '$session' | grep -q '\[3[0-9]m'"
+no_colour() { #  the screen, read with its attributes, has no colour code
+    screen=$(tmux capture-pane -p -e -t "$session") || return 1
+    ! printf '%s\n' "$screen" | grep -q '\[3[0-9]m'
+}
+check "no colour codes with NO_COLOR" no_colour
 type_line " and finished"
 check "the finished line is sent whole" screen_has "<alice> half typed and finished"
 

@@ -288,7 +288,7 @@ void print_groups(FILE* out, const zgm_group_t* groups, size_t count, const Styl
             line += ',';
             json_append_field(&line, "policy", policy_name(groups[i].policy));
             line += ',';
-            json_append_uint(&line, "members", groups[i].members);
+            json_append_uint(&line, "members", groups[i].member_count);
             line += '}';
             finish_line(out, line);
         }
@@ -307,8 +307,8 @@ void print_groups(FILE* out, const zgm_group_t* groups, size_t count, const Styl
         std::string name, endpoint;
         append_name(&name, groups[i].name);
         append_name(&endpoint, groups[i].endpoint);
-        fprintf(out, "%-*s  %7u  %-7s  %s\n", name_width, name.c_str(), (unsigned)groups[i].members,
-                policy_name(groups[i].policy), endpoint.c_str());
+        fprintf(out, "%-*s  %7u  %-7s  %s\n", name_width, name.c_str(),
+                (unsigned)groups[i].member_count, policy_name(groups[i].policy), endpoint.c_str());
     }
     fflush(out);
 }

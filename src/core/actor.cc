@@ -54,6 +54,15 @@ zsock_t* new_client_socket(const std::string& endpoint, bool immediate, const Ke
     return socket;
 }
 
+int bind_server_socket(zsock_t* socket, const std::string& endpoint, std::string* bound) {
+    if (zmq_bind(zsock_resolve(socket), endpoint.c_str()) != 0) return -1;
+    char last[256] = "";
+    size_t size = sizeof last;
+    zmq_getsockopt(zsock_resolve(socket), ZMQ_LAST_ENDPOINT, last, &size);
+    *bound = last[0] ? last : endpoint;
+    return endpoint_port(*bound);
+}
+
 std::string endpoint_address(const std::string& endpoint) {
     const std::string tcp = "tcp://";
     if (endpoint.compare(0, tcp.size(), tcp) == 0) return endpoint.substr(tcp.size());

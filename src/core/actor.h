@@ -27,6 +27,11 @@ zsock_t* new_server_socket(uint32_t max_frame);
 //  (sends fail with EAGAIN instead). NULL, with zmq_errno () set, if the endpoint is bad.
 zsock_t* new_client_socket(const std::string& endpoint, bool immediate, const KeyPair& keys,
                            Security security, const Key& server_key);
+//  Binds a server socket: a wildcard port ("tcp://*:*") is a free one the kernel picks (not
+//  CZMQ's counting from 49152, which hands a port just given up by a stopped server to the
+//  next one). Returns the bound TCP port, 0 for other transports, or -1 with zmq_errno ().
+//  *bound gets the endpoint as bound.
+int bind_server_socket(zsock_t* socket, const std::string& endpoint, std::string* bound);
 //  "host:port" of a tcp:// endpoint (the endpoint itself for other transports).
 std::string endpoint_address(const std::string& endpoint);
 //  The TCP port of a bound endpoint ("tcp://0.0.0.0:41234" -> 41234), or 0.

@@ -37,10 +37,9 @@ Key KeyPair::public_key() const {
 namespace {
 
 Status io_error(const std::string& what, const std::string& path, int error) {
-    Status::Code code = error == ENOSPC || error == EDQUOT ? Status::kFull
-                        : error == EACCES || error == EROFS || error == EPERM
-                            ? Status::kReadOnly
-                            : Status::kIo;
+    Status::Code code = error == ENOSPC || error == EDQUOT                    ? Status::kFull
+                        : error == EACCES || error == EROFS || error == EPERM ? Status::kReadOnly
+                                                                              : Status::kIo;
     return Status::error(code, what + " " + path + ": " + strerror(error));
 }
 
@@ -134,10 +133,9 @@ Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::s
     if (exists(secret_path) || !create) {
         if (!exists(secret_path) && exists(path))
             return Status::error(Status::kInvalid,
-                                 path + " is a public certificate; its secret key (" +
-                                     secret_path + ") is not there");
-        if (!exists(secret_path))
-            return Status::error(Status::kNotFound, "no key pair at " + path);
+                                 path + " is a public certificate; its secret key (" + secret_path +
+                                     ") is not there");
+        if (!exists(secret_path)) return Status::error(Status::kNotFound, "no key pair at " + path);
         return Status::error(Status::kCorrupt, secret_path + " is not a CURVE certificate");
     }
     //  Create: the secret file appears at once and whole (link fails if another process
@@ -223,7 +221,7 @@ void secure_client_socket(zsock_t* socket, const KeyPair& keys, Security securit
                           const Key& server_key) {
     if (security == Security::kInsecure) {
         zsock_set_plain_username(socket, keys.public_txt.c_str());
-        zsock_set_plain_password(socket, "-"); //  not checked; libzmq refuses an empty one
+        zsock_set_plain_password(socket, "-"); //  unused; libzmq refuses an empty one
         return;
     }
     zsock_set_curve_publickey(socket, keys.public_txt.c_str());

@@ -22,6 +22,7 @@
 #include "core/errors.h"
 #include "core/limits.h"
 #include "core/names.h"
+#include "core/report.h"
 #include "core/zap.h"
 #include "proto/proto.h"
 
@@ -34,6 +35,12 @@
 namespace zgm {
 
 namespace {
+
+//  A request's log line, within the log's budget for requests.
+#define ZGM_REQUEST(...)                                                                           \
+    do {                                                                                           \
+        if (zgm::verbose() && request_lines_.take(mono_ms())) ZGM_LOG(__VA_ARGS__);                \
+    } while (0)
 
 constexpr int kCreateTimeoutMs = 5000;
 constexpr uint32_t kPageSize = 1000;
@@ -53,7 +60,7 @@ struct GroupEntry {
     std::string name;
     Key server;
     uint8_t policy = 0;
-    uint32_t members = 0;
+    uint32_t member_count = 0;
     Key creator; //  the key whose CREATE made it (nil for groups a server hosts itself)
 };
 
@@ -101,6 +108,7 @@ private:
     void on_resolve(const std::string& from, const proto::Message& request);
     void on_create(const std::string& from, const Key& peer, const proto::Message& request);
     void on_host_reply(const Key& peer, const proto::Message& reply);
+    void on_stats(const std::string& from, const Key& peer, const proto::Message& request);
     void send_group(const std::string& to, uint32_t request_id, const GroupEntry& group);
     bool complete() const { return mono_ms() - started_ms_ >= expiry_ms_; }
     void expire();
@@ -120,7 +128,9 @@ private:
     ServerLimits limits_;
     RateLimiter rates_;
     RefusalLog refusals_{"registry"};
+    LineBudget request_lines_{"registry"};
     std::set<Key> trusted_keys_;
+    std::set<Key> admins_; //  keys besides its own that may ask for STATS
     std::vector<std::string> trust_dirs_;
     std::set<Key> dir_keys_;   //  the keys in trust_dirs_ at the last reading
     int64_t read_dirs_ms_ = 0; //  when they were read
@@ -150,6 +160,7 @@ void Registry::run() {
             expire();
             rates_.sweep(now);
             refusals_.tick(now);
+            request_lines_.tick(now);
             next_expiry = now + (expiry_ms_ / 3 > 10 ? expiry_ms_ / 3 : 10);
         }
     }
@@ -196,8 +207,8 @@ bool parse_number(const std::string& text, uint64_t max, uint64_t* value) {
 Error Registry::set(const std::string& name, const std::string& value, std::string* why) {
     uint64_t number = 0;
     bool numeric = parse_number(value, UINT32_MAX, &number);
-    bool before_bind = name == "key-public" || name == "key-secret" || name == "insecure" ||
-                       name == "max-frame";
+    bool before_bind =
+        name == "key-public" || name == "key-secret" || name == "insecure" || name == "max-frame";
     if (before_bind && socket_) {
         *why = name + " must be set before the registry binds";
         return Error::kInvalid;
@@ -218,6 +229,13 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
             return Error::kInvalid;
         }
         trusted_keys_.insert(key);
+    } else if (name == "admin") {
+        Key key;
+        if (!Key::parse(value, &key)) {
+            *why = "admin: not a key (40 Z85 characters)";
+            return Error::kInvalid;
+        }
+        admins_.insert(key);
     } else if (name == "trust-dir") {
         std::vector<Key> keys;
         if (!read_public_keys_in(value, &keys, why)) return Error::kSystem;
@@ -267,14 +285,11 @@ void Registry::bind(const std::string& endpoint) {
         if (security_ == Security::kInsecure)
             ZGM_LOG("registry: insecure: no encryption, and keys are not proven");
     }
-    int port = zsock_bind(socket_, "%s", endpoint.c_str());
+    std::string bound;
+    int port = bind_server_socket(socket_, endpoint, &bound);
     int error = port < 0 ? zmq_errno() : 0;
-    if (port >= 0) {
-        char* last = zsock_last_endpoint(socket_);
-        ZGM_LOG("registry: listening on %s, key %s", last ? last : endpoint.c_str(),
-                keys_.public_txt.c_str());
-        zstr_free(&last);
-    }
+    if (port >= 0)
+        ZGM_LOG("registry: listening on %s, key %s", bound.c_str(), keys_.public_txt.c_str());
     zsock_send(pipe_, "iis", port, error, port < 0 ? zmq_strerror(error) : "");
 }
 
@@ -283,8 +298,8 @@ void Registry::handle_socket() {
     for (int i = 0; i < 1000; i++) {
         std::string from, peer_text;
         proto::Message request;
-        proto::DecodeError rc = proto::recv(zsock_resolve(socket_), true, &from, &request,
-                                            ZMQ_DONTWAIT, &peer_text);
+        proto::DecodeError rc =
+            proto::recv(zsock_resolve(socket_), true, &from, &request, ZMQ_DONTWAIT, &peer_text);
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return;
         Key peer;
         Key::parse(peer_text, &peer);
@@ -302,8 +317,7 @@ void Registry::handle_socket() {
 
 void Registry::handle(const std::string& from, const Key& peer, proto::Message& request) {
     if (peer.is_nil()) //  only an unauthenticated connection has no key
-        return refuse(from, request.request_id, proto::kDenied, "no key on this connection",
-                      peer);
+        return refuse(from, request.request_id, proto::kDenied, "no key on this connection", peer);
     //  Group servers are bounded by trust; users by their rate.
     bool server_message = request.id == proto::kRegister || request.id == proto::kHeartbeat ||
                           request.id == proto::kDeregister || request.id == proto::kOk ||
@@ -326,6 +340,8 @@ void Registry::handle(const std::string& from, const Key& peer, proto::Message& 
         return on_resolve(from, request);
     case proto::kCreate:
         return on_create(from, peer, request);
+    case proto::kStats:
+        return on_stats(from, peer, request);
     case proto::kOk:
     case proto::kError:
         return on_host_reply(peer, request);
@@ -371,8 +387,7 @@ void Registry::on_register(const std::string& from, const Key& peer,
         //  A name belongs to the key that holds it while that server is live.
         const ServerEntry& owner = servers_[existing->second.server];
         return refuse(from, request.request_id, proto::kConflict,
-                      "group '" + request.group + "' is already served by " + owner.endpoint,
-                      peer);
+                      "group '" + request.group + "' is already served by " + owner.endpoint, peer);
     }
     if (existing == groups_.end() && groups_.size() >= limits_.groups)
         return refuse(from, request.request_id, proto::kLimitReached,
@@ -386,7 +401,7 @@ void Registry::on_register(const std::string& from, const Key& peer,
     server.accept_new = request.accept_new != 0;
     server.last_seen_ms = mono_ms();
     if (existing == groups_.end()) {
-        ZGM_LOG("JOIN REQUEST FROM %s", endpoint_address(request.endpoint).c_str());
+        ZGM_REQUEST("JOIN REQUEST FROM %s", endpoint_address(request.endpoint).c_str());
         ZGM_LOG("registry: group '%s' served by %s%s", request.group.c_str(),
                 request.endpoint.c_str(), new_server ? " (new group server)" : "");
         GroupEntry& group = groups_[request.group];
@@ -397,7 +412,7 @@ void Registry::on_register(const std::string& from, const Key& peer,
     }
     existing->second.id = request.group_id;
     existing->second.policy = request.policy;
-    existing->second.members = request.count;
+    existing->second.member_count = request.member_count;
     proto::Message ok;
     ok.id = proto::kOk;
     reply(from, ok, request.request_id);
@@ -413,9 +428,9 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
     auto server = servers_.find(peer);
     //  A server hosting no group yet is known by its heartbeats alone (it may accept new
     //  groups); one whose groups the registry does not all know registers them again.
-    if (server == servers_.end() && request.count == 0 && !request.endpoint.empty())
+    if (server == servers_.end() && request.group_count == 0 && !request.endpoint.empty())
         server = servers_.emplace(peer, ServerEntry()).first;
-    if (server == servers_.end() || server->second.groups != request.count)
+    if (server == servers_.end() || server->second.groups != request.group_count)
         return error(from, request.request_id, proto::kNotFound,
                      "unknown group server or groups: register again");
     server->second.last_seen_ms = mono_ms();
@@ -439,12 +454,12 @@ void Registry::on_deregister(const std::string& from, const Key& peer,
 }
 
 void Registry::on_list(const std::string& from, const Key& peer, const proto::Message& request) {
-    ZGM_LOG("GROUP LIST REQUEST FROM %s", peer.str().c_str());
+    ZGM_REQUEST("GROUP LIST REQUEST FROM %s", peer.str().c_str());
     proto::Message page;
     page.id = proto::kGroups;
     page.complete = complete() ? 1 : 0;
     uint32_t limit = request.limit && request.limit < kPageSize ? request.limit : kPageSize;
-    auto it = request.name.empty() ? groups_.begin() : groups_.upper_bound(request.name);
+    auto it = request.after.empty() ? groups_.begin() : groups_.upper_bound(request.after);
     for (; it != groups_.end() && page.groups.size() < limit; ++it) {
         const GroupEntry& group = it->second;
         proto::GroupRecord record;
@@ -453,7 +468,7 @@ void Registry::on_list(const std::string& from, const Key& peer, const proto::Me
         record.endpoint = servers_[group.server].endpoint;
         record.server = group.server;
         record.policy = group.policy;
-        record.members = group.members;
+        record.member_count = group.member_count;
         page.groups.push_back(std::move(record));
     }
     page.more = it != groups_.end() ? 1 : 0;
@@ -468,7 +483,7 @@ void Registry::send_group(const std::string& to, uint32_t request_id, const Grou
     message.endpoint = servers_[group.server].endpoint;
     message.key = group.server;
     message.policy = group.policy;
-    message.count = group.members;
+    message.member_count = group.member_count;
     reply(to, message, request_id);
 }
 
@@ -486,9 +501,8 @@ void Registry::on_resolve(const std::string& from, const proto::Message& request
           "no group '" + request.group + "' in the registry");
 }
 
-void Registry::on_create(const std::string& from, const Key& peer,
-                         const proto::Message& request) {
-    ZGM_LOG("CREATE REQUEST FROM %s: '%s'", peer.str().c_str(), request.group.c_str());
+void Registry::on_create(const std::string& from, const Key& peer, const proto::Message& request) {
+    ZGM_REQUEST("CREATE REQUEST FROM %s: '%s'", peer.str().c_str(), request.group.c_str());
     if (!valid_name(request.group))
         return error(from, request.request_id, proto::kInvalid, invalid_name_reason());
     auto existing = groups_.find(request.group);
@@ -555,6 +569,41 @@ void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
             send_group(waiter.routing_id, waiter.request_id, group->second);
         }
     }
+}
+
+//  The registry's figures and its group servers: for its own key and its admins only.
+void Registry::on_stats(const std::string& from, const Key& peer, const proto::Message& request) {
+    if (peer.str() != keys_.public_txt && !admins_.count(peer))
+        return refuse(from, request.request_id, proto::kDenied,
+                      "STATS is for the registry's own key and its --admin keys", peer);
+    Report report;
+    int64_t now = mono_ms();
+    report.add("registry", "key", keys_.public_txt);
+    report.add("registry", "uptime_s", (uint64_t)((now - started_ms_) / 1000));
+    report.add("registry", "rss_kib", resident_kib());
+    report.add("registry", "groups", (uint64_t)groups_.size());
+    report.add("registry", "servers", (uint64_t)servers_.size());
+    report.add("registry", "connections", domain_ ? (uint64_t)domain_->connections.load() : 0);
+    report.add("registry", "complete", complete() ? "yes" : "no");
+    if (domain_) {
+        report.add("refused", "connections over --max-connections", domain_->refused_full.load());
+        report.add("refused", "handshakes of another mechanism", domain_->refused_mechanism.load());
+        report.add("refused", "failed handshakes", domain_->failed_handshakes.load());
+    }
+    for (const auto& entry : refusals_.totals())
+        report.add("refused", entry.first, entry.second);
+    for (const auto& entry : servers_) {
+        if (report.size() > proto::kMaxBody / 2) break;
+        std::string scope = "server/" + entry.first.str();
+        report.add(scope, "endpoint", entry.second.endpoint);
+        report.add(scope, "groups", entry.second.groups);
+        report.add(scope, "accept_new", entry.second.accept_new ? "yes" : "no");
+        report.add(scope, "silent_ms", (uint64_t)(now - entry.second.last_seen_ms));
+    }
+    proto::Message answer;
+    answer.id = proto::kStatsReport;
+    answer.report = report.text();
+    reply(from, answer, request.request_id);
 }
 
 void Registry::expire() {

@@ -133,7 +133,7 @@ struct Pending {
     uint64_t op = 0;
     std::string server; //  "" for the registry
     std::string group;
-    std::vector<std::string> groups;                   //  kRefresh
+    std::vector<std::string> groups;                  //  kRefresh
     std::vector<std::unique_ptr<OutgoingSend>> sends; //  kSend
     int64_t deadline_ms = 0;
 };
@@ -186,6 +186,9 @@ public:
     }
     //  Routes a group to the server a GROUP (or a GroupRecord) names; returns its id.
     std::string set_route(const std::string& group, const std::string& endpoint, const Key& key);
+    //  The id of the server at endpoint with key, connecting to it first if needed ("" for a
+    //  bad endpoint).
+    std::string connect_server(const std::string& endpoint, const Key& key);
     void follow(const std::string& group, const std::string& server, uint64_t after_seq,
                 uint64_t last_seq);
     void unfollow(const std::string& group) { followed_.erase(group); }
@@ -215,7 +218,7 @@ private:
     void sends_answered(Pending& pending, proto::Message& message);
     void sends_lapsed(Pending& pending);
     void complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
-                  uint64_t seq, uint64_t ts_us);
+                  uint64_t seq, uint64_t timestamp);
     void expire_sends(int64_t now);
     void fail_sends(const std::string& group, const std::string& why);
 
@@ -234,8 +237,11 @@ private:
     std::map<uint64_t, std::unique_ptr<Op>> ops_;
     std::map<std::string, GroupSends> sends_;
     std::set<std::string> resolving_; //  groups the actor itself is resolving
-    std::vector<SendOutcome> outcomes_;   //  not yet on the events pipe
-    uint64_t emitted_bytes_ = 0;          //  message bytes handed to the caller
+    std::set<std::string> to_pump_;   //  groups with sends queued by the calls being taken
+    std::vector<zmq_pollitem_t> items_;
+    std::vector<std::pair<std::string, zsock_t*>> polled_; //  server id ("" registry), socket
+    std::vector<SendOutcome> outcomes_;                    //  not yet on the events pipe
+    uint64_t emitted_bytes_ = 0;                           //  message bytes handed to the caller
     uint32_t next_request_id_ = 1;
     uint64_t next_op_ = 1;
     bool terminated_ = false;
@@ -336,8 +342,8 @@ protected:
             finish(Error::kUnreachable,
                    "cannot reach the registry at " + link->endpoint() + ": " + reason);
         else
-            finish(Error::kTimeout,
-                   "the registry at " + (link ? link->endpoint() : "?") + " did not answer in time");
+            finish(Error::kTimeout, "the registry at " + (link ? link->endpoint() : "?") +
+                                        " did not answer in time");
     }
     bool mutates_ = false;
 
@@ -356,7 +362,7 @@ public:
 private:
     void build(proto::Message* message) override {
         message->id = proto::kList;
-        message->name = after_;
+        message->after = after_;
     }
     void answered(proto::Message& message) override {
         if (message.id == proto::kError)
@@ -416,8 +422,8 @@ private:
         if (message.id == proto::kError)
             return finish(error_of(message.status, request), message.reason);
         if (message.id != proto::kGroup)
-            return finish(Error::kProto, std::string("unexpected reply ") +
-                                             proto::message_name(message.id));
+            return finish(Error::kProto,
+                          std::string("unexpected reply ") + proto::message_name(message.id));
         user_.set_route(message.group, message.endpoint, message.key);
         proto::GroupRecord record;
         record.id = message.group_id;
@@ -425,7 +431,7 @@ private:
         record.endpoint = message.endpoint;
         record.server = message.key;
         record.policy = message.policy;
-        record.members = message.count;
+        record.member_count = message.member_count;
         call_->groups.push_back(std::move(record));
         finish(Error::kOk);
     }
@@ -538,8 +544,7 @@ private:
     }
     void timed_out() {
         ServerConn* conn = server_.empty() ? nullptr : user_.server(server_);
-        std::string where = conn ? "the group server at " + conn->link->endpoint()
-                                 : "the registry";
+        std::string where = conn ? "the group server at " + conn->link->endpoint() : "the registry";
         std::string reason = conn ? conn->link->unreachable_reason() : "";
         if (went_out_ && mutates_)
             finish(Error::kInDoubt,
@@ -549,11 +554,11 @@ private:
         else if (!reason.empty())
             finish(Error::kUnreachable, "cannot reach " + where + ": " + reason);
         else if (server_.empty() && (!user_.registry() || !user_.registry()->up()))
-            finish(Error::kUnreachable, "the registry at " +
-                                            (user_.registry() ? user_.registry()->endpoint()
-                                                              : std::string("?")) +
-                                            " is not reachable, and where '" + call_->group +
-                                            "' is served is not known");
+            finish(Error::kUnreachable,
+                   "the registry at " +
+                       (user_.registry() ? user_.registry()->endpoint() : std::string("?")) +
+                       " is not reachable, and where '" + call_->group +
+                       "' is served is not known");
         else
             finish(Error::kTimeout, where + " did not answer in time");
     }
@@ -597,8 +602,7 @@ private:
             user_.follow(call_->group, server(), kFollowNow, 0);
             return finish(Error::kOk);
         }
-        if (message.id != proto::kJoined)
-            return finish(Error::kProto, "unexpected reply to JOIN");
+        if (message.id != proto::kJoined) return finish(Error::kProto, "unexpected reply to JOIN");
         user_.follow(call_->group, server(), message.last_seq, message.last_seq);
         finish(Error::kOk);
     }
@@ -614,7 +618,8 @@ private:
         message->id = proto::kFollow;
         proto::FollowRecord record;
         record.group = call_->group;
-        record.seq = call_->after_seq == kFollowNow ? 0 : call_->after_seq;
+        record.seq =
+            call_->after_seq; //  from now: beyond the end, which the server reads as its end
         message->follows.push_back(record);
     }
     void answered(proto::Message& message) override {
@@ -801,16 +806,15 @@ public:
             } else if (message.id == proto::kError && message.retry_ms) {
                 hold_until_ = mono_ms() + message.retry_ms;
             } else {
-                note_failure(pending.group, message.id == proto::kError ? message.reason
-                                                                        : "no answer");
+                note_failure(pending.group,
+                             message.id == proto::kError ? message.reason : "no answer");
                 wanted_.erase(pending.group);
             }
         } else if (message.id == proto::kMembershipList && stage_ == kAsking) {
             answered_.insert(pending.server);
             for (const proto::FollowRecord& record : message.follows) {
                 auto listed = listed_.find(record.group);
-                if (listed != listed_.end() &&
-                    user_.route_of(record.group) == pending.server)
+                if (listed != listed_.end() && user_.route_of(record.group) == pending.server)
                     call_->groups.push_back(listed->second);
             }
         } else if (message.id == proto::kFollowing && stage_ == kAsking) {
@@ -822,10 +826,10 @@ public:
                     user_.follow(record.group, pending.server, wanted->second, record.seq);
                     call_->count++;
                 } else {
-                    note_failure(record.group, record.status == proto::kNotMember
-                                                   ? "not a member"
-                                                   : "refused (" +
-                                                         std::to_string(record.status) + ")");
+                    note_failure(record.group,
+                                 record.status == proto::kNotMember
+                                     ? "not a member"
+                                     : "refused (" + std::to_string(record.status) + ")");
                 }
             }
         } else if (message.id == proto::kError && stage_ == kAsking) {
@@ -866,7 +870,7 @@ private:
             }
             proto::Message list;
             list.id = proto::kList;
-            list.name = after_;
+            list.after = after_;
             if (user_.ask(this, "", list, kFirstAttemptMs)) outstanding_.insert("");
             return;
         }
@@ -913,7 +917,7 @@ private:
                 message.id = proto::kFollow;
                 for (const std::string& group : entry.second) {
                     uint64_t after = wanted_[group];
-                    message.follows.push_back({group, 0, after == kFollowNow ? 0 : after});
+                    message.follows.push_back({group, 0, after}); //  from now: beyond the end
                 }
             }
             if (user_.ask(this, entry.first, message, kFirstAttemptMs))
@@ -956,6 +960,68 @@ private:
     int64_t hold_until_ = 0;
 };
 
+//  STATS of one server (the registry, or a group server), page after page.
+class StatsOp : public Op {
+public:
+    using Op::Op;
+    void start() override {
+        Link* registry = user_.registry();
+        if (registry && registry->endpoint() == call_->text && registry->key() == call_->key)
+            server_.clear(); //  the registry itself
+        else
+            server_ = user_.connect_server(call_->text, call_->key);
+        if (!registry && server_.empty()) return finish(Error::kInvalid, "not an endpoint");
+        advance();
+    }
+    void reply(Pending&, proto::Message& message) override {
+        in_flight_ = false;
+        if (message.id == proto::kError)
+            return finish(error_of(message.status, proto::kStats), message.reason);
+        if (message.id != proto::kStatsReport)
+            return finish(Error::kProto, "unexpected reply to STATS");
+        //  Pages after the first repeat the server's own lines: keep their groups only.
+        size_t start = 0;
+        while (start < message.report.size()) {
+            size_t end = message.report.find('\n', start);
+            if (end == std::string::npos) end = message.report.size();
+            std::string line = message.report.substr(start, end - start);
+            start = end + 1;
+            bool group = line.compare(0, 6, "group/") == 0;
+            if (group) after_ = line.substr(6, line.find('\t') - 6);
+            if (pages_ == 0 || group) call_->body += line + "\n";
+        }
+        pages_++;
+        if (!message.more) return finish(Error::kOk);
+        advance();
+    }
+    void lapse(Pending&) override {
+        in_flight_ = false;
+        advance();
+    }
+    void tick(int64_t now) override {
+        if (done_) return;
+        if (now >= deadline_ms_)
+            return finish(Error::kTimeout, "no answer to STATS from " + call_->text + " in time");
+        advance();
+    }
+
+private:
+    void advance() {
+        if (done_ || in_flight_) return;
+        ServerConn* conn = server_.empty() ? nullptr : user_.server(server_);
+        Link* link = server_.empty() ? user_.registry() : conn ? conn->link.get() : nullptr;
+        if (!link || !link->up()) return;
+        proto::Message message;
+        message.id = proto::kStats;
+        message.after = after_;
+        if (user_.ask(this, server_, message, kFirstAttemptMs)) in_flight_ = true;
+    }
+    std::string server_;
+    std::string after_;
+    bool in_flight_ = false;
+    int pages_ = 0;
+};
+
 //  ---------------------------------------------------------------------------------------
 //  The actor
 
@@ -967,8 +1033,10 @@ void UserActor::run() {
     zsock_signal(pipe_, 0);
     int64_t next_tick = mono_ms() + kTickMs;
     while (!terminated_) {
-        std::vector<zmq_pollitem_t> items;
-        std::vector<std::pair<std::string, zsock_t*>> sockets; //  server id ("" registry)
+        std::vector<zmq_pollitem_t>& items = items_;
+        std::vector<std::pair<std::string, zsock_t*>>& sockets = polled_;
+        items.clear();
+        sockets.clear();
         items.push_back({zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0});
         sockets.push_back({"", nullptr});
         auto add = [&](const std::string& id, Link* link) {
@@ -992,7 +1060,9 @@ void UserActor::run() {
         for (size_t i = 1; i < items.size(); i++) {
             if (!(items[i].revents & ZMQ_POLLIN)) continue;
             const std::string& id = sockets[i].first;
-            Link* link = id.empty() ? registry_.get() : server(id) ? server(id)->link.get() : nullptr;
+            Link* link = id.empty()   ? registry_.get()
+                         : server(id) ? server(id)->link.get()
+                                      : nullptr;
             if (!link) continue;
             if (sockets[i].second == link->monitor()) {
                 bool was_up = link->up();
@@ -1011,21 +1081,33 @@ void UserActor::run() {
     }
 }
 
+//  Takes every call waiting on the pipe (bounded), then sends what they queued, so calls
+//  that come in a burst go out in few requests.
 bool UserActor::handle_pipe() {
-    zmsg_t* msg = zmsg_recv(pipe_);
-    if (!msg) return false;
-    zframe_t* first = zmsg_first(msg);
     bool alive = true;
-    if (first && zframe_size(first) == sizeof(void*) && zmsg_size(msg) == 1) {
-        Call* call = nullptr;
-        memcpy(&call, zframe_data(first), sizeof(void*));
-        if (call) start_call(call);
-    } else {
-        char* command = zmsg_popstr(msg);
-        if (!command || streq(command, "$TERM")) alive = false;
-        zstr_free(&command);
+    for (int i = 0; i < 10000 && alive; i++) {
+        zmq_msg_t frame;
+        zmq_msg_init(&frame);
+        if (zmq_msg_recv(&frame, zsock_resolve(pipe_), ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frame);
+            break;
+        }
+        bool more = zmq_msg_more(&frame);
+        if (zmq_msg_size(&frame) == sizeof(void*) && !more) {
+            Call* call = nullptr;
+            memcpy(&call, zmq_msg_data(&frame), sizeof(void*));
+            if (call) start_call(call);
+        } else {
+            //  A command of CZMQ's: $TERM.
+            alive = !(zmq_msg_size(&frame) == 5 && memcmp(zmq_msg_data(&frame), "$TERM", 5) == 0);
+            while (more && zmq_msg_recv(&frame, zsock_resolve(pipe_), 0) >= 0)
+                more = zmq_msg_more(&frame);
+        }
+        zmq_msg_close(&frame);
     }
-    zmsg_destroy(&msg);
+    for (const std::string& group : to_pump_)
+        pump(group);
+    to_pump_.clear();
     return alive;
 }
 
@@ -1085,6 +1167,9 @@ void UserActor::start_call(Call* call) {
     case Call::kFetch:
         op.reset(new FetchOp(*this, call));
         break;
+    case Call::kStats:
+        op.reset(new StatsOp(*this, call));
+        break;
     case Call::kMembers:
     case Call::kAdd:
     case Call::kRemove:
@@ -1094,7 +1179,7 @@ void UserActor::start_call(Call* call) {
         op.reset(new SimpleGroupOp(*this, call));
         break;
     }
-    if (!registry_ && call->kind != Call::kFetch) {
+    if (!registry_ && call->kind != Call::kFetch && call->kind != Call::kStats) {
         call->error = Error::kNotConnected;
         call->why = "not connected to a registry (zgm_user_connect)";
         return reply_call(call);
@@ -1106,9 +1191,9 @@ void UserActor::start_call(Call* call) {
     if (started->done()) ops_.erase(started->id);
 }
 
-bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& message,
-                    int attempt_ms) {
-    Link* link = server_id.empty() ? registry_.get() : server(server_id)->link.get();
+bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& message, int attempt_ms) {
+    ServerConn* conn = server_id.empty() ? nullptr : server(server_id);
+    Link* link = server_id.empty() ? registry_.get() : conn ? conn->link.get() : nullptr;
     if (!link || !link->up()) return false;
     message.request_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
@@ -1122,8 +1207,7 @@ bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& messag
     return true;
 }
 
-std::string UserActor::set_route(const std::string& group, const std::string& endpoint,
-                                 const Key& key) {
+std::string UserActor::connect_server(const std::string& endpoint, const Key& key) {
     std::string id = endpoint + " " + key.str();
     if (!servers_.count(id)) {
         ServerConn& conn = servers_[id];
@@ -1134,6 +1218,13 @@ std::string UserActor::set_route(const std::string& group, const std::string& en
             return "";
         }
     }
+    return id;
+}
+
+std::string UserActor::set_route(const std::string& group, const std::string& endpoint,
+                                 const Key& key) {
+    std::string id = connect_server(endpoint, key);
+    if (id.empty()) return "";
     routes_[group] = id;
     auto followed = followed_.find(group);
     if (followed != followed_.end() && followed->second.server != id) {
@@ -1436,7 +1527,7 @@ void UserActor::tick() {
         pump(entry.first);
     for (auto it = sends_.begin(); it != sends_.end();)
         it = it->second.queue.empty() && it->second.in_flight == 0 ? sends_.erase(it)
-                                                                    : std::next(it);
+                                                                   : std::next(it);
     for (auto& entry : servers_)
         if (now >= entry.second.next_refresh_ms) refresh(entry.first, entry.second, false);
     for (auto& entry : followed_)
@@ -1459,7 +1550,7 @@ void UserActor::queue_send(std::unique_ptr<OutgoingSend> send) {
         return complete(std::move(send), Error::kNotConnected,
                         "not connected to a registry (zgm_user_connect)", 0, 0);
     sends_[group].queue.push_back(std::move(send));
-    pump(group);
+    to_pump_.insert(group); //  after the burst of calls it came in
 }
 
 void UserActor::pump(const std::string& group) {
@@ -1532,10 +1623,13 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     for (size_t i = 0; i < pending.sends.size(); i++) {
         const proto::SentRecord& record = message.sent[i];
         if (record.status == proto::kStatusOk)
-            complete(std::move(pending.sends[i]), Error::kOk, "", record.seq, record.ts_us);
+            complete(std::move(pending.sends[i]), Error::kOk, "", record.seq, record.timestamp);
         else
             complete(std::move(pending.sends[i]), error_of(record.status, proto::kSend),
-                     "not stored (" + std::to_string(record.status) + ")", 0, 0);
+                     record.status == proto::kConflict
+                         ? "not stored: its message id is another sender's"
+                         : "not stored (" + std::to_string(record.status) + ")",
+                     0, 0);
     }
     pump(pending.group);
 }
@@ -1568,14 +1662,14 @@ void UserActor::fail_sends(const std::string& group, const std::string& why) {
     }
 }
 
+//  Sends whose deadline passed while queued. A queue is in the order sends were handed over,
+//  so it is read up to its first send still in time (a send given a shorter timeout later
+//  waits, at most, for the one before it).
 void UserActor::expire_sends(int64_t now) {
     for (auto& entry : sends_) {
         auto& queue = entry.second.queue;
         for (auto it = queue.begin(); it != queue.end();) {
-            if (now < (*it)->deadline_ms) {
-                ++it;
-                continue;
-            }
+            if (now < (*it)->deadline_ms) break;
             std::unique_ptr<OutgoingSend> send = std::move(*it);
             it = queue.erase(it);
             std::string server_id = route_of(entry.first);
@@ -1590,12 +1684,12 @@ void UserActor::expire_sends(int64_t now) {
             std::string reason = conn ? conn->link->unreachable_reason() : "";
             if (!conn && registry_ && !registry_->up()) reason = registry_->unreachable_reason();
             if (!reason.empty())
-                complete(std::move(send), Error::kUnreachable,
-                         "not sent: cannot reach " +
-                             (conn ? "the group server at " + conn->link->endpoint()
-                                   : "the registry") +
-                             ": " + reason,
-                         0, 0);
+                complete(
+                    std::move(send), Error::kUnreachable,
+                    "not sent: cannot reach " +
+                        (conn ? "the group server at " + conn->link->endpoint() : "the registry") +
+                        ": " + reason,
+                    0, 0);
             else if (entry.second.hold_until_ms > now)
                 complete(std::move(send), Error::kRate,
                          "not sent: the group server asked to slow down", 0, 0);
@@ -1610,13 +1704,13 @@ void UserActor::expire_sends(int64_t now) {
 }
 
 void UserActor::complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
-                         uint64_t seq, uint64_t ts_us) {
+                         uint64_t seq, uint64_t timestamp) {
     if (send->call) {
         Call* call = send->call;
         call->error = error;
         call->why = why;
         call->seq = seq;
-        call->ts_us = ts_us;
+        call->timestamp = timestamp;
         call->msg_id = send->msg_id;
         return reply_call(call);
     }
@@ -1624,7 +1718,7 @@ void UserActor::complete(std::unique_ptr<OutgoingSend> send, Error error, const 
     outcome.msg_id = send->msg_id;
     outcome.group = send->group;
     outcome.seq = seq;
-    outcome.ts_us = ts_us;
+    outcome.timestamp = timestamp;
     outcome.error = error;
     outcome.why = why;
     outcome.size = send->body.size();
