@@ -414,7 +414,7 @@ void test_a_shared_name_is_shown_with_the_start_of_the_key(void** state) {
     assert_non_null(
         strstr(line.c_str(), "\"sender\":\"Hl4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm\""));
     assert_non_null(
-        strstr(line.c_str(), "\"name\":\"alice\",\"id\":\"0123456789abcdef0123456789abcdef\""));
+        strstr(line.c_str(), "\"name\":\"alice\",\"msg_id\":\"0123456789abcdef0123456789abcdef\""));
     assert_null(strstr(line.c_str(), "missed"));
     view.missed = 3;
     assert_non_null(

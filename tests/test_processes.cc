@@ -792,7 +792,7 @@ void test_exit_codes_tell_a_wrong_name_from_a_server_down_or_a_send_in_doubt(voi
     mute.refresh();
     Result json = user(s, "alice", {"--timeout", "1000", "send", "limbo", "again", "--json"});
     assert_int_equal(json.status, 3);
-    assert_non_null(strstr(json.out.c_str(), "\"code\":14,\"id\":\""));
+    assert_non_null(strstr(json.out.c_str(), "\"code\":14,\"msg_id\":\""));
     //  --id makes a send stored once, however often it is sent.
     std::string fresh = "0123456789abcdef0123456789abcdef";
     Result first = user(s, "alice", {"send", "general", "--id", fresh, "once", "--json"});

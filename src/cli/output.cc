@@ -214,15 +214,15 @@ std::string format_message(const MessageView& msg, const Style& style, uint64_t 
         line += ',';
         json_append_uint(&line, "seq", msg.seq);
         line += ',';
-        json_append_uint(&line, "ts_us", msg.ts_us);
+        json_append_uint(&line, "timestamp", msg.timestamp);
         line += ',';
-        json_append_field(&line, "time", format_time_utc(msg.ts_us).c_str());
+        json_append_field(&line, "time", format_time_utc(msg.timestamp).c_str());
         line += ',';
         json_append_field(&line, "sender", msg.sender);
         line += ',';
         json_append_field(&line, "name", msg.name);
         line += ',';
-        json_append_field(&line, "id", msg.id);
+        json_append_field(&line, "msg_id", msg.msg_id);
         if (msg.missed) {
             line += ',';
             json_append_uint(&line, "missed", msg.missed);
@@ -236,7 +236,7 @@ std::string format_message(const MessageView& msg, const Style& style, uint64_t 
     snprintf(seq, sizeof seq, " #%" PRIu64 " ", msg.seq);
     if (style.color) line += kDim;
     line += '[';
-    line += format_time_local(msg.ts_us, now_us);
+    line += format_time_local(msg.timestamp, now_us);
     line += ']';
     line += seq;
     if (style.color) line += kReset, line += kGroup;
@@ -280,7 +280,7 @@ void print_groups(FILE* out, const zgm_group_t* groups, size_t count, const Styl
             std::string line = "{";
             json_append_field(&line, "group", groups[i].name);
             line += ',';
-            json_append_field(&line, "id", groups[i].id);
+            json_append_field(&line, "group_id", groups[i].id);
             line += ',';
             json_append_field(&line, "endpoint", groups[i].endpoint);
             line += ',';
@@ -288,7 +288,7 @@ void print_groups(FILE* out, const zgm_group_t* groups, size_t count, const Styl
             line += ',';
             json_append_field(&line, "policy", policy_name(groups[i].policy));
             line += ',';
-            json_append_uint(&line, "members", groups[i].member_count);
+            json_append_uint(&line, "member_count", groups[i].member_count);
             line += '}';
             finish_line(out, line);
         }
@@ -362,7 +362,7 @@ void print_done(FILE* out, const std::string& plain, const char* group, const St
     finish_line(out, line);
 }
 
-void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t ts_us, const char* id,
+void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t timestamp, const char* msg_id,
                 const Style& style) {
     std::string line;
     if (style.json) {
@@ -371,11 +371,11 @@ void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t ts_us, cons
         line += ',';
         json_append_uint(&line, "seq", seq);
         line += ',';
-        json_append_uint(&line, "ts_us", ts_us);
+        json_append_uint(&line, "timestamp", timestamp);
         line += ',';
-        json_append_field(&line, "time", format_time_utc(ts_us).c_str());
+        json_append_field(&line, "time", format_time_utc(timestamp).c_str());
         line += ',';
-        json_append_field(&line, "id", id);
+        json_append_field(&line, "msg_id", msg_id);
         line += '}';
     } else {
         char text[64];
@@ -383,9 +383,9 @@ void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t ts_us, cons
         line = "sent to ";
         append_name(&line, group);
         line += text;
-        line += format_time_local(ts_us, now_us());
+        line += format_time_local(timestamp, now_us());
         line += " (id ";
-        line += id;
+        line += msg_id;
         line += ')';
     }
     finish_line(out, line);
@@ -423,7 +423,7 @@ int report_error(const char* what, const Style& style, const char* msg_id) {
         line += ",\"code\":" + std::to_string(code);
         if (msg_id) {
             line += ',';
-            json_append_field(&line, "id", msg_id);
+            json_append_field(&line, "msg_id", msg_id);
         }
         line += '}';
         finish_line(stdout, line);

@@ -34,10 +34,10 @@ Style stdout_style(bool json);
 struct MessageView {
     const char* group;
     uint64_t seq;
-    uint64_t ts_us;
+    uint64_t timestamp;
     const char* sender; //  the sender's key
     const char* name;   //  the sender's display name
-    const char* id;     //  the message id
+    const char* msg_id; //  the message id
     const void* body;
     size_t size;
     uint64_t missed = 0;         //  dropped by retention just before it (live messages)
@@ -65,7 +65,8 @@ void append_visible(std::string* out, const void* data, size_t size, bool keep_n
 
 //  One message, without the line end:
 //    plain: "[14:20:01] #42 general <alice> hello"
-//    json:  {"group":..,"seq":..,"ts_us":..,"time":..,"sender":..,"name":..,"id":..,"text":..}
+//    json:  {"group":..,"seq":..,"timestamp":..,"time":..,"sender":..,"name":..,"msg_id":..,
+//            "text":..}
 std::string format_message(const MessageView& msg, const Style& style, uint64_t now_us);
 
 //  The printers: one record (or a table) and a line end, then a flush.
@@ -76,7 +77,7 @@ void print_members(FILE* out, const zgm_member_t* members, size_t count, const S
 //  The outcome of create, join, leave and the owner's commands: {"ok":true,"group":G} or
 //  the plain text given ("joined G").
 void print_done(FILE* out, const std::string& plain, const char* group, const Style& style);
-void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t ts_us, const char* id,
+void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t timestamp, const char* msg_id,
                 const Style& style);
 void print_whoami(FILE* out, const char* name, const char* key, const char* identity,
                   const Style& style);
@@ -86,7 +87,7 @@ const char* policy_name(int policy);
 
 //  Reports the last zgm error of this thread: "zgm: <what>: <strerror>" on stderr and, with
 //  JSON, {"error":"<what>: <strerror>","code":<zgm_errno>} on stdout. Returns the exit code.
-//  With msg_id not NULL, the JSON line has "id" too (a send in doubt).
+//  With msg_id not NULL, the JSON line has "msg_id" too (a send in doubt).
 int report_error(const char* what, const Style& style, const char* msg_id = nullptr);
 
 } // namespace cli

@@ -204,10 +204,10 @@ int run_send(Session* session, const Args& args, const std::vector<std::string>&
     if (body.empty()) return usage_error("user send", "an empty message is not sent");
     char id[ZGM_MSG_ID_SIZE] = "";
     if (const char* given = args.value("id")) snprintf(id, sizeof id, "%s", given);
-    uint64_t seq, ts_us;
+    uint64_t seq, timestamp;
     if (zgm_user_send(session->user, words[0].c_str(), body.data(), body.size(), id, &seq,
-                      &ts_us) == 0) {
-        print_sent(stdout, words[0].c_str(), seq, ts_us, id, session->style);
+                      &timestamp) == 0) {
+        print_sent(stdout, words[0].c_str(), seq, timestamp, id, session->style);
         return kExitOk;
     }
     if (zgm_errno() != ZGM_EINDOUBT) return fail("send to", words[0], *session);
