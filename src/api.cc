@@ -102,7 +102,8 @@ int zgm_errno(void) {
 }
 
 const char* zgm_strerror(void) {
-    return s_errno == ZGM_OK ? "no error" : s_error.c_str();
+    //  After a success, what the call left to say (zgm_user_memberships, _follow_many).
+    return s_errno == ZGM_OK && s_error.empty() ? "no error" : s_error.c_str();
 }
 
 void zgm_set_verbose(int verbose) {

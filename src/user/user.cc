@@ -38,6 +38,7 @@ namespace zgm {
 namespace {
 
 constexpr int kRefreshMs = 1000;         //  FOLLOW keep-alive, per group server
+constexpr int kDownRefreshes = 5;        //  keep-alives without a connection: resolve again
 constexpr int kFirstAttemptMs = 2000;    //  how long an attempt waits for its reply, doubling
                                          //  (a connection that drops lapses it at once)
 constexpr int kMaxAttemptMs = 4000;      //  up to this
@@ -1389,7 +1390,16 @@ void UserActor::refresh(const std::string& server_id, ServerConn& conn, bool ack
             groups.push_back(entry.first);
         }
     conn.next_refresh_ms = mono_ms() + kRefreshMs;
-    if (groups.empty() || !conn.link->up()) return;
+    if (groups.empty()) return;
+    if (!conn.link->up()) {
+        //  No connection for a while (a server killed and restarted elsewhere refuses at
+        //  its old address): it may have moved, as when it is silent. Ask the registry -
+        //  not sooner than a restart in place takes, which a send rides out.
+        if (++conn.silent_refreshes >= kDownRefreshes)
+            for (const std::string& group : groups)
+                resolve(group);
+        return;
+    }
     follow.request_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
     if (!conn.link->send(follow)) return;
