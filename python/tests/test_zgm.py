@@ -404,3 +404,32 @@ def test_a_group_server_restarted_on_its_store_is_listed_again(cluster, workdir)
     cluster.add_server(data_dir=store, key_file=key)  # serves "kept" from its store
     watcher = cluster.user("watcher")
     watcher.join("kept")  # the registry has waited for every group server to register
+
+
+def test_objects_left_open_are_closed_at_exit(workdir):
+    code = ("import zgm\n"
+            "registry = zgm.Registry()\n"
+            "port = registry.bind('tcp://127.0.0.1:*')\n"
+            "server = zgm.Server()\n"
+            "registry.trust(server.key)\n"
+            "server.add('general')\n"
+            "server.bind('tcp://127.0.0.1:*')\n"
+            "server.connect(f'tcp://127.0.0.1:{port}', registry.key)\n"
+            "user = zgm.User('left', registry=f'tcp://127.0.0.1:{port}',\n"
+            "                registry_key=registry.key)\n"
+            "user.join('general')\n"
+            "user.send_async('general', 'unread')\n"
+            "print('done', flush=True)\n")
+    result = subprocess.run(EXE_WRAPPER + [sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=scaled(30))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done\n"
+
+
+def test_a_library_that_cannot_load_is_an_import_error_saying_what_to_do(workdir):
+    env = dict(os.environ, ZGM_LIBRARY=str(workdir / "no-such-libzgm.so.0"))
+    result = subprocess.run(EXE_WRAPPER + [sys.executable, "-c", "import zgm"], env=env,
+                            capture_output=True, text=True, timeout=scaled(30))
+    assert result.returncode == 1
+    assert "ImportError: zgm: cannot load the C library libzgm.so.0" in result.stderr
+    assert "no-such-libzgm.so.0" in result.stderr and "set ZGM_LIBRARY" in result.stderr
