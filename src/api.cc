@@ -102,7 +102,8 @@ int zgm_errno(void) {
 }
 
 const char* zgm_strerror(void) {
-    return s_errno == ZGM_OK ? "no error" : s_error.c_str();
+    //  After a success, what the call left to say (zgm_user_memberships, _follow_many).
+    return s_errno == ZGM_OK && s_error.empty() ? "no error" : s_error.c_str();
 }
 
 void zgm_set_verbose(int verbose) {
@@ -121,7 +122,9 @@ int zgm_keygen(const char* path, const char* name) {
         return fail(Error::kExists, std::string("there is a key pair at ") + path + " already");
     std::string label = name ? name : "";
     Status status = load_key_pair(path, true, &keys, &label);
-    return status.is_ok() ? succeed() : fail(Error::kSystem, status.message());
+    if (status.is_ok()) return succeed();
+    return fail(status.code() == Status::kExists ? Error::kExists : Error::kSystem,
+                status.message());
 }
 
 int zgm_key_read(const char* path_or_key, char* key) {
@@ -540,6 +543,7 @@ struct _zgm_user_t {
     uint64_t received = 0; //  their outcomes back from the actor
     uint64_t read = 0;     //  their outcomes taken by the caller
     uint64_t posted_bytes = 0, received_bytes = 0;
+    uint64_t events_taken = 0; //  Events taken from the pipe (the actor counts those it put)
 };
 
 static zgm_user_t* new_user(const char* name, const KeyPair& keys) {
@@ -776,13 +780,19 @@ int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t 
 
 //  Takes one event from the actor, waiting up to timeout_ms. False if none came.
 static bool take_event(zgm_user_t* self, int timeout_ms) {
-    zmq_pollitem_t item = {zsock_resolve(self->events), 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLIN)) return false;
+    void* pipe = zsock_resolve(self->events);
     Event* event = nullptr;
-    if (zmq_recv(zsock_resolve(self->events), &event, sizeof event, ZMQ_DONTWAIT) !=
-            (int)sizeof event ||
-        !event)
-        return false;
+    //  When the actor put nothing there that was not taken, a call that does not wait asks
+    //  libzmq nothing (no poll, no system call): callers ask often.
+    bool waiting = self->shared.events_sent.load(std::memory_order_acquire) != self->events_taken;
+    if (!waiting && timeout_ms == 0) return false;
+    if (!waiting || zmq_recv(pipe, &event, sizeof event, ZMQ_DONTWAIT) != (int)sizeof event) {
+        zmq_pollitem_t item = {pipe, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLIN)) return false;
+        if (zmq_recv(pipe, &event, sizeof event, ZMQ_DONTWAIT) != (int)sizeof event) return false;
+    }
+    self->events_taken++;
+    if (!event) return false;
     if (event->batch) self->inbox.push_back(event->batch);
     for (SendOutcome& outcome : event->outcomes) {
         self->received++;

@@ -48,6 +48,9 @@ namespace {
     } while (0)
 
 constexpr int kMaxRequestsPerPass = 1000;
+//  Messages committed in one pass at most: a pass must stay short, or heartbeats to the
+//  registry and answers to everyone else wait behind it.
+constexpr size_t kMaxMessagesPerPass = 8192;
 constexpr int kFollowLapseMs = 10000; //  a follow not refreshed this long lapses
 constexpr int kSweepMs = 1000;
 constexpr int kTrimMs = 10000; //  how often age retention is applied
@@ -238,6 +241,7 @@ void GroupServer::open_store(Durability durability) {
         std::vector<Key> allowed;
         if (store_->allowed(info.name, &allowed).is_ok())
             group.allowed.insert(allowed.begin(), allowed.end());
+        summary_changed(group); //  registered with the registry too, as new groups are
     }
 }
 
@@ -586,7 +590,7 @@ void GroupServer::handle_users() {
     std::vector<AppendRequest> batch;
     std::vector<PendingSend> sends;
     held.reserve(kMaxRequestsPerPass);
-    for (int i = 0; i < kMaxRequestsPerPass; i++) {
+    for (int i = 0; i < kMaxRequestsPerPass && batch.size() < kMaxMessagesPerPass; i++) {
         std::string from, peer_text;
         proto::Message request;
         proto::DecodeError rc =

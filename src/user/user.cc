@@ -38,6 +38,7 @@ namespace zgm {
 namespace {
 
 constexpr int kRefreshMs = 1000;         //  FOLLOW keep-alive, per group server
+constexpr int kDownRefreshes = 5;        //  keep-alives without a connection: resolve again
 constexpr int kFirstAttemptMs = 2000;    //  how long an attempt waits for its reply, doubling
                                          //  (a connection that drops lapses it at once)
 constexpr int kMaxAttemptMs = 4000;      //  up to this
@@ -179,6 +180,8 @@ public:
         auto found = servers_.find(id);
         return found != servers_.end() ? &found->second : nullptr;
     }
+    //  The group had a route in this session (so a "no such group" is its server's absence).
+    bool known(const std::string& group) const { return known_.count(group) > 0; }
     std::string route_of(const std::string& group) const {
         auto found = routes_.find(group);
         return found != routes_.end() ? found->second : "";
@@ -231,6 +234,7 @@ private:
     std::unique_ptr<Link> registry_;
     std::map<std::string, ServerConn> servers_; //  by "endpoint key"
     std::map<std::string, std::string> routes_; //  group -> server id
+    std::set<std::string> known_;               //  groups that had a route in this session
     std::map<std::string, Followed> followed_;
     std::unordered_map<uint32_t, Pending> pending_;
     std::map<uint64_t, std::unique_ptr<Op>> ops_;
@@ -528,8 +532,16 @@ private:
         resolving_ = false;
         if (message.id == proto::kGroup) {
             server_ = user_.set_route(call_->group, message.endpoint, message.key);
-        } else if (message.id == proto::kError && message.status == proto::kNotFound) {
+        } else if (message.id == proto::kError && message.status == proto::kNotFound &&
+                   !user_.known(call_->group)) {
             return finish(Error::kNotFound, message.reason);
+        } else if (message.id == proto::kError && message.status == proto::kNotFound) {
+            //  Reached before: its server is away from the registry for now. Wait for it.
+            last_why_ = "the group server of '" + call_->group +
+                        "' is not in the registry now (stopped, or unreachable from it)";
+            need_resolve_ = true;
+            hold_until_ = mono_ms() + 250;
+            return;
         } else if (message.id == proto::kError && message.status == proto::kInvalid) {
             return finish(Error::kInvalid, message.reason);
         } else if (message.id == proto::kError) {
@@ -1225,6 +1237,7 @@ std::string UserActor::set_route(const std::string& group, const std::string& en
     std::string id = connect_server(endpoint, key);
     if (id.empty()) return "";
     routes_[group] = id;
+    known_.insert(group);
     auto followed = followed_.find(group);
     if (followed != followed_.end() && followed->second.server != id) {
         followed->second.server = id;
@@ -1335,6 +1348,7 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
         delete event;
         return false;
     }
+    shared_->events_sent.fetch_add(1, std::memory_order_release);
     emitted_bytes_ += bytes;
     followed.last_seq = last;
     message.messages.clear();
@@ -1376,7 +1390,16 @@ void UserActor::refresh(const std::string& server_id, ServerConn& conn, bool ack
             groups.push_back(entry.first);
         }
     conn.next_refresh_ms = mono_ms() + kRefreshMs;
-    if (groups.empty() || !conn.link->up()) return;
+    if (groups.empty()) return;
+    if (!conn.link->up()) {
+        //  No connection for a while (a server killed and restarted elsewhere refuses at
+        //  its old address): it may have moved, as when it is silent. Ask the registry -
+        //  not sooner than a restart in place takes, which a send rides out.
+        if (++conn.silent_refreshes >= kDownRefreshes)
+            for (const std::string& group : groups)
+                resolve(group);
+        return;
+    }
     follow.request_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
     if (!conn.link->send(follow)) return;
@@ -1416,7 +1439,10 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         } else if (message.id == proto::kError && message.status == proto::kNotFound) {
             if (followed != followed_.end())
                 followed->second.resolving = false; //  gone for now; keep asking its old place
-            fail_sends(pending.group, message.reason);
+            //  A group this user reached before has a server that is away (expired from the
+            //  registry): its sends wait for it, until their deadline. A name never found is
+            //  no group.
+            if (!known_.count(pending.group)) fail_sends(pending.group, message.reason);
         }
         return;
     }
@@ -1723,7 +1749,9 @@ void UserActor::flush_outcomes() {
     if (!send_pointer(events_, event)) {
         outcomes_.swap(event->outcomes);
         delete event;
+        return;
     }
+    shared_->events_sent.fetch_add(1, std::memory_order_release);
 }
 
 } // namespace

@@ -125,6 +125,7 @@ constexpr uint64_t kMaxUnreadBytes = 16u << 20;
 //  What the caller and the actor share, besides the pipes.
 struct UserShared {
     std::atomic<uint64_t> consumed_bytes{0}; //  frame bytes of the batches the caller finished
+    std::atomic<uint64_t> events_sent{0};    //  Events the actor put on the events pipe
 };
 
 //  What the actor is started with.
