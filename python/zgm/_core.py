@@ -382,7 +382,8 @@ def keygen(path: PathLike, name: str | None = None) -> str:
     keys, mode 0600), with ``name`` in its metadata when given; returns the public key.
 
     Raises:
-        Exists: there is a key pair at ``path`` already.
+        Exists: there is a key pair or any other file at ``path`` already: nothing is
+            overwritten.
     """
     _check(lib.zgm_keygen(_path(path), None if name is None else _text(name)))
     return read_key(path)
@@ -746,6 +747,8 @@ class User(_Object):
 
         Raises:
             NotFound: no such group.
+            Unavailable: the group's server is away - it stopped, fell silent or lost the
+                registry's trust (the reason says which, and how long ago).
         """
         info = GroupStruct()
         self._call(lib.zgm_user_resolve, _text(group), ctypes.byref(info))
@@ -767,6 +770,7 @@ class User(_Object):
         Raises:
             Already: a member already.
             NotFound: no such group.
+            Unavailable: the group's server is away (stopped, silent or no longer trusted).
             Denied: a members-only group that the owner has not added this user to.
         """
         self._call(lib.zgm_user_join, _text(group))

@@ -95,7 +95,8 @@ class NotFound(Error):
 
 
 class Exists(Error):
-    """ZGM_EEXISTS: the group name is taken (or a key pair exists at the path)."""
+    """ZGM_EEXISTS: the group name is taken (or, for :func:`zgm.keygen`, a file exists at
+    the path)."""
     code_of_class = ErrorCode.EEXISTS
 
 
@@ -121,8 +122,9 @@ class Storage(Error):
 
 
 class Unavailable(Error):
-    """ZGM_EUNAVAILABLE: a server is shutting down or still starting, or no group server
-    takes new groups."""
+    """ZGM_EUNAVAILABLE: a server is shutting down or still starting, no group server
+    takes new groups, or a group's server is away (stopped, silent or no longer trusted:
+    worth waiting for, unlike :class:`NotFound`)."""
     code_of_class = ErrorCode.EUNAVAILABLE
 
 
