@@ -43,6 +43,11 @@ def test_keys_are_made_once_and_read_from_either_file_or_text(workdir):
     with pytest.raises(zgm.Exists) as made:
         zgm.keygen(path)
     assert made.value.errno == zgm.ErrorCode.EEXISTS == 5
+    notes = workdir / "notes.txt"  # any other file is not overwritten either
+    notes.write_text("mine\n")
+    with pytest.raises(zgm.Exists):
+        zgm.keygen(notes)
+    assert notes.read_text() == "mine\n" and not (workdir / "notes.txt_secret").exists()
     with pytest.raises(zgm.InvalidArgument) as bad:
         zgm.read_key("not a key")
     assert isinstance(bad.value, ValueError)
@@ -392,10 +397,6 @@ def test_ctrl_c_interrupts_a_wait_for_ever():
         process.stdout.close()
 
 
-@pytest.mark.xfail(strict=True, raises=zgm.NotFound,
-                   reason="libzgm: a group server does not register the groups it reopens "
-                   "from its store (GroupServer::open_store does not hand them to its "
-                   "registry link); remove this mark when it does")
 def test_a_group_server_restarted_on_its_store_is_listed_again(cluster, workdir):
     store, key = workdir / "store", workdir / "server.cert"
     first = cluster.add_server(groups=["kept"], data_dir=store, key_file=key)
@@ -404,6 +405,25 @@ def test_a_group_server_restarted_on_its_store_is_listed_again(cluster, workdir)
     cluster.add_server(data_dir=store, key_file=key)  # serves "kept" from its store
     watcher = cluster.user("watcher")
     watcher.join("kept")  # the registry has waited for every group server to register
+
+
+def test_a_group_whose_server_stopped_is_away_not_unknown(cluster):
+    server = cluster.add_server(groups=["gone"])
+    alice = cluster.user("alice")
+    where = alice.resolve("gone")
+    cluster.servers.remove(server)
+    server.close()
+    #  A user who never saw the group asks for it: its server is away (worth waiting for),
+    #  which is not "no such group".
+    bob = cluster.user("bob", timeout=scaled(0.3))
+    for call in (lambda: bob.resolve("gone"), lambda: bob.join("gone")):
+        with pytest.raises(zgm.Unavailable) as away:
+            call()
+        assert away.value.code == zgm.ErrorCode.EUNAVAILABLE
+        assert "stopped" in str(away.value) and where.endpoint in str(away.value)
+    bob.timeout = scaled(10)  # rides out the registry's first expiry, as in the C test
+    with pytest.raises(zgm.NotFound):
+        bob.resolve("never")
 
 
 def test_objects_left_open_are_closed_at_exit(workdir):
