@@ -4,12 +4,14 @@
 set -e
 
 #  build: python3 (3.11, for tomllib) runs src/cli/gen_cli.py at build time; man-db checks
-#  the man pages it makes; tmux drives the interactive client in a test.
+#  the man pages it makes; tmux drives the interactive client in a test; python3-pytest runs
+#  the Python module's tests.
 packages=""
 for set in "$@"; do
     case "$set" in
     build) packages="$packages meson ninja-build pkg-config g++ binutils libczmq-dev libzmq3-dev
-                     libcmocka-dev libsqlite3-dev libedit-dev tmux python3 man-db" ;;
+                     libcmocka-dev libsqlite3-dev libedit-dev tmux python3 man-db
+                     python3-pytest" ;;
     format) packages="$packages clang-format git" ;;
     #  libzmq from Debian's source package with ThreadSanitizer (scripts/tsan-libzmq.sh)
     tsan) packages="$packages cmake ninja-build g++ libsodium-dev dpkg-dev" ;;
