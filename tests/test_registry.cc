@@ -518,6 +518,53 @@ void test_create_without_accepting_server_is_unavailable(void** state) {
     assert_error(user.call(bad), proto::kInvalid);
 }
 
+void test_create_places_group_on_a_group_server_owned_by_its_creator(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    zgm_server_t* server = zgm_server_new(NULL);
+    assert_non_null(server);
+    fixture->servers.push_back(server);
+    assert_ok(zgm_registry_trust(fixture->registry, zgm_server_key(server)));
+    assert_ok(zgm_server_set_accept_new(server, 1));
+    assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
+    assert_ok(zgm_server_connect(server, fixture->endpoint.c_str(), fixture->key.c_str()));
+
+    zgm_user_t* user = zgm_user_new("creator");
+    zgm_user_t* other = zgm_user_new("other");
+    fixture->users.push_back(user);
+    fixture->users.push_back(other);
+    assert_ok(zgm_user_connect(user, fixture->endpoint.c_str(), fixture->key.c_str()));
+    assert_ok(zgm_user_connect(other, fixture->endpoint.c_str(), fixture->key.c_str()));
+    assert_ok(zgm_user_create(user, "fresh", ZGM_POLICY_MEMBERS));
+    //  Again by its creator: the same group (a retry after a lost reply is not a failure).
+    assert_ok(zgm_user_create(user, "fresh", ZGM_POLICY_MEMBERS));
+    //  By anyone else: the name is taken.
+    assert_int_equal(zgm_user_create(other, "fresh", ZGM_POLICY_OPEN), -1);
+    assert_int_equal(zgm_errno(), ZGM_EEXISTS);
+    //  A bad name is refused before anything is sent.
+    assert_int_equal(zgm_user_create(user, "no spaces", ZGM_POLICY_OPEN), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+
+    size_t count = 0;
+    zgm_group_t* groups = zgm_user_groups(user, &count);
+    assert_non_null(groups);
+    assert_int_equal(count, 1);
+    assert_string_equal(groups[0].name, "fresh");
+    assert_string_equal(groups[0].server_key, zgm_server_key(server));
+    assert_int_equal(groups[0].policy, ZGM_POLICY_MEMBERS);
+    free(groups);
+    //  The creator owns it: it may join its members-only group, and the list says so.
+    assert_ok(zgm_user_join(user, "fresh"));
+    assert_ok(zgm_user_send(user, "fresh", "hi", 2, NULL, NULL, NULL));
+    zgm_member_t* members = zgm_user_members(user, "fresh", &count);
+    assert_non_null(members);
+    assert_int_equal(count, 1);
+    assert_string_equal(members[0].id, zgm_user_id(user));
+    assert_int_equal(members[0].role, ZGM_ROLE_OWNER);
+    free(members);
+    assert_int_equal(zgm_user_join(other, "fresh"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EDENIED);
+}
+
 //  ---------------------------------------------------------------------------------------
 //  Listing and resolving
 
@@ -873,6 +920,7 @@ int main(int argc, char** argv) {
         TEST(test_create_repeated_by_its_creator_answers_group_again_and_another_key_gets_409),
         TEST(test_create_passes_on_the_group_servers_refusal),
         TEST(test_create_without_accepting_server_is_unavailable),
+        TEST(test_create_places_group_on_a_group_server_owned_by_its_creator),
         TEST(test_list_pages_in_name_order_over_more_than_10000_groups),
         TEST(test_list_says_incomplete_during_the_expiry_interval_after_a_start),
         TEST(test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning),

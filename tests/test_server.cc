@@ -494,6 +494,42 @@ void test_max_members_refused_with_430_naming_the_flag(void** state) {
     assert_int_equal(late.call(join).id, proto::kJoined);
 }
 
+void test_max_groups_refused_for_host_and_add_with_430_naming_the_flag(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_GROUPS, 2));
+    assert_ok(zgm_server_set_accept_new(fixture->server, 1));
+    zgm_user_t* alice = fixture->alice;
+    //  The registry hears of accept_new with the next heartbeat.
+    assert_true(test::eventually(
+        [&] { return zgm_user_create(alice, "second", ZGM_POLICY_OPEN) == 0; }, test::patience()));
+    assert_int_equal(zgm_user_create(alice, "third", ZGM_POLICY_OPEN), -1);
+    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
+    assert_non_null(strstr(zgm_strerror(), "--max-groups"));
+    assert_int_equal(zgm_server_add(fixture->server, "fourth", NULL, ZGM_POLICY_OPEN), -1);
+    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
+    assert_non_null(strstr(zgm_strerror(), "--max-groups"));
+    //  Not listed either.
+    zgm_group_t info;
+    assert_int_equal(zgm_user_resolve(alice, "third", &info), -1);
+    assert_int_equal(zgm_errno(), ZGM_ENOTFOUND);
+}
+
+void test_max_groups_per_owner_refused_with_430_naming_the_flag(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_GROUPS_PER_OWNER, 2));
+    assert_ok(zgm_server_set_accept_new(fixture->server, 1));
+    zgm_user_t* alice = fixture->alice;
+    zgm_user_t* bob = fixture->cluster->user("bob");
+    assert_true(test::eventually([&] { return zgm_user_create(alice, "a1", ZGM_POLICY_OPEN) == 0; },
+                                 test::patience()));
+    assert_ok(zgm_user_create(alice, "a2", ZGM_POLICY_OPEN));
+    assert_int_equal(zgm_user_create(alice, "a3", ZGM_POLICY_OPEN), -1);
+    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
+    assert_non_null(strstr(zgm_strerror(), "--max-groups-per-owner"));
+    //  Another key has its own allowance.
+    assert_ok(zgm_user_create(bob, "b1", ZGM_POLICY_OPEN));
+}
+
 void test_max_follows_refused_in_the_following_record(void** state) {
     Fixture* fixture = (Fixture*)*state;
     assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_FOLLOWS, 2));
@@ -1318,6 +1354,8 @@ int main(int argc, char** argv) {
         TEST(test_remove_ends_follows_and_the_removed_key_can_no_longer_fetch_send_or_receive),
         TEST(test_members_only_group_refuses_keys_the_owner_did_not_add_and_takes_those_it_did),
         TEST(test_max_members_refused_with_430_naming_the_flag),
+        TEST(test_max_groups_refused_for_host_and_add_with_430_naming_the_flag),
+        TEST(test_max_groups_per_owner_refused_with_430_naming_the_flag),
         TEST(test_max_follows_refused_in_the_following_record),
         TEST(test_max_rate_429_with_retry_ms_and_a_send_counts_per_message),
         TEST(test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit),
