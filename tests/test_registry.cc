@@ -689,6 +689,27 @@ void test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_l
 //  ---------------------------------------------------------------------------------------
 //  Limits
 
+void test_max_groups_refused_with_430_naming_the_flag(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_registry_set_limit(fixture->registry, ZGM_LIMIT_GROUPS, 3));
+    RawClient& server = accepting_server(fixture, "tcp://h:1");
+    RawClient& user = client(fixture);
+    Uuid id = Uuid::random();
+    register_ok(server, "a", "tcp://h:1", 0, id, 1);
+    register_ok(server, "b", "tcp://h:1", 0, Uuid::random(), 1);
+    register_ok(server, "c", "tcp://h:1", 0, Uuid::random(), 1);
+    proto::Message fourth = test::register_message(Uuid::random(), "d", "tcp://h:1", 0, 1);
+    assert_error(server.call(fourth), proto::kLimitReached, "--max-groups");
+    //  A group it lists is registered again (its member count changed): fine.
+    register_ok(server, "a", "tcp://h:1", 5, id, 1);
+    //  CREATE is refused at the registry, before a group server creates what it cannot list.
+    proto::Message create = create_message("e");
+    assert_error(user.call(create), proto::kLimitReached, "--max-groups");
+    proto::Message nothing;
+    assert_false(server.try_recv(&nothing, 200));
+    assert_int_equal(list(user).size(), 3);
+}
+
 //  ---------------------------------------------------------------------------------------
 //  Bad input
 
@@ -924,6 +945,7 @@ int main(int argc, char** argv) {
         TEST(test_list_pages_in_name_order_over_more_than_10000_groups),
         TEST(test_list_says_incomplete_during_the_expiry_interval_after_a_start),
         TEST(test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning),
+        TEST(test_max_groups_refused_with_430_naming_the_flag),
         TEST(test_frame_over_max_frame_is_cut_off_without_being_buffered),
         TEST(test_malformed_messages_get_400_426_413_and_the_registry_carries_on),
         TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),

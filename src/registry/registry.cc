@@ -502,6 +502,12 @@ void Registry::on_create(const std::string& from, const Key& peer,
             return error(from, request.request_id, proto::kConflict,
                          "group '" + request.group + "' is being created");
         }
+    //  A group the registry could not list is not created (creations under way count).
+    if (groups_.size() + creates_.size() >= limits_.groups)
+        return refuse(from, request.request_id, proto::kLimitReached,
+                      "the registry lists its maximum of " + std::to_string(limits_.groups) +
+                          " groups (--max-groups)",
+                      peer);
     //  The accepting trusted server with the fewest groups takes it.
     const ServerEntry* chosen = nullptr;
     Key chosen_key;
