@@ -710,6 +710,69 @@ void test_max_groups_refused_with_430_naming_the_flag(void** state) {
     assert_int_equal(list(user).size(), 3);
 }
 
+void test_users_are_rate_limited_with_429_and_retry_ms_and_trusted_servers_are_not(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_registry_set_limit(fixture->registry, ZGM_LIMIT_RATE, 50)); //  bursts of 100
+    RawClient& user = client(fixture);
+    RawClient& server = trusted_server(fixture);
+    RawClient& rogue = client(fixture);
+    const int burst = 300;
+    for (int i = 0; i < burst; i++) {
+        proto::Message message;
+        message.id = proto::kList;
+        user.send(message);
+    }
+    int answered = 0, limited = 0;
+    for (int i = 0; i < burst; i++) {
+        proto::Message reply = user.recv();
+        if (reply.id == proto::kGroups) {
+            answered++;
+        } else {
+            assert_error(reply, proto::kRateLimited, "try again in");
+            assert_true(reply.retry_ms >= 1 && reply.retry_ms <= 1000);
+            limited++;
+        }
+    }
+    assert_true(answered >= 100 && answered < burst);
+    assert_true(limited > 0);
+    //  After retry_ms, it is served again.
+    assert_true(test::eventually(
+        [&] {
+            proto::Message message;
+            message.id = proto::kList;
+            return user.call(message).id == proto::kGroups;
+        },
+        test::patience()));
+
+    //  A trusted group server's heartbeats and registrations are never slowed down.
+    for (int i = 0; i < burst; i++) {
+        proto::Message message =
+            i % 2 ? test::heartbeat_message("tcp://h:1", 0)
+                  : test::register_message(Uuid::random(), "g" + std::to_string(i), "tcp://h:1");
+        server.send(message);
+    }
+    for (int i = 0; i < burst; i++) {
+        proto::Message reply = server.recv();
+        //  Heartbeats count the groups registered so far: OK or 404, never 429.
+        assert_true(reply.id == proto::kOk || reply.status == proto::kNotFound);
+    }
+    //  A key that is not trusted is no group server: its REGISTERs are a user's requests.
+    for (int i = 0; i < burst; i++) {
+        proto::Message message = test::register_message(Uuid::random(), "x", "tcp://h:6");
+        rogue.send(message);
+    }
+    int denied = 0;
+    limited = 0;
+    for (int i = 0; i < burst; i++) {
+        proto::Message reply = rogue.recv();
+        assert_int_equal(reply.id, proto::kError);
+        denied += reply.status == proto::kDenied;
+        limited += reply.status == proto::kRateLimited;
+    }
+    assert_true(denied <= 150);
+    assert_int_equal(denied + limited, burst);
+}
+
 //  ---------------------------------------------------------------------------------------
 //  Bad input
 
@@ -946,6 +1009,7 @@ int main(int argc, char** argv) {
         TEST(test_list_says_incomplete_during_the_expiry_interval_after_a_start),
         TEST(test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning),
         TEST(test_max_groups_refused_with_430_naming_the_flag),
+        TEST(test_users_are_rate_limited_with_429_and_retry_ms_and_trusted_servers_are_not),
         TEST(test_frame_over_max_frame_is_cut_off_without_being_buffered),
         TEST(test_malformed_messages_get_400_426_413_and_the_registry_carries_on),
         TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),

@@ -122,7 +122,13 @@ private:
     RefusalLog refusals_{"registry"};
     std::set<Key> trusted_keys_;
     std::vector<zcertstore_t*> trust_dirs_;
-    std::map<Key, int64_t> trust_cache_; //  key -> until when a dir lookup's "yes" holds
+    //  A trust-dir lookup's answer, and until when it holds: a directory is read again at
+    //  most once a second per key, however often a key it does not hold asks.
+    struct TrustAnswer {
+        bool trusted;
+        int64_t until_ms;
+    };
+    std::map<Key, TrustAnswer> trust_cache_;
     int expiry_ms_ = 3000;
     int64_t started_ms_ = 0;
     uint32_t next_request_id_ = 1;
@@ -306,12 +312,13 @@ void Registry::handle(const std::string& from, const Key& peer, proto::Message& 
     if (peer.is_nil()) //  only an unauthenticated connection has no key
         return refuse(from, request.request_id, proto::kDenied, "no key on this connection",
                       peer);
-    //  Group servers are bounded by trust; users by their rate.
+    //  Trusted group servers are bounded by trust; users by their rate, and so is a key
+    //  that sends what a group server would without being trusted.
     bool server_message = request.id == proto::kRegister || request.id == proto::kHeartbeat ||
                           request.id == proto::kDeregister || request.id == proto::kOk ||
                           request.id == proto::kError;
     uint32_t retry_ms = 0;
-    if (!server_message && !rates_.admit(peer, 1, mono_ms(), &retry_ms))
+    if (!(server_message && trusted(peer)) && !rates_.admit(peer, 1, mono_ms(), &retry_ms))
         return refuse(from, request.request_id, proto::kRateLimited,
                       "too many requests: try again in " + std::to_string(retry_ms) + " ms", peer,
                       retry_ms);
@@ -339,17 +346,17 @@ void Registry::handle(const std::string& from, const Key& peer, proto::Message& 
 
 bool Registry::trusted(const Key& key) {
     if (trusted_keys_.count(key)) return true;
+    if (trust_dirs_.empty()) return false;
     int64_t now = mono_ms();
     auto cached = trust_cache_.find(key);
-    if (cached != trust_cache_.end() && now < cached->second) return true;
+    if (cached != trust_cache_.end() && now < cached->second.until_ms)
+        return cached->second.trusted;
     std::string text = key.str();
+    bool found = false;
     for (zcertstore_t* store : trust_dirs_)
-        if (zcertstore_lookup(store, text.c_str())) {
-            trust_cache_[key] = now + kTrustCacheMs;
-            return true;
-        }
-    trust_cache_.erase(key);
-    return false;
+        found = found || zcertstore_lookup(store, text.c_str()) != nullptr;
+    trust_cache_[key] = {found, now + kTrustCacheMs};
+    return found;
 }
 
 void Registry::on_register(const std::string& from, const Key& peer,
@@ -575,7 +582,7 @@ void Registry::expire() {
         }
     }
     for (auto it = trust_cache_.begin(); it != trust_cache_.end();)
-        it = now >= it->second ? trust_cache_.erase(it) : std::next(it);
+        it = now >= it->second.until_ms ? trust_cache_.erase(it) : std::next(it);
 }
 
 void Registry::drop_server(const Key& server, const char* why) {
