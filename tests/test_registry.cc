@@ -908,6 +908,56 @@ void test_malformed_messages_get_400_426_413_and_the_registry_carries_on(void** 
     assert_int_equal(list(user).size(), 0);
 }
 
+void test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines_with_counts(
+    void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    test::LogCapture log;
+    RawClient& user = client(fixture);
+    RawClient& server = trusted_server(fixture);
+    register_ok(server, "general", "tcp://h:1");
+    const int count = test::emulated() ? 10000 : 100000, chunk = 1000;
+    std::string version;
+    proto::Message list_msg;
+    list_msg.id = proto::kList;
+    assert_true(proto::encode(list_msg, &version));
+    version[3] = 9;
+    const std::string kinds[3] = {"garbage, not zgm_proto", version, oversize_body_frame()};
+    int64_t start = mono_ms();
+    for (int first = 0; first < count; first += chunk) {
+        for (int i = first; i < first + chunk; i++)
+            user.send_raw(kinds[i % 3]);
+        for (int i = first; i < first + chunk; i++)
+            assert_int_equal(user.recv().id, proto::kError);
+    }
+    //  And valid requests, within the rate: answered, not logged one by one.
+    for (int i = 0; i < 500; i++) {
+        proto::Message message = test::group_request(proto::kResolve, "general");
+        if (i % 2) message.id = proto::kList;
+        proto::Message reply = user.call(message);
+        //  (the group expires while this runs slowly: RESOLVE then answers 404)
+        assert_true(reply.id != proto::kError || reply.status == proto::kNotFound);
+    }
+    int64_t took = mono_ms() - start;
+    //  Each refusal is counted once: the first of an interval in a line of its own (with
+    //  the key), the others in one line of counts at the end of the interval.
+    auto counted = [&] {
+        long total = (long)log.lines("registry: refused: malformed").size();
+        for (const std::string& line : log.lines("refused in the last"))
+            for (size_t at = 0; (at = line.find(" x malformed", at)) != std::string::npos; at++)
+                total += atol(line.c_str() + line.rfind(' ', at - 1) + 1);
+        return total;
+    };
+    assert_true(test::eventually([&] { return counted() == count; }, 10000 + test::patience()));
+    std::vector<std::string> lines = log.lines();
+    print_message("%d malformed and 500 valid requests in %lld ms: %zu lines logged\n", count,
+                  (long long)took, lines.size());
+    std::vector<std::string> first = log.lines("registry: refused: malformed");
+    assert_non_null(strstr(first[0].c_str(), user.key().c_str()));
+    //  A line at once and a line of counts per 10 s interval, and the group registered.
+    if ((long)lines.size() > 4 + 2 * (took / 10000))
+        fail_msg("too many lines:\n%s", log.text().c_str());
+}
+
 void test_null_plain_or_wrongly_keyed_clients_get_no_answer(void** state) {
     Fixture* fixture = (Fixture*)*state;
     Peer::Options options;
@@ -1012,6 +1062,7 @@ int main(int argc, char** argv) {
         TEST(test_users_are_rate_limited_with_429_and_retry_ms_and_trusted_servers_are_not),
         TEST(test_frame_over_max_frame_is_cut_off_without_being_buffered),
         TEST(test_malformed_messages_get_400_426_413_and_the_registry_carries_on),
+        TEST(test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines_with_counts),
         TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),
         TEST(test_insecure_registry_takes_plain_clients_named_by_the_key_they_state),
         TEST(test_user_vanishing_mid_request_does_not_disturb_the_registry),

@@ -1075,6 +1075,33 @@ void test_malformed_requests_get_errors_and_the_server_carries_on(void** state) 
     assert_ok(zgm_user_send(fixture->alice, "general", "ok", 2, NULL, NULL, NULL));
 }
 
+void test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    test::LogCapture log;
+    RawClient& raw = member(fixture, "general");
+    const int count = test::emulated() ? 5000 : 50000, chunk = 1000;
+    for (int first = 0; first < count; first += chunk) {
+        for (int i = first; i < first + chunk; i++)
+            raw.send_raw(i % 2 ? std::string(64, '\0') : std::string("\xAA\xA1\x21", 3));
+        for (int i = first; i < first + chunk; i++)
+            assert_int_equal(raw.recv().id, proto::kError);
+    }
+    //  Valid requests of every kind, within the rate: none is logged on its own.
+    for (int i = 0; i < 100; i++) {
+        RawClient& other = member(fixture, "general");
+        send_ok(other, "general", {"hello"});
+        fetch(other, "general", 0, 0, 1, 1);
+        proto::Message leave = test::group_request(proto::kLeave, "general");
+        assert_int_equal(other.call(leave).id, proto::kOk);
+        fixture->clients.pop_back();
+    }
+    std::vector<std::string> lines = log.lines();
+    print_message("%d malformed requests and 400 valid ones: %zu lines logged\n", count,
+                  lines.size());
+    if (lines.size() > 3) fail_msg("too many lines:\n%s", log.text().c_str());
+    assert_int_equal(log.lines("group server: refused: malformed").size(), 1);
+}
+
 void test_null_plain_or_wrongly_keyed_clients_get_no_answer(void** state) {
     Fixture* fixture = (Fixture*)*state;
     Peer::Options options;
@@ -1370,6 +1397,7 @@ int main(int argc, char** argv) {
         TEST(test_live_messages_arrive_once_and_in_order),
         TEST(test_memberships_lists_exactly_the_requesters_groups),
         TEST(test_malformed_requests_get_errors_and_the_server_carries_on),
+        TEST(test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines),
         TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),
         TEST(test_member_catches_up_after_dropped_pushes),
         TEST(test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable),

@@ -97,7 +97,7 @@ private:
     void on_register(const std::string& from, const Key& peer, const proto::Message& request);
     void on_heartbeat(const std::string& from, const Key& peer, const proto::Message& request);
     void on_deregister(const std::string& from, const Key& peer, const proto::Message& request);
-    void on_list(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_list(const std::string& from, const proto::Message& request);
     void on_resolve(const std::string& from, const proto::Message& request);
     void on_create(const std::string& from, const Key& peer, const proto::Message& request);
     void on_host_reply(const Key& peer, const proto::Message& reply);
@@ -330,7 +330,7 @@ void Registry::handle(const std::string& from, const Key& peer, proto::Message& 
     case proto::kDeregister:
         return on_deregister(from, peer, request);
     case proto::kList:
-        return on_list(from, peer, request);
+        return on_list(from, request);
     case proto::kResolve:
         return on_resolve(from, request);
     case proto::kCreate:
@@ -387,7 +387,6 @@ void Registry::on_register(const std::string& from, const Key& peer,
     server.accept_new = request.accept_new != 0;
     server.last_seen_ms = mono_ms();
     if (existing == groups_.end()) {
-        ZGM_LOG("JOIN REQUEST FROM %s", endpoint_address(request.endpoint).c_str());
         ZGM_LOG("registry: group '%s' served by %s%s", request.group.c_str(),
                 request.endpoint.c_str(), new_server ? " (new group server)" : "");
         GroupEntry& group = groups_[request.group];
@@ -439,8 +438,7 @@ void Registry::on_deregister(const std::string& from, const Key& peer,
     reply(from, ok, request.request_id);
 }
 
-void Registry::on_list(const std::string& from, const Key& peer, const proto::Message& request) {
-    ZGM_LOG("GROUP LIST REQUEST FROM %s", peer.str().c_str());
+void Registry::on_list(const std::string& from, const proto::Message& request) {
     proto::Message page;
     page.id = proto::kGroups;
     page.complete = complete() ? 1 : 0;
@@ -487,9 +485,7 @@ void Registry::on_resolve(const std::string& from, const proto::Message& request
           "no group '" + request.group + "' in the registry");
 }
 
-void Registry::on_create(const std::string& from, const Key& peer,
-                         const proto::Message& request) {
-    ZGM_LOG("CREATE REQUEST FROM %s: '%s'", peer.str().c_str(), request.group.c_str());
+void Registry::on_create(const std::string& from, const Key& peer, const proto::Message& request) {
     if (!valid_name(request.group))
         return error(from, request.request_id, proto::kInvalid, invalid_name_reason());
     auto existing = groups_.find(request.group);

@@ -664,9 +664,7 @@ Group* GroupServer::owned_group(const std::string& from, const Key& peer,
     return group;
 }
 
-void GroupServer::on_join(const std::string& from, const Key& peer,
-                          const proto::Message& request) {
-    ZGM_LOG("JOIN REQUEST FROM %s", peer.str().c_str());
+void GroupServer::on_join(const std::string& from, const Key& peer, const proto::Message& request) {
     Group* group = find_group(from, request);
     if (!group) return;
     if (group->members.count(peer))
@@ -708,7 +706,6 @@ void GroupServer::on_join(const std::string& from, const Key& peer,
 
 void GroupServer::on_leave(const std::string& from, const Key& peer,
                            const proto::Message& request) {
-    ZGM_LOG("LEAVE REQUEST FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     Status status = store_->remove_member(group->name, peer);
@@ -724,7 +721,6 @@ void GroupServer::on_leave(const std::string& from, const Key& peer,
 
 void GroupServer::on_fetch(const std::string& from, const Key& peer,
                            const proto::Message& request) {
-    ZGM_LOG("MESSAGE REQUEST FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     counters_.fetches++;
@@ -900,7 +896,6 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
 void GroupServer::on_send(const std::string& from, const Key& peer, proto::Message& request,
                           std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                           std::vector<PendingSend>* sends) {
-    ZGM_LOG("MESSAGE SEND FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     const std::string& name = group->members[peer];
