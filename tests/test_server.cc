@@ -815,6 +815,23 @@ void test_send_batch_gets_one_sent_record_each_in_order_and_repeated_ids_stored_
     assert_seqs(fetch(raw, "general"), range(1, 5));
 }
 
+void test_messages_without_a_msg_id_are_each_stored_and_fetched(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& raw = member(fixture, "general");
+    //  An all-zero msg_id is "none": nothing to deduplicate by.
+    proto::Message sent = send_ok(raw, "general", {"one", "two"}, {Uuid(), Uuid()});
+    assert_int_equal(sent.sent[0].seq, 1);
+    assert_int_equal(sent.sent[1].seq, 2);
+    assert_int_equal(send_ok(raw, "general", {"three"}, {Uuid()}).sent[0].seq, 3);
+    proto::Message all = fetch(raw, "general");
+    assert_seqs(all, range(1, 3));
+    for (const proto::MessageRecord& record : all.messages)
+        assert_true(record.msg_id.is_nil());
+    assert_true(all.messages[1].body == "two");
+    //  And the server goes on.
+    assert_ok(zgm_user_send(fixture->alice, "general", "ok", 2, NULL, NULL, NULL));
+}
+
 void test_oversize_body_is_refused_with_413(void** state) {
     Fixture* fixture = (Fixture*)*state;
     //  The API refuses before sending...
@@ -1390,6 +1407,7 @@ int main(int argc, char** argv) {
         TEST(test_descriptors_are_checked_at_bind_with_an_error_naming_ulimit),
         TEST(test_send_stamps_gapless_seq_and_monotone_time),
         TEST(test_send_batch_gets_one_sent_record_each_in_order_and_repeated_ids_stored_once),
+        TEST(test_messages_without_a_msg_id_are_each_stored_and_fetched),
         TEST(test_oversize_body_is_refused_with_413),
         TEST(test_fetch_selects_by_time_and_seq_and_pages_back_to_seq_1),
         TEST(test_large_fetch_arrives_in_batches),

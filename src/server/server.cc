@@ -94,8 +94,8 @@ public:
     explicit FrameFiller(proto::MessagesWriter* writer) : writer_(writer) {}
     void message(const MessageView& row) override {
         if (full_) return;
-        Uuid msg_id;
-        memcpy(msg_id.bytes, row.msg_id, 16);
+        Uuid msg_id; //  none (all-zero) for a message sent without one, or stored by 0.1
+        if (row.msg_id) memcpy(msg_id.bytes, row.msg_id, 16);
         if (!writer_->add(row.seq, row.ts_us, row.sender, msg_id,
                           std::string_view(row.sender_name, row.sender_name_size),
                           std::string_view((const char*)row.body, row.body_size)))
