@@ -1357,6 +1357,31 @@ void test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable(v
         assert_error(reply, proto::kStorage);
 }
 
+void test_groups_in_the_store_are_registered_again_when_the_server_restarts(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string dir = temp_dir(fixture);
+    std::string key = dir + "/server.cert";
+    zgm_server_t* server = fixture->cluster->add_server(dir.c_str(), {"durable"}, false,
+                                                        "tcp://127.0.0.1:*", nullptr, key.c_str());
+    zgm_user_t* before = fixture->cluster->user("before");
+    assert_ok(zgm_user_join(before, "durable"));
+    test::send_text(before, "durable", "kept");
+    fixture->cluster->stop(&server); //  deregisters: the registry forgets the group
+    zgm_group_t info;
+    assert_int_equal(zgm_user_resolve(fixture->alice, "durable", &info), -1);
+    assert_int_equal(zgm_errno(), ZGM_ENOTFOUND);
+    //  Started again with no group named: the store's groups are listed again.
+    fixture->cluster->add_server(dir.c_str(), {}, false, "tcp://127.0.0.1:*", nullptr, key.c_str());
+    zgm_user_t* after = fixture->cluster->user("after");
+    assert_ok(zgm_user_resolve(after, "durable", &info));
+    assert_int_equal(info.members, 1);
+    assert_ok(zgm_user_join(after, "durable"));
+    zgm_msglist_t* list = zgm_user_fetch(after, "durable", NULL);
+    assert_non_null(list);
+    assert_int_equal(zgm_msglist_size(list), 1);
+    zgm_msglist_destroy(&list);
+}
+
 void test_second_server_on_the_same_data_directory_fails_naming_the_process(void** state) {
     Fixture* fixture = (Fixture*)*state;
     std::string dir = temp_dir(fixture);
@@ -1374,6 +1399,126 @@ void test_second_server_on_the_same_data_directory_fails_naming_the_process(void
     zgm_server_t* again = zgm_server_new(dir.c_str());
     assert_non_null(again);
     fixture->servers.push_back(again);
+}
+
+//  The schema of zgm 0.1, as src/store/sqlite_store.cc had it at 3dc9ab7 (as in
+//  test_store.cc).
+const char* const kSchemaV1 = R"sql(
+CREATE TABLE groups (
+    key INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    id BLOB NOT NULL,
+    created_us INTEGER NOT NULL,
+    max_count INTEGER NOT NULL DEFAULT 0,
+    max_bytes INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    last_ts_us INTEGER NOT NULL DEFAULT 0,
+    trimmed_seq INTEGER NOT NULL DEFAULT 0,
+    trimmed_ts_us INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE members (
+    group_key INTEGER NOT NULL,
+    user BLOB NOT NULL,
+    name TEXT NOT NULL,
+    joined_us INTEGER NOT NULL,
+    PRIMARY KEY (group_key, user)
+) WITHOUT ROWID;
+CREATE TABLE messages (
+    group_key INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    ts_us INTEGER NOT NULL,
+    sender BLOB NOT NULL,
+    sender_name TEXT NOT NULL,
+    msg_id BLOB,
+    body BLOB NOT NULL,
+    PRIMARY KEY (group_key, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_msg_id ON messages (group_key, msg_id) WHERE msg_id IS NOT NULL;
+PRAGMA user_version = 1;
+)sql";
+
+//  What zgm 0.1 left: "chat" with three messages by two users (both members), "news"
+//  whose retention of 2 had trimmed seqs 1 and 2.
+const char* const kDataV1 = R"sql(
+INSERT INTO groups (key, name, id, created_us, max_count, last_seq, last_ts_us, trimmed_seq,
+                    trimmed_ts_us, bytes)
+VALUES (1, 'chat', x'0100000000000000000000000000000a', 5000, 0, 3, 1300, 0, 0, 14),
+       (2, 'news', x'0200000000000000000000000000000a', 5000, 2, 4, 2400, 2, 2200, 11);
+INSERT INTO members (group_key, user, name, joined_us)
+VALUES (1, x'f5010000000000000000000000000001', 'ann', 100),
+       (1, x'f6010000000000000000000000000002', 'bob', 100),
+       (2, x'f6010000000000000000000000000002', 'bob', 100);
+INSERT INTO messages (group_key, seq, ts_us, sender, sender_name, msg_id, body)
+VALUES (1, 1, 1100, x'f5010000000000000000000000000001', 'ann',
+        x'65000000000000000000000000000001', 'hello'),
+       (1, 2, 1200, x'f6010000000000000000000000000002', 'bob',
+        x'66000000000000000000000000000002', 'hi ann'),
+       (1, 3, 1300, x'f5010000000000000000000000000001', 'ann', NULL, 'bye'),
+       (2, 3, 2300, x'f6010000000000000000000000000002', 'bob', NULL, 'third'),
+       (2, 4, 2400, x'f6010000000000000000000000000002', 'bob', NULL, 'fourth');
+)sql";
+
+void write_v1_database(const std::string& dir) {
+    sqlite3* db = nullptr;
+    assert_int_equal(sqlite3_open((dir + "/zgm.db").c_str(), &db), SQLITE_OK);
+    for (const char* sql : {"PRAGMA journal_mode = WAL", kSchemaV1, kDataV1}) {
+        char* error = nullptr;
+        if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK)
+            fail_msg("%s", error ? error : "sqlite3_exec failed");
+    }
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+void test_a_store_written_by_zgm_0_1_is_served_after_migration(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string dir = temp_dir(fixture);
+    write_v1_database(dir);
+    {
+        test::LogCapture log;
+        fixture->cluster->add_server(dir.c_str(), {});
+        assert_int_equal(log.lines("migrated the store in " + dir + " from zgm 0.1").size(), 1);
+    }
+    zgm_user_t* ann = fixture->cluster->user("ann");
+    //  The groups are served again; their 0.1 members must join again (ids were not keys).
+    size_t count = 0;
+    zgm_group_t* groups = zgm_user_groups(ann, &count);
+    assert_non_null(groups);
+    assert_int_equal(count, 3);
+    assert_string_equal(groups[0].name, "chat");
+    assert_int_equal(groups[0].members, 0);
+    free(groups);
+    assert_ok(zgm_user_join(ann, "chat"));
+    zgm_msglist_t* list = zgm_user_fetch(ann, "chat", NULL);
+    assert_non_null(list);
+    assert_int_equal(zgm_msglist_size(list), 3);
+    const char* bodies[] = {"hello", "hi ann", "bye"};
+    const char* names[] = {"ann", "bob", "ann"};
+    for (size_t i = 0; i < 3; i++) {
+        const zgm_msg_t* msg = zgm_msglist_get(list, i);
+        assert_int_equal(zgm_msg_seq(msg), i + 1);
+        assert_int_equal(zgm_msg_size(msg), strlen(bodies[i]));
+        assert_memory_equal(zgm_msg_body(msg), bodies[i], strlen(bodies[i]));
+        assert_string_equal(zgm_msg_sender_name(msg), names[i]);
+        assert_int_equal(strlen(zgm_msg_sender(msg)), 40); //  a legacy key, as text
+    }
+    //  Each 0.1 user is one sender still.
+    assert_string_equal(zgm_msg_sender(zgm_msglist_get(list, 0)),
+                        zgm_msg_sender(zgm_msglist_get(list, 2)));
+    assert_string_not_equal(zgm_msg_sender(zgm_msglist_get(list, 0)),
+                            zgm_msg_sender(zgm_msglist_get(list, 1)));
+    zgm_msglist_destroy(&list);
+    uint64_t seq = 0;
+    test::send_text(ann, "chat", "after the migration", &seq);
+    assert_int_equal(seq, 4);
+    //  What 0.1 had trimmed is reported as missed.
+    assert_ok(zgm_user_join(ann, "news"));
+    list = zgm_user_fetch(ann, "news", NULL);
+    assert_non_null(list);
+    assert_int_equal(zgm_msglist_size(list), 2);
+    assert_int_equal(zgm_msg_seq(zgm_msglist_get(list, 0)), 3);
+    assert_int_equal(zgm_msglist_missed(list), 2);
+    zgm_msglist_destroy(&list);
 }
 
 } // namespace
@@ -1419,7 +1564,9 @@ int main(int argc, char** argv) {
         TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),
         TEST(test_member_catches_up_after_dropped_pushes),
         TEST(test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable),
+        TEST(test_groups_in_the_store_are_registered_again_when_the_server_restarts),
         TEST(test_second_server_on_the_same_data_directory_fails_naming_the_process),
+        TEST(test_a_store_written_by_zgm_0_1_is_served_after_migration),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }

@@ -225,6 +225,7 @@ void GroupServer::open_store(Durability durability) {
         std::vector<Key> allowed;
         if (store_->allowed(info.name, &allowed).is_ok())
             group.allowed.insert(allowed.begin(), allowed.end());
+        summary_changed(group); //  registered once connected, as a group added is
     }
 }
 
