@@ -675,6 +675,119 @@ void test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit
     assert_int_equal(message.messages[0].seq, total + 1);
 }
 
+//  How many descriptors this process has open.
+int open_descriptors() {
+    int count = 0;
+    DIR* dir = opendir("/proc/self/fd");
+    if (!dir) return -1;
+    while (readdir(dir))
+        count++;
+    closedir(dir);
+    return count;
+}
+
+//  The child's side of the next test: `rounds` rounds of `per_round` connections, each with
+//  a fresh key, that JOIN and close. After each round it says so ("round N: J joined, R
+//  refused") and waits for the file DIR/go-N before the next.
+int join_and_vanish(const char* endpoint, const char* key, int rounds, int per_round,
+                    const char* dir) {
+    for (int round = 1; round <= rounds; round++) {
+        std::vector<std::unique_ptr<RawClient>> peers;
+        for (int i = 0; i < per_round; i++) {
+            peers.emplace_back(new RawClient(endpoint, key));
+            proto::Message join = test::join_message("open", "ghost");
+            peers.back()->send(join);
+        }
+        int joined = 0, refused = 0;
+        for (auto& peer : peers) {
+            proto::Message reply;
+            if (!peer->try_recv(&reply, 20000)) break;
+            joined += reply.id == proto::kJoined;
+            refused += reply.id == proto::kError && reply.status == proto::kLimitReached;
+        }
+        peers.clear(); //  they vanish
+        printf("round %d: %d joined, %d refused\n", round, joined, refused);
+        fflush(stdout);
+        std::string go = std::string(dir) + "/go-" + std::to_string(round);
+        int64_t deadline = mono_ms() + 60000;
+        while (access(go.c_str(), F_OK) != 0 && mono_ms() < deadline)
+            zclock_sleep(10);
+    }
+    return 0;
+}
+
+//  How far the server's RSS may be, after a round, from where it was before the first: its
+//  members' state and what the allocator keeps, not the buffers of connections gone (with
+//  those kept, it ended round 1 8 MiB higher, and round 10 20 MiB higher).
+constexpr long kFlatKb = 4 * 1024;
+
+void test_join_and_vanish_rounds_leave_members_at_the_limit_and_memory_flat(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    //  Each CURVE connection costs this machine a few milliseconds (libsodium's guarded
+    //  memory for its keys), on both sides.
+    const int members = 50, per_round = test::emulated() ? 30 : 200,
+              rounds = test::emulated() ? 4 : 10;
+    std::string endpoint;
+    zgm_server_t* server =
+        standalone(fixture, NULL, {{ZGM_LIMIT_MEMBERS, (uint64_t)members}}, &endpoint);
+    std::string key = zgm_server_key(server);
+    assert_ok(zgm_server_add(server, "open", NULL, ZGM_POLICY_OPEN));
+    RawClient& observer = client_of(fixture, endpoint, key);
+    proto::Message join = test::join_message("open", "observer");
+    assert_int_equal(observer.call(join).id, proto::kJoined);
+
+    //  The connections come from another process: this one's memory is the server's.
+    std::string dir = temp_dir(fixture);
+    std::string log = dir + "/ghosts.log";
+    pid_t ghosts = test::start({"--join-and-vanish", endpoint, key, std::to_string(rounds),
+                                std::to_string(per_round), dir},
+                               log);
+    assert_true(ghosts > 0);
+    std::vector<long> rss;
+    int64_t start = mono_ms();
+    int joined_total = 0;
+    int descriptors = open_descriptors();
+    long initial = test::rss_kb();
+    for (int round = 1; round <= rounds; round++) {
+        std::string said = "round " + std::to_string(round) + ":";
+        if (!test::wait_for_text(log, said, 30000)) {
+            test::stop(ghosts);
+            fail_msg("round %d did not end: %s", round, test::read_file(log).c_str());
+        }
+        std::string text = test::read_file(log);
+        int joined = 0, refused = 0;
+        sscanf(text.c_str() + text.find(said) + said.size(), " %d joined, %d refused", &joined,
+               &refused);
+        assert_int_equal(joined + refused, per_round);
+        joined_total += joined;
+        //  Whatever joined stays a member; no more than the limit ever do.
+        assert_int_equal(members_of(observer, "open").members.size(),
+                         std::min(1 + joined_total, members));
+        assert_true(test::eventually([&] { return open_descriptors() <= descriptors + 2; },
+                                     test::patience()));
+        //  Once the server has seen them go (their descriptors closed) and has given their
+        //  memory back, it is about where it was before the first round.
+        long now = 0;
+        test::eventually([&] { return (now = test::rss_kb()) <= initial + kFlatKb; },
+                         test::kSanitized ? 0 : test::patience());
+        rss.push_back(now);
+        FILE* go = fopen((dir + "/go-" + std::to_string(round)).c_str(), "w");
+        assert_non_null(go);
+        fclose(go);
+    }
+    int64_t took = mono_ms() - start;
+    test::stop(ghosts);
+    assert_int_equal(joined_total, members - 1);
+    std::string figures;
+    for (long kb : rss)
+        figures += " " + std::to_string(kb);
+    print_message("join and vanish: %d rounds of %d connections in %lld ms; server RSS %ld KiB "
+                  "before, after each round (KiB):%s\n",
+                  rounds, per_round, (long long)took, initial, figures.c_str());
+    for (long kb : rss)
+        assert_memory_bound(kb <= initial + kFlatKb);
+}
+
 void test_max_connections_refused_beyond_the_limit(void** state) {
     Fixture* fixture = (Fixture*)*state;
     std::string endpoint;
@@ -1528,6 +1641,8 @@ void test_a_store_written_by_zgm_0_1_is_served_after_migration(void** state) {
 int main(int argc, char** argv) {
     if (argc == 4 && strcmp(argv[1], "--bind-with-nofile") == 0)
         return bind_with_nofile(atoi(argv[2]), atoi(argv[3]));
+    if (argc == 7 && strcmp(argv[1], "--join-and-vanish") == 0)
+        return join_and_vanish(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), argv[6]);
     char self[4096];
     ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
     assert_true(length > 0);
@@ -1548,6 +1663,7 @@ int main(int argc, char** argv) {
         TEST(test_max_follows_refused_in_the_following_record),
         TEST(test_max_rate_429_with_retry_ms_and_a_send_counts_per_message),
         TEST(test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit),
+        TEST(test_join_and_vanish_rounds_leave_members_at_the_limit_and_memory_flat),
         TEST(test_max_connections_refused_beyond_the_limit),
         TEST(test_descriptors_are_checked_at_bind_with_an_error_naming_ulimit),
         TEST(test_send_stamps_gapless_seq_and_monotone_time),
