@@ -65,6 +65,31 @@ inline RawClient& patient(RawClient& client) {
     return client;
 }
 
+//  Sends message on client (a RawClient or a Peer) and returns the reply to it, skipping
+//  pushes; fails the test, naming the request, if none comes in patience () ms.
+template <typename Client>
+zgm::proto::Message request(Client& client, zgm::proto::Message& message) {
+    client.send(message);
+    int64_t deadline = zgm::mono_ms() + patience();
+    while (zgm::mono_ms() < deadline) {
+        zmq_pollitem_t item = {zsock_resolve(client.socket()), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, (long)(deadline - zgm::mono_ms())) <= 0) continue;
+        zgm::proto::Message reply;
+        zgm::proto::DecodeError rc =
+            zgm::proto::recv(zsock_resolve(client.socket()), false, nullptr, &reply);
+        if (rc != zgm::proto::DecodeError::kOk)
+            fail_msg("the reply to %s is malformed: %s", zgm::proto::message_name(message.id),
+                     zgm::proto::decode_error_text(rc));
+        if (reply.id == zgm::proto::kDeliver) continue;
+        if (reply.request_id != message.request_id)
+            fail_msg("%s %u answered with %s for %u", zgm::proto::message_name(message.id),
+                     message.request_id, zgm::proto::message_name(reply.id), reply.request_id);
+        return reply;
+    }
+    fail_msg("no reply to %s in %d ms", zgm::proto::message_name(message.id), patience());
+    return zgm::proto::Message();
+}
+
 //  A field of /proc/self/status in KiB ("VmRSS", "VmHWM"), or -1.
 inline long status_kb(const char* field) {
     FILE* in = fopen("/proc/self/status", "r");
@@ -145,21 +170,6 @@ public:
         return zgm::proto::recv(zsock_resolve(socket_), false, nullptr, message) ==
                zgm::proto::DecodeError::kOk;
     }
-    //  Sends and returns the reply (skipping pushes); fails the test after timeout_ms.
-    zgm::proto::Message call(zgm::proto::Message& message, int timeout_ms = patience()) {
-        assert_true(send(message));
-        int64_t deadline = zgm::mono_ms() + timeout_ms;
-        while (zgm::mono_ms() < deadline) {
-            zgm::proto::Message reply;
-            if (!try_recv(&reply, (int)(deadline - zgm::mono_ms()))) continue;
-            if (reply.id == zgm::proto::kDeliver) continue;
-            assert_int_equal(reply.request_id, message.request_id);
-            return reply;
-        }
-        fail_msg("no reply to %s in %d ms", zgm::proto::message_name(message.id), timeout_ms);
-        return zgm::proto::Message();
-    }
-
     //  With the monitor: the next event among mask (ZMQ_EVENT_*) within timeout_ms, or 0.
     int event(int mask, int timeout_ms) {
         assert_non_null(events_);

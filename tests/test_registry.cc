@@ -94,7 +94,7 @@ proto::Message list_page(RawClient& user, const std::string& after = "", uint32_
     message.id = proto::kList;
     message.name = after;
     message.limit = limit;
-    proto::Message reply = user.call(message);
+    proto::Message reply = test::request(user, message);
     assert_int_equal(reply.id, proto::kGroups);
     return reply;
 }
@@ -105,7 +105,7 @@ std::vector<proto::GroupRecord> list(RawClient& user) {
 
 proto::Message resolve(RawClient& user, const std::string& group) {
     proto::Message message = test::group_request(proto::kResolve, group);
-    return user.call(message);
+    return test::request(user, message);
 }
 
 proto::Message create_message(const std::string& group, uint8_t policy = 0) {
@@ -120,7 +120,7 @@ void register_ok(RawClient& server, const std::string& group, const std::string&
                  uint8_t policy = 0) {
     proto::Message message =
         test::register_message(id, group, endpoint, members, accept_new, policy);
-    proto::Message reply = server.call(message);
+    proto::Message reply = test::request(server, message);
     if (reply.id != proto::kOk)
         fail_msg("REGISTER %s: %d %s", group.c_str(), reply.status, reply.reason.c_str());
 }
@@ -145,7 +145,7 @@ void test_registered_group_is_listed_with_endpoint_key_policy_and_members(void**
     Uuid group_id = Uuid::random();
     proto::Message reg =
         test::register_message(group_id, "general", "tcp://10.0.0.1:6000", 7, 0, 1);
-    assert_int_equal(server.call(reg).id, proto::kOk);
+    assert_int_equal(test::request(server, reg).id, proto::kOk);
 
     std::vector<proto::GroupRecord> groups = list(user);
     assert_int_equal(groups.size(), 1);
@@ -166,12 +166,12 @@ void test_untrusted_key_gets_401_for_register_heartbeat_and_deregister(void** st
     RawClient& user = client(fixture);
 
     proto::Message reg = test::register_message(Uuid::random(), "other", "tcp://10.6.6.6:1");
-    assert_error(rogue.call(reg), proto::kDenied, "not a trusted group server");
+    assert_error(test::request(rogue, reg), proto::kDenied, "not a trusted group server");
     proto::Message heartbeat = test::heartbeat_message("tcp://10.6.6.6:1", 0, 1);
-    assert_error(rogue.call(heartbeat), proto::kDenied, "not a trusted group server");
+    assert_error(test::request(rogue, heartbeat), proto::kDenied, "not a trusted group server");
     proto::Message deregister;
     deregister.id = proto::kDeregister;
-    assert_error(rogue.call(deregister), proto::kDenied, "not a trusted group server");
+    assert_error(test::request(rogue, deregister), proto::kDenied, "not a trusted group server");
     //  Nothing of it took: the trusted server's group alone is listed.
     std::vector<proto::GroupRecord> groups = list(user);
     assert_int_equal(groups.size(), 1);
@@ -185,9 +185,9 @@ void test_trust_by_key_text_or_certificate_file(void** state) {
     save_public(keys, dir + "/server.cert");
     RawClient& server = client(fixture, keys);
     proto::Message reg = test::register_message(Uuid::random(), "general", "tcp://h:1");
-    assert_error(server.call(reg), proto::kDenied);
+    assert_error(test::request(server, reg), proto::kDenied);
     assert_ok(zgm_registry_trust(fixture->registry, (dir + "/server.cert").c_str()));
-    assert_int_equal(server.call(reg).id, proto::kOk);
+    assert_int_equal(test::request(server, reg).id, proto::kOk);
     //  Neither a key nor a certificate: refused, saying so.
     assert_int_equal(zgm_registry_trust(fixture->registry, "not a key"), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
@@ -208,12 +208,12 @@ void test_trust_dir_is_read_again_when_a_certificate_is_added_or_removed(void** 
     RawClient& server = client(fixture, keys);
     RawClient& user = client(fixture);
     proto::Message reg = test::register_message(Uuid::random(), "general", "tcp://h:1");
-    assert_error(server.call(reg), proto::kDenied);
+    assert_error(test::request(server, reg), proto::kDenied);
 
     //  Its certificate appears in the directory: trusted, without a restart.
     save_public(keys, certs + "/server.cert");
-    assert_true(
-        test::eventually([&] { return server.call(reg).id == proto::kOk; }, test::patience()));
+    assert_true(test::eventually([&] { return test::request(server, reg).id == proto::kOk; },
+                                 test::patience()));
     assert_int_equal(list(user).size(), 1);
 
     //  And removed: its heartbeats are refused, and its groups go.
@@ -221,7 +221,7 @@ void test_trust_dir_is_read_again_when_a_certificate_is_added_or_removed(void** 
     assert_true(test::eventually(
         [&] {
             proto::Message heartbeat = test::heartbeat_message("tcp://h:1", 1);
-            return server.call(heartbeat).status == proto::kDenied;
+            return test::request(server, heartbeat).status == proto::kDenied;
         },
         test::patience()));
     assert_int_equal(list(user).size(), 0);
@@ -243,13 +243,13 @@ void test_name_held_by_a_live_key_cannot_be_taken_refreshed_moved_or_removed_by_
     //  Taken (another endpoint) or moved (the same data, the rival's connection): 409,
     //  saying who holds it.
     proto::Message take = test::register_message(Uuid::random(), "general", "tcp://10.0.0.2:6000");
-    assert_error(rival.call(take), proto::kConflict, "tcp://10.0.0.1:6000");
+    assert_error(test::request(rival, take), proto::kConflict, "tcp://10.0.0.1:6000");
     proto::Message move = test::register_message(id, "general", "tcp://10.0.0.1:6000", 3);
-    assert_error(rival.call(move), proto::kConflict);
+    assert_error(test::request(rival, move), proto::kConflict);
     //  Removed: the rival's DEREGISTER drops only the rival.
     proto::Message deregister;
     deregister.id = proto::kDeregister;
-    assert_int_equal(rival.call(deregister).id, proto::kOk);
+    assert_int_equal(test::request(rival, deregister).id, proto::kOk);
     std::vector<proto::GroupRecord> groups = list(user);
     assert_int_equal(groups.size(), 1);
     assert_string_equal(groups[0].endpoint.c_str(), "tcp://10.0.0.1:6000");
@@ -258,13 +258,13 @@ void test_name_held_by_a_live_key_cannot_be_taken_refreshed_moved_or_removed_by_
     //  Refreshed: the rival's heartbeats claiming a group do not count, and do not keep the
     //  holder's name alive; once the holder falls silent, the name expires.
     proto::Message claim = test::heartbeat_message("tcp://10.0.0.2:6000", 1);
-    assert_error(rival.call(claim), proto::kNotFound);
+    assert_error(test::request(rival, claim), proto::kNotFound);
     int64_t silent_since = mono_ms(), deadline = silent_since + 5000;
     bool taken = false;
     while (!taken && mono_ms() < deadline) {
         proto::Message heartbeat = test::heartbeat_message("tcp://10.0.0.2:6000", 0);
-        assert_int_equal(rival.call(heartbeat).id, proto::kOk);
-        proto::Message reply = rival.call(take);
+        assert_int_equal(test::request(rival, heartbeat).id, proto::kOk);
+        proto::Message reply = test::request(rival, take);
         taken = reply.id == proto::kOk;
         if (!taken) {
             assert_error(reply, proto::kConflict);
@@ -285,14 +285,14 @@ void test_name_is_free_again_once_its_server_deregisters(void** state) {
     RawClient& rival = trusted_server(fixture);
     register_ok(holder, "general", "tcp://10.0.0.1:6000");
     proto::Message take = test::register_message(Uuid::random(), "general", "tcp://10.0.0.2:6000");
-    assert_error(rival.call(take), proto::kConflict);
+    assert_error(test::request(rival, take), proto::kConflict);
     proto::Message deregister;
     deregister.id = proto::kDeregister;
-    assert_int_equal(holder.call(deregister).id, proto::kOk);
-    assert_int_equal(rival.call(take).id, proto::kOk);
+    assert_int_equal(test::request(holder, deregister).id, proto::kOk);
+    assert_int_equal(test::request(rival, take).id, proto::kOk);
     //  Now the first one is refused.
     proto::Message back = test::register_message(Uuid::random(), "general", "tcp://10.0.0.1:6000");
-    assert_error(holder.call(back), proto::kConflict, "tcp://10.0.0.2:6000");
+    assert_error(test::request(holder, back), proto::kConflict, "tcp://10.0.0.2:6000");
 }
 
 void test_same_key_moves_its_group_to_another_endpoint_at_once(void** state) {
@@ -327,7 +327,7 @@ void test_silent_server_expires_and_heartbeating_one_stays(void** state) {
     bool gone = false;
     for (int i = 0; i < 50 && !gone; i++) {
         proto::Message heartbeat = test::heartbeat_message("tcp://h:1", 1);
-        assert_int_equal(alive.call(heartbeat).id, proto::kOk);
+        assert_int_equal(test::request(alive, heartbeat).id, proto::kOk);
         gone = list(user).size() == 1;
         if (!gone) zclock_sleep(100);
     }
@@ -336,7 +336,7 @@ void test_silent_server_expires_and_heartbeating_one_stays(void** state) {
     //  Three more expiry intervals: the heartbeating one stays.
     for (int i = 0; i < 12; i++) {
         proto::Message heartbeat = test::heartbeat_message("tcp://h:1", 1);
-        assert_int_equal(alive.call(heartbeat).id, proto::kOk);
+        assert_int_equal(test::request(alive, heartbeat).id, proto::kOk);
         zclock_sleep(100);
     }
     std::vector<proto::GroupRecord> groups = list(user);
@@ -348,16 +348,16 @@ void test_heartbeat_from_unknown_server_or_with_another_group_count_gets_404(voi
     Fixture* fixture = (Fixture*)*state;
     RawClient& server = trusted_server(fixture);
     proto::Message heartbeat = test::heartbeat_message("tcp://h:1", 2);
-    assert_error(server.call(heartbeat), proto::kNotFound);
+    assert_error(test::request(server, heartbeat), proto::kNotFound);
     register_ok(server, "one", "tcp://h:1");
     heartbeat = test::heartbeat_message("tcp://h:1", 2); //  the registry knows one
-    assert_error(server.call(heartbeat), proto::kNotFound);
+    assert_error(test::request(server, heartbeat), proto::kNotFound);
     heartbeat = test::heartbeat_message("tcp://h:1", 1);
-    assert_int_equal(server.call(heartbeat).id, proto::kOk);
+    assert_int_equal(test::request(server, heartbeat).id, proto::kOk);
     //  A server with no group yet is known by its heartbeats alone.
     RawClient& empty = trusted_server(fixture);
     heartbeat = test::heartbeat_message("tcp://h:2", 0);
-    assert_int_equal(empty.call(heartbeat).id, proto::kOk);
+    assert_int_equal(test::request(empty, heartbeat).id, proto::kOk);
 }
 
 void test_deregister_removes_the_servers_groups(void** state) {
@@ -371,7 +371,7 @@ void test_deregister_removes_the_servers_groups(void** state) {
     assert_int_equal(list(user).size(), 3);
     proto::Message deregister;
     deregister.id = proto::kDeregister;
-    assert_int_equal(server.call(deregister).id, proto::kOk);
+    assert_int_equal(test::request(server, deregister).id, proto::kOk);
     std::vector<proto::GroupRecord> groups = list(user);
     assert_int_equal(groups.size(), 1);
     assert_string_equal(groups[0].name.c_str(), "c");
@@ -384,7 +384,7 @@ void test_deregister_removes_the_servers_groups(void** state) {
 RawClient& accepting_server(Fixture* fixture, const std::string& endpoint) {
     RawClient& server = trusted_server(fixture);
     proto::Message heartbeat = test::heartbeat_message(endpoint, 0, 1);
-    assert_int_equal(server.call(heartbeat).id, proto::kOk);
+    assert_int_equal(test::request(server, heartbeat).id, proto::kOk);
     return server;
 }
 
@@ -399,9 +399,10 @@ void test_untrusted_server_heartbeating_accept_new_is_never_sent_host(void** sta
     RawClient& rogue = client(fixture);
     RawClient& user = client(fixture);
     proto::Message heartbeat = test::heartbeat_message("tcp://10.6.6.6:1", 0, 1);
-    assert_error(rogue.call(heartbeat), proto::kDenied);
+    assert_error(test::request(rogue, heartbeat), proto::kDenied);
     proto::Message create = create_message("bait");
-    assert_error(user.call(create), proto::kUnavailable, "no group server accepts new groups");
+    assert_error(test::request(user, create), proto::kUnavailable,
+                 "no group server accepts new groups");
 
     //  With a trusted server that accepts, the group goes there; the rogue hears nothing.
     RawClient& server = accepting_server(fixture, "tcp://10.0.0.1:1");
@@ -412,7 +413,7 @@ void test_untrusted_server_heartbeating_accept_new_is_never_sent_host(void** sta
     assert_string_equal(host.group.c_str(), "bait");
     proto::Message nothing;
     heartbeat = test::heartbeat_message("tcp://10.6.6.6:1", 0, 1);
-    assert_error(rogue.call(heartbeat), proto::kDenied);
+    assert_error(test::request(rogue, heartbeat), proto::kDenied);
     assert_false(rogue.try_recv(&nothing, 200));
 }
 
@@ -436,7 +437,7 @@ void test_create_sends_host_with_the_creator_as_owner_and_answers_group_with_the
     proto::Message again = create_message("fresh", 1);
     creator.send(again);
     proto::Message rival = create_message("fresh");
-    assert_error(other.call(rival), proto::kConflict, "being created");
+    assert_error(test::request(other, rival), proto::kConflict, "being created");
 
     //  The group server registers the group, then answers OK.
     Uuid id = Uuid::random();
@@ -473,17 +474,17 @@ void test_create_repeated_by_its_creator_answers_group_again_and_another_key_get
 
     //  Its reply was lost, say: the creator asks again and gets the group, with no HOST.
     proto::Message again = create_message("fresh");
-    proto::Message group = creator.call(again);
+    proto::Message group = test::request(creator, again);
     assert_int_equal(group.id, proto::kGroup);
     assert_string_equal(group.key.str().c_str(), server.key().c_str());
     proto::Message rival = create_message("fresh");
-    assert_error(other.call(rival), proto::kConflict, "already exists");
+    assert_error(test::request(other, rival), proto::kConflict, "already exists");
     proto::Message nothing;
     assert_false(server.try_recv(&nothing, 200));
     //  A group a server registered by itself has no creator: nobody's CREATE gets it.
     register_ok(server, "hosted", "tcp://10.0.0.1:7000");
     proto::Message mine = create_message("hosted");
-    assert_error(creator.call(mine), proto::kConflict);
+    assert_error(test::request(creator, mine), proto::kConflict);
 }
 
 void test_create_passes_on_the_group_servers_refusal(void** state) {
@@ -513,9 +514,9 @@ void test_create_without_accepting_server_is_unavailable(void** state) {
     RawClient& server = trusted_server(fixture);
     register_ok(server, "existing", "tcp://h:1");
     proto::Message create = create_message("newgroup");
-    assert_error(user.call(create), proto::kUnavailable);
+    assert_error(test::request(user, create), proto::kUnavailable);
     proto::Message bad = create_message("no spaces");
-    assert_error(user.call(bad), proto::kInvalid);
+    assert_error(test::request(user, bad), proto::kInvalid);
 }
 
 void test_create_places_group_on_a_group_server_owned_by_its_creator(void** state) {
@@ -633,14 +634,14 @@ void test_list_says_incomplete_during_the_expiry_interval_after_a_start(void** s
     test::patient(user);
     proto::Message message;
     message.id = proto::kList;
-    proto::Message page = user.call(message);
+    proto::Message page = test::request(user, message);
     assert_int_equal(page.id, proto::kGroups);
     if (mono_ms() - started < 900) assert_int_equal(page.complete, 0);
     assert_true(test::eventually(
         [&] {
             proto::Message again;
             again.id = proto::kList;
-            return user.call(again).complete == 1;
+            return test::request(user, again).complete == 1;
         },
         test::patience()));
     assert_true(mono_ms() - started >= 1000);
@@ -678,7 +679,7 @@ void test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_l
     assert_true(test::eventually(
         [&] {
             proto::Message heartbeat = test::heartbeat_message("tcp://10.0.0.1:6000", 1);
-            server.call(heartbeat);
+            test::request(server, heartbeat);
             return resolve(user, "later").status == proto::kNotFound;
         },
         test::patience()));
@@ -699,12 +700,12 @@ void test_max_groups_refused_with_430_naming_the_flag(void** state) {
     register_ok(server, "b", "tcp://h:1", 0, Uuid::random(), 1);
     register_ok(server, "c", "tcp://h:1", 0, Uuid::random(), 1);
     proto::Message fourth = test::register_message(Uuid::random(), "d", "tcp://h:1", 0, 1);
-    assert_error(server.call(fourth), proto::kLimitReached, "--max-groups");
+    assert_error(test::request(server, fourth), proto::kLimitReached, "--max-groups");
     //  A group it lists is registered again (its member count changed): fine.
     register_ok(server, "a", "tcp://h:1", 5, id, 1);
     //  CREATE is refused at the registry, before a group server creates what it cannot list.
     proto::Message create = create_message("e");
-    assert_error(user.call(create), proto::kLimitReached, "--max-groups");
+    assert_error(test::request(user, create), proto::kLimitReached, "--max-groups");
     proto::Message nothing;
     assert_false(server.try_recv(&nothing, 200));
     assert_int_equal(list(user).size(), 3);
@@ -740,7 +741,7 @@ void test_users_are_rate_limited_with_429_and_retry_ms_and_trusted_servers_are_n
         [&] {
             proto::Message message;
             message.id = proto::kList;
-            return user.call(message).id == proto::kGroups;
+            return test::request(user, message).id == proto::kGroups;
         },
         test::patience()));
 
@@ -859,7 +860,7 @@ void test_frame_over_max_frame_is_cut_off_without_being_buffered(void** state) {
     test::patient(user);
     proto::Message list;
     list.id = proto::kList;
-    assert_int_equal(user.call(list).id, proto::kGroups);
+    assert_int_equal(test::request(user, list).id, proto::kGroups);
 }
 
 //  A SEND whose one body says it is a byte over kMaxBody (the registry's --max-frame keeps
@@ -898,7 +899,7 @@ void test_malformed_messages_get_400_426_413_and_the_registry_carries_on(void** 
     assert_error(user.recv(), proto::kTooLarge);
     //  A message the registry does not take.
     proto::Message join = test::join_message("general", "me");
-    assert_error(user.call(join), proto::kBadRequest, "JOIN");
+    assert_error(test::request(user, join), proto::kBadRequest, "JOIN");
     //  Two frames where one is allowed.
     assert_true(proto::encode(list_msg, &bytes));
     zmq_send(zsock_resolve(user.socket()), bytes.data(), bytes.size(), ZMQ_SNDMORE);
@@ -933,7 +934,7 @@ void test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines_with_c
     for (int i = 0; i < 500; i++) {
         proto::Message message = test::group_request(proto::kResolve, "general");
         if (i % 2) message.id = proto::kList;
-        proto::Message reply = user.call(message);
+        proto::Message reply = test::request(user, message);
         //  (the group expires while this runs slowly: RESOLVE then answers 404)
         assert_true(reply.id != proto::kError || reply.status == proto::kNotFound);
     }
@@ -983,7 +984,7 @@ void test_null_plain_or_wrongly_keyed_clients_get_no_answer(void** state) {
     Peer good(fixture->endpoint, fixture->key, options);
     proto::Message message;
     message.id = proto::kList;
-    assert_int_equal(good.call(message).id, proto::kGroups);
+    assert_int_equal(test::request(good, message).id, proto::kGroups);
 }
 
 void test_insecure_registry_takes_plain_clients_named_by_the_key_they_state(void** state) {
@@ -997,11 +998,11 @@ void test_insecure_registry_takes_plain_clients_named_by_the_key_they_state(void
     options.mechanism = test::Mechanism::kPlain;
     Peer server(endpoint, "", options, keys);
     proto::Message reg = test::register_message(Uuid::random(), "plain", "tcp://h:1");
-    assert_int_equal(server.call(reg).id, proto::kOk);
+    assert_int_equal(test::request(server, reg).id, proto::kOk);
     Peer user(endpoint, "", options);
     proto::Message message;
     message.id = proto::kList;
-    proto::Message page = user.call(message);
+    proto::Message page = test::request(user, message);
     assert_int_equal(page.groups.size(), 1);
     assert_string_equal(page.groups[0].server.str().c_str(), keys.public_txt.c_str());
     //  CURVE to an insecure registry fails the handshake.

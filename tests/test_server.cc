@@ -99,7 +99,7 @@ RawClient& client_of(Fixture* fixture, const std::string& endpoint, const std::s
 RawClient& member(Fixture* fixture, const std::string& group, const std::string& name = "raw") {
     RawClient& raw = client(fixture);
     proto::Message join = test::join_message(group, name);
-    proto::Message reply = raw.call(join);
+    proto::Message reply = test::request(raw, join);
     if (reply.id != proto::kJoined)
         fail_msg("JOIN %s: %d %s", group.c_str(), reply.status, reply.reason.c_str());
     return raw;
@@ -124,7 +124,7 @@ zgm_server_t* standalone(Fixture* fixture, const char* data_dir,
 proto::Message send_ok(RawClient& raw, const std::string& group,
                        const std::vector<std::string>& bodies, const std::vector<Uuid>& ids = {}) {
     proto::Message message = test::send_message(group, bodies, ids);
-    proto::Message reply = raw.call(message);
+    proto::Message reply = test::request(raw, message);
     if (reply.id != proto::kSent)
         fail_msg("SEND to %s: %d %s", group.c_str(), reply.status, reply.reason.c_str());
     assert_int_equal(reply.sent.size(), bodies.size());
@@ -141,7 +141,7 @@ proto::Message fetch(RawClient& raw, const std::string& group, uint64_t after_se
     message.newest = newest;
     message.since_us = since_us;
     message.until_us = until_us;
-    return raw.call(message);
+    return test::request(raw, message);
 }
 
 std::vector<uint64_t> seqs(const proto::Message& messages) {
@@ -171,7 +171,7 @@ void assert_seqs(const proto::Message& messages, const std::vector<uint64_t>& ex
 
 proto::Message members_of(RawClient& raw, const std::string& group) {
     proto::Message message = test::group_request(proto::kMembers, group);
-    return raw.call(message);
+    return test::request(raw, message);
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -203,11 +203,11 @@ void test_sender_is_the_key_of_the_connection_whatever_the_request_says(void** s
     RawClient& stranger = client(fixture);
     std::vector<std::string> bodies = {"as whom?"};
     proto::Message send = test::send_message("general", bodies);
-    assert_error(stranger.call(send), proto::kNotMember);
+    assert_error(test::request(stranger, send), proto::kNotMember);
     assert_error(fetch(stranger, "general"), proto::kNotMember);
     assert_error(members_of(stranger, "general"), proto::kNotMember);
     proto::Message leave = test::group_request(proto::kLeave, "general");
-    assert_error(stranger.call(leave), proto::kNotMember);
+    assert_error(test::request(stranger, leave), proto::kNotMember);
     //  And the raw member is still one.
     assert_int_equal(members_of(raw, "general").members.size(), 2);
 }
@@ -252,23 +252,23 @@ void test_membership_rules_404_409_403(void** state) {
     //  On the wire: each status as protocol.md says.
     RawClient& raw = member(fixture, "general");
     proto::Message join = test::join_message("general", "raw");
-    assert_error(raw.call(join), proto::kConflict, "already a member");
+    assert_error(test::request(raw, join), proto::kConflict, "already a member");
     for (uint8_t id : {proto::kLeave, proto::kMembers, proto::kFetch, proto::kSend}) {
         proto::Message request = test::group_request(id, "nosuchgroup");
-        assert_error(raw.call(request), proto::kNotFound, "nosuchgroup");
+        assert_error(test::request(raw, request), proto::kNotFound, "nosuchgroup");
     }
     join = test::join_message("nosuchgroup", "raw");
-    assert_error(raw.call(join), proto::kNotFound);
+    assert_error(test::request(raw, join), proto::kNotFound);
     RawClient& stranger = client(fixture);
     proto::Message follow = test::follow_message({"general", "nosuchgroup"});
-    proto::Message following = stranger.call(follow);
+    proto::Message following = test::request(stranger, follow);
     assert_int_equal(following.id, proto::kFollowing);
     assert_int_equal(following.follows.size(), 2);
     assert_int_equal(following.follows[0].status, proto::kNotMember);
     assert_int_equal(following.follows[1].status, proto::kNotFound);
     proto::Message leave = test::group_request(proto::kLeave, "general");
-    assert_int_equal(raw.call(leave).id, proto::kOk);
-    assert_error(raw.call(leave), proto::kNotMember);
+    assert_int_equal(test::request(raw, leave).id, proto::kOk);
+    assert_error(test::request(raw, leave), proto::kNotMember);
 }
 
 void test_display_names_are_checked_and_two_members_may_share_one(void** state) {
@@ -288,11 +288,11 @@ void test_display_names_are_checked_and_two_members_may_share_one(void** state) 
     for (const char* name : bad) {
         RawClient& raw = client(fixture);
         proto::Message join = test::join_message("general", name);
-        assert_error(raw.call(join), proto::kInvalid, "display name");
+        assert_error(test::request(raw, join), proto::kInvalid, "display name");
     }
     RawClient& raw = client(fixture);
     proto::Message join = test::join_message("general", std::string(65, 'n'));
-    assert_error(raw.call(join), proto::kInvalid, "display name");
+    assert_error(test::request(raw, join), proto::kInvalid, "display name");
     //  The longest, and UTF-8 beyond ASCII, are fine; so is a name another member has.
     member(fixture, "general", std::string(64, 'n'));
     member(fixture, "general", "Zo\xC3\xAB \xF0\x9F\x99\x82");
@@ -322,39 +322,39 @@ void test_owner_operations_only_by_the_owner_else_401(void** state) {
     //  Anyone else: 401, whatever key the request names.
     for (uint8_t id : {proto::kAdd, proto::kRemove, proto::kGive}) {
         proto::Message request = test::key_request(id, "owned", other.key());
-        assert_error(other.call(request), proto::kDenied, "only the owner");
+        assert_error(test::request(other, request), proto::kDenied, "only the owner");
         request = test::key_request(id, "owned", someone);
-        assert_error(other.call(request), proto::kDenied, "only the owner");
+        assert_error(test::request(other, request), proto::kDenied, "only the owner");
     }
     proto::Message policy = test::group_request(proto::kPolicy, "owned");
     policy.policy = 1;
-    assert_error(other.call(policy), proto::kDenied, "only the owner");
+    assert_error(test::request(other, policy), proto::kDenied, "only the owner");
     proto::Message retain = test::group_request(proto::kRetain, "owned");
     retain.max_count = 1;
-    assert_error(other.call(retain), proto::kDenied, "only the owner");
+    assert_error(test::request(other, retain), proto::kDenied, "only the owner");
     //  A group without an owner has none to act.
     proto::Message add = test::key_request(proto::kAdd, "general", someone);
-    assert_error(owner.call(add), proto::kDenied, "has no owner");
+    assert_error(test::request(owner, add), proto::kDenied, "has no owner");
     add = test::key_request(proto::kAdd, "nosuchgroup", someone);
-    assert_error(owner.call(add), proto::kNotFound);
+    assert_error(test::request(owner, add), proto::kNotFound);
 
     //  The owner: each is idempotent.
     add = test::key_request(proto::kAdd, "owned", someone);
-    assert_int_equal(owner.call(add).id, proto::kOk);
-    assert_int_equal(owner.call(add).id, proto::kOk);
-    assert_int_equal(owner.call(policy).id, proto::kOk);
-    assert_int_equal(owner.call(retain).id, proto::kOk);
+    assert_int_equal(test::request(owner, add).id, proto::kOk);
+    assert_int_equal(test::request(owner, add).id, proto::kOk);
+    assert_int_equal(test::request(owner, policy).id, proto::kOk);
+    assert_int_equal(test::request(owner, retain).id, proto::kOk);
     proto::Message remove = test::key_request(proto::kRemove, "owned", owner.key());
-    assert_error(owner.call(remove), proto::kInvalid, "give");
+    assert_error(test::request(owner, remove), proto::kInvalid, "give");
     proto::Message list = members_of(other, "owned");
     assert_string_equal(list.key.str().c_str(), owner.key().c_str());
     assert_int_equal(list.policy, 1);
     //  Handed on: the new owner may, the old one no longer.
     proto::Message give = test::key_request(proto::kGive, "owned", other.key());
-    assert_int_equal(owner.call(give).id, proto::kOk);
+    assert_int_equal(test::request(owner, give).id, proto::kOk);
     policy.policy = 0;
-    assert_error(owner.call(policy), proto::kDenied, "only the owner");
-    assert_int_equal(other.call(policy).id, proto::kOk);
+    assert_error(test::request(owner, policy), proto::kDenied, "only the owner");
+    assert_int_equal(test::request(other, policy).id, proto::kOk);
     list = members_of(other, "owned");
     assert_string_equal(list.key.str().c_str(), other.key().c_str());
     assert_int_equal(list.policy, 0);
@@ -367,7 +367,7 @@ void test_remove_ends_follows_and_the_removed_key_can_no_longer_fetch_send_or_re
     RawClient& owner = client(fixture);
     assert_ok(zgm_server_add(fixture->server, "club", owner.key().c_str(), ZGM_POLICY_OPEN));
     proto::Message join = test::join_message("club", "owner");
-    assert_int_equal(owner.call(join).id, proto::kJoined);
+    assert_int_equal(test::request(owner, join).id, proto::kJoined);
     RawClient& removed = member(fixture, "club", "removed"); //  JOIN follows, here
     RawClient& witness = member(fixture, "club", "witness");
     send_ok(owner, "club", {"before"});
@@ -377,7 +377,7 @@ void test_remove_ends_follows_and_the_removed_key_can_no_longer_fetch_send_or_re
     assert_true(witness.try_recv(&push, test::patience()));
 
     proto::Message remove = test::key_request(proto::kRemove, "club", removed.key());
-    assert_int_equal(owner.call(remove).id, proto::kOk);
+    assert_int_equal(test::request(owner, remove).id, proto::kOk);
     send_ok(owner, "club", {"after"});
     assert_true(witness.try_recv(&push, test::patience()));
     assert_int_equal(push.messages[0].seq, 2);
@@ -386,9 +386,9 @@ void test_remove_ends_follows_and_the_removed_key_can_no_longer_fetch_send_or_re
     assert_error(fetch(removed, "club"), proto::kNotMember);
     std::vector<std::string> bodies = {"still?"};
     proto::Message send = test::send_message("club", bodies);
-    assert_error(removed.call(send), proto::kNotMember);
+    assert_error(test::request(removed, send), proto::kNotMember);
     proto::Message follow = test::follow_message({"club"}, 1);
-    assert_int_equal(removed.call(follow).follows[0].status, proto::kNotMember);
+    assert_int_equal(test::request(removed, follow).follows[0].status, proto::kNotMember);
     proto::Message list = members_of(owner, "club");
     assert_int_equal(list.members.size(), 2);
     for (const proto::MemberRecord& record : list.members)
@@ -397,12 +397,12 @@ void test_remove_ends_follows_and_the_removed_key_can_no_longer_fetch_send_or_re
     //  A members-only group does not take it back; an open one does, as anyone.
     proto::Message policy = test::group_request(proto::kPolicy, "club");
     policy.policy = 1;
-    assert_int_equal(owner.call(policy).id, proto::kOk);
+    assert_int_equal(test::request(owner, policy).id, proto::kOk);
     join = test::join_message("club", "removed");
-    assert_error(removed.call(join), proto::kDenied);
+    assert_error(test::request(removed, join), proto::kDenied);
     policy.policy = 0;
-    assert_int_equal(owner.call(policy).id, proto::kOk);
-    assert_int_equal(removed.call(join).id, proto::kJoined);
+    assert_int_equal(test::request(owner, policy).id, proto::kOk);
+    assert_int_equal(test::request(removed, join).id, proto::kJoined);
 }
 
 void test_members_only_group_refuses_keys_the_owner_did_not_add_and_takes_those_it_did(
@@ -413,18 +413,19 @@ void test_members_only_group_refuses_keys_the_owner_did_not_add_and_takes_those_
     RawClient& stranger = client(fixture);
     RawClient& guest = client(fixture);
     proto::Message join = test::join_message("private", "stranger");
-    assert_error(stranger.call(join), proto::kDenied, "takes only members its owner added");
+    assert_error(test::request(stranger, join), proto::kDenied,
+                 "takes only members its owner added");
     join = test::join_message("private", "owner"); //  the owner needs no ADD
-    assert_int_equal(owner.call(join).id, proto::kJoined);
+    assert_int_equal(test::request(owner, join).id, proto::kJoined);
     proto::Message add = test::key_request(proto::kAdd, "private", guest.key());
-    assert_int_equal(owner.call(add).id, proto::kOk);
+    assert_int_equal(test::request(owner, add).id, proto::kOk);
     std::string pending = KeyPair::generate().public_txt;
     add = test::key_request(proto::kAdd, "private", pending);
-    assert_int_equal(owner.call(add).id, proto::kOk);
+    assert_int_equal(test::request(owner, add).id, proto::kOk);
     join = test::join_message("private", "guest");
-    assert_int_equal(guest.call(join).id, proto::kJoined);
+    assert_int_equal(test::request(guest, join).id, proto::kJoined);
     join = test::join_message("private", "stranger");
-    assert_error(stranger.call(join), proto::kDenied);
+    assert_error(test::request(stranger, join), proto::kDenied);
 
     //  The list: the owner, the guest, then the key added that has not joined (no name).
     proto::Message list = members_of(guest, "private");
@@ -440,10 +441,10 @@ void test_members_only_group_refuses_keys_the_owner_did_not_add_and_takes_those_
 
     //  Open: anyone; members again: those in stay in.
     proto::Message policy = test::group_request(proto::kPolicy, "private");
-    assert_int_equal(owner.call(policy).id, proto::kOk);
-    assert_int_equal(stranger.call(join).id, proto::kJoined);
+    assert_int_equal(test::request(owner, policy).id, proto::kOk);
+    assert_int_equal(test::request(stranger, join).id, proto::kJoined);
     policy.policy = 1;
-    assert_int_equal(owner.call(policy).id, proto::kOk);
+    assert_int_equal(test::request(owner, policy).id, proto::kOk);
     send_ok(stranger, "private", {"still in"});
 
     //  Through the C API: alice owns a members-only group; bob gets in once she adds him.
@@ -473,7 +474,7 @@ void test_max_members_refused_with_430_naming_the_flag(void** state) {
     member(fixture, "general");                     //  3
     RawClient& late = client(fixture);
     proto::Message join = test::join_message("general", "late");
-    assert_error(late.call(join), proto::kLimitReached, "--max-members");
+    assert_error(test::request(late, join), proto::kLimitReached, "--max-members");
     zgm_user_t* bob = fixture->cluster->user("bob");
     assert_int_equal(zgm_user_join(bob, "general"), -1);
     assert_int_equal(zgm_errno(), ZGM_ELIMIT);
@@ -484,14 +485,14 @@ void test_max_members_refused_with_430_naming_the_flag(void** state) {
     for (int i = 0; i < 3; i++) {
         proto::Message add =
             test::key_request(proto::kAdd, "owned", KeyPair::generate().public_txt);
-        assert_int_equal(owner.call(add).id, proto::kOk);
+        assert_int_equal(test::request(owner, add).id, proto::kOk);
     }
     proto::Message add = test::key_request(proto::kAdd, "owned", KeyPair::generate().public_txt);
-    assert_error(owner.call(add), proto::kLimitReached, "--max-members");
+    assert_error(test::request(owner, add), proto::kLimitReached, "--max-members");
     //  A member leaving makes room.
     proto::Message leave = test::group_request(proto::kLeave, "general");
-    assert_int_equal(second.call(leave).id, proto::kOk);
-    assert_int_equal(late.call(join).id, proto::kJoined);
+    assert_int_equal(test::request(second, leave).id, proto::kOk);
+    assert_int_equal(test::request(late, join).id, proto::kJoined);
 }
 
 void test_max_groups_refused_for_host_and_add_with_430_naming_the_flag(void** state) {
@@ -538,10 +539,10 @@ void test_max_follows_refused_in_the_following_record(void** state) {
     RawClient& raw = client(fixture);
     for (const char* group : {"f1", "f2", "f3"}) {
         proto::Message join = test::join_message(group, "follower");
-        assert_int_equal(raw.call(join).id, proto::kJoined); //  joining follows, up to 2
+        assert_int_equal(test::request(raw, join).id, proto::kJoined); //  joining follows, up to 2
     }
     proto::Message follow = test::follow_message({"f1", "f2", "f3"});
-    proto::Message following = raw.call(follow);
+    proto::Message following = test::request(raw, follow);
     assert_int_equal(following.follows.size(), 3);
     assert_int_equal(following.follows[0].status, proto::kStatusOk);
     assert_int_equal(following.follows[1].status, proto::kStatusOk);
@@ -549,11 +550,11 @@ void test_max_follows_refused_in_the_following_record(void** state) {
     //  Per key, not per connection.
     RawClient& again = client(fixture, raw.keys());
     follow = test::follow_message({"f3"});
-    assert_int_equal(again.call(follow).follows[0].status, proto::kLimitReached);
+    assert_int_equal(test::request(again, follow).follows[0].status, proto::kLimitReached);
     //  Leaving one ends its follow and makes room.
     proto::Message leave = test::group_request(proto::kLeave, "f1");
-    assert_int_equal(raw.call(leave).id, proto::kOk);
-    assert_int_equal(again.call(follow).follows[0].status, proto::kStatusOk);
+    assert_int_equal(test::request(raw, leave).id, proto::kOk);
+    assert_int_equal(test::request(again, follow).follows[0].status, proto::kStatusOk);
 }
 
 void test_max_rate_429_with_retry_ms_and_a_send_counts_per_message(void** state) {
@@ -566,7 +567,8 @@ void test_max_rate_429_with_retry_ms_and_a_send_counts_per_message(void** state)
     //  The third request of this key, but its 302nd message: refused, and not stored.
     std::vector<std::string> one = {"one too many"};
     proto::Message send = test::send_message("general", one);
-    proto::Message refused = raw.call(send);
+    proto::Message refused = test::request(raw, send);
+    int64_t refused_at = mono_ms();
     assert_error(refused, proto::kRateLimited, "try again in");
     assert_true(refused.retry_ms >= 500 && refused.retry_ms <= 2100);
     zgm_msglist_t* list = zgm_user_fetch(fixture->alice, "general", NULL);
@@ -576,10 +578,9 @@ void test_max_rate_429_with_retry_ms_and_a_send_counts_per_message(void** state)
     //  Another key is not slowed down by this one.
     RawClient& other = member(fixture, "general");
     send_ok(other, "general", one);
-    //  Once retry_ms has passed, it is served again.
-    int64_t refused_at = mono_ms();
-    assert_true(
-        test::eventually([&] { return raw.call(send).id == proto::kSent; }, test::patience()));
+    //  Once retry_ms has passed (and not before), it is served again.
+    assert_true(test::eventually([&] { return test::request(raw, send).id == proto::kSent; },
+                                 test::patience()));
     assert_true(mono_ms() - refused_at >= (int64_t)refused.retry_ms - 100);
 }
 
@@ -604,9 +605,9 @@ void test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit
     fixture->peers.emplace_back(new Peer(endpoint, key, options));
     Peer& follower = *fixture->peers.back();
     proto::Message join = test::join_message("flood", "slow");
-    assert_int_equal(follower.call(join).id, proto::kJoined);
+    assert_int_equal(test::request(follower, join).id, proto::kJoined);
     proto::Message follow = test::follow_message({"flood"}, 0);
-    assert_int_equal(follower.call(follow).id, proto::kFollowing);
+    assert_int_equal(test::request(follower, follow).id, proto::kFollowing);
 
     //  The sender joins on a connection it closes, and sends on another: it gets no pushes.
     KeyPair sender_keys = KeyPair::generate();
@@ -614,7 +615,7 @@ void test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit
         RawClient joiner(endpoint, key, sender_keys);
         test::patient(joiner);
         proto::Message join_sender = test::join_message("flood", "fast");
-        assert_int_equal(joiner.call(join_sender).id, proto::kJoined);
+        assert_int_equal(test::request(joiner, join_sender).id, proto::kJoined);
     }
     RawClient& sender = client_of(fixture, endpoint, key, sender_keys);
     std::vector<std::string> batch(4, std::string(60 * 1024, 'z'));
@@ -665,10 +666,10 @@ void test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit
     proto::Message catch_up = test::group_request(proto::kFetch, "flood");
     catch_up.newest = 1;
     catch_up.limit = 1;
-    proto::Message newest = follower.call(catch_up);
+    proto::Message newest = test::request(follower, catch_up);
     assert_int_equal(newest.last_seq, total);
     proto::Message ack = test::follow_message({"flood"}, total);
-    assert_int_equal(follower.call(ack).follows[0].seq, total);
+    assert_int_equal(test::request(follower, ack).follows[0].seq, total);
     send_ok(sender, "flood", {"again"});
     assert_true(follower.try_recv(&message, test::patience()));
     assert_int_equal(message.id, proto::kDeliver);
@@ -734,7 +735,7 @@ void test_join_and_vanish_rounds_leave_members_at_the_limit_and_memory_flat(void
     assert_ok(zgm_server_add(server, "open", NULL, ZGM_POLICY_OPEN));
     RawClient& observer = client_of(fixture, endpoint, key);
     proto::Message join = test::join_message("open", "observer");
-    assert_int_equal(observer.call(join).id, proto::kJoined);
+    assert_int_equal(test::request(observer, join).id, proto::kJoined);
 
     //  The connections come from another process: this one's memory is the server's.
     std::string dir = temp_dir(fixture);
@@ -816,7 +817,7 @@ void test_max_connections_refused_beyond_the_limit(void** state) {
     assert_false(sixth->try_recv(&reply, 100));
     proto::Message message;
     message.id = proto::kMemberships;
-    assert_int_equal(in[0]->call(message).id, proto::kMembershipList);
+    assert_int_equal(test::request(*in[0], message).id, proto::kMembershipList);
     //  One goes: once the server has counted it out, the sixth's next try gets in, and its
     //  request is answered.
     in.pop_back();
@@ -1080,12 +1081,12 @@ void test_retention_by_count_bytes_and_age_reports_what_was_missed(void** state)
     RawClient& owner = client(fixture);
     assert_ok(zgm_server_add(fixture->server, "owned", owner.key().c_str(), ZGM_POLICY_OPEN));
     proto::Message join = test::join_message("owned", "owner");
-    assert_int_equal(owner.call(join).id, proto::kJoined);
+    assert_int_equal(test::request(owner, join).id, proto::kJoined);
     for (int i = 0; i < 6; i++)
         send_ok(owner, "owned", {"0123456789"});
     proto::Message retain = test::group_request(proto::kRetain, "owned");
     retain.max_bytes = 35;
-    assert_int_equal(owner.call(retain).id, proto::kOk);
+    assert_int_equal(test::request(owner, retain).id, proto::kOk);
     proto::Message bytes = fetch(owner, "owned");
     assert_seqs(bytes, range(4, 6));
     assert_int_equal(bytes.missed, 3);
@@ -1094,7 +1095,7 @@ void test_retention_by_count_bytes_and_age_reports_what_was_missed(void** state)
         test::eventually([&] { return now_us() > last_ts + 300 * 1000; }, test::patience()));
     retain.max_bytes = 0;
     retain.max_age_ms = 200;
-    assert_int_equal(owner.call(retain).id, proto::kOk);
+    assert_int_equal(test::request(owner, retain).id, proto::kOk);
     proto::Message aged = fetch(owner, "owned");
     assert_int_equal(aged.messages.size(), 0);
     assert_int_equal(aged.missed, 6);
@@ -1107,7 +1108,7 @@ void test_retention_by_count_bytes_and_age_reports_what_was_missed(void** state)
     assert_ok(zgm_server_set_retention(fixture->server, NULL, 2, 0, 0));
     retain.max_age_ms = 0;
     retain.max_count = 0; //  "no limit", as far as the server allows
-    assert_int_equal(owner.call(retain).id, proto::kOk);
+    assert_int_equal(test::request(owner, retain).id, proto::kOk);
     for (int i = 0; i < 4; i++)
         send_ok(owner, "owned", {"x"});
     assert_seqs(fetch(owner, "owned"), range(10, 11));
@@ -1142,12 +1143,12 @@ void test_memberships_lists_exactly_the_requesters_groups(void** state) {
         assert_ok(zgm_server_add(fixture->server, group, NULL, ZGM_POLICY_OPEN));
     RawClient& raw = member(fixture, "c");
     proto::Message join = test::join_message("a", "raw");
-    assert_int_equal(raw.call(join).id, proto::kJoined);
+    assert_int_equal(test::request(raw, join).id, proto::kJoined);
     member(fixture, "b");
     send_ok(raw, "c", {"1", "2"});
     proto::Message memberships;
     memberships.id = proto::kMemberships;
-    proto::Message list = raw.call(memberships);
+    proto::Message list = test::request(raw, memberships);
     assert_int_equal(list.id, proto::kMembershipList);
     assert_int_equal(list.follows.size(), 2);
     assert_string_equal(list.follows[0].group.c_str(), "a");
@@ -1157,14 +1158,18 @@ void test_memberships_lists_exactly_the_requesters_groups(void** state) {
     for (const proto::FollowRecord& record : list.follows)
         assert_int_equal(record.status, proto::kStatusOk);
     RawClient& stranger = client(fixture);
-    assert_int_equal(stranger.call(memberships).follows.size(), 0);
-    //  Through the C API, with the registry's view of each.
-    size_t count = 0;
-    zgm_group_t* groups = zgm_user_memberships(fixture->alice, &count);
-    assert_non_null(groups);
-    assert_int_equal(count, 1);
-    assert_string_equal(groups[0].name, "general");
-    free(groups);
+    assert_int_equal(test::request(stranger, memberships).follows.size(), 0);
+    //  Through the C API, with the registry's view of each (a group server that has not
+    //  answered in time is skipped: on a busy machine, ask again).
+    assert_true(test::eventually(
+        [&] {
+            size_t count = 0;
+            zgm_group_t* groups = zgm_user_memberships(fixture->alice, &count);
+            bool ok = groups && count == 1 && strcmp(groups[0].name, "general") == 0;
+            free(groups);
+            return ok;
+        },
+        test::patience()));
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -1178,7 +1183,7 @@ void test_malformed_requests_get_errors_and_the_server_carries_on(void** state) 
     raw.send_raw(std::string(64, '\0'));
     assert_error(raw.recv(), proto::kBadRequest);
     proto::Message unknown = test::register_message(Uuid::random(), "general", "tcp://h:1");
-    assert_error(raw.call(unknown), proto::kBadRequest, "REGISTER"); //  the registry's
+    assert_error(test::request(raw, unknown), proto::kBadRequest, "REGISTER"); //  the registry's
     proto::Message fetch_msg = test::group_request(proto::kFetch, "general");
     fetch_msg.request_id = 99;
     std::string bytes;
@@ -1210,6 +1215,7 @@ void test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines(void**
     test::LogCapture log;
     RawClient& raw = member(fixture, "general");
     const int count = test::emulated() ? 5000 : 50000, chunk = 1000;
+    int64_t start = mono_ms();
     for (int first = 0; first < count; first += chunk) {
         for (int i = first; i < first + chunk; i++)
             raw.send_raw(i % 2 ? std::string(64, '\0') : std::string("\xAA\xA1\x21", 3));
@@ -1222,14 +1228,18 @@ void test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines(void**
         send_ok(other, "general", {"hello"});
         fetch(other, "general", 0, 0, 1, 1);
         proto::Message leave = test::group_request(proto::kLeave, "general");
-        assert_int_equal(other.call(leave).id, proto::kOk);
+        assert_int_equal(test::request(other, leave).id, proto::kOk);
         fixture->clients.pop_back();
     }
+    int64_t took = mono_ms() - start;
     std::vector<std::string> lines = log.lines();
-    print_message("%d malformed requests and 400 valid ones: %zu lines logged\n", count,
-                  lines.size());
-    if (lines.size() > 3) fail_msg("too many lines:\n%s", log.text().c_str());
-    assert_int_equal(log.lines("group server: refused: malformed").size(), 1);
+    print_message("%d malformed requests and 400 valid ones in %lld ms: %zu lines logged\n", count,
+                  (long long)took, lines.size());
+    //  The first refusal of each 10 s interval said at once, the rest counted for the line
+    //  that ends the interval.
+    if ((long)lines.size() > 3 + 2 * (took / 10000))
+        fail_msg("too many lines:\n%s", log.text().c_str());
+    assert_true(!log.lines("group server: refused: malformed").empty());
 }
 
 void test_null_plain_or_wrongly_keyed_clients_get_no_answer(void** state) {
@@ -1391,7 +1401,7 @@ void test_member_catches_up_after_dropped_pushes(void** state) {
         RawClient registrar(fixture->cluster->endpoint(), fixture->cluster->key(), keys);
         test::patient(registrar);
         proto::Message reg = test::register_message(Uuid::random(), "lossy", lossy.endpoint);
-        assert_int_equal(registrar.call(reg).id, proto::kOk);
+        assert_int_equal(test::request(registrar, reg).id, proto::kOk);
     }
     zactor_t* actor = zactor_new(lossy_server, &lossy);
     zgm_user_t* bob = fixture->cluster->user("bob");
@@ -1462,10 +1472,10 @@ void test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable(v
     assert_ok(zgm_user_resolve(user, "full", &info));
     RawClient& raw = client_of(fixture, info.endpoint, info.server_key);
     proto::Message join = test::join_message("full", "raw");
-    raw.call(join); //  may itself not be stored
+    test::request(raw, join); //  may itself not be stored
     std::vector<std::string> bodies(4, body);
     proto::Message send = test::send_message("full", bodies);
-    proto::Message reply = raw.call(send);
+    proto::Message reply = test::request(raw, send);
     if (reply.id == proto::kError && reply.status != proto::kNotMember)
         assert_error(reply, proto::kStorage);
 }
