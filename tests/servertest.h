@@ -274,7 +274,7 @@ inline zgm::proto::Message register_message(const zgm::Uuid& group_id, const std
     message.group_id = group_id;
     message.group = group;
     message.endpoint = endpoint;
-    message.count = members;
+    message.member_count = members;
     message.accept_new = accept_new;
     message.policy = policy;
     return message;
@@ -285,7 +285,7 @@ inline zgm::proto::Message heartbeat_message(const std::string& endpoint, uint32
     zgm::proto::Message message;
     message.id = zgm::proto::kHeartbeat;
     message.endpoint = endpoint;
-    message.count = groups;
+    message.group_count = groups;
     message.accept_new = accept_new;
     return message;
 }

@@ -92,7 +92,7 @@ RawClient& trusted_server(Fixture* fixture) {
 proto::Message list_page(RawClient& user, const std::string& after = "", uint32_t limit = 0) {
     proto::Message message;
     message.id = proto::kList;
-    message.name = after;
+    message.after = after;
     message.limit = limit;
     proto::Message reply = test::request(user, message);
     assert_int_equal(reply.id, proto::kGroups);
@@ -151,7 +151,7 @@ void test_registered_group_is_listed_with_endpoint_key_policy_and_members(void**
     assert_int_equal(groups.size(), 1);
     assert_string_equal(groups[0].name.c_str(), "general");
     assert_string_equal(groups[0].endpoint.c_str(), "tcp://10.0.0.1:6000");
-    assert_int_equal(groups[0].members, 7);
+    assert_int_equal(groups[0].member_count, 7);
     assert_int_equal(groups[0].policy, 1);
     assert_true(groups[0].id == group_id);
     //  The group server is the key of the connection that registered it.
@@ -674,7 +674,7 @@ void test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_l
     assert_true(group.group_id == id);
     assert_string_equal(group.endpoint.c_str(), "tcp://10.0.0.1:6000");
     assert_string_equal(group.key.str().c_str(), server.key().c_str());
-    assert_int_equal(group.count, 4);
+    assert_int_equal(group.member_count, 4);
     //  Settled: a miss is a miss.
     assert_true(test::eventually(
         [&] {

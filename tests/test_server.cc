@@ -896,14 +896,14 @@ void test_send_batch_gets_one_sent_record_each_in_order_and_repeated_ids_stored_
     assert_int_equal(first.sent[0].seq, 1);
     assert_int_equal(first.sent[1].seq, 2);
     assert_int_equal(first.sent[2].seq, 1); //  the same id in the same batch: stored once
-    assert_int_equal(first.sent[2].ts_us, first.sent[0].ts_us);
+    assert_int_equal(first.sent[2].timestamp, first.sent[0].timestamp);
     assert_int_equal(first.sent[3].seq, 3);
     for (const proto::SentRecord& record : first.sent)
         assert_int_equal(record.status, proto::kStatusOk);
     //  A retry of c with a new one: c answered with its original seq and time.
     proto::Message second = send_ok(raw, "general", {"c", "d"}, {c, d});
     assert_int_equal(second.sent[0].seq, 3);
-    assert_int_equal(second.sent[0].ts_us, first.sent[3].ts_us);
+    assert_int_equal(second.sent[0].timestamp, first.sent[3].timestamp);
     assert_int_equal(second.sent[1].seq, 4);
     //  The same from another connection of the same key (another process retrying).
     RawClient& retry = client(fixture, raw.keys());
@@ -986,13 +986,13 @@ void test_fetch_selects_by_time_and_seq_and_pages_back_to_seq_1(void** state) {
     assert_true(since.messages.front().seq <= 5);
     assert_int_equal(since.messages.back().seq, 10);
     for (const proto::MessageRecord& record : since.messages)
-        assert_true(record.ts_us >= ts[5]);
+        assert_true(record.timestamp >= ts[5]);
     //  Until a message's time: it is out.
     proto::Message until = fetch(raw, "general", 0, 0, 0, 0, 0, ts[8]);
     assert_int_equal(until.messages.front().seq, 1);
     assert_true(until.messages.back().seq <= 7);
     for (const proto::MessageRecord& record : until.messages)
-        assert_true(record.ts_us < ts[8]);
+        assert_true(record.timestamp < ts[8]);
     proto::Message later = fetch(raw, "general", 0, 0, 0, 0, ts[10] + 1);
     assert_int_equal(later.id, proto::kMessages);
     assert_int_equal(later.messages.size(), 0);
@@ -1090,7 +1090,7 @@ void test_retention_by_count_bytes_and_age_reports_what_was_missed(void** state)
     proto::Message bytes = fetch(owner, "owned");
     assert_seqs(bytes, range(4, 6));
     assert_int_equal(bytes.missed, 3);
-    uint64_t last_ts = bytes.messages.back().ts_us;
+    uint64_t last_ts = bytes.messages.back().timestamp;
     assert_true(
         test::eventually([&] { return now_us() > last_ts + 300 * 1000; }, test::patience()));
     retain.max_bytes = 0;
@@ -1288,7 +1288,7 @@ void lossy_server(zsock_t* pipe, void* args) {
     auto record = [&](uint64_t seq) {
         proto::MessageRecord r;
         r.seq = seq;
-        r.ts_us = 1000 + seq;
+        r.timestamp = 1000 + seq;
         r.sender = sender;
         r.sender_name = "lossy";
         bodies.push_back("m" + std::to_string(seq));
@@ -1497,7 +1497,7 @@ void test_groups_in_the_store_are_registered_again_when_the_server_restarts(void
     fixture->cluster->add_server(dir.c_str(), {}, false, "tcp://127.0.0.1:*", nullptr, key.c_str());
     zgm_user_t* after = fixture->cluster->user("after");
     assert_ok(zgm_user_resolve(after, "durable", &info));
-    assert_int_equal(info.members, 1);
+    assert_int_equal(info.member_count, 1);
     assert_ok(zgm_user_join(after, "durable"));
     zgm_msglist_t* list = zgm_user_fetch(after, "durable", NULL);
     assert_non_null(list);
@@ -1609,7 +1609,7 @@ void test_a_store_written_by_zgm_0_1_is_served_after_migration(void** state) {
     assert_non_null(groups);
     assert_int_equal(count, 3);
     assert_string_equal(groups[0].name, "chat");
-    assert_int_equal(groups[0].members, 0);
+    assert_int_equal(groups[0].member_count, 0);
     free(groups);
     assert_ok(zgm_user_join(ann, "chat"));
     zgm_msglist_t* list = zgm_user_fetch(ann, "chat", NULL);
