@@ -113,7 +113,12 @@ void RegistryLink::finish_connect(bool timed_out) {
 void RegistryLink::update(const std::string& name, const GroupSummary& group) {
     Entry& entry = groups_[name];
     entry.summary = group;
-    if (socket_) send_register(name, entry);
+    if (!socket_) return;
+    //  At once, so a group placed here by HOST is registered before HOST is answered; a
+    //  group the registry has not taken yet is sent again until it answers.
+    bool sent = send_register(name, entry);
+    if (!entry.registered && entry.refused.empty() && !next_register_ms_)
+        next_register_ms_ = mono_ms() + (sent ? kRegisterRetryMs : kUnsentRetryMs);
 }
 
 void RegistryLink::handle() {
