@@ -54,7 +54,7 @@ constexpr bool kSanitized = false;
 #define assert_memory_bound(condition)                                                             \
     do {                                                                                           \
         if (test::kSanitized && !(condition))                                                      \
-            print_message("not asserted under AddressSanitizer: %s\n", #condition);                \
+            print_message("# not asserted under AddressSanitizer: %s\n", #condition);              \
         else                                                                                       \
             assert_true(condition);                                                                \
     } while (0)

@@ -856,7 +856,7 @@ void test_frame_over_max_frame_is_cut_off_without_being_buffered(void** state) {
     std::string said = test::read_file(log);
     if (!done) fail_msg("the sender did not finish: %s", said.c_str());
     long after = test::rss_kb();
-    print_message("registry RSS: %ld KiB before, %ld KiB at most while %d frames of %d MiB "
+    print_message("# registry RSS: %ld KiB before, %ld KiB at most while %d frames of %d MiB "
                   "came, %ld KiB after\n",
                   before, peak, frames, megabytes, after);
     assert_memory_bound(peak - before < 16 * 1024);
@@ -962,7 +962,7 @@ void test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines_with_c
     std::vector<std::string> lines = log.lines(), written;
     for (const std::string& line : lines)
         if (test::is_request_line(line)) written.push_back(line);
-    print_message("%d malformed and 500 valid requests in %lld ms: %zu lines logged, %zu of them "
+    print_message("# %d malformed and 500 valid requests in %lld ms: %zu lines logged, %zu of them "
                   "for requests\n",
                   count, (long long)took, lines.size(), written.size());
     std::vector<std::string> first = log.lines("registry: refused: malformed");

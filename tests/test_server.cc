@@ -588,8 +588,8 @@ void test_max_rate_429_with_retry_ms_and_a_send_counts_once_whatever_it_carries(
         }
     }
     int64_t took = mono_ms() - start;
-    print_message("%d of %d SENDs of 10 messages served in %lld ms at 10 requests a second\n", sent,
-                  requests, (long long)took);
+    print_message("# %d of %d SENDs of 10 messages served in %lld ms at 10 requests a second\n",
+                  sent, requests, (long long)took);
     assert_true(sent >= 19);
     assert_true(sent <= 19 + 10 * (took / 1000 + 1));
     assert_true(sent < requests);
@@ -667,7 +667,7 @@ void test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit
     int64_t took = mono_ms() - start;
     long after = test::rss_kb();
     peak = std::max(peak, after);
-    print_message("follower cut: %d messages of 60 KiB (%d MiB) in %lld ms; RSS %ld KiB before, "
+    print_message("# follower cut: %d messages of 60 KiB (%d MiB) in %lld ms; RSS %ld KiB before, "
                   "%ld KiB at most, %ld KiB after (follower limit %llu KiB)\n",
                   rounds * 4, rounds * 4 * 60 / 1024, (long long)took, before, peak, after,
                   (unsigned long long)(limit >> 10));
@@ -684,7 +684,7 @@ void test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit
                 pushed += record.body.size();
             }
     uint64_t total = (uint64_t)(rounds + 5) * 4;
-    print_message("the follower was pushed %llu of %llu messages (%llu KiB)\n",
+    print_message("# the follower was pushed %llu of %llu messages (%llu KiB)\n",
                   (unsigned long long)last, (unsigned long long)total,
                   (unsigned long long)(pushed >> 10));
     assert_true(pushed <= limit + proto::kBatchBytes);
@@ -809,7 +809,7 @@ void test_join_and_vanish_rounds_leave_members_at_the_limit_and_memory_flat(void
     std::string figures;
     for (long kb : rss)
         figures += " " + std::to_string(kb);
-    print_message("join and vanish: %d rounds of %d connections in %lld ms; server RSS %ld KiB "
+    print_message("# join and vanish: %d rounds of %d connections in %lld ms; server RSS %ld KiB "
                   "before, after each round (KiB):%s\n",
                   rounds, per_round, (long long)took, initial, figures.c_str());
     for (long kb : rss)
@@ -1265,7 +1265,7 @@ void test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines(void**
         written += test::is_request_line(line);
         others += !test::is_request_line(line) && !test::is_held_back_line(line);
     }
-    print_message("%d malformed requests and 400 valid ones in %lld ms: %zu lines logged, %ld of "
+    print_message("# %d malformed requests and 400 valid ones in %lld ms: %zu lines logged, %ld of "
                   "them for requests\n",
                   count, (long long)took, lines.size(), written);
     //  A line for each request, at most 50 a second; the rest are counted.
@@ -1475,7 +1475,7 @@ void test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable(v
     Fixture* fixture = (Fixture*)*state;
     std::string dir = temp_dir(fixture);
     if (geteuid() != 0 || mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=512k") != 0) {
-        print_message("skipped: a full disk needs a small tmpfs, mounted as root (%s)\n",
+        print_message("# skipped: a full disk needs a small tmpfs, mounted as root (%s)\n",
                       geteuid() != 0 ? "not root" : strerror(errno));
         skip();
     }
