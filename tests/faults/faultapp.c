@@ -481,7 +481,8 @@ static int fetch_main(void) {
         for (size_t i = 0; i < size; i++) {
             const zgm_msg_t* msg = zgm_msglist_get(list, i);
             char text[96];
-            size_t length = zgm_msg_size(msg) < sizeof text - 1 ? zgm_msg_size(msg) : sizeof text - 1;
+            size_t length =
+                zgm_msg_size(msg) < sizeof text - 1 ? zgm_msg_size(msg) : sizeof text - 1;
             memcpy(text, zgm_msg_body(msg), length);
             text[length] = 0;
             char* cut = strchr(text, ':');
@@ -622,7 +623,8 @@ static int load_main(void) {
             while ((msg = zgm_user_recv(all[i].user, 0)) != NULL) {
                 int64_t at = mono_us();
                 char text[64];
-                size_t length = zgm_msg_size(msg) < sizeof text - 1 ? zgm_msg_size(msg) : sizeof text - 1;
+                size_t length =
+                    zgm_msg_size(msg) < sizeof text - 1 ? zgm_msg_size(msg) : sizeof text - 1;
                 memcpy(text, zgm_msg_body(msg), length);
                 text[length] = 0;
                 char* sent_at = strchr(text, ':');

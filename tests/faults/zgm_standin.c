@@ -118,10 +118,10 @@ static int keygen_main(int argc, char** argv) {
 }
 
 static int registry_main(int argc, char** argv) {
-    option_t options[] = {{"bind", {0}, 0, 0},    {"key", {0}, 0, 0},
-                          {"trust", {0}, 0, 0},   {"expiry", {0}, 0, 0},
+    option_t options[] = {{"bind", {0}, 0, 0},     {"key", {0}, 0, 0},
+                          {"trust", {0}, 0, 0},    {"expiry", {0}, 0, 0},
                           {"insecure", {0}, 0, 1}, {"max-connections", {0}, 0, 0},
-                          {"quiet", {0}, 0, 1},   {NULL, {0}, 0, 0}};
+                          {"quiet", {0}, 0, 1},    {NULL, {0}, 0, 0}};
     int rc = parse(options, argc, argv, "registry");
     if (rc) return rc;
     sigset_t stop;
