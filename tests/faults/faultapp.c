@@ -887,7 +887,14 @@ int main(int argc, char** argv) {
     }
     static const char* const flags[] = {"insecure", NULL};
     if (parse(argc - 2, argv + 2, flags) != 0) return 2;
-    zsys_handler_set(on_stop);
+    //  Our own SIGTERM and SIGINT handler: CZMQ installs its own at its first socket unless
+    //  told not to, and would take the signals from us.
+    setenv("ZSYS_SIGHANDLER", "false", 1);
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_stop;
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGINT, &action, NULL);
     signal(SIGPIPE, SIG_IGN);
     open_log();
     const char* role = argv[1];

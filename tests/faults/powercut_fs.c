@@ -7,9 +7,10 @@
     journal commits, the fsyncs SQLite asks for) into such an fsync. SIGUSR1 cuts the
     power: what was written since the last flush is dropped (or, with --keep-fraction F,
     each 4 KiB block of it is kept with probability F: writes the disk took in some
-    order), the image is left as a disk would be after the cut, and from then on writes
-    and flushes are taken and forgotten until the file system is unmounted. The cut is
-    reported in --status FILE ("cut dropped N kept K flushes F").
+    order), the image is left as a disk would be after the cut, and from then on every
+    read, write and flush fails with EIO, as a disk without power would: nothing written
+    after the cut can be acknowledged as flushed. The cut is reported in --status FILE
+    ("cut dropped N kept K flushes F").
 
     The kernel here has no dm-flakey or dm-log-writes (no device mapper) and no
     nbd; loop devices and FUSE it has. This is the same model as dm-log-writes replayed
@@ -148,6 +149,7 @@ static int fs_read(const char* path, char* buffer, size_t size, off_t offset,
                    struct fuse_file_info* fi) {
     (void)path;
     (void)fi;
+    if (s_cut) return -EIO;
     if (offset >= s_size) return 0;
     if (offset + (off_t)size > s_size) size = (size_t)(s_size - offset);
     pthread_mutex_lock(&s_lock);
@@ -173,9 +175,9 @@ static int fs_write(const char* path, const char* data, size_t size, off_t offse
     if (offset >= s_size) return -ENOSPC;
     if (offset + (off_t)size > s_size) size = (size_t)(s_size - offset);
     pthread_mutex_lock(&s_lock);
-    int rc = 0;
+    int rc = s_cut ? -EIO : 0;
     size_t done = 0;
-    while (!s_cut && done < size) {
+    while (!rc && done < size) {
         off_t at = offset + (off_t)done;
         size_t block = (size_t)(at / BLOCK), within = (size_t)(at % BLOCK);
         size_t take = BLOCK - within < size - done ? BLOCK - within : size - done;
@@ -193,7 +195,7 @@ static int fs_write(const char* path, const char* data, size_t size, off_t offse
         done += take;
     }
     pthread_mutex_unlock(&s_lock);
-    return rc ? rc : (int)size; //  after the cut: taken, and forgotten
+    return rc ? rc : (int)size;
 }
 
 static int fs_fsync(const char* path, int datasync, struct fuse_file_info* fi) {
@@ -201,7 +203,7 @@ static int fs_fsync(const char* path, int datasync, struct fuse_file_info* fi) {
     (void)datasync;
     (void)fi;
     pthread_mutex_lock(&s_lock);
-    int rc = s_cut ? 0 : flush_all();
+    int rc = s_cut ? -EIO : flush_all();
     pthread_mutex_unlock(&s_lock);
     return rc;
 }

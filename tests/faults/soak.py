@@ -38,11 +38,13 @@ from harness import (Failure, Harness, ListenerLog, SenderLog, delivery_report, 
 
 #  How much of everything, per kind of run.
 SHORT = dict(server_kills=6, registry_kills=2, power_cuts=1, disk_fulls=1, users=100,
-             groups=10, load_processes=2, load_rate=40, conns=400, malformed=30000,
-             flood_seconds=6, stopped_seconds=8, crash_rate=80, kill_gap=(0.5, 1.5))
+             groups=10, load_processes=2, load_rate=40, conns=200, malformed=30000,
+             flood_seconds=4, stopped_seconds=5, crash_rate=80, kill_gap=(0.3, 1.0),
+             full_seconds=2, fd_users=48)
 LONG = dict(server_kills=100, registry_kills=20, power_cuts=5, disk_fulls=3, users=1000,
             groups=100, load_processes=4, load_rate=100, conns=10000, malformed=1000000,
-            flood_seconds=20, stopped_seconds=20, crash_rate=150, kill_gap=None)
+            flood_seconds=20, stopped_seconds=20, crash_rate=150, kill_gap=None,
+            full_seconds=10, fd_users=200)
 
 
 class System:
@@ -173,6 +175,7 @@ class Soak:
         joined = wait_until(lambda: all(self.joined(p) for p in self.loads), 300)
         if joined is None:
             raise Failure("the load users did not all join (see load*.log)")
+        self.step("started")
         self.note("steady load: %d users in %d groups joined in %.1f s" %
                   (plan["users"], plan["groups"], joined / 1000))
         self.sender_log = SenderLog(self.crash_sender.events)
@@ -191,6 +194,10 @@ class Soak:
 
     def note(self, text):
         self.h.note(text)
+
+    def step(self, text):
+        if self.args.verbose:
+            self.h.note("%7.1f s  %s" % ((mono_ms() - self.started) / 1000, text))
 
     def sample(self):
         while self.sampling:
@@ -288,9 +295,9 @@ class Soak:
             raise Failure("nothing acknowledged on the power disk (see %s)" % sender.log)
         time.sleep(self.random.uniform(1.0, 3.0) if self.args.short else
                    self.random.uniform(3.0, 15.0))
-        #  The cut: no acknowledgement may leave after it, so the server stops first.
+        #  The cut: the disk loses what was not flushed and fails everything after (EIO), so
+        #  nothing can be acknowledged after it; then the machine stops.
         server = spec["proc"]
-        h.signal(server, signal.SIGSTOP)
         h.signal(fs, signal.SIGUSR1)
         if wait_until(lambda: os.path.exists(status), 10) is None:
             raise Failure("powercut_fs did not cut (see %s)" % fs.log)
@@ -348,20 +355,20 @@ class Soak:
         if not is_root():
             return None, "needs root (a small tmpfs)"
         mnt = os.path.join(self.work, "tmpfs%d" % index)
-        h.mount(["-t", "tmpfs", "-o", "size=16m", "tmpfs"], mnt)
+        h.mount(["-t", "tmpfs", "-o", "size=32m", "tmpfs"], mnt)
         spec = self.sys.add_server("disk%d" % index, ["disk%d" % index],
                                    data=os.path.join(mnt, "store"))
         self.sys.start_server(spec)
         group = "disk%d" % index
         sender = self.app("disk-sender%d" % index, "send",
                           ["--identity", self.ids("disk-sender%d" % index), "--rate", "100",
-                           "--size", "4000", "--window", "32", "--drain-ms", "20000", group])
+                           "--size", "1000", "--window", "32", "--drain-ms", "5000", group])
         listener = self.app("disk-listener%d" % index, "listen",
                             ["--identity", self.ids("disk-listener%d" % index), group])
         log, heard = SenderLog(sender.events), ListenerLog(listener.events)
         if wait_until(lambda: log.poll().acked, 60) is None:
             raise Failure("nothing acknowledged on the tmpfs (see %s)" % sender.log)
-        time.sleep(2)
+        time.sleep(1)
         filler = os.path.join(mnt, "filler")
         written = 0
         with open(filler, "wb") as fill:
@@ -374,18 +381,23 @@ class Soak:
                 if error.errno != errno.ENOSPC:
                     raise
         t_full = mono_ms()
+        self.step("disk full")
         failures_before = log.poll().failed_attempts
-        time.sleep(4)
+        time.sleep(self.plan["full_seconds"])
         refused = log.poll().failed_attempts - failures_before
         storage_errors = log.errors.get("9", 0)
         os.remove(filler)
         t_free = mono_ms()
+        self.step("disk freed")
         recovered = wait_until(lambda: log.poll().acks_after(t_free), 60, 0.02)
         first_ack = (min(log.acks_after(t_free)) - t_free) if recovered is not None else None
-        time.sleep(2)
+        time.sleep(1)
+        self.step("disk: stopping the sender")
         h.stop(sender, grace=30)
+        self.step("disk: sender stopped")
         keys = set(log.poll().acked)
         caught = wait_until(lambda: all(heard.poll().has(*k) for k in keys), 60)
+        self.step("disk: listener caught up")
         report = delivery_report([log], [heard])
         alive = spec["proc"].alive()
         h.stop(listener)
@@ -408,7 +420,8 @@ class Soak:
                                    nofile=max_connections + 64)
         self.sys.start_server(spec)
         sender = self.app("fd-sender", "send", ["--identity", self.ids("fd-sender"), "--rate",
-                                                "50", "--window", "16", "--timeout", "8000", "fd"])
+                                                "50", "--window", "16", "--timeout", "8000",
+                                                "--drain-ms", "10000", "fd"])
         listener = self.app("fd-listener", "listen", ["--identity", self.ids("fd-listener"), "fd"])
         log, heard = SenderLog(sender.events), ListenerLog(listener.events)
         if wait_until(lambda: log.poll().acked and heard.poll().received, 60) is None:
@@ -423,12 +436,15 @@ class Soak:
             except OSError:
                 break
         t_flood = mono_ms()
+        self.step("fd: %d idle connections" % len(holders))
         #  And users, more than --max-connections, who handshake and join.
         status, conns = h.run_app("fd-conns", "conns",
-                                  self.sys.common() + ["--count", "100", "--parallel", "16",
-                                                       "--pool", "20", "--keys", self.work,
-                                                       "--timeout", "3000", "fd"], timeout=120)
-        time.sleep(3)
+                                  self.sys.common() + ["--count", str(self.plan["fd_users"]),
+                                                       "--parallel", "16", "--pool", "20",
+                                                       "--keys", self.work, "--timeout", "2000",
+                                                       "fd"], timeout=300)
+        self.step("fd: users tried")
+        time.sleep(1)
         acks_during = len(log.poll().acks_after(t_flood))
         fds_peak = server.fds()
         cpu_flood = cpu_seconds(server.pid) - cpu_before
@@ -442,9 +458,12 @@ class Soak:
                                             self.sys.common() + ["--deadline-ms", "3000",
                                                                  "--log", os.devnull, "fd"],
                                             timeout=20)[0] == 0, 60, 0.2)
+        self.step("fd: a new user was served")
         h.stop(sender, grace=30)
+        self.step("fd: sender stopped")
         keys = set(log.poll().acked)
         wait_until(lambda: all(heard.poll().has(*k) for k in keys), 60)
+        self.step("fd: listener caught up")
         report = delivery_report([log], [heard])
         alive = server.alive()
         h.stop(listener)
@@ -499,7 +518,7 @@ class Soak:
         names = ("fast", "slow", "stopped")
         listeners = {n: self.app("flood-%s" % n, "listen",
                                  ["--identity", self.ids("flood-" + n), "flood"] +
-                                 (["--slow-ms", "20"] if n == "slow" else [])) for n in names}
+                                 (["--slow-ms", "5"] if n == "slow" else [])) for n in names}
         logs = {n: ListenerLog(p.events) for n, p in listeners.items()}
         if wait_until(lambda: all(l.poll().joined for l in logs.values()), 60) is None:
             raise Failure("the flood listeners did not follow (see flood-*.log)")
@@ -528,7 +547,7 @@ class Soak:
         slow = logs["slow"].poll()
         fast_latency = percentile(logs["fast"].latencies_us, 0.99) / 1000
         for proc in listeners.values():
-            h.stop(proc)
+            h.stop(proc, grace=5)
         return dict(report, messages=len(keys), rss_before_kib=rss_before, rss_peak_kib=peak,
                     stopped_caught_up_ms=caught["stopped"], fast_caught_up=caught["fast"] is not None,
                     fast_p99_ms=fast_latency, slow_received=slow.received,
@@ -595,6 +614,7 @@ class Soak:
 
     def finish(self, kills, catchups, registry_kills, results, skipped):
         h, plan = self.h, self.plan
+        self.step("finishing")
         #  The crash application settles what it has outstanding; the listeners get it all.
         h.stop(self.crash_sender, grace=60)
         self.sender_log.poll()
@@ -602,6 +622,7 @@ class Soak:
         wait_until(lambda: all(all(l.poll().has(*k) for k in keys) for l in self.listener_logs),
                    60)
         crash = delivery_report([self.sender_log], self.listener_logs)
+        self.step("crash application stopped, listeners checked")
         #  And the store has each acknowledged message once, under its seq.
         stored_dups, stored_lost = 0, 0
         for group in ("crash0", "crash1"):
@@ -617,6 +638,7 @@ class Soak:
                         ids[f[3]] = int(f[2])
             stored_lost += sum(1 for (g, i), seq in self.sender_log.acked.items()
                                if g == group and ids.get(i) != seq)
+        self.step("store checked")
         self.sampling = False
         loads = [self.load_figures(p) for p in self.loads]
         for proc in self.loads + self.crash_listeners:
@@ -629,6 +651,7 @@ class Soak:
                 h.stop(spec["proc"])
         h.stop(self.sys.registry)
         dead, lingering = h.leaked([])
+        self.step("everything stopped")
 
         #  The verdicts, one TAP line each, and the table.
         s = self.sender_log
@@ -715,7 +738,7 @@ class Soak:
         except OSError:
             pass
         return [dict(t=int(f[1]), rate=float(f[3]), p50=int(f[5]), p99=int(f[7]),
-                     gaps=int(f[17]), duplicates=int(f[19])) for f in lines if len(f) >= 20]
+                     gaps=int(f[15]), duplicates=int(f[17])) for f in lines if len(f) >= 18]
 
     def write(self, skipped):
         elapsed = (mono_ms() - self.started) / 1000
@@ -765,9 +788,9 @@ def judge(name, item, plan):
     if name == "fd-limit":
         passed = (item["lost"] == 0 and item["duplicates"] == 0 and item["gaps"] == 0 and
                   item["server_alive"] and item["new_user_after_ms"] is not None)
-        return passed, ("%d idle connections + 100 users at --max-connections 32: alive %s, "
+        return passed, ("%d idle connections + %d users at --max-connections 32: alive %s, "
                         "CPU %s while flooded, new user %s ms after" %
-                        (item["raw_connections"], item["server_alive"],
+                        (item["raw_connections"], plan["fd_users"], item["server_alive"],
                          item["server_cpu_share_during"], item["new_user_after_ms"]))
     if name == "conns":
         passed = item["server_alive"] and item["failed"] == 0 and item["fds_settled"]
@@ -809,8 +832,8 @@ def table_rows(name, item):
                  "%d / %s" % (item["refused_while_full"], item["first_ack_after_free_ms"])),
                 ("integrity_check", item["integrity"])]
     if name == "fd-limit":
-        return [("idle TCP connections held / users over the limit",
-                 "%d / 100" % item["raw_connections"]),
+        return [("idle TCP connections held / users who tried", "%d / %s" % (
+                    item["raw_connections"], item["conns"].split()[1] if item["conns"] else "-")),
                 ("server alive / CPU share while flooded / acks during",
                  "%s / %s / %d" % (item["server_alive"], item["server_cpu_share_during"],
                                    item["acks_during_flood"])),
