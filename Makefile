@@ -33,7 +33,7 @@ check-asan: deps
 	    -Db_lundef=false --buildtype=debug
 	ninja -C build-asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	    $(MESON) test -C build-asan --print-errorlogs --num-processes $(JOBS)
+	    ZGM_TEST_SLOWDOWN=8 $(MESON) test -C build-asan --print-errorlogs --num-processes $(JOBS)
 
 #  The suite under ThreadSanitizer, against a TSan libzmq built once from Debian's source package
 #  into build-tsan/libzmq (Debian's own libzmq is not instrumented: ~600 false reports).

@@ -270,7 +270,7 @@ typedef struct {
     char endpoint[256];             //  the group server that serves it
     char server_key[ZGM_KEY_SIZE];  //  that group server's public key
     int policy;                     //  a zgm_policy_t
-    uint32_t members;
+    uint32_t member_count;
 } zgm_group_t;
 
 //  Every live group, in name order: an array of *count entries, which the caller frees with

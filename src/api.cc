@@ -102,7 +102,8 @@ int zgm_errno(void) {
 }
 
 const char* zgm_strerror(void) {
-    return s_errno == ZGM_OK ? "no error" : s_error.c_str();
+    //  After a success, what the call left to say (zgm_user_memberships, _follow_many).
+    return s_errno == ZGM_OK && s_error.empty() ? "no error" : s_error.c_str();
 }
 
 void zgm_set_verbose(int verbose) {
@@ -200,7 +201,7 @@ uint64_t zgm_msg_seq(const zgm_msg_t* self) {
     return self->record->seq;
 }
 uint64_t zgm_msg_timestamp(const zgm_msg_t* self) {
-    return self->record->ts_us;
+    return self->record->timestamp;
 }
 const char* zgm_msg_sender(const zgm_msg_t* self) {
     if (!self->sender[0]) memcpy(self->sender, self->record->sender.str().c_str(), ZGM_KEY_SIZE);
@@ -449,8 +450,7 @@ int zgm_server_set_insecure(zgm_server_t* self, int insecure) {
     return status_command(self->actor, "SET", "insecure", insecure ? "1" : "0");
 }
 
-int zgm_server_add(zgm_server_t* self, const char* group, const char* owner,
-                   zgm_policy_t policy) {
+int zgm_server_add(zgm_server_t* self, const char* group, const char* owner, zgm_policy_t policy) {
     if (!self || !group) return fail(Error::kInvalid, "no group name");
     std::string owner_text;
     if (owner && !key_text(owner, &owner_text)) return -1;
@@ -474,7 +474,8 @@ int zgm_server_set_accept_new(zgm_server_t* self, int accept_new) {
 }
 
 int zgm_server_set_heartbeat(zgm_server_t* self, int msecs) {
-    if (!self || msecs <= 0) return fail(Error::kInvalid, "the heartbeat is a positive number of ms");
+    if (!self || msecs <= 0)
+        return fail(Error::kInvalid, "the heartbeat is a positive number of ms");
     return status_command(self->actor, "SET", "heartbeat", std::to_string(msecs));
 }
 
@@ -540,6 +541,7 @@ struct _zgm_user_t {
     uint64_t received = 0; //  their outcomes back from the actor
     uint64_t read = 0;     //  their outcomes taken by the caller
     uint64_t posted_bytes = 0, received_bytes = 0;
+    uint64_t events_taken = 0; //  Events taken from the pipe (the actor counts those it put)
 };
 
 static zgm_user_t* new_user(const char* name, const KeyPair& keys) {
@@ -643,7 +645,7 @@ static void to_group(const proto::GroupRecord& record, zgm_group_t* info) {
     snprintf(info->endpoint, sizeof info->endpoint, "%s", record.endpoint.c_str());
     snprintf(info->server_key, sizeof info->server_key, "%s", record.server.str().c_str());
     info->policy = record.policy;
-    info->members = record.members;
+    info->member_count = record.member_count;
 }
 
 static zgm_group_t* group_array(const std::vector<proto::GroupRecord>& records, size_t* count) {
@@ -751,14 +753,14 @@ static bool valid_send(zgm_user_t* self, const char* group, const void* data, si
     if (!self || !valid_group(group)) return false;
     if (!data && size) return fail(Error::kInvalid, "no data"), false;
     if (size > ZGM_MAX_BODY)
-        return fail(Error::kTooLarge, "a message body is at most " +
-                                          std::to_string(ZGM_MAX_BODY) + " bytes"),
+        return fail(Error::kTooLarge,
+                    "a message body is at most " + std::to_string(ZGM_MAX_BODY) + " bytes"),
                false;
     return true;
 }
 
-int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t size,
-                  char* msg_id, uint64_t* seq, uint64_t* timestamp) {
+int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t size, char* msg_id,
+                  uint64_t* seq, uint64_t* timestamp) {
     if (!valid_send(self, group, data, size)) return -1;
     Call request(Call::kSend);
     if (!message_id(msg_id, &request.msg_id)) return -1;
@@ -770,19 +772,25 @@ int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t 
         return -1;
     }
     if (seq) *seq = request.seq;
-    if (timestamp) *timestamp = request.ts_us;
+    if (timestamp) *timestamp = request.timestamp;
     return 0;
 }
 
 //  Takes one event from the actor, waiting up to timeout_ms. False if none came.
 static bool take_event(zgm_user_t* self, int timeout_ms) {
-    zmq_pollitem_t item = {zsock_resolve(self->events), 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLIN)) return false;
+    void* pipe = zsock_resolve(self->events);
     Event* event = nullptr;
-    if (zmq_recv(zsock_resolve(self->events), &event, sizeof event, ZMQ_DONTWAIT) !=
-            (int)sizeof event ||
-        !event)
-        return false;
+    //  When the actor put nothing there that was not taken, a call that does not wait asks
+    //  libzmq nothing (no poll, no system call): callers ask often.
+    bool waiting = self->shared.events_sent.load(std::memory_order_acquire) != self->events_taken;
+    if (!waiting && timeout_ms == 0) return false;
+    if (!waiting || zmq_recv(pipe, &event, sizeof event, ZMQ_DONTWAIT) != (int)sizeof event) {
+        zmq_pollitem_t item = {pipe, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLIN)) return false;
+        if (zmq_recv(pipe, &event, sizeof event, ZMQ_DONTWAIT) != (int)sizeof event) return false;
+    }
+    self->events_taken++;
+    if (!event) return false;
     if (event->batch) self->inbox.push_back(event->batch);
     for (SendOutcome& outcome : event->outcomes) {
         self->received++;
@@ -822,7 +830,8 @@ int zgm_user_sent(zgm_user_t* self, zgm_sent_t* sent, int timeout_ms) {
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
     while (self->outcomes.empty()) {
         int64_t left = deadline == INT64_MAX ? -1 : deadline - zclock_mono();
-        if ((left < 0 && deadline != INT64_MAX) || !take_event(self, (int)std::max<int64_t>(left, -1)))
+        if ((left < 0 && deadline != INT64_MAX) ||
+            !take_event(self, (int)std::max<int64_t>(left, -1)))
             if (zclock_mono() >= deadline || timeout_ms == 0)
                 return fail(Error::kTimeout, "no send outcome in time");
     }
@@ -832,7 +841,7 @@ int zgm_user_sent(zgm_user_t* self, zgm_sent_t* sent, int timeout_ms) {
     hex_id(outcome.msg_id, sent->msg_id);
     copy_text(outcome.group, sent->group, sizeof sent->group);
     sent->seq = outcome.seq;
-    sent->timestamp = outcome.ts_us;
+    sent->timestamp = outcome.timestamp;
     sent->error = code_of(outcome.error);
     copy_text(outcome.why, sent->reason, sizeof sent->reason);
     return succeed();
@@ -872,9 +881,8 @@ zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group, const zgm_fet
     for (Batch* batch : list->batches)
         total += batch->records.size();
     //  A fetch of the newest N may bring a page more than N: keep the newest N.
-    size_t skip = query && query->newest && query->limit && total > query->limit
-                      ? total - query->limit
-                      : 0;
+    size_t skip =
+        query && query->newest && query->limit && total > query->limit ? total - query->limit : 0;
     size_t keep = query && !query->newest && query->limit && total > query->limit ? query->limit
                                                                                   : total - skip;
     list->messages.resize(keep);

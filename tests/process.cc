@@ -7,6 +7,7 @@
     =========================================================================
 */
 #include "process.h"
+#include "testutil.h"
 
 #include "core/clock.h"
 
@@ -36,12 +37,6 @@ void set_program(const std::string& path) {
 static bool emulated() {
     const char* wrapper = getenv("ZGM_EXE_WRAPPER");
     return wrapper && *wrapper;
-}
-
-int slowdown() {
-    const char* factor = getenv("ZGM_TEST_SLOWDOWN");
-    if (factor && atoi(factor) > 0) return atoi(factor);
-    return emulated() ? 4 : 1;
 }
 
 //  argv for execvp: the wrapper's words, the program, the arguments.

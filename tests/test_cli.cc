@@ -11,9 +11,11 @@
 #include "testutil.h"
 
 #include "cli/args.h"
+#include "cli/cli.h"
 #include "cli/config.h"
 #include "cli/output.h"
 #include "cli/timefmt.h"
+#include "core/limits.h"
 
 #include <cstdlib>
 #include <ctime>
@@ -148,6 +150,21 @@ void test_option_values_are_checked_as_they_are_parsed(void** state) {
     assert_false(parse_server(&durability, "--durability half"));
     assert_string_equal(durability.error().c_str(),
                         "--durability takes full or normal, not 'half'");
+}
+
+void test_a_key_that_starts_with_a_dash_is_a_word_not_an_option(void** state) {
+    (void)state;
+    std::vector<std::string> words = {"club", "-l4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm",
+                                      "--4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm", "--json"};
+    std::vector<char*> pointers;
+    for (std::string& word : words)
+        pointers.push_back(&word[0]);
+    Args args;
+    assert_true(args.parse((int)pointers.size(), pointers.data(), spec::kUserOptions, nullptr));
+    assert_int_equal(args.positional().size(), 3);
+    assert_string_equal(args.positional()[1].c_str(), words[1].c_str());
+    assert_string_equal(args.positional()[2].c_str(), words[2].c_str());
+    assert_true(args.has("json"));
 }
 
 void test_options_that_exclude_each_other_are_refused_together(void** state) {
@@ -309,6 +326,113 @@ void test_a_flag_set_false_is_not_set(void** state) {
     assert_true(args.has("quiet"));
 }
 
+//  The default of an option in a table, as a number.
+uint64_t default_of(const OptionSpec* options, const char* name) {
+    const OptionSpec* option = find_option(options, name);
+    if (!option || !option->default_value) fail_msg("--%s has no default", name);
+    uint64_t value = 0;
+    assert_true(parse_uint(option->default_value, UINT64_MAX, &value));
+    return value;
+}
+
+void test_the_limits_defaults_of_the_help_are_the_librarys(void** state) {
+    (void)state;
+    //  commands.toml says the defaults --help and the man pages show; the library has its
+    //  own. They must be the same numbers.
+    zgm::ServerLimits registry = zgm::registry_default_limits();
+    assert_int_equal(default_of(spec::kRegistryOptions, "max-rate"), registry.rate);
+    assert_int_equal(default_of(spec::kRegistryOptions, "max-connections"), registry.connections);
+    assert_int_equal(default_of(spec::kRegistryOptions, "max-frame"), registry.frame);
+    assert_int_equal(default_of(spec::kRegistryOptions, "max-groups"), registry.groups);
+    zgm::ServerLimits server;
+    assert_int_equal(default_of(spec::kServerOptions, "max-rate"), server.rate);
+    assert_int_equal(default_of(spec::kServerOptions, "max-connections"), server.connections);
+    assert_int_equal(default_of(spec::kServerOptions, "max-frame"), server.frame);
+    assert_int_equal(default_of(spec::kServerOptions, "max-groups"), server.groups);
+    assert_int_equal(default_of(spec::kServerOptions, "max-groups-per-owner"),
+                     server.groups_per_owner);
+    assert_int_equal(default_of(spec::kServerOptions, "max-members"), server.members);
+    assert_int_equal(default_of(spec::kServerOptions, "max-follows"), server.follows);
+    assert_int_equal(default_of(spec::kServerOptions, "max-follower-bytes"), server.follower_bytes);
+    assert_true(default_of(spec::kServerOptions, "max-frame") >= zgm::kMinServerFrame);
+    assert_true(default_of(spec::kRegistryOptions, "max-frame") >= zgm::kMinRegistryFrame);
+}
+
+void test_durations_take_a_unit_or_zero(void** state) {
+    (void)state;
+    uint64_t ms = 1;
+    assert_true(parse_duration("0", &ms));
+    assert_int_equal(ms, 0);
+    assert_true(parse_duration("30s", &ms));
+    assert_int_equal(ms, 30000);
+    assert_true(parse_duration("10m", &ms));
+    assert_int_equal(ms, 600000);
+    assert_true(parse_duration("2h", &ms));
+    assert_int_equal(ms, 7200000);
+    assert_true(parse_duration("7d", &ms));
+    assert_int_equal(ms, 7 * 86400000ull);
+    for (const char* bad : {"", "10", "-1d", "1w", "d", "1.5h", "10mm", "99999999999999d"})
+        assert_false(parse_duration(bad, &ms));
+    //  And as an option's value.
+    Args args;
+    std::vector<std::string> words = {"--retain-age", "1w"};
+    std::vector<char*> pointers = {&words[0][0], &words[1][0]};
+    assert_false(args.parse(2, pointers.data(), spec::kServerOptions, nullptr));
+    assert_string_equal(args.error().c_str(),
+                        "--retain-age takes a duration (30s, 10m, 2h, 7d, or 0), not '1w'");
+}
+
+void test_an_identity_of_zgm_0_1_is_told_from_a_certificate(void** state) {
+    (void)state;
+    std::string id, name;
+    assert_true(is_v1_identity("0123456789abcdef0123456789ABCDEF\nalice\n", &id, &name));
+    assert_string_equal(id.c_str(), "0123456789abcdef0123456789ABCDEF");
+    assert_string_equal(name.c_str(), "alice");
+    assert_true(is_v1_identity("0123456789abcdef0123456789abcdef\r\n", &id, &name));
+    assert_string_equal(name.c_str(), "");
+    assert_false(
+        is_v1_identity("#   ****  Generated on 2026-12-01 by CZMQ  ****\ncurve\n", &id, &name));
+    assert_false(is_v1_identity("0123456789abcdef0123456789abcdeg\nx\n", &id, &name));
+    assert_false(is_v1_identity("", &id, &name));
+}
+
+void test_a_shared_name_is_shown_with_the_start_of_the_key(void** state) {
+    (void)state;
+    assert_string_equal(disambiguated("alice", "Hl4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm").c_str(),
+                        "alice~Hl4k0}Zb");
+    MessageView view{"general", 7,
+                     kNoon,     "Hl4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm",
+                     "alice",   "0123456789abcdef0123456789abcdef",
+                     "hi",      2};
+    view.label = "alice~Hl4k0}Zb";
+    Style plain;
+    assert_non_null(strstr(format_message(view, plain, kNoon).c_str(), "<alice~Hl4k0}Zb> hi"));
+    //  JSON keeps the name and the key apart.
+    Style json;
+    json.json = true;
+    std::string line = format_message(view, json, kNoon);
+    assert_non_null(
+        strstr(line.c_str(), "\"sender\":\"Hl4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm\""));
+    assert_non_null(
+        strstr(line.c_str(), "\"name\":\"alice\",\"msg_id\":\"0123456789abcdef0123456789abcdef\""));
+    assert_null(strstr(line.c_str(), "missed"));
+    view.missed = 3;
+    assert_non_null(
+        strstr(format_message(view, json, kNoon).c_str(), "\"missed\":3,\"text\":\"hi\"}"));
+}
+
+void test_every_error_code_has_its_exit_status(void** state) {
+    (void)state;
+    assert_int_equal(exit_code_for(ZGM_OK), 0);
+    assert_int_equal(exit_code_for(ZGM_EINVAL), 2);
+    for (int code : {ZGM_ETIMEOUT, ZGM_EUNAVAILABLE, ZGM_ENOTCONNECTED, ZGM_EUNREACHABLE,
+                     ZGM_EINDOUBT, ZGM_ERATE})
+        assert_int_equal(exit_code_for(code), 3);
+    for (int code : {ZGM_ENOTMEMBER, ZGM_ENOTFOUND, ZGM_EEXISTS, ZGM_EALREADY, ZGM_ETOOLARGE,
+                     ZGM_EPROTO, ZGM_ESTORAGE, ZGM_ESYSTEM, ZGM_ESERVER, ZGM_EDENIED, ZGM_ELIMIT})
+        assert_int_equal(exit_code_for(code), 1);
+}
+
 } // namespace
 
 int main(void) {
@@ -322,12 +446,18 @@ int main(void) {
         cmocka_unit_test(test_terminal_output_neutralises_escape_sequences),
         cmocka_unit_test(test_interactive_lines_split_into_words_with_quotes),
         cmocka_unit_test(test_option_values_are_checked_as_they_are_parsed),
+        cmocka_unit_test(test_a_key_that_starts_with_a_dash_is_a_word_not_an_option),
         cmocka_unit_test(test_options_that_exclude_each_other_are_refused_together),
         cmocka_unit_test(test_config_keys_carry_their_file_and_line),
         cmocka_unit_test(test_config_errors_name_file_line_and_key),
         cmocka_unit_test(test_command_line_wins_over_instance_section_over_server_section),
         cmocka_unit_test(test_an_option_replaces_the_file_key_it_excludes),
         cmocka_unit_test(test_a_flag_set_false_is_not_set),
+        cmocka_unit_test(test_the_limits_defaults_of_the_help_are_the_librarys),
+        cmocka_unit_test(test_durations_take_a_unit_or_zero),
+        cmocka_unit_test(test_an_identity_of_zgm_0_1_is_told_from_a_certificate),
+        cmocka_unit_test(test_a_shared_name_is_shown_with_the_start_of_the_key),
+        cmocka_unit_test(test_every_error_code_has_its_exit_status),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

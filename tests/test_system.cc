@@ -47,7 +47,8 @@ void test_user_in_groups_on_two_group_servers(void** state) {
     assert_true(test::eventually([&] {
         size_t count = 0;
         zgm_group_t* groups = zgm_user_groups(bob, &count);
-        bool ok = groups && count == 2 && groups[0].members == 2 && groups[1].members == 2 &&
+        bool ok = groups && count == 2 && groups[0].member_count == 2 &&
+                  groups[1].member_count == 2 &&
                   strcmp(groups[0].endpoint, groups[1].endpoint) != 0 &&
                   strcmp(groups[0].server_key, groups[1].server_key) != 0;
         free(groups);
@@ -69,8 +70,8 @@ void test_group_server_restart_keeps_history_membership_and_sequence(void** stat
     {
         Cluster cluster;
         int port = 0;
-        zgm_server_t* server =
-            cluster.add_server(dir.c_str(), {"durable"}, false, "tcp://127.0.0.1:*", &port, key.c_str());
+        zgm_server_t* server = cluster.add_server(dir.c_str(), {"durable"}, false,
+                                                  "tcp://127.0.0.1:*", &port, key.c_str());
         zgm_user_t* alice = cluster.user("alice");
         zgm_user_t* bob = cluster.user("bob");
         assert_int_equal(zgm_user_join(alice, "durable"), 0);
@@ -80,7 +81,8 @@ void test_group_server_restart_keeps_history_membership_and_sequence(void** stat
         expect_messages(bob, "durable", 1, 5);
 
         cluster.stop(&server);
-        cluster.add_server(dir.c_str(), {}, false, test::local_endpoint(port), nullptr, key.c_str());
+        cluster.add_server(dir.c_str(), {}, false, test::local_endpoint(port), nullptr,
+                           key.c_str());
 
         //  The sequence goes on, bob gets the new messages once, membership is intact.
         for (uint64_t i = 6; i <= 10; i++) {

@@ -172,8 +172,8 @@ void test_a_group_server_restart_within_the_timeout_is_ridden_out(void** state) 
     {
         Cluster cluster;
         int port = 0;
-        zgm_server_t* server =
-            cluster.add_server(dir.c_str(), {"steady"}, false, "tcp://127.0.0.1:*", &port, key.c_str());
+        zgm_server_t* server = cluster.add_server(dir.c_str(), {"steady"}, false,
+                                                  "tcp://127.0.0.1:*", &port, key.c_str());
         zgm_user_t* alice = cluster.user("alice");
         assert_ok(zgm_user_join(alice, "steady"));
         send_text(alice, "steady", "before");
@@ -215,8 +215,17 @@ void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** s
         assert_ok(zgm_server_add(server, name, NULL, ZGM_POLICY_OPEN));
     }
     assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
-    assert_ok(zgm_server_connect(server, cluster.endpoint().c_str(), cluster.key()));
+    //  Registering 10,001 groups may take longer than the connect's own deadline on a slow
+    //  build (sanitizers, an emulator): it goes on in the background.
+    if (zgm_server_connect(server, cluster.endpoint().c_str(), cluster.key()) != 0)
+        assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
     zgm_user_t* user = cluster.user("many");
+    assert_true(test::eventually(
+        [&] {
+            zgm_group_t info;
+            return zgm_user_resolve(user, "g10000", &info) == 0;
+        },
+        60000));
     //  The group past the 10,000th by name can be joined: it is resolved by name.
     for (const char* group : {"g00007", "g05000", "g10000"})
         assert_ok(zgm_user_join(user, group));
@@ -234,7 +243,7 @@ void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** s
     assert_int_equal(zgm_user_follow_many(user, names, NULL, 3), 3);
     int64_t took = zgm::mono_ms() - start;
     print_message("memberships and follows over 10,001 groups: %lld ms\n", (long long)took);
-    assert_true(took < 1000);
+    assert_true(took < 1000 * test::slowdown());
     free(mine);
     zgm_server_destroy(&server);
 }

@@ -7,6 +7,7 @@
     =========================================================================
 */
 #include "cli/args.h"
+#include "cli/timefmt.h"
 
 #include <cstring>
 
@@ -46,6 +47,9 @@ bool check_option_value(const OptionSpec& spec, const char* value, std::string* 
     case OptionSpec::kPositive:
         if (!parse_uint(value, UINT64_MAX, &number) || number == 0) wanted = "a positive number";
         break;
+    case OptionSpec::kDuration:
+        if (!parse_duration(value, &number)) wanted = "a duration (30s, 10m, 2h, 7d, or 0)";
+        break;
     }
     if (!wanted && spec.choices && !is_choice(spec.choices, value)) {
         std::string choices = spec.choices;
@@ -63,6 +67,13 @@ bool check_option_value(const OptionSpec& spec, const char* value, std::string* 
     return true;
 }
 
+//  A public key's text: 40 characters of Z85, which may start with '-' (or "--").
+static bool looks_like_key(const char* word) {
+    static const char kZ85[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               ".-:+=^!/*?&<>()[]{}@%$#";
+    return strlen(word) == 40 && strspn(word, kZ85) == 40;
+}
+
 bool Args::parse(int count, char** words, const OptionSpec* specs, const OptionSpec* specs2,
                  bool stop_at_positional) {
     specs_ = specs;
@@ -70,7 +81,8 @@ bool Args::parse(int count, char** words, const OptionSpec* specs, const OptionS
     bool options_ended = false;
     for (int i = 0; i < count; i++) {
         const char* word = words[i];
-        bool is_option = !options_ended && word[0] == '-' && word[1] != '\0';
+        bool is_option = !options_ended && word[0] == '-' && word[1] != '\0' &&
+                         !looks_like_key(word); //  no option is 40 characters long
         if (!is_option) {
             if (stop_at_positional) {
                 rest_count_ = count - i;

@@ -31,6 +31,7 @@ struct OptionSpec {
         kMsecs,    //  milliseconds, 1 to INT32_MAX
         kUint,     //  a number from 0
         kPositive, //  a number from 1
+        kDuration, //  30s, 10m, 2h, 7d, or 0
     };
     const char* name;          //  the long name without "--", also the configuration key
     const char* arg;           //  the value's placeholder, or NULL for a flag
@@ -53,7 +54,8 @@ bool check_option_value(const OptionSpec& spec, const char* value, std::string* 
 //  The options and positional words of one command line, and configuration values.
 class Args {
 public:
-    //  Parses words[0..count) against one or two option tables (specs2 may be NULL). With
+    //  Parses words[0..count) against one or two option tables (specs2 may be NULL). A word
+    //  of 40 characters of Z85 is a key, never an option, even when it starts with '-'. With
     //  stop_at_positional, stops at the first positional word and leaves it and the rest in
     //  rest(). Returns false with error() set on an unknown option, a missing value or a
     //  bad one. "--help" or "-h" sets help() and stops.

@@ -38,7 +38,8 @@ COMMAND_FIELDS = {"name", "summary", "help", "text", "usage", "args", "section",
                   "help-footer", "slash-footer"}
 SUBCOMMAND_FIELDS = {"name", "args", "summary", "help", "option"}
 SLASH_FIELDS = {"name", "alias", "args", "summary", "option"}
-TYPES = {"text": "kText", "msecs": "kMsecs", "uint": "kUint", "positive": "kPositive"}
+TYPES = {"text": "kText", "msecs": "kMsecs", "uint": "kUint", "positive": "kPositive",
+         "duration": "kDuration"}
 
 
 def fail(message):
@@ -330,7 +331,11 @@ def two_columns(rows, indent=2, gap=2, max_left=24):
         body = textwrap.wrap(right, HELP_WIDTH - width, break_long_words=False,
                              break_on_hyphens=False) or [""]
         if len(head) + gap > width:
-            lines.append(head)
+            #  A long synopsis wraps, each [option] whole, under its first word.
+            lines.append(textwrap.fill(keep_brackets(left), HELP_WIDTH,
+                                       initial_indent=" " * indent,
+                                       subsequent_indent=" " * (indent + 4),
+                                       break_long_words=False, break_on_hyphens=False))
         else:
             lines.append(head.ljust(width) + body.pop(0))
         lines.extend(" " * width + line for line in body)
@@ -921,7 +926,8 @@ def completion(model):
                 continue
             if "choices" in o:
                 action = f'COMPREPLY=($(compgen -W "{" ".join(o["choices"])}" -- "$cur"))'
-            elif o["arg"] == "FILE":
+            elif "FILE" in o["arg"].split("|"):
+                #  FILE, KEY|FILE, DIR|KEY|FILE: a key's text is not completed, files are.
                 action = 'COMPREPLY=($(compgen -f -- "$cur"))'
             elif o["arg"] == "DIR":
                 action = 'COMPREPLY=($(compgen -d -- "$cur"))'

@@ -5,6 +5,7 @@
         zgm server [--config FILE [--instance NAME]] [--group NAME]... [OPTIONS]
         zgm user [OPTIONS] [SUBCOMMAND ...]      (user_commands.cc, interactive.cc)
         zgm run [--data DIR] [--name NAME] [--identity FILE]
+        zgm keygen [FILE] [--name NAME]
         zgm help [COMMAND [SUBCOMMAND]]
 
     The commands, their options and every --help text are in src/cli/commands.toml (and so
@@ -17,9 +18,11 @@
 */
 #include "cli/cli.h"
 #include "cli/config.h"
+#include "cli/timefmt.h"
 #include "core/log.h"
 #include "core/names.h"
 
+#include <czmq.h>
 #include <poll.h>
 
 #include <cerrno>
@@ -127,6 +130,78 @@ struct Reporter {
     }
 };
 
+//  A limit option, checked as it was parsed, or its default.
+uint64_t number(const Args& args, const char* name) {
+    uint64_t value = 0;
+    parse_uint(args.value_or_default(name), UINT64_MAX, &value);
+    return value;
+}
+
+//  The key file of a role: its --key, else the default; its directory is made. Empty after
+//  reporting why not.
+std::string key_file(const Args& args, const std::string& fallback, const Reporter& report) {
+    std::string path = args.value("key") ? args.value("key") : fallback;
+    if (!make_dirs(dir_of(path))) {
+        report.say(zgm::kLogError, "cannot create %s: %s", dir_of(path).c_str(), strerror(errno));
+        return "";
+    }
+    return path;
+}
+
+void warn_insecure(const Reporter& report) {
+    report.say(zgm::kLogWarning, "--insecure: no encryption, and keys are not proven; for a "
+                                 "trusted host only");
+}
+
+struct Limit {
+    const char* option;
+    zgm_limit_t limit;
+};
+
+//  The registry's own setup: key, trust, limits. kExitOk or an exit code after reporting.
+int set_up_registry(zgm_registry_t* registry, const Args& args, const Reporter& report,
+                    std::string* key_path) {
+    if (args.has("insecure")) {
+        warn_insecure(report);
+        zgm_registry_set_insecure(registry, 1);
+    }
+    *key_path = key_file(args, default_registry_key_file(), report);
+    if (key_path->empty()) return kExitRefused;
+    if (zgm_registry_set_key(registry, key_path->c_str()) != 0) {
+        report.say(zgm::kLogError, "--key %s: %s", key_path->c_str(), zgm_strerror());
+        return kExitRefused;
+    }
+    std::vector<std::string> trusted = args.values("trust");
+    if (trusted.empty()) {
+        //  The directory `zgm server`'s default key file is in.
+        std::string dir = default_servers_dir();
+        if (!make_dirs(dir)) {
+            report.say(zgm::kLogError, "cannot create %s: %s", dir.c_str(), strerror(errno));
+            return kExitRefused;
+        }
+        trusted.push_back(dir);
+    }
+    for (const std::string& trust : trusted) {
+        int rc = is_directory(trust) ? zgm_registry_trust_dir(registry, trust.c_str())
+                                     : zgm_registry_trust(registry, trust.c_str());
+        if (rc != 0) {
+            report.say(zgm::kLogError, "--trust %s: %s", trust.c_str(), zgm_strerror());
+            return server_failure();
+        }
+    }
+    const Limit limits[] = {{"max-rate", ZGM_LIMIT_RATE},
+                            {"max-connections", ZGM_LIMIT_CONNECTIONS},
+                            {"max-frame", ZGM_LIMIT_FRAME},
+                            {"max-groups", ZGM_LIMIT_GROUPS}};
+    for (const Limit& limit : limits)
+        if (args.value_or_default(limit.option) && //  `zgm run` has none: the library's
+            zgm_registry_set_limit(registry, limit.limit, number(args, limit.option)) != 0) {
+            report.say(zgm::kLogError, "--%s: %s", limit.option, zgm_strerror());
+            return server_failure();
+        }
+    return kExitOk;
+}
+
 int registry_main(const spec::Command& command, int argc, char** argv) {
     Args args;
     int code = parse_command(command, argc, argv, &args);
@@ -139,72 +214,107 @@ int registry_main(const spec::Command& command, int argc, char** argv) {
         report.say(zgm::kLogError, "%s", zgm_strerror());
         return kExitRefused;
     }
-    zgm_registry_set_expiry(registry, msecs(args, "expiry"));
-    int port = zgm_registry_bind(registry, endpoint);
-    if (port < 0) {
+    std::string key_path;
+    code = set_up_registry(registry, args, report, &key_path);
+    if (code == kExitOk) zgm_registry_set_expiry(registry, msecs(args, "expiry"));
+    int port = code == kExitOk ? zgm_registry_bind(registry, endpoint) : -1;
+    if (code == kExitOk && port < 0) {
         report.say(zgm::kLogError, "%s", zgm_strerror());
-        zgm_registry_destroy(&registry);
-        return server_failure();
+        code = server_failure();
     }
-    printf("zgm registry: listening on %s (port %d)\n", endpoint, port);
-    fflush(stdout);
-    wait_for_stop();
+    if (code == kExitOk) {
+        printf("zgm registry: listening on %s (port %d)\n", endpoint, port);
+        printf("zgm registry: key %s (%s)\n", zgm_registry_key(registry), key_path.c_str());
+        fflush(stdout);
+        wait_for_stop();
+    }
     zgm_registry_destroy(&registry);
-    return kExitOk;
+    return code;
 }
 
 //  What a group server is made with.
 struct ServerSettings {
     std::string data_dir;   //  empty: in memory
+    std::string key_file;   //  its key pair
     std::string durability; //  empty: the library's (full; setting it opens the store again)
     int heartbeat = 0;      //  0: the library's
     bool accept_new = false;
+    bool insecure = false;
     std::vector<std::string> groups;
+    std::string owner; //  of the groups; empty: none given
+    zgm_policy_t policy = ZGM_POLICY_OPEN;
+    std::vector<std::pair<zgm_limit_t, uint64_t>> limits;
+    uint64_t retain_count = 0, retain_bytes = 0, retain_age_ms = 0;
 };
 
-//  Makes a group server; reports why not and returns NULL on failure. The C API calls
-//  of the group server are here and in start_group_server only.
-zgm_group_t* new_group_server(const ServerSettings& settings, const Reporter& report) {
+//  Makes a group server; reports why not and returns NULL on failure, with *code the exit
+//  code. The C API calls of the group server are here and in start_group_server only.
+zgm_server_t* new_group_server(const ServerSettings& settings, const Reporter& report, int* code) {
+    *code = kExitRefused;
     const char* data_dir = settings.data_dir.empty() ? nullptr : settings.data_dir.c_str();
     if (data_dir && !make_dirs(data_dir)) {
         report.say(zgm::kLogError, "cannot create %s: %s", data_dir, strerror(errno));
         return nullptr;
     }
-    zgm_group_t* server = zgm_group_new(data_dir);
+    zgm_server_t* server = zgm_server_new(data_dir);
     if (!server) {
         report.say(zgm::kLogError, "cannot open the store in %s: %s",
                    data_dir ? data_dir : "memory", zgm_strerror());
         return nullptr;
     }
-    if (!settings.durability.empty() &&
-        zgm_group_set_durability(server, settings.durability.c_str()) != 0) {
-        report.say(zgm::kLogError, "--durability: %s", zgm_strerror());
-        zgm_group_destroy(&server);
+    auto failed = [&](const char* what) {
+        report.say(zgm::kLogError, "%s: %s", what, zgm_strerror());
+        *code = server_failure();
+        zgm_server_destroy(&server);
         return nullptr;
+    };
+    if (settings.insecure) {
+        warn_insecure(report);
+        zgm_server_set_insecure(server, 1);
     }
-    if (settings.heartbeat) zgm_group_set_heartbeat(server, settings.heartbeat);
-    zgm_group_set_accept_new(server, settings.accept_new);
+    if (zgm_server_set_key(server, settings.key_file.c_str()) != 0)
+        return failed(("--key " + settings.key_file).c_str());
+    if (!settings.durability.empty() &&
+        zgm_server_set_durability(server, settings.durability.c_str()) != 0)
+        return failed("--durability");
+    if (settings.heartbeat) zgm_server_set_heartbeat(server, settings.heartbeat);
+    zgm_server_set_accept_new(server, settings.accept_new);
+    for (const auto& limit : settings.limits)
+        if (zgm_server_set_limit(server, limit.first, limit.second) != 0) return failed("limit");
+    const char* owner = settings.owner.empty() ? nullptr : settings.owner.c_str();
     for (const std::string& group : settings.groups)
-        if (zgm_group_add(server, group.c_str()) != 0) {
-            report.say(zgm::kLogError, "cannot host %s: %s", group.c_str(), zgm_strerror());
-            zgm_group_destroy(&server);
-            return nullptr;
-        }
+        if (zgm_server_add(server, group.c_str(), owner, settings.policy) != 0)
+            return failed(("cannot host " + group).c_str());
+    if ((settings.retain_count || settings.retain_bytes || settings.retain_age_ms) &&
+        zgm_server_set_retention(server, nullptr, settings.retain_count, settings.retain_bytes,
+                                 settings.retain_age_ms) != 0)
+        return failed("retention");
+    *code = kExitOk;
     return server;
 }
 
 //  Binds and registers a group server. Returns kExitOk (also when the registry is not
 //  reachable yet: the server keeps trying) or an exit code after reporting why.
-int start_group_server(zgm_group_t* server, const Reporter& report, const std::string& bind,
-                       const char* advertise, const std::string& registry, std::string* endpoint) {
-    int port = zgm_group_bind(server, bind.c_str());
+int start_group_server(zgm_server_t* server, const Reporter& report, const std::string& bind,
+                       const char* advertise, const std::string& registry,
+                       const std::string& registry_key, std::string* endpoint) {
+    int port = zgm_server_bind(server, bind.c_str());
     if (port < 0) {
         report.say(zgm::kLogError, "%s", zgm_strerror());
         return server_failure();
     }
     *endpoint = bound_endpoint(bind, port);
-    if (advertise) zgm_group_set_advertise(server, advertise);
-    if (zgm_group_connect_registry(server, registry.c_str()) != 0) {
+    if (advertise) zgm_server_set_advertise(server, advertise);
+    const char* key = registry_key.empty() ? nullptr : registry_key.c_str();
+    int rc = zgm_server_connect(server, registry.c_str(), key);
+    //  A registry reads its trusted directory again for an unknown key at most once a
+    //  second: a key file made a moment ago (this server's first start) may not be in what
+    //  it read last. Once more, after that second.
+    if (rc != 0 && zgm_errno() == ZGM_EDENIED) {
+        zclock_sleep(1200);
+        rc = zgm_server_connect(server, registry.c_str(), key);
+    }
+    if (rc != 0) {
         if (zgm_errno() != ZGM_ETIMEOUT) {
             report.say(zgm::kLogError, "%s", zgm_strerror());
             return server_failure();
@@ -235,18 +345,48 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     settings.accept_new = args.has("accept-new");
     if (settings.groups.empty() && !settings.accept_new)
         return usage_error(command.name, "name a --group to host, or --accept-new");
-    if (!args.has("memory")) settings.data_dir = server_data_dir(args, args.value("instance"));
+    const char* instance = args.value("instance");
+    if (!args.has("memory")) settings.data_dir = server_data_dir(args, instance);
     if (args.has("durability")) settings.durability = args.value("durability");
     settings.heartbeat = msecs(args, "heartbeat");
+    settings.insecure = args.has("insecure");
+    if (const char* owner = args.value("owner")) {
+        char key[ZGM_KEY_SIZE];
+        if (zgm_key_read(owner, key) != 0)
+            return usage_error(command.name, std::string("--owner: ") + zgm_strerror());
+        settings.owner = key;
+    }
+    settings.policy = strcmp(args.value_or_default("policy"), "members") == 0 ? ZGM_POLICY_MEMBERS
+                                                                              : ZGM_POLICY_OPEN;
+    const Limit limits[] = {{"max-rate", ZGM_LIMIT_RATE},
+                            {"max-connections", ZGM_LIMIT_CONNECTIONS},
+                            {"max-frame", ZGM_LIMIT_FRAME},
+                            {"max-groups", ZGM_LIMIT_GROUPS},
+                            {"max-groups-per-owner", ZGM_LIMIT_GROUPS_PER_OWNER},
+                            {"max-members", ZGM_LIMIT_MEMBERS},
+                            {"max-follows", ZGM_LIMIT_FOLLOWS},
+                            {"max-follower-bytes", ZGM_LIMIT_FOLLOWER_BYTES}};
+    for (const Limit& limit : limits)
+        settings.limits.emplace_back(limit.limit, number(args, limit.option));
+    settings.retain_count = number(args, "retain-count");
+    settings.retain_bytes = number(args, "retain-bytes");
+    parse_duration(args.value_or_default("retain-age"), &settings.retain_age_ms);
     std::string registry = args.value("registry") ? args.value("registry") : default_registry();
     std::string bind = args.value_or_default("bind");
 
     Reporter report{command.name, true};
+    std::string registry_key;
+    code = find_registry_key(command.name, args.value("registry-key"), settings.insecure, 2000,
+                             &registry_key);
+    if (code != kExitOk) return code;
+    settings.key_file = key_file(args, default_server_key_file(instance), report);
+    if (settings.key_file.empty()) return kExitRefused;
     zgm_set_verbose(!args.has("quiet"));
-    zgm_group_t* server = new_group_server(settings, report);
-    if (!server) return kExitRefused;
+    zgm_server_t* server = new_group_server(settings, report, &code);
+    if (!server) return code;
     std::string endpoint;
-    code = start_group_server(server, report, bind, args.value("advertise"), registry, &endpoint);
+    code = start_group_server(server, report, bind, args.value("advertise"), registry, registry_key,
+                              &endpoint);
     if (code == kExitOk) {
         std::string names;
         for (const std::string& group : settings.groups)
@@ -254,12 +394,14 @@ int server_main(const spec::Command& command, int argc, char** argv) {
         printf("zgm %s: serving %s on %s%s\n", command.name,
                names.empty() ? "no groups yet" : names.c_str(), endpoint.c_str(),
                settings.accept_new ? " (accepting new groups)" : "");
+        printf("zgm %s: key %s (%s)\n", command.name, zgm_server_key(server),
+               settings.key_file.c_str());
         if (!settings.data_dir.empty())
             printf("zgm %s: store in %s\n", command.name, settings.data_dir.c_str());
         fflush(stdout);
         wait_for_stop();
     }
-    zgm_group_destroy(&server);
+    zgm_server_destroy(&server);
     return code;
 }
 
@@ -271,57 +413,107 @@ int run_main(const spec::Command& command, int argc, char** argv) {
     code = read_user_options(args, command.name, &options);
     if (code != kExitOk) return code;
     Reporter report{command.name, false};
+    //  The user first: it owns general and random.
+    Session session;
+    code = open_identity_only(options, &session);
+    if (code != kExitOk) return code;
     ServerSettings settings;
     settings.data_dir = args.value("data") ? args.value("data") : default_store_dir();
     settings.accept_new = true;
     settings.groups = {"general", "random"};
+    settings.owner = session.identity.key;
+    settings.key_file = key_file(args, default_server_key_file(nullptr), report);
 
+    //  The registry with the default key file, so that `zgm user` in another terminal finds
+    //  its key; it trusts this run's group server, and the default directory as `zgm
+    //  registry` does.
     zgm_registry_t* registry = zgm_registry_new();
-    if (!registry) {
-        report.say(zgm::kLogError, "%s", zgm_strerror());
-        return kExitRefused;
-    }
-    int port = zgm_registry_bind(registry, ZGM_REGISTRY_BIND);
-    const char* bind = ZGM_REGISTRY_BIND;
-    if (port < 0) {
-        bind = "tcp://127.0.0.1:*";
-        port = zgm_registry_bind(registry, bind);
-    }
-    if (port < 0) {
-        report.say(zgm::kLogError, "cannot bind the registry: %s", zgm_strerror());
+    if (!registry || settings.key_file.empty()) {
+        if (!registry) report.say(zgm::kLogError, "%s", zgm_strerror());
         zgm_registry_destroy(&registry);
         return kExitRefused;
     }
-    options.registry = "tcp://127.0.0.1:" + std::to_string(port);
-    printf("zgm run: registry on %s (port %d%s)\n", bind, port,
-           port == 5570 ? "" : "; 5570 is taken");
-
-    zgm_group_t* server = new_group_server(settings, report);
+    std::string registry_key_path;
+    code = set_up_registry(registry, args, report, &registry_key_path);
+    int port = -1;
+    const char* bind = ZGM_REGISTRY_BIND;
+    if (code == kExitOk) {
+        port = zgm_registry_bind(registry, bind);
+        if (port < 0) {
+            bind = "tcp://127.0.0.1:*";
+            port = zgm_registry_bind(registry, bind);
+        }
+        if (port < 0) {
+            report.say(zgm::kLogError, "cannot bind the registry: %s", zgm_strerror());
+            code = kExitRefused;
+        }
+    }
+    zgm_server_t* server = nullptr;
+    if (code == kExitOk) {
+        options.registry = "tcp://127.0.0.1:" + std::to_string(port);
+        printf("zgm run: registry on %s (port %d%s)\n", bind, port,
+               port == 5570 ? "" : "; 5570 is taken");
+        server = new_group_server(settings, report, &code);
+    }
     std::string endpoint;
-    code = server ? start_group_server(server, report, "tcp://*:*", nullptr, options.registry,
-                                       &endpoint)
-                  : kExitRefused;
-    Session session;
+    if (server && zgm_registry_trust(registry, zgm_server_key(server)) != 0) {
+        report.say(zgm::kLogError, "cannot trust the group server: %s", zgm_strerror());
+        code = kExitRefused;
+    }
+    if (server && code == kExitOk)
+        code = start_group_server(server, report, "tcp://*:*", nullptr, options.registry,
+                                  zgm_registry_key(registry), &endpoint);
     if (code == kExitOk) {
         printf("zgm run: serving general, random on %s, data in %s\n", endpoint.c_str(),
                settings.data_dir.c_str());
+        options.registry_key = zgm_registry_key(registry);
         code = open_session(options, &session);
     }
     if (code == kExitOk) {
-        for (const char* group : {"general", "random"}) {
-            if (zgm_user_join(session.user, group) == 0)
-                session.followed.push_back(group);
-            else if (zgm_errno() != ZGM_EALREADY)
+        for (const char* group : {"general", "random"})
+            if (zgm_user_join(session.user, group) != 0 && zgm_errno() != ZGM_EALREADY)
                 report.say(zgm::kLogError, "cannot join %s: %s", group, zgm_strerror());
-        }
-        if (follow_member_groups(&session) != 0)
-            report.say(zgm::kLogWarning, "cannot list the groups: %s", zgm_strerror());
         code = run_interactive(&session);
     }
     close_session(&session);
-    zgm_group_destroy(&server);
+    zgm_server_destroy(&server);
     zgm_registry_destroy(&registry);
     return code;
+}
+
+//  zgm keygen [FILE] [--name NAME]: a new key pair, never over an existing file.
+int keygen_main(const spec::Command& command, int argc, char** argv) {
+    Args args;
+    int code = parse_command(command, argc, argv, &args);
+    if (code >= 0) return code;
+    const std::vector<std::string>& words = args.positional();
+    std::string path = words.empty() ? default_identity_path() : words[0];
+    const char* name = args.value("name");
+    if (name && !zgm::valid_display_name(name))
+        return usage_error(command.name,
+                           std::string("--name: ") + zgm::invalid_display_name_reason());
+    for (const std::string& file : {path, path + "_secret"})
+        if (file_exists(file)) {
+            fprintf(stderr, "zgm keygen: %s exists: not replaced (a key pair is an identity)\n",
+                    file.c_str());
+            return kExitRefused;
+        }
+    if (!make_dirs(dir_of(path))) {
+        fprintf(stderr, "zgm keygen: cannot create %s: %s\n", dir_of(path).c_str(),
+                strerror(errno));
+        return kExitRefused;
+    }
+    if (zgm_keygen(path.c_str(), name) != 0) {
+        fprintf(stderr, "zgm keygen: %s\n", zgm_strerror());
+        return exit_code_for(zgm_errno());
+    }
+    char key[ZGM_KEY_SIZE];
+    if (zgm_key_read(path.c_str(), key) != 0) {
+        fprintf(stderr, "zgm keygen: %s\n", zgm_strerror());
+        return kExitRefused;
+    }
+    printf("%s\n", key);
+    return kExitOk;
 }
 
 //  zgm help [COMMAND [SUBCOMMAND]]: the --help of what it names.
@@ -371,6 +563,8 @@ int main(int argc, char** argv) {
         return user_main(argc - 2, argv + 2);
     case spec::CommandId::kRun:
         return run_main(*command, argc - 2, argv + 2);
+    case spec::CommandId::kKeygen:
+        return keygen_main(*command, argc - 2, argv + 2);
     case spec::CommandId::kHelp:
         return help_main(*command, argc - 2, argv + 2);
     }

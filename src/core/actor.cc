@@ -32,7 +32,7 @@ zsock_t* new_server_socket(uint32_t max_frame) {
 }
 
 zsock_t* new_client_socket(const std::string& endpoint, bool immediate, const KeyPair& keys,
-                           Security security, const Key& server_key) {
+                           Security security, const Key& server_key, bool connect) {
     zsock_t* socket = zsock_new(ZMQ_DEALER);
     if (!socket) return nullptr;
     zsock_set_immediate(socket, immediate ? 1 : 0);
@@ -45,7 +45,7 @@ zsock_t* new_client_socket(const std::string& endpoint, bool immediate, const Ke
     zsock_set_maxmsgsize(socket, (int)(4 * 1024 * 1024 + 4096));
     set_heartbeats(socket);
     secure_client_socket(socket, keys, security, server_key);
-    if (zmq_connect(zsock_resolve(socket), endpoint.c_str()) != 0) {
+    if (connect && zmq_connect(zsock_resolve(socket), endpoint.c_str()) != 0) {
         int error = zmq_errno();
         zsock_destroy(&socket);
         errno = error;

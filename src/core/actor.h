@@ -25,8 +25,10 @@ zsock_t* new_server_socket(uint32_t max_frame);
 //  A DEALER for a client of a server, speaking CURVE to the holder of server_key (or PLAIN),
 //  with ZeroMQ heartbeats. With `immediate`, nothing queues for a connection that is not up
 //  (sends fail with EAGAIN instead). NULL, with zmq_errno () set, if the endpoint is bad.
+//  With connect false, the caller connects (zmq_connect) when it is ready - after setting up a
+//  socket monitor, say, which would miss a handshake done before it listens.
 zsock_t* new_client_socket(const std::string& endpoint, bool immediate, const KeyPair& keys,
-                           Security security, const Key& server_key);
+                           Security security, const Key& server_key, bool connect = true);
 //  Binds a server socket: a wildcard port ("tcp://*:*") is a free one the kernel picks (not
 //  CZMQ's counting from 49152, which hands a port just given up by a stopped server to the
 //  next one). Returns the bound TCP port, 0 for other transports, or -1 with zmq_errno ().

@@ -37,10 +37,9 @@ Key KeyPair::public_key() const {
 namespace {
 
 Status io_error(const std::string& what, const std::string& path, int error) {
-    Status::Code code = error == ENOSPC || error == EDQUOT ? Status::kFull
-                        : error == EACCES || error == EROFS || error == EPERM
-                            ? Status::kReadOnly
-                            : Status::kIo;
+    Status::Code code = error == ENOSPC || error == EDQUOT                    ? Status::kFull
+                        : error == EACCES || error == EROFS || error == EPERM ? Status::kReadOnly
+                                                                              : Status::kIo;
     return Status::error(code, what + " " + path + ": " + strerror(error));
 }
 
@@ -134,10 +133,9 @@ Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::s
     if (exists(secret_path) || !create) {
         if (!exists(secret_path) && exists(path))
             return Status::error(Status::kInvalid,
-                                 path + " is a public certificate; its secret key (" +
-                                     secret_path + ") is not there");
-        if (!exists(secret_path))
-            return Status::error(Status::kNotFound, "no key pair at " + path);
+                                 path + " is a public certificate; its secret key (" + secret_path +
+                                     ") is not there");
+        if (!exists(secret_path)) return Status::error(Status::kNotFound, "no key pair at " + path);
         return Status::error(Status::kCorrupt, secret_path + " is not a CURVE certificate");
     }
     //  Create: the secret file appears at once and whole (link fails if another process
@@ -172,13 +170,16 @@ Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::s
 }
 
 bool read_public_key(const std::string& text_or_path, Key* key, std::string* error) {
-    if (Key::parse(text_or_path, key)) return true;
-    zcert_t* cert = exists(text_or_path) ? zcert_load(text_or_path.c_str()) : nullptr;
-    if (cert) {
-        bool ok = Key::parse(zcert_public_txt(cert), key);
+    //  A file first: a path can be 40 characters of the Z85 alphabet too.
+    if (exists(text_or_path)) {
+        zcert_t* cert = zcert_load(text_or_path.c_str());
+        bool ok = cert && Key::parse(zcert_public_txt(cert), key);
         zcert_destroy(&cert);
         if (ok) return true;
+        *error = "'" + text_or_path + "' is not a certificate file";
+        return false;
     }
+    if (Key::parse(text_or_path, key)) return true;
     *error = "'" + text_or_path + "' is neither a public key (40 Z85 characters) nor a " +
              "certificate file";
     return false;

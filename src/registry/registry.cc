@@ -36,6 +36,12 @@ namespace zgm {
 
 namespace {
 
+//  A request's log line, within the log's budget for requests.
+#define ZGM_REQUEST(...)                                                                           \
+    do {                                                                                           \
+        if (zgm::verbose() && request_lines_.take(mono_ms())) ZGM_LOG(__VA_ARGS__);                \
+    } while (0)
+
 constexpr int kCreateTimeoutMs = 5000;
 constexpr uint32_t kPageSize = 1000;
 constexpr int kTrustCacheMs = 1000;  //  a key not known reads the trusted directories again
@@ -54,7 +60,7 @@ struct GroupEntry {
     std::string name;
     Key server;
     uint8_t policy = 0;
-    uint32_t members = 0;
+    uint32_t member_count = 0;
     Key creator; //  the key whose CREATE made it (nil for groups a server hosts itself)
 };
 
@@ -122,6 +128,7 @@ private:
     ServerLimits limits_;
     RateLimiter rates_;
     RefusalLog refusals_{"registry"};
+    LineBudget request_lines_{"registry"};
     std::set<Key> trusted_keys_;
     std::set<Key> admins_; //  keys besides its own that may ask for STATS
     std::vector<std::string> trust_dirs_;
@@ -153,6 +160,7 @@ void Registry::run() {
             expire();
             rates_.sweep(now);
             refusals_.tick(now);
+            request_lines_.tick(now);
             next_expiry = now + (expiry_ms_ / 3 > 10 ? expiry_ms_ / 3 : 10);
         }
     }
@@ -199,8 +207,8 @@ bool parse_number(const std::string& text, uint64_t max, uint64_t* value) {
 Error Registry::set(const std::string& name, const std::string& value, std::string* why) {
     uint64_t number = 0;
     bool numeric = parse_number(value, UINT32_MAX, &number);
-    bool before_bind = name == "key-public" || name == "key-secret" || name == "insecure" ||
-                       name == "max-frame";
+    bool before_bind =
+        name == "key-public" || name == "key-secret" || name == "insecure" || name == "max-frame";
     if (before_bind && socket_) {
         *why = name + " must be set before the registry binds";
         return Error::kInvalid;
@@ -290,8 +298,8 @@ void Registry::handle_socket() {
     for (int i = 0; i < 1000; i++) {
         std::string from, peer_text;
         proto::Message request;
-        proto::DecodeError rc = proto::recv(zsock_resolve(socket_), true, &from, &request,
-                                            ZMQ_DONTWAIT, &peer_text);
+        proto::DecodeError rc =
+            proto::recv(zsock_resolve(socket_), true, &from, &request, ZMQ_DONTWAIT, &peer_text);
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return;
         Key peer;
         Key::parse(peer_text, &peer);
@@ -309,8 +317,7 @@ void Registry::handle_socket() {
 
 void Registry::handle(const std::string& from, const Key& peer, proto::Message& request) {
     if (peer.is_nil()) //  only an unauthenticated connection has no key
-        return refuse(from, request.request_id, proto::kDenied, "no key on this connection",
-                      peer);
+        return refuse(from, request.request_id, proto::kDenied, "no key on this connection", peer);
     //  Group servers are bounded by trust; users by their rate.
     bool server_message = request.id == proto::kRegister || request.id == proto::kHeartbeat ||
                           request.id == proto::kDeregister || request.id == proto::kOk ||
@@ -380,8 +387,7 @@ void Registry::on_register(const std::string& from, const Key& peer,
         //  A name belongs to the key that holds it while that server is live.
         const ServerEntry& owner = servers_[existing->second.server];
         return refuse(from, request.request_id, proto::kConflict,
-                      "group '" + request.group + "' is already served by " + owner.endpoint,
-                      peer);
+                      "group '" + request.group + "' is already served by " + owner.endpoint, peer);
     }
     if (existing == groups_.end() && groups_.size() >= limits_.groups)
         return refuse(from, request.request_id, proto::kLimitReached,
@@ -395,7 +401,7 @@ void Registry::on_register(const std::string& from, const Key& peer,
     server.accept_new = request.accept_new != 0;
     server.last_seen_ms = mono_ms();
     if (existing == groups_.end()) {
-        ZGM_LOG("JOIN REQUEST FROM %s", endpoint_address(request.endpoint).c_str());
+        ZGM_REQUEST("JOIN REQUEST FROM %s", endpoint_address(request.endpoint).c_str());
         ZGM_LOG("registry: group '%s' served by %s%s", request.group.c_str(),
                 request.endpoint.c_str(), new_server ? " (new group server)" : "");
         GroupEntry& group = groups_[request.group];
@@ -406,7 +412,7 @@ void Registry::on_register(const std::string& from, const Key& peer,
     }
     existing->second.id = request.group_id;
     existing->second.policy = request.policy;
-    existing->second.members = request.count;
+    existing->second.member_count = request.member_count;
     proto::Message ok;
     ok.id = proto::kOk;
     reply(from, ok, request.request_id);
@@ -422,9 +428,9 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
     auto server = servers_.find(peer);
     //  A server hosting no group yet is known by its heartbeats alone (it may accept new
     //  groups); one whose groups the registry does not all know registers them again.
-    if (server == servers_.end() && request.count == 0 && !request.endpoint.empty())
+    if (server == servers_.end() && request.group_count == 0 && !request.endpoint.empty())
         server = servers_.emplace(peer, ServerEntry()).first;
-    if (server == servers_.end() || server->second.groups != request.count)
+    if (server == servers_.end() || server->second.groups != request.group_count)
         return error(from, request.request_id, proto::kNotFound,
                      "unknown group server or groups: register again");
     server->second.last_seen_ms = mono_ms();
@@ -448,12 +454,12 @@ void Registry::on_deregister(const std::string& from, const Key& peer,
 }
 
 void Registry::on_list(const std::string& from, const Key& peer, const proto::Message& request) {
-    ZGM_LOG("GROUP LIST REQUEST FROM %s", peer.str().c_str());
+    ZGM_REQUEST("GROUP LIST REQUEST FROM %s", peer.str().c_str());
     proto::Message page;
     page.id = proto::kGroups;
     page.complete = complete() ? 1 : 0;
     uint32_t limit = request.limit && request.limit < kPageSize ? request.limit : kPageSize;
-    auto it = request.name.empty() ? groups_.begin() : groups_.upper_bound(request.name);
+    auto it = request.after.empty() ? groups_.begin() : groups_.upper_bound(request.after);
     for (; it != groups_.end() && page.groups.size() < limit; ++it) {
         const GroupEntry& group = it->second;
         proto::GroupRecord record;
@@ -462,7 +468,7 @@ void Registry::on_list(const std::string& from, const Key& peer, const proto::Me
         record.endpoint = servers_[group.server].endpoint;
         record.server = group.server;
         record.policy = group.policy;
-        record.members = group.members;
+        record.member_count = group.member_count;
         page.groups.push_back(std::move(record));
     }
     page.more = it != groups_.end() ? 1 : 0;
@@ -477,7 +483,7 @@ void Registry::send_group(const std::string& to, uint32_t request_id, const Grou
     message.endpoint = servers_[group.server].endpoint;
     message.key = group.server;
     message.policy = group.policy;
-    message.count = group.members;
+    message.member_count = group.member_count;
     reply(to, message, request_id);
 }
 
@@ -495,9 +501,8 @@ void Registry::on_resolve(const std::string& from, const proto::Message& request
           "no group '" + request.group + "' in the registry");
 }
 
-void Registry::on_create(const std::string& from, const Key& peer,
-                         const proto::Message& request) {
-    ZGM_LOG("CREATE REQUEST FROM %s: '%s'", peer.str().c_str(), request.group.c_str());
+void Registry::on_create(const std::string& from, const Key& peer, const proto::Message& request) {
+    ZGM_REQUEST("CREATE REQUEST FROM %s: '%s'", peer.str().c_str(), request.group.c_str());
     if (!valid_name(request.group))
         return error(from, request.request_id, proto::kInvalid, invalid_name_reason());
     auto existing = groups_.find(request.group);

@@ -41,7 +41,16 @@ namespace zgm {
 
 namespace {
 
+//  A request's log line, within the log's budget for requests.
+#define ZGM_REQUEST(...)                                                                           \
+    do {                                                                                           \
+        if (zgm::verbose() && request_lines_.take(mono_ms())) ZGM_LOG(__VA_ARGS__);                \
+    } while (0)
+
 constexpr int kMaxRequestsPerPass = 1000;
+//  Messages committed in one pass at most: a pass must stay short, or heartbeats to the
+//  registry and answers to everyone else wait behind it.
+constexpr size_t kMaxMessagesPerPass = 8192;
 constexpr int kFollowLapseMs = 10000; //  a follow not refreshed this long lapses
 constexpr int kSweepMs = 1000;
 constexpr int kTrimMs = 10000; //  how often age retention is applied
@@ -100,7 +109,7 @@ public:
         if (full_) return;
         Uuid msg_id;
         memcpy(msg_id.bytes, row.msg_id, 16);
-        if (!writer_->add(row.seq, row.ts_us, row.sender, msg_id,
+        if (!writer_->add(row.seq, row.timestamp, row.sender, msg_id,
                           std::string_view(row.sender_name, row.sender_name_size),
                           std::string_view((const char*)row.body, row.body_size)))
             full_ = true;
@@ -192,6 +201,7 @@ private:
     Retention default_retention_;
     RateLimiter rates_;
     RefusalLog refusals_{"group server"};
+    LineBudget request_lines_{"group server"};
     std::unordered_map<Key, uint32_t, KeyHash> follows_by_key_;
     std::set<Key> admins_; //  keys besides its own that may ask for STATS
     Counters counters_;
@@ -231,6 +241,7 @@ void GroupServer::open_store(Durability durability) {
         std::vector<Key> allowed;
         if (store_->allowed(info.name, &allowed).is_ok())
             group.allowed.insert(allowed.begin(), allowed.end());
+        summary_changed(group); //  registered with the registry too, as new groups are
     }
 }
 
@@ -284,8 +295,7 @@ bool GroupServer::handle_pipe() {
     if (!command || streq(command, "$TERM")) {
         alive = false;
     } else if (streq(command, "STATUS")) {
-        reply_status(store_status_.is_ok() ? Error::kOk : Error::kStorage,
-                     store_status_.message());
+        reply_status(store_status_.is_ok() ? Error::kOk : Error::kStorage, store_status_.message());
     } else if (streq(command, "SET")) {
         Error code = set(args[0], args[1], &why);
         reply_status(code, why);
@@ -297,8 +307,8 @@ bool GroupServer::handle_pipe() {
             why = "the owner is not a key (40 Z85 characters)";
         }
         if (code == Error::kOk)
-            code = add_group(args[0], owner, args[2] == "1" ? Policy::kMembers : Policy::kOpen,
-                             &why);
+            code =
+                add_group(args[0], owner, args[2] == "1" ? Policy::kMembers : Policy::kOpen, &why);
         reply_status(code, why);
     } else if (streq(command, "RETAIN")) {
         Retention wanted;
@@ -580,11 +590,11 @@ void GroupServer::handle_users() {
     std::vector<AppendRequest> batch;
     std::vector<PendingSend> sends;
     held.reserve(kMaxRequestsPerPass);
-    for (int i = 0; i < kMaxRequestsPerPass; i++) {
+    for (int i = 0; i < kMaxRequestsPerPass && batch.size() < kMaxMessagesPerPass; i++) {
         std::string from, peer_text;
         proto::Message request;
-        proto::DecodeError rc = proto::recv(zsock_resolve(users_), true, &from, &request,
-                                            ZMQ_DONTWAIT, &peer_text);
+        proto::DecodeError rc =
+            proto::recv(zsock_resolve(users_), true, &from, &request, ZMQ_DONTWAIT, &peer_text);
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) break;
         Key peer;
         if (rc != proto::DecodeError::kOk) {
@@ -604,8 +614,8 @@ void GroupServer::handle_users() {
     if (!batch.empty()) commit(batch, sends);
 }
 
-void GroupServer::handle_request(const std::string& from, const Key& peer,
-                                 proto::Message& request, std::vector<proto::Message>* held,
+void GroupServer::handle_request(const std::string& from, const Key& peer, proto::Message& request,
+                                 std::vector<proto::Message>* held,
                                  std::vector<AppendRequest>* batch,
                                  std::vector<PendingSend>* sends) {
     //  Requests are counted, a SEND as one whatever it carries: its size is bounded by
@@ -678,9 +688,8 @@ Group* GroupServer::owned_group(const std::string& from, const Key& peer,
     return group;
 }
 
-void GroupServer::on_join(const std::string& from, const Key& peer,
-                          const proto::Message& request) {
-    ZGM_LOG("JOIN REQUEST FROM %s", peer.str().c_str());
+void GroupServer::on_join(const std::string& from, const Key& peer, const proto::Message& request) {
+    ZGM_REQUEST("JOIN REQUEST FROM %s", peer.str().c_str());
     Group* group = find_group(from, request);
     if (!group) return;
     if (group->members.count(peer))
@@ -722,7 +731,7 @@ void GroupServer::on_join(const std::string& from, const Key& peer,
 
 void GroupServer::on_leave(const std::string& from, const Key& peer,
                            const proto::Message& request) {
-    ZGM_LOG("LEAVE REQUEST FROM %s", peer.str().c_str());
+    ZGM_REQUEST("LEAVE REQUEST FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     Status status = store_->remove_member(group->name, peer);
@@ -738,7 +747,7 @@ void GroupServer::on_leave(const std::string& from, const Key& peer,
 
 void GroupServer::on_fetch(const std::string& from, const Key& peer,
                            const proto::Message& request) {
-    ZGM_LOG("MESSAGE REQUEST FROM %s", peer.str().c_str());
+    ZGM_REQUEST("MESSAGE REQUEST FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     counters_.fetches++;
@@ -787,8 +796,9 @@ void GroupServer::on_members(const std::string& from, const Key& peer,
     list.policy = (uint8_t)group->policy;
     for (const Member& member : members) {
         if (list.members.size() == proto::kMaxList) break;
-        list.members.push_back({member.id, member.name,
-                                member.id == group->owner ? proto::kRoleOwner : proto::kRoleMember});
+        list.members.push_back(
+            {member.id, member.name,
+             member.id == group->owner ? proto::kRoleOwner : proto::kRoleMember});
     }
     for (const Key& key : group->allowed) {
         if (list.members.size() == proto::kMaxList) break;
@@ -896,8 +906,8 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
         Retention wanted;
         wanted.max_count = request.max_count;
         wanted.max_bytes = request.max_bytes;
-        wanted.max_age_us = request.max_age_ms > UINT64_MAX / 1000 ? UINT64_MAX
-                                                                   : request.max_age_ms * 1000;
+        wanted.max_age_us =
+            request.max_age_ms > UINT64_MAX / 1000 ? UINT64_MAX : request.max_age_ms * 1000;
         std::string why;
         if (retain(group->name, wanted, &why) != Error::kOk)
             return error(from, request.request_id, proto::kStorage, why);
@@ -942,7 +952,7 @@ void GroupServer::on_stats(const std::string& from, const Key& peer,
     for (const auto& entry : refusals_.totals())
         report.add("refused", entry.first, entry.second);
     uint32_t limit = request.limit && request.limit < 1000 ? request.limit : 100;
-    auto it = request.name.empty() ? groups_.begin() : groups_.upper_bound(request.name);
+    auto it = request.after.empty() ? groups_.begin() : groups_.upper_bound(request.after);
     uint32_t count = 0;
     for (; it != groups_.end() && count < limit && report.size() < proto::kMaxBody / 2;
          ++it, count++) {
@@ -972,7 +982,7 @@ void GroupServer::on_stats(const std::string& from, const Key& peer,
 void GroupServer::on_send(const std::string& from, const Key& peer, proto::Message& request,
                           std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                           std::vector<PendingSend>* sends) {
-    ZGM_LOG("MESSAGE SEND FROM %s", peer.str().c_str());
+    ZGM_REQUEST("MESSAGE SEND FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     const std::string& name = group->members[peer];
@@ -1008,10 +1018,10 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
             proto::SentRecord record;
             if (result.status.is_ok()) {
                 record.seq = result.seq;
-                record.ts_us = result.ts_us;
+                record.timestamp = result.timestamp;
             } else {
-                record.status = result.status.code() == Status::kExists ? proto::kConflict
-                                                                         : proto::kStorage;
+                record.status =
+                    result.status.code() == Status::kExists ? proto::kConflict : proto::kStorage;
             }
             sent.sent.push_back(record);
         }
@@ -1029,7 +1039,7 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
         counters_.sends++;
         proto::MessageRecord record;
         record.seq = result.seq;
-        record.ts_us = result.ts_us;
+        record.timestamp = result.timestamp;
         record.sender = batch[i].sender;
         record.msg_id = batch[i].msg_id;
         record.sender_name = batch[i].sender_name;
@@ -1148,6 +1158,7 @@ void GroupServer::sweep() {
     }
     rates_.sweep(now);
     refusals_.tick(now);
+    request_lines_.tick(now);
     if (now >= next_trim_ms_ && store_status_.is_ok()) {
         store_->trim(now_us(), nullptr);
         next_trim_ms_ = now + kTrimMs;

@@ -60,13 +60,9 @@ bool Link::open(const KeyPair& keys, Security security, std::string* why) {
     security_ = security;
     //  Immediate: a request waits in the user (which knows whether it went out) rather than
     //  in a queue for a connection that may never come.
-    socket_ = new_client_socket(endpoint_, true, keys, security, key_);
+    socket_ = new_client_socket(endpoint_, true, keys, security, key_, false);
     if (!socket_) {
-        *why = "not an endpoint: '" + endpoint_ + "'";
-        if (endpoint_.find("://") == std::string::npos)
-            *why += " (did you mean tcp://" + endpoint_ + "?)";
-        else
-            *why += std::string(": ") + zmq_strerror(errno);
+        *why = "cannot create a socket";
         return false;
     }
     std::string address = "inproc://zgm-link-" + std::to_string(s_next_monitor++);
@@ -77,6 +73,16 @@ bool Link::open(const KeyPair& keys, Security security, std::string* why) {
         monitor_ = zsock_new(ZMQ_PAIR);
         if (monitor_ && zsock_connect(monitor_, "%s", address.c_str()) != 0)
             zsock_destroy(&monitor_);
+    }
+    //  Connect only once the monitor listens: a handshake done before would go unseen, and
+    //  the link would never count as up.
+    if (zmq_connect(zsock_resolve(socket_), endpoint_.c_str()) != 0) {
+        *why = "not an endpoint: '" + endpoint_ + "'";
+        *why += endpoint_.find("://") == std::string::npos
+                    ? " (did you mean tcp://" + endpoint_ + "?)"
+                    : std::string(": ") + zmq_strerror(zmq_errno());
+        close();
+        return false;
     }
     return true;
 }
@@ -146,8 +152,7 @@ std::string Link::unreachable_reason() {
     //  One failed handshake may be a server going down mid-way; again and again, it is not.
     if (handshake_failures_ >= 3 && mismatch_)
         return "the server speaks another security mechanism (--insecure on one side only)";
-    if (handshake_failures_ >= 3)
-        return "the handshake fails (a wrong key for the server?)";
+    if (handshake_failures_ >= 3) return "the handshake fails (a wrong key for the server?)";
     int64_t now = mono_ms();
     if (now - probed_ms_ >= 1000) {
         probed_ = probe();

@@ -25,7 +25,8 @@ namespace zgm {
 
 class Link {
 public:
-    Link(const std::string& endpoint, const Key& server_key) : endpoint_(endpoint), key_(server_key) {}
+    Link(const std::string& endpoint, const Key& server_key)
+        : endpoint_(endpoint), key_(server_key) {}
     ~Link();
     Link(const Link&) = delete;
     Link& operator=(const Link&) = delete;

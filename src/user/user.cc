@@ -38,6 +38,7 @@ namespace zgm {
 namespace {
 
 constexpr int kRefreshMs = 1000;         //  FOLLOW keep-alive, per group server
+constexpr int kDownRefreshes = 5;        //  keep-alives without a connection: resolve again
 constexpr int kFirstAttemptMs = 2000;    //  how long an attempt waits for its reply, doubling
                                          //  (a connection that drops lapses it at once)
 constexpr int kMaxAttemptMs = 4000;      //  up to this
@@ -132,7 +133,7 @@ struct Pending {
     uint64_t op = 0;
     std::string server; //  "" for the registry
     std::string group;
-    std::vector<std::string> groups;                   //  kRefresh
+    std::vector<std::string> groups;                  //  kRefresh
     std::vector<std::unique_ptr<OutgoingSend>> sends; //  kSend
     int64_t deadline_ms = 0;
 };
@@ -179,6 +180,8 @@ public:
         auto found = servers_.find(id);
         return found != servers_.end() ? &found->second : nullptr;
     }
+    //  The group had a route in this session (so a "no such group" is its server's absence).
+    bool known(const std::string& group) const { return known_.count(group) > 0; }
     std::string route_of(const std::string& group) const {
         auto found = routes_.find(group);
         return found != routes_.end() ? found->second : "";
@@ -217,7 +220,7 @@ private:
     void sends_answered(Pending& pending, proto::Message& message);
     void sends_lapsed(Pending& pending);
     void complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
-                  uint64_t seq, uint64_t ts_us);
+                  uint64_t seq, uint64_t timestamp);
     void expire_sends(int64_t now);
     void fail_sends(const std::string& group, const std::string& why);
 
@@ -231,6 +234,7 @@ private:
     std::unique_ptr<Link> registry_;
     std::map<std::string, ServerConn> servers_; //  by "endpoint key"
     std::map<std::string, std::string> routes_; //  group -> server id
+    std::set<std::string> known_;               //  groups that had a route in this session
     std::map<std::string, Followed> followed_;
     std::unordered_map<uint32_t, Pending> pending_;
     std::map<uint64_t, std::unique_ptr<Op>> ops_;
@@ -239,8 +243,8 @@ private:
     std::set<std::string> to_pump_;   //  groups with sends queued by the calls being taken
     std::vector<zmq_pollitem_t> items_;
     std::vector<std::pair<std::string, zsock_t*>> polled_; //  server id ("" registry), socket
-    std::vector<SendOutcome> outcomes_;   //  not yet on the events pipe
-    uint64_t emitted_bytes_ = 0;          //  message bytes handed to the caller
+    std::vector<SendOutcome> outcomes_;                    //  not yet on the events pipe
+    uint64_t emitted_bytes_ = 0;                           //  message bytes handed to the caller
     uint32_t next_request_id_ = 1;
     uint64_t next_op_ = 1;
     bool terminated_ = false;
@@ -341,8 +345,8 @@ protected:
             finish(Error::kUnreachable,
                    "cannot reach the registry at " + link->endpoint() + ": " + reason);
         else
-            finish(Error::kTimeout,
-                   "the registry at " + (link ? link->endpoint() : "?") + " did not answer in time");
+            finish(Error::kTimeout, "the registry at " + (link ? link->endpoint() : "?") +
+                                        " did not answer in time");
     }
     bool mutates_ = false;
 
@@ -361,7 +365,7 @@ public:
 private:
     void build(proto::Message* message) override {
         message->id = proto::kList;
-        message->name = after_;
+        message->after = after_;
     }
     void answered(proto::Message& message) override {
         if (message.id == proto::kError)
@@ -421,8 +425,8 @@ private:
         if (message.id == proto::kError)
             return finish(error_of(message.status, request), message.reason);
         if (message.id != proto::kGroup)
-            return finish(Error::kProto, std::string("unexpected reply ") +
-                                             proto::message_name(message.id));
+            return finish(Error::kProto,
+                          std::string("unexpected reply ") + proto::message_name(message.id));
         user_.set_route(message.group, message.endpoint, message.key);
         proto::GroupRecord record;
         record.id = message.group_id;
@@ -430,7 +434,7 @@ private:
         record.endpoint = message.endpoint;
         record.server = message.key;
         record.policy = message.policy;
-        record.members = message.count;
+        record.member_count = message.member_count;
         call_->groups.push_back(std::move(record));
         finish(Error::kOk);
     }
@@ -528,8 +532,16 @@ private:
         resolving_ = false;
         if (message.id == proto::kGroup) {
             server_ = user_.set_route(call_->group, message.endpoint, message.key);
-        } else if (message.id == proto::kError && message.status == proto::kNotFound) {
+        } else if (message.id == proto::kError && message.status == proto::kNotFound &&
+                   !user_.known(call_->group)) {
             return finish(Error::kNotFound, message.reason);
+        } else if (message.id == proto::kError && message.status == proto::kNotFound) {
+            //  Reached before: its server is away from the registry for now. Wait for it.
+            last_why_ = "the group server of '" + call_->group +
+                        "' is not in the registry now (stopped, or unreachable from it)";
+            need_resolve_ = true;
+            hold_until_ = mono_ms() + 250;
+            return;
         } else if (message.id == proto::kError && message.status == proto::kInvalid) {
             return finish(Error::kInvalid, message.reason);
         } else if (message.id == proto::kError) {
@@ -543,8 +555,7 @@ private:
     }
     void timed_out() {
         ServerConn* conn = server_.empty() ? nullptr : user_.server(server_);
-        std::string where = conn ? "the group server at " + conn->link->endpoint()
-                                 : "the registry";
+        std::string where = conn ? "the group server at " + conn->link->endpoint() : "the registry";
         std::string reason = conn ? conn->link->unreachable_reason() : "";
         if (went_out_ && mutates_)
             finish(Error::kInDoubt,
@@ -554,11 +565,11 @@ private:
         else if (!reason.empty())
             finish(Error::kUnreachable, "cannot reach " + where + ": " + reason);
         else if (server_.empty() && (!user_.registry() || !user_.registry()->up()))
-            finish(Error::kUnreachable, "the registry at " +
-                                            (user_.registry() ? user_.registry()->endpoint()
-                                                              : std::string("?")) +
-                                            " is not reachable, and where '" + call_->group +
-                                            "' is served is not known");
+            finish(Error::kUnreachable,
+                   "the registry at " +
+                       (user_.registry() ? user_.registry()->endpoint() : std::string("?")) +
+                       " is not reachable, and where '" + call_->group +
+                       "' is served is not known");
         else
             finish(Error::kTimeout, where + " did not answer in time");
     }
@@ -602,8 +613,7 @@ private:
             user_.follow(call_->group, server(), kFollowNow, 0);
             return finish(Error::kOk);
         }
-        if (message.id != proto::kJoined)
-            return finish(Error::kProto, "unexpected reply to JOIN");
+        if (message.id != proto::kJoined) return finish(Error::kProto, "unexpected reply to JOIN");
         user_.follow(call_->group, server(), message.last_seq, message.last_seq);
         finish(Error::kOk);
     }
@@ -619,7 +629,8 @@ private:
         message->id = proto::kFollow;
         proto::FollowRecord record;
         record.group = call_->group;
-        record.seq = call_->after_seq == kFollowNow ? 0 : call_->after_seq;
+        record.seq =
+            call_->after_seq; //  from now: beyond the end, which the server reads as its end
         message->follows.push_back(record);
     }
     void answered(proto::Message& message) override {
@@ -806,16 +817,15 @@ public:
             } else if (message.id == proto::kError && message.retry_ms) {
                 hold_until_ = mono_ms() + message.retry_ms;
             } else {
-                note_failure(pending.group, message.id == proto::kError ? message.reason
-                                                                        : "no answer");
+                note_failure(pending.group,
+                             message.id == proto::kError ? message.reason : "no answer");
                 wanted_.erase(pending.group);
             }
         } else if (message.id == proto::kMembershipList && stage_ == kAsking) {
             answered_.insert(pending.server);
             for (const proto::FollowRecord& record : message.follows) {
                 auto listed = listed_.find(record.group);
-                if (listed != listed_.end() &&
-                    user_.route_of(record.group) == pending.server)
+                if (listed != listed_.end() && user_.route_of(record.group) == pending.server)
                     call_->groups.push_back(listed->second);
             }
         } else if (message.id == proto::kFollowing && stage_ == kAsking) {
@@ -827,10 +837,10 @@ public:
                     user_.follow(record.group, pending.server, wanted->second, record.seq);
                     call_->count++;
                 } else {
-                    note_failure(record.group, record.status == proto::kNotMember
-                                                   ? "not a member"
-                                                   : "refused (" +
-                                                         std::to_string(record.status) + ")");
+                    note_failure(record.group,
+                                 record.status == proto::kNotMember
+                                     ? "not a member"
+                                     : "refused (" + std::to_string(record.status) + ")");
                 }
             }
         } else if (message.id == proto::kError && stage_ == kAsking) {
@@ -871,7 +881,7 @@ private:
             }
             proto::Message list;
             list.id = proto::kList;
-            list.name = after_;
+            list.after = after_;
             if (user_.ask(this, "", list, kFirstAttemptMs)) outstanding_.insert("");
             return;
         }
@@ -918,7 +928,7 @@ private:
                 message.id = proto::kFollow;
                 for (const std::string& group : entry.second) {
                     uint64_t after = wanted_[group];
-                    message.follows.push_back({group, 0, after == kFollowNow ? 0 : after});
+                    message.follows.push_back({group, 0, after}); //  from now: beyond the end
                 }
             }
             if (user_.ask(this, entry.first, message, kFirstAttemptMs))
@@ -976,8 +986,10 @@ public:
     }
     void reply(Pending&, proto::Message& message) override {
         in_flight_ = false;
-        if (message.id == proto::kError) return finish(error_of(message.status, proto::kStats), message.reason);
-        if (message.id != proto::kStatsReport) return finish(Error::kProto, "unexpected reply to STATS");
+        if (message.id == proto::kError)
+            return finish(error_of(message.status, proto::kStats), message.reason);
+        if (message.id != proto::kStatsReport)
+            return finish(Error::kProto, "unexpected reply to STATS");
         //  Pages after the first repeat the server's own lines: keep their groups only.
         size_t start = 0;
         while (start < message.report.size()) {
@@ -1007,11 +1019,12 @@ public:
 private:
     void advance() {
         if (done_ || in_flight_) return;
-        Link* link = server_.empty() ? user_.registry() : user_.server(server_)->link.get();
+        ServerConn* conn = server_.empty() ? nullptr : user_.server(server_);
+        Link* link = server_.empty() ? user_.registry() : conn ? conn->link.get() : nullptr;
         if (!link || !link->up()) return;
         proto::Message message;
         message.id = proto::kStats;
-        message.name = after_;
+        message.after = after_;
         if (user_.ask(this, server_, message, kFirstAttemptMs)) in_flight_ = true;
     }
     std::string server_;
@@ -1058,7 +1071,9 @@ void UserActor::run() {
         for (size_t i = 1; i < items.size(); i++) {
             if (!(items[i].revents & ZMQ_POLLIN)) continue;
             const std::string& id = sockets[i].first;
-            Link* link = id.empty() ? registry_.get() : server(id) ? server(id)->link.get() : nullptr;
+            Link* link = id.empty()   ? registry_.get()
+                         : server(id) ? server(id)->link.get()
+                                      : nullptr;
             if (!link) continue;
             if (sockets[i].second == link->monitor()) {
                 bool was_up = link->up();
@@ -1187,9 +1202,9 @@ void UserActor::start_call(Call* call) {
     if (started->done()) ops_.erase(started->id);
 }
 
-bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& message,
-                    int attempt_ms) {
-    Link* link = server_id.empty() ? registry_.get() : server(server_id)->link.get();
+bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& message, int attempt_ms) {
+    ServerConn* conn = server_id.empty() ? nullptr : server(server_id);
+    Link* link = server_id.empty() ? registry_.get() : conn ? conn->link.get() : nullptr;
     if (!link || !link->up()) return false;
     message.request_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
@@ -1222,6 +1237,7 @@ std::string UserActor::set_route(const std::string& group, const std::string& en
     std::string id = connect_server(endpoint, key);
     if (id.empty()) return "";
     routes_[group] = id;
+    known_.insert(group);
     auto followed = followed_.find(group);
     if (followed != followed_.end() && followed->second.server != id) {
         followed->second.server = id;
@@ -1332,6 +1348,7 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
         delete event;
         return false;
     }
+    shared_->events_sent.fetch_add(1, std::memory_order_release);
     emitted_bytes_ += bytes;
     followed.last_seq = last;
     message.messages.clear();
@@ -1373,7 +1390,16 @@ void UserActor::refresh(const std::string& server_id, ServerConn& conn, bool ack
             groups.push_back(entry.first);
         }
     conn.next_refresh_ms = mono_ms() + kRefreshMs;
-    if (groups.empty() || !conn.link->up()) return;
+    if (groups.empty()) return;
+    if (!conn.link->up()) {
+        //  No connection for a while (a server killed and restarted elsewhere refuses at
+        //  its old address): it may have moved, as when it is silent. Ask the registry -
+        //  not sooner than a restart in place takes, which a send rides out.
+        if (++conn.silent_refreshes >= kDownRefreshes)
+            for (const std::string& group : groups)
+                resolve(group);
+        return;
+    }
     follow.request_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
     if (!conn.link->send(follow)) return;
@@ -1413,7 +1439,10 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         } else if (message.id == proto::kError && message.status == proto::kNotFound) {
             if (followed != followed_.end())
                 followed->second.resolving = false; //  gone for now; keep asking its old place
-            fail_sends(pending.group, message.reason);
+            //  A group this user reached before has a server that is away (expired from the
+            //  registry): its sends wait for it, until their deadline. A name never found is
+            //  no group.
+            if (!known_.count(pending.group)) fail_sends(pending.group, message.reason);
         }
         return;
     }
@@ -1514,7 +1543,7 @@ void UserActor::tick() {
         pump(entry.first);
     for (auto it = sends_.begin(); it != sends_.end();)
         it = it->second.queue.empty() && it->second.in_flight == 0 ? sends_.erase(it)
-                                                                    : std::next(it);
+                                                                   : std::next(it);
     for (auto& entry : servers_)
         if (now >= entry.second.next_refresh_ms) refresh(entry.first, entry.second, false);
     for (auto& entry : followed_)
@@ -1610,7 +1639,7 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     for (size_t i = 0; i < pending.sends.size(); i++) {
         const proto::SentRecord& record = message.sent[i];
         if (record.status == proto::kStatusOk)
-            complete(std::move(pending.sends[i]), Error::kOk, "", record.seq, record.ts_us);
+            complete(std::move(pending.sends[i]), Error::kOk, "", record.seq, record.timestamp);
         else
             complete(std::move(pending.sends[i]), error_of(record.status, proto::kSend),
                      record.status == proto::kConflict
@@ -1649,14 +1678,14 @@ void UserActor::fail_sends(const std::string& group, const std::string& why) {
     }
 }
 
+//  Sends whose deadline passed while queued. A queue is in the order sends were handed over,
+//  so it is read up to its first send still in time (a send given a shorter timeout later
+//  waits, at most, for the one before it).
 void UserActor::expire_sends(int64_t now) {
     for (auto& entry : sends_) {
         auto& queue = entry.second.queue;
         for (auto it = queue.begin(); it != queue.end();) {
-            if (now < (*it)->deadline_ms) {
-                ++it;
-                continue;
-            }
+            if (now < (*it)->deadline_ms) break;
             std::unique_ptr<OutgoingSend> send = std::move(*it);
             it = queue.erase(it);
             std::string server_id = route_of(entry.first);
@@ -1671,12 +1700,12 @@ void UserActor::expire_sends(int64_t now) {
             std::string reason = conn ? conn->link->unreachable_reason() : "";
             if (!conn && registry_ && !registry_->up()) reason = registry_->unreachable_reason();
             if (!reason.empty())
-                complete(std::move(send), Error::kUnreachable,
-                         "not sent: cannot reach " +
-                             (conn ? "the group server at " + conn->link->endpoint()
-                                   : "the registry") +
-                             ": " + reason,
-                         0, 0);
+                complete(
+                    std::move(send), Error::kUnreachable,
+                    "not sent: cannot reach " +
+                        (conn ? "the group server at " + conn->link->endpoint() : "the registry") +
+                        ": " + reason,
+                    0, 0);
             else if (entry.second.hold_until_ms > now)
                 complete(std::move(send), Error::kRate,
                          "not sent: the group server asked to slow down", 0, 0);
@@ -1691,13 +1720,13 @@ void UserActor::expire_sends(int64_t now) {
 }
 
 void UserActor::complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
-                         uint64_t seq, uint64_t ts_us) {
+                         uint64_t seq, uint64_t timestamp) {
     if (send->call) {
         Call* call = send->call;
         call->error = error;
         call->why = why;
         call->seq = seq;
-        call->ts_us = ts_us;
+        call->timestamp = timestamp;
         call->msg_id = send->msg_id;
         return reply_call(call);
     }
@@ -1705,7 +1734,7 @@ void UserActor::complete(std::unique_ptr<OutgoingSend> send, Error error, const 
     outcome.msg_id = send->msg_id;
     outcome.group = send->group;
     outcome.seq = seq;
-    outcome.ts_us = ts_us;
+    outcome.timestamp = timestamp;
     outcome.error = error;
     outcome.why = why;
     outcome.size = send->body.size();
@@ -1720,7 +1749,9 @@ void UserActor::flush_outcomes() {
     if (!send_pointer(events_, event)) {
         outcomes_.swap(event->outcomes);
         delete event;
+        return;
     }
+    shared_->events_sent.fetch_add(1, std::memory_order_release);
 }
 
 } // namespace
