@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Failure, Harness, ListenerLog, SenderLog, delivery_report, free_port,  # noqa
                      is_root, mono_ms, percentile, wait_until)
