@@ -49,6 +49,7 @@ static uint8_t** s_dirty; //  per block: the unflushed content, or NULL
 static size_t s_dirty_count;
 static unsigned long s_flushes;
 static int s_cut;
+static int s_armed; //  SIGUSR1 came: cut at the next write
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char* kName = "/disk.img";
@@ -103,11 +104,21 @@ static void cut_power(void) {
 static void* cut_thread(void* arg) {
     sigset_t* set = (sigset_t*)arg;
     int signo = 0;
-    if (sigwait(set, &signo) == 0) {
+    if (sigwait(set, &signo) != 0) return NULL;
+    pthread_mutex_lock(&s_lock);
+    s_armed = 1;
+    pthread_mutex_unlock(&s_lock);
+    for (int i = 0; i < 200; i++) {
+        struct timespec pause = {0, 10000000};
+        nanosleep(&pause, NULL);
         pthread_mutex_lock(&s_lock);
-        cut_power();
+        int cut = s_cut;
         pthread_mutex_unlock(&s_lock);
+        if (cut) return NULL;
     }
+    pthread_mutex_lock(&s_lock);
+    if (!s_cut) cut_power(); //  no write came: the disk was idle
+    pthread_mutex_unlock(&s_lock);
     return NULL;
 }
 
@@ -193,6 +204,10 @@ static int fs_write(const char* path, const char* data, size_t size, off_t offse
         }
         memcpy(s_dirty[block] + within, data + done, take);
         done += take;
+    }
+    if (!rc && s_armed && !s_cut) {
+        cut_power(); //  this write, and all before it since the last flush, in flight
+        rc = -EIO;
     }
     pthread_mutex_unlock(&s_lock);
     return rc ? rc : (int)size;

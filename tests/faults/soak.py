@@ -289,8 +289,8 @@ class Soak:
         spec["data"] = os.path.join(mnt, "store")
         self.sys.start_server(spec)
         sender = self.app("power-sender%d" % index, "send",
-                          ["--identity", self.ids("power-sender"), "--rate", "300", "--window",
-                           "64", "--drain-ms", "300", "--size", "200", "power"])
+                          ["--identity", self.ids("power-sender"), "--rate", "2000", "--window",
+                           "256", "--drain-ms", "300", "--size", "400", "power"])
         log = SenderLog(sender.events)
         if wait_until(lambda: log.poll().acked, 60) is None:
             raise Failure("nothing acknowledged on the power disk (see %s)" % sender.log)
@@ -428,6 +428,9 @@ class Soak:
         if wait_until(lambda: log.poll().acked and heard.poll().received, 60) is None:
             raise Failure("the fd scenario did not start (see %s)" % sender.log)
         server = spec["proc"]
+        cpu_idle, t_idle = cpu_seconds(server.pid), mono_ms()
+        time.sleep(1)
+        idle_share = (cpu_seconds(server.pid) - cpu_idle) / ((mono_ms() - t_idle) / 1000)
         fds_before, cpu_before = server.fds(), cpu_seconds(server.pid)
         #  Connections that never say a word: each holds one descriptor of the server.
         holders = []
@@ -438,6 +441,12 @@ class Soak:
                 break
         t_flood = mono_ms()
         self.step("fd: %d idle connections" % len(holders))
+        #  Idle connections alone first: what holding the descriptor limit costs the server.
+        time.sleep(0.5)
+        cpu_held, t_held = cpu_seconds(server.pid), mono_ms()
+        time.sleep(2)
+        held_share = (cpu_seconds(server.pid) - cpu_held) / ((mono_ms() - t_held) / 1000)
+        fds_held = server.fds()
         #  And users, more than --max-connections, who handshake and join.
         status, conns = h.run_app("fd-conns", "conns",
                                   self.sys.common() + ["--count", str(self.plan["fd_users"]),
@@ -472,6 +481,9 @@ class Soak:
         return dict(report, raw_connections=len(holders), conns=conns.strip(),
                     fds_before=fds_before, fds_peak=fds_peak,
                     server_cpu_share_during=round(cpu_flood / flood_s, 2) if flood_s else None,
+                    server_cpu_share_before=round(idle_share, 2),
+                    server_cpu_share_held=round(held_share, 2), fds_held=fds_held,
+                    nofile=max_connections + 64,
                     acks_during_flood=acks_during, server_alive=alive and alive_during,
                     new_user_after_ms=back), None
 
@@ -569,6 +581,9 @@ class Soak:
         step = max(1, len(events) // (len(others) + 1))
         for i, other in enumerate(others):
             events.insert(min(len(events), (i + 1) * step + i), other)
+        if self.args.only:
+            wanted = self.args.only.split(",")
+            events = [e for e in events if e in wanted]
         return events
 
     def run(self):
@@ -835,9 +850,13 @@ def table_rows(name, item):
     if name == "fd-limit":
         return [("idle TCP connections held / users who tried", "%d / %s" % (
                     item["raw_connections"], item["conns"].split()[1] if item["conns"] else "-")),
-                ("server alive / CPU share while flooded / acks during",
-                 "%s / %s / %d" % (item["server_alive"], item["server_cpu_share_during"],
-                                   item["acks_during_flood"])),
+                ("server descriptors held / its limit", "%d / %d" % (item["fds_held"],
+                                                                      item["nofile"])),
+                ("server CPU share idle / at the limit / with users too",
+                 "%s / %s / %s" % (item["server_cpu_share_before"], item["server_cpu_share_held"],
+                                   item["server_cpu_share_during"])),
+                ("server alive / acks during", "%s / %d" % (item["server_alive"],
+                                                            item["acks_during_flood"])),
                 ("acknowledged / lost", "%d / %d" % (item["acked"], item["lost"])),
                 ("a new user served ms after the flood", item["new_user_after_ms"])]
     if name == "conns":
@@ -973,6 +992,9 @@ def main():
     parser.add_argument("--plot")
     parser.add_argument("--seed", type=int, default=int(os.environ.get("SOAK_SEED", "0")) or None)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--only", help="run only these events (comma-separated: kill-server, "
+                        "kill-registry, power-cut, disk-full, fd-limit, conns, malformed, "
+                        "slow-readers)")
     args = parser.parse_args()
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
