@@ -56,17 +56,17 @@ extern "C" {
 //  Error codes of zgm_errno ().
 typedef enum {
     ZGM_OK = 0,
-    ZGM_EINVAL = 1,        //  a bad argument (empty or over-long name, NULL, ...)
-    ZGM_ETIMEOUT = 2,      //  no answer in time; nothing was sent that could still take effect
-    ZGM_ENOTMEMBER = 3,    //  the user is not a member of the group
-    ZGM_ENOTFOUND = 4,     //  no such group
-    ZGM_EEXISTS = 5,       //  the group name is taken
-    ZGM_EALREADY = 6,      //  already a member
-    ZGM_ETOOLARGE = 7,     //  the body is over ZGM_MAX_BODY
-    ZGM_EPROTO = 8,        //  a peer sent something malformed or of another version
-    ZGM_ESTORAGE = 9,      //  the group server could not store the message; it is not stored
-    ZGM_EUNAVAILABLE = 10, //  a server is shutting down or still starting, or no group
-                           //  server takes new groups
+    ZGM_EINVAL = 1,         //  a bad argument (empty or over-long name, NULL, ...)
+    ZGM_ETIMEOUT = 2,       //  no answer in time; nothing was sent that could still take effect
+    ZGM_ENOTMEMBER = 3,     //  the user is not a member of the group
+    ZGM_ENOTFOUND = 4,      //  no such group
+    ZGM_EEXISTS = 5,        //  the group name is taken
+    ZGM_EALREADY = 6,       //  already a member
+    ZGM_ETOOLARGE = 7,      //  the body is over ZGM_MAX_BODY
+    ZGM_EPROTO = 8,         //  a peer sent something malformed or of another version
+    ZGM_ESTORAGE = 9,       //  the group server could not store the message; it is not stored
+    ZGM_EUNAVAILABLE = 10,  //  a server is shutting down or still starting, or no group
+                            //  server takes new groups
     ZGM_ENOTCONNECTED = 11, //  no registry endpoint was given
     ZGM_ESYSTEM = 12,       //  a local failure (memory, sockets, files)
     ZGM_ESERVER = 13,       //  any other error a server reported
@@ -89,14 +89,14 @@ typedef enum {
 //  A server's limits (zgm_registry_set_limit, zgm_server_set_limit); docs/security.md
 //  gives each one's default.
 typedef enum {
-    ZGM_LIMIT_RATE = 1,            //  requests per second per user key (bursts of twice that)
-    ZGM_LIMIT_CONNECTIONS = 2,     //  concurrent connections; set before binding
-    ZGM_LIMIT_FRAME = 3,           //  bytes of one frame the server reads; set before binding
-    ZGM_LIMIT_GROUPS = 4,          //  groups a group server hosts, or the registry lists
+    ZGM_LIMIT_RATE = 1,             //  requests per second per user key (bursts of twice that)
+    ZGM_LIMIT_CONNECTIONS = 2,      //  concurrent connections; set before binding
+    ZGM_LIMIT_FRAME = 3,            //  bytes of one frame the server reads; set before binding
+    ZGM_LIMIT_GROUPS = 4,           //  groups a group server hosts, or the registry lists
     ZGM_LIMIT_GROUPS_PER_OWNER = 5, //  groups one key may own on a group server
-    ZGM_LIMIT_MEMBERS = 6,         //  members (and, apart, keys added) per group
-    ZGM_LIMIT_FOLLOWS = 7,         //  groups one key may follow on a group server
-    ZGM_LIMIT_FOLLOWER_BYTES = 8   //  bytes pushed to a follower beyond what it acknowledged
+    ZGM_LIMIT_MEMBERS = 6,          //  members (and, apart, keys added) per group
+    ZGM_LIMIT_FOLLOWS = 7,          //  groups one key may follow on a group server
+    ZGM_LIMIT_FOLLOWER_BYTES = 8    //  bytes pushed to a follower beyond what it acknowledged
 } zgm_limit_t;
 
 //  The error code of the last failed call in this thread.
@@ -111,7 +111,8 @@ ZGM_EXPORT void zgm_set_verbose(int verbose);
 //  Keys. A key pair lives in a CZMQ certificate: FILE holds the public key, FILE_secret both
 //  keys (mode 0600).
 
-//  Makes a new key pair at path (path and path_secret); fails (ZGM_EEXISTS) if there is one.
+//  Makes a new key pair at path (path and path_secret); fails (ZGM_EEXISTS) if there is a
+//  key pair or any other file at path: nothing is overwritten.
 //  With name not NULL it goes into the certificate's metadata.
 ZGM_EXPORT int zgm_keygen(const char* path, const char* name);
 //  Writes the public key of a certificate file (either file of a pair), or of a key given as
@@ -227,9 +228,8 @@ ZGM_EXPORT int zgm_server_set_limit(zgm_server_t* self, zgm_limit_t limit, uint6
 //  How many messages, body bytes and milliseconds of age a group keeps (0: no limit),
 //  oldest dropped first. group NULL sets the server's default, which also bounds what each
 //  group's owner may set.
-ZGM_EXPORT int zgm_server_set_retention(zgm_server_t* self, const char* group,
-                                        uint64_t max_count, uint64_t max_bytes,
-                                        uint64_t max_age_ms);
+ZGM_EXPORT int zgm_server_set_retention(zgm_server_t* self, const char* group, uint64_t max_count,
+                                        uint64_t max_bytes, uint64_t max_age_ms);
 //  Registers every hosted group with the registry (whose public key is registry_key; NULL
 //  when insecure) and keeps them alive. Returns 0 once the registry accepted them, -1 if it
 //  refused (ZGM_EEXISTS: a name is held by another live group server; ZGM_EDENIED: the
@@ -267,9 +267,9 @@ ZGM_EXPORT int zgm_user_connect(zgm_user_t* self, const char* endpoint, const ch
 typedef struct {
     char id[33]; //  the group's id: 32 hex digits
     char name[ZGM_MAX_NAME + 1];
-    char endpoint[256];             //  the group server that serves it
-    char server_key[ZGM_KEY_SIZE];  //  that group server's public key
-    int policy;                     //  a zgm_policy_t
+    char endpoint[256];            //  the group server that serves it
+    char server_key[ZGM_KEY_SIZE]; //  that group server's public key
+    int policy;                    //  a zgm_policy_t
     uint32_t member_count;
 } zgm_group_t;
 
@@ -314,7 +314,8 @@ ZGM_EXPORT int zgm_user_send(zgm_user_t* self, const char* group, const void* da
                              char* msg_id, uint64_t* seq, uint64_t* timestamp);
 //  Hands a message over and returns at once (it may wait while too many sends are
 //  outstanding). Its outcome arrives later through zgm_user_sent. msg_id as for
-//  zgm_user_send. Returns -1 only for a bad argument.
+//  zgm_user_send. Returns -1, with nothing sent, for a bad argument (ZGM_EINVAL, ZGM_ETOOLARGE)
+//  or when 100,000 outcomes are left unread (ZGM_ELIMIT: take them with zgm_user_sent).
 ZGM_EXPORT int zgm_user_send_async(zgm_user_t* self, const char* group, const void* data,
                                    size_t size, char* msg_id);
 
@@ -361,8 +362,8 @@ typedef struct {
 } zgm_member_t;
 
 #define ZGM_ROLE_MEMBER 0
-#define ZGM_ROLE_OWNER 1   //  the owner, a member
-#define ZGM_ROLE_ADDED 2   //  added by the owner, not joined (yet); no name
+#define ZGM_ROLE_OWNER 1 //  the owner, a member
+#define ZGM_ROLE_ADDED 2 //  added by the owner, not joined (yet); no name
 
 //  The members of a group, in the order they joined, then the keys added that have not
 //  joined: an array of *count entries freed with free (). NULL on failure.

@@ -122,7 +122,9 @@ int zgm_keygen(const char* path, const char* name) {
         return fail(Error::kExists, std::string("there is a key pair at ") + path + " already");
     std::string label = name ? name : "";
     Status status = load_key_pair(path, true, &keys, &label);
-    return status.is_ok() ? succeed() : fail(Error::kSystem, status.message());
+    if (status.is_ok()) return succeed();
+    return fail(status.code() == Status::kExists ? Error::kExists : Error::kSystem,
+                status.message());
 }
 
 int zgm_key_read(const char* path_or_key, char* key) {

@@ -15,6 +15,7 @@
 #include "tcpproxy.h"
 #include "testutil.h"
 
+#include <cstring>
 #include <map>
 #include <set>
 #include <thread>
@@ -202,6 +203,28 @@ void test_a_group_server_restart_within_the_timeout_is_ridden_out(void** state) 
     test::remove_tree(dir);
 }
 
+void test_a_group_whose_server_stopped_is_away_not_unknown(void** state) {
+    (void)state;
+    Cluster cluster;
+    zgm_server_t* server = cluster.add_server(NULL, {"gone"});
+    zgm_user_t* alice = cluster.user("alice");
+    zgm_group_t info;
+    assert_ok(zgm_user_resolve(alice, "gone", &info));
+    cluster.stop(&server);
+    //  A user who never saw the group asks for it: its server is away, which is worth
+    //  waiting for, not "no such group".
+    zgm_user_t* bob = cluster.user("bob");
+    zgm_user_set_timeout(bob, 300);
+    assert_int_equal(zgm_user_resolve(bob, "gone", &info), -1);
+    assert_int_equal(zgm_errno(), ZGM_EUNAVAILABLE);
+    if (!strstr(zgm_strerror(), "stopped")) fail_msg("not said stopped: %s", zgm_strerror());
+    //  A name no server ever registered is unknown, once the registry has heard from every
+    //  server it could have (its expiry after start; the user rides out the wait).
+    zgm_user_set_timeout(bob, 10000);
+    assert_int_equal(zgm_user_resolve(bob, "never", &info), -1);
+    assert_int_equal(zgm_errno(), ZGM_ENOTFOUND);
+}
+
 void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** state) {
     (void)state;
     Cluster cluster;
@@ -242,7 +265,7 @@ void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** s
     const char* names[3] = {mine[0].name, mine[1].name, mine[2].name};
     assert_int_equal(zgm_user_follow_many(user, names, NULL, 3), 3);
     int64_t took = zgm::mono_ms() - start;
-    print_message("memberships and follows over 10,001 groups: %lld ms\n", (long long)took);
+    print_message("# memberships and follows over 10,001 groups: %lld ms\n", (long long)took);
     assert_true(took < 1000 * test::slowdown());
     free(mine);
     zgm_server_destroy(&server);
@@ -411,6 +434,7 @@ int main(void) {
         cmocka_unit_test(test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id),
         cmocka_unit_test(test_a_lost_joined_or_left_reply_retried_is_success),
         cmocka_unit_test(test_a_group_server_restart_within_the_timeout_is_ridden_out),
+        cmocka_unit_test(test_a_group_whose_server_stopped_is_away_not_unknown),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
         cmocka_unit_test(test_paging_backward_reaches_the_first_message),
         cmocka_unit_test(test_retention_is_reported_to_a_listener_who_was_away),

@@ -138,6 +138,9 @@ Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::s
         if (!exists(secret_path)) return Status::error(Status::kNotFound, "no key pair at " + path);
         return Status::error(Status::kCorrupt, secret_path + " is not a CURVE certificate");
     }
+    if (exists(path))
+        return Status::error(Status::kExists,
+                             path + " is there and is not a certificate; it is left as it is");
     //  Create: the secret file appears at once and whole (link fails if another process
     //  made it first; then that one is the key pair).
     KeyPair fresh = KeyPair::generate();

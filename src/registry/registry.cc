@@ -26,6 +26,8 @@
 #include "core/zap.h"
 #include "proto/proto.h"
 
+#include <sys/stat.h>
+
 #include <map>
 #include <memory>
 #include <set>
@@ -43,6 +45,8 @@ namespace {
     } while (0)
 
 constexpr int kCreateTimeoutMs = 5000;
+//  How long a group whose server left stays known as "away" rather than "no such group".
+constexpr int64_t kAwayMs = 24 * 3600 * 1000;
 constexpr uint32_t kPageSize = 1000;
 constexpr int kTrustCacheMs = 1000;  //  a key not known reads the trusted directories again
 constexpr int kTrustRereadMs = 5000; //  and so does time: a removed certificate stops counting
@@ -62,6 +66,14 @@ struct GroupEntry {
     uint8_t policy = 0;
     uint32_t member_count = 0;
     Key creator; //  the key whose CREATE made it (nil for groups a server hosts itself)
+};
+
+//  A group whose server left (stopped, or fell silent): its name is free, but a user asking
+//  for it is told its server is away, not that there is no such group.
+struct AwayGroup {
+    std::string endpoint;
+    int64_t since_ms;
+    const char* why; //  "stopped", "fell silent", ...: a phrase that follows "its server"
 };
 
 //  A requester waiting for a CREATE.
@@ -101,6 +113,7 @@ private:
     void handle(const std::string& from, const Key& peer, proto::Message& request);
     bool trusted(const Key& key);
     void read_trust_dirs();
+    std::string trust_dirs_stamp() const;
     void on_register(const std::string& from, const Key& peer, const proto::Message& request);
     void on_heartbeat(const std::string& from, const Key& peer, const proto::Message& request);
     void on_deregister(const std::string& from, const Key& peer, const proto::Message& request);
@@ -134,11 +147,13 @@ private:
     std::vector<std::string> trust_dirs_;
     std::set<Key> dir_keys_;   //  the keys in trust_dirs_ at the last reading
     int64_t read_dirs_ms_ = 0; //  when they were read
+    std::string dirs_stamp_;   //  and their modification times then
     int expiry_ms_ = 3000;
     int64_t started_ms_ = 0;
     uint32_t next_request_id_ = 1;
     std::map<Key, ServerEntry> servers_;
     std::map<std::string, GroupEntry> groups_;  //  by name, in name order for LIST
+    std::map<std::string, AwayGroup> away_;     //  by name; at most max-groups, for kAwayMs
     std::map<uint32_t, PendingCreate> creates_; //  by HOST request id
 };
 
@@ -352,16 +367,35 @@ void Registry::handle(const std::string& from, const Key& peer, proto::Message& 
 }
 
 //  Trusted: given by key, or with a certificate in a trusted directory. The directories are
-//  read again now and then, and at once (at most once a second) for a key not known, so a
-//  certificate added or removed takes effect without a restart.
+//  read again now and then, and for a key not known at once when one of them changed (or a
+//  second has passed), so a certificate added or removed takes effect without a restart and
+//  a server whose certificate was just copied in is not refused.
 bool Registry::trusted(const Key& key) {
     if (trusted_keys_.count(key) || dir_keys_.count(key)) return true;
-    if (!trust_dirs_.empty() && mono_ms() - read_dirs_ms_ >= kTrustCacheMs) read_trust_dirs();
+    if (trust_dirs_.empty()) return false;
+    if (mono_ms() - read_dirs_ms_ >= kTrustCacheMs || trust_dirs_stamp() != dirs_stamp_)
+        read_trust_dirs();
     return dir_keys_.count(key) > 0;
+}
+
+//  The modification times of the trusted directories, which change when a file is added,
+//  removed or renamed in them.
+std::string Registry::trust_dirs_stamp() const {
+    std::string stamp;
+    for (const std::string& dir : trust_dirs_) {
+        struct stat info;
+        if (stat(dir.c_str(), &info) == 0)
+            stamp += std::to_string(info.st_mtim.tv_sec) + "." +
+                     std::to_string(info.st_mtim.tv_nsec) + " ";
+        else
+            stamp += "- ";
+    }
+    return stamp;
 }
 
 void Registry::read_trust_dirs() {
     read_dirs_ms_ = mono_ms();
+    dirs_stamp_ = trust_dirs_stamp();
     std::set<Key> keys;
     for (const std::string& dir : trust_dirs_) {
         std::vector<Key> found;
@@ -401,6 +435,7 @@ void Registry::on_register(const std::string& from, const Key& peer,
     server.accept_new = request.accept_new != 0;
     server.last_seen_ms = mono_ms();
     if (existing == groups_.end()) {
+        away_.erase(request.group);
         ZGM_REQUEST("JOIN REQUEST FROM %s", endpoint_address(request.endpoint).c_str());
         ZGM_LOG("registry: group '%s' served by %s%s", request.group.c_str(),
                 request.endpoint.c_str(), new_server ? " (new group server)" : "");
@@ -421,7 +456,7 @@ void Registry::on_register(const std::string& from, const Key& peer,
 void Registry::on_heartbeat(const std::string& from, const Key& peer,
                             const proto::Message& request) {
     if (!trusted(peer)) {
-        drop_server(peer, "no longer trusted");
+        drop_server(peer, "lost the registry's trust");
         return refuse(from, request.request_id, proto::kDenied,
                       "not a trusted group server: " + peer.str(), peer);
     }
@@ -447,7 +482,7 @@ void Registry::on_deregister(const std::string& from, const Key& peer,
     if (!trusted(peer))
         return refuse(from, request.request_id, proto::kDenied,
                       "not a trusted group server: " + peer.str(), peer);
-    drop_server(peer, "deregistered");
+    drop_server(peer, "stopped");
     proto::Message ok;
     ok.id = proto::kOk;
     reply(from, ok, request.request_id);
@@ -492,6 +527,15 @@ void Registry::on_resolve(const std::string& from, const proto::Message& request
         return error(from, request.request_id, proto::kInvalid, invalid_name_reason());
     auto found = groups_.find(request.group);
     if (found != groups_.end()) return send_group(from, request.request_id, found->second);
+    auto away = away_.find(request.group);
+    if (away != away_.end()) {
+        int64_t seconds = (mono_ms() - away->second.since_ms) / 1000;
+        return error(from, request.request_id, proto::kUnavailable,
+                     "the group server of '" + request.group + "' (" + away->second.endpoint +
+                         ") " + away->second.why + " " + std::to_string(seconds) +
+                         " s ago and has not come back",
+                     1000);
+    }
     if (!complete()) {
         uint32_t retry_ms = (uint32_t)(expiry_ms_ - (mono_ms() - started_ms_));
         return error(from, request.request_id, proto::kUnavailable,
@@ -610,7 +654,7 @@ void Registry::expire() {
     int64_t now = mono_ms();
     for (auto it = servers_.begin(); it != servers_.end();) {
         auto next = std::next(it);
-        if (now - it->second.last_seen_ms > expiry_ms_) drop_server(it->first, "silent");
+        if (now - it->second.last_seen_ms > expiry_ms_) drop_server(it->first, "fell silent");
         it = next;
     }
     for (auto it = creates_.begin(); it != creates_.end();) {
@@ -624,6 +668,8 @@ void Registry::expire() {
         }
     }
     if (!trust_dirs_.empty() && now - read_dirs_ms_ >= kTrustRereadMs) read_trust_dirs();
+    for (auto it = away_.begin(); it != away_.end();)
+        it = now - it->second.since_ms > kAwayMs ? away_.erase(it) : std::next(it);
 }
 
 void Registry::drop_server(const Key& server, const char* why) {
@@ -633,6 +679,8 @@ void Registry::drop_server(const Key& server, const char* why) {
         if (it->second.server == server) {
             ZGM_LOG("registry: group '%s' dropped (%s, %s)", it->first.c_str(),
                     entry->second.endpoint.c_str(), why);
+            if (away_.size() < limits_.groups)
+                away_[it->first] = {entry->second.endpoint, mono_ms(), why};
             it = groups_.erase(it);
         } else {
             ++it;
