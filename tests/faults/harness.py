@@ -336,6 +336,8 @@ class SenderLog:
         self.tail = LogTail(path)
         self.acked = {}  # (group, id) -> seq
         self.ack_times = []  # (t_ms, latency_ms)
+        self.ack_at = {}  # (group, id) -> t_ms of its acknowledgement
+        self.ack_records = []  # ((group, id), t_ms, latency_ms)
         self.double_acks = []  # (group, id, seq, seq) acknowledged twice with two seqs
         self.failed_attempts = 0
         self.refused = []
@@ -356,6 +358,8 @@ class SenderLog:
                 self.acked[key] = seq
                 t = int(fields[1])
                 self.ack_times.append((t, int(fields[5])))
+                self.ack_at[key] = t
+                self.ack_records.append((key, t, int(fields[5])))
                 self.last_ack_ms = max(self.last_ack_ms, t)
             elif kind == "R" and len(fields) >= 5:
                 self.failed_attempts += 1
