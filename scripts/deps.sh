@@ -13,6 +13,10 @@ for set in "$@"; do
                      libcmocka-dev libsqlite3-dev libedit-dev tmux python3 man-db
                      python3-pytest" ;;
     format) packages="$packages clang-format git" ;;
+    #  the fault harness (tests/faults): a FUSE disk for the power cut, an NFQUEUE link delay
+    #  (this kernel has no netem), namespaces, iptables, a file system for the disk images
+    faults) packages="$packages libfuse3-dev fuse3 libnetfilter-queue-dev iptables iproute2
+                      e2fsprogs" ;;
     #  libzmq from Debian's source package with ThreadSanitizer (scripts/tsan-libzmq.sh)
     tsan) packages="$packages cmake ninja-build g++ libsodium-dev dpkg-dev" ;;
     fuzz) packages="$packages clang-14 libclang-rt-14-dev" ;;
@@ -20,7 +24,7 @@ for set in "$@"; do
                      qemu-user" ;;
     compare) packages="$packages mosquitto nats-server redis-server libmosquitto-dev libnats-dev
                        libhiredis-dev openssl libssl-dev" ;;
-    *) echo "deps.sh: unknown set '$set' (build, format, tsan, fuzz, cross, compare)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown set '$set' (build, format, faults, tsan, fuzz, cross, compare)" >&2; exit 2 ;;
     esac
 done
 

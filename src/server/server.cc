@@ -256,13 +256,13 @@ void GroupServer::open_store(Durability durability) {
 void GroupServer::run() {
     zsock_signal(pipe_, 0);
     while (!terminated_) {
+        int64_t next = link_.tick(); //  first: it may replace the registry socket
         zmq_pollitem_t items[3] = {
             {zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0},
             {users_ ? zsock_resolve(users_) : nullptr, 0, ZMQ_POLLIN, 0},
             {link_.socket() ? zsock_resolve(link_.socket()) : nullptr, 0, ZMQ_POLLIN, 0},
         };
         int count = link_.socket() ? 3 : users_ ? 2 : 1;
-        int64_t next = link_.tick();
         if (users_ && next_sweep_ms_ < next) next = next_sweep_ms_;
         int64_t now = mono_ms();
         long timeout = next == INT64_MAX ? -1 : next > now ? (long)(next - now) : 0;
