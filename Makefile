@@ -133,7 +133,7 @@ endef
 
 define cross_test
 	CI=true $(MESON) test -C build-$(1) \
-	    --print-errorlogs --num-processes $(JOBS) --timeout-multiplier $(CROSS_TIMEOUT_MULT) \
+	    --no-suite native --print-errorlogs --num-processes $(JOBS) --timeout-multiplier $(CROSS_TIMEOUT_MULT) \
 	    </dev/null
 endef
 
