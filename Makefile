@@ -54,8 +54,12 @@ bench: build
 bench-compare:
 	bench/run-compare.sh $(BUILD) $(BENCH_ARGS)
 
+#  Under PREFIX (default /usr/local; `meson configure` keeps it for the build directory), and
+#  under DESTDIR when given (staged installs: make install PREFIX=/usr DESTDIR=/tmp/stage).
+PREFIX ?= /usr/local
 install: build
-	$(MESON) install -C $(BUILD)
+	$(MESON) configure $(BUILD) -Dprefix=$(PREFIX)
+	$(MESON) install -C $(BUILD) $(if $(DESTDIR),--destdir "$(DESTDIR)")
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.cc' '*.h')
