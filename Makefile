@@ -7,7 +7,7 @@ FUZZ_SECS ?= 60
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all deps build test run check-asan fuzz bench bench-store bench-compare \
-        cross-aarch64 cross-armhf test-cross install format clean
+        cross-aarch64 cross-armhf test-cross install deb format clean
 
 all: build
 
@@ -61,11 +61,17 @@ install: build
 	$(MESON) configure $(BUILD) -Dprefix=$(PREFIX)
 	$(MESON) install -C $(BUILD) $(if $(DESTDIR),--destdir "$(DESTDIR)")
 
+#  Debian packages zgm, libzgm0 and libzgm-dev for amd64, arm64 and armhf into build-deb/
+#  (docs/packaging.md); the ARM ones cross-built against the sysroots of test-cross.
+deb:
+	@scripts/deps.sh build cross deb
+	JOBS=$(JOBS) packaging/deb/build.sh
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.cc' '*.h')
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz build-aarch64 build-armhf
+	rm -rf $(BUILD) build-asan build-fuzz build-aarch64 build-armhf build-deb
 
 #  Cross builds for Raspberry-Pi-class boards, tested under qemu-user (docs/cross.md).
 #  cross/sysroot.sh makes build-ARCH/sysroot (a Debian sysroot, once) and build-ARCH/sysroot.ini
