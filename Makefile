@@ -7,7 +7,7 @@ FUZZ_SECS ?= 60
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all deps build test run check-asan fuzz bench bench-store bench-compare \
-        cross-aarch64 cross-armhf test-cross install deb format clean
+        cross-aarch64 cross-armhf test-cross install deb test-deb format clean
 
 all: build
 
@@ -66,6 +66,13 @@ install: build
 deb:
 	@scripts/deps.sh build cross deb
 	JOBS=$(JOBS) packaging/deb/build.sh
+
+#  lintian; each architecture's packages installed into a fresh Debian root, the units'
+#  commands run there as user zgm, a session, a program built with libzgm-dev, purge.
+#  The packages are built while the base root is made (test.sh --build).
+test-deb:
+	@scripts/deps.sh build cross deb
+	JOBS=$(JOBS) packaging/deb/test.sh --build
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.cc' '*.h')
