@@ -11,7 +11,7 @@ for set in "$@"; do
     fuzz) packages="$packages clang-14 libclang-rt-14-dev" ;;
     cross) packages="$packages crossbuild-essential-arm64 crossbuild-essential-armhf mmdebstrap
                      qemu-user" ;;
-    deb) packages="$packages dpkg-dev lintian mmdebstrap systemd iproute2" ;;
+    deb) packages="$packages dpkg-dev lintian mmdebstrap systemd iproute2 strace" ;;
     compare) packages="$packages mosquitto nats-server redis-server libmosquitto-dev libnats-dev
                        libhiredis-dev" ;;
     *) echo "deps.sh: unknown set '$set' (build, fuzz, cross, deb, compare)" >&2; exit 2 ;;

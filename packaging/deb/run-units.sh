@@ -9,9 +9,10 @@
 #  From each unit file it takes ExecStart= (with %i = main), User=, Group=, StateDirectory=,
 #  StateDirectoryMode=, WorkingDirectory=, UMask= and LimitNOFILE=, and starts the command
 #  with chroot ROOT as that user, in a clean environment. ARM programs run through the root's
-#  own qemu-user (binfmt_misc is not available here). What systemd adds beyond that (the
-#  sandbox: ProtectSystem=, SystemCallFilter=, ...) is not exercised here; systemd-analyze
-#  verify checks those lines (test.sh).
+#  own qemu-user (binfmt_misc is not available here). The sandbox systemd would add is not
+#  applied (no systemd runs here); natively the programs run under strace, and what they did
+#  from their exec on is held against the units' SystemCallFilter=, RestrictAddressFamilies=
+#  and MemoryDenyWriteExecute= (check_sandbox).
 set -euo pipefail
 
 root=$1 arch=$2 logdir=$3
@@ -81,6 +82,7 @@ start_unit() {
     esac
     read -r -a words <<<"$exec"
     if [ -n "$legacy" ]; then legacy_exec words; fi
+    words0[$name]=${words[0]}
 
     user=$(unit_values "$unit" User)
     group=$(unit_values "$unit" Group)
@@ -102,15 +104,100 @@ start_unit() {
     fi
     workdir=$(unit_values "$unit" WorkingDirectory)
     echo "start $unit: ${words[*]} (user $user, umask ${umask:-0022}, nofile ${nofile:-default})"
+    local -a trace=()
+    if [ "$arch" = amd64 ]; then trace=(strace -f -qq -o "$logdir/$name.strace"); fi
     (
         umask "${umask:-0022}"
         if [ -n "$nofile" ]; then ulimit -n "$nofile"; fi
-        exec chroot --userspec="$uid:$gid" "$root" \
+        exec "${trace[@]}" chroot --userspec="$uid:$gid" "$root" \
             env -i --chdir="${workdir:-/}" PATH=/usr/local/bin:/usr/bin:/bin \
             HOME=/var/lib/zgm USER="$user" LOGNAME="$user" SHELL=/usr/sbin/nologin \
             "${wrap[@]}" "${words[@]}"
     ) </dev/null >"$logdir/$name.log" 2>&1 &
     printf -v "${name}_pid" %s $!
+}
+
+#  program_pid PID: the pid of the program started as PID (under strace: strace's child).
+program_pid() {
+    if [ "$arch" = amd64 ]; then
+        awk -v parent="$1" '$4 == parent { print $1 }' "$root"/proc/[0-9]*/stat 2>/dev/null
+    else
+        echo "$1"
+    fi
+}
+
+#  syscalls NAME...: system calls and the calls of syscall-filter groups (@name), expanded.
+syscalls() {
+    local name line
+    for name in "$@"; do
+        case "$name" in
+        @*) systemd-analyze syscall-filter "$name" | tail -n +2 | while read -r line; do
+                case "$line" in
+                '#'* | '') ;;
+                *) syscalls "$line" ;;
+                esac
+            done ;;
+        *) echo "$name" ;;
+        esac
+    done
+}
+
+#  check_sandbox NAME UNIT: what the program NAME did (its strace from its exec of the
+#  ExecStart program on) against UNIT's SystemCallFilter=, RestrictAddressFamilies= and
+#  MemoryDenyWriteExecute=.
+check_sandbox() {
+    local name=$1 unit=$2 strace_log=$logdir/$1.strace start allowed used bad filter families
+    start=$(grep -n "execve(\"${words0[$name]}\".* = 0\$" "$strace_log" | tail -n 1 | cut -d: -f1)
+    [ -n "$start" ] || fail "$name: no exec of ${words0[$name]} in its strace"
+    tail -n +"$start" "$strace_log" >"$strace_log.after"
+    local -a allow=() deny=() list
+    while read -r filter; do
+        read -r -a list <<<"${filter#\~}"
+        case "$filter" in
+        '~'*) deny+=("${list[@]}") ;;
+        *) allow+=("${list[@]}") ;;
+        esac
+    done <<<"$(unit_values "$unit" SystemCallFilter)"
+    allowed=$(comm -23 <(syscalls "${allow[@]}" | sort -u) <(syscalls "${deny[@]}" | sort -u))
+    used=$(sed -n -E 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p; s/^[0-9]+ +<\.\.\. ([a-z0-9_]+) resumed>.*/\1/p' \
+        "$strace_log.after" | sort -u)
+    bad=$(comm -23 <(echo "$used") <(echo "$allowed"))
+    if [ -n "$bad" ]; then
+        grep -E "^[0-9]+ +($(paste -sd'|' <<<"$bad"))\(" "$strace_log.after" | head -n 5
+        fail "$name made system calls $unit filters out: $(xargs <<<"$bad")"
+    fi
+    echo "sandbox $name: $(wc -l <<<"$used") distinct system calls, all in SystemCallFilter="
+    families=$(grep -o -E 'socket\(AF_[A-Z0-9]+' "$strace_log.after" | cut -d'(' -f2 | sort -u | xargs)
+    for family in $families; do
+        grep -qw -- "$family" <<<"$(unit_values "$unit" RestrictAddressFamilies)" ||
+            fail "$name opened an $family socket, which RestrictAddressFamilies= refuses"
+    done
+    echo "sandbox $name: socket families $families, all in RestrictAddressFamilies="
+    if [ "$(unit_values "$unit" MemoryDenyWriteExecute)" = yes ] &&
+       grep -E '^[0-9]+ +(mmap|mprotect|pkey_mprotect)\(' "$strace_log.after" |
+       grep 'PROT_WRITE' | grep -q 'PROT_EXEC'; then
+        fail "$name mapped memory writable and executable (MemoryDenyWriteExecute=yes)"
+    fi
+    echo "sandbox $name: no memory both writable and executable"
+    #  ProtectSystem=strict: writes only under the state directories (and the private /tmp and
+    #  /dev); ProtectHome=: nothing under /home, /root or /run/user. Paths as the calls name
+    #  them; a relative one is taken as relative to WorkingDirectory=, which is the state's.
+    #  mkdir of a directory that exists is fine: Linux says EEXIST before EROFS.
+    local written outside
+    written=$(grep -E '^[0-9]+ +(open|openat|creat|mkdir|mkdirat|unlink|unlinkat|rename|renameat2?|rmdir|truncate|chmod|fchmodat|symlink|symlinkat|link|linkat)\(' \
+                  "$strace_log.after" | grep -vE '^[0-9]+ +open(at)?\(' |
+                  grep -vE '^[0-9]+ +mkdir(at)?\(.* = -1 EEXIST ' ||
+              true)$'\n'$(grep -E '^[0-9]+ +open(at)?\(.*(O_WRONLY|O_RDWR|O_CREAT)' \
+                  "$strace_log.after" || true)
+    outside=$(grep -o '"/[^"]*"' <<<"$written" | tr -d '"' |
+        grep -vE '^(/var/lib/zgm(/|$)|/tmp/|/var/tmp/|/dev/(null|zero|u?random)$)' | sort -u || true)
+    [ -z "$outside" ] ||
+        fail "$name wrote where ProtectSystem=strict forbids: $(xargs <<<"$outside")"
+    if grep -qE '"(/home|/root|/run/user)(/|")' "$strace_log.after"; then
+        grep -E '"(/home|/root|/run/user)(/|")' "$strace_log.after" | head -n 3
+        fail "$name used paths that ProtectHome= hides"
+    fi
+    echo "sandbox $name: wrote only under /var/lib/zgm, nothing under /home, /root, /run/user"
 }
 
 #  alive PID NAME: fails with the logs when the process has exited.
@@ -122,6 +209,7 @@ alive() {
 zgm_user() { in_root /usr/bin/zgm user --timeout 5000 "$@"; }
 
 registry_pid="" server_pid=""
+declare -A words0   # the program each unit execs
 start_unit zgm-registry.service registry
 start_unit zgm-server@.service server
 
@@ -163,7 +251,8 @@ if [ "$arch" = amd64 ]; then
     sleep 1
     for name in registry server; do
         pid_var=${name}_pid
-        echo "idle RSS $name: $(awk '/^VmRSS/ { print $2, $3 }' "$root/proc/${!pid_var}/status")"
+        echo "idle RSS $name: $(awk '/^VmRSS/ { print $2, $3 }' \
+            "$root/proc/$(program_pid "${!pid_var}")/status")"
     done
 fi
 
@@ -174,7 +263,7 @@ for name in server registry; do
     pid=${!pid_var}
     alive "$pid" "$name"
     if [ "$arch" = amd64 ]; then
-        kill -TERM "$pid"
+        kill -TERM "$(program_pid "$pid")"   # strace ends with it, with its exit status
         for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -0 "$pid" 2>/dev/null && fail "$name did not stop within 10 s of SIGTERM"
         status=0
@@ -187,4 +276,8 @@ for name in server registry; do
         echo "stop $name: SIGKILL (qemu)"
     fi
 done
+if [ "$arch" = amd64 ]; then
+    check_sandbox registry zgm-registry.service
+    check_sandbox server zgm-server@.service
+fi
 umount "$root/proc"
