@@ -160,14 +160,16 @@ EOF
     fi
     rm -f "$work/flags.ini.new"
 
-    #  2. Build what meson installs (not the benchmarks), and install it.
+    #  2. Build what meson installs (not the benchmarks), and install it. build.ninja first:
+    #  a changed meson.build reconfigures, and the target names may change with it.
+    ninja -C "$build" build.ninja >"$work/ninja.log" || { cat "$work/ninja.log" >&2; exit 1; }
     mapfile -t targets < <(meson introspect --targets "$build" | python3 -c '
 import json, os, sys
 for target in json.load(sys.stdin):
     if target.get("installed"):
         for name in target["filename"]:
             print(os.path.relpath(name, sys.argv[1]))' "$build")
-    ninja -C "$build" -j "$jobs" "${targets[@]}" >"$work/ninja.log" ||
+    ninja -C "$build" -j "$jobs" "${targets[@]}" >>"$work/ninja.log" ||
         { tail -n 40 "$work/ninja.log" >&2; exit 1; }
     rm -rf "$destdir" "$stage"
     meson install -C "$build" --no-rebuild --destdir "$destdir" >"$work/install.log"
@@ -179,12 +181,8 @@ for target in json.load(sys.stdin):
         "usr/lib/$triplet/pkgconfig" usr/share/man/man3
     take zgm usr/bin lib/systemd usr/share/man/man1 usr/share/man/man5 \
         usr/share/bash-completion usr/share/doc/zgm
-    #  A config file the build installs (the full example) goes beside the docs; Debian's
-    #  /etc/zgm/zgm.cfg is packaging/deb/zgm.cfg.
-    if [ -f "$destdir/etc/zgm/zgm.cfg" ]; then
-        mkdir -p "$stage/zgm/usr/share/doc/zgm/examples"
-        mv "$destdir/etc/zgm/zgm.cfg" "$stage/zgm/usr/share/doc/zgm/examples/zgm.cfg"
-    fi
+    #  (usr/share/doc/zgm holds the example with every key; Debian's /etc/zgm/zgm.cfg is
+    #  packaging/deb/zgm.cfg.)
     if [ -d python ] && [ -z "$python_done" ]; then
         take python3-zgm "usr/lib/python3" "usr/lib/python3.*"
         python_done=$arch

@@ -46,26 +46,6 @@ unit_values() {
     sed -n "s/^$2=//p" "$units/$1" | sed "s/%i/$instance/g"
 }
 
-#  --- The command-line contract of the units: `zgm registry --config FILE` and `zgm server
-#  --config FILE --instance NAME` (the cli-ops branch). Until the installed zgm has them,
-#  legacy_exec translates the ExecStart lines to today's flags with the values of
-#  packaging/deb/zgm.cfg. Remove legacy_exec once `zgm server --config` exists. ---
-server_cmd=server  # the name of the group-server command (today's zgm calls it `group`)
-legacy=""
-if ! in_root /usr/bin/zgm "$server_cmd" --help 2>/dev/null | grep -q -- --config; then
-    echo "the installed zgm has no '$server_cmd --config' yet: the units' lines in today's flags"
-    legacy=yes
-    server_cmd=group
-fi
-legacy_exec() {
-    local -n argv=$1
-    case "${argv[1]}" in
-    registry) argv=("${argv[0]}" registry --bind 'tcp://*:5570') ;;
-    server) argv=("${argv[0]}" "$server_cmd" --registry tcp://127.0.0.1:5570
-                  --bind 'tcp://*:5571' --data "/var/lib/zgm/$instance" --group general) ;;
-    esac
-}
-
 #  start_unit UNIT NAME: starts UNIT's ExecStart in the background, its stdout and stderr in
 #  LOGDIR/NAME.log; sets the variable NAME_pid.
 start_unit() {
@@ -81,7 +61,6 @@ start_unit() {
     *[\"\'\\\$]*) fail "$unit: ExecStart= has quotes or variables this test does not parse" ;;
     esac
     read -r -a words <<<"$exec"
-    if [ -n "$legacy" ]; then legacy_exec words; fi
     words0[$name]=${words[0]}
 
     user=$(unit_values "$unit" User)
@@ -97,18 +76,21 @@ start_unit() {
     done
     umask=$(unit_values "$unit" UMask)
     nofile=$(unit_values "$unit" LimitNOFILE)
-    #  Without CAP_SYS_RESOURCE (as in some containers) the hard limit cannot be raised.
-    if [ -n "$nofile" ] && [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$nofile" ]; then
+    #  LimitNOFILE= sets the soft and the hard limit: the server's check of its descriptor need
+    #  (the default --max-connections) runs against exactly that. Without CAP_SYS_RESOURCE (as
+    #  in some containers) the hard limit cannot be raised above the host's.
+    [ -n "$nofile" ] || fail "$unit: no LimitNOFILE="
+    if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$nofile" ]; then
         echo "LimitNOFILE=$nofile: this host's hard limit is $(ulimit -Hn), used instead"
         nofile=$(ulimit -Hn)
     fi
     workdir=$(unit_values "$unit" WorkingDirectory)
-    echo "start $unit: ${words[*]} (user $user, umask ${umask:-0022}, nofile ${nofile:-default})"
+    echo "start $unit: ${words[*]} (user $user, umask ${umask:-0022}, nofile $nofile)"
     local -a trace=()
     if [ "$arch" = amd64 ]; then trace=(strace -f -qq -o "$logdir/$name.strace"); fi
     (
         umask "${umask:-0022}"
-        if [ -n "$nofile" ]; then ulimit -n "$nofile"; fi
+        ulimit -n "$nofile"
         exec "${trace[@]}" chroot --userspec="$uid:$gid" "$root" \
             env -i --chdir="${workdir:-/}" PATH=/usr/local/bin:/usr/bin:/bin \
             HOME=/var/lib/zgm USER="$user" LOGNAME="$user" SHELL=/usr/sbin/nologin \
@@ -205,8 +187,14 @@ alive() {
     kill -0 "$1" 2>/dev/null || fail "$2 exited early"
 }
 
-#  zgm_user ARGS...: the installed `zgm user`, as root in the root, identities under /tmp.
-zgm_user() { in_root /usr/bin/zgm user --timeout 5000 "$@"; }
+#  zgm_user ARGS...: the installed `zgm user` as an ordinary user (nobody) of the root, its
+#  identities under /tmp, with the registry's public key where docs/packaging.md says users
+#  find it.
+zgm_user() {
+    chroot --userspec=nobody:nogroup "$root" env -i PATH=/usr/bin:/bin HOME=/tmp \
+        ZGM_REGISTRY_KEY=/etc/zgm/keys/registry.cert \
+        "${wrap[@]}" /usr/bin/zgm user --timeout 5000 "$@"
+}
 
 registry_pid="" server_pid=""
 declare -A words0   # the program each unit execs
@@ -234,8 +222,13 @@ expect() {  # expect PATTERN COMMAND...: runs COMMAND and greps its output for P
 expect "joined general" zgm_user --identity /tmp/alice.id join general
 expect "sent to general #1" zgm_user --identity /tmp/alice.id send general "$text"
 expect "joined general" zgm_user --identity /tmp/bob.id --name bob join general
-expect "\"name\":\"alice\",\"text\":\"$text\"" \
-    zgm_user --identity /tmp/bob.id fetch general --json
+fetched=$(expect "\"text\":\"$text\"" zgm_user --identity /tmp/bob.id fetch general --json)
+grep -q '"name":"alice"' <<<"$fetched" || fail "the message is not alice's: $fetched"
+#  The sender is alice's key, proven by her connection (CURVE).
+alice_key=$(zgm_user --identity /tmp/alice.id whoami --json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+grep -qF "\"sender\":\"$alice_key\"" <<<"$fetched" ||
+    fail "the message's sender is not alice's key $alice_key: $fetched"
+echo "sender: alice's key $alice_key"
 
 #  The store: under /var/lib/zgm/main, owned by zgm, closed to others (UMask=0077).
 zgm_uid=$(chroot "$root" id -u zgm)

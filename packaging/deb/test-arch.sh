@@ -9,14 +9,14 @@
 #  - apt-get install of zgm, libzgm0 and libzgm-dev of ARCH, resolving their Depends (for
 #    ARM: the ARM libraries, as foreign-architecture packages);
 #  - the user and group zgm, /var/lib/zgm and /etc/zgm with their owners and modes, the
-#    conffile;
+#    conffile, the key pairs postinst made (kept when configured again);
 #  - systemd-analyze verify of zgm-registry.service and zgm-server@main.service, and their
-#    systemd-analyze security exposure (at most 1.5);
+#    systemd-analyze security exposure (at most 1.5); the man pages and bash completion;
 #  - run-units.sh, in network, mount and PID namespaces of its own: the registry and a group
 #    server started from the units' ExecStart as user zgm, a session of the installed
-#    `zgm user` (join, send, fetch); for amd64 under strace, checked against the sandbox;
+#    `zgm user` (join, send, fetch) over CURVE; for amd64 under strace, checked against the sandbox;
 #  - a program built against libzgm-dev (pkg-config zgm) runs with libzgm0's library;
-#  - dpkg --purge zgm removes /var/lib/zgm, /etc/zgm and the override; the user stays.
+#  - dpkg --purge zgm removes /var/lib/zgm and /etc/zgm with the keys; the user stays.
 set -euo pipefail
 
 arch=$1 base=$2 work=$3 debdir=$4 version=$5
@@ -45,6 +45,13 @@ mount -t proc proc "$root/proc"
 mkdir -p "$root/tmp/debs"
 cp "$debdir"/{zgm,libzgm0,libzgm-dev}_"${version}_$arch.deb" "$root/tmp/debs/"
 
+#  zgm.postinst runs `zgm keygen` (found on PATH). ARM programs run here only through qemu
+#  (no binfmt_misc): for the installation, /usr/local/bin/zgm (before /usr/bin on PATH) runs
+#  the installed /usr/bin/zgm through the root's qemu-user; it is removed right after.
+if [ ${#wrap[@]} -gt 0 ]; then
+    printf '#!/bin/sh\nexec %s /usr/bin/zgm "$@"\n' "${wrap[*]}" >"$root/usr/local/bin/zgm"
+    chmod 0755 "$root/usr/local/bin/zgm"
+fi
 log=$work/apt.log
 install_debs() {
     chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
@@ -61,6 +68,7 @@ if ! install_debs; then
     fi
 fi
 echo "installed, $(grep -c '^Setting up' "$log") packages set up ($((SECONDS - started)) s)"
+rm -f "$root/usr/local/bin/zgm"
 
 for pkg in zgm libzgm0 libzgm-dev; do
     # shellcheck disable=SC2016  # dpkg-query's format
@@ -75,8 +83,26 @@ IFS=: read -r _ _ uid gid _ home shell <<<"$(chroot "$root" getent passwd zgm)"
 check "user zgm: home, shell" "$home $shell" "/var/lib/zgm /usr/sbin/nologin"
 [ "$uid" -lt 1000 ] || { echo "FAILED: zgm is not a system user (uid $uid)"; exit 1; }
 check "user zgm: group" "$(chroot "$root" getent group "$gid" | cut -d: -f1)" zgm
-check /etc/zgm "$(chroot "$root" stat -c '%U:%G %a' /etc/zgm)" "root:zgm 750"
+check /etc/zgm "$(chroot "$root" stat -c '%U:%G %a' /etc/zgm)" "root:root 755"
 check /etc/zgm/zgm.cfg "$(chroot "$root" stat -c '%U:%G %a' /etc/zgm/zgm.cfg)" "root:root 644"
+#  The key pairs postinst made with `zgm keygen` as user zgm, and the trusted certificate.
+check /etc/zgm/keys "$(chroot "$root" stat -c '%U:%G %a' /etc/zgm/keys)" "zgm:zgm 755"
+for key in registry main; do
+    check "/etc/zgm/keys/$key.cert" "$(chroot "$root" stat -c '%U:%G %a' \
+        "/etc/zgm/keys/$key.cert" "/etc/zgm/keys/$key.cert_secret" | xargs)" \
+        "zgm:zgm 644 zgm:zgm 600"
+done
+check /etc/zgm/servers "$(chroot "$root" stat -c '%U:%G %a' /etc/zgm/servers)" "root:root 755"
+check "/etc/zgm/servers (trusted)" "$(ls "$root/etc/zgm/servers" | xargs)" "main.cert"
+cmp -s "$root/etc/zgm/servers/main.cert" "$root/etc/zgm/keys/main.cert" ||
+    { echo "FAILED: /etc/zgm/servers/main.cert is not keys/main.cert's public certificate"; exit 1; }
+#  Configuring again (an upgrade, a reinstall) keeps the keys.
+sums=$(md5sum "$root"/etc/zgm/keys/*)
+chroot "$root" dpkg-reconfigure -fnoninteractive zgm >>"$log" 2>&1 ||
+    { tail -n 20 "$log"; exit 1; }
+[ "$sums" = "$(md5sum "$root"/etc/zgm/keys/*)" ] ||
+    { echo "FAILED: configuring zgm again changed its keys"; exit 1; }
+echo "ok: configuring zgm again keeps the keys"
 check /var/lib/zgm "$(chroot "$root" stat -c '%U:%G %a' /var/lib/zgm)" "zgm:zgm 750"
 # shellcheck disable=SC2016  # dpkg-query's format
 check "conffiles" "$(chroot "$root" dpkg-query -W -f '${Conffiles}' "zgm:$arch" |
@@ -92,19 +118,20 @@ for unit in zgm-registry.service zgm-server@main.service; do
         "$unit" 2>&1) || { echo "FAILED: $exposure"; exit 1; }
     echo "ok: $(grep -o 'Overall exposure level.*' <<<"$exposure")"
 done
-#  Each man: page of the units' Documentation= is installed (once zgm has man pages).
-if compgen -G "$root/usr/share/man/man1/zgm.1*" >/dev/null; then
-    for page in $(sed -n 's/^Documentation=//p' "$root"/lib/systemd/system/zgm-*.service |
-                  tr ' ' '\n' | sort -u); do
-        name=${page#man:}
-        section=${name##*(}
-        section=${section%)}
-        name=${name%(*}
-        compgen -G "$root/usr/share/man/man$section/$name.$section*" >/dev/null ||
-            { echo "FAILED: $page is not installed"; exit 1; }
-    done
-    echo "ok: the units' man pages are installed"
-fi
+#  Each man: page of the units' Documentation= is installed, and the bash completion.
+for page in $(sed -n 's/^Documentation=//p' "$root"/lib/systemd/system/zgm-*.service |
+              tr ' ' '\n' | sort -u); do
+    name=${page#man:}
+    section=${name##*(}
+    section=${section%)}
+    name=${name%(*}
+    [ -f "$root/usr/share/man/man$section/$name.$section.gz" ] ||
+        { echo "FAILED: $page is not installed"; exit 1; }
+done
+echo "ok: the units' man pages are installed: $(ls "$root"/usr/share/man/man[15]/zgm* | xargs -n1 basename | xargs)"
+[ -f "$root/usr/share/bash-completion/completions/zgm" ] ||
+    { echo "FAILED: no bash completion"; exit 1; }
+echo "ok: bash completion /usr/share/bash-completion/completions/zgm"
 
 #  The registry and a group server from the units, a session, in namespaces of their own.
 t0=$SECONDS
@@ -126,7 +153,7 @@ check "zgm-probe" "$(chroot "$root" "${wrap[@]}" /tmp/zgm-probe)" "libzgm $versi
 check "package of libzgm.so.0" "$(chroot "$root" dpkg -S "$(readlink -f \
     "$root/usr/lib/$triplet/libzgm.so.0" | sed "s|^$root||")" | cut -d: -f1)" libzgm0
 
-#  Purge: the data and /etc/zgm go, the user stays.
+#  Purge: the data, the keys and /etc/zgm go, the user stays.
 chroot "$root" dpkg --purge "zgm:$arch" >>"$log" 2>&1 || { tail -n 20 "$log"; exit 1; }
 for path in /var/lib/zgm /etc/zgm; do
     [ ! -e "$root$path" ] || { echo "FAILED: $path is left after purge"; exit 1; }
