@@ -161,9 +161,10 @@ check_sandbox() {
         fail "$name mapped memory writable and executable (MemoryDenyWriteExecute=yes)"
     fi
     echo "sandbox $name: no memory both writable and executable"
-    #  ProtectSystem=strict: writes only under the state directories (and the private /tmp and
-    #  /dev); ProtectHome=: nothing under /home, /root or /run/user. Paths as the calls name
-    #  them; a relative one is taken as relative to WorkingDirectory=, which is the state's.
+    #  ProtectSystem=strict: writes only under the state directories (and /tmp, /tmp itself
+    #  included, which PrivateTmp= makes the service's own, and /dev); ProtectHome=: nothing
+    #  under /home, /root or /run/user. Paths as the calls name them; a relative one is taken
+    #  as relative to WorkingDirectory=, which is the state's.
     #  mkdir of a directory that exists is fine: Linux says EEXIST before EROFS.
     local written outside
     written=$(grep -E '^[0-9]+ +(open|openat|creat|mkdir|mkdirat|unlink|unlinkat|rename|renameat2?|rmdir|truncate|chmod|fchmodat|symlink|symlinkat|link|linkat)\(' \
@@ -172,9 +173,12 @@ check_sandbox() {
               true)$'\n'$(grep -E '^[0-9]+ +open(at)?\(.*(O_WRONLY|O_RDWR|O_CREAT)' \
                   "$strace_log.after" || true)
     outside=$(grep -o '"/[^"]*"' <<<"$written" | tr -d '"' |
-        grep -vE '^(/var/lib/zgm(/|$)|/tmp/|/var/tmp/|/dev/(null|zero|u?random)$)' | sort -u || true)
-    [ -z "$outside" ] ||
+        grep -vE '^(/var/lib/zgm(/|$)|/tmp(/|$)|/var/tmp(/|$)|/dev/(null|zero|u?random)$)' |
+        sort -u || true)
+    if [ -n "$outside" ]; then
+        grep -F "$(sed 's/.*/"&"/' <<<"$outside")" <<<"$written" | head -n 5
         fail "$name wrote where ProtectSystem=strict forbids: $(xargs <<<"$outside")"
+    fi
     if grep -qE '"(/home|/root|/run/user)(/|")' "$strace_log.after"; then
         grep -E '"(/home|/root|/run/user)(/|")' "$strace_log.after" | head -n 3
         fail "$name used paths that ProtectHome= hides"

@@ -45,12 +45,14 @@ mount -t proc proc "$root/proc"
 mkdir -p "$root/tmp/debs"
 cp "$debdir"/{zgm,libzgm0,libzgm-dev}_"${version}_$arch.deb" "$root/tmp/debs/"
 
-#  zgm.postinst runs `zgm keygen` (found on PATH). ARM programs run here only through qemu
-#  (no binfmt_misc): for the installation, /usr/local/bin/zgm (before /usr/bin on PATH) runs
-#  the installed /usr/bin/zgm through the root's qemu-user; it is removed right after.
+#  zgm.postinst runs `zgm keygen`. ARM programs run here only through qemu (no binfmt_misc):
+#  for the installation, /usr/bin/zgm is diverted to /usr/bin/zgm.arm (dpkg-divert) and
+#  /usr/bin/zgm is a script that runs it through the root's qemu-user; both go right after.
 if [ ${#wrap[@]} -gt 0 ]; then
-    printf '#!/bin/sh\nexec %s /usr/bin/zgm "$@"\n' "${wrap[*]}" >"$root/usr/local/bin/zgm"
-    chmod 0755 "$root/usr/local/bin/zgm"
+    chroot "$root" dpkg-divert --quiet --local --rename --divert /usr/bin/zgm.arm \
+        --add /usr/bin/zgm
+    printf '#!/bin/sh\nexec %s /usr/bin/zgm.arm "$@"\n' "${wrap[*]}" >"$root/usr/bin/zgm"
+    chmod 0755 "$root/usr/bin/zgm"
 fi
 log=$work/apt.log
 install_debs() {
@@ -68,7 +70,11 @@ if ! install_debs; then
     fi
 fi
 echo "installed, $(grep -c '^Setting up' "$log") packages set up ($((SECONDS - started)) s)"
-rm -f "$root/usr/local/bin/zgm"
+if [ ${#wrap[@]} -gt 0 ]; then
+    rm "$root/usr/bin/zgm"
+    chroot "$root" dpkg-divert --quiet --local --rename --remove /usr/bin/zgm
+    [ -f "$root/usr/bin/zgm" ] || { echo "FAILED: /usr/bin/zgm is not back after the divert"; exit 1; }
+fi
 
 for pkg in zgm libzgm0 libzgm-dev; do
     # shellcheck disable=SC2016  # dpkg-query's format
@@ -158,6 +164,6 @@ chroot "$root" dpkg --purge "zgm:$arch" >>"$log" 2>&1 || { tail -n 20 "$log"; ex
 for path in /var/lib/zgm /etc/zgm; do
     [ ! -e "$root$path" ] || { echo "FAILED: $path is left after purge"; exit 1; }
 done
-check "statoverrides after purge" "$(grep -c zgm "$root/var/lib/dpkg/statoverride" || true)" 0
+check "statoverrides after purge" "$(cat "$root/var/lib/dpkg/statoverride" 2>/dev/null | grep -c zgm || true)" 0
 check "user zgm after purge" "$(chroot "$root" getent passwd zgm | cut -d: -f1)" zgm
 umount "$root/proc" "$root"
