@@ -68,16 +68,20 @@ take() {
     done
 }
 
-#  docs PKG: copyright and changelog, as every package has them, and PKG's lintian overrides
-#  (tags explained in docs/packaging.md).
+#  docs PKG: copyright and changelog, as every package has them, and PKG's lintian overrides:
+#  PKG.lintian-overrides and PKG.ARCH.lintian-overrides (tags explained in docs/packaging.md).
 docs() {
     local doc=$stage/$1/usr/share/doc/$1
     mkdir -p "$doc"
     cp "$here/copyright" "$doc/copyright"
     gzip -9nc "$here/changelog" >"$doc/changelog.gz"
-    if [ -f "$here/$1.lintian-overrides" ]; then
-        install -D -m 0644 "$here/$1.lintian-overrides" \
-            "$stage/$1/usr/share/lintian/overrides/$1"
+    local overrides=()
+    for file in "$here/$1.lintian-overrides" "$here/$1.$arch.lintian-overrides"; do
+        if [ -f "$file" ]; then overrides+=("$file"); fi
+    done
+    if [ ${#overrides[@]} -gt 0 ]; then
+        mkdir -p "$stage/$1/usr/share/lintian/overrides"
+        cat "${overrides[@]}" >"$stage/$1/usr/share/lintian/overrides/$1"
     fi
 }
 
