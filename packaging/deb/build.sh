@@ -188,12 +188,13 @@ for target in json.load(sys.stdin):
     #  (usr/share/doc/zgm holds the example with every key; Debian's /etc/zgm/zgm.cfg is
     #  packaging/deb/zgm.cfg.)
     if [ -d python ] && [ -z "$python_done" ]; then
-        take python3-zgm "usr/lib/python3" "usr/lib/python3.*"
+        take python3-zgm "usr/lib/python3" "usr/lib/python3.*" usr/share/doc/python3-zgm
         python_done=$arch
         [ -d "$stage/python3-zgm" ] ||
             { echo "build.sh: python/ exists but meson installed no Python module" >&2; exit 1; }
     fi
-    rm -rf "$destdir/usr/lib/python3" "$destdir"/usr/lib/python3.*   # once, not per arch
+    rm -rf "$destdir/usr/lib/python3" "$destdir"/usr/lib/python3.* \
+        "$destdir/usr/share/doc/python3-zgm"   # once, not per arch
     find "$destdir" -depth -type d -empty -delete
     if [ -d "$destdir" ]; then
         echo "build.sh: installed files no package claims (add them in $0):" >&2
