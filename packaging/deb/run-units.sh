@@ -131,7 +131,19 @@ check_sandbox() {
     local name=$1 unit=$2 strace_log=$logdir/$1.strace start allowed used bad filter families
     start=$(grep -n "execve(\"${words0[$name]}\".* = 0\$" "$strace_log" | tail -n 1 | cut -d: -f1)
     [ -n "$start" ] || fail "$name: no exec of ${words0[$name]} in its strace"
-    tail -n +"$start" "$strace_log" >"$strace_log.after"
+    #  A call another thread interrupted is two lines ("... <unfinished ...>", then "<... NAME
+    #  resumed> ... = RESULT"): joined into one, so each call has its result on its line.
+    tail -n +"$start" "$strace_log" | awk '
+        / <unfinished \.\.\.>$/ { pending[$1] = substr($0, 1, length($0) - 17); next }
+        /^[0-9]+ +<\.\.\. [a-z0-9_]+ resumed>/ && ($1 in pending) {
+            rest = $0
+            sub(/^[0-9]+ +<\.\.\. [a-z0-9_]+ resumed>/, "", rest)
+            print pending[$1] rest
+            delete pending[$1]
+            next
+        }
+        { print }
+        END { for (pid in pending) print pending[pid] }' >"$strace_log.after"
     local -a allow=() deny=() list
     while read -r filter; do
         read -r -a list <<<"${filter#\~}"
