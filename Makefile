@@ -7,7 +7,7 @@ FUZZ_SECS ?= 60
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all deps build test test-hosts soak run format format-check check-asan check-tsan fuzz bench bench-store \
-        bench-compare cross-aarch64 cross-armhf test-cross install docs clean
+        bench-compare cross-aarch64 cross-armhf test-cross install docs deb test-deb clean
 
 all: build
 
@@ -97,6 +97,19 @@ install: build
 docs:
 	python3 src/cli/gen_cli.py src/cli/commands.toml --markdown docs/cli.md
 
+#  Debian packages zgm, libzgm0 and libzgm-dev for amd64, arm64 and armhf into build-deb/
+#  (docs/packaging.md); the ARM ones cross-built against the sysroots of test-cross.
+deb:
+	@scripts/deps.sh build cross deb
+	JOBS=$(JOBS) packaging/deb/build.sh
+
+#  lintian; each architecture's packages installed into a fresh Debian root, the units'
+#  commands run there as user zgm, a session, a program built with libzgm-dev, purge.
+#  The packages are built while the base root is made (test.sh --build).
+test-deb:
+	@scripts/deps.sh build cross deb
+	JOBS=$(JOBS) packaging/deb/test.sh --build
+
 format:
 	@scripts/deps.sh format
 	clang-format -i $$(git ls-files '*.c' '*.cc' '*.h')
@@ -107,7 +120,7 @@ format-check:
 	@scripts/format-check.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-fuzz build-aarch64 build-armhf
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz build-aarch64 build-armhf build-deb
 
 #  Cross builds for Raspberry-Pi-class boards, tested under qemu-user (docs/cross.md).
 #  cross/sysroot.sh makes build-ARCH/sysroot (a Debian sysroot, once) and build-ARCH/sysroot.ini

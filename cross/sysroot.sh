@@ -44,7 +44,10 @@ if [ -z "$suite" ]; then
 fi
 [ -n "$suite" ] || { echo "sysroot.sh: cannot tell the host's suite; set ZGM_SUITE" >&2; exit 2; }
 
-want="$debarch $suite $packages"
+#  The downloaded .deb files stay in the sysroot's apt cache (var/cache/apt/archives): the
+#  Debian packaging (packaging/deb/build.sh) reads their shlibs and symbols files to compute
+#  the packages' dependencies. "debs" in the stamp rebuilds older sysroots that lack them.
+want="$debarch $suite $packages debs"
 
 #  without_security DIR FILE...: copies the sources files into DIR without their *-security
 #  suites (deb822 Suites: lines and one-line entries alike) and prints the copies' names.
@@ -118,6 +121,7 @@ else
         fi
         # shellcheck disable=SC2086  # $use is a list of file names
         if mmdebstrap --variant=extract --architectures="$debarch" --include="$packages" \
+               --skip=cleanup/apt/cache \
                "$suite" "$sysroot.tmp" $use </dev/null >>"$log" 2>&1; then
             break
         fi

@@ -1,6 +1,6 @@
 #!/bin/sh
 #  Installs the Debian packages a make target needs, only those missing.
-#  Usage: scripts/deps.sh SET...   where SET is build, format, tsan, fuzz, cross or compare.
+#  Usage: scripts/deps.sh SET...   where SET is build, format, faults, tsan, fuzz, cross, deb or compare.
 set -e
 
 #  build: python3 (3.11, for tomllib) runs src/cli/gen_cli.py at build time; man-db checks
@@ -22,9 +22,10 @@ for set in "$@"; do
     fuzz) packages="$packages clang-14 libclang-rt-14-dev" ;;
     cross) packages="$packages crossbuild-essential-arm64 crossbuild-essential-armhf mmdebstrap
                      qemu-user" ;;
+    deb) packages="$packages dpkg-dev lintian mmdebstrap systemd iproute2 strace" ;;
     compare) packages="$packages mosquitto nats-server redis-server libmosquitto-dev libnats-dev
                        libhiredis-dev openssl libssl-dev" ;;
-    *) echo "deps.sh: unknown set '$set' (build, format, faults, tsan, fuzz, cross, compare)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown set '$set' (build, format, faults, tsan, fuzz, cross, deb, compare)" >&2; exit 2 ;;
     esac
 done
 

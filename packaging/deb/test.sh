@@ -1,0 +1,189 @@
+#!/bin/bash
+#  Tests zgm's Debian packages (build-deb/*.deb, from packaging/deb/build.sh) the way a Pi
+#  owner uses them (docs/packaging.md).
+#
+#  Usage: packaging/deb/test.sh [--build] [ARCH...]   ARCH: amd64, arm64, armhf (default: all)
+#
+#  --build: builds the packages first (packaging/deb/build.sh), while the base root is made.
+#  1. A base root, cached in build-deb/roots/base: mmdebstrap --variant=minbase for the host's
+#     suite from the host's apt sources, native amd64 with arm64 and armhf as foreign
+#     architectures, plus systemd (for systemd-analyze --root) and qemu-user (ARM programs run
+#     inside the root through it: binfmt_misc is not available here). Made again when its
+#     stamp (suite, architectures, packages, sources) changes.
+#  2. lintian on the packages, as user nobody: no tag but those the packages override with a
+#     reason (usr/share/lintian/overrides; docs/packaging.md).
+#  3. For each ARCH, at the same time, test-arch.sh in a mount namespace of its own: a fresh
+#     root (an overlay over the base root) in which apt-get installs zgm, libzgm0 and
+#     libzgm-dev of ARCH; the user, directories and conffile; systemd-analyze verify and
+#     security; run-units.sh (the registry and a group server from the units' ExecStart as
+#     user zgm, a session); a program built with libzgm-dev; purge.
+#  Every root, process and temporary file of the test is removed at the end, also on failure;
+#  the cached base root stays (rm -rf build-deb/roots to drop it).
+#
+#  Environment: ZGM_DEB_OUT (default build-deb), JOBS (for --build), ZGM_SUITE and
+#  ZGM_APT_SOURCES (as for cross/sysroot.sh).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+here=$top/packaging/deb
+out=$top/${ZGM_DEB_OUT:-build-deb}
+build=""
+if [ "${1:-}" = --build ]; then
+    build=yes
+    shift
+fi
+[ $# -gt 0 ] || set -- amd64 arm64 armhf
+[ "$(dpkg --print-architecture)" = amd64 ] ||
+    { echo "test.sh: the roots are amd64 with ARM as foreign architectures: run on amd64" >&2; exit 2; }
+version=$(dpkg-parsechangelog -l "$here/changelog" -S Version)
+started=$SECONDS
+
+step() { echo "test-deb: $* ($((SECONDS - started)) s)"; }
+
+mkdir -p "$out/roots"
+tmp=$(mktemp -d "$out/test.XXXXXX")
+lintian_dir=""
+bg_pids=()
+
+#  kill_tree PID: SIGKILL to PID and every process under it (the test's own, by id).
+kill_tree() {
+    local child
+    kill -STOP "$1" 2>/dev/null || return 0   # starts nothing more
+    for child in $(ps -o pid= --ppid "$1"); do kill_tree "$child"; done
+    kill -KILL "$1" 2>/dev/null || true
+}
+cleanup() {
+    local status=$? pid
+    for pid in "${bg_pids[@]}"; do kill_tree "$pid"; done
+    wait 2>/dev/null || true
+    #  Mounts live only in the mount namespaces of unshare and end with their processes;
+    #  never delete through one that is somehow left.
+    if grep -q " $tmp/" /proc/mounts; then
+        echo "test.sh: mounts left under $tmp; not deleting it" >&2
+        grep " $tmp/" /proc/mounts >&2
+        exit 1
+    fi
+    rm -rf "$tmp" "$out/roots/base.tmp" ${lintian_dir:+"$lintian_dir"}
+    exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+#  start NAME COMMAND...: runs COMMAND in the background, output in $tmp/NAME.log; sets
+#  NAME_pid.
+start() {
+    local name=$1
+    shift
+    "$@" >"$tmp/$name.log" 2>&1 &
+    bg_pids+=($!)
+    printf -v "${name//-/_}_pid" %s $!
+}
+
+#  finish NAME: waits for the job NAME, prints its log indented; fails when it failed.
+finish() {
+    local pid_var=${1//-/_}_pid status=0 pid
+    wait "${!pid_var}" || status=$?
+    #  Reaped: its id may be reused by another process from now on.
+    local -a left=()
+    for pid in "${bg_pids[@]}"; do [ "$pid" = "${!pid_var}" ] || left+=("$pid"); done
+    bg_pids=("${left[@]}")
+    sed 's/^/  /' "$tmp/$1.log"
+    [ $status = 0 ] || { echo "test-deb: $1 failed (status $status)" >&2; exit 1; }
+}
+
+#  --- 1. The base root (in the background). ---------------------------------------------------
+suite=${ZGM_SUITE:-}
+if [ -z "$suite" ]; then
+    # shellcheck disable=SC1091
+    suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+fi
+sources=${ZGM_APT_SOURCES:-}
+if [ -z "$sources" ]; then
+    #  The host's own, as cross/sysroot.sh: no mirror name in the repository.
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+             /etc/apt/sources.list.d/*.sources; do
+        if [ -f "$f" ] && grep -q '^[[:space:]]*[^#[:space:]]' "$f"; then sources="$sources $f"; fi
+    done
+fi
+[ -n "$sources" ] || { echo "test.sh: no apt sources on this host" >&2; exit 2; }
+base=$out/roots/base
+include=systemd,qemu-user
+# shellcheck disable=SC2086  # a list of files
+want="$suite amd64,arm64,armhf $include $(cat $sources | md5sum)"
+make_base() {
+    local attempt
+    rm -rf "$base" "$base.tmp"
+    for attempt in 1 2; do
+        # shellcheck disable=SC2086  # a list of files
+        if mmdebstrap --variant=minbase --architectures=amd64,arm64,armhf \
+               --include="$include" --skip=cleanup/apt/lists "$suite" "$base.tmp" $sources \
+               </dev/null >"$tmp/mmdebstrap.log" 2>&1; then
+            echo "$want" >"$base.tmp/.zgm-root-stamp"
+            mv "$base.tmp" "$base"
+            echo "base root: $(du -sh "$base" | cut -f1)"
+            return 0
+        fi
+        grep '^E:' "$tmp/mmdebstrap.log" | tail -n 3
+        rm -rf "$base.tmp"
+        [ $attempt = 1 ] && echo "mmdebstrap failed, retrying once" && sleep 3
+    done
+    echo "mmdebstrap failed (log above)"
+    return 1
+}
+if [ ! -f "$base/.zgm-root-stamp" ] || [ "$(cat "$base/.zgm-root-stamp")" != "$want" ]; then
+    step "base root: mmdebstrap $suite minbase amd64,arm64,armhf +$include, in the background"
+    start base make_base
+else
+    start base echo "base root: cached in $base"
+fi
+
+#  --- The packages. --------------------------------------------------------------------------
+if [ -n "$build" ]; then
+    step "packages: packaging/deb/build.sh $*"
+    start build "$here/build.sh" "$@"
+    finish build
+fi
+for arch in "$@"; do
+    for pkg in zgm libzgm0 libzgm-dev; do
+        [ -f "$out/${pkg}_${version}_$arch.deb" ] ||
+            { echo "test.sh: no $out/${pkg}_${version}_$arch.deb: make deb first" >&2; exit 1; }
+    done
+done
+
+#  --- 2. lintian, in the background. ---------------------------------------------------------
+debs=()
+for arch in "$@"; do debs+=("$out"/{zgm,libzgm0,libzgm-dev}_"${version}_$arch.deb"); done
+if [ -f "$out/python3-zgm_${version}_all.deb" ]; then debs+=("$out/python3-zgm_${version}_all.deb"); fi
+#  Under /tmp, which user nobody can reach (the worktree may sit under a private directory).
+lintian_dir=$(mktemp -d /tmp/zgm-lintian.XXXXXX)
+cp "${debs[@]}" "$lintian_dir/"
+chmod 0644 "$lintian_dir"/*.deb
+chown nobody "$lintian_dir"
+run_lintian() {
+    cd "$lintian_dir"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        env HOME="$lintian_dir" TMPDIR="$lintian_dir" \
+        lintian -I --pedantic --fail-on error,warning,info,pedantic ./*.deb
+    echo "lintian: no tag but the overridden ones (${#debs[@]} packages)"
+}
+start lintian run_lintian
+
+step "base root: waiting"
+finish base
+
+#  --- 3. Each architecture, at the same time, in a mount namespace of its own. --------------
+for arch in "$@"; do
+    mkdir "$tmp/$arch"
+    start "arch-$arch" unshare --mount --fork --kill-child -- \
+        "$here/test-arch.sh" "$arch" "$base" "$tmp/$arch" "$out" "$version"
+done
+step "testing $*: waiting"
+for arch in "$@"; do
+    finish "arch-$arch"
+    step "$arch: passed"
+done
+
+finish lintian
+step "lintian: passed"
+echo "test-deb: passed for $*"
