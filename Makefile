@@ -139,7 +139,7 @@ define cross_build
 	    echo "$(MESON) setup build-$(1) --cross-file build-$(1)/sysroot.ini" \
 	         "--cross-file cross/$(1).ini -Dcli=$$cli"; \
 	    $(MESON) setup build-$(1) --cross-file build-$(1)/sysroot.ini \
-	        --cross-file cross/$(1).ini --buildtype=debugoptimized -Dcli=$$cli || exit 1; \
+	        --cross-file cross/$(1).ini --buildtype=debugoptimized -Dbench=false -Dcli=$$cli || exit 1; \
 	fi
 	ninja -C build-$(1) -j $(JOBS)
 endef

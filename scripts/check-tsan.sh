@@ -13,7 +13,7 @@ lib=$(JOBS=$jobs scripts/tsan-libzmq.sh "$build/libzmq")
 echo "check-tsan: libzmq ready in $(($(date +%s) - started)) s"
 
 [ -f "$build/build.ninja" ] ||
-    meson setup "$build" -Db_sanitize=thread -Db_lundef=false --buildtype=debug
+    meson setup "$build" -Db_sanitize=thread -Db_lundef=false --buildtype=debug -Dbench=false
 ninja -C "$build" -j "$jobs"
 
 #  The TSan libzmq must be the one every program the tests run loads, and define every libzmq

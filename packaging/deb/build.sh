@@ -152,7 +152,7 @@ cpp_link_args = $sys$ldflags
 EOF
     setup=(meson setup "$build" "${machine[@]}" --prefix=/usr --libdir="lib/$triplet"
            --sysconfdir=/etc --localstatedir=/var --buildtype=plain --wrap-mode=nodownload
-           -Dtests=false -Dcli=true -Dsystemdunitdir=/lib/systemd/system)
+           -Dtests=false -Dbench=false -Dcli=true -Dsystemdunitdir=/lib/systemd/system)
     #  A changed flag or option configures afresh (meson reads machine files only then).
     if ! cmp -s "$work/flags.ini.new" "$work/flags.ini" ||
        [ "${setup[*]}" != "$(cat "$work/setup.cmd" 2>/dev/null)" ] ||
