@@ -100,7 +100,9 @@ void RegistryLink::finish_connect(bool timed_out) {
     outcome_ready_ = true;
     outcome_why_.clear();
     if (refused) {
-        outcome_ = refused->refused_status == proto::kDenied ? Error::kDenied : Error::kExists;
+        outcome_ = refused->refused_status == proto::kDenied         ? Error::kDenied
+                   : refused->refused_status == proto::kLimitReached ? Error::kLimit
+                                                                     : Error::kExists;
         outcome_why_ = refused->refused;
     } else if (timed_out) {
         outcome_ = Error::kTimeout;
@@ -113,7 +115,12 @@ void RegistryLink::finish_connect(bool timed_out) {
 void RegistryLink::update(const std::string& name, const GroupSummary& group) {
     Entry& entry = groups_[name];
     entry.summary = group;
-    if (socket_ && (entry.registered || connect_pending_)) send_register(name, entry);
+    //  A refused name is tried again with the heartbeats.
+    if (!socket_ || !entry.refused.empty()) return;
+    //  Now, so a group made for HOST is known to the registry before the OK that follows;
+    //  one that is not registered yet (a new group) is also sent again until it is.
+    send_register(name, entry);
+    if (!entry.registered && !next_register_ms_) next_register_ms_ = mono_ms() + kRegisterRetryMs;
 }
 
 void RegistryLink::handle() {
