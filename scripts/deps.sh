@@ -7,7 +7,7 @@ packages=""
 for set in "$@"; do
     case "$set" in
     build) packages="$packages meson ninja-build pkg-config g++ binutils libczmq-dev libzmq3-dev
-                     libcmocka-dev libsqlite3-dev libedit-dev tmux" ;;
+                     libcmocka-dev libsqlite3-dev libedit-dev tmux tcpdump" ;;
     fuzz) packages="$packages clang-14 libclang-rt-14-dev" ;;
     cross) packages="$packages crossbuild-essential-arm64 crossbuild-essential-armhf mmdebstrap
                      qemu-user" ;;
