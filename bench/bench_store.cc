@@ -156,7 +156,7 @@ struct EncodingVisitor : FetchVisitor {
         if (frame.size() < used + size) frame.resize(2 * (used + size));
         uint8_t* out = frame.data() + used;
         memcpy(out, &view.seq, 8);
-        memcpy(out + 8, &view.ts_us, 8);
+        memcpy(out + 8, &view.timestamp, 8);
         memcpy(out + 16, view.sender, kKeySize);
         memcpy(out + 16 + kKeySize, view.sender_name, view.sender_name_size);
         memcpy(out + 16 + kKeySize + view.sender_name_size, view.body, view.body_size);

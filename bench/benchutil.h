@@ -224,9 +224,11 @@ inline void note(const char* format, ...) {
 //  A run: what both benchmark programs keep while they measure
 
 struct Run {
-    bool json = false;  //  --json: one JSON object per figure on stdout
-    bool quick = false; //  --quick: a tenth of the counts and a quarter of the times
-    std::string only;   //  --only: comma-separated workload sets; empty: all
+    bool json = false;      //  --json: one JSON object per figure on stdout
+    bool quick = false;     //  --quick: a tenth of the counts and a quarter of the times
+    double count_scale = 1; //  counts are multiplied by this (zgm-bench --scale)
+    double time_scale = 1;  //  time bounds are multiplied by this (zgm-bench --time-scale)
+    std::string only;       //  --only: comma-separated workload sets; empty: all
     std::vector<Figure> figures;
     bool failed = false;
 };
@@ -239,11 +241,12 @@ inline bool selected(const char* set) {
 }
 
 inline uint64_t scaled(uint64_t count) {
-    return g_run.quick ? std::max<uint64_t>(count / 10, 1) : count;
+    double scaled = (double)count * g_run.count_scale * (g_run.quick ? 0.1 : 1);
+    return std::max<uint64_t>((uint64_t)scaled, 1);
 }
 
 inline double scaled_s(double seconds) {
-    return g_run.quick ? seconds / 4 : seconds;
+    return seconds * g_run.time_scale * (g_run.quick ? 0.25 : 1);
 }
 
 //  Keeps a figure, prints it as a JSON line with --json, and notes it on stderr.

@@ -18,12 +18,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CHECK(expression)                                                                      \
-    do {                                                                                       \
-        if (!(expression)) {                                                                   \
-            fprintf(stderr, "chat: %s failed: %s\n", #expression, zgm_strerror());            \
-            return 1;                                                                          \
-        }                                                                                      \
+#define CHECK(expression)                                                                          \
+    do {                                                                                           \
+        if (!(expression)) {                                                                       \
+            fprintf(stderr, "chat: %s failed: %s\n", #expression, zgm_strerror());                 \
+            return 1;                                                                              \
+        }                                                                                          \
     } while (0)
 
 static int run(zgm_user_t* alice, zgm_user_t* bob) {

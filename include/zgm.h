@@ -56,17 +56,17 @@ extern "C" {
 //  Error codes of zgm_errno ().
 typedef enum {
     ZGM_OK = 0,
-    ZGM_EINVAL = 1,        //  a bad argument (empty or over-long name, NULL, ...)
-    ZGM_ETIMEOUT = 2,      //  no answer in time; nothing was sent that could still take effect
-    ZGM_ENOTMEMBER = 3,    //  the user is not a member of the group
-    ZGM_ENOTFOUND = 4,     //  no such group
-    ZGM_EEXISTS = 5,       //  the group name is taken
-    ZGM_EALREADY = 6,      //  already a member
-    ZGM_ETOOLARGE = 7,     //  the body is over ZGM_MAX_BODY
-    ZGM_EPROTO = 8,        //  a peer sent something malformed or of another version
-    ZGM_ESTORAGE = 9,      //  the group server could not store the message; it is not stored
-    ZGM_EUNAVAILABLE = 10, //  a server is shutting down or still starting, or no group
-                           //  server takes new groups
+    ZGM_EINVAL = 1,         //  a bad argument (empty or over-long name, NULL, ...)
+    ZGM_ETIMEOUT = 2,       //  no answer in time; nothing was sent that could still take effect
+    ZGM_ENOTMEMBER = 3,     //  the user is not a member of the group
+    ZGM_ENOTFOUND = 4,      //  no such group
+    ZGM_EEXISTS = 5,        //  the group name is taken
+    ZGM_EALREADY = 6,       //  already a member
+    ZGM_ETOOLARGE = 7,      //  the body is over ZGM_MAX_BODY
+    ZGM_EPROTO = 8,         //  a peer sent something malformed or of another version
+    ZGM_ESTORAGE = 9,       //  the group server could not store the message; it is not stored
+    ZGM_EUNAVAILABLE = 10,  //  a server is shutting down or still starting, or no group
+                            //  server takes new groups
     ZGM_ENOTCONNECTED = 11, //  no registry endpoint was given
     ZGM_ESYSTEM = 12,       //  a local failure (memory, sockets, files)
     ZGM_ESERVER = 13,       //  any other error a server reported
@@ -89,14 +89,14 @@ typedef enum {
 //  A server's limits (zgm_registry_set_limit, zgm_server_set_limit); docs/security.md
 //  gives each one's default.
 typedef enum {
-    ZGM_LIMIT_RATE = 1,            //  requests per second per user key (bursts of twice that)
-    ZGM_LIMIT_CONNECTIONS = 2,     //  concurrent connections; set before binding
-    ZGM_LIMIT_FRAME = 3,           //  bytes of one frame the server reads; set before binding
-    ZGM_LIMIT_GROUPS = 4,          //  groups a group server hosts, or the registry lists
+    ZGM_LIMIT_RATE = 1,             //  requests per second per user key (bursts of twice that)
+    ZGM_LIMIT_CONNECTIONS = 2,      //  concurrent connections; set before binding
+    ZGM_LIMIT_FRAME = 3,            //  bytes of one frame the server reads; set before binding
+    ZGM_LIMIT_GROUPS = 4,           //  groups a group server hosts, or the registry lists
     ZGM_LIMIT_GROUPS_PER_OWNER = 5, //  groups one key may own on a group server
-    ZGM_LIMIT_MEMBERS = 6,         //  members (and, apart, keys added) per group
-    ZGM_LIMIT_FOLLOWS = 7,         //  groups one key may follow on a group server
-    ZGM_LIMIT_FOLLOWER_BYTES = 8   //  bytes pushed to a follower beyond what it acknowledged
+    ZGM_LIMIT_MEMBERS = 6,          //  members (and, apart, keys added) per group
+    ZGM_LIMIT_FOLLOWS = 7,          //  groups one key may follow on a group server
+    ZGM_LIMIT_FOLLOWER_BYTES = 8    //  bytes pushed to a follower beyond what it acknowledged
 } zgm_limit_t;
 
 //  The error code of the last failed call in this thread.
@@ -111,7 +111,8 @@ ZGM_EXPORT void zgm_set_verbose(int verbose);
 //  Keys. A key pair lives in a CZMQ certificate: FILE holds the public key, FILE_secret both
 //  keys (mode 0600).
 
-//  Makes a new key pair at path (path and path_secret); fails (ZGM_EEXISTS) if there is one.
+//  Makes a new key pair at path (path and path_secret); fails (ZGM_EEXISTS) if there is a
+//  key pair or any other file at path: nothing is overwritten.
 //  With name not NULL it goes into the certificate's metadata.
 ZGM_EXPORT int zgm_keygen(const char* path, const char* name);
 //  Writes the public key of a certificate file (either file of a pair), or of a key given as
@@ -171,8 +172,13 @@ ZGM_EXPORT const char* zgm_registry_key(zgm_registry_t* self);
 ZGM_EXPORT int zgm_registry_set_insecure(zgm_registry_t* self, int insecure);
 //  Trusts a group server's key (its text, or a certificate file) to REGISTER groups.
 ZGM_EXPORT int zgm_registry_trust(zgm_registry_t* self, const char* key);
-//  Trusts every group server whose public certificate is in dir (read again when it changes).
+//  Trusts every group server whose certificate (either file of the pair) is in dir. The
+//  directory is read again every few seconds, and at once for a key it does not know, so
+//  adding or removing a certificate takes effect without a restart.
 ZGM_EXPORT int zgm_registry_trust_dir(zgm_registry_t* self, const char* dir);
+//  Lets a key (text or certificate file) read the registry's figures (zgm_user_stats), as
+//  its own key may.
+ZGM_EXPORT int zgm_registry_add_admin(zgm_registry_t* self, const char* key);
 //  Binds an endpoint ("tcp://*:5570", "tcp://127.0.0.1:*", "inproc://registry").
 //  Returns the bound TCP port (0 for other transports), or -1.
 ZGM_EXPORT int zgm_registry_bind(zgm_registry_t* self, const char* endpoint);
@@ -214,14 +220,16 @@ ZGM_EXPORT int zgm_server_set_accept_new(zgm_server_t* self, int accept_new);
 ZGM_EXPORT int zgm_server_set_heartbeat(zgm_server_t* self, int msecs);
 //  "full" (fsync every commit, the default) or "normal". Call before zgm_server_add.
 ZGM_EXPORT int zgm_server_set_durability(zgm_server_t* self, const char* durability);
+//  Lets a key (text or certificate file) read the group server's figures (zgm_user_stats),
+//  as its own key may.
+ZGM_EXPORT int zgm_server_add_admin(zgm_server_t* self, const char* key);
 //  Sets one of its limits.
 ZGM_EXPORT int zgm_server_set_limit(zgm_server_t* self, zgm_limit_t limit, uint64_t value);
 //  How many messages, body bytes and milliseconds of age a group keeps (0: no limit),
 //  oldest dropped first. group NULL sets the server's default, which also bounds what each
 //  group's owner may set.
-ZGM_EXPORT int zgm_server_set_retention(zgm_server_t* self, const char* group,
-                                        uint64_t max_count, uint64_t max_bytes,
-                                        uint64_t max_age_ms);
+ZGM_EXPORT int zgm_server_set_retention(zgm_server_t* self, const char* group, uint64_t max_count,
+                                        uint64_t max_bytes, uint64_t max_age_ms);
 //  Registers every hosted group with the registry (whose public key is registry_key; NULL
 //  when insecure) and keeps them alive. Returns 0 once the registry accepted them, -1 if it
 //  refused (ZGM_EEXISTS: a name is held by another live group server; ZGM_EDENIED: the
@@ -259,10 +267,10 @@ ZGM_EXPORT int zgm_user_connect(zgm_user_t* self, const char* endpoint, const ch
 typedef struct {
     char id[33]; //  the group's id: 32 hex digits
     char name[ZGM_MAX_NAME + 1];
-    char endpoint[256];             //  the group server that serves it
-    char server_key[ZGM_KEY_SIZE];  //  that group server's public key
-    int policy;                     //  a zgm_policy_t
-    uint32_t members;
+    char endpoint[256];            //  the group server that serves it
+    char server_key[ZGM_KEY_SIZE]; //  that group server's public key
+    int policy;                    //  a zgm_policy_t
+    uint32_t member_count;
 } zgm_group_t;
 
 //  Every live group, in name order: an array of *count entries, which the caller frees with
@@ -306,7 +314,8 @@ ZGM_EXPORT int zgm_user_send(zgm_user_t* self, const char* group, const void* da
                              char* msg_id, uint64_t* seq, uint64_t* timestamp);
 //  Hands a message over and returns at once (it may wait while too many sends are
 //  outstanding). Its outcome arrives later through zgm_user_sent. msg_id as for
-//  zgm_user_send. Returns -1 only for a bad argument.
+//  zgm_user_send. Returns -1, with nothing sent, for a bad argument (ZGM_EINVAL, ZGM_ETOOLARGE)
+//  or when 100,000 outcomes are left unread (ZGM_ELIMIT: take them with zgm_user_sent).
 ZGM_EXPORT int zgm_user_send_async(zgm_user_t* self, const char* group, const void* data,
                                    size_t size, char* msg_id);
 
@@ -353,8 +362,8 @@ typedef struct {
 } zgm_member_t;
 
 #define ZGM_ROLE_MEMBER 0
-#define ZGM_ROLE_OWNER 1   //  the owner, a member
-#define ZGM_ROLE_ADDED 2   //  added by the owner, not joined (yet); no name
+#define ZGM_ROLE_OWNER 1 //  the owner, a member
+#define ZGM_ROLE_ADDED 2 //  added by the owner, not joined (yet); no name
 
 //  The members of a group, in the order they joined, then the keys added that have not
 //  joined: an array of *count entries freed with free (). NULL on failure.
@@ -374,6 +383,14 @@ ZGM_EXPORT int zgm_user_set_policy(zgm_user_t* self, const char* group, zgm_poli
 //  the group server's own default bounds each).
 ZGM_EXPORT int zgm_user_set_retention(zgm_user_t* self, const char* group, uint64_t max_count,
                                       uint64_t max_bytes, uint64_t max_age_ms);
+
+//  The figures of a server - the registry or a group server, at endpoint with its public key
+//  (text or certificate file) - as lines of three tab-separated fields: scope ("server",
+//  "registry", "group/NAME", "server/KEY", "refused"), name, value (docs/api.md lists them).
+//  Only the server's own key and the keys it names as --admin may ask: run it as a user
+//  made with the server's certificate. The caller frees the text with free (). NULL on
+//  failure (ZGM_EDENIED for any other key).
+ZGM_EXPORT char* zgm_user_stats(zgm_user_t* self, const char* endpoint, const char* key);
 
 //  The next live message of a followed group, waiting up to timeout_ms (-1: forever).
 //  Every message arrives once and in order per group: the user catches up by itself after

@@ -1,19 +1,24 @@
 #!/bin/sh
 #  Installs the Debian packages a make target needs, only those missing.
-#  Usage: scripts/deps.sh SET...   where SET is build, fuzz, cross or compare.
+#  Usage: scripts/deps.sh SET...   where SET is build, format, tsan, fuzz, cross or compare.
 set -e
 
+#  build: python3 (3.11, for tomllib) runs src/cli/gen_cli.py at build time; man-db checks
+#  the man pages it makes; tmux drives the interactive client in a test.
 packages=""
 for set in "$@"; do
     case "$set" in
     build) packages="$packages meson ninja-build pkg-config g++ binutils libczmq-dev libzmq3-dev
-                     libcmocka-dev libsqlite3-dev libedit-dev tmux tcpdump" ;;
+                     libcmocka-dev libsqlite3-dev libedit-dev tmux python3 man-db tcpdump" ;;
+    format) packages="$packages clang-format git" ;;
+    #  libzmq from Debian's source package with ThreadSanitizer (scripts/tsan-libzmq.sh)
+    tsan) packages="$packages cmake ninja-build g++ libsodium-dev dpkg-dev" ;;
     fuzz) packages="$packages clang-14 libclang-rt-14-dev" ;;
     cross) packages="$packages crossbuild-essential-arm64 crossbuild-essential-armhf mmdebstrap
                      qemu-user" ;;
     compare) packages="$packages mosquitto nats-server redis-server libmosquitto-dev libnats-dev
                        libhiredis-dev openssl libssl-dev" ;;
-    *) echo "deps.sh: unknown set '$set' (build, fuzz, cross, compare)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown set '$set' (build, format, tsan, fuzz, cross, compare)" >&2; exit 2 ;;
     esac
 done
 

@@ -102,7 +102,8 @@ int zgm_errno(void) {
 }
 
 const char* zgm_strerror(void) {
-    return s_errno == ZGM_OK ? "no error" : s_error.c_str();
+    //  After a success, what the call left to say (zgm_user_memberships, _follow_many).
+    return s_errno == ZGM_OK && s_error.empty() ? "no error" : s_error.c_str();
 }
 
 void zgm_set_verbose(int verbose) {
@@ -121,7 +122,9 @@ int zgm_keygen(const char* path, const char* name) {
         return fail(Error::kExists, std::string("there is a key pair at ") + path + " already");
     std::string label = name ? name : "";
     Status status = load_key_pair(path, true, &keys, &label);
-    return status.is_ok() ? succeed() : fail(Error::kSystem, status.message());
+    if (status.is_ok()) return succeed();
+    return fail(status.code() == Status::kExists ? Error::kExists : Error::kSystem,
+                status.message());
 }
 
 int zgm_key_read(const char* path_or_key, char* key) {
@@ -156,6 +159,23 @@ static bool key_pair(const char* path, KeyPair* keys, std::string* name = nullpt
 //  -----------------------------------------------------------------------------------------
 //  zgm_msg_t and zgm_msglist_t
 
+//  An id as 32 hex digits and a NUL, into out (ZGM_MSG_ID_SIZE bytes).
+static void hex_id(const Uuid& id, char* out) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < 16; i++) {
+        out[2 * i] = digits[id.bytes[i] >> 4];
+        out[2 * i + 1] = digits[id.bytes[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+//  text into a buffer of size bytes, cut to fit, always terminated.
+static void copy_text(const std::string& text, char* out, size_t size) {
+    size_t length = std::min(text.size(), size - 1);
+    memcpy(out, text.data(), length);
+    out[length] = '\0';
+}
+
 struct _zgm_msg_t {
     Batch* batch; //  a reference of its own for a live message; the list's for a fetched one
     const proto::MessageRecord* record;
@@ -183,7 +203,7 @@ uint64_t zgm_msg_seq(const zgm_msg_t* self) {
     return self->record->seq;
 }
 uint64_t zgm_msg_timestamp(const zgm_msg_t* self) {
-    return self->record->ts_us;
+    return self->record->timestamp;
 }
 const char* zgm_msg_sender(const zgm_msg_t* self) {
     if (!self->sender[0]) memcpy(self->sender, self->record->sender.str().c_str(), ZGM_KEY_SIZE);
@@ -193,7 +213,7 @@ const char* zgm_msg_sender_name(const zgm_msg_t* self) {
     return self->name;
 }
 const char* zgm_msg_id(const zgm_msg_t* self) {
-    if (!self->id[0]) memcpy(self->id, self->record->msg_id.str().c_str(), ZGM_MSG_ID_SIZE);
+    if (!self->id[0]) hex_id(self->record->msg_id, self->id);
     return self->id;
 }
 const void* zgm_msg_body(const zgm_msg_t* self) {
@@ -358,6 +378,12 @@ int zgm_registry_trust(zgm_registry_t* self, const char* key) {
     return status_command(self->actor, "SET", "trust", text);
 }
 
+int zgm_registry_add_admin(zgm_registry_t* self, const char* key) {
+    std::string text;
+    if (!self || !key_text(key, &text)) return -1;
+    return status_command(self->actor, "SET", "admin", text);
+}
+
 int zgm_registry_trust_dir(zgm_registry_t* self, const char* dir) {
     if (!self || !dir) return fail(Error::kInvalid, "no directory");
     return status_command(self->actor, "SET", "trust-dir", dir);
@@ -426,8 +452,7 @@ int zgm_server_set_insecure(zgm_server_t* self, int insecure) {
     return status_command(self->actor, "SET", "insecure", insecure ? "1" : "0");
 }
 
-int zgm_server_add(zgm_server_t* self, const char* group, const char* owner,
-                   zgm_policy_t policy) {
+int zgm_server_add(zgm_server_t* self, const char* group, const char* owner, zgm_policy_t policy) {
     if (!self || !group) return fail(Error::kInvalid, "no group name");
     std::string owner_text;
     if (owner && !key_text(owner, &owner_text)) return -1;
@@ -451,13 +476,20 @@ int zgm_server_set_accept_new(zgm_server_t* self, int accept_new) {
 }
 
 int zgm_server_set_heartbeat(zgm_server_t* self, int msecs) {
-    if (!self || msecs <= 0) return fail(Error::kInvalid, "the heartbeat is a positive number of ms");
+    if (!self || msecs <= 0)
+        return fail(Error::kInvalid, "the heartbeat is a positive number of ms");
     return status_command(self->actor, "SET", "heartbeat", std::to_string(msecs));
 }
 
 int zgm_server_set_durability(zgm_server_t* self, const char* durability) {
     if (!self || !durability) return fail(Error::kInvalid, "durability is 'full' or 'normal'");
     return status_command(self->actor, "SET", "durability", durability);
+}
+
+int zgm_server_add_admin(zgm_server_t* self, const char* key) {
+    std::string text;
+    if (!self || !key_text(key, &text)) return -1;
+    return status_command(self->actor, "SET", "admin", text);
 }
 
 int zgm_server_set_limit(zgm_server_t* self, zgm_limit_t limit, uint64_t value) {
@@ -511,6 +543,7 @@ struct _zgm_user_t {
     uint64_t received = 0; //  their outcomes back from the actor
     uint64_t read = 0;     //  their outcomes taken by the caller
     uint64_t posted_bytes = 0, received_bytes = 0;
+    uint64_t events_taken = 0; //  Events taken from the pipe (the actor counts those it put)
 };
 
 static zgm_user_t* new_user(const char* name, const KeyPair& keys) {
@@ -578,7 +611,7 @@ int zgm_user_set_insecure(zgm_user_t* self, int insecure) {
 //  One call: handed to the actor, handed back filled in. 0 or -1 with the error set.
 static int call(zgm_user_t* self, Call* call) {
     call->timeout_ms = self->timeout_ms;
-    zsock_send(self->actor, "p", (void*)call);
+    zmq_send(zsock_resolve(self->actor), &call, sizeof call, 0);
     void* back = nullptr;
     if (zsock_recv(self->actor, "p", &back) != 0 || back != call)
         return fail(Error::kSystem, "the user's actor is gone");
@@ -614,7 +647,7 @@ static void to_group(const proto::GroupRecord& record, zgm_group_t* info) {
     snprintf(info->endpoint, sizeof info->endpoint, "%s", record.endpoint.c_str());
     snprintf(info->server_key, sizeof info->server_key, "%s", record.server.str().c_str());
     info->policy = record.policy;
-    info->members = record.members;
+    info->member_count = record.member_count;
 }
 
 static zgm_group_t* group_array(const std::vector<proto::GroupRecord>& records, size_t* count) {
@@ -714,7 +747,7 @@ static bool message_id(char* msg_id, Uuid* id) {
         return true;
     }
     *id = Uuid::time_ordered();
-    if (msg_id) memcpy(msg_id, id->str().c_str(), ZGM_MSG_ID_SIZE);
+    if (msg_id) hex_id(*id, msg_id);
     return true;
 }
 
@@ -722,14 +755,14 @@ static bool valid_send(zgm_user_t* self, const char* group, const void* data, si
     if (!self || !valid_group(group)) return false;
     if (!data && size) return fail(Error::kInvalid, "no data"), false;
     if (size > ZGM_MAX_BODY)
-        return fail(Error::kTooLarge, "a message body is at most " +
-                                          std::to_string(ZGM_MAX_BODY) + " bytes"),
+        return fail(Error::kTooLarge,
+                    "a message body is at most " + std::to_string(ZGM_MAX_BODY) + " bytes"),
                false;
     return true;
 }
 
-int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t size,
-                  char* msg_id, uint64_t* seq, uint64_t* timestamp) {
+int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t size, char* msg_id,
+                  uint64_t* seq, uint64_t* timestamp) {
     if (!valid_send(self, group, data, size)) return -1;
     Call request(Call::kSend);
     if (!message_id(msg_id, &request.msg_id)) return -1;
@@ -741,19 +774,25 @@ int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t 
         return -1;
     }
     if (seq) *seq = request.seq;
-    if (timestamp) *timestamp = request.ts_us;
+    if (timestamp) *timestamp = request.timestamp;
     return 0;
 }
 
 //  Takes one event from the actor, waiting up to timeout_ms. False if none came.
 static bool take_event(zgm_user_t* self, int timeout_ms) {
-    zmq_pollitem_t item = {zsock_resolve(self->events), 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLIN)) return false;
+    void* pipe = zsock_resolve(self->events);
     Event* event = nullptr;
-    if (zmq_recv(zsock_resolve(self->events), &event, sizeof event, ZMQ_DONTWAIT) !=
-            (int)sizeof event ||
-        !event)
-        return false;
+    //  When the actor put nothing there that was not taken, a call that does not wait asks
+    //  libzmq nothing (no poll, no system call): callers ask often.
+    bool waiting = self->shared.events_sent.load(std::memory_order_acquire) != self->events_taken;
+    if (!waiting && timeout_ms == 0) return false;
+    if (!waiting || zmq_recv(pipe, &event, sizeof event, ZMQ_DONTWAIT) != (int)sizeof event) {
+        zmq_pollitem_t item = {pipe, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLIN)) return false;
+        if (zmq_recv(pipe, &event, sizeof event, ZMQ_DONTWAIT) != (int)sizeof event) return false;
+    }
+    self->events_taken++;
+    if (!event) return false;
     if (event->batch) self->inbox.push_back(event->batch);
     for (SendOutcome& outcome : event->outcomes) {
         self->received++;
@@ -784,7 +823,7 @@ int zgm_user_send_async(zgm_user_t* self, const char* group, const void* data, s
     request->timeout_ms = self->timeout_ms;
     self->posted++;
     self->posted_bytes += size;
-    zsock_send(self->actor, "p", (void*)request); //  the actor owns it now
+    zmq_send(zsock_resolve(self->actor), &request, sizeof request, 0); //  the actor owns it now
     return succeed();
 }
 
@@ -793,20 +832,20 @@ int zgm_user_sent(zgm_user_t* self, zgm_sent_t* sent, int timeout_ms) {
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
     while (self->outcomes.empty()) {
         int64_t left = deadline == INT64_MAX ? -1 : deadline - zclock_mono();
-        if ((left < 0 && deadline != INT64_MAX) || !take_event(self, (int)std::max<int64_t>(left, -1)))
+        if ((left < 0 && deadline != INT64_MAX) ||
+            !take_event(self, (int)std::max<int64_t>(left, -1)))
             if (zclock_mono() >= deadline || timeout_ms == 0)
                 return fail(Error::kTimeout, "no send outcome in time");
     }
     SendOutcome outcome = std::move(self->outcomes.front());
     self->outcomes.pop_front();
     self->read++;
-    memset(sent, 0, sizeof *sent);
-    memcpy(sent->msg_id, outcome.msg_id.str().c_str(), ZGM_MSG_ID_SIZE);
-    snprintf(sent->group, sizeof sent->group, "%s", outcome.group.c_str());
+    hex_id(outcome.msg_id, sent->msg_id);
+    copy_text(outcome.group, sent->group, sizeof sent->group);
     sent->seq = outcome.seq;
-    sent->timestamp = outcome.ts_us;
+    sent->timestamp = outcome.timestamp;
     sent->error = code_of(outcome.error);
-    snprintf(sent->reason, sizeof sent->reason, "%s", outcome.why.c_str());
+    copy_text(outcome.why, sent->reason, sizeof sent->reason);
     return succeed();
 }
 
@@ -844,9 +883,8 @@ zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group, const zgm_fet
     for (Batch* batch : list->batches)
         total += batch->records.size();
     //  A fetch of the newest N may bring a page more than N: keep the newest N.
-    size_t skip = query && query->newest && query->limit && total > query->limit
-                      ? total - query->limit
-                      : 0;
+    size_t skip =
+        query && query->newest && query->limit && total > query->limit ? total - query->limit : 0;
     size_t keep = query && !query->newest && query->limit && total > query->limit ? query->limit
                                                                                   : total - skip;
     list->messages.resize(keep);
@@ -940,6 +978,17 @@ zgm_msg_t* zgm_user_recv(zgm_user_t* self, int timeout_ms) {
     }
     succeed();
     return msg;
+}
+
+char* zgm_user_stats(zgm_user_t* self, const char* endpoint, const char* key) {
+    if (!self || !endpoint) return fail(Error::kInvalid, "no endpoint"), nullptr;
+    Call request(Call::kStats);
+    request.text = endpoint;
+    std::string text;
+    if (!key_text(key, &text)) return nullptr;
+    Key::parse(text, &request.key);
+    if (call(self, &request) != 0) return nullptr;
+    return strdup(request.body.c_str());
 }
 
 uint64_t zgm_user_last_seq(zgm_user_t* self, const char* group) {

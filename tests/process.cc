@@ -7,6 +7,7 @@
     =========================================================================
 */
 #include "process.h"
+#include "testutil.h"
 
 #include "core/clock.h"
 
@@ -33,9 +34,9 @@ void set_program(const std::string& path) {
     }
 }
 
-int slowdown() {
+static bool emulated() {
     const char* wrapper = getenv("ZGM_EXE_WRAPPER");
-    return wrapper && *wrapper ? 4 : 1;
+    return wrapper && *wrapper;
 }
 
 //  argv for execvp: the wrapper's words, the program, the arguments.
@@ -101,8 +102,7 @@ void stop(pid_t pid, int grace_ms) {
     int status;
     kill(pid, SIGCONT); //  in case a test stopped it
     kill(pid, SIGTERM);
-    if (slowdown() > 1)
-        grace_ms = 200; //  qemu-user does not pass SIGTERM on to the program
+    if (emulated()) grace_ms = 200; //  qemu-user does not pass SIGTERM on to the program
     if (!reap(pid, grace_ms, &status)) {
         kill(pid, SIGKILL);
         reap(pid, 5000, &status);

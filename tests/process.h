@@ -3,7 +3,7 @@
     commands to completion; every process started is stopped by PID, also when a test fails
 
     Under a cross build, ZGM_EXE_WRAPPER (e.g. "qemu-aarch64 -L SYSROOT") is put before the
-    program.
+    program. ZGM_TEST_SLOWDOWN scales the tests' time limits (see testutil.h's slowdown()).
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -46,8 +46,6 @@ void stop_all();
 std::string read_file(const std::string& path);
 //  Waits until the file contains text; false after timeout_ms.
 bool wait_for_text(const std::string& path, const std::string& text, int timeout_ms = 10000);
-//  How much longer things take under an emulator (1 natively).
-int slowdown();
 
 } // namespace test
 

@@ -29,10 +29,10 @@ namespace test {
 class TcpProxy {
 public:
     enum class Mode {
-        kPass,        //  copy both ways
-        kCutReplies,  //  the next bytes from the server close both ends instead (once: then
-                      //  the proxy passes again)
-        kSwallow,     //  drop what the server sends, keep the connection
+        kPass,       //  copy both ways
+        kCutReplies, //  the next bytes from the server close both ends instead (once: then
+                     //  the proxy passes again)
+        kSwallow,    //  drop what the server sends, keep the connection
     };
 
     explicit TcpProxy(int target_port) : target_port_(target_port) {
@@ -106,6 +106,7 @@ private:
                 items.push_back({pair.server, POLLIN, 0});
             }
             if (poll(items.data(), items.size(), 50) <= 0) continue;
+            size_t polled = pairs_.size(); //  a pair accepted now has no poll result yet
             if (items[0].revents & POLLIN) {
                 int client = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
                 int server = client >= 0 ? connect_target() : -1;
@@ -118,6 +119,10 @@ private:
             for (size_t i = 0; i < pairs_.size(); i++) {
                 const Pair& pair = pairs_[i];
                 bool ok = true;
+                if (i >= polled) {
+                    alive.push_back(pair);
+                    continue;
+                }
                 if (items[1 + 2 * i].revents & (POLLIN | POLLHUP | POLLERR))
                     ok = copy(pair.client, pair.server, false);
                 if (ok && (items[2 + 2 * i].revents & (POLLIN | POLLHUP | POLLERR))) {

@@ -1,6 +1,7 @@
 /*  =========================================================================
     test_cli.cc - the zgm program's pure parts: --since times, JSON and terminal output,
-    the interactive line splitter
+    the interactive line splitter, option values, the configuration file and how it meets
+    the command line
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -10,8 +11,11 @@
 #include "testutil.h"
 
 #include "cli/args.h"
+#include "cli/cli.h"
+#include "cli/config.h"
 #include "cli/output.h"
 #include "cli/timefmt.h"
+#include "core/limits.h"
 
 #include <cstdlib>
 #include <ctime>
@@ -112,6 +116,323 @@ void test_interactive_lines_split_into_words_with_quotes(void** state) {
     assert_false(split_words("/join \"unclosed", &words));
 }
 
+//  Parses a command line (words separated by blanks) against the server's options.
+bool parse_server(Args* args, const std::string& line) {
+    std::vector<std::string> words;
+    assert_true(split_words(line, &words));
+    std::vector<char*> pointers;
+    for (std::string& word : words)
+        pointers.push_back(&word[0]);
+    return args->parse((int)pointers.size(), pointers.data(), spec::kServerOptions, nullptr);
+}
+
+const spec::Command& server_command() {
+    for (const spec::Command& command : spec::kCommands)
+        if (command.id == spec::CommandId::kServer) return command;
+    fail();
+    return spec::kCommands[0];
+}
+
+void test_option_values_are_checked_as_they_are_parsed(void** state) {
+    (void)state;
+    Args good;
+    assert_true(parse_server(&good, "--heartbeat 200 --durability=normal --group a --group b"));
+    assert_string_equal(good.value("heartbeat"), "200");
+    assert_int_equal(good.values("group").size(), 2);
+    assert_string_equal(good.value_or_default("bind"), "tcp://*:*");
+    for (const char* bad : {"--heartbeat abc", "--heartbeat 0", "--heartbeat 99999999999",
+                            "--durability half", "--bind", "--bind=", "--no-such"}) {
+        Args args;
+        assert_false(parse_server(&args, bad));
+        assert_false(args.error().empty());
+    }
+    Args durability;
+    assert_false(parse_server(&durability, "--durability half"));
+    assert_string_equal(durability.error().c_str(),
+                        "--durability takes full or normal, not 'half'");
+}
+
+void test_a_key_that_starts_with_a_dash_is_a_word_not_an_option(void** state) {
+    (void)state;
+    std::vector<std::string> words = {"club", "-l4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm",
+                                      "--4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm", "--json"};
+    std::vector<char*> pointers;
+    for (std::string& word : words)
+        pointers.push_back(&word[0]);
+    Args args;
+    assert_true(args.parse((int)pointers.size(), pointers.data(), spec::kUserOptions, nullptr));
+    assert_int_equal(args.positional().size(), 3);
+    assert_string_equal(args.positional()[1].c_str(), words[1].c_str());
+    assert_string_equal(args.positional()[2].c_str(), words[2].c_str());
+    assert_true(args.has("json"));
+}
+
+void test_options_that_exclude_each_other_are_refused_together(void** state) {
+    (void)state;
+    Args args;
+    assert_true(parse_server(&args, "--memory --data /tmp/x"));
+    assert_false(args.check_exclusions());
+    assert_non_null(strstr(args.error().c_str(), "--data excludes --memory"));
+}
+
+const char* const kConfig = "# a host\n"
+                            "registry\n"
+                            "    bind = tcp://*:6000   # not the default\n"
+                            "\n"
+                            "server\n"
+                            "    registry = tcp://10.0.0.1:6000\n"
+                            "    group = general\n"
+                            "    group = random\n"
+                            "    data = /var/lib/zgm\n"
+                            "    heartbeat = 500\n"
+                            "server/main\n"
+                            "    group = projects\n"
+                            "    accept-new = true\n"
+                            "server/ram\n"
+                            "    memory = true\n";
+
+void test_config_keys_carry_their_file_and_line(void** state) {
+    (void)state;
+    ConfigFile file;
+    std::string error;
+    assert_true(file.parse("zgm.cfg", kConfig, &error));
+    const ConfigSection* server = file.section("server");
+    assert_non_null(server);
+    assert_int_equal(server->line, 5);
+    assert_int_equal(server->keys.size(), 5);
+    assert_string_equal(server->keys[1].name.c_str(), "group");
+    assert_string_equal(server->keys[2].value.c_str(), "random");
+    assert_int_equal(server->keys[2].line, 8);
+    const ConfigSection* registry = file.section("registry");
+    assert_string_equal(registry->keys[0].value.c_str(), "tcp://*:6000");
+    assert_int_equal(registry->keys[0].line, 3);
+    assert_int_equal(file.section("server/main")->keys[1].line, 13);
+    assert_null(file.section("server/other"));
+}
+
+void test_config_errors_name_file_line_and_key(void** state) {
+    (void)state;
+    struct Case {
+        const char* text;
+        const char* error;
+    } cases[] = {
+        {"server\n    heartbeat = abc\n",
+         "f.cfg:2: heartbeat: takes a positive number of milliseconds, not 'abc'"},
+        {"server\n    expiry = 100\n", "f.cfg:2: expiry: unknown key in section server"},
+        {"server\n    config = other.cfg\n", "f.cfg:2: config: unknown key in section server"},
+        {"# c\n\nservers\n", "f.cfg:3: servers: unknown section"},
+        {"bind = tcp://*:1\n", "f.cfg:1: bind: unknown section"},
+        {"registry = x\n", "f.cfg:1: registry: a section has no value"},
+        {"registry\n    bind = a\n    bind = b\n",
+         "f.cfg:3: bind: given twice in section registry (first on line 2)"},
+        {"server\n    memory = yes\n", "f.cfg:2: memory: takes true or false"},
+        {"server\n    durability = half\n", "f.cfg:2: durability: takes full or normal"},
+        {"server\n    group = g\n        under = 1\n", "f.cfg:2: group: a key has no keys"},
+        {"server\n   group = g\n", "f.cfg:2: indent 4 spaces at once"},
+        {"server\n\tgroup = g\n", "f.cfg:2: invalid syntax"},
+        {"registry\n    bind = \"tcp://*:1\n", "f.cfg:2: missing \""},
+        {"server/a b\n", "f.cfg:1: invalid syntax"},
+        {"server/bad!name\n", "f.cfg:1: invalid syntax"},
+        {"server\nregistry\nserver\n", "f.cfg:3: server: section given twice (first on line 1)"},
+        {"registry\n    bind = tcp://*:1\nregistry\n", "f.cfg:3: registry: section given twice"},
+        {"registry/x\n", "f.cfg:1: registry/x: unknown section"},
+    };
+    for (const Case& c : cases) {
+        ConfigFile file;
+        std::string error;
+        assert_false(file.parse("f.cfg", c.text, &error));
+        if (error.compare(0, strlen(c.error), c.error) != 0) {
+            print_error("for %s\nwanted %s\n   got %s\n", c.text, c.error, error.c_str());
+            fail();
+        }
+    }
+    ConfigFile file;
+    std::string error;
+    std::string long_line = "server\n    advertise = tcp://" + std::string(1200, 'a') + ":1\n";
+    assert_false(file.parse("f.cfg", long_line, &error));
+    assert_string_equal(error.c_str(), "f.cfg:2: a line of over 1000 bytes");
+    assert_false(file.load("/nonexistent/zgm.cfg", &error));
+    assert_string_equal(error.c_str(), "/nonexistent/zgm.cfg: No such file or directory");
+}
+
+void test_command_line_wins_over_instance_section_over_server_section(void** state) {
+    (void)state;
+    ConfigFile file;
+    std::string error;
+    assert_true(file.parse("zgm.cfg", kConfig, &error));
+    Args args;
+    assert_true(parse_server(&args, "--heartbeat 200"));
+    apply_config(file, server_command(), "main", &args);
+    //  The command line's heartbeat; the instance's groups replace the server's, all of them.
+    assert_string_equal(args.value("heartbeat"), "200");
+    assert_string_equal(args.where("heartbeat").c_str(), "--heartbeat");
+    std::vector<std::string> groups = args.values("group");
+    assert_int_equal(groups.size(), 1);
+    assert_string_equal(groups[0].c_str(), "projects");
+    assert_string_equal(args.where("group").c_str(), "zgm.cfg:12: group");
+    assert_string_equal(args.section_of("group").c_str(), "server/main");
+    assert_true(args.has("accept-new"));
+    //  What the instance leaves out comes from the server's section.
+    assert_string_equal(args.value("registry"), "tcp://10.0.0.1:6000");
+    assert_string_equal(args.section_of("data").c_str(), "server");
+    assert_true(args.check_exclusions());
+
+    //  Without an instance: the server's section only.
+    Args plain;
+    assert_true(parse_server(&plain, "--group only"));
+    apply_config(file, server_command(), nullptr, &plain);
+    assert_int_equal(plain.values("group").size(), 1);
+    assert_string_equal(plain.value("heartbeat"), "500");
+    assert_false(plain.has("accept-new"));
+}
+
+void test_an_option_replaces_the_file_key_it_excludes(void** state) {
+    (void)state;
+    ConfigFile file;
+    std::string error;
+    assert_true(file.parse("zgm.cfg", kConfig, &error));
+    //  --memory on the command line drops the file's data.
+    Args memory;
+    assert_true(parse_server(&memory, "--memory"));
+    apply_config(file, server_command(), nullptr, &memory);
+    assert_false(memory.has("data"));
+    assert_true(memory.check_exclusions());
+    //  So does memory = true in the instance's section.
+    Args ram;
+    assert_true(parse_server(&ram, ""));
+    apply_config(file, server_command(), "ram", &ram);
+    assert_true(ram.has("memory"));
+    assert_false(ram.has("data"));
+    assert_true(ram.check_exclusions());
+    //  Both in one section: refused, with both lines.
+    ConfigFile both;
+    assert_true(both.parse("b.cfg", "server\n    data = /x\n    memory = true\n", &error));
+    Args args;
+    assert_true(parse_server(&args, ""));
+    apply_config(both, server_command(), nullptr, &args);
+    assert_false(args.check_exclusions());
+    assert_string_equal(args.error().c_str(), "b.cfg:2: data: excludes memory (b.cfg:3)");
+}
+
+void test_a_flag_set_false_is_not_set(void** state) {
+    (void)state;
+    ConfigFile file;
+    std::string error;
+    assert_true(file.parse("f.cfg", "server\n    accept-new = false\n    quiet = true\n", &error));
+    Args args;
+    assert_true(parse_server(&args, ""));
+    apply_config(file, server_command(), nullptr, &args);
+    assert_false(args.has("accept-new"));
+    assert_true(args.has("quiet"));
+}
+
+//  The default of an option in a table, as a number.
+uint64_t default_of(const OptionSpec* options, const char* name) {
+    const OptionSpec* option = find_option(options, name);
+    if (!option || !option->default_value) fail_msg("--%s has no default", name);
+    uint64_t value = 0;
+    assert_true(parse_uint(option->default_value, UINT64_MAX, &value));
+    return value;
+}
+
+void test_the_limits_defaults_of_the_help_are_the_librarys(void** state) {
+    (void)state;
+    //  commands.toml says the defaults --help and the man pages show; the library has its
+    //  own. They must be the same numbers.
+    zgm::ServerLimits registry = zgm::registry_default_limits();
+    assert_int_equal(default_of(spec::kRegistryOptions, "max-rate"), registry.rate);
+    assert_int_equal(default_of(spec::kRegistryOptions, "max-connections"), registry.connections);
+    assert_int_equal(default_of(spec::kRegistryOptions, "max-frame"), registry.frame);
+    assert_int_equal(default_of(spec::kRegistryOptions, "max-groups"), registry.groups);
+    zgm::ServerLimits server;
+    assert_int_equal(default_of(spec::kServerOptions, "max-rate"), server.rate);
+    assert_int_equal(default_of(spec::kServerOptions, "max-connections"), server.connections);
+    assert_int_equal(default_of(spec::kServerOptions, "max-frame"), server.frame);
+    assert_int_equal(default_of(spec::kServerOptions, "max-groups"), server.groups);
+    assert_int_equal(default_of(spec::kServerOptions, "max-groups-per-owner"),
+                     server.groups_per_owner);
+    assert_int_equal(default_of(spec::kServerOptions, "max-members"), server.members);
+    assert_int_equal(default_of(spec::kServerOptions, "max-follows"), server.follows);
+    assert_int_equal(default_of(spec::kServerOptions, "max-follower-bytes"), server.follower_bytes);
+    assert_true(default_of(spec::kServerOptions, "max-frame") >= zgm::kMinServerFrame);
+    assert_true(default_of(spec::kRegistryOptions, "max-frame") >= zgm::kMinRegistryFrame);
+}
+
+void test_durations_take_a_unit_or_zero(void** state) {
+    (void)state;
+    uint64_t ms = 1;
+    assert_true(parse_duration("0", &ms));
+    assert_int_equal(ms, 0);
+    assert_true(parse_duration("30s", &ms));
+    assert_int_equal(ms, 30000);
+    assert_true(parse_duration("10m", &ms));
+    assert_int_equal(ms, 600000);
+    assert_true(parse_duration("2h", &ms));
+    assert_int_equal(ms, 7200000);
+    assert_true(parse_duration("7d", &ms));
+    assert_int_equal(ms, 7 * 86400000ull);
+    for (const char* bad : {"", "10", "-1d", "1w", "d", "1.5h", "10mm", "99999999999999d"})
+        assert_false(parse_duration(bad, &ms));
+    //  And as an option's value.
+    Args args;
+    std::vector<std::string> words = {"--retain-age", "1w"};
+    std::vector<char*> pointers = {&words[0][0], &words[1][0]};
+    assert_false(args.parse(2, pointers.data(), spec::kServerOptions, nullptr));
+    assert_string_equal(args.error().c_str(),
+                        "--retain-age takes a duration (30s, 10m, 2h, 7d, or 0), not '1w'");
+}
+
+void test_an_identity_of_zgm_0_1_is_told_from_a_certificate(void** state) {
+    (void)state;
+    std::string id, name;
+    assert_true(is_v1_identity("0123456789abcdef0123456789ABCDEF\nalice\n", &id, &name));
+    assert_string_equal(id.c_str(), "0123456789abcdef0123456789ABCDEF");
+    assert_string_equal(name.c_str(), "alice");
+    assert_true(is_v1_identity("0123456789abcdef0123456789abcdef\r\n", &id, &name));
+    assert_string_equal(name.c_str(), "");
+    assert_false(
+        is_v1_identity("#   ****  Generated on 2026-12-01 by CZMQ  ****\ncurve\n", &id, &name));
+    assert_false(is_v1_identity("0123456789abcdef0123456789abcdeg\nx\n", &id, &name));
+    assert_false(is_v1_identity("", &id, &name));
+}
+
+void test_a_shared_name_is_shown_with_the_start_of_the_key(void** state) {
+    (void)state;
+    assert_string_equal(disambiguated("alice", "Hl4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm").c_str(),
+                        "alice~Hl4k0}Zb");
+    MessageView view{"general", 7,
+                     kNoon,     "Hl4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm",
+                     "alice",   "0123456789abcdef0123456789abcdef",
+                     "hi",      2};
+    view.label = "alice~Hl4k0}Zb";
+    Style plain;
+    assert_non_null(strstr(format_message(view, plain, kNoon).c_str(), "<alice~Hl4k0}Zb> hi"));
+    //  JSON keeps the name and the key apart.
+    Style json;
+    json.json = true;
+    std::string line = format_message(view, json, kNoon);
+    assert_non_null(
+        strstr(line.c_str(), "\"sender\":\"Hl4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm\""));
+    assert_non_null(
+        strstr(line.c_str(), "\"name\":\"alice\",\"msg_id\":\"0123456789abcdef0123456789abcdef\""));
+    assert_null(strstr(line.c_str(), "missed"));
+    view.missed = 3;
+    assert_non_null(
+        strstr(format_message(view, json, kNoon).c_str(), "\"missed\":3,\"text\":\"hi\"}"));
+}
+
+void test_every_error_code_has_its_exit_status(void** state) {
+    (void)state;
+    assert_int_equal(exit_code_for(ZGM_OK), 0);
+    assert_int_equal(exit_code_for(ZGM_EINVAL), 2);
+    for (int code : {ZGM_ETIMEOUT, ZGM_EUNAVAILABLE, ZGM_ENOTCONNECTED, ZGM_EUNREACHABLE,
+                     ZGM_EINDOUBT, ZGM_ERATE})
+        assert_int_equal(exit_code_for(code), 3);
+    for (int code : {ZGM_ENOTMEMBER, ZGM_ENOTFOUND, ZGM_EEXISTS, ZGM_EALREADY, ZGM_ETOOLARGE,
+                     ZGM_EPROTO, ZGM_ESTORAGE, ZGM_ESYSTEM, ZGM_ESERVER, ZGM_EDENIED, ZGM_ELIMIT})
+        assert_int_equal(exit_code_for(code), 1);
+}
+
 } // namespace
 
 int main(void) {
@@ -124,6 +445,19 @@ int main(void) {
         cmocka_unit_test(test_json_strings_escape_controls_and_invalid_utf8),
         cmocka_unit_test(test_terminal_output_neutralises_escape_sequences),
         cmocka_unit_test(test_interactive_lines_split_into_words_with_quotes),
+        cmocka_unit_test(test_option_values_are_checked_as_they_are_parsed),
+        cmocka_unit_test(test_a_key_that_starts_with_a_dash_is_a_word_not_an_option),
+        cmocka_unit_test(test_options_that_exclude_each_other_are_refused_together),
+        cmocka_unit_test(test_config_keys_carry_their_file_and_line),
+        cmocka_unit_test(test_config_errors_name_file_line_and_key),
+        cmocka_unit_test(test_command_line_wins_over_instance_section_over_server_section),
+        cmocka_unit_test(test_an_option_replaces_the_file_key_it_excludes),
+        cmocka_unit_test(test_a_flag_set_false_is_not_set),
+        cmocka_unit_test(test_the_limits_defaults_of_the_help_are_the_librarys),
+        cmocka_unit_test(test_durations_take_a_unit_or_zero),
+        cmocka_unit_test(test_an_identity_of_zgm_0_1_is_told_from_a_certificate),
+        cmocka_unit_test(test_a_shared_name_is_shown_with_the_start_of_the_key),
+        cmocka_unit_test(test_every_error_code_has_its_exit_status),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

@@ -1,6 +1,11 @@
 #!/bin/sh
-#  The interactive client end to end, driven through tmux: join, switch, send a typed line,
-#  and a live message arriving while a line is half typed must leave that line intact.
+#  The interactive client end to end, driven through tmux: join (showing the group's last
+#  10 messages), send a typed line, and a live message arriving while a line is half typed
+#  must leave that line intact; two members with one display name shown apart by their keys;
+#  a send without an answer shown as pending, then stored; a refused send said as such; the
+#  owner's commands; /help COMMAND; `zgm user send` on a terminal without text says so
+#  instead of waiting. Every process finds the others' keys in the default files under a
+#  temporary XDG_CONFIG_HOME.
 #  Usage: test_interactive.sh PATH-TO-ZGM      (prints TAP)
 set -u
 zgm=$1
@@ -11,14 +16,22 @@ if ! command -v tmux >/dev/null 2>&1; then
 fi
 dir=$(mktemp -d /tmp/zgm-interactive-XXXXXX)
 session="zgm-test-$$"
+#  A tmux server of the test's own: a client in it gets this test's environment (a running
+#  server would give its own, e.g. without the LD_LIBRARY_PATH of make check-tsan), and no
+#  user's configuration.
+tmux() { command tmux -f /dev/null -S "$dir/tmux" "$@"; }
 registry_pid=""
 group_pid=""
 slow=1
 [ -n "${ZGM_EXE_WRAPPER:-}" ] && slow=4
+[ "${ZGM_TEST_SLOWDOWN:-0}" -gt 0 ] 2>/dev/null && slow=$ZGM_TEST_SLOWDOWN
+export XDG_CONFIG_HOME="$dir/config" XDG_DATA_HOME="$dir/data" XDG_STATE_HOME="$dir/state"
+unset ZGM_REGISTRY ZGM_REGISTRY_KEY
 
 cleanup() {
-    tmux kill-session -t "$session" 2>/dev/null
+    tmux kill-server 2>/dev/null
     for pid in $group_pid $registry_pid; do
+        kill -CONT "$pid" 2>/dev/null
         kill "$pid" 2>/dev/null
         sleep 0.2
         kill -9 "$pid" 2>/dev/null
@@ -52,59 +65,129 @@ wait_for() { #  wait_for FILE TEXT
     done
     return 1
 }
-screen_has() { #  screen_has TEXT: waits until the tmux screen shows TEXT
+screen_has() { #  screen_has TEXT [SESSION] [SECONDS]: waits until the tmux screen shows TEXT
     i=0
-    while [ $i -lt $((50 * slow)) ]; do
-        tmux capture-pane -p -t "$session" | grep -q -- "$1" && return 0
+    while [ $i -lt $((${3:-5} * 10 * slow)) ]; do
+        tmux capture-pane -p -S -100 -t "${2:-$session}" | grep -q -F -- "$1" && return 0
         sleep 0.1
         i=$((i + 1))
     done
     return 1
 }
+screen_lacks() { #  screen_lacks TEXT: the screen does not show TEXT now
+    ! tmux capture-pane -p -S -100 -t "$session" | grep -q -F -- "$1"
+}
 last_line_is() { #  the last non-empty line of the screen contains TEXT
-    tmux capture-pane -p -t "$session" | grep -v '^ *$' | tail -n 1 | grep -q -- "$1"
+    tmux capture-pane -p -t "$session" | grep -v '^ *$' | tail -n 1 | grep -q -F -- "$1"
+}
+type_line() { #  type_line TEXT: types TEXT literally, then Enter
+    tmux send-keys -t "$session" -l "$1"
+    tmux send-keys -t "$session" Enter
 }
 user() { #  user NAME ARGS...: a scripted user with its own identity
     name=$1
     shift
-    XDG_CONFIG_HOME="$dir/$name" $run_zgm user --name "$name" --registry "$registry" "$@"
+    $run_zgm user --identity "$dir/$name" --name "${display:-$name}" --registry "$registry" "$@"
+}
+key_of() { #  key_of NAME: the user's public key
+    user "$1" whoami --json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'
+}
+fetched() { #  fetched GROUP TEXT: bob's fetch of GROUP shows TEXT exactly N times (N=$3, 1)
+    [ "$(user bob fetch "$1" | grep -c -F -- "$2")" -eq "${3:-1}" ]
 }
 
-echo "1..7"
+echo "1..20"
 $run_zgm registry --bind 'tcp://127.0.0.1:*' >"$dir/registry.log" 2>&1 &
 registry_pid=$!
 wait_for "$dir/registry.log" "(port " || { echo "Bail out! registry did not start"; exit 1; }
 port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$dir/registry.log" | head -n 1)
 registry="tcp://127.0.0.1:$port"
-$run_zgm group --registry "$registry" --group general --group random --memory \
+$run_zgm server --registry "$registry" --group general --group random --memory --accept-new \
     --bind 'tcp://127.0.0.1:*' >"$dir/group.log" 2>&1 &
 group_pid=$!
 wait_for "$dir/group.log" "serving" || { echo "Bail out! group server did not start"; exit 1; }
 user bob join general >/dev/null
+i=1
+while [ $i -le 12 ]; do
+    user bob send general "old $i" >/dev/null
+    i=$((i + 1))
+done
 
-tmux new-session -d -s "$session" -x 120 -y 30 \
-    "env XDG_CONFIG_HOME=$dir/alice NO_COLOR=1 $run_zgm user --name alice --registry $registry"
+tmux new-session -d -s "$session" -x 160 -y 40 \
+    "env NO_COLOR=1 $run_zgm user --identity $dir/alice --name alice --registry $registry --timeout 1500"
 check "the client starts with a prompt" screen_has ">"
 
-tmux send-keys -t "$session" "/join general" Enter
+type_line "/help join"
+check "/help join shows join's help" screen_has "join a group (or follow it, when already a member)"
+check "/help join is not a usage error" screen_lacks "usage:"
+
+type_line "/join general"
 check "/join makes the group current" screen_has "general>"
+last_ten() { #  old 3 to old 12 on the screen, not old 2
+    screen=$(tmux capture-pane -p -S -100 -t "$session") || return 1
+    printf '%s\n' "$screen" | grep -q -F '<bob> old 12' &&
+        printf '%s\n' "$screen" | grep -q -F '<bob> old 3' &&
+        ! printf '%s\n' "$screen" | grep -q -F '<bob> old 2'
+}
+check "and shows its last 10 messages" last_ten
 
-tmux send-keys -t "$session" "hello from alice" Enter
-sleep $((1 * slow))
+type_line "hello from alice"
 check "a plain line is sent to the current group" \
-    sh -c "XDG_CONFIG_HOME='$dir/bob' $run_zgm user --registry '$registry' fetch general | grep -q 'hello from alice'"
+    sh -c "i=0; while [ \$i -lt $((50 * slow)) ]; do
+        XDG_CONFIG_HOME='$dir/config' $run_zgm user --identity '$dir/bob' --registry '$registry' \
+            fetch general | grep -q 'hello from alice' && exit 0; sleep 0.1; i=\$((i + 1)); done; exit 1"
 
-tmux send-keys -t "$session" "half typed"
+tmux send-keys -t "$session" -l "half typed"
 sleep 0.5
 user bob send general "bob says hi" >/dev/null
 check "a live message appears while typing" screen_has "bob says hi"
 check "the half-typed line is still on the prompt line" last_line_is "general> half typed"
-if [ -t 1 ] || [ -n "${NO_COLOR+x}" ]; then :; fi
-check "no colour codes with NO_COLOR" sh -c "! tmux capture-pane -p -e -t '$session' | grep -q '\[3[0-9]m'"
+no_colour() { #  the screen, read with its attributes, has no colour code
+    screen=$(tmux capture-pane -p -e -t "$session") || return 1
+    ! printf '%s\n' "$screen" | grep -q '\[3[0-9]m'
+}
+check "no colour codes with NO_COLOR" no_colour
+type_line " and finished"
+check "the finished line is sent whole" screen_has "<alice> half typed and finished"
 
-tmux send-keys -t "$session" " and finished" Enter
-sleep $((1 * slow))
-check "the finished line is sent whole" \
-    sh -c "XDG_CONFIG_HOME='$dir/bob' $run_zgm user --registry '$registry' fetch general | grep -q 'half typed and finished'"
-tmux send-keys -t "$session" "/quit" Enter
+#  A second bob: both are shown with the start of their keys.
+display=bob user bob2 join general >/dev/null
+display=bob user bob2 send general "the other bob" >/dev/null
+bob2=$(key_of bob2 | cut -c1-8)
+check "a display name two members share is shown with the key" screen_has "<bob~$bob2> the other bob"
+
+#  The group server stops answering: the line is pending, never failed; then stored once.
+kill -STOP "$group_pid"
+type_line "while it is stopped"
+check "a send without an answer is shown as pending" screen_has "(pending: \"while it is stopped\"" "" 15
+check "and not as failed" screen_lacks "not sent"
+kill -CONT "$group_pid"
+check "once the server is back it is stored" screen_has "(stored: \"while it is stopped\"" "" 20
+check "stored once" fetched general "while it is stopped"
+
+#  The owner's commands: alice makes a members-only group, bob is refused, then added.
+type_line "/create club --members"
+check "/create makes a group owned by you, current" screen_has "club>"
+user bob join club >/dev/null 2>&1
+bob_refused=$?
+type_line "/add $dir/bob"
+check "/add lets a key in (bob was refused before)" sh -c "
+    [ $bob_refused -eq 1 ] && i=0 && while [ \$i -lt $((50 * slow)) ]; do
+        XDG_CONFIG_HOME='$dir/config' $run_zgm user --identity '$dir/bob' --registry '$registry' \
+            join club >/dev/null 2>&1 && exit 0; sleep 0.1; i=\$((i + 1)); done; exit 1"
+
+#  Refused by the group server: said as such. bob's group, alice taken out of it.
+user bob create bobs >/dev/null
+type_line "/join bobs"
+screen_has "bobs>" >/dev/null
+user bob remove bobs "$dir/alice" >/dev/null
+type_line "am I still in?"
+check "a refused send prints 'error: not sent'" screen_has "error: not sent: bobs:"
+
+#  stdin is the terminal: no text to send, said at once (exit 2), not read from the terminal.
+tmux new-session -d -s "$session-send" -x 120 -y 10 \
+    "$run_zgm user --identity $dir/alice --registry $registry send general; echo \"exit \$?\"; sleep 30"
+check "send without text on a terminal exits 2 at once" screen_has "exit 2" "$session-send"
+check "and says why" screen_has "stdin is a terminal" "$session-send"
+type_line "/quit"
 exit $failed

@@ -1,7 +1,12 @@
 /*  =========================================================================
     test_processes.cc - the zgm program as separate processes: a registry, two group
-    servers and users on the command line; a group server killed with SIGKILL and
-    restarted; a restarted registry; a group server whose heartbeats stop
+    servers and users on the command line, finding each other's keys through the default
+    files under a temporary XDG_CONFIG_HOME (or --registry-key, ZGM_REGISTRY_KEY); a group
+    server killed with SIGKILL and restarted, 30 times under an application that retries
+    what was in doubt; a restarted registry, also during sends; a group server whose
+    heartbeats stop; exit codes; keys, identities and the 0.1 conversion; owners, members
+    and retention from the command line; the configuration file, the log lines, `zgm help`
+    and the deprecated `zgm group`
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -11,7 +16,14 @@
 #include "process.h"
 #include "testutil.h"
 
+#include "core/zap.h"
+
+#include <algorithm>
+#include <fcntl.h>
 #include <map>
+#include <set>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 using test::Result;
 
@@ -19,6 +31,7 @@ namespace {
 
 struct System {
     std::string dir;
+    std::string config;   //  $XDG_CONFIG_HOME of every process of the test
     std::string registry; //  endpoint
     int registry_port = 0;
     pid_t registry_pid = 0;
@@ -40,9 +53,17 @@ void expect_log(System* s, const std::string& name, const std::string& text) {
     }
 }
 
+//  Every process of a test (and the test itself, for its API users) has its key files in
+//  a directory of its own: never the real ~/.config.
 int setup(void** state) {
     System* s = new System();
     s->dir = test::make_temp_dir();
+    s->config = s->dir + "/config";
+    setenv("XDG_CONFIG_HOME", s->config.c_str(), 1);
+    setenv("XDG_DATA_HOME", (s->dir + "/data").c_str(), 1);
+    setenv("XDG_STATE_HOME", (s->dir + "/state").c_str(), 1);
+    unsetenv("ZGM_REGISTRY");
+    unsetenv("ZGM_REGISTRY_KEY");
     *state = s;
     return 0;
 }
@@ -55,42 +76,96 @@ int teardown(void** state) {
     return 0;
 }
 
-void start_registry(System* s, int port = 0, const std::vector<std::string>& extra = {}) {
-    std::string bind = "tcp://127.0.0.1:" + (port ? std::to_string(port) : std::string("*"));
-    std::vector<std::string> args = {"registry", "--bind", bind};
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::string log = log_path(s, "registry");
-    s->registry_pid = test::start(args, log);
+//  The registry's public certificate, as `zgm registry` wrote it.
+std::string registry_cert(System* s) {
+    return s->config + "/zgm/registry.cert";
+}
+
+void wait_for_registry(System* s) {
     expect_log(s, "registry", "(port ");
     //  The log accumulates across restarts: the last announcement counts.
-    std::string text = test::read_file(log);
+    std::string text = test::read_file(log_path(s, "registry"));
     s->registry_port = atoi(text.c_str() + text.rfind("(port ") + 6);
     assert_true(s->registry_port > 0);
     s->registry = test::local_endpoint(s->registry_port);
 }
 
-pid_t start_group(System* s, const std::string& name, const std::vector<std::string>& options) {
+//  Starts `zgm registry` without waiting for it.
+pid_t launch_registry(System* s, int port = 0, const std::vector<std::string>& extra = {}) {
+    std::string bind = "tcp://127.0.0.1:" + (port ? std::to_string(port) : std::string("*"));
+    std::vector<std::string> args = {"registry", "--bind", bind};
+    args.insert(args.end(), extra.begin(), extra.end());
+    s->registry_pid = test::start(args, log_path(s, "registry"));
+    return s->registry_pid;
+}
+
+void start_registry(System* s, int port = 0, const std::vector<std::string>& extra = {}) {
+    if (port) {
+        //  Its announcement of this start, not of the last one.
+        std::string log = log_path(s, "registry");
+        size_t before = test::read_file(log).size();
+        launch_registry(s, port, extra);
+        if (!test::eventually(
+                [&] { return test::read_file(log).find("(port ", before) != std::string::npos; },
+                20000 * test::slowdown())) {
+            print_error("the registry did not start again on port %d:\n%s\n", port,
+                        test::read_file(log).substr(before).c_str());
+            fail();
+        }
+    } else {
+        launch_registry(s, port, extra);
+    }
+    wait_for_registry(s);
+}
+
+//  The arguments of `zgm server` for a group server of this test: its own key in the
+//  directory the registry trusts by default (unless options has a --key), the registry,
+//  any free port, fast heartbeats.
+std::vector<std::string> server_args(System* s, const std::string& name,
+                                     const std::vector<std::string>& options,
+                                     const char* command = "server") {
     std::vector<std::string> args = {
-        "group", "--registry", s->registry, "--bind", "tcp://127.0.0.1:*", "--heartbeat", "200"};
+        command, "--registry", s->registry, "--bind", "tcp://127.0.0.1:*", "--heartbeat", "200"};
+    if (std::find(options.begin(), options.end(), "--key") == options.end() &&
+        std::find(options.begin(), options.end(), "--config") == options.end()) {
+        args.push_back("--key");
+        args.push_back(s->config + "/zgm/servers/" + name + ".cert");
+    }
     args.insert(args.end(), options.begin(), options.end());
-    std::string log = log_path(s, name);
-    pid_t pid = test::start(args, log);
+    return args;
+}
+
+pid_t start_group(System* s, const std::string& name, const std::vector<std::string>& options,
+                  const std::vector<std::string>& env = {}, const char* command = "server") {
+    pid_t pid = test::start(server_args(s, name, options, command), log_path(s, name), env);
     s->groups[name] = pid;
     return pid;
 }
 
-//  A user's command, with its own identity (config directory) and the registry.
-Result user(System* s, const std::string& who, std::vector<std::string> args) {
-    std::vector<std::string> full = {"user", "--name", who, "--registry", s->registry};
+//  A user's command, with its own identity file and the registry; its key files are the
+//  test's.
+Result user(System* s, const std::string& who, std::vector<std::string> args,
+            const std::vector<std::string>& env = {}) {
+    std::vector<std::string> full = {"user", "--identity", s->dir + "/" + who, "--name",
+                                     who,    "--registry", s->registry};
     full.insert(full.end(), args.begin(), args.end());
-    return test::run(full, {"XDG_CONFIG_HOME=" + s->dir + "/config-" + who});
+    return test::run(full, env);
 }
 
 pid_t listen(System* s, const std::string& who, const std::vector<std::string>& args) {
-    std::vector<std::string> full = {"user", "--name", who, "--registry", s->registry, "listen"};
+    std::vector<std::string> full = {"user", "--identity", s->dir + "/" + who, "--name",
+                                     who,    "--registry", s->registry,        "listen"};
     full.insert(full.end(), args.begin(), args.end());
-    return test::start(full, log_path(s, "listen-" + who),
-                       {"XDG_CONFIG_HOME=" + s->dir + "/config-" + who});
+    return test::start(full, log_path(s, "listen-" + who));
+}
+
+//  The public key a user's identity file holds.
+std::string key_of(System* s, const std::string& who) {
+    Result me = user(s, who, {"whoami", "--json"});
+    assert_int_equal(me.status, 0);
+    size_t at = me.out.find("\"id\":\"");
+    assert_true(at != std::string::npos);
+    return me.out.substr(at + 6, 40);
 }
 
 size_t count_lines(const std::string& text, const std::string& needle) {
@@ -118,7 +193,7 @@ void test_registry_group_servers_and_users_on_the_command_line(void** state) {
     start_group(s, "north", {"--group", "general", "--group", "random", "--memory"});
     start_group(s, "south", {"--accept-new", "--memory"});
     expect_log(s, "north", "serving general, random");
-    expect_log(s, "south", "zgm group:");
+    expect_log(s, "south", "zgm server:");
 
     Result groups = user(s, "alice", {"groups", "--json"});
     assert_int_equal(groups.status, 0);
@@ -138,6 +213,10 @@ void test_registry_group_servers_and_users_on_the_command_line(void** state) {
     assert_non_null(strstr(fetched.out.c_str(), "\"time\":\"20"));
     Result members = user(s, "bob", {"members", "general", "--json"});
     assert_int_equal(count_lines(members.out, "\"id\":"), 2);
+    assert_int_equal(count_lines(members.out, "\"role\":\"member\""), 2);
+    //  A sender is its key, as its connection proved it.
+    assert_non_null(
+        strstr(fetched.out.c_str(), ("\"sender\":\"" + key_of(s, "alice") + "\"").c_str()));
 
     //  Creation lands on the group server that accepts new groups.
     assert_int_equal(user(s, "alice", {"create", "fresh"}).status, 0);
@@ -157,8 +236,7 @@ void test_registry_group_servers_and_users_on_the_command_line(void** state) {
     assert_int_equal(test::run({"--help"}).status, 0);
     //  No registry where it is pointed: 3, in bounded time.
     Result nobody =
-        test::run({"user", "--registry", "tcp://127.0.0.1:1", "--timeout", "300", "groups"},
-                  {"XDG_CONFIG_HOME=" + s->dir + "/config-nobody"});
+        user(s, "nobody", {"--registry", "tcp://127.0.0.1:1", "--timeout", "300", "groups"});
     assert_int_equal(nobody.status, 3);
 
     //  The registry and the group server log what the seed logged.
@@ -202,9 +280,7 @@ void test_listen_prints_live_messages_and_resumes_after_the_last_printed(void** 
     //  While bob is away, two more; the next listen starts after the last it printed.
     assert_int_equal(user(s, "alice", {"send", "general", "away 4"}).status, 0);
     assert_int_equal(user(s, "alice", {"send", "general", "away 5"}).status, 0);
-    Result resumed = test::run({"user", "--name", "bob", "--registry", s->registry, "listen",
-                                "general", "--count", "2", "--json"},
-                               {"XDG_CONFIG_HOME=" + s->dir + "/config-bob"});
+    Result resumed = user(s, "bob", {"listen", "general", "--count", "2", "--json"});
     assert_int_equal(resumed.status, 0);
     assert_int_equal(count_lines(resumed.out, "\"seq\":"), 2);
     assert_non_null(strstr(resumed.out.c_str(), "\"seq\":4"));
@@ -226,16 +302,20 @@ void test_group_server_killed_and_restarted_loses_nothing(void** state) {
     for (int i = 1; i <= 5; i++)
         assert_int_equal(user(s, "alice", {"send", "general", "m" + std::to_string(i)}).status, 0);
     test::kill_now(server);
-    //  Restarted on another port: the registry hands out the new endpoint.
-    start_group(s, "server-again", {"--group", "general", "--data", data});
+    //  Restarted on another port, with its key: the registry hands out the new endpoint.
+    start_group(
+        s, "server-again",
+        {"--group", "general", "--data", data, "--key", s->config + "/zgm/servers/server.cert"});
     expect_log(s, "server-again", "serving general");
     for (int i = 6; i <= 10; i++) {
         Result sent = user(s, "alice", {"send", "general", "m" + std::to_string(i), "--json"});
-        assert_int_equal(sent.status, 0);
+        if (sent.status != 0) fail_msg("send m%d: %d %s", i, sent.status, sent.err.c_str());
         //  The sequence goes on from where it was.
         assert_non_null(strstr(sent.out.c_str(), ("\"seq\":" + std::to_string(i)).c_str()));
     }
-    assert_int_equal(wait_exit(listener, 30000), 0);
+    if (wait_exit(listener, 30000) != 0)
+        fail_msg("bob's listen did not get 10 messages:\n%s",
+                 test::read_file(log_path(s, "listen-bob")).c_str());
     std::string heard = test::read_file(log_path(s, "listen-bob"));
     for (int i = 1; i <= 10; i++)
         assert_int_equal(count_lines(heard, "\"seq\":" + std::to_string(i) + ","), 1);
@@ -276,6 +356,728 @@ void test_group_server_whose_heartbeats_stop_disappears(void** state) {
         5000 * test::slowdown()));
 }
 
+void write_file(const std::string& path, const std::string& text) {
+    FILE* file = fopen(path.c_str(), "w");
+    assert_non_null(file);
+    fputs(text.c_str(), file);
+    fclose(file);
+}
+
+void test_group_is_a_deprecated_alias_of_server(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "old", {"--group", "general", "--memory"}, {}, "group");
+    expect_log(s, "old", "serving general");
+    std::string log = test::read_file(log_path(s, "old"));
+    assert_non_null(strstr(log.c_str(), "zgm: 'zgm group' is deprecated; use 'zgm server'\n"));
+    assert_int_equal(count_lines(log, "deprecated"), 1);
+    assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
+}
+
+void test_server_reads_its_section_and_instance_from_the_config_file(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    std::string config = s->dir + "/zgm.cfg";
+    write_file(config, "server\n"
+                       "    registry = " +
+                           s->registry +
+                           "\n"
+                           "    data = " +
+                           s->dir +
+                           "/data\n"
+                           "    group = general\n"
+                           "    bind = tcp://127.0.0.1:*\n"
+                           "    heartbeat = 200\n"
+                           "server/north\n"
+                           "    group = north-1\n"
+                           "    group = north-2\n");
+    //  The instance's groups replace the shared ones; its store is a directory of its own.
+    test::start({"server", "--config", config, "--instance", "north"}, log_path(s, "north"));
+    expect_log(s, "north", "serving north-1, north-2 on tcp://127.0.0.1:");
+    expect_log(s, "north", "store in " + s->dir + "/data/north\n");
+    //  Options on the command line win: --memory drops the file's data.
+    test::start({"server", "--config", config, "--group", "flagged", "--memory"},
+                log_path(s, "flagged"));
+    expect_log(s, "flagged", "serving flagged on");
+    assert_null(strstr(test::read_file(log_path(s, "flagged")).c_str(), "store in"));
+    Result groups = user(s, "alice", {"groups", "--json"});
+    assert_int_equal(count_lines(groups.out, "\"group\":"), 3);
+    assert_null(strstr(groups.out.c_str(), "\"group\":\"general\""));
+}
+
+void test_a_bad_config_file_stops_the_server_naming_file_line_and_key(void** state) {
+    System* s = (System*)*state;
+    std::string config = s->dir + "/bad.cfg";
+    write_file(config, "server\n    group = general\n    heartbeat = soon\n");
+    Result bad = test::run({"server", "--config", config});
+    assert_int_equal(bad.status, 2);
+    assert_string_equal(bad.err.c_str(),
+                        ("zgm server: " + config +
+                         ":3: heartbeat: takes a positive number of milliseconds, not 'soon'\n")
+                            .c_str());
+    write_file(config, "server\n    group = general\n");
+    Result missing = test::run({"server", "--config", config, "--instance", "south"});
+    assert_int_equal(missing.status, 2);
+    assert_non_null(strstr(missing.err.c_str(), "no section server/south"));
+    assert_int_equal(test::run({"server", "--instance", "south"}).status, 2);
+    assert_int_equal(test::run({"registry", "--config", s->dir + "/none.cfg"}).status, 2);
+}
+
+//  The "DEVICE:INODE" systemd puts in JOURNAL_STREAM for the file at path.
+std::string journal_stream_of(const std::string& path) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    struct stat status;
+    assert_int_equal(fstat(fd, &status), 0);
+    close(fd);
+    return std::to_string((uintmax_t)status.st_dev) + ":" +
+           std::to_string((uintmax_t)status.st_ino);
+}
+
+//  Whether text has a line that is an ISO 8601 local time with milliseconds and the UTC
+//  offset, then the rest: "2026-11-24T10:00:00.125+01:00 <rest>".
+bool has_stamped_line(const std::string& text, const std::string& rest) {
+    const std::string shape = "dddd-dd-ddTdd:dd:dd.ddd+dd:dd ";
+    for (size_t start = 0; start < text.size();) {
+        size_t end = text.find('\n', start);
+        std::string line = text.substr(start, end - start);
+        start = end == std::string::npos ? text.size() : end + 1;
+        if (line.size() != shape.size() + rest.size() ||
+            line.compare(shape.size(), rest.size(), rest))
+            continue;
+        bool fits = true;
+        for (size_t i = 0; i < shape.size(); i++)
+            fits = fits && (shape[i] == 'd'   ? isdigit((unsigned char)line[i]) != 0
+                            : shape[i] == '+' ? line[i] == '+' || line[i] == '-'
+                                              : line[i] == shape[i]);
+        if (fits) return true;
+    }
+    return false;
+}
+
+void test_log_lines_carry_a_priority_under_the_journal_and_the_year_elsewhere(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    //  Under the journal: "<6>" and the message, no timestamp.
+    std::string stream = journal_stream_of(log_path(s, "journal"));
+    start_group(s, "journal", {"--group", "general", "--memory"}, {"JOURNAL_STREAM=" + stream});
+    expect_log(s, "journal", "<6>group server: hosting 'general'\n");
+    std::string journal = test::read_file(log_path(s, "journal"));
+    assert_false(has_stamped_line(journal, "I: group server: hosting 'general'"));
+    //  A JOURNAL_STREAM that names another file (inherited, then redirected): timestamps.
+    start_group(s, "file", {"--group", "random", "--memory"}, {"JOURNAL_STREAM=" + stream});
+    expect_log(s, "file", "hosting 'random'");
+    std::string file = test::read_file(log_path(s, "file"));
+    assert_null(strstr(file.c_str(), "<6>"));
+    if (!has_stamped_line(file, "I: group server: hosting 'random'")) {
+        print_error("no ISO 8601 line in:\n%s\n", file.c_str());
+        fail();
+    }
+}
+
+void test_help_prints_what_the_help_options_print(void** state) {
+    (void)state;
+    Result top = test::run({"help"});
+    assert_int_equal(top.status, 0);
+    assert_string_equal(top.out.c_str(), test::run({"--help"}).out.c_str());
+    struct Pair {
+        std::vector<std::string> help, option;
+    } pairs[] = {
+        {{"help", "server"}, {"server", "--help"}},
+        {{"help", "registry"}, {"registry", "-h"}},
+        {{"help", "user", "send"}, {"user", "send", "--help"}},
+    };
+    for (const Pair& pair : pairs) {
+        Result by_help = test::run(pair.help);
+        Result by_option = test::run(pair.option);
+        assert_int_equal(by_help.status, 0);
+        assert_int_equal(by_option.status, 0);
+        assert_non_null(strstr(by_help.out.c_str(), "Usage: zgm "));
+        assert_string_equal(by_help.out.c_str(), by_option.out.c_str());
+    }
+    assert_int_equal(test::run({"help", "nosuch"}).status, 2);
+    assert_int_equal(test::run({"help", "user", "nosuch"}).status, 2);
+}
+
+void test_send_refuses_an_empty_message(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "server", {"--group", "general", "--memory"});
+    expect_log(s, "server", "serving general");
+    assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
+    //  An empty stdin (the tests' stdin is /dev/null), and an empty word.
+    Result from_stdin = user(s, "alice", {"send", "general"});
+    assert_int_equal(from_stdin.status, 2);
+    assert_non_null(strstr(from_stdin.err.c_str(), "an empty message is not sent"));
+    assert_int_equal(user(s, "alice", {"send", "general", ""}).status, 2);
+    Result history = user(s, "alice", {"fetch", "general", "--json"});
+    assert_int_equal(history.status, 0);
+    assert_int_equal(count_lines(history.out, "\"seq\":"), 0);
+}
+
+//  The port of the group server a log announces ("serving ... on tcp://127.0.0.1:PORT").
+int served_port(System* s, const std::string& name) {
+    std::string text = test::read_file(log_path(s, name));
+    size_t at = text.rfind("127.0.0.1:");
+    return at == std::string::npos ? 0 : atoi(text.c_str() + at + 10);
+}
+
+std::string body_of(const zgm_msg_t* msg) {
+    return std::string((const char*)zgm_msg_body(msg), zgm_msg_size(msg));
+}
+
+//  A user of this process, connected to the test's registry with the key the registry wrote.
+zgm_user_t* api_user(System* s, const char* name, int timeout_ms) {
+    zgm_user_t* user = zgm_user_new(name);
+    assert_non_null(user);
+    zgm_user_set_timeout(user, timeout_ms);
+    assert_ok(zgm_user_connect(user, s->registry.c_str(), registry_cert(s).c_str()));
+    return user;
+}
+
+//  Sends again, with its id, until it is stored (or 30 s pass: then the test fails).
+void send_until_stored(zgm_user_t* user, const char* group, const std::string& body,
+                       const std::string& id) {
+    int64_t deadline = zgm::mono_ms() + 30000 * test::slowdown();
+    char msg_id[ZGM_MSG_ID_SIZE];
+    snprintf(msg_id, sizeof msg_id, "%s", id.c_str());
+    while (zgm_user_send(user, group, body.data(), body.size(), msg_id, NULL, NULL) != 0) {
+        if (zgm::mono_ms() > deadline)
+            fail_msg("%s never stored: %s (%d)", body.c_str(), zgm_strerror(), zgm_errno());
+        if (zgm_errno() != ZGM_EINDOUBT) zclock_sleep(100); //  down for now: a moment
+    }
+}
+
+void test_30_sigkills_of_a_group_server_lose_and_double_no_message(void** state) {
+    System* s = (System*)*state;
+    const int kCycles = 30, kPerCycle = 20, kWhileDown = 5;
+    int64_t started = zgm::mono_ms();
+    start_registry(s);
+    std::string data = s->dir + "/crash-data";
+    std::vector<std::string> options = {"--group",      "crash", "--data", data,
+                                        "--durability", "full",  "--quiet"};
+    start_group(s, "crash-0", options);
+    expect_log(s, "crash-0", "serving crash");
+    int port = served_port(s, "crash-0");
+    assert_true(port > 0);
+    //  Always the same key, store and port.
+    options.push_back("--key");
+    options.push_back(s->config + "/zgm/servers/crash-0.cert");
+    options.push_back("--bind");
+    options.push_back(test::local_endpoint(port));
+
+    zgm_user_t* user = api_user(s, "writer", 5000);
+    assert_ok(zgm_user_join(user, "crash"));
+    //  A timeout shorter than a restart: some sends are in doubt, and retried.
+    zgm_user_set_timeout(user, 400);
+    std::map<std::string, std::string> bodies; //  id -> body
+    int retried = 0, in_doubt = 0;
+    int next = 0;
+    auto post = [&](int count) {
+        for (int i = 0; i < count; i++) {
+            char id[ZGM_MSG_ID_SIZE] = "";
+            std::string body = "m" + std::to_string(next++);
+            assert_ok(zgm_user_send_async(user, "crash", body.data(), body.size(), id));
+            bodies[id] = body;
+        }
+    };
+    for (int cycle = 0; cycle < kCycles; cycle++) {
+        post(kPerCycle);
+        //  Killed at once (sends in flight), or after some outcomes came back.
+        std::vector<zgm_sent_t> outcomes;
+        int wait_for = cycle % 3 == 0 ? 0 : cycle % 3 == 1 ? 1 : kPerCycle / 2;
+        for (int i = 0; i < wait_for; i++) {
+            zgm_sent_t sent;
+            if (zgm_user_sent(user, &sent, 5000 * test::slowdown()) != 0) break;
+            outcomes.push_back(sent);
+        }
+        test::kill_now(s->groups["crash-" + std::to_string(cycle)]);
+        post(kWhileDown); //  sent while it is down
+        //  Every third time it stays down until those sends had their outcome: in doubt
+        //  for what was in flight, failed for the rest. Else it is back within the timeout.
+        if (cycle % 3 == 0) assert_ok(zgm_user_flush(user, 30000 * test::slowdown()));
+        std::string name = "crash-" + std::to_string(cycle + 1);
+        //  The port may take a moment to be free again: start until one stays up.
+        for (int attempt = 0;; attempt++) {
+            pid_t again = start_group(s, name, options);
+            if (test::wait_for_text(log_path(s, name), "serving crash", 3000)) break;
+            assert_true(attempt < 10);
+            test::kill_now(again);
+        }
+        assert_ok(zgm_user_flush(user, 30000 * test::slowdown()));
+        zgm_sent_t sent;
+        while (zgm_user_sent(user, &sent, 0) == 0)
+            outcomes.push_back(sent);
+        assert_int_equal(outcomes.size(), kPerCycle + kWhileDown);
+        for (const zgm_sent_t& outcome : outcomes) {
+            if (outcome.error == 0) continue;
+            //  Failed or in doubt: the application sends it again with its id.
+            in_doubt += outcome.error == ZGM_EINDOUBT;
+            retried++;
+            send_until_stored(user, "crash", bodies[outcome.msg_id], outcome.msg_id);
+        }
+    }
+    //  Every message stored exactly once, with gapless seqs.
+    zgm_msglist_t* all = zgm_user_fetch(user, "crash", NULL);
+    assert_non_null(all);
+    size_t size = zgm_msglist_size(all);
+    std::set<std::string> seen;
+    for (size_t i = 0; i < size; i++) {
+        const zgm_msg_t* msg = zgm_msglist_get(all, i);
+        assert_int_equal(zgm_msg_seq(msg), i + 1);
+        assert_true(seen.insert(body_of(msg)).second); //  no duplicate
+        assert_string_equal(bodies[zgm_msg_id(msg)].c_str(), body_of(msg).c_str());
+    }
+    assert_int_equal(size, kCycles * (kPerCycle + kWhileDown));
+    assert_int_equal(seen.size(), kCycles * (kPerCycle + kWhileDown));
+    assert_true(retried > 0);
+    zgm_msglist_destroy(&all);
+    zgm_user_destroy(&user);
+    print_message("# %d SIGKILL cycles, %d messages stored once each; %d sends retried with "
+                  "their id (%d of them in doubt); %.1f s\n",
+                  kCycles, kCycles * (kPerCycle + kWhileDown), retried, in_doubt,
+                  (zgm::mono_ms() - started) / 1000.0);
+}
+
+void test_a_registry_killed_and_restarted_during_sends_fails_no_send(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "server", {"--group", "steady", "--memory"});
+    expect_log(s, "server", "serving steady");
+    zgm_user_t* writer = api_user(s, "writer", 5000);
+    assert_ok(zgm_user_join(writer, "steady"));
+    assert_int_equal(user(s, "alice", {"join", "steady"}).status, 0);
+    int sent = 0;
+    auto send_some = [&](int count) {
+        for (int i = 0; i < count; i++, sent++) {
+            std::string body = "s" + std::to_string(sent);
+            uint64_t seq = 0;
+            if (zgm_user_send(writer, "steady", body.data(), body.size(), NULL, &seq, NULL) != 0)
+                fail_msg("send %d failed: %s", sent, zgm_strerror());
+            assert_int_equal(seq, sent + 1);
+        }
+    };
+    send_some(20);
+    test::kill_now(s->registry_pid);
+    send_some(20); //  the registry is down: the user knows where steady is served
+    launch_registry(s, s->registry_port);
+    send_some(20); //  while it starts
+    wait_for_registry(s);
+    send_some(20); //  while it relearns its groups
+    //  A process that must ask the registry where steady is, at once: ridden out.
+    Result cli = user(s, "alice", {"send", "steady", "from", "the", "command", "line"});
+    if (cli.status != 0) fail_msg("zgm user send: %d %s", cli.status, cli.err.c_str());
+    sent++;
+    send_some(20);
+    zgm_msglist_t* all = zgm_user_fetch(writer, "steady", NULL);
+    assert_int_equal(zgm_msglist_size(all), sent);
+    zgm_msglist_destroy(&all);
+    zgm_user_destroy(&writer);
+}
+
+void test_a_registry_that_is_not_there_is_said_at_once_with_endpoint_and_reason(void** state) {
+    System* s = (System*)*state;
+    std::string key = s->dir + "/some.cert";
+    assert_int_equal(test::run({"keygen", key}).status, 0);
+    //  A port nobody listens on.
+    zsock_t* probe = zsock_new(ZMQ_DEALER);
+    int port = zsock_bind(probe, "tcp://127.0.0.1:*");
+    zsock_destroy(&probe);
+    assert_true(port > 0);
+    std::string endpoint = test::local_endpoint(port);
+    int64_t start = zgm::mono_ms();
+    Result nobody = test::run({"user", "--identity", s->dir + "/alice", "--registry", endpoint,
+                               "--registry-key", key, "--timeout", "10000", "groups"});
+    int64_t took = zgm::mono_ms() - start;
+    assert_int_equal(nobody.status, 3);
+    assert_non_null(strstr(nobody.err.c_str(), endpoint.c_str()));
+    assert_non_null(strstr(nobody.err.c_str(), "refused"));
+    if (took >= 1500 * test::slowdown())
+        fail_msg("took %lld ms: %s", (long long)took, nobody.err.c_str());
+    //  An endpoint without its transport gets a hint, and is a usage error.
+    Result bare = test::run({"user", "--identity", s->dir + "/alice", "--registry",
+                             "localhost:5570", "--registry-key", key, "groups"});
+    assert_int_equal(bare.status, 2);
+    assert_non_null(strstr(bare.err.c_str(), "did you mean tcp://localhost:5570"));
+}
+
+//  A group server that registers one group with the registry (it trusts its key, from the
+//  directory of trusted servers) and then answers nothing: a send to it is never answered,
+//  though it arrives.
+class MuteServer {
+public:
+    MuteServer(System* s, const std::string& group) {
+        zgm::KeyPair keys = zgm::KeyPair::generate();
+        assert_true(zgm::save_key_pair(s->config + "/zgm/servers/mute.cert", keys, "").is_ok());
+        router_ = zsock_new(ZMQ_ROUTER);
+        zgm::secure_server_socket(router_, keys, zgm::Security::kCurve, "");
+        std::string why;
+        domain_ = zgm::zap_register(router_, zgm::Security::kCurve, 100, &why);
+        assert_non_null(domain_.get());
+        zsock_set_zap_domain(router_, domain_->name.c_str());
+        port_ = zsock_bind(router_, "tcp://127.0.0.1:*");
+        assert_true(port_ > 0);
+        char registry_key[ZGM_KEY_SIZE];
+        assert_ok(zgm_key_read(registry_cert(s).c_str(), registry_key));
+        link_.reset(new test::RawClient(s->registry, registry_key, keys));
+        request_.id = zgm::proto::kRegister;
+        request_.endpoint = test::local_endpoint(port_);
+        request_.group_id = zgm::Uuid::random();
+        request_.group = group;
+        //  The registry reads its directory again for an unknown key at most once a second.
+        assert_true(test::eventually([&] { return link_->call(request_).id == zgm::proto::kOk; }));
+    }
+    int port() const { return port_; }
+    //  Registers again: it never heartbeats, so the registry would expire it.
+    void refresh() { assert_int_equal(link_->call(request_).id, zgm::proto::kOk); }
+    ~MuteServer() {
+        zgm::zap_unregister(router_, &domain_);
+        zsock_destroy(&router_);
+    }
+    //  Takes what arrived (and answers nothing); true if anything did.
+    bool drain() {
+        bool any = false;
+        while (zsock_events(router_) & ZMQ_POLLIN) {
+            zmsg_t* msg = zmsg_recv(router_);
+            zmsg_destroy(&msg);
+            any = true;
+        }
+        return any;
+    }
+
+private:
+    zsock_t* router_ = nullptr;
+    int port_ = 0;
+    std::shared_ptr<zgm::ZapDomain> domain_;
+    std::unique_ptr<test::RawClient> link_;
+    zgm::proto::Message request_;
+};
+
+void test_exit_codes_tell_a_wrong_name_from_a_server_down_or_a_send_in_doubt(void** state) {
+    System* s = (System*)*state;
+    //  A registry younger than its expiry may not know every group yet, and says "not yet"
+    //  rather than "no such group": a short expiry, so that it soon knows.
+    int expiry = 2000 * test::slowdown();
+    start_registry(s, 0, {"--expiry", std::to_string(expiry)});
+    pid_t server = start_group(s, "server", {"--group", "general", "--memory"});
+    expect_log(s, "server", "serving general");
+    assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
+    //  A wrong name: refused, 1.
+    Result wrong;
+    assert_true(test::eventually(
+        [&] {
+            return (wrong = user(s, "alice", {"--timeout", "500", "send", "genral", "hi"}))
+                       .status == 1;
+        },
+        3 * expiry));
+    assert_non_null(strstr(wrong.err.c_str(), "genral"));
+
+    //  A send that arrived and got no answer may have been stored: 3, never "failed", and
+    //  the command that settles it.
+    MuteServer mute(s, "limbo");
+    mute.refresh();
+    Result doubt = user(s, "alice", {"--timeout", "1000", "send", "limbo", "maybe", "stored"});
+    assert_true(mute.drain());
+    assert_int_equal(doubt.status, 3);
+    assert_non_null(strstr(doubt.err.c_str(), "may have been stored"));
+    size_t at = doubt.err.find(" --id ");
+    if (at == std::string::npos) fail_msg("no --id in: %s", doubt.err.c_str());
+    std::string id = doubt.err.substr(at + 6, 32);
+    assert_non_null(
+        strstr(doubt.err.c_str(), ("zgm user --registry " + s->registry + " --identity " + s->dir +
+                                   "/alice --timeout 1000 "
+                                   "send limbo --id " +
+                                   id + " -- maybe stored")
+                                      .c_str()));
+    mute.refresh();
+    Result json = user(s, "alice", {"--timeout", "1000", "send", "limbo", "again", "--json"});
+    assert_int_equal(json.status, 3);
+    assert_non_null(strstr(json.out.c_str(), "\"code\":14,\"msg_id\":\""));
+    //  --id makes a send stored once, however often it is sent.
+    std::string fresh = "0123456789abcdef0123456789abcdef";
+    Result first = user(s, "alice", {"send", "general", "--id", fresh, "once", "--json"});
+    Result second = user(s, "alice", {"send", "general", "--id", fresh, "once", "--json"});
+    assert_int_equal(first.status, 0);
+    assert_int_equal(second.status, 0);
+    assert_string_equal(first.out.c_str(), second.out.c_str());
+    assert_int_equal(user(s, "alice", {"send", "general", "--id", "nonsense", "x"}).status, 2);
+    Result history = user(s, "alice", {"fetch", "general", "--json"});
+    assert_int_equal(count_lines(history.out, "\"text\":\"once\""), 1);
+
+    //  A group server that stays down (for longer than the call waits; the registry still
+    //  lists it): 3, never the 1 of a wrong name.
+    assert_int_equal(user(s, "alice", {"send", "general", "up"}).status, 0);
+    test::kill_now(server);
+    Result down = user(s, "alice", {"--timeout", "1000", "send", "general", "anyone?"});
+    assert_int_equal(down.status, 3);
+}
+
+void test_an_identity_of_zgm_0_1_becomes_a_key_pair_that_keeps_its_name(void** state) {
+    System* s = (System*)*state;
+    std::string path = s->dir + "/old.id";
+    FILE* file = fopen(path.c_str(), "w");
+    fputs("0123456789abcdef0123456789abcdef\nold timer\n", file);
+    fclose(file);
+    Result first = test::run({"user", "--identity", path, "whoami"});
+    assert_int_equal(first.status, 0);
+    assert_non_null(strstr(first.err.c_str(), "zgm 0.1"));
+    assert_non_null(strstr(first.err.c_str(), "0123456789abcdef0123456789abcdef"));
+    assert_non_null(strstr(first.err.c_str(), "join your groups again"));
+    assert_int_equal(count_lines(first.err, "\n"), 1); //  one line
+    assert_int_equal(first.out.compare(0, 11, "old timer  "), 0);
+    std::string key = first.out.substr(11, 40);
+    struct stat info;
+    assert_int_equal(stat((path + "_secret").c_str(), &info), 0);
+    assert_int_equal(info.st_mode & 0777, 0600);
+    //  Once: the next run is the same user, and says nothing.
+    Result again = test::run({"user", "--identity", path, "whoami"});
+    assert_string_equal(again.err.c_str(), "");
+    assert_string_equal(again.out.c_str(), first.out.c_str());
+    //  --name rewrites the name, the key stays.
+    Result renamed = test::run({"user", "--identity", path, "--name", "new name", "whoami"});
+    assert_string_equal(renamed.out.c_str(), ("new name  " + key + "\n").c_str());
+    //  The cursors live beside it: the interactive client (stdin is /dev/null here) shows
+    //  general's last messages and moves its cursor.
+    start_registry(s);
+    start_group(s, "server", {"--group", "general", "--memory"});
+    expect_log(s, "server", "serving general");
+    std::vector<std::string> as_old = {"user", "--identity", path, "--registry", s->registry};
+    auto with = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), as_old.begin(), as_old.end());
+        return args;
+    };
+    assert_int_equal(test::run(with({"join", "general"})).status, 0);
+    assert_int_equal(test::run(with({"send", "general", "x"})).status, 0);
+    Result client = test::run(with({}));
+    assert_int_equal(client.status, 0);
+    assert_non_null(strstr(client.out.c_str(), "<new name> x"));
+    assert_string_equal(test::read_file(path + ".cursors").c_str(), "general 1\n");
+}
+
+void test_keygen_makes_a_key_pair_once_and_prints_its_key(void** state) {
+    System* s = (System*)*state;
+    std::string path = s->dir + "/keys/owner.cert";
+    Result made = test::run({"keygen", path, "--name", "the owner"});
+    assert_int_equal(made.status, 0);
+    assert_int_equal(made.out.size(), 41);
+    std::string key = made.out.substr(0, 40);
+    struct stat info;
+    assert_int_equal(stat((path + "_secret").c_str(), &info), 0);
+    assert_int_equal(info.st_mode & 0777, 0600);
+    assert_int_equal(stat(path.c_str(), &info), 0);
+    //  Never over a key pair, nor over another file.
+    std::string before = test::read_file(path + "_secret");
+    Result again = test::run({"keygen", path});
+    assert_int_equal(again.status, 1);
+    assert_non_null(strstr(again.err.c_str(), "exists"));
+    assert_string_equal(test::read_file(path + "_secret").c_str(), before.c_str());
+    std::string other = s->dir + "/notes.txt";
+    FILE* file = fopen(other.c_str(), "w");
+    fputs("mine\n", file);
+    fclose(file);
+    assert_int_equal(test::run({"keygen", other}).status, 1);
+    assert_string_equal(test::read_file(other).c_str(), "mine\n");
+    //  It is an identity: its name is the certificate's.
+    Result me = test::run({"user", "--identity", path, "whoami"});
+    assert_string_equal(me.out.c_str(), ("the owner  " + key + "\n").c_str());
+    //  By default, the user's identity.
+    Result mine = test::run({"keygen"});
+    assert_int_equal(mine.status, 0);
+    assert_int_equal(stat((s->config + "/zgm/identity_secret").c_str(), &info), 0);
+    Result whoami = test::run({"user", "whoami", "--json"});
+    assert_non_null(strstr(whoami.out.c_str(), mine.out.substr(0, 40).c_str()));
+    assert_int_equal(test::run({"keygen", "--name", ""}).status, 2);
+}
+
+void test_a_second_group_server_on_the_same_data_is_refused_naming_the_first(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    std::string data = s->dir + "/shared";
+    pid_t first = start_group(s, "first", {"--group", "general", "--data", data});
+    expect_log(s, "first", "serving general");
+    pid_t second = start_group(s, "second", {"--group", "random", "--data", data});
+    assert_int_equal(wait_exit(second, 10000), 1);
+    expect_log(s, "second", "in use by process " + std::to_string(first));
+}
+
+void test_without_the_registry_key_a_server_and_a_user_say_where_to_find_it(void** state) {
+    System* s = (System*)*state;
+    //  No registry ever ran here: no key file.
+    Result server = test::run({"server", "--group", "general", "--memory"});
+    assert_int_equal(server.status, 2);
+    assert_non_null(strstr(server.err.c_str(), "--registry-key"));
+    assert_non_null(strstr(server.err.c_str(), "ZGM_REGISTRY_KEY"));
+    assert_non_null(strstr(server.err.c_str(), registry_cert(s).c_str()));
+    Result user_run = test::run({"user", "--identity", s->dir + "/alice", "groups"});
+    assert_int_equal(user_run.status, 2);
+    assert_non_null(strstr(user_run.err.c_str(), "ZGM_REGISTRY_KEY"));
+}
+
+void test_another_machine_reaches_the_registry_with_its_key(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "server", {"--group", "general", "--memory"});
+    expect_log(s, "server", "serving general");
+    std::string text = test::read_file(log_path(s, "registry"));
+    size_t at = text.find("zgm registry: key ");
+    assert_true(at != std::string::npos);
+    std::string key = text.substr(at + 18, 40);
+    //  Another machine: no key file of the registry, its key in the environment.
+    std::vector<std::string> elsewhere = {"XDG_CONFIG_HOME=" + s->dir + "/elsewhere"};
+    std::vector<std::string> args = {
+        "user", "--identity", s->dir + "/remote", "--registry", s->registry, "groups", "--json"};
+    Result by_env = test::run(args, {elsewhere[0], "ZGM_REGISTRY_KEY=" + key});
+    assert_int_equal(by_env.status, 0);
+    assert_non_null(strstr(by_env.out.c_str(), "\"group\":\"general\""));
+    //  Or on the command line, as a copy of the public certificate.
+    args.push_back("--registry-key");
+    args.push_back(registry_cert(s));
+    assert_int_equal(test::run(args, elsewhere).status, 0);
+    //  A wrong key: the handshake fails, said in time, 3.
+    args.back() = s->config + "/zgm/servers/server.cert";
+    Result wrong = test::run(args, elsewhere, 20000);
+    assert_int_equal(wrong.status, 3);
+    assert_non_null(strstr(wrong.err.c_str(), "handshake"));
+}
+
+void test_insecure_roles_talk_plain_and_a_secure_user_is_refused(void** state) {
+    System* s = (System*)*state;
+    start_registry(s, 0, {"--insecure"});
+    expect_log(s, "registry", "--insecure: no encryption");
+    start_group(s, "server", {"--group", "general", "--memory", "--insecure"});
+    expect_log(s, "server", "serving general");
+    assert_int_equal(user(s, "alice", {"--insecure", "join", "general"}).status, 0);
+    assert_int_equal(user(s, "alice", {"--insecure", "send", "general", "in clear"}).status, 0);
+    Result secure = user(s, "bob", {"--timeout", "3000", "groups"});
+    assert_int_equal(secure.status, 3);
+}
+
+void test_owners_decide_who_is_in_from_the_command_line(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "server", {"--accept-new", "--memory"});
+    expect_log(s, "server", "accepting new groups");
+    assert_int_equal(user(s, "alice", {"create", "club", "--members"}).status, 0);
+    assert_int_equal(user(s, "alice", {"join", "club"}).status, 0);
+    Result denied = user(s, "bob", {"join", "club"});
+    assert_int_equal(denied.status, 1);
+    //  bob tells alice his key (or gives her his public certificate).
+    assert_int_equal(user(s, "alice", {"add", "club", key_of(s, "bob")}).status, 0);
+    assert_int_equal(user(s, "bob", {"join", "club"}).status, 0);
+    Result members = user(s, "bob", {"members", "club", "--json"});
+    assert_non_null(strstr(members.out.c_str(), "\"name\":\"alice\",\"role\":\"owner\""));
+    assert_non_null(strstr(members.out.c_str(), "\"name\":\"bob\",\"role\":\"member\""));
+    assert_int_equal(user(s, "carol", {"whoami"}).status, 0);
+    //  Only the owner manages.
+    Result not_owner = user(s, "bob", {"add", "club", s->dir + "/carol"});
+    assert_int_equal(not_owner.status, 1);
+    assert_int_equal(user(s, "alice", {"add", "club", s->dir + "/carol"}).status, 0);
+    Result added = user(s, "alice", {"members", "club"});
+    assert_non_null(strstr(added.out.c_str(), (key_of(s, "carol") + "  added").c_str()));
+    //  Removed: cannot fetch.
+    assert_int_equal(user(s, "alice", {"remove", "club", key_of(s, "bob")}).status, 0);
+    assert_int_equal(user(s, "bob", {"fetch", "club"}).status, 1);
+    //  Handed on, opened.
+    assert_int_equal(user(s, "alice", {"give", "club", key_of(s, "carol")}).status, 0);
+    assert_int_equal(user(s, "alice", {"policy", "club", "open"}).status, 1);
+    assert_int_equal(user(s, "carol", {"policy", "club", "open"}).status, 0);
+    assert_int_equal(user(s, "carol", {"policy", "club", "closed"}).status, 2);
+    assert_int_equal(user(s, "dave", {"join", "club"}).status, 0);
+}
+
+void test_retention_set_by_server_and_owner_is_reported_to_fetch_and_listen(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "server", {"--group", "short", "--memory", "--retain-count", "5"});
+    expect_log(s, "server", "serving short");
+    assert_int_equal(user(s, "alice", {"join", "short"}).status, 0);
+    assert_int_equal(user(s, "bob", {"join", "short"}).status, 0);
+    zgm_user_t* writer = api_user(s, "writer", 5000);
+    assert_ok(zgm_user_join(writer, "short"));
+    auto send = [&](int count) {
+        for (int i = 0; i < count; i++)
+            assert_ok(zgm_user_send_async(writer, "short", "x", 1, NULL));
+        assert_ok(zgm_user_flush(writer, 10000));
+        zgm_sent_t sent;
+        while (zgm_user_sent(writer, &sent, 0) == 0)
+            assert_int_equal(sent.error, 0);
+    };
+    send(11);
+    Result fetched = user(s, "bob", {"fetch", "short", "--json"});
+    assert_int_equal(fetched.status, 0);
+    assert_int_equal(count_lines(fetched.out, "\"seq\":"), 5);
+    assert_non_null(
+        strstr(fetched.err.c_str(), "6 of the messages of short asked for were dropped"));
+    Result last = user(s, "bob", {"fetch", "short", "--last", "2", "--json"});
+    assert_int_equal(count_lines(last.out, "\"seq\":"), 2);
+    assert_true(last.out.find("\"seq\":10,") < last.out.find("\"seq\":11,"));
+    //  The owner-less group: no user may change its retention.
+    assert_int_equal(user(s, "alice", {"retain", "short", "--count", "100"}).status, 1);
+    zgm_user_destroy(&writer);
+}
+
+void test_a_listener_told_what_retention_dropped_while_it_was_away(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "server", {"--group", "short", "--memory", "--retain-count", "3"});
+    expect_log(s, "server", "serving short");
+    assert_int_equal(user(s, "bob", {"join", "short"}).status, 0);
+    assert_int_equal(user(s, "alice", {"join", "short"}).status, 0);
+    assert_int_equal(user(s, "alice", {"send", "short", "first"}).status, 0);
+    //  bob reads it in the interactive client (its stdin is /dev/null): his cursor is 1.
+    Result read = user(s, "bob", {});
+    assert_int_equal(read.status, 0);
+    assert_non_null(strstr(read.out.c_str(), "<alice> first"));
+    assert_string_equal(test::read_file(s->dir + "/bob.cursors").c_str(), "short 1\n");
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(user(s, "alice", {"send", "short", "while away"}).status, 0);
+    Result back = user(s, "bob", {"listen", "short", "--count", "3", "--json"});
+    if (back.status != 0) fail_msg("listen: %d %s", back.status, back.err.c_str());
+    assert_non_null(strstr(back.out.c_str(), "\"seq\":9,"));
+    assert_non_null(strstr(back.out.c_str(), "\"missed\":7"));
+    assert_non_null(strstr(back.err.c_str(), "7 messages of short before #9 were dropped"));
+}
+
+void test_listen_follows_every_membership_and_names_a_server_that_does_not_answer(void** state) {
+    System* s = (System*)*state;
+    start_registry(s, 0, {"--expiry", std::to_string(2000 * test::slowdown())});
+    start_group(s, "north", {"--group", "general", "--memory"});
+    expect_log(s, "north", "serving general");
+    assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
+    assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
+    //  A group server that is listed and takes connections, but answers nothing.
+    MuteServer mute(s, "limbo");
+    mute.refresh();
+    pid_t listener = listen(s, "bob", {"--count", "1", "--json"});
+    expect_log(s, "listen-bob",
+               "warning: tcp://127.0.0.1:" + std::to_string(mute.port()) + ": no answer");
+    //  It follows general all the same.
+    assert_true(test::eventually(
+        [&] {
+            user(s, "alice", {"send", "general", "still here"});
+            return wait_exit(listener, 1000) == 0;
+        },
+        20000 * test::slowdown()));
+    assert_non_null(strstr(test::read_file(log_path(s, "listen-bob")).c_str(), "still here"));
+}
+
+void test_a_server_refuses_connections_its_descriptors_cannot_hold(void** state) {
+    System* s = (System*)*state;
+    struct rlimit limit;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &limit), 0);
+    if (limit.rlim_max == RLIM_INFINITY || limit.rlim_max >= 4000000000u) {
+        print_message("# skipped: the hard descriptor limit is %llu\n",
+                      (unsigned long long)limit.rlim_max);
+        return;
+    }
+    start_registry(s);
+    Result refused = test::run(server_args(
+        s, "greedy", {"--group", "general", "--memory", "--max-connections", "4000000000"}));
+    assert_int_equal(refused.status, 1);
+    assert_non_null(strstr(refused.err.c_str(), "--max-connections 4000000000 needs about"));
+    assert_non_null(strstr(refused.err.c_str(), "ulimit -n"));
+}
+
 } // namespace
 
 int main(int argc, char* argv[]) {
@@ -284,6 +1086,8 @@ int main(int argc, char* argv[]) {
         return 2;
     }
     test::set_program(argv[1]);
+    //  ZGM_TEST_FILTER=test_keygen* runs the tests whose names match.
+    if (const char* filter = getenv("ZGM_TEST_FILTER")) cmocka_set_test_filter(filter);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_registry_group_servers_and_users_on_the_command_line,
                                         setup, teardown),
@@ -296,6 +1100,54 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(test_restarted_registry_refills_its_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_server_whose_heartbeats_stop_disappears, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_group_is_a_deprecated_alias_of_server, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_server_reads_its_section_and_instance_from_the_config_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_bad_config_file_stops_the_server_naming_file_line_and_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_log_lines_carry_a_priority_under_the_journal_and_the_year_elsewhere, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_help_prints_what_the_help_options_print, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_send_refuses_an_empty_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_30_sigkills_of_a_group_server_lose_and_double_no_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_registry_killed_and_restarted_during_sends_fails_no_send, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_registry_that_is_not_there_is_said_at_once_with_endpoint_and_reason, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_exit_codes_tell_a_wrong_name_from_a_server_down_or_a_send_in_doubt, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_identity_of_zgm_0_1_becomes_a_key_pair_that_keeps_its_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keygen_makes_a_key_pair_once_and_prints_its_key, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_second_group_server_on_the_same_data_is_refused_naming_the_first, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_without_the_registry_key_a_server_and_a_user_say_where_to_find_it, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(test_another_machine_reaches_the_registry_with_its_key,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_insecure_roles_talk_plain_and_a_secure_user_is_refused,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owners_decide_who_is_in_from_the_command_line, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_retention_set_by_server_and_owner_is_reported_to_fetch_and_listen, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_listener_told_what_retention_dropped_while_it_was_away, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_listen_follows_every_membership_and_names_a_server_that_does_not_answer, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_server_refuses_connections_its_descriptors_cannot_hold, setup, teardown),
     };
     return cmocka_run_group_tests_name("processes", tests, NULL, NULL);
 }

@@ -54,10 +54,12 @@ enum Field : uint8_t {
     ACCEPT_NEW,
     GROUP_ID,
     GROUP,
-    COUNT,
+    MEMBER_COUNT,
+    GROUP_COUNT,
     KEY,
     POLICY,
     NAME,
+    AFTER,
     AFTER_SEQ,
     BEFORE_SEQ,
     FIRST_SEQ,
@@ -72,6 +74,7 @@ enum Field : uint8_t {
     MAX_COUNT,
     MAX_BYTES,
     MAX_AGE_MS,
+    REPORT,   //  body
     GROUPS,   //  list of GroupRecord
     MESSAGES, //  list of MessageRecord
     SENDS,    //  list of SendRecord
@@ -82,7 +85,7 @@ enum Field : uint8_t {
 };
 
 //  The field types of "Field types".
-enum class Type { kNumber2, kNumber4, kNumber8, kFlag, kString, kUuid, kKey, kList };
+enum class Type { kNumber2, kNumber4, kNumber8, kFlag, kString, kBody, kUuid, kKey, kList };
 
 //  A field: its wire type and where Message keeps it (one member pointer is set).
 struct FieldDef {
@@ -123,6 +126,9 @@ FieldDef def(Field field, const char* name, Uuid Message::*member) {
 FieldDef def(Field field, const char* name, Key Message::*member) {
     return {field, name, Type::kKey, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, member};
 }
+FieldDef body(Field field, const char* name, std::string Message::*member) {
+    return {field, name, Type::kBody, nullptr, nullptr, nullptr, nullptr, member, nullptr, nullptr};
+}
 FieldDef list(Field field, const char* name) {
     return {field,   name,    Type::kList, nullptr, nullptr,
             nullptr, nullptr, nullptr,     nullptr, nullptr};
@@ -138,10 +144,12 @@ const FieldDef kFields[] = {
     def(ACCEPT_NEW, "accept_new", &Message::accept_new),
     def(GROUP_ID, "group_id", &Message::group_id),
     def(GROUP, "group", &Message::group),
-    def(COUNT, "count", &Message::count),
+    def(MEMBER_COUNT, "member_count", &Message::member_count),
+    def(GROUP_COUNT, "group_count", &Message::group_count),
     def(KEY, "key", &Message::key),
     def(POLICY, "policy", &Message::policy),
     def(NAME, "name", &Message::name),
+    def(AFTER, "after", &Message::after),
     def(AFTER_SEQ, "after_seq", &Message::after_seq),
     def(BEFORE_SEQ, "before_seq", &Message::before_seq),
     def(FIRST_SEQ, "first_seq", &Message::first_seq),
@@ -156,6 +164,7 @@ const FieldDef kFields[] = {
     def(MAX_COUNT, "max_count", &Message::max_count),
     def(MAX_BYTES, "max_bytes", &Message::max_bytes),
     def(MAX_AGE_MS, "max_age_ms", &Message::max_age_ms),
+    body(REPORT, "report", &Message::report),
     list(GROUPS, "groups"),
     list(MESSAGES, "messages"),
     list(SENDS, "sends"),
@@ -177,15 +186,15 @@ struct Spec {
 const Spec kSpecs[] = {
     {1, "ERROR", {STATUS, RETRY_MS, REASON}},
     {2, "OK", {}},
-    {10, "REGISTER", {ENDPOINT, ACCEPT_NEW, GROUP_ID, GROUP, POLICY, COUNT}},
-    {11, "HEARTBEAT", {ENDPOINT, ACCEPT_NEW, COUNT}},
+    {10, "REGISTER", {ENDPOINT, ACCEPT_NEW, GROUP_ID, GROUP, POLICY, MEMBER_COUNT}},
+    {11, "HEARTBEAT", {ENDPOINT, ACCEPT_NEW, GROUP_COUNT}},
     {12, "DEREGISTER", {}},
-    {13, "LIST", {NAME, LIMIT}},
+    {13, "LIST", {AFTER, LIMIT}},
     {14, "GROUPS", {COMPLETE, MORE, GROUPS}},
     {15, "CREATE", {GROUP, POLICY}},
     {16, "RESOLVE", {GROUP}},
     {17, "HOST", {GROUP, KEY, POLICY}},
-    {18, "GROUP", {GROUP_ID, GROUP, ENDPOINT, KEY, POLICY, COUNT}},
+    {18, "GROUP", {GROUP_ID, GROUP, ENDPOINT, KEY, POLICY, MEMBER_COUNT}},
     {30, "JOIN", {GROUP, NAME}},
     {31, "JOINED", {GROUP_ID, LAST_SEQ}},
     {32, "LEAVE", {GROUP}},
@@ -205,6 +214,8 @@ const Spec kSpecs[] = {
     {46, "POLICY", {GROUP, POLICY}},
     {47, "RETAIN", {GROUP, MAX_COUNT, MAX_BYTES, MAX_AGE_MS}},
     {48, "MEMBERSHIP_LIST", {FOLLOWS}},
+    {49, "STATS", {AFTER, LIMIT}},
+    {50, "STATS_REPORT", {MORE, REPORT}},
 };
 
 //  Limits of "Limits", and the header of "Framing".
@@ -322,14 +333,14 @@ GroupRecord group_record(Edge edge, uint32_t index) {
         group.endpoint = string_max();
         group.server = key_of(0xff);
         group.policy = 1;
-        group.members = UINT32_MAX;
+        group.member_count = UINT32_MAX;
     } else if (edge == Edge::kMiddle) {
         group.id = uuid_indexed(index);
         group.name = string_indexed(5, index);
         group.endpoint = "tcp://10.0.0.1:5670";
         group.server = key_indexed(index);
         group.policy = (uint8_t)(index & 1);
-        group.members = index + 3;
+        group.member_count = index + 3;
     }
     return group;
 }
@@ -338,14 +349,14 @@ MessageRecord message_record(Edge edge, uint32_t index) {
     MessageRecord record;
     if (edge == Edge::kHigh) {
         record.seq = UINT64_MAX;
-        record.ts_us = UINT64_MAX;
+        record.timestamp = UINT64_MAX;
         record.sender = key_of(0xff);
         record.msg_id = uuid_of(0xff);
         record.sender_name = string_max();
         record.body = body_of(kDocMaxBody, index);
     } else if (edge == Edge::kMiddle) {
         record.seq = index + 1;
-        record.ts_us = 1700000000000000ULL + index;
+        record.timestamp = 1700000000000000ULL + index;
         record.sender = key_indexed(index);
         record.msg_id = uuid_indexed(index + 100);
         record.sender_name = keep(string_indexed(4, index));
@@ -372,11 +383,11 @@ SentRecord sent_record(Edge edge, uint32_t index) {
     if (edge == Edge::kHigh) {
         record.status = UINT16_MAX;
         record.seq = UINT64_MAX;
-        record.ts_us = UINT64_MAX;
+        record.timestamp = UINT64_MAX;
     } else if (edge == Edge::kMiddle) {
         record.status = index % 2 ? 403 : 200;
         record.seq = index + 1;
-        record.ts_us = 1700000000000000ULL + index;
+        record.timestamp = 1700000000000000ULL + index;
     }
     return record;
 }
@@ -439,6 +450,11 @@ void set_field(Message* msg, Field field, Edge edge) {
     case Type::kString:
         msg->*def.text = high ? string_max() : low ? "" : "abc";
         return;
+    case Type::kBody:
+        msg->*def.text = high  ? std::string(body_of(kDocMaxBody, 3))
+                         : low ? ""
+                               : std::string("{\"a\":\0 1}", 9);
+        return;
     case Type::kUuid:
         msg->*def.uuid = high ? uuid_of(0xff) : low ? uuid_of(0) : uuid_indexed(7);
         return;
@@ -489,6 +505,7 @@ void copy_field(const Message& from, Message* to, Field field) {
         to->*def.flag = from.*def.flag;
         return;
     case Type::kString:
+    case Type::kBody:
         to->*def.text = from.*def.text;
         return;
     case Type::kUuid:
@@ -624,6 +641,7 @@ void check_field(const Message& want, const Message& got, Field field) {
     case Type::kFlag:
         return check(want.*def.flag == got.*def.flag, def.name);
     case Type::kString:
+    case Type::kBody:
         return check(want.*def.text == got.*def.text, def.name);
     case Type::kUuid:
         return check(want.*def.uuid == got.*def.uuid, def.name);
@@ -642,13 +660,13 @@ void check_field(const Message& want, const Message& got, Field field) {
             check(a.endpoint == b.endpoint, "groups.endpoint", i);
             check(a.server == b.server, "groups.server", i);
             check(a.policy == b.policy, "groups.policy", i);
-            check(a.members == b.members, "groups.members", i);
+            check(a.member_count == b.member_count, "groups.members", i);
             break;
         }
         case MESSAGES: {
             const MessageRecord &a = want.messages[i], &b = got.messages[i];
             check(a.seq == b.seq, "messages.seq", i);
-            check(a.ts_us == b.ts_us, "messages.ts_us", i);
+            check(a.timestamp == b.timestamp, "messages.ts_us", i);
             check(a.sender == b.sender, "messages.sender", i);
             check(a.msg_id == b.msg_id, "messages.msg_id", i);
             check(a.sender_name == b.sender_name, "messages.sender_name", i);
@@ -662,7 +680,7 @@ void check_field(const Message& want, const Message& got, Field field) {
         case SENT:
             check(want.sent[i].status == got.sent[i].status, "sent.status", i);
             check(want.sent[i].seq == got.sent[i].seq, "sent.seq", i);
-            check(want.sent[i].ts_us == got.sent[i].ts_us, "sent.ts_us", i);
+            check(want.sent[i].timestamp == got.sent[i].timestamp, "sent.ts_us", i);
             break;
         case MEMBERS:
             check(want.members[i].id == got.members[i].id, "members.id", i);
@@ -719,12 +737,12 @@ void put_record(std::string* out, const GroupRecord& group) {
     put_string(out, group.endpoint);
     put_key(out, group.server);
     put(out, group.policy, 1);
-    put(out, group.members, 4);
+    put(out, group.member_count, 4);
 }
 
 void put_record(std::string* out, const MessageRecord& record) {
     put(out, record.seq, 8);
-    put(out, record.ts_us, 8);
+    put(out, record.timestamp, 8);
     put_key(out, record.sender);
     put_uuid(out, record.msg_id);
     put_string(out, record.sender_name);
@@ -739,7 +757,7 @@ void put_record(std::string* out, const SendRecord& record) {
 void put_record(std::string* out, const SentRecord& record) {
     put(out, record.status, 2);
     put(out, record.seq, 8);
-    put(out, record.ts_us, 8);
+    put(out, record.timestamp, 8);
 }
 
 void put_record(std::string* out, const MemberRecord& member) {
@@ -781,6 +799,8 @@ void put_field(std::string* out, Field field, const Message& msg) {
         return put(out, msg.*def.flag, 1);
     case Type::kString:
         return put_string(out, msg.*def.text);
+    case Type::kBody:
+        return put_body(out, msg.*def.text);
     case Type::kUuid:
         return put_uuid(out, msg.*def.uuid);
     case Type::kKey:
@@ -1099,6 +1119,8 @@ void test_names_and_ids_match_the_model(void** state) {
         {kPolicy, "POLICY"},
         {kRetain, "RETAIN"},
         {kMembershipList, "MEMBERSHIP_LIST"},
+        {kStats, "STATS"},
+        {kStatsReport, "STATS_REPORT"},
     };
     assert_int_equal(sizeof ids / sizeof ids[0], sizeof kSpecs / sizeof kSpecs[0]);
     for (const auto& id : ids) {
@@ -1200,7 +1222,7 @@ void test_lists_of_largest_records_round_trip_up_to_max_frame(void** state) {
         group.id = uuid_indexed(i);
         group.name = string_indexed(kDocMaxString, i);
         group.endpoint = string_indexed(kDocMaxString, ~i);
-        group.members = UINT32_MAX - i;
+        group.member_count = UINT32_MAX - i;
         groups.groups.push_back(group);
     }
     assert_int_equal(groups.groups.size(), 7423);
@@ -1301,6 +1323,12 @@ void test_encode_refuses_fields_over_their_limits(void** state) {
                 assert_encode_refused(msg, spec.name);
                 refused++;
             }
+            if (field_def(field).type == Type::kBody) {
+                Message msg = make_message(spec.id, 1, Edge::kMiddle);
+                msg.*field_def(field).text = std::string(long_body);
+                assert_encode_refused(msg, spec.name);
+                refused++;
+            }
             if (!is_list(field)) continue;
             //  A record's field over its limit, in the second record.
             for (int which = 0; which < 2; which++) {
@@ -1326,9 +1354,10 @@ void test_encode_refuses_fields_over_their_limits(void** state) {
             assert_true(encoded_size(msg) > 0);
         }
     }
-    //  23 string fields; 2 in GroupRecord, 2 in MessageRecord (MESSAGES and DELIVER), one
-    //  in SendRecord, MemberRecord and FollowRecord (3 messages); 9 lists.
-    assert_int_equal(refused, 23 + 2 + 2 * 2 + 1 + 1 + 3 + 9);
+    //  24 string fields, the report (a body field); 2 in GroupRecord, 2 in MessageRecord
+    //  (MESSAGES and DELIVER), one in SendRecord, MemberRecord and FollowRecord (3 messages);
+    //  9 lists.
+    assert_int_equal(refused, 24 + 1 + 2 + 2 * 2 + 1 + 1 + 3 + 9);
     //  The limits themselves are fine (the round trips prove it); one past is not.
     Message msg = make_message(kError, 1, Edge::kHigh);
     assert_true(encoded_size(msg) > 0);
@@ -1421,9 +1450,9 @@ void test_encode_refuses_what_decode_would_reject(void** state) {
             }
         }
     }
-    //  31 strings (as in the decoder's test below); 12 flag fields (accept_new twice, policy
-    //  6 times, complete, more twice, newest), GroupRecord policy, MemberRecord role.
-    assert_int_equal(refused, 31 + 2 + 6 + 1 + 2 + 1 + 1 + 1);
+    //  32 strings (as in the decoder's test below); 13 flag fields (accept_new twice, policy
+    //  6 times, complete, more three times, newest), GroupRecord policy, MemberRecord role.
+    assert_int_equal(refused, 32 + 2 + 6 + 1 + 3 + 1 + 1 + 1);
 }
 
 void test_encode_refuses_unknown_ids(void** state) {
@@ -1528,7 +1557,7 @@ void test_unknown_id_is_rejected_with_its_request_id(void** state) {
         assert_int_equal(decode_string(frame, &msg), DecodeError::kUnknownId);
         unknown++;
     }
-    assert_int_equal(unknown, 256 - 30);
+    assert_int_equal(unknown, 256 - 32);
 }
 
 void test_trailing_bytes_are_rejected(void** state) {
@@ -1661,8 +1690,8 @@ void test_flag_and_role_out_of_range_are_bad_values(void** state) {
             slots++;
         }
     }
-    //  12 flag fields, 2 GroupRecord policies, 2 MemberRecord roles.
-    assert_int_equal(slots, 12 + 2 + 2);
+    //  13 flag fields, 2 GroupRecord policies, 2 MemberRecord roles.
+    assert_int_equal(slots, 13 + 2 + 2);
 }
 
 void test_nul_inside_a_string_is_a_bad_value(void** state) {
@@ -1690,9 +1719,9 @@ void test_nul_inside_a_string_is_a_bad_value(void** state) {
             }
         }
     }
-    //  23 string fields; GroupRecord name and endpoint; MessageRecord sender_name in
+    //  24 string fields; GroupRecord name and endpoint; MessageRecord sender_name in
     //  MESSAGES and DELIVER; MemberRecord name; FollowRecord group in 3 messages.
-    assert_int_equal(strings, 23 + 2 + 2 + 1 + 3);
+    assert_int_equal(strings, 24 + 2 + 2 + 1 + 3);
 }
 
 void test_every_decode_error_has_its_own_short_text(void** state) {
@@ -1744,7 +1773,7 @@ std::string finish_writer(MessagesWriter* writer, const Message& msg) {
 void assert_writer_gives_encode(const Message& msg) {
     MessagesWriter writer(msg.request_id, msg.group);
     for (const MessageRecord& record : msg.messages)
-        assert_true(writer.add(record.seq, record.ts_us, record.sender.bytes, record.msg_id,
+        assert_true(writer.add(record.seq, record.timestamp, record.sender.bytes, record.msg_id,
                                record.sender_name, record.body));
     assert_int_equal(writer.count(), msg.messages.size());
     std::string bytes = finish_writer(&writer, msg);
@@ -1789,7 +1818,7 @@ void test_messages_writer_refuses_a_record_and_stays_usable(void** state) {
     MessagesWriter writer(msg.request_id, msg.group);
     const std::string long_name(kDocMaxString + 1, 'n');
     auto add = [&](const MessageRecord& record) {
-        return writer.add(record.seq, record.ts_us, record.sender.bytes, record.msg_id,
+        return writer.add(record.seq, record.timestamp, record.sender.bytes, record.msg_id,
                           record.sender_name, record.body);
     };
     //  Fields over their limits, or a NUL in the sender name.
@@ -1846,7 +1875,7 @@ void test_messages_writer_refuses_the_record_after_max_list(void** state) {
         assert_true(writer.add(i + 1, i, sender.bytes, Uuid(), "", ""));
         MessageRecord record;
         record.seq = i + 1;
-        record.ts_us = i;
+        record.timestamp = i;
         msg.messages.push_back(record);
     }
     assert_false(writer.add(kDocMaxList + 1, 0, sender.bytes, Uuid(), "", ""));
@@ -1877,7 +1906,7 @@ void test_messages_writer_starts_over_after_finish(void** state) {
         for (uint32_t i = 0; i < (uint32_t)(2 - round); i++) {
             MessageRecord record = message_record(Edge::kMiddle, 10 * round + i);
             record.body = body_of(100 * (i + 1), i);
-            assert_true(writer.add(record.seq, record.ts_us, record.sender.bytes, record.msg_id,
+            assert_true(writer.add(record.seq, record.timestamp, record.sender.bytes, record.msg_id,
                                    record.sender_name, record.body));
             msg.messages.push_back(record);
         }

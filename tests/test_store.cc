@@ -148,6 +148,18 @@ AppendRequest make_request(const std::string& group, const std::string& body,
     return request;
 }
 
+//  The sender of the message of group "chat" that has msg_id.
+Key chat_sender_of(Store* store, const Uuid& msg_id) {
+    FetchQuery query;
+    query.group = "chat";
+    FetchResult result;
+    assert_true(store->fetch(query, &result).is_ok());
+    for (const StoredMessage& message : result.messages)
+        if (message.msg_id == msg_id) return message.sender;
+    fail_msg("no message with that id in chat");
+    return Key();
+}
+
 std::vector<AppendResult> append_ok(Store* store, const std::vector<AppendRequest>& batch,
                                     uint64_t now) {
     std::vector<AppendResult> results;
@@ -330,14 +342,14 @@ void test_append_of_an_empty_batch_is_ok(void** state) {
 void test_timestamp_never_goes_backwards_when_the_clock_does(void** state) {
     Store* store = fixture_of(state)->store.get();
     assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
-    assert_int_equal(append_ok(store, {make_request("g", "a")}, 5000)[0].ts_us, 5000);
-    assert_int_equal(append_ok(store, {make_request("g", "b")}, 3000)[0].ts_us, 5000);
-    assert_int_equal(info_ok(store, "g").last_ts_us, 5000);
-    assert_int_equal(append_ok(store, {make_request("g", "c")}, 7000)[0].ts_us, 7000);
+    assert_int_equal(append_ok(store, {make_request("g", "a")}, 5000)[0].timestamp, 5000);
+    assert_int_equal(append_ok(store, {make_request("g", "b")}, 3000)[0].timestamp, 5000);
+    assert_int_equal(info_ok(store, "g").last_timestamp, 5000);
+    assert_int_equal(append_ok(store, {make_request("g", "c")}, 7000)[0].timestamp, 7000);
     FetchResult all = fetch_ok(store, "g", 0);
     assert_int_equal(all.messages.size(), 3);
     for (size_t i = 1; i < all.messages.size(); i++)
-        assert_true(all.messages[i].ts_us >= all.messages[i - 1].ts_us);
+        assert_true(all.messages[i].timestamp >= all.messages[i - 1].timestamp);
 }
 
 void test_append_results_follow_the_order_of_the_batch(void** state) {
@@ -351,7 +363,7 @@ void test_append_results_follow_the_order_of_the_batch(void** state) {
     assert_seqs(all, 1, 1000);
     for (size_t i = 0; i < results.size(); i++) {
         assert_int_equal(results[i].seq, i + 1);
-        assert_int_equal(results[i].ts_us, 42);
+        assert_int_equal(results[i].timestamp, 42);
         assert_string_equal(all.messages[i].body.c_str(), batch[i].body.c_str());
     }
 }
@@ -368,13 +380,27 @@ void test_duplicate_msg_id_across_batches_returns_the_original(void** state) {
     assert_true(again.status.is_ok());
     assert_true(again.duplicate);
     assert_int_equal(again.seq, first.seq);
-    assert_int_equal(again.ts_us, 100);
+    assert_int_equal(again.timestamp, 100);
     GroupInfo info = info_ok(store, "g");
     assert_int_equal(info.last_seq, 4);
-    assert_int_equal(info.last_ts_us, 200);
+    assert_int_equal(info.last_timestamp, 200);
     FetchResult all = fetch_ok(store, "g", 0);
     assert_seqs(all, 1, 4);
     assert_string_equal(all.messages[0].body.c_str(), "hello");
+}
+
+//  Message ids are visible to every member: one member reusing another's id must not make
+//  the other's message pass for a repeat of its own (it would be answered stored, and lost).
+void test_a_msg_id_another_sender_used_is_refused_not_taken_for_a_repeat(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    AppendRequest mallory = make_request("g", "first", make_uuid(9));
+    mallory.sender = make_key(666);
+    assert_true(append_ok(store, {mallory}, 100)[0].status.is_ok());
+    AppendResult alice = append_ok(store, {make_request("g", "mine", make_uuid(9))}, 200)[0];
+    assert_int_equal(alice.status.code(), Status::kExists);
+    assert_false(alice.duplicate);
+    assert_int_equal(info_ok(store, "g").last_seq, 1);
 }
 
 void test_duplicate_msg_id_within_one_batch_returns_the_original(void** state) {
@@ -389,7 +415,7 @@ void test_duplicate_msg_id_within_one_batch_returns_the_original(void** state) {
     assert_true(results[2].duplicate);
     assert_true(results[2].status.is_ok());
     assert_int_equal(results[2].seq, 1);
-    assert_int_equal(results[2].ts_us, results[0].ts_us);
+    assert_int_equal(results[2].timestamp, results[0].timestamp);
     assert_int_equal(info_ok(store, "g").last_seq, 2);
     //  The next new message follows without a gap.
     assert_int_equal(append_ok(store, {make_request("g", "z", make_uuid(3))}, 100)[0].seq, 3);
@@ -571,7 +597,7 @@ void test_fetch_returns_every_field_intact(void** state) {
     assert_int_equal(all.messages.size(), 2);
     const StoredMessage& message = all.messages[0];
     assert_int_equal(message.seq, 1);
-    assert_int_equal(message.ts_us, 1234);
+    assert_int_equal(message.timestamp, 1234);
     assert_true(message.sender == make_key(55));
     assert_string_equal(message.sender_name.c_str(), "Zoë");
     assert_true(message.msg_id == make_uuid(77));
@@ -1354,7 +1380,7 @@ void test_sqlite_reopen_keeps_groups_members_messages_and_last_seq(void** state)
     assert_int_equal(after.created_us, before.created_us);
     assert_int_equal(after.first_seq, 1);
     assert_int_equal(after.last_seq, 7);
-    assert_int_equal(after.last_ts_us, 1000);
+    assert_int_equal(after.last_timestamp, 1000);
     assert_int_equal(after.member_count, 2);
     assert_int_equal(after.retention.max_count, 100);
     assert_int_equal(after.retention.max_bytes, 5000);
@@ -1369,12 +1395,12 @@ void test_sqlite_reopen_keeps_groups_members_messages_and_last_seq(void** state)
     //  Seq goes on from where it was, and the clock still never goes back.
     AppendResult next = append_ok(store, {make_request("a", "next")}, 500)[0];
     assert_int_equal(next.seq, 8);
-    assert_int_equal(next.ts_us, 1000);
+    assert_int_equal(next.timestamp, 1000);
     //  A repeat of a message from before the reopen is still recognised.
     AppendResult again = append_ok(store, {make_request("b", "only", make_uuid(9))}, 3000)[0];
     assert_true(again.duplicate);
     assert_int_equal(again.seq, 1);
-    assert_int_equal(again.ts_us, 2000);
+    assert_int_equal(again.timestamp, 2000);
 }
 
 void test_sqlite_reopen_after_trimming_everything_keeps_seq_gapless(void** state) {
@@ -1390,7 +1416,7 @@ void test_sqlite_reopen_after_trimming_everything_keeps_seq_gapless(void** state
     GroupInfo info = info_ok(store, "g");
     assert_int_equal(info.first_seq, 0);
     assert_int_equal(info.last_seq, 4);
-    assert_int_equal(info.last_ts_us, 100);
+    assert_int_equal(info.last_timestamp, 100);
     assert_int_equal(fetch_ok(store, "g", 0).summary.missed, 4);
     assert_ok(store->set_retention("g", Retention(), 1000));
     assert_int_equal(append_ok(store, {make_request("g", "x")}, 50)[0].seq, 5);
@@ -1664,7 +1690,7 @@ CREATE UNIQUE INDEX messages_msg_id ON messages (group_key, msg_id) WHERE msg_id
 struct V1Message {
     int64_t group_key;
     uint64_t seq;
-    uint64_t ts_us;
+    uint64_t timestamp;
     uint64_t sender; //  make_uuid(sender)
     const char* sender_name;
     uint64_t msg_id; //  make_uuid(msg_id), 0 for none
@@ -1705,7 +1731,7 @@ void write_v1_database(const std::string& dir, int bad_sender_size = 0) {
     struct {
         int64_t key;
         const char* name;
-        uint64_t max_count, last_seq, last_ts_us, trimmed_seq, trimmed_ts_us, bytes;
+        uint64_t max_count, last_seq, last_timestamp, trimmed_seq, trimmed_timestamp, bytes;
     } groups[] = {{1, "chat", 0, 3, 1300, 0, 0, 14}, {2, "news", 2, 4, 2400, 2, 2200, 11}};
     for (const auto& group : groups) {
         Uuid id = make_uuid(group.key);
@@ -1715,9 +1741,9 @@ void write_v1_database(const std::string& dir, int bad_sender_size = 0) {
         sqlite3_bind_int64(stmt, 4, 5000);
         sqlite3_bind_int64(stmt, 5, (int64_t)group.max_count);
         sqlite3_bind_int64(stmt, 6, (int64_t)group.last_seq);
-        sqlite3_bind_int64(stmt, 7, (int64_t)group.last_ts_us);
+        sqlite3_bind_int64(stmt, 7, (int64_t)group.last_timestamp);
         sqlite3_bind_int64(stmt, 8, (int64_t)group.trimmed_seq);
-        sqlite3_bind_int64(stmt, 9, (int64_t)group.trimmed_ts_us);
+        sqlite3_bind_int64(stmt, 9, (int64_t)group.trimmed_timestamp);
         sqlite3_bind_int64(stmt, 10, (int64_t)group.bytes);
         assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
         sqlite3_reset(stmt);
@@ -1754,7 +1780,7 @@ void write_v1_database(const std::string& dir, int bad_sender_size = 0) {
         Uuid msg_id = make_uuid(message.msg_id);
         sqlite3_bind_int64(stmt, 1, message.group_key);
         sqlite3_bind_int64(stmt, 2, (int64_t)message.seq);
-        sqlite3_bind_int64(stmt, 3, (int64_t)message.ts_us);
+        sqlite3_bind_int64(stmt, 3, (int64_t)message.timestamp);
         bool bad = bad_sender_size && &message == &kV1Messages[4];
         sqlite3_bind_blob(stmt, 4, sender.bytes, bad ? bad_sender_size : 16, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 5, message.sender_name, -1, SQLITE_STATIC);
@@ -1798,7 +1824,7 @@ void test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_membe
     assert_int_equal(chat.member_count, 0);
     assert_int_equal(chat.first_seq, 1);
     assert_int_equal(chat.last_seq, 3);
-    assert_int_equal(chat.last_ts_us, 1300);
+    assert_int_equal(chat.last_timestamp, 1300);
     assert_int_equal(chat.message_count, 3);
     assert_int_equal(chat.bytes, 14);
     const GroupInfo& news = groups[1];
@@ -1816,7 +1842,7 @@ void test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_membe
     for (size_t i = 0; i < 3; i++) {
         const V1Message& v1 = kV1Messages[i];
         const StoredMessage& message = all.messages[i];
-        assert_int_equal(message.ts_us, v1.ts_us);
+        assert_int_equal(message.timestamp, v1.timestamp);
         assert_true(message.sender == legacy_user_key(make_uuid(v1.sender)));
         assert_string_equal(message.sender_name.c_str(), v1.sender_name);
         assert_string_equal(message.body.c_str(), v1.body);
@@ -1830,12 +1856,18 @@ void test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_membe
     assert_seqs(trimmed, 3, 4);
     assert_int_equal(trimmed.summary.missed, 2);
 
-    //  It goes on as a v2 store: dedup of 0.1 ids, seq, retention, members joining again.
-    AppendResult again = append_ok(store, {make_request("chat", "hello", make_uuid(101))}, 9000)[0];
+    //  It goes on as a v2 store: dedup of 0.1 ids (from their sender), seq, retention, members
+    //  joining again. Another sender's repeat of the id is refused, not taken for it.
+    AppendRequest repeat = make_request("chat", "hello", make_uuid(101));
+    AppendResult other = append_ok(store, {repeat}, 9000)[0];
+    assert_int_equal(other.status.code(), Status::kExists);
+    assert_false(other.duplicate);
+    repeat.sender = all.messages.empty() ? repeat.sender : chat_sender_of(store, make_uuid(101));
+    AppendResult again = append_ok(store, {repeat}, 9000)[0];
     assert_true(again.duplicate);
     assert_int_equal(again.seq, 1);
-    assert_int_equal(again.ts_us, 1100);
-    assert_int_equal(append_ok(store, {make_request("chat", "new")}, 1000)[0].ts_us, 1300);
+    assert_int_equal(again.timestamp, 1100);
+    assert_int_equal(append_ok(store, {make_request("chat", "new")}, 1000)[0].timestamp, 1300);
     assert_int_equal(append_ok(store, {make_request("news", "fifth")}, 9000)[0].seq, 5);
     assert_int_equal(info_ok(store, "news").first_seq, 4);
     assert_ok(store->add_member("chat", make_member(1, "ann", 9000)));
@@ -2214,6 +2246,7 @@ const Case cases[] = {
     BOTH(test_timestamp_never_goes_backwards_when_the_clock_does),
     BOTH(test_append_results_follow_the_order_of_the_batch),
     BOTH(test_duplicate_msg_id_across_batches_returns_the_original),
+    BOTH(test_a_msg_id_another_sender_used_is_refused_not_taken_for_a_repeat),
     BOTH(test_duplicate_msg_id_within_one_batch_returns_the_original),
     BOTH(test_nil_msg_id_is_never_deduplicated),
     BOTH(test_same_msg_id_in_two_groups_is_stored_in_each),

@@ -235,8 +235,8 @@ void verify_store(const std::string& dir, uint64_t committed, bool retention) {
                          (unsigned long long)message.seq);
             assert_true(message.msg_id == msg_id_for(message.seq));
             assert_true(message.body == body_for(message.seq));
-            assert_true(message.ts_us >= last_ts);
-            last_ts = message.ts_us;
+            assert_true(message.timestamp >= last_ts);
+            last_ts = message.timestamp;
             bytes += message.body.size();
             expected++;
         }

@@ -47,7 +47,8 @@ void test_user_in_groups_on_two_group_servers(void** state) {
     assert_true(test::eventually([&] {
         size_t count = 0;
         zgm_group_t* groups = zgm_user_groups(bob, &count);
-        bool ok = groups && count == 2 && groups[0].members == 2 && groups[1].members == 2 &&
+        bool ok = groups && count == 2 && groups[0].member_count == 2 &&
+                  groups[1].member_count == 2 &&
                   strcmp(groups[0].endpoint, groups[1].endpoint) != 0 &&
                   strcmp(groups[0].server_key, groups[1].server_key) != 0;
         free(groups);
@@ -69,8 +70,8 @@ void test_group_server_restart_keeps_history_membership_and_sequence(void** stat
     {
         Cluster cluster;
         int port = 0;
-        zgm_server_t* server =
-            cluster.add_server(dir.c_str(), {"durable"}, false, "tcp://127.0.0.1:*", &port, key.c_str());
+        zgm_server_t* server = cluster.add_server(dir.c_str(), {"durable"}, false,
+                                                  "tcp://127.0.0.1:*", &port, key.c_str());
         zgm_user_t* alice = cluster.user("alice");
         zgm_user_t* bob = cluster.user("bob");
         assert_int_equal(zgm_user_join(alice, "durable"), 0);
@@ -80,7 +81,8 @@ void test_group_server_restart_keeps_history_membership_and_sequence(void** stat
         expect_messages(bob, "durable", 1, 5);
 
         cluster.stop(&server);
-        cluster.add_server(dir.c_str(), {}, false, test::local_endpoint(port), nullptr, key.c_str());
+        cluster.add_server(dir.c_str(), {}, false, test::local_endpoint(port), nullptr,
+                           key.c_str());
 
         //  The sequence goes on, bob gets the new messages once, membership is intact.
         for (uint64_t i = 6; i <= 10; i++) {
@@ -251,6 +253,43 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     zgm_registry_destroy(&second);
 }
 
+//  Stats are for the server's own key and its admins; they count what happened.
+void test_stats_are_for_the_servers_key_and_count_what_happened(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    std::string server_key = dir + "/server.cert", registry_key = dir + "/registry.cert";
+    {
+        Cluster cluster(registry_key.c_str());
+        int port = 0;
+        cluster.add_server(NULL, {"counted"}, false, "tcp://127.0.0.1:*", &port,
+                           server_key.c_str());
+        zgm_user_t* alice = cluster.user("alice");
+        assert_ok(zgm_user_join(alice, "counted"));
+        for (int i = 0; i < 3; i++)
+            send_text(alice, "counted", "one of three");
+        std::string endpoint = test::local_endpoint(port);
+        assert_null(zgm_user_stats(alice, endpoint.c_str(), server_key.c_str()));
+        assert_int_equal(zgm_errno(), ZGM_EDENIED);
+        //  The operator acts with the server's own key.
+        zgm_user_t* operator_ = cluster.user("operator", server_key.c_str());
+        char* report = zgm_user_stats(operator_, endpoint.c_str(), server_key.c_str());
+        if (!report) fail_msg("stats: %s", zgm_strerror());
+        std::string text = report;
+        free(report);
+        assert_non_null(strstr(text.c_str(), "server\tsends\t3\n"));
+        assert_non_null(strstr(text.c_str(), "group/counted\tmessages\t3\n"));
+        assert_non_null(strstr(text.c_str(), "group/counted\tmembers\t1\n"));
+        assert_non_null(strstr(text.c_str(), "server\trss_kib\t"));
+        //  The registry's, with the registry's key.
+        zgm_user_t* registrar = cluster.user("registrar", registry_key.c_str());
+        report = zgm_user_stats(registrar, cluster.endpoint().c_str(), cluster.key());
+        if (!report) fail_msg("registry stats: %s", zgm_strerror());
+        assert_non_null(strstr(report, "registry\tgroups\t1\n"));
+        free(report);
+    }
+    test::remove_tree(dir);
+}
+
 } // namespace
 
 int main(void) {
@@ -261,6 +300,7 @@ int main(void) {
         cmocka_unit_test(test_user_away_catches_up_exactly_once),
         cmocka_unit_test(test_advertised_endpoint_is_reachable_address_or_the_override),
         cmocka_unit_test(test_calls_fail_clearly_and_quickly),
+        cmocka_unit_test(test_stats_are_for_the_servers_key_and_count_what_happened),
     };
     return cmocka_run_group_tests_name("system", tests, NULL, NULL);
 }

@@ -37,6 +37,16 @@ extern "C" {
 
 namespace test {
 
+//  How much longer things take: ZGM_TEST_SLOWDOWN when set (4 under ThreadSanitizer, 8 under
+//  AddressSanitizer's debug build), else 4 under an emulator (ZGM_EXE_WRAPPER), else 1.
+//  Time limits in tests are multiplied by it.
+inline int slowdown() {
+    const char* factor = getenv("ZGM_TEST_SLOWDOWN");
+    if (factor && atoi(factor) > 0) return atoi(factor);
+    const char* wrapper = getenv("ZGM_EXE_WRAPPER");
+    return wrapper && *wrapper ? 4 : 1;
+}
+
 //  A fresh directory under /tmp; remove_tree removes it and all below it.
 inline std::string make_temp_dir() {
     char path[] = "/tmp/zgm-test-XXXXXX";
@@ -76,9 +86,8 @@ public:
         if (insecure || !server_key.empty()) {
             zgm::Key key;
             zgm::Key::parse(server_key, &key);
-            zgm::secure_client_socket(socket_, keys_,
-                                      insecure ? zgm::Security::kInsecure : zgm::Security::kCurve,
-                                      key);
+            zgm::secure_client_socket(
+                socket_, keys_, insecure ? zgm::Security::kInsecure : zgm::Security::kCurve, key);
         }
         assert_int_equal(zsock_connect(socket_, "%s", endpoint.c_str()), 0);
     }
@@ -175,7 +184,8 @@ public:
         for (const std::string& group : groups)
             assert_int_equal(zgm_server_add(server, group.c_str(), NULL, ZGM_POLICY_OPEN), 0);
         int bound = -1;
-        assert_true(eventually([&] { return (bound = zgm_server_bind(server, bind.c_str())) > 0; }));
+        assert_true(
+            eventually([&] { return (bound = zgm_server_bind(server, bind.c_str())) > 0; }));
         if (port) *port = bound;
         assert_int_equal(zgm_server_connect(server, endpoint_.c_str(), key_.c_str()), 0);
         servers_.push_back(server);
@@ -210,7 +220,8 @@ public:
         assert_int_equal(zgm_registry_set_key(registry_, key_file), 0);
         for (const std::string& key : trusted)
             zgm_registry_trust(registry_, key.c_str());
-        assert_true(eventually([&] { return zgm_registry_bind(registry_, endpoint_.c_str()) == port_; }));
+        assert_true(
+            eventually([&] { return zgm_registry_bind(registry_, endpoint_.c_str()) == port_; }));
     }
 
 private:
@@ -232,8 +243,9 @@ inline void send_text(zgm_user_t* user, const char* group, const std::string& te
 inline void expect_messages(zgm_user_t* user, const char* group, uint64_t first, int count) {
     for (int i = 0; i < count; i++) {
         zgm_msg_t* msg = zgm_user_recv(user, 8000);
-        if (!msg) fail_msg("message %d of %d (seq %llu) did not come: %s", i + 1, count,
-                           (unsigned long long)(first + i), zgm_strerror());
+        if (!msg)
+            fail_msg("message %d of %d (seq %llu) did not come: %s", i + 1, count,
+                     (unsigned long long)(first + i), zgm_strerror());
         assert_string_equal(zgm_msg_group(msg), group);
         assert_int_equal(zgm_msg_seq(msg), first + i);
         zgm_msg_destroy(&msg);

@@ -7,24 +7,82 @@
     =========================================================================
 */
 #include "cli/args.h"
+#include "cli/timefmt.h"
 
 #include <cstring>
 
 namespace zgm {
 namespace cli {
 
-static const OptionSpec* find_spec(const OptionSpec* specs, const std::string& name) {
+const OptionSpec* find_option(const OptionSpec* specs, const char* name) {
     for (; specs && specs->name; specs++)
-        if (name == specs->name) return specs;
+        if (strcmp(name, specs->name) == 0) return specs;
     return nullptr;
+}
+
+static bool is_choice(const char* choices, const char* value) {
+    size_t length = strlen(value);
+    for (const char* at = choices; at; at = strchr(at, '|') ? strchr(at, '|') + 1 : nullptr) {
+        const char* end = strchr(at, '|');
+        size_t choice = end ? (size_t)(end - at) : strlen(at);
+        if (choice == length && strncmp(at, value, length) == 0) return true;
+    }
+    return false;
+}
+
+bool check_option_value(const OptionSpec& spec, const char* value, std::string* problem) {
+    const char* wanted = nullptr;
+    uint64_t number;
+    switch (spec.type) {
+    case OptionSpec::kText:
+        if (!*value) wanted = "a value";
+        break;
+    case OptionSpec::kMsecs:
+        if (!parse_uint(value, INT32_MAX, &number) || number == 0)
+            wanted = "a positive number of milliseconds";
+        break;
+    case OptionSpec::kUint:
+        if (!parse_uint(value, UINT64_MAX, &number)) wanted = "a number";
+        break;
+    case OptionSpec::kPositive:
+        if (!parse_uint(value, UINT64_MAX, &number) || number == 0) wanted = "a positive number";
+        break;
+    case OptionSpec::kDuration:
+        if (!parse_duration(value, &number)) wanted = "a duration (30s, 10m, 2h, 7d, or 0)";
+        break;
+    }
+    if (!wanted && spec.choices && !is_choice(spec.choices, value)) {
+        std::string choices = spec.choices;
+        size_t bar = choices.rfind('|');
+        if (bar != std::string::npos) choices.replace(bar, 1, " or ");
+        for (size_t at; (at = choices.find('|')) != std::string::npos;)
+            choices.replace(at, 1, ", ");
+        *problem = "takes " + choices + ", not '" + value + "'";
+        return false;
+    }
+    if (wanted) {
+        *problem = std::string("takes ") + wanted + ", not '" + value + "'";
+        return false;
+    }
+    return true;
+}
+
+//  A public key's text: 40 characters of Z85, which may start with '-' (or "--").
+static bool looks_like_key(const char* word) {
+    static const char kZ85[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               ".-:+=^!/*?&<>()[]{}@%$#";
+    return strlen(word) == 40 && strspn(word, kZ85) == 40;
 }
 
 bool Args::parse(int count, char** words, const OptionSpec* specs, const OptionSpec* specs2,
                  bool stop_at_positional) {
+    specs_ = specs;
+    specs2_ = specs2;
     bool options_ended = false;
     for (int i = 0; i < count; i++) {
         const char* word = words[i];
-        bool is_option = !options_ended && word[0] == '-' && word[1] != '\0';
+        bool is_option = !options_ended && word[0] == '-' && word[1] != '\0' &&
+                         !looks_like_key(word); //  no option is 40 characters long
         if (!is_option) {
             if (stop_at_positional) {
                 rest_count_ = count - i;
@@ -53,18 +111,17 @@ bool Args::parse(int count, char** words, const OptionSpec* specs, const OptionS
             inline_value = word + 2 + equals + 1;
             name.resize(equals);
         }
-        const OptionSpec* spec = find_spec(specs, name);
-        if (!spec) spec = find_spec(specs2, name);
+        const OptionSpec* spec = this->spec(name.c_str());
         if (!spec) {
             error_ = "unknown option '--" + name + "'";
             return false;
         }
-        if (!spec->has_value) {
+        if (!spec->has_value()) {
             if (inline_value) {
                 error_ = "option '--" + name + "' takes no value";
                 return false;
             }
-            options_.emplace_back(name, "");
+            options_.push_back({name, "", "", ""});
             continue;
         }
         if (!inline_value) {
@@ -74,22 +131,79 @@ bool Args::parse(int count, char** words, const OptionSpec* specs, const OptionS
             }
             inline_value = words[++i];
         }
-        options_.emplace_back(name, inline_value);
+        std::string problem;
+        if (!check_option_value(*spec, inline_value, &problem)) {
+            error_ = "--" + name + " " + problem;
+            return false;
+        }
+        options_.push_back({name, inline_value, "", ""});
     }
     return true;
 }
 
-const char* Args::value(const char* name) const {
+void Args::add(const OptionSpec& spec, const std::string& value, const std::string& where,
+               const std::string& section) {
+    if (!spec.has_value() && value != "true") return;
+    options_.push_back({spec.name, spec.has_value() ? value : "", where, section});
+}
+
+const Args::Value* Args::last(const char* name) const {
     for (auto it = options_.rbegin(); it != options_.rend(); ++it)
-        if (it->first == name) return it->second.c_str();
+        if (it->name == name) return &*it;
     return nullptr;
+}
+
+const OptionSpec* Args::spec(const char* name) const {
+    const OptionSpec* spec = find_option(specs_, name);
+    return spec ? spec : find_option(specs2_, name);
+}
+
+const char* Args::value(const char* name) const {
+    const Value* found = last(name);
+    return found ? found->value.c_str() : nullptr;
+}
+
+const char* Args::value_or_default(const char* name) const {
+    const char* found = value(name);
+    if (found) return found;
+    const OptionSpec* spec = this->spec(name);
+    return spec ? spec->default_value : nullptr;
 }
 
 std::vector<std::string> Args::values(const char* name) const {
     std::vector<std::string> found;
-    for (const auto& option : options_)
-        if (option.first == name) found.push_back(option.second);
+    for (const Value& option : options_)
+        if (option.name == name) found.push_back(option.value);
     return found;
+}
+
+bool Args::given(const char* name) const {
+    for (const Value& option : options_)
+        if (option.name == name && option.where.empty()) return true;
+    return false;
+}
+
+std::string Args::where(const char* name) const {
+    const Value* found = last(name);
+    if (!found || found->where.empty()) return std::string("--") + name;
+    return found->where + ": " + name;
+}
+
+std::string Args::section_of(const char* name) const {
+    const Value* found = last(name);
+    return found ? found->section : "";
+}
+
+bool Args::check_exclusions() {
+    for (const OptionSpec* table : {specs_, specs2_})
+        for (const OptionSpec* spec = table; spec && spec->name; spec++)
+            if (spec->excludes && has(spec->name) && has(spec->excludes)) {
+                const Value* other = last(spec->excludes);
+                error_ = where(spec->name) + (given(spec->name) ? " excludes --" : ": excludes ") +
+                         spec->excludes + (other->where.empty() ? "" : " (" + other->where + ")");
+                return false;
+            }
+    return true;
 }
 
 bool split_words(const std::string& line, std::vector<std::string>* words) {

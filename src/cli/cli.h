@@ -1,9 +1,10 @@
 /*  =========================================================================
     cli.h - what the parts of the zgm program share
 
-    Exit codes, the stop flag that SIGINT and SIGTERM raise, the per-user files (identity,
-    cursors, history) and a Session: one zgm_user_t acting as the user of the identity file,
-    with the cursors that `listen` and the interactive client resume from.
+    Exit codes, the stop flag that SIGINT and SIGTERM raise, the default key files, the
+    per-user files (identity, cursors, history) and a Session: one zgm_user_t acting as the
+    user of the identity file, with the cursors that `listen` and the interactive client
+    resume from.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -14,6 +15,7 @@
 #define ZGM_CLI_CLI_H
 
 #include "cli/args.h"
+#include "cli/cli_spec.h"
 #include "cli/output.h"
 #include "zgm.h"
 
@@ -28,14 +30,16 @@ enum ExitCode {
     kExitOk = 0,
     kExitRefused = 1,     //  a server refused, or a local failure
     kExitUsage = 2,       //  a bad command line or argument
-    kExitUnreachable = 3, //  no server answered in time
+    kExitUnreachable = 3, //  no answer: a server down or unreachable, or a send in doubt
 };
 
-//  The exit code for a zgm_errno () value.
+//  The exit code for a zgm_errno () value: the one place that decides it.
 int exit_code_for(int error);
 
 //  Prints "zgm CMD: MESSAGE" and "Try 'zgm CMD --help'." to stderr; returns kExitUsage.
 int usage_error(const char* command, const std::string& message);
+//  Prints "zgm CMD: MESSAGE" to stderr (a bad configuration file); returns kExitUsage.
+int config_error(const char* command, const std::string& message);
 
 //  Call once, first thing in main: makes SIGINT and SIGTERM set the stop flag (and nothing
 //  else: the library's actors keep running until the program destroys them; a second signal
@@ -49,19 +53,47 @@ const char* default_registry();
 
 //  $variable/leaf when $variable is an absolute path, else $HOME/fallback/leaf.
 std::string xdg_path(const char* variable, const char* fallback, const char* leaf);
+//  Where `zgm server` and `zgm run` keep their store unless told otherwise:
+//  $XDG_DATA_HOME/zgm/server. The one place that says so.
+std::string default_store_dir();
+//  The key files every role uses by default, under $XDG_CONFIG_HOME/zgm: the user's
+//  identity, the registry's key pair (whose public half servers and users read), the
+//  directory of group servers the registry trusts, and a group server's key pair in it
+//  (local.cert, or NAME.cert for an instance). The one place that says so.
+std::string default_identity_path();
+std::string default_registry_key_file();
+std::string default_servers_dir();
+std::string default_server_key_file(const char* instance);
 //  Creates a directory and its parents (mode 0700 for the new ones). Returns false on failure.
 bool make_dirs(const std::string& path);
 std::string dir_of(const std::string& path);
+bool file_exists(const std::string& path);
+bool is_directory(const std::string& path);
 
-//  The identity file: the user's 32-hex id on the first line, the display name on the second.
+//  The registry's public key a group server or a user connects with: `given` (--registry-key),
+//  else $ZGM_REGISTRY_KEY, else the certificate the local registry wrote
+//  (default_registry_key_file; waited for up to wait_ms when missing, for a registry started
+//  a moment ago). A key is its text or a certificate file. Sets *key to the key's text (empty
+//  when insecure and none was found) and returns kExitOk, or prints why not ("zgm COMMAND:
+//  ...") and returns an exit code.
+int find_registry_key(const char* command, const char* given, bool insecure, int wait_ms,
+                      std::string* key);
+
+//  The user's identity: a key pair in a CZMQ certificate (path, path_secret) whose "name"
+//  metadata is the display name.
 struct Identity {
-    std::string id;
-    std::string name;
+    std::string path;
+    std::string key;  //  the public key's text: the user's id
+    std::string name; //  the display name
 };
-//  1 if read, 0 if the file does not exist, -1 if it is unreadable or malformed.
-int read_identity(const std::string& path, Identity* identity);
-//  Writes the file (and its directory) with mode 0600. Returns false on failure.
-bool write_identity(const std::string& path, const Identity& identity);
+//  Opens the identity file: makes it on first use (with name, else $USER), converts a zgm
+//  0.1 identity file (an id and a name) into a new key pair that keeps the name (saying so on
+//  stderr), and rewrites the name when `name` is given and differs. Returns kExitOk, or prints
+//  why not and returns an exit code.
+int open_identity(const std::string& path, const char* name, Identity* identity);
+//  Whether text is an identity file of zgm 0.1: 32 hex digits on the first line, a name on
+//  the second. Sets *name to the name (maybe empty) and *id to the old id.
+bool is_v1_identity(const std::string& text, std::string* id, std::string* name);
 
 //  The last sequence number printed per group, kept in a file of "group seq" lines.
 class Cursors {
@@ -77,54 +109,77 @@ private:
     std::vector<std::pair<std::string, uint64_t>> entries_;
 };
 
-//  The options every `zgm user` command takes, and what they say.
-extern const OptionSpec kUserOptions[];
+//  The options every `zgm user` subcommand takes (spec::kUserOptions).
 struct UserOptions {
     std::string registry;
+    const char* registry_key = nullptr; //  --registry-key, or NULL for the default
     std::string identity_path;
     const char* name = nullptr; //  --name, or NULL to keep the saved one
     int timeout_ms = ZGM_DEFAULT_TIMEOUT;
+    bool insecure = false;
     bool json = false;
+    //  The user options as given on the command line, to repeat them in a command the
+    //  program suggests (the one that settles a send in doubt).
+    std::vector<std::string> given;
 };
-//  Reads kUserOptions from args. Returns kExitOk or prints the problem and returns kExitUsage.
+//  Reads the user options from args (their values are checked as they are parsed).
+//  Returns kExitOk or prints the problem and returns kExitUsage.
 int read_user_options(const Args& args, const char* command, UserOptions* options);
 
 struct Session {
     zgm_user_t* user = nullptr;
+    UserOptions options;
     Identity identity;
     Cursors cursors;
     Style style;
     std::vector<std::string> followed; //  the groups this session follows
 };
-//  Creates the user of the identity file (and the file on first use), connects it to the
+//  Opens the identity only (whoami needs no server).
+int open_identity_only(const UserOptions& options, Session* session);
+//  Opens the identity (making it on first use), creates its user, connects it to the
 //  registry and loads the cursors. Returns kExitOk or prints why not and returns an exit code.
 int open_session(const UserOptions& options, Session* session);
 void close_session(Session* session);
 //  Follows a group from after its cursor, or from now when it has none. 0 or -1 (zgm_errno).
 int follow_group(Session* session, const std::string& group);
-//  Follows every live group the user is a member of; warns on stderr about groups that did
-//  not answer. Returns 0, or -1 if the group list failed.
+//  Where a group is followed from: after its cursor, or ZGM_FOLLOW_NOW when it has none.
+uint64_t cursor_or_now(const Session& session, const std::string& group);
+//  The groups the user is a member of on every live group server, in name order
+//  (zgm_user_memberships); warns on stderr about group servers that did not answer.
+//  Returns 0, or -1 (zgm_errno) if they could not be listed.
+int member_groups(Session* session, std::vector<std::string>* groups);
+//  Follows groups with one request per group server (zgm_user_follow_many), group i from
+//  after_seqs[i]; warns on stderr about the groups that could not be followed. Returns how
+//  many it follows.
+size_t follow_groups(Session* session, const std::vector<std::string>& groups,
+                     const std::vector<uint64_t>& after_seqs);
+//  member_groups, then follow_groups from each one's cursor. 0, or -1 (zgm_errno) if the
+//  memberships could not be listed.
 int follow_member_groups(Session* session);
 bool is_followed(const Session& session, const std::string& group);
 void forget_followed(Session* session, const std::string& group);
-//  Prints a live message and moves its group's cursor past it.
-void print_live(Session* session, const zgm_msg_t* msg);
+//  Prints a live message (after a note on stderr when retention dropped messages before it)
+//  and moves its group's cursor past it. label, when not NULL, replaces the sender's name.
+void print_live(Session* session, const zgm_msg_t* msg, const char* label = nullptr);
 
-//  What `fetch` and `/fetch` ask for: --since TIME, --after SEQ, --limit N.
-extern const OptionSpec kFetchOptions[];
-struct FetchQuery {
-    uint64_t since_us = 0;
-    uint64_t after_seq = 0;
-    size_t limit = 0;
-};
+//  What `fetch` and `/fetch` ask for: --since, --until, --after, --before, --limit, --last.
 //  Returns false with *error set on a bad value.
-bool read_fetch_options(const Args& args, uint64_t now_us, FetchQuery* query, std::string* error);
+bool read_fetch_options(const Args& args, uint64_t now_us, zgm_fetch_t* query, std::string* error);
+//  What `retain` and `/retain` ask for: --count, --bytes, --age.
+struct Retention {
+    uint64_t count = 0, bytes = 0, age_ms = 0;
+};
+bool read_retention_options(const Args& args, Retention* retention, std::string* error);
 
 //  The commands both the scripting commands and the interactive client run; each prints
 //  its result to stdout and returns 0, or -1 with zgm_errno set.
 int show_groups(Session* session);
 int show_members(Session* session, const char* group);
-int show_fetch(Session* session, const char* group, const FetchQuery& query);
+//  Prints the messages and, on stderr, how many retention had dropped. *last_seq (when not
+//  NULL) gets the last seq printed (0 if none).
+int show_fetch(Session* session, const char* group, const zgm_fetch_t& query,
+               uint64_t* last_seq = nullptr);
+void show_whoami(Session* session);
 
 //  The commands: argv starts after the command's name.
 int user_main(int argc, char** argv);

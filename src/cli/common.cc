@@ -7,6 +7,8 @@
     =========================================================================
 */
 #include "cli/cli.h"
+#include "core/names.h"
+#include "core/security.h"
 
 #include <czmq.h>
 
@@ -24,7 +26,7 @@ namespace zgm {
 namespace cli {
 
 int exit_code_for(int error) {
-    switch (error) {
+    switch ((zgm_error_t)error) {
     case ZGM_OK:
         return kExitOk;
     case ZGM_EINVAL:
@@ -32,14 +34,33 @@ int exit_code_for(int error) {
     case ZGM_ETIMEOUT:
     case ZGM_EUNAVAILABLE:
     case ZGM_ENOTCONNECTED:
+    case ZGM_EUNREACHABLE:
+    case ZGM_EINDOUBT:
+    case ZGM_ERATE:
         return kExitUnreachable;
-    default:
+    case ZGM_ENOTMEMBER:
+    case ZGM_ENOTFOUND:
+    case ZGM_EEXISTS:
+    case ZGM_EALREADY:
+    case ZGM_ETOOLARGE:
+    case ZGM_EPROTO:
+    case ZGM_ESTORAGE:
+    case ZGM_ESYSTEM:
+    case ZGM_ESERVER:
+    case ZGM_EDENIED:
+    case ZGM_ELIMIT:
         return kExitRefused;
     }
+    return kExitRefused;
 }
 
 int usage_error(const char* command, const std::string& message) {
     fprintf(stderr, "zgm %s: %s\nTry 'zgm %s --help'.\n", command, message.c_str(), command);
+    return kExitUsage;
+}
+
+int config_error(const char* command, const std::string& message) {
+    fprintf(stderr, "zgm %s: %s\n", command, message.c_str());
     return kExitUsage;
 }
 
@@ -59,7 +80,7 @@ void start_program() {
     //  library's actors under us; ours replaces it.
     zsys_init();
     zsys_handler_set(on_stop_signal);
-    //  The library logs through zsys, which writes to stdout unless told otherwise.
+    //  The library logs to stderr (core/log.h); CZMQ's own messages go there too.
     if (!getenv("ZSYS_LOGSTREAM")) zsys_set_logstream(stderr);
 }
 
@@ -86,6 +107,83 @@ std::string xdg_path(const char* variable, const char* fallback, const char* lea
         path = std::string(home) + "/" + fallback;
     }
     return path + "/" + leaf;
+}
+
+std::string default_store_dir() {
+    return xdg_path("XDG_DATA_HOME", ".local/share", "zgm/server");
+}
+
+static std::string config_dir() {
+    return xdg_path("XDG_CONFIG_HOME", ".config", "zgm");
+}
+
+std::string default_identity_path() {
+    return config_dir() + "/identity";
+}
+
+std::string default_registry_key_file() {
+    return config_dir() + "/registry.cert";
+}
+
+std::string default_servers_dir() {
+    return config_dir() + "/servers";
+}
+
+std::string default_server_key_file(const char* instance) {
+    return default_servers_dir() + "/" + (instance ? instance : "local") + ".cert";
+}
+
+bool file_exists(const std::string& path) {
+    struct stat info;
+    return stat(path.c_str(), &info) == 0;
+}
+
+bool is_directory(const std::string& path) {
+    struct stat info;
+    return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+int find_registry_key(const char* command, const char* given, bool insecure, int wait_ms,
+                      std::string* key) {
+    key->clear();
+    const char* from_env = getenv("ZGM_REGISTRY_KEY");
+    std::string where;
+    const char* text = nullptr;
+    if (given) {
+        text = given, where = "--registry-key";
+    } else if (from_env && *from_env) {
+        text = from_env, where = "ZGM_REGISTRY_KEY";
+    }
+    char buffer[ZGM_KEY_SIZE];
+    if (text) {
+        if (zgm_key_read(text, buffer) != 0) {
+            fprintf(stderr, "zgm %s: %s: %s\n", command, where.c_str(), zgm_strerror());
+            return kExitUsage;
+        }
+        *key = buffer;
+        return kExitOk;
+    }
+    std::string file = default_registry_key_file();
+    //  A registry started a moment ago (`zgm registry &` on the line before) may not have
+    //  written it yet.
+    int64_t deadline = zclock_mono() + wait_ms;
+    while (!file_exists(file) && zclock_mono() < deadline && !stop_requested())
+        zclock_sleep(50);
+    if (file_exists(file)) {
+        if (zgm_key_read(file.c_str(), buffer) != 0) {
+            fprintf(stderr, "zgm %s: %s\n", command, zgm_strerror());
+            return kExitUsage;
+        }
+        *key = buffer;
+        return kExitOk;
+    }
+    if (insecure) return kExitOk;
+    fprintf(stderr,
+            "zgm %s: no registry key: give --registry-key KEY|FILE or set ZGM_REGISTRY_KEY "
+            "(the registry prints its key when it starts), or start the registry here first: "
+            "it writes %s\n",
+            command, file.c_str());
+    return kExitUsage;
 }
 
 bool make_dirs(const std::string& path) {
@@ -133,19 +231,86 @@ static bool read_lines(const std::string& path, std::vector<std::string>* lines)
     return true;
 }
 
-int read_identity(const std::string& path, Identity* identity) {
-    std::vector<std::string> lines;
-    if (!read_lines(path, &lines)) return errno == ENOENT ? 0 : -1;
-    if (lines.empty() || lines[0].size() != 32 ||
-        strspn(lines[0].c_str(), "0123456789abcdefABCDEF") != 32)
-        return -1;
-    identity->id = lines[0];
-    identity->name = lines.size() > 1 ? lines[1] : "";
-    return 1;
+bool is_v1_identity(const std::string& text, std::string* id, std::string* name) {
+    size_t end = text.find('\n');
+    std::string first = text.substr(0, end);
+    if (!first.empty() && first.back() == '\r') first.pop_back();
+    if (first.size() != 32 || strspn(first.c_str(), "0123456789abcdefABCDEF") != 32) return false;
+    std::string rest = end == std::string::npos ? "" : text.substr(end + 1);
+    rest = rest.substr(0, rest.find('\n'));
+    if (!rest.empty() && rest.back() == '\r') rest.pop_back();
+    *id = first;
+    *name = rest;
+    return true;
 }
 
-bool write_identity(const std::string& path, const Identity& identity) {
-    return write_file_atomic(path, identity.id + "\n" + identity.name + "\n");
+static std::string default_name() {
+    const char* user = getenv("USER");
+    return user && zgm::valid_display_name(user) ? user : "user";
+}
+
+//  The whole of a small file, or false if it cannot be read.
+static bool read_small_file(const std::string& path, std::string* text) {
+    FILE* file = fopen(path.c_str(), "re");
+    if (!file) return false;
+    char buffer[4096];
+    size_t size = fread(buffer, 1, sizeof buffer, file);
+    fclose(file);
+    text->assign(buffer, size);
+    return true;
+}
+
+int open_identity(const std::string& path, const char* name, Identity* identity) {
+    identity->path = path;
+    if (!make_dirs(dir_of(path))) {
+        fprintf(stderr, "zgm: cannot create %s: %s\n", dir_of(path).c_str(), strerror(errno));
+        return kExitRefused;
+    }
+    std::string text, old_id, old_name;
+    bool secret = file_exists(path + "_secret");
+    if (!secret && read_small_file(path, &text) && is_v1_identity(text, &old_id, &old_name)) {
+        //  zgm 0.1: an id the user claimed. Ids are keys now, proven by the connection; the
+        //  old one cannot be kept.
+        std::string kept = name                                ? name
+                           : zgm::valid_display_name(old_name) ? old_name
+                                                               : default_name();
+        zgm::Status status = zgm::save_key_pair(path, zgm::KeyPair::generate(), kept);
+        if (!status.is_ok()) {
+            fprintf(stderr, "zgm: cannot convert %s: %s\n", path.c_str(), status.message().c_str());
+            return kExitRefused;
+        }
+        fprintf(stderr,
+                "zgm: %s was a zgm 0.1 identity: it is now a key pair, named %s. The old id %s "
+                "is gone (user ids are keys now, proven by each connection): join your groups "
+                "again.\n",
+                path.c_str(), kept.c_str(), old_id.c_str());
+    } else if (!secret && !file_exists(path)) {
+        std::string made = name ? name : default_name();
+        if (zgm_keygen(path.c_str(), made.c_str()) != 0 && zgm_errno() != ZGM_EEXISTS) {
+            fprintf(stderr, "zgm: cannot make the identity %s: %s\n", path.c_str(), zgm_strerror());
+            return kExitRefused;
+        }
+    }
+    zgm::KeyPair keys;
+    std::string saved;
+    zgm::Status status = zgm::load_key_pair(path, false, &keys, &saved);
+    if (!status.is_ok()) {
+        fprintf(stderr, "zgm: %s: not an identity (a key pair): %s\n", path.c_str(),
+                status.message().c_str());
+        return kExitRefused;
+    }
+    std::string wanted = name ? name : zgm::valid_display_name(saved) ? saved : default_name();
+    if (wanted != saved) {
+        status = zgm::save_key_pair(path, keys, wanted);
+        if (!status.is_ok()) {
+            fprintf(stderr, "zgm: cannot save the name in %s: %s\n", path.c_str(),
+                    status.message().c_str());
+            return kExitRefused;
+        }
+    }
+    identity->key = keys.public_txt;
+    identity->name = wanted;
+    return kExitOk;
 }
 
 static void parse_cursors(const std::vector<std::string>& lines,
@@ -193,69 +358,53 @@ bool Cursors::set(const std::string& group, uint64_t seq) {
     return write_file_atomic(path_, contents);
 }
 
-const OptionSpec kUserOptions[] = {
-    {"registry", true}, {"name", true},  {"identity", true},
-    {"timeout", true},  {"json", false}, {nullptr, false},
-};
-
 int read_user_options(const Args& args, const char* command, UserOptions* options) {
     const char* registry = args.value("registry");
     options->registry = registry ? registry : default_registry();
+    options->registry_key = args.value("registry-key");
     const char* identity = args.value("identity");
-    options->identity_path =
-        identity ? identity : xdg_path("XDG_CONFIG_HOME", ".config", "zgm/identity");
+    options->identity_path = identity ? identity : default_identity_path();
     options->name = args.value("name");
-    if (options->name &&
-        (!*options->name || strlen(options->name) > ZGM_MAX_NAME || strpbrk(options->name, "\r\n")))
-        return usage_error(command, "a --name is 1 to 64 bytes on one line");
-    if (const char* timeout = args.value("timeout")) {
-        uint64_t msecs;
-        if (!parse_uint(timeout, INT32_MAX, &msecs) || msecs == 0)
-            return usage_error(command, "--timeout takes a positive number of milliseconds");
-        options->timeout_ms = (int)msecs;
-    }
+    if (options->name && !zgm::valid_display_name(options->name))
+        return usage_error(command, std::string("--name: ") + zgm::invalid_display_name_reason());
+    const char* timeout = args.value_or_default("timeout"); //  `zgm run` has no --timeout
+    if (timeout) options->timeout_ms = atoi(timeout);
+    options->insecure = args.has("insecure");
     options->json = args.has("json");
+    for (const char* name : {"registry", "registry-key", "identity", "timeout"})
+        if (args.given(name)) {
+            options->given.push_back(std::string("--") + name);
+            options->given.push_back(args.value(name));
+        }
+    if (options->insecure) options->given.push_back("--insecure");
     return kExitOk;
 }
 
-static std::string default_name() {
-    const char* user = getenv("USER");
-    return user && *user && strlen(user) <= ZGM_MAX_NAME ? user : "user";
+int open_identity_only(const UserOptions& options, Session* session) {
+    session->options = options;
+    session->style = stdout_style(options.json);
+    return open_identity(options.identity_path, options.name, &session->identity);
 }
 
 int open_session(const UserOptions& options, Session* session) {
-    session->style = stdout_style(options.json);
-    const std::string& path = options.identity_path;
-    Identity identity;
-    int found = read_identity(path, &identity);
-    if (found < 0) {
-        fprintf(stderr, "zgm: %s: not an identity file (32 hex digits, then a name)\n",
-                path.c_str());
-        return kExitRefused;
-    }
-    std::string name = options.name             ? options.name
-                       : !identity.name.empty() ? identity.name
-                                                : default_name();
-    session->user = found ? zgm_user_new_with_id(name.c_str(), identity.id.c_str())
-                          : zgm_user_new(name.c_str());
+    int code = open_identity_only(options, session);
+    if (code != kExitOk) return code;
+    std::string registry_key;
+    code = find_registry_key("user", options.registry_key, options.insecure, 0, &registry_key);
+    if (code != kExitOk) return code;
+    const Identity& identity = session->identity;
+    session->user = zgm_user_new_with_key(identity.name.c_str(), identity.path.c_str());
     if (!session->user) return report_error("cannot create the user", session->style);
-    if (!found || identity.name != name) {
-        identity.id = zgm_user_id(session->user);
-        identity.name = name;
-        if (!write_identity(path, identity)) {
-            fprintf(stderr, "zgm: cannot write %s: %s\n", path.c_str(), strerror(errno));
-            close_session(session);
-            return kExitRefused;
-        }
-    }
-    session->identity = identity;
     zgm_user_set_timeout(session->user, options.timeout_ms);
-    if (zgm_user_connect(session->user, options.registry.c_str()) != 0) {
-        int code = report_error(("cannot connect to " + options.registry).c_str(), session->style);
+    if (options.insecure) zgm_user_set_insecure(session->user, 1);
+    if (zgm_user_connect(session->user, options.registry.c_str(),
+                         options.insecure ? nullptr : registry_key.c_str()) != 0) {
+        code = report_error(("cannot connect to " + options.registry).c_str(), session->style);
         close_session(session);
         return code;
     }
-    session->cursors.load(dir_of(path) + "/cursors-" + identity.id);
+    //  Z85 keys may hold '/', so the cursors are named after the identity file, not the key.
+    session->cursors.load(identity.path + ".cursors");
     return kExitOk;
 }
 
@@ -278,31 +427,83 @@ void forget_followed(Session* session, const std::string& group) {
         }
 }
 
-int follow_group(Session* session, const std::string& group) {
+uint64_t cursor_or_now(const Session& session, const std::string& group) {
     uint64_t after_seq = ZGM_FOLLOW_NOW;
-    session->cursors.get(group, &after_seq);
-    if (zgm_user_follow(session->user, group.c_str(), after_seq) != 0) return -1;
+    session.cursors.get(group, &after_seq);
+    return after_seq;
+}
+
+int follow_group(Session* session, const std::string& group) {
+    if (zgm_user_follow(session->user, group.c_str(), cursor_or_now(*session, group)) != 0)
+        return -1;
     if (!is_followed(*session, group)) session->followed.push_back(group);
     return 0;
 }
 
-int follow_member_groups(Session* session) {
-    size_t count;
-    zgm_group_info_t* groups = zgm_user_groups(session->user, &count);
-    if (!groups) return -1;
-    for (size_t i = 0; i < count; i++) {
-        const char* name = groups[i].name;
-        if (is_followed(*session, name) || follow_group(session, name) == 0 ||
-            zgm_errno() == ZGM_ENOTMEMBER)
-            continue;
-        fprintf(stderr, "zgm: warning: cannot follow %s: %s\n", name, zgm_strerror());
-    }
-    free(groups);
+//  What the last successful call left to say (servers skipped), or "".
+static std::string call_notes() {
+    return zgm_errno() == ZGM_OK && strcmp(zgm_strerror(), "no error") != 0 ? zgm_strerror() : "";
+}
+
+int member_groups(Session* session, std::vector<std::string>* groups) {
+    groups->clear();
+    size_t count = 0;
+    zgm_group_t* mine = zgm_user_memberships(session->user, &count);
+    if (!mine) return -1;
+    std::string notes = call_notes();
+    if (!notes.empty()) fprintf(stderr, "zgm: warning: %s\n", notes.c_str());
+    for (size_t i = 0; i < count; i++)
+        groups->push_back(mine[i].name);
+    free(mine);
     return 0;
 }
 
-void print_live(Session* session, const zgm_msg_t* msg) {
-    print_message(stdout, msg, session->style);
+size_t follow_groups(Session* session, const std::vector<std::string>& groups,
+                     const std::vector<uint64_t>& after_seqs) {
+    if (groups.empty()) return 0;
+    std::vector<const char*> names;
+    for (const std::string& group : groups)
+        names.push_back(group.c_str());
+    int followed =
+        zgm_user_follow_many(session->user, names.data(), after_seqs.data(), names.size());
+    if (followed == (int)groups.size()) {
+        for (const std::string& group : groups)
+            if (!is_followed(*session, group)) session->followed.push_back(group);
+        return groups.size();
+    }
+    //  Some could not be followed: one at a time, to know which, and why.
+    size_t count = 0;
+    for (size_t i = 0; i < groups.size(); i++) {
+        if (zgm_user_follow(session->user, names[i], after_seqs[i]) != 0) {
+            fprintf(stderr, "zgm: warning: cannot follow %s: %s\n", names[i], zgm_strerror());
+            continue;
+        }
+        if (!is_followed(*session, groups[i])) session->followed.push_back(groups[i]);
+        count++;
+    }
+    return count;
+}
+
+int follow_member_groups(Session* session) {
+    std::vector<std::string> groups;
+    if (member_groups(session, &groups) != 0) return -1;
+    std::vector<uint64_t> after_seqs;
+    for (const std::string& group : groups)
+        after_seqs.push_back(cursor_or_now(*session, group));
+    follow_groups(session, groups, after_seqs);
+    return 0;
+}
+
+void print_live(Session* session, const zgm_msg_t* msg, const char* label) {
+    if (uint64_t missed = zgm_msg_missed(msg)) {
+        fflush(stdout);
+        fprintf(stderr,
+                "zgm: note: %" PRIu64 " message%s of %s before #%" PRIu64
+                " %s dropped by the group's retention before you could get %s\n",
+                missed, missed == 1 ? "" : "s", zgm_msg_group(msg), zgm_msg_seq(msg),
+                missed == 1 ? "was" : "were", missed == 1 ? "it" : "them");
+    }
+    print_message(stdout, msg, session->style, label);
     if (!session->cursors.set(zgm_msg_group(msg), zgm_msg_seq(msg)))
         fprintf(stderr, "zgm: warning: cannot save the cursor of %s: %s\n", zgm_msg_group(msg),
                 strerror(errno));

@@ -1,11 +1,23 @@
 /*  =========================================================================
     interactive.cc - the interactive client of `zgm user` and `zgm run`
 
-    One thread polls stdin and the user's live-message socket. On a terminal, libedit's
-    callback interface reads the line being typed (with editing and history), and a message
-    that arrives meanwhile is printed above it: the line is cleared, the message printed, and
-    the prompt and the typed text drawn again. When stdin is not a terminal, lines are read
-    plainly, so the client can be scripted.
+    One thread polls stdin and the user's socket, which is readable when live messages or
+    the outcomes of sends are waiting. On a terminal, libedit's callback interface reads the
+    line being typed (with editing and history), and what arrives meanwhile is printed above
+    it: the line is cleared, the message printed, and the prompt and the typed text drawn
+    again. When stdin is not a terminal, lines are read plainly, so the client can be
+    scripted.
+
+    A line is sent with zgm_user_send_async and never waits for the network. Its outcome
+    comes back later: stored (the message itself shows when the group server delivers it
+    back), refused ("error: not sent: ..."), or no answer. A send without an answer may have
+    been stored: it is shown as pending, never as failed, and sent again with the same
+    message id (which the group server stores once) until it is stored or refused, for a
+    minute at most.
+
+    Each followed group has a member list, loaded when a sender it does not know appears
+    (at most every few seconds), so a sender whose display name another member shares is
+    shown with the start of its key.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -18,10 +30,13 @@
 #include <czmq.h>
 #include <editline/readline.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cinttypes>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <map>
 #include <unistd.h>
 
 namespace zgm {
@@ -29,26 +44,91 @@ namespace cli {
 
 namespace {
 
+//  The messages shown when a group is entered.
+const size_t kRecent = 10;
+//  A send without an answer is sent again after this long, and given up after kGiveUpMs.
+const int64_t kRetryMs = 1000;
+const int64_t kGiveUpMs = 60000;
+//  A group's member list is loaded again for an unknown sender at most this often.
+const int64_t kRosterMs = 3000;
+
+//  A send whose outcome is not known yet.
+struct Pending {
+    std::string group;
+    std::string body;
+    int64_t first_ms = 0;  //  when the line was sent
+    int64_t due_ms = 0;    //  when to send it again; 0 while an attempt is out
+    bool in_doubt = false; //  an attempt had no answer: it may have been stored
+    bool shown = false;    //  the "pending" line was printed
+    std::string reason;    //  why the last attempt had no outcome
+};
+
+//  The members of a group: key -> display name.
+struct Roster {
+    std::map<std::string, std::string> names;
+    int64_t loaded_ms = -1;
+};
+
 struct Client {
     Session* session;
     std::string current; //  the group a plain line goes to
     std::string prompt;
     bool terminal = false;
+    bool in_command = false; //  a line is being run: its output needs no redraw
     bool quit = false;
+    bool input_done = false; //  stdin ended (not a terminal): quit once nothing is pending
+    std::map<std::string, Pending> pending; //  by message id
+    std::map<std::string, Roster> rosters;  //  by group
+    std::map<std::string, uint64_t> shown;  //  the last seq shown, by group
 };
 
 //  libedit's line callback takes no context.
 Client* s_client = nullptr;
 
-void error_line(const Client& client, const std::string& message) {
+//  Runs print above the line being typed: the line is cleared first and drawn again after.
+template <typename Print>
+void above_prompt(Client* client, Print print) {
+    bool redraw = client->terminal && !client->in_command;
+    if (redraw) {
+        int rows = 0, columns = 0;
+        rl_get_screen_size(&rows, &columns);
+        size_t column = client->prompt.size() + (size_t)rl_point;
+        if (columns > 0 && column >= (size_t)columns) printf("\033[%zuA", column / (size_t)columns);
+        fputs("\r\033[J", stdout);
+        fflush(stdout);
+    }
+    print();
     fflush(stdout);
-    fprintf(stderr, "%serror:%s %s\n", client.session->style.color ? "\033[1;31m" : "",
-            client.session->style.color ? "\033[0m" : "", message.c_str());
+    fflush(stderr);
+    if (redraw) rl_forced_update_display();
+}
+
+void error_line(Client* client, const std::string& message) {
+    above_prompt(client, [&] {
+        bool color = client->session->style.color;
+        fflush(stdout);
+        fprintf(stderr, "%serror:%s %s\n", color ? "\033[1;31m" : "", color ? "\033[0m" : "",
+                message.c_str());
+    });
+}
+
+void note_line(Client* client, const std::string& message) {
+    above_prompt(client, [&] {
+        bool color = client->session->style.color;
+        printf("%s%s%s\n", color ? "\033[2m" : "", message.c_str(), color ? "\033[0m" : "");
+    });
 }
 
 //  "error: WHAT GROUP: <why>" from zgm_errno.
-void api_error(const Client& client, const char* what, const std::string& group) {
+void api_error(Client* client, const char* what, const std::string& group) {
     error_line(client, std::string(what) + " " + group + ": " + zgm_strerror());
+}
+
+//  The start of a message body, quoted, for a line about it.
+std::string excerpt(const std::string& body) {
+    std::string visible;
+    append_visible(&visible, body.data(), std::min(body.size(), (size_t)40), false);
+    return "\"" + visible + (body.size() > 40 ? "...\"" : "\"");
 }
 
 void set_current(Client* client, const std::string& group) {
@@ -57,209 +137,494 @@ void set_current(Client* client, const std::string& group) {
     if (client->terminal) rl_set_prompt(client->prompt.c_str());
 }
 
-//  Prints a live message above the line being typed, then draws the line again.
-void show_live(Client* client, const zgm_msg_t* msg) {
-    if (client->terminal) {
-        int rows = 0, columns = 0;
-        rl_get_screen_size(&rows, &columns);
-        size_t column = client->prompt.size() + (size_t)rl_point;
-        if (columns > 0 && column >= (size_t)columns) printf("\033[%zuA", column / (size_t)columns);
-        fputs("\r\033[J", stdout);
-    }
-    print_live(client->session, msg);
-    if (client->terminal) rl_forced_update_display();
+//  ------------------------------------------------------------------------------------------
+//  Showing messages
+
+void load_roster(Client* client, const std::string& group) {
+    Roster& roster = client->rosters[group];
+    roster.loaded_ms = mono_ms();
+    size_t count = 0;
+    zgm_member_t* members = zgm_user_members(client->session->user, group.c_str(), &count);
+    if (!members) return; //  shown without keys until the next try
+    roster.names.clear();
+    for (size_t i = 0; i < count; i++)
+        if (members[i].role != ZGM_ROLE_ADDED) roster.names[members[i].id] = members[i].name;
+    free(members);
 }
 
-void drain_live(Client* client) {
-    while (zgm_msg_t* msg = zgm_user_recv(client->session->user, 0)) {
-        show_live(client, msg);
-        zgm_msg_destroy(&msg);
+//  How the sender of a message is shown: NULL for its name, or into *label its name and the
+//  start of its key when another member of the group has the same display name.
+const char* sender_label(Client* client, const zgm_msg_t* msg, std::string* label) {
+    std::string group = zgm_msg_group(msg);
+    const char* key = zgm_msg_sender(msg);
+    Roster& roster = client->rosters[group];
+    if (!roster.names.count(key) &&
+        (roster.loaded_ms < 0 || mono_ms() - roster.loaded_ms >= kRosterMs))
+        load_roster(client, group);
+    const char* name = zgm_msg_sender_name(msg);
+    for (const auto& member : roster.names)
+        if (member.first != key && member.second == name) {
+            *label = disambiguated(name, key);
+            return label->c_str();
+        }
+    return nullptr;
+}
+
+//  Prints a message (once per session: a group's recap and its live messages overlap) and
+//  moves its group's cursor.
+void show_message(Client* client, const zgm_msg_t* msg) {
+    uint64_t& shown = client->shown[zgm_msg_group(msg)];
+    if (zgm_msg_seq(msg) <= shown) return;
+    shown = zgm_msg_seq(msg);
+    std::string storage;
+    const char* label = sender_label(client, msg, &storage);
+    above_prompt(client, [&] { print_live(client->session, msg, label); });
+}
+
+//  Shows the last kRecent messages of a group, when it is entered. Returns the last seq
+//  shown (0 for an empty group), or -1 with an error line.
+int64_t show_recent(Client* client, const std::string& group) {
+    zgm_fetch_t query = zgm_fetch_t();
+    query.limit = kRecent;
+    query.newest = 1;
+    zgm_msglist_t* list = zgm_user_fetch(client->session->user, group.c_str(), &query);
+    if (!list) return -1;
+    size_t size = zgm_msglist_size(list);
+    uint64_t cursor = 0;
+    bool read_before = client->session->cursors.get(group, &cursor);
+    if (size > 0) {
+        uint64_t first = zgm_msg_seq(zgm_msglist_get(list, 0));
+        if (read_before && first > cursor + 1)
+            note_line(client, "(" + std::to_string(first - cursor - 1) + " earlier message" +
+                                  (first - cursor - 1 == 1 ? "" : "s") + " of " + group +
+                                  " since you last read it: /fetch " + group + " --after " +
+                                  std::to_string(cursor) + ")");
+    }
+    uint64_t last = 0;
+    for (size_t i = 0; i < size; i++) {
+        const zgm_msg_t* msg = zgm_msglist_get(list, i);
+        std::string storage;
+        const char* label = sender_label(client, msg, &storage);
+        above_prompt(client, [&] { print_message(stdout, msg, client->session->style, label); });
+        last = zgm_msg_seq(msg);
+    }
+    zgm_msglist_destroy(&list);
+    uint64_t& shown = client->shown[group];
+    shown = std::max(shown, last);
+    if (last > cursor) client->session->cursors.set(group, last);
+    return (int64_t)last;
+}
+
+//  ------------------------------------------------------------------------------------------
+//  Sends and their outcomes
+
+void send_line(Client* client, const std::string& group, const std::string& body) {
+    char id[ZGM_MSG_ID_SIZE] = "";
+    if (zgm_user_send_async(client->session->user, group.c_str(), body.data(), body.size(), id) !=
+        0) {
+        error_line(client, "not sent: " + group + ": " + zgm_strerror());
+        return;
+    }
+    Pending& pending = client->pending[id];
+    pending.group = group;
+    pending.body = body;
+    pending.first_ms = mono_ms();
+}
+
+//  An outcome that says nothing was decided: no answer, the server down or busy.
+bool undecided(int error) {
+    return error == ZGM_EINDOUBT || error == ZGM_ETIMEOUT || error == ZGM_EUNREACHABLE ||
+           error == ZGM_EUNAVAILABLE || error == ZGM_ERATE;
+}
+
+void give_up(Client* client, const std::string& id, const Pending& pending) {
+    if (pending.in_doubt)
+        error_line(client, "gave up sending " + excerpt(pending.body) + " to " + pending.group +
+                               " after a minute without an answer: it may have been stored " +
+                               "(message id " + id + ")");
+    else
+        error_line(client, "not sent: " + pending.group + ": " + excerpt(pending.body) + ": " +
+                               pending.reason + " (gave up after a minute)");
+}
+
+void on_outcome(Client* client, const zgm_sent_t& sent) {
+    auto found = client->pending.find(sent.msg_id);
+    if (found == client->pending.end()) return;
+    Pending& pending = found->second;
+    if (sent.error == ZGM_OK) {
+        if (pending.shown)
+            note_line(client, "(stored: " + excerpt(pending.body) + " in " + pending.group +
+                                  " as #" + std::to_string(sent.seq) + ")");
+        client->pending.erase(found);
+        return;
+    }
+    if (!undecided(sent.error)) {
+        error_line(client, "not sent: " + pending.group + ": " + excerpt(pending.body) + ": " +
+                               sent.reason);
+        client->pending.erase(found);
+        return;
+    }
+    pending.in_doubt = pending.in_doubt || sent.error == ZGM_EINDOUBT;
+    pending.reason = sent.reason;
+    int64_t now = mono_ms();
+    if (now - pending.first_ms >= kGiveUpMs) {
+        give_up(client, found->first, pending);
+        client->pending.erase(found);
+        return;
+    }
+    if (!pending.shown) {
+        pending.shown = true;
+        //  The library's reason for a send in doubt tells its caller to send it again with
+        //  its id: which is what happens here.
+        std::string why = sent.error == ZGM_EINDOUBT ? "no answer yet, it may be stored"
+                                                     : std::string(sent.reason);
+        note_line(client, "(pending: " + excerpt(pending.body) + " to " + pending.group + ": " +
+                              why + "; sending it again with its id)");
+    }
+    pending.due_ms = now + kRetryMs;
+}
+
+//  Sends again, with the same id, what is due; gives up on what waited a minute.
+void retry_due(Client* client) {
+    int64_t now = mono_ms();
+    for (auto it = client->pending.begin(); it != client->pending.end();) {
+        Pending& pending = it->second;
+        if (pending.due_ms == 0 || now < pending.due_ms) {
+            ++it;
+            continue;
+        }
+        if (now - pending.first_ms >= kGiveUpMs) {
+            give_up(client, it->first, pending);
+            it = client->pending.erase(it);
+            continue;
+        }
+        char id[ZGM_MSG_ID_SIZE];
+        snprintf(id, sizeof id, "%s", it->first.c_str());
+        pending.due_ms = 0;
+        if (zgm_user_send_async(client->session->user, pending.group.c_str(), pending.body.data(),
+                                pending.body.size(), id) != 0)
+            pending.due_ms = now + kRetryMs;
+        ++it;
     }
 }
 
-//  One /command: words are those after the name.
-struct Slash {
-    const char* name;
-    const char* alias;
-    const char* synopsis;
-    const OptionSpec* options;
-    size_t min_words, max_words;
-    void (*run)(Client* client, const Args& args, const std::vector<std::string>& words);
-};
+//  Milliseconds until the next retry is due (at most max_ms).
+int next_due(const Client& client, int max_ms) {
+    int64_t now = mono_ms(), wait = max_ms;
+    for (const auto& entry : client.pending)
+        if (entry.second.due_ms)
+            wait = std::min(wait, std::max<int64_t>(entry.second.due_ms - now, 0));
+    return (int)wait;
+}
+
+//  Shows every live message and handles every send outcome waiting.
+void drain(Client* client) {
+    zgm_user_t* user = client->session->user;
+    while (true) {
+        bool any = false;
+        while (zgm_msg_t* msg = zgm_user_recv(user, 0)) {
+            show_message(client, msg);
+            zgm_msg_destroy(&msg);
+            any = true;
+        }
+        zgm_sent_t sent;
+        while (zgm_user_sent(user, &sent, 0) == 0) {
+            on_outcome(client, sent);
+            any = true;
+        }
+        if (!any) break;
+    }
+}
+
+//  On leaving: waits a while for the outcomes still out, then says what is left.
+void settle_before_leaving(Client* client) {
+    zgm_user_flush(client->session->user, client->session->options.timeout_ms);
+    drain(client);
+    for (const auto& entry : client->pending) {
+        const Pending& pending = entry.second;
+        if (pending.in_doubt || pending.due_ms == 0)
+            error_line(client, "left with " + excerpt(pending.body) + " to " + pending.group +
+                                   " unanswered: it may have been stored (message id " +
+                                   entry.first + ")");
+        else
+            error_line(client, "not sent: " + pending.group + ": " + excerpt(pending.body) + ": " +
+                                   pending.reason);
+    }
+    client->pending.clear();
+}
+
+//  ------------------------------------------------------------------------------------------
+//  The /commands
 
 //  The group a command names, or the current one.
-bool group_or_current(Client* client, const std::vector<std::string>& words, std::string* group) {
-    *group = words.empty() ? client->current : words[0];
-    if (group->empty()) error_line(*client, "no current group: name one, or /join one first");
+bool group_or_current(Client* client, const std::vector<std::string>& words, size_t count,
+                      std::string* group) {
+    *group = words.size() > count ? words[0] : client->current;
+    if (group->empty()) error_line(client, "no current group: name one, or /join one first");
     return !group->empty();
 }
 
 void slash_list(Client* client, const Args&, const std::vector<std::string>&) {
     if (show_groups(client->session) != 0)
-        error_line(*client, std::string("groups: ") + zgm_strerror());
+        error_line(client, std::string("groups: ") + zgm_strerror());
 }
 
-//  Joins (or, when already a member, follows) a group and makes it the current one.
-void join_and_switch(Client* client, const std::string& group) {
+//  Makes a group the current one, showing its last messages; follows it (from the last one
+//  shown) when it is not followed yet.
+void enter(Client* client, const std::string& group) {
     Session* session = client->session;
-    if (zgm_user_join(session->user, group.c_str()) == 0) {
-        if (!is_followed(*session, group)) session->followed.push_back(group);
-    } else if (zgm_errno() != ZGM_EALREADY ||
-               (!is_followed(*session, group) && follow_group(session, group) != 0)) {
-        api_error(*client, "join", group);
+    int64_t last = show_recent(client, group);
+    if (last < 0) {
+        if (zgm_errno() == ZGM_ENOTMEMBER)
+            error_line(client, "not a member of " + group + ": /join " + group + " first");
+        else
+            api_error(client, "fetch", group);
         return;
     }
-    print_done(stdout, "joined", group.c_str(), session->style);
+    if (!is_followed(*session, group)) {
+        if (zgm_user_follow(session->user, group.c_str(), (uint64_t)last) != 0) {
+            api_error(client, "follow", group);
+            return;
+        }
+        session->followed.push_back(group);
+    }
     set_current(client, group);
 }
 
-void slash_create(Client* client, const Args&, const std::vector<std::string>& words) {
-    if (zgm_user_create(client->session->user, words[0].c_str()) != 0) {
-        api_error(*client, "create", words[0]);
+//  Joins (or, when already a member, follows) a group and makes it the current one.
+void join_and_enter(Client* client, const std::string& group) {
+    Session* session = client->session;
+    if (zgm_user_join(session->user, group.c_str()) == 0) {
+        //  Joined and followed from the group's end.
+        if (!is_followed(*session, group)) session->followed.push_back(group);
+    } else if (zgm_errno() != ZGM_EALREADY) {
+        api_error(client, "join", group);
         return;
     }
-    print_done(stdout, "created", words[0].c_str(), client->session->style);
-    join_and_switch(client, words[0]);
+    print_done(stdout, "joined " + group, group.c_str(), session->style);
+    enter(client, group);
+}
+
+void slash_create(Client* client, const Args& args, const std::vector<std::string>& words) {
+    zgm_policy_t policy = args.has("members") ? ZGM_POLICY_MEMBERS : ZGM_POLICY_OPEN;
+    if (zgm_user_create(client->session->user, words[0].c_str(), policy) != 0) {
+        api_error(client, "create", words[0]);
+        return;
+    }
+    print_done(stdout, "created " + words[0], words[0].c_str(), client->session->style);
+    join_and_enter(client, words[0]);
 }
 
 void slash_join(Client* client, const Args&, const std::vector<std::string>& words) {
-    join_and_switch(client, words[0]);
+    join_and_enter(client, words[0]);
 }
 
 void slash_leave(Client* client, const Args&, const std::vector<std::string>& words) {
     std::string group;
-    if (!group_or_current(client, words, &group)) return;
+    if (!group_or_current(client, words, 0, &group)) return;
     Session* session = client->session;
     if (zgm_user_leave(session->user, group.c_str()) != 0) {
-        api_error(*client, "leave", group);
+        api_error(client, "leave", group);
         return;
     }
     forget_followed(session, group);
-    print_done(stdout, "left", group.c_str(), session->style);
+    client->rosters.erase(group);
+    print_done(stdout, "left " + group, group.c_str(), session->style);
     if (group == client->current)
         set_current(client, session->followed.empty() ? "" : session->followed[0]);
 }
 
 void slash_switch(Client* client, const Args&, const std::vector<std::string>& words) {
-    const std::string& group = words[0];
-    if (!is_followed(*client->session, group) && follow_group(client->session, group) != 0) {
-        if (zgm_errno() == ZGM_ENOTMEMBER)
-            error_line(*client, "not a member of " + group + ": /join " + group + " first");
-        else
-            api_error(*client, "switch to", group);
-        return;
-    }
-    set_current(client, group);
+    enter(client, words[0]);
 }
 
 void slash_fetch(Client* client, const Args& args, const std::vector<std::string>& words) {
     std::string group, error;
-    FetchQuery query;
+    zgm_fetch_t query;
     if (!read_fetch_options(args, now_us(), &query, &error)) {
-        error_line(*client, error);
+        error_line(client, error);
         return;
     }
-    if (group_or_current(client, words, &group) &&
+    if (group_or_current(client, words, 0, &group) &&
         show_fetch(client->session, group.c_str(), query) != 0)
-        api_error(*client, "fetch", group);
+        api_error(client, "fetch", group);
 }
 
 void slash_members(Client* client, const Args&, const std::vector<std::string>& words) {
     std::string group;
-    if (group_or_current(client, words, &group) &&
+    if (group_or_current(client, words, 0, &group) &&
         show_members(client->session, group.c_str()) != 0)
-        api_error(*client, "members of", group);
+        api_error(client, "members of", group);
+}
+
+void slash_whoami(Client* client, const Args&, const std::vector<std::string>&) {
+    show_whoami(client->session);
+}
+
+//  /add, /remove, /give: [GROUP] KEY, and what each prints when done.
+std::string added(const std::string& group, const std::string& key) {
+    return "added " + key + " to " + group;
+}
+std::string removed(const std::string& group, const std::string& key) {
+    return "removed " + key + " from " + group;
+}
+std::string gave(const std::string& group, const std::string& key) {
+    return "gave " + group + " to " + key;
+}
+
+void slash_key_call(Client* client, const std::vector<std::string>& words,
+                    int (*call)(zgm_user_t*, const char*, const char*), const char* what,
+                    std::string (*done)(const std::string&, const std::string&)) {
+    std::string group;
+    if (!group_or_current(client, words, 1, &group)) return;
+    const std::string& key = words.back();
+    if (call(client->session->user, group.c_str(), key.c_str()) != 0) {
+        error_line(client, std::string(what) + " " + key + " in " + group + ": " + zgm_strerror());
+        return;
+    }
+    print_done(stdout, done(group, key), group.c_str(), client->session->style);
+}
+
+void slash_policy(Client* client, const Args&, const std::vector<std::string>& words) {
+    std::string group;
+    if (!group_or_current(client, words, 1, &group)) return;
+    const std::string& value = words.back();
+    if (value != "open" && value != "members") {
+        error_line(client, "a policy is open or members, not '" + value + "'");
+        return;
+    }
+    zgm_policy_t policy = value == "members" ? ZGM_POLICY_MEMBERS : ZGM_POLICY_OPEN;
+    if (zgm_user_set_policy(client->session->user, group.c_str(), policy) != 0) {
+        api_error(client, "policy of", group);
+        return;
+    }
+    print_done(stdout, "policy of " + group + ": " + value, group.c_str(), client->session->style);
+}
+
+void slash_retain(Client* client, const Args& args, const std::vector<std::string>& words) {
+    std::string group, error;
+    Retention retention;
+    if (!group_or_current(client, words, 0, &group) ||
+        !read_retention_options(args, &retention, &error))
+        return;
+    if (zgm_user_set_retention(client->session->user, group.c_str(), retention.count,
+                               retention.bytes, retention.age_ms) != 0) {
+        api_error(client, "retention of", group);
+        return;
+    }
+    print_done(stdout, "retention of " + group + " set", group.c_str(), client->session->style);
 }
 
 void slash_quit(Client* client, const Args&, const std::vector<std::string>&) {
     client->quit = true;
 }
 
-void slash_help(Client* client, const Args&, const std::vector<std::string>&);
+//  The /command of a name or alias, with or without its '/'.
+const spec::Slash* find_slash(std::string name) {
+    if (!name.empty() && name[0] == '/') name.erase(0, 1);
+    for (const spec::Slash& slash : spec::kUserSlashes)
+        if (name == slash.name || (slash.alias && name == slash.alias)) return &slash;
+    return nullptr;
+}
 
-const Slash kSlashes[] = {
-    {"list", nullptr, "/list                  list the live groups", nullptr, 0, 0, slash_list},
-    {"create", nullptr, "/create GROUP          create a group, join it, switch to it", nullptr, 1,
-     1, slash_create},
-    {"join", nullptr, "/join GROUP            join a group and switch to it", nullptr, 1, 1,
-     slash_join},
-    {"leave", nullptr, "/leave [GROUP]         leave a group (default: the current one)", nullptr,
-     0, 1, slash_leave},
-    {"switch", "go", "/switch GROUP, /go GROUP\n                       send to GROUP from now on",
-     nullptr, 1, 1, slash_switch},
-    {"fetch", nullptr,
-     "/fetch [GROUP] [--since TIME] [--after SEQ] [--limit N]\n"
-     "                       print stored messages (TIME: 2026-11-24T10:00Z, 10:00, -10m)",
-     kFetchOptions, 0, 1, slash_fetch},
-    {"members", nullptr, "/members [GROUP]       list a group's members", nullptr, 0, 1,
-     slash_members},
-    {"help", nullptr, "/help                  this list", nullptr, 0, 0, slash_help},
-    {"quit", "exit", "/quit, /exit, Ctrl-D   leave", nullptr, 0, 0, slash_quit},
-};
-
-void slash_help(Client*, const Args&, const std::vector<std::string>&) {
-    printf("Commands:\n");
-    for (const Slash& slash : kSlashes)
-        printf("  %s\n", slash.synopsis);
-    printf("A line that is not a command is sent to the current group (start it with '//' to\n"
-           "send a line that begins with '/').\n");
+//  /help lists the commands; /help COMMAND shows one.
+void slash_help(Client* client, const Args&, const std::vector<std::string>& words) {
+    if (words.empty()) {
+        fputs(spec::kUserSlashUsage, stdout);
+    } else if (const spec::Slash* slash = find_slash(words[0])) {
+        fputs(slash->usage, stdout);
+    } else {
+        error_line(client, "unknown command /" + words[0] + " (/help lists them)");
+        return;
+    }
     fflush(stdout);
+}
+
+void run_slash_command(const spec::Slash& slash, Client* client, const Args& args) {
+    const std::vector<std::string>& words = args.positional();
+    switch ((spec::UserSlash)slash.id) {
+    case spec::UserSlash::kList:
+        return slash_list(client, args, words);
+    case spec::UserSlash::kCreate:
+        return slash_create(client, args, words);
+    case spec::UserSlash::kJoin:
+        return slash_join(client, args, words);
+    case spec::UserSlash::kLeave:
+        return slash_leave(client, args, words);
+    case spec::UserSlash::kSwitch:
+        return slash_switch(client, args, words);
+    case spec::UserSlash::kFetch:
+        return slash_fetch(client, args, words);
+    case spec::UserSlash::kMembers:
+        return slash_members(client, args, words);
+    case spec::UserSlash::kWhoami:
+        return slash_whoami(client, args, words);
+    case spec::UserSlash::kAdd:
+        return slash_key_call(client, words, zgm_user_add, "add", added);
+    case spec::UserSlash::kRemove:
+        return slash_key_call(client, words, zgm_user_remove, "remove", removed);
+    case spec::UserSlash::kGive:
+        return slash_key_call(client, words, zgm_user_give, "give", gave);
+    case spec::UserSlash::kPolicy:
+        return slash_policy(client, args, words);
+    case spec::UserSlash::kRetain:
+        return slash_retain(client, args, words);
+    case spec::UserSlash::kHelp:
+        return slash_help(client, args, words);
+    case spec::UserSlash::kQuit:
+        return slash_quit(client, args, words);
+    }
 }
 
 void run_slash(Client* client, const std::string& line) {
     std::vector<std::string> words;
     if (!split_words(line.substr(1), &words)) {
-        error_line(*client, "unclosed quote");
+        error_line(client, "unclosed quote");
         return;
     }
     if (words.empty()) {
-        error_line(*client, "a command after '/', or /help");
+        error_line(client, "a command after '/', or /help");
         return;
     }
-    const Slash* slash = nullptr;
-    for (const Slash& candidate : kSlashes)
-        if (words[0] == candidate.name || (candidate.alias && words[0] == candidate.alias))
-            slash = &candidate;
+    const spec::Slash* slash = find_slash(words[0]);
     if (!slash) {
-        error_line(*client, "unknown command /" + words[0] + " (/help lists them)");
+        error_line(client, "unknown command /" + words[0] + " (/help lists them)");
         return;
     }
     std::vector<char*> pointers;
     for (size_t i = 1; i < words.size(); i++)
         pointers.push_back(&words[i][0]);
     Args args;
-    if (!args.parse((int)pointers.size(), pointers.data(), slash->options, nullptr)) {
-        error_line(*client, args.error());
+    if (!args.parse((int)pointers.size(), pointers.data(), slash->options, nullptr) ||
+        !args.check_exclusions()) {
+        error_line(client, args.error());
         return;
     }
     if (args.help()) {
-        printf("  %s\n", slash->synopsis);
+        fputs(slash->usage, stdout);
         fflush(stdout);
         return;
     }
     size_t count = args.positional().size();
     if (count < slash->min_words || count > slash->max_words) {
-        error_line(*client, std::string("usage: ") + slash->synopsis);
+        error_line(client, std::string("usage: ") + slash->synopsis);
         return;
     }
-    slash->run(client, args, args.positional());
+    run_slash_command(*slash, client, args);
 }
 
 void run_line(Client* client, const std::string& line) {
     if (line.find_first_not_of(" \t") == std::string::npos) return;
+    client->in_command = true;
     if (line[0] == '/' && line.compare(0, 2, "//") != 0) {
         run_slash(client, line);
-        return;
+    } else if (client->current.empty()) {
+        error_line(client, "no current group: /join GROUP or /switch GROUP first");
+    } else {
+        //  The message comes back through the live socket, so it is shown in order, once.
+        send_line(client, client->current, line.substr(line[0] == '/' ? 1 : 0));
     }
-    if (client->current.empty()) {
-        error_line(*client, "no current group: /join GROUP or /switch GROUP first");
-        return;
-    }
-    const char* body = line.c_str() + (line[0] == '/' ? 1 : 0);
-    //  The message comes back through the live socket, so it is shown in order, once.
-    if (zgm_user_send(client->session->user, client->current.c_str(), body, strlen(body), nullptr,
-                      nullptr) != 0)
-        api_error(*client, "send to", client->current);
+    client->in_command = false;
 }
 
 //  libedit's line callback: NULL at end of input (Ctrl-D on an empty line).
@@ -284,7 +649,8 @@ void read_plain(Client* client, std::string* pending) {
     if (got < 0 && errno == EINTR) return;
     if (got <= 0) {
         if (!pending->empty()) run_line(client, *pending);
-        client->quit = true;
+        pending->clear();
+        client->input_done = true;
         return;
     }
     pending->append(buffer, (size_t)got);
@@ -293,6 +659,7 @@ void read_plain(Client* client, std::string* pending) {
         std::string line = pending->substr(0, end);
         pending->erase(0, end + 1);
         run_line(client, line);
+        drain(client);
     }
 }
 
@@ -314,7 +681,7 @@ char** complete(const char* text, int start, int) {
     rl_attempted_completion_over = 1; //  never file names
     s_candidates.clear();
     if (start == 0 && text[0] == '/') {
-        for (const Slash& slash : kSlashes) {
+        for (const spec::Slash& slash : spec::kUserSlashes) {
             s_candidates.push_back(std::string("/") + slash.name);
             if (slash.alias) s_candidates.push_back(std::string("/") + slash.alias);
         }
@@ -345,6 +712,26 @@ void save_history() {
     }
 }
 
+//  At start: follows every group the user is a member of, from its cursor, and enters the
+//  first of them (its last messages shown, then followed from the last one shown).
+void start(Client* client) {
+    Session* session = client->session;
+    std::vector<std::string> groups;
+    if (member_groups(session, &groups) != 0) {
+        fprintf(stderr, "zgm: warning: cannot list the groups: %s\n", zgm_strerror());
+        return;
+    }
+    std::vector<uint64_t> after_seqs;
+    for (const std::string& group : groups)
+        after_seqs.push_back(cursor_or_now(*session, group));
+    if (!groups.empty()) {
+        int64_t last = show_recent(client, groups[0]);
+        if (last >= 0) after_seqs[0] = (uint64_t)last;
+    }
+    follow_groups(session, groups, after_seqs);
+    if (!groups.empty() && is_followed(*session, groups[0])) set_current(client, groups[0]);
+}
+
 } // namespace
 
 int run_interactive(Session* session) {
@@ -352,9 +739,13 @@ int run_interactive(Session* session) {
     client.session = session;
     client.terminal = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
     s_client = &client;
-    set_current(&client, session->followed.empty() ? "" : session->followed[0]);
+    set_current(&client, "");
     printf("zgm: %s (%s). /help lists the commands.\n", session->identity.name.c_str(),
-           session->identity.id.c_str());
+           session->identity.key.c_str());
+    fflush(stdout);
+    client.in_command = true;
+    start(&client);
+    client.in_command = false;
     if (client.terminal) {
         load_history();
         rl_attempted_completion_function = complete;
@@ -365,29 +756,34 @@ int run_interactive(Session* session) {
         {zsock_resolve(zgm_user_socket(session->user)), 0, ZMQ_POLLIN, 0},
         {nullptr, STDIN_FILENO, ZMQ_POLLIN, 0},
     };
-    std::string pending;
-    while (!client.quit && !stop_requested()) {
-        drain_live(&client);
-        if (zmq_poll(items, 2, 1000) < 0) {
+    std::string line;
+    while (!client.quit && !stop_requested() && !(client.input_done && client.pending.empty())) {
+        drain(&client);
+        retry_due(&client);
+        if (client.quit || (client.input_done && client.pending.empty())) break;
+        int count = client.input_done ? 1 : 2;
+        if (zmq_poll(items, count, next_due(client, 1000)) < 0) {
             if (errno == EINTR) continue;
-            error_line(client, std::string("poll: ") + zmq_strerror(errno));
+            error_line(&client, std::string("poll: ") + zmq_strerror(errno));
             break;
         }
         //  At the end of a pipe, or when the terminal goes away, poll says POLLHUP only,
         //  which zmq_poll reports as ZMQ_POLLERR.
-        short ready = items[1].revents;
+        short ready = count > 1 ? items[1].revents : 0;
         if (client.terminal && (ready & ZMQ_POLLIN))
             rl_callback_read_char();
         else if (client.terminal && (ready & ZMQ_POLLERR))
             client.quit = true;
         else if (ready & (ZMQ_POLLIN | ZMQ_POLLERR))
-            read_plain(&client, &pending);
+            read_plain(&client, &line);
     }
     if (client.terminal) {
         rl_callback_handler_remove();
         save_history();
         putchar('\n');
     }
+    client.in_command = true;
+    if (!stop_requested() || !client.pending.empty()) settle_before_leaving(&client);
     fflush(stdout);
     s_client = nullptr;
     return kExitOk;

@@ -1,12 +1,15 @@
 /*  =========================================================================
-    main.cc - the zgm program: dispatch, and the registry, group and run roles
+    main.cc - the zgm program: dispatch, and the registry, server, run and help commands
 
-        zgm registry [--bind ENDPOINT] [--expiry MS] [--quiet]
-        zgm group [--registry ENDPOINT] [--group NAME]... [--bind ENDPOINT] ...
-        zgm user [OPTIONS] [COMMAND ...]      (user_commands.cc, interactive.cc)
+        zgm registry [--config FILE] [--bind ENDPOINT] [--expiry MS] [--quiet]
+        zgm server [--config FILE [--instance NAME]] [--group NAME]... [OPTIONS]
+        zgm user [OPTIONS] [SUBCOMMAND ...]      (user_commands.cc, interactive.cc)
         zgm run [--data DIR] [--name NAME] [--identity FILE]
+        zgm keygen [FILE] [--name NAME]
+        zgm help [COMMAND [SUBCOMMAND]]
 
-    docs/cli.md describes every command, option, file and exit code.
+    The commands, their options and every --help text are in src/cli/commands.toml (and so
+    in cli/cli_spec.h); docs/cli.md and the man pages are made from it too.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -14,92 +17,79 @@
     =========================================================================
 */
 #include "cli/cli.h"
+#include "cli/config.h"
+#include "cli/timefmt.h"
+#include "core/log.h"
+#include "core/names.h"
 
+#include <czmq.h>
 #include <poll.h>
 
 #include <cerrno>
+#include <cstdarg>
 #include <cstring>
 
 using namespace zgm::cli;
 
 namespace {
 
-const char* const kUsage =
-    "Usage: zgm COMMAND [OPTIONS]\n"
-    "\n"
-    "ZeroMQ group messaging for small machines.\n"
-    "\n"
-    "Commands:\n"
-    "  registry   run a registry: the live list of groups\n"
-    "  group      run a group server: hosts groups and their messages\n"
-    "  user       the interactive client, or one command for scripts\n"
-    "  run        a registry, a group server and the interactive client in one process\n"
-    "\n"
-    "Run 'zgm COMMAND --help' for a command's options. 'zgm --version' prints the version.\n";
+//  The command of a name, also of a deprecated alias.
+const spec::Command* find_command(const char* name) {
+    for (const spec::Command& command : spec::kCommands)
+        if (strcmp(name, command.name) == 0 ||
+            (command.deprecated_alias && strcmp(name, command.deprecated_alias) == 0))
+            return &command;
+    return nullptr;
+}
 
-const char* const kRegistryUsage =
-    "Usage: zgm registry [--bind ENDPOINT] [--expiry MS] [--quiet]\n"
-    "\n"
-    "Runs a registry until Ctrl-C or SIGTERM.\n"
-    "\n"
-    "  --bind ENDPOINT  where group servers and users reach it (default " ZGM_REGISTRY_BIND ")\n"
-    "  --expiry MS      drop a group server silent this long (default 3000)\n"
-    "  --quiet          do not log events to stderr\n"
-    "  -h, --help       print this help\n";
+int print_usage(const char* usage) {
+    fputs(usage, stdout);
+    return kExitOk;
+}
 
-const char* const kGroupUsage =
-    "Usage: zgm group [OPTIONS]\n"
-    "\n"
-    "Runs a group server until Ctrl-C or SIGTERM, then deregisters its groups.\n"
-    "\n"
-    "  --registry ENDPOINT    the registry (default $ZGM_REGISTRY, else " ZGM_REGISTRY_ENDPOINT
-    ")\n"
-    "  --group NAME           host this group (repeat for more)\n"
-    "  --bind ENDPOINT        where users reach it (default tcp://*:*, any free port)\n"
-    "  --advertise ENDPOINT   the endpoint the registry gives users (default: the bound one)\n"
-    "  --data DIR             keep groups and messages in DIR/zgm.db\n"
-    "                         (default $XDG_DATA_HOME/zgm/group)\n"
-    "  --memory               keep them in memory only, lost on exit\n"
-    "  --accept-new           let users create new groups here\n"
-    "  --durability MODE      full (fsync every commit, the default) or normal\n"
-    "  --heartbeat MS         interval between heartbeats to the registry (default 1000)\n"
-    "  --quiet                do not log events to stderr\n"
-    "  -h, --help             print this help\n";
-
-const char* const kRunUsage =
-    "Usage: zgm run [--data DIR] [--name NAME] [--identity FILE]\n"
-    "\n"
-    "Runs a registry (on " ZGM_REGISTRY_BIND ", or a free local port if that is taken), a\n"
-    "group server hosting 'general' and 'random' that accepts new groups, and the\n"
-    "interactive client joined to both, in one process.\n"
-    "\n"
-    "  --data DIR       keep groups and messages in DIR/zgm.db (default $XDG_DATA_HOME/zgm/group)\n"
-    "  --name NAME      display name, saved in the identity file (default $USER)\n"
-    "  --identity FILE  identity file (default $XDG_CONFIG_HOME/zgm/identity)\n"
-    "  -h, --help       print this help\n";
-
-//  Parses a command's options: prints the usage and returns kExitOk on --help, returns
-//  kExitUsage on a bad option, or -1 to go on.
-int parse_command(const char* command, const char* usage, int argc, char** argv,
-                  const OptionSpec* specs, Args* args) {
-    if (!args->parse(argc, argv, specs, nullptr)) return usage_error(command, args->error());
-    if (args->help()) {
-        fputs(usage, stdout);
-        return kExitOk;
+//  Reads the --config file into args: the command's section, and section/NAME with
+//  --instance NAME. Returns -1 to go on, or kExitUsage after printing why not.
+int read_config(const spec::Command& command, Args* args) {
+    const char* path = args->value("config");
+    const char* instance = command.takes_instances ? args->value("instance") : nullptr;
+    if (instance && !zgm::valid_name(instance))
+        return usage_error(command.name,
+                           "an --instance name is 1 to 64 letters, digits, '-', '_' or '.'");
+    if (!path) {
+        if (instance) return usage_error(command.name, "--instance names a section of --config");
+        return -1;
     }
-    if (!args->positional().empty())
-        return usage_error(command, "unexpected argument '" + args->positional()[0] + "'");
+    ConfigFile file;
+    std::string error;
+    if (!file.load(path, &error)) return config_error(command.name, error);
+    if (instance && !file.section(std::string(command.section) + "/" + instance))
+        return config_error(command.name, std::string(path) + ": no section " + command.section +
+                                              "/" + instance + " for --instance " + instance);
+    apply_config(file, command, instance, args);
     return -1;
 }
 
-//  Reads an option of milliseconds into *msecs (left alone when the option is absent).
-bool read_msecs(const Args& args, const char* name, int* msecs) {
-    const char* text = args.value(name);
-    uint64_t value;
-    if (!text) return true;
-    if (!parse_uint(text, INT32_MAX, &value) || value == 0) return false;
-    *msecs = (int)value;
-    return true;
+//  Parses a command's words and its configuration file: prints the usage and returns kExitOk
+//  on --help, returns kExitUsage on a bad option or file, or -1 to go on.
+int parse_command(const spec::Command& command, int argc, char** argv, Args* args) {
+    if (!args->parse(argc, argv, command.options, nullptr))
+        return usage_error(command.name, args->error());
+    if (args->help()) return print_usage(command.usage);
+    const std::vector<std::string>& words = args->positional();
+    if (words.size() > command.max_words)
+        return usage_error(command.name, "unexpected argument '" + words[command.max_words] + "'");
+    if (words.size() < command.min_words) return usage_error(command.name, "missing arguments");
+    if (command.section) {
+        int code = read_config(command, args);
+        if (code >= 0) return code;
+    }
+    if (!args->check_exclusions()) return usage_error(command.name, args->error());
+    return -1;
+}
+
+//  An option of milliseconds, checked as it was parsed, or its default.
+int msecs(const Args& args, const char* name) {
+    return atoi(args.value_or_default(name));
 }
 
 //  The endpoint with a wildcard port replaced by the bound one.
@@ -119,191 +109,427 @@ void wait_for_stop() {
         poll(nullptr, 0, 200);
 }
 
-std::string default_data_dir() {
-    return xdg_path("XDG_DATA_HOME", ".local/share", "zgm/group");
+//  How a command reports a warning or an error while it runs. The servers write log lines
+//  (with the time, or the priority for the journal), whatever --quiet says; `zgm run`
+//  writes plain lines, for the person at the client.
+struct Reporter {
+    const char* command;
+    bool log;
+
+    void say(int priority, const char* format, ...) const __attribute__((format(printf, 3, 4))) {
+        char text[1024];
+        va_list args;
+        va_start(args, format);
+        vsnprintf(text, sizeof text, format, args);
+        va_end(args);
+        if (log)
+            zgm::log_line(priority, "zgm %s: %s", command, text);
+        else
+            fprintf(stderr, "zgm %s: %s%s\n", command,
+                    priority == zgm::kLogWarning ? "warning: " : "", text);
+    }
+};
+
+//  A limit option, checked as it was parsed, or its default.
+uint64_t number(const Args& args, const char* name) {
+    uint64_t value = 0;
+    parse_uint(args.value_or_default(name), UINT64_MAX, &value);
+    return value;
 }
 
-int registry_main(int argc, char** argv) {
-    static const OptionSpec specs[] = {
-        {"bind", true}, {"expiry", true}, {"quiet", false}, {nullptr, false}};
-    Args args;
-    int code = parse_command("registry", kRegistryUsage, argc, argv, specs, &args);
-    if (code >= 0) return code;
-    int expiry = 0;
-    if (!read_msecs(args, "expiry", &expiry))
-        return usage_error("registry", "--expiry takes a positive number of milliseconds");
-    const char* endpoint = args.value("bind") ? args.value("bind") : ZGM_REGISTRY_BIND;
-    zgm_set_verbose(!args.has("quiet"));
-    zgm_registry_t* registry = zgm_registry_new();
-    if (!registry) {
-        fprintf(stderr, "zgm registry: %s\n", zgm_strerror());
+//  The key file of a role: its --key, else the default; its directory is made. Empty after
+//  reporting why not.
+std::string key_file(const Args& args, const std::string& fallback, const Reporter& report) {
+    std::string path = args.value("key") ? args.value("key") : fallback;
+    if (!make_dirs(dir_of(path))) {
+        report.say(zgm::kLogError, "cannot create %s: %s", dir_of(path).c_str(), strerror(errno));
+        return "";
+    }
+    return path;
+}
+
+void warn_insecure(const Reporter& report) {
+    report.say(zgm::kLogWarning, "--insecure: no encryption, and keys are not proven; for a "
+                                 "trusted host only");
+}
+
+struct Limit {
+    const char* option;
+    zgm_limit_t limit;
+};
+
+//  The registry's own setup: key, trust, limits. kExitOk or an exit code after reporting.
+int set_up_registry(zgm_registry_t* registry, const Args& args, const Reporter& report,
+                    std::string* key_path) {
+    if (args.has("insecure")) {
+        warn_insecure(report);
+        zgm_registry_set_insecure(registry, 1);
+    }
+    *key_path = key_file(args, default_registry_key_file(), report);
+    if (key_path->empty()) return kExitRefused;
+    if (zgm_registry_set_key(registry, key_path->c_str()) != 0) {
+        report.say(zgm::kLogError, "--key %s: %s", key_path->c_str(), zgm_strerror());
         return kExitRefused;
     }
-    if (expiry) zgm_registry_set_expiry(registry, expiry);
-    int port = zgm_registry_bind(registry, endpoint);
-    if (port < 0) {
-        fprintf(stderr, "zgm registry: %s\n", zgm_strerror());
-        zgm_registry_destroy(&registry);
-        return server_failure();
+    std::vector<std::string> trusted = args.values("trust");
+    if (trusted.empty()) {
+        //  The directory `zgm server`'s default key file is in.
+        std::string dir = default_servers_dir();
+        if (!make_dirs(dir)) {
+            report.say(zgm::kLogError, "cannot create %s: %s", dir.c_str(), strerror(errno));
+            return kExitRefused;
+        }
+        trusted.push_back(dir);
     }
-    printf("zgm registry: listening on %s (port %d)\n", endpoint, port);
-    fflush(stdout);
-    wait_for_stop();
-    zgm_registry_destroy(&registry);
+    for (const std::string& trust : trusted) {
+        int rc = is_directory(trust) ? zgm_registry_trust_dir(registry, trust.c_str())
+                                     : zgm_registry_trust(registry, trust.c_str());
+        if (rc != 0) {
+            report.say(zgm::kLogError, "--trust %s: %s", trust.c_str(), zgm_strerror());
+            return server_failure();
+        }
+    }
+    const Limit limits[] = {{"max-rate", ZGM_LIMIT_RATE},
+                            {"max-connections", ZGM_LIMIT_CONNECTIONS},
+                            {"max-frame", ZGM_LIMIT_FRAME},
+                            {"max-groups", ZGM_LIMIT_GROUPS}};
+    for (const Limit& limit : limits)
+        if (args.value_or_default(limit.option) && //  `zgm run` has none: the library's
+            zgm_registry_set_limit(registry, limit.limit, number(args, limit.option)) != 0) {
+            report.say(zgm::kLogError, "--%s: %s", limit.option, zgm_strerror());
+            return server_failure();
+        }
     return kExitOk;
 }
 
-//  Makes a group server; prints why not and returns NULL on failure.
-zgm_group_t* new_group_server(const char* data_dir, const char* durability, int heartbeat,
-                              bool accept_new, const std::vector<std::string>& groups) {
+int registry_main(const spec::Command& command, int argc, char** argv) {
+    Args args;
+    int code = parse_command(command, argc, argv, &args);
+    if (code >= 0) return code;
+    Reporter report{command.name, true};
+    const char* endpoint = args.value_or_default("bind");
+    zgm_set_verbose(!args.has("quiet"));
+    zgm_registry_t* registry = zgm_registry_new();
+    if (!registry) {
+        report.say(zgm::kLogError, "%s", zgm_strerror());
+        return kExitRefused;
+    }
+    std::string key_path;
+    code = set_up_registry(registry, args, report, &key_path);
+    if (code == kExitOk) zgm_registry_set_expiry(registry, msecs(args, "expiry"));
+    int port = code == kExitOk ? zgm_registry_bind(registry, endpoint) : -1;
+    if (code == kExitOk && port < 0) {
+        report.say(zgm::kLogError, "%s", zgm_strerror());
+        code = server_failure();
+    }
+    if (code == kExitOk) {
+        printf("zgm registry: listening on %s (port %d)\n", endpoint, port);
+        printf("zgm registry: key %s (%s)\n", zgm_registry_key(registry), key_path.c_str());
+        fflush(stdout);
+        wait_for_stop();
+    }
+    zgm_registry_destroy(&registry);
+    return code;
+}
+
+//  What a group server is made with.
+struct ServerSettings {
+    std::string data_dir;   //  empty: in memory
+    std::string key_file;   //  its key pair
+    std::string durability; //  empty: the library's (full; setting it opens the store again)
+    int heartbeat = 0;      //  0: the library's
+    bool accept_new = false;
+    bool insecure = false;
+    std::vector<std::string> groups;
+    std::string owner; //  of the groups; empty: none given
+    zgm_policy_t policy = ZGM_POLICY_OPEN;
+    std::vector<std::pair<zgm_limit_t, uint64_t>> limits;
+    uint64_t retain_count = 0, retain_bytes = 0, retain_age_ms = 0;
+};
+
+//  Makes a group server; reports why not and returns NULL on failure, with *code the exit
+//  code. The C API calls of the group server are here and in start_group_server only.
+zgm_server_t* new_group_server(const ServerSettings& settings, const Reporter& report, int* code) {
+    *code = kExitRefused;
+    const char* data_dir = settings.data_dir.empty() ? nullptr : settings.data_dir.c_str();
     if (data_dir && !make_dirs(data_dir)) {
-        fprintf(stderr, "zgm: cannot create %s: %s\n", data_dir, strerror(errno));
+        report.say(zgm::kLogError, "cannot create %s: %s", data_dir, strerror(errno));
         return nullptr;
     }
-    zgm_group_t* server = zgm_group_new(data_dir);
+    zgm_server_t* server = zgm_server_new(data_dir);
     if (!server) {
-        fprintf(stderr, "zgm: cannot open the store in %s: %s\n", data_dir ? data_dir : "memory",
-                zgm_strerror());
+        report.say(zgm::kLogError, "cannot open the store in %s: %s",
+                   data_dir ? data_dir : "memory", zgm_strerror());
         return nullptr;
     }
-    if (durability && zgm_group_set_durability(server, durability) != 0) {
-        fprintf(stderr, "zgm: --durability: %s\n", zgm_strerror());
-        zgm_group_destroy(&server);
+    auto failed = [&](const char* what) {
+        report.say(zgm::kLogError, "%s: %s", what, zgm_strerror());
+        *code = server_failure();
+        zgm_server_destroy(&server);
         return nullptr;
+    };
+    if (settings.insecure) {
+        warn_insecure(report);
+        zgm_server_set_insecure(server, 1);
     }
-    if (heartbeat) zgm_group_set_heartbeat(server, heartbeat);
-    zgm_group_set_accept_new(server, accept_new);
-    for (const std::string& group : groups)
-        if (zgm_group_add(server, group.c_str()) != 0) {
-            fprintf(stderr, "zgm: cannot host %s: %s\n", group.c_str(), zgm_strerror());
-            zgm_group_destroy(&server);
-            return nullptr;
-        }
+    if (zgm_server_set_key(server, settings.key_file.c_str()) != 0)
+        return failed(("--key " + settings.key_file).c_str());
+    if (!settings.durability.empty() &&
+        zgm_server_set_durability(server, settings.durability.c_str()) != 0)
+        return failed("--durability");
+    if (settings.heartbeat) zgm_server_set_heartbeat(server, settings.heartbeat);
+    zgm_server_set_accept_new(server, settings.accept_new);
+    for (const auto& limit : settings.limits)
+        if (zgm_server_set_limit(server, limit.first, limit.second) != 0) return failed("limit");
+    const char* owner = settings.owner.empty() ? nullptr : settings.owner.c_str();
+    for (const std::string& group : settings.groups)
+        if (zgm_server_add(server, group.c_str(), owner, settings.policy) != 0)
+            return failed(("cannot host " + group).c_str());
+    if ((settings.retain_count || settings.retain_bytes || settings.retain_age_ms) &&
+        zgm_server_set_retention(server, nullptr, settings.retain_count, settings.retain_bytes,
+                                 settings.retain_age_ms) != 0)
+        return failed("retention");
+    *code = kExitOk;
     return server;
 }
 
 //  Binds and registers a group server. Returns kExitOk (also when the registry is not
-//  reachable yet: the server keeps trying) or an exit code after printing why.
-int start_group_server(zgm_group_t* server, const char* command, const std::string& bind,
-                       const char* advertise, const std::string& registry, std::string* endpoint) {
-    int port = zgm_group_bind(server, bind.c_str());
+//  reachable yet: the server keeps trying) or an exit code after reporting why.
+int start_group_server(zgm_server_t* server, const Reporter& report, const std::string& bind,
+                       const char* advertise, const std::string& registry,
+                       const std::string& registry_key, std::string* endpoint) {
+    int port = zgm_server_bind(server, bind.c_str());
     if (port < 0) {
-        fprintf(stderr, "zgm %s: %s\n", command, zgm_strerror());
+        report.say(zgm::kLogError, "%s", zgm_strerror());
         return server_failure();
     }
     *endpoint = bound_endpoint(bind, port);
-    if (advertise) zgm_group_set_advertise(server, advertise);
-    if (zgm_group_connect_registry(server, registry.c_str()) != 0) {
+    if (advertise) zgm_server_set_advertise(server, advertise);
+    const char* key = registry_key.empty() ? nullptr : registry_key.c_str();
+    int rc = zgm_server_connect(server, registry.c_str(), key);
+    //  A registry reads its trusted directory again for an unknown key at most once a
+    //  second: a key file made a moment ago (this server's first start) may not be in what
+    //  it read last. Once more, after that second.
+    if (rc != 0 && zgm_errno() == ZGM_EDENIED) {
+        zclock_sleep(1200);
+        rc = zgm_server_connect(server, registry.c_str(), key);
+    }
+    if (rc != 0) {
         if (zgm_errno() != ZGM_ETIMEOUT) {
-            fprintf(stderr, "zgm %s: %s\n", command, zgm_strerror());
+            report.say(zgm::kLogError, "%s", zgm_strerror());
             return server_failure();
         }
-        fprintf(stderr, "zgm %s: warning: the registry at %s is not reachable yet; trying on\n",
-                command, registry.c_str());
+        report.say(zgm::kLogWarning, "the registry at %s is not reachable yet; trying on",
+                   registry.c_str());
     }
     return kExitOk;
 }
 
-int group_main(int argc, char** argv) {
-    static const OptionSpec specs[] = {
-        {"registry", true},  {"group", true},   {"bind", true},        {"advertise", true},
-        {"data", true},      {"memory", false}, {"accept-new", false}, {"durability", true},
-        {"heartbeat", true}, {"quiet", false},  {nullptr, false}};
-    Args args;
-    int code = parse_command("group", kGroupUsage, argc, argv, specs, &args);
-    if (code >= 0) return code;
-    if (args.has("data") && args.has("memory"))
-        return usage_error("group", "--data and --memory exclude each other");
-    const char* durability = args.value("durability");
-    if (durability && strcmp(durability, "full") != 0 && strcmp(durability, "normal") != 0)
-        return usage_error("group", "--durability is full or normal");
-    int heartbeat = 0;
-    if (!read_msecs(args, "heartbeat", &heartbeat))
-        return usage_error("group", "--heartbeat takes a positive number of milliseconds");
-    std::vector<std::string> groups = args.values("group");
-    if (groups.empty() && !args.has("accept-new"))
-        return usage_error("group", "name a --group to host, or --accept-new");
-    std::string data_dir = args.value("data") ? args.value("data") : default_data_dir();
-    std::string registry = args.value("registry") ? args.value("registry") : default_registry();
-    std::string bind = args.value("bind") ? args.value("bind") : "tcp://*:*";
+//  The store of `zgm server`: --data (or the data key), else the default. An instance's
+//  store is a directory of its own below a data directory shared by every instance (the
+//  default, or the data key of the section all instances read).
+std::string server_data_dir(const Args& args, const char* instance) {
+    std::string section = args.section_of("data");
+    std::string dir = args.has("data") ? args.value("data") : default_store_dir();
+    bool own = args.given("data") || (instance && section.find('/') != std::string::npos);
+    if (instance && !own) dir += std::string("/") + instance;
+    return dir;
+}
 
+int server_main(const spec::Command& command, int argc, char** argv) {
+    Args args;
+    int code = parse_command(command, argc, argv, &args);
+    if (code >= 0) return code;
+    ServerSettings settings;
+    settings.groups = args.values("group");
+    settings.accept_new = args.has("accept-new");
+    if (settings.groups.empty() && !settings.accept_new)
+        return usage_error(command.name, "name a --group to host, or --accept-new");
+    const char* instance = args.value("instance");
+    if (!args.has("memory")) settings.data_dir = server_data_dir(args, instance);
+    if (args.has("durability")) settings.durability = args.value("durability");
+    settings.heartbeat = msecs(args, "heartbeat");
+    settings.insecure = args.has("insecure");
+    if (const char* owner = args.value("owner")) {
+        char key[ZGM_KEY_SIZE];
+        if (zgm_key_read(owner, key) != 0)
+            return usage_error(command.name, std::string("--owner: ") + zgm_strerror());
+        settings.owner = key;
+    }
+    settings.policy = strcmp(args.value_or_default("policy"), "members") == 0 ? ZGM_POLICY_MEMBERS
+                                                                              : ZGM_POLICY_OPEN;
+    const Limit limits[] = {{"max-rate", ZGM_LIMIT_RATE},
+                            {"max-connections", ZGM_LIMIT_CONNECTIONS},
+                            {"max-frame", ZGM_LIMIT_FRAME},
+                            {"max-groups", ZGM_LIMIT_GROUPS},
+                            {"max-groups-per-owner", ZGM_LIMIT_GROUPS_PER_OWNER},
+                            {"max-members", ZGM_LIMIT_MEMBERS},
+                            {"max-follows", ZGM_LIMIT_FOLLOWS},
+                            {"max-follower-bytes", ZGM_LIMIT_FOLLOWER_BYTES}};
+    for (const Limit& limit : limits)
+        settings.limits.emplace_back(limit.limit, number(args, limit.option));
+    settings.retain_count = number(args, "retain-count");
+    settings.retain_bytes = number(args, "retain-bytes");
+    parse_duration(args.value_or_default("retain-age"), &settings.retain_age_ms);
+    std::string registry = args.value("registry") ? args.value("registry") : default_registry();
+    std::string bind = args.value_or_default("bind");
+
+    Reporter report{command.name, true};
+    std::string registry_key;
+    code = find_registry_key(command.name, args.value("registry-key"), settings.insecure, 2000,
+                             &registry_key);
+    if (code != kExitOk) return code;
+    settings.key_file = key_file(args, default_server_key_file(instance), report);
+    if (settings.key_file.empty()) return kExitRefused;
     zgm_set_verbose(!args.has("quiet"));
-    zgm_group_t* server = new_group_server(args.has("memory") ? nullptr : data_dir.c_str(),
-                                           durability, heartbeat, args.has("accept-new"), groups);
-    if (!server) return kExitRefused;
+    zgm_server_t* server = new_group_server(settings, report, &code);
+    if (!server) return code;
     std::string endpoint;
-    code = start_group_server(server, "group", bind, args.value("advertise"), registry, &endpoint);
+    code = start_group_server(server, report, bind, args.value("advertise"), registry, registry_key,
+                              &endpoint);
     if (code == kExitOk) {
         std::string names;
-        for (const std::string& group : groups)
+        for (const std::string& group : settings.groups)
             names += (names.empty() ? "" : ", ") + group;
-        printf("zgm group: serving %s on %s%s\n", names.empty() ? "no groups yet" : names.c_str(),
-               endpoint.c_str(), args.has("accept-new") ? " (accepting new groups)" : "");
+        printf("zgm %s: serving %s on %s%s\n", command.name,
+               names.empty() ? "no groups yet" : names.c_str(), endpoint.c_str(),
+               settings.accept_new ? " (accepting new groups)" : "");
+        printf("zgm %s: key %s (%s)\n", command.name, zgm_server_key(server),
+               settings.key_file.c_str());
+        if (!settings.data_dir.empty())
+            printf("zgm %s: store in %s\n", command.name, settings.data_dir.c_str());
         fflush(stdout);
         wait_for_stop();
     }
-    zgm_group_destroy(&server);
+    zgm_server_destroy(&server);
     return code;
 }
 
-int run_main(int argc, char** argv) {
-    static const OptionSpec specs[] = {
-        {"data", true}, {"name", true}, {"identity", true}, {nullptr, false}};
+int run_main(const spec::Command& command, int argc, char** argv) {
     Args args;
-    int code = parse_command("run", kRunUsage, argc, argv, specs, &args);
+    int code = parse_command(command, argc, argv, &args);
     if (code >= 0) return code;
     UserOptions options;
-    code = read_user_options(args, "run", &options);
+    code = read_user_options(args, command.name, &options);
     if (code != kExitOk) return code;
-    std::string data_dir = args.value("data") ? args.value("data") : default_data_dir();
+    Reporter report{command.name, false};
+    //  The user first: it owns general and random.
+    Session session;
+    code = open_identity_only(options, &session);
+    if (code != kExitOk) return code;
+    ServerSettings settings;
+    settings.data_dir = args.value("data") ? args.value("data") : default_store_dir();
+    settings.accept_new = true;
+    settings.groups = {"general", "random"};
+    settings.owner = session.identity.key;
+    settings.key_file = key_file(args, default_server_key_file(nullptr), report);
 
+    //  The registry with the default key file, so that `zgm user` in another terminal finds
+    //  its key; it trusts this run's group server, and the default directory as `zgm
+    //  registry` does.
     zgm_registry_t* registry = zgm_registry_new();
-    if (!registry) {
-        fprintf(stderr, "zgm run: %s\n", zgm_strerror());
-        return kExitRefused;
-    }
-    int port = zgm_registry_bind(registry, ZGM_REGISTRY_BIND);
-    const char* bind = ZGM_REGISTRY_BIND;
-    if (port < 0) {
-        bind = "tcp://127.0.0.1:*";
-        port = zgm_registry_bind(registry, bind);
-    }
-    if (port < 0) {
-        fprintf(stderr, "zgm run: cannot bind the registry: %s\n", zgm_strerror());
+    if (!registry || settings.key_file.empty()) {
+        if (!registry) report.say(zgm::kLogError, "%s", zgm_strerror());
         zgm_registry_destroy(&registry);
         return kExitRefused;
     }
-    options.registry = "tcp://127.0.0.1:" + std::to_string(port);
-    printf("zgm run: registry on %s (port %d%s)\n", bind, port,
-           port == 5570 ? "" : "; 5570 is taken");
-
-    zgm_group_t* server =
-        new_group_server(data_dir.c_str(), nullptr, 0, true, {"general", "random"});
+    std::string registry_key_path;
+    code = set_up_registry(registry, args, report, &registry_key_path);
+    int port = -1;
+    const char* bind = ZGM_REGISTRY_BIND;
+    if (code == kExitOk) {
+        port = zgm_registry_bind(registry, bind);
+        if (port < 0) {
+            bind = "tcp://127.0.0.1:*";
+            port = zgm_registry_bind(registry, bind);
+        }
+        if (port < 0) {
+            report.say(zgm::kLogError, "cannot bind the registry: %s", zgm_strerror());
+            code = kExitRefused;
+        }
+    }
+    zgm_server_t* server = nullptr;
+    if (code == kExitOk) {
+        options.registry = "tcp://127.0.0.1:" + std::to_string(port);
+        printf("zgm run: registry on %s (port %d%s)\n", bind, port,
+               port == 5570 ? "" : "; 5570 is taken");
+        server = new_group_server(settings, report, &code);
+    }
     std::string endpoint;
-    code = server ? start_group_server(server, "run", "tcp://*:*", nullptr, options.registry,
-                                       &endpoint)
-                  : kExitRefused;
-    Session session;
+    if (server && zgm_registry_trust(registry, zgm_server_key(server)) != 0) {
+        report.say(zgm::kLogError, "cannot trust the group server: %s", zgm_strerror());
+        code = kExitRefused;
+    }
+    if (server && code == kExitOk)
+        code = start_group_server(server, report, "tcp://*:*", nullptr, options.registry,
+                                  zgm_registry_key(registry), &endpoint);
     if (code == kExitOk) {
         printf("zgm run: serving general, random on %s, data in %s\n", endpoint.c_str(),
-               data_dir.c_str());
+               settings.data_dir.c_str());
+        options.registry_key = zgm_registry_key(registry);
         code = open_session(options, &session);
     }
     if (code == kExitOk) {
-        for (const char* group : {"general", "random"}) {
-            if (zgm_user_join(session.user, group) == 0)
-                session.followed.push_back(group);
-            else if (zgm_errno() != ZGM_EALREADY)
-                fprintf(stderr, "zgm run: cannot join %s: %s\n", group, zgm_strerror());
-        }
-        if (follow_member_groups(&session) != 0)
-            fprintf(stderr, "zgm run: warning: cannot list the groups: %s\n", zgm_strerror());
+        for (const char* group : {"general", "random"})
+            if (zgm_user_join(session.user, group) != 0 && zgm_errno() != ZGM_EALREADY)
+                report.say(zgm::kLogError, "cannot join %s: %s", group, zgm_strerror());
         code = run_interactive(&session);
     }
     close_session(&session);
-    zgm_group_destroy(&server);
+    zgm_server_destroy(&server);
     zgm_registry_destroy(&registry);
     return code;
+}
+
+//  zgm keygen [FILE] [--name NAME]: a new key pair, never over an existing file.
+int keygen_main(const spec::Command& command, int argc, char** argv) {
+    Args args;
+    int code = parse_command(command, argc, argv, &args);
+    if (code >= 0) return code;
+    const std::vector<std::string>& words = args.positional();
+    std::string path = words.empty() ? default_identity_path() : words[0];
+    const char* name = args.value("name");
+    if (name && !zgm::valid_display_name(name))
+        return usage_error(command.name,
+                           std::string("--name: ") + zgm::invalid_display_name_reason());
+    for (const std::string& file : {path, path + "_secret"})
+        if (file_exists(file)) {
+            fprintf(stderr, "zgm keygen: %s exists: not replaced (a key pair is an identity)\n",
+                    file.c_str());
+            return kExitRefused;
+        }
+    if (!make_dirs(dir_of(path))) {
+        fprintf(stderr, "zgm keygen: cannot create %s: %s\n", dir_of(path).c_str(),
+                strerror(errno));
+        return kExitRefused;
+    }
+    if (zgm_keygen(path.c_str(), name) != 0) {
+        fprintf(stderr, "zgm keygen: %s\n", zgm_strerror());
+        return exit_code_for(zgm_errno());
+    }
+    char key[ZGM_KEY_SIZE];
+    if (zgm_key_read(path.c_str(), key) != 0) {
+        fprintf(stderr, "zgm keygen: %s\n", zgm_strerror());
+        return kExitRefused;
+    }
+    printf("%s\n", key);
+    return kExitOk;
+}
+
+//  zgm help [COMMAND [SUBCOMMAND]]: the --help of what it names.
+int help_main(const spec::Command& command, int argc, char** argv) {
+    Args args;
+    int code = parse_command(command, argc, argv, &args);
+    if (code >= 0) return code;
+    const std::vector<std::string>& words = args.positional();
+    if (words.empty()) return print_usage(spec::kProgramUsage);
+    const spec::Command* named = find_command(words[0].c_str());
+    if (!named) return usage_error(command.name, "unknown command '" + words[0] + "'");
+    if (words.size() == 1) return print_usage(named->usage);
+    for (size_t i = 0; i < named->subcommand_count; i++)
+        if (words[1] == named->subcommands[i].name) return print_usage(named->subcommands[i].usage);
+    return usage_error(command.name,
+                       std::string("zgm ") + named->name + " has no subcommand '" + words[1] + "'");
 }
 
 } // namespace
@@ -311,22 +537,36 @@ int run_main(int argc, char** argv) {
 int main(int argc, char** argv) {
     start_program();
     if (argc < 2) {
-        fputs(kUsage, stderr);
+        fputs(spec::kProgramUsage, stderr);
         return kExitUsage;
     }
-    const char* command = argv[1];
-    if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0) {
-        fputs(kUsage, stdout);
-        return kExitOk;
-    }
-    if (strcmp(command, "--version") == 0) {
+    const char* name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0)
+        return print_usage(spec::kProgramUsage);
+    if (strcmp(name, "--version") == 0) {
         printf("zgm %d.%d.%d\n", ZGM_VERSION_MAJOR, ZGM_VERSION_MINOR, ZGM_VERSION_PATCH);
         return kExitOk;
     }
-    if (strcmp(command, "registry") == 0) return registry_main(argc - 2, argv + 2);
-    if (strcmp(command, "group") == 0) return group_main(argc - 2, argv + 2);
-    if (strcmp(command, "user") == 0) return user_main(argc - 2, argv + 2);
-    if (strcmp(command, "run") == 0) return run_main(argc - 2, argv + 2);
-    fprintf(stderr, "zgm: unknown command '%s'\nTry 'zgm --help'.\n", command);
+    const spec::Command* command = find_command(name);
+    if (!command) {
+        fprintf(stderr, "zgm: unknown command '%s'\nTry 'zgm --help'.\n", name);
+        return kExitUsage;
+    }
+    if (strcmp(name, command->name) != 0)
+        fprintf(stderr, "zgm: 'zgm %s' is deprecated; use 'zgm %s'\n", name, command->name);
+    switch (command->id) {
+    case spec::CommandId::kRegistry:
+        return registry_main(*command, argc - 2, argv + 2);
+    case spec::CommandId::kServer:
+        return server_main(*command, argc - 2, argv + 2);
+    case spec::CommandId::kUser:
+        return user_main(argc - 2, argv + 2);
+    case spec::CommandId::kRun:
+        return run_main(*command, argc - 2, argv + 2);
+    case spec::CommandId::kKeygen:
+        return keygen_main(*command, argc - 2, argv + 2);
+    case spec::CommandId::kHelp:
+        return help_main(*command, argc - 2, argv + 2);
+    }
     return kExitUsage;
 }

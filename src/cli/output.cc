@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <unistd.h>
+#include <vector>
 
 namespace zgm {
 namespace cli {
@@ -88,9 +89,15 @@ Style stdout_style(bool json) {
 }
 
 MessageView view_of(const zgm_msg_t* msg) {
-    return MessageView{zgm_msg_group(msg),  zgm_msg_seq(msg),         zgm_msg_timestamp(msg),
-                       zgm_msg_sender(msg), zgm_msg_sender_name(msg), zgm_msg_body(msg),
-                       zgm_msg_size(msg)};
+    MessageView view{zgm_msg_group(msg),  zgm_msg_seq(msg),         zgm_msg_timestamp(msg),
+                     zgm_msg_sender(msg), zgm_msg_sender_name(msg), zgm_msg_id(msg),
+                     zgm_msg_body(msg),   zgm_msg_size(msg)};
+    view.missed = zgm_msg_missed(msg);
+    return view;
+}
+
+std::string disambiguated(const char* name, const char* key) {
+    return std::string(name) + "~" + std::string(key).substr(0, 8);
 }
 
 size_t utf8_decode(const unsigned char* data, size_t size, uint32_t* code) {
@@ -207,13 +214,19 @@ std::string format_message(const MessageView& msg, const Style& style, uint64_t 
         line += ',';
         json_append_uint(&line, "seq", msg.seq);
         line += ',';
-        json_append_uint(&line, "ts_us", msg.ts_us);
+        json_append_uint(&line, "timestamp", msg.timestamp);
         line += ',';
-        json_append_field(&line, "time", format_time_utc(msg.ts_us).c_str());
+        json_append_field(&line, "time", format_time_utc(msg.timestamp).c_str());
         line += ',';
         json_append_field(&line, "sender", msg.sender);
         line += ',';
         json_append_field(&line, "name", msg.name);
+        line += ',';
+        json_append_field(&line, "msg_id", msg.msg_id);
+        if (msg.missed) {
+            line += ',';
+            json_append_uint(&line, "missed", msg.missed);
+        }
         line += ",\"text\":";
         json_append_string(&line, msg.body, msg.size);
         line += '}';
@@ -223,7 +236,7 @@ std::string format_message(const MessageView& msg, const Style& style, uint64_t 
     snprintf(seq, sizeof seq, " #%" PRIu64 " ", msg.seq);
     if (style.color) line += kDim;
     line += '[';
-    line += format_time_local(msg.ts_us, now_us);
+    line += format_time_local(msg.timestamp, now_us);
     line += ']';
     line += seq;
     if (style.color) line += kReset, line += kGroup;
@@ -232,7 +245,7 @@ std::string format_message(const MessageView& msg, const Style& style, uint64_t 
     line += ' ';
     if (style.color) line += sender_color(msg.sender);
     line += '<';
-    append_name(&line, msg.name);
+    append_name(&line, msg.label ? msg.label : msg.name);
     line += '>';
     if (style.color) line += kReset;
     line += ' ';
@@ -240,21 +253,42 @@ std::string format_message(const MessageView& msg, const Style& style, uint64_t 
     return line;
 }
 
-void print_message(FILE* out, const zgm_msg_t* msg, const Style& style) {
-    finish_line(out, format_message(view_of(msg), style, now_us()));
+void print_message(FILE* out, const zgm_msg_t* msg, const Style& style, const char* label) {
+    MessageView view = view_of(msg);
+    view.label = label;
+    finish_line(out, format_message(view, style, now_us()));
 }
 
-void print_groups(FILE* out, const zgm_group_info_t* groups, size_t count, const Style& style) {
+const char* role_name(int role) {
+    switch (role) {
+    case ZGM_ROLE_OWNER:
+        return "owner";
+    case ZGM_ROLE_ADDED:
+        return "added";
+    default:
+        return "member";
+    }
+}
+
+const char* policy_name(int policy) {
+    return policy == ZGM_POLICY_MEMBERS ? "members" : "open";
+}
+
+void print_groups(FILE* out, const zgm_group_t* groups, size_t count, const Style& style) {
     if (style.json) {
         for (size_t i = 0; i < count; i++) {
             std::string line = "{";
             json_append_field(&line, "group", groups[i].name);
             line += ',';
-            json_append_field(&line, "id", groups[i].id);
+            json_append_field(&line, "group_id", groups[i].id);
             line += ',';
             json_append_field(&line, "endpoint", groups[i].endpoint);
             line += ',';
-            json_append_uint(&line, "members", groups[i].members);
+            json_append_field(&line, "server_key", groups[i].server_key);
+            line += ',';
+            json_append_field(&line, "policy", policy_name(groups[i].policy));
+            line += ',';
+            json_append_uint(&line, "member_count", groups[i].member_count);
             line += '}';
             finish_line(out, line);
         }
@@ -264,61 +298,72 @@ void print_groups(FILE* out, const zgm_group_info_t* groups, size_t count, const
         finish_line(out, "(no groups)");
         return;
     }
-    int name_width = 5, endpoint_width = 8;
-    for (size_t i = 0; i < count; i++) {
+    int name_width = 5;
+    for (size_t i = 0; i < count; i++)
         name_width = std::max(name_width, (int)strlen(groups[i].name));
-        endpoint_width = std::max(endpoint_width, (int)strlen(groups[i].endpoint));
-    }
-    fprintf(out, "%s%-*s  %7s  %-*s  %s%s\n", style.color ? kDim : "", name_width, "GROUP",
-            "MEMBERS", endpoint_width, "ENDPOINT", "ID", style.color ? kReset : "");
+    fprintf(out, "%s%-*s  %7s  %-7s  %s%s\n", style.color ? kDim : "", name_width, "GROUP",
+            "MEMBERS", "POLICY", "ENDPOINT", style.color ? kReset : "");
     for (size_t i = 0; i < count; i++) {
         std::string name, endpoint;
         append_name(&name, groups[i].name);
         append_name(&endpoint, groups[i].endpoint);
-        fprintf(out, "%-*s  %7u  %-*s  %s\n", name_width, name.c_str(), (unsigned)groups[i].members,
-                endpoint_width, endpoint.c_str(), groups[i].id);
+        fprintf(out, "%-*s  %7u  %-7s  %s\n", name_width, name.c_str(),
+                (unsigned)groups[i].member_count, policy_name(groups[i].policy), endpoint.c_str());
     }
     fflush(out);
 }
 
-void print_members(FILE* out, char** pairs, size_t count, const Style& style) {
-    int name_width = 4;
-    for (size_t i = 0; i < count; i++)
-        name_width = std::max(name_width, (int)strlen(pairs[2 * i + 1]));
+void print_members(FILE* out, const zgm_member_t* members, size_t count, const Style& style) {
+    //  Names are padded by their width on the screen: a character of UTF-8 is one column.
+    auto columns = [](const std::string& text) {
+        size_t width = 0;
+        for (unsigned char c : text)
+            width += (c & 0xC0) != 0x80;
+        return width;
+    };
+    std::vector<std::string> names;
+    size_t name_width = 4;
     for (size_t i = 0; i < count; i++) {
-        const char* id = pairs[2 * i];
-        const char* name = pairs[2 * i + 1];
+        std::string name;
+        append_name(&name, members[i].name[0] ? members[i].name : "-");
+        name_width = std::max(name_width, columns(name));
+        names.push_back(name);
+    }
+    for (size_t i = 0; i < count; i++) {
         std::string line;
         if (style.json) {
             line = "{";
-            json_append_field(&line, "id", id);
+            json_append_field(&line, "id", members[i].id);
             line += ',';
-            json_append_field(&line, "name", name);
+            json_append_field(&line, "name", members[i].name);
+            line += ',';
+            json_append_field(&line, "role", role_name(members[i].role));
             line += '}';
         } else {
-            append_name(&line, name);
-            line.append(name_width - std::min((int)strlen(name), name_width) + 2, ' ');
-            line += id;
+            line = names[i];
+            line.append(name_width - columns(names[i]) + 2, ' ');
+            line += members[i].id;
+            line += "  ";
+            line += role_name(members[i].role);
         }
         finish_line(out, line);
     }
 }
 
-void print_done(FILE* out, const char* done, const char* group, const Style& style) {
+void print_done(FILE* out, const std::string& plain, const char* group, const Style& style) {
     std::string line;
     if (style.json) {
         line = "{\"ok\":true,";
         json_append_field(&line, "group", group);
         line += '}';
     } else {
-        line = done;
-        line += ' ';
-        append_name(&line, group);
+        append_visible(&line, plain.data(), plain.size(), false);
     }
     finish_line(out, line);
 }
 
-void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t ts_us, const Style& style) {
+void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t timestamp, const char* msg_id,
+                const Style& style) {
     std::string line;
     if (style.json) {
         line = "{";
@@ -326,9 +371,11 @@ void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t ts_us, cons
         line += ',';
         json_append_uint(&line, "seq", seq);
         line += ',';
-        json_append_uint(&line, "ts_us", ts_us);
+        json_append_uint(&line, "timestamp", timestamp);
         line += ',';
-        json_append_field(&line, "time", format_time_utc(ts_us).c_str());
+        json_append_field(&line, "time", format_time_utc(timestamp).c_str());
+        line += ',';
+        json_append_field(&line, "msg_id", msg_id);
         line += '}';
     } else {
         char text[64];
@@ -336,21 +383,49 @@ void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t ts_us, cons
         line = "sent to ";
         append_name(&line, group);
         line += text;
-        line += format_time_local(ts_us, now_us());
+        line += format_time_local(timestamp, now_us());
+        line += " (id ";
+        line += msg_id;
+        line += ')';
     }
     finish_line(out, line);
 }
 
-int report_error(const char* what, const Style& style) {
+void print_whoami(FILE* out, const char* name, const char* key, const char* identity,
+                  const Style& style) {
+    std::string line;
+    if (style.json) {
+        line = "{";
+        json_append_field(&line, "id", key);
+        line += ',';
+        json_append_field(&line, "name", name);
+        line += ',';
+        json_append_field(&line, "identity", identity);
+        line += '}';
+    } else {
+        append_name(&line, name);
+        line += "  ";
+        line += key;
+    }
+    finish_line(out, line);
+}
+
+int report_error(const char* what, const Style& style, const char* msg_id) {
     int code = zgm_errno();
     std::string message = what;
     message += ": ";
     message += zgm_strerror();
+    fflush(stdout);
     fprintf(stderr, "zgm: %s\n", message.c_str());
     if (style.json) {
         std::string line = "{\"error\":";
         json_append_string(&line, message.c_str());
-        line += ",\"code\":" + std::to_string(code) + "}";
+        line += ",\"code\":" + std::to_string(code);
+        if (msg_id) {
+            line += ',';
+            json_append_field(&line, "msg_id", msg_id);
+        }
+        line += '}';
         finish_line(stdout, line);
     }
     return exit_code_for(code);

@@ -34,13 +34,20 @@ Style stdout_style(bool json);
 struct MessageView {
     const char* group;
     uint64_t seq;
-    uint64_t ts_us;
-    const char* sender;
-    const char* name;
+    uint64_t timestamp;
+    const char* sender; //  the sender's key
+    const char* name;   //  the sender's display name
+    const char* msg_id; //  the message id
     const void* body;
     size_t size;
+    uint64_t missed = 0;         //  dropped by retention just before it (live messages)
+    const char* label = nullptr; //  shown instead of name in plain output ("alice~Hl4k0}Zb")
 };
 MessageView view_of(const zgm_msg_t* msg);
+
+//  How a sender is shown when another member shares its display name: the name, '~' and
+//  the first 8 characters of its key.
+std::string disambiguated(const char* name, const char* key);
 
 //  Decodes one UTF-8 character from data[0..size) (size > 0) into *code and returns its
 //  length; an invalid or truncated sequence gives U+FFFD and length 1.
@@ -58,21 +65,30 @@ void append_visible(std::string* out, const void* data, size_t size, bool keep_n
 
 //  One message, without the line end:
 //    plain: "[14:20:01] #42 general <alice> hello"
-//    json:  {"group":..,"seq":..,"ts_us":..,"time":..,"sender":..,"name":..,"text":..}
+//    json:  {"group":..,"seq":..,"timestamp":..,"time":..,"sender":..,"name":..,"msg_id":..,
+//            "text":..}
 std::string format_message(const MessageView& msg, const Style& style, uint64_t now_us);
 
 //  The printers: one record (or a table) and a line end, then a flush.
-void print_message(FILE* out, const zgm_msg_t* msg, const Style& style);
-void print_groups(FILE* out, const zgm_group_info_t* groups, size_t count, const Style& style);
-//  pairs is zgm_user_members' array: 2 * count strings, id then name.
-void print_members(FILE* out, char** pairs, size_t count, const Style& style);
-//  The outcome of create, join, leave: {"ok":true,"group":G} or "joined G".
-void print_done(FILE* out, const char* done, const char* group, const Style& style);
-void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t ts_us, const Style& style);
+void print_message(FILE* out, const zgm_msg_t* msg, const Style& style,
+                   const char* label = nullptr);
+void print_groups(FILE* out, const zgm_group_t* groups, size_t count, const Style& style);
+void print_members(FILE* out, const zgm_member_t* members, size_t count, const Style& style);
+//  The outcome of create, join, leave and the owner's commands: {"ok":true,"group":G} or
+//  the plain text given ("joined G").
+void print_done(FILE* out, const std::string& plain, const char* group, const Style& style);
+void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t timestamp, const char* msg_id,
+                const Style& style);
+void print_whoami(FILE* out, const char* name, const char* key, const char* identity,
+                  const Style& style);
+//  "owner", "member" or "added".
+const char* role_name(int role);
+const char* policy_name(int policy);
 
 //  Reports the last zgm error of this thread: "zgm: <what>: <strerror>" on stderr and, with
 //  JSON, {"error":"<what>: <strerror>","code":<zgm_errno>} on stdout. Returns the exit code.
-int report_error(const char* what, const Style& style);
+//  With msg_id not NULL, the JSON line has "msg_id" too (a send in doubt).
+int report_error(const char* what, const Style& style, const char* msg_id = nullptr);
 
 } // namespace cli
 } // namespace zgm

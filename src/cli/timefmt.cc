@@ -176,6 +176,40 @@ bool parse_time(const char* text, uint64_t now_us, uint64_t* out_us) {
     return parse_relative(text, now_us, out_us);
 }
 
+bool parse_duration(const char* text, uint64_t* out_ms) {
+    if (strcmp(text, "0") == 0) {
+        *out_ms = 0;
+        return true;
+    }
+    uint64_t amount = 0;
+    const char* p = text;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        amount = amount * 10 + (uint64_t)(*p - '0');
+        if (amount > 100000 * 86400ull) return false;
+    }
+    if (p == text || p[0] == '\0' || p[1] != '\0') return false;
+    uint64_t unit;
+    switch (*p) {
+    case 's':
+        unit = 1000;
+        break;
+    case 'm':
+        unit = 60 * 1000;
+        break;
+    case 'h':
+        unit = 3600 * 1000;
+        break;
+    case 'd':
+        unit = 86400 * 1000;
+        break;
+    default:
+        return false;
+    }
+    if (amount * unit / unit != amount || amount * unit > 100000 * 86400000ull) return false;
+    *out_ms = amount * unit;
+    return true;
+}
+
 std::string format_time_utc(uint64_t us) {
     time_t seconds = (time_t)(us / kSecond);
     struct tm tm;

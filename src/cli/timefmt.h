@@ -27,6 +27,10 @@ namespace cli {
 //  Returns false if text is none of these or out of range.
 bool parse_time(const char* text, uint64_t now_us, uint64_t* out_us);
 
+//  Parses a DURATION: a number and a unit, 30s, 10m, 2h, 7d, into milliseconds; "0" is
+//  none. Returns false otherwise (or past 100,000 days).
+bool parse_duration(const char* text, uint64_t* out_ms);
+
 //  "2026-11-24T03:20:01.123456Z"
 std::string format_time_utc(uint64_t us);
 

@@ -1,8 +1,8 @@
 /*  =========================================================================
     user_commands.cc - `zgm user COMMAND`: the scripting commands
 
-    Each command is one row of a table: its name, usage, options, how many words it takes
-    and the function that runs it. Without a command, `zgm user` starts the interactive client.
+    The subcommands, their options and help are spec::kUserSubcommands (commands.toml); here
+    is what each one does. Without a subcommand, `zgm user` starts the interactive client.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -14,6 +14,7 @@
 #include "core/clock.h"
 
 #include <cerrno>
+#include <cinttypes>
 #include <cstdlib>
 #include <cstring>
 #include <unistd.h>
@@ -21,37 +22,47 @@
 namespace zgm {
 namespace cli {
 
-const OptionSpec kFetchOptions[] = {
-    {"since", true}, {"after", true}, {"limit", true}, {nullptr, false}};
-
-bool read_fetch_options(const Args& args, uint64_t now_us, FetchQuery* query, std::string* error) {
-    if (const char* since = args.value("since")) {
-        if (!parse_time(since, now_us, &query->since_us)) {
-            *error = std::string("--since: not a time: '") + since +
+bool read_fetch_options(const Args& args, uint64_t now_us, zgm_fetch_t* query, std::string* error) {
+    *query = zgm_fetch_t();
+    for (const char* name : {"since", "until"}) {
+        const char* text = args.value(name);
+        uint64_t* out = name[0] == 's' ? &query->since_us : &query->until_us;
+        if (text && !parse_time(text, now_us, out)) {
+            *error = std::string("--") + name + ": not a time: '" + text +
                      "' (2026-11-24T10:00:00Z, 10:00, -10m, or microseconds)";
             return false;
         }
     }
-    if (const char* after = args.value("after")) {
-        if (!parse_uint(after, UINT64_MAX, &query->after_seq)) {
-            *error = std::string("--after: not a sequence number: '") + after + "'";
-            return false;
-        }
+    if (query->until_us && query->until_us <= query->since_us) {
+        *error = "--until is not after --since: nothing would match";
+        return false;
     }
-    if (const char* limit = args.value("limit")) {
-        uint64_t value;
-        if (!parse_uint(limit, SIZE_MAX, &value)) {
-            *error = std::string("--limit: not a number: '") + limit + "'";
-            return false;
-        }
-        query->limit = (size_t)value;
+    //  The numbers were checked as they were parsed.
+    uint64_t limit = 0;
+    if (const char* after = args.value("after")) parse_uint(after, UINT64_MAX, &query->after_seq);
+    if (const char* before = args.value("before"))
+        parse_uint(before, UINT64_MAX, &query->before_seq);
+    if (const char* last = args.value("last")) {
+        parse_uint(last, UINT64_MAX, &limit);
+        query->newest = 1;
+    } else if (const char* text = args.value_or_default("limit")) {
+        parse_uint(text, UINT64_MAX, &limit);
     }
+    query->limit = limit > SIZE_MAX ? SIZE_MAX : (size_t)limit;
+    return true;
+}
+
+bool read_retention_options(const Args& args, Retention* retention, std::string* error) {
+    (void)error; //  every value was checked as it was parsed
+    if (const char* count = args.value("count")) parse_uint(count, UINT64_MAX, &retention->count);
+    if (const char* bytes = args.value("bytes")) parse_uint(bytes, UINT64_MAX, &retention->bytes);
+    if (const char* age = args.value("age")) parse_duration(age, &retention->age_ms);
     return true;
 }
 
 int show_groups(Session* session) {
     size_t count;
-    zgm_group_info_t* groups = zgm_user_groups(session->user, &count);
+    zgm_group_t* groups = zgm_user_groups(session->user, &count);
     if (!groups) return -1;
     print_groups(stdout, groups, count, session->style);
     free(groups);
@@ -60,66 +71,83 @@ int show_groups(Session* session) {
 
 int show_members(Session* session, const char* group) {
     size_t count;
-    char** pairs = zgm_user_members(session->user, group, &count);
-    if (!pairs) return -1;
-    print_members(stdout, pairs, count, session->style);
-    free(pairs);
+    zgm_member_t* members = zgm_user_members(session->user, group, &count);
+    if (!members) return -1;
+    print_members(stdout, members, count, session->style);
+    free(members);
     return 0;
 }
 
-int show_fetch(Session* session, const char* group, const FetchQuery& query) {
-    zgm_msglist_t* list =
-        zgm_user_fetch(session->user, group, query.since_us, query.after_seq, query.limit);
+int show_fetch(Session* session, const char* group, const zgm_fetch_t& query, uint64_t* last_seq) {
+    zgm_msglist_t* list = zgm_user_fetch(session->user, group, &query);
     if (!list) return -1;
-    if (zgm_msglist_truncated(list))
-        fprintf(stderr, "zgm: note: older messages of %s were dropped by retention\n", group);
-    for (size_t i = 0; i < zgm_msglist_size(list); i++)
+    if (uint64_t missed = zgm_msglist_missed(list))
+        fprintf(stderr,
+                "zgm: note: %" PRIu64 " of the messages of %s asked for %s dropped by the group's "
+                "retention%s\n",
+                missed, group, missed == 1 ? "was" : "were", query.since_us ? " (at most)" : "");
+    size_t size = zgm_msglist_size(list);
+    for (size_t i = 0; i < size; i++)
         print_message(stdout, zgm_msglist_get(list, i), session->style);
+    if (last_seq) *last_seq = size ? zgm_msg_seq(zgm_msglist_get(list, size - 1)) : 0;
     zgm_msglist_destroy(&list);
     return 0;
 }
 
-namespace {
+void show_whoami(Session* session) {
+    const Identity& identity = session->identity;
+    print_whoami(stdout, identity.name.c_str(), identity.key.c_str(), identity.path.c_str(),
+                 session->style);
+}
 
-//  One scripting command. words are the positional words after the command's name; check
-//  (may be NULL) vets the option values before the session opens.
-struct Command {
-    const char* name;
-    const char* synopsis;
-    const char* help;
-    const OptionSpec* options;
-    size_t min_words, max_words;
-    bool (*check)(const Args& args, std::string* error);
-    int (*run)(Session* session, const Args& args, const std::vector<std::string>& words);
-};
+namespace {
 
 int fail(const char* what, const std::string& group, const Session& session) {
     return report_error((std::string(what) + " " + group).c_str(), session.style);
+}
+
+int run_whoami(Session* session, const Args&, const std::vector<std::string>&) {
+    show_whoami(session);
+    return kExitOk;
 }
 
 int run_groups(Session* session, const Args&, const std::vector<std::string>&) {
     return show_groups(session) == 0 ? kExitOk : report_error("groups", session->style);
 }
 
-int run_create(Session* session, const Args&, const std::vector<std::string>& words) {
-    if (zgm_user_create(session->user, words[0].c_str()) != 0)
+int run_create(Session* session, const Args& args, const std::vector<std::string>& words) {
+    zgm_policy_t policy = args.has("members") ? ZGM_POLICY_MEMBERS : ZGM_POLICY_OPEN;
+    if (zgm_user_create(session->user, words[0].c_str(), policy) != 0)
         return fail("create", words[0], *session);
-    print_done(stdout, "created", words[0].c_str(), session->style);
+    print_done(stdout, "created " + words[0], words[0].c_str(), session->style);
     return kExitOk;
 }
 
 int run_join(Session* session, const Args&, const std::vector<std::string>& words) {
     if (zgm_user_join(session->user, words[0].c_str()) != 0)
         return fail("join", words[0], *session);
-    print_done(stdout, "joined", words[0].c_str(), session->style);
+    print_done(stdout, "joined " + words[0], words[0].c_str(), session->style);
     return kExitOk;
 }
 
 int run_leave(Session* session, const Args&, const std::vector<std::string>& words) {
     if (zgm_user_leave(session->user, words[0].c_str()) != 0)
         return fail("leave", words[0], *session);
-    print_done(stdout, "left", words[0].c_str(), session->style);
+    print_done(stdout, "left " + words[0], words[0].c_str(), session->style);
     return kExitOk;
+}
+
+//  Whether `send` has its text: in its words, or on a stdin that is not a terminal.
+bool check_send(const std::vector<std::string>& words, std::string* error) {
+    if (words.size() > 1) {
+        bool empty = true;
+        for (size_t i = 1; i < words.size(); i++)
+            empty = empty && words[i].empty();
+        if (empty) *error = "an empty message is not sent";
+    } else if (isatty(STDIN_FILENO)) {
+        *error = "no TEXT, and stdin is a terminal: give the text, or pipe it in";
+    }
+    return error->empty();
 }
 
 //  The body of `send`: the words joined by blanks, or else all of stdin less one line end.
@@ -138,26 +166,63 @@ bool read_body(const std::vector<std::string>& words, std::string* body) {
     return true;
 }
 
-int run_send(Session* session, const Args&, const std::vector<std::string>& words) {
+//  A word as the shell reads it back: single-quoted unless it is plainly safe.
+std::string shell_quoted(const std::string& word) {
+    if (!word.empty() &&
+        word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "0123456789@%+=:,./_-") == std::string::npos)
+        return word;
+    std::string quoted = "'";
+    for (char c : word)
+        quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
+
+//  The command that settles a send in doubt: the same send with its message id.
+std::string settle_command(const Session& session, const std::vector<std::string>& words,
+                           const char* msg_id) {
+    std::string command = "zgm user";
+    for (const std::string& word : session.options.given)
+        command += " " + shell_quoted(word);
+    command += " send " + shell_quoted(words[0]) + " --id " + msg_id;
+    if (words.size() > 1) {
+        command += " --";
+        for (size_t i = 1; i < words.size(); i++)
+            command += " " + shell_quoted(words[i]);
+    } else {
+        command += " < (the same text on stdin)";
+    }
+    return command;
+}
+
+int run_send(Session* session, const Args& args, const std::vector<std::string>& words) {
     std::string body;
     if (!read_body(words, &body)) {
         fprintf(stderr, "zgm: send: cannot read stdin: %s\n", strerror(errno));
         return kExitRefused;
     }
-    uint64_t seq, ts_us;
-    if (zgm_user_send(session->user, words[0].c_str(), body.data(), body.size(), &seq, &ts_us) != 0)
-        return fail("send to", words[0], *session);
-    print_sent(stdout, words[0].c_str(), seq, ts_us, session->style);
-    return kExitOk;
-}
-
-bool check_fetch(const Args& args, std::string* error) {
-    FetchQuery query;
-    return read_fetch_options(args, now_us(), &query, error);
+    if (body.empty()) return usage_error("user send", "an empty message is not sent");
+    char id[ZGM_MSG_ID_SIZE] = "";
+    if (const char* given = args.value("id")) snprintf(id, sizeof id, "%s", given);
+    uint64_t seq, timestamp;
+    if (zgm_user_send(session->user, words[0].c_str(), body.data(), body.size(), id, &seq,
+                      &timestamp) == 0) {
+        print_sent(stdout, words[0].c_str(), seq, timestamp, id, session->style);
+        return kExitOk;
+    }
+    if (zgm_errno() != ZGM_EINDOUBT) return fail("send to", words[0], *session);
+    //  Never "failed": it may be stored. Say how to settle it.
+    std::string what = "send to " + words[0];
+    int code = report_error(what.c_str(), session->style, id);
+    fprintf(stderr,
+            "zgm: it may have been stored; this sends it again, stored once whatever "
+            "happened:\n  %s\n",
+            settle_command(*session, words, id).c_str());
+    return code;
 }
 
 int run_fetch(Session* session, const Args& args, const std::vector<std::string>& words) {
-    FetchQuery query;
+    zgm_fetch_t query;
     std::string error;
     read_fetch_options(args, now_us(), &query, &error);
     if (show_fetch(session, words[0].c_str(), query) != 0) return fail("fetch", words[0], *session);
@@ -169,22 +234,9 @@ int run_members(Session* session, const Args&, const std::vector<std::string>& w
     return kExitOk;
 }
 
-//  --count N of listen: 0 when absent. False if it is not a positive number.
-bool read_count(const Args& args, uint64_t* count) {
-    const char* text = args.value("count");
-    *count = 0;
-    return !text || (parse_uint(text, UINT64_MAX, count) && *count > 0);
-}
-
-bool check_listen(const Args& args, std::string* error) {
-    uint64_t count;
-    if (!read_count(args, &count)) *error = "--count takes a positive number";
-    return error->empty();
-}
-
 int run_listen(Session* session, const Args& args, const std::vector<std::string>& words) {
-    uint64_t count;
-    read_count(args, &count);
+    uint64_t count = 0; //  --count N, checked as it was parsed; 0: no end
+    if (const char* text = args.value("count")) parse_uint(text, UINT64_MAX, &count);
     for (const std::string& group : words)
         if (follow_group(session, group) != 0) return fail("follow", group, *session);
     if (words.empty()) {
@@ -209,93 +261,119 @@ int run_listen(Session* session, const Args& args, const std::vector<std::string
     return kExitOk;
 }
 
-const OptionSpec kListenOptions[] = {{"count", true}, {nullptr, false}};
+//  The owner's calls on a key: add, remove, give.
+int run_key_call(Session* session, const std::vector<std::string>& words,
+                 int (*call)(zgm_user_t*, const char*, const char*), const char* what,
+                 const std::string& done) {
+    if (call(session->user, words[0].c_str(), words[1].c_str()) != 0)
+        return report_error((std::string(what) + " " + words[1] + " in " + words[0]).c_str(),
+                            session->style);
+    print_done(stdout, done, words[0].c_str(), session->style);
+    return kExitOk;
+}
 
-const size_t kAny = SIZE_MAX;
+int run_policy(Session* session, const Args&, const std::vector<std::string>& words) {
+    zgm_policy_t policy = words[1] == "members" ? ZGM_POLICY_MEMBERS : ZGM_POLICY_OPEN;
+    if (zgm_user_set_policy(session->user, words[0].c_str(), policy) != 0)
+        return fail("policy of", words[0], *session);
+    print_done(stdout, "policy of " + words[0] + ": " + words[1], words[0].c_str(), session->style);
+    return kExitOk;
+}
 
-const Command kCommands[] = {
-    {"groups", "groups", "Lists the live groups: name, members, group server, id.", nullptr, 0, 0,
-     nullptr, run_groups},
-    {"create", "create GROUP",
-     "Asks the registry to create GROUP on a group server that accepts new groups.", nullptr, 1, 1,
-     nullptr, run_create},
-    {"join", "join GROUP", "Joins GROUP.", nullptr, 1, 1, nullptr, run_join},
-    {"leave", "leave GROUP", "Leaves GROUP.", nullptr, 1, 1, nullptr, run_leave},
-    {"send", "send GROUP [TEXT...]",
-     "Sends TEXT (the words joined by blanks; without words, all of stdin less one final\n"
-     "line end) to GROUP and prints its sequence number and time. Put -- before text that\n"
-     "starts with '-'.",
-     nullptr, 1, kAny, nullptr, run_send},
-    {"fetch", "fetch GROUP [--since TIME] [--after SEQ] [--limit N]",
-     "Prints the stored messages of GROUP, oldest first: those at or after TIME, with a\n"
-     "sequence number above SEQ, at most N (0: all, the default). TIME is ISO 8601\n"
-     "(2026-11-24T10:00:00Z; no zone means local time), HH:MM[:SS] (today, local time),\n"
-     "-30s, -10m, -2h, -1d (that long ago), or microseconds since the epoch.",
-     kFetchOptions, 1, 1, check_fetch, run_fetch},
-    {"members", "members GROUP", "Lists the members of GROUP: name and id.", nullptr, 1, 1, nullptr,
-     run_members},
-    {"listen", "listen [GROUP...] [--count N]",
-     "Prints the messages of the GROUPs (default: every live group the user is a member of)\n"
-     "as they arrive, first those sent since the last one printed for this user (its cursor),\n"
-     "until Ctrl-C or N messages. A group without a cursor starts from now.",
-     kListenOptions, 0, kAny, check_listen, run_listen},
-};
+int run_retain(Session* session, const Args& args, const std::vector<std::string>& words) {
+    Retention retention;
+    std::string error;
+    read_retention_options(args, &retention, &error);
+    if (zgm_user_set_retention(session->user, words[0].c_str(), retention.count, retention.bytes,
+                               retention.age_ms) != 0)
+        return fail("retention of", words[0], *session);
+    print_done(stdout, "retention of " + words[0] + " set", words[0].c_str(), session->style);
+    return kExitOk;
+}
 
-const char* const kUserUsage = "Usage: zgm user [OPTIONS]              the interactive client\n"
-                               "       zgm user [OPTIONS] COMMAND ...  one command, for scripts\n"
-                               "\n"
-                               "Commands:\n"
-                               "  groups                    list the live groups\n"
-                               "  create GROUP              create a group\n"
-                               "  join GROUP                join a group\n"
-                               "  leave GROUP               leave a group\n"
-                               "  send GROUP [TEXT...]      send a message (TEXT, or stdin)\n"
-                               "  fetch GROUP [--since TIME] [--after SEQ] [--limit N]\n"
-                               "                            print stored messages\n"
-                               "  members GROUP             list a group's members\n"
-                               "  listen [GROUP...] [--count N]\n"
-                               "                            print messages as they arrive\n"
-                               "Run 'zgm user COMMAND --help' for one command.\n";
-
-const char* const kUserOptionsHelp =
-    "\n"
-    "Options (before or after the command):\n"
-    "  --registry ENDPOINT  the registry (default $ZGM_REGISTRY, else " ZGM_REGISTRY_ENDPOINT ")\n"
-    "  --name NAME          display name, saved in the identity file (default $USER)\n"
-    "  --identity FILE      identity file (default $XDG_CONFIG_HOME/zgm/identity)\n"
-    "  --timeout MS         how long to wait for a server (default 5000)\n"
-    "  --json               print one JSON object per line\n"
-    "  -h, --help           print this help\n"
-    "Exit status: 0 done, 1 refused by a server, 2 usage error, 3 no server answered in "
-    "time.\n";
-
-const Command* find_command(const char* name) {
-    for (const Command& command : kCommands)
-        if (strcmp(command.name, name) == 0) return &command;
+const spec::Subcommand* find_subcommand(const char* name) {
+    for (const spec::Subcommand& subcommand : spec::kUserSubcommands)
+        if (strcmp(subcommand.name, name) == 0) return &subcommand;
     return nullptr;
+}
+
+//  Checks what a subcommand can check before the session opens.
+bool check_subcommand(const spec::Subcommand& subcommand, const Args& args, std::string* error) {
+    zgm_fetch_t query;
+    const std::vector<std::string>& words = args.positional();
+    switch ((spec::UserSubcommand)subcommand.id) {
+    case spec::UserSubcommand::kFetch:
+        return read_fetch_options(args, now_us(), &query, error);
+    case spec::UserSubcommand::kSend:
+        return check_send(words, error);
+    case spec::UserSubcommand::kPolicy:
+        if (words[1] != "open" && words[1] != "members")
+            *error = "a policy is open or members, not '" + words[1] + "'";
+        return error->empty();
+    default:
+        return true;
+    }
+}
+
+int run_subcommand(const spec::Subcommand& subcommand, Session* session, const Args& args) {
+    const std::vector<std::string>& words = args.positional();
+    switch ((spec::UserSubcommand)subcommand.id) {
+    case spec::UserSubcommand::kWhoami:
+        return run_whoami(session, args, words);
+    case spec::UserSubcommand::kGroups:
+        return run_groups(session, args, words);
+    case spec::UserSubcommand::kCreate:
+        return run_create(session, args, words);
+    case spec::UserSubcommand::kJoin:
+        return run_join(session, args, words);
+    case spec::UserSubcommand::kLeave:
+        return run_leave(session, args, words);
+    case spec::UserSubcommand::kSend:
+        return run_send(session, args, words);
+    case spec::UserSubcommand::kFetch:
+        return run_fetch(session, args, words);
+    case spec::UserSubcommand::kMembers:
+        return run_members(session, args, words);
+    case spec::UserSubcommand::kListen:
+        return run_listen(session, args, words);
+    case spec::UserSubcommand::kAdd:
+        return run_key_call(session, words, zgm_user_add, "add",
+                            "added " + words[1] + " to " + words[0]);
+    case spec::UserSubcommand::kRemove:
+        return run_key_call(session, words, zgm_user_remove, "remove",
+                            "removed " + words[1] + " from " + words[0]);
+    case spec::UserSubcommand::kGive:
+        return run_key_call(session, words, zgm_user_give, "give",
+                            "gave " + words[0] + " to " + words[1]);
+    case spec::UserSubcommand::kPolicy:
+        return run_policy(session, args, words);
+    case spec::UserSubcommand::kRetain:
+        return run_retain(session, args, words);
+    }
+    return kExitUsage;
 }
 
 } // namespace
 
 int user_main(int argc, char** argv) {
     Args args;
-    if (!args.parse(argc, argv, kUserOptions, nullptr, true))
+    if (!args.parse(argc, argv, spec::kUserOptions, nullptr, true))
         return usage_error("user", args.error());
     if (args.help()) {
-        printf("%s%s", kUserUsage, kUserOptionsHelp);
+        fputs(spec::kUserUsage, stdout);
         return kExitOk;
     }
-    const Command* command = nullptr;
+    const spec::Subcommand* command = nullptr;
     if (args.rest_count() > 0) {
-        command = find_command(args.rest()[0]);
+        command = find_subcommand(args.rest()[0]);
         if (!command)
-            return usage_error("user", std::string("unknown command '") + args.rest()[0] + "'");
+            return usage_error("user", std::string("unknown subcommand '") + args.rest()[0] + "'");
         std::string name = std::string("user ") + command->name;
-        if (!args.parse(args.rest_count() - 1, args.rest() + 1, kUserOptions, command->options))
+        if (!args.parse(args.rest_count() - 1, args.rest() + 1, spec::kUserOptions,
+                        command->options))
             return usage_error(name.c_str(), args.error());
         if (args.help()) {
-            printf("Usage: zgm user [OPTIONS] %s\n\n%s\n%s", command->synopsis, command->help,
-                   kUserOptionsHelp);
+            fputs(command->usage, stdout);
             return kExitOk;
         }
         size_t count = args.positional().size();
@@ -303,21 +381,23 @@ int user_main(int argc, char** argv) {
             return usage_error(name.c_str(), count < command->min_words ? "missing arguments"
                                                                         : "too many arguments");
         std::string error;
-        if (command->check && !command->check(args, &error))
-            return usage_error(name.c_str(), error);
+        if (!args.check_exclusions()) return usage_error(name.c_str(), args.error());
+        if (!check_subcommand(*command, args, &error)) return usage_error(name.c_str(), error);
     }
     UserOptions options;
     int code = read_user_options(args, "user", &options);
     if (code != kExitOk) return code;
     if (!command && options.json) return usage_error("user", "--json needs a command");
     Session session;
+    if (command && command->id == (int)spec::UserSubcommand::kWhoami) {
+        code = open_identity_only(options, &session);
+        return code == kExitOk ? run_subcommand(*command, &session, args) : code;
+    }
     code = open_session(options, &session);
     if (code != kExitOk) return code;
     if (command) {
-        code = command->run(&session, args, args.positional());
+        code = run_subcommand(*command, &session, args);
     } else {
-        if (follow_member_groups(&session) != 0)
-            fprintf(stderr, "zgm: warning: cannot list the groups: %s\n", zgm_strerror());
         code = run_interactive(&session);
     }
     close_session(&session);

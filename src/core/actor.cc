@@ -8,19 +8,9 @@
 */
 #include "core/actor.h"
 
-#include <atomic>
 #include <cstdlib>
 
 namespace zgm {
-
-static std::atomic<bool> s_verbose(false);
-
-bool verbose() {
-    return s_verbose.load(std::memory_order_relaxed);
-}
-void set_verbose(bool verbose) {
-    s_verbose.store(verbose, std::memory_order_relaxed);
-}
 
 static void set_heartbeats(zsock_t* socket) {
     zsock_set_heartbeat_ivl(socket, 1000);
@@ -42,7 +32,7 @@ zsock_t* new_server_socket(uint32_t max_frame) {
 }
 
 zsock_t* new_client_socket(const std::string& endpoint, bool immediate, const KeyPair& keys,
-                           Security security, const Key& server_key) {
+                           Security security, const Key& server_key, bool connect) {
     zsock_t* socket = zsock_new(ZMQ_DEALER);
     if (!socket) return nullptr;
     zsock_set_immediate(socket, immediate ? 1 : 0);
@@ -55,13 +45,22 @@ zsock_t* new_client_socket(const std::string& endpoint, bool immediate, const Ke
     zsock_set_maxmsgsize(socket, (int)(4 * 1024 * 1024 + 4096));
     set_heartbeats(socket);
     secure_client_socket(socket, keys, security, server_key);
-    if (zmq_connect(zsock_resolve(socket), endpoint.c_str()) != 0) {
+    if (connect && zmq_connect(zsock_resolve(socket), endpoint.c_str()) != 0) {
         int error = zmq_errno();
         zsock_destroy(&socket);
         errno = error;
         return nullptr;
     }
     return socket;
+}
+
+int bind_server_socket(zsock_t* socket, const std::string& endpoint, std::string* bound) {
+    if (zmq_bind(zsock_resolve(socket), endpoint.c_str()) != 0) return -1;
+    char last[256] = "";
+    size_t size = sizeof last;
+    zmq_getsockopt(zsock_resolve(socket), ZMQ_LAST_ENDPOINT, last, &size);
+    *bound = last[0] ? last : endpoint;
+    return endpoint_port(*bound);
 }
 
 std::string endpoint_address(const std::string& endpoint) {

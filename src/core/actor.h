@@ -1,5 +1,5 @@
 /*  =========================================================================
-    actor.h - what every role's actor shares: logging and socket set-up
+    actor.h - what every role's actor shares: logging (core/log.h) and socket set-up
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -9,22 +9,13 @@
 #ifndef ZGM_CORE_ACTOR_H
 #define ZGM_CORE_ACTOR_H
 
+#include "core/log.h" //  ZGM_LOG, ZGM_WARN, ZGM_ERROR
 #include "core/security.h"
 
 #include <czmq.h>
 #include <string>
 
 namespace zgm {
-
-//  Whether actors log notable events (zgm_set_verbose).
-bool verbose();
-void set_verbose(bool verbose);
-
-//  Logs one line through zsys_info when verbose.
-#define ZGM_LOG(...)                                                                               \
-    do {                                                                                           \
-        if (zgm::verbose()) zsys_info(__VA_ARGS__);                                                \
-    } while (0)
 
 //  A ROUTER for a server: replies to vanished peers fail (EHOSTUNREACH) instead of vanishing
 //  silently, queues are bounded, ZeroMQ heartbeats detect dead connections, a handshake
@@ -34,8 +25,15 @@ zsock_t* new_server_socket(uint32_t max_frame);
 //  A DEALER for a client of a server, speaking CURVE to the holder of server_key (or PLAIN),
 //  with ZeroMQ heartbeats. With `immediate`, nothing queues for a connection that is not up
 //  (sends fail with EAGAIN instead). NULL, with zmq_errno () set, if the endpoint is bad.
+//  With connect false, the caller connects (zmq_connect) when it is ready - after setting up a
+//  socket monitor, say, which would miss a handshake done before it listens.
 zsock_t* new_client_socket(const std::string& endpoint, bool immediate, const KeyPair& keys,
-                           Security security, const Key& server_key);
+                           Security security, const Key& server_key, bool connect = true);
+//  Binds a server socket: a wildcard port ("tcp://*:*") is a free one the kernel picks (not
+//  CZMQ's counting from 49152, which hands a port just given up by a stopped server to the
+//  next one). Returns the bound TCP port, 0 for other transports, or -1 with zmq_errno ().
+//  *bound gets the endpoint as bound.
+int bind_server_socket(zsock_t* socket, const std::string& endpoint, std::string* bound);
 //  "host:port" of a tcp:// endpoint (the endpoint itself for other transports).
 std::string endpoint_address(const std::string& endpoint);
 //  The TCP port of a bound endpoint ("tcp://0.0.0.0:41234" -> 41234), or 0.

@@ -9,12 +9,24 @@
 #include "core/limits.h"
 
 #include "core/actor.h"
+#include "core/report.h"
 
 #include <cmath>
 #include <mutex>
 #include <sys/resource.h>
 
 namespace zgm {
+
+uint64_t resident_kib() {
+    FILE* status = fopen("/proc/self/status", "re");
+    if (!status) return 0;
+    char line[256];
+    unsigned long long kib = 0;
+    while (fgets(line, sizeof line, status))
+        if (sscanf(line, "VmRSS: %llu kB", &kib) == 1) break;
+    fclose(status);
+    return kib;
+}
 
 namespace {
 
@@ -42,8 +54,8 @@ bool reserve_descriptors(uint32_t connections, std::string* why) {
     if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
         *why = "--max-connections " + std::to_string(connections) + " needs about " +
                std::to_string(wanted) + " file descriptors in this process, and it may open " +
-               std::to_string((unsigned long long)limit.rlim_cur) +
-               " (ulimit -n; hard limit " + std::to_string((unsigned long long)limit.rlim_max) +
+               std::to_string((unsigned long long)limit.rlim_cur) + " (ulimit -n; hard limit " +
+               std::to_string((unsigned long long)limit.rlim_max) +
                "): raise the limit or lower --max-connections";
         return false;
     }
@@ -103,8 +115,8 @@ void RefusalLog::note(const std::string& reason, const std::string& detail, int6
     if (interval_end_ms_ == 0 || now_ms >= interval_end_ms_) {
         tick(now_ms);
         //  The first of a quiet spell: said at once, with its detail.
-        ZGM_LOG("%s: refused: %s%s%s", who_, reason.c_str(), detail.empty() ? "" : " - ",
-                detail.c_str());
+        ZGM_WARN("%s: refused: %s%s%s", who_, reason.c_str(), detail.empty() ? "" : " - ",
+                 detail.c_str());
         interval_end_ms_ = now_ms + interval_ms_;
         return;
     }
@@ -120,9 +132,30 @@ void RefusalLog::tick(int64_t now_ms) {
     std::string counts;
     for (const auto& entry : pending_)
         counts += (counts.empty() ? "" : ", ") + std::to_string(entry.second) + " x " + entry.first;
-    ZGM_LOG("%s: refused in the last %d s: %s", who_, interval_ms_ / 1000, counts.c_str());
+    ZGM_WARN("%s: refused in the last %d s: %s", who_, interval_ms_ / 1000, counts.c_str());
     pending_.clear();
     interval_end_ms_ = now_ms + interval_ms_;
+}
+
+bool LineBudget::take(int64_t now_ms) {
+    if (now_ms - second_ms_ >= 1000) {
+        second_ms_ = now_ms;
+        used_ = 0;
+    }
+    if (used_ < per_second_) {
+        used_++;
+        return true;
+    }
+    held_back_++;
+    return false;
+}
+
+void LineBudget::tick(int64_t now_ms) {
+    if (held_back_ == 0 || now_ms < report_ms_) return;
+    ZGM_LOG("%s: %llu request lines not logged (over %d a second)", who_,
+            (unsigned long long)held_back_, per_second_);
+    held_back_ = 0;
+    report_ms_ = now_ms + interval_ms_;
 }
 
 } // namespace zgm

@@ -25,13 +25,13 @@ namespace zgm {
 //  A server's limits; 0 means "no limit" where a field says so. docs/security.md lists
 //  them with their flags.
 struct ServerLimits {
-    uint32_t rate = 1000;            //  requests per second per key (bursts of twice that)
-    uint32_t connections = 1000;     //  concurrent connections
-    uint32_t frame = 512 * 1024;     //  bytes in one frame read (libzmq cuts bigger ones)
-    uint32_t groups = 10000;         //  groups a group server hosts, or the registry lists
-    uint32_t groups_per_owner = 100; //  groups one key may own on a group server
-    uint32_t members = 10000;        //  members (and, apart, allowed keys) per group
-    uint32_t follows = 1000;         //  groups one key may follow on a group server
+    uint32_t rate = 1000;               //  requests per second per key (bursts of twice that)
+    uint32_t connections = 1000;        //  concurrent connections
+    uint32_t frame = 512 * 1024;        //  bytes in one frame read (libzmq cuts bigger ones)
+    uint32_t groups = 10000;            //  groups a group server hosts, or the registry lists
+    uint32_t groups_per_owner = 100;    //  groups one key may own on a group server
+    uint32_t members = 10000;           //  members (and, apart, allowed keys) per group
+    uint32_t follows = 1000;            //  groups one key may follow on a group server
     uint64_t follower_bytes = 4u << 20; //  bytes pushed to a follower beyond its last ack
 };
 
@@ -98,6 +98,27 @@ private:
     int64_t interval_end_ms_ = 0; //  0: quiet (nothing logged in the current interval)
     std::map<std::string, uint64_t> pending_;
     std::map<std::string, uint64_t> totals_;
+};
+
+//  A budget of log lines for requests: at most per_second lines a second; the rest are
+//  counted and said once per interval, so a peer's flood of requests cannot flood the log.
+class LineBudget {
+public:
+    explicit LineBudget(const char* who, int per_second = 50, int interval_ms = 10000)
+        : who_(who), per_second_(per_second), interval_ms_(interval_ms) {}
+    //  True if one more request line may be logged now.
+    bool take(int64_t now_ms);
+    //  Says how many lines were held back, once an interval has passed. Call now and then.
+    void tick(int64_t now_ms);
+
+private:
+    const char* who_;
+    int per_second_;
+    int interval_ms_;
+    int64_t second_ms_ = 0;
+    int used_ = 0;
+    uint64_t held_back_ = 0;
+    int64_t report_ms_ = 0;
 };
 
 } // namespace zgm

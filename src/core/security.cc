@@ -8,7 +8,9 @@
 */
 #include "core/security.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <dirent.h>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -35,10 +37,9 @@ Key KeyPair::public_key() const {
 namespace {
 
 Status io_error(const std::string& what, const std::string& path, int error) {
-    Status::Code code = error == ENOSPC || error == EDQUOT ? Status::kFull
-                        : error == EACCES || error == EROFS || error == EPERM
-                            ? Status::kReadOnly
-                            : Status::kIo;
+    Status::Code code = error == ENOSPC || error == EDQUOT                    ? Status::kFull
+                        : error == EACCES || error == EROFS || error == EPERM ? Status::kReadOnly
+                                                                              : Status::kIo;
     return Status::error(code, what + " " + path + ": " + strerror(error));
 }
 
@@ -132,12 +133,14 @@ Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::s
     if (exists(secret_path) || !create) {
         if (!exists(secret_path) && exists(path))
             return Status::error(Status::kInvalid,
-                                 path + " is a public certificate; its secret key (" +
-                                     secret_path + ") is not there");
-        if (!exists(secret_path))
-            return Status::error(Status::kNotFound, "no key pair at " + path);
+                                 path + " is a public certificate; its secret key (" + secret_path +
+                                     ") is not there");
+        if (!exists(secret_path)) return Status::error(Status::kNotFound, "no key pair at " + path);
         return Status::error(Status::kCorrupt, secret_path + " is not a CURVE certificate");
     }
+    if (exists(path))
+        return Status::error(Status::kExists,
+                             path + " is there and is not a certificate; it is left as it is");
     //  Create: the secret file appears at once and whole (link fails if another process
     //  made it first; then that one is the key pair).
     KeyPair fresh = KeyPair::generate();
@@ -170,16 +173,42 @@ Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::s
 }
 
 bool read_public_key(const std::string& text_or_path, Key* key, std::string* error) {
-    if (Key::parse(text_or_path, key)) return true;
-    zcert_t* cert = exists(text_or_path) ? zcert_load(text_or_path.c_str()) : nullptr;
-    if (cert) {
-        bool ok = Key::parse(zcert_public_txt(cert), key);
+    //  A file first: a path can be 40 characters of the Z85 alphabet too.
+    if (exists(text_or_path)) {
+        zcert_t* cert = zcert_load(text_or_path.c_str());
+        bool ok = cert && Key::parse(zcert_public_txt(cert), key);
         zcert_destroy(&cert);
         if (ok) return true;
+        *error = "'" + text_or_path + "' is not a certificate file";
+        return false;
     }
+    if (Key::parse(text_or_path, key)) return true;
     *error = "'" + text_or_path + "' is neither a public key (40 Z85 characters) nor a " +
              "certificate file";
     return false;
+}
+
+bool read_public_keys_in(const std::string& dir, std::vector<Key>* keys, std::string* error) {
+    keys->clear();
+    DIR* handle = opendir(dir.c_str());
+    if (!handle) {
+        *error = "cannot read " + dir + ": " + strerror(errno);
+        return false;
+    }
+    while (struct dirent* entry = readdir(handle)) {
+        if (entry->d_name[0] == '.') continue;
+        std::string path = dir + "/" + entry->d_name;
+        struct stat info;
+        if (stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
+        zcert_t* cert = zcert_load(path.c_str());
+        Key key;
+        if (cert && Key::parse(zcert_public_txt(cert), &key) && !key.is_nil()) keys->push_back(key);
+        zcert_destroy(&cert);
+    }
+    closedir(handle);
+    std::sort(keys->begin(), keys->end());
+    keys->erase(std::unique(keys->begin(), keys->end()), keys->end());
+    return true;
 }
 
 void secure_server_socket(zsock_t* socket, const KeyPair& keys, Security security,
@@ -198,7 +227,7 @@ void secure_client_socket(zsock_t* socket, const KeyPair& keys, Security securit
                           const Key& server_key) {
     if (security == Security::kInsecure) {
         zsock_set_plain_username(socket, keys.public_txt.c_str());
-        zsock_set_plain_password(socket, "");
+        zsock_set_plain_password(socket, "-"); //  unused; libzmq refuses an empty one
         return;
     }
     zsock_set_curve_publickey(socket, keys.public_txt.c_str());

@@ -23,6 +23,7 @@
 
 #include <czmq.h>
 #include <string>
+#include <vector>
 
 namespace zgm {
 
@@ -54,6 +55,10 @@ Status save_key_pair(const std::string& path, const KeyPair& keys, const std::st
 //  A public key given as its 40-character text or as a certificate file (either file of
 //  the pair). False with *error set if it is neither.
 bool read_public_key(const std::string& text_or_path, Key* key, std::string* error);
+
+//  The public keys of every certificate in dir (either file of each pair; other files and
+//  repeats are skipped). False with *error if dir cannot be read.
+bool read_public_keys_in(const std::string& dir, std::vector<Key>* keys, std::string* error);
 
 //  Makes a server socket (a ROUTER) speak CURVE as the server of keys, or PLAIN; its
 //  connections are authenticated by the ZAP handler under zap_domain.

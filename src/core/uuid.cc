@@ -10,17 +10,43 @@
 
 #include "core/clock.h"
 
-#include <czmq.h>
+#include <algorithm>
+
+#include <sys/random.h>
 
 namespace zgm {
 
+namespace {
+
+//  Random bytes from the kernel's generator, taken a buffer at a time: ids must be
+//  unpredictable (every member sees the others' message ids) and cheap (one per message).
+void random_bytes(uint8_t* out, size_t size) {
+    thread_local uint8_t buffer[4096];
+    thread_local size_t used = sizeof buffer;
+    while (size > 0) {
+        if (used == sizeof buffer) {
+            size_t got = 0;
+            while (got < sizeof buffer) {
+                ssize_t rc = getrandom(buffer + got, sizeof buffer - got, 0);
+                if (rc > 0) got += (size_t)rc;
+            }
+            used = 0;
+        }
+        size_t take = std::min(size, sizeof buffer - used);
+        memcpy(out, buffer + used, take);
+        used += take;
+        out += take;
+        size -= take;
+    }
+}
+
+} // namespace
+
 Uuid Uuid::random() {
     Uuid uuid;
-    zuuid_t* source = zuuid_new();
-    if (source) {
-        memcpy(uuid.bytes, zuuid_data(source), 16);
-        zuuid_destroy(&source);
-    }
+    random_bytes(uuid.bytes, 16);
+    uuid.bytes[6] = (uint8_t)((uuid.bytes[6] & 0x0F) | 0x40); //  version 4
+    uuid.bytes[8] = (uint8_t)((uuid.bytes[8] & 0x3F) | 0x80); //  variant
     return uuid;
 }
 

@@ -245,8 +245,8 @@ std::shared_ptr<ZapDomain> zap_register(zsock_t* server, Security security, int 
         domain->max_connections = max_connections;
         h.domains[domain->name] = domain;
     }
-    if (zmq_socket_monitor(zsock_resolve(server), monitor_endpoint(domain->name).c_str(),
-                           events) != 0) {
+    if (zmq_socket_monitor(zsock_resolve(server), monitor_endpoint(domain->name).c_str(), events) !=
+        0) {
         *error = std::string("cannot monitor the server socket: ") + zmq_strerror(errno);
         std::lock_guard<std::mutex> lock(h.domains_mutex);
         h.domains.erase(domain->name);

@@ -33,10 +33,12 @@ enum Field : uint8_t {
     F_ACCEPT_NEW,
     F_GROUP_ID,
     F_GROUP,
-    F_COUNT,
+    F_MEMBER_COUNT,
+    F_GROUP_COUNT,
     F_KEY,
     F_POLICY,
     F_NAME,
+    F_AFTER,
     F_AFTER_SEQ,
     F_BEFORE_SEQ,
     F_FIRST_SEQ,
@@ -51,6 +53,7 @@ enum Field : uint8_t {
     F_MAX_COUNT,
     F_MAX_BYTES,
     F_MAX_AGE_MS,
+    F_REPORT,
     F_GROUPS,
     F_MESSAGES,
     F_SENDS,
@@ -68,15 +71,17 @@ struct Layout {
 const Layout kLayouts[] = {
     {kError, "ERROR", {F_STATUS, F_RETRY_MS, F_REASON}},
     {kOk, "OK", {}},
-    {kRegister, "REGISTER", {F_ENDPOINT, F_ACCEPT_NEW, F_GROUP_ID, F_GROUP, F_POLICY, F_COUNT}},
-    {kHeartbeat, "HEARTBEAT", {F_ENDPOINT, F_ACCEPT_NEW, F_COUNT}},
+    {kRegister,
+     "REGISTER",
+     {F_ENDPOINT, F_ACCEPT_NEW, F_GROUP_ID, F_GROUP, F_POLICY, F_MEMBER_COUNT}},
+    {kHeartbeat, "HEARTBEAT", {F_ENDPOINT, F_ACCEPT_NEW, F_GROUP_COUNT}},
     {kDeregister, "DEREGISTER", {}},
-    {kList, "LIST", {F_NAME, F_LIMIT}},
+    {kList, "LIST", {F_AFTER, F_LIMIT}},
     {kGroups, "GROUPS", {F_COMPLETE, F_MORE, F_GROUPS}},
     {kCreate, "CREATE", {F_GROUP, F_POLICY}},
     {kResolve, "RESOLVE", {F_GROUP}},
     {kHost, "HOST", {F_GROUP, F_KEY, F_POLICY}},
-    {kGroup, "GROUP", {F_GROUP_ID, F_GROUP, F_ENDPOINT, F_KEY, F_POLICY, F_COUNT}},
+    {kGroup, "GROUP", {F_GROUP_ID, F_GROUP, F_ENDPOINT, F_KEY, F_POLICY, F_MEMBER_COUNT}},
     {kJoin, "JOIN", {F_GROUP, F_NAME}},
     {kJoined, "JOINED", {F_GROUP_ID, F_LAST_SEQ}},
     {kLeave, "LEAVE", {F_GROUP}},
@@ -98,6 +103,8 @@ const Layout kLayouts[] = {
     {kPolicy, "POLICY", {F_GROUP, F_POLICY}},
     {kRetain, "RETAIN", {F_GROUP, F_MAX_COUNT, F_MAX_BYTES, F_MAX_AGE_MS}},
     {kMembershipList, "MEMBERSHIP_LIST", {F_FOLLOWS}},
+    {kStats, "STATS", {F_AFTER, F_LIMIT}},
+    {kStatsReport, "STATS_REPORT", {F_MORE, F_REPORT}},
 };
 
 //  The smallest encoding of one record of each list, so a count that cannot fit in the bytes
@@ -154,7 +161,8 @@ size_t field_size(Field field, const Message& msg) {
     case F_COMPLETE:
         return flag_size(msg.complete);
     case F_RETRY_MS:
-    case F_COUNT:
+    case F_MEMBER_COUNT:
+    case F_GROUP_COUNT:
     case F_LIMIT:
         return 4;
     case F_AFTER_SEQ:
@@ -174,12 +182,16 @@ size_t field_size(Field field, const Message& msg) {
         return kKeySize;
     case F_REASON:
         return string_size(msg.reason);
+    case F_REPORT:
+        return body_size(msg.report);
     case F_ENDPOINT:
         return string_size(msg.endpoint);
     case F_GROUP:
         return string_size(msg.group);
     case F_NAME:
         return string_size(msg.name);
+    case F_AFTER:
+        return string_size(msg.after);
     case F_GROUPS: {
         if (msg.groups.size() > kMaxList) return 0;
         size_t size = 4;
@@ -268,10 +280,10 @@ public:
         u32((uint32_t)body.size());
         bytes(body.data(), body.size());
     }
-    void message_record(uint64_t seq, uint64_t ts_us, const uint8_t* sender, const Uuid& msg_id,
+    void message_record(uint64_t seq, uint64_t timestamp, const uint8_t* sender, const Uuid& msg_id,
                         std::string_view sender_name, std::string_view body_) {
         u64(seq);
-        u64(ts_us);
+        u64(timestamp);
         bytes(sender, kKeySize);
         uuid(msg_id);
         string(sender_name);
@@ -307,14 +319,18 @@ void write_field(Field field, const Message& msg, Writer& out) {
         return out.uuid(msg.group_id);
     case F_GROUP:
         return out.string(msg.group);
-    case F_COUNT:
-        return out.u32(msg.count);
+    case F_MEMBER_COUNT:
+        return out.u32(msg.member_count);
+    case F_GROUP_COUNT:
+        return out.u32(msg.group_count);
     case F_KEY:
         return out.key(msg.key);
     case F_POLICY:
         return out.u8(msg.policy);
     case F_NAME:
         return out.string(msg.name);
+    case F_AFTER:
+        return out.string(msg.after);
     case F_AFTER_SEQ:
         return out.u64(msg.after_seq);
     case F_BEFORE_SEQ:
@@ -343,6 +359,8 @@ void write_field(Field field, const Message& msg, Writer& out) {
         return out.u64(msg.max_bytes);
     case F_MAX_AGE_MS:
         return out.u64(msg.max_age_ms);
+    case F_REPORT:
+        return out.body(msg.report);
     case F_GROUPS:
         out.u32((uint32_t)msg.groups.size());
         for (const GroupRecord& group : msg.groups) {
@@ -351,13 +369,13 @@ void write_field(Field field, const Message& msg, Writer& out) {
             out.string(group.endpoint);
             out.key(group.server);
             out.u8(group.policy);
-            out.u32(group.members);
+            out.u32(group.member_count);
         }
         return;
     case F_MESSAGES:
         out.u32((uint32_t)msg.messages.size());
         for (const MessageRecord& record : msg.messages)
-            out.message_record(record.seq, record.ts_us, record.sender.bytes, record.msg_id,
+            out.message_record(record.seq, record.timestamp, record.sender.bytes, record.msg_id,
                                record.sender_name, record.body);
         return;
     case F_SENDS:
@@ -372,7 +390,7 @@ void write_field(Field field, const Message& msg, Writer& out) {
         for (const SentRecord& record : msg.sent) {
             out.u16(record.status);
             out.u64(record.seq);
-            out.u64(record.ts_us);
+            out.u64(record.timestamp);
         }
         return;
     case F_MEMBERS:
@@ -512,8 +530,11 @@ void read_field(Field field, Reader& in, Message* msg) {
         return in.uuid(&msg->group_id);
     case F_GROUP:
         return in.string(&msg->group);
-    case F_COUNT:
-        msg->count = (uint32_t)in.number(4);
+    case F_MEMBER_COUNT:
+        msg->member_count = (uint32_t)in.number(4);
+        return;
+    case F_GROUP_COUNT:
+        msg->group_count = (uint32_t)in.number(4);
         return;
     case F_KEY:
         return in.key(&msg->key);
@@ -522,6 +543,8 @@ void read_field(Field field, Reader& in, Message* msg) {
         return;
     case F_NAME:
         return in.string(&msg->name);
+    case F_AFTER:
+        return in.string(&msg->after);
     case F_AFTER_SEQ:
         msg->after_seq = in.number(8);
         return;
@@ -564,6 +587,11 @@ void read_field(Field field, Reader& in, Message* msg) {
     case F_MAX_AGE_MS:
         msg->max_age_ms = in.number(8);
         return;
+    case F_REPORT: {
+        std::string_view report = in.body();
+        msg->report.assign(report.data(), report.size());
+        return;
+    }
     case F_GROUPS: {
         uint32_t count = in.count(kMinGroupRecord);
         msg->groups.resize(count);
@@ -574,7 +602,7 @@ void read_field(Field field, Reader& in, Message* msg) {
             in.string(&group.endpoint);
             in.key(&group.server);
             group.policy = in.flag();
-            group.members = (uint32_t)in.number(4);
+            group.member_count = (uint32_t)in.number(4);
         }
         return;
     }
@@ -584,7 +612,7 @@ void read_field(Field field, Reader& in, Message* msg) {
         for (uint32_t i = 0; i < count && in.ok(); i++) {
             MessageRecord& record = msg->messages[i];
             record.seq = in.number(8);
-            record.ts_us = in.number(8);
+            record.timestamp = in.number(8);
             in.key(&record.sender);
             in.uuid(&record.msg_id);
             record.sender_name = in.string_view();
@@ -607,7 +635,7 @@ void read_field(Field field, Reader& in, Message* msg) {
         for (uint32_t i = 0; i < count && in.ok(); i++) {
             msg->sent[i].status = (uint16_t)in.number(2);
             msg->sent[i].seq = in.number(8);
-            msg->sent[i].ts_us = in.number(8);
+            msg->sent[i].timestamp = in.number(8);
         }
         return;
     }
@@ -767,8 +795,8 @@ void MessagesWriter::start() {
     count_ = 0;
 }
 
-bool MessagesWriter::add(uint64_t seq, uint64_t ts_us, const uint8_t* sender, const Uuid& msg_id,
-                         std::string_view sender_name, std::string_view body) {
+bool MessagesWriter::add(uint64_t seq, uint64_t timestamp, const uint8_t* sender,
+                         const Uuid& msg_id, std::string_view sender_name, std::string_view body) {
     size_t name = string_size(sender_name), bytes = body_size(body);
     if (!group_ok_ || !name || !bytes || count_ >= kMaxList) return false;
     size_t record = 8 + 8 + kKeySize + 16 + name + bytes;
@@ -776,7 +804,7 @@ bool MessagesWriter::add(uint64_t seq, uint64_t ts_us, const uint8_t* sender, co
     size_t at = buffer_.size();
     buffer_.resize(at + record);
     Writer out((uint8_t*)&buffer_[at]);
-    out.message_record(seq, ts_us, sender, msg_id, sender_name, body);
+    out.message_record(seq, timestamp, sender, msg_id, sender_name, body);
     count_++;
     return true;
 }

@@ -84,6 +84,8 @@ enum MessageId : uint8_t {
     kPolicy = 46,         //  owner -> group server: who may join
     kRetain = 47,         //  owner -> group server: the group's retention
     kMembershipList = 48, //  group server -> user: reply to MEMBERSHIPS
+    kStats = 49,          //  operator -> registry or group server: a page of its counters
+    kStatsReport = 50,    //  reply to STATS: a JSON document
 };
 
 //  ERROR status codes: 4xx the requester's fault, 5xx the server's.
@@ -135,14 +137,14 @@ struct GroupRecord {
     std::string endpoint; //  where its group server is reached
     Key server;           //  that group server's public key: connect only to it
     uint8_t policy = 0;   //  0 open, 1 members
-    uint32_t members = 0;
+    uint32_t member_count = 0;
 };
 
 //  One stored message. sender_name and body point into memory the Message's owner keeps
 //  alive: the received frame (decode), or the caller's buffers (encode).
 struct MessageRecord {
     uint64_t seq = 0;
-    uint64_t ts_us = 0;
+    uint64_t timestamp = 0;
     Key sender;
     Uuid msg_id;
     std::string_view sender_name;
@@ -159,7 +161,7 @@ struct SendRecord {
 struct SentRecord {
     uint16_t status = kStatusOk; //  200 stored (or stored before: a repeated msg_id)
     uint64_t seq = 0;
-    uint64_t ts_us = 0;
+    uint64_t timestamp = 0;
 };
 
 struct MemberRecord {
@@ -196,17 +198,19 @@ struct Message {
     uint8_t accept_new = 0;              //  REGISTER HEARTBEAT (0 or 1)
     Uuid group_id;                       //  REGISTER GROUP JOINED
     std::string group;                   //  group name: most messages
-    uint32_t count = 0;                  //  REGISTER: members; HEARTBEAT: groups registered
+    uint32_t member_count = 0;           //  REGISTER GROUP: the group's members
+    uint32_t group_count = 0;            //  HEARTBEAT: the groups registered
     Key key;                             //  GROUP: server key; HOST MEMBER_LIST: owner;
                                          //  ADD REMOVE GIVE: the key acted on
     uint8_t policy = 0;                  //  CREATE HOST GROUP POLICY MEMBER_LIST (0 or 1)
-    std::string name;                    //  JOIN: the user's display name; LIST: page after it
+    std::string name;                    //  JOIN: the user's display name
     uint64_t after_seq = 0;              //  FETCH
     uint64_t before_seq = 0;             //  FETCH (0: no bound)
     uint64_t first_seq = 0;              //  MESSAGES
     uint64_t last_seq = 0;               //  JOINED MESSAGES
     uint64_t since_us = 0;               //  FETCH
     uint64_t until_us = 0;               //  FETCH (0: no bound)
+    std::string after;                   //  LIST STATS: the page starts after this group
     uint32_t limit = 0;                  //  FETCH LIST
     uint8_t newest = 0;                  //  FETCH (0 or 1)
     uint8_t more = 0;                    //  MESSAGES GROUPS (0 or 1)
@@ -215,6 +219,7 @@ struct Message {
     uint64_t max_count = 0;              //  RETAIN (0: no limit)
     uint64_t max_bytes = 0;              //  RETAIN
     uint64_t max_age_ms = 0;             //  RETAIN
+    std::string report;                  //  STATS_REPORT: a JSON document (at most kMaxBody)
     std::vector<GroupRecord> groups;     //  GROUPS
     std::vector<MessageRecord> messages; //  MESSAGES DELIVER
     std::vector<SendRecord> sends;       //  SEND
@@ -276,7 +281,7 @@ public:
     //  False (and nothing added) if the record would take the frame over kMaxFrame or the
     //  list over kMaxList, or a field is over its limit or holds what decode rejects (as
     //  encode); always false for a group encode would refuse.
-    bool add(uint64_t seq, uint64_t ts_us, const uint8_t* sender, const Uuid& msg_id,
+    bool add(uint64_t seq, uint64_t timestamp, const uint8_t* sender, const Uuid& msg_id,
              std::string_view sender_name, std::string_view body);
     size_t count() const { return count_; }
     //  Fills in the trailer fields and hands the frame over (frame need not be initialised).

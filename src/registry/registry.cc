@@ -22,8 +22,11 @@
 #include "core/errors.h"
 #include "core/limits.h"
 #include "core/names.h"
+#include "core/report.h"
 #include "core/zap.h"
 #include "proto/proto.h"
+
+#include <sys/stat.h>
 
 #include <map>
 #include <memory>
@@ -35,9 +38,18 @@ namespace zgm {
 
 namespace {
 
+//  A request's log line, within the log's budget for requests.
+#define ZGM_REQUEST(...)                                                                           \
+    do {                                                                                           \
+        if (zgm::verbose() && request_lines_.take(mono_ms())) ZGM_LOG(__VA_ARGS__);                \
+    } while (0)
+
 constexpr int kCreateTimeoutMs = 5000;
+//  How long a group whose server left stays known as "away" rather than "no such group".
+constexpr int64_t kAwayMs = 24 * 3600 * 1000;
 constexpr uint32_t kPageSize = 1000;
-constexpr int kTrustCacheMs = 1000;
+constexpr int kTrustCacheMs = 1000;  //  a key not known reads the trusted directories again
+constexpr int kTrustRereadMs = 5000; //  and so does time: a removed certificate stops counting
 
 struct ServerEntry {
     std::string routing_id;
@@ -52,8 +64,16 @@ struct GroupEntry {
     std::string name;
     Key server;
     uint8_t policy = 0;
-    uint32_t members = 0;
+    uint32_t member_count = 0;
     Key creator; //  the key whose CREATE made it (nil for groups a server hosts itself)
+};
+
+//  A group whose server left (stopped, or fell silent): its name is free, but a user asking
+//  for it is told its server is away, not that there is no such group.
+struct AwayGroup {
+    std::string endpoint;
+    int64_t since_ms;
+    const char* why; //  "stopped", "fell silent", ...: a phrase that follows "its server"
 };
 
 //  A requester waiting for a CREATE.
@@ -82,8 +102,6 @@ public:
         if (socket_) zap_unregister(socket_, &domain_);
         zsock_destroy(&socket_);
         if (descriptors_) release_descriptors(limits_.connections);
-        for (auto& entry : trust_dirs_)
-            zcertstore_destroy(&entry);
     }
 
     void run();
@@ -95,6 +113,8 @@ private:
     void handle_socket();
     void handle(const std::string& from, const Key& peer, proto::Message& request);
     bool trusted(const Key& key);
+    void read_trust_dirs();
+    std::string trust_dirs_stamp() const;
     void on_register(const std::string& from, const Key& peer, const proto::Message& request);
     void on_heartbeat(const std::string& from, const Key& peer, const proto::Message& request);
     void on_deregister(const std::string& from, const Key& peer, const proto::Message& request);
@@ -102,6 +122,7 @@ private:
     void on_resolve(const std::string& from, const proto::Message& request);
     void on_create(const std::string& from, const Key& peer, const proto::Message& request);
     void on_host_reply(const Key& peer, const proto::Message& reply);
+    void on_stats(const std::string& from, const Key& peer, const proto::Message& request);
     void send_group(const std::string& to, uint32_t request_id, const GroupEntry& group);
     bool complete() const { return mono_ms() - started_ms_ >= expiry_ms_; }
     void expire();
@@ -122,14 +143,19 @@ private:
     ServerLimits limits_;
     RateLimiter rates_;
     RefusalLog refusals_{"registry"};
+    LineBudget request_lines_{"registry"};
     std::set<Key> trusted_keys_;
-    std::vector<zcertstore_t*> trust_dirs_;
-    std::map<Key, int64_t> trust_cache_; //  key -> until when a dir lookup's "yes" holds
+    std::set<Key> admins_; //  keys besides its own that may ask for STATS
+    std::vector<std::string> trust_dirs_;
+    std::set<Key> dir_keys_;   //  the keys in trust_dirs_ at the last reading
+    int64_t read_dirs_ms_ = 0; //  when they were read
+    std::string dirs_stamp_;   //  and their modification times then
     int expiry_ms_ = 3000;
     int64_t started_ms_ = 0;
     uint32_t next_request_id_ = 1;
     std::map<Key, ServerEntry> servers_;
     std::map<std::string, GroupEntry> groups_;  //  by name, in name order for LIST
+    std::map<std::string, AwayGroup> away_;     //  by name; at most max-groups, for kAwayMs
     std::map<uint32_t, PendingCreate> creates_; //  by HOST request id
 };
 
@@ -151,6 +177,7 @@ void Registry::run() {
             expire();
             rates_.sweep(now);
             refusals_.tick(now);
+            request_lines_.tick(now);
             next_expiry = now + (expiry_ms_ / 3 > 10 ? expiry_ms_ / 3 : 10);
         }
     }
@@ -219,14 +246,18 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
             return Error::kInvalid;
         }
         trusted_keys_.insert(key);
-    } else if (name == "trust-dir") {
-        zsys_dir_create("%s", value.c_str());
-        zcertstore_t* store = zcertstore_new(value.c_str());
-        if (!store) {
-            *why = "cannot read the certificates in " + value;
-            return Error::kSystem;
+    } else if (name == "admin") {
+        Key key;
+        if (!Key::parse(value, &key)) {
+            *why = "admin: not a key (40 Z85 characters)";
+            return Error::kInvalid;
         }
-        trust_dirs_.push_back(store);
+        admins_.insert(key);
+    } else if (name == "trust-dir") {
+        std::vector<Key> keys;
+        if (!read_public_keys_in(value, &keys, why)) return Error::kSystem;
+        trust_dirs_.push_back(value);
+        dir_keys_.insert(keys.begin(), keys.end());
     } else if (!numeric) {
         *why = name + ": '" + value + "' is not a number";
         return Error::kInvalid;
@@ -277,14 +308,11 @@ void Registry::bind(const std::string& endpoint) {
         if (security_ == Security::kInsecure)
             ZGM_LOG("registry: insecure: no encryption, and keys are not proven");
     }
-    int port = zsock_bind(socket_, "%s", endpoint.c_str());
+    std::string bound;
+    int port = bind_server_socket(socket_, endpoint, &bound);
     int error = port < 0 ? zmq_errno() : 0;
-    if (port >= 0) {
-        char* last = zsock_last_endpoint(socket_);
-        ZGM_LOG("registry: listening on %s, key %s", last ? last : endpoint.c_str(),
-                keys_.public_txt.c_str());
-        zstr_free(&last);
-    }
+    if (port >= 0)
+        ZGM_LOG("registry: listening on %s, key %s", bound.c_str(), keys_.public_txt.c_str());
     zsock_send(pipe_, "iis", port, error, port < 0 ? zmq_strerror(error) : "");
 }
 
@@ -293,8 +321,8 @@ void Registry::handle_socket() {
     for (int i = 0; i < 1000; i++) {
         std::string from, peer_text;
         proto::Message request;
-        proto::DecodeError rc = proto::recv(zsock_resolve(socket_), true, &from, &request,
-                                            ZMQ_DONTWAIT, &peer_text);
+        proto::DecodeError rc =
+            proto::recv(zsock_resolve(socket_), true, &from, &request, ZMQ_DONTWAIT, &peer_text);
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return;
         Key peer;
         Key::parse(peer_text, &peer);
@@ -312,8 +340,7 @@ void Registry::handle_socket() {
 
 void Registry::handle(const std::string& from, const Key& peer, proto::Message& request) {
     if (peer.is_nil()) //  only an unauthenticated connection has no key
-        return refuse(from, request.request_id, proto::kDenied, "no key on this connection",
-                      peer);
+        return refuse(from, request.request_id, proto::kDenied, "no key on this connection", peer);
     //  Group servers are bounded by trust; users by their rate.
     bool server_message = request.id == proto::kRegister || request.id == proto::kHeartbeat ||
                           request.id == proto::kDeregister || request.id == proto::kOk ||
@@ -336,6 +363,8 @@ void Registry::handle(const std::string& from, const Key& peer, proto::Message& 
         return on_resolve(from, request);
     case proto::kCreate:
         return on_create(from, peer, request);
+    case proto::kStats:
+        return on_stats(from, peer, request);
     case proto::kOk:
     case proto::kError:
         return on_host_reply(peer, request);
@@ -345,19 +374,46 @@ void Registry::handle(const std::string& from, const Key& peer, proto::Message& 
     }
 }
 
+//  Trusted: given by key, or with a certificate in a trusted directory. The directories are
+//  read again now and then, and for a key not known at once when one of them changed (or a
+//  second has passed), so a certificate added or removed takes effect without a restart and
+//  a server whose certificate was just copied in is not refused.
 bool Registry::trusted(const Key& key) {
-    if (trusted_keys_.count(key)) return true;
-    int64_t now = mono_ms();
-    auto cached = trust_cache_.find(key);
-    if (cached != trust_cache_.end() && now < cached->second) return true;
-    std::string text = key.str();
-    for (zcertstore_t* store : trust_dirs_)
-        if (zcertstore_lookup(store, text.c_str())) {
-            trust_cache_[key] = now + kTrustCacheMs;
-            return true;
-        }
-    trust_cache_.erase(key);
-    return false;
+    if (trusted_keys_.count(key) || dir_keys_.count(key)) return true;
+    if (trust_dirs_.empty()) return false;
+    if (mono_ms() - read_dirs_ms_ >= kTrustCacheMs || trust_dirs_stamp() != dirs_stamp_)
+        read_trust_dirs();
+    return dir_keys_.count(key) > 0;
+}
+
+//  The modification times of the trusted directories, which change when a file is added,
+//  removed or renamed in them.
+std::string Registry::trust_dirs_stamp() const {
+    std::string stamp;
+    for (const std::string& dir : trust_dirs_) {
+        struct stat info;
+        if (stat(dir.c_str(), &info) == 0)
+            stamp += std::to_string(info.st_mtim.tv_sec) + "." +
+                     std::to_string(info.st_mtim.tv_nsec) + " ";
+        else
+            stamp += "- ";
+    }
+    return stamp;
+}
+
+void Registry::read_trust_dirs() {
+    read_dirs_ms_ = mono_ms();
+    dirs_stamp_ = trust_dirs_stamp();
+    std::set<Key> keys;
+    for (const std::string& dir : trust_dirs_) {
+        std::vector<Key> found;
+        std::string why;
+        if (read_public_keys_in(dir, &found, &why))
+            keys.insert(found.begin(), found.end());
+        else
+            ZGM_WARN("registry: %s", why.c_str());
+    }
+    dir_keys_.swap(keys);
 }
 
 void Registry::on_register(const std::string& from, const Key& peer,
@@ -373,8 +429,7 @@ void Registry::on_register(const std::string& from, const Key& peer,
         //  A name belongs to the key that holds it while that server is live.
         const ServerEntry& owner = servers_[existing->second.server];
         return refuse(from, request.request_id, proto::kConflict,
-                      "group '" + request.group + "' is already served by " + owner.endpoint,
-                      peer);
+                      "group '" + request.group + "' is already served by " + owner.endpoint, peer);
     }
     if (existing == groups_.end() && groups_.size() >= limits_.groups)
         return refuse(from, request.request_id, proto::kLimitReached,
@@ -388,7 +443,8 @@ void Registry::on_register(const std::string& from, const Key& peer,
     server.accept_new = request.accept_new != 0;
     server.last_seen_ms = mono_ms();
     if (existing == groups_.end()) {
-        ZGM_LOG("JOIN REQUEST FROM %s", endpoint_address(request.endpoint).c_str());
+        away_.erase(request.group);
+        ZGM_REQUEST("JOIN REQUEST FROM %s", endpoint_address(request.endpoint).c_str());
         ZGM_LOG("registry: group '%s' served by %s%s", request.group.c_str(),
                 request.endpoint.c_str(), new_server ? " (new group server)" : "");
         GroupEntry& group = groups_[request.group];
@@ -399,7 +455,7 @@ void Registry::on_register(const std::string& from, const Key& peer,
     }
     existing->second.id = request.group_id;
     existing->second.policy = request.policy;
-    existing->second.members = request.count;
+    existing->second.member_count = request.member_count;
     proto::Message ok;
     ok.id = proto::kOk;
     reply(from, ok, request.request_id);
@@ -408,16 +464,16 @@ void Registry::on_register(const std::string& from, const Key& peer,
 void Registry::on_heartbeat(const std::string& from, const Key& peer,
                             const proto::Message& request) {
     if (!trusted(peer)) {
-        drop_server(peer, "no longer trusted");
+        drop_server(peer, "lost the registry's trust");
         return refuse(from, request.request_id, proto::kDenied,
                       "not a trusted group server: " + peer.str(), peer);
     }
     auto server = servers_.find(peer);
     //  A server hosting no group yet is known by its heartbeats alone (it may accept new
     //  groups); one whose groups the registry does not all know registers them again.
-    if (server == servers_.end() && request.count == 0 && !request.endpoint.empty())
+    if (server == servers_.end() && request.group_count == 0 && !request.endpoint.empty())
         server = servers_.emplace(peer, ServerEntry()).first;
-    if (server == servers_.end() || server->second.groups != request.count)
+    if (server == servers_.end() || server->second.groups != request.group_count)
         return error(from, request.request_id, proto::kNotFound,
                      "unknown group server or groups: register again");
     server->second.last_seen_ms = mono_ms();
@@ -434,19 +490,19 @@ void Registry::on_deregister(const std::string& from, const Key& peer,
     if (!trusted(peer))
         return refuse(from, request.request_id, proto::kDenied,
                       "not a trusted group server: " + peer.str(), peer);
-    drop_server(peer, "deregistered");
+    drop_server(peer, "stopped");
     proto::Message ok;
     ok.id = proto::kOk;
     reply(from, ok, request.request_id);
 }
 
 void Registry::on_list(const std::string& from, const Key& peer, const proto::Message& request) {
-    ZGM_LOG("GROUP LIST REQUEST FROM %s", peer.str().c_str());
+    ZGM_REQUEST("GROUP LIST REQUEST FROM %s", peer.str().c_str());
     proto::Message page;
     page.id = proto::kGroups;
     page.complete = complete() ? 1 : 0;
     uint32_t limit = request.limit && request.limit < kPageSize ? request.limit : kPageSize;
-    auto it = request.name.empty() ? groups_.begin() : groups_.upper_bound(request.name);
+    auto it = request.after.empty() ? groups_.begin() : groups_.upper_bound(request.after);
     for (; it != groups_.end() && page.groups.size() < limit; ++it) {
         const GroupEntry& group = it->second;
         proto::GroupRecord record;
@@ -455,7 +511,7 @@ void Registry::on_list(const std::string& from, const Key& peer, const proto::Me
         record.endpoint = servers_[group.server].endpoint;
         record.server = group.server;
         record.policy = group.policy;
-        record.members = group.members;
+        record.member_count = group.member_count;
         page.groups.push_back(std::move(record));
     }
     page.more = it != groups_.end() ? 1 : 0;
@@ -470,7 +526,7 @@ void Registry::send_group(const std::string& to, uint32_t request_id, const Grou
     message.endpoint = servers_[group.server].endpoint;
     message.key = group.server;
     message.policy = group.policy;
-    message.count = group.members;
+    message.member_count = group.member_count;
     reply(to, message, request_id);
 }
 
@@ -479,6 +535,15 @@ void Registry::on_resolve(const std::string& from, const proto::Message& request
         return error(from, request.request_id, proto::kInvalid, invalid_name_reason());
     auto found = groups_.find(request.group);
     if (found != groups_.end()) return send_group(from, request.request_id, found->second);
+    auto away = away_.find(request.group);
+    if (away != away_.end()) {
+        int64_t seconds = (mono_ms() - away->second.since_ms) / 1000;
+        return error(from, request.request_id, proto::kUnavailable,
+                     "the group server of '" + request.group + "' (" + away->second.endpoint +
+                         ") " + away->second.why + " " + std::to_string(seconds) +
+                         " s ago and has not come back",
+                     1000);
+    }
     if (!complete()) {
         uint32_t retry_ms = (uint32_t)(expiry_ms_ - (mono_ms() - started_ms_));
         return error(from, request.request_id, proto::kUnavailable,
@@ -488,9 +553,8 @@ void Registry::on_resolve(const std::string& from, const proto::Message& request
           "no group '" + request.group + "' in the registry");
 }
 
-void Registry::on_create(const std::string& from, const Key& peer,
-                         const proto::Message& request) {
-    ZGM_LOG("CREATE REQUEST FROM %s: '%s'", peer.str().c_str(), request.group.c_str());
+void Registry::on_create(const std::string& from, const Key& peer, const proto::Message& request) {
+    ZGM_REQUEST("CREATE REQUEST FROM %s: '%s'", peer.str().c_str(), request.group.c_str());
     if (!valid_name(request.group))
         return error(from, request.request_id, proto::kInvalid, invalid_name_reason());
     auto existing = groups_.find(request.group);
@@ -559,11 +623,46 @@ void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
     }
 }
 
+//  The registry's figures and its group servers: for its own key and its admins only.
+void Registry::on_stats(const std::string& from, const Key& peer, const proto::Message& request) {
+    if (peer.str() != keys_.public_txt && !admins_.count(peer))
+        return refuse(from, request.request_id, proto::kDenied,
+                      "STATS is for the registry's own key and its --admin keys", peer);
+    Report report;
+    int64_t now = mono_ms();
+    report.add("registry", "key", keys_.public_txt);
+    report.add("registry", "uptime_s", (uint64_t)((now - started_ms_) / 1000));
+    report.add("registry", "rss_kib", resident_kib());
+    report.add("registry", "groups", (uint64_t)groups_.size());
+    report.add("registry", "servers", (uint64_t)servers_.size());
+    report.add("registry", "connections", domain_ ? (uint64_t)domain_->connections.load() : 0);
+    report.add("registry", "complete", complete() ? "yes" : "no");
+    if (domain_) {
+        report.add("refused", "connections over --max-connections", domain_->refused_full.load());
+        report.add("refused", "handshakes of another mechanism", domain_->refused_mechanism.load());
+        report.add("refused", "failed handshakes", domain_->failed_handshakes.load());
+    }
+    for (const auto& entry : refusals_.totals())
+        report.add("refused", entry.first, entry.second);
+    for (const auto& entry : servers_) {
+        if (report.size() > proto::kMaxBody / 2) break;
+        std::string scope = "server/" + entry.first.str();
+        report.add(scope, "endpoint", entry.second.endpoint);
+        report.add(scope, "groups", entry.second.groups);
+        report.add(scope, "accept_new", entry.second.accept_new ? "yes" : "no");
+        report.add(scope, "silent_ms", (uint64_t)(now - entry.second.last_seen_ms));
+    }
+    proto::Message answer;
+    answer.id = proto::kStatsReport;
+    answer.report = report.text();
+    reply(from, answer, request.request_id);
+}
+
 void Registry::expire() {
     int64_t now = mono_ms();
     for (auto it = servers_.begin(); it != servers_.end();) {
         auto next = std::next(it);
-        if (now - it->second.last_seen_ms > expiry_ms_) drop_server(it->first, "silent");
+        if (now - it->second.last_seen_ms > expiry_ms_) drop_server(it->first, "fell silent");
         it = next;
     }
     for (auto it = creates_.begin(); it != creates_.end();) {
@@ -576,8 +675,9 @@ void Registry::expire() {
             ++it;
         }
     }
-    for (auto it = trust_cache_.begin(); it != trust_cache_.end();)
-        it = now >= it->second ? trust_cache_.erase(it) : std::next(it);
+    if (!trust_dirs_.empty() && now - read_dirs_ms_ >= kTrustRereadMs) read_trust_dirs();
+    for (auto it = away_.begin(); it != away_.end();)
+        it = now - it->second.since_ms > kAwayMs ? away_.erase(it) : std::next(it);
 }
 
 void Registry::drop_server(const Key& server, const char* why) {
@@ -587,6 +687,8 @@ void Registry::drop_server(const Key& server, const char* why) {
         if (it->second.server == server) {
             ZGM_LOG("registry: group '%s' dropped (%s, %s)", it->first.c_str(),
                     entry->second.endpoint.c_str(), why);
+            if (away_.size() < limits_.groups)
+                away_[it->first] = {entry->second.endpoint, mono_ms(), why};
             it = groups_.erase(it);
         } else {
             ++it;

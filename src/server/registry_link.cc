@@ -145,7 +145,8 @@ void RegistryLink::handle() {
             Entry& entry = group->second;
             if (message.id == proto::kOk) {
                 known_ = true;
-                if (!entry.registered) ZGM_LOG("group server: '%s' registered", request.group.c_str());
+                if (!entry.registered)
+                    ZGM_LOG("group server: '%s' registered", request.group.c_str());
                 entry.registered = true;
                 entry.refused.clear();
             } else if (message.id == proto::kError &&
@@ -205,7 +206,7 @@ bool RegistryLink::send_register(const std::string& name, const Entry& entry) {
     message.group_id = entry.summary.id;
     message.group = name;
     message.policy = entry.summary.policy;
-    message.count = entry.summary.members;
+    message.member_count = entry.summary.members;
     return to_registry(message, name);
 }
 
@@ -215,7 +216,7 @@ bool RegistryLink::send_heartbeat() {
     message.endpoint = advertised();
     message.accept_new = accept_new_ ? 1 : 0;
     for (const auto& entry : groups_)
-        message.count += entry.second.registered ? 1 : 0;
+        message.group_count += entry.second.registered ? 1 : 0;
     return to_registry(message);
 }
 

@@ -22,6 +22,7 @@
 #include "core/errors.h"
 #include "core/limits.h"
 #include "core/names.h"
+#include "core/report.h"
 #include "core/zap.h"
 #include "proto/proto.h"
 #include "server/registry_link.h"
@@ -31,6 +32,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -39,7 +41,16 @@ namespace zgm {
 
 namespace {
 
+//  A request's log line, within the log's budget for requests.
+#define ZGM_REQUEST(...)                                                                           \
+    do {                                                                                           \
+        if (zgm::verbose() && request_lines_.take(mono_ms())) ZGM_LOG(__VA_ARGS__);                \
+    } while (0)
+
 constexpr int kMaxRequestsPerPass = 1000;
+//  Messages committed in one pass at most: a pass must stay short, or heartbeats to the
+//  registry and answers to everyone else wait behind it.
+constexpr size_t kMaxMessagesPerPass = 8192;
 constexpr int kFollowLapseMs = 10000; //  a follow not refreshed this long lapses
 constexpr int kSweepMs = 1000;
 constexpr int kTrimMs = 10000; //  how often age retention is applied
@@ -66,6 +77,8 @@ struct Group {
     uint64_t pushed_bytes = 0;
     uint64_t base_seq = 0;
     uint64_t base_bytes = 0;
+    uint64_t sends = 0;   //  messages stored in it since the start
+    uint64_t fetches = 0; //  FETCHes answered
 };
 
 //  A SEND waiting for the pass's commit: its records are batch[first, first + count).
@@ -96,7 +109,7 @@ public:
         if (full_) return;
         Uuid msg_id;
         memcpy(msg_id.bytes, row.msg_id, 16);
-        if (!writer_->add(row.seq, row.ts_us, row.sender, msg_id,
+        if (!writer_->add(row.seq, row.timestamp, row.sender, msg_id,
                           std::string_view(row.sender_name, row.sender_name_size),
                           std::string_view((const char*)row.body, row.body_size)))
             full_ = true;
@@ -152,6 +165,7 @@ private:
     void on_follow(const std::string& from, const Key& peer, const proto::Message& request);
     void on_memberships(const std::string& from, const Key& peer, const proto::Message& request);
     void on_owner_request(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_stats(const std::string& from, const Key& peer, const proto::Message& request);
     void on_send(const std::string& from, const Key& peer, proto::Message& request,
                  std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                  std::vector<PendingSend>* sends);
@@ -187,7 +201,9 @@ private:
     Retention default_retention_;
     RateLimiter rates_;
     RefusalLog refusals_{"group server"};
+    LineBudget request_lines_{"group server"};
     std::unordered_map<Key, uint32_t, KeyHash> follows_by_key_;
+    std::set<Key> admins_; //  keys besides its own that may ask for STATS
     Counters counters_;
     int64_t started_ms_ = 0;
     int64_t next_sweep_ms_ = 0;
@@ -225,6 +241,7 @@ void GroupServer::open_store(Durability durability) {
         std::vector<Key> allowed;
         if (store_->allowed(info.name, &allowed).is_ok())
             group.allowed.insert(allowed.begin(), allowed.end());
+        summary_changed(group); //  registered with the registry too, as new groups are
     }
 }
 
@@ -278,8 +295,7 @@ bool GroupServer::handle_pipe() {
     if (!command || streq(command, "$TERM")) {
         alive = false;
     } else if (streq(command, "STATUS")) {
-        reply_status(store_status_.is_ok() ? Error::kOk : Error::kStorage,
-                     store_status_.message());
+        reply_status(store_status_.is_ok() ? Error::kOk : Error::kStorage, store_status_.message());
     } else if (streq(command, "SET")) {
         Error code = set(args[0], args[1], &why);
         reply_status(code, why);
@@ -291,8 +307,8 @@ bool GroupServer::handle_pipe() {
             why = "the owner is not a key (40 Z85 characters)";
         }
         if (code == Error::kOk)
-            code = add_group(args[0], owner, args[2] == "1" ? Policy::kMembers : Policy::kOpen,
-                             &why);
+            code =
+                add_group(args[0], owner, args[2] == "1" ? Policy::kMembers : Policy::kOpen, &why);
         reply_status(code, why);
     } else if (streq(command, "RETAIN")) {
         Retention wanted;
@@ -360,6 +376,13 @@ Error GroupServer::set(const std::string& name, const std::string& value, std::s
             *why = store_status_.message();
             return Error::kStorage;
         }
+    } else if (name == "admin") {
+        Key key;
+        if (!Key::parse(value, &key)) {
+            *why = "admin: not a key (40 Z85 characters)";
+            return Error::kInvalid;
+        }
+        admins_.insert(key);
     } else if (name == "advertise") {
         link_.set_advertise(value);
     } else if (name == "accept-new") {
@@ -543,14 +566,12 @@ void GroupServer::bind(const std::string& endpoint) {
             ZGM_LOG("group server: insecure: no encryption, and keys are not proven");
         next_sweep_ms_ = mono_ms() + kSweepMs;
     }
-    int port = zsock_bind(users_, "%s", endpoint.c_str());
+    std::string bound;
+    int port = bind_server_socket(users_, endpoint, &bound);
     int error = port < 0 ? zmq_errno() : 0;
     if (port >= 0) {
-        char* last = zsock_last_endpoint(users_);
-        link_.set_bound(last ? last : endpoint);
-        ZGM_LOG("group server: listening on %s, key %s", last ? last : endpoint.c_str(),
-                keys_.public_txt.c_str());
-        zstr_free(&last);
+        link_.set_bound(bound);
+        ZGM_LOG("group server: listening on %s, key %s", bound.c_str(), keys_.public_txt.c_str());
     }
     zsock_send(pipe_, "iis", port, error, port < 0 ? zmq_strerror(error) : "");
 }
@@ -571,11 +592,11 @@ void GroupServer::handle_users() {
     std::vector<AppendRequest> batch;
     std::vector<PendingSend> sends;
     held.reserve(kMaxRequestsPerPass);
-    for (int i = 0; i < kMaxRequestsPerPass; i++) {
+    for (int i = 0; i < kMaxRequestsPerPass && batch.size() < kMaxMessagesPerPass; i++) {
         std::string from, peer_text;
         proto::Message request;
-        proto::DecodeError rc = proto::recv(zsock_resolve(users_), true, &from, &request,
-                                            ZMQ_DONTWAIT, &peer_text);
+        proto::DecodeError rc =
+            proto::recv(zsock_resolve(users_), true, &from, &request, ZMQ_DONTWAIT, &peer_text);
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) break;
         Key peer;
         if (rc != proto::DecodeError::kOk) {
@@ -595,13 +616,14 @@ void GroupServer::handle_users() {
     if (!batch.empty()) commit(batch, sends);
 }
 
-void GroupServer::handle_request(const std::string& from, const Key& peer,
-                                 proto::Message& request, std::vector<proto::Message>* held,
+void GroupServer::handle_request(const std::string& from, const Key& peer, proto::Message& request,
+                                 std::vector<proto::Message>* held,
                                  std::vector<AppendRequest>* batch,
                                  std::vector<PendingSend>* sends) {
-    uint32_t cost = request.id == proto::kSend ? (uint32_t)request.sends.size() : 1;
+    //  Requests are counted, a SEND as one whatever it carries: its size is bounded by
+    //  --max-frame, and batching is what keeps a busy sender cheap.
     uint32_t retry_ms = 0;
-    if (!rates_.admit(peer, cost ? cost : 1, mono_ms(), &retry_ms))
+    if (!rates_.admit(peer, 1, mono_ms(), &retry_ms))
         return refuse(from, request.request_id, proto::kRateLimited,
                       "too many requests: try again in " + std::to_string(retry_ms) + " ms", peer,
                       retry_ms);
@@ -626,6 +648,8 @@ void GroupServer::handle_request(const std::string& from, const Key& peer,
         return on_owner_request(from, peer, request);
     case proto::kSend:
         return on_send(from, peer, request, held, batch, sends);
+    case proto::kStats:
+        return on_stats(from, peer, request);
     default:
         refuse(from, request.request_id, proto::kBadRequest,
                std::string("a group server does not take ") + proto::message_name(request.id),
@@ -666,9 +690,8 @@ Group* GroupServer::owned_group(const std::string& from, const Key& peer,
     return group;
 }
 
-void GroupServer::on_join(const std::string& from, const Key& peer,
-                          const proto::Message& request) {
-    ZGM_LOG("JOIN REQUEST FROM %s", peer.str().c_str());
+void GroupServer::on_join(const std::string& from, const Key& peer, const proto::Message& request) {
+    ZGM_REQUEST("JOIN REQUEST FROM %s", peer.str().c_str());
     Group* group = find_group(from, request);
     if (!group) return;
     if (group->members.count(peer))
@@ -710,7 +733,7 @@ void GroupServer::on_join(const std::string& from, const Key& peer,
 
 void GroupServer::on_leave(const std::string& from, const Key& peer,
                            const proto::Message& request) {
-    ZGM_LOG("LEAVE REQUEST FROM %s", peer.str().c_str());
+    ZGM_REQUEST("LEAVE REQUEST FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     Status status = store_->remove_member(group->name, peer);
@@ -726,10 +749,11 @@ void GroupServer::on_leave(const std::string& from, const Key& peer,
 
 void GroupServer::on_fetch(const std::string& from, const Key& peer,
                            const proto::Message& request) {
-    ZGM_LOG("MESSAGE REQUEST FROM %s", peer.str().c_str());
+    ZGM_REQUEST("MESSAGE REQUEST FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     counters_.fetches++;
+    group->fetches++;
     auto follower = group->followers.find(from);
     if (follower != group->followers.end() && request.after_seq && !request.newest)
         counters_.catch_ups++;
@@ -774,8 +798,9 @@ void GroupServer::on_members(const std::string& from, const Key& peer,
     list.policy = (uint8_t)group->policy;
     for (const Member& member : members) {
         if (list.members.size() == proto::kMaxList) break;
-        list.members.push_back({member.id, member.name,
-                                member.id == group->owner ? proto::kRoleOwner : proto::kRoleMember});
+        list.members.push_back(
+            {member.id, member.name,
+             member.id == group->owner ? proto::kRoleOwner : proto::kRoleMember});
     }
     for (const Key& key : group->allowed) {
         if (list.members.size() == proto::kMaxList) break;
@@ -883,8 +908,8 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
         Retention wanted;
         wanted.max_count = request.max_count;
         wanted.max_bytes = request.max_bytes;
-        wanted.max_age_us = request.max_age_ms > UINT64_MAX / 1000 ? UINT64_MAX
-                                                                   : request.max_age_ms * 1000;
+        wanted.max_age_us =
+            request.max_age_ms > UINT64_MAX / 1000 ? UINT64_MAX : request.max_age_ms * 1000;
         std::string why;
         if (retain(group->name, wanted, &why) != Error::kOk)
             return error(from, request.request_id, proto::kStorage, why);
@@ -899,10 +924,67 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
     reply(from, ok, request.request_id);
 }
 
+//  The server's figures, and a page of its groups': for its own key and its admins only.
+void GroupServer::on_stats(const std::string& from, const Key& peer,
+                           const proto::Message& request) {
+    if (peer.str() != keys_.public_txt && !admins_.count(peer))
+        return refuse(from, request.request_id, proto::kDenied,
+                      "STATS is for the group server's own key and its --admin keys", peer);
+    Report report;
+    report.add("server", "key", keys_.public_txt);
+    report.add("server", "endpoint", link_.advertised());
+    report.add("server", "uptime_s", (uint64_t)((mono_ms() - started_ms_) / 1000));
+    report.add("server", "rss_kib", resident_kib());
+    uint64_t disk = 0;
+    if (store_status_.is_ok()) store_->disk_size(&disk);
+    report.add("server", "store_bytes", disk);
+    report.add("server", "groups", (uint64_t)groups_.size());
+    report.add("server", "connections", domain_ ? (uint64_t)domain_->connections.load() : 0);
+    report.add("server", "sends", counters_.sends);
+    report.add("server", "duplicates", counters_.duplicates);
+    report.add("server", "fetches", counters_.fetches);
+    report.add("server", "catch_ups", counters_.catch_ups);
+    report.add("server", "pushes", counters_.pushes);
+    report.add("server", "dropped_pushes", counters_.dropped_pushes);
+    if (domain_) {
+        report.add("refused", "connections over --max-connections", domain_->refused_full.load());
+        report.add("refused", "handshakes of another mechanism", domain_->refused_mechanism.load());
+        report.add("refused", "failed handshakes", domain_->failed_handshakes.load());
+    }
+    for (const auto& entry : refusals_.totals())
+        report.add("refused", entry.first, entry.second);
+    uint32_t limit = request.limit && request.limit < 1000 ? request.limit : 100;
+    auto it = request.after.empty() ? groups_.begin() : groups_.upper_bound(request.after);
+    uint32_t count = 0;
+    for (; it != groups_.end() && count < limit && report.size() < proto::kMaxBody / 2;
+         ++it, count++) {
+        const Group& group = it->second;
+        std::string scope = "group/" + group.name;
+        GroupInfo info;
+        if (store_->group_info(group.name, &info).is_ok()) {
+            report.add(scope, "messages", info.message_count);
+            report.add(scope, "bytes", info.bytes);
+            report.add(scope, "first_seq", info.first_seq);
+        }
+        report.add(scope, "last_seq", group.last_seq);
+        report.add(scope, "members", (uint64_t)group.members.size());
+        report.add(scope, "followers", (uint64_t)group.followers.size());
+        report.add(scope, "sends", group.sends);
+        report.add(scope, "fetches", group.fetches);
+        report.add(scope, "policy", group.policy == Policy::kMembers ? "members" : "open");
+        report.add(scope, "owner", group.owner.is_nil() ? "" : group.owner.str());
+    }
+    proto::Message answer;
+    answer.id = proto::kStatsReport;
+    answer.more = it != groups_.end() ? 1 : 0;
+    answer.report = report.text();
+    reply(from, answer, request.request_id);
+}
+
 void GroupServer::on_send(const std::string& from, const Key& peer, proto::Message& request,
                           std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                           std::vector<PendingSend>* sends) {
-    ZGM_LOG("MESSAGE SEND FROM %s", peer.str().c_str());
+    ZGM_REQUEST("MESSAGE SEND FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     const std::string& name = group->members[peer];
@@ -938,9 +1020,10 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
             proto::SentRecord record;
             if (result.status.is_ok()) {
                 record.seq = result.seq;
-                record.ts_us = result.ts_us;
+                record.timestamp = result.timestamp;
             } else {
-                record.status = proto::kStorage;
+                record.status =
+                    result.status.code() == Status::kExists ? proto::kConflict : proto::kStorage;
             }
             sent.sent.push_back(record);
         }
@@ -958,7 +1041,7 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
         counters_.sends++;
         proto::MessageRecord record;
         record.seq = result.seq;
-        record.ts_us = result.ts_us;
+        record.timestamp = result.timestamp;
         record.sender = batch[i].sender;
         record.msg_id = batch[i].msg_id;
         record.sender_name = batch[i].sender_name;
@@ -968,6 +1051,7 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
     for (auto& entry : fresh) {
         Group& group = groups_[entry.first];
         group.last_seq = entry.second.back().seq;
+        group.sends += entry.second.size();
         deliver(group, entry.second);
     }
 }
@@ -1076,6 +1160,7 @@ void GroupServer::sweep() {
     }
     rates_.sweep(now);
     refusals_.tick(now);
+    request_lines_.tick(now);
     if (now >= next_trim_ms_ && store_status_.is_ok()) {
         store_->trim(now_us(), nullptr);
         next_trim_ms_ = now + kTrimMs;

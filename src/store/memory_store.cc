@@ -118,9 +118,9 @@ uint64_t MemoryStore::trim(Group* group, uint64_t now_us) {
         if (!oldest.msg_id.is_nil()) group->seq_by_msg_id.erase(oldest.msg_id);
         log.bytes -= oldest.body.size();
         log.trimmed_seq = oldest.seq;
-        log.trimmed_ts_us = oldest.ts_us;
+        log.trimmed_timestamp = oldest.timestamp;
         group->messages.pop_front();
-        log.first_ts_us = group->messages.empty() ? 0 : group->messages.front().ts_us;
+        log.first_timestamp = group->messages.empty() ? 0 : group->messages.front().timestamp;
         trimmed++;
     }
     return trimmed;
@@ -227,26 +227,32 @@ Status MemoryStore::append(const std::vector<AppendRequest>& batch, uint64_t now
         if (!request.msg_id.is_nil()) {
             auto seen = group->seq_by_msg_id.find(request.msg_id);
             if (seen != group->seq_by_msg_id.end()) {
+                const StoredMessage& original = group->messages[index_of(*group, seen->second)];
+                //  A repeat is one only from the same sender.
+                if (original.sender != request.sender) {
+                    result.status = another_senders_id(request.msg_id);
+                    continue;
+                }
                 result.seq = seen->second;
-                result.ts_us = group->messages[index_of(*group, seen->second)].ts_us;
+                result.timestamp = original.timestamp;
                 result.duplicate = true;
                 continue;
             }
         }
         StoredMessage message;
         message.seq = log.last_seq + 1;
-        message.ts_us = next_timestamp(log, now_us);
+        message.timestamp = next_timestamp(log, now_us);
         message.sender = request.sender;
         message.sender_name = request.sender_name;
         message.msg_id = request.msg_id;
         message.body = request.body;
         if (!message.msg_id.is_nil()) group->seq_by_msg_id[message.msg_id] = message.seq;
-        if (retained_count(log) == 0) log.first_ts_us = message.ts_us;
+        if (retained_count(log) == 0) log.first_timestamp = message.timestamp;
         log.last_seq = message.seq;
-        log.last_ts_us = message.ts_us;
+        log.last_timestamp = message.timestamp;
         log.bytes += message.body.size();
         result.seq = message.seq;
-        result.ts_us = message.ts_us;
+        result.timestamp = message.timestamp;
         group->messages.push_back(std::move(message));
         if (std::find(touched.begin(), touched.end(), group) == touched.end())
             touched.push_back(group);
@@ -269,8 +275,8 @@ Status MemoryStore::fetch(const FetchQuery& query, FetchVisitor* visitor, FetchS
         //  Timestamps never decrease along seq: the time bounds are a binary search each.
         auto begin = messages.begin() + index_of(*group, first);
         auto end = messages.begin() + index_of(*group, last) + 1;
-        auto earlier = [](const StoredMessage& message, uint64_t ts_us) {
-            return message.ts_us < ts_us;
+        auto earlier = [](const StoredMessage& message, uint64_t timestamp) {
+            return message.timestamp < timestamp;
         };
         if (since_applies(log, query))
             begin = std::lower_bound(begin, end, query.since_us, earlier);
@@ -313,7 +319,7 @@ Status MemoryStore::fetch(const FetchQuery& query, FetchVisitor* visitor, FetchS
             const StoredMessage& message = messages[index_of(*group, seq)];
             MessageView view;
             view.seq = message.seq;
-            view.ts_us = message.ts_us;
+            view.timestamp = message.timestamp;
             view.sender = message.sender.bytes;
             view.sender_name = message.sender_name.data();
             view.sender_name_size = message.sender_name.size();

@@ -150,7 +150,7 @@ const char* const kStatements[kStatementCount] = {
     "SELECT user, name, joined_us FROM members WHERE group_key = ?1 ORDER BY joined_us, rowid",
     "INSERT INTO messages (group_key, seq, ts_us, sender, sender_name, msg_id, body)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    "SELECT seq, ts_us FROM messages WHERE group_key = ?1 AND msg_id = ?2",
+    "SELECT seq, ts_us, sender FROM messages WHERE group_key = ?1 AND msg_id = ?2",
     "SELECT ts_us FROM messages WHERE group_key = ?1 AND seq = ?2",
     "SELECT seq, ts_us, sender, sender_name, msg_id, body FROM messages"
     " WHERE group_key = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
@@ -439,11 +439,11 @@ private:
     void rollback();
     Status insert_message(Group* group, const AppendRequest& request, uint64_t now_us,
                           AppendResult* result);
-    Status find_original(Group* group, const Uuid& msg_id, AppendResult* result);
+    Status find_original(Group* group, const AppendRequest& request, AppendResult* result);
     Status trim(Group* group, uint64_t now_us, uint64_t* trimmed);
     Status save_log(const Group& group);
-    Status timestamp_of(const Group& group, uint64_t seq, uint64_t* ts_us);
-    Status seek_timestamp(const Group& group, uint64_t ts_us, uint64_t* first, uint64_t last);
+    Status timestamp_of(const Group& group, uint64_t seq, uint64_t* timestamp);
+    Status seek_timestamp(const Group& group, uint64_t timestamp, uint64_t* first, uint64_t last);
     Status bytes_from_newest(const Group& group, const FetchQuery& query, uint64_t* from,
                              uint64_t to);
 
@@ -664,14 +664,14 @@ Status SqliteStore::load_groups() {
         int64_t policy = sqlite3_column_int64(stmt, 8);
         state.policy = (Policy)policy;
         state.log.last_seq = column_u64(stmt, 9);
-        state.log.last_ts_us = column_u64(stmt, 10);
+        state.log.last_timestamp = column_u64(stmt, 10);
         state.log.trimmed_seq = column_u64(stmt, 11);
-        state.log.trimmed_ts_us = column_u64(stmt, 12);
+        state.log.trimmed_timestamp = column_u64(stmt, 12);
         state.log.bytes = column_u64(stmt, 13);
         state.member_count = column_u64(stmt, 14);
         uint64_t min_seq = column_u64(stmt, 15);
         uint64_t max_seq = column_u64(stmt, 16);
-        state.log.first_ts_us = column_u64(stmt, 17);
+        state.log.first_timestamp = column_u64(stmt, 17);
         if (!owner_ok || policy < 0 || policy > 255 || !valid_policy(state.policy)) {
             status = corrupt("group '" + state.name +
                              "' has an owner or a policy zgm does not "
@@ -739,9 +739,9 @@ Status SqliteStore::save_log(const Group& group) {
     const LogState& log = group.state.log;
     bind_u64(stmt, 1, group.key);
     bind_u64(stmt, 2, log.last_seq);
-    bind_u64(stmt, 3, log.last_ts_us);
+    bind_u64(stmt, 3, log.last_timestamp);
     bind_u64(stmt, 4, log.trimmed_seq);
-    bind_u64(stmt, 5, log.trimmed_ts_us);
+    bind_u64(stmt, 5, log.trimmed_timestamp);
     bind_u64(stmt, 6, log.bytes);
     return run(kSaveLog, "cannot update group '" + group.state.name + "'");
 }
@@ -765,18 +765,18 @@ Status SqliteStore::trim(Group* group, uint64_t now_us, uint64_t* trimmed) {
             if (rc == SQLITE_DONE) {
                 if (retained_count(after) != 0)
                     return corrupt("messages of group '" + group->state.name + "' are missing");
-                after.first_ts_us = 0;
+                after.first_timestamp = 0;
                 break;
             }
             if (rc != SQLITE_ROW)
                 return failure(rc, "cannot trim group '" + group->state.name + "'");
             if (column_u64(stmt, 0) != after.trimmed_seq + 1)
                 return corrupt("the messages of group '" + group->state.name + "' have a gap");
-            after.first_ts_us = column_u64(stmt, 1);
+            after.first_timestamp = column_u64(stmt, 1);
             if (!over_retention(after, retention, now_us)) break;
             uint64_t size = column_u64(stmt, 2);
             after.trimmed_seq++;
-            after.trimmed_ts_us = after.first_ts_us;
+            after.trimmed_timestamp = after.first_timestamp;
             after.bytes -= std::min(size, after.bytes);
         }
     }
@@ -936,7 +936,9 @@ Status SqliteStore::members(const std::string& name, std::vector<Member>* member
 }
 
 //  Looks up the message a repeated msg_id first stored.
-Status SqliteStore::find_original(Group* group, const Uuid& msg_id, AppendResult* result) {
+Status SqliteStore::find_original(Group* group, const AppendRequest& request,
+                                  AppendResult* result) {
+    const Uuid& msg_id = request.msg_id;
     sqlite3_stmt* stmt = stmts_[kSelectByMsgId];
     ResetOnExit reset(stmt);
     bind_u64(stmt, 1, group->key);
@@ -946,8 +948,15 @@ Status SqliteStore::find_original(Group* group, const Uuid& msg_id, AppendResult
         return corrupt("message " + msg_id.str() + " in '" + group->state.name +
                        "' is both there and missing");
     if (rc != SQLITE_ROW) return failure(rc, "cannot look up message " + msg_id.str());
+    //  A repeat is one only from the same sender: another's id is not its to reuse.
+    const void* sender = sqlite3_column_blob(stmt, 2);
+    if (sqlite3_column_bytes(stmt, 2) != (int)kKeySize ||
+        memcmp(sender, request.sender.bytes, kKeySize) != 0) {
+        result->status = another_senders_id(msg_id);
+        return Status::ok();
+    }
     result->seq = column_u64(stmt, 0);
-    result->ts_us = column_u64(stmt, 1);
+    result->timestamp = column_u64(stmt, 1);
     result->duplicate = true;
     return Status::ok();
 }
@@ -958,14 +967,14 @@ Status SqliteStore::insert_message(Group* group, const AppendRequest& request, u
                                    AppendResult* result) {
     LogState& log = group->state.log;
     uint64_t seq = log.last_seq + 1;
-    uint64_t ts_us = next_timestamp(log, now_us);
+    uint64_t timestamp = next_timestamp(log, now_us);
     sqlite3_stmt* stmt = stmts_[kInsertMessage];
     int rc;
     {
         ResetOnExit reset(stmt);
         bind_u64(stmt, 1, group->key);
         bind_u64(stmt, 2, seq);
-        bind_u64(stmt, 3, ts_us);
+        bind_u64(stmt, 3, timestamp);
         bind_key(stmt, 4, request.sender);
         bind_text(stmt, 5, request.sender_name);
         if (request.msg_id.is_nil())
@@ -977,13 +986,13 @@ Status SqliteStore::insert_message(Group* group, const AppendRequest& request, u
         if (rc != SQLITE_DONE && rc != SQLITE_CONSTRAINT_UNIQUE)
             return failure(rc, "cannot store a message in '" + group->state.name + "'");
     }
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) return find_original(group, request.msg_id, result);
-    if (retained_count(log) == 0) log.first_ts_us = ts_us;
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) return find_original(group, request, result);
+    if (retained_count(log) == 0) log.first_timestamp = timestamp;
     log.last_seq = seq;
-    log.last_ts_us = ts_us;
+    log.last_timestamp = timestamp;
     log.bytes += request.body.size();
     result->seq = seq;
-    result->ts_us = ts_us;
+    result->timestamp = timestamp;
     return Status::ok();
 }
 
@@ -1077,7 +1086,7 @@ Status SqliteStore::disk_size(uint64_t* bytes) {
     return Status::ok();
 }
 
-Status SqliteStore::timestamp_of(const Group& group, uint64_t seq, uint64_t* ts_us) {
+Status SqliteStore::timestamp_of(const Group& group, uint64_t seq, uint64_t* timestamp) {
     sqlite3_stmt* stmt = stmts_[kSelectTimestamp];
     ResetOnExit reset(stmt);
     bind_u64(stmt, 1, group.key);
@@ -1087,14 +1096,14 @@ Status SqliteStore::timestamp_of(const Group& group, uint64_t seq, uint64_t* ts_
         return corrupt("message " + std::to_string(seq) + " of group '" + group.state.name +
                        "' is missing");
     if (rc != SQLITE_ROW) return failure(rc, "cannot read group '" + group.state.name + "'");
-    *ts_us = column_u64(stmt, 0);
+    *timestamp = column_u64(stmt, 0);
     return Status::ok();
 }
 
-//  Moves *first forward to the first message in [*first, last] at or after ts_us, or to
+//  Moves *first forward to the first message in [*first, last] at or after timestamp, or to
 //  last + 1 if there is none. Timestamps never decrease along seq and the retained seqs
 //  have no gaps, so a binary search over seq finds it without an index on time.
-Status SqliteStore::seek_timestamp(const Group& group, uint64_t ts_us, uint64_t* first,
+Status SqliteStore::seek_timestamp(const Group& group, uint64_t timestamp, uint64_t* first,
                                    uint64_t last) {
     uint64_t low = *first;
     uint64_t high = last + 1; //  the answer is in [low, high]
@@ -1103,7 +1112,7 @@ Status SqliteStore::seek_timestamp(const Group& group, uint64_t ts_us, uint64_t*
         uint64_t middle_ts = 0;
         Status status = timestamp_of(group, middle, &middle_ts);
         if (!status.is_ok()) return status;
-        if (middle_ts >= ts_us)
+        if (middle_ts >= timestamp)
             high = middle;
         else
             low = middle + 1;
@@ -1182,7 +1191,7 @@ Status SqliteStore::fetch(const FetchQuery& query, FetchVisitor* visitor, FetchS
         while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
             MessageView view;
             view.seq = column_u64(stmt, 0);
-            view.ts_us = column_u64(stmt, 1);
+            view.timestamp = column_u64(stmt, 1);
             view.sender = (const uint8_t*)sqlite3_column_blob(stmt, 2);
             int sender_size = sqlite3_column_bytes(stmt, 2);
             view.sender_name = (const char*)sqlite3_column_text(stmt, 3);

@@ -27,11 +27,11 @@ enum class Policy : uint8_t {
     kMembers = 1, //  only keys the owner allowed (and the owner)
 };
 
-//  A message as stored: the group server stamps seq and ts_us when it appends.
+//  A message as stored: the group server stamps seq and timestamp when it appends.
 struct StoredMessage {
-    uint64_t seq = 0;   //  gapless per group, from 1
-    uint64_t ts_us = 0; //  UTC microseconds, never lower than the previous message's
-    Key sender;         //  the sending user's public key
+    uint64_t seq = 0;       //  gapless per group, from 1
+    uint64_t timestamp = 0; //  UTC microseconds, never lower than the previous message's
+    Key sender;             //  the sending user's public key
     std::string sender_name;
     Uuid msg_id; //  the client's message id; a repeat is stored once
     std::string body;
@@ -49,10 +49,12 @@ struct AppendRequest {
 //  What append made of one request, in the order of the requests.
 struct AppendResult {
     Status status;          //  kNotFound for an unknown group, kInvalid for a message too large
-                            //  for the store (SQLite: ~1 GB); the rest of the batch still goes
+                            //  for the store (SQLite: ~1 GB), kExists for a msg_id another
+                            //  sender used; the rest of the batch still goes
     uint64_t seq = 0;       //  the message's seq (the original one for a duplicate)
-    uint64_t ts_us = 0;     //  the message's timestamp (the original one for a duplicate)
-    bool duplicate = false; //  msg_id was seen before in this group; nothing new was stored
+    uint64_t timestamp = 0; //  the message's timestamp (the original one for a duplicate)
+    bool duplicate = false; //  msg_id was seen before in this group from the same sender;
+                            //  nothing new was stored
 };
 
 struct Member {
@@ -65,7 +67,7 @@ struct Member {
 struct Retention {
     uint64_t max_count = 0;
     uint64_t max_bytes = 0;  //  sum of body sizes
-    uint64_t max_age_us = 0; //  a message goes once now_us - ts_us > max_age_us (at append,
+    uint64_t max_age_us = 0; //  a message goes once now_us - timestamp > max_age_us (at append,
                              //  set_retention and trim(), with the now_us they are given)
 };
 
@@ -75,7 +77,7 @@ struct GroupInfo {
     uint64_t created_us = 0;
     uint64_t first_seq = 0; //  oldest retained message; 0 when the group has none retained
     uint64_t last_seq = 0;  //  newest message ever stored; 0 when none
-    uint64_t last_ts_us = 0;
+    uint64_t last_timestamp = 0;
     uint64_t message_count = 0; //  retained messages
     uint64_t bytes = 0;         //  body bytes of the retained messages
     uint64_t member_count = 0;
@@ -84,7 +86,7 @@ struct GroupInfo {
     Retention retention;
 };
 
-//  Selects messages with after_seq < seq < before_seq and since_us <= ts_us < until_us
+//  Selects messages with after_seq < seq < before_seq and since_us <= timestamp < until_us
 //  (before_seq 0 and until_us 0: no upper bound), in seq order. Of those, the first
 //  `limit` (oldest first), or with `newest` the last `limit` - still returned in seq order;
 //  and at most about `max_bytes` of bodies, counted from the same end (always at least one
@@ -123,7 +125,7 @@ struct FetchSummary {
 //  is NULL except msg_id (for a message stored without one).
 struct MessageView {
     uint64_t seq;
-    uint64_t ts_us;
+    uint64_t timestamp;
     const uint8_t* sender; //  kKeySize bytes
     const char* sender_name;
     size_t sender_name_size;
@@ -183,7 +185,7 @@ public:
     virtual Status members(const std::string& group, std::vector<Member>* members) = 0;
 
     //  Appends every request in one transaction: each new message gets its group's next
-    //  seq and ts_us = max(now_us, the group's last ts_us). Retention trims in the same
+    //  seq and timestamp = max(now_us, the group's last timestamp). Retention trims in the same
     //  transaction. Returns only after the commit returned; if the commit fails the
     //  status says why, results is left empty, and nothing of the batch is stored.
     virtual Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
@@ -217,7 +219,7 @@ inline Status Store::fetch(const FetchQuery& query, FetchResult* result) {
             messages->emplace_back();
             StoredMessage& stored = messages->back();
             stored.seq = view.seq;
-            stored.ts_us = view.ts_us;
+            stored.timestamp = view.timestamp;
             stored.sender = Key::from_bytes(view.sender);
             stored.sender_name.assign(view.sender_name, view.sender_name_size);
             if (view.msg_id) memcpy(stored.msg_id.bytes, view.msg_id, sizeof stored.msg_id.bytes);

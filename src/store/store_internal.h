@@ -22,12 +22,12 @@ namespace store_internal {
 //  (trimmed_seq, last_seq]: seqs are gapless and retention removes the oldest first. Their
 //  timestamps never decrease along seq, so every time bound of a query is a seq bound too.
 struct LogState {
-    uint64_t last_seq = 0;      //  newest seq ever stored; survives trimming
-    uint64_t last_ts_us = 0;    //  its timestamp
-    uint64_t trimmed_seq = 0;   //  newest seq removed by retention; 0 when none was
-    uint64_t trimmed_ts_us = 0; //  its timestamp: no trimmed message is newer
-    uint64_t first_ts_us = 0;   //  the oldest retained message's timestamp; 0 when none
-    uint64_t bytes = 0;         //  body bytes of the retained messages
+    uint64_t last_seq = 0;          //  newest seq ever stored; survives trimming
+    uint64_t last_timestamp = 0;    //  its timestamp
+    uint64_t trimmed_seq = 0;       //  newest seq removed by retention; 0 when none was
+    uint64_t trimmed_timestamp = 0; //  its timestamp: no trimmed message is newer
+    uint64_t first_timestamp = 0;   //  the oldest retained message's timestamp; 0 when none
+    uint64_t bytes = 0;             //  body bytes of the retained messages
 };
 
 //  What a store keeps in memory about each group.
@@ -55,8 +55,8 @@ inline uint64_t first_retained_seq(const LogState& log) {
 }
 
 //  True if max_age_us retention no longer keeps a message of this timestamp.
-inline bool too_old(uint64_t ts_us, const Retention& retention, uint64_t now_us) {
-    return retention.max_age_us && now_us > ts_us && now_us - ts_us > retention.max_age_us;
+inline bool too_old(uint64_t timestamp, const Retention& retention, uint64_t now_us) {
+    return retention.max_age_us && now_us > timestamp && now_us - timestamp > retention.max_age_us;
 }
 
 //  True while retention asks for the oldest retained message to go.
@@ -64,12 +64,12 @@ inline bool over_retention(const LogState& log, const Retention& retention, uint
     if (retained_count(log) == 0) return false;
     return (retention.max_count && retained_count(log) > retention.max_count) ||
            (retention.max_bytes && log.bytes > retention.max_bytes) ||
-           too_old(log.first_ts_us, retention, now_us);
+           too_old(log.first_timestamp, retention, now_us);
 }
 
 //  The timestamp of the group's next message: the clock, but never behind the last one.
 inline uint64_t next_timestamp(const LogState& log, uint64_t now_us) {
-    return std::max(now_us, log.last_ts_us);
+    return std::max(now_us, log.last_timestamp);
 }
 
 //  The retained seqs a query's seq bounds select, [*first, *last]; false (and [1, 0]) when
@@ -89,11 +89,11 @@ inline bool seq_bounds(const LogState& log, const FetchQuery& query, uint64_t* f
 //  True if the query's time bounds can leave out a retained message in [first, last]: only
 //  then does a store need to look up timestamps.
 inline bool since_applies(const LogState& log, const FetchQuery& query) {
-    return query.since_us > log.first_ts_us;
+    return query.since_us > log.first_timestamp;
 }
 
 inline bool until_applies(const LogState& log, const FetchQuery& query) {
-    return query.until_us && query.until_us <= log.last_ts_us;
+    return query.until_us && query.until_us <= log.last_timestamp;
 }
 
 //  How many trimmed messages lie within the query's bounds (see FetchSummary::missed):
@@ -103,8 +103,8 @@ inline uint64_t trimmed_within(const LogState& log, const FetchQuery& query) {
     if (query.before_seq) last = std::min(last, query.before_seq - 1);
     if (last <= query.after_seq) return 0;
     if (query.until_us && query.until_us <= query.since_us) return 0;
-    //  No trimmed message is newer than trimmed_ts_us.
-    if (query.since_us > log.trimmed_ts_us) return 0;
+    //  No trimmed message is newer than trimmed_timestamp.
+    if (query.since_us > log.trimmed_timestamp) return 0;
     return last - query.after_seq;
 }
 
@@ -136,7 +136,7 @@ inline GroupInfo group_info_of(const GroupState& group) {
     info.created_us = group.created_us;
     info.first_seq = first_retained_seq(group.log);
     info.last_seq = group.log.last_seq;
-    info.last_ts_us = group.log.last_ts_us;
+    info.last_timestamp = group.log.last_timestamp;
     info.message_count = retained_count(group.log);
     info.bytes = group.log.bytes;
     info.member_count = group.member_count;
@@ -180,6 +180,12 @@ inline Status no_such_member(const std::string& group, const Key& user) {
 inline Status not_allowed(const std::string& group, const Key& key) {
     return Status::error(Status::kNotFound,
                          "store: " + key.str() + " is not allowed into '" + group + "'");
+}
+
+//  A message id used by another sender of the group: the message is not stored.
+inline Status another_senders_id(const Uuid& msg_id) {
+    return Status::error(Status::kExists,
+                         "store: message id " + msg_id.str() + " is another sender's");
 }
 
 } // namespace store_internal

@@ -60,13 +60,9 @@ bool Link::open(const KeyPair& keys, Security security, std::string* why) {
     security_ = security;
     //  Immediate: a request waits in the user (which knows whether it went out) rather than
     //  in a queue for a connection that may never come.
-    socket_ = new_client_socket(endpoint_, true, keys, security, key_);
+    socket_ = new_client_socket(endpoint_, true, keys, security, key_, false);
     if (!socket_) {
-        *why = "not an endpoint: '" + endpoint_ + "'";
-        if (endpoint_.find("://") == std::string::npos)
-            *why += " (did you mean tcp://" + endpoint_ + "?)";
-        else
-            *why += std::string(": ") + zmq_strerror(errno);
+        *why = "cannot create a socket";
         return false;
     }
     std::string address = "inproc://zgm-link-" + std::to_string(s_next_monitor++);
@@ -77,6 +73,16 @@ bool Link::open(const KeyPair& keys, Security security, std::string* why) {
         monitor_ = zsock_new(ZMQ_PAIR);
         if (monitor_ && zsock_connect(monitor_, "%s", address.c_str()) != 0)
             zsock_destroy(&monitor_);
+    }
+    //  Connect only once the monitor listens: a handshake done before would go unseen, and
+    //  the link would never count as up.
+    if (zmq_connect(zsock_resolve(socket_), endpoint_.c_str()) != 0) {
+        *why = "not an endpoint: '" + endpoint_ + "'";
+        *why += endpoint_.find("://") == std::string::npos
+                    ? " (did you mean tcp://" + endpoint_ + "?)"
+                    : std::string(": ") + zmq_strerror(zmq_errno());
+        close();
+        return false;
     }
     return true;
 }
@@ -91,7 +97,9 @@ void Link::handle_monitor() {
             return;
         }
         uint16_t event = 0;
+        uint32_t value = 0;
         if (zmq_msg_size(&frame) >= 2) memcpy(&event, zmq_msg_data(&frame), 2);
+        if (zmq_msg_size(&frame) >= 6) memcpy(&value, (uint8_t*)zmq_msg_data(&frame) + 2, 4);
         while (zmq_msg_more(&frame) && zmq_msg_recv(&frame, zsock_resolve(monitor_), 0) >= 0) {
         }
         zmq_msg_close(&frame);
@@ -100,6 +108,7 @@ void Link::handle_monitor() {
             up_ = ever_up_ = true;
             handshake_failures_ = 0;
             refused_ = false;
+            mismatch_ = false;
             probed_.clear();
             break;
         case ZMQ_EVENT_DISCONNECTED:
@@ -114,8 +123,15 @@ void Link::handle_monitor() {
             refused_ = true;
             up_ = false;
             break;
-        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
         case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            //  libzmq gives a connection up after a protocol error too (a self-connection
+            //  to a free loopback port makes one).
+            reopen_ms_ = mono_ms() + kReopenMs;
+            mismatch_ = value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH;
+            handshake_failures_++;
+            up_ = false;
+            break;
+        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
             handshake_failures_++;
             up_ = false;
             break;
@@ -134,9 +150,9 @@ std::string Link::unreachable_reason() {
     if (up_) return "";
     if (refused_) return "the server refused the connection (it has too many, or it is stopping)";
     //  One failed handshake may be a server going down mid-way; again and again, it is not.
-    if (handshake_failures_ >= 3)
-        return "the handshake was refused (a wrong key for the server, or --insecure on one "
-               "side only)";
+    if (handshake_failures_ >= 3 && mismatch_)
+        return "the server speaks another security mechanism (--insecure on one side only)";
+    if (handshake_failures_ >= 3) return "the handshake fails (a wrong key for the server?)";
     int64_t now = mono_ms();
     if (now - probed_ms_ >= 1000) {
         probed_ = probe();

@@ -25,7 +25,8 @@ namespace zgm {
 
 class Link {
 public:
-    Link(const std::string& endpoint, const Key& server_key) : endpoint_(endpoint), key_(server_key) {}
+    Link(const std::string& endpoint, const Key& server_key)
+        : endpoint_(endpoint), key_(server_key) {}
     ~Link();
     Link(const Link&) = delete;
     Link& operator=(const Link&) = delete;
@@ -73,6 +74,7 @@ private:
     bool ever_up_ = false;
     int handshake_failures_ = 0; //  in a row, since the last success
     bool refused_ = false;       //  the last handshake was refused by the server's ZAP
+    bool mismatch_ = false;      //  the last one failed on the mechanism (CURVE against PLAIN)
     int64_t opened_ms_ = 0;
     int64_t probed_ms_ = 0;
     std::string probed_;

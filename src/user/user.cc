@@ -38,7 +38,9 @@ namespace zgm {
 namespace {
 
 constexpr int kRefreshMs = 1000;         //  FOLLOW keep-alive, per group server
-constexpr int kFirstAttemptMs = 1000;    //  how long an attempt waits for its reply, doubling
+constexpr int kDownRefreshes = 5;        //  keep-alives without a connection: resolve again
+constexpr int kFirstAttemptMs = 2000;    //  how long an attempt waits for its reply, doubling
+                                         //  (a connection that drops lapses it at once)
 constexpr int kMaxAttemptMs = 4000;      //  up to this
 constexpr int kUnreachableAfterMs = 500; //  a registry never reached for this long is probed
 constexpr int kInternalTimeoutMs = 3000; //  keep-alives, catch-ups, the actor's own resolves
@@ -131,7 +133,7 @@ struct Pending {
     uint64_t op = 0;
     std::string server; //  "" for the registry
     std::string group;
-    std::vector<std::string> groups;                   //  kRefresh
+    std::vector<std::string> groups;                  //  kRefresh
     std::vector<std::unique_ptr<OutgoingSend>> sends; //  kSend
     int64_t deadline_ms = 0;
 };
@@ -178,12 +180,17 @@ public:
         auto found = servers_.find(id);
         return found != servers_.end() ? &found->second : nullptr;
     }
+    //  The group had a route in this session (so a "no such group" is its server's absence).
+    bool known(const std::string& group) const { return known_.count(group) > 0; }
     std::string route_of(const std::string& group) const {
         auto found = routes_.find(group);
         return found != routes_.end() ? found->second : "";
     }
     //  Routes a group to the server a GROUP (or a GroupRecord) names; returns its id.
     std::string set_route(const std::string& group, const std::string& endpoint, const Key& key);
+    //  The id of the server at endpoint with key, connecting to it first if needed ("" for a
+    //  bad endpoint).
+    std::string connect_server(const std::string& endpoint, const Key& key);
     void follow(const std::string& group, const std::string& server, uint64_t after_seq,
                 uint64_t last_seq);
     void unfollow(const std::string& group) { followed_.erase(group); }
@@ -199,6 +206,7 @@ private:
     void on_deliver(const std::string& server, proto::Message& deliver);
     void on_internal_reply(Pending& pending, proto::Message& message);
     void tick();
+    void lapse_all(const std::string& server_id);
     void refresh(const std::string& server, ServerConn& conn, bool ack);
     void catch_up(const std::string& group, Followed& followed);
     void resolve(const std::string& group);
@@ -212,8 +220,9 @@ private:
     void sends_answered(Pending& pending, proto::Message& message);
     void sends_lapsed(Pending& pending);
     void complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
-                  uint64_t seq, uint64_t ts_us);
+                  uint64_t seq, uint64_t timestamp);
     void expire_sends(int64_t now);
+    void fail_sends(const std::string& group, const std::string& why);
 
     zsock_t* pipe_;
     KeyPair keys_;
@@ -225,13 +234,17 @@ private:
     std::unique_ptr<Link> registry_;
     std::map<std::string, ServerConn> servers_; //  by "endpoint key"
     std::map<std::string, std::string> routes_; //  group -> server id
+    std::set<std::string> known_;               //  groups that had a route in this session
     std::map<std::string, Followed> followed_;
     std::unordered_map<uint32_t, Pending> pending_;
     std::map<uint64_t, std::unique_ptr<Op>> ops_;
     std::map<std::string, GroupSends> sends_;
     std::set<std::string> resolving_; //  groups the actor itself is resolving
-    std::vector<SendOutcome> outcomes_;   //  not yet on the events pipe
-    uint64_t emitted_bytes_ = 0;          //  message bytes handed to the caller
+    std::set<std::string> to_pump_;   //  groups with sends queued by the calls being taken
+    std::vector<zmq_pollitem_t> items_;
+    std::vector<std::pair<std::string, zsock_t*>> polled_; //  server id ("" registry), socket
+    std::vector<SendOutcome> outcomes_;                    //  not yet on the events pipe
+    uint64_t emitted_bytes_ = 0;                           //  message bytes handed to the caller
     uint32_t next_request_id_ = 1;
     uint64_t next_op_ = 1;
     bool terminated_ = false;
@@ -332,8 +345,8 @@ protected:
             finish(Error::kUnreachable,
                    "cannot reach the registry at " + link->endpoint() + ": " + reason);
         else
-            finish(Error::kTimeout,
-                   "the registry at " + (link ? link->endpoint() : "?") + " did not answer in time");
+            finish(Error::kTimeout, "the registry at " + (link ? link->endpoint() : "?") +
+                                        " did not answer in time");
     }
     bool mutates_ = false;
 
@@ -352,7 +365,7 @@ public:
 private:
     void build(proto::Message* message) override {
         message->id = proto::kList;
-        message->name = after_;
+        message->after = after_;
     }
     void answered(proto::Message& message) override {
         if (message.id == proto::kError)
@@ -412,8 +425,8 @@ private:
         if (message.id == proto::kError)
             return finish(error_of(message.status, request), message.reason);
         if (message.id != proto::kGroup)
-            return finish(Error::kProto, std::string("unexpected reply ") +
-                                             proto::message_name(message.id));
+            return finish(Error::kProto,
+                          std::string("unexpected reply ") + proto::message_name(message.id));
         user_.set_route(message.group, message.endpoint, message.key);
         proto::GroupRecord record;
         record.id = message.group_id;
@@ -421,7 +434,7 @@ private:
         record.endpoint = message.endpoint;
         record.server = message.key;
         record.policy = message.policy;
-        record.members = message.count;
+        record.member_count = message.member_count;
         call_->groups.push_back(std::move(record));
         finish(Error::kOk);
     }
@@ -519,8 +532,16 @@ private:
         resolving_ = false;
         if (message.id == proto::kGroup) {
             server_ = user_.set_route(call_->group, message.endpoint, message.key);
-        } else if (message.id == proto::kError && message.status == proto::kNotFound) {
+        } else if (message.id == proto::kError && message.status == proto::kNotFound &&
+                   !user_.known(call_->group)) {
             return finish(Error::kNotFound, message.reason);
+        } else if (message.id == proto::kError && message.status == proto::kNotFound) {
+            //  Reached before: its server is away from the registry for now. Wait for it.
+            last_why_ = "the group server of '" + call_->group +
+                        "' is not in the registry now (stopped, or unreachable from it)";
+            need_resolve_ = true;
+            hold_until_ = mono_ms() + 250;
+            return;
         } else if (message.id == proto::kError && message.status == proto::kInvalid) {
             return finish(Error::kInvalid, message.reason);
         } else if (message.id == proto::kError) {
@@ -534,8 +555,7 @@ private:
     }
     void timed_out() {
         ServerConn* conn = server_.empty() ? nullptr : user_.server(server_);
-        std::string where = conn ? "the group server at " + conn->link->endpoint()
-                                 : "the registry";
+        std::string where = conn ? "the group server at " + conn->link->endpoint() : "the registry";
         std::string reason = conn ? conn->link->unreachable_reason() : "";
         if (went_out_ && mutates_)
             finish(Error::kInDoubt,
@@ -545,11 +565,11 @@ private:
         else if (!reason.empty())
             finish(Error::kUnreachable, "cannot reach " + where + ": " + reason);
         else if (server_.empty() && (!user_.registry() || !user_.registry()->up()))
-            finish(Error::kUnreachable, "the registry at " +
-                                            (user_.registry() ? user_.registry()->endpoint()
-                                                              : std::string("?")) +
-                                            " is not reachable, and where '" + call_->group +
-                                            "' is served is not known");
+            finish(Error::kUnreachable,
+                   "the registry at " +
+                       (user_.registry() ? user_.registry()->endpoint() : std::string("?")) +
+                       " is not reachable, and where '" + call_->group +
+                       "' is served is not known");
         else
             finish(Error::kTimeout, where + " did not answer in time");
     }
@@ -593,8 +613,7 @@ private:
             user_.follow(call_->group, server(), kFollowNow, 0);
             return finish(Error::kOk);
         }
-        if (message.id != proto::kJoined)
-            return finish(Error::kProto, "unexpected reply to JOIN");
+        if (message.id != proto::kJoined) return finish(Error::kProto, "unexpected reply to JOIN");
         user_.follow(call_->group, server(), message.last_seq, message.last_seq);
         finish(Error::kOk);
     }
@@ -610,7 +629,8 @@ private:
         message->id = proto::kFollow;
         proto::FollowRecord record;
         record.group = call_->group;
-        record.seq = call_->after_seq == kFollowNow ? 0 : call_->after_seq;
+        record.seq =
+            call_->after_seq; //  from now: beyond the end, which the server reads as its end
         message->follows.push_back(record);
     }
     void answered(proto::Message& message) override {
@@ -797,16 +817,15 @@ public:
             } else if (message.id == proto::kError && message.retry_ms) {
                 hold_until_ = mono_ms() + message.retry_ms;
             } else {
-                note_failure(pending.group, message.id == proto::kError ? message.reason
-                                                                        : "no answer");
+                note_failure(pending.group,
+                             message.id == proto::kError ? message.reason : "no answer");
                 wanted_.erase(pending.group);
             }
         } else if (message.id == proto::kMembershipList && stage_ == kAsking) {
             answered_.insert(pending.server);
             for (const proto::FollowRecord& record : message.follows) {
                 auto listed = listed_.find(record.group);
-                if (listed != listed_.end() &&
-                    user_.route_of(record.group) == pending.server)
+                if (listed != listed_.end() && user_.route_of(record.group) == pending.server)
                     call_->groups.push_back(listed->second);
             }
         } else if (message.id == proto::kFollowing && stage_ == kAsking) {
@@ -818,10 +837,10 @@ public:
                     user_.follow(record.group, pending.server, wanted->second, record.seq);
                     call_->count++;
                 } else {
-                    note_failure(record.group, record.status == proto::kNotMember
-                                                   ? "not a member"
-                                                   : "refused (" +
-                                                         std::to_string(record.status) + ")");
+                    note_failure(record.group,
+                                 record.status == proto::kNotMember
+                                     ? "not a member"
+                                     : "refused (" + std::to_string(record.status) + ")");
                 }
             }
         } else if (message.id == proto::kError && stage_ == kAsking) {
@@ -862,7 +881,7 @@ private:
             }
             proto::Message list;
             list.id = proto::kList;
-            list.name = after_;
+            list.after = after_;
             if (user_.ask(this, "", list, kFirstAttemptMs)) outstanding_.insert("");
             return;
         }
@@ -909,7 +928,7 @@ private:
                 message.id = proto::kFollow;
                 for (const std::string& group : entry.second) {
                     uint64_t after = wanted_[group];
-                    message.follows.push_back({group, 0, after == kFollowNow ? 0 : after});
+                    message.follows.push_back({group, 0, after}); //  from now: beyond the end
                 }
             }
             if (user_.ask(this, entry.first, message, kFirstAttemptMs))
@@ -952,6 +971,68 @@ private:
     int64_t hold_until_ = 0;
 };
 
+//  STATS of one server (the registry, or a group server), page after page.
+class StatsOp : public Op {
+public:
+    using Op::Op;
+    void start() override {
+        Link* registry = user_.registry();
+        if (registry && registry->endpoint() == call_->text && registry->key() == call_->key)
+            server_.clear(); //  the registry itself
+        else
+            server_ = user_.connect_server(call_->text, call_->key);
+        if (!registry && server_.empty()) return finish(Error::kInvalid, "not an endpoint");
+        advance();
+    }
+    void reply(Pending&, proto::Message& message) override {
+        in_flight_ = false;
+        if (message.id == proto::kError)
+            return finish(error_of(message.status, proto::kStats), message.reason);
+        if (message.id != proto::kStatsReport)
+            return finish(Error::kProto, "unexpected reply to STATS");
+        //  Pages after the first repeat the server's own lines: keep their groups only.
+        size_t start = 0;
+        while (start < message.report.size()) {
+            size_t end = message.report.find('\n', start);
+            if (end == std::string::npos) end = message.report.size();
+            std::string line = message.report.substr(start, end - start);
+            start = end + 1;
+            bool group = line.compare(0, 6, "group/") == 0;
+            if (group) after_ = line.substr(6, line.find('\t') - 6);
+            if (pages_ == 0 || group) call_->body += line + "\n";
+        }
+        pages_++;
+        if (!message.more) return finish(Error::kOk);
+        advance();
+    }
+    void lapse(Pending&) override {
+        in_flight_ = false;
+        advance();
+    }
+    void tick(int64_t now) override {
+        if (done_) return;
+        if (now >= deadline_ms_)
+            return finish(Error::kTimeout, "no answer to STATS from " + call_->text + " in time");
+        advance();
+    }
+
+private:
+    void advance() {
+        if (done_ || in_flight_) return;
+        ServerConn* conn = server_.empty() ? nullptr : user_.server(server_);
+        Link* link = server_.empty() ? user_.registry() : conn ? conn->link.get() : nullptr;
+        if (!link || !link->up()) return;
+        proto::Message message;
+        message.id = proto::kStats;
+        message.after = after_;
+        if (user_.ask(this, server_, message, kFirstAttemptMs)) in_flight_ = true;
+    }
+    std::string server_;
+    std::string after_;
+    bool in_flight_ = false;
+    int pages_ = 0;
+};
+
 //  ---------------------------------------------------------------------------------------
 //  The actor
 
@@ -963,8 +1044,10 @@ void UserActor::run() {
     zsock_signal(pipe_, 0);
     int64_t next_tick = mono_ms() + kTickMs;
     while (!terminated_) {
-        std::vector<zmq_pollitem_t> items;
-        std::vector<std::pair<std::string, zsock_t*>> sockets; //  server id ("" registry)
+        std::vector<zmq_pollitem_t>& items = items_;
+        std::vector<std::pair<std::string, zsock_t*>>& sockets = polled_;
+        items.clear();
+        sockets.clear();
         items.push_back({zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0});
         sockets.push_back({"", nullptr});
         auto add = [&](const std::string& id, Link* link) {
@@ -988,12 +1071,15 @@ void UserActor::run() {
         for (size_t i = 1; i < items.size(); i++) {
             if (!(items[i].revents & ZMQ_POLLIN)) continue;
             const std::string& id = sockets[i].first;
-            Link* link = id.empty() ? registry_.get() : server(id) ? server(id)->link.get() : nullptr;
+            Link* link = id.empty()   ? registry_.get()
+                         : server(id) ? server(id)->link.get()
+                                      : nullptr;
             if (!link) continue;
             if (sockets[i].second == link->monitor()) {
                 bool was_up = link->up();
                 link->handle_monitor();
                 if (!was_up && link->up()) next_tick = 0; //  what waited for it goes now
+                if (was_up && !link->up()) lapse_all(id); //  their replies will not come
             } else {
                 handle_link(id, sockets[i].second);
             }
@@ -1006,21 +1092,33 @@ void UserActor::run() {
     }
 }
 
+//  Takes every call waiting on the pipe (bounded), then sends what they queued, so calls
+//  that come in a burst go out in few requests.
 bool UserActor::handle_pipe() {
-    zmsg_t* msg = zmsg_recv(pipe_);
-    if (!msg) return false;
-    zframe_t* first = zmsg_first(msg);
     bool alive = true;
-    if (first && zframe_size(first) == sizeof(void*) && zmsg_size(msg) == 1) {
-        Call* call = nullptr;
-        memcpy(&call, zframe_data(first), sizeof(void*));
-        if (call) start_call(call);
-    } else {
-        char* command = zmsg_popstr(msg);
-        if (!command || streq(command, "$TERM")) alive = false;
-        zstr_free(&command);
+    for (int i = 0; i < 10000 && alive; i++) {
+        zmq_msg_t frame;
+        zmq_msg_init(&frame);
+        if (zmq_msg_recv(&frame, zsock_resolve(pipe_), ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frame);
+            break;
+        }
+        bool more = zmq_msg_more(&frame);
+        if (zmq_msg_size(&frame) == sizeof(void*) && !more) {
+            Call* call = nullptr;
+            memcpy(&call, zmq_msg_data(&frame), sizeof(void*));
+            if (call) start_call(call);
+        } else {
+            //  A command of CZMQ's: $TERM.
+            alive = !(zmq_msg_size(&frame) == 5 && memcmp(zmq_msg_data(&frame), "$TERM", 5) == 0);
+            while (more && zmq_msg_recv(&frame, zsock_resolve(pipe_), 0) >= 0)
+                more = zmq_msg_more(&frame);
+        }
+        zmq_msg_close(&frame);
     }
-    zmsg_destroy(&msg);
+    for (const std::string& group : to_pump_)
+        pump(group);
+    to_pump_.clear();
     return alive;
 }
 
@@ -1080,6 +1178,9 @@ void UserActor::start_call(Call* call) {
     case Call::kFetch:
         op.reset(new FetchOp(*this, call));
         break;
+    case Call::kStats:
+        op.reset(new StatsOp(*this, call));
+        break;
     case Call::kMembers:
     case Call::kAdd:
     case Call::kRemove:
@@ -1089,7 +1190,7 @@ void UserActor::start_call(Call* call) {
         op.reset(new SimpleGroupOp(*this, call));
         break;
     }
-    if (!registry_ && call->kind != Call::kFetch) {
+    if (!registry_ && call->kind != Call::kFetch && call->kind != Call::kStats) {
         call->error = Error::kNotConnected;
         call->why = "not connected to a registry (zgm_user_connect)";
         return reply_call(call);
@@ -1101,9 +1202,9 @@ void UserActor::start_call(Call* call) {
     if (started->done()) ops_.erase(started->id);
 }
 
-bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& message,
-                    int attempt_ms) {
-    Link* link = server_id.empty() ? registry_.get() : server(server_id)->link.get();
+bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& message, int attempt_ms) {
+    ServerConn* conn = server_id.empty() ? nullptr : server(server_id);
+    Link* link = server_id.empty() ? registry_.get() : conn ? conn->link.get() : nullptr;
     if (!link || !link->up()) return false;
     message.request_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
@@ -1117,8 +1218,7 @@ bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& messag
     return true;
 }
 
-std::string UserActor::set_route(const std::string& group, const std::string& endpoint,
-                                 const Key& key) {
+std::string UserActor::connect_server(const std::string& endpoint, const Key& key) {
     std::string id = endpoint + " " + key.str();
     if (!servers_.count(id)) {
         ServerConn& conn = servers_[id];
@@ -1129,7 +1229,15 @@ std::string UserActor::set_route(const std::string& group, const std::string& en
             return "";
         }
     }
+    return id;
+}
+
+std::string UserActor::set_route(const std::string& group, const std::string& endpoint,
+                                 const Key& key) {
+    std::string id = connect_server(endpoint, key);
+    if (id.empty()) return "";
     routes_[group] = id;
+    known_.insert(group);
     auto followed = followed_.find(group);
     if (followed != followed_.end() && followed->second.server != id) {
         followed->second.server = id;
@@ -1240,6 +1348,7 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
         delete event;
         return false;
     }
+    shared_->events_sent.fetch_add(1, std::memory_order_release);
     emitted_bytes_ += bytes;
     followed.last_seq = last;
     message.messages.clear();
@@ -1281,7 +1390,16 @@ void UserActor::refresh(const std::string& server_id, ServerConn& conn, bool ack
             groups.push_back(entry.first);
         }
     conn.next_refresh_ms = mono_ms() + kRefreshMs;
-    if (groups.empty() || !conn.link->up()) return;
+    if (groups.empty()) return;
+    if (!conn.link->up()) {
+        //  No connection for a while (a server killed and restarted elsewhere refuses at
+        //  its old address): it may have moved, as when it is silent. Ask the registry -
+        //  not sooner than a restart in place takes, which a send rides out.
+        if (++conn.silent_refreshes >= kDownRefreshes)
+            for (const std::string& group : groups)
+                resolve(group);
+        return;
+    }
     follow.request_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
     if (!conn.link->send(follow)) return;
@@ -1318,9 +1436,13 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
             set_route(pending.group, message.endpoint, message.key);
             if (followed != followed_.end()) followed->second.resolving = false;
             pump(pending.group);
-        } else if (message.id == proto::kError && message.status == proto::kNotFound &&
-                   followed != followed_.end()) {
-            followed->second.resolving = false; //  gone for now; keep asking its old place
+        } else if (message.id == proto::kError && message.status == proto::kNotFound) {
+            if (followed != followed_.end())
+                followed->second.resolving = false; //  gone for now; keep asking its old place
+            //  A group this user reached before has a server that is away (expired from the
+            //  registry): its sends wait for it, until their deadline. A name never found is
+            //  no group.
+            if (!known_.count(pending.group)) fail_sends(pending.group, message.reason);
         }
         return;
     }
@@ -1360,6 +1482,13 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
             resolve(record.group);
         }
     }
+}
+
+//  Every request out on a server's connection lapses now (the connection dropped).
+void UserActor::lapse_all(const std::string& server_id) {
+    for (auto& entry : pending_)
+        if (entry.second.server == server_id) entry.second.deadline_ms = 0;
+    tick();
 }
 
 void UserActor::tick() {
@@ -1414,7 +1543,7 @@ void UserActor::tick() {
         pump(entry.first);
     for (auto it = sends_.begin(); it != sends_.end();)
         it = it->second.queue.empty() && it->second.in_flight == 0 ? sends_.erase(it)
-                                                                    : std::next(it);
+                                                                   : std::next(it);
     for (auto& entry : servers_)
         if (now >= entry.second.next_refresh_ms) refresh(entry.first, entry.second, false);
     for (auto& entry : followed_)
@@ -1437,7 +1566,7 @@ void UserActor::queue_send(std::unique_ptr<OutgoingSend> send) {
         return complete(std::move(send), Error::kNotConnected,
                         "not connected to a registry (zgm_user_connect)", 0, 0);
     sends_[group].queue.push_back(std::move(send));
-    pump(group);
+    to_pump_.insert(group); //  after the burst of calls it came in
 }
 
 void UserActor::pump(const std::string& group) {
@@ -1510,10 +1639,13 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     for (size_t i = 0; i < pending.sends.size(); i++) {
         const proto::SentRecord& record = message.sent[i];
         if (record.status == proto::kStatusOk)
-            complete(std::move(pending.sends[i]), Error::kOk, "", record.seq, record.ts_us);
+            complete(std::move(pending.sends[i]), Error::kOk, "", record.seq, record.timestamp);
         else
             complete(std::move(pending.sends[i]), error_of(record.status, proto::kSend),
-                     "not stored (" + std::to_string(record.status) + ")", 0, 0);
+                     record.status == proto::kConflict
+                         ? "not stored: its message id is another sender's"
+                         : "not stored (" + std::to_string(record.status) + ")",
+                     0, 0);
     }
     pump(pending.group);
 }
@@ -1528,14 +1660,32 @@ void UserActor::sends_lapsed(Pending& pending) {
     resolve(pending.group);
 }
 
+//  The registry says the group does not exist: what waits to be sent to it never will be.
+void UserActor::fail_sends(const std::string& group, const std::string& why) {
+    auto found = sends_.find(group);
+    if (found == sends_.end()) return;
+    auto& queue = found->second.queue;
+    while (!queue.empty()) {
+        std::unique_ptr<OutgoingSend> send = std::move(queue.front());
+        queue.pop_front();
+        if (send->went_out)
+            complete(std::move(send), Error::kInDoubt,
+                     "sent to the group's server, which did not answer, and the group is no "
+                     "longer in the registry: it may be stored there",
+                     0, 0);
+        else
+            complete(std::move(send), Error::kNotFound, why, 0, 0);
+    }
+}
+
+//  Sends whose deadline passed while queued. A queue is in the order sends were handed over,
+//  so it is read up to its first send still in time (a send given a shorter timeout later
+//  waits, at most, for the one before it).
 void UserActor::expire_sends(int64_t now) {
     for (auto& entry : sends_) {
         auto& queue = entry.second.queue;
         for (auto it = queue.begin(); it != queue.end();) {
-            if (now < (*it)->deadline_ms) {
-                ++it;
-                continue;
-            }
+            if (now < (*it)->deadline_ms) break;
             std::unique_ptr<OutgoingSend> send = std::move(*it);
             it = queue.erase(it);
             std::string server_id = route_of(entry.first);
@@ -1550,12 +1700,12 @@ void UserActor::expire_sends(int64_t now) {
             std::string reason = conn ? conn->link->unreachable_reason() : "";
             if (!conn && registry_ && !registry_->up()) reason = registry_->unreachable_reason();
             if (!reason.empty())
-                complete(std::move(send), Error::kUnreachable,
-                         "not sent: cannot reach " +
-                             (conn ? "the group server at " + conn->link->endpoint()
-                                   : "the registry") +
-                             ": " + reason,
-                         0, 0);
+                complete(
+                    std::move(send), Error::kUnreachable,
+                    "not sent: cannot reach " +
+                        (conn ? "the group server at " + conn->link->endpoint() : "the registry") +
+                        ": " + reason,
+                    0, 0);
             else if (entry.second.hold_until_ms > now)
                 complete(std::move(send), Error::kRate,
                          "not sent: the group server asked to slow down", 0, 0);
@@ -1570,13 +1720,13 @@ void UserActor::expire_sends(int64_t now) {
 }
 
 void UserActor::complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
-                         uint64_t seq, uint64_t ts_us) {
+                         uint64_t seq, uint64_t timestamp) {
     if (send->call) {
         Call* call = send->call;
         call->error = error;
         call->why = why;
         call->seq = seq;
-        call->ts_us = ts_us;
+        call->timestamp = timestamp;
         call->msg_id = send->msg_id;
         return reply_call(call);
     }
@@ -1584,7 +1734,7 @@ void UserActor::complete(std::unique_ptr<OutgoingSend> send, Error error, const 
     outcome.msg_id = send->msg_id;
     outcome.group = send->group;
     outcome.seq = seq;
-    outcome.ts_us = ts_us;
+    outcome.timestamp = timestamp;
     outcome.error = error;
     outcome.why = why;
     outcome.size = send->body.size();
@@ -1599,7 +1749,9 @@ void UserActor::flush_outcomes() {
     if (!send_pointer(events_, event)) {
         outcomes_.swap(event->outcomes);
         delete event;
+        return;
     }
+    shared_->events_sent.fetch_add(1, std::memory_order_release);
 }
 
 } // namespace

@@ -46,7 +46,7 @@ struct SendOutcome {
     Uuid msg_id;
     std::string group;
     uint64_t seq = 0;
-    uint64_t ts_us = 0;
+    uint64_t timestamp = 0;
     Error error = Error::kOk;
     std::string why;
     size_t size = 0; //  the body's size
@@ -71,7 +71,7 @@ struct Call {
         kFollowMany,  //  names, seqs -> count
         kUnfollow,    //  group
         kMemberships, //  -> groups
-        kSend,        //  group, body, msg_id (nil: new) -> msg_id, seq, ts_us
+        kSend,        //  group, body, msg_id (nil: new) -> msg_id, seq, timestamp
         kSendAsync,   //  the same; the outcome comes as an Event
         kFetch,       //  group, query -> batches, missed, more
         kMembers,     //  group -> members, key (owner)
@@ -81,6 +81,7 @@ struct Call {
         kPolicy,      //  group, policy
         kRetain,      //  group, query.limit/until_us/since_us as count/bytes/age_ms
         kLastSeq,     //  group -> seq
+        kStats,       //  text: endpoint, key: its key -> body: the report's lines
     };
 
     explicit Call(Kind what) : kind(what) {}
@@ -108,7 +109,7 @@ struct Call {
     Error error = Error::kOk;
     std::string why;
     uint64_t seq = 0;
-    uint64_t ts_us = 0;
+    uint64_t timestamp = 0;
     size_t count = 0;
     std::vector<proto::GroupRecord> groups;
     std::vector<proto::MemberRecord> members;
@@ -124,6 +125,7 @@ constexpr uint64_t kMaxUnreadBytes = 16u << 20;
 //  What the caller and the actor share, besides the pipes.
 struct UserShared {
     std::atomic<uint64_t> consumed_bytes{0}; //  frame bytes of the batches the caller finished
+    std::atomic<uint64_t> events_sent{0};    //  Events the actor put on the events pipe
 };
 
 //  What the actor is started with.

@@ -34,12 +34,12 @@ namespace {
 
 bool same_record(const GroupRecord& a, const GroupRecord& b) {
     return a.id == b.id && a.name == b.name && a.endpoint == b.endpoint && a.server == b.server &&
-           a.policy == b.policy && a.members == b.members;
+           a.policy == b.policy && a.member_count == b.member_count;
 }
 
 bool same_record(const MessageRecord& a, const MessageRecord& b) {
-    return a.seq == b.seq && a.ts_us == b.ts_us && a.sender == b.sender && a.msg_id == b.msg_id &&
-           a.sender_name == b.sender_name && a.body == b.body;
+    return a.seq == b.seq && a.timestamp == b.timestamp && a.sender == b.sender &&
+           a.msg_id == b.msg_id && a.sender_name == b.sender_name && a.body == b.body;
 }
 
 bool same_record(const SendRecord& a, const SendRecord& b) {
@@ -47,7 +47,7 @@ bool same_record(const SendRecord& a, const SendRecord& b) {
 }
 
 bool same_record(const SentRecord& a, const SentRecord& b) {
-    return a.status == b.status && a.seq == b.seq && a.ts_us == b.ts_us;
+    return a.status == b.status && a.seq == b.seq && a.timestamp == b.timestamp;
 }
 
 bool same_record(const MemberRecord& a, const MemberRecord& b) {
@@ -70,13 +70,14 @@ bool same(const Message& a, const Message& b) {
     return a.id == b.id && a.request_id == b.request_id && a.status == b.status &&
            a.retry_ms == b.retry_ms && a.reason == b.reason && a.endpoint == b.endpoint &&
            a.accept_new == b.accept_new && a.group_id == b.group_id && a.group == b.group &&
-           a.count == b.count && a.key == b.key && a.policy == b.policy && a.name == b.name &&
+           a.member_count == b.member_count && a.group_count == b.group_count &&
+           a.after == b.after && a.key == b.key && a.policy == b.policy && a.name == b.name &&
            a.after_seq == b.after_seq && a.before_seq == b.before_seq &&
            a.first_seq == b.first_seq && a.last_seq == b.last_seq && a.since_us == b.since_us &&
            a.until_us == b.until_us && a.limit == b.limit && a.newest == b.newest &&
            a.more == b.more && a.complete == b.complete && a.missed == b.missed &&
            a.max_count == b.max_count && a.max_bytes == b.max_bytes &&
-           a.max_age_ms == b.max_age_ms && same_list(a.groups, b.groups) &&
+           a.max_age_ms == b.max_age_ms && a.report == b.report && same_list(a.groups, b.groups) &&
            same_list(a.messages, b.messages) && same_list(a.sends, b.sends) &&
            same_list(a.sent, b.sent) && same_list(a.members, b.members) &&
            same_list(a.follows, b.follows);
@@ -101,7 +102,7 @@ bool views_inside(const Message& msg, const uint8_t* data, size_t size) {
 void check_writer(const Message& msg, const uint8_t* data, size_t size) {
     MessagesWriter writer(msg.request_id, msg.group);
     for (const MessageRecord& record : msg.messages)
-        if (!writer.add(record.seq, record.ts_us, record.sender.bytes, record.msg_id,
+        if (!writer.add(record.seq, record.timestamp, record.sender.bytes, record.msg_id,
                         record.sender_name, record.body))
             broken("MessagesWriter refused a record of a decoded MESSAGES", msg);
     if (writer.count() != msg.messages.size()) broken("MessagesWriter miscounts", msg);

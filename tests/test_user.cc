@@ -1,0 +1,445 @@
+/*  =========================================================================
+    test_user.cc - the user client through the C API: what a call reports is true
+
+    Asynchronous sends and their outcomes, message ids that make a retry store once, a send
+    whose answer is lost reported in doubt (never failed), lost JOINED and LEAVE replies
+    retried into success, a group server restart ridden out, listing and following over
+    10,001 groups in under a second, paging backward to the first message, time and seq
+    bounds, retention reported to a listener who was away, the owner's calls.
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#include "tcpproxy.h"
+#include "testutil.h"
+
+#include <cstring>
+#include <map>
+#include <set>
+#include <thread>
+
+using test::Cluster;
+using test::expect_messages;
+using test::send_text;
+using test::TcpProxy;
+
+namespace {
+
+std::string body_of(const zgm_msg_t* msg) {
+    return std::string((const char*)zgm_msg_body(msg), zgm_msg_size(msg));
+}
+
+void test_async_sends_each_get_an_outcome_in_order(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {"fast"});
+    zgm_user_t* alice = cluster.user("alice");
+    assert_ok(zgm_user_join(alice, "fast"));
+    const int count = 3000;
+    std::vector<std::string> ids;
+    for (int i = 0; i < count; i++) {
+        char id[ZGM_MSG_ID_SIZE] = "";
+        std::string text = "message " + std::to_string(i);
+        assert_ok(zgm_user_send_async(alice, "fast", text.data(), text.size(), id));
+        assert_int_equal(strlen(id), 32);
+        ids.push_back(id);
+    }
+    assert_ok(zgm_user_flush(alice, 10000));
+    //  Each its own outcome: stored in the order sent.
+    std::map<std::string, uint64_t> seqs;
+    for (int i = 0; i < count; i++) {
+        zgm_sent_t sent;
+        assert_ok(zgm_user_sent(alice, &sent, 0));
+        assert_int_equal(sent.error, 0);
+        assert_string_equal(sent.group, "fast");
+        assert_true(sent.timestamp > 0);
+        seqs[sent.msg_id] = sent.seq;
+    }
+    assert_int_equal(seqs.size(), count);
+    for (int i = 0; i < count; i++)
+        assert_int_equal(seqs[ids[i]], i + 1);
+    zgm_sent_t none;
+    assert_int_equal(zgm_user_sent(alice, &none, 0), -1);
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+    //  And live, the same messages in the same order.
+    for (int i = 0; i < count; i++) {
+        zgm_msg_t* msg = zgm_user_recv(alice, 5000);
+        assert_non_null(msg);
+        assert_int_equal(zgm_msg_seq(msg), i + 1);
+        assert_string_equal(zgm_msg_id(msg), ids[i].c_str());
+        assert_string_equal(body_of(msg).c_str(), ("message " + std::to_string(i)).c_str());
+        zgm_msg_destroy(&msg);
+    }
+    //  A refused send has an outcome that says so (not a member of it).
+    assert_ok(zgm_user_send_async(alice, "nosuchgroup", "x", 1, NULL));
+    zgm_sent_t refused;
+    assert_ok(zgm_user_sent(alice, &refused, 6000));
+    assert_int_equal(refused.error, ZGM_ENOTFOUND);
+}
+
+void test_a_send_retried_with_its_id_is_stored_once_whoever_retries(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    std::string key = dir + "/alice.cert";
+    {
+        Cluster cluster;
+        cluster.add_server(NULL, {"once"});
+        zgm_user_t* first = cluster.user("alice", key.c_str());
+        assert_ok(zgm_user_join(first, "once"));
+        char id[ZGM_MSG_ID_SIZE] = "";
+        uint64_t seq = 0, again = 0;
+        assert_ok(zgm_user_send(first, "once", "hello", 5, id, &seq, NULL));
+        //  Another process acting as the same user retries the same id.
+        zgm_user_t* second = cluster.user("alice", key.c_str());
+        assert_ok(zgm_user_send(second, "once", "hello", 5, id, &again, NULL));
+        assert_int_equal(again, seq);
+        zgm_msglist_t* all = zgm_user_fetch(second, "once", NULL);
+        assert_int_equal(zgm_msglist_size(all), 1);
+        zgm_msglist_destroy(&all);
+        //  A malformed id is refused before anything goes.
+        char bad[ZGM_MSG_ID_SIZE] = "not-an-id";
+        assert_int_equal(zgm_user_send(second, "once", "x", 1, bad, NULL, NULL), -1);
+        assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    }
+    test::remove_tree(dir);
+}
+
+//  The group server is reached through a proxy that loses what the test wants lost.
+struct Proxied {
+    Cluster cluster;
+    int port = 0;
+    std::unique_ptr<TcpProxy> proxy;
+    zgm_server_t* server = nullptr;
+    Proxied() {
+        server = zgm_server_new(NULL);
+        zgm_registry_trust(cluster.registry(), zgm_server_key(server));
+        zgm_server_add(server, "lossy", NULL, ZGM_POLICY_OPEN);
+        zgm_server_add(server, "other", NULL, ZGM_POLICY_OPEN);
+        port = zgm_server_bind(server, "tcp://127.0.0.1:*");
+        proxy.reset(new TcpProxy(port));
+        zgm_server_set_advertise(server, proxy->endpoint().c_str());
+        assert_ok(zgm_server_connect(server, cluster.endpoint().c_str(), cluster.key()));
+    }
+    ~Proxied() { zgm_server_destroy(&server); }
+};
+
+void test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id(void** state) {
+    (void)state;
+    Proxied system;
+    zgm_user_t* alice = system.cluster.user("alice");
+    assert_ok(zgm_user_join(alice, "lossy"));
+    zgm_user_set_timeout(alice, 1500);
+    system.proxy->set_mode(TcpProxy::Mode::kSwallow);
+    char id[ZGM_MSG_ID_SIZE] = "";
+    assert_int_equal(zgm_user_send(alice, "lossy", "maybe", 5, id, NULL, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
+    assert_non_null(strstr(zgm_strerror(), id)); //  the error names the id to retry
+    system.proxy->set_mode(TcpProxy::Mode::kPass);
+    //  Settled by sending again with the same id: it was stored, once.
+    zgm_user_set_timeout(alice, 8000);
+    uint64_t seq = 0;
+    assert_ok(zgm_user_send(alice, "lossy", "maybe", 5, id, &seq, NULL));
+    assert_int_equal(seq, 1);
+    zgm_msglist_t* all = zgm_user_fetch(alice, "lossy", NULL);
+    assert_int_equal(zgm_msglist_size(all), 1);
+    zgm_msglist_destroy(&all);
+}
+
+void test_a_lost_joined_or_left_reply_retried_is_success(void** state) {
+    (void)state;
+    Proxied system;
+    zgm_user_t* bob = system.cluster.user("bob");
+    assert_ok(zgm_user_join(bob, "other")); //  the connection is up
+    system.proxy->set_mode(TcpProxy::Mode::kCutReplies);
+    assert_ok(zgm_user_join(bob, "lossy")); //  not "already a member"
+    assert_int_equal(system.proxy->cuts(), 1);
+    zgm_user_t* alice = system.cluster.user("alice");
+    assert_ok(zgm_user_join(alice, "lossy"));
+    send_text(alice, "lossy", "you are in");
+    expect_messages(bob, "lossy", 1, 1); //  and following
+    system.proxy->set_mode(TcpProxy::Mode::kCutReplies);
+    assert_ok(zgm_user_leave(bob, "lossy")); //  not "not a member"
+    assert_int_equal(system.proxy->cuts(), 2);
+    assert_int_equal(zgm_user_leave(bob, "lossy"), -1); //  now it really is not
+    assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
+}
+
+void test_a_group_server_restart_within_the_timeout_is_ridden_out(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    std::string key = dir + "/server.cert";
+    {
+        Cluster cluster;
+        int port = 0;
+        zgm_server_t* server = cluster.add_server(dir.c_str(), {"steady"}, false,
+                                                  "tcp://127.0.0.1:*", &port, key.c_str());
+        zgm_user_t* alice = cluster.user("alice");
+        assert_ok(zgm_user_join(alice, "steady"));
+        send_text(alice, "steady", "before");
+        cluster.stop(&server);
+        //  Down for a moment, then back on the same port and store.
+        std::string data = dir, bind = test::local_endpoint(port);
+        std::string registry = cluster.endpoint(), registry_key = cluster.key();
+        zgm_server_t* again = nullptr;
+        std::thread restart([&] {
+            zclock_sleep(700); //  the outage the test rides out
+            again = zgm_server_new(data.c_str());
+            zgm_server_set_key(again, key.c_str());
+            zgm_server_set_heartbeat(again, 100);
+            while (zgm_server_bind(again, bind.c_str()) < 0)
+                zclock_sleep(20);
+            zgm_server_connect(again, registry.c_str(), registry_key.c_str());
+        });
+        uint64_t seq = 0;
+        int rc = zgm_user_send(alice, "steady", "during", 6, NULL, &seq, NULL);
+        std::string why = zgm_strerror();
+        restart.join();
+        if (rc != 0) fail_msg("send during the restart: %s", why.c_str());
+        assert_int_equal(seq, 2);
+        zgm_server_destroy(&again);
+    }
+    test::remove_tree(dir);
+}
+
+void test_a_group_whose_server_stopped_is_away_not_unknown(void** state) {
+    (void)state;
+    Cluster cluster;
+    zgm_server_t* server = cluster.add_server(NULL, {"gone"});
+    zgm_user_t* alice = cluster.user("alice");
+    zgm_group_t info;
+    assert_ok(zgm_user_resolve(alice, "gone", &info));
+    cluster.stop(&server);
+    //  A user who never saw the group asks for it: its server is away, which is worth
+    //  waiting for, not "no such group".
+    zgm_user_t* bob = cluster.user("bob");
+    zgm_user_set_timeout(bob, 300);
+    assert_int_equal(zgm_user_resolve(bob, "gone", &info), -1);
+    assert_int_equal(zgm_errno(), ZGM_EUNAVAILABLE);
+    if (!strstr(zgm_strerror(), "stopped")) fail_msg("not said stopped: %s", zgm_strerror());
+    //  A name no server ever registered is unknown, once the registry has heard from every
+    //  server it could have (its expiry after start; the user rides out the wait).
+    zgm_user_set_timeout(bob, 10000);
+    assert_int_equal(zgm_user_resolve(bob, "never", &info), -1);
+    assert_int_equal(zgm_errno(), ZGM_ENOTFOUND);
+}
+
+void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** state) {
+    (void)state;
+    Cluster cluster;
+    zgm_registry_set_limit(cluster.registry(), ZGM_LIMIT_GROUPS, 20000);
+    zgm_server_t* server = zgm_server_new(NULL);
+    zgm_server_set_limit(server, ZGM_LIMIT_GROUPS, 20000);
+    zgm_registry_trust(cluster.registry(), zgm_server_key(server));
+    char name[32];
+    for (int i = 0; i < 10001; i++) {
+        snprintf(name, sizeof name, "g%05d", i);
+        assert_ok(zgm_server_add(server, name, NULL, ZGM_POLICY_OPEN));
+    }
+    assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
+    //  Registering 10,001 groups may take longer than the connect's own deadline on a slow
+    //  build (sanitizers, an emulator): it goes on in the background.
+    if (zgm_server_connect(server, cluster.endpoint().c_str(), cluster.key()) != 0)
+        assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+    zgm_user_t* user = cluster.user("many");
+    assert_true(test::eventually(
+        [&] {
+            zgm_group_t info;
+            return zgm_user_resolve(user, "g10000", &info) == 0;
+        },
+        60000));
+    //  The group past the 10,000th by name can be joined: it is resolved by name.
+    for (const char* group : {"g00007", "g05000", "g10000"})
+        assert_ok(zgm_user_join(user, group));
+    size_t count = 0;
+    zgm_group_t* all = zgm_user_groups(user, &count);
+    assert_int_equal(count, 10001);
+    assert_string_equal(all[10000].name, "g10000");
+    free(all);
+
+    int64_t start = zgm::mono_ms();
+    zgm_group_t* mine = zgm_user_memberships(user, &count);
+    assert_non_null(mine);
+    assert_int_equal(count, 3);
+    const char* names[3] = {mine[0].name, mine[1].name, mine[2].name};
+    assert_int_equal(zgm_user_follow_many(user, names, NULL, 3), 3);
+    int64_t took = zgm::mono_ms() - start;
+    print_message("# memberships and follows over 10,001 groups: %lld ms\n", (long long)took);
+    assert_true(took < 1000 * test::slowdown());
+    free(mine);
+    zgm_server_destroy(&server);
+}
+
+void test_paging_backward_reaches_the_first_message(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {"history"});
+    zgm_user_t* alice = cluster.user("alice");
+    assert_ok(zgm_user_join(alice, "history"));
+    for (int i = 1; i <= 95; i++)
+        assert_ok(zgm_user_send_async(alice, "history", &i, sizeof i, NULL));
+    assert_ok(zgm_user_flush(alice, 10000));
+    //  A chat opens on the newest ten and pages back.
+    zgm_fetch_t query = {};
+    query.limit = 10;
+    query.newest = 1;
+    std::vector<uint64_t> seen;
+    int pages = 0;
+    while (true) {
+        zgm_msglist_t* page = zgm_user_fetch(alice, "history", &query);
+        assert_non_null(page);
+        size_t size = zgm_msglist_size(page);
+        assert_true(size > 0 && size <= 10);
+        for (size_t i = size; i-- > 0;)
+            seen.push_back(zgm_msg_seq(zgm_msglist_get(page, i)));
+        query.before_seq = zgm_msg_seq(zgm_msglist_get(page, 0));
+        bool more = zgm_msglist_more(page);
+        zgm_msglist_destroy(&page);
+        pages++;
+        if (!more) break;
+        assert_true(pages < 20);
+    }
+    assert_int_equal(pages, 10);
+    assert_int_equal(seen.size(), 95);
+    for (size_t i = 0; i < seen.size(); i++)
+        assert_int_equal(seen[i], 95 - i);
+
+    //  Bounds: after and before by seq, since and until by time.
+    zgm_fetch_t middle = {};
+    middle.after_seq = 10;
+    middle.before_seq = 21;
+    zgm_msglist_t* list = zgm_user_fetch(alice, "history", &middle);
+    assert_int_equal(zgm_msglist_size(list), 10);
+    assert_int_equal(zgm_msg_seq(zgm_msglist_get(list, 0)), 11);
+    uint64_t ts40 = 0;
+    zgm_msglist_destroy(&list);
+    zgm_fetch_t at = {};
+    at.after_seq = 39;
+    at.limit = 1;
+    list = zgm_user_fetch(alice, "history", &at);
+    ts40 = zgm_msg_timestamp(zgm_msglist_get(list, 0));
+    zgm_msglist_destroy(&list);
+    zgm_fetch_t until = {};
+    until.until_us = ts40;
+    list = zgm_user_fetch(alice, "history", &until);
+    for (size_t i = 0; i < zgm_msglist_size(list); i++)
+        assert_true(zgm_msg_timestamp(zgm_msglist_get(list, i)) < ts40);
+    assert_true(zgm_msglist_size(list) <= 39);
+    zgm_msglist_destroy(&list);
+}
+
+void test_retention_is_reported_to_a_listener_who_was_away(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    std::string key = dir + "/bob.cert";
+    {
+        Cluster cluster;
+        zgm_server_t* server = cluster.add_server(NULL, {"short"});
+        assert_ok(zgm_server_set_retention(server, "short", 5, 0, 0));
+        zgm_user_t* alice = cluster.user("alice");
+        zgm_user_t* bob = cluster.user("bob", key.c_str());
+        assert_ok(zgm_user_join(alice, "short"));
+        assert_ok(zgm_user_join(bob, "short"));
+        cluster.forget(bob);
+        zgm_user_destroy(&bob); //  away
+        for (int i = 1; i <= 20; i++)
+            send_text(alice, "short", "m" + std::to_string(i));
+        bob = cluster.user("bob", key.c_str());
+        assert_ok(zgm_user_follow(bob, "short", 0)); //  from where he was
+        zgm_msg_t* first = zgm_user_recv(bob, 5000);
+        assert_non_null(first);
+        assert_int_equal(zgm_msg_seq(first), 16);
+        assert_int_equal(zgm_msg_missed(first), 15); //  told, not silently skipped
+        zgm_msg_destroy(&first);
+        expect_messages(bob, "short", 17, 4);
+        zgm_msglist_t* list = zgm_user_fetch(bob, "short", NULL);
+        assert_int_equal(zgm_msglist_size(list), 5);
+        assert_int_equal(zgm_msglist_missed(list), 15);
+        zgm_msglist_destroy(&list);
+        //  The owner-less group's retention cannot be set by a user.
+        assert_int_equal(zgm_user_set_retention(bob, "short", 100, 0, 0), -1);
+        assert_int_equal(zgm_errno(), ZGM_EDENIED);
+    }
+    test::remove_tree(dir);
+}
+
+void test_the_owner_decides_who_is_in(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {}, true);
+    zgm_user_t* alice = cluster.user("alice");
+    zgm_user_t* bob = cluster.user("bob");
+    zgm_user_t* carol = cluster.user("carol");
+    assert_ok(zgm_user_create(alice, "club", ZGM_POLICY_MEMBERS));
+    assert_ok(zgm_user_join(alice, "club"));
+    assert_int_equal(zgm_user_join(bob, "club"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EDENIED);
+    assert_ok(zgm_user_add(alice, "club", zgm_user_id(bob)));
+    assert_ok(zgm_user_join(bob, "club"));
+    send_text(alice, "club", "welcome");
+    expect_messages(bob, "club", 1, 1);
+    size_t count = 0;
+    zgm_member_t* members = zgm_user_members(bob, "club", &count);
+    assert_int_equal(count, 2);
+    assert_string_equal(members[0].id, zgm_user_id(alice));
+    assert_int_equal(members[0].role, ZGM_ROLE_OWNER);
+    free(members);
+    //  Only the owner manages.
+    assert_int_equal(zgm_user_add(bob, "club", zgm_user_id(carol)), -1);
+    assert_int_equal(zgm_errno(), ZGM_EDENIED);
+    //  Removed: no longer receives, cannot fetch or rejoin.
+    assert_ok(zgm_user_remove(alice, "club", zgm_user_id(bob)));
+    send_text(alice, "club", "bob is out");
+    assert_null(zgm_user_recv(bob, 1500));
+    assert_null(zgm_user_fetch(bob, "club", NULL));
+    assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
+    assert_int_equal(zgm_user_join(bob, "club"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EDENIED);
+    //  Ownership handed on; then the new owner opens the group.
+    assert_ok(zgm_user_give(alice, "club", zgm_user_id(carol)));
+    assert_int_equal(zgm_user_set_policy(alice, "club", ZGM_POLICY_OPEN), -1);
+    assert_ok(zgm_user_set_policy(carol, "club", ZGM_POLICY_OPEN));
+    assert_ok(zgm_user_join(bob, "club"));
+    //  A repeated create by its creator is answered again; by another, the name is taken.
+    assert_ok(zgm_user_create(alice, "club", ZGM_POLICY_MEMBERS));
+    assert_int_equal(zgm_user_create(bob, "club", ZGM_POLICY_OPEN), -1);
+    assert_int_equal(zgm_errno(), ZGM_EEXISTS);
+}
+
+void test_destroying_a_user_with_unread_messages_and_outcomes_is_clean(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {"noisy"});
+    zgm_user_t* alice = cluster.user("alice");
+    assert_ok(zgm_user_join(alice, "noisy"));
+    for (int i = 0; i < 200; i++)
+        assert_ok(zgm_user_send_async(alice, "noisy", "unread", 6, NULL));
+    assert_ok(zgm_user_flush(alice, 5000));
+    //  A message taken out lives on after its user.
+    zgm_msg_t* kept = zgm_user_recv(alice, 5000);
+    assert_non_null(kept);
+    cluster.forget(alice);
+    zgm_user_destroy(&alice);
+    assert_string_equal(body_of(kept).c_str(), "unread");
+    zgm_msg_destroy(&kept);
+}
+
+} // namespace
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_async_sends_each_get_an_outcome_in_order),
+        cmocka_unit_test(test_a_send_retried_with_its_id_is_stored_once_whoever_retries),
+        cmocka_unit_test(test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id),
+        cmocka_unit_test(test_a_lost_joined_or_left_reply_retried_is_success),
+        cmocka_unit_test(test_a_group_server_restart_within_the_timeout_is_ridden_out),
+        cmocka_unit_test(test_a_group_whose_server_stopped_is_away_not_unknown),
+        cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
+        cmocka_unit_test(test_paging_backward_reaches_the_first_message),
+        cmocka_unit_test(test_retention_is_reported_to_a_listener_who_was_away),
+        cmocka_unit_test(test_the_owner_decides_who_is_in),
+        cmocka_unit_test(test_destroying_a_user_with_unread_messages_and_outcomes_is_clean),
+    };
+    return cmocka_run_group_tests_name("user", tests, NULL, NULL);
+}
