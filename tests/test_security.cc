@@ -606,17 +606,17 @@ std::vector<std::string> capture_session(const std::string& tcpdump, bool insecu
 void test_an_observer_on_the_wire_sees_no_body_name_or_key(void** state) {
     (void)state;
     if (geteuid() != 0) {
-        print_message("skipped: capturing the loopback takes root (tcpdump -i lo)\n");
+        print_message("# skipped: capturing the loopback takes root (tcpdump -i lo)\n");
         skip();
     }
     std::string tcpdump = tcpdump_path();
     if (tcpdump.empty()) {
-        print_message("skipped: no tcpdump (scripts/deps.sh build installs it)\n");
+        print_message("# skipped: no tcpdump (scripts/deps.sh build installs it)\n");
         skip();
     }
     std::vector<std::string> seen = capture_session(tcpdump, false);
     for (const std::string& what : seen)
-        print_message("in the clear with CURVE: %s\n", what.c_str());
+        print_message("# in the clear with CURVE: %s\n", what.c_str());
     assert_int_equal(seen.size(), 0);
 
     //  The same session with --insecure shows them: the capture would catch a leak.
@@ -1544,7 +1544,7 @@ void test_max_connections_beyond_the_descriptor_limit_is_refused_at_start(void**
     struct rlimit limit;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &limit), 0);
     if (limit.rlim_max == RLIM_INFINITY || limit.rlim_max > 4000000000u) {
-        print_message("skipped: no hard limit on descriptors here\n");
+        print_message("# skipped: no hard limit on descriptors here\n");
         skip();
     }
     uint64_t too_many = (uint64_t)limit.rlim_max + 1;
@@ -1689,7 +1689,7 @@ void test_joining_and_vanishing_leaves_memory_flat(void** state) {
             if (round == 0 && done == 0) keeper = crowd[0]->keys;
         }
         rss.push_back(s_roles.rss_kb());
-        print_message("round %d: %d joined, %d refused 430, server RSS %ld KiB\n", round + 1,
+        print_message("# round %d: %d joined, %d refused 430, server RSS %ld KiB\n", round + 1,
                       joined, refused, rss.back());
         assert_int_equal(joined, round == 0 ? per_round : 0);
     }
@@ -1699,7 +1699,7 @@ void test_joining_and_vanishing_leaves_memory_flat(void** state) {
     //  Flat after the first round: what rounds 3 to 10 added is within the allocator's noise
     //  (about 1 MiB here; 0.1 grew 16 MiB a round of 2,000).
     long growth = rss.back() - rss[1];
-    print_message("RSS growth from round 2 to round %d: %ld KiB\n", rounds, growth);
+    print_message("# RSS growth from round 2 to round %d: %ld KiB\n", rounds, growth);
     if (kRssMeaningful) assert_true(growth <= 3072);
     s_roles.stop();
 }
@@ -1749,7 +1749,7 @@ void test_a_reader_that_never_reads_is_cut_at_its_follower_limit(void** state) {
     }
     long peak_after = s_roles.peak_kb();
     long growth = peak_after - peak_before;
-    print_message("%d messages of %zu KiB to the group (%zu MiB): the server's peak RSS grew "
+    print_message("# %d messages of %zu KiB to the group (%zu MiB): the server's peak RSS grew "
                   "%ld KiB (--max-follower-bytes %llu KiB)\n",
                   messages, body_size / 1024, messages * body_size >> 20, growth,
                   (unsigned long long)(limit / 1024));
@@ -1767,7 +1767,7 @@ void test_a_reader_that_never_reads_is_cut_at_its_follower_limit(void** state) {
                 last_pushed = record.seq;
             }
         }
-    print_message("pushed to it: %llu messages, %llu KiB\n", (unsigned long long)pushed,
+    print_message("# pushed to it: %llu messages, %llu KiB\n", (unsigned long long)pushed,
                   (unsigned long long)(pushed_bytes / 1024));
     assert_true(pushed >= 1);
     assert_true(pushed_bytes <= limit);
@@ -1831,7 +1831,7 @@ void test_a_frame_over_max_frame_is_never_buffered(void** state) {
                 assert_int_equal(event, ZMQ_EVENT_DISCONNECTED);
             }
             long growth = s_roles.peak_kb() - peak_before;
-            print_message("%d frame(s) of %zu MiB (%s) to %s: its peak RSS grew %ld KiB\n",
+            print_message("# %d frame(s) of %zu MiB (%s) to %s: its peak RSS grew %ld KiB\n",
                           target.frames, size >> 20, insecure ? "PLAIN" : "CURVE",
                           target.endpoint == s_roles.registry ? "the registry" : "a group server",
                           growth);
@@ -1892,7 +1892,7 @@ void test_a_follower_that_lies_in_its_acks_is_held_only_by_the_send_queue(void**
     while (liar.recv(&message, 500))
         for (const proto::MessageRecord& record : message.messages)
             pushed_bytes += record.body.size();
-    print_message("a follower lying in its acks: %d messages of %zu KiB sent, %llu KiB pushed to "
+    print_message("# a follower lying in its acks: %d messages of %zu KiB sent, %llu KiB pushed to "
                   "it (--max-follower-bytes %llu KiB); the server's peak RSS grew %ld KiB\n",
                   messages, body_size / 1024, (unsigned long long)(pushed_bytes / 1024),
                   (unsigned long long)(limit / 1024), growth);
@@ -1943,7 +1943,7 @@ void test_idle_sockets_do_not_stop_a_connected_users_send(void** state) {
         20000));
     int descriptors = open_descriptors(s_roles.pid);
     int64_t slowest_during = slowest_send("during");
-    print_message("flood of %d CURVE and %d silent TCP connections: the server holds %d "
+    print_message("# flood of %d CURVE and %d silent TCP connections: the server holds %d "
                   "descriptors; alice's sends in 3 s: %d before the flood (slowest %lld ms), "
                   "%d during it (slowest %lld ms)\n",
                   curve_flood, tcp_flood, descriptors, sends_before, (long long)slowest_before,
@@ -1952,7 +1952,7 @@ void test_idle_sockets_do_not_stop_a_connected_users_send(void** state) {
     unsigned long long refused = 0;
     size_t at = s_attacker.last_log.find("refused ");
     if (at != std::string::npos) refused = strtoull(s_attacker.last_log.c_str() + at + 8, 0, 10);
-    print_message("the attacker's handshakes refused meanwhile: %llu\n", refused);
+    print_message("# the attacker's handshakes refused meanwhile: %llu\n", refused);
     assert_true(refused >= 1);
     assert_true(descriptors < 1024);
     assert_true(slowest_during < 3000);
@@ -1967,14 +1967,14 @@ void test_idle_sockets_do_not_stop_a_connected_users_send(void** state) {
     }
     assert_int_equal(held.size(), max_connections - 1);
     int64_t slowest_held = slowest_send("held");
-    print_message("%zu idle connections hold every other slot: alice's slowest send %lld ms\n",
+    print_message("# %zu idle connections hold every other slot: alice's slowest send %lld ms\n",
                   held.size(), (long long)slowest_held);
     assert_true(slowest_held < 1000);
     zgm_user_t* bob = zgm_user_new("bob");
     zgm_user_set_timeout(bob, 3000);
     assert_ok(zgm_user_connect(bob, s_roles.registry.c_str(), s_roles.registry_key.c_str()));
     assert_int_equal(zgm_user_join(bob, "town"), -1);
-    print_message("a newcomer meanwhile: %s\n", zgm_strerror());
+    print_message("# a newcomer meanwhile: %s\n", zgm_strerror());
     assert_int_equal(zgm_errno(), ZGM_EUNREACHABLE);
     assert_non_null(strstr(zgm_strerror(), "refused the connection"));
 
@@ -2055,7 +2055,7 @@ void test_a_flood_of_bad_requests_writes_a_bounded_number_of_log_lines(void** st
         at = end + 1;
     }
     int trace_budget = 2 * 50 * (int)(elapsed_ms / 1000 + 2);
-    print_message("%d malformed and %d refused requests in %lld ms: %d request trace lines "
+    print_message("# %d malformed and %d refused requests in %lld ms: %d request trace lines "
                   "(budget %d), %d other log lines\n",
                   2 * malformed, 2 * refused, (long long)elapsed_ms, traces, trace_budget, others);
     if (others > 20 || traces > trace_budget) {
