@@ -144,12 +144,13 @@ namespace {
 std::string s_roles_program;
 
 //  Under AddressSanitizer a process keeps what it frees in quarantine (and pads every
-//  allocation), so its RSS says nothing about what a server holds: the RSS figures are
+//  allocation), and under an emulator (qemu-user) its RSS holds the emulator's translated
+//  code, so there its RSS says nothing about what a server holds: the RSS figures are
 //  printed, not compared.
 #if defined(__SANITIZE_ADDRESS__)
-constexpr bool kRssMeaningful = false;
+const bool kRssMeaningful = false;
 #else
-constexpr bool kRssMeaningful = true;
+const bool kRssMeaningful = !getenv("ZGM_EXE_WRAPPER") || !*getenv("ZGM_EXE_WRAPPER");
 #endif
 
 //  A zgm_test_roles process: its endpoints and keys, read from what it printed.
@@ -1856,7 +1857,7 @@ void test_a_frame_over_max_frame_is_never_buffered(void** state) {
 void test_a_follower_that_lies_in_its_acks_is_held_only_by_the_send_queue(void** state) {
     (void)state;
     const uint64_t limit = 1024 * 1024;
-    const int messages = test::slowdown() > 1 ? 60 : 200;
+    const int messages = test::slowdown() > 1 ? 90 : 200; //  over 4 x the limit either way
     const size_t body_size = 60 * 1024;
     s_roles.start({"--no-registry", "--group", "firehose", "--server-limit",
                    "follower-bytes=" + std::to_string(limit)},
