@@ -6,13 +6,13 @@ PREFIX    ?= /usr/local
 FUZZ_SECS ?= 60
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build test run format format-check check-asan check-tsan fuzz bench bench-store \
+.PHONY: all deps build test test-hosts soak run format format-check check-asan check-tsan fuzz bench bench-store \
         bench-compare cross-aarch64 cross-armhf test-cross install docs clean
 
 all: build
 
 deps:
-	@scripts/deps.sh build
+	@scripts/deps.sh build faults
 
 $(BUILD)/build.ninja:
 	$(MESON) setup $(BUILD) --buildtype=debugoptimized --prefix=$(abspath $(PREFIX))
@@ -22,6 +22,26 @@ build: deps $(BUILD)/build.ninja
 
 test: build
 	$(MESON) test -C $(BUILD) --print-errorlogs --num-processes $(JOBS)
+
+#  zgm across six hosts (network namespaces on a bridge; root): a link down and up, loss and
+#  delay, a registry <-> server partition, the registry's host gone and back, a server's host
+#  renumbered (tests/faults/multihost.py). Each fault lasts HOSTS_FAULT_SECONDS (30; CI: 5).
+HOSTS_FAULT_SECONDS ?= 30
+test-hosts: build
+	python3 tests/faults/multihost.py --zgm $(BUILD)/src/zgm \
+	    --faultapp $(BUILD)/tests/faults/faultapp --out $(BUILD)/hosts \
+	    $(if $(wildcard $(BUILD)/tests/faults/netdelay),--netdelay $(BUILD)/tests/faults/netdelay) \
+	    --fault-seconds $(HOSTS_FAULT_SECONDS)
+
+#  The fault soak, SOAK_MINUTES long (30): servers and the registry SIGKILLed under load, power
+#  cuts, a full disk, the descriptor limit, connections, malformed frames, slow readers. One
+#  table, and $(BUILD)/soak/soak.json. Its short form runs in `make test` (soak-short).
+SOAK_MINUTES ?= 30
+soak: build
+	python3 tests/faults/soak.py --minutes $(SOAK_MINUTES) --zgm $(BUILD)/src/zgm \
+	    --faultapp $(BUILD)/tests/faults/faultapp --out $(BUILD)/soak \
+	    $(if $(wildcard $(BUILD)/tests/faults/powercut_fs),--powercut-fs $(BUILD)/tests/faults/powercut_fs) \
+	    $(if $(wildcard $(BUILD)/tests/faults/netdelay),--netdelay $(BUILD)/tests/faults/netdelay)
 
 #  The store is the one `zgm server` uses by default ($$XDG_DATA_HOME/zgm/server); DATA=DIR
 #  picks another.
@@ -113,7 +133,7 @@ endef
 
 define cross_test
 	CI=true $(MESON) test -C build-$(1) \
-	    --print-errorlogs --num-processes $(JOBS) --timeout-multiplier $(CROSS_TIMEOUT_MULT) \
+	    --no-suite native --print-errorlogs --num-processes $(JOBS) --timeout-multiplier $(CROSS_TIMEOUT_MULT) \
 	    </dev/null
 endef
 

@@ -290,7 +290,9 @@ ZGM_EXPORT int zgm_user_leave(zgm_user_t* self, const char* group);
 //  after_seq for zgm_user_follow: from the group's current end (only messages sent from now).
 #define ZGM_FOLLOW_NOW UINT64_MAX
 //  Follows a group the user is a member of (joined earlier, maybe by another process with
-//  the same key): messages with seq > after_seq arrive through zgm_user_recv.
+//  the same key): messages with seq > after_seq arrive through zgm_user_recv. A group followed
+//  already goes on from the last message handed over when that is later than after_seq: no
+//  message comes twice (zgm_user_fetch reads what came before).
 ZGM_EXPORT int zgm_user_follow(zgm_user_t* self, const char* group, uint64_t after_seq);
 //  Every group the user is a member of, on every live group server, in name order (with
 //  the registry's view of each): an array of *count entries freed with free (). Group

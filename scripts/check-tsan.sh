@@ -33,7 +33,8 @@ while IFS= read -r program; do
         exit 1 ;;
     esac
     zmq=$(printf '%s\n' "$loaded" | awk '$1 == "libzmq.so.5" { print $3 }')
-    if [ "$zmq" != "$lib/libzmq.so.5" ]; then
+    #  A program that does not load libzmq at all (test_log) has nothing to check.
+    if [ -n "$zmq" ] && [ "$zmq" != "$lib/libzmq.so.5" ]; then
         echo "check-tsan: $program would load libzmq from '$zmq', not $lib" >&2
         exit 1
     fi

@@ -19,10 +19,9 @@
 #include "core/security.h"
 #include "registry/registry.h"
 #include "server/server.h"
-#include "user/user.h"
+#include "user/caller.h"
 
 #include <cstdlib>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -522,28 +521,12 @@ void zgm_server_destroy(zgm_server_t** self_p) {
 //  -----------------------------------------------------------------------------------------
 //  zgm_user_t
 
-//  Asynchronous sends in flight (handed over, outcome not back) at most, in count and
-//  bytes; outcomes the caller may leave unread at most.
-static const uint64_t kMaxInFlight = 10000;
-static const uint64_t kMaxInFlightBytes = 16u << 20;
-static const uint64_t kMaxUnreadOutcomes = 100000;
-
 struct _zgm_user_t {
-    zactor_t* actor = nullptr;
-    zsock_t* events = nullptr; //  the caller's end of the events pipe
-    UserShared shared;
+    std::unique_ptr<UserCaller> caller;
     std::string id;
     std::string name;
     int timeout_ms = ZGM_DEFAULT_TIMEOUT;
     bool insecure = false;
-    std::deque<Batch*> inbox; //  live messages not handed out yet
-    size_t inbox_next = 0;    //  the next record of inbox.front()
-    std::deque<SendOutcome> outcomes;
-    uint64_t posted = 0;   //  asynchronous sends handed over
-    uint64_t received = 0; //  their outcomes back from the actor
-    uint64_t read = 0;     //  their outcomes taken by the caller
-    uint64_t posted_bytes = 0, received_bytes = 0;
-    uint64_t events_taken = 0; //  Events taken from the pipe (the actor counts those it put)
 };
 
 static zgm_user_t* new_user(const char* name, const KeyPair& keys) {
@@ -551,32 +534,16 @@ static zgm_user_t* new_user(const char* name, const KeyPair& keys) {
         fail(Error::kInvalid, "a display name is 1 to 64 bytes");
         return nullptr;
     }
+    std::string why;
+    UserCaller* caller = UserCaller::start(keys, name, &why);
+    if (!caller) {
+        fail(Error::kSystem, why);
+        return nullptr;
+    }
     zgm_user_t* self = new _zgm_user_t();
+    self->caller.reset(caller);
     self->id = keys.public_txt;
     self->name = name;
-    //  The events pipe: a PAIR over inproc, bounded; the actor holds back (and fetches
-    //  later) when the caller does not read.
-    std::string endpoint = "inproc://zgm-user-" + Uuid::random().str();
-    self->events = zsock_new(ZMQ_PAIR);
-    zsock_t* backend = zsock_new(ZMQ_PAIR);
-    if (!self->events || !backend) {
-        zsock_destroy(&backend);
-        zgm_user_destroy(&self);
-        fail(Error::kSystem, "cannot create sockets");
-        return nullptr;
-    }
-    zsock_set_rcvhwm(self->events, 100000);
-    zsock_set_sndhwm(backend, 100000);
-    zsock_bind(self->events, "%s", endpoint.c_str());
-    zsock_connect(backend, "%s", endpoint.c_str());
-    UserArgs args{keys, name, Security::kCurve, backend, &self->shared};
-    self->actor = zactor_new(user_actor, &args);
-    if (!self->actor) {
-        zsock_destroy(&backend);
-        zgm_user_destroy(&self);
-        fail(Error::kSystem, "cannot start the user");
-        return nullptr;
-    }
     succeed();
     return self;
 }
@@ -611,10 +578,7 @@ int zgm_user_set_insecure(zgm_user_t* self, int insecure) {
 //  One call: handed to the actor, handed back filled in. 0 or -1 with the error set.
 static int call(zgm_user_t* self, Call* call) {
     call->timeout_ms = self->timeout_ms;
-    zmq_send(zsock_resolve(self->actor), &call, sizeof call, 0);
-    void* back = nullptr;
-    if (zsock_recv(self->actor, "p", &back) != 0 || back != call)
-        return fail(Error::kSystem, "the user's actor is gone");
+    if (!self->caller->call(call)) return fail(Error::kSystem, "the user's actor is gone");
     return outcome(call->error, call->why);
 }
 
@@ -778,68 +742,25 @@ int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t 
     return 0;
 }
 
-//  Takes one event from the actor, waiting up to timeout_ms. False if none came.
-static bool take_event(zgm_user_t* self, int timeout_ms) {
-    void* pipe = zsock_resolve(self->events);
-    Event* event = nullptr;
-    //  When the actor put nothing there that was not taken, a call that does not wait asks
-    //  libzmq nothing (no poll, no system call): callers ask often.
-    bool waiting = self->shared.events_sent.load(std::memory_order_acquire) != self->events_taken;
-    if (!waiting && timeout_ms == 0) return false;
-    if (!waiting || zmq_recv(pipe, &event, sizeof event, ZMQ_DONTWAIT) != (int)sizeof event) {
-        zmq_pollitem_t item = {pipe, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLIN)) return false;
-        if (zmq_recv(pipe, &event, sizeof event, ZMQ_DONTWAIT) != (int)sizeof event) return false;
-    }
-    self->events_taken++;
-    if (!event) return false;
-    if (event->batch) self->inbox.push_back(event->batch);
-    for (SendOutcome& outcome : event->outcomes) {
-        self->received++;
-        self->received_bytes += outcome.size;
-        self->outcomes.push_back(std::move(outcome));
-    }
-    delete event;
-    return true;
-}
-
 int zgm_user_send_async(zgm_user_t* self, const char* group, const void* data, size_t size,
                         char* msg_id) {
     if (!valid_send(self, group, data, size)) return -1;
-    if (self->posted - self->read >= kMaxUnreadOutcomes)
-        return fail(Error::kLimit, std::to_string(kMaxUnreadOutcomes) +
-                                       " send outcomes are unread: take them with zgm_user_sent");
-    //  Too much in flight: wait for outcomes (they come by each send's deadline).
-    while (self->posted - self->received >= kMaxInFlight ||
-           self->posted_bytes - self->received_bytes >= kMaxInFlightBytes)
-        take_event(self, self->timeout_ms);
-    Call* request = new Call(Call::kSendAsync);
-    if (!message_id(msg_id, &request->msg_id)) {
-        delete request;
-        return -1;
-    }
+    std::unique_ptr<Call> request(new Call(Call::kSendAsync));
+    if (!message_id(msg_id, &request->msg_id)) return -1;
     request->group = group;
     request->body.assign((const char*)data, size);
     request->timeout_ms = self->timeout_ms;
-    self->posted++;
-    self->posted_bytes += size;
-    zmq_send(zsock_resolve(self->actor), &request, sizeof request, 0); //  the actor owns it now
+    if (self->caller->send_async(std::move(request), self->timeout_ms) != Error::kOk)
+        return fail(Error::kLimit, std::to_string(UserCaller::kMaxUnreadOutcomes) +
+                                       " send outcomes are unread: take them with zgm_user_sent");
     return succeed();
 }
 
 int zgm_user_sent(zgm_user_t* self, zgm_sent_t* sent, int timeout_ms) {
     if (!self || !sent) return fail(Error::kInvalid, "no user or outcome");
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
-    while (self->outcomes.empty()) {
-        int64_t left = deadline == INT64_MAX ? -1 : deadline - zclock_mono();
-        if ((left < 0 && deadline != INT64_MAX) ||
-            !take_event(self, (int)std::max<int64_t>(left, -1)))
-            if (zclock_mono() >= deadline || timeout_ms == 0)
-                return fail(Error::kTimeout, "no send outcome in time");
-    }
-    SendOutcome outcome = std::move(self->outcomes.front());
-    self->outcomes.pop_front();
-    self->read++;
+    SendOutcome outcome;
+    if (!self->caller->next_outcome(&outcome, timeout_ms))
+        return fail(Error::kTimeout, "no send outcome in time");
     hex_id(outcome.msg_id, sent->msg_id);
     copy_text(outcome.group, sent->group, sizeof sent->group);
     sent->seq = outcome.seq;
@@ -851,14 +772,9 @@ int zgm_user_sent(zgm_user_t* self, zgm_sent_t* sent, int timeout_ms) {
 
 int zgm_user_flush(zgm_user_t* self, int timeout_ms) {
     if (!self) return fail(Error::kInvalid, "no user");
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
-    while (self->received < self->posted) {
-        int64_t left = deadline == INT64_MAX ? -1 : deadline - zclock_mono();
-        if (deadline != INT64_MAX && left <= 0)
-            return fail(Error::kTimeout, std::to_string(self->posted - self->received) +
-                                             " sends have no outcome yet");
-        take_event(self, (int)left);
-    }
+    uint64_t pending = self->caller->flush(timeout_ms);
+    if (pending)
+        return fail(Error::kTimeout, std::to_string(pending) + " sends have no outcome yet");
     return succeed();
 }
 
@@ -959,23 +875,12 @@ int zgm_user_set_retention(zgm_user_t* self, const char* group, uint64_t max_cou
 
 zgm_msg_t* zgm_user_recv(zgm_user_t* self, int timeout_ms) {
     if (!self) return fail(Error::kInvalid, "no user"), nullptr;
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
-    while (self->inbox.empty()) {
-        int64_t left = deadline == INT64_MAX ? -1 : std::max<int64_t>(deadline - zclock_mono(), 0);
-        if (!take_event(self, (int)left) && (deadline != INT64_MAX && zclock_mono() >= deadline))
-            return fail(Error::kTimeout, "no message in time"), nullptr;
-    }
-    Batch* batch = self->inbox.front();
+    Batch* batch = nullptr;
+    size_t index = 0;
+    if (!self->caller->next_message(&batch, &index, timeout_ms))
+        return fail(Error::kTimeout, "no message in time"), nullptr;
     zgm_msg_t* msg = new zgm_msg_t();
-    batch->references++;
-    init_msg(msg, batch, self->inbox_next++);
-    if (self->inbox_next == batch->records.size()) {
-        //  The batch is handed out: the actor may hand over more.
-        self->shared.consumed_bytes.fetch_add(batch->frame.size(), std::memory_order_release);
-        self->inbox.pop_front();
-        self->inbox_next = 0;
-        batch->release();
-    }
+    init_msg(msg, batch, index); //  takes the caller's reference
     succeed();
     return msg;
 }
@@ -1000,27 +905,12 @@ uint64_t zgm_user_last_seq(zgm_user_t* self, const char* group) {
 }
 
 void* zgm_user_socket(zgm_user_t* self) {
-    return self ? self->events : nullptr;
+    return self ? self->caller->events() : nullptr;
 }
 
 void zgm_user_destroy(zgm_user_t** self_p) {
     if (self_p && *self_p) {
-        zgm_user_t* self = *self_p;
-        zactor_destroy(&self->actor);
-        //  What the actor handed over and nobody took goes with the user.
-        if (self->events)
-            while (true) {
-                Event* event = nullptr;
-                if (zmq_recv(zsock_resolve(self->events), &event, sizeof event, ZMQ_DONTWAIT) !=
-                    (int)sizeof event)
-                    break;
-                if (event && event->batch) event->batch->release();
-                delete event;
-            }
-        for (Batch* batch : self->inbox)
-            batch->release();
-        zsock_destroy(&self->events);
-        delete self;
+        delete *self_p;
         *self_p = nullptr;
     }
 }

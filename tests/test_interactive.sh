@@ -138,7 +138,7 @@ check "a plain line is sent to the current group" \
             fetch general | grep -q 'hello from alice' && exit 0; sleep 0.1; i=\$((i + 1)); done; exit 1"
 
 tmux send-keys -t "$session" -l "half typed"
-sleep 0.5
+screen_has "general> half typed" >/dev/null
 user bob send general "bob says hi" >/dev/null
 check "a live message appears while typing" screen_has "bob says hi"
 check "the half-typed line is still on the prompt line" last_line_is "general> half typed"

@@ -144,17 +144,26 @@ pid_t start_group(System* s, const std::string& name, const std::vector<std::str
 
 //  A user's command, with its own identity file and the registry; its key files are the
 //  test's.
-Result user(System* s, const std::string& who, std::vector<std::string> args,
-            const std::vector<std::string>& env = {}) {
+//  `zgm user` as WHO; under an emulator or a sanitizer each request waits as much longer as
+//  everything else does (a --timeout in args comes later and wins).
+std::vector<std::string> user_args(System* s, const std::string& who) {
     std::vector<std::string> full = {"user", "--identity", s->dir + "/" + who, "--name",
                                      who,    "--registry", s->registry};
+    if (test::slowdown() > 1)
+        full.insert(full.end(), {"--timeout", std::to_string(5000 * test::slowdown())});
+    return full;
+}
+
+Result user(System* s, const std::string& who, std::vector<std::string> args,
+            const std::vector<std::string>& env = {}) {
+    std::vector<std::string> full = user_args(s, who);
     full.insert(full.end(), args.begin(), args.end());
     return test::run(full, env);
 }
 
 pid_t listen(System* s, const std::string& who, const std::vector<std::string>& args) {
-    std::vector<std::string> full = {"user", "--identity", s->dir + "/" + who, "--name",
-                                     who,    "--registry", s->registry,        "listen"};
+    std::vector<std::string> full = user_args(s, who);
+    full.push_back("listen");
     full.insert(full.end(), args.begin(), args.end());
     return test::start(full, log_path(s, "listen-" + who));
 }

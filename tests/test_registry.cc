@@ -1,22 +1,39 @@
 /*  =========================================================================
-    test_registry.cc - the registry alone: registration, duplicate names, expiry,
-    heartbeats, creation, and what it does with bad input
+    test_registry.cc - the registry alone, spoken to in raw zgm_proto: who may register
+    (trust by key and by a directory of certificates), names held by keys, expiry and
+    heartbeats, creation with an owner, paging, resolving while learning, its limits, and
+    what it does with bad input (answers, bounded memory, bounded logging)
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
     =========================================================================
 */
-#include "testutil.h"
+#include "process.h"
+#include "servertest.h"
+
+#include <algorithm>
+#include <memory>
+#include <set>
+#include <sys/stat.h>
 
 using namespace zgm;
+using test::assert_error;
+using test::Peer;
 using test::RawClient;
 
 namespace {
 
+//  A registry, and what a test makes: removed in teardown, also when the test fails.
 struct Fixture {
-    zgm_registry_t* registry;
+    zgm_registry_t* registry = nullptr;
     std::string endpoint;
+    std::string key;
+    std::vector<std::unique_ptr<RawClient>> clients;
+    std::vector<zgm_registry_t*> registries;
+    std::vector<zgm_server_t*> servers;
+    std::vector<zgm_user_t*> users;
+    std::vector<std::string> dirs;
 };
 
 int setup(void** state) {
@@ -25,107 +42,306 @@ int setup(void** state) {
     int port = zgm_registry_bind(fixture->registry, "tcp://127.0.0.1:*");
     if (port <= 0) return -1;
     fixture->endpoint = test::local_endpoint(port);
+    fixture->key = zgm_registry_key(fixture->registry);
     *state = fixture;
     return 0;
 }
 
 int teardown(void** state) {
     Fixture* fixture = (Fixture*)*state;
+    test::LogCapture::end_after_failure();
+    fixture->clients.clear();
+    for (zgm_user_t*& user : fixture->users)
+        zgm_user_destroy(&user);
+    for (zgm_server_t*& server : fixture->servers)
+        zgm_server_destroy(&server);
+    for (zgm_registry_t*& registry : fixture->registries)
+        zgm_registry_destroy(&registry);
     zgm_registry_destroy(&fixture->registry);
+    for (const std::string& dir : fixture->dirs)
+        test::remove_tree(dir);
     delete fixture;
     return 0;
 }
 
-proto::Message register_message(const Uuid& server, const Uuid& group_id, const char* group,
-                                const char* endpoint, uint32_t members = 0) {
+//  Another registry, for a test that needs a fresh start or settings made before binding.
+zgm_registry_t* new_registry(Fixture* fixture) {
+    zgm_registry_t* registry = zgm_registry_new();
+    assert_non_null(registry);
+    fixture->registries.push_back(registry);
+    return registry;
+}
+
+std::string temp_dir(Fixture* fixture) {
+    fixture->dirs.push_back(test::make_temp_dir());
+    return fixture->dirs.back();
+}
+
+//  A raw client of the registry with a fresh key pair.
+RawClient& client(Fixture* fixture, KeyPair keys = KeyPair::generate()) {
+    fixture->clients.emplace_back(new RawClient(fixture->endpoint, fixture->key, keys));
+    return test::patient(*fixture->clients.back());
+}
+
+//  A raw "group server": a raw client whose key the registry trusts.
+RawClient& trusted_server(Fixture* fixture) {
+    RawClient& server = client(fixture);
+    assert_ok(zgm_registry_trust(fixture->registry, server.key().c_str()));
+    return server;
+}
+
+proto::Message list_page(RawClient& user, const std::string& after = "", uint32_t limit = 0) {
     proto::Message message;
-    message.id = proto::kRegister;
-    message.server = server;
-    message.group_id = group_id;
-    message.group = group;
-    message.endpoint = endpoint;
-    message.count = members;
+    message.id = proto::kList;
+    message.after = after;
+    message.limit = limit;
+    proto::Message reply = test::request(user, message);
+    assert_int_equal(reply.id, proto::kGroups);
+    return reply;
+}
+
+std::vector<proto::GroupRecord> list(RawClient& user) {
+    return std::move(list_page(user).groups);
+}
+
+proto::Message resolve(RawClient& user, const std::string& group) {
+    proto::Message message = test::group_request(proto::kResolve, group);
+    return test::request(user, message);
+}
+
+proto::Message create_message(const std::string& group, uint8_t policy = 0) {
+    proto::Message message = test::group_request(proto::kCreate, group);
+    message.policy = policy;
     return message;
 }
 
-std::vector<proto::GroupRecord> list(RawClient& client) {
-    proto::Message message;
-    message.id = proto::kList;
-    message.user = Uuid::random();
-    proto::Message reply = client.call(message);
-    assert_int_equal(reply.id, proto::kGroups);
-    return reply.groups;
+//  Registers group on server (a raw trusted client) and checks it was taken.
+void register_ok(RawClient& server, const std::string& group, const std::string& endpoint,
+                 uint32_t members = 0, const Uuid& id = Uuid::random(), uint8_t accept_new = 0,
+                 uint8_t policy = 0) {
+    proto::Message message =
+        test::register_message(id, group, endpoint, members, accept_new, policy);
+    proto::Message reply = test::request(server, message);
+    if (reply.id != proto::kOk)
+        fail_msg("REGISTER %s: %d %s", group.c_str(), reply.status, reply.reason.c_str());
 }
 
-void test_registered_group_is_listed_with_endpoint_and_members(void** state) {
+//  Writes the public certificate of keys into dir/name, as `zgm keygen` leaves it.
+void save_public(const KeyPair& keys, const std::string& path) {
+    uint8_t public_key[32], secret_key[32];
+    assert_non_null(zmq_z85_decode(public_key, keys.public_txt.c_str()));
+    assert_non_null(zmq_z85_decode(secret_key, keys.secret_txt.c_str()));
+    zcert_t* cert = zcert_new_from(public_key, secret_key);
+    assert_int_equal(zcert_save_public(cert, path.c_str()), 0);
+    zcert_destroy(&cert);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Registration and trust
+
+void test_registered_group_is_listed_with_endpoint_key_policy_and_members(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    RawClient server(fixture->endpoint), user(fixture->endpoint);
+    RawClient& server = trusted_server(fixture);
+    RawClient& user = client(fixture);
     Uuid group_id = Uuid::random();
     proto::Message reg =
-        register_message(Uuid::random(), group_id, "general", "tcp://10.0.0.1:6000", 7);
-    assert_int_equal(server.call(reg).id, proto::kOk);
+        test::register_message(group_id, "general", "tcp://10.0.0.1:6000", 7, 0, 1);
+    assert_int_equal(test::request(server, reg).id, proto::kOk);
 
     std::vector<proto::GroupRecord> groups = list(user);
     assert_int_equal(groups.size(), 1);
     assert_string_equal(groups[0].name.c_str(), "general");
     assert_string_equal(groups[0].endpoint.c_str(), "tcp://10.0.0.1:6000");
-    assert_int_equal(groups[0].members, 7);
+    assert_int_equal(groups[0].member_count, 7);
+    assert_int_equal(groups[0].policy, 1);
     assert_true(groups[0].id == group_id);
+    //  The group server is the key of the connection that registered it.
+    assert_string_equal(groups[0].server.str().c_str(), server.key().c_str());
 }
 
-void test_name_served_by_another_live_server_is_refused(void** state) {
+void test_untrusted_key_gets_401_for_register_heartbeat_and_deregister(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    RawClient first(fixture->endpoint), second(fixture->endpoint), user(fixture->endpoint);
-    proto::Message reg =
-        register_message(Uuid::random(), Uuid::random(), "general", "tcp://10.0.0.1:6000");
-    assert_int_equal(first.call(reg).id, proto::kOk);
+    RawClient& server = trusted_server(fixture);
+    register_ok(server, "general", "tcp://10.0.0.1:6000");
+    RawClient& rogue = client(fixture);
+    RawClient& user = client(fixture);
 
-    proto::Message other =
-        register_message(Uuid::random(), Uuid::random(), "general", "tcp://10.0.0.2:6000");
-    proto::Message reply = second.call(other);
-    assert_int_equal(reply.id, proto::kError);
-    assert_int_equal(reply.status, proto::kConflict);
-    assert_non_null(strstr(reply.reason.c_str(), "tcp://10.0.0.1:6000"));
-    //  The first registration stands.
+    proto::Message reg = test::register_message(Uuid::random(), "other", "tcp://10.6.6.6:1");
+    assert_error(test::request(rogue, reg), proto::kDenied, "not a trusted group server");
+    proto::Message heartbeat = test::heartbeat_message("tcp://10.6.6.6:1", 0, 1);
+    assert_error(test::request(rogue, heartbeat), proto::kDenied, "not a trusted group server");
+    proto::Message deregister;
+    deregister.id = proto::kDeregister;
+    assert_error(test::request(rogue, deregister), proto::kDenied, "not a trusted group server");
+    //  Nothing of it took: the trusted server's group alone is listed.
+    std::vector<proto::GroupRecord> groups = list(user);
+    assert_int_equal(groups.size(), 1);
+    assert_string_equal(groups[0].name.c_str(), "general");
+}
+
+void test_trust_by_key_text_or_certificate_file(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string dir = temp_dir(fixture);
+    KeyPair keys = KeyPair::generate();
+    save_public(keys, dir + "/server.cert");
+    RawClient& server = client(fixture, keys);
+    proto::Message reg = test::register_message(Uuid::random(), "general", "tcp://h:1");
+    assert_error(test::request(server, reg), proto::kDenied);
+    assert_ok(zgm_registry_trust(fixture->registry, (dir + "/server.cert").c_str()));
+    assert_int_equal(test::request(server, reg).id, proto::kOk);
+    //  Neither a key nor a certificate: refused, saying so.
+    assert_int_equal(zgm_registry_trust(fixture->registry, "not a key"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+}
+
+void test_trust_dir_is_read_again_when_a_certificate_is_added_or_removed(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string dir = temp_dir(fixture);
+    std::string certs = dir + "/trusted";
+    KeyPair other = KeyPair::generate();
+    save_public(KeyPair::generate(), dir + "/stranger.cert"); //  beside, not inside
+    //  A directory that is not there is refused, naming it.
+    assert_int_equal(zgm_registry_trust_dir(fixture->registry, certs.c_str()), -1);
+    assert_non_null(strstr(zgm_strerror(), certs.c_str()));
+    assert_int_equal(mkdir(certs.c_str(), 0700), 0);
+    assert_ok(zgm_registry_trust_dir(fixture->registry, certs.c_str()));
+    save_public(other, certs + "/other.cert");
+
+    KeyPair keys = KeyPair::generate();
+    RawClient& server = client(fixture, keys);
+    RawClient& user = client(fixture);
+    proto::Message reg = test::register_message(Uuid::random(), "general", "tcp://h:1");
+    assert_error(test::request(server, reg), proto::kDenied);
+
+    //  Its certificate appears in the directory: trusted, without a restart.
+    save_public(keys, certs + "/server.cert");
+    assert_true(test::eventually([&] { return test::request(server, reg).id == proto::kOk; },
+                                 test::patience()));
+    assert_int_equal(list(user).size(), 1);
+
+    //  And removed: its heartbeats are refused, and its groups go.
+    assert_int_equal(unlink((certs + "/server.cert").c_str()), 0);
+    assert_true(test::eventually(
+        [&] {
+            proto::Message heartbeat = test::heartbeat_message("tcp://h:1", 1);
+            return test::request(server, heartbeat).status == proto::kDenied;
+        },
+        test::patience()));
+    assert_int_equal(list(user).size(), 0);
+    //  A user asking for its group is told its server lost the registry's trust.
+    assert_error(resolve(user, "general"), proto::kUnavailable, "lost the registry's trust");
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Names held by keys
+
+void test_name_held_by_a_live_key_cannot_be_taken_refreshed_moved_or_removed_by_another(
+    void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    zgm_registry_set_expiry(fixture->registry, 600);
+    RawClient& holder = trusted_server(fixture);
+    RawClient& rival = trusted_server(fixture);
+    RawClient& user = client(fixture);
+    Uuid id = Uuid::random();
+    register_ok(holder, "general", "tcp://10.0.0.1:6000", 3, id);
+
+    //  Taken (another endpoint) or moved (the same data, the rival's connection): 409,
+    //  saying who holds it.
+    proto::Message take = test::register_message(Uuid::random(), "general", "tcp://10.0.0.2:6000");
+    assert_error(test::request(rival, take), proto::kConflict, "tcp://10.0.0.1:6000");
+    proto::Message move = test::register_message(id, "general", "tcp://10.0.0.1:6000", 3);
+    assert_error(test::request(rival, move), proto::kConflict);
+    //  Removed: the rival's DEREGISTER drops only the rival.
+    proto::Message deregister;
+    deregister.id = proto::kDeregister;
+    assert_int_equal(test::request(rival, deregister).id, proto::kOk);
     std::vector<proto::GroupRecord> groups = list(user);
     assert_int_equal(groups.size(), 1);
     assert_string_equal(groups[0].endpoint.c_str(), "tcp://10.0.0.1:6000");
+    assert_string_equal(groups[0].server.str().c_str(), holder.key().c_str());
+
+    //  Refreshed: the rival's heartbeats claiming a group do not count, and do not keep the
+    //  holder's name alive; once the holder falls silent, the name expires.
+    proto::Message claim = test::heartbeat_message("tcp://10.0.0.2:6000", 1);
+    assert_error(test::request(rival, claim), proto::kNotFound);
+    int64_t silent_since = mono_ms(), deadline = silent_since + 5000;
+    bool taken = false;
+    while (!taken && mono_ms() < deadline) {
+        proto::Message heartbeat = test::heartbeat_message("tcp://10.0.0.2:6000", 0);
+        assert_int_equal(test::request(rival, heartbeat).id, proto::kOk);
+        proto::Message reply = test::request(rival, take);
+        taken = reply.id == proto::kOk;
+        if (!taken) {
+            assert_error(reply, proto::kConflict);
+            zclock_sleep(100); //  the rival's heartbeat period
+        }
+    }
+    //  Free again once the holder expired (not before), and the rival took it.
+    assert_true(taken);
+    assert_true(mono_ms() - silent_since >= 550);
+    proto::Message group = resolve(user, "general");
+    assert_int_equal(group.id, proto::kGroup);
+    assert_string_equal(group.endpoint.c_str(), "tcp://10.0.0.2:6000");
 }
 
-void test_same_group_from_restarted_server_takes_over_at_once(void** state) {
+void test_name_is_free_again_once_its_server_deregisters(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    RawClient before(fixture->endpoint), after(fixture->endpoint), user(fixture->endpoint);
-    Uuid group_id = Uuid::random(); //  the group's id lives in its store
-    proto::Message reg =
-        register_message(Uuid::random(), group_id, "general", "tcp://10.0.0.1:6000");
-    assert_int_equal(before.call(reg).id, proto::kOk);
-    proto::Message again = register_message(Uuid::random(), group_id, "general",
-                                            "tcp://10.0.0.1:6001"); //  a new process
-    assert_int_equal(after.call(again).id, proto::kOk);
+    RawClient& holder = trusted_server(fixture);
+    RawClient& rival = trusted_server(fixture);
+    register_ok(holder, "general", "tcp://10.0.0.1:6000");
+    proto::Message take = test::register_message(Uuid::random(), "general", "tcp://10.0.0.2:6000");
+    assert_error(test::request(rival, take), proto::kConflict);
+    proto::Message deregister;
+    deregister.id = proto::kDeregister;
+    assert_int_equal(test::request(holder, deregister).id, proto::kOk);
+    assert_int_equal(test::request(rival, take).id, proto::kOk);
+    //  Now the first one is refused.
+    proto::Message back = test::register_message(Uuid::random(), "general", "tcp://10.0.0.1:6000");
+    assert_error(test::request(holder, back), proto::kConflict, "tcp://10.0.0.2:6000");
+}
+
+void test_same_key_moves_its_group_to_another_endpoint_at_once(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& before = trusted_server(fixture);
+    //  The same key pair from a new process: another connection.
+    RawClient& after = client(fixture, before.keys());
+    RawClient& user = client(fixture);
+    Uuid id = Uuid::random(); //  the group's id lives in its store
+    register_ok(before, "general", "tcp://10.0.0.1:6000", 0, id);
+    register_ok(after, "general", "tcp://10.0.0.1:6001", 0, id);
     std::vector<proto::GroupRecord> groups = list(user);
     assert_int_equal(groups.size(), 1);
     assert_string_equal(groups[0].endpoint.c_str(), "tcp://10.0.0.1:6001");
 }
 
+//  ---------------------------------------------------------------------------------------
+//  Heartbeats and expiry
+
 void test_silent_server_expires_and_heartbeating_one_stays(void** state) {
     Fixture* fixture = (Fixture*)*state;
     zgm_registry_set_expiry(fixture->registry, 400);
-    RawClient silent(fixture->endpoint), alive(fixture->endpoint), user(fixture->endpoint);
-    Uuid alive_id = Uuid::random();
-    proto::Message reg_silent =
-        register_message(Uuid::random(), Uuid::random(), "quiet", "tcp://10.0.0.1:6000");
-    proto::Message reg_alive = register_message(alive_id, Uuid::random(), "busy", "tcp://h:1");
-    assert_int_equal(silent.call(reg_silent).id, proto::kOk);
-    assert_int_equal(alive.call(reg_alive).id, proto::kOk);
+    RawClient& silent = trusted_server(fixture);
+    RawClient& alive = trusted_server(fixture);
+    RawClient& user = client(fixture);
+    register_ok(silent, "quiet", "tcp://10.0.0.1:6000");
+    register_ok(alive, "busy", "tcp://h:1");
     assert_int_equal(list(user).size(), 2);
 
-    //  1.2 s: three expiry intervals, with a heartbeat from one server every 100 ms.
+    //  One server heartbeats every 100 ms until the silent one's group is gone.
+    int64_t start = mono_ms();
+    bool gone = false;
+    for (int i = 0; i < 50 && !gone; i++) {
+        proto::Message heartbeat = test::heartbeat_message("tcp://h:1", 1);
+        assert_int_equal(test::request(alive, heartbeat).id, proto::kOk);
+        gone = list(user).size() == 1;
+        if (!gone) zclock_sleep(100);
+    }
+    assert_true(gone);
+    assert_true(mono_ms() - start >= 300); //  not before its expiry interval
+    //  Three more expiry intervals: the heartbeating one stays.
     for (int i = 0; i < 12; i++) {
-        proto::Message heartbeat;
-        heartbeat.id = proto::kHeartbeat;
-        heartbeat.server = alive_id;
-        heartbeat.count = 1;
-        assert_int_equal(alive.call(heartbeat).id, proto::kOk);
+        proto::Message heartbeat = test::heartbeat_message("tcp://h:1", 1);
+        assert_int_equal(test::request(alive, heartbeat).id, proto::kOk);
         zclock_sleep(100);
     }
     std::vector<proto::GroupRecord> groups = list(user);
@@ -133,86 +349,545 @@ void test_silent_server_expires_and_heartbeating_one_stays(void** state) {
     assert_string_equal(groups[0].name.c_str(), "busy");
 }
 
-void test_heartbeat_from_unknown_server_asks_it_to_register(void** state) {
+void test_heartbeat_from_unknown_server_or_with_another_group_count_gets_404(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    RawClient server(fixture->endpoint);
-    proto::Message heartbeat;
-    heartbeat.id = proto::kHeartbeat;
-    heartbeat.server = Uuid::random();
-    heartbeat.count = 2;
-    proto::Message reply = server.call(heartbeat);
-    assert_int_equal(reply.id, proto::kError);
-    assert_int_equal(reply.status, proto::kNotFound);
+    RawClient& server = trusted_server(fixture);
+    proto::Message heartbeat = test::heartbeat_message("tcp://h:1", 2);
+    assert_error(test::request(server, heartbeat), proto::kNotFound);
+    register_ok(server, "one", "tcp://h:1");
+    heartbeat = test::heartbeat_message("tcp://h:1", 2); //  the registry knows one
+    assert_error(test::request(server, heartbeat), proto::kNotFound);
+    heartbeat = test::heartbeat_message("tcp://h:1", 1);
+    assert_int_equal(test::request(server, heartbeat).id, proto::kOk);
+    //  A server with no group yet is known by its heartbeats alone.
+    RawClient& empty = trusted_server(fixture);
+    heartbeat = test::heartbeat_message("tcp://h:2", 0);
+    assert_int_equal(test::request(empty, heartbeat).id, proto::kOk);
 }
 
 void test_deregister_removes_the_servers_groups(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    RawClient server(fixture->endpoint), user(fixture->endpoint);
-    Uuid server_id = Uuid::random();
-    proto::Message a = register_message(server_id, Uuid::random(), "a", "tcp://h:1");
-    proto::Message b = register_message(server_id, Uuid::random(), "b", "tcp://h:1");
-    assert_int_equal(server.call(a).id, proto::kOk);
-    assert_int_equal(server.call(b).id, proto::kOk);
-    assert_int_equal(list(user).size(), 2);
+    RawClient& server = trusted_server(fixture);
+    RawClient& other = trusted_server(fixture);
+    RawClient& user = client(fixture);
+    register_ok(server, "a", "tcp://h:1");
+    register_ok(server, "b", "tcp://h:1");
+    register_ok(other, "c", "tcp://h:2");
+    assert_int_equal(list(user).size(), 3);
     proto::Message deregister;
     deregister.id = proto::kDeregister;
-    deregister.server = server_id;
-    assert_int_equal(server.call(deregister).id, proto::kOk);
-    assert_int_equal(list(user).size(), 0);
+    assert_int_equal(test::request(server, deregister).id, proto::kOk);
+    std::vector<proto::GroupRecord> groups = list(user);
+    assert_int_equal(groups.size(), 1);
+    assert_string_equal(groups[0].name.c_str(), "c");
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Creation
+
+//  A trusted raw server that offers to host new groups (HEARTBEAT with accept_new).
+RawClient& accepting_server(Fixture* fixture, const std::string& endpoint) {
+    RawClient& server = trusted_server(fixture);
+    proto::Message heartbeat = test::heartbeat_message(endpoint, 0, 1);
+    assert_int_equal(test::request(server, heartbeat).id, proto::kOk);
+    return server;
+}
+
+//  Answers a HOST (or any request of the registry) with the request's own id.
+void answer(RawClient& server, const proto::Message& request, proto::Message& reply) {
+    reply.request_id = request.request_id;
+    assert_int_equal(proto::send(zsock_resolve(server.socket()), "", reply), 0);
+}
+
+void test_untrusted_server_heartbeating_accept_new_is_never_sent_host(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& rogue = client(fixture);
+    RawClient& user = client(fixture);
+    proto::Message heartbeat = test::heartbeat_message("tcp://10.6.6.6:1", 0, 1);
+    assert_error(test::request(rogue, heartbeat), proto::kDenied);
+    proto::Message create = create_message("bait");
+    assert_error(test::request(user, create), proto::kUnavailable,
+                 "no group server accepts new groups");
+
+    //  With a trusted server that accepts, the group goes there; the rogue hears nothing.
+    RawClient& server = accepting_server(fixture, "tcp://10.0.0.1:1");
+    create = create_message("bait");
+    user.send(create);
+    proto::Message host = server.recv();
+    assert_int_equal(host.id, proto::kHost);
+    assert_string_equal(host.group.c_str(), "bait");
+    proto::Message nothing;
+    heartbeat = test::heartbeat_message("tcp://10.6.6.6:1", 0, 1);
+    assert_error(test::request(rogue, heartbeat), proto::kDenied);
+    assert_false(rogue.try_recv(&nothing, 200));
+}
+
+void test_create_sends_host_with_the_creator_as_owner_and_answers_group_with_the_server_key(
+    void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& server = accepting_server(fixture, "tcp://10.0.0.1:7000");
+    RawClient& creator = client(fixture);
+    RawClient& other = client(fixture);
+
+    proto::Message create = create_message("fresh", 1);
+    creator.send(create);
+    proto::Message host = server.recv();
+    assert_int_equal(host.id, proto::kHost);
+    assert_string_equal(host.group.c_str(), "fresh");
+    assert_string_equal(host.key.str().c_str(), creator.key().c_str()); //  the owner
+    assert_int_equal(host.policy, 1);
+
+    //  While it is being created: the creator's repeat waits for the same outcome, another
+    //  key is refused.
+    proto::Message again = create_message("fresh", 1);
+    creator.send(again);
+    proto::Message rival = create_message("fresh");
+    assert_error(test::request(other, rival), proto::kConflict, "being created");
+
+    //  The group server registers the group, then answers OK.
+    Uuid id = Uuid::random();
+    register_ok(server, "fresh", "tcp://10.0.0.1:7000", 0, id, 1, 1);
+    proto::Message ok;
+    ok.id = proto::kOk;
+    answer(server, host, ok);
+    for (uint32_t request_id : {create.request_id, again.request_id}) {
+        proto::Message group = creator.recv();
+        assert_int_equal(group.id, proto::kGroup);
+        assert_int_equal(group.request_id, request_id);
+        assert_true(group.group_id == id);
+        assert_string_equal(group.group.c_str(), "fresh");
+        assert_string_equal(group.endpoint.c_str(), "tcp://10.0.0.1:7000");
+        assert_string_equal(group.key.str().c_str(), server.key().c_str());
+        assert_int_equal(group.policy, 1);
+    }
+}
+
+void test_create_repeated_by_its_creator_answers_group_again_and_another_key_gets_409(
+    void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& server = accepting_server(fixture, "tcp://10.0.0.1:7000");
+    RawClient& creator = client(fixture);
+    RawClient& other = client(fixture);
+    proto::Message create = create_message("fresh");
+    creator.send(create);
+    proto::Message host = server.recv();
+    register_ok(server, "fresh", "tcp://10.0.0.1:7000");
+    proto::Message ok;
+    ok.id = proto::kOk;
+    answer(server, host, ok);
+    assert_int_equal(creator.recv().id, proto::kGroup);
+
+    //  Its reply was lost, say: the creator asks again and gets the group, with no HOST.
+    proto::Message again = create_message("fresh");
+    proto::Message group = test::request(creator, again);
+    assert_int_equal(group.id, proto::kGroup);
+    assert_string_equal(group.key.str().c_str(), server.key().c_str());
+    proto::Message rival = create_message("fresh");
+    assert_error(test::request(other, rival), proto::kConflict, "already exists");
+    proto::Message nothing;
+    assert_false(server.try_recv(&nothing, 200));
+    //  A group a server registered by itself has no creator: nobody's CREATE gets it.
+    register_ok(server, "hosted", "tcp://10.0.0.1:7000");
+    proto::Message mine = create_message("hosted");
+    assert_error(test::request(creator, mine), proto::kConflict);
+}
+
+void test_create_passes_on_the_group_servers_refusal(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& server = accepting_server(fixture, "tcp://10.0.0.1:7000");
+    RawClient& creator = client(fixture);
+    proto::Message create = create_message("toomany");
+    creator.send(create);
+    proto::Message host = server.recv();
+    proto::Message refusal;
+    refusal.id = proto::kError;
+    refusal.status = proto::kLimitReached;
+    refusal.reason = "this group server hosts its maximum of 1 groups (--max-groups)";
+    answer(server, host, refusal);
+    proto::Message reply = creator.recv();
+    assert_int_equal(reply.request_id, create.request_id);
+    assert_error(reply, proto::kLimitReached, "--max-groups");
+    //  Not created: the name is free.
+    RawClient& other = client(fixture);
+    assert_int_equal(list(other).size(), 0);
 }
 
 void test_create_without_accepting_server_is_unavailable(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    RawClient user(fixture->endpoint);
-    proto::Message create;
-    create.id = proto::kCreate;
-    create.user = Uuid::random();
-    create.group = "newgroup";
-    proto::Message reply = user.call(create);
-    assert_int_equal(reply.id, proto::kError);
-    assert_int_equal(reply.status, proto::kUnavailable);
+    RawClient& user = client(fixture);
+    //  A trusted server that does not accept new groups does not count.
+    RawClient& server = trusted_server(fixture);
+    register_ok(server, "existing", "tcp://h:1");
+    proto::Message create = create_message("newgroup");
+    assert_error(test::request(user, create), proto::kUnavailable);
+    proto::Message bad = create_message("no spaces");
+    assert_error(test::request(user, bad), proto::kInvalid);
 }
 
-void test_create_places_group_on_accepting_server(void** state) {
+void test_create_places_group_on_a_group_server_owned_by_its_creator(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    zgm_group_t* server = zgm_group_new(NULL);
+    zgm_server_t* server = zgm_server_new(NULL);
     assert_non_null(server);
-    zgm_group_set_accept_new(server, 1);
-    assert_true(zgm_group_bind(server, "tcp://127.0.0.1:*") > 0);
-    assert_int_equal(zgm_group_connect_registry(server, fixture->endpoint.c_str()), 0);
+    fixture->servers.push_back(server);
+    assert_ok(zgm_registry_trust(fixture->registry, zgm_server_key(server)));
+    assert_ok(zgm_server_set_accept_new(server, 1));
+    assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
+    assert_ok(zgm_server_connect(server, fixture->endpoint.c_str(), fixture->key.c_str()));
 
     zgm_user_t* user = zgm_user_new("creator");
-    assert_int_equal(zgm_user_connect(user, fixture->endpoint.c_str()), 0);
-    assert_int_equal(zgm_user_create(user, "fresh"), 0);
-    //  Creating it again is refused: the name is taken.
-    assert_int_equal(zgm_user_create(user, "fresh"), -1);
+    zgm_user_t* other = zgm_user_new("other");
+    fixture->users.push_back(user);
+    fixture->users.push_back(other);
+    assert_ok(zgm_user_connect(user, fixture->endpoint.c_str(), fixture->key.c_str()));
+    assert_ok(zgm_user_connect(other, fixture->endpoint.c_str(), fixture->key.c_str()));
+    assert_ok(zgm_user_create(user, "fresh", ZGM_POLICY_MEMBERS));
+    //  Again by its creator: the same group (a retry after a lost reply is not a failure).
+    assert_ok(zgm_user_create(user, "fresh", ZGM_POLICY_MEMBERS));
+    //  By anyone else: the name is taken.
+    assert_int_equal(zgm_user_create(other, "fresh", ZGM_POLICY_OPEN), -1);
     assert_int_equal(zgm_errno(), ZGM_EEXISTS);
     //  A bad name is refused before anything is sent.
-    assert_int_equal(zgm_user_create(user, "no spaces"), -1);
+    assert_int_equal(zgm_user_create(user, "no spaces", ZGM_POLICY_OPEN), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
 
     size_t count = 0;
-    zgm_group_info_t* groups = zgm_user_groups(user, &count);
+    zgm_group_t* groups = zgm_user_groups(user, &count);
     assert_non_null(groups);
     assert_int_equal(count, 1);
     assert_string_equal(groups[0].name, "fresh");
+    assert_string_equal(groups[0].server_key, zgm_server_key(server));
+    assert_int_equal(groups[0].policy, ZGM_POLICY_MEMBERS);
     free(groups);
-    //  The creator can use it at once.
-    assert_int_equal(zgm_user_join(user, "fresh"), 0);
-    assert_int_equal(zgm_user_send(user, "fresh", "hi", 2, NULL, NULL), 0);
-    zgm_user_destroy(&user);
-    zgm_group_destroy(&server);
+    //  The creator owns it: it may join its members-only group, and the list says so.
+    assert_ok(zgm_user_join(user, "fresh"));
+    assert_ok(zgm_user_send(user, "fresh", "hi", 2, NULL, NULL, NULL));
+    zgm_member_t* members = zgm_user_members(user, "fresh", &count);
+    assert_non_null(members);
+    assert_int_equal(count, 1);
+    assert_string_equal(members[0].id, zgm_user_id(user));
+    assert_int_equal(members[0].role, ZGM_ROLE_OWNER);
+    free(members);
+    assert_int_equal(zgm_user_join(other, "fresh"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EDENIED);
 }
 
-void test_malformed_messages_get_errors_and_the_registry_carries_on(void** state) {
+//  ---------------------------------------------------------------------------------------
+//  Listing and resolving
+
+void test_list_pages_in_name_order_over_more_than_10000_groups(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    RawClient client(fixture->endpoint);
+    const int groups = test::emulated() ? 10010 : 10050;
+    assert_ok(zgm_registry_set_limit(fixture->registry, ZGM_LIMIT_GROUPS, 20000));
+    RawClient& server = trusted_server(fixture);
+    RawClient& user = client(fixture);
+    //  Names whose order is not the order they were registered in.
+    std::vector<std::string> names;
+    for (int i = 0; i < groups; i++)
+        names.push_back("g" + std::to_string((i * 7919) % groups));
+    const int chunk = 500; //  pipelined, then the replies
+    for (int first = 0; first < groups; first += chunk) {
+        int last = std::min(groups, first + chunk);
+        for (int i = first; i < last; i++) {
+            proto::Message reg = test::register_message(Uuid::random(), names[i], "tcp://h:1");
+            server.send(reg);
+        }
+        for (int i = first; i < last; i++)
+            assert_int_equal(server.recv().id, proto::kOk);
+    }
+    std::sort(names.begin(), names.end());
 
-    client.send_raw("garbage, not zgm_proto");
-    proto::Message reply = client.recv();
-    assert_int_equal(reply.id, proto::kError);
-    assert_int_equal(reply.status, proto::kBadRequest);
+    //  Page by page, each after the last name of the one before.
+    std::vector<std::string> seen;
+    std::string after;
+    int pages = 0;
+    for (; pages < 100; pages++) {
+        proto::Message page = list_page(user, after);
+        assert_true(page.groups.size() <= 1000);
+        for (const proto::GroupRecord& group : page.groups)
+            seen.push_back(group.name);
+        if (!page.more) break;
+        assert_int_equal(page.groups.size(), 1000);
+        after = page.groups.back().name;
+    }
+    assert_int_equal(pages, (groups + 999) / 1000 - 1);
+    assert_int_equal(seen.size(), (size_t)groups);
+    assert_true(seen == names);
 
+    //  limit: at most that many; 0 or over 1,000: 1,000.
+    proto::Message small = list_page(user, names[10], 7);
+    assert_int_equal(small.groups.size(), 7);
+    assert_int_equal(small.more, 1);
+    assert_string_equal(small.groups[0].name.c_str(), names[11].c_str());
+    assert_int_equal(list_page(user, "", 5000).groups.size(), 1000);
+    proto::Message tail = list_page(user, names[groups - 3], 7);
+    assert_int_equal(tail.groups.size(), 2);
+    assert_int_equal(tail.more, 0);
+    //  After a name that is not listed: from the next one in order.
+    assert_string_equal(
+        list_page(user, "g0zzz", 1).groups[0].name.c_str(),
+        names[std::upper_bound(names.begin(), names.end(), "g0zzz") - names.begin()].c_str());
+}
+
+void test_list_says_incomplete_during_the_expiry_interval_after_a_start(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    int64_t started = mono_ms(); //  no later than the registry's own start
+    zgm_registry_t* registry = new_registry(fixture);
+    assert_ok(zgm_registry_set_expiry(registry, 1000));
+    int port = zgm_registry_bind(registry, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    RawClient user(test::local_endpoint(port), zgm_registry_key(registry));
+    test::patient(user);
+    proto::Message message;
+    message.id = proto::kList;
+    proto::Message page = test::request(user, message);
+    assert_int_equal(page.id, proto::kGroups);
+    if (mono_ms() - started < 900) assert_int_equal(page.complete, 0);
+    assert_true(test::eventually(
+        [&] {
+            proto::Message again;
+            again.id = proto::kList;
+            return test::request(user, again).complete == 1;
+        },
+        test::patience()));
+    assert_true(mono_ms() - started >= 1000);
+}
+
+void test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning(
+    void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    int64_t started = mono_ms(); //  no later than the registry's own start
+    zgm_registry_t* registry = new_registry(fixture);
+    assert_ok(zgm_registry_set_expiry(registry, 800));
+    int port = zgm_registry_bind(registry, "tcp://127.0.0.1:*");
+    std::string endpoint = test::local_endpoint(port);
+    RawClient user(endpoint, zgm_registry_key(registry));
+    test::patient(user);
+    RawClient server(endpoint, zgm_registry_key(registry));
+    test::patient(server);
+    assert_ok(zgm_registry_trust(registry, server.key().c_str()));
+
+    //  Just started: a miss may be a group not registered again yet.
+    proto::Message miss = resolve(user, "later");
+    if (mono_ms() - started < 700) {
+        assert_error(miss, proto::kUnavailable, "still learning");
+        assert_true(miss.retry_ms > 0 && miss.retry_ms <= 800);
+    }
+    Uuid id = Uuid::random();
+    register_ok(server, "here", "tcp://10.0.0.1:6000", 4, id);
+    proto::Message group = resolve(user, "here");
+    assert_int_equal(group.id, proto::kGroup);
+    assert_true(group.group_id == id);
+    assert_string_equal(group.endpoint.c_str(), "tcp://10.0.0.1:6000");
+    assert_string_equal(group.key.str().c_str(), server.key().c_str());
+    assert_int_equal(group.member_count, 4);
+    //  Settled: a miss is a miss.
+    assert_true(test::eventually(
+        [&] {
+            proto::Message heartbeat = test::heartbeat_message("tcp://10.0.0.1:6000", 1);
+            test::request(server, heartbeat);
+            return resolve(user, "later").status == proto::kNotFound;
+        },
+        test::patience()));
+    assert_error(resolve(user, "later"), proto::kNotFound, "later");
+    assert_error(resolve(user, "bad name"), proto::kInvalid);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Limits
+
+void test_max_groups_refused_with_430_naming_the_flag(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_registry_set_limit(fixture->registry, ZGM_LIMIT_GROUPS, 3));
+    RawClient& server = accepting_server(fixture, "tcp://h:1");
+    RawClient& user = client(fixture);
+    Uuid id = Uuid::random();
+    register_ok(server, "a", "tcp://h:1", 0, id, 1);
+    register_ok(server, "b", "tcp://h:1", 0, Uuid::random(), 1);
+    register_ok(server, "c", "tcp://h:1", 0, Uuid::random(), 1);
+    proto::Message fourth = test::register_message(Uuid::random(), "d", "tcp://h:1", 0, 1);
+    assert_error(test::request(server, fourth), proto::kLimitReached, "--max-groups");
+    //  A group it lists is registered again (its member count changed): fine.
+    register_ok(server, "a", "tcp://h:1", 5, id, 1);
+    //  CREATE is refused at the registry, before a group server creates what it cannot list.
+    proto::Message create = create_message("e");
+    assert_error(test::request(user, create), proto::kLimitReached, "--max-groups");
+    proto::Message nothing;
+    assert_false(server.try_recv(&nothing, 200));
+    assert_int_equal(list(user).size(), 3);
+}
+
+void test_users_are_rate_limited_with_429_and_retry_ms_and_trusted_servers_are_not(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_registry_set_limit(fixture->registry, ZGM_LIMIT_RATE, 50)); //  bursts of 100
+    RawClient& user = client(fixture);
+    RawClient& server = trusted_server(fixture);
+    RawClient& rogue = client(fixture);
+    const int burst = 300;
+    for (int i = 0; i < burst; i++) {
+        proto::Message message;
+        message.id = proto::kList;
+        user.send(message);
+    }
+    int answered = 0, limited = 0;
+    for (int i = 0; i < burst; i++) {
+        proto::Message reply = user.recv();
+        if (reply.id == proto::kGroups) {
+            answered++;
+        } else {
+            assert_error(reply, proto::kRateLimited, "try again in");
+            assert_true(reply.retry_ms >= 1 && reply.retry_ms <= 1000);
+            limited++;
+        }
+    }
+    assert_true(answered >= 100 && answered < burst);
+    assert_true(limited > 0);
+    //  After retry_ms, it is served again.
+    assert_true(test::eventually(
+        [&] {
+            proto::Message message;
+            message.id = proto::kList;
+            return test::request(user, message).id == proto::kGroups;
+        },
+        test::patience()));
+
+    //  A trusted group server's heartbeats and registrations are never slowed down.
+    for (int i = 0; i < burst; i++) {
+        proto::Message message =
+            i % 2 ? test::heartbeat_message("tcp://h:1", 0)
+                  : test::register_message(Uuid::random(), "g" + std::to_string(i), "tcp://h:1");
+        server.send(message);
+    }
+    for (int i = 0; i < burst; i++) {
+        proto::Message reply = server.recv();
+        //  Heartbeats count the groups registered so far: OK or 404, never 429.
+        assert_true(reply.id == proto::kOk || reply.status == proto::kNotFound);
+    }
+    //  A key that is not trusted is no group server: its REGISTERs are a user's requests.
+    for (int i = 0; i < burst; i++) {
+        proto::Message message = test::register_message(Uuid::random(), "x", "tcp://h:6");
+        rogue.send(message);
+    }
+    int denied = 0;
+    limited = 0;
+    for (int i = 0; i < burst; i++) {
+        proto::Message reply = rogue.recv();
+        assert_int_equal(reply.id, proto::kError);
+        denied += reply.status == proto::kDenied;
+        limited += reply.status == proto::kRateLimited;
+    }
+    assert_true(denied <= 150);
+    assert_int_equal(denied + limited, burst);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Bad input
+
+//  The child's side of the next test: sends `count` frames of `megabytes` MiB to the
+//  registry, one connection each, waiting each time for the registry to cut the
+//  connection; prints "done" when all were cut.
+int send_big_frames(const char* endpoint, const char* key, int count, int megabytes) {
+    for (int i = 0; i < count; i++) {
+        Peer::Options options;
+        options.monitor = true;
+        Peer peer(endpoint, key, options);
+        if (peer.handshake(10000) != 1) {
+            printf("frame %d: no handshake\n", i);
+            return 1;
+        }
+        zmq_msg_t frame;
+        zmq_msg_init_size(&frame, (size_t)megabytes << 20);
+        memset(zmq_msg_data(&frame), 'x', zmq_msg_size(&frame));
+        if (zmq_msg_send(&frame, zsock_resolve(peer.socket()), 0) < 0) {
+            printf("frame %d: %s\n", i, zmq_strerror(errno));
+            return 1;
+        }
+        if (!peer.event(ZMQ_EVENT_DISCONNECTED, 30000)) {
+            printf("frame %d: not cut\n", i);
+            return 1;
+        }
+    }
+    printf("done\n");
+    fflush(stdout);
+    return 0;
+}
+
+void test_frame_over_max_frame_is_cut_off_without_being_buffered(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    zgm_registry_t* registry = new_registry(fixture);
+    assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_FRAME, 16 * 1024));
+    int port = zgm_registry_bind(registry, "tcp://127.0.0.1:*");
+    std::string endpoint = test::local_endpoint(port);
+    std::string key = zgm_registry_key(registry);
+
+    //  Under the limit: read, and answered as malformed.
+    Peer::Options options;
+    options.monitor = true;
+    Peer small(endpoint, key, options);
+    assert_int_equal(small.handshake(test::patience()), 1);
+    std::string bytes(16000, 'x');
+    assert_int_equal(zmq_send(zsock_resolve(small.socket()), bytes.data(), bytes.size(), 0),
+                     (int)bytes.size());
+    proto::Message reply;
+    assert_true(small.try_recv(&reply, test::patience()));
+    assert_error(reply, proto::kBadRequest);
+    //  Over it: no answer; the connection is cut.
+    bytes.assign(17000, 'x');
+    assert_int_equal(zmq_send(zsock_resolve(small.socket()), bytes.data(), bytes.size(), 0),
+                     (int)bytes.size());
+    assert_int_equal(small.event(ZMQ_EVENT_DISCONNECTED, test::patience()), ZMQ_EVENT_DISCONNECTED);
+
+    //  Big frames from another process: this one's memory is the registry's.
+    const int frames = 4, megabytes = test::emulated() ? 16 : 64;
+    std::string dir = temp_dir(fixture);
+    std::string log = dir + "/sender.log";
+    long before = test::rss_kb(), peak = before;
+    pid_t sender = test::start(
+        {"--send-big-frames", endpoint, key, std::to_string(frames), std::to_string(megabytes)},
+        log);
+    assert_true(sender > 0);
+    int64_t deadline = mono_ms() + 60000 * test::slowdown();
+    bool done = false;
+    while (!done && mono_ms() < deadline) {
+        peak = std::max(peak, test::rss_kb());
+        done = test::read_file(log).find("done") != std::string::npos;
+        if (!done) zclock_sleep(5); //  sampling the resident size
+    }
+    test::stop(sender);
+    std::string said = test::read_file(log);
+    if (!done) fail_msg("the sender did not finish: %s", said.c_str());
+    long after = test::rss_kb();
+    print_message("# registry RSS: %ld KiB before, %ld KiB at most while %d frames of %d MiB "
+                  "came, %ld KiB after\n",
+                  before, peak, frames, megabytes, after);
+    assert_memory_bound(peak - before < 16 * 1024);
+    //  And it still serves.
+    RawClient user(endpoint, key);
+    test::patient(user);
+    proto::Message list;
+    list.id = proto::kList;
+    assert_int_equal(test::request(user, list).id, proto::kGroups);
+}
+
+//  A SEND whose one body says it is a byte over kMaxBody (the registry's --max-frame keeps
+//  the body itself out): 413 from any server.
+std::string oversize_body_frame() {
+    std::vector<std::string> bodies = {"x"};
+    proto::Message message = test::send_message("general", bodies);
+    std::string bytes;
+    assert_true(proto::encode(message, &bytes));
+    size_t length_at = bytes.size() - 1 - 4;
+    uint32_t length = proto::kMaxBody + 1;
+    for (int i = 0; i < 4; i++)
+        bytes[length_at + i] = (char)(length >> (24 - 8 * i));
+    return bytes;
+}
+
+void test_malformed_messages_get_400_426_413_and_the_registry_carries_on(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& user = client(fixture);
+
+    user.send_raw("garbage, not zgm_proto");
+    assert_error(user.recv(), proto::kBadRequest);
     //  Another protocol version: 426, with the request id echoed.
     proto::Message list_msg;
     list_msg.id = proto::kList;
@@ -220,65 +895,196 @@ void test_malformed_messages_get_errors_and_the_registry_carries_on(void** state
     std::string bytes;
     assert_true(proto::encode(list_msg, &bytes));
     bytes[3] = 9;
-    client.send_raw(bytes);
-    reply = client.recv();
-    assert_int_equal(reply.status, proto::kBadVersion);
+    user.send_raw(bytes);
+    proto::Message reply = user.recv();
+    assert_error(reply, proto::kBadVersion);
     assert_int_equal(reply.request_id, 77);
-
+    //  A body over kMaxBody: 413.
+    user.send_raw(oversize_body_frame());
+    assert_error(user.recv(), proto::kTooLarge);
     //  A message the registry does not take.
-    proto::Message join;
-    join.id = proto::kJoin;
-    join.group = "general";
-    reply = client.call(join);
-    assert_int_equal(reply.status, proto::kBadRequest);
-
+    proto::Message join = test::join_message("general", "me");
+    assert_error(test::request(user, join), proto::kBadRequest, "JOIN");
     //  Two frames where one is allowed.
     assert_true(proto::encode(list_msg, &bytes));
-    zmq_send(zsock_resolve(client.socket()), bytes.data(), bytes.size(), ZMQ_SNDMORE);
-    zmq_send(zsock_resolve(client.socket()), "extra", 5, 0);
-    reply = client.recv();
-    assert_int_equal(reply.status, proto::kBadRequest);
-
+    zmq_send(zsock_resolve(user.socket()), bytes.data(), bytes.size(), ZMQ_SNDMORE);
+    zmq_send(zsock_resolve(user.socket()), "extra", 5, 0);
+    assert_error(user.recv(), proto::kBadRequest);
     //  Still serving.
-    assert_int_equal(list(client).size(), 0);
+    assert_int_equal(list(user).size(), 0);
+}
+
+void test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines_with_counts(
+    void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    test::LogCapture log;
+    RawClient& user = client(fixture);
+    RawClient& server = trusted_server(fixture);
+    register_ok(server, "general", "tcp://h:1");
+    const int count = test::emulated() ? 10000 : 100000, chunk = 1000;
+    std::string version;
+    proto::Message list_msg;
+    list_msg.id = proto::kList;
+    assert_true(proto::encode(list_msg, &version));
+    version[3] = 9;
+    const std::string kinds[3] = {"garbage, not zgm_proto", version, oversize_body_frame()};
+    int64_t start = mono_ms();
+    for (int first = 0; first < count; first += chunk) {
+        for (int i = first; i < first + chunk; i++)
+            user.send_raw(kinds[i % 3]);
+        for (int i = first; i < first + chunk; i++)
+            assert_int_equal(user.recv().id, proto::kError);
+    }
+    //  And valid requests, within the rate: answered, their lines within the budget.
+    for (int i = 0; i < 500; i++) {
+        proto::Message message = test::group_request(proto::kResolve, "general");
+        if (i % 2) message.id = proto::kList;
+        proto::Message reply = test::request(user, message);
+        //  (its server falls silent while this runs slowly: RESOLVE then answers 503, away)
+        assert_true(reply.id != proto::kError || reply.status == proto::kUnavailable);
+    }
+    int64_t took = mono_ms() - start;
+    //  Each refusal is counted once: the first of an interval in a line of its own (with
+    //  the key), the others in one line of counts at the end of the interval.
+    auto counted = [&] {
+        long total = (long)log.lines("registry: refused: malformed").size();
+        for (const std::string& line : log.lines("refused in the last"))
+            for (size_t at = 0; (at = line.find(" x malformed", at)) != std::string::npos; at++)
+                total += atol(line.c_str() + line.rfind(' ', at - 1) + 1);
+        return total;
+    };
+    assert_true(test::eventually([&] { return counted() == count; }, 10000 + test::patience()));
+    //  A line for each LIST and for the group's registration, written (at most 50 a second)
+    //  or counted in a line that says how many were held back.
+    const long requests = 250 + 1;
+    assert_true(test::eventually([&] { return test::request_lines_logged(log) == requests; },
+                                 10000 + test::patience()));
+    std::vector<std::string> lines = log.lines(), written;
+    for (const std::string& line : lines)
+        if (test::is_request_line(line)) written.push_back(line);
+    print_message("# %d malformed and 500 valid requests in %lld ms: %zu lines logged, %zu of them "
+                  "for requests\n",
+                  count, (long long)took, lines.size(), written.size());
+    std::vector<std::string> first = log.lines("registry: refused: malformed");
+    assert_non_null(strstr(first[0].c_str(), user.key().c_str()));
+    if ((long)written.size() > 50 * (took / 1000 + 2))
+        fail_msg("more than 50 request lines a second:\n%s", log.text().c_str());
+    //  Besides: a line at once and a line of counts per 10 s interval for the refusals and
+    //  the lines held back, and the group registered.
+    long others = 0;
+    for (const std::string& line : lines)
+        others += !test::is_request_line(line) && !test::is_held_back_line(line);
+    if (others > 4 + 2 * (took / 10000)) fail_msg("too many lines:\n%s", log.text().c_str());
+}
+
+void test_null_plain_or_wrongly_keyed_clients_get_no_answer(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    Peer::Options options;
+    options.monitor = true;
+    struct Case {
+        test::Mechanism mechanism;
+        std::string server_key;
+    } cases[] = {{test::Mechanism::kNull, ""},
+                 {test::Mechanism::kPlain, ""},
+                 {test::Mechanism::kCurve, KeyPair::generate().public_txt}};
+    for (const Case& c : cases) {
+        options.mechanism = c.mechanism;
+        Peer peer(fixture->endpoint, c.server_key, options);
+        proto::Message message;
+        message.id = proto::kList;
+        assert_true(peer.send(message));
+        assert_int_equal(peer.handshake(test::patience()), -1);
+        proto::Message reply;
+        assert_false(peer.try_recv(&reply, 100));
+    }
+    //  The registry's own key over CURVE: answered.
+    options.mechanism = test::Mechanism::kCurve;
+    Peer good(fixture->endpoint, fixture->key, options);
+    proto::Message message;
+    message.id = proto::kList;
+    assert_int_equal(test::request(good, message).id, proto::kGroups);
+}
+
+void test_insecure_registry_takes_plain_clients_named_by_the_key_they_state(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    zgm_registry_t* registry = new_registry(fixture);
+    assert_ok(zgm_registry_set_insecure(registry, 1));
+    std::string endpoint = test::local_endpoint(zgm_registry_bind(registry, "tcp://127.0.0.1:*"));
+    KeyPair keys = KeyPair::generate();
+    assert_ok(zgm_registry_trust(registry, keys.public_txt.c_str()));
+    Peer::Options options;
+    options.mechanism = test::Mechanism::kPlain;
+    Peer server(endpoint, "", options, keys);
+    proto::Message reg = test::register_message(Uuid::random(), "plain", "tcp://h:1");
+    assert_int_equal(test::request(server, reg).id, proto::kOk);
+    Peer user(endpoint, "", options);
+    proto::Message message;
+    message.id = proto::kList;
+    proto::Message page = test::request(user, message);
+    assert_int_equal(page.groups.size(), 1);
+    assert_string_equal(page.groups[0].server.str().c_str(), keys.public_txt.c_str());
+    //  CURVE to an insecure registry fails the handshake.
+    options.mechanism = test::Mechanism::kCurve;
+    options.monitor = true;
+    Peer curve(endpoint, KeyPair::generate().public_txt, options);
+    assert_int_equal(curve.handshake(test::patience()), -1);
 }
 
 void test_user_vanishing_mid_request_does_not_disturb_the_registry(void** state) {
     Fixture* fixture = (Fixture*)*state;
     for (int i = 0; i < 20; i++) {
-        RawClient gone(fixture->endpoint);
+        RawClient gone(fixture->endpoint, fixture->key);
         proto::Message message;
         message.id = proto::kList;
         gone.send(message);
     } //  each closes before its reply
-    RawClient user(fixture->endpoint);
+    RawClient& user = client(fixture);
     assert_int_equal(list(user).size(), 0);
 }
 
 } // namespace
 
-int main(void) {
+#define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(int argc, char** argv) {
+    if (argc == 6 && strcmp(argv[1], "--send-big-frames") == 0)
+        return send_big_frames(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
+    char self[4096];
+    ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(length > 0);
+    self[length] = '\0';
+    test::set_program(self);
+    //  One test, or those matching a pattern, while working on them.
+    if (getenv("ZGM_TEST_FILTER")) cmocka_set_test_filter(getenv("ZGM_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_registered_group_is_listed_with_endpoint_and_members,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_name_served_by_another_live_server_is_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_same_group_from_restarted_server_takes_over_at_once,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_silent_server_expires_and_heartbeating_one_stays,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_heartbeat_from_unknown_server_asks_it_to_register,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deregister_removes_the_servers_groups, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_create_without_accepting_server_is_unavailable, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_create_places_group_on_accepting_server, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(
-            test_malformed_messages_get_errors_and_the_registry_carries_on, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_user_vanishing_mid_request_does_not_disturb_the_registry, setup, teardown),
+        TEST(test_registered_group_is_listed_with_endpoint_key_policy_and_members),
+        TEST(test_untrusted_key_gets_401_for_register_heartbeat_and_deregister),
+        TEST(test_trust_by_key_text_or_certificate_file),
+        TEST(test_trust_dir_is_read_again_when_a_certificate_is_added_or_removed),
+        TEST(test_name_held_by_a_live_key_cannot_be_taken_refreshed_moved_or_removed_by_another),
+        TEST(test_name_is_free_again_once_its_server_deregisters),
+        TEST(test_same_key_moves_its_group_to_another_endpoint_at_once),
+        TEST(test_silent_server_expires_and_heartbeating_one_stays),
+        TEST(test_heartbeat_from_unknown_server_or_with_another_group_count_gets_404),
+        TEST(test_deregister_removes_the_servers_groups),
+        TEST(test_untrusted_server_heartbeating_accept_new_is_never_sent_host),
+        TEST(
+            test_create_sends_host_with_the_creator_as_owner_and_answers_group_with_the_server_key),
+        TEST(test_create_repeated_by_its_creator_answers_group_again_and_another_key_gets_409),
+        TEST(test_create_passes_on_the_group_servers_refusal),
+        TEST(test_create_without_accepting_server_is_unavailable),
+        TEST(test_create_places_group_on_a_group_server_owned_by_its_creator),
+        TEST(test_list_pages_in_name_order_over_more_than_10000_groups),
+        TEST(test_list_says_incomplete_during_the_expiry_interval_after_a_start),
+        TEST(test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning),
+        TEST(test_max_groups_refused_with_430_naming_the_flag),
+        TEST(test_users_are_rate_limited_with_429_and_retry_ms_and_trusted_servers_are_not),
+        TEST(test_frame_over_max_frame_is_cut_off_without_being_buffered),
+        TEST(test_malformed_messages_get_400_426_413_and_the_registry_carries_on),
+        TEST(test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines_with_counts),
+        TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),
+        TEST(test_insecure_registry_takes_plain_clients_named_by_the_key_they_state),
+        TEST(test_user_vanishing_mid_request_does_not_disturb_the_registry),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }

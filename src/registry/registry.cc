@@ -341,12 +341,13 @@ void Registry::handle_socket() {
 void Registry::handle(const std::string& from, const Key& peer, proto::Message& request) {
     if (peer.is_nil()) //  only an unauthenticated connection has no key
         return refuse(from, request.request_id, proto::kDenied, "no key on this connection", peer);
-    //  Group servers are bounded by trust; users by their rate.
+    //  Trusted group servers are bounded by trust; users by their rate, and so is a key
+    //  that sends what a group server would without being trusted.
     bool server_message = request.id == proto::kRegister || request.id == proto::kHeartbeat ||
                           request.id == proto::kDeregister || request.id == proto::kOk ||
                           request.id == proto::kError;
     uint32_t retry_ms = 0;
-    if (!server_message && !rates_.admit(peer, 1, mono_ms(), &retry_ms))
+    if (!(server_message && trusted(peer)) && !rates_.admit(peer, 1, mono_ms(), &retry_ms))
         return refuse(from, request.request_id, proto::kRateLimited,
                       "too many requests: try again in " + std::to_string(retry_ms) + " ms", peer,
                       retry_ms);
@@ -574,6 +575,12 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
             return error(from, request.request_id, proto::kConflict,
                          "group '" + request.group + "' is being created");
         }
+    //  A group the registry could not list is not created (creations under way count).
+    if (groups_.size() + creates_.size() >= limits_.groups)
+        return refuse(from, request.request_id, proto::kLimitReached,
+                      "the registry lists its maximum of " + std::to_string(limits_.groups) +
+                          " groups (--max-groups)",
+                      peer);
     //  The accepting trusted server with the fewest groups takes it.
     const ServerEntry* chosen = nullptr;
     Key chosen_key;

@@ -70,6 +70,11 @@ void RegistryLink::reconnect() {
     if (!fresh) return;
     zsock_destroy(&socket_);
     socket_ = fresh;
+    //  The host may have a new address (renumbered): the one the registry gives users too.
+    //  Without a route to the registry (a link down) the old one stays, not 127.0.0.1.
+    bool routed = false;
+    std::string advertised = work_out_advertised(&routed);
+    if (routed) advertised_ = advertised;
     requests_.clear();
     unanswered_ = 0;
     for (auto& entry : groups_)
@@ -115,12 +120,12 @@ void RegistryLink::finish_connect(bool timed_out) {
 void RegistryLink::update(const std::string& name, const GroupSummary& group) {
     Entry& entry = groups_[name];
     entry.summary = group;
-    //  A refused name is tried again with the heartbeats.
-    if (!socket_ || !entry.refused.empty()) return;
-    //  Now, so a group made for HOST is known to the registry before the OK that follows;
-    //  one that is not registered yet (a new group) is also sent again until it is.
-    send_register(name, entry);
-    if (!entry.registered && !next_register_ms_) next_register_ms_ = mono_ms() + kRegisterRetryMs;
+    if (!socket_) return;
+    //  At once, so a group placed here by HOST is registered before HOST is answered; a
+    //  group the registry has not taken yet is sent again until it answers.
+    bool sent = send_register(name, entry);
+    if (!entry.registered && entry.refused.empty() && !next_register_ms_)
+        next_register_ms_ = mono_ms() + (sent ? kRegisterRetryMs : kUnsentRetryMs);
 }
 
 void RegistryLink::handle() {
@@ -269,13 +274,17 @@ void RegistryLink::deregister() {
     }
 }
 
-std::string RegistryLink::work_out_advertised() const {
+std::string RegistryLink::work_out_advertised(bool* routed) const {
+    bool ignored = false;
+    if (!routed) routed = &ignored;
+    *routed = true;
     if (!advertise_.empty()) return advertise_;
     std::string host_port = endpoint_address(bound_);
     if (bound_.compare(0, 6, "tcp://") != 0) return bound_;
     size_t colon = host_port.rfind(':');
     std::string host = host_port.substr(0, colon);
     if (host != "0.0.0.0" && host != "*" && host != "[::]") return bound_;
+    *routed = false;
     std::string local = "127.0.0.1";
     std::string registry = endpoint_address(endpoint_);
     size_t registry_colon = registry.rfind(':');
@@ -293,7 +302,10 @@ std::string RegistryLink::work_out_advertised() const {
             if (probe >= 0 && ::connect(probe, found->ai_addr, found->ai_addrlen) == 0 &&
                 getsockname(probe, (struct sockaddr*)&address, &length) == 0) {
                 char text[INET_ADDRSTRLEN];
-                if (inet_ntop(AF_INET, &address.sin_addr, text, sizeof text)) local = text;
+                if (inet_ntop(AF_INET, &address.sin_addr, text, sizeof text)) {
+                    local = text;
+                    *routed = true;
+                }
             }
             if (probe >= 0) close(probe);
             freeaddrinfo(found);

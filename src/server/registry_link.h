@@ -107,7 +107,8 @@ private:
     void on_host(const proto::Message& request);
     bool to_registry(proto::Message& message, const std::string& group = "");
     void finish_connect(bool timed_out);
-    std::string work_out_advertised() const;
+    //  *routed (when given): false if the address is a guess (no route to the registry).
+    std::string work_out_advertised(bool* routed = nullptr) const;
 
     RegistryLinkOwner* owner_;
     zsock_t* socket_ = nullptr;

@@ -30,6 +30,9 @@
 
 #include <algorithm>
 #include <deque>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <map>
 #include <memory>
 #include <set>
@@ -54,6 +57,8 @@ constexpr size_t kMaxMessagesPerPass = 8192;
 constexpr int kFollowLapseMs = 10000; //  a follow not refreshed this long lapses
 constexpr int kSweepMs = 1000;
 constexpr int kTrimMs = 10000; //  how often age retention is applied
+//  Connections that closed since the memory was last given back, before it is given back.
+constexpr int kChurnConnections = 64;
 
 //  One connection following one group.
 struct Follower {
@@ -107,8 +112,8 @@ public:
     explicit FrameFiller(proto::MessagesWriter* writer) : writer_(writer) {}
     void message(const MessageView& row) override {
         if (full_) return;
-        Uuid msg_id;
-        memcpy(msg_id.bytes, row.msg_id, 16);
+        Uuid msg_id; //  none (all-zero) for a message sent without one, or stored by 0.1
+        if (row.msg_id) memcpy(msg_id.bytes, row.msg_id, 16);
         if (!writer_->add(row.seq, row.timestamp, row.sender, msg_id,
                           std::string_view(row.sender_name, row.sender_name_size),
                           std::string_view((const char*)row.body, row.body_size)))
@@ -176,6 +181,7 @@ private:
     void end_follows(Group& group, const Key& key);
     void remove_follower(Group& group, std::map<std::string, Follower>::iterator it);
     void sweep();
+    void give_back_memory();
     void summary_changed(const Group& group);
 
     void reply(const std::string& to, proto::Message& message, uint32_t request_id);
@@ -208,6 +214,8 @@ private:
     int64_t started_ms_ = 0;
     int64_t next_sweep_ms_ = 0;
     int64_t next_trim_ms_ = 0;
+    uint64_t opened_at_trim_ = 0; //  connections opened when memory was last given back
+    int connections_at_trim_ = 0; //  and open then
     bool terminated_ = false;
 };
 
@@ -248,13 +256,13 @@ void GroupServer::open_store(Durability durability) {
 void GroupServer::run() {
     zsock_signal(pipe_, 0);
     while (!terminated_) {
+        int64_t next = link_.tick(); //  first: it may replace the registry socket
         zmq_pollitem_t items[3] = {
             {zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0},
             {users_ ? zsock_resolve(users_) : nullptr, 0, ZMQ_POLLIN, 0},
             {link_.socket() ? zsock_resolve(link_.socket()) : nullptr, 0, ZMQ_POLLIN, 0},
         };
         int count = link_.socket() ? 3 : users_ ? 2 : 1;
-        int64_t next = link_.tick();
         if (users_ && next_sweep_ms_ < next) next = next_sweep_ms_;
         int64_t now = mono_ms();
         long timeout = next == INT64_MAX ? -1 : next > now ? (long)(next - now) : 0;
@@ -1165,7 +1173,27 @@ void GroupServer::sweep() {
         store_->trim(now_us(), nullptr);
         next_trim_ms_ = now + kTrimMs;
     }
+    give_back_memory();
     next_sweep_ms_ = now + kSweepMs;
+}
+
+//  Each connection's buffers (handshake, codec, queues) are freed when it closes, but glibc
+//  keeps what its arenas freed: after a burst of connections came and went, the process
+//  would stay as large as at the burst's peak, and grow toward it after each burst. Once
+//  such a burst has gone, the free memory goes back to the system.
+void GroupServer::give_back_memory() {
+    if (!domain_) return;
+    uint64_t opened = domain_->admitted + domain_->refused_full + domain_->refused_mechanism +
+                      domain_->refused_identity + domain_->failed_handshakes;
+    int connections = domain_->connections;
+    //  Connections opened since the memory was last given back, less those still open.
+    int64_t gone = (int64_t)(opened - opened_at_trim_) - (connections - connections_at_trim_);
+    if (gone < kChurnConnections) return;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    opened_at_trim_ = opened;
+    connections_at_trim_ = connections;
 }
 
 void GroupServer::reply(const std::string& to, proto::Message& message, uint32_t request_id) {

@@ -1248,9 +1248,14 @@ std::string UserActor::set_route(const std::string& group, const std::string& en
 
 void UserActor::follow(const std::string& group, const std::string& server_id, uint64_t after_seq,
                        uint64_t last_seq) {
+    //  A group followed already goes on from what was handed over: never a message twice.
+    auto before = followed_.find(group);
+    uint64_t handed = before != followed_.end() && before->second.server == server_id
+                          ? before->second.last_seq
+                          : 0;
     Followed& followed = followed_[group];
     followed.server = server_id;
-    followed.last_seq = after_seq == kFollowNow ? last_seq : after_seq;
+    followed.last_seq = std::max(after_seq == kFollowNow ? last_seq : after_seq, handed);
     followed.seen_seq = std::max(followed.last_seq, last_seq);
     followed.catching_up = false;
     followed.resolving = false;

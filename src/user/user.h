@@ -21,6 +21,7 @@
 #include "proto/proto.h"
 
 #include <atomic>
+#include <memory>
 #include <czmq.h>
 #include <string>
 #include <vector>

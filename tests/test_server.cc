@@ -1,0 +1,1734 @@
+/*  =========================================================================
+    test_server.cc - the group server alone, through the C API and in raw zgm_proto:
+    identity is the connection's key, membership and display names, owners and policies,
+    every limit refused with its status and flag, bounded memory under followers that
+    never read and connections that join and vanish, fetch and retention, batched sends,
+    bad input, a full disk, one server per data directory, a store of zgm 0.1; and the
+    user's catch-up after dropped pushes, against a scripted group server
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#include "process.h"
+#include "servertest.h"
+
+#include "core/actor.h"
+#include "core/zap.h"
+
+#include <algorithm>
+#include <deque>
+#include <memory>
+#include <set>
+#include <dirent.h>
+#include <sqlite3.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+using namespace zgm;
+using test::assert_error;
+using test::Peer;
+using test::RawClient;
+
+namespace {
+
+//  A registry and a group server hosting "general" (no owner, open) in memory; alice
+//  (the C API) is a member. What a test adds is removed in teardown, also on failure.
+struct Fixture {
+    test::Cluster* cluster = nullptr;
+    zgm_server_t* server = nullptr;
+    std::string endpoint; //  the group server's, for raw clients
+    std::string key;      //  the group server's
+    zgm_user_t* alice = nullptr;
+    std::vector<std::unique_ptr<RawClient>> clients;
+    std::vector<std::unique_ptr<Peer>> peers;
+    std::vector<zgm_server_t*> servers; //  made outside the cluster
+    std::vector<std::string> mounts;
+    std::vector<std::string> dirs;
+};
+
+int setup(void** state) {
+    Fixture* fixture = new Fixture();
+    fixture->cluster = new test::Cluster();
+    int port = 0;
+    fixture->server =
+        fixture->cluster->add_server(NULL, {"general"}, false, "tcp://127.0.0.1:*", &port);
+    fixture->endpoint = test::local_endpoint(port);
+    fixture->key = zgm_server_key(fixture->server);
+    fixture->alice = fixture->cluster->user("alice");
+    if (zgm_user_join(fixture->alice, "general") != 0) return -1;
+    *state = fixture;
+    return 0;
+}
+
+int teardown(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    test::LogCapture::end_after_failure();
+    fixture->clients.clear();
+    fixture->peers.clear();
+    for (zgm_server_t*& server : fixture->servers)
+        zgm_server_destroy(&server);
+    delete fixture->cluster;
+    for (const std::string& mount : fixture->mounts)
+        umount(mount.c_str());
+    for (const std::string& dir : fixture->dirs)
+        test::remove_tree(dir);
+    delete fixture;
+    return 0;
+}
+
+std::string temp_dir(Fixture* fixture) {
+    fixture->dirs.push_back(test::make_temp_dir());
+    return fixture->dirs.back();
+}
+
+//  A raw client of the fixture's group server (or of endpoint and key) with its own keys.
+RawClient& client(Fixture* fixture, KeyPair keys = KeyPair::generate()) {
+    fixture->clients.emplace_back(new RawClient(fixture->endpoint, fixture->key, keys));
+    return test::patient(*fixture->clients.back());
+}
+
+RawClient& client_of(Fixture* fixture, const std::string& endpoint, const std::string& key,
+                     KeyPair keys = KeyPair::generate()) {
+    fixture->clients.emplace_back(new RawClient(endpoint, key, keys));
+    return test::patient(*fixture->clients.back());
+}
+
+//  A raw client that joined group under name.
+RawClient& member(Fixture* fixture, const std::string& group, const std::string& name = "raw") {
+    RawClient& raw = client(fixture);
+    proto::Message join = test::join_message(group, name);
+    proto::Message reply = test::request(raw, join);
+    if (reply.id != proto::kJoined)
+        fail_msg("JOIN %s: %d %s", group.c_str(), reply.status, reply.reason.c_str());
+    return raw;
+}
+
+//  A group server of the test's own, not connected to a registry: raw clients only.
+//  Limits are set before it binds.
+zgm_server_t* standalone(Fixture* fixture, const char* data_dir,
+                         const std::vector<std::pair<zgm_limit_t, uint64_t>>& limits,
+                         std::string* endpoint) {
+    zgm_server_t* server = zgm_server_new(data_dir);
+    assert_non_null(server);
+    fixture->servers.push_back(server);
+    for (const auto& limit : limits)
+        assert_ok(zgm_server_set_limit(server, limit.first, limit.second));
+    int port = zgm_server_bind(server, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    *endpoint = test::local_endpoint(port);
+    return server;
+}
+
+proto::Message send_ok(RawClient& raw, const std::string& group,
+                       const std::vector<std::string>& bodies, const std::vector<Uuid>& ids = {}) {
+    proto::Message message = test::send_message(group, bodies, ids);
+    proto::Message reply = test::request(raw, message);
+    if (reply.id != proto::kSent)
+        fail_msg("SEND to %s: %d %s", group.c_str(), reply.status, reply.reason.c_str());
+    assert_int_equal(reply.sent.size(), bodies.size());
+    return reply;
+}
+
+proto::Message fetch(RawClient& raw, const std::string& group, uint64_t after_seq = 0,
+                     uint64_t before_seq = 0, uint32_t limit = 0, uint8_t newest = 0,
+                     uint64_t since_us = 0, uint64_t until_us = 0) {
+    proto::Message message = test::group_request(proto::kFetch, group);
+    message.after_seq = after_seq;
+    message.before_seq = before_seq;
+    message.limit = limit;
+    message.newest = newest;
+    message.since_us = since_us;
+    message.until_us = until_us;
+    return test::request(raw, message);
+}
+
+std::vector<uint64_t> seqs(const proto::Message& messages) {
+    std::vector<uint64_t> result;
+    for (const proto::MessageRecord& record : messages.messages)
+        result.push_back(record.seq);
+    return result;
+}
+
+std::vector<uint64_t> range(uint64_t first, uint64_t last) {
+    std::vector<uint64_t> result;
+    for (uint64_t seq = first; seq <= last; seq++)
+        result.push_back(seq);
+    return result;
+}
+
+void assert_seqs(const proto::Message& messages, const std::vector<uint64_t>& expected) {
+    assert_int_equal(messages.id, proto::kMessages);
+    std::vector<uint64_t> got = seqs(messages);
+    if (got != expected) {
+        std::string text;
+        for (uint64_t seq : got)
+            text += " " + std::to_string(seq);
+        fail_msg("seqs:%s (%zu, %zu expected)", text.c_str(), got.size(), expected.size());
+    }
+}
+
+proto::Message members_of(RawClient& raw, const std::string& group) {
+    proto::Message message = test::group_request(proto::kMembers, group);
+    return test::request(raw, message);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Identity
+
+void test_sender_is_the_key_of_the_connection_whatever_the_request_says(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    //  A raw member that calls itself "alice" too.
+    RawClient& raw = member(fixture, "general", "alice");
+    send_ok(raw, "general", {"from the raw one"});
+    test::send_text(fixture->alice, "general", "from alice");
+    zgm_msglist_t* list = zgm_user_fetch(fixture->alice, "general", NULL);
+    assert_non_null(list);
+    assert_int_equal(zgm_msglist_size(list), 2);
+    const zgm_msg_t* first = zgm_msglist_get(list, 0);
+    assert_string_equal(zgm_msg_sender(first), raw.key().c_str());
+    assert_string_equal(zgm_msg_sender_name(first), "alice");
+    const zgm_msg_t* second = zgm_msglist_get(list, 1);
+    assert_string_equal(zgm_msg_sender(second), zgm_user_id(fixture->alice));
+    assert_string_equal(zgm_msg_sender_name(second), "alice");
+    zgm_msglist_destroy(&list);
+
+    //  The same key on another connection is the same member, joined or not there.
+    RawClient& again = client(fixture, raw.keys());
+    proto::Message sent = send_ok(again, "general", {"same key, new connection"});
+    assert_int_equal(sent.sent[0].seq, 3);
+    //  Another key is nobody here, whatever it sends: it cannot send, fetch, list or leave
+    //  as a member.
+    RawClient& stranger = client(fixture);
+    std::vector<std::string> bodies = {"as whom?"};
+    proto::Message send = test::send_message("general", bodies);
+    assert_error(test::request(stranger, send), proto::kNotMember);
+    assert_error(fetch(stranger, "general"), proto::kNotMember);
+    assert_error(members_of(stranger, "general"), proto::kNotMember);
+    proto::Message leave = test::group_request(proto::kLeave, "general");
+    assert_error(test::request(stranger, leave), proto::kNotMember);
+    //  And the raw member is still one.
+    assert_int_equal(members_of(raw, "general").members.size(), 2);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Membership and display names
+
+void test_membership_rules_404_409_403(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    zgm_user_t* alice = fixture->alice;
+    zgm_user_t* bob = fixture->cluster->user("bob");
+    assert_int_equal(zgm_user_join(bob, "nosuchgroup"), -1);
+    assert_int_equal(zgm_errno(), ZGM_ENOTFOUND);
+    assert_int_equal(zgm_user_join(alice, "general"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EALREADY);
+    assert_int_equal(zgm_user_leave(bob, "general"), -1);
+    assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
+    assert_int_equal(zgm_user_send(bob, "general", "x", 1, NULL, NULL, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
+    assert_null(zgm_user_fetch(bob, "general", NULL));
+    assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
+    size_t count = 0;
+    assert_null(zgm_user_members(bob, "general", &count));
+    assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
+
+    assert_ok(zgm_user_join(bob, "general"));
+    zgm_member_t* members = zgm_user_members(bob, "general", &count);
+    assert_non_null(members);
+    assert_int_equal(count, 2); //  in the order they joined
+    assert_string_equal(members[0].id, zgm_user_id(alice));
+    assert_string_equal(members[0].name, "alice");
+    assert_int_equal(members[0].role, ZGM_ROLE_MEMBER);
+    assert_string_equal(members[1].id, zgm_user_id(bob));
+    assert_string_equal(members[1].name, "bob");
+    free(members);
+    assert_ok(zgm_user_leave(bob, "general"));
+    assert_int_equal(zgm_user_send(bob, "general", "x", 1, NULL, NULL, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
+    //  Harmless: alice's history is untouched by bob's comings and goings.
+    assert_ok(zgm_user_send(alice, "general", "still here", 10, NULL, NULL, NULL));
+
+    //  On the wire: each status as protocol.md says.
+    RawClient& raw = member(fixture, "general");
+    proto::Message join = test::join_message("general", "raw");
+    assert_error(test::request(raw, join), proto::kConflict, "already a member");
+    for (uint8_t id : {proto::kLeave, proto::kMembers, proto::kFetch, proto::kSend}) {
+        proto::Message request = test::group_request(id, "nosuchgroup");
+        assert_error(test::request(raw, request), proto::kNotFound, "nosuchgroup");
+    }
+    join = test::join_message("nosuchgroup", "raw");
+    assert_error(test::request(raw, join), proto::kNotFound);
+    RawClient& stranger = client(fixture);
+    proto::Message follow = test::follow_message({"general", "nosuchgroup"});
+    proto::Message following = test::request(stranger, follow);
+    assert_int_equal(following.id, proto::kFollowing);
+    assert_int_equal(following.follows.size(), 2);
+    assert_int_equal(following.follows[0].status, proto::kNotMember);
+    assert_int_equal(following.follows[1].status, proto::kNotFound);
+    proto::Message leave = test::group_request(proto::kLeave, "general");
+    assert_int_equal(test::request(raw, leave).id, proto::kOk);
+    assert_error(test::request(raw, leave), proto::kNotMember);
+}
+
+void test_display_names_are_checked_and_two_members_may_share_one(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const char* bad[] = {
+        "",                   //  empty
+        "\xC3\x28",           //  invalid UTF-8
+        "\xC0\xAF",           //  an overlong '/'
+        "\xED\xA0\x80",       //  a surrogate
+        "caf\xC3",            //  cut inside a character
+        "bell\x07",           //  C0
+        "two\nlines",         //  a fake line
+        "del\x7F",            //  DEL
+        "c1\xC2\x9B",         //  C1 (CSI)
+        "\x1B[2J\x1B[Hadmin", //  a terminal escape
+    };
+    for (const char* name : bad) {
+        RawClient& raw = client(fixture);
+        proto::Message join = test::join_message("general", name);
+        assert_error(test::request(raw, join), proto::kInvalid, "display name");
+    }
+    RawClient& raw = client(fixture);
+    proto::Message join = test::join_message("general", std::string(65, 'n'));
+    assert_error(test::request(raw, join), proto::kInvalid, "display name");
+    //  The longest, and UTF-8 beyond ASCII, are fine; so is a name another member has.
+    member(fixture, "general", std::string(64, 'n'));
+    member(fixture, "general", "Zo\xC3\xAB \xF0\x9F\x99\x82");
+    RawClient& second = member(fixture, "general", "alice");
+    proto::Message list = members_of(second, "general");
+    assert_int_equal(list.members.size(), 4);
+    std::set<std::string> keys;
+    int alices = 0;
+    for (const proto::MemberRecord& record : list.members) {
+        keys.insert(record.id.str());
+        alices += record.name == "alice";
+    }
+    assert_int_equal(alices, 2);
+    assert_int_equal(keys.size(), 4);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Owners and policies
+
+void test_owner_operations_only_by_the_owner_else_401(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& owner = client(fixture);
+    assert_ok(zgm_server_add(fixture->server, "owned", owner.key().c_str(), ZGM_POLICY_OPEN));
+    RawClient& other = member(fixture, "owned");
+    std::string someone = KeyPair::generate().public_txt;
+
+    //  Anyone else: 401, whatever key the request names.
+    for (uint8_t id : {proto::kAdd, proto::kRemove, proto::kGive}) {
+        proto::Message request = test::key_request(id, "owned", other.key());
+        assert_error(test::request(other, request), proto::kDenied, "only the owner");
+        request = test::key_request(id, "owned", someone);
+        assert_error(test::request(other, request), proto::kDenied, "only the owner");
+    }
+    proto::Message policy = test::group_request(proto::kPolicy, "owned");
+    policy.policy = 1;
+    assert_error(test::request(other, policy), proto::kDenied, "only the owner");
+    proto::Message retain = test::group_request(proto::kRetain, "owned");
+    retain.max_count = 1;
+    assert_error(test::request(other, retain), proto::kDenied, "only the owner");
+    //  A group without an owner has none to act.
+    proto::Message add = test::key_request(proto::kAdd, "general", someone);
+    assert_error(test::request(owner, add), proto::kDenied, "has no owner");
+    add = test::key_request(proto::kAdd, "nosuchgroup", someone);
+    assert_error(test::request(owner, add), proto::kNotFound);
+
+    //  The owner: each is idempotent.
+    add = test::key_request(proto::kAdd, "owned", someone);
+    assert_int_equal(test::request(owner, add).id, proto::kOk);
+    assert_int_equal(test::request(owner, add).id, proto::kOk);
+    assert_int_equal(test::request(owner, policy).id, proto::kOk);
+    assert_int_equal(test::request(owner, retain).id, proto::kOk);
+    proto::Message remove = test::key_request(proto::kRemove, "owned", owner.key());
+    assert_error(test::request(owner, remove), proto::kInvalid, "give");
+    proto::Message list = members_of(other, "owned");
+    assert_string_equal(list.key.str().c_str(), owner.key().c_str());
+    assert_int_equal(list.policy, 1);
+    //  Handed on: the new owner may, the old one no longer.
+    proto::Message give = test::key_request(proto::kGive, "owned", other.key());
+    assert_int_equal(test::request(owner, give).id, proto::kOk);
+    policy.policy = 0;
+    assert_error(test::request(owner, policy), proto::kDenied, "only the owner");
+    assert_int_equal(test::request(other, policy).id, proto::kOk);
+    list = members_of(other, "owned");
+    assert_string_equal(list.key.str().c_str(), other.key().c_str());
+    assert_int_equal(list.policy, 0);
+    assert_int_equal(list.members[0].role, proto::kRoleOwner);
+}
+
+void test_remove_ends_follows_and_the_removed_key_can_no_longer_fetch_send_or_receive(
+    void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& owner = client(fixture);
+    assert_ok(zgm_server_add(fixture->server, "club", owner.key().c_str(), ZGM_POLICY_OPEN));
+    proto::Message join = test::join_message("club", "owner");
+    assert_int_equal(test::request(owner, join).id, proto::kJoined);
+    RawClient& removed = member(fixture, "club", "removed"); //  JOIN follows, here
+    RawClient& witness = member(fixture, "club", "witness");
+    send_ok(owner, "club", {"before"});
+    proto::Message push;
+    assert_true(removed.try_recv(&push, test::patience()));
+    assert_int_equal(push.id, proto::kDeliver);
+    assert_true(witness.try_recv(&push, test::patience()));
+
+    proto::Message remove = test::key_request(proto::kRemove, "club", removed.key());
+    assert_int_equal(test::request(owner, remove).id, proto::kOk);
+    send_ok(owner, "club", {"after"});
+    assert_true(witness.try_recv(&push, test::patience()));
+    assert_int_equal(push.messages[0].seq, 2);
+    //  The witness got it: the removed one, pushed to in the same pass, would have too.
+    assert_false(removed.try_recv(&push, 300));
+    assert_error(fetch(removed, "club"), proto::kNotMember);
+    std::vector<std::string> bodies = {"still?"};
+    proto::Message send = test::send_message("club", bodies);
+    assert_error(test::request(removed, send), proto::kNotMember);
+    proto::Message follow = test::follow_message({"club"}, 1);
+    assert_int_equal(test::request(removed, follow).follows[0].status, proto::kNotMember);
+    proto::Message list = members_of(owner, "club");
+    assert_int_equal(list.members.size(), 2);
+    for (const proto::MemberRecord& record : list.members)
+        assert_string_not_equal(record.id.str().c_str(), removed.key().c_str());
+
+    //  A members-only group does not take it back; an open one does, as anyone.
+    proto::Message policy = test::group_request(proto::kPolicy, "club");
+    policy.policy = 1;
+    assert_int_equal(test::request(owner, policy).id, proto::kOk);
+    join = test::join_message("club", "removed");
+    assert_error(test::request(removed, join), proto::kDenied);
+    policy.policy = 0;
+    assert_int_equal(test::request(owner, policy).id, proto::kOk);
+    assert_int_equal(test::request(removed, join).id, proto::kJoined);
+}
+
+void test_members_only_group_refuses_keys_the_owner_did_not_add_and_takes_those_it_did(
+    void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& owner = client(fixture);
+    assert_ok(zgm_server_add(fixture->server, "private", owner.key().c_str(), ZGM_POLICY_MEMBERS));
+    RawClient& stranger = client(fixture);
+    RawClient& guest = client(fixture);
+    proto::Message join = test::join_message("private", "stranger");
+    assert_error(test::request(stranger, join), proto::kDenied,
+                 "takes only members its owner added");
+    join = test::join_message("private", "owner"); //  the owner needs no ADD
+    assert_int_equal(test::request(owner, join).id, proto::kJoined);
+    proto::Message add = test::key_request(proto::kAdd, "private", guest.key());
+    assert_int_equal(test::request(owner, add).id, proto::kOk);
+    std::string pending = KeyPair::generate().public_txt;
+    add = test::key_request(proto::kAdd, "private", pending);
+    assert_int_equal(test::request(owner, add).id, proto::kOk);
+    join = test::join_message("private", "guest");
+    assert_int_equal(test::request(guest, join).id, proto::kJoined);
+    join = test::join_message("private", "stranger");
+    assert_error(test::request(stranger, join), proto::kDenied);
+
+    //  The list: the owner, the guest, then the key added that has not joined (no name).
+    proto::Message list = members_of(guest, "private");
+    assert_int_equal(list.policy, 1);
+    assert_int_equal(list.members.size(), 3);
+    assert_string_equal(list.members[0].id.str().c_str(), owner.key().c_str());
+    assert_int_equal(list.members[0].role, proto::kRoleOwner);
+    assert_string_equal(list.members[1].name.c_str(), "guest");
+    assert_int_equal(list.members[1].role, proto::kRoleMember);
+    assert_string_equal(list.members[2].id.str().c_str(), pending.c_str());
+    assert_int_equal(list.members[2].role, proto::kRoleAllowed);
+    assert_string_equal(list.members[2].name.c_str(), "");
+
+    //  Open: anyone; members again: those in stay in.
+    proto::Message policy = test::group_request(proto::kPolicy, "private");
+    assert_int_equal(test::request(owner, policy).id, proto::kOk);
+    assert_int_equal(test::request(stranger, join).id, proto::kJoined);
+    policy.policy = 1;
+    assert_int_equal(test::request(owner, policy).id, proto::kOk);
+    send_ok(stranger, "private", {"still in"});
+
+    //  Through the C API: alice owns a members-only group; bob gets in once she adds him.
+    assert_ok(
+        zgm_server_add(fixture->server, "alices", zgm_user_id(fixture->alice), ZGM_POLICY_MEMBERS));
+    zgm_user_t* bob = fixture->cluster->user("bob");
+    assert_int_equal(zgm_user_join(bob, "alices"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EDENIED);
+    assert_int_equal(zgm_user_add(bob, "alices", zgm_user_id(bob)), -1);
+    assert_int_equal(zgm_errno(), ZGM_EDENIED);
+    assert_ok(zgm_user_add(fixture->alice, "alices", zgm_user_id(bob)));
+    assert_ok(zgm_user_join(bob, "alices"));
+    assert_ok(zgm_user_remove(fixture->alice, "alices", zgm_user_id(bob)));
+    assert_int_equal(zgm_user_send(bob, "alices", "x", 1, NULL, NULL, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
+    assert_int_equal(zgm_user_join(bob, "alices"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EDENIED);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Limits
+
+void test_max_members_refused_with_430_naming_the_flag(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_MEMBERS, 3));
+    RawClient& second = member(fixture, "general"); //  with alice: 2
+    member(fixture, "general");                     //  3
+    RawClient& late = client(fixture);
+    proto::Message join = test::join_message("general", "late");
+    assert_error(test::request(late, join), proto::kLimitReached, "--max-members");
+    zgm_user_t* bob = fixture->cluster->user("bob");
+    assert_int_equal(zgm_user_join(bob, "general"), -1);
+    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
+    assert_non_null(strstr(zgm_strerror(), "--max-members"));
+    //  Keys an owner adds are bounded the same way.
+    RawClient& owner = client(fixture);
+    assert_ok(zgm_server_add(fixture->server, "owned", owner.key().c_str(), ZGM_POLICY_MEMBERS));
+    for (int i = 0; i < 3; i++) {
+        proto::Message add =
+            test::key_request(proto::kAdd, "owned", KeyPair::generate().public_txt);
+        assert_int_equal(test::request(owner, add).id, proto::kOk);
+    }
+    proto::Message add = test::key_request(proto::kAdd, "owned", KeyPair::generate().public_txt);
+    assert_error(test::request(owner, add), proto::kLimitReached, "--max-members");
+    //  A member leaving makes room.
+    proto::Message leave = test::group_request(proto::kLeave, "general");
+    assert_int_equal(test::request(second, leave).id, proto::kOk);
+    assert_int_equal(test::request(late, join).id, proto::kJoined);
+}
+
+void test_max_groups_refused_for_host_and_add_with_430_naming_the_flag(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_GROUPS, 2));
+    assert_ok(zgm_server_set_accept_new(fixture->server, 1));
+    zgm_user_t* alice = fixture->alice;
+    //  The registry hears of accept_new with the next heartbeat.
+    assert_true(test::eventually(
+        [&] { return zgm_user_create(alice, "second", ZGM_POLICY_OPEN) == 0; }, test::patience()));
+    assert_int_equal(zgm_user_create(alice, "third", ZGM_POLICY_OPEN), -1);
+    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
+    assert_non_null(strstr(zgm_strerror(), "--max-groups"));
+    assert_int_equal(zgm_server_add(fixture->server, "fourth", NULL, ZGM_POLICY_OPEN), -1);
+    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
+    assert_non_null(strstr(zgm_strerror(), "--max-groups"));
+    //  Not listed either.
+    zgm_group_t info;
+    assert_int_equal(zgm_user_resolve(alice, "third", &info), -1);
+    assert_int_equal(zgm_errno(), ZGM_ENOTFOUND);
+}
+
+void test_max_groups_per_owner_refused_with_430_naming_the_flag(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_GROUPS_PER_OWNER, 2));
+    assert_ok(zgm_server_set_accept_new(fixture->server, 1));
+    zgm_user_t* alice = fixture->alice;
+    zgm_user_t* bob = fixture->cluster->user("bob");
+    assert_true(test::eventually([&] { return zgm_user_create(alice, "a1", ZGM_POLICY_OPEN) == 0; },
+                                 test::patience()));
+    assert_ok(zgm_user_create(alice, "a2", ZGM_POLICY_OPEN));
+    assert_int_equal(zgm_user_create(alice, "a3", ZGM_POLICY_OPEN), -1);
+    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
+    assert_non_null(strstr(zgm_strerror(), "--max-groups-per-owner"));
+    //  Another key has its own allowance.
+    assert_ok(zgm_user_create(bob, "b1", ZGM_POLICY_OPEN));
+}
+
+void test_max_follows_refused_in_the_following_record(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_FOLLOWS, 2));
+    for (const char* group : {"f1", "f2", "f3"})
+        assert_ok(zgm_server_add(fixture->server, group, NULL, ZGM_POLICY_OPEN));
+    RawClient& raw = client(fixture);
+    for (const char* group : {"f1", "f2", "f3"}) {
+        proto::Message join = test::join_message(group, "follower");
+        assert_int_equal(test::request(raw, join).id, proto::kJoined); //  joining follows, up to 2
+    }
+    proto::Message follow = test::follow_message({"f1", "f2", "f3"});
+    proto::Message following = test::request(raw, follow);
+    assert_int_equal(following.follows.size(), 3);
+    assert_int_equal(following.follows[0].status, proto::kStatusOk);
+    assert_int_equal(following.follows[1].status, proto::kStatusOk);
+    assert_int_equal(following.follows[2].status, proto::kLimitReached);
+    //  Per key, not per connection.
+    RawClient& again = client(fixture, raw.keys());
+    follow = test::follow_message({"f3"});
+    assert_int_equal(test::request(again, follow).follows[0].status, proto::kLimitReached);
+    //  Leaving one ends its follow and makes room.
+    proto::Message leave = test::group_request(proto::kLeave, "f1");
+    assert_int_equal(test::request(raw, leave).id, proto::kOk);
+    assert_int_equal(test::request(again, follow).follows[0].status, proto::kStatusOk);
+}
+
+void test_max_rate_429_with_retry_ms_and_a_send_counts_once_whatever_it_carries(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_RATE, 10)); //  bursts of 20
+    RawClient& raw = member(fixture, "general");                          //  1
+    //  100 SENDs of 10 messages at once: the burst's 19 are served, and the tokens that
+    //  come back while they are (10 a second), but not all 100.
+    const int requests = 100;
+    std::vector<std::string> bodies(10, "b");
+    int64_t start = mono_ms();
+    for (int i = 0; i < requests; i++) {
+        proto::Message send = test::send_message("general", bodies);
+        raw.send(send);
+    }
+    int sent = 0;
+    uint32_t retry_ms = 0;
+    //  The answers, and the pushes of what was stored (a member follows what it joined).
+    for (int answers = 0, frames = 0; answers < requests; frames++) {
+        assert_true(frames < 20 * requests);
+        proto::Message reply = raw.recv();
+        if (reply.id == proto::kDeliver) continue;
+        answers++;
+        if (reply.id == proto::kSent) {
+            assert_int_equal(reply.sent.size(), bodies.size());
+            sent++;
+        } else {
+            assert_error(reply, proto::kRateLimited, "try again in");
+            retry_ms = reply.retry_ms;
+        }
+    }
+    int64_t took = mono_ms() - start;
+    print_message("# %d of %d SENDs of 10 messages served in %lld ms at 10 requests a second\n",
+                  sent, requests, (long long)took);
+    assert_true(sent >= 19);
+    assert_true(sent <= 19 + 10 * (took / 1000 + 1));
+    assert_true(sent < requests);
+    //  The next token comes back in a tenth of a second.
+    assert_true(retry_ms >= 1 && retry_ms <= 200);
+    //  Every message of a served SEND is stored (more than a burst of requests), and
+    //  nothing of a refused one.
+    zgm_msglist_t* list = zgm_user_fetch(fixture->alice, "general", NULL);
+    assert_non_null(list);
+    assert_int_equal(zgm_msglist_size(list), 10 * sent);
+    zgm_msglist_destroy(&list);
+    //  Another key is not slowed down by this one.
+    RawClient& other = member(fixture, "general");
+    std::vector<std::string> one = {"one more"};
+    send_ok(other, "general", one);
+    //  Once retry_ms has passed, it is served again.
+    proto::Message send = test::send_message("general", one);
+    assert_true(test::eventually([&] { return test::request(raw, send).id == proto::kSent; },
+                                 test::patience()));
+}
+
+//  The memory the follower test allows itself beyond the follower limit: SQLite is not in
+//  it (memory store), but allocator arenas, CURVE buffers and the sender's frames are.
+constexpr long kSlackKb = 16 * 1024;
+
+void test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const uint64_t limit = 1 << 20;
+    std::string endpoint;
+    zgm_server_t* server = standalone(
+        fixture, NULL, {{ZGM_LIMIT_FOLLOWER_BYTES, limit}, {ZGM_LIMIT_RATE, 0}}, &endpoint);
+    std::string key = zgm_server_key(server);
+    assert_ok(zgm_server_add(server, "flood", NULL, ZGM_POLICY_OPEN));
+    assert_ok(zgm_server_set_retention(server, "flood", 0, 2 << 20, 0)); //  the store: 2 MiB
+
+    //  The follower: a queue of one message in this process, so what it does not read
+    //  stays in the server (or the kernel), and it never reads.
+    Peer::Options options;
+    options.rcvhwm = 1;
+    fixture->peers.emplace_back(new Peer(endpoint, key, options));
+    Peer& follower = *fixture->peers.back();
+    proto::Message join = test::join_message("flood", "slow");
+    assert_int_equal(test::request(follower, join).id, proto::kJoined);
+    proto::Message follow = test::follow_message({"flood"}, 0);
+    assert_int_equal(test::request(follower, follow).id, proto::kFollowing);
+
+    //  The sender joins on a connection it closes, and sends on another: it gets no pushes.
+    KeyPair sender_keys = KeyPair::generate();
+    {
+        RawClient joiner(endpoint, key, sender_keys);
+        test::patient(joiner);
+        proto::Message join_sender = test::join_message("flood", "fast");
+        assert_int_equal(test::request(joiner, join_sender).id, proto::kJoined);
+    }
+    RawClient& sender = client_of(fixture, endpoint, key, sender_keys);
+    std::vector<std::string> batch(4, std::string(60 * 1024, 'z'));
+    const int rounds = test::emulated() ? 60 : 500; //  of 4 messages of 60 KiB
+    int64_t last_keepalive = mono_ms();
+    auto keep_alive = [&] {
+        //  The follower says it still has seq 0 (and reads nothing).
+        if (mono_ms() - last_keepalive < 1000) return;
+        proto::Message again = test::follow_message({"flood"}, 0);
+        follower.send(again, ZMQ_DONTWAIT);
+        last_keepalive = mono_ms();
+    };
+    for (int i = 0; i < 5; i++) //  warm up
+        send_ok(sender, "flood", batch);
+    long before = test::rss_kb(), peak = before;
+    int64_t start = mono_ms();
+    for (int i = 0; i < rounds; i++) {
+        send_ok(sender, "flood", batch);
+        keep_alive();
+        if (i % 10 == 0) peak = std::max(peak, test::rss_kb());
+    }
+    int64_t took = mono_ms() - start;
+    long after = test::rss_kb();
+    peak = std::max(peak, after);
+    print_message("# follower cut: %d messages of 60 KiB (%d MiB) in %lld ms; RSS %ld KiB before, "
+                  "%ld KiB at most, %ld KiB after (follower limit %llu KiB)\n",
+                  rounds * 4, rounds * 4 * 60 / 1024, (long long)took, before, peak, after,
+                  (unsigned long long)(limit >> 10));
+    assert_memory_bound(peak - before < (long)(limit >> 10) + kSlackKb);
+
+    //  What reached the follower: no more than its limit (and one push that crossed it).
+    uint64_t pushed = 0, last = 0;
+    proto::Message message;
+    while (follower.try_recv(&message, 500))
+        if (message.id == proto::kDeliver)
+            for (const proto::MessageRecord& record : message.messages) {
+                assert_int_equal(record.seq, last + 1); //  a prefix: nothing after the cut
+                last = record.seq;
+                pushed += record.body.size();
+            }
+    uint64_t total = (uint64_t)(rounds + 5) * 4;
+    print_message("# the follower was pushed %llu of %llu messages (%llu KiB)\n",
+                  (unsigned long long)last, (unsigned long long)total,
+                  (unsigned long long)(pushed >> 10));
+    assert_true(pushed <= limit + proto::kBatchBytes);
+    assert_true(last < total);
+    //  It catches up by FETCH, acknowledges, and is pushed to again.
+    proto::Message catch_up = test::group_request(proto::kFetch, "flood");
+    catch_up.newest = 1;
+    catch_up.limit = 1;
+    proto::Message newest = test::request(follower, catch_up);
+    assert_int_equal(newest.last_seq, total);
+    proto::Message ack = test::follow_message({"flood"}, total);
+    assert_int_equal(test::request(follower, ack).follows[0].seq, total);
+    send_ok(sender, "flood", {"again"});
+    assert_true(follower.try_recv(&message, test::patience()));
+    assert_int_equal(message.id, proto::kDeliver);
+    assert_int_equal(message.messages[0].seq, total + 1);
+}
+
+//  How many descriptors this process has open.
+int open_descriptors() {
+    int count = 0;
+    DIR* dir = opendir("/proc/self/fd");
+    if (!dir) return -1;
+    while (readdir(dir))
+        count++;
+    closedir(dir);
+    return count;
+}
+
+//  The child's side of the next test: `rounds` rounds of `per_round` connections, each with
+//  a fresh key, that JOIN and close. After each round it says so ("round N: J joined, R
+//  refused") and waits for the file DIR/go-N before the next.
+int join_and_vanish(const char* endpoint, const char* key, int rounds, int per_round,
+                    const char* dir) {
+    for (int round = 1; round <= rounds; round++) {
+        std::vector<std::unique_ptr<RawClient>> peers;
+        for (int i = 0; i < per_round; i++) {
+            peers.emplace_back(new RawClient(endpoint, key));
+            proto::Message join = test::join_message("open", "ghost");
+            peers.back()->send(join);
+        }
+        int joined = 0, refused = 0;
+        for (auto& peer : peers) {
+            proto::Message reply;
+            if (!peer->try_recv(&reply, 20000)) break;
+            joined += reply.id == proto::kJoined;
+            refused += reply.id == proto::kError && reply.status == proto::kLimitReached;
+        }
+        peers.clear(); //  they vanish
+        printf("round %d: %d joined, %d refused\n", round, joined, refused);
+        fflush(stdout);
+        std::string go = std::string(dir) + "/go-" + std::to_string(round);
+        int64_t deadline = mono_ms() + 60000;
+        while (access(go.c_str(), F_OK) != 0 && mono_ms() < deadline)
+            zclock_sleep(10);
+    }
+    return 0;
+}
+
+//  How far the server's RSS may be, after a round, from where it was before the first: its
+//  members' state and what the allocator keeps, not the buffers of connections gone (with
+//  those kept, it ended round 1 8 MiB higher, and round 10 20 MiB higher).
+constexpr long kFlatKb = 4 * 1024;
+
+void test_join_and_vanish_rounds_leave_members_at_the_limit_and_memory_flat(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    //  Each CURVE connection costs this machine a few milliseconds (libsodium's guarded
+    //  memory for its keys), on both sides.
+    const int members = 50, per_round = test::emulated() ? 30 : 200,
+              rounds = test::emulated() ? 4 : 10;
+    std::string endpoint;
+    zgm_server_t* server =
+        standalone(fixture, NULL, {{ZGM_LIMIT_MEMBERS, (uint64_t)members}}, &endpoint);
+    std::string key = zgm_server_key(server);
+    assert_ok(zgm_server_add(server, "open", NULL, ZGM_POLICY_OPEN));
+    RawClient& observer = client_of(fixture, endpoint, key);
+    proto::Message join = test::join_message("open", "observer");
+    assert_int_equal(test::request(observer, join).id, proto::kJoined);
+
+    //  The connections come from another process: this one's memory is the server's.
+    std::string dir = temp_dir(fixture);
+    std::string log = dir + "/ghosts.log";
+    pid_t ghosts = test::start({"--join-and-vanish", endpoint, key, std::to_string(rounds),
+                                std::to_string(per_round), dir},
+                               log);
+    assert_true(ghosts > 0);
+    std::vector<long> rss;
+    int64_t start = mono_ms();
+    int joined_total = 0;
+    int descriptors = open_descriptors();
+    long initial = test::rss_kb();
+    for (int round = 1; round <= rounds; round++) {
+        std::string said = "round " + std::to_string(round) + ":";
+        if (!test::wait_for_text(log, said, 30000)) {
+            test::stop(ghosts);
+            fail_msg("round %d did not end: %s", round, test::read_file(log).c_str());
+        }
+        std::string text = test::read_file(log);
+        int joined = 0, refused = 0;
+        sscanf(text.c_str() + text.find(said) + said.size(), " %d joined, %d refused", &joined,
+               &refused);
+        assert_int_equal(joined + refused, per_round);
+        joined_total += joined;
+        //  Whatever joined stays a member; no more than the limit ever do.
+        assert_int_equal(members_of(observer, "open").members.size(),
+                         std::min(1 + joined_total, members));
+        assert_true(test::eventually([&] { return open_descriptors() <= descriptors + 2; },
+                                     test::patience()));
+        //  Once the server has seen them go (their descriptors closed) and has given their
+        //  memory back, it is about where it was before the first round.
+        long now = 0;
+        test::eventually([&] { return (now = test::rss_kb()) <= initial + kFlatKb; },
+                         test::kSanitized ? 0 : test::patience());
+        rss.push_back(now);
+        FILE* go = fopen((dir + "/go-" + std::to_string(round)).c_str(), "w");
+        assert_non_null(go);
+        fclose(go);
+    }
+    int64_t took = mono_ms() - start;
+    test::stop(ghosts);
+    assert_int_equal(joined_total, members - 1);
+    std::string figures;
+    for (long kb : rss)
+        figures += " " + std::to_string(kb);
+    print_message("# join and vanish: %d rounds of %d connections in %lld ms; server RSS %ld KiB "
+                  "before, after each round (KiB):%s\n",
+                  rounds, per_round, (long long)took, initial, figures.c_str());
+    for (long kb : rss)
+        assert_memory_bound(kb <= initial + kFlatKb);
+}
+
+void test_max_connections_refused_beyond_the_limit(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string endpoint;
+    zgm_server_t* server = standalone(fixture, NULL, {{ZGM_LIMIT_CONNECTIONS, 5}}, &endpoint);
+    std::string key = zgm_server_key(server);
+    Peer::Options options;
+    options.monitor = true;
+    std::vector<std::unique_ptr<Peer>> in;
+    for (int i = 0; i < 5; i++) {
+        in.emplace_back(new Peer(endpoint, key, options));
+        assert_int_equal(in.back()->handshake(test::patience()), 1);
+    }
+    //  The sixth is refused at the handshake (ZAP status 300: the server closes the
+    //  connection, the client retries), and gets no answer.
+    std::unique_ptr<Peer> sixth(new Peer(endpoint, key, options));
+    proto::Message waiting;
+    waiting.id = proto::kMemberships;
+    assert_true(sixth->send(waiting));
+    int first =
+        sixth->event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH,
+                     5000);
+    assert_true(first != 0 && first != ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
+    proto::Message reply;
+    assert_false(sixth->try_recv(&reply, 100));
+    proto::Message message;
+    message.id = proto::kMemberships;
+    assert_int_equal(test::request(*in[0], message).id, proto::kMembershipList);
+    //  One goes: once the server has counted it out, the sixth's next try gets in, and its
+    //  request is answered.
+    in.pop_back();
+    assert_int_equal(sixth->event(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, test::patience()),
+                     ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
+    assert_true(sixth->try_recv(&reply, 3000));
+    assert_int_equal(reply.id, proto::kMembershipList);
+    assert_int_equal(reply.request_id, waiting.request_id);
+}
+
+//  The child's side of the next test: with at most nofile descriptors, binds a group
+//  server with max_connections (0: the default) and prints what it said.
+int bind_with_nofile(int nofile, int max_connections) {
+    struct rlimit limit = {(rlim_t)nofile, (rlim_t)nofile};
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        printf("setrlimit: %s\n", strerror(errno));
+        return 2;
+    }
+    zgm_server_t* server = zgm_server_new(NULL);
+    if (max_connections) zgm_server_set_limit(server, ZGM_LIMIT_CONNECTIONS, max_connections);
+    int port = zgm_server_bind(server, "tcp://127.0.0.1:*");
+    printf("%s\n", port > 0 ? "bound" : zgm_strerror());
+    zgm_server_destroy(&server);
+    return port > 0 ? 0 : 1;
+}
+
+void test_descriptors_are_checked_at_bind_with_an_error_naming_ulimit(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    //  More connections than the hard limit allows: said at once, not at the 1000th user.
+    struct rlimit limit;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &limit), 0);
+    zgm_server_t* server = zgm_server_new(NULL);
+    fixture->servers.push_back(server);
+    uint64_t too_many =
+        limit.rlim_max == RLIM_INFINITY ? (uint64_t)UINT32_MAX - 1 : limit.rlim_max + 1000;
+    if (too_many < UINT32_MAX) {
+        assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_CONNECTIONS, too_many));
+        assert_int_equal(zgm_server_bind(server, "tcp://127.0.0.1:*"), -1);
+        assert_int_equal(zgm_errno(), ZGM_ESYSTEM);
+        assert_non_null(strstr(zgm_strerror(), "ulimit -n"));
+        assert_non_null(strstr(zgm_strerror(), "--max-connections"));
+    }
+    //  A process started with few descriptors (ulimit -n 200): the default is refused, a
+    //  lower --max-connections fits.
+    test::Result low = test::run({"--bind-with-nofile", "200", "0"});
+    assert_int_equal(low.status, 1);
+    assert_non_null(strstr(low.out.c_str(), "ulimit -n"));
+    assert_non_null(strstr(low.out.c_str(), "--max-connections 1000"));
+    test::Result fits = test::run({"--bind-with-nofile", "200", "100"});
+    assert_int_equal(fits.status, 0);
+    assert_non_null(strstr(fits.out.c_str(), "bound"));
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Sending and fetching
+
+void test_send_stamps_gapless_seq_and_monotone_time(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    uint64_t previous_ts = 0;
+    uint64_t before = now_us();
+    for (uint64_t i = 1; i <= 50; i++) {
+        uint64_t seq = 0, ts = 0;
+        assert_ok(zgm_user_send(fixture->alice, "general", "m", 1, NULL, &seq, &ts));
+        assert_int_equal(seq, i);
+        assert_true(ts >= previous_ts);
+        assert_true(ts >= before - 1000000 && ts <= now_us() + 1000000);
+        previous_ts = ts;
+    }
+}
+
+void test_send_batch_gets_one_sent_record_each_in_order_and_repeated_ids_stored_once(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& raw = member(fixture, "general");
+    Uuid a = Uuid::random(), b = Uuid::random(), c = Uuid::random(), d = Uuid::random();
+    proto::Message first = send_ok(raw, "general", {"a", "b", "a again", "c"}, {a, b, a, c});
+    assert_int_equal(first.sent[0].seq, 1);
+    assert_int_equal(first.sent[1].seq, 2);
+    assert_int_equal(first.sent[2].seq, 1); //  the same id in the same batch: stored once
+    assert_int_equal(first.sent[2].timestamp, first.sent[0].timestamp);
+    assert_int_equal(first.sent[3].seq, 3);
+    for (const proto::SentRecord& record : first.sent)
+        assert_int_equal(record.status, proto::kStatusOk);
+    //  A retry of c with a new one: c answered with its original seq and time.
+    proto::Message second = send_ok(raw, "general", {"c", "d"}, {c, d});
+    assert_int_equal(second.sent[0].seq, 3);
+    assert_int_equal(second.sent[0].timestamp, first.sent[3].timestamp);
+    assert_int_equal(second.sent[1].seq, 4);
+    //  The same from another connection of the same key (another process retrying).
+    RawClient& retry = client(fixture, raw.keys());
+    assert_int_equal(send_ok(retry, "general", {"d"}, {d}).sent[0].seq, 4);
+
+    proto::Message all = fetch(raw, "general");
+    assert_seqs(all, range(1, 4));
+    const char* bodies[] = {"a", "b", "c", "d"};
+    const Uuid ids[] = {a, b, c, d};
+    for (int i = 0; i < 4; i++) {
+        assert_true(all.messages[i].body == bodies[i]);
+        assert_true(all.messages[i].msg_id == ids[i]);
+        assert_string_equal(all.messages[i].sender.str().c_str(), raw.key().c_str());
+    }
+    //  Through the C API: a retry with the same id is stored once.
+    char msg_id[ZGM_MSG_ID_SIZE] = "";
+    uint64_t seq1 = 0, seq2 = 0;
+    assert_ok(zgm_user_send(fixture->alice, "general", "once", 4, msg_id, &seq1, NULL));
+    assert_int_equal(strlen(msg_id), 32);
+    assert_ok(zgm_user_send(fixture->alice, "general", "once", 4, msg_id, &seq2, NULL));
+    assert_int_equal(seq1, 5);
+    assert_int_equal(seq2, 5);
+    assert_seqs(fetch(raw, "general"), range(1, 5));
+}
+
+void test_messages_without_a_msg_id_are_each_stored_and_fetched(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& raw = member(fixture, "general");
+    //  An all-zero msg_id is "none": nothing to deduplicate by.
+    proto::Message sent = send_ok(raw, "general", {"one", "two"}, {Uuid(), Uuid()});
+    assert_int_equal(sent.sent[0].seq, 1);
+    assert_int_equal(sent.sent[1].seq, 2);
+    assert_int_equal(send_ok(raw, "general", {"three"}, {Uuid()}).sent[0].seq, 3);
+    proto::Message all = fetch(raw, "general");
+    assert_seqs(all, range(1, 3));
+    for (const proto::MessageRecord& record : all.messages)
+        assert_true(record.msg_id.is_nil());
+    assert_true(all.messages[1].body == "two");
+    //  And the server goes on.
+    assert_ok(zgm_user_send(fixture->alice, "general", "ok", 2, NULL, NULL, NULL));
+}
+
+void test_oversize_body_is_refused_with_413(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    //  The API refuses before sending...
+    std::string big(ZGM_MAX_BODY + 1, 'x');
+    assert_int_equal(
+        zgm_user_send(fixture->alice, "general", big.data(), big.size(), NULL, NULL, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_ETOOLARGE);
+    //  ...and the server refuses a peer that does not: encode the largest body, then grow it
+    //  by one byte and patch its length.
+    RawClient& raw = member(fixture, "general");
+    std::vector<std::string> bodies = {std::string(ZGM_MAX_BODY, 'x')};
+    proto::Message message = test::send_message("general", bodies);
+    std::string bytes;
+    assert_true(proto::encode(message, &bytes));
+    bytes.push_back('x');
+    size_t length_at = bytes.size() - (ZGM_MAX_BODY + 1) - 4;
+    uint32_t length = ZGM_MAX_BODY + 1;
+    for (int i = 0; i < 4; i++)
+        bytes[length_at + i] = (char)(length >> (24 - 8 * i));
+    raw.send_raw(bytes);
+    assert_error(raw.recv(), proto::kTooLarge);
+    //  The largest body is fine.
+    assert_ok(zgm_user_send(fixture->alice, "general", big.data(), ZGM_MAX_BODY, NULL, NULL, NULL));
+}
+
+void test_fetch_selects_by_time_and_seq_and_pages_back_to_seq_1(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    uint64_t ts[11] = {};
+    for (int i = 1; i <= 10; i++) {
+        std::string body = "m" + std::to_string(i);
+        assert_ok(
+            zgm_user_send(fixture->alice, "general", body.data(), body.size(), NULL, NULL, &ts[i]));
+    }
+    RawClient& raw = member(fixture, "general");
+    //  Since a message's own time: it is in (and so is any earlier one stamped the same).
+    proto::Message since = fetch(raw, "general", 0, 0, 0, 0, ts[5]);
+    assert_true(since.messages.size() >= 6);
+    assert_true(since.messages.front().seq <= 5);
+    assert_int_equal(since.messages.back().seq, 10);
+    for (const proto::MessageRecord& record : since.messages)
+        assert_true(record.timestamp >= ts[5]);
+    //  Until a message's time: it is out.
+    proto::Message until = fetch(raw, "general", 0, 0, 0, 0, 0, ts[8]);
+    assert_int_equal(until.messages.front().seq, 1);
+    assert_true(until.messages.back().seq <= 7);
+    for (const proto::MessageRecord& record : until.messages)
+        assert_true(record.timestamp < ts[8]);
+    proto::Message later = fetch(raw, "general", 0, 0, 0, 0, ts[10] + 1);
+    assert_int_equal(later.id, proto::kMessages);
+    assert_int_equal(later.messages.size(), 0);
+    //  By seq: after and before are exclusive.
+    assert_seqs(fetch(raw, "general", 7), range(8, 10));
+    assert_seqs(fetch(raw, "general", 0, 4), range(1, 3));
+    assert_seqs(fetch(raw, "general", 2, 6), range(3, 5));
+    proto::Message limited = fetch(raw, "general", 0, 0, 3);
+    assert_seqs(limited, range(1, 3));
+    assert_int_equal(limited.more, 1);
+    assert_int_equal(limited.first_seq, 1);
+    assert_int_equal(limited.last_seq, 10);
+    assert_int_equal(limited.missed, 0);
+    assert_true(limited.messages[2].body == "m3");
+    //  The newest, still in seq order; and paging back from there to seq 1.
+    proto::Message newest = fetch(raw, "general", 0, 0, 3, 1);
+    assert_seqs(newest, range(8, 10));
+    assert_int_equal(newest.more, 1);
+    std::vector<uint64_t> back;
+    uint64_t before = 0;
+    int pages = 0;
+    for (; pages < 10; pages++) {
+        proto::Message page = fetch(raw, "general", 0, before, 3, 1);
+        std::vector<uint64_t> got = seqs(page);
+        back.insert(back.begin(), got.begin(), got.end());
+        if (!page.more) break;
+        before = page.messages.front().seq;
+    }
+    assert_int_equal(pages, 3);
+    assert_true(back == range(1, 10));
+    //  The C API's query, the same way.
+    zgm_fetch_t query = {};
+    query.limit = 4;
+    query.newest = 1;
+    query.before_seq = 9;
+    zgm_msglist_t* list = zgm_user_fetch(fixture->alice, "general", &query);
+    assert_non_null(list);
+    assert_int_equal(zgm_msglist_size(list), 4);
+    assert_int_equal(zgm_msg_seq(zgm_msglist_get(list, 0)), 5);
+    assert_int_equal(zgm_msglist_more(list), 1);
+    zgm_msglist_destroy(&list);
+}
+
+void test_large_fetch_arrives_in_batches(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const int count = 1500;
+    std::string body(1000, 'b');
+    RawClient& raw = member(fixture, "general");
+    std::vector<std::string> bodies(100, body);
+    for (int i = 0; i < count / 100; i++)
+        send_ok(raw, "general", bodies);
+    proto::Message batch = fetch(raw, "general");
+    assert_int_equal(batch.id, proto::kMessages);
+    assert_int_equal(batch.more, 1); //  1.5 MB does not come in one frame
+    assert_true(batch.messages.size() < (size_t)count);
+    assert_true(batch.messages.size() * body.size() <= proto::kBatchBytes + proto::kMaxBody);
+
+    zgm_msglist_t* all = zgm_user_fetch(fixture->alice, "general", NULL);
+    assert_non_null(all);
+    assert_int_equal(zgm_msglist_size(all), count);
+    for (int i = 0; i < count; i++)
+        assert_int_equal(zgm_msg_seq(zgm_msglist_get(all, i)), i + 1);
+    zgm_msglist_destroy(&all);
+}
+
+void test_retention_by_count_bytes_and_age_reports_what_was_missed(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& raw = member(fixture, "general");
+    //  By count, set on the server.
+    assert_ok(zgm_server_set_retention(fixture->server, "general", 5, 0, 0));
+    for (int i = 0; i < 10; i++)
+        send_ok(raw, "general", {"0123456789"});
+    proto::Message kept = fetch(raw, "general");
+    assert_seqs(kept, range(6, 10));
+    assert_int_equal(kept.first_seq, 6);
+    assert_int_equal(kept.missed, 5);
+    zgm_msglist_t* list = zgm_user_fetch(fixture->alice, "general", NULL);
+    assert_non_null(list);
+    assert_int_equal(zgm_msglist_size(list), 5);
+    assert_int_equal(zgm_msglist_missed(list), 5);
+    zgm_msglist_destroy(&list);
+    //  From after what was trimmed: nothing missed.
+    assert_int_equal(fetch(raw, "general", 7).missed, 0);
+
+    //  By bytes and by age, set by the owner (RETAIN).
+    RawClient& owner = client(fixture);
+    assert_ok(zgm_server_add(fixture->server, "owned", owner.key().c_str(), ZGM_POLICY_OPEN));
+    proto::Message join = test::join_message("owned", "owner");
+    assert_int_equal(test::request(owner, join).id, proto::kJoined);
+    for (int i = 0; i < 6; i++)
+        send_ok(owner, "owned", {"0123456789"});
+    proto::Message retain = test::group_request(proto::kRetain, "owned");
+    retain.max_bytes = 35;
+    assert_int_equal(test::request(owner, retain).id, proto::kOk);
+    proto::Message bytes = fetch(owner, "owned");
+    assert_seqs(bytes, range(4, 6));
+    assert_int_equal(bytes.missed, 3);
+    uint64_t last_ts = bytes.messages.back().timestamp;
+    assert_true(
+        test::eventually([&] { return now_us() > last_ts + 300 * 1000; }, test::patience()));
+    retain.max_bytes = 0;
+    retain.max_age_ms = 200;
+    assert_int_equal(test::request(owner, retain).id, proto::kOk);
+    proto::Message aged = fetch(owner, "owned");
+    assert_int_equal(aged.messages.size(), 0);
+    assert_int_equal(aged.missed, 6);
+    assert_int_equal(aged.last_seq, 6);
+    //  A new message is kept, and its seq goes on.
+    assert_int_equal(send_ok(owner, "owned", {"fresh"}).sent[0].seq, 7);
+    assert_seqs(fetch(owner, "owned"), {7});
+
+    //  The server's default bounds what an owner may set.
+    assert_ok(zgm_server_set_retention(fixture->server, NULL, 2, 0, 0));
+    retain.max_age_ms = 0;
+    retain.max_count = 0; //  "no limit", as far as the server allows
+    assert_int_equal(test::request(owner, retain).id, proto::kOk);
+    for (int i = 0; i < 4; i++)
+        send_ok(owner, "owned", {"x"});
+    assert_seqs(fetch(owner, "owned"), range(10, 11));
+}
+
+void test_live_messages_arrive_once_and_in_order(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    zgm_user_t* bob = fixture->cluster->user("bob");
+    assert_ok(zgm_user_join(bob, "general"));
+    for (int i = 1; i <= 200; i++) {
+        std::string body = std::to_string(i);
+        assert_ok(
+            zgm_user_send(fixture->alice, "general", body.data(), body.size(), NULL, NULL, NULL));
+    }
+    for (uint64_t i = 1; i <= 200; i++) {
+        zgm_msg_t* msg = zgm_user_recv(bob, 5000);
+        assert_non_null(msg);
+        assert_int_equal(zgm_msg_seq(msg), i);
+        assert_string_equal(zgm_msg_group(msg), "general");
+        assert_string_equal(zgm_msg_sender(msg), zgm_user_id(fixture->alice));
+        assert_string_equal(zgm_msg_sender_name(msg), "alice");
+        zgm_msg_destroy(&msg);
+    }
+    assert_null(zgm_user_recv(bob, 300));
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+    assert_int_equal(zgm_user_last_seq(bob, "general"), 200);
+}
+
+void test_memberships_lists_exactly_the_requesters_groups(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    for (const char* group : {"a", "b", "c"})
+        assert_ok(zgm_server_add(fixture->server, group, NULL, ZGM_POLICY_OPEN));
+    RawClient& raw = member(fixture, "c");
+    proto::Message join = test::join_message("a", "raw");
+    assert_int_equal(test::request(raw, join).id, proto::kJoined);
+    member(fixture, "b");
+    send_ok(raw, "c", {"1", "2"});
+    proto::Message memberships;
+    memberships.id = proto::kMemberships;
+    proto::Message list = test::request(raw, memberships);
+    assert_int_equal(list.id, proto::kMembershipList);
+    assert_int_equal(list.follows.size(), 2);
+    assert_string_equal(list.follows[0].group.c_str(), "a");
+    assert_int_equal(list.follows[0].seq, 0);
+    assert_string_equal(list.follows[1].group.c_str(), "c");
+    assert_int_equal(list.follows[1].seq, 2);
+    for (const proto::FollowRecord& record : list.follows)
+        assert_int_equal(record.status, proto::kStatusOk);
+    RawClient& stranger = client(fixture);
+    assert_int_equal(test::request(stranger, memberships).follows.size(), 0);
+    //  Through the C API, with the registry's view of each (a group server that has not
+    //  answered in time is skipped: on a busy machine, ask again).
+    assert_true(test::eventually(
+        [&] {
+            size_t count = 0;
+            zgm_group_t* groups = zgm_user_memberships(fixture->alice, &count);
+            bool ok = groups && count == 1 && strcmp(groups[0].name, "general") == 0;
+            free(groups);
+            return ok;
+        },
+        test::patience()));
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Bad input
+
+void test_malformed_requests_get_errors_and_the_server_carries_on(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& raw = member(fixture, "general");
+    raw.send_raw(std::string("\xAA\xA1\x21", 3)); //  a header cut short
+    assert_error(raw.recv(), proto::kBadRequest);
+    raw.send_raw(std::string(64, '\0'));
+    assert_error(raw.recv(), proto::kBadRequest);
+    proto::Message unknown = test::register_message(Uuid::random(), "general", "tcp://h:1");
+    assert_error(test::request(raw, unknown), proto::kBadRequest, "REGISTER"); //  the registry's
+    proto::Message fetch_msg = test::group_request(proto::kFetch, "general");
+    fetch_msg.request_id = 99;
+    std::string bytes;
+    assert_true(proto::encode(fetch_msg, &bytes));
+    bytes[3] = 3; //  another version
+    raw.send_raw(bytes);
+    proto::Message reply = raw.recv();
+    assert_error(reply, proto::kBadVersion);
+    assert_int_equal(reply.request_id, 99);
+    //  Peers of a member's key that vanish mid-request.
+    for (int i = 0; i < 20; i++) {
+        RawClient gone(fixture->endpoint, fixture->key, raw.keys());
+        std::vector<std::string> bodies = {"from a ghost"};
+        proto::Message message = test::send_message("general", bodies);
+        gone.send(message);
+    }
+    //  Still serving, and what the ghosts sent was stored, or not, but whole.
+    proto::Message all = fetch(raw, "general");
+    assert_true(all.messages.size() <= 20);
+    for (size_t i = 0; i < all.messages.size(); i++) {
+        assert_int_equal(all.messages[i].seq, i + 1);
+        assert_true(all.messages[i].body == "from a ghost");
+    }
+    assert_ok(zgm_user_send(fixture->alice, "general", "ok", 2, NULL, NULL, NULL));
+}
+
+void test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    test::LogCapture log;
+    RawClient& raw = member(fixture, "general");
+    const int count = test::emulated() ? 5000 : 50000, chunk = 1000;
+    int64_t start = mono_ms();
+    for (int first = 0; first < count; first += chunk) {
+        for (int i = first; i < first + chunk; i++)
+            raw.send_raw(i % 2 ? std::string(64, '\0') : std::string("\xAA\xA1\x21", 3));
+        for (int i = first; i < first + chunk; i++)
+            assert_int_equal(raw.recv().id, proto::kError);
+    }
+    //  Valid requests of every kind, within the rate: their lines within the budget.
+    for (int i = 0; i < 100; i++) {
+        RawClient& other = member(fixture, "general");
+        send_ok(other, "general", {"hello"});
+        fetch(other, "general", 0, 0, 1, 1);
+        proto::Message leave = test::group_request(proto::kLeave, "general");
+        assert_int_equal(test::request(other, leave).id, proto::kOk);
+        fixture->clients.pop_back();
+    }
+    int64_t took = mono_ms() - start;
+    std::vector<std::string> lines = log.lines();
+    long written = 0, others = 0;
+    for (const std::string& line : lines) {
+        written += test::is_request_line(line);
+        others += !test::is_request_line(line) && !test::is_held_back_line(line);
+    }
+    print_message("# %d malformed requests and 400 valid ones in %lld ms: %zu lines logged, %ld of "
+                  "them for requests\n",
+                  count, (long long)took, lines.size(), written);
+    //  A line for each request, at most 50 a second; the rest are counted.
+    if (written > 50 * (took / 1000 + 2))
+        fail_msg("more than 50 request lines a second:\n%s", log.text().c_str());
+    //  The first refusal of each 10 s interval said at once, the rest counted for the line
+    //  that ends the interval.
+    if (others > 3 + 2 * (took / 10000)) fail_msg("too many lines:\n%s", log.text().c_str());
+    assert_true(!log.lines("group server: refused: malformed").empty());
+}
+
+void test_null_plain_or_wrongly_keyed_clients_get_no_answer(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    Peer::Options options;
+    options.monitor = true;
+    struct Case {
+        test::Mechanism mechanism;
+        std::string server_key;
+    } cases[] = {{test::Mechanism::kNull, ""},
+                 {test::Mechanism::kPlain, ""},
+                 {test::Mechanism::kCurve, KeyPair::generate().public_txt}};
+    for (const Case& c : cases) {
+        options.mechanism = c.mechanism;
+        Peer peer(fixture->endpoint, c.server_key, options);
+        proto::Message message;
+        message.id = proto::kMemberships;
+        assert_true(peer.send(message));
+        assert_int_equal(peer.handshake(test::patience()), -1);
+        proto::Message reply;
+        assert_false(peer.try_recv(&reply, 100));
+    }
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Catch-up, against a group server that drops pushes as told
+
+//  Pipe commands: "LAST n" (messages 1..n exist), "PUSH seq" (push that one message),
+//  "FETCHES" -> "i" (how many FETCHes it answered). Answers FOLLOW and FETCH, and keeps
+//  its group registered (its key is trusted by the registry).
+struct Lossy {
+    zsock_t* socket;    //  its ROUTER, CURVE with keys, authenticated by zgm's ZAP handler
+    zsock_t* registrar; //  its connection to the registry
+    std::string endpoint;
+};
+
+void lossy_server(zsock_t* pipe, void* args) {
+    Lossy* lossy = (Lossy*)args;
+    void* socket = zsock_resolve(lossy->socket);
+    zsock_signal(pipe, 0);
+    uint64_t last = 0;
+    int fetches = 0;
+    std::string follower;
+    std::deque<std::string> bodies; //  what the records' views point into
+    Key sender = KeyPair::generate().public_key();
+    auto record = [&](uint64_t seq) {
+        proto::MessageRecord r;
+        r.seq = seq;
+        r.timestamp = 1000 + seq;
+        r.sender = sender;
+        r.sender_name = "lossy";
+        bodies.push_back("m" + std::to_string(seq));
+        r.body = bodies.back();
+        return r;
+    };
+    int64_t next_heartbeat = 0;
+    uint32_t request_id = 1000;
+    while (true) {
+        if (mono_ms() >= next_heartbeat) {
+            proto::Message heartbeat = test::heartbeat_message(lossy->endpoint, 1);
+            heartbeat.request_id = request_id++;
+            proto::send(zsock_resolve(lossy->registrar), "", heartbeat, ZMQ_DONTWAIT);
+            next_heartbeat = mono_ms() + 300;
+        }
+        zmq_pollitem_t items[3] = {{zsock_resolve(pipe), 0, ZMQ_POLLIN, 0},
+                                   {socket, 0, ZMQ_POLLIN, 0},
+                                   {zsock_resolve(lossy->registrar), 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 3, 100) < 0) break;
+        if (items[2].revents & ZMQ_POLLIN) {
+            proto::Message ignored;
+            proto::recv(zsock_resolve(lossy->registrar), false, nullptr, &ignored);
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            char *command = nullptr, *value = nullptr;
+            zstr_recvx(pipe, &command, &value, NULL);
+            std::string cmd = command ? command : "$TERM";
+            uint64_t n = value ? strtoull(value, NULL, 10) : 0;
+            zstr_free(&command);
+            zstr_free(&value);
+            if (cmd == "$TERM") break;
+            if (cmd == "LAST")
+                last = n;
+            else if (cmd == "FETCHES")
+                zsock_send(pipe, "i", fetches);
+            else if (cmd == "PUSH") {
+                proto::Message deliver;
+                deliver.id = proto::kDeliver;
+                deliver.group = "lossy";
+                deliver.messages.push_back(record(n));
+                proto::send(socket, follower, deliver, ZMQ_DONTWAIT);
+            }
+        }
+        if (!(items[1].revents & ZMQ_POLLIN)) continue;
+        std::string from;
+        proto::Message request, reply;
+        if (proto::recv(socket, true, &from, &request) != proto::DecodeError::kOk) continue;
+        if (request.id == proto::kFollow) {
+            follower = from;
+            reply.id = proto::kFollowing;
+            for (const proto::FollowRecord& asked : request.follows)
+                reply.follows.push_back({asked.group, proto::kStatusOk, last});
+        } else if (request.id == proto::kFetch) {
+            fetches++;
+            reply.id = proto::kMessages;
+            reply.group = "lossy";
+            reply.first_seq = last ? 1 : 0;
+            reply.last_seq = last;
+            uint64_t end =
+                request.before_seq && request.before_seq <= last ? request.before_seq - 1 : last;
+            for (uint64_t seq = request.after_seq + 1; seq <= end; seq++)
+                reply.messages.push_back(record(seq));
+            if (request.limit && reply.messages.size() > request.limit) {
+                reply.more = 1;
+                if (request.newest)
+                    reply.messages.erase(reply.messages.begin(),
+                                         reply.messages.end() - request.limit);
+                else
+                    reply.messages.resize(request.limit);
+            }
+        } else {
+            continue;
+        }
+        reply.request_id = request.request_id;
+        proto::send(socket, from, reply, ZMQ_DONTWAIT);
+        while (bodies.size() > 1000)
+            bodies.pop_front();
+    }
+}
+
+uint64_t recv_seq(zgm_user_t* user, int timeout_ms) {
+    zgm_msg_t* msg = zgm_user_recv(user, timeout_ms);
+    if (!msg) return 0;
+    uint64_t seq = zgm_msg_seq(msg);
+    assert_memory_equal(zgm_msg_body(msg), ("m" + std::to_string(seq)).c_str(), zgm_msg_size(msg));
+    zgm_msg_destroy(&msg);
+    return seq;
+}
+
+void test_member_catches_up_after_dropped_pushes(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    KeyPair keys = KeyPair::generate();
+    Lossy lossy;
+    lossy.socket = zsock_new(ZMQ_ROUTER);
+    std::string why;
+    std::shared_ptr<ZapDomain> domain = zap_register(lossy.socket, Security::kCurve, 0, &why);
+    assert_non_null(domain.get());
+    secure_server_socket(lossy.socket, keys, Security::kCurve, domain->name);
+    int port = zsock_bind(lossy.socket, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    lossy.endpoint = test::local_endpoint(port);
+    //  Registered as a group server would: the registry trusts its key.
+    assert_ok(zgm_registry_trust(fixture->cluster->registry(), keys.public_txt.c_str()));
+    Key registry_key;
+    Key::parse(fixture->cluster->key(), &registry_key);
+    lossy.registrar = new_client_socket(fixture->cluster->endpoint(), false, keys, Security::kCurve,
+                                        registry_key);
+    assert_non_null(lossy.registrar);
+    {
+        RawClient registrar(fixture->cluster->endpoint(), fixture->cluster->key(), keys);
+        test::patient(registrar);
+        proto::Message reg = test::register_message(Uuid::random(), "lossy", lossy.endpoint);
+        assert_int_equal(test::request(registrar, reg).id, proto::kOk);
+    }
+    zactor_t* actor = zactor_new(lossy_server, &lossy);
+    zgm_user_t* bob = fixture->cluster->user("bob");
+
+    assert_ok(zgm_user_follow(bob, "lossy", 0));
+    //  Messages 1 to 3 exist; only 1 and 3 are pushed.
+    zstr_sendx(actor, "LAST", "3", NULL);
+    zstr_sendx(actor, "PUSH", "1", NULL);
+    zstr_sendx(actor, "PUSH", "3", NULL);
+    assert_int_equal(recv_seq(bob, 3000), 1);
+    assert_int_equal(recv_seq(bob, 3000), 2);
+    assert_int_equal(recv_seq(bob, 3000), 3);
+    //  4 and 5 are never pushed at all: the next FOLLOW says the group is at 5.
+    zstr_sendx(actor, "LAST", "5", NULL);
+    assert_int_equal(recv_seq(bob, 4000), 4);
+    assert_int_equal(recv_seq(bob, 3000), 5);
+    //  Late and repeated pushes are not delivered twice.
+    zstr_sendx(actor, "PUSH", "4", NULL);
+    zstr_sendx(actor, "PUSH", "5", NULL);
+    assert_int_equal(recv_seq(bob, 1500), 0);
+    zstr_sendx(actor, "FETCHES", "0", NULL);
+    int fetches = 0;
+    zsock_recv(actor, "i", &fetches);
+    assert_true(fetches >= 2);
+
+    zactor_destroy(&actor);
+    zsock_destroy(&lossy.registrar);
+    zap_unregister(lossy.socket, &domain);
+    zsock_destroy(&lossy.socket);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  The store
+
+void test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string dir = temp_dir(fixture);
+    if (geteuid() != 0 || mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=512k") != 0) {
+        print_message("# skipped: a full disk needs a small tmpfs, mounted as root (%s)\n",
+                      geteuid() != 0 ? "not root" : strerror(errno));
+        skip();
+    }
+    fixture->mounts.push_back(dir);
+    fixture->cluster->add_server(dir.c_str(), {"full"});
+    zgm_user_t* user = fixture->cluster->user("filler");
+    assert_ok(zgm_user_join(user, "full"));
+
+    std::string body(8000, 'f');
+    uint64_t stored = 0;
+    int error = ZGM_OK;
+    for (int i = 0; i < 200 && error == ZGM_OK; i++) {
+        uint64_t seq = 0;
+        if (zgm_user_send(user, "full", body.data(), body.size(), NULL, &seq, NULL) == 0)
+            stored = seq;
+        else
+            error = zgm_errno();
+    }
+    assert_int_equal(error, ZGM_ESTORAGE);
+    assert_true(stored > 0);
+    //  Every acknowledged message is there, and the server still answers.
+    zgm_msglist_t* list = zgm_user_fetch(user, "full", NULL);
+    assert_non_null(list);
+    assert_int_equal(zgm_msglist_size(list), stored);
+    assert_int_equal(zgm_msg_seq(zgm_msglist_get(list, stored - 1)), stored);
+    zgm_msglist_destroy(&list);
+    //  On the wire: 507, nothing of the request stored.
+    zgm_group_t info;
+    assert_ok(zgm_user_resolve(user, "full", &info));
+    RawClient& raw = client_of(fixture, info.endpoint, info.server_key);
+    proto::Message join = test::join_message("full", "raw");
+    test::request(raw, join); //  may itself not be stored
+    std::vector<std::string> bodies(4, body);
+    proto::Message send = test::send_message("full", bodies);
+    proto::Message reply = test::request(raw, send);
+    if (reply.id == proto::kError && reply.status != proto::kNotMember)
+        assert_error(reply, proto::kStorage);
+}
+
+void test_groups_in_the_store_are_registered_again_when_the_server_restarts(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string dir = temp_dir(fixture);
+    std::string key = dir + "/server.cert";
+    zgm_server_t* server = fixture->cluster->add_server(dir.c_str(), {"durable"}, false,
+                                                        "tcp://127.0.0.1:*", nullptr, key.c_str());
+    zgm_user_t* before = fixture->cluster->user("before");
+    assert_ok(zgm_user_join(before, "durable"));
+    test::send_text(before, "durable", "kept");
+    fixture->cluster->stop(&server); //  deregisters: the registry knows the group is away
+    zgm_group_t info;
+    assert_int_equal(zgm_user_resolve(fixture->alice, "durable", &info), -1);
+    assert_int_equal(zgm_errno(), ZGM_EUNAVAILABLE);
+    assert_non_null(strstr(zgm_strerror(), "stopped"));
+    //  Started again with no group named: the store's groups are listed again.
+    fixture->cluster->add_server(dir.c_str(), {}, false, "tcp://127.0.0.1:*", nullptr, key.c_str());
+    zgm_user_t* after = fixture->cluster->user("after");
+    assert_ok(zgm_user_resolve(after, "durable", &info));
+    assert_int_equal(info.member_count, 1);
+    assert_ok(zgm_user_join(after, "durable"));
+    zgm_msglist_t* list = zgm_user_fetch(after, "durable", NULL);
+    assert_non_null(list);
+    assert_int_equal(zgm_msglist_size(list), 1);
+    zgm_msglist_destroy(&list);
+}
+
+void test_second_server_on_the_same_data_directory_fails_naming_the_process(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string dir = temp_dir(fixture);
+    zgm_server_t* first = zgm_server_new(dir.c_str());
+    assert_non_null(first);
+    fixture->servers.push_back(first);
+    assert_null(zgm_server_new(dir.c_str()));
+    assert_int_equal(zgm_errno(), ZGM_ESTORAGE);
+    std::string why = zgm_strerror();
+    assert_non_null(strstr(why.c_str(), dir.c_str()));
+    assert_non_null(strstr(why.c_str(), ("process " + std::to_string(getpid())).c_str()));
+    assert_non_null(strstr(why.c_str(), "test_server"));
+    //  Once the first is gone, the directory is free.
+    zgm_server_destroy(&fixture->servers.back());
+    zgm_server_t* again = zgm_server_new(dir.c_str());
+    assert_non_null(again);
+    fixture->servers.push_back(again);
+}
+
+//  The schema of zgm 0.1, as src/store/sqlite_store.cc had it at 3dc9ab7 (as in
+//  test_store.cc).
+const char* const kSchemaV1 = R"sql(
+CREATE TABLE groups (
+    key INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    id BLOB NOT NULL,
+    created_us INTEGER NOT NULL,
+    max_count INTEGER NOT NULL DEFAULT 0,
+    max_bytes INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    last_ts_us INTEGER NOT NULL DEFAULT 0,
+    trimmed_seq INTEGER NOT NULL DEFAULT 0,
+    trimmed_ts_us INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE members (
+    group_key INTEGER NOT NULL,
+    user BLOB NOT NULL,
+    name TEXT NOT NULL,
+    joined_us INTEGER NOT NULL,
+    PRIMARY KEY (group_key, user)
+) WITHOUT ROWID;
+CREATE TABLE messages (
+    group_key INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    ts_us INTEGER NOT NULL,
+    sender BLOB NOT NULL,
+    sender_name TEXT NOT NULL,
+    msg_id BLOB,
+    body BLOB NOT NULL,
+    PRIMARY KEY (group_key, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_msg_id ON messages (group_key, msg_id) WHERE msg_id IS NOT NULL;
+PRAGMA user_version = 1;
+)sql";
+
+//  What zgm 0.1 left: "chat" with three messages by two users (both members), "news"
+//  whose retention of 2 had trimmed seqs 1 and 2.
+const char* const kDataV1 = R"sql(
+INSERT INTO groups (key, name, id, created_us, max_count, last_seq, last_ts_us, trimmed_seq,
+                    trimmed_ts_us, bytes)
+VALUES (1, 'chat', x'0100000000000000000000000000000a', 5000, 0, 3, 1300, 0, 0, 14),
+       (2, 'news', x'0200000000000000000000000000000a', 5000, 2, 4, 2400, 2, 2200, 11);
+INSERT INTO members (group_key, user, name, joined_us)
+VALUES (1, x'f5010000000000000000000000000001', 'ann', 100),
+       (1, x'f6010000000000000000000000000002', 'bob', 100),
+       (2, x'f6010000000000000000000000000002', 'bob', 100);
+INSERT INTO messages (group_key, seq, ts_us, sender, sender_name, msg_id, body)
+VALUES (1, 1, 1100, x'f5010000000000000000000000000001', 'ann',
+        x'65000000000000000000000000000001', 'hello'),
+       (1, 2, 1200, x'f6010000000000000000000000000002', 'bob',
+        x'66000000000000000000000000000002', 'hi ann'),
+       (1, 3, 1300, x'f5010000000000000000000000000001', 'ann', NULL, 'bye'),
+       (2, 3, 2300, x'f6010000000000000000000000000002', 'bob', NULL, 'third'),
+       (2, 4, 2400, x'f6010000000000000000000000000002', 'bob', NULL, 'fourth');
+)sql";
+
+void write_v1_database(const std::string& dir) {
+    sqlite3* db = nullptr;
+    assert_int_equal(sqlite3_open((dir + "/zgm.db").c_str(), &db), SQLITE_OK);
+    for (const char* sql : {"PRAGMA journal_mode = WAL", kSchemaV1, kDataV1}) {
+        char* error = nullptr;
+        if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK)
+            fail_msg("%s", error ? error : "sqlite3_exec failed");
+    }
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+void test_a_store_written_by_zgm_0_1_is_served_after_migration(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string dir = temp_dir(fixture);
+    write_v1_database(dir);
+    {
+        test::LogCapture log;
+        fixture->cluster->add_server(dir.c_str(), {});
+        assert_int_equal(log.lines("migrated the store in " + dir + " from zgm 0.1").size(), 1);
+    }
+    zgm_user_t* ann = fixture->cluster->user("ann");
+    //  The groups are served again; their 0.1 members must join again (ids were not keys).
+    size_t count = 0;
+    zgm_group_t* groups = zgm_user_groups(ann, &count);
+    assert_non_null(groups);
+    assert_int_equal(count, 3);
+    assert_string_equal(groups[0].name, "chat");
+    assert_int_equal(groups[0].member_count, 0);
+    free(groups);
+    assert_ok(zgm_user_join(ann, "chat"));
+    zgm_msglist_t* list = zgm_user_fetch(ann, "chat", NULL);
+    assert_non_null(list);
+    assert_int_equal(zgm_msglist_size(list), 3);
+    const char* bodies[] = {"hello", "hi ann", "bye"};
+    const char* names[] = {"ann", "bob", "ann"};
+    for (size_t i = 0; i < 3; i++) {
+        const zgm_msg_t* msg = zgm_msglist_get(list, i);
+        assert_int_equal(zgm_msg_seq(msg), i + 1);
+        assert_int_equal(zgm_msg_size(msg), strlen(bodies[i]));
+        assert_memory_equal(zgm_msg_body(msg), bodies[i], strlen(bodies[i]));
+        assert_string_equal(zgm_msg_sender_name(msg), names[i]);
+        assert_int_equal(strlen(zgm_msg_sender(msg)), 40); //  a legacy key, as text
+    }
+    //  Each 0.1 user is one sender still.
+    assert_string_equal(zgm_msg_sender(zgm_msglist_get(list, 0)),
+                        zgm_msg_sender(zgm_msglist_get(list, 2)));
+    assert_string_not_equal(zgm_msg_sender(zgm_msglist_get(list, 0)),
+                            zgm_msg_sender(zgm_msglist_get(list, 1)));
+    zgm_msglist_destroy(&list);
+    uint64_t seq = 0;
+    test::send_text(ann, "chat", "after the migration", &seq);
+    assert_int_equal(seq, 4);
+    //  What 0.1 had trimmed is reported as missed.
+    assert_ok(zgm_user_join(ann, "news"));
+    list = zgm_user_fetch(ann, "news", NULL);
+    assert_non_null(list);
+    assert_int_equal(zgm_msglist_size(list), 2);
+    assert_int_equal(zgm_msg_seq(zgm_msglist_get(list, 0)), 3);
+    assert_int_equal(zgm_msglist_missed(list), 2);
+    zgm_msglist_destroy(&list);
+}
+
+} // namespace
+
+#define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(int argc, char** argv) {
+    if (argc == 4 && strcmp(argv[1], "--bind-with-nofile") == 0)
+        return bind_with_nofile(atoi(argv[2]), atoi(argv[3]));
+    if (argc == 7 && strcmp(argv[1], "--join-and-vanish") == 0)
+        return join_and_vanish(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), argv[6]);
+    char self[4096];
+    ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(length > 0);
+    self[length] = '\0';
+    test::set_program(self);
+    //  One test, or those matching a pattern, while working on them.
+    if (getenv("ZGM_TEST_FILTER")) cmocka_set_test_filter(getenv("ZGM_TEST_FILTER"));
+    const struct CMUnitTest tests[] = {
+        TEST(test_sender_is_the_key_of_the_connection_whatever_the_request_says),
+        TEST(test_membership_rules_404_409_403),
+        TEST(test_display_names_are_checked_and_two_members_may_share_one),
+        TEST(test_owner_operations_only_by_the_owner_else_401),
+        TEST(test_remove_ends_follows_and_the_removed_key_can_no_longer_fetch_send_or_receive),
+        TEST(test_members_only_group_refuses_keys_the_owner_did_not_add_and_takes_those_it_did),
+        TEST(test_max_members_refused_with_430_naming_the_flag),
+        TEST(test_max_groups_refused_for_host_and_add_with_430_naming_the_flag),
+        TEST(test_max_groups_per_owner_refused_with_430_naming_the_flag),
+        TEST(test_max_follows_refused_in_the_following_record),
+        TEST(test_max_rate_429_with_retry_ms_and_a_send_counts_once_whatever_it_carries),
+        TEST(test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit),
+        TEST(test_join_and_vanish_rounds_leave_members_at_the_limit_and_memory_flat),
+        TEST(test_max_connections_refused_beyond_the_limit),
+        TEST(test_descriptors_are_checked_at_bind_with_an_error_naming_ulimit),
+        TEST(test_send_stamps_gapless_seq_and_monotone_time),
+        TEST(test_send_batch_gets_one_sent_record_each_in_order_and_repeated_ids_stored_once),
+        TEST(test_messages_without_a_msg_id_are_each_stored_and_fetched),
+        TEST(test_oversize_body_is_refused_with_413),
+        TEST(test_fetch_selects_by_time_and_seq_and_pages_back_to_seq_1),
+        TEST(test_large_fetch_arrives_in_batches),
+        TEST(test_retention_by_count_bytes_and_age_reports_what_was_missed),
+        TEST(test_live_messages_arrive_once_and_in_order),
+        TEST(test_memberships_lists_exactly_the_requesters_groups),
+        TEST(test_malformed_requests_get_errors_and_the_server_carries_on),
+        TEST(test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines),
+        TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),
+        TEST(test_member_catches_up_after_dropped_pushes),
+        TEST(test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable),
+        TEST(test_groups_in_the_store_are_registered_again_when_the_server_restarts),
+        TEST(test_second_server_on_the_same_data_directory_fails_naming_the_process),
+        TEST(test_a_store_written_by_zgm_0_1_is_served_after_migration),
+    };
+    return cmocka_run_group_tests_name("server", tests, NULL, NULL);
+}
