@@ -11,7 +11,7 @@ for set in "$@"; do
     case "$set" in
     build) packages="$packages meson ninja-build pkg-config g++ binutils libczmq-dev libzmq3-dev
                      libcmocka-dev libsqlite3-dev libedit-dev tmux python3 man-db
-                     python3-pytest" ;;
+                     python3-pytest tcpdump" ;;
     format) packages="$packages clang-format git" ;;
     #  the fault harness (tests/faults): a FUSE disk for the power cut, an NFQUEUE link delay
     #  (this kernel has no netem), namespaces, iptables, a file system for the disk images

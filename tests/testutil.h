@@ -81,7 +81,7 @@ public:
         : keys_(keys) {
         socket_ = zsock_new(ZMQ_DEALER);
         assert_non_null(socket_);
-        zsock_set_rcvtimeo(socket_, 3000);
+        zsock_set_rcvtimeo(socket_, 3000 * slowdown());
         zsock_set_linger(socket_, 0);
         if (insecure || !server_key.empty()) {
             zgm::Key key;
@@ -101,7 +101,8 @@ public:
         assert_int_equal(zmq_send(zsock_resolve(socket_), bytes.data(), bytes.size(), 0),
                          (int)bytes.size());
     }
-    //  The next message; fails the test if none arrives within 3 s or it is malformed.
+    //  The next message; fails the test if none arrives within 3 s (times the slowdown) or it
+    //  is malformed.
     zgm::proto::Message recv() {
         zgm::proto::Message message;
         zgm::proto::DecodeError rc =

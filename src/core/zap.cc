@@ -123,7 +123,12 @@ void decide(zmsg_t* request, std::map<std::string, Watched>& watched, std::strin
     int max = domain->max_connections.load();
     if (max > 0 && domain->connections.load() > max) {
         domain->refused_full++;
-        *status = "300";
+        //  400, not 300 ("temporary"): with 300 libzmq closes the connection without a
+        //  word and the client's libzmq retries every 100 ms, so a flood of refused
+        //  connections keeps the server busy with handshakes, and a user is not told why.
+        //  With 400 the client is sent an ERROR (its monitor: HANDSHAKE_FAILED_AUTH, which
+        //  the user's link reports as "refused" and retries after a pause of its own).
+        *status = "400";
         *text = "too many connections";
         user_id->clear();
         return;

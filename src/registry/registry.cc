@@ -101,6 +101,7 @@ public:
     ~Registry() {
         if (socket_) zap_unregister(socket_, &domain_);
         zsock_destroy(&socket_);
+        if (descriptors_) release_descriptors(limits_.connections);
     }
 
     void run();
@@ -136,6 +137,7 @@ private:
     zsock_t* pipe_;
     zsock_t* socket_ = nullptr;
     std::shared_ptr<ZapDomain> domain_;
+    bool descriptors_ = false; //  reserved for limits_.connections
     KeyPair keys_;
     Security security_ = Security::kCurve;
     ServerLimits limits_;
@@ -222,8 +224,8 @@ bool parse_number(const std::string& text, uint64_t max, uint64_t* value) {
 Error Registry::set(const std::string& name, const std::string& value, std::string* why) {
     uint64_t number = 0;
     bool numeric = parse_number(value, UINT32_MAX, &number);
-    bool before_bind =
-        name == "key-public" || name == "key-secret" || name == "insecure" || name == "max-frame";
+    bool before_bind = name == "key-public" || name == "key-secret" || name == "insecure" ||
+                       name == "max-connections" || name == "max-frame";
     if (before_bind && socket_) {
         *why = name + " must be set before the registry binds";
         return Error::kInvalid;
@@ -266,7 +268,6 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
         rates_.set_rate(limits_.rate);
     } else if (name == "max-connections") {
         limits_.connections = (uint32_t)number;
-        if (domain_) domain_->max_connections = (int)number;
     } else if (name == "max-frame" && number >= kMinRegistryFrame) {
         limits_.frame = (uint32_t)number;
     } else if (name == "max-groups" && number > 0) {
@@ -286,6 +287,11 @@ void Registry::bind(const std::string& endpoint) {
             zsock_send(pipe_, "iis", -1, 0, "the registry has no key pair");
             return;
         }
+        if (!reserve_descriptors(limits_.connections, &why)) {
+            zsock_send(pipe_, "iis", -1, EMFILE, why.c_str());
+            return;
+        }
+        descriptors_ = true;
         socket_ = new_server_socket(limits_.frame);
         if (socket_) {
             secure_server_socket(socket_, keys_, security_, "");
@@ -294,6 +300,8 @@ void Registry::bind(const std::string& endpoint) {
         }
         if (!socket_ || !domain_) {
             if (socket_) zsock_destroy(&socket_);
+            release_descriptors(limits_.connections);
+            descriptors_ = false;
             zsock_send(pipe_, "iis", -1, 0, why.empty() ? "cannot create a socket" : why.c_str());
             return;
         }

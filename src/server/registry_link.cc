@@ -105,7 +105,9 @@ void RegistryLink::finish_connect(bool timed_out) {
     outcome_ready_ = true;
     outcome_why_.clear();
     if (refused) {
-        outcome_ = refused->refused_status == proto::kDenied ? Error::kDenied : Error::kExists;
+        outcome_ = refused->refused_status == proto::kDenied         ? Error::kDenied
+                   : refused->refused_status == proto::kLimitReached ? Error::kLimit
+                                                                     : Error::kExists;
         outcome_why_ = refused->refused;
     } else if (timed_out) {
         outcome_ = Error::kTimeout;

@@ -67,8 +67,9 @@ public:
     void reconnect();
     bool connected() const { return socket_ != nullptr; }
     //  The outcome of connect, once known: every group registered (kOk), a name refused
-    //  (kExists or kDenied, with why), or the connect deadline passed (kTimeout; the link
-    //  goes on trying). False while it is not known yet or was already taken.
+    //  (kExists, kDenied, or kLimit for the registry's --max-groups, with why), or the
+    //  connect deadline passed (kTimeout; the link goes on trying). False while it is not
+    //  known yet or was already taken.
     bool connect_outcome(Error* error, std::string* why);
 
     //  A group was added or changed (members, policy): registers it (again).

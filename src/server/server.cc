@@ -565,6 +565,8 @@ void GroupServer::bind(const std::string& endpoint) {
         }
         if (!users_ || !domain_) {
             zsock_destroy(&users_);
+            release_descriptors(limits_.connections);
+            descriptors_ = false;
             zsock_send(pipe_, "iis", -1, 0, why.empty() ? "cannot create a socket" : why.c_str());
             return;
         }
