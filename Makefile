@@ -57,9 +57,10 @@ check-asan: deps
 
 #  The suite under ThreadSanitizer, against a TSan libzmq built once from Debian's source package
 #  into build-tsan/libzmq (Debian's own libzmq is not instrumented: ~600 false reports).
+#  TSAN_TESTS="test_user ..." builds and runs only those (CI runs the in-process ones).
 check-tsan: deps
 	@scripts/deps.sh tsan
-	JOBS=$(JOBS) scripts/check-tsan.sh build-tsan
+	JOBS=$(JOBS) scripts/check-tsan.sh build-tsan $(TSAN_TESTS)
 
 fuzz: deps
 	@scripts/deps.sh fuzz

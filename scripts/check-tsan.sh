@@ -1,11 +1,12 @@
 #!/bin/sh
-#  The whole test suite under ThreadSanitizer, against a libzmq built with TSan
+#  The test suite under ThreadSanitizer, against a libzmq built with TSan
 #  (scripts/tsan-libzmq.sh): fails on a failed test or on any TSan report from any process the
-#  tests start, and prints each report.
-#  Usage: scripts/check-tsan.sh BUILD-DIR      (JOBS: parallel compile and test jobs)
+#  tests start, and prints each report. With test names, only those are built and run.
+#  Usage: scripts/check-tsan.sh BUILD-DIR [TEST...]     (JOBS: parallel compile and test jobs)
 set -eu
 cd "$(dirname "$0")/.."
 build=$1
+shift
 jobs=${JOBS:-2}
 started=$(date +%s)
 
@@ -14,13 +15,20 @@ echo "check-tsan: libzmq ready in $(($(date +%s) - started)) s"
 
 [ -f "$build/build.ninja" ] ||
     meson setup "$build" -Db_sanitize=thread -Db_lundef=false --buildtype=debug -Dbench=false
-ninja -C "$build" -j "$jobs"
+if [ $# -gt 0 ]; then
+    #  Only what these tests need (test NAME is the program tests/NAME).
+    ninja -C "$build" -j "$jobs" $(printf 'tests/%s ' "$@")
+else
+    ninja -C "$build" -j "$jobs"
+fi
 
 #  The TSan libzmq must be the one every program the tests run loads, and define every libzmq
 #  function they and CZMQ call (ldd -r resolves all symbols).
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-find "$build/tests" "$build/src" "$build/examples" -maxdepth 1 -type f -perm -u+x \
-    ! -name '*.so*' >"$build/programs"
+for place in tests src examples; do
+    [ -d "$build/$place" ] || continue
+    find "$build/$place" -maxdepth 1 -type f -perm -u+x ! -name '*.so*'
+done >"$build/programs"
 while IFS= read -r program; do
     loaded=$(ldd -r "$program" 2>&1) || {
         printf '%s\n' "$loaded" >&2
@@ -53,7 +61,7 @@ export TSAN_OPTIONS
 export ZGM_TEST_SLOWDOWN="${ZGM_TEST_SLOWDOWN:-4}"
 tests_started=$(date +%s)
 status=0
-meson test -C "$build" --print-errorlogs --num-processes "$jobs" ||
+meson test -C "$build" --no-rebuild --print-errorlogs --num-processes "$jobs" "$@" ||
     status=$?
 echo "check-tsan: tests ran in $(($(date +%s) - tests_started)) s"
 
