@@ -25,10 +25,12 @@ fi
 #  The TSan libzmq must be the one every program the tests run loads, and define every libzmq
 #  function they and CZMQ call (ldd -r resolves all symbols).
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-for place in tests src examples; do
-    [ -d "$build/$place" ] || continue
-    find "$build/$place" -maxdepth 1 -type f -perm -u+x ! -name '*.so*'
-done >"$build/programs"
+if [ $# -gt 0 ]; then
+    printf "$build/tests/%s\n" "$@"
+else
+    find "$build/tests" "$build/src" "$build/examples" -maxdepth 1 -type f -perm -u+x \
+        ! -name '*.so*'
+fi >"$build/programs"
 while IFS= read -r program; do
     loaded=$(ldd -r "$program" 2>&1) || {
         printf '%s\n' "$loaded" >&2
