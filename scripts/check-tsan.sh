@@ -26,7 +26,7 @@ fi
 #  function they and CZMQ call (ldd -r resolves all symbols).
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if [ $# -gt 0 ]; then
-    printf "$build/tests/%s\n" "$@"
+    for name in "$@"; do echo "$build/tests/$name"; done
 else
     find "$build/tests" "$build/src" "$build/examples" -maxdepth 1 -type f -perm -u+x \
         ! -name '*.so*'
