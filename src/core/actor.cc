@@ -8,6 +8,9 @@
 */
 #include "core/actor.h"
 
+#include "core/limits.h"
+#include "core/zap.h"
+
 #include <cstdlib>
 
 namespace zgm {
@@ -74,6 +77,34 @@ int endpoint_port(const std::string& endpoint) {
     size_t colon = endpoint.rfind(':');
     if (colon == std::string::npos) return 0;
     return atoi(endpoint.c_str() + colon + 1);
+}
+
+zsock_t* open_server_socket(const KeyPair& keys, Security security, uint32_t max_connections,
+                            uint32_t max_frame, std::shared_ptr<ZapDomain>* domain, int* code,
+                            std::string* why) {
+    *code = 0;
+    Key check;
+    if (keys.public_txt.empty() || !Key::parse(keys.secret_txt, &check)) {
+        *why = "no key pair is set";
+        return nullptr;
+    }
+    if (!reserve_descriptors(max_connections, why)) {
+        *code = EMFILE;
+        return nullptr;
+    }
+    zsock_t* socket = new_server_socket(max_frame);
+    if (socket) {
+        secure_server_socket(socket, keys, security, "");
+        *domain = zap_register(socket, security, (int)max_connections, why);
+        if (*domain) zsock_set_zap_domain(socket, (*domain)->name.c_str());
+    }
+    if (!socket || !*domain) {
+        zsock_destroy(&socket);
+        release_descriptors(max_connections);
+        if (why->empty()) *why = "cannot create a socket";
+        return nullptr;
+    }
+    return socket;
 }
 
 } // namespace zgm

@@ -282,29 +282,14 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
 void Registry::bind(const std::string& endpoint) {
     std::string why;
     if (!socket_) {
-        Key check;
-        if (keys_.public_txt.empty() || !Key::parse(keys_.secret_txt, &check)) {
-            zsock_send(pipe_, "iis", -1, 0, "the registry has no key pair");
-            return;
-        }
-        if (!reserve_descriptors(limits_.connections, &why)) {
-            zsock_send(pipe_, "iis", -1, EMFILE, why.c_str());
+        int code = 0;
+        socket_ = open_server_socket(keys_, security_, limits_.connections, limits_.frame, &domain_,
+                                     &code, &why);
+        if (!socket_) {
+            zsock_send(pipe_, "iis", -1, code, why.c_str());
             return;
         }
         descriptors_ = true;
-        socket_ = new_server_socket(limits_.frame);
-        if (socket_) {
-            secure_server_socket(socket_, keys_, security_, "");
-            domain_ = zap_register(socket_, security_, (int)limits_.connections, &why);
-            if (domain_) zsock_set_zap_domain(socket_, domain_->name.c_str());
-        }
-        if (!socket_ || !domain_) {
-            if (socket_) zsock_destroy(&socket_);
-            release_descriptors(limits_.connections);
-            descriptors_ = false;
-            zsock_send(pipe_, "iis", -1, 0, why.empty() ? "cannot create a socket" : why.c_str());
-            return;
-        }
         if (security_ == Security::kInsecure)
             ZGM_LOG("registry: insecure: no encryption, and keys are not proven");
     }

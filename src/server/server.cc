@@ -547,29 +547,14 @@ uint16_t GroupServer::host_group(const std::string& name, const Key& owner, uint
 void GroupServer::bind(const std::string& endpoint) {
     std::string why;
     if (!users_) {
-        Key check;
-        if (!Key::parse(keys_.secret_txt, &check) || keys_.public_txt.empty()) {
-            zsock_send(pipe_, "iis", -1, 0, "the group server has no key pair");
-            return;
-        }
-        if (!reserve_descriptors(limits_.connections, &why)) {
-            zsock_send(pipe_, "iis", -1, EMFILE, why.c_str());
+        int code = 0;
+        users_ = open_server_socket(keys_, security_, limits_.connections, limits_.frame, &domain_,
+                                    &code, &why);
+        if (!users_) {
+            zsock_send(pipe_, "iis", -1, code, why.c_str());
             return;
         }
         descriptors_ = true;
-        users_ = new_server_socket(limits_.frame);
-        if (users_) {
-            secure_server_socket(users_, keys_, security_, "");
-            domain_ = zap_register(users_, security_, (int)limits_.connections, &why);
-            if (domain_) zsock_set_zap_domain(users_, domain_->name.c_str());
-        }
-        if (!users_ || !domain_) {
-            zsock_destroy(&users_);
-            release_descriptors(limits_.connections);
-            descriptors_ = false;
-            zsock_send(pipe_, "iis", -1, 0, why.empty() ? "cannot create a socket" : why.c_str());
-            return;
-        }
         if (security_ == Security::kInsecure)
             ZGM_LOG("group server: insecure: no encryption, and keys are not proven");
         next_sweep_ms_ = mono_ms() + kSweepMs;
