@@ -19,10 +19,13 @@
 #include "core/zap.h"
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <map>
 #include <set>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 using test::Result;
@@ -688,16 +691,22 @@ void test_a_registry_that_is_not_there_is_said_at_once_with_endpoint_and_reason(
     System* s = (System*)*state;
     std::string key = s->dir + "/some.cert";
     assert_int_equal(test::run({"keygen", key}).status, 0);
-    //  A port nobody listens on.
-    zsock_t* probe = zsock_new(ZMQ_DEALER);
-    int port = zsock_bind(probe, "tcp://127.0.0.1:*");
-    zsock_destroy(&probe);
-    assert_true(port > 0);
+    //  A port nobody listens on, held (bound, never listening) so that no other process
+    //  can take it while the test runs: a connection to it is refused.
+    int held = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    assert_int_equal(bind(held, (struct sockaddr*)&address, sizeof address), 0);
+    assert_int_equal(getsockname(held, (struct sockaddr*)&address, &length), 0);
+    int port = ntohs(address.sin_port);
     std::string endpoint = test::local_endpoint(port);
     int64_t start = zgm::mono_ms();
     Result nobody = test::run({"user", "--identity", s->dir + "/alice", "--registry", endpoint,
                                "--registry-key", key, "--timeout", "10000", "groups"});
     int64_t took = zgm::mono_ms() - start;
+    close(held);
     assert_int_equal(nobody.status, 3);
     assert_non_null(strstr(nobody.err.c_str(), endpoint.c_str()));
     assert_non_null(strstr(nobody.err.c_str(), "refused"));
