@@ -51,6 +51,10 @@ namespace {
     } while (0)
 
 constexpr int kMaxRequestsPerPass = 1000;
+//  Nor longer than this, however few: a storm of requests that each write (a thousand users
+//  joining at once) must not starve the heartbeats to the registry, which would drop the
+//  server's groups as fallen silent (found by the soak).
+constexpr int64_t kMaxPassMs = 100;
 //  Messages committed in one pass at most: a pass must stay short, or heartbeats to the
 //  registry and answers to everyone else wait behind it.
 constexpr size_t kMaxMessagesPerPass = 8192;
@@ -585,7 +589,10 @@ void GroupServer::handle_users() {
     std::vector<AppendRequest> batch;
     std::vector<PendingSend> sends;
     held.reserve(kMaxRequestsPerPass);
-    for (int i = 0; i < kMaxRequestsPerPass && batch.size() < kMaxMessagesPerPass; i++) {
+    int64_t started = mono_ms();
+    for (int i = 0; i < kMaxRequestsPerPass && batch.size() < kMaxMessagesPerPass &&
+                    mono_ms() - started < kMaxPassMs;
+         i++) {
         std::string from, peer_text;
         proto::Message request;
         proto::DecodeError rc =
