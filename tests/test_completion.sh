@@ -56,7 +56,7 @@ expect "zgm user listen --" "--count --help --identity --insecure --json --name 
 expect "zgm help " "keygen registry run server user"
 expect "zgm help user j" "join"
 expect "zgm user fetch general --la" "--last"
-expect "zgm user " "add create fetch give groups join leave listen members policy remove retain send whoami"
+expect "zgm user " "add create fetch give groups join leave listen members policy remove retain send stats whoami"
 expect "zgm server --registry-key zg" "zgm.cfg"
 expect "zgm server --policy " "members open"
 exit $failed

@@ -1079,6 +1079,27 @@ void test_listen_follows_every_membership_and_names_a_server_that_does_not_answe
     assert_non_null(strstr(test::read_file(log_path(s, "listen-bob")).c_str(), "still here"));
 }
 
+void test_stats_prints_a_servers_figures_to_its_own_key_only(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "north", {"--group", "general", "--memory"});
+    expect_log(s, "north", "serving general");
+    assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
+    assert_int_equal(user(s, "bob", {"send", "general", "counted"}).status, 0);
+    //  As the group server itself (its certificate as the identity): its figures.
+    std::string cert = s->config + "/zgm/servers/north.cert";
+    Result own = test::run(
+        {"user", "--identity", cert, "--registry", s->registry, "--json", "stats", "general"});
+    assert_int_equal(own.status, 0);
+    assert_non_null(
+        strstr(own.out.c_str(), "{\"scope\":\"group/general\",\"name\":\"messages\",\"value\":1}"));
+    assert_non_null(strstr(own.out.c_str(), "\"name\":\"rss_kib\""));
+    //  Anyone else is refused, and says why.
+    Result other = user(s, "bob", {"stats", "general"});
+    assert_int_equal(other.status, 1);
+    assert_non_null(strstr(other.err.c_str(), "--admin"));
+}
+
 void test_a_server_refuses_connections_its_descriptors_cannot_hold(void** state) {
     System* s = (System*)*state;
     struct rlimit limit;
@@ -1164,6 +1185,8 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(
             test_listen_follows_every_membership_and_names_a_server_that_does_not_answer, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(test_stats_prints_a_servers_figures_to_its_own_key_only,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_server_refuses_connections_its_descriptors_cannot_hold, setup, teardown),
     };

@@ -133,6 +133,7 @@ struct Session {
     Cursors cursors;
     Style style;
     std::vector<std::string> followed; //  the groups this session follows
+    std::string registry_key;          //  the registry's public key, as found (empty: insecure)
 };
 //  Opens the identity only (whoami needs no server).
 int open_identity_only(const UserOptions& options, Session* session);

@@ -392,6 +392,7 @@ int open_session(const UserOptions& options, Session* session) {
     std::string registry_key;
     code = find_registry_key("user", options.registry_key, options.insecure, 0, &registry_key);
     if (code != kExitOk) return code;
+    session->registry_key = registry_key;
     const Identity& identity = session->identity;
     session->user = zgm_user_new_with_key(identity.name.c_str(), identity.path.c_str());
     if (!session->user) return report_error("cannot create the user", session->style);

@@ -291,6 +291,23 @@ int run_retain(Session* session, const Args& args, const std::vector<std::string
     return kExitOk;
 }
 
+int run_stats(Session* session, const Args&, const std::vector<std::string>& words) {
+    std::string endpoint = session->options.registry;
+    std::string key = session->registry_key;
+    if (!words.empty()) {
+        zgm_group_t info;
+        if (zgm_user_resolve(session->user, words[0].c_str(), &info) != 0)
+            return fail("stats of", words[0], *session);
+        endpoint = info.endpoint;
+        key = info.server_key;
+    }
+    char* report = zgm_user_stats(session->user, endpoint.c_str(), key.c_str());
+    if (!report) return fail("stats of", words.empty() ? endpoint : words[0], *session);
+    print_stats(stdout, report, session->style);
+    free(report);
+    return kExitOk;
+}
+
 const spec::Subcommand* find_subcommand(const char* name) {
     for (const spec::Subcommand& subcommand : spec::kUserSubcommands)
         if (strcmp(subcommand.name, name) == 0) return &subcommand;
@@ -320,6 +337,8 @@ int run_subcommand(const spec::Subcommand& subcommand, Session* session, const A
     switch ((spec::UserSubcommand)subcommand.id) {
     case spec::UserSubcommand::kWhoami:
         return run_whoami(session, args, words);
+    case spec::UserSubcommand::kStats:
+        return run_stats(session, args, words);
     case spec::UserSubcommand::kGroups:
         return run_groups(session, args, words);
     case spec::UserSubcommand::kCreate:
