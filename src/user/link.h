@@ -46,6 +46,7 @@ public:
     //  libzmq give the connection up for good; the link then opens a new socket after a
     //  pause. Call now and then; true if it did (the old socket is gone).
     bool reopen_if_refused();
+    int64_t reopen_ms() const { return reopen_ms_; } //  0: not waiting to reopen
     //  The handshake succeeded and the connection has not dropped since.
     bool up() const { return up_; }
     //  It was up at some time since open.

@@ -37,16 +37,15 @@ namespace zgm {
 
 namespace {
 
-constexpr int kRefreshMs = 1000;         //  FOLLOW keep-alive, per group server
-constexpr int kDownRefreshes = 5;        //  keep-alives without a connection: resolve again
+constexpr int kRefreshMs = 2000;         //  FOLLOW keep-alive, per group server (protocol.md)
+constexpr int kDownRefreshes = 3;        //  keep-alives without a connection: resolve again
 constexpr int kFirstAttemptMs = 2000;    //  how long an attempt waits for its reply, doubling
                                          //  (a connection that drops lapses it at once)
 constexpr int kMaxAttemptMs = 4000;      //  up to this
 constexpr int kUnreachableAfterMs = 500; //  a registry never reached for this long is probed
 constexpr int kInternalTimeoutMs = 3000; //  keep-alives, catch-ups, the actor's own resolves
-constexpr int kTickMs = 20;              //  how often waits and deadlines are looked at
-constexpr int kIdleTickMs = 100;         //  the same, with only follows to keep
-constexpr int kSendsInFlight = 4;        //  SEND requests in flight per group
+constexpr int kTickMs = 20;       //  how often waits and deadlines are looked at while calls wait
+constexpr int kSendsInFlight = 4; //  SEND requests in flight per group
 constexpr uint32_t kSendBatch = 1000;    //  messages in one SEND at most
 constexpr uint64_t kAckBytes = 1u << 20; //  pushes acknowledged after this many bytes
 constexpr int kCatchUpsPerServer = 8;    //  catch-up FETCHes in flight per group server
@@ -208,7 +207,9 @@ private:
     void tick();
     void lapse_all(const std::string& server_id);
     void refresh(const std::string& server, ServerConn& conn, bool ack);
+    bool can_catch_up(const Followed& followed);
     void catch_up(const std::string& group, Followed& followed);
+    int64_t idle_deadline();
     void resolve(const std::string& group);
     bool emit(const std::string& group, Followed& followed, proto::Message& message,
               uint64_t missed_before);
@@ -1061,11 +1062,12 @@ void UserActor::run() {
         if (registry_) add("", registry_.get());
         for (auto& server : servers_)
             add(server.first, server.second.link.get());
-        //  Calls and sends are looked at often; follows and requests now and then.
+        //  Calls and sends are looked at often; with none, the actor sleeps until its next
+        //  deadline (a request's, a keep-alive's), so idle users cost nothing between them.
         bool busy = !ops_.empty() || !sends_.empty() || !outcomes_.empty();
-        bool waiting = !followed_.empty() || !pending_.empty();
-        int64_t wait = next_tick - mono_ms();
-        long timeout = busy || waiting ? (wait > 0 ? (long)wait : 0) : -1;
+        int64_t due = busy ? next_tick : idle_deadline();
+        int64_t wait = due - mono_ms();
+        long timeout = due == INT64_MAX ? -1 : wait > 0 ? (long)wait : 0;
         if (zmq_poll(items.data(), (int)items.size(), timeout) < 0 && errno != EINTR) break;
         if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
         for (size_t i = 1; i < items.size(); i++) {
@@ -1084,9 +1086,9 @@ void UserActor::run() {
                 handle_link(id, sockets[i].second);
             }
         }
-        if (mono_ms() >= next_tick) {
+        if (mono_ms() >= due) {
             tick();
-            next_tick = mono_ms() + (busy ? kTickMs : kIdleTickMs);
+            next_tick = mono_ms() + kTickMs;
         }
         flush_outcomes();
     }
@@ -1361,11 +1363,37 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
 }
 
 //  Fetches what has not been handed over yet, unless a fetch is already on its way.
-void UserActor::catch_up(const std::string& group, Followed& followed) {
+//  Whether a followed group is behind and a catch-up FETCH for it can go now.
+bool UserActor::can_catch_up(const Followed& followed) {
     if (followed.catching_up || followed.resolving || followed.seen_seq <= followed.last_seq)
-        return;
+        return false;
     ServerConn* conn = server(followed.server);
-    if (!conn || !conn->link->up() || conn->catch_ups >= kCatchUpsPerServer) return;
+    return conn && conn->link->up() && conn->catch_ups < kCatchUpsPerServer;
+}
+
+//  When tick() has something to do next with no call or send waiting: now for a catch-up
+//  that can go, else the earliest of the requests' deadlines, the keep-alives of servers
+//  with follows and the reopening of refused links; INT64_MAX for none.
+int64_t UserActor::idle_deadline() {
+    int64_t due = INT64_MAX;
+    std::set<std::string> following;
+    for (const auto& entry : followed_) {
+        if (can_catch_up(entry.second)) return 0;
+        following.insert(entry.second.server);
+    }
+    for (const auto& entry : pending_)
+        due = std::min(due, entry.second.deadline_ms);
+    for (const auto& entry : servers_) {
+        if (following.count(entry.first)) due = std::min(due, entry.second.next_refresh_ms);
+        if (entry.second.link->reopen_ms()) due = std::min(due, entry.second.link->reopen_ms());
+    }
+    if (registry_ && registry_->reopen_ms()) due = std::min(due, registry_->reopen_ms());
+    return due;
+}
+
+void UserActor::catch_up(const std::string& group, Followed& followed) {
+    if (!can_catch_up(followed)) return;
+    ServerConn* conn = server(followed.server);
     proto::Message fetch;
     fetch.id = proto::kFetch;
     fetch.group = group;

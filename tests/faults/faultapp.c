@@ -590,7 +590,12 @@ static int load_main(void) {
         if (!all[i].user) return 2;
         zgm_user_set_timeout(all[i].user, (int)opt_int("timeout", 10000));
         snprintf(all[i].group, sizeof all[i].group, "%s%d", prefix, first_group + i % groups);
-        if (join(all[i].user, all[i].group, deadline) != 0) return 1;
+        if (join(all[i].user, all[i].group, deadline) != 0) {
+            for (int j = 0; j <= i; j++) //  users left to exit would trip CZMQ at exit
+                zgm_user_destroy(&all[j].user);
+            free(all);
+            return 1;
+        }
     }
     logf_("J %" PRId64 " %d users in %d groups\n", mono_ms(), users, groups);
     fflush(s_log);
@@ -616,7 +621,10 @@ static int load_main(void) {
             zgm_user_send_async(from->user, from->group, body, size, NULL);
             sent++;
         }
-        zmq_poll(items, users, 5);
+        //  Until the next send is due (at most 100 ms): no busy loop over the users' sockets.
+        long until_next =
+            rate > 0 ? (long)(((double)sent + 1) * 1000.0 / rate) - (mono_ms() - start) : 100;
+        zmq_poll(items, users, until_next < 1 ? 1 : until_next > 100 ? 100 : until_next);
         for (int i = 0; i < users; i++) {
             if (!(items[i].revents & ZMQ_POLLIN)) continue;
             zgm_msg_t* msg;
