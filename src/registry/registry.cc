@@ -110,7 +110,7 @@ private:
     bool handle_pipe();
     Error set(const std::string& name, const std::string& value, std::string* why);
     void bind(const std::string& endpoint);
-    void handle_socket();
+    bool handle_socket();
     void handle(const std::string& from, const Key& peer, proto::Message& request);
     bool trusted(const Key& key);
     void read_trust_dirs();
@@ -171,10 +171,13 @@ void Registry::run() {
         if (zmq_poll(items, socket_ ? 2 : 1, wait > 0 ? (long)wait : 0) < 0 && errno != EINTR)
             break;
         if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
-        if (socket_ && (items[1].revents & ZMQ_POLLIN)) handle_socket();
+        //  Whether this pass over the socket left requests waiting.
+        bool behind = socket_ && (items[1].revents & ZMQ_POLLIN) && !handle_socket();
         int64_t now = mono_ms();
         if (now >= next_expiry) {
-            expire();
+            //  A registry behind on its input may hold the very heartbeats it would miss
+            //  (the soak saw a whole server dropped and registered again in one second).
+            if (!behind) expire();
             rates_.sweep(now);
             refusals_.tick(now);
             request_lines_.tick(now);
@@ -301,14 +304,15 @@ void Registry::bind(const std::string& endpoint) {
     zsock_send(pipe_, "iis", port, error, port < 0 ? zmq_strerror(error) : "");
 }
 
-void Registry::handle_socket() {
-    //  Take what is waiting, but bounded, so the pipe and timers are not starved.
+//  Takes what is waiting, but bounded, so the pipe and timers are not starved. Returns
+//  false if requests were left waiting.
+bool Registry::handle_socket() {
     for (int i = 0; i < 1000; i++) {
         std::string from, peer_text;
         proto::Message request;
         proto::DecodeError rc =
             proto::recv(zsock_resolve(socket_), true, &from, &request, ZMQ_DONTWAIT, &peer_text);
-        if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return;
+        if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return true;
         Key peer;
         Key::parse(peer_text, &peer);
         if (rc != proto::DecodeError::kOk) {
@@ -321,6 +325,7 @@ void Registry::handle_socket() {
         }
         handle(from, peer, request);
     }
+    return false;
 }
 
 void Registry::handle(const std::string& from, const Key& peer, proto::Message& request) {
