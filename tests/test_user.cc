@@ -16,6 +16,7 @@
 #include "testutil.h"
 
 #include <cstring>
+#include <dirent.h>
 #include <map>
 #include <set>
 #include <thread>
@@ -29,6 +30,54 @@ namespace {
 
 std::string body_of(const zgm_msg_t* msg) {
     return std::string((const char*)zgm_msg_body(msg), zgm_msg_size(msg));
+}
+
+//  Voluntary context switches of the threads named NAME: how often they slept and woke.
+uint64_t wakeups_of(const char* name) {
+    uint64_t total = 0;
+    DIR* tasks = opendir("/proc/self/task");
+    if (!tasks) return 0;
+    while (struct dirent* entry = readdir(tasks)) {
+        if (entry->d_name[0] == '.') continue;
+        std::string dir = std::string("/proc/self/task/") + entry->d_name;
+        char comm[32] = "";
+        FILE* file = fopen((dir + "/comm").c_str(), "r");
+        if (!file) continue;
+        bool named = fgets(comm, sizeof comm, file) && strncmp(comm, name, strlen(name)) == 0;
+        fclose(file);
+        if (!named || !(file = fopen((dir + "/status").c_str(), "r"))) continue;
+        char line[256];
+        unsigned long long count;
+        while (fgets(line, sizeof line, file))
+            if (sscanf(line, "voluntary_ctxt_switches: %llu", &count) == 1) total += count;
+        fclose(file);
+    }
+    closedir(tasks);
+    return total;
+}
+
+//  An idle user that follows groups sleeps until its next keep-alive (every 2 s) rather than
+//  waking ten times a second: the long soak's 1,000 idle users took both CPUs that way.
+void test_idle_users_sleep_between_keep_alives(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {"quiet1", "quiet2"});
+    const int count = 40;
+    for (int i = 0; i < count; i++) {
+        zgm_user_t* user = cluster.user(("idle" + std::to_string(i)).c_str());
+        assert_ok(zgm_user_join(user, "quiet1"));
+        assert_ok(zgm_user_join(user, "quiet2"));
+    }
+    //  Settled (the joins' follows answered), then counted over 3 s of nothing happening.
+    zclock_sleep(1000);
+    uint64_t before = wakeups_of("zgm-user");
+    int64_t start = zclock_mono();
+    zclock_sleep(3000);
+    double seconds = (double)(zclock_mono() - start) / 1000.0;
+    double per_user_second = (double)(wakeups_of("zgm-user") - before) / count / seconds;
+    print_message("# idle user: %.2f wakeups a second\n", per_user_second);
+    //  About one a second (a keep-alive every 2 s, and its answer); a 100 ms tick is 10.
+    assert_true(per_user_second < 4.0);
 }
 
 void test_async_sends_each_get_an_outcome_in_order(void** state) {
@@ -440,6 +489,7 @@ int main(void) {
         cmocka_unit_test(test_retention_is_reported_to_a_listener_who_was_away),
         cmocka_unit_test(test_the_owner_decides_who_is_in),
         cmocka_unit_test(test_destroying_a_user_with_unread_messages_and_outcomes_is_clean),
+        cmocka_unit_test(test_idle_users_sleep_between_keep_alives),
     };
     return cmocka_run_group_tests_name("user", tests, NULL, NULL);
 }

@@ -27,6 +27,7 @@
 #include "user/link.h"
 
 #include <algorithm>
+#include <pthread.h>
 #include <deque>
 #include <map>
 #include <memory>
@@ -1042,6 +1043,7 @@ UserActor::~UserActor() {
 }
 
 void UserActor::run() {
+    pthread_setname_np(pthread_self(), "zgm-user"); //  in top -H, gdb, /proc/PID/task
     zsock_signal(pipe_, 0);
     int64_t next_tick = mono_ms() + kTickMs;
     while (!terminated_) {
