@@ -558,7 +558,8 @@ private:
     void timed_out() {
         ServerConn* conn = server_.empty() ? nullptr : user_.server(server_);
         std::string where = conn ? "the group server at " + conn->link->endpoint() : "the registry";
-        std::string reason = conn ? conn->link->unreachable_reason() : "";
+        Link* link = conn ? conn->link.get() : user_.registry();
+        std::string reason = link ? link->unreachable_reason() : "";
         if (went_out_ && mutates_)
             finish(Error::kInDoubt,
                    "no answer from " + where + " in time; it may have taken effect");

@@ -52,8 +52,8 @@ class System:
     """The registry and the group servers, on loopback, each with its own key; the
     registry trusts a directory the servers' public certificates are copied into."""
 
-    def __init__(self, harness, work):
-        self.h, self.work = harness, work
+    def __init__(self, harness, work, limits=()):
+        self.h, self.work, self.limits = harness, work, list(limits)
         self.trust = os.path.join(work, "trusted")
         os.makedirs(self.trust, exist_ok=True)
         self.registry_cert = os.path.join(work, "registry.cert")
@@ -75,7 +75,7 @@ class System:
         offset = os.path.getsize(log) if os.path.exists(log) else 0
         proc = self.h.start_role("registry", "registry",
                                  ["--bind", self.registry_ep, "--key", self.registry_cert,
-                                  "--trust", self.trust])
+                                  "--trust", self.trust] + self.limits)
         if not self.h.wait_for_text(proc.log, "listening on", 20, offset, proc):
             raise Failure("the registry did not start (see %s)" % proc.log)
         self.registry = proc
@@ -144,12 +144,16 @@ class Soak:
 
     def start(self):
         h, plan = self.h, self.plan
-        self.sys = System(h, self.work)
+        #  1,000 users hold a connection each to the registry and to the steady server,
+        #  beside the crash application, probes and floods: more than the default limit of
+        #  1,000 connections (which refuses the rest, as it should).
+        limits = ["--max-connections", "4000"] if self.plan["users"] > 500 else []
+        self.sys = System(h, self.work, limits)
         self.sys.start_registry()
         groups = ["steady%d" % i for i in range(plan["groups"])]
         self.steady = self.sys.add_server("steady", groups + ["flood"],
                                           data=os.path.join(self.work, "steady"),
-                                          extra=["--max-rate", "100000"])
+                                          extra=["--max-rate", "100000"] + self.sys.limits)
         self.crash = self.sys.add_server("crash", ["crash0", "crash1"],
                                          data=os.path.join(self.work, "crash"))
         for spec in (self.steady, self.crash):
