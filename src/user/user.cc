@@ -1046,7 +1046,7 @@ UserActor::~UserActor() {
 void UserActor::run() {
     pthread_setname_np(pthread_self(), "zgm-user"); //  in top -H, gdb, /proc/PID/task
     zsock_signal(pipe_, 0);
-    int64_t next_tick = mono_ms() + kTickMs;
+    int64_t next_tick = mono_ms() + kTickMs, last_tick = 0;
     while (!terminated_) {
         std::vector<zmq_pollitem_t>& items = items_;
         std::vector<std::pair<std::string, zsock_t*>>& sockets = polled_;
@@ -1068,7 +1068,9 @@ void UserActor::run() {
         //  Calls and sends are looked at often; with none, the actor sleeps until its next
         //  deadline (a request's, a keep-alive's), so idle users cost nothing between them.
         bool busy = !ops_.empty() || !sends_.empty() || !outcomes_.empty();
-        int64_t due = busy ? next_tick : idle_deadline();
+        //  At most one tick in kTickMs either way: what is due but cannot go yet (a catch-up
+        //  whose FETCH the socket will not take) is tried again then, not in a busy loop.
+        int64_t due = busy ? next_tick : std::max(idle_deadline(), last_tick + kTickMs);
         int64_t wait = due - mono_ms();
         long timeout = due == INT64_MAX ? -1 : wait > 0 ? (long)wait : 0;
         if (zmq_poll(items.data(), (int)items.size(), timeout) < 0 && errno != EINTR) break;
@@ -1091,7 +1093,8 @@ void UserActor::run() {
         }
         if (mono_ms() >= due) {
             tick();
-            next_tick = mono_ms() + kTickMs;
+            last_tick = mono_ms();
+            next_tick = last_tick + kTickMs;
         }
         flush_outcomes();
     }
@@ -1387,7 +1390,9 @@ int64_t UserActor::idle_deadline() {
     for (const auto& entry : pending_)
         due = std::min(due, entry.second.deadline_ms);
     for (const auto& entry : servers_) {
-        if (following.count(entry.first)) due = std::min(due, entry.second.next_refresh_ms);
+        //  A keep-alive out waits for its answer or its request's deadline, above.
+        if (following.count(entry.first) && !entry.second.refreshing)
+            due = std::min(due, entry.second.next_refresh_ms);
         if (entry.second.link->reopen_ms()) due = std::min(due, entry.second.link->reopen_ms());
     }
     if (registry_ && registry_->reopen_ms()) due = std::min(due, registry_->reopen_ms());
