@@ -189,6 +189,11 @@ int set_up_registry(zgm_registry_t* registry, const Args& args, const Reporter& 
             return server_failure();
         }
     }
+    for (const std::string& admin : args.values("admin"))
+        if (zgm_registry_add_admin(registry, admin.c_str()) != 0) {
+            report.say(zgm::kLogError, "--admin %s: %s", admin.c_str(), zgm_strerror());
+            return server_failure();
+        }
     const Limit limits[] = {{"max-rate", ZGM_LIMIT_RATE},
                             {"max-connections", ZGM_LIMIT_CONNECTIONS},
                             {"max-frame", ZGM_LIMIT_FRAME},
@@ -241,7 +246,8 @@ struct ServerSettings {
     bool accept_new = false;
     bool insecure = false;
     std::vector<std::string> groups;
-    std::string owner; //  of the groups; empty: none given
+    std::vector<std::string> admins; //  keys that may read its figures
+    std::string owner;               //  of the groups; empty: none given
     zgm_policy_t policy = ZGM_POLICY_OPEN;
     std::vector<std::pair<zgm_limit_t, uint64_t>> limits;
     uint64_t retain_count = 0, retain_bytes = 0, retain_age_ms = 0;
@@ -279,6 +285,9 @@ zgm_server_t* new_group_server(const ServerSettings& settings, const Reporter& r
         return failed("--durability");
     if (settings.heartbeat) zgm_server_set_heartbeat(server, settings.heartbeat);
     zgm_server_set_accept_new(server, settings.accept_new);
+    for (const std::string& admin : settings.admins)
+        if (zgm_server_add_admin(server, admin.c_str()) != 0)
+            return failed(("--admin " + admin).c_str());
     for (const auto& limit : settings.limits)
         if (zgm_server_set_limit(server, limit.first, limit.second) != 0) return failed("limit");
     const char* owner = settings.owner.empty() ? nullptr : settings.owner.c_str();
@@ -342,6 +351,7 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     if (code >= 0) return code;
     ServerSettings settings;
     settings.groups = args.values("group");
+    settings.admins = args.values("admin");
     settings.accept_new = args.has("accept-new");
     if (settings.groups.empty() && !settings.accept_new)
         return usage_error(command.name, "name a --group to host, or --accept-new");
