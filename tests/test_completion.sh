@@ -38,8 +38,8 @@ expect() { #  expect LINE COMPLETIONS
     fi
 }
 
-echo "1..20"
-expect "zgm " "--help --version help keygen registry run server user"
+echo "1..22"
+expect "zgm " "--help --version help keygen registry run server stats user"
 expect "zgm ser" "server"
 expect "zgm server --du" "--durability"
 expect "zgm server --durability " "full normal"
@@ -53,10 +53,12 @@ expect "zgm user --registry tcp://127.0.0.1:5570 fe" "fetch"
 expect "zgm user --registry=tcp://127.0.0.1:5570 li" "listen"
 expect "zgm user fetch general --li" "--limit"
 expect "zgm user listen --" "--count --help --identity --insecure --json --name --registry --registry-key --timeout"
-expect "zgm help " "keygen registry run server user"
+expect "zgm help " "keygen registry run server stats user"
 expect "zgm help user j" "join"
 expect "zgm user fetch general --la" "--last"
-expect "zgm user " "add create fetch give groups join leave listen members policy remove retain send stats whoami"
+expect "zgm user " "add create fetch give groups join leave listen members policy remove retain send whoami"
+expect "zgm stats --" "--count --help --identity --insecure --json --registry --registry-key --timeout --watch"
+expect "zgm stats --watch 5 --c" "--count"
 expect "zgm server --registry-key zg" "zgm.cfg"
 expect "zgm server --policy " "members open"
 exit $failed

@@ -4,6 +4,7 @@
         zgm registry [--config FILE] [--bind ENDPOINT] [--expiry MS] [--quiet]
         zgm server [--config FILE [--instance NAME]] [--group NAME]... [OPTIONS]
         zgm user [OPTIONS] [SUBCOMMAND ...]      (user_commands.cc, interactive.cc)
+        zgm stats [OPTIONS] [GROUP] [--watch [SECONDS]]     (stats.cc)
         zgm run [--data DIR] [--name NAME] [--identity FILE]
         zgm keygen [FILE] [--name NAME]
         zgm help [COMMAND [SUBCOMMAND]]
@@ -538,6 +539,11 @@ int help_main(const spec::Command& command, int argc, char** argv) {
     if (words.size() == 1) return print_usage(named->usage);
     for (size_t i = 0; i < named->subcommand_count; i++)
         if (words[1] == named->subcommands[i].name) return print_usage(named->subcommands[i].usage);
+    //  A subcommand that became a command ("user stats"): its usage.
+    std::string former = words[0] + " " + words[1];
+    for (const spec::Command& moved : spec::kCommands)
+        if (moved.deprecated_alias && former == moved.deprecated_alias)
+            return print_usage(moved.usage);
     return usage_error(command.name,
                        std::string("zgm ") + named->name + " has no subcommand '" + words[1] + "'");
 }
@@ -571,6 +577,8 @@ int main(int argc, char** argv) {
         return server_main(*command, argc - 2, argv + 2);
     case spec::CommandId::kUser:
         return user_main(argc - 2, argv + 2);
+    case spec::CommandId::kStats:
+        return stats_main(*command, argc - 2, argv + 2);
     case spec::CommandId::kRun:
         return run_main(*command, argc - 2, argv + 2);
     case spec::CommandId::kKeygen:
