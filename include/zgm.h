@@ -388,7 +388,8 @@ ZGM_EXPORT int zgm_user_set_retention(zgm_user_t* self, const char* group, uint6
 
 //  The figures of a server - the registry or a group server, at endpoint with its public key
 //  (text or certificate file) - as lines of three tab-separated fields: scope ("server",
-//  "registry", "group/NAME", "server/KEY", "refused"), name, value (docs/api.md lists them).
+//  "registry", "group/NAME", "server/KEY", "refused", "malformed"), name, value
+//  (docs/protocol.md lists them).
 //  Only the server's own key and the keys it names as --admin may ask: run it as a user
 //  made with the server's certificate. The caller frees the text with free (). NULL on
 //  failure (ZGM_EDENIED for any other key).

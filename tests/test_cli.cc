@@ -167,6 +167,38 @@ void test_a_key_that_starts_with_a_dash_is_a_word_not_an_option(void** state) {
     assert_true(args.has("json"));
 }
 
+//  An option whose value may be left out (zgm stats --watch [SECONDS]) takes the next word
+//  only when it is a value of its type.
+void test_a_value_that_may_be_left_out_is_taken_only_when_it_is_one(void** state) {
+    (void)state;
+    const OptionSpec options[] = {
+        {"watch", "SECONDS", nullptr, OptionSpec::kPositive, nullptr, false, false, nullptr, "2"},
+        {nullptr, nullptr, nullptr, OptionSpec::kText, nullptr, false, false, nullptr, nullptr}};
+    struct Case {
+        std::vector<std::string> words;
+        const char* watch;
+        size_t positional;
+    } cases[] = {{{"--watch"}, "2", 0},
+                 {{"--watch", "5"}, "5", 0},
+                 {{"--watch", "general"}, "2", 1},
+                 {{"--watch", "5", "general"}, "5", 1},
+                 {{"general", "--watch=7"}, "7", 1},
+                 {{"--watch", "0"}, "2", 1}};
+    for (Case& test : cases) {
+        std::vector<char*> pointers;
+        for (std::string& word : test.words)
+            pointers.push_back(&word[0]);
+        Args args;
+        assert_true(args.parse((int)pointers.size(), pointers.data(), options, nullptr));
+        assert_string_equal(args.value("watch"), test.watch);
+        assert_int_equal(args.positional().size(), test.positional);
+    }
+    std::string zero = "--watch=0";
+    char* words[] = {&zero[0]};
+    Args args;
+    assert_false(args.parse(1, words, options, nullptr));
+}
+
 void test_options_that_exclude_each_other_are_refused_together(void** state) {
     (void)state;
     Args args;
@@ -447,6 +479,7 @@ int main(void) {
         cmocka_unit_test(test_interactive_lines_split_into_words_with_quotes),
         cmocka_unit_test(test_option_values_are_checked_as_they_are_parsed),
         cmocka_unit_test(test_a_key_that_starts_with_a_dash_is_a_word_not_an_option),
+        cmocka_unit_test(test_a_value_that_may_be_left_out_is_taken_only_when_it_is_one),
         cmocka_unit_test(test_options_that_exclude_each_other_are_refused_together),
         cmocka_unit_test(test_config_keys_carry_their_file_and_line),
         cmocka_unit_test(test_config_errors_name_file_line_and_key),

@@ -20,7 +20,8 @@ fi
 rm -f "$dest.log"
 missing=""
 for file in "$bindir/zgm" "$mandir/man1/zgm.1" "$mandir/man1/zgm-registry.1" \
-    "$mandir/man1/zgm-server.1" "$mandir/man1/zgm-user.1" "$mandir/man1/zgm-run.1" \
+    "$mandir/man1/zgm-server.1" "$mandir/man1/zgm-user.1" "$mandir/man1/zgm-stats.1" \
+    "$mandir/man1/zgm-run.1" \
     "$mandir/man1/zgm-keygen.1" \
     "$mandir/man5/zgm.cfg.5" "$datadir/bash-completion/completions/zgm" \
     "$datadir/doc/zgm/examples/zgm.cfg"; do

@@ -19,6 +19,7 @@
 #include "core/zap.h"
 
 #include <algorithm>
+#include <cmath>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <map>
@@ -1079,25 +1080,145 @@ void test_listen_follows_every_membership_and_names_a_server_that_does_not_answe
     assert_non_null(strstr(test::read_file(log_path(s, "listen-bob")).c_str(), "still here"));
 }
 
-void test_stats_prints_a_servers_figures_to_its_own_key_only(void** state) {
+//  `zgm stats` as WHO's identity file (a path under the test's directory).
+Result stats(System* s, const std::string& identity, std::vector<std::string> args) {
+    std::vector<std::string> full = {"stats", "--identity", identity, "--registry", s->registry};
+    if (test::slowdown() > 1)
+        full.insert(full.end(), {"--timeout", std::to_string(5000 * test::slowdown())});
+    full.insert(full.end(), args.begin(), args.end());
+    return test::run(full);
+}
+
+//  A key pair made with `zgm keygen`: the public certificate's path.
+std::string make_key(System* s, const std::string& name) {
+    std::string path = s->dir + "/" + name + ".cert";
+    assert_int_equal(test::run({"keygen", path}).status, 0);
+    return path;
+}
+
+//  The number after "name": at or after `from` in text; -1 if there is none.
+double number_after(const std::string& text, const std::string& name, size_t from) {
+    size_t at = text.find("\"" + name + "\":", from);
+    if (at == std::string::npos) return -1;
+    return atof(text.c_str() + at + name.size() + 3);
+}
+
+void test_stats_of_one_group_is_for_its_servers_own_key_only(void** state) {
     System* s = (System*)*state;
     start_registry(s);
     start_group(s, "north", {"--group", "general", "--memory"});
     expect_log(s, "north", "serving general");
     assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
     assert_int_equal(user(s, "bob", {"send", "general", "counted"}).status, 0);
-    //  As the group server itself (its certificate as the identity): its figures.
-    std::string cert = s->config + "/zgm/servers/north.cert";
-    Result own = test::run(
-        {"user", "--identity", cert, "--registry", s->registry, "--json", "stats", "general"});
-    assert_int_equal(own.status, 0);
-    assert_non_null(
-        strstr(own.out.c_str(), "{\"scope\":\"group/general\",\"name\":\"messages\",\"value\":1}"));
-    assert_non_null(strstr(own.out.c_str(), "\"name\":\"rss_kib\""));
-    //  Anyone else is refused, and says why.
-    Result other = user(s, "bob", {"stats", "general"});
+    //  As the group server itself (its certificate as the identity): its figures only.
+    Result own = stats(s, s->config + "/zgm/servers/north.cert", {"--json", "general"});
+    if (own.status != 0) fail_msg("stats general: %d %s", own.status, own.err.c_str());
+    assert_int_equal(count_lines(own.out, "\n"), 1);
+    assert_int_equal(count_lines(own.out, "\"role\":"), 1);
+    assert_non_null(strstr(own.out.c_str(), "\"groups\":[\"general\"],\"status\":\"ok\""));
+    assert_non_null(strstr(own.out.c_str(), "\"group/general\":{\"messages\":1,"));
+    assert_non_null(strstr(own.out.c_str(), "\"rss_kib\":"));
+    //  Malformed requests by reason, counted by the server even when none came.
+    assert_non_null(strstr(own.out.c_str(), "\"malformed\":{\"no frame to decode\":0,"));
+    //  Anyone else is refused, and the section says why.
+    Result other = stats(s, s->dir + "/bob", {"general"});
     assert_int_equal(other.status, 1);
+    assert_non_null(strstr(other.out.c_str(), "(general): refused: "));
     assert_non_null(strstr(other.err.c_str(), "--admin"));
+    //  The former name still works, and says it is deprecated.
+    Result former = user(s, "bob", {"stats", "general"});
+    assert_int_equal(former.status, 1);
+    assert_non_null(
+        strstr(former.err.c_str(), "zgm: 'zgm user stats' is deprecated; use 'zgm stats'\n"));
+    assert_non_null(strstr(former.out.c_str(), "(general): refused: "));
+}
+
+void test_stats_shows_the_registry_and_every_group_server_it_lists(void** state) {
+    System* s = (System*)*state;
+    std::string admin = make_key(s, "admin");
+    start_registry(s, 0, {"--admin", admin});
+    start_group(s, "north", {"--group", "general", "--memory", "--admin", admin});
+    start_group(s, "south",
+                {"--group", "random", "--group", "extra", "--memory", "--admin", admin});
+    expect_log(s, "north", "serving general");
+    expect_log(s, "south", "serving random, extra");
+    assert_int_equal(user(s, "alice", {"join", "random"}).status, 0);
+    assert_int_equal(user(s, "alice", {"send", "random", "one"}).status, 0);
+
+    Result all = stats(s, admin, {});
+    if (all.status != 0) fail_msg("stats: %d %s\n%s", all.status, all.err.c_str(), all.out.c_str());
+    assert_non_null(strstr(all.out.c_str(), ("registry " + s->registry + "\n").c_str()));
+    assert_int_equal(count_lines(all.out, "\ngroup server tcp://"), 2);
+    assert_non_null(strstr(all.out.c_str(), " (general)\n"));
+    assert_non_null(strstr(all.out.c_str(), " (extra, random)\n"));
+    assert_non_null(strstr(all.out.c_str(), "  group/random"));
+    assert_non_null(strstr(all.out.c_str(), "  group/general"));
+    assert_non_null(strstr(all.out.c_str(), "  server/"));
+    Result json = stats(s, admin, {"--json"});
+    assert_int_equal(json.status, 0);
+    assert_int_equal(count_lines(json.out, "\"status\":\"ok\""), 3);
+    assert_non_null(strstr(json.out.c_str(), "\"group/random\":{\"messages\":1,"));
+
+    //  A group server that does not name this key: its section says it refused, the rest
+    //  is printed, and the exit status is 1 (refused).
+    start_group(s, "west", {"--group", "spare", "--memory"});
+    expect_log(s, "west", "serving spare");
+    assert_true(test::eventually(
+        [&] { return strstr(user(s, "alice", {"groups"}).out.c_str(), "spare") != nullptr; },
+        5000 * test::slowdown()));
+    Result partial = stats(s, admin, {});
+    assert_int_equal(partial.status, 1);
+    assert_int_equal(count_lines(partial.out, "\ngroup server tcp://"), 3);
+    assert_non_null(strstr(partial.out.c_str(), " (spare): refused: "));
+    assert_non_null(strstr(partial.out.c_str(), "  group/general"));
+    assert_non_null(strstr(partial.err.c_str(), "zgm stats: group server "));
+    json = stats(s, admin, {"--json"});
+    assert_int_equal(json.status, 1);
+    assert_non_null(strstr(json.out.c_str(), "\"groups\":[\"spare\"],\"status\":\"refused\""));
+}
+
+void test_stats_watch_reports_the_rates_of_the_sends_between_two_reports(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "north", {"--group", "general", "--memory"});
+    expect_log(s, "north", "serving general");
+    assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
+    std::vector<std::string> args = {
+        "stats",      "--identity", s->config + "/zgm/servers/north.cert",
+        "--registry", s->registry,  "general",
+        "--watch",    "1",          "--count",
+        "2",          "--json"};
+    std::string log = log_path(s, "watch");
+    pid_t watch = test::start(args, log);
+    expect_log(s, "watch", "]}\n");
+    //  Held between its two reports while three messages are sent.
+    kill(watch, SIGSTOP);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(user(s, "alice", {"send", "general", "rated"}).status, 0);
+    kill(watch, SIGCONT);
+    assert_int_equal(wait_exit(watch, 20000), 0);
+    std::string text = test::read_file(log);
+    assert_int_equal(count_lines(text, "\n"), 2);
+    std::string first = text.substr(0, text.find('\n') + 1), second = text.substr(first.size());
+    assert_null(strstr(first.c_str(), "\"rates\""));
+    size_t figures = std::string("\"figures\":{\"server\":{").size();
+    size_t at1 = first.find("\"figures\":{\"server\":{"),
+           at2 = second.find("\"figures\":{\"server\":{");
+    assert_true(at1 != std::string::npos && at2 != std::string::npos);
+    double sends1 = number_after(first, "sends", at1 + figures);
+    double sends2 = number_after(second, "sends", at2 + figures);
+    assert_true(sends1 >= 0 && sends2 - sends1 == 3);
+    size_t rates = second.find("\"rates\":{");
+    assert_true(rates != std::string::npos);
+    double interval_ms = number_after(second, "interval_ms", 0);
+    double per_second = number_after(second, "sends", second.find("\"server\":{", rates));
+    double group_per_second =
+        number_after(second, "sends", second.find("\"group/general\":{", rates));
+    //  The rate times the interval is the three sends (the rates have three decimals).
+    if (interval_ms <= 0 || fabs(per_second * interval_ms / 1000 - 3) > 0.01 ||
+        fabs(group_per_second * interval_ms / 1000 - 3) > 0.01)
+        fail_msg("rates %f and %f over %f ms for 3 sends:\n%s", per_second, group_per_second,
+                 interval_ms, second.c_str());
 }
 
 void test_a_server_refuses_connections_its_descriptors_cannot_hold(void** state) {
@@ -1185,8 +1306,12 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(
             test_listen_follows_every_membership_and_names_a_server_that_does_not_answer, setup,
             teardown),
-        cmocka_unit_test_setup_teardown(test_stats_prints_a_servers_figures_to_its_own_key_only,
+        cmocka_unit_test_setup_teardown(test_stats_of_one_group_is_for_its_servers_own_key_only,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_stats_shows_the_registry_and_every_group_server_it_lists, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_stats_watch_reports_the_rates_of_the_sends_between_two_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_server_refuses_connections_its_descriptors_cannot_hold, setup, teardown),
     };

@@ -999,7 +999,8 @@ class User(_Object):
     def stats(self, endpoint: str, key: KeyLike) -> dict[str, dict[str, int | str]]:
         """The figures of a server - the registry or a group server, at ``endpoint`` with its
         public key (text or certificate file) - as ``{scope: {name: value}}``: scopes
-        ``"server"``, ``"registry"``, ``"group/NAME"``, ``"server/KEY"``, ``"refused"``;
+        ``"server"``, ``"registry"``, ``"group/NAME"``, ``"server/KEY"``, ``"refused"``,
+        ``"malformed"``;
         values are ints where they are numbers, else str. Only the server's own key and the
         keys it names as admins may ask: make the user with the server's certificate.
 

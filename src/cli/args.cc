@@ -124,6 +124,10 @@ bool Args::parse(int count, char** words, const OptionSpec* specs, const OptionS
             options_.push_back({name, "", "", ""});
             continue;
         }
+        std::string unused;
+        if (!inline_value && spec->bare_value &&
+            (i + 1 >= count || !check_option_value(*spec, words[i + 1], &unused)))
+            inline_value = spec->bare_value;
         if (!inline_value) {
             if (i + 1 >= count) {
                 error_ = "option '--" + name + "' needs a value";

@@ -41,6 +41,9 @@ struct OptionSpec {
     bool repeats;         //  every value counts, not only the last
     bool in_config;       //  a key of the configuration file
     const char* excludes; //  an option it cannot be given with, or NULL
+    //  The value when the option comes without one ("--watch"), or NULL: a value is needed.
+    //  The next word is its value only when it is a valid one ("--watch 5", not "--watch x").
+    const char* bare_value;
     bool has_value() const { return arg != nullptr; }
 };
 

@@ -184,6 +184,7 @@ void show_whoami(Session* session);
 
 //  The commands: argv starts after the command's name.
 int user_main(int argc, char** argv);
+int stats_main(const spec::Command& command, int argc, char** argv);
 int run_interactive(Session* session);
 
 } // namespace cli

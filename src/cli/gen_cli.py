@@ -32,7 +32,7 @@ HELP_WIDTH = 79
 MD_WIDTH = 100
 
 OPTION_FIELDS = {"name", "arg", "help", "text", "default", "default-text", "choices", "repeat",
-                 "excludes", "config", "use", "type", "example"}
+                 "excludes", "config", "use", "type", "example", "bare"}
 COMMAND_FIELDS = {"name", "summary", "help", "text", "usage", "args", "section", "sections",
                   "see-also", "option", "subcommand", "slash", "page", "deprecated-alias",
                   "help-footer", "slash-footer"}
@@ -73,8 +73,12 @@ def resolve_option(entry, shared, where, has_section):
         fail(f"{where}: --{name} has both default and default-text")
     if "choices" in option and option.get("default", option["choices"][0]) not in option["choices"]:
         fail(f"{where}: --{name}'s default is not one of its choices")
-    if "arg" not in option and ("default" in option or "choices" in option or "type" in option):
-        fail(f"{where}: --{name} is a flag: no default, choices or type")
+    if "arg" not in option and ("default" in option or "choices" in option or "type" in option
+                                or "bare" in option):
+        fail(f"{where}: --{name} is a flag: no default, choices, type or bare")
+    if "bare" in option and option.get("type", "text") == "text":
+        fail(f"{where}: --{name}: a value that may be left out needs a type, to tell it from "
+             "the next word")
     option.setdefault("type", "text")
     if option["type"] not in TYPES:
         fail(f"{where}: --{name}: type is one of {', '.join(TYPES)}")
@@ -220,6 +224,8 @@ def option_synopsis(option, metavar=True):
     words = "--" + option["name"]
     if "arg" in option:
         value = "|".join(option["choices"]) if "choices" in option else option["arg"]
+        if "bare" in option:
+            value = f"[{value}]"
         words += " " + value if metavar else ""
     return words
 
@@ -453,8 +459,9 @@ def c_options(name, options):
             "OptionSpec::" + TYPES[o["type"]],
             c_string("|".join(o["choices"]) if "choices" in o else None),
             "true" if o["repeat"] else "false", "true" if o["config"] else "false",
-            c_string(o.get("excludes"))]) + "},")
-    rows.append("    {nullptr, nullptr, nullptr, OptionSpec::kText, nullptr, false, false, nullptr},")
+            c_string(o.get("excludes")), c_string(o.get("bare"))]) + "},")
+    rows.append("    {nullptr, nullptr, nullptr, OptionSpec::kText, nullptr, false, false, nullptr, "
+                "nullptr},")
     return f"inline constexpr OptionSpec {name}[] = {{\n" + "\n".join(rows) + "\n};\n"
 
 

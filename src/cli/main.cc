@@ -4,6 +4,7 @@
         zgm registry [--config FILE] [--bind ENDPOINT] [--expiry MS] [--quiet]
         zgm server [--config FILE [--instance NAME]] [--group NAME]... [OPTIONS]
         zgm user [OPTIONS] [SUBCOMMAND ...]      (user_commands.cc, interactive.cc)
+        zgm stats [OPTIONS] [GROUP] [--watch [SECONDS]]     (stats.cc)
         zgm run [--data DIR] [--name NAME] [--identity FILE]
         zgm keygen [FILE] [--name NAME]
         zgm help [COMMAND [SUBCOMMAND]]
@@ -189,6 +190,11 @@ int set_up_registry(zgm_registry_t* registry, const Args& args, const Reporter& 
             return server_failure();
         }
     }
+    for (const std::string& admin : args.values("admin"))
+        if (zgm_registry_add_admin(registry, admin.c_str()) != 0) {
+            report.say(zgm::kLogError, "--admin %s: %s", admin.c_str(), zgm_strerror());
+            return server_failure();
+        }
     const Limit limits[] = {{"max-rate", ZGM_LIMIT_RATE},
                             {"max-connections", ZGM_LIMIT_CONNECTIONS},
                             {"max-frame", ZGM_LIMIT_FRAME},
@@ -241,7 +247,8 @@ struct ServerSettings {
     bool accept_new = false;
     bool insecure = false;
     std::vector<std::string> groups;
-    std::string owner; //  of the groups; empty: none given
+    std::vector<std::string> admins; //  keys that may read its figures
+    std::string owner;               //  of the groups; empty: none given
     zgm_policy_t policy = ZGM_POLICY_OPEN;
     std::vector<std::pair<zgm_limit_t, uint64_t>> limits;
     uint64_t retain_count = 0, retain_bytes = 0, retain_age_ms = 0;
@@ -279,6 +286,9 @@ zgm_server_t* new_group_server(const ServerSettings& settings, const Reporter& r
         return failed("--durability");
     if (settings.heartbeat) zgm_server_set_heartbeat(server, settings.heartbeat);
     zgm_server_set_accept_new(server, settings.accept_new);
+    for (const std::string& admin : settings.admins)
+        if (zgm_server_add_admin(server, admin.c_str()) != 0)
+            return failed(("--admin " + admin).c_str());
     for (const auto& limit : settings.limits)
         if (zgm_server_set_limit(server, limit.first, limit.second) != 0) return failed("limit");
     const char* owner = settings.owner.empty() ? nullptr : settings.owner.c_str();
@@ -342,6 +352,7 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     if (code >= 0) return code;
     ServerSettings settings;
     settings.groups = args.values("group");
+    settings.admins = args.values("admin");
     settings.accept_new = args.has("accept-new");
     if (settings.groups.empty() && !settings.accept_new)
         return usage_error(command.name, "name a --group to host, or --accept-new");
@@ -528,6 +539,11 @@ int help_main(const spec::Command& command, int argc, char** argv) {
     if (words.size() == 1) return print_usage(named->usage);
     for (size_t i = 0; i < named->subcommand_count; i++)
         if (words[1] == named->subcommands[i].name) return print_usage(named->subcommands[i].usage);
+    //  A subcommand that became a command ("user stats"): its usage.
+    std::string former = words[0] + " " + words[1];
+    for (const spec::Command& moved : spec::kCommands)
+        if (moved.deprecated_alias && former == moved.deprecated_alias)
+            return print_usage(moved.usage);
     return usage_error(command.name,
                        std::string("zgm ") + named->name + " has no subcommand '" + words[1] + "'");
 }
@@ -561,6 +577,8 @@ int main(int argc, char** argv) {
         return server_main(*command, argc - 2, argv + 2);
     case spec::CommandId::kUser:
         return user_main(argc - 2, argv + 2);
+    case spec::CommandId::kStats:
+        return stats_main(*command, argc - 2, argv + 2);
     case spec::CommandId::kRun:
         return run_main(*command, argc - 2, argv + 2);
     case spec::CommandId::kKeygen:

@@ -362,42 +362,6 @@ void print_done(FILE* out, const std::string& plain, const char* group, const St
     finish_line(out, line);
 }
 
-void print_stats(FILE* out, const char* report, const Style& style) {
-    const char* at = report;
-    while (*at) {
-        const char* end = strchr(at, '\n');
-        std::string row(at, end ? (size_t)(end - at) : strlen(at));
-        at = end ? end + 1 : at + row.size();
-        size_t first = row.find('\t');
-        size_t second = first == std::string::npos ? first : row.find('\t', first + 1);
-        if (second == std::string::npos) continue;
-        std::string scope = row.substr(0, first);
-        std::string name = row.substr(first + 1, second - first - 1);
-        std::string value = row.substr(second + 1);
-        std::string line;
-        if (style.json) {
-            line = "{";
-            json_append_field(&line, "scope", scope.c_str());
-            line += ',';
-            json_append_field(&line, "name", name.c_str());
-            line += ',';
-            if (!value.empty() && value.find_first_not_of("0123456789") == std::string::npos)
-                line += "\"value\":" + value;
-            else
-                json_append_field(&line, "value", value.c_str());
-            line += '}';
-        } else {
-            std::string text = scope;
-            text.resize(std::max<size_t>(text.size() + 1, 28), ' ');
-            text += name;
-            text.resize(std::max<size_t>(text.size() + 1, 48), ' ');
-            text += value;
-            append_visible(&line, text.data(), text.size(), false);
-        }
-        finish_line(out, line);
-    }
-}
-
 void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t timestamp, const char* msg_id,
                 const Style& style) {
     std::string line;

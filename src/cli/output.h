@@ -77,10 +77,6 @@ void print_members(FILE* out, const zgm_member_t* members, size_t count, const S
 //  The outcome of create, join, leave and the owner's commands: {"ok":true,"group":G} or
 //  the plain text given ("joined G").
 void print_done(FILE* out, const std::string& plain, const char* group, const Style& style);
-//  A server's figures (zgm_user_stats: lines of scope, name and value, tab-separated).
-//    plain: scope, name and value in columns;  json: {"scope":..,"name":..,"value":..}, the
-//    value a number when it is one.
-void print_stats(FILE* out, const char* report, const Style& style);
 void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t timestamp, const char* msg_id,
                 const Style& style);
 void print_whoami(FILE* out, const char* name, const char* key, const char* identity,

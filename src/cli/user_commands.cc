@@ -291,21 +291,12 @@ int run_retain(Session* session, const Args& args, const std::vector<std::string
     return kExitOk;
 }
 
-int run_stats(Session* session, const Args&, const std::vector<std::string>& words) {
-    std::string endpoint = session->options.registry;
-    std::string key = session->registry_key;
-    if (!words.empty()) {
-        zgm_group_t info;
-        if (zgm_user_resolve(session->user, words[0].c_str(), &info) != 0)
-            return fail("stats of", words[0], *session);
-        endpoint = info.endpoint;
-        key = info.server_key;
-    }
-    char* report = zgm_user_stats(session->user, endpoint.c_str(), key.c_str());
-    if (!report) return fail("stats of", words.empty() ? endpoint : words[0], *session);
-    print_stats(stdout, report, session->style);
-    free(report);
-    return kExitOk;
+//  The command a former subcommand became ("user stats" is `zgm stats`), or NULL.
+const spec::Command* moved_subcommand(const char* name) {
+    std::string former = std::string("user ") + name;
+    for (const spec::Command& command : spec::kCommands)
+        if (command.deprecated_alias && former == command.deprecated_alias) return &command;
+    return nullptr;
 }
 
 const spec::Subcommand* find_subcommand(const char* name) {
@@ -337,8 +328,6 @@ int run_subcommand(const spec::Subcommand& subcommand, Session* session, const A
     switch ((spec::UserSubcommand)subcommand.id) {
     case spec::UserSubcommand::kWhoami:
         return run_whoami(session, args, words);
-    case spec::UserSubcommand::kStats:
-        return run_stats(session, args, words);
     case spec::UserSubcommand::kGroups:
         return run_groups(session, args, words);
     case spec::UserSubcommand::kCreate:
@@ -384,6 +373,24 @@ int user_main(int argc, char** argv) {
     }
     const spec::Subcommand* command = nullptr;
     if (args.rest_count() > 0) {
+        if (const spec::Command* moved = moved_subcommand(args.rest()[0])) {
+            fprintf(stderr, "zgm: 'zgm %s' is deprecated; use 'zgm %s'\n", moved->deprecated_alias,
+                    moved->name);
+            //  The options given before the subcommand that the command takes (--name is
+            //  no use to it), then the words after the subcommand.
+            std::vector<std::string> given;
+            for (const OptionSpec* option = spec::kUserOptions; option->name; option++)
+                if (find_option(moved->options, option->name))
+                    for (const std::string& value : args.values(option->name))
+                        given.push_back(std::string("--") + option->name +
+                                        (option->has_value() ? "=" + value : ""));
+            std::vector<char*> words;
+            for (std::string& word : given)
+                words.push_back(&word[0]);
+            words.insert(words.end(), args.rest() + 1, args.rest() + args.rest_count());
+            words.push_back(nullptr);
+            return stats_main(*moved, (int)words.size() - 1, words.data());
+        }
         command = find_subcommand(args.rest()[0]);
         if (!command)
             return usage_error("user", std::string("unknown subcommand '") + args.rest()[0] + "'");

@@ -10,6 +10,7 @@
 
 #include "core/actor.h"
 #include "core/report.h"
+#include "core/zap.h"
 
 #include <cmath>
 #include <mutex>
@@ -26,6 +27,32 @@ uint64_t resident_kib() {
         if (sscanf(line, "VmRSS: %llu kB", &kib) == 1) break;
     fclose(status);
     return kib;
+}
+
+void add_refusals(Report* report, const std::string& scope, const ZapDomain* domain,
+                  const RefusalLog& refusals,
+                  const std::vector<std::pair<std::string, uint64_t>>& malformed) {
+    static const char kMalformed[] = "malformed: ";
+    std::vector<std::pair<std::string, uint64_t>> refused;
+    if (domain) {
+        refused.emplace_back("connections over --max-connections", domain->refused_full.load());
+        refused.emplace_back("handshakes of another mechanism", domain->refused_mechanism.load());
+        refused.emplace_back("failed handshakes", domain->failed_handshakes.load());
+    }
+    for (const auto& entry : refusals.totals())
+        if (entry.first.compare(0, sizeof kMalformed - 1, kMalformed) != 0)
+            refused.push_back(entry);
+    uint64_t refused_total = 0, malformed_total = 0;
+    for (const auto& entry : refused)
+        refused_total += entry.second;
+    for (const auto& entry : malformed)
+        malformed_total += entry.second;
+    report->add(scope, "refusals", refused_total);
+    report->add(scope, "malformed", malformed_total);
+    for (const auto& entry : refused)
+        report->add("refused", entry.first, entry.second);
+    for (const auto& entry : malformed)
+        report->add("malformed", entry.first, entry.second);
 }
 
 namespace {

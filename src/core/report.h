@@ -16,6 +16,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace zgm {
 
@@ -45,6 +47,18 @@ private:
 
 //  The process's resident memory, in KiB (0 if it cannot be read).
 uint64_t resident_kib();
+
+struct ZapDomain;
+class RefusalLog;
+//  A server's refusals and malformed input: in scope, "refusals" (every refusal: the
+//  connections its ZAP domain refused, when it has one, and the requests it refused) and
+//  "malformed" (every malformed request); then scope "refused", each reason with its count
+//  (the connection ones always, a request's once it happened), and scope "malformed", every
+//  decode error with its count, 0 included. malformed: (reason, count) for each decode
+//  error; the refusal log's own "malformed: ..." entries are left to it.
+void add_refusals(Report* report, const std::string& scope, const ZapDomain* domain,
+                  const RefusalLog& refusals,
+                  const std::vector<std::pair<std::string, uint64_t>>& malformed);
 
 } // namespace zgm
 

@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 #include <zmq.h>
 
@@ -251,6 +252,26 @@ enum class DecodeError {
 };
 
 const char* decode_error_text(DecodeError error);
+
+//  Malformed input received, by the decode error that refused it: for STATS.
+class MalformedCounts {
+public:
+    static constexpr int kFirst = (int)DecodeError::kNoFrame;
+    static constexpr int kLast = (int)DecodeError::kBadValue;
+    void note(DecodeError error) {
+        if ((int)error >= kFirst && (int)error <= kLast) counts_[(int)error]++;
+    }
+    //  Every decode error's text (decode_error_text) with its count, 0 included.
+    std::vector<std::pair<std::string, uint64_t>> by_reason() const {
+        std::vector<std::pair<std::string, uint64_t>> out;
+        for (int error = kFirst; error <= kLast; error++)
+            out.emplace_back(decode_error_text((DecodeError)error), counts_[error]);
+        return out;
+    }
+
+private:
+    uint64_t counts_[kLast + 1] = {};
+};
 //  The message's name as in docs/protocol.md ("JOIN"), or "UNKNOWN".
 const char* message_name(uint8_t id);
 //  True if id is a message of zgm_proto.

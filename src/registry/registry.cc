@@ -143,6 +143,7 @@ private:
     ServerLimits limits_;
     RateLimiter rates_;
     RefusalLog refusals_{"registry"};
+    proto::MalformedCounts malformed_;
     LineBudget request_lines_{"registry"};
     std::set<Key> trusted_keys_;
     std::set<Key> admins_; //  keys besides its own that may ask for STATS
@@ -316,6 +317,7 @@ bool Registry::handle_socket() {
         Key peer;
         Key::parse(peer_text, &peer);
         if (rc != proto::DecodeError::kOk) {
+            malformed_.note(rc);
             refusals_.note(std::string("malformed: ") + proto::decode_error_text(rc), peer_text,
                            mono_ms());
             if (!from.empty())
@@ -634,13 +636,7 @@ void Registry::on_stats(const std::string& from, const Key& peer, const proto::M
     report.add("registry", "servers", (uint64_t)servers_.size());
     report.add("registry", "connections", domain_ ? (uint64_t)domain_->connections.load() : 0);
     report.add("registry", "complete", complete() ? "yes" : "no");
-    if (domain_) {
-        report.add("refused", "connections over --max-connections", domain_->refused_full.load());
-        report.add("refused", "handshakes of another mechanism", domain_->refused_mechanism.load());
-        report.add("refused", "failed handshakes", domain_->failed_handshakes.load());
-    }
-    for (const auto& entry : refusals_.totals())
-        report.add("refused", entry.first, entry.second);
+    add_refusals(&report, "registry", domain_.get(), refusals_, malformed_.by_reason());
     for (const auto& entry : servers_) {
         if (report.size() > proto::kMaxBody / 2) break;
         std::string scope = "server/" + entry.first.str();

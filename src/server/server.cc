@@ -86,8 +86,12 @@ struct Group {
     uint64_t pushed_bytes = 0;
     uint64_t base_seq = 0;
     uint64_t base_bytes = 0;
-    uint64_t sends = 0;   //  messages stored in it since the start
-    uint64_t fetches = 0; //  FETCHes answered
+    uint64_t sends = 0;          //  messages stored in it since the start
+    uint64_t fetches = 0;        //  FETCHes answered
+    uint64_t catch_ups = 0;      //  of them, from a follower's cursor
+    uint64_t push_count = 0;     //  DELIVERs sent to followers
+    uint64_t delivered = 0;      //  messages those DELIVERs carried, once per follower
+    uint64_t dropped_pushes = 0; //  DELIVERs a follower missed (it catches up by FETCH)
 };
 
 //  A SEND waiting for the pass's commit: its records are batch[first, first + count).
@@ -105,6 +109,7 @@ struct Counters {
     uint64_t fetches = 0;
     uint64_t catch_ups = 0; //  fetches from a follower's cursor
     uint64_t pushes = 0;
+    uint64_t delivered = 0;      //  messages pushed, once per follower
     uint64_t dropped_pushes = 0; //  queue full or follower too far behind
 };
 
@@ -180,7 +185,7 @@ private:
                  std::vector<PendingSend>* sends);
     void commit(std::vector<AppendRequest>& batch, std::vector<PendingSend>& sends);
     void deliver(Group& group, const std::vector<proto::MessageRecord>& records);
-    void push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t bytes);
+    void push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t bytes, size_t messages);
     uint64_t unacknowledged(const Group& group, uint64_t acked_seq) const;
     void end_follows(Group& group, const Key& key);
     void remove_follower(Group& group, std::map<std::string, Follower>::iterator it);
@@ -211,6 +216,7 @@ private:
     Retention default_retention_;
     RateLimiter rates_;
     RefusalLog refusals_{"group server"};
+    proto::MalformedCounts malformed_;
     LineBudget request_lines_{"group server"};
     std::unordered_map<Key, uint32_t, KeyHash> follows_by_key_;
     std::set<Key> admins_; //  keys besides its own that may ask for STATS
@@ -600,6 +606,7 @@ void GroupServer::handle_users() {
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) break;
         Key peer;
         if (rc != proto::DecodeError::kOk) {
+            malformed_.note(rc);
             refusals_.note(std::string("malformed: ") + proto::decode_error_text(rc), peer_text,
                            mono_ms());
             if (!from.empty())
@@ -755,8 +762,10 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
     counters_.fetches++;
     group->fetches++;
     auto follower = group->followers.find(from);
-    if (follower != group->followers.end() && request.after_seq && !request.newest)
+    if (follower != group->followers.end() && request.after_seq && !request.newest) {
         counters_.catch_ups++;
+        group->catch_ups++;
+    }
     FetchQuery query;
     query.group = group->name;
     query.since_us = request.since_us;
@@ -945,14 +954,9 @@ void GroupServer::on_stats(const std::string& from, const Key& peer,
     report.add("server", "fetches", counters_.fetches);
     report.add("server", "catch_ups", counters_.catch_ups);
     report.add("server", "pushes", counters_.pushes);
+    report.add("server", "delivered", counters_.delivered);
     report.add("server", "dropped_pushes", counters_.dropped_pushes);
-    if (domain_) {
-        report.add("refused", "connections over --max-connections", domain_->refused_full.load());
-        report.add("refused", "handshakes of another mechanism", domain_->refused_mechanism.load());
-        report.add("refused", "failed handshakes", domain_->failed_handshakes.load());
-    }
-    for (const auto& entry : refusals_.totals())
-        report.add("refused", entry.first, entry.second);
+    add_refusals(&report, "server", domain_.get(), refusals_, malformed_.by_reason());
     uint32_t limit = request.limit && request.limit < 1000 ? request.limit : 100;
     auto it = request.after.empty() ? groups_.begin() : groups_.upper_bound(request.after);
     uint32_t count = 0;
@@ -971,6 +975,10 @@ void GroupServer::on_stats(const std::string& from, const Key& peer,
         report.add(scope, "followers", (uint64_t)group.followers.size());
         report.add(scope, "sends", group.sends);
         report.add(scope, "fetches", group.fetches);
+        report.add(scope, "catch_ups", group.catch_ups);
+        report.add(scope, "pushes", group.push_count);
+        report.add(scope, "delivered", group.delivered);
+        report.add(scope, "dropped_pushes", group.dropped_pushes);
         report.add(scope, "policy", group.policy == Policy::kMembers ? "members" : "open");
         report.add(scope, "owner", group.owner.is_nil() ? "" : group.owner.str());
     }
@@ -1073,7 +1081,7 @@ void GroupServer::deliver(Group& group, const std::vector<proto::MessageRecord>&
         zmq_msg_t frame;
         if (size && zmq_msg_init_size(&frame, size) == 0) {
             proto::encode_into(deliver, (uint8_t*)zmq_msg_data(&frame), size);
-            push(group, &frame, deliver.messages.back().seq, size);
+            push(group, &frame, deliver.messages.back().seq, size, deliver.messages.size());
             zmq_msg_close(&frame);
         }
         deliver.messages.clear();
@@ -1092,7 +1100,8 @@ uint64_t GroupServer::unacknowledged(const Group& group, uint64_t acked_seq) con
     return group.pushed_bytes - acked_bytes;
 }
 
-void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t bytes) {
+void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t bytes,
+                       size_t messages) {
     //  Account the push first: a follower's backlog includes it.
     group.pushed_bytes += bytes;
     group.pushes.emplace_back(last_seq, group.pushed_bytes);
@@ -1107,6 +1116,7 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
         Follower& follower = it->second;
         if (unacknowledged(group, follower.acked_seq) > limits_.follower_bytes) {
             counters_.dropped_pushes++; //  too far behind: it catches up by FETCH
+            group.dropped_pushes++;
             ++it;
             continue;
         }
@@ -1118,6 +1128,7 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
                 continue;
             }
             counters_.dropped_pushes++; //  full: it catches up with FETCH
+            group.dropped_pushes++;
             ++it;
             continue;
         }
@@ -1126,8 +1137,12 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
         zmq_msg_copy(&copy, frame);
         if (zmq_msg_send(&copy, socket, ZMQ_DONTWAIT) < 0)
             zmq_msg_close(&copy);
-        else
+        else {
             counters_.pushes++;
+            counters_.delivered += messages;
+            group.push_count++;
+            group.delivered += messages;
+        }
         ++it;
     }
 }
