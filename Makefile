@@ -14,8 +14,11 @@ all: build
 deps:
 	@scripts/deps.sh build faults
 
+#  BENCH=false leaves the benchmarks out of the build (CI); make bench and bench-compare put
+#  them back.
+BENCH ?= true
 $(BUILD)/build.ninja:
-	$(MESON) setup $(BUILD) --buildtype=debugoptimized --prefix=$(abspath $(PREFIX))
+	$(MESON) setup $(BUILD) --buildtype=debugoptimized --prefix=$(abspath $(PREFIX)) -Dbench=$(BENCH)
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD) -j $(JOBS)
@@ -72,10 +75,12 @@ fuzz: deps
 	    -artifact_prefix=build-fuzz/artifacts/ build-fuzz/corpus tests/corpus
 
 bench-store: build
+	$(MESON) configure $(BUILD) -Dbench=true && ninja -C $(BUILD) -j $(JOBS)
 	$(BUILD)/bench/bench_store
 
 #  zgm's own figures (BENCHMARKS.md); BENCH_ARGS e.g. --json, --inproc, --only fanout, --quick.
 bench: build
+	$(MESON) configure $(BUILD) -Dbench=true && ninja -C $(BUILD) -j $(JOBS)
 	$(BUILD)/bench/zgm-bench $(BENCH_ARGS)
 
 #  The same workloads through Mosquitto, NATS and Redis (installed from Debian when missing),

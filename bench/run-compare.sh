@@ -30,10 +30,10 @@ cd "$(dirname "$0")/.."
 
 scripts/deps.sh build compare
 [ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=debugoptimized
-#  zgm-bench-peers is configured only when the clients' -dev packages were there: reconfigure
-#  once if they were installed after the build directory was set up.
+#  zgm-bench-peers is configured only with the benchmarks on (make BENCH=false leaves them
+#  out) and the clients' -dev packages there: reconfigure once if they came later.
 if ! ninja -C "$build" -t targets all 2>/dev/null | grep -q '^bench/zgm-bench-peers:'; then
-    meson setup --reconfigure "$build" >/dev/null
+    meson setup --reconfigure -Dbench=true "$build" >/dev/null
 fi
 ninja -C "$build"
 
