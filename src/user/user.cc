@@ -46,6 +46,7 @@ constexpr int kMaxAttemptMs = 4000;      //  up to this
 constexpr int kUnreachableAfterMs = 500; //  a registry never reached for this long is probed
 constexpr int kInternalTimeoutMs = 3000; //  keep-alives, catch-ups, the actor's own resolves
 constexpr int kTickMs = 20;       //  how often waits and deadlines are looked at while calls wait
+constexpr int kQuietTickMs = 250; //  the same, after a second or more with nothing heard
 constexpr int kSendsInFlight = 4; //  SEND requests in flight per group
 constexpr uint32_t kSendBatch = 1000;    //  messages in one SEND at most
 constexpr uint64_t kAckBytes = 1u << 20; //  pushes acknowledged after this many bytes
@@ -1046,7 +1047,8 @@ UserActor::~UserActor() {
 void UserActor::run() {
     pthread_setname_np(pthread_self(), "zgm-user"); //  in top -H, gdb, /proc/PID/task
     zsock_signal(pipe_, 0);
-    int64_t next_tick = mono_ms() + kTickMs, last_tick = 0;
+    int64_t last_tick = mono_ms(), last_event = last_tick;
+    bool tick_now = false;
     while (!terminated_) {
         std::vector<zmq_pollitem_t>& items = items_;
         std::vector<std::pair<std::string, zsock_t*>>& sockets = polled_;
@@ -1070,11 +1072,20 @@ void UserActor::run() {
         bool busy = !ops_.empty() || !sends_.empty() || !outcomes_.empty();
         //  At most one tick in kTickMs either way: what is due but cannot go yet (a catch-up
         //  whose FETCH the socket will not take) is tried again then, not in a busy loop.
-        int64_t due = busy ? next_tick : std::max(idle_deadline(), last_tick + kTickMs);
-        int64_t wait = due - mono_ms();
-        long timeout = due == INT64_MAX ? -1 : wait > 0 ? (long)wait : 0;
+        //  Calls waiting on peers that say nothing (a server stalled or gone) are looked at
+        //  less often the longer the silence, up to kQuietTickMs: a thousand users with
+        //  sends waiting would otherwise take the CPUs their server needs to answer them.
+        int64_t now = mono_ms();
+        int64_t busy_tick =
+            std::min<int64_t>(std::max<int64_t>((now - last_event) / 4, kTickMs), kQuietTickMs);
+        int64_t due = tick_now ? 0
+                      : busy   ? last_tick + busy_tick
+                               : std::max(idle_deadline(), last_tick + kTickMs);
+        long timeout = due == INT64_MAX ? -1 : due > now ? (long)(due - now) : 0;
         if (zmq_poll(items.data(), (int)items.size(), timeout) < 0 && errno != EINTR) break;
         if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
+        for (const zmq_pollitem_t& item : items)
+            if (item.revents & ZMQ_POLLIN) last_event = mono_ms();
         for (size_t i = 1; i < items.size(); i++) {
             if (!(items[i].revents & ZMQ_POLLIN)) continue;
             const std::string& id = sockets[i].first;
@@ -1085,8 +1096,8 @@ void UserActor::run() {
             if (sockets[i].second == link->monitor()) {
                 bool was_up = link->up();
                 link->handle_monitor();
-                if (!was_up && link->up()) next_tick = 0; //  what waited for it goes now
-                if (was_up && !link->up()) lapse_all(id); //  their replies will not come
+                if (!was_up && link->up()) tick_now = true; //  what waited for it goes now
+                if (was_up && !link->up()) lapse_all(id);   //  their replies will not come
             } else {
                 handle_link(id, sockets[i].second);
             }
@@ -1094,7 +1105,7 @@ void UserActor::run() {
         if (mono_ms() >= due) {
             tick();
             last_tick = mono_ms();
-            next_tick = last_tick + kTickMs;
+            tick_now = false;
         }
         flush_outcomes();
     }
