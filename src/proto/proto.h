@@ -278,6 +278,9 @@ uint16_t error_status(DecodeError error);
 class MessagesWriter {
 public:
     MessagesWriter(uint32_t request_id, const std::string& group);
+    ~MessagesWriter();
+    MessagesWriter(const MessagesWriter&) = delete;
+    MessagesWriter& operator=(const MessagesWriter&) = delete;
     //  False (and nothing added) if the record would take the frame over kMaxFrame or the
     //  list over kMaxList, or a field is over its limit or holds what decode rejects (as
     //  encode); always false for a group encode would refuse.
@@ -293,10 +296,13 @@ public:
 
 private:
     void start();
+    bool reserve(size_t size);
     uint32_t request_id_;
     std::string group_;
     bool group_ok_;
-    std::string buffer_;
+    uint8_t* data_ = nullptr; //  malloc'd; the frame takes it over
+    size_t size_ = 0;         //  bytes written (0: no memory for the header)
+    size_t capacity_ = 0;
     size_t fixed_at_ = 0; //  where first_seq starts
     uint32_t count_ = 0;
 };
