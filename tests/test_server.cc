@@ -1075,7 +1075,7 @@ void test_fetch_selects_by_time_and_seq_and_pages_back_to_seq_1(void** state) {
 
 void test_large_fetch_arrives_in_batches(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    const int count = 1500;
+    const int count = 3000;
     std::string body(1000, 'b');
     RawClient& raw = member(fixture, "general");
     std::vector<std::string> bodies(100, body);
@@ -1083,9 +1083,9 @@ void test_large_fetch_arrives_in_batches(void** state) {
         send_ok(raw, "general", bodies);
     proto::Message batch = fetch(raw, "general");
     assert_int_equal(batch.id, proto::kMessages);
-    assert_int_equal(batch.more, 1); //  1.5 MB does not come in one frame
+    assert_int_equal(batch.more, 1); //  3 MB do not come in one frame
     assert_true(batch.messages.size() < (size_t)count);
-    assert_true(batch.messages.size() * body.size() <= proto::kBatchBytes + proto::kMaxBody);
+    assert_true(batch.messages.size() * body.size() <= proto::kFetchBytes + proto::kMaxBody);
 
     zgm_msglist_t* all = zgm_user_fetch(fixture->alice, "general", NULL);
     assert_non_null(all);

@@ -49,6 +49,9 @@ constexpr size_t kMaxFrame = 4 * 1024 * 1024; //  one encoded message
 //  A group server fills a MESSAGES or DELIVER batch up to about this many body bytes, and a
 //  user a SEND batch.
 constexpr size_t kBatchBytes = 256 * 1024;
+//  A group server fills a MESSAGES reply to FETCH up to about this many body bytes (and at
+//  most kMaxList records in kMaxFrame): a long fetch takes few round trips.
+constexpr size_t kFetchBytes = 2 * 1024 * 1024;
 
 enum MessageId : uint8_t {
     //  Replies to any request.
