@@ -1097,7 +1097,8 @@ void test_large_fetch_arrives_in_batches(void** state) {
 
 //  A list of 25,000 (three pages and more, asked for ahead of their turn) is the one page
 //  after page would give, whatever bounds it: a limit, since, until.
-void assert_list(zgm_msglist_t* list, uint64_t first, uint64_t last, int more) {
+void assert_list(zgm_msglist_t* list, uint64_t first, uint64_t last, int more,
+                 const std::string& sender) {
     assert_non_null(list);
     size_t size = zgm_msglist_size(list);
     if (size != last - first + 1)
@@ -1111,6 +1112,11 @@ void assert_list(zgm_msglist_t* list, uint64_t first, uint64_t last, int more) {
         std::string body = "m" + std::to_string(seq);
         assert_int_equal(zgm_msg_size(msg), body.size());
         assert_memory_equal(zgm_msg_body(msg), body.data(), body.size());
+        assert_string_equal(zgm_msg_sender_name(msg), "raw");
+        if (i % 4999 == 0) {
+            assert_string_equal(zgm_msg_sender(msg), sender.c_str());
+            assert_int_equal(strlen(zgm_msg_id(msg)), ZGM_MSG_ID_SIZE - 1);
+        }
     }
     assert_int_equal(zgm_msglist_more(list), more);
 }
@@ -1129,18 +1135,18 @@ void test_long_fetch_is_the_list_page_after_page_gives(void** state) {
             timestamps.at(record.seq) = record.timestamp;
     }
     zgm_msglist_t* all = zgm_user_fetch(fixture->alice, "general", NULL);
-    assert_list(all, 1, count, 0);
+    assert_list(all, 1, count, 0, raw.key());
     zgm_msglist_destroy(&all);
 
     zgm_fetch_t query = {};
     query.after_seq = 100;
     query.limit = 23456;
     zgm_msglist_t* limited = zgm_user_fetch(fixture->alice, "general", &query);
-    assert_list(limited, 101, 100 + 23456, 1);
+    assert_list(limited, 101, 100 + 23456, 1, raw.key());
     zgm_msglist_destroy(&limited);
     query.limit = (uint32_t)(count - 100);
     limited = zgm_user_fetch(fixture->alice, "general", &query);
-    assert_list(limited, 101, count, 0);
+    assert_list(limited, 101, count, 0, raw.key());
     zgm_msglist_destroy(&limited);
 
     //  Since the time of seq 12,345: from the first message stamped that time on.
@@ -1150,7 +1156,7 @@ void test_long_fetch_is_the_list_page_after_page_gives(void** state) {
     while (first > 1 && timestamps[first - 1] >= query.since_us)
         first--;
     zgm_msglist_t* since = zgm_user_fetch(fixture->alice, "general", &query);
-    assert_list(since, first, count, 0);
+    assert_list(since, first, count, 0, raw.key());
     zgm_msglist_destroy(&since);
     //  Until the time of seq 20,001: up to the last message stamped before it.
     query = zgm_fetch_t{};
@@ -1159,7 +1165,7 @@ void test_long_fetch_is_the_list_page_after_page_gives(void** state) {
     while (last > 0 && timestamps[last] >= query.until_us)
         last--;
     zgm_msglist_t* until = zgm_user_fetch(fixture->alice, "general", &query);
-    assert_list(until, 1, last, 0);
+    assert_list(until, 1, last, 0, raw.key());
     zgm_msglist_destroy(&until);
 }
 
