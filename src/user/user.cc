@@ -51,6 +51,7 @@ constexpr uint32_t kSendBatch = 1000;    //  messages in one SEND at most
 constexpr uint64_t kAckBytes = 1u << 20; //  pushes acknowledged after this many bytes
 constexpr int kCatchUpsPerServer = 8;    //  catch-up FETCHes in flight per group server
 constexpr size_t kFetchAhead = 4;        //  pages of a long fetch asked for at once
+constexpr uint32_t kFirstPage = 1000;    //  records the first page of a fetch asks for at most
 constexpr uint64_t kFollowNow = UINT64_MAX;
 
 //  The Error for an ERROR status, in the context of the request it answers.
@@ -705,14 +706,15 @@ private:
     }
 };
 
-//  FETCH, page after page, until the limit or the end. Oldest first, the pages after the
-//  one just taken are asked for before they are needed, kFetchAhead at once, each starting
-//  where the one before it ends if that one comes back full (as many records as it asked
-//  for): the group server reads the next page while this one crosses the wire and is taken
-//  here. A page ahead is taken only if it starts where the page before it ended, so the
-//  result is the one page after page would give. A page cut short (by bytes: the pages ahead
-//  then ask for fewer records), an error or a lapse drops the pages ahead; an error or a
-//  lapse goes on page after page, as the first page did.
+//  FETCH, page after page, until the limit or the end. Oldest first, the first page asks
+//  for kFirstPage records at most, so that it comes back soon; then the pages after the one
+//  just taken are asked for before they are needed, kFetchAhead at once, each starting where
+//  the one before it ends if that one comes back full (as many records as it asked for): the
+//  group server reads the next page while this one crosses the wire and is taken here. A
+//  page ahead is taken only if it starts where the page before it ended, so the result is
+//  the one page after page would give. A page cut short (by bytes: the pages ahead then ask
+//  for fewer records), an error or a lapse drops the pages ahead; an error or a lapse goes
+//  on page after page, as the first page did.
 class FetchOp : public GroupOp {
 public:
     FetchOp(UserActor& user, Call* call) : GroupOp(user, call, false) {
@@ -739,6 +741,10 @@ private:
         message->before_seq = before_;
         uint64_t wanted = call_->query.limit ? call_->query.limit - got_ : 0;
         message->limit = wanted && wanted < proto::kMaxList ? (uint32_t)wanted : 0;
+        //  Oldest first, the first page is short: it comes back soon, and the pages after it
+        //  go out together.
+        if (!call_->query.newest && first_page_ && (!wanted || wanted > kFirstPage))
+            message->limit = kFirstPage;
         message->newest = call_->query.newest ? 1 : 0;
         asked_ = message->limit ? message->limit : proto::kMaxList;
     }
@@ -833,7 +839,10 @@ private:
             message.after_seq = after;
             message.before_seq = before_;
             message.limit = (uint32_t)limit;
-            if (server().empty() || !user_.ask(this, server(), message, kMaxAttemptMs)) return;
+            //  It waits its turn behind the pages before it: its attempt lasts as long as the
+            //  call (a connection that drops lapses it at once).
+            int attempt = (int)std::max<int64_t>(kMaxAttemptMs, deadline_ms_ - mono_ms());
+            if (server().empty() || !user_.ask(this, server(), message, attempt)) return;
             Ahead page;
             page.request_id = message.request_id;
             page.after = after;
