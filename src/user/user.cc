@@ -839,10 +839,11 @@ private:
             message.after_seq = after;
             message.before_seq = before_;
             message.limit = (uint32_t)limit;
-            //  It waits its turn behind the pages before it: its attempt lasts as long as the
-            //  call (a connection that drops lapses it at once).
-            int attempt = (int)std::max<int64_t>(kMaxAttemptMs, deadline_ms_ - mono_ms());
-            if (server().empty() || !user_.ask(this, server(), message, attempt)) return;
+            //  It waits its turn behind the pages before it: its attempt is as many attempts
+            //  long, within the call's time (a connection that drops lapses it at once).
+            int64_t attempt = kMaxAttemptMs * (int64_t)(ahead_.size() + 1);
+            attempt = std::max<int64_t>(std::min(attempt, deadline_ms_ - mono_ms()), kMaxAttemptMs);
+            if (server().empty() || !user_.ask(this, server(), message, (int)attempt)) return;
             Ahead page;
             page.request_id = message.request_id;
             page.after = after;
