@@ -69,6 +69,8 @@
 
 #include <climits>
 #include <map>
+
+#include <sys/resource.h>
 #include <memory>
 #include <thread>
 
@@ -828,11 +830,20 @@ void bench_fetch(Mode mode) {
         } else {
             zgm_fetch_t query = {};
             query.since_us = loaded.seq1_timestamp;
+            struct rusage before, after;
+            getrusage(RUSAGE_SELF, &before);
             PROFILE_START();
             uint64_t start = mono_ns();
             zgm_msglist_t* list = zgm_user_fetch(reader, group.c_str(), &query);
             double seconds = (double)(mono_ns() - start) / 1e9;
             PROFILE_STOP();
+            getrusage(RUSAGE_SELF, &after);
+            //  CPU time of the whole benchmark process during the fetch: with --inproc the
+            //  group server's threads too. Far below the wall-clock, the fetch waits.
+            auto cpu = [](const struct rusage& usage) {
+                return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+                       (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+            };
             size_t size = list ? zgm_msglist_size(list) : 0;
             bool ordered = size == count;
             for (size_t i = 0; ordered && i < size; i++) {
@@ -850,6 +861,10 @@ void bench_fetch(Mode mode) {
                        .add("received", (uint64_t)size)
                        .add("all_in_order", ordered)
                        .add("seconds", seconds)
+                       .add("process_cpu_seconds", cpu(after) - cpu(before))
+                       .add("minor_faults", (uint64_t)(after.ru_minflt - before.ru_minflt))
+                       .add("context_switches", (uint64_t)(after.ru_nvcsw - before.ru_nvcsw +
+                                                           after.ru_nivcsw - before.ru_nivcsw))
                        .add("api", "zgm_user_fetch(since_us), one list")
                        .add("loaded_with", "zgm_user_send_async, durability normal"));
         }

@@ -23,6 +23,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -175,24 +176,25 @@ static void copy_text(const std::string& text, char* out, size_t size) {
     out[length] = '\0';
 }
 
+//  The texts a message hands out as C strings, made the first time one is asked for.
+struct MsgTexts {
+    char name[ZGM_MAX_NAME + 1]; //  only for a name over ZGM_MAX_NAME, cut to it
+    char sender[ZGM_KEY_SIZE];
+    char id[ZGM_MSG_ID_SIZE];
+};
+
+//  No copy of the record and no text made in advance: a fetched message is 40 bytes.
 struct _zgm_msg_t {
     Batch* batch; //  a reference of its own for a live message; the list's for a fetched one
     const proto::MessageRecord* record;
     uint64_t missed;
-    char name[ZGM_MAX_NAME + 1];
-    mutable char sender[ZGM_KEY_SIZE];
-    mutable char id[ZGM_MSG_ID_SIZE];
+    const zgm_msglist_t* list; //  the list a fetched message is in; nullptr for a live one
+    mutable MsgTexts* texts;   //  nullptr until a text is asked for (the list's, or its own)
 };
 
-static void init_msg(zgm_msg_t* msg, Batch* batch, size_t index) {
-    msg->batch = batch;
-    msg->record = &batch->records[index];
-    msg->missed = batch->missed.empty() ? 0 : batch->missed[index];
-    size_t size = std::min(msg->record->sender_name.size(), (size_t)ZGM_MAX_NAME);
-    memcpy(msg->name, msg->record->sender_name.data(), size);
-    msg->name[size] = '\0';
-    msg->sender[0] = '\0';
-    msg->id[0] = '\0';
+static zgm_msg_t make_msg(Batch* batch, size_t index, const zgm_msglist_t* list) {
+    return zgm_msg_t{batch, &batch->records[index],
+                     batch->missed.empty() ? 0 : batch->missed[index], list, nullptr};
 }
 
 const char* zgm_msg_group(const zgm_msg_t* self) {
@@ -204,16 +206,34 @@ uint64_t zgm_msg_seq(const zgm_msg_t* self) {
 uint64_t zgm_msg_timestamp(const zgm_msg_t* self) {
     return self->record->timestamp;
 }
+static MsgTexts* texts_of(const zgm_msg_t* self);
 const char* zgm_msg_sender(const zgm_msg_t* self) {
-    if (!self->sender[0]) memcpy(self->sender, self->record->sender.str().c_str(), ZGM_KEY_SIZE);
-    return self->sender;
+    MsgTexts* texts = texts_of(self);
+    if (!texts) return "";
+    if (!texts->sender[0]) memcpy(texts->sender, self->record->sender.str().c_str(), ZGM_KEY_SIZE);
+    return texts->sender;
 }
+//  A MessageRecord's name is followed in its frame by the body's length, 4 bytes big-endian:
+//  the first is 0, as the decoder takes no body of 2^24 bytes or more. So a name of up to
+//  ZGM_MAX_NAME bytes is a C string where it is.
+static_assert(proto::kMaxBody < (1u << 24), "a body's length no longer ends the name before it");
 const char* zgm_msg_sender_name(const zgm_msg_t* self) {
-    return self->name;
+    std::string_view name = self->record->sender_name;
+    if (name.empty()) return "";
+    if (name.size() <= ZGM_MAX_NAME) return name.data();
+    MsgTexts* texts = texts_of(self);
+    if (!texts) return "";
+    if (!texts->name[0]) {
+        memcpy(texts->name, name.data(), ZGM_MAX_NAME);
+        texts->name[ZGM_MAX_NAME] = '\0';
+    }
+    return texts->name;
 }
 const char* zgm_msg_id(const zgm_msg_t* self) {
-    if (!self->id[0]) hex_id(self->record->msg_id, self->id);
-    return self->id;
+    MsgTexts* texts = texts_of(self);
+    if (!texts) return "";
+    if (!texts->id[0]) hex_id(self->record->msg_id, texts->id);
+    return texts->id;
 }
 const void* zgm_msg_body(const zgm_msg_t* self) {
     return self->record->body.data();
@@ -228,6 +248,7 @@ uint64_t zgm_msg_missed(const zgm_msg_t* self) {
 void zgm_msg_destroy(zgm_msg_t** self_p) {
     if (self_p && *self_p) {
         (*self_p)->batch->release();
+        delete (*self_p)->texts;
         delete *self_p;
         *self_p = nullptr;
     }
@@ -238,7 +259,23 @@ struct _zgm_msglist_t {
     std::vector<zgm_msg_t> messages;
     uint64_t missed = 0;
     bool more = false;
+    //  The messages' texts, one each, made (zeroed, untouched) when one is first asked for.
+    mutable MsgTexts* texts = nullptr;
+    ~_zgm_msglist_t() { free(texts); }
 };
+
+//  Where a message's texts go: its own (a live message), or its slot in its list's.
+static MsgTexts* texts_of(const zgm_msg_t* self) {
+    if (self->texts) return self->texts;
+    if (!self->list) {
+        self->texts = new (std::nothrow) MsgTexts();
+    } else {
+        const zgm_msglist_t* list = self->list;
+        if (!list->texts) list->texts = (MsgTexts*)calloc(list->messages.size(), sizeof(MsgTexts));
+        if (list->texts) self->texts = &list->texts[self - list->messages.data()];
+    }
+    return self->texts;
+}
 
 size_t zgm_msglist_size(const zgm_msglist_t* self) {
     return self->messages.size();
@@ -803,11 +840,12 @@ zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group, const zgm_fet
         query && query->newest && query->limit && total > query->limit ? total - query->limit : 0;
     size_t keep = query && !query->newest && query->limit && total > query->limit ? query->limit
                                                                                   : total - skip;
-    list->messages.resize(keep);
-    size_t index = 0, seen = 0;
+    list->messages.reserve(keep);
+    size_t seen = 0;
     for (Batch* batch : list->batches)
         for (size_t i = 0; i < batch->records.size(); i++, seen++)
-            if (seen >= skip && index < keep) init_msg(&list->messages[index++], batch, i);
+            if (seen >= skip && list->messages.size() < keep)
+                list->messages.push_back(make_msg(batch, i, list));
     succeed();
     return list;
 }
@@ -879,8 +917,8 @@ zgm_msg_t* zgm_user_recv(zgm_user_t* self, int timeout_ms) {
     size_t index = 0;
     if (!self->caller->next_message(&batch, &index, timeout_ms))
         return fail(Error::kTimeout, "no message in time"), nullptr;
-    zgm_msg_t* msg = new zgm_msg_t();
-    init_msg(msg, batch, index); //  takes the caller's reference
+    zgm_msg_t* msg =
+        new zgm_msg_t(make_msg(batch, index, nullptr)); //  takes the caller's reference
     succeed();
     return msg;
 }

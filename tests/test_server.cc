@@ -1075,7 +1075,7 @@ void test_fetch_selects_by_time_and_seq_and_pages_back_to_seq_1(void** state) {
 
 void test_large_fetch_arrives_in_batches(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    const int count = 1500;
+    const int count = 3000;
     std::string body(1000, 'b');
     RawClient& raw = member(fixture, "general");
     std::vector<std::string> bodies(100, body);
@@ -1083,16 +1083,93 @@ void test_large_fetch_arrives_in_batches(void** state) {
         send_ok(raw, "general", bodies);
     proto::Message batch = fetch(raw, "general");
     assert_int_equal(batch.id, proto::kMessages);
-    assert_int_equal(batch.more, 1); //  1.5 MB does not come in one frame
+    assert_int_equal(batch.more, 1); //  3 MB do not come in one frame
     assert_true(batch.messages.size() < (size_t)count);
-    assert_true(batch.messages.size() * body.size() <= proto::kBatchBytes + proto::kMaxBody);
+    assert_true(batch.messages.size() * body.size() <= proto::kFetchBytes + proto::kMaxBody);
 
+    //  3 MB: a loaded machine may take longer than the default timeout.
+    zgm_user_set_timeout(fixture->alice, test::patience());
     zgm_msglist_t* all = zgm_user_fetch(fixture->alice, "general", NULL);
-    assert_non_null(all);
+    if (!all) fail_msg("fetch: %s", zgm_strerror());
     assert_int_equal(zgm_msglist_size(all), count);
     for (int i = 0; i < count; i++)
         assert_int_equal(zgm_msg_seq(zgm_msglist_get(all, i)), i + 1);
     zgm_msglist_destroy(&all);
+}
+
+//  A list of 25,000 (three pages and more, asked for ahead of their turn) is the one page
+//  after page would give, whatever bounds it: a limit, since, until.
+void assert_list(zgm_msglist_t* list, uint64_t first, uint64_t last, int more,
+                 const std::string& sender) {
+    if (!list) fail_msg("fetch: %s", zgm_strerror());
+    size_t size = zgm_msglist_size(list);
+    if (size != last - first + 1)
+        fail_msg("%zu messages, %llu..%llu expected", size, (unsigned long long)first,
+                 (unsigned long long)last);
+    for (size_t i = 0; i < size; i++) {
+        const zgm_msg_t* msg = zgm_msglist_get(list, i);
+        uint64_t seq = first + i;
+        if (zgm_msg_seq(msg) != seq)
+            fail_msg("message %zu is seq %llu", i, (unsigned long long)zgm_msg_seq(msg));
+        std::string body = "m" + std::to_string(seq);
+        assert_int_equal(zgm_msg_size(msg), body.size());
+        assert_memory_equal(zgm_msg_body(msg), body.data(), body.size());
+        assert_string_equal(zgm_msg_sender_name(msg), "raw");
+        if (i % 4999 == 0) {
+            assert_string_equal(zgm_msg_sender(msg), sender.c_str());
+            assert_int_equal(strlen(zgm_msg_id(msg)), ZGM_MSG_ID_SIZE - 1);
+        }
+    }
+    assert_int_equal(zgm_msglist_more(list), more);
+}
+
+void test_long_fetch_is_the_list_page_after_page_gives(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const uint64_t count = 25000;
+    RawClient& raw = member(fixture, "general");
+    std::vector<uint64_t> timestamps(count + 1);
+    for (uint64_t seq = 1; seq <= count; seq += 1000) {
+        std::vector<std::string> bodies;
+        for (uint64_t i = seq; i < seq + 1000; i++)
+            bodies.push_back("m" + std::to_string(i));
+        proto::Message sent = send_ok(raw, "general", bodies);
+        for (const proto::SentRecord& record : sent.sent)
+            timestamps.at(record.seq) = record.timestamp;
+    }
+    zgm_user_set_timeout(fixture->alice, test::patience()); //  4 MB, maybe on a loaded machine
+    zgm_msglist_t* all = zgm_user_fetch(fixture->alice, "general", NULL);
+    assert_list(all, 1, count, 0, raw.key());
+    zgm_msglist_destroy(&all);
+
+    zgm_fetch_t query = {};
+    query.after_seq = 100;
+    query.limit = 23456;
+    zgm_msglist_t* limited = zgm_user_fetch(fixture->alice, "general", &query);
+    assert_list(limited, 101, 100 + 23456, 1, raw.key());
+    zgm_msglist_destroy(&limited);
+    query.limit = (uint32_t)(count - 100);
+    limited = zgm_user_fetch(fixture->alice, "general", &query);
+    assert_list(limited, 101, count, 0, raw.key());
+    zgm_msglist_destroy(&limited);
+
+    //  Since the time of seq 12,345: from the first message stamped that time on.
+    query = zgm_fetch_t{};
+    query.since_us = timestamps[12345];
+    uint64_t first = 12345;
+    while (first > 1 && timestamps[first - 1] >= query.since_us)
+        first--;
+    zgm_msglist_t* since = zgm_user_fetch(fixture->alice, "general", &query);
+    assert_list(since, first, count, 0, raw.key());
+    zgm_msglist_destroy(&since);
+    //  Until the time of seq 20,001: up to the last message stamped before it.
+    query = zgm_fetch_t{};
+    query.until_us = timestamps[20001];
+    uint64_t last = 20001;
+    while (last > 0 && timestamps[last] >= query.until_us)
+        last--;
+    zgm_msglist_t* until = zgm_user_fetch(fixture->alice, "general", &query);
+    assert_list(until, 1, last, 0, raw.key());
+    zgm_msglist_destroy(&until);
 }
 
 void test_retention_by_count_bytes_and_age_reports_what_was_missed(void** state) {
@@ -1742,6 +1819,7 @@ int main(int argc, char** argv) {
         TEST(test_oversize_body_is_refused_with_413),
         TEST(test_fetch_selects_by_time_and_seq_and_pages_back_to_seq_1),
         TEST(test_large_fetch_arrives_in_batches),
+        TEST(test_long_fetch_is_the_list_page_after_page_gives),
         TEST(test_retention_by_count_bytes_and_age_reports_what_was_missed),
         TEST(test_live_messages_arrive_once_and_in_order),
         TEST(test_memberships_lists_exactly_the_requesters_groups),

@@ -13,8 +13,10 @@
 */
 #include "proto/proto.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <zmq.h>
@@ -785,55 +787,73 @@ MessagesWriter::MessagesWriter(uint32_t request_id, const std::string& group)
     start();
 }
 
+MessagesWriter::~MessagesWriter() {
+    free(data_);
+}
+
+//  Room for at least size bytes: the buffer at least doubles, so a frame of N bytes costs
+//  about log2 (N / kFirstCapacity) reallocations (in place or remapped for large ones), not
+//  a copy per record; nothing is zero-filled.
+bool MessagesWriter::reserve(size_t size) {
+    if (size <= capacity_) return true;
+    constexpr size_t kFirstCapacity = 16 * 1024;
+    size_t capacity = std::max(std::max(capacity_ * 2, kFirstCapacity), size);
+    capacity = std::min(capacity, std::max(size, kMaxFrame));
+    uint8_t* data = (uint8_t*)realloc(data_, capacity);
+    if (!data) return false;
+    data_ = data;
+    capacity_ = capacity;
+    return true;
+}
+
 //  The header and the group; room for the trailer fields and the count.
 void MessagesWriter::start() {
-    buffer_.resize(kHeaderSize + 1 + group_.size() + 8 + 8 + 1 + 8 + 4);
-    Writer out((uint8_t*)&buffer_[0]);
+    size_ = 0;
+    count_ = 0;
+    if (!reserve(kHeaderSize + 1 + group_.size() + 8 + 8 + 1 + 8 + 4)) return;
+    Writer out(data_);
     write_header(out, kMessages, request_id_);
     out.string(group_);
     fixed_at_ = out.position();
-    count_ = 0;
+    size_ = fixed_at_ + 8 + 8 + 1 + 8 + 4;
 }
 
 bool MessagesWriter::add(uint64_t seq, uint64_t timestamp, const uint8_t* sender,
                          const Uuid& msg_id, std::string_view sender_name, std::string_view body) {
     size_t name = string_size(sender_name), bytes = body_size(body);
-    if (!group_ok_ || !name || !bytes || count_ >= kMaxList) return false;
+    if (!group_ok_ || !size_ || !name || !bytes || count_ >= kMaxList) return false;
     size_t record = 8 + 8 + kKeySize + 16 + name + bytes;
-    if (buffer_.size() + record > kMaxFrame) return false;
-    size_t at = buffer_.size();
-    buffer_.resize(at + record);
-    Writer out((uint8_t*)&buffer_[at]);
+    if (size_ + record > kMaxFrame || !reserve(size_ + record)) return false;
+    Writer out(data_ + size_);
     out.message_record(seq, timestamp, sender, msg_id, sender_name, body);
+    size_ += record;
     count_++;
     return true;
 }
 
-static void free_buffer(void*, void* hint) {
-    delete (std::string*)hint;
+static void free_buffer(void* data, void*) {
+    free(data);
 }
 
 bool MessagesWriter::finish(uint64_t first_seq, uint64_t last_seq, bool more, uint64_t missed,
                             zmq_msg_t* frame) {
-    if (!group_ok_) {
+    if (!group_ok_ || !size_) {
         zmq_msg_init(frame);
         return false;
     }
-    Writer out((uint8_t*)&buffer_[fixed_at_]);
+    Writer out(data_ + fixed_at_);
     out.u64(first_seq);
     out.u64(last_seq);
     out.u8(more ? 1 : 0);
     out.u64(missed);
     out.u32(count_);
     //  The frame takes the buffer over: no copy of the records.
-    std::string* owned = new std::string();
-    owned->swap(buffer_);
-    if (zmq_msg_init_data(frame, &(*owned)[0], owned->size(), free_buffer, owned) != 0) {
-        buffer_.swap(*owned);
-        delete owned;
+    if (zmq_msg_init_data(frame, data_, size_, free_buffer, nullptr) != 0) {
         zmq_msg_init(frame);
         return false;
     }
+    data_ = nullptr;
+    capacity_ = 0;
     start();
     return true;
 }

@@ -50,6 +50,9 @@ constexpr size_t kMaxFrame = 4 * 1024 * 1024; //  one encoded message
 //  A group server fills a MESSAGES or DELIVER batch up to about this many body bytes, and a
 //  user a SEND batch.
 constexpr size_t kBatchBytes = 256 * 1024;
+//  A group server fills a MESSAGES reply to FETCH up to about this many body bytes (and at
+//  most kMaxList records in kMaxFrame): a long fetch takes few round trips.
+constexpr size_t kFetchBytes = 2 * 1024 * 1024;
 
 enum MessageId : uint8_t {
     //  Replies to any request.
@@ -299,6 +302,9 @@ uint16_t error_status(DecodeError error);
 class MessagesWriter {
 public:
     MessagesWriter(uint32_t request_id, const std::string& group);
+    ~MessagesWriter();
+    MessagesWriter(const MessagesWriter&) = delete;
+    MessagesWriter& operator=(const MessagesWriter&) = delete;
     //  False (and nothing added) if the record would take the frame over kMaxFrame or the
     //  list over kMaxList, or a field is over its limit or holds what decode rejects (as
     //  encode); always false for a group encode would refuse.
@@ -314,10 +320,13 @@ public:
 
 private:
     void start();
+    bool reserve(size_t size);
     uint32_t request_id_;
     std::string group_;
     bool group_ok_;
-    std::string buffer_;
+    uint8_t* data_ = nullptr; //  malloc'd; the frame takes it over
+    size_t size_ = 0;         //  bytes written (0: no memory for the header)
+    size_t capacity_ = 0;
     size_t fixed_at_ = 0; //  where first_seq starts
     uint32_t count_ = 0;
 };

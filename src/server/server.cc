@@ -774,7 +774,7 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
     query.before_seq = request.before_seq;
     query.limit =
         request.limit && request.limit < proto::kMaxList ? request.limit : proto::kMaxList;
-    query.max_bytes = proto::kBatchBytes;
+    query.max_bytes = proto::kFetchBytes;
     query.newest = request.newest != 0;
     proto::MessagesWriter writer(request.request_id, group->name);
     FrameFiller filler(&writer);

@@ -51,6 +51,8 @@ constexpr int kSendsInFlight = 4; //  SEND requests in flight per group
 constexpr uint32_t kSendBatch = 1000;    //  messages in one SEND at most
 constexpr uint64_t kAckBytes = 1u << 20; //  pushes acknowledged after this many bytes
 constexpr int kCatchUpsPerServer = 8;    //  catch-up FETCHes in flight per group server
+constexpr size_t kFetchAhead = 4;        //  pages of a long fetch asked for at once
+constexpr uint32_t kFirstPage = 1000;    //  records the first page of a fetch asks for at most
 constexpr uint64_t kFollowNow = UINT64_MAX;
 
 //  The Error for an ERROR status, in the context of the request it answers.
@@ -131,6 +133,7 @@ enum class Purpose { kOp, kRefresh, kCatchUp, kResolve, kSend };
 //  A request on the wire, until its reply or its attempt deadline.
 struct Pending {
     Purpose purpose = Purpose::kOp;
+    uint32_t request_id = 0;
     uint64_t op = 0;
     std::string server; //  "" for the registry
     std::string group;
@@ -498,10 +501,12 @@ protected:
     }
     const std::string& server() const { return server_; }
     bool retried_ = false; //  an attempt went out and got no answer
+    //  While a subclass has requests of its own out (a fetch's pages ahead), nothing is sent.
+    bool paused_ = false;
 
 private:
     void advance() {
-        if (done_ || in_flight_ || resolving_ || mono_ms() < hold_until_) return;
+        if (done_ || paused_ || in_flight_ || resolving_ || mono_ms() < hold_until_) return;
         if (server_.empty()) server_ = user_.route_of(call_->group);
         Link* registry = user_.registry();
         if (need_resolve_ || server_.empty()) {
@@ -705,7 +710,15 @@ private:
     }
 };
 
-//  FETCH, page after page, until the limit or the end.
+//  FETCH, page after page, until the limit or the end. Oldest first, the first page asks
+//  for kFirstPage records at most, so that it comes back soon; then the pages after the one
+//  just taken are asked for before they are needed, kFetchAhead at once, each starting where
+//  the one before it ends if that one comes back full (as many records as it asked for): the
+//  group server reads the next page while this one crosses the wire and is taken here. A
+//  page ahead is taken only if it starts where the page before it ended, so the result is
+//  the one page after page would give. A page cut short (by bytes: the pages ahead then ask
+//  for fewer records), an error or a lapse drops the pages ahead; an error or a lapse goes
+//  on page after page, as the first page did.
 class FetchOp : public GroupOp {
 public:
     FetchOp(UserActor& user, Call* call) : GroupOp(user, call, false) {
@@ -714,6 +727,15 @@ public:
     }
 
 private:
+    //  A page asked for ahead of its turn.
+    struct Ahead {
+        uint32_t request_id = 0;
+        uint64_t after = 0; //  its after_seq
+        uint32_t limit = 0; //  the records it asked for
+        bool answered = false;
+        proto::Message page; //  once answered
+    };
+
     void build(proto::Message* message) override {
         message->id = proto::kFetch;
         message->group = call_->group;
@@ -723,7 +745,25 @@ private:
         message->before_seq = before_;
         uint64_t wanted = call_->query.limit ? call_->query.limit - got_ : 0;
         message->limit = wanted && wanted < proto::kMaxList ? (uint32_t)wanted : 0;
+        //  Oldest first, the first page is short: it comes back soon, and the pages after it
+        //  go out together.
+        if (!call_->query.newest && first_page_ && (!wanted || wanted > kFirstPage))
+            message->limit = kFirstPage;
         message->newest = call_->query.newest ? 1 : 0;
+        asked_ = message->limit ? message->limit : proto::kMaxList;
+    }
+    void reply(Pending& pending, proto::Message& message) override {
+        if (mine_.count(pending.request_id)) return ahead_answered(pending.request_id, message);
+        GroupOp::reply(pending, message);
+    }
+    void lapse(Pending& pending) override {
+        if (mine_.count(pending.request_id)) {
+            bool waited_for = is_ahead(pending.request_id);
+            mine_.erase(pending.request_id);
+            if (waited_for) page_after_page();
+            return;
+        }
+        GroupOp::lapse(pending);
     }
     void answered(proto::Message& message) override {
         if (message.id == proto::kError) {
@@ -734,6 +774,10 @@ private:
             release();
             return finish(Error::kProto, "unexpected reply to FETCH");
         }
+        take(message);
+    }
+    //  One page, in its turn.
+    void take(proto::Message& message) {
         if (first_page_) call_->missed = message.missed;
         first_page_ = false;
         size_t count = message.messages.size();
@@ -757,10 +801,83 @@ private:
             call_->more = more;
             return finish(Error::kOk);
         }
-        if (call_->query.newest)
+        if (call_->query.newest) {
             before_ = first;
-        else
-            after_ = last;
+            return again();
+        }
+        after_ = last;
+        //  Cut short by bytes: ask for a quarter fewer records than it held from now on.
+        if (count < asked_) page_limit_ = std::max<uint32_t>((uint32_t)(count - count / 4), 1);
+        next();
+    }
+    //  The next page: the first page ahead if it starts where the last one ended.
+    void next() {
+        if (!ahead_.empty() && ahead_.front().after != after_) drop_ahead();
+        fill_ahead();
+        if (ahead_.empty()) return page_after_page();
+        paused_ = true;
+        if (!ahead_.front().answered) return; //  wait for it
+        Ahead page = std::move(ahead_.front());
+        ahead_.pop_front();
+        mine_.erase(page.request_id);
+        asked_ = page.limit;
+        take(page.page);
+    }
+    //  Asks for pages until kFetchAhead are out, each after the one before.
+    void fill_ahead() {
+        while (ahead_.size() < kFetchAhead) {
+            uint64_t after = ahead_.empty() ? after_ : ahead_.back().after + ahead_.back().limit;
+            uint64_t limit = page_limit_;
+            if (call_->query.limit) {
+                uint64_t promised = got_;
+                for (const Ahead& page : ahead_)
+                    promised += page.limit;
+                if (promised >= call_->query.limit) return;
+                limit = std::min<uint64_t>(limit, call_->query.limit - promised);
+            }
+            proto::Message message;
+            message.id = proto::kFetch;
+            message.group = call_->group;
+            message.since_us = call_->query.since_us;
+            message.until_us = call_->query.until_us;
+            message.after_seq = after;
+            message.before_seq = before_;
+            message.limit = (uint32_t)limit;
+            //  It waits its turn behind the pages before it: its attempt is as many attempts
+            //  long, within the call's time (a connection that drops lapses it at once).
+            int64_t attempt = kMaxAttemptMs * (int64_t)(ahead_.size() + 1);
+            attempt = std::max<int64_t>(std::min(attempt, deadline_ms_ - mono_ms()), kMaxAttemptMs);
+            if (server().empty() || !user_.ask(this, server(), message, (int)attempt)) return;
+            Ahead page;
+            page.request_id = message.request_id;
+            page.after = after;
+            page.limit = (uint32_t)limit;
+            ahead_.push_back(std::move(page));
+            mine_.insert(message.request_id);
+        }
+    }
+    void ahead_answered(uint32_t request_id, proto::Message& message) {
+        mine_.erase(request_id);
+        auto page = ahead_.begin();
+        while (page != ahead_.end() && page->request_id != request_id)
+            ++page;
+        if (page == ahead_.end()) return; //  dropped
+        if (message.id != proto::kMessages) return page_after_page();
+        page->answered = true;
+        page->page = std::move(message);
+        if (page == ahead_.begin()) next();
+    }
+    bool is_ahead(uint32_t request_id) const {
+        for (const Ahead& page : ahead_)
+            if (page.request_id == request_id) return true;
+        return false;
+    }
+    //  Their answers, when they come, are for nobody.
+    void drop_ahead() { ahead_.clear(); }
+    //  The next page as the first one went: one request, retried, its errors reported.
+    void page_after_page() {
+        drop_ahead();
+        paused_ = false;
         again();
     }
     void release() {
@@ -775,6 +892,10 @@ private:
     uint64_t after_, before_;
     uint64_t got_ = 0;
     bool first_page_ = true;
+    uint32_t asked_ = proto::kMaxList;      //  the records the page being taken asked for
+    uint32_t page_limit_ = proto::kMaxList; //  what a page ahead asks for
+    std::deque<Ahead> ahead_;               //  in seq order
+    std::set<uint32_t> mine_;               //  request ids of pages ahead not answered yet
 };
 
 //  Several steps: routes for groups not known yet, then one FOLLOW per group server.
@@ -1230,6 +1351,7 @@ bool UserActor::ask(Op* op, const std::string& server_id, proto::Message& messag
     if (!link->send(message)) return false;
     Pending& pending = pending_[message.request_id];
     pending.purpose = Purpose::kOp;
+    pending.request_id = message.request_id;
     pending.op = op ? op->id : 0;
     pending.server = server_id;
     pending.group = message.id == proto::kResolve ? message.group : "";
