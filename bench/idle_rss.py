@@ -19,6 +19,7 @@
 #  License, v. 2.0. If a copy of the MPL was not distributed with this
 #  file, You can obtain one at http://mozilla.org/MPL/2.0/.
 import argparse
+import ctypes
 import os
 import pwd
 import re
@@ -32,6 +33,12 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def die_with_parent():
+    """In the child: SIGTERM when this script dies, even by a signal that skips its cleanup
+    (prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
 
 
 def free_port():
@@ -165,7 +172,8 @@ def run_zgm(args, base, out):
         log = os.path.join(base, "registry.log")
         cmd = [program, "registry", "--bind", reg_ep, "--key", reg_cert, "--trust", srv_key,
                "--max-rate", "0", "--quiet"] + (["--insecure"] if insecure else [])
-        reg = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        reg = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                               preexec_fn=die_with_parent)
         procs.append(reg)
         if not wait_for_text(log, "listening on", 10, reg):
             raise SystemExit("registry did not start:\n" + open(log).read())
@@ -182,7 +190,8 @@ def run_zgm(args, base, out):
         log = os.path.join(base, "server.log")
         env = dict(os.environ)
         env.update(e.split("=", 1) for e in args.env)
-        server = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
+        server = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env,
+                                  preexec_fn=die_with_parent)
         procs.append(server)
         if not wait_for_text(log, "zgm server: serving", 15, server):
             raise SystemExit("server did not start:\n" + open(log).read())
@@ -234,7 +243,8 @@ def run_mosquitto(args, base, out):
                 "set_tcp_nodelay true\nlog_dest stderr\nlog_type error\nlog_type warning\n"
                 "user %s\n" % (port, pwd.getpwuid(os.geteuid()).pw_name))
     proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", config],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=die_with_parent)
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
