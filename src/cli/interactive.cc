@@ -2,10 +2,10 @@
     interactive.cc - the interactive client of `zgm user` and `zgm run`
 
     One thread polls stdin and the user's socket, which is readable when live messages or
-    the outcomes of sends are waiting. On a terminal, libedit's callback interface reads the
-    line being typed (with editing and history), and what arrives meanwhile is printed above
-    it: the line is cleared, the message printed, and the prompt and the typed text drawn
-    again. When stdin is not a terminal, lines are read plainly, so the client can be
+    the outcomes of sends are waiting. On a terminal, libedit's callback interface (libedit
+    loaded then, with dlopen) reads the line being typed (with editing and history), and what
+    arrives meanwhile is printed above it: the line is cleared, the message printed, and the
+    prompt and the typed text drawn again. When stdin is not a terminal, lines are read plainly, so the client can be
     scripted.
 
     A line is sent with zgm_user_send_async and never waits for the network. Its outcome
@@ -28,6 +28,7 @@
 #include "core/clock.h"
 
 #include <czmq.h>
+#include <dlfcn.h>
 #include <editline/readline.h>
 
 #include <algorithm>
@@ -85,14 +86,87 @@ struct Client {
 //  libedit's line callback takes no context.
 Client* s_client = nullptr;
 
+//  libedit, loaded when the interactive client starts on a terminal: the program is not
+//  linked with it, so a group server, a registry and the one-shot commands never map it nor
+//  its libtinfo (256 KiB of each such process's resident memory, BENCHMARKS.md). Only the
+//  declarations of <editline/readline.h> are used here.
+struct Editline {
+    void* handle = nullptr;
+    decltype(&::rl_get_screen_size) get_screen_size = nullptr;
+    decltype(&::rl_forced_update_display) forced_update_display = nullptr;
+    decltype(&::rl_set_prompt) set_prompt = nullptr;
+    decltype(&::add_history) add_history = nullptr;
+    decltype(&::rl_callback_handler_install) callback_handler_install = nullptr;
+    decltype(&::rl_callback_handler_remove) callback_handler_remove = nullptr;
+    decltype(&::rl_callback_read_char) callback_read_char = nullptr;
+    decltype(&::rl_completion_matches) completion_matches = nullptr;
+    decltype(&::using_history) using_history = nullptr;
+    decltype(&::stifle_history) stifle_history = nullptr;
+    decltype(&::read_history) read_history = nullptr;
+    decltype(&::write_history) write_history = nullptr;
+    int* point = nullptr;
+    char** line_buffer = nullptr;
+    int* attempted_completion_over = nullptr;
+    rl_completion_func_t** attempted_completion_function = nullptr;
+};
+Editline s_edit;
+
+template <typename T>
+bool find_symbol(void* handle, const char* name, T* into) {
+    *into = reinterpret_cast<T>(dlsym(handle, name));
+    return *into != nullptr;
+}
+
+//  Loads libedit (its Debian soname, then others' and the development link); false with
+//  the loader's reason in *why when it cannot.
+bool load_editline(std::string* why) {
+    if (s_edit.handle) return true;
+    void* handle = nullptr;
+    for (const char* name : {"libedit.so.2", "libedit.so.0", "libedit.so"})
+        if ((handle = dlopen(name, RTLD_NOW | RTLD_LOCAL))) break;
+    if (!handle) {
+        const char* error = dlerror();
+        *why = error ? error : "libedit.so.2 not found";
+        return false;
+    }
+    Editline edit;
+    edit.handle = handle;
+    bool found =
+        find_symbol(handle, "rl_get_screen_size", &edit.get_screen_size) &&
+        find_symbol(handle, "rl_forced_update_display", &edit.forced_update_display) &&
+        find_symbol(handle, "rl_set_prompt", &edit.set_prompt) &&
+        find_symbol(handle, "add_history", &edit.add_history) &&
+        find_symbol(handle, "rl_callback_handler_install", &edit.callback_handler_install) &&
+        find_symbol(handle, "rl_callback_handler_remove", &edit.callback_handler_remove) &&
+        find_symbol(handle, "rl_callback_read_char", &edit.callback_read_char) &&
+        find_symbol(handle, "rl_completion_matches", &edit.completion_matches) &&
+        find_symbol(handle, "using_history", &edit.using_history) &&
+        find_symbol(handle, "stifle_history", &edit.stifle_history) &&
+        find_symbol(handle, "read_history", &edit.read_history) &&
+        find_symbol(handle, "write_history", &edit.write_history) &&
+        find_symbol(handle, "rl_point", &edit.point) &&
+        find_symbol(handle, "rl_line_buffer", &edit.line_buffer) &&
+        find_symbol(handle, "rl_attempted_completion_over", &edit.attempted_completion_over) &&
+        find_symbol(handle, "rl_attempted_completion_function",
+                    &edit.attempted_completion_function);
+    if (!found) {
+        const char* error = dlerror();
+        *why = error ? error : "a libedit without the readline interface";
+        dlclose(handle);
+        return false;
+    }
+    s_edit = edit;
+    return true;
+}
+
 //  Runs print above the line being typed: the line is cleared first and drawn again after.
 template <typename Print>
 void above_prompt(Client* client, Print print) {
     bool redraw = client->terminal && !client->in_command;
     if (redraw) {
         int rows = 0, columns = 0;
-        rl_get_screen_size(&rows, &columns);
-        size_t column = client->prompt.size() + (size_t)rl_point;
+        s_edit.get_screen_size(&rows, &columns);
+        size_t column = client->prompt.size() + (size_t)*s_edit.point;
         if (columns > 0 && column >= (size_t)columns) printf("\033[%zuA", column / (size_t)columns);
         fputs("\r\033[J", stdout);
         fflush(stdout);
@@ -100,7 +174,7 @@ void above_prompt(Client* client, Print print) {
     print();
     fflush(stdout);
     fflush(stderr);
-    if (redraw) rl_forced_update_display();
+    if (redraw) s_edit.forced_update_display();
 }
 
 void error_line(Client* client, const std::string& message) {
@@ -134,7 +208,7 @@ std::string excerpt(const std::string& body) {
 void set_current(Client* client, const std::string& group) {
     client->current = group;
     client->prompt = group.empty() ? "> " : group + "> ";
-    if (client->terminal) rl_set_prompt(client->prompt.c_str());
+    if (client->terminal) s_edit.set_prompt(client->prompt.c_str());
 }
 
 //  ------------------------------------------------------------------------------------------
@@ -635,11 +709,11 @@ void on_line(char* line) {
     }
     std::string text = line;
     free(line);
-    if (text.find_first_not_of(" \t") != std::string::npos) add_history(text.c_str());
+    if (text.find_first_not_of(" \t") != std::string::npos) s_edit.add_history(text.c_str());
     run_line(s_client, text);
     //  libedit leaves its one-key-at-a-time mode after a line; installing the handler again
     //  restores it, empties the line and prints the prompt below what the command printed.
-    if (!s_client->quit) rl_callback_handler_install(s_client->prompt.c_str(), on_line);
+    if (!s_client->quit) s_edit.callback_handler_install(s_client->prompt.c_str(), on_line);
 }
 
 //  Reads what stdin has when it is not a terminal; runs each complete line.
@@ -678,17 +752,17 @@ char* next_candidate(const char* text, int state) {
 }
 
 char** complete(const char* text, int start, int) {
-    rl_attempted_completion_over = 1; //  never file names
+    *s_edit.attempted_completion_over = 1; //  never file names
     s_candidates.clear();
     if (start == 0 && text[0] == '/') {
         for (const spec::Slash& slash : spec::kUserSlashes) {
             s_candidates.push_back(std::string("/") + slash.name);
             if (slash.alias) s_candidates.push_back(std::string("/") + slash.alias);
         }
-    } else if (rl_line_buffer[0] == '/') {
+    } else if ((*s_edit.line_buffer)[0] == '/') {
         s_candidates = s_client->session->followed;
     }
-    return rl_completion_matches(text, next_candidate);
+    return s_edit.completion_matches(text, next_candidate);
 }
 
 std::string history_path() {
@@ -696,9 +770,9 @@ std::string history_path() {
 }
 
 void load_history() {
-    using_history();
-    stifle_history(1000);
-    read_history(history_path().c_str());
+    s_edit.using_history();
+    s_edit.stifle_history(1000);
+    s_edit.read_history(history_path().c_str());
 }
 
 //  The history file may hold private messages: it is created with mode 0600.
@@ -708,7 +782,7 @@ void save_history() {
     int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd >= 0) {
         close(fd);
-        write_history(path.c_str());
+        s_edit.write_history(path.c_str());
     }
 }
 
@@ -738,6 +812,12 @@ int run_interactive(Session* session) {
     Client client;
     client.session = session;
     client.terminal = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    std::string why;
+    if (client.terminal && !load_editline(&why)) {
+        fprintf(stderr, "zgm: warning: no line editing (%s): lines are read plainly\n",
+                why.c_str());
+        client.terminal = false;
+    }
     s_client = &client;
     set_current(&client, "");
     printf("zgm: %s (%s). /help lists the commands.\n", session->identity.name.c_str(),
@@ -748,8 +828,8 @@ int run_interactive(Session* session) {
     client.in_command = false;
     if (client.terminal) {
         load_history();
-        rl_attempted_completion_function = complete;
-        rl_callback_handler_install(client.prompt.c_str(), on_line);
+        *s_edit.attempted_completion_function = complete;
+        s_edit.callback_handler_install(client.prompt.c_str(), on_line);
     }
     fflush(stdout);
     zmq_pollitem_t items[] = {
@@ -771,14 +851,14 @@ int run_interactive(Session* session) {
         //  which zmq_poll reports as ZMQ_POLLERR.
         short ready = count > 1 ? items[1].revents : 0;
         if (client.terminal && (ready & ZMQ_POLLIN))
-            rl_callback_read_char();
+            s_edit.callback_read_char();
         else if (client.terminal && (ready & ZMQ_POLLERR))
             client.quit = true;
         else if (ready & (ZMQ_POLLIN | ZMQ_POLLERR))
             read_plain(&client, &line);
     }
     if (client.terminal) {
-        rl_callback_handler_remove();
+        s_edit.callback_handler_remove();
         save_history();
         putchar('\n');
     }
