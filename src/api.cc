@@ -386,6 +386,7 @@ struct _zgm_registry_t {
 };
 
 zgm_registry_t* zgm_registry_new(void) {
+    start_czmq();
     zactor_t* actor = zactor_new(registry_actor, nullptr);
     if (!actor) {
         fail(Error::kSystem, "cannot start the registry");
@@ -457,6 +458,7 @@ struct _zgm_server_t {
 };
 
 zgm_server_t* zgm_server_new(const char* data_dir) {
+    start_czmq();
     zactor_t* actor = zactor_new(server_actor, (void*)data_dir);
     if (!actor) {
         fail(Error::kSystem, "cannot start the group server");
@@ -586,10 +588,12 @@ static zgm_user_t* new_user(const char* name, const KeyPair& keys) {
 }
 
 zgm_user_t* zgm_user_new(const char* name) {
+    start_czmq();
     return new_user(name, KeyPair::generate());
 }
 
 zgm_user_t* zgm_user_new_with_key(const char* name, const char* path) {
+    start_czmq();
     KeyPair keys;
     if (!key_pair(path, &keys)) return nullptr;
     return new_user(name, keys);

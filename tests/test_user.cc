@@ -15,11 +15,15 @@
 #include "tcpproxy.h"
 #include "testutil.h"
 
+#include <atomic>
 #include <cstring>
 #include <dirent.h>
 #include <map>
 #include <set>
 #include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 using test::Cluster;
 using test::expect_messages;
@@ -30,6 +34,35 @@ namespace {
 
 std::string body_of(const zgm_msg_t* msg) {
     return std::string((const char*)zgm_msg_body(msg), zgm_msg_size(msg));
+}
+
+//  The first users of a process made from several threads at once: CZMQ's start-up, which
+//  the first socket runs, must not race (it aborted the process). In a child that has not
+//  touched CZMQ, so this test comes first.
+void test_users_made_from_several_threads_at_once(void** state) {
+    (void)state;
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        std::vector<std::thread> threads;
+        std::atomic<int> ready{0}, made{0};
+        for (int i = 0; i < 8; i++)
+            threads.emplace_back([&] {
+                ready++;
+                while (ready.load() < 8) {
+                }
+                zgm_user_t* user = zgm_user_new("racer");
+                if (user) made++;
+                zgm_user_destroy(&user);
+            });
+        for (std::thread& thread : threads)
+            thread.join();
+        _exit(made.load() == 8 ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 //  Voluntary context switches of the threads named NAME: how often they slept and woke.
@@ -478,6 +511,7 @@ void test_destroying_a_user_with_unread_messages_and_outcomes_is_clean(void** st
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_users_made_from_several_threads_at_once), //  first: see there
         cmocka_unit_test(test_async_sends_each_get_an_outcome_in_order),
         cmocka_unit_test(test_a_send_retried_with_its_id_is_stored_once_whoever_retries),
         cmocka_unit_test(test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id),

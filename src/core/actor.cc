@@ -13,7 +13,14 @@
 
 #include <cstdlib>
 
+#include <mutex>
+
 namespace zgm {
+
+void start_czmq() {
+    static std::once_flag once;
+    std::call_once(once, [] { zsys_init(); });
+}
 
 static void set_heartbeats(zsock_t* socket) {
     zsock_set_heartbeat_ivl(socket, 1000);

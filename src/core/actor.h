@@ -20,6 +20,10 @@ namespace zgm {
 
 struct ZapDomain;
 
+//  CZMQ's start-up (zsys_init) is not safe to race: two threads making the process's first
+//  sockets at once abort it. Every public constructor calls this first; it runs it once.
+void start_czmq();
+
 //  A ROUTER for a server: replies to vanished peers fail (EHOSTUNREACH) instead of vanishing
 //  silently, queues are bounded, ZeroMQ heartbeats detect dead connections, a handshake
 //  must finish within 5 s, and libzmq cuts off (and disconnects) a frame over max_frame
