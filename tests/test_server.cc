@@ -1575,7 +1575,7 @@ bool write_proc(const char* path, const std::string& text) {
 }
 
 //  The child's side of the next test, in a network namespace of its own (made here, before
-//  anything of the library runs: as root, else inside a user namespace). Its only link is
+//  anything of the library runs: as root, or inside a user namespace). Its only link is
 //  lo: the host is 10.1.0.1/16, the registry listens on every address and the group server
 //  reaches it at 10.1.9.9, an address of that /16; the user asks the registry over
 //  127.0.0.1, which the renumbering leaves alone. The host is then renumbered to
@@ -1585,14 +1585,16 @@ bool write_proc(const char* path, const std::string& text) {
 int renumbered_host() {
     uid_t uid = geteuid();
     gid_t gid = getegid();
-    int flags = uid == 0 ? CLONE_NEWNET : CLONE_NEWUSER | CLONE_NEWNET;
-    if (unshare(flags) != 0) {
+    //  Root alone first; where that is not allowed (a container), or not root, inside a user
+    //  namespace that maps this user to root.
+    bool user_namespace = uid != 0 || unshare(CLONE_NEWNET) != 0;
+    if (user_namespace && unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) {
         printf("no network namespace: unshare: %s\n", strerror(errno));
         return 77;
     }
-    if (uid != 0 && (!write_proc("/proc/self/setgroups", "deny") ||
-                     !write_proc("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1") ||
-                     !write_proc("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1"))) {
+    if (user_namespace && (!write_proc("/proc/self/setgroups", "deny") ||
+                           !write_proc("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1") ||
+                           !write_proc("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1"))) {
         printf("no network namespace: the user namespace's maps: %s\n", strerror(errno));
         return 77;
     }
