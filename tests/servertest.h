@@ -1,9 +1,9 @@
 /*  =========================================================================
-    servertest.h - what the registry's and the group server's tests share beyond
-    testutil.h: a raw peer whose socket options are set before it connects (a receive
-    queue of one message, a monitor that sees a refused handshake, NULL or PLAIN instead
-    of CURVE), the process's resident memory, the library's log captured, and zgm_proto
-    requests built field by field
+    servertest.h - what the registry's, the group server's and the security tests share
+    beyond testutil.h: a raw peer whose socket options are set before it connects (a
+    receive queue of one message, a monitor that sees a refused handshake, NULL or PLAIN
+    instead of CURVE), the process's resident memory, the library's log captured, and
+    zgm_proto requests built field by field
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -345,7 +345,7 @@ inline zgm::proto::Message heartbeat_message(const std::string& endpoint, uint32
     return message;
 }
 
-inline zgm::proto::Message group_request(uint8_t id, const std::string& group) {
+inline zgm::proto::Message group_request(uint8_t id, const std::string& group = "") {
     zgm::proto::Message message;
     message.id = id;
     message.group = group;
@@ -370,6 +370,13 @@ inline zgm::proto::Message send_message(const std::string& group,
         record.body = bodies[i];
         message.sends.push_back(record);
     }
+    return message;
+}
+
+//  A SEND of one body (which must outlive the message), with a new message id.
+inline zgm::proto::Message send_message(const std::string& group, const std::string& body) {
+    zgm::proto::Message message = group_request(zgm::proto::kSend, group);
+    message.sends.push_back({zgm::Uuid::random(), body});
     return message;
 }
 

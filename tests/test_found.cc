@@ -61,7 +61,9 @@ void test_follow_from_the_start_after_join_delivers_each_message_once(void** sta
         assert_ok(zgm_user_join(bob, "busy"));
         for (int i = 0; i < 5; i++)
             send_text(alice, "busy", "while bob joins");
-        zclock_sleep(300); //  the five are pushed to bob's follow and queued for his calls
+        //  The five are pushed to bob's follow and queued for his calls: his actor has handed
+        //  over up to seq 6 (zgm_user_last_seq answers what it put in his queue, read or not).
+        assert_true(test::eventually([&] { return zgm_user_last_seq(bob, "busy") == 6; }));
         assert_ok(zgm_user_follow(bob, "busy", 0));
         while (zgm_msg_t* msg = zgm_user_recv(bob, 1500)) {
             seqs.push_back(zgm_msg_seq(msg));

@@ -17,7 +17,7 @@
 #include "core/actor.h"
 #include "core/zap.h"
 #include "process.h"
-#include "testutil.h"
+#include "servertest.h"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -33,8 +33,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+using test::assert_error;
 using test::Cluster;
+using test::follow_message;
+using test::group_request;
+using test::heartbeat_message;
+using test::join_message;
 using test::RawClient;
+using test::register_message;
+using test::send_message;
 using test::send_text;
 namespace proto = zgm::proto;
 
@@ -42,59 +49,6 @@ namespace {
 
 //  ---------------------------------------------------------------------------------------
 //  Helpers
-
-proto::Message request(uint8_t id, const std::string& group = "") {
-    proto::Message message;
-    message.id = id;
-    message.group = group;
-    return message;
-}
-
-proto::Message join_request(const std::string& group, const std::string& name) {
-    proto::Message message = request(proto::kJoin, group);
-    message.name = name;
-    return message;
-}
-
-//  One SEND of one message; body must outlive the call.
-proto::Message send_request(const std::string& group, const std::string& body) {
-    proto::Message message = request(proto::kSend, group);
-    message.sends.push_back({zgm::Uuid::random(), body});
-    return message;
-}
-
-proto::Message follow_request(const std::vector<std::string>& groups, uint64_t seq = 0) {
-    proto::Message message = request(proto::kFollow);
-    for (const std::string& group : groups)
-        message.follows.push_back({group, 0, seq});
-    return message;
-}
-
-//  A group server's REGISTER (or HEARTBEAT) as a rogue would send it.
-proto::Message register_request(const std::string& group, const std::string& endpoint,
-                                bool accept_new = false) {
-    proto::Message message = request(proto::kRegister, group);
-    message.endpoint = endpoint;
-    message.accept_new = accept_new ? 1 : 0;
-    message.group_id = zgm::Uuid::random();
-    return message;
-}
-
-proto::Message heartbeat_request(const std::string& endpoint, uint32_t count,
-                                 bool accept_new = false) {
-    proto::Message message = request(proto::kHeartbeat);
-    message.endpoint = endpoint;
-    message.group_count = count;
-    message.accept_new = accept_new ? 1 : 0;
-    return message;
-}
-
-//  Asserts that a reply is ERROR with this status.
-void assert_error(const proto::Message& reply, uint16_t status) {
-    if (reply.id != proto::kError || reply.status != status)
-        fail_msg("expected ERROR %d, got %s %d (%s)", status, proto::message_name(reply.id),
-                 reply.status, reply.reason.c_str());
-}
 
 //  True if nothing at all arrives within timeout_ms.
 bool silent(RawClient& client, int timeout_ms) {
@@ -233,7 +187,7 @@ namespace {
 void expect_only_curve_answered(const std::string& endpoint, const std::string& key, uint8_t id) {
     //  The control: a CURVE client with the server's key is answered.
     RawClient good(endpoint, key);
-    proto::Message probe = request(id, "lobby");
+    proto::Message probe = group_request(id, "lobby");
     if (id == proto::kJoin) probe.name = "visitor";
     proto::Message reply = good.call(probe);
     if (id == proto::kList) { //  any key may list the groups
@@ -251,7 +205,7 @@ void expect_only_curve_answered(const std::string& endpoint, const std::string& 
     RawClient impostor(endpoint, key, stolen);
     RawClient* attackers[] = {&null_client, &plain, &wrong_server, &impostor};
     for (RawClient* attacker : attackers) {
-        proto::Message message = request(id, "lobby");
+        proto::Message message = group_request(id, "lobby");
         message.name = "visitor";
         attacker->send(message);
     }
@@ -283,7 +237,7 @@ void test_an_insecure_server_answers_only_plain_clients_stating_a_key(void** sta
     std::string endpoint = test::local_endpoint(port);
     {
         RawClient plain(endpoint, "", zgm::KeyPair::generate(), true);
-        proto::Message list = request(proto::kList);
+        proto::Message list = group_request(proto::kList);
         assert_int_equal(plain.call(list).id, proto::kGroups);
 
         RawClient null_client(endpoint, "");
@@ -291,7 +245,7 @@ void test_an_insecure_server_answers_only_plain_clients_stating_a_key(void** sta
         zgm::KeyPair not_a_key{"not-a-key", ""};
         RawClient named(endpoint, "", not_a_key, true);
         for (RawClient* attacker : {&null_client, &curve, &named}) {
-            proto::Message message = request(proto::kList);
+            proto::Message message = group_request(proto::kList);
             attacker->send(message);
         }
         assert_true(silent(null_client, 1500));
@@ -657,26 +611,26 @@ void test_a_user_cannot_send_leave_fetch_follow_or_read_members_as_another(void*
     zgm::Key alice_raw;
     zgm::Key::parse(alice_key, &alice_raw);
     //  In alice's private group: every request is mallory's, who is not a member.
-    proto::Message leave = request(proto::kLeave, "private");
+    proto::Message leave = group_request(proto::kLeave, "private");
     assert_error(mallory.call(leave), proto::kNotMember);
-    proto::Message fetch = request(proto::kFetch, "private");
+    proto::Message fetch = group_request(proto::kFetch, "private");
     assert_error(mallory.call(fetch), proto::kNotMember);
-    proto::Message members = request(proto::kMembers, "private");
+    proto::Message members = group_request(proto::kMembers, "private");
     assert_error(mallory.call(members), proto::kNotMember);
-    proto::Message follow = follow_request({"private"});
+    proto::Message follow = follow_message({"private"});
     proto::Message following = mallory.call(follow);
     assert_int_equal(following.follows.size(), 1);
     assert_int_equal(following.follows[0].status, proto::kNotMember);
     std::string body = "sent as alice?";
-    proto::Message send = send_request("private", body);
+    proto::Message send = send_message("private", body);
     assert_error(mallory.call(send), proto::kNotMember);
     //  The key field of the owner's requests names the key acted on, not the requester.
     for (uint8_t id : {proto::kRemove, proto::kGive, proto::kAdd}) {
-        proto::Message owner_only = request(id, "private");
+        proto::Message owner_only = group_request(id, "private");
         owner_only.key = id == proto::kRemove ? alice_raw : mallory.keys().public_key();
         assert_error(mallory.call(owner_only), proto::kDenied);
     }
-    proto::Message memberships = request(proto::kMemberships);
+    proto::Message memberships = group_request(proto::kMemberships);
     assert_int_equal(mallory.call(memberships).follows.size(), 0);
 
     //  Alice is untouched: still a member and owner, her one message the only one.
@@ -693,10 +647,10 @@ void test_a_user_cannot_send_leave_fetch_follow_or_read_members_as_another(void*
     free(list);
 
     //  In an open group mallory may join, even as "alice" - and is still mallory.
-    proto::Message join = join_request("open-room", "alice");
+    proto::Message join = join_message("open-room", "alice");
     assert_int_equal(mallory.call(join).id, proto::kJoined);
     std::string hello = "hello from alice";
-    proto::Message sent = send_request("open-room", hello);
+    proto::Message sent = send_message("open-room", hello);
     proto::Message sent_reply = mallory.call(sent);
     assert_int_equal(sent_reply.id, proto::kSent);
     zgm_msg_t* msg = zgm_user_recv(bob, 5000);
@@ -706,7 +660,7 @@ void test_a_user_cannot_send_leave_fetch_follow_or_read_members_as_another(void*
     assert_string_equal(zgm_msg_sender_name(msg), "alice");
     zgm_msg_destroy(&msg);
     //  Mallory leaving leaves only mallory.
-    proto::Message leave_open = request(proto::kLeave, "open-room");
+    proto::Message leave_open = group_request(proto::kLeave, "open-room");
     assert_int_equal(mallory.call(leave_open).id, proto::kOk);
     list = zgm_user_members(bob, "open-room", &count);
     assert_int_equal(count, 2);
@@ -728,14 +682,14 @@ void test_insecure_mode_proves_no_key(void** state) {
     {
         zgm::KeyPair alice = zgm::KeyPair::generate();
         RawClient real(test::local_endpoint(port), "", alice, true);
-        proto::Message join = join_request("trusting", "alice");
+        proto::Message join = join_message("trusting", "alice");
         assert_int_equal(real.call(join).id, proto::kJoined);
         //  Only alice's public key, stated as the PLAIN user name: the server takes it.
         zgm::KeyPair claimed{alice.public_txt, ""};
         RawClient impostor(test::local_endpoint(port), "", claimed, true);
-        proto::Message leave = request(proto::kLeave, "trusting");
+        proto::Message leave = group_request(proto::kLeave, "trusting");
         assert_int_equal(impostor.call(leave).id, proto::kOk);
-        proto::Message memberships = request(proto::kMemberships);
+        proto::Message memberships = group_request(proto::kMemberships);
         assert_int_equal(real.call(memberships).follows.size(), 0);
     }
     zgm_server_destroy(&server);
@@ -768,15 +722,15 @@ void test_an_untrusted_server_cannot_take_refresh_move_or_remove_a_name(void** s
 
     RawClient rogue(cluster.endpoint(), cluster.key());
     std::string trap = "tcp://127.0.0.1:1";
-    proto::Message take = register_request("bank", trap, true);
+    proto::Message take = register_message(zgm::Uuid::random(), "bank", trap, 0, 1);
     assert_error(rogue.call(take), proto::kDenied);
-    proto::Message move = register_request("bank", test::local_endpoint(port));
+    proto::Message move = register_message(zgm::Uuid::random(), "bank", test::local_endpoint(port));
     assert_error(rogue.call(move), proto::kDenied);
-    proto::Message refresh = heartbeat_request(trap, 1, true);
+    proto::Message refresh = heartbeat_message(trap, 1, true);
     assert_error(rogue.call(refresh), proto::kDenied);
-    proto::Message remove = request(proto::kDeregister);
+    proto::Message remove = group_request(proto::kDeregister);
     assert_error(rogue.call(remove), proto::kDenied);
-    proto::Message other = register_request("elsewhere", trap);
+    proto::Message other = register_message(zgm::Uuid::random(), "elsewhere", trap);
     assert_error(rogue.call(other), proto::kDenied);
 
     assert_string_equal(served_at(user, "bank").c_str(), real_at.c_str());
@@ -793,7 +747,8 @@ void test_an_untrusted_server_cannot_squat_a_name_before_its_server_starts(void*
     Cluster cluster;
     zgm_registry_set_expiry(cluster.registry(), 300);
     RawClient rogue(cluster.endpoint(), cluster.key());
-    proto::Message squat = register_request("payroll", "tcp://127.0.0.1:1", true);
+    proto::Message squat =
+        register_message(zgm::Uuid::random(), "payroll", "tcp://127.0.0.1:1", 0, 1);
     assert_error(rogue.call(squat), proto::kDenied);
     zgm_user_t* user = cluster.user("clerk");
     zgm_group_t info;
@@ -813,9 +768,9 @@ void test_an_untrusted_server_is_never_handed_new_groups(void** state) {
     Cluster cluster;
     RawClient rogue(cluster.endpoint(), cluster.key());
     std::string trap = "tcp://127.0.0.1:1";
-    proto::Message heartbeat = heartbeat_request(trap, 0, true);
+    proto::Message heartbeat = heartbeat_message(trap, 0, true);
     assert_error(rogue.call(heartbeat), proto::kDenied);
-    proto::Message reg = register_request("bait", trap, true);
+    proto::Message reg = register_message(zgm::Uuid::random(), "bait", trap, 0, 1);
     assert_error(rogue.call(reg), proto::kDenied);
 
     zgm_user_t* user = cluster.user("founder");
@@ -857,11 +812,12 @@ void test_a_trusted_server_cannot_take_a_name_another_key_holds_while_it_is_live
     //  A raw trusted key tries every message there is.
     RawClient other(cluster.endpoint(), cluster.key());
     assert_ok(zgm_registry_trust(cluster.registry(), other.key().c_str()));
-    proto::Message take = register_request("shared", "tcp://127.0.0.1:1");
+    proto::Message take = register_message(zgm::Uuid::random(), "shared", "tcp://127.0.0.1:1");
     assert_error(other.call(take), proto::kConflict);
-    proto::Message move = register_request("shared", test::local_endpoint(port));
+    proto::Message move =
+        register_message(zgm::Uuid::random(), "shared", test::local_endpoint(port));
     assert_error(other.call(move), proto::kConflict);
-    proto::Message remove = request(proto::kDeregister);
+    proto::Message remove = group_request(proto::kDeregister);
     assert_int_equal(other.call(remove).id, proto::kOk); //  drops only its own
     assert_string_equal(served_at(user, "shared").c_str(), first_at.c_str());
 
@@ -870,21 +826,22 @@ void test_a_trusted_server_cannot_take_a_name_another_key_holds_while_it_is_live
     //  the name.
     RawClient holder(cluster.endpoint(), cluster.key());
     assert_ok(zgm_registry_trust(cluster.registry(), holder.key().c_str()));
-    proto::Message hold = register_request("relic", "tcp://127.0.0.1:2");
+    proto::Message hold = register_message(zgm::Uuid::random(), "relic", "tcp://127.0.0.1:2");
     assert_int_equal(holder.call(hold).id, proto::kOk);
-    assert_int_equal(other.call(take = register_request("relic", "tcp://127.0.0.1:3")).id,
-                     proto::kError);
+    assert_int_equal(
+        other.call(take = register_message(zgm::Uuid::random(), "relic", "tcp://127.0.0.1:3")).id,
+        proto::kError);
     int64_t silent_since = zgm::mono_ms();
     assert_true(test::eventually([&] {
-        proto::Message beat = heartbeat_request("tcp://127.0.0.1:3", 0);
+        proto::Message beat = heartbeat_message("tcp://127.0.0.1:3", 0);
         other.call(beat);
-        proto::Message resolve = request(proto::kResolve, "relic");
+        proto::Message resolve = group_request(proto::kResolve, "relic");
         proto::Message answer = other.call(resolve);
         return answer.id == proto::kError && answer.status == proto::kUnavailable &&
                answer.reason.find("has not come back") != std::string::npos;
     }));
     assert_true(zgm::mono_ms() - silent_since >= 600);
-    proto::Message retake = register_request("relic", "tcp://127.0.0.1:3");
+    proto::Message retake = register_message(zgm::Uuid::random(), "relic", "tcp://127.0.0.1:3");
     assert_int_equal(other.call(retake).id, proto::kOk);
 
     //  The first server stops cleanly: the second one, still trying, gets "shared".
@@ -903,11 +860,11 @@ void test_only_the_server_asked_may_answer_host(void** state) {
     RawClient host(cluster.endpoint(), cluster.key());
     assert_ok(zgm_registry_trust(cluster.registry(), host.key().c_str()));
     std::string where = "tcp://127.0.0.1:4";
-    proto::Message heartbeat = heartbeat_request(where, 0, true);
+    proto::Message heartbeat = heartbeat_message(where, 0, true);
     assert_int_equal(host.call(heartbeat).id, proto::kOk);
 
     RawClient creator(cluster.endpoint(), cluster.key());
-    proto::Message create = request(proto::kCreate, "contested");
+    proto::Message create = group_request(proto::kCreate, "contested");
     creator.send(create);
     proto::Message asked = host.recv();
     assert_int_equal(asked.id, proto::kHost);
@@ -918,23 +875,23 @@ void test_only_the_server_asked_may_answer_host(void** state) {
     RawClient forger(cluster.endpoint(), cluster.key());
     RawClient trusted_forger(cluster.endpoint(), cluster.key());
     assert_ok(zgm_registry_trust(cluster.registry(), trusted_forger.key().c_str()));
-    proto::Message forged = request(proto::kError);
+    proto::Message forged = group_request(proto::kError);
     forged.status = proto::kConflict;
     forged.reason = "forged";
     forged.request_id = asked.request_id;
     std::string bytes;
     assert_true(proto::encode(forged, &bytes));
     forger.send_raw(bytes);
-    proto::Message forged_ok = request(proto::kOk);
+    proto::Message forged_ok = group_request(proto::kOk);
     forged_ok.request_id = asked.request_id;
     assert_true(proto::encode(forged_ok, &bytes));
     trusted_forger.send_raw(bytes);
     assert_true(silent(creator, 500));
 
     //  The real answer: the group registered, then OK.
-    proto::Message reg = register_request("contested", where, true);
+    proto::Message reg = register_message(zgm::Uuid::random(), "contested", where, 0, 1);
     assert_int_equal(host.call(reg).id, proto::kOk);
-    proto::Message ok = request(proto::kOk);
+    proto::Message ok = group_request(proto::kOk);
     ok.request_id = asked.request_id;
     assert_true(proto::encode(ok, &bytes));
     host.send_raw(bytes);
@@ -952,12 +909,12 @@ void test_a_group_server_takes_host_only_from_its_registry(void** state) {
     int port = 0;
     zgm_server_t* server = cluster.add_server(NULL, {"lobby"}, true, "tcp://127.0.0.1:*", &port);
     RawClient user(test::local_endpoint(port), zgm_server_key(server));
-    proto::Message host = request(proto::kHost, "smuggled");
+    proto::Message host = group_request(proto::kHost, "smuggled");
     host.key = user.keys().public_key();
     assert_error(user.call(host), proto::kBadRequest);
-    proto::Message reg = register_request("smuggled", "tcp://127.0.0.1:1");
+    proto::Message reg = register_message(zgm::Uuid::random(), "smuggled", "tcp://127.0.0.1:1");
     assert_error(user.call(reg), proto::kBadRequest);
-    proto::Message join = join_request("smuggled", "owner?");
+    proto::Message join = join_message("smuggled", "owner?");
     assert_error(user.call(join), proto::kNotFound);
 }
 
@@ -1090,7 +1047,7 @@ void test_a_user_talks_only_to_the_server_key_the_registry_gave(void** state) {
     assert_ok(zgm_server_add(real, "news", NULL, ZGM_POLICY_OPEN));
     int real_port = zgm_server_bind(real, "tcp://127.0.0.1:*");
     RawClient alice(test::local_endpoint(real_port), zgm_server_key(real));
-    proto::Message join = join_request("news", "alice");
+    proto::Message join = join_message("news", "alice");
     assert_int_equal(alice.call(join).id, proto::kJoined);
 
     //  The rogue registry names the real server's endpoint with a key of its choosing.
@@ -1105,7 +1062,7 @@ void test_a_user_talks_only_to_the_server_key_the_registry_gave(void** state) {
     assert_int_equal(zgm_errno(), ZGM_EUNREACHABLE);
     assert_non_null(strstr(zgm_strerror(), "handshake"));
     //  The real server never heard of the victim.
-    proto::Message members = request(proto::kMembers, "news");
+    proto::Message members = group_request(proto::kMembers, "news");
     assert_int_equal(alice.call(members).members.size(), 1);
 
     //  What a rogue registry can do: route the user to a server of its own, under its key.
@@ -1119,9 +1076,10 @@ void test_a_user_talks_only_to_the_server_key_the_registry_gave(void** state) {
     assert_ok(zgm_user_join(fooled, "news"));
     send_text(fooled, "news", "meant for the real news");
     RawClient reader(test::local_endpoint(trap_port), zgm_server_key(trap));
-    proto::Message join_trap = join_request("news", "operator");
+    proto::Message join_trap = join_message("news", "operator");
     assert_int_equal(reader.call(join_trap).last_seq, 1);
-    assert_int_equal(alice.call(members = request(proto::kMembers, "news")).members.size(), 1);
+    assert_int_equal(alice.call(members = group_request(proto::kMembers, "news")).members.size(),
+                     1);
 
     //  A group server connected to the rogue registry (given its key) hosts what it is sent
     //  HOST for, owned by any key the registry names.
@@ -1133,7 +1091,7 @@ void test_a_user_talks_only_to_the_server_key_the_registry_gave(void** state) {
     int answer = 0;
     zsock_recv(rogue, "i", &answer);
     assert_int_equal(answer, proto::kOk);
-    proto::Message own = request(proto::kPolicy, "planted");
+    proto::Message own = group_request(proto::kPolicy, "planted");
     own.policy = 1;
     assert_int_equal(mallory.call(own).id, proto::kOk); //  mallory owns it
 
@@ -1208,7 +1166,7 @@ void test_a_removed_member_stops_receiving_live_and_by_fetch(void** state) {
         assert_ok(zgm_user_add(alice, "club", key.c_str()));
     assert_ok(zgm_user_join(bob, "club"));
     assert_ok(zgm_user_join(dave, "club"));
-    proto::Message join = join_request("club", "carl");
+    proto::Message join = join_message("club", "carl");
     assert_int_equal(carl.call(join).id, proto::kJoined);
     send_text(alice, "club", "one");
     test::expect_messages(bob, "club", 1, 1);
@@ -1227,9 +1185,9 @@ void test_a_removed_member_stops_receiving_live_and_by_fetch(void** state) {
     assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
     assert_int_equal(zgm_user_join(bob, "club"), -1);
     assert_int_equal(zgm_errno(), ZGM_EDENIED);
-    proto::Message fetch = request(proto::kFetch, "club");
+    proto::Message fetch = group_request(proto::kFetch, "club");
     assert_error(carl.call(fetch), proto::kNotMember);
-    proto::Message follow = follow_request({"club"}, 1);
+    proto::Message follow = follow_message({"club"}, 1);
     assert_int_equal(carl.call(follow).follows[0].status, proto::kNotMember);
     send_text(alice, "club", "three");
     test::expect_messages(dave, "club", 3, 1);
@@ -1281,7 +1239,7 @@ void burst(RawClient& client, uint8_t id, int count, uint8_t ok_id, int* answere
     *answered = *limited = 0;
     *retry_ms = 0;
     for (int i = 0; i < count; i++) {
-        proto::Message message = request(id);
+        proto::Message message = group_request(id);
         client.send(message);
     }
     for (int i = 0; i < count; i++) {
@@ -1385,11 +1343,11 @@ void test_each_group_server_limit_is_refused_with_430(void** state) {
     assert_int_equal(zgm_errno(), ZGM_ELIMIT);
 
     RawClient dan(test::local_endpoint(port), zgm_server_key(server));
-    proto::Message join = join_request("alices", "dan");
+    proto::Message join = join_message("alices", "dan");
     assert_int_equal(dan.call(join).id, proto::kJoined); //  and follows it: dan's one follow
-    proto::Message join_bobs = join_request("bobs", "dan");
+    proto::Message join_bobs = join_message("bobs", "dan");
     assert_int_equal(dan.call(join_bobs).id, proto::kJoined); //  a member, not following
-    proto::Message follow = follow_request({"alices", "bobs"});
+    proto::Message follow = follow_message({"alices", "bobs"});
     proto::Message following = dan.call(follow);
     assert_int_equal(following.follows[0].status, proto::kStatusOk);
     assert_int_equal(following.follows[1].status, proto::kLimitReached);
@@ -1431,19 +1389,19 @@ void test_display_names_are_checked(void** state) {
         };
         RawClient joiner(endpoint, zgm_server_key(server));
         for (const std::string& name : bad) {
-            proto::Message join = join_request("names", name);
+            proto::Message join = join_message("names", name);
             assert_error(joiner.call(join), proto::kInvalid);
         }
         const std::string good[] = {std::string(64, 'a'), "Zoë ✓ 名前", "alice"};
         for (const std::string& name : good) {
             RawClient member(endpoint, zgm_server_key(server));
-            proto::Message join = join_request("names", name);
+            proto::Message join = join_message("names", name);
             assert_int_equal(member.call(join).id, proto::kJoined);
         }
         RawClient second_alice(endpoint, zgm_server_key(server));
-        proto::Message join = join_request("names", "alice");
+        proto::Message join = join_message("names", "alice");
         assert_int_equal(second_alice.call(join).id, proto::kJoined);
-        proto::Message members = request(proto::kMembers, "names");
+        proto::Message members = group_request(proto::kMembers, "names");
         proto::Message list = second_alice.call(members);
         int alices = 0;
         for (const proto::MemberRecord& member : list.members)
@@ -1462,12 +1420,12 @@ void test_oversized_bodies_and_frames_are_refused(void** state) {
     int port = 0;
     zgm_server_t* server = cluster.add_server(NULL, {"sizes"}, false, "tcp://127.0.0.1:*", &port);
     RawClient sender(test::local_endpoint(port), zgm_server_key(server));
-    proto::Message join = join_request("sizes", "sender");
+    proto::Message join = join_message("sizes", "sender");
     assert_int_equal(sender.call(join).id, proto::kJoined);
 
     //  A SEND whose body is one byte over: encoded by hand, since the encoder refuses it.
     std::string body(proto::kMaxBody, 'b');
-    proto::Message send = send_request("sizes", body);
+    proto::Message send = send_message("sizes", body);
     send.request_id = 77;
     std::string frame;
     assert_true(proto::encode(send, &frame));
@@ -1481,7 +1439,7 @@ void test_oversized_bodies_and_frames_are_refused(void** state) {
     assert_error(reply, proto::kTooLarge);
 
     //  A list count over kMaxList: refused before anything is allocated.
-    proto::Message follow = follow_request({"sizes"});
+    proto::Message follow = follow_message({"sizes"});
     follow.request_id = 78;
     assert_true(proto::encode(follow, &frame));
     uint32_t many = htonl(proto::kMaxList + 1);
@@ -1503,13 +1461,13 @@ void test_oversized_bodies_and_frames_are_refused(void** state) {
         target.client->send_raw(huge);
         assert_true(silent(*target.client, 1000));
     }
-    proto::Message fetch = request(proto::kFetch, "sizes");
+    proto::Message fetch = group_request(proto::kFetch, "sizes");
     assert_true(test::eventually([&] {
         sender.send(fetch);
         proto::Message answer;
         return sender.try_recv(&answer, 500) && answer.id == proto::kMessages;
     }));
-    proto::Message list = request(proto::kList);
+    proto::Message list = group_request(proto::kList);
     assert_true(test::eventually([&] {
         registry_user.send(list);
         proto::Message answer;
@@ -1674,7 +1632,7 @@ void test_joining_and_vanishing_leaves_memory_flat(void** state) {
             std::vector<std::unique_ptr<Dealer>> crowd;
             for (int i = 0; i < at_once; i++) {
                 crowd.emplace_back(new Dealer(s_roles.server, s_roles.server_key, 1000, 0, false));
-                proto::Message join = join_request("crowd", "passer-by");
+                proto::Message join = join_message("crowd", "passer-by");
                 crowd.back()->send(join);
             }
             for (auto& client : crowd) {
@@ -1695,7 +1653,7 @@ void test_joining_and_vanishing_leaves_memory_flat(void** state) {
         assert_int_equal(joined, round == 0 ? per_round : 0);
     }
     RawClient member(s_roles.server, s_roles.server_key, keeper);
-    proto::Message members = request(proto::kMembers, "crowd");
+    proto::Message members = group_request(proto::kMembers, "crowd");
     assert_int_equal(member.call(members).members.size(), per_round);
     //  Flat after the first round: what rounds 3 to 10 added is within the allocator's noise
     //  (about 1 MiB here; 0.1 grew 16 MiB a round of 2,000).
@@ -1718,18 +1676,18 @@ void test_a_reader_that_never_reads_is_cut_at_its_follower_limit(void** state) {
                    "follower-bytes=" + std::to_string(limit)},
                   true);
     Dealer reader(s_roles.server, s_roles.server_key, 1, 4096);
-    proto::Message join = join_request("firehose", "sleeper");
+    proto::Message join = join_message("firehose", "sleeper");
     reader.send(join);
     proto::Message joined;
     assert_true(reader.recv(&joined, 5000));
     assert_int_equal(joined.id, proto::kJoined);
     RawClient writer(s_roles.server, s_roles.server_key);
-    proto::Message writer_join = join_request("firehose", "writer");
+    proto::Message writer_join = join_message("firehose", "writer");
     assert_int_equal(writer.call(writer_join).id, proto::kJoined);
 
     std::string body(body_size, 'w');
     auto send_one = [&] {
-        proto::Message send = send_request("firehose", body);
+        proto::Message send = send_message("firehose", body);
         proto::Message sent = writer.call(send);
         assert_int_equal(sent.id, proto::kSent);
         assert_int_equal(sent.sent[0].status, proto::kStatusOk);
@@ -1742,7 +1700,7 @@ void test_a_reader_that_never_reads_is_cut_at_its_follower_limit(void** state) {
     uint64_t last = 0;
     for (int i = 0; i < messages; i++) {
         if (zgm::mono_ms() >= next_follow) {
-            proto::Message follow = follow_request({"firehose"}, joined.last_seq);
+            proto::Message follow = follow_message({"firehose"}, joined.last_seq);
             reader.send(follow); //  its answers pile up unread, too
             next_follow = zgm::mono_ms() + 1000;
         }
@@ -1774,14 +1732,14 @@ void test_a_reader_that_never_reads_is_cut_at_its_follower_limit(void** state) {
     assert_true(pushed_bytes <= limit);
     assert_true(last_pushed < last);
     //  It catches up by FETCH, acknowledges, and is pushed to again.
-    proto::Message fetch = request(proto::kFetch, "firehose");
+    proto::Message fetch = group_request(proto::kFetch, "firehose");
     fetch.after_seq = last_pushed;
     reader.send(fetch);
     while (reader.recv(&message, 5000) && message.id != proto::kMessages) {
     }
     assert_int_equal(message.id, proto::kMessages);
     assert_int_equal(message.messages[0].seq, last_pushed + 1);
-    proto::Message follow = follow_request({"firehose"}, last);
+    proto::Message follow = follow_message({"firehose"}, last);
     reader.send(follow);
     while (reader.recv(&message, 5000) && message.id != proto::kFollowing) {
     }
@@ -1840,11 +1798,11 @@ void test_a_frame_over_max_frame_is_never_buffered(void** state) {
         }
         RawClient user(s_roles.registry, insecure ? "" : s_roles.registry_key,
                        zgm::KeyPair::generate(), insecure);
-        proto::Message list = request(proto::kList);
+        proto::Message list = group_request(proto::kList);
         assert_int_equal(user.call(list).groups.size(), 1);
         RawClient member(s_roles.server, insecure ? "" : s_roles.server_key,
                          zgm::KeyPair::generate(), insecure);
-        proto::Message join = join_request("big", "after");
+        proto::Message join = join_message("big", "after");
         assert_int_equal(member.call(join).id, proto::kJoined);
         s_roles.stop();
     }
@@ -1863,16 +1821,16 @@ void test_a_follower_that_lies_in_its_acks_is_held_only_by_the_send_queue(void**
                    "follower-bytes=" + std::to_string(limit)},
                   true);
     Dealer liar(s_roles.server, s_roles.server_key, 1, 4096);
-    proto::Message join = join_request("firehose", "liar");
+    proto::Message join = join_message("firehose", "liar");
     liar.send(join);
     proto::Message joined;
     assert_true(liar.recv(&joined, 5000));
     RawClient writer(s_roles.server, s_roles.server_key);
-    proto::Message writer_join = join_request("firehose", "writer");
+    proto::Message writer_join = join_message("firehose", "writer");
     assert_int_equal(writer.call(writer_join).id, proto::kJoined);
     std::string body(body_size, 'l');
     auto send_one = [&] {
-        proto::Message send = send_request("firehose", body);
+        proto::Message send = send_message("firehose", body);
         proto::Message sent = writer.call(send);
         assert_int_equal(sent.id, proto::kSent);
         return sent.sent[0].seq;
@@ -1883,7 +1841,7 @@ void test_a_follower_that_lies_in_its_acks_is_held_only_by_the_send_queue(void**
     for (int i = 0; i < messages; i++) {
         uint64_t seq = send_one();
         if (i % 8 == 0) {
-            proto::Message follow = follow_request({"firehose"}, seq); //  "I have it all"
+            proto::Message follow = follow_message({"firehose"}, seq); //  "I have it all"
             liar.send(follow);
         }
     }
@@ -2002,10 +1960,10 @@ void test_a_flood_of_bad_requests_writes_a_bounded_number_of_log_lines(void** st
         std::vector<std::string> frames; //  sent in turn
         int count;
     };
-    proto::Message fetch = request(proto::kFetch, "quiet");
-    proto::Message join = join_request("nowhere", "x");
-    proto::Message list = request(proto::kList);
-    proto::Message create = request(proto::kCreate, "bad name!");
+    proto::Message fetch = group_request(proto::kFetch, "quiet");
+    proto::Message join = join_message("nowhere", "x");
+    proto::Message list = group_request(proto::kList);
+    proto::Message create = group_request(proto::kCreate, "bad name!");
     std::string encoded_fetch, encoded_join, encoded_list, encoded_create;
     assert_true(proto::encode(fetch, &encoded_fetch));
     assert_true(proto::encode(join, &encoded_join));

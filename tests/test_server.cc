@@ -22,6 +22,7 @@
 #include <memory>
 #include <set>
 #include <dirent.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -1642,6 +1643,98 @@ void test_groups_in_the_store_are_registered_again_when_the_server_restarts(void
     zgm_msglist_destroy(&list);
 }
 
+//  Writes text to a file of /proc (a user namespace's maps); false if it cannot.
+bool write_proc(const char* path, const std::string& text) {
+    FILE* out = fopen(path, "w");
+    if (!out) return false;
+    bool written = fputs(text.c_str(), out) >= 0;
+    return fclose(out) == 0 && written;
+}
+
+//  The child's side of the next test, in a network namespace of its own (made here, before
+//  anything of the library runs: as root, or inside a user namespace). Its only link is
+//  lo: the host is 10.1.0.1/16, the registry listens on every address and the group server
+//  reaches it at 10.1.9.9, an address of that /16; the user asks the registry over
+//  127.0.0.1, which the renumbering leaves alone. The host is then renumbered to
+//  10.1.8.1/21, which still holds 10.1.9.9 but no longer 10.1.0.1: the link's connection
+//  dies, it connects again, and the registry must give users the new address. Prints what
+//  it saw; 0 when it held, 1 when not, 77 when no namespace could be made here.
+int renumbered_host() {
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    //  Root alone first; where that is not allowed (a container), or not root, inside a user
+    //  namespace that maps this user to root.
+    bool user_namespace = uid != 0 || unshare(CLONE_NEWNET) != 0;
+    if (user_namespace && unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0) {
+        printf("no network namespace: unshare: %s\n", strerror(errno));
+        return 77;
+    }
+    if (user_namespace && (!write_proc("/proc/self/setgroups", "deny") ||
+                           !write_proc("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1") ||
+                           !write_proc("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1"))) {
+        printf("no network namespace: the user namespace's maps: %s\n", strerror(errno));
+        return 77;
+    }
+    if (system("ip link set lo up && ip addr add 10.1.0.1/16 dev lo") != 0) {
+        printf("no network namespace: ip (iproute2) could not set lo up\n");
+        return 77;
+    }
+    zgm_registry_t* registry = zgm_registry_new();
+    int registry_port = zgm_registry_bind(registry, "tcp://*:*");
+    zgm_server_t* server = zgm_server_new(NULL);
+    zgm_registry_trust(registry, zgm_server_key(server));
+    zgm_server_set_heartbeat(server, 100);
+    zgm_server_add(server, "moving", NULL, ZGM_POLICY_OPEN);
+    int port = zgm_server_bind(server, "tcp://*:*");
+    std::string toward = "tcp://10.1.9.9:" + std::to_string(registry_port);
+    int connected = zgm_server_connect(server, toward.c_str(), zgm_registry_key(registry));
+    zgm_user_t* user = zgm_user_new("watcher");
+    zgm_user_connect(user, test::local_endpoint(registry_port).c_str(), zgm_registry_key(registry));
+    std::string resolved;
+    auto resolves_at = [&](const std::string& endpoint) {
+        return test::eventually(
+            [&] {
+                zgm_group_t info;
+                resolved = zgm_user_resolve(user, "moving", &info) == 0 ? info.endpoint : "";
+                return resolved == endpoint;
+            },
+            test::patience());
+    };
+    std::string before = "tcp://10.1.0.1:" + std::to_string(port);
+    std::string after = "tcp://10.1.8.1:" + std::to_string(port);
+    int status = 1;
+    if (registry_port <= 0 || port <= 0 || connected != 0)
+        printf("could not start: %s\n", zgm_strerror());
+    else if (!resolves_at(before))
+        printf("before: resolved at '%s', not %s\n", resolved.c_str(), before.c_str());
+    else if (system("ip addr del 10.1.0.1/16 dev lo && ip addr add 10.1.8.1/21 dev lo") != 0)
+        printf("ip could not renumber the host\n");
+    else if (!resolves_at(after))
+        printf("renumbered: resolved at '%s', not %s\n", resolved.c_str(), after.c_str());
+    else if (zgm_user_join(user, "moving") != 0) //  and it is reachable there
+        printf("renumbered: resolved at %s, but joining failed: %s\n", after.c_str(),
+               zgm_strerror());
+    else {
+        printf("resolved at %s, then at %s\n", before.c_str(), after.c_str());
+        status = 0;
+    }
+    zgm_user_destroy(&user);
+    zgm_server_destroy(&server);
+    zgm_registry_destroy(&registry);
+    return status;
+}
+
+void test_a_renumbered_host_is_advertised_at_its_new_address(void** state) {
+    (void)state;
+    test::Result child = test::run({"--renumbered-host"}, {}, 4 * test::patience() + 10000);
+    if (child.status == 77) {
+        print_message("# skipped: %s", child.out.c_str());
+        skip();
+    }
+    if (child.status != 0)
+        fail_msg("exit %d: %s%s", child.status, child.out.c_str(), child.err.c_str());
+}
+
 void test_second_server_on_the_same_data_directory_fails_naming_the_process(void** state) {
     Fixture* fixture = (Fixture*)*state;
     std::string dir = temp_dir(fixture);
@@ -1790,6 +1883,7 @@ int main(int argc, char** argv) {
         return bind_with_nofile(atoi(argv[2]), atoi(argv[3]));
     if (argc == 7 && strcmp(argv[1], "--join-and-vanish") == 0)
         return join_and_vanish(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), argv[6]);
+    if (argc == 2 && strcmp(argv[1], "--renumbered-host") == 0) return renumbered_host();
     char self[4096];
     ssize_t length = readlink("/proc/self/exe", self, sizeof self - 1);
     assert_true(length > 0);
@@ -1829,6 +1923,7 @@ int main(int argc, char** argv) {
         TEST(test_member_catches_up_after_dropped_pushes),
         TEST(test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable),
         TEST(test_groups_in_the_store_are_registered_again_when_the_server_restarts),
+        cmocka_unit_test(test_a_renumbered_host_is_advertised_at_its_new_address),
         TEST(test_second_server_on_the_same_data_directory_fails_naming_the_process),
         TEST(test_a_store_written_by_zgm_0_1_is_served_after_migration),
     };

@@ -23,6 +23,7 @@
 #include "core/limits.h"
 #include "core/names.h"
 #include "core/report.h"
+#include "core/responder.h"
 #include "core/zap.h"
 #include "proto/proto.h"
 
@@ -37,12 +38,6 @@
 namespace zgm {
 
 namespace {
-
-//  A request's log line, within the log's budget for requests.
-#define ZGM_REQUEST(...)                                                                           \
-    do {                                                                                           \
-        if (zgm::verbose() && request_lines_.take(mono_ms())) ZGM_LOG(__VA_ARGS__);                \
-    } while (0)
 
 constexpr int kCreateTimeoutMs = 5000;
 //  How long a group whose server left stays known as "away" rather than "no such group".
@@ -128,12 +123,6 @@ private:
     void expire();
     void drop_server(const Key& server, const char* why);
 
-    void reply(const std::string& to, proto::Message& message, uint32_t request_id);
-    void error(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
-               uint32_t retry_ms = 0);
-    void refuse(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
-                const Key& peer, uint32_t retry_ms = 0);
-
     zsock_t* pipe_;
     zsock_t* socket_ = nullptr;
     std::shared_ptr<ZapDomain> domain_;
@@ -142,9 +131,7 @@ private:
     Security security_ = Security::kCurve;
     ServerLimits limits_;
     RateLimiter rates_;
-    RefusalLog refusals_{"registry"};
-    proto::MalformedCounts malformed_;
-    LineBudget request_lines_{"registry"};
+    Responder responder_{"registry"};
     std::set<Key> trusted_keys_;
     std::set<Key> admins_; //  keys besides its own that may ask for STATS
     std::vector<std::string> trust_dirs_;
@@ -180,8 +167,7 @@ void Registry::run() {
             //  (the soak saw a whole server dropped and registered again in one second).
             if (!behind) expire();
             rates_.sweep(now);
-            refusals_.tick(now);
-            request_lines_.tick(now);
+            responder_.tick(now);
             next_expiry = now + (expiry_ms_ / 3 > 10 ? expiry_ms_ / 3 : 10);
         }
     }
@@ -294,6 +280,7 @@ void Registry::bind(const std::string& endpoint) {
             return;
         }
         descriptors_ = true;
+        responder_.set_socket(socket_);
         if (security_ == Security::kInsecure)
             ZGM_LOG("registry: insecure: no encryption, and keys are not proven");
     }
@@ -309,30 +296,22 @@ void Registry::bind(const std::string& endpoint) {
 //  false if requests were left waiting.
 bool Registry::handle_socket() {
     for (int i = 0; i < 1000; i++) {
-        std::string from, peer_text;
-        proto::Message request;
-        proto::DecodeError rc =
-            proto::recv(zsock_resolve(socket_), true, &from, &request, ZMQ_DONTWAIT, &peer_text);
-        if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return true;
+        std::string from;
         Key peer;
-        Key::parse(peer_text, &peer);
-        if (rc != proto::DecodeError::kOk) {
-            malformed_.note(rc);
-            refusals_.note(std::string("malformed: ") + proto::decode_error_text(rc), peer_text,
-                           mono_ms());
-            if (!from.empty())
-                error(from, request.request_id, proto::error_status(rc),
-                      proto::decode_error_text(rc));
-            continue;
-        }
-        handle(from, peer, request);
+        proto::Message request;
+        Responder::Received received = responder_.next(&from, &peer, &request);
+        if (received == Responder::kNone) return true;
+        if (received == Responder::kRequest) handle(from, peer, request);
     }
     return false;
 }
 
 void Registry::handle(const std::string& from, const Key& peer, proto::Message& request) {
-    if (peer.is_nil()) //  only an unauthenticated connection has no key
-        return refuse(from, request.request_id, proto::kDenied, "no key on this connection", peer);
+    //  A connection that proved no key was refused by the responder; one that states the
+    //  all-zero key has none either.
+    if (peer.is_nil())
+        return responder_.refuse(from, request.request_id, proto::kDenied,
+                                 "no key on this connection", peer);
     //  Trusted group servers are bounded by trust; users by their rate, and so is a key
     //  that sends what a group server would without being trusted.
     bool server_message = request.id == proto::kRegister || request.id == proto::kHeartbeat ||
@@ -340,9 +319,9 @@ void Registry::handle(const std::string& from, const Key& peer, proto::Message& 
                           request.id == proto::kError;
     uint32_t retry_ms = 0;
     if (!(server_message && trusted(peer)) && !rates_.admit(peer, 1, mono_ms(), &retry_ms))
-        return refuse(from, request.request_id, proto::kRateLimited,
-                      "too many requests: try again in " + std::to_string(retry_ms) + " ms", peer,
-                      retry_ms);
+        return responder_.refuse(
+            from, request.request_id, proto::kRateLimited,
+            "too many requests: try again in " + std::to_string(retry_ms) + " ms", peer, retry_ms);
     switch (request.id) {
     case proto::kRegister:
         return on_register(from, peer, request);
@@ -362,8 +341,9 @@ void Registry::handle(const std::string& from, const Key& peer, proto::Message& 
     case proto::kError:
         return on_host_reply(peer, request);
     default:
-        refuse(from, request.request_id, proto::kBadRequest,
-               std::string("the registry does not take ") + proto::message_name(request.id), peer);
+        responder_.refuse(
+            from, request.request_id, proto::kBadRequest,
+            std::string("the registry does not take ") + proto::message_name(request.id), peer);
     }
 }
 
@@ -412,23 +392,24 @@ void Registry::read_trust_dirs() {
 void Registry::on_register(const std::string& from, const Key& peer,
                            const proto::Message& request) {
     if (!trusted(peer))
-        return refuse(from, request.request_id, proto::kDenied,
-                      "not a trusted group server: " + peer.str(), peer);
+        return responder_.refuse(from, request.request_id, proto::kDenied,
+                                 "not a trusted group server: " + peer.str(), peer);
     if (!valid_name(request.group) || request.endpoint.empty())
-        return refuse(from, request.request_id, proto::kInvalid,
-                      "REGISTER needs a valid group name and an endpoint", peer);
+        return responder_.refuse(from, request.request_id, proto::kInvalid,
+                                 "REGISTER needs a valid group name and an endpoint", peer);
     auto existing = groups_.find(request.group);
     if (existing != groups_.end() && existing->second.server != peer) {
         //  A name belongs to the key that holds it while that server is live.
         const ServerEntry& owner = servers_[existing->second.server];
-        return refuse(from, request.request_id, proto::kConflict,
-                      "group '" + request.group + "' is already served by " + owner.endpoint, peer);
+        return responder_.refuse(
+            from, request.request_id, proto::kConflict,
+            "group '" + request.group + "' is already served by " + owner.endpoint, peer);
     }
     if (existing == groups_.end() && groups_.size() >= limits_.groups)
-        return refuse(from, request.request_id, proto::kLimitReached,
-                      "the registry lists its maximum of " + std::to_string(limits_.groups) +
-                          " groups (--max-groups)",
-                      peer);
+        return responder_.refuse(from, request.request_id, proto::kLimitReached,
+                                 "the registry lists its maximum of " +
+                                     std::to_string(limits_.groups) + " groups (--max-groups)",
+                                 peer);
     ServerEntry& server = servers_[peer];
     bool new_server = server.endpoint.empty();
     server.routing_id = from;
@@ -437,7 +418,7 @@ void Registry::on_register(const std::string& from, const Key& peer,
     server.last_seen_ms = mono_ms();
     if (existing == groups_.end()) {
         away_.erase(request.group);
-        ZGM_REQUEST("JOIN REQUEST FROM %s", endpoint_address(request.endpoint).c_str());
+        ZGM_REQUEST(responder_, "JOIN REQUEST FROM %s", endpoint_address(request.endpoint).c_str());
         ZGM_LOG("registry: group '%s' served by %s%s", request.group.c_str(),
                 request.endpoint.c_str(), new_server ? " (new group server)" : "");
         GroupEntry& group = groups_[request.group];
@@ -451,15 +432,15 @@ void Registry::on_register(const std::string& from, const Key& peer,
     existing->second.member_count = request.member_count;
     proto::Message ok;
     ok.id = proto::kOk;
-    reply(from, ok, request.request_id);
+    responder_.reply(from, ok, request.request_id);
 }
 
 void Registry::on_heartbeat(const std::string& from, const Key& peer,
                             const proto::Message& request) {
     if (!trusted(peer)) {
         drop_server(peer, "lost the registry's trust");
-        return refuse(from, request.request_id, proto::kDenied,
-                      "not a trusted group server: " + peer.str(), peer);
+        return responder_.refuse(from, request.request_id, proto::kDenied,
+                                 "not a trusted group server: " + peer.str(), peer);
     }
     auto server = servers_.find(peer);
     //  A server hosting no group yet is known by its heartbeats alone (it may accept new
@@ -467,30 +448,30 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
     if (server == servers_.end() && request.group_count == 0 && !request.endpoint.empty())
         server = servers_.emplace(peer, ServerEntry()).first;
     if (server == servers_.end() || server->second.groups != request.group_count)
-        return error(from, request.request_id, proto::kNotFound,
-                     "unknown group server or groups: register again");
+        return responder_.error(from, request.request_id, proto::kNotFound,
+                                "unknown group server or groups: register again");
     server->second.last_seen_ms = mono_ms();
     server->second.routing_id = from;
     server->second.endpoint = request.endpoint;
     server->second.accept_new = request.accept_new != 0;
     proto::Message ok;
     ok.id = proto::kOk;
-    reply(from, ok, request.request_id);
+    responder_.reply(from, ok, request.request_id);
 }
 
 void Registry::on_deregister(const std::string& from, const Key& peer,
                              const proto::Message& request) {
     if (!trusted(peer))
-        return refuse(from, request.request_id, proto::kDenied,
-                      "not a trusted group server: " + peer.str(), peer);
+        return responder_.refuse(from, request.request_id, proto::kDenied,
+                                 "not a trusted group server: " + peer.str(), peer);
     drop_server(peer, "stopped");
     proto::Message ok;
     ok.id = proto::kOk;
-    reply(from, ok, request.request_id);
+    responder_.reply(from, ok, request.request_id);
 }
 
 void Registry::on_list(const std::string& from, const Key& peer, const proto::Message& request) {
-    ZGM_REQUEST("GROUP LIST REQUEST FROM %s", peer.str().c_str());
+    ZGM_REQUEST(responder_, "GROUP LIST REQUEST FROM %s", peer.str().c_str());
     proto::Message page;
     page.id = proto::kGroups;
     page.complete = complete() ? 1 : 0;
@@ -508,7 +489,7 @@ void Registry::on_list(const std::string& from, const Key& peer, const proto::Me
         page.groups.push_back(std::move(record));
     }
     page.more = it != groups_.end() ? 1 : 0;
-    reply(from, page, request.request_id);
+    responder_.reply(from, page, request.request_id);
 }
 
 void Registry::send_group(const std::string& to, uint32_t request_id, const GroupEntry& group) {
@@ -520,43 +501,45 @@ void Registry::send_group(const std::string& to, uint32_t request_id, const Grou
     message.key = group.server;
     message.policy = group.policy;
     message.member_count = group.member_count;
-    reply(to, message, request_id);
+    responder_.reply(to, message, request_id);
 }
 
 void Registry::on_resolve(const std::string& from, const proto::Message& request) {
     if (!valid_name(request.group))
-        return error(from, request.request_id, proto::kInvalid, invalid_name_reason());
+        return responder_.error(from, request.request_id, proto::kInvalid, invalid_name_reason());
     auto found = groups_.find(request.group);
     if (found != groups_.end()) return send_group(from, request.request_id, found->second);
     auto away = away_.find(request.group);
     if (away != away_.end()) {
         int64_t seconds = (mono_ms() - away->second.since_ms) / 1000;
-        return error(from, request.request_id, proto::kUnavailable,
-                     "the group server of '" + request.group + "' (" + away->second.endpoint +
-                         ") " + away->second.why + " " + std::to_string(seconds) +
-                         " s ago and has not come back",
-                     1000);
+        return responder_.error(from, request.request_id, proto::kUnavailable,
+                                "the group server of '" + request.group + "' (" +
+                                    away->second.endpoint + ") " + away->second.why + " " +
+                                    std::to_string(seconds) + " s ago and has not come back",
+                                1000);
     }
     if (!complete()) {
         uint32_t retry_ms = (uint32_t)(expiry_ms_ - (mono_ms() - started_ms_));
-        return error(from, request.request_id, proto::kUnavailable,
-                     "the registry has just started and is still learning its groups", retry_ms);
+        return responder_.error(from, request.request_id, proto::kUnavailable,
+                                "the registry has just started and is still learning its groups",
+                                retry_ms);
     }
-    error(from, request.request_id, proto::kNotFound,
-          "no group '" + request.group + "' in the registry");
+    responder_.error(from, request.request_id, proto::kNotFound,
+                     "no group '" + request.group + "' in the registry");
 }
 
 void Registry::on_create(const std::string& from, const Key& peer, const proto::Message& request) {
-    ZGM_REQUEST("CREATE REQUEST FROM %s: '%s'", peer.str().c_str(), request.group.c_str());
+    ZGM_REQUEST(responder_, "CREATE REQUEST FROM %s: '%s'", peer.str().c_str(),
+                request.group.c_str());
     if (!valid_name(request.group))
-        return error(from, request.request_id, proto::kInvalid, invalid_name_reason());
+        return responder_.error(from, request.request_id, proto::kInvalid, invalid_name_reason());
     auto existing = groups_.find(request.group);
     if (existing != groups_.end()) {
         //  A CREATE repeated by its creator (its reply was lost) is answered again.
         if (existing->second.creator == peer)
             return send_group(from, request.request_id, existing->second);
-        return error(from, request.request_id, proto::kConflict,
-                     "group '" + request.group + "' already exists");
+        return responder_.error(from, request.request_id, proto::kConflict,
+                                "group '" + request.group + "' already exists");
     }
     for (auto& pending : creates_)
         if (pending.second.group == request.group) {
@@ -564,15 +547,15 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
                 pending.second.waiters.push_back({from, request.request_id});
                 return;
             }
-            return error(from, request.request_id, proto::kConflict,
-                         "group '" + request.group + "' is being created");
+            return responder_.error(from, request.request_id, proto::kConflict,
+                                    "group '" + request.group + "' is being created");
         }
     //  A group the registry could not list is not created (creations under way count).
     if (groups_.size() + creates_.size() >= limits_.groups)
-        return refuse(from, request.request_id, proto::kLimitReached,
-                      "the registry lists its maximum of " + std::to_string(limits_.groups) +
-                          " groups (--max-groups)",
-                      peer);
+        return responder_.refuse(from, request.request_id, proto::kLimitReached,
+                                 "the registry lists its maximum of " +
+                                     std::to_string(limits_.groups) + " groups (--max-groups)",
+                                 peer);
     //  The accepting trusted server with the fewest groups takes it.
     const ServerEntry* chosen = nullptr;
     Key chosen_key;
@@ -583,8 +566,8 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
             chosen_key = server.first;
         }
     if (!chosen)
-        return error(from, request.request_id, proto::kUnavailable,
-                     "no group server accepts new groups");
+        return responder_.error(from, request.request_id, proto::kUnavailable,
+                                "no group server accepts new groups");
     proto::Message host;
     host.id = proto::kHost;
     host.group = request.group;
@@ -592,7 +575,7 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
     host.policy = request.policy;
     uint32_t host_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
-    reply(chosen->routing_id, host, host_id);
+    responder_.reply(chosen->routing_id, host, host_id);
     PendingCreate& pending = creates_[host_id];
     pending.waiters.push_back({from, request.request_id});
     pending.group = request.group;
@@ -610,11 +593,11 @@ void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
     auto group = groups_.find(pending.group);
     for (const Waiter& waiter : pending.waiters) {
         if (answer.id == proto::kError)
-            error(waiter.routing_id, waiter.request_id, answer.status, answer.reason,
-                  answer.retry_ms);
+            responder_.error(waiter.routing_id, waiter.request_id, answer.status, answer.reason,
+                             answer.retry_ms);
         else if (group == groups_.end())
-            error(waiter.routing_id, waiter.request_id, proto::kInternal,
-                  "the group server did not register the new group");
+            responder_.error(waiter.routing_id, waiter.request_id, proto::kInternal,
+                             "the group server did not register the new group");
         else {
             group->second.creator = pending.creator;
             send_group(waiter.routing_id, waiter.request_id, group->second);
@@ -625,8 +608,8 @@ void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
 //  The registry's figures and its group servers: for its own key and its admins only.
 void Registry::on_stats(const std::string& from, const Key& peer, const proto::Message& request) {
     if (peer.str() != keys_.public_txt && !admins_.count(peer))
-        return refuse(from, request.request_id, proto::kDenied,
-                      "STATS is for the registry's own key and its --admin keys", peer);
+        return responder_.refuse(from, request.request_id, proto::kDenied,
+                                 "STATS is for the registry's own key and its --admin keys", peer);
     Report report;
     int64_t now = mono_ms();
     report.add("registry", "key", keys_.public_txt);
@@ -636,7 +619,8 @@ void Registry::on_stats(const std::string& from, const Key& peer, const proto::M
     report.add("registry", "servers", (uint64_t)servers_.size());
     report.add("registry", "connections", domain_ ? (uint64_t)domain_->connections.load() : 0);
     report.add("registry", "complete", complete() ? "yes" : "no");
-    add_refusals(&report, "registry", domain_.get(), refusals_, malformed_.by_reason());
+    add_refusals(&report, "registry", domain_.get(), responder_.refusals(),
+                 responder_.malformed().by_reason());
     for (const auto& entry : servers_) {
         if (report.size() > proto::kMaxBody / 2) break;
         std::string scope = "server/" + entry.first.str();
@@ -648,7 +632,7 @@ void Registry::on_stats(const std::string& from, const Key& peer, const proto::M
     proto::Message answer;
     answer.id = proto::kStatsReport;
     answer.report = report.text();
-    reply(from, answer, request.request_id);
+    responder_.reply(from, answer, request.request_id);
 }
 
 void Registry::expire() {
@@ -661,8 +645,8 @@ void Registry::expire() {
     for (auto it = creates_.begin(); it != creates_.end();) {
         if (now >= it->second.deadline_ms) {
             for (const Waiter& waiter : it->second.waiters)
-                error(waiter.routing_id, waiter.request_id, proto::kUnavailable,
-                      "the group server did not answer in time");
+                responder_.error(waiter.routing_id, waiter.request_id, proto::kUnavailable,
+                                 "the group server did not answer in time");
             it = creates_.erase(it);
         } else {
             ++it;
@@ -688,24 +672,6 @@ void Registry::drop_server(const Key& server, const char* why) {
         }
     }
     servers_.erase(entry);
-}
-
-void Registry::reply(const std::string& to, proto::Message& message, uint32_t request_id) {
-    message.request_id = request_id;
-    //  A peer that vanished or cannot take more gets nothing; it retries or times out.
-    proto::send(zsock_resolve(socket_), to, message, ZMQ_DONTWAIT);
-}
-
-void Registry::error(const std::string& to, uint32_t request_id, uint16_t status,
-                     const std::string& why, uint32_t retry_ms) {
-    proto::send_error(zsock_resolve(socket_), to, request_id, status, why, retry_ms);
-}
-
-void Registry::refuse(const std::string& to, uint32_t request_id, uint16_t status,
-                      const std::string& why, const Key& peer, uint32_t retry_ms) {
-    refusals_.note(std::to_string(status) + " " + why.substr(0, why.find(':')),
-                   peer.is_nil() ? "" : "from " + peer.str(), mono_ms());
-    error(to, request_id, status, why, retry_ms);
 }
 
 } // namespace

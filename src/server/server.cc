@@ -23,6 +23,7 @@
 #include "core/limits.h"
 #include "core/names.h"
 #include "core/report.h"
+#include "core/responder.h"
 #include "core/zap.h"
 #include "proto/proto.h"
 #include "server/registry_link.h"
@@ -43,12 +44,6 @@
 namespace zgm {
 
 namespace {
-
-//  A request's log line, within the log's budget for requests.
-#define ZGM_REQUEST(...)                                                                           \
-    do {                                                                                           \
-        if (zgm::verbose() && request_lines_.take(mono_ms())) ZGM_LOG(__VA_ARGS__);                \
-    } while (0)
 
 constexpr int kMaxRequestsPerPass = 1000;
 //  Nor longer than this, however few: a storm of requests that each write (a thousand users
@@ -193,12 +188,6 @@ private:
     void give_back_memory();
     void summary_changed(const Group& group);
 
-    void reply(const std::string& to, proto::Message& message, uint32_t request_id);
-    void error(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
-               uint32_t retry_ms = 0);
-    void refuse(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
-                const Key& peer, uint32_t retry_ms = 0);
-
     zsock_t* pipe_;
     std::string data_dir_;
     zsock_t* users_ = nullptr;
@@ -215,9 +204,7 @@ private:
     ServerLimits limits_;
     Retention default_retention_;
     RateLimiter rates_;
-    RefusalLog refusals_{"group server"};
-    proto::MalformedCounts malformed_;
-    LineBudget request_lines_{"group server"};
+    Responder responder_{"group server"};
     std::unordered_map<Key, uint32_t, KeyHash> follows_by_key_;
     std::set<Key> admins_; //  keys besides its own that may ask for STATS
     Counters counters_;
@@ -565,6 +552,7 @@ void GroupServer::bind(const std::string& endpoint) {
             return;
         }
         descriptors_ = true;
+        responder_.set_socket(users_);
         if (security_ == Security::kInsecure)
             ZGM_LOG("group server: insecure: no encryption, and keys are not proven");
         next_sweep_ms_ = mono_ms() + kSweepMs;
@@ -599,26 +587,13 @@ void GroupServer::handle_users() {
     for (int i = 0; i < kMaxRequestsPerPass && batch.size() < kMaxMessagesPerPass &&
                     mono_ms() - started < kMaxPassMs;
          i++) {
-        std::string from, peer_text;
-        proto::Message request;
-        proto::DecodeError rc =
-            proto::recv(zsock_resolve(users_), true, &from, &request, ZMQ_DONTWAIT, &peer_text);
-        if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) break;
+        std::string from;
         Key peer;
-        if (rc != proto::DecodeError::kOk) {
-            malformed_.note(rc);
-            refusals_.note(std::string("malformed: ") + proto::decode_error_text(rc), peer_text,
-                           mono_ms());
-            if (!from.empty())
-                error(from, request.request_id, proto::error_status(rc),
-                      proto::decode_error_text(rc));
-            continue;
-        }
-        if (!Key::parse(peer_text, &peer)) {
-            refuse(from, request.request_id, proto::kDenied, "no key on this connection", peer);
-            continue;
-        }
-        handle_request(from, peer, request, &held, &batch, &sends);
+        proto::Message request;
+        Responder::Received received = responder_.next(&from, &peer, &request);
+        if (received == Responder::kNone) break;
+        if (received == Responder::kRequest)
+            handle_request(from, peer, request, &held, &batch, &sends);
     }
     if (!batch.empty()) commit(batch, sends);
 }
@@ -631,9 +606,9 @@ void GroupServer::handle_request(const std::string& from, const Key& peer, proto
     //  --max-frame, and batching is what keeps a busy sender cheap.
     uint32_t retry_ms = 0;
     if (!rates_.admit(peer, 1, mono_ms(), &retry_ms))
-        return refuse(from, request.request_id, proto::kRateLimited,
-                      "too many requests: try again in " + std::to_string(retry_ms) + " ms", peer,
-                      retry_ms);
+        return responder_.refuse(
+            from, request.request_id, proto::kRateLimited,
+            "too many requests: try again in " + std::to_string(retry_ms) + " ms", peer, retry_ms);
     switch (request.id) {
     case proto::kJoin:
         return on_join(from, peer, request);
@@ -658,16 +633,17 @@ void GroupServer::handle_request(const std::string& from, const Key& peer, proto
     case proto::kStats:
         return on_stats(from, peer, request);
     default:
-        refuse(from, request.request_id, proto::kBadRequest,
-               std::string("a group server does not take ") + proto::message_name(request.id),
-               peer);
+        responder_.refuse(
+            from, request.request_id, proto::kBadRequest,
+            std::string("a group server does not take ") + proto::message_name(request.id), peer);
     }
 }
 
 Group* GroupServer::find_group(const std::string& from, const proto::Message& request) {
     auto found = groups_.find(request.group);
     if (found == groups_.end()) {
-        error(from, request.request_id, proto::kNotFound, "no group '" + request.group + "' here");
+        responder_.error(from, request.request_id, proto::kNotFound,
+                         "no group '" + request.group + "' here");
         return nullptr;
     }
     return &found->second;
@@ -677,8 +653,8 @@ Group* GroupServer::member_group(const std::string& from, const Key& peer,
                                  const proto::Message& request) {
     Group* group = find_group(from, request);
     if (group && !group->members.count(peer)) {
-        error(from, request.request_id, proto::kNotMember,
-              "not a member of '" + request.group + "'");
+        responder_.error(from, request.request_id, proto::kNotMember,
+                         "not a member of '" + request.group + "'");
         return nullptr;
     }
     return group;
@@ -688,39 +664,42 @@ Group* GroupServer::owned_group(const std::string& from, const Key& peer,
                                 const proto::Message& request) {
     Group* group = find_group(from, request);
     if (group && group->owner != peer) {
-        refuse(from, request.request_id, proto::kDenied,
-               group->owner.is_nil() ? "group '" + request.group + "' has no owner"
-                                     : "only the owner of '" + request.group + "' may do that",
-               peer);
+        responder_.refuse(from, request.request_id, proto::kDenied,
+                          group->owner.is_nil()
+                              ? "group '" + request.group + "' has no owner"
+                              : "only the owner of '" + request.group + "' may do that",
+                          peer);
         return nullptr;
     }
     return group;
 }
 
 void GroupServer::on_join(const std::string& from, const Key& peer, const proto::Message& request) {
-    ZGM_REQUEST("JOIN REQUEST FROM %s", peer.str().c_str());
+    ZGM_REQUEST(responder_, "JOIN REQUEST FROM %s", peer.str().c_str());
     Group* group = find_group(from, request);
     if (!group) return;
     if (group->members.count(peer))
-        return error(from, request.request_id, proto::kConflict,
-                     "already a member of '" + request.group + "'");
+        return responder_.error(from, request.request_id, proto::kConflict,
+                                "already a member of '" + request.group + "'");
     if (!valid_display_name(request.name))
-        return error(from, request.request_id, proto::kInvalid, invalid_display_name_reason());
+        return responder_.error(from, request.request_id, proto::kInvalid,
+                                invalid_display_name_reason());
     if (group->policy == Policy::kMembers && group->owner != peer && !group->allowed.count(peer))
-        return refuse(from, request.request_id, proto::kDenied,
-                      "'" + request.group + "' takes only members its owner added", peer);
+        return responder_.refuse(from, request.request_id, proto::kDenied,
+                                 "'" + request.group + "' takes only members its owner added",
+                                 peer);
     if (group->members.size() >= limits_.members)
-        return refuse(from, request.request_id, proto::kLimitReached,
-                      "'" + request.group + "' has its maximum of " +
-                          std::to_string(limits_.members) + " members (--max-members)",
-                      peer);
+        return responder_.refuse(from, request.request_id, proto::kLimitReached,
+                                 "'" + request.group + "' has its maximum of " +
+                                     std::to_string(limits_.members) + " members (--max-members)",
+                                 peer);
     Member member;
     member.id = peer;
     member.name = request.name;
     member.joined_us = now_us();
     Status status = store_->add_member(group->name, member);
     if (!status.is_ok() && status.code() != Status::kExists)
-        return error(from, request.request_id, proto::kStorage, status.message());
+        return responder_.error(from, request.request_id, proto::kStorage, status.message());
     group->members[peer] = request.name;
     summary_changed(*group);
     //  Joining follows the group on this connection (the user confirms with FOLLOW).
@@ -735,28 +714,28 @@ void GroupServer::on_join(const std::string& from, const Key& peer, const proto:
     joined.id = proto::kJoined;
     joined.group_id = group->id;
     joined.last_seq = group->last_seq;
-    reply(from, joined, request.request_id);
+    responder_.reply(from, joined, request.request_id);
 }
 
 void GroupServer::on_leave(const std::string& from, const Key& peer,
                            const proto::Message& request) {
-    ZGM_REQUEST("LEAVE REQUEST FROM %s", peer.str().c_str());
+    ZGM_REQUEST(responder_, "LEAVE REQUEST FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     Status status = store_->remove_member(group->name, peer);
     if (!status.is_ok() && status.code() != Status::kNotFound)
-        return error(from, request.request_id, proto::kStorage, status.message());
+        return responder_.error(from, request.request_id, proto::kStorage, status.message());
     group->members.erase(peer);
     end_follows(*group, peer);
     summary_changed(*group);
     proto::Message ok;
     ok.id = proto::kOk;
-    reply(from, ok, request.request_id);
+    responder_.reply(from, ok, request.request_id);
 }
 
 void GroupServer::on_fetch(const std::string& from, const Key& peer,
                            const proto::Message& request) {
-    ZGM_REQUEST("MESSAGE REQUEST FROM %s", peer.str().c_str());
+    ZGM_REQUEST(responder_, "MESSAGE REQUEST FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     counters_.fetches++;
@@ -780,14 +759,15 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
     FrameFiller filler(&writer);
     FetchSummary summary;
     Status status = store_->fetch(query, &filler, &summary);
-    if (!status.is_ok()) return error(from, request.request_id, proto::kStorage, status.message());
+    if (!status.is_ok())
+        return responder_.error(from, request.request_id, proto::kStorage, status.message());
     zmq_msg_t frame;
     //  A row the frame refused although it was empty cannot be sent at all.
     if ((filler.full() && writer.count() == 0) ||
         !writer.finish(summary.first_seq, summary.last_seq, summary.more || filler.full(),
                        summary.missed, &frame))
-        return error(from, request.request_id, proto::kInternal,
-                     "a stored message of '" + group->name + "' cannot be sent");
+        return responder_.error(from, request.request_id, proto::kInternal,
+                                "a stored message of '" + group->name + "' cannot be sent");
     void* socket = zsock_resolve(users_);
     if (zmq_send(socket, from.data(), from.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_msg_send(&frame, socket, ZMQ_DONTWAIT) < 0)
@@ -800,7 +780,8 @@ void GroupServer::on_members(const std::string& from, const Key& peer,
     if (!group) return;
     std::vector<Member> members;
     Status status = store_->members(group->name, &members);
-    if (!status.is_ok()) return error(from, request.request_id, proto::kStorage, status.message());
+    if (!status.is_ok())
+        return responder_.error(from, request.request_id, proto::kStorage, status.message());
     proto::Message list;
     list.id = proto::kMemberList;
     list.key = group->owner;
@@ -815,7 +796,7 @@ void GroupServer::on_members(const std::string& from, const Key& peer,
         if (list.members.size() == proto::kMaxList) break;
         if (!group->members.count(key)) list.members.push_back({key, "", proto::kRoleAllowed});
     }
-    reply(from, list, request.request_id);
+    responder_.reply(from, list, request.request_id);
 }
 
 void GroupServer::on_follow(const std::string& from, const Key& peer,
@@ -838,7 +819,7 @@ void GroupServer::on_follow(const std::string& from, const Key& peer,
                 uint32_t& count = follows_by_key_[peer];
                 if (count >= limits_.follows) {
                     answer.status = proto::kLimitReached;
-                    refusals_.note("430 follows per key", "from " + peer.str(), now);
+                    responder_.refusals().note("430 follows per key", "from " + peer.str(), now);
                     following.follows.push_back(answer);
                     continue;
                 }
@@ -854,7 +835,7 @@ void GroupServer::on_follow(const std::string& from, const Key& peer,
         }
         following.follows.push_back(answer);
     }
-    reply(from, following, request.request_id);
+    responder_.reply(from, following, request.request_id);
 }
 
 void GroupServer::on_memberships(const std::string& from, const Key& peer,
@@ -866,7 +847,7 @@ void GroupServer::on_memberships(const std::string& from, const Key& peer,
         if (entry.second.members.count(peer))
             list.follows.push_back({entry.first, proto::kStatusOk, entry.second.last_seq});
     }
-    reply(from, list, request.request_id);
+    responder_.reply(from, list, request.request_id);
 }
 
 void GroupServer::on_owner_request(const std::string& from, const Key& peer,
@@ -878,17 +859,19 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
     case proto::kAdd:
         if (group->allowed.count(request.key)) break;
         if (group->allowed.size() >= limits_.members)
-            return refuse(from, request.request_id, proto::kLimitReached,
-                          "'" + group->name + "' has its maximum of " +
-                              std::to_string(limits_.members) + " added keys (--max-members)",
-                          peer);
+            return responder_.refuse(from, request.request_id, proto::kLimitReached,
+                                     "'" + group->name + "' has its maximum of " +
+                                         std::to_string(limits_.members) +
+                                         " added keys (--max-members)",
+                                     peer);
         status = store_->allow(group->name, request.key);
         if (status.is_ok()) group->allowed.insert(request.key);
         break;
     case proto::kRemove:
         if (request.key == group->owner)
-            return error(from, request.request_id, proto::kInvalid,
-                         "the owner cannot remove itself: give the group to another key first");
+            return responder_.error(
+                from, request.request_id, proto::kInvalid,
+                "the owner cannot remove itself: give the group to another key first");
         status = store_->disallow(group->name, request.key);
         if (status.code() == Status::kNotFound) status = Status::ok();
         if (status.is_ok() && group->members.count(request.key)) {
@@ -921,24 +904,26 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
             request.max_age_ms > UINT64_MAX / 1000 ? UINT64_MAX : request.max_age_ms * 1000;
         std::string why;
         if (retain(group->name, wanted, &why) != Error::kOk)
-            return error(from, request.request_id, proto::kStorage, why);
+            return responder_.error(from, request.request_id, proto::kStorage, why);
         break;
     }
     }
-    if (!status.is_ok()) return error(from, request.request_id, proto::kStorage, status.message());
+    if (!status.is_ok())
+        return responder_.error(from, request.request_id, proto::kStorage, status.message());
     ZGM_LOG("group server: %s of '%s' by its owner", proto::message_name(request.id),
             group->name.c_str());
     proto::Message ok;
     ok.id = proto::kOk;
-    reply(from, ok, request.request_id);
+    responder_.reply(from, ok, request.request_id);
 }
 
 //  The server's figures, and a page of its groups': for its own key and its admins only.
 void GroupServer::on_stats(const std::string& from, const Key& peer,
                            const proto::Message& request) {
     if (peer.str() != keys_.public_txt && !admins_.count(peer))
-        return refuse(from, request.request_id, proto::kDenied,
-                      "STATS is for the group server's own key and its --admin keys", peer);
+        return responder_.refuse(from, request.request_id, proto::kDenied,
+                                 "STATS is for the group server's own key and its --admin keys",
+                                 peer);
     Report report;
     report.add("server", "key", keys_.public_txt);
     report.add("server", "endpoint", link_.advertised());
@@ -956,7 +941,8 @@ void GroupServer::on_stats(const std::string& from, const Key& peer,
     report.add("server", "pushes", counters_.pushes);
     report.add("server", "delivered", counters_.delivered);
     report.add("server", "dropped_pushes", counters_.dropped_pushes);
-    add_refusals(&report, "server", domain_.get(), refusals_, malformed_.by_reason());
+    add_refusals(&report, "server", domain_.get(), responder_.refusals(),
+                 responder_.malformed().by_reason());
     uint32_t limit = request.limit && request.limit < 1000 ? request.limit : 100;
     auto it = request.after.empty() ? groups_.begin() : groups_.upper_bound(request.after);
     uint32_t count = 0;
@@ -986,13 +972,13 @@ void GroupServer::on_stats(const std::string& from, const Key& peer,
     answer.id = proto::kStatsReport;
     answer.more = it != groups_.end() ? 1 : 0;
     answer.report = report.text();
-    reply(from, answer, request.request_id);
+    responder_.reply(from, answer, request.request_id);
 }
 
 void GroupServer::on_send(const std::string& from, const Key& peer, proto::Message& request,
                           std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                           std::vector<PendingSend>* sends) {
-    ZGM_REQUEST("MESSAGE SEND FROM %s", peer.str().c_str());
+    ZGM_REQUEST(responder_, "MESSAGE SEND FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
     const std::string& name = group->members[peer];
@@ -1017,7 +1003,8 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
         ZGM_LOG("group server: store failed, %zu messages refused: %s", batch.size(),
                 status.message().c_str());
         for (const PendingSend& send : sends)
-            error(send.from, send.request_id, proto::kStorage, "not stored: " + status.message());
+            responder_.error(send.from, send.request_id, proto::kStorage,
+                             "not stored: " + status.message());
         return;
     }
     for (const PendingSend& send : sends) {
@@ -1035,7 +1022,7 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
             }
             sent.sent.push_back(record);
         }
-        reply(send.from, sent, send.request_id);
+        responder_.reply(send.from, sent, send.request_id);
     }
     //  The fresh messages of each group, in seq order, pointing into the batch.
     std::map<std::string, std::vector<proto::MessageRecord>> fresh;
@@ -1174,8 +1161,7 @@ void GroupServer::sweep() {
         }
     }
     rates_.sweep(now);
-    refusals_.tick(now);
-    request_lines_.tick(now);
+    responder_.tick(now);
     if (now >= next_trim_ms_ && store_status_.is_ok()) {
         store_->trim(now_us(), nullptr);
         next_trim_ms_ = now + kTrimMs;
@@ -1201,24 +1187,6 @@ void GroupServer::give_back_memory() {
 #endif
     opened_at_trim_ = opened;
     connections_at_trim_ = connections;
-}
-
-void GroupServer::reply(const std::string& to, proto::Message& message, uint32_t request_id) {
-    message.request_id = request_id;
-    //  A user that vanished mid-request, or cannot take more, loses only the reply.
-    proto::send(zsock_resolve(users_), to, message, ZMQ_DONTWAIT);
-}
-
-void GroupServer::error(const std::string& to, uint32_t request_id, uint16_t status,
-                        const std::string& why, uint32_t retry_ms) {
-    proto::send_error(zsock_resolve(users_), to, request_id, status, why, retry_ms);
-}
-
-void GroupServer::refuse(const std::string& to, uint32_t request_id, uint16_t status,
-                         const std::string& why, const Key& peer, uint32_t retry_ms) {
-    refusals_.note(std::to_string(status) + " " + why.substr(0, why.find(':')),
-                   peer.is_nil() ? "" : "from " + peer.str(), mono_ms());
-    error(to, request_id, status, why, retry_ms);
 }
 
 } // namespace

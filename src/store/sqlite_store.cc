@@ -431,6 +431,10 @@ private:
     Status corrupt(const std::string& what) const;
     Status exec(const char* sql, const std::string& what);
     Status run(StatementId id, const std::string& what);
+    template <typename Row, typename ReadRow>
+    Status group_rows(const std::string& name, StatementId id, const char* rows_are,
+                      const char* row_is, const char* flaw, std::vector<Row>* rows,
+                      ReadRow read_row);
     Status check_schema();
     Status migrate_from_v1();
     Status load_groups();
@@ -863,24 +867,36 @@ Status SqliteStore::disallow(const std::string& name, const Key& key) {
     return Status::ok();
 }
 
-Status SqliteStore::allowed(const std::string& name, std::vector<Key>* keys) {
-    keys->clear();
+//  The rows statement id selects for group name's key (its parameter 1), read into *rows
+//  (emptied first, and again on failure) by read_row (stmt, &row), which is false for a
+//  corrupt row. The errors say "cannot read <rows_are> of 'name'" and "<row_is> of 'name'
+//  <flaw>".
+template <typename Row, typename ReadRow>
+Status SqliteStore::group_rows(const std::string& name, StatementId id, const char* rows_are,
+                               const char* row_is, const char* flaw, std::vector<Row>* rows,
+                               ReadRow read_row) {
+    rows->clear();
     const Group* group = find(name);
     if (!group) return no_such_group(name);
-    sqlite3_stmt* stmt = stmts_[kSelectAllowed];
+    sqlite3_stmt* stmt = stmts_[id];
     ResetOnExit reset(stmt);
     bind_u64(stmt, 1, group->key);
     int rc;
     Status status;
     while (status.is_ok() && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        keys->emplace_back();
-        if (!column_key(stmt, 0, &keys->back()))
-            status = corrupt("an allowed key of '" + name + "' is not a key");
+        rows->emplace_back();
+        if (!read_row(stmt, &rows->back()))
+            status = corrupt(std::string(row_is) + " of '" + name + "' " + flaw);
     }
     if (status.is_ok() && rc != SQLITE_DONE)
-        status = failure(rc, "cannot read the allowed keys of '" + name + "'");
-    if (!status.is_ok()) keys->clear();
+        status = failure(rc, std::string("cannot read ") + rows_are + " of '" + name + "'");
+    if (!status.is_ok()) rows->clear();
     return status;
+}
+
+Status SqliteStore::allowed(const std::string& name, std::vector<Key>* keys) {
+    return group_rows(name, kSelectAllowed, "the allowed keys", "an allowed key", "is not a key",
+                      keys, [](sqlite3_stmt* stmt, Key* key) { return column_key(stmt, 0, key); });
 }
 
 Status SqliteStore::add_member(const std::string& name, const Member& member) {
@@ -913,26 +929,13 @@ Status SqliteStore::remove_member(const std::string& name, const Key& user) {
 }
 
 Status SqliteStore::members(const std::string& name, std::vector<Member>* members) {
-    members->clear();
-    const Group* group = find(name);
-    if (!group) return no_such_group(name);
-    sqlite3_stmt* stmt = stmts_[kSelectMembers];
-    ResetOnExit reset(stmt);
-    bind_u64(stmt, 1, group->key);
-    int rc;
-    Status status;
-    while (status.is_ok() && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        members->emplace_back();
-        Member& member = members->back();
-        if (!column_key(stmt, 0, &member.id))
-            status = corrupt("a member of '" + name + "' has an id that is not a key");
-        member.name = column_bytes(stmt, 1);
-        member.joined_us = column_u64(stmt, 2);
-    }
-    if (status.is_ok() && rc != SQLITE_DONE)
-        status = failure(rc, "cannot read the members of '" + name + "'");
-    if (!status.is_ok()) members->clear();
-    return status;
+    return group_rows(name, kSelectMembers, "the members", "a member",
+                      "has an id that is not a key", members,
+                      [](sqlite3_stmt* stmt, Member* member) {
+                          member->name = column_bytes(stmt, 1);
+                          member->joined_us = column_u64(stmt, 2);
+                          return column_key(stmt, 0, &member->id);
+                      });
 }
 
 //  Looks up the message a repeated msg_id first stored.

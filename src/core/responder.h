@@ -1,0 +1,78 @@
+/*  =========================================================================
+    responder.h - the requests' side of a server's ROUTER, the registry's and a group
+    server's alike
+
+    Takes the next request off the socket: a malformed one is counted (by reason for the
+    log, by decode error for STATS) and answered with its error, one from a connection that
+    proved no key is refused. Replies, answers ERROR, and refuses (an ERROR counted by reason
+    in the refusal log, which logs a flood as counts).
+    Request lines go to the log within a budget (ZGM_REQUEST).
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#ifndef ZGM_CORE_RESPONDER_H
+#define ZGM_CORE_RESPONDER_H
+
+#include "core/key.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "proto/proto.h"
+
+#include <czmq.h>
+#include <string>
+
+namespace zgm {
+
+//  A request's log line, within responder's budget for request lines.
+#define ZGM_REQUEST(responder, ...)                                                                \
+    do {                                                                                           \
+        if (zgm::verbose() && (responder).request_line()) ZGM_LOG(__VA_ARGS__);                    \
+    } while (0)
+
+class Responder {
+public:
+    //  who: the role as the log names it ("registry", "group server").
+    explicit Responder(const char* who) : refusals_(who), request_lines_(who) {}
+
+    //  The ROUTER it reads and answers on, once the server has made it (the server owns it).
+    void set_socket(zsock_t* socket) { socket_ = socket; }
+
+    //  What next () found.
+    enum Received {
+        kNone,     //  nothing waits
+        kAnswered, //  malformed, or on a connection that proved no key: dealt with here
+        kRequest,  //  a request: *from, *peer and *request are set
+    };
+    //  The next request, without waiting.
+    Received next(std::string* from, Key* peer, proto::Message* request);
+
+    //  Sends message to the peer with routing id `to`, as the answer to request_id.
+    void reply(const std::string& to, proto::Message& message, uint32_t request_id);
+    //  Answers ERROR status with why (and retry_ms, for 429).
+    void error(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
+               uint32_t retry_ms = 0);
+    //  An ERROR that is a refusal: counted by status and the reason's text before any ':'.
+    void refuse(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
+                const Key& peer, uint32_t retry_ms = 0);
+
+    //  True if one more request line may be logged now (ZGM_REQUEST asks).
+    bool request_line();
+    //  Logs the refusal counts and held-back request lines of an interval that has ended.
+    void tick(int64_t now_ms);
+    RefusalLog& refusals() { return refusals_; }
+    //  Malformed requests by decode error (for STATS).
+    const proto::MalformedCounts& malformed() const { return malformed_; }
+
+private:
+    zsock_t* socket_ = nullptr;
+    RefusalLog refusals_;
+    proto::MalformedCounts malformed_;
+    LineBudget request_lines_;
+};
+
+} // namespace zgm
+
+#endif
