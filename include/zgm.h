@@ -399,7 +399,9 @@ ZGM_EXPORT char* zgm_user_stats(zgm_user_t* self, const char* endpoint, const ch
 //  Every message arrives once and in order per group: the user catches up by itself after
 //  dropped pushes, reconnects and group server restarts. NULL on timeout (ZGM_ETIMEOUT).
 ZGM_EXPORT zgm_msg_t* zgm_user_recv(zgm_user_t* self, int timeout_ms);
-//  The last sequence number delivered by zgm_user_recv for a group (0 if none).
+//  The last sequence number of a group that the user has handed over for zgm_user_recv (0
+//  if none): up to it, every message has been received or waits, in order, to be. To resume
+//  after a restart, keep the seq of the last message the application handled instead.
 ZGM_EXPORT uint64_t zgm_user_last_seq(zgm_user_t* self, const char* group);
 //  A socket that becomes readable when live messages or send outcomes are waiting, for
 //  zpoller or zmq_poll (a zsock_t *). They arrive in batches: once it is readable, call

@@ -1052,7 +1052,10 @@ class User(_Object):
             yield msg
 
     def last_seq(self, group: str) -> int:
-        """The last sequence number :meth:`recv` delivered for a group (0 if none)."""
+        """The last sequence number handed over for :meth:`recv` in a group (0 if none).
+
+        Every message up to it has been received or waits, in order, to be.
+        """
         return lib.zgm_user_last_seq(self._handle, _text(group))
 
 
