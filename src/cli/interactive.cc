@@ -5,8 +5,8 @@
     the outcomes of sends are waiting. On a terminal, libedit's callback interface (libedit
     loaded then, with dlopen) reads the line being typed (with editing and history), and what
     arrives meanwhile is printed above it: the line is cleared, the message printed, and the
-    prompt and the typed text drawn again. When stdin is not a terminal, lines are read plainly, so the client can be
-    scripted.
+    prompt and the typed text drawn again. When stdin is not a terminal, lines are read
+    plainly, so the client can be scripted.
 
     A line is sent with zgm_user_send_async and never waits for the network. Its outcome
     comes back later: stored (the message itself shows when the group server delivers it
