@@ -23,19 +23,7 @@ prefix="$dir/prefix"
 jobs=${JOBS:-2}
 
 apt="$dir/apt"
-mkdir -p "$apt/parts" "$apt/lists/partial" "$apt/cache/archives/partial"
-if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-    sed 's/^Types:.*$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
-        >"$apt/parts/debian.sources"
-fi
-if [ -f /etc/apt/sources.list ]; then
-    sed -n 's/^deb[[:space:]]/deb-src /p' /etc/apt/sources.list >"$apt/parts/debian.list"
-fi
-aptget() {
-    apt-get -q -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$apt/parts" \
-        -o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache" \
-        -o APT::Sandbox::User="$(id -un)" "$@"
-}
+. "$(dirname "$0")/../scripts/debian-src-apt.sh"
 aptget update -qq >&2
 for binary in libzmq5 libczmq4; do
     package=$(dpkg-query -W -f='${source:Package}=${source:Version}' "$binary")
