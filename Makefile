@@ -128,32 +128,20 @@ format-check:
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz build-aarch64 build-armhf build-deb
 
-#  Cross builds for Raspberry-Pi-class boards, tested under qemu-user (docs/cross.md).
-#  cross/sysroot.sh makes build-ARCH/sysroot (a Debian sysroot, once) and build-ARCH/sysroot.ini
-#  (the meson constant `sysroot`), layered before the committed cross/ARCH.ini.
-CROSS_TIMEOUT_MULT    ?= 1
-CROSS_TRIPLET_aarch64 := aarch64-linux-gnu
-CROSS_TRIPLET_armhf   := arm-linux-gnueabihf
+#  Cross builds for Raspberry-Pi-class boards, tested under qemu-user (docs/cross.md): the ARM
+#  packages' own build directories (packaging/deb/build.sh --configure: Debian's flags, the
+#  tests configured), so the tests run the objects the packages ship and `make deb` compiles
+#  nothing again. cross/sysroot.sh makes build-ARCH/sysroot (a Debian sysroot, once) and
+#  build-ARCH/sysroot.ini (the meson constant `sysroot`), layered before cross/ARCH.ini.
+CROSS_TIMEOUT_MULT ?= 1
+CROSS_DEB_aarch64  := arm64
+CROSS_DEB_armhf    := armhf
+cross_dir = build-deb/$(CROSS_DEB_$(1))/build
 
 define cross_build
 	@scripts/deps.sh build cross
-	cross/sysroot.sh $(1) build-$(1)
-	@if [ ! -f build-$(1)/build.ninja ]; then \
-	    rm -rf build-$(1)/meson-private; \
-	    cli=false; \
-	    [ -f build-$(1)/sysroot/usr/lib/$(CROSS_TRIPLET_$(1))/pkgconfig/libedit.pc ] && cli=true; \
-	    echo "$(MESON) setup build-$(1) --cross-file build-$(1)/sysroot.ini" \
-	         "--cross-file cross/$(1).ini -Dcli=$$cli"; \
-	    $(MESON) setup build-$(1) --cross-file build-$(1)/sysroot.ini \
-	        --cross-file cross/$(1).ini --buildtype=debugoptimized -Dbench=false -Dcli=$$cli || exit 1; \
-	fi
-	ninja -C build-$(1) -j $(JOBS)
-endef
-
-define cross_test
-	CI=true $(MESON) test -C build-$(1) \
-	    --no-suite native --print-errorlogs --num-processes $(JOBS) --timeout-multiplier $(CROSS_TIMEOUT_MULT) \
-	    </dev/null
+	packaging/deb/build.sh --configure $(CROSS_DEB_$(1))
+	ninja -C $(call cross_dir,$(1)) -j $(JOBS)
 endef
 
 cross-aarch64:
@@ -162,20 +150,22 @@ cross-aarch64:
 cross-armhf:
 	$(call cross_build,armhf)
 
-#  One architecture after the other (not as prerequisites): make -j must not run two apt-gets.
+#  Built one after the other (not as prerequisites: make -j must not run two apt-gets), then
+#  the tests of both under qemu at the same time (cross/test.sh).
 test-cross:
 	$(call cross_build,aarch64)
 	$(call cross_build,armhf)
-	$(call cross_test,aarch64)
-	$(call cross_test,armhf)
+	JOBS=$(JOBS) CROSS_TIMEOUT_MULT=$(CROSS_TIMEOUT_MULT) cross/test.sh \
+	    $(call cross_dir,aarch64) $(call cross_dir,armhf)
 
 .PHONY: size
-#  Code size (text/data/bss) of the shared library per architecture: `size`, not file size
-#  (aarch64 files are padded to 64 KiB pages).
-size: build
-	$(call cross_build,aarch64)
-	$(call cross_build,armhf)
-	@printf '%-8s %s\n' arch "$$(size $(BUILD)/src/libzgm.so | head -n 1)"
-	@printf '%-8s %s\n' amd64 "$$(size $(BUILD)/src/libzgm.so | tail -n 1)"
-	@printf '%-8s %s\n' aarch64 "$$(aarch64-linux-gnu-size build-aarch64/src/libzgm.so | tail -n 1)"
-	@printf '%-8s %s\n' armhf "$$(arm-linux-gnueabihf-size build-armhf/src/libzgm.so | tail -n 1)"
+#  Code size (text/data/bss) of the shared library per architecture, as the packages build it
+#  (Debian's flags): `size`, not file size (aarch64 files are padded to 64 KiB pages).
+size:
+	@scripts/deps.sh build cross
+	packaging/deb/build.sh --configure amd64 arm64 armhf
+	for arch in amd64 arm64 armhf; do $(MESON) compile -C build-deb/$$arch/build -j $(JOBS) zgm:shared_library || exit 1; done
+	@printf '%-8s %s\n' arch "$$(size build-deb/amd64/build/src/libzgm.so | head -n 1)"
+	@printf '%-8s %s\n' amd64 "$$(size build-deb/amd64/build/src/libzgm.so | tail -n 1)"
+	@printf '%-8s %s\n' arm64 "$$(aarch64-linux-gnu-size build-deb/arm64/build/src/libzgm.so | tail -n 1)"
+	@printf '%-8s %s\n' armhf "$$(arm-linux-gnueabihf-size build-deb/armhf/build/src/libzgm.so | tail -n 1)"

@@ -1,7 +1,12 @@
 #!/bin/bash
 #  Builds zgm's Debian packages for amd64, arm64 and armhf (docs/packaging.md).
 #
-#  Usage: packaging/deb/build.sh [ARCH...]      ARCH: amd64, arm64, armhf (default: all three)
+#  Usage: packaging/deb/build.sh [--configure] [--no-python] [ARCH...]
+#         ARCH: amd64, arm64, armhf (default: all three)
+#
+#  --configure: step 1 only, for `make test-cross`, which builds and tests the ARM packages'
+#  own build directories (build-deb/arm64/build, build-deb/armhf/build): the tests under qemu
+#  run the objects the packages ship, and `make deb` after it compiles nothing again.
 #
 #  For each architecture, without dpkg-buildpackage (it would need the arm64 and armhf -dev
 #  packages installed on the host, which breaks the native build: docs/cross.md):
@@ -18,7 +23,7 @@
 #      the sysroot's own .deb files), dpkg-gensymbols writes libzgm0's symbols file,
 #      dpkg-gencontrol the control files, dpkg-deb builds build-deb/NAME_VERSION_ARCH.deb.
 #  python3-zgm (Architecture: all) is built once, with the first architecture, when the tree
-#  has python/.
+#  has python/ (not with --no-python: test.sh builds the architectures at the same time).
 #
 #  Environment: JOBS (ninja jobs, default 2), ZGM_DEB_OUT (default build-deb).
 set -euo pipefail
@@ -28,6 +33,15 @@ cd "$top"
 here=packaging/deb
 out=${ZGM_DEB_OUT:-build-deb}
 jobs=${JOBS:-2}
+configure_only="" python_done=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --configure) configure_only=yes ;;
+    --no-python) python_done=no ;;
+    *) break ;;
+    esac
+    shift
+done
 [ $# -gt 0 ] || set -- amd64 arm64 armhf
 
 version=$(dpkg-parsechangelog -l "$here/changelog" -S Version)
@@ -41,7 +55,6 @@ SOURCE_DATE_EPOCH=$(dpkg-parsechangelog -l "$here/changelog" -S Timestamp)
 export SOURCE_DATE_EPOCH
 
 mkdir -p "$out"
-python_done=""
 
 #  ini_list WORD...: the words as a meson array of strings.
 ini_list() {
@@ -152,7 +165,7 @@ cpp_link_args = $sys$ldflags
 EOF
     setup=(meson setup "$build" "${machine[@]}" --prefix=/usr --libdir="lib/$triplet"
            --sysconfdir=/etc --localstatedir=/var --buildtype=plain --wrap-mode=nodownload
-           -Dtests=false -Dbench=false -Dcli=true -Dsystemdunitdir=/lib/systemd/system)
+           -Dtests=true -Dbench=false -Dcli=true -Dsystemdunitdir=/lib/systemd/system)
     #  A changed flag or option configures afresh (meson reads machine files only then).
     if ! cmp -s "$work/flags.ini.new" "$work/flags.ini" ||
        [ "${setup[*]}" != "$(cat "$work/setup.cmd" 2>/dev/null)" ] ||
@@ -163,6 +176,10 @@ EOF
         echo "${setup[*]}" >"$work/setup.cmd"
     fi
     rm -f "$work/flags.ini.new"
+    if [ -n "$configure_only" ]; then
+        echo "configured: $build"
+        continue
+    fi
 
     #  2. Build what meson installs (not the benchmarks), and install it. build.ninja first:
     #  a changed meson.build reconfigures, and the target names may change with it.

@@ -246,6 +246,29 @@ grep -qF "\"sender\":\"$alice_key\"" <<<"$fetched" ||
     fail "the message's sender is not alice's key $alice_key: $fetched"
 echo "sender: alice's key $alice_key"
 
+#  The Python module (python3-zgm, installed in the amd64 root only: test-arch.sh) in the same
+#  session: carol, as an ordinary user, joins, sends and reads alice's message and her own.
+if [ -f "$root/usr/lib/python3/dist-packages/zgm/__init__.py" ]; then
+    python_session='
+import sys, zgm
+text, alices = sys.argv[1], sys.argv[2]
+with zgm.User("carol", registry="tcp://127.0.0.1:5570",
+              registry_key="/etc/zgm/keys/registry.cert") as carol:
+    carol.timeout = 5
+    carol.join("general")
+    sent = carol.send("general", text)
+    texts = [m.text for m in carol.fetch("general")]
+    assert texts == [alices, text], texts
+    live = carol.recv(timeout=5)
+    assert live.text == text and live.seq == sent.seq, (live.text, live.seq)
+    print("python: carol sent #%d, fetched %d messages, received her own live; zgm %s"
+          % (sent.seq, len(texts), zgm.__version__))
+'
+    expect "python: carol sent #2, fetched 2 messages" \
+        chroot --userspec=nobody:nogroup "$root" env -i PATH=/usr/bin:/bin HOME=/tmp \
+        python3 -c "$python_session" "hello from Python on $arch" "$text"
+fi
+
 #  The store: under /var/lib/zgm/main, owned by zgm, closed to others (UMask=0077).
 zgm_uid=$(chroot "$root" id -u zgm)
 files=$(find "$root/var/lib/zgm/$instance" -type f)

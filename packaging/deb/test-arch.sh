@@ -54,12 +54,22 @@ if [ ${#wrap[@]} -gt 0 ]; then
     printf '#!/bin/sh\nexec %s /usr/bin/zgm.arm "$@"\n' "${wrap[*]}" >"$root/usr/bin/zgm"
     chmod 0755 "$root/usr/bin/zgm"
 fi
+#  python3-zgm (Architecture: all) only where the root's own architecture is ARCH: dpkg
+#  resolves an all package's Depends (libzgm0) on the native architecture, amd64 here, and an
+#  ARM python3 cannot be configured without binfmt_misc. The ARM module is the same file;
+#  make test-cross runs its pytest suite under qemu against the ARM build of the packages.
+debs=(/tmp/debs/zgm_"${version}_$arch.deb" /tmp/debs/libzgm0_"${version}_$arch.deb"
+      /tmp/debs/libzgm-dev_"${version}_$arch.deb")
+python_deb=$debdir/python3-zgm_${version}_all.deb
+if [ "$arch" = amd64 ] && [ -f "$python_deb" ]; then
+    cp "$python_deb" "$root/tmp/debs/"
+    debs+=("/tmp/debs/$(basename "$python_deb")")
+fi
 log=$work/apt.log
 install_debs() {
     chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
         -o Dpkg::Options::=--force-unsafe-io -o APT::Install-Recommends=false \
-        /tmp/debs/zgm_"${version}_$arch.deb" /tmp/debs/libzgm0_"${version}_$arch.deb" \
-        /tmp/debs/libzgm-dev_"${version}_$arch.deb" >>"$log" 2>&1
+        "${debs[@]}" >>"$log" 2>&1
 }
 if ! install_debs; then
     #  The cached lists may be older than the mirror: refresh once.

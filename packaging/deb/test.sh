@@ -3,20 +3,26 @@
 #  owner uses them (docs/packaging.md).
 #
 #  Usage: packaging/deb/test.sh [--build] [ARCH...]   ARCH: amd64, arm64, armhf (default: all)
+#         packaging/deb/test.sh --base-root
 #
-#  --build: builds the packages first (packaging/deb/build.sh), while the base root is made.
+#  --build: builds the packages first (packaging/deb/build.sh, one job per architecture, at
+#  the same time), while the base root is made.
+#  --base-root: only makes the base root (step 1), e.g. in the background while other tests
+#  run (.ci/run); a test.sh started meanwhile waits for it (a lock) and finds it cached.
 #  1. A base root, cached in build-deb/roots/base: mmdebstrap --variant=minbase for the host's
 #     suite from the host's apt sources, native amd64 with arm64 and armhf as foreign
-#     architectures, plus systemd (for systemd-analyze --root) and qemu-user (ARM programs run
-#     inside the root through it: binfmt_misc is not available here). Made again when its
-#     stamp (suite, architectures, packages, sources) changes.
+#     architectures, plus systemd (for systemd-analyze --root), qemu-user (ARM programs run
+#     inside the root through it: binfmt_misc is not available here) and python3 (for
+#     python3-zgm). Made again when its stamp (suite, architectures, packages, sources)
+#     changes.
 #  2. lintian on the packages, as user nobody: no tag but those the packages override with a
 #     reason (usr/share/lintian/overrides; docs/packaging.md).
 #  3. For each ARCH, at the same time, test-arch.sh in a mount namespace of its own: a fresh
 #     root (an overlay over the base root) in which apt-get installs zgm, libzgm0 and
-#     libzgm-dev of ARCH; the user, directories and conffile; systemd-analyze verify and
-#     security; run-units.sh (the registry and a group server from the units' ExecStart as
-#     user zgm, a session); a program built with libzgm-dev; purge.
+#     libzgm-dev of ARCH (and python3-zgm in the amd64 root); the user, directories and
+#     conffile; systemd-analyze verify and security; run-units.sh (the registry and a group
+#     server from the units' ExecStart as user zgm, a session of `zgm user`, and one through
+#     the Python module where it is installed); a program built with libzgm-dev; purge.
 #  Every root, process and temporary file of the test is removed at the end, also on failure;
 #  the cached base root stays (rm -rf build-deb/roots to drop it).
 #
@@ -28,11 +34,11 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 here=$top/packaging/deb
 out=$top/${ZGM_DEB_OUT:-build-deb}
-build=""
-if [ "${1:-}" = --build ]; then
-    build=yes
-    shift
-fi
+build="" base_only=""
+case "${1:-}" in
+--build) build=yes; shift ;;
+--base-root) base_only=yes; shift ;;
+esac
 [ $# -gt 0 ] || set -- amd64 arm64 armhf
 [ "$(dpkg --print-architecture)" = amd64 ] ||
     { echo "test.sh: the roots are amd64 with ARM as foreign architectures: run on amd64" >&2; exit 2; }
@@ -64,7 +70,9 @@ cleanup() {
         grep " $tmp/" /proc/mounts >&2
         exit 1
     fi
-    rm -rf "$tmp" "$out/roots/base.tmp" ${lintian_dir:+"$lintian_dir"}
+    #  A half-made base root is removed unless another test.sh is making it (holds the lock).
+    flock -n "$out/roots/base.lock" rm -rf "$out/roots/base.tmp" || true
+    rm -rf "$tmp" ${lintian_dir:+"$lintian_dir"}
     exit $status
 }
 trap cleanup EXIT
@@ -108,7 +116,7 @@ if [ -z "$sources" ]; then
 fi
 [ -n "$sources" ] || { echo "test.sh: no apt sources on this host" >&2; exit 2; }
 base=$out/roots/base
-include=systemd,qemu-user
+include=systemd,qemu-user,python3
 # shellcheck disable=SC2086  # a list of files
 want="$suite amd64,arm64,armhf $include $(cat $sources | md5sum)"
 make_base() {
@@ -131,18 +139,37 @@ make_base() {
     echo "mmdebstrap failed (log above)"
     return 1
 }
-if [ ! -f "$base/.zgm-root-stamp" ] || [ "$(cat "$base/.zgm-root-stamp")" != "$want" ]; then
-    step "base root: mmdebstrap $suite minbase amd64,arm64,armhf +$include, in the background"
-    start base make_base
-else
-    start base echo "base root: cached in $base"
+#  One maker at a time (a test.sh --base-root may be at it): the lock, then the stamp.
+base_root() {
+    exec 9>"$out/roots/base.lock"
+    flock 9
+    if [ ! -f "$base/.zgm-root-stamp" ] || [ "$(cat "$base/.zgm-root-stamp")" != "$want" ]; then
+        make_base
+    else
+        echo "base root: cached in $base"
+    fi
+}
+if [ -n "$base_only" ]; then
+    step "base root: mmdebstrap $suite minbase amd64,arm64,armhf +$include"
+    start base base_root
+    finish base
+    step "base root: done"
+    exit 0
 fi
+step "base root: mmdebstrap $suite minbase amd64,arm64,armhf +$include (or cached), in the background"
+start base base_root
 
 #  --- The packages. --------------------------------------------------------------------------
 if [ -n "$build" ]; then
-    step "packages: packaging/deb/build.sh $*"
-    start build "$here/build.sh" "$@"
-    finish build
+    step "packages: packaging/deb/build.sh for $*, at the same time"
+    no_python=""   # python3-zgm with the first only
+    for arch in "$@"; do
+        # shellcheck disable=SC2086  # empty or one word
+        start "build-$arch" "$here/build.sh" $no_python "$arch"
+        no_python=--no-python
+    done
+    for arch in "$@"; do finish "build-$arch"; done
+    step "packages: built"
 fi
 for arch in "$@"; do
     for pkg in zgm libzgm0 libzgm-dev; do
