@@ -13,6 +13,7 @@
 #include "servertest.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <set>
 #include <sys/stat.h>
@@ -347,6 +348,108 @@ void test_silent_server_expires_and_heartbeating_one_stays(void** state) {
     std::vector<proto::GroupRecord> groups = list(user);
     assert_int_equal(groups.size(), 1);
     assert_string_equal(groups[0].name.c_str(), "busy");
+}
+
+//  A registry behind on its input does not expire a server whose heartbeats wait in that
+//  input. ZeroMQ takes requests from each connection in turn, so the test puts the backlog
+//  where it holds heartbeats for certain: on the server's own connection, in front of them
+//  (STATS, which cost the registry more than they cost the sender; over PLAIN, so that the
+//  registry's handling, not encryption in the I/O thread, is what falls behind). After its
+//  REGISTER, the server's heartbeats, one every third of the expiry interval, each wait
+//  behind about two expiry intervals' worth of requests; every one must be answered OK
+//  (not 404 "register again"), and the group stay listed.
+void test_heartbeats_waiting_behind_a_backlog_do_not_expire_their_server(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const int expiry = (test::emulated() ? 3 : 1) * 300;
+    const int64_t run_ms = 4 * expiry;
+    zgm_registry_t* registry = new_registry(fixture);
+    assert_ok(zgm_registry_set_insecure(registry, 1));
+    assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_RATE, 0)); //  no rate limit
+    assert_ok(zgm_registry_set_expiry(registry, expiry));
+    std::string endpoint = test::local_endpoint(zgm_registry_bind(registry, "tcp://127.0.0.1:*"));
+    fixture->clients.emplace_back(new RawClient(endpoint, "", KeyPair::generate(), true));
+    RawClient& server = test::patient(*fixture->clients.back());
+    assert_ok(zgm_registry_trust(registry, server.key().c_str()));
+    assert_ok(zgm_registry_add_admin(registry, server.key().c_str()));
+    zsock_set_sndhwm(server.socket(), 0); //  the backlog waits in this process if need be
+    zsock_set_rcvhwm(server.socket(), 0); //  and no reply is dropped
+    fixture->clients.emplace_back(new RawClient(endpoint, "", KeyPair::generate(), true));
+    RawClient& user = test::patient(*fixture->clients.back());
+
+    //  What one STATS costs the registry here: the backlog is sized by it.
+    const int probe = 2000;
+    int64_t start = mono_ms();
+    for (int i = 0; i < probe; i++) {
+        proto::Message stats = test::group_request(proto::kStats);
+        server.send(stats);
+    }
+    for (int i = 0; i < probe; i++)
+        assert_int_equal(server.recv().id, proto::kStatsReport);
+    double per_request_ms = (double)(mono_ms() - start + 1) / probe;
+    const uint32_t backlog = std::min<uint32_t>(
+        200000, std::max<uint32_t>(3000, (uint32_t)(2 * expiry / per_request_ms)));
+    print_message("# a STATS costs %.3f ms: a backlog of %u requests\n", per_request_ms, backlog);
+
+    register_ok(server, "general", "tcp://10.0.0.1:6000");
+    start = mono_ms();
+    //  The heartbeats not answered yet, by request id, with when each was sent.
+    std::map<uint32_t, int64_t> heartbeats;
+    uint32_t sent = 0, answered = 0, heartbeats_ok = 0;
+    int64_t next_heartbeat = start, longest_wait = 0;
+    auto take = [&](const proto::Message& reply) {
+        answered++;
+        auto found = heartbeats.find(reply.request_id);
+        if (found == heartbeats.end()) {
+            assert_int_equal(reply.id, proto::kStatsReport);
+            return;
+        }
+        int64_t waited = mono_ms() - found->second;
+        if (reply.id != proto::kOk)
+            fail_msg("a heartbeat that waited %lld ms (expiry %d ms) was answered %d %s",
+                     (long long)waited, expiry, reply.status, reply.reason.c_str());
+        longest_wait = std::max(longest_wait, waited);
+        heartbeats_ok++;
+        heartbeats.erase(found);
+    };
+    auto heartbeat = [&] {
+        proto::Message message = test::heartbeat_message("tcp://10.0.0.1:6000", 1);
+        server.send(message);
+        heartbeats[message.request_id] = mono_ms();
+        sent++;
+    };
+    //  For run_ms: heartbeats on time, replies read as they come, and `backlog` requests
+    //  kept unanswered.
+    for (int round = 0; round < 1000000 && mono_ms() - start < run_ms; round++) {
+        if (mono_ms() >= next_heartbeat) {
+            heartbeat();
+            next_heartbeat += expiry / 3;
+        }
+        proto::Message reply;
+        for (int i = 0; i < 1000 && server.try_recv(&reply, 0); i++)
+            take(reply);
+        if (sent - answered >= backlog && server.try_recv(&reply, 5)) take(reply);
+        for (int i = 0; i < 500 && sent - answered < backlog; i++) {
+            proto::Message stats = test::group_request(proto::kStats);
+            server.send(stats);
+            sent++;
+        }
+    }
+    //  A last heartbeat, then every answer.
+    heartbeat();
+    int64_t deadline = mono_ms() + test::patience();
+    while (answered < sent && mono_ms() < deadline) {
+        proto::Message reply;
+        if (server.try_recv(&reply, 100)) take(reply);
+    }
+    assert_int_equal(answered, sent);
+    print_message("# %u heartbeats answered OK, the longest after %lld ms (expiry %d ms)\n",
+                  heartbeats_ok, (long long)longest_wait, expiry);
+    //  The registry was behind: heartbeats waited longer than the expiry interval.
+    assert_true(longest_wait > expiry);
+    //  And the group is still listed, its server known.
+    proto::Message reply = resolve(user, "general");
+    assert_int_equal(reply.id, proto::kGroup);
+    assert_string_equal(reply.endpoint.c_str(), "tcp://10.0.0.1:6000");
 }
 
 void test_heartbeat_from_unknown_server_or_with_another_group_count_gets_404(void** state) {
@@ -1065,6 +1168,7 @@ int main(int argc, char** argv) {
         TEST(test_name_is_free_again_once_its_server_deregisters),
         TEST(test_same_key_moves_its_group_to_another_endpoint_at_once),
         TEST(test_silent_server_expires_and_heartbeating_one_stays),
+        TEST(test_heartbeats_waiting_behind_a_backlog_do_not_expire_their_server),
         TEST(test_heartbeat_from_unknown_server_or_with_another_group_count_gets_404),
         TEST(test_deregister_removes_the_servers_groups),
         TEST(test_untrusted_server_heartbeating_accept_new_is_never_sent_host),

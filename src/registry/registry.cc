@@ -29,6 +29,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -120,6 +121,8 @@ private:
     void on_stats(const std::string& from, const Key& peer, const proto::Message& request);
     void send_group(const std::string& to, uint32_t request_id, const GroupEntry& group);
     bool complete() const { return mono_ms() - started_ms_ >= expiry_ms_; }
+    //  How often expire() runs: a third of the expiry interval, at least every 10 ms.
+    int check_ms() const { return expiry_ms_ / 3 > 10 ? expiry_ms_ / 3 : 10; }
     void expire();
     void drop_server(const Key& server, const char* why);
 
@@ -139,6 +142,7 @@ private:
     int64_t read_dirs_ms_ = 0; //  when they were read
     std::string dirs_stamp_;   //  and their modification times then
     int expiry_ms_ = 3000;
+    int64_t next_expiry_ms_ = 0; //  when expire() runs next
     int64_t started_ms_ = 0;
     uint32_t next_request_id_ = 1;
     std::map<Key, ServerEntry> servers_;
@@ -151,24 +155,24 @@ private:
 //  application's Ctrl-C must not stop the registry under its zgm_registry_t.
 void Registry::run() {
     zsock_signal(pipe_, 0);
-    int64_t next_expiry = mono_ms() + expiry_ms_ / 3;
+    next_expiry_ms_ = mono_ms() + check_ms();
     while (true) {
         zmq_pollitem_t items[2] = {{zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0},
                                    {socket_ ? zsock_resolve(socket_) : nullptr, 0, ZMQ_POLLIN, 0}};
-        int64_t wait = next_expiry - mono_ms();
+        int64_t wait = next_expiry_ms_ - mono_ms();
         if (zmq_poll(items, socket_ ? 2 : 1, wait > 0 ? (long)wait : 0) < 0 && errno != EINTR)
             break;
         if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
         //  Whether this pass over the socket left requests waiting.
         bool behind = socket_ && (items[1].revents & ZMQ_POLLIN) && !handle_socket();
         int64_t now = mono_ms();
-        if (now >= next_expiry) {
+        if (now >= next_expiry_ms_) {
             //  A registry behind on its input may hold the very heartbeats it would miss
             //  (the soak saw a whole server dropped and registered again in one second).
             if (!behind) expire();
             rates_.sweep(now);
             responder_.tick(now);
-            next_expiry = now + (expiry_ms_ / 3 > 10 ? expiry_ms_ / 3 : 10);
+            next_expiry_ms_ = now + check_ms();
         }
     }
 }
@@ -253,6 +257,8 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
         return Error::kInvalid;
     } else if (name == "expiry" && number > 0) {
         expiry_ms_ = (int)number;
+        //  A shorter interval counts from now, not from the check the longer one planned.
+        next_expiry_ms_ = std::min(next_expiry_ms_, mono_ms() + check_ms());
     } else if (name == "max-rate") {
         limits_.rate = (uint32_t)number;
         rates_.set_rate(limits_.rate);

@@ -154,6 +154,12 @@ public:
     virtual void reply(Pending& pending, proto::Message& message) = 0;
     //  A request of this op got no reply in time.
     virtual void lapse(Pending& pending) = 0;
+    //  The reply to a request of this op that had lapsed (the op sent it again, or is
+    //  about to): by default it is not taken.
+    virtual void late_reply(const std::string& server_id, proto::Message& message) {
+        (void)server_id;
+        (void)message;
+    }
     //  Waits, the deadline. Called every tick.
     virtual void tick(int64_t now) = 0;
     bool done() const { return done_; }
@@ -243,6 +249,9 @@ private:
     std::set<std::string> known_;               //  groups that had a route in this session
     std::map<std::string, Followed> followed_;
     std::unordered_map<uint32_t, Pending> pending_;
+    //  Requests of ops to group servers whose attempt lapsed, while their op lives: request
+    //  id -> op id and server id. A reply that comes late still tells the op what happened.
+    std::unordered_map<uint32_t, std::pair<uint64_t, std::string>> lapsed_;
     std::map<uint64_t, std::unique_ptr<Op>> ops_;
     std::map<std::string, GroupSends> sends_;
     std::set<std::string> resolving_; //  groups the actor itself is resolving
@@ -598,6 +607,14 @@ private:
 class JoinOp : public GroupOp {
 public:
     JoinOp(UserActor& user, Call* call) : GroupOp(user, call, true) {}
+    //  A slow server's JOINED (LEFT) to an attempt that lapsed is the answer: it took effect.
+    //  An error that comes late is not taken; the attempt sent again settles it.
+    void late_reply(const std::string& server_id, proto::Message& message) override {
+        bool join = call_->kind == Call::kJoin;
+        if (done_ || server_id != server() || message.id != (join ? proto::kJoined : proto::kOk))
+            return;
+        answered(message);
+    }
 
 private:
     void build(proto::Message* message) override {
@@ -1424,7 +1441,16 @@ void UserActor::dispatch(const std::string& server_id, proto::Message& message) 
     if (message.id == proto::kDeliver && message.request_id == 0)
         return on_deliver(server_id, message);
     auto found = pending_.find(message.request_id);
-    if (found == pending_.end() || found->second.server != server_id) return; //  late
+    if (found == pending_.end() || found->second.server != server_id) {
+        auto late = lapsed_.find(message.request_id);
+        if (late == lapsed_.end() || late->second.second != server_id) return;
+        auto op = ops_.find(late->second.first);
+        lapsed_.erase(late);
+        if (op == ops_.end()) return;
+        op->second->late_reply(server_id, message);
+        if (op->second->done()) ops_.erase(op);
+        return;
+    }
     Pending pending = std::move(found->second);
     pending_.erase(found);
     if (pending.purpose == Purpose::kSend) return sends_answered(pending, message);
@@ -1682,6 +1708,8 @@ void UserActor::tick() {
         switch (pending.purpose) {
         case Purpose::kOp: {
             auto op = ops_.find(pending.op);
+            if (op != ops_.end() && !pending.server.empty())
+                lapsed_[id] = {pending.op, pending.server};
             if (op != ops_.end()) op->second->lapse(pending);
             break;
         }
@@ -1712,6 +1740,8 @@ void UserActor::tick() {
         it->second->tick(now);
         it = it->second->done() ? ops_.erase(it) : std::next(it);
     }
+    for (auto it = lapsed_.begin(); it != lapsed_.end();)
+        it = ops_.count(it->second.first) ? std::next(it) : lapsed_.erase(it);
     expire_sends(now);
     for (auto& entry : sends_)
         pump(entry.first);
