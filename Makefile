@@ -103,8 +103,9 @@ install: build
 docs:
 	python3 src/cli/gen_cli.py src/cli/commands.toml --markdown docs/cli.md
 
-#  Debian packages zgm, libzgm0 and libzgm-dev for amd64, arm64 and armhf into build-deb/
-#  (docs/packaging.md); the ARM ones cross-built against the sysroots of test-cross.
+#  Debian packages zgm, libzgm0 and libzgm-dev for amd64, arm64 and armhf, and python3-zgm,
+#  into build-deb/ (docs/packaging.md); the ARM ones cross-built in the build directories
+#  test-cross builds and tests (after it, nothing is compiled again).
 deb:
 	@scripts/deps.sh build cross deb
 	JOBS=$(JOBS) packaging/deb/build.sh
