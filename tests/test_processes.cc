@@ -281,7 +281,7 @@ void test_listen_prints_live_messages_and_resumes_after_the_last_printed(void** 
     assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
 
     pid_t listener = listen(s, "bob", {"general", "--count", "3", "--json"});
-    usleep(500000 * test::slowdown());
+    expect_log(s, "listen-bob", "zgm: listening to general");
     for (int i = 1; i <= 3; i++)
         assert_int_equal(user(s, "alice", {"send", "general", "live " + std::to_string(i)}).status,
                          0);
@@ -311,7 +311,7 @@ void test_group_server_killed_and_restarted_loses_nothing(void** state) {
 
     //  bob listens through the crash: 10 messages, each once, in order.
     pid_t listener = listen(s, "bob", {"general", "--count", "10", "--json"});
-    usleep(500000 * test::slowdown());
+    expect_log(s, "listen-bob", "zgm: listening to general");
     for (int i = 1; i <= 5; i++)
         assert_int_equal(user(s, "alice", {"send", "general", "m" + std::to_string(i)}).status, 0);
     test::kill_now(server);

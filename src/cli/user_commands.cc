@@ -247,6 +247,12 @@ int run_listen(Session* session, const Args& args, const std::vector<std::string
             return kExitRefused;
         }
     }
+    //  From here on nothing sent is missed: say so (a script may wait for this line).
+    std::string names;
+    for (const std::string& group : session->followed)
+        names += (names.empty() ? "" : ", ") + group;
+    fprintf(stderr, "zgm: listening to %s\n", names.c_str());
+    fflush(stderr);
     uint64_t printed = 0;
     while (!stop_requested() && (count == 0 || printed < count)) {
         zgm_msg_t* msg = zgm_user_recv(session->user, 250);
