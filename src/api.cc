@@ -392,7 +392,12 @@ zgm_registry_t* zgm_registry_new(void) {
         fail(Error::kSystem, "cannot start the registry");
         return nullptr;
     }
-    return new _zgm_registry_t{actor, public_key(actor)};
+    zgm_registry_t* self = new _zgm_registry_t{actor, public_key(actor)};
+    live_add(self, [](void* object) {
+        zgm_registry_t* registry = (zgm_registry_t*)object;
+        zgm_registry_destroy(&registry);
+    });
+    return self;
 }
 
 int zgm_registry_set_key(zgm_registry_t* self, const char* path) {
@@ -443,6 +448,7 @@ int zgm_registry_set_limit(zgm_registry_t* self, zgm_limit_t limit, uint64_t val
 
 void zgm_registry_destroy(zgm_registry_t** self_p) {
     if (self_p && *self_p) {
+        live_remove(*self_p);
         zactor_destroy(&(*self_p)->actor);
         delete *self_p;
         *self_p = nullptr;
@@ -465,6 +471,10 @@ zgm_server_t* zgm_server_new(const char* data_dir) {
         return nullptr;
     }
     zgm_server_t* self = new _zgm_server_t{actor, public_key(actor)};
+    live_add(self, [](void* object) {
+        zgm_server_t* server = (zgm_server_t*)object;
+        zgm_server_destroy(&server);
+    });
     if (status_command(self->actor, "STATUS") != 0) {
         std::string why = s_error;
         int code = s_errno;
@@ -551,6 +561,7 @@ int zgm_server_connect(zgm_server_t* self, const char* endpoint, const char* reg
 
 void zgm_server_destroy(zgm_server_t** self_p) {
     if (self_p && *self_p) {
+        live_remove(*self_p);
         zactor_destroy(&(*self_p)->actor);
         delete *self_p;
         *self_p = nullptr;
@@ -583,6 +594,10 @@ static zgm_user_t* new_user(const char* name, const KeyPair& keys) {
     self->caller.reset(caller);
     self->id = keys.public_txt;
     self->name = name;
+    live_add(self, [](void* object) {
+        zgm_user_t* user = (zgm_user_t*)object;
+        zgm_user_destroy(&user);
+    });
     succeed();
     return self;
 }
@@ -952,6 +967,7 @@ void* zgm_user_socket(zgm_user_t* self) {
 
 void zgm_user_destroy(zgm_user_t** self_p) {
     if (self_p && *self_p) {
+        live_remove(*self_p);
         delete *self_p;
         *self_p = nullptr;
     }

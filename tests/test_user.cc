@@ -65,6 +65,47 @@ void test_users_made_from_several_threads_at_once(void** state) {
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+//  A program that exits (returns from main, or calls exit) with a registry, a group server
+//  and a user still alive: they are destroyed on the way out, and the process exits with its
+//  own status. CZMQ's exit handler closed their sockets under their threads and the process
+//  aborted ("zsock_set_sndtimeo: Assertion ... failed", after a "dangling socket" line for
+//  each). In a child that has not touched CZMQ, so this test comes before any other that does.
+void test_a_program_exiting_with_objects_alive_exits_cleanly(void** state) {
+    (void)state;
+    int output[2];
+    assert_int_equal(pipe(output), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        dup2(output[1], 1); //  (CZMQ logs to stdout)
+        dup2(output[1], 2);
+        close(output[0]);
+        //  Never destroyed (kept reachable from a static, so LeakSanitizer sees no leak).
+        static Cluster* cluster = new Cluster();
+        cluster->add_server(NULL, {"open"});
+        zgm_user_t* user = cluster->user("leaver");
+        bool joined = zgm_user_join(user, "open") == 0;
+        if (!joined) fprintf(stderr, "join: %s\n", zgm_strerror());
+        exit(joined ? 5 : 1); //  exit(), not _exit(): its handlers run
+    }
+    close(output[1]);
+    std::string said;
+    char buffer[4096];
+    ssize_t got;
+    while ((got = read(output[0], buffer, sizeof buffer)) > 0)
+        said.append(buffer, (size_t)got);
+    close(output[0]);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    if (!WIFEXITED(status))
+        print_error("the child ended by signal %d; it said:\n%s\n",
+                    WIFSIGNALED(status) ? WTERMSIG(status) : 0, said.c_str());
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) != 5) print_error("the child said:\n%s\n", said.c_str());
+    assert_int_equal(WEXITSTATUS(status), 5); //  joined, and its own status
+    assert_null(strstr(said.c_str(), "dangling"));
+}
+
 //  Voluntary context switches of the threads named NAME: how often they slept and woke.
 uint64_t wakeups_of(const char* name) {
     uint64_t total = 0;
@@ -538,6 +579,7 @@ void test_destroying_a_user_with_unread_messages_and_outcomes_is_clean(void** st
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_users_made_from_several_threads_at_once), //  first: see there
+        cmocka_unit_test(test_a_program_exiting_with_objects_alive_exits_cleanly), //  as well
         cmocka_unit_test(test_async_sends_each_get_an_outcome_in_order),
         cmocka_unit_test(test_a_send_retried_with_its_id_is_stored_once_whoever_retries),
         cmocka_unit_test(test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id),

@@ -11,15 +11,61 @@
 #include "core/limits.h"
 #include "core/zap.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include <mutex>
+#include <vector>
 
 namespace zgm {
 
+namespace {
+
+struct Live {
+    void* object;
+    void (*destroy)(void*);
+    pid_t pid;
+};
+//  Never freed: the exit handler may run after static destructors have.
+std::mutex* s_live_lock = new std::mutex;
+std::vector<Live>* s_live = new std::vector<Live>;
+
+//  Newest first: users before the servers and the registry they talk to.
+void destroy_live() {
+    std::vector<Live> live;
+    {
+        std::lock_guard<std::mutex> lock(*s_live_lock);
+        live.swap(*s_live);
+    }
+    pid_t self = getpid();
+    for (auto it = live.rbegin(); it != live.rend(); ++it)
+        if (it->pid == self) it->destroy(it->object);
+}
+
+} // namespace
+
 void start_czmq() {
     static std::once_flag once;
-    std::call_once(once, [] { zsys_init(); });
+    //  zsys_init registers CZMQ's exit handler; this one, registered after it, runs before.
+    std::call_once(once, [] {
+        zsys_init();
+        atexit(destroy_live);
+    });
+}
+
+void live_add(void* object, void (*destroy)(void*)) {
+    std::lock_guard<std::mutex> lock(*s_live_lock);
+    s_live->push_back({object, destroy, getpid()});
+}
+
+void live_remove(void* object) {
+    std::lock_guard<std::mutex> lock(*s_live_lock);
+    for (auto it = s_live->begin(); it != s_live->end(); ++it)
+        if (it->object == object) {
+            s_live->erase(it);
+            return;
+        }
 }
 
 static void set_heartbeats(zsock_t* socket) {

@@ -24,6 +24,14 @@ struct ZapDomain;
 //  sockets at once abort it. Every public constructor calls this first; it runs it once.
 void start_czmq();
 
+//  The objects of the C API that are still alive when the process exits are destroyed then,
+//  by an exit handler that runs before CZMQ's own: that one closes every socket left open,
+//  under the actors' threads still using them, and the process aborted in exit(). Each
+//  registry, group server and user object is added when made and removed when destroyed;
+//  only those made by the exiting process itself (not inherited through fork) are destroyed.
+void live_add(void* object, void (*destroy)(void* object));
+void live_remove(void* object);
+
 //  A ROUTER for a server: replies to vanished peers fail (EHOSTUNREACH) instead of vanishing
 //  silently, queues are bounded, ZeroMQ heartbeats detect dead connections, a handshake
 //  must finish within 5 s, and libzmq cuts off (and disconnects) a frame over max_frame
