@@ -262,7 +262,7 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
     } else if (name == "max-rate") {
         limits_.rate = (uint32_t)number;
         rates_.set_rate(limits_.rate);
-    } else if (name == "max-connections") {
+    } else if (name == "max-connections" && number > 0) {
         limits_.connections = (uint32_t)number;
     } else if (name == "max-frame" && number >= kMinRegistryFrame) {
         limits_.frame = (uint32_t)number;
