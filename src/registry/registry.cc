@@ -21,11 +21,11 @@
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/limits.h"
-#include "core/listener.h"
 #include "core/names.h"
 #include "core/report.h"
-#include "core/responder.h"
 #include "core/zap.h"
+#include "net/listener.h"
+#include "net/responder.h"
 #include "proto/proto.h"
 
 #include <sys/stat.h>

@@ -6,11 +6,11 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
     =========================================================================
 */
-#include "core/listener.h"
+#include "net/listener.h"
 
 #include "core/actor.h"
-#include "core/responder.h"
 #include "core/zap.h"
+#include "net/responder.h"
 
 namespace zgm {
 

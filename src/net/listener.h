@@ -12,8 +12,8 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
     =========================================================================
 */
-#ifndef ZGM_CORE_LISTENER_H
-#define ZGM_CORE_LISTENER_H
+#ifndef ZGM_NET_LISTENER_H
+#define ZGM_NET_LISTENER_H
 
 #include "core/errors.h"
 #include "core/key.h"
