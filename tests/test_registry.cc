@@ -914,6 +914,22 @@ int send_big_frames(const char* endpoint, const char* key, int count, int megaby
     return 0;
 }
 
+//  max-connections is a positive number for the registry as for a group server (zgm.cfg
+//  and the zgm program take it so): 0 would admit no connection, not lift the limit.
+void test_max_connections_of_zero_is_refused_and_the_registry_still_serves(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    zgm_registry_t* registry = new_registry(fixture);
+    assert_int_equal(zgm_registry_set_limit(registry, ZGM_LIMIT_CONNECTIONS, 0), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "max-connections"));
+    assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_CONNECTIONS, 10));
+    std::string endpoint = test::local_endpoint(zgm_registry_bind(registry, "tcp://127.0.0.1:*"));
+    fixture->clients.emplace_back(
+        new RawClient(endpoint, zgm_registry_key(registry), KeyPair::generate()));
+    RawClient& user = test::patient(*fixture->clients.back());
+    assert_int_equal(list_page(user).id, proto::kGroups);
+}
+
 void test_frame_over_max_frame_is_cut_off_without_being_buffered(void** state) {
     Fixture* fixture = (Fixture*)*state;
     zgm_registry_t* registry = new_registry(fixture);
@@ -1184,6 +1200,7 @@ int main(int argc, char** argv) {
         TEST(test_max_groups_refused_with_430_naming_the_flag),
         TEST(test_users_are_rate_limited_with_429_and_retry_ms_and_trusted_servers_are_not),
         TEST(test_frame_over_max_frame_is_cut_off_without_being_buffered),
+        TEST(test_max_connections_of_zero_is_refused_and_the_registry_still_serves),
         TEST(test_malformed_messages_get_400_426_413_and_the_registry_carries_on),
         TEST(test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines_with_counts),
         TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),

@@ -23,8 +23,9 @@
 #include "core/limits.h"
 #include "core/names.h"
 #include "core/report.h"
-#include "core/responder.h"
 #include "core/zap.h"
+#include "net/listener.h"
+#include "net/responder.h"
 #include "proto/proto.h"
 
 #include <sys/stat.h>
@@ -90,22 +91,16 @@ struct PendingCreate {
 class Registry {
 public:
     explicit Registry(zsock_t* pipe) : pipe_(pipe), limits_(registry_default_limits()) {
-        keys_ = KeyPair::generate();
         started_ms_ = mono_ms();
         rates_.set_rate(limits_.rate);
     }
-    ~Registry() {
-        if (socket_) zap_unregister(socket_, &domain_);
-        zsock_destroy(&socket_);
-        if (descriptors_) release_descriptors(limits_.connections);
-    }
+    ~Registry() { listener_.close(); }
 
     void run();
 
 private:
     bool handle_pipe();
     Error set(const std::string& name, const std::string& value, std::string* why);
-    void bind(const std::string& endpoint);
     bool handle_socket();
     void handle(const std::string& from, const Key& peer, proto::Message& request);
     bool trusted(const Key& key);
@@ -127,16 +122,11 @@ private:
     void drop_server(const Key& server, const char* why);
 
     zsock_t* pipe_;
-    zsock_t* socket_ = nullptr;
-    std::shared_ptr<ZapDomain> domain_;
-    bool descriptors_ = false; //  reserved for limits_.connections
-    KeyPair keys_;
-    Security security_ = Security::kCurve;
     ServerLimits limits_;
     RateLimiter rates_;
     Responder responder_{"registry"};
+    Listener listener_{"registry", kMinRegistryFrame, &limits_, &rates_, &responder_};
     std::set<Key> trusted_keys_;
-    std::set<Key> admins_; //  keys besides its own that may ask for STATS
     std::vector<std::string> trust_dirs_;
     std::set<Key> dir_keys_;   //  the keys in trust_dirs_ at the last reading
     int64_t read_dirs_ms_ = 0; //  when they were read
@@ -157,14 +147,14 @@ void Registry::run() {
     zsock_signal(pipe_, 0);
     next_expiry_ms_ = mono_ms() + check_ms();
     while (true) {
+        zsock_t* socket = listener_.socket();
         zmq_pollitem_t items[2] = {{zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0},
-                                   {socket_ ? zsock_resolve(socket_) : nullptr, 0, ZMQ_POLLIN, 0}};
+                                   {socket ? zsock_resolve(socket) : nullptr, 0, ZMQ_POLLIN, 0}};
         int64_t wait = next_expiry_ms_ - mono_ms();
-        if (zmq_poll(items, socket_ ? 2 : 1, wait > 0 ? (long)wait : 0) < 0 && errno != EINTR)
-            break;
+        if (zmq_poll(items, socket ? 2 : 1, wait > 0 ? (long)wait : 0) < 0 && errno != EINTR) break;
         if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
         //  Whether this pass over the socket left requests waiting.
-        bool behind = socket_ && (items[1].revents & ZMQ_POLLIN) && !handle_socket();
+        bool behind = socket && (items[1].revents & ZMQ_POLLIN) && !handle_socket();
         int64_t now = mono_ms();
         if (now >= next_expiry_ms_) {
             //  A registry behind on its input may hold the very heartbeats it would miss
@@ -191,9 +181,10 @@ bool Registry::handle_pipe() {
         Error code = set(name ? name : "", value ? value : "", &why);
         zsock_send(pipe_, "is", (int)code, why.c_str());
     } else if (streq(command, "BIND")) {
-        bind(name ? name : "");
+        std::string bound;
+        listener_.bind(pipe_, name ? name : "", &bound);
     } else if (streq(command, "KEY")) {
-        zsock_send(pipe_, "s", keys_.public_txt.c_str());
+        zsock_send(pipe_, "s", listener_.keys().public_txt.c_str());
     }
     zstr_free(&command);
     zstr_free(&name);
@@ -202,51 +193,18 @@ bool Registry::handle_pipe() {
     return alive;
 }
 
-//  A number for a setting; false if it is not one.
-bool parse_number(const std::string& text, uint64_t max, uint64_t* value) {
-    if (text.empty() || text.size() > 19) return false;
-    uint64_t result = 0;
-    for (char c : text) {
-        if (c < '0' || c > '9') return false;
-        result = result * 10 + (uint64_t)(c - '0');
-    }
-    if (result > max) return false;
-    *value = result;
-    return true;
-}
-
 Error Registry::set(const std::string& name, const std::string& value, std::string* why) {
+    Error code = Error::kOk;
+    if (listener_.set(name, value, &code, why)) return code;
     uint64_t number = 0;
     bool numeric = parse_number(value, UINT32_MAX, &number);
-    bool before_bind = name == "key-public" || name == "key-secret" || name == "insecure" ||
-                       name == "max-connections" || name == "max-frame";
-    if (before_bind && socket_) {
-        *why = name + " must be set before the registry binds";
-        return Error::kInvalid;
-    }
-    if (name == "key-public" || name == "key-secret") {
-        Key key;
-        if (!Key::parse(value, &key)) {
-            *why = name + ": not a key (40 Z85 characters)";
-            return Error::kInvalid;
-        }
-        (name == "key-public" ? keys_.public_txt : keys_.secret_txt) = value;
-    } else if (name == "insecure") {
-        security_ = value == "1" ? Security::kInsecure : Security::kCurve;
-    } else if (name == "trust") {
+    if (name == "trust") {
         Key key;
         if (!Key::parse(value, &key)) {
             *why = "trust: not a key (40 Z85 characters)";
             return Error::kInvalid;
         }
         trusted_keys_.insert(key);
-    } else if (name == "admin") {
-        Key key;
-        if (!Key::parse(value, &key)) {
-            *why = "admin: not a key (40 Z85 characters)";
-            return Error::kInvalid;
-        }
-        admins_.insert(key);
     } else if (name == "trust-dir") {
         std::vector<Key> keys;
         if (!read_public_keys_in(value, &keys, why)) return Error::kSystem;
@@ -259,13 +217,6 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
         expiry_ms_ = (int)number;
         //  A shorter interval counts from now, not from the check the longer one planned.
         next_expiry_ms_ = std::min(next_expiry_ms_, mono_ms() + check_ms());
-    } else if (name == "max-rate") {
-        limits_.rate = (uint32_t)number;
-        rates_.set_rate(limits_.rate);
-    } else if (name == "max-connections") {
-        limits_.connections = (uint32_t)number;
-    } else if (name == "max-frame" && number >= kMinRegistryFrame) {
-        limits_.frame = (uint32_t)number;
     } else if (name == "max-groups" && number > 0) {
         limits_.groups = (uint32_t)number;
     } else {
@@ -273,29 +224,6 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
         return Error::kInvalid;
     }
     return Error::kOk;
-}
-
-void Registry::bind(const std::string& endpoint) {
-    std::string why;
-    if (!socket_) {
-        int code = 0;
-        socket_ = open_server_socket(keys_, security_, limits_.connections, limits_.frame, &domain_,
-                                     &code, &why);
-        if (!socket_) {
-            zsock_send(pipe_, "iis", -1, code, why.c_str());
-            return;
-        }
-        descriptors_ = true;
-        responder_.set_socket(socket_);
-        if (security_ == Security::kInsecure)
-            ZGM_LOG("registry: insecure: no encryption, and keys are not proven");
-    }
-    std::string bound;
-    int port = bind_server_socket(socket_, endpoint, &bound);
-    int error = port < 0 ? zmq_errno() : 0;
-    if (port >= 0)
-        ZGM_LOG("registry: listening on %s, key %s", bound.c_str(), keys_.public_txt.c_str());
-    zsock_send(pipe_, "iis", port, error, port < 0 ? zmq_strerror(error) : "");
 }
 
 //  Takes what is waiting, but bounded, so the pipe and timers are not starved. Returns
@@ -613,19 +541,20 @@ void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
 
 //  The registry's figures and its group servers: for its own key and its admins only.
 void Registry::on_stats(const std::string& from, const Key& peer, const proto::Message& request) {
-    if (peer.str() != keys_.public_txt && !admins_.count(peer))
+    if (!listener_.admin(peer))
         return responder_.refuse(from, request.request_id, proto::kDenied,
                                  "STATS is for the registry's own key and its --admin keys", peer);
     Report report;
     int64_t now = mono_ms();
-    report.add("registry", "key", keys_.public_txt);
+    report.add("registry", "key", listener_.keys().public_txt);
     report.add("registry", "uptime_s", (uint64_t)((now - started_ms_) / 1000));
     report.add("registry", "rss_kib", resident_kib());
     report.add("registry", "groups", (uint64_t)groups_.size());
     report.add("registry", "servers", (uint64_t)servers_.size());
-    report.add("registry", "connections", domain_ ? (uint64_t)domain_->connections.load() : 0);
+    ZapDomain* domain = listener_.domain();
+    report.add("registry", "connections", domain ? (uint64_t)domain->connections.load() : 0);
     report.add("registry", "complete", complete() ? "yes" : "no");
-    add_refusals(&report, "registry", domain_.get(), responder_.refusals(),
+    add_refusals(&report, "registry", domain, responder_.refusals(),
                  responder_.malformed().by_reason());
     for (const auto& entry : servers_) {
         if (report.size() > proto::kMaxBody / 2) break;

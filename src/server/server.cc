@@ -23,8 +23,9 @@
 #include "core/limits.h"
 #include "core/names.h"
 #include "core/report.h"
-#include "core/responder.h"
 #include "core/zap.h"
+#include "net/listener.h"
+#include "net/responder.h"
 #include "proto/proto.h"
 #include "server/registry_link.h"
 #include "store/store.h"
@@ -134,16 +135,11 @@ class GroupServer : public RegistryLinkOwner {
 public:
     GroupServer(zsock_t* pipe, const char* data_dir)
         : pipe_(pipe), data_dir_(data_dir ? data_dir : ""), link_(this) {
-        keys_ = KeyPair::generate();
         started_ms_ = mono_ms();
         rates_.set_rate(limits_.rate);
         open_store(Durability::kFull);
     }
-    ~GroupServer() {
-        if (users_) zap_unregister(users_, &domain_);
-        zsock_destroy(&users_);
-        if (descriptors_) release_descriptors(limits_.connections);
-    }
+    ~GroupServer() { listener_.close(); }
 
     void run();
     uint16_t host_group(const std::string& name, const Key& owner, uint8_t policy,
@@ -190,11 +186,6 @@ private:
 
     zsock_t* pipe_;
     std::string data_dir_;
-    zsock_t* users_ = nullptr;
-    std::shared_ptr<ZapDomain> domain_;
-    bool descriptors_ = false;
-    KeyPair keys_;
-    Security security_ = Security::kCurve;
     std::unique_ptr<Store> store_;
     Status store_status_;
     std::map<std::string, Group> groups_;
@@ -205,8 +196,8 @@ private:
     Retention default_retention_;
     RateLimiter rates_;
     Responder responder_{"group server"};
+    Listener listener_{"group server", kMinServerFrame, &limits_, &rates_, &responder_};
     std::unordered_map<Key, uint32_t, KeyHash> follows_by_key_;
-    std::set<Key> admins_; //  keys besides its own that may ask for STATS
     Counters counters_;
     int64_t started_ms_ = 0;
     int64_t next_sweep_ms_ = 0;
@@ -254,20 +245,21 @@ void GroupServer::run() {
     zsock_signal(pipe_, 0);
     while (!terminated_) {
         int64_t next = link_.tick(); //  first: it may replace the registry socket
+        zsock_t* users = listener_.socket();
         zmq_pollitem_t items[3] = {
             {zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0},
-            {users_ ? zsock_resolve(users_) : nullptr, 0, ZMQ_POLLIN, 0},
+            {users ? zsock_resolve(users) : nullptr, 0, ZMQ_POLLIN, 0},
             {link_.socket() ? zsock_resolve(link_.socket()) : nullptr, 0, ZMQ_POLLIN, 0},
         };
-        int count = link_.socket() ? 3 : users_ ? 2 : 1;
-        if (users_ && next_sweep_ms_ < next) next = next_sweep_ms_;
+        int count = link_.socket() ? 3 : users ? 2 : 1;
+        if (users && next_sweep_ms_ < next) next = next_sweep_ms_;
         int64_t now = mono_ms();
         long timeout = next == INT64_MAX ? -1 : next > now ? (long)(next - now) : 0;
         if (zmq_poll(items, count, timeout) < 0 && errno != EINTR) break;
         if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
         if (count > 1 && (items[1].revents & ZMQ_POLLIN)) handle_users();
         if (count > 2 && (items[2].revents & ZMQ_POLLIN)) link_.handle();
-        if (users_ && mono_ms() >= next_sweep_ms_) sweep();
+        if (users && mono_ms() >= next_sweep_ms_) sweep();
         Error outcome;
         std::string why;
         if (connect_waiting_ && link_.connect_outcome(&outcome, &why)) {
@@ -326,52 +318,29 @@ bool GroupServer::handle_pipe() {
         bind(args[0]);
     } else if (streq(command, "CONNECT")) {
         Key registry_key;
-        if (security_ == Security::kCurve && !Key::parse(args[1], &registry_key)) {
+        if (listener_.security() == Security::kCurve && !Key::parse(args[1], &registry_key)) {
             reply_status(Error::kInvalid, "the registry's public key is needed (40 Z85 "
                                           "characters), or insecure mode");
-        } else if (!link_.connect(args[0], registry_key, keys_, security_, &why)) {
+        } else if (!link_.connect(args[0], registry_key, listener_.keys(), listener_.security(),
+                                  &why)) {
             reply_status(Error::kInvalid, why);
         } else {
             connect_waiting_ = true;
         }
     } else if (streq(command, "KEY")) {
-        zsock_send(pipe_, "s", keys_.public_txt.c_str());
+        zsock_send(pipe_, "s", listener_.keys().public_txt.c_str());
     }
     zstr_free(&command);
     zmsg_destroy(&msg);
     return alive;
 }
 
-bool parse_number(const std::string& text, uint64_t* value) {
-    if (text.empty() || text.size() > 19) return false;
-    uint64_t result = 0;
-    for (char c : text) {
-        if (c < '0' || c > '9') return false;
-        result = result * 10 + (uint64_t)(c - '0');
-    }
-    *value = result;
-    return true;
-}
-
 Error GroupServer::set(const std::string& name, const std::string& value, std::string* why) {
-    bool before_bind = name == "key-public" || name == "key-secret" || name == "insecure" ||
-                       name == "max-connections" || name == "max-frame";
-    if (before_bind && users_) {
-        *why = name + " must be set before the group server binds";
-        return Error::kInvalid;
-    }
+    Error code = Error::kOk;
+    if (listener_.set(name, value, &code, why)) return code;
     uint64_t number = 0;
-    bool numeric = parse_number(value, &number);
-    if (name == "key-public" || name == "key-secret") {
-        Key key;
-        if (!Key::parse(value, &key)) {
-            *why = name + ": not a key (40 Z85 characters)";
-            return Error::kInvalid;
-        }
-        (name == "key-public" ? keys_.public_txt : keys_.secret_txt) = value;
-    } else if (name == "insecure") {
-        security_ = value == "1" ? Security::kInsecure : Security::kCurve;
-    } else if (name == "durability") {
+    bool numeric = parse_number(value, UINT32_MAX, &number);
+    if (name == "durability") {
         if (value != "full" && value != "normal") {
             *why = "durability is 'full' or 'normal'";
             return Error::kInvalid;
@@ -381,29 +350,15 @@ Error GroupServer::set(const std::string& name, const std::string& value, std::s
             *why = store_status_.message();
             return Error::kStorage;
         }
-    } else if (name == "admin") {
-        Key key;
-        if (!Key::parse(value, &key)) {
-            *why = "admin: not a key (40 Z85 characters)";
-            return Error::kInvalid;
-        }
-        admins_.insert(key);
     } else if (name == "advertise") {
         link_.set_advertise(value);
     } else if (name == "accept-new") {
         link_.set_accept_new(value == "1");
-    } else if (!numeric || number > UINT32_MAX) {
+    } else if (!numeric) {
         *why = name + ": '" + value + "' is not a number";
         return Error::kInvalid;
     } else if (name == "heartbeat" && number > 0) {
         link_.set_heartbeat((int)number);
-    } else if (name == "max-rate") {
-        limits_.rate = (uint32_t)number;
-        rates_.set_rate(limits_.rate);
-    } else if (name == "max-connections" && number > 0) {
-        limits_.connections = (uint32_t)number;
-    } else if (name == "max-frame" && number >= kMinServerFrame) {
-        limits_.frame = (uint32_t)number;
     } else if (name == "max-groups" && number > 0) {
         limits_.groups = (uint32_t)number;
     } else if (name == "max-groups-per-owner" && number > 0) {
@@ -416,7 +371,6 @@ Error GroupServer::set(const std::string& name, const std::string& value, std::s
         limits_.follower_bytes = number;
     } else {
         *why = "no group server setting " + name + " = " + value;
-        if (name == "max-frame") *why += " (at least " + std::to_string(kMinServerFrame) + ")";
         if (name == "max-follower-bytes")
             *why += " (at least " + std::to_string(proto::kBatchBytes) + ")";
         return Error::kInvalid;
@@ -542,29 +496,11 @@ uint16_t GroupServer::host_group(const std::string& name, const Key& owner, uint
 }
 
 void GroupServer::bind(const std::string& endpoint) {
-    std::string why;
-    if (!users_) {
-        int code = 0;
-        users_ = open_server_socket(keys_, security_, limits_.connections, limits_.frame, &domain_,
-                                    &code, &why);
-        if (!users_) {
-            zsock_send(pipe_, "iis", -1, code, why.c_str());
-            return;
-        }
-        descriptors_ = true;
-        responder_.set_socket(users_);
-        if (security_ == Security::kInsecure)
-            ZGM_LOG("group server: insecure: no encryption, and keys are not proven");
-        next_sweep_ms_ = mono_ms() + kSweepMs;
-    }
+    bool opening = !listener_.socket();
     std::string bound;
-    int port = bind_server_socket(users_, endpoint, &bound);
-    int error = port < 0 ? zmq_errno() : 0;
-    if (port >= 0) {
-        link_.set_bound(bound);
-        ZGM_LOG("group server: listening on %s, key %s", bound.c_str(), keys_.public_txt.c_str());
-    }
-    zsock_send(pipe_, "iis", port, error, port < 0 ? zmq_strerror(error) : "");
+    int port = listener_.bind(pipe_, endpoint, &bound);
+    if (opening && listener_.socket()) next_sweep_ms_ = mono_ms() + kSweepMs;
+    if (port >= 0) link_.set_bound(bound);
 }
 
 void GroupServer::summary_changed(const Group& group) {
@@ -768,7 +704,7 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
                        summary.missed, &frame))
         return responder_.error(from, request.request_id, proto::kInternal,
                                 "a stored message of '" + group->name + "' cannot be sent");
-    void* socket = zsock_resolve(users_);
+    void* socket = zsock_resolve(listener_.socket());
     if (zmq_send(socket, from.data(), from.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_msg_send(&frame, socket, ZMQ_DONTWAIT) < 0)
         zmq_msg_close(&frame);
@@ -920,12 +856,12 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
 //  The server's figures, and a page of its groups': for its own key and its admins only.
 void GroupServer::on_stats(const std::string& from, const Key& peer,
                            const proto::Message& request) {
-    if (peer.str() != keys_.public_txt && !admins_.count(peer))
+    if (!listener_.admin(peer))
         return responder_.refuse(from, request.request_id, proto::kDenied,
                                  "STATS is for the group server's own key and its --admin keys",
                                  peer);
     Report report;
-    report.add("server", "key", keys_.public_txt);
+    report.add("server", "key", listener_.keys().public_txt);
     report.add("server", "endpoint", link_.advertised());
     report.add("server", "uptime_s", (uint64_t)((mono_ms() - started_ms_) / 1000));
     report.add("server", "rss_kib", resident_kib());
@@ -933,7 +869,8 @@ void GroupServer::on_stats(const std::string& from, const Key& peer,
     if (store_status_.is_ok()) store_->disk_size(&disk);
     report.add("server", "store_bytes", disk);
     report.add("server", "groups", (uint64_t)groups_.size());
-    report.add("server", "connections", domain_ ? (uint64_t)domain_->connections.load() : 0);
+    ZapDomain* domain = listener_.domain();
+    report.add("server", "connections", domain ? (uint64_t)domain->connections.load() : 0);
     report.add("server", "sends", counters_.sends);
     report.add("server", "duplicates", counters_.duplicates);
     report.add("server", "fetches", counters_.fetches);
@@ -941,7 +878,7 @@ void GroupServer::on_stats(const std::string& from, const Key& peer,
     report.add("server", "pushes", counters_.pushes);
     report.add("server", "delivered", counters_.delivered);
     report.add("server", "dropped_pushes", counters_.dropped_pushes);
-    add_refusals(&report, "server", domain_.get(), responder_.refusals(),
+    add_refusals(&report, "server", domain, responder_.refusals(),
                  responder_.malformed().by_reason());
     uint32_t limit = request.limit && request.limit < 1000 ? request.limit : 100;
     auto it = request.after.empty() ? groups_.begin() : groups_.upper_bound(request.after);
@@ -1098,7 +1035,7 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
         group.base_bytes = group.pushes.front().second;
         group.pushes.pop_front();
     }
-    void* socket = zsock_resolve(users_);
+    void* socket = zsock_resolve(listener_.socket());
     for (auto it = group.followers.begin(); it != group.followers.end();) {
         Follower& follower = it->second;
         if (unacknowledged(group, follower.acked_seq) > limits_.follower_bytes) {
@@ -1175,10 +1112,11 @@ void GroupServer::sweep() {
 //  would stay as large as at the burst's peak, and grow toward it after each burst. Once
 //  such a burst has gone, the free memory goes back to the system.
 void GroupServer::give_back_memory() {
-    if (!domain_) return;
-    uint64_t opened = domain_->admitted + domain_->refused_full + domain_->refused_mechanism +
-                      domain_->refused_identity + domain_->failed_handshakes;
-    int connections = domain_->connections;
+    ZapDomain* domain = listener_.domain();
+    if (!domain) return;
+    uint64_t opened = domain->admitted + domain->refused_full + domain->refused_mechanism +
+                      domain->refused_identity + domain->failed_handshakes;
+    int connections = domain->connections;
     //  Connections opened since the memory was last given back, less those still open.
     int64_t gone = (int64_t)(opened - opened_at_trim_) - (connections - connections_at_trim_);
     if (gone < kChurnConnections) return;

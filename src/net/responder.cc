@@ -6,7 +6,7 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
     =========================================================================
 */
-#include "core/responder.h"
+#include "net/responder.h"
 
 #include "core/clock.h"
 

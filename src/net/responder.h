@@ -13,8 +13,8 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
     =========================================================================
 */
-#ifndef ZGM_CORE_RESPONDER_H
-#define ZGM_CORE_RESPONDER_H
+#ifndef ZGM_NET_RESPONDER_H
+#define ZGM_NET_RESPONDER_H
 
 #include "core/key.h"
 #include "core/limits.h"

@@ -1,0 +1,115 @@
+/*  =========================================================================
+    listener.cc - the listening side of a server
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#include "net/listener.h"
+
+#include "core/actor.h"
+#include "core/zap.h"
+#include "net/responder.h"
+
+namespace zgm {
+
+bool parse_number(const std::string& text, uint64_t max, uint64_t* value) {
+    if (text.empty() || text.size() > 19) return false;
+    uint64_t result = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') return false;
+        result = result * 10 + (uint64_t)(c - '0');
+    }
+    if (result > max) return false;
+    *value = result;
+    return true;
+}
+
+Listener::Listener(const char* who, uint32_t min_frame, ServerLimits* limits, RateLimiter* rates,
+                   Responder* responder)
+    : who_(who), min_frame_(min_frame), limits_(limits), rates_(rates), responder_(responder) {
+    keys_ = KeyPair::generate();
+}
+
+bool Listener::set(const std::string& name, const std::string& value, Error* code,
+                   std::string* why) {
+    bool key = name == "key-public" || name == "key-secret" || name == "admin";
+    bool number = name == "max-rate" || name == "max-connections" || name == "max-frame";
+    if (!key && !number && name != "insecure") return false;
+    *code = Error::kInvalid;
+    //  These make the socket, which the first bind makes once.
+    if (name != "admin" && name != "max-rate" && socket_) {
+        *why = name + " must be set before the " + who_ + " binds";
+        return true;
+    }
+    if (key) {
+        Key parsed;
+        if (!Key::parse(value, &parsed)) {
+            *why = name + ": not a key (40 Z85 characters)";
+            return true;
+        }
+        if (name == "admin")
+            admins_.insert(parsed);
+        else
+            (name == "key-public" ? keys_.public_txt : keys_.secret_txt) = value;
+    } else if (name == "insecure") {
+        security_ = value == "1" ? Security::kInsecure : Security::kCurve;
+    } else {
+        uint64_t n = 0;
+        if (!parse_number(value, UINT32_MAX, &n)) {
+            *why = name + ": '" + value + "' is not a number";
+            return true;
+        }
+        if (name == "max-rate") {
+            limits_->rate = (uint32_t)n;
+            rates_->set_rate(limits_->rate);
+        } else if (name == "max-connections" && n > 0) {
+            limits_->connections = (uint32_t)n;
+        } else if (name == "max-frame" && n >= min_frame_) {
+            limits_->frame = (uint32_t)n;
+        } else {
+            *why = std::string("no ") + who_ + " setting " + name + " = " + value;
+            if (name == "max-frame") *why += " (at least " + std::to_string(min_frame_) + ")";
+            return true;
+        }
+    }
+    *code = Error::kOk;
+    return true;
+}
+
+int Listener::bind(zsock_t* pipe, const std::string& endpoint, std::string* bound) {
+    if (!socket_) {
+        int code = 0;
+        std::string why;
+        socket_ = open_server_socket(keys_, security_, limits_->connections, limits_->frame,
+                                     &domain_, &code, &why);
+        if (!socket_) {
+            zsock_send(pipe, "iis", -1, code, why.c_str());
+            return -1;
+        }
+        descriptors_ = true;
+        responder_->set_socket(socket_);
+        if (security_ == Security::kInsecure)
+            ZGM_LOG("%s: insecure: no encryption, and keys are not proven", who_);
+    }
+    int port = bind_server_socket(socket_, endpoint, bound);
+    int error = port < 0 ? zmq_errno() : 0;
+    if (port >= 0)
+        ZGM_LOG("%s: listening on %s, key %s", who_, bound->c_str(), keys_.public_txt.c_str());
+    zsock_send(pipe, "iis", port, error, port < 0 ? zmq_strerror(error) : "");
+    return port;
+}
+
+void Listener::close() {
+    if (socket_) zap_unregister(socket_, &domain_);
+    zsock_destroy(&socket_);
+    if (descriptors_) release_descriptors(limits_->connections);
+    descriptors_ = false;
+}
+
+bool Listener::admin(const Key& key) const {
+    return key.str() == keys_.public_txt || admins_.count(key) > 0;
+}
+
+} // namespace zgm
