@@ -377,6 +377,13 @@ static int set_key(zactor_t* actor, const char* path, std::string* public_text) 
     return 0;
 }
 
+//  How the exit handler (live_add, core/actor.h) destroys an object left alive.
+template <typename T, void (*destroy)(T**)>
+static void destroy_at_exit(void* object) {
+    T* self = (T*)object;
+    destroy(&self);
+}
+
 //  -----------------------------------------------------------------------------------------
 //  zgm_registry_t
 
@@ -393,10 +400,7 @@ zgm_registry_t* zgm_registry_new(void) {
         return nullptr;
     }
     zgm_registry_t* self = new _zgm_registry_t{actor, public_key(actor)};
-    live_add(self, [](void* object) {
-        zgm_registry_t* registry = (zgm_registry_t*)object;
-        zgm_registry_destroy(&registry);
-    });
+    live_add(self, destroy_at_exit<zgm_registry_t, zgm_registry_destroy>);
     return self;
 }
 
@@ -471,10 +475,7 @@ zgm_server_t* zgm_server_new(const char* data_dir) {
         return nullptr;
     }
     zgm_server_t* self = new _zgm_server_t{actor, public_key(actor)};
-    live_add(self, [](void* object) {
-        zgm_server_t* server = (zgm_server_t*)object;
-        zgm_server_destroy(&server);
-    });
+    live_add(self, destroy_at_exit<zgm_server_t, zgm_server_destroy>);
     if (status_command(self->actor, "STATUS") != 0) {
         std::string why = s_error;
         int code = s_errno;
@@ -594,10 +595,7 @@ static zgm_user_t* new_user(const char* name, const KeyPair& keys) {
     self->caller.reset(caller);
     self->id = keys.public_txt;
     self->name = name;
-    live_add(self, [](void* object) {
-        zgm_user_t* user = (zgm_user_t*)object;
-        zgm_user_destroy(&user);
-    });
+    live_add(self, destroy_at_exit<zgm_user_t, zgm_user_destroy>);
     succeed();
     return self;
 }
