@@ -452,6 +452,90 @@ void test_heartbeats_waiting_behind_a_backlog_do_not_expire_their_server(void** 
     assert_string_equal(reply.endpoint.c_str(), "tcp://10.0.0.1:6000");
 }
 
+//  A registry that has just started does not know every group until its group servers have
+//  registered again, and a REGISTER may wait in its input behind other requests: until it
+//  has read that input to the end, a RESOLVE of a group it does not know is answered 503
+//  (ask again), not 404, even past its expiry interval. The backlog is the one of the test
+//  above, on the server's connection, in front of its REGISTER; the registry starts with a
+//  long expiry (so it is still learning while the test probes and queues) and is given a
+//  short one after. Every RESOLVE must be answered 503 until the group is there; some must
+//  have been sent later than one expiry interval after the start (the old rule's 404).
+void test_a_starting_registry_behind_on_its_input_answers_503_not_404(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const int expiry = (test::emulated() ? 3 : 1) * 300;
+    zgm_registry_t* registry = new_registry(fixture);
+    assert_ok(zgm_registry_set_insecure(registry, 1));
+    assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_RATE, 0)); //  no rate limit
+    assert_ok(zgm_registry_set_expiry(registry, 60000));
+    std::string endpoint = test::local_endpoint(zgm_registry_bind(registry, "tcp://127.0.0.1:*"));
+    const int64_t started_by = mono_ms(); //  the registry started before this
+    fixture->clients.emplace_back(new RawClient(endpoint, "", KeyPair::generate(), true));
+    RawClient& server = test::patient(*fixture->clients.back());
+    assert_ok(zgm_registry_trust(registry, server.key().c_str()));
+    assert_ok(zgm_registry_add_admin(registry, server.key().c_str()));
+    zsock_set_sndhwm(server.socket(), 0);
+    zsock_set_rcvhwm(server.socket(), 0);
+    fixture->clients.emplace_back(new RawClient(endpoint, "", KeyPair::generate(), true));
+    RawClient& user = test::patient(*fixture->clients.back());
+    assert_int_equal(resolve(user, "general").status, proto::kUnavailable);
+
+    const int probe = 2000;
+    int64_t start = mono_ms();
+    for (int i = 0; i < probe; i++) {
+        proto::Message stats = test::group_request(proto::kStats);
+        server.send(stats);
+    }
+    for (int i = 0; i < probe; i++)
+        assert_int_equal(server.recv().id, proto::kStatsReport);
+    double per_request_ms = (double)(mono_ms() - start + 1) / probe;
+    const uint32_t backlog = std::min<uint32_t>(
+        200000, std::max<uint32_t>(3000, (uint32_t)(2 * expiry / per_request_ms)));
+    print_message("# a STATS costs %.3f ms: a backlog of %u requests\n", per_request_ms, backlog);
+    for (uint32_t i = 0; i < backlog; i++) {
+        proto::Message stats = test::group_request(proto::kStats);
+        server.send(stats);
+    }
+    proto::Message registration =
+        test::register_message(Uuid::random(), "general", "tcp://10.0.0.1:6000");
+    server.send(registration);
+    assert_ok(zgm_registry_set_expiry(registry, expiry));
+
+    //  RESOLVE until the group is known: 503 until then, never 404.
+    uint32_t unavailable = 0, late = 0;
+    int64_t deadline = mono_ms() + test::patience();
+    proto::Message reply;
+    while (mono_ms() < deadline) {
+        int64_t sent_ms = mono_ms();
+        reply = resolve(user, "general");
+        if (reply.id == proto::kGroup) break;
+        if (reply.status != proto::kUnavailable)
+            fail_msg("RESOLVE of a group whose REGISTER waited in the registry's input, %lld ms "
+                     "after its start (expiry %d ms): %d %s",
+                     (long long)(sent_ms - started_by), expiry, reply.status, reply.reason.c_str());
+        unavailable++;
+        if (sent_ms - started_by >= expiry) late++;
+        zclock_sleep(std::min<int>(20, (int)reply.retry_ms)); //  as asked, more often
+    }
+    print_message("# %u RESOLVEs answered 503, %u of them sent after the expiry interval\n",
+                  unavailable, late);
+    assert_int_equal(reply.id, proto::kGroup);
+    assert_string_equal(reply.endpoint.c_str(), "tcp://10.0.0.1:6000");
+    assert_true(late > 0);
+    //  The backlog answered, and the REGISTER taken.
+    for (uint32_t i = 0; i < backlog; i++)
+        assert_int_equal(server.recv().id, proto::kStatsReport);
+    proto::Message registered = server.recv();
+    assert_int_equal(registered.request_id, registration.request_id);
+    assert_int_equal(registered.id, proto::kOk);
+    //  Once the input is read, a group nobody registered is not found.
+    deadline = mono_ms() + test::patience();
+    for (reply = resolve(user, "nosuch");
+         reply.status == proto::kUnavailable && mono_ms() < deadline;
+         reply = resolve(user, "nosuch"))
+        zclock_sleep(std::min<int>(20, (int)reply.retry_ms));
+    assert_int_equal(reply.status, proto::kNotFound);
+}
+
 void test_heartbeat_from_unknown_server_or_with_another_group_count_gets_404(void** state) {
     Fixture* fixture = (Fixture*)*state;
     RawClient& server = trusted_server(fixture);
@@ -1185,6 +1269,7 @@ int main(int argc, char** argv) {
         TEST(test_same_key_moves_its_group_to_another_endpoint_at_once),
         TEST(test_silent_server_expires_and_heartbeating_one_stays),
         TEST(test_heartbeats_waiting_behind_a_backlog_do_not_expire_their_server),
+        TEST(test_a_starting_registry_behind_on_its_input_answers_503_not_404),
         TEST(test_heartbeat_from_unknown_server_or_with_another_group_count_gets_404),
         TEST(test_deregister_removes_the_servers_groups),
         TEST(test_untrusted_server_heartbeating_accept_new_is_never_sent_host),

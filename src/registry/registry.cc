@@ -7,8 +7,9 @@
     the key that registered it until that server deregisters or falls silent for the expiry
     interval. A HEARTBEAT from a server the registry does not know (say, after a registry
     restart) is answered 404, and the server registers its groups again; until one expiry
-    interval has passed since the start, LIST says the list may be incomplete and RESOLVE
-    answers a miss with 503 rather than 404.
+    interval has passed since the start, with no requests left waiting in its input (they
+    may hold REGISTERs), LIST says the list may be incomplete and RESOLVE answers a miss
+    with 503 rather than 404.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -115,7 +116,9 @@ private:
     void on_host_reply(const Key& peer, const proto::Message& reply);
     void on_stats(const std::string& from, const Key& peer, const proto::Message& request);
     void send_group(const std::string& to, uint32_t request_id, const GroupEntry& group);
-    bool complete() const { return mono_ms() - started_ms_ >= expiry_ms_; }
+    //  Whether the registry knows every live group: learned_ is set at the first check
+    //  after one expiry interval from the start that finds the input read to its end.
+    bool complete() const { return learned_; }
     //  How often expire() runs: a third of the expiry interval, at least every 10 ms.
     int check_ms() const { return expiry_ms_ / 3 > 10 ? expiry_ms_ / 3 : 10; }
     void expire();
@@ -134,6 +137,7 @@ private:
     int expiry_ms_ = 3000;
     int64_t next_expiry_ms_ = 0; //  when expire() runs next
     int64_t started_ms_ = 0;
+    bool learned_ = false;
     uint32_t next_request_id_ = 1;
     std::map<Key, ServerEntry> servers_;
     std::map<std::string, GroupEntry> groups_;  //  by name, in name order for LIST
@@ -160,6 +164,8 @@ void Registry::run() {
             //  A registry behind on its input may hold the very heartbeats it would miss
             //  (the soak saw a whole server dropped and registered again in one second).
             if (!behind) expire();
+            //  Nor has it learned its groups yet: REGISTERs may wait in that input too.
+            if (!behind && now - started_ms_ >= expiry_ms_) learned_ = true;
             rates_.sweep(now);
             responder_.tick(now);
             next_expiry_ms_ = now + check_ms();
@@ -453,7 +459,8 @@ void Registry::on_resolve(const std::string& from, const proto::Message& request
                                 1000);
     }
     if (!complete()) {
-        uint32_t retry_ms = (uint32_t)(expiry_ms_ - (mono_ms() - started_ms_));
+        int64_t left_ms = expiry_ms_ - (mono_ms() - started_ms_);
+        uint32_t retry_ms = (uint32_t)std::max<int64_t>(left_ms, check_ms());
         return responder_.error(from, request.request_id, proto::kUnavailable,
                                 "the registry has just started and is still learning its groups",
                                 retry_ms);
