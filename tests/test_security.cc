@@ -14,8 +14,8 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
     =========================================================================
 */
-#include "core/actor.h"
 #include "core/zap.h"
+#include "net/sockets.h"
 #include "process.h"
 #include "servertest.h"
 

@@ -14,8 +14,8 @@
 #include "process.h"
 #include "servertest.h"
 
-#include "core/actor.h"
 #include "core/zap.h"
+#include "net/sockets.h"
 
 #include <algorithm>
 #include <deque>

@@ -1,5 +1,5 @@
 /*  =========================================================================
-    actor.h - what every role's actor shares: logging (core/log.h) and socket set-up
+    actor.h - what every role's actor shares: logging (core/log.h), CZMQ's start and exit
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -10,15 +10,10 @@
 #define ZGM_CORE_ACTOR_H
 
 #include "core/log.h" //  ZGM_LOG, ZGM_WARN, ZGM_ERROR
-#include "core/security.h"
 
 #include <czmq.h>
-#include <memory>
-#include <string>
 
 namespace zgm {
-
-struct ZapDomain;
 
 //  CZMQ's start-up (zsys_init) is not safe to race: two threads making the process's first
 //  sockets at once abort it. Every public constructor calls this first; it runs it once.
@@ -31,37 +26,6 @@ void start_czmq();
 //  only those made by the exiting process itself (not inherited through fork) are destroyed.
 void live_add(void* object, void (*destroy)(void* object));
 void live_remove(void* object);
-
-//  A ROUTER for a server: replies to vanished peers fail (EHOSTUNREACH) instead of vanishing
-//  silently, queues are bounded, ZeroMQ heartbeats detect dead connections, a handshake
-//  must finish within 5 s, and libzmq cuts off (and disconnects) a frame over max_frame
-//  before buffering it. Security is set with secure_server_socket before binding.
-zsock_t* new_server_socket(uint32_t max_frame);
-//  A role's server socket, made once before its first bind: the key pair checked,
-//  descriptors reserved for max_connections (core/limits.h), a ROUTER as new_server_socket
-//  makes, secured with keys and registered with ZAP (core/zap.h), which admits at most
-//  max_connections. NULL, with *code (EMFILE when descriptors are short, else 0) and *why,
-//  if it could not; then nothing is held. The caller gives the descriptors back
-//  (release_descriptors) when it destroys the socket.
-zsock_t* open_server_socket(const KeyPair& keys, Security security, uint32_t max_connections,
-                            uint32_t max_frame, std::shared_ptr<ZapDomain>* domain, int* code,
-                            std::string* why);
-//  A DEALER for a client of a server, speaking CURVE to the holder of server_key (or PLAIN),
-//  with ZeroMQ heartbeats. With `immediate`, nothing queues for a connection that is not up
-//  (sends fail with EAGAIN instead). NULL, with zmq_errno () set, if the endpoint is bad.
-//  With connect false, the caller connects (zmq_connect) when it is ready - after setting up a
-//  socket monitor, say, which would miss a handshake done before it listens.
-zsock_t* new_client_socket(const std::string& endpoint, bool immediate, const KeyPair& keys,
-                           Security security, const Key& server_key, bool connect = true);
-//  Binds a server socket: a wildcard port ("tcp://*:*") is a free one the kernel picks (not
-//  CZMQ's counting from 49152, which hands a port just given up by a stopped server to the
-//  next one). Returns the bound TCP port, 0 for other transports, or -1 with zmq_errno ().
-//  *bound gets the endpoint as bound.
-int bind_server_socket(zsock_t* socket, const std::string& endpoint, std::string* bound);
-//  "host:port" of a tcp:// endpoint (the endpoint itself for other transports).
-std::string endpoint_address(const std::string& endpoint);
-//  The TCP port of a bound endpoint ("tcp://0.0.0.0:41234" -> 41234), or 0.
-int endpoint_port(const std::string& endpoint);
 
 } // namespace zgm
 

@@ -8,7 +8,7 @@
 */
 #include "core/limits.h"
 
-#include "core/actor.h"
+#include "core/log.h"
 #include "core/report.h"
 #include "core/zap.h"
 

@@ -8,7 +8,7 @@
 */
 #include "core/zap.h"
 
-#include "core/actor.h"
+#include "core/log.h"
 
 #include <map>
 #include <mutex>

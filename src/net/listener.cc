@@ -8,9 +8,10 @@
 */
 #include "net/listener.h"
 
-#include "core/actor.h"
+#include "core/log.h"
 #include "core/zap.h"
 #include "net/responder.h"
+#include "net/sockets.h"
 
 namespace zgm {
 

@@ -18,7 +18,6 @@
 */
 #include "registry/registry.h"
 
-#include "core/actor.h"
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/limits.h"
@@ -27,6 +26,7 @@
 #include "core/zap.h"
 #include "net/listener.h"
 #include "net/responder.h"
+#include "net/sockets.h"
 #include "proto/proto.h"
 
 #include <sys/stat.h>

@@ -8,8 +8,9 @@
 */
 #include "server/registry_link.h"
 
-#include "core/actor.h"
 #include "core/clock.h"
+#include "core/log.h"
+#include "net/sockets.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

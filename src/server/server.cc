@@ -17,10 +17,10 @@
 */
 #include "server/server.h"
 
-#include "core/actor.h"
 #include "core/clock.h"
 #include "core/errors.h"
 #include "core/limits.h"
+#include "core/log.h"
 #include "core/names.h"
 #include "core/report.h"
 #include "core/zap.h"

@@ -8,8 +8,8 @@
 */
 #include "user/link.h"
 
-#include "core/actor.h"
 #include "core/clock.h"
+#include "net/sockets.h"
 
 #include <atomic>
 #include <cerrno>

@@ -21,7 +21,6 @@
 */
 #include "user/user.h"
 
-#include "core/actor.h"
 #include "core/clock.h"
 #include "core/names.h"
 #include "user/link.h"
