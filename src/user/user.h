@@ -127,6 +127,7 @@ constexpr uint64_t kMaxUnreadBytes = 16u << 20;
 struct UserShared {
     std::atomic<uint64_t> consumed_bytes{0}; //  frame bytes of the batches the caller finished
     std::atomic<uint64_t> events_sent{0};    //  Events the actor put on the events pipe
+                                             //  (counted just before each is put there)
 };
 
 //  What the actor is started with.
