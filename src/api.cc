@@ -160,11 +160,11 @@ static bool key_pair(const char* path, KeyPair* keys, std::string* name = nullpt
 //  zgm_msg_t and zgm_msglist_t
 
 //  An id as 32 hex digits and a NUL, into out (ZGM_MSG_ID_SIZE bytes).
-static void hex_id(const Uuid& id, char* out) {
+static void hex_id(const uint8_t* id, char* out) {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < 16; i++) {
-        out[2 * i] = digits[id.bytes[i] >> 4];
-        out[2 * i + 1] = digits[id.bytes[i] & 15];
+        out[2 * i] = digits[id[i] >> 4];
+        out[2 * i + 1] = digits[id[i] & 15];
     }
     out[32] = '\0';
 }
@@ -186,39 +186,40 @@ struct MsgTexts {
 //  No copy of the record and no text made in advance: a fetched message is 40 bytes.
 struct _zgm_msg_t {
     Batch* batch; //  a reference of its own for a live message; the list's for a fetched one
-    const proto::MessageRecord* record;
+    proto::MessageView record; //  where it is in the batch's frame
     uint64_t missed;
     const zgm_msglist_t* list; //  the list a fetched message is in; nullptr for a live one
     mutable MsgTexts* texts;   //  nullptr until a text is asked for (the list's, or its own)
 };
 
 static zgm_msg_t make_msg(Batch* batch, size_t index, const zgm_msglist_t* list) {
-    return zgm_msg_t{batch, &batch->records[index],
-                     batch->missed.empty() ? 0 : batch->missed[index], list, nullptr};
+    return zgm_msg_t{batch, batch->records[index], batch->missed.empty() ? 0 : batch->missed[index],
+                     list, nullptr};
 }
 
 const char* zgm_msg_group(const zgm_msg_t* self) {
     return self->batch->group.c_str();
 }
 uint64_t zgm_msg_seq(const zgm_msg_t* self) {
-    return self->record->seq;
+    return self->record.seq();
 }
 uint64_t zgm_msg_timestamp(const zgm_msg_t* self) {
-    return self->record->timestamp;
+    return self->record.timestamp();
 }
 static MsgTexts* texts_of(const zgm_msg_t* self);
 const char* zgm_msg_sender(const zgm_msg_t* self) {
     MsgTexts* texts = texts_of(self);
     if (!texts) return "";
-    if (!texts->sender[0]) memcpy(texts->sender, self->record->sender.str().c_str(), ZGM_KEY_SIZE);
+    if (!texts->sender[0])
+        memcpy(texts->sender, Key::from_bytes(self->record.sender()).str().c_str(), ZGM_KEY_SIZE);
     return texts->sender;
 }
-//  A MessageRecord's name is followed in its frame by the body's length, 4 bytes big-endian:
+//  A message record's name is followed in its frame by the body's length, 4 bytes big-endian:
 //  the first is 0, as the decoder takes no body of 2^24 bytes or more. So a name of up to
 //  ZGM_MAX_NAME bytes is a C string where it is.
 static_assert(proto::kMaxBody < (1u << 24), "a body's length no longer ends the name before it");
 const char* zgm_msg_sender_name(const zgm_msg_t* self) {
-    std::string_view name = self->record->sender_name;
+    std::string_view name = self->record.sender_name();
     if (name.empty()) return "";
     if (name.size() <= ZGM_MAX_NAME) return name.data();
     MsgTexts* texts = texts_of(self);
@@ -232,14 +233,14 @@ const char* zgm_msg_sender_name(const zgm_msg_t* self) {
 const char* zgm_msg_id(const zgm_msg_t* self) {
     MsgTexts* texts = texts_of(self);
     if (!texts) return "";
-    if (!texts->id[0]) hex_id(self->record->msg_id, texts->id);
+    if (!texts->id[0]) hex_id(self->record.msg_id(), texts->id);
     return texts->id;
 }
 const void* zgm_msg_body(const zgm_msg_t* self) {
-    return self->record->body.data();
+    return self->record.body().data();
 }
 size_t zgm_msg_size(const zgm_msg_t* self) {
-    return self->record->body.size();
+    return self->record.body().size();
 }
 uint64_t zgm_msg_missed(const zgm_msg_t* self) {
     return self->missed;
@@ -765,7 +766,7 @@ static bool message_id(char* msg_id, Uuid* id) {
         return true;
     }
     *id = Uuid::time_ordered();
-    if (msg_id) hex_id(*id, msg_id);
+    if (msg_id) hex_id(id->bytes, msg_id);
     return true;
 }
 
@@ -815,7 +816,7 @@ int zgm_user_sent(zgm_user_t* self, zgm_sent_t* sent, int timeout_ms) {
     SendOutcome outcome;
     if (!self->caller->next_outcome(&outcome, timeout_ms))
         return fail(Error::kTimeout, "no send outcome in time");
-    hex_id(outcome.msg_id, sent->msg_id);
+    hex_id(outcome.msg_id.bytes, sent->msg_id);
     copy_text(outcome.group, sent->group, sizeof sent->group);
     sent->seq = outcome.seq;
     sent->timestamp = outcome.timestamp;
