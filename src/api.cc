@@ -25,6 +25,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 using namespace zgm;
@@ -160,11 +161,11 @@ static bool key_pair(const char* path, KeyPair* keys, std::string* name = nullpt
 //  zgm_msg_t and zgm_msglist_t
 
 //  An id as 32 hex digits and a NUL, into out (ZGM_MSG_ID_SIZE bytes).
-static void hex_id(const Uuid& id, char* out) {
+static void hex_id(const uint8_t* id, char* out) {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < 16; i++) {
-        out[2 * i] = digits[id.bytes[i] >> 4];
-        out[2 * i + 1] = digits[id.bytes[i] & 15];
+        out[2 * i] = digits[id[i] >> 4];
+        out[2 * i + 1] = digits[id[i] & 15];
     }
     out[32] = '\0';
 }
@@ -183,42 +184,72 @@ struct MsgTexts {
     char id[ZGM_MSG_ID_SIZE];
 };
 
-//  No copy of the record and no text made in advance: a fetched message is 40 bytes.
+//  No copy of the record and no text made in advance: a fetched message is 16 bytes, where
+//  it is in its batch's frame and the list it is in (which holds the batches, the group and
+//  the texts). A live message is the first member of a LiveMsg, with what it has of its own.
 struct _zgm_msg_t {
-    Batch* batch; //  a reference of its own for a live message; the list's for a fetched one
-    const proto::MessageRecord* record;
-    uint64_t missed;
+    proto::MessageView record; //  where it is in its batch's frame
     const zgm_msglist_t* list; //  the list a fetched message is in; nullptr for a live one
-    mutable MsgTexts* texts;   //  nullptr until a text is asked for (the list's, or its own)
 };
 
-static zgm_msg_t make_msg(Batch* batch, size_t index, const zgm_msglist_t* list) {
-    return zgm_msg_t{batch, &batch->records[index],
-                     batch->missed.empty() ? 0 : batch->missed[index], list, nullptr};
+//  A message from zgm_user_recv.
+struct LiveMsg {
+    zgm_msg_t msg; //  first: a live zgm_msg_t* is a LiveMsg*
+    Batch* batch;  //  a reference of its own
+    uint64_t missed;
+    MsgTexts* texts; //  nullptr until a text is asked for
+};
+static_assert(std::is_standard_layout<LiveMsg>::value, "a zgm_msg_t* must be its LiveMsg*");
+
+static const LiveMsg* live_of(const zgm_msg_t* self) {
+    return reinterpret_cast<const LiveMsg*>(self);
+}
+
+struct _zgm_msglist_t {
+    std::string group;
+    std::vector<Batch*> batches;
+    std::vector<zgm_msg_t> messages;
+    uint64_t missed = 0;
+    bool more = false;
+    //  The messages' texts, one each, made (zeroed, untouched) when one is first asked for.
+    mutable MsgTexts* texts = nullptr;
+    ~_zgm_msglist_t() { free(texts); }
+};
+
+//  Where a message's texts go: its own (a live message), or its slot in its list's.
+static MsgTexts* texts_of(const zgm_msg_t* self) {
+    const zgm_msglist_t* list = self->list;
+    if (!list) {
+        LiveMsg* live = const_cast<LiveMsg*>(live_of(self));
+        if (!live->texts) live->texts = new (std::nothrow) MsgTexts();
+        return live->texts;
+    }
+    if (!list->texts) list->texts = (MsgTexts*)calloc(list->messages.size(), sizeof(MsgTexts));
+    return list->texts ? &list->texts[self - list->messages.data()] : nullptr;
 }
 
 const char* zgm_msg_group(const zgm_msg_t* self) {
-    return self->batch->group.c_str();
+    return self->list ? self->list->group.c_str() : live_of(self)->batch->group.c_str();
 }
 uint64_t zgm_msg_seq(const zgm_msg_t* self) {
-    return self->record->seq;
+    return self->record.seq();
 }
 uint64_t zgm_msg_timestamp(const zgm_msg_t* self) {
-    return self->record->timestamp;
+    return self->record.timestamp();
 }
-static MsgTexts* texts_of(const zgm_msg_t* self);
 const char* zgm_msg_sender(const zgm_msg_t* self) {
     MsgTexts* texts = texts_of(self);
     if (!texts) return "";
-    if (!texts->sender[0]) memcpy(texts->sender, self->record->sender.str().c_str(), ZGM_KEY_SIZE);
+    if (!texts->sender[0])
+        memcpy(texts->sender, Key::from_bytes(self->record.sender()).str().c_str(), ZGM_KEY_SIZE);
     return texts->sender;
 }
-//  A MessageRecord's name is followed in its frame by the body's length, 4 bytes big-endian:
+//  A message record's name is followed in its frame by the body's length, 4 bytes big-endian:
 //  the first is 0, as the decoder takes no body of 2^24 bytes or more. So a name of up to
 //  ZGM_MAX_NAME bytes is a C string where it is.
 static_assert(proto::kMaxBody < (1u << 24), "a body's length no longer ends the name before it");
 const char* zgm_msg_sender_name(const zgm_msg_t* self) {
-    std::string_view name = self->record->sender_name;
+    std::string_view name = self->record.sender_name();
     if (name.empty()) return "";
     if (name.size() <= ZGM_MAX_NAME) return name.data();
     MsgTexts* texts = texts_of(self);
@@ -232,49 +263,30 @@ const char* zgm_msg_sender_name(const zgm_msg_t* self) {
 const char* zgm_msg_id(const zgm_msg_t* self) {
     MsgTexts* texts = texts_of(self);
     if (!texts) return "";
-    if (!texts->id[0]) hex_id(self->record->msg_id, texts->id);
+    if (!texts->id[0]) hex_id(self->record.msg_id(), texts->id);
     return texts->id;
 }
 const void* zgm_msg_body(const zgm_msg_t* self) {
-    return self->record->body.data();
+    return self->record.body().data();
 }
 size_t zgm_msg_size(const zgm_msg_t* self) {
-    return self->record->body.size();
+    return self->record.body().size();
 }
 uint64_t zgm_msg_missed(const zgm_msg_t* self) {
-    return self->missed;
+    return self->list ? 0 : live_of(self)->missed;
 }
 
+//  A fetched message belongs to its list: nothing to destroy here.
 void zgm_msg_destroy(zgm_msg_t** self_p) {
     if (self_p && *self_p) {
-        (*self_p)->batch->release();
-        delete (*self_p)->texts;
-        delete *self_p;
+        if (!(*self_p)->list) {
+            LiveMsg* live = reinterpret_cast<LiveMsg*>(*self_p);
+            live->batch->release();
+            delete live->texts;
+            delete live;
+        }
         *self_p = nullptr;
     }
-}
-
-struct _zgm_msglist_t {
-    std::vector<Batch*> batches;
-    std::vector<zgm_msg_t> messages;
-    uint64_t missed = 0;
-    bool more = false;
-    //  The messages' texts, one each, made (zeroed, untouched) when one is first asked for.
-    mutable MsgTexts* texts = nullptr;
-    ~_zgm_msglist_t() { free(texts); }
-};
-
-//  Where a message's texts go: its own (a live message), or its slot in its list's.
-static MsgTexts* texts_of(const zgm_msg_t* self) {
-    if (self->texts) return self->texts;
-    if (!self->list) {
-        self->texts = new (std::nothrow) MsgTexts();
-    } else {
-        const zgm_msglist_t* list = self->list;
-        if (!list->texts) list->texts = (MsgTexts*)calloc(list->messages.size(), sizeof(MsgTexts));
-        if (list->texts) self->texts = &list->texts[self - list->messages.data()];
-    }
-    return self->texts;
 }
 
 size_t zgm_msglist_size(const zgm_msglist_t* self) {
@@ -765,7 +777,7 @@ static bool message_id(char* msg_id, Uuid* id) {
         return true;
     }
     *id = Uuid::time_ordered();
-    if (msg_id) hex_id(*id, msg_id);
+    if (msg_id) hex_id(id->bytes, msg_id);
     return true;
 }
 
@@ -815,7 +827,7 @@ int zgm_user_sent(zgm_user_t* self, zgm_sent_t* sent, int timeout_ms) {
     SendOutcome outcome;
     if (!self->caller->next_outcome(&outcome, timeout_ms))
         return fail(Error::kTimeout, "no send outcome in time");
-    hex_id(outcome.msg_id, sent->msg_id);
+    hex_id(outcome.msg_id.bytes, sent->msg_id);
     copy_text(outcome.group, sent->group, sizeof sent->group);
     sent->seq = outcome.seq;
     sent->timestamp = outcome.timestamp;
@@ -846,6 +858,7 @@ zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group, const zgm_fet
     }
     if (call(self, &request) != 0) return nullptr;
     zgm_msglist_t* list = new zgm_msglist_t();
+    list->group = std::move(request.group);
     list->missed = request.missed;
     list->more = request.more;
     list->batches = std::move(request.batches);
@@ -862,7 +875,7 @@ zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group, const zgm_fet
     for (Batch* batch : list->batches)
         for (size_t i = 0; i < batch->records.size(); i++, seen++)
             if (seen >= skip && list->messages.size() < keep)
-                list->messages.push_back(make_msg(batch, i, list));
+                list->messages.push_back(zgm_msg_t{batch->records[i], list});
     succeed();
     return list;
 }
@@ -934,10 +947,11 @@ zgm_msg_t* zgm_user_recv(zgm_user_t* self, int timeout_ms) {
     size_t index = 0;
     if (!self->caller->next_message(&batch, &index, timeout_ms))
         return fail(Error::kTimeout, "no message in time"), nullptr;
-    zgm_msg_t* msg =
-        new zgm_msg_t(make_msg(batch, index, nullptr)); //  takes the caller's reference
+    //  Takes the caller's reference.
+    LiveMsg* live = new LiveMsg{zgm_msg_t{batch->records[index], nullptr}, batch,
+                                batch->missed.empty() ? 0 : batch->missed[index], nullptr};
     succeed();
-    return msg;
+    return &live->msg;
 }
 
 char* zgm_user_stats(zgm_user_t* self, const char* endpoint, const char* key) {

@@ -1757,6 +1757,62 @@ void test_decoded_bodies_are_views_into_the_frame(void** state) {
     }
 }
 
+//  decode with views (what the user actor uses) against decode with records: the same
+//  verdict on every frame, and views that read what the records hold, where it is.
+void assert_views_decode_as_records(const std::string& frame, const char* what) {
+    Message records, views;
+    const uint8_t* data = (const uint8_t*)frame.data();
+    DecodeError want = decode(data, frame.size(), &records);
+    DecodeError got = decode(data, frame.size(), &views, true);
+    if (got != want)
+        fail_msg("%s: '%s' with views, '%s' without", what, decode_error_text(got),
+                 decode_error_text(want));
+    if (want != DecodeError::kOk) return;
+    assert_true(views.messages.empty());
+    assert_int_equal(views.views.size(), records.messages.size());
+    for (size_t i = 0; i < records.messages.size(); i++) {
+        const MessageRecord& a = records.messages[i];
+        const MessageView& view = views.views[i];
+        MessageRecord b = view.record();
+        assert_int_equal(view.seq(), a.seq);
+        assert_int_equal(view.timestamp(), a.timestamp);
+        assert_true(b.sender == a.sender);
+        assert_true(b.msg_id == a.msg_id);
+        assert_memory_equal(view.sender(), a.sender.bytes, kKeySize);
+        assert_memory_equal(view.msg_id(), a.msg_id.bytes, 16);
+        assert_true(view.sender_name().data() == a.sender_name.data());
+        assert_int_equal(view.sender_name().size(), a.sender_name.size());
+        assert_true(view.body().data() == a.body.data());
+        assert_int_equal(view.body().size(), a.body.size());
+    }
+    //  The other fields are decoded alike.
+    records.messages.clear();
+    g_checking = what;
+    assert_same_message(records, views);
+}
+
+void test_views_decode_as_records(void** state) {
+    (void)state;
+    for (uint8_t id : {kMessages, kDeliver})
+        for (Edge edge : {Edge::kLow, Edge::kMiddle, Edge::kHigh}) {
+            std::string frame = encode_ok(make_message(id, 7, edge));
+            assert_views_decode_as_records(frame, message_name(id));
+        }
+    //  Every prefix, and every byte set to 0 or 0xff (a NUL in a name, lengths and counts
+    //  too large or cut): the same error, or the same records.
+    for (uint8_t id : {kMessages, kDeliver}) {
+        std::string frame = encode_ok(make_message(id, 7, Edge::kMiddle));
+        for (size_t size = 0; size < frame.size(); size++)
+            assert_views_decode_as_records(frame.substr(0, size), "a prefix");
+        for (size_t at = 0; at < frame.size(); at++)
+            for (char value : {'\0', '\xff'}) {
+                std::string changed = frame;
+                changed[at] = value;
+                assert_views_decode_as_records(changed, "a byte changed");
+            }
+    }
+}
+
 //  ---------------------------------------------------------------------------------------
 //  MessagesWriter
 
@@ -2458,6 +2514,7 @@ int main(int argc, char** argv) {
         TEST(test_nul_inside_a_string_is_a_bad_value),
         TEST(test_every_decode_error_has_its_own_short_text),
         TEST(test_decoded_bodies_are_views_into_the_frame),
+        TEST(test_views_decode_as_records),
         TEST(test_messages_writer_gives_what_encode_gives),
         TEST(test_messages_writer_refuses_a_record_and_stays_usable),
         TEST(test_messages_writer_refuses_the_record_after_max_list),

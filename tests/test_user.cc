@@ -476,6 +476,59 @@ void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** s
     zgm_server_destroy(&server);
 }
 
+//  zgm_user_fetch and zgm_user_recv hand out the same message alike, whatever is asked first.
+void test_a_fetched_message_reads_as_the_same_message_received_live(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {"same"});
+    zgm_user_t* alice = cluster.user("alice");
+    zgm_user_t* bob = cluster.user("bob");
+    assert_ok(zgm_user_join(alice, "same"));
+    assert_ok(zgm_user_join(bob, "same"));
+    const std::vector<std::string> bodies = {"first", "", std::string(300, 'x')};
+    for (const std::string& body : bodies)
+        assert_ok(zgm_user_send(alice, "same", body.data(), body.size(), NULL, NULL, NULL));
+    std::vector<zgm_msg_t*> live;
+    for (size_t i = 0; i < bodies.size(); i++) {
+        live.push_back(zgm_user_recv(bob, 5000));
+        assert_non_null(live.back());
+    }
+    zgm_msglist_t* list = zgm_user_fetch(bob, "same", NULL);
+    assert_non_null(list);
+    assert_int_equal(zgm_msglist_size(list), bodies.size());
+    assert_int_equal(zgm_msglist_missed(list), 0);
+    for (size_t i = 0; i < bodies.size(); i++) {
+        const zgm_msg_t* fetched = zgm_msglist_get(list, i);
+        const zgm_msg_t* got = live[i];
+        //  The texts in another order for each: each is made on its own.
+        if (i % 2) {
+            assert_string_equal(zgm_msg_id(fetched), zgm_msg_id(got));
+            assert_string_equal(zgm_msg_sender(fetched), zgm_msg_sender(got));
+        } else {
+            assert_string_equal(zgm_msg_sender(fetched), zgm_msg_sender(got));
+            assert_string_equal(zgm_msg_id(fetched), zgm_msg_id(got));
+        }
+        assert_string_equal(zgm_msg_sender(fetched), zgm_user_id(alice));
+        assert_int_equal(strlen(zgm_msg_id(fetched)), ZGM_MSG_ID_SIZE - 1);
+        assert_string_equal(zgm_msg_group(fetched), "same");
+        assert_string_equal(zgm_msg_group(got), "same");
+        assert_string_equal(zgm_msg_sender_name(fetched), "alice");
+        assert_string_equal(zgm_msg_sender_name(got), "alice");
+        assert_int_equal(zgm_msg_seq(fetched), i + 1);
+        assert_int_equal(zgm_msg_seq(got), i + 1);
+        assert_int_equal(zgm_msg_timestamp(fetched), zgm_msg_timestamp(got));
+        assert_true(zgm_msg_timestamp(fetched) > 0);
+        assert_string_equal(body_of(fetched).c_str(), bodies[i].c_str());
+        assert_string_equal(body_of(got).c_str(), bodies[i].c_str());
+        assert_int_equal(zgm_msg_missed(fetched), 0);
+        assert_int_equal(zgm_msg_missed(got), 0);
+    }
+    zgm_msglist_destroy(&list);
+    assert_null(list);
+    for (zgm_msg_t*& msg : live)
+        zgm_msg_destroy(&msg);
+}
+
 void test_paging_backward_reaches_the_first_message(void** state) {
     (void)state;
     Cluster cluster;
@@ -644,6 +697,7 @@ int main(void) {
         cmocka_unit_test(test_a_group_server_restart_within_the_timeout_is_ridden_out),
         cmocka_unit_test(test_a_group_whose_server_stopped_is_away_not_unknown),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
+        cmocka_unit_test(test_a_fetched_message_reads_as_the_same_message_received_live),
         cmocka_unit_test(test_paging_backward_reaches_the_first_message),
         cmocka_unit_test(test_retention_is_reported_to_a_listener_who_was_away),
         cmocka_unit_test(test_the_owner_decides_who_is_in),

@@ -492,6 +492,11 @@ public:
         }
         return count;
     }
+    //  The byte the next field starts at.
+    const uint8_t* here() const { return data_ + pos_; }
+    void skip(size_t size) {
+        if (need(size)) pos_ += size;
+    }
     void fail(DecodeError error) {
         if (error_ == DecodeError::kOk) error_ = error;
         pos_ = size_; //  stop reading
@@ -513,7 +518,7 @@ private:
     DecodeError error_ = DecodeError::kOk;
 };
 
-void read_field(Field field, Reader& in, Message* msg) {
+void read_field(Field field, Reader& in, Message* msg, bool views) {
     switch (field) {
     case F_STATUS:
         msg->status = (uint16_t)in.number(2);
@@ -610,6 +615,17 @@ void read_field(Field field, Reader& in, Message* msg) {
     }
     case F_MESSAGES: {
         uint32_t count = in.count(kMinMessageRecord);
+        if (views) {
+            //  The same checks as below, nothing copied out.
+            msg->views.resize(count);
+            for (uint32_t i = 0; i < count && in.ok(); i++) {
+                msg->views[i] = MessageView(in.here());
+                in.skip(16 + kKeySize + 16);
+                in.string_view();
+                in.body();
+            }
+            return;
+        }
         msg->messages.resize(count);
         for (uint32_t i = 0; i < count && in.ok(); i++) {
             MessageRecord& record = msg->messages[i];
@@ -739,7 +755,18 @@ bool encode(const Message& msg, std::string* out) {
     return true;
 }
 
-DecodeError decode(const uint8_t* data, size_t size, Message* msg) {
+MessageRecord MessageView::record() const {
+    MessageRecord record;
+    record.seq = seq();
+    record.timestamp = timestamp();
+    memcpy(record.sender.bytes, sender(), kKeySize);
+    memcpy(record.msg_id.bytes, msg_id(), 16);
+    record.sender_name = sender_name();
+    record.body = body();
+    return record;
+}
+
+DecodeError decode(const uint8_t* data, size_t size, Message* msg, bool views) {
     //  Every field back to its default, but the frame stays: data may point into it.
     Frame frame = std::move(msg->frame);
     *msg = Message();
@@ -759,7 +786,7 @@ DecodeError decode(const uint8_t* data, size_t size, Message* msg) {
     if (!layout) return DecodeError::kUnknownId;
     for (Field field : layout->fields) {
         if (field == F_END || !in.ok()) break;
-        read_field(field, in, msg);
+        read_field(field, in, msg, views);
     }
     if (!in.ok()) return in.error();
     if (in.remaining() != 0) return DecodeError::kTrailing;
@@ -927,7 +954,7 @@ int send(void* socket, const std::string& routing_id, const Message& msg, int fl
 }
 
 DecodeError recv(void* socket, bool router, std::string* routing_id, Message* msg, int flags,
-                 std::string* peer) {
+                 std::string* peer, bool views) {
     zmq_msg_t frame;
     zmq_msg_init(&frame);
     DecodeError result = DecodeError::kNoFrame;
@@ -955,7 +982,7 @@ DecodeError recv(void* socket, bool router, std::string* routing_id, Message* ms
             //  The message keeps the frame: its records point into it.
             zmq_msg_move(msg->frame.get(), &frame);
             keep_bytes_in_place(msg->frame.get());
-            result = decode(msg->frame.data(), msg->frame.size(), msg);
+            result = decode(msg->frame.data(), msg->frame.size(), msg, views);
         } else if (index >= expected && result == DecodeError::kOk) {
             result = DecodeError::kSurplusFrames;
         }

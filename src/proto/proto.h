@@ -155,6 +155,43 @@ struct MessageRecord {
     std::string_view body;
 };
 
+//  One message record of a received MESSAGES or DELIVER frame, read where it is in the frame
+//  (decode with views checked it): a pointer, where a MessageRecord is 96 bytes copied out.
+//  The frame must outlive it. Its fields are those of a MessageRecord, in wire order: seq
+//  number 8, timestamp number 8, sender key, msg_id uuid, sender_name string, body body.
+class MessageView {
+public:
+    MessageView() = default;
+    explicit MessageView(const uint8_t* at) : at_(at) {}
+    uint64_t seq() const { return number8(at_); }
+    uint64_t timestamp() const { return number8(at_ + 8); }
+    //  kKeySize bytes
+    const uint8_t* sender() const { return at_ + 16; }
+    //  16 bytes
+    const uint8_t* msg_id() const { return at_ + 16 + kKeySize; }
+    std::string_view sender_name() const {
+        return std::string_view((const char*)at_ + kNameAt + 1, at_[kNameAt]);
+    }
+    std::string_view body() const {
+        const uint8_t* length = at_ + kNameAt + 1 + at_[kNameAt];
+        uint32_t size = (uint32_t)length[0] << 24 | (uint32_t)length[1] << 16 |
+                        (uint32_t)length[2] << 8 | length[3];
+        return std::string_view((const char*)length + 4, size);
+    }
+    //  A copy of the fields (sender_name and body still point into the frame).
+    MessageRecord record() const;
+
+private:
+    static constexpr size_t kNameAt = 16 + kKeySize + 16;
+    static uint64_t number8(const uint8_t* at) {
+        uint64_t value = 0;
+        for (size_t i = 0; i < 8; i++)
+            value = value << 8 | at[i];
+        return value;
+    }
+    const uint8_t* at_ = nullptr;
+};
+
 //  One message of a SEND: body points into the frame or the caller's buffer, as above.
 struct SendRecord {
     Uuid msg_id;
@@ -225,7 +262,8 @@ struct Message {
     uint64_t max_age_ms = 0;             //  RETAIN
     std::string report;                  //  STATS_REPORT: a JSON document (at most kMaxBody)
     std::vector<GroupRecord> groups;     //  GROUPS
-    std::vector<MessageRecord> messages; //  MESSAGES DELIVER
+    std::vector<MessageRecord> messages; //  MESSAGES DELIVER (decoded without views)
+    std::vector<MessageView> views;      //  MESSAGES DELIVER (decoded with views)
     std::vector<SendRecord> sends;       //  SEND
     std::vector<SentRecord> sent;        //  SENT
     std::vector<MemberRecord> members;   //  MEMBER_LIST
@@ -290,8 +328,10 @@ void encode_into(const Message& msg, uint8_t* buffer, size_t size);
 
 //  Decodes one frame. Views (MessageRecord, SendRecord) point into data, which the caller
 //  keeps alive. On failure msg->id and msg->request_id hold what the header said, if it got
-//  that far (so the caller can answer ERROR with the right request id).
-DecodeError decode(const uint8_t* data, size_t size, Message* msg);
+//  that far (so the caller can answer ERROR with the right request id). With views, the
+//  records of MESSAGES and DELIVER go into msg->views (checked as for msg->messages, which
+//  stays empty) rather than being copied out.
+DecodeError decode(const uint8_t* data, size_t size, Message* msg, bool views = false);
 
 //  The ERROR status a server answers a request that failed to decode with: 426 for another
 //  version, 413 for a body or frame over the limits, 400 for anything else.
@@ -345,8 +385,9 @@ int send_error(void* socket, const std::string& routing_id, uint32_t request_id,
 //  waiting) if nothing could be read, with errno 0 if a message was read but held no frame
 //  to decode. With `peer` not NULL, *peer is the ZAP User-Id of the connection the message
 //  came on (the sender's key in Z85; empty when the connection was not authenticated).
+//  With views, MESSAGES and DELIVER records are decoded as views (see decode).
 DecodeError recv(void* socket, bool router, std::string* routing_id, Message* msg, int flags = 0,
-                 std::string* peer = nullptr);
+                 std::string* peer = nullptr, bool views = false);
 
 } // namespace proto
 } // namespace zgm

@@ -797,16 +797,16 @@ private:
     void take(proto::Message& message) {
         if (first_page_) call_->missed = message.missed;
         first_page_ = false;
-        size_t count = message.messages.size();
-        uint64_t first = count ? message.messages.front().seq : 0;
-        uint64_t last = count ? message.messages.back().seq : 0;
+        size_t count = message.views.size();
+        uint64_t first = count ? message.views.front().seq() : 0;
+        uint64_t last = count ? message.views.back().seq() : 0;
         got_ += count;
         bool more = message.more && count > 0;
         if (count) {
             Batch* batch = new Batch();
             batch->group = call_->group;
             batch->frame = std::move(message.frame);
-            batch->records = std::move(message.messages);
+            batch->records = std::move(message.views);
             //  Oldest-first pages come in order; newest-first ones in reverse.
             if (call_->query.newest)
                 call_->batches.insert(call_->batches.begin(), batch);
@@ -1427,7 +1427,8 @@ void UserActor::handle_link(const std::string& server_id, zsock_t* socket) {
     for (int i = 0; i < 1000; i++) {
         proto::Message message;
         proto::DecodeError rc =
-            proto::recv(zsock_resolve(socket), false, nullptr, &message, ZMQ_DONTWAIT);
+            proto::recv(zsock_resolve(socket), false, nullptr, &message, ZMQ_DONTWAIT, nullptr,
+                        true); //  records as views into the frame, which batches keep
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return;
         if (rc != proto::DecodeError::kOk) {
             //  A malformed reply answers nothing we can trust; its request lapses.
@@ -1467,8 +1468,8 @@ void UserActor::on_deliver(const std::string& server_id, proto::Message& deliver
     auto found = followed_.find(deliver.group);
     if (found == followed_.end() || found->second.server != server_id) return;
     Followed& followed = found->second;
-    for (const proto::MessageRecord& record : deliver.messages)
-        followed.seen_seq = std::max(followed.seen_seq, record.seq);
+    for (const proto::MessageView& record : deliver.views)
+        followed.seen_seq = std::max(followed.seen_seq, record.seq());
     //  While a catch-up fetch is on its way, it brings these too.
     if (!followed.catching_up) emit(deliver.group, followed, deliver, 0);
     catch_up(deliver.group, followed);
@@ -1482,21 +1483,22 @@ void UserActor::on_deliver(const std::string& server_id, proto::Message& deliver
 bool UserActor::emit(const std::string& group, Followed& followed, proto::Message& message,
                      uint64_t missed_before) {
     uint64_t last = followed.last_seq;
-    std::vector<proto::MessageRecord> next;
+    std::vector<proto::MessageView> next;
     std::vector<uint64_t> missed;
     bool complete = true;
-    for (proto::MessageRecord& record : message.messages) {
+    for (const proto::MessageView& record : message.views) {
+        uint64_t seq = record.seq();
         uint64_t skipped = 0;
-        if (missed_before && next.empty() && record.seq > last + 1) {
-            skipped = record.seq - last - 1;
-            last = record.seq - 1;
+        if (missed_before && next.empty() && seq > last + 1) {
+            skipped = seq - last - 1;
+            last = seq - 1;
         }
-        if (record.seq <= last) continue;
-        if (record.seq != last + 1) {
+        if (seq <= last) continue;
+        if (seq != last + 1) {
             complete = false;
             break;
         }
-        last = record.seq;
+        last = seq;
         next.push_back(record);
         missed.push_back(skipped);
     }
@@ -1522,7 +1524,7 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
     }
     emitted_bytes_ += bytes;
     followed.last_seq = last;
-    message.messages.clear();
+    message.views.clear();
     return complete;
 }
 

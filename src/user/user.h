@@ -34,7 +34,7 @@ struct Batch {
     std::atomic<int> references{1};
     std::string group;
     proto::Frame frame;
-    std::vector<proto::MessageRecord> records;
+    std::vector<proto::MessageView> records;
     std::vector<uint64_t> missed; //  per record: trimmed messages just before it (or empty)
 
     void release() {

@@ -119,6 +119,19 @@ void check_writer(const Message& msg, const uint8_t* data, size_t size) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Message msg;
     DecodeError error = decode(data, size, &msg);
+    //  Decoding with views (as the user actor does) gives the same verdict, and views that
+    //  read what the records hold, where it is.
+    Message viewed;
+    if (decode(data, size, &viewed, true) != error)
+        broken("decode with views gives another verdict", msg);
+    if (error == DecodeError::kOk) {
+        if (!viewed.messages.empty() || viewed.views.size() != msg.messages.size())
+            broken("decode with views gives another count", msg);
+        for (const MessageView& view : viewed.views)
+            viewed.messages.push_back(view.record());
+        if (!same(msg, viewed) || !views_inside(viewed, data, size))
+            broken("decode with views gives other records", msg);
+    }
     if (error != DecodeError::kOk) {
         //  Every failure has a text (it becomes an ERROR reason) and an ERROR status.
         if (strlen(decode_error_text(error)) == 0) broken("decode error without text", msg);
