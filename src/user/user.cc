@@ -256,10 +256,20 @@ private:
     std::map<std::string, GroupSends> sends_;
     std::set<std::string> resolving_; //  groups the actor itself is resolving
     std::set<std::string> to_pump_;   //  groups with sends queued by the calls being taken
+    //  The poll set, built again only when a link's sockets change (repoll_): the pipe, then
+    //  each link's DEALER and monitor; polled_[i] says what items_[i] is.
+    struct Polled {
+        std::string id; //  server id ("" registry)
+        Link* link;     //  nullptr for the pipe
+        bool monitor;
+    };
+    void build_poll_set();
     std::vector<zmq_pollitem_t> items_;
-    std::vector<std::pair<std::string, zsock_t*>> polled_; //  server id ("" registry), socket
-    std::vector<SendOutcome> outcomes_;                    //  not yet on the events pipe
-    uint64_t emitted_bytes_ = 0;                           //  message bytes handed to the caller
+    std::vector<Polled> polled_;
+    bool repoll_ = true;
+    std::vector<const std::string*> following_; //  idle_deadline's, kept for its capacity
+    std::vector<SendOutcome> outcomes_;         //  not yet on the events pipe
+    uint64_t emitted_bytes_ = 0;                //  message bytes handed to the caller
     uint32_t next_request_id_ = 1;
     uint64_t next_op_ = 1;
     bool terminated_ = false;
@@ -1182,29 +1192,34 @@ UserActor::~UserActor() {
     zsock_destroy(&events_);
 }
 
+void UserActor::build_poll_set() {
+    items_.clear();
+    polled_.clear();
+    items_.push_back({zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0});
+    polled_.push_back({"", nullptr, false});
+    auto add = [&](const std::string& id, Link* link) {
+        if (!link->socket()) return;
+        items_.push_back({zsock_resolve(link->socket()), 0, ZMQ_POLLIN, 0});
+        polled_.push_back({id, link, false});
+        if (link->monitor()) {
+            items_.push_back({zsock_resolve(link->monitor()), 0, ZMQ_POLLIN, 0});
+            polled_.push_back({id, link, true});
+        }
+    };
+    if (registry_) add("", registry_.get());
+    for (auto& server : servers_)
+        add(server.first, server.second.link.get());
+    repoll_ = false;
+}
+
 void UserActor::run() {
     pthread_setname_np(pthread_self(), "zgm-user"); //  in top -H, gdb, /proc/PID/task
     zsock_signal(pipe_, 0);
-    int64_t last_tick = mono_ms(), last_event = last_tick;
+    int64_t now = mono_ms();
+    int64_t last_tick = now, last_event = now;
     bool tick_now = false;
     while (!terminated_) {
-        std::vector<zmq_pollitem_t>& items = items_;
-        std::vector<std::pair<std::string, zsock_t*>>& sockets = polled_;
-        items.clear();
-        sockets.clear();
-        items.push_back({zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0});
-        sockets.push_back({"", nullptr});
-        auto add = [&](const std::string& id, Link* link) {
-            items.push_back({zsock_resolve(link->socket()), 0, ZMQ_POLLIN, 0});
-            sockets.push_back({id, link->socket()});
-            if (link->monitor()) {
-                items.push_back({zsock_resolve(link->monitor()), 0, ZMQ_POLLIN, 0});
-                sockets.push_back({id, link->monitor()});
-            }
-        };
-        if (registry_) add("", registry_.get());
-        for (auto& server : servers_)
-            add(server.first, server.second.link.get());
+        if (repoll_) build_poll_set();
         //  Calls and sends are looked at often; with none, the actor sleeps until its next
         //  deadline (a request's, a keep-alive's), so idle users cost nothing between them.
         bool busy = !ops_.empty() || !sends_.empty() || !outcomes_.empty();
@@ -1213,36 +1228,36 @@ void UserActor::run() {
         //  Calls waiting on peers that say nothing (a server stalled or gone) are looked at
         //  less often the longer the silence, up to kQuietTickMs: a thousand users with
         //  sends waiting would otherwise take the CPUs their server needs to answer them.
-        int64_t now = mono_ms();
+        //  now: read at the end of the last wake (a clock read per wake, not per socket).
         int64_t busy_tick =
             std::min<int64_t>(std::max<int64_t>((now - last_event) / 4, kTickMs), kQuietTickMs);
         int64_t due = tick_now ? 0
                       : busy   ? last_tick + busy_tick
                                : std::max(idle_deadline(), last_tick + kTickMs);
         long timeout = due == INT64_MAX ? -1 : due > now ? (long)(due - now) : 0;
-        if (zmq_poll(items.data(), (int)items.size(), timeout) < 0 && errno != EINTR) break;
-        if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
-        for (const zmq_pollitem_t& item : items)
-            if (item.revents & ZMQ_POLLIN) last_event = mono_ms();
-        for (size_t i = 1; i < items.size(); i++) {
-            if (!(items[i].revents & ZMQ_POLLIN)) continue;
-            const std::string& id = sockets[i].first;
-            Link* link = id.empty()   ? registry_.get()
-                         : server(id) ? server(id)->link.get()
-                                      : nullptr;
-            if (!link) continue;
-            if (sockets[i].second == link->monitor()) {
+        int ready = zmq_poll(items_.data(), (int)items_.size(), timeout);
+        if (ready < 0 && errno != EINTR) break;
+        if ((items_[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
+        //  A call that changed the links (a connect) left items_ behind: what waits on the
+        //  sockets is read after the set is built again, at once.
+        for (size_t i = 1; i < items_.size() && !repoll_; i++) {
+            if (!(items_[i].revents & ZMQ_POLLIN)) continue;
+            Polled& polled = polled_[i];
+            Link* link = polled.link;
+            if (polled.monitor) {
                 bool was_up = link->up();
                 link->handle_monitor();
-                if (!was_up && link->up()) tick_now = true; //  what waited for it goes now
-                if (was_up && !link->up()) lapse_all(id);   //  their replies will not come
+                if (!was_up && link->up()) tick_now = true;      //  what waited for it goes now
+                if (was_up && !link->up()) lapse_all(polled.id); //  their replies will not come
             } else {
-                handle_link(id, sockets[i].second);
+                handle_link(polled.id, link->socket());
             }
         }
-        if (mono_ms() >= due) {
+        now = mono_ms();
+        if (ready > 0) last_event = now;
+        if (now >= due) {
             tick();
-            last_tick = mono_ms();
+            now = last_tick = mono_ms();
             tick_now = false;
         }
         flush_outcomes();
@@ -1285,6 +1300,7 @@ void UserActor::start_call(Call* call) {
     case Call::kConnect: {
         security_ = call->insecure ? Security::kInsecure : Security::kCurve;
         registry_.reset(new Link(call->text, call->key));
+        repoll_ = true;
         std::string why;
         if (!registry_->open(keys_, security_, &why)) {
             registry_.reset();
@@ -1381,6 +1397,7 @@ std::string UserActor::connect_server(const std::string& endpoint, const Key& ke
     if (!servers_.count(id)) {
         ServerConn& conn = servers_[id];
         conn.link.reset(new Link(endpoint, key));
+        repoll_ = true;
         std::string why;
         if (!conn.link->open(keys_, security_, &why)) {
             servers_.erase(id);
@@ -1541,17 +1558,22 @@ bool UserActor::can_catch_up(const Followed& followed) {
 //  with follows and the reopening of refused links; INT64_MAX for none.
 int64_t UserActor::idle_deadline() {
     int64_t due = INT64_MAX;
-    std::set<std::string> following;
+    //  The servers with follows (few: a vector, and no allocation once it has grown).
+    std::vector<const std::string*>& following = following_;
+    following.clear();
     for (const auto& entry : followed_) {
         if (can_catch_up(entry.second)) return 0;
-        following.insert(entry.second.server);
+        if (std::none_of(following.begin(), following.end(),
+                         [&](const std::string* id) { return *id == entry.second.server; }))
+            following.push_back(&entry.second.server);
     }
     for (const auto& entry : pending_)
         due = std::min(due, entry.second.deadline_ms);
     for (const auto& entry : servers_) {
         //  A keep-alive out waits for its answer or its request's deadline, above.
-        if (following.count(entry.first) && !entry.second.refreshing)
-            due = std::min(due, entry.second.next_refresh_ms);
+        bool followed = std::any_of(following.begin(), following.end(),
+                                    [&](const std::string* id) { return *id == entry.first; });
+        if (followed && !entry.second.refreshing) due = std::min(due, entry.second.next_refresh_ms);
         if (entry.second.link->reopen_ms()) due = std::min(due, entry.second.link->reopen_ms());
     }
     if (registry_ && registry_->reopen_ms()) due = std::min(due, registry_->reopen_ms());
@@ -1693,9 +1715,10 @@ void UserActor::lapse_all(const std::string& server_id) {
 
 void UserActor::tick() {
     int64_t now = mono_ms();
-    if (registry_) registry_->reopen_if_refused();
+    //  A link opened again has new sockets to poll.
+    if (registry_ && registry_->reopen_if_refused()) repoll_ = true;
     for (auto& entry : servers_)
-        entry.second.link->reopen_if_refused();
+        if (entry.second.link->reopen_if_refused()) repoll_ = true;
     //  Requests whose attempt lapsed.
     std::vector<uint32_t> lapsed;
     for (auto& entry : pending_)
