@@ -961,15 +961,17 @@ DecodeError recv(void* socket, bool router, std::string* routing_id, Message* ms
     int index = 0;
     int expected = router ? 2 : 1;
     bool more = true;
-    *msg = Message();
     if (peer) peer->clear();
     while (more) {
         if (zmq_msg_recv(&frame, socket, index == 0 ? flags : 0) < 0) {
             int saved = errno;
             zmq_msg_close(&frame);
+            //  Nothing waiting (each read of a socket to its end): msg as it was, no cost.
+            if (index == 0 && saved != EAGAIN) *msg = Message();
             errno = saved;
             return index == 0 ? DecodeError::kNoFrame : result;
         }
+        if (index == 0) *msg = Message();
         more = zmq_msg_more(&frame);
         if (router && index == 0) {
             if (routing_id)

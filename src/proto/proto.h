@@ -386,6 +386,7 @@ int send_error(void* socket, const std::string& routing_id, uint32_t request_id,
 //  to decode. With `peer` not NULL, *peer is the ZAP User-Id of the connection the message
 //  came on (the sender's key in Z85; empty when the connection was not authenticated).
 //  With views, MESSAGES and DELIVER records are decoded as views (see decode).
+//  On kNoFrame with EAGAIN, msg is left as it was; otherwise it is reset or decoded.
 DecodeError recv(void* socket, bool router, std::string* routing_id, Message* msg, int flags = 0,
                  std::string* peer = nullptr, bool views = false);
 

@@ -71,6 +71,9 @@ bool UserCaller::take_event(int timeout_ms) {
     bool waiting = shared_.events_sent.load(std::memory_order_acquire) != events_taken_;
     if (!waiting && timeout_ms == 0) return false;
     if (!waiting || zmq_recv(pipe, &event, sizeof event, ZMQ_DONTWAIT) != (int)sizeof event) {
+        //  Counted and not there yet (the actor is putting it there): the read just made
+        //  looked, a call that does not wait is done.
+        if (timeout_ms == 0) return false;
         zmq_pollitem_t item = {pipe, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLIN)) return false;
         if (zmq_recv(pipe, &event, sizeof event, ZMQ_DONTWAIT) != (int)sizeof event) return false;
@@ -89,6 +92,11 @@ bool UserCaller::take_event(int timeout_ms) {
 
 template <class Ready>
 bool UserCaller::wait(Ready ready, int timeout_ms) {
+    if (timeout_ms == 0) { //  no clock to read
+        while (!ready())
+            if (!take_event(0)) return false;
+        return true;
+    }
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
     while (!ready()) {
         int64_t left = deadline == INT64_MAX ? -1 : std::max<int64_t>(deadline - zclock_mono(), 0);

@@ -87,14 +87,14 @@ bool Link::open(const KeyPair& keys, Security security, std::string* why) {
     return true;
 }
 
-void Link::handle_monitor() {
-    if (!monitor_) return;
+bool Link::handle_monitor() {
+    if (!monitor_) return true;
     for (int i = 0; i < 1000; i++) {
         zmq_msg_t frame;
         zmq_msg_init(&frame);
         if (zmq_msg_recv(&frame, zsock_resolve(monitor_), ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&frame);
-            return;
+            return true;
         }
         uint16_t event = 0;
         uint32_t value = 0;
@@ -139,10 +139,12 @@ void Link::handle_monitor() {
             break;
         }
     }
+    return false;
 }
 
 bool Link::send(const proto::Message& message) {
     if (!socket_) return false;
+    sent_ = true;
     return proto::send(zsock_resolve(socket_), "", message, ZMQ_DONTWAIT) == 0;
 }
 

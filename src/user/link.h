@@ -40,8 +40,8 @@ public:
     zsock_t* socket() { return socket_; }
     zsock_t* monitor() { return monitor_; }
 
-    //  Reads the monitor's events.
-    void handle_monitor();
+    //  Reads the monitor's events. True if it read them all (EAGAIN).
+    bool handle_monitor();
     //  A server that refused the handshake (ZAP: too many connections, or going away) makes
     //  libzmq give the connection up for good; the link then opens a new socket after a
     //  pause. Call now and then; true if it did (the old socket is gone).
@@ -63,6 +63,13 @@ public:
 
     //  Sends one message; false (EAGAIN) when the connection is not up.
     bool send(const proto::Message& message);
+    //  Whether send was called since the last time this was asked (a send passes over the
+    //  socket's commands, which may take the signal of a message come in).
+    bool take_sent() {
+        bool sent = sent_;
+        sent_ = false;
+        return sent;
+    }
 
 private:
     std::string probe() const;
@@ -82,6 +89,7 @@ private:
     KeyPair keys_;
     Security security_ = Security::kCurve;
     int64_t reopen_ms_ = 0; //  when to open a new socket after a refused handshake (0: no)
+    bool sent_ = false;
 };
 
 } // namespace zgm

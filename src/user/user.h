@@ -126,8 +126,9 @@ constexpr uint64_t kMaxUnreadBytes = 16u << 20;
 //  What the caller and the actor share, besides the pipes.
 struct UserShared {
     std::atomic<uint64_t> consumed_bytes{0}; //  frame bytes of the batches the caller finished
-    std::atomic<uint64_t> events_sent{0};    //  Events the actor put on the events pipe
-                                             //  (counted just before each is put there)
+    //  Events the actor put on the events pipe, counted before each goes (so never fewer
+    //  than are there and taken: the caller asks libzmq nothing while it is unchanged)
+    std::atomic<uint64_t> events_sent{0};
 };
 
 //  What the actor is started with.
