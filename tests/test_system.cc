@@ -250,7 +250,32 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(zgm_registry_bind(second, "bogus://x"), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
     assert_non_null(strstr(zgm_strerror(), "cannot bind bogus://x"));
+    //  An endpoint without its transport gets the hint when bound too, and a TCP port over
+    //  65535 is refused (libzmq took 99999 as 34463).
+    assert_int_equal(zgm_registry_bind(second, "localhost:5570"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "did you mean tcp://localhost:5570"));
+    assert_int_equal(zgm_registry_bind(second, "tcp://127.0.0.1:99999"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "0 to 65535"));
     zgm_registry_destroy(&second);
+    zgm_user_t* far = zgm_user_new("far");
+    assert_int_equal(zgm_user_connect(far, "tcp://127.0.0.1:99999", zgm_user_id(far)), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    zgm_user_destroy(&far);
+    //  A group server: its bind, its registry and the endpoint it advertises.
+    zgm_server_t* server = zgm_server_new(NULL);
+    assert_int_equal(zgm_server_bind(server, "localhost:5571"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "did you mean tcp://localhost:5571"));
+    assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
+    assert_int_equal(zgm_server_set_advertise(server, "pi.lan:5571"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "did you mean tcp://pi.lan:5571"));
+    assert_int_equal(zgm_server_connect(server, "localhost:5570", cluster.key()), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "did you mean tcp://localhost:5570"));
+    zgm_server_destroy(&server);
 }
 
 //  Stats are for the server's own key and its admins; they count what happened.

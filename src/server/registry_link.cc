@@ -37,6 +37,11 @@ bool RegistryLink::connect(const std::string& endpoint, const Key& registry_key,
         *why = "bind the group server before connecting it to the registry";
         return false;
     }
+    std::string problem = endpoint_problem(endpoint);
+    if (!problem.empty()) {
+        *why = "the registry: " + problem;
+        return false;
+    }
     zsock_destroy(&socket_);
     endpoint_ = endpoint;
     registry_key_ = registry_key;
