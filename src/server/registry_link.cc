@@ -225,8 +225,12 @@ bool RegistryLink::send_heartbeat() {
     message.id = proto::kHeartbeat;
     message.endpoint = advertised();
     message.accept_new = accept_new_ ? 1 : 0;
+    //  The groups registered and those whose REGISTER is on its way (sent before this, in
+    //  the same tick at start): the registry has those by the time it reads this. Counting
+    //  only the registered ones made the first HEARTBEAT get 404 and every group register
+    //  again.
     for (const auto& entry : groups_)
-        message.group_count += entry.second.registered ? 1 : 0;
+        message.group_count += entry.second.registered || entry.second.refused.empty() ? 1 : 0;
     return to_registry(message);
 }
 
