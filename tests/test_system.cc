@@ -208,6 +208,11 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     //  No registry key and not insecure: a usage error, not a silent plain connection.
     assert_int_equal(zgm_user_connect(user, "tcp://127.0.0.1:1", NULL), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    //  A key file that is not there is said to be missing.
+    char key[ZGM_KEY_SIZE];
+    assert_int_equal(zgm_key_read("/no/such/registry.cert", key), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "'/no/such/registry.cert': no such file"));
     //  An endpoint without a transport gets a hint.
     assert_int_equal(zgm_user_connect(user, "localhost:5570", zgm_user_id(user)), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);

@@ -183,8 +183,8 @@ bool read_public_key(const std::string& text_or_path, Key* key, std::string* err
         return false;
     }
     if (Key::parse(text_or_path, key)) return true;
-    *error = "'" + text_or_path + "' is neither a public key (40 Z85 characters) nor a " +
-             "certificate file";
+    //  Nothing of that name exists here (a mistyped path, or a file of another machine).
+    *error = "'" + text_or_path + "': no such file, and not a public key (40 Z85 characters)";
     return false;
 }
 
