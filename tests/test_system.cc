@@ -276,6 +276,7 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     zgm_user_destroy(&far);
     //  A group server: its bind, its registry and the endpoint it advertises.
     zgm_server_t* server = zgm_server_new(NULL);
+    assert_ok(zgm_server_add(server, "untrusted", NULL, ZGM_POLICY_OPEN));
     assert_int_equal(zgm_server_bind(server, "localhost:5571"), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
     assert_non_null(strstr(zgm_strerror(), "did you mean tcp://localhost:5571"));
@@ -286,6 +287,12 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(zgm_server_connect(server, "localhost:5570", cluster.key()), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
     assert_non_null(strstr(zgm_strerror(), "did you mean tcp://localhost:5570"));
+    //  A registry that does not trust the server's key: said as soon as it answers, not
+    //  when the connection's 5 s are out.
+    start = zgm::mono_ms();
+    assert_int_equal(zgm_server_connect(server, cluster.endpoint().c_str(), cluster.key()), -1);
+    assert_int_equal(zgm_errno(), ZGM_EDENIED);
+    assert_true(zgm::mono_ms() - start < 2000 * test::slowdown());
     zgm_server_destroy(&server);
 }
 

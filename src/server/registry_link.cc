@@ -162,6 +162,7 @@ void RegistryLink::handle() {
             } else if (message.id == proto::kError &&
                        (message.status == proto::kConflict || message.status == proto::kDenied ||
                         message.status == proto::kLimitReached)) {
+                known_ = true; //  an answer: the refusal is final, no need to wait it out
                 if (entry.refused.empty())
                     ZGM_LOG("group server: the registry refused '%s': %s", request.group.c_str(),
                             message.reason.c_str());
@@ -175,6 +176,7 @@ void RegistryLink::handle() {
             finish_connect(false);
         } else if (request.id == proto::kHeartbeat && message.id == proto::kError) {
             if (message.status == proto::kDenied) {
+                known_ = true;
                 ZGM_LOG("group server: the registry does not trust this server's key: %s",
                         message.reason.c_str());
                 for (auto& entry : groups_) {
