@@ -131,6 +131,12 @@ Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::s
     if (read_cert(path, keys, name)) return Status::ok();
     std::string secret_path = path + "_secret";
     if (exists(secret_path) || !create) {
+        Key public_key;
+        std::string ignored;
+        if (!exists(secret_path) && exists(path) && !read_public_key(path, &public_key, &ignored))
+            return Status::error(Status::kInvalid,
+                                 path +
+                                     " is not a certificate (a key pair is FILE and FILE_secret)");
         if (!exists(secret_path) && exists(path))
             return Status::error(Status::kInvalid,
                                  path + " is a public certificate; its secret key (" + secret_path +
