@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <cstring>
 
 #include <mutex>
 #include <vector>
@@ -109,18 +108,6 @@ zsock_t* new_client_socket(const std::string& endpoint, bool immediate, const Ke
         return nullptr;
     }
     return socket;
-}
-
-std::string endpoint_problem(const std::string& endpoint) {
-    std::string problem = "not an endpoint: '" + endpoint + "'";
-    if (endpoint.find("://") == std::string::npos)
-        return problem + " (did you mean tcp://" + endpoint + "?)";
-    if (endpoint.compare(0, 6, "tcp://") != 0) return "";
-    size_t colon = endpoint.rfind(':');
-    const char* port = endpoint.c_str() + colon + 1;
-    if (colon < 6 || !*port || strspn(port, "0123456789") != strlen(port)) return "";
-    if (strlen(port) > 5 || atoi(port) > 65535) return problem + ": a port is 0 to 65535";
-    return "";
 }
 
 int bind_server_socket(zsock_t* socket, const std::string& endpoint, std::string* bound) {

@@ -53,10 +53,6 @@ zsock_t* open_server_socket(const KeyPair& keys, Security security, uint32_t max
 //  socket monitor, say, which would miss a handshake done before it listens.
 zsock_t* new_client_socket(const std::string& endpoint, bool immediate, const KeyPair& keys,
                            Security security, const Key& server_key, bool connect = true);
-//  Why an endpoint given to bind or connect is not one, or "" when it may be: one without
-//  its transport ("localhost:5570": a hint to put tcp:// before it), or a tcp:// port over
-//  65535 (libzmq would take it modulo 65536). libzmq checks the rest.
-std::string endpoint_problem(const std::string& endpoint);
 //  Binds a server socket: a wildcard port ("tcp://*:*") is a free one the kernel picks (not
 //  CZMQ's counting from 49152, which hands a port just given up by a stopped server to the
 //  next one). Returns the bound TCP port, 0 for other transports, or -1 with zmq_errno ().
