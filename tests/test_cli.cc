@@ -16,6 +16,7 @@
 #include "cli/output.h"
 #include "cli/timefmt.h"
 #include "core/limits.h"
+#include "core/names.h"
 
 #include <cstdlib>
 #include <ctime>
@@ -414,6 +415,21 @@ void test_durations_take_a_unit_or_zero(void** state) {
                         "--retain-age takes a duration (30s, 10m, 2h, 7d, or 0), not '1w'");
 }
 
+//  What zgm takes for an endpoint before libzmq sees it: a transport, and a TCP port that
+//  fits in 16 bits (libzmq took 99999 for 34463).
+void test_an_endpoint_has_its_transport_and_a_port_that_fits(void** state) {
+    (void)state;
+    for (const char* good :
+         {"tcp://127.0.0.1:5570", "tcp://*:*", "tcp://*:0", "tcp://h:65535", "tcp://[::1]:5570",
+          "tcp://pi.lan:5570", "ipc:///tmp/zgm.sock", "tcp://host"})
+        if (!zgm::endpoint_problem(good).empty()) fail_msg("refused %s", good);
+    assert_string_equal(zgm::endpoint_problem("localhost:5570").c_str(),
+                        "not an endpoint: 'localhost:5570' (did you mean tcp://localhost:5570?)");
+    for (const char* bad : {"tcp://h:65536", "tcp://127.0.0.1:99999", "tcp://h:000000000070000"})
+        if (zgm::endpoint_problem(bad).find("a port is 0 to 65535") == std::string::npos)
+            fail_msg("took %s", bad);
+}
+
 void test_an_identity_of_zgm_0_1_is_told_from_a_certificate(void** state) {
     (void)state;
     std::string id, name;
@@ -488,6 +504,7 @@ int main(void) {
         cmocka_unit_test(test_a_flag_set_false_is_not_set),
         cmocka_unit_test(test_the_limits_defaults_of_the_help_are_the_librarys),
         cmocka_unit_test(test_durations_take_a_unit_or_zero),
+        cmocka_unit_test(test_an_endpoint_has_its_transport_and_a_port_that_fits),
         cmocka_unit_test(test_an_identity_of_zgm_0_1_is_told_from_a_certificate),
         cmocka_unit_test(test_a_shared_name_is_shown_with_the_start_of_the_key),
         cmocka_unit_test(test_every_error_code_has_its_exit_status),

@@ -707,7 +707,12 @@ void test_a_registry_that_is_not_there_is_said_at_once_with_endpoint_and_reason(
     Result nobody = test::run({"user", "--identity", s->dir + "/alice", "--registry", endpoint,
                                "--registry-key", key, "--timeout", "10000", "groups"});
     int64_t took = zgm::mono_ms() - start;
+    //  listen, with no group named, asks the registry too; it says which command failed.
+    Result listen = test::run({"user", "--identity", s->dir + "/alice", "--registry", endpoint,
+                               "--registry-key", key, "listen"});
     close(held);
+    assert_int_equal(listen.status, 3);
+    assert_non_null(strstr(listen.err.c_str(), "zgm: listen: cannot reach the registry"));
     assert_int_equal(nobody.status, 3);
     assert_non_null(strstr(nobody.err.c_str(), endpoint.c_str()));
     assert_non_null(strstr(nobody.err.c_str(), "refused"));
@@ -895,6 +900,11 @@ void test_keygen_makes_a_key_pair_once_and_prints_its_key(void** state) {
     fputs("mine\n", file);
     fclose(file);
     assert_int_equal(test::run({"keygen", other}).status, 1);
+    assert_string_equal(test::read_file(other).c_str(), "mine\n");
+    //  Nor is such a file taken for an identity, nor called a public certificate.
+    Result notes = test::run({"user", "--identity", other, "whoami"});
+    assert_int_equal(notes.status, 1);
+    assert_non_null(strstr(notes.err.c_str(), "is not a certificate"));
     assert_string_equal(test::read_file(other).c_str(), "mine\n");
     //  It is an identity: its name is the certificate's.
     Result me = test::run({"user", "--identity", path, "whoami"});

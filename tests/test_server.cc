@@ -1643,6 +1643,21 @@ void test_groups_in_the_store_are_registered_again_when_the_server_restarts(void
     zgm_msglist_destroy(&list);
 }
 
+//  A group server's first start registers each group once: its first HEARTBEAT, sent with
+//  the REGISTERs, counts them, so the registry does not answer it 404 and the server does
+//  not log that the registry lost its groups and register them all again.
+void test_a_new_server_registers_each_group_once(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    test::LogCapture log;
+    fixture->cluster->add_server(nullptr, {"once-a", "once-b"});
+    //  The answer to that HEARTBEAT comes after the REGISTERs' (add_server waits for those):
+    //  give it a moment to show, if it is a 404.
+    for (int i = 0; i < 50 && log.lines("lost our groups").empty(); i++)
+        zclock_sleep(10 * test::slowdown());
+    if (!log.lines("lost our groups").empty() || log.lines("'once-a' registered").size() != 1)
+        fail_msg("registered again at start:\n%s", log.text().c_str());
+}
+
 //  Writes text to a file of /proc (a user namespace's maps); false if it cannot.
 bool write_proc(const char* path, const std::string& text) {
     FILE* out = fopen(path, "w");
@@ -1923,6 +1938,7 @@ int main(int argc, char** argv) {
         TEST(test_member_catches_up_after_dropped_pushes),
         TEST(test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable),
         TEST(test_groups_in_the_store_are_registered_again_when_the_server_restarts),
+        TEST(test_a_new_server_registers_each_group_once),
         cmocka_unit_test(test_a_renumbered_host_is_advertised_at_its_new_address),
         TEST(test_second_server_on_the_same_data_directory_fails_naming_the_process),
         TEST(test_a_store_written_by_zgm_0_1_is_served_after_migration),

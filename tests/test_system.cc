@@ -208,6 +208,11 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     //  No registry key and not insecure: a usage error, not a silent plain connection.
     assert_int_equal(zgm_user_connect(user, "tcp://127.0.0.1:1", NULL), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    //  A key file that is not there is said to be missing.
+    char key[ZGM_KEY_SIZE];
+    assert_int_equal(zgm_key_read("/no/such/registry.cert", key), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "'/no/such/registry.cert': no such file"));
     //  An endpoint without a transport gets a hint.
     assert_int_equal(zgm_user_connect(user, "localhost:5570", zgm_user_id(user)), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
@@ -221,6 +226,12 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(zgm_errno(), ZGM_EUNREACHABLE);
     assert_true(zgm::mono_ms() - start < 1500);
     assert_non_null(strstr(zgm_strerror(), "tcp://127.0.0.1:1"));
+    assert_non_null(strstr(zgm_strerror(), "refused"));
+    //  So is the registry's STATS (zgm stats), which waited out the timeout.
+    start = zgm::mono_ms();
+    assert_null(zgm_user_stats(user, "tcp://127.0.0.1:1", zgm_user_id(user)));
+    assert_int_equal(zgm_errno(), ZGM_EUNREACHABLE);
+    assert_true(zgm::mono_ms() - start < 1500);
     assert_non_null(strstr(zgm_strerror(), "refused"));
     zgm_user_destroy(&user);
     zgm_user_destroy(&user); //  safe twice
@@ -250,7 +261,39 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(zgm_registry_bind(second, "bogus://x"), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
     assert_non_null(strstr(zgm_strerror(), "cannot bind bogus://x"));
+    //  An endpoint without its transport gets the hint when bound too, and a TCP port over
+    //  65535 is refused (libzmq took 99999 as 34463).
+    assert_int_equal(zgm_registry_bind(second, "localhost:5570"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "did you mean tcp://localhost:5570"));
+    assert_int_equal(zgm_registry_bind(second, "tcp://127.0.0.1:99999"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "0 to 65535"));
     zgm_registry_destroy(&second);
+    zgm_user_t* far = zgm_user_new("far");
+    assert_int_equal(zgm_user_connect(far, "tcp://127.0.0.1:99999", zgm_user_id(far)), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    zgm_user_destroy(&far);
+    //  A group server: its bind, its registry and the endpoint it advertises.
+    zgm_server_t* server = zgm_server_new(NULL);
+    assert_ok(zgm_server_add(server, "untrusted", NULL, ZGM_POLICY_OPEN));
+    assert_int_equal(zgm_server_bind(server, "localhost:5571"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "did you mean tcp://localhost:5571"));
+    assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
+    assert_int_equal(zgm_server_set_advertise(server, "pi.lan:5571"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "did you mean tcp://pi.lan:5571"));
+    assert_int_equal(zgm_server_connect(server, "localhost:5570", cluster.key()), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "did you mean tcp://localhost:5570"));
+    //  A registry that does not trust the server's key: said as soon as it answers, not
+    //  when the connection's 5 s are out.
+    start = zgm::mono_ms();
+    assert_int_equal(zgm_server_connect(server, cluster.endpoint().c_str(), cluster.key()), -1);
+    assert_int_equal(zgm_errno(), ZGM_EDENIED);
+    assert_true(zgm::mono_ms() - start < 2000 * test::slowdown());
+    zgm_server_destroy(&server);
 }
 
 //  Stats are for the server's own key and its admins; they count what happened.

@@ -314,7 +314,10 @@ int start_group_server(zgm_server_t* server, const Reporter& report, const std::
         return server_failure();
     }
     *endpoint = bound_endpoint(bind, port);
-    if (advertise) zgm_server_set_advertise(server, advertise);
+    if (advertise && zgm_server_set_advertise(server, advertise) != 0) {
+        report.say(zgm::kLogError, "--advertise: %s", zgm_strerror());
+        return server_failure();
+    }
     const char* key = registry_key.empty() ? nullptr : registry_key.c_str();
     int rc = zgm_server_connect(server, registry.c_str(), key);
     //  A registry reads its trusted directory again for an unknown key at most once a

@@ -240,7 +240,7 @@ int run_listen(Session* session, const Args& args, const std::vector<std::string
     for (const std::string& group : words)
         if (follow_group(session, group) != 0) return fail("follow", group, *session);
     if (words.empty()) {
-        if (follow_member_groups(session) != 0) return report_error("groups", session->style);
+        if (follow_member_groups(session) != 0) return report_error("listen", session->style);
         if (session->followed.empty()) {
             fprintf(stderr, "zgm: listen: %s is not a member of any live group\n",
                     session->identity.name.c_str());

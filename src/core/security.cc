@@ -131,6 +131,12 @@ Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::s
     if (read_cert(path, keys, name)) return Status::ok();
     std::string secret_path = path + "_secret";
     if (exists(secret_path) || !create) {
+        Key public_key;
+        std::string ignored;
+        if (!exists(secret_path) && exists(path) && !read_public_key(path, &public_key, &ignored))
+            return Status::error(Status::kInvalid,
+                                 path +
+                                     " is not a certificate (a key pair is FILE and FILE_secret)");
         if (!exists(secret_path) && exists(path))
             return Status::error(Status::kInvalid,
                                  path + " is a public certificate; its secret key (" + secret_path +
@@ -183,8 +189,8 @@ bool read_public_key(const std::string& text_or_path, Key* key, std::string* err
         return false;
     }
     if (Key::parse(text_or_path, key)) return true;
-    *error = "'" + text_or_path + "' is neither a public key (40 Z85 characters) nor a " +
-             "certificate file";
+    //  Nothing of that name exists here (a mistyped path, or a file of another machine).
+    *error = "'" + text_or_path + "': no such file, and not a public key (40 Z85 characters)";
     return false;
 }
 

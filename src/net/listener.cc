@@ -80,6 +80,11 @@ bool Listener::set(const std::string& name, const std::string& value, Error* cod
 }
 
 int Listener::bind(zsock_t* pipe, const std::string& endpoint, std::string* bound) {
+    std::string problem = endpoint_problem(endpoint);
+    if (!problem.empty()) {
+        zsock_send(pipe, "iis", -1, EINVAL, problem.c_str());
+        return -1;
+    }
     if (!socket_) {
         int code = 0;
         std::string why;

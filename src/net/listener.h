@@ -18,6 +18,7 @@
 #include "core/errors.h"
 #include "core/key.h"
 #include "core/limits.h"
+#include "core/names.h"
 #include "core/security.h"
 
 #include <czmq.h>

@@ -38,6 +38,11 @@ bool RegistryLink::connect(const std::string& endpoint, const Key& registry_key,
         *why = "bind the group server before connecting it to the registry";
         return false;
     }
+    std::string problem = endpoint_problem(endpoint);
+    if (!problem.empty()) {
+        *why = "the registry: " + problem;
+        return false;
+    }
     zsock_destroy(&socket_);
     endpoint_ = endpoint;
     registry_key_ = registry_key;
@@ -158,6 +163,7 @@ void RegistryLink::handle() {
             } else if (message.id == proto::kError &&
                        (message.status == proto::kConflict || message.status == proto::kDenied ||
                         message.status == proto::kLimitReached)) {
+                known_ = true; //  an answer: the refusal is final, no need to wait it out
                 if (entry.refused.empty())
                     ZGM_LOG("group server: the registry refused '%s': %s", request.group.c_str(),
                             message.reason.c_str());
@@ -171,6 +177,7 @@ void RegistryLink::handle() {
             finish_connect(false);
         } else if (request.id == proto::kHeartbeat && message.id == proto::kError) {
             if (message.status == proto::kDenied) {
+                known_ = true;
                 ZGM_LOG("group server: the registry does not trust this server's key: %s",
                         message.reason.c_str());
                 for (auto& entry : groups_) {
@@ -221,8 +228,12 @@ bool RegistryLink::send_heartbeat() {
     message.id = proto::kHeartbeat;
     message.endpoint = advertised();
     message.accept_new = accept_new_ ? 1 : 0;
+    //  The groups registered and those whose REGISTER is on its way (sent before this, in
+    //  the same tick at start): the registry has those by the time it reads this. Counting
+    //  only the registered ones made the first HEARTBEAT get 404 and every group register
+    //  again.
     for (const auto& entry : groups_)
-        message.group_count += entry.second.registered ? 1 : 0;
+        message.group_count += entry.second.registered || entry.second.refused.empty() ? 1 : 0;
     return to_registry(message);
 }
 

@@ -16,6 +16,7 @@
 #define ZGM_SERVER_REGISTRY_LINK_H
 
 #include "core/errors.h"
+#include "core/names.h"
 #include "core/security.h"
 #include "core/uuid.h"
 #include "proto/proto.h"

@@ -58,6 +58,8 @@ bool Link::open(const KeyPair& keys, Security security, std::string* why) {
     opened_ms_ = mono_ms();
     keys_ = keys;
     security_ = security;
+    *why = endpoint_problem(endpoint_);
+    if (!why->empty()) return false;
     //  Immediate: a request waits in the user (which knows whether it went out) rather than
     //  in a queue for a connection that may never come.
     socket_ = new_client_socket(endpoint_, true, keys, security, key_, false);
@@ -77,10 +79,7 @@ bool Link::open(const KeyPair& keys, Security security, std::string* why) {
     //  Connect only once the monitor listens: a handshake done before would go unseen, and
     //  the link would never count as up.
     if (zmq_connect(zsock_resolve(socket_), endpoint_.c_str()) != 0) {
-        *why = "not an endpoint: '" + endpoint_ + "'";
-        *why += endpoint_.find("://") == std::string::npos
-                    ? " (did you mean tcp://" + endpoint_ + "?)"
-                    : std::string(": ") + zmq_strerror(zmq_errno());
+        *why = "not an endpoint: '" + endpoint_ + "': " + zmq_strerror(zmq_errno());
         close();
         return false;
     }

@@ -15,6 +15,7 @@
 #ifndef ZGM_USER_LINK_H
 #define ZGM_USER_LINK_H
 
+#include "core/names.h"
 #include "core/security.h"
 #include "proto/proto.h"
 

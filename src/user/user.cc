@@ -1178,17 +1178,29 @@ public:
     }
     void tick(int64_t now) override {
         if (done_) return;
-        if (now >= deadline_ms_)
+        if (now >= deadline_ms_) {
+            Link* link = this->link();
+            std::string reason = link && !link->up() ? link->unreachable_reason() : "";
+            if (!reason.empty())
+                return finish(Error::kUnreachable, "cannot reach " + call_->text + ": " + reason);
             return finish(Error::kTimeout, "no answer to STATS from " + call_->text + " in time");
+        }
         advance();
     }
 
 private:
+    Link* link() {
+        ServerConn* conn = server_.empty() ? nullptr : user_.server(server_);
+        return server_.empty() ? user_.registry() : conn ? conn->link.get() : nullptr;
+    }
     void advance() {
         if (done_ || in_flight_) return;
-        ServerConn* conn = server_.empty() ? nullptr : user_.server(server_);
-        Link* link = server_.empty() ? user_.registry() : conn ? conn->link.get() : nullptr;
-        if (!link || !link->up()) return;
+        Link* link = this->link();
+        if (!link || !link->up()) {
+            //  The registry refusing connections is said as soon as other calls say it.
+            if (link && server_.empty()) registry_unreachable();
+            return;
+        }
         proto::Message message;
         message.id = proto::kStats;
         message.after = after_;
