@@ -57,6 +57,7 @@ bool RegistryLink::connect(const std::string& endpoint, const Key& registry_key,
     }
     for (auto& entry : groups_) {
         entry.second.registered = false;
+        entry.second.sent = false;
         entry.second.refused.clear();
     }
     requests_.clear();
@@ -84,7 +85,7 @@ void RegistryLink::reconnect() {
     requests_.clear();
     unanswered_ = 0;
     for (auto& entry : groups_)
-        entry.second.registered = false;
+        entry.second.registered = entry.second.sent = false;
     next_register_ms_ = mono_ms();
 }
 
@@ -170,6 +171,8 @@ void RegistryLink::handle() {
                 entry.refused = message.reason;
                 entry.refused_status = message.status;
                 entry.registered = false;
+            } else {
+                entry.sent = false; //  answered, not taken: the registry does not count it
             }
             finish_connect(false);
         } else if (request.id == proto::kHeartbeat && message.id == proto::kOk) {
@@ -190,7 +193,7 @@ void RegistryLink::handle() {
             //  The registry does not know us (it restarted, or expired us): register again.
             ZGM_LOG("group server: the registry lost our groups, registering again");
             for (auto& entry : groups_)
-                entry.second.registered = false;
+                entry.second.registered = entry.second.sent = false;
             next_register_ms_ = mono_ms();
         }
     }
@@ -211,7 +214,7 @@ void RegistryLink::on_host(const proto::Message& request) {
     proto::send(zsock_resolve(socket_), "", answer, ZMQ_DONTWAIT);
 }
 
-bool RegistryLink::send_register(const std::string& name, const Entry& entry) {
+bool RegistryLink::send_register(const std::string& name, Entry& entry) {
     proto::Message message;
     message.id = proto::kRegister;
     message.endpoint = advertised();
@@ -220,7 +223,9 @@ bool RegistryLink::send_register(const std::string& name, const Entry& entry) {
     message.group = name;
     message.policy = entry.summary.policy;
     message.member_count = entry.summary.members;
-    return to_registry(message, name);
+    bool sent = to_registry(message, name);
+    entry.sent |= sent;
+    return sent;
 }
 
 bool RegistryLink::send_heartbeat() {
@@ -228,12 +233,14 @@ bool RegistryLink::send_heartbeat() {
     message.id = proto::kHeartbeat;
     message.endpoint = advertised();
     message.accept_new = accept_new_ ? 1 : 0;
-    //  The groups registered and those whose REGISTER is on its way (sent before this, in
-    //  the same tick at start): the registry has those by the time it reads this. Counting
-    //  only the registered ones made the first HEARTBEAT get 404 and every group register
-    //  again.
+    //  The groups registered and those whose REGISTER is on its way (sent before this on
+    //  this connection, as in the same tick at start): the registry has read those by the
+    //  time it reads this. Counting only the registered ones made the first HEARTBEAT get
+    //  404 and every group register again; counting those not sent yet (past the socket's
+    //  queue, with 10,001 groups) did the same at every heartbeat, a storm of REGISTERs.
     for (const auto& entry : groups_)
-        message.group_count += entry.second.registered || entry.second.refused.empty() ? 1 : 0;
+        message.group_count +=
+            entry.second.registered || (entry.second.sent && entry.second.refused.empty()) ? 1 : 0;
     return to_registry(message);
 }
 

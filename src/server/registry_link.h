@@ -94,6 +94,7 @@ private:
     struct Entry {
         GroupSummary summary;
         bool registered = false; //  the registry accepted it
+        bool sent = false;       //  a REGISTER went out, since registered was last reset
         std::string refused;     //  why the registry refused it, if it did
         uint16_t refused_status = 0;
     };
@@ -103,7 +104,7 @@ private:
     };
 
     //  Each false if the message could not go (the connection is not up).
-    bool send_register(const std::string& name, const Entry& entry);
+    bool send_register(const std::string& name, Entry& entry);
     bool send_heartbeat();
     void on_host(const proto::Message& request);
     bool to_registry(proto::Message& message, const std::string& group = "");
