@@ -929,6 +929,20 @@ void test_a_second_group_server_on_the_same_data_is_refused_naming_the_first(voi
     expect_log(s, "second", "in use by process " + std::to_string(first));
 }
 
+//  A limit the role refuses (a frame below what the protocol needs) is said with its option,
+//  exit 2, by a group server as by a registry.
+void test_a_refused_limit_is_named_by_its_option(void** state) {
+    (void)state;
+    Result server = test::run({"server", "--insecure", "--accept-new", "--memory", "--registry",
+                               "tcp://127.0.0.1:1", "--max-frame", "1000"});
+    assert_int_equal(server.status, 2);
+    assert_non_null(strstr(server.err.c_str(), "--max-frame: "));
+    Result registry =
+        test::run({"registry", "--insecure", "--bind", "tcp://127.0.0.1:*", "--max-frame", "1000"});
+    assert_int_equal(registry.status, 2);
+    assert_non_null(strstr(registry.err.c_str(), "--max-frame: "));
+}
+
 void test_without_the_registry_key_a_server_and_a_user_say_where_to_find_it(void** state) {
     System* s = (System*)*state;
     //  No registry ever ran here: no key file.
@@ -1299,6 +1313,8 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(
             test_a_second_group_server_on_the_same_data_is_refused_naming_the_first, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(test_a_refused_limit_is_named_by_its_option, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_without_the_registry_key_a_server_and_a_user_say_where_to_find_it, setup,
             teardown),

@@ -250,7 +250,7 @@ struct ServerSettings {
     std::vector<std::string> admins; //  keys that may read its figures
     std::string owner;               //  of the groups; empty: none given
     zgm_policy_t policy = ZGM_POLICY_OPEN;
-    std::vector<std::pair<zgm_limit_t, uint64_t>> limits;
+    std::vector<std::pair<Limit, uint64_t>> limits; //  each with its option, to name it
     uint64_t retain_count = 0, retain_bytes = 0, retain_age_ms = 0;
 };
 
@@ -290,7 +290,8 @@ zgm_server_t* new_group_server(const ServerSettings& settings, const Reporter& r
         if (zgm_server_add_admin(server, admin.c_str()) != 0)
             return failed(("--admin " + admin).c_str());
     for (const auto& limit : settings.limits)
-        if (zgm_server_set_limit(server, limit.first, limit.second) != 0) return failed("limit");
+        if (zgm_server_set_limit(server, limit.first.limit, limit.second) != 0)
+            return failed((std::string("--") + limit.first.option).c_str());
     const char* owner = settings.owner.empty() ? nullptr : settings.owner.c_str();
     for (const std::string& group : settings.groups)
         if (zgm_server_add(server, group.c_str(), owner, settings.policy) != 0)
@@ -381,7 +382,7 @@ int server_main(const spec::Command& command, int argc, char** argv) {
                             {"max-follows", ZGM_LIMIT_FOLLOWS},
                             {"max-follower-bytes", ZGM_LIMIT_FOLLOWER_BYTES}};
     for (const Limit& limit : limits)
-        settings.limits.emplace_back(limit.limit, number(args, limit.option));
+        settings.limits.emplace_back(limit, number(args, limit.option));
     settings.retain_count = number(args, "retain-count");
     settings.retain_bytes = number(args, "retain-bytes");
     parse_duration(args.value_or_default("retain-age"), &settings.retain_age_ms);
