@@ -350,21 +350,19 @@ void test_silent_server_expires_and_heartbeating_one_stays(void** state) {
     assert_string_equal(groups[0].name.c_str(), "busy");
 }
 
-//  A registry behind on its input does not expire a server whose heartbeats wait in that
-//  input. ZeroMQ takes requests from each connection in turn, so the test puts the backlog
-//  where it holds heartbeats for certain: on the server's own connection, in front of them
-//  (STATS, which cost the registry more than they cost the sender; over PLAIN, so that the
-//  registry's handling, not encryption in the I/O thread, is what falls behind). After its
-//  REGISTER, the server's heartbeats, one every third of the expiry interval, each wait
-//  behind about two expiry intervals' worth of requests; every one must be answered OK
-//  (not 404 "register again"), and the group stay listed.
-void test_heartbeats_waiting_behind_a_backlog_do_not_expire_their_server(void** state) {
-    Fixture* fixture = (Fixture*)*state;
-    const int expiry = (test::emulated() ? 3 : 1) * 300;
-    const int64_t run_ms = 4 * expiry;
+//  A registry for the tests of its input falling behind: over PLAIN (so that the registry's
+//  handling, not encryption in the I/O thread, is what falls behind), no rate limit, with
+//  the expiry given; a trusted group server (an admin, for STATS) whose queues hold any
+//  backlog, and a user.
+struct BehindSetup {
+    zgm_registry_t* registry;
+    RawClient* server;
+    RawClient* user;
+};
+BehindSetup behind_setup(Fixture* fixture, int expiry) {
     zgm_registry_t* registry = new_registry(fixture);
     assert_ok(zgm_registry_set_insecure(registry, 1));
-    assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_RATE, 0)); //  no rate limit
+    assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_RATE, 0));
     assert_ok(zgm_registry_set_expiry(registry, expiry));
     std::string endpoint = test::local_endpoint(zgm_registry_bind(registry, "tcp://127.0.0.1:*"));
     fixture->clients.emplace_back(new RawClient(endpoint, "", KeyPair::generate(), true));
@@ -375,8 +373,12 @@ void test_heartbeats_waiting_behind_a_backlog_do_not_expire_their_server(void** 
     zsock_set_rcvhwm(server.socket(), 0); //  and no reply is dropped
     fixture->clients.emplace_back(new RawClient(endpoint, "", KeyPair::generate(), true));
     RawClient& user = test::patient(*fixture->clients.back());
+    return {registry, &server, &user};
+}
 
-    //  What one STATS costs the registry here: the backlog is sized by it.
+//  How many STATS are about two expiry intervals of the registry's work, from what one costs
+//  it here (STATS cost the registry more than they cost the sender).
+uint32_t stats_backlog(RawClient& server, int expiry) {
     const int probe = 2000;
     int64_t start = mono_ms();
     for (int i = 0; i < probe; i++) {
@@ -389,9 +391,28 @@ void test_heartbeats_waiting_behind_a_backlog_do_not_expire_their_server(void** 
     const uint32_t backlog = std::min<uint32_t>(
         200000, std::max<uint32_t>(3000, (uint32_t)(2 * expiry / per_request_ms)));
     print_message("# a STATS costs %.3f ms: a backlog of %u requests\n", per_request_ms, backlog);
+    return backlog;
+}
+
+//  A registry behind on its input does not expire a server whose heartbeats wait in that
+//  input. ZeroMQ takes requests from each connection in turn, so the test puts the backlog
+//  where it holds heartbeats for certain: on the server's own connection, in front of them
+//  (STATS, which cost the registry more than they cost the sender; over PLAIN, so that the
+//  registry's handling, not encryption in the I/O thread, is what falls behind). After its
+//  REGISTER, the server's heartbeats, one every third of the expiry interval, each wait
+//  behind about two expiry intervals' worth of requests; every one must be answered OK
+//  (not 404 "register again"), and the group stay listed.
+void test_heartbeats_waiting_behind_a_backlog_do_not_expire_their_server(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const int expiry = (test::emulated() ? 3 : 1) * 300;
+    const int64_t run_ms = 4 * expiry;
+    BehindSetup setup = behind_setup(fixture, expiry);
+    RawClient& server = *setup.server;
+    RawClient& user = *setup.user;
+    const uint32_t backlog = stats_backlog(server, expiry);
 
     register_ok(server, "general", "tcp://10.0.0.1:6000");
-    start = mono_ms();
+    int64_t start = mono_ms();
     //  The heartbeats not answered yet, by request id, with when each was sent.
     std::map<uint32_t, int64_t> heartbeats;
     uint32_t sent = 0, answered = 0, heartbeats_ok = 0;
@@ -463,34 +484,13 @@ void test_heartbeats_waiting_behind_a_backlog_do_not_expire_their_server(void** 
 void test_a_starting_registry_behind_on_its_input_answers_503_not_404(void** state) {
     Fixture* fixture = (Fixture*)*state;
     const int expiry = (test::emulated() ? 3 : 1) * 300;
-    zgm_registry_t* registry = new_registry(fixture);
-    assert_ok(zgm_registry_set_insecure(registry, 1));
-    assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_RATE, 0)); //  no rate limit
-    assert_ok(zgm_registry_set_expiry(registry, 60000));
-    std::string endpoint = test::local_endpoint(zgm_registry_bind(registry, "tcp://127.0.0.1:*"));
+    BehindSetup setup = behind_setup(fixture, 60000);
     const int64_t started_by = mono_ms(); //  the registry started before this
-    fixture->clients.emplace_back(new RawClient(endpoint, "", KeyPair::generate(), true));
-    RawClient& server = test::patient(*fixture->clients.back());
-    assert_ok(zgm_registry_trust(registry, server.key().c_str()));
-    assert_ok(zgm_registry_add_admin(registry, server.key().c_str()));
-    zsock_set_sndhwm(server.socket(), 0);
-    zsock_set_rcvhwm(server.socket(), 0);
-    fixture->clients.emplace_back(new RawClient(endpoint, "", KeyPair::generate(), true));
-    RawClient& user = test::patient(*fixture->clients.back());
+    zgm_registry_t* registry = setup.registry;
+    RawClient& server = *setup.server;
+    RawClient& user = *setup.user;
     assert_int_equal(resolve(user, "general").status, proto::kUnavailable);
-
-    const int probe = 2000;
-    int64_t start = mono_ms();
-    for (int i = 0; i < probe; i++) {
-        proto::Message stats = test::group_request(proto::kStats);
-        server.send(stats);
-    }
-    for (int i = 0; i < probe; i++)
-        assert_int_equal(server.recv().id, proto::kStatsReport);
-    double per_request_ms = (double)(mono_ms() - start + 1) / probe;
-    const uint32_t backlog = std::min<uint32_t>(
-        200000, std::max<uint32_t>(3000, (uint32_t)(2 * expiry / per_request_ms)));
-    print_message("# a STATS costs %.3f ms: a backlog of %u requests\n", per_request_ms, backlog);
+    const uint32_t backlog = stats_backlog(server, expiry);
     for (uint32_t i = 0; i < backlog; i++) {
         proto::Message stats = test::group_request(proto::kStats);
         server.send(stats);
