@@ -248,10 +248,15 @@ int64_t RegistryLink::tick() {
     if (!socket_) return INT64_MAX;
     int64_t now = mono_ms();
     if (next_register_ms_ && now >= next_register_ms_) {
+        //  A REGISTER that went out is not sent again while its answer may come: the
+        //  connection keeps order and loses nothing but with itself (a reconnect sends every
+        //  group again), and a HEARTBEAT that the registry answers 404 says it lost some.
+        //  Sending every unanswered one again each time made a storm with many groups and a
+        //  slow registry: 10,001 REGISTERs every 250 ms, which kept it from its input's end.
         bool pending = false, unsent = false;
         for (auto& entry : groups_)
             if (!entry.second.registered && entry.second.refused.empty()) {
-                unsent |= !send_register(entry.first, entry.second);
+                if (!entry.second.sent) unsent |= !send_register(entry.first, entry.second);
                 pending = true;
             }
         next_register_ms_ = !pending ? 0 : now + (unsent ? kUnsentRetryMs : kRegisterRetryMs);
@@ -264,8 +269,14 @@ int64_t RegistryLink::tick() {
         next_heartbeat_ms_ = now + (sent ? heartbeat_ms_ : kUnsentRetryMs);
         //  Silent for several heartbeats: this connection may be given up; make another.
         if (sent && ++unanswered_ > kSilentHeartbeats) reconnect();
-        //  Forget requests the registry never answered (it was down).
-        if (requests_.size() > 10000) requests_.clear();
+        //  Forget requests the registry never answered (it was down); the groups whose
+        //  answer is forgotten with them are sent again.
+        if (requests_.size() > groups_.size() + 10000) {
+            requests_.clear();
+            for (auto& entry : groups_)
+                if (!entry.second.registered) entry.second.sent = false;
+            if (!next_register_ms_) next_register_ms_ = now;
+        }
     }
     if (connect_pending_ && now >= connect_deadline_ms_) finish_connect(true);
     int64_t next = next_heartbeat_ms_;
