@@ -128,8 +128,8 @@ void RegistryLink::update(const std::string& name, const GroupSummary& group) {
     Entry& entry = groups_[name];
     entry.summary = group;
     if (!socket_) return;
-    //  At once, so a group placed here by HOST is registered before HOST is answered; a
-    //  group the registry has not taken yet is sent again until it answers.
+    //  At once, so a group placed here by HOST is registered before HOST is answered; one
+    //  that could not go (the connection is not up) goes at the next tick that can.
     bool sent = send_register(name, entry);
     if (!entry.registered && entry.refused.empty() && !next_register_ms_)
         next_register_ms_ = mono_ms() + (sent ? kRegisterRetryMs : kUnsentRetryMs);
