@@ -7,6 +7,7 @@
     =========================================================================
 */
 #include "store/store.h"
+#include "store/checkpointer.h"
 #include "store/store_internal.h"
 #include "core/clock.h"
 
@@ -383,6 +384,12 @@ void legacy_user_key_function(sqlite3_context* context, int, sqlite3_value** val
     sqlite3_result_blob(context, key.bytes, sizeof key.bytes, SQLITE_TRANSIENT);
 }
 
+//  After each commit, with the pages in the WAL.
+int on_commit(void* checkpointer, sqlite3* db, const char*, int wal_pages) {
+    ((Checkpointer*)checkpointer)->committed(db, wal_pages);
+    return SQLITE_OK;
+}
+
 //  Groups, members, allowed keys and messages in one SQLite database in WAL mode. Each
 //  append is one transaction; the per-group state is cached in memory and put back when a
 //  transaction fails, so the cache always matches what is committed.
@@ -453,6 +460,7 @@ private:
 
     DirectoryLock lock_; //  released after the destructor closed the database
     sqlite3* db_ = nullptr;
+    std::unique_ptr<Checkpointer> checkpointer_; //  closed before db_
     std::string dir_;
     std::string path_;
     std::string notice_;
@@ -462,6 +470,7 @@ private:
 };
 
 SqliteStore::~SqliteStore() {
+    checkpointer_.reset();
     for (sqlite3_stmt* stmt : stmts_)
         sqlite3_finalize(stmt);
     sqlite3_close_v2(db_);
@@ -528,6 +537,10 @@ Status SqliteStore::open(const std::string& data_dir, Durability durability, uin
     if (mode != "wal")
         return Status::error(Status::kIo, "store: cannot switch to WAL mode, journal mode is " +
                                               mode + " (" + path_ + ")");
+    //  Checkpoints beside this thread, not in its commits (checkpointer.h). The hook replaces
+    //  SQLite's own checkpoint rule.
+    checkpointer_.reset(new Checkpointer(path_, durability == Durability::kFull));
+    sqlite3_wal_hook(db_, on_commit, checkpointer_.get());
 
     status = exec(durability == Durability::kNormal ? "PRAGMA synchronous = NORMAL"
                                                     : "PRAGMA synchronous = FULL",
