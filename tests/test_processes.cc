@@ -499,6 +499,10 @@ void test_help_prints_what_the_help_options_print(void** state) {
         {{"help", "server"}, {"server", "--help"}},
         {{"help", "registry"}, {"registry", "-h"}},
         {{"help", "user", "send"}, {"user", "send", "--help"}},
+        //  help in the place of a subcommand, also after the options: the same texts.
+        {{"user", "help"}, {"user", "--help"}},
+        {{"user", "help", "send"}, {"user", "send", "--help"}},
+        {{"user", "--timeout", "100", "help", "fetch"}, {"help", "user", "fetch"}},
     };
     for (const Pair& pair : pairs) {
         Result by_help = test::run(pair.help);
@@ -510,6 +514,9 @@ void test_help_prints_what_the_help_options_print(void** state) {
     }
     assert_int_equal(test::run({"help", "nosuch"}).status, 2);
     assert_int_equal(test::run({"help", "user", "nosuch"}).status, 2);
+    Result unknown = test::run({"user", "help", "nosuch"});
+    assert_int_equal(unknown.status, 2);
+    assert_non_null(strstr(unknown.err.c_str(), "zgm user has no subcommand 'nosuch'"));
 }
 
 void test_send_refuses_an_empty_message(void** state) {

@@ -182,6 +182,13 @@ int show_fetch(Session* session, const char* group, const zgm_fetch_t& query,
                uint64_t* last_seq = nullptr);
 void show_whoami(Session* session);
 
+//  Whether a command's subcommand word is `help`: a command with subcommands, none of them
+//  named help ("zgm user help send").
+bool is_help_subcommand(const spec::Command& command, const char* word);
+//  `zgm COMMAND help [SUBCOMMAND]` (argv starts after "help"): what
+//  `zgm help COMMAND [SUBCOMMAND]` prints, by the same code; its exit code.
+int subcommand_help(const spec::Command& command, int argc, char** argv);
+
 //  The commands: argv starts after the command's name.
 int user_main(int argc, char** argv);
 int stats_main(const spec::Command& command, int argc, char** argv);

@@ -305,6 +305,12 @@ const spec::Command* moved_subcommand(const char* name) {
     return nullptr;
 }
 
+const spec::Command* find_command(spec::CommandId id) {
+    for (const spec::Command& command : spec::kCommands)
+        if (command.id == id) return &command;
+    return nullptr;
+}
+
 const spec::Subcommand* find_subcommand(const char* name) {
     for (const spec::Subcommand& subcommand : spec::kUserSubcommands)
         if (strcmp(subcommand.name, name) == 0) return &subcommand;
@@ -398,6 +404,9 @@ int user_main(int argc, char** argv) {
             return stats_main(*moved, (int)words.size() - 1, words.data());
         }
         command = find_subcommand(args.rest()[0]);
+        const spec::Command* user = find_command(spec::CommandId::kUser);
+        if (!command && is_help_subcommand(*user, args.rest()[0]))
+            return subcommand_help(*user, args.rest_count() - 1, args.rest() + 1);
         if (!command)
             return usage_error("user", std::string("unknown subcommand '") + args.rest()[0] + "'");
         std::string name = std::string("user ") + command->name;
