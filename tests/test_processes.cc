@@ -1011,8 +1011,12 @@ void test_owners_decide_who_is_in_from_the_command_line(void** state) {
     assert_int_equal(user(s, "alice", {"join", "club"}).status, 0);
     Result denied = user(s, "bob", {"join", "club"});
     assert_int_equal(denied.status, 1);
-    //  bob tells alice his key (or gives her his public certificate).
-    assert_int_equal(user(s, "alice", {"add", "club", key_of(s, "bob")}).status, 0);
+    //  bob tells alice his key (or gives her his public certificate); what is done is said
+    //  with the key acted on.
+    std::string bob = key_of(s, "bob");
+    Result added_bob = user(s, "alice", {"add", "club", bob});
+    assert_int_equal(added_bob.status, 0);
+    assert_string_equal(added_bob.out.c_str(), ("added " + bob + " to club\n").c_str());
     assert_int_equal(user(s, "bob", {"join", "club"}).status, 0);
     Result members = user(s, "bob", {"members", "club", "--json"});
     assert_non_null(strstr(members.out.c_str(), "\"name\":\"alice\",\"role\":\"owner\""));
@@ -1021,14 +1025,26 @@ void test_owners_decide_who_is_in_from_the_command_line(void** state) {
     //  Only the owner manages.
     Result not_owner = user(s, "bob", {"add", "club", s->dir + "/carol"});
     assert_int_equal(not_owner.status, 1);
-    assert_int_equal(user(s, "alice", {"add", "club", s->dir + "/carol"}).status, 0);
+    //  Named by its certificate file: the key, and where it was read from.
+    std::string carol = key_of(s, "carol"), carol_file = s->dir + "/carol";
+    Result added_carol = user(s, "alice", {"add", "club", carol_file, "--json"});
+    assert_int_equal(added_carol.status, 0);
+    assert_string_equal(added_carol.out.c_str(), ("{\"ok\":true,\"group\":\"club\",\"key\":\"" +
+                                                  carol + "\",\"file\":\"" + carol_file + "\"}\n")
+                                                     .c_str());
     Result added = user(s, "alice", {"members", "club"});
-    assert_non_null(strstr(added.out.c_str(), (key_of(s, "carol") + "  added").c_str()));
+    assert_non_null(strstr(added.out.c_str(), (carol + "  added").c_str()));
     //  Removed: cannot fetch.
-    assert_int_equal(user(s, "alice", {"remove", "club", key_of(s, "bob")}).status, 0);
+    Result removed = user(s, "alice", {"remove", "club", s->dir + "/bob"});
+    assert_int_equal(removed.status, 0);
+    assert_string_equal(removed.out.c_str(),
+                        ("removed " + bob + " (from " + s->dir + "/bob) from club\n").c_str());
     assert_int_equal(user(s, "bob", {"fetch", "club"}).status, 1);
     //  Handed on, opened.
-    assert_int_equal(user(s, "alice", {"give", "club", key_of(s, "carol")}).status, 0);
+    Result gave = user(s, "alice", {"give", "club", carol, "--json"});
+    assert_int_equal(gave.status, 0);
+    assert_string_equal(gave.out.c_str(),
+                        ("{\"ok\":true,\"group\":\"club\",\"key\":\"" + carol + "\"}\n").c_str());
     assert_int_equal(user(s, "alice", {"policy", "club", "open"}).status, 1);
     assert_int_equal(user(s, "carol", {"policy", "club", "open"}).status, 0);
     assert_int_equal(user(s, "carol", {"policy", "club", "closed"}).status, 2);

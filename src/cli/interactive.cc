@@ -535,28 +535,22 @@ void slash_whoami(Client* client, const Args&, const std::vector<std::string>&) 
     show_whoami(client->session);
 }
 
-//  /add, /remove, /give: [GROUP] KEY, and what each prints when done.
-std::string added(const std::string& group, const std::string& key) {
-    return "added " + key + " to " + group;
-}
-std::string removed(const std::string& group, const std::string& key) {
-    return "removed " + key + " from " + group;
-}
-std::string gave(const std::string& group, const std::string& key) {
-    return "gave " + group + " to " + key;
-}
-
+//  /add, /remove, /give: [GROUP] KEY. What is done is said with the key, also when a
+//  certificate file named it.
 void slash_key_call(Client* client, const std::vector<std::string>& words,
-                    int (*call)(zgm_user_t*, const char*, const char*), const char* what,
-                    std::string (*done)(const std::string&, const std::string&)) {
+                    int (*call)(zgm_user_t*, const char*, const char*), const char* what) {
     std::string group;
     if (!group_or_current(client, words, 1, &group)) return;
-    const std::string& key = words.back();
-    if (call(client->session->user, group.c_str(), key.c_str()) != 0) {
-        error_line(client, std::string(what) + " " + key + " in " + group + ": " + zgm_strerror());
+    const std::string& given = words.back();
+    std::string key, file;
+    if (read_owner_key(given, &key, &file) != 0 ||
+        call(client->session->user, group.c_str(), key.c_str()) != 0) {
+        error_line(client,
+                   std::string(what) + " " + given + " in " + group + ": " + zgm_strerror());
         return;
     }
-    print_done(stdout, done(group, key), group.c_str(), client->session->style);
+    print_done(stdout, key_done(what, group, key, file), group.c_str(), client->session->style,
+               key.c_str(), file.c_str());
 }
 
 void slash_policy(Client* client, const Args&, const std::vector<std::string>& words) {
@@ -634,11 +628,11 @@ void run_slash_command(const spec::Slash& slash, Client* client, const Args& arg
     case spec::UserSlash::kWhoami:
         return slash_whoami(client, args, words);
     case spec::UserSlash::kAdd:
-        return slash_key_call(client, words, zgm_user_add, "add", added);
+        return slash_key_call(client, words, zgm_user_add, "add");
     case spec::UserSlash::kRemove:
-        return slash_key_call(client, words, zgm_user_remove, "remove", removed);
+        return slash_key_call(client, words, zgm_user_remove, "remove");
     case spec::UserSlash::kGive:
-        return slash_key_call(client, words, zgm_user_give, "give", gave);
+        return slash_key_call(client, words, zgm_user_give, "give");
     case spec::UserSlash::kPolicy:
         return slash_policy(client, args, words);
     case spec::UserSlash::kRetain:
