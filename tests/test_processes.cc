@@ -519,6 +519,31 @@ void test_help_prints_what_the_help_options_print(void** state) {
     assert_non_null(strstr(unknown.err.c_str(), "zgm user has no subcommand 'nosuch'"));
 }
 
+//  The interactive client with commands piped in: its exit status is that of the last error
+//  it printed (as `zgm user SUBCOMMAND` would exit), 0 when none, so a script sees a failure.
+void test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "server", {"--group", "general", "--memory"});
+    expect_log(s, "server", "serving general");
+    auto piped = [&](const std::string& input) {
+        return test::run_with_input(user_args(s, "alice"), input);
+    };
+    Result fine = piped("/join general\nhello from a pipe\n");
+    if (fine.status != 0) fail_msg("all went well, yet %d:\n%s", fine.status, fine.err.c_str());
+    assert_non_null(
+        strstr(user(s, "alice", {"fetch", "general"}).out.c_str(), "hello from a pipe"));
+    //  No such group: refused (1), also when later commands succeed.
+    Result refused = piped("/join nosuch\n/switch general\nstill going\n");
+    assert_int_equal(refused.status, 1);
+    assert_non_null(strstr(refused.err.c_str(), "error: join nosuch:"));
+    assert_non_null(strstr(user(s, "alice", {"fetch", "general"}).out.c_str(), "still going"));
+    //  A line the client cannot take: a usage error (2). The last failure decides.
+    assert_int_equal(piped("/nosuch\n").status, 2);
+    assert_int_equal(piped("/nosuch\n/join nosuch\n").status, 1);
+    assert_int_equal(piped("/join nosuch\n/switch\n").status, 2);
+}
+
 void test_send_refuses_an_empty_message(void** state) {
     System* s = (System*)*state;
     start_registry(s);
@@ -1318,6 +1343,8 @@ int main(int argc, char* argv[]) {
             teardown),
         cmocka_unit_test_setup_teardown(test_help_prints_what_the_help_options_print, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_refuses_an_empty_message, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_30_sigkills_of_a_group_server_lose_and_double_no_message, setup, teardown),
