@@ -124,21 +124,25 @@ void stop_all() {
         stop(pid, 2000);
 }
 
-Result run(const std::vector<std::string>& args, const std::vector<std::string>& env,
-           int timeout_ms) {
+//  Runs the program with stdin from the descriptor in (closed here).
+static Result run_from(int in, const std::vector<std::string>& args,
+                       const std::vector<std::string>& env, int timeout_ms) {
     Result result;
     int out[2], err[2];
-    if (pipe(out) != 0 || pipe(err) != 0) return result;
+    if (in < 0 || pipe(out) != 0 || pipe(err) != 0) {
+        if (in >= 0) close(in);
+        return result;
+    }
     pid_t pid = fork();
     if (pid == 0) {
-        int null = open("/dev/null", O_RDONLY);
-        dup2(null, 0);
+        dup2(in, 0);
         dup2(out[1], 1);
         dup2(err[1], 2);
         close(out[0]);
         close(err[0]);
         exec_child(args, env);
     }
+    close(in);
     close(out[1]);
     close(err[1]);
     int64_t deadline = zgm::mono_ms() + (int64_t)timeout_ms * slowdown();
@@ -169,6 +173,24 @@ Result run(const std::vector<std::string>& args, const std::vector<std::string>&
     waitpid(pid, &status, 0);
     result.status = !killed && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return result;
+}
+
+Result run(const std::vector<std::string>& args, const std::vector<std::string>& env,
+           int timeout_ms) {
+    return run_from(open("/dev/null", O_RDONLY | O_CLOEXEC), args, env, timeout_ms);
+}
+
+Result run_with_input(const std::vector<std::string>& args, const std::string& input,
+                      const std::vector<std::string>& env, int timeout_ms) {
+    int in[2];
+    if (input.size() > 65536 || pipe2(in, O_CLOEXEC) != 0) return Result();
+    bool written = write(in[1], input.data(), input.size()) == (ssize_t)input.size();
+    close(in[1]);
+    if (!written) {
+        close(in[0]);
+        return Result();
+    }
+    return run_from(in[0], args, env, timeout_ms);
 }
 
 std::string read_file(const std::string& path) {

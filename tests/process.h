@@ -33,6 +33,10 @@ struct Result {
 //  timeout_ms; a process still running then is killed.
 Result run(const std::vector<std::string>& args, const std::vector<std::string>& env = {},
            int timeout_ms = 20000);
+//  The same with input on its stdin, a pipe that ends after it (at most 64 KiB: what the
+//  pipe holds before the program reads).
+Result run_with_input(const std::vector<std::string>& args, const std::string& input,
+                      const std::vector<std::string>& env = {}, int timeout_ms = 20000);
 
 //  Starts `zgm ARGS...` in the background with stdout and stderr to log_path.
 pid_t start(const std::vector<std::string>& args, const std::string& log_path,

@@ -38,7 +38,7 @@ expect() { #  expect LINE COMPLETIONS
     fi
 }
 
-echo "1..22"
+echo "1..25"
 expect "zgm " "--help --version help keygen registry run server stats user"
 expect "zgm ser" "server"
 expect "zgm server --du" "--durability"
@@ -56,7 +56,10 @@ expect "zgm user listen --" "--count --help --identity --insecure --json --name 
 expect "zgm help " "keygen registry run server stats user"
 expect "zgm help user j" "join"
 expect "zgm user fetch general --la" "--last"
-expect "zgm user " "add create fetch give groups join leave listen members policy remove retain send whoami"
+expect "zgm user " "add create fetch give groups help join leave listen members policy remove retain send whoami"
+expect "zgm user help j" "join"
+expect "zgm user --registry tcp://127.0.0.1:5570 help re" "remove retain"
+expect "zgm user help join " ""
 expect "zgm stats --" "--count --help --identity --insecure --json --registry --registry-key --timeout --watch"
 expect "zgm stats --watch 5 --c" "--count"
 expect "zgm server --registry-key zg" "zgm.cfg"

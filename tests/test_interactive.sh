@@ -3,9 +3,9 @@
 #  10 messages), send a typed line, and a live message arriving while a line is half typed
 #  must leave that line intact; two members with one display name shown apart by their keys;
 #  a send without an answer shown as pending, then stored; a refused send said as such; the
-#  owner's commands; /help COMMAND; `zgm user send` on a terminal without text says so
-#  instead of waiting. Every process finds the others' keys in the default files under a
-#  temporary XDG_CONFIG_HOME.
+#  owner's commands, which say the key they acted on; /help COMMAND; `zgm user send` on a
+#  terminal without text says so instead of waiting. Every process finds the others' keys in
+#  the default files under a temporary XDG_CONFIG_HOME.
 #  Usage: test_interactive.sh PATH-TO-ZGM      (prints TAP)
 set -u
 zgm=$1
@@ -96,7 +96,7 @@ fetched() { #  fetched GROUP TEXT: bob's fetch of GROUP shows TEXT exactly N tim
     [ "$(user bob fetch "$1" | grep -c -F -- "$2")" -eq "${3:-1}" ]
 }
 
-echo "1..20"
+echo "1..21"
 $run_zgm registry --bind 'tcp://127.0.0.1:*' >"$dir/registry.log" 2>&1 &
 registry_pid=$!
 wait_for "$dir/registry.log" "(port " || { echo "Bail out! registry did not start"; exit 1; }
@@ -171,6 +171,8 @@ check "/create makes a group owned by you, current" screen_has "club>"
 user bob join club >/dev/null 2>&1
 bob_refused=$?
 type_line "/add $dir/bob"
+check "/add says the key it added, and the file it read it from" \
+    screen_has "added $(key_of bob) (from $dir/bob) to club"
 check "/add lets a key in (bob was refused before)" sh -c "
     [ $bob_refused -eq 1 ] && i=0 && while [ \$i -lt $((50 * slow)) ]; do
         XDG_CONFIG_HOME='$dir/config' $run_zgm user --identity '$dir/bob' --registry '$registry' \

@@ -499,6 +499,10 @@ void test_help_prints_what_the_help_options_print(void** state) {
         {{"help", "server"}, {"server", "--help"}},
         {{"help", "registry"}, {"registry", "-h"}},
         {{"help", "user", "send"}, {"user", "send", "--help"}},
+        //  help in the place of a subcommand, also after the options: the same texts.
+        {{"user", "help"}, {"user", "--help"}},
+        {{"user", "help", "send"}, {"user", "send", "--help"}},
+        {{"user", "--timeout", "100", "help", "fetch"}, {"help", "user", "fetch"}},
     };
     for (const Pair& pair : pairs) {
         Result by_help = test::run(pair.help);
@@ -510,6 +514,34 @@ void test_help_prints_what_the_help_options_print(void** state) {
     }
     assert_int_equal(test::run({"help", "nosuch"}).status, 2);
     assert_int_equal(test::run({"help", "user", "nosuch"}).status, 2);
+    Result unknown = test::run({"user", "help", "nosuch"});
+    assert_int_equal(unknown.status, 2);
+    assert_non_null(strstr(unknown.err.c_str(), "zgm user has no subcommand 'nosuch'"));
+}
+
+//  The interactive client with commands piped in: its exit status is that of the last error
+//  it printed (as `zgm user SUBCOMMAND` would exit), 0 when none, so a script sees a failure.
+void test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "server", {"--group", "general", "--memory"});
+    expect_log(s, "server", "serving general");
+    auto piped = [&](const std::string& input) {
+        return test::run_with_input(user_args(s, "alice"), input);
+    };
+    Result fine = piped("/join general\nhello from a pipe\n");
+    if (fine.status != 0) fail_msg("all went well, yet %d:\n%s", fine.status, fine.err.c_str());
+    assert_non_null(
+        strstr(user(s, "alice", {"fetch", "general"}).out.c_str(), "hello from a pipe"));
+    //  No such group: refused (1), also when later commands succeed.
+    Result refused = piped("/join nosuch\n/switch general\nstill going\n");
+    assert_int_equal(refused.status, 1);
+    assert_non_null(strstr(refused.err.c_str(), "error: join nosuch:"));
+    assert_non_null(strstr(user(s, "alice", {"fetch", "general"}).out.c_str(), "still going"));
+    //  A line the client cannot take: a usage error (2). The last failure decides.
+    assert_int_equal(piped("/nosuch\n").status, 2);
+    assert_int_equal(piped("/nosuch\n/join nosuch\n").status, 1);
+    assert_int_equal(piped("/join nosuch\n/switch\n").status, 2);
 }
 
 void test_send_refuses_an_empty_message(void** state) {
@@ -1004,8 +1036,12 @@ void test_owners_decide_who_is_in_from_the_command_line(void** state) {
     assert_int_equal(user(s, "alice", {"join", "club"}).status, 0);
     Result denied = user(s, "bob", {"join", "club"});
     assert_int_equal(denied.status, 1);
-    //  bob tells alice his key (or gives her his public certificate).
-    assert_int_equal(user(s, "alice", {"add", "club", key_of(s, "bob")}).status, 0);
+    //  bob tells alice his key (or gives her his public certificate); what is done is said
+    //  with the key acted on.
+    std::string bob = key_of(s, "bob");
+    Result added_bob = user(s, "alice", {"add", "club", bob});
+    assert_int_equal(added_bob.status, 0);
+    assert_string_equal(added_bob.out.c_str(), ("added " + bob + " to club\n").c_str());
     assert_int_equal(user(s, "bob", {"join", "club"}).status, 0);
     Result members = user(s, "bob", {"members", "club", "--json"});
     assert_non_null(strstr(members.out.c_str(), "\"name\":\"alice\",\"role\":\"owner\""));
@@ -1014,14 +1050,26 @@ void test_owners_decide_who_is_in_from_the_command_line(void** state) {
     //  Only the owner manages.
     Result not_owner = user(s, "bob", {"add", "club", s->dir + "/carol"});
     assert_int_equal(not_owner.status, 1);
-    assert_int_equal(user(s, "alice", {"add", "club", s->dir + "/carol"}).status, 0);
+    //  Named by its certificate file: the key, and where it was read from.
+    std::string carol = key_of(s, "carol"), carol_file = s->dir + "/carol";
+    Result added_carol = user(s, "alice", {"add", "club", carol_file, "--json"});
+    assert_int_equal(added_carol.status, 0);
+    assert_string_equal(added_carol.out.c_str(), ("{\"ok\":true,\"group\":\"club\",\"key\":\"" +
+                                                  carol + "\",\"file\":\"" + carol_file + "\"}\n")
+                                                     .c_str());
     Result added = user(s, "alice", {"members", "club"});
-    assert_non_null(strstr(added.out.c_str(), (key_of(s, "carol") + "  added").c_str()));
+    assert_non_null(strstr(added.out.c_str(), (carol + "  added").c_str()));
     //  Removed: cannot fetch.
-    assert_int_equal(user(s, "alice", {"remove", "club", key_of(s, "bob")}).status, 0);
+    Result removed = user(s, "alice", {"remove", "club", s->dir + "/bob"});
+    assert_int_equal(removed.status, 0);
+    assert_string_equal(removed.out.c_str(),
+                        ("removed " + bob + " (from " + s->dir + "/bob) from club\n").c_str());
     assert_int_equal(user(s, "bob", {"fetch", "club"}).status, 1);
     //  Handed on, opened.
-    assert_int_equal(user(s, "alice", {"give", "club", key_of(s, "carol")}).status, 0);
+    Result gave = user(s, "alice", {"give", "club", carol, "--json"});
+    assert_int_equal(gave.status, 0);
+    assert_string_equal(gave.out.c_str(),
+                        ("{\"ok\":true,\"group\":\"club\",\"key\":\"" + carol + "\"}\n").c_str());
     assert_int_equal(user(s, "alice", {"policy", "club", "open"}).status, 1);
     assert_int_equal(user(s, "carol", {"policy", "club", "open"}).status, 0);
     assert_int_equal(user(s, "carol", {"policy", "club", "closed"}).status, 2);
@@ -1295,6 +1343,8 @@ int main(int argc, char* argv[]) {
             teardown),
         cmocka_unit_test_setup_teardown(test_help_prints_what_the_help_options_print, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_refuses_an_empty_message, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_30_sigkills_of_a_group_server_lose_and_double_no_message, setup, teardown),

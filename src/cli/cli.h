@@ -182,6 +182,23 @@ int show_fetch(Session* session, const char* group, const zgm_fetch_t& query,
                uint64_t* last_seq = nullptr);
 void show_whoami(Session* session);
 
+//  The key an owner's command (add, remove, give) names: its 40 characters, or a certificate
+//  file holding it. Sets *key to the key's text and *file to the file it was read from (empty
+//  when the text was given). Returns 0, or -1 with zgm_errno set when it is neither.
+int read_owner_key(const std::string& given, std::string* key, std::string* file);
+//  What an owner's command on a key prints when done (what: "add", "remove" or "give"):
+//  "added KEY to G", "removed KEY from G", "gave G to KEY"; with "KEY (from FILE)" when the
+//  key was read from a file.
+std::string key_done(const char* what, const std::string& group, const std::string& key,
+                     const std::string& file);
+
+//  Whether a command's subcommand word is `help`: a command with subcommands, none of them
+//  named help ("zgm user help send").
+bool is_help_subcommand(const spec::Command& command, const char* word);
+//  `zgm COMMAND help [SUBCOMMAND]` (argv starts after "help"): what
+//  `zgm help COMMAND [SUBCOMMAND]` prints, by the same code; its exit code.
+int subcommand_help(const spec::Command& command, int argc, char** argv);
+
 //  The commands: argv starts after the command's name.
 int user_main(int argc, char** argv);
 int stats_main(const spec::Command& command, int argc, char** argv);

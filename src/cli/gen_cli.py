@@ -389,7 +389,8 @@ def command_help(command):
     if note:
         lines += ["", note]
     if command["subcommands"]:
-        lines += ["", "Run 'zgm help " + command["name"] + " SUBCOMMAND' for one subcommand."]
+        lines += ["", "Run 'zgm " + command["name"] + " help SUBCOMMAND' (or 'zgm help "
+                  + command["name"] + " SUBCOMMAND') for one subcommand."]
     if "help-footer" in command:
         lines += [help_paragraphs(command["help-footer"])]
     return "\n".join(lines) + "\n"
@@ -963,7 +964,7 @@ def completion(model):
     lines += ["    esac", "    return 1", "}", "",
               "_zgm() {",
               '    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]-}',
-              "    local command='' subcommand='' i word values='' options=''",
+              "    local command='' subcommand='' subcommand_at=0 i word values='' options=''",
               "    COMPREPLY=()",
               "    #  --option=value: bash splits it at '=' (COMP_WORDBREAKS).",
               '    if [[ $cur == = && $prev == --* ]]; then',
@@ -995,7 +996,7 @@ def completion(model):
         lines.append(f'            {c["name"]}) values="{takes_value(c["options"])}" ;;')
     lines += ["            esac",
               '        elif [[ -z $subcommand ]]; then',
-              '            subcommand=$word',
+              '            subcommand=$word subcommand_at=$i',
               '            case "$command $subcommand" in']
     for c in commands:
         for s in c["subcommands"]:
@@ -1020,9 +1021,17 @@ def completion(model):
               '        COMPREPLY=($(compgen -W "$options" -- "$cur"))']
     for c in commands:
         if c["subcommands"]:
+            names = [s["name"] for s in c["subcommands"]]
+            #  `zgm COMMAND help SUBCOMMAND` (main.cc's is_help_subcommand), unless help is
+            #  one of its subcommands.
+            helps = "help" not in names
             lines += [f'    elif [[ $command == {c["name"]} && -z $subcommand ]]; then',
                       '        COMPREPLY=($(compgen -W "'
-                      + " ".join(s["name"] for s in c["subcommands"]) + '" -- "$cur"))']
+                      + " ".join(sorted(names + ["help"] if helps else names)) + '" -- "$cur"))']
+            if helps:
+                lines += [f'    elif [[ $command == {c["name"]} && $subcommand == help && '
+                          '$COMP_CWORD -eq $((subcommand_at + 1)) ]]; then',
+                          '        COMPREPLY=($(compgen -W "' + " ".join(names) + '" -- "$cur"))']
     lines += ['    elif [[ $command == help && -z $subcommand ]]; then',
               '        COMPREPLY=($(compgen -W "'
               + " ".join(c["name"] for c in commands if c["name"] != "help") + '" -- "$cur"))']

@@ -6,7 +6,8 @@
     loaded then, with dlopen) reads the line being typed (with editing and history), and what
     arrives meanwhile is printed above it: the line is cleared, the message printed, and the
     prompt and the typed text drawn again. When stdin is not a terminal, lines are read
-    plainly, so the client can be scripted.
+    plainly, so the client can be scripted, and it exits with the exit code of the last error
+    it printed (exit_code_for's, or 2 for a line it could not take), 0 when none.
 
     A line is sent with zgm_user_send_async and never waits for the network. Its outcome
     comes back later: stored (the message itself shows when the group server delivers it
@@ -62,6 +63,7 @@ struct Pending {
     bool in_doubt = false; //  an attempt had no answer: it may have been stored
     bool shown = false;    //  the "pending" line was printed
     std::string reason;    //  why the last attempt had no outcome
+    int error = ZGM_OK;    //  and its zgm_error_t
 };
 
 //  The members of a group: key -> display name.
@@ -78,6 +80,9 @@ struct Client {
     bool in_command = false; //  a line is being run: its output needs no redraw
     bool quit = false;
     bool input_done = false; //  stdin ended (not a terminal): quit once nothing is pending
+    //  The exit code of the last error printed (kExitOk while none): the client's exit status
+    //  when stdin is not a terminal, so a script that pipes commands in sees a failure.
+    int failure = kExitOk;
     std::map<std::string, Pending> pending; //  by message id
     std::map<std::string, Roster> rosters;  //  by group
     std::map<std::string, uint64_t> shown;  //  the last seq shown, by group
@@ -177,7 +182,10 @@ void above_prompt(Client* client, Print print) {
     if (redraw) s_edit.forced_update_display();
 }
 
-void error_line(Client* client, const std::string& message) {
+//  "error: MESSAGE" on stderr; code is its exit code (exit_code_for, or kExitUsage for a
+//  line the client could not take), remembered as the last failure.
+void error_line(Client* client, const std::string& message, int code) {
+    client->failure = code;
     above_prompt(client, [&] {
         bool color = client->session->style.color;
         fflush(stdout);
@@ -195,7 +203,8 @@ void note_line(Client* client, const std::string& message) {
 
 //  "error: WHAT GROUP: <why>" from zgm_errno.
 void api_error(Client* client, const char* what, const std::string& group) {
-    error_line(client, std::string(what) + " " + group + ": " + zgm_strerror());
+    error_line(client, std::string(what) + " " + group + ": " + zgm_strerror(),
+               exit_code_for(zgm_errno()));
 }
 
 //  The start of a message body, quoted, for a line about it.
@@ -296,7 +305,8 @@ void send_line(Client* client, const std::string& group, const std::string& body
     char id[ZGM_MSG_ID_SIZE] = "";
     if (zgm_user_send_async(client->session->user, group.c_str(), body.data(), body.size(), id) !=
         0) {
-        error_line(client, "not sent: " + group + ": " + zgm_strerror());
+        error_line(client, "not sent: " + group + ": " + zgm_strerror(),
+                   exit_code_for(zgm_errno()));
         return;
     }
     Pending& pending = client->pending[id];
@@ -311,14 +321,24 @@ bool undecided(int error) {
            error == ZGM_EUNAVAILABLE || error == ZGM_ERATE;
 }
 
+//  The exit code of a send given up on: in doubt (3), or the last undecided outcome's.
+int unsettled_code(const Pending& pending) {
+    return exit_code_for(pending.in_doubt || pending.error == ZGM_OK ? ZGM_EINDOUBT
+                                                                     : pending.error);
+}
+
 void give_up(Client* client, const std::string& id, const Pending& pending) {
     if (pending.in_doubt)
-        error_line(client, "gave up sending " + excerpt(pending.body) + " to " + pending.group +
-                               " after a minute without an answer: it may have been stored " +
-                               "(message id " + id + ")");
+        error_line(client,
+                   "gave up sending " + excerpt(pending.body) + " to " + pending.group +
+                       " after a minute without an answer: it may have been stored " +
+                       "(message id " + id + ")",
+                   unsettled_code(pending));
     else
-        error_line(client, "not sent: " + pending.group + ": " + excerpt(pending.body) + ": " +
-                               pending.reason + " (gave up after a minute)");
+        error_line(client,
+                   "not sent: " + pending.group + ": " + excerpt(pending.body) + ": " +
+                       pending.reason + " (gave up after a minute)",
+                   unsettled_code(pending));
 }
 
 void on_outcome(Client* client, const zgm_sent_t& sent) {
@@ -333,13 +353,15 @@ void on_outcome(Client* client, const zgm_sent_t& sent) {
         return;
     }
     if (!undecided(sent.error)) {
-        error_line(client, "not sent: " + pending.group + ": " + excerpt(pending.body) + ": " +
-                               sent.reason);
+        error_line(client,
+                   "not sent: " + pending.group + ": " + excerpt(pending.body) + ": " + sent.reason,
+                   exit_code_for(sent.error));
         client->pending.erase(found);
         return;
     }
     pending.in_doubt = pending.in_doubt || sent.error == ZGM_EINDOUBT;
     pending.reason = sent.reason;
+    pending.error = sent.error;
     int64_t now = mono_ms();
     if (now - pending.first_ms >= kGiveUpMs) {
         give_up(client, found->first, pending);
@@ -417,12 +439,15 @@ void settle_before_leaving(Client* client) {
     for (const auto& entry : client->pending) {
         const Pending& pending = entry.second;
         if (pending.in_doubt || pending.due_ms == 0)
-            error_line(client, "left with " + excerpt(pending.body) + " to " + pending.group +
-                                   " unanswered: it may have been stored (message id " +
-                                   entry.first + ")");
+            error_line(client,
+                       "left with " + excerpt(pending.body) + " to " + pending.group +
+                           " unanswered: it may have been stored (message id " + entry.first + ")",
+                       exit_code_for(ZGM_EINDOUBT));
         else
-            error_line(client, "not sent: " + pending.group + ": " + excerpt(pending.body) + ": " +
-                                   pending.reason);
+            error_line(client,
+                       "not sent: " + pending.group + ": " + excerpt(pending.body) + ": " +
+                           pending.reason,
+                       unsettled_code(pending));
     }
     client->pending.clear();
 }
@@ -434,13 +459,14 @@ void settle_before_leaving(Client* client) {
 bool group_or_current(Client* client, const std::vector<std::string>& words, size_t count,
                       std::string* group) {
     *group = words.size() > count ? words[0] : client->current;
-    if (group->empty()) error_line(client, "no current group: name one, or /join one first");
+    if (group->empty())
+        error_line(client, "no current group: name one, or /join one first", kExitUsage);
     return !group->empty();
 }
 
 void slash_list(Client* client, const Args&, const std::vector<std::string>&) {
     if (show_groups(client->session) != 0)
-        error_line(client, std::string("groups: ") + zgm_strerror());
+        error_line(client, std::string("groups: ") + zgm_strerror(), exit_code_for(zgm_errno()));
 }
 
 //  Makes a group the current one, showing its last messages; follows it (from the last one
@@ -450,7 +476,8 @@ void enter(Client* client, const std::string& group) {
     int64_t last = show_recent(client, group);
     if (last < 0) {
         if (zgm_errno() == ZGM_ENOTMEMBER)
-            error_line(client, "not a member of " + group + ": /join " + group + " first");
+            error_line(client, "not a member of " + group + ": /join " + group + " first",
+                       exit_code_for(ZGM_ENOTMEMBER));
         else
             api_error(client, "fetch", group);
         return;
@@ -516,7 +543,7 @@ void slash_fetch(Client* client, const Args& args, const std::vector<std::string
     std::string group, error;
     zgm_fetch_t query;
     if (!read_fetch_options(args, now_us(), &query, &error)) {
-        error_line(client, error);
+        error_line(client, error, kExitUsage);
         return;
     }
     if (group_or_current(client, words, 0, &group) &&
@@ -535,28 +562,22 @@ void slash_whoami(Client* client, const Args&, const std::vector<std::string>&) 
     show_whoami(client->session);
 }
 
-//  /add, /remove, /give: [GROUP] KEY, and what each prints when done.
-std::string added(const std::string& group, const std::string& key) {
-    return "added " + key + " to " + group;
-}
-std::string removed(const std::string& group, const std::string& key) {
-    return "removed " + key + " from " + group;
-}
-std::string gave(const std::string& group, const std::string& key) {
-    return "gave " + group + " to " + key;
-}
-
+//  /add, /remove, /give: [GROUP] KEY. What is done is said with the key, also when a
+//  certificate file named it.
 void slash_key_call(Client* client, const std::vector<std::string>& words,
-                    int (*call)(zgm_user_t*, const char*, const char*), const char* what,
-                    std::string (*done)(const std::string&, const std::string&)) {
+                    int (*call)(zgm_user_t*, const char*, const char*), const char* what) {
     std::string group;
     if (!group_or_current(client, words, 1, &group)) return;
-    const std::string& key = words.back();
-    if (call(client->session->user, group.c_str(), key.c_str()) != 0) {
-        error_line(client, std::string(what) + " " + key + " in " + group + ": " + zgm_strerror());
+    const std::string& given = words.back();
+    std::string key, file;
+    if (read_owner_key(given, &key, &file) != 0 ||
+        call(client->session->user, group.c_str(), key.c_str()) != 0) {
+        error_line(client, std::string(what) + " " + given + " in " + group + ": " + zgm_strerror(),
+                   exit_code_for(zgm_errno()));
         return;
     }
-    print_done(stdout, done(group, key), group.c_str(), client->session->style);
+    print_done(stdout, key_done(what, group, key, file), group.c_str(), client->session->style,
+               key.c_str(), file.c_str());
 }
 
 void slash_policy(Client* client, const Args&, const std::vector<std::string>& words) {
@@ -564,7 +585,7 @@ void slash_policy(Client* client, const Args&, const std::vector<std::string>& w
     if (!group_or_current(client, words, 1, &group)) return;
     const std::string& value = words.back();
     if (value != "open" && value != "members") {
-        error_line(client, "a policy is open or members, not '" + value + "'");
+        error_line(client, "a policy is open or members, not '" + value + "'", kExitUsage);
         return;
     }
     zgm_policy_t policy = value == "members" ? ZGM_POLICY_MEMBERS : ZGM_POLICY_OPEN;
@@ -608,7 +629,7 @@ void slash_help(Client* client, const Args&, const std::vector<std::string>& wor
     } else if (const spec::Slash* slash = find_slash(words[0])) {
         fputs(slash->usage, stdout);
     } else {
-        error_line(client, "unknown command /" + words[0] + " (/help lists them)");
+        error_line(client, "unknown command /" + words[0] + " (/help lists them)", kExitUsage);
         return;
     }
     fflush(stdout);
@@ -634,11 +655,11 @@ void run_slash_command(const spec::Slash& slash, Client* client, const Args& arg
     case spec::UserSlash::kWhoami:
         return slash_whoami(client, args, words);
     case spec::UserSlash::kAdd:
-        return slash_key_call(client, words, zgm_user_add, "add", added);
+        return slash_key_call(client, words, zgm_user_add, "add");
     case spec::UserSlash::kRemove:
-        return slash_key_call(client, words, zgm_user_remove, "remove", removed);
+        return slash_key_call(client, words, zgm_user_remove, "remove");
     case spec::UserSlash::kGive:
-        return slash_key_call(client, words, zgm_user_give, "give", gave);
+        return slash_key_call(client, words, zgm_user_give, "give");
     case spec::UserSlash::kPolicy:
         return slash_policy(client, args, words);
     case spec::UserSlash::kRetain:
@@ -653,16 +674,16 @@ void run_slash_command(const spec::Slash& slash, Client* client, const Args& arg
 void run_slash(Client* client, const std::string& line) {
     std::vector<std::string> words;
     if (!split_words(line.substr(1), &words)) {
-        error_line(client, "unclosed quote");
+        error_line(client, "unclosed quote", kExitUsage);
         return;
     }
     if (words.empty()) {
-        error_line(client, "a command after '/', or /help");
+        error_line(client, "a command after '/', or /help", kExitUsage);
         return;
     }
     const spec::Slash* slash = find_slash(words[0]);
     if (!slash) {
-        error_line(client, "unknown command /" + words[0] + " (/help lists them)");
+        error_line(client, "unknown command /" + words[0] + " (/help lists them)", kExitUsage);
         return;
     }
     std::vector<char*> pointers;
@@ -671,7 +692,7 @@ void run_slash(Client* client, const std::string& line) {
     Args args;
     if (!args.parse((int)pointers.size(), pointers.data(), slash->options, nullptr) ||
         !args.check_exclusions()) {
-        error_line(client, args.error());
+        error_line(client, args.error(), kExitUsage);
         return;
     }
     if (args.help()) {
@@ -681,7 +702,7 @@ void run_slash(Client* client, const std::string& line) {
     }
     size_t count = args.positional().size();
     if (count < slash->min_words || count > slash->max_words) {
-        error_line(client, std::string("usage: ") + slash->synopsis);
+        error_line(client, std::string("usage: ") + slash->synopsis, kExitUsage);
         return;
     }
     run_slash_command(*slash, client, args);
@@ -693,7 +714,7 @@ void run_line(Client* client, const std::string& line) {
     if (line[0] == '/' && line.compare(0, 2, "//") != 0) {
         run_slash(client, line);
     } else if (client->current.empty()) {
-        error_line(client, "no current group: /join GROUP or /switch GROUP first");
+        error_line(client, "no current group: /join GROUP or /switch GROUP first", kExitUsage);
     } else {
         //  The message comes back through the live socket, so it is shown in order, once.
         send_line(client, client->current, line.substr(line[0] == '/' ? 1 : 0));
@@ -844,7 +865,7 @@ int run_interactive(Session* session) {
         int count = client.input_done ? 1 : 2;
         if (zmq_poll(items, count, next_due(client, 1000)) < 0) {
             if (errno == EINTR) continue;
-            error_line(&client, std::string("poll: ") + zmq_strerror(errno));
+            error_line(&client, std::string("poll: ") + zmq_strerror(errno), kExitRefused);
             break;
         }
         //  At the end of a pipe, or when the terminal goes away, poll says POLLHUP only,
@@ -866,7 +887,8 @@ int run_interactive(Session* session) {
     if (!stop_requested() || !client.pending.empty()) settle_before_leaving(&client);
     fflush(stdout);
     s_client = nullptr;
-    return kExitOk;
+    //  A script that pipes commands in learns whether one failed; a person saw it.
+    return isatty(STDIN_FILENO) ? kExitOk : client.failure;
 }
 
 } // namespace cli

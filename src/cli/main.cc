@@ -7,7 +7,7 @@
         zgm stats [OPTIONS] [GROUP] [--watch [SECONDS]]     (stats.cc)
         zgm run [--data DIR] [--name NAME] [--identity FILE]
         zgm keygen [FILE] [--name NAME]
-        zgm help [COMMAND [SUBCOMMAND]]
+        zgm help [COMMAND [SUBCOMMAND]]     (also zgm user help [SUBCOMMAND])
 
     The commands, their options and every --help text are in src/cli/commands.toml (and so
     in cli/cli_spec.h); docs/cli.md and the man pages are made from it too.
@@ -553,6 +553,29 @@ int help_main(const spec::Command& command, int argc, char** argv) {
 }
 
 } // namespace
+
+namespace zgm {
+namespace cli {
+
+bool is_help_subcommand(const spec::Command& command, const char* word) {
+    if (strcmp(word, "help") != 0 || command.subcommand_count == 0) return false;
+    for (size_t i = 0; i < command.subcommand_count; i++)
+        if (strcmp(command.subcommands[i].name, "help") == 0) return false;
+    return true;
+}
+
+int subcommand_help(const spec::Command& command, int argc, char** argv) {
+    std::vector<char*> words;
+    std::string name = command.name;
+    words.push_back(&name[0]);
+    words.insert(words.end(), argv, argv + argc);
+    words.push_back(nullptr);
+    const spec::Command* help = find_command("help");
+    return help_main(*help, (int)words.size() - 1, words.data());
+}
+
+} // namespace cli
+} // namespace zgm
 
 int main(int argc, char** argv) {
     start_program();

@@ -350,11 +350,20 @@ void print_members(FILE* out, const zgm_member_t* members, size_t count, const S
     }
 }
 
-void print_done(FILE* out, const std::string& plain, const char* group, const Style& style) {
+void print_done(FILE* out, const std::string& plain, const char* group, const Style& style,
+                const char* key, const char* file) {
     std::string line;
     if (style.json) {
         line = "{\"ok\":true,";
         json_append_field(&line, "group", group);
+        if (key) {
+            line += ',';
+            json_append_field(&line, "key", key);
+        }
+        if (file && *file) {
+            line += ',';
+            json_append_field(&line, "file", file);
+        }
         line += '}';
     } else {
         append_visible(&line, plain.data(), plain.size(), false);

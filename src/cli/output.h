@@ -75,8 +75,11 @@ void print_message(FILE* out, const zgm_msg_t* msg, const Style& style,
 void print_groups(FILE* out, const zgm_group_t* groups, size_t count, const Style& style);
 void print_members(FILE* out, const zgm_member_t* members, size_t count, const Style& style);
 //  The outcome of create, join, leave and the owner's commands: {"ok":true,"group":G} or
-//  the plain text given ("joined G").
-void print_done(FILE* out, const std::string& plain, const char* group, const Style& style);
+//  the plain text given ("joined G"). The owner's commands on a key (add, remove, give) give
+//  the key they acted on too, and the certificate file it was read from when not empty:
+//  {"ok":true,"group":G,"key":KEY,"file":FILE}.
+void print_done(FILE* out, const std::string& plain, const char* group, const Style& style,
+                const char* key = nullptr, const char* file = nullptr);
 void print_sent(FILE* out, const char* group, uint64_t seq, uint64_t timestamp, const char* msg_id,
                 const Style& style);
 void print_whoami(FILE* out, const char* name, const char* key, const char* identity,

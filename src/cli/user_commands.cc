@@ -100,6 +100,22 @@ void show_whoami(Session* session) {
                  session->style);
 }
 
+int read_owner_key(const std::string& given, std::string* key, std::string* file) {
+    char text[ZGM_KEY_SIZE];
+    if (zgm_key_read(given.c_str(), text) != 0) return -1;
+    *key = text;
+    *file = given == *key ? "" : given;
+    return 0;
+}
+
+std::string key_done(const char* what, const std::string& group, const std::string& key,
+                     const std::string& file) {
+    std::string shown = file.empty() ? key : key + " (from " + file + ")";
+    if (strcmp(what, "add") == 0) return "added " + shown + " to " + group;
+    if (strcmp(what, "remove") == 0) return "removed " + shown + " from " + group;
+    return "gave " + group + " to " + shown;
+}
+
 namespace {
 
 int fail(const char* what, const std::string& group, const Session& session) {
@@ -267,14 +283,18 @@ int run_listen(Session* session, const Args& args, const std::vector<std::string
     return kExitOk;
 }
 
-//  The owner's calls on a key: add, remove, give.
+//  The owner's calls on a key: add, remove, give. What is done is said with the key, also
+//  when a certificate file named it.
 int run_key_call(Session* session, const std::vector<std::string>& words,
-                 int (*call)(zgm_user_t*, const char*, const char*), const char* what,
-                 const std::string& done) {
-    if (call(session->user, words[0].c_str(), words[1].c_str()) != 0)
-        return report_error((std::string(what) + " " + words[1] + " in " + words[0]).c_str(),
+                 int (*call)(zgm_user_t*, const char*, const char*), const char* what) {
+    const std::string& group = words[0];
+    std::string key, file;
+    if (read_owner_key(words[1], &key, &file) != 0 ||
+        call(session->user, group.c_str(), key.c_str()) != 0)
+        return report_error((std::string(what) + " " + words[1] + " in " + group).c_str(),
                             session->style);
-    print_done(stdout, done, words[0].c_str(), session->style);
+    print_done(stdout, key_done(what, group, key, file), group.c_str(), session->style, key.c_str(),
+               file.c_str());
     return kExitOk;
 }
 
@@ -302,6 +322,12 @@ const spec::Command* moved_subcommand(const char* name) {
     std::string former = std::string("user ") + name;
     for (const spec::Command& command : spec::kCommands)
         if (command.deprecated_alias && former == command.deprecated_alias) return &command;
+    return nullptr;
+}
+
+const spec::Command* find_command(spec::CommandId id) {
+    for (const spec::Command& command : spec::kCommands)
+        if (command.id == id) return &command;
     return nullptr;
 }
 
@@ -351,14 +377,11 @@ int run_subcommand(const spec::Subcommand& subcommand, Session* session, const A
     case spec::UserSubcommand::kListen:
         return run_listen(session, args, words);
     case spec::UserSubcommand::kAdd:
-        return run_key_call(session, words, zgm_user_add, "add",
-                            "added " + words[1] + " to " + words[0]);
+        return run_key_call(session, words, zgm_user_add, "add");
     case spec::UserSubcommand::kRemove:
-        return run_key_call(session, words, zgm_user_remove, "remove",
-                            "removed " + words[1] + " from " + words[0]);
+        return run_key_call(session, words, zgm_user_remove, "remove");
     case spec::UserSubcommand::kGive:
-        return run_key_call(session, words, zgm_user_give, "give",
-                            "gave " + words[0] + " to " + words[1]);
+        return run_key_call(session, words, zgm_user_give, "give");
     case spec::UserSubcommand::kPolicy:
         return run_policy(session, args, words);
     case spec::UserSubcommand::kRetain:
@@ -398,6 +421,9 @@ int user_main(int argc, char** argv) {
             return stats_main(*moved, (int)words.size() - 1, words.data());
         }
         command = find_subcommand(args.rest()[0]);
+        const spec::Command* user = find_command(spec::CommandId::kUser);
+        if (!command && is_help_subcommand(*user, args.rest()[0]))
+            return subcommand_help(*user, args.rest_count() - 1, args.rest() + 1);
         if (!command)
             return usage_error("user", std::string("unknown subcommand '") + args.rest()[0] + "'");
         std::string name = std::string("user ") + command->name;
