@@ -428,6 +428,12 @@ void test_an_endpoint_has_its_transport_and_a_port_that_fits(void** state) {
     for (const char* bad : {"tcp://h:65536", "tcp://127.0.0.1:99999", "tcp://h:000000000070000"})
         if (zgm::endpoint_problem(bad).find("a port is 0 to 65535") == std::string::npos)
             fail_msg("took %s", bad);
+    //  The one reading of a port, for the check above and for a bound endpoint's port.
+    assert_int_equal(zgm::tcp_port("tcp://0.0.0.0:41234"), 41234);
+    assert_int_equal(zgm::tcp_port("tcp://[::1]:5570"), 5570);
+    assert_int_equal(zgm::tcp_port("tcp://h:99999"), 65536);
+    for (const char* none : {"tcp://*:*", "tcp://host", "ipc:///tmp/zgm.sock", "tcp://h:"})
+        assert_int_equal(zgm::tcp_port(none), -1);
 }
 
 void test_an_identity_of_zgm_0_1_is_told_from_a_certificate(void** state) {

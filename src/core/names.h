@@ -69,6 +69,20 @@ inline const char* invalid_display_name_reason() {
     return "a display name is 1 to 64 bytes of UTF-8 without control characters";
 }
 
+//  The port of a tcp:// endpoint that ends in one ("tcp://host:5570"), or -1 (another
+//  transport, a wildcard port, none). A port past 65535 reads as 65536: too large.
+inline long tcp_port(const std::string& endpoint) {
+    if (endpoint.compare(0, 6, "tcp://") != 0) return -1;
+    size_t colon = endpoint.rfind(':');
+    std::string port = endpoint.substr(colon + 1);
+    if (colon < 6 || port.empty() || port.find_first_not_of("0123456789") != std::string::npos)
+        return -1;
+    long value = 0;
+    for (size_t i = 0; i < port.size() && value <= 65535; i++)
+        value = value * 10 + (port[i] - '0');
+    return value > 65535 ? 65536 : value;
+}
+
 //  Why an endpoint given to bind or connect is not one, or "" when it may be: one without
 //  its transport ("localhost:5570": a hint to put tcp:// before it), or a tcp:// port over
 //  65535 (libzmq would take it modulo 65536). libzmq checks the rest.
@@ -76,15 +90,7 @@ inline std::string endpoint_problem(const std::string& endpoint) {
     std::string problem = "not an endpoint: '" + endpoint + "'";
     if (endpoint.find("://") == std::string::npos)
         return problem + " (did you mean tcp://" + endpoint + "?)";
-    if (endpoint.compare(0, 6, "tcp://") != 0) return "";
-    size_t colon = endpoint.rfind(':');
-    std::string port = endpoint.substr(colon + 1);
-    if (colon < 6 || port.empty() || port.find_first_not_of("0123456789") != std::string::npos)
-        return "";
-    uint32_t value = 0;
-    for (size_t i = 0; i < port.size() && value <= 65535; i++)
-        value = value * 10 + (uint32_t)(port[i] - '0');
-    return value > 65535 ? problem + ": a port is 0 to 65535" : "";
+    return tcp_port(endpoint) > 65535 ? problem + ": a port is 0 to 65535" : "";
 }
 
 } // namespace zgm

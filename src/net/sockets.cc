@@ -9,10 +9,10 @@
 #include "net/sockets.h"
 
 #include "core/limits.h"
+#include "core/names.h"
 #include "core/zap.h"
 
 #include <cerrno>
-#include <cstdlib>
 
 namespace zgm {
 
@@ -78,10 +78,8 @@ std::string endpoint_address(const std::string& endpoint) {
 }
 
 int endpoint_port(const std::string& endpoint) {
-    if (endpoint.compare(0, 6, "tcp://") != 0) return 0;
-    size_t colon = endpoint.rfind(':');
-    if (colon == std::string::npos) return 0;
-    return atoi(endpoint.c_str() + colon + 1);
+    long port = tcp_port(endpoint);
+    return port < 0 ? 0 : (int)port;
 }
 
 zsock_t* open_server_socket(const KeyPair& keys, Security security, uint32_t max_connections,
