@@ -10,6 +10,7 @@
 #include "store/checkpointer.h"
 #include "core/log.h"
 
+#include <cerrno>
 #include <czmq.h>
 #include <sqlite3.h>
 
@@ -24,9 +25,9 @@ const char kAsk[] = "CHECKPOINT";
 //  One pass: copy what the WAL holds, without holding the writer back.
 void checkpoint(sqlite3* db, int* last_error) {
     int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    //  Busy: another process checkpoints (the sqlite3 shell, say). A failure (a full
-    //  disk, say) leaves the pages in the WAL, where they stay durable; it is logged when it
-    //  changes, not at every pass.
+    //  Busy: another process checkpoints (the sqlite3 shell); the next pass goes on. A
+    //  failure (a full disk) leaves the pages in the WAL, where they stay durable; it is
+    //  logged when it changes, not at every pass.
     int error = rc == SQLITE_BUSY ? 0 : rc;
     if (error && error != *last_error)
         ZGM_WARN("store: cannot copy the WAL into the database: %s (the WAL grows until it can)",
@@ -41,7 +42,8 @@ void checkpointer_actor(zsock_t* pipe, void* args) {
     zsock_signal(pipe, 0);
     while (true) {
         char* command = zstr_recv(pipe);
-        if (!command) break; //  interrupted
+        if (!command && zmq_errno() == EINTR && !zsys_interrupted) continue; //  another signal
+        if (!command) break; //  interrupted, or the context ends
         bool ask = streq(command, kAsk);
         zstr_free(&command);
         if (!ask) break; //  $TERM
@@ -49,7 +51,6 @@ void checkpointer_actor(zsock_t* pipe, void* args) {
         shared->asked.store(false);
         std::lock_guard<std::mutex> pass(shared->pass);
         checkpoint(shared->db, &shared->last_error);
-        shared->passes.fetch_add(1);
     }
 }
 

@@ -30,7 +30,6 @@
 #define ZGM_STORE_CHECKPOINTER_H
 
 #include <atomic>
-#include <cstdint>
 #include <mutex>
 #include <string>
 
@@ -57,22 +56,19 @@ public:
     Checkpointer(const Checkpointer&) = delete;
     Checkpointer& operator=(const Checkpointer&) = delete;
 
-    //  After each commit of the writer (its sqlite3_wal_hook), with the WAL's pages. Never
-    //  waits for a checkpoint; writer is the committing connection, which checkpoints itself
-    //  if the thread cannot start.
+    //  After each commit of the writer (its sqlite3_wal_hook), with the WAL's pages: asks
+    //  the thread for a pass, and waits for none; from kRestartPages on, waits for the pass
+    //  under way and copies the last pages in writer, the committing connection (which
+    //  copies them all if the thread cannot start).
     void committed(sqlite3* writer, int wal_pages);
-
-    //  The thread's passes since it started (for tests).
-    uint64_t passes() const { return shared_.passes.load(); }
 
 private:
     //  What the writer's thread and the checkpointer's share.
     struct Shared {
-        sqlite3* db = nullptr;           //  the checkpointer's connection, used by its thread
-        std::atomic<bool> asked{false};  //  a pass is asked for and has not started
-        std::atomic<uint64_t> passes{0}; //  passes done
-        std::mutex pass;                 //  held by a pass, the thread's or the writer's
-        int last_error = 0;              //  the thread's: the last failure logged
+        sqlite3* db = nullptr;          //  the checkpointer's connection, used by its thread
+        std::atomic<bool> asked{false}; //  a pass is asked for and has not started
+        std::mutex pass;                //  held by a pass, the thread's or the writer's
+        int last_error = 0;             //  the thread's: the last failure logged
     };
     friend void checkpointer_actor(zsock_t* pipe, void* args);
     bool start();
