@@ -1658,16 +1658,17 @@ void test_sqlite_the_wal_stays_bounded_under_appends_that_never_stop(void** stat
     Store* store = fixture->store.get();
     assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     off_t largest = 0;
-    for (int i = 0; i < 400; i++) {
+    //  Without the writer's copy of the last pages, the WAL reached 232 MB here.
+    for (int i = 0; i < 150; i++) {
         append_many(store, "g", 1000, 1000 + i, "m", 100);
         struct stat wal;
         if (stat((fixture->dir + "/zgm.db-wal").c_str(), &wal) == 0)
             largest = std::max(largest, wal.st_size);
     }
-    print_message("largest WAL: %lld bytes, after 400,000 messages (60 MB)\n", (long long)largest);
+    print_message("largest WAL: %lld bytes, after 150,000 messages\n", (long long)largest);
     assert_true(largest > 4 * 1024 * 1024);
     assert_true(largest < 24 * 1024 * 1024);
-    FetchResult last = fetch_ok(store, "g", 399999);
+    FetchResult last = fetch_ok(store, "g", 149999);
     assert_int_equal(last.messages.size(), 1);
 }
 
