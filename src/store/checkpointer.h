@@ -7,15 +7,15 @@
     again from its beginning. SQLite's own rule runs the checkpoint in the connection that
     committed, when the WAL passes 1,000 pages: the commit that crossed the line waits for
     the copy of 4 MiB and a sync of the database, and so does every message queued behind
-    it in the group server (zgm-bench, 5,000 msg/s to 10 members, `--durability normal`:
-    p99 17 to 20 ms with it, 5 ms without). Here the writer only asks, and a thread with a
-    connection of its own copies (PASSIVE: it never holds the writer back).
+    it in the group server (BENCHMARKS.md, "Checkpoints beside the commits": the p99 of
+    zgm-bench's latency with `--durability normal`). Here the writer only asks, and a thread
+    with a connection of its own copies (PASSIVE: it never holds the writer back).
 
     Under a steady load the writer may commit during every pass, so the WAL is never found
     all copied at a commit, which is what starts it again. Once it holds kRestartPages, the
     writer waits for the pass under way to end and copies the pages it left (few) itself,
-    with one sync; its next commit starts the WAL again. The WAL stays near kRestartPages pages
-   however long the load lasts.
+    with one sync; its next commit starts the WAL again. The WAL stays near kRestartPages
+    pages however long the load lasts.
 
     The thread and its connection start at the first ask: a store that never fills 1,000
     pages of WAL (an idle server) never has them. If they cannot start, the writer
