@@ -34,6 +34,7 @@ extern "C" {
 #include <poll.h>
 #include <string>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
@@ -58,6 +59,8 @@ struct Fixture {
     std::string dir;     //  a fresh directory under /tmp, removed after the test
     std::string mounted; //  a tmpfs a test mounted, unmounted after the test
     std::unique_ptr<Store> store;
+    struct rlimit files = {}; //  the descriptor limit, put back after a test that lowered it
+    bool lowered = false;
 };
 
 #define assert_ok(expr)                                                                            \
@@ -114,6 +117,7 @@ int setup(void** state) {
 
 int teardown(void** state) {
     Fixture* fixture = (Fixture*)*state;
+    if (fixture->lowered) setrlimit(RLIMIT_NOFILE, &fixture->files);
     fixture->store.reset();
     if (!fixture->mounted.empty()) umount2(fixture->mounted.c_str(), MNT_DETACH);
     remove_tree(fixture->dir);
@@ -1672,6 +1676,40 @@ void test_sqlite_the_wal_stays_bounded_under_appends_that_never_stop(void** stat
     assert_int_equal(last.messages.size(), 1);
 }
 
+//  Without a checkpoint thread (here: no descriptor left for its connection when the WAL
+//  first asks for one), appends go on and the WAL still starts again: the writer copies it
+//  after its commits, as SQLite's own rule does.
+void test_sqlite_without_a_checkpoint_thread_the_writer_copies_the_wal(void** state) {
+    Fixture* fixture = fixture_of(state);
+    assert_ok(reopen(fixture, Durability::kNormal));
+    Store* store = fixture->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    //  Every descriptor the process may have is taken: the lowest free one is the limit.
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &fixture->files), 0);
+    int lowest = dup(0);
+    assert_true(lowest >= 0);
+    close(lowest);
+    struct rlimit lowered = fixture->files;
+    lowered.rlim_cur = (rlim_t)lowest;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+    fixture->lowered = true;
+    assert_int_equal(dup(0), -1);
+    off_t largest = 0;
+    for (int i = 0; i < 150; i++) {
+        append_many(store, "g", 1000, 1000 + i, "m", 100);
+        struct stat wal;
+        if (stat((fixture->dir + "/zgm.db-wal").c_str(), &wal) == 0)
+            largest = std::max(largest, wal.st_size);
+    }
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &fixture->files), 0);
+    fixture->lowered = false;
+    print_message("largest WAL: %lld bytes, after 150,000 messages\n", (long long)largest);
+    //  1,000 pages and a commit's, where a thread that never let it start again made 232 MB.
+    assert_true(largest < 8 * 1024 * 1024);
+    FetchResult last = fetch_ok(store, "g", 149999);
+    assert_int_equal(last.messages.size(), 1);
+}
+
 void test_sqlite_garbage_file_is_corrupt(void** state) {
     Fixture* fixture = fixture_of(state);
     fixture->store.reset();
@@ -2486,6 +2524,7 @@ const Case cases[] = {
     SQLITE(test_sqlite_database_is_in_wal_mode_with_a_schema_version),
     SQLITE(test_sqlite_an_append_does_not_wait_for_a_checkpoint),
     SQLITE(test_sqlite_the_wal_stays_bounded_under_appends_that_never_stop),
+    SQLITE(test_sqlite_without_a_checkpoint_thread_the_writer_copies_the_wal),
     SQLITE(test_sqlite_garbage_file_is_corrupt),
     SQLITE(test_sqlite_newer_schema_is_refused_saying_what_to_do),
     SQLITE(test_sqlite_database_of_another_program_is_refused),
