@@ -77,6 +77,13 @@ std::string endpoint_address(const std::string& endpoint) {
     return endpoint;
 }
 
+int socket_fd(zsock_t* socket) {
+    int fd = -1;
+    size_t size = sizeof fd;
+    if (!socket || zmq_getsockopt(zsock_resolve(socket), ZMQ_FD, &fd, &size) != 0) return -1;
+    return fd;
+}
+
 int endpoint_port(const std::string& endpoint) {
     long port = tcp_port(endpoint);
     return port < 0 ? 0 : (int)port;

@@ -50,6 +50,8 @@ int bind_server_socket(zsock_t* socket, const std::string& endpoint, std::string
 std::string endpoint_address(const std::string& endpoint);
 //  The TCP port of a bound endpoint ("tcp://0.0.0.0:41234" -> 41234), or 0.
 int endpoint_port(const std::string& endpoint);
+//  A socket's ZMQ_FD, to poll(2) beside others (-1 without a socket).
+int socket_fd(zsock_t* socket);
 
 } // namespace zgm
 

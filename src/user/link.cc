@@ -86,6 +86,15 @@ bool Link::open(const KeyPair& keys, Security security, std::string* why) {
     return true;
 }
 
+proto::DecodeError Link::receive(proto::Message* message) {
+    if (!socket_) {
+        errno = EAGAIN;
+        return proto::DecodeError::kNoFrame;
+    }
+    return proto::recv(zsock_resolve(socket_), false, nullptr, message, ZMQ_DONTWAIT, nullptr,
+                       true);
+}
+
 bool Link::handle_monitor() {
     if (!monitor_) return true;
     for (int i = 0; i < 1000; i++) {

@@ -17,6 +17,7 @@
 
 #include "core/names.h"
 #include "core/security.h"
+#include "net/sockets.h"
 #include "proto/proto.h"
 
 #include <czmq.h>
@@ -38,8 +39,14 @@ public:
     void close();
     const std::string& endpoint() const { return endpoint_; }
     const Key& key() const { return key_; }
-    zsock_t* socket() { return socket_; }
-    zsock_t* monitor() { return monitor_; }
+    //  The ZMQ_FD of its socket and of its monitor (-1 when there is none), to poll. A
+    //  socket's ZMQ_FD is edge-triggered: read it to the end (EAGAIN), and read it again
+    //  after a send (take_sent), which may have taken the signal of a message come in.
+    int socket_fd() const { return zgm::socket_fd(socket_); }
+    int monitor_fd() const { return zgm::socket_fd(monitor_); }
+    //  The next message of the server, without waiting; its records views into its frame.
+    //  kNoFrame with errno EAGAIN when there is none.
+    proto::DecodeError receive(proto::Message* message);
 
     //  Reads the monitor's events. True if it read them all (EAGAIN).
     bool handle_monitor();

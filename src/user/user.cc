@@ -214,7 +214,7 @@ public:
 private:
     bool handle_pipe(bool* drained);
     void start_call(Call* call);
-    bool handle_link(const std::string& server, zsock_t* socket);
+    bool handle_link(const std::string& server, Link* link);
     void dispatch(const std::string& server, proto::Message& message);
     void on_deliver(const std::string& server, proto::Message& deliver);
     void on_internal_reply(Pending& pending, proto::Message& message);
@@ -1219,28 +1219,17 @@ UserActor::~UserActor() {
     zsock_destroy(&events_);
 }
 
-namespace {
-
-int socket_fd(zsock_t* socket) {
-    int fd = -1;
-    size_t size = sizeof fd;
-    if (zmq_getsockopt(zsock_resolve(socket), ZMQ_FD, &fd, &size) != 0) return -1;
-    return fd;
-}
-
-} // namespace
-
 void UserActor::build_poll_set() {
     fds_.clear();
     polled_.clear();
     fds_.push_back({socket_fd(pipe_), POLLIN, 0});
     polled_.push_back({"", nullptr, false});
     auto add = [&](const std::string& id, Link* link) {
-        if (!link->socket()) return;
-        fds_.push_back({socket_fd(link->socket()), POLLIN, 0});
+        if (link->socket_fd() < 0) return;
+        fds_.push_back({link->socket_fd(), POLLIN, 0});
         polled_.push_back({id, link, false});
-        if (link->monitor()) {
-            fds_.push_back({socket_fd(link->monitor()), POLLIN, 0});
+        if (link->monitor_fd() >= 0) {
+            fds_.push_back({link->monitor_fd(), POLLIN, 0});
             polled_.push_back({id, link, true});
         }
     };
@@ -1307,7 +1296,7 @@ void UserActor::run() {
                 if (!was_up && link->up()) tick_now = true;      //  what waited for it goes now
                 if (was_up && !link->up()) lapse_all(polled.id); //  their replies will not come
             } else {
-                drained = handle_link(polled.id, link->socket());
+                drained = handle_link(polled.id, link);
             }
             if (!drained) maybe_[i] = 1;
         }
@@ -1503,12 +1492,11 @@ void UserActor::follow(const std::string& group, const std::string& server_id, u
 }
 
 //  True if it read the socket to the end (EAGAIN).
-bool UserActor::handle_link(const std::string& server_id, zsock_t* socket) {
+bool UserActor::handle_link(const std::string& server_id, Link* link) {
     for (int i = 0; i < 1000; i++) {
         proto::Message message;
-        proto::DecodeError rc =
-            proto::recv(zsock_resolve(socket), false, nullptr, &message, ZMQ_DONTWAIT, nullptr,
-                        true); //  records as views into the frame, which batches keep
+        //  Records as views into the frame, which batches keep.
+        proto::DecodeError rc = link->receive(&message);
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return true;
         if (rc != proto::DecodeError::kOk) {
             //  A malformed reply answers nothing we can trust; its request lapses.
