@@ -1652,6 +1652,20 @@ void test_sqlite_an_append_does_not_wait_for_a_checkpoint(void** state) {
     remove_sync_gate();
 }
 
+//  150,000 messages of 100 bytes to group "g", in batches of 1,000, one after the other:
+//  the largest the WAL file was after a batch.
+off_t largest_wal_over_appends(Fixture* fixture, Store* store) {
+    off_t largest = 0;
+    for (int i = 0; i < 150; i++) {
+        append_many(store, "g", 1000, 1000 + i, "m", 100);
+        struct stat wal;
+        if (stat((fixture->dir + "/zgm.db-wal").c_str(), &wal) == 0)
+            largest = std::max(largest, wal.st_size);
+    }
+    print_message("largest WAL: %lld bytes, after 150,000 messages\n", (long long)largest);
+    return largest;
+}
+
 //  Under appends that never stop, the WAL is still started again from its beginning (SQLite
 //  starts it again only when a commit finds every page copied, which a thread copying beside
 //  the commits may never leave): at 4,096 pages (16 MiB) the writer copies the last pages
@@ -1661,15 +1675,8 @@ void test_sqlite_the_wal_stays_bounded_under_appends_that_never_stop(void** stat
     assert_ok(reopen(fixture, Durability::kNormal));
     Store* store = fixture->store.get();
     assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
-    off_t largest = 0;
     //  Without the writer's copy of the last pages, the WAL reached 232 MB here.
-    for (int i = 0; i < 150; i++) {
-        append_many(store, "g", 1000, 1000 + i, "m", 100);
-        struct stat wal;
-        if (stat((fixture->dir + "/zgm.db-wal").c_str(), &wal) == 0)
-            largest = std::max(largest, wal.st_size);
-    }
-    print_message("largest WAL: %lld bytes, after 150,000 messages\n", (long long)largest);
+    off_t largest = largest_wal_over_appends(fixture, store);
     assert_true(largest > 4 * 1024 * 1024);
     assert_true(largest < 24 * 1024 * 1024);
     FetchResult last = fetch_ok(store, "g", 149999);
@@ -1694,16 +1701,9 @@ void test_sqlite_without_a_checkpoint_thread_the_writer_copies_the_wal(void** st
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &lowered), 0);
     fixture->lowered = true;
     assert_int_equal(dup(0), -1);
-    off_t largest = 0;
-    for (int i = 0; i < 150; i++) {
-        append_many(store, "g", 1000, 1000 + i, "m", 100);
-        struct stat wal;
-        if (stat((fixture->dir + "/zgm.db-wal").c_str(), &wal) == 0)
-            largest = std::max(largest, wal.st_size);
-    }
+    off_t largest = largest_wal_over_appends(fixture, store);
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &fixture->files), 0);
     fixture->lowered = false;
-    print_message("largest WAL: %lld bytes, after 150,000 messages\n", (long long)largest);
     //  1,000 pages and a commit's, where a thread that never let it start again made 232 MB.
     assert_true(largest < 8 * 1024 * 1024);
     FetchResult last = fetch_ok(store, "g", 149999);
