@@ -1662,7 +1662,7 @@ off_t largest_wal_over_appends(Fixture* fixture, Store* store) {
         if (stat((fixture->dir + "/zgm.db-wal").c_str(), &wal) == 0)
             largest = std::max(largest, wal.st_size);
     }
-    print_message("largest WAL: %lld bytes, after 150,000 messages\n", (long long)largest);
+    print_message("# largest WAL: %lld bytes, after 150,000 messages\n", (long long)largest);
     return largest;
 }
 

@@ -280,6 +280,13 @@ void run_rounds(const std::string& dir, bool retention) {
         }
         close(fds[1]);
         uint64_t reported = read_reports(fds[0], mono_ms() + delay_ms, committed);
+        //  A run whose writers all died before their first commit proves little; under an
+        //  emulator starting one can take longer than every delay drawn (CI, armhf: 8 of 8
+        //  killed at 26 to 116 ms with nothing committed). So the last round of such a run
+        //  kills its writer once it has committed (30 s at most).
+        if (round == kRounds - 1 && killed_with_commits == 0)
+            for (int64_t until = mono_ms() + 30000; reported <= committed && mono_ms() < until;)
+                reported = read_reports(fds[0], std::min(until, mono_ms() + 100), reported);
         //  While the writer holds the store, nobody else opens it.
         std::string busy;
         if (reported > committed) {
@@ -305,7 +312,7 @@ void run_rounds(const std::string& dir, bool retention) {
         assert_true(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL);
         if (!busy.empty())
             fail_msg("round %d: a second open was not refused: %s", round, busy.c_str());
-        print_message("# round %d: killed after %d ms, %llu committed\n", round, delay_ms,
+        print_message("# round %d: killed after %d ms or more, %llu committed\n", round, delay_ms,
                       (unsigned long long)reported);
         if (reported > committed) killed_with_commits++;
         committed = reported;
