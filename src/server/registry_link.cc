@@ -22,8 +22,8 @@ namespace zgm {
 namespace {
 
 constexpr int kConnectTimeoutMs = 5000;
-constexpr int kRegisterRetryMs = 250;
-constexpr int kUnsentRetryMs = 50; //  the connection is not up yet: try again soon
+constexpr int kRegisterRetryMs = 250; //  a REGISTER answered "not now": try again then
+constexpr int kUnsentRetryMs = 50;    //  the connection is not up yet: try again soon
 constexpr int kSilentHeartbeats = 3;
 
 } // namespace
@@ -131,8 +131,8 @@ void RegistryLink::update(const std::string& name, const GroupSummary& group) {
     //  At once, so a group placed here by HOST is registered before HOST is answered; one
     //  that could not go (the connection is not up) goes at the next tick that can.
     bool sent = send_register(name, entry);
-    if (!entry.registered && entry.refused.empty() && !next_register_ms_)
-        next_register_ms_ = mono_ms() + (sent ? kRegisterRetryMs : kUnsentRetryMs);
+    if (!sent && !entry.registered && entry.refused.empty() && !next_register_ms_)
+        next_register_ms_ = mono_ms() + kUnsentRetryMs;
 }
 
 void RegistryLink::handle() {
@@ -173,6 +173,7 @@ void RegistryLink::handle() {
                 entry.registered = false;
             } else {
                 entry.sent = false; //  answered, not taken: the registry does not count it
+                if (!next_register_ms_) next_register_ms_ = mono_ms() + kRegisterRetryMs;
             }
             finish_connect(false);
         } else if (request.id == proto::kHeartbeat && message.id == proto::kOk) {
@@ -253,13 +254,13 @@ int64_t RegistryLink::tick() {
         //  group again), and a HEARTBEAT that the registry answers 404 says it lost some.
         //  Sending every unanswered one again each time made a storm with many groups and a
         //  slow registry: 10,001 REGISTERs every 250 ms, which kept it from its input's end.
-        bool pending = false, unsent = false;
+        //  The timer runs only while some REGISTER could not go: one sent waits for its
+        //  answer, not for a walk over every group each 250 ms.
+        bool unsent = false;
         for (auto& entry : groups_)
-            if (!entry.second.registered && entry.second.refused.empty()) {
-                if (!entry.second.sent) unsent |= !send_register(entry.first, entry.second);
-                pending = true;
-            }
-        next_register_ms_ = !pending ? 0 : now + (unsent ? kUnsentRetryMs : kRegisterRetryMs);
+            if (!entry.second.registered && entry.second.refused.empty() && !entry.second.sent)
+                unsent |= !send_register(entry.first, entry.second);
+        next_register_ms_ = unsent ? now + kUnsentRetryMs : 0;
     }
     if (now >= next_heartbeat_ms_) {
         //  Refused groups try again now and then: the other server may be gone.
