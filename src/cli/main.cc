@@ -548,8 +548,8 @@ int help_main(const spec::Command& command, int argc, char** argv) {
     for (const spec::Command& moved : spec::kCommands)
         if (moved.deprecated_alias && former == moved.deprecated_alias)
             return print_usage(moved.usage);
-    return usage_error(command.name,
-                       std::string("zgm ") + named->name + " has no subcommand '" + words[1] + "'");
+    //  Said as 'zgm COMMAND NOSUCH' says it: the list to choose from is that command's --help.
+    return usage_error(named->name, "unknown subcommand '" + words[1] + "'");
 }
 
 } // namespace
