@@ -19,7 +19,8 @@
     that never send anything (one the server refuses is made again 100 ms later, with a new
     key), and TCP connections that never say anything (made again when the server closes
     one), to ENDPOINT. It prints "flooding",
-    holds them until SIGTERM, then prints "refused N": the handshakes the server refused.
+    holds them until SIGTERM, printing "refused N" (the handshakes the server refused so
+    far) each time that count grows, so the last such line holds even if it is killed.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -126,7 +127,8 @@ int silent_connection(int port) {
 
 //  Holds the flood until stop comes: a CURVE connection the server refuses is made again
 //  (with a fresh key) 100 ms later, as libzmq's own retry would. Prints how many handshakes
-//  were refused when it stops.
+//  were refused each time that grows (stdout is line-buffered: under qemu-user SIGTERM does
+//  not reach it, and the SIGKILL that follows leaves no last word).
 int flood(const std::string& endpoint, const char* server_key, int curve, int tcp, sigset_t* stop) {
     //  Each connection is three sockets (a DEALER, its monitor, ours), and those closed
     //  linger a while in libzmq: as many as the system allows.
@@ -158,6 +160,7 @@ int flood(const std::string& endpoint, const char* server_key, int curve, int tc
                 silent[i] = silent_connection(port);
             }
         int64_t now = zclock_mono();
+        uint64_t refused_before = refused;
         for (size_t i = 0; i < sockets.size(); i++) {
             FloodSocket& socket = sockets[i];
             if (items[i].revents & ZMQ_POLLIN) {
@@ -170,8 +173,8 @@ int flood(const std::string& endpoint, const char* server_key, int curve, int tc
                 open_flood_socket(&socket, endpoint, server_key);
             }
         }
+        if (refused != refused_before) printf("refused %llu\n", (unsigned long long)refused);
     }
-    printf("refused %llu\n", (unsigned long long)refused);
     for (int fd : silent)
         close(fd);
     for (FloodSocket& socket : sockets)
