@@ -14,12 +14,14 @@ extern "C" {
 #include <cmocka.h>
 }
 
+#include "store/checkpointer.h"
 #include "store/store.h"
 #include "core/clock.h"
 
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -1519,6 +1521,11 @@ struct SyncGate {
     std::thread::id writer;   //  the thread that commits
     int waiting = 0;          //  syncs of other threads held at the gate now
     bool writer_held = false; //  the writer's sync waited at the gate
+    //  Counted whether the gate is closed or not: pages written to a WAL (writes of a
+    //  page's size: SQLite writes each frame's header apart), and syncs of a WAL by another
+    //  thread than the writer (a checkpoint pass syncs the WAL before it copies pages).
+    std::atomic<long> wal_pages{0};
+    std::atomic<long> passes_beside{0};
 };
 SyncGate sync_gate;
 
@@ -1527,6 +1534,7 @@ struct GatedFile {
     sqlite3_file base;
     sqlite3_file* real;
     bool main_db;
+    bool wal;
 };
 
 sqlite3_file* real_of(sqlite3_file* file) {
@@ -1534,6 +1542,8 @@ sqlite3_file* real_of(sqlite3_file* file) {
 }
 
 int gated_sync(sqlite3_file* file, int flags) {
+    if (((GatedFile*)file)->wal && std::this_thread::get_id() != sync_gate.writer)
+        sync_gate.passes_beside++;
     if (((GatedFile*)file)->main_db) {
         std::unique_lock<std::mutex> lock(sync_gate.mutex);
         bool writer = std::this_thread::get_id() == sync_gate.writer;
@@ -1547,6 +1557,11 @@ int gated_sync(sqlite3_file* file, int flags) {
     return real_of(file)->pMethods->xSync(real_of(file), flags);
 }
 
+int counted_write(sqlite3_file* file, const void* data, int size, sqlite3_int64 offset) {
+    if (((GatedFile*)file)->wal && size == 4096) sync_gate.wal_pages++;
+    return real_of(file)->pMethods->xWrite(real_of(file), data, size, offset);
+}
+
 //  Every other method of the default file, passed on.
 #define ZGM_PASS(method)                                                                           \
     [](sqlite3_file* f, auto... args) { return real_of(f)->pMethods->method(real_of(f), args...); }
@@ -1555,6 +1570,7 @@ int gated_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flag
     GatedFile* gated = (GatedFile*)file;
     gated->real = (sqlite3_file*)(gated + 1);
     gated->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
+    gated->wal = (flags & SQLITE_OPEN_WAL) != 0;
     gated->base.pMethods = nullptr;
     int rc = sync_gate.real->xOpen(sync_gate.real, name, gated->real, flags, out);
     if (rc != SQLITE_OK || !gated->real->pMethods) return rc;
@@ -1564,7 +1580,7 @@ int gated_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flag
         m.iVersion = gated->real->pMethods->iVersion;
         m.xClose = ZGM_PASS(xClose);
         m.xRead = ZGM_PASS(xRead);
-        m.xWrite = ZGM_PASS(xWrite);
+        m.xWrite = counted_write;
         m.xTruncate = ZGM_PASS(xTruncate);
         m.xSync = gated_sync;
         m.xFileSize = ZGM_PASS(xFileSize);
@@ -1622,21 +1638,24 @@ void test_sqlite_an_append_does_not_wait_for_a_checkpoint(void** state) {
     set_sync_gate(true);
     Store* store = fixture->store.get();
     assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    sync_gate.wal_pages = 0;
     //  1,000 pages of WAL ask for a checkpoint; 25,000 messages of 100 bytes make about
-    //  2,400, short of the 4,096 at which the writer copies the last pages itself.
-    for (int i = 0; i < 25; i++)
-        append_many(store, "g", 1000, 1000 + i, "m", 100);
-    //  Every append returned with the gate closed; a checkpoint is held at it now.
+    //  2,400, short of the 4,096 at which the writer copies the last pages itself. Once
+    //  the WAL has asked, the appends pause until a pass, finding every page copied, is
+    //  held at its sync of the database; they go on meanwhile.
     bool held = false;
-    {
+    for (int i = 0; i < 25; i++) {
+        append_many(store, "g", 1000, 1000 + i, "m", 100);
+        if (held || sync_gate.wal_pages < Checkpointer::kCheckpointPages) continue;
         std::unique_lock<std::mutex> lock(sync_gate.mutex);
         held = sync_gate.changed.wait_for(lock, std::chrono::seconds(10),
                                           [] { return sync_gate.waiting > 0; });
     }
+    //  Every append returned with the gate closed, a checkpoint held at it.
+    assert_true(held);
     uint64_t held_size = files_size(fixture->dir);
     set_sync_gate(false);
     assert_false(sync_gate.writer_held);
-    assert_true(held);
     //  Let go, it ends: the messages are in the database file, and all of them are read.
     struct stat db = {};
     for (int tries = 0; tries < 1000; tries++) {
@@ -1669,18 +1688,31 @@ off_t largest_wal_over_appends(Fixture* fixture, Store* store) {
 //  Under appends that never stop, the WAL is still started again from its beginning (SQLite
 //  starts it again only when a commit finds every page copied, which a thread copying beside
 //  the commits may never leave): at 4,096 pages (16 MiB) the writer copies the last pages
-//  itself, so the file stays below that and one commit's pages.
+//  itself, so the file stays below that and one commit's pages. Meanwhile the thread copies
+//  once per 1,000 pages of WAL written, not one pass after the other: each pass syncs the
+//  WAL and copies pages, and the commits wait behind that on the disk and the CPUs.
 void test_sqlite_the_wal_stays_bounded_under_appends_that_never_stop(void** state) {
     Fixture* fixture = fixture_of(state);
+    install_sync_gate();
+    sync_gate.writer = std::this_thread::get_id();
     assert_ok(reopen(fixture, Durability::kNormal));
     Store* store = fixture->store.get();
     assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    sync_gate.wal_pages = 0;
+    sync_gate.passes_beside = 0;
     //  Without the writer's copy of the last pages, the WAL reached 232 MB here.
     off_t largest = largest_wal_over_appends(fixture, store);
+    long pages = sync_gate.wal_pages, passes = sync_gate.passes_beside;
+    print_message("# %ld pages written to the WAL, %ld checkpoint passes beside the writer\n",
+                  pages, passes);
     assert_true(largest > 4 * 1024 * 1024);
     assert_true(largest < 24 * 1024 * 1024);
+    assert_true(passes >= 1);
+    assert_true(passes <= pages / 1000); //  one pass after the other: 60 to 77 here
     FetchResult last = fetch_ok(store, "g", 149999);
     assert_int_equal(last.messages.size(), 1);
+    fixture->store.reset();
+    remove_sync_gate();
 }
 
 //  Without a checkpoint thread (here: no descriptor left for its connection when the WAL

@@ -76,6 +76,8 @@ bool Checkpointer::start() {
 }
 
 void Checkpointer::committed(sqlite3* writer, int wal_pages) {
+    if (wal_pages < last_wal_pages_) next_ask_pages_ = kCheckpointPages; //  the WAL restarted
+    last_wal_pages_ = wal_pages;
     if (wal_pages < kCheckpointPages) return;
     if (!failed_ && !actor_) failed_ = !start();
     if (failed_) {
@@ -89,8 +91,11 @@ void Checkpointer::committed(sqlite3* writer, int wal_pages) {
         sqlite3_wal_checkpoint_v2(writer, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
         return;
     }
-    //  One ask at a time: the thread takes it before its pass, so a commit during the pass
-    //  asks for the next one.
+    //  A pass per kCheckpointPages of WAL, not one after the other: each syncs the WAL
+    //  (with `normal`, all the commits wrote since the last pass) and copies pages, and
+    //  the commits wait behind that on the disk and the CPUs (BENCHMARKS.md).
+    if (wal_pages < next_ask_pages_) return;
+    next_ask_pages_ = wal_pages + kCheckpointPages;
     if (shared_.asked.exchange(true)) return;
     if (zmq_send(zsock_resolve(actor_), kAsk, sizeof kAsk - 1, ZMQ_DONTWAIT) == -1)
         shared_.asked.store(false);

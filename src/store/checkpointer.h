@@ -2,14 +2,17 @@
     checkpointer.h - the SQLite store's WAL copied into its database by a thread of its
     own, beside the thread that commits
 
-    In WAL mode each commit appends to the WAL; a checkpoint copies the WAL's pages into the
-    database and syncs it, and once every page is copied the next commit starts the WAL
-    again from its beginning. SQLite's own rule runs the checkpoint in the connection that
-    committed, when the WAL passes 1,000 pages: the commit that crossed the line waits for
-    the copy of 4 MiB and a sync of the database, and so does every message queued behind
-    it in the group server (BENCHMARKS.md, "Checkpoints beside the commits": the p99 of
-    zgm-bench's latency with `--durability normal`). Here the writer only asks, and a thread
-    with a connection of its own copies (PASSIVE: it never holds the writer back).
+    In WAL mode each commit appends to the WAL; a checkpoint syncs the WAL, copies its
+    pages into the database and, once every page is copied, syncs the database; then the
+    next commit starts the WAL again from its beginning. SQLite's own rule runs the
+    checkpoint in the connection that committed, when the WAL passes 1,000 pages: the
+    commit that crossed the line waits for the copy of 4 MiB and a sync of the database,
+    and so does every message queued behind it in the group server (BENCHMARKS.md,
+    "Checkpoints beside the commits": the p99 of zgm-bench's latency with `--durability
+    normal`). Here the writer only asks, and a thread with a connection of its own copies
+    (PASSIVE: it never holds the writer back), once for each kCheckpointPages the WAL
+    grows: one pass after the other, as a commit during a pass would ask, kept the disk
+    syncing and the CPUs copying under a steady load, and doubled that p99.
 
     Under a steady load the writer may commit during every pass, so the WAL is never found
     all copied at a commit, which is what starts it again. Once it holds kRestartPages, the
@@ -57,9 +60,10 @@ public:
     Checkpointer& operator=(const Checkpointer&) = delete;
 
     //  After each commit of the writer (its sqlite3_wal_hook), with the WAL's pages: asks
-    //  the thread for a pass, and waits for none; from kRestartPages on, waits for the pass
-    //  under way and copies the last pages in writer, the committing connection (which
-    //  copies them all if the thread cannot start).
+    //  the thread for a pass at kCheckpointPages, 2 x kCheckpointPages..., and waits for
+    //  none; from kRestartPages on, waits for the pass under way and copies the last pages
+    //  in writer, the committing connection (which copies them all if the thread cannot
+    //  start).
     void committed(sqlite3* writer, int wal_pages);
 
 private:
@@ -75,7 +79,9 @@ private:
 
     std::string path_;
     bool sync_full_;
-    bool failed_ = false; //  the thread could not start: the writer checkpoints
+    bool failed_ = false;                   //  the thread could not start: the writer checkpoints
+    int last_wal_pages_ = 0;                //  the WAL's pages at the last commit
+    int next_ask_pages_ = kCheckpointPages; //  the WAL's pages at which to ask for a pass
     zactor_t* actor_ = nullptr;
     Shared shared_;
 };
