@@ -1641,12 +1641,14 @@ void test_sqlite_an_append_does_not_wait_for_a_checkpoint(void** state) {
     sync_gate.wal_pages = 0;
     //  1,000 pages of WAL ask for a checkpoint; 25,000 messages of 100 bytes make about
     //  2,400, short of the 4,096 at which the writer copies the last pages itself. Once
-    //  the WAL has asked, the appends pause until a pass, finding every page copied, is
-    //  held at its sync of the database; they go on meanwhile.
-    bool held = false;
+    //  the WAL has asked for a pass, the test waits (10 s at most) for that pass, which
+    //  finds every page copied, to be held at its sync of the database; the appends left
+    //  go on while it is held.
+    bool waited = false, held = false;
     for (int i = 0; i < 25; i++) {
         append_many(store, "g", 1000, 1000 + i, "m", 100);
-        if (held || sync_gate.wal_pages < Checkpointer::kCheckpointPages) continue;
+        if (waited || sync_gate.wal_pages < Checkpointer::kCheckpointPages) continue;
+        waited = true;
         std::unique_lock<std::mutex> lock(sync_gate.mutex);
         held = sync_gate.changed.wait_for(lock, std::chrono::seconds(10),
                                           [] { return sync_gate.waiting > 0; });
