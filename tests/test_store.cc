@@ -63,6 +63,7 @@ struct Fixture {
     std::unique_ptr<Store> store;
     struct rlimit files = {}; //  the descriptor limit, put back after a test that lowered it
     bool lowered = false;
+    bool gated = false; //  the test installed the sync gate: opened and removed after it
 };
 
 #define assert_ok(expr)                                                                            \
@@ -117,10 +118,15 @@ int setup(void** state) {
     return 0;
 }
 
+void set_sync_gate(bool closed);
+void remove_sync_gate();
+
 int teardown(void** state) {
     Fixture* fixture = (Fixture*)*state;
     if (fixture->lowered) setrlimit(RLIMIT_NOFILE, &fixture->files);
+    if (fixture->gated) set_sync_gate(false);
     fixture->store.reset();
+    if (fixture->gated) remove_sync_gate();
     if (!fixture->mounted.empty()) umount2(fixture->mounted.c_str(), MNT_DETACH);
     remove_tree(fixture->dir);
     delete fixture;
@@ -1603,8 +1609,10 @@ int gated_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flag
 
 #undef ZGM_PASS
 
-//  Makes the gated VFS the default (for the databases opened from now on).
-void install_sync_gate() {
+//  Makes the gated VFS the default (for the databases opened from now on), until the
+//  fixture's teardown opens the gate and removes it.
+void install_sync_gate(Fixture* fixture) {
+    fixture->gated = true;
     static std::once_flag once;
     std::call_once(once, [] {
         sync_gate.real = sqlite3_vfs_find(nullptr);
@@ -1632,7 +1640,7 @@ void set_sync_gate(bool closed) {
 //  append back; it ends once the sync may go on.
 void test_sqlite_an_append_does_not_wait_for_a_checkpoint(void** state) {
     Fixture* fixture = fixture_of(state);
-    install_sync_gate();
+    install_sync_gate(fixture);
     assert_ok(reopen(fixture, Durability::kNormal));
     sync_gate.writer = std::this_thread::get_id();
     set_sync_gate(true);
@@ -1669,8 +1677,6 @@ void test_sqlite_an_append_does_not_wait_for_a_checkpoint(void** state) {
     assert_true(held_size > 4 * 1024 * 1024);
     FetchResult all = fetch_ok(store, "g", 0);
     assert_int_equal(all.messages.size(), 25000);
-    fixture->store.reset();
-    remove_sync_gate();
 }
 
 //  150,000 messages of 100 bytes to group "g", in batches of 1,000, one after the other:
@@ -1695,7 +1701,7 @@ off_t largest_wal_over_appends(Fixture* fixture, Store* store) {
 //  WAL and copies pages, and the commits wait behind that on the disk and the CPUs.
 void test_sqlite_the_wal_stays_bounded_under_appends_that_never_stop(void** state) {
     Fixture* fixture = fixture_of(state);
-    install_sync_gate();
+    install_sync_gate(fixture);
     sync_gate.writer = std::this_thread::get_id();
     assert_ok(reopen(fixture, Durability::kNormal));
     Store* store = fixture->store.get();
@@ -1713,8 +1719,6 @@ void test_sqlite_the_wal_stays_bounded_under_appends_that_never_stop(void** stat
     assert_true(passes <= pages / 1000); //  one pass after the other: 60 to 77 here
     FetchResult last = fetch_ok(store, "g", 149999);
     assert_int_equal(last.messages.size(), 1);
-    fixture->store.reset();
-    remove_sync_gate();
 }
 
 //  Without a checkpoint thread (here: no descriptor left for its connection when the WAL

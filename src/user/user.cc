@@ -1225,11 +1225,12 @@ void UserActor::build_poll_set() {
     fds_.push_back({socket_fd(pipe_), POLLIN, 0});
     polled_.push_back({"", nullptr, false});
     auto add = [&](const std::string& id, Link* link) {
-        if (link->socket_fd() < 0) return;
-        fds_.push_back({link->socket_fd(), POLLIN, 0});
+        int socket = link->socket_fd(), monitor = link->monitor_fd();
+        if (socket < 0) return;
+        fds_.push_back({socket, POLLIN, 0});
         polled_.push_back({id, link, false});
-        if (link->monitor_fd() >= 0) {
-            fds_.push_back({link->monitor_fd(), POLLIN, 0});
+        if (monitor >= 0) {
+            fds_.push_back({monitor, POLLIN, 0});
             polled_.push_back({id, link, true});
         }
     };
