@@ -130,6 +130,63 @@ uint64_t wakeups_of(const char* name) {
     return total;
 }
 
+//  Threads of this process named NAME.
+int threads_named(const char* name) {
+    int count = 0;
+    DIR* tasks = opendir("/proc/self/task");
+    if (!tasks) return -1;
+    while (struct dirent* entry = readdir(tasks)) {
+        if (entry->d_name[0] == '.') continue;
+        char comm[32] = "";
+        FILE* file =
+            fopen((std::string("/proc/self/task/") + entry->d_name + "/comm").c_str(), "r");
+        if (!file) continue;
+        if (fgets(comm, sizeof comm, file) && strncmp(comm, name, strlen(name)) == 0) count++;
+        fclose(file);
+    }
+    closedir(tasks);
+    return count;
+}
+
+//  Every user object of a process is run by one thread (src/user/host.h), however many
+//  there are: 300 users were 300 more threads, each with its stack reserved (8 MiB by
+//  default, a 32-bit board's whole address space at a few hundred). The thread starts with
+//  the first user and stops with the last.
+void test_the_users_of_a_process_share_one_thread(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {"shared"});
+    assert_true(test::eventually([] { return threads_named("zgm-user") == 0; }));
+    const int count = 20;
+    std::vector<zgm_user_t*> users;
+    for (int i = 0; i < count; i++) {
+        zgm_user_t* user = cluster.user(("sharer" + std::to_string(i)).c_str());
+        zgm_user_set_timeout(user, 5000 * test::slowdown());
+        assert_ok(zgm_user_join(user, "shared"));
+        users.push_back(user);
+    }
+    assert_int_equal(threads_named("zgm-user"), 1);
+    //  Each is a user of its own: one sends, every other receives it once.
+    assert_ok(zgm_user_send(users[0], "shared", "hello", 5, nullptr, nullptr, nullptr));
+    for (int i = 1; i < count; i++) {
+        zgm_msg_t* msg = zgm_user_recv(users[i], 5000 * test::slowdown());
+        assert_non_null(msg);
+        assert_int_equal(zgm_msg_size(msg), 5);
+        assert_memory_equal(zgm_msg_body(msg), "hello", 5);
+        zgm_msg_destroy(&msg);
+        assert_null(zgm_user_recv(users[i], 0));
+    }
+    for (zgm_user_t*& user : users) {
+        cluster.forget(user);
+        zgm_user_destroy(&user);
+    }
+    assert_true(test::eventually([] { return threads_named("zgm-user") == 0; }));
+    //  And again from nothing.
+    zgm_user_t* again = cluster.user("again");
+    assert_ok(zgm_user_join(again, "shared"));
+    assert_int_equal(threads_named("zgm-user"), 1);
+}
+
 //  An idle user that follows groups sleeps until its next keep-alive (every 2 s) rather than
 //  waking ten times a second: the long soak's 1,000 idle users took both CPUs that way.
 void test_idle_users_sleep_between_keep_alives(void** state) {
@@ -702,6 +759,7 @@ int main(void) {
         cmocka_unit_test(test_retention_is_reported_to_a_listener_who_was_away),
         cmocka_unit_test(test_the_owner_decides_who_is_in),
         cmocka_unit_test(test_destroying_a_user_with_unread_messages_and_outcomes_is_clean),
+        cmocka_unit_test(test_the_users_of_a_process_share_one_thread),
         cmocka_unit_test(test_idle_users_sleep_between_keep_alives),
         cmocka_unit_test(test_a_readable_user_socket_has_a_message_for_a_member),
     };

@@ -29,19 +29,30 @@ UserCaller* UserCaller::start(const KeyPair& keys, const std::string& name, std:
     zsock_set_sndhwm(backend, 100000);
     zsock_bind(self->events_, "%s", endpoint.c_str());
     zsock_connect(backend, "%s", endpoint.c_str());
-    UserArgs args{keys, name, Security::kCurve, backend, &self->shared_};
-    self->actor_ = zactor_new(user_actor, &args);
-    if (!self->actor_) {
+    //  The pipe of calls: zactor's kind, the actor's end run by the host.
+    zsock_t* actor_end = nullptr;
+    self->pipe_ = zsys_create_pipe(&actor_end);
+    if (!self->pipe_) {
         zsock_destroy(&backend);
         delete self;
-        *why = "cannot start the user";
+        *why = "cannot create sockets";
+        return nullptr;
+    }
+    UserArgs args{keys, name, Security::kCurve, backend, &self->shared_};
+    Hosted* actor = new_user_actor(actor_end, &args);
+    if (!host_add(actor, actor_end)) {
+        delete actor; //  and the events pipe's end with it
+        zsock_destroy(&actor_end);
+        zsock_destroy(&self->pipe_);
+        delete self;
+        *why = "cannot start the user's thread";
         return nullptr;
     }
     return self;
 }
 
 UserCaller::~UserCaller() {
-    zactor_destroy(&actor_);
+    host_remove(&pipe_);
     //  What the actor handed over and nobody took goes with the user.
     if (events_)
         while (true) {
@@ -58,9 +69,9 @@ UserCaller::~UserCaller() {
 }
 
 bool UserCaller::call(Call* call) {
-    zmq_send(zsock_resolve(actor_), &call, sizeof call, 0);
+    zmq_send(zsock_resolve(pipe_), &call, sizeof call, 0);
     void* back = nullptr;
-    return zsock_recv(actor_, "p", &back) == 0 && back == call;
+    return zsock_recv(pipe_, "p", &back) == 0 && back == call;
 }
 
 bool UserCaller::take_event(int timeout_ms) {
@@ -115,7 +126,7 @@ Error UserCaller::send_async(std::unique_ptr<Call> call, int timeout_ms) {
     posted_++;
     posted_bytes_ += call->body.size();
     Call* handed = call.release(); //  the actor owns it now
-    zmq_send(zsock_resolve(actor_), &handed, sizeof handed, 0);
+    zmq_send(zsock_resolve(pipe_), &handed, sizeof handed, 0);
     return Error::kOk;
 }
 

@@ -62,7 +62,7 @@ private:
     template <class Ready>
     bool wait(Ready ready, int timeout_ms);
 
-    zactor_t* actor_ = nullptr;
+    zsock_t* pipe_ = nullptr; //  of calls, to the actor run by the host (user/host.h)
     zsock_t* events_ = nullptr;
     UserShared shared_;
     std::deque<Batch*> inbox_; //  live messages not handed out yet

@@ -27,7 +27,6 @@
 
 #include <algorithm>
 #include <poll.h>
-#include <pthread.h>
 #include <deque>
 #include <map>
 #include <memory>
@@ -175,13 +174,18 @@ protected:
     bool done_ = false;
 };
 
-class UserActor {
+class UserActor : public Hosted {
 public:
     UserActor(zsock_t* pipe, UserArgs* args)
         : pipe_(pipe), keys_(args->keys), name_(args->name), security_(args->security),
           events_(args->events), shared_(args->shared) {}
-    ~UserActor();
-    void run();
+    ~UserActor() override;
+
+    //  Hosted: the actor's loop, a turn at a time (user/host.h).
+    bool turn() override;
+    std::vector<pollfd>& fds() override { return fds_; }
+    uint64_t fds_version() const override { return fds_version_; }
+    int64_t wake_at() const override { return wake_at_; }
 
     //  What ops use.
     bool ask(Op* op, const std::string& server, proto::Message& message, int attempt_ms);
@@ -280,14 +284,21 @@ private:
     void build_poll_set();
     std::vector<pollfd> fds_;
     std::vector<Polled> polled_;
-    std::vector<char> maybe_ = std::vector<char>(1, 1);
+    std::vector<char> maybe_;
     bool repoll_ = true;
+    uint64_t fds_version_ = 0;
+    //  The clock of the turns (ms): read at the end of the last turn, the last tick, the
+    //  last turn that something came in, and the time of the next tick.
+    int64_t now_ = mono_ms();
+    int64_t last_tick_ = now_, last_event_ = now_;
+    int64_t due_ = now_ + kTickMs;
+    bool tick_now_ = false; //  what waited for a link that came up goes at the next turn
+    int64_t wake_at_ = 0;
     std::vector<const std::string*> following_; //  idle_deadline's, kept for its capacity
     std::vector<SendOutcome> outcomes_;         //  not yet on the events pipe
     uint64_t emitted_bytes_ = 0;                //  message bytes handed to the caller
     uint32_t next_request_id_ = 1;
     uint64_t next_op_ = 1;
-    bool terminated_ = false;
 
     friend class Op;
 };
@@ -1240,76 +1251,70 @@ void UserActor::build_poll_set() {
     //  Read every socket once: new ones, and those whose ZMQ_FD the last set did not watch.
     maybe_.assign(fds_.size(), 1);
     repoll_ = false;
+    fds_version_++;
 }
 
-void UserActor::run() {
-    pthread_setname_np(pthread_self(), "zgm-user"); //  in top -H, gdb, /proc/PID/task
-    zsock_signal(pipe_, 0);
-    int64_t now = mono_ms();
-    int64_t last_tick = now, last_event = now;
-    bool tick_now = false;
-    while (!terminated_) {
-        if (repoll_) build_poll_set();
-        //  Calls and sends are looked at often; with none, the actor sleeps until its next
-        //  deadline (a request's, a keep-alive's), so idle users cost nothing between them.
-        bool busy = !ops_.empty() || !sends_.empty() || !outcomes_.empty();
-        //  At most one tick in kTickMs either way: what is due but cannot go yet (a catch-up
-        //  whose FETCH the socket will not take) is tried again then, not in a busy loop.
-        //  Calls waiting on peers that say nothing (a server stalled or gone) are looked at
-        //  less often the longer the silence, up to kQuietTickMs: a thousand users with
-        //  sends waiting would otherwise take the CPUs their server needs to answer them.
-        //  now: read at the end of the last wake (a clock read per wake, not per socket).
-        int64_t busy_tick =
-            std::min<int64_t>(std::max<int64_t>((now - last_event) / 4, kTickMs), kQuietTickMs);
-        int64_t due = tick_now ? 0
-                      : busy   ? last_tick + busy_tick
-                               : std::max(idle_deadline(), last_tick + kTickMs);
-        long timeout = due == INT64_MAX ? -1 : due > now ? (long)(due - now) : 0;
-        //  Sends on a link's DEALER since the last wake-up may have taken its signal.
-        for (size_t i = 1; i < polled_.size(); i++)
-            if (!polled_[i].monitor && polled_[i].link->take_sent()) maybe_[i] = 1;
-        if (std::find(maybe_.begin(), maybe_.end(), 1) != maybe_.end()) timeout = 0;
-        int ready = poll(fds_.data(), (nfds_t)fds_.size(), (int)timeout);
-        if (ready < 0 && errno != EINTR) break;
-        bool got = false;
-        auto take = [&](size_t i) {
-            bool signalled = ready > 0 && (fds_[i].revents & (POLLIN | POLLERR | POLLHUP));
-            bool go = maybe_[i] || signalled;
-            maybe_[i] = 0;
-            got |= signalled;
-            return go;
-        };
-        if (take(0)) {
-            bool drained = true;
-            if (!handle_pipe(&drained)) break;
-            if (!drained) maybe_[0] = 1;
-        }
-        //  A call that changed the links (a connect) left fds_ behind: every socket is read
-        //  once the set is built again, at once.
-        for (size_t i = 1; i < fds_.size() && !repoll_; i++) {
-            if (!take(i)) continue;
-            Polled& polled = polled_[i];
-            Link* link = polled.link;
-            bool drained;
-            if (polled.monitor) {
-                bool was_up = link->up();
-                drained = link->handle_monitor();
-                if (!was_up && link->up()) tick_now = true;      //  what waited for it goes now
-                if (was_up && !link->up()) lapse_all(polled.id); //  their replies will not come
-            } else {
-                drained = handle_link(polled.id, link);
-            }
-            if (!drained) maybe_[i] = 1;
-        }
-        now = mono_ms();
-        if (got) last_event = now;
-        if (now >= due) {
-            tick();
-            now = last_tick = mono_ms();
-            tick_now = false;
-        }
-        flush_outcomes();
+bool UserActor::turn() {
+    bool got = false;
+    auto take = [&](size_t i) {
+        bool signalled = fds_[i].revents & (POLLIN | POLLERR | POLLHUP);
+        fds_[i].revents = 0;
+        bool go = maybe_[i] || signalled;
+        maybe_[i] = 0;
+        got |= signalled;
+        return go;
+    };
+    if (!fds_.empty() && take(0)) {
+        bool drained = true;
+        if (!handle_pipe(&drained)) return false;
+        if (!drained) maybe_[0] = 1;
     }
+    //  A call that changed the links (a connect) left fds_ behind: every socket is read
+    //  once the set is built again, at the next turn.
+    for (size_t i = 1; i < fds_.size() && !repoll_; i++) {
+        if (!take(i)) continue;
+        Polled& polled = polled_[i];
+        Link* link = polled.link;
+        bool drained;
+        if (polled.monitor) {
+            bool was_up = link->up();
+            drained = link->handle_monitor();
+            if (!was_up && link->up()) tick_now_ = true;     //  what waited for it goes now
+            if (was_up && !link->up()) lapse_all(polled.id); //  their replies will not come
+        } else {
+            drained = handle_link(polled.id, link);
+        }
+        if (!drained) maybe_[i] = 1;
+    }
+    now_ = mono_ms();
+    if (got) last_event_ = now_;
+    if (now_ >= due_) {
+        tick();
+        now_ = last_tick_ = mono_ms();
+        tick_now_ = false;
+    }
+    flush_outcomes();
+
+    //  The next turn. Calls and sends are looked at often; with none, the actor sleeps
+    //  until its next deadline (a request's, a keep-alive's), so idle users cost nothing
+    //  between them. At most one tick in kTickMs either way: what is due but cannot go yet
+    //  (a catch-up whose FETCH the socket will not take) is tried again then, not in a busy
+    //  loop. Calls waiting on peers that say nothing (a server stalled or gone) are looked
+    //  at less often the longer the silence, up to kQuietTickMs: a thousand users with sends
+    //  waiting would otherwise take the CPUs their server needs to answer them.
+    if (repoll_) build_poll_set();
+    bool busy = !ops_.empty() || !sends_.empty() || !outcomes_.empty();
+    int64_t busy_tick =
+        std::min<int64_t>(std::max<int64_t>((now_ - last_event_) / 4, kTickMs), kQuietTickMs);
+    due_ = tick_now_ ? 0
+           : busy    ? last_tick_ + busy_tick
+                     : std::max(idle_deadline(), last_tick_ + kTickMs);
+    //  Sends on a link's DEALER in this turn may have taken its signal.
+    for (size_t i = 1; i < polled_.size(); i++)
+        if (!polled_[i].monitor && polled_[i].link->take_sent()) maybe_[i] = 1;
+    bool maybe = std::find(maybe_.begin(), maybe_.end(), 1) != maybe_.end();
+    wake_at_ = maybe ? 0 : due_;
+    return true;
 }
 
 //  Takes every call waiting on the pipe (bounded), then sends what they queued, so calls
@@ -2046,10 +2051,8 @@ bool UserActor::hand_over(Event* event) {
 
 } // namespace
 
-void user_actor(zsock_t* pipe, void* args) {
-    UserActor* user = new UserActor(pipe, (UserArgs*)args);
-    user->run();
-    delete user;
+Hosted* new_user_actor(zsock_t* pipe, UserArgs* args) {
+    return new UserActor(pipe, args);
 }
 
 } // namespace zgm

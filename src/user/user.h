@@ -19,6 +19,7 @@
 #include "core/errors.h"
 #include "core/security.h"
 #include "proto/proto.h"
+#include "user/host.h"
 
 #include <atomic>
 #include <memory>
@@ -146,9 +147,9 @@ inline bool send_pointer(zsock_t* pipe, void* pointer) {
            (int)sizeof pointer;
 }
 
-//  The user actor: zactor_new (user_actor, UserArgs*). Its pipe takes Call pointers
-//  ("p"); each is handed back ("p") when done, but for kSendAsync.
-void user_actor(zsock_t* pipe, void* args);
+//  A user actor, to run on the host (user/host.h). Its pipe takes Call pointers ("p");
+//  each is handed back ("p") when done, but for kSendAsync.
+Hosted* new_user_actor(zsock_t* pipe, UserArgs* args);
 
 } // namespace zgm
 
