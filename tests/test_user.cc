@@ -106,46 +106,51 @@ void test_a_program_exiting_with_objects_alive_exits_cleanly(void** state) {
     assert_null(strstr(said.c_str(), "dangling"));
 }
 
-//  Voluntary context switches of the threads named NAME: how often they slept and woke.
-uint64_t wakeups_of(const char* name) {
-    uint64_t total = 0;
+//  The /proc/self/task/TID directories of the threads of this process named NAME.
+std::vector<std::string> threads_named(const char* name) {
+    std::vector<std::string> found;
     DIR* tasks = opendir("/proc/self/task");
-    if (!tasks) return 0;
+    if (!tasks) return found;
     while (struct dirent* entry = readdir(tasks)) {
         if (entry->d_name[0] == '.') continue;
         std::string dir = std::string("/proc/self/task/") + entry->d_name;
         char comm[32] = "";
         FILE* file = fopen((dir + "/comm").c_str(), "r");
         if (!file) continue;
-        bool named = fgets(comm, sizeof comm, file) && strncmp(comm, name, strlen(name)) == 0;
+        if (fgets(comm, sizeof comm, file) && strncmp(comm, name, strlen(name)) == 0)
+            found.push_back(dir);
         fclose(file);
-        if (!named || !(file = fopen((dir + "/status").c_str(), "r"))) continue;
+    }
+    closedir(tasks);
+    return found;
+}
+
+//  Voluntary context switches of the threads named NAME: how often they slept and woke.
+uint64_t wakeups_of(const char* name) {
+    uint64_t total = 0;
+    for (const std::string& dir : threads_named(name)) {
+        FILE* file = fopen((dir + "/status").c_str(), "r");
+        if (!file) continue;
         char line[256];
         unsigned long long count;
         while (fgets(line, sizeof line, file))
             if (sscanf(line, "voluntary_ctxt_switches: %llu", &count) == 1) total += count;
         fclose(file);
     }
-    closedir(tasks);
     return total;
 }
 
-//  Threads of this process named NAME.
-int threads_named(const char* name) {
-    int count = 0;
-    DIR* tasks = opendir("/proc/self/task");
-    if (!tasks) return -1;
-    while (struct dirent* entry = readdir(tasks)) {
-        if (entry->d_name[0] == '.') continue;
-        char comm[32] = "";
-        FILE* file =
-            fopen((std::string("/proc/self/task/") + entry->d_name + "/comm").c_str(), "r");
-        if (!file) continue;
-        if (fgets(comm, sizeof comm, file) && strncmp(comm, name, strlen(name)) == 0) count++;
-        fclose(file);
+//  count users of the cluster named PREFIX0, PREFIX1..., each a member of group.
+std::vector<zgm_user_t*> joined_users(Cluster& cluster, const std::string& prefix, int count,
+                                      const char* group) {
+    std::vector<zgm_user_t*> users;
+    for (int i = 0; i < count; i++) {
+        zgm_user_t* user = cluster.user((prefix + std::to_string(i)).c_str());
+        zgm_user_set_timeout(user, 5000 * test::slowdown()); //  many joining under an emulator
+        assert_ok(zgm_user_join(user, group));
+        users.push_back(user);
     }
-    closedir(tasks);
-    return count;
+    return users;
 }
 
 //  Every user object of a process is run by one thread (src/user/host.h), however many
@@ -156,16 +161,10 @@ void test_the_users_of_a_process_share_one_thread(void** state) {
     (void)state;
     Cluster cluster;
     cluster.add_server(NULL, {"shared"});
-    assert_true(test::eventually([] { return threads_named("zgm-user") == 0; }));
+    assert_true(test::eventually([] { return threads_named("zgm-user").empty(); }));
     const int count = 20;
-    std::vector<zgm_user_t*> users;
-    for (int i = 0; i < count; i++) {
-        zgm_user_t* user = cluster.user(("sharer" + std::to_string(i)).c_str());
-        zgm_user_set_timeout(user, 5000 * test::slowdown());
-        assert_ok(zgm_user_join(user, "shared"));
-        users.push_back(user);
-    }
-    assert_int_equal(threads_named("zgm-user"), 1);
+    std::vector<zgm_user_t*> users = joined_users(cluster, "sharer", count, "shared");
+    assert_int_equal(threads_named("zgm-user").size(), 1);
     //  Each is a user of its own: one sends, every other receives it once.
     assert_ok(zgm_user_send(users[0], "shared", "hello", 5, nullptr, nullptr, nullptr));
     for (int i = 1; i < count; i++) {
@@ -180,11 +179,10 @@ void test_the_users_of_a_process_share_one_thread(void** state) {
         cluster.forget(user);
         zgm_user_destroy(&user);
     }
-    assert_true(test::eventually([] { return threads_named("zgm-user") == 0; }));
+    assert_true(test::eventually([] { return threads_named("zgm-user").empty(); }));
     //  And again from nothing.
-    zgm_user_t* again = cluster.user("again");
-    assert_ok(zgm_user_join(again, "shared"));
-    assert_int_equal(threads_named("zgm-user"), 1);
+    joined_users(cluster, "again", 1, "shared");
+    assert_int_equal(threads_named("zgm-user").size(), 1);
 }
 
 //  An idle user that follows groups sleeps until its next keep-alive (every 2 s) rather than
@@ -222,13 +220,7 @@ void test_a_readable_user_socket_has_a_message_for_a_member(void** state) {
     Cluster cluster;
     cluster.add_server(NULL, {"wake"});
     const int members = 10, count = 1000;
-    std::vector<zgm_user_t*> users;
-    for (int i = 0; i < members; i++) {
-        zgm_user_t* user = cluster.user(("member" + std::to_string(i)).c_str());
-        zgm_user_set_timeout(user, 5000 * test::slowdown());
-        assert_ok(zgm_user_join(user, "wake"));
-        users.push_back(user);
-    }
+    std::vector<zgm_user_t*> users = joined_users(cluster, "member", members, "wake");
     zgm_user_t* sender = cluster.user("sender");
     assert_ok(zgm_user_join(sender, "wake"));
     std::atomic<uint64_t> empty_wakes{0}, wakes{0};
