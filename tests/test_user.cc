@@ -106,29 +106,10 @@ void test_a_program_exiting_with_objects_alive_exits_cleanly(void** state) {
     assert_null(strstr(said.c_str(), "dangling"));
 }
 
-//  The /proc/self/task/TID directories of the threads of this process named NAME.
-std::vector<std::string> threads_named(const char* name) {
-    std::vector<std::string> found;
-    DIR* tasks = opendir("/proc/self/task");
-    if (!tasks) return found;
-    while (struct dirent* entry = readdir(tasks)) {
-        if (entry->d_name[0] == '.') continue;
-        std::string dir = std::string("/proc/self/task/") + entry->d_name;
-        char comm[32] = "";
-        FILE* file = fopen((dir + "/comm").c_str(), "r");
-        if (!file) continue;
-        if (fgets(comm, sizeof comm, file) && strncmp(comm, name, strlen(name)) == 0)
-            found.push_back(dir);
-        fclose(file);
-    }
-    closedir(tasks);
-    return found;
-}
-
 //  Voluntary context switches of the threads named NAME: how often they slept and woke.
 uint64_t wakeups_of(const char* name) {
     uint64_t total = 0;
-    for (const std::string& dir : threads_named(name)) {
+    for (const std::string& dir : test::threads_named(name)) {
         FILE* file = fopen((dir + "/status").c_str(), "r");
         if (!file) continue;
         char line[256];
@@ -161,10 +142,10 @@ void test_the_users_of_a_process_share_one_thread(void** state) {
     (void)state;
     Cluster cluster;
     cluster.add_server(NULL, {"shared"});
-    assert_true(test::eventually([] { return threads_named("zgm-user").empty(); }));
+    assert_true(test::eventually([] { return test::threads_named("zgm-user").empty(); }));
     const int count = 20;
     std::vector<zgm_user_t*> users = joined_users(cluster, "sharer", count, "shared");
-    assert_int_equal(threads_named("zgm-user").size(), 1);
+    assert_int_equal(test::threads_named("zgm-user").size(), 1);
     //  Each is a user of its own: one sends, every other receives it once.
     assert_ok(zgm_user_send(users[0], "shared", "hello", 5, nullptr, nullptr, nullptr));
     for (int i = 1; i < count; i++) {
@@ -179,10 +160,10 @@ void test_the_users_of_a_process_share_one_thread(void** state) {
         cluster.forget(user);
         zgm_user_destroy(&user);
     }
-    assert_true(test::eventually([] { return threads_named("zgm-user").empty(); }));
+    assert_true(test::eventually([] { return test::threads_named("zgm-user").empty(); }));
     //  And again from nothing.
     joined_users(cluster, "again", 1, "shared");
-    assert_int_equal(threads_named("zgm-user").size(), 1);
+    assert_int_equal(test::threads_named("zgm-user").size(), 1);
 }
 
 //  An idle user that follows groups sleeps until its next keep-alive (every 2 s) rather than

@@ -25,6 +25,7 @@ extern "C" {
 #include "zgm.h"
 
 #include <czmq.h>
+#include <dirent.h>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,25 @@ bool eventually(Condition condition, int timeout_ms = 5000) {
         zclock_sleep(20);
     }
     return condition();
+}
+
+//  The /proc/self/task/TID directories of the threads of this process named NAME.
+inline std::vector<std::string> threads_named(const char* name) {
+    std::vector<std::string> found;
+    DIR* tasks = opendir("/proc/self/task");
+    if (!tasks) return found;
+    while (struct dirent* entry = readdir(tasks)) {
+        if (entry->d_name[0] == '.') continue;
+        std::string dir = std::string("/proc/self/task/") + entry->d_name;
+        char comm[32] = "";
+        FILE* file = fopen((dir + "/comm").c_str(), "r");
+        if (!file) continue;
+        if (fgets(comm, sizeof comm, file) && strncmp(comm, name, strlen(name)) == 0)
+            found.push_back(dir);
+        fclose(file);
+    }
+    closedir(tasks);
+    return found;
 }
 
 //  A DEALER that speaks zgm_proto one message at a time, for tests that need to send
