@@ -287,11 +287,10 @@ private:
     std::vector<char> maybe_;
     bool repoll_ = true;
     uint64_t fds_version_ = 0;
-    //  The clock of the turns (ms): read at the end of the last turn, the last tick, the
-    //  last turn that something came in, and the time of the next tick.
-    int64_t now_ = mono_ms();
-    int64_t last_tick_ = now_, last_event_ = now_;
-    int64_t due_ = now_ + kTickMs;
+    //  The clock of the turns (ms): the last tick, the last turn that something came in,
+    //  and the time of the next tick.
+    int64_t last_tick_ = mono_ms(), last_event_ = last_tick_;
+    int64_t due_ = last_tick_ + kTickMs;
     bool tick_now_ = false; //  what waited for a link that came up goes at the next turn
     int64_t wake_at_ = 0;
     std::vector<const std::string*> following_; //  idle_deadline's, kept for its capacity
@@ -1286,11 +1285,11 @@ bool UserActor::turn() {
         }
         if (!drained) maybe_[i] = 1;
     }
-    now_ = mono_ms();
-    if (got) last_event_ = now_;
-    if (now_ >= due_) {
+    int64_t now = mono_ms();
+    if (got) last_event_ = now;
+    if (now >= due_) {
         tick();
-        now_ = last_tick_ = mono_ms();
+        now = last_tick_ = mono_ms();
         tick_now_ = false;
     }
     flush_outcomes();
@@ -1305,7 +1304,7 @@ bool UserActor::turn() {
     if (repoll_) build_poll_set();
     bool busy = !ops_.empty() || !sends_.empty() || !outcomes_.empty();
     int64_t busy_tick =
-        std::min<int64_t>(std::max<int64_t>((now_ - last_event_) / 4, kTickMs), kQuietTickMs);
+        std::min<int64_t>(std::max<int64_t>((now - last_event_) / 4, kTickMs), kQuietTickMs);
     due_ = tick_now_ ? 0
            : busy    ? last_tick_ + busy_tick
                      : std::max(idle_deadline(), last_tick_ + kTickMs);
