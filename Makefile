@@ -47,9 +47,9 @@ soak: build
 	    $(if $(wildcard $(BUILD)/tests/faults/netdelay),--netdelay $(BUILD)/tests/faults/netdelay)
 
 #  The store is the one `zgm server` uses by default ($$XDG_DATA_HOME/zgm/server); DATA=DIR
-#  picks another.
+#  picks another. It listens on 127.0.0.1 only; BIND='tcp://*:5570' opens it to the network.
 run: build
-	$(BUILD)/src/zgm run $(if $(DATA),--data $(DATA))
+	$(BUILD)/src/zgm run $(if $(DATA),--data $(DATA)) $(if $(BIND),--bind '$(BIND)')
 
 check-asan: deps
 	[ -f build-asan/build.ninja ] || $(MESON) setup build-asan -Db_sanitize=address,undefined \

@@ -73,15 +73,24 @@ static std::vector<std::string> command_line(const std::vector<std::string>& arg
 }
 
 pid_t start(const std::vector<std::string>& args, const std::string& log_path,
-            const std::vector<std::string>& env) {
+            const std::vector<std::string>& env, int* input) {
+    int in[2] = {-1, -1};
+    if (input && pipe2(in, O_CLOEXEC) != 0) return -1;
     pid_t pid = fork();
     if (pid == 0) {
         int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        int null = open("/dev/null", O_RDONLY);
-        dup2(null, 0);
+        dup2(input ? in[0] : open("/dev/null", O_RDONLY), 0);
         dup2(log, 1);
         dup2(log, 2);
         exec_child(args, env);
+    }
+    if (input) {
+        close(in[0]);
+        if (pid > 0) {
+            *input = in[1];
+        } else {
+            close(in[1]);
+        }
     }
     if (pid > 0) s_running.insert(pid);
     return pid;
@@ -108,6 +117,17 @@ void stop(pid_t pid, int grace_ms) {
         reap(pid, 5000, &status);
     }
     s_running.erase(pid);
+}
+
+int wait_exit(pid_t pid, int timeout_ms) {
+    if (pid <= 0 || !s_running.count(pid)) return -1;
+    int status = 0;
+    if (!reap(pid, timeout_ms * slowdown(), &status)) {
+        kill_now(pid);
+        return -1;
+    }
+    s_running.erase(pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 void kill_now(pid_t pid) {

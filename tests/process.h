@@ -38,9 +38,14 @@ Result run(const std::vector<std::string>& args, const std::vector<std::string>&
 Result run_with_input(const std::vector<std::string>& args, const std::string& input,
                       const std::vector<std::string>& env = {}, int timeout_ms = 20000);
 
-//  Starts `zgm ARGS...` in the background with stdout and stderr to log_path.
+//  Starts `zgm ARGS...` in the background with stdout and stderr to log_path; stdin is
+//  /dev/null, or with input a pipe whose writing end *input gets (the caller closes it).
 pid_t start(const std::vector<std::string>& args, const std::string& log_path,
-            const std::vector<std::string>& env = {});
+            const std::vector<std::string>& env = {}, int* input = nullptr);
+//  Waits up to timeout_ms (times the slowdown) for a background process to exit by itself:
+//  its exit status, or -1 (killed by a signal, or still running at the deadline: then
+//  killed).
+int wait_exit(pid_t pid, int timeout_ms);
 //  Stops a background process: SIGTERM, then SIGKILL after grace_ms; reaps it.
 void stop(pid_t pid, int grace_ms = 3000);
 void kill_now(pid_t pid);

@@ -6,7 +6,7 @@
     what was in doubt; a restarted registry, also during sends; a group server whose
     heartbeats stop; exit codes; keys, identities and the 0.1 conversion; owners, members
     and retention from the command line; the configuration file, the log lines, `zgm help`
-    and the deprecated `zgm group`
+    and the deprecated `zgm group`; `zgm run` (`make run`), the whole system in one process
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -85,10 +85,10 @@ std::string registry_cert(System* s) {
     return s->config + "/zgm/registry.cert";
 }
 
-void wait_for_registry(System* s) {
-    expect_log(s, "registry", "(port ");
+void wait_for_registry(System* s, const std::string& name = "registry") {
+    expect_log(s, name, "(port ");
     //  The log accumulates across restarts: the last announcement counts.
-    std::string text = test::read_file(log_path(s, "registry"));
+    std::string text = test::read_file(log_path(s, name));
     s->registry_port = atoi(text.c_str() + text.rfind("(port ") + 6);
     assert_true(s->registry_port > 0);
     s->registry = test::local_endpoint(s->registry_port);
@@ -549,6 +549,59 @@ void test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure(void*
     assert_int_equal(piped("/nosuch\n").status, 2);
     assert_int_equal(piped("/nosuch\n/join nosuch\n").status, 1);
     assert_int_equal(piped("/join nosuch\n/switch\n").status, 2);
+}
+
+//  `make run`: a registry, a group server and the interactive client in one process. Another
+//  user of the same account needs only the registry's endpoint (the keys are where the run
+//  left them); the run's client shows what that user sends, and sends what is typed;
+//  leaving the client stops the servers; the next run finds the messages, and the groups
+//  still the run's user's own.
+void test_run_is_the_whole_system_in_one_process_and_keeps_its_store(void** state) {
+    System* s = (System*)*state;
+    //  --bind: the tests' ephemeral port (the default is 127.0.0.1:5570).
+    std::vector<std::string> run = {"run", "--data", s->dir + "/store", "--bind",
+                                    "tcp://127.0.0.1:*"};
+    int input = -1;
+    pid_t pid = test::start(run, log_path(s, "run"), {}, &input);
+    assert_true(pid > 0);
+    //  The group server listens on the registry's address.
+    expect_log(s, "run", "zgm run: serving general, random on tcp://127.0.0.1:");
+    wait_for_registry(s, "run");
+    expect_log(s, "run", "/help lists the commands");
+
+    assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
+    assert_int_equal(user(s, "bob", {"send", "general", "hello from bob"}).status, 0);
+    expect_log(s, "run", "<bob> hello from bob");
+    //  general is the run's user's, not bob's.
+    assert_int_not_equal(user(s, "bob", {"policy", "general", "members"}).status, 0);
+    std::string line = "hello from the run\n";
+    assert_int_equal(write(input, line.data(), line.size()), (ssize_t)line.size());
+    assert_true(test::eventually(
+        [&] {
+            return user(s, "bob", {"fetch", "general"}).out.find("hello from the run") !=
+                   std::string::npos;
+        },
+        10000 * test::slowdown()));
+
+    //  The end of its input ends the client, and the servers with it.
+    close(input);
+    assert_int_equal(test::wait_exit(pid, 20000), 0);
+    int probe = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {};
+    address.sin_family = AF_INET;
+    address.sin_port = htons((uint16_t)s->registry_port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(probe, (struct sockaddr*)&address, sizeof address), -1);
+    assert_int_equal(errno, ECONNREFUSED);
+    close(probe);
+
+    //  The next run: the history is there, and the run's user still owns general (the
+    //  client exits 0 only when its last command, which only the owner may give, worked).
+    Result again = test::run_with_input(run, "/fetch general\n/policy general members\n");
+    if (again.status != 0)
+        fail_msg("the second run: %d\n%s%s", again.status, again.out.c_str(), again.err.c_str());
+    assert_non_null(strstr(again.out.c_str(), "<bob> hello from bob"));
+    assert_non_null(strstr(again.out.c_str(), "hello from the run"));
 }
 
 void test_send_refuses_an_empty_message(void** state) {
@@ -1353,6 +1406,8 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(
             test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_refuses_an_empty_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_run_is_the_whole_system_in_one_process_and_keeps_its_store, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_30_sigkills_of_a_group_server_lose_and_double_no_message, setup, teardown),
         cmocka_unit_test_setup_teardown(

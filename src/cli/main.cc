@@ -420,10 +420,21 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     return code;
 }
 
+//  The host of `zgm run --bind tcp://HOST:PORT` ("*" for any address), or "" when it is not
+//  a tcp:// endpoint.
+std::string run_host(const std::string& bind) {
+    size_t colon = bind.rfind(':');
+    if (bind.compare(0, 6, "tcp://") != 0 || colon == std::string::npos || colon <= 6) return "";
+    return bind.substr(6, colon - 6);
+}
+
 int run_main(const spec::Command& command, int argc, char** argv) {
     Args args;
     int code = parse_command(command, argc, argv, &args);
     if (code >= 0) return code;
+    if (run_host(args.value_or_default("bind")).empty())
+        return usage_error(command.name, std::string("--bind: a tcp:// endpoint, not '") +
+                                             args.value_or_default("bind") + "'");
     UserOptions options;
     code = read_user_options(args, command.name, &options);
     if (code != kExitOk) return code;
@@ -450,24 +461,29 @@ int run_main(const spec::Command& command, int argc, char** argv) {
     }
     std::string registry_key_path;
     code = set_up_registry(registry, args, report, &registry_key_path);
+    //  The registry on --bind; by default this machine's loopback only (the run is for
+    //  trying zgm on one machine), port 5570 or any free one when that is taken. The group
+    //  server listens on the registry's address, any free port.
+    std::string bind = args.value_or_default("bind");
+    std::string host = run_host(bind);
     int port = -1;
-    const char* bind = ZGM_REGISTRY_BIND;
     if (code == kExitOk) {
-        port = zgm_registry_bind(registry, bind);
-        if (port < 0) {
-            bind = "tcp://127.0.0.1:*";
-            port = zgm_registry_bind(registry, bind);
+        port = zgm_registry_bind(registry, bind.c_str());
+        if (port < 0 && !args.given("bind")) {
+            bind = "tcp://" + host + ":*";
+            port = zgm_registry_bind(registry, bind.c_str());
         }
         if (port < 0) {
             report.say(zgm::kLogError, "cannot bind the registry: %s", zgm_strerror());
-            code = kExitRefused;
+            code = server_failure();
         }
     }
     zgm_server_t* server = nullptr;
     if (code == kExitOk) {
-        options.registry = "tcp://127.0.0.1:" + std::to_string(port);
-        printf("zgm run: registry on %s (port %d%s)\n", bind, port,
-               port == 5570 ? "" : "; 5570 is taken");
+        options.registry =
+            "tcp://" + (host == "*" ? std::string("127.0.0.1") : host) + ":" + std::to_string(port);
+        printf("zgm run: registry on %s (port %d%s)\n", bind.c_str(), port,
+               args.given("bind") || port == 5570 ? "" : "; 5570 is taken");
         server = new_group_server(settings, report, &code);
     }
     std::string endpoint;
@@ -476,7 +492,7 @@ int run_main(const spec::Command& command, int argc, char** argv) {
         code = kExitRefused;
     }
     if (server && code == kExitOk)
-        code = start_group_server(server, report, "tcp://*:*", nullptr, options.registry,
+        code = start_group_server(server, report, "tcp://" + host + ":*", nullptr, options.registry,
                                   zgm_registry_key(registry), &endpoint);
     if (code == kExitOk) {
         printf("zgm run: serving general, random on %s, data in %s\n", endpoint.c_str(),
