@@ -1135,6 +1135,7 @@ void test_names_and_ids_match_the_model(void** state) {
     assert_int_equal(kMaxList, kDocMaxList);
     assert_int_equal(kMaxFrame, kDocMaxFrame);
     assert_int_equal(kBatchBytes, 256 * 1024);
+    assert_int_equal(kDeliverBytes, 32 * 1024);
 }
 
 void test_status_codes_match_the_document(void** state) {

@@ -736,6 +736,10 @@ size_t encoded_size(const Message& msg) {
     return size <= kMaxFrame ? size : 0;
 }
 
+size_t encoded_size(const MessageRecord& record) {
+    return message_record_size(record);
+}
+
 void encode_into(const Message& msg, uint8_t* buffer, size_t size) {
     (void)size;
     Writer out(buffer);

@@ -47,9 +47,15 @@ constexpr size_t kMaxString = 255;            //  string fields (names, endpoint
 constexpr size_t kMaxBody = 64 * 1024;        //  one message body
 constexpr uint32_t kMaxList = 10000;          //  records in one list
 constexpr size_t kMaxFrame = 4 * 1024 * 1024; //  one encoded message
-//  A group server fills a MESSAGES or DELIVER batch up to about this many body bytes, and a
-//  user a SEND batch.
+//  A user fills a SEND batch up to about this many body bytes.
 constexpr size_t kBatchBytes = 256 * 1024;
+//  A group server cuts what it pushes after a commit into DELIVER frames of about this many
+//  encoded bytes: it stops adding records once a frame holds this many, so a frame is at most
+//  kDeliverBytes - 1 plus one full record (about 97 KiB). The receiving libzmq allocates each
+//  frame over its 8 KiB read buffer with malloc; under glibc's mmap threshold (128 KiB) that
+//  memory is reused, where frames of 256 KiB were mapped, or trimmed from the heap, and
+//  faulted in again page by page (BENCHMARKS.md, "What bounds fan-out to 10").
+constexpr size_t kDeliverBytes = 32 * 1024;
 //  A group server fills a MESSAGES reply to FETCH up to about this many body bytes (and at
 //  most kMaxList records in kMaxFrame): a long fetch takes few round trips.
 constexpr size_t kFetchBytes = 2 * 1024 * 1024;
@@ -320,6 +326,9 @@ bool is_known_id(uint8_t id);
 
 //  The encoded size of msg, or 0 if a field is over its limit (see encode).
 size_t encoded_size(const Message& msg);
+//  The encoded size of one record of a MESSAGES or DELIVER list, or 0 if a field is over its
+//  limit.
+size_t encoded_size(const MessageRecord& record);
 //  Writes msg to `out` (resized); false, with out empty, if a field exceeds its limit, holds
 //  what decode would reject (a NUL in a string, a flag over 1), or the id is unknown.
 bool encode(const Message& msg, std::string* out);

@@ -990,7 +990,7 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
     }
 }
 
-//  Pushes new messages to the group's followers: one DELIVER per kBatchBytes, encoded once
+//  Pushes new messages to the group's followers: one DELIVER per kDeliverBytes, encoded once
 //  and shared (zmq_msg_copy) by every follower.
 void GroupServer::deliver(Group& group, const std::vector<proto::MessageRecord>& records) {
     proto::Message deliver;
@@ -999,8 +999,8 @@ void GroupServer::deliver(Group& group, const std::vector<proto::MessageRecord>&
     size_t bytes = 0;
     for (size_t i = 0; i < records.size(); i++) {
         deliver.messages.push_back(records[i]);
-        bytes += records[i].body.size();
-        if (bytes < proto::kBatchBytes && deliver.messages.size() < proto::kMaxList &&
+        bytes += proto::encoded_size(records[i]);
+        if (bytes < proto::kDeliverBytes && deliver.messages.size() < proto::kMaxList &&
             i + 1 < records.size())
             continue;
         size_t size = proto::encoded_size(deliver);
