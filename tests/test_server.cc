@@ -1266,7 +1266,7 @@ void test_a_commit_is_pushed_in_frames_of_about_kdeliverbytes(void** state) {
     Fixture* fixture = (Fixture*)*state;
     RawClient& sender = member(fixture, "general", "sender");
     RawClient& follower = member(fixture, "general", "follower"); //  JOIN follows, here
-    //  One SEND of 100 bodies of 1,000 bytes is one commit: about 107 KB of records.
+    //  One SEND of 100 bodies of 1,000 bytes, committed together: about 107 KB of records.
     std::vector<std::string> bodies(100, std::string(1000, 'd'));
     send_ok(sender, "general", bodies);
     uint64_t last = 0;

@@ -52,9 +52,10 @@ constexpr size_t kBatchBytes = 256 * 1024;
 //  A group server cuts what it pushes after a commit into DELIVER frames of about this many
 //  encoded bytes: it stops adding records once a frame holds this many, so a frame is at most
 //  kDeliverBytes - 1 plus one full record (about 97 KiB). The receiving libzmq allocates each
-//  frame over its 8 KiB read buffer with malloc; under glibc's mmap threshold (128 KiB) that
-//  memory is reused, where frames of 256 KiB were mapped, or trimmed from the heap, and
-//  faulted in again page by page (BENCHMARKS.md, "What bounds fan-out to 10").
+//  frame over its 8 KiB read buffer with malloc: under glibc's mmap threshold (128 KiB) the
+//  memory is reused, where frames of 256 KiB were mapped, or taken from heap memory glibc
+//  gives back at each free, and faulted in page by page (BENCHMARKS.md, "DELIVER frames of
+//  32 KiB").
 constexpr size_t kDeliverBytes = 32 * 1024;
 //  A group server fills a MESSAGES reply to FETCH up to about this many body bytes (and at
 //  most kMaxList records in kMaxFrame): a long fetch takes few round trips.
