@@ -551,6 +551,21 @@ void test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure(void*
     assert_int_equal(piped("/join nosuch\n/switch\n").status, 2);
 }
 
+//  A loopback TCP socket bound to a free port, listening if asked; no other process can take
+//  the port while it is open. Its port in *port.
+int hold_port(int* port, bool listening) {
+    int held = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    assert_int_equal(bind(held, (struct sockaddr*)&address, sizeof address), 0);
+    assert_int_equal(getsockname(held, (struct sockaddr*)&address, &length), 0);
+    if (listening) assert_int_equal(::listen(held, 1), 0);
+    *port = ntohs(address.sin_port);
+    return held;
+}
+
 //  `make run`: a registry, a group server and the interactive client in one process. Another
 //  user of the same account needs only the registry's endpoint (the keys are where the run
 //  left them); the run's client shows what that user sends, and sends what is typed;
@@ -602,6 +617,25 @@ void test_run_is_the_whole_system_in_one_process_and_keeps_its_store(void** stat
         fail_msg("the second run: %d\n%s%s", again.status, again.out.c_str(), again.err.c_str());
     assert_non_null(strstr(again.out.c_str(), "<bob> hello from bob"));
     assert_non_null(strstr(again.out.c_str(), "hello from the run"));
+}
+
+//  `zgm run --bind`: a port another socket holds fails the run (exit 1, the registry's bind
+//  named; only the default port falls back to a free one), and an endpoint that is not tcp://
+//  is a usage error (exit 2).
+void test_run_fails_on_a_bind_it_cannot_take(void** state) {
+    System* s = (System*)*state;
+    int port = 0;
+    int held = hold_port(&port, true);
+    Result busy =
+        test::run({"run", "--data", s->dir + "/store", "--bind", test::local_endpoint(port)});
+    close(held);
+    assert_int_equal(busy.status, 1);
+    assert_non_null(strstr(busy.err.c_str(), "cannot bind the registry"));
+    assert_non_null(strstr(busy.err.c_str(), "Address already in use"));
+    Result ipc =
+        test::run({"run", "--data", s->dir + "/store", "--bind", "ipc://" + s->dir + "/r"});
+    assert_int_equal(ipc.status, 2);
+    assert_non_null(strstr(ipc.err.c_str(), "--bind: a tcp:// endpoint"));
 }
 
 void test_send_refuses_an_empty_message(void** state) {
@@ -786,14 +820,8 @@ void test_a_registry_that_is_not_there_is_said_at_once_with_endpoint_and_reason(
     assert_int_equal(test::run({"keygen", key}).status, 0);
     //  A port nobody listens on, held (bound, never listening) so that no other process
     //  can take it while the test runs: a connection to it is refused.
-    int held = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in address = {};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    assert_int_equal(bind(held, (struct sockaddr*)&address, sizeof address), 0);
-    assert_int_equal(getsockname(held, (struct sockaddr*)&address, &length), 0);
-    int port = ntohs(address.sin_port);
+    int port = 0;
+    int held = hold_port(&port, false);
     std::string endpoint = test::local_endpoint(port);
     int64_t start = zgm::mono_ms();
     Result nobody = test::run({"user", "--identity", s->dir + "/alice", "--registry", endpoint,
@@ -1408,6 +1436,7 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(test_send_refuses_an_empty_message, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_run_is_the_whole_system_in_one_process_and_keeps_its_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_fails_on_a_bind_it_cannot_take, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_30_sigkills_of_a_group_server_lose_and_double_no_message, setup, teardown),
         cmocka_unit_test_setup_teardown(
