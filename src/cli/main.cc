@@ -432,9 +432,13 @@ int run_main(const spec::Command& command, int argc, char** argv) {
     Args args;
     int code = parse_command(command, argc, argv, &args);
     if (code >= 0) return code;
-    if (run_host(args.value_or_default("bind")).empty())
-        return usage_error(command.name, std::string("--bind: a tcp:// endpoint, not '") +
-                                             args.value_or_default("bind") + "'");
+    //  The registry on --bind; by default this machine's loopback only (the run is for
+    //  trying zgm on one machine), port 5570 or any free one when that is taken. The group
+    //  server listens on the registry's address, any free port.
+    std::string bind = args.value_or_default("bind");
+    std::string host = run_host(bind);
+    if (host.empty())
+        return usage_error(command.name, "--bind: a tcp:// endpoint, not '" + bind + "'");
     UserOptions options;
     code = read_user_options(args, command.name, &options);
     if (code != kExitOk) return code;
@@ -461,11 +465,6 @@ int run_main(const spec::Command& command, int argc, char** argv) {
     }
     std::string registry_key_path;
     code = set_up_registry(registry, args, report, &registry_key_path);
-    //  The registry on --bind; by default this machine's loopback only (the run is for
-    //  trying zgm on one machine), port 5570 or any free one when that is taken. The group
-    //  server listens on the registry's address, any free port.
-    std::string bind = args.value_or_default("bind");
-    std::string host = run_host(bind);
     int port = -1;
     if (code == kExitOk) {
         port = zgm_registry_bind(registry, bind.c_str());
