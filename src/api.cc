@@ -973,8 +973,8 @@ uint64_t zgm_user_last_seq(zgm_user_t* self, const char* group) {
     return request.seq;
 }
 
-void* zgm_user_socket(zgm_user_t* self) {
-    return self ? self->caller->events() : nullptr;
+int zgm_user_fd(zgm_user_t* self) {
+    return self ? self->caller->events_fd() : -1;
 }
 
 void zgm_user_destroy(zgm_user_t** self_p) {

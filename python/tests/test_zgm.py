@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import selectors
 import signal
 import subprocess
 import sys
@@ -103,6 +104,27 @@ def test_two_users_send_and_receive_bytes_and_text(cluster, workdir):
     bob.unfollow("general")
     assert bob.follow_many({"general": 3}) == 1
     assert bob.recv(timeout=scaled(5)).seq == 4
+
+
+def test_a_user_is_a_file_to_wait_on_readable_while_something_waits(cluster):
+    cluster.add_server(groups=["general"])
+    alice, bob = cluster.user("alice"), cluster.user("bob")
+    alice.join("general")
+    bob.join("general")
+    with selectors.DefaultSelector() as selector:
+        selector.register(bob, selectors.EVENT_READ)
+        assert selector.select(timeout=0.3) == []
+        alice.send("general", "hello")
+        assert [key.fileobj for key, _ in selector.select(timeout=scaled(5))] == [bob]
+        assert bob.recv(0).text == "hello"
+        assert bob.recv(0) is None
+        #  All taken: not readable any more.
+        assert selector.select(timeout=0) == []
+        #  An outcome makes it readable too.
+        msg_id = bob.send_async("general", "from bob")
+        assert selector.select(timeout=scaled(5))
+        outcome = bob.sent(0) or bob.sent(timeout=scaled(5))
+        assert outcome.msg_id == msg_id and outcome.ok
 
 
 def test_async_sends_have_outcomes_in_order_and_refusals_say_why(cluster):

@@ -1038,6 +1038,19 @@ class User(_Object):
 
         return received[0] if _waiting(timeout, attempt) else None
 
+    def fileno(self) -> int:
+        """A file descriptor that is readable while live messages or send outcomes wait, for
+        :mod:`selectors`, :func:`select.select` or an event loop's ``add_reader``; only to
+        wait on, never to read or close. Once it is readable, take what waits with
+        ``recv(0)`` and ``sent(0)`` until each returns None::
+
+            selector.register(user, selectors.EVENT_READ)
+            ...
+            while (msg := user.recv(0)) is not None:
+                print(msg.text)
+        """
+        return lib.zgm_user_fd(self._handle)
+
     def messages(self, timeout: float | None = None) -> Iterator[Message]:
         """Live messages as they arrive, until none arrives within ``timeout`` seconds of the
         previous one (None: for ever)::

@@ -138,7 +138,7 @@ _SIGNATURES = {
     "zgm_user_stats": (c_void_p, [_p, c_char_p, c_char_p]),
     "zgm_user_recv": (c_void_p, [_p, c_int]),
     "zgm_user_last_seq": (c_uint64, [_p, c_char_p]),
-    "zgm_user_socket": (c_void_p, [_p]),
+    "zgm_user_fd": (c_int, [_p]),
     "zgm_user_destroy": (None, [_pp]),
 }
 

@@ -854,7 +854,7 @@ int run_interactive(Session* session) {
     }
     fflush(stdout);
     zmq_pollitem_t items[] = {
-        {zsock_resolve(zgm_user_socket(session->user)), 0, ZMQ_POLLIN, 0},
+        {nullptr, zgm_user_fd(session->user), ZMQ_POLLIN, 0},
         {nullptr, STDIN_FILENO, ZMQ_POLLIN, 0},
     };
     std::string line;

@@ -9,39 +9,30 @@
 #include "user/caller.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 namespace zgm {
 
 UserCaller* UserCaller::start(const KeyPair& keys, const std::string& name, std::string* why) {
     UserCaller* self = new UserCaller();
-    //  The events pipe: a PAIR over inproc, bounded; the actor holds back (and fetches
-    //  later) when the caller does not read.
-    std::string endpoint = "inproc://zgm-user-" + Uuid::random().str();
-    self->events_ = zsock_new(ZMQ_PAIR);
-    zsock_t* backend = zsock_new(ZMQ_PAIR);
-    if (!self->events_ || !backend) {
-        zsock_destroy(&backend);
+    if (self->shared_.events.fd() < 0) {
         delete self;
-        *why = "cannot create sockets";
+        *why = std::string("cannot make the events queue: ") + strerror(errno);
         return nullptr;
     }
-    zsock_set_rcvhwm(self->events_, 100000);
-    zsock_set_sndhwm(backend, 100000);
-    zsock_bind(self->events_, "%s", endpoint.c_str());
-    zsock_connect(backend, "%s", endpoint.c_str());
     //  The pipe of calls: zactor's kind, the actor's end run by the host.
     zsock_t* actor_end = nullptr;
     self->pipe_ = zsys_create_pipe(&actor_end);
     if (!self->pipe_) {
-        zsock_destroy(&backend);
         delete self;
         *why = "cannot create sockets";
         return nullptr;
     }
-    UserArgs args{keys, name, Security::kCurve, backend, &self->shared_};
+    UserArgs args{keys, name, Security::kCurve, &self->shared_};
     Hosted* actor = new_user_actor(actor_end, &args);
     if (!host_add(actor, actor_end)) {
-        delete actor; //  and the events pipe's end with it
+        delete actor;
         zsock_destroy(&actor_end);
         zsock_destroy(&self->pipe_);
         delete self;
@@ -53,19 +44,10 @@ UserCaller* UserCaller::start(const KeyPair& keys, const std::string& name, std:
 
 UserCaller::~UserCaller() {
     host_remove(&pipe_);
-    //  What the actor handed over and nobody took goes with the user.
-    if (events_)
-        while (true) {
-            Event* event = nullptr;
-            if (zmq_recv(zsock_resolve(events_), &event, sizeof event, ZMQ_DONTWAIT) !=
-                (int)sizeof event)
-                break;
-            if (event && event->batch) event->batch->release();
-            delete event;
-        }
+    //  What the actor handed over and nobody took goes with the user (the events queue's
+    //  with shared_).
     for (Batch* batch : inbox_)
         batch->release();
-    zsock_destroy(&events_);
 }
 
 bool UserCaller::call(Call* call) {
@@ -75,23 +57,15 @@ bool UserCaller::call(Call* call) {
 }
 
 bool UserCaller::take_event(int timeout_ms) {
-    void* pipe = zsock_resolve(events_);
-    Event* event = nullptr;
-    //  When the actor put nothing there that was not taken, a call that does not wait asks
-    //  libzmq nothing (no poll, no system call): callers ask often.
-    bool waiting = shared_.events_sent.load(std::memory_order_acquire) != events_taken_;
-    if (!waiting && timeout_ms == 0) return false;
-    if (!waiting || zmq_recv(pipe, &event, sizeof event, ZMQ_DONTWAIT) != (int)sizeof event) {
-        //  Counted and not there yet (the actor is putting it there): the read just made
-        //  looked, a call that does not wait is done.
-        if (timeout_ms == 0) return false;
-        zmq_pollitem_t item = {pipe, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLIN)) return false;
-        if (zmq_recv(pipe, &event, sizeof event, ZMQ_DONTWAIT) != (int)sizeof event) return false;
+    EventQueue& events = shared_.events;
+    Event* event = events.take();
+    if (!event) {
+        if (timeout_ms == 0 || !events.wait(timeout_ms) || !(event = events.take())) return false;
     }
-    events_taken_++;
-    if (!event) return false;
-    if (event->batch) inbox_.push_back(event->batch);
+    if (event->batch) {
+        inbox_.push_back(event->batch);
+        event->batch = nullptr;
+    }
     for (SendOutcome& outcome : event->outcomes) {
         received_++;
         received_bytes_ += outcome.size;

@@ -1,11 +1,11 @@
 /*  =========================================================================
     caller.h - the caller's side of a user actor
 
-    What a program's thread holds of a user: the actor, the caller's end of the events
-    pipe, the live messages and send outcomes taken from it and not handed out yet, and the
-    flow control of asynchronous sends (how many are in flight, in count and bytes, and how
-    many outcomes are unread). The C API (src/api.cc) keeps one of these per zgm_user_t and
-    only turns its typed answers into C values.
+    What a program's thread holds of a user: the actor, the events queue, the live messages
+    and send outcomes taken from it and not handed out yet, and the flow control of
+    asynchronous sends (how many are in flight, in count and bytes, and how many outcomes
+    are unread). The C API (src/api.cc) keeps one of these per zgm_user_t and only turns its
+    typed answers into C values.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -51,19 +51,18 @@ public:
     //  The next live message, waiting up to timeout_ms (-1: for ever): its batch (with one
     //  reference for the caller) and its index there. False if none came.
     bool next_message(Batch** batch, size_t* index, int timeout_ms);
-    //  The caller's end of the events pipe, to poll: readable when messages or outcomes wait.
-    zsock_t* events() const { return events_; }
+    //  The events queue's fd, to poll: readable while messages or outcomes wait there.
+    int events_fd() const { return shared_.events.fd(); }
 
 private:
     UserCaller() = default;
-    //  Takes one event from the actor, waiting up to timeout_ms. False if none came.
+    //  Takes one event from the events queue, waiting up to timeout_ms. False if none came.
     bool take_event(int timeout_ms);
     //  Takes events until ready () or timeout_ms (-1: for ever) passed. False on timeout.
     template <class Ready>
     bool wait(Ready ready, int timeout_ms);
 
     zsock_t* pipe_ = nullptr; //  of calls, to the actor run by the host (user/host.h)
-    zsock_t* events_ = nullptr;
     UserShared shared_;
     std::deque<Batch*> inbox_; //  live messages not handed out yet
     size_t inbox_next_ = 0;    //  the next record of inbox_.front()
@@ -72,7 +71,6 @@ private:
     uint64_t received_ = 0; //  their outcomes back from the actor
     uint64_t read_ = 0;     //  their outcomes taken by the caller
     uint64_t posted_bytes_ = 0, received_bytes_ = 0;
-    uint64_t events_taken_ = 0; //  Events taken from the pipe (the actor counts those it put)
 };
 
 } // namespace zgm

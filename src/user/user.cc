@@ -178,8 +178,7 @@ class UserActor : public Hosted {
 public:
     UserActor(zsock_t* pipe, UserArgs* args)
         : pipe_(pipe), keys_(args->keys), name_(args->name), security_(args->security),
-          events_(args->events), shared_(args->shared) {}
-    ~UserActor() override;
+          shared_(args->shared) {}
 
     //  Hosted: the actor's loop, a turn at a time (user/host.h).
     bool turn() override;
@@ -248,7 +247,6 @@ private:
     KeyPair keys_;
     std::string name_;
     Security security_;
-    zsock_t* events_;
     UserShared* shared_;
     bool connected_ = false;
     std::unique_ptr<Link> registry_;
@@ -294,7 +292,7 @@ private:
     bool tick_now_ = false; //  what waited for a link that came up goes at the next turn
     int64_t wake_at_ = 0;
     std::vector<const std::string*> following_; //  idle_deadline's, kept for its capacity
-    std::vector<SendOutcome> outcomes_;         //  not yet on the events pipe
+    std::vector<SendOutcome> outcomes_;         //  not yet on the events queue
     uint64_t emitted_bytes_ = 0;                //  message bytes handed to the caller
     uint32_t next_request_id_ = 1;
     uint64_t next_op_ = 1;
@@ -1225,10 +1223,6 @@ private:
 //  ---------------------------------------------------------------------------------------
 //  The actor
 
-UserActor::~UserActor() {
-    zsock_destroy(&events_);
-}
-
 void UserActor::build_poll_set() {
     fds_.clear();
     polled_.clear();
@@ -1592,8 +1586,7 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
     Event* event = new Event();
     event->batch = batch;
     if (!hand_over(event)) {
-        batch->release();
-        delete event;
+        delete event; //  and its batch
         return false;
     }
     emitted_bytes_ += bytes;
@@ -2037,15 +2030,9 @@ void UserActor::flush_outcomes() {
     }
 }
 
-//  Puts an event on the events pipe, counted before it goes: a caller that finds the count
-//  unchanged has nothing there. (Counted after, a caller woken by the pipe in between found
-//  nothing to take, and polled the readable socket again and again until the actor ran: 100
-//  polls per message in each reader of the latency benchmark.)
+//  Puts an event on the events queue; false (the event still the actor's) when it is full.
 bool UserActor::hand_over(Event* event) {
-    shared_->events_sent.fetch_add(1, std::memory_order_release);
-    if (send_pointer(events_, event)) return true;
-    shared_->events_sent.fetch_sub(1, std::memory_order_release);
-    return false;
+    return shared_->events.put(event);
 }
 
 } // namespace

@@ -4,7 +4,7 @@
     The C API (src/api.cc) hands the actor one Call per function, by pointer, on the
     actor's pipe; the actor fills in the outcome and hands the same pointer back (an
     asynchronous send is not handed back: its outcome comes as an Event). Live messages and
-    send outcomes cross to the caller as Events, by pointer, on the events pipe: a batch of
+    send outcomes cross to the caller as Events, by pointer, on the events queue: a batch of
     messages keeps the received frame they point into, so nothing is encoded again or
     copied on the way.
 
@@ -22,8 +22,10 @@
 #include "user/host.h"
 
 #include <atomic>
-#include <memory>
 #include <czmq.h>
+#include <deque>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -54,10 +56,45 @@ struct SendOutcome {
     size_t size = 0; //  the body's size
 };
 
-//  What the events pipe carries: a batch of live messages, or send outcomes.
+//  What the events queue carries: a batch of live messages, or send outcomes.
 struct Event {
     Batch* batch = nullptr; //  owned (one reference)
     std::vector<SendOutcome> outcomes;
+
+    ~Event() {
+        if (batch) batch->release();
+    }
+};
+
+//  The events queue: Events from the actor to the caller, in order, by pointer (one thread
+//  puts, one takes). Its fd (an eventfd) is readable while events wait: written when the
+//  queue stops being empty, read when it becomes empty (events.cc). A handover costs at
+//  most those two system calls, where a libzmq pipe took a getpid and an eventfd write to
+//  put and a poll, a getpid and a read or more to take (measured in BENCHMARKS.md).
+class EventQueue {
+public:
+    //  Events waiting at most; past that the actor holds back (and fetches later).
+    static constexpr size_t kMaxEvents = 100000;
+
+    EventQueue();
+    //  Events nobody took go with the queue.
+    ~EventQueue();
+    EventQueue(const EventQueue&) = delete;
+    EventQueue& operator=(const EventQueue&) = delete;
+
+    //  -1 if the queue could not be made (no eventfd).
+    int fd() const { return fd_; }
+    //  Puts an event at the end; false (the event not taken) when kMaxEvents wait.
+    bool put(Event* event);
+    //  The first event, or nullptr if none waits.
+    Event* take();
+    //  Waits up to timeout_ms (-1: for ever) until an event waits. False if none came.
+    bool wait(int timeout_ms) const;
+
+private:
+    std::mutex mutex_;
+    std::deque<Event*> events_;
+    int fd_ = -1;
 };
 
 //  One call of the C API.
@@ -124,12 +161,10 @@ struct Call {
 //  that it holds back, and fetches them later.
 constexpr uint64_t kMaxUnreadBytes = 16u << 20;
 
-//  What the caller and the actor share, besides the pipes.
+//  What the caller and the actor share, besides the pipe of calls.
 struct UserShared {
     std::atomic<uint64_t> consumed_bytes{0}; //  frame bytes of the batches the caller finished
-    //  Events the actor put on the events pipe, counted before each goes (so never fewer
-    //  than are there and taken: the caller asks libzmq nothing while it is unchanged)
-    std::atomic<uint64_t> events_sent{0};
+    EventQueue events;
 };
 
 //  What the actor is started with.
@@ -137,15 +172,8 @@ struct UserArgs {
     KeyPair keys;
     std::string name;
     Security security = Security::kCurve;
-    zsock_t* events;    //  the actor's end of the events pipe (it takes ownership)
     UserShared* shared; //  outlives the actor
 };
-
-//  Hands a pointer over a pipe without waiting; false if the pipe is full.
-inline bool send_pointer(zsock_t* pipe, void* pointer) {
-    return zmq_send(zsock_resolve(pipe), &pointer, sizeof pointer, ZMQ_DONTWAIT) ==
-           (int)sizeof pointer;
-}
 
 //  A user actor, to run on the host (user/host.h). Its pipe takes Call pointers ("p");
 //  each is handed back ("p") when done, but for kSendAsync.

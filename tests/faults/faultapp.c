@@ -602,7 +602,7 @@ static int load_main(void) {
     fflush(s_log);
     zmq_pollitem_t* items = calloc((size_t)users, sizeof *items);
     for (int i = 0; i < users; i++) {
-        items[i].socket = zsock_resolve(zgm_user_socket(all[i].user));
+        items[i].fd = zgm_user_fd(all[i].user);
         items[i].events = ZMQ_POLLIN;
     }
     size_t capacity = 1 << 20;
