@@ -14,6 +14,7 @@
 */
 #include "tcpproxy.h"
 #include "testutil.h"
+#include "user/user.h"
 
 #include <atomic>
 #include <cstring>
@@ -703,6 +704,53 @@ void test_the_owner_decides_who_is_in(void** state) {
     assert_int_equal(zgm_errno(), ZGM_EEXISTS);
 }
 
+//  A member that does not read holds at most kMaxUnreadBytes of messages handed over (the
+//  rest stays on the group server); once it reads, it gets every message, once, in order.
+void test_a_member_that_does_not_read_is_held_back_then_gets_everything_once(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {"flood"});
+    zgm_user_t* reader = cluster.user("reader");
+    zgm_user_t* sender = cluster.user("sender");
+    assert_ok(zgm_user_join(reader, "flood"));
+    assert_ok(zgm_user_join(sender, "flood"));
+    assert_ok(zgm_user_unfollow(sender, "flood"));
+    const size_t size = 60000;
+    const uint64_t count = zgm::kMaxUnreadBytes * 3 / 2 / size; //  24 MiB of bodies
+    std::string body(size, 'x');
+    for (uint64_t i = 1; i <= count; i++) {
+        memcpy(&body[0], &i, sizeof i);
+        assert_ok(zgm_user_send_async(sender, "flood", body.data(), body.size(), NULL));
+    }
+    assert_ok(zgm_user_flush(sender, 30000 * test::slowdown()));
+    for (uint64_t i = 1; i <= count; i++) {
+        zgm_sent_t sent;
+        assert_ok(zgm_user_sent(sender, &sent, 0));
+        assert_int_equal(sent.error, 0);
+    }
+    //  Handed over up to the bound (a frame more at most), and no further.
+    const uint64_t at_bound = zgm::kMaxUnreadBytes / size;
+    assert_true(test::eventually([&] { return zgm_user_last_seq(reader, "flood") >= at_bound - 1; },
+                                 10000 * test::slowdown()));
+    //  And there it stays: what is stored is not handed over until the reader reads. (A
+    //  condition that must not come: waited for 2 s. Unbounded, the rest took milliseconds.)
+    assert_false(test::eventually([&] { return zgm_user_last_seq(reader, "flood") >= count; },
+                                  2000 * test::slowdown()));
+    for (uint64_t i = 1; i <= count; i++) {
+        zgm_msg_t* msg = zgm_user_recv(reader, 10000 * test::slowdown());
+        assert_non_null(msg);
+        assert_int_equal(zgm_msg_seq(msg), i);
+        assert_int_equal(zgm_msg_size(msg), size);
+        uint64_t mark;
+        memcpy(&mark, zgm_msg_body(msg), sizeof mark);
+        assert_int_equal(mark, i);
+        zgm_msg_destroy(&msg);
+    }
+    assert_null(zgm_user_recv(reader, 300));
+    struct pollfd item = {zgm_user_fd(reader), POLLIN, 0};
+    assert_int_equal(poll(&item, 1, 0), 0);
+}
+
 void test_destroying_a_user_with_unread_messages_and_outcomes_is_clean(void** state) {
     (void)state;
     Cluster cluster;
@@ -739,6 +787,7 @@ int main(void) {
         cmocka_unit_test(test_paging_backward_reaches_the_first_message),
         cmocka_unit_test(test_retention_is_reported_to_a_listener_who_was_away),
         cmocka_unit_test(test_the_owner_decides_who_is_in),
+        cmocka_unit_test(test_a_member_that_does_not_read_is_held_back_then_gets_everything_once),
         cmocka_unit_test(test_destroying_a_user_with_unread_messages_and_outcomes_is_clean),
         cmocka_unit_test(test_the_users_of_a_process_share_one_thread),
         cmocka_unit_test(test_idle_users_sleep_between_keep_alives),
