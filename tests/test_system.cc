@@ -269,10 +269,16 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(zgm_registry_bind(second, "tcp://127.0.0.1:99999"), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
     assert_non_null(strstr(zgm_strerror(), "0 to 65535"));
+    assert_int_equal(zgm_registry_bind(second, "tcp://[::1]:*"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "IPv4 only"));
     zgm_registry_destroy(&second);
     zgm_user_t* far = zgm_user_new("far");
     assert_int_equal(zgm_user_connect(far, "tcp://127.0.0.1:99999", zgm_user_id(far)), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_int_equal(zgm_user_connect(far, "tcp://[::1]:5570", zgm_user_id(far)), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "IPv4 only"));
     zgm_user_destroy(&far);
     //  A group server: its bind, its registry and the endpoint it advertises.
     zgm_server_t* server = zgm_server_new(NULL);

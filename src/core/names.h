@@ -84,12 +84,17 @@ inline long tcp_port(const std::string& endpoint) {
 }
 
 //  Why an endpoint given to bind or connect is not one, or "" when it may be: one without
-//  its transport ("localhost:5570": a hint to put tcp:// before it), or a tcp:// port over
-//  65535 (libzmq would take it modulo 65536). libzmq checks the rest.
+//  its transport ("localhost:5570": a hint to put tcp:// before it), a tcp:// port over
+//  65535 (libzmq would take it modulo 65536), or an IPv6 address (zgm's sockets are IPv4:
+//  libzmq said "No such device"). libzmq checks the rest.
 inline std::string endpoint_problem(const std::string& endpoint) {
     std::string problem = "not an endpoint: '" + endpoint + "'";
     if (endpoint.find("://") == std::string::npos)
         return problem + " (did you mean tcp://" + endpoint + "?)";
+    if (endpoint.compare(0, 7, "tcp://[") == 0)
+        return "cannot use '" + endpoint +
+               "': zgm listens and connects over IPv4 only (give an IPv4 address, a host "
+               "name or *)";
     return tcp_port(endpoint) > 65535 ? problem + ": a port is 0 to 65535" : "";
 }
 
