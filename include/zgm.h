@@ -403,11 +403,11 @@ ZGM_EXPORT zgm_msg_t* zgm_user_recv(zgm_user_t* self, int timeout_ms);
 //  if none): up to it, every message has been received or waits, in order, to be. To resume
 //  after a restart, keep the seq of the last message the application handled instead.
 ZGM_EXPORT uint64_t zgm_user_last_seq(zgm_user_t* self, const char* group);
-//  A file descriptor that is readable while live messages or send outcomes wait, for
-//  poll, epoll, zmq_poll (as the fd of a zmq_pollitem_t) or zloop_poller; only to poll,
-//  never to read, write or close (-1 if self is NULL). They arrive in batches: once it is
-//  readable, call zgm_user_recv (self, 0) and zgm_user_sent (self, &sent, 0) until each
-//  has nothing.
+//  A file descriptor that is readable while live messages or send outcomes wait (also
+//  those a call took in passing), for poll, epoll, zmq_poll (as the fd of a zmq_pollitem_t)
+//  or zloop_poller; only to poll, never to read, write or close, though it may be made
+//  non-blocking (-1 if self is NULL). Once it is readable, take them with zgm_user_recv
+//  (self, 0) and zgm_user_sent (self, &sent, 0).
 ZGM_EXPORT int zgm_user_fd(zgm_user_t* self);
 ZGM_EXPORT void zgm_user_destroy(zgm_user_t** self_p);
 

@@ -317,10 +317,23 @@ void zgm_msglist_destroy(zgm_msglist_t** self_p) {
 //  -----------------------------------------------------------------------------------------
 //  Servers' commands
 
+//  A registry's or group server's actor, started and stopped with signals held: its thread
+//  keeps them held (core/actor.h).
+static zactor_t* start_actor(zactor_fn* run, void* args) {
+    SignalsHeld held;
+    return zactor_new(run, args);
+}
+
+static void stop_actor(zactor_t** actor) {
+    SignalsHeld held;
+    zactor_destroy(actor);
+}
+
 //  A command whose reply is "is" (an Error, and why).
 static int status_command(zactor_t* actor, const char* command, const std::string& a = "",
                           const std::string& b = "", const std::string& c = "",
                           const std::string& d = "") {
+    SignalsHeld held;
     zstr_sendx(actor, command, a.c_str(), b.c_str(), c.c_str(), d.c_str(), NULL);
     int code = (int)Error::kSystem;
     char* why = nullptr;
@@ -332,6 +345,7 @@ static int status_command(zactor_t* actor, const char* command, const std::strin
 
 //  Asks an actor to bind; its reply is the port, the actor's errno and why.
 static int bind(zactor_t* actor, const char* endpoint) {
+    SignalsHeld held;
     zstr_sendx(actor, "BIND", endpoint, NULL);
     int port = -1, error = 0;
     char* why = nullptr;
@@ -349,6 +363,7 @@ static int bind(zactor_t* actor, const char* endpoint) {
 }
 
 static std::string public_key(zactor_t* actor) {
+    SignalsHeld held;
     zstr_send(actor, "KEY");
     char* key = zstr_recv(actor);
     std::string text = key ? key : "";
@@ -406,7 +421,7 @@ struct _zgm_registry_t {
 
 zgm_registry_t* zgm_registry_new(void) {
     start_czmq();
-    zactor_t* actor = zactor_new(registry_actor, nullptr);
+    zactor_t* actor = start_actor(registry_actor, nullptr);
     if (!actor) {
         fail(Error::kSystem, "cannot start the registry");
         return nullptr;
@@ -465,7 +480,7 @@ int zgm_registry_set_limit(zgm_registry_t* self, zgm_limit_t limit, uint64_t val
 void zgm_registry_destroy(zgm_registry_t** self_p) {
     if (self_p && *self_p) {
         live_remove(*self_p);
-        zactor_destroy(&(*self_p)->actor);
+        stop_actor(&(*self_p)->actor);
         delete *self_p;
         *self_p = nullptr;
     }
@@ -481,7 +496,7 @@ struct _zgm_server_t {
 
 zgm_server_t* zgm_server_new(const char* data_dir) {
     start_czmq();
-    zactor_t* actor = zactor_new(server_actor, (void*)data_dir);
+    zactor_t* actor = start_actor(server_actor, (void*)data_dir);
     if (!actor) {
         fail(Error::kSystem, "cannot start the group server");
         return nullptr;
@@ -575,7 +590,7 @@ int zgm_server_connect(zgm_server_t* self, const char* endpoint, const char* reg
 void zgm_server_destroy(zgm_server_t** self_p) {
     if (self_p && *self_p) {
         live_remove(*self_p);
-        zactor_destroy(&(*self_p)->actor);
+        stop_actor(&(*self_p)->actor);
         delete *self_p;
         *self_p = nullptr;
     }

@@ -18,7 +18,9 @@
 
 #include <atomic>
 #include <cstring>
+#include <csignal>
 #include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <map>
 #include <set>
@@ -245,6 +247,149 @@ void test_a_readable_user_fd_has_a_message_for_a_member(void** state) {
         assert_int_equal(poll(&item, 1, 0), 0);
     }
     assert_int_equal(zgm_user_fd(NULL), -1);
+}
+
+//  The events queue's fd ends unreadable once everything is taken, even when the caller has
+//  made it non-blocking (libuv's uv_poll and tokio do): a take can come between a put's
+//  unlock and its write, and a non-blocking read then found no token and left the one on
+//  its way behind for good (a reader woken for nothing, again and again).
+void test_an_events_fd_made_non_blocking_ends_unreadable(void** state) {
+    (void)state;
+    zgm::EventQueue queue;
+    int fd = queue.fd();
+    assert_true(fd >= 0);
+    assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    const int count = 200000;
+    std::thread putter([&] {
+        for (int i = 0; i < count; i++)
+            while (!queue.put(new zgm::Event()))
+                std::this_thread::yield();
+    });
+    int taken = 0;
+    int64_t deadline = zclock_mono() + 30000 * test::slowdown();
+    //  A caller taking without polling first, as zgm_user_recv (self, 0) does: often right
+    //  after a put, before its write.
+    while (taken < count && zclock_mono() < deadline) {
+        while (zgm::Event* event = queue.take()) {
+            delete event;
+            taken++;
+        }
+        queue.settle(false);
+    }
+    putter.join();
+    assert_int_equal(taken, count);
+    struct pollfd item = {fd, POLLIN, 0};
+    assert_int_equal(poll(&item, 1, 0), 0);
+}
+
+//  The fd is readable while anything waits, also what a call took from the queue to get
+//  at what it wanted: zgm_user_sent, waiting for an outcome, takes the messages that came
+//  before it, and the fd stayed unreadable with them waiting (a reader that polled slept
+//  on them, the interactive client up to a second).
+void test_a_user_fd_is_readable_while_messages_a_call_took_wait(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {"held", "quiet"});
+    zgm_user_t* member = cluster.user("member");
+    assert_ok(zgm_user_join(member, "held"));
+    assert_ok(zgm_user_join(member, "quiet"));
+    assert_ok(zgm_user_unfollow(member, "quiet")); //  a send there has an outcome only
+    zgm_user_t* sender = cluster.user("sender");
+    assert_ok(zgm_user_join(sender, "held"));
+    for (const char* text : {"one", "two", "three"})
+        assert_ok(zgm_user_send(sender, "held", text, strlen(text), NULL, NULL, NULL));
+    struct pollfd item = {zgm_user_fd(member), POLLIN, 0};
+    assert_int_equal(poll(&item, 1, 5000 * test::slowdown()), 1); //  a message waits
+    assert_ok(zgm_user_send_async(member, "quiet", "mine", 4, NULL));
+    zgm_sent_t sent;
+    assert_ok(zgm_user_sent(member, &sent, 5000));
+    assert_int_equal(sent.error, 0);
+    assert_int_equal(poll(&item, 1, 0), 1);
+    std::vector<std::string> texts;
+    while (texts.size() < 3) {
+        assert_int_equal(poll(&item, 1, 5000 * test::slowdown()), 1);
+        zgm_msg_t* msg = zgm_user_recv(member, 0);
+        assert_non_null(msg); //  readable: something is there
+        texts.push_back(body_of(msg));
+        zgm_msg_destroy(&msg);
+    }
+    assert_string_equal(texts[0].c_str(), "one");
+    assert_string_equal(texts[2].c_str(), "three");
+    assert_int_equal(poll(&item, 1, 0), 0); //  all taken
+}
+
+//  The test's threads; a signal handled by any other thread is a stray.
+pthread_t g_main_thread, g_signal_thread;
+std::atomic<int> g_stray_signals{0};
+
+void on_test_signal(int) {
+    pthread_t self = pthread_self();
+    if (!pthread_equal(self, g_main_thread) && !pthread_equal(self, g_signal_thread))
+        g_stray_signals++;
+}
+
+//  A program's signals (a timer, SIGCHLD, SIGWINCH in a terminal) do not end a call early:
+//  a synchronous call's answer is waited for (a signal ended the wait, the call was
+//  reported failed - "the user's actor is gone" - and the actor then filled in a call on a
+//  stack the caller had left), and a wait with a timeout ends at its timeout (each signal
+//  started the whole timeout again: 1 s took 5 s under a signal every 300 ms). A signal to
+//  the process goes to the program's threads, never to the library's (libzmq gives up a
+//  send or receive on one, part-way through a message of several frames).
+void test_calls_ride_out_signals(void** state) {
+    (void)state;
+    struct sigaction handler = {}, before = {};
+    handler.sa_handler = on_test_signal;
+    sigemptyset(&handler.sa_mask);
+    handler.sa_flags = 0; //  no SA_RESTART: each signal interrupts what waits
+    assert_int_equal(sigaction(SIGUSR1, &handler, &before), 0);
+    g_main_thread = pthread_self();
+    g_stray_signals = 0;
+    Cluster cluster;
+    cluster.add_server(NULL, {"signals"});
+    zgm_user_t* alice = cluster.user("alice");
+    assert_ok(zgm_user_join(alice, "signals"));
+    std::atomic<bool> stop{false};
+    std::atomic<int> sent_signals{0};
+    std::thread signaller([&] {
+        g_signal_thread = pthread_self();
+        int64_t until = zclock_mono() + 20000 * test::slowdown();
+        for (int i = 0; !stop.load() && zclock_mono() < until; i++) {
+            if (i % 2)
+                kill(getpid(), SIGUSR1); //  to the process: any thread that takes it
+            else
+                pthread_kill(g_main_thread, SIGUSR1);
+            sent_signals++;
+            usleep(500);
+        }
+    });
+    const int count = 200;
+    for (int i = 0; i < count; i++) {
+        std::string text = "s" + std::to_string(i);
+        assert_ok(zgm_user_send(alice, "signals", text.data(), text.size(), NULL, NULL, NULL));
+        assert_ok(zgm_registry_set_expiry(cluster.registry(), 5000)); //  a server's command
+    }
+    for (int i = 0; i < count; i++) {
+        zgm_msg_t* msg = zgm_user_recv(alice, 5000);
+        assert_non_null(msg);
+        assert_int_equal(zgm_msg_seq(msg), i + 1);
+        zgm_msg_destroy(&msg);
+    }
+    int64_t start = zclock_mono();
+    assert_null(zgm_user_recv(alice, 300));
+    int64_t recv_ms = zclock_mono() - start;
+    zgm_sent_t none;
+    start = zclock_mono();
+    assert_int_equal(zgm_user_sent(alice, &none, 300), -1);
+    int64_t sent_ms = zclock_mono() - start;
+    stop = true;
+    signaller.join();
+    assert_int_equal(sigaction(SIGUSR1, &before, nullptr), 0);
+    print_message("# %d signals: recv (300 ms) %lld ms, sent (300 ms) %lld ms, %d strays\n",
+                  sent_signals.load(), (long long)recv_ms, (long long)sent_ms,
+                  g_stray_signals.load());
+    assert_true(recv_ms >= 300 && recv_ms < 1300);
+    assert_true(sent_ms >= 300 && sent_ms < 1300);
+    assert_int_equal(g_stray_signals.load(), 0);
 }
 
 void test_async_sends_each_get_an_outcome_in_order(void** state) {
@@ -775,6 +920,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_users_made_from_several_threads_at_once), //  first: see there
         cmocka_unit_test(test_a_program_exiting_with_objects_alive_exits_cleanly), //  as well
+        cmocka_unit_test(test_an_events_fd_made_non_blocking_ends_unreadable),
+        cmocka_unit_test(test_a_user_fd_is_readable_while_messages_a_call_took_wait),
+        cmocka_unit_test(test_calls_ride_out_signals),
         cmocka_unit_test(test_async_sends_each_get_an_outcome_in_order),
         cmocka_unit_test(test_a_send_retried_with_its_id_is_stored_once_whoever_retries),
         cmocka_unit_test(test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id),

@@ -12,6 +12,8 @@
 #include "core/log.h" //  ZGM_LOG, ZGM_WARN, ZGM_ERROR
 
 #include <czmq.h>
+#include <pthread.h>
+#include <signal.h>
 
 namespace zgm {
 
@@ -26,6 +28,28 @@ void start_czmq();
 //  only those made by the exiting process itself (not inherited through fork) are destroyed.
 void live_add(void* object, void (*destroy)(void* object));
 void live_remove(void* object);
+
+//  Holds back, while it lives, the signals that come to the thread that made it (a timer,
+//  SIGCHLD, SIGWINCH, a handler of the program's own): they are delivered when it goes.
+//  libzmq gives up a send or a receive when a signal comes (EINTR), even part-way through a
+//  message of several frames, so a command to an actor and its answer are made under one:
+//  a receive given up left the answer for the next command to read as its own. An actor's
+//  thread, made under one, keeps its mask: every signal goes to the program's own threads,
+//  as libzmq's I/O threads do it.
+class SignalsHeld {
+public:
+    SignalsHeld() {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &before_);
+    }
+    ~SignalsHeld() { pthread_sigmask(SIG_SETMASK, &before_, nullptr); }
+    SignalsHeld(const SignalsHeld&) = delete;
+    SignalsHeld& operator=(const SignalsHeld&) = delete;
+
+private:
+    sigset_t before_;
+};
 
 } // namespace zgm
 

@@ -8,6 +8,8 @@
 */
 #include "user/caller.h"
 
+#include "core/actor.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -50,10 +52,17 @@ UserCaller::~UserCaller() {
         batch->release();
 }
 
+//  A call and its answer are one frame each: a send or receive given up on a signal
+//  (EINTR) is made again, the call waits for its answer (given up, the actor filled in a
+//  call the caller had left).
 bool UserCaller::call(Call* call) {
-    zmq_send(zsock_resolve(pipe_), &call, sizeof call, 0);
+    void* pipe = zsock_resolve(pipe_);
+    while (zmq_send(pipe, &call, sizeof call, 0) < 0)
+        if (zmq_errno() != EINTR) return false;
     void* back = nullptr;
-    return zsock_recv(pipe_, "p", &back) == 0 && back == call;
+    while (zmq_recv(pipe, &back, sizeof back, 0) < 0)
+        if (zmq_errno() != EINTR) return false;
+    return back == call;
 }
 
 bool UserCaller::take_event(int timeout_ms) {
@@ -97,28 +106,37 @@ Error UserCaller::send_async(std::unique_ptr<Call> call, int timeout_ms) {
     while (posted_ - received_ >= kMaxInFlight ||
            posted_bytes_ - received_bytes_ >= kMaxInFlightBytes)
         take_event(timeout_ms);
+    settle();
     posted_++;
     posted_bytes_ += call->body.size();
     Call* handed = call.release(); //  the actor owns it now
-    zmq_send(zsock_resolve(pipe_), &handed, sizeof handed, 0);
+    while (zmq_send(zsock_resolve(pipe_), &handed, sizeof handed, 0) < 0 && zmq_errno() == EINTR) {
+    }
     return Error::kOk;
 }
 
 bool UserCaller::next_outcome(SendOutcome* outcome, int timeout_ms) {
-    if (!wait([this] { return !outcomes_.empty(); }, timeout_ms)) return false;
-    *outcome = std::move(outcomes_.front());
-    outcomes_.pop_front();
-    read_++;
-    return true;
+    bool got = wait([this] { return !outcomes_.empty(); }, timeout_ms);
+    if (got) {
+        *outcome = std::move(outcomes_.front());
+        outcomes_.pop_front();
+        read_++;
+    }
+    settle();
+    return got;
 }
 
 uint64_t UserCaller::flush(int timeout_ms) {
     wait([this] { return received_ == posted_; }, timeout_ms);
+    settle();
     return posted_ - received_;
 }
 
 bool UserCaller::next_message(Batch** batch, size_t* index, int timeout_ms) {
-    if (!wait([this] { return !inbox_.empty(); }, timeout_ms)) return false;
+    if (!wait([this] { return !inbox_.empty(); }, timeout_ms)) {
+        settle();
+        return false;
+    }
     Batch* front = inbox_.front();
     front->references++;
     *batch = front;
@@ -130,7 +148,12 @@ bool UserCaller::next_message(Batch** batch, size_t* index, int timeout_ms) {
         inbox_next_ = 0;
         front->release();
     }
+    settle();
     return true;
+}
+
+void UserCaller::settle() {
+    shared_.events.settle(!inbox_.empty() || !outcomes_.empty());
 }
 
 } // namespace zgm

@@ -51,7 +51,8 @@ public:
     //  The next live message, waiting up to timeout_ms (-1: for ever): its batch (with one
     //  reference for the caller) and its index there. False if none came.
     bool next_message(Batch** batch, size_t* index, int timeout_ms);
-    //  The events queue's fd, to poll: readable while messages or outcomes wait there.
+    //  The events queue's fd, to poll: readable while messages or outcomes wait, in the
+    //  queue or taken from it and not handed out yet.
     int events_fd() const { return shared_.events.fd(); }
 
 private:
@@ -61,6 +62,9 @@ private:
     //  Takes events until ready () or timeout_ms (-1: for ever) passed. False on timeout.
     template <class Ready>
     bool wait(Ready ready, int timeout_ms);
+    //  At the end of each call that takes events: the fd readable while messages or
+    //  outcomes wait, in the queue or here.
+    void settle();
 
     zsock_t* pipe_ = nullptr; //  of calls, to the actor run by the host (user/host.h)
     UserShared shared_;

@@ -1,12 +1,15 @@
 /*  =========================================================================
     events.cc - the events queue, from a user actor to its caller
 
-    The fd is an eventfd in semaphore mode that holds one token while events wait. The
-    lock decides who moves a token (the put that finds the queue empty adds one, the take
-    that empties it removes one) and the system call is made after it is let go, so the
-    caller, woken by the write, never finds the lock held by the actor in that write. A
-    take can come before the write of its token (the actor let go of the lock and had not
-    written yet): its read then waits for that write, which is on its way.
+    The fd is an eventfd in semaphore mode that holds one token while events wait in the
+    queue or the caller holds some it took and has not handed out (readable_). The lock
+    decides who moves the token: a put that finds it absent adds it; the caller removes
+    it at the end of a call that leaves nothing in the queue or in its hands, and before
+    it blocks in wait (it puts it back after, if it still holds events). The system call
+    is made after the lock is let go, so the caller, woken by the write, never finds the
+    lock held by the actor in that write. A read can come before the write of its token
+    (the actor let go of the lock and had not written yet): it then waits for that write,
+    which is on its way, even if the caller made the fd non-blocking.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -36,7 +39,8 @@ bool EventQueue::put(Event* event) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (events_.size() >= kMaxEvents) return false;
         events_.push_back(event);
-        if (events_.size() > 1) return true;
+        if (readable_) return true;
+        readable_ = true;
     }
     uint64_t token = 1;
     while (write(fd_, &token, sizeof token) < 0 && errno == EINTR) {
@@ -45,26 +49,55 @@ bool EventQueue::put(Event* event) {
 }
 
 Event* EventQueue::take() {
-    Event* event;
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (events_.empty()) return nullptr;
-        event = events_.front();
-        events_.pop_front();
-        if (!events_.empty()) return event;
-    }
-    uint64_t token;
-    while (read(fd_, &token, sizeof token) < 0 && errno == EINTR) {
-    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (events_.empty()) return nullptr;
+    Event* event = events_.front();
+    events_.pop_front();
     return event;
 }
 
-bool EventQueue::wait(int timeout_ms) const {
-    struct pollfd item = {fd_, POLLIN, 0};
-    int rc;
-    while ((rc = poll(&item, 1, timeout_ms)) < 0 && errno == EINTR) {
+bool EventQueue::wait(int timeout_ms) {
+    bool held;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!events_.empty()) return true;
+        held = readable_; //  for events the caller holds: not to wake this poll
+        readable_ = false;
     }
-    return rc > 0;
+    if (held) read_token();
+    //  A signal ends the wait early, for the caller to wait for the time left (restarting
+    //  here would start the whole timeout again).
+    struct pollfd item = {fd_, POLLIN, 0};
+    return poll(&item, 1, timeout_ms) > 0;
+}
+
+void EventQueue::settle(bool holding) {
+    bool readable;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        readable = holding || !events_.empty();
+        if (readable == readable_) return;
+        readable_ = readable;
+    }
+    if (readable) {
+        uint64_t token = 1;
+        while (write(fd_, &token, sizeof token) < 0 && errno == EINTR) {
+        }
+    } else {
+        read_token();
+    }
+}
+
+void EventQueue::read_token() {
+    uint64_t token;
+    while (read(fd_, &token, sizeof token) < 0) {
+        if (errno == EAGAIN) { //  the caller set O_NONBLOCK, and the write is on its way
+            struct pollfd item = {fd_, POLLIN, 0};
+            poll(&item, 1, -1);
+        } else if (errno != EINTR) {
+            return;
+        }
+    }
 }
 
 } // namespace zgm

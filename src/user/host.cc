@@ -16,6 +16,7 @@
 */
 #include "user/host.h"
 
+#include "core/actor.h"
 #include "core/clock.h"
 
 #include <algorithm>
@@ -221,6 +222,7 @@ bool host_add(Hosted* actor, zsock_t* pipe) {
     std::unique_ptr<Slot> slot(new Slot());
     slot->actor.reset(actor);
     slot->pipe = pipe;
+    SignalsHeld held; //  the host's thread keeps them held (core/actor.h)
     std::lock_guard<std::mutex> lock(g_mutex);
     if (!g_host) {
         //  The epoll set first: a process out of descriptors is told so by zgm_user_new.
@@ -240,6 +242,7 @@ bool host_add(Hosted* actor, zsock_t* pipe) {
 
 void host_remove(zsock_t** frontend) {
     if (!*frontend) return;
+    SignalsHeld held;
     zstr_send(*frontend, "$TERM");
     zsock_wait(*frontend);
     zsock_destroy(frontend);

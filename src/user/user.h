@@ -61,16 +61,20 @@ struct Event {
     Batch* batch = nullptr; //  owned (one reference)
     std::vector<SendOutcome> outcomes;
 
+    Event() = default;
+    Event(const Event&) = delete;
+    Event& operator=(const Event&) = delete;
     ~Event() {
         if (batch) batch->release();
     }
 };
 
 //  The events queue: Events from the actor to the caller, in order, by pointer (one thread
-//  puts, one takes). Its fd (an eventfd) is readable while events wait: written when the
-//  queue stops being empty, read when it becomes empty (events.cc). A handover costs at
-//  most those two system calls, where a libzmq pipe took a getpid and an eventfd write to
-//  put and a poll, a getpid and a read or more to take (measured in BENCHMARKS.md).
+//  puts, one takes). Its fd (an eventfd) is readable while events wait in the queue or the
+//  caller holds some it took and has not handed out (events.cc). A handover costs at most
+//  a write when the fd becomes readable and a read when it stops, where a libzmq pipe took
+//  a getpid and an eventfd write to put and a poll, a getpid and a read or more to take
+//  (measured in BENCHMARKS.md).
 class EventQueue {
 public:
     //  Events waiting at most; past that the actor holds back (and fetches later).
@@ -84,16 +88,25 @@ public:
 
     //  -1 if the queue could not be made (no eventfd).
     int fd() const { return fd_; }
-    //  Puts an event at the end; false (the event not taken) when kMaxEvents wait.
+    //  The actor: puts an event at the end; false (the event not taken) when kMaxEvents
+    //  wait.
     bool put(Event* event);
-    //  The first event, or nullptr if none waits.
+    //  The caller: the first event, or nullptr if none waits. Leaves the fd as it is.
     Event* take();
-    //  Waits up to timeout_ms (-1: for ever) until an event waits. False if none came.
-    bool wait(int timeout_ms) const;
+    //  The caller: waits up to timeout_ms (-1: for ever) until an event waits; false if
+    //  none came (or a signal came: the caller counts the time left).
+    bool wait(int timeout_ms);
+    //  The caller, at the end of each of its calls: makes the fd readable if events wait
+    //  or it holds some (holding), unreadable if not.
+    void settle(bool holding);
 
 private:
+    //  Removes the fd's token, waiting for it if its write is on its way.
+    void read_token();
+
     std::mutex mutex_;
     std::deque<Event*> events_;
+    bool readable_ = false; //  the fd has its token, or a write of it is on its way
     int fd_ = -1;
 };
 
