@@ -31,11 +31,12 @@ namespace test {
 class TcpProxy {
 public:
     enum class Mode {
-        kPass,       //  copy both ways
-        kCutReplies, //  the next bytes from the server close both ends instead (once: then
-                     //  the proxy passes again)
-        kSwallow,    //  drop what the server sends, keep the connection
-        kHold,       //  keep what the server sends (see hold ()); kPass lets it all through
+        kPass,         //  copy both ways
+        kCutReplies,   //  the next bytes from the server close both ends instead (once: then
+                       //  the proxy passes again)
+        kSwallow,      //  drop what the server sends, keep the connection
+        kHold,         //  keep what the server sends (see hold ()); kPass lets it all through
+        kLoseRequests, //  drop what the client sends (counted: lost ()); cut () then
     };
 
     explicit TcpProxy(int target_port) : target_port_(target_port) {
@@ -74,6 +75,15 @@ public:
     }
     //  How many connections were cut (kCutReplies).
     int cuts() const { return cuts_; }
+    //  How many bytes from clients were dropped (kLoseRequests).
+    int64_t lost() const { return lost_; }
+    //  Closes every connection it holds and passes again: a client whose requests were lost
+    //  connects anew, its stream whole.
+    void cut() {
+        cut_ = true;
+        while (cut_)
+            std::this_thread::yield();
+    }
 
 private:
     struct Chunk {
@@ -129,11 +139,16 @@ private:
     }
 
     //  Copies what is waiting on from to to; false when the connection is over.
-    static bool copy(int from, int to, bool drop, std::vector<Chunk>* held = nullptr) {
+    //  Counts what it drops in *dropped, if given.
+    static bool copy(int from, int to, bool drop, std::vector<Chunk>* held = nullptr,
+                     std::atomic<int64_t>* dropped = nullptr) {
         char buffer[65536];
         ssize_t got = read(from, buffer, sizeof buffer);
         if (got <= 0) return false;
-        if (drop) return true;
+        if (drop) {
+            if (dropped) *dropped += got;
+            return true;
+        }
         if (held) {
             held->push_back({now_ms(), std::string(buffer, (size_t)got)});
             return true;
@@ -148,6 +163,16 @@ private:
             for (const Pair& pair : pairs_) {
                 items.push_back({pair.client, POLLIN, 0});
                 items.push_back({pair.server, POLLIN, 0});
+            }
+            if (cut_) {
+                for (const Pair& pair : pairs_) {
+                    close(pair.client);
+                    close(pair.server);
+                }
+                pairs_.clear();
+                mode_ = Mode::kPass;
+                cut_ = false;
+                continue;
             }
             if (poll(items.data(), items.size(), 50) < 0)
                 continue;                  //  on a timeout too: held chunks may be due
@@ -169,7 +194,8 @@ private:
                     continue;
                 }
                 if (items[1 + 2 * i].revents & (POLLIN | POLLHUP | POLLERR))
-                    ok = copy(pair.client, pair.server, false);
+                    ok = copy(pair.client, pair.server, mode_ == Mode::kLoseRequests, nullptr,
+                              &lost_);
                 if (ok && (items[2 + 2 * i].revents & (POLLIN | POLLHUP | POLLERR))) {
                     if (mode_ == Mode::kCutReplies) {
                         ok = false;
@@ -201,6 +227,8 @@ private:
     std::atomic<Mode> mode_{Mode::kPass};
     std::atomic<bool> stop_{false};
     std::atomic<int> cuts_{0};
+    std::atomic<int64_t> lost_{0};
+    std::atomic<bool> cut_{false};
     std::atomic<int64_t> release_at_{0};
     std::atomic<int64_t> first_until_{0};
     std::vector<Pair> pairs_;

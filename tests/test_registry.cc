@@ -12,6 +12,8 @@
 #include "process.h"
 #include "servertest.h"
 
+#include "core/limits.h"
+
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -903,6 +905,31 @@ void test_max_groups_refused_with_430_naming_the_flag(void** state) {
     assert_int_equal(list(user).size(), 3);
 }
 
+//  The rate limit's bucket: a refusal holds until the time it gave, though part of a token
+//  came in the meantime, so a client's pipelined requests after a refused one are refused
+//  with it and none of them is served before it.
+void test_a_rate_refusal_holds_until_the_retry_time_it_gave(void** state) {
+    (void)state;
+    RateLimiter limiter;
+    limiter.set_rate(1); //  one a second, bursts of two
+    Key key = Key::from_bytes("0123456789abcdef0123456789abcdef");
+    uint32_t retry_ms = 0;
+    assert_true(limiter.admit(key, 1, 1000, &retry_ms));
+    assert_true(limiter.admit(key, 1, 1000, &retry_ms));
+    assert_false(limiter.admit(key, 1, 1000, &retry_ms));
+    assert_int_equal(retry_ms, 1000);
+    //  A millisecond later the bucket holds a thousandth of a token: still refused, told
+    //  what is left of the same wait.
+    assert_false(limiter.admit(key, 1, 1001, &retry_ms));
+    assert_int_equal(retry_ms, 999);
+    assert_false(limiter.admit(key, 1, 1999, &retry_ms));
+    assert_int_equal(retry_ms, 1);
+    //  At the time it gave, served; another key was never held back.
+    assert_true(limiter.admit(key, 1, 2000, &retry_ms));
+    assert_true(
+        limiter.admit(Key::from_bytes("abcdef0123456789abcdef0123456789"), 1, 1001, &retry_ms));
+}
+
 void test_users_are_rate_limited_with_429_and_retry_ms_and_trusted_servers_are_not(void** state) {
     Fixture* fixture = (Fixture*)*state;
     assert_ok(zgm_registry_set_limit(fixture->registry, ZGM_LIMIT_RATE, 50)); //  bursts of 100
@@ -1283,6 +1310,7 @@ int main(int argc, char** argv) {
         TEST(test_list_says_incomplete_during_the_expiry_interval_after_a_start),
         TEST(test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning),
         TEST(test_max_groups_refused_with_430_naming_the_flag),
+        cmocka_unit_test(test_a_rate_refusal_holds_until_the_retry_time_it_gave),
         TEST(test_users_are_rate_limited_with_429_and_retry_ms_and_trusted_servers_are_not),
         TEST(test_frame_over_max_frame_is_cut_off_without_being_buffered),
         TEST(test_max_connections_of_zero_is_refused_and_the_registry_still_serves),

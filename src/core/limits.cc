@@ -121,9 +121,14 @@ bool RateLimiter::admit(const Key& key, uint32_t cost, int64_t now_ms, uint32_t*
     }
     Bucket& bucket = found->second;
     refill(bucket, now_ms);
+    if (now_ms < bucket.refused_until_ms) {
+        *retry_ms = (uint32_t)(bucket.refused_until_ms - now_ms);
+        return false;
+    }
     if (bucket.tokens <= 0) {
         double wait = (1.0 - bucket.tokens) * 1000.0 / rate_;
         *retry_ms = (uint32_t)std::ceil(wait < 1 ? 1 : wait);
+        bucket.refused_until_ms = now_ms + *retry_ms;
         return false;
     }
     bucket.tokens -= cost;

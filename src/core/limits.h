@@ -57,7 +57,11 @@ void release_descriptors(uint32_t connections);
 
 //  A token bucket per key: `rate` tokens a second, holding at most 2 x rate. A request of
 //  cost N is admitted while the bucket holds any token and may take it below zero, so a
-//  large batch is never refused for ever; the debt is paid before the next one.
+//  large batch is never refused for ever; the debt is paid before the next one. A refusal
+//  says when to come back, and until then every request of that key is refused too, though
+//  a part of a token came in the meantime: of a client's pipelined requests, those that
+//  follow a refused one are refused with it (none is stored before it) and the retry time
+//  it was told is the one that holds.
 class RateLimiter {
 public:
     void set_rate(uint32_t per_second) { rate_ = per_second; }
@@ -71,6 +75,7 @@ private:
     struct Bucket {
         double tokens;
         int64_t at_ms;
+        int64_t refused_until_ms = 0; //  the last refusal's retry time
     };
     static constexpr size_t kMaxKeys = 100000;
     double refill(Bucket& bucket, int64_t now_ms) const;

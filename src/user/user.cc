@@ -113,6 +113,7 @@ struct Followed {
 
 //  One message to send, until it has an outcome.
 struct OutgoingSend {
+    uint64_t ordinal = 0; //  the order it was handed over in, among all the user's sends
     Uuid msg_id;
     std::string group;
     std::string body;
@@ -122,9 +123,23 @@ struct OutgoingSend {
 };
 
 struct GroupSends {
-    std::deque<std::unique_ptr<OutgoingSend>> queue; //  waiting to go, in order
+    std::deque<std::unique_ptr<OutgoingSend>> queue; //  waiting to go, by ordinal
     int in_flight = 0;
     int64_t hold_until_ms = 0; //  after 429 or 503
+
+    //  Sends that went out and go again: each back at its place by the order it was handed
+    //  over in, whichever of the requests in flight came back first.
+    void requeue(std::vector<std::unique_ptr<OutgoingSend>>& sends) {
+        for (auto& send : sends) {
+            auto at =
+                std::upper_bound(queue.begin(), queue.end(), send->ordinal,
+                                 [](uint64_t ordinal, const std::unique_ptr<OutgoingSend>& x) {
+                                     return ordinal < x->ordinal;
+                                 });
+            queue.insert(at, std::move(send));
+        }
+        sends.clear();
+    }
 };
 
 enum class Purpose { kOp, kRefresh, kCatchUp, kResolve, kSend };
@@ -295,6 +310,7 @@ private:
     std::vector<SendOutcome> outcomes_;         //  not yet on the events queue
     uint64_t emitted_bytes_ = 0;                //  message bytes handed to the caller
     uint32_t next_request_id_ = 1;
+    uint64_t sends_handed_over_ = 0; //  the last OutgoingSend's ordinal
     uint64_t next_op_ = 1;
 
     friend class Op;
@@ -1843,6 +1859,7 @@ void UserActor::queue_send(std::unique_ptr<OutgoingSend> send) {
     if (!registry_ && route_of(group).empty())
         return complete(std::move(send), Error::kNotConnected,
                         "not connected to a registry (zgm_user_connect)", 0, 0);
+    send->ordinal = ++sends_handed_over_;
     sends_[group].queue.push_back(std::move(send));
     to_pump_.insert(group); //  after the burst of calls it came in
 }
@@ -1889,10 +1906,7 @@ void UserActor::pump(const std::string& group) {
 void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     GroupSends& sends = sends_[pending.group];
     sends.in_flight--;
-    auto again = [&]() {
-        for (auto it = pending.sends.rbegin(); it != pending.sends.rend(); ++it)
-            sends.queue.push_front(std::move(*it));
-    };
+    auto again = [&]() { sends.requeue(pending.sends); };
     if (message.id == proto::kError) {
         if (message.status == proto::kRateLimited || message.status == proto::kUnavailable) {
             sends.hold_until_ms = mono_ms() + wait_ms(message);
@@ -1933,8 +1947,7 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
 void UserActor::sends_lapsed(Pending& pending) {
     GroupSends& sends = sends_[pending.group];
     sends.in_flight--;
-    for (auto it = pending.sends.rbegin(); it != pending.sends.rend(); ++it)
-        sends.queue.push_front(std::move(*it));
+    sends.requeue(pending.sends);
     resolve(pending.group);
 }
 
