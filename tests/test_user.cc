@@ -508,6 +508,39 @@ void test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id(void**
     zgm_msglist_destroy(&all);
 }
 
+//  Hands over count messages "m0", "m1", ... to group; their ids in *ids if not NULL.
+void send_numbered(zgm_user_t* user, const char* group, int count,
+                   std::vector<std::string>* ids = nullptr) {
+    for (int i = 0; i < count; i++) {
+        char id[ZGM_MSG_ID_SIZE] = "";
+        std::string body = "m" + std::to_string(i);
+        assert_ok(zgm_user_send_async(user, group, body.data(), body.size(), id));
+        if (ids) ids->push_back(id);
+    }
+}
+
+//  Every one of the count sends of send_numbered stored, in the order handed over: seq i + 1
+//  holds "m<i>" (with the id ids[i], if given).
+void expect_stored_in_order(zgm_user_t* user, const char* group, int count,
+                            const std::vector<std::string>* ids = nullptr) {
+    assert_ok(zgm_user_flush(user, 60000));
+    zgm_sent_t sent;
+    for (int i = 0; i < count; i++) {
+        assert_ok(zgm_user_sent(user, &sent, 0));
+        if (sent.error != 0) fail_msg("send %d: %s", i, sent.reason);
+    }
+    zgm_msglist_t* all = zgm_user_fetch(user, group, NULL);
+    assert_non_null(all);
+    assert_int_equal(zgm_msglist_size(all), count);
+    for (int i = 0; i < count; i++) {
+        const zgm_msg_t* msg = zgm_msglist_get(all, (size_t)i);
+        std::string body((const char*)zgm_msg_body(msg), zgm_msg_size(msg));
+        if (body != "m" + std::to_string(i) || (ids && (*ids)[(size_t)i] != zgm_msg_id(msg)))
+            fail_msg("seq %d holds %s, handed over as message %d", i + 1, body.c_str(), i);
+    }
+    zgm_msglist_destroy(&all);
+}
+
 //  Asynchronous sends in several requests, all lost on the way: each request goes again
 //  when its wait ends, in whatever order those waits are looked at, and the messages are
 //  stored in the order they were handed over.
@@ -517,36 +550,16 @@ void test_async_sends_that_go_again_are_stored_in_the_order_handed_over(void** s
     zgm_user_t* alice = system.cluster.user("alice");
     assert_ok(zgm_user_join(alice, "lossy")); //  the connection is up
     system.proxy->set_mode(TcpProxy::Mode::kLoseRequests);
-    //  More than one SEND holds (1,000 messages at most): several requests in flight.
-    const int kCount = 3500;
+    const int kCount = 3500; //  in more than one SEND (1,000 messages at most)
     std::vector<std::string> ids;
-    for (int i = 0; i < kCount; i++) {
-        char id[ZGM_MSG_ID_SIZE] = "";
-        std::string body = "m" + std::to_string(i);
-        assert_ok(zgm_user_send_async(alice, "lossy", body.data(), body.size(), id));
-        ids.push_back(id);
-    }
+    send_numbered(alice, "lossy", kCount, &ids);
     //  Every message left the user and was lost (each takes more than its body's bytes).
     int64_t bodies = 0;
     for (int i = 0; i < kCount; i++)
         bodies += (int64_t)("m" + std::to_string(i)).size();
     assert_true(test::eventually([&] { return system.proxy->lost() > bodies; }));
     system.proxy->cut();
-    assert_ok(zgm_user_flush(alice, 30000));
-    zgm_sent_t sent;
-    for (int i = 0; i < kCount; i++) {
-        assert_ok(zgm_user_sent(alice, &sent, 0));
-        if (sent.error != 0) fail_msg("send %d: %s", i, sent.reason);
-    }
-    zgm_msglist_t* all = zgm_user_fetch(alice, "lossy", NULL);
-    assert_int_equal(zgm_msglist_size(all), kCount);
-    for (int i = 0; i < kCount; i++) {
-        const zgm_msg_t* msg = zgm_msglist_get(all, (size_t)i);
-        std::string body((const char*)zgm_msg_body(msg), zgm_msg_size(msg));
-        if (body != "m" + std::to_string(i) || ids[(size_t)i] != zgm_msg_id(msg))
-            fail_msg("seq %d holds %s, handed over as message %d", i + 1, body.c_str(), i);
-    }
-    zgm_msglist_destroy(&all);
+    expect_stored_in_order(alice, "lossy", kCount, &ids);
 }
 
 //  Asynchronous sends in several requests that the group server refuses for its rate limit
@@ -562,27 +575,8 @@ void test_async_sends_refused_for_the_rate_are_stored_in_the_order_handed_over(v
     zgm_user_t* alice = cluster.user("alice");
     zgm_user_set_timeout(alice, 30000);
     assert_ok(zgm_user_join(alice, "slow"));
-    const int kCount = 3500; //  in more than one SEND (1,000 messages at most)
-    for (int i = 0; i < kCount; i++) {
-        std::string body = "m" + std::to_string(i);
-        assert_ok(zgm_user_send_async(alice, "slow", body.data(), body.size(), NULL));
-    }
-    assert_ok(zgm_user_flush(alice, 60000));
-    zgm_sent_t sent;
-    for (int i = 0; i < kCount; i++) {
-        assert_ok(zgm_user_sent(alice, &sent, 0));
-        if (sent.error != 0) fail_msg("send %d: %s", i, sent.reason);
-    }
-    zgm_msglist_t* all = zgm_user_fetch(alice, "slow", NULL);
-    assert_non_null(all);
-    assert_int_equal(zgm_msglist_size(all), kCount);
-    for (int i = 0; i < kCount; i++) {
-        const zgm_msg_t* msg = zgm_msglist_get(all, (size_t)i);
-        std::string body((const char*)zgm_msg_body(msg), zgm_msg_size(msg));
-        if (body != "m" + std::to_string(i))
-            fail_msg("seq %d holds %s, handed over as message %d", i + 1, body.c_str(), i);
-    }
-    zgm_msglist_destroy(&all);
+    send_numbered(alice, "slow", 3500);
+    expect_stored_in_order(alice, "slow", 3500);
 }
 
 void test_a_lost_joined_or_left_reply_retried_is_success(void** state) {
