@@ -318,6 +318,8 @@ ZGM_EXPORT int zgm_user_send(zgm_user_t* self, const char* group, const void* da
 //  outstanding). Its outcome arrives later through zgm_user_sent. msg_id as for
 //  zgm_user_send. Returns -1, with nothing sent, for a bad argument (ZGM_EINVAL, ZGM_ETOOLARGE)
 //  or when 100,000 outcomes are left unread (ZGM_ELIMIT: take them with zgm_user_sent).
+//  A user's sends to a group are stored in the order handed over, also those that go again
+//  (docs/api.md says when a refusal for the rate may still reorder them).
 ZGM_EXPORT int zgm_user_send_async(zgm_user_t* self, const char* group, const void* data,
                                    size_t size, char* msg_id);
 
