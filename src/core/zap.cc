@@ -8,7 +8,6 @@
 */
 #include "core/zap.h"
 
-#include "core/actor.h" //  start_czmq, live_add
 #include "core/log.h"
 
 #include <map>
@@ -40,15 +39,6 @@ struct Handler {
 Handler& handler() {
     static Handler* instance = new Handler(); //  never destroyed: outlives every server
     return *instance;
-}
-
-//  At exit (core/actor.h, live_add), before CZMQ closes what is left: a ZAP domain that was
-//  never unregistered (its owner gone without its destructor, as a failed test's) would keep
-//  the actor, whose thread then found its pipe closed under it and aborted.
-void stop_handler(void* object) {
-    Handler* h = (Handler*)object;
-    std::lock_guard<std::mutex> pipe_lock(h->pipe_mutex);
-    zactor_destroy(&h->actor);
 }
 
 std::string frame_text(zframe_t* frame) {
@@ -232,7 +222,6 @@ void zap_actor(zsock_t* pipe, void* args) {
 
 std::shared_ptr<ZapDomain> zap_register(zsock_t* server, Security security, int max_connections,
                                         std::string* error) {
-    start_czmq();
     Handler& h = handler();
     std::lock_guard<std::mutex> pipe_lock(h.pipe_mutex);
     if (!h.actor) {
@@ -244,7 +233,6 @@ std::shared_ptr<ZapDomain> zap_register(zsock_t* server, Security security, int 
                      std::string(kZapEndpoint) + " in this process";
             return nullptr;
         }
-        live_add(&h, stop_handler);
     }
     auto domain = std::make_shared<ZapDomain>();
     int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED |
@@ -274,20 +262,15 @@ void zap_unregister(zsock_t* server, std::shared_ptr<ZapDomain>* domain) {
     Handler& h = handler();
     zmq_socket_monitor(zsock_resolve(server), nullptr, 0);
     std::lock_guard<std::mutex> pipe_lock(h.pipe_mutex);
-    if (h.actor) { //  else stopped at exit already
-        zstr_sendx(h.actor, "FORGET", (*domain)->name.c_str(), NULL);
-        zsock_wait(h.actor);
-    }
+    zstr_sendx(h.actor, "FORGET", (*domain)->name.c_str(), NULL);
+    zsock_wait(h.actor);
     bool last;
     {
         std::lock_guard<std::mutex> lock(h.domains_mutex);
         h.domains.erase((*domain)->name);
         last = h.domains.empty();
     }
-    if (last) {
-        live_remove(&h);
-        zactor_destroy(&h.actor);
-    }
+    if (last) zactor_destroy(&h.actor);
     domain->reset();
 }
 
