@@ -22,6 +22,7 @@
 #include <cmath>
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <functional>
 #include <map>
 #include <set>
 #include <netinet/in.h>
@@ -40,6 +41,10 @@ struct System {
     int registry_port = 0;
     pid_t registry_pid = 0;
     std::map<std::string, pid_t> groups; //  log name -> pid
+    //  What teardown undoes, last first: a test that fails leaves its C++ scope by cmocka's
+    //  longjmp, and its objects' destructors never run (an object of the test process that
+    //  holds sockets must go before CZMQ's shutdown at exit).
+    std::vector<std::function<void()>> undo;
 };
 
 std::string log_path(System* s, const std::string& name) {
@@ -74,6 +79,8 @@ int setup(void** state) {
 
 int teardown(void** state) {
     System* s = (System*)*state;
+    for (auto it = s->undo.rbegin(); it != s->undo.rend(); ++it)
+        (*it)();
     test::stop_all();
     test::remove_tree(s->dir);
     delete s;
@@ -901,6 +908,13 @@ private:
     zgm::proto::Message request_;
 };
 
+//  A MuteServer that the test's teardown removes, whether the test passed or failed.
+MuteServer& mute_server(System* s, const std::string& group) {
+    MuteServer* mute = new MuteServer(s, group);
+    s->undo.push_back([mute] { delete mute; });
+    return *mute;
+}
+
 void test_exit_codes_tell_a_wrong_name_from_a_server_down_or_a_send_in_doubt(void** state) {
     System* s = (System*)*state;
     //  A registry younger than its expiry may not know every group yet, and says "not yet"
@@ -922,7 +936,7 @@ void test_exit_codes_tell_a_wrong_name_from_a_server_down_or_a_send_in_doubt(voi
 
     //  A send that arrived and got no answer may have been stored: 3, never "failed", and
     //  the command that settles it.
-    MuteServer mute(s, "limbo");
+    MuteServer& mute = mute_server(s, "limbo");
     mute.refresh();
     Result doubt = user(s, "alice", {"--timeout", "1000", "send", "limbo", "maybe", "stored"});
     assert_true(mute.drain());
@@ -1229,7 +1243,7 @@ void test_listen_follows_every_membership_and_names_a_server_that_does_not_answe
     assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
     assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
     //  A group server that is listed and takes connections, but answers nothing.
-    MuteServer mute(s, "limbo");
+    MuteServer& mute = mute_server(s, "limbo");
     mute.refresh();
     pid_t listener = listen(s, "bob", {"--count", "1", "--json"});
     //  It never heartbeats: registered again while the listener starts, or the registry may
