@@ -988,6 +988,8 @@ void test_destroying_a_user_with_unread_messages_and_outcomes_is_clean(void** st
 } // namespace
 
 int main(void) {
+    //  ZGM_TEST_FILTER=test_calls* runs the tests whose names match.
+    if (const char* filter = getenv("ZGM_TEST_FILTER")) cmocka_set_test_filter(filter);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_users_made_from_several_threads_at_once), //  first: see there
         cmocka_unit_test(test_a_program_exiting_with_objects_alive_exits_cleanly), //  as well
