@@ -40,6 +40,31 @@ std::string body_of(const zgm_msg_t* msg) {
     return std::string((const char*)zgm_msg_body(msg), zgm_msg_size(msg));
 }
 
+//  Waits for a child of the test to exit, reading what it writes to fd (-1: nothing) into
+//  *said, for at most timeout_ms (times the slowdown): its wait status, or -1 if it had not
+//  exited by then (it is killed, so that no child outlives a failed test).
+int wait_child(pid_t child, int fd, std::string* said, int timeout_ms) {
+    int64_t deadline = zgm::mono_ms() + (int64_t)timeout_ms * test::slowdown();
+    while (fd >= 0 && zgm::mono_ms() < deadline) {
+        struct pollfd item = {fd, POLLIN, 0};
+        if (poll(&item, 1, 100) <= 0) continue;
+        char buffer[4096];
+        ssize_t got = read(fd, buffer, sizeof buffer);
+        if (got <= 0) break; //  its end closed: it exited
+        said->append(buffer, (size_t)got);
+    }
+    int status = 0;
+    while (true) {
+        pid_t done = waitpid(child, &status, WNOHANG);
+        if (done == child) return status;
+        if (done < 0 || zgm::mono_ms() >= deadline) break;
+        usleep(10000);
+    }
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    return -1;
+}
+
 //  The first users of a process made from several threads at once: CZMQ's start-up, which
 //  the first socket runs, must not race (it aborted the process). In a child that has not
 //  touched CZMQ, so this test comes first.
@@ -63,8 +88,9 @@ void test_users_made_from_several_threads_at_once(void** state) {
             thread.join();
         _exit(made.load() == 8 ? 0 : 1);
     }
-    int status = 0;
-    assert_int_equal(waitpid(child, &status, 0), child);
+    std::string said;
+    int status = wait_child(child, -1, &said, 60000);
+    if (status == -1) fail_msg("the child did not exit in time (killed)");
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }
@@ -94,13 +120,10 @@ void test_a_program_exiting_with_objects_alive_exits_cleanly(void** state) {
     }
     close(output[1]);
     std::string said;
-    char buffer[4096];
-    ssize_t got;
-    while ((got = read(output[0], buffer, sizeof buffer)) > 0)
-        said.append(buffer, (size_t)got);
+    int status = wait_child(child, output[0], &said, 60000);
     close(output[0]);
-    int status = 0;
-    assert_int_equal(waitpid(child, &status, 0), child);
+    if (status == -1)
+        fail_msg("the child did not exit in time (killed); it said:\n%s", said.c_str());
     if (!WIFEXITED(status))
         print_error("the child ended by signal %d; it said:\n%s\n",
                     WIFSIGNALED(status) ? WTERMSIG(status) : 0, said.c_str());
