@@ -532,14 +532,18 @@ void test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id(void**
 }
 
 //  Hands over count messages "m0", "m1", ... to group; their ids in *ids if not NULL.
-void send_numbered(zgm_user_t* user, const char* group, int count,
-                   std::vector<std::string>* ids = nullptr) {
+//  Returns the bytes of their bodies.
+int64_t send_numbered(zgm_user_t* user, const char* group, int count,
+                      std::vector<std::string>* ids = nullptr) {
+    int64_t bytes = 0;
     for (int i = 0; i < count; i++) {
         char id[ZGM_MSG_ID_SIZE] = "";
         std::string body = "m" + std::to_string(i);
         assert_ok(zgm_user_send_async(user, group, body.data(), body.size(), id));
         if (ids) ids->push_back(id);
+        bytes += (int64_t)body.size();
     }
+    return bytes;
 }
 
 //  Every one of the count sends of send_numbered stored, in the order handed over: seq i + 1
@@ -575,11 +579,8 @@ void test_async_sends_that_go_again_are_stored_in_the_order_handed_over(void** s
     system.proxy->set_mode(TcpProxy::Mode::kLoseRequests);
     const int kCount = 3500; //  in more than one SEND (1,000 messages at most)
     std::vector<std::string> ids;
-    send_numbered(alice, "lossy", kCount, &ids);
+    int64_t bodies = send_numbered(alice, "lossy", kCount, &ids);
     //  Every message left the user and was lost (each takes more than its body's bytes).
-    int64_t bodies = 0;
-    for (int i = 0; i < kCount; i++)
-        bodies += (int64_t)("m" + std::to_string(i)).size();
     assert_true(test::eventually([&] { return system.proxy->lost() > bodies; }));
     system.proxy->cut();
     expect_stored_in_order(alice, "lossy", kCount, &ids);
@@ -598,8 +599,9 @@ void test_async_sends_refused_for_the_rate_are_stored_in_the_order_handed_over(v
     zgm_user_t* alice = cluster.user("alice");
     zgm_user_set_timeout(alice, 30000);
     assert_ok(zgm_user_join(alice, "slow"));
-    send_numbered(alice, "slow", 3500);
-    expect_stored_in_order(alice, "slow", 3500);
+    const int kCount = 3500; //  in more than one SEND (1,000 messages at most)
+    send_numbered(alice, "slow", kCount);
+    expect_stored_in_order(alice, "slow", kCount);
 }
 
 void test_a_lost_joined_or_left_reply_retried_is_success(void** state) {
