@@ -76,7 +76,7 @@ pid_t start(const std::vector<std::string>& args, const std::string& log_path,
             const std::vector<std::string>& env, int* input) {
     int in[2] = {-1, -1};
     if (input && pipe2(in, O_CLOEXEC) != 0) return -1;
-    pid_t pid = fork();
+    pid_t pid = fork_child();
     if (pid == 0) {
         int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(input ? in[0] : open("/dev/null", O_RDONLY), 0);
@@ -153,7 +153,7 @@ static Result run_from(int in, const std::vector<std::string>& args,
         if (in >= 0) close(in);
         return result;
     }
-    pid_t pid = fork();
+    pid_t pid = fork_child();
     if (pid == 0) {
         dup2(in, 0);
         dup2(out[1], 1);

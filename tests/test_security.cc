@@ -368,7 +368,7 @@ void start_capture(const std::string& tcpdump, const std::vector<int>& ports) {
     std::string filter;
     for (int port : ports)
         filter += (filter.empty() ? "" : " or ") + std::string("tcp port ") + std::to_string(port);
-    pid_t pid = fork();
+    pid_t pid = test::fork_child();
     if (pid == 0) {
         int log = open(s_capture.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(log, 1);

@@ -14,6 +14,7 @@ extern "C" {
 #include <cmocka.h>
 }
 
+#include "child.h"
 #include "store/checkpointer.h"
 #include "store/store.h"
 #include "core/clock.h"
@@ -2241,7 +2242,7 @@ bool reap(pid_t pid, bool kill_it) {
 std::string open_in_child(const std::string& dir) {
     int fds[2];
     assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
+    pid_t pid = test::fork_child();
     assert_true(pid >= 0);
     if (pid == 0) {
         close(fds[0]);
@@ -2280,7 +2281,7 @@ void test_sqlite_the_lock_of_a_killed_holder_is_released(void** state) {
     int hold[2]; //  the child holds the store until this pipe closes (or a minute passes)
     assert_int_equal(pipe(fds), 0);
     assert_int_equal(pipe(hold), 0);
-    pid_t pid = fork();
+    pid_t pid = test::fork_child();
     assert_true(pid >= 0);
     if (pid == 0) {
         close(fds[0]);

@@ -14,6 +14,7 @@ extern "C" {
 #include <cmocka.h>
 }
 
+#include "child.h"
 #include "store/store.h"
 #include "core/clock.h"
 
@@ -272,7 +273,7 @@ void run_rounds(const std::string& dir, bool retention) {
         int fds[2];
         assert_int_equal(pipe(fds), 0);
         int delay_ms = 20 + rand() % 281;
-        pid_t pid = fork();
+        pid_t pid = test::fork_child();
         assert_true(pid >= 0);
         if (pid == 0) {
             close(fds[0]);

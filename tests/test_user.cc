@@ -70,7 +70,7 @@ int wait_child(pid_t child, int fd, std::string* said, int timeout_ms) {
 //  touched CZMQ, so this test comes first.
 void test_users_made_from_several_threads_at_once(void** state) {
     (void)state;
-    pid_t child = fork();
+    pid_t child = test::fork_child();
     assert_true(child >= 0);
     if (child == 0) {
         std::vector<std::thread> threads;
@@ -104,7 +104,7 @@ void test_a_program_exiting_with_objects_alive_exits_cleanly(void** state) {
     (void)state;
     int output[2];
     assert_int_equal(pipe(output), 0);
-    pid_t child = fork();
+    pid_t child = test::fork_child();
     assert_true(child >= 0);
     if (child == 0) {
         dup2(output[1], 1); //  (CZMQ logs to stdout)

@@ -19,6 +19,7 @@ extern "C" {
 #include <cmocka.h>
 }
 
+#include "child.h"
 #include "core/clock.h"
 #include "core/security.h"
 #include "proto/proto.h"
