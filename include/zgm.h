@@ -319,7 +319,8 @@ ZGM_EXPORT int zgm_user_send(zgm_user_t* self, const char* group, const void* da
 //  zgm_user_send. Returns -1, with nothing sent, for a bad argument (ZGM_EINVAL, ZGM_ETOOLARGE)
 //  or when 100,000 outcomes are left unread (ZGM_ELIMIT: take them with zgm_user_sent).
 //  A user's sends to a group are stored in the order handed over, also those that go again
-//  (docs/api.md says when a refusal for the rate may still reorder them).
+//  (a lost answer, a server restarting, a refusal for the rate): a later one never
+//  overtakes them (docs/api.md).
 ZGM_EXPORT int zgm_user_send_async(zgm_user_t* self, const char* group, const void* data,
                                    size_t size, char* msg_id);
 

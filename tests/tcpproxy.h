@@ -36,7 +36,8 @@ public:
                        //  the proxy passes again)
         kSwallow,      //  drop what the server sends, keep the connection
         kHold,         //  keep what the server sends (see hold ()); kPass lets it all through
-        kLoseRequests, //  drop what the client sends (counted: lost ()); cut () then
+        kLoseRequests, //  drop what the client sends (counted: lost ()); then cut () (a new
+                       //  connection) or kPass (the same one, what comes next gets through)
     };
 
     explicit TcpProxy(int target_port) : target_port_(target_port) {

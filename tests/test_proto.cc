@@ -53,6 +53,7 @@ enum Field : uint8_t {
     ENDPOINT,
     ACCEPT_NEW,
     GROUP_ID,
+    AFTER_MSG_ID,
     GROUP,
     MEMBER_COUNT,
     GROUP_COUNT,
@@ -143,6 +144,7 @@ const FieldDef kFields[] = {
     def(ENDPOINT, "endpoint", &Message::endpoint),
     def(ACCEPT_NEW, "accept_new", &Message::accept_new),
     def(GROUP_ID, "group_id", &Message::group_id),
+    def(AFTER_MSG_ID, "after_msg_id", &Message::after_msg_id),
     def(GROUP, "group", &Message::group),
     def(MEMBER_COUNT, "member_count", &Message::member_count),
     def(GROUP_COUNT, "group_count", &Message::group_count),
@@ -198,7 +200,7 @@ const Spec kSpecs[] = {
     {30, "JOIN", {GROUP, NAME}},
     {31, "JOINED", {GROUP_ID, LAST_SEQ}},
     {32, "LEAVE", {GROUP}},
-    {33, "SEND", {GROUP, SENDS}},
+    {33, "SEND", {GROUP, AFTER_MSG_ID, SENDS}},
     {34, "SENT", {SENT}},
     {35, "FETCH", {GROUP, SINCE_US, UNTIL_US, AFTER_SEQ, BEFORE_SEQ, LIMIT, NEWEST}},
     {36, "MESSAGES", {GROUP, FIRST_SEQ, LAST_SEQ, MORE, MISSED, MESSAGES}},
@@ -1044,6 +1046,7 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
     send.id = kSend;
     send.request_id = 0xfffffffe;
     send.group = "g";
+    send.after_msg_id = uuid_indexed(16);
     SendRecord record;
     record.msg_id = uuid_indexed(0);
     record.body = std::string_view("hi\0", 3);
@@ -1051,6 +1054,8 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
     const uint8_t send_bytes[] = {
         0xAA, 0xA1, 33, 2,  0xff, 0xff, 0xff, 0xfe, //  header
         1,    'g',                                  //  group
+        16,   1,    2,  3,  20,   5,    6,    7,    //  after_msg_id
+        24,   9,    10, 11, 28,   13,   14,   15,   //
         0,    0,    0,  1,                          //  one SendRecord:
         0,    1,    2,  3,  4,    5,    6,    7,    //    msg_id
         8,    9,    10, 11, 12,   13,   14,   15,   //
@@ -1276,12 +1281,12 @@ Message deliver_of_exactly_max_frame() {
     return msg;
 }
 
-//  SEND with an empty group name: 13 bytes, then records of 20 bytes and their bodies.
+//  SEND with an empty group name: 29 bytes, then records of 20 bytes and their bodies.
 Message send_of_exactly_max_frame() {
     Message msg;
     msg.id = kSend;
     msg.request_id = 5;
-    size_t size = 8 + 1 + 4;
+    size_t size = 8 + 1 + 16 + 4;
     uint32_t index = 0;
     while (size < kDocMaxFrame) {
         SendRecord record;

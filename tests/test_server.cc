@@ -974,6 +974,59 @@ void test_send_batch_gets_one_sent_record_each_in_order_and_repeated_ids_stored_
     assert_seqs(fetch(raw, "general"), range(1, 5));
 }
 
+//  A SEND that names the sender's message before it (after_msg_id) is stored only once that
+//  message is: a later SEND never overtakes an earlier one that was refused or lost.
+void test_a_send_after_a_message_not_stored_is_refused_with_425(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& raw = member(fixture, "general");
+    Uuid first = Uuid::random();
+    //  After a message the group does not hold: nothing of it is stored.
+    std::vector<std::string> early_bodies = {"too early", "also"};
+    proto::Message early = test::send_message("general", early_bodies);
+    early.after_msg_id = first;
+    proto::Message refused = test::request(raw, early);
+    assert_error(refused, proto::kTooEarly);
+    assert_non_null(strstr(refused.reason.c_str(), first.str().c_str()));
+    assert_int_equal(fetch(raw, "general").messages.size(), 0);
+    //  Once it is stored, a SEND after it is.
+    send_ok(raw, "general", {"first"}, {first});
+    proto::Message later = test::send_message("general", early_bodies);
+    later.after_msg_id = first;
+    proto::Message sent = test::request(raw, later);
+    assert_int_equal(sent.id, proto::kSent);
+    assert_int_equal(sent.sent[1].seq, 3);
+    //  Another sender's message is not this sender's: the same id names nothing of its own.
+    RawClient& other = member(fixture, "general", "other");
+    proto::Message overtaking = test::send_message("general", "overtaking");
+    overtaking.after_msg_id = first;
+    assert_error(test::request(other, overtaking), proto::kTooEarly);
+    //  SENDs one after the other without waiting, each after the last message of the one
+    //  before: all stored, in order, the ones committed together as the ones that were not.
+    const int kSends = 20;
+    std::vector<std::vector<std::string>> bodies(kSends);
+    std::vector<Uuid> last(kSends);
+    for (int i = 0; i < kSends; i++) {
+        bodies[i] = {"p" + std::to_string(i) + "a", "p" + std::to_string(i) + "b"};
+        last[i] = Uuid::random();
+        proto::Message send = test::send_message("general", bodies[i], {Uuid::random(), last[i]});
+        if (i > 0) send.after_msg_id = last[i - 1];
+        raw.send(send);
+    }
+    for (int i = 0; i < kSends; i++) {
+        proto::Message reply = raw.recv();
+        if (reply.id == proto::kDeliver) {
+            i--;
+            continue;
+        }
+        if (reply.id != proto::kSent)
+            fail_msg("SEND %d: %d %s", i, reply.status, reply.reason.c_str());
+    }
+    proto::Message all = fetch(raw, "general");
+    assert_int_equal(all.messages.size(), 3 + 2 * kSends);
+    for (int i = 0; i < kSends; i++)
+        assert_true(all.messages[3 + 2 * i + 1].msg_id == last[i]);
+}
+
 void test_messages_without_a_msg_id_are_each_stored_and_fetched(void** state) {
     Fixture* fixture = (Fixture*)*state;
     RawClient& raw = member(fixture, "general");
@@ -2165,6 +2218,7 @@ int main(int argc, char** argv) {
         TEST(test_descriptors_are_checked_at_bind_with_an_error_naming_ulimit),
         TEST(test_send_stamps_gapless_seq_and_monotone_time),
         TEST(test_send_batch_gets_one_sent_record_each_in_order_and_repeated_ids_stored_once),
+        TEST(test_a_send_after_a_message_not_stored_is_refused_with_425),
         TEST(test_messages_without_a_msg_id_are_each_stored_and_fetched),
         TEST(test_oversize_body_is_refused_with_413),
         TEST(test_fetch_selects_by_time_and_seq_and_pages_back_to_seq_1),

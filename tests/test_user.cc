@@ -531,12 +531,12 @@ void test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id(void**
     zgm_msglist_destroy(&all);
 }
 
-//  Hands over count messages "m0", "m1", ... to group; their ids in *ids if not NULL.
-//  Returns the bytes of their bodies.
+//  Hands over count messages "m<first>", "m<first + 1>", ... to group; their ids in *ids if
+//  not NULL. Returns the bytes of their bodies.
 int64_t send_numbered(zgm_user_t* user, const char* group, int count,
-                      std::vector<std::string>* ids = nullptr) {
+                      std::vector<std::string>* ids = nullptr, int first = 0) {
     int64_t bytes = 0;
-    for (int i = 0; i < count; i++) {
+    for (int i = first; i < first + count; i++) {
         char id[ZGM_MSG_ID_SIZE] = "";
         std::string body = "m" + std::to_string(i);
         assert_ok(zgm_user_send_async(user, group, body.data(), body.size(), id));
@@ -583,6 +583,24 @@ void test_async_sends_that_go_again_are_stored_in_the_order_handed_over(void** s
     //  Every message left the user and was lost (each takes more than its body's bytes).
     assert_true(test::eventually([&] { return system.proxy->lost() > bodies; }));
     system.proxy->cut();
+    expect_stored_in_order(alice, "lossy", kCount, &ids);
+}
+
+//  A send lost on the way while its connection stays up, and sends handed over after it
+//  that reach the group server before the lost one goes again (its attempt lasts 2 s): the
+//  later ones wait for it (425), and all are stored in the order handed over.
+void test_sends_after_a_lost_one_do_not_overtake_it(void** state) {
+    (void)state;
+    Proxied system;
+    zgm_user_t* alice = system.cluster.user("alice");
+    assert_ok(zgm_user_join(alice, "lossy")); //  the connection is up
+    system.proxy->set_mode(TcpProxy::Mode::kLoseRequests);
+    std::vector<std::string> ids;
+    int64_t bodies = send_numbered(alice, "lossy", 1, &ids);
+    assert_true(test::eventually([&] { return system.proxy->lost() > bodies; }));
+    system.proxy->set_mode(TcpProxy::Mode::kPass); //  what comes next gets through
+    const int kCount = 2500;
+    send_numbered(alice, "lossy", kCount - 1, &ids, 1);
     expect_stored_in_order(alice, "lossy", kCount, &ids);
 }
 
@@ -1025,6 +1043,7 @@ int main(void) {
         cmocka_unit_test(test_a_send_retried_with_its_id_is_stored_once_whoever_retries),
         cmocka_unit_test(test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id),
         cmocka_unit_test(test_async_sends_that_go_again_are_stored_in_the_order_handed_over),
+        cmocka_unit_test(test_sends_after_a_lost_one_do_not_overtake_it),
         cmocka_unit_test(test_async_sends_refused_for_the_rate_are_stored_in_the_order_handed_over),
         cmocka_unit_test(test_a_lost_joined_or_left_reply_retried_is_success),
         cmocka_unit_test(test_a_join_answered_after_its_attempt_lapsed_is_joined_not_in_doubt),

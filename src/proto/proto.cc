@@ -34,6 +34,7 @@ enum Field : uint8_t {
     F_ENDPOINT,
     F_ACCEPT_NEW,
     F_GROUP_ID,
+    F_AFTER_MSG_ID,
     F_GROUP,
     F_MEMBER_COUNT,
     F_GROUP_COUNT,
@@ -87,7 +88,7 @@ const Layout kLayouts[] = {
     {kJoin, "JOIN", {F_GROUP, F_NAME}},
     {kJoined, "JOINED", {F_GROUP_ID, F_LAST_SEQ}},
     {kLeave, "LEAVE", {F_GROUP}},
-    {kSend, "SEND", {F_GROUP, F_SENDS}},
+    {kSend, "SEND", {F_GROUP, F_AFTER_MSG_ID, F_SENDS}},
     {kSent, "SENT", {F_SENT}},
     {kFetch,
      "FETCH",
@@ -179,6 +180,7 @@ size_t field_size(Field field, const Message& msg) {
     case F_MAX_AGE_MS:
         return 8;
     case F_GROUP_ID:
+    case F_AFTER_MSG_ID:
         return 16;
     case F_KEY:
         return kKeySize;
@@ -319,6 +321,8 @@ void write_field(Field field, const Message& msg, Writer& out) {
         return out.u8(msg.accept_new);
     case F_GROUP_ID:
         return out.uuid(msg.group_id);
+    case F_AFTER_MSG_ID:
+        return out.uuid(msg.after_msg_id);
     case F_GROUP:
         return out.string(msg.group);
     case F_MEMBER_COUNT:
@@ -535,6 +539,8 @@ void read_field(Field field, Reader& in, Message* msg, bool views) {
         return;
     case F_GROUP_ID:
         return in.uuid(&msg->group_id);
+    case F_AFTER_MSG_ID:
+        return in.uuid(&msg->after_msg_id);
     case F_GROUP:
         return in.string(&msg->group);
     case F_MEMBER_COUNT:

@@ -109,6 +109,7 @@ enum Status : uint16_t {
     kConflict = 409,     //  name taken, already a member
     kTooLarge = 413,     //  body over kMaxBody, frame over the limit
     kInvalid = 422,      //  a field's value is not acceptable (empty or bad name...)
+    kTooEarly = 425,     //  SEND: the message its after_msg_id names is not stored (yet)
     kBadVersion = 426,   //  another protocol version
     kRateLimited = 429,  //  too many requests: retry_ms says when to come back
     kLimitReached = 430, //  a limit of the server (members, groups, follows...) is reached
@@ -271,6 +272,7 @@ struct Message {
     std::vector<GroupRecord> groups;     //  GROUPS
     std::vector<MessageRecord> messages; //  MESSAGES DELIVER (decoded without views)
     std::vector<MessageView> views;      //  MESSAGES DELIVER (decoded with views)
+    Uuid after_msg_id;                   //  SEND: store only after this message (nil: none)
     std::vector<SendRecord> sends;       //  SEND
     std::vector<SentRecord> sent;        //  SENT
     std::vector<MemberRecord> members;   //  MEMBER_LIST

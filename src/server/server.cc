@@ -174,6 +174,7 @@ private:
     void on_send(const std::string& from, const Key& peer, proto::Message& request,
                  std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                  std::vector<PendingSend>* sends);
+    bool holds(const Group& group, const Key& sender, const Uuid& msg_id);
     void commit(std::vector<AppendRequest>& batch, std::vector<PendingSend>& sends);
     void deliver(Group& group, const std::vector<proto::MessageRecord>& records);
     void push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t bytes, size_t messages);
@@ -198,6 +199,9 @@ private:
     Responder responder_{"group server"};
     Listener listener_{"group server", kMinServerFrame, &limits_, &rates_, &responder_};
     std::unordered_map<Key, uint32_t, KeyHash> follows_by_key_;
+    //  The last message each sender put into this pass's batch, per group: a SEND whose
+    //  after_msg_id is still to be committed finds it here.
+    std::map<std::pair<std::string, Key>, Uuid> staged_last_;
     Counters counters_;
     int64_t started_ms_ = 0;
     int64_t next_sweep_ms_ = 0;
@@ -534,6 +538,7 @@ void GroupServer::handle_users() {
             handle_request(from, peer, request, &held, &batch, &sends);
     }
     if (!batch.empty()) commit(batch, sends);
+    staged_last_.clear();
 }
 
 void GroupServer::handle_request(const std::string& from, const Key& peer, proto::Message& request,
@@ -920,6 +925,15 @@ void GroupServer::on_send(const std::string& from, const Key& peer, proto::Messa
     ZGM_REQUEST(responder_, "MESSAGE SEND FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
+    if (!request.after_msg_id.is_nil() && !holds(*group, peer, request.after_msg_id)) {
+        //  Stored now, it would come before an earlier message of the sender's that may
+        //  still be (a refused or lost request, a slow link): the sender sends it again once
+        //  that one has its outcome.
+        return responder_.error(from, request.request_id, proto::kTooEarly,
+                                "not stored: the message before it (" + request.after_msg_id.str() +
+                                    ") is not stored in '" + group->name +
+                                    "'; send again once it has its outcome");
+    }
     const std::string& name = group->members[peer];
     PendingSend pending{from, request.request_id, batch->size(), request.sends.size()};
     for (const proto::SendRecord& record : request.sends) {
@@ -931,8 +945,19 @@ void GroupServer::on_send(const std::string& from, const Key& peer, proto::Messa
         append.body.assign(record.body.data(), record.body.size());
         batch->push_back(std::move(append));
     }
+    if (!request.sends.empty()) staged_last_[{group->name, peer}] = request.sends.back().msg_id;
     sends->push_back(pending);
     held->push_back(std::move(request));
+}
+
+//  Whether the sender's message msg_id is in the group, or in the batch about to be committed.
+bool GroupServer::holds(const Group& group, const Key& sender, const Uuid& msg_id) {
+    auto staged = staged_last_.find({group.name, sender});
+    if (staged != staged_last_.end() && staged->second == msg_id) return true;
+    bool held = false;
+    Status status = store_->holds(group.name, sender, msg_id, &held);
+    if (!status.is_ok()) ZGM_LOG("group server: %s", status.message().c_str());
+    return held;
 }
 
 void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingSend>& sends) {

@@ -47,6 +47,8 @@ public:
 
     Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                   std::vector<AppendResult>* results) override;
+    Status holds(const std::string& group, const Key& sender, const Uuid& msg_id,
+                 bool* held) override;
     Status fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) override;
     Status trim(uint64_t now_us, uint64_t* trimmed) override;
     Status disk_size(uint64_t* bytes) override;
@@ -261,6 +263,16 @@ Status MemoryStore::append(const std::vector<AppendRequest>& batch, uint64_t now
     //  in the batch still finds its original.
     for (Group* group : touched)
         trim(group, now_us);
+    return Status::ok();
+}
+
+Status MemoryStore::holds(const std::string& name, const Key& sender, const Uuid& msg_id,
+                          bool* held) {
+    Group* group = find(name);
+    if (!group) return no_such_group(name);
+    auto seen = group->seq_by_msg_id.find(msg_id);
+    *held = seen != group->seq_by_msg_id.end() &&
+            group->messages[index_of(*group, seen->second)].sender == sender;
     return Status::ok();
 }
 

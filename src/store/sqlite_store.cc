@@ -420,6 +420,8 @@ public:
 
     Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                   std::vector<AppendResult>* results) override;
+    Status holds(const std::string& group, const Key& sender, const Uuid& msg_id,
+                 bool* held) override;
     Status fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) override;
     Status trim(uint64_t now_us, uint64_t* trimmed) override;
     Status disk_size(uint64_t* bytes) override;
@@ -949,6 +951,22 @@ Status SqliteStore::members(const std::string& name, std::vector<Member>* member
                           member->joined_us = column_u64(stmt, 2);
                           return column_key(stmt, 0, &member->id);
                       });
+}
+
+Status SqliteStore::holds(const std::string& name, const Key& sender, const Uuid& msg_id,
+                          bool* held) {
+    Group* group = find(name);
+    if (!group) return no_such_group(name);
+    sqlite3_stmt* stmt = stmts_[kSelectByMsgId];
+    ResetOnExit reset(stmt);
+    bind_u64(stmt, 1, group->key);
+    bind_uuid(stmt, 2, msg_id);
+    int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return failure(rc, "cannot look up message " + msg_id.str());
+    *held = rc == SQLITE_ROW && sqlite3_column_bytes(stmt, 2) == (int)kKeySize &&
+            memcmp(sqlite3_column_blob(stmt, 2), sender.bytes, kKeySize) == 0;
+    return Status::ok();
 }
 
 //  Looks up the message a repeated msg_id first stored.

@@ -191,6 +191,11 @@ public:
     virtual Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                           std::vector<AppendResult>* results) = 0;
 
+    //  Whether the group holds a message with this msg_id from this sender (*held false for
+    //  an unknown id, another sender's, or one retention has trimmed). kNotFound: no such group.
+    virtual Status holds(const std::string& group, const Key& sender, const Uuid& msg_id,
+                         bool* held) = 0;
+
     //  Hands every selected message to the visitor, in seq order. If it fails, the visitor
     //  may have seen some of the messages; *summary is then left as it was.
     virtual Status fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) = 0;

@@ -111,6 +111,7 @@ bool Link::handle_monitor() {
         while (zmq_msg_more(&frame) && zmq_msg_recv(&frame, zsock_resolve(monitor_), 0) >= 0) {
         }
         zmq_msg_close(&frame);
+        bool was_up = up_;
         switch (event) {
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
             up_ = ever_up_ = true;
@@ -146,6 +147,7 @@ bool Link::handle_monitor() {
         default:
             break;
         }
+        if (was_up && !up_) downs_++;
     }
     return false;
 }

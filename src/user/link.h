@@ -59,6 +59,9 @@ public:
     bool up() const { return up_; }
     //  It was up at some time since open.
     bool ever_up() const { return ever_up_; }
+    //  How many times the connection went down: it may go down and up again between two
+    //  reads of the monitor, and what was in flight on it is lost all the same.
+    uint64_t downs() const { return downs_; }
     //  The server's handshake refused the last attempt (it has too many connections, or it
     //  is stopping): a passing state, worth waiting out.
     bool refused() const { return refused_; }
@@ -88,6 +91,7 @@ private:
     zsock_t* monitor_ = nullptr;
     bool up_ = false;
     bool ever_up_ = false;
+    uint64_t downs_ = 0;
     int handshake_failures_ = 0; //  in a row, since the last success
     bool refused_ = false;       //  the last handshake was refused by the server's ZAP
     bool mismatch_ = false;      //  the last one failed on the mechanism (CURVE against PLAIN)

@@ -118,14 +118,21 @@ struct OutgoingSend {
     std::string group;
     std::string body;
     int64_t deadline_ms = 0;
-    bool went_out = false; //  an attempt left on a live connection
-    Call* call = nullptr;  //  a synchronous send waiting for it; NULL: asynchronous
+    bool unanswered = false; //  an attempt had no answer: it may be stored
+    Call* call = nullptr;    //  a synchronous send waiting for it; NULL: asynchronous
 };
 
 struct GroupSends {
     std::deque<std::unique_ptr<OutgoingSend>> queue; //  waiting to go, by ordinal
     int in_flight = 0;
     int64_t hold_until_ms = 0; //  after 429 or 503
+    //  The last message of the latest SEND that went out: the next SEND names it
+    //  (after_msg_id) while SENDs are in flight, and the group server stores nothing of it
+    //  before that one, so a SEND never overtakes one refused or lost before it.
+    Uuid last_out;
+    //  A SEND goes again: nothing more goes out until no SEND is in flight, and then all go
+    //  again in the order they were handed over in.
+    bool settling = false;
 
     //  Sends that went out and go again: each back at its place by the order it was handed
     //  over in, whichever of the requests in flight came back first.
@@ -1287,9 +1294,11 @@ bool UserActor::turn() {
         bool drained;
         if (polled.monitor) {
             bool was_up = link->up();
+            uint64_t downs = link->downs();
             drained = link->handle_monitor();
-            if (!was_up && link->up()) tick_now_ = true;     //  what waited for it goes now
-            if (was_up && !link->up()) lapse_all(polled.id); //  their replies will not come
+            if (link->downs() != downs) lapse_all(polled.id); //  their replies will not come
+            if (link->up() && (!was_up || link->downs() != downs))
+                tick_now_ = true; //  what waited for it goes now
         } else {
             drained = handle_link(polled.id, link);
         }
@@ -1870,6 +1879,8 @@ void UserActor::pump(const std::string& group) {
     GroupSends& sends = found->second;
     while (sends.in_flight < kSendsInFlight && !sends.queue.empty()) {
         if (mono_ms() < sends.hold_until_ms) return;
+        if (sends.settling && sends.in_flight > 0) return;
+        sends.settling = false;
         std::string server_id = route_of(group);
         if (server_id.empty()) return resolve(group);
         ServerConn* conn = server(server_id);
@@ -1877,6 +1888,7 @@ void UserActor::pump(const std::string& group) {
         proto::Message message;
         message.id = proto::kSend;
         message.group = group;
+        if (sends.in_flight > 0) message.after_msg_id = sends.last_out;
         size_t bytes = 0;
         for (const auto& send : sends.queue) {
             if (message.sends.size() == kSendBatch ||
@@ -1888,13 +1900,13 @@ void UserActor::pump(const std::string& group) {
         message.request_id = next_request_id_++;
         if (next_request_id_ == 0) next_request_id_ = 1;
         if (!conn->link->send(message)) return;
+        sends.last_out = message.sends.back().msg_id;
         Pending& pending = pending_[message.request_id];
         pending.purpose = Purpose::kSend;
         pending.server = server_id;
         pending.group = group;
         int attempt = kFirstAttemptMs;
         for (size_t i = 0; i < message.sends.size(); i++) {
-            sends.queue.front()->went_out = true;
             pending.sends.push_back(std::move(sends.queue.front()));
             sends.queue.pop_front();
         }
@@ -1906,8 +1918,12 @@ void UserActor::pump(const std::string& group) {
 void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     GroupSends& sends = sends_[pending.group];
     sends.in_flight--;
-    auto again = [&]() { sends.requeue(pending.sends); };
+    auto again = [&]() {
+        sends.requeue(pending.sends);
+        sends.settling = true;
+    };
     if (message.id == proto::kError) {
+        if (message.status == proto::kTooEarly) return again(); //  an earlier one went again
         if (message.status == proto::kRateLimited || message.status == proto::kUnavailable) {
             sends.hold_until_ms = mono_ms() + wait_ms(message);
             return again();
@@ -1947,7 +1963,10 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
 void UserActor::sends_lapsed(Pending& pending) {
     GroupSends& sends = sends_[pending.group];
     sends.in_flight--;
+    for (auto& send : pending.sends)
+        send->unanswered = true;
     sends.requeue(pending.sends);
+    sends.settling = true;
     resolve(pending.group);
 }
 
@@ -1959,7 +1978,7 @@ void UserActor::fail_sends(const std::string& group, const std::string& why) {
     while (!queue.empty()) {
         std::unique_ptr<OutgoingSend> send = std::move(queue.front());
         queue.pop_front();
-        if (send->went_out)
+        if (send->unanswered)
             complete(std::move(send), Error::kInDoubt,
                      "sent to the group's server, which did not answer, and the group is no "
                      "longer in the registry: it may be stored there",
@@ -1981,7 +2000,7 @@ void UserActor::expire_sends(int64_t now) {
             it = queue.erase(it);
             std::string server_id = route_of(entry.first);
             ServerConn* conn = server(server_id);
-            if (send->went_out) {
+            if (send->unanswered) {
                 complete(std::move(send), Error::kInDoubt,
                          "sent to the group server, which did not answer in time: it may be "
                          "stored; send it again with the same id to settle it",
