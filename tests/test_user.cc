@@ -568,6 +568,16 @@ void expect_stored_in_order(zgm_user_t* user, const char* group, int count,
     zgm_msglist_destroy(&all);
 }
 
+//  user joins "lossy" and hands over count numbered sends (send_numbered) that the proxy
+//  loses on the way: it returns once every one of them left the user.
+void send_lost(Proxied& system, zgm_user_t* user, int count, std::vector<std::string>* ids) {
+    assert_ok(zgm_user_join(user, "lossy")); //  the connection is up
+    system.proxy->set_mode(TcpProxy::Mode::kLoseRequests);
+    int64_t bodies = send_numbered(user, "lossy", count, ids);
+    //  Each message takes more than its body's bytes.
+    assert_true(test::eventually([&] { return system.proxy->lost() > bodies; }));
+}
+
 //  Asynchronous sends in several requests, all lost on the way: each request goes again
 //  when its wait ends, in whatever order those waits are looked at, and the messages are
 //  stored in the order they were handed over.
@@ -575,13 +585,9 @@ void test_async_sends_that_go_again_are_stored_in_the_order_handed_over(void** s
     (void)state;
     Proxied system;
     zgm_user_t* alice = system.cluster.user("alice");
-    assert_ok(zgm_user_join(alice, "lossy")); //  the connection is up
-    system.proxy->set_mode(TcpProxy::Mode::kLoseRequests);
     const int kCount = 3500; //  in more than one SEND (1,000 messages at most)
     std::vector<std::string> ids;
-    int64_t bodies = send_numbered(alice, "lossy", kCount, &ids);
-    //  Every message left the user and was lost (each takes more than its body's bytes).
-    assert_true(test::eventually([&] { return system.proxy->lost() > bodies; }));
+    send_lost(system, alice, kCount, &ids);
     system.proxy->cut();
     expect_stored_in_order(alice, "lossy", kCount, &ids);
 }
@@ -593,11 +599,8 @@ void test_sends_after_a_lost_one_do_not_overtake_it(void** state) {
     (void)state;
     Proxied system;
     zgm_user_t* alice = system.cluster.user("alice");
-    assert_ok(zgm_user_join(alice, "lossy")); //  the connection is up
-    system.proxy->set_mode(TcpProxy::Mode::kLoseRequests);
     std::vector<std::string> ids;
-    int64_t bodies = send_numbered(alice, "lossy", 1, &ids);
-    assert_true(test::eventually([&] { return system.proxy->lost() > bodies; }));
+    send_lost(system, alice, 1, &ids);
     system.proxy->set_mode(TcpProxy::Mode::kPass); //  what comes next gets through
     const int kCount = 2500;
     send_numbered(alice, "lossy", kCount - 1, &ids, 1);
@@ -620,6 +623,29 @@ void test_async_sends_refused_for_the_rate_are_stored_in_the_order_handed_over(v
     const int kCount = 3500; //  in more than one SEND (1,000 messages at most)
     send_numbered(alice, "slow", kCount);
     expect_stored_in_order(alice, "slow", kCount);
+}
+
+//  A send the group server refused for its rate, still held back when its time ran out, was
+//  not stored: the error says so (ZGM_ERATE), not that it may have been (ZGM_EINDOUBT).
+void test_a_send_refused_for_the_rate_until_its_time_ran_out_is_not_in_doubt(void** state) {
+    (void)state;
+    Cluster cluster;
+    zgm_server_t* server = cluster.add_server(NULL, {"slow"});
+    assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_RATE, 1)); //  1 a second, bursts of 2
+    zgm_user_t* alice = cluster.user("alice");
+    zgm_user_set_timeout(alice, 10000 * test::slowdown());
+    assert_ok(zgm_user_join(alice, "slow"));
+    //  Each wait for the rate is about a second: a send given 300 ms is refused before long.
+    zgm_user_set_timeout(alice, 300);
+    int stored = 0;
+    while (zgm_user_send(alice, "slow", "x", 1, NULL, NULL, NULL) == 0)
+        assert_true(++stored <= 3);
+    assert_int_equal(zgm_errno(), ZGM_ERATE);
+    zgm_user_set_timeout(alice, 10000 * test::slowdown());
+    zgm_msglist_t* all = zgm_user_fetch(alice, "slow", NULL);
+    assert_non_null(all);
+    assert_int_equal(zgm_msglist_size(all), stored);
+    zgm_msglist_destroy(&all);
 }
 
 void test_a_lost_joined_or_left_reply_retried_is_success(void** state) {
@@ -1044,6 +1070,7 @@ int main(void) {
         cmocka_unit_test(test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id),
         cmocka_unit_test(test_async_sends_that_go_again_are_stored_in_the_order_handed_over),
         cmocka_unit_test(test_sends_after_a_lost_one_do_not_overtake_it),
+        cmocka_unit_test(test_a_send_refused_for_the_rate_until_its_time_ran_out_is_not_in_doubt),
         cmocka_unit_test(test_async_sends_refused_for_the_rate_are_stored_in_the_order_handed_over),
         cmocka_unit_test(test_a_lost_joined_or_left_reply_retried_is_success),
         cmocka_unit_test(test_a_join_answered_after_its_attempt_lapsed_is_joined_not_in_doubt),
