@@ -117,7 +117,8 @@ private:
     void on_stats(const std::string& from, const Key& peer, const proto::Message& request);
     void send_group(const std::string& to, uint32_t request_id, const GroupEntry& group);
     //  Whether the registry knows every live group: learned_ is set at the first check
-    //  after one expiry interval from the start that finds the input read to its end.
+    //  after one expiry interval from the start that follows a whole check interval in
+    //  which every pass read the input to its end.
     bool complete() const { return learned_; }
     //  How often expire() runs: a third of the expiry interval, at least every 10 ms.
     int check_ms() const { return expiry_ms_ / 3 > 10 ? expiry_ms_ / 3 : 10; }
@@ -138,6 +139,7 @@ private:
     int64_t next_expiry_ms_ = 0; //  when expire() runs next
     int64_t started_ms_ = 0;
     bool learned_ = false;
+    bool behind_ = false; //  a pass since the last check left requests waiting
     uint32_t next_request_id_ = 1;
     std::map<Key, ServerEntry> servers_;
     std::map<std::string, GroupEntry> groups_;  //  by name, in name order for LIST
@@ -157,15 +159,18 @@ void Registry::run() {
         int64_t wait = next_expiry_ms_ - mono_ms();
         if (zmq_poll(items, socket ? 2 : 1, wait > 0 ? (long)wait : 0) < 0 && errno != EINTR) break;
         if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
-        //  Whether this pass over the socket left requests waiting.
-        bool behind = socket && (items[1].revents & ZMQ_POLLIN) && !handle_socket();
+        //  Whether a pass over the socket since the last check left requests waiting. A
+        //  pass that finds the input empty says little when the passes before it did not:
+        //  libzmq's I/O thread may just not have refilled it yet.
+        if (socket && (items[1].revents & ZMQ_POLLIN) && !handle_socket()) behind_ = true;
         int64_t now = mono_ms();
         if (now >= next_expiry_ms_) {
             //  A registry behind on its input may hold the very heartbeats it would miss
             //  (the soak saw a whole server dropped and registered again in one second).
-            if (!behind) expire();
+            if (!behind_) expire();
             //  Nor has it learned its groups yet: REGISTERs may wait in that input too.
-            if (!behind && now - started_ms_ >= expiry_ms_) learned_ = true;
+            if (!behind_ && now - started_ms_ >= expiry_ms_) learned_ = true;
+            behind_ = false;
             rates_.sweep(now);
             responder_.tick(now);
             next_expiry_ms_ = now + check_ms();
