@@ -65,8 +65,8 @@ typedef enum {
     ZGM_ETOOLARGE = 7,      //  the body is over ZGM_MAX_BODY
     ZGM_EPROTO = 8,         //  a peer sent something malformed or of another version
     ZGM_ESTORAGE = 9,       //  the group server could not store the message; it is not stored
-    ZGM_EUNAVAILABLE = 10,  //  a server is shutting down or still starting, or no group
-                            //  server takes new groups
+    ZGM_EUNAVAILABLE = 10,  //  the registry is still learning its groups after a start, the
+                            //  group's server is away, or no group server takes new groups
     ZGM_ENOTCONNECTED = 11, //  no registry endpoint was given
     ZGM_ESYSTEM = 12,       //  a local failure (memory, sockets, files)
     ZGM_ESERVER = 13,       //  any other error a server reported
@@ -309,7 +309,8 @@ ZGM_EXPORT int zgm_user_unfollow(zgm_user_t* self, const char* group);
 //  Sends a message; returns 0 once the group server has stored it durably, and sets
 //  *seq and *timestamp (either may be NULL) to what it stamped. msg_id is NULL, or a
 //  buffer of ZGM_MSG_ID_SIZE bytes: empty ("") to have a new id made and written there, or
-//  the id of an earlier send to retry it (stored once, whichever process retries).
+//  the id of an earlier send to retry it (stored once, whichever process retries, while
+//  retention keeps the first).
 //  On -1 the message is not stored (refused: ZGM_ENOTMEMBER, ZGM_ESTORAGE, ...), or
 //  ZGM_EINDOUBT: it was sent and no answer came in time; send again with the same id.
 ZGM_EXPORT int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t size,
@@ -378,8 +379,8 @@ ZGM_EXPORT zgm_member_t* zgm_user_members(zgm_user_t* self, const char* group, s
 //  certificate file.
 //  Lets a key join a members-only group.
 ZGM_EXPORT int zgm_user_add(zgm_user_t* self, const char* group, const char* key);
-//  Takes a key out: it is no longer a member, cannot join again until added, and stops
-//  receiving the group's messages.
+//  Takes a key out: it is no longer a member and stops receiving the group's messages. In a
+//  members-only group it cannot join again until added; an open group takes it back.
 ZGM_EXPORT int zgm_user_remove(zgm_user_t* self, const char* group, const char* key);
 //  Hands ownership of the group to another key.
 ZGM_EXPORT int zgm_user_give(zgm_user_t* self, const char* group, const char* key);

@@ -1044,6 +1044,23 @@ void test_messages_without_a_msg_id_are_each_stored_and_fetched(void** state) {
     assert_ok(zgm_user_send(fixture->alice, "general", "ok", 2, NULL, NULL, NULL));
 }
 
+//  A group name the protocol does not allow (over ZGM_MAX_NAME) is refused as such (422),
+//  not answered as a group that is not here (404).
+void test_a_group_name_over_max_name_gets_422_not_404(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& raw = client(fixture);
+    const std::string longest(ZGM_MAX_NAME, 'g'), over(ZGM_MAX_NAME + 1, 'g');
+    proto::Message join = test::join_message(over, "raw");
+    assert_error(test::request(raw, join), proto::kInvalid);
+    proto::Message send = test::send_message(over, "x");
+    assert_error(test::request(raw, send), proto::kInvalid);
+    proto::Message leave = test::group_request(proto::kLeave, over);
+    assert_error(test::request(raw, leave), proto::kInvalid);
+    assert_error(fetch(raw, over), proto::kInvalid);
+    proto::Message unknown = test::join_message(longest, "raw");
+    assert_error(test::request(raw, unknown), proto::kNotFound);
+}
+
 void test_oversize_body_is_refused_with_413(void** state) {
     Fixture* fixture = (Fixture*)*state;
     //  The API refuses before sending...
@@ -2220,6 +2237,7 @@ int main(int argc, char** argv) {
         TEST(test_send_batch_gets_one_sent_record_each_in_order_and_repeated_ids_stored_once),
         TEST(test_a_send_after_a_message_not_stored_is_refused_with_425),
         TEST(test_messages_without_a_msg_id_are_each_stored_and_fetched),
+        TEST(test_a_group_name_over_max_name_gets_422_not_404),
         TEST(test_oversize_body_is_refused_with_413),
         TEST(test_fetch_selects_by_time_and_seq_and_pages_back_to_seq_1),
         TEST(test_large_fetch_arrives_in_batches),

@@ -122,8 +122,8 @@ class Storage(Error):
 
 
 class Unavailable(Error):
-    """ZGM_EUNAVAILABLE: a server is shutting down or still starting, no group server
-    takes new groups, or a group's server is away (stopped, silent or no longer trusted:
+    """ZGM_EUNAVAILABLE: the registry is still learning its groups after a start, no group
+    server takes new groups, or a group's server is away (stopped, silent or no longer trusted:
     worth waiting for, unlike :class:`NotFound`)."""
     code_of_class = ErrorCode.EUNAVAILABLE
 

@@ -583,6 +583,10 @@ void GroupServer::handle_request(const std::string& from, const Key& peer, proto
 }
 
 Group* GroupServer::find_group(const std::string& from, const proto::Message& request) {
+    if (!valid_name(request.group)) {
+        responder_.error(from, request.request_id, proto::kInvalid, invalid_name_reason());
+        return nullptr;
+    }
     auto found = groups_.find(request.group);
     if (found == groups_.end()) {
         responder_.error(from, request.request_id, proto::kNotFound,
