@@ -1001,19 +1001,23 @@ void test_a_send_after_a_message_not_stored_is_refused_with_425(void** state) {
     overtaking.after_msg_id = first;
     assert_error(test::request(other, overtaking), proto::kTooEarly);
     //  SENDs one after the other without waiting, each after the last message of the one
-    //  before: all stored, in order, the ones committed together as the ones that were not.
-    const int kSends = 20;
+    //  before: all stored, in order, the ones committed together as the ones that were not;
+    //  two connections of one key (two processes) each in its own order, neither taken for
+    //  the other.
+    RawClient& twin = client(fixture, raw.keys());
+    RawClient* connections[2] = {&raw, &twin};
+    const int kSends = 40;
     std::vector<std::vector<std::string>> bodies(kSends);
     std::vector<Uuid> last(kSends);
     for (int i = 0; i < kSends; i++) {
         bodies[i] = {"p" + std::to_string(i) + "a", "p" + std::to_string(i) + "b"};
         last[i] = Uuid::random();
         proto::Message send = test::send_message("general", bodies[i], {Uuid::random(), last[i]});
-        if (i > 0) send.after_msg_id = last[i - 1];
-        raw.send(send);
+        if (i > 1) send.after_msg_id = last[i - 2];
+        connections[i % 2]->send(send);
     }
     for (int i = 0; i < kSends; i++) {
-        proto::Message reply = raw.recv();
+        proto::Message reply = connections[i % 2]->recv();
         if (reply.id == proto::kDeliver) {
             i--;
             continue;
@@ -1023,8 +1027,12 @@ void test_a_send_after_a_message_not_stored_is_refused_with_425(void** state) {
     }
     proto::Message all = fetch(raw, "general");
     assert_int_equal(all.messages.size(), 3 + 2 * kSends);
-    for (int i = 0; i < kSends; i++)
-        assert_true(all.messages[3 + 2 * i + 1].msg_id == last[i]);
+    std::vector<size_t> at(kSends);
+    for (size_t m = 3; m < all.messages.size(); m++)
+        for (int i = 0; i < kSends; i++)
+            if (all.messages[m].msg_id == last[i]) at[i] = m;
+    for (int i = 2; i < kSends; i++)
+        assert_true(at[i] > at[i - 2]);
 }
 
 void test_messages_without_a_msg_id_are_each_stored_and_fetched(void** state) {

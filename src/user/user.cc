@@ -1941,7 +1941,8 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
         return;
     }
     if (message.id != proto::kSent || message.sent.size() != pending.sends.size()) {
-        //  An answer we cannot read: as if none came.
+        //  An answer we cannot read: as if none came (counted out of flight once, above).
+        sends.in_flight++;
         return sends_lapsed(pending);
     }
     for (size_t i = 0; i < pending.sends.size(); i++) {
@@ -2019,6 +2020,11 @@ void UserActor::expire_sends(int64_t now) {
             else if (entry.second.hold_until_ms > now)
                 complete(std::move(send), Error::kRate,
                          "not sent: the group server asked to slow down", 0, 0);
+            else if (entry.second.settling)
+                complete(std::move(send), Error::kTimeout,
+                         "not stored: it waited in time for the outcome of an earlier send to "
+                         "the group, which did not come",
+                         0, 0);
             else
                 complete(std::move(send), Error::kTimeout,
                          conn ? "not sent: no connection to the group server at " +
