@@ -300,7 +300,8 @@ ZGM_EXPORT int zgm_user_follow(zgm_user_t* self, const char* group, uint64_t aft
 ZGM_EXPORT zgm_group_t* zgm_user_memberships(zgm_user_t* self, size_t* count);
 //  Follows several groups at once (one request per group server): group i from after_seqs[i]
 //  (or ZGM_FOLLOW_NOW). Returns how many it follows; the groups that could not be followed
-//  are skipped, and zgm_strerror names them. -1 if none could be.
+//  are skipped, and zgm_strerror names them. -1 if none could be: zgm_errno is the first
+//  refusal (ZGM_ENOTMEMBER, ZGM_ENOTFOUND, ...), or ZGM_ETIMEOUT if a server did not answer.
 ZGM_EXPORT int zgm_user_follow_many(zgm_user_t* self, const char* const* groups,
                                     const uint64_t* after_seqs, size_t count);
 //  Stops following a group (its messages no longer arrive). Membership stays.

@@ -800,6 +800,30 @@ void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** s
     zgm_server_destroy(&server);
 }
 
+//  zgm_user_follow_many follows what it can and names the rest; when it can follow none,
+//  its error is what the refusal was, not a timeout (ZGM_ETIMEOUT only if one went
+//  unanswered).
+void test_follow_many_names_what_it_skipped_and_fails_with_the_refusal(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {"mine", "theirs"});
+    zgm_user_t* alice = cluster.user("alice");
+    assert_ok(zgm_user_join(alice, "mine"));
+    const char* some[2] = {"mine", "theirs"};
+    assert_int_equal(zgm_user_follow_many(alice, some, NULL, 2), 1);
+    assert_non_null(strstr(zgm_strerror(), "theirs: not a member"));
+    const char* theirs[1] = {"theirs"};
+    assert_int_equal(zgm_user_follow_many(alice, theirs, NULL, 1), -1);
+    assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
+    const char* nosuch[1] = {"nosuch"};
+    assert_int_equal(zgm_user_follow_many(alice, nosuch, NULL, 1), -1);
+    assert_int_equal(zgm_errno(), ZGM_ENOTFOUND);
+    assert_non_null(strstr(zgm_strerror(), "nosuch"));
+    const char* bad[1] = {"no spaces allowed"};
+    assert_int_equal(zgm_user_follow_many(alice, bad, NULL, 1), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+}
+
 //  zgm_user_fetch and zgm_user_recv hand out the same message alike, whatever is asked first.
 void test_a_fetched_message_reads_as_the_same_message_received_live(void** state) {
     (void)state;
@@ -1077,6 +1101,7 @@ int main(void) {
         cmocka_unit_test(test_a_group_server_restart_within_the_timeout_is_ridden_out),
         cmocka_unit_test(test_a_group_whose_server_stopped_is_away_not_unknown),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
+        cmocka_unit_test(test_follow_many_names_what_it_skipped_and_fails_with_the_refusal),
         cmocka_unit_test(test_a_fetched_message_reads_as_the_same_message_received_live),
         cmocka_unit_test(test_paging_backward_reaches_the_first_message),
         cmocka_unit_test(test_retention_is_reported_to_a_listener_who_was_away),

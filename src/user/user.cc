@@ -983,7 +983,7 @@ public:
         } else {
             for (size_t i = 0; i < call_->names.size(); i++) {
                 if (!valid_name(call_->names[i])) {
-                    note_failure(call_->names[i], invalid_name_reason());
+                    note_failure(call_->names[i], invalid_name_reason(), Error::kInvalid);
                     continue;
                 }
                 wanted_[call_->names[i]] = i < call_->seqs.size() ? call_->seqs[i] : kFollowNow;
@@ -1016,7 +1016,9 @@ public:
                 hold_until_ = mono_ms() + message.retry_ms;
             } else {
                 note_failure(pending.group,
-                             message.id == proto::kError ? message.reason : "no answer");
+                             message.id == proto::kError ? message.reason : "no answer",
+                             message.id == proto::kError ? error_of(message.status, proto::kResolve)
+                                                         : Error::kTimeout);
                 wanted_.erase(pending.group);
             }
         } else if (message.id == proto::kMembershipList && stage_ == kAsking) {
@@ -1038,12 +1040,13 @@ public:
                     note_failure(record.group,
                                  record.status == proto::kNotMember
                                      ? "not a member"
-                                     : "refused (" + std::to_string(record.status) + ")");
+                                     : "refused (" + std::to_string(record.status) + ")",
+                                 error_of(record.status, proto::kFollow));
                 }
             }
         } else if (message.id == proto::kError && stage_ == kAsking) {
             answered_.insert(pending.server);
-            note_failure(pending.server, message.reason);
+            note_failure(pending.server, message.reason, error_of(message.status, proto::kFollow));
         }
         advance();
     }
@@ -1065,8 +1068,12 @@ public:
 private:
     enum Stage { kListing, kRouting, kAsking };
 
-    void note_failure(const std::string& what, const std::string& why) {
+    //  A group (or server) not followed, and why. error: what the failure says, if every
+    //  group fails (the first refusal; ZGM_ETIMEOUT as soon as one had no answer, as trying
+    //  again may then do).
+    void note_failure(const std::string& what, const std::string& why, Error error) {
         failures_ += (failures_.empty() ? "" : "; ") + what + ": " + why;
+        if (error == Error::kTimeout || failed_ == Error::kOk) failed_ = error;
     }
     void advance() {
         if (done_ || mono_ms() < hold_until_) return;
@@ -1144,16 +1151,17 @@ private:
                 std::string server = user_.route_of(listed.first);
                 if (!answered_.count(server) && !unanswered_.count(server)) {
                     unanswered_.insert(server);
-                    note_failure(listed.second.endpoint, "no answer");
+                    note_failure(listed.second.endpoint, "no answer", Error::kTimeout);
                 }
             }
             return finish(Error::kOk, failures_);
         }
         for (const auto& wanted : wanted_)
             if (!answered_.count(user_.route_of(wanted.first)))
-                note_failure(wanted.first, "its group server did not answer");
+                note_failure(wanted.first, "its group server did not answer", Error::kTimeout);
         if (call_->count == 0 && !call_->names.empty())
-            return finish(Error::kTimeout, failures_.empty() ? "nothing followed" : failures_);
+            return finish(failed_ == Error::kOk ? Error::kTimeout : failed_,
+                          failures_.empty() ? "nothing followed" : failures_);
         finish(Error::kOk, failures_);
     }
 
@@ -1166,6 +1174,7 @@ private:
     std::set<std::string> unanswered_;
     std::string after_;
     std::string failures_;
+    Error failed_ = Error::kOk;
     int64_t hold_until_ = 0;
 };
 
