@@ -135,9 +135,8 @@ struct GroupSends {
     bool settling = false;
 
     //  Sends that went out and go again: each back at its place by the order it was handed
-    //  over in, whichever of the requests in flight came back first; the group settles.
+    //  over in, whichever of the requests in flight came back first.
     void requeue(std::vector<std::unique_ptr<OutgoingSend>>& sends) {
-        settling = true;
         for (auto& send : sends) {
             auto at =
                 std::upper_bound(queue.begin(), queue.end(), send->ordinal,
@@ -261,7 +260,6 @@ private:
     void pump(const std::string& group);
     void sends_answered(Pending& pending, proto::Message& message);
     void sends_lapsed(Pending& pending);
-    void go_again_unanswered(GroupSends& sends, Pending& pending);
     void complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
                   uint64_t seq, uint64_t timestamp);
     void expire_sends(int64_t now);
@@ -1929,7 +1927,10 @@ void UserActor::pump(const std::string& group) {
 void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     GroupSends& sends = sends_[pending.group];
     sends.in_flight--;
-    auto again = [&]() { sends.requeue(pending.sends); };
+    auto again = [&]() {
+        sends.requeue(pending.sends);
+        sends.settling = true;
+    };
     if (message.id == proto::kError) {
         if (message.status == proto::kTooEarly) return again(); //  an earlier one went again
         if (message.status == proto::kRateLimited || message.status == proto::kUnavailable) {
@@ -1949,8 +1950,9 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
         return;
     }
     if (message.id != proto::kSent || message.sent.size() != pending.sends.size()) {
-        //  An answer we cannot read: as if none came.
-        return go_again_unanswered(sends, pending);
+        //  An answer we cannot read: as if none came (counted out of flight once, above).
+        sends.in_flight++;
+        return sends_lapsed(pending);
     }
     for (size_t i = 0; i < pending.sends.size(); i++) {
         const proto::SentRecord& record = message.sent[i];
@@ -1971,13 +1973,10 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
 void UserActor::sends_lapsed(Pending& pending) {
     GroupSends& sends = sends_[pending.group];
     sends.in_flight--;
-    go_again_unanswered(sends, pending);
-}
-
-void UserActor::go_again_unanswered(GroupSends& sends, Pending& pending) {
     for (auto& send : pending.sends)
         send->unanswered = true;
     sends.requeue(pending.sends);
+    sends.settling = true;
     resolve(pending.group);
 }
 
@@ -2032,8 +2031,8 @@ void UserActor::expire_sends(int64_t now) {
                          "not sent: the group server asked to slow down", 0, 0);
             else if (entry.second.settling)
                 complete(std::move(send), Error::kTimeout,
-                         "not stored: its time ran out while it waited for the outcome of an "
-                         "earlier send to the group",
+                         "not stored: it waited in time for the outcome of an earlier send to "
+                         "the group, which did not come",
                          0, 0);
             else
                 complete(std::move(send), Error::kTimeout,
