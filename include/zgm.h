@@ -70,8 +70,9 @@ typedef enum {
     ZGM_ENOTCONNECTED = 11, //  no registry endpoint was given
     ZGM_ESYSTEM = 12,       //  a local failure (memory, sockets, files)
     ZGM_ESERVER = 13,       //  any other error a server reported
-    ZGM_EINDOUBT = 14,      //  sent, but no answer came: it may have been stored. Send it
-                            //  again with the same message id to settle it (stored once)
+    ZGM_EINDOUBT = 14,      //  sent, but no answer came: it may have taken effect. A send:
+                            //  send it again with the same message id to settle it (stored
+                            //  once); a create: create it again (its creator gets the group)
     ZGM_EDENIED = 15,       //  this key may not: not the group's owner, not added to a
                             //  members-only group, not a group server the registry trusts
     ZGM_ELIMIT = 16,        //  a limit of the server is reached (zgm_strerror names it)
@@ -280,7 +281,10 @@ ZGM_EXPORT zgm_group_t* zgm_user_groups(zgm_user_t* self, size_t* count);
 //  Where one group is served.
 ZGM_EXPORT int zgm_user_resolve(zgm_user_t* self, const char* group, zgm_group_t* info);
 //  Asks the registry to create a group, owned by this user, on a group server that accepts
-//  new groups.
+//  new groups. Again by its creator, after a lost reply, it succeeds with the same group.
+//  ZGM_EEXISTS: the name is taken (also by a group whose server is away); ZGM_EINDOUBT: the
+//  request or the group server's answer to the registry was lost in time, and the group may
+//  yet be created: create it again to settle it.
 ZGM_EXPORT int zgm_user_create(zgm_user_t* self, const char* group, zgm_policy_t policy);
 //  Joins a group (ZGM_EALREADY if a member already) and follows it: its new messages
 //  arrive through zgm_user_recv.

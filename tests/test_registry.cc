@@ -15,10 +15,12 @@
 #include "core/limits.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <set>
 #include <sys/stat.h>
+#include <thread>
 
 using namespace zgm;
 using test::assert_error;
@@ -633,13 +635,17 @@ void test_create_sends_host_with_the_creator_as_owner_and_answers_group_with_the
     proto::Message rival = create_message("fresh");
     assert_error(test::request(other, rival), proto::kConflict, "being created");
 
-    //  The group server registers the group, then answers OK.
+    //  The group server registers the group, then answers OK; a repeat in between waits
+    //  for the same outcome too (it is not "already exists").
     Uuid id = Uuid::random();
     register_ok(server, "fresh", "tcp://10.0.0.1:7000", 0, id, 1, 1);
+    proto::Message between = create_message("fresh", 1);
+    creator.send(between);
+    assert_error(test::request(other, rival), proto::kConflict);
     proto::Message ok;
     ok.id = proto::kOk;
     answer(server, host, ok);
-    for (uint32_t request_id : {create.request_id, again.request_id}) {
+    for (uint32_t request_id : {create.request_id, again.request_id, between.request_id}) {
         proto::Message group = creator.recv();
         assert_int_equal(group.id, proto::kGroup);
         assert_int_equal(group.request_id, request_id);
@@ -711,6 +717,128 @@ void test_create_without_accepting_server_is_unavailable(void** state) {
     assert_error(test::request(user, create), proto::kUnavailable);
     proto::Message bad = create_message("no spaces");
     assert_error(test::request(user, bad), proto::kInvalid);
+}
+
+//  A group server that took HOST and did not answer in time may yet create the group: its
+//  creator is told so (504), not that nothing happened, the name waits for that server, and
+//  the group it registers later is the creator's; a late refusal frees the name.
+void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const char* endpoint = "tcp://10.0.0.1:7000";
+    RawClient& server = accepting_server(fixture, endpoint);
+    RawClient& creator = client(fixture);
+    RawClient& other = client(fixture);
+    proto::Message create_slow = create_message("slow");
+    creator.send(create_slow);
+    proto::Message host_slow = server.recv();
+    assert_string_equal(host_slow.group.c_str(), "slow");
+    proto::Message create_refused = create_message("refused");
+    creator.send(create_refused);
+    proto::Message host_refused = server.recv();
+    assert_string_equal(host_refused.group.c_str(), "refused");
+
+    //  No answer to either HOST for the registry's 5 s (the server keeps heartbeating).
+    std::vector<proto::Message> replies;
+    assert_true(test::eventually(
+        [&] {
+            proto::Message heartbeat = test::heartbeat_message(endpoint, 0, 1);
+            assert_int_equal(test::request(server, heartbeat).id, proto::kOk);
+            proto::Message reply;
+            while (creator.try_recv(&reply, 100))
+                replies.push_back(std::move(reply));
+            return replies.size() == 2;
+        },
+        5000 + test::patience()));
+    for (const proto::Message& reply : replies)
+        assert_error(reply, proto::kInDoubt, "may yet create");
+    proto::Message again = create_message("slow");
+    assert_error(test::request(creator, again), proto::kInDoubt, endpoint);
+    proto::Message rival = create_message("slow");
+    assert_error(test::request(other, rival), proto::kConflict, "being created");
+    proto::Message nothing;
+    assert_false(server.try_recv(&nothing, 200)); //  no second HOST
+
+    //  The server creates "slow" after all: it is the creator's; it refuses "refused", whose
+    //  name is free again.
+    register_ok(server, "slow", endpoint, 0, Uuid::random(), 1);
+    proto::Message ok;
+    ok.id = proto::kOk;
+    answer(server, host_slow, ok);
+    proto::Message refusal;
+    refusal.id = proto::kError;
+    refusal.status = proto::kLimitReached;
+    refusal.reason = "this key owns its maximum of 1 groups here";
+    answer(server, host_refused, refusal);
+    again = create_message("slow");
+    proto::Message group = test::request(creator, again);
+    assert_int_equal(group.id, proto::kGroup);
+    assert_string_equal(group.key.str().c_str(), server.key().c_str());
+    rival = create_message("slow");
+    assert_error(test::request(other, rival), proto::kConflict, "already exists");
+    assert_true(test::eventually(
+        [&] {
+            proto::Message retry = create_message("refused");
+            other.send(retry);
+            return server.try_recv(&nothing, 100) && nothing.id == proto::kHost &&
+                   nothing.group == "refused";
+        },
+        test::patience()));
+    assert_string_equal(nothing.key.str().c_str(), other.key().c_str());
+}
+
+//  A group whose server stopped is away, not gone: that server holds its messages and
+//  registers it again when it comes back. A user's CREATE does not make another group of
+//  that name elsewhere meanwhile.
+void test_a_create_of_an_away_groups_name_is_409_not_a_second_group(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& holder = trusted_server(fixture);
+    RawClient& other_server = accepting_server(fixture, "tcp://10.0.0.2:7000");
+    RawClient& user = client(fixture);
+    register_ok(holder, "kept", "tcp://10.0.0.1:7000");
+    proto::Message deregister;
+    deregister.id = proto::kDeregister;
+    assert_int_equal(test::request(holder, deregister).id, proto::kOk);
+    proto::Message create = create_message("kept");
+    assert_error(test::request(user, create), proto::kConflict, "tcp://10.0.0.1:7000) stopped");
+    proto::Message nothing;
+    assert_false(other_server.try_recv(&nothing, 200));
+    //  Its server comes back and has it again.
+    register_ok(holder, "kept", "tcp://10.0.0.1:7000");
+    assert_int_equal(resolve(user, "kept").id, proto::kGroup);
+}
+
+//  Through the API: a CREATE with no answer in the caller's time, or answered 504, is
+//  ZGM_EINDOUBT, never "unavailable" or a plain timeout.
+void test_zgm_user_create_without_an_outcome_is_in_doubt(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const char* endpoint = "tcp://10.0.0.1:7000";
+    RawClient& server = accepting_server(fixture, endpoint);
+    zgm_user_t* user = zgm_user_new("creator");
+    fixture->users.push_back(user);
+    assert_ok(zgm_user_connect(user, fixture->endpoint.c_str(), fixture->key.c_str()));
+    //  Its time runs out while the HOST waits: no answer from the registry.
+    zgm_user_set_timeout(user, 1000);
+    assert_int_equal(zgm_user_create(user, "quick", ZGM_POLICY_OPEN), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
+    assert_non_null(strstr(zgm_strerror(), "may have taken effect"));
+    //  Time enough for the registry's answer, 504 (the server heartbeats on, in a thread).
+    std::atomic<bool> done{false};
+    std::thread beats([&] {
+        while (!done) {
+            proto::Message heartbeat = test::heartbeat_message(endpoint, 0, 1);
+            server.send(heartbeat);
+            zclock_sleep(200);
+        }
+    });
+    zgm_user_set_timeout(user, 5000 + test::patience());
+    int rc = zgm_user_create(user, "slow", ZGM_POLICY_OPEN);
+    int error = zgm_errno();
+    std::string why = zgm_strerror();
+    done = true;
+    beats.join();
+    assert_int_equal(rc, -1);
+    assert_int_equal(error, ZGM_EINDOUBT);
+    assert_non_null(strstr(why.c_str(), "may yet create 'slow'"));
 }
 
 void test_create_places_group_on_a_group_server_owned_by_its_creator(void** state) {
@@ -1305,6 +1433,9 @@ int main(int argc, char** argv) {
         TEST(test_create_repeated_by_its_creator_answers_group_again_and_another_key_gets_409),
         TEST(test_create_passes_on_the_group_servers_refusal),
         TEST(test_create_without_accepting_server_is_unavailable),
+        TEST(test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled),
+        TEST(test_a_create_of_an_away_groups_name_is_409_not_a_second_group),
+        TEST(test_zgm_user_create_without_an_outcome_is_in_doubt),
         TEST(test_create_places_group_on_a_group_server_owned_by_its_creator),
         TEST(test_list_pages_in_name_order_over_more_than_10000_groups),
         TEST(test_list_says_incomplete_during_the_expiry_interval_after_a_start),

@@ -144,10 +144,11 @@ class ServerError(Error):
 
 
 class InDoubt(Error):
-    """ZGM_EINDOUBT: the message was sent and no answer came; it may have been stored.
+    """ZGM_EINDOUBT: the request was sent and no answer came; it may have taken effect.
 
-    Send it again with the same message id (``.msg_id``) to settle it: a repeated id is
-    stored once, whichever process repeats it.
+    A send: send it again with the same message id (``.msg_id``) to settle it: a repeated id
+    is stored once, whichever process repeats it. A create: create the group again (its
+    creator gets the group if it was made; ``.msg_id`` is None).
 
     Attributes:
         msg_id: the message's id, 32 hex digits.

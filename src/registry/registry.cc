@@ -9,7 +9,8 @@
     restart) is answered 404, and the server registers its groups again; until one expiry
     interval has passed since the start, with no requests left waiting in its input (they
     may hold REGISTERs), LIST says the list may be incomplete and RESOLVE answers a miss
-    with 503 rather than 404.
+    with 503 rather than 404. A CREATE goes to a group server as HOST; one not answered in
+    time is in doubt (504), and its name kept for its creator a while.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -43,6 +44,9 @@ namespace zgm {
 namespace {
 
 constexpr int kCreateTimeoutMs = 5000;
+//  How long a CREATE whose group server did not answer HOST in time stays in doubt: its name
+//  is kept for its creator (504), and the group, if that server registers it, is the creator's.
+constexpr int64_t kInDoubtMs = 10 * 60 * 1000;
 //  How long a group whose server left stays known as "away" rather than "no such group".
 constexpr int64_t kAwayMs = 24 * 3600 * 1000;
 constexpr uint32_t kPageSize = 1000;
@@ -66,12 +70,21 @@ struct GroupEntry {
     Key creator; //  the key whose CREATE made it (nil for groups a server hosts itself)
 };
 
-//  A group whose server left (stopped, or fell silent): its name is free, but a user asking
-//  for it is told its server is away, not that there is no such group.
+//  A group whose server left (stopped, or fell silent): its name is free for a trusted group
+//  server's REGISTER, not for a user's CREATE (409), and a user asking for it is told its
+//  server is away, not that there is no such group.
 struct AwayGroup {
     std::string endpoint;
     int64_t since_ms;
     const char* why; //  "stopped", "fell silent", ...: a phrase that follows "its server"
+};
+
+//  A CREATE whose group server did not answer HOST in time: it may yet create the group.
+struct DoubtfulCreate {
+    Key server;
+    Key creator;
+    uint32_t host_id = 0;
+    int64_t until_ms = 0;
 };
 
 //  A requester waiting for a CREATE.
@@ -116,6 +129,9 @@ private:
     void on_host_reply(const Key& peer, const proto::Message& reply);
     void on_stats(const std::string& from, const Key& peer, const proto::Message& request);
     void send_group(const std::string& to, uint32_t request_id, const GroupEntry& group);
+    std::string away_reason(const std::string& group, const AwayGroup& away) const;
+    std::string in_doubt_reason(const std::string& group, const Key& server) const;
+    void host_timed_out(uint32_t host_id, const PendingCreate& pending);
     //  Whether the registry knows every live group: learned_ is set at the first check
     //  after one expiry interval from the start that follows a whole check interval in
     //  which every pass read the input to its end.
@@ -142,9 +158,10 @@ private:
     bool behind_ = false; //  a pass since the last check left requests waiting
     uint32_t next_request_id_ = 1;
     std::map<Key, ServerEntry> servers_;
-    std::map<std::string, GroupEntry> groups_;  //  by name, in name order for LIST
-    std::map<std::string, AwayGroup> away_;     //  by name; at most max-groups, for kAwayMs
-    std::map<uint32_t, PendingCreate> creates_; //  by HOST request id
+    std::map<std::string, GroupEntry> groups_;       //  by name, in name order for LIST
+    std::map<std::string, AwayGroup> away_;          //  by name; at most max-groups, for kAwayMs
+    std::map<uint32_t, PendingCreate> creates_;      //  by HOST request id
+    std::map<std::string, DoubtfulCreate> doubtful_; //  by name, for kInDoubtMs
 };
 
 //  zmq_poll rather than zpoller: a zpoller gives up on CZMQ's interrupt flag, and an
@@ -363,12 +380,20 @@ void Registry::on_register(const std::string& from, const Key& peer,
     server.last_seen_ms = mono_ms();
     if (existing == groups_.end()) {
         away_.erase(request.group);
+        //  A CREATE in doubt is settled: the group is its creator's if the server asked made it.
+        Key creator;
+        auto doubtful = doubtful_.find(request.group);
+        if (doubtful != doubtful_.end()) {
+            if (doubtful->second.server == peer) creator = doubtful->second.creator;
+            doubtful_.erase(doubtful);
+        }
         ZGM_REQUEST(responder_, "JOIN REQUEST FROM %s", endpoint_address(request.endpoint).c_str());
         ZGM_LOG("registry: group '%s' served by %s%s", request.group.c_str(),
                 request.endpoint.c_str(), new_server ? " (new group server)" : "");
         GroupEntry& group = groups_[request.group];
         group.name = request.group;
         group.server = peer;
+        group.creator = creator;
         server.groups++;
         existing = groups_.find(request.group);
     }
@@ -455,14 +480,9 @@ void Registry::on_resolve(const std::string& from, const proto::Message& request
     auto found = groups_.find(request.group);
     if (found != groups_.end()) return send_group(from, request.request_id, found->second);
     auto away = away_.find(request.group);
-    if (away != away_.end()) {
-        int64_t seconds = (mono_ms() - away->second.since_ms) / 1000;
+    if (away != away_.end())
         return responder_.error(from, request.request_id, proto::kUnavailable,
-                                "the group server of '" + request.group + "' (" +
-                                    away->second.endpoint + ") " + away->second.why + " " +
-                                    std::to_string(seconds) + " s ago and has not come back",
-                                1000);
-    }
+                                away_reason(request.group, away->second), 1000);
     if (!complete()) {
         int64_t left_ms = expiry_ms_ - (mono_ms() - started_ms_);
         uint32_t retry_ms = (uint32_t)std::max<int64_t>(left_ms, check_ms());
@@ -479,14 +499,8 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
                 request.group.c_str());
     if (!valid_name(request.group))
         return responder_.error(from, request.request_id, proto::kInvalid, invalid_name_reason());
-    auto existing = groups_.find(request.group);
-    if (existing != groups_.end()) {
-        //  A CREATE repeated by its creator (its reply was lost) is answered again.
-        if (existing->second.creator == peer)
-            return send_group(from, request.request_id, existing->second);
-        return responder_.error(from, request.request_id, proto::kConflict,
-                                "group '" + request.group + "' already exists");
-    }
+    //  A CREATE under way repeated by its creator waits for the same outcome (also once the
+    //  group is registered, its server's OK to HOST still on its way).
     for (auto& pending : creates_)
         if (pending.second.group == request.group) {
             if (pending.second.creator == peer) {
@@ -496,8 +510,32 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
             return responder_.error(from, request.request_id, proto::kConflict,
                                     "group '" + request.group + "' is being created");
         }
+    auto existing = groups_.find(request.group);
+    if (existing != groups_.end()) {
+        //  A CREATE repeated by its creator (its reply was lost) is answered again.
+        if (existing->second.creator == peer)
+            return send_group(from, request.request_id, existing->second);
+        return responder_.error(from, request.request_id, proto::kConflict,
+                                "group '" + request.group + "' already exists");
+    }
+    //  A CREATE in doubt keeps its name: its group server may yet create the group.
+    auto doubtful = doubtful_.find(request.group);
+    if (doubtful != doubtful_.end()) {
+        if (doubtful->second.creator == peer)
+            return responder_.error(from, request.request_id, proto::kInDoubt,
+                                    in_doubt_reason(request.group, doubtful->second.server));
+        return responder_.error(from, request.request_id, proto::kConflict,
+                                "group '" + request.group + "' is being created");
+    }
+    //  A group whose server is away is not made again elsewhere: that server holds its
+    //  messages and registers it when it comes back.
+    auto away = away_.find(request.group);
+    if (away != away_.end())
+        return responder_.error(from, request.request_id, proto::kConflict,
+                                "group '" + request.group +
+                                    "' exists: " + away_reason(request.group, away->second));
     //  A group the registry could not list is not created (creations under way count).
-    if (groups_.size() + creates_.size() >= limits_.groups)
+    if (groups_.size() + creates_.size() + doubtful_.size() >= limits_.groups)
         return responder_.refuse(from, request.request_id, proto::kLimitReached,
                                  "the registry lists its maximum of " +
                                      std::to_string(limits_.groups) + " groups (--max-groups)",
@@ -530,10 +568,51 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
     pending.deadline_ms = mono_ms() + kCreateTimeoutMs;
 }
 
+std::string Registry::away_reason(const std::string& group, const AwayGroup& away) const {
+    int64_t seconds = (mono_ms() - away.since_ms) / 1000;
+    return "the group server of '" + group + "' (" + away.endpoint + ") " + away.why + " " +
+           std::to_string(seconds) + " s ago and has not come back";
+}
+
+std::string Registry::in_doubt_reason(const std::string& group, const Key& server) const {
+    auto entry = servers_.find(server);
+    std::string endpoint = entry != servers_.end() ? entry->second.endpoint : server.str();
+    return "the group server at " + endpoint + " did not answer in time; it may yet create '" +
+           group + "': create it again, or resolve it, to see";
+}
+
+//  A CREATE whose HOST ran out of time: the group was registered (its OK lost), or it is in
+//  doubt until that server registers it or refuses, or kInDoubtMs pass.
+void Registry::host_timed_out(uint32_t host_id, const PendingCreate& pending) {
+    auto group = groups_.find(pending.group);
+    bool created = group != groups_.end() && group->second.server == pending.server;
+    if (created) group->second.creator = pending.creator;
+    for (const Waiter& waiter : pending.waiters) {
+        if (created)
+            send_group(waiter.routing_id, waiter.request_id, group->second);
+        else
+            responder_.error(waiter.routing_id, waiter.request_id, proto::kInDoubt,
+                             in_doubt_reason(pending.group, pending.server));
+    }
+    if (!created)
+        doubtful_[pending.group] = {pending.server, pending.creator, host_id,
+                                    mono_ms() + kInDoubtMs};
+}
+
 void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
     auto found = creates_.find(answer.request_id);
+    if (found == creates_.end()) {
+        //  A late refusal settles a CREATE in doubt: not created (a late OK follows the
+        //  group's REGISTER, which settled it).
+        for (auto it = doubtful_.begin(); it != doubtful_.end(); ++it)
+            if (it->second.host_id == answer.request_id && it->second.server == peer) {
+                if (answer.id == proto::kError) doubtful_.erase(it);
+                break;
+            }
+        return;
+    }
     //  Only the server that was asked may answer.
-    if (found == creates_.end() || found->second.server != peer) return;
+    if (found->second.server != peer) return;
     PendingCreate pending = found->second;
     creates_.erase(found);
     auto group = groups_.find(pending.group);
@@ -591,14 +670,14 @@ void Registry::expire() {
     }
     for (auto it = creates_.begin(); it != creates_.end();) {
         if (now >= it->second.deadline_ms) {
-            for (const Waiter& waiter : it->second.waiters)
-                responder_.error(waiter.routing_id, waiter.request_id, proto::kUnavailable,
-                                 "the group server did not answer in time");
+            host_timed_out(it->first, it->second);
             it = creates_.erase(it);
         } else {
             ++it;
         }
     }
+    for (auto it = doubtful_.begin(); it != doubtful_.end();)
+        it = now >= it->second.until_ms ? doubtful_.erase(it) : std::next(it);
     if (!trust_dirs_.empty() && now - read_dirs_ms_ >= kTrustRereadMs) read_trust_dirs();
     for (auto it = away_.begin(); it != away_.end();)
         it = now - it->second.since_ms > kAwayMs ? away_.erase(it) : std::next(it);

@@ -72,6 +72,8 @@ Error error_of(uint16_t status, uint8_t request) {
         return Error::kProto;
     case proto::kUnavailable:
         return Error::kUnavailable;
+    case proto::kInDoubt:
+        return Error::kInDoubt;
     case proto::kStorage:
         return Error::kStorage;
     case proto::kDenied:
@@ -407,11 +409,13 @@ protected:
     void timed_out() {
         Link* link = user_.registry();
         std::string reason = link ? link->unreachable_reason() : "";
-        if (!last_why_.empty())
-            finish(Error::kUnavailable, last_why_);
-        else if (went_out_ && mutates_)
+        //  A request that may have reached the registry and was not answered may have
+        //  taken effect, whatever a later attempt was told.
+        if ((went_out_ || in_flight_) && mutates_)
             finish(Error::kInDoubt, "no answer from the registry at " + link->endpoint() +
                                         " in time; it may have taken effect");
+        else if (!last_why_.empty())
+            finish(Error::kUnavailable, last_why_);
         else if (!reason.empty())
             finish(Error::kUnreachable,
                    "cannot reach the registry at " + link->endpoint() + ": " + reason);
