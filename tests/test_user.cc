@@ -54,12 +54,8 @@ int wait_child(pid_t child, int fd, std::string* said, int timeout_ms) {
         said->append(buffer, (size_t)got);
     }
     int status = 0;
-    while (true) {
-        pid_t done = waitpid(child, &status, WNOHANG);
-        if (done == child) return status;
-        if (done < 0 || zgm::mono_ms() >= deadline) break;
-        usleep(10000);
-    }
+    if (test::reap(child, (int)std::max<int64_t>(deadline - zgm::mono_ms(), 0), &status))
+        return status;
     kill(child, SIGKILL);
     waitpid(child, &status, 0);
     return -1;
@@ -625,6 +621,63 @@ void test_async_sends_refused_for_the_rate_are_stored_in_the_order_handed_over(v
     expect_stored_in_order(alice, "slow", kCount);
 }
 
+//  A caller that hands over sends faster than they settle is held back rather than let the
+//  user's memory grow: zgm_user_send_async waits while 10,000 sends, or 16 MiB of bodies,
+//  have no outcome yet (outcomes come by each send's deadline: here all are lost, and the
+//  first comes its timeout after it was handed over).
+void test_async_sends_wait_while_10000_sends_or_16_mib_have_no_outcome(void** state) {
+    (void)state;
+    Proxied system;
+    zgm_user_t* alice = system.cluster.user("alice");
+    zgm_user_t* bob = system.cluster.user("bob");
+    assert_ok(zgm_user_join(alice, "lossy"));
+    assert_ok(zgm_user_join(bob, "lossy"));
+    system.proxy->set_mode(TcpProxy::Mode::kLoseRequests);
+    const int timeout = 2000 * test::slowdown();
+    struct Case {
+        zgm_user_t* user;
+        int count;
+        size_t size;
+    };
+    for (const Case& each : {Case{alice, 10000, 1}, Case{bob, 256, zgm::proto::kMaxBody}}) {
+        zgm_user_set_timeout(each.user, timeout);
+        std::string body(each.size, 'b');
+        int64_t first = zgm::mono_ms();
+        for (int i = 0; i < each.count; i++)
+            assert_ok(zgm_user_send_async(each.user, "lossy", body.data(), body.size(), NULL));
+        int64_t handed = zgm::mono_ms();
+        assert_ok(zgm_user_send_async(each.user, "lossy", "one more", 8, NULL));
+        int64_t returned = zgm::mono_ms();
+        print_message("# %d sends of %zu bytes handed over in %lld ms, the next one in %lld ms\n",
+                      each.count, each.size, (long long)(handed - first),
+                      (long long)(returned - handed));
+        //  (Unless handing them over took that long by itself, on a slow machine.)
+        if (handed - first < timeout - 10) assert_true(returned - first >= timeout - 10);
+        zgm_sent_t sent;
+        assert_ok(zgm_user_sent(each.user, &sent, 0));
+        assert_int_not_equal(sent.error, 0); //  lost: not stored, or in doubt
+    }
+}
+
+//  Outcomes the caller never reads are not kept without end: zgm_user_send_async refuses
+//  (ZGM_ELIMIT, nothing sent) while 100,000 are unread, and takes sends again once one is.
+void test_async_sends_are_refused_while_100000_outcomes_are_unread(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {"others"});
+    zgm_user_t* alice = cluster.user("alice"); //  not a member: each send refused at once
+    zgm_user_set_timeout(alice, 10000 * test::slowdown());
+    for (int i = 0; i < 100000; i++)
+        assert_ok(zgm_user_send_async(alice, "others", "x", 1, NULL));
+    assert_int_equal(zgm_user_send_async(alice, "others", "x", 1, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
+    assert_non_null(strstr(zgm_strerror(), "zgm_user_sent"));
+    zgm_sent_t sent;
+    assert_ok(zgm_user_sent(alice, &sent, 10000 * test::slowdown()));
+    assert_int_equal(sent.error, ZGM_ENOTMEMBER);
+    assert_ok(zgm_user_send_async(alice, "others", "x", 1, NULL));
+}
+
 //  A send the group server refused for its rate, still held back when its time ran out, was
 //  not stored: the error says so (ZGM_ERATE), not that it may have been (ZGM_EINDOUBT).
 void test_a_send_refused_for_the_rate_until_its_time_ran_out_is_not_in_doubt(void** state) {
@@ -1095,6 +1148,8 @@ int main(void) {
         cmocka_unit_test(test_async_sends_that_go_again_are_stored_in_the_order_handed_over),
         cmocka_unit_test(test_sends_after_a_lost_one_do_not_overtake_it),
         cmocka_unit_test(test_a_send_refused_for_the_rate_until_its_time_ran_out_is_not_in_doubt),
+        cmocka_unit_test(test_async_sends_wait_while_10000_sends_or_16_mib_have_no_outcome),
+        cmocka_unit_test(test_async_sends_are_refused_while_100000_outcomes_are_unread),
         cmocka_unit_test(test_async_sends_refused_for_the_rate_are_stored_in_the_order_handed_over),
         cmocka_unit_test(test_a_lost_joined_or_left_reply_retried_is_success),
         cmocka_unit_test(test_a_join_answered_after_its_attempt_lapsed_is_joined_not_in_doubt),
