@@ -9,8 +9,12 @@
 #ifndef ZGM_TEST_CHILD_H
 #define ZGM_TEST_CHILD_H
 
+#include "core/clock.h"
+
+#include <errno.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace test {
@@ -27,6 +31,18 @@ inline pid_t fork_child() {
         if (getppid() != parent) _exit(1);
     }
     return pid;
+}
+
+//  Waits up to timeout_ms for the child pid to end and reaps it (*status as waitpid gives it):
+//  true once it ended (or is no child of ours), false if it still runs.
+inline bool reap(pid_t pid, int timeout_ms, int* status) {
+    int64_t deadline = zgm::mono_ms() + timeout_ms;
+    while (true) {
+        pid_t done = waitpid(pid, status, WNOHANG);
+        if (done == pid || (done < 0 && errno == ECHILD)) return true;
+        if (zgm::mono_ms() >= deadline) return false;
+        usleep(10000);
+    }
 }
 
 } // namespace test

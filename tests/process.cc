@@ -96,16 +96,6 @@ pid_t start(const std::vector<std::string>& args, const std::string& log_path,
     return pid;
 }
 
-static bool reap(pid_t pid, int timeout_ms, int* status) {
-    int64_t deadline = zgm::mono_ms() + timeout_ms;
-    while (true) {
-        pid_t done = waitpid(pid, status, WNOHANG);
-        if (done == pid || (done < 0 && errno == ECHILD)) return true;
-        if (zgm::mono_ms() >= deadline) return false;
-        usleep(10000);
-    }
-}
-
 void stop(pid_t pid, int grace_ms) {
     if (pid <= 0 || !s_running.count(pid)) return;
     int status;
