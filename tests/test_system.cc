@@ -11,6 +11,10 @@
 #include "testutil.h"
 
 #include <map>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 using test::Cluster;
 using test::expect_messages;
@@ -302,6 +306,63 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     zgm_server_destroy(&server);
 }
 
+//  A loopback TCP port nothing listens on (the kernel's pick, released at once).
+int free_port() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in address = {};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0;
+    assert_int_equal(bind(fd, (struct sockaddr*)&address, sizeof address), 0);
+    socklen_t length = sizeof address;
+    assert_int_equal(getsockname(fd, (struct sockaddr*)&address, &length), 0);
+    close(fd);
+    return ntohs(address.sin_port);
+}
+
+//  zgm_server_connect to a registry that is not there (yet): -1 with ZGM_ETIMEOUT once its
+//  time is out, and the group server keeps trying: when a registry starts at that endpoint,
+//  its groups are registered there without another connect.
+void test_server_connect_without_a_registry_times_out_and_keeps_trying(void** state) {
+    (void)state;
+    int port = free_port();
+    std::string endpoint = test::local_endpoint(port);
+    //  The registry's object (its key) exists; nothing is bound at the endpoint.
+    zgm_registry_t* registry = zgm_registry_new();
+    assert_non_null(registry);
+    zgm_server_t* server = zgm_server_new(NULL);
+    assert_non_null(server);
+    assert_ok(zgm_registry_trust(registry, zgm_server_key(server)));
+    assert_ok(zgm_server_set_heartbeat(server, 100));
+    assert_ok(zgm_server_add(server, "patient", NULL, ZGM_POLICY_OPEN));
+    assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
+    int64_t start = zgm::mono_ms();
+    assert_int_equal(zgm_server_connect(server, endpoint.c_str(), zgm_registry_key(registry)), -1);
+    int64_t waited = zgm::mono_ms() - start;
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+    //  The connect's own time (5 s), not forever.
+    if (waited > 5000 + 3000 * test::slowdown())
+        fail_msg("connect took %lld ms", (long long)waited);
+
+    //  The registry comes; nobody calls connect again.
+    assert_true(
+        test::eventually([&] { return zgm_registry_bind(registry, endpoint.c_str()) == port; }));
+    zgm_user_t* user = zgm_user_new("finder");
+    assert_non_null(user);
+    assert_ok(zgm_user_connect(user, endpoint.c_str(), zgm_registry_key(registry)));
+    zgm_group_t info;
+    memset(&info, 0, sizeof info);
+    bool found = test::eventually([&] { return zgm_user_resolve(user, "patient", &info) == 0; },
+                                  15000 * test::slowdown());
+    if (!found) fail_msg("'patient' was never registered: %s", zgm_strerror());
+    assert_string_equal(info.server_key, zgm_server_key(server));
+    assert_ok(zgm_user_join(user, "patient")); //  and served where the registry says
+    zgm_user_destroy(&user);
+    zgm_server_destroy(&server);
+    zgm_registry_destroy(&registry);
+}
+
 //  Stats are for the server's own key and its admins; they count what happened.
 void test_stats_are_for_the_servers_key_and_count_what_happened(void** state) {
     (void)state;
@@ -342,6 +403,8 @@ void test_stats_are_for_the_servers_key_and_count_what_happened(void** state) {
 } // namespace
 
 int main(void) {
+    //  ZGM_TEST_FILTER=pattern runs only the tests whose names match (cmocka's filter).
+    if (const char* filter = getenv("ZGM_TEST_FILTER")) cmocka_set_test_filter(filter);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_user_in_groups_on_two_group_servers),
         cmocka_unit_test(test_group_server_restart_keeps_history_membership_and_sequence),
@@ -349,6 +412,7 @@ int main(void) {
         cmocka_unit_test(test_user_away_catches_up_exactly_once),
         cmocka_unit_test(test_advertised_endpoint_is_reachable_address_or_the_override),
         cmocka_unit_test(test_calls_fail_clearly_and_quickly),
+        cmocka_unit_test(test_server_connect_without_a_registry_times_out_and_keeps_trying),
         cmocka_unit_test(test_stats_are_for_the_servers_key_and_count_what_happened),
     };
     return cmocka_run_group_tests_name("system", tests, NULL, NULL);
