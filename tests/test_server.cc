@@ -370,6 +370,69 @@ void test_owner_operations_only_by_the_owner_else_401(void** state) {
     assert_int_equal(list.members[0].role, proto::kRoleOwner);
 }
 
+//  zgm_server_add for a group that exists, with another owner: the given owner replaces the
+//  stored one (also after a restart), the policy stays (it is the owner's to change), and
+//  without an owner the group keeps the one it has.
+void test_server_add_again_with_another_owner_replaces_it_and_keeps_the_policy(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string dir = temp_dir(fixture);
+    std::string server_key = dir + "/server.cert";
+    zgm_server_t* server = zgm_server_new(dir.c_str());
+    assert_non_null(server);
+    fixture->servers.push_back(server);
+    assert_ok(zgm_server_set_key(server, server_key.c_str()));
+    int port = zgm_server_bind(server, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    std::string endpoint = test::local_endpoint(port);
+    std::string key = zgm_server_key(server);
+    KeyPair first = KeyPair::generate(), second = KeyPair::generate();
+    assert_ok(zgm_server_add(server, "handed", first.public_txt.c_str(), ZGM_POLICY_MEMBERS));
+    RawClient& old_owner = client_of(fixture, endpoint, key, first);
+    proto::Message join = test::join_message("handed", "first");
+    assert_int_equal(test::request(old_owner, join).id, proto::kJoined);
+
+    //  Added again with another owner, and another policy.
+    assert_ok(zgm_server_add(server, "handed", second.public_txt.c_str(), ZGM_POLICY_OPEN));
+    RawClient& new_owner = client_of(fixture, endpoint, key, second);
+    join = test::join_message("handed", "second");
+    assert_int_equal(test::request(new_owner, join).id, proto::kJoined);
+    proto::Message list = members_of(new_owner, "handed");
+    assert_string_equal(list.key.str().c_str(), second.public_txt.c_str());
+    assert_int_equal(list.policy, 1); //  still members-only: the add did not open it
+    RawClient& stranger = client_of(fixture, endpoint, key);
+    join = test::join_message("handed", "stranger");
+    assert_error(test::request(stranger, join), proto::kDenied);
+    //  The new owner acts as the owner; the old one no longer.
+    proto::Message policy = test::group_request(proto::kPolicy, "handed");
+    policy.policy = 0;
+    assert_error(test::request(old_owner, policy), proto::kDenied, "only the owner");
+    assert_int_equal(test::request(new_owner, policy).id, proto::kOk);
+    //  Without an owner, the group keeps its own; the policy stays the owner's (open).
+    assert_ok(zgm_server_add(server, "handed", NULL, ZGM_POLICY_MEMBERS));
+    list = members_of(new_owner, "handed");
+    assert_string_equal(list.key.str().c_str(), second.public_txt.c_str());
+    assert_int_equal(list.policy, 0);
+
+    //  Stored: a restart on the same directory serves the group with the new owner.
+    fixture->clients.clear();
+    fixture->servers.pop_back();
+    zgm_server_destroy(&server);
+    server = zgm_server_new(dir.c_str());
+    assert_non_null(server);
+    fixture->servers.push_back(server);
+    assert_ok(zgm_server_set_key(server, server_key.c_str()));
+    port = zgm_server_bind(server, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    endpoint = test::local_endpoint(port);
+    RawClient& owner_again = client_of(fixture, endpoint, key, second);
+    list = members_of(owner_again, "handed");
+    assert_string_equal(list.key.str().c_str(), second.public_txt.c_str());
+    assert_int_equal(list.policy, 0);
+    RawClient& old_again = client_of(fixture, endpoint, key, first);
+    policy.policy = 1;
+    assert_error(test::request(old_again, policy), proto::kDenied, "only the owner");
+}
+
 void test_remove_ends_follows_and_the_removed_key_can_no_longer_fetch_send_or_receive(
     void** state) {
     Fixture* fixture = (Fixture*)*state;
@@ -2230,6 +2293,7 @@ int main(int argc, char** argv) {
         TEST(test_membership_rules_404_409_403),
         TEST(test_display_names_are_checked_and_two_members_may_share_one),
         TEST(test_owner_operations_only_by_the_owner_else_401),
+        TEST(test_server_add_again_with_another_owner_replaces_it_and_keeps_the_policy),
         TEST(test_remove_ends_follows_and_the_removed_key_can_no_longer_fetch_send_or_receive),
         TEST(test_members_only_group_refuses_keys_the_owner_did_not_add_and_takes_those_it_did),
         TEST(test_max_members_refused_with_430_naming_the_flag),
