@@ -1400,6 +1400,71 @@ void test_live_messages_arrive_once_and_in_order(void** state) {
     assert_int_equal(zgm_user_last_seq(bob, "general"), 200);
 }
 
+//  A follow not refreshed by FOLLOW for 10 seconds (kFollowLapseMs) lapses: the group's
+//  messages are no longer pushed to that connection, though its key is still a member and
+//  a FOLLOW follows again. A FOLLOW refreshes it: the 10 s count from the last one.
+void test_a_follow_not_refreshed_for_10_seconds_lapses(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const int64_t lapse_ms = 10000; //  docs/protocol.md, FOLLOW
+    assert_ok(zgm_server_add(fixture->server, "lapsing", NULL, ZGM_POLICY_OPEN));
+    //  The witness: the library refreshes its follow every 2 s.
+    assert_ok(zgm_user_join(fixture->alice, "lapsing"));
+    RawClient& sender = member(fixture, "lapsing", "sender");
+    RawClient& follower = member(fixture, "lapsing", "follower"); //  JOIN follows
+
+    //  Sends a message (stored at *stored_ms); it reaches the witness, and true if the
+    //  follower got it too (pushed in the same pass, so it is there soon after).
+    auto pushed = [&](int64_t* stored_ms) {
+        uint64_t seq = send_ok(sender, "lapsing", {"tick"}).sent[0].seq;
+        *stored_ms = mono_ms();
+        zgm_msg_t* msg = zgm_user_recv(fixture->alice, test::patience());
+        if (!msg) fail_msg("seq %llu did not reach the witness", (unsigned long long)seq);
+        assert_int_equal(zgm_msg_seq(msg), seq);
+        zgm_msg_destroy(&msg);
+        proto::Message push;
+        if (!follower.try_recv(&push, 1000 * test::slowdown())) return false;
+        assert_int_equal(push.id, proto::kDeliver);
+        assert_int_equal(push.messages.back().seq, seq);
+        return true;
+    };
+    //  A while on the JOIN's follow, then a FOLLOW that refreshes it.
+    int64_t joined = mono_ms(), stored = 0;
+    while (mono_ms() - joined < 4000) {
+        if (!pushed(&stored))
+            fail_msg("not pushed to %lld ms after the JOIN", (long long)(stored - joined));
+        zclock_sleep(250); //  pacing only
+    }
+    int64_t start = mono_ms();
+    proto::Message follow = test::follow_message({"lapsing"});
+    assert_int_equal(test::request(follower, follow).follows[0].status, proto::kStatusOk);
+
+    //  Then no FOLLOW: a message now and then until one is not pushed.
+    int64_t lapsed_at = -1, last_pushed_at = -1;
+    int64_t deadline = start + 15000 * test::slowdown();
+    while (mono_ms() < deadline) {
+        bool got = pushed(&stored);
+        if (!got) {
+            lapsed_at = stored - start;
+            break;
+        }
+        last_pushed_at = stored - start;
+        zclock_sleep(250); //  pacing only
+    }
+    if (lapsed_at < 0)
+        fail_msg("still pushed to after %lld ms without a FOLLOW", (long long)(mono_ms() - start));
+    //  Not before its time: stored after the lapse, so at least 10 s after the FOLLOW.
+    if (lapsed_at < lapse_ms)
+        fail_msg("not pushed to %lld ms after the FOLLOW (pushed at %lld ms)", (long long)lapsed_at,
+                 (long long)last_pushed_at);
+    print_message("# pushed until %lld ms, not at %lld ms after the FOLLOW\n",
+                  (long long)last_pushed_at, (long long)lapsed_at);
+
+    //  Still a member: FOLLOW again and the pushes come again.
+    follow = test::follow_message({"lapsing"}, ZGM_FOLLOW_NOW);
+    assert_int_equal(test::request(follower, follow).follows[0].status, proto::kStatusOk);
+    assert_true(pushed(&stored));
+}
+
 //  What one commit stores reaches a follower in DELIVER frames of about kDeliverBytes each
 //  (a frame stops taking records once it holds that many bytes), in seq order, none missing:
 //  frames a receiving libzmq allocates under glibc's mmap threshold.
@@ -2317,6 +2382,7 @@ int main(int argc, char** argv) {
         TEST(test_retention_by_count_bytes_and_age_reports_what_was_missed),
         TEST(test_a_commit_is_pushed_in_frames_of_about_kdeliverbytes),
         TEST(test_live_messages_arrive_once_and_in_order),
+        TEST(test_a_follow_not_refreshed_for_10_seconds_lapses),
         TEST(test_memberships_lists_exactly_the_requesters_groups),
         TEST(test_malformed_requests_get_errors_and_the_server_carries_on),
         TEST(test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines),
