@@ -888,6 +888,64 @@ void test_create_places_group_on_a_group_server_owned_by_its_creator(void** stat
     assert_int_equal(zgm_errno(), ZGM_EDENIED);
 }
 
+//  A group server of the test's own, trusted, hosting groups, connected to the fixture's
+//  registry.
+zgm_server_t* hosting_server(Fixture* fixture, const std::vector<std::string>& groups,
+                             bool accept_new) {
+    zgm_server_t* server = zgm_server_new(NULL);
+    assert_non_null(server);
+    fixture->servers.push_back(server);
+    assert_ok(zgm_registry_trust(fixture->registry, zgm_server_key(server)));
+    assert_ok(zgm_server_set_heartbeat(server, 100));
+    assert_ok(zgm_server_set_accept_new(server, accept_new));
+    for (const std::string& group : groups)
+        assert_ok(zgm_server_add(server, group.c_str(), NULL, ZGM_POLICY_OPEN));
+    assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
+    assert_ok(zgm_server_connect(server, fixture->endpoint.c_str(), fixture->key.c_str()));
+    return server;
+}
+
+//  The key of the group server the registry says serves group.
+std::string served_by(zgm_user_t* user, const char* group) {
+    zgm_group_t info;
+    if (zgm_user_resolve(user, group, &info) != 0)
+        fail_msg("resolving '%s': %s", group, zgm_strerror());
+    return info.server_key;
+}
+
+//  CREATE goes to the accepting trusted group server with the fewest groups: to the one
+//  with fewer, whichever that is, and never to one that does not accept new groups however
+//  few it hosts.
+void test_create_goes_to_the_accepting_server_with_the_fewest_groups(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    zgm_server_t* busy = hosting_server(fixture, {"b1", "b2", "b3", "b4"}, true);
+    zgm_server_t* quiet = hosting_server(fixture, {"q1"}, true);
+    //  Hosts none and takes none: its connect returned once the registry knew it.
+    hosting_server(fixture, {}, false);
+    std::string busy_key = zgm_server_key(busy), quiet_key = zgm_server_key(quiet);
+    zgm_user_t* user = zgm_user_new("creator");
+    fixture->users.push_back(user);
+    assert_ok(zgm_user_connect(user, fixture->endpoint.c_str(), fixture->key.c_str()));
+
+    //  4 against 1: the quiet one takes new groups while it has fewer (1, then 2).
+    for (const char* group : {"new1", "new2"}) {
+        assert_ok(zgm_user_create(user, group, ZGM_POLICY_OPEN));
+        assert_string_equal(served_by(user, group).c_str(), quiet_key.c_str());
+    }
+    //  Now the quiet one hosts more (7 against 4): the busy one takes them (4, then 5).
+    for (const char* group : {"q2", "q3", "q4", "q5"}) {
+        assert_ok(zgm_server_add(quiet, group, NULL, ZGM_POLICY_OPEN));
+        assert_true(test::eventually([&] {
+            zgm_group_t info;
+            return zgm_user_resolve(user, group, &info) == 0;
+        }));
+    }
+    for (const char* group : {"new3", "new4"}) {
+        assert_ok(zgm_user_create(user, group, ZGM_POLICY_OPEN));
+        assert_string_equal(served_by(user, group).c_str(), busy_key.c_str());
+    }
+}
+
 //  ---------------------------------------------------------------------------------------
 //  Listing and resolving
 
@@ -1437,6 +1495,7 @@ int main(int argc, char** argv) {
         TEST(test_a_create_of_an_away_groups_name_is_409_not_a_second_group),
         TEST(test_zgm_user_create_without_an_outcome_is_in_doubt),
         TEST(test_create_places_group_on_a_group_server_owned_by_its_creator),
+        TEST(test_create_goes_to_the_accepting_server_with_the_fewest_groups),
         TEST(test_list_pages_in_name_order_over_more_than_10000_groups),
         TEST(test_list_says_incomplete_during_the_expiry_interval_after_a_start),
         TEST(test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning),
