@@ -137,8 +137,9 @@ struct GroupSends {
     bool settling = false;
 
     //  Sends that went out and go again: each back at its place by the order it was handed
-    //  over in, whichever of the requests in flight came back first.
+    //  over in, whichever of the requests in flight came back first; the group settles.
     void requeue(std::vector<std::unique_ptr<OutgoingSend>>& sends) {
+        settling = true;
         for (auto& send : sends) {
             auto at =
                 std::upper_bound(queue.begin(), queue.end(), send->ordinal,
@@ -262,6 +263,7 @@ private:
     void pump(const std::string& group);
     void sends_answered(Pending& pending, proto::Message& message);
     void sends_lapsed(Pending& pending);
+    void go_again_unanswered(GroupSends& sends, Pending& pending);
     void complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
                   uint64_t seq, uint64_t timestamp);
     void expire_sends(int64_t now);
@@ -1931,10 +1933,7 @@ void UserActor::pump(const std::string& group) {
 void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     GroupSends& sends = sends_[pending.group];
     sends.in_flight--;
-    auto again = [&]() {
-        sends.requeue(pending.sends);
-        sends.settling = true;
-    };
+    auto again = [&]() { sends.requeue(pending.sends); };
     if (message.id == proto::kError) {
         if (message.status == proto::kTooEarly) return again(); //  an earlier one went again
         if (message.status == proto::kRateLimited || message.status == proto::kUnavailable) {
@@ -1954,9 +1953,8 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
         return;
     }
     if (message.id != proto::kSent || message.sent.size() != pending.sends.size()) {
-        //  An answer we cannot read: as if none came (counted out of flight once, above).
-        sends.in_flight++;
-        return sends_lapsed(pending);
+        //  An answer we cannot read: as if none came.
+        return go_again_unanswered(sends, pending);
     }
     for (size_t i = 0; i < pending.sends.size(); i++) {
         const proto::SentRecord& record = message.sent[i];
@@ -1977,10 +1975,13 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
 void UserActor::sends_lapsed(Pending& pending) {
     GroupSends& sends = sends_[pending.group];
     sends.in_flight--;
+    go_again_unanswered(sends, pending);
+}
+
+void UserActor::go_again_unanswered(GroupSends& sends, Pending& pending) {
     for (auto& send : pending.sends)
         send->unanswered = true;
     sends.requeue(pending.sends);
-    sends.settling = true;
     resolve(pending.group);
 }
 
@@ -2035,8 +2036,8 @@ void UserActor::expire_sends(int64_t now) {
                          "not sent: the group server asked to slow down", 0, 0);
             else if (entry.second.settling)
                 complete(std::move(send), Error::kTimeout,
-                         "not stored: it waited in time for the outcome of an earlier send to "
-                         "the group, which did not come",
+                         "not stored: its time ran out while it waited for the outcome of an "
+                         "earlier send to the group",
                          0, 0);
             else
                 complete(std::move(send), Error::kTimeout,
