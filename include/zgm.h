@@ -72,7 +72,8 @@ typedef enum {
     ZGM_ESERVER = 13,       //  any other error a server reported
     ZGM_EINDOUBT = 14,      //  sent, but no answer came: it may have taken effect. A send:
                             //  send it again with the same message id to settle it (stored
-                            //  once); a create: create it again (its creator gets the group)
+                            //  once); a create: create it again (its creator gets the group);
+                            //  a join, leave...: call it again
     ZGM_EDENIED = 15,       //  this key may not: not the group's owner, not added to a
                             //  members-only group, not a group server the registry trusts
     ZGM_ELIMIT = 16,        //  a limit of the server is reached (zgm_strerror names it)

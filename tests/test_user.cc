@@ -678,6 +678,34 @@ void test_async_sends_are_refused_while_100000_outcomes_are_unread(void** state)
     assert_ok(zgm_user_send_async(alice, "others", "x", 1, NULL));
 }
 
+//  A JOIN (or any call that changes something) that went out and had no answer by the end
+//  of its time may have taken effect: ZGM_EINDOUBT, not "did not answer in time", also when
+//  its time ended before a second attempt; one refused for the rate until then: ZGM_ERATE.
+void test_a_join_without_an_answer_in_its_time_is_in_doubt_and_one_held_for_the_rate_is_erate(
+    void** state) {
+    (void)state;
+    Proxied system;
+    zgm_user_t* alice = system.cluster.user("alice");
+    assert_ok(zgm_user_join(alice, "other")); //  the connection is up
+    system.proxy->set_mode(TcpProxy::Mode::kSwallow);
+    zgm_user_set_timeout(alice, 1000); //  under its first attempt's 2 s
+    assert_int_equal(zgm_user_join(alice, "lossy"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
+    assert_non_null(strstr(zgm_strerror(), "may have taken effect"));
+    system.proxy->set_mode(TcpProxy::Mode::kPass);
+    zgm_user_set_timeout(alice, 10000 * test::slowdown());
+    //  Settled by asking again: the first one took effect (its answer was lost).
+    assert_int_equal(zgm_user_join(alice, "lossy"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EALREADY);
+
+    assert_ok(zgm_server_set_limit(system.server, ZGM_LIMIT_RATE, 1)); //  1 a second
+    zgm_user_set_timeout(alice, 300);
+    int done = 0;
+    while (zgm_user_leave(alice, "lossy") == 0 && zgm_user_join(alice, "lossy") == 0)
+        assert_true(++done <= 3);
+    if (zgm_errno() != ZGM_ERATE) fail_msg("%d: %s", zgm_errno(), zgm_strerror());
+}
+
 //  A send the group server refused for its rate, still held back when its time ran out, was
 //  not stored: the error says so (ZGM_ERATE), not that it may have been (ZGM_EINDOUBT).
 void test_a_send_refused_for_the_rate_until_its_time_ran_out_is_not_in_doubt(void** state) {
@@ -1148,6 +1176,8 @@ int main(void) {
         cmocka_unit_test(test_async_sends_that_go_again_are_stored_in_the_order_handed_over),
         cmocka_unit_test(test_sends_after_a_lost_one_do_not_overtake_it),
         cmocka_unit_test(test_a_send_refused_for_the_rate_until_its_time_ran_out_is_not_in_doubt),
+        cmocka_unit_test(
+            test_a_join_without_an_answer_in_its_time_is_in_doubt_and_one_held_for_the_rate_is_erate),
         cmocka_unit_test(test_async_sends_wait_while_10000_sends_or_16_mib_have_no_outcome),
         cmocka_unit_test(test_async_sends_are_refused_while_100000_outcomes_are_unread),
         cmocka_unit_test(test_async_sends_refused_for_the_rate_are_stored_in_the_order_handed_over),

@@ -361,7 +361,7 @@ public:
     void start() override { advance(); }
     void lapse(Pending&) override {
         in_flight_ = false;
-        went_out_ = true;
+        unanswered_ = true;
         advance();
     }
     void tick(int64_t now) override {
@@ -375,6 +375,7 @@ public:
             (message.status == proto::kUnavailable || message.status == proto::kRateLimited) &&
             retryable_503(message)) {
             last_why_ = message.reason;
+            last_error_ = error_of(message.status, proto::kResolve);
             hold_until_ = mono_ms() + wait_ms(message);
             return;
         }
@@ -413,11 +414,11 @@ protected:
         std::string reason = link ? link->unreachable_reason() : "";
         //  A request that may have reached the registry and was not answered may have
         //  taken effect, whatever a later attempt was told.
-        if ((went_out_ || in_flight_) && mutates_)
+        if ((unanswered_ || in_flight_) && mutates_)
             finish(Error::kInDoubt, "no answer from the registry at " + link->endpoint() +
                                         " in time; it may have taken effect");
         else if (!last_why_.empty())
-            finish(Error::kUnavailable, last_why_);
+            finish(last_error_, last_why_);
         else if (!reason.empty())
             finish(Error::kUnreachable,
                    "cannot reach the registry at " + link->endpoint() + ": " + reason);
@@ -429,10 +430,11 @@ protected:
 
 private:
     bool in_flight_ = false;
-    bool went_out_ = false;
+    bool unanswered_ = false; //  an attempt went out and got no answer
     int attempts_ = 0;
     int64_t hold_until_ = 0;
     std::string last_why_;
+    Error last_error_ = Error::kUnavailable; //  what last_why_ was: a 503, or a 429
 };
 
 class GroupsOp : public RegistryOp {
@@ -533,6 +535,7 @@ public:
         if (message.id == proto::kError &&
             (message.status == proto::kRateLimited || message.status == proto::kUnavailable)) {
             last_why_ = message.reason;
+            last_error_ = error_of(message.status, proto::kResolve);
             hold_until_ = mono_ms() + wait_ms(message);
             return;
         }
@@ -550,7 +553,7 @@ public:
             resolving_ = false;
         } else {
             in_flight_ = false;
-            retried_ = true;
+            unanswered_ = true;
             need_resolve_ = true; //  silent: it may have moved
         }
         advance();
@@ -567,11 +570,11 @@ protected:
     //  Sends the request again, as a new one (paging).
     void again() {
         attempts_ = 0;
-        retried_ = false;
+        unanswered_ = false;
         advance();
     }
     const std::string& server() const { return server_; }
-    bool retried_ = false; //  an attempt went out and got no answer
+    bool unanswered_ = false; //  an attempt went out and got no answer
     //  While a subclass has requests of its own out (a fetch's pages ahead), nothing is sent.
     bool paused_ = false;
 
@@ -596,7 +599,6 @@ private:
         int attempt = std::min(kFirstAttemptMs << std::min(attempts_, 4), kMaxAttemptMs);
         if (user_.ask(this, server_, message, attempt)) {
             in_flight_ = true;
-            went_out_ = true;
             attempts_++;
         }
     }
@@ -618,6 +620,7 @@ private:
             //  Reached before: its server is away from the registry for now. Wait for it.
             last_why_ = "the group server of '" + call_->group +
                         "' is not in the registry now (stopped, or unreachable from it)";
+            last_error_ = Error::kUnavailable;
             need_resolve_ = true;
             hold_until_ = mono_ms() + 250;
             return;
@@ -626,6 +629,7 @@ private:
         } else if (message.id == proto::kError) {
             //  The registry is relearning or busy: wait, then ask again.
             last_why_ = message.reason;
+            last_error_ = error_of(message.status, proto::kResolve);
             need_resolve_ = true;
             hold_until_ = mono_ms() + wait_ms(message);
             return;
@@ -637,11 +641,13 @@ private:
         std::string where = conn ? "the group server at " + conn->link->endpoint() : "the registry";
         Link* link = conn ? conn->link.get() : user_.registry();
         std::string reason = link ? link->unreachable_reason() : "";
-        if (went_out_ && mutates_)
+        //  A request that may have reached its server unanswered may have taken effect,
+        //  whatever a later attempt was told.
+        if ((unanswered_ || in_flight_) && mutates_)
             finish(Error::kInDoubt,
                    "no answer from " + where + " in time; it may have taken effect");
         else if (!last_why_.empty())
-            finish(Error::kUnavailable, last_why_);
+            finish(last_error_, last_why_);
         else if (!reason.empty())
             finish(Error::kUnreachable, "cannot reach " + where + ": " + reason);
         else if (server_.empty() && (!user_.registry() || !user_.registry()->up()))
@@ -659,11 +665,11 @@ private:
     bool in_flight_ = false;
     bool resolving_ = false;
     bool need_resolve_ = false;
-    bool went_out_ = false;
     bool moved_ = false;
     int attempts_ = 0;
     int64_t hold_until_ = 0;
     std::string last_why_;
+    Error last_error_ = Error::kUnavailable; //  what last_why_ was: a 503, or a 429
 };
 
 class JoinOp : public GroupOp {
@@ -687,7 +693,7 @@ private:
     void answered(proto::Message& message) override {
         bool join = call_->kind == Call::kJoin;
         //  A JOIN (LEAVE) sent again after a lost answer finds it done: that is success.
-        bool done_before = retried_ && message.id == proto::kError &&
+        bool done_before = unanswered_ && message.id == proto::kError &&
                            message.status == (join ? proto::kConflict : proto::kNotMember);
         if (message.id == proto::kError && !done_before)
             return finish(error_of(message.status, join ? proto::kJoin : proto::kLeave),
