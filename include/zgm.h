@@ -283,6 +283,7 @@ ZGM_EXPORT zgm_group_t* zgm_user_groups(zgm_user_t* self, size_t* count);
 ZGM_EXPORT int zgm_user_resolve(zgm_user_t* self, const char* group, zgm_group_t* info);
 //  Asks the registry to create a group, owned by this user, on a group server that accepts
 //  new groups. Again by its creator, after a lost reply, it succeeds with the same group.
+//  A registry that has just started takes it once it knows every group: the call waits.
 //  ZGM_EEXISTS: the name is taken (also by a group whose server is away); ZGM_EINDOUBT: the
 //  request or the group server's answer to the registry was lost in time, and the group may
 //  yet be created: create it again to settle it.

@@ -577,7 +577,16 @@ void test_deregister_removes_the_servers_groups(void** state) {
 //  Creation
 
 //  A trusted raw server that offers to host new groups (HEARTBEAT with accept_new).
+//  Waits until the registry knows every group (one expiry interval after its start): before
+//  that it answers CREATE 503.
+void learned(Fixture* fixture) {
+    RawClient& user = client(fixture);
+    assert_true(test::eventually([&] { return list_page(user).complete == 1; }, test::patience()));
+}
+
+//  A trusted raw "group server" that accepts new groups, once the registry takes CREATEs.
 RawClient& accepting_server(Fixture* fixture, const std::string& endpoint) {
+    learned(fixture);
     RawClient& server = trusted_server(fixture);
     proto::Message heartbeat = test::heartbeat_message(endpoint, 0, 1);
     assert_int_equal(test::request(server, heartbeat).id, proto::kOk);
@@ -592,6 +601,7 @@ void answer(RawClient& server, const proto::Message& request, proto::Message& re
 
 void test_untrusted_server_heartbeating_accept_new_is_never_sent_host(void** state) {
     Fixture* fixture = (Fixture*)*state;
+    learned(fixture);
     RawClient& rogue = client(fixture);
     RawClient& user = client(fixture);
     proto::Message heartbeat = test::heartbeat_message("tcp://10.6.6.6:1", 0, 1);
@@ -709,12 +719,13 @@ void test_create_passes_on_the_group_servers_refusal(void** state) {
 
 void test_create_without_accepting_server_is_unavailable(void** state) {
     Fixture* fixture = (Fixture*)*state;
+    learned(fixture);
     RawClient& user = client(fixture);
     //  A trusted server that does not accept new groups does not count.
     RawClient& server = trusted_server(fixture);
     register_ok(server, "existing", "tcp://h:1");
     proto::Message create = create_message("newgroup");
-    assert_error(test::request(user, create), proto::kUnavailable);
+    assert_error(test::request(user, create), proto::kUnavailable, "no group server accepts");
     proto::Message bad = create_message("no spaces");
     assert_error(test::request(user, bad), proto::kInvalid);
 }
@@ -1025,6 +1036,47 @@ void test_list_says_incomplete_during_the_expiry_interval_after_a_start(void** s
         },
         test::patience()));
     assert_true(mono_ms() - started >= 1000);
+}
+
+//  A registry that has just started may not know a group whose server has not registered
+//  again yet: a CREATE of an unknown name waits (503 with retry_ms), and no group server is
+//  asked to host it, so the name cannot end up on two servers; once it has learned its
+//  groups, the CREATE goes through.
+void test_a_create_while_the_registry_learns_its_groups_is_503_and_hosts_nothing(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    int64_t started = mono_ms(); //  no later than the registry's own start
+    zgm_registry_t* registry = new_registry(fixture);
+    assert_ok(zgm_registry_set_expiry(registry, 1000));
+    int port = zgm_registry_bind(registry, "tcp://127.0.0.1:*");
+    std::string endpoint = test::local_endpoint(port);
+    RawClient user(endpoint, zgm_registry_key(registry));
+    test::patient(user);
+    RawClient server(endpoint, zgm_registry_key(registry));
+    test::patient(server);
+    assert_ok(zgm_registry_trust(registry, server.key().c_str()));
+    proto::Message heartbeat = test::heartbeat_message("tcp://10.0.0.1:6000", 0, 1);
+    assert_int_equal(test::request(server, heartbeat).id, proto::kOk);
+    proto::Message create = create_message("fresh");
+    proto::Message early = test::request(user, create);
+    if (mono_ms() - started < 900) {
+        assert_error(early, proto::kUnavailable, "still learning");
+        assert_true(early.retry_ms > 0 && early.retry_ms <= 1000);
+        proto::Message nothing;
+        assert_false(server.try_recv(&nothing, 100));
+    }
+    assert_true(test::eventually(
+        [&] {
+            proto::Message beat = test::heartbeat_message("tcp://10.0.0.1:6000", 0, 1);
+            assert_int_equal(test::request(server, beat).id, proto::kOk);
+            return list_page(user).complete == 1;
+        },
+        test::patience()));
+    assert_true(mono_ms() - started >= 1000);
+    proto::Message again = create_message("fresh");
+    user.send(again);
+    proto::Message host = server.recv();
+    assert_int_equal(host.id, proto::kHost);
+    assert_string_equal(host.group.c_str(), "fresh");
 }
 
 void test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning(
@@ -1493,6 +1545,7 @@ int main(int argc, char** argv) {
         TEST(test_create_without_accepting_server_is_unavailable),
         TEST(test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled),
         TEST(test_a_create_of_an_away_groups_name_is_409_not_a_second_group),
+        TEST(test_a_create_while_the_registry_learns_its_groups_is_503_and_hosts_nothing),
         TEST(test_zgm_user_create_without_an_outcome_is_in_doubt),
         TEST(test_create_places_group_on_a_group_server_owned_by_its_creator),
         TEST(test_create_goes_to_the_accepting_server_with_the_fewest_groups),

@@ -136,6 +136,12 @@ private:
     //  after one expiry interval from the start that follows a whole check interval in
     //  which every pass read the input to its end.
     bool complete() const { return learned_; }
+    //  When a request answered "still learning" may come back: at the earliest moment the
+    //  registry may be complete.
+    uint32_t learning_retry_ms() const {
+        int64_t left_ms = expiry_ms_ - (mono_ms() - started_ms_);
+        return (uint32_t)std::max<int64_t>(left_ms, check_ms());
+    }
     //  How often expire() runs: a third of the expiry interval, at least every 10 ms.
     int check_ms() const { return expiry_ms_ / 3 > 10 ? expiry_ms_ / 3 : 10; }
     void expire();
@@ -483,13 +489,10 @@ void Registry::on_resolve(const std::string& from, const proto::Message& request
     if (away != away_.end())
         return responder_.error(from, request.request_id, proto::kUnavailable,
                                 away_reason(request.group, away->second), 1000);
-    if (!complete()) {
-        int64_t left_ms = expiry_ms_ - (mono_ms() - started_ms_);
-        uint32_t retry_ms = (uint32_t)std::max<int64_t>(left_ms, check_ms());
+    if (!complete())
         return responder_.error(from, request.request_id, proto::kUnavailable,
                                 "the registry has just started and is still learning its groups",
-                                retry_ms);
-    }
+                                learning_retry_ms());
     responder_.error(from, request.request_id, proto::kNotFound,
                      "no group '" + request.group + "' in the registry");
 }
@@ -540,6 +543,12 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
                                  "the registry lists its maximum of " +
                                      std::to_string(limits_.groups) + " groups (--max-groups)",
                                  peer);
+    //  Nor is a name made while the registry may not know every group: a group server that
+    //  has not registered again since a restart may hold it.
+    if (!complete())
+        return responder_.error(from, request.request_id, proto::kUnavailable,
+                                "the registry has just started and is still learning its groups",
+                                learning_retry_ms());
     //  The accepting trusted server with the fewest groups takes it.
     const ServerEntry* chosen = nullptr;
     Key chosen_key;
