@@ -14,6 +14,7 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
     =========================================================================
 */
+#include "core/security.h"
 #include "core/zap.h"
 #include "net/sockets.h"
 #include "process.h"
@@ -307,6 +308,62 @@ void test_key_files_keep_the_secret_key_private(void** state) {
         zgm_server_t* server = zgm_server_new(NULL);
         assert_int_equal(zgm_server_set_key(server, bob_path.c_str()), -1);
         zgm_server_destroy(&server);
+    }
+    test::remove_tree(dir);
+}
+
+//  Processes that make the same missing key pair at the same moment (services started
+//  together, each given the path) end up with one key pair, each reading it whole: the
+//  secret file appears at once (link), and a loser of the race reads the winner's.
+void test_processes_making_one_key_pair_at_once_get_the_same_key(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    const int kRounds = 20, kProcesses = 3;
+    for (int round = 0; round < kRounds; round++) {
+        std::string path = dir + "/shared" + std::to_string(round) + ".cert";
+        int go[2], results[2];
+        assert_int_equal(pipe(go), 0);
+        assert_int_equal(pipe(results), 0);
+        std::vector<pid_t> children;
+        for (int i = 0; i < kProcesses; i++) {
+            pid_t child = test::fork_child();
+            assert_true(child >= 0);
+            if (child == 0) {
+                close(go[1]);
+                char byte;
+                while (read(go[0], &byte, 1) < 0 && errno == EINTR) { //  until the start
+                }
+                zgm::KeyPair keys;
+                zgm::Status status = zgm::load_key_pair(path, true, &keys, nullptr);
+                std::string said =
+                    (status.is_ok() ? keys.public_txt : "error: " + status.message()) + "\n";
+                ssize_t written = write(results[1], said.data(), said.size());
+                _exit(written == (ssize_t)said.size() ? 0 : 1);
+            }
+            children.push_back(child);
+        }
+        close(go[0]);
+        close(results[1]);
+        close(go[1]); //  all start at once
+        std::string said;
+        char buffer[512];
+        ssize_t got;
+        while ((got = read(results[0], buffer, sizeof buffer)) > 0 || (got < 0 && errno == EINTR))
+            if (got > 0) said.append(buffer, (size_t)got);
+        close(results[0]);
+        for (pid_t child : children) {
+            int status = 0;
+            assert_true(test::reap(child, 10000 * test::slowdown(), &status));
+            assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+        char on_disk[ZGM_KEY_SIZE];
+        assert_ok(zgm_key_read(path.c_str(), on_disk));
+        std::string expected;
+        for (int i = 0; i < kProcesses; i++)
+            expected += std::string(on_disk) + "\n";
+        if (said != expected)
+            fail_msg("round %d: the processes got\n%s(the file holds %s)", round, said.c_str(),
+                     on_disk);
     }
     test::remove_tree(dir);
 }
@@ -2047,6 +2104,7 @@ int main(int argc, char** argv) {
         cmocka_unit_test(test_a_client_without_curve_or_the_right_keys_gets_nothing),
         cmocka_unit_test(test_an_insecure_server_answers_only_plain_clients_stating_a_key),
         cmocka_unit_test(test_key_files_keep_the_secret_key_private),
+        cmocka_unit_test(test_processes_making_one_key_pair_at_once_get_the_same_key),
         cmocka_unit_test_teardown(test_an_observer_on_the_wire_sees_no_body_name_or_key,
                                   stop_capture),
         cmocka_unit_test(test_a_user_cannot_send_leave_fetch_follow_or_read_members_as_another),
