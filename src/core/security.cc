@@ -130,6 +130,8 @@ Status save_key_pair(const std::string& path, const KeyPair& keys, const std::st
 Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::string* name) {
     if (read_cert(path, keys, name)) return Status::ok();
     std::string secret_path = path + "_secret";
+    //  Another process making it may have put it there since: read it again.
+    if (exists(secret_path) && read_cert(path, keys, name)) return Status::ok();
     if (exists(secret_path) || !create) {
         Key public_key;
         std::string ignored;
