@@ -77,6 +77,32 @@ zgm_registry_t* new_registry(Fixture* fixture) {
     return registry;
 }
 
+//  A registry started now with its expiry set, a raw user of it and a raw group server it
+//  trusts (all removed in teardown).
+struct Started {
+    int64_t started_ms = 0; //  no later than the registry's own start
+    std::string endpoint;
+    RawClient* user = nullptr;
+    RawClient* server = nullptr;
+};
+
+Started start_registry(Fixture* fixture, int expiry_ms) {
+    Started fresh;
+    fresh.started_ms = mono_ms();
+    zgm_registry_t* registry = new_registry(fixture);
+    assert_ok(zgm_registry_set_expiry(registry, expiry_ms));
+    int port = zgm_registry_bind(registry, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    fresh.endpoint = test::local_endpoint(port);
+    std::string key = zgm_registry_key(registry);
+    fixture->clients.emplace_back(new RawClient(fresh.endpoint, key));
+    fresh.user = &test::patient(*fixture->clients.back());
+    fixture->clients.emplace_back(new RawClient(fresh.endpoint, key));
+    fresh.server = &test::patient(*fixture->clients.back());
+    assert_ok(zgm_registry_trust(registry, fresh.server->key().c_str()));
+    return fresh;
+}
+
 std::string temp_dir(Fixture* fixture) {
     fixture->dirs.push_back(test::make_temp_dir());
     return fixture->dirs.back();
@@ -747,45 +773,70 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
     creator.send(create_refused);
     proto::Message host_refused = server.recv();
     assert_string_equal(host_refused.group.c_str(), "refused");
+    //  A third one the server registers, but whose OK is lost: created, and said so.
+    proto::Message create_quiet = create_message("quiet");
+    creator.send(create_quiet);
+    assert_string_equal(server.recv().group.c_str(), "quiet");
+    register_ok(server, "quiet", endpoint, 0, Uuid::random(), 1);
 
     //  No answer to either HOST for the registry's 5 s (the server keeps heartbeating).
     std::vector<proto::Message> replies;
     assert_true(test::eventually(
         [&] {
-            proto::Message heartbeat = test::heartbeat_message(endpoint, 0, 1);
+            proto::Message heartbeat = test::heartbeat_message(endpoint, 1, 1);
             assert_int_equal(test::request(server, heartbeat).id, proto::kOk);
             proto::Message reply;
             while (creator.try_recv(&reply, 100))
                 replies.push_back(std::move(reply));
-            return replies.size() == 2;
+            return replies.size() == 3;
         },
         5000 + test::patience()));
-    for (const proto::Message& reply : replies)
-        assert_error(reply, proto::kInDoubt, "may yet create");
-    proto::Message again = create_message("slow");
-    assert_error(test::request(creator, again), proto::kInDoubt, endpoint);
+    for (const proto::Message& reply : replies) {
+        if (reply.request_id == create_quiet.request_id) {
+            assert_int_equal(reply.id, proto::kGroup);
+            assert_string_equal(reply.group.c_str(), "quiet");
+        } else {
+            assert_error(reply, proto::kInDoubt, "may yet create");
+        }
+    }
+    proto::Message quiet_again = create_message("quiet"); //  it is the creator's
+    assert_int_equal(test::request(creator, quiet_again).id, proto::kGroup);
+    //  The name waits for the server asked: anyone else's CREATE is refused, and so is
+    //  another trusted server's REGISTER of it.
     proto::Message rival = create_message("slow");
     assert_error(test::request(other, rival), proto::kConflict, "being created");
-    proto::Message nothing;
-    assert_false(server.try_recv(&nothing, 200)); //  no second HOST
+    RawClient& intruder = trusted_server(fixture);
+    proto::Message take = test::register_message(Uuid::random(), "slow", "tcp://10.0.0.9:1");
+    assert_error(test::request(intruder, take), proto::kConflict, "another group server");
 
-    //  The server creates "slow" after all: it is the creator's; it refuses "refused", whose
-    //  name is free again.
+    //  The creator asks again: the same server is asked again, and this time it answers.
+    proto::Message again = create_message("slow");
+    creator.send(again);
+    proto::Message host_again = server.recv();
+    assert_int_equal(host_again.id, proto::kHost);
+    assert_string_equal(host_again.group.c_str(), "slow");
+    assert_string_equal(host_again.key.str().c_str(), creator.key().c_str());
     register_ok(server, "slow", endpoint, 0, Uuid::random(), 1);
     proto::Message ok;
     ok.id = proto::kOk;
-    answer(server, host_slow, ok);
+    answer(server, host_again, ok);
+    proto::Message group = creator.recv();
+    assert_int_equal(group.id, proto::kGroup);
+    assert_int_equal(group.request_id, again.request_id);
+    assert_string_equal(group.key.str().c_str(), server.key().c_str());
+    answer(server, host_slow, ok); //  the first HOST's late answer changes nothing
+    again = create_message("slow");
+    assert_int_equal(test::request(creator, again).id, proto::kGroup);
+    rival = create_message("slow");
+    assert_error(test::request(other, rival), proto::kConflict, "already exists");
+
+    //  A late refusal of "refused" frees its name.
     proto::Message refusal;
     refusal.id = proto::kError;
     refusal.status = proto::kLimitReached;
     refusal.reason = "this key owns its maximum of 1 groups here";
     answer(server, host_refused, refusal);
-    again = create_message("slow");
-    proto::Message group = test::request(creator, again);
-    assert_int_equal(group.id, proto::kGroup);
-    assert_string_equal(group.key.str().c_str(), server.key().c_str());
-    rival = create_message("slow");
-    assert_error(test::request(other, rival), proto::kConflict, "already exists");
+    proto::Message nothing;
     assert_true(test::eventually(
         [&] {
             proto::Message retry = create_message("refused");
@@ -795,6 +846,72 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
         },
         test::patience()));
     assert_string_equal(nothing.key.str().c_str(), other.key().c_str());
+}
+
+//  A group server that leaves HOSTs unanswered cannot make a key's CREATEs pile up, nor
+//  keep getting the new groups: a key has at most 16 CREATEs under way or in doubt (430),
+//  and a server that let a HOST run out of time is chosen only when no other accepts.
+void test_creates_in_doubt_are_bounded_per_key_and_avoid_a_server_that_did_not_answer(
+    void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& silent = accepting_server(fixture, "tcp://10.0.0.1:7000");
+    RawClient& busy = accepting_server(fixture, "tcp://10.0.0.2:7000");
+    register_ok(busy, "busy1", "tcp://10.0.0.2:7000", 0, Uuid::random(), 1);
+    RawClient& creator = client(fixture);
+    for (int i = 0; i < 16; i++) {
+        proto::Message create = create_message("c" + std::to_string(i));
+        creator.send(create);
+        assert_int_equal(silent.recv().id, proto::kHost); //  the fewest groups
+    }
+    proto::Message one_more = create_message("c16");
+    assert_error(test::request(creator, one_more), proto::kLimitReached, "16 CREATEs");
+    //  The HOSTs run out of time (both servers heartbeat meanwhile).
+    int answered = 0;
+    assert_true(test::eventually(
+        [&] {
+            for (RawClient* server : {&silent, &busy}) {
+                proto::Message beat = test::heartbeat_message(
+                    server == &silent ? "tcp://10.0.0.1:7000" : "tcp://10.0.0.2:7000",
+                    server == &silent ? 0 : 1, 1);
+                assert_int_equal(test::request(*server, beat).id, proto::kOk);
+            }
+            proto::Message reply;
+            while (creator.try_recv(&reply, 100)) {
+                assert_error(reply, proto::kInDoubt);
+                answered++;
+            }
+            return answered == 16;
+        },
+        5000 + test::patience()));
+    assert_error(test::request(creator, one_more), proto::kLimitReached, "16 CREATEs");
+    //  Another key's CREATE goes to the server that answers, though it has more groups.
+    RawClient& other = client(fixture);
+    proto::Message create = create_message("fresh");
+    other.send(create);
+    proto::Message host = busy.recv();
+    assert_int_equal(host.id, proto::kHost);
+    assert_string_equal(host.group.c_str(), "fresh");
+}
+
+//  A HOST that cannot go (the chosen server's connection is gone, before the registry drops
+//  that server for its silence) creates nothing: 503, not a 504 that would keep the name.
+void test_a_create_whose_host_cannot_go_is_503_and_keeps_no_name(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    accepting_server(fixture, "tcp://10.0.0.1:7000");
+    fixture->clients.back().reset(); //  its connection closes; its entry lives on a while
+    RawClient& creator = client(fixture);
+    int tries = 0;
+    proto::Message reply;
+    assert_true(test::eventually(
+        [&] {
+            proto::Message create = create_message("g" + std::to_string(tries++));
+            creator.send(create);
+            reply = creator.recv();
+            return reply.id == proto::kError && reply.status == proto::kUnavailable;
+        },
+        test::patience()));
+    assert_error(reply, proto::kUnavailable, "nothing was created");
+    assert_true(reply.retry_ms > 0);
 }
 
 //  A group whose server stopped is away, not gone: that server holds its messages and
@@ -1044,16 +1161,10 @@ void test_list_says_incomplete_during_the_expiry_interval_after_a_start(void** s
 //  groups, the CREATE goes through.
 void test_a_create_while_the_registry_learns_its_groups_is_503_and_hosts_nothing(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    int64_t started = mono_ms(); //  no later than the registry's own start
-    zgm_registry_t* registry = new_registry(fixture);
-    assert_ok(zgm_registry_set_expiry(registry, 1000));
-    int port = zgm_registry_bind(registry, "tcp://127.0.0.1:*");
-    std::string endpoint = test::local_endpoint(port);
-    RawClient user(endpoint, zgm_registry_key(registry));
-    test::patient(user);
-    RawClient server(endpoint, zgm_registry_key(registry));
-    test::patient(server);
-    assert_ok(zgm_registry_trust(registry, server.key().c_str()));
+    Started fresh = start_registry(fixture, 1000);
+    int64_t started = fresh.started_ms;
+    RawClient& user = *fresh.user;
+    RawClient& server = *fresh.server;
     proto::Message heartbeat = test::heartbeat_message("tcp://10.0.0.1:6000", 0, 1);
     assert_int_equal(test::request(server, heartbeat).id, proto::kOk);
     proto::Message create = create_message("fresh");
@@ -1082,16 +1193,10 @@ void test_a_create_while_the_registry_learns_its_groups_is_503_and_hosts_nothing
 void test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning(
     void** state) {
     Fixture* fixture = (Fixture*)*state;
-    int64_t started = mono_ms(); //  no later than the registry's own start
-    zgm_registry_t* registry = new_registry(fixture);
-    assert_ok(zgm_registry_set_expiry(registry, 800));
-    int port = zgm_registry_bind(registry, "tcp://127.0.0.1:*");
-    std::string endpoint = test::local_endpoint(port);
-    RawClient user(endpoint, zgm_registry_key(registry));
-    test::patient(user);
-    RawClient server(endpoint, zgm_registry_key(registry));
-    test::patient(server);
-    assert_ok(zgm_registry_trust(registry, server.key().c_str()));
+    Started fresh = start_registry(fixture, 800);
+    int64_t started = fresh.started_ms;
+    RawClient& user = *fresh.user;
+    RawClient& server = *fresh.server;
 
     //  Just started: a miss may be a group not registered again yet.
     proto::Message miss = resolve(user, "later");
@@ -1545,6 +1650,8 @@ int main(int argc, char** argv) {
         TEST(test_create_without_accepting_server_is_unavailable),
         TEST(test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled),
         TEST(test_a_create_of_an_away_groups_name_is_409_not_a_second_group),
+        TEST(test_a_create_whose_host_cannot_go_is_503_and_keeps_no_name),
+        TEST(test_creates_in_doubt_are_bounded_per_key_and_avoid_a_server_that_did_not_answer),
         TEST(test_a_create_while_the_registry_learns_its_groups_is_503_and_hosts_nothing),
         TEST(test_zgm_user_create_without_an_outcome_is_in_doubt),
         TEST(test_create_places_group_on_a_group_server_owned_by_its_creator),

@@ -924,6 +924,15 @@ void test_only_the_server_asked_may_answer_host(void** state) {
     assert_int_equal(host.call(heartbeat).id, proto::kOk);
 
     RawClient creator(cluster.endpoint(), cluster.key());
+    //  A registry takes CREATEs once it knows every group (its expiry after the start).
+    assert_true(test::eventually(
+        [&] {
+            assert_int_equal(host.call(heartbeat).id, proto::kOk);
+            proto::Message list;
+            list.id = proto::kList;
+            return creator.call(list).complete == 1;
+        },
+        test::patience()));
     proto::Message create = group_request(proto::kCreate, "contested");
     creator.send(create);
     proto::Message asked = host.recv();

@@ -20,7 +20,6 @@ library's explanation (``str(error)``, from ``zgm_strerror``)::
 from __future__ import annotations
 
 import enum
-import re
 
 
 class ErrorCode(enum.IntEnum):
@@ -151,15 +150,12 @@ class InDoubt(Error):
     creator gets the group if it was made; ``.msg_id`` is None).
 
     Attributes:
-        msg_id: the message's id, 32 hex digits.
+        msg_id: the message's id, 32 hex digits (None for a request that is not a send).
     """
     code_of_class = ErrorCode.EINDOUBT
 
     def __init__(self, reason: str, code: int | None = None, msg_id: str | None = None) -> None:
         super().__init__(reason, code)
-        if msg_id is None:
-            found = re.search(r"\b([0-9a-f]{32})\b", reason)
-            msg_id = found.group(1) if found else None
         self.msg_id: str | None = msg_id
 
 

@@ -34,11 +34,11 @@ Responder::Received Responder::next(std::string* from, Key* peer, proto::Message
     return kRequest;
 }
 
-void Responder::reply(const std::string& to, proto::Message& message, uint32_t request_id) {
+bool Responder::reply(const std::string& to, proto::Message& message, uint32_t request_id) {
     message.request_id = request_id;
     //  A peer that vanished mid-request, or cannot take more, loses only the reply; it
     //  retries or times out.
-    proto::send(zsock_resolve(socket_), to, message, ZMQ_DONTWAIT);
+    return proto::send(zsock_resolve(socket_), to, message, ZMQ_DONTWAIT) == 0;
 }
 
 void Responder::error(const std::string& to, uint32_t request_id, uint16_t status,

@@ -49,8 +49,9 @@ public:
     //  The next request, without waiting.
     Received next(std::string* from, Key* peer, proto::Message* request);
 
-    //  Sends message to the peer with routing id `to`, as the answer to request_id.
-    void reply(const std::string& to, proto::Message& message, uint32_t request_id);
+    //  Sends message to the peer with routing id `to`, as the answer to request_id. False if
+    //  it could not go (the peer is gone, or its queue is full).
+    bool reply(const std::string& to, proto::Message& message, uint32_t request_id);
     //  Answers ERROR status with why (and retry_ms, for 429).
     void error(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
                uint32_t retry_ms = 0);

@@ -44,9 +44,12 @@ namespace zgm {
 namespace {
 
 constexpr int kCreateTimeoutMs = 5000;
-//  How long a CREATE whose group server did not answer HOST in time stays in doubt: its name
-//  is kept for its creator (504), and the group, if that server registers it, is the creator's.
+//  How long a CREATE whose group server did not answer HOST in time stays in doubt while that
+//  server is live: its name is kept for its creator (504), and the group, if that server
+//  registers it, is the creator's. While the server is away, as long as an away group.
 constexpr int64_t kInDoubtMs = 10 * 60 * 1000;
+//  CREATEs of one key under way or in doubt at once, at most.
+constexpr size_t kMaxCreatesPerKey = 16;
 //  How long a group whose server left stays known as "away" rather than "no such group".
 constexpr int64_t kAwayMs = 24 * 3600 * 1000;
 constexpr uint32_t kPageSize = 1000;
@@ -58,7 +61,8 @@ struct ServerEntry {
     std::string endpoint;
     bool accept_new = false;
     int64_t last_seen_ms = 0;
-    uint32_t groups = 0; //  groups registered by this server
+    uint32_t groups = 0;                     //  groups registered by this server
+    int64_t host_timed_out_ms = -kInDoubtMs; //  when a HOST to it last went unanswered
 };
 
 struct GroupEntry {
@@ -83,8 +87,9 @@ struct AwayGroup {
 struct DoubtfulCreate {
     Key server;
     Key creator;
+    uint8_t policy = 0;
     uint32_t host_id = 0;
-    int64_t until_ms = 0;
+    int64_t since_ms = 0;
 };
 
 //  A requester waiting for a CREATE.
@@ -99,6 +104,7 @@ struct PendingCreate {
     std::string group;
     Key server;
     Key creator;
+    uint8_t policy = 0;
     int64_t deadline_ms = 0;
 };
 
@@ -131,7 +137,10 @@ private:
     void send_group(const std::string& to, uint32_t request_id, const GroupEntry& group);
     std::string away_reason(const std::string& group, const AwayGroup& away) const;
     std::string in_doubt_reason(const std::string& group, const Key& server) const;
-    void host_timed_out(uint32_t host_id, const PendingCreate& pending);
+    bool send_host(const std::string& group, const Key& server, const Key& creator, uint8_t policy,
+                   const Waiter& waiter);
+    void settle(uint32_t host_id, const PendingCreate& pending);
+    size_t creates_of(const Key& creator) const;
     //  Whether the registry knows every live group: learned_ is set at the first check
     //  after one expiry interval from the start that follows a whole check interval in
     //  which every pass read the input to its end.
@@ -373,6 +382,17 @@ void Registry::on_register(const std::string& from, const Key& peer,
             from, request.request_id, proto::kConflict,
             "group '" + request.group + "' is already served by " + owner.endpoint, peer);
     }
+    if (existing == groups_.end()) {
+        //  A name being created, or in doubt, belongs to the server asked to host it.
+        auto doubtful = doubtful_.find(request.group);
+        bool elsewhere = doubtful != doubtful_.end() && doubtful->second.server != peer;
+        for (const auto& pending : creates_)
+            elsewhere |= pending.second.group == request.group && pending.second.server != peer;
+        if (elsewhere)
+            return responder_.refuse(
+                from, request.request_id, proto::kConflict,
+                "group '" + request.group + "' is being created on another group server", peer);
+    }
     if (existing == groups_.end() && groups_.size() >= limits_.groups)
         return responder_.refuse(from, request.request_id, proto::kLimitReached,
                                  "the registry lists its maximum of " +
@@ -522,13 +542,20 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
                                 "group '" + request.group + "' already exists");
     }
     //  A CREATE in doubt keeps its name: its group server may yet create the group.
+    //  Its creator's CREATE asks that server again (one holding the group for this owner
+    //  answers OK), or is told it is still in doubt when the server is not here.
     auto doubtful = doubtful_.find(request.group);
     if (doubtful != doubtful_.end()) {
-        if (doubtful->second.creator == peer)
-            return responder_.error(from, request.request_id, proto::kInDoubt,
-                                    in_doubt_reason(request.group, doubtful->second.server));
-        return responder_.error(from, request.request_id, proto::kConflict,
-                                "group '" + request.group + "' is being created");
+        if (doubtful->second.creator != peer)
+            return responder_.error(from, request.request_id, proto::kConflict,
+                                    "group '" + request.group + "' is being created");
+        DoubtfulCreate entry = doubtful->second;
+        doubtful_.erase(doubtful);
+        if (send_host(request.group, entry.server, peer, entry.policy, {from, request.request_id}))
+            return;
+        doubtful_[request.group] = entry;
+        return responder_.error(from, request.request_id, proto::kInDoubt,
+                                in_doubt_reason(request.group, entry.server));
     }
     //  A group whose server is away is not made again elsewhere: that server holds its
     //  messages and registers it when it comes back.
@@ -543,38 +570,76 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
                                  "the registry lists its maximum of " +
                                      std::to_string(limits_.groups) + " groups (--max-groups)",
                                  peer);
+    if (creates_of(peer) >= kMaxCreatesPerKey)
+        return responder_.refuse(from, request.request_id, proto::kLimitReached,
+                                 "this key has " + std::to_string(kMaxCreatesPerKey) +
+                                     " CREATEs under way or in doubt",
+                                 peer);
     //  Nor is a name made while the registry may not know every group: a group server that
     //  has not registered again since a restart may hold it.
     if (!complete())
         return responder_.error(from, request.request_id, proto::kUnavailable,
                                 "the registry has just started and is still learning its groups",
                                 learning_retry_ms());
-    //  The accepting trusted server with the fewest groups takes it.
+    //  The accepting trusted server with the fewest groups takes it; one that left a HOST
+    //  unanswered lately only when no other accepts.
     const ServerEntry* chosen = nullptr;
     Key chosen_key;
+    int64_t now = mono_ms();
+    auto better = [&](const ServerEntry& server) {
+        if (!chosen) return true;
+        bool late = now - server.host_timed_out_ms < kInDoubtMs;
+        bool chosen_late = now - chosen->host_timed_out_ms < kInDoubtMs;
+        if (late != chosen_late) return !late;
+        return server.groups < chosen->groups;
+    };
     for (const auto& server : servers_)
         if (server.second.accept_new && !server.second.routing_id.empty() &&
-            (!chosen || server.second.groups < chosen->groups) && trusted(server.first)) {
+            better(server.second) && trusted(server.first)) {
             chosen = &server.second;
             chosen_key = server.first;
         }
     if (!chosen)
         return responder_.error(from, request.request_id, proto::kUnavailable,
                                 "no group server accepts new groups");
+    if (!send_host(request.group, chosen_key, peer, request.policy, {from, request.request_id}))
+        return responder_.error(from, request.request_id, proto::kUnavailable,
+                                "the group server chosen (" + chosen->endpoint +
+                                    ") cannot be reached now; nothing was created",
+                                500);
+}
+
+//  Sends HOST for group to server and waits for its answer on behalf of waiter. False when
+//  the HOST could not go (the server's connection is gone or full): nothing is under way.
+bool Registry::send_host(const std::string& group, const Key& server, const Key& creator,
+                         uint8_t policy, const Waiter& waiter) {
+    auto entry = servers_.find(server);
+    if (entry == servers_.end() || entry->second.routing_id.empty()) return false;
     proto::Message host;
     host.id = proto::kHost;
-    host.group = request.group;
-    host.key = peer;
-    host.policy = request.policy;
+    host.group = group;
+    host.key = creator;
+    host.policy = policy;
     uint32_t host_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
-    responder_.reply(chosen->routing_id, host, host_id);
+    if (!responder_.reply(entry->second.routing_id, host, host_id)) return false;
     PendingCreate& pending = creates_[host_id];
-    pending.waiters.push_back({from, request.request_id});
-    pending.group = request.group;
-    pending.server = chosen_key;
-    pending.creator = peer;
+    pending.waiters.push_back(waiter);
+    pending.group = group;
+    pending.server = server;
+    pending.creator = creator;
+    pending.policy = policy;
     pending.deadline_ms = mono_ms() + kCreateTimeoutMs;
+    return true;
+}
+
+size_t Registry::creates_of(const Key& creator) const {
+    size_t count = 0;
+    for (const auto& pending : creates_)
+        count += pending.second.creator == creator ? 1 : 0;
+    for (const auto& doubtful : doubtful_)
+        count += doubtful.second.creator == creator ? 1 : 0;
+    return count;
 }
 
 std::string Registry::away_reason(const std::string& group, const AwayGroup& away) const {
@@ -587,12 +652,13 @@ std::string Registry::in_doubt_reason(const std::string& group, const Key& serve
     auto entry = servers_.find(server);
     std::string endpoint = entry != servers_.end() ? entry->second.endpoint : server.str();
     return "the group server at " + endpoint + " did not answer in time; it may yet create '" +
-           group + "': create it again, or resolve it, to see";
+           group + "': create it again to see";
 }
 
-//  A CREATE whose HOST ran out of time: the group was registered (its OK lost), or it is in
-//  doubt until that server registers it or refuses, or kInDoubtMs pass.
-void Registry::host_timed_out(uint32_t host_id, const PendingCreate& pending) {
+//  A CREATE whose HOST ran out of time, or was answered OK: the group was registered by the
+//  server asked (GROUP to every waiter, and the group is the creator's), or it is in doubt
+//  (504) until that server registers it or refuses, or the time of doubtful_ passes.
+void Registry::settle(uint32_t host_id, const PendingCreate& pending) {
     auto group = groups_.find(pending.group);
     bool created = group != groups_.end() && group->second.server == pending.server;
     if (created) group->second.creator = pending.creator;
@@ -604,8 +670,8 @@ void Registry::host_timed_out(uint32_t host_id, const PendingCreate& pending) {
                              in_doubt_reason(pending.group, pending.server));
     }
     if (!created)
-        doubtful_[pending.group] = {pending.server, pending.creator, host_id,
-                                    mono_ms() + kInDoubtMs};
+        doubtful_[pending.group] = {pending.server, pending.creator, pending.policy, host_id,
+                                    mono_ms()};
 }
 
 void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
@@ -623,20 +689,12 @@ void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
     //  Only the server that was asked may answer.
     if (found->second.server != peer) return;
     PendingCreate pending = found->second;
+    uint32_t host_id = found->first;
     creates_.erase(found);
-    auto group = groups_.find(pending.group);
-    for (const Waiter& waiter : pending.waiters) {
-        if (answer.id == proto::kError)
-            responder_.error(waiter.routing_id, waiter.request_id, answer.status, answer.reason,
-                             answer.retry_ms);
-        else if (group == groups_.end())
-            responder_.error(waiter.routing_id, waiter.request_id, proto::kInternal,
-                             "the group server did not register the new group");
-        else {
-            group->second.creator = pending.creator;
-            send_group(waiter.routing_id, waiter.request_id, group->second);
-        }
-    }
+    if (answer.id != proto::kError) return settle(host_id, pending);
+    for (const Waiter& waiter : pending.waiters)
+        responder_.error(waiter.routing_id, waiter.request_id, answer.status, answer.reason,
+                         answer.retry_ms);
 }
 
 //  The registry's figures and its group servers: for its own key and its admins only.
@@ -679,14 +737,19 @@ void Registry::expire() {
     }
     for (auto it = creates_.begin(); it != creates_.end();) {
         if (now >= it->second.deadline_ms) {
-            host_timed_out(it->first, it->second);
+            auto server = servers_.find(it->second.server);
+            if (server != servers_.end()) server->second.host_timed_out_ms = now;
+            settle(it->first, it->second);
             it = creates_.erase(it);
         } else {
             ++it;
         }
     }
-    for (auto it = doubtful_.begin(); it != doubtful_.end();)
-        it = now >= it->second.until_ms ? doubtful_.erase(it) : std::next(it);
+    for (auto it = doubtful_.begin(); it != doubtful_.end();) {
+        int64_t age = now - it->second.since_ms;
+        bool live = servers_.count(it->second.server) > 0;
+        it = (live && age >= kInDoubtMs) || age >= kAwayMs ? doubtful_.erase(it) : std::next(it);
+    }
     if (!trust_dirs_.empty() && now - read_dirs_ms_ >= kTrustRereadMs) read_trust_dirs();
     for (auto it = away_.begin(); it != away_.end();)
         it = now - it->second.since_ms > kAwayMs ? away_.erase(it) : std::next(it);

@@ -786,8 +786,6 @@ private:
             call_->members = std::move(message.members);
             call_->key = message.key;
             call_->policy = message.policy;
-            if (call_->kind == Call::kRemove && call_->key == user_.keys().public_key())
-                user_.unfollow(call_->group);
             return finish(Error::kOk);
         }
         if (message.id != proto::kOk) return finish(Error::kProto, "unexpected reply");
