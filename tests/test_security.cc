@@ -1163,6 +1163,15 @@ void test_a_user_talks_only_to_the_server_key_the_registry_gave(void** state) {
     proto::Message own = group_request(proto::kPolicy, "planted");
     own.policy = 1;
     assert_int_equal(mallory.call(own).id, proto::kOk); //  mallory owns it
+    //  Asked again for the same owner (an answer the registry did not hear): OK, nothing
+    //  changes; for another owner: refused, the group stays mallory's.
+    zstr_sendx(rogue, "HOST", "planted", mallory.key().c_str(), NULL);
+    zsock_recv(rogue, "i", &answer);
+    assert_int_equal(answer, proto::kOk);
+    zstr_sendx(rogue, "HOST", "planted", zgm_user_id(victim), NULL);
+    zsock_recv(rogue, "i", &answer);
+    assert_int_equal(answer, proto::kError);
+    assert_int_equal(mallory.call(own).id, proto::kOk);
 
     zgm_user_destroy(&victim);
     zgm_user_destroy(&fooled);
