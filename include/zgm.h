@@ -67,6 +67,7 @@ typedef enum {
     ZGM_ESTORAGE = 9,       //  the group server could not store the message; it is not stored
     ZGM_EUNAVAILABLE = 10,  //  the registry is still learning its groups after a start, the
                             //  group's server is away, or no group server takes new groups
+                            //  (or none that does can be reached now)
     ZGM_ENOTCONNECTED = 11, //  no registry endpoint was given
     ZGM_ESYSTEM = 12,       //  a local failure (memory, sockets, files)
     ZGM_ESERVER = 13,       //  any other error a server reported
@@ -284,7 +285,8 @@ ZGM_EXPORT int zgm_user_resolve(zgm_user_t* self, const char* group, zgm_group_t
 //  Asks the registry to create a group, owned by this user, on a group server that accepts
 //  new groups. Again by its creator, after a lost reply, it succeeds with the same group.
 //  A registry that has just started takes it once it knows every group: the call waits.
-//  ZGM_EEXISTS: the name is taken (also by a group whose server is away); ZGM_EINDOUBT: the
+//  ZGM_EEXISTS: the name is taken (also by a group whose server is away); ZGM_ELIMIT: the
+//  registry's --max-groups, or 16 CREATEs of this key under way or in doubt; ZGM_EINDOUBT: the
 //  request or the group server's answer to the registry was lost in time, and the group may
 //  yet be created: create it again to settle it.
 ZGM_EXPORT int zgm_user_create(zgm_user_t* self, const char* group, zgm_policy_t policy);

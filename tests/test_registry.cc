@@ -778,6 +778,14 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
     creator.send(create_quiet);
     assert_string_equal(server.recv().group.c_str(), "quiet");
     register_ok(server, "quiet", endpoint, 0, Uuid::random(), 1);
+    //  A fourth, "later", that the server registers only after the wait.
+    proto::Message create_later = create_message("later");
+    creator.send(create_later);
+    assert_string_equal(server.recv().group.c_str(), "later");
+    //  Another trusted server cannot register a name being created elsewhere.
+    RawClient& intruder = trusted_server(fixture);
+    proto::Message take = test::register_message(Uuid::random(), "slow", "tcp://10.0.0.9:1");
+    assert_error(test::request(intruder, take), proto::kConflict, "another group server");
 
     //  No answer to either HOST for the registry's 5 s (the server keeps heartbeating).
     std::vector<proto::Message> replies;
@@ -788,7 +796,7 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
             proto::Message reply;
             while (creator.try_recv(&reply, 100))
                 replies.push_back(std::move(reply));
-            return replies.size() == 3;
+            return replies.size() == 4;
         },
         5000 + test::patience()));
     for (const proto::Message& reply : replies) {
@@ -805,9 +813,12 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
     //  another trusted server's REGISTER of it.
     proto::Message rival = create_message("slow");
     assert_error(test::request(other, rival), proto::kConflict, "being created");
-    RawClient& intruder = trusted_server(fixture);
-    proto::Message take = test::register_message(Uuid::random(), "slow", "tcp://10.0.0.9:1");
+    take = test::register_message(Uuid::random(), "slow", "tcp://10.0.0.9:1");
     assert_error(test::request(intruder, take), proto::kConflict, "another group server");
+    //  The server registers "later" after all: it is the creator's, with no HOST again.
+    register_ok(server, "later", endpoint, 0, Uuid::random(), 1);
+    proto::Message later_again = create_message("later");
+    assert_int_equal(test::request(creator, later_again).id, proto::kGroup);
 
     //  The creator asks again: the same server is asked again, and this time it answers.
     proto::Message again = create_message("slow");
@@ -912,6 +923,10 @@ void test_a_create_whose_host_cannot_go_is_503_and_keeps_no_name(void** state) {
         test::patience()));
     assert_error(reply, proto::kUnavailable, "nothing was created");
     assert_true(reply.retry_ms > 0);
+    //  The name is not kept: another key's CREATE of it is not "being created".
+    RawClient& other = client(fixture);
+    proto::Message same = create_message("g" + std::to_string(tries - 1));
+    assert_error(test::request(other, same), proto::kUnavailable, "nothing was created");
 }
 
 //  A group whose server stopped is away, not gone: that server holds its messages and

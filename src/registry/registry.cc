@@ -63,6 +63,7 @@ struct ServerEntry {
     int64_t last_seen_ms = 0;
     uint32_t groups = 0;                     //  groups registered by this server
     int64_t host_timed_out_ms = -kInDoubtMs; //  when a HOST to it last went unanswered
+    int64_t since_ms = 0;                    //  when the registry last began to know it
 };
 
 struct GroupEntry {
@@ -136,10 +137,11 @@ private:
     void on_stats(const std::string& from, const Key& peer, const proto::Message& request);
     void send_group(const std::string& to, uint32_t request_id, const GroupEntry& group);
     std::string away_reason(const std::string& group, const AwayGroup& away) const;
-    std::string in_doubt_reason(const std::string& group, const Key& server) const;
+    std::string in_doubt_reason(const std::string& group, const Key& server,
+                                const char* what) const;
     bool send_host(const std::string& group, const Key& server, const Key& creator, uint8_t policy,
                    const Waiter& waiter);
-    void settle(uint32_t host_id, const PendingCreate& pending);
+    void settle(uint32_t host_id, const PendingCreate& pending, bool answered);
     size_t creates_of(const Key& creator) const;
     //  Whether the registry knows every live group: learned_ is set at the first check
     //  after one expiry interval from the start that follows a whole check interval in
@@ -400,6 +402,7 @@ void Registry::on_register(const std::string& from, const Key& peer,
                                  peer);
     ServerEntry& server = servers_[peer];
     bool new_server = server.endpoint.empty();
+    if (server.since_ms == 0) server.since_ms = mono_ms();
     server.routing_id = from;
     server.endpoint = request.endpoint;
     server.accept_new = request.accept_new != 0;
@@ -443,6 +446,8 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
     //  groups); one whose groups the registry does not all know registers them again.
     if (server == servers_.end() && request.group_count == 0 && !request.endpoint.empty())
         server = servers_.emplace(peer, ServerEntry()).first;
+    if (server != servers_.end() && server->second.since_ms == 0)
+        server->second.since_ms = mono_ms();
     if (server == servers_.end() || server->second.groups != request.group_count)
         return responder_.error(from, request.request_id, proto::kNotFound,
                                 "unknown group server or groups: register again");
@@ -554,8 +559,9 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
         if (send_host(request.group, entry.server, peer, entry.policy, {from, request.request_id}))
             return;
         doubtful_[request.group] = entry;
-        return responder_.error(from, request.request_id, proto::kInDoubt,
-                                in_doubt_reason(request.group, entry.server));
+        return responder_.error(
+            from, request.request_id, proto::kInDoubt,
+            in_doubt_reason(request.group, entry.server, "cannot be asked again now"));
     }
     //  A group whose server is away is not made again elsewhere: that server holds its
     //  messages and registers it when it comes back.
@@ -582,31 +588,39 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
                                 "the registry has just started and is still learning its groups",
                                 learning_retry_ms());
     //  The accepting trusted server with the fewest groups takes it; one that left a HOST
-    //  unanswered lately only when no other accepts.
-    const ServerEntry* chosen = nullptr;
-    Key chosen_key;
+    //  unanswered lately only when no other accepts. One that cannot be sent the HOST (its
+    //  connection gone, its queue full) counts as such, and the next is tried.
     int64_t now = mono_ms();
-    auto better = [&](const ServerEntry& server) {
-        if (!chosen) return true;
-        bool late = now - server.host_timed_out_ms < kInDoubtMs;
-        bool chosen_late = now - chosen->host_timed_out_ms < kInDoubtMs;
-        if (late != chosen_late) return !late;
-        return server.groups < chosen->groups;
-    };
-    for (const auto& server : servers_)
-        if (server.second.accept_new && !server.second.routing_id.empty() &&
-            better(server.second) && trusted(server.first)) {
-            chosen = &server.second;
-            chosen_key = server.first;
-        }
-    if (!chosen)
-        return responder_.error(from, request.request_id, proto::kUnavailable,
-                                "no group server accepts new groups");
-    if (!send_host(request.group, chosen_key, peer, request.policy, {from, request.request_id}))
-        return responder_.error(from, request.request_id, proto::kUnavailable,
-                                "the group server chosen (" + chosen->endpoint +
-                                    ") cannot be reached now; nothing was created",
-                                500);
+    //  (Each server whose HOST could not go is marked with now and not chosen again.)
+    for (size_t tries = 0;; tries++) {
+        const ServerEntry* chosen = nullptr;
+        Key chosen_key;
+        auto better = [&](const ServerEntry& server) {
+            if (!chosen) return true;
+            bool late = now - server.host_timed_out_ms < kInDoubtMs;
+            bool chosen_late = now - chosen->host_timed_out_ms < kInDoubtMs;
+            if (late != chosen_late) return !late;
+            return server.groups < chosen->groups;
+        };
+        for (const auto& server : servers_)
+            if (server.second.accept_new && !server.second.routing_id.empty() &&
+                server.second.host_timed_out_ms != now && better(server.second) &&
+                trusted(server.first)) {
+                chosen = &server.second;
+                chosen_key = server.first;
+            }
+        if (!chosen && tries == 0)
+            return responder_.error(from, request.request_id, proto::kUnavailable,
+                                    "no group server accepts new groups");
+        if (!chosen) break;
+        if (send_host(request.group, chosen_key, peer, request.policy, {from, request.request_id}))
+            return;
+        servers_[chosen_key].host_timed_out_ms = now;
+    }
+    responder_.error(from, request.request_id, proto::kUnavailable,
+                     "no group server that accepts new groups can be reached now; nothing was "
+                     "created",
+                     500);
 }
 
 //  Sends HOST for group to server and waits for its answer on behalf of waiter. False when
@@ -614,7 +628,8 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
 bool Registry::send_host(const std::string& group, const Key& server, const Key& creator,
                          uint8_t policy, const Waiter& waiter) {
     auto entry = servers_.find(server);
-    if (entry == servers_.end() || entry->second.routing_id.empty()) return false;
+    if (entry == servers_.end() || entry->second.routing_id.empty() || !trusted(server))
+        return false;
     proto::Message host;
     host.id = proto::kHost;
     host.group = group;
@@ -637,8 +652,9 @@ size_t Registry::creates_of(const Key& creator) const {
     size_t count = 0;
     for (const auto& pending : creates_)
         count += pending.second.creator == creator ? 1 : 0;
+    //  (One whose server is away is not the creator's doing: it does not count.)
     for (const auto& doubtful : doubtful_)
-        count += doubtful.second.creator == creator ? 1 : 0;
+        count += doubtful.second.creator == creator && servers_.count(doubtful.second.server);
     return count;
 }
 
@@ -648,17 +664,18 @@ std::string Registry::away_reason(const std::string& group, const AwayGroup& awa
            std::to_string(seconds) + " s ago and has not come back";
 }
 
-std::string Registry::in_doubt_reason(const std::string& group, const Key& server) const {
+std::string Registry::in_doubt_reason(const std::string& group, const Key& server,
+                                      const char* what) const {
     auto entry = servers_.find(server);
     std::string endpoint = entry != servers_.end() ? entry->second.endpoint : server.str();
-    return "the group server at " + endpoint + " did not answer in time; it may yet create '" +
-           group + "': create it again to see";
+    return "the group server at " + endpoint + " " + what + "; it may yet create '" + group +
+           "': create it again to see";
 }
 
 //  A CREATE whose HOST ran out of time, or was answered OK: the group was registered by the
 //  server asked (GROUP to every waiter, and the group is the creator's), or it is in doubt
 //  (504) until that server registers it or refuses, or the time of doubtful_ passes.
-void Registry::settle(uint32_t host_id, const PendingCreate& pending) {
+void Registry::settle(uint32_t host_id, const PendingCreate& pending, bool answered) {
     auto group = groups_.find(pending.group);
     bool created = group != groups_.end() && group->second.server == pending.server;
     if (created) group->second.creator = pending.creator;
@@ -667,7 +684,9 @@ void Registry::settle(uint32_t host_id, const PendingCreate& pending) {
             send_group(waiter.routing_id, waiter.request_id, group->second);
         else
             responder_.error(waiter.routing_id, waiter.request_id, proto::kInDoubt,
-                             in_doubt_reason(pending.group, pending.server));
+                             in_doubt_reason(pending.group, pending.server,
+                                             answered ? "answered without registering the group"
+                                                      : "did not answer in time"));
     }
     if (!created)
         doubtful_[pending.group] = {pending.server, pending.creator, pending.policy, host_id,
@@ -675,6 +694,7 @@ void Registry::settle(uint32_t host_id, const PendingCreate& pending) {
 }
 
 void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
+    if (!servers_.count(peer)) return; //  only a group server asked may answer
     auto found = creates_.find(answer.request_id);
     if (found == creates_.end()) {
         //  A late refusal settles a CREATE in doubt: not created (a late OK follows the
@@ -691,7 +711,7 @@ void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
     PendingCreate pending = found->second;
     uint32_t host_id = found->first;
     creates_.erase(found);
-    if (answer.id != proto::kError) return settle(host_id, pending);
+    if (answer.id != proto::kError) return settle(host_id, pending, true);
     for (const Waiter& waiter : pending.waiters)
         responder_.error(waiter.routing_id, waiter.request_id, answer.status, answer.reason,
                          answer.retry_ms);
@@ -739,16 +759,19 @@ void Registry::expire() {
         if (now >= it->second.deadline_ms) {
             auto server = servers_.find(it->second.server);
             if (server != servers_.end()) server->second.host_timed_out_ms = now;
-            settle(it->first, it->second);
+            settle(it->first, it->second, false);
             it = creates_.erase(it);
         } else {
             ++it;
         }
     }
     for (auto it = doubtful_.begin(); it != doubtful_.end();) {
+        //  10 minutes of the server being here; as long as an away group while it is not.
+        auto server = servers_.find(it->second.server);
         int64_t age = now - it->second.since_ms;
-        bool live = servers_.count(it->second.server) > 0;
-        it = (live && age >= kInDoubtMs) || age >= kAwayMs ? doubtful_.erase(it) : std::next(it);
+        bool settled = server != servers_.end() &&
+                       now - std::max(it->second.since_ms, server->second.since_ms) >= kInDoubtMs;
+        it = settled || age >= kAwayMs ? doubtful_.erase(it) : std::next(it);
     }
     if (!trust_dirs_.empty() && now - read_dirs_ms_ >= kTrustRereadMs) read_trust_dirs();
     for (auto it = away_.begin(); it != away_.end();)
