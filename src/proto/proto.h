@@ -114,10 +114,9 @@ enum Status : uint16_t {
     kRateLimited = 429,  //  too many requests: retry_ms says when to come back
     kLimitReached = 430, //  a limit of the server (members, groups, follows...) is reached
     kInternal = 500,
-    kUnavailable =
-        503,        //  still learning its groups, a group's server away, nobody takes new groups
-    kInDoubt = 504, //  CREATE: the chosen group server did not answer; it may yet create it
-    kStorage = 507, //  the store failed (disk full, I/O error); nothing was stored
+    kUnavailable = 503, //  still learning its groups, the group's server away, none takes groups
+    kInDoubt = 504,     //  CREATE: the chosen group server did not answer; it may yet create it
+    kStorage = 507,     //  the store failed (disk full, I/O error); nothing was stored
 };
 
 //  A frame received from a socket, alive as long as records point into it. recv gives a frame
