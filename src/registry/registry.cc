@@ -143,6 +143,9 @@ private:
                    const Waiter& waiter);
     void settle(uint32_t host_id, const PendingCreate& pending, bool answered);
     size_t creates_of(const Key& creator) const;
+    bool choose_server(int64_t now, Key* chosen);
+    //  The CREATE under way for group (at most one), or nullptr.
+    PendingCreate* pending_create(const std::string& group);
     //  Whether the registry knows every live group: learned_ is set at the first check
     //  after one expiry interval from the start that follows a whole check interval in
     //  which every pass read the input to its end.
@@ -387,10 +390,9 @@ void Registry::on_register(const std::string& from, const Key& peer,
     if (existing == groups_.end()) {
         //  A name being created, or in doubt, belongs to the server asked to host it.
         auto doubtful = doubtful_.find(request.group);
-        bool elsewhere = doubtful != doubtful_.end() && doubtful->second.server != peer;
-        for (const auto& pending : creates_)
-            elsewhere |= pending.second.group == request.group && pending.second.server != peer;
-        if (elsewhere)
+        PendingCreate* pending = pending_create(request.group);
+        if ((doubtful != doubtful_.end() && doubtful->second.server != peer) ||
+            (pending && pending->server != peer))
             return responder_.refuse(
                 from, request.request_id, proto::kConflict,
                 "group '" + request.group + "' is being created on another group server", peer);
@@ -529,15 +531,13 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
         return responder_.error(from, request.request_id, proto::kInvalid, invalid_name_reason());
     //  A CREATE under way repeated by its creator waits for the same outcome (also once the
     //  group is registered, its server's OK to HOST still on its way).
-    for (auto& pending : creates_)
-        if (pending.second.group == request.group) {
-            if (pending.second.creator == peer) {
-                pending.second.waiters.push_back({from, request.request_id});
-                return;
-            }
+    if (PendingCreate* pending = pending_create(request.group)) {
+        if (pending->creator != peer)
             return responder_.error(from, request.request_id, proto::kConflict,
                                     "group '" + request.group + "' is being created");
-        }
+        pending->waiters.push_back({from, request.request_id});
+        return;
+    }
     auto existing = groups_.find(request.group);
     if (existing != groups_.end()) {
         //  A CREATE repeated by its creator (its reply was lost) is answered again.
@@ -587,40 +587,50 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
         return responder_.error(from, request.request_id, proto::kUnavailable,
                                 "the registry has just started and is still learning its groups",
                                 learning_retry_ms());
-    //  The accepting trusted server with the fewest groups takes it; one that left a HOST
-    //  unanswered lately only when no other accepts. One that cannot be sent the HOST (its
-    //  connection gone, its queue full) counts as such, and the next is tried.
+    //  The chosen server takes it; one that cannot be sent the HOST (its connection gone,
+    //  its queue full) is marked as one that did not answer, and the next is tried.
     int64_t now = mono_ms();
-    //  (Each server whose HOST could not go is marked with now and not chosen again.)
-    for (size_t tries = 0;; tries++) {
-        const ServerEntry* chosen = nullptr;
-        Key chosen_key;
-        auto better = [&](const ServerEntry& server) {
-            if (!chosen) return true;
-            bool late = now - server.host_timed_out_ms < kInDoubtMs;
-            bool chosen_late = now - chosen->host_timed_out_ms < kInDoubtMs;
-            if (late != chosen_late) return !late;
-            return server.groups < chosen->groups;
-        };
-        for (const auto& server : servers_)
-            if (server.second.accept_new && !server.second.routing_id.empty() &&
-                server.second.host_timed_out_ms != now && better(server.second) &&
-                trusted(server.first)) {
-                chosen = &server.second;
-                chosen_key = server.first;
-            }
-        if (!chosen && tries == 0)
-            return responder_.error(from, request.request_id, proto::kUnavailable,
-                                    "no group server accepts new groups");
-        if (!chosen) break;
-        if (send_host(request.group, chosen_key, peer, request.policy, {from, request.request_id}))
+    Key chosen;
+    if (!choose_server(now, &chosen))
+        return responder_.error(from, request.request_id, proto::kUnavailable,
+                                "no group server accepts new groups");
+    do {
+        if (send_host(request.group, chosen, peer, request.policy, {from, request.request_id}))
             return;
-        servers_[chosen_key].host_timed_out_ms = now;
-    }
+        servers_[chosen].host_timed_out_ms = now;
+    } while (choose_server(now, &chosen));
     responder_.error(from, request.request_id, proto::kUnavailable,
                      "no group server that accepts new groups can be reached now; nothing was "
                      "created",
                      500);
+}
+
+//  The accepting trusted server with the fewest groups; one that left a HOST unanswered in
+//  the last kInDoubtMs only when no other accepts, and none marked at `now` (its HOST could
+//  not go just now). False if there is none.
+bool Registry::choose_server(int64_t now, Key* chosen_key) {
+    const ServerEntry* chosen = nullptr;
+    auto better = [&](const ServerEntry& server) {
+        if (!chosen) return true;
+        bool late = now - server.host_timed_out_ms < kInDoubtMs;
+        bool chosen_late = now - chosen->host_timed_out_ms < kInDoubtMs;
+        if (late != chosen_late) return !late;
+        return server.groups < chosen->groups;
+    };
+    for (const auto& server : servers_)
+        if (server.second.accept_new && !server.second.routing_id.empty() &&
+            server.second.host_timed_out_ms != now && better(server.second) &&
+            trusted(server.first)) {
+            chosen = &server.second;
+            *chosen_key = server.first;
+        }
+    return chosen != nullptr;
+}
+
+PendingCreate* Registry::pending_create(const std::string& group) {
+    for (auto& pending : creates_)
+        if (pending.second.group == group) return &pending.second;
+    return nullptr;
 }
 
 //  Sends HOST for group to server and waits for its answer on behalf of waiter. False when

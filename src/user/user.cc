@@ -193,10 +193,19 @@ protected:
     void finish(Error error, const std::string& why = "");
     //  Fails the op if the registry was never reachable and it can say why. True if it did.
     bool registry_unreachable();
+    //  A request held back (a 429 or 503 to wait out, or why): what the call says if its
+    //  time runs out while it waits.
+    void held(const proto::Message& error) { held(error_of(error.status, 0), error.reason); }
+    void held(Error error, const std::string& why) {
+        last_error_ = error;
+        last_why_ = why;
+    }
     UserActor& user_;
     Call* call_;
     int64_t deadline_ms_;
     bool done_ = false;
+    std::string last_why_;                   //  the last held(): empty if none
+    Error last_error_ = Error::kUnavailable; //  and what it was: a 503, or a 429
 };
 
 class UserActor : public Hosted {
@@ -374,8 +383,7 @@ public:
         if (message.id == proto::kError &&
             (message.status == proto::kUnavailable || message.status == proto::kRateLimited) &&
             retryable_503(message)) {
-            last_why_ = message.reason;
-            last_error_ = error_of(message.status, proto::kResolve);
+            held(message);
             hold_until_ = mono_ms() + wait_ms(message);
             return;
         }
@@ -433,8 +441,6 @@ private:
     bool unanswered_ = false; //  an attempt went out and got no answer
     int attempts_ = 0;
     int64_t hold_until_ = 0;
-    std::string last_why_;
-    Error last_error_ = Error::kUnavailable; //  what last_why_ was: a 503, or a 429
 };
 
 class GroupsOp : public RegistryOp {
@@ -534,8 +540,7 @@ public:
         in_flight_ = false;
         if (message.id == proto::kError &&
             (message.status == proto::kRateLimited || message.status == proto::kUnavailable)) {
-            last_why_ = message.reason;
-            last_error_ = error_of(message.status, proto::kResolve);
+            held(message);
             hold_until_ = mono_ms() + wait_ms(message);
             return;
         }
@@ -618,9 +623,9 @@ private:
             return finish(Error::kNotFound, message.reason);
         } else if (message.id == proto::kError && message.status == proto::kNotFound) {
             //  Reached before: its server is away from the registry for now. Wait for it.
-            last_why_ = "the group server of '" + call_->group +
-                        "' is not in the registry now (stopped, or unreachable from it)";
-            last_error_ = Error::kUnavailable;
+            held(Error::kUnavailable, "the group server of '" + call_->group +
+                                          "' is not in the registry now (stopped, or "
+                                          "unreachable from it)");
             need_resolve_ = true;
             hold_until_ = mono_ms() + 250;
             return;
@@ -628,8 +633,7 @@ private:
             return finish(Error::kInvalid, message.reason);
         } else if (message.id == proto::kError) {
             //  The registry is relearning or busy: wait, then ask again.
-            last_why_ = message.reason;
-            last_error_ = error_of(message.status, proto::kResolve);
+            held(message);
             need_resolve_ = true;
             hold_until_ = mono_ms() + wait_ms(message);
             return;
@@ -668,8 +672,6 @@ private:
     bool moved_ = false;
     int attempts_ = 0;
     int64_t hold_until_ = 0;
-    std::string last_why_;
-    Error last_error_ = Error::kUnavailable; //  what last_why_ was: a 503, or a 429
 };
 
 class JoinOp : public GroupOp {
