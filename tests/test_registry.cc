@@ -757,8 +757,10 @@ void test_create_without_accepting_server_is_unavailable(void** state) {
 }
 
 //  A group server that took HOST and did not answer in time may yet create the group: its
-//  creator is told so (504), not that nothing happened, the name waits for that server, and
-//  the group it registers later is the creator's; a late refusal frees the name.
+//  creator is told so (504), not that nothing happened, and the name waits for that server.
+//  The group is the creator's once that server answers OK to a HOST for it (registering the
+//  name does not say for whom: an operator may have added it there for another owner); a
+//  late refusal frees the name.
 void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(void** state) {
     Fixture* fixture = (Fixture*)*state;
     const char* endpoint = "tcp://10.0.0.1:7000";
@@ -773,15 +775,20 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
     creator.send(create_refused);
     proto::Message host_refused = server.recv();
     assert_string_equal(host_refused.group.c_str(), "refused");
-    //  A third one the server registers, but whose OK is lost: created, and said so.
+    //  A third one the server registers, but whose OK is lost: in doubt too.
     proto::Message create_quiet = create_message("quiet");
     creator.send(create_quiet);
     assert_string_equal(server.recv().group.c_str(), "quiet");
     register_ok(server, "quiet", endpoint, 0, Uuid::random(), 1);
-    //  A fourth, "later", that the server registers only after the wait.
+    //  A fourth, "later", that the server registers only after the wait, and a fifth,
+    //  "tardy", that it registers and answers OK only after the wait.
     proto::Message create_later = create_message("later");
     creator.send(create_later);
     assert_string_equal(server.recv().group.c_str(), "later");
+    proto::Message create_tardy = create_message("tardy");
+    creator.send(create_tardy);
+    proto::Message host_tardy = server.recv();
+    assert_string_equal(host_tardy.group.c_str(), "tardy");
     //  Another trusted server cannot register a name being created elsewhere.
     RawClient& intruder = trusted_server(fixture);
     proto::Message take = test::register_message(Uuid::random(), "slow", "tcp://10.0.0.9:1");
@@ -796,18 +803,25 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
             proto::Message reply;
             while (creator.try_recv(&reply, 100))
                 replies.push_back(std::move(reply));
-            return replies.size() == 4;
+            return replies.size() == 5;
         },
         5000 + test::patience()));
     for (const proto::Message& reply : replies) {
-        if (reply.request_id == create_quiet.request_id) {
-            assert_int_equal(reply.id, proto::kGroup);
-            assert_string_equal(reply.group.c_str(), "quiet");
-        } else {
-            assert_error(reply, proto::kInDoubt, "may yet create");
-        }
+        assert_error(reply, proto::kInDoubt, "may yet create");
+        if (reply.request_id == create_quiet.request_id)
+            assert_non_null(strstr(reply.reason.c_str(), "registered the group but did not"));
     }
-    proto::Message quiet_again = create_message("quiet"); //  it is the creator's
+    //  The creator asks again: the server is asked again, and its OK makes it the creator's.
+    proto::Message quiet_again = create_message("quiet");
+    creator.send(quiet_again);
+    proto::Message host_quiet = server.recv();
+    assert_int_equal(host_quiet.id, proto::kHost);
+    assert_string_equal(host_quiet.group.c_str(), "quiet");
+    proto::Message ok;
+    ok.id = proto::kOk;
+    answer(server, host_quiet, ok);
+    assert_int_equal(creator.recv().id, proto::kGroup);
+    quiet_again = create_message("quiet"); //  now with no HOST
     assert_int_equal(test::request(creator, quiet_again).id, proto::kGroup);
     //  The name waits for the server asked: anyone else's CREATE is refused, and so is
     //  another trusted server's REGISTER of it.
@@ -815,10 +829,32 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
     assert_error(test::request(other, rival), proto::kConflict, "being created");
     take = test::register_message(Uuid::random(), "slow", "tcp://10.0.0.9:1");
     assert_error(test::request(intruder, take), proto::kConflict, "another group server");
-    //  The server registers "later" after all: it is the creator's, with no HOST again.
+    //  The server registers "later" after all, held for another owner (an operator added
+    //  it there at that moment): the creator's repeat asks, and is told it exists.
     register_ok(server, "later", endpoint, 0, Uuid::random(), 1);
+    proto::Message later_rival = create_message("later");
+    assert_error(test::request(other, later_rival), proto::kConflict, "already exists");
     proto::Message later_again = create_message("later");
-    assert_int_equal(test::request(creator, later_again).id, proto::kGroup);
+    creator.send(later_again);
+    proto::Message host_later = server.recv();
+    assert_string_equal(host_later.group.c_str(), "later");
+    proto::Message taken;
+    taken.id = proto::kError;
+    taken.status = proto::kConflict;
+    taken.reason = "group 'later' exists";
+    answer(server, host_later, taken);
+    assert_error(creator.recv(), proto::kConflict, "exists");
+    later_again = create_message("later"); //  not the creator's: no HOST, 409
+    assert_error(test::request(creator, later_again), proto::kConflict, "already exists");
+    assert_false(server.try_recv(&host_later, 200));
+    //  "tardy" is registered and its first HOST answered OK late: the creator's, no HOST.
+    register_ok(server, "tardy", endpoint, 0, Uuid::random(), 1);
+    answer(server, host_tardy, ok);
+    proto::Message heartbeat = test::heartbeat_message(endpoint, 3, 1); //  after the OK
+    assert_int_equal(test::request(server, heartbeat).id, proto::kOk);
+    proto::Message tardy_again = create_message("tardy");
+    assert_int_equal(test::request(creator, tardy_again).id, proto::kGroup);
+    assert_false(server.try_recv(&host_later, 200));
 
     //  The creator asks again: the same server is asked again, and this time it answers.
     proto::Message again = create_message("slow");
@@ -828,8 +864,6 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
     assert_string_equal(host_again.group.c_str(), "slow");
     assert_string_equal(host_again.key.str().c_str(), creator.key().c_str());
     register_ok(server, "slow", endpoint, 0, Uuid::random(), 1);
-    proto::Message ok;
-    ok.id = proto::kOk;
     answer(server, host_again, ok);
     proto::Message group = creator.recv();
     assert_int_equal(group.id, proto::kGroup);

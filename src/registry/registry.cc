@@ -45,8 +45,8 @@ namespace {
 
 constexpr int kCreateTimeoutMs = 5000;
 //  How long a CREATE whose group server did not answer HOST in time stays in doubt while that
-//  server is live: its name is kept for its creator (504), and the group, if that server
-//  registers it, is the creator's. While the server is away, as long as an away group.
+//  server is live: its name is kept for its creator (504), whose CREATE asks that server
+//  again. While the server is away, as long as an away group.
 constexpr int64_t kInDoubtMs = 10 * 60 * 1000;
 //  CREATEs of one key under way or in doubt at once, at most.
 constexpr size_t kMaxCreatesPerKey = 16;
@@ -72,7 +72,8 @@ struct GroupEntry {
     Key server;
     uint8_t policy = 0;
     uint32_t member_count = 0;
-    Key creator; //  the key whose CREATE made it (nil for groups a server hosts itself)
+    Key creator; //  the key whose CREATE its server answered OK (nil for groups a server
+                 //  hosts itself, and until that OK)
 };
 
 //  A group whose server left (stopped, or fell silent): its name is free for a trusted group
@@ -84,7 +85,9 @@ struct AwayGroup {
     const char* why; //  "stopped", "fell silent", ...: a phrase that follows "its server"
 };
 
-//  A CREATE whose group server did not answer HOST in time: it may yet create the group.
+//  A CREATE whose group server did not answer HOST in time: it may yet create the group. Its
+//  REGISTER of the name does not settle it (an operator may have added the group there for
+//  another owner); its OK to a HOST for the creator does.
 struct DoubtfulCreate {
     Key server;
     Key creator;
@@ -143,6 +146,8 @@ private:
                    const Waiter& waiter);
     void settle(uint32_t host_id, const PendingCreate& pending, bool answered);
     size_t creates_of(const Key& creator) const;
+    //  Names listed, being created, or in doubt and not registered: what --max-groups counts.
+    size_t names_held() const;
     bool choose_server(int64_t now, Key* chosen);
     //  The CREATE under way for group (at most one), or nullptr.
     PendingCreate* pending_create(const std::string& group);
@@ -411,20 +416,14 @@ void Registry::on_register(const std::string& from, const Key& peer,
     server.last_seen_ms = mono_ms();
     if (existing == groups_.end()) {
         away_.erase(request.group);
-        //  A CREATE in doubt is settled: the group is its creator's if the server asked made it.
-        Key creator;
-        auto doubtful = doubtful_.find(request.group);
-        if (doubtful != doubtful_.end()) {
-            if (doubtful->second.server == peer) creator = doubtful->second.creator;
-            doubtful_.erase(doubtful);
-        }
+        //  A CREATE in doubt stays so: the group's REGISTER does not say for whom it was
+        //  made; the server's OK to the creator's HOST does.
         ZGM_REQUEST(responder_, "JOIN REQUEST FROM %s", endpoint_address(request.endpoint).c_str());
         ZGM_LOG("registry: group '%s' served by %s%s", request.group.c_str(),
                 request.endpoint.c_str(), new_server ? " (new group server)" : "");
         GroupEntry& group = groups_[request.group];
         group.name = request.group;
         group.server = peer;
-        group.creator = creator;
         server.groups++;
         existing = groups_.find(request.group);
     }
@@ -538,22 +537,16 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
         pending->waiters.push_back({from, request.request_id});
         return;
     }
+    //  A CREATE repeated by its creator (its reply was lost) is answered again.
     auto existing = groups_.find(request.group);
-    if (existing != groups_.end()) {
-        //  A CREATE repeated by its creator (its reply was lost) is answered again.
-        if (existing->second.creator == peer)
-            return send_group(from, request.request_id, existing->second);
-        return responder_.error(from, request.request_id, proto::kConflict,
-                                "group '" + request.group + "' already exists");
-    }
-    //  A CREATE in doubt keeps its name: its group server may yet create the group.
-    //  Its creator's CREATE asks that server again (one holding the group for this owner
-    //  answers OK), or is told it is still in doubt when the server is not here.
+    if (existing != groups_.end() && existing->second.creator == peer)
+        return send_group(from, request.request_id, existing->second);
+    //  A CREATE in doubt keeps its name: its group server may yet create the group (or has
+    //  registered it, for whom it does not say). Its creator's CREATE asks that server again
+    //  (one holding the group for this owner answers OK, for another 409), or is told it is
+    //  still in doubt when the server cannot be asked now.
     auto doubtful = doubtful_.find(request.group);
-    if (doubtful != doubtful_.end()) {
-        if (doubtful->second.creator != peer)
-            return responder_.error(from, request.request_id, proto::kConflict,
-                                    "group '" + request.group + "' is being created");
+    if (doubtful != doubtful_.end() && doubtful->second.creator == peer) {
         DoubtfulCreate entry = doubtful->second;
         doubtful_.erase(doubtful);
         if (send_host(request.group, entry.server, peer, entry.policy, {from, request.request_id}))
@@ -563,6 +556,12 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
             from, request.request_id, proto::kInDoubt,
             in_doubt_reason(request.group, entry.server, "cannot be asked again now"));
     }
+    if (existing != groups_.end())
+        return responder_.error(from, request.request_id, proto::kConflict,
+                                "group '" + request.group + "' already exists");
+    if (doubtful != doubtful_.end())
+        return responder_.error(from, request.request_id, proto::kConflict,
+                                "group '" + request.group + "' is being created");
     //  A group whose server is away is not made again elsewhere: that server holds its
     //  messages and registers it when it comes back.
     auto away = away_.find(request.group);
@@ -571,7 +570,7 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
                                 "group '" + request.group +
                                     "' exists: " + away_reason(request.group, away->second));
     //  A group the registry could not list is not created (creations under way count).
-    if (groups_.size() + creates_.size() + doubtful_.size() >= limits_.groups)
+    if (names_held() >= limits_.groups)
         return responder_.refuse(from, request.request_id, proto::kLimitReached,
                                  "the registry lists its maximum of " +
                                      std::to_string(limits_.groups) + " groups (--max-groups)",
@@ -668,6 +667,13 @@ size_t Registry::creates_of(const Key& creator) const {
     return count;
 }
 
+size_t Registry::names_held() const {
+    size_t count = groups_.size() + creates_.size();
+    for (const auto& doubtful : doubtful_)
+        count += groups_.count(doubtful.first) ? 0 : 1;
+    return count;
+}
+
 std::string Registry::away_reason(const std::string& group, const AwayGroup& away) const {
     int64_t seconds = (mono_ms() - away.since_ms) / 1000;
     return "the group server of '" + group + "' (" + away.endpoint + ") " + away.why + " " +
@@ -682,21 +688,25 @@ std::string Registry::in_doubt_reason(const std::string& group, const Key& serve
            "': create it again to see";
 }
 
-//  A CREATE whose HOST ran out of time, or was answered OK: the group was registered by the
-//  server asked (GROUP to every waiter, and the group is the creator's), or it is in doubt
-//  (504) until that server registers it or refuses, or the time of doubtful_ passes.
+//  A CREATE whose HOST ran out of time, or was answered OK: created if the server asked
+//  answered OK and registered the group (GROUP to every waiter, and the group is the
+//  creator's); else in doubt (504) until that server answers the creator's HOST or refuses,
+//  or the time of doubtful_ passes. A group registered without the OK is not taken for the
+//  creator's: the server may hold it for another owner.
 void Registry::settle(uint32_t host_id, const PendingCreate& pending, bool answered) {
     auto group = groups_.find(pending.group);
-    bool created = group != groups_.end() && group->second.server == pending.server;
+    bool registered = group != groups_.end() && group->second.server == pending.server;
+    bool created = answered && registered;
     if (created) group->second.creator = pending.creator;
+    const char* why = answered     ? "answered without registering the group"
+                      : registered ? "registered the group but did not answer in time"
+                                   : "did not answer in time";
     for (const Waiter& waiter : pending.waiters) {
         if (created)
             send_group(waiter.routing_id, waiter.request_id, group->second);
         else
             responder_.error(waiter.routing_id, waiter.request_id, proto::kInDoubt,
-                             in_doubt_reason(pending.group, pending.server,
-                                             answered ? "answered without registering the group"
-                                                      : "did not answer in time"));
+                             in_doubt_reason(pending.group, pending.server, why));
     }
     if (!created)
         doubtful_[pending.group] = {pending.server, pending.creator, pending.policy, host_id,
@@ -707,11 +717,15 @@ void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
     if (!servers_.count(peer)) return; //  only a group server asked may answer
     auto found = creates_.find(answer.request_id);
     if (found == creates_.end()) {
-        //  A late refusal settles a CREATE in doubt: not created (a late OK follows the
-        //  group's REGISTER, which settled it).
+        //  A late answer settles a CREATE in doubt: a refusal, not created; an OK, the
+        //  creator's if the group is registered (its REGISTER goes before the OK).
         for (auto it = doubtful_.begin(); it != doubtful_.end(); ++it)
             if (it->second.host_id == answer.request_id && it->second.server == peer) {
-                if (answer.id == proto::kError) doubtful_.erase(it);
+                auto group = groups_.find(it->first);
+                bool created = answer.id != proto::kError && group != groups_.end() &&
+                               group->second.server == peer;
+                if (created) group->second.creator = it->second.creator;
+                if (answer.id == proto::kError || created) doubtful_.erase(it);
                 break;
             }
         return;
