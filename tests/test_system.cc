@@ -304,6 +304,17 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(zgm_errno(), ZGM_EDENIED);
     assert_true(zgm::mono_ms() - start < 2000 * test::slowdown());
     zgm_server_destroy(&server);
+    //  So is a server with no group yet, taking new ones: the registry would never place one
+    //  there.
+    zgm_server_t* empty = zgm_server_new(NULL);
+    assert_ok(zgm_server_set_accept_new(empty, 1));
+    assert_true(zgm_server_bind(empty, "tcp://127.0.0.1:*") > 0);
+    start = zgm::mono_ms();
+    assert_int_equal(zgm_server_connect(empty, cluster.endpoint().c_str(), cluster.key()), -1);
+    assert_int_equal(zgm_errno(), ZGM_EDENIED);
+    assert_non_null(strstr(zgm_strerror(), "not a trusted group server"));
+    assert_true(zgm::mono_ms() - start < 2000 * test::slowdown());
+    zgm_server_destroy(&empty);
 }
 
 //  A loopback TCP port nothing listens on (the kernel's pick, released at once).

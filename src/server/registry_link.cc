@@ -64,6 +64,7 @@ bool RegistryLink::connect(const std::string& endpoint, const Key& registry_key,
     connect_pending_ = true;
     outcome_ready_ = false;
     known_ = false;
+    denied_.clear();
     int64_t now = mono_ms();
     connect_deadline_ms_ = now + kConnectTimeoutMs;
     next_register_ms_ = now;
@@ -111,7 +112,11 @@ void RegistryLink::finish_connect(bool timed_out) {
     connect_pending_ = false;
     outcome_ready_ = true;
     outcome_why_.clear();
-    if (refused) {
+    if (!denied_.empty()) {
+        //  Also for a server with no group yet: the registry would never send it a HOST.
+        outcome_ = Error::kDenied;
+        outcome_why_ = denied_;
+    } else if (refused) {
         outcome_ = refused->refused_status == proto::kDenied         ? Error::kDenied
                    : refused->refused_status == proto::kLimitReached ? Error::kLimit
                                                                      : Error::kExists;
@@ -157,6 +162,7 @@ void RegistryLink::handle() {
             Entry& entry = group->second;
             if (message.id == proto::kOk) {
                 known_ = true;
+                denied_.clear();
                 if (!entry.registered)
                     ZGM_LOG("group server: '%s' registered", request.group.c_str());
                 entry.registered = true;
@@ -178,12 +184,15 @@ void RegistryLink::handle() {
             finish_connect(false);
         } else if (request.id == proto::kHeartbeat && message.id == proto::kOk) {
             known_ = true;
+            denied_.clear();
             finish_connect(false);
         } else if (request.id == proto::kHeartbeat && message.id == proto::kError) {
             if (message.status == proto::kDenied) {
                 known_ = true;
-                ZGM_LOG("group server: the registry does not trust this server's key: %s",
-                        message.reason.c_str());
+                if (denied_.empty())
+                    ZGM_LOG("group server: the registry does not trust this server's key: %s",
+                            message.reason.c_str());
+                denied_ = message.reason;
                 for (auto& entry : groups_) {
                     entry.second.refused = message.reason;
                     entry.second.refused_status = message.status;

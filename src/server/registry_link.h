@@ -130,6 +130,7 @@ private:
     Error outcome_ = Error::kOk;
     std::string outcome_why_;
     bool known_ = false; //  the registry acknowledged a REGISTER or HEARTBEAT of ours
+    std::string denied_; //  why the registry refused our key (a HEARTBEAT's 401), until an OK
     int unanswered_ = 0; //  heartbeats in a row with no answer
     Key registry_key_;
     KeyPair keys_;
