@@ -603,30 +603,38 @@ void test_max_groups_per_owner_refused_with_430_naming_the_flag(void** state) {
     assert_ok(zgm_user_create(bob, "b1", ZGM_POLICY_OPEN));
 }
 
-void test_max_follows_refused_in_the_following_record(void** state) {
+//  A join follows the group: one past the key's follows is refused (the key is not made a
+//  member that would never get the group's messages live), and so is a FOLLOW past them.
+void test_max_follows_refuses_a_join_and_a_follow_beyond_it(void** state) {
     Fixture* fixture = (Fixture*)*state;
     assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_FOLLOWS, 2));
     for (const char* group : {"f1", "f2", "f3"})
         assert_ok(zgm_server_add(fixture->server, group, NULL, ZGM_POLICY_OPEN));
     RawClient& raw = client(fixture);
-    for (const char* group : {"f1", "f2", "f3"}) {
+    for (const char* group : {"f1", "f2"}) {
         proto::Message join = test::join_message(group, "follower");
-        assert_int_equal(test::request(raw, join).id, proto::kJoined); //  joining follows, up to 2
+        assert_int_equal(test::request(raw, join).id, proto::kJoined); //  joining follows
     }
+    proto::Message join = test::join_message("f3", "follower");
+    assert_error(test::request(raw, join), proto::kLimitReached, "(--max-follows)");
     proto::Message follow = test::follow_message({"f1", "f2", "f3"});
     proto::Message following = test::request(raw, follow);
     assert_int_equal(following.follows.size(), 3);
     assert_int_equal(following.follows[0].status, proto::kStatusOk);
     assert_int_equal(following.follows[1].status, proto::kStatusOk);
-    assert_int_equal(following.follows[2].status, proto::kLimitReached);
+    assert_int_equal(following.follows[2].status, proto::kNotMember); //  not joined
     //  Per key, not per connection.
     RawClient& again = client(fixture, raw.keys());
-    follow = test::follow_message({"f3"});
+    follow = test::follow_message({"f2"});
     assert_int_equal(test::request(again, follow).follows[0].status, proto::kLimitReached);
+    assert_error(test::request(again, join), proto::kLimitReached, "(--max-follows)");
     //  Leaving one ends its follow and makes room.
     proto::Message leave = test::group_request(proto::kLeave, "f1");
     assert_int_equal(test::request(raw, leave).id, proto::kOk);
     assert_int_equal(test::request(again, follow).follows[0].status, proto::kStatusOk);
+    leave = test::group_request(proto::kLeave, "f2"); //  both of its follows end
+    assert_int_equal(test::request(raw, leave).id, proto::kOk);
+    assert_int_equal(test::request(raw, join).id, proto::kJoined);
 }
 
 void test_max_rate_429_with_retry_ms_and_a_send_counts_once_whatever_it_carries(void** state) {
@@ -2364,7 +2372,7 @@ int main(int argc, char** argv) {
         TEST(test_max_members_refused_with_430_naming_the_flag),
         TEST(test_max_groups_refused_for_host_and_add_with_430_naming_the_flag),
         TEST(test_max_groups_per_owner_refused_with_430_naming_the_flag),
-        TEST(test_max_follows_refused_in_the_following_record),
+        TEST(test_max_follows_refuses_a_join_and_a_follow_beyond_it),
         TEST(test_max_rate_429_with_retry_ms_and_a_send_counts_once_whatever_it_carries),
         TEST(test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit),
         TEST(test_join_and_vanish_rounds_leave_members_at_the_limit_and_memory_flat),

@@ -644,6 +644,16 @@ void GroupServer::on_join(const std::string& from, const Key& peer, const proto:
                                  "'" + request.group + "' has its maximum of " +
                                      std::to_string(limits_.members) + " members (--max-members)",
                                  peer);
+    //  A join follows the group on this connection: one this key could not follow is not
+    //  made (a member that never gets the group's messages live, and is not told).
+    bool following = group->followers.count(from) != 0;
+    auto follows = follows_by_key_.find(peer);
+    if (!following && follows != follows_by_key_.end() && follows->second >= limits_.follows)
+        return responder_.refuse(from, request.request_id, proto::kLimitReached,
+                                 "this key follows its maximum of " +
+                                     std::to_string(limits_.follows) +
+                                     " groups here (--max-follows)",
+                                 peer);
     Member member;
     member.id = peer;
     member.name = request.name;
@@ -654,7 +664,7 @@ void GroupServer::on_join(const std::string& from, const Key& peer, const proto:
     group->members[peer] = request.name;
     summary_changed(*group);
     //  Joining follows the group on this connection (the user confirms with FOLLOW).
-    if (!group->followers.count(from) && follows_by_key_[peer] < limits_.follows) {
+    if (!following) {
         follows_by_key_[peer]++;
         Follower& follower = group->followers[from];
         follower.key = peer;
