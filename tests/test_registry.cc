@@ -1018,6 +1018,67 @@ void test_zgm_user_create_without_an_outcome_is_in_doubt(void** state) {
     assert_non_null(strstr(why.c_str(), "may yet create 'slow'"));
 }
 
+//  The keys of the "server/KEY" lines of a registry's figures, in their order.
+std::vector<std::string> server_keys(const std::string& report) {
+    std::vector<std::string> keys;
+    for (size_t start = 0, end; start < report.size(); start = end + 1) {
+        end = report.find('\n', start);
+        if (end == std::string::npos) end = report.size();
+        if (report.compare(start, 7, "server/") == 0)
+            keys.push_back(report.substr(start + 7, report.find('\t', start) - start - 7));
+    }
+    return keys;
+}
+
+//  The registry's figures name every group server it knows, a page at a time (as a group
+//  server pages its groups), and zgm_user_stats reads every page.
+void test_registry_stats_page_through_every_group_server(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const int servers = 130; //  past a page of 100
+    std::set<std::string> keys;
+    for (int i = 0; i < servers; i++) {
+        RawClient& server = trusted_server(fixture);
+        std::string endpoint =
+            "tcp://10.0.0." + std::to_string(i % 250) + ":" + std::to_string(7000 + i);
+        proto::Message heartbeat = test::heartbeat_message(endpoint, 0, 1);
+        assert_int_equal(test::request(server, heartbeat).id, proto::kOk);
+        keys.insert(server.key());
+    }
+    //  The protocol: pages of `limit`, each after the last key of the one before.
+    RawClient& admin = client(fixture);
+    assert_ok(zgm_registry_add_admin(fixture->registry, admin.key().c_str()));
+    std::set<std::string> seen;
+    std::string after;
+    int pages = 0;
+    for (bool more = true; more; pages++) {
+        proto::Message stats = test::group_request(proto::kStats);
+        stats.limit = 50;
+        stats.after = after;
+        proto::Message report = test::request(admin, stats);
+        assert_int_equal(report.id, proto::kStatsReport);
+        int on_page = 0;
+        for (const std::string& key : server_keys(report.report)) {
+            on_page += seen.insert(key).second ? 1 : 0;
+            after = key;
+        }
+        assert_true(on_page > 0 && on_page <= 50);
+        more = report.more != 0;
+        assert_true(pages < 10);
+    }
+    assert_int_equal(pages, 3);
+    assert_true(seen == keys);
+    //  The API: every server, from pages of 100.
+    zgm_user_t* user = zgm_user_new("operator");
+    fixture->users.push_back(user);
+    assert_ok(zgm_registry_add_admin(fixture->registry, zgm_user_id(user)));
+    assert_ok(zgm_user_connect(user, fixture->endpoint.c_str(), fixture->key.c_str()));
+    char* text = zgm_user_stats(user, fixture->endpoint.c_str(), fixture->key.c_str());
+    assert_non_null(text);
+    std::vector<std::string> listed = server_keys(text);
+    free(text);
+    assert_true(std::set<std::string>(listed.begin(), listed.end()) == keys);
+}
+
 void test_create_places_group_on_a_group_server_owned_by_its_creator(void** state) {
     Fixture* fixture = (Fixture*)*state;
     zgm_server_t* server = zgm_server_new(NULL);
@@ -1703,6 +1764,7 @@ int main(int argc, char** argv) {
         TEST(test_creates_in_doubt_are_bounded_per_key_and_avoid_a_server_that_did_not_answer),
         TEST(test_a_create_while_the_registry_learns_its_groups_is_503_and_hosts_nothing),
         TEST(test_zgm_user_create_without_an_outcome_is_in_doubt),
+        TEST(test_registry_stats_page_through_every_group_server),
         TEST(test_create_places_group_on_a_group_server_owned_by_its_creator),
         TEST(test_create_goes_to_the_accepting_server_with_the_fewest_groups),
         TEST(test_list_pages_in_name_order_over_more_than_10000_groups),

@@ -758,17 +758,26 @@ void Registry::on_stats(const std::string& from, const Key& peer, const proto::M
     report.add("registry", "complete", complete() ? "yes" : "no");
     add_refusals(&report, "registry", domain, responder_.refusals(),
                  responder_.malformed().by_reason());
-    for (const auto& entry : servers_) {
-        if (report.size() > proto::kMaxBody / 2) break;
-        std::string scope = "server/" + entry.first.str();
-        report.add(scope, "endpoint", entry.second.endpoint);
-        report.add(scope, "groups", entry.second.groups);
-        report.add(scope, "accept_new", entry.second.accept_new ? "yes" : "no");
-        report.add(scope, "silent_ms", (uint64_t)(now - entry.second.last_seen_ms));
+    //  Its group servers, a page at a time (after the key of the last one sent), as a
+    //  group server pages its groups.
+    uint32_t limit = request.limit && request.limit < 1000 ? request.limit : 100;
+    Key after;
+    auto it = request.after.empty() || !Key::parse(request.after, &after)
+                  ? servers_.begin()
+                  : servers_.upper_bound(after);
+    for (uint32_t count = 0;
+         it != servers_.end() && count < limit && report.size() < proto::kMaxBody / 2;
+         ++it, count++) {
+        std::string scope = "server/" + it->first.str();
+        report.add(scope, "endpoint", it->second.endpoint);
+        report.add(scope, "groups", it->second.groups);
+        report.add(scope, "accept_new", it->second.accept_new ? "yes" : "no");
+        report.add(scope, "silent_ms", (uint64_t)(now - it->second.last_seen_ms));
     }
     proto::Message answer;
     answer.id = proto::kStatsReport;
     answer.report = report.text();
+    answer.more = it != servers_.end() ? 1 : 0;
     responder_.reply(from, answer, request.request_id);
 }
 

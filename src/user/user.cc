@@ -1209,16 +1209,18 @@ public:
             return finish(error_of(message.status, proto::kStats), message.reason);
         if (message.id != proto::kStatsReport)
             return finish(Error::kProto, "unexpected reply to STATS");
-        //  Pages after the first repeat the server's own lines: keep their groups only.
+        //  Pages after the first repeat the server's own lines: keep what is paged only (a
+        //  group server's groups, the registry's group servers).
+        const std::string paged = server_.empty() ? "server/" : "group/";
         size_t start = 0;
         while (start < message.report.size()) {
             size_t end = message.report.find('\n', start);
             if (end == std::string::npos) end = message.report.size();
             std::string line = message.report.substr(start, end - start);
             start = end + 1;
-            bool group = line.compare(0, 6, "group/") == 0;
-            if (group) after_ = line.substr(6, line.find('\t') - 6);
-            if (pages_ == 0 || group) call_->body += line + "\n";
+            bool item = line.compare(0, paged.size(), paged) == 0;
+            if (item) after_ = line.substr(paged.size(), line.find('\t') - paged.size());
+            if (pages_ == 0 || item) call_->body += line + "\n";
         }
         pages_++;
         if (!message.more) return finish(Error::kOk);
