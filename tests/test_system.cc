@@ -335,6 +335,69 @@ int free_port() {
 //  zgm_server_connect to a registry that is not there (yet): -1 with ZGM_ETIMEOUT once its
 //  time is out, and the group server keeps trying: when a registry starts at that endpoint,
 //  its groups are registered there without another connect.
+//  A message id is its sender's: another sender's send with it is refused (ZGM_EEXISTS), not
+//  taken for a repeat of the first, and nothing of it is stored.
+void test_a_send_with_another_senders_message_id_is_refused_and_not_stored(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {"ids"});
+    zgm_user_t* alice = cluster.user("alice");
+    zgm_user_t* mallory = cluster.user("mallory");
+    assert_ok(zgm_user_join(alice, "ids"));
+    assert_ok(zgm_user_join(mallory, "ids"));
+    char id[ZGM_MSG_ID_SIZE] = "";
+    assert_ok(zgm_user_send(alice, "ids", "first", 5, id, NULL, NULL));
+    char taken[ZGM_MSG_ID_SIZE];
+    memcpy(taken, id, sizeof taken);
+    assert_int_equal(zgm_user_send(mallory, "ids", "other", 5, taken, NULL, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_EEXISTS);
+    //  Alice's own repeat is a repeat: stored once, seq 1.
+    uint64_t seq = 0;
+    assert_ok(zgm_user_send(alice, "ids", "first", 5, id, &seq, NULL));
+    assert_int_equal(seq, 1);
+    zgm_msglist_t* all = zgm_user_fetch(alice, "ids", NULL);
+    assert_int_equal(zgm_msglist_size(all), 1);
+    assert_string_equal(zgm_msg_sender_name(zgm_msglist_get(all, 0)), "alice");
+    zgm_msglist_destroy(&all);
+}
+
+//  A registry at its --max-groups refuses a group server's REGISTER: zgm_server_connect says
+//  ZGM_ELIMIT, naming the flag, as soon as it answers.
+void test_server_connect_past_the_registrys_max_groups_is_elimit(void** state) {
+    (void)state;
+    Cluster cluster;
+    assert_ok(zgm_registry_set_limit(cluster.registry(), ZGM_LIMIT_GROUPS, 1));
+    zgm_server_t* server = zgm_server_new(NULL);
+    assert_ok(zgm_registry_trust(cluster.registry(), zgm_server_key(server)));
+    assert_ok(zgm_server_add(server, "one", NULL, ZGM_POLICY_OPEN));
+    assert_ok(zgm_server_add(server, "two", NULL, ZGM_POLICY_OPEN));
+    assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
+    assert_int_equal(zgm_server_connect(server, cluster.endpoint().c_str(), cluster.key()), -1);
+    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
+    assert_non_null(strstr(zgm_strerror(), "--max-groups"));
+    zgm_server_destroy(&server);
+}
+
+//  A group server's figures page its groups, 100 at a time: zgm_user_stats reads them all.
+void test_server_stats_through_the_api_name_every_group(void** state) {
+    (void)state;
+    Cluster cluster;
+    std::vector<std::string> groups;
+    for (int i = 0; i < 250; i++)
+        groups.push_back("g" + std::to_string(1000 + i));
+    int port = 0;
+    zgm_server_t* server = cluster.add_server(NULL, groups, false, "tcp://127.0.0.1:*", &port);
+    zgm_user_t* admin = cluster.user("admin");
+    assert_ok(zgm_server_add_admin(server, zgm_user_id(admin)));
+    std::string endpoint = test::local_endpoint(port);
+    char* text = zgm_user_stats(admin, endpoint.c_str(), zgm_server_key(server));
+    assert_non_null(text);
+    std::string report = text;
+    free(text);
+    for (const std::string& group : groups)
+        assert_non_null(strstr(report.c_str(), ("\ngroup/" + group + "\tmembers\t").c_str()));
+}
+
 void test_server_connect_without_a_registry_times_out_and_keeps_trying(void** state) {
     (void)state;
     int port = free_port();
@@ -424,6 +487,9 @@ int main(void) {
         cmocka_unit_test(test_advertised_endpoint_is_reachable_address_or_the_override),
         cmocka_unit_test(test_calls_fail_clearly_and_quickly),
         cmocka_unit_test(test_server_connect_without_a_registry_times_out_and_keeps_trying),
+        cmocka_unit_test(test_a_send_with_another_senders_message_id_is_refused_and_not_stored),
+        cmocka_unit_test(test_server_connect_past_the_registrys_max_groups_is_elimit),
+        cmocka_unit_test(test_server_stats_through_the_api_name_every_group),
         cmocka_unit_test(test_stats_are_for_the_servers_key_and_count_what_happened),
     };
     return cmocka_run_group_tests_name("system", tests, NULL, NULL);
