@@ -1014,6 +1014,8 @@ void test_an_identity_of_zgm_0_1_becomes_a_key_pair_that_keeps_its_name(void** s
     assert_int_equal(client.status, 0);
     assert_non_null(strstr(client.out.c_str(), "<new name> x"));
     assert_string_equal(test::read_file(path + ".cursors").c_str(), "general 1\n");
+    assert_int_equal(stat((path + ".cursors").c_str(), &info), 0);
+    assert_int_equal(info.st_mode & 0777, 0600); //  what a user read is the user's
 }
 
 void test_keygen_makes_a_key_pair_once_and_prints_its_key(void** state) {
@@ -1326,6 +1328,28 @@ void test_stats_of_one_group_is_for_its_servers_own_key_only(void** state) {
     assert_non_null(strstr(former.out.c_str(), "(general): refused: "));
 }
 
+//  A group server that does not answer in time (stopped here) is said on stderr and in its
+//  section, and the exit status is 3, not the 1 of a refusal.
+void test_stats_exits_3_when_a_group_server_does_not_answer(void** state) {
+    System* s = (System*)*state;
+    std::string admin = make_key(s, "admin");
+    //  An expiry four times the stats' timeout: the stopped server stays listed.
+    const int timeout = 1000 * test::slowdown();
+    start_registry(s, 0, {"--admin", admin, "--expiry", std::to_string(4 * timeout)});
+    pid_t north = start_group(s, "north", {"--group", "general", "--memory", "--admin", admin});
+    expect_log(s, "north", "serving general");
+    Result all;
+    assert_true(test::eventually([&] { return (all = stats(s, admin, {})).status == 0; },
+                                 10 * timeout)); //  the registry knows every group
+    assert_int_equal(kill(north, SIGSTOP), 0);
+    Result stopped = stats(s, admin, {"--timeout", std::to_string(timeout)});
+    assert_int_equal(kill(north, SIGCONT), 0);
+    assert_int_equal(stopped.status, 3);
+    assert_non_null(strstr(stopped.out.c_str(), " (general): no answer: "));
+    assert_non_null(strstr(stopped.err.c_str(), "zgm stats: group server "));
+    assert_non_null(strstr(stopped.out.c_str(), "  server/")); //  the registry's part
+}
+
 void test_stats_shows_the_registry_and_every_group_server_it_lists(void** state) {
     System* s = (System*)*state;
     std::string admin = make_key(s, "admin");
@@ -1510,6 +1534,8 @@ int main(int argc, char* argv[]) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_stats_shows_the_registry_and_every_group_server_it_lists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_exits_3_when_a_group_server_does_not_answer,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_stats_watch_reports_the_rates_of_the_sends_between_two_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(
