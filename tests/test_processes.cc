@@ -1291,6 +1291,19 @@ std::string make_key(System* s, const std::string& name) {
     return path;
 }
 
+//  --trust replaces the default directory: a group server whose key is there is refused (it
+//  says so and exits 1), the one named is served.
+void test_trust_replaces_the_default_directory(void** state) {
+    System* s = (System*)*state;
+    std::string named = make_key(s, "named");
+    start_registry(s, 0, {"--trust", named});
+    Result refused = test::run(server_args(s, "north", {"--group", "general", "--memory"}));
+    assert_int_equal(refused.status, 1);
+    assert_non_null(strstr(refused.err.c_str(), "not a trusted group server"));
+    start_group(s, "south", {"--group", "random", "--memory", "--key", named});
+    expect_log(s, "south", "serving random");
+}
+
 //  The number after "name": at or after `from` in text; -1 if there is none.
 double number_after(const std::string& text, const std::string& name, size_t from) {
     size_t at = text.find("\"" + name + "\":", from);
@@ -1511,6 +1524,7 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(
             test_a_second_group_server_on_the_same_data_is_refused_naming_the_first, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(test_trust_replaces_the_default_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_refused_limit_is_named_by_its_option, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
