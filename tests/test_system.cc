@@ -332,9 +332,6 @@ int free_port() {
     return ntohs(address.sin_port);
 }
 
-//  zgm_server_connect to a registry that is not there (yet): -1 with ZGM_ETIMEOUT once its
-//  time is out, and the group server keeps trying: when a registry starts at that endpoint,
-//  its groups are registered there without another connect.
 //  A message id is its sender's: another sender's send with it is refused (ZGM_EEXISTS), not
 //  taken for a repeat of the first, and nothing of it is stored.
 void test_a_send_with_another_senders_message_id_is_refused_and_not_stored(void** state) {
@@ -398,6 +395,9 @@ void test_server_stats_through_the_api_name_every_group(void** state) {
         assert_non_null(strstr(report.c_str(), ("\ngroup/" + group + "\tmembers\t").c_str()));
 }
 
+//  zgm_server_connect to a registry that is not there (yet): -1 with ZGM_ETIMEOUT once its
+//  time is out, and the group server keeps trying: when a registry starts at that endpoint,
+//  its groups are registered there without another connect.
 void test_server_connect_without_a_registry_times_out_and_keeps_trying(void** state) {
     (void)state;
     int port = free_port();
