@@ -60,7 +60,7 @@ typedef enum {
     ZGM_ETIMEOUT = 2,       //  no answer in time; nothing was sent that could still take effect
     ZGM_ENOTMEMBER = 3,     //  the user is not a member of the group
     ZGM_ENOTFOUND = 4,      //  no such group
-    ZGM_EEXISTS = 5,        //  the group name is taken
+    ZGM_EEXISTS = 5,        //  the group name is taken, or a send's message id is another sender's
     ZGM_EALREADY = 6,       //  already a member
     ZGM_ETOOLARGE = 7,      //  the body is over ZGM_MAX_BODY
     ZGM_EPROTO = 8,         //  a peer sent something malformed or of another version
@@ -236,8 +236,8 @@ ZGM_EXPORT int zgm_server_set_retention(zgm_server_t* self, const char* group, u
 //  Registers every hosted group with the registry (whose public key is registry_key; NULL
 //  when insecure) and keeps them alive. Returns 0 once the registry accepted them, -1 if it
 //  refused (ZGM_EEXISTS: a name is held by another live group server; ZGM_EDENIED: the
-//  registry does not trust this server's key) or did not answer in time (ZGM_ETIMEOUT; the
-//  group server keeps trying).
+//  registry does not trust this server's key; ZGM_ELIMIT: the registry holds its
+//  --max-groups) or did not answer in time (ZGM_ETIMEOUT; the group server keeps trying).
 ZGM_EXPORT int zgm_server_connect(zgm_server_t* self, const char* endpoint,
                                   const char* registry_key);
 //  Deregisters (when connected) and stops.
@@ -291,7 +291,8 @@ ZGM_EXPORT int zgm_user_resolve(zgm_user_t* self, const char* group, zgm_group_t
 //  yet be created: create it again to settle it.
 ZGM_EXPORT int zgm_user_create(zgm_user_t* self, const char* group, zgm_policy_t policy);
 //  Joins a group (ZGM_EALREADY if a member already) and follows it: its new messages
-//  arrive through zgm_user_recv.
+//  arrive through zgm_user_recv. ZGM_ELIMIT: the group's --max-members, or this key follows
+//  --max-follows groups on that group server (then it is not made a member).
 ZGM_EXPORT int zgm_user_join(zgm_user_t* self, const char* group);
 //  Leaves a group (ZGM_ENOTMEMBER if not a member).
 ZGM_EXPORT int zgm_user_leave(zgm_user_t* self, const char* group);

@@ -1422,13 +1422,12 @@ void test_each_group_server_limit_is_refused_with_430(void** state) {
 
     RawClient dan(test::local_endpoint(port), zgm_server_key(server));
     proto::Message join = join_message("alices", "dan");
-    assert_int_equal(dan.call(join).id, proto::kJoined); //  and follows it: dan's one follow
-    proto::Message join_bobs = join_message("bobs", "dan");
-    assert_int_equal(dan.call(join_bobs).id, proto::kJoined); //  a member, not following
-    proto::Message follow = follow_message({"alices", "bobs"});
-    proto::Message following = dan.call(follow);
-    assert_int_equal(following.follows[0].status, proto::kStatusOk);
-    assert_int_equal(following.follows[1].status, proto::kLimitReached);
+    assert_int_equal(dan.call(join).id, proto::kJoined);    //  and follows it: dan's one follow
+    proto::Message join_bobs = join_message("bobs", "dan"); //  a join follows: not made
+    assert_error(dan.call(join_bobs), proto::kLimitReached, "--max-follows");
+    RawClient dan_again(test::local_endpoint(port), zgm_server_key(server), dan.keys());
+    proto::Message follow = follow_message({"alices"}); //  per key, not per connection
+    assert_int_equal(dan_again.call(follow).follows[0].status, proto::kLimitReached);
 
     //  The registry's own: --max-groups of the registry.
     assert_ok(zgm_registry_set_limit(cluster.registry(), ZGM_LIMIT_GROUPS, 3));

@@ -358,23 +358,6 @@ void test_a_send_with_another_senders_message_id_is_refused_and_not_stored(void*
     zgm_msglist_destroy(&all);
 }
 
-//  A registry at its --max-groups refuses a group server's REGISTER: zgm_server_connect says
-//  ZGM_ELIMIT, naming the flag, as soon as it answers.
-void test_server_connect_past_the_registrys_max_groups_is_elimit(void** state) {
-    (void)state;
-    Cluster cluster;
-    assert_ok(zgm_registry_set_limit(cluster.registry(), ZGM_LIMIT_GROUPS, 1));
-    zgm_server_t* server = zgm_server_new(NULL);
-    assert_ok(zgm_registry_trust(cluster.registry(), zgm_server_key(server)));
-    assert_ok(zgm_server_add(server, "one", NULL, ZGM_POLICY_OPEN));
-    assert_ok(zgm_server_add(server, "two", NULL, ZGM_POLICY_OPEN));
-    assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
-    assert_int_equal(zgm_server_connect(server, cluster.endpoint().c_str(), cluster.key()), -1);
-    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
-    assert_non_null(strstr(zgm_strerror(), "--max-groups"));
-    zgm_server_destroy(&server);
-}
-
 //  A group server's figures page its groups, 100 at a time: zgm_user_stats reads them all.
 void test_server_stats_through_the_api_name_every_group(void** state) {
     (void)state;
@@ -488,7 +471,6 @@ int main(void) {
         cmocka_unit_test(test_calls_fail_clearly_and_quickly),
         cmocka_unit_test(test_server_connect_without_a_registry_times_out_and_keeps_trying),
         cmocka_unit_test(test_a_send_with_another_senders_message_id_is_refused_and_not_stored),
-        cmocka_unit_test(test_server_connect_past_the_registrys_max_groups_is_elimit),
         cmocka_unit_test(test_server_stats_through_the_api_name_every_group),
         cmocka_unit_test(test_stats_are_for_the_servers_key_and_count_what_happened),
     };

@@ -977,8 +977,9 @@ class User(_Object):
         self._call(lib.zgm_user_add, _text(group), _key(key))
 
     def remove(self, group: str, key: KeyLike) -> None:
-        """The owner's call: takes a key out. It is no longer a member, cannot join again until
-        added, and stops receiving the group's messages."""
+        """The owner's call: takes a key out. It is no longer a member and stops receiving the
+        group's messages. In a members-only group it cannot join again until added; an open
+        group takes it back."""
         self._call(lib.zgm_user_remove, _text(group), _key(key))
 
     def give(self, group: str, key: KeyLike) -> None:

@@ -96,7 +96,7 @@ enum MessageId : uint8_t {
     kRetain = 47,         //  owner -> group server: the group's retention
     kMembershipList = 48, //  group server -> user: reply to MEMBERSHIPS
     kStats = 49,          //  operator -> registry or group server: a page of its counters
-    kStatsReport = 50,    //  reply to STATS: a JSON document
+    kStatsReport = 50,    //  reply to STATS: tab-separated lines, one per figure
 };
 
 //  ERROR status codes: 4xx the requester's fault, 5xx the server's.
@@ -269,7 +269,7 @@ struct Message {
     uint64_t max_count = 0;              //  RETAIN (0: no limit)
     uint64_t max_bytes = 0;              //  RETAIN
     uint64_t max_age_ms = 0;             //  RETAIN
-    std::string report;                  //  STATS_REPORT: a JSON document (at most kMaxBody)
+    std::string report;                  //  STATS_REPORT: tab-separated lines (at most kMaxBody)
     std::vector<GroupRecord> groups;     //  GROUPS
     std::vector<MessageRecord> messages; //  MESSAGES DELIVER (decoded without views)
     std::vector<MessageView> views;      //  MESSAGES DELIVER (decoded with views)
