@@ -148,7 +148,7 @@ private:
     size_t creates_of(const Key& creator) const;
     //  Names listed, being created, or in doubt and not registered: what --max-groups counts.
     size_t names_held() const;
-    bool choose_server(int64_t now, Key* chosen);
+    bool choose_server(int64_t now, const std::set<Key>& tried, Key* chosen);
     //  The CREATE under way for group (at most one), or nullptr.
     PendingCreate* pending_create(const std::string& group);
     //  Whether the registry knows every live group: learned_ is set at the first check
@@ -532,8 +532,10 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
     //  group is registered, its server's OK to HOST still on its way).
     if (PendingCreate* pending = pending_create(request.group)) {
         if (pending->creator != peer)
-            return responder_.error(from, request.request_id, proto::kConflict,
-                                    "group '" + request.group + "' is being created");
+            return responder_.error(
+                from, request.request_id, proto::kConflict,
+                "group '" + request.group +
+                    (groups_.count(request.group) ? "' already exists" : "' is being created"));
         pending->waiters.push_back({from, request.request_id});
         return;
     }
@@ -589,25 +591,27 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
     //  The chosen server takes it; one that cannot be sent the HOST (its connection gone,
     //  its queue full) is marked as one that did not answer, and the next is tried.
     int64_t now = mono_ms();
+    std::set<Key> tried;
     Key chosen;
-    if (!choose_server(now, &chosen))
+    if (!choose_server(now, tried, &chosen))
         return responder_.error(from, request.request_id, proto::kUnavailable,
                                 "no group server accepts new groups");
     do {
         if (send_host(request.group, chosen, peer, request.policy, {from, request.request_id}))
             return;
         servers_[chosen].host_timed_out_ms = now;
-    } while (choose_server(now, &chosen));
+        tried.insert(chosen);
+    } while (choose_server(now, tried, &chosen));
     responder_.error(from, request.request_id, proto::kUnavailable,
                      "no group server that accepts new groups can be reached now; nothing was "
                      "created",
                      500);
 }
 
-//  The accepting trusted server with the fewest groups; one that left a HOST unanswered in
-//  the last kInDoubtMs only when no other accepts, and none marked at `now` (its HOST could
-//  not go just now). False if there is none.
-bool Registry::choose_server(int64_t now, Key* chosen_key) {
+//  The accepting trusted server with the fewest groups, not among `tried` (its HOST could
+//  not go just now); one that left a HOST unanswered in the last kInDoubtMs only when no
+//  other accepts. False if there is none.
+bool Registry::choose_server(int64_t now, const std::set<Key>& tried, Key* chosen_key) {
     const ServerEntry* chosen = nullptr;
     auto better = [&](const ServerEntry& server) {
         if (!chosen) return true;
@@ -618,8 +622,7 @@ bool Registry::choose_server(int64_t now, Key* chosen_key) {
     };
     for (const auto& server : servers_)
         if (server.second.accept_new && !server.second.routing_id.empty() &&
-            server.second.host_timed_out_ms != now && better(server.second) &&
-            trusted(server.first)) {
+            !tried.count(server.first) && better(server.second) && trusted(server.first)) {
             chosen = &server.second;
             *chosen_key = server.first;
         }
@@ -661,14 +664,18 @@ size_t Registry::creates_of(const Key& creator) const {
     size_t count = 0;
     for (const auto& pending : creates_)
         count += pending.second.creator == creator ? 1 : 0;
-    //  (One whose server is away is not the creator's doing: it does not count.)
+    //  (One whose server is away is not the creator's doing, one whose group is registered
+    //  no longer under way: neither counts.)
     for (const auto& doubtful : doubtful_)
-        count += doubtful.second.creator == creator && servers_.count(doubtful.second.server);
+        count += doubtful.second.creator == creator && servers_.count(doubtful.second.server) &&
+                 !groups_.count(doubtful.first);
     return count;
 }
 
 size_t Registry::names_held() const {
-    size_t count = groups_.size() + creates_.size();
+    size_t count = groups_.size();
+    for (const auto& pending : creates_)
+        count += groups_.count(pending.second.group) ? 0 : 1;
     for (const auto& doubtful : doubtful_)
         count += groups_.count(doubtful.first) ? 0 : 1;
     return count;
@@ -800,9 +807,13 @@ void Registry::expire() {
     }
     for (auto it = doubtful_.begin(); it != doubtful_.end();) {
         //  10 minutes of the server being here; as long as an away group while it is not.
+        //  One whose group that server registered lasts as long as the group is listed: the
+        //  creator's repeat settles it whenever it comes.
         auto server = servers_.find(it->second.server);
         int64_t age = now - it->second.since_ms;
-        bool settled = server != servers_.end() &&
+        auto group = groups_.find(it->first);
+        bool registered = group != groups_.end() && group->second.server == it->second.server;
+        bool settled = !registered && server != servers_.end() &&
                        now - std::max(it->second.since_ms, server->second.since_ms) >= kInDoubtMs;
         it = settled || age >= kAwayMs ? doubtful_.erase(it) : std::next(it);
     }
@@ -820,6 +831,11 @@ void Registry::drop_server(const Key& server, const char* why) {
                     entry->second.endpoint.c_str(), why);
             if (away_.size() < limits_.groups)
                 away_[it->first] = {entry->second.endpoint, mono_ms(), why};
+            //  A CREATE in doubt whose group this server registered: the group is away now,
+            //  its name free for a trusted server's REGISTER, as any away group's.
+            auto doubtful = doubtful_.find(it->first);
+            if (doubtful != doubtful_.end() && doubtful->second.server == server)
+                doubtful_.erase(doubtful);
             it = groups_.erase(it);
         } else {
             ++it;

@@ -1210,20 +1210,28 @@ public:
         if (message.id != proto::kStatsReport)
             return finish(Error::kProto, "unexpected reply to STATS");
         //  Pages after the first repeat the server's own lines: keep what is paged only (a
-        //  group server's groups, the registry's group servers).
-        const std::string paged = server_.empty() ? "server/" : "group/";
+        //  group server's groups; the registry's group servers: its report has "registry"
+        //  lines, whatever endpoint named it).
+        if (pages_ == 0)
+            paged_ = message.report.compare(0, 9, "registry\t") == 0 ||
+                             message.report.find("\nregistry\t") != std::string::npos
+                         ? "server/"
+                         : "group/";
+        std::string last = after_;
         size_t start = 0;
         while (start < message.report.size()) {
             size_t end = message.report.find('\n', start);
             if (end == std::string::npos) end = message.report.size();
             std::string line = message.report.substr(start, end - start);
             start = end + 1;
-            bool item = line.compare(0, paged.size(), paged) == 0;
-            if (item) after_ = line.substr(paged.size(), line.find('\t') - paged.size());
+            bool item = line.compare(0, paged_.size(), paged_) == 0;
+            if (item) after_ = line.substr(paged_.size(), line.find('\t') - paged_.size());
             if (pages_ == 0 || item) call_->body += line + "\n";
         }
         pages_++;
         if (!message.more) return finish(Error::kOk);
+        //  A page that says more follow but names none would be asked again for ever.
+        if (after_ == last) return finish(Error::kProto, "a STATS page said more but held none");
         advance();
     }
     void lapse(Pending&) override {
@@ -1264,6 +1272,7 @@ private:
     std::string after_;
     bool in_flight_ = false;
     int pages_ = 0;
+    std::string paged_; //  the scope prefix of what the pages hold
 };
 
 //  ---------------------------------------------------------------------------------------
