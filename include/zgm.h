@@ -313,7 +313,8 @@ ZGM_EXPORT zgm_group_t* zgm_user_memberships(zgm_user_t* self, size_t* count);
 //  refusal (ZGM_ENOTMEMBER, ZGM_ENOTFOUND, ...), or ZGM_ETIMEOUT if a server did not answer.
 ZGM_EXPORT int zgm_user_follow_many(zgm_user_t* self, const char* const* groups,
                                     const uint64_t* after_seqs, size_t count);
-//  Stops following a group (its messages no longer arrive). Membership stays.
+//  Stops following a group (its messages no longer arrive; its group server stops pushing
+//  them and no longer counts the follow toward --max-follows). Membership stays.
 ZGM_EXPORT int zgm_user_unfollow(zgm_user_t* self, const char* group);
 
 //  Sends a message; returns 0 once the group server has stored it durably, and sets

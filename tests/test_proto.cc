@@ -218,6 +218,7 @@ const Spec kSpecs[] = {
     {48, "MEMBERSHIP_LIST", {FOLLOWS}},
     {49, "STATS", {AFTER, LIMIT}},
     {50, "STATS_REPORT", {MORE, REPORT}},
+    {51, "UNFOLLOW", {FOLLOWS}},
 };
 
 //  Limits of "Limits", and the header of "Framing".
@@ -1126,6 +1127,7 @@ void test_names_and_ids_match_the_model(void** state) {
         {kMembershipList, "MEMBERSHIP_LIST"},
         {kStats, "STATS"},
         {kStatsReport, "STATS_REPORT"},
+        {kUnfollow, "UNFOLLOW"},
     };
     assert_int_equal(sizeof ids / sizeof ids[0], sizeof kSpecs / sizeof kSpecs[0]);
     for (const auto& id : ids) {
@@ -1361,9 +1363,9 @@ void test_encode_refuses_fields_over_their_limits(void** state) {
         }
     }
     //  24 string fields, the report (a body field); 2 in GroupRecord, 2 in MessageRecord
-    //  (MESSAGES and DELIVER), one in SendRecord, MemberRecord and FollowRecord (3 messages);
-    //  9 lists.
-    assert_int_equal(refused, 24 + 1 + 2 + 2 * 2 + 1 + 1 + 3 + 9);
+    //  (MESSAGES and DELIVER), one in SendRecord, MemberRecord and FollowRecord (4 messages);
+    //  10 lists.
+    assert_int_equal(refused, 24 + 1 + 2 + 2 * 2 + 1 + 1 + 4 + 10);
     //  The limits themselves are fine (the round trips prove it); one past is not.
     Message msg = make_message(kError, 1, Edge::kHigh);
     assert_true(encoded_size(msg) > 0);
@@ -1456,9 +1458,9 @@ void test_encode_refuses_what_decode_would_reject(void** state) {
             }
         }
     }
-    //  32 strings (as in the decoder's test below); 13 flag fields (accept_new twice, policy
+    //  33 strings (as in the decoder's test below); 13 flag fields (accept_new twice, policy
     //  6 times, complete, more three times, newest), GroupRecord policy, MemberRecord role.
-    assert_int_equal(refused, 32 + 2 + 6 + 1 + 3 + 1 + 1 + 1);
+    assert_int_equal(refused, 33 + 2 + 6 + 1 + 3 + 1 + 1 + 1);
 }
 
 void test_encode_refuses_unknown_ids(void** state) {
@@ -1563,7 +1565,7 @@ void test_unknown_id_is_rejected_with_its_request_id(void** state) {
         assert_int_equal(decode_string(frame, &msg), DecodeError::kUnknownId);
         unknown++;
     }
-    assert_int_equal(unknown, 256 - 32);
+    assert_int_equal(unknown, 256 - 33);
 }
 
 void test_trailing_bytes_are_rejected(void** state) {
@@ -1632,7 +1634,7 @@ void test_list_count_over_max_list_is_rejected(void** state) {
         }
         lists++;
     }
-    assert_int_equal(lists, 9);
+    assert_int_equal(lists, 10);
 }
 
 void test_list_count_beyond_the_remaining_bytes_is_truncated_without_allocating(void** state) {
@@ -1726,8 +1728,8 @@ void test_nul_inside_a_string_is_a_bad_value(void** state) {
         }
     }
     //  24 string fields; GroupRecord name and endpoint; MessageRecord sender_name in
-    //  MESSAGES and DELIVER; MemberRecord name; FollowRecord group in 3 messages.
-    assert_int_equal(strings, 24 + 2 + 2 + 1 + 3);
+    //  MESSAGES and DELIVER; MemberRecord name; FollowRecord group in 4 messages.
+    assert_int_equal(strings, 24 + 2 + 2 + 1 + 4);
 }
 
 void test_every_decode_error_has_its_own_short_text(void** state) {

@@ -637,6 +637,35 @@ void test_max_follows_refuses_a_join_and_a_follow_beyond_it(void** state) {
     assert_int_equal(test::request(raw, join).id, proto::kJoined);
 }
 
+//  UNFOLLOW ends this connection's follows at once: no more pushes for them, and they no
+//  longer count toward the key's --max-follows (before, they lapsed after 10 s).
+void test_unfollow_stops_the_pushes_and_frees_the_follow_at_once(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_FOLLOWS, 1));
+    assert_ok(zgm_server_add(fixture->server, "u1", NULL, ZGM_POLICY_OPEN));
+    assert_ok(zgm_server_add(fixture->server, "u2", NULL, ZGM_POLICY_OPEN));
+    RawClient& reader = member(fixture, "u1", "reader"); //  follows u1: its one follow
+    RawClient& writer = member(fixture, "u1", "writer");
+    send_ok(writer, "u1", {"before"});
+    proto::Message push;
+    assert_true(reader.try_recv(&push, test::patience()));
+    assert_int_equal(push.id, proto::kDeliver);
+    proto::Message join = test::join_message("u2", "reader");
+    assert_error(test::request(reader, join), proto::kLimitReached, "--max-follows");
+    proto::Message unfollow = test::follow_message({"u1", "nosuch"});
+    unfollow.id = proto::kUnfollow;
+    assert_int_equal(test::request(reader, unfollow).id, proto::kOk);
+    assert_int_equal(test::request(reader, join).id, proto::kJoined); //  room again
+    send_ok(writer, "u1", {"after"});
+    //  Nothing more of u1 comes (a push would come before the answer to a request sent
+    //  after the SEND's outcome); a FETCH still reads it (still a member).
+    proto::Message fetch = test::group_request(proto::kFetch, "u1");
+    reader.send(fetch);
+    proto::Message next = reader.recv();
+    assert_int_equal(next.id, proto::kMessages);
+    assert_int_equal(next.messages.size(), 2);
+}
+
 void test_max_rate_429_with_retry_ms_and_a_send_counts_once_whatever_it_carries(void** state) {
     Fixture* fixture = (Fixture*)*state;
     assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_RATE, 10)); //  bursts of 20
@@ -2373,6 +2402,7 @@ int main(int argc, char** argv) {
         TEST(test_max_groups_refused_for_host_and_add_with_430_naming_the_flag),
         TEST(test_max_groups_per_owner_refused_with_430_naming_the_flag),
         TEST(test_max_follows_refuses_a_join_and_a_follow_beyond_it),
+        TEST(test_unfollow_stops_the_pushes_and_frees_the_follow_at_once),
         TEST(test_max_rate_429_with_retry_ms_and_a_send_counts_once_whatever_it_carries),
         TEST(test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit),
         TEST(test_join_and_vanish_rounds_leave_members_at_the_limit_and_memory_flat),

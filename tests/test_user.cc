@@ -905,6 +905,31 @@ void test_follow_many_names_what_it_skipped_and_fails_with_the_refusal(void** st
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
 }
 
+//  zgm_user_unfollow tells the group server: the follow stops counting toward the key's
+//  --max-follows at once (it lapsed 10 s later), and nothing more of the group arrives.
+void test_unfollow_frees_the_follow_on_the_group_server_at_once(void** state) {
+    (void)state;
+    Cluster cluster;
+    zgm_server_t* server = cluster.add_server(NULL, {"first", "second"});
+    assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_FOLLOWS, 1));
+    zgm_user_t* alice = cluster.user("alice");
+    zgm_user_t* bob = cluster.user("bob");
+    assert_ok(zgm_user_join(alice, "first"));
+    assert_ok(zgm_user_join(bob, "first"));
+    assert_int_equal(zgm_user_join(alice, "second"), -1);
+    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
+    assert_ok(zgm_user_unfollow(alice, "first"));
+    assert_ok(zgm_user_join(alice, "second"));
+    zgm_user_t* carol = cluster.user("carol");
+    assert_ok(zgm_user_join(carol, "second"));
+    send_text(bob, "first", "unseen");
+    send_text(carol, "second", "seen");
+    zgm_msg_t* msg = zgm_user_recv(alice, 5000 * test::slowdown());
+    assert_non_null(msg);
+    assert_string_equal(zgm_msg_group(msg), "second");
+    zgm_msg_destroy(&msg);
+}
+
 //  zgm_user_fetch and zgm_user_recv hand out the same message alike, whatever is asked first.
 void test_a_fetched_message_reads_as_the_same_message_received_live(void** state) {
     (void)state;
@@ -1187,6 +1212,7 @@ int main(void) {
         cmocka_unit_test(test_a_group_whose_server_stopped_is_away_not_unknown),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
         cmocka_unit_test(test_follow_many_names_what_it_skipped_and_fails_with_the_refusal),
+        cmocka_unit_test(test_unfollow_frees_the_follow_on_the_group_server_at_once),
         cmocka_unit_test(test_a_fetched_message_reads_as_the_same_message_received_live),
         cmocka_unit_test(test_paging_backward_reaches_the_first_message),
         cmocka_unit_test(test_retention_is_reported_to_a_listener_who_was_away),

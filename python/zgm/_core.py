@@ -809,7 +809,8 @@ class User(_Object):
         return self._call(lib.zgm_user_follow_many, c_names, c_seqs, len(names))
 
     def unfollow(self, group: str) -> None:
-        """Stops following a group (its messages no longer arrive); membership stays."""
+        """Stops following a group (its messages no longer arrive, and its group server stops
+        counting the follow toward --max-follows); membership stays."""
         self._call(lib.zgm_user_unfollow, _text(group))
 
     def send(self, group: str, body: Body, msg_id: str | None = None) -> Outcome:

@@ -108,6 +108,7 @@ const Layout kLayouts[] = {
     {kMembershipList, "MEMBERSHIP_LIST", {F_FOLLOWS}},
     {kStats, "STATS", {F_AFTER, F_LIMIT}},
     {kStatsReport, "STATS_REPORT", {F_MORE, F_REPORT}},
+    {kUnfollow, "UNFOLLOW", {F_FOLLOWS}},
 };
 
 //  The smallest encoding of one record of each list, so a count that cannot fit in the bytes

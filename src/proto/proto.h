@@ -97,6 +97,7 @@ enum MessageId : uint8_t {
     kMembershipList = 48, //  group server -> user: reply to MEMBERSHIPS
     kStats = 49,          //  operator -> registry or group server: a page of its counters
     kStatsReport = 50,    //  reply to STATS: tab-separated lines, one per figure
+    kUnfollow = 51,       //  user -> group server: stop following groups on this connection
 };
 
 //  ERROR status codes: 4xx the requester's fault, 5xx the server's.

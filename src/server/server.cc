@@ -168,6 +168,7 @@ private:
     void on_fetch(const std::string& from, const Key& peer, const proto::Message& request);
     void on_members(const std::string& from, const Key& peer, const proto::Message& request);
     void on_follow(const std::string& from, const Key& peer, const proto::Message& request);
+    void on_unfollow(const std::string& from, const proto::Message& request);
     void on_memberships(const std::string& from, const Key& peer, const proto::Message& request);
     void on_owner_request(const std::string& from, const Key& peer, const proto::Message& request);
     void on_stats(const std::string& from, const Key& peer, const proto::Message& request);
@@ -567,6 +568,8 @@ void GroupServer::handle_request(const std::string& from, const Key& peer, proto
         return on_members(from, peer, request);
     case proto::kFollow:
         return on_follow(from, peer, request);
+    case proto::kUnfollow:
+        return on_unfollow(from, request);
     case proto::kMemberships:
         return on_memberships(from, peer, request);
     case proto::kAdd:
@@ -797,6 +800,20 @@ void GroupServer::on_follow(const std::string& from, const Key& peer,
         following.follows.push_back(answer);
     }
     responder_.reply(from, following, request.request_id);
+}
+
+//  The follows of this connection end at once (not when they lapse): no more pushes for
+//  them, and they no longer count toward the key's --max-follows.
+void GroupServer::on_unfollow(const std::string& from, const proto::Message& request) {
+    proto::Message ok;
+    ok.id = proto::kOk;
+    for (const proto::FollowRecord& record : request.follows) {
+        auto found = groups_.find(record.group);
+        if (found == groups_.end()) continue;
+        auto follower = found->second.followers.find(from);
+        if (follower != found->second.followers.end()) remove_follower(found->second, follower);
+    }
+    responder_.reply(from, ok, request.request_id);
 }
 
 void GroupServer::on_memberships(const std::string& from, const Key& peer,

@@ -240,7 +240,7 @@ public:
     std::string connect_server(const std::string& endpoint, const Key& key);
     void follow(const std::string& group, const std::string& server, uint64_t after_seq,
                 uint64_t last_seq);
-    void unfollow(const std::string& group) { followed_.erase(group); }
+    void unfollow(const std::string& group);
     void reply_call(Call* call) {
         zsock_send(pipe_, "p", (void*)call);
         maybe_[0] = 1; //  a send on the pipe may take the signal of what waits there
@@ -1422,7 +1422,7 @@ void UserActor::start_call(Call* call) {
         return reply_call(call);
     }
     case Call::kUnfollow:
-        followed_.erase(call->group);
+        unfollow(call->group);
         return reply_call(call);
     case Call::kSend:
     case Call::kSendAsync: {
@@ -1705,6 +1705,23 @@ void UserActor::catch_up(const std::string& group, Followed& followed) {
     pending.deadline_ms = mono_ms() + kInternalTimeoutMs;
     followed.catching_up = true;
     conn->catch_ups++;
+}
+
+//  Stops following a group; its group server is told at once (UNFOLLOW: its pushes stop,
+//  and the follow no longer counts toward the key's --max-follows there). Not answered: a
+//  lost UNFOLLOW is a follow that lapses (10 s) as it did before.
+void UserActor::unfollow(const std::string& group) {
+    auto found = followed_.find(group);
+    if (found == followed_.end()) return;
+    ServerConn* conn = server(found->second.server);
+    followed_.erase(found);
+    if (!conn || !conn->link->up()) return;
+    proto::Message unfollow;
+    unfollow.id = proto::kUnfollow;
+    unfollow.follows.push_back({group, 0, 0});
+    unfollow.request_id = next_request_id_++;
+    if (next_request_id_ == 0) next_request_id_ = 1;
+    conn->link->send(unfollow);
 }
 
 //  One FOLLOW for every group followed on the server: keeps the follows alive, follows
