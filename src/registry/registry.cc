@@ -815,7 +815,7 @@ void Registry::expire() {
         bool registered = group != groups_.end() && group->second.server == it->second.server;
         bool settled = !registered && server != servers_.end() &&
                        now - std::max(it->second.since_ms, server->second.since_ms) >= kInDoubtMs;
-        it = settled || age >= kAwayMs ? doubtful_.erase(it) : std::next(it);
+        it = settled || (!registered && age >= kAwayMs) ? doubtful_.erase(it) : std::next(it);
     }
     if (!trust_dirs_.empty() && now - read_dirs_ms_ >= kTrustRereadMs) read_trust_dirs();
     for (auto it = away_.begin(); it != away_.end();)

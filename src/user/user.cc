@@ -240,7 +240,8 @@ public:
     std::string connect_server(const std::string& endpoint, const Key& key);
     void follow(const std::string& group, const std::string& server, uint64_t after_seq,
                 uint64_t last_seq);
-    void unfollow(const std::string& group);
+    //  tell_server: send UNFOLLOW (not after a LEAVE, which ended the follows there).
+    void unfollow(const std::string& group, bool tell_server = true);
     void reply_call(Call* call) {
         zsock_send(pipe_, "p", (void*)call);
         maybe_[0] = 1; //  a send on the pipe may take the signal of what waits there
@@ -701,7 +702,7 @@ private:
             return finish(error_of(message.status, join ? proto::kJoin : proto::kLeave),
                           message.reason);
         if (!join) {
-            user_.unfollow(call_->group);
+            user_.unfollow(call_->group, false);
             return finish(Error::kOk);
         }
         if (done_before) {
@@ -1708,14 +1709,18 @@ void UserActor::catch_up(const std::string& group, Followed& followed) {
 }
 
 //  Stops following a group; its group server is told at once (UNFOLLOW: its pushes stop,
-//  and the follow no longer counts toward the key's --max-follows there). Not answered: a
-//  lost UNFOLLOW is a follow that lapses (10 s) as it did before.
-void UserActor::unfollow(const std::string& group) {
+//  and the follow no longer counts toward the key's --max-follows there), also when this
+//  side has no follow of it (a JOIN or FOLLOW in doubt may have made one there). Not
+//  answered: a lost UNFOLLOW is a follow that lapses (10 s) as it did before.
+void UserActor::unfollow(const std::string& group, bool tell_server) {
+    std::string server_id = route_of(group);
     auto found = followed_.find(group);
-    if (found == followed_.end()) return;
-    ServerConn* conn = server(found->second.server);
-    followed_.erase(found);
-    if (!conn || !conn->link->up()) return;
+    if (found != followed_.end()) {
+        server_id = found->second.server;
+        followed_.erase(found);
+    }
+    ServerConn* conn = server_id.empty() ? nullptr : server(server_id);
+    if (!tell_server || !conn || !conn->link->up()) return;
     proto::Message unfollow;
     unfollow.id = proto::kUnfollow;
     unfollow.follows.push_back({group, 0, 0});
