@@ -767,32 +767,28 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
     RawClient& server = accepting_server(fixture, endpoint);
     RawClient& creator = client(fixture);
     RawClient& other = client(fixture);
-    proto::Message create_slow = create_message("slow");
-    creator.send(create_slow);
-    proto::Message host_slow = server.recv();
-    assert_string_equal(host_slow.group.c_str(), "slow");
-    proto::Message create_refused = create_message("refused");
-    creator.send(create_refused);
-    proto::Message host_refused = server.recv();
-    assert_string_equal(host_refused.group.c_str(), "refused");
+    //  The creator's CREATE of group, and the HOST the server gets for it.
+    auto create = [&](const char* group, proto::Message* request) {
+        *request = create_message(group);
+        creator.send(*request);
+        proto::Message host = server.recv();
+        assert_int_equal(host.id, proto::kHost);
+        assert_string_equal(host.group.c_str(), group);
+        return host;
+    };
+    proto::Message create_slow, create_refused, create_quiet, create_later, create_tardy,
+        create_orphan;
+    proto::Message host_slow = create("slow", &create_slow);
+    proto::Message host_refused = create("refused", &create_refused);
     //  A third one the server registers, but whose OK is lost: in doubt too.
-    proto::Message create_quiet = create_message("quiet");
-    creator.send(create_quiet);
-    assert_string_equal(server.recv().group.c_str(), "quiet");
+    create("quiet", &create_quiet);
     register_ok(server, "quiet", endpoint, 0, Uuid::random(), 1);
     //  A fourth, "later", that the server registers only after the wait, and a fifth,
     //  "tardy", that it registers and answers OK only after the wait.
-    proto::Message create_later = create_message("later");
-    creator.send(create_later);
-    assert_string_equal(server.recv().group.c_str(), "later");
-    proto::Message create_tardy = create_message("tardy");
-    creator.send(create_tardy);
-    proto::Message host_tardy = server.recv();
-    assert_string_equal(host_tardy.group.c_str(), "tardy");
+    create("later", &create_later);
+    proto::Message host_tardy = create("tardy", &create_tardy);
     //  A sixth, "orphan", registered with its OK lost, whose server then stops.
-    proto::Message create_orphan = create_message("orphan");
-    creator.send(create_orphan);
-    assert_string_equal(server.recv().group.c_str(), "orphan");
+    create("orphan", &create_orphan);
     register_ok(server, "orphan", endpoint, 0, Uuid::random(), 1);
     //  Another trusted server cannot register a name being created elsewhere.
     RawClient& intruder = trusted_server(fixture);
