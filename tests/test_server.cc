@@ -623,18 +623,51 @@ void test_max_follows_refuses_a_join_and_a_follow_beyond_it(void** state) {
     assert_int_equal(following.follows[0].status, proto::kStatusOk);
     assert_int_equal(following.follows[1].status, proto::kStatusOk);
     assert_int_equal(following.follows[2].status, proto::kNotMember); //  not joined
-    //  Per key, not per connection.
+    //  Per key, not per connection: another connection of the key is refused a third group.
     RawClient& again = client(fixture, raw.keys());
-    follow = test::follow_message({"f2"});
-    assert_int_equal(test::request(again, follow).follows[0].status, proto::kLimitReached);
     assert_error(test::request(again, join), proto::kLimitReached, "(--max-follows)");
     //  Leaving one ends its follow and makes room.
     proto::Message leave = test::group_request(proto::kLeave, "f1");
     assert_int_equal(test::request(raw, leave).id, proto::kOk);
-    assert_int_equal(test::request(again, follow).follows[0].status, proto::kStatusOk);
-    leave = test::group_request(proto::kLeave, "f2"); //  both of its follows end
-    assert_int_equal(test::request(raw, leave).id, proto::kOk);
     assert_int_equal(test::request(raw, join).id, proto::kJoined);
+    follow = test::follow_message({"f1"}); //  no longer a member
+    assert_int_equal(test::request(raw, follow).follows[0].status, proto::kNotMember);
+}
+
+//  At its --max-follows, a key's FOLLOW of a group it follows on another connection moves
+//  that follow here (a client that restarted is not refused for its closed connection's
+//  follows until they lapse): the pushes come to the new connection, none to the old one,
+//  and the key still holds no more follows than its limit.
+void test_a_follow_at_the_limit_moves_the_keys_follow_from_its_other_connection(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_FOLLOWS, 2));
+    for (const char* group : {"m1", "m2", "m3"})
+        assert_ok(zgm_server_add(fixture->server, group, NULL, ZGM_POLICY_OPEN));
+    RawClient& old = client(fixture);
+    for (const char* group : {"m1", "m2"}) {
+        proto::Message join = test::join_message(group, "restarts");
+        assert_int_equal(test::request(old, join).id, proto::kJoined);
+    }
+    RawClient& writer = member(fixture, "m1", "writer");
+    RawClient& restarted = client(fixture, old.keys());
+    proto::Message follow = test::follow_message({"m1", "m2"});
+    proto::Message following = test::request(restarted, follow);
+    assert_int_equal(following.follows.size(), 2);
+    assert_int_equal(following.follows[0].status, proto::kStatusOk);
+    assert_int_equal(following.follows[1].status, proto::kStatusOk);
+    send_ok(writer, "m1", {"after the restart"});
+    proto::Message push;
+    assert_true(restarted.try_recv(&push, test::patience()));
+    assert_int_equal(push.id, proto::kDeliver);
+    //  None to the old connection: a push would come before the answer to a request sent
+    //  after the SEND's outcome.
+    proto::Message members = test::group_request(proto::kMembers, "m1");
+    old.send(members);
+    assert_int_equal(old.recv().id, proto::kMemberList);
+    //  Still two follows for the key: a third group is refused on either connection.
+    proto::Message join = test::join_message("m3", "restarts");
+    assert_error(test::request(restarted, join), proto::kLimitReached, "(--max-follows)");
+    assert_error(test::request(old, join), proto::kLimitReached, "(--max-follows)");
 }
 
 //  UNFOLLOW ends this connection's follows at once: no more pushes for them, and they no
@@ -2402,6 +2435,7 @@ int main(int argc, char** argv) {
         TEST(test_max_groups_refused_for_host_and_add_with_430_naming_the_flag),
         TEST(test_max_groups_per_owner_refused_with_430_naming_the_flag),
         TEST(test_max_follows_refuses_a_join_and_a_follow_beyond_it),
+        TEST(test_a_follow_at_the_limit_moves_the_keys_follow_from_its_other_connection),
         TEST(test_unfollow_stops_the_pushes_and_frees_the_follow_at_once),
         TEST(test_max_rate_429_with_retry_ms_and_a_send_counts_once_whatever_it_carries),
         TEST(test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit),

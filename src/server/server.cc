@@ -182,6 +182,7 @@ private:
     uint64_t unacknowledged(const Group& group, uint64_t acked_seq) const;
     void end_follows(Group& group, const Key& key);
     void remove_follower(Group& group, std::map<std::string, Follower>::iterator it);
+    bool move_follow(Group& group, const Key& key);
     void sweep();
     void give_back_memory();
     void summary_changed(const Group& group);
@@ -780,14 +781,13 @@ void GroupServer::on_follow(const std::string& from, const Key& peer,
             Group& group = found->second;
             auto follower = group.followers.find(from);
             if (follower == group.followers.end()) {
-                uint32_t& count = follows_by_key_[peer];
-                if (count >= limits_.follows) {
+                if (follows_by_key_[peer] >= limits_.follows && !move_follow(group, peer)) {
                     answer.status = proto::kLimitReached;
                     responder_.refusals().note("430 follows per key", "from " + peer.str(), now);
                     following.follows.push_back(answer);
                     continue;
                 }
-                count++;
+                follows_by_key_[peer]++;
                 follower = group.followers.emplace(from, Follower()).first;
                 follower->second.key = peer;
             }
@@ -1139,6 +1139,19 @@ void GroupServer::remove_follower(Group& group, std::map<std::string, Follower>:
     auto count = follows_by_key_.find(it->second.key);
     if (count != follows_by_key_.end() && --count->second == 0) follows_by_key_.erase(count);
     group.followers.erase(it);
+}
+
+//  At its --max-follows, a key that follows the group on another connection follows it on
+//  this one instead: a client that restarted and follows its groups again is not refused for
+//  the follows of its closed connection until they lapse. Two live connections of one key
+//  at the limit take the follow from each other at each refresh; each catches up by FETCH.
+bool GroupServer::move_follow(Group& group, const Key& key) {
+    for (auto it = group.followers.begin(); it != group.followers.end(); ++it)
+        if (it->second.key == key) {
+            remove_follower(group, it);
+            return true;
+        }
+    return false;
 }
 
 //  Every follow of the key in the group ends (it left, or was removed).
