@@ -1383,6 +1383,32 @@ void test_max_groups_refused_with_430_naming_the_flag(void** state) {
     assert_int_equal(list(user).size(), 3);
 }
 
+//  The registry remembers at most --max-groups away groups (a server that keeps registering
+//  new names and leaving cannot grow it without bound): past that, a group whose server left
+//  is unknown (404), as the docs say, while the ones remembered stay 503 and keep their names.
+void test_away_groups_are_remembered_up_to_max_groups(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    assert_ok(zgm_registry_set_limit(fixture->registry, ZGM_LIMIT_GROUPS, 2));
+    learned(fixture); //  else a name it does not know is 503 "still learning"
+    RawClient& user = client(fixture);
+    proto::Message deregister;
+    deregister.id = proto::kDeregister;
+    RawClient& first = trusted_server(fixture);
+    register_ok(first, "a1", "tcp://10.0.0.1:7000");
+    register_ok(first, "a2", "tcp://10.0.0.1:7000");
+    assert_int_equal(test::request(first, deregister).id, proto::kOk);
+    RawClient& second = trusted_server(fixture);
+    register_ok(second, "b1", "tcp://10.0.0.2:7000"); //  away names do not count as listed
+    register_ok(second, "b2", "tcp://10.0.0.2:7000");
+    assert_int_equal(test::request(second, deregister).id, proto::kOk);
+    for (const char* group : {"a1", "a2"})
+        assert_error(resolve(user, group), proto::kUnavailable, "(tcp://10.0.0.1:7000) stopped");
+    for (const char* group : {"b1", "b2"})
+        assert_int_equal(resolve(user, group).status, proto::kNotFound);
+    proto::Message create = create_message("a1");
+    assert_error(test::request(user, create), proto::kConflict, "stopped");
+}
+
 //  The rate limit's bucket: a refusal holds until the time it gave, though part of a token
 //  came in the meantime, so a client's pipelined requests after a refused one are refused
 //  with it and none of them is served before it.
@@ -1796,6 +1822,7 @@ int main(int argc, char** argv) {
         TEST(test_list_says_incomplete_during_the_expiry_interval_after_a_start),
         TEST(test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning),
         TEST(test_max_groups_refused_with_430_naming_the_flag),
+        TEST(test_away_groups_are_remembered_up_to_max_groups),
         cmocka_unit_test(test_a_rate_refusal_holds_until_the_retry_time_it_gave),
         TEST(test_users_are_rate_limited_with_429_and_retry_ms_and_trusted_servers_are_not),
         TEST(test_frame_over_max_frame_is_cut_off_without_being_buffered),
