@@ -623,6 +623,10 @@ void test_max_follows_refuses_a_join_and_a_follow_beyond_it(void** state) {
     assert_int_equal(following.follows[0].status, proto::kStatusOk);
     assert_int_equal(following.follows[1].status, proto::kStatusOk);
     assert_int_equal(following.follows[2].status, proto::kNotMember); //  not joined
+    follow = test::follow_message({"bad name", "nosuch"});
+    following = test::request(raw, follow);
+    assert_int_equal(following.follows[0].status, proto::kInvalid);
+    assert_int_equal(following.follows[1].status, proto::kNotFound);
     //  Per key, not per connection: another connection of the key is refused a third group.
     RawClient& again = client(fixture, raw.keys());
     assert_error(test::request(again, join), proto::kLimitReached, "(--max-follows)");
@@ -685,7 +689,11 @@ void test_unfollow_stops_the_pushes_and_frees_the_follow_at_once(void** state) {
     assert_int_equal(push.id, proto::kDeliver);
     proto::Message join = test::join_message("u2", "reader");
     assert_error(test::request(reader, join), proto::kLimitReached, "--max-follows");
-    proto::Message unfollow = test::follow_message({"u1", "nosuch"});
+    proto::Message unfollow = test::follow_message({"u1", "bad name"});
+    unfollow.id = proto::kUnfollow;
+    assert_error(test::request(reader, unfollow), proto::kInvalid); //  nothing ends
+    assert_error(test::request(reader, join), proto::kLimitReached, "--max-follows");
+    unfollow = test::follow_message({"u1", "nosuch"});
     unfollow.id = proto::kUnfollow;
     assert_int_equal(test::request(reader, unfollow).id, proto::kOk);
     assert_int_equal(test::request(reader, join).id, proto::kJoined); //  room again

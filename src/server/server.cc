@@ -773,7 +773,9 @@ void GroupServer::on_follow(const std::string& from, const Key& peer,
         proto::FollowRecord answer;
         answer.group = record.group;
         auto found = groups_.find(record.group);
-        if (found == groups_.end()) {
+        if (!valid_name(record.group)) {
+            answer.status = proto::kInvalid;
+        } else if (found == groups_.end()) {
             answer.status = proto::kNotFound;
         } else if (!found->second.members.count(peer)) {
             answer.status = proto::kNotMember;
@@ -805,6 +807,10 @@ void GroupServer::on_follow(const std::string& from, const Key& peer,
 //  The follows of this connection end at once (not when they lapse): no more pushes for
 //  them, and they no longer count toward the key's --max-follows.
 void GroupServer::on_unfollow(const std::string& from, const proto::Message& request) {
+    for (const proto::FollowRecord& record : request.follows)
+        if (!valid_name(record.group))
+            return responder_.error(from, request.request_id, proto::kInvalid,
+                                    invalid_name_reason());
     proto::Message ok;
     ok.id = proto::kOk;
     for (const proto::FollowRecord& record : request.follows) {
