@@ -603,18 +603,25 @@ void test_max_groups_per_owner_refused_with_430_naming_the_flag(void** state) {
     assert_ok(zgm_user_create(bob, "b1", ZGM_POLICY_OPEN));
 }
 
+//  With --max-follows 2 and groups P1, P2 and P3 (P the prefix), a new key that joined (and
+//  so follows) P1 and P2.
+RawClient& follower_at_the_limit(Fixture* fixture, const std::string& prefix) {
+    assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_FOLLOWS, 2));
+    for (const char* n : {"1", "2", "3"})
+        assert_ok(zgm_server_add(fixture->server, (prefix + n).c_str(), NULL, ZGM_POLICY_OPEN));
+    RawClient& raw = client(fixture);
+    for (const char* n : {"1", "2"}) {
+        proto::Message join = test::join_message(prefix + n, "follower");
+        assert_int_equal(test::request(raw, join).id, proto::kJoined); //  joining follows
+    }
+    return raw;
+}
+
 //  A join follows the group: one past the key's follows is refused (the key is not made a
 //  member that would never get the group's messages live), and so is a FOLLOW past them.
 void test_max_follows_refuses_a_join_and_a_follow_beyond_it(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_FOLLOWS, 2));
-    for (const char* group : {"f1", "f2", "f3"})
-        assert_ok(zgm_server_add(fixture->server, group, NULL, ZGM_POLICY_OPEN));
-    RawClient& raw = client(fixture);
-    for (const char* group : {"f1", "f2"}) {
-        proto::Message join = test::join_message(group, "follower");
-        assert_int_equal(test::request(raw, join).id, proto::kJoined); //  joining follows
-    }
+    RawClient& raw = follower_at_the_limit(fixture, "f");
     proto::Message join = test::join_message("f3", "follower");
     assert_error(test::request(raw, join), proto::kLimitReached, "(--max-follows)");
     proto::Message follow = test::follow_message({"f1", "f2", "f3"});
@@ -644,14 +651,7 @@ void test_max_follows_refuses_a_join_and_a_follow_beyond_it(void** state) {
 //  and the key still holds no more follows than its limit.
 void test_a_follow_at_the_limit_moves_the_keys_follow_from_its_other_connection(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    assert_ok(zgm_server_set_limit(fixture->server, ZGM_LIMIT_FOLLOWS, 2));
-    for (const char* group : {"m1", "m2", "m3"})
-        assert_ok(zgm_server_add(fixture->server, group, NULL, ZGM_POLICY_OPEN));
-    RawClient& old = client(fixture);
-    for (const char* group : {"m1", "m2"}) {
-        proto::Message join = test::join_message(group, "restarts");
-        assert_int_equal(test::request(old, join).id, proto::kJoined);
-    }
+    RawClient& old = follower_at_the_limit(fixture, "m");
     RawClient& writer = member(fixture, "m1", "writer");
     RawClient& restarted = client(fixture, old.keys());
     proto::Message follow = test::follow_message({"m1", "m2"});
@@ -669,7 +669,7 @@ void test_a_follow_at_the_limit_moves_the_keys_follow_from_its_other_connection(
     old.send(members);
     assert_int_equal(old.recv().id, proto::kMemberList);
     //  Still two follows for the key: a third group is refused on either connection.
-    proto::Message join = test::join_message("m3", "restarts");
+    proto::Message join = test::join_message("m3", "follower");
     assert_error(test::request(restarted, join), proto::kLimitReached, "(--max-follows)");
     assert_error(test::request(old, join), proto::kLimitReached, "(--max-follows)");
 }
