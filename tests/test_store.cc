@@ -562,6 +562,12 @@ void test_fetch_after_seq_returns_later_messages_in_order(void** state) {
     assert_true(result.messages.empty());
     assert_false(result.summary.more);
     assert_true(fetch_ok(store, "g", 99).messages.empty());
+    //  A peer's after_seq may be any number: the largest is "none after it", not seq 0
+    //  (the memory store read before its messages, the SQLite store said it was damaged).
+    result = fetch_ok(store, "g", UINT64_MAX);
+    assert_true(result.messages.empty());
+    assert_false(result.summary.more);
+    assert_int_equal(result.summary.missed, 0);
 }
 
 void test_fetch_with_a_limit_continues_where_it_stopped(void** state) {

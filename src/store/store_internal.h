@@ -76,8 +76,10 @@ inline uint64_t next_timestamp(const LogState& log, uint64_t now_us) {
 //  none, or when its time bounds leave no room.
 inline bool seq_bounds(const LogState& log, const FetchQuery& query, uint64_t* first,
                        uint64_t* last) {
-    *first = std::max(query.after_seq, log.trimmed_seq) + 1;
-    *last = log.last_seq;
+    //  after_seq is the peer's: any value, UINT64_MAX too (none after it, not seq 0).
+    uint64_t after = std::max(query.after_seq, log.trimmed_seq);
+    *first = after < log.last_seq ? after + 1 : 1;
+    *last = after < log.last_seq ? log.last_seq : 0;
     if (query.before_seq) *last = std::min(*last, query.before_seq - 1);
     if (query.until_us && query.until_us <= query.since_us) *last = 0;
     if (*first <= *last) return true;
