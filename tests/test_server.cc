@@ -1141,6 +1141,31 @@ void test_a_send_after_a_message_not_stored_is_refused_with_425(void** state) {
     proto::Message overtaking = test::send_message("general", "overtaking");
     overtaking.after_msg_id = first;
     assert_error(test::request(other, overtaking), proto::kTooEarly);
+    //  Nor does its SEND of that id make it its own: the SEND after it, sent without waiting
+    //  (in the same pass, as a rule), is refused too, and nothing of either is stored.
+    std::vector<std::string> taken_bodies = {"a taken id"};
+    proto::Message taken = test::send_message("general", taken_bodies, {first});
+    proto::Message after_taken = test::send_message("general", "after a taken id");
+    after_taken.after_msg_id = first;
+    other.send(taken);
+    other.send(after_taken);
+    std::vector<proto::Message> answers(2); //  by request; a refusal comes before a commit
+    for (int got = 0; got < 2;) {
+        proto::Message reply = other.recv();
+        if (reply.id == proto::kDeliver) continue;
+        answers[reply.request_id == taken.request_id ? 0 : 1] = std::move(reply);
+        got++;
+    }
+    assert_int_equal(answers[0].id, proto::kSent);
+    assert_int_equal(answers[0].sent.size(), 1);
+    assert_int_equal(answers[0].sent[0].status, proto::kConflict);
+    assert_error(answers[1], proto::kTooEarly);
+    assert_int_equal(fetch(raw, "general").messages.size(), 3);
+    //  A SEND of no message is answered at once, with no record.
+    proto::Message none = test::send_message("general", std::vector<std::string>());
+    proto::Message nothing = test::request(other, none);
+    assert_int_equal(nothing.id, proto::kSent);
+    assert_int_equal(nothing.sent.size(), 0);
     //  SENDs one after the other without waiting, each after the last message of the one
     //  before: all stored, in order, the ones committed together as the ones that were not;
     //  two connections of one key (two processes) each in its own order, neither taken for

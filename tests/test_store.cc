@@ -480,29 +480,29 @@ void test_dedup_covers_only_retained_messages(void** state) {
     assert_int_equal(again.seq, 4);
 }
 
-//  holds: what a SEND naming the message before it (after_msg_id) is checked against.
-void test_holds_finds_a_senders_retained_message_by_its_id(void** state) {
+//  holder: what a SEND naming the message before it (after_msg_id) is checked against.
+void test_holder_finds_the_sender_of_a_retained_message_by_its_id(void** state) {
     Store* store = fixture_of(state)->store.get();
     assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     AppendRequest request = make_request("g", "x", make_uuid(7));
-    bool held = true;
-    assert_ok(store->holds("g", request.sender, make_uuid(7), &held));
-    assert_false(held); //  not yet
+    Store::Holder holder = Store::Holder::kSender;
+    assert_ok(store->holder("g", request.sender, make_uuid(7), &holder));
+    assert_true(holder == Store::Holder::kNone); //  not yet
     append_ok(store, {request}, 100);
-    assert_ok(store->holds("g", request.sender, make_uuid(7), &held));
-    assert_true(held);
-    assert_ok(store->holds("g", make_key(666), make_uuid(7), &held));
-    assert_false(held); //  another sender's
-    assert_ok(store->holds("g", request.sender, make_uuid(8), &held));
-    assert_false(held);
-    assert_status(store->holds("nope", request.sender, make_uuid(7), &held), Status::kNotFound);
+    assert_ok(store->holder("g", request.sender, make_uuid(7), &holder));
+    assert_true(holder == Store::Holder::kSender);
+    assert_ok(store->holder("g", make_key(666), make_uuid(7), &holder));
+    assert_true(holder == Store::Holder::kAnother);
+    assert_ok(store->holder("g", request.sender, make_uuid(8), &holder));
+    assert_true(holder == Store::Holder::kNone);
+    assert_status(store->holder("nope", request.sender, make_uuid(7), &holder), Status::kNotFound);
     //  Trimmed by retention: no longer held.
     Retention retention;
     retention.max_count = 1;
     assert_ok(store->set_retention("g", retention, 1000));
     append_many(store, "g", 1, 100);
-    assert_ok(store->holds("g", request.sender, make_uuid(7), &held));
-    assert_false(held);
+    assert_ok(store->holder("g", request.sender, make_uuid(7), &holder));
+    assert_true(holder == Store::Holder::kNone);
 }
 
 //  ------------------------------------------------------------------------------------
@@ -2551,7 +2551,7 @@ const Case cases[] = {
     BOTH(test_nil_msg_id_is_never_deduplicated),
     BOTH(test_same_msg_id_in_two_groups_is_stored_in_each),
     BOTH(test_dedup_covers_only_retained_messages),
-    BOTH(test_holds_finds_a_senders_retained_message_by_its_id),
+    BOTH(test_holder_finds_the_sender_of_a_retained_message_by_its_id),
     BOTH(test_fetch_since_timestamp_is_inclusive),
     BOTH(test_fetch_since_a_timestamp_after_the_last_message_returns_nothing),
     BOTH(test_fetch_since_timestamp_and_after_seq_both_apply),

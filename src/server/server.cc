@@ -175,7 +175,8 @@ private:
     void on_send(const std::string& from, const Key& peer, proto::Message& request,
                  std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                  std::vector<PendingSend>* sends);
-    bool holds(const Group& group, const std::string& from, const Key& sender, const Uuid& msg_id);
+    bool holds(const Group& group, const std::string& from, const Key& sender, const Uuid& msg_id,
+               const std::vector<AppendRequest>& batch);
     void commit(std::vector<AppendRequest>& batch, std::vector<PendingSend>& sends);
     void deliver(Group& group, const std::vector<proto::MessageRecord>& records);
     void push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t bytes, size_t messages);
@@ -201,10 +202,14 @@ private:
     Responder responder_{"group server"};
     Listener listener_{"group server", kMinServerFrame, &limits_, &rates_, &responder_};
     std::unordered_map<Key, uint32_t, KeyHash> follows_by_key_;
-    //  The last message each connection put into this pass's batch, per group: a SEND
-    //  whose after_msg_id is still to be committed finds it here (by connection, so that
-    //  two processes with one key do not hide each other's).
-    std::map<std::pair<std::string, std::string>, Uuid> staged_last_;
+    //  The last message each connection put into this pass's batch, per group, and where
+    //  in the batch: a SEND whose after_msg_id is still to be committed finds it here (by
+    //  connection, so that two processes with one key do not hide each other's).
+    struct Staged {
+        Uuid msg_id;
+        size_t index;
+    };
+    std::map<std::pair<std::string, std::string>, Staged> staged_last_;
     Counters counters_;
     int64_t started_ms_ = 0;
     int64_t next_sweep_ms_ = 0;
@@ -966,7 +971,14 @@ void GroupServer::on_send(const std::string& from, const Key& peer, proto::Messa
     ZGM_REQUEST(responder_, "MESSAGE SEND FROM %s", peer.str().c_str());
     Group* group = member_group(from, peer, request);
     if (!group) return;
-    if (!request.after_msg_id.is_nil() && !holds(*group, from, peer, request.after_msg_id)) {
+    if (request.sends.empty()) { //  nothing to commit: answered now (no SentRecord), not never
+        proto::Message sent;
+        sent.id = proto::kSent;
+        responder_.reply(from, sent, request.request_id);
+        return;
+    }
+    if (!request.after_msg_id.is_nil() &&
+        !holds(*group, from, peer, request.after_msg_id, *batch)) {
         //  Stored now, it would come before an earlier message of the sender's that may
         //  still be (a refused or lost request, a slow link): the sender sends it again once
         //  that one has its outcome.
@@ -986,21 +998,30 @@ void GroupServer::on_send(const std::string& from, const Key& peer, proto::Messa
         append.body.assign(record.body.data(), record.body.size());
         batch->push_back(std::move(append));
     }
-    if (!request.sends.empty()) staged_last_[{group->name, from}] = request.sends.back().msg_id;
+    staged_last_[{group->name, from}] = {request.sends.back().msg_id, batch->size() - 1};
     sends->push_back(pending);
     held->push_back(std::move(request));
 }
 
-//  Whether the sender's message msg_id is in the group, or the last that connection from put
-//  in the batch about to be committed.
+//  Whether the sender's message msg_id is in the group, or will be once the batch about to be
+//  committed is: the last that connection from put in it, unless the commit will refuse it
+//  (another sender's message has that id, stored or earlier in the batch).
 bool GroupServer::holds(const Group& group, const std::string& from, const Key& sender,
-                        const Uuid& msg_id) {
+                        const Uuid& msg_id, const std::vector<AppendRequest>& batch) {
+    Store::Holder holder = Store::Holder::kNone;
+    Status status = store_->holder(group.name, sender, msg_id, &holder);
+    if (!status.is_ok()) {
+        ZGM_LOG("group server: %s", status.message().c_str());
+        return false;
+    }
     auto staged = staged_last_.find({group.name, from});
-    if (staged != staged_last_.end() && staged->second == msg_id) return true;
-    bool held = false;
-    Status status = store_->holds(group.name, sender, msg_id, &held);
-    if (!status.is_ok()) ZGM_LOG("group server: %s", status.message().c_str());
-    return held;
+    if (holder != Store::Holder::kNone || staged == staged_last_.end() ||
+        staged->second.msg_id != msg_id)
+        return holder == Store::Holder::kSender;
+    for (size_t i = 0; i < staged->second.index; i++)
+        if (batch[i].msg_id == msg_id && batch[i].sender != sender && batch[i].group == group.name)
+            return false;
+    return true;
 }
 
 void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingSend>& sends) {

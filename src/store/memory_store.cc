@@ -47,8 +47,8 @@ public:
 
     Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                   std::vector<AppendResult>* results) override;
-    Status holds(const std::string& group, const Key& sender, const Uuid& msg_id,
-                 bool* held) override;
+    Status holder(const std::string& group, const Key& sender, const Uuid& msg_id,
+                  Holder* holder) override;
     Status fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) override;
     Status trim(uint64_t now_us, uint64_t* trimmed) override;
     Status disk_size(uint64_t* bytes) override;
@@ -266,13 +266,14 @@ Status MemoryStore::append(const std::vector<AppendRequest>& batch, uint64_t now
     return Status::ok();
 }
 
-Status MemoryStore::holds(const std::string& name, const Key& sender, const Uuid& msg_id,
-                          bool* held) {
+Status MemoryStore::holder(const std::string& name, const Key& sender, const Uuid& msg_id,
+                           Holder* holder) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
     auto seen = group->seq_by_msg_id.find(msg_id);
-    *held = seen != group->seq_by_msg_id.end() &&
-            group->messages[index_of(*group, seen->second)].sender == sender;
+    *holder = seen == group->seq_by_msg_id.end()                                 ? Holder::kNone
+              : group->messages[index_of(*group, seen->second)].sender == sender ? Holder::kSender
+                                                                                 : Holder::kAnother;
     return Status::ok();
 }
 

@@ -420,8 +420,8 @@ public:
 
     Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                   std::vector<AppendResult>* results) override;
-    Status holds(const std::string& group, const Key& sender, const Uuid& msg_id,
-                 bool* held) override;
+    Status holder(const std::string& group, const Key& sender, const Uuid& msg_id,
+                  Holder* holder) override;
     Status fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) override;
     Status trim(uint64_t now_us, uint64_t* trimmed) override;
     Status disk_size(uint64_t* bytes) override;
@@ -953,8 +953,8 @@ Status SqliteStore::members(const std::string& name, std::vector<Member>* member
                       });
 }
 
-Status SqliteStore::holds(const std::string& name, const Key& sender, const Uuid& msg_id,
-                          bool* held) {
+Status SqliteStore::holder(const std::string& name, const Key& sender, const Uuid& msg_id,
+                           Holder* holder) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
     sqlite3_stmt* stmt = stmts_[kSelectByMsgId];
@@ -964,8 +964,11 @@ Status SqliteStore::holds(const std::string& name, const Key& sender, const Uuid
     int rc = sqlite3_step(stmt);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return failure(rc, "cannot look up message " + msg_id.str());
-    *held = rc == SQLITE_ROW && sqlite3_column_bytes(stmt, 2) == (int)kKeySize &&
-            memcmp(sqlite3_column_blob(stmt, 2), sender.bytes, kKeySize) == 0;
+    *holder = rc != SQLITE_ROW ? Holder::kNone
+              : sqlite3_column_bytes(stmt, 2) == (int)kKeySize &&
+                      memcmp(sqlite3_column_blob(stmt, 2), sender.bytes, kKeySize) == 0
+                  ? Holder::kSender
+                  : Holder::kAnother;
     return Status::ok();
 }
 

@@ -191,10 +191,12 @@ public:
     virtual Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                           std::vector<AppendResult>* results) = 0;
 
-    //  Whether the group holds a message with this msg_id from this sender (*held false for
-    //  an unknown id, another sender's, or one retention has trimmed). kNotFound: no such group.
-    virtual Status holds(const std::string& group, const Key& sender, const Uuid& msg_id,
-                         bool* held) = 0;
+    //  Who sent the group's message with this msg_id: this sender (Holder::kSender), another
+    //  (kAnother), or none (kNone: an unknown id, or one retention has trimmed). kNotFound: no
+    //  such group.
+    enum class Holder { kNone, kSender, kAnother };
+    virtual Status holder(const std::string& group, const Key& sender, const Uuid& msg_id,
+                          Holder* holder) = 0;
 
     //  Hands every selected message to the visitor, in seq order. If it fails, the visitor
     //  may have seen some of the messages; *summary is then left as it was.
