@@ -153,6 +153,17 @@ proto::Message fetch(RawClient& raw, const std::string& group, uint64_t after_se
     return test::request(raw, message);
 }
 
+//  The value of the figure scope/name of the server's STATS, asked for by admin (-1: none).
+long long figure(RawClient& admin, const std::string& scope, const std::string& name) {
+    proto::Message stats;
+    stats.id = proto::kStats;
+    proto::Message report = test::request(admin, stats);
+    assert_int_equal(report.id, proto::kStatsReport);
+    std::string line = "\n" + scope + "\t" + name + "\t";
+    size_t at = ("\n" + report.report).find(line);
+    return at == std::string::npos ? -1 : atoll(report.report.c_str() + at + line.size() - 1);
+}
+
 std::vector<uint64_t> seqs(const proto::Message& messages) {
     std::vector<uint64_t> result;
     for (const proto::MessageRecord& record : messages.messages)
@@ -1012,6 +1023,11 @@ void test_max_connections_refused_beyond_the_limit(void** state) {
     for (int64_t deadline = mono_ms() + test::patience(); !answered && mono_ms() < deadline;)
         answered = connects_and_is_answered(endpoint, key, options);
     assert_true(answered);
+    //  Each refusal counted once, by its reason: not also as a failed handshake.
+    RawClient admin(endpoint, key);
+    assert_ok(zgm_server_add_admin(server, admin.keys().public_txt.c_str()));
+    assert_true(figure(admin, "refused", "connections over --max-connections") >= 1);
+    assert_int_equal(figure(admin, "refused", "failed handshakes"), 0);
 }
 
 //  The child's side of the next test: with at most nofile descriptors, binds a group
@@ -1745,6 +1761,16 @@ void test_null_plain_or_wrongly_keyed_clients_get_no_answer(void** state) {
         proto::Message reply;
         assert_false(peer.try_recv(&reply, 100));
     }
+    //  Counted by what failed: NULL and PLAIN as another mechanism (libzmq refuses them in
+    //  the greeting, before any ZAP request), the wrong server key as a failed handshake.
+    RawClient& admin = client(fixture);
+    assert_ok(zgm_server_add_admin(fixture->server, admin.keys().public_txt.c_str()));
+    assert_true(test::eventually(
+        [&] {
+            return figure(admin, "refused", "handshakes of another mechanism") >= 2 &&
+                   figure(admin, "refused", "failed handshakes") >= 1;
+        },
+        test::patience()));
 }
 
 //  ---------------------------------------------------------------------------------------

@@ -37,6 +37,9 @@ void add_refusals(Report* report, const std::string& scope, const ZapDomain* dom
     if (domain) {
         refused.emplace_back("connections over --max-connections", domain->refused_full.load());
         refused.emplace_back("handshakes of another mechanism", domain->refused_mechanism.load());
+        if (domain->security == Security::kInsecure)
+            refused.emplace_back("PLAIN user names that are not a key",
+                                 domain->refused_identity.load());
         refused.emplace_back("failed handshakes", domain->failed_handshakes.load());
     }
     for (const auto& entry : refusals.totals())

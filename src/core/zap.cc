@@ -73,7 +73,13 @@ void read_events(Watched* watched) {
             watched->open.insert((int)value);
         else if (event == ZMQ_EVENT_DISCONNECTED || event == ZMQ_EVENT_CLOSED)
             watched->open.erase((int)value);
-        else if (event != 0)
+        //  A client of another mechanism (NULL, or CURVE to PLAIN and back) fails in the
+        //  greeting, before any ZAP request; a refusal of this handler's (AUTH, with its ZAP
+        //  status) was counted by its reason when it was decided.
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+                 value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+            watched->domain->refused_mechanism++;
+        else if (event != 0 && event != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             watched->domain->failed_handshakes++;
     }
     watched->domain->connections = (int)watched->open.size();
@@ -98,8 +104,7 @@ void decide(zmsg_t* request, std::map<std::string, Watched>& watched, std::strin
     read_events(&found->second); //  the connection asking is counted by now
     ZapDomain* domain = found->second.domain.get();
     const char* wanted = domain->security == Security::kCurve ? "CURVE" : "PLAIN";
-    if (mechanism != wanted) {
-        domain->refused_mechanism++;
+    if (mechanism != wanted) { //  libzmq refuses it first (counted from its event)
         *text = std::string("this server speaks ") + wanted;
         return;
     }

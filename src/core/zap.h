@@ -40,7 +40,7 @@ struct ZapDomain {
     std::atomic<uint64_t> refused_full{0};      //  at max_connections
     std::atomic<uint64_t> refused_mechanism{0}; //  NULL, or the other mechanism
     std::atomic<uint64_t> refused_identity{0};  //  a PLAIN user name that is not a key
-    std::atomic<uint64_t> failed_handshakes{0}; //  handshakes that failed before ZAP
+    std::atomic<uint64_t> failed_handshakes{0}; //  any other handshake that failed
 };
 
 //  Adds a domain for a server socket to the process's ZAP handler, starting the handler if
