@@ -56,6 +56,13 @@ void test_a_message_stays_on_one_line(void** state) {
     (void)state;
     assert_string_equal(zgm::format_log_line(zgm::kLogInfo, "a\nb\r\x1b[2J", true, 0).c_str(),
                         "<6>a?b??[2J\n");
+    //  C1 controls (U+009B is CSI) and bytes that are not UTF-8 too; other characters stay.
+    assert_string_equal(zgm::format_log_line(zgm::kLogInfo,
+                                             "\xc2\x9b"
+                                             "2J \xff\xc3 caf\xc3\xa9",
+                                             true, 0)
+                            .c_str(),
+                        "<6>?2J ?? caf\xc3\xa9\n");
 }
 
 void test_journal_stream_must_name_the_file_on_the_descriptor(void** state) {

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/timefmt.h"
 #include "core/clock.h"
+#include "core/utf8.h"
 
 #include <algorithm>
 #include <cinttypes>
@@ -98,42 +99,6 @@ MessageView view_of(const zgm_msg_t* msg) {
 
 std::string disambiguated(const char* name, const char* key) {
     return std::string(name) + "~" + std::string(key).substr(0, 8);
-}
-
-size_t utf8_decode(const unsigned char* data, size_t size, uint32_t* code) {
-    unsigned char lead = data[0];
-    size_t length;
-    uint32_t value, min;
-    if (lead < 0x80) {
-        *code = lead;
-        return 1;
-    } else if (lead >= 0xC2 && lead <= 0xDF) {
-        length = 2, value = lead & 0x1F, min = 0x80;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-        length = 3, value = lead & 0x0F, min = 0x800;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-        length = 4, value = lead & 0x07, min = 0x10000;
-    } else {
-        *code = 0xFFFD;
-        return 1;
-    }
-    if (length > size) {
-        *code = 0xFFFD;
-        return 1;
-    }
-    for (size_t i = 1; i < length; i++) {
-        if ((data[i] & 0xC0) != 0x80) {
-            *code = 0xFFFD;
-            return 1;
-        }
-        value = (value << 6) | (data[i] & 0x3F);
-    }
-    if (value < min || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) {
-        *code = 0xFFFD;
-        return 1;
-    }
-    *code = value;
-    return length;
 }
 
 void json_append_string(std::string* out, const void* data, size_t size) {

@@ -49,10 +49,6 @@ MessageView view_of(const zgm_msg_t* msg);
 //  the first 8 characters of its key.
 std::string disambiguated(const char* name, const char* key);
 
-//  Decodes one UTF-8 character from data[0..size) (size > 0) into *code and returns its
-//  length; an invalid or truncated sequence gives U+FFFD and length 1.
-size_t utf8_decode(const unsigned char* data, size_t size, uint32_t* code);
-
 //  Appends data as a JSON string, quotes included: control characters escaped, invalid
 //  UTF-8 as \ufffd.
 void json_append_string(std::string* out, const void* data, size_t size);

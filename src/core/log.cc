@@ -7,6 +7,7 @@
     =========================================================================
 */
 #include "core/log.h"
+#include "core/utf8.h"
 
 #include <atomic>
 #include <cerrno>
@@ -14,6 +15,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -62,8 +64,18 @@ std::string format_log_line(int priority, const char* message, bool journal, int
                  offset, offset + 3, priority_letter(priority));
     }
     std::string line = prefix;
-    for (const char* p = message; *p; p++)
-        line += (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    //  A control character (C0, DEL, C1) or a byte that is not UTF-8 becomes '?': what a
+    //  peer named cannot split a line or act on the terminal that shows it.
+    const unsigned char* bytes = (const unsigned char*)message;
+    for (size_t i = 0, size = strlen(message); i < size;) {
+        uint32_t code;
+        size_t length = utf8_decode(bytes + i, size - i, &code);
+        if (is_control(code) || code == 0xFFFD)
+            line += '?';
+        else
+            line.append(message + i, length);
+        i += length;
+    }
     line += '\n';
     return line;
 }
