@@ -1955,6 +1955,7 @@ void test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable(v
     }
     fixture->mounts.push_back(dir);
     fixture->cluster->add_server(dir.c_str(), {"full"});
+    test::LogCapture log;
     zgm_user_t* user = fixture->cluster->user("filler");
     assert_ok(zgm_user_join(user, "full"));
 
@@ -1970,6 +1971,8 @@ void test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable(v
     }
     assert_int_equal(error, ZGM_ESTORAGE);
     assert_true(stored > 0);
+    assert_int_equal(zgm_user_send(user, "full", body.data(), body.size(), NULL, NULL, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_ESTORAGE); //  and again: still full
     //  Every acknowledged message is there, and the server still answers.
     zgm_msglist_t* list = zgm_user_fetch(user, "full", NULL);
     assert_non_null(list);
@@ -1987,6 +1990,10 @@ void test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable(v
     proto::Message reply = test::request(raw, send);
     if (reply.id == proto::kError && reply.status != proto::kNotMember)
         assert_error(reply, proto::kStorage);
+    //  Said as an error, once for the failed commits of these few seconds.
+    std::vector<std::string> said = log.lines("store failed");
+    assert_int_equal(said.size(), 1);
+    assert_non_null(strstr(said[0].c_str(), " E: "));
 }
 
 void test_groups_in_the_store_are_registered_again_when_the_server_restarts(void** state) {

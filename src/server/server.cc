@@ -214,8 +214,10 @@ private:
     int64_t started_ms_ = 0;
     int64_t next_sweep_ms_ = 0;
     int64_t next_trim_ms_ = 0;
-    uint64_t opened_at_trim_ = 0; //  connections opened when memory was last given back
-    int connections_at_trim_ = 0; //  and open then
+    int64_t next_store_error_ms_ = 0;  //  a failed commit is logged at most every kTrimMs
+    uint64_t store_errors_unsaid_ = 0; //  failed commits since the last such line
+    uint64_t opened_at_trim_ = 0;      //  connections opened when memory was last given back
+    int connections_at_trim_ = 0;      //  and open then
     bool terminated_ = false;
 };
 
@@ -1028,8 +1030,17 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
     std::vector<AppendResult> results;
     Status status = store_->append(batch, now_us(), &results);
     if (!status.is_ok() || results.size() != batch.size()) {
-        ZGM_LOG("group server: store failed, %zu messages refused: %s", batch.size(),
-                status.message().c_str());
+        //  A full disk fails every commit while senders go on: one line per interval.
+        int64_t now = mono_ms();
+        if (now >= next_store_error_ms_) {
+            ZGM_ERROR("group server: store failed, %zu messages refused: %s (%" PRIu64
+                      " more failed commits since the last such line)",
+                      batch.size(), status.message().c_str(), store_errors_unsaid_);
+            store_errors_unsaid_ = 0;
+            next_store_error_ms_ = now + kTrimMs;
+        } else {
+            store_errors_unsaid_++;
+        }
         for (const PendingSend& send : sends)
             responder_.error(send.from, send.request_id, proto::kStorage,
                              "not stored: " + status.message());
