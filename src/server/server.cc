@@ -1033,9 +1033,12 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
         //  A full disk fails every commit while senders go on: one line per interval.
         int64_t now = mono_ms();
         if (now >= next_store_error_ms_) {
-            ZGM_ERROR("group server: store failed, %zu messages refused: %s (%" PRIu64
-                      " more failed commits since the last such line)",
-                      batch.size(), status.message().c_str(), store_errors_unsaid_);
+            std::string unsaid = store_errors_unsaid_
+                                     ? " (and " + std::to_string(store_errors_unsaid_) +
+                                           " failed commits since the last such line)"
+                                     : "";
+            ZGM_ERROR("group server: store failed, %zu messages refused: %s%s", batch.size(),
+                      status.message().c_str(), unsaid.c_str());
             store_errors_unsaid_ = 0;
             next_store_error_ms_ = now + kTrimMs;
         } else {
