@@ -177,6 +177,7 @@ private:
                  std::vector<PendingSend>* sends);
     bool holds(const Group& group, const std::string& from, const Key& sender, const Uuid& msg_id,
                const std::vector<AppendRequest>& batch);
+    void store_error(const std::string& why);
     void commit(std::vector<AppendRequest>& batch, std::vector<PendingSend>& sends);
     void deliver(Group& group, const std::vector<proto::MessageRecord>& records);
     void push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t bytes, size_t messages);
@@ -214,8 +215,8 @@ private:
     int64_t started_ms_ = 0;
     int64_t next_sweep_ms_ = 0;
     int64_t next_trim_ms_ = 0;
-    int64_t next_store_error_ms_ = 0;  //  a failed commit is logged at most every kTrimMs
-    uint64_t store_errors_unsaid_ = 0; //  failed commits since the last such line
+    int64_t next_store_error_ms_ = 0;  //  a store failure is logged at most every kTrimMs
+    uint64_t store_errors_unsaid_ = 0; //  failures since the last such line
     uint64_t opened_at_trim_ = 0;      //  connections opened when memory was last given back
     int connections_at_trim_ = 0;      //  and open then
     bool terminated_ = false;
@@ -1010,40 +1011,41 @@ void GroupServer::on_send(const std::string& from, const Key& peer, proto::Messa
 //  (another sender's message has that id, stored or earlier in the batch).
 bool GroupServer::holds(const Group& group, const std::string& from, const Key& sender,
                         const Uuid& msg_id, const std::vector<AppendRequest>& batch) {
+    auto staged = staged_last_.find({group.name, from});
+    bool is_staged = staged != staged_last_.end() && staged->second.msg_id == msg_id;
     Store::Holder holder = Store::Holder::kNone;
     Status status = store_->holder(group.name, sender, msg_id, &holder);
     if (!status.is_ok()) {
-        ZGM_LOG("group server: %s", status.message().c_str());
-        return false;
+        //  The store is failing: this batch's commit will answer 507, not 425.
+        store_error(status.message());
+        return is_staged;
     }
-    auto staged = staged_last_.find({group.name, from});
-    if (holder != Store::Holder::kNone || staged == staged_last_.end() ||
-        staged->second.msg_id != msg_id)
-        return holder == Store::Holder::kSender;
+    if (holder != Store::Holder::kNone || !is_staged) return holder == Store::Holder::kSender;
+    //  The commit stores the first record of an id; a later one with it is a repeat of the
+    //  same sender's (it holds it), or another sender's (409).
     for (size_t i = 0; i < staged->second.index; i++)
-        if (batch[i].msg_id == msg_id && batch[i].sender != sender && batch[i].group == group.name)
-            return false;
+        if (batch[i].msg_id == msg_id && batch[i].group == group.name)
+            return batch[i].sender == sender;
     return true;
+}
+
+//  The store failed (a full disk fails every commit while senders go on): logged as an
+//  error once per kTrimMs, with how many more failed meanwhile; sweep() says the rest.
+void GroupServer::store_error(const std::string& why) {
+    int64_t now = mono_ms();
+    if (now < next_store_error_ms_) {
+        store_errors_unsaid_++;
+        return;
+    }
+    ZGM_ERROR("group server: store failed: %s", why.c_str());
+    next_store_error_ms_ = now + kTrimMs;
 }
 
 void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingSend>& sends) {
     std::vector<AppendResult> results;
     Status status = store_->append(batch, now_us(), &results);
     if (!status.is_ok() || results.size() != batch.size()) {
-        //  A full disk fails every commit while senders go on: one line per interval.
-        int64_t now = mono_ms();
-        if (now >= next_store_error_ms_) {
-            std::string unsaid = store_errors_unsaid_
-                                     ? " (and " + std::to_string(store_errors_unsaid_) +
-                                           " failed commits since the last such line)"
-                                     : "";
-            ZGM_ERROR("group server: store failed, %zu messages refused: %s%s", batch.size(),
-                      status.message().c_str(), unsaid.c_str());
-            store_errors_unsaid_ = 0;
-            next_store_error_ms_ = now + kTrimMs;
-        } else {
-            store_errors_unsaid_++;
-        }
+        store_error(std::to_string(batch.size()) + " messages refused: " + status.message());
         for (const PendingSend& send : sends)
             responder_.error(send.from, send.request_id, proto::kStorage,
                              "not stored: " + status.message());
@@ -1220,6 +1222,12 @@ void GroupServer::sweep() {
     if (now >= next_trim_ms_ && store_status_.is_ok()) {
         store_->trim(now_us(), nullptr);
         next_trim_ms_ = now + kTrimMs;
+    }
+    if (store_errors_unsaid_ && now >= next_store_error_ms_) {
+        ZGM_ERROR("group server: store failed %" PRIu64 " more times in the last %d s",
+                  store_errors_unsaid_, kTrimMs / 1000);
+        store_errors_unsaid_ = 0;
+        next_store_error_ms_ = now + kTrimMs;
     }
     give_back_memory();
     next_sweep_ms_ = now + kSweepMs;
