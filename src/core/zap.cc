@@ -104,13 +104,16 @@ void decide(zmsg_t* request, std::map<std::string, Watched>& watched, std::strin
     read_events(&found->second); //  the connection asking is counted by now
     ZapDomain* domain = found->second.domain.get();
     const char* wanted = domain->security == Security::kCurve ? "CURVE" : "PLAIN";
-    if (mechanism != wanted) { //  libzmq refuses it first (counted from its event)
+    //  Each refusal here is counted by its reason: libzmq's AUTH event for it is not.
+    if (mechanism != wanted) { //  libzmq refuses another mechanism first, in the greeting
+        domain->refused_mechanism++;
         *text = std::string("this server speaks ") + wanted;
         return;
     }
     if (domain->security == Security::kCurve) {
         zframe_t* key = zmsg_next(request);
         if (!key || zframe_size(key) != kKeySize) {
+            domain->failed_handshakes++;
             *text = "no client key";
             return;
         }
