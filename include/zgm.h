@@ -301,7 +301,9 @@ ZGM_EXPORT int zgm_user_leave(zgm_user_t* self, const char* group);
 //  Follows a group the user is a member of (joined earlier, maybe by another process with
 //  the same key): messages with seq > after_seq arrive through zgm_user_recv. A group followed
 //  already goes on from the last message handed over when that is later than after_seq: no
-//  message comes twice (zgm_user_fetch reads what came before).
+//  message comes twice (zgm_user_fetch reads what came before). A key at the server's
+//  --max-follows that follows the group in another process moves that follow here (the two
+//  then take it from each other at each refresh, and each catches up by fetching).
 ZGM_EXPORT int zgm_user_follow(zgm_user_t* self, const char* group, uint64_t after_seq);
 //  Every group the user is a member of, on every live group server, in name order (with
 //  the registry's view of each): an array of *count entries freed with free (). Group

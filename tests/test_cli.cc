@@ -95,6 +95,12 @@ void test_json_strings_escape_controls_and_invalid_utf8(void** state) {
     const char bad[] = {'a', (char)0xff, 'b', 0x01};
     json_append_string(&out, bad, sizeof bad);
     assert_string_equal(out.c_str(), "\"a\\ufffdb\\u0001\"");
+    out.clear(); //  C1 controls too (U+009B is CSI to a terminal that shows the JSON)
+    json_append_string(&out,
+                       "\xc2\x9b"
+                       "2J",
+                       4);
+    assert_string_equal(out.c_str(), "\"\\u009b2J\"");
 }
 
 void test_terminal_output_neutralises_escape_sequences(void** state) {

@@ -133,7 +133,7 @@ void json_append_string(std::string* out, const void* data, size_t size) {
             *out += "\\ufffd";
             break;
         default:
-            if (code < 0x20 || code == 0x7F) {
+            if (is_control(code)) {
                 char escape[8];
                 snprintf(escape, sizeof escape, "\\u%04x", (unsigned)code);
                 *out += escape;

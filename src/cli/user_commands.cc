@@ -35,7 +35,7 @@ bool read_fetch_options(const Args& args, uint64_t now_us, zgm_fetch_t* query, s
     }
     //  0 is "no bound" in zgm_fetch_t: the epoch itself bounds everything out.
     if (args.value("until") && query->until_us == 0) {
-        *error = "--until is the epoch: nothing is stamped before it";
+        *error = "--until is not after the epoch: nothing is stamped before it";
         return false;
     }
     if (query->until_us && query->until_us <= query->since_us) {
