@@ -993,10 +993,17 @@ void test_max_connections_refused_beyond_the_limit(void** state) {
     std::string endpoint;
     zgm_server_t* server = standalone(fixture, NULL, {{ZGM_LIMIT_CONNECTIONS, 5}}, &endpoint);
     std::string key = zgm_server_key(server);
+    //  One of the five asks for the figures at the end (a connection made then could find
+    //  the server still counting a closed one, and be refused).
+    RawClient admin(endpoint, key);
+    assert_ok(zgm_server_add_admin(server, admin.keys().public_txt.c_str()));
+    proto::Message memberships;
+    memberships.id = proto::kMemberships;
+    assert_int_equal(test::request(admin, memberships).id, proto::kMembershipList);
     Peer::Options options;
     options.monitor = true;
     std::vector<std::unique_ptr<Peer>> in;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 4; i++) {
         in.emplace_back(new Peer(endpoint, key, options));
         assert_int_equal(in.back()->handshake(test::patience()), 1);
     }
@@ -1024,8 +1031,6 @@ void test_max_connections_refused_beyond_the_limit(void** state) {
         answered = connects_and_is_answered(endpoint, key, options);
     assert_true(answered);
     //  Each refusal counted once, by its reason: not also as a failed handshake.
-    RawClient admin(endpoint, key);
-    assert_ok(zgm_server_add_admin(server, admin.keys().public_txt.c_str()));
     assert_true(figure(admin, "refused", "connections over --max-connections") >= 1);
     assert_int_equal(figure(admin, "refused", "failed handshakes"), 0);
 }
