@@ -1995,8 +1995,9 @@ void test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable(v
     proto::Message reply = test::request(raw, send);
     if (reply.id == proto::kError && reply.status != proto::kNotMember)
         assert_error(reply, proto::kStorage);
-    //  Said as an error, once for the failed commits of these few seconds.
-    std::vector<std::string> said = log.lines("store failed");
+    //  Said as an error, once for the failed commits of these few seconds (the count of the
+    //  rest comes 10 s later).
+    std::vector<std::string> said = log.lines("messages refused");
     assert_int_equal(said.size(), 1);
     assert_non_null(strstr(said[0].c_str(), " E: "));
 }
