@@ -144,11 +144,16 @@ Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::s
                                  path + " is a public certificate; its secret key (" + secret_path +
                                      ") is not there");
         if (!exists(secret_path)) return Status::error(Status::kNotFound, "no key pair at " + path);
+        //  Another process may have made it since the read above (its secret file appears
+        //  whole, before its public one): read it once more before calling it damaged.
+        if (read_cert(path, keys, name)) return Status::ok();
         return Status::error(Status::kCorrupt, secret_path + " is not a CURVE certificate");
     }
-    if (exists(path))
+    if (exists(path)) {
+        if (read_cert(path, keys, name)) return Status::ok(); //  as above
         return Status::error(Status::kExists,
                              path + " is there and is not a certificate; it is left as it is");
+    }
     //  Create: the secret file appears at once and whole (link fails if another process
     //  made it first; then that one is the key pair).
     KeyPair fresh = KeyPair::generate();
