@@ -1443,6 +1443,18 @@ void test_long_fetch_is_the_list_page_after_page_gives(void** state) {
     zgm_msglist_t* until = zgm_user_fetch(fixture->alice, "general", &query);
     assert_list(until, 1, last, 0, raw.key());
     zgm_msglist_destroy(&until);
+
+    //  Before seq 1,500: no page is asked for ahead past the bound (the first page, then
+    //  the one after it, 1,001..1,499), nor past the top of the seq numbers.
+    RawClient& admin = client(fixture);
+    assert_ok(zgm_server_add_admin(fixture->server, admin.keys().public_txt.c_str()));
+    long long fetches = figure(admin, "group/general", "fetches");
+    query = zgm_fetch_t{};
+    query.before_seq = 1500;
+    zgm_msglist_t* before = zgm_user_fetch(fixture->alice, "general", &query);
+    assert_list(before, 1, 1499, 0, raw.key());
+    zgm_msglist_destroy(&before);
+    assert_int_equal(figure(admin, "group/general", "fetches") - fetches, 2);
 }
 
 void test_retention_by_count_bytes_and_age_reports_what_was_missed(void** state) {

@@ -912,7 +912,14 @@ private:
     //  Asks for pages until kFetchAhead are out, each after the one before.
     void fill_ahead() {
         while (ahead_.size() < kFetchAhead) {
-            uint64_t after = ahead_.empty() ? after_ : ahead_.back().after + ahead_.back().limit;
+            uint64_t after = after_;
+            if (!ahead_.empty()) {
+                const Ahead& last = ahead_.back();
+                if (last.after > UINT64_MAX - last.limit) return; //  no seq past the top
+                after = last.after + last.limit;
+            }
+            //  A page that would start at or past the bound asks for nothing.
+            if (after == UINT64_MAX || (before_ && after + 1 >= before_)) return;
             uint64_t limit = page_limit_;
             if (call_->query.limit) {
                 uint64_t promised = got_;
