@@ -374,7 +374,9 @@ inline zgm::proto::Message send_message(const std::string& group,
 }
 
 //  A SEND of one body (which must outlive the message), with a new message id.
-inline zgm::proto::Message send_message(const std::string& group, const std::string& body) {
+//  body is viewed, not copied: a literal, or a string that outlives the message (a temporary
+//  std::string would leave the record pointing at freed memory).
+inline zgm::proto::Message send_message(const std::string& group, std::string_view body) {
     zgm::proto::Message message = group_request(zgm::proto::kSend, group);
     message.sends.push_back({zgm::Uuid::random(), body});
     return message;
