@@ -75,8 +75,9 @@ typedef enum {
                             //  send it again with the same message id to settle it (stored
                             //  once); a create: create it again (its creator gets the group);
                             //  a join, leave...: call it again
-    ZGM_EDENIED = 15,       //  this key may not: not the group's owner, not added to a
-                            //  members-only group, not a group server the registry trusts
+    ZGM_EDENIED = 15,       //  this key may not: not the group's owner (nor the owner
+                            //  removing itself), not added to a members-only group, not a
+                            //  group server the registry trusts
     ZGM_ELIMIT = 16,        //  a limit of the server is reached (zgm_strerror names it)
     ZGM_ERATE = 17,         //  the server slowed this key down longer than the call may wait
     ZGM_EUNREACHABLE = 18   //  cannot reach the server: connection refused, no route, or the

@@ -1108,6 +1108,12 @@ void test_the_owner_decides_who_is_in(void** state) {
     assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
     assert_int_equal(zgm_user_join(bob, "club"), -1);
     assert_int_equal(zgm_errno(), ZGM_EDENIED);
+    //  The owner cannot remove itself (a refusal, not a bad argument: the CLI exits 1), and
+    //  stays the owner and a member.
+    assert_int_equal(zgm_user_remove(alice, "club", zgm_user_id(alice)), -1);
+    assert_int_equal(zgm_errno(), ZGM_EDENIED);
+    assert_non_null(strstr(zgm_strerror(), "give the group to another key first"));
+    send_text(alice, "club", "still here");
     //  Ownership handed on; then the new owner opens the group.
     assert_ok(zgm_user_give(alice, "club", zgm_user_id(carol)));
     assert_int_equal(zgm_user_set_policy(alice, "club", ZGM_POLICY_OPEN), -1);

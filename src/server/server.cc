@@ -861,9 +861,9 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
         break;
     case proto::kRemove:
         if (request.key == group->owner)
-            return responder_.error(
-                from, request.request_id, proto::kInvalid,
-                "the owner cannot remove itself: give the group to another key first");
+            return responder_.refuse(
+                from, request.request_id, proto::kDenied,
+                "the owner cannot remove itself: give the group to another key first", peer);
         status = store_->disallow(group->name, request.key);
         if (status.code() == Status::kNotFound) status = Status::ok();
         if (status.is_ok() && group->members.count(request.key)) {
