@@ -365,7 +365,7 @@ void test_owner_operations_only_by_the_owner_else_401(void** state) {
     assert_int_equal(test::request(owner, policy).id, proto::kOk);
     assert_int_equal(test::request(owner, retain).id, proto::kOk);
     proto::Message remove = test::key_request(proto::kRemove, "owned", owner.key());
-    assert_error(test::request(owner, remove), proto::kInvalid, "give");
+    assert_error(test::request(owner, remove), proto::kDenied, "give");
     proto::Message list = members_of(other, "owned");
     assert_string_equal(list.key.str().c_str(), owner.key().c_str());
     assert_int_equal(list.policy, 1);
