@@ -510,10 +510,15 @@ void test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id(void**
     Proxied system;
     zgm_user_t* alice = system.cluster.user("alice");
     assert_ok(zgm_user_join(alice, "lossy"));
-    zgm_user_set_timeout(alice, 1500);
+    zgm_user_set_timeout(alice, 500);
     system.proxy->set_mode(TcpProxy::Mode::kSwallow);
     char id[ZGM_MSG_ID_SIZE] = "";
+    //  It ends at its timeout, not at the end of the user's longer wait for an answer (2 s).
+    int64_t started = zgm::mono_ms();
     assert_int_equal(zgm_user_send(alice, "lossy", "maybe", 5, id, NULL, NULL), -1);
+    int64_t took = zgm::mono_ms() - started;
+    if (took < 500 || took >= 1900)
+        fail_msg("a send with a timeout of 500 ms took %lld ms", (long long)took);
     assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
     assert_non_null(strstr(zgm_strerror(), id)); //  the error names the id to retry
     system.proxy->set_mode(TcpProxy::Mode::kPass);

@@ -1966,12 +1966,16 @@ void UserActor::pump(const std::string& group) {
         pending.purpose = Purpose::kSend;
         pending.server = server_id;
         pending.group = group;
-        int attempt = kFirstAttemptMs;
+        //  The attempt lapses by the earliest deadline of its sends: a call ends at its
+        //  timeout (in doubt, if no answer came), not at the end of a longer attempt.
+        int64_t now = mono_ms();
+        int64_t lapse_at = now + kFirstAttemptMs;
         for (size_t i = 0; i < message.sends.size(); i++) {
+            lapse_at = std::min(lapse_at, sends.queue.front()->deadline_ms);
             pending.sends.push_back(std::move(sends.queue.front()));
             sends.queue.pop_front();
         }
-        pending.deadline_ms = mono_ms() + attempt;
+        pending.deadline_ms = std::max(lapse_at, now + 1);
         sends.in_flight++;
     }
 }
