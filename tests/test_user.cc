@@ -702,6 +702,11 @@ void test_a_join_without_an_answer_in_its_time_is_in_doubt_and_one_held_for_the_
     //  Settled by asking again: the first one took effect (its answer was lost).
     assert_int_equal(zgm_user_join(alice, "lossy"), -1);
     assert_int_equal(zgm_errno(), ZGM_EALREADY);
+    //  ...and it follows the group, as a join does: what is sent now reaches it.
+    zgm_user_t* bob = system.cluster.user("bob");
+    assert_ok(zgm_user_join(bob, "lossy"));
+    send_text(bob, "lossy", "after a join in doubt");
+    expect_messages(alice, "lossy", 1, 1);
 
     assert_ok(zgm_server_set_limit(system.server, ZGM_LIMIT_RATE, 1)); //  1 a second
     zgm_user_set_timeout(alice, 300);

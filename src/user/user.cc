@@ -242,6 +242,7 @@ public:
                 uint64_t last_seq);
     //  tell_server: send UNFOLLOW (not after a LEAVE, which ended the follows there).
     void unfollow(const std::string& group, bool tell_server = true);
+    bool follows(const std::string& group) const { return followed_.count(group) > 0; }
     void reply_call(Call* call) {
         zsock_send(pipe_, "p", (void*)call);
         maybe_[0] = 1; //  a send on the pipe may take the signal of what waits there
@@ -698,9 +699,14 @@ private:
         //  A JOIN (LEAVE) sent again after a lost answer finds it done: that is success.
         bool done_before = unanswered_ && message.id == proto::kError &&
                            message.status == (join ? proto::kConflict : proto::kNotMember);
-        if (message.id == proto::kError && !done_before)
+        if (message.id == proto::kError && !done_before) {
+            //  Already a member (an earlier join that ended in doubt had taken effect): it
+            //  still follows the group, as a join does, from now.
+            if (join && message.status == proto::kConflict && !user_.follows(call_->group))
+                user_.follow(call_->group, server(), kFollowNow, 0);
             return finish(error_of(message.status, join ? proto::kJoin : proto::kLeave),
                           message.reason);
+        }
         if (!join) {
             user_.unfollow(call_->group, false);
             return finish(Error::kOk);
