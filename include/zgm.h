@@ -291,9 +291,10 @@ ZGM_EXPORT int zgm_user_resolve(zgm_user_t* self, const char* group, zgm_group_t
 //  request or the group server's answer to the registry was lost in time, and the group may
 //  yet be created: create it again to settle it.
 ZGM_EXPORT int zgm_user_create(zgm_user_t* self, const char* group, zgm_policy_t policy);
-//  Joins a group (ZGM_EALREADY if a member already) and follows it: its new messages
-//  arrive through zgm_user_recv. ZGM_ELIMIT: the group's --max-members, or this key follows
-//  --max-follows groups on that group server (then it is not made a member).
+//  Joins a group (ZGM_EALREADY if a member already, following it all the same) and follows
+//  it: its new messages arrive through zgm_user_recv. ZGM_ELIMIT: the group's --max-members,
+//  or this key follows --max-follows groups on that group server (then it is not made a
+//  member).
 ZGM_EXPORT int zgm_user_join(zgm_user_t* self, const char* group);
 //  Leaves a group (ZGM_ENOTMEMBER if not a member).
 ZGM_EXPORT int zgm_user_leave(zgm_user_t* self, const char* group);
