@@ -261,6 +261,12 @@ private:
     void lapse_all(const std::string& server_id);
     void refresh(const std::string& server, ServerConn& conn, bool ack);
     bool can_catch_up(const Followed& followed);
+    //  True while the caller has more handed over and unread than it may leave
+    //  (kMaxUnreadBytes): nothing more is handed over, nor fetched, until it reads.
+    bool caller_behind() const {
+        return emitted_bytes_ - shared_->consumed_bytes.load(std::memory_order_acquire) >
+               kMaxUnreadBytes;
+    }
     void catch_up(const std::string& group, Followed& followed);
     int64_t idle_deadline();
     void resolve(const std::string& group);
@@ -1643,8 +1649,7 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
     }
     if (next.empty()) return complete;
     //  The caller reads at its pace; beyond what it may leave unread, it catches up later.
-    uint64_t consumed = shared_->consumed_bytes.load(std::memory_order_acquire);
-    if (emitted_bytes_ - consumed > kMaxUnreadBytes) return false;
+    if (caller_behind()) return false;
     Batch* batch = new Batch();
     batch->group = group;
     batch->frame = std::move(message.frame);
@@ -1669,7 +1674,8 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
 //  Fetches what has not been handed over yet, unless a fetch is already on its way.
 //  Whether a followed group is behind and a catch-up FETCH for it can go now.
 bool UserActor::can_catch_up(const Followed& followed) {
-    if (followed.catching_up || followed.resolving || followed.seen_seq <= followed.last_seq)
+    if (followed.catching_up || followed.resolving || followed.seen_seq <= followed.last_seq ||
+        caller_behind())
         return false;
     ServerConn* conn = server(followed.server);
     return conn && conn->link->up() && conn->catch_ups < kCatchUpsPerServer;
@@ -1677,14 +1683,18 @@ bool UserActor::can_catch_up(const Followed& followed) {
 
 //  When tick() has something to do next with no call or send waiting: now for a catch-up
 //  that can go, else the earliest of the requests' deadlines, the keep-alives of servers
-//  with follows and the reopening of refused links; INT64_MAX for none.
+//  with follows and the reopening of refused links; INT64_MAX for none. A group behind
+//  while the caller is behind is looked at again in kTickMs (the caller does not wake the
+//  actor when it reads; before, each tick fetched a page that could not be handed over).
 int64_t UserActor::idle_deadline() {
     int64_t due = INT64_MAX;
+    bool held = false;
     //  The servers with follows (few: a vector, and no allocation once it has grown).
     std::vector<const std::string*>& following = following_;
     following.clear();
     for (const auto& entry : followed_) {
         if (can_catch_up(entry.second)) return 0;
+        held = held || entry.second.seen_seq > entry.second.last_seq;
         if (std::none_of(following.begin(), following.end(),
                          [&](const std::string* id) { return *id == entry.second.server; }))
             following.push_back(&entry.second.server);
@@ -1699,6 +1709,7 @@ int64_t UserActor::idle_deadline() {
         if (entry.second.link->reopen_ms()) due = std::min(due, entry.second.link->reopen_ms());
     }
     if (registry_ && registry_->reopen_ms()) due = std::min(due, registry_->reopen_ms());
+    if (held && caller_behind()) due = std::min(due, mono_ms() + kTickMs);
     return due;
 }
 
