@@ -1051,6 +1051,20 @@ int bind_with_nofile(int nofile, int max_connections) {
     return port > 0 ? 0 : 1;
 }
 
+//  The durability opens the store again: set once the server serves, it is refused (a
+//  memory store would lose every group and message), and the groups stay.
+void test_durability_is_refused_once_the_server_has_a_group(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    zgm_server_t* server = zgm_server_new(NULL);
+    fixture->servers.push_back(server);
+    assert_ok(zgm_server_set_durability(server, "normal"));
+    assert_ok(zgm_server_add(server, "kept", NULL, ZGM_POLICY_OPEN));
+    assert_int_equal(zgm_server_set_durability(server, "full"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "before the group server adds a group"));
+    assert_ok(zgm_server_set_retention(server, "kept", 10, 0, 0)); //  still there
+}
+
 void test_descriptors_are_checked_at_bind_with_an_error_naming_ulimit(void** state) {
     Fixture* fixture = (Fixture*)*state;
     //  More connections than the hard limit allows: said at once, not at the 1000th user.
@@ -2518,6 +2532,7 @@ int main(int argc, char** argv) {
         TEST(test_follower_that_never_reads_is_cut_and_the_server_stays_within_its_limit),
         TEST(test_join_and_vanish_rounds_leave_members_at_the_limit_and_memory_flat),
         TEST(test_max_connections_refused_beyond_the_limit),
+        TEST(test_durability_is_refused_once_the_server_has_a_group),
         TEST(test_descriptors_are_checked_at_bind_with_an_error_naming_ulimit),
         TEST(test_send_stamps_gapless_seq_and_monotone_time),
         TEST(test_send_batch_gets_one_sent_record_each_in_order_and_repeated_ids_stored_once),

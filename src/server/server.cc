@@ -196,6 +196,7 @@ private:
     std::map<std::string, Group> groups_;
     RegistryLink link_;
     bool connect_waiting_ = false; //  a CONNECT waits for its outcome on the pipe
+    bool serving_ = false;         //  a group was added, retention set, or an endpoint bound
 
     ServerLimits limits_;
     Retention default_retention_;
@@ -312,6 +313,7 @@ bool GroupServer::handle_pipe() {
         Error code = set(args[0], args[1], &why);
         reply_status(code, why);
     } else if (streq(command, "ADD")) {
+        serving_ = true;
         Key owner;
         Error code = Error::kOk;
         if (!args[1].empty() && !Key::parse(args[1], &owner)) {
@@ -323,6 +325,7 @@ bool GroupServer::handle_pipe() {
                 add_group(args[0], owner, args[2] == "1" ? Policy::kMembers : Policy::kOpen, &why);
         reply_status(code, why);
     } else if (streq(command, "RETAIN")) {
+        serving_ = true;
         Retention wanted;
         wanted.max_count = strtoull(args[1].c_str(), nullptr, 10);
         wanted.max_bytes = strtoull(args[2].c_str(), nullptr, 10);
@@ -330,6 +333,7 @@ bool GroupServer::handle_pipe() {
         Error code = retain(args[0], wanted, &why);
         reply_status(code, why);
     } else if (streq(command, "BIND")) {
+        serving_ = true;
         bind(args[0]);
     } else if (streq(command, "CONNECT")) {
         Key registry_key;
@@ -358,6 +362,12 @@ Error GroupServer::set(const std::string& name, const std::string& value, std::s
     if (name == "durability") {
         if (value != "full" && value != "normal") {
             *why = "durability is 'full' or 'normal'";
+            return Error::kInvalid;
+        }
+        //  It opens the store again: a memory store would lose every group and message, a
+        //  SQLite one its followers.
+        if (serving_) {
+            *why = "durability must be set before the group server adds a group or binds";
             return Error::kInvalid;
         }
         open_store(value == "full" ? Durability::kFull : Durability::kNormal);
