@@ -16,6 +16,7 @@
 
 #include "core/actor.h"
 #include "core/errors.h"
+#include "core/names.h"
 #include "core/security.h"
 #include "registry/registry.h"
 #include "server/server.h"
@@ -608,8 +609,8 @@ struct _zgm_user_t {
 };
 
 static zgm_user_t* new_user(const char* name, const KeyPair& keys) {
-    if (!name || !*name || strlen(name) > ZGM_MAX_NAME) {
-        fail(Error::kInvalid, "a display name is 1 to 64 bytes");
+    if (!name || !valid_display_name(name)) {
+        fail(Error::kInvalid, invalid_display_name_reason());
         return nullptr;
     }
     std::string why;

@@ -239,8 +239,16 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_non_null(strstr(zgm_strerror(), "refused"));
     zgm_user_destroy(&user);
     zgm_user_destroy(&user); //  safe twice
-    assert_null(zgm_user_new(""));
-    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    //  A display name the group servers would refuse at every join is refused here.
+    for (const char* name : {"", "\xC3\x28", "bell\x07", "c1\xC2\x9B", "\x1B[2Jadmin"}) {
+        assert_null(zgm_user_new(name));
+        assert_int_equal(zgm_errno(), ZGM_EINVAL);
+        assert_non_null(strstr(zgm_strerror(), "without control characters"));
+    }
+    assert_null(zgm_user_new(std::string(65, 'n').c_str()));
+    user = zgm_user_new("Zo\xC3\xAB");
+    assert_non_null(user);
+    zgm_user_destroy(&user);
     assert_null(zgm_server_new("/proc/no/such/dir"));
     assert_int_equal(zgm_errno(), ZGM_ESTORAGE);
 
