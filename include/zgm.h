@@ -302,9 +302,11 @@ ZGM_EXPORT int zgm_user_leave(zgm_user_t* self, const char* group);
 //  after_seq for zgm_user_follow: from the group's current end (only messages sent from now).
 #define ZGM_FOLLOW_NOW UINT64_MAX
 //  Follows a group the user is a member of (joined earlier, maybe by another process with
-//  the same key): messages with seq > after_seq arrive through zgm_user_recv. A group followed
-//  already goes on from the last message handed over when that is later than after_seq: no
-//  message comes twice (zgm_user_fetch reads what came before). A key at the server's
+//  the same key): messages with seq > after_seq arrive through zgm_user_recv (from the
+//  group's end if after_seq is past it: a cursor kept from a store since lost or restored
+//  misses nothing to come). A group followed already goes on from the last message handed
+//  over when that is later than after_seq: no message comes twice (zgm_user_fetch reads
+//  what came before). A key at the server's
 //  --max-follows that follows the group in another process moves that follow here (the two
 //  then take it from each other at each refresh, and each catches up by fetching).
 ZGM_EXPORT int zgm_user_follow(zgm_user_t* self, const char* group, uint64_t after_seq);

@@ -1086,6 +1086,25 @@ void test_retention_is_reported_to_a_listener_who_was_away(void** state) {
     test::remove_tree(dir);
 }
 
+//  A cursor past the group's end (kept from a store since lost or restored from a backup)
+//  follows from the end: what comes next arrives, not only what passes the old cursor.
+void test_a_follow_past_the_groups_end_gets_what_comes_next(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {"restored"});
+    zgm_user_t* alice = cluster.user("alice");
+    zgm_user_t* bob = cluster.user("bob");
+    assert_ok(zgm_user_join(alice, "restored"));
+    assert_ok(zgm_user_join(bob, "restored"));
+    assert_ok(zgm_user_unfollow(bob, "restored"));
+    for (int i = 1; i <= 5; i++)
+        send_text(alice, "restored", "m" + std::to_string(i));
+    assert_ok(zgm_user_follow(bob, "restored", 1000));
+    assert_int_equal(zgm_user_last_seq(bob, "restored"), 5);
+    send_text(alice, "restored", "m6");
+    expect_messages(bob, "restored", 6, 1);
+}
+
 void test_the_owner_decides_who_is_in(void** state) {
     (void)state;
     Cluster cluster;
@@ -1249,6 +1268,7 @@ int main(void) {
         cmocka_unit_test(test_a_fetched_message_reads_as_the_same_message_received_live),
         cmocka_unit_test(test_paging_backward_reaches_the_first_message),
         cmocka_unit_test(test_retention_is_reported_to_a_listener_who_was_away),
+        cmocka_unit_test(test_a_follow_past_the_groups_end_gets_what_comes_next),
         cmocka_unit_test(test_the_owner_decides_who_is_in),
         cmocka_unit_test(test_a_member_that_does_not_read_is_held_back_then_gets_everything_once),
         cmocka_unit_test(test_destroying_a_user_with_unread_messages_and_outcomes_is_clean),

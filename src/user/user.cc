@@ -1557,7 +1557,10 @@ void UserActor::follow(const std::string& group, const std::string& server_id, u
                           : 0;
     Followed& followed = followed_[group];
     followed.server = server_id;
-    followed.last_seq = std::max(after_seq == kFollowNow ? last_seq : after_seq, handed);
+    //  From after_seq, or the group's end (last_seq) if that comes first: a seq beyond it
+    //  (a cursor of a store since lost or restored) would pass over the messages to come.
+    followed.last_seq =
+        std::max(after_seq == kFollowNow ? last_seq : std::min(after_seq, last_seq), handed);
     followed.seen_seq = std::max(followed.last_seq, last_seq);
     followed.catching_up = false;
     followed.resolving = false;
