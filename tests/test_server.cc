@@ -1801,8 +1801,8 @@ void test_null_plain_or_wrongly_keyed_clients_get_no_answer(void** state) {
 //  Catch-up, against a group server that drops pushes as told
 
 //  Pipe commands: "LAST n" (messages 1..n exist), "PUSH seq" (push that one message),
-//  "FETCHES" -> "i" (how many FETCHes it answered). Answers FOLLOW and FETCH, and keeps
-//  its group registered (its key is trusted by the registry).
+//  "FETCHES" -> "i" (how many FETCHes it answered). Answers FOLLOW and FETCH, SEND with 404
+//  (it stores nothing), and keeps its group registered (its key is trusted by the registry).
 struct Lossy {
     zsock_t* socket;    //  its ROUTER, CURVE with keys, authenticated by zgm's ZAP handler
     zsock_t* registrar; //  its connection to the registry
@@ -1874,6 +1874,10 @@ void lossy_server(zsock_t* pipe, void* args) {
             reply.id = proto::kFollowing;
             for (const proto::FollowRecord& asked : request.follows)
                 reply.follows.push_back({asked.group, proto::kStatusOk, last});
+        } else if (request.id == proto::kSend) {
+            reply.id = proto::kError;
+            reply.status = proto::kNotFound;
+            reply.reason = "no group '" + request.group + "' here";
         } else if (request.id == proto::kFetch) {
             fetches++;
             reply.id = proto::kMessages;
@@ -1911,32 +1915,49 @@ uint64_t recv_seq(zgm_user_t* user, int timeout_ms) {
     return seq;
 }
 
+//  A Lossy group server registered with the fixture's registry as "lossy", until destroyed.
+struct LossyServer {
+    Lossy lossy;
+    std::shared_ptr<ZapDomain> domain;
+    zactor_t* actor = nullptr;
+
+    explicit LossyServer(Fixture* fixture) {
+        KeyPair keys = KeyPair::generate();
+        lossy.socket = zsock_new(ZMQ_ROUTER);
+        std::string why;
+        domain = zap_register(lossy.socket, Security::kCurve, 0, &why);
+        assert_non_null(domain.get());
+        secure_server_socket(lossy.socket, keys, Security::kCurve, domain->name);
+        int port = zsock_bind(lossy.socket, "tcp://127.0.0.1:*");
+        assert_true(port > 0);
+        lossy.endpoint = test::local_endpoint(port);
+        //  Registered as a group server would: the registry trusts its key.
+        assert_ok(zgm_registry_trust(fixture->cluster->registry(), keys.public_txt.c_str()));
+        Key registry_key;
+        Key::parse(fixture->cluster->key(), &registry_key);
+        lossy.registrar = new_client_socket(fixture->cluster->endpoint(), false, keys,
+                                            Security::kCurve, registry_key);
+        assert_non_null(lossy.registrar);
+        {
+            RawClient registrar(fixture->cluster->endpoint(), fixture->cluster->key(), keys);
+            test::patient(registrar);
+            proto::Message reg = test::register_message(Uuid::random(), "lossy", lossy.endpoint);
+            assert_int_equal(test::request(registrar, reg).id, proto::kOk);
+        }
+        actor = zactor_new(lossy_server, &lossy);
+    }
+    ~LossyServer() {
+        zactor_destroy(&actor);
+        zsock_destroy(&lossy.registrar);
+        zap_unregister(lossy.socket, &domain);
+        zsock_destroy(&lossy.socket);
+    }
+};
+
 void test_member_catches_up_after_dropped_pushes(void** state) {
     Fixture* fixture = (Fixture*)*state;
-    KeyPair keys = KeyPair::generate();
-    Lossy lossy;
-    lossy.socket = zsock_new(ZMQ_ROUTER);
-    std::string why;
-    std::shared_ptr<ZapDomain> domain = zap_register(lossy.socket, Security::kCurve, 0, &why);
-    assert_non_null(domain.get());
-    secure_server_socket(lossy.socket, keys, Security::kCurve, domain->name);
-    int port = zsock_bind(lossy.socket, "tcp://127.0.0.1:*");
-    assert_true(port > 0);
-    lossy.endpoint = test::local_endpoint(port);
-    //  Registered as a group server would: the registry trusts its key.
-    assert_ok(zgm_registry_trust(fixture->cluster->registry(), keys.public_txt.c_str()));
-    Key registry_key;
-    Key::parse(fixture->cluster->key(), &registry_key);
-    lossy.registrar = new_client_socket(fixture->cluster->endpoint(), false, keys, Security::kCurve,
-                                        registry_key);
-    assert_non_null(lossy.registrar);
-    {
-        RawClient registrar(fixture->cluster->endpoint(), fixture->cluster->key(), keys);
-        test::patient(registrar);
-        proto::Message reg = test::register_message(Uuid::random(), "lossy", lossy.endpoint);
-        assert_int_equal(test::request(registrar, reg).id, proto::kOk);
-    }
-    zactor_t* actor = zactor_new(lossy_server, &lossy);
+    LossyServer server(fixture);
+    zactor_t* actor = server.actor;
     zgm_user_t* bob = fixture->cluster->user("bob");
 
     assert_ok(zgm_user_follow(bob, "lossy", 0));
@@ -1959,11 +1980,21 @@ void test_member_catches_up_after_dropped_pushes(void** state) {
     int fetches = 0;
     zsock_recv(actor, "i", &fetches);
     assert_true(fetches >= 2);
+}
 
-    zactor_destroy(&actor);
-    zsock_destroy(&lossy.registrar);
-    zap_unregister(lossy.socket, &domain);
-    zsock_destroy(&lossy.socket);
+//  A group server that says a group is not there while the registry routes it there (a
+//  server that lost its store, say): a send is refused ZGM_ENOTFOUND once the registry,
+//  asked again, names that server again, not sent there until its time runs out.
+void test_a_send_the_routed_server_says_is_not_there_is_not_found(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    LossyServer server(fixture);
+    zgm_user_t* bob = fixture->cluster->user("bob");
+    zgm_user_set_timeout(bob, 8000 * test::slowdown());
+    int64_t started = mono_ms();
+    assert_int_equal(zgm_user_send(bob, "lossy", "x", 1, NULL, NULL, NULL), -1);
+    if (zgm_errno() != ZGM_ENOTFOUND) fail_msg("%d: %s", zgm_errno(), zgm_strerror());
+    assert_non_null(strstr(zgm_strerror(), "the registry lists it there"));
+    assert_true(mono_ms() - started < 8000 * test::slowdown());
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -2552,6 +2583,7 @@ int main(int argc, char** argv) {
         TEST(test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines),
         TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),
         TEST(test_member_catches_up_after_dropped_pushes),
+        TEST(test_a_send_the_routed_server_says_is_not_there_is_not_found),
         TEST(test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable),
         TEST(test_groups_in_the_store_are_registered_again_when_the_server_restarts),
         TEST(test_a_new_server_registers_each_group_once),

@@ -135,6 +135,11 @@ struct GroupSends {
     //  A SEND goes again: nothing more goes out until no SEND is in flight, and then all go
     //  again in the order they were handed over in.
     bool settling = false;
+    //  The group server that answered a SEND 404 (not there), and how many times in a row
+    //  the registry routed the group back to it: the second time, the group is not there.
+    std::string refused_by;
+    int refused_routes = 0;
+    std::string refused_why;
 
     //  Sends that went out and go again: each back at its place by the order it was handed
     //  over in, whichever of the requests in flight came back first; the group settles.
@@ -285,6 +290,7 @@ private:
                   uint64_t seq, uint64_t timestamp);
     void expire_sends(int64_t now);
     void fail_sends(const std::string& group, const std::string& why);
+    void routed_sends(const std::string& group, const std::string& server_id);
 
     zsock_t* pipe_;
     KeyPair keys_;
@@ -1812,8 +1818,9 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         resolving_.erase(pending.group);
         auto followed = followed_.find(pending.group);
         if (message.id == proto::kGroup) {
-            set_route(pending.group, message.endpoint, message.key);
+            std::string id = set_route(pending.group, message.endpoint, message.key);
             if (followed != followed_.end()) followed->second.resolving = false;
+            routed_sends(pending.group, id);
             pump(pending.group);
         } else if (message.id == proto::kError && message.status == proto::kNotFound) {
             if (followed != followed_.end())
@@ -2012,6 +2019,9 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
         }
         if (message.status == proto::kNotFound) {
             //  Not on that server (any more): ask where it is, then send there.
+            if (sends.refused_by != pending.server) sends.refused_routes = 0;
+            sends.refused_by = pending.server;
+            sends.refused_why = message.reason;
             routes_.erase(pending.group);
             again();
             return resolve(pending.group);
@@ -2055,6 +2065,23 @@ void UserActor::go_again_unanswered(GroupSends& sends, Pending& pending) {
     resolve(pending.group);
 }
 
+//  The registry routed group to server_id. Twice in a row to the group server that said the
+//  group is not there (once may be the registry not knowing yet that it moved): what waits
+//  to be sent to it is not stored, ZGM_ENOTFOUND, rather than sent there until its time
+//  runs out.
+void UserActor::routed_sends(const std::string& group, const std::string& server_id) {
+    auto found = sends_.find(group);
+    if (found == sends_.end()) return;
+    GroupSends& sends = found->second;
+    if (sends.refused_by.empty() || server_id != sends.refused_by) {
+        sends.refused_by.clear();
+        return;
+    }
+    if (++sends.refused_routes < 2) return;
+    sends.refused_by.clear();
+    fail_sends(group, sends.refused_why + " (and the registry lists it there)");
+}
+
 //  The registry says the group does not exist: what waits to be sent to it never will be.
 void UserActor::fail_sends(const std::string& group, const std::string& why) {
     auto found = sends_.find(group);
@@ -2065,8 +2092,8 @@ void UserActor::fail_sends(const std::string& group, const std::string& why) {
         queue.pop_front();
         if (send->unanswered)
             complete(std::move(send), Error::kInDoubt,
-                     "sent to the group's server, which did not answer, and the group is no "
-                     "longer in the registry: it may be stored there",
+                     "sent to the group's server, which did not answer, and the group is not "
+                     "found now: it may have been stored there before",
                      0, 0);
         else
             complete(std::move(send), Error::kNotFound, why, 0, 0);
