@@ -345,11 +345,8 @@ int free_port() {
 void test_a_send_with_another_senders_message_id_is_refused_and_not_stored(void** state) {
     (void)state;
     Cluster cluster;
-    cluster.add_server(NULL, {"ids"});
-    zgm_user_t* alice = cluster.user("alice");
-    zgm_user_t* mallory = cluster.user("mallory");
-    assert_ok(zgm_user_join(alice, "ids"));
-    assert_ok(zgm_user_join(mallory, "ids"));
+    zgm_user_t *alice, *mallory;
+    cluster.two_members("ids", "alice", &alice, "mallory", &mallory);
     char id[ZGM_MSG_ID_SIZE] = "";
     assert_ok(zgm_user_send(alice, "ids", "first", 5, id, NULL, NULL));
     char taken[ZGM_MSG_ID_SIZE];

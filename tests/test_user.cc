@@ -944,11 +944,8 @@ void test_unfollow_frees_the_follow_on_the_group_server_at_once(void** state) {
 void test_a_fetched_message_reads_as_the_same_message_received_live(void** state) {
     (void)state;
     Cluster cluster;
-    cluster.add_server(NULL, {"same"});
-    zgm_user_t* alice = cluster.user("alice");
-    zgm_user_t* bob = cluster.user("bob");
-    assert_ok(zgm_user_join(alice, "same"));
-    assert_ok(zgm_user_join(bob, "same"));
+    zgm_user_t *alice, *bob;
+    cluster.two_members("same", "alice", &alice, "bob", &bob);
     const std::vector<std::string> bodies = {"first", "", std::string(300, 'x')};
     for (const std::string& body : bodies)
         assert_ok(zgm_user_send(alice, "same", body.data(), body.size(), NULL, NULL, NULL));
@@ -1091,11 +1088,8 @@ void test_retention_is_reported_to_a_listener_who_was_away(void** state) {
 void test_a_follow_past_the_groups_end_gets_what_comes_next(void** state) {
     (void)state;
     Cluster cluster;
-    cluster.add_server(NULL, {"restored"});
-    zgm_user_t* alice = cluster.user("alice");
-    zgm_user_t* bob = cluster.user("bob");
-    assert_ok(zgm_user_join(alice, "restored"));
-    assert_ok(zgm_user_join(bob, "restored"));
+    zgm_user_t *alice, *bob;
+    cluster.two_members("restored", "alice", &alice, "bob", &bob);
     assert_ok(zgm_user_unfollow(bob, "restored"));
     for (int i = 1; i <= 5; i++)
         send_text(alice, "restored", "m" + std::to_string(i));

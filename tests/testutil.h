@@ -213,6 +213,15 @@ public:
         servers_.push_back(server);
         return server;
     }
+    //  A group server hosting group (in memory), and users named a and b, both members.
+    void two_members(const char* group, const char* a, zgm_user_t** first, const char* b,
+                     zgm_user_t** second) {
+        add_server(NULL, {group});
+        *first = user(a);
+        *second = user(b);
+        assert_int_equal(zgm_user_join(*first, group), 0);
+        assert_int_equal(zgm_user_join(*second, group), 0);
+    }
     //  Destroys a server the cluster made.
     void stop(zgm_server_t** server) {
         for (zgm_server_t*& known : servers_)
