@@ -1990,11 +1990,9 @@ void test_a_send_the_routed_server_says_is_not_there_is_not_found(void** state) 
     LossyServer server(fixture);
     zgm_user_t* bob = fixture->cluster->user("bob");
     zgm_user_set_timeout(bob, 8000 * test::slowdown());
-    int64_t started = mono_ms();
     assert_int_equal(zgm_user_send(bob, "lossy", "x", 1, NULL, NULL, NULL), -1);
     if (zgm_errno() != ZGM_ENOTFOUND) fail_msg("%d: %s", zgm_errno(), zgm_strerror());
     assert_non_null(strstr(zgm_strerror(), "the registry lists it there"));
-    assert_true(mono_ms() - started < 8000 * test::slowdown());
 }
 
 //  ---------------------------------------------------------------------------------------

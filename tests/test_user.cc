@@ -517,7 +517,7 @@ void test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id(void**
     int64_t started = zgm::mono_ms();
     assert_int_equal(zgm_user_send(alice, "lossy", "maybe", 5, id, NULL, NULL), -1);
     int64_t took = zgm::mono_ms() - started;
-    if (took < 500 || took >= 1900)
+    if (took < 500 || (took >= 1900 && test::slowdown() == 1))
         fail_msg("a send with a timeout of 500 ms took %lld ms", (long long)took);
     assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
     assert_non_null(strstr(zgm_strerror(), id)); //  the error names the id to retry
@@ -699,14 +699,16 @@ void test_a_join_without_an_answer_in_its_time_is_in_doubt_and_one_held_for_the_
     assert_non_null(strstr(zgm_strerror(), "may have taken effect"));
     system.proxy->set_mode(TcpProxy::Mode::kPass);
     zgm_user_set_timeout(alice, 10000 * test::slowdown());
+    zgm_user_t* bob = system.cluster.user("bob");
+    assert_ok(zgm_user_join(bob, "lossy"));
+    send_text(bob, "lossy", "before the join settled");
     //  Settled by asking again: the first one took effect (its answer was lost).
     assert_int_equal(zgm_user_join(alice, "lossy"), -1);
     assert_int_equal(zgm_errno(), ZGM_EALREADY);
-    //  ...and it follows the group, as a join does: what is sent now reaches it.
-    zgm_user_t* bob = system.cluster.user("bob");
-    assert_ok(zgm_user_join(bob, "lossy"));
+    //  ...and it follows the group, as a join does, from its end: what is sent now reaches
+    //  it, and what was sent before does not come (zgm_user_fetch reads it).
     send_text(bob, "lossy", "after a join in doubt");
-    expect_messages(alice, "lossy", 1, 1);
+    expect_messages(alice, "lossy", 2, 1);
 
     assert_ok(zgm_server_set_limit(system.server, ZGM_LIMIT_RATE, 1)); //  1 a second
     zgm_user_set_timeout(alice, 300);

@@ -140,6 +140,7 @@ struct GroupSends {
     std::string refused_by;
     int refused_routes = 0;
     std::string refused_why;
+    bool refused_lookup = false; //  the registry is asked because of that 404
 
     //  Sends that went out and go again: each back at its place by the order it was handed
     //  over in, whichever of the requests in flight came back first; the group settles.
@@ -695,18 +696,46 @@ public:
     //  An error that comes late is not taken; the attempt sent again settles it.
     void late_reply(const std::string& server_id, proto::Message& message) override {
         bool join = call_->kind == Call::kJoin;
-        if (done_ || server_id != server() || message.id != (join ? proto::kJoined : proto::kOk))
+        if (done_ || following_ || server_id != server() ||
+            message.id != (join ? proto::kJoined : proto::kOk))
             return;
         answered(message);
     }
 
 private:
     void build(proto::Message* message) override {
+        if (following_) { //  from the group's end: a seq past it reads as its end
+            message->id = proto::kFollow;
+            message->follows.push_back({call_->group, 0, kFollowNow});
+            return;
+        }
         message->id = call_->kind == Call::kJoin ? proto::kJoin : proto::kLeave;
         message->group = call_->group;
         message->name = user_.name();
     }
+    //  A member already (a JOIN that took effect before, its JOINED lost): it follows as a
+    //  join does, from the group's end, which a FOLLOW says; then the call ends with then.
+    void follow_then(Error then, const std::string& why) {
+        following_ = true;
+        then_ = then;
+        why_ = why;
+        again();
+    }
+    void followed(proto::Message& message) {
+        if (message.id != proto::kFollowing || message.follows.size() != 1)
+            return finish(Error::kProto, "unexpected reply to FOLLOW");
+        const proto::FollowRecord& record = message.follows[0];
+        if (record.status != proto::kStatusOk)
+            return finish(error_of(record.status, proto::kFollow),
+                          "a member of '" + call_->group + "', but not following it: " +
+                              (record.status == proto::kLimitReached
+                                   ? "this key follows its maximum of groups on that server"
+                                   : "the group server refused the follow"));
+        user_.follow(call_->group, server(), kFollowNow, record.seq);
+        finish(then_, why_);
+    }
     void answered(proto::Message& message) override {
+        if (following_) return followed(message);
         bool join = call_->kind == Call::kJoin;
         //  A JOIN (LEAVE) sent again after a lost answer finds it done: that is success.
         bool done_before = unanswered_ && message.id == proto::kError &&
@@ -714,24 +743,23 @@ private:
         if (message.id == proto::kError && !done_before) {
             //  Already a member (an earlier join that ended in doubt had taken effect): it
             //  still follows the group, as a join does, from now.
+            Error error = error_of(message.status, join ? proto::kJoin : proto::kLeave);
             if (join && message.status == proto::kConflict && !user_.follows(call_->group))
-                user_.follow(call_->group, server(), kFollowNow, 0);
-            return finish(error_of(message.status, join ? proto::kJoin : proto::kLeave),
-                          message.reason);
+                return follow_then(error, message.reason);
+            return finish(error, message.reason);
         }
         if (!join) {
             user_.unfollow(call_->group, false);
             return finish(Error::kOk);
         }
-        if (done_before) {
-            //  The JOINED that was lost said where the group ends: ask with a FOLLOW.
-            user_.follow(call_->group, server(), kFollowNow, 0);
-            return finish(Error::kOk);
-        }
+        if (done_before) return follow_then(Error::kOk, ""); //  JOINED said where it ends
         if (message.id != proto::kJoined) return finish(Error::kProto, "unexpected reply to JOIN");
         user_.follow(call_->group, server(), message.last_seq, message.last_seq);
         finish(Error::kOk);
     }
+    bool following_ = false;
+    Error then_ = Error::kOk;
+    std::string why_; //  then_'s reason
 };
 
 //  FOLLOW of one group, synchronously (zgm_user_follow).
@@ -1565,8 +1593,9 @@ void UserActor::follow(const std::string& group, const std::string& server_id, u
     followed.server = server_id;
     //  From after_seq, or the group's end (last_seq) if that comes first: a seq beyond it
     //  (a cursor of a store since lost or restored) would pass over the messages to come.
-    followed.last_seq =
-        std::max(after_seq == kFollowNow ? last_seq : std::min(after_seq, last_seq), handed);
+    followed.last_seq = std::min(
+        std::max(after_seq == kFollowNow ? last_seq : std::min(after_seq, last_seq), handed),
+        last_seq);
     followed.seen_seq = std::max(followed.last_seq, last_seq);
     followed.catching_up = false;
     followed.resolving = false;
@@ -1993,16 +2022,22 @@ void UserActor::pump(const std::string& group) {
         pending.purpose = Purpose::kSend;
         pending.server = server_id;
         pending.group = group;
-        //  The attempt lapses by the earliest deadline of its sends: a call ends at its
-        //  timeout (in doubt, if no answer came), not at the end of a longer attempt.
+        //  The attempt lapses by the earliest deadline of its sends still ahead: a call ends
+        //  at its timeout (in doubt, if no answer came), not at the end of a longer attempt.
+        //  One past its deadline already (it waited behind a send with more time) does not
+        //  cut the attempt of the others short: it goes, and ends with them.
         int64_t now = mono_ms();
-        int64_t lapse_at = now + kFirstAttemptMs;
+        int64_t lapse_at = INT64_MAX;
         for (size_t i = 0; i < message.sends.size(); i++) {
-            lapse_at = std::min(lapse_at, sends.queue.front()->deadline_ms);
+            int64_t deadline = sends.queue.front()->deadline_ms;
+            if (deadline > now) lapse_at = std::min(lapse_at, deadline);
             pending.sends.push_back(std::move(sends.queue.front()));
             sends.queue.pop_front();
         }
-        pending.deadline_ms = std::max(lapse_at, now + 1);
+        pending.deadline_ms =
+            lapse_at == INT64_MAX
+                ? now + kTickMs
+                : std::max(std::min(lapse_at, now + kFirstAttemptMs), now + kTickMs);
         sends.in_flight++;
     }
 }
@@ -2022,6 +2057,7 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
             if (sends.refused_by != pending.server) sends.refused_routes = 0;
             sends.refused_by = pending.server;
             sends.refused_why = message.reason;
+            sends.refused_lookup = true;
             routes_.erase(pending.group);
             again();
             return resolve(pending.group);
@@ -2032,6 +2068,8 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
             complete(std::move(send), error, message.reason, 0, 0);
         return;
     }
+    sends.refused_by.clear(); //  answered: whatever a 404 said before is past
+    sends.refused_routes = 0;
     if (message.id != proto::kSent || message.sent.size() != pending.sends.size()) {
         //  An answer we cannot read: as if none came.
         return go_again_unanswered(sends, pending);
@@ -2073,12 +2111,16 @@ void UserActor::routed_sends(const std::string& group, const std::string& server
     auto found = sends_.find(group);
     if (found == sends_.end()) return;
     GroupSends& sends = found->second;
-    if (sends.refused_by.empty() || server_id != sends.refused_by) {
+    if (!sends.refused_lookup) return; //  a lookup for another reason (a send unanswered)
+    sends.refused_lookup = false;
+    if (server_id != sends.refused_by) {
         sends.refused_by.clear();
+        sends.refused_routes = 0;
         return;
     }
     if (++sends.refused_routes < 2) return;
     sends.refused_by.clear();
+    sends.refused_routes = 0;
     fail_sends(group, sends.refused_why + " (and the registry lists it there)");
 }
 
