@@ -159,9 +159,7 @@ long long figure(RawClient& admin, const std::string& scope, const std::string& 
     stats.id = proto::kStats;
     proto::Message report = test::request(admin, stats);
     assert_int_equal(report.id, proto::kStatsReport);
-    std::string line = "\n" + scope + "\t" + name + "\t";
-    size_t at = ("\n" + report.report).find(line);
-    return at == std::string::npos ? -1 : atoll(report.report.c_str() + at + line.size() - 1);
+    return test::report_figure(report.report, scope, name);
 }
 
 std::vector<uint64_t> seqs(const proto::Message& messages) {

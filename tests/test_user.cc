@@ -1165,8 +1165,7 @@ void test_a_member_that_does_not_read_is_held_back_then_gets_everything_once(voi
     auto fetches = [&] {
         char* text = zgm_user_stats(sender, endpoint.c_str(), zgm_server_key(server));
         if (!text) fail_msg("stats: %s", zgm_strerror());
-        const char* at = strstr(text, "group/flood\tfetches\t");
-        long long value = at ? atoll(at + strlen("group/flood\tfetches\t")) : -1;
+        long long value = test::report_figure(text, "group/flood", "fetches");
         free(text);
         return value;
     };

@@ -26,6 +26,7 @@ extern "C" {
 #include "zgm.h"
 
 #include <czmq.h>
+#include <cstdlib>
 #include <dirent.h>
 #include <string>
 #include <vector>
@@ -263,6 +264,14 @@ private:
     std::vector<zgm_server_t*> servers_;
     std::vector<zgm_user_t*> users_;
 };
+
+//  The value of the figure scope/name in a STATS report's text (-1: none).
+inline long long report_figure(const std::string& report, const std::string& scope,
+                               const std::string& name) {
+    std::string line = "\n" + scope + "\t" + name + "\t";
+    size_t at = ("\n" + report).find(line);
+    return at == std::string::npos ? -1 : atoll(report.c_str() + at + line.size() - 1);
+}
 
 //  Sends text and checks it was stored.
 inline void send_text(zgm_user_t* user, const char* group, const std::string& text,
