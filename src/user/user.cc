@@ -141,6 +141,10 @@ struct GroupSends {
     int refused_routes = 0;
     std::string refused_why;
     bool refused_lookup = false; //  the registry is asked because of that 404
+    void forget_refusal() {
+        refused_by.clear();
+        refused_routes = 0;
+    }
 
     //  Sends that went out and go again: each back at its place by the order it was handed
     //  over in, whichever of the requests in flight came back first; the group settles.
@@ -2068,8 +2072,7 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
             complete(std::move(send), error, message.reason, 0, 0);
         return;
     }
-    sends.refused_by.clear(); //  answered: whatever a 404 said before is past
-    sends.refused_routes = 0;
+    sends.forget_refusal(); //  answered: whatever a 404 said before is past
     if (message.id != proto::kSent || message.sent.size() != pending.sends.size()) {
         //  An answer we cannot read: as if none came.
         return go_again_unanswered(sends, pending);
@@ -2114,13 +2117,11 @@ void UserActor::routed_sends(const std::string& group, const std::string& server
     if (!sends.refused_lookup) return; //  a lookup for another reason (a send unanswered)
     sends.refused_lookup = false;
     if (server_id != sends.refused_by) {
-        sends.refused_by.clear();
-        sends.refused_routes = 0;
+        sends.forget_refusal();
         return;
     }
     if (++sends.refused_routes < 2) return;
-    sends.refused_by.clear();
-    sends.refused_routes = 0;
+    sends.forget_refusal();
     fail_sends(group, sends.refused_why + " (and the registry lists it there)");
 }
 
