@@ -572,6 +572,10 @@ void expect_stored_in_order(zgm_user_t* user, const char* group, int count,
 //  user joins "lossy" and hands over count numbered sends (send_numbered) that the proxy
 //  loses on the way: it returns once every one of them left the user.
 void send_lost(Proxied& system, zgm_user_t* user, int count, std::vector<std::string>* ids) {
+    //  Each send's time covers its lost attempt (2 s) and the one after it, also under an
+    //  emulator: an attempt ends by its send's deadline (the default 5 s was too short under
+    //  qemu, where the send ended in doubt).
+    zgm_user_set_timeout(user, 10000 * test::slowdown());
     assert_ok(zgm_user_join(user, "lossy")); //  the connection is up
     system.proxy->set_mode(TcpProxy::Mode::kLoseRequests);
     int64_t bodies = send_numbered(user, "lossy", count, ids);
