@@ -223,7 +223,7 @@ ZGM_EXPORT int zgm_server_set_accept_new(zgm_server_t* self, int accept_new);
 //  Interval between heartbeats to the registry (default 1000 ms).
 ZGM_EXPORT int zgm_server_set_heartbeat(zgm_server_t* self, int msecs);
 //  "full" (fsync every commit, the default) or "normal". Call before zgm_server_add,
-//  zgm_server_set_retention and zgm_server_bind: after them, ZGM_EINVAL.
+//  zgm_server_set_retention and zgm_server_bind: once one of them succeeded, ZGM_EINVAL.
 ZGM_EXPORT int zgm_server_set_durability(zgm_server_t* self, const char* durability);
 //  Lets a key (text or certificate file) read the group server's figures (zgm_user_stats),
 //  as its own key may.

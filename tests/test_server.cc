@@ -1049,18 +1049,36 @@ int bind_with_nofile(int nofile, int max_connections) {
     return port > 0 ? 0 : 1;
 }
 
-//  The durability opens the store again: set once the server serves, it is refused (a
-//  memory store would lose every group and message), and the groups stay.
+//  The durability opens the store again: set once the server serves (a group added, a
+//  retention set, an endpoint bound), it is refused (a memory store would lose every group
+//  and message, any store its followers), and the groups stay. A call that was refused
+//  changed nothing, and the durability can still be set after it.
 void test_durability_is_refused_once_the_server_has_a_group(void** state) {
     Fixture* fixture = (Fixture*)*state;
+    auto refused = [](zgm_server_t* server) {
+        assert_int_equal(zgm_server_set_durability(server, "full"), -1);
+        assert_int_equal(zgm_errno(), ZGM_EINVAL);
+        assert_non_null(strstr(zgm_strerror(), "before the group server adds a group"));
+    };
     zgm_server_t* server = zgm_server_new(NULL);
     fixture->servers.push_back(server);
     assert_ok(zgm_server_set_durability(server, "normal"));
+    assert_int_equal(zgm_server_add(server, "no/slash", NULL, ZGM_POLICY_OPEN), -1);
+    assert_int_equal(zgm_server_set_retention(server, "absent", 10, 0, 0), -1);
+    assert_int_equal(zgm_server_bind(server, "tcp://no.such.host.invalid:1"), -1);
+    assert_ok(zgm_server_set_durability(server, "full"));
     assert_ok(zgm_server_add(server, "kept", NULL, ZGM_POLICY_OPEN));
-    assert_int_equal(zgm_server_set_durability(server, "full"), -1);
-    assert_int_equal(zgm_errno(), ZGM_EINVAL);
-    assert_non_null(strstr(zgm_strerror(), "before the group server adds a group"));
+    refused(server);
     assert_ok(zgm_server_set_retention(server, "kept", 10, 0, 0)); //  still there
+
+    zgm_server_t* retaining = zgm_server_new(NULL);
+    fixture->servers.push_back(retaining);
+    assert_ok(zgm_server_set_retention(retaining, NULL, 1000, 0, 0));
+    refused(retaining);
+    zgm_server_t* bound = zgm_server_new(NULL);
+    fixture->servers.push_back(bound);
+    assert_true(zgm_server_bind(bound, "tcp://127.0.0.1:*") > 0);
+    refused(bound);
 }
 
 void test_descriptors_are_checked_at_bind_with_an_error_naming_ulimit(void** state) {

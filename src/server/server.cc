@@ -313,7 +313,6 @@ bool GroupServer::handle_pipe() {
         Error code = set(args[0], args[1], &why);
         reply_status(code, why);
     } else if (streq(command, "ADD")) {
-        serving_ = true;
         Key owner;
         Error code = Error::kOk;
         if (!args[1].empty() && !Key::parse(args[1], &owner)) {
@@ -323,17 +322,17 @@ bool GroupServer::handle_pipe() {
         if (code == Error::kOk)
             code =
                 add_group(args[0], owner, args[2] == "1" ? Policy::kMembers : Policy::kOpen, &why);
+        serving_ = serving_ || code == Error::kOk;
         reply_status(code, why);
     } else if (streq(command, "RETAIN")) {
-        serving_ = true;
         Retention wanted;
         wanted.max_count = strtoull(args[1].c_str(), nullptr, 10);
         wanted.max_bytes = strtoull(args[2].c_str(), nullptr, 10);
         wanted.max_age_us = strtoull(args[3].c_str(), nullptr, 10) * 1000;
         Error code = retain(args[0], wanted, &why);
+        serving_ = serving_ || code == Error::kOk;
         reply_status(code, why);
     } else if (streq(command, "BIND")) {
-        serving_ = true;
         bind(args[0]);
     } else if (streq(command, "CONNECT")) {
         Key registry_key;
@@ -367,7 +366,8 @@ Error GroupServer::set(const std::string& name, const std::string& value, std::s
         //  It opens the store again: a memory store would lose every group and message, a
         //  SQLite one its followers.
         if (serving_) {
-            *why = "durability must be set before the group server adds a group or binds";
+            *why = "durability must be set before the group server adds a group, sets a retention "
+                   "or binds";
             return Error::kInvalid;
         }
         open_store(value == "full" ? Durability::kFull : Durability::kNormal);
@@ -530,7 +530,9 @@ void GroupServer::bind(const std::string& endpoint) {
     std::string bound;
     int port = listener_.bind(pipe_, endpoint, &bound);
     if (opening && listener_.socket()) next_sweep_ms_ = mono_ms() + kSweepMs;
-    if (port >= 0) link_.set_bound(bound);
+    if (port < 0) return;
+    serving_ = true;
+    link_.set_bound(bound);
 }
 
 void GroupServer::summary_changed(const Group& group) {
