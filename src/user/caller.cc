@@ -143,7 +143,7 @@ bool UserCaller::next_message(Batch** batch, size_t* index, int timeout_ms) {
     *index = inbox_next_++;
     if (inbox_next_ == front->records.size()) {
         //  The batch is handed out: the actor may hand over more.
-        shared_.consumed_bytes.fetch_add(front->frame.size(), std::memory_order_release);
+        shared_.consumed_bytes.fetch_add(unread_charge(*front), std::memory_order_release);
         inbox_.pop_front();
         inbox_next_ = 0;
         front->release();

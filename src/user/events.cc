@@ -48,6 +48,11 @@ bool EventQueue::put(Event* event) {
     return true;
 }
 
+bool EventQueue::full() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return events_.size() >= kMaxEvents;
+}
+
 Event* EventQueue::take() {
     std::lock_guard<std::mutex> lock(mutex_);
     if (events_.empty()) return nullptr;

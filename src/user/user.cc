@@ -272,10 +272,12 @@ private:
     void refresh(const std::string& server, ServerConn& conn, bool ack);
     bool can_catch_up(const Followed& followed);
     //  True while the caller has more handed over and unread than it may leave
-    //  (kMaxUnreadBytes): nothing more is handed over, nor fetched, until it reads.
+    //  (kMaxUnreadBytes), or the events queue is full (of send outcomes, mostly): nothing
+    //  more is handed over, nor fetched, until it reads.
     bool caller_behind() const {
         return emitted_bytes_ - shared_->consumed_bytes.load(std::memory_order_acquire) >
-               kMaxUnreadBytes;
+                   kMaxUnreadBytes ||
+               shared_->events.full();
     }
     void catch_up(const std::string& group, Followed& followed);
     int64_t idle_deadline();
@@ -347,7 +349,7 @@ private:
     int64_t wake_at_ = 0;
     std::vector<const std::string*> following_; //  idle_deadline's, kept for its capacity
     std::vector<SendOutcome> outcomes_;         //  not yet on the events queue
-    uint64_t emitted_bytes_ = 0;                //  message bytes handed to the caller
+    uint64_t emitted_bytes_ = 0;                //  unread_charge of the batches handed over
     uint32_t next_request_id_ = 1;
     uint64_t sends_handed_over_ = 0; //  the last OutgoingSend's ordinal
     uint64_t next_op_ = 1;
@@ -1700,14 +1702,14 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
     for (uint64_t count : missed)
         any_missed |= count > 0;
     if (any_missed) batch->missed = std::move(missed);
-    size_t bytes = batch->frame.size();
+    uint64_t charge = unread_charge(*batch);
     Event* event = new Event();
     event->batch = batch;
     if (!hand_over(event)) {
         delete event; //  and its batch
         return false;
     }
-    emitted_bytes_ += bytes;
+    emitted_bytes_ += charge;
     followed.last_seq = last;
     message.views.clear();
     return complete;

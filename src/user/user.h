@@ -96,6 +96,8 @@ public:
     //  The caller: waits up to timeout_ms (-1: for ever) until an event waits; false if
     //  none came (or a signal came: the caller counts the time left).
     bool wait(int timeout_ms);
+    //  The actor: whether kMaxEvents wait (a put would be refused).
+    bool full() const;
     //  The caller, at the end of each of its calls: makes the fd readable if events wait
     //  or it holds some (holding), unreadable if not.
     void settle(bool holding);
@@ -104,7 +106,7 @@ private:
     //  Removes the fd's token, waiting for it if its write is on its way.
     void read_token();
 
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::deque<Event*> events_;
     bool readable_ = false; //  the fd has its token, or a write of it is on its way
     int fd_ = -1;
@@ -174,9 +176,20 @@ struct Call {
 //  that it holds back, and fetches them later.
 constexpr uint64_t kMaxUnreadBytes = 16u << 20;
 
+//  What a batch handed over counts against kMaxUnreadBytes: its frame, the views of its
+//  records, and kBatchCharge for the event and batch around them, the memory the caller
+//  is left holding. Counted by frame bytes only, 100,000 batches of one small message
+//  each filled the events queue at about 10 MiB; now they reach the bound first.
+constexpr uint64_t kBatchCharge = 256;
+static_assert(kMaxUnreadBytes / kBatchCharge + 1 < EventQueue::kMaxEvents,
+              "batches reach kMaxUnreadBytes before they fill the events queue");
+inline uint64_t unread_charge(const Batch& batch) {
+    return batch.frame.size() + batch.records.size() * sizeof(proto::MessageView) + kBatchCharge;
+}
+
 //  What the caller and the actor share, besides the pipe of calls.
 struct UserShared {
-    std::atomic<uint64_t> consumed_bytes{0}; //  frame bytes of the batches the caller finished
+    std::atomic<uint64_t> consumed_bytes{0}; //  unread_charge of the batches the caller finished
     EventQueue events;
 };
 
