@@ -827,6 +827,77 @@ void test_a_group_server_restart_within_the_timeout_is_ridden_out(void** state) 
     test::remove_tree(dir);
 }
 
+//  The store of a group server, copied while the server is stopped: zgm.db and whatever
+//  WAL is left beside it, from one directory into another (emptied first).
+void copy_store(const std::string& from, const std::string& to) {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        std::string target = to + "/zgm.db" + suffix;
+        unlink(target.c_str());
+        int in = open((from + "/zgm.db" + suffix).c_str(), O_RDONLY);
+        if (in < 0) continue;
+        int out = open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        assert_true(out >= 0);
+        char buffer[65536];
+        ssize_t size;
+        while ((size = read(in, buffer, sizeof buffer)) > 0)
+            assert_int_equal(write(out, buffer, size), size);
+        close(in);
+        close(out);
+    }
+}
+
+//  A group server whose store went back under a running member (restored from an older
+//  copy: the group ends at seq 2 again, where the member was handed seq 5): what is stored
+//  from then on, seq 3 and 4 again, is new to the member and reaches it, once. (It went
+//  by seq alone and dropped them as already handed over.)
+void test_a_member_gets_what_comes_after_its_groups_store_went_back(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir(), copy = test::make_temp_dir();
+    std::string key = copy + "/server.cert";
+    {
+        Cluster cluster;
+        int port = 0;
+        zgm_server_t* server = cluster.add_server(dir.c_str(), {"kept"}, false, "tcp://127.0.0.1:*",
+                                                  &port, key.c_str());
+        auto restart = [&] {
+            cluster.stop(&server);
+            return cluster.add_server(dir.c_str(), {"kept"}, false,
+                                      test::local_endpoint(port).c_str(), &port, key.c_str());
+        };
+        zgm_user_t* reader = cluster.user("reader");
+        zgm_user_t* writer = cluster.user("writer");
+        assert_ok(zgm_user_join(reader, "kept"));
+        assert_ok(zgm_user_join(writer, "kept"));
+        assert_ok(zgm_user_unfollow(writer, "kept"));
+        send_text(writer, "kept", "one");
+        send_text(writer, "kept", "two");
+        expect_messages(reader, "kept", 1, 2);
+        cluster.stop(&server);
+        copy_store(dir, copy); //  the copy ends at seq 2
+        server = restart();
+        for (const char* text : {"three", "four", "five"})
+            send_text(writer, "kept", text);
+        expect_messages(reader, "kept", 3, 3);
+        cluster.stop(&server);
+        copy_store(copy, dir);
+        server = restart();
+        uint64_t seq = 0;
+        send_text(writer, "kept", "six", &seq);
+        assert_int_equal(seq, 3); //  the store went back
+        send_text(writer, "kept", "seven");
+        for (const char* text : {"six", "seven"}) {
+            zgm_msg_t* msg = zgm_user_recv(reader, 10000 * test::slowdown());
+            if (!msg) fail_msg("'%s' did not come: %s", text, zgm_strerror());
+            assert_string_equal(
+                std::string((const char*)zgm_msg_body(msg), zgm_msg_size(msg)).c_str(), text);
+            zgm_msg_destroy(&msg);
+        }
+        assert_null(zgm_user_recv(reader, 300));
+    }
+    test::remove_tree(dir);
+    test::remove_tree(copy);
+}
+
 void test_a_group_whose_server_stopped_is_away_not_unknown(void** state) {
     (void)state;
     Cluster cluster;
@@ -1260,6 +1331,7 @@ int main(void) {
         cmocka_unit_test(test_a_lost_joined_or_left_reply_retried_is_success),
         cmocka_unit_test(test_a_join_answered_after_its_attempt_lapsed_is_joined_not_in_doubt),
         cmocka_unit_test(test_a_group_server_restart_within_the_timeout_is_ridden_out),
+        cmocka_unit_test(test_a_member_gets_what_comes_after_its_groups_store_went_back),
         cmocka_unit_test(test_a_group_whose_server_stopped_is_away_not_unknown),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
         cmocka_unit_test(test_follow_many_names_what_it_skipped_and_fails_with_the_refusal),

@@ -109,6 +109,11 @@ struct Followed {
     std::string server;
     uint64_t last_seq = 0; //  handed to the caller
     uint64_t seen_seq = 0; //  the highest seq heard of
+    uint64_t last_ts = 0;  //  the timestamp of last_seq's message, if one was handed over
+    //  The group's end went back before last_seq (its store lost, or restored from an
+    //  older copy): its messages from now on are those stored after last_ts, and the next
+    //  catch-up asks for them by time.
+    bool went_back = false;
     bool catching_up = false;
     bool resolving = false; //  its server lost it: asking the registry where it went
 };
@@ -1596,7 +1601,9 @@ void UserActor::follow(const std::string& group, const std::string& server_id, u
                           ? before->second.last_seq
                           : 0;
     Followed& followed = followed_[group];
+    if (followed.server != server_id) followed.last_ts = 0;
     followed.server = server_id;
+    followed.went_back = false;
     //  From after_seq, or the group's end (last_seq) if that comes first: a seq beyond it
     //  (a cursor of a store since lost or restored) would pass over the messages to come.
     followed.last_seq = std::min(
@@ -1659,8 +1666,9 @@ void UserActor::on_deliver(const std::string& server_id, proto::Message& deliver
     Followed& followed = found->second;
     for (const proto::MessageView& record : deliver.views)
         followed.seen_seq = std::max(followed.seen_seq, record.seq());
-    //  While a catch-up fetch is on its way, it brings these too.
-    if (!followed.catching_up) emit(deliver.group, followed, deliver, 0);
+    //  While a catch-up fetch is on its way, it brings these too; after the group went
+    //  back, the fetch by time decides where they start.
+    if (!followed.catching_up && !followed.went_back) emit(deliver.group, followed, deliver, 0);
     catch_up(deliver.group, followed);
     if (conn && conn->unacked_bytes >= kAckBytes) refresh(server_id, *conn, true);
 }
@@ -1694,6 +1702,7 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
     if (next.empty()) return complete;
     //  The caller reads at its pace; beyond what it may leave unread, it catches up later.
     if (caller_behind()) return false;
+    uint64_t last_ts = next.back().timestamp();
     Batch* batch = new Batch();
     batch->group = group;
     batch->frame = std::move(message.frame);
@@ -1711,6 +1720,7 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
     }
     emitted_bytes_ += charge;
     followed.last_seq = last;
+    followed.last_ts = last_ts;
     message.views.clear();
     return complete;
 }
@@ -1718,8 +1728,8 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
 //  Fetches what has not been handed over yet, unless a fetch is already on its way.
 //  Whether a followed group is behind and a catch-up FETCH for it can go now.
 bool UserActor::can_catch_up(const Followed& followed) {
-    if (followed.catching_up || followed.resolving || followed.seen_seq <= followed.last_seq ||
-        caller_behind())
+    if (followed.catching_up || followed.resolving ||
+        (followed.seen_seq <= followed.last_seq && !followed.went_back) || caller_behind())
         return false;
     ServerConn* conn = server(followed.server);
     return conn && conn->link->up() && conn->catch_ups < kCatchUpsPerServer;
@@ -1764,6 +1774,10 @@ void UserActor::catch_up(const std::string& group, Followed& followed) {
     fetch.id = proto::kFetch;
     fetch.group = group;
     fetch.after_seq = followed.last_seq;
+    if (followed.went_back) {
+        fetch.after_seq = 0;
+        fetch.since_us = followed.last_ts + 1;
+    }
     fetch.request_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
     if (!conn->link->send(fetch)) return;
@@ -1875,6 +1889,13 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         Followed& followed = found->second;
         followed.catching_up = false;
         if (message.id != proto::kMessages) return;
+        if (followed.went_back) {
+            //  What comes after last_ts is new to the caller, from its first seq on (or,
+            //  with nothing yet, from the group's end).
+            followed.went_back = false;
+            followed.last_seq =
+                message.views.empty() ? message.last_seq : message.views.front().seq() - 1;
+        }
         followed.seen_seq = std::max(followed.seen_seq, message.last_seq);
         bool caught_up = emit(pending.group, followed, message, message.missed);
         if (!caught_up) return; //  the caller is behind: the next tick tries again
@@ -1894,6 +1915,13 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         if (found == followed_.end() || found->second.server != pending.server) continue;
         Followed& followed = found->second;
         if (record.status == proto::kStatusOk) {
+            if (record.seq < followed.last_seq) {
+                //  The group ends before what this user was handed: its store went back.
+                //  Without a message handed over to go by, it goes on from that end.
+                followed.went_back = followed.last_ts != 0;
+                followed.last_seq = record.seq;
+                followed.seen_seq = record.seq;
+            }
             followed.seen_seq = std::max(followed.seen_seq, record.seq);
             catch_up(record.group, followed);
         } else if (record.status == proto::kNotMember) {
