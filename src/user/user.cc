@@ -300,6 +300,7 @@ private:
     void go_again_unanswered(GroupSends& sends, Pending& pending);
     void complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
                   uint64_t seq, uint64_t timestamp);
+    void complete_in_doubt(std::unique_ptr<OutgoingSend> send, const std::string& what);
     void expire_sends(int64_t now);
     void fail_sends(const std::string& group, const std::string& why);
     void routed_sends(const std::string& group, const std::string& server_id);
@@ -2156,6 +2157,15 @@ void UserActor::routed_sends(const std::string& group, const std::string& server
 }
 
 //  The registry says the group does not exist: what waits to be sent to it never will be.
+//  A send an attempt of which went unanswered ends: it may be stored. (what: how the
+//  server's silence ended)
+void UserActor::complete_in_doubt(std::unique_ptr<OutgoingSend> send, const std::string& what) {
+    complete(std::move(send), Error::kInDoubt,
+             "sent to the group server, which did not answer" + what +
+                 ": it may be stored; send it again with the same id to settle it",
+             0, 0);
+}
+
 void UserActor::fail_sends(const std::string& group, const std::string& why) {
     auto found = sends_.find(group);
     if (found == sends_.end()) return;
@@ -2164,10 +2174,7 @@ void UserActor::fail_sends(const std::string& group, const std::string& why) {
         std::unique_ptr<OutgoingSend> send = std::move(queue.front());
         queue.pop_front();
         if (send->unanswered)
-            complete(std::move(send), Error::kInDoubt,
-                     "sent to the group's server, which did not answer, and the group is not "
-                     "found now: it may have been stored there before",
-                     0, 0);
+            complete_in_doubt(std::move(send), ", and the group is not found now");
         else
             complete(std::move(send), Error::kNotFound, why, 0, 0);
     }
@@ -2186,10 +2193,7 @@ void UserActor::expire_sends(int64_t now) {
             std::string server_id = route_of(entry.first);
             ServerConn* conn = server(server_id);
             if (send->unanswered) {
-                complete(std::move(send), Error::kInDoubt,
-                         "sent to the group server, which did not answer in time: it may be "
-                         "stored; send it again with the same id to settle it",
-                         0, 0);
+                complete_in_doubt(std::move(send), " in time");
                 continue;
             }
             std::string reason = conn ? conn->link->unreachable_reason() : "";
