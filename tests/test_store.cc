@@ -1545,10 +1545,11 @@ void test_sqlite_database_is_in_wal_mode_with_a_schema_version(void** state) {
 }
 
 //  A VFS over the default one whose syncs of a main database file wait while its gate is
-//  closed. In WAL mode only a checkpoint syncs the database (a commit syncs the WAL), so a
-//  closed gate holds every checkpoint at its end, in whichever thread runs it. The thread
-//  that commits (the test's) waits 5 s at most, and says so: a test that finds a commit held
-//  fails instead of hanging; another thread waits for the gate (60 s at most).
+//  closed (and whose reads fail while fail_reads is set). In WAL mode only a checkpoint syncs the
+//  database (a commit syncs the WAL), so a closed gate holds every checkpoint at its end, in
+//  whichever thread runs it. The thread that commits (the test's) waits 5 s at most, and says so: a
+//  test that finds a commit held fails instead of hanging; another thread waits for the gate (60 s
+//  at most).
 struct SyncGate {
     sqlite3_vfs vfs = {};
     sqlite3_vfs* real = nullptr;
@@ -1564,6 +1565,8 @@ struct SyncGate {
     //  thread than the writer (a checkpoint pass syncs the WAL before it copies pages).
     std::atomic<long> wal_pages{0};
     std::atomic<long> passes_beside{0};
+    //  Reads of a database or WAL file fail (SQLITE_IOERR_READ), as on a failing disk.
+    std::atomic<bool> fail_reads{false};
 };
 SyncGate sync_gate;
 
@@ -1595,6 +1598,12 @@ int gated_sync(sqlite3_file* file, int flags) {
     return real_of(file)->pMethods->xSync(real_of(file), flags);
 }
 
+int failing_read(sqlite3_file* file, void* data, int size, sqlite3_int64 offset) {
+    if (sync_gate.fail_reads && (((GatedFile*)file)->main_db || ((GatedFile*)file)->wal))
+        return SQLITE_IOERR_READ;
+    return real_of(file)->pMethods->xRead(real_of(file), data, size, offset);
+}
+
 int counted_write(sqlite3_file* file, const void* data, int size, sqlite3_int64 offset) {
     if (((GatedFile*)file)->wal && size == 4096) sync_gate.wal_pages++;
     return real_of(file)->pMethods->xWrite(real_of(file), data, size, offset);
@@ -1617,7 +1626,7 @@ int gated_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flag
         sqlite3_io_methods& m = sync_gate.methods;
         m.iVersion = gated->real->pMethods->iVersion;
         m.xClose = ZGM_PASS(xClose);
-        m.xRead = ZGM_PASS(xRead);
+        m.xRead = failing_read;
         m.xWrite = counted_write;
         m.xTruncate = ZGM_PASS(xTruncate);
         m.xSync = gated_sync;
@@ -1662,9 +1671,39 @@ void remove_sync_gate() {
 }
 
 void set_sync_gate(bool closed) {
+    sync_gate.fail_reads = false;
     std::lock_guard<std::mutex> lock(sync_gate.mutex);
     sync_gate.closed = closed;
     sync_gate.changed.notify_all();
+}
+
+//  A store that cannot read its disk says so: a fetch or a list of members that fails is an
+//  error (the group server answers 507), never an empty or a short answer.
+void test_sqlite_a_read_that_fails_is_an_error_not_an_empty_answer(void** state) {
+    Fixture* fixture = fixture_of(state);
+    install_sync_gate(fixture);
+    assert_ok(reopen(fixture));
+    assert_ok(fixture->store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    assert_ok(fixture->store->add_member("g", make_member(1, "ann", 30)));
+    append_many(fixture->store.get(), "g", 500, 1000, "m", 100);
+    assert_ok(reopen(fixture)); //  nothing of the messages or members in its cache
+    Store* store = fixture->store.get();
+    sync_gate.fail_reads = true;
+    FetchQuery query;
+    query.group = "g";
+    FetchResult result;
+    Status status = store->fetch(query, &result);
+    assert_false(status.is_ok());
+    assert_int_equal(status.code(), Status::kIo);
+    std::vector<Member> members;
+    status = store->members("g", &members);
+    assert_false(status.is_ok());
+    assert_int_equal(status.code(), Status::kIo);
+    //  The disk back, the same store reads everything.
+    sync_gate.fail_reads = false;
+    assert_int_equal(fetch_ok(store, "g", 0, 0, 1000).messages.size(), 500);
+    assert_ok(store->members("g", &members));
+    assert_int_equal(members.size(), 1);
 }
 
 //  An append never waits for a checkpoint: the WAL is copied into the database by a thread
@@ -2593,6 +2632,7 @@ const Case cases[] = {
     SQLITE(test_sqlite_creates_a_missing_data_directory),
     SQLITE(test_sqlite_data_dir_that_is_a_file_is_an_error),
     SQLITE(test_sqlite_database_is_in_wal_mode_with_a_schema_version),
+    SQLITE(test_sqlite_a_read_that_fails_is_an_error_not_an_empty_answer),
     SQLITE(test_sqlite_an_append_does_not_wait_for_a_checkpoint),
     SQLITE(test_sqlite_the_wal_stays_bounded_under_appends_that_never_stop),
     SQLITE(test_sqlite_without_a_checkpoint_thread_the_writer_copies_the_wal),
