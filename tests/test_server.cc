@@ -2011,6 +2011,41 @@ void test_a_send_the_routed_server_says_is_not_there_is_not_found(void** state) 
     assert_non_null(strstr(zgm_strerror(), "the registry lists it there"));
 }
 
+//  Two group servers started with one key (a copied certificate, or the default key of one
+//  account): the second is refused while the first is live, and takes none of its groups.
+//  (It took them all: the registry sent users to it, and dropped every group of the first
+//  when it stopped.)
+void test_a_second_group_server_with_the_same_key_is_refused(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string dir = temp_dir(fixture);
+    std::string key = dir + "/server.cert";
+    test::Cluster& cluster = *fixture->cluster;
+    int port = 0;
+    cluster.add_server(NULL, {"first"}, false, "tcp://127.0.0.1:*", &port, key.c_str());
+    zgm_server_t* second = zgm_server_new(NULL);
+    fixture->servers.push_back(second);
+    assert_ok(zgm_server_set_key(second, key.c_str()));
+    zgm_server_set_heartbeat(second, 100);
+    assert_ok(zgm_server_add(second, "first", NULL, ZGM_POLICY_OPEN));
+    assert_ok(zgm_server_add(second, "second", NULL, ZGM_POLICY_OPEN));
+    assert_true(zgm_server_bind(second, "tcp://127.0.0.1:*") > 0);
+    assert_int_equal(zgm_server_connect(second, cluster.endpoint().c_str(), cluster.key()), -1);
+    assert_int_equal(zgm_errno(), ZGM_EEXISTS);
+    if (!strstr(zgm_strerror(), "another live group server has this key"))
+        fail_msg("%s", zgm_strerror());
+    //  Its heartbeats go on and change nothing: the group stays the first's, at its endpoint
+    //  (a condition that must not come, watched over 5 heartbeats of each).
+    zgm_user_t* user = cluster.user("user");
+    zgm_group_t info;
+    assert_false(test::eventually(
+        [&] {
+            return zgm_user_resolve(user, "first", &info) != 0 ||
+                   info.endpoint != test::local_endpoint(port);
+        },
+        500));
+    assert_int_equal(zgm_user_resolve(user, "second", &info), -1);
+}
+
 //  ---------------------------------------------------------------------------------------
 //  The store
 
@@ -2598,6 +2633,7 @@ int main(int argc, char** argv) {
         TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),
         TEST(test_member_catches_up_after_dropped_pushes),
         TEST(test_a_send_the_routed_server_says_is_not_there_is_not_found),
+        TEST(test_a_second_group_server_with_the_same_key_is_refused),
         TEST(test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable),
         TEST(test_groups_in_the_store_are_registered_again_when_the_server_restarts),
         TEST(test_a_new_server_registers_each_group_once),

@@ -132,6 +132,8 @@ private:
     std::string trust_dirs_stamp() const;
     void on_register(const std::string& from, const Key& peer, const proto::Message& request);
     void on_heartbeat(const std::string& from, const Key& peer, const proto::Message& request);
+    bool key_held_elsewhere(const std::string& from, const Key& peer, const std::string& endpoint);
+    void refuse_key_held(const std::string& from, const Key& peer, uint32_t request_id);
     void on_deregister(const std::string& from, const Key& peer, const proto::Message& request);
     void on_list(const std::string& from, const Key& peer, const proto::Message& request);
     void on_resolve(const std::string& from, const proto::Message& request);
@@ -376,6 +378,30 @@ void Registry::read_trust_dirs() {
     dir_keys_.swap(keys);
 }
 
+//  Whether another live group server has this key: the registry heard from it within the
+//  expiry, on another connection, at another endpoint. (A server restarted in place comes
+//  back at its endpoint: a live one would still hold that port. One moved to another
+//  endpoint is taken once the old one deregistered or fell silent.) Two processes with one
+//  key would otherwise take each other's groups in turns.
+bool Registry::key_held_elsewhere(const std::string& from, const Key& peer,
+                                  const std::string& endpoint) {
+    auto found = servers_.find(peer);
+    if (found == servers_.end()) return false;
+    const ServerEntry& server = found->second;
+    return !server.endpoint.empty() && server.routing_id != from && server.endpoint != endpoint &&
+           mono_ms() - server.last_seen_ms < expiry_ms_;
+}
+
+void Registry::refuse_key_held(const std::string& from, const Key& peer, uint32_t request_id) {
+    const ServerEntry& server = servers_[peer];
+    responder_.refuse(from, request_id, proto::kConflict,
+                      "another live group server has this key, at " + server.endpoint +
+                          " (one key for two group servers?); a group server that stopped "
+                          "without saying so is dropped " +
+                          std::to_string(expiry_ms_) + " ms after it fell silent",
+                      peer);
+}
+
 void Registry::on_register(const std::string& from, const Key& peer,
                            const proto::Message& request) {
     if (!trusted(peer))
@@ -384,6 +410,8 @@ void Registry::on_register(const std::string& from, const Key& peer,
     if (!valid_name(request.group) || request.endpoint.empty())
         return responder_.refuse(from, request.request_id, proto::kInvalid,
                                  "REGISTER needs a valid group name and an endpoint", peer);
+    if (key_held_elsewhere(from, peer, request.endpoint))
+        return refuse_key_held(from, peer, request.request_id);
     auto existing = groups_.find(request.group);
     if (existing != groups_.end() && existing->second.server != peer) {
         //  A name belongs to the key that holds it while that server is live.
@@ -442,6 +470,8 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
         return responder_.refuse(from, request.request_id, proto::kDenied,
                                  "not a trusted group server: " + peer.str(), peer);
     }
+    if (key_held_elsewhere(from, peer, request.endpoint))
+        return refuse_key_held(from, peer, request.request_id);
     auto server = servers_.find(peer);
     //  A server hosting no group yet is known by its heartbeats alone (it may accept new
     //  groups); one whose groups the registry does not all know registers them again.

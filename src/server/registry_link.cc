@@ -64,7 +64,7 @@ bool RegistryLink::connect(const std::string& endpoint, const Key& registry_key,
     connect_pending_ = true;
     outcome_ready_ = false;
     known_ = false;
-    denied_.clear();
+    refused_.clear();
     int64_t now = mono_ms();
     connect_deadline_ms_ = now + kConnectTimeoutMs;
     next_register_ms_ = now;
@@ -112,10 +112,10 @@ void RegistryLink::finish_connect(bool timed_out) {
     connect_pending_ = false;
     outcome_ready_ = true;
     outcome_why_.clear();
-    if (!denied_.empty()) {
+    if (!refused_.empty()) {
         //  Also for a server with no group yet: the registry would never send it a HOST.
-        outcome_ = Error::kDenied;
-        outcome_why_ = denied_;
+        outcome_ = refused_status_ == proto::kDenied ? Error::kDenied : Error::kExists;
+        outcome_why_ = refused_;
     } else if (refused) {
         outcome_ = refused->refused_status == proto::kDenied         ? Error::kDenied
                    : refused->refused_status == proto::kLimitReached ? Error::kLimit
@@ -162,7 +162,7 @@ void RegistryLink::handle() {
             Entry& entry = group->second;
             if (message.id == proto::kOk) {
                 known_ = true;
-                denied_.clear();
+                refused_.clear();
                 if (!entry.registered)
                     ZGM_LOG("group server: '%s' registered", request.group.c_str());
                 entry.registered = true;
@@ -184,15 +184,16 @@ void RegistryLink::handle() {
             finish_connect(false);
         } else if (request.id == proto::kHeartbeat && message.id == proto::kOk) {
             known_ = true;
-            denied_.clear();
+            refused_.clear();
             finish_connect(false);
         } else if (request.id == proto::kHeartbeat && message.id == proto::kError) {
-            if (message.status == proto::kDenied) {
+            if (message.status == proto::kDenied || message.status == proto::kConflict) {
                 known_ = true;
-                if (denied_.empty())
-                    ZGM_LOG("group server: the registry does not trust this server's key: %s",
+                if (refused_.empty())
+                    ZGM_LOG("group server: the registry refused this group server: %s",
                             message.reason.c_str());
-                denied_ = message.reason;
+                refused_ = message.reason;
+                refused_status_ = message.status;
                 for (auto& entry : groups_) {
                     entry.second.refused = message.reason;
                     entry.second.refused_status = message.status;

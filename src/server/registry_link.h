@@ -130,7 +130,10 @@ private:
     Error outcome_ = Error::kOk;
     std::string outcome_why_;
     bool known_ = false; //  the registry acknowledged a REGISTER or HEARTBEAT of ours
-    std::string denied_; //  why the registry refused our key (a HEARTBEAT's 401), until an OK
+    //  Why the registry refused this server (a HEARTBEAT's 401: its key is not trusted, or
+    //  409: another live group server has the key), until an OK; and that status.
+    std::string refused_;
+    uint16_t refused_status_ = 0;
     int unanswered_ = 0; //  heartbeats in a row with no answer
     Key registry_key_;
     KeyPair keys_;
