@@ -80,7 +80,9 @@ zgm::proto::Message request(Client& client, zgm::proto::Message& message) {
         if (rc != zgm::proto::DecodeError::kOk)
             fail_msg("the reply to %s is malformed: %s", zgm::proto::message_name(message.id),
                      zgm::proto::decode_error_text(rc));
-        if (reply.id == zgm::proto::kDeliver) continue;
+        //  Pushes, and the registry's OK with id 0 (is this connection still open?).
+        if (reply.id == zgm::proto::kDeliver || (reply.request_id == 0 && message.request_id != 0))
+            continue;
         if (reply.request_id != message.request_id)
             fail_msg("%s %u answered with %s for %u", zgm::proto::message_name(message.id),
                      message.request_id, zgm::proto::message_name(reply.id), reply.request_id);

@@ -331,15 +331,30 @@ void test_name_is_free_again_once_its_server_deregisters(void** state) {
     assert_error(test::request(holder, back), proto::kConflict, "tcp://10.0.0.2:6000");
 }
 
+//  ... once the connection of the process before is closed (it was killed: its system
+//  closed it). While that one is open, the other connection with its key, at another
+//  endpoint, is a second process with one key, and refused.
 void test_same_key_moves_its_group_to_another_endpoint_at_once(void** state) {
     Fixture* fixture = (Fixture*)*state;
     RawClient& before = trusted_server(fixture);
+    KeyPair keys = before.keys();
     //  The same key pair from a new process: another connection.
-    RawClient& after = client(fixture, before.keys());
+    RawClient& after = client(fixture, keys);
     RawClient& user = client(fixture);
     Uuid id = Uuid::random(); //  the group's id lives in its store
     register_ok(before, "general", "tcp://10.0.0.1:6000", 0, id);
-    register_ok(after, "general", "tcp://10.0.0.1:6001", 0, id);
+    proto::Message second = test::register_message(id, "general", "tcp://10.0.0.1:6001", 0, 0, 0);
+    proto::Message refused = test::request(after, second);
+    assert_int_equal(refused.id, proto::kError);
+    assert_int_equal(refused.status, proto::kConflict);
+    assert_non_null(strstr(refused.reason.c_str(), "another live group server has this key"));
+    for (auto& owned : fixture->clients)
+        if (owned.get() == &before) owned.reset(); //  its connection closes
+    assert_true(test::eventually([&] {
+        proto::Message again =
+            test::register_message(id, "general", "tcp://10.0.0.1:6001", 0, 0, 0);
+        return test::request(after, again).id == proto::kOk;
+    }));
     std::vector<proto::GroupRecord> groups = list(user);
     assert_int_equal(groups.size(), 1);
     assert_string_equal(groups[0].endpoint.c_str(), "tcp://10.0.0.1:6001");

@@ -1220,9 +1220,14 @@ void test_the_owner_decides_who_is_in(void** state) {
     assert_ok(zgm_user_set_policy(carol, "club", ZGM_POLICY_OPEN));
     assert_ok(zgm_user_join(bob, "club"));
     //  A repeated create by its creator is answered again; by another, the name is taken.
-    assert_ok(zgm_user_create(alice, "club", ZGM_POLICY_MEMBERS));
+    assert_ok(zgm_user_create(alice, "club", ZGM_POLICY_OPEN));
     assert_int_equal(zgm_user_create(bob, "club", ZGM_POLICY_OPEN), -1);
     assert_int_equal(zgm_errno(), ZGM_EEXISTS);
+    //  By its creator with another policy than the group has: not the group it asks for
+    //  (it was answered as made).
+    assert_int_equal(zgm_user_create(alice, "club", ZGM_POLICY_MEMBERS), -1);
+    assert_int_equal(zgm_errno(), ZGM_EEXISTS);
+    assert_non_null(strstr(zgm_strerror(), "made by this key open"));
 }
 
 //  A member that does not read holds at most kMaxUnreadBytes of messages handed over (the

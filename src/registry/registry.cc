@@ -379,17 +379,23 @@ void Registry::read_trust_dirs() {
 }
 
 //  Whether another live group server has this key: the registry heard from it within the
-//  expiry, on another connection, at another endpoint. (A server restarted in place comes
-//  back at its endpoint: a live one would still hold that port. One moved to another
-//  endpoint is taken once the old one deregistered or fell silent.) Two processes with one
-//  key would otherwise take each other's groups in turns.
+//  expiry, at another endpoint, on another connection that is still open. (A server
+//  restarted in place comes back at its endpoint: a live one would still hold that port. One
+//  killed and started again elsewhere has had its connection closed by its system.) Two
+//  processes with one key would otherwise take each other's groups in turns.
 bool Registry::key_held_elsewhere(const std::string& from, const Key& peer,
                                   const std::string& endpoint) {
     auto found = servers_.find(peer);
     if (found == servers_.end()) return false;
     const ServerEntry& server = found->second;
-    return !server.endpoint.empty() && server.routing_id != from && server.endpoint != endpoint &&
-           mono_ms() - server.last_seen_ms < expiry_ms_;
+    if (server.endpoint.empty() || server.routing_id == from || server.endpoint == endpoint ||
+        mono_ms() - server.last_seen_ms >= expiry_ms_)
+        return false;
+    //  The ROUTER refuses a send to a connection that closed (EHOSTUNREACH): an OK with
+    //  request id 0, which answers no request and which a group server drops.
+    proto::Message probe;
+    probe.id = proto::kOk;
+    return responder_.reply(server.routing_id, probe, 0) || zmq_errno() != EHOSTUNREACH;
 }
 
 void Registry::refuse_key_held(const std::string& from, const Key& peer, uint32_t request_id) {
@@ -569,10 +575,18 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
         pending->waiters.push_back({from, request.request_id});
         return;
     }
-    //  A CREATE repeated by its creator (its reply was lost) is answered again.
+    //  A CREATE repeated by its creator (its reply was lost) is answered again; one with
+    //  another policy did not make the group it asks for.
     auto existing = groups_.find(request.group);
-    if (existing != groups_.end() && existing->second.creator == peer)
+    if (existing != groups_.end() && existing->second.creator == peer) {
+        if (existing->second.policy != request.policy)
+            return responder_.error(from, request.request_id, proto::kConflict,
+                                    "group '" + request.group +
+                                        "' exists already, made by this key " +
+                                        (existing->second.policy ? "for members only" : "open") +
+                                        ": its owner changes the policy");
         return send_group(from, request.request_id, existing->second);
+    }
     //  A CREATE in doubt keeps its name: its group server may yet create the group (or has
     //  registered it, for whom it does not say). Its creator's CREATE asks that server again
     //  (one holding the group for this owner answers OK, for another 409), or is told it is
