@@ -353,9 +353,12 @@ static int bind(zactor_t* actor, const char* endpoint) {
     if (zsock_recv(actor, "iis", &port, &error, &why) != 0 || port < 0) {
         std::string reason = why && *why ? why : "bad endpoint";
         zstr_free(&why);
-        //  A busy address is the world's state, not a bad argument.
-        return fail(error == EADDRINUSE || error == EACCES || error == EMFILE ? Error::kSystem
-                                                                              : Error::kInvalid,
+        //  Only an endpoint that cannot be read is a bad argument; a busy port, an address
+        //  or interface the machine does not have (yet), a directory missing are the world's
+        //  state.
+        bool invalid =
+            error == 0 || error == EINVAL || error == EPROTONOSUPPORT || error == ENOCOMPATPROTO;
+        return fail(invalid ? Error::kInvalid : Error::kSystem,
                     std::string("cannot bind ") + endpoint + ": " + reason);
     }
     zstr_free(&why);
@@ -789,7 +792,7 @@ int zgm_user_follow_many(zgm_user_t* self, const char* const* groups, const uint
 static bool message_id(char* msg_id, Uuid* id) {
     if (msg_id && *msg_id) {
         if (!Uuid::parse(msg_id, id) || id->is_nil())
-            return fail(Error::kInvalid, "a message id is 32 hex digits"), false;
+            return fail(Error::kInvalid, "a message id is 32 hex digits, not all zero"), false;
         return true;
     }
     *id = Uuid::time_ordered();

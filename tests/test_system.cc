@@ -270,6 +270,11 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(zgm_registry_bind(second, taken.c_str()), -1);
     assert_int_equal(zgm_errno(), ZGM_ESYSTEM);
     assert_non_null(strstr(zgm_strerror(), "in use"));
+    //  Nor are an address this machine does not have (yet) and a directory that is missing.
+    assert_int_equal(zgm_registry_bind(second, "tcp://10.255.255.1:*"), -1);
+    assert_int_equal(zgm_errno(), ZGM_ESYSTEM);
+    assert_int_equal(zgm_registry_bind(second, "ipc:///nonexistent/zgm/registry"), -1);
+    assert_int_equal(zgm_errno(), ZGM_ESYSTEM);
     assert_int_equal(zgm_registry_bind(second, "bogus://x"), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
     assert_non_null(strstr(zgm_strerror(), "cannot bind bogus://x"));
