@@ -172,6 +172,14 @@ void test_a_key_that_starts_with_a_dash_is_a_word_not_an_option(void** state) {
     assert_string_equal(args.positional()[1].c_str(), words[1].c_str());
     assert_string_equal(args.positional()[2].c_str(), words[2].c_str());
     assert_true(args.has("json"));
+    //  But --NAME=VALUE of 40 characters, all of them Z85's, is that option.
+    std::string option = "--identity=/tmp/keys/abcdefghijklmnopqrs";
+    assert_int_equal(option.size(), 40);
+    Args named;
+    char* word = &option[0];
+    assert_true(named.parse(1, &word, spec::kUserOptions, nullptr));
+    assert_int_equal(named.positional().size(), 0);
+    assert_string_equal(named.value("identity"), "/tmp/keys/abcdefghijklmnopqrs");
 }
 
 //  An option whose value may be left out (zgm stats --watch [SECONDS]) takes the next word

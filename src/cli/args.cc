@@ -74,6 +74,13 @@ static bool looks_like_key(const char* word) {
     return strlen(word) == 40 && strspn(word, kZ85) == 40;
 }
 
+//  "--NAME=..." for an option NAME this command has.
+bool Args::names_an_option(const char* word) const {
+    const char* equals = strchr(word, '=');
+    if (strncmp(word, "--", 2) != 0 || !equals) return false;
+    return spec(std::string(word + 2, equals).c_str()) != nullptr;
+}
+
 bool Args::parse(int count, char** words, const OptionSpec* specs, const OptionSpec* specs2,
                  bool stop_at_positional) {
     specs_ = specs;
@@ -81,8 +88,9 @@ bool Args::parse(int count, char** words, const OptionSpec* specs, const OptionS
     bool options_ended = false;
     for (int i = 0; i < count; i++) {
         const char* word = words[i];
+        //  No option is 40 characters long, but --NAME=VALUE may be.
         bool is_option = !options_ended && word[0] == '-' && word[1] != '\0' &&
-                         !looks_like_key(word); //  no option is 40 characters long
+                         (!looks_like_key(word) || names_an_option(word));
         if (!is_option) {
             if (stop_at_positional) {
                 rest_count_ = count - i;

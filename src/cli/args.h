@@ -102,6 +102,7 @@ private:
     };
     const Value* last(const char* name) const;
     const OptionSpec* spec(const char* name) const;
+    bool names_an_option(const char* word) const;
 
     std::vector<Value> options_;
     std::vector<std::string> positional_;
