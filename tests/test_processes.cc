@@ -963,8 +963,17 @@ void test_exit_codes_tell_a_wrong_name_from_a_server_down_or_a_send_in_doubt(voi
     assert_int_equal(second.status, 0);
     assert_string_equal(first.out.c_str(), second.out.c_str());
     assert_int_equal(user(s, "alice", {"send", "general", "--id", "nonsense", "x"}).status, 2);
+    //  An id of more digits is refused whole (it was cut to 32: said sent, under the id of
+    //  "once", and not stored), and one in capitals is the same id.
+    Result longer = user(s, "alice", {"send", "general", "--id", fresh + "ff", "other"});
+    assert_int_equal(longer.status, 2);
+    assert_non_null(strstr(longer.err.c_str(), "32 hex digits"));
+    std::string capitals = "0123456789ABCDEF0123456789ABCDEF";
+    Result upper = user(s, "alice", {"send", "general", "--id", capitals, "once", "--json"});
+    assert_string_equal(upper.out.c_str(), first.out.c_str());
     Result history = user(s, "alice", {"fetch", "general", "--json"});
     assert_int_equal(count_lines(history.out, "\"text\":\"once\""), 1);
+    assert_int_equal(count_lines(history.out, "\"text\":\"other\""), 0);
 
     //  A group server that stays down (for longer than the call waits; the registry still
     //  lists it): 3, never the 1 of a wrong name.
@@ -1046,9 +1055,33 @@ void test_keygen_makes_a_key_pair_once_and_prints_its_key(void** state) {
     assert_int_equal(notes.status, 1);
     assert_non_null(strstr(notes.err.c_str(), "is not a certificate"));
     assert_string_equal(test::read_file(other).c_str(), "mine\n");
+    //  Nor is a file of junk, and CZMQ's complaint about its syntax never reaches stdout
+    //  (it printed two lines there, before the JSON or instead of it).
+    std::string junk = s->dir + "/junk.cert", bytes;
+    uint32_t random = 12345;
+    for (int i = 0; i < 4000; i++) {
+        random = random * 1103515245 + 12345;
+        bytes.push_back((char)(random >> 16));
+    }
+    file = fopen(junk.c_str(), "w");
+    fwrite(bytes.data(), 1, bytes.size(), file);
+    fclose(file);
+    Result junked = test::run({"user", "--identity", junk, "--json", "whoami"});
+    assert_int_equal(junked.status, 1);
+    assert_null(strstr(junked.out.c_str(), "zconfig"));
+    assert_null(strstr(junked.err.c_str(), "zconfig"));
     //  It is an identity: its name is the certificate's.
     Result me = test::run({"user", "--identity", path, "whoami"});
     assert_string_equal(me.out.c_str(), ("the owner  " + key + "\n").c_str());
+    //  One without a name (a group server's) is used as it is, under the default name, and
+    //  never written (it was, with name = "user", and refused when read-only).
+    std::string unnamed = s->dir + "/keys/server.cert";
+    assert_int_equal(test::run({"keygen", unnamed}).status, 0);
+    std::string shown = test::read_file(unnamed), kept = test::read_file(unnamed + "_secret");
+    Result as_server = test::run({"user", "--identity", unnamed, "whoami"});
+    assert_int_equal(as_server.status, 0);
+    assert_string_equal(test::read_file(unnamed).c_str(), shown.c_str());
+    assert_string_equal(test::read_file(unnamed + "_secret").c_str(), kept.c_str());
     //  By default, the user's identity.
     Result mine = test::run({"keygen"});
     assert_int_equal(mine.status, 0);

@@ -299,8 +299,10 @@ int open_identity(const std::string& path, const char* name, Identity* identity)
                 status.message().c_str());
         return kExitRefused;
     }
+    //  Only --name writes the file: a key pair without a name (a group server's, an admin's)
+    //  is used as it is, under the default name.
     std::string wanted = name ? name : zgm::valid_display_name(saved) ? saved : default_name();
-    if (wanted != saved) {
+    if (name && wanted != saved) {
         status = zgm::save_key_pair(path, keys, wanted);
         if (!status.is_ok()) {
             fprintf(stderr, "zgm: cannot save the name in %s: %s\n", path.c_str(),

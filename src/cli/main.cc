@@ -202,7 +202,7 @@ int set_up_registry(zgm_registry_t* registry, const Args& args, const Reporter& 
     for (const Limit& limit : limits)
         if (args.value_or_default(limit.option) && //  `zgm run` has none: the library's
             zgm_registry_set_limit(registry, limit.limit, number(args, limit.option)) != 0) {
-            report.say(zgm::kLogError, "--%s: %s", limit.option, zgm_strerror());
+            report.say(zgm::kLogError, "%s: %s", args.where(limit.option).c_str(), zgm_strerror());
             return server_failure();
         }
     return kExitOk;
@@ -250,7 +250,8 @@ struct ServerSettings {
     std::vector<std::string> admins; //  keys that may read its figures
     std::string owner;               //  of the groups; empty: none given
     zgm_policy_t policy = ZGM_POLICY_OPEN;
-    std::vector<std::pair<Limit, uint64_t>> limits; //  each with its option, to name it
+    //  Each with where it was set ("--max-frame", "FILE:LINE: max-frame"), to name it.
+    std::vector<std::pair<std::string, std::pair<zgm_limit_t, uint64_t>>> limits;
     uint64_t retain_count = 0, retain_bytes = 0, retain_age_ms = 0;
 };
 
@@ -285,13 +286,19 @@ zgm_server_t* new_group_server(const ServerSettings& settings, const Reporter& r
         zgm_server_set_durability(server, settings.durability.c_str()) != 0)
         return failed("--durability");
     if (settings.heartbeat) zgm_server_set_heartbeat(server, settings.heartbeat);
+    //  A registry drops a server silent for its --expiry (3000 ms unless told otherwise).
+    if (settings.heartbeat >= 3000)
+        report.say(zgm::kLogWarning,
+                   "--heartbeat %d: a registry with the default --expiry (3000 ms) drops this "
+                   "server's groups between heartbeats; keep it well under the registry's expiry",
+                   settings.heartbeat);
     zgm_server_set_accept_new(server, settings.accept_new);
     for (const std::string& admin : settings.admins)
         if (zgm_server_add_admin(server, admin.c_str()) != 0)
             return failed(("--admin " + admin).c_str());
     for (const auto& limit : settings.limits)
-        if (zgm_server_set_limit(server, limit.first.limit, limit.second) != 0)
-            return failed((std::string("--") + limit.first.option).c_str());
+        if (zgm_server_set_limit(server, limit.second.first, limit.second.second) != 0)
+            return failed(limit.first.c_str());
     const char* owner = settings.owner.empty() ? nullptr : settings.owner.c_str();
     for (const std::string& group : settings.groups)
         if (zgm_server_add(server, group.c_str(), owner, settings.policy) != 0)
@@ -382,7 +389,8 @@ int server_main(const spec::Command& command, int argc, char** argv) {
                             {"max-follows", ZGM_LIMIT_FOLLOWS},
                             {"max-follower-bytes", ZGM_LIMIT_FOLLOWER_BYTES}};
     for (const Limit& limit : limits)
-        settings.limits.emplace_back(limit, number(args, limit.option));
+        settings.limits.push_back(
+            {args.where(limit.option), {limit.limit, number(args, limit.option)}});
     settings.retain_count = number(args, "retain-count");
     settings.retain_bytes = number(args, "retain-bytes");
     parse_duration(args.value_or_default("retain-age"), &settings.retain_age_ms);

@@ -13,6 +13,7 @@
 #include "cli/timefmt.h"
 #include "core/clock.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdlib>
@@ -224,7 +225,14 @@ int run_send(Session* session, const Args& args, const std::vector<std::string>&
     }
     if (body.empty()) return usage_error("user send", "an empty message is not sent");
     char id[ZGM_MSG_ID_SIZE] = "";
-    if (const char* given = args.value("id")) snprintf(id, sizeof id, "%s", given);
+    if (const char* given = args.value("id")) {
+        //  Whole (a longer one was cut to its first 32 digits: another message's id), and
+        //  in lower case, as every id is printed.
+        if (strlen(given) != ZGM_MSG_ID_SIZE - 1)
+            return usage_error("user send", "--id is 32 hex digits, as a send printed it");
+        for (size_t i = 0; i < ZGM_MSG_ID_SIZE - 1; i++)
+            id[i] = (char)tolower((unsigned char)given[i]);
+    }
     uint64_t seq, timestamp;
     if (zgm_user_send(session->user, words[0].c_str(), body.data(), body.size(), id, &seq,
                       &timestamp) == 0) {

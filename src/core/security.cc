@@ -9,6 +9,7 @@
 #include "core/security.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <dirent.h>
 #include <cstring>
@@ -82,8 +83,82 @@ zcert_t* new_cert(const KeyPair& keys, const std::string& name) {
     return cert;
 }
 
+//  Whether zconfig reads text without a complaint. zconfig prints its syntax errors to
+//  stdout (zclock_log), where a command prints its output (its JSON, say), and a registry
+//  that reads its --trust directory every few seconds would print them again each time; a
+//  file it would complain about is refused here instead, as no certificate. These are the
+//  rules of zconfig_chunk_load: indentation in fours, at most one level deeper than the line
+//  before; a name of its characters, not starting or ending with '/'; after it, nothing or
+//  a value (quoted: closed, then nothing but blanks or a comment); without a name, nothing
+//  but blanks or a comment.
+static bool zpl_readable(const std::string& text) {
+    auto name_char = [](char c) { return isalnum((unsigned char)c) || strchr("$-_@.&+/", c); };
+    auto rest_is_blank = [](const char* at) {
+        while (*at && isspace((unsigned char)*at))
+            at++;
+        return *at == '\0' || *at == '#';
+    };
+    int depth = 0; //  the deepest level the next name may be at
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        std::string line = text.substr(start, std::min<size_t>(end - start, 1024));
+        start = end + 1;
+        if (line.find('\0') != std::string::npos) return false; //  read as ending there
+        while (!line.empty() && isspace((unsigned char)line.back()))
+            line.pop_back();
+        size_t spaces = line.find_first_not_of(' ');
+        if (spaces == std::string::npos) spaces = line.size();
+        if (spaces % 4) return false;
+        const char* at = line.c_str() + spaces;
+        const char* name = at;
+        while (*at && name_char(*at))
+            at++;
+        if (at == name) {
+            if (!rest_is_blank(at)) return false;
+            continue;
+        }
+        if (*name == '/' || at[-1] == '/' || (int)(spaces / 4) > depth) return false;
+        depth = (int)(spaces / 4) + 1;
+        while (*at && isspace((unsigned char)*at))
+            at++;
+        if (*at != '=') {
+            if (!rest_is_blank(at)) return false;
+            continue;
+        }
+        at++;
+        while (*at && isspace((unsigned char)*at))
+            at++;
+        if (*at == '"' || *at == '\'') {
+            const char* close = strchr(at + 1, *at);
+            if (!close || !rest_is_blank(close + 1)) return false;
+        }
+    }
+    return true;
+}
+
+//  zcert_load, of a file zconfig reads without a complaint: the secret file if there is
+//  one (zcert_load reads the other only when that one fails), else the public one. A
+//  file of more than 1 MiB is no certificate either.
+static zcert_t* load_cert(const std::string& path) {
+    std::string secret = path + "_secret";
+    int fd = open(secret.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return nullptr;
+    std::string text;
+    char buffer[16384];
+    ssize_t got;
+    while (((got = read(fd, buffer, sizeof buffer)) > 0 || (got < 0 && errno == EINTR)) &&
+           text.size() <= (1u << 20))
+        if (got > 0) text.append(buffer, (size_t)got);
+    close(fd);
+    if (got < 0 || text.size() > (1u << 20) || !zpl_readable(text)) return nullptr;
+    return zcert_load(path.c_str());
+}
+
 bool read_cert(const std::string& path, KeyPair* keys, std::string* name) {
-    zcert_t* cert = zcert_load(path.c_str());
+    zcert_t* cert = load_cert(path);
     if (!cert) return false;
     const char* secret = zcert_secret_txt(cert);
     bool ok = secret && strlen(secret) == 40 && strspn(secret, "0") != 40;
@@ -188,7 +263,7 @@ Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::s
 bool read_public_key(const std::string& text_or_path, Key* key, std::string* error) {
     //  A file first: a path can be 40 characters of the Z85 alphabet too.
     if (exists(text_or_path)) {
-        zcert_t* cert = zcert_load(text_or_path.c_str());
+        zcert_t* cert = load_cert(text_or_path);
         bool ok = cert && Key::parse(zcert_public_txt(cert), key);
         zcert_destroy(&cert);
         if (ok) return true;
@@ -213,7 +288,7 @@ bool read_public_keys_in(const std::string& dir, std::vector<Key>* keys, std::st
         std::string path = dir + "/" + entry->d_name;
         struct stat info;
         if (stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
-        zcert_t* cert = zcert_load(path.c_str());
+        zcert_t* cert = load_cert(path);
         Key key;
         if (cert && Key::parse(zcert_public_txt(cert), &key) && !key.is_nil()) keys->push_back(key);
         zcert_destroy(&cert);
