@@ -752,6 +752,42 @@ void test_insecure_mode_proves_no_key(void** state) {
     zgm_server_destroy(&server);
 }
 
+//  But the all-zero key, stated as a PLAIN user name, is no key: it is refused whatever it
+//  asks, and cannot own a group that has no owner (it changed the policy of such a group,
+//  gave it away, and the new owner trimmed its history). An owner cannot add or give the
+//  group to it either (ADD was answered 507, a store failure; GIVE left the group with no
+//  owner for good).
+void test_the_all_zero_key_is_no_key(void** state) {
+    (void)state;
+    zgm_server_t* server = zgm_server_new(NULL);
+    assert_ok(zgm_server_set_insecure(server, 1));
+    assert_ok(zgm_server_add(server, "ownerless", NULL, ZGM_POLICY_OPEN));
+    zgm::KeyPair owner = zgm::KeyPair::generate();
+    assert_ok(zgm_server_add(server, "owned", owner.public_txt.c_str(), ZGM_POLICY_OPEN));
+    int port = zgm_server_bind(server, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    {
+        zgm::KeyPair nil{std::string(40, '0'), ""};
+        RawClient nobody(test::local_endpoint(port), "", nil, true);
+        proto::Message policy = group_request(proto::kPolicy, "ownerless");
+        policy.policy = 1;
+        assert_error(nobody.call(policy), proto::kDenied);
+        proto::Message join = join_message("ownerless", "nobody");
+        proto::Message refused = nobody.call(join);
+        assert_error(refused, proto::kDenied);
+        assert_non_null(strstr(refused.reason.c_str(), "no key on this connection"));
+        RawClient owning(test::local_endpoint(port), "", owner, true);
+        for (uint8_t id : {proto::kAdd, proto::kGive, proto::kRemove}) {
+            proto::Message request = group_request(id, "owned");
+            assert_error(owning.call(request), proto::kInvalid); //  its key field left nil
+        }
+        //  Still the owner's.
+        proto::Message open = group_request(proto::kPolicy, "owned");
+        assert_int_equal(owning.call(open).id, proto::kOk);
+    }
+    zgm_server_destroy(&server);
+}
+
 //  ---------------------------------------------------------------------------------------
 //  Rogue group servers and the registry
 
@@ -2129,6 +2165,7 @@ int main(int argc, char** argv) {
                                   stop_capture),
         cmocka_unit_test(test_a_user_cannot_send_leave_fetch_follow_or_read_members_as_another),
         cmocka_unit_test(test_insecure_mode_proves_no_key),
+        cmocka_unit_test(test_the_all_zero_key_is_no_key),
         cmocka_unit_test(test_an_untrusted_server_cannot_take_refresh_move_or_remove_a_name),
         cmocka_unit_test(test_an_untrusted_server_cannot_squat_a_name_before_its_server_starts),
         cmocka_unit_test(test_an_untrusted_server_is_never_handed_new_groups),

@@ -573,6 +573,11 @@ void GroupServer::handle_request(const std::string& from, const Key& peer, proto
                                  std::vector<PendingSend>* sends) {
     //  Requests are counted, a SEND as one whatever it carries: its size is bounded by
     //  --max-frame, and batching is what keeps a busy sender cheap.
+    //  A connection that proved no key was refused by the responder; one that states the
+    //  all-zero key (insecure mode) has none either: it would own every group without one.
+    if (peer.is_nil())
+        return responder_.refuse(from, request.request_id, proto::kDenied,
+                                 "no key on this connection", peer);
     uint32_t retry_ms = 0;
     if (!rates_.admit(peer, 1, mono_ms(), &retry_ms))
         return responder_.refuse(
@@ -638,7 +643,7 @@ Group* GroupServer::member_group(const std::string& from, const Key& peer,
 Group* GroupServer::owned_group(const std::string& from, const Key& peer,
                                 const proto::Message& request) {
     Group* group = find_group(from, request);
-    if (group && group->owner != peer) {
+    if (group && (group->owner.is_nil() || group->owner != peer)) {
         responder_.refuse(from, request.request_id, proto::kDenied,
                           group->owner.is_nil()
                               ? "group '" + request.group + "' has no owner"
@@ -858,6 +863,10 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
                                    const proto::Message& request) {
     Group* group = owned_group(from, peer, request);
     if (!group) return;
+    if ((request.id == proto::kAdd || request.id == proto::kRemove || request.id == proto::kGive) &&
+        request.key.is_nil())
+        return responder_.error(from, request.request_id, proto::kInvalid,
+                                "the all-zero key is no key");
     Status status;
     switch (request.id) {
     case proto::kAdd:
