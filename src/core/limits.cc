@@ -145,12 +145,27 @@ void RateLimiter::sweep(int64_t now_ms) {
     }
 }
 
-void RefusalLog::note(const std::string& reason, const std::string& detail, int64_t now_ms) {
+//  reason with what stands between each pair of single quotes left out.
+static std::string without_names(const std::string& reason) {
+    std::string counted;
+    size_t at = 0;
+    while (true) {
+        size_t open = reason.find('\'', at);
+        size_t close = open == std::string::npos ? open : reason.find('\'', open + 1);
+        if (close == std::string::npos) return counted + reason.substr(at);
+        counted += reason.substr(at, open + 1 - at) + "\xe2\x80\xa6'"; //  '…'
+        at = close + 1;
+    }
+}
+
+void RefusalLog::note(const std::string& full_reason, const std::string& detail, int64_t now_ms) {
+    std::string reason = without_names(full_reason);
+    if (!totals_.count(reason) && totals_.size() >= kMaxReasons) reason = "other";
     totals_[reason]++;
     if (interval_end_ms_ == 0 || now_ms >= interval_end_ms_) {
         tick(now_ms);
         //  The first of a quiet spell: said at once, with its detail.
-        ZGM_WARN("%s: refused: %s%s%s", who_, reason.c_str(), detail.empty() ? "" : " - ",
+        ZGM_WARN("%s: refused: %s%s%s", who_, full_reason.c_str(), detail.empty() ? "" : " - ",
                  detail.c_str());
         interval_end_ms_ = now_ms + interval_ms_;
         return;

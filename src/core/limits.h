@@ -89,8 +89,12 @@ class RefusalLog {
 public:
     explicit RefusalLog(const char* who, int interval_ms = 10000)
         : who_(who), interval_ms_(interval_ms) {}
-    //  One refusal: reason is what is counted ("429 rate limited"), detail (the key, the
-    //  decode error) only shows in the line logged at once.
+    //  Reasons counted apart at most; the refusals of any other reason count as "other".
+    static constexpr size_t kMaxReasons = 64;
+    //  One refusal: reason is what is counted ("429 rate limited"), with any name in quotes
+    //  in it left out ("401 group '…' has no owner": a peer cannot add a reason per name);
+    //  the name, and detail (the key, the decode error), only show in the line logged at
+    //  once.
     void note(const std::string& reason, const std::string& detail, int64_t now_ms);
     //  Logs the counts of an interval that has ended. Call now and then.
     void tick(int64_t now_ms);
