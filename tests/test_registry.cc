@@ -756,6 +756,20 @@ void test_create_passes_on_the_group_servers_refusal(void** state) {
     //  Not created: the name is free.
     RawClient& other = client(fixture);
     assert_int_equal(list(other).size(), 0);
+    //  A status HOST has no use for (it was passed on as it came, 200 and 999 included) is
+    //  that server's fault: 500, saying what it answered.
+    for (uint16_t status : {200, 401, 999}) {
+        proto::Message again = create_message("toomany");
+        creator.send(again);
+        proto::Message asked = server.recv();
+        proto::Message odd;
+        odd.id = proto::kError;
+        odd.status = status;
+        odd.reason = "odd";
+        answer(server, asked, odd);
+        std::string said = "answered HOST with status " + std::to_string(status) + ": odd";
+        assert_error(creator.recv(), proto::kInternal, said.c_str());
+    }
 }
 
 void test_create_without_accepting_server_is_unavailable(void** state) {

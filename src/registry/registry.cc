@@ -787,9 +787,19 @@ void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
     uint32_t host_id = found->first;
     creates_.erase(found);
     if (answer.id != proto::kError) return settle(host_id, pending, true);
+    //  The refusals a group server answers HOST with go to the creator as they are; any
+    //  other status is that server's fault, not something the creator can act on.
+    uint16_t status = answer.status;
+    std::string reason = answer.reason;
+    if (status != proto::kConflict && status != proto::kInvalid && status != proto::kLimitReached &&
+        status != proto::kStorage) {
+        reason =
+            "the group server answered HOST with status " + std::to_string(status) + ": " + reason;
+        status = proto::kInternal;
+    }
     for (const Waiter& waiter : pending.waiters)
-        responder_.error(waiter.routing_id, waiter.request_id, answer.status, answer.reason,
-                         answer.retry_ms);
+        responder_.error(waiter.routing_id, waiter.request_id, status,
+                         reason.substr(0, proto::kMaxString), 0);
 }
 
 //  The registry's figures and its group servers: for its own key and its admins only.
