@@ -1119,6 +1119,15 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
 //  Pushes new messages to the group's followers: one DELIVER per kDeliverBytes, encoded once
 //  and shared (zmq_msg_copy) by every follower.
 void GroupServer::deliver(Group& group, const std::vector<proto::MessageRecord>& records) {
+    if (group.followers.empty()) {
+        //  Nobody to push to: nothing to encode, and no window of pushes to keep (it held up
+        //  to --max-follower-bytes of entries in every group written to). A follower that
+        //  comes starts at the group's end, or further back and catches up by FETCH.
+        group.pushes.clear();
+        group.base_seq = records.back().seq;
+        group.base_bytes = group.pushed_bytes;
+        return;
+    }
     proto::Message deliver;
     deliver.id = proto::kDeliver;
     deliver.group = group.name;
