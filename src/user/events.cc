@@ -39,6 +39,7 @@ bool EventQueue::put(Event* event) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (events_.size() >= kMaxEvents) return false;
         events_.push_back(event);
+        size_.store(events_.size(), std::memory_order_relaxed);
         if (readable_) return true;
         readable_ = true;
     }
@@ -49,8 +50,7 @@ bool EventQueue::put(Event* event) {
 }
 
 bool EventQueue::full() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return events_.size() >= kMaxEvents;
+    return size_.load(std::memory_order_relaxed) >= kMaxEvents;
 }
 
 Event* EventQueue::take() {
@@ -58,6 +58,7 @@ Event* EventQueue::take() {
     if (events_.empty()) return nullptr;
     Event* event = events_.front();
     events_.pop_front();
+    size_.store(events_.size(), std::memory_order_relaxed);
     return event;
 }
 

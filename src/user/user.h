@@ -96,7 +96,8 @@ public:
     //  The caller: waits up to timeout_ms (-1: for ever) until an event waits; false if
     //  none came (or a signal came: the caller counts the time left).
     bool wait(int timeout_ms);
-    //  The actor: whether kMaxEvents wait (a put would be refused).
+    //  The actor: whether kMaxEvents wait (a put would be refused). Without the lock: only
+    //  the actor puts, so a queue it finds short of full stays so until its next put.
     bool full() const;
     //  The caller, at the end of each of its calls: makes the fd readable if events wait
     //  or it holds some (holding), unreadable if not.
@@ -106,9 +107,10 @@ private:
     //  Removes the fd's token, waiting for it if its write is on its way.
     void read_token();
 
-    mutable std::mutex mutex_;
+    std::mutex mutex_;
     std::deque<Event*> events_;
-    bool readable_ = false; //  the fd has its token, or a write of it is on its way
+    std::atomic<size_t> size_{0}; //  events_.size(), for full() without the lock
+    bool readable_ = false;       //  the fd has its token, or a write of it is on its way
     int fd_ = -1;
 };
 
