@@ -178,6 +178,7 @@ struct Pending {
     std::string group;
     std::vector<std::string> groups;                  //  kRefresh
     std::vector<std::unique_ptr<OutgoingSend>> sends; //  kSend
+    bool by_time = false;                             //  kCatchUp after the group went back
     int64_t deadline_ms = 0;
 };
 
@@ -1786,6 +1787,7 @@ void UserActor::catch_up(const std::string& group, Followed& followed) {
     pending.purpose = Purpose::kCatchUp;
     pending.server = followed.server;
     pending.group = group;
+    pending.by_time = followed.went_back;
     pending.deadline_ms = mono_ms() + kInternalTimeoutMs;
     followed.catching_up = true;
     conn->catch_ups++;
@@ -1890,6 +1892,9 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         Followed& followed = found->second;
         followed.catching_up = false;
         if (message.id != proto::kMessages) return;
+        //  A catch-up by seq sent before the group was seen to go back counts seqs the old
+        //  way: the one by time goes instead.
+        if (followed.went_back && !pending.by_time) return catch_up(pending.group, followed);
         if (followed.went_back) {
             //  What comes after last_ts is new to the caller, from its first seq on (or,
             //  with nothing yet, from the group's end).
