@@ -210,9 +210,11 @@ int wait_exit(pid_t pid, int timeout_ms) {
 void test_registry_group_servers_and_users_on_the_command_line(void** state) {
     System* s = (System*)*state;
     start_registry(s);
-    start_group(s, "north", {"--group", "general", "--group", "random", "--memory"});
+    //  A group named twice is hosted once.
+    start_group(s, "north",
+                {"--group", "general", "--group", "random", "--group", "general", "--memory"});
     start_group(s, "south", {"--accept-new", "--memory"});
-    expect_log(s, "north", "serving general, random");
+    expect_log(s, "north", "serving general, random on");
     expect_log(s, "south", "zgm server:");
 
     Result groups = user(s, "alice", {"groups", "--json"});
@@ -396,6 +398,17 @@ void test_group_is_a_deprecated_alias_of_server(void** state) {
 
 void test_server_reads_its_section_and_instance_from_the_config_file(void** state) {
     System* s = (System*)*state;
+    //  A value it cannot take stops it before it starts, naming the file, line and key
+    //  (they were named as options, once the server had started).
+    std::string bad = s->dir + "/bad.cfg";
+    write_file(bad, "server\n    group = general\n    group = \"a b\"\n    max-frame = 10\n");
+    Result refused = test::run({"server", "--config", bad, "--memory", "--insecure"});
+    assert_int_equal(refused.status, 2);
+    assert_non_null(strstr(refused.err.c_str(), (bad + ":3: group 'a b'").c_str()));
+    write_file(bad, "server\n    group = general\n    max-frame = 10\n");
+    refused = test::run({"server", "--config", bad, "--memory", "--insecure"});
+    assert_int_equal(refused.status, 2);
+    assert_non_null(strstr(refused.err.c_str(), (bad + ":3: max-frame").c_str()));
     start_registry(s);
     std::string config = s->dir + "/zgm.cfg";
     write_file(config, "server\n"
@@ -1089,6 +1102,9 @@ void test_keygen_makes_a_key_pair_once_and_prints_its_key(void** state) {
     Result whoami = test::run({"user", "whoami", "--json"});
     assert_non_null(strstr(whoami.out.c_str(), mine.out.substr(0, 40).c_str()));
     assert_int_equal(test::run({"keygen", "--name", ""}).status, 2);
+    Result nowhere = test::run({"keygen", ""});
+    assert_int_equal(nowhere.status, 2);
+    assert_non_null(strstr(nowhere.err.c_str(), "Try 'zgm keygen --help'"));
 }
 
 void test_a_second_group_server_on_the_same_data_is_refused_naming_the_first(void** state) {

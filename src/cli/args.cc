@@ -201,6 +201,13 @@ std::string Args::where(const char* name) const {
     return found->where + ": " + name;
 }
 
+std::string Args::where(const char* name, const std::string& value) const {
+    for (const Value& option : options_)
+        if (option.name == name && option.value == value && !option.where.empty())
+            return option.where + ": " + name;
+    return std::string("--") + name;
+}
+
 std::string Args::section_of(const char* name) const {
     const Value* found = last(name);
     return found ? found->section : "";

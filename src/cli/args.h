@@ -81,6 +81,8 @@ public:
     //  How to name an option's value in a message: "--name" when the command line gave
     //  it, "FILE:LINE: name" when a configuration file did.
     std::string where(const char* name) const;
+    //  The same for one of the values of an option given many times (--group).
+    std::string where(const char* name, const std::string& value) const;
     //  The configuration section an option's value came from ("" for the command line).
     std::string section_of(const char* name) const;
     //  False with error() set when two options that exclude each other are both set.

@@ -26,6 +26,7 @@
 #include <czmq.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -362,7 +363,20 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     int code = parse_command(command, argc, argv, &args);
     if (code >= 0) return code;
     ServerSettings settings;
-    settings.groups = args.values("group");
+    //  Each group once, in the order given (a name given twice was hosted and said twice).
+    for (const std::string& group : args.values("group"))
+        if (std::find(settings.groups.begin(), settings.groups.end(), group) ==
+            settings.groups.end())
+            settings.groups.push_back(group);
+    //  A name no group may have stops the command before it starts, saying where it came
+    //  from (the file and line of a configuration file's).
+    for (const std::string& group : settings.groups)
+        if (!zgm::valid_name(group)) {
+            std::string where = args.where("group", group);
+            std::string message = where + " '" + group + "': " + zgm::invalid_name_reason();
+            return where.compare(0, 2, "--") == 0 ? usage_error(command.name, message)
+                                                  : config_error(command.name, message);
+        }
     settings.admins = args.values("admin");
     settings.accept_new = args.has("accept-new");
     if (settings.groups.empty() && !settings.accept_new)
@@ -526,6 +540,7 @@ int keygen_main(const spec::Command& command, int argc, char** argv) {
     if (code >= 0) return code;
     const std::vector<std::string>& words = args.positional();
     std::string path = words.empty() ? default_identity_path() : words[0];
+    if (path.empty()) return usage_error(command.name, "FILE is empty");
     const char* name = args.value("name");
     if (name && !zgm::valid_display_name(name))
         return usage_error(command.name,
