@@ -285,7 +285,8 @@ ZGM_EXPORT zgm_group_t* zgm_user_groups(zgm_user_t* self, size_t* count);
 //  Where one group is served.
 ZGM_EXPORT int zgm_user_resolve(zgm_user_t* self, const char* group, zgm_group_t* info);
 //  Asks the registry to create a group, owned by this user, on a group server that accepts
-//  new groups. Again by its creator, after a lost reply, it succeeds with the same group.
+//  new groups. Again by its creator, after a lost reply, it succeeds with the same group
+//  (if the group has the policy asked for; ZGM_EEXISTS if not).
 //  A registry that has just started takes it once it knows every group: the call waits.
 //  ZGM_EEXISTS: the name is taken (also by a group whose server is away); ZGM_ELIMIT: the
 //  registry's --max-groups, or 16 CREATEs of this key under way or in doubt; ZGM_EINDOUBT: the

@@ -25,11 +25,6 @@ namespace {
 //  zconfig reads lines of at most 1024 bytes and misreads longer ones.
 const size_t kMaxLine = 1000;
 
-//  The characters zconfig allows in a name (s_is_namechar in zconfig.c).
-bool is_name_char(char c) {
-    return isalnum((unsigned char)c) || strchr("$-_@.&+/", c) != nullptr;
-}
-
 //  The number of each line that holds a name: one zconfig node per such line, in order.
 std::vector<int> node_lines(const std::string& text) {
     std::vector<int> lines;
@@ -39,7 +34,7 @@ std::vector<int> node_lines(const std::string& text) {
         size_t end = text.find('\n', start);
         if (end == std::string::npos) end = text.size();
         size_t first = text.find_first_not_of(' ', start);
-        if (first < end && is_name_char(text[first])) lines.push_back(number);
+        if (first < end && zgm::zpl_name_char(text[first])) lines.push_back(number);
         start = end + 1;
         number++;
     }

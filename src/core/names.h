@@ -9,7 +9,9 @@
 #ifndef ZGM_CORE_NAMES_H
 #define ZGM_CORE_NAMES_H
 
+#include <cctype>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace zgm {
@@ -24,6 +26,12 @@ inline bool valid_name(const std::string& name) {
               c == '-' || c == '_' || c == '.'))
             return false;
     return true;
+}
+
+//  A character zconfig (CZMQ's ZPL reader: configuration and certificate files) allows in
+//  a name (s_is_namechar in zconfig.c).
+inline bool zpl_name_char(char c) {
+    return isalnum((unsigned char)c) || (c != '\0' && strchr("$-_@.&+/", c) != nullptr);
 }
 
 inline const char* invalid_name_reason() {

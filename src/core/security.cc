@@ -7,6 +7,7 @@
     =========================================================================
 */
 #include "core/security.h"
+#include "core/names.h"
 
 #include <algorithm>
 #include <cctype>
@@ -92,7 +93,6 @@ zcert_t* new_cert(const KeyPair& keys, const std::string& name) {
 //  a value (quoted: closed, then nothing but blanks or a comment); without a name, nothing
 //  but blanks or a comment.
 static bool zpl_readable(const std::string& text) {
-    auto name_char = [](char c) { return isalnum((unsigned char)c) || strchr("$-_@.&+/", c); };
     auto rest_is_blank = [](const char* at) {
         while (*at && isspace((unsigned char)*at))
             at++;
@@ -113,7 +113,7 @@ static bool zpl_readable(const std::string& text) {
         if (spaces % 4) return false;
         const char* at = line.c_str() + spaces;
         const char* name = at;
-        while (*at && name_char(*at))
+        while (*at && zpl_name_char(*at))
             at++;
         if (at == name) {
             if (!rest_is_blank(at)) return false;

@@ -98,6 +98,13 @@ bool RegistryLink::connect_outcome(Error* error, std::string* why) {
     return true;
 }
 
+//  What a connect says of a registry's refusal (401, 430, 409).
+static Error refusal_error(uint16_t status) {
+    return status == proto::kDenied         ? Error::kDenied
+           : status == proto::kLimitReached ? Error::kLimit
+                                            : Error::kExists;
+}
+
 //  Decides a pending connect once every group is registered or refused, or at the deadline.
 void RegistryLink::finish_connect(bool timed_out) {
     if (!connect_pending_) return;
@@ -114,12 +121,10 @@ void RegistryLink::finish_connect(bool timed_out) {
     outcome_why_.clear();
     if (!refused_.empty()) {
         //  Also for a server with no group yet: the registry would never send it a HOST.
-        outcome_ = refused_status_ == proto::kDenied ? Error::kDenied : Error::kExists;
+        outcome_ = refusal_error(refused_status_);
         outcome_why_ = refused_;
     } else if (refused) {
-        outcome_ = refused->refused_status == proto::kDenied         ? Error::kDenied
-                   : refused->refused_status == proto::kLimitReached ? Error::kLimit
-                                                                     : Error::kExists;
+        outcome_ = refusal_error(refused->refused_status);
         outcome_why_ = refused->refused;
     } else if (timed_out) {
         outcome_ = Error::kTimeout;
