@@ -454,6 +454,22 @@ void test_a_bad_config_file_stops_the_server_naming_file_line_and_key(void** sta
     assert_non_null(strstr(missing.err.c_str(), "no section server/south"));
     assert_int_equal(test::run({"server", "--instance", "south"}).status, 2);
     assert_int_equal(test::run({"registry", "--config", s->dir + "/none.cfg"}).status, 2);
+    //  An endpoint from the file that cannot be bound (192.0.2.1 is no address of this
+    //  machine) is named by its line, and is a failure (1), not a usage error.
+    write_file(config, "server\n    bind = tcp://192.0.2.1:*\n    group = general\n"
+                       "registry\n    bind = tcp://192.0.2.1:*\n");
+    struct {
+        std::vector<std::string> argv;
+        std::string line;
+    } roles[] = {{{"server", "--config", config, "--memory", "--insecure"}, ":2"},
+                 {{"registry", "--config", config, "--insecure"}, ":5"}};
+    for (const auto& role : roles) {
+        Result unbound = test::run(role.argv);
+        assert_int_equal(unbound.status, 1);
+        assert_non_null(
+            strstr(unbound.err.c_str(),
+                   (config + role.line + ": bind: cannot bind tcp://192.0.2.1:*").c_str()));
+    }
 }
 
 //  The "DEVICE:INODE" systemd puts in JOURNAL_STREAM for the file at path.

@@ -226,7 +226,7 @@ int registry_main(const spec::Command& command, int argc, char** argv) {
     if (code == kExitOk) zgm_registry_set_expiry(registry, msecs(args, "expiry"));
     int port = code == kExitOk ? zgm_registry_bind(registry, endpoint) : -1;
     if (code == kExitOk && port < 0) {
-        report.say(zgm::kLogError, "%s", zgm_strerror());
+        report.say(zgm::kLogError, "%s: %s", args.where("bind").c_str(), zgm_strerror());
         code = server_failure();
     }
     if (code == kExitOk) {
@@ -312,19 +312,22 @@ zgm_server_t* new_group_server(const ServerSettings& settings, const Reporter& r
     return server;
 }
 
-//  Binds and registers a group server. Returns kExitOk (also when the registry is not
-//  reachable yet: the server keeps trying) or an exit code after reporting why.
-int start_group_server(zgm_server_t* server, const Reporter& report, const std::string& bind,
-                       const char* advertise, const std::string& registry,
+//  Binds and registers a group server, on BIND and at the --advertise of ARGS, which name
+//  them in an error (their option, or a configuration file's line). Returns kExitOk (also
+//  when the registry is not reachable yet: the server keeps trying) or an exit code after
+//  reporting why.
+int start_group_server(zgm_server_t* server, const Reporter& report, const Args& args,
+                       const std::string& bind, const std::string& registry,
                        const std::string& registry_key, std::string* endpoint) {
     int port = zgm_server_bind(server, bind.c_str());
     if (port < 0) {
-        report.say(zgm::kLogError, "%s", zgm_strerror());
+        report.say(zgm::kLogError, "%s: %s", args.where("bind").c_str(), zgm_strerror());
         return server_failure();
     }
     *endpoint = bound_endpoint(bind, port);
+    const char* advertise = args.value("advertise");
     if (advertise && zgm_server_set_advertise(server, advertise) != 0) {
-        report.say(zgm::kLogError, "--advertise: %s", zgm_strerror());
+        report.say(zgm::kLogError, "%s: %s", args.where("advertise").c_str(), zgm_strerror());
         return server_failure();
     }
     const char* key = registry_key.empty() ? nullptr : registry_key.c_str();
@@ -422,8 +425,7 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     zgm_server_t* server = new_group_server(settings, report, &code);
     if (!server) return code;
     std::string endpoint;
-    code = start_group_server(server, report, bind, args.value("advertise"), registry, registry_key,
-                              &endpoint);
+    code = start_group_server(server, report, args, bind, registry, registry_key, &endpoint);
     if (code == kExitOk) {
         std::string names;
         for (const std::string& group : settings.groups)
@@ -513,7 +515,7 @@ int run_main(const spec::Command& command, int argc, char** argv) {
         code = kExitRefused;
     }
     if (server && code == kExitOk)
-        code = start_group_server(server, report, "tcp://" + host + ":*", nullptr, options.registry,
+        code = start_group_server(server, report, args, "tcp://" + host + ":*", options.registry,
                                   zgm_registry_key(registry), &endpoint);
     if (code == kExitOk) {
         printf("zgm run: serving general, random on %s, data in %s\n", endpoint.c_str(),
