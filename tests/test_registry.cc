@@ -348,6 +348,13 @@ void test_same_key_moves_its_group_to_another_endpoint_at_once(void** state) {
     assert_int_equal(refused.id, proto::kError);
     assert_int_equal(refused.status, proto::kConflict);
     assert_non_null(strstr(refused.reason.c_str(), "another live group server has this key"));
+    //  Its HEARTBEAT from there too (it would move the key's groups as well).
+    proto::Message heartbeat = test::heartbeat_message("tcp://10.0.0.1:6001", 1);
+    refused = test::request(after, heartbeat);
+    assert_int_equal(refused.id, proto::kError);
+    assert_int_equal(refused.status, proto::kConflict);
+    assert_non_null(strstr(refused.reason.c_str(), "another live group server has this key"));
+    assert_string_equal(list(user).at(0).endpoint.c_str(), "tcp://10.0.0.1:6000");
     for (auto& owned : fixture->clients)
         if (owned.get() == &before) owned.reset(); //  its connection closes
     assert_true(test::eventually([&] {
@@ -756,20 +763,30 @@ void test_create_passes_on_the_group_servers_refusal(void** state) {
     //  Not created: the name is free.
     RawClient& other = client(fixture);
     assert_int_equal(list(other).size(), 0);
-    //  A status HOST has no use for (it was passed on as it came, 200 and 999 included) is
-    //  that server's fault: 500, saying what it answered.
-    for (uint16_t status : {200, 401, 999}) {
+    //  The other refusals a CREATE may get (protocol.md) come as the server gave them; a
+    //  status HOST has no use for (it was passed on as it came, 200 and 999 included) is that
+    //  server's fault: 500, saying what it answered.
+    struct {
+        uint16_t answered, passed;
+    } statuses[] = {{proto::kConflict, proto::kConflict}, {proto::kInvalid, proto::kInvalid},
+                    {proto::kStorage, proto::kStorage},   {200, proto::kInternal},
+                    {proto::kDenied, proto::kInternal},   {999, proto::kInternal}};
+    for (const auto& status : statuses) {
         proto::Message again = create_message("toomany");
         creator.send(again);
         proto::Message asked = server.recv();
         proto::Message odd;
         odd.id = proto::kError;
-        odd.status = status;
+        odd.status = status.answered;
         odd.reason = "odd";
         answer(server, asked, odd);
-        std::string said = "answered HOST with status " + std::to_string(status) + ": odd";
-        assert_error(creator.recv(), proto::kInternal, said.c_str());
+        std::string said =
+            status.passed == proto::kInternal
+                ? "answered HOST with status " + std::to_string(status.answered) + ": odd"
+                : "odd";
+        assert_error(creator.recv(), status.passed, said.c_str());
     }
+    assert_int_equal(list(other).size(), 0);
 }
 
 void test_create_without_accepting_server_is_unavailable(void** state) {
