@@ -378,6 +378,21 @@ void test_group_server_whose_heartbeats_stop_disappears(void** state) {
         5000 * test::slowdown()));
 }
 
+//  A heartbeat as long as a registry's default expiry is warned of (the registry would drop
+//  the server's groups between heartbeats); one under it is not.
+void test_a_heartbeat_as_long_as_the_default_expiry_is_warned_of(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "slow", {"--group", "general", "--memory", "--heartbeat", "3000"});
+    start_group(s, "brisk", {"--group", "random", "--memory", "--heartbeat", "2999"});
+    expect_log(s, "slow", "serving general");
+    expect_log(s, "brisk", "serving random");
+    assert_non_null(strstr(test::read_file(log_path(s, "slow")).c_str(),
+                           "--heartbeat 3000: a registry with the default --expiry (3000 ms) "
+                           "drops this server's groups between heartbeats"));
+    assert_null(strstr(test::read_file(log_path(s, "brisk")).c_str(), "--heartbeat"));
+}
+
 void write_file(const std::string& path, const std::string& text) {
     FILE* file = fopen(path.c_str(), "w");
     assert_non_null(file);
@@ -1565,6 +1580,8 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(test_restarted_registry_refills_its_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_server_whose_heartbeats_stop_disappears, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_heartbeat_as_long_as_the_default_expiry_is_warned_of,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_is_a_deprecated_alias_of_server, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
