@@ -177,8 +177,8 @@ ZGM_EXPORT int zgm_registry_set_insecure(zgm_registry_t* self, int insecure);
 //  Trusts a group server's key (its text, or a certificate file) to REGISTER groups.
 ZGM_EXPORT int zgm_registry_trust(zgm_registry_t* self, const char* key);
 //  Trusts every group server whose certificate (either file of the pair) is in dir. The
-//  directory is read again every few seconds, and at once for a key it does not know, so
-//  adding or removing a certificate takes effect without a restart.
+//  directory is read again as soon as it changes (a certificate added or removed counts at
+//  the server's next request), and every few seconds, so trust changes without a restart.
 ZGM_EXPORT int zgm_registry_trust_dir(zgm_registry_t* self, const char* dir);
 //  Lets a key (text or certificate file) read the registry's figures (zgm_user_stats), as
 //  its own key may.

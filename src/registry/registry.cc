@@ -54,7 +54,7 @@ constexpr size_t kMaxCreatesPerKey = 16;
 constexpr int64_t kAwayMs = 24 * 3600 * 1000;
 constexpr uint32_t kPageSize = 1000;
 constexpr int kTrustCacheMs = 1000;  //  a key not known reads the trusted directories again
-constexpr int kTrustRereadMs = 5000; //  and so does time: a removed certificate stops counting
+constexpr int kTrustRereadMs = 5000; //  and so does time: a certificate rewritten in place
 
 struct ServerEntry {
     std::string routing_id;
@@ -337,13 +337,15 @@ void Registry::handle(const std::string& from, const Key& peer, proto::Message& 
 }
 
 //  Trusted: given by key, or with a certificate in a trusted directory. The directories are
-//  read again now and then, and for a key not known at once when one of them changed (or a
-//  second has passed), so a certificate added or removed takes effect without a restart and
-//  a server whose certificate was just copied in is not refused.
+//  read again at once when one of them changed (a file added, removed or renamed: a server
+//  whose certificate was removed is refused at its next request), for a key not known when a
+//  second has passed (a certificate just copied in), and every kTrustRereadMs (one rewritten
+//  in place), so trust changes without a restart. A stat(2) a directory per server request.
 bool Registry::trusted(const Key& key) {
-    if (trusted_keys_.count(key) || dir_keys_.count(key)) return true;
+    if (trusted_keys_.count(key)) return true;
     if (trust_dirs_.empty()) return false;
-    if (mono_ms() - read_dirs_ms_ >= kTrustCacheMs || trust_dirs_stamp() != dirs_stamp_)
+    if (trust_dirs_stamp() != dirs_stamp_ ||
+        (!dir_keys_.count(key) && mono_ms() - read_dirs_ms_ >= kTrustCacheMs))
         read_trust_dirs();
     return dir_keys_.count(key) > 0;
 }
