@@ -152,8 +152,9 @@ typedef struct _zgm_msglist_t zgm_msglist_t;
 ZGM_EXPORT size_t zgm_msglist_size(const zgm_msglist_t* self);
 //  The message at index; the list keeps ownership.
 ZGM_EXPORT const zgm_msg_t* zgm_msglist_get(const zgm_msglist_t* self, size_t index);
-//  How many messages the fetch asked for that retention had already dropped (for a fetch
-//  bounded by since_us, at most that many).
+//  How many messages the fetch asked for that retention had already dropped: oldest first,
+//  between after_seq and the first message of the list; newest first, of the limit newest
+//  (at most that many for a fetch bounded by since_us or until_us).
 ZGM_EXPORT uint64_t zgm_msglist_missed(const zgm_msglist_t* self);
 //  1 if more messages match beyond the limit: newer ones, or older ones for a fetch of the
 //  newest (fetch again with before_seq = the first seq here to page backward).

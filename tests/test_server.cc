@@ -1485,6 +1485,32 @@ void test_long_fetch_is_the_list_page_after_page_gives(void** state) {
     assert_list(before, 1, 1499, 0, raw.key());
     zgm_msglist_destroy(&before);
     assert_int_equal(figure(admin, "group/general", "fetches") - fetches, 2);
+
+    //  Retention keeps the newest 20,000 (5,001..25,000). Newest first, the page that
+    //  reaches the oldest kept one says what was dropped below it (the first page did, and
+    //  only when it was the last), no more than the limit left unfilled.
+    assert_ok(zgm_server_set_retention(fixture->server, "general", 20000, 0, 0));
+    struct {
+        size_t limit;
+        int newest;
+        uint64_t missed;
+    } asked[] = {{0, 1, 5000},     {20001, 1, 1}, {20000, 1, 0},
+                 {30000, 1, 5000}, {0, 0, 5000},  {10, 0, 5000}};
+    for (const auto& ask : asked) {
+        query = zgm_fetch_t{};
+        query.limit = ask.limit;
+        query.newest = ask.newest;
+        zgm_msglist_t* kept = zgm_user_fetch(fixture->alice, "general", &query);
+        assert_non_null(kept);
+        size_t size = zgm_msglist_size(kept);
+        assert_int_equal(size, ask.limit ? std::min<size_t>(ask.limit, 20000) : 20000);
+        assert_int_equal(zgm_msg_seq(zgm_msglist_get(kept, 0)),
+                         ask.newest ? count - size + 1 : 5001);
+        if (zgm_msglist_missed(kept) != ask.missed)
+            fail_msg("limit %zu newest %d: missed %llu, %llu expected", ask.limit, ask.newest,
+                     (unsigned long long)zgm_msglist_missed(kept), (unsigned long long)ask.missed);
+        zgm_msglist_destroy(&kept);
+    }
 }
 
 void test_retention_by_count_bytes_and_age_reports_what_was_missed(void** state) {
@@ -1505,6 +1531,25 @@ void test_retention_by_count_bytes_and_age_reports_what_was_missed(void** state)
     zgm_msglist_destroy(&list);
     //  From after what was trimmed: nothing missed.
     assert_int_equal(fetch(raw, "general", 7).missed, 0);
+    //  The newest N: only what the N asked for (cli's fetch --last N --before SEQ).
+    struct {
+        size_t limit;
+        uint64_t before, missed;
+    } newest[] = {{2, 0, 0}, {5, 0, 0}, {6, 0, 1}, {9, 0, 4}, {1, 6, 1}, {3, 4, 3}};
+    for (const auto& ask : newest) {
+        zgm_fetch_t query = {};
+        query.newest = 1;
+        query.limit = ask.limit;
+        query.before_seq = ask.before;
+        list = zgm_user_fetch(fixture->alice, "general", &query);
+        assert_non_null(list);
+        proto::Message page = fetch(raw, "general", 0, ask.before, (uint32_t)ask.limit, 1);
+        if (zgm_msglist_missed(list) != ask.missed || page.missed != ask.missed)
+            fail_msg("last %zu before %llu: missed %llu (MESSAGES %llu), %llu expected", ask.limit,
+                     (unsigned long long)ask.before, (unsigned long long)zgm_msglist_missed(list),
+                     (unsigned long long)page.missed, (unsigned long long)ask.missed);
+        zgm_msglist_destroy(&list);
+    }
 
     //  By bytes and by age, set by the owner (RETAIN).
     RawClient& owner = client(fixture);

@@ -91,7 +91,8 @@ int show_fetch(Session* session, const char* group, const zgm_fetch_t& query, ui
         fprintf(stderr,
                 "zgm: note: %" PRIu64 " of the messages of %s asked for %s dropped by the group's "
                 "retention%s\n",
-                missed, group, missed == 1 ? "was" : "were", query.since_us ? " (at most)" : "");
+                missed, group, missed == 1 ? "was" : "were",
+                query.since_us || query.until_us ? " (at most)" : "");
     size_t size = zgm_msglist_size(list);
     for (size_t i = 0; i < size; i++)
         print_message(stdout, zgm_msglist_get(list, i), session->style);

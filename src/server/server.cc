@@ -751,11 +751,17 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
     Status status = store_->fetch(query, &filler, &summary);
     if (!status.is_ok())
         return responder_.error(from, request.request_id, proto::kStorage, status.message());
+    //  Newest first, a limit asks for that many: of what retention dropped below the page,
+    //  the messages asked for are at most the ones the limit left unfilled.
+    uint64_t missed = summary.missed;
+    if (query.newest && request.limit)
+        missed = std::min<uint64_t>(missed, request.limit -
+                                                std::min<uint64_t>(request.limit, writer.count()));
     zmq_msg_t frame;
     //  A row the frame refused although it was empty cannot be sent at all.
     if ((filler.full() && writer.count() == 0) ||
-        !writer.finish(summary.first_seq, summary.last_seq, summary.more || filler.full(),
-                       summary.missed, &frame))
+        !writer.finish(summary.first_seq, summary.last_seq, summary.more || filler.full(), missed,
+                       &frame))
         return responder_.error(from, request.request_id, proto::kInternal,
                                 "a stored message of '" + group->name + "' cannot be sent");
     void* socket = zsock_resolve(listener_.socket());

@@ -923,13 +923,21 @@ private:
     }
     //  One page, in its turn.
     void take(proto::Message& message) {
-        if (first_page_) call_->missed = message.missed;
         first_page_ = false;
         size_t count = message.views.size();
         uint64_t first = count ? message.views.front().seq() : 0;
         uint64_t last = count ? message.views.back().seq() : 0;
         got_ += count;
         bool more = message.more && count > 0;
+        //  What retention dropped where each page asked: oldest first, between the page's
+        //  after_seq and its first message (a trim while paging included); newest first, only
+        //  the page that reached the oldest match counts (below it), no more than the call's
+        //  limit left unfilled.
+        uint64_t missed = message.missed;
+        if (call_->query.newest && call_->query.limit)
+            missed = std::min<uint64_t>(missed, call_->query.limit -
+                                                    std::min<uint64_t>(call_->query.limit, got_));
+        call_->missed += missed;
         if (count) {
             Batch* batch = new Batch();
             batch->group = call_->group;
