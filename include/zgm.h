@@ -233,7 +233,8 @@ ZGM_EXPORT int zgm_server_add_admin(zgm_server_t* self, const char* key);
 ZGM_EXPORT int zgm_server_set_limit(zgm_server_t* self, zgm_limit_t limit, uint64_t value);
 //  How many messages, body bytes and milliseconds of age a group keeps (0: no limit),
 //  oldest dropped first. group NULL sets the server's default, which also bounds what each
-//  group's owner may set.
+//  group's owner may set (a group keeps its own as set: a default raised later no longer
+//  bounds it); the default is not stored.
 ZGM_EXPORT int zgm_server_set_retention(zgm_server_t* self, const char* group, uint64_t max_count,
                                         uint64_t max_bytes, uint64_t max_age_ms);
 //  Registers every hosted group with the registry (whose public key is registry_key; NULL

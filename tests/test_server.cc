@@ -1513,6 +1513,34 @@ void test_long_fetch_is_the_list_page_after_page_gives(void** state) {
     }
 }
 
+//  The server's default retention bounds what each group keeps while it is set; a group's
+//  own is kept as it was set, so a default raised or removed later lets the group have it
+//  (it was written into each group, and stayed when the server started without it).
+void test_a_default_retention_bounds_a_groups_own_only_while_it_is_set(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& raw = member(fixture, "general");
+    assert_ok(zgm_server_set_retention(fixture->server, NULL, 3, 0, 0));
+    assert_ok(zgm_server_set_retention(fixture->server, "general", 5, 0, 0));
+    for (int i = 0; i < 10; i++)
+        send_ok(raw, "general", {"m"});
+    assert_seqs(fetch(raw, "general"), range(8, 10)); //  3: the default bounds 5
+    assert_ok(zgm_server_set_retention(fixture->server, NULL, 0, 0, 0));
+    for (int i = 0; i < 10; i++)
+        send_ok(raw, "general", {"m"});
+    assert_seqs(fetch(raw, "general"), range(16, 20)); //  the group's own 5
+    //  A group added under a default has none of its own: it keeps all once the default goes.
+    assert_ok(zgm_server_set_retention(fixture->server, NULL, 2, 0, 0));
+    assert_ok(zgm_server_add(fixture->server, "later", NULL, ZGM_POLICY_OPEN));
+    RawClient& other = member(fixture, "later");
+    for (int i = 0; i < 4; i++)
+        send_ok(other, "later", {"m"});
+    assert_seqs(fetch(other, "later"), range(3, 4));
+    assert_ok(zgm_server_set_retention(fixture->server, NULL, 0, 0, 0));
+    for (int i = 0; i < 4; i++)
+        send_ok(other, "later", {"m"});
+    assert_seqs(fetch(other, "later"), range(3, 8));
+}
+
 void test_retention_by_count_bytes_and_age_reports_what_was_missed(void** state) {
     Fixture* fixture = (Fixture*)*state;
     RawClient& raw = member(fixture, "general");
@@ -2668,6 +2696,7 @@ int main(int argc, char** argv) {
         TEST(test_fetch_selects_by_time_and_seq_and_pages_back_to_seq_1),
         TEST(test_large_fetch_arrives_in_batches),
         TEST(test_long_fetch_is_the_list_page_after_page_gives),
+        TEST(test_a_default_retention_bounds_a_groups_own_only_while_it_is_set),
         TEST(test_retention_by_count_bytes_and_age_reports_what_was_missed),
         TEST(test_a_commit_is_pushed_in_frames_of_about_kdeliverbytes),
         TEST(test_live_messages_arrive_once_and_in_order),

@@ -21,6 +21,11 @@ inline uint64_t now_us() {
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+//  A duration in milliseconds as microseconds, UINT64_MAX (forever) where it would overflow.
+inline uint64_t ms_to_us(uint64_t ms) {
+    return ms > UINT64_MAX / 1000 ? UINT64_MAX : ms * 1000;
+}
+
 //  Milliseconds from a monotonic clock, for timeouts and intervals.
 inline int64_t mono_ms() {
     struct timespec ts;

@@ -199,7 +199,6 @@ private:
     bool serving_ = false;         //  a group was added, retention set, or an endpoint bound
 
     ServerLimits limits_;
-    Retention default_retention_;
     RateLimiter rates_;
     Responder responder_{"group server"};
     Listener listener_{"group server", kMinServerFrame, &limits_, &rates_, &responder_};
@@ -328,7 +327,7 @@ bool GroupServer::handle_pipe() {
         Retention wanted;
         wanted.max_count = strtoull(args[1].c_str(), nullptr, 10);
         wanted.max_bytes = strtoull(args[2].c_str(), nullptr, 10);
-        wanted.max_age_us = strtoull(args[3].c_str(), nullptr, 10) * 1000;
+        wanted.max_age_us = ms_to_us(strtoull(args[3].c_str(), nullptr, 10));
         Error code = retain(args[0], wanted, &why);
         serving_ = serving_ || code == Error::kOk;
         reply_status(code, why);
@@ -405,44 +404,22 @@ Error GroupServer::set(const std::string& name, const std::string& value, std::s
     return Error::kOk;
 }
 
-//  Each limit of `ceiling` that is set bounds the same limit of `wanted`.
-Retention bounded(const Retention& wanted, const Retention& ceiling) {
-    auto bound = [](uint64_t value, uint64_t limit) {
-        return limit && (value == 0 || value > limit) ? limit : value;
-    };
-    Retention result;
-    result.max_count = bound(wanted.max_count, ceiling.max_count);
-    result.max_bytes = bound(wanted.max_bytes, ceiling.max_bytes);
-    result.max_age_us = bound(wanted.max_age_us, ceiling.max_age_us);
-    return result;
-}
-
 Error GroupServer::retain(const std::string& name, const Retention& wanted, std::string* why) {
     if (!store_status_.is_ok()) {
         *why = store_status_.message();
         return Error::kStorage;
     }
-    std::vector<std::string> names;
-    if (name.empty()) {
-        //  The default bounds every group, those there now and those to come.
-        default_retention_ = wanted;
-        for (const auto& entry : groups_)
-            names.push_back(entry.first);
-    } else if (!groups_.count(name)) {
+    if (!name.empty() && !groups_.count(name)) {
         *why = "no group '" + name + "' here";
         return Error::kNotFound;
-    } else {
-        names.push_back(name);
     }
-    for (const std::string& group : names) {
-        GroupInfo info;
-        Status status = store_->group_info(group, &info);
-        Retention target = bounded(name.empty() ? info.retention : wanted, default_retention_);
-        if (status.is_ok()) status = store_->set_retention(group, target, now_us());
-        if (!status.is_ok()) {
-            *why = status.message();
-            return Error::kStorage;
-        }
+    //  The default bounds every group's own, those there now and those to come; a group's
+    //  own is kept as asked, so that a default raised or removed later lets it be.
+    Status status = name.empty() ? store_->set_retention_ceiling(wanted, now_us())
+                                 : store_->set_retention(name, wanted, now_us());
+    if (!status.is_ok()) {
+        *why = status.message();
+        return Error::kStorage;
     }
     return Error::kOk;
 }
@@ -477,9 +454,6 @@ Error GroupServer::add_group(const std::string& name, const Key& owner, Policy p
     }
     Uuid id = Uuid::random();
     Status status = store_->create_group(name, id, owner, policy);
-    if (status.is_ok() && (default_retention_.max_count || default_retention_.max_bytes ||
-                           default_retention_.max_age_us))
-        status = store_->set_retention(name, default_retention_, now_us());
     if (!status.is_ok()) {
         *why = status.message();
         return Error::kStorage;
@@ -919,8 +893,7 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
         Retention wanted;
         wanted.max_count = request.max_count;
         wanted.max_bytes = request.max_bytes;
-        wanted.max_age_us =
-            request.max_age_ms > UINT64_MAX / 1000 ? UINT64_MAX : request.max_age_ms * 1000;
+        wanted.max_age_us = ms_to_us(request.max_age_ms);
         std::string why;
         if (retain(group->name, wanted, &why) != Error::kOk)
             return responder_.error(from, request.request_id, proto::kStorage, why);

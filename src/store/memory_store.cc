@@ -34,6 +34,7 @@ public:
     Status group_info(const std::string& name, GroupInfo* info) override;
     Status set_retention(const std::string& group, const Retention& retention,
                          uint64_t now_us) override;
+    Status set_retention_ceiling(const Retention& ceiling, uint64_t now_us) override;
     Status set_owner(const std::string& group, const Key& owner) override;
     Status set_policy(const std::string& group, Policy policy) override;
 
@@ -77,9 +78,10 @@ private:
     static size_t index_of(const Group& group, uint64_t seq) {
         return (size_t)(seq - group.state.log.trimmed_seq - 1);
     }
-    static uint64_t trim(Group* group, uint64_t now_us);
+    uint64_t trim(Group* group, uint64_t now_us);
 
     std::map<std::string, Group> groups_;
+    Retention ceiling_; //  set_retention_ceiling's
     uint64_t joins_ = 0;
 };
 
@@ -115,7 +117,8 @@ Status MemoryStore::group_info(const std::string& name, GroupInfo* info) {
 uint64_t MemoryStore::trim(Group* group, uint64_t now_us) {
     LogState& log = group->state.log;
     uint64_t trimmed = 0;
-    while (over_retention(log, group->state.retention, now_us)) {
+    const Retention retention = bounded(group->state.retention, ceiling_);
+    while (over_retention(log, retention, now_us)) {
         const StoredMessage& oldest = group->messages.front();
         if (!oldest.msg_id.is_nil()) group->seq_by_msg_id.erase(oldest.msg_id);
         log.bytes -= oldest.body.size();
@@ -135,6 +138,11 @@ Status MemoryStore::set_retention(const std::string& name, const Retention& rete
     group->state.retention = retention;
     trim(group, now_us);
     return Status::ok();
+}
+
+Status MemoryStore::set_retention_ceiling(const Retention& ceiling, uint64_t now_us) {
+    ceiling_ = ceiling;
+    return trim(now_us, nullptr);
 }
 
 Status MemoryStore::set_owner(const std::string& name, const Key& owner) {

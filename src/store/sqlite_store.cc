@@ -407,6 +407,7 @@ public:
     Status group_info(const std::string& name, GroupInfo* info) override;
     Status set_retention(const std::string& group, const Retention& retention,
                          uint64_t now_us) override;
+    Status set_retention_ceiling(const Retention& ceiling, uint64_t now_us) override;
     Status set_owner(const std::string& group, const Key& owner) override;
     Status set_policy(const std::string& group, Policy policy) override;
 
@@ -469,6 +470,7 @@ private:
     uint64_t max_row_bytes_ = 0;
     sqlite3_stmt* stmts_[kStatementCount] = {};
     std::map<std::string, Group> groups_;
+    Retention ceiling_; //  set_retention_ceiling's
 };
 
 SqliteStore::~SqliteStore() {
@@ -770,7 +772,7 @@ Status SqliteStore::save_log(const Group& group) {
 //  transaction fails.
 Status SqliteStore::trim(Group* group, uint64_t now_us, uint64_t* trimmed) {
     LogState& log = group->state.log;
-    const Retention& retention = group->state.retention;
+    const Retention retention = bounded(group->state.retention, ceiling_);
     if (!over_retention(log, retention, now_us)) return Status::ok();
     LogState after = log;
     {
@@ -835,6 +837,11 @@ Status SqliteStore::set_retention(const std::string& name, const Retention& rete
         group->state.log = saved_log;
     }
     return status;
+}
+
+Status SqliteStore::set_retention_ceiling(const Retention& ceiling, uint64_t now_us) {
+    ceiling_ = ceiling;
+    return trim(now_us, nullptr);
 }
 
 Status SqliteStore::set_owner(const std::string& name, const Key& owner) {
@@ -1086,7 +1093,8 @@ Status SqliteStore::trim(uint64_t now_us, uint64_t* trimmed) {
     if (trimmed) *trimmed = 0;
     std::vector<std::pair<Group*, LogState>> saved;
     for (auto& entry : groups_)
-        if (over_retention(entry.second.state.log, entry.second.state.retention, now_us))
+        if (over_retention(entry.second.state.log, bounded(entry.second.state.retention, ceiling_),
+                           now_us))
             saved.emplace_back(&entry.second, entry.second.state.log);
     if (saved.empty()) return Status::ok();
     Status status = begin();

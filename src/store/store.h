@@ -162,9 +162,14 @@ public:
                                 Policy policy) = 0;
     virtual Status list_groups(std::vector<GroupInfo>* groups) = 0;
     virtual Status group_info(const std::string& name, GroupInfo* info) = 0;
-    //  Sets the group's retention and trims at once (max_age_us against now_us).
+    //  Sets the group's own retention and trims at once (max_age_us against now_us).
     virtual Status set_retention(const std::string& group, const Retention& retention,
                                  uint64_t now_us) = 0;
+    //  The group server's retention (its defaults): each limit set bounds that limit of every
+    //  group's own, which is kept as it was set (a ceiling raised or removed later lets each
+    //  group have what it asked for). Not stored: the server sets it at each start. Trims
+    //  every group at once.
+    virtual Status set_retention_ceiling(const Retention& ceiling, uint64_t now_us) = 0;
     //  owner may be nil (no owner). set_policy: kInvalid for a value not one of Policy's.
     virtual Status set_owner(const std::string& group, const Key& owner) = 0;
     virtual Status set_policy(const std::string& group, Policy policy) = 0;

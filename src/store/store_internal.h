@@ -59,6 +59,19 @@ inline bool too_old(uint64_t timestamp, const Retention& retention, uint64_t now
     return retention.max_age_us && now_us > timestamp && now_us - timestamp > retention.max_age_us;
 }
 
+//  The retention a group is trimmed by: its own, each limit bounded by the store's ceiling
+//  (Store::set_retention_ceiling) where that one is set.
+inline Retention bounded(const Retention& own, const Retention& ceiling) {
+    auto bound = [](uint64_t value, uint64_t limit) {
+        return limit && (value == 0 || value > limit) ? limit : value;
+    };
+    Retention result;
+    result.max_count = bound(own.max_count, ceiling.max_count);
+    result.max_bytes = bound(own.max_bytes, ceiling.max_bytes);
+    result.max_age_us = bound(own.max_age_us, ceiling.max_age_us);
+    return result;
+}
+
 //  True while retention asks for the oldest retained message to go.
 inline bool over_retention(const LogState& log, const Retention& retention, uint64_t now_us) {
     if (retained_count(log) == 0) return false;
