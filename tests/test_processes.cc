@@ -1320,6 +1320,15 @@ void test_a_listener_told_what_retention_dropped_while_it_was_away(void** state)
     assert_non_null(strstr(back.out.c_str(), "\"seq\":9,"));
     assert_non_null(strstr(back.out.c_str(), "\"missed\":7"));
     assert_non_null(strstr(back.err.c_str(), "7 messages of short before #9 were dropped"));
+    //  Entering the group in the interactive client says so too, and does not point to a
+    //  /fetch of messages that are gone (it did: "7 earlier messages ... /fetch").
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(user(s, "alice", {"send", "short", "while away"}).status, 0);
+    Result entered = user(s, "bob", {});
+    assert_int_equal(entered.status, 0);
+    assert_non_null(strstr(entered.out.c_str(), "(7 messages of short since you last read it "
+                                                "dropped by its retention)"));
+    assert_null(strstr(entered.out.c_str(), "/fetch"));
 }
 
 void test_listen_follows_every_membership_and_names_a_server_that_does_not_answer(void** state) {

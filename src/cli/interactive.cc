@@ -264,9 +264,35 @@ void show_message(Client* client, const zgm_msg_t* msg) {
     above_prompt(client, [&] { print_live(client->session, msg, label); });
 }
 
-//  Shows the last kRecent messages of a group, when it is entered. Returns the last seq
-//  shown (0 for an empty group), or -1 with an error line.
-int64_t show_recent(Client* client, const std::string& group) {
+//  "N message(s)".
+std::string messages(uint64_t count) {
+    return std::to_string(count) + (count == 1 ? " message" : " messages");
+}
+
+//  What came after the cursor of a group before first (0: none kept), when it is entered: the
+//  messages still kept, which /fetch shows, and those the group's retention dropped.
+void note_unread(Client* client, const std::string& group, uint64_t cursor, uint64_t first) {
+    zgm_fetch_t query = zgm_fetch_t();
+    query.after_seq = cursor;
+    query.limit = 1;
+    zgm_msglist_t* list = zgm_user_fetch(client->session->user, group.c_str(), &query);
+    uint64_t dropped = list ? zgm_msglist_missed(list) : 0;
+    zgm_msglist_destroy(&list);
+    uint64_t kept = first > cursor + 1 ? first - cursor - 1 : 0;
+    kept -= std::min(kept, dropped);
+    if (kept)
+        note_line(client, "(" + messages(kept) + " of " + group +
+                              " before these since you last read it: /fetch " + group +
+                              " --after " + std::to_string(cursor) + ")");
+    if (dropped)
+        note_line(client, "(" + messages(dropped) + " of " + group +
+                              " since you last read it dropped by its retention)");
+}
+
+//  Shows the last kRecent messages of a group, when it is entered. 0 and *follow_from: the
+//  seq to follow it from (the last one shown, or the cursor when none was, or
+//  ZGM_FOLLOW_NOW when it was never read); or -1 with an error line.
+int show_recent(Client* client, const std::string& group, uint64_t* follow_from) {
     zgm_fetch_t query = zgm_fetch_t();
     query.limit = kRecent;
     query.newest = 1;
@@ -275,14 +301,9 @@ int64_t show_recent(Client* client, const std::string& group) {
     size_t size = zgm_msglist_size(list);
     uint64_t cursor = 0;
     bool read_before = client->session->cursors.get(group, &cursor);
-    if (size > 0) {
-        uint64_t first = zgm_msg_seq(zgm_msglist_get(list, 0));
-        if (read_before && first > cursor + 1)
-            note_line(client, "(" + std::to_string(first - cursor - 1) + " earlier message" +
-                                  (first - cursor - 1 == 1 ? "" : "s") + " of " + group +
-                                  " since you last read it: /fetch " + group + " --after " +
-                                  std::to_string(cursor) + ")");
-    }
+    uint64_t first = size > 0 ? zgm_msg_seq(zgm_msglist_get(list, 0)) : 0;
+    if (read_before && (size == 0 ? zgm_msglist_missed(list) > 0 : first > cursor + 1))
+        note_unread(client, group, cursor, first);
     uint64_t last = 0;
     for (size_t i = 0; i < size; i++) {
         const zgm_msg_t* msg = zgm_msglist_get(list, i);
@@ -295,7 +316,8 @@ int64_t show_recent(Client* client, const std::string& group) {
     uint64_t& shown = client->shown[group];
     shown = std::max(shown, last);
     if (last > cursor) client->session->cursors.set(group, last);
-    return (int64_t)last;
+    *follow_from = size > 0 ? last : read_before ? cursor : ZGM_FOLLOW_NOW;
+    return 0;
 }
 
 //  ------------------------------------------------------------------------------------------
@@ -473,8 +495,8 @@ void slash_list(Client* client, const Args&, const std::vector<std::string>&) {
 //  shown) when it is not followed yet.
 void enter(Client* client, const std::string& group) {
     Session* session = client->session;
-    int64_t last = show_recent(client, group);
-    if (last < 0) {
+    uint64_t follow_from = 0;
+    if (show_recent(client, group, &follow_from) != 0) {
         if (zgm_errno() == ZGM_ENOTMEMBER)
             error_line(client, "not a member of " + group + ": /join " + group + " first",
                        exit_code_for(ZGM_ENOTMEMBER));
@@ -483,7 +505,7 @@ void enter(Client* client, const std::string& group) {
         return;
     }
     if (!is_followed(*session, group)) {
-        if (zgm_user_follow(session->user, group.c_str(), (uint64_t)last) != 0) {
+        if (zgm_user_follow(session->user, group.c_str(), follow_from) != 0) {
             api_error(client, "follow", group);
             return;
         }
@@ -819,10 +841,9 @@ void start(Client* client) {
     std::vector<uint64_t> after_seqs;
     for (const std::string& group : groups)
         after_seqs.push_back(cursor_or_now(*session, group));
-    if (!groups.empty()) {
-        int64_t last = show_recent(client, groups[0]);
-        if (last >= 0) after_seqs[0] = (uint64_t)last;
-    }
+    uint64_t follow_from = 0;
+    if (!groups.empty() && show_recent(client, groups[0], &follow_from) == 0)
+        after_seqs[0] = follow_from;
     follow_groups(session, groups, after_seqs);
     if (!groups.empty() && is_followed(*session, groups[0])) set_current(client, groups[0]);
 }
