@@ -825,6 +825,8 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
     proto::Message create_slow, create_refused, create_quiet, create_later, create_tardy,
         create_orphan;
     proto::Message host_slow = create("slow", &create_slow);
+    //  While its HOST waits, a RESOLVE of the name is to wait too.
+    assert_error(resolve(other, "slow"), proto::kUnavailable, "is being created");
     proto::Message host_refused = create("refused", &create_refused);
     //  A third one the server registers, but whose OK is lost: in doubt too.
     create("quiet", &create_quiet);
@@ -875,6 +877,8 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
     //  another trusted server's REGISTER of it.
     proto::Message rival = create_message("slow");
     assert_error(test::request(other, rival), proto::kConflict, "being created");
+    //  A RESOLVE of it (a JOIN right after the CREATE) is to wait, not "no such group".
+    assert_error(resolve(other, "slow"), proto::kUnavailable, "is being created");
     take = test::register_message(Uuid::random(), "slow", "tcp://10.0.0.9:1");
     assert_error(test::request(intruder, take), proto::kConflict, "another group server");
     //  The server registers "later" after all, held for another owner (an operator added

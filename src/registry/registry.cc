@@ -557,6 +557,14 @@ void Registry::on_resolve(const std::string& from, const proto::Message& request
         return responder_.error(from, request.request_id, proto::kUnavailable,
                                 "the registry has just started and is still learning its groups",
                                 learning_retry_ms());
+    //  A CREATE under way or in doubt holds the name: its group server may yet create it (a
+    //  JOIN right after an unanswered CREATE was told there is no such group).
+    if (pending_create(request.group) || doubtful_.count(request.group))
+        return responder_.error(from, request.request_id, proto::kUnavailable,
+                                "group '" + request.group +
+                                    "' is being created, and its group server has not said "
+                                    "yet whether it was",
+                                1000);
     responder_.error(from, request.request_id, proto::kNotFound,
                      "no group '" + request.group + "' in the registry");
 }
