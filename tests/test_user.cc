@@ -764,6 +764,32 @@ void test_a_lost_joined_or_left_reply_retried_is_success(void** state) {
     assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
 }
 
+//  An owner's GIVE whose answer is lost: the GIVE sent again is refused (the key no longer
+//  owns the group), which is in doubt, not a refusal (it said "only the owner may"); an OK
+//  that comes after its attempt lapsed is the answer.
+void test_a_give_whose_answer_is_lost_is_in_doubt_not_refused(void** state) {
+    (void)state;
+    Proxied system;
+    zgm_user_t* bob = system.cluster.user("bob");
+    zgm_user_t* alice = system.cluster.user("alice");
+    assert_ok(zgm_server_add(system.server, "lossy", zgm_user_id(bob), ZGM_POLICY_OPEN));
+    assert_ok(zgm_user_join(bob, "other")); //  the connection is up
+    system.proxy->set_mode(TcpProxy::Mode::kCutReplies);
+    assert_int_equal(zgm_user_give(bob, "lossy", zgm_user_id(alice)), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
+    assert_non_null(strstr(zgm_strerror(), "may have taken effect"));
+    system.proxy->set_mode(TcpProxy::Mode::kPass);
+    //  It had: alice owns it, and gives it back with an answer that comes late.
+    zgm_user_set_timeout(alice, 5000);
+    assert_ok(zgm_user_join(alice, "other"));
+    system.proxy->hold(2500, 1000);
+    int rc = zgm_user_give(alice, "lossy", zgm_user_id(bob));
+    std::string why = rc == 0 ? "" : zgm_strerror();
+    system.proxy->set_mode(TcpProxy::Mode::kPass);
+    if (rc != 0) fail_msg("the GIVE back failed: %s", why.c_str());
+    assert_ok(zgm_user_set_policy(bob, "lossy", ZGM_POLICY_MEMBERS)); //  bob's again
+}
+
 //  A group server slower than an attempt (2 s) but within the call's timeout: its answer to
 //  the first JOIN comes after the user sent the JOIN again, and is taken (the soak's conns
 //  scenario saw a JOIN reported in doubt under load when the late answer was thrown away).
@@ -1325,6 +1351,7 @@ int main(void) {
         cmocka_unit_test(test_async_sends_each_get_an_outcome_in_order),
         cmocka_unit_test(test_a_send_retried_with_its_id_is_stored_once_whoever_retries),
         cmocka_unit_test(test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id),
+        cmocka_unit_test(test_a_give_whose_answer_is_lost_is_in_doubt_not_refused),
         cmocka_unit_test(test_async_sends_that_go_again_are_stored_in_the_order_handed_over),
         cmocka_unit_test(test_sends_after_a_lost_one_do_not_overtake_it),
         cmocka_unit_test(test_a_send_refused_for_the_rate_until_its_time_ran_out_is_not_in_doubt),

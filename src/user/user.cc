@@ -812,6 +812,14 @@ class SimpleGroupOp : public GroupOp {
 public:
     SimpleGroupOp(UserActor& user, Call* call)
         : GroupOp(user, call, call->kind != Call::kMembers) {}
+    //  A slow server's OK to an attempt that lapsed is the answer: it took effect. An error
+    //  that comes late is not taken; the attempt sent again settles it.
+    void late_reply(const std::string& server_id, proto::Message& message) override {
+        if (done_ || call_->kind == Call::kMembers || server_id != server() ||
+            message.id != proto::kOk)
+            return;
+        answered(message);
+    }
 
 private:
     uint8_t request() const {
@@ -840,6 +848,16 @@ private:
         message->max_age_ms = call_->max_age_ms;
     }
     void answered(proto::Message& message) override {
+        //  A GIVE sent again after a lost answer is refused once the first took effect (the
+        //  key is no longer the owner): in doubt, not refused. ADD, REMOVE, POLICY and RETAIN
+        //  answer OK again.
+        if (message.id == proto::kError && call_->kind == Call::kGive && unanswered_ &&
+            message.status == proto::kDenied)
+            return finish(Error::kInDoubt,
+                          "the group server did not answer in time, and refused the GIVE sent "
+                          "again (" +
+                              message.reason +
+                              "): the first may have taken effect; the members show the owner");
         if (message.id == proto::kError)
             return finish(error_of(message.status, request()), message.reason);
         if (call_->kind == Call::kMembers) {
