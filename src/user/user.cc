@@ -42,6 +42,7 @@ constexpr int kDownRefreshes = 3;        //  keep-alives without a connection: r
 constexpr int kFirstAttemptMs = 2000;    //  how long an attempt waits for its reply, doubling
                                          //  (a connection that drops lapses it at once)
 constexpr int kMaxAttemptMs = 4000;      //  up to this
+constexpr int kReresolveMs = 1000;       //  a call waiting for a connection asks the registry
 constexpr int kUnreachableAfterMs = 500; //  a registry never reached for this long is probed
 constexpr int kInternalTimeoutMs = 3000; //  keep-alives, catch-ups, the actor's own resolves
 constexpr int kTickMs = 20;       //  how often waits and deadlines are looked at while calls wait
@@ -53,6 +54,18 @@ constexpr int kCatchUpsPerServer = 8;    //  catch-up FETCHes in flight per grou
 constexpr size_t kFetchAhead = 4;        //  pages of a long fetch asked for at once
 constexpr uint32_t kFirstPage = 1000;    //  records the first page of a fetch asks for at most
 constexpr uint64_t kFollowNow = UINT64_MAX;
+
+//  Whether a call or a send waiting for its group server's connection should ask the
+//  registry again where the group is served (the server may have come back at another
+//  endpoint): after kReresolveMs of waiting, and every kReresolveMs. *down_since_ms is 0
+//  while connected.
+bool reresolve_due(int64_t* down_since_ms) {
+    int64_t now = mono_ms();
+    if (!*down_since_ms) *down_since_ms = now;
+    if (now - *down_since_ms < kReresolveMs) return false;
+    *down_since_ms = now;
+    return true;
+}
 
 //  The Error for an ERROR status, in the context of the request it answers.
 Error error_of(uint16_t status, uint8_t request) {
@@ -133,6 +146,7 @@ struct GroupSends {
     std::deque<std::unique_ptr<OutgoingSend>> queue; //  waiting to go, by ordinal
     int in_flight = 0;
     int64_t hold_until_ms = 0; //  after 429 or 503
+    int64_t down_since_ms = 0; //  since when (or the last RESOLVE since) its server is down
     //  The last message of the latest SEND that went out: the next SEND names it
     //  (after_msg_id) while SENDs are in flight, and the group server stores nothing of it
     //  before that one, so a SEND never overtakes one refused or lost before it.
@@ -626,7 +640,12 @@ private:
             //  The registry is away: try the route known.
         }
         ServerConn* conn = user_.server(server_);
-        if (!conn || !conn->link->up()) return; //  wait for the connection
+        if (!conn || !conn->link->up()) {
+            //  Wait for the connection (nothing lapses meanwhile: nothing goes out).
+            if (reresolve_due(&down_since_ms_) && registry && registry->up()) resolve();
+            return;
+        }
+        down_since_ms_ = 0;
         proto::Message message;
         build(&message);
         int attempt = std::min(kFirstAttemptMs << std::min(attempts_, 4), kMaxAttemptMs);
@@ -694,6 +713,7 @@ private:
 
     bool mutates_;
     std::string server_;
+    int64_t down_since_ms_ = 0; //  since when (or the last RESOLVE since) server_ is down
     bool in_flight_ = false;
     bool resolving_ = false;
     bool need_resolve_ = false;
@@ -2067,7 +2087,11 @@ void UserActor::pump(const std::string& group) {
         std::string server_id = route_of(group);
         if (server_id.empty()) return resolve(group);
         ServerConn* conn = server(server_id);
-        if (!conn || !conn->link->up()) return; //  the next tick tries again
+        if (!conn || !conn->link->up()) { //  the next tick tries again
+            if (reresolve_due(&sends.down_since_ms)) resolve(group);
+            return;
+        }
+        sends.down_since_ms = 0;
         proto::Message message;
         message.id = proto::kSend;
         message.group = group;
