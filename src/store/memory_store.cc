@@ -243,10 +243,6 @@ Status MemoryStore::append(const std::vector<AppendRequest>& batch, uint64_t now
                     result.status = another_senders_id(request.msg_id);
                     continue;
                 }
-                if (original.body != request.body) {
-                    result.status = another_messages_id(request.msg_id);
-                    continue;
-                }
                 result.seq = seen->second;
                 result.timestamp = original.timestamp;
                 result.duplicate = true;

@@ -151,7 +151,7 @@ const char* const kStatements[kStatementCount] = {
     "SELECT user, name, joined_us FROM members WHERE group_key = ?1 ORDER BY joined_us, rowid",
     "INSERT INTO messages (group_key, seq, ts_us, sender, sender_name, msg_id, body)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    "SELECT seq, ts_us, sender, body FROM messages WHERE group_key = ?1 AND msg_id = ?2",
+    "SELECT seq, ts_us, sender FROM messages WHERE group_key = ?1 AND msg_id = ?2",
     "SELECT ts_us FROM messages WHERE group_key = ?1 AND seq = ?2",
     "SELECT seq, ts_us, sender, sender_name, msg_id, body FROM messages"
     " WHERE group_key = ?1 AND seq >= ?2 AND seq <= ?3 ORDER BY seq",
@@ -997,15 +997,6 @@ Status SqliteStore::find_original(Group* group, const AppendRequest& request,
     if (sqlite3_column_bytes(stmt, 2) != (int)kKeySize ||
         memcmp(sender, request.sender.bytes, kKeySize) != 0) {
         result->status = another_senders_id(msg_id);
-        return Status::ok();
-    }
-    const void* body = sqlite3_column_blob(stmt, 3);
-    int body_size = sqlite3_column_bytes(stmt, 3);
-    if (!body && body_size == 0 && sqlite3_errcode(db_) == SQLITE_NOMEM)
-        return failure(SQLITE_NOMEM, "cannot look up message " + msg_id.str());
-    if ((size_t)body_size != request.body.size() ||
-        (body_size && memcmp(body, request.body.data(), (size_t)body_size) != 0)) {
-        result->status = another_messages_id(msg_id);
         return Status::ok();
     }
     result->seq = column_u64(stmt, 0);

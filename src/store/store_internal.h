@@ -203,13 +203,6 @@ inline Status another_senders_id(const Uuid& msg_id) {
                          "store: message id " + msg_id.str() + " is another sender's");
 }
 
-//  A repeat is the same message sent again: the same id with another body is not answered
-//  with the message stored under it, which is not this one.
-inline Status another_messages_id(const Uuid& msg_id) {
-    return Status::error(Status::kExists, "store: message id " + msg_id.str() +
-                                              " is another message's of the same sender");
-}
-
 } // namespace store_internal
 } // namespace zgm
 

@@ -2170,8 +2170,7 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
         else
             complete(std::move(pending.sends[i]), error_of(record.status, proto::kSend),
                      record.status == proto::kConflict
-                         ? "not stored: its message id is another message's (another "
-                           "sender's, or this sender's with another body)"
+                         ? "not stored: its message id is another sender's"
                          : "not stored (" + std::to_string(record.status) + ")",
                      0, 0);
     }
