@@ -333,7 +333,8 @@ ZGM_EXPORT int zgm_user_unfollow(zgm_user_t* self, const char* group);
 //  *seq and *timestamp (either may be NULL) to what it stamped. msg_id is NULL, or a
 //  buffer of ZGM_MSG_ID_SIZE bytes: empty ("") to have a new id made and written there, or
 //  the id of an earlier send to retry it (stored once, whichever process retries, while
-//  retention keeps the first).
+//  retention keeps the first). The id names the message: a send with an id this user
+//  already stored in the group is answered with that message's seq, whatever its data.
 //  On -1 the message is not stored (refused: ZGM_ENOTMEMBER, ZGM_ESTORAGE, ...), or
 //  ZGM_EINDOUBT: it was sent and no answer came in time; send again with the same id.
 ZGM_EXPORT int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t size,
