@@ -65,9 +65,9 @@ cleanup() {
     wait 2>/dev/null || true
     #  Mounts live only in the mount namespaces of unshare and end with their processes;
     #  never delete through one that is somehow left.
-    if grep -q " $tmp/" /proc/mounts; then
-        echo "test.sh: mounts left under $tmp; not deleting it" >&2
-        grep " $tmp/" /proc/mounts >&2
+    if grep -q -e " $tmp/" -e " $out/roots/base.tmp/" /proc/mounts; then
+        echo "test.sh: mounts left under $tmp or $out/roots/base.tmp; not deleting them" >&2
+        grep -e " $tmp/" -e " $out/roots/base.tmp/" /proc/mounts >&2
         exit 1
     fi
     #  A half-made base root is removed unless another test.sh is making it (holds the lock).
@@ -123,8 +123,12 @@ make_base() {
     local attempt
     rm -rf "$base" "$base.tmp"
     for attempt in 1 2; do
+        #  In a mount namespace of its own: the proc, sys and dev mounts mmdebstrap makes in
+        #  the root end with it, also when it is killed (they were left behind, and the
+        #  cleanup's rm -rf of the half-made root went through them).
         # shellcheck disable=SC2086  # a list of files
-        if mmdebstrap --variant=minbase --architectures=amd64,arm64,armhf \
+        if unshare --mount --fork --kill-child -- \
+               mmdebstrap --variant=minbase --architectures=amd64,arm64,armhf \
                --include="$include" --skip=cleanup/apt/lists "$suite" "$base.tmp" $sources \
                </dev/null >"$tmp/mmdebstrap.log" 2>&1; then
             echo "$want" >"$base.tmp/.zgm-root-stamp"
