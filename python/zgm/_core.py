@@ -509,8 +509,8 @@ class Registry(_Object):
         self._call(lib.zgm_registry_trust, _key(key))
 
     def trust_dir(self, directory: PathLike) -> None:
-        """Trusts every group server whose certificate is in ``directory``; read again every
-        few seconds, and at once for a key it does not know."""
+        """Trusts every group server whose certificate is in ``directory``; read again as soon
+        as it changes, and every few seconds."""
         self._call(lib.zgm_registry_trust_dir, _path(directory))
 
     def add_admin(self, key: KeyLike) -> None:

@@ -545,13 +545,13 @@ void GroupServer::handle_request(const std::string& from, const Key& peer, proto
                                  std::vector<proto::Message>* held,
                                  std::vector<AppendRequest>* batch,
                                  std::vector<PendingSend>* sends) {
-    //  Requests are counted, a SEND as one whatever it carries: its size is bounded by
-    //  --max-frame, and batching is what keeps a busy sender cheap.
     //  A connection that proved no key was refused by the responder; one that states the
     //  all-zero key (insecure mode) has none either: it would own every group without one.
     if (peer.is_nil())
         return responder_.refuse(from, request.request_id, proto::kDenied,
                                  "no key on this connection", peer);
+    //  Requests are counted, a SEND as one whatever it carries: its size is bounded by
+    //  --max-frame, and batching is what keeps a busy sender cheap.
     uint32_t retry_ms = 0;
     if (!rates_.admit(peer, 1, mono_ms(), &retry_ms))
         return responder_.refuse(
@@ -729,8 +729,7 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
     //  the messages asked for are at most the ones the limit left unfilled.
     uint64_t missed = summary.missed;
     if (query.newest && request.limit)
-        missed = std::min<uint64_t>(missed, request.limit -
-                                                std::min<uint64_t>(request.limit, writer.count()));
+        missed = std::min<uint64_t>(missed, request.limit - writer.count()); //  count <= limit
     zmq_msg_t frame;
     //  A row the frame refused although it was empty cannot be sent at all.
     if ((filler.full() && writer.count() == 0) ||
