@@ -953,6 +953,12 @@ void test_a_group_whose_server_stopped_is_away_not_unknown(void** state) {
     assert_int_equal(zgm_user_resolve(bob, "gone", &info), -1);
     assert_int_equal(zgm_errno(), ZGM_EUNAVAILABLE);
     if (!strstr(zgm_strerror(), "stopped")) fail_msg("not said stopped: %s", zgm_strerror());
+    //  A send waits for it as long and says the same: not sent, and why (it said "where
+    //  'gone' is served is not known", a timeout, for the same outage).
+    assert_int_equal(zgm_user_send(bob, "gone", "x", 1, NULL, NULL, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_EUNAVAILABLE);
+    if (!strstr(zgm_strerror(), "not sent") || !strstr(zgm_strerror(), "stopped"))
+        fail_msg("not said stopped: %s", zgm_strerror());
     //  A name no server ever registered is unknown, once the registry has heard from every
     //  server it could have (its expiry after start; the user rides out the wait).
     zgm_user_set_timeout(bob, 10000);

@@ -160,6 +160,9 @@ struct GroupSends {
     int refused_routes = 0;
     std::string refused_why;
     bool refused_lookup = false; //  the registry is asked because of that 404
+    //  The registry's last word on the group's server while it is away (a 503 to RESOLVE:
+    //  "fell silent ... and has not come back"): what a send that times out waiting says.
+    std::string away_why;
     void forget_refusal() {
         refused_by.clear();
         refused_routes = 0;
@@ -1918,6 +1921,8 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         if (message.id == proto::kGroup) {
             std::string id = set_route(pending.group, message.endpoint, message.key);
             if (followed != followed_.end()) followed->second.resolving = false;
+            auto sends = sends_.find(pending.group);
+            if (sends != sends_.end()) sends->second.away_why.clear();
             routed_sends(pending.group, id);
             pump(pending.group);
         } else if (message.id == proto::kError && message.status == proto::kNotFound) {
@@ -1927,6 +1932,9 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
             //  registry): its sends wait for it, until their deadline. A name never found is
             //  no group.
             if (!known_.count(pending.group)) fail_sends(pending.group, message.reason);
+        } else if (message.id == proto::kError && message.status == proto::kUnavailable) {
+            auto sends = sends_.find(pending.group);
+            if (sends != sends_.end()) sends->second.away_why = message.reason;
         }
         return;
     }
@@ -2267,6 +2275,9 @@ void UserActor::expire_sends(int64_t now) {
                 complete(std::move(send), Error::kTimeout,
                          "not stored: its time ran out while it waited for the outcome of an "
                          "earlier send to the group",
+                         0, 0);
+            else if (!conn && !entry.second.away_why.empty())
+                complete(std::move(send), Error::kUnavailable, "not sent: " + entry.second.away_why,
                          0, 0);
             else
                 complete(std::move(send), Error::kTimeout,
