@@ -237,6 +237,35 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(zgm_errno(), ZGM_EUNREACHABLE);
     assert_true(zgm::mono_ms() - start < 1500);
     assert_non_null(strstr(zgm_strerror(), "refused"));
+    //  A registry that takes the connection and never answers (stopped, or overloaded): each
+    //  call and a send say it did not answer in time (ZGM_ETIMEOUT), not that it cannot be
+    //  reached; joins and fetches said "not reachable" (ZGM_EUNREACHABLE), sends "where
+    //  'general' is served is not known".
+    int mute = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    assert_int_equal(bind(mute, (struct sockaddr*)&address, sizeof address), 0);
+    assert_int_equal(listen(mute, 8), 0);
+    assert_int_equal(getsockname(mute, (struct sockaddr*)&address, &length), 0);
+    std::string silent = test::local_endpoint(ntohs(address.sin_port));
+    zgm_user_t* waiting = zgm_user_new("waiting");
+    assert_int_equal(zgm_user_connect(waiting, silent.c_str(), zgm_user_id(waiting)), 0);
+    zgm_user_set_timeout(waiting, 300);
+    zgm_msglist_t* fetched = zgm_user_fetch(waiting, "general", NULL);
+    assert_null(fetched);
+    std::string fetch_error = zgm_strerror();
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+    assert_int_equal(zgm_user_join(waiting, "general"), -1);
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+    assert_string_equal(zgm_strerror(), fetch_error.c_str());
+    assert_non_null(strstr(zgm_strerror(), (silent + " did not answer in time").c_str()));
+    assert_int_equal(zgm_user_send(waiting, "general", "x", 1, NULL, NULL, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+    assert_non_null(strstr(zgm_strerror(), ("not sent: " + fetch_error).c_str()));
+    zgm_user_destroy(&waiting);
+    close(mute);
     zgm_user_destroy(&user);
     zgm_user_destroy(&user); //  safe twice
     //  A display name the group servers would refuse at every join is refused here.

@@ -67,6 +67,14 @@ bool reresolve_due(int64_t* down_since_ms) {
     return true;
 }
 
+//  Why a call or a send for a group found no route in time while the registry's connection
+//  was not up and had no error to show (a registry that accepts the connection but does not
+//  answer: stopped, or overloaded): a timeout, not an unreachable registry.
+std::string registry_silent(const std::string& endpoint, const std::string& group) {
+    return "the registry at " + endpoint + " did not answer in time, and where '" + group +
+           "' is served is not known";
+}
+
 //  The Error for an ERROR status, in the context of the request it answers.
 Error error_of(uint16_t status, uint8_t request) {
     switch (status) {
@@ -705,11 +713,9 @@ private:
         else if (!reason.empty())
             finish(Error::kUnreachable, "cannot reach " + where + ": " + reason);
         else if (server_.empty() && (!user_.registry() || !user_.registry()->up()))
-            finish(Error::kUnreachable,
-                   "the registry at " +
-                       (user_.registry() ? user_.registry()->endpoint() : std::string("?")) +
-                       " is not reachable, and where '" + call_->group +
-                       "' is served is not known");
+            finish(Error::kTimeout,
+                   registry_silent(user_.registry() ? user_.registry()->endpoint() : "?",
+                                   call_->group));
         else
             finish(Error::kTimeout, where + " did not answer in time");
     }
@@ -2262,12 +2268,12 @@ void UserActor::expire_sends(int64_t now) {
             std::string reason = conn ? conn->link->unreachable_reason() : "";
             if (!conn && registry_ && !registry_->up()) reason = registry_->unreachable_reason();
             if (!reason.empty())
-                complete(
-                    std::move(send), Error::kUnreachable,
-                    "not sent: cannot reach " +
-                        (conn ? "the group server at " + conn->link->endpoint() : "the registry") +
-                        ": " + reason,
-                    0, 0);
+                complete(std::move(send), Error::kUnreachable,
+                         "not sent: cannot reach " +
+                             (conn ? "the group server at " + conn->link->endpoint()
+                                   : "the registry at " + registry_->endpoint()) +
+                             ": " + reason,
+                         0, 0);
             else if (entry.second.hold_until_ms > now)
                 complete(std::move(send), Error::kRate,
                          "not sent: the group server asked to slow down", 0, 0);
@@ -2283,7 +2289,9 @@ void UserActor::expire_sends(int64_t now) {
                 complete(std::move(send), Error::kTimeout,
                          conn ? "not sent: no connection to the group server at " +
                                     conn->link->endpoint() + " in time"
-                              : "not sent: where '" + entry.first + "' is served is not known",
+                              : "not sent: " +
+                                    registry_silent(registry_ ? registry_->endpoint() : "?",
+                                                    entry.first),
                          0, 0);
         }
     }
