@@ -378,6 +378,13 @@ void test_group_server_whose_heartbeats_stop_disappears(void** state) {
         5000 * test::slowdown()));
 }
 
+void write_file(const std::string& path, const std::string& text) {
+    FILE* file = fopen(path.c_str(), "w");
+    assert_non_null(file);
+    fputs(text.c_str(), file);
+    fclose(file);
+}
+
 //  A heartbeat as long as a registry's default expiry is warned of (the registry would drop
 //  the server's groups between heartbeats); one under it is not.
 void test_a_heartbeat_as_long_as_the_default_expiry_is_warned_of(void** state) {
@@ -391,13 +398,16 @@ void test_a_heartbeat_as_long_as_the_default_expiry_is_warned_of(void** state) {
                            "--heartbeat 3000: a registry with the default --expiry (3000 ms) "
                            "drops this server's groups between heartbeats"));
     assert_null(strstr(test::read_file(log_path(s, "brisk")).c_str(), "--heartbeat"));
-}
-
-void write_file(const std::string& path, const std::string& text) {
-    FILE* file = fopen(path.c_str(), "w");
-    assert_non_null(file);
-    fputs(text.c_str(), file);
-    fclose(file);
+    //  Set in a configuration file, it is named by its file and line, not as an option.
+    std::string config = s->dir + "/slow.cfg";
+    write_file(config, "server\n    group = filed\n    heartbeat = 4000\n");
+    s->groups["filed"] = test::start({"server", "--config", config, "--registry", s->registry,
+                                      "--bind", "tcp://127.0.0.1:*", "--key",
+                                      s->config + "/zgm/servers/filed.cert", "--memory"},
+                                     log_path(s, "filed"));
+    expect_log(s, "filed", "serving filed");
+    assert_non_null(strstr(test::read_file(log_path(s, "filed")).c_str(),
+                           (config + ":3: heartbeat 4000: a registry with the default").c_str()));
 }
 
 void test_group_is_a_deprecated_alias_of_server(void** state) {

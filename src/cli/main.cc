@@ -254,6 +254,15 @@ struct ServerSettings {
     //  Each with where it was set ("--max-frame", "FILE:LINE: max-frame"), to name it.
     std::vector<std::pair<std::string, std::pair<zgm_limit_t, uint64_t>>> limits;
     uint64_t retain_count = 0, retain_bytes = 0, retain_age_ms = 0;
+    const Args* args = nullptr; //  where the options came from; none for `zgm run`
+
+    //  How to name an option in a message: "--heartbeat", or "FILE:LINE: heartbeat".
+    std::string where(const char* name) const {
+        return args ? args->where(name) : std::string("--") + name;
+    }
+    std::string where(const char* name, const std::string& value) const {
+        return args ? args->where(name, value) : std::string("--") + name;
+    }
 };
 
 //  Makes a group server; reports why not and returns NULL on failure, with *code the exit
@@ -282,21 +291,21 @@ zgm_server_t* new_group_server(const ServerSettings& settings, const Reporter& r
         zgm_server_set_insecure(server, 1);
     }
     if (zgm_server_set_key(server, settings.key_file.c_str()) != 0)
-        return failed(("--key " + settings.key_file).c_str());
+        return failed((settings.where("key") + " " + settings.key_file).c_str());
     if (!settings.durability.empty() &&
         zgm_server_set_durability(server, settings.durability.c_str()) != 0)
-        return failed("--durability");
+        return failed(settings.where("durability").c_str());
     if (settings.heartbeat) zgm_server_set_heartbeat(server, settings.heartbeat);
     //  A registry drops a server silent for its --expiry (3000 ms unless told otherwise).
     if (settings.heartbeat >= 3000)
         report.say(zgm::kLogWarning,
-                   "--heartbeat %d: a registry with the default --expiry (3000 ms) drops this "
+                   "%s %d: a registry with the default --expiry (3000 ms) drops this "
                    "server's groups between heartbeats; keep it well under the registry's expiry",
-                   settings.heartbeat);
+                   settings.where("heartbeat").c_str(), settings.heartbeat);
     zgm_server_set_accept_new(server, settings.accept_new);
     for (const std::string& admin : settings.admins)
         if (zgm_server_add_admin(server, admin.c_str()) != 0)
-            return failed(("--admin " + admin).c_str());
+            return failed((settings.where("admin", admin) + " " + admin).c_str());
     for (const auto& limit : settings.limits)
         if (zgm_server_set_limit(server, limit.second.first, limit.second.second) != 0)
             return failed(limit.first.c_str());
@@ -366,6 +375,7 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     int code = parse_command(command, argc, argv, &args);
     if (code >= 0) return code;
     ServerSettings settings;
+    settings.args = &args;
     //  Each group once, in the order given (a name given twice was hosted and said twice).
     for (const std::string& group : args.values("group"))
         if (std::find(settings.groups.begin(), settings.groups.end(), group) ==
