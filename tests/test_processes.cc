@@ -1217,7 +1217,13 @@ void test_insecure_roles_talk_plain_and_a_secure_user_is_refused(void** state) {
     System* s = (System*)*state;
     start_registry(s, 0, {"--insecure"});
     expect_log(s, "registry", "--insecure: no encryption");
-    start_group(s, "server", {"--group", "general", "--memory", "--insecure"});
+    //  The group server's from its configuration file, which its warning names.
+    std::string config = s->dir + "/plain.cfg";
+    write_file(config, "server\n    insecure = true\n");
+    start_group(s, "server",
+                {"--group", "general", "--memory", "--config", config, "--key",
+                 s->config + "/zgm/servers/server.cert"});
+    expect_log(s, "server", config + ":2: insecure: no encryption");
     expect_log(s, "server", "serving general");
     assert_int_equal(user(s, "alice", {"--insecure", "join", "general"}).status, 0);
     assert_int_equal(user(s, "alice", {"--insecure", "send", "general", "in clear"}).status, 0);

@@ -150,9 +150,11 @@ std::string key_file(const Args& args, const std::string& fallback, const Report
     return path;
 }
 
-void warn_insecure(const Reporter& report) {
-    report.say(zgm::kLogWarning, "--insecure: no encryption, and keys are not proven; for a "
-                                 "trusted host only");
+//  where: "--insecure", or "FILE:LINE: insecure" when a configuration file set it.
+void warn_insecure(const Reporter& report, const std::string& where) {
+    report.say(zgm::kLogWarning,
+               "%s: no encryption, and keys are not proven; for a trusted host only",
+               where.c_str());
 }
 
 struct Limit {
@@ -164,7 +166,7 @@ struct Limit {
 int set_up_registry(zgm_registry_t* registry, const Args& args, const Reporter& report,
                     std::string* key_path) {
     if (args.has("insecure")) {
-        warn_insecure(report);
+        warn_insecure(report, args.where("insecure"));
         zgm_registry_set_insecure(registry, 1);
     }
     *key_path = key_file(args, default_registry_key_file(), report);
@@ -287,7 +289,7 @@ zgm_server_t* new_group_server(const ServerSettings& settings, const Reporter& r
         return nullptr;
     };
     if (settings.insecure) {
-        warn_insecure(report);
+        warn_insecure(report, settings.where("insecure"));
         zgm_server_set_insecure(server, 1);
     }
     if (zgm_server_set_key(server, settings.key_file.c_str()) != 0)
