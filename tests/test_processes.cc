@@ -1347,6 +1347,41 @@ void test_a_listener_told_what_retention_dropped_while_it_was_away(void** state)
     assert_null(strstr(entered.out.c_str(), "/fetch"));
 }
 
+//  A group whose retention dropped everything the user had read: entering it shows nothing,
+//  and the client follows it from the user's cursor. The next message is shown as new, with
+//  no note of dropped messages (it was followed from 0, and said the message read before
+//  was dropped).
+void test_entering_a_group_retention_emptied_follows_from_the_cursor(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    assert_int_equal(user(s, "alice", {"whoami"}).status, 0);
+    start_group(s, "server", {"--group", "quiet", "--memory", "--owner", s->dir + "/alice"});
+    expect_log(s, "server", "serving quiet");
+    assert_int_equal(user(s, "bob", {"join", "quiet"}).status, 0);
+    assert_int_equal(user(s, "alice", {"join", "quiet"}).status, 0);
+    assert_int_equal(user(s, "alice", {"send", "quiet", "first"}).status, 0);
+    Result read = user(s, "bob", {});
+    assert_non_null(strstr(read.out.c_str(), "<alice> first"));
+    assert_string_equal(test::read_file(s->dir + "/bob.cursors").c_str(), "quiet 1\n");
+    //  Fewer bytes than "first" drops it; then room again, for what comes next.
+    assert_int_equal(user(s, "alice", {"retain", "quiet", "--bytes", "3"}).status, 0);
+    assert_int_equal(user(s, "alice", {"retain", "quiet", "--bytes", "1000"}).status, 0);
+    Result empty = user(s, "bob", {"fetch", "quiet", "--json"});
+    assert_int_equal(count_lines(empty.out, "\"seq\":"), 0);
+    std::vector<std::string> interactive = user_args(s, "bob");
+    int input = -1;
+    pid_t pid = test::start(interactive, log_path(s, "bob"), {}, &input);
+    assert_true(pid > 0);
+    expect_log(s, "bob", "/help lists the commands");
+    assert_int_equal(user(s, "alice", {"send", "quiet", "second"}).status, 0);
+    expect_log(s, "bob", "<alice> second");
+    close(input);
+    assert_int_equal(test::wait_exit(pid, 20000), 0);
+    std::string shown = test::read_file(log_path(s, "bob"));
+    if (strstr(shown.c_str(), "dropped")) fail_msg("a false note:\n%s", shown.c_str());
+    assert_string_equal(test::read_file(s->dir + "/bob.cursors").c_str(), "quiet 2\n");
+}
+
 void test_listen_follows_every_membership_and_names_a_server_that_does_not_answer(void** state) {
     System* s = (System*)*state;
     start_registry(s, 0, {"--expiry", std::to_string(2000 * test::slowdown())});
@@ -1658,6 +1693,8 @@ int main(int argc, char* argv[]) {
             teardown),
         cmocka_unit_test_setup_teardown(
             test_a_listener_told_what_retention_dropped_while_it_was_away, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_entering_a_group_retention_emptied_follows_from_the_cursor, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_listen_follows_every_membership_and_names_a_server_that_does_not_answer, setup,
             teardown),
