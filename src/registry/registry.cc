@@ -181,6 +181,7 @@ private:
     int expiry_ms_ = 3000;
     int64_t next_expiry_ms_ = 0; //  when expire() runs next
     int64_t started_ms_ = 0;
+    uint64_t lists_ = 0, resolves_ = 0, creates_taken_ = 0; //  users' requests taken, by kind
     bool learned_ = false;
     bool behind_ = false; //  a pass since the last check left requests waiting
     uint32_t next_request_id_ = 1;
@@ -319,10 +320,13 @@ void Registry::handle(const std::string& from, const Key& peer, proto::Message& 
     case proto::kDeregister:
         return on_deregister(from, peer, request);
     case proto::kList:
+        lists_++;
         return on_list(from, peer, request);
     case proto::kResolve:
+        resolves_++;
         return on_resolve(from, request);
     case proto::kCreate:
+        creates_taken_++;
         return on_create(from, peer, request);
     case proto::kStats:
         return on_stats(from, peer, request);
@@ -827,6 +831,9 @@ void Registry::on_stats(const std::string& from, const Key& peer, const proto::M
     ZapDomain* domain = listener_.domain();
     report.add("registry", "connections", domain ? (uint64_t)domain->connections.load() : 0);
     report.add("registry", "complete", complete() ? "yes" : "no");
+    report.add("registry", "lists", lists_);
+    report.add("registry", "resolves", resolves_);
+    report.add("registry", "creates", creates_taken_);
     add_refusals(&report, "registry", domain, responder_.refusals(),
                  responder_.malformed().by_reason());
     //  Its group servers, a page at a time (after the key of the last one sent), as a
