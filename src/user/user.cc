@@ -38,7 +38,7 @@ namespace zgm {
 namespace {
 
 constexpr int kRefreshMs = 2000;         //  FOLLOW keep-alive, per group server (protocol.md)
-constexpr int kDownRefreshes = 3;        //  keep-alives without a connection: resolve again
+constexpr int kDownRefreshes = 1;        //  keep-alives without a connection: resolve again
 constexpr int kFirstAttemptMs = 2000;    //  how long an attempt waits for its reply, doubling
                                          //  (a connection that drops lapses it at once)
 constexpr int kMaxAttemptMs = 4000;      //  up to this
@@ -122,6 +122,7 @@ struct ServerConn {
     int64_t next_refresh_ms = 0;
     bool refreshing = false;    //  a keep-alive FOLLOW is out
     int silent_refreshes = 0;   //  keep-alives in a row that got no answer
+    size_t probes = 0;          //  RESOLVEs asked for it while silent or down: which group next
     uint64_t unacked_bytes = 0; //  pushed since the last FOLLOW
     int catch_ups = 0;          //  catch-up FETCHes out
 };
@@ -313,6 +314,8 @@ private:
     void catch_up(const std::string& group, Followed& followed);
     int64_t idle_deadline();
     void resolve(const std::string& group);
+    void probe(ServerConn& conn, const std::vector<std::string>& groups);
+    void point(const std::string& group, const std::string& server_id);
     bool emit(const std::string& group, Followed& followed, proto::Message& message,
               uint64_t missed_before);
     void flush_outcomes();
@@ -1640,14 +1643,32 @@ std::string UserActor::set_route(const std::string& group, const std::string& en
                                  const Key& key) {
     std::string id = connect_server(endpoint, key);
     if (id.empty()) return "";
-    routes_[group] = id;
+    auto route = routes_.find(group);
+    std::string was = route != routes_.end() ? route->second : "";
+    point(group, id);
+    //  The same key at another endpoint is the same group server, moved (the registry lists
+    //  one live server per key): its other groups are there too. Each waited for a RESOLVE
+    //  of its own, a second or more after its first call or send (kReresolveMs) or a
+    //  keep-alive (probe).
+    auto old = servers_.find(was);
+    if (was.empty() || was == id || old == servers_.end() || !(old->second.link->key() == key))
+        return id;
+    for (auto& entry : routes_)
+        if (entry.second == was) point(entry.first, id);
+    for (auto& entry : followed_)
+        if (entry.second.server == was) point(entry.first, id);
+    return id;
+}
+
+//  Routes a group to a group server (by id), and moves its follow there.
+void UserActor::point(const std::string& group, const std::string& server_id) {
+    routes_[group] = server_id;
     known_.insert(group);
     auto followed = followed_.find(group);
-    if (followed != followed_.end() && followed->second.server != id) {
-        followed->second.server = id;
-        servers_[id].next_refresh_ms = 0; //  follow it there at once
+    if (followed != followed_.end() && followed->second.server != server_id) {
+        followed->second.server = server_id;
+        servers_[server_id].next_refresh_ms = 0; //  follow it there at once
     }
-    return id;
 }
 
 void UserActor::follow(const std::string& group, const std::string& server_id, uint64_t after_seq,
@@ -1884,12 +1905,9 @@ void UserActor::refresh(const std::string& server_id, ServerConn& conn, bool ack
     conn.next_refresh_ms = mono_ms() + kRefreshMs;
     if (groups.empty()) return;
     if (!conn.link->up()) {
-        //  No connection for a while (a server killed and restarted elsewhere refuses at
-        //  its old address): it may have moved, as when it is silent. Ask the registry -
-        //  not sooner than a restart in place takes, which a send rides out.
-        if (++conn.silent_refreshes >= kDownRefreshes)
-            for (const std::string& group : groups)
-                resolve(group);
+        //  No connection at a keep-alive (a server killed and restarted elsewhere refuses
+        //  at its old address): it may have moved, as when it is silent.
+        if (++conn.silent_refreshes >= kDownRefreshes) probe(conn, groups);
         return;
     }
     follow.request_id = next_request_id_++;
@@ -1902,6 +1920,15 @@ void UserActor::refresh(const std::string& server_id, ServerConn& conn, bool ack
     pending.groups = std::move(groups);
     pending.deadline_ms = mono_ms() + kInternalTimeoutMs;
     conn.refreshing = true;
+}
+
+//  Asks the registry where one of the groups followed on a silent or unreachable group
+//  server is now, a different one each time: the groups of a server move with it, and the
+//  answer that shows one moved moves the others (set_route). A RESOLVE for every
+//  group at every keep-alive made a user following thousands of groups on a server that
+//  is down ask the registry thousands of times every two seconds.
+void UserActor::probe(ServerConn& conn, const std::vector<std::string>& groups) {
+    if (!groups.empty()) resolve(groups[conn.probes++ % groups.size()]);
 }
 
 //  Asks the registry where a followed group (or a group with sends waiting) is now.
@@ -2042,9 +2069,7 @@ void UserActor::tick() {
             if (conn) {
                 conn->refreshing = false;
                 //  A silent group server may have moved: ask the registry.
-                if (++conn->silent_refreshes >= 2)
-                    for (const std::string& group : pending.groups)
-                        resolve(group);
+                if (++conn->silent_refreshes >= 2) probe(*conn, pending.groups);
             }
             break;
         case Purpose::kResolve:
