@@ -38,7 +38,6 @@ namespace zgm {
 namespace {
 
 constexpr int kRefreshMs = 2000;         //  FOLLOW keep-alive, per group server (protocol.md)
-constexpr int kDownRefreshes = 1;        //  keep-alives without a connection: resolve again
 constexpr int kFirstAttemptMs = 2000;    //  how long an attempt waits for its reply, doubling
                                          //  (a connection that drops lapses it at once)
 constexpr int kMaxAttemptMs = 4000;      //  up to this
@@ -1907,7 +1906,7 @@ void UserActor::refresh(const std::string& server_id, ServerConn& conn, bool ack
     if (!conn.link->up()) {
         //  No connection at a keep-alive (a server killed and restarted elsewhere refuses
         //  at its old address): it may have moved, as when it is silent.
-        if (++conn.silent_refreshes >= kDownRefreshes) probe(conn, groups);
+        probe(conn, groups);
         return;
     }
     follow.request_id = next_request_id_++;
