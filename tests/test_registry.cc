@@ -354,6 +354,14 @@ void test_same_key_moves_its_group_to_another_endpoint_at_once(void** state) {
     assert_int_equal(refused.id, proto::kError);
     assert_int_equal(refused.status, proto::kConflict);
     assert_non_null(strstr(refused.reason.c_str(), "another live group server has this key"));
+    //  And its DEREGISTER as it exits, refused: the live one's groups stay listed (they
+    //  were dropped as "stopped" until its next heartbeat).
+    proto::Message deregister;
+    deregister.id = proto::kDeregister;
+    refused = test::request(after, deregister);
+    assert_int_equal(refused.id, proto::kError);
+    assert_int_equal(refused.status, proto::kConflict);
+    assert_int_equal(list(user).size(), 1);
     assert_string_equal(list(user).at(0).endpoint.c_str(), "tcp://10.0.0.1:6000");
     for (auto& owned : fixture->clients)
         if (owned.get() == &before) owned.reset(); //  its connection closes

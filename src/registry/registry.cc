@@ -508,6 +508,11 @@ void Registry::on_deregister(const std::string& from, const Key& peer,
     if (!trusted(peer))
         return responder_.refuse(from, request.request_id, proto::kDenied,
                                  "not a trusted group server: " + peer.str(), peer);
+    //  A second server started with a live one's key, refused, says it stops as it exits:
+    //  that is not the live server stopping (its groups were dropped until its next
+    //  heartbeat).
+    if (key_held_elsewhere(from, peer, request.endpoint))
+        return refuse_key_held(from, peer, request.request_id);
     drop_server(peer, "stopped");
     proto::Message ok;
     ok.id = proto::kOk;
