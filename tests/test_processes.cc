@@ -1225,7 +1225,9 @@ void test_insecure_roles_talk_plain_and_a_secure_user_is_refused(void** state) {
                  s->config + "/zgm/servers/server.cert"});
     expect_log(s, "server", config + ":2: insecure: no encryption");
     expect_log(s, "server", "serving general");
-    assert_int_equal(user(s, "alice", {"--insecure", "join", "general"}).status, 0);
+    Result joined = user(s, "alice", {"--insecure", "join", "general"});
+    assert_int_equal(joined.status, 0);
+    assert_non_null(strstr(joined.err.c_str(), "zgm: warning: --insecure: no encryption"));
     assert_int_equal(user(s, "alice", {"--insecure", "send", "general", "in clear"}).status, 0);
     Result secure = user(s, "bob", {"--timeout", "3000", "groups"});
     assert_int_equal(secure.status, 3);

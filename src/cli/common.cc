@@ -399,7 +399,11 @@ int open_session(const UserOptions& options, Session* session) {
     session->user = zgm_user_new_with_key(identity.name.c_str(), identity.path.c_str());
     if (!session->user) return report_error("cannot create the user", session->style);
     zgm_user_set_timeout(session->user, options.timeout_ms);
-    if (options.insecure) zgm_user_set_insecure(session->user, 1);
+    if (options.insecure) {
+        fprintf(stderr, "zgm: warning: --insecure: no encryption, and keys are not proven; for "
+                        "a trusted host only\n");
+        zgm_user_set_insecure(session->user, 1);
+    }
     if (zgm_user_connect(session->user, options.registry.c_str(),
                          options.insecure ? nullptr : registry_key.c_str()) != 0) {
         code = report_error(("cannot connect to " + options.registry).c_str(), session->style);
