@@ -396,7 +396,8 @@ typedef struct {
 #define ZGM_ROLE_ADDED 2 //  added by the owner, not joined (yet); no name
 
 //  The members of a group, in the order they joined, then the keys added that have not
-//  joined: an array of *count entries freed with free (). NULL on failure.
+//  joined: an array of *count entries freed with free (). For a member, or the group's owner
+//  (joined or not); NULL on failure (ZGM_ENOTMEMBER for anyone else).
 ZGM_EXPORT zgm_member_t* zgm_user_members(zgm_user_t* self, const char* group, size_t* count);
 
 //  The owner's calls; ZGM_EDENIED for anyone else. key: a public key's text or a

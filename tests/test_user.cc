@@ -1296,10 +1296,20 @@ void test_the_owner_decides_who_is_in(void** state) {
     zgm_user_t* bob = cluster.user("bob");
     zgm_user_t* carol = cluster.user("carol");
     assert_ok(zgm_user_create(alice, "club", ZGM_POLICY_MEMBERS));
-    assert_ok(zgm_user_join(alice, "club"));
     assert_int_equal(zgm_user_join(bob, "club"), -1);
     assert_int_equal(zgm_errno(), ZGM_EDENIED);
     assert_ok(zgm_user_add(alice, "club", zgm_user_id(bob)));
+    //  The owner sees whom it added before it joins (it was "not a member").
+    size_t added = 0;
+    zgm_member_t* listed = zgm_user_members(alice, "club", &added);
+    if (!listed) fail_msg("the owner's members call: %s", zgm_strerror());
+    assert_int_equal(added, 1);
+    assert_string_equal(listed[0].id, zgm_user_id(bob));
+    assert_int_equal(listed[0].role, ZGM_ROLE_ADDED);
+    free(listed);
+    assert_null(zgm_user_members(carol, "club", &added));
+    assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
+    assert_ok(zgm_user_join(alice, "club"));
     assert_ok(zgm_user_join(bob, "club"));
     send_text(alice, "club", "welcome");
     expect_messages(bob, "club", 1, 1);

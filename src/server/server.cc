@@ -745,8 +745,12 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
 
 void GroupServer::on_members(const std::string& from, const Key& peer,
                              const proto::Message& request) {
-    Group* group = member_group(from, peer, request);
+    //  Its members, and its owner, who may not have joined: the keys it added are its to see.
+    Group* group = find_group(from, request);
     if (!group) return;
+    if (!group->members.count(peer) && (group->owner.is_nil() || group->owner != peer))
+        return responder_.error(from, request.request_id, proto::kNotMember,
+                                "not a member of '" + request.group + "'");
     std::vector<Member> members;
     Status status = store_->members(group->name, &members);
     if (!status.is_ok())
