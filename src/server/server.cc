@@ -161,7 +161,10 @@ private:
                         std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                         std::vector<PendingSend>* sends);
     Group* find_group(const std::string& from, const proto::Message& request);
-    Group* member_group(const std::string& from, const Key& peer, const proto::Message& request);
+    //  The request's group if peer is a member (or, with owner_too, its owner, joined or
+    //  not); else answers 404 or 403 and returns nullptr.
+    Group* member_group(const std::string& from, const Key& peer, const proto::Message& request,
+                        bool owner_too = false);
     Group* owned_group(const std::string& from, const Key& peer, const proto::Message& request);
     void on_join(const std::string& from, const Key& peer, const proto::Message& request);
     void on_leave(const std::string& from, const Key& peer, const proto::Message& request);
@@ -604,9 +607,10 @@ Group* GroupServer::find_group(const std::string& from, const proto::Message& re
 }
 
 Group* GroupServer::member_group(const std::string& from, const Key& peer,
-                                 const proto::Message& request) {
+                                 const proto::Message& request, bool owner_too) {
     Group* group = find_group(from, request);
-    if (group && !group->members.count(peer)) {
+    bool owner = owner_too && group && !group->owner.is_nil() && group->owner == peer;
+    if (group && !owner && !group->members.count(peer)) {
         responder_.error(from, request.request_id, proto::kNotMember,
                          "not a member of '" + request.group + "'");
         return nullptr;
@@ -746,11 +750,8 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
 void GroupServer::on_members(const std::string& from, const Key& peer,
                              const proto::Message& request) {
     //  Its members, and its owner, who may not have joined: the keys it added are its to see.
-    Group* group = find_group(from, request);
+    Group* group = member_group(from, peer, request, true);
     if (!group) return;
-    if (!group->members.count(peer) && (group->owner.is_nil() || group->owner != peer))
-        return responder_.error(from, request.request_id, proto::kNotMember,
-                                "not a member of '" + request.group + "'");
     std::vector<Member> members;
     Status status = store_->members(group->name, &members);
     if (!status.is_ok())
