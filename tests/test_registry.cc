@@ -655,6 +655,27 @@ void answer(RawClient& server, const proto::Message& request, proto::Message& re
     assert_int_equal(proto::send(zsock_resolve(server.socket()), "", reply), 0);
 }
 
+//  The creator's CREATE of group (with policy) repeated: the registry asks the group server
+//  again (HOST for the creator), which answers OK, or refuses with status and reason when
+//  status is not 0; the creator's answer.
+proto::Message repeat_create(RawClient& creator, RawClient& server, const std::string& group,
+                             uint8_t policy = 0, uint16_t status = 0, const char* reason = "") {
+    proto::Message again = create_message(group, policy);
+    creator.send(again);
+    proto::Message host = server.recv();
+    assert_int_equal(host.id, proto::kHost);
+    assert_string_equal(host.group.c_str(), group.c_str());
+    assert_string_equal(host.key.str().c_str(), creator.key().c_str());
+    proto::Message reply;
+    reply.id = status ? proto::kError : proto::kOk;
+    reply.status = status;
+    reply.reason = reason;
+    answer(server, host, reply);
+    proto::Message answered = creator.recv();
+    assert_int_equal(answered.request_id, again.request_id);
+    return answered;
+}
+
 void test_untrusted_server_heartbeating_accept_new_is_never_sent_host(void** state) {
     Fixture* fixture = (Fixture*)*state;
     learned(fixture);
@@ -723,7 +744,7 @@ void test_create_sends_host_with_the_creator_as_owner_and_answers_group_with_the
     }
 }
 
-void test_create_repeated_by_its_creator_answers_group_again_and_another_key_gets_409(
+void test_create_repeated_by_its_creator_asks_its_server_again_and_another_key_gets_409(
     void** state) {
     Fixture* fixture = (Fixture*)*state;
     RawClient& server = accepting_server(fixture, "tcp://10.0.0.1:7000");
@@ -738,14 +759,27 @@ void test_create_repeated_by_its_creator_answers_group_again_and_another_key_get
     answer(server, host, ok);
     assert_int_equal(creator.recv().id, proto::kGroup);
 
-    //  Its reply was lost, say: the creator asks again and gets the group, with no HOST.
-    proto::Message again = create_message("fresh");
-    proto::Message group = test::request(creator, again);
+    //  Its reply was lost, say: the creator asks again, the server is asked whether it still
+    //  holds the group for the creator (the creator may have given it away since), and on its
+    //  OK the creator gets the group.
+    proto::Message group = repeat_create(creator, server, "fresh");
     assert_int_equal(group.id, proto::kGroup);
     assert_string_equal(group.key.str().c_str(), server.key().c_str());
     proto::Message rival = create_message("fresh");
     assert_error(test::request(other, rival), proto::kConflict, "already exists");
     proto::Message nothing;
+    assert_false(server.try_recv(&nothing, 200));
+    //  Asked again with the other policy: the server's OK does not make it the group asked
+    //  for.
+    assert_error(repeat_create(creator, server, "fresh", 1), proto::kConflict,
+                 "made by this key open");
+    //  Given away since: the server's refusal is passed on, and the group is no longer the
+    //  creator's (the next repeat asks nobody).
+    assert_error(repeat_create(creator, server, "fresh", 0, proto::kConflict,
+                               "group 'fresh' exists, not this key's"),
+                 proto::kConflict, "not this key's");
+    proto::Message after = create_message("fresh");
+    assert_error(test::request(creator, after), proto::kConflict, "already exists");
     assert_false(server.try_recv(&nothing, 200));
     //  A group a server registered by itself has no creator: nobody's CREATE gets it.
     register_ok(server, "hosted", "tcp://10.0.0.1:7000");
@@ -879,8 +913,7 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
     ok.id = proto::kOk;
     answer(server, host_quiet, ok);
     assert_int_equal(creator.recv().id, proto::kGroup);
-    quiet_again = create_message("quiet"); //  now with no HOST
-    assert_int_equal(test::request(creator, quiet_again).id, proto::kGroup);
+    assert_int_equal(repeat_create(creator, server, "quiet").id, proto::kGroup);
     //  The name waits for the server asked: anyone else's CREATE is refused, and so is
     //  another trusted server's REGISTER of it.
     proto::Message rival = create_message("slow");
@@ -907,13 +940,12 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
     later_again = create_message("later"); //  not the creator's: no HOST, 409
     assert_error(test::request(creator, later_again), proto::kConflict, "already exists");
     assert_false(server.try_recv(&host_later, 200));
-    //  "tardy" is registered and its first HOST answered OK late: the creator's, no HOST.
+    //  "tardy" is registered and its first HOST answered OK late: the creator's.
     register_ok(server, "tardy", endpoint, 0, Uuid::random(), 1);
     answer(server, host_tardy, ok);
     proto::Message heartbeat = test::heartbeat_message(endpoint, 4, 1); //  after the OK
     assert_int_equal(test::request(server, heartbeat).id, proto::kOk);
-    proto::Message tardy_again = create_message("tardy");
-    assert_int_equal(test::request(creator, tardy_again).id, proto::kGroup);
+    assert_int_equal(repeat_create(creator, server, "tardy").id, proto::kGroup);
     assert_false(server.try_recv(&host_later, 200));
 
     //  The creator asks again: the same server is asked again, and this time it answers.
@@ -930,8 +962,7 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
     assert_int_equal(group.request_id, again.request_id);
     assert_string_equal(group.key.str().c_str(), server.key().c_str());
     answer(server, host_slow, ok); //  the first HOST's late answer changes nothing
-    again = create_message("slow");
-    assert_int_equal(test::request(creator, again).id, proto::kGroup);
+    assert_int_equal(repeat_create(creator, server, "slow").id, proto::kGroup);
     rival = create_message("slow");
     assert_error(test::request(other, rival), proto::kConflict, "already exists");
 
@@ -1864,7 +1895,7 @@ int main(int argc, char** argv) {
         TEST(test_untrusted_server_heartbeating_accept_new_is_never_sent_host),
         TEST(
             test_create_sends_host_with_the_creator_as_owner_and_answers_group_with_the_server_key),
-        TEST(test_create_repeated_by_its_creator_answers_group_again_and_another_key_gets_409),
+        TEST(test_create_repeated_by_its_creator_asks_its_server_again_and_another_key_gets_409),
         TEST(test_create_passes_on_the_group_servers_refusal),
         TEST(test_create_without_accepting_server_is_unavailable),
         TEST(test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled),

@@ -594,17 +594,18 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
         pending->waiters.push_back({from, request.request_id});
         return;
     }
-    //  A CREATE repeated by its creator (its reply was lost) is answered again; one with
-    //  another policy did not make the group it asks for.
+    //  A CREATE repeated by its creator (its reply was lost) asks the group's server again,
+    //  which answers OK while it holds the group for this key: the creator may have given
+    //  it away since (a GIVE goes to the group server, not here).
     auto existing = groups_.find(request.group);
     if (existing != groups_.end() && existing->second.creator == peer) {
-        if (existing->second.policy != request.policy)
-            return responder_.error(from, request.request_id, proto::kConflict,
-                                    "group '" + request.group +
-                                        "' exists already, made by this key " +
-                                        (existing->second.policy ? "for members only" : "open") +
-                                        ": its owner changes the policy");
-        return send_group(from, request.request_id, existing->second);
+        if (send_host(request.group, existing->second.server, peer, request.policy,
+                      {from, request.request_id}))
+            return;
+        return responder_.error(from, request.request_id, proto::kUnavailable,
+                                "the group server of '" + request.group +
+                                    "' cannot be asked now whether this key still owns it",
+                                500);
     }
     //  A CREATE in doubt keeps its name: its group server may yet create the group (or has
     //  registered it, for whom it does not say). Its creator's CREATE asks that server again
@@ -772,7 +773,14 @@ void Registry::settle(uint32_t host_id, const PendingCreate& pending, bool answe
                       : registered ? "registered the group but did not answer in time"
                                    : "did not answer in time";
     for (const Waiter& waiter : pending.waiters) {
-        if (created)
+        //  (Made with another policy than this CREATE's: a repeat by the creator that did
+        //  not make the group it asks for.)
+        if (created && group->second.policy != pending.policy)
+            responder_.error(waiter.routing_id, waiter.request_id, proto::kConflict,
+                             "group '" + pending.group + "' exists already, made by this key " +
+                                 (group->second.policy ? "for members only" : "open") +
+                                 ": its owner changes the policy");
+        else if (created)
             send_group(waiter.routing_id, waiter.request_id, group->second);
         else
             responder_.error(waiter.routing_id, waiter.request_id, proto::kInDoubt,
@@ -806,6 +814,10 @@ void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
     uint32_t host_id = found->first;
     creates_.erase(found);
     if (answer.id != proto::kError) return settle(host_id, pending, true);
+    //  A refused repeat of a CREATE: the group is no longer its creator's (given away).
+    auto group = groups_.find(pending.group);
+    if (group != groups_.end() && group->second.creator == pending.creator)
+        group->second.creator = Key();
     //  The refusals a group server answers HOST with go to the creator as they are; any
     //  other status is that server's fault, not something the creator can act on.
     uint16_t status = answer.status;

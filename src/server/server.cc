@@ -478,7 +478,7 @@ uint16_t GroupServer::host_group(const std::string& name, const Key& owner, uint
     if (existing != groups_.end()) {
         //  Asked again for the same owner (the registry did not hear the answer): it is here.
         if (!owner.is_nil() && existing->second.owner == owner) return proto::kStatusOk;
-        *why = "group '" + name + "' exists";
+        *why = "group '" + name + "' exists" + (owner.is_nil() ? "" : ", not this key's");
         return proto::kConflict;
     }
     uint32_t owned = 0;
