@@ -16,6 +16,7 @@ extern "C" {
 
 #include "child.h"
 #include "store/checkpointer.h"
+#include "store/recent_rows.h"
 #include "store/store.h"
 #include "core/clock.h"
 
@@ -1418,6 +1419,130 @@ void test_disk_size_grows_with_data(void** state) {
 //  ------------------------------------------------------------------------------------
 //  SQLite only: persistence
 
+//  What a fetch reads of the newest messages, kept in memory since they were appended, is
+//  what it reads from the database after a reopen (which keeps nothing in memory): every
+//  field, for every kind of query, with retention's trims and a repeated id in between.
+void test_sqlite_fetch_reads_the_same_from_memory_as_from_the_database(void** state) {
+    Fixture* fixture = fixture_of(state);
+    Store* store = fixture->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    assert_ok(store->create_group("other", make_uuid(2), Key(), Policy::kOpen));
+    std::vector<AppendRequest> batch;
+    for (int i = 0; i < 60; i++) {
+        AppendRequest request =
+            make_request(i % 7 ? "g" : "other", std::string("b\0dy", 4) + std::to_string(i),
+                         i % 3 ? make_uuid(100 + i) : Uuid());
+        request.sender = make_key(i % 4);
+        request.sender_name = i % 5 ? "n" + std::to_string(i) : "";
+        if (i == 11) request.body.clear();
+        batch.push_back(request);
+    }
+    batch.push_back(batch[4]); //  a repeat: stored once
+    append_ok(store, batch, 1000);
+    append_many(store, "g", 30, 2000, "late", 200);
+    Retention retention;
+    retention.max_count = 70;
+    assert_ok(store->set_retention("g", retention, 3000));
+    append_many(store, "g", 5, 4000, "last");
+    std::vector<FetchQuery> queries;
+    for (uint64_t after : {0, 3, 20, 40, 89})
+        for (uint32_t limit : {0, 1, 10})
+            for (bool newest : {false, true}) {
+                FetchQuery query = make_query("g");
+                query.after_seq = after;
+                query.limit = limit;
+                query.newest = newest;
+                queries.push_back(query);
+            }
+    FetchQuery query = make_query("g");
+    query.since_us = 2000;
+    query.until_us = 4000;
+    queries.push_back(query);
+    query.before_seq = 80;
+    queries.push_back(query);
+    query = make_query("g");
+    query.max_bytes = 450;
+    queries.push_back(query);
+    query.newest = true;
+    queries.push_back(query);
+    queries.push_back(make_query("other"));
+    std::vector<FetchResult> from_memory;
+    for (const FetchQuery& each : queries)
+        from_memory.push_back(fetch_query(store, each));
+    assert_int_equal(from_memory[0].messages.size(), 70);
+    assert_int_equal(from_memory[0].summary.missed, 51 + 30 + 5 - 70);
+    assert_ok(reopen(fixture));
+    store = fixture->store.get();
+    for (size_t q = 0; q < queries.size(); q++) {
+        FetchResult from_disk = fetch_query(store, queries[q]);
+        const FetchResult& memory = from_memory[q];
+        assert_int_equal(memory.messages.size(), from_disk.messages.size());
+        assert_int_equal(memory.summary.more, from_disk.summary.more);
+        assert_int_equal(memory.summary.missed, from_disk.summary.missed);
+        assert_int_equal(memory.summary.first_seq, from_disk.summary.first_seq);
+        assert_int_equal(memory.summary.last_seq, from_disk.summary.last_seq);
+        for (size_t i = 0; i < memory.messages.size(); i++) {
+            const StoredMessage& a = memory.messages[i];
+            const StoredMessage& b = from_disk.messages[i];
+            assert_int_equal(a.seq, b.seq);
+            assert_int_equal(a.timestamp, b.timestamp);
+            assert_true(a.sender == b.sender);
+            assert_true(a.sender_name == b.sender_name);
+            assert_true(a.msg_id == b.msg_id);
+            assert_true(a.body == b.body);
+        }
+    }
+}
+
+//  The newest rows in memory: a run of seqs per group, trimmed below what retention keeps,
+//  started again at a gap, and never over its bytes (the oldest chunk of all goes first).
+void test_recent_rows_keep_the_newest_run_of_each_group_within_their_bytes(void** state) {
+    (void)state;
+    const size_t chunk = RecentRows::kChunkBytes;
+    RecentRows rows(3 * chunk);
+    std::string body(chunk / 4, 'x'); //  3 rows a chunk
+    for (uint64_t seq = 1; seq <= 6; seq++)
+        rows.add(1, seq, 100 + seq, make_key(seq), "a", make_uuid(seq), body);
+    assert_true(rows.covers(1, 1, 6));
+    assert_false(rows.covers(1, 1, 7));
+    std::vector<uint64_t> seen;
+    rows.read(1, 2, 5, [&](const MessageView& view) {
+        seen.push_back(view.seq);
+        assert_int_equal(view.timestamp, 100 + view.seq);
+        assert_memory_equal(view.sender, make_key(view.seq).bytes, kKeySize);
+        assert_memory_equal(view.msg_id, make_uuid(view.seq).bytes, 16);
+        assert_int_equal(view.body_size, body.size());
+        return view.seq < 4;
+    });
+    assert_true(seen == std::vector<uint64_t>({2, 3, 4}));
+    //  Retention keeps 5 on: 1..4 are not read again, and the chunk of 1..3 goes.
+    rows.kept_from(1, 5);
+    assert_false(rows.covers(1, 4, 6));
+    assert_true(rows.covers(1, 5, 6));
+    //  Another group's rows: past 3 chunks, the oldest of all goes: group 1's 4..6 first,
+    //  then group 2's own 1..3.
+    for (uint64_t seq = 1; seq <= 10; seq++)
+        rows.add(2, seq, seq, make_key(1), "", Uuid(), body);
+    assert_true(rows.bytes() <= 3 * chunk);
+    assert_false(rows.covers(1, 6, 6));
+    assert_false(rows.covers(2, 1, 10));
+    assert_true(rows.covers(2, 4, 10));
+    rows.read(2, 10, 10, [&](const MessageView& view) {
+        assert_null(view.msg_id);
+        assert_int_equal(view.sender_name_size, 0);
+        return true;
+    });
+    //  A seq that does not follow the run starts it again.
+    rows.add(2, 12, 12, make_key(1), "", Uuid(), "y");
+    assert_false(rows.covers(2, 10, 12));
+    assert_true(rows.covers(2, 12, 12));
+    //  Nothing is kept with no bytes to keep it in.
+    RecentRows none(0);
+    none.add(1, 1, 1, make_key(1), "", Uuid(), "z");
+    assert_false(none.covers(1, 1, 1));
+    assert_int_equal(none.bytes(), 0);
+}
+
 void test_sqlite_reopen_keeps_groups_members_messages_and_last_seq(void** state) {
     Fixture* fixture = fixture_of(state);
     Store* store = fixture->store.get();
@@ -2627,6 +2752,8 @@ const Case cases[] = {
     BOTH(test_trim_removes_what_age_retention_no_longer_keeps_in_every_group),
     BOTH(test_set_retention_with_an_age_trims_at_once),
     BOTH(test_disk_size_grows_with_data),
+    SQLITE(test_sqlite_fetch_reads_the_same_from_memory_as_from_the_database),
+    SQLITE(test_recent_rows_keep_the_newest_run_of_each_group_within_their_bytes),
     SQLITE(test_sqlite_reopen_keeps_groups_members_messages_and_last_seq),
     SQLITE(test_sqlite_reopen_after_trimming_everything_keeps_seq_gapless),
     SQLITE(test_sqlite_creates_a_missing_data_directory),

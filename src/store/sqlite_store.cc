@@ -8,6 +8,7 @@
 */
 #include "store/store.h"
 #include "store/checkpointer.h"
+#include "store/recent_rows.h"
 #include "store/store_internal.h"
 #include "core/clock.h"
 
@@ -471,6 +472,7 @@ private:
     sqlite3_stmt* stmts_[kStatementCount] = {};
     std::map<std::string, Group> groups_;
     Retention ceiling_; //  set_retention_ceiling's
+    RecentRows recent_{kRecentRowsBytes};
 };
 
 SqliteStore::~SqliteStore() {
@@ -835,7 +837,9 @@ Status SqliteStore::set_retention(const std::string& name, const Retention& rete
         rollback();
         group->state.retention = saved_retention;
         group->state.log = saved_log;
+        return status;
     }
+    recent_.kept_from(group->key, group->state.log.trimmed_seq + 1);
     return status;
 }
 
@@ -1085,6 +1089,17 @@ Status SqliteStore::append(const std::vector<AppendRequest>& batch, uint64_t now
             entry.first->state.log = entry.second;
         return status;
     }
+    //  Committed: the new messages are the newest of their groups in memory too.
+    group = nullptr;
+    for (size_t i = 0; i < batch.size(); i++) {
+        const AppendRequest& request = batch[i];
+        if (!done[i].status.is_ok() || done[i].duplicate) continue;
+        if (!group || group->state.name != request.group) group = find(request.group);
+        recent_.add(group->key, done[i].seq, done[i].timestamp, request.sender, request.sender_name,
+                    request.msg_id, request.body);
+    }
+    for (const auto& entry : saved)
+        recent_.kept_from(entry.first->key, entry.first->state.log.trimmed_seq + 1);
     *results = std::move(done);
     return Status::ok();
 }
@@ -1111,6 +1126,8 @@ Status SqliteStore::trim(uint64_t now_us, uint64_t* trimmed) {
             entry.first->state.log = entry.second;
         return status;
     }
+    for (const auto& entry : saved)
+        recent_.kept_from(entry.first->key, entry.first->state.log.trimmed_seq + 1);
     if (trimmed) *trimmed = count;
     return Status::ok();
 }
@@ -1224,14 +1241,32 @@ Status SqliteStore::fetch(const FetchQuery& query, FetchVisitor* visitor, FetchS
             Status status = bytes_from_newest(*group, query, &from, to);
             if (!status.is_ok()) return status;
         }
+        uint64_t bytes = 0;
+        uint64_t expected = from;
+        //  The rows, until a page by bytes is full (oldest first: the first row always).
+        auto take = [&](const MessageView& view) {
+            if (query.max_bytes && !query.newest && view.seq > from &&
+                bytes + view.body_size > query.max_bytes) {
+                to = view.seq - 1;
+                return false;
+            }
+            bytes += view.body_size;
+            visitor->message(view);
+            expected++;
+            return true;
+        };
+        //  The newest messages are in memory: no SQLite row is read.
+        if (recent_.covers(group->key, from, to)) {
+            recent_.read(group->key, from, to, take);
+            summarize(log, query, first, last, from, to, summary);
+            return Status::ok();
+        }
         sqlite3_stmt* stmt = stmts_[kSelectMessages];
         ResetOnExit reset(stmt);
         bind_u64(stmt, 1, group->key);
         bind_u64(stmt, 2, from);
         bind_u64(stmt, 3, to);
         static const char kEmpty[1] = "";
-        uint64_t bytes = 0;
-        uint64_t expected = from;
         int rc;
         while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
             MessageView view;
@@ -1256,14 +1291,7 @@ Status SqliteStore::fetch(const FetchQuery& query, FetchVisitor* visitor, FetchS
                 (view.msg_id && msg_id_size != (int)sizeof(Uuid::bytes)))
                 return corrupt("message " + std::to_string(expected) + " of group '" + query.group +
                                "' is missing or damaged");
-            if (query.max_bytes && !query.newest && view.seq > from &&
-                bytes + view.body_size > query.max_bytes) {
-                to = view.seq - 1;
-                break;
-            }
-            bytes += view.body_size;
-            visitor->message(view);
-            expected++;
+            if (!take(view)) break;
         }
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
             return failure(rc, "cannot read the messages of '" + query.group + "'");

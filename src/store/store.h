@@ -257,7 +257,9 @@ std::unique_ptr<Store> open_memory_store();
 //  *notice (may be NULL) is set to one line worth logging about what the open did beyond
 //  opening (the migration and what it kept and dropped), or cleared when there is none.
 //  max_pages, when not 0, caps the database size (PRAGMA max_page_count) - for tests of a
-//  full disk.
+//  full disk. The newest messages, kRecentRowsBytes of them across groups, are also kept in
+//  memory as they are appended, and a fetch of them reads no SQLite row (recent_rows.h).
+constexpr size_t kRecentRowsBytes = 8 * 1024 * 1024;
 Status open_sqlite_store(const std::string& data_dir, Durability durability,
                          std::unique_ptr<Store>* store, std::string* notice = nullptr,
                          uint32_t max_pages = 0);

@@ -1,0 +1,96 @@
+/*  =========================================================================
+    recent_rows.cc - the newest messages of the SQLite store's groups, in memory
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#include "store/recent_rows.h"
+
+namespace zgm {
+
+void RecentRows::add(int64_t group, uint64_t seq, uint64_t timestamp, const Key& sender,
+                     const std::string& sender_name, const Uuid& msg_id, const std::string& body) {
+    size_t size = sizeof(Header) + sender_name.size() + body.size();
+    if (!max_bytes_ || size > max_bytes_ || sender_name.size() > UINT16_MAX ||
+        body.size() > UINT32_MAX)
+        return;
+    Run& run = runs_[group];
+    if (run.next != seq) {
+        //  Not the seq after the run (a row that could not be kept, or the first): the run
+        //  starts again here.
+        while (!run.chunks.empty())
+            drop_front(run);
+        run.first = seq;
+    }
+    run.next = seq + 1;
+    if (run.chunks.empty() || run.chunks.back().data.size() + size > kChunkBytes) {
+        run.chunks.emplace_back();
+        Chunk& chunk = run.chunks.back();
+        chunk.first_seq = seq;
+        chunk.order = chunks_started_++;
+        chunk.data.reserve(std::max(size, kChunkBytes));
+        bytes_ += chunk.data.capacity();
+    }
+    Chunk& chunk = run.chunks.back();
+    Header header;
+    memset(&header, 0, sizeof header);
+    header.seq = seq;
+    header.timestamp = timestamp;
+    memcpy(header.sender, sender.bytes, kKeySize);
+    header.has_msg_id = msg_id.is_nil() ? 0 : 1;
+    memcpy(header.msg_id, msg_id.bytes, sizeof header.msg_id);
+    header.body_size = (uint32_t)body.size();
+    header.name_size = (uint16_t)sender_name.size();
+    chunk.offsets.push_back((uint32_t)chunk.data.size());
+    chunk.data.append((const char*)&header, sizeof header);
+    chunk.data.append(sender_name);
+    chunk.data.append(body);
+    evict();
+}
+
+void RecentRows::kept_from(int64_t group, uint64_t first) {
+    auto found = runs_.find(group);
+    if (found == runs_.end()) return;
+    Run& run = found->second;
+    if (first > run.first) run.first = first;
+    //  Whole chunks below it go.
+    while (!run.chunks.empty() &&
+           (run.chunks.size() == 1 ? run.next : run.chunks[1].first_seq) <= first)
+        drop_front(run);
+    if (run.chunks.empty()) runs_.erase(found);
+}
+
+bool RecentRows::covers(int64_t group, uint64_t from, uint64_t to) const {
+    auto found = runs_.find(group);
+    if (found == runs_.end() || found->second.chunks.empty()) return false;
+    const Run& run = found->second;
+    return from <= to && from >= run.first && from >= run.chunks.front().first_seq && to < run.next;
+}
+
+void RecentRows::drop_front(Run& run) {
+    bytes_ -= run.chunks.front().data.capacity();
+    run.chunks.pop_front();
+    if (!run.chunks.empty() && run.chunks.front().first_seq > run.first)
+        run.first = run.chunks.front().first_seq;
+}
+
+//  Past max_bytes_, the oldest chunk of all goes (a group's oldest is its first).
+void RecentRows::evict() {
+    while (bytes_ > max_bytes_) {
+        Run* oldest = nullptr;
+        int64_t oldest_group = 0;
+        for (auto& entry : runs_)
+            if (!entry.second.chunks.empty() &&
+                (!oldest || entry.second.chunks.front().order < oldest->chunks.front().order)) {
+                oldest = &entry.second;
+                oldest_group = entry.first;
+            }
+        if (!oldest) return;
+        drop_front(*oldest);
+        if (oldest->chunks.empty()) runs_.erase(oldest_group);
+    }
+}
+
+} // namespace zgm
