@@ -355,7 +355,10 @@ int start_group_server(zgm_server_t* server, const Reporter& report, const Args&
             report.say(zgm::kLogError, "%s", zgm_strerror());
             return server_failure();
         }
-        report.say(zgm::kLogWarning, "the registry at %s is not reachable yet; trying on",
+        report.say(zgm::kLogWarning,
+                   "the registry at %s is not reachable yet (not started yet, or a handshake "
+                   "that fails: a wrong --registry-key, or --insecure on one side only?); "
+                   "trying on",
                    registry.c_str());
     }
     return kExitOk;

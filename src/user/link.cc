@@ -164,7 +164,12 @@ std::string Link::unreachable_reason() {
     //  One failed handshake may be a server going down mid-way; again and again, it is not.
     if (handshake_failures_ >= 3 && mismatch_)
         return "the server speaks another security mechanism (--insecure on one side only)";
-    if (handshake_failures_ >= 3) return "the handshake fails (a wrong key for the server?)";
+    //  Which, libzmq does not say: a PLAIN hello to a CURVE server fails as a wrong key does.
+    if (handshake_failures_ >= 3)
+        return security_ == Security::kInsecure
+                   ? "the handshake fails (a server that was not started --insecure?)"
+                   : "the handshake fails (a wrong key for the server, or a server started "
+                     "--insecure?)";
     int64_t now = mono_ms();
     if (now - probed_ms_ >= 1000) {
         probed_ = probe();
