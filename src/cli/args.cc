@@ -20,6 +20,13 @@ const OptionSpec* find_option(const OptionSpec* specs, const char* name) {
     return nullptr;
 }
 
+static bool all_digits(const char* word) {
+    if (!*word) return false;
+    for (; *word; word++)
+        if (*word < '0' || *word > '9') return false;
+    return true;
+}
+
 static bool is_choice(const char* choices, const char* value) {
     size_t length = strlen(value);
     for (const char* at = choices; at; at = strchr(at, '|') ? strchr(at, '|') + 1 : nullptr) {
@@ -132,9 +139,12 @@ bool Args::parse(int count, char** words, const OptionSpec* specs, const OptionS
             options_.push_back({name, "", "", ""});
             continue;
         }
+        //  A value that may be left out is the next word when that is one of its type, or a
+        //  number (refused below if it is not one: `--watch 0` is not the group "0").
         std::string unused;
         if (!inline_value && spec->bare_value &&
-            (i + 1 >= count || !check_option_value(*spec, words[i + 1], &unused)))
+            (i + 1 >= count ||
+             (!check_option_value(*spec, words[i + 1], &unused) && !all_digits(words[i + 1]))))
             inline_value = spec->bare_value;
         if (!inline_value) {
             if (i + 1 >= count) {
