@@ -907,7 +907,15 @@ void test_a_registry_that_is_not_there_is_said_at_once_with_endpoint_and_reason(
     Result bare = test::run({"user", "--identity", s->dir + "/alice", "--registry",
                              "localhost:5570", "--registry-key", key, "groups"});
     assert_int_equal(bare.status, 2);
+    assert_non_null(strstr(bare.err.c_str(), "--registry: not an endpoint"));
     assert_non_null(strstr(bare.err.c_str(), "did you mean tcp://localhost:5570"));
+    assert_non_null(strstr(bare.err.c_str(), "Try 'zgm user --help'."));
+    //  A group server is told so before it listens (it listened, then failed on it).
+    Result server = test::run({"server", "--group", "g", "--memory", "--key",
+                               s->dir + "/bare-server.cert", "--registry", "localhost:5570"});
+    assert_int_equal(server.status, 2);
+    assert_non_null(strstr(server.err.c_str(), "did you mean tcp://localhost:5570"));
+    assert_null(strstr(server.err.c_str(), "listening"));
 }
 
 //  A group server that registers one group with the registry (it trusts its key, from the

@@ -40,6 +40,10 @@ int exit_code_for(int error);
 int usage_error(const char* command, const std::string& message);
 //  Prints "zgm CMD: MESSAGE" to stderr (a bad configuration file); returns kExitUsage.
 int config_error(const char* command, const std::string& message);
+//  kExitOk, or the usage (or configuration) error of an endpoint that is not one
+//  (endpoint_problem), named as option NAME of ARGS gives it.
+int check_endpoint(const Args& args, const char* command, const char* name,
+                   const std::string& endpoint);
 
 //  Call once, first thing in main: makes SIGINT and SIGTERM set the stop flag (and nothing
 //  else: the library's actors keep running until the program destroys them; a second signal

@@ -59,6 +59,16 @@ int usage_error(const char* command, const std::string& message) {
     return kExitUsage;
 }
 
+int check_endpoint(const Args& args, const char* command, const char* name,
+                   const std::string& endpoint) {
+    std::string problem = endpoint_problem(endpoint);
+    if (problem.empty()) return kExitOk;
+    std::string where = args.where(name);
+    //  A configuration file's line is named as such, with no command line to try.
+    return where.compare(0, 2, "--") == 0 ? usage_error(command, where + ": " + problem)
+                                          : config_error(command, where + ": " + problem);
+}
+
 int config_error(const char* command, const std::string& message) {
     fprintf(stderr, "zgm %s: %s\n", command, message.c_str());
     return kExitUsage;
@@ -363,6 +373,7 @@ bool Cursors::set(const std::string& group, uint64_t seq) {
 int read_user_options(const Args& args, const char* command, UserOptions* options) {
     const char* registry = args.value("registry");
     options->registry = registry ? registry : default_registry();
+    if (int code = check_endpoint(args, command, "registry", options->registry)) return code;
     options->registry_key = args.value("registry-key");
     const char* identity = args.value("identity");
     options->identity_path = identity ? identity : default_identity_path();

@@ -427,6 +427,8 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     settings.retain_bytes = number(args, "retain-bytes");
     parse_duration(args.value_or_default("retain-age"), &settings.retain_age_ms);
     std::string registry = args.value("registry") ? args.value("registry") : default_registry();
+    //  Before anything listens or opens (it listened, then failed on it).
+    if (int problem = check_endpoint(args, command.name, "registry", registry)) return problem;
     std::string bind = args.value_or_default("bind");
 
     Reporter report{command.name, true};

@@ -92,7 +92,8 @@ inline long tcp_port(const std::string& endpoint) {
 }
 
 //  Why an endpoint given to bind or connect is not one, or "" when it may be: one without
-//  its transport ("localhost:5570": a hint to put tcp:// before it), a tcp:// port over
+//  its transport ("localhost:5570": a hint to put tcp:// before it), a tcp:// one without a
+//  port, a tcp:// port over
 //  65535 (libzmq would take it modulo 65536), or an IPv6 address (zgm's sockets are IPv4:
 //  libzmq said "No such device"). libzmq checks the rest.
 inline std::string endpoint_problem(const std::string& endpoint) {
@@ -103,6 +104,8 @@ inline std::string endpoint_problem(const std::string& endpoint) {
         return "cannot use '" + endpoint +
                "': zgm listens and connects over IPv4 only (give an IPv4 address, a host "
                "name or *)";
+    if (endpoint.compare(0, 6, "tcp://") == 0 && endpoint.find(':', 6) == std::string::npos)
+        return problem + ": no port (tcp://HOST:PORT)";
     return tcp_port(endpoint) > 65535 ? problem + ": a port is 0 to 65535" : "";
 }
 
