@@ -288,7 +288,9 @@ ZGM_EXPORT zgm_group_t* zgm_user_groups(zgm_user_t* self, size_t* count);
 ZGM_EXPORT int zgm_user_resolve(zgm_user_t* self, const char* group, zgm_group_t* info);
 //  Asks the registry to create a group, owned by this user, on a group server that accepts
 //  new groups. Again by its creator, after a lost reply, it succeeds with the same group
-//  (if the group has the policy asked for; ZGM_EEXISTS if not).
+//  (if the group has the policy asked for and is still the creator's; ZGM_EEXISTS if not).
+//  ZGM_EINVAL at once, nothing sent, for a name that is not 1 to ZGM_MAX_NAME letters,
+//  digits, '-', '_' or '.'.
 //  A registry that has just started takes it once it knows every group: the call waits.
 //  ZGM_EEXISTS: the name is taken (also by a group whose server is away); ZGM_ELIMIT: the
 //  registry's --max-groups, or 16 CREATEs of this key under way or in doubt; ZGM_EINDOUBT: the

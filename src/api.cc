@@ -741,6 +741,8 @@ int zgm_user_resolve(zgm_user_t* self, const char* group, zgm_group_t* info) {
 
 int zgm_user_create(zgm_user_t* self, const char* group, zgm_policy_t policy) {
     if (!self || !valid_group(group)) return -1;
+    //  A name the registry would refuse is not sent: the refusal does not wait for it.
+    if (!valid_name(group)) return fail(Error::kInvalid, invalid_name_reason());
     Call request(Call::kCreate);
     request.group = group;
     request.policy = policy == ZGM_POLICY_MEMBERS ? 1 : 0;

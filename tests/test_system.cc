@@ -237,6 +237,14 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(zgm_errno(), ZGM_EUNREACHABLE);
     assert_true(zgm::mono_ms() - start < 1500);
     assert_non_null(strstr(zgm_strerror(), "refused"));
+    //  A create of a name the registry would refuse says so at once, not that the
+    //  registry cannot be reached.
+    std::string long_name(ZGM_MAX_NAME + 1, 'n');
+    for (const char* name : {long_name.c_str(), "two words"}) {
+        assert_int_equal(zgm_user_create(user, name, ZGM_POLICY_OPEN), -1);
+        assert_int_equal(zgm_errno(), ZGM_EINVAL);
+        assert_non_null(strstr(zgm_strerror(), "a group name is 1 to 64"));
+    }
     //  A registry that takes the connection and never answers (stopped, or overloaded): each
     //  call and a send say it did not answer in time (ZGM_ETIMEOUT), not that it cannot be
     //  reached; joins and fetches said "not reachable" (ZGM_EUNREACHABLE), sends "where
