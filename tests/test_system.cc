@@ -475,7 +475,8 @@ void test_stats_are_for_the_servers_key_and_count_what_happened(void** state) {
     {
         Cluster cluster(registry_key.c_str());
         int port = 0;
-        cluster.add_server(NULL, {"counted"}, false, "tcp://127.0.0.1:*", &port,
+        std::string store = dir + "/store";
+        cluster.add_server(store.c_str(), {"counted"}, false, "tcp://127.0.0.1:*", &port,
                            server_key.c_str());
         zgm_user_t* alice = cluster.user("alice");
         assert_ok(zgm_user_join(alice, "counted"));
@@ -494,6 +495,9 @@ void test_stats_are_for_the_servers_key_and_count_what_happened(void** state) {
         assert_non_null(strstr(text.c_str(), "group/counted\tmessages\t3\n"));
         assert_non_null(strstr(text.c_str(), "group/counted\tmembers\t1\n"));
         assert_non_null(strstr(text.c_str(), "server\trss_kib\t"));
+        //  The three messages are kept in memory for fetches too (a chunk of 256 KiB).
+        long long recent = test::report_figure(text.c_str(), "server", "recent_bytes");
+        assert_true(recent >= 3 * 12 && recent <= 8 * 1024 * 1024);
         //  The registry's, with the registry's key.
         zgm_user_t* registrar = cluster.user("registrar", registry_key.c_str());
         report = zgm_user_stats(registrar, cluster.endpoint().c_str(), cluster.key());

@@ -928,6 +928,7 @@ void GroupServer::on_stats(const std::string& from, const Key& peer,
     uint64_t disk = 0;
     if (store_status_.is_ok()) store_->disk_size(&disk);
     report.add("server", "store_bytes", disk);
+    report.add("server", "recent_bytes", store_status_.is_ok() ? store_->recent_bytes() : 0);
     report.add("server", "groups", (uint64_t)groups_.size());
     ZapDomain* domain = listener_.domain();
     report.add("server", "connections", domain ? (uint64_t)domain->connections.load() : 0);

@@ -427,6 +427,7 @@ public:
     Status fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) override;
     Status trim(uint64_t now_us, uint64_t* trimmed) override;
     Status disk_size(uint64_t* bytes) override;
+    uint64_t recent_bytes() const override { return recent_.bytes(); }
 
 private:
     struct Group {

@@ -214,6 +214,9 @@ public:
     virtual Status trim(uint64_t now_us, uint64_t* trimmed) = 0;
     //  Bytes the store takes on disk (database and its WAL; 0 for memory).
     virtual Status disk_size(uint64_t* bytes) = 0;
+    //  Bytes of the newest messages kept in memory beside the database for fetches
+    //  (kRecentRowsBytes at most; 0 for the memory store, which keeps everything there).
+    virtual uint64_t recent_bytes() const { return 0; }
 };
 
 //  The key a zgm 0.1 user id (16 bytes) becomes where a migrated store keeps it as a message's
