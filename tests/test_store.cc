@@ -1536,6 +1536,14 @@ void test_recent_rows_keep_the_newest_run_of_each_group_within_their_bytes(void*
     rows.add(2, 12, 12, make_key(1), "", Uuid(), "y");
     assert_false(rows.covers(2, 10, 12));
     assert_true(rows.covers(2, 12, 12));
+    //  A group of one message holds about a kilobyte, not a chunk: 500 such groups fit in
+    //  the bytes of 4 chunks, and none of them is evicted.
+    RecentRows small(4 * chunk);
+    for (int64_t group = 1; group <= 500; group++)
+        small.add(group, 1, 1, make_key(1), "ann", Uuid(), std::string(100, 'm'));
+    for (int64_t group = 1; group <= 500; group++)
+        assert_true(small.covers(group, 1, 1));
+    assert_true(small.bytes() <= 4 * chunk);
     //  Nothing is kept with no bytes to keep it in.
     RecentRows none(0);
     none.add(1, 1, 1, make_key(1), "", Uuid(), "z");

@@ -8,6 +8,8 @@
 */
 #include "store/recent_rows.h"
 
+#include <algorithm>
+
 namespace zgm {
 
 void RecentRows::add(int64_t group, uint64_t seq, uint64_t timestamp, const Key& sender,
@@ -21,17 +23,20 @@ void RecentRows::add(int64_t group, uint64_t seq, uint64_t timestamp, const Key&
         //  Not the seq after the run (a row that could not be kept, or the first): the run
         //  starts again here.
         while (!run.chunks.empty())
-            drop_front(run);
+            drop_front(group, run);
         run.first = seq;
     }
     run.next = seq + 1;
     if (run.chunks.empty() || run.chunks.back().data.size() + size > kChunkBytes) {
+        if (run.chunks.empty()) bytes_ += kRunBytes;
         run.chunks.emplace_back();
         Chunk& chunk = run.chunks.back();
         chunk.first_seq = seq;
         chunk.order = chunks_started_++;
-        chunk.data.reserve(std::max(size, kChunkBytes));
-        bytes_ += chunk.data.capacity();
+        //  The first row's bytes exactly; the chunk grows as rows come.
+        chunk.data.reserve(size);
+        bytes_ += chunk_bytes(chunk);
+        if (run.chunks.size() == 1) fronts_.insert({chunk.order, group});
     }
     Chunk& chunk = run.chunks.back();
     Header header;
@@ -43,10 +48,17 @@ void RecentRows::add(int64_t group, uint64_t seq, uint64_t timestamp, const Key&
     memcpy(header.msg_id, msg_id.bytes, sizeof header.msg_id);
     header.body_size = (uint32_t)body.size();
     header.name_size = (uint16_t)sender_name.size();
+    size_t before = chunk_bytes(chunk);
+    //  Twice as much room as it had, up to a chunk's bytes: a full chunk wastes none.
+    if (chunk.data.size() + size > chunk.data.capacity())
+        chunk.data.reserve(
+            std::max(chunk.data.size() + size, std::min(kChunkBytes, 2 * chunk.data.capacity())));
     chunk.offsets.push_back((uint32_t)chunk.data.size());
-    chunk.data.append((const char*)&header, sizeof header);
-    chunk.data.append(sender_name);
-    chunk.data.append(body);
+    const char* bytes = (const char*)&header;
+    chunk.data.insert(chunk.data.end(), bytes, bytes + sizeof header);
+    chunk.data.insert(chunk.data.end(), sender_name.begin(), sender_name.end());
+    chunk.data.insert(chunk.data.end(), body.begin(), body.end());
+    bytes_ += chunk_bytes(chunk) - before;
     evict();
 }
 
@@ -58,7 +70,7 @@ void RecentRows::kept_from(int64_t group, uint64_t first) {
     //  Whole chunks below it go.
     while (!run.chunks.empty() &&
            (run.chunks.size() == 1 ? run.next : run.chunks[1].first_seq) <= first)
-        drop_front(run);
+        drop_front(group, run);
     if (run.chunks.empty()) runs_.erase(found);
 }
 
@@ -69,27 +81,29 @@ bool RecentRows::covers(int64_t group, uint64_t from, uint64_t to) const {
     return from <= to && from >= run.first && from >= run.chunks.front().first_seq && to < run.next;
 }
 
-void RecentRows::drop_front(Run& run) {
-    bytes_ -= run.chunks.front().data.capacity();
+void RecentRows::drop_front(int64_t group, Run& run) {
+    fronts_.erase({run.chunks.front().order, group});
+    bytes_ -= chunk_bytes(run.chunks.front());
     run.chunks.pop_front();
-    if (!run.chunks.empty() && run.chunks.front().first_seq > run.first)
-        run.first = run.chunks.front().first_seq;
+    if (run.chunks.empty()) {
+        bytes_ -= kRunBytes;
+        return;
+    }
+    fronts_.insert({run.chunks.front().order, group});
+    if (run.chunks.front().first_seq > run.first) run.first = run.chunks.front().first_seq;
+}
+
+size_t RecentRows::chunk_bytes(const Chunk& chunk) {
+    return sizeof(Chunk) + chunk.data.capacity() + chunk.offsets.capacity() * sizeof(uint32_t);
 }
 
 //  Past max_bytes_, the oldest chunk of all goes (a group's oldest is its first).
 void RecentRows::evict() {
-    while (bytes_ > max_bytes_) {
-        Run* oldest = nullptr;
-        int64_t oldest_group = 0;
-        for (auto& entry : runs_)
-            if (!entry.second.chunks.empty() &&
-                (!oldest || entry.second.chunks.front().order < oldest->chunks.front().order)) {
-                oldest = &entry.second;
-                oldest_group = entry.first;
-            }
-        if (!oldest) return;
-        drop_front(*oldest);
-        if (oldest->chunks.empty()) runs_.erase(oldest_group);
+    while (bytes_ > max_bytes_ && !fronts_.empty()) {
+        int64_t group = fronts_.begin()->second;
+        auto found = runs_.find(group);
+        drop_front(group, found->second);
+        if (found->second.chunks.empty()) runs_.erase(found);
     }
 }
 

@@ -8,7 +8,11 @@
     (BENCHMARKS.md, "What bounds fetch-since"); here a row is a header and two spans in a
     chunk of memory, read in place.
 
-    Each group keeps a run of consecutive seqs, in chunks of about kChunkBytes. A row is
+    Each group keeps a run of consecutive seqs, in chunks of up to about kChunkBytes that
+    grow as rows come (a group of one 100-byte message holds about 1.3 KB, its structures
+    included; a full chunk wastes nothing). Memory is counted as allocated; measured against
+    glibc's malloc, the count is 2 % below it for a group of many rows and 20 % above it
+    for groups of one. A row is
     added after its transaction committed, so what is here was stored; a row whose seq
     does not follow the run starts the group's run again. Retention's trims drop the chunks
     below the oldest kept seq, and a fetch reads rows here only when every seq it asks for
@@ -28,21 +32,24 @@
 #include "core/uuid.h"
 #include "store/store.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace zgm {
 
 class RecentRows {
 public:
-    //  Rows of about this many bytes share a chunk (one larger row has its own).
+    //  Rows of up to about this many bytes share a chunk (one larger row has its own).
     static constexpr size_t kChunkBytes = 256 * 1024;
 
-    //  Keeps at most max_bytes of rows (0: none).
+    //  Keeps rows in at most max_bytes of memory, counted as allocated (0: none).
     explicit RecentRows(size_t max_bytes) : max_bytes_(max_bytes) {}
 
     //  One committed message of group (the store's group key).
@@ -74,7 +81,7 @@ private:
         uint64_t first_seq = 0;
         uint64_t order = 0; //  when it was started, among every group's chunks
         std::vector<uint32_t> offsets;
-        std::string data;
+        std::vector<char> data; //  reserve() gives what it is asked, no more
     };
     struct Run {
         uint64_t first = 0; //  the oldest seq to read (retention may have dropped those below)
@@ -82,14 +89,21 @@ private:
         std::deque<Chunk> chunks;
     };
 
-    void drop_front(Run& run);
+    //  What a run holds besides its chunks: its entries in runs_ and fronts_, its deque's
+    //  map and first block (about 900 bytes with glibc's malloc).
+    static constexpr size_t kRunBytes = 1024;
+
+    static size_t chunk_bytes(const Chunk& chunk);
+    void drop_front(int64_t group, Run& run);
     void evict();
     static MessageView view_of(const Chunk& chunk, size_t index);
 
     size_t max_bytes_;
-    size_t bytes_ = 0;
+    size_t bytes_ = 0; //  the runs' and chunks' memory, as allocated
     uint64_t chunks_started_ = 0;
     std::unordered_map<int64_t, Run> runs_;
+    //  Each run's oldest chunk, by when it was started: the first is the oldest of all.
+    std::set<std::pair<uint64_t, int64_t>> fronts_;
 };
 
 template <typename Visit>
