@@ -8,9 +8,9 @@
 #  packages untouched) and BUILDDIR/sysroot.ini ([constants] sysroot = '...'). Does nothing if
 #  the sysroot's stamp says it was built with the same package list.
 #
-#  Apt sources: the host's own (/etc/apt/sources.list and sources.list.d/*.list, *.sources, both
-#  one-line and deb822), so no mirror name lives in the repo. Override with
-#  ZGM_APT_SOURCES="file ..." (e.g. a file with the main suite only) and the suite with ZGM_SUITE.
+#  Apt sources: the host's own (scripts/apt-sources.sh), so no mirror name lives in the repo.
+#  Override with ZGM_APT_SOURCES="file ..." (e.g. a file with the main suite only) and the suite
+#  with ZGM_SUITE.
 set -eu
 
 arch=${1:?usage: cross/sysroot.sh aarch64|armhf BUILDDIR}
@@ -49,40 +49,8 @@ fi
 #  the packages' dependencies. "debs" in the stamp rebuilds older sysroots that lack them.
 want="$debarch $suite $packages debs"
 
-#  without_security DIR FILE...: copies the sources files into DIR without their *-security
-#  suites (deb822 Suites: lines and one-line entries alike) and prints the copies' names.
-without_security() {
-    dir=$1
-    shift
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    for f in "$@"; do
-        out=$dir/$(basename "$f")
-        case "$f" in
-        *.sources)
-            #  Drop security suites from Suites:, then any stanza left with no suite.
-            awk 'BEGIN { RS = ""; ORS = "\n\n" }
-                 { n = split($0, line, "\n"); keep = 1; text = ""
-                   for (i = 1; i <= n; i++) {
-                     l = line[i]
-                     if (l ~ /^Suites:/) {
-                       m = split(substr(l, 8), w, /[ \t]+/); l = "Suites:"; k = 0
-                       for (j = 1; j <= m; j++)
-                         if (w[j] != "" && w[j] !~ /-security$/) { l = l " " w[j]; k++ }
-                       if (k == 0) keep = 0
-                     }
-                     text = text l "\n"
-                   }
-                   if (keep) printf "%s\n", text }' "$f" >"$out" ;;
-        *)
-            #  deb [options] URI SUITE COMPONENT...: drop lines whose suite is *-security.
-            awk '/^[ \t]*deb/ { i = 2; if ($2 ~ /^\[/) while (i <= NF && $i !~ /\]$/) i++
-                                if ($2 ~ /^\[/) i++; if ($(i + 1) ~ /-security$/) next }
-                 { print }' "$f" >"$out" ;;
-        esac
-        if grep -q '^[[:space:]]*[^#[:space:]]' "$out"; then echo "$out"; fi
-    done
-}
+# shellcheck source=scripts/apt-sources.sh
+. "$(dirname "$0")/../scripts/apt-sources.sh"
 
 #  One builder per build directory at a time (make -j, two terminals).
 exec 9>"$builddir/.sysroot.lock"
@@ -91,16 +59,7 @@ flock 9
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     :   # up to date
 else
-    sources=${ZGM_APT_SOURCES:-}
-    if [ -z "$sources" ]; then
-        for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-                 /etc/apt/sources.list.d/*.sources; do
-            #  Skip missing, empty and comment-only files (mmdebstrap rejects empty ones).
-            if [ -f "$f" ] && grep -q '^[[:space:]]*[^#[:space:]]' "$f"; then
-                sources="$sources $f"
-            fi
-        done
-    fi
+    sources=$(apt_sources)
     [ -n "$sources" ] || { echo "sysroot.sh: no apt sources on this host" >&2; exit 2; }
 
     echo "sysroot: $arch ($debarch, $suite) into $sysroot"

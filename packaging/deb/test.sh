@@ -27,7 +27,7 @@
 #  the cached base root stays (rm -rf build-deb/roots to drop it).
 #
 #  Environment: ZGM_DEB_OUT (default build-deb), JOBS (for --build), ZGM_SUITE and
-#  ZGM_APT_SOURCES (as for cross/sysroot.sh).
+#  ZGM_APT_SOURCES (as for cross/sysroot.sh; scripts/apt-sources.sh).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -106,37 +106,44 @@ if [ -z "$suite" ]; then
     # shellcheck disable=SC1091
     suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 fi
-sources=${ZGM_APT_SOURCES:-}
-if [ -z "$sources" ]; then
-    #  The host's own, as cross/sysroot.sh: no mirror name in the repository.
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-             /etc/apt/sources.list.d/*.sources; do
-        if [ -f "$f" ] && grep -q '^[[:space:]]*[^#[:space:]]' "$f"; then sources="$sources $f"; fi
-    done
-fi
+# shellcheck source=scripts/apt-sources.sh
+. "$top/scripts/apt-sources.sh"
+sources=$(apt_sources)
 [ -n "$sources" ] || { echo "test.sh: no apt sources on this host" >&2; exit 2; }
 base=$out/roots/base
 include=systemd,qemu-user,python3
 # shellcheck disable=SC2086  # a list of files
 want="$suite amd64,arm64,armhf $include $(cat $sources | md5sum)"
 make_base() {
-    local attempt
+    local attempt use stamp=$want
     rm -rf "$base" "$base.tmp"
-    for attempt in 1 2; do
+    #  Attempt 1 and its one retry use the sources as they are; a third and last one leaves
+    #  out the security suite (scripts/apt-sources.sh says why), as cross/sysroot.sh does.
+    #  Its stamp says so, and the next test.sh makes the root again.
+    for attempt in 1 2 3; do
+        use=$sources
+        if [ $attempt = 3 ]; then
+            [ -z "${ZGM_APT_SOURCES:-}" ] || break
+            # shellcheck disable=SC2086  # a list of files
+            use=$(without_security "$out/roots/apt-sources" $sources)
+            stamp="$want without-security"
+            echo "base root: WARNING: using the host's sources without the security suite"
+        fi
         #  In a mount namespace of its own: the proc, sys and dev mounts mmdebstrap makes in
         #  the root end with it, also when it is killed (they were left behind, and the
         #  cleanup's rm -rf of the half-made root went through them).
         # shellcheck disable=SC2086  # a list of files
         if unshare --mount --fork --kill-child -- \
                mmdebstrap --variant=minbase --architectures=amd64,arm64,armhf \
-               --include="$include" --skip=cleanup/apt/lists "$suite" "$base.tmp" $sources \
+               --include="$include" --skip=cleanup/apt/lists "$suite" "$base.tmp" $use \
                </dev/null >"$tmp/mmdebstrap.log" 2>&1; then
-            echo "$want" >"$base.tmp/.zgm-root-stamp"
+            echo "$stamp" >"$base.tmp/.zgm-root-stamp"
             mv "$base.tmp" "$base"
             echo "base root: $(du -sh "$base" | cut -f1)"
             return 0
         fi
-        grep '^E:' "$tmp/mmdebstrap.log" | tail -n 3
+        #  apt's errors, or the end of the log when there are none (mmdebstrap not found).
+        grep '^E:' "$tmp/mmdebstrap.log" | tail -n 3 || tail -n 3 "$tmp/mmdebstrap.log"
         rm -rf "$base.tmp"
         [ $attempt = 1 ] && echo "mmdebstrap failed, retrying once" && sleep 3
     done

@@ -1,0 +1,62 @@
+# shellcheck shell=sh
+#  The apt sources of the Debian roots that mmdebstrap makes: the ARM sysroots
+#  (cross/sysroot.sh) and the base root of the package tests (packaging/deb/test.sh).
+#  Sourced (POSIX sh); defines two functions and nothing else.
+
+#  apt_sources: prints $ZGM_APT_SOURCES, or else the host's own sources files
+#  (/etc/apt/sources.list, sources.list.d/*.list and *.sources, one-line and deb822 alike) that
+#  have an entry, so that no mirror name lives in the repository. Empty files are left out:
+#  mmdebstrap rejects them.
+apt_sources() {
+    if [ -n "${ZGM_APT_SOURCES:-}" ]; then
+        echo "$ZGM_APT_SOURCES"
+        return
+    fi
+    apt_sources_found=""
+    for apt_sources_file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+                            /etc/apt/sources.list.d/*.sources; do
+        if [ -f "$apt_sources_file" ] &&
+           grep -q '^[[:space:]]*[^#[:space:]]' "$apt_sources_file"; then
+            apt_sources_found="$apt_sources_found $apt_sources_file"
+        fi
+    done
+    echo "${apt_sources_found# }"
+}
+
+#  without_security DIR FILE...: copies the sources files into DIR without their *-security
+#  suites (deb822 Suites: lines and one-line entries alike) and prints the copies' names. For
+#  a last attempt: the mirror's security index of one architecture is sometimes inconsistent
+#  ("File has unexpected size ... Mirror sync in progress?") for a day, and apt-get update in
+#  mmdebstrap then fails on it. Run it in $(...): its variables are its own.
+without_security() {
+    without_security_dir=$1
+    shift
+    rm -rf "$without_security_dir"
+    mkdir -p "$without_security_dir"
+    for without_security_file in "$@"; do
+        without_security_out=$without_security_dir/$(basename "$without_security_file")
+        case "$without_security_file" in
+        *.sources)
+            #  Drop security suites from Suites:, then any stanza left with no suite.
+            awk 'BEGIN { RS = ""; ORS = "\n\n" }
+                 { n = split($0, line, "\n"); keep = 1; text = ""
+                   for (i = 1; i <= n; i++) {
+                     l = line[i]
+                     if (l ~ /^Suites:/) {
+                       m = split(substr(l, 8), w, /[ \t]+/); l = "Suites:"; k = 0
+                       for (j = 1; j <= m; j++)
+                         if (w[j] != "" && w[j] !~ /-security$/) { l = l " " w[j]; k++ }
+                       if (k == 0) keep = 0
+                     }
+                     text = text l "\n"
+                   }
+                   if (keep) printf "%s\n", text }' "$without_security_file" >"$without_security_out" ;;
+        *)
+            #  deb [options] URI SUITE COMPONENT...: drop lines whose suite is *-security.
+            awk '/^[ \t]*deb/ { i = 2; if ($2 ~ /^\[/) while (i <= NF && $i !~ /\]$/) i++
+                                if ($2 ~ /^\[/) i++; if ($(i + 1) ~ /-security$/) next }
+                 { print }' "$without_security_file" >"$without_security_out" ;;
+        esac
+        if grep -q '^[[:space:]]*[^#[:space:]]' "$without_security_out"; then echo "$without_security_out"; fi
+    done
+}
