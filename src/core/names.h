@@ -93,9 +93,8 @@ inline long tcp_port(const std::string& endpoint) {
 
 //  Why an endpoint given to bind or connect is not one, or "" when it may be: one without
 //  its transport ("localhost:5570": a hint to put tcp:// before it), a tcp:// one without a
-//  port, a tcp:// port over
-//  65535 (libzmq would take it modulo 65536), or an IPv6 address (zgm's sockets are IPv4:
-//  libzmq said "No such device"). libzmq checks the rest.
+//  port, a tcp:// port over 65535 (libzmq would take it modulo 65536), or an IPv6 address
+//  (zgm's sockets are IPv4: libzmq said "No such device"). libzmq checks the rest.
 inline std::string endpoint_problem(const std::string& endpoint) {
     std::string problem = "not an endpoint: '" + endpoint + "'";
     if (endpoint.find("://") == std::string::npos)
