@@ -302,6 +302,25 @@ void test_an_events_fd_made_non_blocking_ends_unreadable(void** state) {
     assert_int_equal(poll(&item, 1, 0), 0);
 }
 
+//  The events queue holds at most kMaxEvents: a put past them is refused and leaves the
+//  event with the actor (which holds back, caller_behind), and a take makes room again.
+void test_the_events_queue_refuses_a_put_past_its_bound(void** state) {
+    (void)state;
+    zgm::EventQueue queue;
+    for (size_t i = 0; i < zgm::EventQueue::kMaxEvents; i++) {
+        assert_false(queue.full());
+        assert_true(queue.put(new zgm::Event()));
+    }
+    assert_true(queue.full());
+    zgm::Event* refused = new zgm::Event();
+    assert_false(queue.put(refused));
+    delete queue.take();
+    assert_false(queue.full());
+    assert_true(queue.put(refused));
+    assert_true(queue.full());
+    //  The queue deletes what nobody took (ASan's leak check).
+}
+
 //  The fd is readable while anything waits, also what a call took from the queue to get
 //  at what it wanted: zgm_user_sent, waiting for an outcome, takes the messages that came
 //  before it, and the fd stayed unreadable with them waiting (a reader that polled slept
@@ -1450,6 +1469,7 @@ int main(void) {
         cmocka_unit_test(test_users_made_from_several_threads_at_once), //  first: see there
         cmocka_unit_test(test_a_program_exiting_with_objects_alive_exits_cleanly), //  as well
         cmocka_unit_test(test_an_events_fd_made_non_blocking_ends_unreadable),
+        cmocka_unit_test(test_the_events_queue_refuses_a_put_past_its_bound),
         cmocka_unit_test(test_a_user_fd_is_readable_while_messages_a_call_took_wait),
         cmocka_unit_test(test_calls_ride_out_signals),
         cmocka_unit_test(test_async_sends_each_get_an_outcome_in_order),
