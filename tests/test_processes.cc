@@ -612,6 +612,45 @@ void test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure(void*
     assert_int_equal(piped("/join nosuch\n/switch\n").status, 2);
 }
 
+//  A send that never gets an answer: the interactive client sends it again with its id until
+//  a minute has passed, then gives up saying that it may have been stored, with the message
+//  id, and exits 3 (in doubt), never 1 (a refusal). Stored once at most, after all.
+void test_the_interactive_client_gives_up_on_a_send_never_answered_after_a_minute(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    pid_t server = start_group(s, "server", {"--group", "general", "--memory"});
+    expect_log(s, "server", "serving general");
+    assert_int_equal(user(s, "carol", {"join", "general"}).status, 0);
+    std::vector<std::string> args = user_args(s, "carol");
+    if (test::slowdown() == 1) args.insert(args.end(), {"--timeout", "1500"});
+    int input = -1;
+    std::string log = log_path(s, "carol");
+    pid_t carol = test::start(args, log, {}, &input);
+    const char join[] = "/join general\n";
+    assert_int_equal(write(input, join, strlen(join)), (ssize_t)strlen(join));
+    expect_log(s, "carol", "general");
+    assert_int_equal(kill(server, SIGSTOP), 0);
+    s->undo.push_back([server] { kill(server, SIGCONT); });
+    const char line[] = "never answered\n";
+    assert_int_equal(write(input, line, strlen(line)), (ssize_t)strlen(line));
+    close(input);
+    int64_t sent_ms = zclock_mono();
+    int status = test::wait_exit(carol, 90000);
+    int64_t waited_ms = zclock_mono() - sent_ms;
+    kill(server, SIGCONT);
+    std::string said = test::read_file(log);
+    if (status != 3) fail_msg("exit %d, not 3; it said:\n%s", status, said.c_str());
+    assert_true(waited_ms >= 60000);
+    assert_non_null(strstr(said.c_str(), "gave up sending \"never answered\" to general after a "
+                                         "minute without an answer: it may have been stored "
+                                         "(message id "));
+    assert_null(strstr(said.c_str(), "not sent"));
+    Result fetched = user(s, "carol", {"fetch", "general"});
+    assert_int_equal(fetched.status, 0);
+    const char* first = strstr(fetched.out.c_str(), "never answered");
+    assert_true(!first || !strstr(first + 1, "never answered"));
+}
+
 //  127.0.0.1:port (0: any free port, when binding).
 struct sockaddr_in loopback(int port) {
     struct sockaddr_in address = {};
@@ -1681,6 +1720,9 @@ int main(int argc, char* argv[]) {
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_the_interactive_client_gives_up_on_a_send_never_answered_after_a_minute, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(test_send_refuses_an_empty_message, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_run_is_the_whole_system_in_one_process_and_keeps_its_store, setup, teardown),
