@@ -50,13 +50,16 @@ without_security() {
                      }
                      text = text l "\n"
                    }
-                   if (keep) printf "%s\n", text }' "$without_security_file" >"$without_security_out" ;;
+                   if (keep) printf "%s\n", text }' \
+                "$without_security_file" >"$without_security_out" ;;
         *)
             #  deb [options] URI SUITE COMPONENT...: drop lines whose suite is *-security.
             awk '/^[ \t]*deb/ { i = 2; if ($2 ~ /^\[/) while (i <= NF && $i !~ /\]$/) i++
                                 if ($2 ~ /^\[/) i++; if ($(i + 1) ~ /-security$/) next }
                  { print }' "$without_security_file" >"$without_security_out" ;;
         esac
-        if grep -q '^[[:space:]]*[^#[:space:]]' "$without_security_out"; then echo "$without_security_out"; fi
+        if grep -q '^[[:space:]]*[^#[:space:]]' "$without_security_out"; then
+            echo "$without_security_out"
+        fi
     done
 }
