@@ -65,19 +65,13 @@ else
     echo "sysroot: $arch ($debarch, $suite) into $sysroot"
     log=$builddir/sysroot.log
     : >"$log"
-    #  Attempt 1 and its one retry use the host's sources as they are. A third and last attempt
-    #  leaves out the security suite: its index for one architecture is sometimes inconsistent
-    #  on the mirror ("File has unexpected size ... Mirror sync in progress?") for hours. That
-    #  sysroot lacks security updates, which does not matter for linking and testing.
+    #  Attempt 1 and its one retry use the sources as they are; a third and last one leaves
+    #  out the security suite (scripts/apt-sources.sh says why). That sysroot lacks security
+    #  updates, which does not matter for linking and testing.
     for attempt in 1 2 3; do
         rm -rf "$sysroot" "$sysroot.tmp"
-        use=$sources
-        if [ $attempt = 3 ]; then
-            if [ -n "${ZGM_APT_SOURCES:-}" ]; then break; fi
-            # shellcheck disable=SC2086  # $sources is a list of file names
-            use=$(without_security "$builddir/apt-sources" $sources)
-            echo "sysroot: WARNING: using the host's sources without the security suite" >&2
-        fi
+        # shellcheck disable=SC2086  # $sources is a list of file names
+        use=$(attempt_sources $attempt "$builddir/apt-sources" sysroot $sources) || break
         # shellcheck disable=SC2086  # $use is a list of file names
         if mmdebstrap --variant=extract --architectures="$debarch" --include="$packages" \
                --skip=cleanup/apt/cache \

@@ -1,7 +1,7 @@
 # shellcheck shell=sh
 #  The apt sources of the Debian roots that mmdebstrap makes: the ARM sysroots
 #  (cross/sysroot.sh) and the base root of the package tests (packaging/deb/test.sh).
-#  Sourced (POSIX sh); defines two functions and nothing else.
+#  Sourced (POSIX sh); defines three functions and nothing else.
 
 #  apt_sources: prints $ZGM_APT_SOURCES, or else the host's own sources files
 #  (/etc/apt/sources.list, sources.list.d/*.list and *.sources, one-line and deb822 alike) that
@@ -62,4 +62,20 @@ without_security() {
             echo "$without_security_out"
         fi
     done
+}
+
+#  attempt_sources ATTEMPT DIR WHO FILE...: the sources for mmdebstrap's attempt 1, 2 or 3:
+#  the files as they are, then for the third and last a copy in DIR without the security
+#  suite, with a warning on stderr that starts with WHO. Fails on the third when
+#  ZGM_APT_SOURCES chose the files (they are used as they are, or not at all).
+attempt_sources() {
+    attempt_sources_number=$1 attempt_sources_dir=$2 attempt_sources_who=$3
+    shift 3
+    if [ "$attempt_sources_number" -lt 3 ]; then
+        echo "$*"
+        return 0
+    fi
+    [ -z "${ZGM_APT_SOURCES:-}" ] || return 1
+    echo "$attempt_sources_who: WARNING: using the host's sources without the security suite" >&2
+    without_security "$attempt_sources_dir" "$@"
 }

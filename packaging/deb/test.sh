@@ -118,17 +118,12 @@ make_base() {
     local attempt use stamp=$want
     rm -rf "$base" "$base.tmp"
     #  Attempt 1 and its one retry use the sources as they are; a third and last one leaves
-    #  out the security suite (scripts/apt-sources.sh says why), as cross/sysroot.sh does.
-    #  Its stamp says so, and the next test.sh makes the root again.
+    #  out the security suite (scripts/apt-sources.sh says why). Its stamp says so, and the
+    #  next test.sh makes the root again.
     for attempt in 1 2 3; do
-        use=$sources
-        if [ $attempt = 3 ]; then
-            [ -z "${ZGM_APT_SOURCES:-}" ] || break
-            # shellcheck disable=SC2086  # a list of files
-            use=$(without_security "$out/roots/apt-sources" $sources)
-            stamp="$want without-security"
-            echo "base root: WARNING: using the host's sources without the security suite"
-        fi
+        # shellcheck disable=SC2086  # a list of files
+        use=$(attempt_sources $attempt "$out/roots/apt-sources" "base root" $sources) || break
+        [ $attempt != 3 ] || stamp="$want without-security"
         #  In a mount namespace of its own: the proc, sys and dev mounts mmdebstrap makes in
         #  the root end with it, also when it is killed (they were left behind, and the
         #  cleanup's rm -rf of the half-made root went through them).

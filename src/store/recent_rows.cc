@@ -28,7 +28,7 @@ void RecentRows::add(int64_t group, uint64_t seq, uint64_t timestamp, const Key&
     }
     run.next = seq + 1;
     if (run.chunks.empty() || run.chunks.back().data.size() + size > kChunkBytes) {
-        if (run.chunks.empty()) bytes_ += kRunBytes;
+        bool first = run.chunks.empty();
         run.chunks.emplace_back();
         Chunk& chunk = run.chunks.back();
         chunk.first_seq = seq;
@@ -36,7 +36,10 @@ void RecentRows::add(int64_t group, uint64_t seq, uint64_t timestamp, const Key&
         //  The first row's bytes exactly; the chunk grows as rows come.
         chunk.data.reserve(size);
         bytes_ += chunk_bytes(chunk);
-        if (run.chunks.size() == 1) fronts_.insert({chunk.order, group});
+        if (first) {
+            bytes_ += kRunBytes;
+            fronts_.insert({chunk.order, group});
+        }
     }
     Chunk& chunk = run.chunks.back();
     Header header;

@@ -8,17 +8,15 @@
     (BENCHMARKS.md, "What bounds fetch-since"); here a row is a header and two spans in a
     chunk of memory, read in place.
 
-    Each group keeps a run of consecutive seqs, in chunks of up to about kChunkBytes that
-    grow as rows come (a group of one 100-byte message holds about 1.3 KB, its structures
-    included; a full chunk wastes nothing). Memory is counted as allocated; measured against
-    glibc's malloc, the count is 2 % below it for a group of many rows and 20 % above it
-    for groups of one. A row is
-    added after its transaction committed, so what is here was stored; a row whose seq
+    Each group keeps a run of consecutive seqs, in chunks of up to about kChunkBytes that grow
+    as rows come (a group of one 100-byte message holds about 1.3 KB, its structures included; a
+    full chunk wastes nothing). Memory is counted as allocated; measured against glibc's malloc,
+    the count is 2 % below it for a group of many rows and 20 % above it for groups of one. A
+    row is added after its transaction committed, so what is here was stored; a row whose seq
     does not follow the run starts the group's run again. Retention's trims drop the chunks
-    below the oldest kept seq, and a fetch reads rows here only when every seq it asks for
-    is here and kept. Past max_bytes (all groups together), the oldest chunk of all goes.
-    Nothing here is persistent: after a restart a fetch reads SQLite until new messages
-    come.
+    below the oldest kept seq, and a fetch reads rows here only when every seq it asks for is
+    here and kept. Past max_bytes (all groups together), the oldest chunk of all goes. Nothing
+    here is persistent: after a restart a fetch reads SQLite until new messages come.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
