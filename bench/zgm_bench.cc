@@ -26,7 +26,9 @@
                 to get every seq exactly once.
       latency   5,000 msgs/s to 10 members; p50, p99, p99.9 from zgm_user_send_async to
                 zgm_user_recv; `full`, `normal` and the memory store.
-      fetch     zgm_user_fetch since a timestamp over 200,000 stored messages, into one list.
+      fetch     zgm_user_fetch since a timestamp over 200,000 stored messages, into one list:
+                from a group server with its default --max-recent-bytes (8 MiB), then with
+                64 MiB (fetch_since_recent: all of them in memory).
       footprint RSS of an idle group server hosting 10 groups of 100 members (1,000 joins
                 by distinct keys through the API); code size.
       protocol  the protocol's limit, not the API: a raw DEALER speaking zgm_proto (CURVE
@@ -192,11 +194,12 @@ public:
         return &registry;
     }
 
-    //  A group server hosting groups; data_dir empty: the memory store. On failure nothing
-    //  is left of it.
+    //  A group server hosting groups; data_dir empty: the memory store; recent_bytes: its
+    //  --max-recent-bytes (0: the default). On failure nothing is left of it.
     bool start_server(Mode mode, const std::vector<std::string>& groups, const char* durability,
-                      const std::string& data_dir, GroupServer* server) {
-        if (start_server_once(mode, groups, durability, data_dir, server)) return true;
+                      const std::string& data_dir, GroupServer* server, uint64_t recent_bytes = 0) {
+        if (start_server_once(mode, groups, durability, data_dir, server, recent_bytes))
+            return true;
         stop_server(server);
         return false;
     }
@@ -218,8 +221,8 @@ public:
 
 private:
     bool start_server_once(Mode mode, const std::vector<std::string>& groups,
-                           const char* durability, const std::string& data_dir,
-                           GroupServer* server) {
+                           const char* durability, const std::string& data_dir, GroupServer* server,
+                           uint64_t recent_bytes) {
         const Registry* registry = this->registry(mode);
         if (!registry) return false;
         server->mode = mode;
@@ -232,6 +235,8 @@ private:
             if (!made || zgm_server_set_key(made, server_cert_.c_str()) != 0 ||
                 zgm_server_set_insecure(made, insecure) != 0 ||
                 zgm_server_set_limit(made, ZGM_LIMIT_RATE, 0) != 0 ||
+                (recent_bytes &&
+                 zgm_server_set_limit(made, ZGM_LIMIT_RECENT_BYTES, recent_bytes)) ||
                 (!data_dir.empty() && zgm_server_set_durability(made, durability) != 0))
                 return fail("group server: %s", zgm_strerror()), false;
             for (const std::string& group : groups)
@@ -261,6 +266,10 @@ private:
             for (const std::string& group : groups) {
                 args.push_back("--group");
                 args.push_back(group);
+            }
+            if (recent_bytes) {
+                args.push_back("--max-recent-bytes");
+                args.push_back(std::to_string(recent_bytes));
             }
             if (data_dir.empty()) {
                 args.push_back("--memory");
@@ -806,13 +815,17 @@ void bench_latency(Mode mode, const char* prefix, const char* durability, bool m
     g_servers->stop_server(&server);
 }
 
-//  zgm_user_fetch since a timestamp over 200,000 stored messages, into one list.
-void bench_fetch(Mode mode) {
-    const char* workload = "fetch_since";
+//  The group server's --max-recent-bytes in fetch_since_recent: the 200,000 messages (about
+//  190 bytes each, counted as allocated) all stay in memory.
+const uint64_t kFetchRecentBytes = 64u << 20;
+
+//  zgm_user_fetch since a timestamp over 200,000 stored messages, into one list, from a group
+//  server that keeps recent_bytes of the newest in memory (0: its default, 8 MiB).
+void fetch_since(Mode mode, const char* workload, uint64_t recent_bytes) {
     uint64_t count = scaled(200000);
     std::string group = "fetch";
     GroupServer server;
-    if (!g_servers->start_server(mode, {group}, "normal", data_dir(group), &server))
+    if (!g_servers->start_server(mode, {group}, "normal", data_dir(group), &server, recent_bytes))
         return fail("%s: cannot start a group server", workload);
     zgm_user_t* loader = new_sender(mode, "loader", group);
     zgm_user_t* reader = nullptr;
@@ -866,12 +879,19 @@ void bench_fetch(Mode mode) {
                        .add("context_switches", (uint64_t)(after.ru_nvcsw - before.ru_nvcsw +
                                                            after.ru_nivcsw - before.ru_nivcsw))
                        .add("api", "zgm_user_fetch(since_us), one list")
-                       .add("loaded_with", "zgm_user_send_async, durability normal"));
+                       .add("loaded_with", "zgm_user_send_async, durability normal")
+                       .add("max_recent_bytes",
+                            recent_bytes ? std::to_string(recent_bytes) : "the default"));
         }
     }
     zgm_user_destroy(&reader);
     zgm_user_destroy(&loader);
     g_servers->stop_server(&server);
+}
+
+void bench_fetch(Mode mode) {
+    fetch_since(mode, "fetch_since", 0);
+    fetch_since(mode, "fetch_since_recent", kFetchRecentBytes);
 }
 
 //  The text, data and bss of a binary, from `size`.
@@ -1203,6 +1223,10 @@ const Row kRows[] = {
      "fetch since timestamp, 200,000 stored, msg/s (JetStream by start time; "
      "Redis XRANGE)",
      false, nullptr, 1u << kRedis, 2.0},
+    {"fetch_since_recent",
+     "fetch since timestamp, the same, zgm with --max-recent-bytes 64 MiB (all 200,000 in "
+     "memory), msg/s",
+     false, "fetch_since", 1u << kRedis, 2.0},
     {"rss_idle", "idle server RSS, KiB (zgm: 10 groups x 100 members)", true, nullptr,
      1u << kMosquitto, 1.0},
     {"code_size_libzgm", "code size libzgm.so (text), bytes", true, nullptr, 0, 0},

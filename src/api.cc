@@ -393,6 +393,8 @@ static const char* limit_name(zgm_limit_t limit) {
         return "max-follows";
     case ZGM_LIMIT_FOLLOWER_BYTES:
         return "max-follower-bytes";
+    case ZGM_LIMIT_RECENT_BYTES:
+        return "max-recent-bytes";
     }
     return "";
 }

@@ -55,6 +55,7 @@ int limit_of(const std::string& name) {
         {"members", ZGM_LIMIT_MEMBERS},
         {"follows", ZGM_LIMIT_FOLLOWS},
         {"follower-bytes", ZGM_LIMIT_FOLLOWER_BYTES},
+        {"recent-bytes", ZGM_LIMIT_RECENT_BYTES},
     };
     for (const auto& entry : names)
         if (name == entry.first) return entry.second;

@@ -14,6 +14,7 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
     =========================================================================
 */
+#include "core/limits.h"
 #include "core/security.h"
 #include "core/zap.h"
 #include "store/store.h"
@@ -1839,8 +1840,8 @@ void test_a_reader_that_never_reads_is_cut_at_its_follower_limit(void** state) {
     //  The limit, the newest messages the store keeps in memory for fetches, and what the
     //  store and libzmq keep of their own; 0.1 held it all.
     if (kRssMeaningful)
-        assert_true(growth <=
-                    (long)(limit / 1024) + (long)(zgm::kRecentRowsBytes / 1024) + 6 * 1024);
+        assert_true(growth <= (long)(limit / 1024) +
+                                  (long)(zgm::ServerLimits().recent_bytes / 1024) + 6 * 1024);
 
     //  It reads at last: at most the limit was pushed to it.
     uint64_t pushed_bytes = 0, pushed = 0, last_pushed = 0;

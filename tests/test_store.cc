@@ -1498,8 +1498,8 @@ void test_sqlite_fetch_reads_the_same_from_memory_as_from_the_database(void** st
 //  started again at a gap, and never over its bytes (the oldest chunk of all goes first).
 void test_recent_rows_keep_the_newest_run_of_each_group_within_their_bytes(void** state) {
     (void)state;
-    const size_t chunk = RecentRows::kChunkBytes;
-    RecentRows rows(3 * chunk);
+    const size_t chunk = 16 * 1024; //  under a bound of 16 chunks, a chunk's limit
+    RecentRows rows(16 * chunk);
     std::string body(chunk / 4, 'x'); //  3 rows a chunk
     for (uint64_t seq = 1; seq <= 6; seq++)
         rows.add(1, seq, 100 + seq, make_key(seq), "a", make_uuid(seq), body);
@@ -1519,31 +1519,46 @@ void test_recent_rows_keep_the_newest_run_of_each_group_within_their_bytes(void*
     rows.kept_from(1, 5);
     assert_false(rows.covers(1, 4, 6));
     assert_true(rows.covers(1, 5, 6));
-    //  Another group's rows: past 3 chunks, the oldest of all goes: group 1's 4..6 first,
-    //  then group 2's own 1..3.
-    for (uint64_t seq = 1; seq <= 10; seq++)
+    //  Another group's rows, 16 chunks of them: past the bound the oldest of all goes, group
+    //  1's 4..6 first, then group 2's own first ones.
+    for (uint64_t seq = 1; seq <= 48; seq++)
         rows.add(2, seq, seq, make_key(1), "", Uuid(), body);
-    assert_true(rows.bytes() <= 3 * chunk);
+    assert_true(rows.bytes() <= 16 * chunk);
     assert_false(rows.covers(1, 6, 6));
-    assert_false(rows.covers(2, 1, 10));
-    assert_true(rows.covers(2, 4, 10));
+    assert_false(rows.covers(2, 1, 48));
+    assert_true(rows.covers(2, 19, 48));
     rows.read(2, 10, 10, [&](const MessageView& view) {
         assert_null(view.msg_id);
         assert_int_equal(view.sender_name_size, 0);
         return true;
     });
     //  A seq that does not follow the run starts it again.
-    rows.add(2, 12, 12, make_key(1), "", Uuid(), "y");
-    assert_false(rows.covers(2, 10, 12));
-    assert_true(rows.covers(2, 12, 12));
+    rows.add(2, 50, 50, make_key(1), "", Uuid(), "y");
+    assert_false(rows.covers(2, 48, 50));
+    assert_true(rows.covers(2, 50, 50));
+    //  A small bound holds many rows (its chunks are a sixteenth of it), not a chunk's
+    //  first few: 64 KiB keep at least 40 of 200 rows of 1,000 bytes.
+    RecentRows tiny(64 * 1024);
+    for (uint64_t seq = 1; seq <= 200; seq++)
+        tiny.add(1, seq, seq, make_key(1), "ann", Uuid(), std::string(1000, 't'));
+    assert_true(tiny.bytes() <= 64 * 1024);
+    assert_true(tiny.covers(1, 161, 200));
+    //  A lower bound applies at once; 0 keeps nothing.
+    tiny.set_max_bytes(16 * 1024);
+    assert_true(tiny.bytes() <= 16 * 1024);
+    assert_true(tiny.covers(1, 200, 200));
+    assert_false(tiny.covers(1, 161, 200));
+    tiny.set_max_bytes(0);
+    assert_int_equal(tiny.bytes(), 0);
+    assert_false(tiny.covers(1, 200, 200));
     //  A group of one message holds about a kilobyte, not a chunk: 500 such groups fit in
-    //  the bytes of 4 chunks, and none of them is evicted.
-    RecentRows small(4 * chunk);
+    //  the bytes of 4 full chunks, and none of them is evicted.
+    RecentRows small(4 * RecentRows::kChunkBytes);
     for (int64_t group = 1; group <= 500; group++)
         small.add(group, 1, 1, make_key(1), "ann", Uuid(), std::string(100, 'm'));
     for (int64_t group = 1; group <= 500; group++)
         assert_true(small.covers(group, 1, 1));
-    assert_true(small.bytes() <= 4 * chunk);
+    assert_true(small.bytes() <= 4 * RecentRows::kChunkBytes);
     //  Nothing is kept with no bytes to keep it in.
     RecentRows none(0);
     none.add(1, 1, 1, make_key(1), "", Uuid(), "z");

@@ -495,15 +495,88 @@ void test_stats_are_for_the_servers_key_and_count_what_happened(void** state) {
         assert_non_null(strstr(text.c_str(), "group/counted\tmessages\t3\n"));
         assert_non_null(strstr(text.c_str(), "group/counted\tmembers\t1\n"));
         assert_non_null(strstr(text.c_str(), "server\trss_kib\t"));
-        //  The three messages are kept in memory for fetches too (a chunk of 256 KiB).
+        //  The three messages are kept in memory for fetches too, within the default bound.
         long long recent = test::report_figure(text.c_str(), "server", "recent_bytes");
-        assert_true(recent >= 3 * 12 && recent <= 8 * 1024 * 1024);
+        assert_true(recent >= 3 * 12 && recent <= 8 * 1024 * 1024); //  --max-recent-bytes
         //  The registry's, with the registry's key.
         zgm_user_t* registrar = cluster.user("registrar", registry_key.c_str());
         report = zgm_user_stats(registrar, cluster.endpoint().c_str(), cluster.key());
         if (!report) fail_msg("registry stats: %s", zgm_strerror());
         assert_non_null(strstr(report, "registry\tgroups\t1\n"));
         free(report);
+    }
+    test::remove_tree(dir);
+}
+
+//  The server's recent_bytes figure, read with the server's own key.
+long long recent_bytes(zgm_user_t* operator_, const std::string& endpoint, const char* key) {
+    char* report = zgm_user_stats(operator_, endpoint.c_str(), key);
+    if (!report) fail_msg("stats: %s", zgm_strerror());
+    long long figure = test::report_figure(report, "server", "recent_bytes");
+    free(report);
+    return figure;
+}
+
+//  Fetches the whole group and checks it is seq 1..count, each body as sent.
+void expect_history(zgm_user_t* user, const char* group, const std::string& pad, int count) {
+    zgm_msglist_t* history = zgm_user_fetch(user, group, NULL);
+    if (!history) fail_msg("fetch: %s", zgm_strerror());
+    assert_int_equal(zgm_msglist_size(history), count);
+    for (int i = 0; i < count; i++) {
+        const zgm_msg_t* msg = zgm_msglist_get(history, i);
+        std::string body((const char*)zgm_msg_body(msg), zgm_msg_size(msg));
+        assert_int_equal(zgm_msg_seq(msg), i + 1);
+        assert_string_equal(body.c_str(), (std::to_string(i + 1) + pad).c_str());
+    }
+    zgm_msglist_destroy(&history);
+}
+
+//  --max-recent-bytes bounds the newest messages a group server keeps in memory for fetches,
+//  at once when lowered, and 0 keeps none; fetches give the same history either way.
+void test_max_recent_bytes_bounds_what_is_kept_in_memory_and_fetches_stay_whole(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    std::string server_key = dir + "/server.cert";
+    {
+        Cluster cluster;
+        int port = 0;
+        std::string store = dir + "/store";
+        zgm_server_t* server = cluster.add_server(store.c_str(), {"kept"}, false,
+                                                  "tcp://127.0.0.1:*", &port, server_key.c_str());
+        std::string endpoint = test::local_endpoint(port);
+        const uint64_t limit = 64 * 1024;
+        assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_RECENT_BYTES, limit));
+        //  A registry keeps no messages: it refuses the setting.
+        assert_int_equal(zgm_registry_set_limit(cluster.registry(), ZGM_LIMIT_RECENT_BYTES, 1), -1);
+        assert_int_equal(zgm_errno(), ZGM_EINVAL);
+        print_message("# the registry: %s\n", zgm_strerror());
+        zgm_user_t* alice = cluster.user("alice");
+        zgm_user_t* operator_ = cluster.user("operator", server_key.c_str());
+        assert_ok(zgm_user_join(alice, "kept"));
+        //  200 messages of about 1 KB: three times what the bound holds.
+        const std::string pad(1000, '.');
+        const int count = 200;
+        for (int i = 1; i <= count; i++)
+            send_text(alice, "kept", std::to_string(i) + pad);
+        long long held = recent_bytes(operator_, endpoint, server_key.c_str());
+        print_message("# %d messages of about 1 KB: %lld bytes kept in memory (bound %llu)\n",
+                      count, held, (unsigned long long)limit);
+        assert_true(held > (long long)limit / 2 && held <= (long long)limit);
+        expect_history(alice, "kept", pad, count);
+
+        //  Lowered to 0 while serving: nothing is kept, and the history is whole.
+        assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_RECENT_BYTES, 0));
+        assert_int_equal(recent_bytes(operator_, endpoint, server_key.c_str()), 0);
+        send_text(alice, "kept", std::to_string(count + 1) + pad);
+        assert_int_equal(recent_bytes(operator_, endpoint, server_key.c_str()), 0);
+        expect_history(alice, "kept", pad, count + 1);
+
+        //  Raised again: new messages are kept.
+        assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_RECENT_BYTES, limit));
+        send_text(alice, "kept", std::to_string(count + 2) + pad);
+        held = recent_bytes(operator_, endpoint, server_key.c_str());
+        assert_true(held > 1000 && held <= (long long)limit);
+        expect_history(alice, "kept", pad, count + 2);
     }
     test::remove_tree(dir);
 }
@@ -524,6 +597,8 @@ int main(void) {
         cmocka_unit_test(test_a_send_with_another_senders_message_id_is_refused_and_not_stored),
         cmocka_unit_test(test_server_stats_through_the_api_name_every_group),
         cmocka_unit_test(test_stats_are_for_the_servers_key_and_count_what_happened),
+        cmocka_unit_test(
+            test_max_recent_bytes_bounds_what_is_kept_in_memory_and_fetches_stay_whole),
     };
     return cmocka_run_group_tests_name("system", tests, NULL, NULL);
 }

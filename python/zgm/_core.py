@@ -97,6 +97,8 @@ class Limit(enum.IntEnum):
     """Groups one key may follow on a group server."""
     FOLLOWER_BYTES = 8
     """Bytes pushed to a follower beyond what it acknowledged."""
+    RECENT_BYTES = 9
+    """Bytes of the newest messages a group server keeps in memory for fetches."""
 
 
 #  -----------------------------------------------------------------------------------------

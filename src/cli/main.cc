@@ -419,7 +419,8 @@ int server_main(const spec::Command& command, int argc, char** argv) {
                             {"max-groups-per-owner", ZGM_LIMIT_GROUPS_PER_OWNER},
                             {"max-members", ZGM_LIMIT_MEMBERS},
                             {"max-follows", ZGM_LIMIT_FOLLOWS},
-                            {"max-follower-bytes", ZGM_LIMIT_FOLLOWER_BYTES}};
+                            {"max-follower-bytes", ZGM_LIMIT_FOLLOWER_BYTES},
+                            {"max-recent-bytes", ZGM_LIMIT_RECENT_BYTES}};
     for (const Limit& limit : limits)
         settings.limits.push_back(
             {args.where(limit.option), {limit.limit, number(args, limit.option)}});

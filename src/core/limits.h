@@ -33,6 +33,7 @@ struct ServerLimits {
     uint32_t members = 10000;           //  members (and, apart, allowed keys) per group
     uint32_t follows = 1000;            //  groups one key may follow on a group server
     uint64_t follower_bytes = 4u << 20; //  bytes pushed to a follower beyond its last ack
+    uint64_t recent_bytes = 8u << 20;   //  the newest messages kept in memory for fetches
 };
 
 //  The registry's defaults differ: its requests are small and it lists many groups.

@@ -237,6 +237,7 @@ void GroupServer::open_store(Durability durability) {
     }
     groups_.clear();
     if (!store_status_.is_ok()) return;
+    store_->set_recent_limit(limits_.recent_bytes);
     //  Groups and members already in the store are served again.
     std::vector<GroupInfo> infos;
     store_status_ = store_->list_groups(&infos);
@@ -383,6 +384,9 @@ Error GroupServer::set(const std::string& name, const std::string& value, std::s
         link_.set_advertise(value);
     } else if (name == "accept-new") {
         link_.set_accept_new(value == "1");
+    } else if (name == "max-recent-bytes" && parse_number(value, SIZE_MAX, &number)) {
+        limits_.recent_bytes = number;
+        if (store_) store_->set_recent_limit(number);
     } else if (!numeric) {
         *why = name + ": '" + value + "' is not a number";
         return Error::kInvalid;

@@ -22,7 +22,7 @@ namespace zgm {
 //                                advertise, accept-new (0|1), heartbeat (ms), max-rate,
 //                                max-connections and max-frame (before BIND), max-groups,
 //                                max-groups-per-owner, max-members, max-follows,
-//                                max-follower-bytes
+//                                max-follower-bytes, max-recent-bytes (0: none)
 //    ADD name owner policy    -> "is": hosts a group (owner: Z85 key or ""; policy 0|1)
 //    RETAIN group count bytes age_ms -> "is": a group's retention; group "" sets the
 //                                default, a ceiling for every group

@@ -27,7 +27,7 @@ void RecentRows::add(int64_t group, uint64_t seq, uint64_t timestamp, const Key&
         run.first = seq;
     }
     run.next = seq + 1;
-    if (run.chunks.empty() || run.chunks.back().data.size() + size > kChunkBytes) {
+    if (run.chunks.empty() || run.chunks.back().data.size() + size > chunk_limit_) {
         bool first = run.chunks.empty();
         run.chunks.emplace_back();
         Chunk& chunk = run.chunks.back();
@@ -52,10 +52,10 @@ void RecentRows::add(int64_t group, uint64_t seq, uint64_t timestamp, const Key&
     header.body_size = (uint32_t)body.size();
     header.name_size = (uint16_t)sender_name.size();
     size_t before = chunk_bytes(chunk);
-    //  Twice as much room as it had, up to a chunk's bytes: a full chunk wastes none.
+    //  Twice as much room as it had, up to a chunk's limit: a full chunk wastes none.
     if (chunk.data.size() + size > chunk.data.capacity())
         chunk.data.reserve(
-            std::max(chunk.data.size() + size, std::min(kChunkBytes, 2 * chunk.data.capacity())));
+            std::max(chunk.data.size() + size, std::min(chunk_limit_, 2 * chunk.data.capacity())));
     chunk.offsets.push_back((uint32_t)chunk.data.size());
     const char* bytes = (const char*)&header;
     chunk.data.insert(chunk.data.end(), bytes, bytes + sizeof header);
@@ -98,6 +98,12 @@ void RecentRows::drop_front(int64_t group, Run& run) {
 
 size_t RecentRows::chunk_bytes(const Chunk& chunk) {
     return sizeof(Chunk) + chunk.data.capacity() + chunk.offsets.capacity() * sizeof(uint32_t);
+}
+
+void RecentRows::set_max_bytes(size_t max_bytes) {
+    max_bytes_ = max_bytes;
+    chunk_limit_ = std::min(kChunkBytes, max_bytes / 16);
+    evict();
 }
 
 //  Past max_bytes_, the oldest chunk of all goes (a group's oldest is its first).

@@ -8,7 +8,8 @@
     (BENCHMARKS.md, "What bounds fetch-since"); here a row is a header and two spans in a
     chunk of memory, read in place.
 
-    Each group keeps a run of consecutive seqs, in chunks of up to about kChunkBytes that grow
+    Each group keeps a run of consecutive seqs, in chunks of up to about kChunkBytes (or a
+    sixteenth of max_bytes, when that is less, so that a small bound holds many) that grow
     as rows come (a group of one 100-byte message holds about 1.3 KB, its structures included; a
     full chunk wastes nothing). Memory is counted as allocated; measured against glibc's malloc,
     the count is 2 % below it for a group of many rows and 20 % above it for groups of one. A
@@ -48,7 +49,7 @@ public:
     static constexpr size_t kChunkBytes = 256 * 1024;
 
     //  Keeps rows in at most max_bytes of memory, counted as allocated (0: none).
-    explicit RecentRows(size_t max_bytes) : max_bytes_(max_bytes) {}
+    explicit RecentRows(size_t max_bytes) { set_max_bytes(max_bytes); }
 
     //  One committed message of group (the store's group key).
     void add(int64_t group, uint64_t seq, uint64_t timestamp, const Key& sender,
@@ -63,6 +64,8 @@ public:
     void read(int64_t group, uint64_t from, uint64_t to, Visit visit) const;
 
     size_t bytes() const { return bytes_; }
+    //  A new bound: past it the oldest chunks go at once.
+    void set_max_bytes(size_t max_bytes);
 
 private:
     //  A row: its header, then the sender's name and the body.
@@ -96,8 +99,9 @@ private:
     void evict();
     static MessageView view_of(const Chunk& chunk, size_t index);
 
-    size_t max_bytes_;
-    size_t bytes_ = 0; //  the runs' and chunks' memory, as allocated
+    size_t max_bytes_ = 0;
+    size_t chunk_limit_ = 0; //  kChunkBytes, or less under a small max_bytes_
+    size_t bytes_ = 0;       //  the runs' and chunks' memory, as allocated
     uint64_t chunks_started_ = 0;
     std::unordered_map<int64_t, Run> runs_;
     //  Each run's oldest chunk, by when it was started: the first is the oldest of all.

@@ -11,9 +11,11 @@
 #include "store/recent_rows.h"
 #include "store/store_internal.h"
 #include "core/clock.h"
+#include "core/limits.h"
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -428,6 +430,9 @@ public:
     Status trim(uint64_t now_us, uint64_t* trimmed) override;
     Status disk_size(uint64_t* bytes) override;
     uint64_t recent_bytes() const override { return recent_.bytes(); }
+    void set_recent_limit(uint64_t bytes) override {
+        recent_.set_max_bytes((size_t)std::min<uint64_t>(bytes, SIZE_MAX));
+    }
 
 private:
     struct Group {
@@ -473,7 +478,7 @@ private:
     sqlite3_stmt* stmts_[kStatementCount] = {};
     std::map<std::string, Group> groups_;
     Retention ceiling_; //  set_retention_ceiling's
-    RecentRows recent_{kRecentRowsBytes};
+    RecentRows recent_{ServerLimits().recent_bytes};
 };
 
 SqliteStore::~SqliteStore() {

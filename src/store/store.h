@@ -214,9 +214,12 @@ public:
     virtual Status trim(uint64_t now_us, uint64_t* trimmed) = 0;
     //  Bytes the store takes on disk (database and its WAL; 0 for memory).
     virtual Status disk_size(uint64_t* bytes) = 0;
-    //  Bytes of the newest messages kept in memory beside the database for fetches
-    //  (kRecentRowsBytes at most; 0 for the memory store, which keeps everything there).
+    //  Bytes of the newest messages kept in memory beside the database for fetches (at most
+    //  what set_recent_limit said; 0 for the memory store, which keeps everything there).
     virtual uint64_t recent_bytes() const { return 0; }
+    //  Keeps at most this many bytes of them (0: none), counted as allocated; the oldest go
+    //  at once when they are over it. The group server's --max-recent-bytes.
+    virtual void set_recent_limit(uint64_t bytes) { (void)bytes; }
 };
 
 //  The key a zgm 0.1 user id (16 bytes) becomes where a migrated store keeps it as a message's
@@ -260,9 +263,9 @@ std::unique_ptr<Store> open_memory_store();
 //  *notice (may be NULL) is set to one line worth logging about what the open did beyond
 //  opening (the migration and what it kept and dropped), or cleared when there is none.
 //  max_pages, when not 0, caps the database size (PRAGMA max_page_count) - for tests of a
-//  full disk. The newest messages, kRecentRowsBytes of them across groups, are also kept in
-//  memory as they are appended, and a fetch of them reads no SQLite row (recent_rows.h).
-constexpr size_t kRecentRowsBytes = 8 * 1024 * 1024;
+//  full disk. The newest messages, ServerLimits' recent_bytes of them across groups until
+//  set_recent_limit says otherwise, are also kept in memory as they are appended, and a fetch
+//  of them reads no SQLite row (recent_rows.h).
 Status open_sqlite_store(const std::string& data_dir, Durability durability,
                          std::unique_ptr<Store>* store, std::string* notice = nullptr,
                          uint32_t max_pages = 0);
