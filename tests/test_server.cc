@@ -2071,6 +2071,53 @@ void test_member_catches_up_after_dropped_pushes(void** state) {
     assert_true(fetches >= 2);
 }
 
+//  A group written to while nobody follows it keeps no window of pushes (93df08b): a member
+//  that follows it afterwards from its end gets what comes next pushed, none of it dropped,
+//  and one that follows from its first message catches up by FETCH, each message once.
+void test_a_group_written_with_no_follower_pushes_to_one_that_comes_later(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& admin = client(fixture);
+    assert_ok(zgm_server_add_admin(fixture->server, admin.keys().public_txt.c_str()));
+    zgm_user_t* alice = fixture->alice;
+    assert_ok(zgm_user_unfollow(alice, "general"));
+    auto send = [&](uint64_t seq) {
+        uint64_t stored = 0;
+        std::string body = "m" + std::to_string(seq);
+        assert_ok(zgm_user_send(alice, "general", body.data(), body.size(), NULL, &stored, NULL));
+        assert_int_equal(stored, seq);
+    };
+    for (uint64_t seq = 1; seq <= 100; seq++)
+        send(seq);
+    assert_int_equal(figure(admin, "group/general", "pushes"), 0);
+
+    zgm_user_t* bob = fixture->cluster->user("bob");
+    assert_ok(zgm_user_join(bob, "general")); //  follows from the group's end
+    //  Carol joined in another process earlier (her key's membership) and follows from 0.
+    std::string carol_key = temp_dir(fixture) + "/carol.cert";
+    zgm_user_t* joiner = fixture->cluster->user("carol", carol_key.c_str());
+    assert_ok(zgm_user_join(joiner, "general"));
+    fixture->cluster->forget(joiner);
+    zgm_user_destroy(&joiner);
+    zgm_user_t* carol = fixture->cluster->user("carol", carol_key.c_str());
+    assert_ok(zgm_user_follow(carol, "general", 0));
+    for (uint64_t seq = 101; seq <= 103; seq++)
+        send(seq);
+    for (uint64_t seq = 101; seq <= 103; seq++)
+        assert_int_equal(recv_seq(bob, 5000), seq);
+    for (uint64_t seq = 1; seq <= 103; seq++)
+        assert_int_equal(recv_seq(carol, 5000), seq);
+    //  Bob had every push; carol, behind the group's end when she followed, none until her
+    //  next FOLLOW acknowledged what she fetched.
+    assert_true(figure(admin, "group/general", "pushes") >= 3);
+    long long dropped = figure(admin, "group/general", "dropped_pushes");
+    assert_true(dropped <= 3);
+    send(104);
+    assert_int_equal(recv_seq(bob, 5000), 104);
+    assert_int_equal(recv_seq(carol, 5000), 104);
+    assert_int_equal(recv_seq(bob, 1000), 0);
+    assert_int_equal(recv_seq(carol, 1000), 0);
+}
+
 //  A group server that says a group is not there while the registry routes it there (a
 //  server that lost its store, say): a send is refused ZGM_ENOTFOUND once the registry,
 //  asked again, names that server again, not sent there until its time runs out.
@@ -2706,6 +2753,7 @@ int main(int argc, char** argv) {
         TEST(test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines),
         TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),
         TEST(test_member_catches_up_after_dropped_pushes),
+        TEST(test_a_group_written_with_no_follower_pushes_to_one_that_comes_later),
         TEST(test_a_send_the_routed_server_says_is_not_there_is_not_found),
         TEST(test_a_second_group_server_with_the_same_key_is_refused),
         TEST(test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable),
