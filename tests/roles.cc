@@ -10,8 +10,9 @@
                           [--registry-limit NAME=VALUE]... [--server-limit NAME=VALUE]...
            zgm_test_roles --flood ENDPOINT SERVER_KEY CURVE TCP
     NAME is rate, connections, frame, groups, groups-per-owner, members, follows,
-    follower-bytes or recent-bytes (zgm_limit_t). The group server hosts the open groups named, with no
-    owner; with a registry it trusts the server and the server registers there.
+    follower-bytes or recent-bytes (zgm_limit_t). The group server hosts the open groups
+    named, with no owner; with a registry it trusts the server and the server registers
+    there.
     Prints "registry ENDPOINT KEY" and "server ENDPOINT KEY" for what it runs, then "ready",
     and runs until SIGTERM or SIGINT.
 
