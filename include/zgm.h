@@ -101,7 +101,8 @@ typedef enum {
     ZGM_LIMIT_MEMBERS = 6,          //  members (and, apart, keys added) per group
     ZGM_LIMIT_FOLLOWS = 7,          //  groups one key may follow on a group server
     ZGM_LIMIT_FOLLOWER_BYTES = 8,   //  bytes pushed to a follower beyond what it acknowledged
-    ZGM_LIMIT_RECENT_BYTES = 9      //  bytes of the newest messages kept in memory for fetches
+    ZGM_LIMIT_RECENT_BYTES = 9      //  bytes of the newest messages a SQLite store keeps in
+                                    //  memory for fetches (0: none)
 } zgm_limit_t;
 
 //  The error code of the last failed call in this thread.

@@ -531,21 +531,28 @@ void expect_history(zgm_user_t* user, const char* group, const std::string& pad,
     zgm_msglist_destroy(&history);
 }
 
-//  --max-recent-bytes bounds the newest messages a group server keeps in memory for fetches,
-//  at once when lowered, and 0 keeps none; fetches give the same history either way.
+//  --max-recent-bytes bounds the newest messages a group server keeps in memory for fetches
+//  (set before the store is opened again for its durability, as the command line may), at
+//  once when lowered, and 0 keeps none; fetches give the same history either way.
 void test_max_recent_bytes_bounds_what_is_kept_in_memory_and_fetches_stay_whole(void** state) {
     (void)state;
     std::string dir = test::make_temp_dir();
     std::string server_key = dir + "/server.cert";
     {
         Cluster cluster;
-        int port = 0;
         std::string store = dir + "/store";
-        zgm_server_t* server = cluster.add_server(store.c_str(), {"kept"}, false,
-                                                  "tcp://127.0.0.1:*", &port, server_key.c_str());
-        std::string endpoint = test::local_endpoint(port);
         const uint64_t limit = 64 * 1024;
+        zgm_server_t* server = zgm_server_new(store.c_str());
+        assert_non_null(server);
+        assert_ok(zgm_server_set_key(server, server_key.c_str()));
+        assert_ok(zgm_registry_trust(cluster.registry(), zgm_server_key(server)));
         assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_RECENT_BYTES, limit));
+        assert_ok(zgm_server_set_durability(server, "normal")); //  opens the store again
+        assert_ok(zgm_server_add(server, "kept", NULL, ZGM_POLICY_OPEN));
+        int port = zgm_server_bind(server, "tcp://127.0.0.1:*");
+        assert_true(port > 0);
+        assert_ok(zgm_server_connect(server, cluster.endpoint().c_str(), cluster.key()));
+        std::string endpoint = test::local_endpoint(port);
         //  A registry keeps no messages: it refuses the setting.
         assert_int_equal(zgm_registry_set_limit(cluster.registry(), ZGM_LIMIT_RECENT_BYTES, 1), -1);
         assert_int_equal(zgm_errno(), ZGM_EINVAL);
@@ -577,6 +584,7 @@ void test_max_recent_bytes_bounds_what_is_kept_in_memory_and_fetches_stay_whole(
         held = recent_bytes(operator_, endpoint, server_key.c_str());
         assert_true(held > 1000 && held <= (long long)limit);
         expect_history(alice, "kept", pad, count + 2);
+        zgm_server_destroy(&server);
     }
     test::remove_tree(dir);
 }

@@ -384,7 +384,8 @@ Error GroupServer::set(const std::string& name, const std::string& value, std::s
         link_.set_advertise(value);
     } else if (name == "accept-new") {
         link_.set_accept_new(value == "1");
-    } else if (name == "max-recent-bytes" && parse_number(value, SIZE_MAX, &number)) {
+    } else if (name == "max-recent-bytes" && parse_number(value, UINT64_MAX, &number)) {
+        //  Past the address space (armhf), it is no bound: the store takes SIZE_MAX.
         limits_.recent_bytes = number;
         if (store_) store_->set_recent_limit(number);
     } else if (!numeric) {

@@ -15,7 +15,8 @@ namespace zgm {
 void RecentRows::add(int64_t group, uint64_t seq, uint64_t timestamp, const Key& sender,
                      const std::string& sender_name, const Uuid& msg_id, const std::string& body) {
     size_t size = sizeof(Header) + sender_name.size() + body.size();
-    if (!max_bytes_ || size > max_bytes_ || sender_name.size() > UINT16_MAX ||
+    //  A row that would not fit with its run and chunk would go again at once.
+    if (size + kRunBytes + sizeof(Chunk) > max_bytes_ || sender_name.size() > UINT16_MAX ||
         body.size() > UINT32_MAX)
         return;
     Run& run = runs_[group];
