@@ -5,7 +5,7 @@
     Usage: zgm-bench [--json] [--inproc] [--only SETS] [--quick] [--security LIST]
                      [--zgm PATH] [--random-ids] [--base DIR] [--scale F]
                      [--time-scale F] [--rate N] [--verbose]
-           zgm-bench --report FILE...
+           zgm-bench --report FILE... [--round FILE...]...
 
     Every zgm figure is measured as a user's program gets it: zgm_user_t objects calling
     include/zgm.h, against servers started as a deployment starts them - a `zgm registry`
@@ -38,8 +38,10 @@
     Every load is bounded in count and in time. It prints a table, or with --json one
     JSON object per figure: {"workload","system","value","unit","params"}. --report reads
     such lines (from zgm-bench and zgm-bench-peers) and prints the side-by-side table with
-    zgm's ratio to the best peer and the targets of the issue, then the secure section
-    (secure_report.cc): zgm-curve beside the peers with TLS.
+    zgm's ratio to the best peer and the targets of the issue. Each --round names the files of
+    another round that ran the target workloads again: a table of each target's ratio round by
+    round follows, with the median as the verdict. Then the secure section (secure_report.cc):
+    zgm-curve beside the peers with TLS.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -91,9 +93,9 @@ struct Options {
     std::string zgm;  //  the zgm program
     std::string base; //  where data directories and keys go
     std::vector<Mode> modes = {Mode::kCurve, Mode::kInsecure};
-    bool random_ids = false;         //  the caller gives random message ids
-    uint64_t latency_rate = 5000;    //  messages/s of the latency workloads
-    std::vector<std::string> report; //  --report files
+    bool random_ids = false;                      //  the caller gives random message ids
+    uint64_t latency_rate = 5000;                 //  messages/s of the latency workloads
+    std::vector<std::vector<std::string>> report; //  --report files, round by round
 };
 
 Options g_options;
@@ -1245,9 +1247,11 @@ const Row kRows[] = {
      0},
 };
 
-int report(const std::vector<std::string>& files) {
-    //  (workload, column) -> value and system
-    std::map<std::pair<std::string, int>, std::pair<double, std::string>> cells;
+//  (workload, column) -> value and system, from JSON lines of one round.
+using Cells = std::map<std::pair<std::string, int>, std::pair<double, std::string>>;
+
+Cells read_cells(const std::vector<std::string>& files) {
+    Cells cells;
     for (const std::string& file : files) {
         std::string text = read_file(file);
         size_t start = 0;
@@ -1262,74 +1266,180 @@ int report(const std::vector<std::string>& files) {
             cells[{figure.workload, column}] = {figure.value, figure.system};
         }
     }
+    return cells;
+}
+
+//  A row's figure in each column (-1: none): zgm's and the limits' from the row's own
+//  workload, the peers' from peers_from.
+void row_values(const Row& row, const Cells& cells, double values[kColumns],
+                const std::string* systems[kColumns]) {
+    std::string peers = row.peers_from ? row.peers_from : row.workload;
+    for (int c = 0; c < kColumns; c++) {
+        bool own = c == kCurve || c == kZgm || c == kLimit;
+        auto found = cells.find({own ? row.workload : peers, c});
+        values[c] = found != cells.end() ? found->second.first : -1;
+        systems[c] = found != cells.end() ? &found->second.second : nullptr;
+    }
+}
+
+//  ours against peer: >= 1 means zgm is as good or better.
+double ratio_to(const Row& row, double ours, double peer) {
+    return row.lower_better ? peer / ours : ours / peer;
+}
+
+//  The best figure among the peers in mask (-1: none).
+double best_peer(const Row& row, const double values[kColumns], unsigned mask) {
+    double best = -1;
+    for (int c = kNats; c <= kMosquitto; c++)
+        if ((mask & (1u << c)) && values[c] > 0 &&
+            (best < 0 || (row.lower_better ? values[c] < best : values[c] > best)))
+            best = values[c];
+    return best;
+}
+
+//  The peers a row's target compares with, as "NATS/Redis".
+std::string target_names(const Row& row) {
+    std::string names;
+    for (int c = kNats; c <= kMosquitto; c++)
+        if (row.target_columns & (1u << c))
+            names += std::string(names.empty() ? "" : "/") + kColumnNames[c];
+    return names;
+}
+
+const unsigned kEveryPeer = (1u << kNats) | (1u << kRedis) | (1u << kMosquitto);
+
+//  The table of one round: every system's figure on each row, zgm's ratio to the best peer
+//  and to the target's.
+void print_table(const Cells& cells) {
     printf("| workload | zgm-curve | zgm | NATS | Redis | Mosquitto | limit | zgm-curve / best "
            "peer | zgm / best peer | target |\n");
     printf("|---|--:|--:|--:|--:|--:|--:|--:|--:|---|\n");
     for (const Row& row : kRows) {
+        double values[kColumns];
+        const std::string* systems[kColumns];
+        row_values(row, cells, values, systems);
         bool any = false;
         for (int c = 0; c < kColumns; c++)
-            any = any || cells.count({row.workload, c});
+            any =
+                any || (systems[c] && (c == kCurve || c == kZgm || c == kLimit || !row.peers_from));
         if (!any) continue;
-        std::string peers = row.peers_from ? row.peers_from : row.workload;
-        double values[kColumns];
         std::string line = std::string("| ") + row.label + " |";
         for (int c = 0; c < kColumns; c++) {
-            bool own = c == kCurve || c == kZgm || c == kLimit;
-            auto found = cells.find({own ? row.workload : peers, c});
-            values[c] = found != cells.end() ? found->second.first : -1;
             std::string cell = values[c] >= 0 ? format_value(values[c]) : "";
-            if (values[c] >= 0 && !own &&
-                (found->second.second == "nats-js" || found->second.second == "redis-always" ||
-                 found->second.second == "redis-everysec"))
-                cell += " (" + found->second.second + ")";
-            if (values[c] >= 0 && c == kLimit) cell += " (" + found->second.second + ")";
+            if (values[c] >= 0 && c != kCurve && c != kZgm && c != kLimit &&
+                (*systems[c] == "nats-js" || *systems[c] == "redis-always" ||
+                 *systems[c] == "redis-everysec"))
+                cell += " (" + *systems[c] + ")";
+            if (values[c] >= 0 && c == kLimit) cell += " (" + *systems[c] + ")";
             line += " " + cell + " |";
         }
-        //  zgm's ratio to the best peer: >= 1 means zgm is as good or better.
-        double best = -1;
-        for (int c = kNats; c <= kMosquitto; c++)
-            if (values[c] > 0 &&
-                (best < 0 || (row.lower_better ? values[c] < best : values[c] > best)))
-                best = values[c];
-        auto ratio_to = [&](double ours, double peer) {
-            return row.lower_better ? peer / ours : ours / peer;
-        };
+        double best = best_peer(row, values, kEveryPeer);
         for (int c : {kCurve, kZgm}) {
             char ratio[64] = "";
             if (best > 0 && values[c] > 0)
-                snprintf(ratio, sizeof ratio, "%.2f", ratio_to(values[c], best));
+                snprintf(ratio, sizeof ratio, "%.2f", ratio_to(row, values[c], best));
             line += std::string(" ") + ratio + " |";
         }
         std::string target;
         if (row.target > 0 && (values[kZgm] > 0 || values[kCurve] > 0)) {
-            double against = -1;
-            std::string names;
-            for (int c = kNats; c <= kMosquitto; c++)
-                if (row.target_columns & (1u << c)) {
-                    names += std::string(names.empty() ? "" : "/") + kColumnNames[c];
-                    if (values[c] > 0 && (against < 0 || (row.lower_better ? values[c] < against
-                                                                           : values[c] > against)))
-                        against = values[c];
-                }
+            double against = best_peer(row, values, row.target_columns);
             if (against > 0) {
                 char text[96];
-                snprintf(text, sizeof text, "needs >= %.1f vs %s:", row.target, names.c_str());
+                snprintf(text, sizeof text, "needs >= %.1f vs %s:", row.target,
+                         target_names(row).c_str());
                 target = text;
                 for (int c : {kCurve, kZgm}) {
                     if (values[c] <= 0) continue;
-                    double ratio = ratio_to(values[c], against);
+                    double ratio = ratio_to(row, values[c], against);
                     snprintf(text, sizeof text, " %s %.2f **%s**", kColumnNames[c], ratio,
                              ratio >= row.target ? "met" : "missed");
                     target += text;
                 }
             } else {
-                target = "no " + names + " figure";
+                target = "no " + target_names(row) + " figure";
             }
         }
         line += " " + target + " |";
         printf("%s\n", line.c_str());
     }
-    print_secure_report(files);
+}
+
+double median(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    size_t n = values.size();
+    return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+//  The targets round by round: each round ran zgm and the peers one right after the other,
+//  so each round's ratio compares figures measured minutes apart; the median of the
+//  rounds' ratios is the verdict.
+void print_rounds(const std::vector<Cells>& rounds) {
+    printf("\nThe targets over %zu rounds, zgm-curve / zgm against the target's peer in each "
+           "round (round 1: the table above):\n\n",
+           rounds.size());
+    std::string header = "| target |", rule = "|---|";
+    for (size_t r = 0; r < rounds.size(); r++) {
+        header += " round " + std::to_string(r + 1) + " |";
+        rule += "--:|";
+    }
+    printf("%s median | verdict (median) |\n%s--:|---|\n", header.c_str(), rule.c_str());
+    for (const Row& row : kRows) {
+        if (row.target <= 0) continue;
+        char text[160];
+        snprintf(text, sizeof text, "| %s: >= %.1f x %s |", row.workload, row.target,
+                 target_names(row).c_str());
+        std::string line = text;
+        std::vector<double> ratios[kColumns];
+        for (const Cells& cells : rounds) {
+            double values[kColumns];
+            const std::string* systems[kColumns];
+            row_values(row, cells, values, systems);
+            double against = best_peer(row, values, row.target_columns);
+            std::string cell;
+            for (int c : {kCurve, kZgm}) {
+                if (against > 0 && values[c] > 0) {
+                    double ratio = ratio_to(row, values[c], against);
+                    ratios[c].push_back(ratio);
+                    snprintf(text, sizeof text, "%.2f", ratio);
+                    cell += text;
+                } else {
+                    cell += "-";
+                }
+                if (c == kCurve) cell += " / ";
+            }
+            line += " " + cell + " |";
+        }
+        if (ratios[kCurve].empty() && ratios[kZgm].empty()) continue;
+        std::string medians, verdict;
+        for (int c : {kCurve, kZgm}) {
+            if (ratios[c].empty()) {
+                medians += c == kCurve ? "- / " : "-";
+                continue;
+            }
+            double m = median(ratios[c]);
+            snprintf(text, sizeof text, c == kCurve ? "%.2f / " : "%.2f", m);
+            medians += text;
+            snprintf(text, sizeof text, "%s%s **%s**", verdict.empty() ? "" : "; ", kColumnNames[c],
+                     m >= row.target ? "met" : "missed");
+            verdict += text;
+            if (ratios[c].size() < rounds.size()) {
+                snprintf(text, sizeof text, " (%zu of %zu rounds)", ratios[c].size(),
+                         rounds.size());
+                verdict += text;
+            }
+        }
+        printf("%s %s | %s |\n", line.c_str(), medians.c_str(), verdict.c_str());
+    }
+}
+
+//  rounds[0]: the files of the full run; the rounds after it ran the target workloads again.
+int report(const std::vector<std::vector<std::string>>& rounds) {
+    std::vector<Cells> cells;
+    for (const std::vector<std::string>& files : rounds)
+        cells.push_back(read_cells(files));
+    print_table(cells[0]);
+    if (cells.size() > 1) print_rounds(cells);
+    print_secure_report(rounds[0]);
     return 0;
 }
 
@@ -1340,7 +1450,7 @@ void usage() {
             "Usage: zgm-bench [--json] [--inproc] [--only SETS] [--quick] [--security LIST]\n"
             "                 [--zgm PATH] [--random-ids] [--base DIR] [--scale F]\n"
             "                 [--time-scale F] [--rate N] [--verbose]\n"
-            "       zgm-bench --report FILE...\n"
+            "       zgm-bench --report FILE... [--round FILE...]...\n"
             "--scale F, --time-scale F: counts and time bounds times F (for profiling: under\n"
             "      callgrind --instr-atstart=no only the measured windows are counted)\n"
             "--rate N: the latency workloads' send rate (default 5000 msgs/s)\n"
@@ -1391,9 +1501,17 @@ bool parse(int argc, char** argv) {
         } else if (arg == "--base") {
             if (!value(&g_options.base)) return false;
         } else if (arg == "--report") {
-            for (i++; i < argc; i++)
-                g_options.report.push_back(argv[i]);
-            return !g_options.report.empty();
+            //  FILE... [--round FILE...]...: each --round starts the files of another round.
+            g_options.report.emplace_back();
+            for (i++; i < argc; i++) {
+                if (strcmp(argv[i], "--round") == 0) {
+                    if (g_options.report.back().empty()) return false;
+                    g_options.report.emplace_back();
+                } else {
+                    g_options.report.back().push_back(argv[i]);
+                }
+            }
+            return !g_options.report.back().empty();
         } else
             return false;
     }
