@@ -19,6 +19,7 @@ extern "C" {
 #include "store/recent_rows.h"
 #include "store/store.h"
 #include "core/clock.h"
+#include "core/limits.h"
 
 #include <sqlite3.h>
 
@@ -1551,6 +1552,20 @@ void test_recent_rows_keep_the_newest_run_of_each_group_within_their_bytes(void*
     tiny.set_max_bytes(0);
     assert_int_equal(tiny.bytes(), 0);
     assert_false(tiny.covers(1, 200, 200));
+    //  Under the default bound (ServerLimits' 8 MiB) a chunk is at most kChunkBytes, not a
+    //  sixteenth of the bound: the first chunk to go, when the bound is passed, takes fewer
+    //  than kChunkBytes / 1,000 rows of 1,000 bytes (243 with their headers; 487 with 512 KiB
+    //  chunks).
+    const size_t kDefaultBound = (size_t)ServerLimits().recent_bytes;
+    RecentRows full(kDefaultBound);
+    uint64_t seq = 0;
+    do {
+        seq++;
+        full.add(1, seq, seq, make_key(1), "ann", Uuid(), std::string(1000, 'd'));
+    } while (full.covers(1, 1, seq) && seq < 20000);
+    assert_false(full.covers(1, 1, seq));
+    assert_true(full.bytes() <= kDefaultBound);
+    assert_true(full.covers(1, RecentRows::kChunkBytes / 1000, seq));
     //  A group of one message holds about a kilobyte, not a chunk: 500 such groups fit in
     //  the bytes of 4 full chunks, and none of them is evicted.
     RecentRows small(4 * RecentRows::kChunkBytes);
