@@ -206,8 +206,11 @@ void RegistryLink::handle() {
                 finish_connect(false);
                 continue;
             }
-            //  The registry does not know us (it restarted, or expired us): register again.
-            ZGM_LOG("group server: the registry lost our groups, registering again");
+            //  The registry does not know us (it restarted, or expired us), or not all our
+            //  groups (one it refused): register each again, which settles which it takes.
+            ZGM_LOG("group server: registering our groups again (the registry answered our "
+                    "heartbeat: %s)",
+                    message.reason.c_str());
             for (auto& entry : groups_)
                 entry.second.registered = entry.second.sent = false;
             next_register_ms_ = mono_ms();
