@@ -202,7 +202,9 @@ typedef struct _zgm_server_t zgm_server_t;
 
 //  Opens the store in data_dir (created if missing; SQLite, `zgm.db`), or a volatile
 //  in-memory store when data_dir is NULL. Groups and members already in the store are
-//  served again. Fails (ZGM_ESTORAGE) when another group server has the directory.
+//  served again. Fails (ZGM_ESTORAGE) when another group server has the directory. The
+//  first SQLite store of a process turns SQLite's memory statistics off
+//  (SQLITE_CONFIG_MEMSTATUS), unless the process has started SQLite already.
 ZGM_EXPORT zgm_server_t* zgm_server_new(const char* data_dir);
 //  Its key pair, from a certificate file (made there when missing). Without it the server
 //  makes a key pair that lives as long as the object. Before binding.

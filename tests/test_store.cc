@@ -1999,6 +1999,30 @@ void test_sqlite_garbage_file_is_corrupt(void** state) {
     assert_null(store.get());
 }
 
+//  A store turns SQLite's memory statistics off (a global mutex on every allocation) when it
+//  is the first to start SQLite in the process; a process that started SQLite itself keeps
+//  its setting. sqlite3_memory_used() counts nothing without them.
+void test_sqlite_memory_statistics_are_off_unless_the_process_started_sqlite(void** state) {
+    Fixture* fixture = fixture_of(state);
+    fixture->store.reset();
+    assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+    assert_ok(reopen(fixture));
+    assert_ok(fixture->store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    assert_int_equal(sqlite3_memory_used(), 0);
+    //  The process started SQLite with its statistics on: they stay on.
+    fixture->store.reset();
+    assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+    assert_int_equal(sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 1), SQLITE_OK);
+    assert_int_equal(sqlite3_initialize(), SQLITE_OK);
+    assert_ok(reopen(fixture));
+    assert_true(sqlite3_memory_used() > 0);
+    //  As the other tests found it: off, from the next store on.
+    fixture->store.reset();
+    assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+    assert_ok(reopen(fixture));
+    assert_int_equal(sqlite3_memory_used(), 0);
+}
+
 void test_sqlite_newer_schema_is_refused_saying_what_to_do(void** state) {
     Fixture* fixture = fixture_of(state);
     assert_ok(fixture->store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
@@ -2803,6 +2827,7 @@ const Case cases[] = {
     SQLITE(test_sqlite_without_a_checkpoint_thread_the_writer_copies_the_wal),
     SQLITE(test_sqlite_garbage_file_is_corrupt),
     SQLITE(test_sqlite_newer_schema_is_refused_saying_what_to_do),
+    SQLITE(test_sqlite_memory_statistics_are_off_unless_the_process_started_sqlite),
     SQLITE(test_sqlite_database_of_another_program_is_refused),
     SQLITE(test_sqlite_damaged_pages_are_reported_as_corrupt),
     SQLITE(test_sqlite_durability_normal_stores_and_reopens),
