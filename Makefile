@@ -84,7 +84,8 @@ bench: build
 	$(BUILD)/bench/zgm-bench $(BENCH_ARGS)
 
 #  The same workloads through Mosquitto, NATS and Redis (installed from Debian when missing),
-#  and the libzmq and SQLite limits of this machine: one table with zgm's ratio to each.
+#  and the libzmq and SQLite limits of this machine: one table with zgm's ratio to each, then
+#  each target round by round; BENCH_ARGS: --quick, --rounds N (3 by default).
 bench-compare:
 	bench/run-compare.sh $(BUILD) $(BENCH_ARGS)
 

@@ -528,7 +528,7 @@ Status SqliteStore::open(const std::string& data_dir, Durability durability, uin
     //  (several per message stored); zgm reads none of those counts. Turned off before SQLite
     //  starts: once it has started (a store opened before, or the process's own use of
     //  SQLite), the call fails and changes nothing, and the process keeps its setting.
-    //  Durable send: 3 to 7 % more messages a second, measured (BENCHMARKS.md). The mutex:
+    //  Durable send: about 1,040 instructions fewer a message (BENCHMARKS.md). The mutex:
     //  sqlite3_config is not thread-safe, and group servers open their stores on their own
     //  threads.
     {
