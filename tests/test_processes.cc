@@ -1319,6 +1319,7 @@ void test_owners_decide_who_is_in_from_the_command_line(void** state) {
     //  Only the owner manages.
     Result not_owner = user(s, "bob", {"add", "club", s->dir + "/carol"});
     assert_int_equal(not_owner.status, 1);
+    assert_non_null(strstr(not_owner.err.c_str(), ("add " + s->dir + "/carol to club: ").c_str()));
     //  Named by its certificate file: the key, and where it was read from.
     std::string carol = key_of(s, "carol"), carol_file = s->dir + "/carol";
     Result added_carol = user(s, "alice", {"add", "club", carol_file, "--json"});

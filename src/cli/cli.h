@@ -195,6 +195,9 @@ int read_owner_key(const std::string& given, std::string* key, std::string* file
 //  key was read from a file.
 std::string key_done(const char* what, const std::string& group, const std::string& key,
                      const std::string& file);
+//  The same as asked, for its error: "add GIVEN to G", "remove GIVEN from G", "give G to
+//  GIVEN" (GIVEN: the key or the file, as the user wrote it).
+std::string key_asked(const char* what, const std::string& group, const std::string& given);
 
 //  Whether a command's subcommand word is `help`: a command with subcommands, none of them
 //  named help ("zgm user help send").

@@ -594,7 +594,7 @@ void slash_key_call(Client* client, const std::vector<std::string>& words,
     std::string key, file;
     if (read_owner_key(given, &key, &file) != 0 ||
         call(client->session->user, group.c_str(), key.c_str()) != 0) {
-        error_line(client, std::string(what) + " " + given + " in " + group + ": " + zgm_strerror(),
+        error_line(client, key_asked(what, group, given) + ": " + zgm_strerror(),
                    exit_code_for(zgm_errno()));
         return;
     }

@@ -115,12 +115,29 @@ int read_owner_key(const std::string& given, std::string* key, std::string* file
     return 0;
 }
 
+namespace {
+
+//  "add WHO to G", "remove WHO from G", "give G to WHO", with the verb as given.
+std::string key_phrase(const char* what, const char* verb, const std::string& group,
+                       const std::string& who) {
+    if (strcmp(what, "add") == 0) return std::string(verb) + " " + who + " to " + group;
+    if (strcmp(what, "remove") == 0) return std::string(verb) + " " + who + " from " + group;
+    return std::string(verb) + " " + group + " to " + who;
+}
+
+} // namespace
+
 std::string key_done(const char* what, const std::string& group, const std::string& key,
                      const std::string& file) {
     std::string shown = file.empty() ? key : key + " (from " + file + ")";
-    if (strcmp(what, "add") == 0) return "added " + shown + " to " + group;
-    if (strcmp(what, "remove") == 0) return "removed " + shown + " from " + group;
-    return "gave " + group + " to " + shown;
+    const char* done = strcmp(what, "add") == 0      ? "added"
+                       : strcmp(what, "remove") == 0 ? "removed"
+                                                     : "gave";
+    return key_phrase(what, done, group, shown);
+}
+
+std::string key_asked(const char* what, const std::string& group, const std::string& given) {
+    return key_phrase(what, what, group, given);
 }
 
 namespace {
@@ -305,8 +322,7 @@ int run_key_call(Session* session, const std::vector<std::string>& words,
     std::string key, file;
     if (read_owner_key(words[1], &key, &file) != 0 ||
         call(session->user, group.c_str(), key.c_str()) != 0)
-        return report_error((std::string(what) + " " + words[1] + " in " + group).c_str(),
-                            session->style);
+        return report_error(key_asked(what, group, words[1]).c_str(), session->style);
     print_done(stdout, key_done(what, group, key, file), group.c_str(), session->style, key.c_str(),
                file.c_str());
     return kExitOk;
