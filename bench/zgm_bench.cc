@@ -1269,14 +1269,18 @@ Cells read_cells(const std::vector<std::string>& files) {
     return cells;
 }
 
+//  zgm's columns and the limits' show a row's own workload; the peers' may show another's.
+bool own_column(int c) {
+    return c == kCurve || c == kZgm || c == kLimit;
+}
+
 //  A row's figure in each column (-1: none): zgm's and the limits' from the row's own
 //  workload, the peers' from peers_from.
 void row_values(const Row& row, const Cells& cells, double values[kColumns],
                 const std::string* systems[kColumns]) {
     std::string peers = row.peers_from ? row.peers_from : row.workload;
     for (int c = 0; c < kColumns; c++) {
-        bool own = c == kCurve || c == kZgm || c == kLimit;
-        auto found = cells.find({own ? row.workload : peers, c});
+        auto found = cells.find({own_column(c) ? row.workload : peers, c});
         values[c] = found != cells.end() ? found->second.first : -1;
         systems[c] = found != cells.end() ? &found->second.second : nullptr;
     }
@@ -1320,13 +1324,12 @@ void print_table(const Cells& cells) {
         row_values(row, cells, values, systems);
         bool any = false;
         for (int c = 0; c < kColumns; c++)
-            any =
-                any || (systems[c] && (c == kCurve || c == kZgm || c == kLimit || !row.peers_from));
+            any = any || (systems[c] && (own_column(c) || !row.peers_from));
         if (!any) continue;
         std::string line = std::string("| ") + row.label + " |";
         for (int c = 0; c < kColumns; c++) {
             std::string cell = values[c] >= 0 ? format_value(values[c]) : "";
-            if (values[c] >= 0 && c != kCurve && c != kZgm && c != kLimit &&
+            if (values[c] >= 0 && !own_column(c) &&
                 (*systems[c] == "nats-js" || *systems[c] == "redis-always" ||
                  *systems[c] == "redis-everysec"))
                 cell += " (" + *systems[c] + ")";
