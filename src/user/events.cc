@@ -40,8 +40,8 @@ bool EventQueue::put(Event* event) {
         if (events_.size() >= kMaxEvents) return false;
         events_.push_back(event);
         size_.store(events_.size(), std::memory_order_relaxed);
-        if (readable_) return true;
-        readable_ = true;
+        if (readable_.load(std::memory_order_relaxed)) return true;
+        readable_.store(true, std::memory_order_relaxed);
     }
     uint64_t token = 1;
     while (write(fd_, &token, sizeof token) < 0 && errno == EINTR) {
@@ -67,8 +67,8 @@ bool EventQueue::wait(int timeout_ms) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!events_.empty()) return true;
-        held = readable_; //  for events the caller holds: not to wake this poll
-        readable_ = false;
+        held = readable_.load(std::memory_order_relaxed);  //  for events the caller holds
+        readable_.store(false, std::memory_order_relaxed); //  (not to wake this poll)
     }
     if (held) read_token();
     //  A signal ends the wait early, for the caller to wait for the time left (restarting
@@ -78,12 +78,14 @@ bool EventQueue::wait(int timeout_ms) {
 }
 
 void EventQueue::settle(bool holding) {
+    //  The common case, a caller handing out a batch, needs no lock (readable_).
+    if (holding && readable_.load(std::memory_order_relaxed)) return;
     bool readable;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         readable = holding || !events_.empty();
-        if (readable == readable_) return;
-        readable_ = readable;
+        if (readable == readable_.load(std::memory_order_relaxed)) return;
+        readable_.store(readable, std::memory_order_relaxed);
     }
     if (readable) {
         uint64_t token = 1;

@@ -110,7 +110,9 @@ private:
     std::mutex mutex_;
     std::deque<Event*> events_;
     std::atomic<size_t> size_{0}; //  events_.size(), for full() without the lock
-    bool readable_ = false;       //  the fd has its token, or a write of it is on its way
+    //  The fd has its token, or a write of it is on its way. Changed under the lock; only the
+    //  caller makes it false, so a caller that reads it true without the lock reads the truth.
+    std::atomic<bool> readable_{false};
     int fd_ = -1;
 };
 
