@@ -507,15 +507,18 @@ void test_a_send_retried_with_its_id_is_stored_once_whoever_retries(void** state
 }
 
 //  The group server is reached through a proxy that loses what the test wants lost.
+//  owned: "lossy" has an owner, the user `owner`.
 struct Proxied {
     Cluster cluster;
     int port = 0;
     std::unique_ptr<TcpProxy> proxy;
     zgm_server_t* server = nullptr;
-    Proxied() {
+    zgm_user_t* owner = nullptr;
+    explicit Proxied(bool owned = false) {
         server = zgm_server_new(NULL);
         zgm_registry_trust(cluster.registry(), zgm_server_key(server));
-        zgm_server_add(server, "lossy", NULL, ZGM_POLICY_OPEN);
+        if (owned) owner = cluster.user("owner");
+        zgm_server_add(server, "lossy", owned ? zgm_user_id(owner) : NULL, ZGM_POLICY_OPEN);
         zgm_server_add(server, "other", NULL, ZGM_POLICY_OPEN);
         port = zgm_server_bind(server, "tcp://127.0.0.1:*");
         proxy.reset(new TcpProxy(port));
@@ -550,6 +553,46 @@ void test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id(void**
     zgm_msglist_t* all = zgm_user_fetch(alice, "lossy", NULL);
     assert_int_equal(zgm_msglist_size(all), 1);
     zgm_msglist_destroy(&all);
+}
+
+//  A send an attempt of which went unanswered, and whose next attempt is refused, is in
+//  doubt, not refused: the first attempt may be stored. Here it is: the owner removed the
+//  sender between the two, so the next is answered 403.
+void test_a_send_refused_after_an_unanswered_attempt_is_in_doubt(void** state) {
+    (void)state;
+    Proxied system(true);
+    zgm_user_t* alice = system.cluster.user("alice");
+    zgm_user_t* admin = system.cluster.user("admin");
+    assert_ok(zgm_server_add_admin(system.server, zgm_user_id(admin)));
+    std::string direct = test::local_endpoint(system.port); //  not through the proxy
+    auto figure = [&](const char* name) {
+        char* text = zgm_user_stats(admin, direct.c_str(), zgm_server_key(system.server));
+        long long value = text ? test::report_figure(text, "group/lossy", name) : -1;
+        free(text);
+        return value;
+    };
+    assert_ok(zgm_user_join(alice, "lossy"));
+    //  The owner's connection is up before the proxy swallows the handshake of a new one.
+    zgm_member_t* members = nullptr;
+    size_t count = 0;
+    assert_non_null(members = zgm_user_members(system.owner, "lossy", &count));
+    free(members);
+    zgm_user_set_timeout(alice, 30000 * test::slowdown());
+    system.proxy->set_mode(TcpProxy::Mode::kSwallow);
+    char id[ZGM_MSG_ID_SIZE] = "";
+    assert_ok(zgm_user_send_async(alice, "lossy", "maybe", 5, id));
+    assert_true(test::eventually([&] { return figure("messages") == 1; }));
+    //  The REMOVE reaches the group server; its answer is swallowed like alice's.
+    zgm_user_set_timeout(system.owner, 300);
+    zgm_user_remove(system.owner, "lossy", zgm_user_id(alice));
+    assert_true(test::eventually([&] { return figure("members") == 0; }));
+    system.proxy->set_mode(TcpProxy::Mode::kPass);
+    zgm_sent_t sent;
+    assert_ok(zgm_user_sent(alice, &sent, 30000 * test::slowdown()));
+    assert_string_equal(sent.msg_id, id);
+    if (sent.error != ZGM_EINDOUBT) fail_msg("outcome %d: %s", sent.error, sent.reason);
+    assert_non_null(strstr(sent.reason, "refused (")); //  what the next attempt was told
+    assert_int_equal(figure("messages"), 1);
 }
 
 //  Hands over count messages "m<first>", "m<first + 1>", ... to group; their ids in *ids if
@@ -1475,6 +1518,7 @@ int main(void) {
         cmocka_unit_test(test_async_sends_each_get_an_outcome_in_order),
         cmocka_unit_test(test_a_send_retried_with_its_id_is_stored_once_whoever_retries),
         cmocka_unit_test(test_a_send_whose_answer_is_lost_is_in_doubt_and_settles_with_its_id),
+        cmocka_unit_test(test_a_send_refused_after_an_unanswered_attempt_is_in_doubt),
         cmocka_unit_test(test_a_give_whose_answer_is_lost_is_in_doubt_not_refused),
         cmocka_unit_test(test_async_sends_that_go_again_are_stored_in_the_order_handed_over),
         cmocka_unit_test(test_sends_after_a_lost_one_do_not_overtake_it),

@@ -2191,9 +2191,14 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
             return resolve(pending.group);
         }
         Error error = error_of(message.status, proto::kSend);
-        //  A 400 answers a frame the server could not read: nothing of it was stored.
+        //  Refused: nothing of this attempt was stored (a 400 answers a frame the server
+        //  could not read). An earlier attempt that went unanswered may have been.
         for (auto& send : pending.sends)
-            complete(std::move(send), error, message.reason, 0, 0);
+            if (send->unanswered)
+                complete_in_doubt(std::move(send),
+                                  ", and its next attempt was refused (" + message.reason + ")");
+            else
+                complete(std::move(send), error, message.reason, 0, 0);
         return;
     }
     sends.forget_refusal(); //  answered: whatever a 404 said before is past
@@ -2203,14 +2208,18 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     }
     for (size_t i = 0; i < pending.sends.size(); i++) {
         const proto::SentRecord& record = message.sent[i];
+        std::unique_ptr<OutgoingSend>& send = pending.sends[i];
         if (record.status == proto::kStatusOk)
-            complete(std::move(pending.sends[i]), Error::kOk, "", record.seq, record.timestamp);
+            complete(std::move(send), Error::kOk, "", record.seq, record.timestamp);
+        else if (record.status == proto::kConflict) //  stored by us, it would be a repeat
+            complete(std::move(send), error_of(record.status, proto::kSend),
+                     "not stored: its message id is another sender's", 0, 0);
+        else if (send->unanswered)
+            complete_in_doubt(std::move(send), ", and its next attempt was not stored (" +
+                                                   std::to_string(record.status) + ")");
         else
-            complete(std::move(pending.sends[i]), error_of(record.status, proto::kSend),
-                     record.status == proto::kConflict
-                         ? "not stored: its message id is another sender's"
-                         : "not stored (" + std::to_string(record.status) + ")",
-                     0, 0);
+            complete(std::move(send), error_of(record.status, proto::kSend),
+                     "not stored (" + std::to_string(record.status) + ")", 0, 0);
     }
     pump(pending.group);
 }
@@ -2249,9 +2258,8 @@ void UserActor::routed_sends(const std::string& group, const std::string& server
     fail_sends(group, sends.refused_why + " (and the registry lists it there)");
 }
 
-//  The registry says the group does not exist: what waits to be sent to it never will be.
-//  A send an attempt of which went unanswered ends: it may be stored. (what: how the
-//  server's silence ended)
+//  A send an attempt of which went unanswered ends: it may be stored, whatever a later
+//  attempt was told. (what: how it ended)
 void UserActor::complete_in_doubt(std::unique_ptr<OutgoingSend> send, const std::string& what) {
     complete(std::move(send), Error::kInDoubt,
              "sent to the group server, which did not answer" + what +
@@ -2259,6 +2267,7 @@ void UserActor::complete_in_doubt(std::unique_ptr<OutgoingSend> send, const std:
              0, 0);
 }
 
+//  The registry says the group does not exist: what waits to be sent to it never will be.
 void UserActor::fail_sends(const std::string& group, const std::string& why) {
     auto found = sends_.find(group);
     if (found == sends_.end()) return;
