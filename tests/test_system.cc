@@ -138,6 +138,40 @@ void test_registry_restart_fails_no_send_and_refills_the_list(void** state) {
     test::remove_tree(dir);
 }
 
+//  A group whose server is down while the registry restarts: the new registry does not know
+//  it. To a user object that had reached it, its server is away (ZGM_EUNAVAILABLE), or cannot
+//  be reached where it was (ZGM_EUNREACHABLE), at the end of the call's time: never "no such
+//  group". To one that had not, there is none (ZGM_ENOTFOUND) once the registry has learned
+//  the others (its expiry after start: the call rides out the wait).
+void test_a_group_down_across_a_registry_restart_is_away_to_a_user_who_reached_it(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    std::string key = dir + "/registry.cert";
+    {
+        Cluster cluster(key.c_str());
+        zgm_server_t* gone = cluster.add_server(NULL, {"gone"});
+        cluster.add_server(NULL, {"stays"});
+        zgm_user_t* knew = cluster.user("knew");
+        assert_ok(zgm_user_join(knew, "gone"));
+        zgm_user_t* newcomer = cluster.user("newcomer");
+        cluster.stop(&gone);
+        cluster.restart_registry(key.c_str());
+        zgm_user_set_timeout(newcomer, 10000);
+        zgm_group_t info;
+        assert_int_equal(zgm_user_resolve(newcomer, "gone", &info), -1);
+        assert_int_equal(zgm_errno(), ZGM_ENOTFOUND);
+        zgm_user_set_timeout(knew, 500);
+        assert_int_equal(zgm_user_send(knew, "gone", "x", 1, NULL, NULL, NULL), -1);
+        if (zgm_errno() != ZGM_EUNREACHABLE && zgm_errno() != ZGM_EUNAVAILABLE)
+            fail_msg("send: error %d: %s", zgm_errno(), zgm_strerror());
+        assert_int_equal(zgm_user_resolve(knew, "gone", &info), -1);
+        if (zgm_errno() != ZGM_EUNAVAILABLE || !strstr(zgm_strerror(), "not in the registry"))
+            fail_msg("resolve: error %d: %s", zgm_errno(), zgm_strerror());
+        assert_ok(zgm_user_resolve(knew, "stays", &info));
+    }
+    test::remove_tree(dir);
+}
+
 void test_user_away_catches_up_exactly_once(void** state) {
     (void)state;
     std::string dir = test::make_temp_dir();
@@ -598,6 +632,8 @@ int main(void) {
         cmocka_unit_test(test_user_in_groups_on_two_group_servers),
         cmocka_unit_test(test_group_server_restart_keeps_history_membership_and_sequence),
         cmocka_unit_test(test_registry_restart_fails_no_send_and_refills_the_list),
+        cmocka_unit_test(
+            test_a_group_down_across_a_registry_restart_is_away_to_a_user_who_reached_it),
         cmocka_unit_test(test_user_away_catches_up_exactly_once),
         cmocka_unit_test(test_advertised_endpoint_is_reachable_address_or_the_override),
         cmocka_unit_test(test_calls_fail_clearly_and_quickly),

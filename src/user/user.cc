@@ -115,6 +115,13 @@ int64_t wait_ms(const proto::Message& error) {
     return std::min<int64_t>(error.retry_ms ? error.retry_ms : 200, 200);
 }
 
+//  Why a group this user reached before is not in the registry: a registry that does not
+//  know it (restarted while its server was down) answers 404, which is no "no such group".
+std::string away_reason(const std::string& group) {
+    return "the group server of '" + group +
+           "' is not in the registry now (stopped, or unreachable from it)";
+}
+
 //  A group server, by endpoint and key.
 struct ServerConn {
     std::unique_ptr<Link> link;
@@ -562,6 +569,9 @@ private:
     }
     void answered(proto::Message& message) override {
         uint8_t request = call_->kind == Call::kCreate ? proto::kCreate : proto::kResolve;
+        if (message.id == proto::kError && message.status == proto::kNotFound &&
+            request == proto::kResolve && user_.known(call_->group))
+            return finish(Error::kUnavailable, away_reason(call_->group));
         if (message.id == proto::kError)
             return finish(error_of(message.status, request), message.reason);
         if (message.id != proto::kGroup)
@@ -683,9 +693,7 @@ private:
             return finish(Error::kNotFound, message.reason);
         } else if (message.id == proto::kError && message.status == proto::kNotFound) {
             //  Reached before: its server is away from the registry for now. Wait for it.
-            held(Error::kUnavailable, "the group server of '" + call_->group +
-                                          "' is not in the registry now (stopped, or "
-                                          "unreachable from it)");
+            held(Error::kUnavailable, away_reason(call_->group));
             need_resolve_ = true;
             hold_until_ = mono_ms() + 250;
             return;
