@@ -1056,6 +1056,50 @@ void test_a_server_no_longer_trusted_is_dropped(void** state) {
     test::remove_tree(dir);
 }
 
+//  A certificate rewritten in place leaves its directory as it was: the registry, which reads
+//  it again every 5 s when it checks expiries (a third of the expiry interval), drops the old
+//  key within about 6 s at the default expiry of 3 s.
+void test_a_server_whose_certificate_is_rewritten_in_place_is_dropped(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    {
+        Cluster cluster;
+        std::string trusted = dir + "/trusted";
+        assert_int_equal(mkdir(trusted.c_str(), 0700), 0);
+        assert_ok(zgm_registry_trust_dir(cluster.registry(), trusted.c_str()));
+        zgm_server_t* server = zgm_server_new(NULL);
+        assert_ok(zgm_server_set_key(server, (trusted + "/server.cert").c_str()));
+        unlink((trusted + "/server.cert_secret").c_str());
+        assert_ok(zgm_server_set_heartbeat(server, 100));
+        assert_ok(zgm_server_add(server, "tenant", NULL, ZGM_POLICY_OPEN));
+        assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
+        assert_ok(zgm_server_connect(server, cluster.endpoint().c_str(), cluster.key()));
+        zgm_user_t* user = cluster.user("landlord");
+        assert_true(served_at(user, "tenant") != "");
+        //  Another server's certificate written over this one's, in the same file.
+        zgm_server_t* other = zgm_server_new(NULL);
+        assert_ok(zgm_server_set_key(other, (dir + "/other.cert").c_str()));
+        zgm_server_destroy(&other);
+        std::string text = test::read_file(dir + "/other.cert");
+        struct stat before, after;
+        assert_int_equal(stat(trusted.c_str(), &before), 0);
+        int fd = open((trusted + "/server.cert").c_str(), O_WRONLY | O_TRUNC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text.data(), text.size()), (ssize_t)text.size());
+        close(fd);
+        assert_int_equal(stat(trusted.c_str(), &after), 0);
+        assert_true(before.st_mtim.tv_sec == after.st_mtim.tv_sec &&
+                    before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
+        zgm_user_set_timeout(user, 200);
+        int64_t start = zgm::mono_ms();
+        assert_true(test::eventually([&] { return served_at(user, "tenant") == ""; },
+                                     8000 * test::slowdown()));
+        print_message("# dropped %lld ms after the rewrite\n", (long long)(zgm::mono_ms() - start));
+        zgm_server_destroy(&server);
+    }
+    test::remove_tree(dir);
+}
+
 //  ---------------------------------------------------------------------------------------
 //  A rogue registry
 
@@ -2184,6 +2228,7 @@ int main(int argc, char** argv) {
         cmocka_unit_test(test_only_the_server_asked_may_answer_host),
         cmocka_unit_test(test_a_group_server_takes_host_only_from_its_registry),
         cmocka_unit_test(test_a_server_no_longer_trusted_is_dropped),
+        cmocka_unit_test(test_a_server_whose_certificate_is_rewritten_in_place_is_dropped),
         cmocka_unit_test(test_a_user_talks_only_to_the_server_key_the_registry_gave),
         cmocka_unit_test(test_a_non_member_cannot_join_or_read_a_members_group),
         cmocka_unit_test(test_a_removed_member_stops_receiving_live_and_by_fetch),
