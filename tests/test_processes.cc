@@ -451,7 +451,8 @@ void test_server_reads_its_section_and_instance_from_the_config_file(void** stat
                            "    group = north-2\n");
     //  The instance's groups replace the shared ones; its store is a directory of its own.
     test::start({"server", "--config", config, "--instance", "north"}, log_path(s, "north"));
-    expect_log(s, "north", "serving north-1, north-2 on tcp://127.0.0.1:");
+    expect_log(s, "north",
+               "serving north-1, north-2 and the groups of its store on tcp://127.0.0.1:");
     expect_log(s, "north", "store in " + s->dir + "/data/north\n");
     //  Options on the command line win: --memory drops the file's data.
     test::start({"server", "--config", config, "--group", "flagged", "--memory"},
@@ -587,6 +588,38 @@ void test_help_prints_what_the_help_options_print(void** state) {
     }
 }
 
+//  A server's option whose value is under its least, or a --bind that is no endpoint, is a
+//  usage error said before anything starts, as any bad value (it was a log line, and read
+//  "no registry setting max-frame = 100 (at least 4096)").
+void test_a_servers_bad_value_is_a_usage_error_before_it_starts(void** state) {
+    System* s = (System*)*state;
+    const struct {
+        std::vector<std::string> args;
+        const char* err;
+    } cases[] = {
+        {{"registry", "--bind", "tcp://127.0.0.1:*", "--max-frame", "100"},
+         "zgm registry: --max-frame: at least 4096, not 100\nTry 'zgm registry --help'.\n"},
+        {{"server", "--memory", "--group", "g", "--bind", "tcp://127.0.0.1:*", "--max-frame",
+          "1000"},
+         "zgm server: --max-frame: at least 327680, not 1000\nTry 'zgm server --help'.\n"},
+        {{"server", "--memory", "--group", "g", "--bind", "tcp://127.0.0.1:*",
+          "--max-follower-bytes", "1"},
+         "zgm server: --max-follower-bytes: at least 262144, not 1\nTry 'zgm server --help'.\n"},
+        {{"registry", "--bind", "localhost:5570"},
+         "zgm registry: --bind: not an endpoint: 'localhost:5570' (did you mean "
+         "tcp://localhost:5570?)\nTry 'zgm registry --help'.\n"},
+    };
+    for (const auto& bad : cases) {
+        std::vector<std::string> args = bad.args;
+        args.insert(args.end(), {"--key", s->dir + "/bad-value.cert"});
+        if (args[0] == "server") //  any key: it is not used
+            args.insert(args.end(), {"--registry-key", "Hl4k0}Zb8*MyJ{&2lBi]vXa6x:0?Pz^RN3eGw.Tm"});
+        Result result = test::run(args, {}, 5000);
+        assert_int_equal(result.status, 2);
+        assert_string_equal(result.err.c_str(), bad.err);
+    }
+}
+
 //  The interactive client with commands piped in: its exit status is that of the last error
 //  it printed (as `zgm user SUBCOMMAND` would exit), 0 when none, so a script sees a failure.
 void test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure(void** state) {
@@ -690,7 +723,9 @@ void test_run_is_the_whole_system_in_one_process_and_keeps_its_store(void** stat
     pid_t pid = test::start(run, log_path(s, "run"), {}, &input);
     assert_true(pid > 0);
     //  The group server listens on the registry's address.
-    expect_log(s, "run", "zgm run: serving general, random on tcp://127.0.0.1:");
+    expect_log(s, "run",
+               "zgm run: serving general, random and the groups of its store on "
+               "tcp://127.0.0.1:");
     wait_for_registry(s, "run");
     expect_log(s, "run", "/help lists the commands");
 
@@ -1722,6 +1757,8 @@ int main(int argc, char* argv[]) {
             teardown),
         cmocka_unit_test_setup_teardown(test_help_prints_what_the_help_options_print, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_a_servers_bad_value_is_a_usage_error_before_it_starts,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(

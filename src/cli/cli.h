@@ -40,6 +40,9 @@ int exit_code_for(int error);
 int usage_error(const char* command, const std::string& message);
 //  Prints "zgm CMD: MESSAGE" to stderr (a bad configuration file); returns kExitUsage.
 int config_error(const char* command, const std::string& message);
+//  A bad value from where it was set ("--max-frame", or "FILE:LINE: max-frame"): a usage
+//  error (with the option to try) for an option, a configuration error for a file's line.
+int bad_value(const char* command, const std::string& where, const std::string& problem);
 //  kExitOk, or the usage (or configuration) error of an endpoint that is not one
 //  (endpoint_problem), named as option NAME of ARGS gives it.
 int check_endpoint(const Args& args, const char* command, const char* name,

@@ -59,14 +59,16 @@ int usage_error(const char* command, const std::string& message) {
     return kExitUsage;
 }
 
-int check_endpoint(const Args& args, const char* command, const char* name,
-                   const std::string& endpoint) {
-    std::string problem = endpoint_problem(endpoint);
-    if (problem.empty()) return kExitOk;
-    std::string where = args.where(name);
+int bad_value(const char* command, const std::string& where, const std::string& problem) {
     //  A configuration file's line is named as such, with no command line to try.
     return where.compare(0, 2, "--") == 0 ? usage_error(command, where + ": " + problem)
                                           : config_error(command, where + ": " + problem);
+}
+
+int check_endpoint(const Args& args, const char* command, const char* name,
+                   const std::string& endpoint) {
+    std::string problem = endpoint_problem(endpoint);
+    return problem.empty() ? kExitOk : bad_value(command, args.where(name), problem);
 }
 
 int config_error(const char* command, const std::string& message) {

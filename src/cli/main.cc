@@ -132,6 +132,18 @@ struct Reporter {
     }
 };
 
+//  A limit option the library refused, set at where: a value under its least is a usage
+//  error, as any bad value (the library's reason, "max-frame: at least ...", named by where);
+//  anything else is logged.
+int limit_refused(const Reporter& report, const std::string& where, const char* option) {
+    std::string why = zgm_strerror();
+    std::string named = std::string(option) + ": ";
+    if (why.compare(0, named.size(), named) == 0) why.erase(0, named.size());
+    if (zgm_errno() == ZGM_EINVAL) return bad_value(report.command, where, why);
+    report.say(zgm::kLogError, "%s: %s", where.c_str(), why.c_str());
+    return server_failure();
+}
+
 //  A limit option, checked as it was parsed, or its default.
 uint64_t number(const Args& args, const char* name) {
     uint64_t value = 0;
@@ -204,10 +216,8 @@ int set_up_registry(zgm_registry_t* registry, const Args& args, const Reporter& 
                             {"max-groups", ZGM_LIMIT_GROUPS}};
     for (const Limit& limit : limits)
         if (args.value_or_default(limit.option) && //  `zgm run` has none: the library's
-            zgm_registry_set_limit(registry, limit.limit, number(args, limit.option)) != 0) {
-            report.say(zgm::kLogError, "%s: %s", args.where(limit.option).c_str(), zgm_strerror());
-            return server_failure();
-        }
+            zgm_registry_set_limit(registry, limit.limit, number(args, limit.option)) != 0)
+            return limit_refused(report, args.where(limit.option), limit.option);
     return kExitOk;
 }
 
@@ -217,6 +227,7 @@ int registry_main(const spec::Command& command, int argc, char** argv) {
     if (code >= 0) return code;
     Reporter report{command.name, true};
     const char* endpoint = args.value_or_default("bind");
+    if (int problem = check_endpoint(args, command.name, "bind", endpoint)) return problem;
     zgm_set_verbose(!args.has("quiet"));
     zgm_registry_t* registry = zgm_registry_new();
     if (!registry) {
@@ -253,8 +264,14 @@ struct ServerSettings {
     std::vector<std::string> admins; //  keys that may read its figures
     std::string owner;               //  of the groups; empty: none given
     zgm_policy_t policy = ZGM_POLICY_OPEN;
-    //  Each with where it was set ("--max-frame", "FILE:LINE: max-frame"), to name it.
-    std::vector<std::pair<std::string, std::pair<zgm_limit_t, uint64_t>>> limits;
+    //  Each limit option given, with where it was set ("--max-frame", "FILE:LINE: max-frame").
+    struct LimitSetting {
+        const char* option;
+        std::string where;
+        zgm_limit_t limit;
+        uint64_t value;
+    };
+    std::vector<LimitSetting> limits;
     uint64_t retain_count = 0, retain_bytes = 0, retain_age_ms = 0;
     const Args* args = nullptr; //  where the options came from; none for `zgm run`
 
@@ -309,8 +326,11 @@ zgm_server_t* new_group_server(const ServerSettings& settings, const Reporter& r
         if (zgm_server_add_admin(server, admin.c_str()) != 0)
             return failed((settings.where("admin", admin) + " " + admin).c_str());
     for (const auto& limit : settings.limits)
-        if (zgm_server_set_limit(server, limit.second.first, limit.second.second) != 0)
-            return failed(limit.first.c_str());
+        if (zgm_server_set_limit(server, limit.limit, limit.value) != 0) {
+            *code = limit_refused(report, limit.where, limit.option);
+            zgm_server_destroy(&server);
+            return nullptr;
+        }
     const char* owner = settings.owner.empty() ? nullptr : settings.owner.c_str();
     for (const std::string& group : settings.groups)
         if (zgm_server_add(server, group.c_str(), owner, settings.policy) != 0)
@@ -389,12 +409,9 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     //  A name no group may have stops the command before it starts, saying where it came
     //  from (the file and line of a configuration file's).
     for (const std::string& group : settings.groups)
-        if (!zgm::valid_name(group)) {
-            std::string where = args.where("group", group);
-            std::string message = where + " '" + group + "': " + zgm::invalid_name_reason();
-            return where.compare(0, 2, "--") == 0 ? usage_error(command.name, message)
-                                                  : config_error(command.name, message);
-        }
+        if (!zgm::valid_name(group))
+            return bad_value(command.name, args.where("group", group) + " '" + group + "'",
+                             zgm::invalid_name_reason());
     settings.admins = args.values("admin");
     settings.accept_new = args.has("accept-new");
     if (settings.groups.empty() && !settings.accept_new)
@@ -423,7 +440,7 @@ int server_main(const spec::Command& command, int argc, char** argv) {
                             {"max-recent-bytes", ZGM_LIMIT_RECENT_BYTES}};
     for (const Limit& limit : limits)
         settings.limits.push_back(
-            {args.where(limit.option), {limit.limit, number(args, limit.option)}});
+            {limit.option, args.where(limit.option), limit.limit, number(args, limit.option)});
     settings.retain_count = number(args, "retain-count");
     settings.retain_bytes = number(args, "retain-bytes");
     parse_duration(args.value_or_default("retain-age"), &settings.retain_age_ms);
@@ -431,6 +448,7 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     //  Before anything listens or opens (it listened, then failed on it).
     if (int problem = check_endpoint(args, command.name, "registry", registry)) return problem;
     std::string bind = args.value_or_default("bind");
+    if (int problem = check_endpoint(args, command.name, "bind", bind)) return problem;
 
     Reporter report{command.name, true};
     std::string registry_key;
@@ -445,9 +463,12 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     std::string endpoint;
     code = start_group_server(server, report, args, bind, registry, registry_key, &endpoint);
     if (code == kExitOk) {
+        //  The --group groups; a store's own (served again) are not known here.
         std::string names;
         for (const std::string& group : settings.groups)
             names += (names.empty() ? "" : ", ") + group;
+        if (!settings.data_dir.empty())
+            names += names.empty() ? "the groups of its store" : " and the groups of its store";
         printf("zgm %s: serving %s on %s%s\n", command.name,
                names.empty() ? "no groups yet" : names.c_str(), endpoint.c_str(),
                settings.accept_new ? " (accepting new groups)" : "");
@@ -536,8 +557,8 @@ int run_main(const spec::Command& command, int argc, char** argv) {
         code = start_group_server(server, report, args, "tcp://" + host + ":*", options.registry,
                                   zgm_registry_key(registry), &endpoint);
     if (code == kExitOk) {
-        printf("zgm run: serving general, random on %s, data in %s\n", endpoint.c_str(),
-               settings.data_dir.c_str());
+        printf("zgm run: serving general, random and the groups of its store on %s, data in %s\n",
+               endpoint.c_str(), settings.data_dir.c_str());
         options.registry_key = zgm_registry_key(registry);
         code = open_session(options, &session);
     }

@@ -44,6 +44,11 @@ inline ServerLimits registry_default_limits() {
     return limits;
 }
 
+//  Why setting name refused value: under its least ("max-frame: at least 4096, not 100").
+inline std::string under_least(const std::string& name, uint64_t least, const std::string& value) {
+    return name + ": at least " + std::to_string(least) + ", not " + value;
+}
+
 //  The smallest --max-frame a group server accepts: a user's SEND batch must fit.
 constexpr uint32_t kMinServerFrame = 320 * 1024;
 //  The smallest --max-frame the registry accepts.

@@ -69,9 +69,8 @@ bool Listener::set(const std::string& name, const std::string& value, Error* cod
             limits_->connections = (uint32_t)n;
         } else if (name == "max-frame" && n >= min_frame_) {
             limits_->frame = (uint32_t)n;
-        } else {
-            *why = std::string("no ") + who_ + " setting " + name + " = " + value;
-            if (name == "max-frame") *why += " (at least " + std::to_string(min_frame_) + ")";
+        } else { //  under its least
+            *why = under_least(name, name == "max-frame" ? min_frame_ : 1, value);
             return true;
         }
     }

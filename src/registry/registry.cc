@@ -275,8 +275,11 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
         next_expiry_ms_ = std::min(next_expiry_ms_, mono_ms() + check_ms());
     } else if (name == "max-groups" && number > 0) {
         limits_.groups = (uint32_t)number;
+    } else if (name == "expiry" || name == "max-groups") {
+        *why = under_least(name, 1, value);
+        return Error::kInvalid;
     } else {
-        *why = "no registry setting " + name + " = " + value;
+        *why = "no registry setting '" + name + "'";
         return Error::kInvalid;
     }
     return Error::kOk;

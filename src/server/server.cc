@@ -403,10 +403,15 @@ Error GroupServer::set(const std::string& name, const std::string& value, std::s
         limits_.follows = (uint32_t)number;
     } else if (name == "max-follower-bytes" && number >= proto::kBatchBytes) {
         limits_.follower_bytes = number;
+    } else if (name == "max-follower-bytes") {
+        *why = under_least(name, proto::kBatchBytes, value);
+        return Error::kInvalid;
+    } else if (name == "heartbeat" || name == "max-groups" || name == "max-groups-per-owner" ||
+               name == "max-members" || name == "max-follows") {
+        *why = under_least(name, 1, value);
+        return Error::kInvalid;
     } else {
-        *why = "no group server setting " + name + " = " + value;
-        if (name == "max-follower-bytes")
-            *why += " (at least " + std::to_string(proto::kBatchBytes) + ")";
+        *why = "no group server setting '" + name + "'";
         return Error::kInvalid;
     }
     return Error::kOk;
