@@ -620,9 +620,9 @@ void test_a_servers_bad_value_is_a_usage_error_before_it_starts(void** state) {
     }
 }
 
-//  The interactive client with commands piped in: its exit status is that of the last error
+//  The interactive client with commands piped in: its exit status is that of the first error
 //  it printed (as `zgm user SUBCOMMAND` would exit), 0 when none, so a script sees a failure.
-void test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure(void** state) {
+void test_the_interactive_client_fed_by_a_pipe_exits_with_its_first_failure(void** state) {
     System* s = (System*)*state;
     start_registry(s);
     start_group(s, "server", {"--group", "general", "--memory"});
@@ -639,10 +639,17 @@ void test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure(void*
     assert_int_equal(refused.status, 1);
     assert_non_null(strstr(refused.err.c_str(), "error: join nosuch:"));
     assert_non_null(strstr(user(s, "alice", {"fetch", "general"}).out.c_str(), "still going"));
-    //  A line the client cannot take: a usage error (2). The last failure decides.
+    //  A line the client cannot take: a usage error (2). The first failure decides: the
+    //  later ones may follow from it.
     assert_int_equal(piped("/nosuch\n").status, 2);
-    assert_int_equal(piped("/nosuch\n/join nosuch\n").status, 1);
-    assert_int_equal(piped("/join nosuch\n/switch\n").status, 2);
+    assert_int_equal(piped("/nosuch\n/join nosuch\n").status, 2);
+    assert_int_equal(piped("/join nosuch\n/switch\n").status, 1);
+    //  No registry: the join has no answer (3), and the line after it no current group (2).
+    std::vector<std::string> args = user_args(s, "alice");
+    *(std::find(args.begin(), args.end(), "--registry") + 1) = "tcp://127.0.0.1:1";
+    Result nowhere = test::run_with_input(args, "/join general\nhi\n");
+    assert_int_equal(nowhere.status, 3);
+    assert_non_null(strstr(nowhere.err.c_str(), "no current group"));
 }
 
 //  A send that never gets an answer: the interactive client sends it again with its id until
@@ -1760,7 +1767,8 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(test_a_servers_bad_value_is_a_usage_error_before_it_starts,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_the_interactive_client_fed_by_a_pipe_exits_with_its_last_failure, setup, teardown),
+            test_the_interactive_client_fed_by_a_pipe_exits_with_its_first_failure, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             test_the_interactive_client_gives_up_on_a_send_never_answered_after_a_minute, setup,
             teardown),

@@ -6,8 +6,9 @@
     loaded then, with dlopen) reads the line being typed (with editing and history), and what
     arrives meanwhile is printed above it: the line is cleared, the message printed, and the
     prompt and the typed text drawn again. When stdin is not a terminal, lines are read
-    plainly, so the client can be scripted, and it exits with the exit code of the last error
-    it printed (exit_code_for's, or 2 for a line it could not take), 0 when none.
+    plainly, so the client can be scripted, and it exits with the exit code of the first error
+    it printed (exit_code_for's, or 2 for a line it could not take), 0 when none: the later
+    ones may follow from it (a join that failed, then "no current group").
 
     A line is sent with zgm_user_send_async and never waits for the network. Its outcome
     comes back later: stored (the message itself shows when the group server delivers it
@@ -80,8 +81,8 @@ struct Client {
     bool in_command = false; //  a line is being run: its output needs no redraw
     bool quit = false;
     bool input_done = false; //  stdin ended (not a terminal): quit once nothing is pending
-    //  The exit code of the last error printed (kExitOk while none): the client's exit status
-    //  when stdin is not a terminal, so a script that pipes commands in sees a failure.
+    //  The exit code of the first error printed (kExitOk while none): the client's exit
+    //  status when stdin is not a terminal, so a script that pipes commands in sees a failure.
     int failure = kExitOk;
     std::map<std::string, Pending> pending; //  by message id
     std::map<std::string, Roster> rosters;  //  by group
@@ -183,9 +184,9 @@ void above_prompt(Client* client, Print print) {
 }
 
 //  "error: MESSAGE" on stderr; code is its exit code (exit_code_for, or kExitUsage for a
-//  line the client could not take), remembered as the last failure.
+//  line the client could not take), remembered if it is the first failure.
 void error_line(Client* client, const std::string& message, int code) {
-    client->failure = code;
+    if (client->failure == kExitOk) client->failure = code;
     above_prompt(client, [&] {
         bool color = client->session->style.color;
         fflush(stdout);
