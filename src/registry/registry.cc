@@ -781,8 +781,9 @@ void Registry::settle(uint32_t host_id, const PendingCreate& pending, bool answe
         if (created && group->second.policy != pending.policy)
             responder_.error(waiter.routing_id, waiter.request_id, proto::kConflict,
                              "group '" + pending.group + "' exists already, made by this key " +
-                                 (group->second.policy ? "for members only" : "open") +
-                                 ": its owner changes the policy");
+                                 (group->second.policy ? "members-only (not open)"
+                                                       : "open (not members-only)") +
+                                 ": its owner may change its policy");
         else if (created)
             send_group(waiter.routing_id, waiter.request_id, group->second);
         else
