@@ -1347,6 +1347,10 @@ void test_owners_decide_who_is_in_from_the_command_line(void** state) {
     start_group(s, "server", {"--accept-new", "--memory"});
     expect_log(s, "server", "accepting new groups");
     assert_int_equal(user(s, "alice", {"create", "club", "--members"}).status, 0);
+    //  Its owner has not joined: no members, and it says so (it printed nothing).
+    Result none = user(s, "alice", {"members", "club"});
+    assert_int_equal(none.status, 0);
+    assert_string_equal(none.out.c_str(), "(no members)\n");
     assert_int_equal(user(s, "alice", {"join", "club"}).status, 0);
     Result denied = user(s, "bob", {"join", "club"});
     assert_int_equal(denied.status, 1);

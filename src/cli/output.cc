@@ -286,6 +286,10 @@ void print_members(FILE* out, const zgm_member_t* members, size_t count, const S
             width += (c & 0xC0) != 0x80;
         return width;
     };
+    if (count == 0 && !style.json) { //  as `groups` says its none
+        finish_line(out, "(no members)");
+        return;
+    }
     std::vector<std::string> names;
     size_t name_width = 4;
     for (size_t i = 0; i < count; i++) {
