@@ -378,6 +378,34 @@ void test_group_server_whose_heartbeats_stop_disappears(void** state) {
         5000 * test::slowdown()));
 }
 
+//  listen with no group while the group server of the user's groups is away: only live
+//  servers are asked, and none holds a group of the user. A group listened to before says
+//  its server may be away (3); a user who never listened is refused (1), as one in no group.
+void test_listen_without_a_group_while_its_server_is_away(void** state) {
+    System* s = (System*)*state;
+    start_registry(s, 0, {"--expiry", "600"});
+    pid_t server = start_group(s, "server", {"--group", "general", "--memory"});
+    expect_log(s, "server", "serving general");
+    assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
+    assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
+    pid_t listener = listen(s, "bob", {"--count", "1"});
+    expect_log(s, "listen-bob", "zgm: listening to general");
+    assert_int_equal(user(s, "alice", {"send", "general", "heard"}).status, 0);
+    assert_int_equal(wait_exit(listener, 15000), 0); //  bob has a cursor for general
+    kill(server, SIGSTOP);
+    s->undo.push_back([server] { kill(server, SIGCONT); });
+    assert_true(test::eventually(
+        [&] { return strstr(user(s, "alice", {"groups"}).out.c_str(), "general") == nullptr; },
+        5000 * test::slowdown()));
+    Result away = user(s, "bob", {"listen"});
+    assert_int_equal(away.status, 3);
+    assert_non_null(strstr(away.err.c_str(), "general, listened to before"));
+    Result never = user(s, "alice", {"listen"});
+    assert_int_equal(never.status, 1);
+    assert_non_null(strstr(never.err.c_str(), "not a member of a group on a live group server"));
+    kill(server, SIGCONT);
+}
+
 void write_file(const std::string& path, const std::string& text) {
     FILE* file = fopen(path.c_str(), "w");
     assert_non_null(file);
@@ -1767,6 +1795,8 @@ int main(int argc, char* argv[]) {
             test_log_lines_carry_a_priority_under_the_journal_and_the_year_elsewhere, setup,
             teardown),
         cmocka_unit_test_setup_teardown(test_help_prints_what_the_help_options_print, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_listen_without_a_group_while_its_server_is_away, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_servers_bad_value_is_a_usage_error_before_it_starts,
                                         setup, teardown),

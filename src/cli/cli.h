@@ -110,6 +110,8 @@ public:
     bool get(const std::string& group, uint64_t* seq) const;
     //  Records a cursor and rewrites the file (atomically). Returns false if it could not.
     bool set(const std::string& group, uint64_t seq);
+    //  The groups with a cursor: those listened to before.
+    std::vector<std::string> groups() const;
 
 private:
     std::string path_;

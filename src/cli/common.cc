@@ -356,6 +356,13 @@ bool Cursors::get(const std::string& group, uint64_t* seq) const {
     return false;
 }
 
+std::vector<std::string> Cursors::groups() const {
+    std::vector<std::string> groups;
+    for (const auto& entry : entries_)
+        groups.push_back(entry.first);
+    return groups;
+}
+
 bool Cursors::set(const std::string& group, uint64_t seq) {
     //  Another process of the same user may have moved other groups' cursors: start from
     //  the file, not from what this one loaded.

@@ -289,9 +289,22 @@ int run_listen(Session* session, const Args& args, const std::vector<std::string
     if (words.empty()) {
         if (follow_member_groups(session) != 0) return report_error("listen", session->style);
         if (session->followed.empty()) {
-            fprintf(stderr, "zgm: listen: %s is not a member of any live group\n",
+            //  Only live group servers are asked. Groups listened to before (they have a
+            //  cursor) that none of them holds have a server that is away, or are gone.
+            std::string before;
+            for (const std::string& group : session->cursors.groups())
+                before += (before.empty() ? "" : ", ") + group;
+            fprintf(stderr, "zgm: listen: %s is not a member of a group on a live group server",
                     session->identity.name.c_str());
-            return kExitRefused;
+            if (before.empty()) {
+                fprintf(stderr, "\n");
+                return kExitRefused;
+            }
+            fprintf(stderr,
+                    "; %s, listened to before: its group server may be away (or the group "
+                    "gone)\n",
+                    before.c_str());
+            return kExitUnreachable;
         }
     }
     //  From here on nothing sent is missed: say so (a script may wait for this line).
