@@ -1450,6 +1450,27 @@ void test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_l
     assert_error(resolve(user, "bad name"), proto::kInvalid);
 }
 
+//  A group whose server fell silent is away since the server was last heard from, which is
+//  an expiry interval before the registry drops it: the reason counts from then (it counted
+//  from the drop, and said "0 s ago" of a server silent for 2.5 s).
+void test_a_silent_servers_group_is_away_since_it_was_last_heard(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    Started fresh = start_registry(fixture, 2500);
+    register_ok(*fresh.server, "quiet", "tcp://10.0.0.1:6000", 0, Uuid::random());
+    proto::Message away;
+    assert_true(test::eventually(
+        [&] {
+            away = resolve(*fresh.user, "quiet");
+            return away.status == proto::kUnavailable && strstr(away.reason.c_str(), "silent");
+        },
+        10000 * test::slowdown()));
+    const char* ago = strstr(away.reason.c_str(), " s ago");
+    assert_non_null(ago);
+    while (ago > away.reason.c_str() && isdigit((unsigned char)ago[-1]))
+        ago--;
+    if (atoi(ago) < 2) fail_msg("silent 2.5 s, yet: %s", away.reason.c_str());
+}
+
 //  ---------------------------------------------------------------------------------------
 //  Limits
 
@@ -1912,6 +1933,7 @@ int main(int argc, char** argv) {
         TEST(test_list_pages_in_name_order_over_more_than_10000_groups),
         TEST(test_list_says_incomplete_during_the_expiry_interval_after_a_start),
         TEST(test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning),
+        TEST(test_a_silent_servers_group_is_away_since_it_was_last_heard),
         TEST(test_max_groups_refused_with_430_naming_the_flag),
         TEST(test_away_groups_are_remembered_up_to_max_groups),
         cmocka_unit_test(test_a_rate_refusal_holds_until_the_retry_time_it_gave),

@@ -81,8 +81,8 @@ struct GroupEntry {
 //  server is away, not that there is no such group.
 struct AwayGroup {
     std::string endpoint;
-    int64_t since_ms;
-    const char* why; //  "stopped", "fell silent", ...: a phrase that follows "its server"
+    int64_t since_ms; //  when its server was last heard from
+    const char* why;  //  "stopped", "fell silent", ...: a phrase that follows "its server"
 };
 
 //  A CREATE whose group server did not answer HOST in time: it may yet create the group. Its
@@ -779,11 +779,11 @@ void Registry::settle(uint32_t host_id, const PendingCreate& pending, bool answe
         //  (Made with another policy than this CREATE's: a repeat by the creator that did
         //  not make the group it asks for.)
         if (created && group->second.policy != pending.policy)
-            responder_.error(waiter.routing_id, waiter.request_id, proto::kConflict,
-                             "group '" + pending.group + "' exists already, made by this key " +
-                                 (group->second.policy ? "members-only (not open)"
-                                                       : "open (not members-only)") +
-                                 ": its owner may change its policy");
+            responder_.error(
+                waiter.routing_id, waiter.request_id, proto::kConflict,
+                "group '" + pending.group + "' exists already, made by this key " +
+                    (group->second.policy ? "members-only (not open)" : "open (not members-only)") +
+                    ": its owner may change its policy");
         else if (created)
             send_group(waiter.routing_id, waiter.request_id, group->second);
         else
@@ -921,8 +921,9 @@ void Registry::drop_server(const Key& server, const char* why) {
         if (it->second.server == server) {
             ZGM_LOG("registry: group '%s' dropped (%s, %s)", it->first.c_str(),
                     entry->second.endpoint.c_str(), why);
+            //  Away since it was last heard from (a silent one, an expiry interval before).
             if (away_.size() < limits_.groups)
-                away_[it->first] = {entry->second.endpoint, mono_ms(), why};
+                away_[it->first] = {entry->second.endpoint, entry->second.last_seen_ms, why};
             //  A CREATE in doubt whose group this server registered: the group is away now,
             //  its name free for a trusted server's REGISTER, as any away group's.
             auto doubtful = doubtful_.find(it->first);
