@@ -1025,6 +1025,22 @@ void test_a_group_server_takes_host_only_from_its_registry(void** state) {
     assert_error(user.call(join), proto::kNotFound);
 }
 
+//  A group server serving "tenant", trusted by the cluster's registry through the directory
+//  trusted, which holds its certificate (trusted/server.cert; the registry needs only the
+//  public one). It heartbeats every 100 ms.
+zgm_server_t* trusted_tenant(Cluster& cluster, const std::string& trusted) {
+    assert_int_equal(mkdir(trusted.c_str(), 0700), 0);
+    assert_ok(zgm_registry_trust_dir(cluster.registry(), trusted.c_str()));
+    zgm_server_t* server = zgm_server_new(NULL);
+    assert_ok(zgm_server_set_key(server, (trusted + "/server.cert").c_str()));
+    unlink((trusted + "/server.cert_secret").c_str());
+    assert_ok(zgm_server_set_heartbeat(server, 100));
+    assert_ok(zgm_server_add(server, "tenant", NULL, ZGM_POLICY_OPEN));
+    assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
+    assert_ok(zgm_server_connect(server, cluster.endpoint().c_str(), cluster.key()));
+    return server;
+}
+
 //  A server whose certificate leaves the registry's trusted directory loses its names at
 //  its next heartbeat.
 void test_a_server_no_longer_trusted_is_dropped(void** state) {
@@ -1032,16 +1048,7 @@ void test_a_server_no_longer_trusted_is_dropped(void** state) {
     std::string dir = test::make_temp_dir();
     {
         Cluster cluster;
-        assert_int_equal(mkdir((dir + "/trusted").c_str(), 0700), 0);
-        assert_ok(zgm_registry_trust_dir(cluster.registry(), (dir + "/trusted").c_str()));
-        zgm_server_t* server = zgm_server_new(NULL);
-        assert_ok(zgm_server_set_key(server, (dir + "/trusted/server.cert").c_str()));
-        unlink((dir + "/trusted/server.cert_secret")
-                   .c_str()); //  the registry needs only the public one
-        assert_ok(zgm_server_set_heartbeat(server, 100));
-        assert_ok(zgm_server_add(server, "tenant", NULL, ZGM_POLICY_OPEN));
-        assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
-        assert_ok(zgm_server_connect(server, cluster.endpoint().c_str(), cluster.key()));
+        zgm_server_t* server = trusted_tenant(cluster, dir + "/trusted");
         zgm_user_t* user = cluster.user("landlord");
         assert_true(served_at(user, "tenant") != "");
         unlink((dir + "/trusted/server.cert").c_str());
@@ -1065,15 +1072,7 @@ void test_a_server_whose_certificate_is_rewritten_in_place_is_dropped(void** sta
     {
         Cluster cluster;
         std::string trusted = dir + "/trusted";
-        assert_int_equal(mkdir(trusted.c_str(), 0700), 0);
-        assert_ok(zgm_registry_trust_dir(cluster.registry(), trusted.c_str()));
-        zgm_server_t* server = zgm_server_new(NULL);
-        assert_ok(zgm_server_set_key(server, (trusted + "/server.cert").c_str()));
-        unlink((trusted + "/server.cert_secret").c_str());
-        assert_ok(zgm_server_set_heartbeat(server, 100));
-        assert_ok(zgm_server_add(server, "tenant", NULL, ZGM_POLICY_OPEN));
-        assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
-        assert_ok(zgm_server_connect(server, cluster.endpoint().c_str(), cluster.key()));
+        zgm_server_t* server = trusted_tenant(cluster, trusted);
         zgm_user_t* user = cluster.user("landlord");
         assert_true(served_at(user, "tenant") != "");
         //  Another server's certificate written over this one's, in the same file.
