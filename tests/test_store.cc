@@ -482,28 +482,37 @@ void test_dedup_covers_only_retained_messages(void** state) {
     assert_int_equal(again.seq, 4);
 }
 
-//  holder: what a SEND naming the message before it (after_msg_id) is checked against.
+//  holder: what a SEND naming the message before it (after_msg_id) is checked against, and
+//  a non-member's repeat of its own messages answered with their seqs.
 void test_holder_finds_the_sender_of_a_retained_message_by_its_id(void** state) {
     Store* store = fixture_of(state)->store.get();
     assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    append_many(store, "g", 2, 100);
     AppendRequest request = make_request("g", "x", make_uuid(7));
     Store::Holder holder = Store::Holder::kSender;
-    assert_ok(store->holder("g", request.sender, make_uuid(7), &holder));
+    AppendResult original;
+    assert_ok(store->holder("g", request.sender, make_uuid(7), &holder, &original));
     assert_true(holder == Store::Holder::kNone); //  not yet
-    append_ok(store, {request}, 100);
-    assert_ok(store->holder("g", request.sender, make_uuid(7), &holder));
+    AppendResult stored = append_ok(store, {request}, 100)[0];
+    assert_ok(store->holder("g", request.sender, make_uuid(7), &holder, &original));
     assert_true(holder == Store::Holder::kSender);
-    assert_ok(store->holder("g", make_key(666), make_uuid(7), &holder));
+    assert_int_equal(original.seq, 3);
+    assert_int_equal(original.timestamp, stored.timestamp);
+    assert_true(original.duplicate);
+    AppendResult untouched;
+    assert_ok(store->holder("g", make_key(666), make_uuid(7), &holder, &untouched));
     assert_true(holder == Store::Holder::kAnother);
-    assert_ok(store->holder("g", request.sender, make_uuid(8), &holder));
+    assert_int_equal(untouched.seq, 0); //  another's message: nothing of it
+    assert_ok(store->holder("g", request.sender, make_uuid(8), &holder, nullptr));
     assert_true(holder == Store::Holder::kNone);
-    assert_status(store->holder("nope", request.sender, make_uuid(7), &holder), Status::kNotFound);
+    assert_status(store->holder("nope", request.sender, make_uuid(7), &holder, nullptr),
+                  Status::kNotFound);
     //  Trimmed by retention: no longer held.
     Retention retention;
     retention.max_count = 1;
     assert_ok(store->set_retention("g", retention, 1000));
     append_many(store, "g", 1, 100);
-    assert_ok(store->holder("g", request.sender, make_uuid(7), &holder));
+    assert_ok(store->holder("g", request.sender, make_uuid(7), &holder, nullptr));
     assert_true(holder == Store::Holder::kNone);
 }
 

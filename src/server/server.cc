@@ -180,6 +180,8 @@ private:
                  std::vector<PendingSend>* sends);
     bool holds(const Group& group, const std::string& from, const Key& sender, const Uuid& msg_id,
                const std::vector<AppendRequest>& batch);
+    bool repeats_answered(const std::string& from, const Key& peer, const Group& group,
+                          const proto::Message& request);
     void store_error(const std::string& why);
     void commit(std::vector<AppendRequest>& batch, std::vector<PendingSend>& sends);
     void deliver(Group& group, const std::vector<proto::MessageRecord>& records);
@@ -987,6 +989,10 @@ void GroupServer::on_send(const std::string& from, const Key& peer, proto::Messa
                           std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                           std::vector<PendingSend>* sends) {
     ZGM_REQUEST(responder_, "MESSAGE SEND FROM %s", peer.str().c_str());
+    auto found = groups_.find(request.group);
+    if (found != groups_.end() && !found->second.members.count(peer) &&
+        repeats_answered(from, peer, found->second, request))
+        return;
     Group* group = member_group(from, peer, request);
     if (!group) return;
     if (request.sends.empty()) { //  nothing to commit: answered now (no SentRecord), not never
@@ -1021,6 +1027,32 @@ void GroupServer::on_send(const std::string& from, const Key& peer, proto::Messa
     held->push_back(std::move(request));
 }
 
+//  A SEND from a key that is not a member, every message of which that key stored while it
+//  was one (a send in doubt, sent again after the owner removed it): answered as repeats are,
+//  with their seqs, so that its sender can settle it. Anything else from it is refused (403),
+//  after one lookup for a new message.
+bool GroupServer::repeats_answered(const std::string& from, const Key& peer, const Group& group,
+                                   const proto::Message& request) {
+    if (request.sends.empty()) return false;
+    proto::Message sent;
+    sent.id = proto::kSent;
+    for (const proto::SendRecord& record : request.sends) {
+        Store::Holder holder = Store::Holder::kNone;
+        AppendResult original;
+        if (record.msg_id.is_nil() ||
+            !store_->holder(group.name, peer, record.msg_id, &holder, &original).is_ok() ||
+            holder != Store::Holder::kSender)
+            return false;
+        proto::SentRecord answer;
+        answer.seq = original.seq;
+        answer.timestamp = original.timestamp;
+        sent.sent.push_back(answer);
+    }
+    counters_.duplicates += sent.sent.size();
+    responder_.reply(from, sent, request.request_id);
+    return true;
+}
+
 //  Whether the sender's message msg_id is in the group, or will be once the batch about to be
 //  committed is: the last that connection from put in it, unless the commit will refuse it
 //  (another sender's message has that id, stored or earlier in the batch).
@@ -1029,7 +1061,7 @@ bool GroupServer::holds(const Group& group, const std::string& from, const Key& 
     auto staged = staged_last_.find({group.name, from});
     bool is_staged = staged != staged_last_.end() && staged->second.msg_id == msg_id;
     Store::Holder holder = Store::Holder::kNone;
-    Status status = store_->holder(group.name, sender, msg_id, &holder);
+    Status status = store_->holder(group.name, sender, msg_id, &holder, nullptr);
     if (!status.is_ok()) {
         //  The store is failing: this batch's commit will answer 507, not 425.
         store_error(status.message());

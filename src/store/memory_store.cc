@@ -48,8 +48,8 @@ public:
 
     Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                   std::vector<AppendResult>* results) override;
-    Status holder(const std::string& group, const Key& sender, const Uuid& msg_id,
-                  Holder* holder) override;
+    Status holder(const std::string& group, const Key& sender, const Uuid& msg_id, Holder* holder,
+                  AppendResult* original) override;
     Status fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) override;
     Status trim(uint64_t now_us, uint64_t* trimmed) override;
     Status disk_size(uint64_t* bytes) override;
@@ -275,13 +275,19 @@ Status MemoryStore::append(const std::vector<AppendRequest>& batch, uint64_t now
 }
 
 Status MemoryStore::holder(const std::string& name, const Key& sender, const Uuid& msg_id,
-                           Holder* holder) {
+                           Holder* holder, AppendResult* original) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
     auto seen = group->seq_by_msg_id.find(msg_id);
-    *holder = seen == group->seq_by_msg_id.end()                                 ? Holder::kNone
-              : group->messages[index_of(*group, seen->second)].sender == sender ? Holder::kSender
-                                                                                 : Holder::kAnother;
+    *holder = Holder::kNone;
+    if (seen == group->seq_by_msg_id.end()) return Status::ok();
+    const StoredMessage& message = group->messages[index_of(*group, seen->second)];
+    *holder = message.sender == sender ? Holder::kSender : Holder::kAnother;
+    if (original && *holder == Holder::kSender) {
+        original->seq = message.seq;
+        original->timestamp = message.timestamp;
+        original->duplicate = true;
+    }
     return Status::ok();
 }
 

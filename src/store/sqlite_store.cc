@@ -425,8 +425,8 @@ public:
 
     Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                   std::vector<AppendResult>* results) override;
-    Status holder(const std::string& group, const Key& sender, const Uuid& msg_id,
-                  Holder* holder) override;
+    Status holder(const std::string& group, const Key& sender, const Uuid& msg_id, Holder* holder,
+                  AppendResult* original) override;
     Status fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) override;
     Status trim(uint64_t now_us, uint64_t* trimmed) override;
     Status disk_size(uint64_t* bytes) override;
@@ -984,7 +984,7 @@ Status SqliteStore::members(const std::string& name, std::vector<Member>* member
 }
 
 Status SqliteStore::holder(const std::string& name, const Key& sender, const Uuid& msg_id,
-                           Holder* holder) {
+                           Holder* holder, AppendResult* original) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
     sqlite3_stmt* stmt = stmts_[kSelectByMsgId];
@@ -999,6 +999,11 @@ Status SqliteStore::holder(const std::string& name, const Key& sender, const Uui
                       memcmp(sqlite3_column_blob(stmt, 2), sender.bytes, kKeySize) == 0
                   ? Holder::kSender
                   : Holder::kAnother;
+    if (original && *holder == Holder::kSender) {
+        original->seq = column_u64(stmt, 0);
+        original->timestamp = column_u64(stmt, 1);
+        original->duplicate = true;
+    }
     return Status::ok();
 }
 

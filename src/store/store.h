@@ -198,10 +198,10 @@ public:
 
     //  Who sent the group's message with this msg_id: this sender (Holder::kSender), another
     //  (kAnother), or none (kNone: an unknown id, or one retention has trimmed). kNotFound: no
-    //  such group.
+    //  such group. For kSender, *original (if not NULL) gets its seq and timestamp.
     enum class Holder { kNone, kSender, kAnother };
     virtual Status holder(const std::string& group, const Key& sender, const Uuid& msg_id,
-                          Holder* holder) = 0;
+                          Holder* holder, AppendResult* original) = 0;
 
     //  Hands every selected message to the visitor, in seq order. If it fails, the visitor
     //  may have seen some of the messages; *summary is then left as it was.
