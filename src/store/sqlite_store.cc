@@ -461,6 +461,8 @@ private:
     void rollback();
     Status insert_message(Group* group, const AppendRequest& request, uint64_t now_us,
                           AppendResult* result);
+    Status lookup_msg_id(const Group& group, const Key& sender, const Uuid& msg_id, Holder* holder,
+                         AppendResult* original);
     Status find_original(Group* group, const AppendRequest& request, AppendResult* result);
     Status trim(Group* group, uint64_t now_us, uint64_t* trimmed);
     Status save_log(const Group& group);
@@ -987,9 +989,15 @@ Status SqliteStore::holder(const std::string& name, const Key& sender, const Uui
                            Holder* holder, AppendResult* original) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
+    return lookup_msg_id(*group, sender, msg_id, holder, original);
+}
+
+//  holder's answer for a group found: one look-up in the msg_id index.
+Status SqliteStore::lookup_msg_id(const Group& group, const Key& sender, const Uuid& msg_id,
+                                  Holder* holder, AppendResult* original) {
     sqlite3_stmt* stmt = stmts_[kSelectByMsgId];
     ResetOnExit reset(stmt);
-    bind_u64(stmt, 1, group->key);
+    bind_u64(stmt, 1, group.key);
     bind_uuid(stmt, 2, msg_id);
     int rc = sqlite3_step(stmt);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -1010,26 +1018,14 @@ Status SqliteStore::holder(const std::string& name, const Key& sender, const Uui
 //  Looks up the message a repeated msg_id first stored.
 Status SqliteStore::find_original(Group* group, const AppendRequest& request,
                                   AppendResult* result) {
-    const Uuid& msg_id = request.msg_id;
-    sqlite3_stmt* stmt = stmts_[kSelectByMsgId];
-    ResetOnExit reset(stmt);
-    bind_u64(stmt, 1, group->key);
-    bind_uuid(stmt, 2, msg_id);
-    int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_DONE)
-        return corrupt("message " + msg_id.str() + " in '" + group->state.name +
+    Holder holder = Holder::kNone;
+    Status status = lookup_msg_id(*group, request.sender, request.msg_id, &holder, result);
+    if (!status.is_ok()) return status;
+    if (holder == Holder::kNone)
+        return corrupt("message " + request.msg_id.str() + " in '" + group->state.name +
                        "' is both there and missing");
-    if (rc != SQLITE_ROW) return failure(rc, "cannot look up message " + msg_id.str());
     //  A repeat is one only from the same sender: another's id is not its to reuse.
-    const void* sender = sqlite3_column_blob(stmt, 2);
-    if (sqlite3_column_bytes(stmt, 2) != (int)kKeySize ||
-        memcmp(sender, request.sender.bytes, kKeySize) != 0) {
-        result->status = another_senders_id(msg_id);
-        return Status::ok();
-    }
-    result->seq = column_u64(stmt, 0);
-    result->timestamp = column_u64(stmt, 1);
-    result->duplicate = true;
+    if (holder == Holder::kAnother) result->status = another_senders_id(request.msg_id);
     return Status::ok();
 }
 
