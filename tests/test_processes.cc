@@ -388,10 +388,18 @@ void test_listen_without_a_group_while_its_server_is_away(void** state) {
     expect_log(s, "server", "serving general");
     assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
     assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
+    assert_int_equal(user(s, "carol", {"join", "general"}).status, 0);
     pid_t listener = listen(s, "bob", {"--count", "1"});
+    pid_t carols = listen(s, "carol", {"--count", "1"});
     expect_log(s, "listen-bob", "zgm: listening to general");
+    expect_log(s, "listen-carol", "zgm: listening to general");
     assert_int_equal(user(s, "alice", {"send", "general", "heard"}).status, 0);
     assert_int_equal(wait_exit(listener, 15000), 0); //  bob has a cursor for general
+    assert_int_equal(wait_exit(carols, 15000), 0);   //  and carol, who leaves it
+    assert_int_equal(user(s, "carol", {"leave", "general"}).status, 0);
+    Result left = user(s, "carol", {"listen"});
+    assert_int_equal(left.status, 1);
+    assert_null(strstr(left.err.c_str(), "listened to before"));
     kill(server, SIGSTOP);
     s->undo.push_back([server] { kill(server, SIGCONT); });
     assert_true(test::eventually(

@@ -290,20 +290,22 @@ int run_listen(Session* session, const Args& args, const std::vector<std::string
         if (follow_member_groups(session) != 0) return report_error("listen", session->style);
         if (session->followed.empty()) {
             //  Only live group servers are asked. Groups listened to before (they have a
-            //  cursor) that none of them holds have a server that is away, or are gone.
+            //  cursor) whose server the registry says is away (not live: the user left those;
+            //  not unknown: gone) may be the user's.
             std::string before;
-            for (const std::string& group : session->cursors.groups())
-                before += (before.empty() ? "" : ", ") + group;
+            for (const std::string& group : session->cursors.groups()) {
+                zgm_group_t info;
+                if (zgm_user_resolve(session->user, group.c_str(), &info) != 0 &&
+                    zgm_errno() == ZGM_EUNAVAILABLE)
+                    before += (before.empty() ? "" : ", ") + group;
+            }
             fprintf(stderr, "zgm: listen: %s is not a member of a group on a live group server",
                     session->identity.name.c_str());
             if (before.empty()) {
                 fprintf(stderr, "\n");
                 return kExitRefused;
             }
-            fprintf(stderr,
-                    "; %s, listened to before: its group server may be away (or the group "
-                    "gone)\n",
-                    before.c_str());
+            fprintf(stderr, "; %s, listened to before: its group server is away\n", before.c_str());
             return kExitUnreachable;
         }
     }
