@@ -161,6 +161,7 @@ private:
                         std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                         std::vector<PendingSend>* sends);
     Group* find_group(const std::string& from, const proto::Message& request);
+    void refuse_non_member(const std::string& from, const proto::Message& request); //  403
     //  The request's group if peer is a member (or, with owner_too, its owner, joined or
     //  not); else answers 404 or 403 and returns nullptr.
     Group* member_group(const std::string& from, const Key& peer, const proto::Message& request,
@@ -623,11 +624,15 @@ Group* GroupServer::member_group(const std::string& from, const Key& peer,
     Group* group = find_group(from, request);
     bool owner = owner_too && group && !group->owner.is_nil() && group->owner == peer;
     if (group && !owner && !group->members.count(peer)) {
-        responder_.error(from, request.request_id, proto::kNotMember,
-                         "not a member of '" + request.group + "'");
+        refuse_non_member(from, request);
         return nullptr;
     }
     return group;
+}
+
+void GroupServer::refuse_non_member(const std::string& from, const proto::Message& request) {
+    responder_.error(from, request.request_id, proto::kNotMember,
+                     "not a member of '" + request.group + "'");
 }
 
 Group* GroupServer::owned_group(const std::string& from, const Key& peer,
@@ -989,12 +994,12 @@ void GroupServer::on_send(const std::string& from, const Key& peer, proto::Messa
                           std::vector<proto::Message>* held, std::vector<AppendRequest>* batch,
                           std::vector<PendingSend>* sends) {
     ZGM_REQUEST(responder_, "MESSAGE SEND FROM %s", peer.str().c_str());
-    auto found = groups_.find(request.group);
-    if (found != groups_.end() && !found->second.members.count(peer) &&
-        repeats_answered(from, peer, found->second, request))
-        return;
-    Group* group = member_group(from, peer, request);
+    Group* group = find_group(from, request);
     if (!group) return;
+    if (!group->members.count(peer)) {
+        if (!repeats_answered(from, peer, *group, request)) refuse_non_member(from, request);
+        return;
+    }
     if (request.sends.empty()) { //  nothing to commit: answered now (no SentRecord), not never
         proto::Message sent;
         sent.id = proto::kSent;
