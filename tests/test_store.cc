@@ -1709,11 +1709,15 @@ std::string query_db(const std::string& dir, const char* sql) {
     return value;
 }
 
+std::string query_db(const std::string& dir, const std::string& sql) {
+    return query_db(dir, sql.c_str());
+}
+
 void test_sqlite_database_is_in_wal_mode_with_a_schema_version(void** state) {
     Fixture* fixture = fixture_of(state);
     assert_ok(fixture->store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     assert_string_equal(query_db(fixture->dir, "PRAGMA journal_mode").c_str(), "wal");
-    assert_string_equal(query_db(fixture->dir, "PRAGMA user_version").c_str(), "2");
+    assert_string_equal(query_db(fixture->dir, "PRAGMA user_version").c_str(), "3");
 }
 
 //  A VFS over the default one whose syncs of a main database file wait while its gate is
@@ -2036,18 +2040,18 @@ void test_sqlite_newer_schema_is_refused_saying_what_to_do(void** state) {
     Fixture* fixture = fixture_of(state);
     assert_ok(fixture->store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     fixture->store.reset();
-    query_db(fixture->dir, "PRAGMA user_version = 3");
+    query_db(fixture->dir, "PRAGMA user_version = 4");
     std::string notice = "not set";
     Status status = reopen(fixture, Durability::kFull, 0, &notice);
     assert_int_equal(status.code(), Status::kCorrupt);
     const char* message = status.message().c_str();
-    assert_non_null(strstr(message, "schema version 3, newer than this zgm knows (2)"));
+    assert_non_null(strstr(message, "schema version 4, newer than this zgm knows (3)"));
     assert_non_null(strstr(message, ("Run a zgm of that version or newer on " + fixture->dir +
                                      ", or move that directory aside")
                                         .c_str()));
     assert_null(fixture->store.get());
     assert_string_equal(notice.c_str(), "");
-    assert_string_equal(query_db(fixture->dir, "PRAGMA user_version").c_str(), "3");
+    assert_string_equal(query_db(fixture->dir, "PRAGMA user_version").c_str(), "4");
     query_db(fixture->dir, "PRAGMA user_version = 99");
     status = reopen(fixture);
     assert_int_equal(status.code(), Status::kCorrupt);
@@ -2055,7 +2059,7 @@ void test_sqlite_newer_schema_is_refused_saying_what_to_do(void** state) {
     query_db(fixture->dir, "PRAGMA user_version = -1");
     assert_status(reopen(fixture), Status::kCorrupt);
     //  Put back, it opens again.
-    query_db(fixture->dir, "PRAGMA user_version = 2");
+    query_db(fixture->dir, "PRAGMA user_version = 3");
     assert_ok(reopen(fixture));
     assert_int_equal(info_ok(fixture->store.get(), "g").last_seq, 0);
 }
@@ -2222,6 +2226,49 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_msg_id ON messages (group_key, msg_id) WHERE msg_id IS NOT NULL;
 )sql";
 
+//  The schema of zgm 0.2 before schema 3, as src/store/sqlite_store.cc had it at 36709c9.
+const char* const kSchemaV2 = R"sql(
+CREATE TABLE groups (
+    key INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    id BLOB NOT NULL,
+    created_us INTEGER NOT NULL,
+    max_count INTEGER NOT NULL DEFAULT 0,
+    max_bytes INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    last_ts_us INTEGER NOT NULL DEFAULT 0,
+    trimmed_seq INTEGER NOT NULL DEFAULT 0,
+    trimmed_ts_us INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    max_age_us INTEGER NOT NULL DEFAULT 0,
+    owner BLOB,
+    policy INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE messages (
+    group_key INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    ts_us INTEGER NOT NULL,
+    sender BLOB NOT NULL,
+    sender_name TEXT NOT NULL,
+    msg_id BLOB,
+    body BLOB NOT NULL,
+    PRIMARY KEY (group_key, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_msg_id ON messages (group_key, msg_id) WHERE msg_id IS NOT NULL;
+CREATE TABLE members (
+    group_key INTEGER NOT NULL,
+    user BLOB NOT NULL,
+    name TEXT NOT NULL,
+    joined_us INTEGER NOT NULL,
+    UNIQUE (group_key, user)
+);
+CREATE TABLE allowed (
+    group_key INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    PRIMARY KEY (group_key, key)
+) WITHOUT ROWID;
+)sql";
+
 struct V1Message {
     int64_t group_key;
     uint64_t seq;
@@ -2232,8 +2279,9 @@ struct V1Message {
     const char* body;
 };
 
-//  What zgm 0.1 left after: group "chat" (key 1) with three messages and two members,
-//  group "news" (key 2) with a retention of 2 that trimmed seqs 1 and 2, and one member.
+//  What zgm 0.1 (or 0.2 at schema 2) left after: group "chat" (key 1) with three messages
+//  and two members, group "news" (key 2) with a retention of 2 that trimmed seqs 1 and 2, and
+//  one member. In schema 1 a sender or member N is make_uuid(N), in schema 2 make_key(N).
 const V1Message kV1Messages[] = {
     {1, 1, 1100, 501, "ann", 101, "hello"},  {1, 2, 1200, 502, "bob", 102, "hi ann"},
     {1, 3, 1300, 501, "ann", 0, "bye"},      {2, 3, 2300, 502, "bob", 203, "third"},
@@ -2248,14 +2296,20 @@ bool exec_db(sqlite3* db, const char* sql) {
     return rc == SQLITE_OK;
 }
 
-//  Writes dir/zgm.db as zgm 0.1 would have; a sender of bad_sender_size bytes (not 0)
-//  makes it one that cannot be migrated.
-void write_v1_database(const std::string& dir, int bad_sender_size = 0) {
+//  A user id as schema 1 (a 16-byte uuid) or schema 2 (a 32-byte key) stored it.
+std::string old_user_id(int version, uint64_t n) {
+    if (version == 1) return std::string((const char*)make_uuid(n).bytes, 16);
+    return std::string((const char*)make_key(n).bytes, kKeySize);
+}
+
+//  Writes dir/zgm.db as zgm 0.1 (version 1) or zgm 0.2 at schema 2 would have; a sender of
+//  bad_sender_size bytes (not 0) makes a 0.1 one that cannot be migrated.
+void write_old_database(const std::string& dir, int version, int bad_sender_size = 0) {
     sqlite3* db = nullptr;
     assert_int_equal(sqlite3_open((dir + "/zgm.db").c_str(), &db), SQLITE_OK);
     assert_true(exec_db(db, "PRAGMA journal_mode = WAL"));
-    assert_true(exec_db(db, kSchemaV1));
-    assert_true(exec_db(db, "PRAGMA user_version = 1"));
+    assert_true(exec_db(db, version == 1 ? kSchemaV1 : kSchemaV2));
+    assert_true(exec_db(db, version == 1 ? "PRAGMA user_version = 1" : "PRAGMA user_version = 2"));
     sqlite3_stmt* stmt = nullptr;
     assert_int_equal(sqlite3_prepare_v2(db,
                                         "INSERT INTO groups (key, name, id, created_us, max_count,"
@@ -2295,9 +2349,9 @@ void write_v1_database(const std::string& dir, int bad_sender_size = 0) {
         const char* name;
     } members[] = {{1, 501, "ann"}, {1, 502, "bob"}, {2, 502, "bob"}};
     for (const auto& member : members) {
-        Uuid user = make_uuid(member.user);
+        std::string user = old_user_id(version, member.user);
         sqlite3_bind_int64(stmt, 1, member.group_key);
-        sqlite3_bind_blob(stmt, 2, user.bytes, 16, SQLITE_STATIC);
+        sqlite3_bind_blob(stmt, 2, user.data(), (int)user.size(), SQLITE_STATIC);
         sqlite3_bind_text(stmt, 3, member.name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(stmt, 4, 100);
         assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
@@ -2311,13 +2365,14 @@ void write_v1_database(const std::string& dir, int bad_sender_size = 0) {
                                         -1, &stmt, nullptr),
                      SQLITE_OK);
     for (const V1Message& message : kV1Messages) {
-        Uuid sender = make_uuid(message.sender);
+        std::string sender = old_user_id(version, message.sender);
         Uuid msg_id = make_uuid(message.msg_id);
         sqlite3_bind_int64(stmt, 1, message.group_key);
         sqlite3_bind_int64(stmt, 2, (int64_t)message.seq);
         sqlite3_bind_int64(stmt, 3, (int64_t)message.timestamp);
         bool bad = bad_sender_size && &message == &kV1Messages[4];
-        sqlite3_bind_blob(stmt, 4, sender.bytes, bad ? bad_sender_size : 16, SQLITE_STATIC);
+        sqlite3_bind_blob(stmt, 4, sender.data(), bad ? bad_sender_size : (int)sender.size(),
+                          SQLITE_STATIC);
         sqlite3_bind_text(stmt, 5, message.sender_name, -1, SQLITE_STATIC);
         if (message.msg_id)
             sqlite3_bind_blob(stmt, 6, msg_id.bytes, 16, SQLITE_STATIC);
@@ -2336,7 +2391,7 @@ void test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_membe
     fixture->store.reset();
     std::string dir = fixture->dir + "/v1";
     assert_int_equal(mkdir(dir.c_str(), 0755), 0);
-    write_v1_database(dir);
+    write_old_database(dir, 1);
     std::string notice = "not set";
     assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice));
     assert_string_equal(notice.c_str(),
@@ -2344,7 +2399,7 @@ void test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_membe
                          " from zgm 0.1: 2 groups, 5 messages kept, 3 members dropped (0.1 user "
                          "ids are not keys; members join again)")
                             .c_str());
-    assert_string_equal(query_db(dir, "PRAGMA user_version").c_str(), "2");
+    assert_string_equal(query_db(dir, "PRAGMA user_version").c_str(), "3");
     Store* store = fixture->store.get();
 
     std::vector<GroupInfo> groups;
@@ -2391,8 +2446,8 @@ void test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_membe
     assert_seqs(trimmed, 3, 4);
     assert_int_equal(trimmed.summary.missed, 2);
 
-    //  It goes on as a v2 store: dedup of 0.1 ids (from their sender), seq, retention, members
-    //  joining again. Another sender's repeat of the id is refused, not taken for it.
+    //  It goes on as a schema 3 store: dedup of 0.1 ids (from their sender), seq, retention,
+    //  members joining again. Another sender's repeat of the id is refused, not taken for it.
     AppendRequest repeat = make_request("chat", "hello", make_uuid(101));
     AppendResult other = append_ok(store, {repeat}, 9000)[0];
     assert_int_equal(other.status.code(), Status::kExists);
@@ -2423,7 +2478,7 @@ void test_sqlite_a_0_1_store_that_cannot_be_migrated_is_left_as_it_was(void** st
     fixture->store.reset();
     std::string dir = fixture->dir + "/v1";
     assert_int_equal(mkdir(dir.c_str(), 0755), 0);
-    write_v1_database(dir, 5);
+    write_old_database(dir, 1, 5);
     std::string notice = "not set";
     Status status = open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice);
     assert_int_equal(status.code(), Status::kCorrupt);
@@ -2437,6 +2492,169 @@ void test_sqlite_a_0_1_store_that_cannot_be_migrated_is_left_as_it_was(void** st
                         "16");
     assert_string_equal(query_db(dir, "SELECT count(*) FROM pragma_table_info('groups')").c_str(),
                         "11");
+}
+
+//  The schema text SQLite keeps for the messages table and its index, in name order.
+std::string messages_schema(const std::string& dir) {
+    return query_db(dir, "SELECT group_concat(sql, ';') FROM (SELECT sql FROM sqlite_master"
+                         " WHERE tbl_name = 'messages' ORDER BY name)");
+}
+
+void test_sqlite_a_schema_2_store_is_migrated_to_schema_3_keeping_everything(void** state) {
+    Fixture* fixture = fixture_of(state);
+    std::string fresh_schema = messages_schema(fixture->dir);
+    fixture->store.reset();
+    std::string dir = fixture->dir + "/v2";
+    assert_int_equal(mkdir(dir.c_str(), 0755), 0);
+    write_old_database(dir, 2);
+    query_db(dir, "UPDATE groups SET owner = x'" + std::string(64, 'a') + "', policy = 1" +
+                      " WHERE key = 1");
+    query_db(dir,
+             "INSERT INTO allowed (group_key, key) VALUES (1, x'" + std::string(64, 'b') + "')");
+    //  A group of 25,001 messages of 300 bytes: the copy goes in chunks of 10,000, each
+    //  deleted from the old table once copied, so the file does not hold two copies.
+    query_db(dir, "INSERT INTO groups (key, name, id, created_us, last_seq, last_ts_us, bytes)"
+                  " VALUES (3, 'big', x'" +
+                      std::string(32, 'c') + "', 1, 25001, 25001, " + std::to_string(25001 * 300) +
+                      ")");
+    query_db(dir, "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n <"
+                  " 25001) INSERT INTO messages SELECT 3, n, n, x'" +
+                      std::string(64, 'd') + "', 'big', NULL, randomblob(300) FROM c");
+    query_db(dir, "PRAGMA wal_checkpoint(TRUNCATE)");
+    long pages_before = atol(query_db(dir, "PRAGMA page_count").c_str());
+    std::string notice = "not set";
+    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice));
+    assert_string_equal(notice.c_str(), ("migrated the store in " + dir +
+                                         " from schema 2 to 3: 3 groups, 25006 messages kept")
+                                            .c_str());
+    long pages_after = atol(query_db(dir, "PRAGMA page_count").c_str());
+    assert_true(pages_before > 2000);
+    assert_true(pages_after < pages_before * 3 / 2);
+    assert_string_equal(query_db(dir, "PRAGMA user_version").c_str(), "3");
+    //  The same tables as a new store's, and nothing of schema 2 left.
+    assert_string_equal(messages_schema(dir).c_str(), fresh_schema.c_str());
+    assert_string_equal(query_db(dir, "SELECT count(*) FROM sqlite_master WHERE name LIKE"
+                                      " '%_v2'")
+                            .c_str(),
+                        "0");
+    Store* store = fixture->store.get();
+
+    //  Groups, owner, policy, allowed keys and members as they were.
+    GroupInfo chat = info_ok(store, "chat");
+    assert_int_equal(chat.first_seq, 1);
+    assert_int_equal(chat.last_seq, 3);
+    assert_int_equal(chat.member_count, 2);
+    assert_int_equal((int)chat.policy, (int)Policy::kMembers);
+    assert_int_equal(chat.owner.bytes[0], 0xaa);
+    std::vector<Key> allowed;
+    assert_ok(store->allowed("chat", &allowed));
+    assert_int_equal(allowed.size(), 1);
+    assert_int_equal(allowed[0].bytes[0], 0xbb);
+    std::vector<Member> members;
+    assert_ok(store->members("chat", &members));
+    assert_int_equal(members.size(), 2);
+    assert_true(members[0].id == make_key(501));
+
+    //  Every message, in both groups, with what it had.
+    FetchResult all = fetch_ok(store, "chat", 0);
+    assert_seqs(all, 1, 3);
+    for (size_t i = 0; i < 3; i++) {
+        const V1Message& old = kV1Messages[i];
+        const StoredMessage& message = all.messages[i];
+        assert_int_equal(message.timestamp, old.timestamp);
+        assert_true(message.sender == make_key(old.sender));
+        assert_string_equal(message.sender_name.c_str(), old.sender_name);
+        assert_string_equal(message.body.c_str(), old.body);
+        assert_true(message.msg_id == (old.msg_id ? make_uuid(old.msg_id) : Uuid()));
+    }
+    FetchResult news = fetch_ok(store, "news", 0);
+    assert_seqs(news, 3, 4);
+    assert_int_equal(news.summary.missed, 2);
+    assert_string_equal(news.messages[1].body.c_str(), "fourth");
+    assert_seqs(fetch_ok(store, "chat", 0, 1200), 2, 3);
+    FetchResult big = fetch_ok(store, "big", 0);
+    assert_seqs(big, 1, 25001);
+    for (const StoredMessage& message : big.messages)
+        assert_int_equal(message.timestamp, message.seq);
+
+    //  It goes on: a repeat of a migrated id is answered with its seq, new messages follow on,
+    //  retention trims.
+    AppendRequest repeat = make_request("news", "third", make_uuid(203));
+    repeat.sender = make_key(502);
+    AppendResult again = append_ok(store, {repeat}, 9000)[0];
+    assert_true(again.duplicate);
+    assert_int_equal(again.seq, 3);
+    assert_int_equal(append_ok(store, {make_request("chat", "new")}, 9000)[0].seq, 4);
+    assert_int_equal(append_ok(store, {make_request("news", "fifth")}, 9000)[0].seq, 5);
+    assert_int_equal(info_ok(store, "news").first_seq, 4);
+    assert_string_equal(query_db(dir, "PRAGMA integrity_check").c_str(), "ok");
+
+    //  Once is enough: the next open has nothing to say.
+    fixture->store.reset();
+    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice));
+    assert_string_equal(notice.c_str(), "");
+    assert_seqs(fetch_ok(fixture->store.get(), "chat", 0), 1, 4);
+}
+
+void test_sqlite_a_schema_2_store_that_cannot_be_migrated_is_left_as_it_was(void** state) {
+    Fixture* fixture = fixture_of(state);
+    fixture->store.reset();
+    std::string dir = fixture->dir + "/v2";
+    assert_int_equal(mkdir(dir.c_str(), 0755), 0);
+    write_old_database(dir, 2);
+    //  A seq no group_seq can hold (2^44): the migration refuses it rather than lose it.
+    query_db(dir, "UPDATE messages SET seq = 17592186044416 WHERE group_key = 2 AND seq = 4");
+    std::string notice = "not set";
+    Status status = open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice);
+    assert_int_equal(status.code(), Status::kCorrupt);
+    assert_non_null(strstr(status.message().c_str(),
+                           "cannot migrate the store to schema 3: 1 message has a group key or "
+                           "a seq beyond what schema 3 keys"));
+    assert_null(fixture->store.get());
+    assert_string_equal(notice.c_str(), "");
+    assert_string_equal(query_db(dir, "PRAGMA user_version").c_str(), "2");
+    assert_string_equal(query_db(dir, "SELECT count(*) FROM messages").c_str(), "5");
+    assert_string_equal(query_db(dir, "SELECT count(*) FROM sqlite_master WHERE name ="
+                                      " 'messages_msg_id'")
+                            .c_str(),
+                        "1");
+}
+
+//  A group's seqs and a store's groups have the bounds group_seq gives them, and each is
+//  refused past it with the reason.
+void test_sqlite_the_last_seq_and_the_last_group_key_are_refused_past_them(void** state) {
+    Fixture* fixture = fixture_of(state);
+    Store* store = fixture->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    fixture->store.reset();
+    const uint64_t max_seq = (1ull << 44) - 1;
+    query_db(fixture->dir,
+             "UPDATE groups SET key = 524287, last_seq = " + std::to_string(max_seq - 1) +
+                 ", trimmed_seq = " + std::to_string(max_seq - 1) +
+                 ", last_ts_us = 100, trimmed_ts_us = 100");
+    assert_ok(reopen(fixture));
+    store = fixture->store.get();
+    AppendResult last = append_ok(store, {make_request("g", "the last")}, 200)[0];
+    assert_ok(last.status);
+    assert_int_equal(last.seq, max_seq);
+    FetchResult fetched = fetch_ok(store, "g", 0);
+    assert_seqs(fetched, max_seq, max_seq);
+    assert_string_equal(fetched.messages[0].body.c_str(), "the last");
+    AppendResult past = append_ok(store, {make_request("g", "one more")}, 300)[0];
+    assert_int_equal(past.status.code(), Status::kFull);
+    assert_non_null(strstr(past.status.message().c_str(),
+                           "group 'g' has stored the most messages a group can (17592186044415)"));
+    assert_int_equal(info_ok(store, "g").last_seq, max_seq);
+    //  The group with the highest key there can be: no other group fits.
+    Status status = store->create_group("h", make_uuid(2), Key(), Policy::kOpen);
+    assert_int_equal(status.code(), Status::kFull);
+    assert_non_null(strstr(status.message().c_str(), "the store holds the most groups it can"
+                                                     " (524287)"));
+    //  Reopened, the same holds, and the message is still there.
+    assert_ok(reopen(fixture));
+    assert_seqs(fetch_ok(fixture->store.get(), "g", 0), max_seq, max_seq);
+    assert_status(fixture->store->create_group("h", make_uuid(2), Key(), Policy::kOpen),
+                  Status::kFull);
 }
 
 //  ------------------------------------------------------------------------------------
@@ -2844,6 +3062,9 @@ const Case cases[] = {
     SQLITE(test_sqlite_age_retention_applies_after_a_reopen),
     SQLITE(test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_members),
     SQLITE(test_sqlite_a_0_1_store_that_cannot_be_migrated_is_left_as_it_was),
+    SQLITE(test_sqlite_a_schema_2_store_is_migrated_to_schema_3_keeping_everything),
+    SQLITE(test_sqlite_a_schema_2_store_that_cannot_be_migrated_is_left_as_it_was),
+    SQLITE(test_sqlite_the_last_seq_and_the_last_group_key_are_refused_past_them),
     SQLITE(test_sqlite_second_open_in_this_process_is_busy_and_names_it),
     SQLITE(test_sqlite_second_open_from_a_forked_child_is_busy),
     SQLITE(test_sqlite_the_lock_of_a_killed_holder_is_released),
