@@ -2618,6 +2618,20 @@ void test_sqlite_a_schema_2_store_that_cannot_be_migrated_is_left_as_it_was(void
                                       " 'messages_msg_id'")
                             .c_str(),
                         "1");
+    //  Nor is a group key no group_seq can hold, though the group has no message.
+    query_db(dir, "UPDATE messages SET seq = 4 WHERE group_key = 2 AND seq = 17592186044416");
+    query_db(dir, "INSERT INTO groups (key, name, id, created_us) VALUES (524288, 'far', x'" +
+                      std::string(32, 'e') + "', 1)");
+    status = open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice);
+    assert_int_equal(status.code(), Status::kCorrupt);
+    assert_non_null(strstr(status.message().c_str(),
+                           "cannot migrate the store to schema 3: 1 group has a key beyond what "
+                           "schema 3 keys"));
+    assert_string_equal(query_db(dir, "PRAGMA user_version").c_str(), "2");
+    //  Without it, the store migrates.
+    query_db(dir, "DELETE FROM groups WHERE key = 524288");
+    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice));
+    assert_seqs(fetch_ok(fixture->store.get(), "news", 0), 3, 4);
 }
 
 //  A group's seqs and a store's groups have the bounds group_seq gives them, and each is
@@ -2634,7 +2648,8 @@ void test_sqlite_the_last_seq_and_the_last_group_key_are_refused_past_them(void*
                  ", last_ts_us = 100, trimmed_ts_us = 100");
     assert_ok(reopen(fixture));
     store = fixture->store.get();
-    AppendResult last = append_ok(store, {make_request("g", "the last")}, 200)[0];
+    AppendRequest the_last = make_request("g", "the last", make_uuid(77));
+    AppendResult last = append_ok(store, {the_last}, 200)[0];
     assert_ok(last.status);
     assert_int_equal(last.seq, max_seq);
     FetchResult fetched = fetch_ok(store, "g", 0);
@@ -2645,6 +2660,15 @@ void test_sqlite_the_last_seq_and_the_last_group_key_are_refused_past_them(void*
     assert_non_null(strstr(past.status.message().c_str(),
                            "group 'g' has stored the most messages a group can (17592186044415)"));
     assert_int_equal(info_ok(store, "g").last_seq, max_seq);
+    //  A repeat of the last message (its SENT lost) is still answered with its seq; another
+    //  sender's use of its id is still refused as such.
+    AppendResult repeat = append_ok(store, {the_last}, 400)[0];
+    assert_ok(repeat.status);
+    assert_true(repeat.duplicate);
+    assert_int_equal(repeat.seq, max_seq);
+    AppendRequest stolen = the_last;
+    stolen.sender = make_key(2000);
+    assert_int_equal(append_ok(store, {stolen}, 400)[0].status.code(), Status::kExists);
     //  The group with the highest key there can be: no other group fits.
     Status status = store->create_group("h", make_uuid(2), Key(), Policy::kOpen);
     assert_int_equal(status.code(), Status::kFull);
