@@ -82,6 +82,7 @@ zgm_registry_t* new_registry(Fixture* fixture) {
 struct Started {
     int64_t started_ms = 0; //  no later than the registry's own start
     std::string endpoint;
+    std::string key; //  the registry's public key
     RawClient* user = nullptr;
     RawClient* server = nullptr;
 };
@@ -95,6 +96,7 @@ Started start_registry(Fixture* fixture, int expiry_ms) {
     assert_true(port > 0);
     fresh.endpoint = test::local_endpoint(port);
     std::string key = zgm_registry_key(registry);
+    fresh.key = key;
     fixture->clients.emplace_back(new RawClient(fresh.endpoint, key));
     fresh.user = &test::patient(*fixture->clients.back());
     fixture->clients.emplace_back(new RawClient(fresh.endpoint, key));
@@ -1090,6 +1092,148 @@ void test_a_create_of_an_away_groups_name_is_409_not_a_second_group(void** state
     assert_int_equal(resolve(user, "kept").id, proto::kGroup);
 }
 
+//  ---------------------------------------------------------------------------------------
+//  The registry's windows of minutes and hours, on a clock the test moves forward
+
+constexpr int64_t kMinuteMs = 60 * 1000;
+
+//  Moves the process's monotonic clock forward by ms (advance_mono_ms) and makes the registry
+//  take a request after it: it checks its expiries once it has answered (it is due), before
+//  it reads the next one. The request is `ping`'s, or a LIST.
+void pass_time(RawClient& client, int64_t ms, proto::Message ping = proto::Message()) {
+    advance_mono_ms(ms);
+    if (ping.id == 0) ping.id = proto::kList;
+    assert_int_not_equal(test::request(client, ping).id, proto::kError);
+}
+
+//  A registry with an expiry of a minute, past its learning on the moved clock, whose trusted
+//  raw server accepts new groups at endpoint; another raw user of it in *other.
+Started learned_minute_registry(Fixture* fixture, const char* endpoint, RawClient** other) {
+    Started fresh = start_registry(fixture, (int)kMinuteMs);
+    pass_time(*fresh.user, kMinuteMs + 1000);
+    assert_true(
+        test::eventually([&] { return list_page(*fresh.user).complete == 1; }, test::patience()));
+    proto::Message beat = test::heartbeat_message(endpoint, 0, 1);
+    assert_int_equal(test::request(*fresh.server, beat).id, proto::kOk);
+    fixture->clients.emplace_back(new RawClient(fresh.endpoint, fresh.key));
+    *other = &test::patient(*fixture->clients.back());
+    return fresh;
+}
+
+//  The creator's CREATE of group, whose HOST `server` gets and leaves unanswered: 504 within
+//  the registry's 5 s and a check (at most a second apart, whatever the expiry).
+void create_in_doubt(RawClient& creator, RawClient& server, const std::string& group) {
+    proto::Message create = create_message(group);
+    creator.send(create);
+    proto::Message host = server.recv();
+    assert_int_equal(host.id, proto::kHost);
+    assert_string_equal(host.group.c_str(), group.c_str());
+    proto::Message reply;
+    if (!creator.try_recv(&reply, 5000 + 5000 * test::slowdown()))
+        fail_msg("no answer to CREATE %s within 10 s", group.c_str());
+    assert_error(reply, proto::kInDoubt, "may yet create");
+}
+
+//  An away group is remembered 24 hours from when its server left: a RESOLVE says so (503)
+//  and a CREATE of its name is 409 until then; after, the name is free (404).
+void test_an_away_group_is_forgotten_24_hours_after_its_server_left(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    learned(fixture);
+    RawClient& server = trusted_server(fixture);
+    RawClient& user = client(fixture);
+    register_ok(server, "gone", "tcp://10.0.0.1:7000");
+    proto::Message deregister;
+    deregister.id = proto::kDeregister;
+    assert_int_equal(test::request(server, deregister).id, proto::kOk);
+    assert_error(resolve(user, "gone"), proto::kUnavailable, "stopped");
+    pass_time(user, 24 * 60 * kMinuteMs - kMinuteMs);
+    assert_error(resolve(user, "gone"), proto::kUnavailable, "stopped");
+    proto::Message create = create_message("gone");
+    assert_error(test::request(user, create), proto::kConflict, "exists");
+    pass_time(user, 2 * kMinuteMs);
+    assert_error(resolve(user, "gone"), proto::kNotFound);
+    create = create_message("gone");
+    assert_error(test::request(user, create), proto::kUnavailable,
+                 "no group server accepts new groups");
+}
+
+//  A CREATE in doubt keeps its name for 10 minutes of its group server being known (the
+//  server heartbeats all along, a step of 50 s at a time): anyone else's CREATE is 409 until
+//  then, and goes out after.
+void test_a_create_in_doubt_keeps_its_name_for_10_minutes_of_its_live_server(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const char* endpoint = "tcp://10.0.0.1:7000";
+    RawClient* other = nullptr;
+    Started fresh = learned_minute_registry(fixture, endpoint, &other);
+    RawClient& server = *fresh.server;
+    create_in_doubt(*fresh.user, server, "pending");
+    auto steps = [&](int count) {
+        for (int i = 0; i < count; i++)
+            pass_time(server, 50 * 1000, test::heartbeat_message(endpoint, 0, 1));
+    };
+    steps(11); //  9 min 10 s
+    proto::Message create = create_message("pending");
+    assert_error(test::request(*other, create), proto::kConflict, "being created");
+    steps(2); //  10 min 50 s
+    create = create_message("pending");
+    other->send(create);
+    proto::Message host = server.recv();
+    assert_int_equal(host.id, proto::kHost);
+    assert_string_equal(host.group.c_str(), "pending");
+    assert_string_equal(host.key.str().c_str(), other->key().c_str());
+}
+
+//  A group server that let a HOST run out of time gets new groups only when no other accepts,
+//  for 10 minutes; then it is chosen again for having the fewest groups.
+void test_a_server_that_let_a_host_run_out_is_passed_over_for_10_minutes(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const char* slow_endpoint = "tcp://10.0.0.1:7000";
+    const char* busy_endpoint = "tcp://10.0.0.2:7000";
+    RawClient* creator = nullptr;
+    Started fresh = learned_minute_registry(fixture, slow_endpoint, &creator);
+    RawClient& slow = *fresh.server;
+    fixture->clients.emplace_back(new RawClient(fresh.endpoint, fresh.key));
+    RawClient& busy = test::patient(*fixture->clients.back());
+    assert_ok(zgm_registry_trust(fixture->registries.back(), busy.key().c_str()));
+    uint32_t busy_groups = 0;
+    auto host_on_busy = [&](const std::string& group) {
+        register_ok(busy, group, busy_endpoint, 0, Uuid::random(), 1);
+        busy_groups++;
+    };
+    host_on_busy("busy1");
+    create_in_doubt(*creator, slow, "first"); //  slow had the fewest groups
+    //  Whose HOST goes where: busy answers it and registers the group.
+    auto create_goes_to = [&](const std::string& group) {
+        proto::Message create = create_message(group);
+        creator->send(create);
+        proto::Message host;
+        if (busy.try_recv(&host, 500)) {
+            assert_string_equal(host.group.c_str(), group.c_str());
+            host_on_busy(group);
+            proto::Message ok;
+            ok.id = proto::kOk;
+            answer(busy, host, ok);
+            assert_int_equal(creator->recv().id, proto::kGroup);
+            return &busy;
+        }
+        host = slow.recv();
+        assert_string_equal(host.group.c_str(), group.c_str());
+        return &slow;
+    };
+    auto steps = [&](int count) {
+        for (int i = 0; i < count; i++) {
+            pass_time(slow, 50 * 1000, test::heartbeat_message(slow_endpoint, 0, 1));
+            proto::Message beat = test::heartbeat_message(busy_endpoint, busy_groups, 1);
+            assert_int_equal(test::request(busy, beat).id, proto::kOk);
+        }
+    };
+    assert_ptr_equal(create_goes_to("second"), &busy);
+    steps(11); //  9 min 10 s
+    assert_ptr_equal(create_goes_to("third"), &busy);
+    steps(2); //  10 min 50 s
+    assert_ptr_equal(create_goes_to("fourth"), &slow);
+}
+
 //  Through the API: a CREATE with no answer in the caller's time, or answered 504, is
 //  ZGM_EINDOUBT, never "unavailable" or a plain timeout.
 void test_zgm_user_create_without_an_outcome_is_in_doubt(void** state) {
@@ -1934,6 +2078,9 @@ int main(int argc, char** argv) {
         TEST(test_list_says_incomplete_during_the_expiry_interval_after_a_start),
         TEST(test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning),
         TEST(test_a_silent_servers_group_is_away_since_it_was_last_heard),
+        TEST(test_an_away_group_is_forgotten_24_hours_after_its_server_left),
+        TEST(test_a_create_in_doubt_keeps_its_name_for_10_minutes_of_its_live_server),
+        TEST(test_a_server_that_let_a_host_run_out_is_passed_over_for_10_minutes),
         TEST(test_max_groups_refused_with_430_naming_the_flag),
         TEST(test_away_groups_are_remembered_up_to_max_groups),
         cmocka_unit_test(test_a_rate_refusal_holds_until_the_retry_time_it_gave),

@@ -163,8 +163,9 @@ private:
         int64_t left_ms = expiry_ms_ - (mono_ms() - started_ms_);
         return (uint32_t)std::max<int64_t>(left_ms, check_ms());
     }
-    //  How often expire() runs: a third of the expiry interval, at least every 10 ms.
-    int check_ms() const { return expiry_ms_ / 3 > 10 ? expiry_ms_ / 3 : 10; }
+    //  How often expire() runs: a third of the expiry interval, at least every 10 ms and at
+    //  most every second, which is also when a CREATE's 5 s for its HOST are checked.
+    int check_ms() const { return std::min(std::max(expiry_ms_ / 3, 10), 1000); }
     void expire();
     void drop_server(const Key& server, const char* why);
 
