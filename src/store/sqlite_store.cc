@@ -507,6 +507,7 @@ private:
                       const char* row_is, const char* flaw, std::vector<Row>* rows,
                       ReadRow read_row);
     Status check_schema();
+    Status count_before_migrating(int version, const char* sql, uint64_t* counts, int count);
     Status migrate_from_v1();
     Status migrate_from_v2(bool say_so);
     Status copy_messages_v2();
@@ -696,36 +697,50 @@ Status SqliteStore::check_schema() {
     return status;
 }
 
-//  Schema 1 to 2, inside check_schema's transaction (see kMigrateFromV1).
-Status SqliteStore::migrate_from_v1() {
+//  What a migration reads first: the one row of `count` integers of sql, run on a store of
+//  schema `version` (?1 is kMaxGroupKey and ?2 kMaxSeq where sql has them).
+Status SqliteStore::count_before_migrating(int version, const char* sql, uint64_t* counts,
+                                           int count) {
     sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(db_,
-                                "SELECT (SELECT count(*) FROM groups), (SELECT count(*) FROM"
-                                " messages), (SELECT count(*) FROM members), (SELECT count(*)"
-                                " FROM messages WHERE length(sender) != 16)",
-                                -1, &stmt, nullptr);
+    int rc = sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr);
     if (rc != SQLITE_OK) {
-        Status status = corrupt(std::string("the database has schema version 1 but not the "
-                                            "tables of zgm 0.1: ") +
-                                sqlite3_errmsg(db_));
+        Status status = corrupt("the database has schema version " + std::to_string(version) +
+                                " but not its tables: " + sqlite3_errmsg(db_));
         sqlite3_finalize(stmt);
         return status;
     }
+    if (sqlite3_bind_parameter_count(stmt) >= 2) {
+        bind_i64(stmt, 1, kMaxGroupKey);
+        bind_u64(stmt, 2, kMaxSeq);
+    }
     rc = sqlite3_step(stmt);
-    uint64_t groups = column_u64(stmt, 0);
-    uint64_t messages = column_u64(stmt, 1);
-    uint64_t members = column_u64(stmt, 2);
-    uint64_t odd_senders = column_u64(stmt, 3);
-    Status status = rc == SQLITE_ROW ? Status::ok() : failure(rc, "cannot read the 0.1 store");
+    for (int i = 0; i < count; i++)
+        counts[i] = column_u64(stmt, i);
     sqlite3_finalize(stmt);
+    return rc == SQLITE_ROW ? Status::ok() : failure(rc, "cannot read the store to migrate it");
+}
+
+//  Schema 1 to 2, inside check_schema's transaction (see kMigrateFromV1).
+Status SqliteStore::migrate_from_v1() {
+    uint64_t counts[4] = {};
+    Status status = count_before_migrating(kSchemaVersionV1,
+                                           "SELECT (SELECT count(*) FROM groups), (SELECT count(*)"
+                                           " FROM messages), (SELECT count(*) FROM members),"
+                                           " (SELECT count(*) FROM messages WHERE length(sender)"
+                                           " != 16)",
+                                           counts, 4);
     if (!status.is_ok()) return status;
+    uint64_t groups = counts[0];
+    uint64_t messages = counts[1];
+    uint64_t members = counts[2];
+    uint64_t odd_senders = counts[3];
     if (odd_senders)
         return corrupt(
             "cannot migrate from zgm 0.1: " + plural(odd_senders, "message has", "messages have") +
             " a sender that is not a 0.1 user id");
-    rc = sqlite3_create_function(db_, "zgm_legacy_user_key", 1,
-                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, nullptr,
-                                 legacy_user_key_function, nullptr, nullptr);
+    int rc = sqlite3_create_function(db_, "zgm_legacy_user_key", 1,
+                                     SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY,
+                                     nullptr, legacy_user_key_function, nullptr, nullptr);
     if (rc != SQLITE_OK) return failure(rc, "cannot migrate the store from zgm 0.1");
     std::string sql = std::string(kMigrateFromV1) + kSchemaNewInV2;
     status = exec(sql.c_str(), "cannot migrate the store from zgm 0.1");
@@ -741,30 +756,18 @@ Status SqliteStore::migrate_from_v1() {
 //  Schema 2 to 3, inside check_schema's transaction (see kMigrateFromV2); with say_so the
 //  notice tells what it did (a store of 0.1 has its own notice already).
 Status SqliteStore::migrate_from_v2(bool say_so) {
-    sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v2(db_,
-                                "SELECT (SELECT count(*) FROM groups), (SELECT count(*) FROM"
-                                " messages), (SELECT count(*) FROM messages WHERE group_key < 1"
-                                " OR group_key > ?1 OR seq < 1 OR seq > ?2), (SELECT count(*)"
-                                " FROM groups WHERE key < 1 OR key > ?1)",
-                                -1, &stmt, nullptr);
-    if (rc != SQLITE_OK) {
-        Status status = corrupt(std::string("the database has schema version 2 but not its "
-                                            "tables: ") +
-                                sqlite3_errmsg(db_));
-        sqlite3_finalize(stmt);
-        return status;
-    }
-    bind_i64(stmt, 1, kMaxGroupKey);
-    bind_u64(stmt, 2, kMaxSeq);
-    rc = sqlite3_step(stmt);
-    uint64_t groups = column_u64(stmt, 0);
-    uint64_t messages = column_u64(stmt, 1);
-    uint64_t beyond = column_u64(stmt, 2);
-    uint64_t groups_beyond = column_u64(stmt, 3);
-    Status status = rc == SQLITE_ROW ? Status::ok() : failure(rc, "cannot read the store");
-    sqlite3_finalize(stmt);
+    uint64_t counts[4] = {};
+    Status status = count_before_migrating(
+        kSchemaVersionV2,
+        "SELECT (SELECT count(*) FROM groups), (SELECT count(*) FROM messages), (SELECT"
+        " count(*) FROM messages WHERE group_key < 1 OR group_key > ?1 OR seq < 1 OR seq > ?2),"
+        " (SELECT count(*) FROM groups WHERE key < 1 OR key > ?1)",
+        counts, 4);
     if (!status.is_ok()) return status;
+    uint64_t groups = counts[0];
+    uint64_t messages = counts[1];
+    uint64_t beyond = counts[2];
+    uint64_t groups_beyond = counts[3];
     if (beyond || groups_beyond)
         return corrupt(
             "cannot migrate the store to schema 3: " +
