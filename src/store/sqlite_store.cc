@@ -38,11 +38,8 @@ const int kSchemaVersionV1 = 1;
 const int kSchemaVersionV2 = 2;
 
 //  A message's row is keyed by group_seq: its group's key above the kSeqBits bits of its
-//  seq. The schema's SQL spells the bits out (ZGM_SEQ_BITS); the code reads kSeqBits.
-#define ZGM_SEQ_BITS 44
-#define ZGM_STRINGIFY(x) #x
-#define ZGM_TEXT(x) ZGM_STRINGIFY(x)
-const int kSeqBits = ZGM_SEQ_BITS;
+//  seq. The SQL below spells the 44 out: the number is schema 3's, kept in every store.
+const int kSeqBits = 44;
 //  The most messages a group can store, and the most groups a store can hold.
 const uint64_t kMaxSeq = (1ull << kSeqBits) - 1;
 const int64_t kMaxGroupKey = (1ll << (63 - kSeqBits)) - 1;
@@ -93,19 +90,18 @@ CREATE TABLE groups (
 )sql";
 
 //  The messages table of schema 3; created by a new database and by the migration alike.
-const char* const kSchemaMessages =
-    "\n"
-    "CREATE TABLE messages (\n"
-    "    group_seq INTEGER PRIMARY KEY,\n"
-    "    ts_us INTEGER NOT NULL,\n"
-    "    sender BLOB NOT NULL,\n"
-    "    sender_name TEXT NOT NULL,\n"
-    "    msg_id BLOB,\n"
-    "    body BLOB NOT NULL\n"
-    ");\n"
-    "CREATE UNIQUE INDEX messages_msg_id ON messages (group_seq >> " ZGM_TEXT(
-        ZGM_SEQ_BITS) ", msg_id)\n"
-                      "    WHERE msg_id IS NOT NULL;\n";
+const char* const kSchemaMessages = R"sql(
+CREATE TABLE messages (
+    group_seq INTEGER PRIMARY KEY,
+    ts_us INTEGER NOT NULL,
+    sender BLOB NOT NULL,
+    sender_name TEXT NOT NULL,
+    msg_id BLOB,
+    body BLOB NOT NULL
+);
+CREATE UNIQUE INDEX messages_msg_id ON messages (group_seq >> 44, msg_id)
+    WHERE msg_id IS NOT NULL;
+)sql";
 
 //  The tables schema 2 made new; created by a new database and by the migration alike.
 const char* const kSchemaNewInV2 = R"sql(
@@ -147,14 +143,11 @@ ALTER TABLE messages RENAME TO messages_v2;
 const int kMigrateChunk = 10000;
 const char* const kMigrateChunkCopy =
     "INSERT INTO messages (group_seq, ts_us, sender, sender_name, msg_id, body)"
-    " SELECT (group_key << " ZGM_TEXT(
-        ZGM_SEQ_BITS) ") | seq, ts_us, sender, sender_name,"
-                      " msg_id, body FROM messages_v2 ORDER BY group_key, seq LIMIT ?1";
+    " SELECT (group_key << 44) | seq, ts_us, sender, sender_name, msg_id, body"
+    " FROM messages_v2 ORDER BY group_key, seq LIMIT ?1";
 //  ?1 the last group_seq copied.
 const char* const kMigrateChunkDelete =
-    "DELETE FROM messages_v2 WHERE (group_key, seq) <= (?1 >> " ZGM_TEXT(
-        ZGM_SEQ_BITS) ","
-                      " ?1 & ((1 << " ZGM_TEXT(ZGM_SEQ_BITS) ") - 1))";
+    "DELETE FROM messages_v2 WHERE (group_key, seq) <= (?1 >> 44, ?1 & ((1 << 44) - 1))";
 
 //  Every statement the store runs after opening, prepared once for the store's life.
 enum StatementId {
@@ -204,7 +197,7 @@ const char* const kStatements[kStatementCount] = {
     "INSERT INTO messages (group_seq, ts_us, sender, sender_name, msg_id, body)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     "SELECT group_seq, ts_us, sender FROM messages"
-    " WHERE group_seq >> " ZGM_TEXT(ZGM_SEQ_BITS) " = ?1 AND msg_id = ?2",
+    " WHERE group_seq >> 44 = ?1 AND msg_id = ?2",
     "SELECT ts_us FROM messages WHERE group_seq = ?1",
     "SELECT group_seq, ts_us, sender, sender_name, msg_id, body FROM messages"
     " WHERE group_seq >= ?1 AND group_seq <= ?2 ORDER BY group_seq",
@@ -817,9 +810,7 @@ Status SqliteStore::copy_messages_v2() {
 
 //  The group_seqs of group `key`, from seq 0 to kMaxSeq: (key + 1) << bits would overflow
 //  for the last key.
-#define GROUP_RANGE                                                                                \
-    "group_seq >= key << " ZGM_TEXT(ZGM_SEQ_BITS) " AND group_seq <= (key << " ZGM_TEXT(           \
-        ZGM_SEQ_BITS) ") | ((1 << " ZGM_TEXT(ZGM_SEQ_BITS) ") - 1)"
+#define GROUP_RANGE "group_seq >= key << 44 AND group_seq <= (key << 44) | ((1 << 44) - 1)"
 
 //  Fills the cache from the groups table and checks that each group's messages are the
 //  range its metadata says.
