@@ -1175,7 +1175,8 @@ int column_of(const std::string& system) {
     if (system.compare(0, 4, "nats") == 0) return kNats;
     if (system.compare(0, 5, "redis") == 0) return kRedis;
     if (system == "mosquitto") return kMosquitto;
-    if (system == "libzmq" || system == "sqlite" || system.compare(0, 4, "zgm-") == 0)
+    if (system == "libzmq" || system == "sqlite" || system == "disk" ||
+        system.compare(0, 4, "zgm-") == 0)
         return kLimit;
     return -1;
 }
@@ -1240,6 +1241,17 @@ const Row kRows[] = {
     {"limit_protocol_send_curve", "protocol limit, the same with CURVE, msg/s", false, nullptr, 0,
      0},
     {"limit_zmq_pushpull", "limit: libzmq PUSH/PULL tcp, msg/s", false, nullptr, 0, 0},
+    {"limit_zmq_relay_p50",
+     "limit: latency p50, 5,000/s to 10 through a bare libzmq relay (DEALER -> ROUTER -> 10 "
+     "DEALERs, nothing stored), us",
+     true, nullptr, 0, 0},
+    {"limit_zmq_relay_p99", "limit: latency p99, the same, us", true, nullptr, 0, 0},
+    {"limit_zmq_relay_p999", "limit: latency p99.9, the same, us", true, nullptr, 0, 0},
+    {"limit_fdatasync_p50",
+     "limit: fdatasync of a 4 KiB append, 1,000/s, in the benchmark's directory, p50, us", true,
+     nullptr, 0, 0},
+    {"limit_fdatasync_p99", "limit: fdatasync, the same, p99, us", true, nullptr, 0, 0},
+    {"limit_fdatasync_p999", "limit: fdatasync, the same, p99.9, us", true, nullptr, 0, 0},
     {"limit_sqlite_insert", "limit: SQLite WAL insert, 1000-row tx, synchronous FULL, rows/s",
      false, nullptr, 0, 0},
     {"limit_sqlite_insert_uuid",

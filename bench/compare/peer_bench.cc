@@ -25,7 +25,9 @@
                 CA. The systems are suffixed "-tls" (nats-js-tls, redis-always-tls,
                 nats-tls, ...). Redis' client is OpenSSL around hiredis's reader
                 (redis_link.h).
-      limits    raw libzmq PUSH/PULL over tcp; SQLite batched inserts (WAL, synchronous FULL)
+      limits    raw libzmq PUSH/PULL over tcp; the latency workload through a bare libzmq
+                relay (no store, nothing of zgm's); fdatasync of 4 KiB appends at
+                1,000/s; SQLite batched inserts (WAL, synchronous FULL)
 
     Output as zgm-bench's: a table, or with --json one JSON object per figure.
 
@@ -46,6 +48,7 @@
 #include <sqlite3.h>
 #include <zmq.h>
 
+#include <functional>
 #include <memory>
 #include <poll.h>
 #include <pwd.h>
@@ -577,15 +580,15 @@ void bench_fanout(Kind kind, size_t subscribers, uint64_t count) {
            "deliveries/s", params);
 }
 
-void bench_latency(Kind kind) {
-    const size_t kSubscribers = 10;
+//  The latency workload through a publisher and its subscribers (whose tallies keep
+//  latencies): 5,000 messages a second on an absolute schedule, each body stamped with the
+//  clock just before its publish; p50, p99 and p99.9 over every delivery, recorded as
+//  `prefix` + "p50" and so on. `params` says what the system is.
+void measure_latency(const std::string& prefix, const std::string& system,
+                     std::vector<std::unique_ptr<Subscriber>>& subs, std::unique_ptr<Publisher> pub,
+                     const std::function<void(Params&, const std::string& protocol)>& params_of) {
     const uint64_t kRate = 5000;
     uint64_t count = scaled(15000);
-    std::string topic = std::string("latency") + kind_name(kind);
-    std::vector<std::unique_ptr<Subscriber>> subs;
-    std::unique_ptr<Publisher> pub;
-    if (!make_pubsub(kind, topic, kSubscribers, true, &subs, &pub))
-        return fail("latency %s: setup failed", kind_name(kind));
     char body[kBodySize];
     memset(body, 'x', sizeof body);
     uint64_t period = 1000000000ull / kRate;
@@ -598,7 +601,7 @@ void bench_latency(Kind kind) {
         published++;
     }
     pub->flush();
-    uint64_t delivered = wait_deliveries(subs, published * kSubscribers, 2000, scaled_s(20));
+    uint64_t delivered = wait_deliveries(subs, published * subs.size(), 2000, scaled_s(20));
     std::string protocol = pub->protocol();
     pub.reset();
     //  The subscribers' threads end before their latencies are read.
@@ -607,6 +610,7 @@ void bench_latency(Kind kind) {
         sub->stop();
         parts.push_back(std::move(sub->tally.latencies));
     }
+    size_t subscribers = subs.size();
     subs.clear();
     std::vector<uint64_t> latencies;
     for (auto& part : parts)
@@ -619,16 +623,28 @@ void bench_latency(Kind kind) {
     for (auto& point : points) {
         Params params;
         params.add("rate", (int)kRate)
-            .add("subscribers", (int)kSubscribers)
+            .add("subscribers", (int)subscribers)
             .add("published", published)
             .add("deliveries", delivered)
             .add("delivered_fraction",
-                 published ? (double)delivered / (published * kSubscribers) : 0.0)
+                 published ? (double)delivered / (published * subscribers) : 0.0)
             .add("max_us", latencies.empty() ? 0.0 : latencies.back() / 1000.0);
-        add_transport(params, protocol, kind == Kind::kRedis);
-        record(std::string("latency_") + point.suffix, system_name(kind_name(kind)).c_str(),
+        params_of(params, protocol);
+        record(prefix + point.suffix, system.c_str(),
                (double)percentile(latencies, point.quantile) / 1000.0, "us", params);
     }
+}
+
+void bench_latency(Kind kind) {
+    std::string topic = std::string("latency") + kind_name(kind);
+    std::vector<std::unique_ptr<Subscriber>> subs;
+    std::unique_ptr<Publisher> pub;
+    if (!make_pubsub(kind, topic, 10, true, &subs, &pub))
+        return fail("latency %s: setup failed", kind_name(kind));
+    measure_latency("latency_", system_name(kind_name(kind)), subs, std::move(pub),
+                    [kind](Params& params, const std::string& protocol) {
+                        add_transport(params, protocol, kind == Kind::kRedis);
+                    });
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -999,6 +1015,183 @@ void bench_zmq_limit() {
     (void)first;
 }
 
+//  The latency workload's path with nothing of zgm's on it: a publisher's DEALER, a relay's
+//  ROUTER that sends each message on to every member's DEALER, each member read by a thread
+//  of its own with zmq_recv. The relay has a libzmq context (and I/O thread) of its own, as a
+//  group server has in its process; the publisher and the members share one, as the user
+//  objects of a process do. Nothing is stored, encoded or ordered: what is left is libzmq's
+//  own hops (the sender's socket and I/O thread, the relay's I/O thread and its thread, the
+//  members' I/O thread and their readers), the floor of any server built on libzmq over TCP
+//  with this shape.
+class ZmqRelay {
+public:
+    ZmqRelay() : context_(zmq_ctx_new()) {
+        router_ = zmq_socket(context_, ZMQ_ROUTER);
+        int timeout = 100;
+        zmq_setsockopt(router_, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+        char endpoint[256];
+        size_t size = sizeof endpoint;
+        if (zmq_bind(router_, "tcp://127.0.0.1:*") == 0 &&
+            zmq_getsockopt(router_, ZMQ_LAST_ENDPOINT, endpoint, &size) == 0)
+            endpoint_ = endpoint;
+        thread_ = std::thread([this] { run(); });
+    }
+    ~ZmqRelay() {
+        stop_ = true;
+        thread_.join();
+        int linger = 0;
+        zmq_setsockopt(router_, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_close(router_);
+        zmq_ctx_term(context_);
+    }
+    const std::string& endpoint() const { return endpoint_; }
+    size_t members() const { return members_count_.load(); }
+
+private:
+    //  A member says "join" once connected; anything else is a message for every member.
+    void run() {
+        char id[256], body[kBodySize * 2];
+        while (!stop_) {
+            int id_size = zmq_recv(router_, id, sizeof id, 0);
+            if (id_size < 0) continue;
+            int size = zmq_recv(router_, body, sizeof body, 0);
+            if (size < 0) continue;
+            if (size == 4 && memcmp(body, "join", 4) == 0) {
+                members_.emplace_back(id, (size_t)id_size);
+                members_count_ = members_.size();
+                continue;
+            }
+            for (const std::string& member : members_) {
+                zmq_send(router_, member.data(), member.size(), ZMQ_SNDMORE);
+                zmq_send(router_, body, (size_t)size, 0);
+            }
+        }
+    }
+    void* context_;
+    void* router_ = nullptr;
+    std::string endpoint_;
+    std::vector<std::string> members_;
+    std::atomic<size_t> members_count_{0};
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+//  A DEALER with the routing id `id` connected to `endpoint`; linger 0.
+void* zmq_dealer(void* context, const std::string& endpoint, const std::string& id) {
+    void* socket = zmq_socket(context, ZMQ_DEALER);
+    int linger = 0, timeout = 100;
+    zmq_setsockopt(socket, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(socket, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(socket, ZMQ_ROUTING_ID, id.data(), id.size());
+    zmq_connect(socket, endpoint.c_str());
+    return socket;
+}
+
+class ZmqMember : public ThreadedSubscriber {
+public:
+    ZmqMember(void* context, const std::string& endpoint, int index, bool* ok) {
+        tally.latency = true;
+        socket_ = zmq_dealer(context, endpoint, "member-" + std::to_string(index));
+        *ok = zmq_send(socket_, "join", 4, 0) == 4;
+        if (*ok) start();
+    }
+    ~ZmqMember() override {
+        stop();
+        zmq_close(socket_);
+    }
+
+private:
+    void run() override {
+        char body[kBodySize * 2];
+        while (!stopping()) {
+            int size = zmq_recv(socket_, body, sizeof body, 0);
+            if (size > 0) tally.on_message(body, (size_t)size);
+        }
+    }
+    void* socket_;
+};
+
+class ZmqPublisher : public Publisher {
+public:
+    ZmqPublisher(void* context, const std::string& endpoint)
+        : socket_(zmq_dealer(context, endpoint, "publisher")) {}
+    ~ZmqPublisher() override { zmq_close(socket_); }
+    bool publish(const char* body, size_t size) override {
+        return zmq_send(socket_, body, size, 0) == (int)size;
+    }
+    void flush() override {}
+
+private:
+    void* socket_;
+};
+
+void bench_zmq_relay_latency() {
+    const int kMembers = 10;
+    void* context = zmq_ctx_new();
+    {
+        ZmqRelay relay;
+        std::vector<std::unique_ptr<Subscriber>> members;
+        bool ok = !relay.endpoint().empty();
+        for (int i = 0; i < kMembers && ok; i++)
+            members.emplace_back(new ZmqMember(context, relay.endpoint(), i, &ok));
+        //  Connected while the members join.
+        std::unique_ptr<Publisher> publisher(new ZmqPublisher(context, relay.endpoint()));
+        uint64_t deadline = mono_ns() + 5000000000ull;
+        while (ok && relay.members() < (size_t)kMembers && mono_ns() < deadline)
+            sleep_ms(5);
+        if (!ok || relay.members() < (size_t)kMembers) {
+            fail("limit_zmq_relay: the members did not join the relay");
+        } else {
+            measure_latency("limit_zmq_relay_", "libzmq", members, std::move(publisher),
+                            [](Params& params, const std::string&) {
+                                params.add("transport", "tcp")
+                                    .add("path", "DEALER -> ROUTER relay (own context, one "
+                                                 "thread) -> a DEALER per member, each read "
+                                                 "by its own thread");
+                            });
+        }
+        members.clear();
+        publisher.reset();
+    }
+    zmq_ctx_term(context);
+}
+
+//  What a commit of the `full` store waits for at the least: an fdatasync of what it
+//  appended. 4 KiB appended and synced 1,000 times a second (a group server under the
+//  latency workload made about 1,100 commits a second) in the run's directory, the
+//  file system zgm-bench's stores are on by default; p50, p99 and p99.9 of the fdatasync.
+void bench_fsync_limit() {
+    std::string path = g_options.base + "/fsync-limit";
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) return fail("fsync limit: cannot open %s: %s", path.c_str(), strerror(errno));
+    char page[4096];
+    memset(page, 'x', sizeof page);
+    uint64_t count = scaled(3000);
+    uint64_t period = 1000000; //  1,000 a second
+    uint64_t start = mono_ns();
+    std::vector<uint64_t> waits;
+    for (uint64_t i = 0; i < count; i++) {
+        sleep_until_ns(start + i * period);
+        if (write(fd, page, sizeof page) != (ssize_t)sizeof page) break;
+        uint64_t before = mono_ns();
+        if (fdatasync(fd) != 0) break;
+        waits.push_back(mono_ns() - before);
+    }
+    close(fd);
+    unlink(path.c_str());
+    if (waits.size() < count) return fail("fsync limit: %s", strerror(errno));
+    std::sort(waits.begin(), waits.end());
+    for (auto [suffix, quantile] :
+         {std::pair<const char*, double>{"p50", 0.5}, {"p99", 0.99}, {"p999", 0.999}})
+        record(std::string("limit_fdatasync_") + suffix, "disk",
+               (double)percentile(waits, quantile) / 1000.0, "us",
+               Params()
+                   .add("syncs", count)
+                   .add("rate", 1000)
+                   .add("append_bytes", (int)sizeof page)
+                   .add("dir", g_options.base));
+}
+
 //  1000-row transactions for a few seconds; `zgm_schema`: zgm's message table (schema 3:
 //  keyed by group << 44 | seq, a unique index on a random 16-byte msg_id), else a plain
 //  rowid table.
@@ -1297,6 +1490,8 @@ int main(int argc, char** argv) {
     if (g_redis_tls) SSL_CTX_free(g_redis_tls);
     if (selected("limits")) {
         bench_zmq_limit();
+        bench_zmq_relay_latency();
+        bench_fsync_limit();
         bench_sqlite_limit(false);
         bench_sqlite_limit(true);
     }
