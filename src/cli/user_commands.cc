@@ -290,14 +290,15 @@ int run_listen(Session* session, const Args& args, const std::vector<std::string
         if (follow_member_groups(session) != 0) return report_error("listen", session->style);
         if (session->followed.empty()) {
             //  Only live group servers are asked. Groups listened to before (they have a
-            //  cursor) whose server the registry says is away (not live: the user left those;
-            //  not unknown: gone) may be the user's.
+            //  cursor) that the registry cannot answer for now (not live: the user left those;
+            //  not unknown: gone) may be the user's; each is named with the registry's reason
+            //  (its server away, the registry still learning its groups, a create in doubt).
             std::string before;
             for (const std::string& group : session->cursors.groups()) {
                 zgm_group_t info;
                 if (zgm_user_resolve(session->user, group.c_str(), &info) != 0 &&
                     zgm_errno() == ZGM_EUNAVAILABLE)
-                    before += (before.empty() ? "" : ", ") + group;
+                    before += "\n  " + group + ": " + zgm_strerror();
             }
             fprintf(stderr, "zgm: listen: %s is not a member of a group on a live group server",
                     session->identity.name.c_str());
@@ -305,7 +306,7 @@ int run_listen(Session* session, const Args& args, const std::vector<std::string
                 fprintf(stderr, "\n");
                 return kExitRefused;
             }
-            fprintf(stderr, "; %s, listened to before: its group server is away\n", before.c_str());
+            fprintf(stderr, "; listened to before, and unavailable now:%s\n", before.c_str());
             return kExitUnreachable;
         }
     }
