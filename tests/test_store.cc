@@ -96,15 +96,25 @@ std::string make_temp_dir() {
     return mkdtemp(path) ? std::string(path) : std::string();
 }
 
+//  What a store's open said, its lines joined by line ends ("" for nothing).
+struct Said {
+    std::string text;
+    StoreSay to() {
+        text.clear();
+        return [this](const std::string& line) { text += (text.empty() ? "" : "\n") + line; };
+    }
+};
+
 //  Opens (or reopens) the fixture's store; the old one is closed first.
 Status reopen(Fixture* fixture, Durability durability = Durability::kFull, uint32_t max_pages = 0,
-              std::string* notice = nullptr) {
+              Said* said = nullptr) {
     fixture->store.reset();
     if (!fixture->kind->persistent) {
         fixture->store = open_memory_store();
         return Status::ok();
     }
-    return open_sqlite_store(fixture->dir, durability, &fixture->store, notice, max_pages);
+    return open_sqlite_store(fixture->dir, durability, &fixture->store,
+                             said ? said->to() : StoreSay(), max_pages);
 }
 
 int setup(void** state) {
@@ -2041,8 +2051,8 @@ void test_sqlite_newer_schema_is_refused_saying_what_to_do(void** state) {
     assert_ok(fixture->store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
     fixture->store.reset();
     query_db(fixture->dir, "PRAGMA user_version = 4");
-    std::string notice = "not set";
-    Status status = reopen(fixture, Durability::kFull, 0, &notice);
+    Said said;
+    Status status = reopen(fixture, Durability::kFull, 0, &said);
     assert_int_equal(status.code(), Status::kCorrupt);
     const char* message = status.message().c_str();
     assert_non_null(strstr(message, "schema version 4, newer than this zgm knows (3)"));
@@ -2050,7 +2060,7 @@ void test_sqlite_newer_schema_is_refused_saying_what_to_do(void** state) {
                                      ", or move that directory aside")
                                         .c_str()));
     assert_null(fixture->store.get());
-    assert_string_equal(notice.c_str(), "");
+    assert_string_equal(said.text.c_str(), "");
     assert_string_equal(query_db(fixture->dir, "PRAGMA user_version").c_str(), "4");
     query_db(fixture->dir, "PRAGMA user_version = 99");
     status = reopen(fixture);
@@ -2392,10 +2402,13 @@ void test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_membe
     std::string dir = fixture->dir + "/v1";
     assert_int_equal(mkdir(dir.c_str(), 0755), 0);
     write_old_database(dir, 1);
-    std::string notice = "not set";
-    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice));
-    assert_string_equal(notice.c_str(),
-                        ("migrated the store in " + dir +
+    Said said;
+    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, said.to()));
+    assert_string_equal(said.text.c_str(),
+                        ("migrating the store in " + dir +
+                         " from zgm 0.1: 2 groups, 5 messages; nothing is served until it is "
+                         "done\nmigrated the store in " +
+                         dir +
                          " from zgm 0.1: 2 groups, 5 messages kept, 3 members dropped (0.1 user "
                          "ids are not keys; members join again)")
                             .c_str());
@@ -2466,8 +2479,8 @@ void test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_membe
 
     //  Once is enough: the next open has nothing to say.
     fixture->store.reset();
-    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice));
-    assert_string_equal(notice.c_str(), "");
+    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, said.to()));
+    assert_string_equal(said.text.c_str(), "");
     store = fixture->store.get();
     assert_seqs(fetch_ok(store, "chat", 0), 1, 4);
     assert_int_equal(info_ok(store, "chat").member_count, 1);
@@ -2479,12 +2492,12 @@ void test_sqlite_a_0_1_store_that_cannot_be_migrated_is_left_as_it_was(void** st
     std::string dir = fixture->dir + "/v1";
     assert_int_equal(mkdir(dir.c_str(), 0755), 0);
     write_old_database(dir, 1, 5);
-    std::string notice = "not set";
-    Status status = open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice);
+    Said said;
+    Status status = open_sqlite_store(dir, Durability::kFull, &fixture->store, said.to());
     assert_int_equal(status.code(), Status::kCorrupt);
     assert_non_null(strstr(status.message().c_str(), "0.1"));
     assert_null(fixture->store.get());
-    assert_string_equal(notice.c_str(), "");
+    assert_string_equal(said.text.c_str(), "");
     //  The one transaction rolled back: still schema 1, members and all.
     assert_string_equal(query_db(dir, "PRAGMA user_version").c_str(), "1");
     assert_string_equal(query_db(dir, "SELECT count(*) FROM members").c_str(), "3");
@@ -2522,11 +2535,14 @@ void test_sqlite_a_schema_2_store_is_migrated_to_schema_3_keeping_everything(voi
                       std::string(64, 'd') + "', 'big', NULL, randomblob(300) FROM c");
     query_db(dir, "PRAGMA wal_checkpoint(TRUNCATE)");
     long pages_before = atol(query_db(dir, "PRAGMA page_count").c_str());
-    std::string notice = "not set";
-    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice));
-    assert_string_equal(notice.c_str(), ("migrated the store in " + dir +
-                                         " from schema 2 to 3: 3 groups, 25006 messages kept")
-                                            .c_str());
+    Said said;
+    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, said.to()));
+    assert_string_equal(said.text.c_str(),
+                        ("migrating the store in " + dir +
+                         " from schema 2 to 3: 3 groups, 25006 messages; nothing is served "
+                         "until it is done\nmigrated the store in " +
+                         dir + " from schema 2 to 3: 3 groups, 25006 messages kept")
+                            .c_str());
     long pages_after = atol(query_db(dir, "PRAGMA page_count").c_str());
     assert_true(pages_before > 2000);
     assert_true(pages_after < pages_before * 3 / 2);
@@ -2591,8 +2607,8 @@ void test_sqlite_a_schema_2_store_is_migrated_to_schema_3_keeping_everything(voi
 
     //  Once is enough: the next open has nothing to say.
     fixture->store.reset();
-    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice));
-    assert_string_equal(notice.c_str(), "");
+    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, said.to()));
+    assert_string_equal(said.text.c_str(), "");
     assert_seqs(fetch_ok(fixture->store.get(), "chat", 0), 1, 4);
 }
 
@@ -2604,14 +2620,14 @@ void test_sqlite_a_schema_2_store_that_cannot_be_migrated_is_left_as_it_was(void
     write_old_database(dir, 2);
     //  A seq no group_seq can hold (2^44): the migration refuses it rather than lose it.
     query_db(dir, "UPDATE messages SET seq = 17592186044416 WHERE group_key = 2 AND seq = 4");
-    std::string notice = "not set";
-    Status status = open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice);
+    Said said;
+    Status status = open_sqlite_store(dir, Durability::kFull, &fixture->store, said.to());
     assert_int_equal(status.code(), Status::kCorrupt);
     assert_non_null(strstr(status.message().c_str(),
                            "cannot migrate the store to schema 3: 1 message has a group key or "
                            "a seq beyond what schema 3 keys"));
     assert_null(fixture->store.get());
-    assert_string_equal(notice.c_str(), "");
+    assert_string_equal(said.text.c_str(), "");
     assert_string_equal(query_db(dir, "PRAGMA user_version").c_str(), "2");
     assert_string_equal(query_db(dir, "SELECT count(*) FROM messages").c_str(), "5");
     assert_string_equal(query_db(dir, "SELECT count(*) FROM sqlite_master WHERE name ="
@@ -2622,7 +2638,7 @@ void test_sqlite_a_schema_2_store_that_cannot_be_migrated_is_left_as_it_was(void
     query_db(dir, "UPDATE messages SET seq = 4 WHERE group_key = 2 AND seq = 17592186044416");
     query_db(dir, "INSERT INTO groups (key, name, id, created_us) VALUES (524288, 'far', x'" +
                       std::string(32, 'e') + "', 1)");
-    status = open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice);
+    status = open_sqlite_store(dir, Durability::kFull, &fixture->store, said.to());
     assert_int_equal(status.code(), Status::kCorrupt);
     assert_non_null(strstr(status.message().c_str(),
                            "cannot migrate the store to schema 3: 1 group has a key beyond what "
@@ -2630,7 +2646,7 @@ void test_sqlite_a_schema_2_store_that_cannot_be_migrated_is_left_as_it_was(void
     assert_string_equal(query_db(dir, "PRAGMA user_version").c_str(), "2");
     //  Without it, the store migrates.
     query_db(dir, "DELETE FROM groups WHERE key = 524288");
-    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, &notice));
+    assert_ok(open_sqlite_store(dir, Durability::kFull, &fixture->store, said.to()));
     assert_seqs(fetch_ok(fixture->store.get(), "news", 0), 3, 4);
 }
 

@@ -234,9 +234,10 @@ void GroupServer::open_store(Durability durability) {
         store_ = open_memory_store();
         store_status_ = Status::ok();
     } else {
-        std::string notice;
-        store_status_ = open_sqlite_store(data_dir_, durability, &store_, &notice);
-        if (!notice.empty()) ZGM_LOG("group server: %s", notice.c_str());
+        store_status_ =
+            open_sqlite_store(data_dir_, durability, &store_, [](const std::string& line) {
+                ZGM_LOG("group server: %s", line.c_str());
+            });
     }
     groups_.clear();
     if (!store_status_.is_ok()) return;

@@ -448,8 +448,8 @@ public:
     using Store::fetch;
 
     ~SqliteStore() override;
-    Status open(const std::string& data_dir, Durability durability, uint32_t max_pages);
-    const std::string& notice() const { return notice_; }
+    Status open(const std::string& data_dir, Durability durability, uint32_t max_pages,
+                const StoreSay& say);
 
     Status create_group(const std::string& name, const Uuid& id, const Key& owner,
                         Policy policy) override;
@@ -504,6 +504,9 @@ private:
     Status migrate_from_v1();
     Status migrate_from_v2(bool say_so);
     Status copy_messages_v2();
+    void say(const std::string& line) {
+        if (say_) say_(line);
+    }
     Status load_groups();
     Status begin();
     Status commit();
@@ -525,7 +528,8 @@ private:
     std::unique_ptr<Checkpointer> checkpointer_; //  closed before db_
     std::string dir_;
     std::string path_;
-    std::string notice_;
+    StoreSay say_;         //  during open only
+    std::string migrated_; //  what a migration kept, said once it is committed
     uint64_t max_row_bytes_ = 0;
     sqlite3_stmt* stmts_[kStatementCount] = {};
     std::map<std::string, Group> groups_;
@@ -575,7 +579,9 @@ void SqliteStore::rollback() {
     if (!sqlite3_get_autocommit(db_)) run(kRollback, "cannot roll back");
 }
 
-Status SqliteStore::open(const std::string& data_dir, Durability durability, uint32_t max_pages) {
+Status SqliteStore::open(const std::string& data_dir, Durability durability, uint32_t max_pages,
+                         const StoreSay& say) {
+    say_ = say;
     //  SQLite counts the memory it allocates under a global mutex, on every allocation
     //  (several per message stored); zgm reads none of those counts. Turned off before SQLite
     //  starts: once it has started (a store opened before, or the process's own use of
@@ -637,6 +643,7 @@ Status SqliteStore::open(const std::string& data_dir, Durability durability, uin
         if (rc != SQLITE_OK) status = failure(rc, std::string("cannot prepare ") + kStatements[id]);
     }
     if (status.is_ok()) status = load_groups();
+    say_ = nullptr;
     return status;
 }
 
@@ -686,7 +693,7 @@ Status SqliteStore::check_schema() {
     if (status.is_ok()) status = exec("COMMIT", "cannot create the schema");
     if (!status.is_ok() && !sqlite3_get_autocommit(db_))
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    if (!status.is_ok()) notice_.clear();
+    if (status.is_ok() && !migrated_.empty()) say(migrated_);
     return status;
 }
 
@@ -731,6 +738,8 @@ Status SqliteStore::migrate_from_v1() {
         return corrupt(
             "cannot migrate from zgm 0.1: " + plural(odd_senders, "message has", "messages have") +
             " a sender that is not a 0.1 user id");
+    say("migrating the store in " + dir_ + " from zgm 0.1: " + plural(groups, "group", "groups") +
+        ", " + plural(messages, "message", "messages") + "; nothing is served until it is done");
     int rc = sqlite3_create_function(db_, "zgm_legacy_user_key", 1,
                                      SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY,
                                      nullptr, legacy_user_key_function, nullptr, nullptr);
@@ -738,16 +747,16 @@ Status SqliteStore::migrate_from_v1() {
     std::string sql = std::string(kMigrateFromV1) + kSchemaNewInV2;
     status = exec(sql.c_str(), "cannot migrate the store from zgm 0.1");
     if (!status.is_ok()) return status;
-    notice_ = "migrated the store in " + dir_ +
-              " from zgm 0.1: " + plural(groups, "group", "groups") + ", " +
-              plural(messages, "message", "messages") + " kept, " +
-              plural(members, "member", "members") +
-              " dropped (0.1 user ids are not keys; members join again)";
+    migrated_ = "migrated the store in " + dir_ +
+                " from zgm 0.1: " + plural(groups, "group", "groups") + ", " +
+                plural(messages, "message", "messages") + " kept, " +
+                plural(members, "member", "members") +
+                " dropped (0.1 user ids are not keys; members join again)";
     return Status::ok();
 }
 
-//  Schema 2 to 3, inside check_schema's transaction (see kMigrateFromV2); with say_so the
-//  notice tells what it did (a store of 0.1 has its own notice already).
+//  Schema 2 to 3, inside check_schema's transaction (see kMigrateFromV2); with say_so it
+//  says what it does (a store of 0.1 has said so already).
 Status SqliteStore::migrate_from_v2(bool say_so) {
     uint64_t counts[4] = {};
     Status status = count_before_migrating(
@@ -767,15 +776,19 @@ Status SqliteStore::migrate_from_v2(bool say_so) {
             (beyond ? plural(beyond, "message has", "messages have") + " a group key or a seq"
                     : plural(groups_beyond, "group has", "groups have") + " a key") +
             " beyond what schema 3 keys");
+    if (say_so)
+        say("migrating the store in " + dir_ +
+            " from schema 2 to 3: " + plural(groups, "group", "groups") + ", " +
+            plural(messages, "message", "messages") + "; nothing is served until it is done");
     std::string sql = std::string(kMigrateFromV2) + kSchemaMessages;
     status = exec(sql.c_str(), "cannot migrate the store to schema 3");
     if (status.is_ok()) status = copy_messages_v2();
     if (status.is_ok()) status = exec("DROP TABLE messages_v2", "cannot migrate the store");
     if (!status.is_ok()) return status;
     if (say_so)
-        notice_ = "migrated the store in " + dir_ +
-                  " from schema 2 to 3: " + plural(groups, "group", "groups") + ", " +
-                  plural(messages, "message", "messages") + " kept";
+        migrated_ = "migrated the store in " + dir_ +
+                    " from schema 2 to 3: " + plural(groups, "group", "groups") + ", " +
+                    plural(messages, "message", "messages") + " kept";
     return Status::ok();
 }
 
@@ -1481,9 +1494,8 @@ Status SqliteStore::fetch(const FetchQuery& query, FetchVisitor* visitor, FetchS
 } // namespace
 
 Status open_sqlite_store(const std::string& data_dir, Durability durability,
-                         std::unique_ptr<Store>* store, std::string* notice, uint32_t max_pages) {
+                         std::unique_ptr<Store>* store, const StoreSay& say, uint32_t max_pages) {
     store->reset();
-    if (notice) notice->clear();
     if (data_dir.empty())
         return Status::error(Status::kInvalid, "store: the data directory cannot be empty");
     Status status = make_directories(data_dir);
@@ -1498,9 +1510,8 @@ Status open_sqlite_store(const std::string& data_dir, Durability durability,
                                                        data_dir + ": " + strerror(error));
     }
     std::unique_ptr<SqliteStore> sqlite(new SqliteStore());
-    status = sqlite->open(data_dir, durability, max_pages);
+    status = sqlite->open(data_dir, durability, max_pages, say);
     if (!status.is_ok()) return status;
-    if (notice) *notice = sqlite->notice();
     *store = std::move(sqlite);
     return Status::ok();
 }

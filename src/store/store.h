@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -260,14 +261,17 @@ std::unique_ptr<Store> open_memory_store();
 //  store on the same directory, in this process or another, fails with kBusy and a message
 //  naming the process that holds it. A database of schema 1 (zgm 0.1) is migrated in one
 //  transaction (see sqlite_store.cc); a database of a newer schema is refused with kCorrupt.
-//  *notice (may be NULL) is set to one line worth logging about what the open did beyond
-//  opening (the migration and what it kept and dropped), or cleared when there is none.
+//  say (may be empty) is given each line worth logging about what the open does beyond
+//  opening, as it goes: that a migration starts (before its copy, which takes a while on a
+//  big store), and what it kept and dropped once done. Nothing is said of an open that only
+//  opens.
 //  max_pages, when not 0, caps the database size (PRAGMA max_page_count) - for tests of a
 //  full disk. The newest messages, ServerLimits' recent_bytes of them across groups until
 //  set_recent_limit says otherwise, are also kept in memory as they are appended, and a fetch
 //  of them reads no SQLite row (recent_rows.h).
+using StoreSay = std::function<void(const std::string& line)>;
 Status open_sqlite_store(const std::string& data_dir, Durability durability,
-                         std::unique_ptr<Store>* store, std::string* notice = nullptr,
+                         std::unique_ptr<Store>* store, const StoreSay& say = nullptr,
                          uint32_t max_pages = 0);
 
 } // namespace zgm
