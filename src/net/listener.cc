@@ -27,6 +27,24 @@ bool parse_number(const std::string& text, uint64_t max, uint64_t* value) {
     return true;
 }
 
+bool set_number(std::initializer_list<NumberSetting> settings, const std::string& name,
+                const std::string& value, Error* code, std::string* why) {
+    for (const NumberSetting& setting : settings) {
+        if (name != setting.name) continue;
+        uint64_t number = 0;
+        *code = Error::kInvalid;
+        if (!parse_number(value, setting.most, &number))
+            *why = name + ": '" + value + "' is not a number";
+        else if (number < setting.least)
+            *why = under_least(name, setting.least, value);
+        else
+            *code = Error::kOk;
+        if (*code == Error::kOk) setting.apply(number);
+        return true;
+    }
+    return false;
+}
+
 Listener::Listener(const char* who, uint32_t min_frame, ServerLimits* limits, RateLimiter* rates,
                    Responder* responder)
     : who_(who), min_frame_(min_frame), limits_(limits), rates_(rates), responder_(responder) {
@@ -57,22 +75,17 @@ bool Listener::set(const std::string& name, const std::string& value, Error* cod
     } else if (name == "insecure") {
         security_ = value == "1" ? Security::kInsecure : Security::kCurve;
     } else {
-        uint64_t n = 0;
-        if (!parse_number(value, UINT32_MAX, &n)) {
-            *why = name + ": '" + value + "' is not a number";
-            return true;
-        }
-        if (name == "max-rate") {
-            limits_->rate = (uint32_t)n;
-            rates_->set_rate(limits_->rate);
-        } else if (name == "max-connections" && n > 0) {
-            limits_->connections = (uint32_t)n;
-        } else if (name == "max-frame" && n >= min_frame_) {
-            limits_->frame = (uint32_t)n;
-        } else { //  under its least
-            *why = under_least(name, name == "max-frame" ? min_frame_ : 1, value);
-            return true;
-        }
+        set_number({{"max-rate", 0, UINT32_MAX,
+                     [this](uint64_t n) {
+                         limits_->rate = (uint32_t)n;
+                         rates_->set_rate(limits_->rate);
+                     }},
+                    {"max-connections", 1, UINT32_MAX,
+                     [this](uint64_t n) { limits_->connections = (uint32_t)n; }},
+                    {"max-frame", min_frame_, UINT32_MAX,
+                     [this](uint64_t n) { limits_->frame = (uint32_t)n; }}},
+                   name, value, code, why);
+        return true;
     }
     *code = Error::kOk;
     return true;

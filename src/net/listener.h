@@ -23,6 +23,8 @@
 
 #include <czmq.h>
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <memory>
 #include <set>
 #include <string>
@@ -34,6 +36,21 @@ struct ZapDomain;
 
 //  A setting's number: decimal digits only, at most max; false if it is not one.
 bool parse_number(const std::string& text, uint64_t max, uint64_t* value);
+
+//  A numeric setting of a server: its name, the least and the most it takes, and what it
+//  sets.
+struct NumberSetting {
+    const char* name;
+    uint64_t least;
+    uint64_t most;
+    std::function<void(uint64_t)> apply;
+};
+
+//  Sets name from value through the setting of that name: *code kOk, or kInvalid with *why
+//  (not a number up to its most, or under its least) and nothing set. False if no setting
+//  has that name.
+bool set_number(std::initializer_list<NumberSetting> settings, const std::string& name,
+                const std::string& value, Error* code, std::string* why);
 
 class Listener {
 public:

@@ -253,8 +253,6 @@ bool Registry::handle_pipe() {
 Error Registry::set(const std::string& name, const std::string& value, std::string* why) {
     Error code = Error::kOk;
     if (listener_.set(name, value, &code, why)) return code;
-    uint64_t number = 0;
-    bool numeric = parse_number(value, UINT32_MAX, &number);
     if (name == "trust") {
         Key key;
         if (!Key::parse(value, &key)) {
@@ -267,23 +265,21 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
         if (!read_public_keys_in(value, &keys, why)) return Error::kSystem;
         trust_dirs_.push_back(value);
         dir_keys_.insert(keys.begin(), keys.end());
-    } else if (!numeric) {
-        *why = name + ": '" + value + "' is not a number";
-        return Error::kInvalid;
-    } else if (name == "expiry" && number > 0) {
-        expiry_ms_ = (int)number;
-        //  A shorter interval counts from now, not from the check the longer one planned.
-        next_expiry_ms_ = std::min(next_expiry_ms_, mono_ms() + check_ms());
-    } else if (name == "max-groups" && number > 0) {
-        limits_.groups = (uint32_t)number;
-    } else if (name == "expiry" || name == "max-groups") {
-        *why = under_least(name, 1, value);
-        return Error::kInvalid;
-    } else {
+    } else if (!set_number({{"expiry", 1, UINT32_MAX,
+                             [this](uint64_t n) {
+                                 expiry_ms_ = (int)n;
+                                 //  A shorter interval counts from now, not from the check
+                                 //  the longer one planned.
+                                 next_expiry_ms_ =
+                                     std::min(next_expiry_ms_, mono_ms() + check_ms());
+                             }},
+                            {"max-groups", 1, UINT32_MAX,
+                             [this](uint64_t n) { limits_.groups = (uint32_t)n; }}},
+                           name, value, &code, why)) {
         *why = "no registry setting '" + name + "'";
         return Error::kInvalid;
     }
-    return Error::kOk;
+    return code;
 }
 
 //  Takes what is waiting, but bounded, so the pipe and timers are not starved. Returns

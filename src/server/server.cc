@@ -363,8 +363,6 @@ bool GroupServer::handle_pipe() {
 Error GroupServer::set(const std::string& name, const std::string& value, std::string* why) {
     Error code = Error::kOk;
     if (listener_.set(name, value, &code, why)) return code;
-    uint64_t number = 0;
-    bool numeric = parse_number(value, UINT32_MAX, &number);
     if (name == "durability") {
         if (value != "full" && value != "normal") {
             *why = "durability is 'full' or 'normal'";
@@ -388,37 +386,30 @@ Error GroupServer::set(const std::string& name, const std::string& value, std::s
         link_.set_advertise(value);
     } else if (name == "accept-new") {
         link_.set_accept_new(value == "1");
-    } else if (name == "max-recent-bytes" && parse_number(value, UINT64_MAX, &number)) {
-        //  Past the address space (armhf), it is no bound: the store takes SIZE_MAX.
-        limits_.recent_bytes = number;
-        if (store_) store_->set_recent_limit(number);
-    } else if (!numeric) {
-        *why = name + ": '" + value + "' is not a number";
-        return Error::kInvalid;
-    } else if (name == "heartbeat" && number > 0) {
-        link_.set_heartbeat((int)number);
-    } else if (name == "max-groups" && number > 0) {
-        limits_.groups = (uint32_t)number;
-    } else if (name == "max-groups-per-owner" && number > 0) {
-        limits_.groups_per_owner = (uint32_t)number;
-    } else if (name == "max-members" && number > 0) {
-        limits_.members = (uint32_t)number;
-    } else if (name == "max-follows" && number > 0) {
-        limits_.follows = (uint32_t)number;
-    } else if (name == "max-follower-bytes" && number >= proto::kBatchBytes) {
-        limits_.follower_bytes = number;
-    } else if (name == "max-follower-bytes") {
-        *why = under_least(name, proto::kBatchBytes, value);
-        return Error::kInvalid;
-    } else if (name == "heartbeat" || name == "max-groups" || name == "max-groups-per-owner" ||
-               name == "max-members" || name == "max-follows") {
-        *why = under_least(name, 1, value);
-        return Error::kInvalid;
-    } else {
+    } else if (!set_number(
+                   {{"heartbeat", 1, UINT32_MAX,
+                     [this](uint64_t n) { link_.set_heartbeat((int)n); }},
+                    {"max-groups", 1, UINT32_MAX,
+                     [this](uint64_t n) { limits_.groups = (uint32_t)n; }},
+                    {"max-groups-per-owner", 1, UINT32_MAX,
+                     [this](uint64_t n) { limits_.groups_per_owner = (uint32_t)n; }},
+                    {"max-members", 1, UINT32_MAX,
+                     [this](uint64_t n) { limits_.members = (uint32_t)n; }},
+                    {"max-follows", 1, UINT32_MAX,
+                     [this](uint64_t n) { limits_.follows = (uint32_t)n; }},
+                    {"max-follower-bytes", proto::kBatchBytes, UINT32_MAX,
+                     [this](uint64_t n) { limits_.follower_bytes = n; }},
+                    //  Past the address space (armhf), it is no bound: the store takes SIZE_MAX.
+                    {"max-recent-bytes", 0, UINT64_MAX,
+                     [this](uint64_t n) {
+                         limits_.recent_bytes = n;
+                         if (store_) store_->set_recent_limit(n);
+                     }}},
+                   name, value, &code, why)) {
         *why = "no group server setting '" + name + "'";
         return Error::kInvalid;
     }
-    return Error::kOk;
+    return code;
 }
 
 Error GroupServer::retain(const std::string& name, const Retention& wanted, std::string* why) {
