@@ -453,13 +453,15 @@ int zgm_registry_set_insecure(zgm_registry_t* self, int insecure) {
 
 int zgm_registry_trust(zgm_registry_t* self, const char* key) {
     std::string text;
-    if (!self || !key_text(key, &text)) return -1;
+    if (!self) return fail(Error::kInvalid, "no registry");
+    if (!key_text(key, &text)) return -1;
     return status_command(self->actor, "SET", "trust", text);
 }
 
 int zgm_registry_add_admin(zgm_registry_t* self, const char* key) {
     std::string text;
-    if (!self || !key_text(key, &text)) return -1;
+    if (!self) return fail(Error::kInvalid, "no registry");
+    if (!key_text(key, &text)) return -1;
     return status_command(self->actor, "SET", "admin", text);
 }
 
@@ -570,7 +572,8 @@ int zgm_server_set_durability(zgm_server_t* self, const char* durability) {
 
 int zgm_server_add_admin(zgm_server_t* self, const char* key) {
     std::string text;
-    if (!self || !key_text(key, &text)) return -1;
+    if (!self) return fail(Error::kInvalid, "no group server");
+    if (!key_text(key, &text)) return -1;
     return status_command(self->actor, "SET", "admin", text);
 }
 
@@ -674,6 +677,12 @@ static bool valid_group(const char* group) {
     return true;
 }
 
+//  A user's call on a group: false, with ZGM_EINVAL, for no user or no group name.
+static bool valid_call(zgm_user_t* self, const char* group) {
+    if (!self) return fail(Error::kInvalid, "no user"), false;
+    return valid_group(group);
+}
+
 int zgm_user_connect(zgm_user_t* self, const char* endpoint, const char* registry_key) {
     if (!self || !endpoint || !*endpoint) return fail(Error::kInvalid, "no registry endpoint");
     Call request(Call::kConnect);
@@ -733,7 +742,8 @@ zgm_group_t* zgm_user_memberships(zgm_user_t* self, size_t* count) {
 }
 
 int zgm_user_resolve(zgm_user_t* self, const char* group, zgm_group_t* info) {
-    if (!self || !valid_group(group) || !info) return fail(Error::kInvalid, "no group");
+    if (!valid_call(self, group)) return -1;
+    if (!info) return fail(Error::kInvalid, "no zgm_group_t to fill");
     Call request(Call::kResolve);
     request.group = group;
     if (call(self, &request) != 0) return -1;
@@ -742,7 +752,7 @@ int zgm_user_resolve(zgm_user_t* self, const char* group, zgm_group_t* info) {
 }
 
 int zgm_user_create(zgm_user_t* self, const char* group, zgm_policy_t policy) {
-    if (!self || !valid_group(group)) return -1;
+    if (!valid_call(self, group)) return -1;
     //  A name the registry would refuse is not sent: the refusal does not wait for it.
     if (!valid_name(group)) return fail(Error::kInvalid, invalid_name_reason());
     Call request(Call::kCreate);
@@ -753,7 +763,7 @@ int zgm_user_create(zgm_user_t* self, const char* group, zgm_policy_t policy) {
 
 //  A call on one group.
 static int group_call(zgm_user_t* self, Call::Kind kind, const char* group) {
-    if (!self || !valid_group(group)) return -1;
+    if (!valid_call(self, group)) return -1;
     Call request(kind);
     request.group = group;
     return call(self, &request);
@@ -772,7 +782,7 @@ int zgm_user_unfollow(zgm_user_t* self, const char* group) {
 }
 
 int zgm_user_follow(zgm_user_t* self, const char* group, uint64_t after_seq) {
-    if (!self || !valid_group(group)) return -1;
+    if (!valid_call(self, group)) return -1;
     Call request(Call::kFollow);
     request.group = group;
     request.after_seq = after_seq;
@@ -805,7 +815,7 @@ static bool message_id(char* msg_id, Uuid* id) {
 }
 
 static bool valid_send(zgm_user_t* self, const char* group, const void* data, size_t size) {
-    if (!self || !valid_group(group)) return false;
+    if (!valid_call(self, group)) return false;
     if (!data && size) return fail(Error::kInvalid, "no data"), false;
     if (size > ZGM_MAX_BODY)
         return fail(Error::kTooLarge,
@@ -868,7 +878,7 @@ int zgm_user_flush(zgm_user_t* self, int timeout_ms) {
 }
 
 zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group, const zgm_fetch_t* query) {
-    if (!self || !valid_group(group)) return nullptr;
+    if (!valid_call(self, group)) return nullptr;
     Call request(Call::kFetch);
     request.group = group;
     if (query) {
@@ -905,7 +915,8 @@ zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group, const zgm_fet
 
 zgm_member_t* zgm_user_members(zgm_user_t* self, const char* group, size_t* count) {
     if (count) *count = 0;
-    if (!self || !count || !valid_group(group)) return fail(Error::kInvalid, "no group"), nullptr;
+    if (!valid_call(self, group)) return nullptr;
+    if (!count) return fail(Error::kInvalid, "no count"), nullptr;
     Call request(Call::kMembers);
     request.group = group;
     if (call(self, &request) != 0) return nullptr;
@@ -924,7 +935,7 @@ zgm_member_t* zgm_user_members(zgm_user_t* self, const char* group, size_t* coun
 
 //  An owner's call about another key.
 static int key_call(zgm_user_t* self, Call::Kind kind, const char* group, const char* key) {
-    if (!self || !valid_group(group)) return -1;
+    if (!valid_call(self, group)) return -1;
     Call request(kind);
     request.group = group;
     std::string text;
@@ -946,7 +957,7 @@ int zgm_user_give(zgm_user_t* self, const char* group, const char* key) {
 }
 
 int zgm_user_set_policy(zgm_user_t* self, const char* group, zgm_policy_t policy) {
-    if (!self || !valid_group(group)) return -1;
+    if (!valid_call(self, group)) return -1;
     Call request(Call::kPolicy);
     request.group = group;
     request.policy = policy == ZGM_POLICY_MEMBERS ? 1 : 0;
@@ -955,7 +966,7 @@ int zgm_user_set_policy(zgm_user_t* self, const char* group, zgm_policy_t policy
 
 int zgm_user_set_retention(zgm_user_t* self, const char* group, uint64_t max_count,
                            uint64_t max_bytes, uint64_t max_age_ms) {
-    if (!self || !valid_group(group)) return -1;
+    if (!valid_call(self, group)) return -1;
     Call request(Call::kRetain);
     request.group = group;
     request.max_count = max_count;
@@ -989,7 +1000,7 @@ char* zgm_user_stats(zgm_user_t* self, const char* endpoint, const char* key) {
 }
 
 uint64_t zgm_user_last_seq(zgm_user_t* self, const char* group) {
-    if (!self || !group) return 0;
+    if (!valid_call(self, group)) return 0;
     Call request(Call::kLastSeq);
     request.group = group;
     call(self, &request);

@@ -269,6 +269,61 @@ void test_a_readable_user_fd_has_a_message_for_a_member(void** state) {
     assert_int_equal(zgm_user_fd(NULL), -1);
 }
 
+//  A call without a user object fails with ZGM_EINVAL, whatever the last error was (calls
+//  that found no user returned -1 and left the error of the call before); a call that
+//  succeeds leaves 0 and "no error" (api.md).
+void test_a_call_without_a_user_is_einval_and_a_success_clears_the_error(void** state) {
+    (void)state;
+    zgm_user_t* user = zgm_user_new("alone");
+    assert_non_null(user);
+    char id[ZGM_MSG_ID_SIZE] = "";
+    zgm_sent_t sent;
+    zgm_group_t info;
+    size_t count = 0;
+    const char* names[] = {"g"};
+    const std::vector<std::pair<const char*, std::function<bool()>>> calls = {
+        {"connect", [&] { return zgm_user_connect(NULL, "tcp://127.0.0.1:1", NULL) == -1; }},
+        {"groups", [&] { return zgm_user_groups(NULL, &count) == NULL; }},
+        {"resolve", [&] { return zgm_user_resolve(NULL, "g", &info) == -1; }},
+        {"create", [&] { return zgm_user_create(NULL, "g", ZGM_POLICY_OPEN) == -1; }},
+        {"join", [&] { return zgm_user_join(NULL, "g") == -1; }},
+        {"leave", [&] { return zgm_user_leave(NULL, "g") == -1; }},
+        {"follow", [&] { return zgm_user_follow(NULL, "g", 0) == -1; }},
+        {"follow_many", [&] { return zgm_user_follow_many(NULL, names, NULL, 1) == -1; }},
+        {"memberships", [&] { return zgm_user_memberships(NULL, &count) == NULL; }},
+        {"unfollow", [&] { return zgm_user_unfollow(NULL, "g") == -1; }},
+        {"send", [&] { return zgm_user_send(NULL, "g", "x", 1, id, NULL, NULL) == -1; }},
+        {"send_async", [&] { return zgm_user_send_async(NULL, "g", "x", 1, id) == -1; }},
+        {"sent", [&] { return zgm_user_sent(NULL, &sent, 0) == -1; }},
+        {"flush", [&] { return zgm_user_flush(NULL, 0) == -1; }},
+        {"fetch", [&] { return zgm_user_fetch(NULL, "g", NULL) == NULL; }},
+        {"members", [&] { return zgm_user_members(NULL, "g", &count) == NULL; }},
+        {"add", [&] { return zgm_user_add(NULL, "g", "k") == -1; }},
+        {"remove", [&] { return zgm_user_remove(NULL, "g", "k") == -1; }},
+        {"give", [&] { return zgm_user_give(NULL, "g", "k") == -1; }},
+        {"set_policy", [&] { return zgm_user_set_policy(NULL, "g", ZGM_POLICY_OPEN) == -1; }},
+        {"set_retention", [&] { return zgm_user_set_retention(NULL, "g", 1, 0, 0) == -1; }},
+        {"stats", [&] { return zgm_user_stats(NULL, "tcp://127.0.0.1:1", NULL) == NULL; }},
+        {"recv", [&] { return zgm_user_recv(NULL, 0) == NULL; }},
+        {"last_seq", [&] { return zgm_user_last_seq(NULL, "g") == 0; }},
+        {"set_insecure", [&] { return zgm_user_set_insecure(NULL, 1) == -1; }},
+    };
+    for (const auto& call : calls) {
+        //  Another error first: nothing waits to be received.
+        assert_null(zgm_user_recv(user, 0));
+        assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+        if (!call.second()) fail_msg("zgm_user_%s (NULL, ...) did not fail", call.first);
+        if (zgm_errno() != ZGM_EINVAL)
+            fail_msg("zgm_user_%s (NULL, ...): error %d (%s), not ZGM_EINVAL", call.first,
+                     zgm_errno(), zgm_strerror());
+    }
+    //  A success says so, whatever came before.
+    assert_int_equal(zgm_user_flush(user, 0), 0);
+    assert_int_equal(zgm_errno(), ZGM_OK);
+    assert_string_equal(zgm_strerror(), "no error");
+    zgm_user_destroy(&user);
+}
+
 //  The events queue's fd ends unreadable once everything is taken, even when the caller has
 //  made it non-blocking (libuv's uv_poll and tokio do): a take can come between a put's
 //  unlock and its write, and a non-blocking read then found no token and left the one on
@@ -1562,6 +1617,7 @@ int main(void) {
         cmocka_unit_test(test_users_made_from_several_threads_at_once), //  first: see there
         cmocka_unit_test(test_a_program_exiting_with_objects_alive_exits_cleanly), //  as well
         cmocka_unit_test(test_an_events_fd_made_non_blocking_ends_unreadable),
+        cmocka_unit_test(test_a_call_without_a_user_is_einval_and_a_success_clears_the_error),
         cmocka_unit_test(test_the_events_queue_refuses_a_put_past_its_bound),
         cmocka_unit_test(test_a_user_fd_is_readable_while_messages_a_call_took_wait),
         cmocka_unit_test(test_calls_ride_out_signals),
