@@ -287,6 +287,14 @@ void test_key_files_keep_the_secret_key_private(void** state) {
         assert_string_equal(from_public, from_secret);
         assert_int_equal(zgm_keygen(path.c_str(), NULL), -1);
         assert_int_equal(zgm_errno(), ZGM_EEXISTS);
+        //  Whatever the umask (a service's 077): the servers that read the public file can.
+        std::string strict = dir + "/strict.cert";
+        mode_t umask_before = umask(077);
+        int made = zgm_keygen(strict.c_str(), "strict");
+        umask(umask_before);
+        assert_ok(made);
+        assert_int_equal(file_mode(strict), 0644);
+        assert_int_equal(file_mode(strict + "_secret"), 0600);
         //  The secret file holds the secret key; the public one does not.
         std::string secret_text = test::read_file(path + "_secret");
         std::string public_text = test::read_file(path);

@@ -46,14 +46,21 @@ Status io_error(const std::string& what, const std::string& path, int error) {
 }
 
 //  Writes one file of the certificate to a fresh temporary file of that mode beside path
-//  and returns its name (empty on failure, with *error set).
+//  and returns its name (empty on failure, with *error set). The mode is set as well as
+//  asked for: the process's umask (077 for a service, say) would take the public file's
+//  read bits from the servers that must read it.
 std::string write_temporary(zcert_t* cert, const std::string& path, bool secret, int* error) {
     char suffix[64];
     snprintf(suffix, sizeof suffix, ".tmp.%d.%p", (int)getpid(), (void*)cert);
     std::string temporary = path + suffix;
-    int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, secret ? 0600 : 0644);
-    if (fd < 0) {
+    mode_t mode = secret ? 0600 : 0644;
+    int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0 || fchmod(fd, mode) != 0) {
         *error = errno;
+        if (fd >= 0) {
+            close(fd);
+            unlink(temporary.c_str());
+        }
         return "";
     }
     close(fd);
