@@ -63,7 +63,7 @@ typedef enum {
     ZGM_EEXISTS = 5,        //  the group name is taken, or a send's message id is another sender's
     ZGM_EALREADY = 6,       //  already a member
     ZGM_ETOOLARGE = 7,      //  the body is over ZGM_MAX_BODY
-    ZGM_EPROTO = 8,         //  a peer sent something malformed or of another version
+    ZGM_EPROTO = 8,         //  a peer of another protocol version, or an answer not expected
     ZGM_ESTORAGE = 9,       //  the group server could not store the message; it is not stored
     ZGM_EUNAVAILABLE = 10,  //  the registry is still learning its groups after a start, the
                             //  group's server is away, or no group server takes new groups

@@ -1115,7 +1115,9 @@ namespace {
 //  A registry that answers RESOLVE and LIST with whatever endpoint and server key it was
 //  told ("ROUTE endpoint key" on its pipe), for every group name asked; answers a group
 //  server's REGISTER and HEARTBEAT with OK; and on "HOST group owner" sends the last group
-//  server it heard from HOST, then says on its pipe what that server answered.
+//  server it heard from HOST, then says on its pipe what that server answered. After
+//  "VERSION n" it answers every request as a registry of protocol version n would one of
+//  another version: ERROR 426 in a header of version n.
 struct FakeRegistryArgs {
     zgm::KeyPair keys;
 };
@@ -1133,6 +1135,7 @@ void fake_registry(zsock_t* pipe, void* args) {
     zsock_send(pipe, "i", port);
     std::string endpoint, server_from;
     zgm::Key key;
+    uint8_t version = proto::kVersion;
     zpoller_t* poller = zpoller_new(pipe, router, NULL);
     while (zsock_t* which = (zsock_t*)zpoller_wait(poller, -1)) {
         if (which == pipe) {
@@ -1141,7 +1144,10 @@ void fake_registry(zsock_t* pipe, void* args) {
                 zstr_free(&command);
                 break;
             }
-            if (streq(command, "HOST")) {
+            if (streq(command, "VERSION")) {
+                version = (uint8_t)atoi(where ? where : "0");
+                zsock_signal(pipe, 0);
+            } else if (streq(command, "HOST")) {
                 proto::Message host;
                 host.id = proto::kHost;
                 host.request_id = 99;
@@ -1163,6 +1169,18 @@ void fake_registry(zsock_t* pipe, void* args) {
         if (proto::recv(zsock_resolve(router), true, &from, &asked) != proto::DecodeError::kOk)
             continue;
         proto::Message answer;
+        if (version != proto::kVersion) {
+            answer.id = proto::kError;
+            answer.request_id = asked.request_id;
+            answer.status = proto::kBadVersion;
+            answer.reason = "another version";
+            std::string frame;
+            assert_true(proto::encode(answer, &frame));
+            frame[3] = (char)version; //  the header: signature (2), id (1), version (1)
+            zmq_send(zsock_resolve(router), from.data(), from.size(), ZMQ_SNDMORE);
+            zmq_send(zsock_resolve(router), frame.data(), frame.size(), 0);
+            continue;
+        }
         if (asked.request_id == 99 && (asked.id == proto::kOk || asked.id == proto::kError)) {
             zsock_send(pipe, "i", (int)asked.id); //  the answer to our HOST
             continue;
@@ -1192,6 +1210,38 @@ void fake_registry(zsock_t* pipe, void* args) {
 }
 
 } // namespace
+
+//  A registry of another protocol version answers 426 in a header of its own version: the
+//  user's call fails at once with ZGM_EPROTO naming both versions, where it dropped the
+//  answer it could not decode and timed out (api.md: ZGM_EPROTO for a peer that speaks
+//  another protocol version).
+void test_a_registry_of_another_protocol_version_is_eproto_at_once(void** state) {
+    (void)state;
+    FakeRegistryArgs args{zgm::KeyPair::generate()};
+    zactor_t* other = zactor_new(fake_registry, &args);
+    zsock_set_rcvtimeo(zactor_sock(other), 10000);
+    int port = 0;
+    zsock_recv(other, "i", &port);
+    zstr_sendx(other, "VERSION", "3", NULL);
+    assert_int_equal(zsock_wait(other), 0);
+    zgm_user_t* user = zgm_user_new("upgraded-later");
+    zgm_user_set_timeout(user, 20000);
+    assert_ok(
+        zgm_user_connect(user, test::local_endpoint(port).c_str(), args.keys.public_txt.c_str()));
+    int64_t start = zclock_mono();
+    zgm_group_t info;
+    assert_int_equal(zgm_user_resolve(user, "news", &info), -1);
+    assert_int_equal(zgm_errno(), ZGM_EPROTO);
+    assert_non_null(strstr(zgm_strerror(), "the registry speaks version 3 of zgm's protocol, "
+                                           "and this zgm speaks version 2"));
+    size_t count = 1;
+    assert_null(zgm_user_groups(user, &count));
+    assert_int_equal(zgm_errno(), ZGM_EPROTO);
+    //  Answered, not waited out: well within the call's 20 s.
+    assert_true(zclock_mono() - start < 10000);
+    zgm_user_destroy(&user);
+    zactor_destroy(&other);
+}
 
 //  A user talks only to the group server whose key the registry handed it: a rogue registry
 //  can send it to a server of its own (and that server then reads what the user sends), but
@@ -2236,6 +2286,7 @@ int main(int argc, char** argv) {
         cmocka_unit_test(test_a_group_server_takes_host_only_from_its_registry),
         cmocka_unit_test(test_a_server_no_longer_trusted_is_dropped),
         cmocka_unit_test(test_a_server_whose_certificate_is_rewritten_in_place_is_dropped),
+        cmocka_unit_test(test_a_registry_of_another_protocol_version_is_eproto_at_once),
         cmocka_unit_test(test_a_user_talks_only_to_the_server_key_the_registry_gave),
         cmocka_unit_test(test_a_non_member_cannot_join_or_read_a_members_group),
         cmocka_unit_test(test_a_removed_member_stops_receiving_live_and_by_fetch),

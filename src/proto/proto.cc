@@ -792,6 +792,7 @@ DecodeError decode(const uint8_t* data, size_t size, Message* msg, bool views) {
     uint8_t version = (uint8_t)in.number(1);
     msg->request_id = (uint32_t)in.number(4);
     if (!in.ok()) return in.error();
+    msg->version = version;
     if (version != kVersion) return DecodeError::kBadVersion;
     const Layout* layout = find_layout(msg->id);
     if (!layout) return DecodeError::kUnknownId;

@@ -241,6 +241,9 @@ struct FollowRecord {
 struct Message {
     uint8_t id = 0;
     uint32_t request_id = 0;
+    //  The header's version, as decoded: another than kVersion only with kBadVersion (the
+    //  header's id and request_id are read then, nothing else). encode writes kVersion.
+    uint8_t version = kVersion;
 
     uint16_t status = 0;                 //  ERROR
     uint32_t retry_ms = 0;               //  ERROR: when to try again (429, 503), else 0

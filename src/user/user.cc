@@ -1710,6 +1710,20 @@ bool UserActor::handle_link(const std::string& server_id, Link* link) {
         //  Records as views into the frame, which batches keep.
         proto::DecodeError rc = link->receive(&message);
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return true;
+        if (rc == proto::DecodeError::kBadVersion && message.request_id) {
+            //  A peer of another protocol version answers 426 in its own: its header names
+            //  the request, and the rest is not read. The request was not carried out.
+            proto::Message refused;
+            refused.id = proto::kError;
+            refused.request_id = message.request_id;
+            refused.status = proto::kBadVersion;
+            refused.reason = std::string(server_id.empty() ? "the registry" : "the group server") +
+                             " speaks version " + std::to_string(message.version) +
+                             " of zgm's protocol, and this zgm speaks version " +
+                             std::to_string(proto::kVersion) + ": run the same zgm on both";
+            dispatch(server_id, refused);
+            continue;
+        }
         if (rc != proto::DecodeError::kOk) {
             //  A malformed reply answers nothing we can trust; its request lapses.
             continue;
