@@ -14,6 +14,7 @@
 */
 #include "tcpproxy.h"
 #include "testutil.h"
+#include "store/store.h"
 #include "user/user.h"
 
 #include <atomic>
@@ -128,6 +129,44 @@ void test_a_program_exiting_with_objects_alive_exits_cleanly(void** state) {
     if (WEXITSTATUS(status) != 5) print_error("the child said:\n%s\n", said.c_str());
     assert_int_equal(WEXITSTATUS(status), 5); //  joined, and its own status
     assert_null(strstr(said.c_str(), "dangling"));
+}
+
+//  A child made by fork that ends through exit runs the exit handlers it inherited; they
+//  must leave its parent's objects alone (api.md): the child exits at once, and the parent's
+//  group server keeps its data directory to itself and serves on.
+void test_a_forked_child_that_exits_leaves_its_parents_objects_alone(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    Cluster cluster;
+    cluster.add_server(dir.c_str(), {"kept"});
+    zgm_user_t* user = cluster.user("parent");
+    assert_ok(zgm_user_join(user, "kept"));
+    send_text(user, "kept", "before the fork");
+    pid_t child = test::fork_child();
+    assert_true(child >= 0);
+    if (child == 0) exit(7); //  exit(), not _exit(): the handlers run
+    int status = 0;
+    int64_t deadline = zclock_mono() + 30000 * test::slowdown();
+    while (waitpid(child, &status, WNOHANG) == 0 && zclock_mono() < deadline)
+        zclock_sleep(10);
+    if (zclock_mono() >= deadline) {
+        kill(child, SIGKILL);
+        waitpid(child, &status, 0);
+        fail_msg("the child did not exit in time");
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 7);
+    //  The directory is still the parent's server's: another store is refused.
+    std::unique_ptr<zgm::Store> second;
+    zgm::Status opened = zgm::open_sqlite_store(dir, zgm::Durability::kFull, &second);
+    assert_int_equal(opened.code(), zgm::Status::kBusy);
+    //  And it serves on: a send is stored after the one before the fork, and comes back.
+    send_text(user, "kept", "after the fork");
+    zgm_msglist_t* list = zgm_user_fetch(user, "kept", NULL);
+    assert_non_null(list);
+    assert_int_equal(zgm_msglist_size(list), 2);
+    zgm_msglist_destroy(&list);
+    test::remove_tree(dir);
 }
 
 //  Voluntary context switches of the threads named NAME: how often they slept and woke.
@@ -1618,6 +1657,7 @@ int main(void) {
         cmocka_unit_test(test_a_program_exiting_with_objects_alive_exits_cleanly), //  as well
         cmocka_unit_test(test_an_events_fd_made_non_blocking_ends_unreadable),
         cmocka_unit_test(test_a_call_without_a_user_is_einval_and_a_success_clears_the_error),
+        cmocka_unit_test(test_a_forked_child_that_exits_leaves_its_parents_objects_alone),
         cmocka_unit_test(test_the_events_queue_refuses_a_put_past_its_bound),
         cmocka_unit_test(test_a_user_fd_is_readable_while_messages_a_call_took_wait),
         cmocka_unit_test(test_calls_ride_out_signals),
