@@ -230,32 +230,45 @@ void test_a_client_without_curve_or_the_right_keys_gets_nothing(void** state) {
 }
 
 //  A role started --insecure speaks PLAIN: a NULL or CURVE client still gets nothing, and a
-//  PLAIN user name that is not a key is refused.
+//  PLAIN user name that is not a key is refused; the registry and a group server alike.
 void test_an_insecure_server_answers_only_plain_clients_stating_a_key(void** state) {
     (void)state;
-    zgm_registry_t* registry = zgm_registry_new();
-    assert_ok(zgm_registry_set_insecure(registry, 1));
-    int port = zgm_registry_bind(registry, "tcp://127.0.0.1:*");
-    assert_true(port > 0);
-    std::string endpoint = test::local_endpoint(port);
-    {
+    //  A PLAIN client stating a key gets its answer; the others get nothing.
+    auto check = [](const std::string& endpoint, const char* server_key, uint8_t request,
+                    uint8_t answer) {
+        auto message = [&] {
+            return request == proto::kJoin ? join_message("lobby", "plain")
+                                           : group_request(request);
+        };
         RawClient plain(endpoint, "", zgm::KeyPair::generate(), true);
-        proto::Message list = group_request(proto::kList);
-        assert_int_equal(plain.call(list).id, proto::kGroups);
-
+        proto::Message asked = message();
+        assert_int_equal(plain.call(asked).id, answer);
         RawClient null_client(endpoint, "");
-        RawClient curve(endpoint, zgm_registry_key(registry));
+        RawClient curve(endpoint, server_key);
         zgm::KeyPair not_a_key{"not-a-key", ""};
         RawClient named(endpoint, "", not_a_key, true);
         for (RawClient* attacker : {&null_client, &curve, &named}) {
-            proto::Message message = group_request(proto::kList);
-            attacker->send(message);
+            proto::Message sent = message();
+            attacker->send(sent);
         }
         assert_true(silent(null_client, 1500));
         assert_true(silent(curve, 200));
         assert_true(silent(named, 200));
-    }
+    };
+    zgm_registry_t* registry = zgm_registry_new();
+    assert_ok(zgm_registry_set_insecure(registry, 1));
+    int port = zgm_registry_bind(registry, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    check(test::local_endpoint(port), zgm_registry_key(registry), proto::kList, proto::kGroups);
     zgm_registry_destroy(&registry);
+
+    zgm_server_t* server = zgm_server_new(NULL);
+    assert_ok(zgm_server_set_insecure(server, 1));
+    assert_ok(zgm_server_add(server, "lobby", NULL, ZGM_POLICY_OPEN));
+    port = zgm_server_bind(server, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    check(test::local_endpoint(port), zgm_server_key(server), proto::kJoin, proto::kJoined);
+    zgm_server_destroy(&server);
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -318,6 +331,34 @@ void test_key_files_keep_the_secret_key_private(void** state) {
         zgm_server_t* server = zgm_server_new(NULL);
         assert_int_equal(zgm_server_set_key(server, bob_path.c_str()), -1);
         zgm_server_destroy(&server);
+        zgm_registry_t* registry = zgm_registry_new();
+        assert_int_equal(zgm_registry_set_key(registry, bob_path.c_str()), -1);
+        zgm_registry_destroy(&registry);
+
+        //  A registry and a group server given a path make their pair there, and are the
+        //  same key the next time.
+        for (const char* role : {"registry", "server"}) {
+            std::string role_path = dir + "/" + role + ".cert";
+            std::string keys[2];
+            for (std::string& key : keys) {
+                if (std::string(role) == "registry") {
+                    zgm_registry_t* made = zgm_registry_new();
+                    assert_ok(zgm_registry_set_key(made, role_path.c_str()));
+                    key = zgm_registry_key(made);
+                    zgm_registry_destroy(&made);
+                } else {
+                    zgm_server_t* made = zgm_server_new(NULL);
+                    assert_ok(zgm_server_set_key(made, role_path.c_str()));
+                    key = zgm_server_key(made);
+                    zgm_server_destroy(&made);
+                }
+            }
+            assert_string_equal(keys[0].c_str(), keys[1].c_str());
+            assert_int_equal(file_mode(role_path + "_secret"), 0600);
+            char from_file[ZGM_KEY_SIZE];
+            assert_ok(zgm_key_read(role_path.c_str(), from_file));
+            assert_string_equal(from_file, keys[0].c_str());
+        }
     }
     test::remove_tree(dir);
 }
@@ -1563,6 +1604,7 @@ void test_each_group_server_limit_is_refused_with_430(void** state) {
     assert_int_equal(zgm_user_add(alice, "alices", zgm::KeyPair::generate().public_txt.c_str()),
                      -1);
     assert_int_equal(zgm_errno(), ZGM_ELIMIT);
+    assert_non_null(strstr(zgm_strerror(), "added keys (--max-members)"));
 
     RawClient dan(test::local_endpoint(port), zgm_server_key(server));
     proto::Message join = join_message("alices", "dan");
