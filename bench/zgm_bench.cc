@@ -1007,7 +1007,7 @@ void bench_code_size(const std::string& build_src) {
 }
 
 //  ---------------------------------------------------------------------------------------
-//  The protocol's limit: a raw DEALER speaking zgm_proto v2 (as tests/testutil.h's
+//  The protocol's limit: a raw DEALER speaking zgm_proto (as tests/testutil.h's
 //  RawClient), with CURVE or PLAIN as the mode says. Not what a user gets: what the group
 //  server, its store and the transport allow.
 
@@ -1135,7 +1135,7 @@ void bench_protocol_limit(Mode mode) {
             double seconds = (double)(client.last_ack_ns() - start) / 1e9;
             record(workload, system, seconds > 0 ? client.stored() / seconds : 0, "msg/s",
                    base_params(mode)
-                       .add("client", "raw DEALER speaking zgm_proto v2, not the API")
+                       .add("client", "raw DEALER speaking zgm_proto, not the API")
                        .add("messages_per_send", (int)kBatch)
                        .add("sends_in_flight", (int)kWindow)
                        .add("durability", "full")

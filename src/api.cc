@@ -180,14 +180,15 @@ static void copy_text(const std::string& text, char* out, size_t size) {
 
 //  The texts a message hands out as C strings, made the first time one is asked for.
 struct MsgTexts {
-    char name[ZGM_MAX_NAME + 1]; //  only for a name over ZGM_MAX_NAME, cut to it
+    char name[ZGM_MAX_NAME + 1]; //  cut to ZGM_MAX_NAME
     char sender[ZGM_KEY_SIZE];
     char id[ZGM_MSG_ID_SIZE];
 };
 
-//  No copy of the record and no text made in advance: a fetched message is 16 bytes, where
-//  it is in its batch's frame and the list it is in (which holds the batches, the group and
-//  the texts). A live message is the first member of a LiveMsg, with what it has of its own.
+//  No copy of the record and no text made in advance: a fetched message is 24 bytes, where
+//  it and its sender are in its batch's frame and the list it is in (which holds the
+//  batches, the group and the texts). A live message is the first member of a LiveMsg, with
+//  what it has of its own.
 struct _zgm_msg_t {
     proto::MessageView record; //  where it is in its batch's frame
     const zgm_msglist_t* list; //  the list a fetched message is in; nullptr for a live one
@@ -245,19 +246,17 @@ const char* zgm_msg_sender(const zgm_msg_t* self) {
         memcpy(texts->sender, Key::from_bytes(self->record.sender()).str().c_str(), ZGM_KEY_SIZE);
     return texts->sender;
 }
-//  A message record's name is followed in its frame by the body's length, 4 bytes big-endian:
-//  the first is 0, as the decoder takes no body of 2^24 bytes or more. So a name of up to
-//  ZGM_MAX_NAME bytes is a C string where it is.
-static_assert(proto::kMaxBody < (1u << 24), "a body's length no longer ends the name before it");
+//  The name is in its frame's senders list, followed by the next sender's key: a C string
+//  only once copied out (cut to ZGM_MAX_NAME), as the key and the id are.
 const char* zgm_msg_sender_name(const zgm_msg_t* self) {
     std::string_view name = self->record.sender_name();
     if (name.empty()) return "";
-    if (name.size() <= ZGM_MAX_NAME) return name.data();
     MsgTexts* texts = texts_of(self);
     if (!texts) return "";
     if (!texts->name[0]) {
-        memcpy(texts->name, name.data(), ZGM_MAX_NAME);
-        texts->name[ZGM_MAX_NAME] = '\0';
+        size_t size = std::min<size_t>(name.size(), ZGM_MAX_NAME);
+        memcpy(texts->name, name.data(), size);
+        texts->name[size] = '\0';
     }
     return texts->name;
 }

@@ -24,11 +24,13 @@ extern "C" {
 
 #include "proto/proto.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -78,6 +80,7 @@ enum Field : uint8_t {
     REPORT,   //  body
     GROUPS,   //  list of GroupRecord
     MESSAGES, //  list of MessageRecord
+    SENDERS,  //  list of SenderRecord: the senders MESSAGES names, each once
     SENDS,    //  list of SendRecord
     SENT,     //  list of SentRecord
     MEMBERS,  //  list of MemberRecord
@@ -169,6 +172,7 @@ const FieldDef kFields[] = {
     body(REPORT, "report", &Message::report),
     list(GROUPS, "groups"),
     list(MESSAGES, "messages"),
+    list(SENDERS, "senders"),
     list(SENDS, "sends"),
     list(SENT, "sent"),
     list(MEMBERS, "members"),
@@ -203,12 +207,12 @@ const Spec kSpecs[] = {
     {33, "SEND", {GROUP, AFTER_MSG_ID, SENDS}},
     {34, "SENT", {SENT}},
     {35, "FETCH", {GROUP, SINCE_US, UNTIL_US, AFTER_SEQ, BEFORE_SEQ, LIMIT, NEWEST}},
-    {36, "MESSAGES", {GROUP, FIRST_SEQ, LAST_SEQ, MORE, MISSED, MESSAGES}},
+    {36, "MESSAGES", {GROUP, FIRST_SEQ, LAST_SEQ, MORE, MISSED, MESSAGES, SENDERS}},
     {37, "MEMBERS", {GROUP}},
     {38, "MEMBER_LIST", {KEY, POLICY, MEMBERS}},
     {39, "FOLLOW", {FOLLOWS}},
     {40, "FOLLOWING", {FOLLOWS}},
-    {41, "DELIVER", {GROUP, MESSAGES}},
+    {41, "DELIVER", {GROUP, MESSAGES, SENDERS}},
     {42, "MEMBERSHIPS", {}},
     {43, "ADD", {GROUP, KEY}},
     {44, "REMOVE", {GROUP, KEY}},
@@ -223,14 +227,15 @@ const Spec kSpecs[] = {
 
 //  Limits of "Limits", and the header of "Framing".
 constexpr uint16_t kDocSignature = 0xAAA1;
-constexpr uint8_t kDocVersion = 2;
+constexpr uint8_t kDocVersion = 3;
 constexpr size_t kDocMaxString = 255;
 constexpr size_t kDocMaxBody = 65536;
 constexpr uint32_t kDocMaxList = 10000;
 constexpr size_t kDocMaxFrame = 4194304;
 //  The smallest record of each list (the sizes "Records" gives).
-constexpr size_t kGroupRecordMin = 55, kMessageRecordMin = 69, kSendRecordMin = 20,
-                 kSentRecordSize = 18, kMemberRecordMin = 34, kFollowRecordMin = 11;
+constexpr size_t kGroupRecordMin = 55, kMessageRecordMin = 38, kSenderRecordMin = 33,
+                 kSendRecordMin = 20, kSentRecordSize = 18, kMemberRecordMin = 34,
+                 kFollowRecordMin = 11;
 
 const Spec* find_spec(uint8_t id) {
     for (const Spec& spec : kSpecs)
@@ -574,6 +579,22 @@ Message on_the_wire(const Message& msg) {
     return wire;
 }
 
+//  The senders of records, each (key, name) once, in the order first named; with `places`,
+//  each record's place among them.
+std::vector<std::pair<Key, std::string_view>> senders_of(const std::vector<MessageRecord>& records,
+                                                         std::vector<size_t>* places = nullptr) {
+    std::vector<std::pair<Key, std::string_view>> senders;
+    std::map<std::string, size_t> known;
+    for (const MessageRecord& record : records) {
+        std::string id((const char*)record.sender.bytes, kKeySize);
+        id.append(record.sender_name.data(), record.sender_name.size());
+        auto found = known.emplace(id, senders.size());
+        if (found.second) senders.push_back({record.sender, record.sender_name});
+        if (places) places->push_back(found.first->second);
+    }
+    return senders;
+}
+
 //  The records of one list: how many, and room for how many (what a decoder allocated).
 size_t list_size(const Message& msg, Field field) {
     switch (field) {
@@ -581,6 +602,8 @@ size_t list_size(const Message& msg, Field field) {
         return msg.groups.size();
     case MESSAGES:
         return msg.messages.size();
+    case SENDERS:
+        return senders_of(msg.messages).size();
     case SENDS:
         return msg.sends.size();
     case SENT:
@@ -600,6 +623,8 @@ void list_resize(Message* msg, Field field, size_t size) {
         return msg->groups.resize(size);
     case MESSAGES:
         return msg->messages.resize(size);
+    case SENDERS: //  the messages' (up to as many as there are, each of its own sender)
+        return msg->messages.resize(size);
     case SENDS:
         return msg->sends.resize(size);
     case SENT:
@@ -614,8 +639,9 @@ void list_resize(Message* msg, Field field, size_t size) {
 }
 
 size_t records_allocated(const Message& msg) {
-    return msg.groups.capacity() + msg.messages.capacity() + msg.sends.capacity() +
-           msg.sent.capacity() + msg.members.capacity() + msg.follows.capacity();
+    return msg.groups.capacity() + msg.messages.capacity() + msg.views.capacity() +
+           msg.sends.capacity() + msg.sent.capacity() + msg.members.capacity() +
+           msg.follows.capacity();
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -743,13 +769,30 @@ void put_record(std::string* out, const GroupRecord& group) {
     put(out, group.member_count, 4);
 }
 
-void put_record(std::string* out, const MessageRecord& record) {
+//  A MessageRecord names its sender by its place in the senders list (put_senders).
+void put_record(std::string* out, const MessageRecord& record, size_t sender = 0) {
     put(out, record.seq, 8);
     put(out, record.timestamp, 8);
-    put_key(out, record.sender);
+    put(out, sender, 2);
     put_uuid(out, record.msg_id);
-    put_string(out, record.sender_name);
     put_body(out, record.body);
+}
+
+void put_messages(std::string* out, const std::vector<MessageRecord>& records) {
+    std::vector<size_t> places;
+    senders_of(records, &places);
+    put(out, records.size(), 4);
+    for (size_t i = 0; i < records.size(); i++)
+        put_record(out, records[i], places[i]);
+}
+
+void put_senders(std::string* out, const std::vector<MessageRecord>& records) {
+    std::vector<std::pair<Key, std::string_view>> senders = senders_of(records);
+    put(out, senders.size(), 4);
+    for (const auto& sender : senders) {
+        put_key(out, sender.first);
+        put_string(out, sender.second);
+    }
 }
 
 void put_record(std::string* out, const SendRecord& record) {
@@ -815,7 +858,9 @@ void put_field(std::string* out, Field field, const Message& msg) {
     case GROUPS:
         return put_list(out, msg.groups);
     case MESSAGES:
-        return put_list(out, msg.messages);
+        return put_messages(out, msg.messages);
+    case SENDERS:
+        return put_senders(out, msg.messages);
     case SENDS:
         return put_list(out, msg.sends);
     case SENT:
@@ -943,17 +988,23 @@ void test_the_model_is_consistent(void** state) {
     for (int field = END; field < FIELD_COUNT; field++)
         assert_int_equal(kFields[field].field, field);
     assert_int_equal(sizeof kFields / sizeof kFields[0], FIELD_COUNT);
-    //  Each field at most once in a message; a list only last (what the tests below assume).
+    //  Each field at most once in a message; a list only last, but for the messages, whose
+    //  senders follow them (what the tests below assume).
     for (const Spec& spec : kSpecs) {
         for (int i = 0; i < 8; i++) {
             for (int j = i + 1; j < 8; j++)
                 assert_true(spec.fields[i] == END || spec.fields[i] != spec.fields[j]);
-            if (is_list(spec.fields[i])) assert_true(i == 7 || spec.fields[i + 1] == END);
+            if (spec.fields[i] == MESSAGES) assert_true(spec.fields[i + 1] == SENDERS);
+            if (is_list(spec.fields[i]) && spec.fields[i] != MESSAGES)
+                assert_true(i == 7 || spec.fields[i + 1] == END);
         }
     }
     //  The smallest records, as "Records" gives them.
     assert_int_equal(record_bytes(GroupRecord()).size(), kGroupRecordMin);
     assert_int_equal(record_bytes(MessageRecord()).size(), kMessageRecordMin);
+    std::string senders;
+    put_senders(&senders, {MessageRecord()});
+    assert_int_equal(senders.size(), 4 + kSenderRecordMin);
     assert_int_equal(record_bytes(SendRecord()).size(), kSendRecordMin);
     assert_int_equal(record_bytes(SentRecord()).size(), kSentRecordSize);
     assert_int_equal(record_bytes(MemberRecord()).size(), kMemberRecordMin);
@@ -1023,7 +1074,7 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
     join.group = "ops";
     join.name = "ann";
     const uint8_t join_bytes[] = {
-        0xAA, 0xA1, 30,  2,   0x01, 0x02, 0x03, 0x04, //  header
+        0xAA, 0xA1, 30,  3,   0x01, 0x02, 0x03, 0x04, //  header
         3,    'o',  'p', 's',                         //  group
         3,    'a',  'n', 'n',                         //  name
     };
@@ -1036,7 +1087,7 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
     error.retry_ms = 1500;
     error.reason = "slow";
     const uint8_t error_bytes[] = {
-        0xAA, 0xA1, 1,   2,    0,   0, 0, 7, //  header
+        0xAA, 0xA1, 1,   3,    0,   0, 0, 7, //  header
         0x01, 0xAD,                          //  status 429
         0,    0,    5,   0xDC,               //  retry_ms 1500
         4,    's',  'l', 'o',  'w',          //  reason
@@ -1053,7 +1104,7 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
     record.body = std::string_view("hi\0", 3);
     send.sends.push_back(record);
     const uint8_t send_bytes[] = {
-        0xAA, 0xA1, 33, 2,  0xff, 0xff, 0xff, 0xfe, //  header
+        0xAA, 0xA1, 33, 3,  0xff, 0xff, 0xff, 0xfe, //  header
         1,    'g',                                  //  group
         16,   1,    2,  3,  20,   5,    6,    7,    //  after_msg_id
         24,   9,    10, 11, 28,   13,   14,   15,   //
@@ -1074,7 +1125,7 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
     member.name = "bo";
     member.role = kRoleOwner;
     members.members.push_back(member);
-    std::vector<uint8_t> member_list = {0xAA, 0xA1, 38, 2, 0, 0, 0, 9};
+    std::vector<uint8_t> member_list = {0xAA, 0xA1, 38, 3, 0, 0, 0, 9};
     member_list.insert(member_list.end(), 32, 0x11); //  key (the owner)
     member_list.push_back(1);                        //  policy
     for (uint8_t byte : {0, 0, 0, 1})                //  one MemberRecord:
@@ -1084,6 +1135,48 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
         member_list.push_back(byte);
     member_list.push_back(1); //    role: owner
     assert_encodes_to(members, member_list.data(), member_list.size());
+
+    //  Two messages of one sender and one of another: each sender once, in the order first
+    //  named, and each record its sender's place.
+    Message deliver;
+    deliver.id = kDeliver;
+    deliver.group = "g";
+    const uint8_t senders[] = {0x33, 0x44, 0x33};
+    const char* const names[] = {"al", "b", "al"};
+    for (int i = 0; i < 3; i++) {
+        MessageRecord message;
+        message.seq = 5 + i;
+        message.timestamp = 0x0102030405060708ULL;
+        message.sender = key_of(senders[i]);
+        message.msg_id = uuid_of((uint8_t)(0xa0 + i));
+        message.sender_name = names[i];
+        message.body = std::string_view("x", 1);
+        deliver.messages.push_back(message);
+    }
+    std::vector<uint8_t> deliver_bytes = {0xAA, 0xA1, 41, 3, 0, 0, 0, 0, //  header
+                                          1,    'g',                     //  group
+                                          0,    0,    0,  3};            //  three MessageRecords:
+    for (int i = 0; i < 3; i++) {
+        for (int byte = 0; byte < 7; byte++) //    seq
+            deliver_bytes.push_back(0);
+        deliver_bytes.push_back((uint8_t)(5 + i));
+        for (uint8_t byte = 1; byte <= 8; byte++) //    timestamp
+            deliver_bytes.push_back(byte);
+        deliver_bytes.push_back(0); //    sender: its place in the senders list
+        deliver_bytes.push_back(i == 1 ? 1 : 0);
+        deliver_bytes.insert(deliver_bytes.end(), 16, (uint8_t)(0xa0 + i)); //    msg_id
+        for (uint8_t byte : {0, 0, 0, 1, (int)'x'})                         //    body
+            deliver_bytes.push_back(byte);
+    }
+    for (uint8_t byte : {0, 0, 0, 2}) //  two SenderRecords:
+        deliver_bytes.push_back(byte);
+    deliver_bytes.insert(deliver_bytes.end(), 32, 0x33); //    key
+    for (uint8_t byte : {2, (int)'a', (int)'l'})         //    sender_name
+        deliver_bytes.push_back(byte);
+    deliver_bytes.insert(deliver_bytes.end(), 32, 0x44);
+    for (uint8_t byte : {1, (int)'b'})
+        deliver_bytes.push_back(byte);
+    assert_encodes_to(deliver, deliver_bytes.data(), deliver_bytes.size());
 }
 
 void test_names_and_ids_match_the_model(void** state) {
@@ -1264,11 +1357,12 @@ void test_lists_of_largest_records_round_trip_up_to_max_frame(void** state) {
     assert_round_trips(send);
 }
 
-//  DELIVER with an empty group name: 13 bytes, then records of 69 bytes and their bodies.
+//  DELIVER with an empty group name: 13 bytes, records of 38 bytes and their bodies, all of
+//  one sender (a zero key, no name): a senders list of 37 bytes.
 Message deliver_of_exactly_max_frame() {
     Message msg;
     msg.id = kDeliver;
-    size_t size = 8 + 1 + 4;
+    size_t size = 8 + 1 + 4 + 4 + kSenderRecordMin;
     uint32_t index = 0;
     while (size < kDocMaxFrame) {
         MessageRecord record;
@@ -1337,7 +1431,8 @@ void test_encode_refuses_fields_over_their_limits(void** state) {
                 assert_encode_refused(msg, spec.name);
                 refused++;
             }
-            if (!is_list(field)) continue;
+            //  The senders are the messages' (their names' limit is the messages' below).
+            if (!is_list(field) || field == SENDERS) continue;
             //  A record's field over its limit, in the second record.
             for (int which = 0; which < 2; which++) {
                 if (field == SENT) break; //  SentRecord: numbers only
@@ -1534,7 +1629,7 @@ void test_bad_signature_is_rejected(void** state) {
 void test_other_version_is_rejected_with_its_request_id(void** state) {
     (void)state;
     std::string frame = encode_ok(make_message(kSend, 0xfeedbeef, Edge::kMiddle));
-    for (int version : {0, 1, 3, 255}) {
+    for (int version : {0, 1, 2, 4, 255}) {
         frame[3] = (char)version;
         Message msg;
         assert_int_equal(decode_string(frame, &msg), DecodeError::kBadVersion);
@@ -1601,11 +1696,12 @@ void test_body_length_over_max_body_is_rejected(void** state) {
         msg.sends.resize(1);
         msg.messages.resize(1);
         std::string frame = encode_ok(msg);
-        size_t at = frame.size() - 4;
+        //  Its body length, before the senders list of one (empty) sender in the last two.
+        size_t at = frame.size() - 4 - (id == kSend ? 0 : 4 + kSenderRecordMin);
         //  With all the bytes present, and with none.
         std::string full = frame;
         patch_u32(&full, at, (uint32_t)kDocMaxBody + 1);
-        full.append(kDocMaxBody + 1, 'b');
+        full.insert(at + 4, kDocMaxBody + 1, 'b');
         assert_decode_error(full, DecodeError::kStringTooLong, "body of kMaxBody + 1");
         for (uint32_t size : {(uint32_t)kDocMaxBody + 1, 0x80000000u, UINT32_MAX}) {
             std::string bare = frame;
@@ -1615,7 +1711,7 @@ void test_body_length_over_max_body_is_rejected(void** state) {
         //  kMaxBody itself is fine.
         std::string max = frame;
         patch_u32(&max, at, (uint32_t)kDocMaxBody);
-        max.append(kDocMaxBody, '\0');
+        max.insert(at + 4, kDocMaxBody, '\0');
         assert_decode_error(max, DecodeError::kOk, "body of kMaxBody");
     }
 }
@@ -1640,18 +1736,24 @@ void test_list_count_over_max_list_is_rejected(void** state) {
 void test_list_count_beyond_the_remaining_bytes_is_truncated_without_allocating(void** state) {
     (void)state;
     for (const Spec& spec : kSpecs) {
-        Field field = list_of(spec);
+        //  Every list: a count of kMaxList and a few bytes that are not nearly enough.
+        Field field = END;
+        for (Field each : spec.fields) {
+            if (!is_list(each)) continue;
+            field = each; //  the last list, for what follows
+            Message low = make_message(spec.id, 1, Edge::kLow);
+            std::string frame = encode_ok(low);
+            patch_u32(&frame, field_offset(low, each), kDocMaxList);
+            frame.append(64, 'r');
+            Message msg;
+            assert_int_equal(decode_string(frame, &msg), DecodeError::kTruncated);
+            assert_int_equal(records_allocated(msg), 0);
+        }
         if (field == END) continue;
         Message low = make_message(spec.id, 1, Edge::kLow);
-        std::string frame = encode_ok(low);
-        patch_u32(&frame, field_offset(low, field), kDocMaxList);
-        //  And a few bytes that are not nearly enough for kMaxList records.
-        frame.append(64, 'r');
-        Message msg;
-        assert_int_equal(decode_string(frame, &msg), DecodeError::kTruncated);
-        assert_int_equal(records_allocated(msg), 0);
 
-        //  Two records announced, one present, then nothing or part of the second.
+        //  The last list: two records announced, one present, then nothing or part of the
+        //  second.
         Message one = make_message(spec.id, 1, Edge::kMiddle);
         list_resize(&one, field, 1);
         std::string short_frame = encode_ok(one);
@@ -1660,21 +1762,48 @@ void test_list_count_beyond_the_remaining_bytes_is_truncated_without_allocating(
         short_frame.append(10, 'r');
         assert_decode_error(short_frame, DecodeError::kTruncated, "count 2, 1.5 records");
         //  As many bytes as the smallest records would take, less one.
-        size_t smallest = field == GROUPS     ? kGroupRecordMin
-                          : field == MESSAGES ? kMessageRecordMin
-                          : field == SENDS    ? kSendRecordMin
-                          : field == SENT     ? kSentRecordSize
-                          : field == MEMBERS  ? kMemberRecordMin
-                                              : kFollowRecordMin;
+        size_t smallest = field == GROUPS    ? kGroupRecordMin
+                          : field == SENDERS ? kSenderRecordMin
+                          : field == SENDS   ? kSendRecordMin
+                          : field == SENT    ? kSentRecordSize
+                          : field == MEMBERS ? kMemberRecordMin
+                                             : kFollowRecordMin;
         std::string tight = encode_ok(low);
         patch_u32(&tight, field_offset(low, field), 3);
         tight.append(3 * smallest - 1, '\0');
         Message tight_msg;
         assert_int_equal(decode_string(tight, &tight_msg), DecodeError::kTruncated);
         assert_int_equal(records_allocated(tight_msg), 0);
-        //  And exactly as many: three empty records.
+        //  And exactly as many: three empty records (senders no message names are no error).
         tight.push_back('\0');
         assert_decode_error(tight, DecodeError::kOk, spec.name);
+    }
+}
+
+//  A message record names its sender by its place in the senders list: a place past the
+//  list is a bad value, whatever the rest.
+void test_a_record_whose_sender_is_past_the_senders_list_is_a_bad_value(void** state) {
+    (void)state;
+    for (uint8_t id : {kMessages, kDeliver}) {
+        Message msg = make_message(id, 1, Edge::kMiddle);
+        size_t senders = senders_of(msg.messages).size();
+        assert_true(senders >= 2);
+        std::string frame = encode_ok(msg);
+        size_t at = record_offset(msg, MESSAGES, 1) + 16; //  the second record's sender
+        for (size_t place : {senders, senders + 1, (size_t)0xffff}) {
+            std::string bad = frame;
+            bad[at] = (char)(place >> 8);
+            bad[at + 1] = (char)place;
+            assert_decode_error(bad, DecodeError::kBadValue, message_name(id));
+        }
+        //  Any place in the list is fine: the record then reads as that sender's.
+        std::string other = frame;
+        other[at] = 0;
+        other[at + 1] = 0;
+        Message decoded;
+        assert_int_equal(decode_string(other, &decoded), DecodeError::kOk);
+        assert_true(decoded.messages[1].sender == msg.messages[0].sender);
+        assert_true(decoded.messages[1].sender_name == msg.messages[0].sender_name);
     }
 }
 
@@ -1897,9 +2026,11 @@ void test_messages_writer_refuses_a_record_and_stays_usable(void** state) {
     assert_false(add(bad));
     assert_int_equal(writer.count(), 0);
 
-    //  Fill up to the frame limit with the largest bodies; the record that would pass
-    //  kMaxFrame is refused, a smaller one still fits, and then an empty one does not.
-    size_t size = 8 + 1 + msg.group.size() + 8 + 8 + 1 + 8 + 4;
+    //  Fill up to the frame limit with the largest bodies, all of one sender (the senders list
+    //  holds it once); the record that would pass kMaxFrame is refused, a smaller one still
+    //  fits, and then an empty one (of another sender, which the list would need too) does
+    //  not.
+    size_t size = 8 + 1 + msg.group.size() + 8 + 8 + 1 + 8 + 4 + 4 + kSenderRecordMin;
     uint32_t index = 0;
     while (size + kMessageRecordMin + kDocMaxBody <= kDocMaxFrame) {
         MessageRecord record = message_record(Edge::kHigh, index++);
@@ -1915,6 +2046,7 @@ void test_messages_writer_refuses_a_record_and_stays_usable(void** state) {
     too_big.sender_name = "";
     assert_false(add(too_big));
     MessageRecord last = message_record(Edge::kMiddle, index);
+    last.sender = key_of(0xff);
     last.sender_name = "";
     last.body = body_of(kDocMaxFrame - size - kMessageRecordMin, 1);
     assert_true(add(last));
@@ -2518,6 +2650,7 @@ int main(int argc, char** argv) {
         TEST(test_body_length_over_max_body_is_rejected),
         TEST(test_list_count_over_max_list_is_rejected),
         TEST(test_list_count_beyond_the_remaining_bytes_is_truncated_without_allocating),
+        TEST(test_a_record_whose_sender_is_past_the_senders_list_is_a_bad_value),
         TEST(test_flag_and_role_out_of_range_are_bad_values),
         TEST(test_nul_inside_a_string_is_a_bad_value),
         TEST(test_every_decode_error_has_its_own_short_text),

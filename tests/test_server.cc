@@ -1785,7 +1785,7 @@ void test_malformed_requests_get_errors_and_the_server_carries_on(void** state) 
     fetch_msg.request_id = 99;
     std::string bytes;
     assert_true(proto::encode(fetch_msg, &bytes));
-    bytes[3] = 3; //  another version
+    bytes[3] = proto::kVersion - 1; //  another version (the one before)
     raw.send_raw(bytes);
     proto::Message reply = raw.recv();
     assert_error(reply, proto::kBadVersion);

@@ -59,6 +59,7 @@ enum Field : uint8_t {
     F_REPORT,
     F_GROUPS,
     F_MESSAGES,
+    F_SENDERS, //  after F_MESSAGES: the senders its records name
     F_SENDS,
     F_SENT,
     F_MEMBERS,
@@ -93,12 +94,14 @@ const Layout kLayouts[] = {
     {kFetch,
      "FETCH",
      {F_GROUP, F_SINCE_US, F_UNTIL_US, F_AFTER_SEQ, F_BEFORE_SEQ, F_LIMIT, F_NEWEST}},
-    {kMessages, "MESSAGES", {F_GROUP, F_FIRST_SEQ, F_LAST_SEQ, F_MORE, F_MISSED, F_MESSAGES}},
+    {kMessages,
+     "MESSAGES",
+     {F_GROUP, F_FIRST_SEQ, F_LAST_SEQ, F_MORE, F_MISSED, F_MESSAGES, F_SENDERS}},
     {kMembers, "MEMBERS", {F_GROUP}},
     {kMemberList, "MEMBER_LIST", {F_KEY, F_POLICY, F_MEMBERS}},
     {kFollow, "FOLLOW", {F_FOLLOWS}},
     {kFollowing, "FOLLOWING", {F_FOLLOWS}},
-    {kDeliver, "DELIVER", {F_GROUP, F_MESSAGES}},
+    {kDeliver, "DELIVER", {F_GROUP, F_MESSAGES, F_SENDERS}},
     {kMemberships, "MEMBERSHIPS", {}},
     {kAdd, "ADD", {F_GROUP, F_KEY}},
     {kRemove, "REMOVE", {F_GROUP, F_KEY}},
@@ -114,7 +117,8 @@ const Layout kLayouts[] = {
 //  The smallest encoding of one record of each list, so a count that cannot fit in the bytes
 //  left is refused before anything is allocated.
 constexpr size_t kMinGroupRecord = 16 + 1 + 1 + kKeySize + 1 + 4;
-constexpr size_t kMinMessageRecord = 8 + 8 + kKeySize + 16 + 1 + 4;
+constexpr size_t kMinMessageRecord = 8 + 8 + 2 + 16 + 4;
+constexpr size_t kMinSenderRecord = kKeySize + 1;
 constexpr size_t kMinSendRecord = 16 + 4;
 constexpr size_t kMinSentRecord = 2 + 8 + 8;
 constexpr size_t kMinMemberRecord = kKeySize + 1 + 1;
@@ -143,10 +147,19 @@ size_t flag_size(uint8_t flag) {
     return flag <= 1 ? 1 : 0;
 }
 
+//  A record's bytes, its sender apart (in the senders list), or 0 if over a limit.
 size_t message_record_size(const MessageRecord& record) {
     size_t name = string_size(record.sender_name), body = body_size(record.body);
     if (!name || !body) return 0;
-    return 8 + 8 + kKeySize + 16 + name + body;
+    return 8 + 8 + 2 + 16 + body;
+}
+
+//  The senders of records, each once, in the order first named.
+SenderTable senders_of(const std::vector<MessageRecord>& records) {
+    SenderTable senders;
+    for (const MessageRecord& record : records)
+        senders.add(record.sender.bytes, record.sender_name);
+    return senders;
 }
 
 //  Size of one field, or 0 if it is over its limit.
@@ -217,6 +230,8 @@ size_t field_size(Field field, const Message& msg) {
         }
         return size;
     }
+    case F_SENDERS:
+        return senders_of(msg.messages).bytes();
     case F_SENDS: {
         if (msg.sends.size() > kMaxList) return 0;
         size_t size = 4;
@@ -285,14 +300,20 @@ public:
         u32((uint32_t)body.size());
         bytes(body.data(), body.size());
     }
-    void message_record(uint64_t seq, uint64_t timestamp, const uint8_t* sender, const Uuid& msg_id,
-                        std::string_view sender_name, std::string_view body_) {
+    void message_record(uint64_t seq, uint64_t timestamp, uint16_t sender, const Uuid& msg_id,
+                        std::string_view body_) {
         u64(seq);
         u64(timestamp);
-        bytes(sender, kKeySize);
+        u16(sender);
         uuid(msg_id);
-        string(sender_name);
         body(body_);
+    }
+    void senders(const SenderTable& table) {
+        u32((uint32_t)table.size());
+        for (size_t place = 0; place < table.size(); place++) {
+            bytes(table.key(place), kKeySize);
+            string(table.name(place));
+        }
     }
     size_t position() const { return pos_; }
 
@@ -379,11 +400,17 @@ void write_field(Field field, const Message& msg, Writer& out) {
             out.u32(group.member_count);
         }
         return;
-    case F_MESSAGES:
+    case F_MESSAGES: {
+        SenderTable senders;
         out.u32((uint32_t)msg.messages.size());
         for (const MessageRecord& record : msg.messages)
-            out.message_record(record.seq, record.timestamp, record.sender.bytes, record.msg_id,
-                               record.sender_name, record.body);
+            out.message_record(record.seq, record.timestamp,
+                               senders.add(record.sender.bytes, record.sender_name), record.msg_id,
+                               record.body);
+        return;
+    }
+    case F_SENDERS:
+        out.senders(senders_of(msg.messages));
         return;
     case F_SENDS:
         out.u32((uint32_t)msg.sends.size());
@@ -621,28 +648,34 @@ void read_field(Field field, Reader& in, Message* msg, bool views) {
         return;
     }
     case F_MESSAGES: {
+        //  Views first, whatever was asked: their senders come with the list after them.
         uint32_t count = in.count(kMinMessageRecord);
-        if (views) {
-            //  The same checks as below, nothing copied out.
-            msg->views.resize(count);
-            for (uint32_t i = 0; i < count && in.ok(); i++) {
-                msg->views[i] = MessageView(in.here());
-                in.skip(16 + kKeySize + 16);
-                in.string_view();
-                in.body();
-            }
-            return;
-        }
-        msg->messages.resize(count);
+        msg->views.resize(count);
         for (uint32_t i = 0; i < count && in.ok(); i++) {
-            MessageRecord& record = msg->messages[i];
-            record.seq = in.number(8);
-            record.timestamp = in.number(8);
-            in.key(&record.sender);
-            in.uuid(&record.msg_id);
-            record.sender_name = in.string_view();
-            record.body = in.body();
+            msg->views[i] = MessageView(in.here(), nullptr);
+            in.skip(MessageView::kMsgIdAt + 16);
+            in.body();
         }
+        return;
+    }
+    case F_SENDERS: {
+        uint32_t count = in.count(kMinSenderRecord);
+        std::vector<const uint8_t*> senders(count);
+        for (uint32_t i = 0; i < count && in.ok(); i++) {
+            senders[i] = in.here();
+            in.skip(kKeySize);
+            in.string_view();
+        }
+        for (MessageView& view : msg->views) {
+            if (!in.ok()) return;
+            if (view.sender_place() >= count) return in.fail(DecodeError::kBadValue);
+            view.set_sender(senders[view.sender_place()]);
+        }
+        if (views || !in.ok()) return;
+        msg->messages.reserve(msg->views.size());
+        for (const MessageView& view : msg->views)
+            msg->messages.push_back(view.record());
+        msg->views.clear();
         return;
     }
     case F_SENDS: {
@@ -818,6 +851,58 @@ uint16_t error_status(DecodeError error) {
 }
 
 //  ---------------------------------------------------------------------------------------
+//  The senders of a frame
+
+std::string SenderTable::map_key(const uint8_t* key, std::string_view name) {
+    std::string text((const char*)key, kKeySize);
+    text.append(name.data(), name.size());
+    return text;
+}
+
+int SenderTable::find(const uint8_t* key, std::string_view name) const {
+    auto is = [&](size_t place) {
+        const Entry& entry = entries_[place];
+        return entry.name == name && memcmp(entry.key.bytes, key, kKeySize) == 0;
+    };
+    //  Records of one sender come in runs: the last one found first.
+    if (last_ < entries_.size() && is(last_)) return (int)last_;
+    if (entries_.size() > kScanned) {
+        auto found = places_.find(map_key(key, name));
+        if (found == places_.end()) return -1;
+        last_ = found->second;
+        return (int)last_;
+    }
+    for (size_t place = 0; place < entries_.size(); place++)
+        if (is(place)) return (int)(last_ = place);
+    return -1;
+}
+
+uint16_t SenderTable::add(const uint8_t* key, std::string_view name) {
+    int found = find(key, name);
+    if (found >= 0) return (uint16_t)found;
+    Entry entry;
+    memcpy(entry.key.bytes, key, kKeySize);
+    entry.name.assign(name.data(), name.size());
+    entries_.push_back(std::move(entry));
+    bytes_ += kKeySize + 1 + name.size();
+    last_ = entries_.size() - 1;
+    if (entries_.size() == kScanned + 1) {
+        for (size_t place = 0; place < entries_.size(); place++)
+            places_[map_key(entries_[place].key.bytes, entries_[place].name)] = (uint16_t)place;
+    } else if (entries_.size() > kScanned + 1) {
+        places_[map_key(key, name)] = (uint16_t)last_;
+    }
+    return (uint16_t)last_;
+}
+
+void SenderTable::clear() {
+    entries_.clear();
+    places_.clear();
+    last_ = 0;
+    bytes_ = 4;
+}
+
+//  ---------------------------------------------------------------------------------------
 //  MESSAGES, record by record
 
 MessagesWriter::MessagesWriter(uint32_t request_id, const std::string& group)
@@ -849,6 +934,7 @@ bool MessagesWriter::reserve(size_t size) {
 void MessagesWriter::start() {
     size_ = 0;
     count_ = 0;
+    senders_.clear();
     if (!reserve(kHeaderSize + 1 + group_.size() + 8 + 8 + 1 + 8 + 4)) return;
     Writer out(data_);
     write_header(out, kMessages, request_id_);
@@ -861,10 +947,13 @@ bool MessagesWriter::add(uint64_t seq, uint64_t timestamp, const uint8_t* sender
                          const Uuid& msg_id, std::string_view sender_name, std::string_view body) {
     size_t name = string_size(sender_name), bytes = body_size(body);
     if (!group_ok_ || !size_ || !name || !bytes || count_ >= kMaxList) return false;
-    size_t record = 8 + 8 + kKeySize + 16 + name + bytes;
-    if (size_ + record > kMaxFrame || !reserve(size_ + record)) return false;
+    size_t record = 8 + 8 + 2 + 16 + bytes;
+    //  The frame must hold the senders list too, with this one's sender when new.
+    size_t senders =
+        senders_.bytes() + (senders_.find(sender, sender_name) < 0 ? kKeySize + name : 0);
+    if (size_ + record + senders > kMaxFrame || !reserve(size_ + record)) return false;
     Writer out(data_ + size_);
-    out.message_record(seq, timestamp, sender, msg_id, sender_name, body);
+    out.message_record(seq, timestamp, senders_.add(sender, sender_name), msg_id, body);
     size_ += record;
     count_++;
     return true;
@@ -880,14 +969,20 @@ bool MessagesWriter::finish(uint64_t first_seq, uint64_t last_seq, bool more, ui
         zmq_msg_init(frame);
         return false;
     }
+    if (!reserve(size_ + senders_.bytes())) {
+        zmq_msg_init(frame);
+        return false;
+    }
     Writer out(data_ + fixed_at_);
     out.u64(first_seq);
     out.u64(last_seq);
     out.u8(more ? 1 : 0);
     out.u64(missed);
     out.u32(count_);
+    Writer tail(data_ + size_);
+    tail.senders(senders_);
     //  The frame takes the buffer over: no copy of the records.
-    if (zmq_msg_init_data(frame, data_, size_, free_buffer, nullptr) != 0) {
+    if (zmq_msg_init_data(frame, data_, size_ + senders_.bytes(), free_buffer, nullptr) != 0) {
         zmq_msg_init(frame);
         return false;
     }

@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 #include <zmq.h>
@@ -39,7 +40,9 @@ namespace zgm {
 namespace proto {
 
 constexpr uint16_t kSignature = 0xAAA0 | 1;
-constexpr uint8_t kVersion = 2;
+//  3 (zgm 0.2 since 2026-12-06): a MessageRecord names its sender by its place in the
+//  frame's list of senders (SenderRecord), where 2 carried the key and name in every record.
+constexpr uint8_t kVersion = 3;
 constexpr size_t kHeaderSize = 8;
 
 //  Limits a decoder enforces and an encoder refuses to exceed.
@@ -166,33 +169,39 @@ struct MessageRecord {
 };
 
 //  One message record of a received MESSAGES or DELIVER frame, read where it is in the frame
-//  (decode with views checked it): a pointer, where a MessageRecord is 96 bytes copied out.
-//  The frame must outlive it. Its fields are those of a MessageRecord, in wire order: seq
-//  number 8, timestamp number 8, sender key, msg_id uuid, sender_name string, body body.
+//  (decode with views checked it), with its sender's record in the frame's list of senders:
+//  two pointers, where a MessageRecord is 96 bytes copied out. The frame must outlive it. The
+//  record is, in wire order: seq number 8, timestamp number 8, sender number 2 (its place in
+//  the senders list), msg_id uuid, body body; a sender is key, then sender_name string.
 class MessageView {
 public:
     MessageView() = default;
-    explicit MessageView(const uint8_t* at) : at_(at) {}
+    MessageView(const uint8_t* at, const uint8_t* sender) : at_(at), sender_(sender) {}
     uint64_t seq() const { return number8(at_); }
     uint64_t timestamp() const { return number8(at_ + 8); }
     //  kKeySize bytes
-    const uint8_t* sender() const { return at_ + 16; }
+    const uint8_t* sender() const { return sender_; }
     //  16 bytes
-    const uint8_t* msg_id() const { return at_ + 16 + kKeySize; }
+    const uint8_t* msg_id() const { return at_ + kMsgIdAt; }
     std::string_view sender_name() const {
-        return std::string_view((const char*)at_ + kNameAt + 1, at_[kNameAt]);
+        return std::string_view((const char*)sender_ + kKeySize + 1, sender_[kKeySize]);
     }
     std::string_view body() const {
-        const uint8_t* length = at_ + kNameAt + 1 + at_[kNameAt];
+        const uint8_t* length = at_ + kMsgIdAt + 16;
         uint32_t size = (uint32_t)length[0] << 24 | (uint32_t)length[1] << 16 |
                         (uint32_t)length[2] << 8 | length[3];
         return std::string_view((const char*)length + 4, size);
     }
     //  A copy of the fields (sender_name and body still point into the frame).
     MessageRecord record() const;
+    //  The record's sender: its place in the senders list, and (decode) that sender's record.
+    uint16_t sender_place() const { return (uint16_t)(at_[kSenderAt] << 8 | at_[kSenderAt + 1]); }
+    void set_sender(const uint8_t* sender) { sender_ = sender; }
+
+    static constexpr size_t kSenderAt = 16;    //  the record's sender number
+    static constexpr size_t kMsgIdAt = 16 + 2; //  its msg_id
 
 private:
-    static constexpr size_t kNameAt = 16 + kKeySize + 16;
     static uint64_t number8(const uint8_t* at) {
         uint64_t value = 0;
         for (size_t i = 0; i < 8; i++)
@@ -200,6 +209,7 @@ private:
         return value;
     }
     const uint8_t* at_ = nullptr;
+    const uint8_t* sender_ = nullptr;
 };
 
 //  One message of a SEND: body points into the frame or the caller's buffer, as above.
@@ -303,7 +313,8 @@ enum class DecodeError {
     kTrailing,      //  bytes left over after the last field
     kStringTooLong, //  a body over kMaxBody
     kListTooLong,   //  a list over kMaxList
-    kBadValue,      //  a flag other than 0 or 1, a role over 2, or a NUL inside a string
+    kBadValue,      //  a flag other than 0 or 1, a role over 2, a NUL inside a string, or a
+                    //  record's sender past the senders list
 };
 
 const char* decode_error_text(DecodeError error);
@@ -334,8 +345,8 @@ bool is_known_id(uint8_t id);
 
 //  The encoded size of msg, or 0 if a field is over its limit (see encode).
 size_t encoded_size(const Message& msg);
-//  The encoded size of one record of a MESSAGES or DELIVER list, or 0 if a field is over its
-//  limit.
+//  The encoded size of one record of a MESSAGES or DELIVER list, its sender apart (the
+//  frame's senders list holds each sender once), or 0 if a field is over its limit.
 size_t encoded_size(const MessageRecord& record);
 //  Writes msg to `out` (resized); false, with out empty, if a field exceeds its limit, holds
 //  what decode would reject (a NUL in a string, a flag over 1), or the id is unknown.
@@ -354,8 +365,37 @@ DecodeError decode(const uint8_t* data, size_t size, Message* msg, bool views = 
 //  version, 413 for a body or frame over the limits, 400 for anything else.
 uint16_t error_status(DecodeError error);
 
+//  The senders of one MESSAGES or DELIVER frame: each (key, sender_name) once, in the order
+//  first added; a record names its sender by its place here. Holds copies of both.
+class SenderTable {
+public:
+    //  The place of (key, name), or -1 if it is not here.
+    int find(const uint8_t* key, std::string_view name) const;
+    //  Its place, added at the end when new.
+    uint16_t add(const uint8_t* key, std::string_view name);
+    size_t size() const { return entries_.size(); }
+    const uint8_t* key(size_t place) const { return entries_[place].key.bytes; }
+    std::string_view name(size_t place) const { return entries_[place].name; }
+    //  What the list takes encoded: its count, then each key and name string.
+    size_t bytes() const { return bytes_; }
+    void clear();
+
+private:
+    struct Entry {
+        Key key;
+        std::string name;
+    };
+    static constexpr size_t kScanned = 8; //  found by a scan up to this many, then by a map
+    static std::string map_key(const uint8_t* key, std::string_view name);
+    std::vector<Entry> entries_;
+    std::unordered_map<std::string, uint16_t> places_; //  once past kScanned
+    mutable size_t last_ = 0;                          //  the place found last
+    size_t bytes_ = 4;
+};
+
 //  Builds one MESSAGES frame record by record, straight from the store's buffers: the
-//  header fields that are known only at the end (more, missed, ...) are written last.
+//  header fields that are known only at the end (more, missed, ...) are written last, and
+//  the senders list after the records.
 class MessagesWriter {
 public:
     MessagesWriter(uint32_t request_id, const std::string& group);
@@ -386,6 +426,7 @@ private:
     size_t capacity_ = 0;
     size_t fixed_at_ = 0; //  where first_seq starts
     uint32_t count_ = 0;
+    SenderTable senders_;
 };
 
 //  Socket helpers over libzmq: one message a call.
