@@ -679,8 +679,9 @@ void check_field(const Message& want, const Message& got, Field field) {
     case Type::kList:
         break;
     }
-    check(list_size(want, field) == list_size(got, field), def.name);
-    for (size_t i = 0; i < list_size(want, field); i++) {
+    size_t size = list_size(want, field);
+    check(size == list_size(got, field), def.name);
+    for (size_t i = 0; i < size; i++) {
         switch (field) {
         case GROUPS: {
             const GroupRecord &a = want.groups[i], &b = got.groups[i];
