@@ -53,8 +53,9 @@ constexpr size_t kMaxFrame = 4 * 1024 * 1024; //  one encoded message
 //  A user fills a SEND batch up to about this many body bytes.
 constexpr size_t kBatchBytes = 256 * 1024;
 //  A group server cuts what it pushes after a commit into DELIVER frames of about this many
-//  encoded bytes: it stops adding records once a frame holds this many, so a frame is at most
-//  kDeliverBytes - 1 plus one full record (about 97 KiB). The receiving libzmq allocates each
+//  encoded bytes, each sender's record counted once: it stops adding records once a frame
+//  holds this many, so a frame is at most kDeliverBytes - 1 plus one full record and its
+//  sender's (about 97 KiB). The receiving libzmq allocates each
 //  frame over its 8 KiB read buffer with malloc: under glibc's mmap threshold (128 KiB) the
 //  memory is reused, where frames of 256 KiB were mapped, or taken from heap memory glibc
 //  gives back at each free, and faulted in page by page (BENCHMARKS.md, "DELIVER frames of

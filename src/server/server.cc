@@ -1155,9 +1155,15 @@ void GroupServer::deliver(Group& group, const std::vector<proto::MessageRecord>&
     deliver.id = proto::kDeliver;
     deliver.group = group.name;
     size_t bytes = 0;
+    proto::SenderTable senders; //  the frame's: each sender's bytes counted once
     for (size_t i = 0; i < records.size(); i++) {
-        deliver.messages.push_back(records[i]);
-        bytes += proto::encoded_size(records[i]);
+        const proto::MessageRecord& record = records[i];
+        deliver.messages.push_back(record);
+        bytes += proto::encoded_size(record);
+        if (senders.find(record.sender.bytes, record.sender_name) < 0) {
+            senders.add(record.sender.bytes, record.sender_name);
+            bytes += kKeySize + 1 + record.sender_name.size();
+        }
         if (bytes < proto::kDeliverBytes && deliver.messages.size() < proto::kMaxList &&
             i + 1 < records.size())
             continue;
@@ -1169,6 +1175,7 @@ void GroupServer::deliver(Group& group, const std::vector<proto::MessageRecord>&
             zmq_msg_close(&frame);
         }
         deliver.messages.clear();
+        senders.clear();
         bytes = 0;
     }
 }
