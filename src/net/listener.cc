@@ -33,13 +33,14 @@ bool set_number(std::initializer_list<NumberSetting> settings, const std::string
         if (name != setting.name) continue;
         uint64_t number = 0;
         *code = Error::kInvalid;
-        if (!parse_number(value, setting.most, &number))
+        if (!parse_number(value, setting.most, &number)) {
             *why = name + ": '" + value + "' is not a number";
-        else if (number < setting.least)
+        } else if (number < setting.least) {
             *why = under_least(name, setting.least, value);
-        else
+        } else {
             *code = Error::kOk;
-        if (*code == Error::kOk) setting.apply(number);
+            setting.apply(number);
+        }
         return true;
     }
     return false;

@@ -329,7 +329,8 @@ void write_header(Writer& out, uint8_t id, uint32_t request_id) {
     out.u32(request_id);
 }
 
-void write_field(Field field, const Message& msg, Writer& out) {
+//  senders: the frame's, for F_MESSAGES and F_SENDERS (made once by encode_into).
+void write_field(Field field, const Message& msg, const SenderTable& senders, Writer& out) {
     switch (field) {
     case F_STATUS:
         return out.u16(msg.status);
@@ -400,17 +401,15 @@ void write_field(Field field, const Message& msg, Writer& out) {
             out.u32(group.member_count);
         }
         return;
-    case F_MESSAGES: {
-        SenderTable senders;
+    case F_MESSAGES:
         out.u32((uint32_t)msg.messages.size());
         for (const MessageRecord& record : msg.messages)
             out.message_record(record.seq, record.timestamp,
-                               senders.add(record.sender.bytes, record.sender_name), record.msg_id,
-                               record.body);
+                               (uint16_t)senders.find(record.sender.bytes, record.sender_name),
+                               record.msg_id, record.body);
         return;
-    }
     case F_SENDERS:
-        out.senders(senders_of(msg.messages));
+        out.senders(senders);
         return;
     case F_SENDS:
         out.u32((uint32_t)msg.sends.size());
@@ -784,9 +783,11 @@ void encode_into(const Message& msg, uint8_t* buffer, size_t size) {
     (void)size;
     Writer out(buffer);
     write_header(out, msg.id, msg.request_id);
+    //  The senders of MESSAGES and DELIVER, for both of their lists (empty for the others).
+    SenderTable senders = senders_of(msg.messages);
     for (Field field : find_layout(msg.id)->fields) {
         if (field == F_END) break;
-        write_field(field, msg, out);
+        write_field(field, msg, senders, out);
     }
 }
 

@@ -1159,11 +1159,9 @@ void GroupServer::deliver(Group& group, const std::vector<proto::MessageRecord>&
     for (size_t i = 0; i < records.size(); i++) {
         const proto::MessageRecord& record = records[i];
         deliver.messages.push_back(record);
-        bytes += proto::encoded_size(record);
-        if (senders.find(record.sender.bytes, record.sender_name) < 0) {
-            senders.add(record.sender.bytes, record.sender_name);
-            bytes += kKeySize + 1 + record.sender_name.size();
-        }
+        size_t senders_before = senders.bytes();
+        senders.add(record.sender.bytes, record.sender_name);
+        bytes += proto::encoded_size(record) + senders.bytes() - senders_before;
         if (bytes < proto::kDeliverBytes && deliver.messages.size() < proto::kMaxList &&
             i + 1 < records.size())
             continue;
