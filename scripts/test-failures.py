@@ -3,9 +3,9 @@
 
 CI keeps the end of a run's output: meson's --print-errorlogs puts a failed test's log
 before the summary, where it may be cut off. This prints, for each test that did not pass,
-its result, exit status and time, the TAP lines that failed, and the last lines of its
-standard output and of its standard error (which meson keeps apart for TAP tests), from
-BUILD/meson-logs/testlog.json and testlog.txt.
+its result, exit status and time, the TAP lines that failed with what each said, and the
+last lines of its standard output and of its standard error (which meson keeps apart for TAP
+tests), from BUILD/meson-logs/testlog.json and testlog.txt.
 
 usage: scripts/test-failures.py BUILD [LINES]
 """
@@ -32,6 +32,23 @@ def streams(text):
     return found
 
 
+def failed_tap(output, most):
+    """Each failed TAP test's lines: what it printed while it ran (after the previous test's
+    result), its "not ok", and what cmocka said after it (the assertion, its file and line);
+    at most MOST lines of each part."""
+    lines = []
+    start = 0
+    for i, line in enumerate(output):
+        if line.startswith("ok ") or line.startswith("not ok"):
+            if line.startswith("not ok"):
+                end = i + 1
+                while end < len(output) and output[end].startswith("#"):
+                    end += 1
+                lines += output[max(start, i - most):i] + output[i:min(end, i + 1 + most)]
+            start = i + 1
+    return lines
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
@@ -54,9 +71,8 @@ def main():
               f"{entry.get('duration', 0):.1f} s")
         parts = logs.get(entry["name"].strip(), {})
         output = parts.get("stdout") or (entry.get("stdout") or "").splitlines()
-        for line in output:
-            if line.startswith("not ok"):
-                print(line)
+        for line in failed_tap(output, tail):
+            print(line)
         for which, lines in (("stdout", output), ("stderr", parts.get("stderr", []))):
             print(f"--- the last {min(tail, len(lines))} lines of its {which}:")
             for line in lines[-tail:]:
