@@ -1385,6 +1385,8 @@ void test_owners_decide_who_is_in_from_the_command_line(void** state) {
     start_registry(s);
     start_group(s, "server", {"--accept-new", "--memory"});
     expect_log(s, "server", "accepting new groups");
+    //  Once the registry knows every group (3 s after its start), or the CREATE has 2 s left.
+    assert_int_equal(user(s, "alice", {"--timeout", "30000", "groups"}).status, 0);
     assert_int_equal(user(s, "alice", {"create", "club", "--members"}).status, 0);
     //  Its owner has not joined: no members, and it says so (it printed nothing).
     Result none = user(s, "alice", {"members", "club"});

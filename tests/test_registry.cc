@@ -1355,6 +1355,7 @@ void test_create_places_group_on_a_group_server_owned_by_its_creator(void** stat
     fixture->users.push_back(other);
     assert_ok(zgm_user_connect(user, fixture->endpoint.c_str(), fixture->key.c_str()));
     assert_ok(zgm_user_connect(other, fixture->endpoint.c_str(), fixture->key.c_str()));
+    test::wait_until_registry_complete(fixture->endpoint, fixture->key.c_str());
     assert_ok(zgm_user_create(user, "fresh", ZGM_POLICY_MEMBERS));
     //  Again by its creator: the same group (a retry after a lost reply is not a failure).
     assert_ok(zgm_user_create(user, "fresh", ZGM_POLICY_MEMBERS));
@@ -1425,6 +1426,7 @@ void test_create_goes_to_the_accepting_server_with_the_fewest_groups(void** stat
     fixture->users.push_back(user);
     assert_ok(zgm_user_connect(user, fixture->endpoint.c_str(), fixture->key.c_str()));
 
+    test::wait_until_registry_complete(fixture->endpoint, fixture->key.c_str());
     //  4 against 1: the quiet one takes new groups while it has fewer (1, then 2).
     for (const char* group : {"new1", "new2"}) {
         assert_ok(zgm_user_create(user, group, ZGM_POLICY_OPEN));

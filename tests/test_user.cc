@@ -1517,6 +1517,7 @@ void test_the_owner_decides_who_is_in(void** state) {
     zgm_user_t* alice = cluster.user("alice");
     zgm_user_t* bob = cluster.user("bob");
     zgm_user_t* carol = cluster.user("carol");
+    cluster.wait_until_complete();
     assert_ok(zgm_user_create(alice, "club", ZGM_POLICY_MEMBERS));
     //  A repeated create by its creator (as after a lost answer) is answered again; by
     //  another, the name is taken.

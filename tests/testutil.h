@@ -166,6 +166,23 @@ inline std::string local_endpoint(int port) {
     return "tcp://127.0.0.1:" + std::to_string(port);
 }
 
+//  Waits until the registry at endpoint knows every group, as a probe user's list is
+//  complete: a registry just started does one expiry interval (3 s) later. A test whose first
+//  request is a CREATE waits for this first, or that CREATE has 2 of its 5 s left.
+inline void wait_until_registry_complete(const std::string& endpoint, const char* key,
+                                         bool insecure = false) {
+    zgm_user_t* probe = zgm_user_new("probe");
+    assert_non_null(probe);
+    assert_int_equal(zgm_user_set_insecure(probe, insecure), 0);
+    assert_int_equal(zgm_user_connect(probe, endpoint.c_str(), key), 0);
+    zgm_user_set_timeout(probe, 30000);
+    size_t count = 0;
+    zgm_group_t* groups = zgm_user_groups(probe, &count);
+    assert_non_null(groups);
+    free(groups);
+    zgm_user_destroy(&probe);
+}
+
 //  A registry in this process, over tcp loopback, and group servers it trusts. Servers and
 //  users it makes are destroyed with it (those the test destroys first, it forgets).
 class Cluster {
@@ -191,6 +208,7 @@ public:
     const std::string& endpoint() const { return endpoint_; }
     const char* key() const { return key_.c_str(); }
     zgm_registry_t* registry() { return registry_; }
+    void wait_until_complete() { wait_until_registry_complete(endpoint_, key()); }
 
     //  A group server hosting `groups`, bound (retrying a port just released) and
     //  registered. key_file: its certificate, so a restart keeps its names; data_dir NULL:
