@@ -2083,6 +2083,50 @@ void test_messages_writer_refuses_the_record_after_max_list(void** state) {
     assert_memory_equal(bytes.data(), want.data(), want.size());
 }
 
+//  A group server cuts what a commit pushes into DELIVER frames with deliver_frame_end: each
+//  frame comes to at least kDeliverBytes (but the last) and at most kDeliverBytes and a frame
+//  of its last record alone, however many senders the commit has; the frames take every
+//  record once, in order. Counting the records without their senders, 2,000 senders of
+//  one-byte bodies named with 64 bytes made frames of 114 KB.
+void test_deliver_frames_are_cut_at_deliver_bytes_with_their_senders(void** state) {
+    (void)state;
+    const size_t kSenders[] = {2000, 1};
+    for (size_t senders : kSenders) {
+        std::vector<std::string> names;
+        std::vector<Key> keys(senders);
+        for (size_t i = 0; i < senders; i++) {
+            keys[i].bytes[0] = (uint8_t)i;
+            keys[i].bytes[1] = (uint8_t)(i >> 8);
+            names.push_back(std::string(64, (char)('a' + i % 26)));
+        }
+        std::vector<MessageRecord> records(4000);
+        for (size_t i = 0; i < records.size(); i++) {
+            records[i].seq = i + 1;
+            records[i].timestamp = 1000 + i;
+            records[i].sender = keys[i % senders];
+            records[i].sender_name = names[i % senders];
+            records[i].body = "x";
+        }
+        size_t frames = 0;
+        for (size_t begin = 0, end; begin < records.size(); begin = end, frames++) {
+            end = deliver_frame_end(records, begin);
+            assert_true(end > begin && end <= records.size());
+            Message deliver;
+            deliver.id = kDeliver;
+            deliver.group = "g";
+            deliver.messages.assign(records.begin() + begin, records.begin() + end);
+            Message last;
+            last.id = kDeliver;
+            last.group = deliver.group;
+            last.messages.assign(records.begin() + end - 1, records.begin() + end);
+            size_t size = encoded_size(deliver);
+            assert_true(size <= kDeliverBytes + encoded_size(last));
+            if (end < records.size()) assert_true(size >= kDeliverBytes);
+        }
+        assert_true(frames >= 2);
+    }
+}
+
 //  After finish() the writer is empty: it builds the next frame of the same request and group.
 void test_messages_writer_starts_over_after_finish(void** state) {
     (void)state;
@@ -2662,6 +2706,7 @@ int main(int argc, char** argv) {
         TEST(test_messages_writer_refuses_the_record_after_max_list),
         TEST(test_messages_writer_starts_over_after_finish),
         TEST(test_messages_writer_refuses_a_group_encode_refuses),
+        TEST(test_deliver_frames_are_cut_at_deliver_bytes_with_their_senders),
         TEST(test_message_round_trips_with_routing_id_over_inproc),
         TEST(test_message_round_trips_with_routing_id_over_tcp),
         TEST(test_received_views_live_in_the_frame_and_survive_a_move),

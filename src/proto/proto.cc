@@ -779,6 +779,19 @@ size_t encoded_size(const MessageRecord& record) {
     return message_record_size(record);
 }
 
+size_t deliver_frame_end(const std::vector<MessageRecord>& records, size_t begin) {
+    SenderTable senders;
+    size_t bytes = 0;
+    size_t end = begin;
+    while (end < records.size() && bytes < kDeliverBytes && end - begin < kMaxList) {
+        const MessageRecord& record = records[end++];
+        size_t senders_before = senders.bytes();
+        senders.add(record.sender.bytes, record.sender_name);
+        bytes += encoded_size(record) + senders.bytes() - senders_before;
+    }
+    return end;
+}
+
 void encode_into(const Message& msg, uint8_t* buffer, size_t size) {
     (void)size;
     Writer out(buffer);

@@ -1139,8 +1139,8 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
     }
 }
 
-//  Pushes new messages to the group's followers: one DELIVER per kDeliverBytes, encoded once
-//  and shared (zmq_msg_copy) by every follower.
+//  Pushes new messages to the group's followers: DELIVER frames cut at kDeliverBytes
+//  (deliver_frame_end), each encoded once and shared (zmq_msg_copy) by every follower.
 void GroupServer::deliver(Group& group, const std::vector<proto::MessageRecord>& records) {
     if (group.followers.empty()) {
         //  Nobody to push to: nothing to encode, and no window of pushes to keep (it held up
@@ -1154,17 +1154,9 @@ void GroupServer::deliver(Group& group, const std::vector<proto::MessageRecord>&
     proto::Message deliver;
     deliver.id = proto::kDeliver;
     deliver.group = group.name;
-    size_t bytes = 0;
-    proto::SenderTable senders; //  the frame's: each sender's bytes counted once
-    for (size_t i = 0; i < records.size(); i++) {
-        const proto::MessageRecord& record = records[i];
-        deliver.messages.push_back(record);
-        size_t senders_before = senders.bytes();
-        senders.add(record.sender.bytes, record.sender_name);
-        bytes += proto::encoded_size(record) + senders.bytes() - senders_before;
-        if (bytes < proto::kDeliverBytes && deliver.messages.size() < proto::kMaxList &&
-            i + 1 < records.size())
-            continue;
+    for (size_t begin = 0, end; begin < records.size(); begin = end) {
+        end = proto::deliver_frame_end(records, begin);
+        deliver.messages.assign(records.begin() + begin, records.begin() + end);
         size_t size = proto::encoded_size(deliver);
         zmq_msg_t frame;
         if (size && zmq_msg_init_size(&frame, size) == 0) {
@@ -1172,9 +1164,6 @@ void GroupServer::deliver(Group& group, const std::vector<proto::MessageRecord>&
             push(group, &frame, deliver.messages.back().seq, size, deliver.messages.size());
             zmq_msg_close(&frame);
         }
-        deliver.messages.clear();
-        senders.clear();
-        bytes = 0;
     }
 }
 
