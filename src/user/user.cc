@@ -1157,7 +1157,7 @@ public:
             if (message.id == proto::kGroup) {
                 user_.set_route(message.group, message.endpoint, message.key);
             } else if (message.id == proto::kError && message.retry_ms) {
-                hold_until_ = mono_ms() + message.retry_ms;
+                hold_until_ = mono_ms() + wait_ms(message); //  as every other call waits
             } else {
                 note_failure(pending.group,
                              message.id == proto::kError ? message.reason : "no answer",
