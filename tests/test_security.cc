@@ -210,7 +210,7 @@ void expect_only_curve_answered(const std::string& endpoint, const std::string& 
     for (RawClient* attacker : attackers) {
         proto::Message message = group_request(id, "lobby");
         message.name = "visitor";
-        attacker->send(message);
+        attacker->send_if_connected(message);
     }
     assert_true(silent(null_client, 1500));
     assert_true(silent(plain, 200));
@@ -249,7 +249,7 @@ void test_an_insecure_server_answers_only_plain_clients_stating_a_key(void** sta
         RawClient named(endpoint, "", not_a_key, true);
         for (RawClient* attacker : {&null_client, &curve, &named}) {
             proto::Message sent = message();
-            attacker->send(sent);
+            attacker->send_if_connected(sent);
         }
         assert_true(silent(null_client, 1500));
         assert_true(silent(curve, 200));
@@ -881,6 +881,7 @@ void test_an_untrusted_server_cannot_take_refresh_move_or_remove_a_name(void** s
 
     assert_string_equal(served_at(user, "bank").c_str(), real_at.c_str());
     zgm_group_t info;
+    cluster.wait_until_complete(); //  before a name it does not know is "not found"
     assert_int_equal(zgm_user_resolve(user, "elsewhere", &info), -1);
     assert_int_equal(zgm_errno(), ZGM_ENOTFOUND);
     assert_ok(zgm_user_join(user, "bank"));
@@ -1142,8 +1143,9 @@ void test_a_server_whose_certificate_is_rewritten_in_place_is_dropped(void** sta
                     before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
         zgm_user_set_timeout(user, 200);
         int64_t start = zgm::mono_ms();
+        //  The registry reads its trust directories every 5 s at its 1 s checks.
         assert_true(test::eventually([&] { return served_at(user, "tenant") == ""; },
-                                     8000 * test::slowdown()));
+                                     15000 * test::slowdown()));
         print_message("# dropped %lld ms after the rewrite\n", (long long)(zgm::mono_ms() - start));
         zgm_server_destroy(&server);
     }
