@@ -51,12 +51,15 @@ soak: build
 run: build
 	$(BUILD)/src/zgm run $(if $(DATA),--data $(DATA)) $(if $(BIND),--bind '$(BIND)')
 
+#  The suite under AddressSanitizer and UBSan: its waits times 8 (ZGM_TEST_SLOWDOWN), meson's
+#  timeouts times 5 (test_processes takes more than its 300 s under ASan).
 check-asan: deps
 	[ -f build-asan/build.ninja ] || $(MESON) setup build-asan -Db_sanitize=address,undefined \
 	    -Db_lundef=false --buildtype=debug
 	ninja -C build-asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	    ZGM_TEST_SLOWDOWN=8 $(MESON) test -C build-asan --print-errorlogs --num-processes $(JOBS)
+	    ZGM_TEST_SLOWDOWN=8 $(MESON) test -C build-asan --print-errorlogs --num-processes $(JOBS) \
+	    --timeout-multiplier 5
 
 #  The suite under ThreadSanitizer, against a TSan libzmq built once from Debian's source package
 #  into build-tsan/libzmq (Debian's own libzmq is not instrumented: ~600 false reports).
