@@ -587,7 +587,8 @@ std::vector<std::string> capture_session(const std::string& tcpdump, bool insecu
     assert_true(registry_port > 0 && server_port > 0);
     std::string registry_endpoint = test::local_endpoint(registry_port);
     const char* registry_key = insecure ? NULL : zgm_registry_key(registry);
-    //  Before the capture: its CREATE is answered at once (stop 36's CI saw it time out).
+    //  Before the capture, so that its CREATE is answered at once: it took 3.2 of its 5 s
+    //  here, and stop 36's CI saw this test fail without printing which assertion.
     test::wait_until_registry_complete(registry_endpoint, registry_key, insecure);
 
     start_capture(tcpdump, {registry_port, server_port});
