@@ -352,13 +352,12 @@ size_t encoded_size(const MessageRecord& record);
 //  Writes msg to `out` (resized); false, with out empty, if a field exceeds its limit, holds
 //  what decode would reject (a NUL in a string, a flag over 1), or the id is unknown.
 bool encode(const Message& msg, std::string* out);
+//  Writes msg into buffer, which must hold encoded_size(msg) bytes.
+void encode_into(const Message& msg, uint8_t* buffer, size_t size);
 //  One past the last record of the DELIVER frame that starts at records[begin]: the frame
 //  takes records until they and each of their senders' records, counted once, come to
 //  kDeliverBytes, or until it holds kMaxList.
 size_t deliver_frame_end(const std::vector<MessageRecord>& records, size_t begin);
-
-//  Writes msg into buffer, which must hold encoded_size(msg) bytes.
-void encode_into(const Message& msg, uint8_t* buffer, size_t size);
 
 //  Decodes one frame. Views (MessageRecord, SendRecord) point into data, which the caller
 //  keeps alive. On failure msg->id and msg->request_id hold what the header said, if it got
