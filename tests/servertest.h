@@ -337,12 +337,14 @@ inline zgm::proto::Message register_message(const zgm::Uuid& group_id, const std
     return message;
 }
 
+//  hosted: the groups the server hosts, all told; by default as many as it registered.
 inline zgm::proto::Message heartbeat_message(const std::string& endpoint, uint32_t groups,
-                                             uint8_t accept_new = 0) {
+                                             uint8_t accept_new = 0, int64_t hosted = -1) {
     zgm::proto::Message message;
     message.id = zgm::proto::kHeartbeat;
     message.endpoint = endpoint;
     message.group_count = groups;
+    message.hosted_count = hosted < 0 ? groups : (uint32_t)hosted;
     message.accept_new = accept_new;
     return message;
 }

@@ -59,6 +59,7 @@ enum Field : uint8_t {
     GROUP,
     MEMBER_COUNT,
     GROUP_COUNT,
+    HOSTED_COUNT,
     KEY,
     POLICY,
     NAME,
@@ -151,6 +152,7 @@ const FieldDef kFields[] = {
     def(GROUP, "group", &Message::group),
     def(MEMBER_COUNT, "member_count", &Message::member_count),
     def(GROUP_COUNT, "group_count", &Message::group_count),
+    def(HOSTED_COUNT, "hosted_count", &Message::hosted_count),
     def(KEY, "key", &Message::key),
     def(POLICY, "policy", &Message::policy),
     def(NAME, "name", &Message::name),
@@ -193,7 +195,7 @@ const Spec kSpecs[] = {
     {1, "ERROR", {STATUS, RETRY_MS, REASON}},
     {2, "OK", {}},
     {10, "REGISTER", {ENDPOINT, ACCEPT_NEW, GROUP_ID, GROUP, POLICY, MEMBER_COUNT}},
-    {11, "HEARTBEAT", {ENDPOINT, ACCEPT_NEW, GROUP_COUNT}},
+    {11, "HEARTBEAT", {ENDPOINT, ACCEPT_NEW, GROUP_COUNT, HOSTED_COUNT}},
     {12, "DEREGISTER", {}},
     {13, "LIST", {AFTER, LIMIT}},
     {14, "GROUPS", {COMPLETE, MORE, GROUPS}},
@@ -227,7 +229,7 @@ const Spec kSpecs[] = {
 
 //  Limits of "Limits", and the header of "Framing".
 constexpr uint16_t kDocSignature = 0xAAA1;
-constexpr uint8_t kDocVersion = 3;
+constexpr uint8_t kDocVersion = 4;
 constexpr size_t kDocMaxString = 255;
 constexpr size_t kDocMaxBody = 65536;
 constexpr uint32_t kDocMaxList = 10000;
@@ -1075,9 +1077,9 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
     join.group = "ops";
     join.name = "ann";
     const uint8_t join_bytes[] = {
-        0xAA, 0xA1, 30,  3,   0x01, 0x02, 0x03, 0x04, //  header
-        3,    'o',  'p', 's',                         //  group
-        3,    'a',  'n', 'n',                         //  name
+        0xAA, 0xA1, 30,  kDocVersion, 0x01, 0x02, 0x03, 0x04, //  header
+        3,    'o',  'p', 's',                                 //  group
+        3,    'a',  'n', 'n',                                 //  name
     };
     assert_encodes_to(join, join_bytes, sizeof join_bytes);
 
@@ -1088,10 +1090,10 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
     error.retry_ms = 1500;
     error.reason = "slow";
     const uint8_t error_bytes[] = {
-        0xAA, 0xA1, 1,   3,    0,   0, 0, 7, //  header
-        0x01, 0xAD,                          //  status 429
-        0,    0,    5,   0xDC,               //  retry_ms 1500
-        4,    's',  'l', 'o',  'w',          //  reason
+        0xAA, 0xA1, 1,   kDocVersion, 0,   0, 0, 7, //  header
+        0x01, 0xAD,                                 //  status 429
+        0,    0,    5,   0xDC,                      //  retry_ms 1500
+        4,    's',  'l', 'o',         'w',          //  reason
     };
     assert_encodes_to(error, error_bytes, sizeof error_bytes);
 
@@ -1105,14 +1107,14 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
     record.body = std::string_view("hi\0", 3);
     send.sends.push_back(record);
     const uint8_t send_bytes[] = {
-        0xAA, 0xA1, 33, 3,  0xff, 0xff, 0xff, 0xfe, //  header
-        1,    'g',                                  //  group
-        16,   1,    2,  3,  20,   5,    6,    7,    //  after_msg_id
-        24,   9,    10, 11, 28,   13,   14,   15,   //
-        0,    0,    0,  1,                          //  one SendRecord:
-        0,    1,    2,  3,  4,    5,    6,    7,    //    msg_id
-        8,    9,    10, 11, 12,   13,   14,   15,   //
-        0,    0,    0,  3,  'h',  'i',  0,          //    body
+        0xAA, 0xA1, 33, kDocVersion, 0xff, 0xff, 0xff, 0xfe, //  header
+        1,    'g',                                           //  group
+        16,   1,    2,  3,           20,   5,    6,    7,    //  after_msg_id
+        24,   9,    10, 11,          28,   13,   14,   15,   //
+        0,    0,    0,  1,                                   //  one SendRecord:
+        0,    1,    2,  3,           4,    5,    6,    7,    //    msg_id
+        8,    9,    10, 11,          12,   13,   14,   15,   //
+        0,    0,    0,  3,           'h',  'i',  0,          //    body
     };
     assert_encodes_to(send, send_bytes, sizeof send_bytes);
 
@@ -1126,7 +1128,7 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
     member.name = "bo";
     member.role = kRoleOwner;
     members.members.push_back(member);
-    std::vector<uint8_t> member_list = {0xAA, 0xA1, 38, 3, 0, 0, 0, 9};
+    std::vector<uint8_t> member_list = {0xAA, 0xA1, 38, kDocVersion, 0, 0, 0, 9};
     member_list.insert(member_list.end(), 32, 0x11); //  key (the owner)
     member_list.push_back(1);                        //  policy
     for (uint8_t byte : {0, 0, 0, 1})                //  one MemberRecord:
@@ -1154,9 +1156,10 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
         message.body = std::string_view("x", 1);
         deliver.messages.push_back(message);
     }
-    std::vector<uint8_t> deliver_bytes = {0xAA, 0xA1, 41, 3, 0, 0, 0, 0, //  header
-                                          1,    'g',                     //  group
-                                          0,    0,    0,  3};            //  three MessageRecords:
+    std::vector<uint8_t> deliver_bytes = {0xAA, 0xA1, 41, kDocVersion,
+                                          0,    0,    0,  0,  //  header
+                                          1,    'g',          //  group
+                                          0,    0,    0,  3}; //  three MessageRecords:
     for (int i = 0; i < 3; i++) {
         for (int byte = 0; byte < 7; byte++) //    seq
             deliver_bytes.push_back(0);
@@ -1630,7 +1633,7 @@ void test_bad_signature_is_rejected(void** state) {
 void test_other_version_is_rejected_with_its_request_id(void** state) {
     (void)state;
     std::string frame = encode_ok(make_message(kSend, 0xfeedbeef, Edge::kMiddle));
-    for (int version : {0, 1, 2, 4, 255}) {
+    for (int version : {0, 1, 2, 3, 5, 255}) {
         frame[3] = (char)version;
         Message msg;
         assert_int_equal(decode_string(frame, &msg), DecodeError::kBadVersion);

@@ -1530,14 +1530,15 @@ void test_list_says_incomplete_during_the_expiry_interval_after_a_start(void** s
 //  A registry that has just started may not know a group whose server has not registered
 //  again yet: a CREATE of an unknown name waits (503 with retry_ms), and no group server is
 //  asked to host it, so the name cannot end up on two servers; once it has learned its
-//  groups, the CREATE goes through.
+//  groups, the CREATE goes through. The server here hosts a group it has not registered
+//  (hosted_count 1), so the registry learns by its expiry interval.
 void test_a_create_while_the_registry_learns_its_groups_is_503_and_hosts_nothing(void** state) {
     Fixture* fixture = (Fixture*)*state;
     Started fresh = start_registry(fixture, 1000);
     int64_t started = fresh.started_ms;
     RawClient& user = *fresh.user;
     RawClient& server = *fresh.server;
-    proto::Message heartbeat = test::heartbeat_message("tcp://10.0.0.1:6000", 0, 1);
+    proto::Message heartbeat = test::heartbeat_message("tcp://10.0.0.1:6000", 0, 1, 1);
     assert_int_equal(test::request(server, heartbeat).id, proto::kOk);
     proto::Message create = create_message("fresh");
     proto::Message early = test::request(user, create);
@@ -1549,7 +1550,7 @@ void test_a_create_while_the_registry_learns_its_groups_is_503_and_hosts_nothing
     }
     assert_true(test::eventually(
         [&] {
-            proto::Message beat = test::heartbeat_message("tcp://10.0.0.1:6000", 0, 1);
+            proto::Message beat = test::heartbeat_message("tcp://10.0.0.1:6000", 0, 1, 1);
             assert_int_equal(test::request(server, beat).id, proto::kOk);
             return list_page(user).complete == 1;
         },
@@ -1560,6 +1561,75 @@ void test_a_create_while_the_registry_learns_its_groups_is_503_and_hosts_nothing
     proto::Message host = server.recv();
     assert_int_equal(host.id, proto::kHost);
     assert_string_equal(host.group.c_str(), "fresh");
+}
+
+//  Whether a registry that has just started answers as one still learning its groups: a
+//  miss 503, LIST incomplete (checked to agree).
+bool still_learning(RawClient& user) {
+    proto::Message miss = resolve(user, "nowhere");
+    bool learning = miss.id == proto::kError && miss.status == proto::kUnavailable;
+    if (!learning) assert_error(miss, proto::kNotFound, "nowhere");
+    assert_int_equal(list_page(user).complete, learning ? 0 : 1);
+    return learning;
+}
+
+//  A registry knows every group before its expiry interval is up once every group server
+//  it trusts has said, in a HEARTBEAT it accepted, that the registry holds all its groups
+//  (hosted_count equal to group_count). Not while one of them has a group it has not
+//  registered (a REGISTER not sent yet), nor while one is silent.
+void test_a_starting_registry_knows_every_group_once_every_trusted_server_says_so(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    Started fresh = start_registry(fixture, 600000); //  by its clock, in 10 minutes
+    RawClient& user = *fresh.user;
+    RawClient& first = *fresh.server;
+    auto another_server = [&]() -> RawClient& {
+        fixture->clients.emplace_back(new RawClient(fresh.endpoint, fresh.key));
+        RawClient& server = test::patient(*fixture->clients.back());
+        assert_ok(zgm_registry_trust(fixture->registries.back(), server.key().c_str()));
+        return server;
+    };
+    RawClient& second = another_server();
+    RawClient& third = another_server();
+    auto heartbeat = [](RawClient& server, const char* endpoint, uint32_t registered,
+                        uint32_t hosted) {
+        proto::Message beat = test::heartbeat_message(endpoint, registered, 1, hosted);
+        assert_int_equal(test::request(server, beat).id, proto::kOk);
+    };
+    assert_true(still_learning(user));
+    //  The first hosts two groups and has registered one; the second hosts none.
+    register_ok(first, "alpha", "tcp://10.0.0.1:6000");
+    heartbeat(first, "tcp://10.0.0.1:6000", 1, 2);
+    heartbeat(second, "tcp://10.0.0.2:6000", 0, 0);
+    assert_true(still_learning(user));
+    //  The third has not been heard from; then it is, hosting none: what is left to come is
+    //  the first's other group.
+    heartbeat(third, "tcp://10.0.0.3:6000", 0, 0);
+    assert_true(still_learning(user));
+    //  A fourth is trusted, and silent, when the first registers its other group.
+    RawClient& fourth = another_server();
+    register_ok(first, "beta", "tcp://10.0.0.1:6000");
+    heartbeat(first, "tcp://10.0.0.1:6000", 2, 2);
+    assert_true(still_learning(user));
+    //  It hosts none: every server the registry trusts has said it knows all their groups.
+    heartbeat(fourth, "tcp://10.0.0.4:6000", 0, 0);
+    assert_false(still_learning(user));
+    assert_int_equal(list(user).size(), 2);
+}
+
+//  A trusted directory the registry cannot read may hold the key of a server it has not
+//  heard from: it learns by its expiry interval.
+void test_a_registry_with_an_unreadable_trust_dir_learns_by_its_expiry(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    Started fresh = start_registry(fixture, 1500);
+    std::string dir = temp_dir(fixture) + "/trusted";
+    assert_int_equal(mkdir(dir.c_str(), 0700), 0);
+    assert_ok(zgm_registry_trust_dir(fixture->registries.back(), dir.c_str()));
+    assert_int_equal(rmdir(dir.c_str()), 0);
+    proto::Message beat = test::heartbeat_message("tcp://10.0.0.1:6000", 0, 1, 0);
+    assert_int_equal(test::request(*fresh.server, beat).id, proto::kOk);
+    if (mono_ms() - fresh.started_ms < 1400) assert_true(still_learning(*fresh.user));
+    assert_true(test::eventually([&] { return !still_learning(*fresh.user); }, test::patience()));
+    assert_true(mono_ms() - fresh.started_ms >= 1500);
 }
 
 void test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning(
@@ -2078,6 +2148,8 @@ int main(int argc, char** argv) {
         TEST(test_create_goes_to_the_accepting_server_with_the_fewest_groups),
         TEST(test_list_pages_in_name_order_over_more_than_10000_groups),
         TEST(test_list_says_incomplete_during_the_expiry_interval_after_a_start),
+        TEST(test_a_starting_registry_knows_every_group_once_every_trusted_server_says_so),
+        TEST(test_a_registry_with_an_unreadable_trust_dir_learns_by_its_expiry),
         TEST(test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning),
         TEST(test_a_silent_servers_group_is_away_since_it_was_last_heard),
         TEST(test_an_away_group_is_forgotten_24_hours_after_its_server_left),

@@ -140,6 +140,33 @@ void test_registry_restart_fails_no_send_and_refills_the_list(void** state) {
     test::remove_tree(dir);
 }
 
+//  A restarted registry knows every group once each group server it trusts has registered
+//  again and said so in a heartbeat: a list is complete long before its expiry interval
+//  (a minute here) is up.
+void test_a_restarted_registry_knows_every_group_once_its_servers_say_so(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    std::string key = dir + "/registry.cert";
+    {
+        Cluster cluster(key.c_str());
+        cluster.add_server(NULL, {"north", "south"});
+        cluster.add_server(NULL, {"east"});
+        zgm_user_t* user = cluster.user("watcher");
+        cluster.restart_registry(key.c_str());
+        assert_ok(zgm_registry_set_expiry(cluster.registry(), 60000));
+        int64_t restarted = zgm::mono_ms();
+        zgm_user_set_timeout(user, 20000);
+        size_t count = 0;
+        zgm_group_t* groups = zgm_user_groups(user, &count);
+        if (!groups) fail_msg("groups after the restart: %s", zgm_strerror());
+        print_message("# the list was complete %lld ms after the restart\n",
+                      (long long)(zgm::mono_ms() - restarted));
+        assert_int_equal(count, 3);
+        free(groups);
+    }
+    test::remove_tree(dir);
+}
+
 //  A group whose server is down while the registry restarts: the new registry does not know
 //  it. To a user object that had reached it, its server is away (ZGM_EUNAVAILABLE), or cannot
 //  be reached where it was (ZGM_EUNREACHABLE), at the end of the call's time: never "no such
@@ -634,6 +661,7 @@ int main(void) {
         cmocka_unit_test(test_user_in_groups_on_two_group_servers),
         cmocka_unit_test(test_group_server_restart_keeps_history_membership_and_sequence),
         cmocka_unit_test(test_registry_restart_fails_no_send_and_refills_the_list),
+        cmocka_unit_test(test_a_restarted_registry_knows_every_group_once_its_servers_say_so),
         cmocka_unit_test(
             test_a_group_down_across_a_registry_restart_is_away_to_a_user_who_reached_it),
         cmocka_unit_test(test_user_away_catches_up_exactly_once),

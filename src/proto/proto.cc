@@ -38,6 +38,7 @@ enum Field : uint8_t {
     F_GROUP,
     F_MEMBER_COUNT,
     F_GROUP_COUNT,
+    F_HOSTED_COUNT,
     F_KEY,
     F_POLICY,
     F_NAME,
@@ -78,7 +79,7 @@ const Layout kLayouts[] = {
     {kRegister,
      "REGISTER",
      {F_ENDPOINT, F_ACCEPT_NEW, F_GROUP_ID, F_GROUP, F_POLICY, F_MEMBER_COUNT}},
-    {kHeartbeat, "HEARTBEAT", {F_ENDPOINT, F_ACCEPT_NEW, F_GROUP_COUNT}},
+    {kHeartbeat, "HEARTBEAT", {F_ENDPOINT, F_ACCEPT_NEW, F_GROUP_COUNT, F_HOSTED_COUNT}},
     {kDeregister, "DEREGISTER", {}},
     {kList, "LIST", {F_AFTER, F_LIMIT}},
     {kGroups, "GROUPS", {F_COMPLETE, F_MORE, F_GROUPS}},
@@ -180,6 +181,7 @@ size_t field_size(Field field, const Message& msg) {
     case F_RETRY_MS:
     case F_MEMBER_COUNT:
     case F_GROUP_COUNT:
+    case F_HOSTED_COUNT:
     case F_LIMIT:
         return 4;
     case F_AFTER_SEQ:
@@ -352,6 +354,8 @@ void write_field(Field field, const Message& msg, const SenderTable& senders, Wr
         return out.u32(msg.member_count);
     case F_GROUP_COUNT:
         return out.u32(msg.group_count);
+    case F_HOSTED_COUNT:
+        return out.u32(msg.hosted_count);
     case F_KEY:
         return out.key(msg.key);
     case F_POLICY:
@@ -575,6 +579,9 @@ void read_field(Field field, Reader& in, Message* msg, bool views) {
         return;
     case F_GROUP_COUNT:
         msg->group_count = (uint32_t)in.number(4);
+        return;
+    case F_HOSTED_COUNT:
+        msg->hosted_count = (uint32_t)in.number(4);
         return;
     case F_KEY:
         return in.key(&msg->key);

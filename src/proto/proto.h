@@ -40,9 +40,10 @@ namespace zgm {
 namespace proto {
 
 constexpr uint16_t kSignature = 0xAAA0 | 1;
-//  3 (zgm 0.2 since 2026-12-06): a MessageRecord names its sender by its place in the
-//  frame's list of senders (SenderRecord), where 2 carried the key and name in every record.
-constexpr uint8_t kVersion = 3;
+//  4 (zgm 0.2 since 2026-12-06): HEARTBEAT says how many groups the server hosts
+//  (hosted_count). 3: a MessageRecord names its sender by its place in the frame's list of
+//  senders (SenderRecord), where 2 carried the key and name in every record.
+constexpr uint8_t kVersion = 4;
 constexpr size_t kHeaderSize = 8;
 
 //  Limits a decoder enforces and an encoder refuses to exceed.
@@ -265,6 +266,7 @@ struct Message {
     std::string group;                   //  group name: most messages
     uint32_t member_count = 0;           //  REGISTER GROUP: the group's members
     uint32_t group_count = 0;            //  HEARTBEAT: the groups registered
+    uint32_t hosted_count = 0;           //  HEARTBEAT: the groups hosted, all told
     Key key;                             //  GROUP: server key; HOST MEMBER_LIST: owner;
                                          //  ADD REMOVE GIVE: the key acted on
     uint8_t policy = 0;                  //  CREATE HOST GROUP POLICY MEMBER_LIST (0 or 1)

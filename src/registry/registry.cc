@@ -64,6 +64,9 @@ struct ServerEntry {
     uint32_t groups = 0;                     //  groups registered by this server
     int64_t host_timed_out_ms = -kInDoubtMs; //  when a HOST to it last went unanswered
     int64_t since_ms = 0;                    //  when the registry last began to know it
+    //  Its last HEARTBEAT that the registry accepted said the registry holds every group
+    //  it hosts (hosted_count equal to group_count).
+    bool all_known = false;
 };
 
 struct GroupEntry {
@@ -155,8 +158,11 @@ private:
     PendingCreate* pending_create(const std::string& group);
     //  Whether the registry knows every live group: learned_ is set at the first check
     //  after one expiry interval from the start that follows a whole check interval in
-    //  which every pass read the input to its end.
+    //  which every pass read the input to its end, or before that by learn_early.
     bool complete() const { return learned_; }
+    //  Sets learned_ once every group server the registry trusts has said, in a HEARTBEAT
+    //  it accepted, that the registry holds all its groups (ServerEntry::all_known).
+    void learn_early();
     //  When a request answered "still learning" may come back: at the earliest moment the
     //  registry may be complete.
     uint32_t learning_retry_ms() const {
@@ -179,6 +185,7 @@ private:
     std::set<Key> dir_keys_;   //  the keys in trust_dirs_ at the last reading
     int64_t read_dirs_ms_ = 0; //  when they were read
     std::string dirs_stamp_;   //  and their modification times then
+    bool dirs_unread_ = false; //  one of them could not be read then
     int expiry_ms_ = 3000;
     int64_t next_expiry_ms_ = 0; //  when expire() runs next
     int64_t started_ms_ = 0;
@@ -372,14 +379,17 @@ std::string Registry::trust_dirs_stamp() const {
 void Registry::read_trust_dirs() {
     read_dirs_ms_ = mono_ms();
     dirs_stamp_ = trust_dirs_stamp();
+    dirs_unread_ = false;
     std::set<Key> keys;
     for (const std::string& dir : trust_dirs_) {
         std::vector<Key> found;
         std::string why;
-        if (read_public_keys_in(dir, &found, &why))
+        if (read_public_keys_in(dir, &found, &why)) {
             keys.insert(found.begin(), found.end());
-        else
+        } else {
             ZGM_WARN("registry: %s", why.c_str());
+            dirs_unread_ = true;
+        }
     }
     dir_keys_.swap(keys);
 }
@@ -498,9 +508,32 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
     server->second.routing_id = from;
     server->second.endpoint = request.endpoint;
     server->second.accept_new = request.accept_new != 0;
+    server->second.all_known = request.hosted_count == request.group_count;
+    if (!learned_ && server->second.all_known) learn_early();
     proto::Message ok;
     ok.id = proto::kOk;
     responder_.reply(from, ok, request.request_id);
+}
+
+//  The registry has read every REGISTER a server sent before its HEARTBEAT (one
+//  connection keeps order), and accepts the HEARTBEAT only when it holds as many of its
+//  groups as it counts registered or sent (group_count): equal to hosted_count, none is
+//  left to come. A trusted server not heard from yet (down, or still connecting), or a
+//  trusted directory that could not be read, leaves learning to the expiry interval.
+void Registry::learn_early() {
+    if (!trust_dirs_.empty() && trust_dirs_stamp() != dirs_stamp_) read_trust_dirs();
+    if (dirs_unread_) return;
+    auto all_known = [this](const Key& key) {
+        auto server = servers_.find(key);
+        return server != servers_.end() && server->second.all_known;
+    };
+    for (const std::set<Key>* keys : {&trusted_keys_, &dir_keys_})
+        for (const Key& key : *keys)
+            if (!all_known(key)) return;
+    learned_ = true;
+    ZGM_LOG("registry: knows every group, %lld ms after its start: every group server it "
+            "trusts has said it holds all of that server's groups",
+            (long long)(mono_ms() - started_ms_));
 }
 
 void Registry::on_deregister(const std::string& from, const Key& peer,

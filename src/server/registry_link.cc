@@ -189,6 +189,7 @@ void RegistryLink::handle() {
             finish_connect(false);
         } else if (request.id == proto::kHeartbeat && message.id == proto::kOk) {
             known_ = true;
+            quick_heartbeat_ = false;
             refused_.clear();
             finish_connect(false);
         } else if (request.id == proto::kHeartbeat && message.id == proto::kError) {
@@ -214,6 +215,11 @@ void RegistryLink::handle() {
             for (auto& entry : groups_)
                 entry.second.registered = entry.second.sent = false;
             next_register_ms_ = mono_ms();
+            //  And a HEARTBEAT right after them, which tells a registry that has just
+            //  started that it knows all our groups (hosted_count) when it took them all.
+            //  Not after a HEARTBEAT sent so: each answered 404 would make another at once.
+            if (!quick_heartbeat_) next_heartbeat_ms_ = next_register_ms_;
+            quick_heartbeat_ = !quick_heartbeat_;
         }
     }
 }
@@ -260,6 +266,9 @@ bool RegistryLink::send_heartbeat() {
     for (const auto& entry : groups_)
         message.group_count +=
             entry.second.registered || (entry.second.sent && entry.second.refused.empty()) ? 1 : 0;
+    //  Every group, refused or not sent yet as well: the registry knows all our groups when
+    //  it accepts a HEARTBEAT whose two counts are equal.
+    message.hosted_count = (uint32_t)groups_.size();
     return to_registry(message);
 }
 

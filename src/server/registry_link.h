@@ -135,6 +135,9 @@ private:
     std::string refused_;
     uint16_t refused_status_ = 0;
     int unanswered_ = 0; //  heartbeats in a row with no answer
+    //  The next HEARTBEAT goes right after the REGISTERs a 404 asked for (every other 404
+    //  in a row: see handle).
+    bool quick_heartbeat_ = false;
     Key registry_key_;
     KeyPair keys_;
     Security security_ = Security::kCurve;
