@@ -130,16 +130,18 @@ struct Roles {
         pid = test::start(args, log);
         if (!test::wait_for_text(log, ready, 20000 * test::slowdown()))
             fail_msg("zgm_test_roles did not start: %s", test::read_file(log).c_str());
-        std::string text = test::read_file(log);
+        //  Its lines "registry ENDPOINT KEY" and "server ENDPOINT KEY", among the roles' log
+        //  lines (which may say "registry " or "server " within them).
+        std::string text = "\n" + test::read_file(log);
         size_t at;
         char endpoint[128], key[64];
-        if ((at = text.find("registry ")) != std::string::npos &&
-            sscanf(text.c_str() + at, "registry %127s %63s", endpoint, key) == 2) {
+        if ((at = text.find("\nregistry ")) != std::string::npos &&
+            sscanf(text.c_str() + at + 1, "registry %127s %63s", endpoint, key) == 2) {
             registry = endpoint;
             registry_key = key;
         }
-        if ((at = text.find("server ")) != std::string::npos &&
-            sscanf(text.c_str() + at, "server %127s %63s", endpoint, key) == 2) {
+        if ((at = text.find("\nserver ")) != std::string::npos &&
+            sscanf(text.c_str() + at + 1, "server %127s %63s", endpoint, key) == 2) {
             server = endpoint;
             server_key = key;
         }

@@ -531,8 +531,8 @@ void Registry::learn_early() {
         for (const Key& key : *keys)
             if (!all_known(key)) return;
     learned_ = true;
-    ZGM_LOG("registry: knows every group, %lld ms after its start: every group server it "
-            "trusts has said it holds all of that server's groups",
+    ZGM_LOG("registry: knows every group %lld ms after its start (each group server it "
+            "trusts has registered all its groups)",
             (long long)(mono_ms() - started_ms_));
 }
 
