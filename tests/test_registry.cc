@@ -1616,6 +1616,57 @@ void test_a_starting_registry_knows_every_group_once_every_trusted_server_says_s
     assert_int_equal(list(user).size(), 2);
 }
 
+//  A group server trusted by its certificate in a trusted directory, and silent, keeps a
+//  starting registry learning as one trusted by --trust does.
+void test_a_silent_server_trusted_by_a_trust_dir_keeps_the_registry_learning(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    Started fresh = start_registry(fixture, 600000);
+    std::string dir = temp_dir(fixture);
+    save_public(KeyPair::generate(), dir + "/silent.cert");
+    assert_ok(zgm_registry_trust_dir(fixture->registries.back(), dir.c_str()));
+    proto::Message beat = test::heartbeat_message("tcp://10.0.0.1:6000", 0, 1, 0);
+    assert_int_equal(test::request(*fresh.server, beat).id, proto::kOk);
+    assert_true(still_learning(*fresh.user));
+    //  Its certificate goes: no silent server is trusted any more.
+    assert_int_equal(unlink((dir + "/silent.cert").c_str()), 0);
+    assert_true(test::eventually(
+        [&] {
+            proto::Message again = test::heartbeat_message("tcp://10.0.0.1:6000", 0, 1, 0);
+            assert_int_equal(test::request(*fresh.server, again).id, proto::kOk);
+            return !still_learning(*fresh.user);
+        },
+        test::patience()));
+}
+
+//  A group server started again with the key of one the registry lists, at its endpoint and
+//  within the expiry, but with another store: the groups it no longer hosts are dropped at
+//  its first HEARTBEAT (which says how many it hosts), and it is answered OK once it has
+//  registered its own. They stayed listed, and each HEARTBEAT was answered 404 for good.
+void test_groups_a_restarted_server_no_longer_hosts_are_dropped(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    KeyPair keys = KeyPair::generate();
+    assert_ok(zgm_registry_trust(fixture->registry, keys.public_txt.c_str()));
+    RawClient& user = client(fixture);
+    const char* endpoint = "tcp://10.0.0.1:6000";
+    RawClient& before = client(fixture, keys);
+    register_ok(before, "kept", endpoint);
+    register_ok(before, "lost", endpoint);
+    proto::Message beat = test::heartbeat_message(endpoint, 2);
+    assert_int_equal(test::request(before, beat).id, proto::kOk);
+
+    RawClient& after = client(fixture, keys); //  another connection, with the same key
+    register_ok(after, "kept", endpoint);
+    beat = test::heartbeat_message(endpoint, 1);
+    assert_error(test::request(after, beat), proto::kNotFound, "register again");
+    register_ok(after, "kept", endpoint);
+    beat = test::heartbeat_message(endpoint, 1);
+    assert_int_equal(test::request(after, beat).id, proto::kOk);
+    std::vector<proto::GroupRecord> groups = list(user);
+    assert_int_equal(groups.size(), 1);
+    assert_string_equal(groups[0].name.c_str(), "kept");
+    assert_error(resolve(user, "lost"), proto::kUnavailable, "no longer hosts it");
+}
+
 //  A trusted directory the registry cannot read may hold the key of a server it has not
 //  heard from: it learns by its expiry interval.
 void test_a_registry_with_an_unreadable_trust_dir_learns_by_its_expiry(void** state) {
@@ -2150,6 +2201,8 @@ int main(int argc, char** argv) {
         TEST(test_list_says_incomplete_during_the_expiry_interval_after_a_start),
         TEST(test_a_starting_registry_knows_every_group_once_every_trusted_server_says_so),
         TEST(test_a_registry_with_an_unreadable_trust_dir_learns_by_its_expiry),
+        TEST(test_a_silent_server_trusted_by_a_trust_dir_keeps_the_registry_learning),
+        TEST(test_groups_a_restarted_server_no_longer_hosts_are_dropped),
         TEST(test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning),
         TEST(test_a_silent_servers_group_is_away_since_it_was_last_heard),
         TEST(test_an_away_group_is_forgotten_24_hours_after_its_server_left),

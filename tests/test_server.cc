@@ -2253,12 +2253,14 @@ void test_groups_in_the_store_are_registered_again_when_the_server_restarts(void
 
 //  One message a ScriptedRegistry read, and what it did with it.
 struct Read {
-    std::string from;         //  its connection (the routing id)
-    uint8_t id = 0;           //  REGISTER, HEARTBEAT, DEREGISTER, ...
-    std::string group;        //  of a REGISTER
-    uint32_t group_count = 0; //  of a HEARTBEAT
-    bool held = false;        //  read while the REGISTERs went unanswered
-    bool not_found = false;   //  a HEARTBEAT answered 404
+    std::string from;          //  its connection (the routing id)
+    uint8_t id = 0;            //  REGISTER, HEARTBEAT, DEREGISTER, ...
+    std::string group;         //  of a REGISTER
+    uint32_t group_count = 0;  //  of a HEARTBEAT
+    uint32_t hosted_count = 0; //  of a HEARTBEAT
+    int64_t at_ms = 0;         //  when it was read (mono_ms)
+    bool held = false;         //  read while the REGISTERs went unanswered
+    bool not_found = false;    //  a HEARTBEAT answered 404
 };
 
 //  A registry played by the test, in an actor of its own: a CURVE ROUTER (zgm's server
@@ -2268,10 +2270,14 @@ struct Read {
 //  group_count is the number of groups REGISTERed before it on its connection, else 404
 //  ("register again"); a DEREGISTER OK; a REGISTER OK - but, to play a registry slow to
 //  answer, none until it has read hold_heartbeats HEARTBEATs: then every held one, in order.
+//  refuse: a group whose REGISTER it answers 409. not_found: how many HEARTBEATs it answers
+//  404 whatever they count (-1: every one).
 class ScriptedRegistry {
 public:
-    explicit ScriptedRegistry(int hold_heartbeats)
-        : keys_(KeyPair::generate()), hold_heartbeats_(hold_heartbeats) {
+    explicit ScriptedRegistry(int hold_heartbeats, const std::string& refuse = "",
+                              int not_found = 0)
+        : keys_(KeyPair::generate()), hold_heartbeats_(hold_heartbeats), refuse_(refuse),
+          not_found_(not_found) {
         actor_ = zactor_new(run, this);
         assert_non_null(actor_);
         int port = 0;
@@ -2320,8 +2326,17 @@ private:
                 proto::DecodeError::kOk)
                 continue;
             read.id = message.id;
+            read.at_ms = mono_ms();
             read.held = heartbeats < self->hold_heartbeats_;
-            if (message.id == proto::kRegister) {
+            if (message.id == proto::kRegister && message.group == self->refuse_) {
+                read.group = message.group;
+                proto::Message refusal;
+                refusal.id = proto::kError;
+                refusal.status = proto::kConflict;
+                refusal.reason = "group '" + message.group + "' is already served elsewhere";
+                refusal.request_id = message.request_id;
+                proto::send(zsock_resolve(router), read.from, refusal, ZMQ_DONTWAIT);
+            } else if (message.id == proto::kRegister) {
                 read.group = message.group;
                 registered[read.from].insert(message.group);
                 if (read.held)
@@ -2330,7 +2345,9 @@ private:
                     answer(read.from, proto::kOk, 0, message.request_id);
             } else if (message.id == proto::kHeartbeat) {
                 read.group_count = message.group_count;
-                read.not_found = message.group_count != registered[read.from].size();
+                read.hosted_count = message.hosted_count;
+                read.not_found = message.group_count != registered[read.from].size() ||
+                                 self->not_found_ < 0 || heartbeats < self->not_found_;
                 if (read.not_found)
                     answer(read.from, proto::kError, proto::kNotFound, message.request_id);
                 else
@@ -2353,20 +2370,23 @@ private:
 
     KeyPair keys_;
     int hold_heartbeats_;
+    std::string refuse_;
+    int not_found_;
     zactor_t* actor_ = nullptr;
     std::string endpoint_;
     std::mutex mutex_;
     std::vector<Read> reads_;
 };
 
-//  A group server of the test's own hosting groups, heartbeats every 100 ms, connected to a
+//  A group server of the test's own hosting groups, heartbeats every heartbeat_ms, connected to a
 //  registry the test plays; zgm_server_connect's result in *connected.
 zgm_server_t* server_of_scripted(Fixture* fixture, ScriptedRegistry* registry,
-                                 const std::vector<std::string>& groups, int* connected) {
+                                 const std::vector<std::string>& groups, int* connected,
+                                 int heartbeat_ms = 100) {
     zgm_server_t* server = zgm_server_new(NULL);
     assert_non_null(server);
     fixture->servers.push_back(server);
-    zgm_server_set_heartbeat(server, 100);
+    zgm_server_set_heartbeat(server, heartbeat_ms);
     for (const std::string& group : groups)
         assert_ok(zgm_server_add(server, group.c_str(), NULL, ZGM_POLICY_OPEN));
     assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
@@ -2465,6 +2485,75 @@ void test_an_unanswered_register_is_not_sent_again_on_its_connection(void** stat
     for (const Read& read : reads)
         if (read.id == proto::kHeartbeat && (read.not_found || read.group_count != groups.size()))
             fail_msg("a HEARTBEAT counted %u groups, not %zu", read.group_count, groups.size());
+}
+
+//  The HEARTBEATs of reads, in order.
+std::vector<Read> heartbeats_of(const std::vector<Read>& reads) {
+    std::vector<Read> beats;
+    for (const Read& read : reads)
+        if (read.id == proto::kHeartbeat) beats.push_back(read);
+    return beats;
+}
+
+//  A HEARTBEAT says how many groups the server hosts, all told (hosted_count), besides those
+//  the registry has (group_count): a group the registry refused is hosted and not counted.
+//  The registry knows every group of a server only when the two are equal.
+void test_a_heartbeat_counts_every_hosted_group_refused_or_not(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    fixture->registries.emplace_back(new ScriptedRegistry(0, "taken"));
+    ScriptedRegistry* registry = fixture->registries.back().get();
+    int connected = 0;
+    server_of_scripted(fixture, registry, {"mine", "taken"}, &connected);
+    assert_int_equal(connected, -1);
+    assert_int_equal(zgm_errno(), ZGM_EEXISTS);
+    std::vector<Read> beats;
+    assert_true(test::eventually(
+        [&] { return (beats = heartbeats_of(registry->reads())).size() >= 3; }, test::patience()));
+    for (const Read& beat : beats)
+        if (beat.hosted_count != 2)
+            fail_msg("a HEARTBEAT said %u groups hosted, not 2", beat.hosted_count);
+    assert_int_equal(beats.back().group_count, 1);
+    assert_false(beats.back().not_found);
+}
+
+//  A HEARTBEAT answered 404 makes the server register every group again and send a
+//  HEARTBEAT right after them, not a heartbeat interval later: a registry that has just
+//  started learns from it that it holds all the server's groups.
+void test_a_heartbeat_follows_the_registers_a_404_asked_for(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    fixture->registries.emplace_back(new ScriptedRegistry(0, "", 1));
+    ScriptedRegistry* registry = fixture->registries.back().get();
+    int connected = -1;
+    server_of_scripted(fixture, registry, {"quick-a", "quick-b"}, &connected, 5000);
+    assert_int_equal(connected, 0);
+    std::vector<Read> beats;
+    assert_true(test::eventually(
+        [&] { return (beats = heartbeats_of(registry->reads())).size() >= 2; }, test::patience()));
+    assert_true(beats[0].not_found);
+    int64_t gap_ms = beats[1].at_ms - beats[0].at_ms;
+    if (gap_ms >= 2500) fail_msg("the HEARTBEAT after a 404 came %lld ms later", (long long)gap_ms);
+    assert_int_equal(beats[1].group_count, 2);
+    assert_int_equal(beats[1].hosted_count, 2);
+    assert_false(beats[1].not_found);
+}
+
+//  Not after a HEARTBEAT itself sent right after a 404: a registry that answers each one 404
+//  gets at most two an interval (100 ms here), not a storm of REGISTERs and HEARTBEATs at
+//  the speed of its answers.
+void test_heartbeats_answered_404_come_at_most_twice_an_interval(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    fixture->registries.emplace_back(new ScriptedRegistry(0, "", -1));
+    ScriptedRegistry* registry = fixture->registries.back().get();
+    int connected = -1;
+    server_of_scripted(fixture, registry, {"storm"}, &connected);
+    std::vector<Read> beats;
+    assert_true(test::eventually(
+        [&] { return (beats = heartbeats_of(registry->reads())).size() >= 21; }, test::patience()));
+    int64_t took_ms = beats[20].at_ms - beats[0].at_ms;
+    print_message("# 20 HEARTBEATs answered 404 in %lld ms (heartbeat 100 ms)\n",
+                  (long long)took_ms);
+    if (took_ms < 800)
+        fail_msg("20 HEARTBEATs in %lld ms: more than two an interval", (long long)took_ms);
 }
 
 //  Writes text to a file of /proc (a user namespace's maps); false if it cannot.
@@ -2766,6 +2855,9 @@ int main(int argc, char** argv) {
         TEST(test_groups_in_the_store_are_registered_again_when_the_server_restarts),
         TEST(test_a_new_server_registers_each_group_once),
         TEST(test_an_unanswered_register_is_not_sent_again_on_its_connection),
+        TEST(test_a_heartbeat_counts_every_hosted_group_refused_or_not),
+        TEST(test_a_heartbeat_follows_the_registers_a_404_asked_for),
+        TEST(test_heartbeats_answered_404_come_at_most_twice_an_interval),
         cmocka_unit_test(test_a_renumbered_host_is_advertised_at_its_new_address),
         TEST(test_second_server_on_the_same_data_directory_fails_naming_the_process),
         TEST(test_a_store_written_by_zgm_0_1_is_served_after_migration),

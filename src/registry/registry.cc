@@ -6,11 +6,12 @@
     connection and trusted by it, REGISTER each group and send HEARTBEATs; a name belongs to
     the key that registered it until that server deregisters or falls silent for the expiry
     interval. A HEARTBEAT from a server the registry does not know (say, after a registry
-    restart) is answered 404, and the server registers its groups again; until one expiry
-    interval has passed since the start, with no requests left waiting in its input (they
-    may hold REGISTERs), LIST says the list may be incomplete and RESOLVE answers a miss
-    with 503 rather than 404. A CREATE goes to a group server as HOST; one not answered in
-    time is in doubt (504), and its name kept for its creator a while.
+    restart) is answered 404, and the server registers its groups again; until every
+    trusted server has said, in a HEARTBEAT, that the registry holds all its groups, or
+    else one expiry interval has passed since the start with no requests left waiting in
+    its input (they may hold REGISTERs), LIST says the list may be incomplete and RESOLVE
+    answers a miss with 503 rather than 404. A CREATE goes to a group server as HOST; one
+    not answered in time is in doubt (504), and its name kept for its creator a while.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -163,11 +164,12 @@ private:
     //  Sets learned_ once every group server the registry trusts has said, in a HEARTBEAT
     //  it accepted, that the registry holds all its groups (ServerEntry::all_known).
     void learn_early();
-    //  When a request answered "still learning" may come back: at the earliest moment the
-    //  registry may be complete.
+    //  When a request answered "still learning" may come back: the registry may know every
+    //  group at any heartbeat (learn_early), and does at the latest at the first check an
+    //  expiry interval after its start.
     uint32_t learning_retry_ms() const {
         int64_t left_ms = expiry_ms_ - (mono_ms() - started_ms_);
-        return (uint32_t)std::max<int64_t>(left_ms, check_ms());
+        return (uint32_t)std::max<int64_t>(std::min<int64_t>(left_ms, check_ms()), 10);
     }
     //  How often expire() runs: a third of the expiry interval, at least every 10 ms and at
     //  most every second, which is also when a CREATE's 5 s for its HOST are checked.
@@ -495,15 +497,25 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
     if (key_held_elsewhere(from, peer, request.endpoint))
         return refuse_key_held(from, peer, request.request_id);
     auto server = servers_.find(peer);
+    //  It hosts fewer groups than the registry holds for its key: some are no longer its
+    //  own (a group server started again with another store, within the expiry). Kept,
+    //  they would stay listed, and every heartbeat would be answered 404 below, each
+    //  refreshing the server by its REGISTERs. Its REGISTERs say again which are its own.
+    if (server != servers_.end() && server->second.groups > request.hosted_count) {
+        drop_server(peer, "its group server no longer hosts it");
+        server = servers_.end();
+    }
     //  A server hosting no group yet is known by its heartbeats alone (it may accept new
     //  groups); one whose groups the registry does not all know registers them again.
     if (server == servers_.end() && request.group_count == 0 && !request.endpoint.empty())
         server = servers_.emplace(peer, ServerEntry()).first;
     if (server != servers_.end() && server->second.since_ms == 0)
         server->second.since_ms = mono_ms();
-    if (server == servers_.end() || server->second.groups != request.group_count)
+    if (server == servers_.end() || server->second.groups != request.group_count) {
+        if (server != servers_.end()) server->second.all_known = false;
         return responder_.error(from, request.request_id, proto::kNotFound,
                                 "unknown group server or groups: register again");
+    }
     server->second.last_seen_ms = mono_ms();
     server->second.routing_id = from;
     server->second.endpoint = request.endpoint;

@@ -61,6 +61,7 @@ bool RegistryLink::connect(const std::string& endpoint, const Key& registry_key,
         entry.second.refused.clear();
     }
     requests_.clear();
+    quick_heartbeat_ = false;
     connect_pending_ = true;
     outcome_ready_ = false;
     known_ = false;
@@ -85,6 +86,7 @@ void RegistryLink::reconnect() {
     if (routed) advertised_ = advertised;
     requests_.clear();
     unanswered_ = 0;
+    quick_heartbeat_ = false;
     for (auto& entry : groups_)
         entry.second.registered = entry.second.sent = false;
     next_register_ms_ = mono_ms();
