@@ -174,8 +174,10 @@ inline std::string local_endpoint(int port) {
 }
 
 //  Waits until the registry at endpoint knows every group, as a probe user's list is
-//  complete: a registry just started does one expiry interval (3 s) later. A test whose first
-//  request is a CREATE waits for this first, or that CREATE has 2 of its 5 s left.
+//  complete: a registry just started does once every group server it trusts has registered
+//  all its groups, or else one expiry interval (3 s) later (a trusted server not started
+//  yet). A test whose first request is a CREATE waits for this first, or that CREATE may
+//  have 2 of its 5 s left.
 inline void wait_until_registry_complete(const std::string& endpoint, const char* key,
                                          bool insecure = false) {
     zgm_user_t* probe = zgm_user_new("probe");
