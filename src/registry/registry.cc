@@ -87,7 +87,13 @@ struct AwayGroup {
     std::string endpoint;
     int64_t since_ms; //  when its server was last heard from
     const char* why;  //  "stopped", "fell silent", ...: a phrase that follows "its server"
+    Key server;
 };
+
+//  Why a group is dropped when its server's HEARTBEAT hosts fewer groups than the registry
+//  holds for its key (on_heartbeat); such a group is forgotten once that server has said
+//  the registry holds all its groups.
+const char* const kStartedWithout = "was started again without it";
 
 //  A CREATE whose group server did not answer HOST in time: it may yet create the group. Its
 //  REGISTER of the name does not settle it (an operator may have added the group there for
@@ -169,13 +175,15 @@ private:
     //  expiry interval after its start.
     uint32_t learning_retry_ms() const {
         int64_t left_ms = expiry_ms_ - (mono_ms() - started_ms_);
-        return (uint32_t)std::max<int64_t>(std::min<int64_t>(left_ms, check_ms()), 10);
+        return (uint32_t)(left_ms > 10 ? std::min<int64_t>(left_ms, check_ms()) : check_ms());
     }
     //  How often expire() runs: a third of the expiry interval, at least every 10 ms and at
     //  most every second, which is also when a CREATE's 5 s for its HOST are checked.
     int check_ms() const { return std::min(std::max(expiry_ms_ / 3, 10), 1000); }
     void expire();
     void drop_server(const Key& server, const char* why);
+    //  Forgets the groups dropped kStartedWithout from server: gone, not away.
+    void forget_started_without(const Key& server);
 
     zsock_t* pipe_;
     ServerLimits limits_;
@@ -198,6 +206,7 @@ private:
     std::map<Key, ServerEntry> servers_;
     std::map<std::string, GroupEntry> groups_;       //  by name, in name order for LIST
     std::map<std::string, AwayGroup> away_;          //  by name; at most max-groups, for kAwayMs
+    std::set<Key> started_without_;                  //  keys with groups away as kStartedWithout
     std::map<uint32_t, PendingCreate> creates_;      //  by HOST request id
     std::map<std::string, DoubtfulCreate> doubtful_; //  by name, for kInDoubtMs
 };
@@ -500,9 +509,14 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
     //  It hosts fewer groups than the registry holds for its key: some are no longer its
     //  own (a group server started again with another store, within the expiry). Kept,
     //  they would stay listed, and every heartbeat would be answered 404 below, each
-    //  refreshing the server by its REGISTERs. Its REGISTERs say again which are its own.
-    if (server != servers_.end() && server->second.groups > request.hosted_count) {
-        drop_server(peer, "its group server no longer hosts it");
+    //  refreshing the server by its REGISTERs. Its REGISTERs say again which are its own;
+    //  the others are forgotten once it says the registry holds all of them. Only from the
+    //  connection that registered last: one given up by a reconnect may still deliver an
+    //  older HEARTBEAT, counting fewer groups than were added since.
+    if (server != servers_.end() && server->second.routing_id == from &&
+        server->second.groups > request.hosted_count) {
+        drop_server(peer, kStartedWithout);
+        started_without_.insert(peer);
         server = servers_.end();
     }
     //  A server hosting no group yet is known by its heartbeats alone (it may accept new
@@ -521,6 +535,7 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
     server->second.endpoint = request.endpoint;
     server->second.accept_new = request.accept_new != 0;
     server->second.all_known = request.hosted_count == request.group_count;
+    if (server->second.all_known && started_without_.count(peer)) forget_started_without(peer);
     if (!learned_ && server->second.all_known) learn_early();
     proto::Message ok;
     ok.id = proto::kOk;
@@ -530,18 +545,21 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
 //  The registry has read every REGISTER a server sent before its HEARTBEAT (one
 //  connection keeps order), and accepts the HEARTBEAT only when it holds as many of its
 //  groups as it counts registered or sent (group_count): equal to hosted_count, none is
-//  left to come. A trusted server not heard from yet (down, or still connecting), or a
-//  trusted directory that could not be read, leaves learning to the expiry interval.
+//  left to come (unless some the registry holds are no longer the server's own, which it
+//  drops when the server's HEARTBEAT hosts fewer than it holds, but not when as many:
+//  see docs/protocol.md, HEARTBEAT). A trusted server not heard from yet (down, or still
+//  connecting), or a trusted directory that could not be read, leaves learning to the expiry
+//  interval.
 void Registry::learn_early() {
     if (!trust_dirs_.empty() && trust_dirs_stamp() != dirs_stamp_) read_trust_dirs();
     if (dirs_unread_) return;
-    auto all_known = [this](const Key& key) {
+    auto holds_all = [this](const Key& key) {
         auto server = servers_.find(key);
         return server != servers_.end() && server->second.all_known;
     };
     for (const std::set<Key>* keys : {&trusted_keys_, &dir_keys_})
         for (const Key& key : *keys)
-            if (!all_known(key)) return;
+            if (!holds_all(key)) return;
     learned_ = true;
     ZGM_LOG("registry: knows every group %lld ms after its start (each group server it "
             "trusts has registered all its groups)",
@@ -956,6 +974,17 @@ void Registry::expire() {
         it = now - it->second.since_ms > kAwayMs ? away_.erase(it) : std::next(it);
 }
 
+void Registry::forget_started_without(const Key& server) {
+    started_without_.erase(server);
+    for (auto it = away_.begin(); it != away_.end();) {
+        bool gone = it->second.server == server && it->second.why == kStartedWithout;
+        if (gone)
+            ZGM_LOG("registry: group '%s' forgotten (its group server %s)", it->first.c_str(),
+                    kStartedWithout);
+        it = gone ? away_.erase(it) : std::next(it);
+    }
+}
+
 void Registry::drop_server(const Key& server, const char* why) {
     auto entry = servers_.find(server);
     if (entry == servers_.end()) return;
@@ -965,7 +994,8 @@ void Registry::drop_server(const Key& server, const char* why) {
                     entry->second.endpoint.c_str(), why);
             //  Away since it was last heard from (a silent one, an expiry interval before).
             if (away_.size() < limits_.groups)
-                away_[it->first] = {entry->second.endpoint, entry->second.last_seen_ms, why};
+                away_[it->first] = {entry->second.endpoint, entry->second.last_seen_ms, why,
+                                    server};
             //  A CREATE in doubt whose group this server registered: the group is away now,
             //  its name free for a trusted server's REGISTER, as any away group's.
             auto doubtful = doubtful_.find(it->first);
