@@ -1678,6 +1678,39 @@ void test_groups_a_restarted_server_no_longer_hosts_are_dropped(void** state) {
     assert_error(resolve(user, "lost"), proto::kNotFound, "lost");
 }
 
+//  The same, when the server started again also hosts a group the registry refuses it (a
+//  name another server holds): the refused one counts with those it holds, so the one it
+//  no longer hosts is still found out, and forgotten once it has registered the rest.
+void test_groups_a_restarted_server_no_longer_hosts_are_dropped_beside_a_refused_one(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    learned(fixture); //  else "lost" is 503 "still learning" at the end (a silent holder)
+    KeyPair keys = KeyPair::generate();
+    assert_ok(zgm_registry_trust(fixture->registry, keys.public_txt.c_str()));
+    RawClient& user = client(fixture);
+    RawClient& holder = trusted_server(fixture);
+    register_ok(holder, "theirs", "tcp://10.0.0.2:6000");
+    const char* endpoint = "tcp://10.0.0.1:6000";
+    RawClient& before = client(fixture, keys);
+    register_ok(before, "kept", endpoint);
+    register_ok(before, "lost", endpoint);
+    proto::Message beat = test::heartbeat_message(endpoint, 2);
+    assert_int_equal(test::request(before, beat).id, proto::kOk);
+
+    RawClient& after = client(fixture, keys);
+    proto::Message theirs = test::register_message(Uuid::random(), "theirs", endpoint);
+    register_ok(after, "kept", endpoint);
+    assert_error(test::request(after, theirs), proto::kConflict, "already served");
+    //  Sent before the refusal came: it counts "theirs" as sent, two of two hosted.
+    beat = test::heartbeat_message(endpoint, 2, 0, 2);
+    assert_error(test::request(after, beat), proto::kNotFound, "register again");
+    register_ok(after, "kept", endpoint);
+    assert_error(test::request(after, theirs), proto::kConflict, "already served");
+    beat = test::heartbeat_message(endpoint, 1, 0, 2);
+    assert_int_equal(test::request(after, beat).id, proto::kOk);
+    assert_int_equal(list(user).size(), 2); //  kept and theirs
+    assert_error(resolve(user, "lost"), proto::kNotFound, "lost");
+}
+
 //  A HEARTBEAT from a connection the server has given up (a reconnect), read after the
 //  new connection registered a group more, drops nothing: only the connection that
 //  registered last speaks for the server's groups.
@@ -2258,6 +2291,7 @@ int main(int argc, char** argv) {
         TEST(test_a_registry_with_an_unreadable_trust_dir_learns_by_its_expiry),
         TEST(test_a_silent_server_trusted_by_a_trust_dir_keeps_the_registry_learning),
         TEST(test_groups_a_restarted_server_no_longer_hosts_are_dropped),
+        TEST(test_groups_a_restarted_server_no_longer_hosts_are_dropped_beside_a_refused_one),
         TEST(test_a_heartbeat_from_an_older_connection_drops_no_group),
         TEST(test_a_heartbeat_answered_404_unsays_that_the_registry_holds_all),
         TEST(test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning),

@@ -204,9 +204,12 @@ private:
     bool behind_ = false; //  a pass since the last check left requests waiting
     uint32_t next_request_id_ = 1;
     std::map<Key, ServerEntry> servers_;
-    std::map<std::string, GroupEntry> groups_;       //  by name, in name order for LIST
-    std::map<std::string, AwayGroup> away_;          //  by name; at most max-groups, for kAwayMs
-    std::set<Key> started_without_;                  //  keys with groups away as kStartedWithout
+    std::map<std::string, GroupEntry> groups_; //  by name, in name order for LIST
+    std::map<std::string, AwayGroup> away_;    //  by name; at most max-groups, for kAwayMs
+    std::set<Key> started_without_;            //  keys with groups away as kStartedWithout
+    //  The names refused to each trusted key (409, 430) since it last registered them or
+    //  was dropped (it sends them again at each heartbeat); at most max-groups a key.
+    std::map<Key, std::set<std::string>> refused_names_;
     std::map<uint32_t, PendingCreate> creates_;      //  by HOST request id
     std::map<std::string, DoubtfulCreate> doubtful_; //  by name, for kInDoubtMs
 };
@@ -446,28 +449,33 @@ void Registry::on_register(const std::string& from, const Key& peer,
     if (key_held_elsewhere(from, peer, request.endpoint))
         return refuse_key_held(from, peer, request.request_id);
     auto existing = groups_.find(request.group);
+    uint16_t refusal = proto::kStatusOk;
+    std::string why;
     if (existing != groups_.end() && existing->second.server != peer) {
         //  A name belongs to the key that holds it while that server is live.
-        const ServerEntry& owner = servers_[existing->second.server];
-        return responder_.refuse(
-            from, request.request_id, proto::kConflict,
-            "group '" + request.group + "' is already served by " + owner.endpoint, peer);
-    }
-    if (existing == groups_.end()) {
+        refusal = proto::kConflict;
+        why = "group '" + request.group + "' is already served by " +
+              servers_[existing->second.server].endpoint;
+    } else if (existing == groups_.end()) {
         //  A name being created, or in doubt, belongs to the server asked to host it.
         auto doubtful = doubtful_.find(request.group);
         PendingCreate* pending = pending_create(request.group);
         if ((doubtful != doubtful_.end() && doubtful->second.server != peer) ||
-            (pending && pending->server != peer))
-            return responder_.refuse(
-                from, request.request_id, proto::kConflict,
-                "group '" + request.group + "' is being created on another group server", peer);
+            (pending && pending->server != peer)) {
+            refusal = proto::kConflict;
+            why = "group '" + request.group + "' is being created on another group server";
+        } else if (groups_.size() >= limits_.groups) {
+            refusal = proto::kLimitReached;
+            why = "the registry lists its maximum of " + std::to_string(limits_.groups) +
+                  " groups (--max-groups)";
+        }
     }
-    if (existing == groups_.end() && groups_.size() >= limits_.groups)
-        return responder_.refuse(from, request.request_id, proto::kLimitReached,
-                                 "the registry lists its maximum of " +
-                                     std::to_string(limits_.groups) + " groups (--max-groups)",
-                                 peer);
+    std::set<std::string>& refused = refused_names_[peer];
+    if (refusal != proto::kStatusOk) {
+        if (refused.size() < limits_.groups) refused.insert(request.group);
+        return responder_.refuse(from, request.request_id, refusal, why, peer);
+    }
+    refused.erase(request.group);
     ServerEntry& server = servers_[peer];
     bool new_server = server.endpoint.empty();
     if (server.since_ms == 0) server.since_ms = mono_ms();
@@ -506,18 +514,22 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
     if (key_held_elsewhere(from, peer, request.endpoint))
         return refuse_key_held(from, peer, request.request_id);
     auto server = servers_.find(peer);
-    //  It hosts fewer groups than the registry holds for its key: some are no longer its
-    //  own (a group server started again with another store, within the expiry). Kept,
-    //  they would stay listed, and every heartbeat would be answered 404 below, each
-    //  refreshing the server by its REGISTERs. Its REGISTERs say again which are its own;
-    //  the others are forgotten once it says the registry holds all of them. Only from the
-    //  connection that registered last: one given up by a reconnect may still deliver an
-    //  older HEARTBEAT, counting fewer groups than were added since.
+    //  It hosts fewer groups than the registry holds for its key, or has refused to it: some
+    //  are no longer its own (a group server started again with another store, within the
+    //  expiry). Kept, they would stay listed, and every heartbeat would be answered 404
+    //  below, each refreshing the server by its REGISTERs. Its REGISTERs say again which
+    //  are its own; the others are forgotten once they and the refused ones are all it
+    //  hosts. Only from the connection that registered last: one given up by a reconnect
+    //  may still deliver an older HEARTBEAT, counting fewer groups than were added since.
+    auto refused = refused_names_.find(peer);
+    size_t accounted = (server != servers_.end() ? server->second.groups : 0) +
+                       (refused != refused_names_.end() ? refused->second.size() : 0);
     if (server != servers_.end() && server->second.routing_id == from &&
-        server->second.groups > request.hosted_count) {
+        accounted > request.hosted_count) {
         drop_server(peer, kStartedWithout);
         started_without_.insert(peer);
         server = servers_.end();
+        accounted = 0;
     }
     //  A server hosting no group yet is known by its heartbeats alone (it may accept new
     //  groups); one whose groups the registry does not all know registers them again.
@@ -535,7 +547,8 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
     server->second.endpoint = request.endpoint;
     server->second.accept_new = request.accept_new != 0;
     server->second.all_known = request.hosted_count == request.group_count;
-    if (server->second.all_known && started_without_.count(peer)) forget_started_without(peer);
+    if (accounted == request.hosted_count && started_without_.count(peer))
+        forget_started_without(peer);
     if (!learned_ && server->second.all_known) learn_early();
     proto::Message ok;
     ok.id = proto::kOk;
@@ -545,11 +558,10 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
 //  The registry has read every REGISTER a server sent before its HEARTBEAT (one
 //  connection keeps order), and accepts the HEARTBEAT only when it holds as many of its
 //  groups as it counts registered or sent (group_count): equal to hosted_count, none is
-//  left to come (unless some the registry holds are no longer the server's own, which it
-//  drops when the server's HEARTBEAT hosts fewer than it holds, but not when as many:
-//  see docs/protocol.md, HEARTBEAT). A trusted server not heard from yet (down, or still
-//  connecting), or a trusted directory that could not be read, leaves learning to the expiry
-//  interval.
+//  left to come. (Groups it holds that are no longer the server's own were dropped first:
+//  with them, those held and the names refused are more than hosted_count.) A trusted server not
+//  heard from yet (down, or still connecting), or a trusted directory that could not be read,
+//  leaves learning to the expiry interval.
 void Registry::learn_early() {
     if (!trust_dirs_.empty() && trust_dirs_stamp() != dirs_stamp_) read_trust_dirs();
     if (dirs_unread_) return;
@@ -986,6 +998,7 @@ void Registry::forget_started_without(const Key& server) {
 }
 
 void Registry::drop_server(const Key& server, const char* why) {
+    refused_names_.erase(server);
     auto entry = servers_.find(server);
     if (entry == servers_.end()) return;
     for (auto it = groups_.begin(); it != groups_.end();) {
