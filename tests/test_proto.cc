@@ -2645,13 +2645,22 @@ void test_send_error_carries_retry_ms_and_a_decodable_reason(void** state) {
 //  ---------------------------------------------------------------------------------------
 //  The seed corpus
 
+//  Where the seed of a message lies in dir, and the frame it holds.
+std::string seed_path(const char* dir, const Spec& spec) {
+    std::string name = spec.name;
+    for (char& c : name)
+        c = (char)tolower((unsigned char)c);
+    return std::string(dir) + "/" + name + ".bin";
+}
+
+std::string seed_frame(const Spec& spec) {
+    return reference_encode(make_message(spec.id, spec.id, Edge::kMiddle));
+}
+
 int write_corpus(const char* dir) {
     for (const Spec& spec : kSpecs) {
-        std::string name = spec.name;
-        for (char& c : name)
-            c = (char)tolower((unsigned char)c);
-        std::string path = std::string(dir) + "/" + name + ".bin";
-        std::string frame = reference_encode(make_message(spec.id, spec.id, Edge::kMiddle));
+        std::string path = seed_path(dir, spec);
+        std::string frame = seed_frame(spec);
         Message check;
         if (decode_string(frame, &check) != DecodeError::kOk) {
             fprintf(stderr, "test_proto: %s does not decode\n", spec.name);
@@ -2677,11 +2686,8 @@ void test_the_seed_corpus_is_what_the_reference_encoder_writes(void** state) {
     (void)state;
     if (!s_corpus_dir) skip();
     for (const Spec& spec : kSpecs) {
-        std::string name = spec.name;
-        for (char& c : name)
-            c = (char)tolower((unsigned char)c);
-        std::string path = std::string(s_corpus_dir) + "/" + name + ".bin";
-        std::string want = reference_encode(make_message(spec.id, spec.id, Edge::kMiddle));
+        std::string path = seed_path(s_corpus_dir, spec);
+        std::string want = seed_frame(spec);
         std::string have;
         FILE* file = fopen(path.c_str(), "rb");
         char buffer[4096];

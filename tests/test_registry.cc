@@ -123,6 +123,13 @@ RawClient& trusted_server(Fixture* fixture) {
     return server;
 }
 
+//  A connection of the trusted group server of keys: another one made with the same keys is
+//  that server started again, or connected again.
+RawClient& trusted_server(Fixture* fixture, const KeyPair& keys) {
+    assert_ok(zgm_registry_trust(fixture->registry, keys.public_txt.c_str()));
+    return client(fixture, keys);
+}
+
 proto::Message list_page(RawClient& user, const std::string& after = "", uint32_t limit = 0) {
     proto::Message message;
     message.id = proto::kList;
@@ -157,6 +164,13 @@ void register_ok(RawClient& server, const std::string& group, const std::string&
     proto::Message reply = test::request(server, message);
     if (reply.id != proto::kOk)
         fail_msg("REGISTER %s: %d %s", group.c_str(), reply.status, reply.reason.c_str());
+}
+
+//  REGISTERs each of groups at endpoint, each answered OK.
+void register_each(RawClient& server, std::initializer_list<const char*> groups,
+                   const std::string& endpoint) {
+    for (const char* group : groups)
+        register_ok(server, group, endpoint);
 }
 
 //  Writes the public certificate of keys into dir/name, as `zgm keygen` leaves it.
@@ -1653,12 +1667,10 @@ void test_a_silent_server_trusted_by_a_trust_dir_keeps_the_registry_learning(voi
 void test_groups_a_restarted_server_no_longer_hosts_are_dropped(void** state) {
     Fixture* fixture = (Fixture*)*state;
     KeyPair keys = KeyPair::generate();
-    assert_ok(zgm_registry_trust(fixture->registry, keys.public_txt.c_str()));
     RawClient& user = client(fixture);
     const char* endpoint = "tcp://10.0.0.1:6000";
-    RawClient& before = client(fixture, keys);
-    register_ok(before, "kept", endpoint);
-    register_ok(before, "lost", endpoint);
+    RawClient& before = trusted_server(fixture, keys);
+    register_each(before, {"kept", "lost"}, endpoint);
     proto::Message beat = test::heartbeat_message(endpoint, 2);
     assert_int_equal(test::request(before, beat).id, proto::kOk);
 
@@ -1685,12 +1697,11 @@ void test_groups_a_restarted_server_no_longer_hosts_are_dropped_beside_a_refused
     Fixture* fixture = (Fixture*)*state;
     learned(fixture); //  else "lost" is 503 "still learning" at the end (a silent holder)
     KeyPair keys = KeyPair::generate();
-    assert_ok(zgm_registry_trust(fixture->registry, keys.public_txt.c_str()));
     RawClient& user = client(fixture);
     RawClient& holder = trusted_server(fixture);
     register_ok(holder, "theirs", "tcp://10.0.0.2:6000");
     const char* endpoint = "tcp://10.0.0.1:6000";
-    RawClient& before = client(fixture, keys);
+    RawClient& before = trusted_server(fixture, keys);
     register_ok(before, "kept", endpoint);
     register_ok(before, "lost", endpoint);
     proto::Message beat = test::heartbeat_message(endpoint, 2);
@@ -1717,16 +1728,12 @@ void test_groups_a_restarted_server_no_longer_hosts_are_dropped_beside_a_refused
 void test_a_heartbeat_from_an_older_connection_drops_no_group(void** state) {
     Fixture* fixture = (Fixture*)*state;
     KeyPair keys = KeyPair::generate();
-    assert_ok(zgm_registry_trust(fixture->registry, keys.public_txt.c_str()));
     RawClient& user = client(fixture);
     const char* endpoint = "tcp://10.0.0.1:6000";
-    RawClient& older = client(fixture, keys);
-    register_ok(older, "one", endpoint);
-    register_ok(older, "two", endpoint);
+    RawClient& older = trusted_server(fixture, keys);
+    register_each(older, {"one", "two"}, endpoint);
     RawClient& newer = client(fixture, keys);
-    register_ok(newer, "one", endpoint);
-    register_ok(newer, "two", endpoint);
-    register_ok(newer, "three", endpoint);
+    register_each(newer, {"one", "two", "three"}, endpoint);
     proto::Message beat = test::heartbeat_message(endpoint, 2); //  sent before "three"
     assert_error(test::request(older, beat), proto::kNotFound, "register again");
     assert_int_equal(list(user).size(), 3);
