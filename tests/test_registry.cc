@@ -1722,6 +1722,65 @@ void test_groups_a_restarted_server_no_longer_hosts_are_dropped_beside_a_refused
     assert_error(resolve(user, "lost"), proto::kNotFound, "lost");
 }
 
+//  The same when the server started again hosts no group now: no REGISTER of it names its
+//  new connection, and the one that registered the groups has closed.
+void test_groups_of_a_closed_connection_are_dropped_when_its_server_now_hosts_none(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    KeyPair keys = KeyPair::generate();
+    RawClient& user = client(fixture);
+    const char* endpoint = "tcp://10.0.0.1:6000";
+    {
+        RawClient& before = trusted_server(fixture, keys);
+        register_ok(before, "lost", endpoint);
+        proto::Message beat = test::heartbeat_message(endpoint, 1);
+        assert_int_equal(test::request(before, beat).id, proto::kOk);
+        fixture->clients.pop_back(); //  closes it
+    }
+    RawClient& after = client(fixture, keys);
+    //  Answered 404 until the registry has seen the old connection close.
+    assert_true(test::eventually(
+        [&] {
+            proto::Message beat = test::heartbeat_message(endpoint, 0);
+            return test::request(after, beat).id == proto::kOk;
+        },
+        test::patience()));
+    assert_int_equal(list(user).size(), 0);
+    assert_error(resolve(user, "lost"), proto::kNotFound, "lost");
+}
+
+//  A name refused to a server counts as one of its groups only while it is refused: taken
+//  later (its holder stopped), or refused before the server stopped, it counts no more.
+void test_a_name_refused_to_a_server_counts_only_while_refused(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    KeyPair keys = KeyPair::generate();
+    RawClient& user = client(fixture);
+    const char* endpoint = "tcp://10.0.0.1:6000";
+    RawClient& holder = trusted_server(fixture);
+    register_each(holder, {"shared", "other"}, "tcp://10.0.0.2:6000");
+    RawClient& server = trusted_server(fixture, keys);
+    register_ok(server, "mine", endpoint);
+    proto::Message shared = test::register_message(Uuid::random(), "shared", endpoint);
+    assert_error(test::request(server, shared), proto::kConflict, "already served");
+    proto::Message other = test::register_message(Uuid::random(), "other", endpoint);
+    assert_error(test::request(server, other), proto::kConflict, "already served");
+    //  The holder stops: the server's next REGISTER takes "shared", still refused "other".
+    proto::Message deregister;
+    deregister.id = proto::kDeregister;
+    assert_int_equal(test::request(holder, deregister).id, proto::kOk);
+    register_ok(server, "shared", endpoint);
+    proto::Message beat = test::heartbeat_message(endpoint, 2, 0, 3);
+    assert_int_equal(test::request(server, beat).id, proto::kOk);
+    assert_int_equal(list(user).size(), 2);
+    //  It stops, and is started again hosting "mine" alone: "other" was refused to the one
+    //  that stopped, not to this one.
+    assert_int_equal(test::request(server, deregister).id, proto::kOk);
+    RawClient& again = client(fixture, keys);
+    register_ok(again, "mine", endpoint);
+    beat = test::heartbeat_message(endpoint, 1);
+    assert_int_equal(test::request(again, beat).id, proto::kOk);
+    assert_int_equal(list(user).size(), 1);
+}
+
 //  A HEARTBEAT from a connection the server has given up (a reconnect), read after the
 //  new connection registered a group more, drops nothing: only the connection that
 //  registered last speaks for the server's groups.
@@ -2299,6 +2358,8 @@ int main(int argc, char** argv) {
         TEST(test_a_silent_server_trusted_by_a_trust_dir_keeps_the_registry_learning),
         TEST(test_groups_a_restarted_server_no_longer_hosts_are_dropped),
         TEST(test_groups_a_restarted_server_no_longer_hosts_are_dropped_beside_a_refused_one),
+        TEST(test_groups_of_a_closed_connection_are_dropped_when_its_server_now_hosts_none),
+        TEST(test_a_name_refused_to_a_server_counts_only_while_refused),
         TEST(test_a_heartbeat_from_an_older_connection_drops_no_group),
         TEST(test_a_heartbeat_answered_404_unsays_that_the_registry_holds_all),
         TEST(test_resolve_answers_group_with_the_server_key_404_when_settled_503_while_learning),

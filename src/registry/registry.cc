@@ -142,6 +142,7 @@ private:
     std::string trust_dirs_stamp() const;
     void on_register(const std::string& from, const Key& peer, const proto::Message& request);
     void on_heartbeat(const std::string& from, const Key& peer, const proto::Message& request);
+    bool connection_open(const std::string& routing_id);
     bool key_held_elsewhere(const std::string& from, const Key& peer, const std::string& endpoint);
     void refuse_key_held(const std::string& from, const Key& peer, uint32_t request_id);
     void on_deregister(const std::string& from, const Key& peer, const proto::Message& request);
@@ -421,11 +422,15 @@ bool Registry::key_held_elsewhere(const std::string& from, const Key& peer,
     if (server.endpoint.empty() || server.routing_id == from || server.endpoint == endpoint ||
         mono_ms() - server.last_seen_ms >= expiry_ms_)
         return false;
-    //  The ROUTER refuses a send to a connection that closed (EHOSTUNREACH): an OK with
-    //  request id 0, which answers no request and which a group server drops.
+    return connection_open(server.routing_id);
+}
+
+//  The ROUTER refuses a send to a connection that closed (EHOSTUNREACH): the probe is an OK
+//  with request id 0, which answers no request and which a group server drops.
+bool Registry::connection_open(const std::string& routing_id) {
     proto::Message probe;
     probe.id = proto::kOk;
-    return responder_.reply(server.routing_id, probe, 0) || zmq_errno() != EHOSTUNREACH;
+    return responder_.reply(routing_id, probe, 0) || zmq_errno() != EHOSTUNREACH;
 }
 
 void Registry::refuse_key_held(const std::string& from, const Key& peer, uint32_t request_id) {
@@ -519,13 +524,15 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
     //  expiry). Kept, they would stay listed, and every heartbeat would be answered 404
     //  below, each refreshing the server by its REGISTERs. Its REGISTERs say again which
     //  are its own; the others are forgotten once they and the refused ones are all it
-    //  hosts. Only from the connection that registered last: one given up by a reconnect
-    //  may still deliver an older HEARTBEAT, counting fewer groups than were added since.
+    //  hosts. Only from the connection the registry last heard the server on, or when that
+    //  one has closed (a server started again that hosts no group the registry takes):
+    //  one given up by a reconnect may still deliver an older HEARTBEAT, counting fewer
+    //  groups than were added since.
     auto refused = refused_names_.find(peer);
     size_t accounted = (server != servers_.end() ? server->second.groups : 0) +
                        (refused != refused_names_.end() ? refused->second.size() : 0);
-    if (server != servers_.end() && server->second.routing_id == from &&
-        accounted > request.hosted_count) {
+    if (server != servers_.end() && accounted > request.hosted_count &&
+        (server->second.routing_id == from || !connection_open(server->second.routing_id))) {
         drop_server(peer, kStartedWithout);
         started_without_.insert(peer);
         server = servers_.end();
