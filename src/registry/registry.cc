@@ -91,8 +91,8 @@ struct AwayGroup {
 };
 
 //  Why a group is dropped when its server's HEARTBEAT hosts fewer groups than the registry
-//  holds for its key (on_heartbeat); such a group is forgotten once that server has said
-//  the registry holds all its groups.
+//  holds for its key and has refused to it (on_heartbeat); such a group is forgotten once
+//  those held and those refused are as many as the server hosts.
 const char* const kStartedWithout = "was started again without it";
 
 //  A CREATE whose group server did not answer HOST in time: it may yet create the group. Its
@@ -566,9 +566,9 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
 //  connection keeps order), and accepts the HEARTBEAT only when it holds as many of its
 //  groups as it counts registered or sent (group_count): equal to hosted_count, none is
 //  left to come. (Groups it holds that are no longer the server's own were dropped first:
-//  with them, those held and the names refused are more than hosted_count.) A trusted server not
-//  heard from yet (down, or still connecting), or a trusted directory that could not be read,
-//  leaves learning to the expiry interval.
+//  with them, those held and the names refused are more than hosted_count.) A trusted
+//  server not heard from yet (down, or still connecting), or a trusted directory that
+//  could not be read, leaves learning to the expiry interval.
 void Registry::learn_early() {
     if (!trust_dirs_.empty() && trust_dirs_stamp() != dirs_stamp_) read_trust_dirs();
     if (dirs_unread_) return;
