@@ -101,10 +101,10 @@ namespace {
 std::string s_roles_program;
 
 //  Under AddressSanitizer a process keeps what it frees in quarantine (and pads every
-//  allocation), and under an emulator (qemu-user) its RSS holds the emulator's translated
-//  code, so there its RSS says nothing about what a server holds: the RSS figures are
-//  printed, not compared.
-#if defined(__SANITIZE_ADDRESS__)
+//  allocation), under ThreadSanitizer its shadow memory grows with what it did, and under
+//  an emulator (qemu-user) its RSS holds the emulator's translated code, so there its RSS
+//  says nothing about what a server holds: the RSS figures are printed, not compared.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 const bool kRssMeaningful = false;
 #else
 const bool kRssMeaningful = !getenv("ZGM_EXE_WRAPPER") || !*getenv("ZGM_EXE_WRAPPER");
