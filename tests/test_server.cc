@@ -2307,12 +2307,13 @@ private:
         std::map<std::string, std::set<std::string>> registered; //  by connection
         std::vector<std::pair<std::string, uint32_t>> held;      //  REGISTERs unanswered: from, id
         int heartbeats = 0;
-        auto answer = [&](const std::string& to, uint8_t id, uint16_t status, uint32_t request_id) {
+        auto answer = [&](const std::string& to, uint8_t id, uint16_t status, uint32_t request_id,
+                          const std::string& reason =
+                              "unknown group server or groups: register again") {
             proto::Message reply;
             reply.id = id;
             reply.status = status;
-            if (id == proto::kError)
-                reply.reason = "unknown group server or groups: register again";
+            if (id == proto::kError) reply.reason = reason;
             reply.request_id = request_id;
             proto::send(zsock_resolve(router), to, reply, ZMQ_DONTWAIT);
         };
@@ -2330,12 +2331,8 @@ private:
             read.held = heartbeats < self->hold_heartbeats_;
             if (message.id == proto::kRegister && message.group == self->refuse_) {
                 read.group = message.group;
-                proto::Message refusal;
-                refusal.id = proto::kError;
-                refusal.status = proto::kConflict;
-                refusal.reason = "group '" + message.group + "' is already served elsewhere";
-                refusal.request_id = message.request_id;
-                proto::send(zsock_resolve(router), read.from, refusal, ZMQ_DONTWAIT);
+                answer(read.from, proto::kError, proto::kConflict, message.request_id,
+                       "group '" + message.group + "' is already served elsewhere");
             } else if (message.id == proto::kRegister) {
                 read.group = message.group;
                 registered[read.from].insert(message.group);
