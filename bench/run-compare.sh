@@ -47,7 +47,7 @@ case "$rounds" in
 esac
 #  The workloads with a target, for rounds 2 to N (footprint's RSS moves little: round 1 only).
 zgm_targets=durable1,durable8,fanout10,latency_full,latency_memory,fetch
-peer_targets=durable,fanout,latency,fetch
+peer_targets=durable,fanout,latency,fetch,tls
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh build compare

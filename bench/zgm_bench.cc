@@ -1262,7 +1262,18 @@ const Row kRows[] = {
 //  (workload, column) -> value and system, from JSON lines of one round.
 using Cells = std::map<std::pair<std::string, int>, std::pair<double, std::string>>;
 
-Cells read_cells(const std::vector<std::string>& files) {
+//  The column of a peer with TLS ("nats-tls", "redis-always-tls", ...): its plain peer's.
+int tls_column_of(const std::string& system) {
+    const std::string suffix = "-tls";
+    if (system.size() <= suffix.size() ||
+        system.compare(system.size() - suffix.size(), suffix.size(), suffix) != 0)
+        return -1;
+    int column = column_of(system.substr(0, system.size() - suffix.size()));
+    return column >= kNats && column <= kMosquitto ? column : -1;
+}
+
+//  With tls, only the peers with TLS, each in its plain peer's column (and zgm-curve).
+Cells read_cells(const std::vector<std::string>& files, bool tls = false) {
     Cells cells;
     for (const std::string& file : files) {
         std::string text = read_file(file);
@@ -1273,8 +1284,10 @@ Cells read_cells(const std::vector<std::string>& files) {
             Figure figure;
             bool ok = figure_from_json(text.substr(start, end - start), &figure);
             start = end + 1;
-            int column = ok ? column_of(figure.system) : -1;
-            if (column < 0) continue;
+            int column = !ok                                   ? -1
+                         : tls && figure.system != "zgm-curve" ? tls_column_of(figure.system)
+                                                               : column_of(figure.system);
+            if (column < 0 || (tls && column == kZgm)) continue;
             cells[{figure.workload, column}] = {figure.value, figure.system};
         }
     }
@@ -1387,11 +1400,17 @@ double median(std::vector<double> values) {
 
 //  The targets round by round: each round ran zgm and the peers one right after the other,
 //  so each round's ratio compares figures measured minutes apart; the median of the
-//  rounds' ratios is the verdict.
-void print_rounds(const std::vector<Cells>& rounds) {
-    printf("\nThe targets over %zu rounds, zgm-curve / zgm against the target's peer in each "
-           "round (round 1: the table above):\n\n",
-           rounds.size());
+//  rounds' ratios is the verdict. With tls (cells read with TLS), the same targets for
+//  zgm-curve against the same peers with TLS: encrypted against encrypted.
+void print_rounds(const std::vector<Cells>& rounds, bool tls) {
+    if (tls)
+        printf("\nThe same targets like for like, zgm-curve against the target's peer with TLS "
+               "(the rows that have one):\n\n");
+    else
+        printf("\nThe targets over %zu rounds, zgm-curve / zgm against the target's peer in "
+               "each round (round 1: the table above):\n\n",
+               rounds.size());
+    std::vector<int> columns = tls ? std::vector<int>{kCurve} : std::vector<int>{kCurve, kZgm};
     std::string header = "| target |", rule = "|---|";
     for (size_t r = 0; r < rounds.size(); r++) {
         header += " round " + std::to_string(r + 1) + " |";
@@ -1401,8 +1420,8 @@ void print_rounds(const std::vector<Cells>& rounds) {
     for (const Row& row : kRows) {
         if (row.target <= 0) continue;
         char text[160];
-        snprintf(text, sizeof text, "| %s: >= %.1f x %s |", row.workload, row.target,
-                 target_names(row).c_str());
+        snprintf(text, sizeof text, "| %s: >= %.1f x %s%s |", row.workload, row.target,
+                 target_names(row).c_str(), tls ? " with TLS" : "");
         std::string line = text;
         std::vector<double> ratios[kColumns];
         for (const Cells& cells : rounds) {
@@ -1411,7 +1430,8 @@ void print_rounds(const std::vector<Cells>& rounds) {
             row_values(row, cells, values, systems);
             double against = best_peer(row, values, row.target_columns);
             std::string cell;
-            for (int c : {kCurve, kZgm}) {
+            for (int c : columns) {
+                if (!cell.empty()) cell += " / ";
                 if (against > 0 && values[c] > 0) {
                     double ratio = ratio_to(row, values[c], against);
                     ratios[c].push_back(ratio);
@@ -1420,19 +1440,22 @@ void print_rounds(const std::vector<Cells>& rounds) {
                 } else {
                     cell += "-";
                 }
-                if (c == kCurve) cell += " / ";
             }
             line += " " + cell + " |";
         }
-        if (ratios[kCurve].empty() && ratios[kZgm].empty()) continue;
+        bool any = false;
+        for (int c : columns)
+            any = any || !ratios[c].empty();
+        if (!any) continue;
         std::string medians, verdict;
-        for (int c : {kCurve, kZgm}) {
+        for (int c : columns) {
+            if (!medians.empty()) medians += " / ";
             if (ratios[c].empty()) {
-                medians += c == kCurve ? "- / " : "-";
+                medians += "-";
                 continue;
             }
             double m = median(ratios[c]);
-            snprintf(text, sizeof text, c == kCurve ? "%.2f / " : "%.2f", m);
+            snprintf(text, sizeof text, "%.2f", m);
             medians += text;
             snprintf(text, sizeof text, "%s%s **%s**", verdict.empty() ? "" : "; ", kColumnNames[c],
                      m >= row.target ? "met" : "missed");
@@ -1449,11 +1472,16 @@ void print_rounds(const std::vector<Cells>& rounds) {
 
 //  rounds[0]: the files of the full run; the rounds after it ran the target workloads again.
 int report(const std::vector<std::vector<std::string>>& rounds) {
-    std::vector<Cells> cells;
-    for (const std::vector<std::string>& files : rounds)
+    std::vector<Cells> cells, tls_cells;
+    for (const std::vector<std::string>& files : rounds) {
         cells.push_back(read_cells(files));
+        tls_cells.push_back(read_cells(files, true));
+    }
     print_table(cells[0]);
-    if (cells.size() > 1) print_rounds(cells);
+    if (cells.size() > 1) {
+        print_rounds(cells, false);
+        print_rounds(tls_cells, true);
+    }
     print_secure_report(rounds[0]);
     return 0;
 }
