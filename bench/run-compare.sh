@@ -9,8 +9,9 @@
 #  figure on each row, zgm's ratio to the best peer, and the targets; then the secure
 #  section: zgm with CURVE (system "zgm-curve") beside the peers with TLS ("-tls"). Round 1 is
 #  that full run; rounds 2 to N (--rounds, 3 by default, 1 with --quick) run only the target
-#  workloads again, zgm and the peers one right after the other, the peers first in even
-#  rounds, and the report adds each target's ratio round by round and their median: a load
+#  workloads again (the peers' TLS rows too), zgm and the peers one right after the other, the
+#  peers first in even rounds, and the report adds each target's ratio round by round and
+#  their median, then the same for zgm-curve against the peers with TLS: a load
 #  that came and went during one program's run moves one round, not the verdict. For the
 #  TLS rows zgm-bench-peers makes a throwaway CA and server certificate with openssl in its
 #  temporary directory and removes them with it. The JSON lines are kept in
