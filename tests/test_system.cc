@@ -294,6 +294,13 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_true(zgm::mono_ms() - start < 1500);
     assert_non_null(strstr(zgm_strerror(), "tcp://127.0.0.1:1"));
     assert_non_null(strstr(zgm_strerror(), "refused"));
+    //  So is a send, which has nowhere to go and nobody to ask: it waited out the timeout.
+    start = zgm::mono_ms();
+    assert_int_equal(zgm_user_send(user, "general", "hi", 2, NULL, NULL, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_EUNREACHABLE);
+    assert_true(zgm::mono_ms() - start < 1500);
+    assert_non_null(strstr(zgm_strerror(), "not sent: cannot reach the registry at "
+                                           "tcp://127.0.0.1:1: connection refused"));
     //  So is the registry's STATS (zgm stats), which waited out the timeout.
     start = zgm::mono_ms();
     assert_null(zgm_user_stats(user, "tcp://127.0.0.1:1", zgm_user_id(user)));

@@ -271,6 +271,11 @@ public:
     //  What ops use.
     bool ask(Op* op, const std::string& server, proto::Message& message, int attempt_ms);
     Link* registry() { return registry_.get(); }
+    //  Why the registry cannot be reached, when it never was since connect and has been
+    //  tried for kUnreachableAfterMs: said at once, not at the call's deadline. Empty while
+    //  it may still come up, and for a registry that refuses connections (it has too many,
+    //  or is stopping: ridden out).
+    std::string registry_never_reached();
     ServerConn* server(const std::string& id) {
         auto found = servers_.find(id);
         return found != servers_.end() ? &found->second : nullptr;
@@ -414,13 +419,10 @@ void Op::finish(Error error, const std::string& why) {
 }
 
 bool Op::registry_unreachable() {
-    Link* link = user_.registry();
-    if (!link || link->ever_up() || link->refused() ||
-        mono_ms() - link->opened_ms() < kUnreachableAfterMs)
-        return false;
-    std::string why = link->unreachable_reason();
+    std::string why = user_.registry_never_reached();
     if (why.empty()) return false;
-    finish(Error::kUnreachable, "cannot reach the registry at " + link->endpoint() + ": " + why);
+    finish(Error::kUnreachable,
+           "cannot reach the registry at " + user_.registry()->endpoint() + ": " + why);
     return true;
 }
 
@@ -2304,18 +2306,27 @@ void UserActor::fail_sends(const std::string& group, const std::string& why) {
     }
 }
 
+std::string UserActor::registry_never_reached() {
+    Link* link = registry_.get();
+    if (!link || link->ever_up() || link->refused() ||
+        mono_ms() - link->opened_ms() < kUnreachableAfterMs)
+        return "";
+    return link->unreachable_reason();
+}
+
 //  Sends whose deadline passed while queued. A queue is in the order sends were handed over,
 //  so it is read up to its first send still in time (a send given a shorter timeout later
 //  waits, at most, for the one before it).
 void UserActor::expire_sends(int64_t now) {
+    //  A send with nowhere to go, and a registry never reached to ask, ends at once.
+    bool never_reached = !sends_.empty() && !registry_never_reached().empty();
     for (auto& entry : sends_) {
         auto& queue = entry.second.queue;
         for (auto it = queue.begin(); it != queue.end();) {
-            if (now < (*it)->deadline_ms) break;
+            ServerConn* conn = server(route_of(entry.first));
+            if (now < (*it)->deadline_ms && !(never_reached && !conn && !(*it)->unanswered)) break;
             std::unique_ptr<OutgoingSend> send = std::move(*it);
             it = queue.erase(it);
-            std::string server_id = route_of(entry.first);
-            ServerConn* conn = server(server_id);
             if (send->unanswered) {
                 complete_in_doubt(std::move(send), " in time");
                 continue;
