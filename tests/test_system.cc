@@ -167,6 +167,42 @@ void test_a_restarted_registry_knows_every_group_once_its_servers_say_so(void** 
     test::remove_tree(dir);
 }
 
+//  A call whose time runs out while a restarted registry is still learning its groups (a
+//  server it trusts is down) says so (ZGM_EUNAVAILABLE), as `groups` did: memberships and a
+//  follow said the registry "did not answer in time" (ZGM_ETIMEOUT), which it had.
+void test_calls_whose_time_runs_out_while_the_registry_learns_say_so(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    std::string key = dir + "/registry.cert";
+    {
+        Cluster cluster(key.c_str());
+        cluster.add_server(NULL, {"north"});
+        zgm_user_t* user = cluster.user("watcher");
+        assert_ok(zgm_user_join(user, "north"));
+        zgm_server_t* down = zgm_server_new(NULL);
+        std::string down_key = zgm_server_key(down);
+        zgm_server_destroy(&down);
+        cluster.restart_registry(key.c_str(), {down_key});
+        assert_ok(zgm_registry_set_expiry(cluster.registry(), 60000));
+        zgm_user_set_timeout(user, 1000);
+        auto still_learning = [](const char* call) {
+            if (zgm_errno() != ZGM_EUNAVAILABLE ||
+                !strstr(zgm_strerror(), "the registry has just started and is still learning"))
+                fail_msg("%s: %d %s", call, zgm_errno(), zgm_strerror());
+        };
+        size_t count = 0;
+        assert_null(zgm_user_groups(user, &count));
+        still_learning("groups");
+        assert_null(zgm_user_memberships(user, &count));
+        still_learning("memberships");
+        const char* names[] = {"south"}; //  not known to the registry yet
+        uint64_t after[] = {ZGM_FOLLOW_NOW};
+        assert_int_equal(zgm_user_follow_many(user, names, after, 1), -1);
+        still_learning("follow");
+    }
+    test::remove_tree(dir);
+}
+
 //  A group whose server is down while the registry restarts: the new registry does not know
 //  it. To a user object that had reached it, its server is away (ZGM_EUNAVAILABLE), or cannot
 //  be reached where it was (ZGM_EUNREACHABLE), at the end of the call's time: never "no such
@@ -669,6 +705,7 @@ int main(void) {
         cmocka_unit_test(test_group_server_restart_keeps_history_membership_and_sequence),
         cmocka_unit_test(test_registry_restart_fails_no_send_and_refills_the_list),
         cmocka_unit_test(test_a_restarted_registry_knows_every_group_once_its_servers_say_so),
+        cmocka_unit_test(test_calls_whose_time_runs_out_while_the_registry_learns_say_so),
         cmocka_unit_test(
             test_a_group_down_across_a_registry_restart_is_away_to_a_user_who_reached_it),
         cmocka_unit_test(test_user_away_catches_up_exactly_once),

@@ -270,8 +270,9 @@ public:
     }
     //  Stops the registry and starts a new one on the same port with the same key pair
     //  (key_file, as given to the constructor), trusting the same servers.
-    void restart_registry(const char* key_file) {
-        std::vector<std::string> trusted;
+    //  also_trusted: keys it trusts beside the servers' (a server that is down).
+    void restart_registry(const char* key_file, const std::vector<std::string>& also_trusted = {}) {
+        std::vector<std::string> trusted = also_trusted;
         for (zgm_server_t* server : servers_)
             if (server) trusted.push_back(zgm_server_key(server));
         zgm_registry_destroy(&registry_);

@@ -37,11 +37,14 @@ namespace zgm {
 
 namespace {
 
-constexpr int kRefreshMs = 2000;         //  FOLLOW keep-alive, per group server (protocol.md)
-constexpr int kFirstAttemptMs = 2000;    //  how long an attempt waits for its reply, doubling
-                                         //  (a connection that drops lapses it at once)
-constexpr int kMaxAttemptMs = 4000;      //  up to this
-constexpr int kReresolveMs = 1000;       //  a call waiting for a connection asks the registry
+constexpr int kRefreshMs = 2000;      //  FOLLOW keep-alive, per group server (protocol.md)
+constexpr int kFirstAttemptMs = 2000; //  how long an attempt waits for its reply, doubling
+                                      //  (a connection that drops lapses it at once)
+constexpr int kMaxAttemptMs = 4000;   //  up to this
+constexpr int kReresolveMs = 1000;    //  a call waiting for a connection asks the registry
+//  What a call says when its time ran out while the registry relearned its groups (as the
+//  registry words its 503).
+const char* const kStillLearning = "the registry has just started and is still learning its groups";
 constexpr int kUnreachableAfterMs = 500; //  a registry never reached for this long is probed
 constexpr int kInternalTimeoutMs = 3000; //  keep-alives, catch-ups, the actor's own resolves
 constexpr int kTickMs = 20;       //  how often waits and deadlines are looked at while calls wait
@@ -539,9 +542,7 @@ private:
     }
     void tick(int64_t now) override {
         if (done_) return;
-        if (now >= deadline_ms_ && waiting_)
-            return finish(Error::kUnavailable,
-                          "the registry has just started and does not know every group yet");
+        if (now >= deadline_ms_ && waiting_) return finish(Error::kUnavailable, kStillLearning);
         if (waiting_ && now >= wait_until_) {
             waiting_ = false;
             again();
@@ -1150,6 +1151,7 @@ public:
                 if (!message.more || message.groups.empty()) stage_ = kAsking;
             } else if (message.id == proto::kGroups) {
                 hold_until_ = mono_ms() + 200; //  a registry relearning its groups
+                held(Error::kUnavailable, kStillLearning);
                 listed_.clear();
                 after_.clear();
             } else if (message.id == proto::kError) {
@@ -1160,6 +1162,7 @@ public:
                 user_.set_route(message.group, message.endpoint, message.key);
             } else if (message.id == proto::kError && message.retry_ms) {
                 hold_until_ = mono_ms() + wait_ms(message); //  as every other call waits
+                held(message);
             } else {
                 note_failure(pending.group,
                              message.id == proto::kError ? message.reason : "no answer",
@@ -1204,9 +1207,10 @@ public:
         if (done_) return;
         if (now >= deadline_ms_) {
             if (stage_ == kAsking) return conclude();
-            if (!registry_unreachable())
-                finish(Error::kTimeout, "the registry did not answer in time");
-            return;
+            if (registry_unreachable()) return;
+            //  What the registry said while it was waited for (still learning), if it did.
+            if (!last_why_.empty()) return finish(last_error_, last_why_);
+            return finish(Error::kTimeout, "the registry did not answer in time");
         }
         advance();
     }
