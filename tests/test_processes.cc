@@ -416,6 +416,14 @@ void test_listen_without_a_group_while_its_server_is_away(void** state) {
     Result never = user(s, "alice", {"listen"});
     assert_int_equal(never.status, 1);
     assert_non_null(strstr(never.err.c_str(), "not a member of a group on a live group server"));
+    //  With --json, both say so on stdout as every other error does (they said nothing there).
+    Result away_json = user(s, "bob", {"listen", "--json"});
+    assert_int_equal(away_json.status, 3);
+    assert_non_null(strstr(away_json.out.c_str(), "{\"error\":\"listen: bob is not a member"));
+    assert_non_null(strstr(away_json.out.c_str(), "\"code\":10}"));
+    Result never_json = user(s, "alice", {"listen", "--json"});
+    assert_int_equal(never_json.status, 1);
+    assert_non_null(strstr(never_json.out.c_str(), "live group server\",\"code\":3}"));
     kill(server, SIGCONT);
 }
 

@@ -389,10 +389,10 @@ void print_whoami(FILE* out, const char* name, const char* key, const char* iden
 }
 
 int report_error(const char* what, const Style& style, const char* msg_id) {
-    int code = zgm_errno();
-    std::string message = what;
-    message += ": ";
-    message += zgm_strerror();
+    return report_failure(std::string(what) + ": " + zgm_strerror(), zgm_errno(), style, msg_id);
+}
+
+int report_failure(const std::string& message, int code, const Style& style, const char* msg_id) {
     fflush(stdout);
     fprintf(stderr, "zgm: %s\n", message.c_str());
     if (style.json) {

@@ -88,6 +88,9 @@ const char* policy_name(int policy);
 //  JSON, {"error":"<what>: <strerror>","code":<zgm_errno>} on stdout. Returns the exit code.
 //  With msg_id not NULL, the JSON line has "msg_id" too (a send in doubt).
 int report_error(const char* what, const Style& style, const char* msg_id = nullptr);
+//  The same for a failure worded here: the message, and the zgm_error_t it amounts to.
+int report_failure(const std::string& message, int code, const Style& style,
+                   const char* msg_id = nullptr);
 
 } // namespace cli
 } // namespace zgm

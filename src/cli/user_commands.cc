@@ -300,14 +300,11 @@ int run_listen(Session* session, const Args& args, const std::vector<std::string
                     zgm_errno() == ZGM_EUNAVAILABLE)
                     before += "\n  " + group + ": " + zgm_strerror();
             }
-            fprintf(stderr, "zgm: listen: %s is not a member of a group on a live group server",
-                    session->identity.name.c_str());
-            if (before.empty()) {
-                fprintf(stderr, "\n");
-                return kExitRefused;
-            }
-            fprintf(stderr, "; listened to before, and unavailable now:%s\n", before.c_str());
-            return kExitUnreachable;
+            std::string message = "listen: " + session->identity.name +
+                                  " is not a member of a group on a live group server";
+            if (before.empty()) return report_failure(message, ZGM_ENOTMEMBER, session->style);
+            return report_failure(message + "; listened to before, and unavailable now:" + before,
+                                  ZGM_EUNAVAILABLE, session->style);
         }
     }
     //  From here on nothing sent is missed: say so (a script may wait for this line).
