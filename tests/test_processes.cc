@@ -683,6 +683,13 @@ void test_the_interactive_client_fed_by_a_pipe_exits_with_its_first_failure(void
     if (fine.status != 0) fail_msg("all went well, yet %d:\n%s", fine.status, fine.err.c_str());
     assert_non_null(
         strstr(user(s, "alice", {"fetch", "general"}).out.c_str(), "hello from a pipe"));
+    //  Lines run in order: a message before /leave is stored before the user leaves (the
+    //  leave overtook it, and the group refused it: "not a member").
+    Result left = piped("/join general\nsaid before leaving\n/leave\n");
+    if (left.status != 0) fail_msg("left, yet %d:\n%s", left.status, left.err.c_str());
+    assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
+    assert_non_null(
+        strstr(user(s, "alice", {"fetch", "general"}).out.c_str(), "said before leaving"));
     //  No such group: refused (1), also when later commands succeed; once the registry knows
     //  every group (3 s after its start), or it is not sure yet (3).
     assert_int_equal(user(s, "alice", {"--timeout", "30000", "groups"}).status, 0);

@@ -15,7 +15,8 @@
     back), refused ("error: not sent: ..."), or no answer. A send without an answer may have
     been stored: it is shown as pending, never as failed, and sent again with the same
     message id (which the group server stores once) until it is stored or refused, for a
-    minute at most.
+    minute at most. /leave first waits for the sends to its group still out: lines run in
+    order, and the group refuses a user who has left.
 
     Each followed group has a member list, loaded when a sender it does not know appears
     (at most every few seconds), so a sender whose display name another member shares is
@@ -455,24 +456,33 @@ void drain(Client* client) {
     }
 }
 
-//  On leaving: waits a while for the outcomes still out, then says what is left.
-void settle_before_leaving(Client* client) {
-    zgm_user_flush(client->session->user, client->session->options.timeout_ms);
-    drain(client);
-    for (const auto& entry : client->pending) {
-        const Pending& pending = entry.second;
+//  Says what is left of the sends to group (to every group when empty), which will not be
+//  sent again: the client quits, or the user left the group.
+void give_up_sends(Client* client, const std::string& group) {
+    for (auto it = client->pending.begin(); it != client->pending.end();) {
+        const Pending& pending = it->second;
+        if (!group.empty() && pending.group != group) {
+            ++it;
+            continue;
+        }
         if (pending.in_doubt || pending.due_ms == 0)
             error_line(client,
                        "left with " + excerpt(pending.body) + " to " + pending.group +
-                           " unanswered: it may have been stored (message id " + entry.first + ")",
+                           " unanswered: it may have been stored (message id " + it->first + ")",
                        exit_code_for(ZGM_EINDOUBT));
         else
             error_line(client,
                        "not sent: " + pending.group + ": " + excerpt(pending.body) + ": " +
                            pending.reason,
                        unsettled_code(pending));
+        it = client->pending.erase(it);
     }
-    client->pending.clear();
+}
+
+//  Waits a while for the outcomes of the sends still out, and shows them.
+void settle(Client* client) {
+    zgm_user_flush(client->session->user, client->session->options.timeout_ms);
+    drain(client);
 }
 
 //  ------------------------------------------------------------------------------------------
@@ -547,10 +557,18 @@ void slash_leave(Client* client, const Args&, const std::vector<std::string>& wo
     std::string group;
     if (!group_or_current(client, words, 0, &group)) return;
     Session* session = client->session;
+    //  What was typed before goes first (a script's lines run in order): the sends to the
+    //  group still out are waited for; once the user has left, it would refuse them.
+    for (const auto& entry : client->pending)
+        if (entry.second.group == group) {
+            settle(client);
+            break;
+        }
     if (zgm_user_leave(session->user, group.c_str()) != 0) {
         api_error(client, "leave", group);
         return;
     }
+    give_up_sends(client, group);
     forget_followed(session, group);
     client->rosters.erase(group);
     print_done(stdout, "left " + group, group.c_str(), session->style);
@@ -906,7 +924,10 @@ int run_interactive(Session* session) {
         putchar('\n');
     }
     client.in_command = true;
-    if (!stop_requested() || !client.pending.empty()) settle_before_leaving(&client);
+    if (!stop_requested() || !client.pending.empty()) {
+        settle(&client);
+        give_up_sends(&client, "");
+    }
     fflush(stdout);
     s_client = nullptr;
     //  A script that pipes commands in learns whether one failed; a person saw it.
