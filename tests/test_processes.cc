@@ -1364,6 +1364,20 @@ void test_another_machine_reaches_the_registry_with_its_key(void** state) {
     Result wrong = test::run(args, elsewhere, 20000);
     assert_int_equal(wrong.status, 3);
     assert_non_null(strstr(wrong.err.c_str(), "handshake fails (a wrong key for the server"));
+    //  A send says so as soon (it waited out its whole timeout, a minute here).
+    std::vector<std::string> send = {"user",       "--identity", s->dir + "/remote",
+                                     "--registry", s->registry,  "--registry-key",
+                                     args.back(),  "--timeout",  "60000",
+                                     "send",       "general",    "hi"};
+    int64_t start = zgm::mono_ms();
+    Result wrong_send = test::run(send, elsewhere, 70000);
+    assert_int_equal(wrong_send.status, 3);
+    assert_non_null(strstr(wrong_send.err.c_str(), "not sent: cannot reach the registry"));
+    assert_true(zgm::mono_ms() - start < 10000 * test::slowdown());
+    //  No key to be found: a usage error, named by the command that needs it.
+    Result keyless = test::run({"stats", "--registry", s->registry}, elsewhere);
+    assert_int_equal(keyless.status, 2);
+    assert_non_null(strstr(keyless.err.c_str(), "zgm stats: no registry key"));
     //  A user started --insecure against it is told of --insecure, whether libzmq reports
     //  the other mechanism or a failed handshake (it said "a wrong key for the server?",
     //  which a PLAIN user has none of).

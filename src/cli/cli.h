@@ -147,8 +147,9 @@ struct Session {
 //  Opens the identity only (whoami needs no server).
 int open_identity_only(const UserOptions& options, Session* session);
 //  Opens the identity (making it on first use), creates its user, connects it to the
-//  registry and loads the cursors. Returns kExitOk or prints why not and returns an exit code.
-int open_session(const UserOptions& options, Session* session);
+//  registry and loads the cursors. Returns kExitOk or prints why not ("zgm COMMAND: ...")
+//  and returns an exit code.
+int open_session(const UserOptions& options, Session* session, const char* command = "user");
 void close_session(Session* session);
 //  Follows a group from after its cursor, or from now when it has none. 0 or -1 (zgm_errno).
 int follow_group(Session* session, const std::string& group);

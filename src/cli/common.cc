@@ -408,11 +408,11 @@ int open_identity_only(const UserOptions& options, Session* session) {
     return open_identity(options.identity_path, options.name, &session->identity);
 }
 
-int open_session(const UserOptions& options, Session* session) {
+int open_session(const UserOptions& options, Session* session, const char* command) {
     int code = open_identity_only(options, session);
     if (code != kExitOk) return code;
     std::string registry_key;
-    code = find_registry_key("user", options.registry_key, options.insecure, 0, &registry_key);
+    code = find_registry_key(command, options.registry_key, options.insecure, 0, &registry_key);
     if (code != kExitOk) return code;
     session->registry_key = registry_key;
     const Identity& identity = session->identity;

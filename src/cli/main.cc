@@ -243,7 +243,11 @@ int registry_main(const spec::Command& command, int argc, char** argv) {
         code = server_failure();
     }
     if (code == kExitOk) {
-        printf("zgm registry: listening on %s (port %d)\n", endpoint, port);
+        //  An ipc:// endpoint has no port.
+        if (port > 0)
+            printf("zgm registry: listening on %s (port %d)\n", endpoint, port);
+        else
+            printf("zgm registry: listening on %s\n", endpoint);
         printf("zgm registry: key %s (%s)\n", zgm_registry_key(registry), key_path.c_str());
         fflush(stdout);
         wait_for_stop();

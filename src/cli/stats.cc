@@ -405,7 +405,7 @@ int stats_main(const spec::Command& command, int argc, char** argv) {
     std::string group = words.empty() ? "" : words[0];
 
     Session session;
-    code = open_session(options, &session);
+    code = open_session(options, &session, "stats");
     if (code != kExitOk) return code;
     bool screen = seconds && !options.json && isatty(STDOUT_FILENO);
     std::vector<Section> previous;
