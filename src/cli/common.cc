@@ -168,10 +168,7 @@ int find_registry_key(const char* command, const char* given, bool insecure, int
     }
     char buffer[ZGM_KEY_SIZE];
     if (text) {
-        if (zgm_key_read(text, buffer) != 0) {
-            fprintf(stderr, "zgm %s: %s: %s\n", command, where.c_str(), zgm_strerror());
-            return kExitUsage;
-        }
+        if (zgm_key_read(text, buffer) != 0) return bad_value(command, where, zgm_strerror());
         *key = buffer;
         return kExitOk;
     }
