@@ -542,9 +542,16 @@ void test_a_bad_config_file_stops_the_server_naming_file_line_and_key(void** sta
         Result unbound = test::run(role.argv);
         assert_int_equal(unbound.status, 1);
         assert_non_null(
-            strstr(unbound.err.c_str(),
-                   (config + role.line + ": bind: cannot bind tcp://192.0.2.1:*").c_str()));
+            strstr(unbound.err.c_str(), (config + role.line +
+                                         ": bind: cannot bind tcp://192.0.2.1:*: not an "
+                                         "address of this machine")
+                                            .c_str()));
     }
+    //  A host name that is no address or interface here (libzmq: "No such device").
+    Result unnamed = test::run({"registry", "--insecure", "--bind", "tcp://nonexistent.invalid:*"});
+    assert_int_equal(unnamed.status, 1);
+    assert_non_null(strstr(unnamed.err.c_str(), "--bind: cannot bind tcp://nonexistent.invalid:*: "
+                                                "no address or interface of this machine"));
 }
 
 //  The "DEVICE:INODE" systemd puts in JOURNAL_STREAM for the file at path.

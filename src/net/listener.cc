@@ -92,6 +92,14 @@ bool Listener::set(const std::string& name, const std::string& value, Error* cod
     return true;
 }
 
+//  Why a bind failed, in the terms of what was given: libzmq says "No such device" for a
+//  host name that is not one of this machine's addresses or interfaces.
+static const char* bind_error_text(int error) {
+    if (error == ENODEV) return "no address or interface of this machine has that name";
+    if (error == EADDRNOTAVAIL) return "not an address of this machine";
+    return zmq_strerror(error);
+}
+
 int Listener::bind(zsock_t* pipe, const std::string& endpoint, std::string* bound) {
     std::string problem = endpoint_problem(endpoint);
     if (!problem.empty()) {
@@ -116,7 +124,7 @@ int Listener::bind(zsock_t* pipe, const std::string& endpoint, std::string* boun
     int error = port < 0 ? zmq_errno() : 0;
     if (port >= 0)
         ZGM_LOG("%s: listening on %s, key %s", who_, bound->c_str(), keys_.public_txt.c_str());
-    zsock_send(pipe, "iis", port, error, port < 0 ? zmq_strerror(error) : "");
+    zsock_send(pipe, "iis", port, error, port < 0 ? bind_error_text(error) : "");
     return port;
 }
 
