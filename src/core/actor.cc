@@ -8,6 +8,7 @@
 */
 #include "core/actor.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -46,7 +47,14 @@ void start_czmq() {
     static std::once_flag once;
     //  zsys_init registers CZMQ's exit handler; this one, registered after it, runs before.
     std::call_once(once, [] {
+        struct sigaction before, after;
+        sigaction(SIGINT, nullptr, &before);
         zsys_init();
+        //  CZMQ, started here first, takes SIGINT and SIGTERM with a handler that only sets
+        //  zsys_interrupted: a program using zgm could no longer be stopped by either. They
+        //  go back to what the program had (one that started CZMQ itself keeps its choice).
+        sigaction(SIGINT, nullptr, &after);
+        if (after.sa_handler != before.sa_handler) zsys_handler_set(nullptr);
         atexit(destroy_live);
     });
 }
