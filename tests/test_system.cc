@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 using test::Cluster;
@@ -163,6 +164,38 @@ void test_a_restarted_registry_knows_every_group_once_its_servers_say_so(void** 
                       (long long)(zgm::mono_ms() - restarted));
         assert_int_equal(count, 3);
         free(groups);
+    }
+    test::remove_tree(dir);
+}
+
+//  An ipc:// registry that is not there: no socket file, or one that a registry which
+//  stopped left (libzmq does not remove it), where nothing listens. Each is said within about
+//  a second with its reason; the second waited out the call's timeout ("did not answer").
+void test_an_ipc_registry_that_is_not_there_is_said_so_within_a_second(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    std::string stale = dir + "/stale.ipc";
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un address = {};
+    address.sun_family = AF_UNIX;
+    snprintf(address.sun_path, sizeof address.sun_path, "%s", stale.c_str());
+    assert_int_equal(bind(fd, (struct sockaddr*)&address, sizeof address), 0);
+    close(fd);
+    struct {
+        std::string endpoint;
+        const char* reason;
+    } cases[] = {{"ipc://" + dir + "/missing.ipc", "no such socket file"},
+                 {"ipc://" + stale, "connection refused"}};
+    for (const auto& ipc : cases) {
+        zgm_user_t* user = zgm_user_new("ipc");
+        assert_ok(zgm_user_connect(user, ipc.endpoint.c_str(), zgm_user_id(user)));
+        zgm_user_set_timeout(user, 10000);
+        int64_t start = zgm::mono_ms();
+        assert_int_equal(zgm_user_join(user, "general"), -1);
+        if (zgm_errno() != ZGM_EUNREACHABLE || !strstr(zgm_strerror(), ipc.reason))
+            fail_msg("%s: %d %s", ipc.endpoint.c_str(), zgm_errno(), zgm_strerror());
+        assert_true(zgm::mono_ms() - start < 1500);
+        zgm_user_destroy(&user);
     }
     test::remove_tree(dir);
 }
@@ -711,6 +744,7 @@ int main(void) {
         cmocka_unit_test(test_user_away_catches_up_exactly_once),
         cmocka_unit_test(test_advertised_endpoint_is_reachable_address_or_the_override),
         cmocka_unit_test(test_calls_fail_clearly_and_quickly),
+        cmocka_unit_test(test_an_ipc_registry_that_is_not_there_is_said_so_within_a_second),
         cmocka_unit_test(test_server_connect_without_a_registry_times_out_and_keeps_trying),
         cmocka_unit_test(test_a_send_with_another_senders_message_id_is_refused_and_not_stored),
         cmocka_unit_test(test_server_stats_through_the_api_name_every_group),

@@ -18,7 +18,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace zgm {
@@ -181,9 +181,20 @@ std::string Link::unreachable_reason() {
 //  Tries the endpoint the way libzmq would, to learn what stops it.
 std::string Link::probe() const {
     if (endpoint_.compare(0, 6, "ipc://") == 0) {
-        struct stat info;
-        if (stat(endpoint_.c_str() + 6, &info) != 0)
-            return std::string("no such socket file: ") + strerror(errno);
+        //  A file left by a server that stopped (libzmq leaves it) refuses the connection.
+        struct sockaddr_un address = {};
+        std::string path = endpoint_.substr(6);
+        if (path.empty() || path.size() >= sizeof address.sun_path) return "";
+        address.sun_family = AF_UNIX;
+        memcpy(address.sun_path, path.data(), path.size());
+        int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) return "";
+        int error = ::connect(fd, (struct sockaddr*)&address, sizeof address) == 0 ? 0 : errno;
+        ::close(fd);
+        if (error == ENOENT) return "no such socket file";
+        if (error == ECONNREFUSED) return "connection refused (no process listens on the file)";
+        if (error == EACCES || error == ENOTSOCK || error == ENOTDIR)
+            return std::string("cannot connect to the file: ") + strerror(error);
         return "";
     }
     if (endpoint_.compare(0, 6, "tcp://") != 0) return "";
