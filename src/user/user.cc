@@ -37,14 +37,11 @@ namespace zgm {
 
 namespace {
 
-constexpr int kRefreshMs = 2000;      //  FOLLOW keep-alive, per group server (protocol.md)
-constexpr int kFirstAttemptMs = 2000; //  how long an attempt waits for its reply, doubling
-                                      //  (a connection that drops lapses it at once)
-constexpr int kMaxAttemptMs = 4000;   //  up to this
-constexpr int kReresolveMs = 1000;    //  a call waiting for a connection asks the registry
-//  What a call says when its time ran out while the registry relearned its groups (as the
-//  registry words its 503).
-const char* const kStillLearning = "the registry has just started and is still learning its groups";
+constexpr int kRefreshMs = 2000;         //  FOLLOW keep-alive, per group server (protocol.md)
+constexpr int kFirstAttemptMs = 2000;    //  how long an attempt waits for its reply, doubling
+                                         //  (a connection that drops lapses it at once)
+constexpr int kMaxAttemptMs = 4000;      //  up to this
+constexpr int kReresolveMs = 1000;       //  a call waiting for a connection asks the registry
 constexpr int kUnreachableAfterMs = 500; //  a registry never reached for this long is probed
 constexpr int kInternalTimeoutMs = 3000; //  keep-alives, catch-ups, the actor's own resolves
 constexpr int kTickMs = 20;       //  how often waits and deadlines are looked at while calls wait
@@ -56,6 +53,9 @@ constexpr int kCatchUpsPerServer = 8;    //  catch-up FETCHes in flight per grou
 constexpr size_t kFetchAhead = 4;        //  pages of a long fetch asked for at once
 constexpr uint32_t kFirstPage = 1000;    //  records the first page of a fetch asks for at most
 constexpr uint64_t kFollowNow = UINT64_MAX;
+//  What a call says when its time ran out while the registry relearned its groups (as the
+//  registry words its 503).
+const char* const kStillLearning = "the registry has just started and is still learning its groups";
 
 //  Whether a call or a send waiting for its group server's connection should ask the
 //  registry again where the group is served (the server may have come back at another
