@@ -168,6 +168,44 @@ void test_a_restarted_registry_knows_every_group_once_its_servers_say_so(void** 
     test::remove_tree(dir);
 }
 
+//  A user started before its registry (a service that came up a moment before it): a send
+//  waiting for its outcome says at once that the registry cannot be reached, as every call
+//  does; an asynchronous one, which nobody waits for, waits out its time and is stored once
+//  the registry is up.
+void test_an_async_send_waits_for_a_registry_that_comes_up_in_time(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    std::string key = dir + "/registry.cert", identity = dir + "/early.key";
+    {
+        Cluster cluster(key.c_str());
+        cluster.add_server(NULL, {"early"});
+        zgm_user_t* first = zgm_user_new_with_key("early", identity.c_str());
+        assert_ok(zgm_user_connect(first, cluster.endpoint().c_str(), cluster.key()));
+        assert_ok(zgm_user_join(first, "early"));
+        zgm_user_destroy(&first);
+        cluster.stop_registry();
+
+        zgm_user_t* user = zgm_user_new_with_key("early", identity.c_str());
+        assert_ok(zgm_user_connect(user, cluster.endpoint().c_str(), cluster.key()));
+        zgm_user_set_timeout(user, 30000);
+        assert_int_equal(zgm_user_send(user, "early", "waited", 6, NULL, NULL, NULL), -1);
+        assert_int_equal(zgm_errno(), ZGM_EUNREACHABLE);
+        //  Past the point where the registry is taken for unreachable.
+        char id[ZGM_MSG_ID_SIZE] = "";
+        assert_ok(zgm_user_send_async(user, "early", "handed over", 11, id));
+        size_t count = 0;
+        assert_null(zgm_user_groups(user, &count));
+        assert_int_equal(zgm_errno(), ZGM_EUNREACHABLE);
+        cluster.start_registry(key.c_str());
+        zgm_sent_t sent;
+        assert_ok(zgm_user_sent(user, &sent, 30000 * test::slowdown()));
+        if (sent.error != 0) fail_msg("the early send: %d %s", sent.error, sent.reason);
+        assert_string_equal(sent.msg_id, id);
+        zgm_user_destroy(&user);
+    }
+    test::remove_tree(dir);
+}
+
 //  An ipc:// registry that is not there: no socket file, or one that a registry which
 //  stopped left (libzmq does not remove it), where nothing listens. Each is said within about
 //  a second with its reason; the second waited out the call's timeout ("did not answer").
@@ -745,6 +783,7 @@ int main(void) {
         cmocka_unit_test(test_advertised_endpoint_is_reachable_address_or_the_override),
         cmocka_unit_test(test_calls_fail_clearly_and_quickly),
         cmocka_unit_test(test_an_ipc_registry_that_is_not_there_is_said_so_within_a_second),
+        cmocka_unit_test(test_an_async_send_waits_for_a_registry_that_comes_up_in_time),
         cmocka_unit_test(test_server_connect_without_a_registry_times_out_and_keeps_trying),
         cmocka_unit_test(test_a_send_with_another_senders_message_id_is_refused_and_not_stored),
         cmocka_unit_test(test_server_stats_through_the_api_name_every_group),

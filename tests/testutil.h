@@ -272,10 +272,15 @@ public:
     //  (key_file, as given to the constructor), trusting the same servers.
     //  also_trusted: keys it trusts beside the servers' (a server that is down).
     void restart_registry(const char* key_file, const std::vector<std::string>& also_trusted = {}) {
+        stop_registry();
+        start_registry(key_file, also_trusted);
+    }
+    //  The registry gone (its port free), until start_registry brings it back on that port.
+    void stop_registry() { zgm_registry_destroy(&registry_); }
+    void start_registry(const char* key_file, const std::vector<std::string>& also_trusted = {}) {
         std::vector<std::string> trusted = also_trusted;
         for (zgm_server_t* server : servers_)
             if (server) trusted.push_back(zgm_server_key(server));
-        zgm_registry_destroy(&registry_);
         registry_ = zgm_registry_new();
         assert_int_equal(zgm_registry_set_key(registry_, key_file), 0);
         for (const std::string& key : trusted)

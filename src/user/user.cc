@@ -1143,6 +1143,7 @@ public:
         outstanding_.erase(pending.group.empty() ? pending.server : pending.group);
         if (stage_ == kListing) {
             if (message.id == proto::kGroups && message.complete) {
+                last_why_.clear(); //  the registry has learned its groups since
                 for (proto::GroupRecord& record : message.groups) {
                     after_ = record.name;
                     user_.set_route(record.name, record.endpoint, record.server);
@@ -2322,13 +2323,16 @@ std::string UserActor::registry_never_reached() {
 //  so it is read up to its first send still in time (a send given a shorter timeout later
 //  waits, at most, for the one before it).
 void UserActor::expire_sends(int64_t now) {
-    //  A send with nowhere to go, and a registry never reached to ask, ends at once.
+    //  A send waiting for its outcome with nowhere to go, and a registry never reached to
+    //  ask, ends at once, as every other call does. An asynchronous one, which nobody waits
+    //  for, waits out its time: a service may start a moment before its registry.
     bool never_reached = !sends_.empty() && !registry_never_reached().empty();
     for (auto& entry : sends_) {
         auto& queue = entry.second.queue;
         for (auto it = queue.begin(); it != queue.end();) {
             ServerConn* conn = server(route_of(entry.first));
-            if (now < (*it)->deadline_ms && !(never_reached && !conn && !(*it)->unanswered)) break;
+            bool unroutable = never_reached && !conn && (*it)->call && !(*it)->unanswered;
+            if (now < (*it)->deadline_ms && !unroutable) break;
             std::unique_ptr<OutgoingSend> send = std::move(*it);
             it = queue.erase(it);
             if (send->unanswered) {
