@@ -206,9 +206,10 @@ void test_an_async_send_waits_for_a_registry_that_comes_up_in_time(void** state)
     test::remove_tree(dir);
 }
 
-//  An ipc:// registry that is not there: no socket file, or one that a registry which
-//  stopped left (libzmq does not remove it), where nothing listens. Each is said within about
-//  a second with its reason; the second waited out the call's timeout ("did not answer").
+//  An ipc:// registry that is not there: no socket file, one that a registry which stopped
+//  left (libzmq does not remove it), a path that is no socket, an abstract name nothing
+//  listens on. Each is said within about a second with its reason; the stale file waited
+//  out the call's timeout ("did not answer").
 void test_an_ipc_registry_that_is_not_there_is_said_so_within_a_second(void** state) {
     (void)state;
     std::string dir = test::make_temp_dir();
@@ -223,7 +224,11 @@ void test_an_ipc_registry_that_is_not_there_is_said_so_within_a_second(void** st
         std::string endpoint;
         const char* reason;
     } cases[] = {{"ipc://" + dir + "/missing.ipc", "no such socket file"},
-                 {"ipc://" + stale, "connection refused"}};
+                 {"ipc://" + stale, "connection refused (no process listens on the file)"},
+                 {"ipc://" + dir, "not a socket file"},
+                 //  Linux's abstract names: no file (it said "no such socket file").
+                 {"ipc://@zgm-test-absent-" + std::to_string(getpid()),
+                  "connection refused (nothing listens on that abstract name)"}};
     for (const auto& ipc : cases) {
         zgm_user_t* user = zgm_user_new("ipc");
         assert_ok(zgm_user_connect(user, ipc.endpoint.c_str(), zgm_user_id(user)));

@@ -13,11 +13,13 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -182,18 +184,29 @@ std::string Link::unreachable_reason() {
 std::string Link::probe() const {
     if (endpoint_.compare(0, 6, "ipc://") == 0) {
         //  A file left by a server that stopped (libzmq leaves it) refuses the connection.
+        //  "@name" is Linux's abstract namespace: no file, its first byte 0.
         struct sockaddr_un address = {};
         std::string path = endpoint_.substr(6);
         if (path.empty() || path.size() >= sizeof address.sun_path) return "";
+        bool abstract = path[0] == '@';
+        struct stat info;
+        if (!abstract && stat(path.c_str(), &info) == 0 && !S_ISSOCK(info.st_mode))
+            return "not a socket file: " + path;
         address.sun_family = AF_UNIX;
         memcpy(address.sun_path, path.data(), path.size());
+        if (abstract) address.sun_path[0] = '\0';
+        socklen_t length = abstract
+                               ? (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path.size())
+                               : (socklen_t)sizeof address;
         int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) return "";
-        int error = ::connect(fd, (struct sockaddr*)&address, sizeof address) == 0 ? 0 : errno;
+        int error = ::connect(fd, (struct sockaddr*)&address, length) == 0 ? 0 : errno;
         ::close(fd);
         if (error == ENOENT) return "no such socket file";
-        if (error == ECONNREFUSED) return "connection refused (no process listens on the file)";
-        if (error == EACCES || error == ENOTSOCK || error == ENOTDIR)
+        if (error == ECONNREFUSED)
+            return abstract ? "connection refused (nothing listens on that abstract name)"
+                            : "connection refused (no process listens on the file)";
+        if (error == EACCES || error == ENOTDIR)
             return std::string("cannot connect to the file: ") + strerror(error);
         return "";
     }
