@@ -125,6 +125,11 @@ enum Status : uint16_t {
     kStorage = 507,     //  the store failed (disk full, I/O error); nothing was stored
 };
 
+//  The reason of a registry's 503 while it learns its groups, and what a user's call says
+//  when its time runs out before the registry has.
+constexpr const char* kStillLearning =
+    "the registry has just started and is still learning its groups";
+
 //  A frame received from a socket, alive as long as records point into it. recv gives a frame
 //  whose bytes libzmq kept inside the zmq_msg_t (a small one) a buffer of its own, so views
 //  into data() stay valid when the Frame, or the Message holding it, moves.

@@ -646,8 +646,7 @@ void Registry::on_resolve(const std::string& from, const proto::Message& request
                                 away_reason(request.group, away->second), 1000);
     if (!complete())
         return responder_.error(from, request.request_id, proto::kUnavailable,
-                                "the registry has just started and is still learning its groups",
-                                learning_retry_ms());
+                                proto::kStillLearning, learning_retry_ms());
     //  A CREATE under way or in doubt holds the name: its group server may yet create it (a
     //  JOIN right after an unanswered CREATE was told there is no such group).
     if (pending_create(request.group) || doubtful_.count(request.group))
@@ -732,8 +731,7 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
     //  has not registered again since a restart may hold it.
     if (!complete())
         return responder_.error(from, request.request_id, proto::kUnavailable,
-                                "the registry has just started and is still learning its groups",
-                                learning_retry_ms());
+                                proto::kStillLearning, learning_retry_ms());
     //  The chosen server takes it; one that cannot be sent the HOST (its connection gone,
     //  its queue full) is marked as one that did not answer, and the next is tried.
     int64_t now = mono_ms();

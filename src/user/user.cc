@@ -53,9 +53,6 @@ constexpr int kCatchUpsPerServer = 8;    //  catch-up FETCHes in flight per grou
 constexpr size_t kFetchAhead = 4;        //  pages of a long fetch asked for at once
 constexpr uint32_t kFirstPage = 1000;    //  records the first page of a fetch asks for at most
 constexpr uint64_t kFollowNow = UINT64_MAX;
-//  What a call says when its time ran out while the registry relearned its groups (as the
-//  registry words its 503).
-const char* const kStillLearning = "the registry has just started and is still learning its groups";
 
 //  Whether a call or a send waiting for its group server's connection should ask the
 //  registry again where the group is served (the server may have come back at another
@@ -542,7 +539,8 @@ private:
     }
     void tick(int64_t now) override {
         if (done_) return;
-        if (now >= deadline_ms_ && waiting_) return finish(Error::kUnavailable, kStillLearning);
+        if (now >= deadline_ms_ && waiting_)
+            return finish(Error::kUnavailable, proto::kStillLearning);
         if (waiting_ && now >= wait_until_) {
             waiting_ = false;
             again();
@@ -1152,7 +1150,7 @@ public:
                 if (!message.more || message.groups.empty()) stage_ = kAsking;
             } else if (message.id == proto::kGroups) {
                 hold_until_ = mono_ms() + 200; //  a registry relearning its groups
-                held(Error::kUnavailable, kStillLearning);
+                held(Error::kUnavailable, proto::kStillLearning);
                 listed_.clear();
                 after_.clear();
             } else if (message.id == proto::kError) {
@@ -2330,11 +2328,12 @@ void UserActor::expire_sends(int64_t now) {
     for (auto& entry : sends_) {
         auto& queue = entry.second.queue;
         for (auto it = queue.begin(); it != queue.end();) {
-            ServerConn* conn = server(route_of(entry.first));
-            bool unroutable = never_reached && !conn && (*it)->call && !(*it)->unanswered;
+            bool unroutable = never_reached && (*it)->call && !(*it)->unanswered &&
+                              !server(route_of(entry.first));
             if (now < (*it)->deadline_ms && !unroutable) break;
             std::unique_ptr<OutgoingSend> send = std::move(*it);
             it = queue.erase(it);
+            ServerConn* conn = server(route_of(entry.first));
             if (send->unanswered) {
                 complete_in_doubt(std::move(send), " in time");
                 continue;
