@@ -206,6 +206,45 @@ void test_an_async_send_waits_for_a_registry_that_comes_up_in_time(void** state)
     test::remove_tree(dir);
 }
 
+//  A registry that refused a user's handshake (at its --max-connections, or as it stopped)
+//  and then went away: a call says within about a second that nothing listens there. The
+//  refusal stayed the reason until a handshake succeeded, and a call rode it out to its
+//  timeout: under load, a user that connected while its registry was stopping did.
+void test_a_registry_that_refused_and_went_away_is_said_so_within_a_second(void** state) {
+    (void)state;
+    zgm_registry_t* registry = zgm_registry_new();
+    assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_CONNECTIONS, 1));
+    assert_ok(zgm_registry_set_expiry(registry, 200));
+    int port = zgm_registry_bind(registry, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    std::string endpoint = test::local_endpoint(port), key = zgm_registry_key(registry);
+    //  The one connection the registry takes.
+    zgm_user_t* holder = zgm_user_new("holder");
+    assert_ok(zgm_user_connect(holder, endpoint.c_str(), key.c_str()));
+    zgm_user_set_timeout(holder, 30000);
+    size_t count = 0;
+    zgm_group_t* groups = zgm_user_groups(holder, &count);
+    if (!groups) fail_msg("the holder's groups: %s", zgm_strerror());
+    free(groups);
+    zgm_user_t* user = zgm_user_new("refused");
+    assert_ok(zgm_user_connect(user, endpoint.c_str(), key.c_str()));
+    zgm_user_set_timeout(user, 1000);
+    assert_null(zgm_user_groups(user, &count));
+    if (!strstr(zgm_strerror(), "refused the connection (it has too many"))
+        fail_msg("a call to a full registry: %s", zgm_strerror());
+    zgm_user_destroy(&holder);
+    zgm_registry_destroy(&registry);
+    zgm_user_set_timeout(user, 60000);
+    int64_t start = zgm::mono_ms();
+    assert_null(zgm_user_groups(user, &count));
+    int64_t took = zgm::mono_ms() - start;
+    print_message("# the call said so in %lld ms: %s\n", (long long)took, zgm_strerror());
+    assert_int_equal(zgm_errno(), ZGM_EUNREACHABLE);
+    assert_null(strstr(zgm_strerror(), "too many"));
+    assert_true(took < 3000 * test::slowdown());
+    zgm_user_destroy(&user);
+}
+
 //  An ipc:// registry that is not there: no socket file, one that a registry which stopped
 //  left (libzmq does not remove it), a path that is no socket, an abstract name nothing
 //  listens on. Each is said within about a second with its reason; the stale file waited
@@ -789,6 +828,7 @@ int main(void) {
         cmocka_unit_test(test_calls_fail_clearly_and_quickly),
         cmocka_unit_test(test_an_ipc_registry_that_is_not_there_is_said_so_within_a_second),
         cmocka_unit_test(test_an_async_send_waits_for_a_registry_that_comes_up_in_time),
+        cmocka_unit_test(test_a_registry_that_refused_and_went_away_is_said_so_within_a_second),
         cmocka_unit_test(test_server_connect_without_a_registry_times_out_and_keeps_trying),
         cmocka_unit_test(test_a_send_with_another_senders_message_id_is_refused_and_not_stored),
         cmocka_unit_test(test_server_stats_through_the_api_name_every_group),

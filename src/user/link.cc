@@ -126,7 +126,11 @@ bool Link::handle_monitor() {
             up_ = false;
             break;
         case ZMQ_EVENT_CLOSED:
+            //  A connection attempt that failed (libzmq's connecter closed it): nothing
+            //  listens now, so a refusal heard before, by a server that was stopping, is
+            //  no longer the reason (a call went on waiting for it to its timeout).
             up_ = false;
+            refused_ = false;
             break;
         case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
             //  libzmq will not try this connection again: a new socket will, soon.
