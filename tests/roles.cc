@@ -6,13 +6,13 @@
     the public C API only.
 
     Usage: zgm_test_roles [--insecure] [--verbose] [--nofile N] [--data DIR]
-                          [--no-registry] [--no-server] [--group NAME]...
+                          [--no-registry] [--no-server] [--group NAME[,OWNER]]...
                           [--registry-limit NAME=VALUE]... [--server-limit NAME=VALUE]...
            zgm_test_roles --flood ENDPOINT SERVER_KEY CURVE TCP
     NAME is rate, connections, frame, groups, groups-per-owner, members, follows,
     follower-bytes or recent-bytes (zgm_limit_t). The group server hosts the open groups
-    named, with no owner; with a registry it trusts the server and the server registers
-    there.
+    named, each with the owner key given after a comma or with none; with a registry it
+    trusts the server and the server registers there.
     Prints "registry ENDPOINT KEY" and "server ENDPOINT KEY" for what it runs, then "ready",
     and runs until SIGTERM or SIGINT.
 
@@ -268,9 +268,15 @@ int main(int argc, char** argv) {
         for (const auto& entry : server_limits)
             if (zgm_server_set_limit(server, entry.first, entry.second) != 0)
                 return failed("group server limit");
-        for (const std::string& group : groups)
-            if (zgm_server_add(server, group.c_str(), NULL, ZGM_POLICY_OPEN) != 0)
+        for (const std::string& group : groups) {
+            //  NAME, or NAME,OWNER (a public key: Z85 has no comma).
+            size_t comma = group.find(',');
+            std::string name = group.substr(0, comma);
+            std::string owner = comma == std::string::npos ? "" : group.substr(comma + 1);
+            if (zgm_server_add(server, name.c_str(), owner.empty() ? NULL : owner.c_str(),
+                               ZGM_POLICY_OPEN) != 0)
                 return failed("group");
+        }
         int port = zgm_server_bind(server, "tcp://127.0.0.1:*");
         if (port <= 0) return failed("group server bind");
         if (registry) {
