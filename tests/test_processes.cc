@@ -547,6 +547,37 @@ void test_a_bad_config_file_stops_the_server_naming_file_line_and_key(void** sta
                                          "address of this machine")
                                             .c_str()));
     }
+    //  Keys and key files from the file are named by their line too (they were named as
+    //  options: "--admin ..."), and a key cut short by a '#' (which starts a comment) is
+    //  said to need quotes, not taken as a file that is not there.
+    struct {
+        std::vector<std::string> argv;
+        std::string text, said;
+    } keys[] = {
+        {{"registry", "--config", config},
+         "registry\n    bind = tcp://127.0.0.1:*\n    admin = "
+         "ew]AC{U#Ia&wGQk]Z0=YGEr8{9{h{PPc2pYf/Fwp\n",
+         ":3: admin: a '#' right after a value starts a comment"},
+        {{"registry", "--config", config},
+         "registry\n    bind = tcp://127.0.0.1:*\n    trust = " + s->dir + "/nowhere\n",
+         ":3: trust " + s->dir + "/nowhere: "},
+        {{"registry", "--config", config},
+         "registry\n    bind = tcp://127.0.0.1:*\n    admin = notakey\n",
+         ":3: admin notakey: "},
+        {{"server", "--config", config, "--memory"},
+         "server\n    group = general\n    owner = bogus\n",
+         ":3: owner: "},
+        {{"server", "--config", config, "--memory"},
+         "server\n    group = general\n    registry-key = notakey\n",
+         ":3: registry-key: "},
+    };
+    for (const auto& key : keys) {
+        write_file(config, key.text);
+        Result refused = test::run(key.argv, {}, 20000);
+        if (refused.status == 0 || !strstr(refused.err.c_str(), (config + key.said).c_str()))
+            fail_msg("%s: exit %d, said: %s", key.said.c_str(), refused.status,
+                     refused.err.c_str());
+    }
     //  A host name that is no address or interface here (libzmq: "No such device").
     Result unnamed = test::run({"registry", "--insecure", "--bind", "tcp://nonexistent.invalid:*"});
     assert_int_equal(unnamed.status, 1);

@@ -77,14 +77,14 @@ std::string dir_of(const std::string& path);
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
 
-//  The registry's public key a group server or a user connects with: `given` (--registry-key),
-//  else $ZGM_REGISTRY_KEY, else the certificate the local registry wrote
-//  (default_registry_key_file; waited for up to wait_ms when missing, for a registry started
-//  a moment ago). A key is its text or a certificate file. Sets *key to the key's text (empty
-//  when insecure and none was found) and returns kExitOk, or prints why not ("zgm COMMAND:
-//  ...") and returns an exit code.
-int find_registry_key(const char* command, const char* given, bool insecure, int wait_ms,
-                      std::string* key);
+//  The registry's public key a group server or a user connects with: `given` (--registry-key,
+//  or a configuration file's line: given_where names it), else $ZGM_REGISTRY_KEY, else the
+//  certificate the local registry wrote (default_registry_key_file; waited for up to wait_ms
+//  when missing, for a registry started a moment ago). A key is its text or a certificate
+//  file. Sets *key to the key's text (empty when insecure and none was found) and returns
+//  kExitOk, or prints why not ("zgm COMMAND: ...") and returns an exit code.
+int find_registry_key(const char* command, const char* given, const std::string& given_where,
+                      bool insecure, int wait_ms, std::string* key);
 
 //  The user's identity: a key pair in a CZMQ certificate (path, path_secret) whose "name"
 //  metadata is the display name.

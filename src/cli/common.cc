@@ -155,14 +155,14 @@ bool is_directory(const std::string& path) {
     return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
 }
 
-int find_registry_key(const char* command, const char* given, bool insecure, int wait_ms,
-                      std::string* key) {
+int find_registry_key(const char* command, const char* given, const std::string& given_where,
+                      bool insecure, int wait_ms, std::string* key) {
     key->clear();
     const char* from_env = getenv("ZGM_REGISTRY_KEY");
     std::string where;
     const char* text = nullptr;
     if (given) {
-        text = given, where = "--registry-key";
+        text = given, where = given_where;
     } else if (from_env && *from_env) {
         text = from_env, where = "ZGM_REGISTRY_KEY";
     }
@@ -409,7 +409,8 @@ int open_session(const UserOptions& options, Session* session, const char* comma
     int code = open_identity_only(options, session);
     if (code != kExitOk) return code;
     std::string registry_key;
-    code = find_registry_key(command, options.registry_key, options.insecure, 0, &registry_key);
+    code = find_registry_key(command, options.registry_key, "--registry-key", options.insecure, 0,
+                             &registry_key);
     if (code != kExitOk) return code;
     session->registry_key = registry_key;
     const Identity& identity = session->identity;

@@ -41,6 +41,17 @@ std::vector<int> node_lines(const std::string& text) {
     return lines;
 }
 
+//  Whether a key's line has a '#' right after a character of an unquoted value: ZPL starts a
+//  comment there, and the value is cut short (a key's text often holds a '#').
+bool cut_by_comment(const std::string& line) {
+    size_t equals = line.find('=');
+    if (equals == std::string::npos) return false;
+    size_t value = line.find_first_not_of(' ', equals + 1);
+    if (value == std::string::npos || line[value] == '"' || line[value] == '\'') return false;
+    size_t hash = line.find('#', value);
+    return hash != std::string::npos && hash > value && line[hash - 1] != ' ';
+}
+
 //  Loads text with zconfig. On a syntax error returns NULL with the line and zconfig's
 //  reason, which zconfig prints to stdout ("... E (zconfig): (7) indent 4 spaces at once"):
 //  stdout goes to a temporary file meanwhile.
@@ -126,9 +137,11 @@ bool ConfigFile::parse(const std::string& path, const std::string& text, std::st
     path_ = path;
     sections_.clear();
     int number = 1;
+    std::vector<std::string> raw_lines{""}; //  by number, from 1
     for (size_t start = 0; start < text.size(); number++) {
         size_t end = text.find('\n', start);
         if (end == std::string::npos) end = text.size();
+        raw_lines.push_back(text.substr(start, end - start));
         if (end - start > kMaxLine) {
             *error = path + ":" + std::to_string(number) + ": a line of over 1000 bytes";
             return false;
@@ -180,6 +193,10 @@ bool ConfigFile::parse(const std::string& path, const std::string& text, std::st
             std::string problem;
             if (!spec || !spec->in_config) {
                 problem = "unknown key in section " + section.name;
+            } else if (key.line > 0 && key.line < (int)raw_lines.size() &&
+                       cut_by_comment(raw_lines[key.line])) {
+                problem = "a '#' right after a value starts a comment and cuts the value short "
+                          "(key text often holds one): quote the value, \"like this\"";
             } else if (zconfig_child(item)) {
                 problem = "a key has no keys below it";
             } else if (!spec->has_value()) {

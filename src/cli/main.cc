@@ -184,7 +184,9 @@ int set_up_registry(zgm_registry_t* registry, const Args& args, const Reporter& 
     *key_path = key_file(args, default_registry_key_file(), report);
     if (key_path->empty()) return kExitRefused;
     if (zgm_registry_set_key(registry, key_path->c_str()) != 0) {
-        report.say(zgm::kLogError, "--key %s: %s", key_path->c_str(), zgm_strerror());
+        //  Where the path came from: an option, a configuration file's line, or the default.
+        std::string where = args.has("key") ? args.where("key") + " " : "";
+        report.say(zgm::kLogError, "%s%s: %s", where.c_str(), key_path->c_str(), zgm_strerror());
         return kExitRefused;
     }
     std::vector<std::string> trusted = args.values("trust");
@@ -201,13 +203,15 @@ int set_up_registry(zgm_registry_t* registry, const Args& args, const Reporter& 
         int rc = is_directory(trust) ? zgm_registry_trust_dir(registry, trust.c_str())
                                      : zgm_registry_trust(registry, trust.c_str());
         if (rc != 0) {
-            report.say(zgm::kLogError, "--trust %s: %s", trust.c_str(), zgm_strerror());
+            std::string where = args.has("trust") ? args.where("trust", trust) + " " : "";
+            report.say(zgm::kLogError, "%s%s: %s", where.c_str(), trust.c_str(), zgm_strerror());
             return server_failure();
         }
     }
     for (const std::string& admin : args.values("admin"))
         if (zgm_registry_add_admin(registry, admin.c_str()) != 0) {
-            report.say(zgm::kLogError, "--admin %s: %s", admin.c_str(), zgm_strerror());
+            report.say(zgm::kLogError, "%s %s: %s", args.where("admin", admin).c_str(),
+                       admin.c_str(), zgm_strerror());
             return server_failure();
         }
     const Limit limits[] = {{"max-rate", ZGM_LIMIT_RATE},
@@ -428,7 +432,7 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     if (const char* owner = args.value("owner")) {
         char key[ZGM_KEY_SIZE];
         if (zgm_key_read(owner, key) != 0)
-            return usage_error(command.name, std::string("--owner: ") + zgm_strerror());
+            return bad_value(command.name, args.where("owner"), zgm_strerror());
         settings.owner = key;
     }
     settings.policy = strcmp(args.value_or_default("policy"), "members") == 0 ? ZGM_POLICY_MEMBERS
@@ -456,8 +460,8 @@ int server_main(const spec::Command& command, int argc, char** argv) {
 
     Reporter report{command.name, true};
     std::string registry_key;
-    code = find_registry_key(command.name, args.value("registry-key"), settings.insecure, 2000,
-                             &registry_key);
+    code = find_registry_key(command.name, args.value("registry-key"), args.where("registry-key"),
+                             settings.insecure, 2000, &registry_key);
     if (code != kExitOk) return code;
     settings.key_file = key_file(args, default_server_key_file(instance), report);
     if (settings.key_file.empty()) return kExitRefused;
