@@ -332,10 +332,25 @@ void test_key_files_keep_the_secret_key_private(void** state) {
         assert_null(zgm_user_new_with_key("bob", bob_path.c_str()));
         zgm_server_t* server = zgm_server_new(NULL);
         assert_int_equal(zgm_server_set_key(server, bob_path.c_str()), -1);
+        //  Said as such (it said "is there and is not a certificate").
+        if (!strstr(zgm_strerror(), "is a public certificate; its secret key"))
+            fail_msg("a public certificate alone: %s", zgm_strerror());
         zgm_server_destroy(&server);
         zgm_registry_t* registry = zgm_registry_new();
         assert_int_equal(zgm_registry_set_key(registry, bob_path.c_str()), -1);
         zgm_registry_destroy(&registry);
+        //  FILE copied over from another pair: not one key pair, refused (the role took
+        //  FILE_secret's key, and gave FILE's name beside it).
+        std::string carol_path = dir + "/carol.cert", dave_path = dir + "/dave.cert";
+        assert_ok(zgm_keygen(carol_path.c_str(), "carol"));
+        assert_ok(zgm_keygen(dave_path.c_str(), "dave"));
+        assert_int_equal(rename(dave_path.c_str(), carol_path.c_str()), 0);
+        assert_null(zgm_user_new_with_key("carol", carol_path.c_str()));
+        server = zgm_server_new(NULL);
+        assert_int_equal(zgm_server_set_key(server, carol_path.c_str()), -1);
+        if (!strstr(zgm_strerror(), "they are not one key pair"))
+            fail_msg("a public file of another pair: %s", zgm_strerror());
+        zgm_server_destroy(&server);
 
         //  A registry and a group server given a path make their pair there, and are the
         //  same key the next time.

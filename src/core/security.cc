@@ -145,6 +145,19 @@ static bool zpl_readable(const std::string& text) {
     return true;
 }
 
+//  Reads the file open at fd (and closes it) into *text: false if it cannot, or if the file
+//  is over 1 MiB or not one zconfig reads without a complaint.
+static bool read_zpl(int fd, std::string* text) {
+    if (fd < 0) return false;
+    char buffer[16384];
+    ssize_t got;
+    while (((got = read(fd, buffer, sizeof buffer)) > 0 || (got < 0 && errno == EINTR)) &&
+           text->size() <= (1u << 20))
+        if (got > 0) text->append(buffer, (size_t)got);
+    close(fd);
+    return got >= 0 && text->size() <= (1u << 20) && zpl_readable(*text);
+}
+
 //  zcert_load, of a file zconfig reads without a complaint: the secret file if there is
 //  one (zcert_load reads the other only when that one fails), else the public one. A
 //  file of more than 1 MiB is no certificate either.
@@ -152,16 +165,8 @@ static zcert_t* load_cert(const std::string& path) {
     std::string secret = path + "_secret";
     int fd = open(secret.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return nullptr;
     std::string text;
-    char buffer[16384];
-    ssize_t got;
-    while (((got = read(fd, buffer, sizeof buffer)) > 0 || (got < 0 && errno == EINTR)) &&
-           text.size() <= (1u << 20))
-        if (got > 0) text.append(buffer, (size_t)got);
-    close(fd);
-    if (got < 0 || text.size() > (1u << 20) || !zpl_readable(text)) return nullptr;
-    return zcert_load(path.c_str());
+    return read_zpl(fd, &text) ? zcert_load(path.c_str()) : nullptr;
 }
 
 bool read_cert(const std::string& path, KeyPair* keys, std::string* name) {
@@ -209,7 +214,36 @@ Status save_key_pair(const std::string& path, const KeyPair& keys, const std::st
     return Status::ok();
 }
 
+//  The public key FILE itself holds (zcert_load reads FILE_secret when there is one).
+static bool public_file_key(const std::string& path, Key* key) {
+    std::string text;
+    if (!read_zpl(open(path.c_str(), O_RDONLY | O_CLOEXEC), &text)) return false;
+    zconfig_t* config = zconfig_str_load(text.c_str());
+    const char* found = config ? zconfig_get(config, "curve/public-key", nullptr) : nullptr;
+    bool ok = found && Key::parse(found, key);
+    zconfig_destroy(&config);
+    return ok;
+}
+
+static Status read_key_pair(const std::string& path, bool create, KeyPair* keys, std::string* name);
+
 Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::string* name) {
+    Status status = read_key_pair(path, create, keys, name);
+    //  FILE and FILE_secret are one pair: a FILE copied over from another pair would be what
+    //  an operator copies to the registry's trust, which then refuses the key this role
+    //  proves (the role said FILE's name beside its real key).
+    Key in_file;
+    if (status.is_ok() && public_file_key(path, &in_file) && in_file.str() != keys->public_txt)
+        return Status::error(Status::kInvalid, path + " holds the public key " + in_file.str() +
+                                                   ", and " + path + "_secret the key pair of " +
+                                                   keys->public_txt +
+                                                   ": they are not one key pair (one of them "
+                                                   "copied over from another?)");
+    return status;
+}
+
+static Status read_key_pair(const std::string& path, bool create, KeyPair* keys,
+                            std::string* name) {
     if (read_cert(path, keys, name)) return Status::ok();
     std::string secret_path = path + "_secret";
     //  Another process making it may have put it there since: read it again.
@@ -233,6 +267,11 @@ Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::s
     }
     if (exists(path)) {
         if (read_cert(path, keys, name)) return Status::ok(); //  as above
+        Key public_key;
+        if (public_file_key(path, &public_key))
+            return Status::error(Status::kInvalid,
+                                 path + " is a public certificate; its secret key (" + secret_path +
+                                     ") is not there, and is not made beside it");
         return Status::error(Status::kExists,
                              path + " is there and is not a certificate; it is left as it is");
     }
