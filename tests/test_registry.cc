@@ -352,6 +352,7 @@ void test_name_is_free_again_once_its_server_deregisters(void** state) {
 //  endpoint, is a second process with one key, and refused.
 void test_same_key_moves_its_group_to_another_endpoint_at_once(void** state) {
     Fixture* fixture = (Fixture*)*state;
+    test::LogCapture log;
     RawClient& before = trusted_server(fixture);
     KeyPair keys = before.keys();
     //  The same key pair from a new process: another connection.
@@ -364,6 +365,13 @@ void test_same_key_moves_its_group_to_another_endpoint_at_once(void** state) {
     assert_int_equal(refused.id, proto::kError);
     assert_int_equal(refused.status, proto::kConflict);
     assert_non_null(strstr(refused.reason.c_str(), "another live group server has this key"));
+    //  The log's refusal line keeps the endpoint (its reason was cut at the first ':', "at
+    //  tcp"), as STATS does.
+    assert_true(test::eventually([&] {
+        return !log.lines("refused: 409 another live group server has this key, at "
+                          "tcp://10.0.0.1:6000")
+                    .empty();
+    }));
     //  Its HEARTBEAT from there too (it would move the key's groups as well).
     proto::Message heartbeat = test::heartbeat_message("tcp://10.0.0.1:6001", 1);
     refused = test::request(after, heartbeat);

@@ -48,7 +48,7 @@ void Responder::error(const std::string& to, uint32_t request_id, uint16_t statu
 
 void Responder::refuse(const std::string& to, uint32_t request_id, uint16_t status,
                        const std::string& why, const Key& peer, uint32_t retry_ms) {
-    refusals_.note(std::to_string(status) + " " + why.substr(0, why.find(':')),
+    refusals_.note(std::to_string(status) + " " + why.substr(0, why.find(": ")),
                    peer.is_nil() ? "" : "from " + peer.str(), mono_ms());
     error(to, request_id, status, why, retry_ms);
 }

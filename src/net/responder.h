@@ -55,7 +55,8 @@ public:
     //  Answers ERROR status with why (and retry_ms, for 429).
     void error(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
                uint32_t retry_ms = 0);
-    //  An ERROR that is a refusal: counted by status and the reason's text before any ':'.
+    //  An ERROR that is a refusal: counted by status and the reason's text before any ": "
+    //  (not ':', which endpoints hold).
     void refuse(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
                 const Key& peer, uint32_t retry_ms = 0);
 
