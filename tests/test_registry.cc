@@ -241,6 +241,41 @@ void test_trust_by_key_text_or_certificate_file(void** state) {
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
 }
 
+//  What an operator puts in a trusted directory by mistake is said: a file that is not a
+//  certificate (skipped without a word before), a secret key file (trusted by its key, but
+//  it has no business there); and a secret key file others can read. Each once.
+void test_misplaced_and_readable_key_files_are_warned_of(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string dir = temp_dir(fixture);
+    std::string certs = dir + "/trusted";
+    assert_int_equal(mkdir(certs.c_str(), 0700), 0);
+    save_public(KeyPair::generate(), certs + "/good.cert");
+    FILE* junk = fopen((certs + "/notes.txt").c_str(), "w");
+    assert_non_null(junk);
+    fputs("the Pi in the kitchen\n", junk);
+    fclose(junk);
+    assert_ok(zgm_keygen((certs + "/copied.cert").c_str(), "copied"));
+    assert_int_equal(unlink((certs + "/copied.cert").c_str()), 0); //  only its secret file
+    test::LogCapture log;
+    zgm_registry_t* registry = zgm_registry_new();
+    assert_ok(zgm_registry_trust_dir(registry, certs.c_str()));
+    assert_int_equal(log.lines(certs + "/notes.txt: not a certificate, skipped").size(), 1);
+    assert_int_equal(log.lines(certs + "/copied.cert_secret: holds a secret key").size(), 1);
+    assert_int_equal(log.lines("good.cert").size(), 0);
+    //  A key pair whose secret file others can read.
+    std::string key = dir + "/registry.cert";
+    assert_ok(zgm_keygen(key.c_str(), "registry"));
+    assert_ok(zgm_registry_set_key(registry, key.c_str()));
+    assert_int_equal(log.lines("can be read by other users").size(), 0);
+    assert_int_equal(chmod((key + "_secret").c_str(), 0644), 0);
+    zgm_registry_t* again = zgm_registry_new();
+    assert_ok(zgm_registry_set_key(again, key.c_str()));
+    assert_int_equal(
+        log.lines(key + "_secret can be read by other users of this machine (mode 644)").size(), 1);
+    zgm_registry_destroy(&again);
+    zgm_registry_destroy(&registry);
+}
+
 void test_trust_dir_is_read_again_when_a_certificate_is_added_or_removed(void** state) {
     Fixture* fixture = (Fixture*)*state;
     std::string dir = temp_dir(fixture);
@@ -2342,6 +2377,7 @@ int main(int argc, char** argv) {
         TEST(test_registered_group_is_listed_with_endpoint_key_policy_and_members),
         TEST(test_untrusted_key_gets_401_for_register_heartbeat_and_deregister),
         TEST(test_trust_by_key_text_or_certificate_file),
+        TEST(test_misplaced_and_readable_key_files_are_warned_of),
         TEST(test_trust_dir_is_read_again_when_a_certificate_is_added_or_removed),
         TEST(test_name_held_by_a_live_key_cannot_be_taken_refreshed_moved_or_removed_by_another),
         TEST(test_name_is_free_again_once_its_server_deregisters),

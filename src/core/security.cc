@@ -7,6 +7,7 @@
     =========================================================================
 */
 #include "core/security.h"
+#include "core/log.h"
 #include "core/names.h"
 
 #include <algorithm>
@@ -229,6 +230,13 @@ static Status read_key_pair(const std::string& path, bool create, KeyPair* keys,
 
 Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::string* name) {
     Status status = read_key_pair(path, create, keys, name);
+    //  The secret file readable by others (copied with cp -p from elsewhere, a chmod):
+    //  said, not refused, as a service that would not start is worse.
+    struct stat info;
+    std::string secret_path = path + "_secret";
+    if (status.is_ok() && stat(secret_path.c_str(), &info) == 0 && (info.st_mode & 077))
+        ZGM_WARN("%s can be read by other users of this machine (mode %03o): chmod 600 it",
+                 secret_path.c_str(), (unsigned)(info.st_mode & 0777));
     //  FILE and FILE_secret are one pair: a FILE copied over from another pair would be what
     //  an operator copies to the registry's trust, which then refuses the key this role
     //  proves (the role said FILE's name beside its real key).
@@ -322,7 +330,8 @@ bool read_public_key(const std::string& text_or_path, Key* key, std::string* err
     return false;
 }
 
-bool read_public_keys_in(const std::string& dir, std::vector<Key>* keys, std::string* error) {
+bool read_public_keys_in(const std::string& dir, std::vector<Key>* keys, std::string* error,
+                         std::vector<std::string>* notes) {
     keys->clear();
     DIR* handle = opendir(dir.c_str());
     if (!handle) {
@@ -336,8 +345,18 @@ bool read_public_keys_in(const std::string& dir, std::vector<Key>* keys, std::st
         if (stat(path.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
         zcert_t* cert = load_cert(path);
         Key key;
-        if (cert && Key::parse(zcert_public_txt(cert), &key) && !key.is_nil()) keys->push_back(key);
+        bool ok = cert && Key::parse(zcert_public_txt(cert), &key) && !key.is_nil();
+        if (ok) keys->push_back(key);
+        std::string name = entry->d_name;
+        bool secret = cert && zcert_secret_txt(cert) && strspn(zcert_secret_txt(cert), "0") != 40;
         zcert_destroy(&cert);
+        if (!notes) continue;
+        if (!ok)
+            notes->push_back(path + ": not a certificate, skipped");
+        else if (secret)
+            notes->push_back(path + ": holds a secret key; its key is trusted, but a trust "
+                                    "directory needs only the public file (FILE, never "
+                                    "FILE_secret): remove it from here");
     }
     closedir(handle);
     std::sort(keys->begin(), keys->end());

@@ -57,8 +57,10 @@ Status save_key_pair(const std::string& path, const KeyPair& keys, const std::st
 bool read_public_key(const std::string& text_or_path, Key* key, std::string* error);
 
 //  The public keys of every certificate in dir (either file of each pair; other files and
-//  repeats are skipped). False with *error if dir cannot be read.
-bool read_public_keys_in(const std::string& dir, std::vector<Key>* keys, std::string* error);
+//  repeats are skipped). False with *error if dir cannot be read. *notes, when given, gets a
+//  line for each file skipped, and for each secret file (trusted, but not to be there).
+bool read_public_keys_in(const std::string& dir, std::vector<Key>* keys, std::string* error,
+                         std::vector<std::string>* notes = nullptr);
 
 //  Makes a server socket (a ROUTER) speak CURVE as the server of keys, or PLAIN; its
 //  connections are authenticated by the ZAP handler under zap_domain.

@@ -139,6 +139,7 @@ private:
     void handle(const std::string& from, const Key& peer, proto::Message& request);
     bool trusted(const Key& key);
     void read_trust_dirs();
+    void say_trust_notes(const std::vector<std::string>& notes, bool every_dir);
     std::string trust_dirs_stamp() const;
     void on_register(const std::string& from, const Key& peer, const proto::Message& request);
     void on_heartbeat(const std::string& from, const Key& peer, const proto::Message& request);
@@ -193,10 +194,11 @@ private:
     Listener listener_{"registry", kMinRegistryFrame, &limits_, &rates_, &responder_};
     std::set<Key> trusted_keys_;
     std::vector<std::string> trust_dirs_;
-    std::set<Key> dir_keys_;   //  the keys in trust_dirs_ at the last reading
-    int64_t read_dirs_ms_ = 0; //  when they were read
-    std::string dirs_stamp_;   //  and their modification times then
-    bool dirs_unread_ = false; //  one of them could not be read then
+    std::set<Key> dir_keys_;            //  the keys in trust_dirs_ at the last reading
+    std::set<std::string> trust_notes_; //  what that reading warned of (files skipped...)
+    int64_t read_dirs_ms_ = 0;          //  when they were read
+    std::string dirs_stamp_;            //  and their modification times then
+    bool dirs_unread_ = false;          //  one of them could not be read then
     int expiry_ms_ = 3000;
     int64_t next_expiry_ms_ = 0; //  when expire() runs next
     int64_t started_ms_ = 0;
@@ -284,9 +286,11 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
         trusted_keys_.insert(key);
     } else if (name == "trust-dir") {
         std::vector<Key> keys;
-        if (!read_public_keys_in(value, &keys, why)) return Error::kSystem;
+        std::vector<std::string> notes;
+        if (!read_public_keys_in(value, &keys, why, &notes)) return Error::kSystem;
         trust_dirs_.push_back(value);
         dir_keys_.insert(keys.begin(), keys.end());
+        say_trust_notes(notes, false);
     } else if (!set_number({{"expiry", 1, UINT32_MAX,
                              [this](uint64_t n) {
                                  expiry_ms_ = (int)n;
@@ -396,10 +400,11 @@ void Registry::read_trust_dirs() {
     dirs_stamp_ = trust_dirs_stamp();
     dirs_unread_ = false;
     std::set<Key> keys;
+    std::vector<std::string> notes;
     for (const std::string& dir : trust_dirs_) {
         std::vector<Key> found;
         std::string why;
-        if (read_public_keys_in(dir, &found, &why)) {
+        if (read_public_keys_in(dir, &found, &why, &notes)) {
             keys.insert(found.begin(), found.end());
         } else {
             ZGM_WARN("registry: %s", why.c_str());
@@ -407,6 +412,20 @@ void Registry::read_trust_dirs() {
         }
     }
     dir_keys_.swap(keys);
+    say_trust_notes(notes, true);
+}
+
+//  Warns of each file of the trusted directories skipped or misplaced, once while it stays
+//  (the directories are read again every few seconds). every_dir: notes is of all of them,
+//  and replaces what was said; else of one more directory.
+void Registry::say_trust_notes(const std::vector<std::string>& notes, bool every_dir) {
+    std::set<std::string> now(notes.begin(), notes.end());
+    for (const std::string& note : now)
+        if (!trust_notes_.count(note)) ZGM_WARN("registry: trusted directory: %s", note.c_str());
+    if (every_dir)
+        trust_notes_.swap(now);
+    else
+        trust_notes_.insert(now.begin(), now.end());
 }
 
 //  Whether another live group server has this key: the registry heard from it within the
