@@ -570,6 +570,10 @@ void test_a_bad_config_file_stops_the_server_naming_file_line_and_key(void** sta
         {{"server", "--config", config, "--memory"},
          "server\n    group = general\n    registry-key = notakey\n",
          ":3: registry-key: "},
+        //  A tab where four blanks go: said (zconfig's "invalid syntax" alone).
+        {{"registry", "--config", config},
+         "registry\n\tbind = tcp://127.0.0.1:*\n",
+         ":2: invalid syntax 'bind = tcp://127.0.0.1:*' (indented with a tab"},
     };
     for (const auto& key : keys) {
         write_file(config, key.text);
@@ -1686,6 +1690,8 @@ void test_trust_replaces_the_default_directory(void** state) {
     Result refused = test::run(server_args(s, "north", {"--group", "general", "--memory"}));
     assert_int_equal(refused.status, 1);
     assert_non_null(strstr(refused.err.c_str(), "not a trusted group server"));
+    //  A warning in its log, not information (which it was).
+    assert_non_null(strstr(refused.err.c_str(), "W: group server: the registry refused this"));
     start_group(s, "south", {"--group", "random", "--memory", "--key", named});
     expect_log(s, "south", "serving random");
 }

@@ -157,6 +157,8 @@ bool ConfigFile::parse(const std::string& path, const std::string& text, std::st
     zconfig_t* root = zconfig_parse(text, &line, &reason);
     if (!root) {
         *error = path + (line > 0 ? ":" + std::to_string(line) : "") + ": " + reason;
+        if (line > 0 && line < (int)raw_lines.size() && raw_lines[line].find('\t') == 0)
+            *error += " (indented with a tab: indent by four blanks)";
         return false;
     }
     std::vector<int> lines = node_lines(text);

@@ -187,8 +187,8 @@ void RegistryLink::handle() {
                         message.status == proto::kLimitReached)) {
                 known_ = true; //  an answer: the refusal is final, no need to wait it out
                 if (entry.refused.empty())
-                    ZGM_LOG("group server: the registry refused '%s': %s", request.group.c_str(),
-                            message.reason.c_str());
+                    ZGM_WARN("group server: the registry refused '%s': %s", request.group.c_str(),
+                             message.reason.c_str());
                 entry.refused = message.reason;
                 entry.refused_status = message.status;
                 entry.registered = false;
@@ -206,8 +206,8 @@ void RegistryLink::handle() {
             if (message.status == proto::kDenied || message.status == proto::kConflict) {
                 known_ = true;
                 if (refused_.empty())
-                    ZGM_LOG("group server: the registry refused this group server: %s",
-                            message.reason.c_str());
+                    ZGM_WARN("group server: the registry refused this group server: %s",
+                             message.reason.c_str());
                 refused_ = message.reason;
                 refused_status_ = message.status;
                 for (auto& entry : groups_) {
