@@ -744,6 +744,11 @@ void test_the_interactive_client_fed_by_a_pipe_exits_with_its_first_failure(void
     assert_int_equal(piped("/nosuch\n").status, 2);
     assert_int_equal(piped("/nosuch\n/join nosuch\n").status, 2);
     assert_int_equal(piped("/join nosuch\n/switch\n").status, 1);
+    //  A group that is not there, switched to: said as such (it said "fetch nosuch").
+    Result unknown = piped("/switch nosuch\n");
+    assert_int_equal(unknown.status, 1);
+    if (!strstr(unknown.err.c_str(), "error: switch to nosuch: "))
+        fail_msg("/switch nosuch said: %s", unknown.err.c_str());
     //  No registry: the join has no answer (3), and the line after it no current group (2).
     std::vector<std::string> args = user_args(s, "alice");
     *(std::find(args.begin(), args.end(), "--registry") + 1) = "tcp://127.0.0.1:1";

@@ -503,8 +503,8 @@ void slash_list(Client* client, const Args&, const std::vector<std::string>&) {
 }
 
 //  Makes a group the current one, showing its last messages; follows it (from the last one
-//  shown) when it is not followed yet.
-void enter(Client* client, const std::string& group) {
+//  shown) when it is not followed yet. what: the command, as a failure names it.
+void enter(Client* client, const std::string& group, const char* what) {
     Session* session = client->session;
     uint64_t follow_from = 0;
     if (show_recent(client, group, &follow_from) != 0) {
@@ -512,7 +512,7 @@ void enter(Client* client, const std::string& group) {
             error_line(client, "not a member of " + group + ": /join " + group + " first",
                        exit_code_for(ZGM_ENOTMEMBER));
         else
-            api_error(client, "fetch", group);
+            api_error(client, what, group);
         return;
     }
     if (!is_followed(*session, group)) {
@@ -536,7 +536,7 @@ void join_and_enter(Client* client, const std::string& group) {
         return;
     }
     print_done(stdout, "joined " + group, group.c_str(), session->style);
-    enter(client, group);
+    enter(client, group, "enter");
 }
 
 void slash_create(Client* client, const Args& args, const std::vector<std::string>& words) {
@@ -577,7 +577,7 @@ void slash_leave(Client* client, const Args&, const std::vector<std::string>& wo
 }
 
 void slash_switch(Client* client, const Args&, const std::vector<std::string>& words) {
-    enter(client, words[0]);
+    enter(client, words[0], "switch to");
 }
 
 void slash_fetch(Client* client, const Args& args, const std::vector<std::string>& words) {
