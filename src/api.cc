@@ -119,11 +119,7 @@ void zgm_set_verbose(int verbose) {
 
 int zgm_keygen(const char* path, const char* name) {
     if (!path || !*path) return fail(Error::kInvalid, "no path");
-    KeyPair keys;
-    if (load_key_pair(path, false, &keys).is_ok())
-        return fail(Error::kExists, std::string("there is a key pair at ") + path + " already");
-    std::string label = name ? name : "";
-    Status status = load_key_pair(path, true, &keys, &label);
+    Status status = make_key_pair(path, name ? name : "");
     if (status.is_ok()) return succeed();
     return fail(status.code() == Status::kExists ? Error::kExists : Error::kSystem,
                 status.message());

@@ -314,6 +314,19 @@ static Status read_key_pair(const std::string& path, bool create, KeyPair* keys,
     return Status::ok();
 }
 
+Status make_key_pair(const std::string& path, const std::string& name) {
+    KeyPair keys;
+    Status existing = load_key_pair(path, false, &keys);
+    if (existing.is_ok())
+        return Status::error(Status::kExists, "there is a key pair at " + path + " already");
+    //  Whatever else is there (a public certificate alone, one pair's file over another's)
+    //  is left as it is, and said.
+    if (exists(path) || exists(path + "_secret"))
+        return Status::error(Status::kExists, existing.message());
+    std::string label = name;
+    return load_key_pair(path, true, &keys, &label);
+}
+
 bool read_public_key(const std::string& text_or_path, Key* key, std::string* error) {
     //  A file first: a path can be 40 characters of the Z85 alphabet too.
     if (exists(text_or_path)) {

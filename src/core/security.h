@@ -50,6 +50,9 @@ struct KeyPair {
 //  not NULL, gets the certificate's "name" metadata (empty if none).
 Status load_key_pair(const std::string& path, bool create, KeyPair* keys,
                      std::string* name = nullptr);
+//  Makes a key pair at path (as load_key_pair with create) where there is none: kExists,
+//  saying why, when path or path_secret is there, whatever it holds.
+Status make_key_pair(const std::string& path, const std::string& name);
 //  Writes a certificate (both files, as above), replacing an existing one. name may be empty.
 Status save_key_pair(const std::string& path, const KeyPair& keys, const std::string& name);
 //  A public key given as its 40-character text or as a certificate file (either file of
