@@ -360,16 +360,8 @@ bool read_public_keys_in(const std::string& dir, std::vector<Key>* keys, std::st
         Key key;
         bool ok = cert && Key::parse(zcert_public_txt(cert), &key) && !key.is_nil();
         if (ok) keys->push_back(key);
-        std::string name = entry->d_name;
-        bool secret = cert && zcert_secret_txt(cert) && strspn(zcert_secret_txt(cert), "0") != 40;
         zcert_destroy(&cert);
-        if (!notes) continue;
-        if (!ok)
-            notes->push_back(path + ": not a certificate, skipped");
-        else if (secret)
-            notes->push_back(path + ": holds a secret key; its key is trusted, but a trust "
-                                    "directory needs only the public file (FILE, never "
-                                    "FILE_secret): remove it from here");
+        if (!ok && notes) notes->push_back(path + ": not a certificate, skipped");
     }
     closedir(handle);
     std::sort(keys->begin(), keys->end());

@@ -61,7 +61,8 @@ bool read_public_key(const std::string& text_or_path, Key* key, std::string* err
 
 //  The public keys of every certificate in dir (either file of each pair; other files and
 //  repeats are skipped). False with *error if dir cannot be read. *notes, when given, gets a
-//  line for each file skipped, and for each secret file (trusted, but not to be there).
+//  line for each file skipped. (A secret file is no mistake there: `zgm server` keeps its key
+//  pair in the directory its local registry trusts.)
 bool read_public_keys_in(const std::string& dir, std::vector<Key>* keys, std::string* error,
                          std::vector<std::string>* notes = nullptr);
 

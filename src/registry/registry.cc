@@ -195,7 +195,7 @@ private:
     std::set<Key> trusted_keys_;
     std::vector<std::string> trust_dirs_;
     std::set<Key> dir_keys_;            //  the keys in trust_dirs_ at the last reading
-    std::set<std::string> trust_notes_; //  what that reading warned of (files skipped...)
+    std::set<std::string> trust_notes_; //  what that reading warned of (files skipped)
     int64_t read_dirs_ms_ = 0;          //  when they were read
     std::string dirs_stamp_;            //  and their modification times then
     bool dirs_unread_ = false;          //  one of them could not be read then
@@ -415,7 +415,7 @@ void Registry::read_trust_dirs() {
     say_trust_notes(notes, true);
 }
 
-//  Warns of each file of the trusted directories skipped or misplaced, once while it stays
+//  Warns of each file of the trusted directories skipped, once while it stays
 //  (the directories are read again every few seconds). every_dir: notes is of all of them,
 //  and replaces what was said; else of one more directory.
 void Registry::say_trust_notes(const std::vector<std::string>& notes, bool every_dir) {
