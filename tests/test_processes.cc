@@ -1444,13 +1444,21 @@ void test_another_machine_reaches_the_registry_with_its_key(void** state) {
     //  configuration has it): users would be given a loopback address, which users on
     //  other machines cannot reach. The log says so and what to give; not with --advertise.
     start_group(s, "wide", {"--bind", "tcp://*:*", "--group", "wide", "--memory"});
-    expect_log(s, "wide", "users are given tcp://127.0.0.1:");
+    expect_log(s, "wide", "--bind: users are given a loopback address for this server");
     expect_log(s, "wide", "give the address they can with --advertise");
     start_group(s, "named",
                 {"--bind", "tcp://*:*", "--advertise", "tcp://pi.example:5571", "--group", "named",
                  "--memory"});
     expect_log(s, "named", "serving named");
     assert_null(strstr(test::read_file(log_path(s, "named")).c_str(), "users are given"));
+    //  Nor with the default bind (every address too), for one machine: the first steps of
+    //  the README warned.
+    std::vector<std::string> defaults = server_args(s, "home", {"--group", "home", "--memory"});
+    auto bind = std::find(defaults.begin(), defaults.end(), "--bind");
+    defaults.erase(bind, bind + 2);
+    s->groups["home"] = test::start(defaults, log_path(s, "home"));
+    expect_log(s, "home", "serving home");
+    assert_null(strstr(test::read_file(log_path(s, "home")).c_str(), "users are given"));
 }
 
 void test_insecure_roles_talk_plain_and_a_secure_user_is_refused(void** state) {

@@ -369,6 +369,16 @@ int start_group_server(zgm_server_t* server, const Reporter& report, const Args&
         report.say(zgm::kLogError, "%s: %s", args.where("advertise").c_str(), zgm_strerror());
         return server_failure();
     }
+    //  Every address asked for (as a server for other machines is, the packaged
+    //  configuration too), the registry reached at a loopback one: users are given the
+    //  address the registry is reached by, which users on other machines cannot reach. (The
+    //  default bind is every address too, for one machine: not said.)
+    if (args.has("bind") && !advertise && zgm::any_address(bind) && zgm::loopback_address(registry))
+        report.say(zgm::kLogWarning,
+                   "%s: users are given a loopback address for this server (the address this "
+                   "host reaches the registry at %s by), which users on other machines cannot "
+                   "reach: give the address they can with --advertise",
+                   args.where("bind").c_str(), registry.c_str());
     const char* key = registry_key.empty() ? nullptr : registry_key.c_str();
     int rc = zgm_server_connect(server, registry.c_str(), key);
     //  A registry reads its trusted directory again for an unknown key at most once a

@@ -108,6 +108,25 @@ inline std::string endpoint_problem(const std::string& endpoint) {
     return tcp_port(endpoint) > 65535 ? problem + ": a port is 0 to 65535" : "";
 }
 
+//  The host of a tcp:// endpoint, "" for another transport: "*" of tcp://*:5570.
+inline std::string tcp_host(const std::string& endpoint) {
+    if (endpoint.compare(0, 6, "tcp://") != 0) return "";
+    size_t colon = endpoint.rfind(':');
+    return colon > 6 ? endpoint.substr(6, colon - 6) : "";
+}
+
+//  Whether a tcp:// endpoint names every address of the machine (*, 0.0.0.0).
+inline bool any_address(const std::string& endpoint) {
+    std::string host = tcp_host(endpoint);
+    return host == "*" || host == "0.0.0.0";
+}
+
+//  Whether a tcp:// endpoint names a loopback address (127.0.0.0/8, localhost).
+inline bool loopback_address(const std::string& endpoint) {
+    std::string host = tcp_host(endpoint);
+    return host.compare(0, 4, "127.") == 0 || host == "localhost";
+}
+
 } // namespace zgm
 
 #endif

@@ -49,14 +49,6 @@ bool RegistryLink::connect(const std::string& endpoint, const Key& registry_key,
     keys_ = keys;
     security_ = security;
     advertised_ = work_out_advertised();
-    //  Bound to every address, as a server for other machines is, but given to users at a
-    //  loopback one (the registry on this host, reached at 127.0.0.1): only this host's
-    //  users could reach it (the packaged configuration did this).
-    if (advertise_.empty() && wildcard_host(bound_) && loopback_host(advertised_))
-        ZGM_WARN("group server: users are given %s (the address this host reaches the "
-                 "registry by), which users on other machines cannot reach: give the address "
-                 "they can with --advertise (advertise, zgm_server_set_advertise)",
-                 advertised_.c_str());
     //  Immediate: a heartbeat is not queued for a registry that is not there.
     socket_ = new_client_socket(endpoint, true, keys, security, registry_key);
     if (!socket_) {
@@ -342,29 +334,12 @@ void RegistryLink::deregister() {
     }
 }
 
-//  The host of a tcp:// endpoint ("" for another transport).
-static std::string tcp_host(const std::string& endpoint) {
-    if (endpoint.compare(0, 6, "tcp://") != 0) return "";
-    std::string host_port = endpoint_address(endpoint);
-    return host_port.substr(0, host_port.rfind(':'));
-}
-
-bool RegistryLink::wildcard_host(const std::string& endpoint) {
-    std::string host = tcp_host(endpoint);
-    return host == "0.0.0.0" || host == "*" || host == "[::]";
-}
-
-bool RegistryLink::loopback_host(const std::string& endpoint) {
-    std::string host = tcp_host(endpoint);
-    return host.compare(0, 4, "127.") == 0 || host == "[::1]" || host == "localhost";
-}
-
 std::string RegistryLink::work_out_advertised(bool* routed) const {
     bool ignored = false;
     if (!routed) routed = &ignored;
     *routed = true;
     if (!advertise_.empty()) return advertise_;
-    if (!wildcard_host(bound_)) return bound_;
+    if (!any_address(bound_)) return bound_;
     std::string host_port = endpoint_address(bound_);
     size_t colon = host_port.rfind(':');
     *routed = false;

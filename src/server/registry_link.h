@@ -111,9 +111,6 @@ private:
     void finish_connect(bool timed_out);
     //  *routed (when given): false if the address is a guess (no route to the registry).
     std::string work_out_advertised(bool* routed = nullptr) const;
-    //  Whether a tcp:// endpoint's host is every address (*, 0.0.0.0, [::]), or loopback.
-    static bool wildcard_host(const std::string& endpoint);
-    static bool loopback_host(const std::string& endpoint);
 
     RegistryLinkOwner* owner_;
     zsock_t* socket_ = nullptr;
