@@ -574,6 +574,13 @@ void test_a_bad_config_file_stops_the_server_naming_file_line_and_key(void** sta
         {{"registry", "--config", config},
          "registry\n\tbind = tcp://127.0.0.1:*\n",
          ":2: invalid syntax 'bind = tcp://127.0.0.1:*' (indented with a tab"},
+        {{"registry", "--config", config},
+         "registry\n  \t  bind = tcp://127.0.0.1:*\n",
+         ":2: indent 4 spaces at once (indented with a tab"},
+        //  A '#' after a tab is a comment, the value whole: line 2 is taken, line 3 refused.
+        {{"registry", "--config", config},
+         "registry\n    bind = tcp://127.0.0.1:*\t# every port\n    admin = notakey\n",
+         ":3: admin notakey: "},
     };
     for (const auto& key : keys) {
         write_file(config, key.text);

@@ -46,10 +46,11 @@ std::vector<int> node_lines(const std::string& text) {
 bool cut_by_comment(const std::string& line) {
     size_t equals = line.find('=');
     if (equals == std::string::npos) return false;
-    size_t value = line.find_first_not_of(' ', equals + 1);
+    size_t value = line.find_first_not_of(" \t", equals + 1);
     if (value == std::string::npos || line[value] == '"' || line[value] == '\'') return false;
     size_t hash = line.find('#', value);
-    return hash != std::string::npos && hash > value && line[hash - 1] != ' ';
+    return hash != std::string::npos && hash > value && line[hash - 1] != ' ' &&
+           line[hash - 1] != '\t';
 }
 
 //  Loads text with zconfig. On a syntax error returns NULL with the line and zconfig's
@@ -157,7 +158,9 @@ bool ConfigFile::parse(const std::string& path, const std::string& text, std::st
     zconfig_t* root = zconfig_parse(text, &line, &reason);
     if (!root) {
         *error = path + (line > 0 ? ":" + std::to_string(line) : "") + ": " + reason;
-        if (line > 0 && line < (int)raw_lines.size() && raw_lines[line].find('\t') == 0)
+        if (line > 0 && line < (int)raw_lines.size() &&
+            raw_lines[line].substr(0, raw_lines[line].find_first_not_of(" \t")).find('\t') !=
+                std::string::npos)
             *error += " (indented with a tab: indent by four blanks)";
         return false;
     }

@@ -916,9 +916,8 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
     if (!status.is_ok())
         return responder_.error(from, request.request_id, proto::kStorage, status.message());
     //  Within the budget of request lines: an owner may repeat its requests at its rate.
-    if (responder_.request_line())
-        ZGM_LOG("group server: %s of '%s' by its owner", proto::message_name(request.id),
-                group->name.c_str());
+    ZGM_REQUEST(responder_, "group server: %s of '%s' by its owner",
+                proto::message_name(request.id), group->name.c_str());
     proto::Message ok;
     ok.id = proto::kOk;
     responder_.reply(from, ok, request.request_id);

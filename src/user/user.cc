@@ -273,8 +273,8 @@ public:
     Link* registry() { return registry_.get(); }
     //  Why the registry cannot be reached, when it never was since connect and has been
     //  tried for kUnreachableAfterMs: said at once, not at the call's deadline. Empty while
-    //  it may still come up, and for a registry that refuses connections (it has too many,
-    //  or is stopping: ridden out).
+    //  it may still come up, and for a registry that refuses connections (it has too many:
+    //  ridden out); one that refused as it stopped, and is then not there, is said to be.
     std::string registry_never_reached();
     ServerConn* server(const std::string& id) {
         auto found = servers_.find(id);
