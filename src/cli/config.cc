@@ -26,19 +26,15 @@ namespace {
 const size_t kMaxLine = 1000;
 
 //  The number of each line that holds a name: one zconfig node per such line, in order.
-std::vector<int> node_lines(const std::string& text) {
-    std::vector<int> lines;
-    int number = 1;
-    size_t start = 0;
-    while (start <= text.size()) {
-        size_t end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        size_t first = text.find_first_not_of(' ', start);
-        if (first < end && zgm::zpl_name_char(text[first])) lines.push_back(number);
-        start = end + 1;
-        number++;
+//  lines: the file's lines by number (lines[0] is none).
+std::vector<int> node_lines(const std::vector<std::string>& lines) {
+    std::vector<int> numbers;
+    for (size_t number = 1; number < lines.size(); number++) {
+        size_t first = lines[number].find_first_not_of(' ');
+        if (first != std::string::npos && zgm::zpl_name_char(lines[number][first]))
+            numbers.push_back((int)number);
     }
-    return lines;
+    return numbers;
 }
 
 //  Whether a key's line has a '#' right after a character of an unquoted value: ZPL starts a
@@ -164,7 +160,7 @@ bool ConfigFile::parse(const std::string& path, const std::string& text, std::st
             *error += " (indented with a tab: indent by four blanks)";
         return false;
     }
-    std::vector<int> lines = node_lines(text);
+    std::vector<int> lines = node_lines(raw_lines);
     size_t next = 0;
     auto line_of_next = [&]() { return next < lines.size() ? lines[next++] : 0; };
     auto at = [&](int number) { return path + ":" + std::to_string(number) + ": "; };

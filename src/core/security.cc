@@ -226,30 +226,6 @@ static bool public_file_key(const std::string& path, Key* key) {
     return ok;
 }
 
-static Status read_key_pair(const std::string& path, bool create, KeyPair* keys, std::string* name);
-
-Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::string* name) {
-    Status status = read_key_pair(path, create, keys, name);
-    //  The secret file readable by others (copied with cp -p from elsewhere, a chmod):
-    //  said, not refused, as a service that would not start is worse.
-    struct stat info;
-    std::string secret_path = path + "_secret";
-    if (status.is_ok() && stat(secret_path.c_str(), &info) == 0 && (info.st_mode & 077))
-        ZGM_WARN("%s can be read by other users of this machine (mode %03o): chmod 600 it",
-                 secret_path.c_str(), (unsigned)(info.st_mode & 0777));
-    //  FILE and FILE_secret are one pair: a FILE copied over from another pair would be what
-    //  an operator copies to the registry's trust, which then refuses the key this role
-    //  proves (the role said FILE's name beside its real key).
-    Key in_file;
-    if (status.is_ok() && public_file_key(path, &in_file) && in_file.str() != keys->public_txt)
-        return Status::error(Status::kInvalid, path + " holds the public key " + in_file.str() +
-                                                   ", and " + path + "_secret the key pair of " +
-                                                   keys->public_txt +
-                                                   ": they are not one key pair (one of them "
-                                                   "copied over from another?)");
-    return status;
-}
-
 static Status read_key_pair(const std::string& path, bool create, KeyPair* keys,
                             std::string* name) {
     if (read_cert(path, keys, name)) return Status::ok();
@@ -312,6 +288,28 @@ static Status read_key_pair(const std::string& path, bool create, KeyPair* keys,
     if (!read_cert(path, keys, name))
         return Status::error(Status::kCorrupt, secret_path + " is not a CURVE certificate");
     return Status::ok();
+}
+
+Status load_key_pair(const std::string& path, bool create, KeyPair* keys, std::string* name) {
+    Status status = read_key_pair(path, create, keys, name);
+    //  The secret file readable by others (copied with cp -p from elsewhere, a chmod):
+    //  said, not refused, as a service that would not start is worse.
+    struct stat info;
+    std::string secret_path = path + "_secret";
+    if (status.is_ok() && stat(secret_path.c_str(), &info) == 0 && (info.st_mode & 077))
+        ZGM_WARN("%s can be read by other users of this machine (mode %03o): chmod 600 it",
+                 secret_path.c_str(), (unsigned)(info.st_mode & 0777));
+    //  FILE and FILE_secret are one pair: a FILE copied over from another pair would be what
+    //  an operator copies to the registry's trust, which then refuses the key this role
+    //  proves (the role said FILE's name beside its real key).
+    Key in_file;
+    if (status.is_ok() && public_file_key(path, &in_file) && in_file.str() != keys->public_txt)
+        return Status::error(Status::kInvalid, path + " holds the public key " + in_file.str() +
+                                                   ", and " + path + "_secret the key pair of " +
+                                                   keys->public_txt +
+                                                   ": they are not one key pair (one of them "
+                                                   "copied over from another?)");
+    return status;
 }
 
 Status make_key_pair(const std::string& path, const std::string& name) {
