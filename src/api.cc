@@ -390,6 +390,8 @@ static const char* limit_name(zgm_limit_t limit) {
         return "max-follower-bytes";
     case ZGM_LIMIT_RECENT_BYTES:
         return "max-recent-bytes";
+    case ZGM_LIMIT_UNREAD_BYTES:
+        return "max-unread-bytes";
     }
     return "";
 }

@@ -78,6 +78,7 @@ enum Field : uint8_t {
     MAX_COUNT,
     MAX_BYTES,
     MAX_AGE_MS,
+    TOKEN,
     REPORT,   //  body
     GROUPS,   //  list of GroupRecord
     MESSAGES, //  list of MessageRecord
@@ -171,6 +172,7 @@ const FieldDef kFields[] = {
     def(MAX_COUNT, "max_count", &Message::max_count),
     def(MAX_BYTES, "max_bytes", &Message::max_bytes),
     def(MAX_AGE_MS, "max_age_ms", &Message::max_age_ms),
+    def(TOKEN, "token", &Message::token),
     body(REPORT, "report", &Message::report),
     list(GROUPS, "groups"),
     list(MESSAGES, "messages"),
@@ -225,11 +227,13 @@ const Spec kSpecs[] = {
     {49, "STATS", {AFTER, LIMIT}},
     {50, "STATS_REPORT", {MORE, REPORT}},
     {51, "UNFOLLOW", {FOLLOWS}},
+    {52, "MARK", {TOKEN}},
+    {53, "RECEIPT", {TOKEN}},
 };
 
 //  Limits of "Limits", and the header of "Framing".
 constexpr uint16_t kDocSignature = 0xAAA1;
-constexpr uint8_t kDocVersion = 4;
+constexpr uint8_t kDocVersion = 5;
 constexpr size_t kDocMaxString = 255;
 constexpr size_t kDocMaxBody = 65536;
 constexpr uint32_t kDocMaxList = 10000;
@@ -1225,6 +1229,8 @@ void test_names_and_ids_match_the_model(void** state) {
         {kStats, "STATS"},
         {kStatsReport, "STATS_REPORT"},
         {kUnfollow, "UNFOLLOW"},
+        {kMark, "MARK"},
+        {kReceipt, "RECEIPT"},
     };
     assert_int_equal(sizeof ids / sizeof ids[0], sizeof kSpecs / sizeof kSpecs[0]);
     for (const auto& id : ids) {
@@ -1633,7 +1639,7 @@ void test_bad_signature_is_rejected(void** state) {
 void test_other_version_is_rejected_with_its_request_id(void** state) {
     (void)state;
     std::string frame = encode_ok(make_message(kSend, 0xfeedbeef, Edge::kMiddle));
-    for (int version : {0, 1, 2, 3, 5, 255}) {
+    for (int version : {0, 1, 2, 3, 4, 6, 255}) {
         frame[3] = (char)version;
         Message msg;
         assert_int_equal(decode_string(frame, &msg), DecodeError::kBadVersion);
@@ -1664,7 +1670,7 @@ void test_unknown_id_is_rejected_with_its_request_id(void** state) {
         assert_int_equal(decode_string(frame, &msg), DecodeError::kUnknownId);
         unknown++;
     }
-    assert_int_equal(unknown, 256 - 33);
+    assert_int_equal(unknown, 256 - 35);
 }
 
 void test_trailing_bytes_are_rejected(void** state) {

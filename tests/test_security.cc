@@ -18,6 +18,7 @@
 #include "core/security.h"
 #include "core/zap.h"
 #include "store/store.h"
+#include "net/receipts.h"
 #include "net/sockets.h"
 #include "process.h"
 #include "servertest.h"
@@ -1786,6 +1787,10 @@ void test_limits_below_their_minimum_are_refused(void** state) {
     assert_int_equal(zgm_server_set_limit(server, ZGM_LIMIT_FOLLOWER_BYTES, 256 * 1024 - 1), -1);
     assert_non_null(strstr(zgm_strerror(), "at least 262144"));
     assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_FOLLOWER_BYTES, 256 * 1024));
+    assert_int_equal(zgm_server_set_limit(server, ZGM_LIMIT_UNREAD_BYTES, 1024 * 1024 - 1), -1);
+    assert_non_null(strstr(zgm_strerror(), "at least 1048576"));
+    assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_UNREAD_BYTES, 1024 * 1024));
+    assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_UNREAD_BYTES, UINT64_MAX)); //  the most
     for (zgm_limit_t limit : {ZGM_LIMIT_CONNECTIONS, ZGM_LIMIT_GROUPS, ZGM_LIMIT_GROUPS_PER_OWNER,
                               ZGM_LIMIT_MEMBERS, ZGM_LIMIT_FOLLOWS})
         assert_int_equal(zgm_server_set_limit(server, limit, 0), -1);
@@ -1794,6 +1799,8 @@ void test_limits_below_their_minimum_are_refused(void** state) {
     assert_int_equal(zgm_registry_set_limit(registry, ZGM_LIMIT_FRAME, 4 * 1024 - 1), -1);
     assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_FRAME, 4 * 1024));
     assert_int_equal(zgm_registry_set_limit(registry, ZGM_LIMIT_GROUPS, 0), -1);
+    assert_int_equal(zgm_registry_set_limit(registry, ZGM_LIMIT_UNREAD_BYTES, 1024 * 1024 - 1), -1);
+    assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_UNREAD_BYTES, 1024 * 1024));
     zgm_registry_destroy(&registry);
 }
 
@@ -2115,16 +2122,19 @@ void test_a_frame_over_max_frame_is_never_buffered(void** state) {
     free(buffer);
 }
 
-//  What the follower limit cannot stop: a member that acknowledges in FOLLOW what it never
-//  read is pushed everything, and the server holds what it cannot write to it. Only
-//  libzmq's send queue bounds that (new_server_socket: 10,000 frames per connection).
-void test_a_follower_that_lies_in_its_acks_is_held_only_by_the_send_queue(void** state) {
+//  A member that acknowledges in FOLLOW what it never read would get past the follower
+//  limit, but not past what it has shown it read: it returns no MARK, so the server pushes
+//  it no more than --max-unread-bytes (and the frame that went over it), however many
+//  messages the group gets, and its later FOLLOWs are refused. The follower limit is set
+//  above the unread one, so that each bound shows on its own.
+void test_a_follower_that_lies_in_its_acks_is_cut_at_its_unread_limit(void** state) {
     (void)state;
-    const uint64_t limit = 1024 * 1024;
-    const int messages = test::slowdown() > 1 ? 90 : 200; //  over 4 x the limit either way
+    const uint64_t follower_limit = 2 * 1024 * 1024, unread_limit = 1024 * 1024;
+    const int messages = test::slowdown() > 1 ? 90 : 200; //  over twice both limits
     const size_t body_size = 60 * 1024;
     s_roles.start({"--no-registry", "--group", "firehose", "--server-limit",
-                   "follower-bytes=" + std::to_string(limit)},
+                   "follower-bytes=" + std::to_string(follower_limit), "--server-limit",
+                   "unread-bytes=" + std::to_string(unread_limit)},
                   true);
     Dealer liar(s_roles.server, s_roles.server_key, 1, 4096);
     proto::Message join = join_message("firehose", "liar");
@@ -2152,16 +2162,108 @@ void test_a_follower_that_lies_in_its_acks_is_held_only_by_the_send_queue(void**
         }
     }
     long growth = s_roles.peak_kb() - peak_before;
-    uint64_t pushed_bytes = 0;
+    uint64_t pushed_bytes = 0, marks = 0;
     proto::Message message;
-    while (liar.recv(&message, 500))
+    while (liar.recv(&message, 500)) {
+        marks += message.id == proto::kMark;
         for (const proto::MessageRecord& record : message.messages)
             pushed_bytes += record.body.size();
+    }
     print_message("# a follower lying in its acks: %d messages of %zu KiB sent, %llu KiB pushed to "
-                  "it (--max-follower-bytes %llu KiB); the server's peak RSS grew %ld KiB\n",
+                  "it (--max-follower-bytes %llu KiB, --max-unread-bytes %llu KiB), %llu MARKs; "
+                  "the server's peak RSS grew %ld KiB\n",
                   messages, body_size / 1024, (unsigned long long)(pushed_bytes / 1024),
-                  (unsigned long long)(limit / 1024), growth);
-    assert_true(pushed_bytes > 4 * limit);
+                  (unsigned long long)(follower_limit / 1024),
+                  (unsigned long long)(unread_limit / 1024), (unsigned long long)marks, growth);
+    assert_true(pushed_bytes >= unread_limit - 2 * body_size);
+    assert_true(pushed_bytes <= unread_limit + proto::kDeliverBytes + 2 * body_size);
+    assert_true(marks >= unread_limit / zgm::Receipts::kMarkBytes - 1);
+    if (kRssMeaningful)
+        assert_true(growth <= (long)(unread_limit / 1024) +
+                                  (long)(zgm::ServerLimits().recent_bytes / 1024) + 6 * 1024);
+    s_roles.stop();
+}
+
+//  A client that asks for page after page of a long history and reads none of them is sent
+//  no more than --max-unread-bytes (and the page that went over it): its later FETCHes are
+//  answered 429, "read them", and the server's memory stays about that. Once it reads, and
+//  returns the MARKs it finds, its next FETCH is answered.
+void test_fetches_never_read_are_cut_at_the_unread_limit(void** state) {
+    (void)state;
+    const uint64_t unread_limit = 4 * 1024 * 1024;
+    const int fetches = test::slowdown() > 1 ? 40 : 200;
+    s_roles.start({"--no-registry", "--group", "archive", "--server-limit",
+                   "unread-bytes=" + std::to_string(unread_limit)},
+                  true);
+    //  About 2.4 MB of history, so that every FETCH of all of it is a page of 2 MiB or more.
+    RawClient writer(s_roles.server, s_roles.server_key);
+    proto::Message writer_join = join_message("archive", "writer");
+    assert_int_equal(writer.call(writer_join).id, proto::kJoined);
+    std::string body(60 * 1024, 'a');
+    std::vector<std::string> bodies(5, body); //  a SEND within the default --max-frame
+    for (int i = 0; i < 8; i++) {
+        proto::Message send = send_message("archive", bodies);
+        assert_int_equal(writer.call(send).id, proto::kSent);
+    }
+    Dealer hoarder(s_roles.server, s_roles.server_key, 1, 4096);
+    proto::Message join = join_message("archive", "hoarder");
+    hoarder.send(join);
+    proto::Message joined;
+    assert_true(hoarder.recv(&joined, 5000));
+    assert_int_equal(joined.id, proto::kJoined);
+    long peak_before = s_roles.peak_kb();
+    for (int i = 0; i < fetches; i++) {
+        proto::Message fetch = group_request(proto::kFetch, "archive");
+        hoarder.send(fetch);
+    }
+    //  It returns no MARK while it reads: what it was sent stays unread however soon it
+    //  starts, and the server's answers waited in its queue (the peak RSS) until then.
+    uint64_t page_bytes = 0, pages = 0, refused = 0, answers = 0;
+    std::vector<uint64_t> tokens;
+    proto::Message message;
+    while (answers < (uint64_t)fetches && hoarder.recv(&message, 5000)) {
+        if (message.id == proto::kMark) {
+            tokens.push_back(message.token);
+            continue;
+        }
+        answers++;
+        if (message.id == proto::kMessages) {
+            pages++;
+            for (const proto::MessageRecord& record : message.messages)
+                page_bytes += record.body.size();
+        } else {
+            assert_error(message, proto::kRateLimited, "read them");
+            assert_true(message.retry_ms > 0);
+            refused++;
+        }
+    }
+    long growth = s_roles.peak_kb() - peak_before;
+    print_message("# %d FETCHes of 2.4 MB never read (--max-unread-bytes %llu KiB): %llu pages "
+                  "(%llu KiB) sent, %llu answered 429; the server's peak RSS grew %ld KiB\n",
+                  fetches, (unsigned long long)(unread_limit / 1024), (unsigned long long)pages,
+                  (unsigned long long)(page_bytes / 1024), (unsigned long long)refused, growth);
+    assert_int_equal(answers, fetches);
+    assert_true(pages >= 1);
+    assert_true(page_bytes <= unread_limit + proto::kFetchBytes + body.size());
+    assert_int_equal(pages + refused, fetches);
+    if (kRssMeaningful) assert_true(growth <= 3 * (long)(unread_limit / 1024) + 6 * 1024);
+    //  It read them all: the newest MARK it found says so, and it is answered again.
+    assert_false(tokens.empty());
+    proto::Message receipt;
+    receipt.id = proto::kReceipt;
+    receipt.token = tokens.back();
+    hoarder.send(receipt);
+    proto::Message fetch = group_request(proto::kFetch, "archive");
+    fetch.limit = 1;
+    hoarder.send(fetch);
+    bool answered = false;
+    while (!answered && hoarder.recv(&message, 5000))
+        if (message.request_id == fetch.request_id) {
+            assert_int_equal(message.id, proto::kMessages);
+            assert_int_equal(message.messages.size(), 1);
+            answered = true;
+        }
+    assert_true(answered);
     s_roles.stop();
 }
 
@@ -2390,8 +2492,9 @@ int main(int argc, char** argv) {
         cmocka_unit_test_teardown(test_a_reader_that_never_reads_is_cut_at_its_follower_limit,
                                   stop_roles),
         cmocka_unit_test_teardown(test_a_frame_over_max_frame_is_never_buffered, stop_roles),
-        cmocka_unit_test_teardown(
-            test_a_follower_that_lies_in_its_acks_is_held_only_by_the_send_queue, stop_roles),
+        cmocka_unit_test_teardown(test_a_follower_that_lies_in_its_acks_is_cut_at_its_unread_limit,
+                                  stop_roles),
+        cmocka_unit_test_teardown(test_fetches_never_read_are_cut_at_the_unread_limit, stop_roles),
         cmocka_unit_test_teardown(test_idle_sockets_do_not_stop_a_connected_users_send, stop_roles),
         cmocka_unit_test_teardown(test_a_flood_of_bad_requests_writes_a_bounded_number_of_log_lines,
                                   stop_roles),

@@ -810,6 +810,40 @@ void test_max_recent_bytes_bounds_what_is_kept_in_memory_and_fetches_stay_whole(
     test::remove_tree(dir);
 }
 
+//  A user reads past a group server's --max-unread-bytes as it goes: it returns each MARK it
+//  reads, so 3 MB of live messages and a fetch of all of them (pages of 2 MiB, each over the
+//  limit on its own: the FETCHes asked ahead are answered 429 until the page before is read,
+//  and ridden out) come whole with the limit at 1 MiB.
+void test_a_user_reads_past_the_unread_limit_by_returning_marks(void** state) {
+    (void)state;
+    Cluster cluster;
+    zgm_server_t* server = cluster.add_server(nullptr, {"flood"});
+    assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_UNREAD_BYTES, 1024 * 1024));
+    zgm_user_t* reader = cluster.user("reader");
+    zgm_user_t* writer = cluster.user("writer");
+    assert_ok(zgm_user_join(reader, "flood"));
+    assert_ok(zgm_user_join(writer, "flood"));
+    const std::string pad(1000, '.');
+    const int count = 3000;
+    for (int i = 1; i <= count; i++) {
+        std::string text = std::to_string(i) + pad;
+        assert_ok(zgm_user_send_async(writer, "flood", text.data(), text.size(), NULL));
+    }
+    assert_ok(zgm_user_flush(writer, 30000 * test::slowdown()));
+    zgm_sent_t sent;
+    for (int i = 1; i <= count; i++) {
+        assert_ok(zgm_user_sent(writer, &sent, 0));
+        assert_int_equal(sent.error, 0);
+    }
+    for (int i = 1; i <= count; i++) {
+        zgm_msg_t* msg = zgm_user_recv(reader, 30000 * test::slowdown());
+        if (!msg) fail_msg("message %d of %d did not come: %s", i, count, zgm_strerror());
+        assert_int_equal(zgm_msg_seq(msg), i);
+        zgm_msg_destroy(&msg);
+    }
+    expect_history(reader, "flood", pad, count);
+}
+
 } // namespace
 
 int main(void) {
@@ -835,6 +869,7 @@ int main(void) {
         cmocka_unit_test(test_stats_are_for_the_servers_key_and_count_what_happened),
         cmocka_unit_test(
             test_max_recent_bytes_bounds_what_is_kept_in_memory_and_fetches_stay_whole),
+        cmocka_unit_test(test_a_user_reads_past_the_unread_limit_by_returning_marks),
     };
     return cmocka_run_group_tests_name("system", tests, NULL, NULL);
 }

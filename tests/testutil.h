@@ -10,6 +10,7 @@
 #ifndef ZGM_TESTUTIL_H
 #define ZGM_TESTUTIL_H
 
+#include <algorithm>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -130,21 +131,31 @@ public:
         assert_int_equal(zmq_send(zsock_resolve(socket_), bytes.data(), bytes.size(), 0),
                          (int)bytes.size());
     }
-    //  The next message; fails the test if none arrives within 3 s (times the slowdown) or it
-    //  is malformed.
+    //  The next message, a MARK apart (returned, as zgm's users do when they have read that
+    //  far); fails the test if none arrives within 3 s (times the slowdown) or it is
+    //  malformed.
     zgm::proto::Message recv() {
-        zgm::proto::Message message;
-        zgm::proto::DecodeError rc =
-            zgm::proto::recv(zsock_resolve(socket_), false, nullptr, &message);
-        assert_int_equal((int)rc, (int)zgm::proto::DecodeError::kOk);
-        return message;
+        while (true) {
+            zgm::proto::Message message;
+            zgm::proto::DecodeError rc =
+                zgm::proto::recv(zsock_resolve(socket_), false, nullptr, &message);
+            assert_int_equal((int)rc, (int)zgm::proto::DecodeError::kOk);
+            if (!returned_mark(&message)) return message;
+        }
     }
-    //  True if a message arrives within timeout_ms (it is then in *message).
+    //  True if a message arrives within timeout_ms (it is then in *message); a MARK is
+    //  returned, as by recv.
     bool try_recv(zgm::proto::Message* message, int timeout_ms) {
-        zmq_pollitem_t item = {zsock_resolve(socket_), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, timeout_ms) <= 0) return false;
-        return zgm::proto::recv(zsock_resolve(socket_), false, nullptr, message) ==
-               zgm::proto::DecodeError::kOk;
+        int64_t deadline = zgm::mono_ms() + timeout_ms;
+        while (true) {
+            zmq_pollitem_t item = {zsock_resolve(socket_), 0, ZMQ_POLLIN, 0};
+            long left = (long)std::max<int64_t>(deadline - zgm::mono_ms(), 0);
+            if (zmq_poll(&item, 1, left) <= 0) return false;
+            if (zgm::proto::recv(zsock_resolve(socket_), false, nullptr, message) !=
+                zgm::proto::DecodeError::kOk)
+                return false;
+            if (!returned_mark(message)) return true;
+        }
     }
     //  Sends and returns the reply to it (skipping pushes).
     zgm::proto::Message call(zgm::proto::Message& message) {
@@ -158,6 +169,13 @@ public:
         }
     }
     zsock_t* socket() { return socket_; }
+    //  True if message was a MARK, which it returned in a RECEIPT.
+    bool returned_mark(zgm::proto::Message* message) {
+        if (message->id != zgm::proto::kMark) return false;
+        message->id = zgm::proto::kReceipt;
+        zgm::proto::send(zsock_resolve(socket_), "", *message, ZMQ_DONTWAIT);
+        return true;
+    }
     uint32_t last_request_id() const { return request_id_; }
     const zgm::KeyPair& keys() const { return keys_; }
     std::string key() const { return keys_.public_txt; }

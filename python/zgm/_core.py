@@ -98,6 +98,7 @@ class Limit(enum.IntEnum):
     FOLLOWER_BYTES = 8
     """Bytes pushed to a follower beyond what it acknowledged."""
     RECENT_BYTES = 9
+    UNREAD_BYTES = 10
     """Bytes of the newest messages a group server keeps in memory for fetches."""
 
 

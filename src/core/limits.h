@@ -34,7 +34,11 @@ struct ServerLimits {
     uint32_t follows = 1000;            //  groups one key may follow on a group server
     uint64_t follower_bytes = 4u << 20; //  bytes pushed to a follower beyond its last ack
     uint64_t recent_bytes = 8u << 20;   //  the newest messages kept in memory for fetches
+    uint64_t unread_bytes = 16u << 20;  //  sent to one connection and not shown read
 };
+
+//  The least --max-unread-bytes: a MARK goes every 256 KiB (net/receipts.h).
+constexpr uint64_t kMinUnreadBytes = 1u << 20;
 
 //  The registry's defaults differ: its requests are small and it lists many groups.
 inline ServerLimits registry_default_limits() {

@@ -16,11 +16,13 @@
 namespace zgm {
 
 bool parse_number(const std::string& text, uint64_t max, uint64_t* value) {
-    if (text.empty() || text.size() > 19) return false;
+    if (text.empty() || text.size() > 20) return false;
     uint64_t result = 0;
     for (char c : text) {
         if (c < '0' || c > '9') return false;
-        result = result * 10 + (uint64_t)(c - '0');
+        uint64_t digit = (uint64_t)(c - '0');
+        if (result > (UINT64_MAX - digit) / 10) return false; //  past 2^64 - 1
+        result = result * 10 + digit;
     }
     if (result > max) return false;
     *value = result;
@@ -50,16 +52,19 @@ Listener::Listener(const char* who, uint32_t min_frame, ServerLimits* limits, Ra
                    Responder* responder)
     : who_(who), min_frame_(min_frame), limits_(limits), rates_(rates), responder_(responder) {
     keys_ = KeyPair::generate();
+    responder_->receipts().set_limit(limits_->unread_bytes);
+    responder_->receipts().set_connections(limits_->connections);
 }
 
 bool Listener::set(const std::string& name, const std::string& value, Error* code,
                    std::string* why) {
     bool key = name == "key-public" || name == "key-secret" || name == "admin";
-    bool number = name == "max-rate" || name == "max-connections" || name == "max-frame";
+    bool number = name == "max-rate" || name == "max-connections" || name == "max-frame" ||
+                  name == "max-unread-bytes";
     if (!key && !number && name != "insecure") return false;
     *code = Error::kInvalid;
     //  These make the socket, which the first bind makes once.
-    if (name != "admin" && name != "max-rate" && socket_) {
+    if (name != "admin" && name != "max-rate" && name != "max-unread-bytes" && socket_) {
         *why = name + " must be set before the " + who_ + " binds";
         return true;
     }
@@ -82,9 +87,17 @@ bool Listener::set(const std::string& name, const std::string& value, Error* cod
                          rates_->set_rate(limits_->rate);
                      }},
                     {"max-connections", 1, UINT32_MAX,
-                     [this](uint64_t n) { limits_->connections = (uint32_t)n; }},
+                     [this](uint64_t n) {
+                         limits_->connections = (uint32_t)n;
+                         responder_->receipts().set_connections(limits_->connections);
+                     }},
                     {"max-frame", min_frame_, UINT32_MAX,
-                     [this](uint64_t n) { limits_->frame = (uint32_t)n; }}},
+                     [this](uint64_t n) { limits_->frame = (uint32_t)n; }},
+                    {"max-unread-bytes", kMinUnreadBytes, UINT64_MAX,
+                     [this](uint64_t n) {
+                         limits_->unread_bytes = n;
+                         responder_->receipts().set_limit(n);
+                     }}},
                    name, value, code, why);
         return true;
     }

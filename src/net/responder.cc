@@ -10,7 +10,14 @@
 
 #include "core/clock.h"
 
+#include <cerrno>
+
 namespace zgm {
+
+namespace {
+//  When a connection told to read first asks again.
+constexpr uint32_t kUnreadRetryMs = 100;
+} // namespace
 
 Responder::Received Responder::next(std::string* from, Key* peer, proto::Message* request) {
     std::string peer_text;
@@ -26,9 +33,21 @@ Responder::Received Responder::next(std::string* from, Key* peer, proto::Message
                   proto::decode_error_text(rc));
         return kAnswered;
     }
+    if (request->id == proto::kReceipt) { //  no answer: the connection's own count
+        receipts_.received(*from, request->token, mono_ms());
+        return kAnswered;
+    }
     *peer = Key();
     if (!Key::parse(peer_text, peer)) {
         refuse(*from, request->request_id, proto::kDenied, "no key on this connection", *peer);
+        return kAnswered;
+    }
+    if (receipts_.over(*from)) {
+        refuse(*from, request->request_id, proto::kRateLimited,
+               "this connection has not read " + std::to_string(receipts_.unread(*from)) +
+                   " bytes it was sent (--max-unread-bytes " + std::to_string(receipts_.limit()) +
+                   "): read them, then ask again",
+               *peer, kUnreadRetryMs);
         return kAnswered;
     }
     return kRequest;
@@ -38,12 +57,38 @@ bool Responder::reply(const std::string& to, proto::Message& message, uint32_t r
     message.request_id = request_id;
     //  A peer that vanished mid-request, or cannot take more, loses only the reply; it
     //  retries or times out.
-    return proto::send(zsock_resolve(socket_), to, message, ZMQ_DONTWAIT) == 0;
+    size_t bytes = 0;
+    if (proto::send(zsock_resolve(socket_), to, message, ZMQ_DONTWAIT, &bytes) != 0) {
+        if (errno == EHOSTUNREACH) receipts_.forget(to);
+        return false;
+    }
+    receipts_.sent(zsock_resolve(socket_), to, bytes, mono_ms());
+    return true;
+}
+
+bool Responder::send(const std::string& to, zmq_msg_t* frame) {
+    void* socket = zsock_resolve(socket_);
+    size_t bytes = zmq_msg_size(frame);
+    if (zmq_send(socket, to.data(), to.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_send(frame, socket, ZMQ_DONTWAIT) < 0) {
+        int error = errno;
+        zmq_msg_close(frame);
+        if (error == EHOSTUNREACH) receipts_.forget(to);
+        errno = error;
+        return false;
+    }
+    receipts_.sent(socket, to, bytes, mono_ms());
+    return true;
 }
 
 void Responder::error(const std::string& to, uint32_t request_id, uint16_t status,
                       const std::string& why, uint32_t retry_ms) {
-    proto::send_error(zsock_resolve(socket_), to, request_id, status, why, retry_ms);
+    size_t bytes = 0;
+    if (proto::send_error(zsock_resolve(socket_), to, request_id, status, why, retry_ms, &bytes) ==
+        0)
+        receipts_.sent(zsock_resolve(socket_), to, bytes, mono_ms());
+    else if (errno == EHOSTUNREACH)
+        receipts_.forget(to);
 }
 
 void Responder::refuse(const std::string& to, uint32_t request_id, uint16_t status,
@@ -58,6 +103,7 @@ bool Responder::request_line() {
 }
 
 void Responder::tick(int64_t now_ms) {
+    if (socket_) receipts_.sweep(zsock_resolve(socket_), now_ms);
     refusals_.tick(now_ms);
     request_lines_.tick(now_ms);
 }

@@ -4,8 +4,10 @@
 
     Takes the next request off the socket: a malformed one is counted (by reason for the
     log, by decode error for STATS) and answered with its error, one from a connection that
-    proved no key is refused. Replies, answers ERROR, and refuses (an ERROR counted by reason
-    in the refusal log, which logs a flood as counts).
+    proved no key is refused, a RECEIPT is taken, and a request from a connection that has
+    not read what it was sent (net/receipts.h) is answered 429. Replies, answers ERROR, and
+    refuses (an ERROR counted by reason in the refusal log, which logs a flood as counts),
+    counting each frame against its connection's unread bytes.
     Request lines go to the log within a budget (ZGM_REQUEST).
 
     This Source Code Form is subject to the terms of the Mozilla Public
@@ -19,6 +21,7 @@
 #include "core/key.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "net/receipts.h"
 #include "proto/proto.h"
 
 #include <czmq.h>
@@ -52,6 +55,9 @@ public:
     //  Sends message to the peer with routing id `to`, as the answer to request_id. False if
     //  it could not go (the peer is gone, or its queue is full).
     bool reply(const std::string& to, proto::Message& message, uint32_t request_id);
+    //  Sends a frame made elsewhere (a MESSAGES page, a DELIVER) to `to`, without waiting,
+    //  and takes it (closed if it could not go). False, with errno, if it could not go.
+    bool send(const std::string& to, zmq_msg_t* frame);
     //  Answers ERROR status with why (and retry_ms, for 429).
     void error(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
                uint32_t retry_ms = 0);
@@ -65,11 +71,14 @@ public:
     //  Logs the refusal counts and held-back request lines of an interval that has ended.
     void tick(int64_t now_ms);
     RefusalLog& refusals() { return refusals_; }
+    //  Each connection's unread bytes: over() before pushing to one, the limit to set.
+    Receipts& receipts() { return receipts_; }
     //  Malformed requests by decode error (for STATS).
     const proto::MalformedCounts& malformed() const { return malformed_; }
 
 private:
     zsock_t* socket_ = nullptr;
+    Receipts receipts_;
     RefusalLog refusals_;
     proto::MalformedCounts malformed_;
     LineBudget request_lines_;

@@ -57,6 +57,7 @@ enum Field : uint8_t {
     F_MAX_COUNT,
     F_MAX_BYTES,
     F_MAX_AGE_MS,
+    F_TOKEN,
     F_REPORT,
     F_GROUPS,
     F_MESSAGES,
@@ -113,6 +114,8 @@ const Layout kLayouts[] = {
     {kStats, "STATS", {F_AFTER, F_LIMIT}},
     {kStatsReport, "STATS_REPORT", {F_MORE, F_REPORT}},
     {kUnfollow, "UNFOLLOW", {F_FOLLOWS}},
+    {kMark, "MARK", {F_TOKEN}},
+    {kReceipt, "RECEIPT", {F_TOKEN}},
 };
 
 //  The smallest encoding of one record of each list, so a count that cannot fit in the bytes
@@ -194,6 +197,7 @@ size_t field_size(Field field, const Message& msg) {
     case F_MAX_COUNT:
     case F_MAX_BYTES:
     case F_MAX_AGE_MS:
+    case F_TOKEN:
         return 8;
     case F_GROUP_ID:
     case F_AFTER_MSG_ID:
@@ -392,6 +396,8 @@ void write_field(Field field, const Message& msg, const SenderTable& senders, Wr
         return out.u64(msg.max_bytes);
     case F_MAX_AGE_MS:
         return out.u64(msg.max_age_ms);
+    case F_TOKEN:
+        return out.u64(msg.token);
     case F_REPORT:
         return out.body(msg.report);
     case F_GROUPS:
@@ -633,6 +639,9 @@ void read_field(Field field, Reader& in, Message* msg, bool views) {
         return;
     case F_MAX_AGE_MS:
         msg->max_age_ms = in.number(8);
+        return;
+    case F_TOKEN:
+        msg->token = in.number(8);
         return;
     case F_REPORT: {
         std::string_view report = in.body();
@@ -1047,7 +1056,7 @@ void keep_bytes_in_place(zmq_msg_t* frame) {
 } // namespace
 
 int send_error(void* socket, const std::string& routing_id, uint32_t request_id, uint16_t status,
-               const std::string& why, uint32_t retry_ms) {
+               const std::string& why, uint32_t retry_ms, size_t* sent_bytes) {
     Message message;
     message.id = kError;
     message.request_id = request_id;
@@ -1057,10 +1066,11 @@ int send_error(void* socket, const std::string& routing_id, uint32_t request_id,
     //  A reason may quote what a peer sent: keep it decodable.
     for (char& c : message.reason)
         if (c == '\0') c = '?';
-    return send(socket, routing_id, message, ZMQ_DONTWAIT);
+    return send(socket, routing_id, message, ZMQ_DONTWAIT, sent_bytes);
 }
 
-int send(void* socket, const std::string& routing_id, const Message& msg, int flags) {
+int send(void* socket, const std::string& routing_id, const Message& msg, int flags,
+         size_t* sent_bytes) {
     size_t size = encoded_size(msg);
     if (size == 0) {
         errno = EINVAL;
@@ -1078,6 +1088,7 @@ int send(void* socket, const std::string& routing_id, const Message& msg, int fl
         zmq_msg_close(&frame);
         return -1;
     }
+    if (sent_bytes) *sent_bytes = size;
     return 0;
 }
 

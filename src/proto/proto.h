@@ -40,10 +40,12 @@ namespace zgm {
 namespace proto {
 
 constexpr uint16_t kSignature = 0xAAA0 | 1;
-//  4 (zgm 0.2 since 2026-12-06): HEARTBEAT says how many groups the server hosts
-//  (hosted_count). 3: a MessageRecord names its sender by its place in the frame's list of
-//  senders (SenderRecord), where 2 carried the key and name in every record.
-constexpr uint8_t kVersion = 4;
+//  5 (zgm 0.2 since 2026-12-06): a server sends MARK after what it sent to a connection, and
+//  a client returns it in RECEIPT once read (net/receipts.h). 4: HEARTBEAT says how many
+//  groups the server hosts (hosted_count). 3: a MessageRecord names its sender by its place
+//  in the frame's list of senders (SenderRecord), where 2 carried the key and name in every
+//  record.
+constexpr uint8_t kVersion = 5;
 constexpr size_t kHeaderSize = 8;
 
 //  Limits a decoder enforces and an encoder refuses to exceed.
@@ -103,6 +105,8 @@ enum MessageId : uint8_t {
     kStats = 49,          //  operator -> registry or group server: a page of its counters
     kStatsReport = 50,    //  reply to STATS: tab-separated lines, one per figure
     kUnfollow = 51,       //  user -> group server: stop following groups on this connection
+    kMark = 52,           //  server -> client: return this token once you have read this far
+    kReceipt = 53,        //  client -> server: the token of the last MARK read (no reply)
 };
 
 //  ERROR status codes: 4xx the requester's fault, 5xx the server's.
@@ -291,6 +295,7 @@ struct Message {
     uint64_t max_count = 0;              //  RETAIN (0: no limit)
     uint64_t max_bytes = 0;              //  RETAIN
     uint64_t max_age_ms = 0;             //  RETAIN
+    uint64_t token = 0;                  //  MARK RECEIPT
     std::string report;                  //  STATS_REPORT: tab-separated lines (at most kMaxBody)
     std::vector<GroupRecord> groups;     //  GROUPS
     std::vector<MessageRecord> messages; //  MESSAGES DELIVER (decoded without views)
@@ -443,12 +448,14 @@ private:
 
 //  Socket helpers over libzmq: one message a call.
 //  Sends msg, prefixed with routing_id when not empty (ROUTER). flags as zmq_send
-//  (ZMQ_DONTWAIT). Returns 0, or -1 with errno set (EINVAL for a message over limits).
-int send(void* socket, const std::string& routing_id, const Message& msg, int flags = 0);
+//  (ZMQ_DONTWAIT). Returns 0 (and the frame's size in *sent_bytes, when given), or -1 with
+//  errno set (EINVAL for a message over limits).
+int send(void* socket, const std::string& routing_id, const Message& msg, int flags = 0,
+         size_t* sent_bytes = nullptr);
 //  Sends ERROR (status, why cut to kMaxString, retry_ms) without waiting: a peer that is
-//  gone or cannot take more loses only the error.
+//  gone or cannot take more loses only the error. Returns as send.
 int send_error(void* socket, const std::string& routing_id, uint32_t request_id, uint16_t status,
-               const std::string& why, uint32_t retry_ms = 0);
+               const std::string& why, uint32_t retry_ms = 0, size_t* sent_bytes = nullptr);
 //  Receives and decodes one message into msg, which then owns the frame. With `router`, the
 //  first frame is the routing id. Always reads every frame of the multipart message, even a
 //  bad one. Returns kOk, the decode error, or kNoFrame: with errno set (EAGAIN: nothing

@@ -750,10 +750,7 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
                        &frame))
         return responder_.error(from, request.request_id, proto::kInternal,
                                 "a stored message of '" + group->name + "' cannot be sent");
-    void* socket = zsock_resolve(listener_.socket());
-    if (zmq_send(socket, from.data(), from.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_msg_send(&frame, socket, ZMQ_DONTWAIT) < 0)
-        zmq_msg_close(&frame);
+    responder_.send(from, &frame);
 }
 
 void GroupServer::on_members(const std::string& from, const Key& peer,
@@ -1190,17 +1187,23 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
         group.base_bytes = group.pushes.front().second;
         group.pushes.pop_front();
     }
-    void* socket = zsock_resolve(listener_.socket());
+    Receipts& receipts = responder_.receipts();
     for (auto it = group.followers.begin(); it != group.followers.end();) {
         Follower& follower = it->second;
-        if (unacknowledged(group, follower.acked_seq) > limits_.follower_bytes) {
-            counters_.dropped_pushes++; //  too far behind: it catches up by FETCH
+        const std::string& to = it->first;
+        //  Too far behind by its acknowledgements, or by what it has shown it read: it
+        //  catches up by FETCH.
+        if (unacknowledged(group, follower.acked_seq) > limits_.follower_bytes ||
+            receipts.over(to)) {
+            counters_.dropped_pushes++;
             group.dropped_pushes++;
             ++it;
             continue;
         }
-        const std::string& to = it->first;
-        if (zmq_send(socket, to.data(), to.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        zmq_msg_t copy;
+        zmq_msg_init(&copy);
+        zmq_msg_copy(&copy, frame);
+        if (!responder_.send(to, &copy)) {
             if (errno == EHOSTUNREACH) { //  gone: it follows again when it comes back
                 auto gone = it++;
                 remove_follower(group, gone);
@@ -1211,17 +1214,10 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
             ++it;
             continue;
         }
-        zmq_msg_t copy;
-        zmq_msg_init(&copy);
-        zmq_msg_copy(&copy, frame);
-        if (zmq_msg_send(&copy, socket, ZMQ_DONTWAIT) < 0)
-            zmq_msg_close(&copy);
-        else {
-            counters_.pushes++;
-            counters_.delivered += messages;
-            group.push_count++;
-            group.delivered += messages;
-        }
+        counters_.pushes++;
+        counters_.delivered += messages;
+        group.push_count++;
+        group.delivered += messages;
         ++it;
     }
 }

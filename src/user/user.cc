@@ -1733,6 +1733,11 @@ bool UserActor::handle_link(const std::string& server_id, Link* link) {
             //  A malformed reply answers nothing we can trust; its request lapses.
             continue;
         }
+        if (message.id == proto::kMark) { //  read this far: say so (net/receipts.h)
+            message.id = proto::kReceipt;
+            link->send(message);
+            continue;
+        }
         dispatch(server_id, message);
     }
     return false;

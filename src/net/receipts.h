@@ -1,0 +1,99 @@
+/*  =========================================================================
+    receipts.h - what each connection of a server has shown it read
+
+    A server counts the bytes it sends to each connection (its ROUTER routing id). After
+    every kMarkBytes of them it sends MARK with a token nobody can guess, and the client
+    returns the token in RECEIPT once it has read that far: TCP and libzmq keep a
+    connection's frames in order, so a token proves that everything sent before its MARK
+    was read. What was sent past the last MARK returned is the connection's unread bytes.
+    From the limit on (--max-unread-bytes), the server answers the connection's requests 429
+    and pushes it nothing until it reads: a client that never reads, or returns tokens it
+    never saw, makes the server hold at most the limit, plus the frame that went over it and
+    the small answers libzmq's queue holds.
+
+    Acknowledgements of content (FOLLOW's seqs) say what a client claims to have; a token
+    shows what it has read, which is what the server's memory depends on.
+
+    This Source Code Form is subject to the terms of the Mozilla Public
+    License, v. 2.0. If a copy of the MPL was not distributed with this
+    file, You can obtain one at http://mozilla.org/MPL/2.0/.
+    =========================================================================
+*/
+#ifndef ZGM_NET_RECEIPTS_H
+#define ZGM_NET_RECEIPTS_H
+
+#include "core/limits.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace zgm {
+
+class Receipts {
+public:
+    //  Sent between two MARKs to one connection.
+    static constexpr uint64_t kMarkBytes = 256 * 1024;
+    //  MARKs a connection may leave unreturned; past it the oldest is forgotten (an honest
+    //  client returns each as it reads, and is never near it).
+    static constexpr size_t kMaxMarks = 1024;
+    //  A connection neither sent to nor heard from for this long is probed with a MARK, and
+    //  forgotten once the ROUTER says it is gone.
+    static constexpr int64_t kIdleMs = 60000;
+    //  Past twice the connections a server takes, connections that closed are looked for
+    //  among all those counted, at most this often.
+    static constexpr int64_t kCrowdedSweepMs = 1000;
+
+    void set_limit(uint64_t bytes) { limit_ = bytes; }
+    //  The server's --max-connections: how many connections it counts before it looks for
+    //  closed ones at once, not after kIdleMs.
+    void set_connections(uint32_t connections) { crowded_ = 2 * (size_t)connections; }
+    uint64_t limit() const { return limit_; }
+
+    //  The bytes sent to `to` that it has not shown it read.
+    uint64_t unread(const std::string& to) const;
+    //  True once unread(to) reaches the limit: the server answers 429 and pushes nothing.
+    bool over(const std::string& to) const { return unread(to) >= limit_; }
+
+    //  After a frame of `bytes` went to `to` on socket (a ROUTER): counts it, and sends a
+    //  MARK when kMarkBytes have gone since the last one.
+    void sent(void* socket, const std::string& to, size_t bytes, int64_t now_ms);
+    //  A RECEIPT of token from `from`: what went before that MARK is read. False if no MARK
+    //  of that connection has that token (a forged or a forgotten one): nothing changes.
+    bool received(const std::string& from, uint64_t token, int64_t now_ms);
+    //  Probes the connections idle for kIdleMs (all of them when more are counted than the
+    //  server takes, at most every kCrowdedSweepMs) with a MARK, and forgets those the ROUTER
+    //  no longer has. Call now and then.
+    void sweep(void* socket, int64_t now_ms);
+    //  Forgets `to` (its connection is gone: a send to it said EHOSTUNREACH).
+    void forget(const std::string& to) { connections_.erase(to); }
+    size_t size() const { return connections_.size(); }
+    //  MARKs sent, and RECEIPTs that returned none of them (for STATS).
+    uint64_t marks() const { return marks_; }
+    uint64_t forged() const { return forged_; }
+
+private:
+    struct Connection {
+        uint64_t sent = 0;     //  bytes sent, all told
+        uint64_t read = 0;     //  of them, shown read (the position of the last MARK returned)
+        uint64_t marked = 0;   //  the position of the last MARK sent
+        int64_t active_ms = 0; //  last sent to, or heard from
+        std::vector<std::pair<uint64_t, uint64_t>> marks; //  (token, position), oldest first
+    };
+    //  Sends a MARK at c's position; false if the ROUTER does not have `to` any more.
+    bool mark(void* socket, const std::string& to, Connection& c);
+
+    std::unordered_map<std::string, Connection> connections_;
+    uint64_t limit_ = ServerLimits().unread_bytes;
+    size_t crowded_ = 2 * (size_t)ServerLimits().connections;
+    int64_t crowded_sweep_ms_ = 0; //  the last sweep of all, when crowded
+    uint64_t marks_ = 0;
+    uint64_t forged_ = 0;
+};
+
+} // namespace zgm
+
+#endif
