@@ -349,8 +349,10 @@ ZGM_EXPORT int zgm_user_send(zgm_user_t* self, const char* group, const void* da
                              char* msg_id, uint64_t* seq, uint64_t* timestamp);
 //  Hands a message over and returns at once (it may wait while too many sends are
 //  outstanding). Its outcome arrives later through zgm_user_sent. msg_id as for
-//  zgm_user_send. Returns -1, with nothing sent, for a bad argument (ZGM_EINVAL, ZGM_ETOOLARGE)
-//  or when 100,000 outcomes are left unread (ZGM_ELIMIT: take them with zgm_user_sent).
+//  zgm_user_send. Returns -1, with nothing sent, for a bad argument (ZGM_EINVAL: a group name
+//  no server takes, too; ZGM_ETOOLARGE) or when 100,000 outcomes are left unread (ZGM_ELIMIT:
+//  take them with zgm_user_sent). A send that cannot go (no registry connected:
+//  ZGM_ENOTCONNECTED) is handed over and comes back as its outcome.
 //  A user's sends to a group are stored in the order handed over, also those that go again
 //  (a lost answer, a server restarting, a refusal for the rate): a later one never
 //  overtakes them (docs/api.md).

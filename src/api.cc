@@ -813,6 +813,8 @@ static bool message_id(char* msg_id, Uuid* id) {
 
 static bool valid_send(zgm_user_t* self, const char* group, const void* data, size_t size) {
     if (!valid_call(self, group)) return false;
+    //  A name no server takes is refused here, not as the outcome of a send handed over.
+    if (!valid_name(group)) return fail(Error::kInvalid, invalid_name_reason()), false;
     if (!data && size) return fail(Error::kInvalid, "no data"), false;
     if (size > ZGM_MAX_BODY)
         return fail(Error::kTooLarge,

@@ -372,6 +372,19 @@ void test_a_call_without_a_user_is_einval_and_a_success_clears_the_error(void** 
             fail_msg("zgm_user_%s (NULL, ...): error %d (%s), not ZGM_EINVAL", call.first,
                      zgm_errno(), zgm_strerror());
     }
+    //  A group name no server takes is a bad argument at once, as zgm.h says, for a send
+    //  that waits and one that does not (nothing is handed over).
+    for (const std::string& bad : {std::string("bad name"), std::string(ZGM_MAX_NAME + 1, 'g')}) {
+        assert_int_equal(zgm_user_send_async(user, bad.c_str(), "x", 1, NULL), -1);
+        assert_int_equal(zgm_errno(), ZGM_EINVAL);
+        assert_int_equal(zgm_user_send(user, bad.c_str(), "x", 1, NULL, NULL, NULL), -1);
+        assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    }
+    //  With no registry, a send is handed over and its outcome says so.
+    assert_int_equal(zgm_user_send_async(user, "general", "x", 1, NULL), 0);
+    zgm_sent_t sent_outcome;
+    assert_int_equal(zgm_user_sent(user, &sent_outcome, 5000), 0);
+    assert_int_equal(sent_outcome.error, ZGM_ENOTCONNECTED);
     //  A success says so, whatever came before.
     assert_int_equal(zgm_user_flush(user, 0), 0);
     assert_int_equal(zgm_errno(), ZGM_OK);

@@ -262,9 +262,12 @@ def test_errors_are_exceptions_with_their_codes(cluster, workdir):
     cluster.user("first").join("small")
     with pytest.raises(zgm.LimitReached):
         cluster.user("second").join("small")
-    #  Every code has its class, and the classes are distinct.
+    #  Every code has its class, the class stands for that code, and the classes are distinct.
     classes = {zgm.error_class(code) for code in zgm.ErrorCode if code != zgm.ErrorCode.OK}
     assert len(classes) == len(zgm.ErrorCode) - 1 and zgm.Error not in classes
+    for code in zgm.ErrorCode:
+        if code != zgm.ErrorCode.OK:
+            assert zgm.error_class(code).code_of_class == code
     assert zgm.error_class(99) is zgm.Error
 
 
