@@ -104,7 +104,8 @@ typedef enum {
     ZGM_LIMIT_RECENT_BYTES = 9,     //  bytes of the newest messages a SQLite store keeps in
                                     //  memory for fetches (0: none)
     ZGM_LIMIT_UNREAD_BYTES = 10     //  bytes sent to one connection that it has not shown it
-                                    //  read; past them its requests get ZGM_ERATE
+                                    //  read; past them the server answers it 429 (zgm's
+                                    //  users wait and ask again) and pushes it nothing
 } zgm_limit_t;
 
 //  The error code of the last failed call in this thread.

@@ -1891,8 +1891,11 @@ void test_null_plain_or_wrongly_keyed_clients_get_no_answer(void** state) {
 //  Catch-up, against a group server that drops pushes as told
 
 //  Pipe commands: "LAST n" (messages 1..n exist), "PUSH seq" (push that one message),
-//  "FETCHES" -> "i" (how many FETCHes it answered). Answers FOLLOW and FETCH, SEND with 404
-//  (it stores nothing), and keeps its group registered (its key is trusted by the registry).
+//  "FETCHES" -> "i" (how many FETCHes it answered), "REFUSE n" (the next n FOLLOWs and
+//  FETCHes are answered 429, retry_ms 50, as a server answers a connection that has not read
+//  what it was sent), "REFUSED" -> "8" (when it refused the last one, mono_ms; 0: never). Answers
+//  FOLLOW and FETCH, SEND with 404 (it stores nothing), and keeps its group registered (its key is
+//  trusted by the registry).
 struct Lossy {
     zsock_t* socket;    //  its ROUTER, CURVE with keys, authenticated by zgm's ZAP handler
     zsock_t* registrar; //  its connection to the registry
@@ -1905,6 +1908,8 @@ void lossy_server(zsock_t* pipe, void* args) {
     zsock_signal(pipe, 0);
     uint64_t last = 0;
     int fetches = 0;
+    uint64_t refuse = 0;
+    int64_t refused_ms = 0;
     std::string follower;
     std::deque<std::string> bodies; //  what the records' views point into
     Key sender = KeyPair::generate().public_key();
@@ -1945,6 +1950,10 @@ void lossy_server(zsock_t* pipe, void* args) {
             if (cmd == "$TERM") break;
             if (cmd == "LAST")
                 last = n;
+            else if (cmd == "REFUSE")
+                refuse = n;
+            else if (cmd == "REFUSED")
+                zsock_send(pipe, "8", (uint64_t)refused_ms);
             else if (cmd == "FETCHES")
                 zsock_send(pipe, "i", fetches);
             else if (cmd == "PUSH") {
@@ -1959,7 +1968,14 @@ void lossy_server(zsock_t* pipe, void* args) {
         std::string from;
         proto::Message request, reply;
         if (proto::recv(socket, true, &from, &request) != proto::DecodeError::kOk) continue;
-        if (request.id == proto::kFollow) {
+        if (refuse && (request.id == proto::kFollow || request.id == proto::kFetch)) {
+            refuse--;
+            refused_ms = mono_ms();
+            reply.id = proto::kError;
+            reply.status = proto::kRateLimited;
+            reply.retry_ms = 50;
+            reply.reason = "read them, then ask again";
+        } else if (request.id == proto::kFollow) {
             follower = from;
             reply.id = proto::kFollowing;
             for (const proto::FollowRecord& asked : request.follows)
@@ -2070,6 +2086,32 @@ void test_member_catches_up_after_dropped_pushes(void** state) {
     int fetches = 0;
     zsock_recv(actor, "i", &fetches);
     assert_true(fetches >= 2);
+}
+
+//  A keep-alive FOLLOW refused 429 (the server's rate, or what the connection has not read
+//  yet) goes again when the server said: its FOLLOWING then says the group went on, and the
+//  follower catches up at once, not at the next keep-alive 2 s later (a helper's attack on
+//  544adb5 saw a follower whose acknowledging FOLLOW was refused stall that long, its pushes
+//  held back by the follower limit). Nothing is pushed here: the FOLLOWING alone tells.
+void test_a_refused_keep_alive_goes_again_when_told(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    LossyServer server(fixture);
+    zactor_t* actor = server.actor;
+    zgm_user_t* bob = fixture->cluster->user("bob");
+    assert_ok(zgm_user_follow(bob, "lossy", 0));
+    zstr_sendx(actor, "REFUSE", "1", NULL);
+    zstr_sendx(actor, "LAST", "3", NULL);
+    assert_int_equal(recv_seq(bob, 5000 * test::slowdown()), 1);
+    int64_t got_ms = mono_ms();
+    zstr_sendx(actor, "REFUSED", "0", NULL);
+    uint64_t refused_ms = 0;
+    assert_int_equal(zsock_recv(actor, "8", &refused_ms), 0);
+    assert_true(refused_ms > 0);
+    print_message("# message 1 came %lld ms after the keep-alive was refused (retry_ms 50)\n",
+                  (long long)(got_ms - (int64_t)refused_ms));
+    assert_true(got_ms - (int64_t)refused_ms < 1000 * test::slowdown());
+    assert_int_equal(recv_seq(bob, 3000), 2);
+    assert_int_equal(recv_seq(bob, 3000), 3);
 }
 
 //  A group written to while nobody follows it keeps no window of pushes (93df08b): a member
@@ -2844,6 +2886,7 @@ int main(int argc, char** argv) {
         TEST(test_malformed_requests_get_errors_and_the_server_carries_on),
         TEST(test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines),
         TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),
+        TEST(test_a_refused_keep_alive_goes_again_when_told),
         TEST(test_member_catches_up_after_dropped_pushes),
         TEST(test_a_group_written_with_no_follower_pushes_to_one_that_comes_later),
         TEST(test_a_send_the_routed_server_says_is_not_there_is_not_found),

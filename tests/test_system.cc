@@ -811,20 +811,20 @@ void test_max_recent_bytes_bounds_what_is_kept_in_memory_and_fetches_stay_whole(
 }
 
 //  A user reads past a group server's --max-unread-bytes as it goes: it returns each MARK it
-//  reads, so 3 MB of live messages and a fetch of all of them (pages of 2 MiB, each over the
-//  limit on its own: the FETCHes asked ahead are answered 429 until the page before is read,
-//  and ridden out) come whole with the limit at 1 MiB.
+//  reads, so 6 MB of live messages and a fetch of all of them (pages of 2 MiB, 4 asked for
+//  at once: those over the limit are answered 429 until the pages before are read, and
+//  ridden out) come whole with the limit at its least, 4 MiB.
 void test_a_user_reads_past_the_unread_limit_by_returning_marks(void** state) {
     (void)state;
     Cluster cluster;
     zgm_server_t* server = cluster.add_server(nullptr, {"flood"});
-    assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_UNREAD_BYTES, 1024 * 1024));
+    assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_UNREAD_BYTES, 4 * 1024 * 1024));
     zgm_user_t* reader = cluster.user("reader");
     zgm_user_t* writer = cluster.user("writer");
     assert_ok(zgm_user_join(reader, "flood"));
     assert_ok(zgm_user_join(writer, "flood"));
     const std::string pad(1000, '.');
-    const int count = 3000;
+    const int count = 6000;
     for (int i = 1; i <= count; i++) {
         std::string text = std::to_string(i) + pad;
         assert_ok(zgm_user_send_async(writer, "flood", text.data(), text.size(), NULL));

@@ -37,8 +37,9 @@ struct ServerLimits {
     uint64_t unread_bytes = 16u << 20;  //  sent to one connection and not shown read
 };
 
-//  The least --max-unread-bytes: a MARK goes every 256 KiB (net/receipts.h).
-constexpr uint64_t kMinUnreadBytes = 1u << 20;
+//  The least --max-unread-bytes: the largest frame a server sends (zgm_proto's kMaxFrame),
+//  so that no one answer puts a connection over the limit on its own (net/receipts.h).
+constexpr uint64_t kMinUnreadBytes = 4u << 20;
 
 //  The registry's defaults differ: its requests are small and it lists many groups.
 inline ServerLimits registry_default_limits() {

@@ -16,8 +16,6 @@
 
 namespace zgm {
 
-namespace {
-
 //  Random bytes from the kernel's generator, taken a buffer at a time: ids must be
 //  unpredictable (every member sees the others' message ids) and cheap (one per message).
 void random_bytes(uint8_t* out, size_t size) {
@@ -39,8 +37,6 @@ void random_bytes(uint8_t* out, size_t size) {
         size -= take;
     }
 }
-
-} // namespace
 
 Uuid Uuid::random() {
     Uuid uuid;

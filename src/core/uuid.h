@@ -15,6 +15,9 @@
 
 namespace zgm {
 
+//  Random bytes from the kernel's generator (getrandom), unpredictable.
+void random_bytes(uint8_t* out, size_t size);
+
 //  A random (version 4) UUID. All-zero is "none".
 struct Uuid {
     uint8_t bytes[16] = {};

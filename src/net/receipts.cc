@@ -12,9 +12,11 @@
 #include "proto/proto.h"
 
 #include <cerrno>
-#include <cstring>
 
 namespace zgm {
+
+static_assert(kMinUnreadBytes >= proto::kMaxFrame,
+              "one answer must not put a connection over the least limit on its own");
 
 uint64_t Receipts::unread(const std::string& to) const {
     auto found = connections_.find(to);
@@ -31,12 +33,10 @@ void Receipts::sent(void* socket, const std::string& to, size_t bytes, int64_t n
 bool Receipts::mark(void* socket, const std::string& to, Connection& c) {
     proto::Message message;
     message.id = proto::kMark;
-    Uuid random = Uuid::random();
-    memcpy(&message.token, random.bytes, sizeof message.token);
+    random_bytes((uint8_t*)&message.token, sizeof message.token);
     if (message.token == 0) message.token = 1;
     if (proto::send(socket, to, message, ZMQ_DONTWAIT) != 0)
         return errno != EHOSTUNREACH; //  full: the next frame sent marks again
-    marks_++;
     c.marked = c.sent;
     c.marks.emplace_back(message.token, c.sent);
     if (c.marks.size() > kMaxMarks) c.marks.erase(c.marks.begin());
@@ -55,7 +55,6 @@ bool Receipts::received(const std::string& from, uint64_t token, int64_t now_ms)
             return true;
         }
     }
-    forged_++;
     return false;
 }
 

@@ -40,7 +40,7 @@ public:
     //  MARKs a connection may leave unreturned; past it the oldest is forgotten (an honest
     //  client returns each as it reads, and is never near it).
     static constexpr size_t kMaxMarks = 1024;
-    //  A connection neither sent to nor heard from for this long is probed with a MARK, and
+    //  A connection neither sent to nor returning a MARK for this long is probed with one, and
     //  forgotten once the ROUTER says it is gone.
     static constexpr int64_t kIdleMs = 60000;
     //  Past twice the connections a server takes, connections that closed are looked for
@@ -70,17 +70,13 @@ public:
     void sweep(void* socket, int64_t now_ms);
     //  Forgets `to` (its connection is gone: a send to it said EHOSTUNREACH).
     void forget(const std::string& to) { connections_.erase(to); }
-    size_t size() const { return connections_.size(); }
-    //  MARKs sent, and RECEIPTs that returned none of them (for STATS).
-    uint64_t marks() const { return marks_; }
-    uint64_t forged() const { return forged_; }
 
 private:
     struct Connection {
         uint64_t sent = 0;     //  bytes sent, all told
         uint64_t read = 0;     //  of them, shown read (the position of the last MARK returned)
         uint64_t marked = 0;   //  the position of the last MARK sent
-        int64_t active_ms = 0; //  last sent to, or heard from
+        int64_t active_ms = 0; //  last sent to, or a RECEIPT came
         std::vector<std::pair<uint64_t, uint64_t>> marks; //  (token, position), oldest first
     };
     //  Sends a MARK at c's position; false if the ROUTER does not have `to` any more.
@@ -90,8 +86,6 @@ private:
     uint64_t limit_ = ServerLimits().unread_bytes;
     size_t crowded_ = 2 * (size_t)ServerLimits().connections;
     int64_t crowded_sweep_ms_ = 0; //  the last sweep of all, when crowded
-    uint64_t marks_ = 0;
-    uint64_t forged_ = 0;
 };
 
 } // namespace zgm

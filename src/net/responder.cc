@@ -43,10 +43,12 @@ Responder::Received Responder::next(std::string* from, Key* peer, proto::Message
         return kAnswered;
     }
     if (receipts_.over(*from)) {
+        //  The figures after ": ", which the refusal counts leave out (one reason, not one
+        //  for each count).
         refuse(*from, request->request_id, proto::kRateLimited,
-               "this connection has not read " + std::to_string(receipts_.unread(*from)) +
-                   " bytes it was sent (--max-unread-bytes " + std::to_string(receipts_.limit()) +
-                   "): read them, then ask again",
+               "this connection has not read what it was sent (--max-unread-bytes): " +
+                   std::to_string(receipts_.unread(*from)) + " of " +
+                   std::to_string(receipts_.limit()) + " bytes unread; read them, then ask again",
                *peer, kUnreadRetryMs);
         return kAnswered;
     }

@@ -310,6 +310,10 @@ private:
     void dispatch(const std::string& server, proto::Message& message);
     void on_deliver(const std::string& server, proto::Message& deliver);
     void on_internal_reply(Pending& pending, proto::Message& message);
+    //  A keep-alive or catch-up refused for now (429: the rate, or what the connection has
+    //  not read yet) goes again when the server said, as a keep-alive whose FOLLOWING
+    //  catches up; not at the next keep-alive, 2 s later.
+    void refused_for_now(ServerConn* conn, const proto::Message& message);
     void tick();
     void lapse_all(const std::string& server_id);
     void refresh(const std::string& server, ServerConn& conn, bool ack);
@@ -1978,6 +1982,12 @@ void UserActor::resolve(const std::string& group) {
     resolving_.insert(group);
 }
 
+void UserActor::refused_for_now(ServerConn* conn, const proto::Message& message) {
+    if (!conn || message.id != proto::kError || message.status != proto::kRateLimited) return;
+    conn->next_refresh_ms =
+        std::min(conn->next_refresh_ms, mono_ms() + std::max<int64_t>(message.retry_ms, 1));
+}
+
 void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
     if (pending.purpose == Purpose::kResolve) {
         resolving_.erase(pending.group);
@@ -2009,7 +2019,7 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         if (found == followed_.end()) return;
         Followed& followed = found->second;
         followed.catching_up = false;
-        if (message.id != proto::kMessages) return;
+        if (message.id != proto::kMessages) return refused_for_now(conn, message);
         //  A catch-up by seq sent before the group was seen to go back counts seqs the old
         //  way: the one by time goes instead.
         if (followed.went_back && !pending.by_time) return catch_up(pending.group, followed);
@@ -2032,7 +2042,7 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
     //  kRefresh
     if (!conn) return;
     conn->refreshing = false;
-    if (message.id != proto::kFollowing) return;
+    if (message.id != proto::kFollowing) return refused_for_now(conn, message);
     conn->silent_refreshes = 0;
     for (const proto::FollowRecord& record : message.follows) {
         auto found = followed_.find(record.group);
