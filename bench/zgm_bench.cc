@@ -1074,11 +1074,7 @@ public:
         while (proto::recv(socket(), false, nullptr, &reply, ZMQ_DONTWAIT) ==
                proto::DecodeError::kOk) {
             if (reply.id == proto::kDeliver) continue;
-            if (reply.id == proto::kMark) { //  read this far, as zgm's users say
-                reply.id = proto::kReceipt;
-                proto::send(socket(), "", reply, ZMQ_DONTWAIT);
-                continue;
-            }
+            if (proto::return_mark(socket(), reply)) continue; //  as zgm's users do
             if (in_flight_) in_flight_--;
             if (reply.id != proto::kSent) {
                 failed_++;

@@ -83,11 +83,7 @@ zgm::proto::Message request(Client& client, zgm::proto::Message& message) {
             fail_msg("the reply to %s is malformed: %s", zgm::proto::message_name(message.id),
                      zgm::proto::decode_error_text(rc));
         //  A MARK is returned, as zgm's users do when they have read that far.
-        if (reply.id == zgm::proto::kMark) {
-            reply.id = zgm::proto::kReceipt;
-            zgm::proto::send(zsock_resolve(client.socket()), "", reply, ZMQ_DONTWAIT);
-            continue;
-        }
+        if (zgm::proto::return_mark(zsock_resolve(client.socket()), reply)) continue;
         //  Pushes, and the registry's OK with id 0 (is this connection still open?).
         if (reply.id == zgm::proto::kDeliver || (reply.request_id == 0 && message.request_id != 0))
             continue;

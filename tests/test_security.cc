@@ -1920,6 +1920,15 @@ struct Dealer {
         return proto::recv(zsock_resolve(socket), false, nullptr, message) ==
                proto::DecodeError::kOk;
     }
+    //  JOINs group as name; the JOINED (the test fails if none comes within 5 s).
+    proto::Message join(const std::string& group, const std::string& name) {
+        proto::Message request = join_message(group, name);
+        send(request);
+        proto::Message joined;
+        assert_true(recv(&joined, 5000));
+        assert_int_equal(joined.id, proto::kJoined);
+        return joined;
+    }
 };
 
 } // namespace
@@ -1987,11 +1996,7 @@ void test_a_reader_that_never_reads_is_cut_at_its_follower_limit(void** state) {
                    "follower-bytes=" + std::to_string(limit)},
                   true);
     Dealer reader(s_roles.server, s_roles.server_key, 1, 4096);
-    proto::Message join = join_message("firehose", "sleeper");
-    reader.send(join);
-    proto::Message joined;
-    assert_true(reader.recv(&joined, 5000));
-    assert_int_equal(joined.id, proto::kJoined);
+    proto::Message joined = reader.join("firehose", "sleeper");
     RawClient writer(s_roles.server, s_roles.server_key);
     proto::Message writer_join = join_message("firehose", "writer");
     assert_int_equal(writer.call(writer_join).id, proto::kJoined);
@@ -2139,10 +2144,7 @@ void test_a_follower_that_lies_in_its_acks_is_cut_at_its_unread_limit(void** sta
                    "unread-bytes=" + std::to_string(unread_limit)},
                   true);
     Dealer liar(s_roles.server, s_roles.server_key, 1, 4096);
-    proto::Message join = join_message("firehose", "liar");
-    liar.send(join);
-    proto::Message joined;
-    assert_true(liar.recv(&joined, 5000));
+    liar.join("firehose", "liar");
     RawClient writer(s_roles.server, s_roles.server_key);
     proto::Message writer_join = join_message("firehose", "writer");
     assert_int_equal(writer.call(writer_join).id, proto::kJoined);
@@ -2210,11 +2212,7 @@ void test_fetches_never_read_are_cut_at_the_unread_limit(void** state) {
         assert_int_equal(writer.call(send).id, proto::kSent);
     }
     Dealer hoarder(s_roles.server, s_roles.server_key, 1, 4096);
-    proto::Message join = join_message("archive", "hoarder");
-    hoarder.send(join);
-    proto::Message joined;
-    assert_true(hoarder.recv(&joined, 5000));
-    assert_int_equal(joined.id, proto::kJoined);
+    hoarder.join("archive", "hoarder");
     long peak_before = s_roles.peak_kb();
     for (int i = 0; i < fetches; i++) {
         proto::Message fetch = group_request(proto::kFetch, "archive");

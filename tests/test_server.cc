@@ -2303,6 +2303,7 @@ struct Read {
     int64_t at_ms = 0;         //  when it was read (mono_ms)
     bool held = false;         //  read while the REGISTERs went unanswered
     bool not_found = false;    //  a HEARTBEAT answered 404
+    uint64_t token = 0;        //  of a RECEIPT
 };
 
 //  A registry played by the test, in an actor of its own: a CURVE ROUTER (zgm's server
@@ -2313,7 +2314,9 @@ struct Read {
 //  ("register again"); a DEREGISTER OK; a REGISTER OK - but, to play a registry slow to
 //  answer, none until it has read hold_heartbeats HEARTBEATs: then every held one, in order.
 //  refuse: a group whose REGISTER it answers 409. not_found: how many HEARTBEATs it answers
-//  404 whatever they count (-1: every one).
+//  404 whatever they count (-1: every one). After its answer to the first HEARTBEAT it sends
+//  a MARK of token kScriptedMark, as a registry does after every 256 KiB it sent.
+constexpr uint64_t kScriptedMark = 0x5eed;
 class ScriptedRegistry {
 public:
     explicit ScriptedRegistry(int hold_heartbeats, const std::string& refuse = "",
@@ -2391,6 +2394,12 @@ private:
                     answer(read.from, proto::kError, proto::kNotFound, message.request_id);
                 else
                     answer(read.from, proto::kOk, 0, message.request_id);
+                if (heartbeats == 0) {
+                    proto::Message mark;
+                    mark.id = proto::kMark;
+                    mark.token = kScriptedMark;
+                    proto::send(zsock_resolve(router), read.from, mark, ZMQ_DONTWAIT);
+                }
                 if (++heartbeats == self->hold_heartbeats_) {
                     for (const auto& unanswered : held)
                         answer(unanswered.first, proto::kOk, 0, unanswered.second);
@@ -2398,6 +2407,8 @@ private:
                 }
             } else if (message.id == proto::kDeregister) {
                 answer(read.from, proto::kOk, 0, message.request_id);
+            } else if (message.id == proto::kReceipt) {
+                read.token = message.token;
             }
             std::lock_guard<std::mutex> lock(self->mutex_);
             self->reads_.push_back(read);
@@ -2553,6 +2564,25 @@ void test_a_heartbeat_counts_every_hosted_group_refused_or_not(void** state) {
             fail_msg("a HEARTBEAT said %u groups hosted, not 2", beat.hosted_count);
     assert_int_equal(beats.back().group_count, 1);
     assert_false(beats.back().not_found);
+}
+
+//  A group server returns the registry's MARK in a RECEIPT, as a user does: else, once it
+//  had been sent --max-unread-bytes of answers (about 24 days of OKs to a heartbeat a second,
+//  at the default), the registry would answer its heartbeats 429 and drop it.
+void test_a_group_server_returns_the_registrys_mark(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    fixture->registries.emplace_back(new ScriptedRegistry(0));
+    ScriptedRegistry* registry = fixture->registries.back().get();
+    int connected = -1;
+    server_of_scripted(fixture, registry, {"marked"}, &connected);
+    assert_int_equal(connected, 0);
+    assert_true(test::eventually(
+        [&] {
+            for (const Read& read : registry->reads())
+                if (read.id == proto::kReceipt && read.token == kScriptedMark) return true;
+            return false;
+        },
+        test::patience()));
 }
 
 //  A HEARTBEAT answered 404 makes the server register every group again and send a
@@ -2895,6 +2925,7 @@ int main(int argc, char** argv) {
         TEST(test_groups_in_the_store_are_registered_again_when_the_server_restarts),
         TEST(test_a_new_server_registers_each_group_once),
         TEST(test_an_unanswered_register_is_not_sent_again_on_its_connection),
+        TEST(test_a_group_server_returns_the_registrys_mark),
         TEST(test_a_heartbeat_counts_every_hosted_group_refused_or_not),
         TEST(test_a_heartbeat_follows_the_registers_a_404_asked_for),
         TEST(test_heartbeats_answered_404_come_at_most_twice_an_interval),

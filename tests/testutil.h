@@ -171,10 +171,7 @@ public:
     zsock_t* socket() { return socket_; }
     //  True if message was a MARK, which it returned in a RECEIPT.
     bool returned_mark(zgm::proto::Message* message) {
-        if (message->id != zgm::proto::kMark) return false;
-        message->id = zgm::proto::kReceipt;
-        zgm::proto::send(zsock_resolve(socket_), "", *message, ZMQ_DONTWAIT);
-        return true;
+        return zgm::proto::return_mark(zsock_resolve(socket_), *message);
     }
     uint32_t last_request_id() const { return request_id_; }
     const zgm::KeyPair& keys() const { return keys_; }

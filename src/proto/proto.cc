@@ -1092,6 +1092,15 @@ int send(void* socket, const std::string& routing_id, const Message& msg, int fl
     return 0;
 }
 
+bool return_mark(void* socket, const Message& msg) {
+    if (msg.id != kMark) return false;
+    Message receipt;
+    receipt.id = kReceipt;
+    receipt.token = msg.token;
+    send(socket, "", receipt, ZMQ_DONTWAIT);
+    return true;
+}
+
 DecodeError recv(void* socket, bool router, std::string* routing_id, Message* msg, int flags,
                  std::string* peer, bool views) {
     zmq_msg_t frame;

@@ -466,6 +466,9 @@ int send_error(void* socket, const std::string& routing_id, uint32_t request_id,
 //  On kNoFrame with EAGAIN, msg is left as it was; otherwise it is reset or decoded.
 DecodeError recv(void* socket, bool router, std::string* routing_id, Message* msg, int flags = 0,
                  std::string* peer = nullptr, bool views = false);
+//  What a client does with a MARK it read (net/receipts.h): returns its token in RECEIPT on
+//  socket (its DEALER), without waiting. False, and nothing sent, if msg is not a MARK.
+bool return_mark(void* socket, const Message& msg);
 
 } // namespace proto
 } // namespace zgm

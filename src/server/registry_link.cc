@@ -154,11 +154,7 @@ void RegistryLink::handle() {
             proto::recv(zsock_resolve(socket_), false, nullptr, &message, ZMQ_DONTWAIT);
         if (rc == proto::DecodeError::kNoFrame && errno == EAGAIN) return;
         if (rc != proto::DecodeError::kOk) continue; //  a registry that sends garbage: ignored
-        if (message.id == proto::kMark) {            //  read this far: say so (net/receipts.h)
-            message.id = proto::kReceipt;
-            proto::send(zsock_resolve(socket_), "", message, ZMQ_DONTWAIT);
-            continue;
-        }
+        if (proto::return_mark(zsock_resolve(socket_), message)) continue; //  read this far
         if (message.id == proto::kHost) {
             on_host(message);
             continue;
