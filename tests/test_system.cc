@@ -822,7 +822,11 @@ void test_a_user_reads_past_the_unread_limit_by_returning_marks(void** state) {
     zgm_user_t* reader = cluster.user("reader");
     zgm_user_t* writer = cluster.user("writer");
     assert_ok(zgm_user_join(reader, "flood"));
+    //  The writer does not follow: what it is sent is its SENTs, and only the reader's
+    //  connection carries the pushes (under qemu, a writer that followed too saw one of
+    //  its sends end in doubt, ZGM_EINDOUBT, in one CI run of 4).
     assert_ok(zgm_user_join(writer, "flood"));
+    assert_ok(zgm_user_unfollow(writer, "flood"));
     const std::string pad(1000, '.');
     const int count = 6000;
     for (int i = 1; i <= count; i++) {
