@@ -104,8 +104,9 @@ typedef enum {
     ZGM_LIMIT_RECENT_BYTES = 9,     //  bytes of the newest messages a SQLite store keeps in
                                     //  memory for fetches (0: none)
     ZGM_LIMIT_UNREAD_BYTES = 10     //  bytes sent to one connection that it has not shown it
-                                    //  read; past them the server answers it 429 (zgm's
-                                    //  users wait and ask again) and pushes it nothing
+                                    //  read; a group server pushes it nothing from half of
+                                    //  them, and past them the server answers it 429 (zgm's
+                                    //  users wait and ask again)
 } zgm_limit_t;
 
 //  The error code of the last failed call in this thread.

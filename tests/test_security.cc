@@ -2130,9 +2130,9 @@ void test_a_frame_over_max_frame_is_never_buffered(void** state) {
 
 //  A member that acknowledges in FOLLOW what it never read would get past the follower
 //  limit, but not past what it has shown it read: it returns no MARK, so the server pushes
-//  it no more than --max-unread-bytes (and the frame that went over it), however many
-//  messages the group gets, and its later FOLLOWs are refused. The follower limit is set
-//  above the unread one, so that each bound shows on its own.
+//  it no more than half its --max-unread-bytes (and the frame that went over it), however
+//  many messages the group gets. The follower limit is set above the unread one, so that
+//  each bound shows on its own.
 void test_a_follower_that_lies_in_its_acks_is_cut_at_its_unread_limit(void** state) {
     (void)state;
     const uint64_t follower_limit = 8 * 1024 * 1024, unread_limit = 4 * 1024 * 1024;
@@ -2179,14 +2179,67 @@ void test_a_follower_that_lies_in_its_acks_is_cut_at_its_unread_limit(void** sta
                   messages, body_size / 1024, (unsigned long long)(pushed_bytes / 1024),
                   (unsigned long long)(follower_limit / 1024),
                   (unsigned long long)(unread_limit / 1024), (unsigned long long)marks, growth);
-    assert_true(pushed_bytes >= unread_limit - 2 * body_size);
-    assert_true(pushed_bytes <= unread_limit + proto::kDeliverBytes + 2 * body_size);
+    assert_true(pushed_bytes >= unread_limit / 2 - 2 * body_size);
+    assert_true(pushed_bytes <= unread_limit / 2 + proto::kDeliverBytes + 2 * body_size);
     //  A MARK after each push that took what was sent past 256 KiB more (a push is a frame
     //  of one message here).
     assert_true(marks >= pushed_bytes / (zgm::Receipts::kMarkBytes + body_size + 1024));
     if (kRssMeaningful)
         assert_true(growth <= (long)(unread_limit / 1024) +
                                   (long)(zgm::ServerLimits().recent_bytes / 1024) + 6 * 1024);
+    s_roles.stop();
+}
+
+//  A member slow to read what it is pushed is still answered: a group server pushes a
+//  connection nothing from half its --max-unread-bytes on, and leaves the other half to the
+//  answers to its requests. Here the member has read nothing of 7 MB pushed at it, with the
+//  limit at 4 MiB, and its SEND is stored (answered 429 until it read, before: a member
+//  writing while behind on its pushes had its sends refused until their time ran out).
+void test_a_member_slow_to_read_its_pushes_is_still_answered(void** state) {
+    (void)state;
+    const uint64_t unread_limit = 4 * 1024 * 1024;
+    const size_t body_size = 60 * 1024;
+    const int messages = 120;
+    //  The follower limit above the unread one, which then is the one that holds pushes back.
+    s_roles.start({"--no-registry", "--group", "busy", "--server-limit",
+                   "unread-bytes=" + std::to_string(unread_limit), "--server-limit",
+                   "follower-bytes=" + std::to_string(2 * unread_limit)},
+                  true);
+    Dealer slow(s_roles.server, s_roles.server_key, 1, 4096);
+    slow.join("busy", "slow");
+    RawClient writer(s_roles.server, s_roles.server_key);
+    proto::Message writer_join = join_message("busy", "writer");
+    assert_int_equal(writer.call(writer_join).id, proto::kJoined);
+    std::string body(body_size, 's');
+    for (int i = 0; i < messages; i++) {
+        proto::Message send = send_message("busy", body);
+        assert_int_equal(writer.call(send).id, proto::kSent);
+    }
+    proto::Message mine = send_message("busy", "written while behind");
+    slow.send(mine);
+    //  Its answer comes after what was pushed before it; no MARK is returned meanwhile.
+    uint64_t pushed_bytes = 0;
+    proto::Message answer;
+    int64_t deadline = zgm::mono_ms() + 10000 * test::slowdown();
+    while (zgm::mono_ms() < deadline) {
+        proto::Message message;
+        if (!slow.recv(&message, 1000)) continue;
+        for (const proto::MessageRecord& record : message.messages)
+            pushed_bytes += record.body.size();
+        if (message.request_id == mine.request_id) {
+            answer = std::move(message);
+            break;
+        }
+    }
+    print_message("# a member that read nothing of %d messages of %zu KiB: %llu KiB pushed to it "
+                  "(--max-unread-bytes %llu KiB); its own send was answered %s %d\n",
+                  messages, body_size / 1024, (unsigned long long)(pushed_bytes / 1024),
+                  (unsigned long long)(unread_limit / 1024),
+                  answer.id == proto::kSent ? "SENT" : "ERROR", answer.status);
+    assert_int_equal(answer.id, proto::kSent);
+    assert_int_equal(answer.sent.size(), 1);
+    assert_int_equal(answer.sent[0].status, proto::kStatusOk);
+    assert_true(pushed_bytes <= unread_limit / 2 + proto::kDeliverBytes + 2 * body_size);
     s_roles.stop();
 }
 
@@ -2501,6 +2554,8 @@ int main(int argc, char** argv) {
                                   stop_roles),
         cmocka_unit_test_teardown(test_a_frame_over_max_frame_is_never_buffered, stop_roles),
         cmocka_unit_test_teardown(test_a_follower_that_lies_in_its_acks_is_cut_at_its_unread_limit,
+                                  stop_roles),
+        cmocka_unit_test_teardown(test_a_member_slow_to_read_its_pushes_is_still_answered,
                                   stop_roles),
         cmocka_unit_test_teardown(test_fetches_never_read_are_cut_at_the_unread_limit, stop_roles),
         cmocka_unit_test_teardown(test_idle_sockets_do_not_stop_a_connected_users_send, stop_roles),

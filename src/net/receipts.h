@@ -6,10 +6,12 @@
     returns the token in RECEIPT once it has read that far: TCP and libzmq keep a
     connection's frames in order, so a token proves that everything sent before its MARK
     was read. What was sent past the last MARK returned is the connection's unread bytes.
-    From the limit on (--max-unread-bytes), the server answers the connection's requests 429
-    and pushes it nothing until it reads: a client that never reads, or returns tokens it
-    never saw, makes the server hold at most the limit, plus the frame that went over it and
-    the small answers libzmq's queue holds.
+    From half the limit (--max-unread-bytes) on, a group server pushes the connection
+    nothing, and from the limit on, the server answers its requests 429, until it reads: a
+    client that never reads, or returns tokens it never saw, makes the server hold at most
+    the limit, plus the frame that went over it and the small answers libzmq's queue holds.
+    The half kept from pushes is for answers: a follower slow to read what it is pushed is
+    still answered.
 
     Acknowledgements of content (FOLLOW's seqs) say what a client claims to have; a token
     shows what it has read, which is what the server's memory depends on.
@@ -55,8 +57,11 @@ public:
 
     //  The bytes sent to `to` that it has not shown it read.
     uint64_t unread(const std::string& to) const;
-    //  True once unread(to) reaches the limit: the server answers 429 and pushes nothing.
+    //  True once unread(to) reaches the limit: the server answers 429.
     bool over(const std::string& to) const { return unread(to) >= limit_; }
+    //  True once unread(to) reaches half the limit: a group server pushes nothing, and what
+    //  is left of the limit goes to answers.
+    bool holds_pushes(const std::string& to) const { return unread(to) >= limit_ / 2; }
 
     //  After a frame of `bytes` went to `to` on socket (a ROUTER): counts it, and sends a
     //  MARK when kMarkBytes have gone since the last one.

@@ -1194,7 +1194,7 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
         //  Too far behind by its acknowledgements, or by what it has shown it read: it
         //  catches up by FETCH.
         if (unacknowledged(group, follower.acked_seq) > limits_.follower_bytes ||
-            receipts.over(to)) {
+            receipts.holds_pushes(to)) {
             counters_.dropped_pushes++;
             group.dropped_pushes++;
             ++it;
