@@ -1984,5 +1984,5 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(
             test_a_server_refuses_connections_its_descriptors_cannot_hold, setup, teardown),
     };
-    return cmocka_run_group_tests_name("processes", tests, NULL, NULL);
+    return test::run_shard("processes", tests);
 }

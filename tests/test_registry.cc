@@ -2431,5 +2431,5 @@ int main(int argc, char** argv) {
         TEST(test_insecure_registry_takes_plain_clients_named_by_the_key_they_state),
         TEST(test_user_vanishing_mid_request_does_not_disturb_the_registry),
     };
-    return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
+    return test::run_shard("registry", tests);
 }

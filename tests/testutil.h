@@ -340,6 +340,23 @@ inline void expect_messages(zgm_user_t* user, const char* group, uint64_t first,
     }
 }
 
+//  Runs the tests of group `name`, or, with ZGM_TEST_SHARD=K/N (1 <= K <= N), every Nth of
+//  them from the Kth: meson runs a long program as N tests beside each other (its tests
+//  mostly wait for processes and timeouts, not for the CPU).
+template <size_t kCount>
+int run_shard(const char* name, const CMUnitTest (&tests)[kCount]) {
+    std::vector<CMUnitTest> chosen;
+    unsigned shard = 1, shards = 1;
+    if (const char* spec = getenv("ZGM_TEST_SHARD"))
+        if (sscanf(spec, "%u/%u", &shard, &shards) != 2 || shard < 1 || shard > shards) {
+            fprintf(stderr, "ZGM_TEST_SHARD=%s: not K/N with 1 <= K <= N\n", spec);
+            return 2;
+        }
+    for (size_t i = shard - 1; i < kCount; i += shards)
+        chosen.push_back(tests[i]);
+    return _cmocka_run_group_tests(name, chosen.data(), chosen.size(), nullptr, nullptr);
+}
+
 } // namespace test
 
 #endif
