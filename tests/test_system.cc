@@ -823,10 +823,14 @@ void test_a_user_reads_past_the_unread_limit_by_returning_marks(void** state) {
     zgm_user_t* writer = cluster.user("writer");
     assert_ok(zgm_user_join(reader, "flood"));
     //  The writer does not follow: what it is sent is its SENTs, and only the reader's
-    //  connection carries the pushes (under qemu, a writer that followed too saw one of
-    //  its sends end in doubt, ZGM_EINDOUBT, in one CI run of 4).
+    //  connection carries the pushes.
     assert_ok(zgm_user_join(writer, "flood"));
     assert_ok(zgm_user_unfollow(writer, "flood"));
+    //  Each send has the writer's timeout from when it is handed over, and the 6,000 are
+    //  handed over at once: under qemu, the group server (which encrypts the 6 MB of pushes
+    //  too) answers them all in more than the default 5 s, and a send still unanswered at
+    //  its deadline ends in doubt (ZGM_EINDOUBT: 2 CI runs under armhf).
+    zgm_user_set_timeout(writer, 30000 * test::slowdown());
     const std::string pad(1000, '.');
     const int count = 6000;
     for (int i = 1; i <= count; i++) {
@@ -837,7 +841,7 @@ void test_a_user_reads_past_the_unread_limit_by_returning_marks(void** state) {
     zgm_sent_t sent;
     for (int i = 1; i <= count; i++) {
         assert_ok(zgm_user_sent(writer, &sent, 0));
-        assert_int_equal(sent.error, 0);
+        if (sent.error != 0) fail_msg("send %d of %d: %d %s", i, count, sent.error, sent.reason);
     }
     for (int i = 1; i <= count; i++) {
         zgm_msg_t* msg = zgm_user_recv(reader, 30000 * test::slowdown());
