@@ -1143,10 +1143,7 @@ public:
     int port() const { return port_; }
     //  Registers again: it never heartbeats, so the registry would expire it.
     void refresh() { assert_int_equal(link_->call(request_).id, zgm::proto::kOk); }
-    ~MuteServer() {
-        zgm::zap_unregister(router_, &domain_);
-        zsock_destroy(&router_);
-    }
+    ~MuteServer() { zgm::zap_close(&router_, &domain_); }
     //  Takes what arrived (and answers nothing); true if anything did.
     bool drain() {
         bool any = false;

@@ -1275,8 +1275,7 @@ void fake_registry(zsock_t* pipe, void* args) {
         proto::send(zsock_resolve(router), from, answer);
     }
     zpoller_destroy(&poller);
-    zgm::zap_unregister(router, &domain);
-    zsock_destroy(&router);
+    zgm::zap_close(&router, &domain);
 }
 
 } // namespace

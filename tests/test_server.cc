@@ -2055,8 +2055,7 @@ struct LossyServer {
     ~LossyServer() {
         zactor_destroy(&actor);
         zsock_destroy(&lossy.registrar);
-        zap_unregister(lossy.socket, &domain);
-        zsock_destroy(&lossy.socket);
+        zap_close(&lossy.socket, &domain);
     }
 };
 
@@ -2414,8 +2413,7 @@ private:
             self->reads_.push_back(read);
         }
         zpoller_destroy(&poller);
-        if (domain) zap_unregister(router, &domain);
-        zsock_destroy(&router);
+        zap_close(&router, &domain);
     }
 
     KeyPair keys_;

@@ -265,10 +265,11 @@ std::shared_ptr<ZapDomain> zap_register(zsock_t* server, Security security, int 
     return domain;
 }
 
-void zap_unregister(zsock_t* server, std::shared_ptr<ZapDomain>* domain) {
+void zap_close(zsock_t** server, std::shared_ptr<ZapDomain>* domain) {
+    if (*server && domain && *domain) zmq_socket_monitor(zsock_resolve(*server), nullptr, 0);
+    zsock_destroy(server);
     if (!domain || !*domain) return;
     Handler& h = handler();
-    zmq_socket_monitor(zsock_resolve(server), nullptr, 0);
     std::lock_guard<std::mutex> pipe_lock(h.pipe_mutex);
     zstr_sendx(h.actor, "FORGET", (*domain)->name.c_str(), NULL);
     zsock_wait(h.actor);

@@ -50,9 +50,11 @@ struct ZapDomain {
 //  set if the handler cannot start.
 std::shared_ptr<ZapDomain> zap_register(zsock_t* server, Security security, int max_connections,
                                         std::string* error);
-//  Stops counting and removes the domain (the handler stops with the last one). Call from
-//  the thread that owns server, before closing it.
-void zap_unregister(zsock_t* server, std::shared_ptr<ZapDomain>* domain);
+//  Closes *server, then removes its domain (the handler stops with the last one). In that
+//  order: libzmq lets a CURVE handshake through when no handler answers, so a socket left
+//  open past its process's last domain would admit any client, unauthenticated and over
+//  its limits (a stopping server did, for a moment). Call from the thread that owns server.
+void zap_close(zsock_t** server, std::shared_ptr<ZapDomain>* domain);
 
 } // namespace zgm
 

@@ -142,8 +142,7 @@ int Listener::bind(zsock_t* pipe, const std::string& endpoint, std::string* boun
 }
 
 void Listener::close() {
-    if (socket_) zap_unregister(socket_, &domain_);
-    zsock_destroy(&socket_);
+    zap_close(&socket_, &domain_);
     if (descriptors_) release_descriptors(limits_->connections);
     descriptors_ = false;
 }
