@@ -61,6 +61,11 @@ ${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
 export TSAN_OPTIONS
 #  Programs run several times slower under TSan: the tests' time limits scale as under qemu.
 export ZGM_TEST_SLOWDOWN="${ZGM_TEST_SLOWDOWN:-4}"
+#  A program run in shards is the tests NAME-1, NAME-2, ... (ZGM_TEST_SHARD, tests/meson.build).
+if [ $# -gt 0 ]; then
+    listed=$(meson test -C "$build" --no-rebuild --list 2>/dev/null | sed 's|.* / ||')
+    set -- $(for name in "$@"; do printf '%s\n' "$listed" | grep -E "^$name(-[0-9]+)?\$"; done)
+fi
 tests_started=$(date +%s)
 status=0
 meson test -C "$build" --no-rebuild --print-errorlogs --num-processes "$jobs" "$@" ||

@@ -1728,5 +1728,5 @@ int main(void) {
         cmocka_unit_test(test_idle_users_sleep_between_keep_alives),
         cmocka_unit_test(test_a_readable_user_fd_has_a_message_for_a_member),
     };
-    return cmocka_run_group_tests_name("user", tests, NULL, NULL);
+    return test::run_shard("user", tests);
 }
