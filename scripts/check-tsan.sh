@@ -64,7 +64,15 @@ export ZGM_TEST_SLOWDOWN="${ZGM_TEST_SLOWDOWN:-4}"
 #  A program run in shards is the tests NAME-1, NAME-2, ... (ZGM_TEST_SHARD, tests/meson.build).
 if [ $# -gt 0 ]; then
     listed=$(meson test -C "$build" --no-rebuild --list 2>/dev/null | sed 's|.* / ||')
-    set -- $(for name in "$@"; do printf '%s\n' "$listed" | grep -E "^$name(-[0-9]+)?\$"; done)
+    tests=""
+    for name in "$@"; do
+        found=$(printf '%s\n' "$listed" | grep -E "^$name(-[0-9]+)?\$") || {
+            echo "check-tsan: no test is named $name (meson test -C $build --list)" >&2
+            exit 1
+        }
+        tests="$tests $found"
+    done
+    set -- $tests
 fi
 tests_started=$(date +%s)
 status=0

@@ -98,8 +98,10 @@ class Limit(enum.IntEnum):
     FOLLOWER_BYTES = 8
     """Bytes pushed to a follower beyond what it acknowledged."""
     RECENT_BYTES = 9
-    UNREAD_BYTES = 10
     """Bytes of the newest messages a group server keeps in memory for fetches."""
+    UNREAD_BYTES = 10
+    """Bytes sent to one connection that it has not shown it read: a group server pushes it
+    nothing from half of them, and past them its requests are answered 429."""
 
 
 #  -----------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@
     client that never reads, or returns tokens it never saw, makes the server hold at most
     the limit, plus the frame that went over it and the small answers libzmq's queue holds.
     The half kept from pushes is for answers: a follower slow to read what it is pushed is
-    still answered.
+    still answered. (An answer it has not read counts too: at the least limit, 4 MiB, one
+    FETCH page of up to 2 MiB beside the pushes can reach it, and the next request waits for
+    the page to be read.)
 
     Acknowledgements of content (FOLLOW's seqs) say what a client claims to have; a token
     shows what it has read, which is what the server's memory depends on.

@@ -71,7 +71,7 @@ public:
     //  Logs the refusal counts and held-back request lines of an interval that has ended.
     void tick(int64_t now_ms);
     RefusalLog& refusals() { return refusals_; }
-    //  Each connection's unread bytes: over() before pushing to one, the limit to set.
+    //  Each connection's unread bytes: holds_pushes() before pushing to one, the limit to set.
     Receipts& receipts() { return receipts_; }
     //  Malformed requests by decode error (for STATS).
     const proto::MalformedCounts& malformed() const { return malformed_; }
