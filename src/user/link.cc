@@ -93,8 +93,14 @@ proto::DecodeError Link::receive(proto::Message* message) {
         errno = EAGAIN;
         return proto::DecodeError::kNoFrame;
     }
-    return proto::recv(zsock_resolve(socket_), false, nullptr, message, ZMQ_DONTWAIT, nullptr,
-                       true);
+    proto::DecodeError result =
+        proto::recv(zsock_resolve(socket_), false, nullptr, message, ZMQ_DONTWAIT, nullptr, true);
+    if (result != proto::DecodeError::kNoFrame) reached_ = true;
+    return result;
+}
+
+bool Link::reached() const {
+    return reached_ || (up_ && mono_ms() - up_since_ms_ >= kSettledMs);
 }
 
 bool Link::handle_monitor() {
@@ -114,9 +120,12 @@ bool Link::handle_monitor() {
         }
         zmq_msg_close(&frame);
         bool was_up = up_;
+        //  A connection that stayed up long enough reached its server, whatever ends it.
+        if (up_ && event != ZMQ_EVENT_HANDSHAKE_SUCCEEDED && reached()) reached_ = true;
         switch (event) {
         case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
-            up_ = ever_up_ = true;
+            up_ = true;
+            up_since_ms_ = mono_ms();
             handshake_failures_ = 0;
             refused_ = false;
             mismatch_ = false;

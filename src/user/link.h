@@ -57,8 +57,12 @@ public:
     int64_t reopen_ms() const { return reopen_ms_; } //  0: not waiting to reopen
     //  The handshake succeeded and the connection has not dropped since.
     bool up() const { return up_; }
-    //  It was up at some time since open.
-    bool ever_up() const { return ever_up_; }
+    //  The server was reached since open: a message came from it, or a connection stayed up
+    //  kSettledMs. A handshake alone is not enough: a server closing its socket may let one
+    //  through (libzmq admits a CURVE handshake when no ZAP handler answers, and the
+    //  handler of its process may be gone first) and drop it a moment later.
+    bool reached() const;
+    static constexpr int64_t kSettledMs = 1000;
     //  How many times the connection went down: it may go down and up again between two
     //  reads of the monitor, and what was in flight on it is lost all the same.
     uint64_t downs() const { return downs_; }
@@ -90,7 +94,8 @@ private:
     zsock_t* socket_ = nullptr;
     zsock_t* monitor_ = nullptr;
     bool up_ = false;
-    bool ever_up_ = false;
+    int64_t up_since_ms_ = 0; //  when the handshake that made it up succeeded
+    bool reached_ = false;
     uint64_t downs_ = 0;
     int handshake_failures_ = 0; //  in a row, since the last success
     bool refused_ = false;       //  the last handshake was refused by the server's ZAP

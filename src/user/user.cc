@@ -2326,7 +2326,7 @@ void UserActor::fail_sends(const std::string& group, const std::string& why) {
 
 std::string UserActor::registry_never_reached() {
     Link* link = registry_.get();
-    if (!link || link->ever_up() || link->refused() ||
+    if (!link || link->reached() || link->refused() ||
         mono_ms() - link->opened_ms() < kUnreachableAfterMs)
         return "";
     return link->unreachable_reason();
