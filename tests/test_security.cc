@@ -1932,6 +1932,15 @@ struct Dealer {
 
 } // namespace
 
+//  A client of the group server in s_roles that joined group, to write to it (it reads
+//  what it is sent, returning MARKs).
+std::unique_ptr<RawClient> joined_writer(const std::string& group) {
+    std::unique_ptr<RawClient> writer(new RawClient(s_roles.server, s_roles.server_key));
+    proto::Message join = join_message(group, "writer");
+    assert_int_equal(writer->call(join).id, proto::kJoined);
+    return writer;
+}
+
 //  Rounds of connections that join with fresh keys and vanish: the first fills the group to
 //  --max-members, every later one is refused 430, and the server's RSS stops growing after
 //  the first round. 10 rounds of 500 (of 100 under an emulator); ZGM_SECURITY_FULL=1 runs the
@@ -1996,14 +2005,12 @@ void test_a_reader_that_never_reads_is_cut_at_its_follower_limit(void** state) {
                   true);
     Dealer reader(s_roles.server, s_roles.server_key, 1, 4096);
     proto::Message joined = reader.join("firehose", "sleeper");
-    RawClient writer(s_roles.server, s_roles.server_key);
-    proto::Message writer_join = join_message("firehose", "writer");
-    assert_int_equal(writer.call(writer_join).id, proto::kJoined);
+    std::unique_ptr<RawClient> writer = joined_writer("firehose");
 
     std::string body(body_size, 'w');
     auto send_one = [&] {
         proto::Message send = send_message("firehose", body);
-        proto::Message sent = writer.call(send);
+        proto::Message sent = writer->call(send);
         assert_int_equal(sent.id, proto::kSent);
         assert_int_equal(sent.sent[0].status, proto::kStatusOk);
         return sent.sent[0].seq;
@@ -2144,13 +2151,11 @@ void test_a_follower_that_lies_in_its_acks_is_cut_at_its_unread_limit(void** sta
                   true);
     Dealer liar(s_roles.server, s_roles.server_key, 1, 4096);
     liar.join("firehose", "liar");
-    RawClient writer(s_roles.server, s_roles.server_key);
-    proto::Message writer_join = join_message("firehose", "writer");
-    assert_int_equal(writer.call(writer_join).id, proto::kJoined);
+    std::unique_ptr<RawClient> writer = joined_writer("firehose");
     std::string body(body_size, 'l');
     auto send_one = [&] {
         proto::Message send = send_message("firehose", body);
-        proto::Message sent = writer.call(send);
+        proto::Message sent = writer->call(send);
         assert_int_equal(sent.id, proto::kSent);
         return sent.sent[0].seq;
     };
@@ -2206,13 +2211,11 @@ void test_a_member_slow_to_read_its_pushes_is_still_answered(void** state) {
                   true);
     Dealer slow(s_roles.server, s_roles.server_key, 1, 4096);
     slow.join("busy", "slow");
-    RawClient writer(s_roles.server, s_roles.server_key);
-    proto::Message writer_join = join_message("busy", "writer");
-    assert_int_equal(writer.call(writer_join).id, proto::kJoined);
+    std::unique_ptr<RawClient> writer = joined_writer("busy");
     std::string body(body_size, 's');
     for (int i = 0; i < messages; i++) {
         proto::Message send = send_message("busy", body);
-        assert_int_equal(writer.call(send).id, proto::kSent);
+        assert_int_equal(writer->call(send).id, proto::kSent);
     }
     proto::Message mine = send_message("busy", "written while behind");
     slow.send(mine);
@@ -2254,14 +2257,12 @@ void test_fetches_never_read_are_cut_at_the_unread_limit(void** state) {
                    "unread-bytes=" + std::to_string(unread_limit)},
                   true);
     //  About 2.4 MB of history, so that every FETCH of all of it is a page of 2 MiB or more.
-    RawClient writer(s_roles.server, s_roles.server_key);
-    proto::Message writer_join = join_message("archive", "writer");
-    assert_int_equal(writer.call(writer_join).id, proto::kJoined);
+    std::unique_ptr<RawClient> writer = joined_writer("archive");
     std::string body(60 * 1024, 'a');
     std::vector<std::string> bodies(5, body); //  a SEND within the default --max-frame
     for (int i = 0; i < 8; i++) {
         proto::Message send = send_message("archive", bodies);
-        assert_int_equal(writer.call(send).id, proto::kSent);
+        assert_int_equal(writer->call(send).id, proto::kSent);
     }
     Dealer hoarder(s_roles.server, s_roles.server_key, 1, 4096);
     hoarder.join("archive", "hoarder");
