@@ -53,7 +53,9 @@ std::shared_ptr<ZapDomain> zap_register(zsock_t* server, Security security, int 
 //  Closes *server, then removes its domain (the handler stops with the last one). In that
 //  order: libzmq lets a CURVE handshake through when no handler answers, so a socket left
 //  open past its process's last domain would admit any client, unauthenticated and over
-//  its limits (a stopping server did, for a moment). Call from the thread that owns server.
+//  its limits. zmq_close is asynchronous: a handshake under way may still end after the
+//  handler, on a socket that is read no more (zgm's users do not take such a handshake for
+//  a server reached: Link::reached). Call from the thread that owns server.
 void zap_close(zsock_t** server, std::shared_ptr<ZapDomain>* domain);
 
 } // namespace zgm

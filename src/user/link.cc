@@ -42,6 +42,7 @@ void Link::close() {
     if (socket_) zmq_socket_monitor(zsock_resolve(socket_), nullptr, 0);
     zsock_destroy(&monitor_);
     zsock_destroy(&socket_);
+    reached_ = reached();
     up_ = false;
 }
 
