@@ -2026,8 +2026,9 @@ struct LossyServer {
     Lossy lossy;
     std::shared_ptr<ZapDomain> domain;
     zactor_t* actor = nullptr;
+    Fixture* fixture_;
 
-    explicit LossyServer(Fixture* fixture) {
+    explicit LossyServer(Fixture* fixture) : fixture_(fixture) {
         KeyPair keys = KeyPair::generate();
         lossy.socket = zsock_new(ZMQ_ROUTER);
         std::string why;
@@ -2052,6 +2053,12 @@ struct LossyServer {
         }
         actor = zactor_new(lossy_server, &lossy);
     }
+    //  A user of the cluster that follows the lossy group from its start.
+    zgm_user_t* follower(const char* name) {
+        zgm_user_t* user = fixture_->cluster->user(name);
+        assert_ok(zgm_user_follow(user, "lossy", 0));
+        return user;
+    }
     ~LossyServer() {
         zactor_destroy(&actor);
         zsock_destroy(&lossy.registrar);
@@ -2063,9 +2070,7 @@ void test_member_catches_up_after_dropped_pushes(void** state) {
     Fixture* fixture = (Fixture*)*state;
     LossyServer server(fixture);
     zactor_t* actor = server.actor;
-    zgm_user_t* bob = fixture->cluster->user("bob");
-
-    assert_ok(zgm_user_follow(bob, "lossy", 0));
+    zgm_user_t* bob = server.follower("bob");
     //  Messages 1 to 3 exist; only 1 and 3 are pushed.
     zstr_sendx(actor, "LAST", "3", NULL);
     zstr_sendx(actor, "PUSH", "1", NULL);
@@ -2096,8 +2101,7 @@ void test_a_refused_keep_alive_goes_again_when_told(void** state) {
     Fixture* fixture = (Fixture*)*state;
     LossyServer server(fixture);
     zactor_t* actor = server.actor;
-    zgm_user_t* bob = fixture->cluster->user("bob");
-    assert_ok(zgm_user_follow(bob, "lossy", 0));
+    zgm_user_t* bob = server.follower("bob");
     zstr_sendx(actor, "REFUSE", "1", NULL);
     zstr_sendx(actor, "LAST", "3", NULL);
     assert_int_equal(recv_seq(bob, 5000 * test::slowdown()), 1);
