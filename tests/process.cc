@@ -215,10 +215,13 @@ std::string read_file(const std::string& path) {
     return text;
 }
 
-bool wait_for_text(const std::string& path, const std::string& text, int timeout_ms) {
+bool wait_for_text(const std::string& path, const std::string& text, int timeout_ms,
+                   const std::string& after) {
     int64_t deadline = zgm::mono_ms() + (int64_t)timeout_ms * slowdown();
     while (zgm::mono_ms() < deadline) {
-        if (read_file(path).find(text) != std::string::npos) return true;
+        std::string found = read_file(path);
+        size_t from = after.empty() ? 0 : found.find(after);
+        if (from != std::string::npos && found.find(text, from) != std::string::npos) return true;
         usleep(20000);
     }
     return false;

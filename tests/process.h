@@ -53,8 +53,10 @@ void kill_now(pid_t pid);
 void stop_all();
 
 std::string read_file(const std::string& path);
-//  Waits until the file contains text; false after timeout_ms.
-bool wait_for_text(const std::string& path, const std::string& text, int timeout_ms = 10000);
+//  Waits until the file contains text (after the first `after`, when given); false after
+//  timeout_ms.
+bool wait_for_text(const std::string& path, const std::string& text, int timeout_ms = 10000,
+                   const std::string& after = "");
 
 } // namespace test
 
