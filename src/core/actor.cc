@@ -28,6 +28,8 @@ struct Live {
 //  Never freed: the exit handler may run after static destructors have.
 std::mutex* s_live_lock = new std::mutex;
 std::vector<Live>* s_live = new std::vector<Live>;
+std::vector<void (*)()>* s_finally = new std::vector<void (*)()>;
+pid_t s_finally_pid = 0;
 
 //  Newest first: users before the servers and the registry they talk to.
 void destroy_live() {
@@ -39,6 +41,13 @@ void destroy_live() {
     pid_t self = getpid();
     for (auto it = live.rbegin(); it != live.rend(); ++it)
         if (it->pid == self) it->destroy(it->object);
+    std::vector<void (*)()> finally;
+    {
+        std::lock_guard<std::mutex> lock(*s_live_lock);
+        if (s_finally_pid == self) finally.swap(*s_finally);
+    }
+    for (auto stop : finally)
+        stop();
 }
 
 } // namespace
@@ -62,6 +71,14 @@ void start_czmq() {
 void live_add(void* object, void (*destroy)(void*)) {
     std::lock_guard<std::mutex> lock(*s_live_lock);
     s_live->push_back({object, destroy, getpid()});
+}
+
+void live_finally(void (*stop)()) {
+    start_czmq();
+    std::lock_guard<std::mutex> lock(*s_live_lock);
+    if (s_finally_pid != getpid()) s_finally->clear();
+    s_finally_pid = getpid();
+    s_finally->push_back(stop);
 }
 
 void live_remove(void* object) {

@@ -28,6 +28,10 @@ void start_czmq();
 //  only those made by the exiting process itself (not inherited through fork) are destroyed.
 void live_add(void* object, void (*destroy)(void* object));
 void live_remove(void* object);
+//  Runs stop at exit, after every live object was destroyed and before CZMQ's exit handler,
+//  in the process that called this (not in a child forked since): for what those objects
+//  share (the ZAP handler).
+void live_finally(void (*stop)());
 
 //  Holds back, while it lives, the signals that come to the thread that made it (a timer,
 //  SIGCHLD, SIGWINCH, a handler of the program's own): they are delivered when it goes.

@@ -8,7 +8,10 @@
 */
 #include "core/zap.h"
 
+#include "core/actor.h"
 #include "core/log.h"
+
+#include <unistd.h>
 
 #include <map>
 #include <mutex>
@@ -33,7 +36,8 @@ struct Handler {
     std::mutex domains_mutex; //  guards domains (the handler's thread reads it too)
     std::map<std::string, std::shared_ptr<ZapDomain>> domains;
     zactor_t* actor = nullptr;
-    uint64_t next_domain = 1;
+    pid_t pid = 0;            //  the process whose thread actor is
+    uint64_t next_domain = 1; //  guarded by domains_mutex; read by the handler's thread
 };
 
 Handler& handler() {
@@ -85,6 +89,18 @@ void read_events(Watched* watched) {
     watched->domain->connections = (int)watched->open.size();
 }
 
+//  Whether name is a domain this handler gave out, and no longer has.
+bool closed_domain(const std::string& name) {
+    const char prefix[] = "zgm-";
+    if (name.compare(0, sizeof prefix - 1, prefix) != 0) return false;
+    char* end = nullptr;
+    const char* number = name.c_str() + sizeof prefix - 1;
+    uint64_t n = strtoull(number, &end, 10);
+    if (end == number || *end != '\0') return false;
+    std::lock_guard<std::mutex> lock(handler().domains_mutex);
+    return n > 0 && n < handler().next_domain && !handler().domains.count(name);
+}
+
 //  The decision on one ZAP request (RFC 27): status code, text, user id.
 void decide(zmsg_t* request, std::map<std::string, Watched>& watched, std::string* status,
             std::string* text, std::string* user_id) {
@@ -98,6 +114,15 @@ void decide(zmsg_t* request, std::map<std::string, Watched>& watched, std::strin
     std::string mechanism = frame_text(zmsg_next(request));
     auto found = watched.find(domain_name);
     if (found == watched.end()) {
+        //  A domain given out here and closed since: its socket is closing, and libzmq may
+        //  still end a handshake on it. 300 (temporary): the connection is closed without an
+        //  ERROR, so its client tries again, as after a server that went away, rather than
+        //  reporting a refusal.
+        if (closed_domain(domain_name)) {
+            *status = "300";
+            *text = "the server is closing";
+            return;
+        }
         *text = "unknown ZAP domain";
         return;
     }
@@ -226,13 +251,21 @@ void zap_actor(zsock_t* pipe, void* args) {
     zsock_destroy(&zap);
 }
 
+//  At exit, once every server of the process is gone (live_finally).
+void stop_handler() {
+    Handler& h = handler();
+    std::lock_guard<std::mutex> pipe_lock(h.pipe_mutex);
+    if (h.actor && h.pid == getpid()) zactor_destroy(&h.actor);
+    h.actor = nullptr;
+}
+
 } // namespace
 
 std::shared_ptr<ZapDomain> zap_register(zsock_t* server, Security security, int max_connections,
                                         std::string* error) {
     Handler& h = handler();
     std::lock_guard<std::mutex> pipe_lock(h.pipe_mutex);
-    if (!h.actor) {
+    if (!h.actor || h.pid != getpid()) {
         std::atomic<bool> started(false);
         h.actor = zactor_new(zap_actor, &started);
         if (h.actor && !started) zactor_destroy(&h.actor);
@@ -241,6 +274,8 @@ std::shared_ptr<ZapDomain> zap_register(zsock_t* server, Security security, int 
                      std::string(kZapEndpoint) + " in this process";
             return nullptr;
         }
+        h.pid = getpid();
+        live_finally(stop_handler);
     }
     auto domain = std::make_shared<ZapDomain>();
     int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED |
@@ -271,15 +306,15 @@ void zap_close(zsock_t** server, std::shared_ptr<ZapDomain>* domain) {
     if (!domain || !*domain) return;
     Handler& h = handler();
     std::lock_guard<std::mutex> pipe_lock(h.pipe_mutex);
-    zstr_sendx(h.actor, "FORGET", (*domain)->name.c_str(), NULL);
-    zsock_wait(h.actor);
-    bool last;
     {
+        //  First: from here on a handshake on the closing socket is answered 300.
         std::lock_guard<std::mutex> lock(h.domains_mutex);
         h.domains.erase((*domain)->name);
-        last = h.domains.empty();
     }
-    if (last) zactor_destroy(&h.actor);
+    if (h.actor && h.pid == getpid()) {
+        zstr_sendx(h.actor, "FORGET", (*domain)->name.c_str(), NULL);
+        zsock_wait(h.actor);
+    }
     domain->reset();
 }
 

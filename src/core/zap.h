@@ -10,8 +10,10 @@
       - while the server has max_connections connections, new ones are refused.
     The reply names the connection by its key (User-Id), which every message then carries.
 
-    An application that runs a ZAP handler of its own (CZMQ's zauth) in the same process
-    cannot also run zgm servers: the handler's address is taken. zap_register says so.
+    The handler runs from the first zap_register of the process to its exit. An application
+    that runs a ZAP handler of its own (CZMQ's zauth) in the same process cannot also run
+    zgm servers: the handler's address is taken (zap_register says so), and once zgm's runs,
+    other CURVE and PLAIN server sockets of CZMQ's context are refused (no domain of zgm's).
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -44,18 +46,19 @@ struct ZapDomain {
 };
 
 //  Adds a domain for a server socket to the process's ZAP handler, starting the handler if
-//  it is the first, and counts the socket's live connections into domain->connections
-//  (through a socket monitor the handler's thread reads, so the count is current when it
-//  decides). Call from the thread that owns server, before binding it. NULL with *error
-//  set if the handler cannot start.
+//  it is not running (it then runs until the process exits: live_finally), and counts the
+//  socket's live connections into domain->connections (through a socket monitor the
+//  handler's thread reads, so the count is current when it decides). Call from the thread
+//  that owns server, before binding it. NULL with *error set if the handler cannot start.
 std::shared_ptr<ZapDomain> zap_register(zsock_t* server, Security security, int max_connections,
                                         std::string* error);
-//  Closes *server, then removes its domain (the handler stops with the last one). In that
-//  order: libzmq lets a CURVE handshake through when no handler answers, so a socket left
-//  open past its process's last domain would admit any client, unauthenticated and over
-//  its limits. zmq_close is asynchronous: a handshake under way may still end after the
-//  handler, on a socket that is read no more (zgm's users do not take such a handshake for
-//  a server reached: Link::reached). Call from the thread that owns server.
+//  Closes *server, then removes its domain. zmq_close is asynchronous: libzmq may still end a
+//  handshake on the socket a moment later. The handler outlives it (it stops at the process's
+//  exit, after every server) and answers such a handshake 300, which closes the connection
+//  without an ERROR: the client tries again, as after a server that went away. (Stopped with
+//  the last domain, it left the closing socket with no handler, and libzmq 4.3 lets a CURVE
+//  handshake through when none answers: ZMQ_ZAP_ENFORCE_DOMAIN, which would refuse it, is a
+//  draft option that Debian's libzmq does not build.) Call from the thread that owns server.
 void zap_close(zsock_t** server, std::shared_ptr<ZapDomain>* domain);
 
 } // namespace zgm

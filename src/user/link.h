@@ -59,8 +59,8 @@ public:
     bool up() const { return up_; }
     //  The server was reached since open: a message came from it, or a connection stayed up
     //  kSettledMs. A handshake alone is not enough: a server closing its socket may let one
-    //  through (libzmq admits a CURVE handshake when no ZAP handler answers, and the
-    //  handler of its process may be gone first) and drop it a moment later.
+    //  through and drop it a moment later (libzmq admits a CURVE handshake when no ZAP
+    //  handler answers: zgm's answers until its process exits, zap.h; another's may not).
     bool reached() const;
     static constexpr int64_t kSettledMs = 1000;
     //  How many times the connection went down: it may go down and up again between two
