@@ -6,7 +6,8 @@
       zgm_server_t    a group server: hosts groups, their members and messages
       zgm_user_t      a user: joins groups, sends, fetches, receives live messages
     The same objects work as threads of one process or in separate processes on
-    separate hosts; only the endpoints differ (inproc://, ipc://, tcp://).
+    separate hosts; only the endpoints differ (ipc://, tcp://; not inproc://, which has no
+    security handshake: a bind or connect to it fails with ZGM_EINVAL).
 
     Every connection is encrypted and authenticated with CURVE: each object has a key
     pair, and a user's id is its public key (40 characters of Z85 text). A server knows
@@ -190,7 +191,7 @@ ZGM_EXPORT int zgm_registry_trust_dir(zgm_registry_t* self, const char* dir);
 //  Lets a key (text or certificate file) read the registry's figures (zgm_user_stats), as
 //  its own key may.
 ZGM_EXPORT int zgm_registry_add_admin(zgm_registry_t* self, const char* key);
-//  Binds an endpoint ("tcp://*:5570", "tcp://127.0.0.1:*", "inproc://registry").
+//  Binds an endpoint ("tcp://*:5570", "tcp://127.0.0.1:*", "ipc:///run/zgm/registry").
 //  Returns the bound TCP port (0 for other transports), or -1.
 ZGM_EXPORT int zgm_registry_bind(zgm_registry_t* self, const char* endpoint);
 //  A group server silent for this long is dropped from the list (default 3000 ms).

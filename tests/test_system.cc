@@ -589,7 +589,13 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(zgm_errno(), ZGM_ESYSTEM);
     assert_int_equal(zgm_registry_bind(second, "bogus://x"), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
-    assert_non_null(strstr(zgm_strerror(), "cannot bind bogus://x"));
+    assert_non_null(strstr(zgm_strerror(), "cannot use 'bogus://x': zgm listens and connects "
+                                           "over tcp:// or ipc://"));
+    //  inproc:// makes no security handshake: the bind succeeded, and every request on it
+    //  was answered 401 ("no key on this connection"). Refused at bind and at connect.
+    assert_int_equal(zgm_registry_bind(second, "inproc://registry"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "inproc:// has no security handshake"));
     //  An endpoint without its transport gets the hint when bound too, and a TCP port over
     //  65535 is refused (libzmq took 99999 as 34463).
     assert_int_equal(zgm_registry_bind(second, "localhost:5570"), -1);
@@ -608,6 +614,9 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(zgm_user_connect(far, "tcp://[::1]:5570", zgm_user_id(far)), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
     assert_non_null(strstr(zgm_strerror(), "IPv4 only"));
+    assert_int_equal(zgm_user_connect(far, "inproc://registry", zgm_user_id(far)), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "inproc:// has no security handshake"));
     zgm_user_destroy(&far);
     //  A group server: its bind, its registry and the endpoint it advertises.
     zgm_server_t* server = zgm_server_new(NULL);
@@ -615,6 +624,9 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(zgm_server_bind(server, "localhost:5571"), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
     assert_non_null(strstr(zgm_strerror(), "did you mean tcp://localhost:5571"));
+    assert_int_equal(zgm_server_bind(server, "inproc://server"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_non_null(strstr(zgm_strerror(), "inproc:// has no security handshake"));
     assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
     assert_int_equal(zgm_server_set_advertise(server, "pi.lan:5571"), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);

@@ -99,6 +99,14 @@ inline std::string endpoint_problem(const std::string& endpoint) {
     std::string problem = "not an endpoint: '" + endpoint + "'";
     if (endpoint.find("://") == std::string::npos)
         return problem + " (did you mean tcp://" + endpoint + "?)";
+    //  inproc:// makes no security handshake: a server could not tell who is connected (it
+    //  answered every request 401, "no key on this connection").
+    if (endpoint.compare(0, 9, "inproc://") == 0)
+        return "cannot use '" + endpoint +
+               "': inproc:// has no security handshake, so no server could tell who is "
+               "connected (use ipc:// or tcp://, also inside one process)";
+    if (endpoint.compare(0, 6, "tcp://") != 0 && endpoint.compare(0, 6, "ipc://") != 0)
+        return "cannot use '" + endpoint + "': zgm listens and connects over tcp:// or ipc://";
     if (endpoint.compare(0, 7, "tcp://[") == 0)
         return "cannot use '" + endpoint +
                "': zgm listens and connects over IPv4 only (give an IPv4 address, a host "
