@@ -441,9 +441,11 @@ ZGM_EXPORT char* zgm_user_stats(zgm_user_t* self, const char* endpoint, const ch
 //  Every message arrives once and in order per group: the user catches up by itself after
 //  dropped pushes, reconnects and group server restarts. NULL on timeout (ZGM_ETIMEOUT).
 ZGM_EXPORT zgm_msg_t* zgm_user_recv(zgm_user_t* self, int timeout_ms);
-//  The last sequence number of a group that the user has handed over for zgm_user_recv (0
-//  if none): up to it, every message has been received or waits, in order, to be. To resume
-//  after a restart, keep the seq of the last message the application handled instead.
+//  How far the user follows a group (0 if it does not): every message after this seq will
+//  be handed over for zgm_user_recv, in order; up to it, each was handed over or lies before
+//  where the following began (a join follows from the group's end, zgm_user_follow from
+//  its after_seq). To resume after a restart, keep the seq of the last message the
+//  application handled instead.
 ZGM_EXPORT uint64_t zgm_user_last_seq(zgm_user_t* self, const char* group);
 //  A file descriptor that is readable while live messages or send outcomes wait (also
 //  those a call took in passing), for poll, epoll, zmq_poll (as the fd of a zmq_pollitem_t)

@@ -1522,8 +1522,15 @@ void test_a_follow_past_the_groups_end_gets_what_comes_next(void** state) {
         send_text(alice, "restored", "m" + std::to_string(i));
     assert_ok(zgm_user_follow(bob, "restored", 1000));
     assert_int_equal(zgm_user_last_seq(bob, "restored"), 5);
+    //  A join follows from the group's end too: last_seq is where following began, though
+    //  nothing was handed over (zgm.h).
+    zgm_user_t* carol = cluster.user("carol");
+    assert_ok(zgm_user_join(carol, "restored"));
+    assert_int_equal(zgm_user_last_seq(carol, "restored"), 5);
+    assert_int_equal(zgm_user_last_seq(carol, "unfollowed"), 0);
     send_text(alice, "restored", "m6");
     expect_messages(bob, "restored", 6, 1);
+    expect_messages(carol, "restored", 6, 1);
 }
 
 void test_the_owner_decides_who_is_in(void** state) {
