@@ -410,7 +410,8 @@ typedef struct {
 
 //  The members of a group, in the order they joined, then the keys added that have not
 //  joined: an array of *count entries freed with free (). For a member, or the group's owner
-//  (joined or not); NULL on failure (ZGM_ENOTMEMBER for anyone else).
+//  (joined or not); NULL on failure (ZGM_ENOTMEMBER for anyone else). A group server sends
+//  at most 10,000 entries: with that many, zgm_strerror () says the group may have more.
 ZGM_EXPORT zgm_member_t* zgm_user_members(zgm_user_t* self, const char* group, size_t* count);
 
 //  The owner's calls; ZGM_EDENIED for anyone else. key: a public key's text or a

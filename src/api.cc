@@ -929,6 +929,8 @@ zgm_member_t* zgm_user_members(zgm_user_t* self, const char* group, size_t* coun
         members[i].role = record.role;
     }
     *count = size;
+    //  A list cut at the protocol's bound succeeded, and says so.
+    if (!request.why.empty()) s_error = request.why;
     return members;
 }
 

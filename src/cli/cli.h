@@ -159,6 +159,8 @@ uint64_t cursor_or_now(const Session& session, const std::string& group);
 //  (zgm_user_memberships); warns on stderr about group servers that did not answer.
 //  Returns 0, or -1 (zgm_errno) if they could not be listed.
 int member_groups(Session* session, std::vector<std::string>* groups);
+//  What the last successful call left to say (servers skipped, a list cut short), or "".
+std::string call_notes();
 //  Follows groups with one request per group server (zgm_user_follow_many), group i from
 //  after_seqs[i]; warns on stderr about the groups that could not be followed. Returns how
 //  many it follows.

@@ -465,8 +465,7 @@ int follow_group(Session* session, const std::string& group) {
     return 0;
 }
 
-//  What the last successful call left to say (servers skipped), or "".
-static std::string call_notes() {
+std::string call_notes() {
     return zgm_errno() == ZGM_OK && strcmp(zgm_strerror(), "no error") != 0 ? zgm_strerror() : "";
 }
 

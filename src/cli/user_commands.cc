@@ -79,6 +79,8 @@ int show_members(Session* session, const char* group) {
     size_t count;
     zgm_member_t* members = zgm_user_members(session->user, group, &count);
     if (!members) return -1;
+    std::string notes = call_notes();
+    if (!notes.empty()) fprintf(stderr, "zgm: warning: %s\n", notes.c_str());
     print_members(stdout, members, count, session->style);
     free(members);
     return 0;

@@ -910,6 +910,12 @@ private:
             call_->members = std::move(message.members);
             call_->key = message.key;
             call_->policy = message.policy;
+            //  A group server sends no more than a list holds, and says nothing of the rest.
+            if (call_->members.size() >= proto::kMaxList)
+                return finish(Error::kOk,
+                              "the group server sends at most " + std::to_string(proto::kMaxList) +
+                                  " members and added keys, and sent that many: the group "
+                                  "may have more");
             return finish(Error::kOk);
         }
         if (message.id != proto::kOk) return finish(Error::kProto, "unexpected reply");
