@@ -34,11 +34,13 @@ inline pid_t fork_child() {
 }
 
 //  Waits up to timeout_ms for the child pid to end and reaps it (*status as waitpid gives it):
-//  true once it ended (or is no child of ours), false if it still runs.
+//  true once it ended, or is no child of ours (*status then -1, which is no exit: it read as
+//  an exit 0), false if it still runs.
 inline bool reap(pid_t pid, int timeout_ms, int* status) {
     int64_t deadline = zgm::mono_ms() + timeout_ms;
     while (true) {
         pid_t done = waitpid(pid, status, WNOHANG);
+        if (done < 0 && errno == ECHILD) *status = -1;
         if (done == pid || (done < 0 && errno == ECHILD)) return true;
         if (zgm::mono_ms() >= deadline) return false;
         usleep(10000);

@@ -120,6 +120,15 @@ int wait_exit(pid_t pid, int timeout_ms) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+bool exited(pid_t pid, int* code) {
+    if (pid <= 0 || !s_running.count(pid)) return false;
+    int status = 0;
+    if (!reap(pid, 0, &status)) return false;
+    s_running.erase(pid);
+    *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return true;
+}
+
 void kill_now(pid_t pid) {
     if (pid <= 0 || !s_running.count(pid)) return;
     int status;

@@ -46,6 +46,11 @@ pid_t start(const std::vector<std::string>& args, const std::string& log_path,
 //  its exit status, or -1 (killed by a signal, or still running at the deadline: then
 //  killed).
 int wait_exit(pid_t pid, int timeout_ms);
+//  Whether a background process has exited, reaping it (its exit status, or -1 after a
+//  signal, in *code); it is then no longer one that stop_all signals. A process reaped
+//  without this stays on that list, and its number, once the kernel hands it to another
+//  process, is sent SIGCONT and SIGTERM at the teardown.
+bool exited(pid_t pid, int* code);
 //  Stops a background process: SIGTERM, then SIGKILL after grace_ms; reaps it.
 void stop(pid_t pid, int grace_ms = 3000);
 void kill_now(pid_t pid);

@@ -199,10 +199,9 @@ size_t count_lines(const std::string& text, const std::string& needle) {
 //  Waits for a background process to exit by itself; its exit status, or -1.
 int wait_exit(pid_t pid, int timeout_ms) {
     int64_t deadline = zgm::mono_ms() + (int64_t)timeout_ms * test::slowdown();
-    int status = 0;
+    int code = -1;
     while (zgm::mono_ms() < deadline) {
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        if (test::exited(pid, &code)) return code;
         usleep(20000);
     }
     return -1;
@@ -806,6 +805,47 @@ void test_the_interactive_client_gives_up_on_a_send_never_answered_after_a_minut
     assert_int_equal(fetched.status, 0);
     const char* first = strstr(fetched.out.c_str(), "never answered");
     assert_true(!first || !strstr(first + 1, "never answered"));
+}
+
+//  An interactive client reading a script from a pipe, stopped (SIGTERM) before the script's
+//  end: it says that the lines not read yet were not run, and exits non-zero. It exited 0,
+//  the rest of the script silently dropped. (The group server is stopped so that the /join
+//  holds the client until the signal, whether or not it read the line after it.)
+void test_an_interactive_client_stopped_before_its_inputs_end_says_the_rest_did_not_run(
+    void** state) {
+    System* s = (System*)*state;
+    const char* wrapper = getenv("ZGM_EXE_WRAPPER");
+    if (wrapper && *wrapper) {
+        print_message("# skipped: qemu-user does not pass SIGTERM on to the program\n");
+        skip();
+    }
+    start_registry(s);
+    pid_t server = start_group(s, "server", {"--group", "general", "--memory"});
+    expect_log(s, "server", "serving general");
+    assert_int_equal(user(s, "dave", {"join", "general"}).status, 0);
+    assert_int_equal(user(s, "dave", {"send", "general", "first"}).status, 0);
+    std::vector<std::string> args = user_args(s, "dave");
+    args.insert(args.end(), {"--timeout", "3000"});
+    int input = -1;
+    std::string log = log_path(s, "dave");
+    pid_t dave = test::start(args, log, {}, &input);
+    expect_log(s, "dave", "first"); //  started: it shows the group's last messages
+    assert_int_equal(kill(server, SIGSTOP), 0);
+    s->undo.push_back([server] { kill(server, SIGCONT); });
+    const char script[] = "/join general\nnever run\n";
+    assert_int_equal(write(input, script, strlen(script)), (ssize_t)strlen(script));
+    assert_int_equal(kill(dave, SIGTERM), 0);
+    int status = test::wait_exit(dave, 30000);
+    close(input);
+    kill(server, SIGCONT);
+    std::string said = test::read_file(log);
+    if (status == 0 || status == -1) fail_msg("exit %d; it said:\n%s", status, said.c_str());
+    if (!strstr(said.c_str(), "stopped before the end of the input: the lines not yet read were "
+                              "not run"))
+        fail_msg("no word of the lines not run; it said:\n%s", said.c_str());
+    Result fetched = user(s, "dave", {"fetch", "general"});
+    assert_int_equal(fetched.status, 0);
+    assert_null(strstr(fetched.out.c_str(), "never run"));
 }
 
 //  127.0.0.1:port (0: any free port, when binding).
@@ -1926,6 +1966,9 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(
             test_the_interactive_client_fed_by_a_pipe_exits_with_its_first_failure, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            test_an_interactive_client_stopped_before_its_inputs_end_says_the_rest_did_not_run,
+            setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_the_interactive_client_gives_up_on_a_send_never_answered_after_a_minute, setup,
             teardown),

@@ -40,6 +40,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <map>
 #include <unistd.h>
 
@@ -791,12 +792,22 @@ void read_plain(Client* client, std::string* pending) {
     }
     pending->append(buffer, (size_t)got);
     size_t end;
-    while (!client->quit && (end = pending->find('\n')) != std::string::npos) {
+    while (!client->quit && !stop_requested() && (end = pending->find('\n')) != std::string::npos) {
         std::string line = pending->substr(0, end);
         pending->erase(0, end + 1);
         run_line(client, line);
         drain(client);
     }
+}
+
+//  Whether input read from a pipe or a file is left unrun: a line read and not run, or more
+//  waiting to be read (what a writer has not written yet is not counted).
+bool input_left(const Client& client, const std::string& pending) {
+    if (client.terminal || client.input_done) return false;
+    if (!pending.empty()) return true;
+    struct pollfd item = {STDIN_FILENO, POLLIN, 0};
+    char byte;
+    return poll(&item, 1, 0) == 1 && (item.revents & POLLIN) && read(STDIN_FILENO, &byte, 1) == 1;
 }
 
 //  Tab completes a /command at the start of the line, else the name of a followed group.
@@ -924,6 +935,12 @@ int run_interactive(Session* session) {
         putchar('\n');
     }
     client.in_command = true;
+    //  A script stopped part-way learns that the rest of its lines did not run.
+    if (stop_requested() && input_left(client, line))
+        error_line(&client,
+                   "stopped before the end of the input: the lines not yet read were "
+                   "not run",
+                   kExitRefused);
     if (!stop_requested() || !client.pending.empty()) {
         settle(&client);
         give_up_sends(&client, "");
