@@ -1168,9 +1168,10 @@ void test_a_server_whose_certificate_is_rewritten_in_place_is_dropped(void** sta
                     before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
         zgm_user_set_timeout(user, 200);
         int64_t start = zgm::mono_ms();
-        //  The registry reads its trust directories every 5 s at its 1 s checks.
+        //  The registry reads its trust directories every 5 s at its 1 s checks: within
+        //  about 6 s, as docs/security.md says (6.3 s measured); 9 s for a loaded machine.
         assert_true(test::eventually([&] { return served_at(user, "tenant") == ""; },
-                                     15000 * test::slowdown()));
+                                     9000 * test::slowdown()));
         print_message("# dropped %lld ms after the rewrite\n", (long long)(zgm::mono_ms() - start));
         zgm_server_destroy(&server);
     }
