@@ -807,6 +807,35 @@ void test_the_interactive_client_gives_up_on_a_send_never_answered_after_a_minut
     assert_true(!first || !strstr(first + 1, "never answered"));
 }
 
+//  The interactive client starts in the groups its user is a member of, asking each group
+//  server (zgm_user_memberships): one that does not answer is skipped and named in a
+//  warning, and the client goes on in the groups of the others.
+void test_the_interactive_client_starts_without_a_group_server_that_does_not_answer(
+    void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "north", {"--group", "general", "--memory"});
+    pid_t south = start_group(s, "south", {"--group", "random", "--memory"});
+    expect_log(s, "north", "serving general");
+    expect_log(s, "south", "serving random");
+    for (const char* group : {"general", "random"})
+        assert_int_equal(user(s, "erin", {"join", group}).status, 0);
+    assert_int_equal(user(s, "erin", {"send", "general", "north", "answers"}).status, 0);
+    assert_int_equal(kill(south, SIGSTOP), 0);
+    s->undo.push_back([south] { kill(south, SIGCONT); });
+    std::vector<std::string> args = user_args(s, "erin");
+    args.insert(args.end(), {"--timeout", std::to_string(1500 * test::slowdown())});
+    Result started = test::run_with_input(args, "");
+    kill(south, SIGCONT);
+    print_message("# %s", started.err.c_str());
+    if (!strstr(started.err.c_str(), "zgm: warning: ") ||
+        !strstr(started.err.c_str(), ": no answer"))
+        fail_msg("no warning of the group server that did not answer:\n%s%s",
+                 started.out.c_str(), started.err.c_str());
+    assert_non_null(strstr(started.out.c_str(), "north answers"));
+    assert_int_equal(started.status, 0);
+}
+
 //  An interactive client reading a script from a pipe, stopped (SIGTERM) before the script's
 //  end: it says that the lines not read yet were not run, and exits non-zero. It exited 0,
 //  the rest of the script silently dropped. (The group server is stopped so that the /join
@@ -1966,6 +1995,9 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(
             test_the_interactive_client_fed_by_a_pipe_exits_with_its_first_failure, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            test_the_interactive_client_starts_without_a_group_server_that_does_not_answer,
+            setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_an_interactive_client_stopped_before_its_inputs_end_says_the_rest_did_not_run,
             setup, teardown),

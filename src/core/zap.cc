@@ -307,7 +307,8 @@ void zap_close(zsock_t** server, std::shared_ptr<ZapDomain>* domain) {
     Handler& h = handler();
     std::lock_guard<std::mutex> pipe_lock(h.pipe_mutex);
     {
-        //  First: from here on a handshake on the closing socket is answered 300.
+        //  Before FORGET: once the handler drops the domain, closed_domain finds it gone and
+        //  a handshake on the closing socket is answered 300 (until then, as before).
         std::lock_guard<std::mutex> lock(h.domains_mutex);
         h.domains.erase((*domain)->name);
     }
