@@ -810,8 +810,7 @@ void test_the_interactive_client_gives_up_on_a_send_never_answered_after_a_minut
 //  The interactive client starts in the groups its user is a member of, asking each group
 //  server (zgm_user_memberships): one that does not answer is skipped and named in a
 //  warning, and the client goes on in the groups of the others.
-void test_the_interactive_client_starts_without_a_group_server_that_does_not_answer(
-    void** state) {
+void test_the_interactive_client_starts_without_a_group_server_that_does_not_answer(void** state) {
     System* s = (System*)*state;
     start_registry(s);
     start_group(s, "north", {"--group", "general", "--memory"});
@@ -830,8 +829,8 @@ void test_the_interactive_client_starts_without_a_group_server_that_does_not_ans
     print_message("# %s", started.err.c_str());
     if (!strstr(started.err.c_str(), "zgm: warning: ") ||
         !strstr(started.err.c_str(), ": no answer"))
-        fail_msg("no warning of the group server that did not answer:\n%s%s",
-                 started.out.c_str(), started.err.c_str());
+        fail_msg("no warning of the group server that did not answer:\n%s%s", started.out.c_str(),
+                 started.err.c_str());
     assert_non_null(strstr(started.out.c_str(), "north answers"));
     assert_int_equal(started.status, 0);
 }
@@ -1996,8 +1995,8 @@ int main(int argc, char* argv[]) {
             test_the_interactive_client_fed_by_a_pipe_exits_with_its_first_failure, setup,
             teardown),
         cmocka_unit_test_setup_teardown(
-            test_the_interactive_client_starts_without_a_group_server_that_does_not_answer,
-            setup, teardown),
+            test_the_interactive_client_starts_without_a_group_server_that_does_not_answer, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             test_an_interactive_client_stopped_before_its_inputs_end_says_the_rest_did_not_run,
             setup, teardown),
