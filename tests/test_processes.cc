@@ -1752,6 +1752,27 @@ void test_listen_follows_every_membership_and_names_a_server_that_does_not_answe
     assert_non_null(strstr(test::read_file(log_path(s, "listen-bob")).c_str(), "still here"));
 }
 
+//  listen without a group, when the group server of every group the user is in does not
+//  answer: nothing followed, said as such, exit 3 (no answer). It said "bob is not a member
+//  of a group on a live group server" and exited 1, as if refused.
+void test_listen_with_no_group_server_answering_is_no_answer_not_not_a_member(void** state) {
+    System* s = (System*)*state;
+    //  The registry keeps the stopped server listed meanwhile.
+    start_registry(s, 0, {"--expiry", std::to_string(60000 * test::slowdown())});
+    pid_t north = start_group(s, "north", {"--group", "general", "--memory"});
+    expect_log(s, "north", "serving general");
+    assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
+    assert_int_equal(kill(north, SIGSTOP), 0);
+    s->undo.push_back([north] { kill(north, SIGCONT); });
+    Result listened =
+        user(s, "bob", {"--timeout", std::to_string(1500 * test::slowdown()), "listen"});
+    kill(north, SIGCONT);
+    if (listened.status != 3 || !strstr(listened.err.c_str(), "zgm: listen: no group followed: "
+                                                              "a group server did not answer"))
+        fail_msg("exit %d:\n%s", listened.status, listened.err.c_str());
+    assert_null(strstr(listened.err.c_str(), "not a member"));
+}
+
 //  `zgm stats` as WHO's identity file (a path under the test's directory).
 Result stats(System* s, const std::string& identity, std::vector<std::string> args) {
     std::vector<std::string> full = {"stats", "--identity", identity, "--registry", s->registry};
@@ -2043,6 +2064,9 @@ int main(int argc, char* argv[]) {
             test_a_listener_told_what_retention_dropped_while_it_was_away, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_entering_a_group_retention_emptied_follows_from_the_cursor, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_listen_with_no_group_server_answering_is_no_answer_not_not_a_member, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             test_listen_follows_every_membership_and_names_a_server_that_does_not_answer, setup,
             teardown),

@@ -156,19 +156,21 @@ int follow_group(Session* session, const std::string& group);
 //  Where a group is followed from: after its cursor, or ZGM_FOLLOW_NOW when it has none.
 uint64_t cursor_or_now(const Session& session, const std::string& group);
 //  The groups the user is a member of on every live group server, in name order
-//  (zgm_user_memberships); warns on stderr about group servers that did not answer.
-//  Returns 0, or -1 (zgm_errno) if they could not be listed.
-int member_groups(Session* session, std::vector<std::string>* groups);
+//  (zgm_user_memberships); warns on stderr about group servers that did not answer (then
+//  *skipped, when given, is true). Returns 0, or -1 (zgm_errno) if they could not be listed.
+int member_groups(Session* session, std::vector<std::string>* groups, bool* skipped = nullptr);
 //  What the last successful call left to say (servers skipped, a list cut short), or "".
 std::string call_notes();
 //  Follows groups with one request per group server (zgm_user_follow_many), group i from
-//  after_seqs[i]; warns on stderr about the groups that could not be followed. Returns how
-//  many it follows.
+//  after_seqs[i]; warns on stderr about the groups that could not be followed (*error, when
+//  given, gets the last one's zgm_error_t). Returns how many it follows.
 size_t follow_groups(Session* session, const std::vector<std::string>& groups,
-                     const std::vector<uint64_t>& after_seqs);
+                     const std::vector<uint64_t>& after_seqs, int* error = nullptr);
 //  member_groups, then follow_groups from each one's cursor. 0, or -1 (zgm_errno) if the
-//  memberships could not be listed.
-int follow_member_groups(Session* session);
+//  memberships could not be listed. *missed, when given: why a group the user may be a
+//  member of is not followed (each warned about), as a zgm_error_t: ZGM_ETIMEOUT for a
+//  group server that did not answer, or the last follow's error; ZGM_OK if none.
+int follow_member_groups(Session* session, int* missed = nullptr);
 bool is_followed(const Session& session, const std::string& group);
 void forget_followed(Session* session, const std::string& group);
 //  Prints a live message (after a note on stderr when retention dropped messages before it)

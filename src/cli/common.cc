@@ -469,13 +469,14 @@ std::string call_notes() {
     return zgm_errno() == ZGM_OK && strcmp(zgm_strerror(), "no error") != 0 ? zgm_strerror() : "";
 }
 
-int member_groups(Session* session, std::vector<std::string>* groups) {
+int member_groups(Session* session, std::vector<std::string>* groups, bool* skipped) {
     groups->clear();
     size_t count = 0;
     zgm_group_t* mine = zgm_user_memberships(session->user, &count);
     if (!mine) return -1;
     std::string notes = call_notes();
     if (!notes.empty()) fprintf(stderr, "zgm: warning: %s\n", notes.c_str());
+    if (skipped) *skipped = !notes.empty();
     for (size_t i = 0; i < count; i++)
         groups->push_back(mine[i].name);
     free(mine);
@@ -483,7 +484,7 @@ int member_groups(Session* session, std::vector<std::string>* groups) {
 }
 
 size_t follow_groups(Session* session, const std::vector<std::string>& groups,
-                     const std::vector<uint64_t>& after_seqs) {
+                     const std::vector<uint64_t>& after_seqs, int* error) {
     if (groups.empty()) return 0;
     std::vector<const char*> names;
     for (const std::string& group : groups)
@@ -499,6 +500,7 @@ size_t follow_groups(Session* session, const std::vector<std::string>& groups,
     size_t count = 0;
     for (size_t i = 0; i < groups.size(); i++) {
         if (zgm_user_follow(session->user, names[i], after_seqs[i]) != 0) {
+            if (error) *error = zgm_errno();
             fprintf(stderr, "zgm: warning: cannot follow %s: %s\n", names[i], zgm_strerror());
             continue;
         }
@@ -508,13 +510,16 @@ size_t follow_groups(Session* session, const std::vector<std::string>& groups,
     return count;
 }
 
-int follow_member_groups(Session* session) {
+int follow_member_groups(Session* session, int* missed) {
     std::vector<std::string> groups;
-    if (member_groups(session, &groups) != 0) return -1;
+    bool skipped = false;
+    if (member_groups(session, &groups, &skipped) != 0) return -1;
     std::vector<uint64_t> after_seqs;
     for (const std::string& group : groups)
         after_seqs.push_back(cursor_or_now(*session, group));
-    follow_groups(session, groups, after_seqs);
+    int error = ZGM_OK;
+    follow_groups(session, groups, after_seqs, &error);
+    if (missed) *missed = skipped ? ZGM_ETIMEOUT : error;
     return 0;
 }
 

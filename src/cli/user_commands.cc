@@ -289,7 +289,18 @@ int run_listen(Session* session, const Args& args, const std::vector<std::string
     for (const std::string& group : words)
         if (follow_group(session, group) != 0) return fail("follow", group, *session);
     if (words.empty()) {
-        if (follow_member_groups(session) != 0) return report_error("listen", session->style);
+        int missed = ZGM_OK;
+        if (follow_member_groups(session, &missed) != 0)
+            return report_error("listen", session->style);
+        //  Nothing followed because a group server did not answer, or a follow failed (each
+        //  warned about above): not "not a member", which it may well be.
+        if (session->followed.empty() && missed != ZGM_OK)
+            return report_failure("listen: no group followed: " +
+                                      std::string(missed == ZGM_ETIMEOUT
+                                                      ? "a group server did not answer"
+                                                      : "a group could not be followed") +
+                                      " (said above)",
+                                  missed, session->style);
         if (session->followed.empty()) {
             //  Only live group servers are asked. Groups listened to before (they have a
             //  cursor) that the registry cannot answer for now (not live: the user left those;
