@@ -706,6 +706,15 @@ void test_a_servers_bad_value_is_a_usage_error_before_it_starts(void** state) {
         {{"registry", "--bind", "localhost:5570"},
          "zgm registry: --bind: not an endpoint: 'localhost:5570' (did you mean "
          "tcp://localhost:5570?)\nTry 'zgm registry --help'.\n"},
+        //  With a store: said before the store is made (or an older one migrated), and
+        //  before a group is put in it (it bound and hosted the group first, then said it).
+        {{"server", "--data", s->dir + "/bad-store", "--group", "g", "--bind", "tcp://127.0.0.1:*",
+          "--advertise", "localhost:1"},
+         "zgm server: --advertise: not an endpoint: 'localhost:1' (did you mean "
+         "tcp://localhost:1?)\nTry 'zgm server --help'.\n"},
+        {{"server", "--data", s->dir + "/bad-store", "--group", "g", "--bind", "tcp://127.0.0.1:*",
+          "--max-frame", "1000"},
+         "zgm server: --max-frame: at least 327680, not 1000\nTry 'zgm server --help'.\n"},
     };
     for (const auto& bad : cases) {
         std::vector<std::string> args = bad.args;
@@ -715,6 +724,7 @@ void test_a_servers_bad_value_is_a_usage_error_before_it_starts(void** state) {
         Result result = test::run(args, {}, 5000);
         assert_int_equal(result.status, 2);
         assert_string_equal(result.err.c_str(), bad.err);
+        assert_int_equal(access((s->dir + "/bad-store/zgm.db").c_str(), F_OK), -1);
     }
 }
 
@@ -967,6 +977,10 @@ void test_run_fails_on_a_bind_it_cannot_take(void** state) {
         test::run({"run", "--data", s->dir + "/store", "--bind", "ipc://" + s->dir + "/r"});
     assert_int_equal(ipc.status, 2);
     assert_non_null(strstr(ipc.err.c_str(), "--bind: a tcp:// endpoint"));
+    //  The hint every command gives (it said only "a tcp:// endpoint, not 'localhost:5570'").
+    Result bare = test::run({"run", "--data", s->dir + "/store", "--bind", "localhost:5570"});
+    assert_int_equal(bare.status, 2);
+    assert_non_null(strstr(bare.err.c_str(), "did you mean tcp://localhost:5570?"));
 }
 
 void test_send_refuses_an_empty_message(void** state) {

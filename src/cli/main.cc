@@ -298,6 +298,19 @@ struct ServerSettings {
 zgm_server_t* new_group_server(const ServerSettings& settings, const Reporter& report, int* code) {
     *code = kExitRefused;
     const char* data_dir = settings.data_dir.empty() ? nullptr : settings.data_dir.c_str();
+    //  The limits first, on a group server with no store: a value the library refuses is a
+    //  usage error said before the store is made or opened (an older store would have been
+    //  migrated, which an older zgm cannot open).
+    if (data_dir) {
+        zgm_server_t* probe = zgm_server_new(nullptr);
+        for (const auto& limit : settings.limits)
+            if (probe && zgm_server_set_limit(probe, limit.limit, limit.value) != 0) {
+                *code = limit_refused(report, limit.where, limit.option);
+                zgm_server_destroy(&probe);
+                return nullptr;
+            }
+        zgm_server_destroy(&probe);
+    }
     if (data_dir && !make_dirs(data_dir)) {
         report.say(zgm::kLogError, "cannot create %s: %s", data_dir, strerror(errno));
         return nullptr;
@@ -469,6 +482,9 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     if (int problem = check_endpoint(args, command.name, "registry", registry)) return problem;
     std::string bind = args.value_or_default("bind");
     if (int problem = check_endpoint(args, command.name, "bind", bind)) return problem;
+    if (const char* advertise = args.value("advertise"))
+        if (int problem = check_endpoint(args, command.name, "advertise", advertise))
+            return problem;
 
     Reporter report{command.name, true};
     std::string registry_key;
@@ -519,6 +535,7 @@ int run_main(const spec::Command& command, int argc, char** argv) {
     //  trying zgm on one machine), port 5570 or any free one when that is taken. The group
     //  server listens on the registry's address, any free port.
     std::string bind = args.value_or_default("bind");
+    if (int problem = check_endpoint(args, command.name, "bind", bind)) return problem;
     std::string host = run_host(bind);
     if (host.empty())
         return usage_error(command.name, "--bind: a tcp:// endpoint, not '" + bind + "'");
