@@ -969,7 +969,14 @@ void test_run_fails_on_a_bind_it_cannot_take(void** state) {
     int held = hold_port(&port, true);
     Result busy =
         test::run({"run", "--data", s->dir + "/store", "--bind", test::local_endpoint(port)});
+    //  A registry logs why it cannot bind even with --quiet, and exits 1.
+    Result registry = test::run({"registry", "--quiet", "--key", s->dir + "/busy.cert", "--bind",
+                                 test::local_endpoint(port)});
     close(held);
+    assert_int_equal(registry.status, 1);
+    if (!strstr(registry.err.c_str(), " E: ") ||
+        !strstr(registry.err.c_str(), "Address already in use"))
+        fail_msg("the registry said: %s", registry.err.c_str());
     assert_int_equal(busy.status, 1);
     assert_non_null(strstr(busy.err.c_str(), "cannot bind the registry"));
     assert_non_null(strstr(busy.err.c_str(), "Address already in use"));
@@ -997,6 +1004,16 @@ void test_send_refuses_an_empty_message(void** state) {
     Result history = user(s, "alice", {"fetch", "general", "--json"});
     assert_int_equal(history.status, 0);
     assert_int_equal(count_lines(history.out, "\"seq\":"), 0);
+    //  All of stdin less one final line end; and `--` before text that starts with '-'.
+    std::vector<std::string> args = user_args(s, "alice");
+    args.insert(args.end(), {"send", "general"});
+    assert_int_equal(test::run_with_input(args, "a\nb\n\n").status, 0);
+    assert_int_equal(
+        user(s, "alice", {"send", "general", "--", "-x", "marks", "the", "spot"}).status, 0);
+    history = user(s, "alice", {"fetch", "general", "--json"});
+    assert_int_equal(count_lines(history.out, "\"seq\":"), 2);
+    assert_non_null(strstr(history.out.c_str(), "\"a\\nb\\n\""));
+    assert_non_null(strstr(history.out.c_str(), "\"-x marks the spot\""));
 }
 
 //  The port of the group server a log announces ("serving ... on tcp://127.0.0.1:PORT").
