@@ -474,6 +474,31 @@ void test_an_endpoint_has_its_transport_and_a_port_that_fits(void** state) {
         assert_int_equal(zgm::tcp_port(none), -1);
 }
 
+//  An XDG variable that is not an absolute path is ignored (the XDG Base Directory rule):
+//  the path is then under HOME, as with no variable.
+void test_a_relative_xdg_variable_is_ignored(void** state) {
+    (void)state;
+    const char* home = getenv("HOME");
+    std::string saved_home = home ? home : "";
+    const char* state_home = getenv("XDG_STATE_HOME");
+    std::string saved_state = state_home ? state_home : "";
+    setenv("HOME", "/home/pi", 1);
+    setenv("XDG_STATE_HOME", "/var/state", 1);
+    assert_string_equal(zgm::cli::xdg_path("XDG_STATE_HOME", ".local/state", "zgm/history").c_str(),
+                        "/var/state/zgm/history");
+    setenv("XDG_STATE_HOME", "relative/state", 1);
+    assert_string_equal(zgm::cli::xdg_path("XDG_STATE_HOME", ".local/state", "zgm/history").c_str(),
+                        "/home/pi/.local/state/zgm/history");
+    unsetenv("XDG_STATE_HOME");
+    assert_string_equal(zgm::cli::xdg_path("XDG_STATE_HOME", ".local/state", "zgm/history").c_str(),
+                        "/home/pi/.local/state/zgm/history");
+    if (home)
+        setenv("HOME", saved_home.c_str(), 1);
+    else
+        unsetenv("HOME");
+    if (state_home) setenv("XDG_STATE_HOME", saved_state.c_str(), 1);
+}
+
 void test_an_identity_of_zgm_0_1_is_told_from_a_certificate(void** state) {
     (void)state;
     std::string id, name;
@@ -549,6 +574,7 @@ int main(void) {
         cmocka_unit_test(test_the_limits_defaults_of_the_help_are_the_librarys),
         cmocka_unit_test(test_durations_take_a_unit_or_zero),
         cmocka_unit_test(test_an_endpoint_has_its_transport_and_a_port_that_fits),
+        cmocka_unit_test(test_a_relative_xdg_variable_is_ignored),
         cmocka_unit_test(test_an_identity_of_zgm_0_1_is_told_from_a_certificate),
         cmocka_unit_test(test_a_shared_name_is_shown_with_the_start_of_the_key),
         cmocka_unit_test(test_every_error_code_has_its_exit_status),
