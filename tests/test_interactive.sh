@@ -96,7 +96,7 @@ fetched() { #  fetched GROUP TEXT: bob's fetch of GROUP shows TEXT exactly N tim
     [ "$(user bob fetch "$1" | grep -c -F -- "$2")" -eq "${3:-1}" ]
 }
 
-echo "1..21"
+echo "1..23"
 $run_zgm registry --bind 'tcp://127.0.0.1:*' >"$dir/registry.log" 2>&1 &
 registry_pid=$!
 wait_for "$dir/registry.log" "(port " || { echo "Bail out! registry did not start"; exit 1; }
@@ -192,4 +192,19 @@ tmux new-session -d -s "$session-send" -x 120 -y 10 \
 check "send without text on a terminal exits 2 at once" screen_has "exit 2" "$session-send"
 check "and says why" screen_has "stdin is a terminal" "$session-send"
 type_line "/quit"
+
+#  The line history, saved at /quit: readable by its owner only, as it may hold private
+#  messages (libedit writes a blank as \040).
+history="$dir/state/zgm/history"
+history_saved() {
+    i=0
+    while [ $i -lt $((50 * slow)) ]; do
+        [ -f "$history" ] && grep -q 'finished' "$history" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+check "/quit saves the line history" history_saved
+check "the history file is its owner's only (0600)" sh -c "[ \"\$(stat -c %a '$history')\" = 600 ]"
 exit $failed
