@@ -1804,6 +1804,31 @@ void test_listen_with_no_group_server_answering_is_no_answer_not_not_a_member(vo
     assert_null(strstr(listened.err.c_str(), "not a member"));
 }
 
+//  SIGTERM stops a group server cleanly: it deregisters its groups, so the registry stops
+//  listing them at once (not after its expiry, a minute here), and a user is told the
+//  group's server stopped (exit 3), not that there is no such group.
+void test_a_group_server_stopped_by_sigterm_deregisters_its_groups_at_once(void** state) {
+    System* s = (System*)*state;
+    const char* wrapper = getenv("ZGM_EXE_WRAPPER");
+    if (wrapper && *wrapper) {
+        print_message("# skipped: qemu-user does not pass SIGTERM on to the program\n");
+        skip();
+    }
+    start_registry(s, 0, {"--expiry", "60000"});
+    pid_t north = start_group(s, "north", {"--group", "general", "--memory"});
+    expect_log(s, "north", "serving general");
+    Result before = user(s, "alice", {"groups", "--json", "--timeout", "30000"});
+    assert_non_null(strstr(before.out.c_str(), "\"group\":\"general\""));
+    assert_int_equal(kill(north, SIGTERM), 0);
+    assert_int_equal(wait_exit(north, 10000), 0);
+    Result after = user(s, "alice", {"groups", "--json"});
+    assert_int_equal(after.status, 0);
+    assert_null(strstr(after.out.c_str(), "\"group\":\"general\""));
+    Result join = user(s, "alice", {"join", "general"});
+    if (join.status != 3 || !strstr(join.err.c_str(), "stopped"))
+        fail_msg("join after the stop: exit %d: %s", join.status, join.err.c_str());
+}
+
 //  `zgm stats` as WHO's identity file (a path under the test's directory).
 Result stats(System* s, const std::string& identity, std::vector<std::string> args) {
     std::vector<std::string> full = {"stats", "--identity", identity, "--registry", s->registry};
@@ -2098,6 +2123,8 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(
             test_listen_with_no_group_server_answering_is_no_answer_not_not_a_member, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_group_server_stopped_by_sigterm_deregisters_its_groups_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_listen_follows_every_membership_and_names_a_server_that_does_not_answer, setup,
             teardown),
