@@ -891,20 +891,11 @@ void test_an_interactive_client_stopped_before_its_inputs_end_says_the_rest_did_
     assert_null(strstr(fetched.out.c_str(), "never run"));
 }
 
-//  127.0.0.1:port (0: any free port, when binding).
-struct sockaddr_in loopback(int port) {
-    struct sockaddr_in address = {};
-    address.sin_family = AF_INET;
-    address.sin_port = htons((uint16_t)port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return address;
-}
-
 //  A loopback TCP socket bound to a free port, listening if asked; no other process can take
 //  the port while it is open. Its port in *port.
 int hold_port(int* port, bool listening) {
     int held = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in address = loopback(0);
+    struct sockaddr_in address = test::loopback(0);
     socklen_t length = sizeof address;
     assert_int_equal(bind(held, (struct sockaddr*)&address, sizeof address), 0);
     assert_int_equal(getsockname(held, (struct sockaddr*)&address, &length), 0);
@@ -951,7 +942,7 @@ void test_run_is_the_whole_system_in_one_process_and_keeps_its_store(void** stat
     close(input);
     assert_int_equal(test::wait_exit(pid, 20000), 0);
     int probe = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in address = loopback(s->registry_port);
+    struct sockaddr_in address = test::loopback(s->registry_port);
     assert_int_equal(connect(probe, (struct sockaddr*)&address, sizeof address), -1);
     assert_int_equal(errno, ECONNREFUSED);
     close(probe);

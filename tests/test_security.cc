@@ -665,10 +665,7 @@ std::vector<std::string> capture_session(const std::string& tcpdump, bool insecu
     //  bodies; CI saw the insecure session's marker missing once.)
     std::string sentinel = "CAPTURE-SENTINEL-" + random_hex(12);
     int plain = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in address = {};
-    address.sin_family = AF_INET;
-    address.sin_port = htons((uint16_t)registry_port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in address = test::loopback(registry_port);
     assert_int_equal(connect(plain, (struct sockaddr*)&address, sizeof address), 0);
     assert_int_equal(write(plain, sentinel.data(), sentinel.size()), (ssize_t)sentinel.size());
     bool written = test::eventually(

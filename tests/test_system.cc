@@ -525,9 +525,7 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     //  reached; joins and fetches said "not reachable" (ZGM_EUNREACHABLE), sends "where
     //  'general' is served is not known".
     int mute = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in address = {};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in address = test::loopback(0);
     socklen_t length = sizeof address;
     assert_int_equal(bind(mute, (struct sockaddr*)&address, sizeof address), 0);
     assert_int_equal(listen(mute, 8), 0);
@@ -658,10 +656,7 @@ void test_calls_fail_clearly_and_quickly(void** state) {
 int free_port() {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
-    struct sockaddr_in address = {};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
+    struct sockaddr_in address = test::loopback(0);
     assert_int_equal(bind(fd, (struct sockaddr*)&address, sizeof address), 0);
     socklen_t length = sizeof address;
     assert_int_equal(getsockname(fd, (struct sockaddr*)&address, &length), 0);

@@ -26,9 +26,11 @@ extern "C" {
 #include "proto/proto.h"
 #include "zgm.h"
 
+#include <arpa/inet.h>
 #include <czmq.h>
 #include <cstdlib>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <string>
 #include <vector>
 
@@ -40,6 +42,15 @@ extern "C" {
     } while (0)
 
 namespace test {
+
+//  127.0.0.1:port (0: any free port, when binding).
+inline struct sockaddr_in loopback(int port) {
+    struct sockaddr_in address = {};
+    address.sin_family = AF_INET;
+    address.sin_port = htons((uint16_t)port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return address;
+}
 
 //  How much longer things take: ZGM_TEST_SLOWDOWN when set (4 under ThreadSanitizer, 8 under
 //  AddressSanitizer's debug build), else 4 under an emulator (ZGM_EXE_WRAPPER), else 1.

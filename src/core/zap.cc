@@ -23,6 +23,8 @@ namespace zgm {
 namespace {
 
 const char* const kZapEndpoint = "inproc://zeromq.zap.01";
+//  A domain's name: this and a number, counted from 1 (Handler::next_domain).
+const char kDomainPrefix[] = "zgm-";
 
 //  A domain as the handler's thread sees it: the rules, and the monitor of its socket.
 struct Watched {
@@ -91,10 +93,10 @@ void read_events(Watched* watched) {
 
 //  Whether name is a domain this handler gave out, and no longer has.
 bool closed_domain(const std::string& name) {
-    const char prefix[] = "zgm-";
-    if (name.compare(0, sizeof prefix - 1, prefix) != 0) return false;
+    const size_t prefix = sizeof kDomainPrefix - 1;
+    if (name.compare(0, prefix, kDomainPrefix) != 0) return false;
     char* end = nullptr;
-    const char* number = name.c_str() + sizeof prefix - 1;
+    const char* number = name.c_str() + prefix;
     uint64_t n = strtoull(number, &end, 10);
     if (end == number || *end != '\0') return false;
     std::lock_guard<std::mutex> lock(handler().domains_mutex);
@@ -251,11 +253,17 @@ void zap_actor(zsock_t* pipe, void* args) {
     zsock_destroy(&zap);
 }
 
+//  Whether h's actor is a thread of this process (a child forked since has none). Under
+//  h.pipe_mutex.
+bool running_here(const Handler& h) {
+    return h.actor && h.pid == getpid();
+}
+
 //  At exit, once every server of the process is gone (live_finally).
 void stop_handler() {
     Handler& h = handler();
     std::lock_guard<std::mutex> pipe_lock(h.pipe_mutex);
-    if (h.actor && h.pid == getpid()) zactor_destroy(&h.actor);
+    if (running_here(h)) zactor_destroy(&h.actor);
     h.actor = nullptr;
 }
 
@@ -265,7 +273,7 @@ std::shared_ptr<ZapDomain> zap_register(zsock_t* server, Security security, int 
                                         std::string* error) {
     Handler& h = handler();
     std::lock_guard<std::mutex> pipe_lock(h.pipe_mutex);
-    if (!h.actor || h.pid != getpid()) {
+    if (!running_here(h)) {
         std::atomic<bool> started(false);
         h.actor = zactor_new(zap_actor, &started);
         if (h.actor && !started) zactor_destroy(&h.actor);
@@ -283,7 +291,7 @@ std::shared_ptr<ZapDomain> zap_register(zsock_t* server, Security security, int 
                  ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
     {
         std::lock_guard<std::mutex> lock(h.domains_mutex);
-        domain->name = "zgm-" + std::to_string(h.next_domain++);
+        domain->name = kDomainPrefix + std::to_string(h.next_domain++);
         domain->security = security;
         domain->max_connections = max_connections;
         h.domains[domain->name] = domain;
@@ -312,7 +320,7 @@ void zap_close(zsock_t** server, std::shared_ptr<ZapDomain>* domain) {
         std::lock_guard<std::mutex> lock(h.domains_mutex);
         h.domains.erase((*domain)->name);
     }
-    if (h.actor && h.pid == getpid()) {
+    if (running_here(h)) {
         zstr_sendx(h.actor, "FORGET", (*domain)->name.c_str(), NULL);
         zsock_wait(h.actor);
     }
