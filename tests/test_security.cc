@@ -1986,6 +1986,39 @@ void test_a_handshake_on_a_closed_servers_socket_is_not_admitted(void** state) {
     zsock_destroy(&closing);
 }
 
+//  Once a zgm server ran in a process, its ZAP handler answers for CZMQ's context until the
+//  process exits (docs/api.md): a CURVE server socket of the application's own, with no zgm
+//  domain, is refused (ZAP 400), and a ZAP handler of the application's (CZMQ's zauth)
+//  cannot bind the handler's address.
+void test_once_a_server_ran_other_curve_sockets_of_the_process_are_refused(void** state) {
+    (void)state;
+    zgm_registry_t* registry = zgm_registry_new();
+    assert_true(zgm_registry_bind(registry, "tcp://127.0.0.1:*") > 0);
+    zgm_registry_destroy(&registry);
+    zgm::KeyPair keys = zgm::KeyPair::generate();
+    zsock_t* own = zsock_new(ZMQ_ROUTER);
+    zgm::secure_server_socket(own, keys, zgm::Security::kCurve, "");
+    int port = zsock_bind(own, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    {
+        Dealer client(test::local_endpoint(port), keys.public_txt);
+        int outcome = 0;
+        int64_t deadline = zgm::mono_ms() + 10000 * test::slowdown();
+        while (!outcome && zgm::mono_ms() < deadline) {
+            int id = client.event((int)(deadline - zgm::mono_ms()));
+            if (id != ZMQ_EVENT_DISCONNECTED) outcome = id;
+        }
+        if (outcome != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            fail_msg("the handshake's outcome: event %d, not HANDSHAKE_FAILED_AUTH (%d)", outcome,
+                     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+    }
+    zsock_destroy(&own);
+    //  The handler's address is taken: CZMQ's zauth cannot bind it.
+    zsock_t* other = zsock_new(ZMQ_REP);
+    assert_int_equal(zsock_bind(other, "inproc://zeromq.zap.01"), -1);
+    zsock_destroy(&other);
+}
+
 //  A client of the group server in s_roles that joined group, to write to it (it reads
 //  what it is sent, returning MARKs).
 std::unique_ptr<RawClient> joined_writer(const std::string& group) {
@@ -2604,6 +2637,7 @@ int main(int argc, char** argv) {
         cmocka_unit_test(test_limits_below_their_minimum_are_refused),
         cmocka_unit_test(test_max_connections_beyond_the_descriptor_limit_is_refused_at_start),
         cmocka_unit_test(test_a_handshake_on_a_closed_servers_socket_is_not_admitted),
+        cmocka_unit_test(test_once_a_server_ran_other_curve_sockets_of_the_process_are_refused),
         cmocka_unit_test_teardown(test_joining_and_vanishing_leaves_memory_flat, stop_roles),
         cmocka_unit_test_teardown(test_a_reader_that_never_reads_is_cut_at_its_follower_limit,
                                   stop_roles),
