@@ -104,10 +104,12 @@ typedef enum {
     ZGM_LIMIT_FOLLOWER_BYTES = 8,   //  bytes pushed to a follower beyond what it acknowledged
     ZGM_LIMIT_RECENT_BYTES = 9,     //  bytes of the newest messages a SQLite store keeps in
                                     //  memory for fetches (0: none)
-    ZGM_LIMIT_UNREAD_BYTES = 10     //  bytes sent to one connection that it has not shown it
+    ZGM_LIMIT_UNREAD_BYTES = 10,    //  bytes sent to one connection that it has not shown it
                                     //  read; a group server pushes it nothing from half of
                                     //  them, and past them the server answers it 429 (zgm's
                                     //  users wait and ask again)
+    ZGM_LIMIT_UNREAD_TOTAL = 11     //  the same bytes of all connections together; past them
+                                    //  each connection may leave only 256 KiB unread
 } zgm_limit_t;
 
 //  The error code of the last failed call in this thread.
@@ -196,7 +198,8 @@ ZGM_EXPORT int zgm_registry_add_admin(zgm_registry_t* self, const char* key);
 ZGM_EXPORT int zgm_registry_bind(zgm_registry_t* self, const char* endpoint);
 //  A group server silent for this long is dropped from the list (default 3000 ms).
 ZGM_EXPORT int zgm_registry_set_expiry(zgm_registry_t* self, int msecs);
-//  Sets one of its limits (ZGM_LIMIT_RATE, _CONNECTIONS, _FRAME, _GROUPS, _UNREAD_BYTES).
+//  Sets one of its limits (ZGM_LIMIT_RATE, _CONNECTIONS, _FRAME, _GROUPS, _UNREAD_BYTES,
+//  _UNREAD_TOTAL).
 ZGM_EXPORT int zgm_registry_set_limit(zgm_registry_t* self, zgm_limit_t limit, uint64_t value);
 ZGM_EXPORT void zgm_registry_destroy(zgm_registry_t** self_p);
 

@@ -392,6 +392,8 @@ static const char* limit_name(zgm_limit_t limit) {
         return "max-recent-bytes";
     case ZGM_LIMIT_UNREAD_BYTES:
         return "max-unread-bytes";
+    case ZGM_LIMIT_UNREAD_TOTAL:
+        return "max-unread-total";
     }
     return "";
 }

@@ -10,10 +10,10 @@
                           [--registry-limit NAME=VALUE]... [--server-limit NAME=VALUE]...
            zgm_test_roles --flood ENDPOINT SERVER_KEY CURVE TCP
     NAME is rate, connections, frame, groups, groups-per-owner, members, follows,
-    follower-bytes, recent-bytes or unread-bytes (zgm_limit_t). The group server hosts the open
-   groups named, each with the owner key given after a comma or with none; with a registry it trusts
-   the server and the server registers there. Prints "registry ENDPOINT KEY" and "server ENDPOINT
-   KEY" for what it runs, then "ready", and runs until SIGTERM or SIGINT.
+    follower-bytes, recent-bytes, unread-bytes or unread-total (zgm_limit_t). The group server hosts
+   the open groups named, each with the owner key given after a comma or with none; with a registry
+   it trusts the server and the server registers there. Prints "registry ENDPOINT KEY" and "server
+   ENDPOINT KEY" for what it runs, then "ready", and runs until SIGTERM or SIGINT.
 
     With --flood it is an attacker instead: CURVE connections with key pairs of their own
     that never send anything (one the server refuses is made again 100 ms later, with a new
@@ -57,6 +57,7 @@ int limit_of(const std::string& name) {
         {"follower-bytes", ZGM_LIMIT_FOLLOWER_BYTES},
         {"recent-bytes", ZGM_LIMIT_RECENT_BYTES},
         {"unread-bytes", ZGM_LIMIT_UNREAD_BYTES},
+        {"unread-total", ZGM_LIMIT_UNREAD_TOTAL},
     };
     for (const auto& entry : names)
         if (name == entry.first) return entry.second;

@@ -410,6 +410,8 @@ void test_the_limits_defaults_of_the_help_are_the_librarys(void** state) {
     assert_int_equal(default_of(spec::kServerOptions, "max-recent-bytes"), server.recent_bytes);
     assert_int_equal(default_of(spec::kServerOptions, "max-unread-bytes"), server.unread_bytes);
     assert_int_equal(default_of(spec::kRegistryOptions, "max-unread-bytes"), registry.unread_bytes);
+    assert_int_equal(default_of(spec::kServerOptions, "max-unread-total"), server.unread_total);
+    assert_int_equal(default_of(spec::kRegistryOptions, "max-unread-total"), registry.unread_total);
     assert_true(default_of(spec::kServerOptions, "max-frame") >= zgm::kMinServerFrame);
     assert_true(default_of(spec::kRegistryOptions, "max-frame") >= zgm::kMinRegistryFrame);
 }

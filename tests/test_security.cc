@@ -1805,6 +1805,9 @@ void test_limits_below_their_minimum_are_refused(void** state) {
     assert_non_null(strstr(zgm_strerror(), "at least 4194304"));
     assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_UNREAD_BYTES, 4 * 1024 * 1024));
     assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_UNREAD_BYTES, UINT64_MAX)); //  the most
+    assert_int_equal(zgm_server_set_limit(server, ZGM_LIMIT_UNREAD_TOTAL, 4 * 1024 * 1024 - 1), -1);
+    assert_non_null(strstr(zgm_strerror(), "max-unread-total: at least 4194304"));
+    assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_UNREAD_TOTAL, 4 * 1024 * 1024));
     for (zgm_limit_t limit : {ZGM_LIMIT_CONNECTIONS, ZGM_LIMIT_GROUPS, ZGM_LIMIT_GROUPS_PER_OWNER,
                               ZGM_LIMIT_MEMBERS, ZGM_LIMIT_FOLLOWS})
         assert_int_equal(zgm_server_set_limit(server, limit, 0), -1);
@@ -1816,6 +1819,9 @@ void test_limits_below_their_minimum_are_refused(void** state) {
     assert_int_equal(zgm_registry_set_limit(registry, ZGM_LIMIT_UNREAD_BYTES, 4 * 1024 * 1024 - 1),
                      -1);
     assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_UNREAD_BYTES, 4 * 1024 * 1024));
+    assert_int_equal(zgm_registry_set_limit(registry, ZGM_LIMIT_UNREAD_TOTAL, 4 * 1024 * 1024 - 1),
+                     -1);
+    assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_UNREAD_TOTAL, 4 * 1024 * 1024));
     zgm_registry_destroy(&registry);
 }
 
@@ -2026,6 +2032,13 @@ std::unique_ptr<RawClient> joined_writer(const std::string& group) {
     proto::Message join = join_message(group, "writer");
     assert_int_equal(writer->call(join).id, proto::kJoined);
     return writer;
+}
+
+//  Stops the group server pushing client what is written to group (UNFOLLOW).
+void unfollow(RawClient& client, const std::string& group) {
+    proto::Message request = follow_message({group});
+    request.id = proto::kUnfollow;
+    assert_int_equal(client.call(request).id, proto::kOk);
 }
 
 //  Rounds of connections that join with fresh keys and vanish: the first fills the group to
@@ -2415,6 +2428,245 @@ void test_fetches_never_read_are_cut_at_the_unread_limit(void** state) {
     s_roles.stop();
 }
 
+//  Connections that ask for page after page and read none share --max-unread-total: once the
+//  server's connections hold that much unread, each may leave only 256 KiB unread, and a page
+//  to one is cut to what it may still take. The first hoarder is sent pages up to the total,
+//  each of the others about 256 KiB and the record that went past it; the rest of their
+//  FETCHes are answered 429 naming the total. A user that reads fetches the whole history
+//  meanwhile, in smaller pages, and gets every message written after it. Once one hoarder
+//  goes away and the others read, pages are whole again. Before, each
+//  connection could leave its own --max-unread-bytes (16 MiB) unread, whatever the others held.
+void test_connections_that_never_read_share_the_unread_total(void** state) {
+    (void)state;
+    const uint64_t total_limit = 4 * 1024 * 1024;
+    const int hoarders = 4, fetches = test::slowdown() > 1 ? 10 : 20;
+    s_roles.start(
+        {"--group", "archive", "--server-limit", "unread-total=" + std::to_string(total_limit)},
+        true);
+    //  About 2.4 MB of history, so that every FETCH of all of it is a page of 2 MiB or more.
+    std::unique_ptr<RawClient> writer = joined_writer("archive");
+    unfollow(*writer, "archive"); //  it writes on while the total is reached
+    std::string body(60 * 1024, 'a');
+    std::vector<std::string> bodies(5, body); //  a SEND within the default --max-frame
+    const int messages = 8 * 5;
+    for (int i = 0; i < 8; i++) {
+        proto::Message send = send_message("archive", bodies);
+        assert_int_equal(writer->call(send).id, proto::kSent);
+    }
+    long peak_before = s_roles.peak_kb();
+    std::vector<std::unique_ptr<Dealer>> hoarding;
+    for (int h = 0; h < hoarders; h++) {
+        hoarding.emplace_back(new Dealer(s_roles.server, s_roles.server_key, 1000, 4096));
+        hoarding.back()->join("archive", "hoarder" + std::to_string(h));
+        for (int i = 0; i < fetches; i++) {
+            proto::Message fetch = group_request(proto::kFetch, "archive");
+            hoarding.back()->send(fetch);
+        }
+    }
+    //  Each has been answered (the answers wait in its queue, unread).
+    for (auto& hoarder : hoarding) {
+        zmq_pollitem_t item = {zsock_resolve(hoarder->socket), 0, ZMQ_POLLIN, 0};
+        assert_int_equal(zmq_poll(&item, 1, 10000 * test::slowdown()), 1);
+    }
+
+    //  A user that reads fetches all of it meanwhile.
+    zgm_user_t* reader = zgm_user_new("reader");
+    zgm_user_set_timeout(reader, 30000 * test::slowdown());
+    assert_ok(zgm_user_connect(reader, s_roles.registry.c_str(), s_roles.registry_key.c_str()));
+    assert_ok(zgm_user_join(reader, "archive"));
+    int64_t started = zgm::mono_ms();
+    zgm_msglist_t* history = zgm_user_fetch(reader, "archive", NULL);
+    if (!history) fail_msg("the reader's fetch failed: %s", zgm_strerror());
+    int64_t fetch_ms = zgm::mono_ms() - started;
+    assert_int_equal(zgm_msglist_size(history), messages);
+    for (size_t i = 0; i < zgm_msglist_size(history); i++) {
+        const zgm_msg_t* message = zgm_msglist_get(history, i);
+        assert_int_equal(zgm_msg_seq(message), i + 1);
+        assert_int_equal(zgm_msg_size(message), body.size());
+    }
+    zgm_msglist_destroy(&history);
+    //  And gets what is written meanwhile, pushed 128 KiB at a time, or caught up.
+    for (int i = 0; i < 2; i++) {
+        proto::Message send = send_message("archive", bodies);
+        assert_int_equal(writer->call(send).id, proto::kSent);
+    }
+    for (int seq = messages + 1; seq <= messages + 10; seq++) {
+        zgm_msg_t* got = zgm_user_recv(reader, 10000 * test::slowdown());
+        if (!got) fail_msg("message %d did not come: %s", seq, zgm_strerror());
+        assert_int_equal(zgm_msg_seq(got), seq);
+        zgm_msg_destroy(&got);
+    }
+    zgm_user_destroy(&reader);
+
+    //  What the hoarders were sent.
+    uint64_t page_bytes = 0, pages = 0, refused_total = 0, refused = 0;
+    std::vector<uint64_t> largest(hoarders, 0);
+    std::vector<std::vector<uint64_t>> tokens(hoarders);
+    for (int h = 0; h < hoarders; h++) {
+        int answers = 0;
+        proto::Message message;
+        while (answers < fetches && hoarding[h]->recv(&message, 5000)) {
+            if (message.id == proto::kMark) {
+                tokens[h].push_back(message.token);
+                continue;
+            }
+            answers++;
+            if (message.id == proto::kMessages) {
+                pages++;
+                uint64_t bytes = 0;
+                for (const proto::MessageRecord& record : message.messages)
+                    bytes += record.body.size();
+                page_bytes += bytes;
+                largest[h] = std::max(largest[h], bytes);
+            } else {
+                assert_error(message, proto::kRateLimited, "read them");
+                refused++;
+                refused_total += message.reason.find("--max-unread-total") != std::string::npos;
+            }
+        }
+        assert_int_equal(answers, fetches);
+    }
+    long growth = s_roles.peak_kb() - peak_before;
+    print_message("# %d connections, %d FETCHes of 2.4 MB each, never read (--max-unread-total "
+                  "%llu KiB): %llu pages (%llu KiB) sent, %llu answered 429 (%llu naming the "
+                  "total); a reader's fetch of all of it took %lld ms; the server's peak RSS grew "
+                  "%ld KiB\n",
+                  hoarders, fetches, (unsigned long long)(total_limit / 1024),
+                  (unsigned long long)pages, (unsigned long long)(page_bytes / 1024),
+                  (unsigned long long)refused, (unsigned long long)refused_total,
+                  (long long)fetch_ms, growth);
+    assert_true(page_bytes <=
+                total_limit + hoarders * (zgm::Receipts::kMarkBytes + 2 * body.size()));
+    assert_true(refused_total > 0);
+    //  The first was sent pages up to the total; the others, once it was reached, 256 KiB.
+    assert_true(largest[0] > zgm::Receipts::kMarkBytes);
+    for (int h = 1; h < hoarders; h++)
+        assert_true(largest[h] <= zgm::Receipts::kMarkBytes);
+    if (kRssMeaningful) assert_true(growth <= 3 * (long)(total_limit / 1024) + 6 * 1024);
+
+    //  The first, which holds most, goes away without reading; the others read it all and say
+    //  so. The next page is whole again, once the server has found the first gone (it looks
+    //  every second for those that hold unread bytes while the total is reached; else after
+    //  a minute idle).
+    hoarding[0].reset();
+    for (int h = 1; h < hoarders; h++) {
+        assert_false(tokens[h].empty());
+        proto::Message receipt;
+        receipt.id = proto::kReceipt;
+        receipt.token = tokens[h].back();
+        hoarding[h]->send(receipt);
+    }
+    uint64_t whole = 0;
+    int64_t deadline = zgm::mono_ms() + 10000 * test::slowdown();
+    while (whole <= zgm::Receipts::kMarkBytes && zgm::mono_ms() < deadline) {
+        proto::Message fetch = group_request(proto::kFetch, "archive");
+        hoarding.back()->send(fetch);
+        proto::Message message;
+        bool answered = false;
+        while (!answered && hoarding.back()->recv(&message, 5000)) {
+            if (message.id == proto::kMark) { //  read: returned at once
+                proto::Message receipt;
+                receipt.id = proto::kReceipt;
+                receipt.token = message.token;
+                hoarding.back()->send(receipt);
+            }
+            if (message.request_id != fetch.request_id) continue;
+            answered = true;
+            if (message.id != proto::kMessages) continue; //  429: ask again
+            whole = 0;
+            for (const proto::MessageRecord& record : message.messages)
+                whole += record.body.size();
+        }
+        assert_true(answered);
+        if (whole <= zgm::Receipts::kMarkBytes) zclock_sleep(100); //  asked again 10 times a second
+    }
+    print_message("# the next page once one went away and the others read: %llu KiB\n",
+                  (unsigned long long)(whole / 1024));
+    assert_true(whole > zgm::Receipts::kMarkBytes);
+    s_roles.stop();
+}
+
+//  A list larger than 256 KiB (here 8,000 keys the owner added: 288 KB) is sent only within
+//  what the connection may be sent: while the server's connections hold --max-unread-total
+//  unread, it is answered 429 naming the total; once they read, it is sent.
+void test_a_large_list_waits_while_the_unread_total_is_reached(void** state) {
+    (void)state;
+    const uint64_t total_limit = 4 * 1024 * 1024;
+    const int added = 8000;
+    zgm::KeyPair owner_keys = zgm::KeyPair::generate();
+    s_roles.start({"--no-registry", "--group", "roster," + owner_keys.public_txt, "--server-limit",
+                   "unread-total=" + std::to_string(total_limit), "--server-limit", "rate=0"});
+    RawClient owner(s_roles.server, s_roles.server_key, owner_keys);
+    proto::Message join = join_message("roster", "owner");
+    assert_int_equal(owner.call(join).id, proto::kJoined);
+    unfollow(owner, "roster"); //  it has nothing unread of its own
+    for (int sent = 0; sent < added;) {
+        int batch = std::min(500, added - sent);
+        for (int i = 0; i < batch; i++) {
+            proto::Message add = group_request(proto::kAdd, "roster");
+            add.key = zgm::KeyPair::generate().public_key();
+            owner.send(add);
+        }
+        for (int i = 0; i < batch; i++)
+            assert_int_equal(owner.recv().id, proto::kOk);
+        sent += batch;
+    }
+    std::unique_ptr<RawClient> writer = joined_writer("roster");
+    unfollow(*writer, "roster");
+    std::vector<std::string> bodies(5, std::string(60 * 1024, 'r'));
+    for (int i = 0; i < 8; i++) {
+        proto::Message send = send_message("roster", bodies);
+        assert_int_equal(writer->call(send).id, proto::kSent);
+    }
+    //  A connection that asks for pages and reads none takes the server to its total.
+    Dealer hoarder(s_roles.server, s_roles.server_key, 1000, 4096);
+    hoarder.join("roster", "hoarder");
+    const int fetches = 5;
+    for (int i = 0; i < fetches; i++) {
+        proto::Message fetch = group_request(proto::kFetch, "roster");
+        hoarder.send(fetch);
+    }
+    //  Its last FETCH answered: the ones before it were.
+    std::vector<uint64_t> tokens;
+    int answers = 0;
+    proto::Message message;
+    while (answers < fetches && hoarder.recv(&message, 5000)) {
+        if (message.id == proto::kMark)
+            tokens.push_back(message.token);
+        else
+            answers++;
+    }
+    assert_int_equal(answers, fetches);
+    //  The owner is answered (a small answer), but not sent the list.
+    proto::Message memberships = group_request(proto::kMemberships);
+    assert_int_equal(owner.call(memberships).id, proto::kMembershipList);
+    proto::Message members = group_request(proto::kMembers, "roster");
+    proto::Message refused = owner.call(members);
+    assert_error(refused, proto::kRateLimited, "--max-unread-total");
+    assert_true(refused.retry_ms > 0);
+    unsigned long long own = 0;
+    size_t at = refused.reason.find(" bytes unread, ");
+    assert_true(at != std::string::npos);
+    assert_int_equal(sscanf(refused.reason.c_str() + at, " bytes unread, %llu of them", &own), 1);
+    assert_true(own < zgm::Receipts::kMarkBytes);
+    //  It read them: the list is sent.
+    assert_false(tokens.empty());
+    proto::Message receipt;
+    receipt.id = proto::kReceipt;
+    receipt.token = tokens.back();
+    hoarder.send(receipt);
+    int64_t deadline = zgm::mono_ms() + 5000 * test::slowdown();
+    proto::Message list;
+    do {
+        list = owner.call(members = group_request(proto::kMembers, "roster"));
+    } while (list.id != proto::kMemberList && zgm::mono_ms() < deadline);
+    assert_int_equal(list.id, proto::kMemberList);
+    print_message("# a MEMBER_LIST of %zu entries: 429 while the unread total was reached (%s)\n",
+                  list.members.size(), refused.reason.c_str());
+    assert_int_equal(list.members.size(), added + 3); //  the owner, the writer, the hoarder
+    s_roles.stop();
+}
+
 //  ~1,000 idle sockets against a server limited to 100 connections and 1,024 descriptors,
 //  from an attacker's process: CURVE connections with keys of their own that never send a
 //  request (libzmq retries those refused, every 100 ms, by itself) and TCP connections that
@@ -2647,6 +2899,10 @@ int main(int argc, char** argv) {
         cmocka_unit_test_teardown(test_a_member_slow_to_read_its_pushes_is_still_answered,
                                   stop_roles),
         cmocka_unit_test_teardown(test_fetches_never_read_are_cut_at_the_unread_limit, stop_roles),
+        cmocka_unit_test_teardown(test_connections_that_never_read_share_the_unread_total,
+                                  stop_roles),
+        cmocka_unit_test_teardown(test_a_large_list_waits_while_the_unread_total_is_reached,
+                                  stop_roles),
         cmocka_unit_test_teardown(test_idle_sockets_do_not_stop_a_connected_users_send, stop_roles),
         cmocka_unit_test_teardown(test_a_flood_of_bad_requests_writes_a_bounded_number_of_log_lines,
                                   stop_roles),

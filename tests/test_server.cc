@@ -987,6 +987,53 @@ bool connects_and_is_answered(const std::string& endpoint, const std::string& ke
     return test::request(peer, asked).id == proto::kMembershipList;
 }
 
+//  STATS says what the server's connections were sent and have not shown they read
+//  (server/unread_bytes, what --max-unread-total bounds): a page never read counts, and once
+//  its reader returns the MARK after it, it no longer does.
+void test_stats_say_the_bytes_connections_have_not_read(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string endpoint;
+    zgm_server_t* server = standalone(fixture, NULL, {}, &endpoint);
+    assert_ok(zgm_server_add(server, "figures", NULL, ZGM_POLICY_OPEN));
+    std::string key = zgm_server_key(server);
+    RawClient admin(endpoint, key);
+    assert_ok(zgm_server_add_admin(server, admin.keys().public_txt.c_str()));
+    RawClient writer(endpoint, key), reader(endpoint, key);
+    for (RawClient* client : {&writer, &reader}) {
+        proto::Message join = test::join_message("figures", "someone");
+        assert_int_equal(test::request(*client, join).id, proto::kJoined);
+        proto::Message unfollow = test::follow_message({"figures"});
+        unfollow.id = proto::kUnfollow;
+        assert_int_equal(test::request(*client, unfollow).id, proto::kOk);
+    }
+    const size_t page = 5 * 60 * 1024;
+    std::vector<std::string> bodies(5, std::string(60 * 1024, 'f'));
+    proto::Message send = test::send_message("figures", bodies);
+    assert_int_equal(test::request(writer, send).id, proto::kSent);
+    long long before = figure(admin, "server", "unread_bytes");
+    assert_true(before >= 0);
+    proto::Message fetch;
+    fetch.id = proto::kFetch;
+    fetch.group = "figures";
+    reader.send(fetch); //  not read yet
+    int64_t deadline = mono_ms() + 5000 * test::slowdown();
+    long long unread = before;
+    while (unread < before + (long long)page && mono_ms() < deadline)
+        unread = figure(admin, "server", "unread_bytes");
+    assert_true(unread >= before + (long long)page);
+    //  Read, and the MARK after it returned.
+    assert_int_equal(reader.recv().id, proto::kMessages);
+    proto::Message mark;
+    assert_false(reader.try_recv(&mark, 500)); //  the MARK, returned; nothing else comes
+    long long after = unread;
+    while (after > unread - (long long)page && mono_ms() < deadline)
+        after = figure(admin, "server", "unread_bytes");
+    print_message("# server/unread_bytes: %lld, %lld with a page of %zu bytes unread, %lld once "
+                  "read\n",
+                  before, unread, page, after);
+    assert_true(after <= unread - (long long)page);
+}
+
 void test_max_connections_refused_beyond_the_limit(void** state) {
     Fixture* fixture = (Fixture*)*state;
     std::string endpoint;
@@ -2920,6 +2967,7 @@ int main(int argc, char** argv) {
         TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),
         TEST(test_a_refused_keep_alive_goes_again_when_told),
         TEST(test_member_catches_up_after_dropped_pushes),
+        TEST(test_stats_say_the_bytes_connections_have_not_read),
         TEST(test_a_group_written_with_no_follower_pushes_to_one_that_comes_later),
         TEST(test_a_send_the_routed_server_says_is_not_there_is_not_found),
         TEST(test_a_second_group_server_with_the_same_key_is_refused),

@@ -100,6 +100,7 @@ class Limit(enum.IntEnum):
     RECENT_BYTES = 9
     """Bytes of the newest messages a group server keeps in memory for fetches."""
     UNREAD_BYTES = 10
+    UNREAD_TOTAL = 11
     """Bytes sent to one connection that it has not shown it read: a group server pushes it
     nothing from half of them, and past them its requests are answered 429."""
 

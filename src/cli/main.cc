@@ -218,6 +218,7 @@ int set_up_registry(zgm_registry_t* registry, const Args& args, const Reporter& 
                             {"max-connections", ZGM_LIMIT_CONNECTIONS},
                             {"max-frame", ZGM_LIMIT_FRAME},
                             {"max-unread-bytes", ZGM_LIMIT_UNREAD_BYTES},
+                            {"max-unread-total", ZGM_LIMIT_UNREAD_TOTAL},
                             {"max-groups", ZGM_LIMIT_GROUPS}};
     for (const Limit& limit : limits)
         if (args.value_or_default(limit.option) && //  `zgm run` has none: the library's
@@ -470,7 +471,8 @@ int server_main(const spec::Command& command, int argc, char** argv) {
                             {"max-follows", ZGM_LIMIT_FOLLOWS},
                             {"max-follower-bytes", ZGM_LIMIT_FOLLOWER_BYTES},
                             {"max-recent-bytes", ZGM_LIMIT_RECENT_BYTES},
-                            {"max-unread-bytes", ZGM_LIMIT_UNREAD_BYTES}};
+                            {"max-unread-bytes", ZGM_LIMIT_UNREAD_BYTES},
+                            {"max-unread-total", ZGM_LIMIT_UNREAD_TOTAL}};
     for (const Limit& limit : limits)
         settings.limits.push_back(
             {limit.option, args.where(limit.option), limit.limit, number(args, limit.option)});

@@ -35,11 +35,14 @@ struct ServerLimits {
     uint64_t follower_bytes = 4u << 20; //  bytes pushed to a follower beyond its last ack
     uint64_t recent_bytes = 8u << 20;   //  the newest messages kept in memory for fetches
     uint64_t unread_bytes = 16u << 20;  //  sent to one connection and not shown read
+    uint64_t unread_total = 64u << 20;  //  the same, all connections together
 };
 
 //  The least --max-unread-bytes: the largest frame a server sends (zgm_proto's kMaxFrame),
 //  so that no one answer puts a connection over the limit on its own (net/receipts.h).
 constexpr uint64_t kMinUnreadBytes = 4u << 20;
+//  The least --max-unread-total: the same.
+constexpr uint64_t kMinUnreadTotal = kMinUnreadBytes;
 
 //  The registry's defaults differ: its requests are small and it lists many groups.
 inline ServerLimits registry_default_limits() {

@@ -53,6 +53,7 @@ Listener::Listener(const char* who, uint32_t min_frame, ServerLimits* limits, Ra
     : who_(who), min_frame_(min_frame), limits_(limits), rates_(rates), responder_(responder) {
     keys_ = KeyPair::generate();
     responder_->receipts().set_limit(limits_->unread_bytes);
+    responder_->receipts().set_total_limit(limits_->unread_total);
     responder_->receipts().set_connections(limits_->connections);
 }
 
@@ -60,11 +61,12 @@ bool Listener::set(const std::string& name, const std::string& value, Error* cod
                    std::string* why) {
     bool key = name == "key-public" || name == "key-secret" || name == "admin";
     bool number = name == "max-rate" || name == "max-connections" || name == "max-frame" ||
-                  name == "max-unread-bytes";
+                  name == "max-unread-bytes" || name == "max-unread-total";
     if (!key && !number && name != "insecure") return false;
     *code = Error::kInvalid;
     //  These make the socket, which the first bind makes once.
-    if (name != "admin" && name != "max-rate" && name != "max-unread-bytes" && socket_) {
+    if (name != "admin" && name != "max-rate" && name != "max-unread-bytes" &&
+        name != "max-unread-total" && socket_) {
         *why = name + " must be set before the " + who_ + " binds";
         return true;
     }
@@ -97,6 +99,11 @@ bool Listener::set(const std::string& name, const std::string& value, Error* cod
                      [this](uint64_t n) {
                          limits_->unread_bytes = n;
                          responder_->receipts().set_limit(n);
+                     }},
+                    {"max-unread-total", kMinUnreadTotal, UINT64_MAX,
+                     [this](uint64_t n) {
+                         limits_->unread_total = n;
+                         responder_->receipts().set_total_limit(n);
                      }}},
                    name, value, code, why);
         return true;

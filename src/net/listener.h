@@ -65,8 +65,8 @@ public:
     Listener& operator=(const Listener&) = delete;
 
     //  Takes a setting every server has: key-public, key-secret, insecure, admin, max-rate,
-    //  max-connections, max-frame. False if name is none of them; else true, with *code
-    //  (and, unless kOk, *why).
+    //  max-connections, max-frame, max-unread-bytes, max-unread-total. False if name is none of
+    //  them; else true, with *code (and, unless kOk, *why).
     bool set(const std::string& name, const std::string& value, Error* code, std::string* why);
 
     //  Makes the socket at the first call, binds endpoint, and answers BIND on pipe (the

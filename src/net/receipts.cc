@@ -23,11 +23,41 @@ uint64_t Receipts::unread(const std::string& to) const {
     return found == connections_.end() ? 0 : found->second.sent - found->second.read;
 }
 
+uint64_t Receipts::room(const std::string& to) const {
+    uint64_t unread = this->unread(to);
+    if (unread >= limit_) return 1;
+    uint64_t own = unread < kMarkBytes ? kMarkBytes - unread : 0;
+    uint64_t shared = total_ < total_limit_ ? total_limit_ - total_ : 0;
+    return std::max<uint64_t>(1, std::min(limit_ - unread, std::max(own, shared)));
+}
+
 void Receipts::sent(void* socket, const std::string& to, size_t bytes, int64_t now_ms) {
-    Connection& c = connections_[to];
+    auto it = connections_.try_emplace(to).first;
+    Connection& c = it->second;
     c.sent += bytes;
+    total_ += bytes;
     c.active_ms = now_ms;
-    if (c.sent - c.marked >= kMarkBytes && !mark(socket, to, c)) connections_.erase(to);
+    if (c.sent - c.marked >= kMarkBytes && !mark(socket, to, c)) erase(it);
+}
+
+bool Receipts::mark_now(void* socket, const std::string& to, int64_t now_ms) {
+    auto it = connections_.find(to);
+    if (it == connections_.end() || it->second.sent == it->second.marked) return true;
+    it->second.active_ms = now_ms;
+    if (mark(socket, to, it->second)) return true;
+    erase(it);
+    return false;
+}
+
+void Receipts::forget(const std::string& to) {
+    auto it = connections_.find(to);
+    if (it != connections_.end()) erase(it);
+}
+
+std::unordered_map<std::string, Receipts::Connection>::iterator
+Receipts::erase(std::unordered_map<std::string, Connection>::iterator it) {
+    total_ -= it->second.sent - it->second.read;
+    return connections_.erase(it);
 }
 
 bool Receipts::mark(void* socket, const std::string& to, Connection& c) {
@@ -49,6 +79,7 @@ bool Receipts::received(const std::string& from, uint64_t token, int64_t now_ms)
         Connection& c = found->second;
         for (size_t i = 0; i < c.marks.size(); i++) {
             if (c.marks[i].first != token) continue;
+            total_ -= c.marks[i].second - c.read;
             c.read = c.marks[i].second;
             c.marks.erase(c.marks.begin(), c.marks.begin() + (long)i + 1);
             c.active_ms = now_ms;
@@ -64,15 +95,19 @@ void Receipts::sweep(void* socket, int64_t now_ms) {
         idle_ms = 0;
         crowded_sweep_ms_ = now_ms;
     }
+    //  Past the total, one that holds unread bytes is probed sooner: a closed one's bytes
+    //  leave the total within a second or two, not after kIdleMs.
+    bool pressed = this->pressed();
     for (auto it = connections_.begin(); it != connections_.end();) {
         Connection& c = it->second;
-        if (now_ms - c.active_ms < idle_ms) {
+        int64_t idle = pressed && c.sent > c.read ? std::min(idle_ms, kPressedIdleMs) : idle_ms;
+        if (now_ms - c.active_ms < idle) {
             ++it;
             continue;
         }
         c.active_ms = now_ms;
         if (!mark(socket, it->first, c))
-            it = connections_.erase(it);
+            it = erase(it);
         else
             ++it;
     }

@@ -15,6 +15,12 @@
     FETCH page of up to 2 MiB beside the pushes can reach it, and the next request waits for
     the page to be read.)
 
+    All connections together have --max-unread-total. An answer goes within what is left of
+    it, or within the kMarkBytes each connection has of its own (room(): a page is cut to
+    it, a larger list waits); past it (pressed()) the limit of each connection is kMarkBytes,
+    so that those that do not read hold at most the total and kMarkBytes each (and what went
+    past it), and those that read go on, kMarkBytes per MARK they return.
+
     Acknowledgements of content (FOLLOW's seqs) say what a client claims to have; a token
     shows what it has read, which is what the server's memory depends on.
 
@@ -28,6 +34,7 @@
 
 #include "core/limits.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -50,20 +57,38 @@ public:
     //  Past twice the connections a server takes, connections that closed are looked for
     //  among all those counted, at most this often.
     static constexpr int64_t kCrowdedSweepMs = 1000;
+    //  While pressed(), a connection with unread bytes is probed once idle this long.
+    static constexpr int64_t kPressedIdleMs = 1000;
 
     void set_limit(uint64_t bytes) { limit_ = bytes; }
+    //  The server's --max-unread-total: the unread bytes of all its connections together
+    //  past which each connection is held to kMarkBytes (see pressed()).
+    void set_total_limit(uint64_t bytes) { total_limit_ = bytes; }
     //  The server's --max-connections: how many connections it counts before it looks for
     //  closed ones at once, not after kIdleMs.
     void set_connections(uint32_t connections) { crowded_ = 2 * (size_t)connections; }
     uint64_t limit() const { return limit_; }
+    uint64_t total_limit() const { return total_limit_; }
 
     //  The bytes sent to `to` that it has not shown it read.
     uint64_t unread(const std::string& to) const;
-    //  True once unread(to) reaches the limit: the server answers 429.
-    bool over(const std::string& to) const { return unread(to) >= limit_; }
-    //  True once unread(to) reaches half the limit: a group server pushes nothing, and what
-    //  is left of the limit goes to answers.
-    bool holds_pushes(const std::string& to) const { return unread(to) >= limit_ / 2; }
+    //  The unread bytes of all connections together.
+    uint64_t total() const { return total_; }
+    //  True while total() is at --max-unread-total: then each connection may leave no more
+    //  than kMarkBytes unread before it reads (the least that shows it reads: a MARK waits
+    //  to be returned once it is past them), so that the connections that do not read hold
+    //  at most the total and kMarkBytes each, and those that read go on.
+    bool pressed() const { return total_ >= total_limit_; }
+    //  What `to` may leave unread now: the limit, or kMarkBytes while pressed().
+    uint64_t allowed() const { return pressed() ? std::min(limit_, kMarkBytes) : limit_; }
+    //  True once unread(to) reaches allowed(): the server answers 429.
+    bool over(const std::string& to) const { return unread(to) >= allowed(); }
+    //  True once unread(to) reaches half of allowed(): a group server pushes nothing, and
+    //  what is left goes to answers.
+    bool holds_pushes(const std::string& to) const { return unread(to) >= allowed() / 2; }
+    //  The bytes an answer to `to` may take now without going past its limit or the total,
+    //  except that a connection always has kMarkBytes of its own (at least 1).
+    uint64_t room(const std::string& to) const;
 
     //  After a frame of `bytes` went to `to` on socket (a ROUTER): counts it, and sends a
     //  MARK when kMarkBytes have gone since the last one.
@@ -72,11 +97,16 @@ public:
     //  of that connection has that token (a forged or a forgotten one): nothing changes.
     bool received(const std::string& from, uint64_t token, int64_t now_ms);
     //  Probes the connections idle for kIdleMs (all of them when more are counted than the
-    //  server takes, at most every kCrowdedSweepMs) with a MARK, and forgets those the ROUTER
+    //  server takes, at most every kCrowdedSweepMs; those with unread bytes after
+    //  kPressedIdleMs while pressed()) with a MARK, and forgets those the ROUTER
     //  no longer has. Call now and then.
     void sweep(void* socket, int64_t now_ms);
     //  Forgets `to` (its connection is gone: a send to it said EHOSTUNREACH).
-    void forget(const std::string& to) { connections_.erase(to); }
+    void forget(const std::string& to);
+    //  Sends `to` a MARK now if it was sent anything since the last one: a connection held
+    //  back below kMarkBytes unread has a MARK to return, and shows it read without waiting
+    //  for the next answer. False if the ROUTER does not have `to` any more.
+    bool mark_now(void* socket, const std::string& to, int64_t now_ms);
 
 private:
     struct Connection {
@@ -88,9 +118,14 @@ private:
     };
     //  Sends a MARK at c's position; false if the ROUTER does not have `to` any more.
     bool mark(void* socket, const std::string& to, Connection& c);
+    //  Forgets the connection at it, and its unread bytes.
+    std::unordered_map<std::string, Connection>::iterator
+    erase(std::unordered_map<std::string, Connection>::iterator it);
 
     std::unordered_map<std::string, Connection> connections_;
     uint64_t limit_ = ServerLimits().unread_bytes;
+    uint64_t total_limit_ = ServerLimits().unread_total;
+    uint64_t total_ = 0; //  the sum of every connection's sent - read
     size_t crowded_ = 2 * (size_t)ServerLimits().connections;
     int64_t crowded_sweep_ms_ = 0; //  the last sweep of all, when crowded
 };

@@ -43,20 +43,41 @@ Responder::Received Responder::next(std::string* from, Key* peer, proto::Message
         return kAnswered;
     }
     if (receipts_.over(*from)) {
-        //  The figures after ": ", which the refusal counts leave out (one reason, not one
-        //  for each count).
-        refuse(*from, request->request_id, proto::kRateLimited,
-               "this connection has not read what it was sent (--max-unread-bytes): " +
-                   std::to_string(receipts_.unread(*from)) + " of " +
-                   std::to_string(receipts_.limit()) + " bytes unread; read them, then ask again",
-               *peer, kUnreadRetryMs);
+        unread_refusal(*from, request->request_id, *peer);
         return kAnswered;
     }
     return kRequest;
 }
 
-bool Responder::reply(const std::string& to, proto::Message& message, uint32_t request_id) {
+//  The figures after ": ", which the refusal counts leave out (one reason, not one for each
+//  count).
+void Responder::unread_refusal(const std::string& to, uint32_t request_id, const Key& peer,
+                               size_t answer) {
+    uint64_t unread = receipts_.unread(to);
+    std::string why;
+    if (unread + answer >= receipts_.limit())
+        why = "this connection has not read what it was sent (--max-unread-bytes): " +
+              std::to_string(unread) + " of " + std::to_string(receipts_.limit()) + " bytes unread";
+    else
+        why = "the server's connections have not read what they were sent (--max-unread-total): " +
+              std::to_string(receipts_.total()) + " of " + std::to_string(receipts_.total_limit()) +
+              " bytes unread, " + std::to_string(unread) + " of them on this connection";
+    if (answer) why += "; the answer of " + std::to_string(answer) + " bytes cannot go now";
+    refuse(to, request_id, proto::kRateLimited, why + "; read them, then ask again", peer,
+           kUnreadRetryMs);
+}
+
+bool Responder::reply(const std::string& to, proto::Message& message, uint32_t request_id,
+                      const Key& peer) {
     message.request_id = request_id;
+    //  A large answer (a list) goes only within what the connection may be sent now. Of the
+    //  answers to what changes anything, only FOLLOWING can be that large, and a FOLLOW is
+    //  asked again as it stands (a SENT of kMaxList outcomes is 180 KB).
+    size_t size = proto::encoded_size(message);
+    if (size > Receipts::kMarkBytes && size > receipts_.room(to)) {
+        unread_refusal(to, request_id, peer, size);
+        return false;
+    }
     //  A peer that vanished mid-request, or cannot take more, loses only the reply; it
     //  retries or times out.
     size_t bytes = 0;
@@ -66,6 +87,13 @@ bool Responder::reply(const std::string& to, proto::Message& message, uint32_t r
     }
     receipts_.sent(zsock_resolve(socket_), to, bytes, mono_ms());
     return true;
+}
+
+bool Responder::holds_pushes(const std::string& to) {
+    if (!receipts_.holds_pushes(to)) return false;
+    //  One held below kMarkBytes may have no MARK to return: it is sent one now. One gone is
+    //  not held: the push finds it gone, and the follow ends.
+    return !socket_ || receipts_.mark_now(zsock_resolve(socket_), to, mono_ms());
 }
 
 bool Responder::send(const std::string& to, zmq_msg_t* frame) {

@@ -53,8 +53,14 @@ public:
     Received next(std::string* from, Key* peer, proto::Message* request);
 
     //  Sends message to the peer with routing id `to`, as the answer to request_id. False if
-    //  it could not go (the peer is gone, or its queue is full).
-    bool reply(const std::string& to, proto::Message& message, uint32_t request_id);
+    //  it could not go (the peer is gone, or its queue is full), or if it is a list larger
+    //  than kMarkBytes that the connection may not be sent now (Receipts::room): answered
+    //  429 instead, refused as from peer.
+    bool reply(const std::string& to, proto::Message& message, uint32_t request_id,
+               const Key& peer = Key());
+    //  True if a group server is to push `to` nothing now (Receipts::holds_pushes); it is
+    //  sent a MARK if it has none to return.
+    bool holds_pushes(const std::string& to);
     //  Sends a frame made elsewhere (a MESSAGES page, a DELIVER) to `to`, without waiting,
     //  and takes it (closed if it could not go). False, with errno, if it could not go.
     bool send(const std::string& to, zmq_msg_t* frame);
@@ -71,12 +77,18 @@ public:
     //  Logs the refusal counts and held-back request lines of an interval that has ended.
     void tick(int64_t now_ms);
     RefusalLog& refusals() { return refusals_; }
-    //  Each connection's unread bytes: holds_pushes() before pushing to one, the limit to set.
+    //  Each connection's unread bytes: the limits to set, room() for an answer.
     Receipts& receipts() { return receipts_; }
     //  Malformed requests by decode error (for STATS).
     const proto::MalformedCounts& malformed() const { return malformed_; }
 
 private:
+    //  Answers 429: `to` has not read what it was sent (--max-unread-bytes), or all of the
+    //  connections have not (--max-unread-total); answer: the size of the answer that cannot
+    //  go, or 0 for a request refused before it is read.
+    void unread_refusal(const std::string& to, uint32_t request_id, const Key& peer,
+                        size_t answer = 0);
+
     zsock_t* socket_ = nullptr;
     Receipts receipts_;
     RefusalLog refusals_;

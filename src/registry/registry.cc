@@ -639,7 +639,7 @@ void Registry::on_list(const std::string& from, const Key& peer, const proto::Me
         page.groups.push_back(std::move(record));
     }
     page.more = it != groups_.end() ? 1 : 0;
-    responder_.reply(from, page, request.request_id);
+    responder_.reply(from, page, request.request_id, peer);
 }
 
 void Registry::send_group(const std::string& to, uint32_t request_id, const GroupEntry& group) {
@@ -947,6 +947,7 @@ void Registry::on_stats(const std::string& from, const Key& peer, const proto::M
     report.add("registry", "servers", (uint64_t)servers_.size());
     ZapDomain* domain = listener_.domain();
     report.add("registry", "connections", domain ? (uint64_t)domain->connections.load() : 0);
+    report.add("registry", "unread_bytes", responder_.receipts().total());
     report.add("registry", "complete", complete() ? "yes" : "no");
     report.add("registry", "lists", lists_);
     report.add("registry", "resolves", resolves_);

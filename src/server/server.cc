@@ -730,7 +730,9 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
     query.before_seq = request.before_seq;
     query.limit =
         request.limit && request.limit < proto::kMaxList ? request.limit : proto::kMaxList;
-    query.max_bytes = proto::kFetchBytes;
+    //  A page within what the connection may be sent now (--max-unread-bytes and -total):
+    //  smaller, not refused, so that a reader goes on while others do not read.
+    query.max_bytes = std::min<uint64_t>(proto::kFetchBytes, responder_.receipts().room(from));
     query.newest = request.newest != 0;
     proto::MessagesWriter writer(request.request_id, group->name);
     FrameFiller filler(&writer);
@@ -776,7 +778,7 @@ void GroupServer::on_members(const std::string& from, const Key& peer,
         if (list.members.size() == proto::kMaxList) break;
         if (!group->members.count(key)) list.members.push_back({key, "", proto::kRoleAllowed});
     }
-    responder_.reply(from, list, request.request_id);
+    responder_.reply(from, list, request.request_id, peer);
 }
 
 void GroupServer::on_follow(const std::string& from, const Key& peer,
@@ -846,7 +848,7 @@ void GroupServer::on_memberships(const std::string& from, const Key& peer,
         if (entry.second.members.count(peer))
             list.follows.push_back({entry.first, proto::kStatusOk, entry.second.last_seq});
     }
-    responder_.reply(from, list, request.request_id);
+    responder_.reply(from, list, request.request_id, peer);
 }
 
 void GroupServer::on_owner_request(const std::string& from, const Key& peer,
@@ -939,6 +941,7 @@ void GroupServer::on_stats(const std::string& from, const Key& peer,
     report.add("server", "groups", (uint64_t)groups_.size());
     ZapDomain* domain = listener_.domain();
     report.add("server", "connections", domain ? (uint64_t)domain->connections.load() : 0);
+    report.add("server", "unread_bytes", responder_.receipts().total());
     report.add("server", "sends", counters_.sends);
     report.add("server", "duplicates", counters_.duplicates);
     report.add("server", "fetches", counters_.fetches);
@@ -1187,14 +1190,13 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
         group.base_bytes = group.pushes.front().second;
         group.pushes.pop_front();
     }
-    Receipts& receipts = responder_.receipts();
     for (auto it = group.followers.begin(); it != group.followers.end();) {
         Follower& follower = it->second;
         const std::string& to = it->first;
         //  Too far behind by its acknowledgements, or by what it has shown it read: it
         //  catches up by FETCH.
         if (unacknowledged(group, follower.acked_seq) > limits_.follower_bytes ||
-            receipts.holds_pushes(to)) {
+            responder_.holds_pushes(to)) {
             counters_.dropped_pushes++;
             group.dropped_pushes++;
             ++it;
