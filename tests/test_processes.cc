@@ -1964,6 +1964,43 @@ void test_stats_shows_the_registry_and_every_group_server_it_lists(void** state)
     assert_non_null(strstr(json.out.c_str(), "\"groups\":[\"spare\"],\"status\":\"refused\""));
 }
 
+//  --watch runs until Ctrl-C, which exits 0, or until --count reports, and then exits with
+//  the last report's status: 3 when a group server did not answer it (docs/cli.md).
+void test_stats_watch_exits_0_on_ctrl_c_and_else_with_its_last_reports_status(void** state) {
+    System* s = (System*)*state;
+    std::string admin = make_key(s, "admin");
+    start_registry(s, 0, {"--admin", admin, "--expiry", "60000"});
+    pid_t north = start_group(s, "north", {"--group", "general", "--memory", "--admin", admin});
+    expect_log(s, "north", "serving general");
+    assert_true(test::eventually([&] { return stats(s, admin, {}).status == 0; },
+                                 10000 * test::slowdown())); //  the registry knows every group
+    std::vector<std::string> args = {"stats",     "--identity", admin, "--registry",
+                                     s->registry, "--watch",    "1",   "--json"};
+    const char* wrapper = getenv("ZGM_EXE_WRAPPER");
+    if (wrapper && *wrapper) {
+        print_message("# Ctrl-C skipped: qemu-user does not pass SIGINT on to the program\n");
+    } else {
+        std::string log = log_path(s, "watch");
+        pid_t watch = test::start(args, log);
+        expect_log(s, "watch", "]}\n"); //  a report
+        assert_int_equal(kill(watch, SIGINT), 0);
+        assert_int_equal(wait_exit(watch, 10000), 0);
+    }
+
+    //  Two reports, the second while the group server does not answer.
+    args.insert(args.end(), {"--count", "2", "--timeout", std::to_string(1000 * test::slowdown())});
+    std::string counted_log = log_path(s, "counted");
+    pid_t counted = test::start(args, counted_log);
+    expect_log(s, "counted", "]}\n");
+    assert_int_equal(kill(north, SIGSTOP), 0);
+    int status = wait_exit(counted, 20000);
+    assert_int_equal(kill(north, SIGCONT), 0);
+    std::string text = test::read_file(counted_log);
+    if (status != 3) fail_msg("exit %d:\n%s", status, text.c_str());
+    assert_int_equal(count_lines(text, "]}\n"), 2);
+    assert_non_null(strstr(text.c_str(), "\"status\":\"no answer\""));
+}
+
 void test_stats_watch_reports_the_rates_of_the_sends_between_two_reports(void** state) {
     System* s = (System*)*state;
     start_registry(s);
@@ -2132,6 +2169,9 @@ int main(int argc, char* argv[]) {
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_stats_watch_reports_the_rates_of_the_sends_between_two_reports, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_stats_watch_exits_0_on_ctrl_c_and_else_with_its_last_reports_status, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             test_a_server_refuses_connections_its_descriptors_cannot_hold, setup, teardown),
     };
