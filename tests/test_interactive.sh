@@ -4,7 +4,8 @@
 #  must leave that line intact; two members with one display name shown apart by their keys;
 #  a send without an answer shown as pending, then stored; a refused send said as such; the
 #  owner's commands, which say the key they acted on; /help COMMAND; `zgm user send` on a
-#  terminal without text says so instead of waiting. Every process finds the others' keys in
+#  terminal without text says so instead of waiting; the line history, its mode and its bound
+#  of 1,000 lines. Every process finds the others' keys in
 #  the default files under a temporary XDG_CONFIG_HOME.
 #  Usage: test_interactive.sh PATH-TO-ZGM      (prints TAP)
 set -u
@@ -96,7 +97,7 @@ fetched() { #  fetched GROUP TEXT: bob's fetch of GROUP shows TEXT exactly N tim
     [ "$(user bob fetch "$1" | grep -c -F -- "$2")" -eq "${3:-1}" ]
 }
 
-echo "1..23"
+echo "1..24"
 $run_zgm registry --bind 'tcp://127.0.0.1:*' >"$dir/registry.log" 2>&1 &
 registry_pid=$!
 wait_for "$dir/registry.log" "(port " || { echo "Bail out! registry did not start"; exit 1; }
@@ -207,4 +208,34 @@ history_saved() {
 }
 check "/quit saves the line history" history_saved
 check "the history file is its owner's only (0600)" sh -c "[ \"\$(stat -c %a '$history')\" = 600 ]"
+
+#  It keeps the newest 1,000 lines: a history of 1,200 is read, and the next /quit saves the
+#  newest 999 of them and its own.
+{
+    echo "_HiStOrY_V2_"
+    i=1
+    while [ $i -le 1200 ]; do
+        printf '%s\n' "old\\040line\\040$i"
+        i=$((i + 1))
+    done
+} >"$history"
+tmux new-session -d -s "$session-history" -x 120 -y 10 \
+    "env NO_COLOR=1 $run_zgm user --identity $dir/alice --name alice --registry $registry"
+screen_has ">" "$session-history" >/dev/null
+tmux send-keys -t "$session-history" -l "/quit"
+tmux send-keys -t "$session-history" Enter
+history_cut() {
+    i=0
+    while [ $i -lt $((50 * slow)) ]; do
+        if [ "$(tail -n 1 "$history")" = "/quit" ]; then
+            [ "$(grep -c . "$history")" -eq 1001 ] && ! grep -q 'line\\040201$' "$history" &&
+                grep -q 'line\\040202$' "$history"
+            return
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+check "the history keeps the newest 1,000 lines" history_cut
 exit $failed
