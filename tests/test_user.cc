@@ -1268,6 +1268,44 @@ void test_a_group_whose_server_stopped_is_away_not_unknown(void** state) {
     assert_int_equal(zgm_errno(), ZGM_ENOTFOUND);
 }
 
+//  A registry whose connections hold its --max-unread-total unread (a client asks for the
+//  list of 3,000 groups 40 times, 5.6 MB of pages, and reads none) still lists every group to
+//  a user who reads: that connection's pages go within its own 256 KiB.
+void test_a_user_lists_every_group_while_another_does_not_read_the_registrys_pages(void** state) {
+    (void)state;
+    Cluster cluster;
+    assert_ok(zgm_registry_set_limit(cluster.registry(), ZGM_LIMIT_UNREAD_TOTAL, 4u << 20));
+    std::vector<std::string> names;
+    for (int i = 0; i < 3000; i++) {
+        std::string name = "group-" + std::to_string(10000 + i) + "-";
+        names.push_back(name + std::string(64 - name.size(), 'n'));
+    }
+    cluster.add_server(NULL, names);
+    cluster.wait_until_complete();
+    test::RawClient hoarder(cluster.endpoint(), cluster.key());
+    for (int i = 0; i < 40; i++) {
+        zgm::proto::Message list;
+        list.id = zgm::proto::kList;
+        hoarder.send(list);
+    }
+    zgm::proto::Message page; //  the first page came: it reads no further
+    assert_true(hoarder.try_recv(&page, 5000 * test::slowdown()));
+    assert_int_equal(page.id, zgm::proto::kGroups);
+    zgm_user_t* reader = cluster.user("reader");
+    zgm_user_set_timeout(reader, 20000 * test::slowdown());
+    int64_t start = zgm::mono_ms();
+    size_t count = 0;
+    zgm_group_t* all = zgm_user_groups(reader, &count);
+    if (!all) fail_msg("the list failed: %s", zgm_strerror());
+    print_message("# every group listed while another connection read none of its pages: "
+                  "%zu groups in %lld ms\n",
+                  count, (long long)(zgm::mono_ms() - start));
+    assert_int_equal(count, names.size());
+    for (size_t i = 0; i < count; i++)
+        assert_string_equal(all[i].name, names[i].c_str());
+    free(all);
+}
+
 void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** state) {
     (void)state;
     Cluster cluster;
@@ -1764,6 +1802,8 @@ int main(void) {
         cmocka_unit_test(test_a_member_gets_what_comes_after_its_groups_store_went_back),
         cmocka_unit_test(test_a_group_whose_server_stopped_is_away_not_unknown),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
+        cmocka_unit_test(
+            test_a_user_lists_every_group_while_another_does_not_read_the_registrys_pages),
         cmocka_unit_test(test_follow_many_names_what_it_skipped_and_fails_with_the_refusal),
         cmocka_unit_test(test_unfollow_frees_the_follow_on_the_group_server_at_once),
         cmocka_unit_test(test_a_fetched_message_reads_as_the_same_message_received_live),

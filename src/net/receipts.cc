@@ -40,6 +40,14 @@ void Receipts::sent(void* socket, const std::string& to, size_t bytes, int64_t n
     if (c.sent - c.marked >= kMarkBytes && !mark(socket, to, c)) erase(it);
 }
 
+bool Receipts::may_refuse(const std::string& to) {
+    auto it = connections_.find(to);
+    if (it == connections_.end()) return true;
+    if (it->second.refusals >= kMaxRefusals) return false;
+    it->second.refusals++;
+    return true;
+}
+
 bool Receipts::mark_now(void* socket, const std::string& to, int64_t now_ms) {
     auto it = connections_.find(to);
     if (it == connections_.end() || it->second.sent == it->second.marked) return true;
@@ -81,6 +89,7 @@ bool Receipts::received(const std::string& from, uint64_t token, int64_t now_ms)
             if (c.marks[i].first != token) continue;
             total_ -= c.marks[i].second - c.read;
             c.read = c.marks[i].second;
+            c.refusals = 0;
             c.marks.erase(c.marks.begin(), c.marks.begin() + (long)i + 1);
             c.active_ms = now_ms;
             return true;
@@ -95,9 +104,9 @@ void Receipts::sweep(void* socket, int64_t now_ms) {
         idle_ms = 0;
         crowded_sweep_ms_ = now_ms;
     }
-    //  Past the total, one that holds unread bytes is probed sooner: a closed one's bytes
-    //  leave the total within a second or two, not after kIdleMs.
-    bool pressed = this->pressed();
+    //  From half the total on, one that holds unread bytes is probed sooner: a closed one's
+    //  bytes leave the total within a second or two, not after kIdleMs.
+    bool pressed = total_ >= total_limit_ / 2;
     for (auto it = connections_.begin(); it != connections_.end();) {
         Connection& c = it->second;
         int64_t idle = pressed && c.sent > c.read ? std::min(idle_ms, kPressedIdleMs) : idle_ms;

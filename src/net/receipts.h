@@ -19,7 +19,9 @@
     it, or within the kMarkBytes each connection has of its own (room(): a page is cut to
     it, a larger list waits); past it (pressed()) the limit of each connection is kMarkBytes,
     so that those that do not read hold at most the total and kMarkBytes each (and what went
-    past it), and those that read go on, kMarkBytes per MARK they return.
+    past it), and those that read go on, kMarkBytes per MARK they return. A connection over
+    its limit is refused kMaxRefusals times at most until it reads (may_refuse()); then its
+    requests go unanswered, so that its refusals do not pile up.
 
     Acknowledgements of content (FOLLOW's seqs) say what a client claims to have; a token
     shows what it has read, which is what the server's memory depends on.
@@ -57,8 +59,13 @@ public:
     //  Past twice the connections a server takes, connections that closed are looked for
     //  among all those counted, at most this often.
     static constexpr int64_t kCrowdedSweepMs = 1000;
-    //  While pressed(), a connection with unread bytes is probed once idle this long.
+    //  From half the total on, a connection with unread bytes is probed once idle this long.
     static constexpr int64_t kPressedIdleMs = 1000;
+    //  Refusals for unread bytes (429) a connection is sent between two RECEIPTs at most: it
+    //  was told to read first, and what it asks after them goes unanswered (else the
+    //  refusals of a connection that never reads would pile up in its queue, 10,000 frames of
+    //  them). A client that reads returns the MARK it has been sent, and is answered again.
+    static constexpr uint32_t kMaxRefusals = 16;
 
     void set_limit(uint64_t bytes) { limit_ = bytes; }
     //  The server's --max-unread-total: the unread bytes of all its connections together
@@ -89,6 +96,9 @@ public:
     //  The bytes an answer to `to` may take now without going past its limit or the total,
     //  except that a connection always has kMarkBytes of its own (at least 1).
     uint64_t room(const std::string& to) const;
+    //  True if `to`, over() or sent an answer that does not fit in room(), may be sent a
+    //  refusal now (kMaxRefusals), which it then counts; false: its request goes unanswered.
+    bool may_refuse(const std::string& to);
 
     //  After a frame of `bytes` went to `to` on socket (a ROUTER): counts it, and sends a
     //  MARK when kMarkBytes have gone since the last one.
@@ -98,7 +108,7 @@ public:
     bool received(const std::string& from, uint64_t token, int64_t now_ms);
     //  Probes the connections idle for kIdleMs (all of them when more are counted than the
     //  server takes, at most every kCrowdedSweepMs; those with unread bytes after
-    //  kPressedIdleMs while pressed()) with a MARK, and forgets those the ROUTER
+    //  kPressedIdleMs from half the total on) with a MARK, and forgets those the ROUTER
     //  no longer has. Call now and then.
     void sweep(void* socket, int64_t now_ms);
     //  Forgets `to` (its connection is gone: a send to it said EHOSTUNREACH).
@@ -114,6 +124,7 @@ private:
         uint64_t read = 0;     //  of them, shown read (the position of the last MARK returned)
         uint64_t marked = 0;   //  the position of the last MARK sent
         int64_t active_ms = 0; //  last sent to, or a RECEIPT came
+        uint32_t refusals = 0; //  429s for unread bytes since the last RECEIPT
         std::vector<std::pair<uint64_t, uint64_t>> marks; //  (token, position), oldest first
     };
     //  Sends a MARK at c's position; false if the ROUTER does not have `to` any more.

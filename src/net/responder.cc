@@ -17,6 +17,11 @@ namespace zgm {
 namespace {
 //  When a connection told to read first asks again.
 constexpr uint32_t kUnreadRetryMs = 100;
+//  The answers that go whatever the connection has not read.
+constexpr size_t kSmallAnswer = 4096;
+//  The requests of a connection over its unread bytes that go unanswered: it was refused
+//  kMaxRefusals times since it last read (counted as a refusal).
+const char* const kUnanswered = "unanswered: requests of connections told to read first";
 } // namespace
 
 Responder::Received Responder::next(std::string* from, Key* peer, proto::Message* request) {
@@ -28,7 +33,7 @@ Responder::Received Responder::next(std::string* from, Key* peer, proto::Message
         malformed_.note(rc);
         refusals_.note(std::string("malformed: ") + proto::decode_error_text(rc), peer_text,
                        mono_ms());
-        if (!from->empty())
+        if (!from->empty() && answerable(*from))
             error(*from, request->request_id, proto::error_status(rc),
                   proto::decode_error_text(rc));
         return kAnswered;
@@ -51,8 +56,18 @@ Responder::Received Responder::next(std::string* from, Key* peer, proto::Message
 
 //  The figures after ": ", which the refusal counts leave out (one reason, not one for each
 //  count).
+bool Responder::answerable(const std::string& from) {
+    if (!receipts_.over(from) || receipts_.may_refuse(from)) return true;
+    refusals_.note(kUnanswered, "", mono_ms());
+    return false;
+}
+
 void Responder::unread_refusal(const std::string& to, uint32_t request_id, const Key& peer,
                                size_t answer) {
+    if (!receipts_.may_refuse(to)) {
+        refusals_.note(kUnanswered, peer.is_nil() ? "" : "from " + peer.str(), mono_ms());
+        return;
+    }
     uint64_t unread = receipts_.unread(to);
     std::string why;
     if (unread + answer >= receipts_.limit())
@@ -70,11 +85,15 @@ void Responder::unread_refusal(const std::string& to, uint32_t request_id, const
 bool Responder::reply(const std::string& to, proto::Message& message, uint32_t request_id,
                       const Key& peer) {
     message.request_id = request_id;
-    //  A large answer (a list) goes only within what the connection may be sent now. Of the
-    //  answers to what changes anything, only FOLLOWING can be that large, and a FOLLOW is
-    //  asked again as it stands (a SENT of kMaxList outcomes is 180 KB).
+    //  An answer of more than a few KiB (a list) goes only within what the connection may be
+    //  sent now; one that does not is refused, and the connection is sent a MARK, so that once
+    //  it reads it has its own kMarkBytes again. A SENT is not: its messages are stored (at
+    //  most 180 KB, kMaxList outcomes, one past the bound per connection, as the SEND was
+    //  admitted within it). Of the other answers to what changes anything, only FOLLOWING
+    //  can be that large, and a FOLLOW is asked again as it stands.
     size_t size = proto::encoded_size(message);
-    if (size > Receipts::kMarkBytes && size > receipts_.room(to)) {
+    if (message.id != proto::kSent && size > kSmallAnswer && size > receipts_.room(to)) {
+        if (socket_) receipts_.mark_now(zsock_resolve(socket_), to, mono_ms());
         unread_refusal(to, request_id, peer, size);
         return false;
     }

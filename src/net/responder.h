@@ -53,9 +53,9 @@ public:
     Received next(std::string* from, Key* peer, proto::Message* request);
 
     //  Sends message to the peer with routing id `to`, as the answer to request_id. False if
-    //  it could not go (the peer is gone, or its queue is full), or if it is a list larger
-    //  than kMarkBytes that the connection may not be sent now (Receipts::room): answered
-    //  429 instead, refused as from peer.
+    //  it could not go (the peer is gone, or its queue is full), or if it is larger than a
+    //  few KiB, not a SENT, and more than the connection may be sent now (Receipts::room):
+    //  answered 429 instead, refused as from peer.
     bool reply(const std::string& to, proto::Message& message, uint32_t request_id,
                const Key& peer = Key());
     //  True if a group server is to push `to` nothing now (Receipts::holds_pushes); it is
@@ -85,9 +85,13 @@ public:
 private:
     //  Answers 429: `to` has not read what it was sent (--max-unread-bytes), or all of the
     //  connections have not (--max-unread-total); answer: the size of the answer that cannot
-    //  go, or 0 for a request refused before it is read.
+    //  go, or 0 for a request refused before it is read. At most Receipts::may_refuse()
+    //  allows: else the request goes unanswered, and counts as kUnanswered.
     void unread_refusal(const std::string& to, uint32_t request_id, const Key& peer,
                         size_t answer = 0);
+    //  True if a malformed request of `from` may be answered (as unread_refusal decides for a
+    //  connection over its unread bytes).
+    bool answerable(const std::string& from);
 
     zsock_t* socket_ = nullptr;
     Receipts receipts_;

@@ -220,9 +220,9 @@ size_t field_size(Field field, const Message& msg) {
         if (msg.groups.size() > kMaxList) return 0;
         size_t size = 4;
         for (const GroupRecord& group : msg.groups) {
-            size_t name = string_size(group.name), endpoint = string_size(group.endpoint);
-            if (!name || !endpoint || group.policy > 1) return 0;
-            size += 16 + name + endpoint + kKeySize + 1 + 4;
+            size_t bytes = encoded_size(group);
+            if (!bytes) return 0;
+            size += bytes;
         }
         return size;
     }
@@ -793,6 +793,12 @@ size_t encoded_size(const Message& msg) {
 
 size_t encoded_size(const MessageRecord& record) {
     return message_record_size(record);
+}
+
+size_t encoded_size(const GroupRecord& record) {
+    size_t name = string_size(record.name), endpoint = string_size(record.endpoint);
+    if (!name || !endpoint || record.policy > 1) return 0;
+    return 16 + name + endpoint + kKeySize + 1 + 4;
 }
 
 size_t deliver_frame_end(const std::vector<MessageRecord>& records, size_t begin) {

@@ -361,6 +361,8 @@ size_t encoded_size(const Message& msg);
 //  The encoded size of one record of a MESSAGES or DELIVER list, its sender apart (the
 //  frame's senders list holds each sender once), or 0 if a field is over its limit.
 size_t encoded_size(const MessageRecord& record);
+//  The encoded size of one record of a GROUPS list, or 0 if a field is over its limit.
+size_t encoded_size(const GroupRecord& record);
 //  Writes msg to `out` (resized); false, with out empty, if a field exceeds its limit, holds
 //  what decode would reject (a NUL in a string, a flag over 1), or the id is unknown.
 bool encode(const Message& msg, std::string* out);
