@@ -2378,7 +2378,7 @@ void test_fetches_never_read_are_cut_at_the_unread_limit(void** state) {
     std::string first_reason;
     proto::Message message;
     //  Until a second passes with nothing more: of the FETCHes past the limit, one is
-    //  refused, and the others go unanswered (it was told when to ask again).
+    //  refused 16 times, and the others are refused only once it reads (it was told to).
     while (hoarder.recv(&message, answers ? 1000 * test::slowdown() : 5000 * test::slowdown())) {
         if (message.id == proto::kMark) {
             tokens.push_back(message.token);
@@ -2401,17 +2401,19 @@ void test_fetches_never_read_are_cut_at_the_unread_limit(void** state) {
         }
     }
     long growth = s_roles.peak_kb() - peak_before;
-    print_message("# %d FETCHes of 2.4 MB never read (--max-unread-bytes %llu KiB): %llu pages "
-                  "(%llu KiB) sent, %llu answered 429, %llu unanswered; the server's peak RSS "
-                  "grew %ld KiB\n",
-                  fetches, (unsigned long long)(unread_limit / 1024), (unsigned long long)pages,
-                  (unsigned long long)(page_bytes / 1024), (unsigned long long)refused,
-                  (unsigned long long)(fetches - answers), growth);
+    print_message(
+        "# %d FETCHes of 2.4 MB never read (--max-unread-bytes %llu KiB): %llu pages "
+        "(%llu KiB) sent, %llu answered 429, %llu held until it reads; the server's peak RSS "
+        "grew %ld KiB\n",
+        fetches, (unsigned long long)(unread_limit / 1024), (unsigned long long)pages,
+        (unsigned long long)(page_bytes / 1024), (unsigned long long)refused,
+        (unsigned long long)(fetches - answers), growth);
     assert_true(pages >= 1);
     assert_true(page_bytes <= unread_limit + proto::kFetchBytes + body.size());
     assert_true(refused >= 1 && refused <= zgm::Receipts::kMaxRefusals);
     assert_true(answers == pages + refused && answers < (uint64_t)fetches);
-    //  Nor is it answered what else it asks, or sends malformed, until it reads.
+    //  Nor is it answered what else it asks, or sends malformed, until it reads (and what is
+    //  malformed, never).
     for (int i = 0; i < 100; i++) {
         proto::Message memberships = group_request(proto::kMemberships);
         hoarder.send(memberships);
@@ -2522,8 +2524,8 @@ void test_connections_that_never_read_share_the_unread_total(void** state) {
     for (int h = 0; h < hoarders; h++) {
         int answers = 0, refusals = 0;
         proto::Message message;
-        //  Until a second passes with nothing more: past the bound, a FETCH is refused once,
-        //  and the others go unanswered (it was told when to ask again).
+        //  Until a second passes with nothing more: past the bound, FETCHes are refused 16
+        //  times at most, and the others only once it reads (it was told to).
         while (hoarding[h]->recv(&message, 1000 * test::slowdown())) {
             if (message.id == proto::kMark) {
                 tokens[h].push_back(message.token);
@@ -2548,15 +2550,15 @@ void test_connections_that_never_read_share_the_unread_total(void** state) {
         assert_true(refusals >= 1 && refusals <= (int)zgm::Receipts::kMaxRefusals);
     }
     long growth = s_roles.peak_kb() - peak_before;
-    print_message("# %d connections, %d FETCHes of 2.4 MB each, never read (--max-unread-total "
-                  "%llu KiB): %llu pages (%llu KiB) sent, %llu answered 429 (%llu naming the "
-                  "total), %llu unanswered; a reader's fetch of all of it took %lld ms; the "
-                  "server's peak RSS grew %ld KiB\n",
-                  hoarders, fetches, (unsigned long long)(total_limit / 1024),
-                  (unsigned long long)pages, (unsigned long long)(page_bytes / 1024),
-                  (unsigned long long)refused, (unsigned long long)refused_total,
-                  (unsigned long long)(hoarders * fetches - pages - refused), (long long)fetch_ms,
-                  growth);
+    print_message(
+        "# %d connections, %d FETCHes of 2.4 MB each, never read (--max-unread-total "
+        "%llu KiB): %llu pages (%llu KiB) sent, %llu answered 429 (%llu naming the "
+        "total), %llu held until they read; a reader's fetch of all of it took %lld ms; the "
+        "server's peak RSS grew %ld KiB\n",
+        hoarders, fetches, (unsigned long long)(total_limit / 1024), (unsigned long long)pages,
+        (unsigned long long)(page_bytes / 1024), (unsigned long long)refused,
+        (unsigned long long)refused_total,
+        (unsigned long long)(hoarders * fetches - pages - refused), (long long)fetch_ms, growth);
     assert_true(page_bytes <=
                 total_limit + hoarders * (zgm::Receipts::kMarkBytes + 2 * body.size()));
     assert_true(refused_total > 0);

@@ -1306,6 +1306,96 @@ void test_a_user_lists_every_group_while_another_does_not_read_the_registrys_pag
     free(all);
 }
 
+//  While a group server's connections hold its --max-unread-total (4 clients ask for its
+//  2.4 MB of history 20 times each and read none), an admin's zgm_user_stats of its 81 groups
+//  (a report of about 34 KB, over the 4 KiB that always go) still succeeds every time: a
+//  report that does not fit in what the connection may be sent now is refused 429 with a
+//  MARK, and the call asks again when told. And a client that asks 40 things at once while
+//  over its bound is refused each of them: 16 at once, the rest once it has read.
+void test_stats_and_pipelined_requests_are_answered_while_the_unread_total_is_reached(
+    void** state) {
+    (void)state;
+    Cluster cluster;
+    std::vector<std::string> groups = {"archive"};
+    for (int i = 0; i < 80; i++)
+        groups.push_back("figures-" + std::to_string(i));
+    int port = 0;
+    zgm_server_t* server = cluster.add_server(NULL, groups, false, "tcp://127.0.0.1:*", &port);
+    assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_UNREAD_TOTAL, 4u << 20));
+    std::string endpoint = test::local_endpoint(port), key = zgm_server_key(server);
+    zgm_user_t* admin = cluster.user("admin");
+    assert_ok(zgm_server_add_admin(server, zgm_user_id(admin)));
+    zgm_user_t* writer = cluster.user("writer");
+    assert_ok(zgm_user_join(writer, "archive"));
+    std::string body(60 * 1024, 'h');
+    for (int i = 0; i < 40; i++)
+        assert_ok(zgm_user_send(writer, "archive", body.data(), body.size(), NULL, NULL, NULL));
+    std::vector<std::unique_ptr<test::RawClient>> hoarders;
+    for (int h = 0; h < 4; h++) {
+        hoarders.emplace_back(new test::RawClient(endpoint, key));
+        zgm::proto::Message join;
+        join.id = zgm::proto::kJoin;
+        join.group = "archive";
+        join.name = "hoarder";
+        assert_int_equal(hoarders.back()->call(join).id, zgm::proto::kJoined);
+        for (int i = 0; i < 20; i++) {
+            zgm::proto::Message fetch;
+            fetch.id = zgm::proto::kFetch;
+            fetch.group = "archive";
+            hoarders.back()->send(fetch);
+        }
+    }
+    zgm::proto::Message first; //  the first page came: it reads no further
+    assert_true(hoarders.back()->try_recv(&first, 5000 * test::slowdown()));
+    assert_int_equal(first.id, zgm::proto::kMessages);
+    zgm_user_set_timeout(admin, 5000 * test::slowdown());
+    long long unread = -1;
+    for (int i = 0; i < 30; i++) {
+        char* report = zgm_user_stats(admin, endpoint.c_str(), key.c_str());
+        if (!report) fail_msg("stats %d: %s", i, zgm_strerror());
+        if (i == 0) unread = test::report_figure(report, "server", "unread_bytes");
+        free(report);
+    }
+    print_message("# 30 STATS of 81 groups, each answered, with %lld bytes unread by the server's "
+                  "connections (its total 4 MiB)\n",
+                  unread);
+    assert_true(unread >= 4ll << 20);
+
+    //  A reader that asks 40 things at once while over its 256 KiB: each is refused 429.
+    test::RawClient eager(endpoint, key);
+    zgm::proto::Message join;
+    join.id = zgm::proto::kJoin;
+    join.group = "archive";
+    join.name = "eager";
+    assert_int_equal(eager.call(join).id, zgm::proto::kJoined);
+    zgm::proto::Message fetch;
+    fetch.id = zgm::proto::kFetch;
+    fetch.group = "archive";
+    //  A page cut to its own 256 KiB, then one message past it: over.
+    for (int i = 0; i < 2; i++) {
+        zgm::proto::Message page = eager.call(fetch);
+        assert_int_equal(page.id, zgm::proto::kMessages);
+        assert_true(page.more);
+        fetch.after_seq = page.messages.back().seq;
+    }
+    std::set<uint32_t> asked;
+    for (int i = 0; i < 40; i++) {
+        zgm::proto::Message memberships;
+        memberships.id = zgm::proto::kMemberships;
+        eager.send(memberships);
+        asked.insert(memberships.request_id);
+    }
+    int refused = 0;
+    zgm::proto::Message answer;
+    while (!asked.empty() && eager.try_recv(&answer, 5000 * test::slowdown())) {
+        assert_int_equal(answer.id, zgm::proto::kError);
+        assert_int_equal(answer.status, zgm::proto::kRateLimited);
+        assert_int_equal(asked.erase(answer.request_id), 1);
+        refused++;
+    }
+    assert_int_equal(refused, 40);
+}
+
 void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** state) {
     (void)state;
     Cluster cluster;
@@ -1804,6 +1894,8 @@ int main(void) {
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
         cmocka_unit_test(
             test_a_user_lists_every_group_while_another_does_not_read_the_registrys_pages),
+        cmocka_unit_test(
+            test_stats_and_pipelined_requests_are_answered_while_the_unread_total_is_reached),
         cmocka_unit_test(test_follow_many_names_what_it_skipped_and_fails_with_the_refusal),
         cmocka_unit_test(test_unfollow_frees_the_follow_on_the_group_server_at_once),
         cmocka_unit_test(test_a_fetched_message_reads_as_the_same_message_received_live),

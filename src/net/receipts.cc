@@ -48,6 +48,20 @@ bool Receipts::may_refuse(const std::string& to) {
     return true;
 }
 
+bool Receipts::defer(const std::string& to, uint32_t request_id) {
+    auto it = connections_.find(to);
+    if (it == connections_.end() || it->second.deferred.size() >= kMaxDeferred) return false;
+    it->second.deferred.push_back(request_id);
+    return true;
+}
+
+std::vector<uint32_t> Receipts::take_deferred(const std::string& to) {
+    std::vector<uint32_t> taken;
+    auto it = connections_.find(to);
+    if (it != connections_.end()) taken.swap(it->second.deferred);
+    return taken;
+}
+
 bool Receipts::mark_now(void* socket, const std::string& to, int64_t now_ms) {
     auto it = connections_.find(to);
     if (it == connections_.end() || it->second.sent == it->second.marked) return true;

@@ -62,10 +62,13 @@ public:
     //  From half the total on, a connection with unread bytes is probed once idle this long.
     static constexpr int64_t kPressedIdleMs = 1000;
     //  Refusals for unread bytes (429) a connection is sent between two RECEIPTs at most: it
-    //  was told to read first, and what it asks after them goes unanswered (else the
-    //  refusals of a connection that never reads would pile up in its queue, 10,000 frames of
-    //  them). A client that reads returns the MARK it has been sent, and is answered again.
+    //  was told to read first, and what it asks after them is answered only once it reads
+    //  (else the refusals of a connection that never reads would pile up in its queue,
+    //  10,000 frames of them). A client that reads returns the MARK it has been sent, and is
+    //  then refused the requests it made meanwhile (deferred, kMaxDeferred of them at most:
+    //  the rest go unanswered), and answered again.
     static constexpr uint32_t kMaxRefusals = 16;
+    static constexpr size_t kMaxDeferred = 1024;
 
     void set_limit(uint64_t bytes) { limit_ = bytes; }
     //  The server's --max-unread-total: the unread bytes of all its connections together
@@ -97,8 +100,13 @@ public:
     //  except that a connection always has kMarkBytes of its own (at least 1).
     uint64_t room(const std::string& to) const;
     //  True if `to`, over() or sent an answer that does not fit in room(), may be sent a
-    //  refusal now (kMaxRefusals), which it then counts; false: its request goes unanswered.
+    //  refusal now (kMaxRefusals), which it then counts; false: defer() it.
     bool may_refuse(const std::string& to);
+    //  Keeps request_id of `to` to be refused once it reads (take_deferred); false if
+    //  kMaxDeferred are kept already: it goes unanswered.
+    bool defer(const std::string& to, uint32_t request_id);
+    //  The requests deferred for `to`, taken: refuse them after a RECEIPT.
+    std::vector<uint32_t> take_deferred(const std::string& to);
 
     //  After a frame of `bytes` went to `to` on socket (a ROUTER): counts it, and sends a
     //  MARK when kMarkBytes have gone since the last one.
@@ -125,6 +133,7 @@ private:
         uint64_t marked = 0;   //  the position of the last MARK sent
         int64_t active_ms = 0; //  last sent to, or a RECEIPT came
         uint32_t refusals = 0; //  429s for unread bytes since the last RECEIPT
+        std::vector<uint32_t> deferred;                   //  requests to refuse once it reads
         std::vector<std::pair<uint64_t, uint64_t>> marks; //  (token, position), oldest first
     };
     //  Sends a MARK at c's position; false if the ROUTER does not have `to` any more.

@@ -20,8 +20,12 @@ constexpr uint32_t kUnreadRetryMs = 100;
 //  The answers that go whatever the connection has not read.
 constexpr size_t kSmallAnswer = 4096;
 //  The requests of a connection over its unread bytes that go unanswered: it was refused
-//  kMaxRefusals times since it last read (counted as a refusal).
+//  kMaxRefusals times since it last read, and kMaxDeferred more wait (counted as a
+//  refusal), or it sent them malformed.
 const char* const kUnanswered = "unanswered: requests of connections told to read first";
+//  The refusal of a deferred request, once the connection read.
+const char* const kDeferred = "this connection had not read what it was sent when it asked "
+                              "(--max-unread-bytes or -total); ask again";
 } // namespace
 
 Responder::Received Responder::next(std::string* from, Key* peer, proto::Message* request) {
@@ -39,7 +43,10 @@ Responder::Received Responder::next(std::string* from, Key* peer, proto::Message
         return kAnswered;
     }
     if (request->id == proto::kReceipt) { //  no answer: the connection's own count
-        receipts_.received(*from, request->token, mono_ms());
+        //  It read: what it asked meanwhile, past the refusals it was sent, is refused now.
+        if (receipts_.received(*from, request->token, mono_ms()))
+            for (uint32_t id : receipts_.take_deferred(*from))
+                error(*from, id, proto::kRateLimited, kDeferred, kUnreadRetryMs);
         return kAnswered;
     }
     *peer = Key();
@@ -65,7 +72,8 @@ bool Responder::answerable(const std::string& from) {
 void Responder::unread_refusal(const std::string& to, uint32_t request_id, const Key& peer,
                                size_t answer) {
     if (!receipts_.may_refuse(to)) {
-        refusals_.note(kUnanswered, peer.is_nil() ? "" : "from " + peer.str(), mono_ms());
+        if (!receipts_.defer(to, request_id))
+            refusals_.note(kUnanswered, peer.is_nil() ? "" : "from " + peer.str(), mono_ms());
         return;
     }
     uint64_t unread = receipts_.unread(to);

@@ -86,7 +86,8 @@ private:
     //  Answers 429: `to` has not read what it was sent (--max-unread-bytes), or all of the
     //  connections have not (--max-unread-total); answer: the size of the answer that cannot
     //  go, or 0 for a request refused before it is read. At most Receipts::may_refuse()
-    //  allows: else the request goes unanswered, and counts as kUnanswered.
+    //  allows: else the request is refused once the connection reads (Receipts::defer), or,
+    //  past kMaxDeferred, goes unanswered and counts as kUnanswered.
     void unread_refusal(const std::string& to, uint32_t request_id, const Key& peer,
                         size_t answer = 0);
     //  True if a malformed request of `from` may be answered (as unread_refusal decides for a

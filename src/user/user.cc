@@ -1352,6 +1352,13 @@ public:
     }
     void reply(Pending&, proto::Message& message) override {
         in_flight_ = false;
+        //  Slowed down (its rate, or what this connection or all have not read): asked again
+        //  when told, within the call's time.
+        if (message.id == proto::kError && message.status == proto::kRateLimited) {
+            held(message);
+            hold_until_ = mono_ms() + wait_ms(message);
+            return;
+        }
         if (message.id == proto::kError)
             return finish(error_of(message.status, proto::kStats), message.reason);
         if (message.id != proto::kStatsReport)
@@ -1392,6 +1399,7 @@ public:
             std::string reason = link && !link->up() ? link->unreachable_reason() : "";
             if (!reason.empty())
                 return finish(Error::kUnreachable, "cannot reach " + call_->text + ": " + reason);
+            if (!last_why_.empty()) return finish(last_error_, last_why_);
             return finish(Error::kTimeout, "no answer to STATS from " + call_->text + " in time");
         }
         advance();
@@ -1403,7 +1411,7 @@ private:
         return server_.empty() ? user_.registry() : conn ? conn->link.get() : nullptr;
     }
     void advance() {
-        if (done_ || in_flight_) return;
+        if (done_ || in_flight_ || mono_ms() < hold_until_) return;
         Link* link = this->link();
         if (!link || !link->up()) {
             //  The registry refusing connections is said as soon as other calls say it.
@@ -1418,6 +1426,7 @@ private:
     std::string server_;
     std::string after_;
     bool in_flight_ = false;
+    int64_t hold_until_ = 0; //  after a 429
     int pages_ = 0;
     std::string paged_; //  the scope prefix of what the pages hold
 };
