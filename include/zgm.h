@@ -108,8 +108,9 @@ typedef enum {
                                     //  read; a group server pushes it nothing from half of
                                     //  them, and past them the server answers it 429 (zgm's
                                     //  users wait and ask again)
-    ZGM_LIMIT_UNREAD_TOTAL = 11     //  the same bytes of all connections together; past them
-                                    //  each connection may leave only 256 KiB unread
+    ZGM_LIMIT_UNREAD_TOTAL = 11     //  the same bytes of all connections together, pushes
+                                    //  apart; past them each connection may leave only
+                                    //  256 KiB unread
 } zgm_limit_t;
 
 //  The error code of the last failed call in this thread.
@@ -412,9 +413,9 @@ typedef struct {
 #define ZGM_ROLE_ADDED 2 //  added by the owner, not joined (yet); no name
 
 //  The members of a group, in the order they joined, then the keys added that have not
-//  joined: an array of *count entries freed with free (). For a member, or the group's owner
-//  (joined or not); NULL on failure (ZGM_ENOTMEMBER for anyone else). A group server sends
-//  at most 10,000 entries: with that many, zgm_strerror () says the group may have more.
+//  joined, by key: an array of *count entries freed with free (). For a member, or the
+//  group's owner (joined or not); NULL on failure (ZGM_ENOTMEMBER for anyone else). It comes
+//  in pages: a key that joins, leaves, is added or removed meanwhile may or may not be in it.
 ZGM_EXPORT zgm_member_t* zgm_user_members(zgm_user_t* self, const char* group, size_t* count);
 
 //  The owner's calls; ZGM_EDENIED for anyone else. key: a public key's text or a

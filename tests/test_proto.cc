@@ -212,8 +212,8 @@ const Spec kSpecs[] = {
     {34, "SENT", {SENT}},
     {35, "FETCH", {GROUP, SINCE_US, UNTIL_US, AFTER_SEQ, BEFORE_SEQ, LIMIT, NEWEST}},
     {36, "MESSAGES", {GROUP, FIRST_SEQ, LAST_SEQ, MORE, MISSED, MESSAGES, SENDERS}},
-    {37, "MEMBERS", {GROUP}},
-    {38, "MEMBER_LIST", {KEY, POLICY, MEMBERS}},
+    {37, "MEMBERS", {GROUP, AFTER}},
+    {38, "MEMBER_LIST", {KEY, POLICY, MORE, AFTER, MEMBERS}},
     {39, "FOLLOW", {FOLLOWS}},
     {40, "FOLLOWING", {FOLLOWS}},
     {41, "DELIVER", {GROUP, MESSAGES, SENDERS}},
@@ -233,7 +233,7 @@ const Spec kSpecs[] = {
 
 //  Limits of "Limits", and the header of "Framing".
 constexpr uint16_t kDocSignature = 0xAAA1;
-constexpr uint8_t kDocVersion = 5;
+constexpr uint8_t kDocVersion = 6;
 constexpr size_t kDocMaxString = 255;
 constexpr size_t kDocMaxBody = 65536;
 constexpr uint32_t kDocMaxList = 10000;
@@ -1127,6 +1127,8 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
     members.request_id = 9;
     members.key = key_of(0x11);
     members.policy = 1;
+    members.more = 1;
+    members.after = "a7";
     MemberRecord member;
     member.id = key_of(0x22);
     member.name = "bo";
@@ -1135,7 +1137,10 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
     std::vector<uint8_t> member_list = {0xAA, 0xA1, 38, kDocVersion, 0, 0, 0, 9};
     member_list.insert(member_list.end(), 32, 0x11); //  key (the owner)
     member_list.push_back(1);                        //  policy
-    for (uint8_t byte : {0, 0, 0, 1})                //  one MemberRecord:
+    member_list.push_back(1);                        //  more
+    for (uint8_t byte : {2, (int)'a', (int)'7'})     //  after
+        member_list.push_back(byte);
+    for (uint8_t byte : {0, 0, 0, 1}) //  one MemberRecord:
         member_list.push_back(byte);
     member_list.insert(member_list.end(), 32, 0x22); //    id
     for (uint8_t byte : {2, (int)'b', (int)'o'})     //    name
@@ -1467,10 +1472,10 @@ void test_encode_refuses_fields_over_their_limits(void** state) {
             assert_true(encoded_size(msg) > 0);
         }
     }
-    //  24 string fields, the report (a body field); 2 in GroupRecord, 2 in MessageRecord
+    //  26 string fields, the report (a body field); 2 in GroupRecord, 2 in MessageRecord
     //  (MESSAGES and DELIVER), one in SendRecord, MemberRecord and FollowRecord (4 messages);
     //  10 lists.
-    assert_int_equal(refused, 24 + 1 + 2 + 2 * 2 + 1 + 1 + 4 + 10);
+    assert_int_equal(refused, 26 + 1 + 2 + 2 * 2 + 1 + 1 + 4 + 10);
     //  The limits themselves are fine (the round trips prove it); one past is not.
     Message msg = make_message(kError, 1, Edge::kHigh);
     assert_true(encoded_size(msg) > 0);
@@ -1563,9 +1568,9 @@ void test_encode_refuses_what_decode_would_reject(void** state) {
             }
         }
     }
-    //  33 strings (as in the decoder's test below); 13 flag fields (accept_new twice, policy
-    //  6 times, complete, more three times, newest), GroupRecord policy, MemberRecord role.
-    assert_int_equal(refused, 33 + 2 + 6 + 1 + 3 + 1 + 1 + 1);
+    //  35 strings (as in the decoder's test below); 14 flag fields (accept_new twice, policy
+    //  6 times, complete, more four times, newest), GroupRecord policy, MemberRecord role.
+    assert_int_equal(refused, 35 + 2 + 6 + 1 + 4 + 1 + 1 + 1);
 }
 
 void test_encode_refuses_unknown_ids(void** state) {
@@ -1639,7 +1644,7 @@ void test_bad_signature_is_rejected(void** state) {
 void test_other_version_is_rejected_with_its_request_id(void** state) {
     (void)state;
     std::string frame = encode_ok(make_message(kSend, 0xfeedbeef, Edge::kMiddle));
-    for (int version : {0, 1, 2, 3, 4, 6, 255}) {
+    for (int version : {0, 1, 2, 3, 4, 5, 7, 255}) {
         frame[3] = (char)version;
         Message msg;
         assert_int_equal(decode_string(frame, &msg), DecodeError::kBadVersion);
@@ -1837,8 +1842,8 @@ void test_flag_and_role_out_of_range_are_bad_values(void** state) {
             slots++;
         }
     }
-    //  13 flag fields, 2 GroupRecord policies, 2 MemberRecord roles.
-    assert_int_equal(slots, 13 + 2 + 2);
+    //  14 flag fields, 2 GroupRecord policies, 2 MemberRecord roles.
+    assert_int_equal(slots, 14 + 2 + 2);
 }
 
 void test_nul_inside_a_string_is_a_bad_value(void** state) {
@@ -1866,9 +1871,9 @@ void test_nul_inside_a_string_is_a_bad_value(void** state) {
             }
         }
     }
-    //  24 string fields; GroupRecord name and endpoint; MessageRecord sender_name in
+    //  26 string fields; GroupRecord name and endpoint; MessageRecord sender_name in
     //  MESSAGES and DELIVER; MemberRecord name; FollowRecord group in 4 messages.
-    assert_int_equal(strings, 24 + 2 + 2 + 1 + 4);
+    assert_int_equal(strings, 26 + 2 + 2 + 1 + 4);
 }
 
 void test_every_decode_error_has_its_own_short_text(void** state) {

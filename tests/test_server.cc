@@ -1034,6 +1034,62 @@ void test_stats_say_the_bytes_connections_have_not_read(void** state) {
     assert_true(after <= unread - (long long)page);
 }
 
+//  MEMBERS in pages (protocol version 6): 2,500 records at most, the next page asked after
+//  where the last ended (the server's own text), more until the end; a key removed between
+//  two pages is not listed by the next; an 'after' the server did not give is refused 400.
+void test_members_come_in_pages(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string endpoint;
+    zgm_server_t* server = standalone(fixture, NULL, {{ZGM_LIMIT_RATE, 0}}, &endpoint);
+    std::string key = zgm_server_key(server);
+    zgm::KeyPair owner_keys = zgm::KeyPair::generate();
+    assert_ok(zgm_server_add(server, "paged", owner_keys.public_txt.c_str(), ZGM_POLICY_MEMBERS));
+    RawClient owner(endpoint, key, owner_keys);
+    proto::Message join = test::join_message("paged", "owner");
+    assert_int_equal(test::request(owner, join).id, proto::kJoined);
+    std::vector<Key> added;
+    for (int i = 0; i < 3000; i++) {
+        proto::Message add;
+        add.id = proto::kAdd;
+        add.group = "paged";
+        add.key = zgm::KeyPair::generate().public_key();
+        added.push_back(add.key);
+        assert_int_equal(test::request(owner, add).id, proto::kOk);
+    }
+    std::sort(added.begin(), added.end());
+    proto::Message members;
+    members.id = proto::kMembers;
+    members.group = "paged";
+    proto::Message first = test::request(owner, members);
+    assert_int_equal(first.id, proto::kMemberList);
+    assert_int_equal(first.members.size(), proto::kMembersPage);
+    assert_true(first.more);
+    assert_false(first.after.empty());
+    assert_int_equal(first.members[0].role, proto::kRoleOwner);
+    for (size_t i = 1; i < first.members.size(); i++) //  the added keys, by key
+        assert_true(first.members[i].id == added[i - 1]);
+    //  Removed between the pages: the last of the first page, and the first of the second.
+    for (const Key& gone : {added[proto::kMembersPage - 2], added[proto::kMembersPage - 1]}) {
+        proto::Message remove;
+        remove.id = proto::kRemove;
+        remove.group = "paged";
+        remove.key = gone;
+        assert_int_equal(test::request(owner, remove).id, proto::kOk);
+    }
+    members.after = first.after;
+    proto::Message second = test::request(owner, members);
+    assert_int_equal(second.id, proto::kMemberList);
+    assert_false(second.more);
+    assert_true(second.after.empty());
+    assert_int_equal(second.members.size(), 3001 - proto::kMembersPage - 1);
+    assert_true(second.members[0].id == added[proto::kMembersPage]);
+    assert_true(second.members.back().id == added.back());
+    members.after = "m12:not-a-key";
+    proto::Message refused = test::request(owner, members);
+    assert_int_equal(refused.id, proto::kError);
+    assert_int_equal(refused.status, proto::kBadRequest);
+}
+
 void test_max_connections_refused_beyond_the_limit(void** state) {
     Fixture* fixture = (Fixture*)*state;
     std::string endpoint;
@@ -2968,6 +3024,7 @@ int main(int argc, char** argv) {
         TEST(test_a_refused_keep_alive_goes_again_when_told),
         TEST(test_member_catches_up_after_dropped_pushes),
         TEST(test_stats_say_the_bytes_connections_have_not_read),
+        TEST(test_members_come_in_pages),
         TEST(test_a_group_written_with_no_follower_pushes_to_one_that_comes_later),
         TEST(test_a_send_the_routed_server_says_is_not_there_is_not_found),
         TEST(test_a_second_group_server_with_the_same_key_is_refused),

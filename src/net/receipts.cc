@@ -31,11 +31,14 @@ uint64_t Receipts::room(const std::string& to) const {
     return std::max<uint64_t>(1, std::min(limit_ - unread, std::max(own, shared)));
 }
 
-void Receipts::sent(void* socket, const std::string& to, size_t bytes, int64_t now_ms) {
+void Receipts::sent(void* socket, const std::string& to, size_t bytes, int64_t now_ms, bool push) {
     auto it = connections_.try_emplace(to).first;
     Connection& c = it->second;
     c.sent += bytes;
-    total_ += bytes;
+    if (!push) {
+        c.answered += bytes;
+        total_ += bytes;
+    }
     c.active_ms = now_ms;
     if (c.sent - c.marked >= kMarkBytes && !mark(socket, to, c)) erase(it);
 }
@@ -78,7 +81,7 @@ void Receipts::forget(const std::string& to) {
 
 std::unordered_map<std::string, Receipts::Connection>::iterator
 Receipts::erase(std::unordered_map<std::string, Connection>::iterator it) {
-    total_ -= it->second.sent - it->second.read;
+    total_ -= it->second.answered - it->second.answered_read;
     return connections_.erase(it);
 }
 
@@ -90,7 +93,7 @@ bool Receipts::mark(void* socket, const std::string& to, Connection& c) {
     if (proto::send(socket, to, message, ZMQ_DONTWAIT) != 0)
         return errno != EHOSTUNREACH; //  full: the next frame sent marks again
     c.marked = c.sent;
-    c.marks.emplace_back(message.token, c.sent);
+    c.marks.push_back({message.token, c.sent, c.answered});
     if (c.marks.size() > kMaxMarks) c.marks.erase(c.marks.begin());
     return true;
 }
@@ -100,9 +103,10 @@ bool Receipts::received(const std::string& from, uint64_t token, int64_t now_ms)
     if (found != connections_.end()) {
         Connection& c = found->second;
         for (size_t i = 0; i < c.marks.size(); i++) {
-            if (c.marks[i].first != token) continue;
-            total_ -= c.marks[i].second - c.read;
-            c.read = c.marks[i].second;
+            if (c.marks[i].token != token) continue;
+            total_ -= c.marks[i].answered - c.answered_read;
+            c.read = c.marks[i].position;
+            c.answered_read = c.marks[i].answered;
             c.refusals = 0;
             c.marks.erase(c.marks.begin(), c.marks.begin() + (long)i + 1);
             c.active_ms = now_ms;

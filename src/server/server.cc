@@ -755,29 +755,99 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
     responder_.send(from, &frame);
 }
 
+//  Where a MEMBER_LIST page ends, for the next MEMBERS: after the member who joined at
+//  joined_us with key ("m<joined_us>:<key>"), or after the added key ("a<key>"). Members come
+//  by (joined_us, key), the keys added that have not joined after them, by key.
+struct MembersCursor {
+    bool added = false;
+    uint64_t joined_us = 0;
+    Key key;
+    std::string text() const {
+        return added ? "a" + key.str() : "m" + std::to_string(joined_us) + ":" + key.str();
+    }
+    bool parse(const std::string& text) {
+        if (text.size() > 1 && text[0] == 'a') {
+            added = true;
+            return Key::parse(text.substr(1), &key);
+        }
+        size_t colon = text.find(':');
+        if (text.size() < 2 || text[0] != 'm' || colon == std::string::npos) return false;
+        std::string digits = text.substr(1, colon - 1);
+        if (digits.empty() || digits.size() > 20 ||
+            digits.find_first_not_of("0123456789") != std::string::npos)
+            return false;
+        joined_us = strtoull(digits.c_str(), nullptr, 10);
+        return Key::parse(text.substr(colon + 1), &key);
+    }
+};
+
 void GroupServer::on_members(const std::string& from, const Key& peer,
                              const proto::Message& request) {
     //  Its members, and its owner, who may not have joined: the keys it added are its to see.
     Group* group = member_group(from, peer, request, true);
     if (!group) return;
+    MembersCursor after;
+    bool from_start = request.after.empty();
+    if (!from_start && !after.parse(request.after))
+        return responder_.error(from, request.request_id, proto::kBadRequest,
+                                "MEMBERS: 'after' is not a place this server gave");
     std::vector<Member> members;
     Status status = store_->members(group->name, &members);
     if (!status.is_ok())
         return responder_.error(from, request.request_id, proto::kStorage, status.message());
+    std::sort(members.begin(), members.end(), [](const Member& a, const Member& b) {
+        return a.joined_us != b.joined_us ? a.joined_us < b.joined_us : a.id < b.id;
+    });
     proto::Message list;
     list.id = proto::kMemberList;
     list.key = group->owner;
     list.policy = (uint8_t)group->policy;
-    for (const Member& member : members) {
-        if (list.members.size() == proto::kMaxList) break;
-        list.members.push_back(
-            {member.id, member.name,
-             member.id == group->owner ? proto::kRoleOwner : proto::kRoleMember});
+    //  A page within what the connection may be sent now (and kMembersPage records): cut
+    //  short, not refused, so that a member goes on while others do not read.
+    uint64_t room = responder_.receipts().room(from);
+    uint64_t bytes = proto::encoded_size(list) + 64; //  and the place where it ends
+    MembersCursor last;
+    auto add = [&](const Key& id, const std::string& name, uint8_t role) {
+        uint64_t size = kKeySize + 1 + name.size() + 1;
+        if (!list.members.empty() &&
+            (list.members.size() >= proto::kMembersPage || bytes + size > room))
+            return false;
+        bytes += size;
+        list.members.push_back({id, name, role});
+        return true;
+    };
+    bool full = false;
+    if (from_start || !after.added)
+        for (const Member& member : members) {
+            if (!from_start && (member.joined_us < after.joined_us ||
+                                (member.joined_us == after.joined_us && !(after.key < member.id))))
+                continue;
+            if (!add(member.id, member.name,
+                     member.id == group->owner ? proto::kRoleOwner : proto::kRoleMember)) {
+                full = true;
+                break;
+            }
+            last.added = false;
+            last.joined_us = member.joined_us;
+            last.key = member.id;
+        }
+    if (!full) {
+        std::vector<Key> added;
+        for (const Key& key : group->allowed)
+            if (!group->members.count(key) && (from_start || !after.added || after.key < key))
+                added.push_back(key);
+        std::sort(added.begin(), added.end());
+        for (const Key& key : added) {
+            if (!add(key, "", proto::kRoleAllowed)) {
+                full = true;
+                break;
+            }
+            last.added = true;
+            last.key = key;
+        }
     }
-    for (const Key& key : group->allowed) {
-        if (list.members.size() == proto::kMaxList) break;
-        if (!group->members.count(key)) list.members.push_back({key, "", proto::kRoleAllowed});
-    }
+    list.more = full ? 1 : 0;
+    if (full) list.after = last.text();
     responder_.reply(from, list, request.request_id, peer);
 }
 
@@ -1205,7 +1275,7 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
         zmq_msg_t copy;
         zmq_msg_init(&copy);
         zmq_msg_copy(&copy, frame);
-        if (!responder_.send(to, &copy)) {
+        if (!responder_.send(to, &copy, true)) {
             if (errno == EHOSTUNREACH) { //  gone: it follows again when it comes back
                 auto gone = it++;
                 remove_follower(group, gone);

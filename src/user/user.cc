@@ -885,6 +885,7 @@ private:
     void build(proto::Message* message) override {
         message->id = request();
         message->group = call_->group;
+        message->after = after_;
         message->key = call_->key;
         message->policy = call_->policy;
         message->max_count = call_->max_count;
@@ -907,20 +908,23 @@ private:
         if (call_->kind == Call::kMembers) {
             if (message.id != proto::kMemberList)
                 return finish(Error::kProto, "unexpected reply to MEMBERS");
-            call_->members = std::move(message.members);
+            call_->members.insert(call_->members.end(),
+                                  std::make_move_iterator(message.members.begin()),
+                                  std::make_move_iterator(message.members.end()));
             call_->key = message.key;
             call_->policy = message.policy;
-            //  A group server sends no more than a list holds, and says nothing of the rest.
-            if (call_->members.size() >= proto::kMaxList)
-                return finish(Error::kOk,
-                              "the group server sends at most " + std::to_string(proto::kMaxList) +
-                                  " members and added keys, and sent that many: the group "
-                                  "may have more");
-            return finish(Error::kOk);
+            if (!message.more) return finish(Error::kOk);
+            //  A page that says more follow but names no place after itself would be asked
+            //  again for ever.
+            if (message.after.empty() || message.after == after_)
+                return finish(Error::kProto, "a MEMBER_LIST page said more but held no place");
+            after_ = message.after;
+            return again();
         }
         if (message.id != proto::kOk) return finish(Error::kProto, "unexpected reply");
         finish(Error::kOk);
     }
+    std::string after_; //  MEMBERS: where the next page starts (empty: the first)
 };
 
 //  FETCH, page after page, until the limit or the end. Oldest first, the first page asks
