@@ -16,13 +16,14 @@
     the page to be read.)
 
     All connections together have --max-unread-total of what they were sent but pushes (a
-    DELIVER is one frame every follower's connection shares). An answer goes within what is left of
-    it, or within the kMarkBytes each connection has of its own (room(): a page is cut to
-    it, a larger list waits); past it (pressed()) the limit of each connection is kMarkBytes,
-    so that those that do not read hold at most the total and kMarkBytes each (and what went
-    past it), and those that read go on, kMarkBytes per MARK they return. A connection over
-    its limit is refused kMaxRefusals times at most until it reads (may_refuse()); then its
-    requests go unanswered, so that its refusals do not pile up.
+    DELIVER is one frame every follower's connection shares). An answer goes within what is
+    left of it, or within the kMarkBytes each connection has of its own (room(): a page is
+    cut to it, another answer over a few KiB is refused); past it (pressed()) the limit of
+    each connection is kMarkBytes, so that those that do not read hold at most the total and
+    kMarkBytes each (and what went past it), and those that read go on, kMarkBytes per MARK
+    they return. A connection over its limit is refused kMaxRefusals times at most until it
+    reads (may_refuse()); what it asks then is refused once it reads (defer()), so that its
+    refusals do not pile up.
 
     Acknowledgements of content (FOLLOW's seqs) say what a client claims to have; a token
     shows what it has read, which is what the server's memory depends on.

@@ -61,14 +61,14 @@ Responder::Received Responder::next(std::string* from, Key* peer, proto::Message
     return kRequest;
 }
 
-//  The figures after ": ", which the refusal counts leave out (one reason, not one for each
-//  count).
 bool Responder::answerable(const std::string& from) {
     if (!receipts_.over(from) || receipts_.may_refuse(from)) return true;
     refusals_.note(kUnanswered, "", mono_ms());
     return false;
 }
 
+//  The figures after ": ", which the refusal counts leave out (one reason, not one for each
+//  count).
 void Responder::unread_refusal(const std::string& to, uint32_t request_id, const Key& peer,
                                size_t answer) {
     if (!receipts_.may_refuse(to)) {

@@ -772,12 +772,8 @@ struct MembersCursor {
         }
         size_t colon = text.find(':');
         if (text.size() < 2 || text[0] != 'm' || colon == std::string::npos) return false;
-        std::string digits = text.substr(1, colon - 1);
-        if (digits.empty() || digits.size() > 20 ||
-            digits.find_first_not_of("0123456789") != std::string::npos)
-            return false;
-        joined_us = strtoull(digits.c_str(), nullptr, 10);
-        return Key::parse(text.substr(colon + 1), &key);
+        return parse_number(text.substr(1, colon - 1), UINT64_MAX, &joined_us) &&
+               Key::parse(text.substr(colon + 1), &key);
     }
 };
 
