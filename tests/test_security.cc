@@ -2042,6 +2042,24 @@ void unfollow(RawClient& client, const std::string& group) {
     assert_int_equal(client.call(request).id, proto::kOk);
 }
 
+//  The history history_writer writes: 8 SENDs of 5 bodies of 60 KiB (within the default
+//  --max-frame), 2.4 MB, so that every FETCH of all of it is a page of 2 MiB or more.
+const size_t kHistoryBody = 60 * 1024;
+const int kHistoryMessages = 8 * 5;
+
+//  A writer that joined group and is pushed nothing (it writes on while the server holds
+//  back those that do not read), once it wrote the history above to it.
+std::unique_ptr<RawClient> history_writer(const std::string& group) {
+    std::unique_ptr<RawClient> writer = joined_writer(group);
+    unfollow(*writer, group);
+    std::vector<std::string> bodies(5, std::string(kHistoryBody, 'h'));
+    for (int i = 0; i < kHistoryMessages / 5; i++) {
+        proto::Message send = send_message(group, bodies);
+        assert_int_equal(writer->call(send).id, proto::kSent);
+    }
+    return writer;
+}
+
 //  Rounds of connections that join with fresh keys and vanish: the first fills the group to
 //  --max-members, every later one is refused 430, and the server's RSS stops growing after
 //  the first round. 10 rounds of 500 (of 100 under an emulator); ZGM_SECURITY_FULL=1 runs the
@@ -2463,16 +2481,8 @@ void test_connections_that_never_read_share_the_unread_total(void** state) {
     s_roles.start(
         {"--group", "archive", "--server-limit", "unread-total=" + std::to_string(total_limit)},
         true);
-    //  About 2.4 MB of history, so that every FETCH of all of it is a page of 2 MiB or more.
-    std::unique_ptr<RawClient> writer = joined_writer("archive");
-    unfollow(*writer, "archive"); //  it writes on while the total is reached
-    std::string body(60 * 1024, 'a');
-    std::vector<std::string> bodies(5, body); //  a SEND within the default --max-frame
-    const int messages = 8 * 5;
-    for (int i = 0; i < 8; i++) {
-        proto::Message send = send_message("archive", bodies);
-        assert_int_equal(writer->call(send).id, proto::kSent);
-    }
+    std::unique_ptr<RawClient> writer = history_writer("archive");
+    const int messages = kHistoryMessages;
     long peak_before = s_roles.peak_kb();
     std::vector<std::unique_ptr<Dealer>> hoarding;
     for (int h = 0; h < hoarders; h++) {
@@ -2502,10 +2512,11 @@ void test_connections_that_never_read_share_the_unread_total(void** state) {
     for (size_t i = 0; i < zgm_msglist_size(history); i++) {
         const zgm_msg_t* message = zgm_msglist_get(history, i);
         assert_int_equal(zgm_msg_seq(message), i + 1);
-        assert_int_equal(zgm_msg_size(message), body.size());
+        assert_int_equal(zgm_msg_size(message), kHistoryBody);
     }
     zgm_msglist_destroy(&history);
     //  And gets what is written meanwhile, pushed 128 KiB at a time, or caught up.
+    std::vector<std::string> bodies(5, std::string(kHistoryBody, 'n'));
     for (int i = 0; i < 2; i++) {
         proto::Message send = send_message("archive", bodies);
         assert_int_equal(writer->call(send).id, proto::kSent);
@@ -2561,7 +2572,7 @@ void test_connections_that_never_read_share_the_unread_total(void** state) {
         (unsigned long long)refused_total,
         (unsigned long long)(hoarders * fetches - pages - refused), (long long)fetch_ms, growth);
     assert_true(page_bytes <=
-                total_limit + hoarders * (zgm::Receipts::kMarkBytes + 2 * body.size()));
+                total_limit + hoarders * (zgm::Receipts::kMarkBytes + 2 * kHistoryBody));
     assert_true(refused_total > 0);
     //  The first was sent pages up to the total; the others, once it was reached, 256 KiB.
     assert_true(largest[0] > zgm::Receipts::kMarkBytes);
@@ -2626,13 +2637,7 @@ void test_pushes_that_followers_do_not_read_do_not_count_in_the_total(void** sta
         followers.emplace_back(new Dealer(s_roles.server, s_roles.server_key, 100000, 4096));
         followers.back()->join("busy", "follower" + std::to_string(f));
     }
-    std::unique_ptr<RawClient> writer = joined_writer("busy");
-    unfollow(*writer, "busy");
-    std::vector<std::string> bodies(5, std::string(60 * 1024, 'p'));
-    for (int i = 0; i < 8; i++) {
-        proto::Message send = send_message("busy", bodies);
-        assert_int_equal(writer->call(send).id, proto::kSent);
-    }
+    std::unique_ptr<RawClient> writer = history_writer("busy");
     Dealer reader(s_roles.server, s_roles.server_key, 1000, 4096);
     reader.join("busy", "reader");
     proto::Message fetch = group_request(proto::kFetch, "busy");
@@ -2688,13 +2693,7 @@ void test_a_members_list_comes_in_pages_while_the_unread_total_is_reached(void**
             assert_int_equal(owner.recv().id, proto::kOk);
         sent += batch;
     }
-    std::unique_ptr<RawClient> writer = joined_writer("roster");
-    unfollow(*writer, "roster");
-    std::vector<std::string> bodies(5, std::string(60 * 1024, 'r'));
-    for (int i = 0; i < 8; i++) {
-        proto::Message send = send_message("roster", bodies);
-        assert_int_equal(writer->call(send).id, proto::kSent);
-    }
+    std::unique_ptr<RawClient> writer = history_writer("roster");
     //  A connection that asks for pages and reads none takes the server to its total.
     Dealer hoarder(s_roles.server, s_roles.server_key, 1000, 4096);
     hoarder.join("roster", "hoarder");
