@@ -1931,6 +1931,16 @@ struct Dealer {
         return 0;
     }
     bool handshake(int timeout_ms = 5000) { return handshake_outcome(timeout_ms) == 1; }
+    //  The first monitor event within timeout_ms other than a disconnection (0 if none): how
+    //  the handshake ended, exactly.
+    int handshake_event(int timeout_ms) {
+        int64_t deadline = zgm::mono_ms() + timeout_ms;
+        while (zgm::mono_ms() < deadline) {
+            int id = event((int)(deadline - zgm::mono_ms()));
+            if (id != 0 && id != ZMQ_EVENT_DISCONNECTED) return id;
+        }
+        return 0;
+    }
     void send(proto::Message& message) {
         message.request_id = ++request_id;
         assert_int_equal(proto::send(zsock_resolve(socket), "", message, ZMQ_DONTWAIT), 0);
@@ -1992,12 +2002,7 @@ void test_a_handshake_on_a_closed_servers_socket_is_not_admitted(void** state) {
     assert_true(port > 0);
     {
         Dealer client(test::local_endpoint(port), keys.public_txt);
-        int outcome = 0;
-        int64_t deadline = zgm::mono_ms() + 10000 * test::slowdown();
-        while (!outcome && zgm::mono_ms() < deadline) {
-            int id = client.event((int)(deadline - zgm::mono_ms()));
-            if (id != ZMQ_EVENT_DISCONNECTED) outcome = id;
-        }
+        int outcome = client.handshake_event(10000 * test::slowdown());
         if (outcome != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
             fail_msg("the handshake's outcome: event %d, not HANDSHAKE_FAILED_NO_DETAIL (%d)%s",
                      outcome, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL,
@@ -2022,12 +2027,7 @@ void test_once_a_server_ran_other_curve_sockets_of_the_process_are_refused(void*
     assert_true(port > 0);
     {
         Dealer client(test::local_endpoint(port), keys.public_txt);
-        int outcome = 0;
-        int64_t deadline = zgm::mono_ms() + 10000 * test::slowdown();
-        while (!outcome && zgm::mono_ms() < deadline) {
-            int id = client.event((int)(deadline - zgm::mono_ms()));
-            if (id != ZMQ_EVENT_DISCONNECTED) outcome = id;
-        }
+        int outcome = client.handshake_event(10000 * test::slowdown());
         if (outcome != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             fail_msg("the handshake's outcome: event %d, not HANDSHAKE_FAILED_AUTH (%d)", outcome,
                      ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);

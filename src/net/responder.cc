@@ -99,8 +99,8 @@ bool Responder::reply(const std::string& to, proto::Message& message, uint32_t r
     //  most 180 KB, kMaxList outcomes, one past the bound per connection, as the SEND was
     //  admitted within it). Of the other answers to what changes anything, only FOLLOWING
     //  can be that large, and a FOLLOW is asked again as it stands.
-    size_t size = proto::encoded_size(message);
-    if (message.id != proto::kSent && size > kSmallAnswer && size > receipts_.room(to)) {
+    size_t size = message.id == proto::kSent ? 0 : proto::encoded_size(message);
+    if (size > kSmallAnswer && size > receipts_.room(to)) {
         if (socket_) receipts_.mark_now(zsock_resolve(socket_), to, mono_ms());
         unread_refusal(to, request_id, peer, size);
         return false;
