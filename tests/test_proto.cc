@@ -217,13 +217,13 @@ const Spec kSpecs[] = {
     {39, "FOLLOW", {FOLLOWS}},
     {40, "FOLLOWING", {FOLLOWS}},
     {41, "DELIVER", {GROUP, MESSAGES, SENDERS}},
-    {42, "MEMBERSHIPS", {}},
+    {42, "MEMBERSHIPS", {AFTER}},
     {43, "ADD", {GROUP, KEY}},
     {44, "REMOVE", {GROUP, KEY}},
     {45, "GIVE", {GROUP, KEY}},
     {46, "POLICY", {GROUP, POLICY}},
     {47, "RETAIN", {GROUP, MAX_COUNT, MAX_BYTES, MAX_AGE_MS}},
-    {48, "MEMBERSHIP_LIST", {FOLLOWS}},
+    {48, "MEMBERSHIP_LIST", {MORE, AFTER, FOLLOWS}},
     {49, "STATS", {AFTER, LIMIT}},
     {50, "STATS_REPORT", {MORE, REPORT}},
     {51, "UNFOLLOW", {FOLLOWS}},
@@ -233,7 +233,7 @@ const Spec kSpecs[] = {
 
 //  Limits of "Limits", and the header of "Framing".
 constexpr uint16_t kDocSignature = 0xAAA1;
-constexpr uint8_t kDocVersion = 6;
+constexpr uint8_t kDocVersion = 7;
 constexpr size_t kDocMaxString = 255;
 constexpr size_t kDocMaxBody = 65536;
 constexpr uint32_t kDocMaxList = 10000;
@@ -1472,10 +1472,10 @@ void test_encode_refuses_fields_over_their_limits(void** state) {
             assert_true(encoded_size(msg) > 0);
         }
     }
-    //  26 string fields, the report (a body field); 2 in GroupRecord, 2 in MessageRecord
+    //  28 string fields, the report (a body field); 2 in GroupRecord, 2 in MessageRecord
     //  (MESSAGES and DELIVER), one in SendRecord, MemberRecord and FollowRecord (4 messages);
     //  10 lists.
-    assert_int_equal(refused, 26 + 1 + 2 + 2 * 2 + 1 + 1 + 4 + 10);
+    assert_int_equal(refused, 28 + 1 + 2 + 2 * 2 + 1 + 1 + 4 + 10);
     //  The limits themselves are fine (the round trips prove it); one past is not.
     Message msg = make_message(kError, 1, Edge::kHigh);
     assert_true(encoded_size(msg) > 0);
@@ -1568,9 +1568,9 @@ void test_encode_refuses_what_decode_would_reject(void** state) {
             }
         }
     }
-    //  35 strings (as in the decoder's test below); 14 flag fields (accept_new twice, policy
-    //  6 times, complete, more four times, newest), GroupRecord policy, MemberRecord role.
-    assert_int_equal(refused, 35 + 2 + 6 + 1 + 4 + 1 + 1 + 1);
+    //  37 strings (as in the decoder's test below); 15 flag fields (accept_new twice, policy
+    //  6 times, complete, more five times, newest), GroupRecord policy, MemberRecord role.
+    assert_int_equal(refused, 37 + 2 + 6 + 1 + 5 + 1 + 1 + 1);
 }
 
 void test_encode_refuses_unknown_ids(void** state) {
@@ -1644,7 +1644,7 @@ void test_bad_signature_is_rejected(void** state) {
 void test_other_version_is_rejected_with_its_request_id(void** state) {
     (void)state;
     std::string frame = encode_ok(make_message(kSend, 0xfeedbeef, Edge::kMiddle));
-    for (int version : {0, 1, 2, 3, 4, 5, 7, 255}) {
+    for (int version : {0, 1, 2, 3, 4, 5, 6, 8, 255}) {
         frame[3] = (char)version;
         Message msg;
         assert_int_equal(decode_string(frame, &msg), DecodeError::kBadVersion);
@@ -1842,8 +1842,8 @@ void test_flag_and_role_out_of_range_are_bad_values(void** state) {
             slots++;
         }
     }
-    //  14 flag fields, 2 GroupRecord policies, 2 MemberRecord roles.
-    assert_int_equal(slots, 14 + 2 + 2);
+    //  15 flag fields, 2 GroupRecord policies, 2 MemberRecord roles.
+    assert_int_equal(slots, 15 + 2 + 2);
 }
 
 void test_nul_inside_a_string_is_a_bad_value(void** state) {
@@ -1871,9 +1871,9 @@ void test_nul_inside_a_string_is_a_bad_value(void** state) {
             }
         }
     }
-    //  26 string fields; GroupRecord name and endpoint; MessageRecord sender_name in
+    //  28 string fields; GroupRecord name and endpoint; MessageRecord sender_name in
     //  MESSAGES and DELIVER; MemberRecord name; FollowRecord group in 4 messages.
-    assert_int_equal(strings, 26 + 2 + 2 + 1 + 4);
+    assert_int_equal(strings, 28 + 2 + 2 + 1 + 4);
 }
 
 void test_every_decode_error_has_its_own_short_text(void** state) {

@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <functional>
 #include <map>
 #include <set>
 #include <memory>
@@ -2668,19 +2669,73 @@ void test_pushes_that_followers_do_not_read_do_not_count_in_the_total(void** sta
     s_roles.stop();
 }
 
+//  Takes a paged list (MEMBERS or MEMBERSHIPS) from its first page to its last, as a user
+//  does: a 429 waited out and asked again, each page after the last one's `after`. Returns
+//  the pages taken, the refusals waited out in *waits.
+int take_pages(RawClient& client, proto::Message request, proto::MessageId answer,
+               const std::function<void(const proto::Message&)>& take, int* waits) {
+    int pages = 0;
+    *waits = 0;
+    int64_t deadline = zgm::mono_ms() + 20000 * test::slowdown();
+    while (zgm::mono_ms() < deadline) {
+        proto::Message page = client.call(request);
+        if (page.id == proto::kError) { //  256 KiB unread: as told, it asks again
+            assert_error(page, proto::kRateLimited);
+            (*waits)++;
+            zclock_sleep((int)page.retry_ms);
+            continue;
+        }
+        assert_int_equal(page.id, answer);
+        pages++;
+        take(page);
+        if (!page.more) return pages;
+        assert_false(page.after.empty());
+        request.after = page.after;
+    }
+    fail_msg("the list did not end in 20 s: %d pages", pages);
+    return pages;
+}
+
 //  While the server's connections hold --max-unread-total unread, a list of members (here
 //  8,000 keys the owner added: 288 KB) comes in pages cut to what the connection may be sent,
-//  every key once. Before protocol version 6, MEMBER_LIST was one frame, and one of over
-//  256 KiB was refused until the hoarders read. Another answer over 4 KiB goes only within
-//  what the connection may be sent: a second FOLLOWING of 200 KB is refused, with a MARK that,
-//  returned, lets the third go.
+//  every key once, and so does the list of the groups a key is a member of (here 4,000 of
+//  them: 300 KB). Before protocol versions 6 and 7, MEMBER_LIST and MEMBERSHIP_LIST were one
+//  frame each, and one of over 256 KiB was refused until the hoarders read. Another answer
+//  over 4 KiB goes only within what the connection may be sent: a second FOLLOWING of
+//  200 KB is refused, with a MARK that, returned, lets the third go.
 void test_a_members_list_comes_in_pages_while_the_unread_total_is_reached(void** state) {
     (void)state;
     const uint64_t total_limit = 4 * 1024 * 1024;
-    const int added = 8000;
+    const int added = 8000, joined = 4000;
     zgm::KeyPair owner_keys = zgm::KeyPair::generate();
-    s_roles.start({"--no-registry", "--group", "roster," + owner_keys.public_txt, "--server-limit",
-                   "unread-total=" + std::to_string(total_limit), "--server-limit", "rate=0"});
+    std::vector<std::string> args = {"--no-registry",
+                                     "--group",
+                                     "roster," + owner_keys.public_txt,
+                                     "--server-limit",
+                                     "unread-total=" + std::to_string(total_limit),
+                                     "--server-limit",
+                                     "rate=0",
+                                     "--server-limit",
+                                     "follows=" + std::to_string(joined)};
+    std::vector<std::string> names; //  of 64 bytes, each record of a MEMBERSHIP_LIST 75
+    for (int i = 0; i < joined; i++) {
+        std::string name = "joined-" + std::to_string(10000 + i);
+        names.push_back(name + std::string(64 - name.size(), 'x'));
+        args.push_back("--group");
+        args.push_back(names.back());
+    }
+    s_roles.start(args);
+    RawClient wanderer(s_roles.server, s_roles.server_key); //  a member of all of them
+    for (int sent = 0; sent < joined;) {
+        int batch = std::min(500, joined - sent);
+        for (int i = 0; i < batch; i++) {
+            proto::Message join = join_message(names[sent + i], "wanderer");
+            wanderer.send(join);
+        }
+        for (int i = 0; i < batch; i++)
+            assert_int_equal(wanderer.recv().id, proto::kJoined);
+        sent += batch;
+    }
     RawClient owner(s_roles.server, s_roles.server_key, owner_keys);
     proto::Message join = join_message("roster", "owner");
     assert_int_equal(owner.call(join).id, proto::kJoined);
@@ -2720,31 +2775,31 @@ void test_a_members_list_comes_in_pages_while_the_unread_total_is_reached(void**
     proto::Message memberships = group_request(proto::kMemberships);
     assert_int_equal(owner.call(memberships).id, proto::kMembershipList);
     std::set<std::string> listed;
-    std::string after;
-    int pages = 0, waits = 0;
-    int64_t deadline = zgm::mono_ms() + 20000 * test::slowdown();
-    while (zgm::mono_ms() < deadline) {
-        proto::Message members = group_request(proto::kMembers, "roster");
-        members.after = after;
-        proto::Message page = owner.call(members);
-        if (page.id == proto::kError) { //  256 KiB unread: as told, it asks again
-            assert_error(page, proto::kRateLimited);
-            waits++;
-            zclock_sleep((int)page.retry_ms);
-            continue;
-        }
-        assert_int_equal(page.id, proto::kMemberList);
-        pages++;
-        for (const proto::MemberRecord& member : page.members)
-            assert_true(listed.insert(member.id.str()).second); //  once
-        if (!page.more) break;
-        assert_false(page.after.empty());
-        after = page.after;
-    }
+    int waits = 0;
+    int pages = take_pages(
+        owner, group_request(proto::kMembers, "roster"), proto::kMemberList,
+        [&](const proto::Message& page) {
+            for (const proto::MemberRecord& member : page.members)
+                assert_true(listed.insert(member.id.str()).second); //  once
+        },
+        &waits);
     print_message("# a list of %zu members and added keys while the unread total was reached: "
                   "%d pages, %d refusals waited out\n",
                   listed.size(), pages, waits);
     assert_int_equal(listed.size(), added + 3); //  the owner, the writer, the hoarder
+    assert_true(pages >= 2);
+    std::vector<std::string> groups;
+    pages = take_pages(
+        wanderer, group_request(proto::kMemberships), proto::kMembershipList,
+        [&](const proto::Message& page) {
+            for (const proto::FollowRecord& record : page.follows)
+                groups.push_back(record.group);
+        },
+        &waits);
+    print_message("# the %zu groups a key is a member of, while the unread total was reached: "
+                  "%d pages, %d refusals waited out\n",
+                  groups.size(), pages, waits);
+    assert_true(groups == names); //  each once, by name
     assert_true(pages >= 2);
     //  A smaller answer too, once the connection's own 256 KiB are taken: a FOLLOWING of
     //  about 200 KB (3,000 groups it is not in) goes once; the second is refused, with a

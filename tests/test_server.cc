@@ -1090,6 +1090,71 @@ void test_members_come_in_pages(void** state) {
     assert_int_equal(refused.status, proto::kBadRequest);
 }
 
+//  MEMBERSHIPS comes in pages by group name, each group once: past kMaxList (10,000) too,
+//  where a group server with --max-groups raised used to cut the list with nothing to say so.
+//  A group joined between two pages is listed when its name is after the page it falls in.
+void test_memberships_come_in_pages(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    std::string endpoint;
+    const int groups = 10001;
+    zgm_server_t* server = standalone(
+        fixture, NULL, {{ZGM_LIMIT_RATE, 0}, {ZGM_LIMIT_GROUPS, 20000}, {ZGM_LIMIT_FOLLOWS, 20000}},
+        &endpoint);
+    char name[32];
+    for (int i = 0; i < groups; i++) {
+        snprintf(name, sizeof name, "g%05d", i);
+        assert_ok(zgm_server_add(server, name, NULL, ZGM_POLICY_OPEN));
+    }
+    assert_ok(zgm_server_add(server, "g02499x", NULL, ZGM_POLICY_OPEN)); //  joined later
+    RawClient member(endpoint, zgm_server_key(server));
+    patient(member);
+    for (int sent = 0; sent < groups;) { //  in windows of 500
+        int batch = std::min(500, groups - sent);
+        for (int i = 0; i < batch; i++) {
+            snprintf(name, sizeof name, "g%05d", sent + i);
+            proto::Message join = test::join_message(name, "member");
+            member.send(join);
+        }
+        for (int i = 0; i < batch; i++)
+            assert_int_equal(member.recv().id, proto::kJoined);
+        sent += batch;
+    }
+    proto::Message memberships;
+    memberships.id = proto::kMemberships;
+    std::vector<std::string> listed;
+    int pages = 0;
+    while (true) {
+        proto::Message page = test::request(member, memberships);
+        assert_int_equal(page.id, proto::kMembershipList);
+        pages++;
+        for (const proto::FollowRecord& record : page.follows) {
+            assert_int_equal(record.status, proto::kStatusOk);
+            listed.push_back(record.group);
+        }
+        if (!page.more) {
+            assert_true(page.after.empty());
+            break;
+        }
+        assert_int_equal(page.follows.size(), proto::kMembershipsPage);
+        assert_string_equal(page.after.c_str(), page.follows.back().group.c_str());
+        if (pages == 1) {
+            proto::Message join = test::join_message("g02499x", "member");
+            assert_int_equal(test::request(member, join).id, proto::kJoined);
+        }
+        memberships.after = page.after;
+    }
+    assert_int_equal(pages, 5);
+    assert_int_equal(listed.size(), groups + 1);
+    for (size_t i = 1; i < listed.size(); i++) //  by name, so each once
+        assert_true(listed[i - 1] < listed[i]);
+    assert_string_equal(listed[proto::kMembershipsPage].c_str(), "g02499x");
+    assert_string_equal(listed.back().c_str(), "g10000");
+    memberships.after = "not a name!";
+    proto::Message refused = test::request(member, memberships);
+    assert_int_equal(refused.id, proto::kError);
+    assert_int_equal(refused.status, proto::kBadRequest);
+}
+
 void test_max_connections_refused_beyond_the_limit(void** state) {
     Fixture* fixture = (Fixture*)*state;
     std::string endpoint;
@@ -3025,6 +3090,7 @@ int main(int argc, char** argv) {
         TEST(test_member_catches_up_after_dropped_pushes),
         TEST(test_stats_say_the_bytes_connections_have_not_read),
         TEST(test_members_come_in_pages),
+        TEST(test_memberships_come_in_pages),
         TEST(test_a_group_written_with_no_follower_pushes_to_one_that_comes_later),
         TEST(test_a_send_the_routed_server_says_is_not_there_is_not_found),
         TEST(test_a_second_group_server_with_the_same_key_is_refused),

@@ -104,13 +104,13 @@ const Layout kLayouts[] = {
     {kFollow, "FOLLOW", {F_FOLLOWS}},
     {kFollowing, "FOLLOWING", {F_FOLLOWS}},
     {kDeliver, "DELIVER", {F_GROUP, F_MESSAGES, F_SENDERS}},
-    {kMemberships, "MEMBERSHIPS", {}},
+    {kMemberships, "MEMBERSHIPS", {F_AFTER}},
     {kAdd, "ADD", {F_GROUP, F_KEY}},
     {kRemove, "REMOVE", {F_GROUP, F_KEY}},
     {kGive, "GIVE", {F_GROUP, F_KEY}},
     {kPolicy, "POLICY", {F_GROUP, F_POLICY}},
     {kRetain, "RETAIN", {F_GROUP, F_MAX_COUNT, F_MAX_BYTES, F_MAX_AGE_MS}},
-    {kMembershipList, "MEMBERSHIP_LIST", {F_FOLLOWS}},
+    {kMembershipList, "MEMBERSHIP_LIST", {F_MORE, F_AFTER, F_FOLLOWS}},
     {kStats, "STATS", {F_AFTER, F_LIMIT}},
     {kStatsReport, "STATS_REPORT", {F_MORE, F_REPORT}},
     {kUnfollow, "UNFOLLOW", {F_FOLLOWS}},
@@ -264,9 +264,9 @@ size_t field_size(Field field, const Message& msg) {
         if (msg.follows.size() > kMaxList) return 0;
         size_t size = 4;
         for (const FollowRecord& follow : msg.follows) {
-            size_t group = string_size(follow.group);
-            if (!group) return 0;
-            size += group + 2 + 8;
+            size_t record = encoded_size(follow);
+            if (!record) return 0;
+            size += record;
         }
         return size;
     }
@@ -799,6 +799,11 @@ size_t encoded_size(const GroupRecord& record) {
     size_t name = string_size(record.name), endpoint = string_size(record.endpoint);
     if (!name || !endpoint || record.policy > 1) return 0;
     return 16 + name + endpoint + kKeySize + 1 + 4;
+}
+
+size_t encoded_size(const FollowRecord& record) {
+    size_t group = string_size(record.group);
+    return group ? group + 2 + 8 : 0;
 }
 
 size_t deliver_frame_end(const std::vector<MessageRecord>& records, size_t begin) {

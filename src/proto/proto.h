@@ -40,12 +40,13 @@ namespace zgm {
 namespace proto {
 
 constexpr uint16_t kSignature = 0xAAA0 | 1;
-//  6 (zgm 0.2 since 2026-12-07): MEMBERS and MEMBER_LIST are paged (after, more). 5: a server sends
+//  7 (zgm 0.2 since 2026-12-07): MEMBERSHIPS and MEMBERSHIP_LIST are paged (after, more). 6:
+//  MEMBERS and MEMBER_LIST are paged (after, more). 5: a server sends
 //  MARK after what it sent to a connection, and a client returns it in RECEIPT once read
 //  (net/receipts.h). 4: HEARTBEAT says how many groups the server hosts (hosted_count). 3: a
 //  MessageRecord names its sender by its place in the frame's list of senders (SenderRecord), where
 //  2 carried the key and name in every record.
-constexpr uint8_t kVersion = 6;
+constexpr uint8_t kVersion = 7;
 constexpr size_t kHeaderSize = 8;
 
 //  Limits a decoder enforces and an encoder refuses to exceed.
@@ -71,6 +72,8 @@ constexpr size_t kFetchBytes = 2 * 1024 * 1024;
 //  32 + 1 + 64 + 1 bytes: 245 KB, within the 256 KiB a connection has of its own), and fewer
 //  when the connection may be sent less now.
 constexpr uint32_t kMembersPage = 2500;
+//  The same for MEMBERSHIPS: a FollowRecord is at most 2 + 1 + 64 + 8 bytes (187 KB a page).
+constexpr uint32_t kMembershipsPage = 2500;
 
 enum MessageId : uint8_t {
     //  Replies to any request.
@@ -290,11 +293,13 @@ struct Message {
     uint64_t last_seq = 0;               //  JOINED MESSAGES
     uint64_t since_us = 0;               //  FETCH
     uint64_t until_us = 0;               //  FETCH (0: no bound)
-    std::string after;                   //  LIST STATS: the page starts after this group;
-                                         //  MEMBERS MEMBER_LIST: where the next page starts
+    std::string after;                   //  LIST STATS MEMBERSHIPS MEMBERSHIP_LIST: the page
+                                         //  starts after this group; MEMBERS MEMBER_LIST:
+                                         //  where the next page starts
     uint32_t limit = 0;                  //  FETCH LIST
     uint8_t newest = 0;                  //  FETCH (0 or 1)
-    uint8_t more = 0;                    //  MESSAGES GROUPS MEMBER_LIST STATS_REPORT (0 or 1)
+    uint8_t more = 0;                    //  MESSAGES GROUPS MEMBER_LIST MEMBERSHIP_LIST
+                                         //  STATS_REPORT (0 or 1)
     uint8_t complete = 0;                //  GROUPS: 1 once the registry knows every live group
     uint64_t missed = 0;                 //  MESSAGES: asked for, but trimmed by retention
     uint64_t max_count = 0;              //  RETAIN (0: no limit)
@@ -368,6 +373,8 @@ size_t encoded_size(const Message& msg);
 size_t encoded_size(const MessageRecord& record);
 //  The encoded size of one record of a GROUPS list, or 0 if a field is over its limit.
 size_t encoded_size(const GroupRecord& record);
+//  The encoded size of one record of a FOLLOW, FOLLOWING or MEMBERSHIP_LIST list, or 0.
+size_t encoded_size(const FollowRecord& record);
 //  Writes msg to `out` (resized); false, with out empty, if a field exceeds its limit, holds
 //  what decode would reject (a NUL in a string, a flag over 1), or the id is unknown.
 bool encode(const Message& msg, std::string* out);

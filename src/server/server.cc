@@ -907,12 +907,28 @@ void GroupServer::on_unfollow(const std::string& from, const proto::Message& req
 
 void GroupServer::on_memberships(const std::string& from, const Key& peer,
                                  const proto::Message& request) {
+    if (!request.after.empty() && !valid_name(request.after))
+        return responder_.error(from, request.request_id, proto::kBadRequest,
+                                "MEMBERSHIPS: 'after' is not a group name");
     proto::Message list;
     list.id = proto::kMembershipList;
-    for (const auto& entry : groups_) {
-        if (list.follows.size() == proto::kMaxList) break;
-        if (entry.second.members.count(peer))
-            list.follows.push_back({entry.first, proto::kStatusOk, entry.second.last_seq});
+    //  By name, after the last group of the page before; a page within what the connection
+    //  may be sent now (and kMembershipsPage records): cut short, not refused.
+    uint64_t room = responder_.receipts().room(from);
+    uint64_t bytes = proto::encoded_size(list) + 1 + kMaxName;
+    auto entry = request.after.empty() ? groups_.begin() : groups_.upper_bound(request.after);
+    for (; entry != groups_.end(); ++entry) {
+        if (!entry->second.members.count(peer)) continue;
+        proto::FollowRecord record{entry->first, proto::kStatusOk, entry->second.last_seq};
+        uint64_t size = proto::encoded_size(record);
+        if (!list.follows.empty() &&
+            (list.follows.size() >= proto::kMembershipsPage || bytes + size > room)) {
+            list.more = 1;
+            list.after = list.follows.back().group;
+            break;
+        }
+        bytes += size;
+        list.follows.push_back(std::move(record));
     }
     responder_.reply(from, list, request.request_id, peer);
 }

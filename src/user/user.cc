@@ -1184,7 +1184,11 @@ public:
                 wanted_.erase(pending.group);
             }
         } else if (message.id == proto::kMembershipList && stage_ == kAsking) {
-            answered_.insert(pending.server);
+            //  In pages: the server is answered once a page says there is no more.
+            if (message.more && !message.follows.empty())
+                memberships_after_[pending.server] = message.after;
+            else
+                answered_.insert(pending.server);
             for (const proto::FollowRecord& record : message.follows) {
                 auto listed = listed_.find(record.group);
                 if (listed != listed_.end() && user_.route_of(record.group) == pending.server)
@@ -1292,6 +1296,7 @@ private:
             proto::Message message;
             if (call_->kind == Call::kMemberships) {
                 message.id = proto::kMemberships;
+                message.after = memberships_after_[entry.first];
             } else {
                 message.id = proto::kFollow;
                 for (const std::string& group : entry.second) {
@@ -1334,6 +1339,7 @@ private:
     std::map<std::string, bool> resolving_groups_;
     std::set<std::string> outstanding_; //  "" registry LIST, a group (RESOLVE), a server id
     std::set<std::string> answered_;    //  servers
+    std::map<std::string, std::string> memberships_after_; //  by server: where its next page starts
     std::set<std::string> unanswered_;
     std::string after_;
     std::string failures_;
