@@ -18,8 +18,12 @@
 #include "core/limits.h"
 #include "core/names.h"
 
+#include <csignal>
 #include <cstdlib>
 #include <ctime>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace zgm::cli;
 
@@ -552,6 +556,65 @@ void test_every_error_code_has_its_exit_status(void** state) {
         assert_int_equal(exit_code_for(code), 1);
 }
 
+//  One line from fd within timeout_ms ("" if none came).
+std::string line_from(int fd, int timeout_ms) {
+    std::string line;
+    int64_t deadline = zgm::mono_ms() + timeout_ms;
+    char c;
+    while (zgm::mono_ms() < deadline) {
+        struct pollfd item = {fd, POLLIN, 0};
+        if (poll(&item, 1, (int)(deadline - zgm::mono_ms())) <= 0) continue;
+        if (read(fd, &c, 1) != 1) break;
+        if (c == '\n') return line;
+        line += c;
+    }
+    return "";
+}
+
+//  docs/cli.md: SIGINT and SIGTERM stop the program cleanly, and a second signal ends it at
+//  once. A child that starts as the zgm program does (start_program) and whose stop then
+//  hangs: the first signal is taken as a request to stop, the second ends it by that signal.
+void test_a_second_signal_ends_a_program_whose_stop_hangs(void** state) {
+    (void)state;
+    const char* wrapper = getenv("ZGM_EXE_WRAPPER");
+    if (wrapper && *wrapper) {
+        print_message("# skipped: qemu-user does not pass the signals on to the program\n");
+        skip();
+    }
+    for (int signo : {SIGINT, SIGTERM}) {
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+            close(fds[0]);
+            alarm(30); //  never outlives a test that died before its signals
+            start_program();
+            assert_true(write(fds[1], "started\n", 8) == 8);
+            while (!stop_requested())
+                usleep(1000);
+            assert_true(write(fds[1], "stopping\n", 9) == 9);
+            while (true) //  a stop that hangs
+                pause();
+        }
+        close(fds[1]);
+        assert_string_equal(line_from(fds[0], 10000).c_str(), "started");
+        assert_int_equal(kill(child, signo), 0);
+        assert_string_equal(line_from(fds[0], 10000).c_str(), "stopping");
+        assert_int_equal(kill(child, signo), 0);
+        int status = 0;
+        int64_t deadline = zgm::mono_ms() + 10000;
+        pid_t ended = 0;
+        while ((ended = waitpid(child, &status, WNOHANG)) == 0 && zgm::mono_ms() < deadline)
+            usleep(1000);
+        if (ended == 0) kill(child, SIGKILL), waitpid(child, &status, 0);
+        close(fds[0]);
+        assert_int_equal(ended, child);
+        assert_true(WIFSIGNALED(status));
+        assert_int_equal(WTERMSIG(status), signo);
+    }
+}
+
 } // namespace
 
 int main(void) {
@@ -580,6 +643,7 @@ int main(void) {
         cmocka_unit_test(test_an_identity_of_zgm_0_1_is_told_from_a_certificate),
         cmocka_unit_test(test_a_shared_name_is_shown_with_the_start_of_the_key),
         cmocka_unit_test(test_every_error_code_has_its_exit_status),
+        cmocka_unit_test(test_a_second_signal_ends_a_program_whose_stop_hangs),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
