@@ -16,8 +16,9 @@ echo "check-tsan: libzmq ready in $(($(date +%s) - started)) s"
 [ -f "$build/build.ninja" ] ||
     meson setup "$build" -Db_sanitize=thread -Db_lundef=false --buildtype=debug -Dbench=false
 if [ $# -gt 0 ]; then
-    #  Only what these tests need (test NAME is the program tests/NAME).
-    ninja -C "$build" -j "$jobs" $(printf 'tests/%s ' "$@")
+    #  Only what these tests need (test NAME is the program tests/NAME), and the programs tests
+    #  start: the zgm program (test_processes, test_server) and the roles (test_security).
+    ninja -C "$build" -j "$jobs" $(printf 'tests/%s ' "$@") src/zgm tests/zgm_test_roles
 else
     ninja -C "$build" -j "$jobs"
 fi
@@ -27,6 +28,8 @@ fi
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if [ $# -gt 0 ]; then
     for name in "$@"; do echo "$build/tests/$name"; done
+    echo "$build/src/zgm"
+    echo "$build/tests/zgm_test_roles"
 else
     find "$build/tests" "$build/src" "$build/examples" -maxdepth 1 -type f -perm -u+x \
         ! -name '*.so*'
