@@ -17,7 +17,8 @@ echo "check-tsan: libzmq ready in $(($(date +%s) - started)) s"
     meson setup "$build" -Db_sanitize=thread -Db_lundef=false --buildtype=debug -Dbench=false
 if [ $# -gt 0 ]; then
     #  Only what these tests need (test NAME is the program tests/NAME), and the programs tests
-    #  start: the zgm program (test_processes, test_server) and the roles (test_security).
+    #  start: the zgm program (test_processes, test_docs, test_interactive) and the roles
+    #  (test_security).
     ninja -C "$build" -j "$jobs" $(printf 'tests/%s ' "$@") src/zgm tests/zgm_test_roles
 else
     ninja -C "$build" -j "$jobs"

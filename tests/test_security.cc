@@ -2726,16 +2726,7 @@ void test_a_members_list_comes_in_pages_while_the_unread_total_is_reached(void**
     }
     s_roles.start(args);
     RawClient wanderer(s_roles.server, s_roles.server_key); //  a member of all of them
-    for (int sent = 0; sent < joined;) {
-        int batch = std::min(500, joined - sent);
-        for (int i = 0; i < batch; i++) {
-            proto::Message join = join_message(names[sent + i], "wanderer");
-            wanderer.send(join);
-        }
-        for (int i = 0; i < batch; i++)
-            assert_int_equal(wanderer.recv().id, proto::kJoined);
-        sent += batch;
-    }
+    test::join_all(wanderer, names, "wanderer");
     RawClient owner(s_roles.server, s_roles.server_key, owner_keys);
     proto::Message join = join_message("roster", "owner");
     assert_int_equal(owner.call(join).id, proto::kJoined);
@@ -2788,19 +2779,23 @@ void test_a_members_list_comes_in_pages_while_the_unread_total_is_reached(void**
                   listed.size(), pages, waits);
     assert_int_equal(listed.size(), added + 3); //  the owner, the writer, the hoarder
     assert_true(pages >= 2);
+    //  Its pages are cut to what it may be sent: 2,500 records (187 KB) would not fit in
+    //  what the first page left of its 256 KiB.
     std::vector<std::string> groups;
+    size_t cut = 0; //  pages before the last of fewer than kMembershipsPage records
     pages = take_pages(
         wanderer, group_request(proto::kMemberships), proto::kMembershipList,
         [&](const proto::Message& page) {
             for (const proto::FollowRecord& record : page.follows)
                 groups.push_back(record.group);
+            cut += page.more && page.follows.size() < proto::kMembershipsPage;
         },
         &waits);
     print_message("# the %zu groups a key is a member of, while the unread total was reached: "
-                  "%d pages, %d refusals waited out\n",
-                  groups.size(), pages, waits);
+                  "%d pages (%zu cut short), %d refusals waited out\n",
+                  groups.size(), pages, cut, waits);
     assert_true(groups == names); //  each once, by name
-    assert_true(pages >= 2);
+    assert_true(cut >= 1);
     //  A smaller answer too, once the connection's own 256 KiB are taken: a FOLLOWING of
     //  about 200 KB (3,000 groups it is not in) goes once; the second is refused, with a
     //  MARK that, returned, gives it its own 256 KiB again, and the third goes.

@@ -1100,25 +1100,17 @@ void test_memberships_come_in_pages(void** state) {
     zgm_server_t* server = standalone(
         fixture, NULL, {{ZGM_LIMIT_RATE, 0}, {ZGM_LIMIT_GROUPS, 20000}, {ZGM_LIMIT_FOLLOWS, 20000}},
         &endpoint);
+    std::vector<std::string> names;
     char name[32];
     for (int i = 0; i < groups; i++) {
         snprintf(name, sizeof name, "g%05d", i);
+        names.push_back(name);
         assert_ok(zgm_server_add(server, name, NULL, ZGM_POLICY_OPEN));
     }
     assert_ok(zgm_server_add(server, "g02499x", NULL, ZGM_POLICY_OPEN)); //  joined later
     RawClient member(endpoint, zgm_server_key(server));
     patient(member);
-    for (int sent = 0; sent < groups;) { //  in windows of 500
-        int batch = std::min(500, groups - sent);
-        for (int i = 0; i < batch; i++) {
-            snprintf(name, sizeof name, "g%05d", sent + i);
-            proto::Message join = test::join_message(name, "member");
-            member.send(join);
-        }
-        for (int i = 0; i < batch; i++)
-            assert_int_equal(member.recv().id, proto::kJoined);
-        sent += batch;
-    }
+    test::join_all(member, names, "member");
     proto::Message memberships;
     memberships.id = proto::kMemberships;
     std::vector<std::string> listed;

@@ -194,6 +194,25 @@ private:
     uint32_t request_id_ = 0;
 };
 
+//  Joins client's key to each group as name, 500 JOINs in flight at a time; fails the test
+//  unless each is JOINED.
+inline void join_all(RawClient& client, const std::vector<std::string>& groups,
+                     const std::string& name) {
+    for (size_t sent = 0; sent < groups.size();) {
+        size_t batch = std::min<size_t>(500, groups.size() - sent);
+        for (size_t i = 0; i < batch; i++) {
+            zgm::proto::Message join;
+            join.id = zgm::proto::kJoin;
+            join.group = groups[sent + i];
+            join.name = name;
+            client.send(join);
+        }
+        for (size_t i = 0; i < batch; i++)
+            assert_int_equal(client.recv().id, zgm::proto::kJoined);
+        sent += batch;
+    }
+}
+
 //  "tcp://127.0.0.1:PORT" for a port a zgm_*_bind returned.
 inline std::string local_endpoint(int port) {
     return "tcp://127.0.0.1:" + std::to_string(port);

@@ -1153,6 +1153,15 @@ public:
     }
     void reply(Pending& pending, proto::Message& message) override {
         outstanding_.erase(pending.group.empty() ? pending.server : pending.group);
+        if (message.id == proto::kError && message.retry_ms) {
+            //  429 or 503, at any stage (a page asked for before the MARK of the one before was
+            //  returned, a registry or server stopping): asked again once waited, from where
+            //  it was, as every other call waits.
+            hold_until_ = mono_ms() + wait_ms(message);
+            held(message);
+            if (stage_ == kAsking) held_servers_[pending.server] = message.reason;
+            return advance();
+        }
         if (stage_ == kListing) {
             if (message.id == proto::kGroups && message.complete) {
                 last_why_.clear(); //  the registry has learned its groups since
@@ -1173,9 +1182,6 @@ public:
         } else if (stage_ == kRouting) {
             if (message.id == proto::kGroup) {
                 user_.set_route(message.group, message.endpoint, message.key);
-            } else if (message.id == proto::kError && message.retry_ms) {
-                hold_until_ = mono_ms() + wait_ms(message); //  as every other call waits
-                held(message);
             } else {
                 note_failure(pending.group,
                              message.id == proto::kError ? message.reason : "no answer",
@@ -1184,9 +1190,12 @@ public:
                 wanted_.erase(pending.group);
             }
         } else if (message.id == proto::kMembershipList && stage_ == kAsking) {
-            //  In pages: the server is answered once a page says there is no more.
-            if (message.more && !message.follows.empty())
-                memberships_after_[pending.server] = message.after;
+            //  In pages: the server is answered once a page says there is no more (or names
+            //  no place past the one before, which would never end).
+            held_servers_.erase(pending.server);
+            std::string& after = memberships_after_[pending.server];
+            if (message.more && !message.follows.empty() && message.after > after)
+                after = message.after;
             else
                 answered_.insert(pending.server);
             for (const proto::FollowRecord& record : message.follows) {
@@ -1309,6 +1318,12 @@ private:
         }
         if (!waiting) conclude();
     }
+    //  Why a server is not answered when the time is up: the refusal it was waiting out, if
+    //  that is what it was doing.
+    std::string unanswered_why(const std::string& server, const std::string& otherwise) const {
+        auto held = held_servers_.find(server);
+        return held == held_servers_.end() ? otherwise : "refused: " + held->second;
+    }
     void conclude() {
         if (call_->kind == Call::kMemberships) {
             std::sort(call_->groups.begin(), call_->groups.end(),
@@ -1319,14 +1334,22 @@ private:
                 std::string server = user_.route_of(listed.first);
                 if (!answered_.count(server) && !unanswered_.count(server)) {
                     unanswered_.insert(server);
-                    note_failure(listed.second.endpoint, "no answer", Error::kTimeout);
+                    const std::string& after = memberships_after_[server];
+                    note_failure(listed.second.endpoint,
+                                 (after.empty() ? "" : "listed up to '" + after + "', then ") +
+                                     unanswered_why(server, "no answer"),
+                                 Error::kTimeout);
                 }
             }
             return finish(Error::kOk, failures_);
         }
-        for (const auto& wanted : wanted_)
-            if (!answered_.count(user_.route_of(wanted.first)))
-                note_failure(wanted.first, "its group server did not answer", Error::kTimeout);
+        for (const auto& wanted : wanted_) {
+            std::string server = user_.route_of(wanted.first);
+            if (!answered_.count(server))
+                note_failure(wanted.first,
+                             unanswered_why(server, "its group server did not answer"),
+                             Error::kTimeout);
+        }
         if (call_->count == 0 && !call_->names.empty())
             return finish(failed_ == Error::kOk ? Error::kTimeout : failed_,
                           failures_.empty() ? "nothing followed" : failures_);
@@ -1340,6 +1363,7 @@ private:
     std::set<std::string> outstanding_; //  "" registry LIST, a group (RESOLVE), a server id
     std::set<std::string> answered_;    //  servers
     std::map<std::string, std::string> memberships_after_; //  by server: where its next page starts
+    std::map<std::string, std::string> held_servers_; //  by server: its last 429 or 503, waited out
     std::set<std::string> unanswered_;
     std::string after_;
     std::string failures_;
