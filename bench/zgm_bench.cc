@@ -1101,7 +1101,7 @@ void bench_protocol_limit(Mode mode) {
     const char* workload =
         mode == Mode::kCurve ? "limit_protocol_send_curve" : "limit_protocol_send";
     const char* system = mode == Mode::kCurve ? "zgm-curve-protocol" : "zgm-protocol";
-    const uint32_t kBatch = 1000, kWindow = 4; //  as the user actor: kSendBatch, kSendsInFlight
+    const uint32_t kBatch = 1000, kWindow = 16; //  as the user actor: kSendBatch, kSendsInFlight
     std::string group = "protocol-limit";
     GroupServer server;
     if (!g_servers->start_server(mode, {group}, "full", data_dir(group), &server))
@@ -1236,7 +1236,7 @@ const Row kRows[] = {
     {"code_size_libzgm", "code size libzgm.so (text), bytes", true, nullptr, 0, 0},
     {"code_size_zgm", "code size zgm program (text), bytes", true, nullptr, 0, 0},
     {"limit_protocol_send",
-     "protocol limit, not the API: raw DEALER, SENDs of 1,000, 4 in flight, zgm full, "
+     "protocol limit, not the API: raw DEALER, SENDs of 1,000, 16 in flight, zgm full, "
      "PLAIN, msg/s",
      false, nullptr, 0, 0},
     {"limit_protocol_send_curve", "protocol limit, the same with CURVE, msg/s", false, nullptr, 0,
