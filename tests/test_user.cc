@@ -1268,6 +1268,18 @@ void test_a_group_whose_server_stopped_is_away_not_unknown(void** state) {
     assert_int_equal(zgm_errno(), ZGM_ENOTFOUND);
 }
 
+//  Asks the registry for its whole list 40 times on client and reads no page past the first.
+void hoard_the_registrys_pages(test::RawClient& client) {
+    for (int i = 0; i < 40; i++) {
+        zgm::proto::Message list;
+        list.id = zgm::proto::kList;
+        client.send(list);
+    }
+    zgm::proto::Message page; //  the first page came: it reads no further
+    assert_true(client.try_recv(&page, 5000 * test::slowdown()));
+    assert_int_equal(page.id, zgm::proto::kGroups);
+}
+
 //  A registry whose connections hold its --max-unread-total unread (a client asks for the
 //  list of 3,000 groups 40 times, 5.6 MB of pages, and reads none) still lists every group to
 //  a user who reads: that connection's pages go within its own 256 KiB.
@@ -1283,14 +1295,7 @@ void test_a_user_lists_every_group_while_another_does_not_read_the_registrys_pag
     cluster.add_server(NULL, names);
     cluster.wait_until_complete();
     test::RawClient hoarder(cluster.endpoint(), cluster.key());
-    for (int i = 0; i < 40; i++) {
-        zgm::proto::Message list;
-        list.id = zgm::proto::kList;
-        hoarder.send(list);
-    }
-    zgm::proto::Message page; //  the first page came: it reads no further
-    assert_true(hoarder.try_recv(&page, 5000 * test::slowdown()));
-    assert_int_equal(page.id, zgm::proto::kGroups);
+    hoard_the_registrys_pages(hoarder);
     zgm_user_t* reader = cluster.user("reader");
     zgm_user_set_timeout(reader, 20000 * test::slowdown());
     int64_t start = zgm::mono_ms();
@@ -1435,15 +1440,8 @@ void test_memberships_are_listed_whole_while_the_unread_total_is_reached(void** 
     test::join_all(joiner, joined, "wanderer");
     auto hoarders = reach_the_unread_total(cluster, endpoint, key);
     cluster.wait_until_complete();
-    test::RawClient list_hoarder(cluster.endpoint(), cluster.key());
-    for (int i = 0; i < 40; i++) { //  23 MB of the registry's pages, none read
-        zgm::proto::Message list;
-        list.id = zgm::proto::kList;
-        list_hoarder.send(list);
-    }
-    zgm::proto::Message page; //  the first page came: it reads no further
-    assert_true(list_hoarder.try_recv(&page, 5000 * test::slowdown()));
-    assert_int_equal(page.id, zgm::proto::kGroups);
+    test::RawClient list_hoarder(cluster.endpoint(), cluster.key()); //  23 MB unread
+    hoard_the_registrys_pages(list_hoarder);
     zgm_user_t* wanderer = cluster.user("wanderer", (dir + "/wanderer.key").c_str());
     zgm_user_set_timeout(wanderer, 5000 * test::slowdown());
     size_t count = 0;
