@@ -470,9 +470,10 @@ void test_silent_server_expires_and_heartbeating_one_stays(void** state) {
 
 //  A registry for the tests of its input falling behind: over PLAIN (so that the registry's
 //  handling, not encryption in the I/O thread, is what falls behind), no rate limit and no
-//  limit on what a connection leaves unread (the backlog's answers wait unread), with the
-//  expiry given; a trusted group server (an admin, for STATS) whose queues hold any backlog,
-//  and a user.
+//  limit on what a connection or all of them leave unread (the backlog's answers wait
+//  unread: 66,666 STATS_REPORTs, sized on a fast machine, passed the default total of
+//  64 MiB, and the requests after them were answered 429), with the expiry given; a
+//  trusted group server (an admin, for STATS) whose queues hold any backlog, and a user.
 struct BehindSetup {
     zgm_registry_t* registry;
     RawClient* server;
@@ -483,6 +484,7 @@ BehindSetup behind_setup(Fixture* fixture, int expiry) {
     assert_ok(zgm_registry_set_insecure(registry, 1));
     assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_RATE, 0));
     assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_UNREAD_BYTES, UINT64_MAX));
+    assert_ok(zgm_registry_set_limit(registry, ZGM_LIMIT_UNREAD_TOTAL, UINT64_MAX));
     assert_ok(zgm_registry_set_expiry(registry, expiry));
     std::string endpoint = test::local_endpoint(zgm_registry_bind(registry, "tcp://127.0.0.1:*"));
     fixture->clients.emplace_back(new RawClient(endpoint, "", KeyPair::generate(), true));
