@@ -58,6 +58,27 @@ public:
     //  answered 429 instead, refused as from peer.
     bool reply(const std::string& to, proto::Message& message, uint32_t request_id,
                const Key& peer = Key());
+    //  What one page of a list answer to `to` may hold: records while the page stays within
+    //  what `to` may be sent now (Receipts::room) and within `records` of them; the first
+    //  always goes. bytes: the page's size without its records.
+    class Page {
+    public:
+        Page(uint64_t room, uint64_t bytes, size_t records)
+            : room_(room), bytes_(bytes), records_(records) {}
+        //  True, and counted, if a record of `size` bytes may follow the `taken` in the page.
+        bool take(size_t taken, uint64_t size) {
+            if (taken > 0 && (taken >= records_ || bytes_ + size > room_)) return false;
+            bytes_ += size;
+            return true;
+        }
+
+    private:
+        uint64_t room_, bytes_;
+        size_t records_;
+    };
+    Page page(const std::string& to, uint64_t bytes, size_t records) const {
+        return Page(receipts_.room(to), bytes, records);
+    }
     //  True if a group server is to push `to` nothing now (Receipts::holds_pushes); it is
     //  sent a MARK if it has none to return.
     bool holds_pushes(const std::string& to);

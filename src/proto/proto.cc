@@ -254,9 +254,9 @@ size_t field_size(Field field, const Message& msg) {
         if (msg.members.size() > kMaxList) return 0;
         size_t size = 4;
         for (const MemberRecord& member : msg.members) {
-            size_t name = string_size(member.name);
-            if (!name || member.role > kRoleAllowed) return 0;
-            size += kKeySize + name + 1;
+            size_t record = encoded_size(member);
+            if (!record) return 0;
+            size += record;
         }
         return size;
     }
@@ -804,6 +804,11 @@ size_t encoded_size(const GroupRecord& record) {
 size_t encoded_size(const FollowRecord& record) {
     size_t group = string_size(record.group);
     return group ? group + 2 + 8 : 0;
+}
+
+size_t encoded_size(const MemberRecord& record) {
+    size_t name = string_size(record.name);
+    return name && record.role <= kRoleAllowed ? kKeySize + name + 1 : 0;
 }
 
 size_t deliver_frame_end(const std::vector<MessageRecord>& records, size_t begin) {

@@ -375,6 +375,8 @@ size_t encoded_size(const MessageRecord& record);
 size_t encoded_size(const GroupRecord& record);
 //  The encoded size of one record of a FOLLOW, FOLLOWING or MEMBERSHIP_LIST list, or 0.
 size_t encoded_size(const FollowRecord& record);
+//  The encoded size of one record of a MEMBER_LIST list, or 0.
+size_t encoded_size(const MemberRecord& record);
 //  Writes msg to `out` (resized); false, with out empty, if a field exceeds its limit, holds
 //  what decode would reject (a NUL in a string, a flag over 1), or the id is unknown.
 bool encode(const Message& msg, std::string* out);

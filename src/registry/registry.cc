@@ -629,8 +629,8 @@ void Registry::on_list(const std::string& from, const Key& peer, const proto::Me
     auto it = request.after.empty() ? groups_.begin() : groups_.upper_bound(request.after);
     //  Within what the connection may be sent now (--max-unread-bytes and -total): a page cut
     //  short, not refused, so that a reader goes on while others do not read.
-    uint64_t room = responder_.receipts().room(from), bytes = proto::encoded_size(page);
-    for (; it != groups_.end() && page.groups.size() < limit; ++it) {
+    Responder::Page room = responder_.page(from, proto::encoded_size(page), limit);
+    for (; it != groups_.end(); ++it) {
         const GroupEntry& group = it->second;
         proto::GroupRecord record;
         record.id = group.id;
@@ -639,8 +639,7 @@ void Registry::on_list(const std::string& from, const Key& peer, const proto::Me
         record.server = group.server;
         record.policy = group.policy;
         record.member_count = group.member_count;
-        bytes += proto::encoded_size(record);
-        if (bytes > room && !page.groups.empty()) break;
+        if (!room.take(page.groups.size(), proto::encoded_size(record))) break;
         page.groups.push_back(std::move(record));
     }
     page.more = it != groups_.end() ? 1 : 0;

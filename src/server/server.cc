@@ -800,16 +800,13 @@ void GroupServer::on_members(const std::string& from, const Key& peer,
     list.policy = (uint8_t)group->policy;
     //  A page within what the connection may be sent now (and kMembersPage records): cut
     //  short, not refused, so that a member goes on while others do not read.
-    uint64_t room = responder_.receipts().room(from);
-    uint64_t bytes = proto::encoded_size(list) + 64; //  and the place where it ends
+    Responder::Page page = responder_.page(from, proto::encoded_size(list) + 64, //  and `after`
+                                           proto::kMembersPage);
     MembersCursor last;
     auto add = [&](const Key& id, const std::string& name, uint8_t role) {
-        uint64_t size = kKeySize + 1 + name.size() + 1;
-        if (!list.members.empty() &&
-            (list.members.size() >= proto::kMembersPage || bytes + size > room))
-            return false;
-        bytes += size;
-        list.members.push_back({id, name, role});
+        proto::MemberRecord record{id, name, role};
+        if (!page.take(list.members.size(), proto::encoded_size(record))) return false;
+        list.members.push_back(std::move(record));
         return true;
     };
     bool full = false;
@@ -914,20 +911,17 @@ void GroupServer::on_memberships(const std::string& from, const Key& peer,
     list.id = proto::kMembershipList;
     //  By name, after the last group of the page before; a page within what the connection
     //  may be sent now (and kMembershipsPage records): cut short, not refused.
-    uint64_t room = responder_.receipts().room(from);
-    uint64_t bytes = proto::encoded_size(list) + 1 + kMaxName;
+    Responder::Page page =
+        responder_.page(from, proto::encoded_size(list) + 1 + kMaxName, proto::kMembershipsPage);
     auto entry = request.after.empty() ? groups_.begin() : groups_.upper_bound(request.after);
     for (; entry != groups_.end(); ++entry) {
         if (!entry->second.members.count(peer)) continue;
         proto::FollowRecord record{entry->first, proto::kStatusOk, entry->second.last_seq};
-        uint64_t size = proto::encoded_size(record);
-        if (!list.follows.empty() &&
-            (list.follows.size() >= proto::kMembershipsPage || bytes + size > room)) {
+        if (!page.take(list.follows.size(), proto::encoded_size(record))) {
             list.more = 1;
             list.after = list.follows.back().group;
             break;
         }
-        bytes += size;
         list.follows.push_back(std::move(record));
     }
     responder_.reply(from, list, request.request_id, peer);
