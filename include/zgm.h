@@ -330,10 +330,10 @@ ZGM_EXPORT int zgm_user_leave(zgm_user_t* self, const char* group);
 ZGM_EXPORT int zgm_user_follow(zgm_user_t* self, const char* group, uint64_t after_seq);
 //  Every group the user is a member of, on every live group server, in name order (with
 //  the registry's view of each): an array of *count entries freed with free (). Group
-//  servers that do not answer are skipped (zgm_strerror then names them); a 429 or 503 is
-//  waited out within the user's timeout. Only the group servers the registry lists are
-//  asked: the groups of one stopped for longer than the registry's expiry are missing from
-//  the list, and nothing says so.
+//  servers that do not answer, or whose pages do not move on, are skipped from there
+//  (zgm_strerror then names them); a 429 or 503 is waited out within the user's timeout.
+//  Only the group servers the registry lists are asked: the groups of one stopped for
+//  longer than the registry's expiry are missing from the list, and nothing says so.
 ZGM_EXPORT zgm_group_t* zgm_user_memberships(zgm_user_t* self, size_t* count);
 //  Follows several groups at once (one request per group server): group i from after_seqs[i]
 //  (or ZGM_FOLLOW_NOW). Returns how many it follows; the groups that could not be followed

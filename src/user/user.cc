@@ -1190,18 +1190,30 @@ public:
                 wanted_.erase(pending.group);
             }
         } else if (message.id == proto::kMembershipList && stage_ == kAsking) {
-            //  In pages: the server is answered once a page says there is no more (or names
-            //  no place past the one before, which would never end).
+            //  In pages: the server is answered once a page says there is no more. One that
+            //  says more but names no place past the one before would be asked for ever: its
+            //  list ends there, and the call says so, as for a server that did not answer.
             held_servers_.erase(pending.server);
             std::string& after = memberships_after_[pending.server];
-            if (message.more && !message.follows.empty() && message.after > after)
-                after = message.after;
-            else
-                answered_.insert(pending.server);
+            //  A page holds the groups after the one it was asked from: one listed again is
+            //  not taken twice.
             for (const proto::FollowRecord& record : message.follows) {
                 auto listed = listed_.find(record.group);
-                if (listed != listed_.end() && user_.route_of(record.group) == pending.server)
+                if (record.group > after && listed != listed_.end() &&
+                    user_.route_of(record.group) == pending.server)
                     call_->groups.push_back(listed->second);
+            }
+            if (!message.more) {
+                answered_.insert(pending.server);
+            } else if (!message.follows.empty() && message.after > after) {
+                after = message.after;
+            } else {
+                answered_.insert(pending.server);
+                ServerConn* conn = user_.server(pending.server);
+                note_failure(conn ? conn->link->endpoint() : pending.server,
+                             (after.empty() ? "" : "listed up to '" + after + "', then ") +
+                                 "a page said more but held no place past it",
+                             Error::kProto);
             }
         } else if (message.id == proto::kFollowing && stage_ == kAsking) {
             answered_.insert(pending.server);
