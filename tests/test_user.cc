@@ -1456,8 +1456,9 @@ void test_memberships_are_listed_whole_while_the_unread_total_is_reached(void** 
     test::remove_tree(dir);
 }
 
-//  A group server that registers one group and answers every MEMBERSHIPS with a page that
-//  says more follow, after that group, whatever it was asked: its list never ends.
+//  A group server that registers one group, heartbeats, and answers every MEMBERSHIPS
+//  with a page that says more follow, after that group, whatever it was asked: its list
+//  never ends.
 class EndlessMemberships {
 public:
     EndlessMemberships(Cluster& cluster, const std::string& group) : group_(group) {
@@ -1472,26 +1473,41 @@ public:
         assert_true(port > 0);
         endpoint_ = test::local_endpoint(port);
         assert_ok(zgm_registry_trust(cluster.registry(), keys.public_txt.c_str()));
-        test::RawClient link(cluster.endpoint(), cluster.key(), keys);
+        link_.reset(new test::RawClient(cluster.endpoint(), cluster.key(), keys));
         zgm::proto::Message request;
         request.id = zgm::proto::kRegister;
         request.endpoint = endpoint_;
         request.group_id = zgm::Uuid::random();
         request.group = group;
-        assert_int_equal(link.call(request).id, zgm::proto::kOk);
+        assert_int_equal(link_->call(request).id, zgm::proto::kOk);
         answering_ = std::thread([this] { answer(); });
     }
     ~EndlessMemberships() {
         stop_ = true;
         answering_.join();
+        link_.reset();
         zgm::zap_close(&router_, &domain_);
     }
     const std::string& endpoint() const { return endpoint_; }
     int pages() const { return pages_; }
 
 private:
+    //  Heartbeats every 500 ms (the registry would drop a server silent for 3 s), and
+    //  answers what asks.
     void answer() {
+        int64_t next_heartbeat = 0;
         while (!stop_) {
+            if (zgm::mono_ms() >= next_heartbeat) {
+                zgm::proto::Message heartbeat;
+                heartbeat.id = zgm::proto::kHeartbeat;
+                heartbeat.endpoint = endpoint_;
+                heartbeat.group_count = heartbeat.hosted_count = 1;
+                link_->send(heartbeat);
+                next_heartbeat = zgm::mono_ms() + 500;
+            }
+            zgm::proto::Message ok;
+            while (link_->try_recv(&ok, 0)) {
+            }
             zmq_pollitem_t item = {zsock_resolve(router_), 0, ZMQ_POLLIN, 0};
             if (zmq_poll(&item, 1, 50) <= 0) continue;
             std::string from;
@@ -1506,13 +1522,14 @@ private:
             page.more = 1;
             page.after = group_;
             page.follows.push_back({group_, zgm::proto::kStatusOk, 0});
+            pages_++; //  before the page goes: the user may ask the count once it has it
             zgm::proto::send(zsock_resolve(router_), from, page);
-            pages_++;
         }
     }
     std::string group_, endpoint_;
     zsock_t* router_ = nullptr;
     std::shared_ptr<zgm::ZapDomain> domain_;
+    std::unique_ptr<test::RawClient> link_; //  to the registry: the answering thread's
     std::atomic<bool> stop_{false};
     std::atomic<int> pages_{0};
     std::thread answering_;
