@@ -59,6 +59,7 @@ typedef enum {
     ZGM_OK = 0,
     ZGM_EINVAL = 1,         //  a bad argument (empty or over-long name, NULL, ...)
     ZGM_ETIMEOUT = 2,       //  no answer in time; nothing was sent that could still take effect
+                            //  but a follow, which lapses by itself (10 s)
     ZGM_ENOTMEMBER = 3,     //  the user is not a member of the group
     ZGM_ENOTFOUND = 4,      //  no such group
     ZGM_EEXISTS = 5,        //  the group name is taken, or a send's message id is another sender's
@@ -335,14 +336,17 @@ ZGM_EXPORT int zgm_user_follow(zgm_user_t* self, const char* group, uint64_t aft
 //  Only the group servers the registry lists are asked: the groups of one stopped for
 //  longer than the registry's expiry are missing from the list, and nothing says so.
 ZGM_EXPORT zgm_group_t* zgm_user_memberships(zgm_user_t* self, size_t* count);
-//  Follows several groups at once (one request per group server): group i from after_seqs[i]
+//  Follows several groups at once (one request per group server for each 2,500 of its
+//  groups): group i from after_seqs[i]
 //  (or ZGM_FOLLOW_NOW). Returns how many it follows; the groups that could not be followed
 //  are skipped, and zgm_strerror names them. -1 if none could be: zgm_errno is the first
 //  refusal (ZGM_ENOTMEMBER, ZGM_ENOTFOUND, ...), or ZGM_ETIMEOUT if a server did not answer.
 ZGM_EXPORT int zgm_user_follow_many(zgm_user_t* self, const char* const* groups,
                                     const uint64_t* after_seqs, size_t count);
-//  Stops following a group (its messages no longer arrive; its group server stops pushing
-//  them and no longer counts the follow toward --max-follows). Membership stays.
+//  Stops following a group: its messages no longer arrive, once those already received (up
+//  to 16 MiB waiting to be read) are read; its group server stops pushing them and no
+//  longer counts the follow toward --max-follows (at once on a live connection, else when
+//  the follow lapses, 10 s after its last keep-alive). Membership stays.
 ZGM_EXPORT int zgm_user_unfollow(zgm_user_t* self, const char* group);
 
 //  Sends a message; returns 0 once the group server has stored it durably, and sets
@@ -358,9 +362,10 @@ ZGM_EXPORT int zgm_user_send(zgm_user_t* self, const char* group, const void* da
 //  Hands a message over and returns at once (it may wait while too many sends are
 //  outstanding). Its outcome arrives later through zgm_user_sent. msg_id as for
 //  zgm_user_send. Returns -1, with nothing sent, for a bad argument (ZGM_EINVAL: a group name
-//  no server takes, too; ZGM_ETOOLARGE) or when 100,000 outcomes are left unread (ZGM_ELIMIT:
-//  take them with zgm_user_sent). A send that cannot go (no registry connected:
-//  ZGM_ENOTCONNECTED) is handed over and comes back as its outcome.
+//  no server takes, too; ZGM_ETOOLARGE) or when 100,000 sends have outcomes not read yet,
+//  those still to come included (ZGM_ELIMIT: take them with zgm_user_sent). A send that
+//  cannot go (no registry connected: ZGM_ENOTCONNECTED) is handed over and comes back as
+//  its outcome.
 //  A user's sends to a group are stored in the order handed over, also those that go again
 //  (a lost answer, a server restarting, a refusal for the rate): a later one never
 //  overtakes them (docs/api.md).

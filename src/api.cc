@@ -433,6 +433,7 @@ zgm_registry_t* zgm_registry_new(void) {
     }
     zgm_registry_t* self = new _zgm_registry_t{actor, public_key(actor)};
     live_add(self, destroy_at_exit<zgm_registry_t, zgm_registry_destroy>);
+    succeed();
     return self;
 }
 
@@ -851,8 +852,10 @@ int zgm_user_send_async(zgm_user_t* self, const char* group, const void* data, s
     request->body.assign((const char*)data, size);
     request->timeout_ms = self->timeout_ms;
     if (self->caller->send_async(std::move(request), self->timeout_ms) != Error::kOk)
-        return fail(Error::kLimit, std::to_string(UserCaller::kMaxUnreadOutcomes) +
-                                       " send outcomes are unread: take them with zgm_user_sent");
+        return fail(Error::kLimit,
+                    std::to_string(UserCaller::kMaxUnreadOutcomes) +
+                        " sends have outcomes not read yet (those still to come included): "
+                        "take them with zgm_user_sent");
     return succeed();
 }
 

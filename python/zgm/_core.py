@@ -796,9 +796,9 @@ class User(_Object):
         self._call(lib.zgm_user_follow, _text(group), after_seq)
 
     def follow_many(self, groups: Mapping[str, int] | Iterable[str]) -> int:
-        """Follows several groups at once (one request per group server): a mapping of group
-        to ``after_seq``, or group names (each from now). Returns how many it follows; those
-        that could not be followed are skipped.
+        """Follows several groups at once (one request per group server for each 2,500 of
+        its groups): a mapping of group to ``after_seq``, or group names (each from now).
+        Returns how many it follows; those that could not be followed are skipped.
 
         Raises:
             Error: none could be followed.
@@ -815,8 +815,10 @@ class User(_Object):
         return self._call(lib.zgm_user_follow_many, c_names, c_seqs, len(names))
 
     def unfollow(self, group: str) -> None:
-        """Stops following a group (its messages no longer arrive, and its group server stops
-        counting the follow toward --max-follows); membership stays."""
+        """Stops following a group: its messages no longer arrive once those already
+        received are read, and its group server stops counting the follow toward
+        --max-follows (at once on a live connection, else when the follow lapses, 10 s after
+        its last keep-alive); membership stays."""
         self._call(lib.zgm_user_unfollow, _text(group))
 
     def send(self, group: str, body: Body, msg_id: str | None = None) -> Outcome:

@@ -161,9 +161,10 @@ uint64_t cursor_or_now(const Session& session, const std::string& group);
 int member_groups(Session* session, std::vector<std::string>* groups, bool* skipped = nullptr);
 //  What the last successful call left to say (servers skipped, a list cut short), or "".
 std::string call_notes();
-//  Follows groups with one request per group server (zgm_user_follow_many), group i from
-//  after_seqs[i]; warns on stderr about the groups that could not be followed (*error, when
-//  given, gets the last one's zgm_error_t). Returns how many it follows.
+//  Follows groups with one request per group server for each 2,500 of its groups
+//  (zgm_user_follow_many), group i from after_seqs[i]; warns on stderr about the groups
+//  that could not be followed (*error, when given, gets the last one's zgm_error_t).
+//  Returns how many it follows.
 size_t follow_groups(Session* session, const std::vector<std::string>& groups,
                      const std::vector<uint64_t>& after_seqs, int* error = nullptr);
 //  member_groups, then follow_groups from each one's cursor. 0, or -1 (zgm_errno) if the

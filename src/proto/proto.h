@@ -74,6 +74,9 @@ constexpr size_t kFetchBytes = 2 * 1024 * 1024;
 constexpr uint32_t kMembersPage = 2500;
 //  The same for MEMBERSHIPS: a FollowRecord is at most 2 + 1 + 64 + 8 bytes (187 KB a page).
 constexpr uint32_t kMembershipsPage = 2500;
+//  The groups a user puts in one FOLLOW (its keep-alive, or zgm_user_follow_many): a user
+//  following more on one group server sends several, each within any server's frame.
+constexpr uint32_t kFollowPage = 2500;
 
 enum MessageId : uint8_t {
     //  Replies to any request.

@@ -41,7 +41,7 @@ public:
     bool call(Call* call);
     //  Hands an asynchronous send over (the actor owns it then); waits, up to timeout_ms per
     //  wait, while too much is in flight. kLimit, and the call is not taken, when
-    //  kMaxUnreadOutcomes outcomes are unread.
+    //  kMaxUnreadOutcomes sends have outcomes not read yet (those still to come included).
     Error send_async(std::unique_ptr<Call> call, int timeout_ms);
     //  The next send outcome, waiting up to timeout_ms (-1: for ever). False if none came.
     bool next_outcome(SendOutcome* outcome, int timeout_ms);

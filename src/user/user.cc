@@ -126,7 +126,7 @@ std::string away_reason(const std::string& group) {
 struct ServerConn {
     std::unique_ptr<Link> link;
     int64_t next_refresh_ms = 0;
-    bool refreshing = false;    //  a keep-alive FOLLOW is out
+    int refreshing = 0;         //  keep-alive FOLLOWs out (one for each kFollowPage groups)
     int silent_refreshes = 0;   //  keep-alives in a row that got no answer
     size_t probes = 0;          //  RESOLVEs asked for it while silent or down: which group next
     uint64_t unacked_bytes = 0; //  pushed since the last FOLLOW
@@ -1216,7 +1216,10 @@ public:
                              Error::kProto);
             }
         } else if (message.id == proto::kFollowing && stage_ == kAsking) {
-            answered_.insert(pending.server);
+            //  The groups asked are answered, whatever the reply says of each; the server
+            //  is asked for its next kFollowPage, if there are more (advance).
+            for (const std::string& group : follow_asked_[pending.server])
+                follow_answered_.insert(group);
             for (const proto::FollowRecord& record : message.follows) {
                 auto wanted = wanted_.find(record.group);
                 if (wanted == wanted_.end()) continue;
@@ -1310,6 +1313,18 @@ private:
         bool waiting = false;
         for (auto& entry : by_server) {
             if (answered_.count(entry.first)) continue;
+            if (call_->kind != Call::kMemberships) {
+                std::vector<std::string>& groups = entry.second;
+                groups.erase(std::remove_if(groups.begin(), groups.end(),
+                                            [this](const std::string& group) {
+                                                return follow_answered_.count(group) > 0;
+                                            }),
+                             groups.end());
+                if (groups.empty()) {
+                    answered_.insert(entry.first);
+                    continue;
+                }
+            }
             waiting = true;
             if (outstanding_.count(entry.first)) continue;
             ServerConn* conn = user_.server(entry.first);
@@ -1319,11 +1334,16 @@ private:
                 message.id = proto::kMemberships;
                 message.after = memberships_after_[entry.first];
             } else {
+                //  kFollowPage groups a FOLLOW: one of every group would be past what a
+                //  frame holds.
                 message.id = proto::kFollow;
+                if (entry.second.size() > proto::kFollowPage)
+                    entry.second.resize(proto::kFollowPage);
                 for (const std::string& group : entry.second) {
                     uint64_t after = wanted_[group];
                     message.follows.push_back({group, 0, after}); //  from now: beyond the end
                 }
+                follow_asked_[entry.first] = entry.second;
             }
             if (user_.ask(this, entry.first, message, kFirstAttemptMs))
                 outstanding_.insert(entry.first);
@@ -1357,7 +1377,7 @@ private:
         }
         for (const auto& wanted : wanted_) {
             std::string server = user_.route_of(wanted.first);
-            if (!answered_.count(server))
+            if (!answered_.count(server) && !follow_answered_.count(wanted.first))
                 note_failure(wanted.first,
                              unanswered_why(server, "its group server did not answer"),
                              Error::kTimeout);
@@ -1376,6 +1396,8 @@ private:
     std::set<std::string> answered_;    //  servers
     std::map<std::string, std::string> memberships_after_; //  by server: where its next page starts
     std::map<std::string, std::string> held_servers_; //  by server: its last 429 or 503, waited out
+    std::map<std::string, std::vector<std::string>> follow_asked_; //  by server: its FOLLOW out
+    std::set<std::string> follow_answered_;                        //  groups a FOLLOWING answered
     std::set<std::string> unanswered_;
     std::string after_;
     std::string failures_;
@@ -1990,12 +2012,11 @@ void UserActor::unfollow(const std::string& group, bool tell_server) {
 //  again after a reconnect, and acknowledges what came.
 void UserActor::refresh(const std::string& server_id, ServerConn& conn, bool ack) {
     if (conn.refreshing && !ack) return;
-    proto::Message follow;
-    follow.id = proto::kFollow;
+    std::vector<proto::FollowRecord> records;
     std::vector<std::string> groups;
     for (const auto& entry : followed_)
         if (entry.second.server == server_id && !entry.second.resolving) {
-            follow.follows.push_back({entry.first, 0, entry.second.last_seq}); //  status 0
+            records.push_back({entry.first, 0, entry.second.last_seq}); //  status 0
             groups.push_back(entry.first);
         }
     conn.next_refresh_ms = mono_ms() + kRefreshMs;
@@ -2006,16 +2027,23 @@ void UserActor::refresh(const std::string& server_id, ServerConn& conn, bool ack
         probe(conn, groups);
         return;
     }
-    follow.request_id = next_request_id_++;
-    if (next_request_id_ == 0) next_request_id_ = 1;
-    if (!conn.link->send(follow)) return;
-    conn.unacked_bytes = 0;
-    Pending& pending = pending_[follow.request_id];
-    pending.purpose = Purpose::kRefresh;
-    pending.server = server_id;
-    pending.groups = std::move(groups);
-    pending.deadline_ms = mono_ms() + kInternalTimeoutMs;
-    conn.refreshing = true;
+    //  kFollowPage groups a FOLLOW: one of every group would be past what a frame holds.
+    for (size_t begin = 0; begin < records.size(); begin += proto::kFollowPage) {
+        size_t end = std::min(records.size(), begin + proto::kFollowPage);
+        proto::Message follow;
+        follow.id = proto::kFollow;
+        follow.follows.assign(records.begin() + begin, records.begin() + end);
+        follow.request_id = next_request_id_++;
+        if (next_request_id_ == 0) next_request_id_ = 1;
+        if (!conn.link->send(follow)) return;
+        conn.unacked_bytes = 0;
+        Pending& pending = pending_[follow.request_id];
+        pending.purpose = Purpose::kRefresh;
+        pending.server = server_id;
+        pending.groups.assign(groups.begin() + begin, groups.begin() + end);
+        pending.deadline_ms = mono_ms() + kInternalTimeoutMs;
+        conn.refreshing++;
+    }
 }
 
 //  Asks the registry where one of the groups followed on a silent or unreachable group
@@ -2102,7 +2130,7 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
     }
     //  kRefresh
     if (!conn) return;
-    conn->refreshing = false;
+    if (conn->refreshing > 0) conn->refreshing--;
     if (message.id != proto::kFollowing) return refused_for_now(conn, message);
     conn->silent_refreshes = 0;
     for (const proto::FollowRecord& record : message.follows) {
@@ -2169,7 +2197,7 @@ void UserActor::tick() {
         }
         case Purpose::kRefresh:
             if (conn) {
-                conn->refreshing = false;
+                if (conn->refreshing > 0) conn->refreshing--;
                 //  A silent group server may have moved: ask the registry.
                 if (++conn->silent_refreshes >= 2) probe(*conn, pending.groups);
             }
