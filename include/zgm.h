@@ -431,7 +431,9 @@ ZGM_EXPORT int zgm_user_add(zgm_user_t* self, const char* group, const char* key
 //  Takes a key out: it is no longer a member and stops receiving the group's messages. In a
 //  members-only group it cannot join again until added; an open group takes it back.
 ZGM_EXPORT int zgm_user_remove(zgm_user_t* self, const char* group, const char* key);
-//  Hands ownership of the group to another key.
+//  Hands ownership of the group to another key, one that joined it (ZGM_ENOTMEMBER
+//  otherwise: no key is made owner of a group it did not ask for) and owns fewer than the
+//  group server's --max-groups-per-owner groups there (ZGM_ELIMIT).
 ZGM_EXPORT int zgm_user_give(zgm_user_t* self, const char* group, const char* key);
 ZGM_EXPORT int zgm_user_set_policy(zgm_user_t* self, const char* group, zgm_policy_t policy);
 //  How many messages, body bytes and milliseconds of age the group keeps (0: no limit;

@@ -1628,7 +1628,12 @@ void test_owners_decide_who_is_in_from_the_command_line(void** state) {
     assert_string_equal(removed.out.c_str(),
                         ("removed " + bob + " (from " + s->dir + "/bob) from club\n").c_str());
     assert_int_equal(user(s, "bob", {"fetch", "club"}).status, 1);
-    //  Handed on, opened.
+    //  Handed on (to a key that joined), opened.
+    Result not_joined = user(s, "alice", {"give", "club", carol});
+    assert_int_equal(not_joined.status, 1);
+    assert_non_null(
+        strstr(not_joined.err.c_str(), "a group is given only to a key that joined it"));
+    assert_int_equal(user(s, "carol", {"join", "club"}).status, 0);
     Result gave = user(s, "alice", {"give", "club", carol, "--json"});
     assert_int_equal(gave.status, 0);
     assert_string_equal(gave.out.c_str(),

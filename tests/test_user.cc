@@ -1038,7 +1038,9 @@ void test_a_give_whose_answer_is_lost_is_in_doubt_not_refused(void** state) {
     zgm_user_t* bob = system.cluster.user("bob");
     zgm_user_t* alice = system.cluster.user("alice");
     assert_ok(zgm_server_add(system.server, "lossy", zgm_user_id(bob), ZGM_POLICY_OPEN));
-    assert_ok(zgm_user_join(bob, "other")); //  the connection is up
+    //  A group is given only to a key that joined it.
+    assert_ok(zgm_user_join(bob, "lossy"));
+    assert_ok(zgm_user_join(alice, "lossy"));
     system.proxy->set_mode(TcpProxy::Mode::kCutReplies);
     assert_int_equal(zgm_user_give(bob, "lossy", zgm_user_id(alice)), -1);
     assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
@@ -1046,7 +1048,6 @@ void test_a_give_whose_answer_is_lost_is_in_doubt_not_refused(void** state) {
     system.proxy->set_mode(TcpProxy::Mode::kPass);
     //  It had: alice owns it, and gives it back with an answer that comes late.
     zgm_user_set_timeout(alice, 5000);
-    assert_ok(zgm_user_join(alice, "other"));
     system.proxy->hold(2500, 1000);
     int rc = zgm_user_give(alice, "lossy", zgm_user_id(bob));
     std::string why = rc == 0 ? "" : zgm_strerror();
@@ -1942,7 +1943,7 @@ void test_a_members_list_past_10000_comes_whole_in_pages(void** state) {
 void test_the_owner_decides_who_is_in(void** state) {
     (void)state;
     Cluster cluster;
-    cluster.add_server(NULL, {}, true);
+    zgm_server_t* server = cluster.add_server(NULL, {}, true);
     zgm_user_t* alice = cluster.user("alice");
     zgm_user_t* bob = cluster.user("bob");
     zgm_user_t* carol = cluster.user("carol");
@@ -1998,6 +1999,19 @@ void test_the_owner_decides_who_is_in(void** state) {
     assert_int_equal(zgm_errno(), ZGM_EDENIED);
     assert_non_null(strstr(zgm_strerror(), "give the group to another key first"));
     send_text(alice, "club", "still here");
+    //  Ownership is given only to a key that joined (none is made owner of what it did not
+    //  ask for), and not past its --max-groups-per-owner: the key's own creates need them.
+    assert_int_equal(zgm_user_give(alice, "club", zgm_user_id(carol)), -1);
+    assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
+    assert_non_null(strstr(zgm_strerror(), "a group is given only to a key that joined it"));
+    assert_ok(zgm_user_add(alice, "club", zgm_user_id(carol)));
+    assert_ok(zgm_user_join(carol, "club"));
+    assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_GROUPS_PER_OWNER, 1));
+    assert_ok(zgm_user_create(carol, "carols", ZGM_POLICY_OPEN));
+    assert_int_equal(zgm_user_give(alice, "club", zgm_user_id(carol)), -1);
+    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
+    assert_non_null(strstr(zgm_strerror(), "--max-groups-per-owner"));
+    assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_GROUPS_PER_OWNER, 100));
     //  Ownership handed on; then the new owner opens the group.
     assert_ok(zgm_user_give(alice, "club", zgm_user_id(carol)));
     assert_int_equal(zgm_user_set_policy(alice, "club", ZGM_POLICY_OPEN), -1);

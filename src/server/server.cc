@@ -144,6 +144,8 @@ public:
     void run();
     uint16_t host_group(const std::string& name, const Key& owner, uint8_t policy,
                         std::string* why) override;
+    //  The groups here whose owner is key (what --max-groups-per-owner counts).
+    uint32_t groups_owned_by(const Key& key) const;
 
 private:
     //  Commands
@@ -477,6 +479,13 @@ Error GroupServer::add_group(const std::string& name, const Key& owner, Policy p
     return Error::kOk;
 }
 
+uint32_t GroupServer::groups_owned_by(const Key& key) const {
+    uint32_t owned = 0;
+    for (const auto& entry : groups_)
+        owned += entry.second.owner == key ? 1 : 0;
+    return owned;
+}
+
 uint16_t GroupServer::host_group(const std::string& name, const Key& owner, uint8_t policy,
                                  std::string* why) {
     auto existing = groups_.find(name);
@@ -486,10 +495,7 @@ uint16_t GroupServer::host_group(const std::string& name, const Key& owner, uint
         *why = "group '" + name + "' exists" + (owner.is_nil() ? "" : ", not this key's");
         return proto::kConflict;
     }
-    uint32_t owned = 0;
-    for (const auto& entry : groups_)
-        owned += entry.second.owner == owner ? 1 : 0;
-    if (!owner.is_nil() && owned >= limits_.groups_per_owner) {
+    if (!owner.is_nil() && groups_owned_by(owner) >= limits_.groups_per_owner) {
         *why = "this key owns its maximum of " + std::to_string(limits_.groups_per_owner) +
                " groups here (--max-groups-per-owner)";
         return proto::kLimitReached;
@@ -967,6 +973,20 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
         }
         break;
     case proto::kGive:
+        if (request.key == group->owner) break;
+        //  Only to a key that joined: a group is not put on a key that did not ask for it
+        //  (nor does it fill that key's --max-groups-per-owner, which its own CREATEs need).
+        if (!group->members.count(request.key))
+            return responder_.refuse(from, request.request_id, proto::kNotMember,
+                                     "the key is not a member of '" + group->name +
+                                         "': a group is given only to a key that joined it",
+                                     peer);
+        if (groups_owned_by(request.key) >= limits_.groups_per_owner)
+            return responder_.refuse(from, request.request_id, proto::kLimitReached,
+                                     "the key owns its maximum of " +
+                                         std::to_string(limits_.groups_per_owner) +
+                                         " groups here (--max-groups-per-owner)",
+                                     peer);
         status = store_->set_owner(group->name, request.key);
         if (status.is_ok()) group->owner = request.key;
         break;
