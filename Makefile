@@ -32,7 +32,8 @@ test: build
 
 #  zgm across six hosts (network namespaces on a bridge; root): a link down and up, loss and
 #  delay, a registry <-> server partition, the registry's host gone and back, a server's host
-#  renumbered (tests/faults/multihost.py). Each fault lasts HOSTS_FAULT_SECONDS (30; CI: 5).
+#  renumbered, `zgm run` on every address used from another host (tests/faults/multihost.py).
+#  Each fault lasts HOSTS_FAULT_SECONDS (30; CI: 5).
 HOSTS_FAULT_SECONDS ?= 30
 test-hosts: build
 	python3 tests/faults/multihost.py --zgm $(BUILD)/src/zgm \

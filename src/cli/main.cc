@@ -22,6 +22,7 @@
 #include "cli/timefmt.h"
 #include "core/log.h"
 #include "core/names.h"
+#include "net/sockets.h"
 
 #include <czmq.h>
 #include <poll.h>
@@ -387,8 +388,10 @@ int start_group_server(zgm_server_t* server, const Reporter& report, const Args&
     //  Every address asked for (as a server for other machines is, the packaged
     //  configuration too), the registry reached at a loopback one: users are given the
     //  address the registry is reached by, which users on other machines cannot reach. (The
-    //  default bind is every address too, for one machine: not said.)
-    if (args.has("bind") && !advertise && zgm::any_address(bind) && zgm::loopback_address(registry))
+    //  default bind is every address too, for one machine: not said. `zgm run` says its
+    //  own.)
+    if (args.has("bind") && !advertise && zgm::any_address(bind) &&
+        zgm::loopback_address(registry) && strcmp(report.command, "run") != 0)
         report.say(zgm::kLogWarning,
                    "%s: users are given a loopback address for this server (the address this "
                    "host reaches the registry at %s by), which users on other machines cannot "
@@ -521,14 +524,6 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     return code;
 }
 
-//  The host of `zgm run --bind tcp://HOST:PORT` ("*" for any address), or "" when it is not
-//  a tcp:// endpoint.
-std::string run_host(const std::string& bind) {
-    size_t colon = bind.rfind(':');
-    if (bind.compare(0, 6, "tcp://") != 0 || colon == std::string::npos || colon <= 6) return "";
-    return bind.substr(6, colon - 6);
-}
-
 int run_main(const spec::Command& command, int argc, char** argv) {
     Args args;
     int code = parse_command(command, argc, argv, &args);
@@ -538,7 +533,7 @@ int run_main(const spec::Command& command, int argc, char** argv) {
     //  server listens on the registry's address, any free port.
     std::string bind = args.value_or_default("bind");
     if (int problem = check_endpoint(args, command.name, "bind", bind)) return problem;
-    std::string host = run_host(bind);
+    std::string host = zgm::tcp_host(bind);
     if (host.empty())
         return usage_error(command.name, "--bind: a tcp:// endpoint, not '" + bind + "'");
     UserOptions options;
@@ -581,8 +576,21 @@ int run_main(const spec::Command& command, int argc, char** argv) {
     }
     zgm_server_t* server = nullptr;
     if (code == kExitOk) {
-        options.registry =
-            "tcp://" + (host == "*" ? std::string("127.0.0.1") : host) + ":" + std::to_string(port);
+        //  On every address, the group server and the user reach the registry at an address
+        //  of this host that other machines may reach: users are given the group server's
+        //  address as the registry is reached by it (a loopback one would send users on
+        //  other machines to themselves).
+        std::string reach = host;
+        if (zgm::any_address(bind)) {
+            reach = zgm::outward_address();
+            if (reach.empty()) {
+                reach = "127.0.0.1";
+                report.say(zgm::kLogWarning,
+                           "this host has no address but its loopback: users on other "
+                           "machines cannot reach the group server");
+            }
+        }
+        options.registry = "tcp://" + reach + ":" + std::to_string(port);
         printf("zgm run: registry on %s (port %d%s)\n", bind.c_str(), port,
                args.given("bind") || port == 5570 ? "" : "; 5570 is taken");
         server = new_group_server(settings, report, &code);
@@ -596,8 +604,13 @@ int run_main(const spec::Command& command, int argc, char** argv) {
         code = start_group_server(server, report, args, "tcp://" + host + ":*", options.registry,
                                   zgm_registry_key(registry), &endpoint);
     if (code == kExitOk) {
-        printf("zgm run: serving general, random and the groups of its store on %s, data in %s\n",
-               endpoint.c_str(), settings.data_dir.c_str());
+        std::string given = zgm::any_address(endpoint)
+                                ? " (given to users as tcp://" + zgm::tcp_host(options.registry) +
+                                      ":" + std::to_string(zgm::endpoint_port(endpoint)) + ")"
+                                : "";
+        printf("zgm run: serving general, random and the groups of its store on %s%s, data in "
+               "%s\n",
+               endpoint.c_str(), given.c_str(), settings.data_dir.c_str());
         options.registry_key = zgm_registry_key(registry);
         code = open_session(options, &session);
     }

@@ -12,7 +12,14 @@
 #include "core/names.h"
 #include "core/zap.h"
 
+#include <arpa/inet.h>
 #include <cerrno>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace zgm {
 
@@ -82,6 +89,44 @@ int socket_fd(zsock_t* socket) {
     size_t size = sizeof fd;
     if (!socket || zmq_getsockopt(zsock_resolve(socket), ZMQ_FD, &fd, &size) != 0) return -1;
     return fd;
+}
+
+std::string route_address(const std::string& host, const std::string& port) {
+    struct addrinfo hints = {}, *found = nullptr;
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_DGRAM;
+    if (getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) return "";
+    std::string local;
+    int probe = ::socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in address = {};
+    socklen_t length = sizeof address;
+    char text[INET_ADDRSTRLEN];
+    if (probe >= 0 && ::connect(probe, found->ai_addr, found->ai_addrlen) == 0 &&
+        getsockname(probe, (struct sockaddr*)&address, &length) == 0 &&
+        inet_ntop(AF_INET, &address.sin_addr, text, sizeof text))
+        local = text;
+    if (probe >= 0) close(probe);
+    freeaddrinfo(found);
+    return local;
+}
+
+std::string outward_address() {
+    //  192.0.2.1 (TEST-NET-1) is nobody's: only a default route leads there.
+    std::string routed = route_address("192.0.2.1", "9");
+    if (!routed.empty() && routed.compare(0, 4, "127.") != 0) return routed;
+    struct ifaddrs* interfaces = nullptr;
+    if (getifaddrs(&interfaces) != 0) return "";
+    std::string found;
+    for (struct ifaddrs* at = interfaces; at && found.empty(); at = at->ifa_next) {
+        if (!at->ifa_addr || at->ifa_addr->sa_family != AF_INET || !(at->ifa_flags & IFF_UP) ||
+            (at->ifa_flags & IFF_LOOPBACK))
+            continue;
+        char text[INET_ADDRSTRLEN];
+        if (inet_ntop(AF_INET, &((struct sockaddr_in*)at->ifa_addr)->sin_addr, text, sizeof text))
+            found = text;
+    }
+    freeifaddrs(interfaces);
+    return found;
 }
 
 int endpoint_port(const std::string& endpoint) {

@@ -52,6 +52,13 @@ std::string endpoint_address(const std::string& endpoint);
 int endpoint_port(const std::string& endpoint);
 //  A socket's ZMQ_FD, to poll(2) beside others (-1 without a socket).
 int socket_fd(zsock_t* socket);
+//  The local IPv4 address this host reaches host:port from (the route's source address; a
+//  UDP connect, which sends nothing), or "" when there is no route or host does not resolve.
+std::string route_address(const std::string& host, const std::string& port);
+//  An IPv4 address other machines may reach this host at: the source address of its default
+//  route, else the first address of an interface that is up and not loopback; "" when it
+//  has none.
+std::string outward_address();
 
 } // namespace zgm
 

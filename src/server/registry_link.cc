@@ -12,11 +12,6 @@
 #include "core/log.h"
 #include "net/sockets.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 namespace zgm {
 
 namespace {
@@ -348,26 +343,11 @@ std::string RegistryLink::work_out_advertised(bool* routed) const {
     std::string registry = endpoint_address(endpoint_);
     size_t registry_colon = registry.rfind(':');
     if (endpoint_.compare(0, 6, "tcp://") == 0 && registry_colon != std::string::npos) {
-        std::string registry_host = registry.substr(0, registry_colon);
-        std::string registry_port = registry.substr(registry_colon + 1);
-        struct addrinfo hints = {}, *found = nullptr;
-        hints.ai_family = AF_INET;
-        hints.ai_socktype = SOCK_DGRAM;
-        if (getaddrinfo(registry_host.c_str(), registry_port.c_str(), &hints, &found) == 0) {
-            int probe = ::socket(AF_INET, SOCK_DGRAM, 0);
-            struct sockaddr_in address = {};
-            socklen_t length = sizeof address;
-            //  A UDP connect sends nothing; it only picks the route and the local address.
-            if (probe >= 0 && ::connect(probe, found->ai_addr, found->ai_addrlen) == 0 &&
-                getsockname(probe, (struct sockaddr*)&address, &length) == 0) {
-                char text[INET_ADDRSTRLEN];
-                if (inet_ntop(AF_INET, &address.sin_addr, text, sizeof text)) {
-                    local = text;
-                    *routed = true;
-                }
-            }
-            if (probe >= 0) close(probe);
-            freeaddrinfo(found);
+        std::string routed_from =
+            route_address(registry.substr(0, registry_colon), registry.substr(registry_colon + 1));
+        if (!routed_from.empty()) {
+            local = routed_from;
+            *routed = true;
         }
     }
     return "tcp://" + local + host_port.substr(colon);

@@ -129,7 +129,7 @@ class Harness:
 
     #  --- processes ------------------------------------------------------------------
 
-    def _spawn(self, name, cmd, ns=None, nofile=None, env=None, stdout=None):
+    def _spawn(self, name, cmd, ns=None, nofile=None, env=None, stdout=None, stdin=None):
         if ns:
             cmd = ["ip", "netns", "exec", ns] + cmd
         log_path = os.path.join(self.out, name + ".log")
@@ -142,7 +142,7 @@ class Harness:
 
         full_env = dict(os.environ)
         full_env.update(env or {})
-        popen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout or log,
+        popen = subprocess.Popen(cmd, stdin=stdin or subprocess.DEVNULL, stdout=stdout or log,
                                  stderr=log, env=full_env, preexec_fn=prepare)
         log.close()
         proc = Proc(name, cmd, popen, log_path, ns)
@@ -151,13 +151,15 @@ class Harness:
             self.note("started %s (pid %d): %s" % (name, popen.pid, " ".join(cmd)))
         return proc
 
-    def start_role(self, name, role, args, ns=None, nofile=None):
-        """Starts one zgm role (keygen, registry, server, user): the one place the program
-        that plays the roles is named, so the stand-in and the zgm program are one change."""
-        return self._spawn(name, [self.zgm, role] + list(args), ns=ns, nofile=nofile)
+    def start_role(self, name, role, args, ns=None, nofile=None, env=None, stdin=None):
+        """Starts one zgm role (keygen, registry, server, user, run): the one place the
+        program that plays the roles is named, so the stand-in and the zgm program are one
+        change."""
+        return self._spawn(name, [self.zgm, role] + list(args), ns=ns, nofile=nofile, env=env,
+                           stdin=stdin)
 
-    def run_role(self, name, role, args, ns=None, timeout=30):
-        proc = self.start_role(name, role, args, ns=ns)
+    def run_role(self, name, role, args, ns=None, timeout=30, env=None):
+        proc = self.start_role(name, role, args, ns=ns, env=env)
         return self.wait(proc, timeout)
 
     def start_app(self, name, role, args, ns=None, nofile=None, log=None):

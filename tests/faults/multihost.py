@@ -16,6 +16,9 @@
 #    partition    sa and the registry cannot reach each other; users keep talking to sa
 #    registry-gone  the registry killed and its host off the network, then back
 #    renumber     sb's host moves from one address to another while users listen
+#    run          `zgm run --bind tcp://*:PORT` on u3, and a user on u1 that joins, sends and
+#                 fetches through it (the group server must be given to users at an
+#                 address they reach, not its loopback)
 #  After each: the time until the system is whole again (a message sent after the fault is
 #  acknowledged in both groups and every listener has everything acknowledged so far). At
 #  the end: every acknowledged message received exactly once, in order, by every listener,
@@ -43,7 +46,7 @@ from harness import (Failure, Harness, ListenerLog, SenderLog, delivery_report, 
 NET = "10.231.7."
 ADDRESSES = dict(reg=1, sa=11, sb=12, u1=21, u2=22, u3=23)
 RENUMBERED = 32  # sb's address after the renumbering
-REGISTRY_PORT, SA_PORT, SB_PORT = 5570, 5571, 5572
+REGISTRY_PORT, SA_PORT, SB_PORT, RUN_PORT = 5570, 5571, 5572, 5580
 GROUPS = ["ga", "gb"]
 TAG_PREFIX = "zgmh"
 
@@ -328,6 +331,44 @@ class Hosts:
         return whole is not None and resolved is not None, dict(
             whole_ms=whole, from_to="%s -> %s" % (old, new), new_user_resolved_gb_ms=resolved)
 
+    def run_reached(self):
+        """zgm run on every address of u3 (its own home: keys, store), stdin a pipe held open
+        (the interactive client reads it); a user on u1 joins general, sends, fetches."""
+        home = os.path.join(self.work, "runhome")
+        env = dict(HOME=home, XDG_CONFIG_HOME=os.path.join(home, "config"),
+                   XDG_DATA_HOME=os.path.join(home, "data"))
+        os.makedirs(home)
+        t0 = mono_ms()
+        proc = self.h.start_role("run", "run", ["--bind", "tcp://*:%d" % RUN_PORT],
+                                 ns=self.ns["u3"], env=env, stdin=subprocess.PIPE)
+        try:
+            if not self.h.wait_for_text(proc.log, "zgm run: serving", 30, 0, proc):
+                raise Failure("zgm run did not start (see %s)" % proc.log)
+            with open(proc.log) as log:
+                serving = [line for line in log if line.startswith("zgm run: serving")][0]
+            given = serving.split("given to users as ")[1].split(")")[0] \
+                if "given to users as " in serving else ""
+            user = ["--registry", "tcp://%s:%d" % (self.addr["u3"], RUN_PORT),
+                    "--registry-key", os.path.join(home, "config", "zgm", "registry.cert"),
+                    "--identity", os.path.join(self.work, "run-user.id"), "--name", "visitor"]
+            statuses = {}
+            for step, args in (("join", ["join", "general"]),
+                               ("send", ["send", "general", "hello from u1"]),
+                               ("fetch", ["fetch", "general"])):
+                statuses[step] = self.h.run_role("run-user-" + step, "user", user + args,
+                                                 ns=self.ns["u1"], timeout=60)
+            with open(os.path.join(self.out, "run-user-fetch.log")) as log:
+                fetched = "hello from u1" in log.read()
+        finally:
+            proc.popen.stdin.close()
+            stopped = self.h.stop(proc, grace=15)
+        passed = (given.startswith("tcp://%s:" % self.addr["u3"]) and
+                  all(status == 0 for status in statuses.values()) and fetched and
+                  stopped == 0)
+        return passed, dict(given_to_users=given, user_exit_statuses=statuses,
+                            fetched_its_message=fetched, run_exit_status=stopped,
+                            ms=mono_ms() - t0)
+
     #  --- the run ----------------------------------------------------------------------
 
     def run(self):
@@ -342,7 +383,8 @@ class Hosts:
                       self.partition),
                      ("registry-gone", "the registry's host gone %d s" % self.fault_s,
                       self.registry_gone),
-                     ("renumber", "sb's host renumbered", self.renumber)]
+                     ("renumber", "sb's host renumbered", self.renumber),
+                     ("run", "zgm run on every address of u3, used from u1", self.run_reached)]
         if self.args.only:
             scenarios = [s for s in scenarios if s[0] in self.args.only.split(",")]
         for name, what, scenario in scenarios:
