@@ -309,6 +309,32 @@ void test_listen_prints_live_messages_and_resumes_after_the_last_printed(void** 
     assert_int_equal(count_lines(resumed.out, "\"seq\":"), 2);
     assert_non_null(strstr(resumed.out.c_str(), "\"seq\":4"));
     assert_non_null(strstr(resumed.out.c_str(), "\"seq\":5"));
+
+    //  Another member named alice: listen and fetch show each alice with the start of its
+    //  key, as the interactive client does.
+    std::vector<std::string> other = {"user",  "--identity", s->dir + "/alice2", "--name",
+                                      "alice", "--registry", s->registry};
+    auto other_alice = [&](std::vector<std::string> args) {
+        std::vector<std::string> full = other;
+        full.insert(full.end(), args.begin(), args.end());
+        return test::run(full);
+    };
+    assert_int_equal(other_alice({"join", "general"}).status, 0);
+    assert_int_equal(other_alice({"send", "general", "the other alice"}).status, 0);
+    assert_int_equal(user(s, "alice", {"send", "general", "the first alice"}).status, 0);
+    Result whoami = other_alice({"whoami", "--json"});
+    size_t at = whoami.out.find("\"id\":\"");
+    assert_true(at != std::string::npos);
+    std::string second = "<alice~" + whoami.out.substr(at + 6, 8) + "> the other alice";
+    std::string original = "<alice~" + key_of(s, "alice").substr(0, 8) + "> the first alice";
+    Result live = user(s, "bob", {"listen", "general", "--count", "2"});
+    assert_int_equal(live.status, 0);
+    Result fetched = user(s, "bob", {"fetch", "general", "--last", "2"});
+    assert_int_equal(fetched.status, 0);
+    for (const Result* result : {&live, &fetched})
+        if (!strstr(result->out.c_str(), second.c_str()) ||
+            !strstr(result->out.c_str(), original.c_str()))
+            fail_msg("not told apart: %s", result->out.c_str());
 }
 
 void test_group_server_killed_and_restarted_loses_nothing(void** state) {

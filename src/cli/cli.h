@@ -20,6 +20,7 @@
 #include "zgm.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -135,14 +136,21 @@ struct UserOptions {
 //  Returns kExitOk or prints the problem and returns kExitUsage.
 int read_user_options(const Args& args, const char* command, UserOptions* options);
 
+//  The members of a group (key -> display name), to tell apart senders that share a name.
+struct Roster {
+    std::map<std::string, std::string> names;
+    int64_t loaded_ms = -1;
+};
+
 struct Session {
     zgm_user_t* user = nullptr;
     UserOptions options;
     Identity identity;
     Cursors cursors;
     Style style;
-    std::vector<std::string> followed; //  the groups this session follows
-    std::string registry_key;          //  the registry's public key, as found (empty: insecure)
+    std::vector<std::string> followed;     //  the groups this session follows
+    std::string registry_key;              //  the registry's public key, as found (empty: insecure)
+    std::map<std::string, Roster> rosters; //  by group (sender_label)
 };
 //  Opens the identity only (whoami needs no server).
 int open_identity_only(const UserOptions& options, Session* session);
@@ -174,6 +182,11 @@ size_t follow_groups(Session* session, const std::vector<std::string>& groups,
 int follow_member_groups(Session* session, int* missed = nullptr);
 bool is_followed(const Session& session, const std::string& group);
 void forget_followed(Session* session, const std::string& group);
+//  How the sender of msg is shown in plain output: NULL for its display name, or (into
+//  *label) its name and the start of its key when another member of the group has the same
+//  name. The group's members are asked for again, for a sender not among them, at most every
+//  3 s; never for JSON output, which shows the key.
+const char* sender_label(Session* session, const zgm_msg_t* msg, std::string* label);
 //  Prints a live message (after a note on stderr when retention dropped messages before it)
 //  and moves its group's cursor past it. label, when not NULL, replaces the sender's name.
 void print_live(Session* session, const zgm_msg_t* msg, const char* label = nullptr);

@@ -7,6 +7,7 @@
     =========================================================================
 */
 #include "cli/cli.h"
+#include "core/clock.h"
 #include "core/names.h"
 #include "core/security.h"
 
@@ -521,6 +522,41 @@ int follow_member_groups(Session* session, int* missed) {
     follow_groups(session, groups, after_seqs, &error);
     if (missed) *missed = skipped ? ZGM_ETIMEOUT : error;
     return 0;
+}
+
+namespace {
+
+const int64_t kRosterMs = 3000;
+
+void load_roster(Session* session, const std::string& group) {
+    Roster& roster = session->rosters[group];
+    roster.loaded_ms = zgm::mono_ms();
+    size_t count = 0;
+    zgm_member_t* members = zgm_user_members(session->user, group.c_str(), &count);
+    if (!members) return; //  shown without keys until the next try
+    roster.names.clear();
+    for (size_t i = 0; i < count; i++)
+        if (members[i].role != ZGM_ROLE_ADDED) roster.names[members[i].id] = members[i].name;
+    free(members);
+}
+
+} // namespace
+
+const char* sender_label(Session* session, const zgm_msg_t* msg, std::string* label) {
+    if (session->style.json) return nullptr;
+    std::string group = zgm_msg_group(msg);
+    const char* key = zgm_msg_sender(msg);
+    Roster& roster = session->rosters[group];
+    if (!roster.names.count(key) &&
+        (roster.loaded_ms < 0 || zgm::mono_ms() - roster.loaded_ms >= kRosterMs))
+        load_roster(session, group);
+    const char* name = zgm_msg_sender_name(msg);
+    for (const auto& member : roster.names)
+        if (member.first != key && member.second == name) {
+            *label = disambiguated(name, key);
+            return label->c_str();
+        }
+    return nullptr;
 }
 
 void print_live(Session* session, const zgm_msg_t* msg, const char* label) {

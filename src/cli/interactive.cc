@@ -54,8 +54,6 @@ const size_t kRecent = 10;
 //  A send without an answer is sent again after this long, and given up after kGiveUpMs.
 const int64_t kRetryMs = 1000;
 const int64_t kGiveUpMs = 60000;
-//  A group's member list is loaded again for an unknown sender at most this often.
-const int64_t kRosterMs = 3000;
 
 //  A send whose outcome is not known yet.
 struct Pending {
@@ -67,12 +65,6 @@ struct Pending {
     bool shown = false;    //  the "pending" line was printed
     std::string reason;    //  why the last attempt had no outcome
     int error = ZGM_OK;    //  and its zgm_error_t
-};
-
-//  The members of a group: key -> display name.
-struct Roster {
-    std::map<std::string, std::string> names;
-    int64_t loaded_ms = -1;
 };
 
 struct Client {
@@ -87,7 +79,6 @@ struct Client {
     //  status when stdin is not a terminal, so a script that pipes commands in sees a failure.
     int failure = kExitOk;
     std::map<std::string, Pending> pending; //  by message id
-    std::map<std::string, Roster> rosters;  //  by group
     std::map<std::string, uint64_t> shown;  //  the last seq shown, by group
 };
 
@@ -226,36 +217,6 @@ void set_current(Client* client, const std::string& group) {
 //  ------------------------------------------------------------------------------------------
 //  Showing messages
 
-void load_roster(Client* client, const std::string& group) {
-    Roster& roster = client->rosters[group];
-    roster.loaded_ms = mono_ms();
-    size_t count = 0;
-    zgm_member_t* members = zgm_user_members(client->session->user, group.c_str(), &count);
-    if (!members) return; //  shown without keys until the next try
-    roster.names.clear();
-    for (size_t i = 0; i < count; i++)
-        if (members[i].role != ZGM_ROLE_ADDED) roster.names[members[i].id] = members[i].name;
-    free(members);
-}
-
-//  How the sender of a message is shown: NULL for its name, or into *label its name and the
-//  start of its key when another member of the group has the same display name.
-const char* sender_label(Client* client, const zgm_msg_t* msg, std::string* label) {
-    std::string group = zgm_msg_group(msg);
-    const char* key = zgm_msg_sender(msg);
-    Roster& roster = client->rosters[group];
-    if (!roster.names.count(key) &&
-        (roster.loaded_ms < 0 || mono_ms() - roster.loaded_ms >= kRosterMs))
-        load_roster(client, group);
-    const char* name = zgm_msg_sender_name(msg);
-    for (const auto& member : roster.names)
-        if (member.first != key && member.second == name) {
-            *label = disambiguated(name, key);
-            return label->c_str();
-        }
-    return nullptr;
-}
-
 //  Prints a message (once per session: a group's recap and its live messages overlap) and
 //  moves its group's cursor.
 void show_message(Client* client, const zgm_msg_t* msg) {
@@ -263,7 +224,7 @@ void show_message(Client* client, const zgm_msg_t* msg) {
     if (zgm_msg_seq(msg) <= shown) return;
     shown = zgm_msg_seq(msg);
     std::string storage;
-    const char* label = sender_label(client, msg, &storage);
+    const char* label = sender_label(client->session, msg, &storage);
     above_prompt(client, [&] { print_live(client->session, msg, label); });
 }
 
@@ -311,7 +272,7 @@ int show_recent(Client* client, const std::string& group, uint64_t* follow_from)
     for (size_t i = 0; i < size; i++) {
         const zgm_msg_t* msg = zgm_msglist_get(list, i);
         std::string storage;
-        const char* label = sender_label(client, msg, &storage);
+        const char* label = sender_label(client->session, msg, &storage);
         above_prompt(client, [&] { print_message(stdout, msg, client->session->style, label); });
         last = zgm_msg_seq(msg);
     }
@@ -571,7 +532,7 @@ void slash_leave(Client* client, const Args&, const std::vector<std::string>& wo
     }
     give_up_sends(client, group);
     forget_followed(session, group);
-    client->rosters.erase(group);
+    session->rosters.erase(group);
     print_done(stdout, "left " + group, group.c_str(), session->style);
     if (group == client->current)
         set_current(client, session->followed.empty() ? "" : session->followed[0]);

@@ -96,8 +96,11 @@ int show_fetch(Session* session, const char* group, const zgm_fetch_t& query, ui
                 missed, group, missed == 1 ? "was" : "were",
                 query.since_us || query.until_us ? " (at most)" : "");
     size_t size = zgm_msglist_size(list);
-    for (size_t i = 0; i < size; i++)
-        print_message(stdout, zgm_msglist_get(list, i), session->style);
+    for (size_t i = 0; i < size; i++) {
+        const zgm_msg_t* msg = zgm_msglist_get(list, i);
+        std::string label;
+        print_message(stdout, msg, session->style, sender_label(session, msg, &label));
+    }
     if (last_seq) *last_seq = size ? zgm_msg_seq(zgm_msglist_get(list, size - 1)) : 0;
     zgm_msglist_destroy(&list);
     return 0;
@@ -333,7 +336,8 @@ int run_listen(Session* session, const Args& args, const std::vector<std::string
             if (zgm_errno() == ZGM_ETIMEOUT) continue;
             return report_error("listen", session->style);
         }
-        print_live(session, msg);
+        std::string label;
+        print_live(session, msg, sender_label(session, msg, &label));
         zgm_msg_destroy(&msg);
         printed++;
     }
