@@ -1495,6 +1495,11 @@ void test_a_refused_limit_is_named_by_its_option(void** state) {
         test::run({"registry", "--insecure", "--bind", "tcp://127.0.0.1:*", "--max-frame", "1000"});
     assert_int_equal(registry.status, 2);
     assert_non_null(strstr(registry.err.c_str(), "--max-frame: "));
+    //  Past its most: said so, not "not a number".
+    Result past = test::run({"server", "--insecure", "--accept-new", "--memory", "--registry",
+                             "tcp://127.0.0.1:1", "--max-members", "5000000000"});
+    assert_int_equal(past.status, 2);
+    assert_non_null(strstr(past.err.c_str(), "--max-members: at most 4294967295, not 5000000000"));
 }
 
 void test_without_the_registry_key_a_server_and_a_user_say_where_to_find_it(void** state) {

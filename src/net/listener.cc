@@ -35,8 +35,10 @@ bool set_number(std::initializer_list<NumberSetting> settings, const std::string
         if (name != setting.name) continue;
         uint64_t number = 0;
         *code = Error::kInvalid;
-        if (!parse_number(value, setting.most, &number)) {
+        if (!parse_number(value, UINT64_MAX, &number)) {
             *why = name + ": '" + value + "' is not a number";
+        } else if (number > setting.most) {
+            *why = name + ": at most " + std::to_string(setting.most) + ", not " + value;
         } else if (number < setting.least) {
             *why = under_least(name, setting.least, value);
         } else {
