@@ -8,11 +8,11 @@
     interval. A HEARTBEAT from a server the registry does not know (say, after a registry
     restart) is answered 404, and the server registers its groups again; until every
     trusted server has said, in a HEARTBEAT, that the registry holds all its groups, or
-    else one expiry interval has passed since the start with no requests left waiting in
-    its input for two check intervals (they may hold REGISTERs), LIST says the list may be
-    incomplete and RESOLVE answers a miss with 503 rather than 404. A CREATE goes to a group
-    server as HOST; one not answered in time is in doubt (504), and its name kept for its
-    creator a while.
+    else one expiry interval has passed since the start with no group server's requests
+    left waiting in its input for two check intervals (they may be REGISTERs), LIST says
+    the list may be incomplete and RESOLVE answers a miss with 503 rather than 404. A
+    CREATE goes to a group server as HOST; one not answered in time is in doubt (504), and
+    its name kept for its creator a while.
 
     This Source Code Form is subject to the terms of the Mozilla Public
     License, v. 2.0. If a copy of the MPL was not distributed with this
@@ -136,6 +136,7 @@ public:
 private:
     bool handle_pipe();
     Error set(const std::string& name, const std::string& value, std::string* why);
+    //  Takes up to 1,000 requests; false if it left some waiting behind a group server's.
     bool handle_socket();
     void handle(const std::string& from, const Key& peer, proto::Message& request);
     bool trusted(const Key& key);
@@ -168,7 +169,7 @@ private:
     PendingCreate* pending_create(const std::string& group);
     //  Whether the registry knows every live group: learned_ is set at the first check
     //  after one expiry interval from the start that follows two whole check intervals in
-    //  which every pass read the input to its end, or before that by learn_early.
+    //  which no pass left a group server's request waiting, or before that by learn_early.
     bool complete() const { return learned_; }
     //  Sets learned_ once every group server the registry trusts has said, in a HEARTBEAT
     //  it accepted, that the registry holds all its groups (ServerEntry::all_known).
@@ -205,7 +206,7 @@ private:
     int64_t started_ms_ = 0;
     uint64_t lists_ = 0, resolves_ = 0, creates_taken_ = 0; //  users' requests taken, by kind
     bool learned_ = false;
-    bool behind_ = false;     //  a pass since the last check left requests waiting
+    bool behind_ = false;     //  a pass since the last check left a server's requests waiting
     bool was_behind_ = false; //  one in the interval before it did
     uint32_t next_request_id_ = 1;
     std::map<Key, ServerEntry> servers_;
@@ -231,9 +232,9 @@ void Registry::run() {
         int64_t wait = next_expiry_ms_ - mono_ms();
         if (zmq_poll(items, socket ? 2 : 1, wait > 0 ? (long)wait : 0) < 0 && errno != EINTR) break;
         if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
-        //  Whether a pass over the socket since the last check left requests waiting. A
-        //  pass that finds the input empty says little when the passes before it did not:
-        //  libzmq's I/O thread may just not have refilled it yet.
+        //  Whether a pass over the socket since the last check left a group server's
+        //  requests waiting. A pass that finds the input empty says little when the passes
+        //  before it did not: libzmq's I/O thread may just not have refilled it yet.
         if (socket && (items[1].revents & ZMQ_POLLIN) && !handle_socket()) behind_ = true;
         int64_t now = mono_ms();
         if (now >= next_expiry_ms_) {
@@ -319,15 +320,22 @@ Error Registry::set(const std::string& name, const std::string& value, std::stri
 //  Takes what is waiting, but bounded, so the pipe and timers are not starved. Returns
 //  false if requests were left waiting.
 bool Registry::handle_socket() {
+    //  A group server's heartbeat waits only behind what its own connection sent before it
+    //  (libzmq takes a message from each connection in turn): a pass that left requests
+    //  waiting is behind only if a trusted key's were among them. Others' floods of
+    //  requests, refusals or malformed frames do not hold off the expiry of silent servers.
+    bool from_a_server = false;
     for (int i = 0; i < 1000; i++) {
         std::string from;
         Key peer;
         proto::Message request;
         Responder::Received received = responder_.next(&from, &peer, &request);
         if (received == Responder::kNone) return true;
-        if (received == Responder::kRequest) handle(from, peer, request);
+        if (received != Responder::kRequest) continue;
+        from_a_server = from_a_server || trusted_keys_.count(peer) || dir_keys_.count(peer);
+        handle(from, peer, request);
     }
-    return false;
+    return !from_a_server;
 }
 
 void Registry::handle(const std::string& from, const Key& peer, proto::Message& request) {
