@@ -781,6 +781,12 @@ void test_a_user_cannot_send_leave_fetch_follow_or_read_members_as_another(void*
         owner_only.key = id == proto::kRemove ? alice_raw : mallory.keys().public_key();
         assert_error(mallory.call(owner_only), proto::kDenied);
     }
+    //  And those that name no key: POLICY and RETAIN.
+    proto::Message policy = group_request(proto::kPolicy, "private");
+    assert_error(mallory.call(policy), proto::kDenied);
+    proto::Message retain = group_request(proto::kRetain, "private");
+    retain.max_count = 1;
+    assert_error(mallory.call(retain), proto::kDenied);
     proto::Message memberships = group_request(proto::kMemberships);
     assert_int_equal(mallory.call(memberships).follows.size(), 0);
 

@@ -653,6 +653,19 @@ void test_max_follows_refuses_a_join_and_a_follow_beyond_it(void** state) {
     assert_int_equal(test::request(raw, join).id, proto::kJoined);
     follow = test::follow_message({"f1"}); //  no longer a member
     assert_int_equal(test::request(raw, follow).follows[0].status, proto::kNotMember);
+    //  A member of three groups that follows two (it unfollowed one, then joined another):
+    //  its FOLLOW of the third is refused in that group's record, 430, the others followed.
+    proto::Message unfollow = test::follow_message({"f2"});
+    unfollow.id = proto::kUnfollow;
+    assert_int_equal(test::request(raw, unfollow).id, proto::kOk);
+    join = test::join_message("f1", "follower");
+    assert_int_equal(test::request(raw, join).id, proto::kJoined);
+    follow = test::follow_message({"f1", "f2", "f3"});
+    following = test::request(raw, follow);
+    assert_int_equal(following.follows.size(), 3);
+    assert_int_equal(following.follows[0].status, proto::kStatusOk);
+    assert_int_equal(following.follows[1].status, proto::kLimitReached);
+    assert_int_equal(following.follows[2].status, proto::kStatusOk);
 }
 
 //  At its --max-follows, a key's FOLLOW of a group it follows on another connection moves
