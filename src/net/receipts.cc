@@ -31,14 +31,14 @@ uint64_t Receipts::room(const std::string& to) const {
     return std::max<uint64_t>(1, std::min(limit_ - unread, std::max(own, shared)));
 }
 
-void Receipts::sent(void* socket, const std::string& to, size_t bytes, int64_t now_ms, bool push) {
+void Receipts::sent(void* socket, const std::string& to, size_t bytes, int64_t now_ms,
+                    size_t sharers) {
     auto it = connections_.try_emplace(to).first;
     Connection& c = it->second;
     c.sent += bytes;
-    if (!push) {
-        c.answered += bytes;
-        total_ += bytes;
-    }
+    uint64_t share = sharers > 1 ? (bytes + sharers - 1) / sharers : bytes;
+    c.charged += share;
+    total_ += share;
     c.active_ms = now_ms;
     if (c.sent - c.marked >= kMarkBytes && !mark(socket, to, c)) erase(it);
 }
@@ -81,7 +81,7 @@ void Receipts::forget(const std::string& to) {
 
 std::unordered_map<std::string, Receipts::Connection>::iterator
 Receipts::erase(std::unordered_map<std::string, Connection>::iterator it) {
-    total_ -= it->second.answered - it->second.answered_read;
+    total_ -= it->second.charged - it->second.charged_read;
     return connections_.erase(it);
 }
 
@@ -93,7 +93,7 @@ bool Receipts::mark(void* socket, const std::string& to, Connection& c) {
     if (proto::send(socket, to, message, ZMQ_DONTWAIT) != 0)
         return errno != EHOSTUNREACH; //  full: the next frame sent marks again
     c.marked = c.sent;
-    c.marks.push_back({message.token, c.sent, c.answered});
+    c.marks.push_back({message.token, c.sent, c.charged});
     if (c.marks.size() > kMaxMarks) c.marks.erase(c.marks.begin());
     return true;
 }
@@ -104,9 +104,9 @@ bool Receipts::received(const std::string& from, uint64_t token, int64_t now_ms)
         Connection& c = found->second;
         for (size_t i = 0; i < c.marks.size(); i++) {
             if (c.marks[i].token != token) continue;
-            total_ -= c.marks[i].answered - c.answered_read;
+            total_ -= c.marks[i].charged - c.charged_read;
             c.read = c.marks[i].position;
-            c.answered_read = c.marks[i].answered;
+            c.charged_read = c.marks[i].charged;
             c.refusals = 0;
             c.marks.erase(c.marks.begin(), c.marks.begin() + (long)i + 1);
             c.active_ms = now_ms;

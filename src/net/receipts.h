@@ -15,15 +15,20 @@
     FETCH page of up to 2 MiB beside the pushes can reach it, and the next request waits for
     the page to be read.)
 
-    All connections together have --max-unread-total of what they were sent but pushes (a
-    DELIVER is one frame every follower's connection shares). An answer goes within what is
-    left of it, or within the kMarkBytes each connection has of its own (room(): a page is
-    cut to it, another answer over a few KiB is refused); past it (pressed()) the limit of
-    each connection is kMarkBytes, so that those that do not read hold at most the total and
-    kMarkBytes each (and what went past it), and those that read go on, kMarkBytes per MARK
-    they return. A connection over its limit is refused kMaxRefusals times at most until it
-    reads (may_refuse()); what it asks then is refused once it reads (defer()), so that its
-    refusals do not pile up.
+    All connections together have --max-unread-total of what they were sent, a push (a
+    DELIVER, one frame every follower's connection shares) counted once: each follower it
+    went to is charged its share (its size over their number), so that followers of one
+    group that do not read count what the server holds for them once, and a connection
+    pushed frames nobody else is (a group of its own) counts them whole. An answer goes
+    within what is left of it, or within the kMarkBytes each connection has of its own
+    (room(): a page is cut to it, another answer over a few KiB is refused); past it
+    (pressed()) the limit of each connection is kMarkBytes, so that those that do not read
+    hold at most the total and kMarkBytes each (and what went past it), and those that read
+    go on, kMarkBytes per MARK they return. (A frame whose other followers read it is held
+    for those that do not, at their share: a connection that follows busy groups of many
+    readers and reads nothing holds up to half its limit of such frames.) A connection over
+    its limit is refused kMaxRefusals times at most until it reads (may_refuse()); what it
+    asks then is refused once it reads (defer()), so that its refusals do not pile up.
 
     Acknowledgements of content (FOLLOW's seqs) say what a client claims to have; a token
     shows what it has read, which is what the server's memory depends on.
@@ -84,9 +89,9 @@ public:
 
     //  The bytes sent to `to` that it has not shown it read.
     uint64_t unread(const std::string& to) const;
-    //  The unread bytes of all connections together, pushes apart: what the server holds for
-    //  each connection alone. A DELIVER is one frame shared by every follower it goes to,
-    //  held until the last has it, within each follower's own limit.
+    //  The unread bytes of all connections together, each push (a DELIVER, one frame shared
+    //  by every follower it goes to, held until the last has it) at its share: what the
+    //  server holds for the connections.
     uint64_t total() const { return total_; }
     //  True while total() is at --max-unread-total: then each connection may leave no more
     //  than kMarkBytes unread before it reads (the least that shows it reads: a MARK waits
@@ -113,9 +118,11 @@ public:
     std::vector<uint32_t> take_deferred(const std::string& to);
 
     //  After a frame of `bytes` went to `to` on socket (a ROUTER): counts it, and sends a
-    //  MARK when kMarkBytes have gone since the last one. A push (a DELIVER, one frame that
-    //  every follower's connection shares) counts for the connection, not in total().
-    void sent(void* socket, const std::string& to, size_t bytes, int64_t now_ms, bool push = false);
+    //  MARK when kMarkBytes have gone since the last one. A frame shared by `sharers`
+    //  connections (a push: one DELIVER frame for every follower it goes to) counts whole for
+    //  the connection, and its share in total().
+    void sent(void* socket, const std::string& to, size_t bytes, int64_t now_ms,
+              size_t sharers = 1);
     //  A RECEIPT of token from `from`: what went before that MARK is read. False if no MARK
     //  of that connection has that token (a forged or a forgotten one): nothing changes.
     bool received(const std::string& from, uint64_t token, int64_t now_ms);
@@ -133,18 +140,18 @@ public:
 
 private:
     struct Connection {
-        uint64_t sent = 0;          //  bytes sent, all told
-        uint64_t read = 0;          //  of them, shown read (the position of the last MARK returned)
-        uint64_t marked = 0;        //  the position of the last MARK sent
-        uint64_t answered = 0;      //  of the bytes sent, those not pushes (they count in total_)
-        uint64_t answered_read = 0; //  of them, shown read
-        int64_t active_ms = 0;      //  last sent to, or a RECEIPT came
-        uint32_t refusals = 0;      //  429s for unread bytes since the last RECEIPT
+        uint64_t sent = 0;         //  bytes sent, all told
+        uint64_t read = 0;         //  of them, shown read (the position of the last MARK returned)
+        uint64_t marked = 0;       //  the position of the last MARK sent
+        uint64_t charged = 0;      //  of the bytes sent, what counts in total_ (a push its share)
+        uint64_t charged_read = 0; //  of it, shown read
+        int64_t active_ms = 0;     //  last sent to, or a RECEIPT came
+        uint32_t refusals = 0;     //  429s for unread bytes since the last RECEIPT
         std::vector<uint32_t> deferred; //  requests to refuse once it reads
         struct Mark {
             uint64_t token;
             uint64_t position; //  sent, when it went
-            uint64_t answered; //  answered, when it went
+            uint64_t charged;  //  charged, when it went
         };
         std::vector<Mark> marks; //  oldest first
     };
@@ -157,7 +164,7 @@ private:
     std::unordered_map<std::string, Connection> connections_;
     uint64_t limit_ = ServerLimits().unread_bytes;
     uint64_t total_limit_ = ServerLimits().unread_total;
-    uint64_t total_ = 0; //  the sum of every connection's answered - answered_read
+    uint64_t total_ = 0; //  the sum of every connection's charged - charged_read
     size_t crowded_ = 2 * (size_t)ServerLimits().connections;
     int64_t crowded_sweep_ms_ = 0; //  the last sweep of all, when crowded
 };

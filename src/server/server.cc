@@ -1286,37 +1286,36 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
         group.base_bytes = group.pushes.front().second;
         group.pushes.pop_front();
     }
-    for (auto it = group.followers.begin(); it != group.followers.end();) {
-        Follower& follower = it->second;
-        const std::string& to = it->first;
-        //  Too far behind by its acknowledgements, or by what it has shown it read: it
-        //  catches up by FETCH.
-        if (unacknowledged(group, follower.acked_seq) > limits_.follower_bytes ||
-            responder_.holds_pushes(to)) {
+    //  The followers it goes to: too far behind by its acknowledgements, or by what it has
+    //  shown it read, one catches up by FETCH. Each is charged its share of the one frame.
+    std::vector<std::map<std::string, Follower>::iterator> to_push;
+    to_push.reserve(group.followers.size());
+    for (auto it = group.followers.begin(); it != group.followers.end(); ++it) {
+        if (unacknowledged(group, it->second.acked_seq) > limits_.follower_bytes ||
+            responder_.holds_pushes(it->first)) {
             counters_.dropped_pushes++;
             group.dropped_pushes++;
-            ++it;
-            continue;
+        } else {
+            to_push.push_back(it);
         }
+    }
+    for (auto it : to_push) {
         zmq_msg_t copy;
         zmq_msg_init(&copy);
         zmq_msg_copy(&copy, frame);
-        if (!responder_.send(to, &copy, true)) {
+        if (!responder_.send(it->first, &copy, to_push.size())) {
             if (errno == EHOSTUNREACH) { //  gone: it follows again when it comes back
-                auto gone = it++;
-                remove_follower(group, gone);
+                remove_follower(group, it);
                 continue;
             }
             counters_.dropped_pushes++; //  full: it catches up with FETCH
             group.dropped_pushes++;
-            ++it;
             continue;
         }
         counters_.pushes++;
         counters_.delivered += messages;
         group.push_count++;
         group.delivered += messages;
-        ++it;
     }
 }
 
