@@ -60,7 +60,7 @@ typedef enum {
     ZGM_EINVAL = 1,         //  a bad argument (empty or over-long name, NULL, ...)
     ZGM_ETIMEOUT = 2,       //  no answer in time; nothing was sent that could still take effect
                             //  but a follow, which lapses by itself (10 s)
-    ZGM_ENOTMEMBER = 3,     //  the user is not a member of the group
+    ZGM_ENOTMEMBER = 3,     //  the user is not a member of the group (give: the key given it)
     ZGM_ENOTFOUND = 4,      //  no such group
     ZGM_EEXISTS = 5,        //  the group name is taken, or a send's message id is another sender's
     ZGM_EALREADY = 6,       //  already a member

@@ -992,7 +992,9 @@ class User(_Object):
         self._call(lib.zgm_user_remove, _text(group), _key(key))
 
     def give(self, group: str, key: KeyLike) -> None:
-        """The owner's call: hands ownership of the group to another key."""
+        """The owner's call: hands ownership of the group to another key, one that joined it
+        (``NotMember`` otherwise) and owns fewer than the group server's
+        --max-groups-per-owner groups there (``LimitReached``)."""
         self._call(lib.zgm_user_give, _text(group), _key(key))
 
     def set_policy(self, group: str, policy: Policy) -> None:
