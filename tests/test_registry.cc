@@ -695,7 +695,12 @@ void test_a_flood_of_others_requests_does_not_hold_off_a_silent_servers_expiry(v
         }
         most_waiting = std::max(most_waiting, sent - answered);
         if (mono_ms() >= next_probe) {
-            if (resolve(probe, "general").id != proto::kGroup) dropped_after = mono_ms() - start;
+            proto::Message answer = resolve(probe, "general");
+            if (answer.id != proto::kGroup) {
+                //  Away (its server silent), not refused for the flood.
+                assert_error(answer, proto::kUnavailable);
+                dropped_after = mono_ms() - start;
+            }
             next_probe = mono_ms() + expiry / 6;
         }
     }

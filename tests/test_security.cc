@@ -2643,6 +2643,15 @@ void test_connections_that_never_read_share_the_unread_total(void** state) {
 //  half its own 16 MiB: a server held 8 MiB a connection for connections that never read).
 void test_pushes_count_once_in_the_total_whoever_they_go_to(void** state) {
     (void)state;
+    //  The shares of one frame add up to it, however many it goes to (rounded up, a frame of
+    //  100 bytes to 1,000 followers counted 1,000).
+    for (const auto& [bytes, sharers] :
+         std::vector<std::pair<size_t, size_t>>{{100, 1000}, {1000, 7}, {32768, 10}, {5, 1}}) {
+        uint64_t sum = 0;
+        for (size_t place = 0; place < sharers; place++)
+            sum += zgm::Receipts::share(bytes, sharers, place);
+        assert_int_equal(sum, bytes);
+    }
     const uint64_t total_limit = 4 * 1024 * 1024;
     std::vector<std::string> args = {"--no-registry", "--group", "busy", "--server-limit",
                                      "unread-total=" + std::to_string(total_limit)};

@@ -32,13 +32,13 @@ uint64_t Receipts::room(const std::string& to) const {
 }
 
 void Receipts::sent(void* socket, const std::string& to, size_t bytes, int64_t now_ms,
-                    size_t sharers) {
+                    size_t sharers, size_t place) {
     auto it = connections_.try_emplace(to).first;
     Connection& c = it->second;
     c.sent += bytes;
-    uint64_t share = sharers > 1 ? (bytes + sharers - 1) / sharers : bytes;
-    c.charged += share;
-    total_ += share;
+    uint64_t charge = share(bytes, sharers, place);
+    c.charged += charge;
+    total_ += charge;
     c.active_ms = now_ms;
     if (c.sent - c.marked >= kMarkBytes && !mark(socket, to, c)) erase(it);
 }

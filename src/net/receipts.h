@@ -119,10 +119,16 @@ public:
 
     //  After a frame of `bytes` went to `to` on socket (a ROUTER): counts it, and sends a
     //  MARK when kMarkBytes have gone since the last one. A frame shared by `sharers`
-    //  connections (a push: one DELIVER frame for every follower it goes to) counts whole for
-    //  the connection, and its share in total().
-    void sent(void* socket, const std::string& to, size_t bytes, int64_t now_ms,
-              size_t sharers = 1);
+    //  connections (a push: one DELIVER frame for every follower it goes to), `to` the
+    //  place-th of them, counts whole for the connection and its share in total(): the
+    //  shares of all of them add up to bytes.
+    void sent(void* socket, const std::string& to, size_t bytes, int64_t now_ms, size_t sharers = 1,
+              size_t place = 0);
+    //  The place-th of sharers shares of bytes: they add up to bytes.
+    static uint64_t share(size_t bytes, size_t sharers, size_t place) {
+        if (sharers <= 1) return bytes;
+        return bytes / sharers + (place < bytes % sharers ? 1 : 0);
+    }
     //  A RECEIPT of token from `from`: what went before that MARK is read. False if no MARK
     //  of that connection has that token (a forged or a forgotten one): nothing changes.
     bool received(const std::string& from, uint64_t token, int64_t now_ms);

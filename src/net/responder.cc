@@ -123,7 +123,7 @@ bool Responder::holds_pushes(const std::string& to) {
     return !socket_ || receipts_.mark_now(zsock_resolve(socket_), to, mono_ms());
 }
 
-bool Responder::send(const std::string& to, zmq_msg_t* frame, size_t sharers) {
+bool Responder::send(const std::string& to, zmq_msg_t* frame, size_t sharers, size_t place) {
     void* socket = zsock_resolve(socket_);
     size_t bytes = zmq_msg_size(frame);
     if (zmq_send(socket, to.data(), to.size(), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
@@ -134,7 +134,7 @@ bool Responder::send(const std::string& to, zmq_msg_t* frame, size_t sharers) {
         errno = error;
         return false;
     }
-    receipts_.sent(socket, to, bytes, mono_ms(), sharers);
+    receipts_.sent(socket, to, bytes, mono_ms(), sharers, place);
     return true;
 }
 

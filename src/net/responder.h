@@ -83,9 +83,10 @@ public:
     //  sent a MARK if it has none to return.
     bool holds_pushes(const std::string& to);
     //  Sends a frame made elsewhere (a MESSAGES page; a DELIVER, one frame shared by the
-    //  `sharers` followers it goes to, Receipts::sent) to `to`, without waiting, and takes
-    //  it (closed if it could not go). False, with errno, if it could not go.
-    bool send(const std::string& to, zmq_msg_t* frame, size_t sharers = 1);
+    //  `sharers` followers it goes to, `to` the place-th: Receipts::sent) to `to`, without
+    //  waiting, and takes it (closed if it could not go). False, with errno, if it could not
+    //  go.
+    bool send(const std::string& to, zmq_msg_t* frame, size_t sharers = 1, size_t place = 0);
     //  Answers ERROR status with why (and retry_ms, for 429).
     void error(const std::string& to, uint32_t request_id, uint16_t status, const std::string& why,
                uint32_t retry_ms = 0);

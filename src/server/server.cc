@@ -1299,11 +1299,12 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
             to_push.push_back(it);
         }
     }
-    for (auto it : to_push) {
+    for (size_t place = 0; place < to_push.size(); place++) {
+        auto it = to_push[place];
         zmq_msg_t copy;
         zmq_msg_init(&copy);
         zmq_msg_copy(&copy, frame);
-        if (!responder_.send(it->first, &copy, to_push.size())) {
+        if (!responder_.send(it->first, &copy, to_push.size(), place)) {
             if (errno == EHOSTUNREACH) { //  gone: it follows again when it comes back
                 remove_follower(group, it);
                 continue;

@@ -208,7 +208,8 @@ struct Pending {
     uint64_t op = 0;
     std::string server; //  "" for the registry
     std::string group;
-    std::vector<std::string> groups;                  //  kRefresh
+    std::vector<std::string> groups; //  kRefresh
+    bool first_page = false;         //  kRefresh: the first FOLLOW of a keep-alive (one per round)
     std::vector<std::unique_ptr<OutgoingSend>> sends; //  kSend
     bool by_time = false;                             //  kCatchUp after the group went back
     int64_t deadline_ms = 0;
@@ -2041,6 +2042,7 @@ void UserActor::refresh(const std::string& server_id, ServerConn& conn, bool ack
         pending.purpose = Purpose::kRefresh;
         pending.server = server_id;
         pending.groups.assign(groups.begin() + begin, groups.begin() + end);
+        pending.first_page = begin == 0;
         pending.deadline_ms = mono_ms() + kInternalTimeoutMs;
         conn.refreshing++;
     }
@@ -2198,8 +2200,10 @@ void UserActor::tick() {
         case Purpose::kRefresh:
             if (conn) {
                 if (conn->refreshing > 0) conn->refreshing--;
-                //  A silent group server may have moved: ask the registry.
-                if (++conn->silent_refreshes >= 2) probe(*conn, pending.groups);
+                //  A silent group server may have moved: ask the registry (once a
+                //  keep-alive, whatever its number of FOLLOWs).
+                if (pending.first_page && ++conn->silent_refreshes >= 2)
+                    probe(*conn, pending.groups);
             }
             break;
         case Purpose::kResolve:
