@@ -1245,14 +1245,7 @@ public:
     MuteServer(System* s, const std::string& group) {
         zgm::KeyPair keys = zgm::KeyPair::generate();
         assert_true(zgm::save_key_pair(s->config + "/zgm/servers/mute.cert", keys, "").is_ok());
-        router_ = zsock_new(ZMQ_ROUTER);
-        zgm::secure_server_socket(router_, keys, zgm::Security::kCurve, "");
-        std::string why;
-        domain_ = zgm::zap_register(router_, zgm::Security::kCurve, 100, &why);
-        assert_non_null(domain_.get());
-        zsock_set_zap_domain(router_, domain_->name.c_str());
-        port_ = zsock_bind(router_, "tcp://127.0.0.1:*");
-        assert_true(port_ > 0);
+        router_ = test::scripted_server_socket(keys, &domain_, &port_);
         char registry_key[ZGM_KEY_SIZE];
         assert_ok(zgm_key_read(registry_cert(s).c_str(), registry_key));
         link_.reset(new test::RawClient(s->registry, registry_key, keys));

@@ -14,7 +14,6 @@
 */
 #include "tcpproxy.h"
 #include "testutil.h"
-#include "core/zap.h"
 #include "store/store.h"
 #include "user/user.h"
 
@@ -1491,14 +1490,8 @@ class EndlessMemberships {
 public:
     EndlessMemberships(Cluster& cluster, const std::string& group) : group_(group) {
         zgm::KeyPair keys = zgm::KeyPair::generate();
-        router_ = zsock_new(ZMQ_ROUTER);
-        zgm::secure_server_socket(router_, keys, zgm::Security::kCurve, "");
-        std::string why;
-        domain_ = zgm::zap_register(router_, zgm::Security::kCurve, 100, &why);
-        assert_non_null(domain_.get());
-        zsock_set_zap_domain(router_, domain_->name.c_str());
-        int port = zsock_bind(router_, "tcp://127.0.0.1:*");
-        assert_true(port > 0);
+        int port = 0;
+        router_ = test::scripted_server_socket(keys, &domain_, &port);
         endpoint_ = test::local_endpoint(port);
         assert_ok(zgm_registry_trust(cluster.registry(), keys.public_txt.c_str()));
         link_.reset(new test::RawClient(cluster.endpoint(), cluster.key(), keys));

@@ -23,6 +23,7 @@ extern "C" {
 #include "child.h"
 #include "core/clock.h"
 #include "core/security.h"
+#include "core/zap.h"
 #include "proto/proto.h"
 #include "zgm.h"
 
@@ -216,6 +217,21 @@ inline void join_all(RawClient& client, const std::vector<std::string>& groups,
 //  "tcp://127.0.0.1:PORT" for a port a zgm_*_bind returned.
 inline std::string local_endpoint(int port) {
     return "tcp://127.0.0.1:" + std::to_string(port);
+}
+
+//  A ROUTER that answers as a group server with keys would (CURVE, zgm's ZAP handler), bound
+//  to a free port of 127.0.0.1 (*port): a scripted server. Close it with zgm::zap_close.
+inline zsock_t* scripted_server_socket(const zgm::KeyPair& keys,
+                                       std::shared_ptr<zgm::ZapDomain>* domain, int* port) {
+    zsock_t* router = zsock_new(ZMQ_ROUTER);
+    zgm::secure_server_socket(router, keys, zgm::Security::kCurve, "");
+    std::string why;
+    *domain = zgm::zap_register(router, zgm::Security::kCurve, 100, &why);
+    assert_non_null(domain->get());
+    zsock_set_zap_domain(router, (*domain)->name.c_str());
+    *port = zsock_bind(router, "tcp://127.0.0.1:*");
+    assert_true(*port > 0);
+    return router;
 }
 
 //  Waits until the registry at endpoint knows every group, as a probe user's list is
