@@ -76,6 +76,8 @@ public:
     //  Every value given for a repeatable option, in order.
     std::vector<std::string> values(const char* name) const;
     bool has(const char* name) const { return value(name) != nullptr; }
+    //  Whether the command takes option name at all.
+    bool accepts(const char* name) const { return spec(name) != nullptr; }
     //  Given on the command line (not only in a configuration file).
     bool given(const char* name) const;
     //  How to name an option's value in a message: "--name" when the command line gave

@@ -388,10 +388,10 @@ int start_group_server(zgm_server_t* server, const Reporter& report, const Args&
     //  Every address asked for (as a server for other machines is, the packaged
     //  configuration too), the registry reached at a loopback one: users are given the
     //  address the registry is reached by, which users on other machines cannot reach. (The
-    //  default bind is every address too, for one machine: not said. `zgm run` says its
-    //  own.)
-    if (args.has("bind") && !advertise && zgm::any_address(bind) &&
-        zgm::loopback_address(registry) && strcmp(report.command, "run") != 0)
+    //  default bind is every address too, for one machine: not said. A command without
+    //  --advertise, `zgm run`, says its own.)
+    if (args.has("bind") && args.accepts("advertise") && !advertise && zgm::any_address(bind) &&
+        zgm::loopback_address(registry))
         report.say(zgm::kLogWarning,
                    "%s: users are given a loopback address for this server (the address this "
                    "host reaches the registry at %s by), which users on other machines cannot "

@@ -332,6 +332,8 @@ bool Registry::handle_socket() {
         Responder::Received received = responder_.next(&from, &peer, &request);
         if (received == Responder::kNone) return true;
         if (received != Responder::kRequest) continue;
+        //  The trusted keys as last read (trusted() may read the directories again: not
+        //  for every request).
         from_a_server = from_a_server || trusted_keys_.count(peer) || dir_keys_.count(peer);
         handle(from, peer, request);
     }

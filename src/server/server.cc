@@ -144,10 +144,10 @@ public:
     void run();
     uint16_t host_group(const std::string& name, const Key& owner, uint8_t policy,
                         std::string* why) override;
-    //  The groups here whose owner is key (what --max-groups-per-owner counts).
-    uint32_t groups_owned_by(const Key& key) const;
 
 private:
+    //  The groups here whose owner is key (what --max-groups-per-owner counts).
+    uint32_t groups_owned_by(const Key& key) const;
     //  Commands
     bool handle_pipe();
     Error set(const std::string& name, const std::string& value, std::string* why);
