@@ -18,6 +18,7 @@
 #include "user/user.h"
 
 #include <atomic>
+#include <functional>
 #include <cstring>
 #include <csignal>
 #include <dirent.h>
@@ -1483,12 +1484,14 @@ void test_memberships_are_listed_whole_while_the_unread_total_is_reached(void** 
     test::remove_tree(dir);
 }
 
-//  A group server that registers one group, heartbeats, and answers every MEMBERSHIPS
-//  with a page that says more follow, after that group, whatever it was asked: its list
-//  never ends.
-class EndlessMemberships {
+//  A group server of the test's own: it registers one group, heartbeats, and answers each
+//  request as the test's handler says (it returns false for none); the handler runs on the
+//  answering thread.
+class ScriptedServer {
 public:
-    EndlessMemberships(Cluster& cluster, const std::string& group) : group_(group) {
+    using Handler = std::function<bool(const zgm::proto::Message&, zgm::proto::Message*)>;
+    ScriptedServer(Cluster& cluster, const std::string& group, Handler handler)
+        : handler_(std::move(handler)) {
         zgm::KeyPair keys = zgm::KeyPair::generate();
         int port = 0;
         router_ = test::scripted_server_socket(keys, &domain_, &port);
@@ -1503,14 +1506,13 @@ public:
         assert_int_equal(link_->call(request).id, zgm::proto::kOk);
         answering_ = std::thread([this] { answer(); });
     }
-    ~EndlessMemberships() {
+    ~ScriptedServer() {
         stop_ = true;
         answering_.join();
         link_.reset();
         zgm::zap_close(&router_, &domain_);
     }
     const std::string& endpoint() const { return endpoint_; }
-    int pages() const { return pages_; }
 
 private:
     //  Heartbeats every 500 ms (the registry would drop a server silent for 3 s), and
@@ -1532,27 +1534,21 @@ private:
             zmq_pollitem_t item = {zsock_resolve(router_), 0, ZMQ_POLLIN, 0};
             if (zmq_poll(&item, 1, 50) <= 0) continue;
             std::string from;
-            zgm::proto::Message request;
+            zgm::proto::Message request, reply;
             if (zgm::proto::recv(zsock_resolve(router_), true, &from, &request) !=
                     zgm::proto::DecodeError::kOk ||
-                request.id != zgm::proto::kMemberships)
+                !handler_(request, &reply))
                 continue;
-            zgm::proto::Message page;
-            page.id = zgm::proto::kMembershipList;
-            page.request_id = request.request_id;
-            page.more = 1;
-            page.after = group_;
-            page.follows.push_back({group_, zgm::proto::kStatusOk, 0});
-            pages_++; //  before the page goes: the user may ask the count once it has it
-            zgm::proto::send(zsock_resolve(router_), from, page);
+            reply.request_id = request.request_id;
+            zgm::proto::send(zsock_resolve(router_), from, reply);
         }
     }
-    std::string group_, endpoint_;
+    Handler handler_;
+    std::string endpoint_;
     zsock_t* router_ = nullptr;
     std::shared_ptr<zgm::ZapDomain> domain_;
     std::unique_ptr<test::RawClient> link_; //  to the registry: the answering thread's
     std::atomic<bool> stop_{false};
-    std::atomic<int> pages_{0};
     std::thread answering_;
 };
 
@@ -1563,7 +1559,19 @@ void test_memberships_name_a_server_whose_pages_never_end(void** state) {
     Cluster cluster;
     zgm_user_t* user = cluster.user("wanderer");
     zgm_user_set_timeout(user, 5000 * test::slowdown());
-    EndlessMemberships endless(cluster, "endless");
+    //  Every MEMBERSHIPS is answered with a page that says more follow, after "endless",
+    //  whatever it was asked: the list never ends.
+    std::atomic<int> pages{0};
+    ScriptedServer endless(
+        cluster, "endless", [&](const zgm::proto::Message& request, zgm::proto::Message* page) {
+            if (request.id != zgm::proto::kMemberships) return false;
+            page->id = zgm::proto::kMembershipList;
+            page->more = 1;
+            page->after = "endless";
+            page->follows.push_back({"endless", zgm::proto::kStatusOk, 0});
+            pages++; //  before the page goes: the user may ask the count once it has it
+            return true;
+        });
     cluster.wait_until_complete();
     size_t count = 0;
     zgm_group_t* mine = zgm_user_memberships(user, &count);
@@ -1578,7 +1586,38 @@ void test_memberships_name_a_server_whose_pages_never_end(void** state) {
         fail_msg("the call did not name the server: %s", why.c_str());
     //  The second page, which did not move on, was the last asked for (one more if an
     //  attempt lapsed on a slow machine).
-    assert_true(endless.pages() >= 2 && endless.pages() <= 3);
+    assert_true(pages >= 2 && pages <= 3);
+}
+
+//  A catch-up refused for the rate is asked again once the 429's wait is over, not at once
+//  (it was asked again as fast as the refusal came back, about a thousand a second).
+void test_a_catch_up_refused_for_the_rate_waits_before_it_asks_again(void** state) {
+    (void)state;
+    Cluster cluster;
+    zgm_user_t* user = cluster.user("patient");
+    std::atomic<int> fetches{0};
+    ScriptedServer busy(
+        cluster, "busy", [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+            if (request.id == zgm::proto::kFollow) { //  10 messages the user has not had
+                reply->id = zgm::proto::kFollowing;
+                reply->follows.push_back({"busy", zgm::proto::kStatusOk, 10});
+            } else if (request.id == zgm::proto::kFetch) {
+                fetches++;
+                reply->id = zgm::proto::kError;
+                reply->status = zgm::proto::kRateLimited;
+                reply->reason = "too many requests: try again in 300 ms";
+                reply->retry_ms = 300;
+            } else {
+                return false;
+            }
+            return true;
+        });
+    cluster.wait_until_complete();
+    assert_ok(zgm_user_follow(user, "busy", 0));
+    assert_null(zgm_user_recv(user, 1000)); //  nothing can come: every catch-up is refused
+    int asked = fetches;
+    print_message("# catch-ups asked in a second: %d\n", asked);
+    assert_true(asked >= 2 && asked <= 6 * test::slowdown()); //  every 300 ms: 4
 }
 
 void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** state) {
@@ -1862,6 +1901,53 @@ void test_retention_is_reported_to_a_listener_who_was_away(void** state) {
     test::remove_tree(dir);
 }
 
+//  A follower whose every message after its cursor was trimmed goes on from the group's end
+//  and is told with the next message: it used to ask for the same empty page again at once,
+//  about a thousand FETCHes a second, until a new message came.
+void test_a_follower_whose_messages_were_all_trimmed_waits_for_the_next(void** state) {
+    (void)state;
+    Cluster cluster;
+    int port = 0;
+    zgm_server_t* server = cluster.add_server(NULL, {"aged"}, false, "tcp://127.0.0.1:*", &port);
+    zgm_user_t* alice = cluster.user("alice");
+    zgm_user_t* bob = cluster.user("bob");
+    assert_ok(zgm_user_join(alice, "aged"));
+    assert_ok(zgm_user_join(bob, "aged"));
+    assert_ok(zgm_user_unfollow(bob, "aged")); //  away from #3 on
+    for (int i = 1; i <= 5; i++)
+        send_text(alice, "aged", "m" + std::to_string(i));
+    //  Everything older than a millisecond goes (set_retention trims at once).
+    zclock_sleep(10);
+    assert_ok(zgm_server_set_retention(server, "aged", 0, 0, 1));
+    zgm_msglist_t* kept = zgm_user_fetch(alice, "aged", NULL);
+    assert_int_equal(zgm_msglist_size(kept), 0);
+    assert_int_equal(zgm_msglist_missed(kept), 5);
+    zgm_msglist_destroy(&kept);
+    assert_ok(zgm_server_set_retention(server, "aged", 0, 0, 0));
+
+    assert_ok(zgm_user_follow(bob, "aged", 3));
+    assert_null(zgm_user_recv(bob, 500)); //  nothing kept to hand over
+    uint64_t seq = 0;
+    send_text(alice, "aged", "m6", &seq);
+    assert_int_equal(seq, 6);
+    zgm_msg_t* next = zgm_user_recv(bob, 5000);
+    assert_non_null(next);
+    assert_int_equal(zgm_msg_seq(next), 6);
+    assert_int_equal(zgm_msg_missed(next), 2); //  #4 and #5, trimmed
+    zgm_msg_destroy(&next);
+    assert_int_equal(zgm_user_last_seq(bob, "aged"), 6);
+
+    //  The group server's count of the catch-ups it answered for the group.
+    assert_ok(zgm_server_add_admin(server, zgm_user_id(alice)));
+    std::string endpoint = test::local_endpoint(port);
+    char* text = zgm_user_stats(alice, endpoint.c_str(), zgm_server_key(server));
+    assert_non_null(text);
+    long long catch_ups = test::report_figure(text, "group/aged", "catch_ups");
+    free(text);
+    print_message("# catch-ups answered: %lld\n", catch_ups);
+    assert_true(catch_ups >= 1 && catch_ups <= 5);
+}
+
 //  A cursor past the group's end (kept from a store since lost or restored from a backup)
 //  follows from the end: what comes next arrives, not only what passes the old cursor.
 void test_a_follow_past_the_groups_end_gets_what_comes_next(void** state) {
@@ -2134,6 +2220,7 @@ int main(void) {
         cmocka_unit_test(test_a_member_asks_where_one_group_of_a_server_that_went_away_is),
         cmocka_unit_test(test_a_member_gets_what_comes_after_its_groups_store_went_back),
         cmocka_unit_test(test_a_group_whose_server_stopped_is_away_not_unknown),
+        cmocka_unit_test(test_a_catch_up_refused_for_the_rate_waits_before_it_asks_again),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
         cmocka_unit_test(test_memberships_are_listed_whole_while_the_unread_total_is_reached),
         cmocka_unit_test(test_memberships_name_a_server_whose_pages_never_end),
@@ -2146,6 +2233,7 @@ int main(void) {
         cmocka_unit_test(test_a_fetched_message_reads_as_the_same_message_received_live),
         cmocka_unit_test(test_paging_backward_reaches_the_first_message),
         cmocka_unit_test(test_retention_is_reported_to_a_listener_who_was_away),
+        cmocka_unit_test(test_a_follower_whose_messages_were_all_trimmed_waits_for_the_next),
         cmocka_unit_test(test_a_follow_past_the_groups_end_gets_what_comes_next),
         cmocka_unit_test(test_the_owner_decides_who_is_in),
         cmocka_unit_test(test_a_members_list_past_10000_comes_whole_in_pages),

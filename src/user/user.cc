@@ -50,6 +50,7 @@ constexpr int kSendsInFlight = 16; //  SEND requests in flight per group
 constexpr uint32_t kSendBatch = 1000;    //  messages in one SEND at most
 constexpr uint64_t kAckBytes = 1u << 20; //  pushes acknowledged after this many bytes
 constexpr int kCatchUpsPerServer = 8;    //  catch-up FETCHes in flight per group server
+constexpr int kCatchUpHoldMs = 1000;     //  a catch-up refused, but for the rate: asked again after
 constexpr size_t kFetchAhead = 4;        //  pages of a long fetch asked for at once
 constexpr uint32_t kFirstPage = 1000;    //  records the first page of a fetch asks for at most
 constexpr uint64_t kFollowNow = UINT64_MAX;
@@ -144,6 +145,10 @@ struct Followed {
     bool went_back = false;
     bool catching_up = false;
     bool resolving = false; //  its server lost it: asking the registry where it went
+    //  Messages after last_seq that retention trimmed before any was handed over (a
+    //  catch-up found none of them kept): the next message handed over says it missed them.
+    uint64_t missed = 0;
+    int64_t held_until_ms = 0; //  a catch-up refused (429, 403, ...): the next one not before
 };
 
 //  One message to send, until it has an outcome.
@@ -1892,6 +1897,7 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
             complete = false;
             break;
         }
+        if (next.empty()) skipped += followed.missed;
         last = seq;
         next.push_back(record);
         missed.push_back(skipped);
@@ -1918,6 +1924,7 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
     emitted_bytes_ += charge;
     followed.last_seq = last;
     followed.last_ts = last_ts;
+    followed.missed = 0;
     message.views.clear();
     return complete;
 }
@@ -1926,7 +1933,8 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
 //  Whether a followed group is behind and a catch-up FETCH for it can go now.
 bool UserActor::can_catch_up(const Followed& followed) {
     if (followed.catching_up || followed.resolving ||
-        (followed.seen_seq <= followed.last_seq && !followed.went_back) || caller_behind())
+        (followed.seen_seq <= followed.last_seq && !followed.went_back) || caller_behind() ||
+        (followed.held_until_ms && mono_ms() < followed.held_until_ms))
         return false;
     ServerConn* conn = server(followed.server);
     return conn && conn->link->up() && conn->catch_ups < kCatchUpsPerServer;
@@ -1943,9 +1951,13 @@ int64_t UserActor::idle_deadline() {
     //  The servers with follows (few: a vector, and no allocation once it has grown).
     std::vector<const std::string*>& following = following_;
     following.clear();
+    int64_t now = mono_ms();
     for (const auto& entry : followed_) {
         if (can_catch_up(entry.second)) return 0;
-        held = held || entry.second.seen_seq > entry.second.last_seq;
+        bool behind = entry.second.seen_seq > entry.second.last_seq;
+        held = held || behind;
+        if (behind && entry.second.held_until_ms > now)
+            due = std::min(due, entry.second.held_until_ms);
         if (std::none_of(following.begin(), following.end(),
                          [&](const std::string* id) { return *id == entry.second.server; }))
             following.push_back(&entry.second.server);
@@ -2110,7 +2122,15 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         if (found == followed_.end()) return;
         Followed& followed = found->second;
         followed.catching_up = false;
-        if (message.id != proto::kMessages) return refused_for_now(conn, message);
+        if (message.id != proto::kMessages) {
+            //  Asked again once waited (the 429's wait, else a second), not at once: the
+            //  refusal would come back as fast as it is asked for.
+            if (message.id == proto::kError)
+                followed.held_until_ms = mono_ms() + (message.status == proto::kRateLimited
+                                                          ? std::max<int64_t>(message.retry_ms, 1)
+                                                          : kCatchUpHoldMs);
+            return refused_for_now(conn, message);
+        }
         //  A catch-up by seq sent before the group was seen to go back counts seqs the old
         //  way: the one by time goes instead.
         if (followed.went_back && !pending.by_time) return catch_up(pending.group, followed);
@@ -2122,8 +2142,16 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
                 message.views.empty() ? message.last_seq : message.views.front().seq() - 1;
         }
         followed.seen_seq = std::max(followed.seen_seq, message.last_seq);
+        bool none_kept = message.views.empty() && !message.more;
         bool caught_up = emit(pending.group, followed, message, message.missed);
         if (!caught_up) return; //  the caller is behind: the next tick tries again
+        if (none_kept && followed.last_seq < message.last_seq) {
+            //  Retention trimmed every message after last_seq: the follower goes on from the
+            //  group's end, and tells the caller with the next message (before, the same
+            //  empty page was asked for again at once, until a new message came).
+            followed.missed += message.last_seq - followed.last_seq;
+            followed.last_seq = message.last_seq;
+        }
         if (followed.last_seq < followed.seen_seq)
             catch_up(pending.group, followed);
         else if (conn)
