@@ -783,6 +783,7 @@ proto::Message repeat_create(RawClient& creator, RawClient& server, const std::s
     assert_int_equal(host.id, proto::kHost);
     assert_string_equal(host.group.c_str(), group.c_str());
     assert_string_equal(host.key.str().c_str(), creator.key().c_str());
+    assert_int_equal(host.policy, policy); //  what this CREATE asked for
     proto::Message reply;
     reply.id = status ? proto::kError : proto::kOk;
     reply.status = status;
@@ -836,6 +837,10 @@ void test_create_sends_host_with_the_creator_as_owner_and_answers_group_with_the
     //  key is refused.
     proto::Message again = create_message("fresh", 1);
     creator.send(again);
+    //  A repeat that asks for the other policy waits too, and is not given the group made
+    //  with the first one's.
+    proto::Message open = create_message("fresh", 0);
+    creator.send(open);
     proto::Message rival = create_message("fresh");
     assert_error(test::request(other, rival), proto::kConflict, "being created");
 
@@ -849,10 +854,15 @@ void test_create_sends_host_with_the_creator_as_owner_and_answers_group_with_the
     proto::Message ok;
     ok.id = proto::kOk;
     answer(server, host, ok);
-    for (uint32_t request_id : {create.request_id, again.request_id, between.request_id}) {
+    for (uint32_t request_id :
+         {create.request_id, again.request_id, open.request_id, between.request_id}) {
         proto::Message group = creator.recv();
-        assert_int_equal(group.id, proto::kGroup);
         assert_int_equal(group.request_id, request_id);
+        if (request_id == open.request_id) {
+            assert_error(group, proto::kConflict, "made by this key members-only");
+            continue;
+        }
+        assert_int_equal(group.id, proto::kGroup);
         assert_true(group.group_id == id);
         assert_string_equal(group.group.c_str(), "fresh");
         assert_string_equal(group.endpoint.c_str(), "tcp://10.0.0.1:7000");
@@ -1020,6 +1030,10 @@ void test_a_create_whose_host_is_not_answered_in_time_is_in_doubt_until_settled(
             reply.request_id == create_orphan.request_id)
             assert_non_null(strstr(reply.reason.c_str(), "registered the group but did not"));
     }
+    //  The creator asks again with the other policy: the server is asked for that one, and
+    //  its OK (it holds "quiet", open, for the creator) is not the group asked for.
+    assert_error(repeat_create(creator, server, "quiet", 1), proto::kConflict,
+                 "made by this key open");
     //  The creator asks again: the server is asked again, and its OK makes it the creator's.
     proto::Message quiet_again = create_message("quiet");
     creator.send(quiet_again);

@@ -102,7 +102,6 @@ const char* const kStartedWithout = "was started again without it";
 struct DoubtfulCreate {
     Key server;
     Key creator;
-    uint8_t policy = 0;
     uint32_t host_id = 0;
     int64_t since_ms = 0;
 };
@@ -111,6 +110,7 @@ struct DoubtfulCreate {
 struct Waiter {
     std::string routing_id;
     uint32_t request_id = 0;
+    uint8_t policy = 0; //  the policy its CREATE asked for
 };
 
 //  A CREATE waiting for the group server's answer to HOST.
@@ -119,7 +119,6 @@ struct PendingCreate {
     std::string group;
     Key server;
     Key creator;
-    uint8_t policy = 0;
     int64_t deadline_ms = 0;
 };
 
@@ -158,7 +157,8 @@ private:
     std::string away_reason(const std::string& group, const AwayGroup& away) const;
     std::string in_doubt_reason(const std::string& group, const Key& server,
                                 const char* what) const;
-    bool send_host(const std::string& group, const Key& server, const Key& creator, uint8_t policy,
+    //  HOST asks server to create group for creator with the waiter's policy.
+    bool send_host(const std::string& group, const Key& server, const Key& creator,
                    const Waiter& waiter);
     void settle(uint32_t host_id, const PendingCreate& pending, bool answered);
     size_t creates_of(const Key& creator) const;
@@ -713,7 +713,7 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
                 from, request.request_id, proto::kConflict,
                 "group '" + request.group +
                     (groups_.count(request.group) ? "' already exists" : "' is being created"));
-        pending->waiters.push_back({from, request.request_id});
+        pending->waiters.push_back({from, request.request_id, request.policy});
         return;
     }
     //  A CREATE repeated by its creator (its reply was lost) asks the group's server again,
@@ -721,8 +721,8 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
     //  it away since (a GIVE goes to the group server, not here).
     auto existing = groups_.find(request.group);
     if (existing != groups_.end() && existing->second.creator == peer) {
-        if (send_host(request.group, existing->second.server, peer, request.policy,
-                      {from, request.request_id}))
+        if (send_host(request.group, existing->second.server, peer,
+                      {from, request.request_id, request.policy}))
             return;
         return responder_.error(from, request.request_id, proto::kUnavailable,
                                 "the group server of '" + request.group +
@@ -737,7 +737,8 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
     if (doubtful != doubtful_.end() && doubtful->second.creator == peer) {
         DoubtfulCreate entry = doubtful->second;
         doubtful_.erase(doubtful);
-        if (send_host(request.group, entry.server, peer, entry.policy, {from, request.request_id}))
+        if (send_host(request.group, entry.server, peer,
+                      {from, request.request_id, request.policy}))
             return;
         doubtful_[request.group] = entry;
         return responder_.error(
@@ -782,7 +783,7 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
         return responder_.error(from, request.request_id, proto::kUnavailable,
                                 "no group server accepts new groups");
     do {
-        if (send_host(request.group, chosen, peer, request.policy, {from, request.request_id}))
+        if (send_host(request.group, chosen, peer, {from, request.request_id, request.policy}))
             return;
         servers_[chosen].host_timed_out_ms = now;
         tried.insert(chosen);
@@ -823,7 +824,7 @@ PendingCreate* Registry::pending_create(const std::string& group) {
 //  Sends HOST for group to server and waits for its answer on behalf of waiter. False when
 //  the HOST could not go (the server's connection is gone or full): nothing is under way.
 bool Registry::send_host(const std::string& group, const Key& server, const Key& creator,
-                         uint8_t policy, const Waiter& waiter) {
+                         const Waiter& waiter) {
     auto entry = servers_.find(server);
     if (entry == servers_.end() || entry->second.routing_id.empty() || !trusted(server))
         return false;
@@ -831,7 +832,7 @@ bool Registry::send_host(const std::string& group, const Key& server, const Key&
     host.id = proto::kHost;
     host.group = group;
     host.key = creator;
-    host.policy = policy;
+    host.policy = waiter.policy;
     uint32_t host_id = next_request_id_++;
     if (next_request_id_ == 0) next_request_id_ = 1;
     if (!responder_.reply(entry->second.routing_id, host, host_id)) return false;
@@ -840,7 +841,6 @@ bool Registry::send_host(const std::string& group, const Key& server, const Key&
     pending.group = group;
     pending.server = server;
     pending.creator = creator;
-    pending.policy = policy;
     pending.deadline_ms = mono_ms() + kCreateTimeoutMs;
     return true;
 }
@@ -896,7 +896,7 @@ void Registry::settle(uint32_t host_id, const PendingCreate& pending, bool answe
     for (const Waiter& waiter : pending.waiters) {
         //  (Made with another policy than this CREATE's: a repeat by the creator that did
         //  not make the group it asks for.)
-        if (created && group->second.policy != pending.policy)
+        if (created && group->second.policy != waiter.policy)
             responder_.error(
                 waiter.routing_id, waiter.request_id, proto::kConflict,
                 "group '" + pending.group + "' exists already, made by this key " +
@@ -908,9 +908,7 @@ void Registry::settle(uint32_t host_id, const PendingCreate& pending, bool answe
             responder_.error(waiter.routing_id, waiter.request_id, proto::kInDoubt,
                              in_doubt_reason(pending.group, pending.server, why));
     }
-    if (!created)
-        doubtful_[pending.group] = {pending.server, pending.creator, pending.policy, host_id,
-                                    mono_ms()};
+    if (!created) doubtful_[pending.group] = {pending.server, pending.creator, host_id, mono_ms()};
 }
 
 void Registry::on_host_reply(const Key& peer, const proto::Message& answer) {
