@@ -1516,11 +1516,13 @@ void test_create_places_group_on_a_group_server_owned_by_its_creator(void** stat
 
 //  A group server of the test's own, trusted, hosting groups, connected to the fixture's
 //  registry.
+//  max_groups: its --max-groups (0: the default).
 zgm_server_t* hosting_server(Fixture* fixture, const std::vector<std::string>& groups,
-                             bool accept_new) {
+                             bool accept_new, uint64_t max_groups = 0) {
     zgm_server_t* server = zgm_server_new(NULL);
     assert_non_null(server);
     fixture->servers.push_back(server);
+    if (max_groups) assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_GROUPS, max_groups));
     assert_ok(zgm_registry_trust(fixture->registry, zgm_server_key(server)));
     assert_ok(zgm_server_set_heartbeat(server, 100));
     assert_ok(zgm_server_set_accept_new(server, accept_new));
@@ -1652,6 +1654,27 @@ void test_list_says_incomplete_during_the_expiry_interval_after_a_start(void** s
         },
         test::patience()));
     assert_true(mono_ms() - started >= 1000);
+}
+
+//  A group server that hosts its --max-groups says it no longer accepts new groups: CREATE
+//  goes to one with room, though the full one hosts fewer (every CREATE was refused 430
+//  while the full one was up).
+void test_a_full_group_server_is_not_given_new_groups(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    zgm_server_t* small = hosting_server(fixture, {"s1"}, true, 2);
+    zgm_server_t* roomy = hosting_server(fixture, {"r1", "r2", "r3", "r4"}, true);
+    std::string small_key = zgm_server_key(small), roomy_key = zgm_server_key(roomy);
+    zgm_user_t* user = zgm_user_new("creator");
+    fixture->users.push_back(user);
+    assert_ok(zgm_user_connect(user, fixture->endpoint.c_str(), fixture->key.c_str()));
+    test::wait_until_registry_complete(fixture->endpoint, fixture->key.c_str());
+    assert_ok(zgm_user_create(user, "new1", ZGM_POLICY_OPEN)); //  1 against 4
+    assert_string_equal(served_by(user, "new1").c_str(), small_key.c_str());
+    for (const char* group : {"new2", "new3"}) { //  2 (full) against 4, then 5
+        if (zgm_user_create(user, group, ZGM_POLICY_OPEN) != 0)
+            fail_msg("create %s: %s", group, zgm_strerror());
+        assert_string_equal(served_by(user, group).c_str(), roomy_key.c_str());
+    }
 }
 
 //  A registry that has just started may not know a group whose server has not registered
@@ -2473,6 +2496,7 @@ int main(int argc, char** argv) {
         TEST(test_registry_stats_page_through_every_group_server),
         TEST(test_create_places_group_on_a_group_server_owned_by_its_creator),
         TEST(test_create_goes_to_the_accepting_server_with_the_fewest_groups),
+        TEST(test_a_full_group_server_is_not_given_new_groups),
         TEST(test_list_pages_in_name_order_over_more_than_10000_groups),
         TEST(test_list_says_incomplete_during_the_expiry_interval_after_a_start),
         TEST(test_a_starting_registry_knows_every_group_once_every_trusted_server_says_so),

@@ -241,7 +241,7 @@ bool RegistryLink::send_register(const std::string& name, Entry& entry) {
     proto::Message message;
     message.id = proto::kRegister;
     message.endpoint = advertised();
-    message.accept_new = accept_new_ ? 1 : 0;
+    message.accept_new = accept_new_ && owner_->has_room() ? 1 : 0;
     message.group_id = entry.summary.id;
     message.group = name;
     message.policy = entry.summary.policy;
@@ -255,7 +255,7 @@ bool RegistryLink::send_heartbeat() {
     proto::Message message;
     message.id = proto::kHeartbeat;
     message.endpoint = advertised();
-    message.accept_new = accept_new_ ? 1 : 0;
+    message.accept_new = accept_new_ && owner_->has_room() ? 1 : 0;
     //  The groups registered and those whose REGISTER is on its way (sent before this on
     //  this connection, as in the same tick at start): the registry has read those by the
     //  time it reads this. Counting only the registered ones made the first HEARTBEAT get

@@ -35,6 +35,9 @@ public:
     //  with why. On success the server calls RegistryLink::update for it before returning.
     virtual uint16_t host_group(const std::string& name, const Key& owner, uint8_t policy,
                                 std::string* why) = 0;
+    //  Whether one more group may be hosted here (fewer than --max-groups): the registry is
+    //  told the server accepts new groups only while it can.
+    virtual bool has_room() const = 0;
 };
 
 //  What the registry lists of a group.

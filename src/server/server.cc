@@ -144,6 +144,7 @@ public:
     void run();
     uint16_t host_group(const std::string& name, const Key& owner, uint8_t policy,
                         std::string* why) override;
+    bool has_room() const override { return groups_.size() < limits_.groups; }
 
 private:
     //  The groups here whose owner is key (what --max-groups-per-owner counts).
@@ -457,7 +458,7 @@ Error GroupServer::add_group(const std::string& name, const Key& owner, Policy p
         }
         return Error::kOk;
     }
-    if (groups_.size() >= limits_.groups) {
+    if (!has_room()) {
         *why = "this group server hosts its maximum of " + std::to_string(limits_.groups) +
                " groups (--max-groups)";
         return Error::kLimit;
