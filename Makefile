@@ -135,8 +135,10 @@ format-check:
 	@scripts/deps.sh format
 	@scripts/format-check.sh
 
+#  The ARM sysroots (build-aarch64/, build-armhf/: a Debian root of about 225 MB each, docs/cross.md)
+#  stay: remove them by hand to have them made again.
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-fuzz build-aarch64 build-armhf build-deb
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz build-deb
 
 #  Cross builds for Raspberry-Pi-class boards, tested under qemu-user (docs/cross.md): the ARM
 #  packages' own build directories (packaging/deb/build.sh --configure: Debian's flags, the
