@@ -206,6 +206,22 @@ void test_registered_group_is_listed_with_endpoint_key_policy_and_members(void**
     assert_string_equal(groups[0].server.str().c_str(), server.key().c_str());
 }
 
+//  An endpoint users could not connect to is refused (422), in REGISTER and HEARTBEAT: users
+//  given it asked the registry again and again where the group is.
+void test_an_endpoint_users_cannot_reach_is_refused(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& server = trusted_server(fixture);
+    for (const char* endpoint : {"inproc://nowhere", "tcp://*:6000", "tcp://0.0.0.0:6000",
+                                 "udp://10.0.0.1:6000", "tcp://10.0.0.1"}) {
+        proto::Message reg = test::register_message(Uuid::random(), "general", endpoint);
+        assert_error(test::request(server, reg), proto::kInvalid, endpoint);
+        proto::Message beat = test::heartbeat_message(endpoint, 0, 0);
+        assert_error(test::request(server, beat), proto::kInvalid, endpoint);
+    }
+    RawClient& user = client(fixture);
+    assert_int_equal(list(user).size(), 0);
+}
+
 void test_untrusted_key_gets_401_for_register_heartbeat_and_deregister(void** state) {
     Fixture* fixture = (Fixture*)*state;
     RawClient& server = trusted_server(fixture);
@@ -2468,6 +2484,7 @@ int main(int argc, char** argv) {
     if (getenv("ZGM_TEST_FILTER")) cmocka_set_test_filter(getenv("ZGM_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         TEST(test_registered_group_is_listed_with_endpoint_key_policy_and_members),
+        TEST(test_an_endpoint_users_cannot_reach_is_refused),
         TEST(test_untrusted_key_gets_401_for_register_heartbeat_and_deregister),
         TEST(test_trust_by_key_text_or_certificate_file),
         TEST(test_stray_files_in_a_trusted_directory_and_readable_secrets_are_warned_of),

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <cstring>
 #include <csignal>
 #include <dirent.h>
@@ -1484,20 +1485,22 @@ void test_memberships_are_listed_whole_while_the_unread_total_is_reached(void** 
     test::remove_tree(dir);
 }
 
-//  A group server of the test's own: it registers one group, heartbeats, and answers each
-//  request as the test's handler says (it returns false for none); the handler runs on the
-//  answering thread.
+//  A server of the test's own that answers each request as the test's handler says (it
+//  returns false for none; it runs on the answering thread): a group server that registers
+//  one group with the cluster's registry and heartbeats, or, made without a cluster, a
+//  registry the user connects to.
 class ScriptedServer {
 public:
     using Handler = std::function<bool(const zgm::proto::Message&, zgm::proto::Message*)>;
+    explicit ScriptedServer(Handler handler) : handler_(std::move(handler)) {
+        open();
+        answering_ = std::thread([this] { answer(); });
+    }
     ScriptedServer(Cluster& cluster, const std::string& group, Handler handler)
         : handler_(std::move(handler)) {
-        zgm::KeyPair keys = zgm::KeyPair::generate();
-        int port = 0;
-        router_ = test::scripted_server_socket(keys, &domain_, &port);
-        endpoint_ = test::local_endpoint(port);
-        assert_ok(zgm_registry_trust(cluster.registry(), keys.public_txt.c_str()));
-        link_.reset(new test::RawClient(cluster.endpoint(), cluster.key(), keys));
+        open();
+        assert_ok(zgm_registry_trust(cluster.registry(), keys_.public_txt.c_str()));
+        link_.reset(new test::RawClient(cluster.endpoint(), cluster.key(), keys_));
         zgm::proto::Message request;
         request.id = zgm::proto::kRegister;
         request.endpoint = endpoint_;
@@ -1513,14 +1516,20 @@ public:
         zgm::zap_close(&router_, &domain_);
     }
     const std::string& endpoint() const { return endpoint_; }
+    const std::string& key() const { return keys_.public_txt; }
 
 private:
+    void open() {
+        int port = 0;
+        router_ = test::scripted_server_socket(keys_, &domain_, &port);
+        endpoint_ = test::local_endpoint(port);
+    }
     //  Heartbeats every 500 ms (the registry would drop a server silent for 3 s), and
     //  answers what asks.
     void answer() {
         int64_t next_heartbeat = 0;
         while (!stop_) {
-            if (zgm::mono_ms() >= next_heartbeat) {
+            if (link_ && zgm::mono_ms() >= next_heartbeat) {
                 zgm::proto::Message heartbeat;
                 heartbeat.id = zgm::proto::kHeartbeat;
                 heartbeat.endpoint = endpoint_;
@@ -1529,7 +1538,7 @@ private:
                 next_heartbeat = zgm::mono_ms() + 500;
             }
             zgm::proto::Message ok;
-            while (link_->try_recv(&ok, 0)) {
+            while (link_ && link_->try_recv(&ok, 0)) {
             }
             zmq_pollitem_t item = {zsock_resolve(router_), 0, ZMQ_POLLIN, 0};
             if (zmq_poll(&item, 1, 50) <= 0) continue;
@@ -1544,6 +1553,7 @@ private:
         }
     }
     Handler handler_;
+    zgm::KeyPair keys_ = zgm::KeyPair::generate();
     std::string endpoint_;
     zsock_t* router_ = nullptr;
     std::shared_ptr<zgm::ZapDomain> domain_;
@@ -1618,6 +1628,170 @@ void test_a_catch_up_refused_for_the_rate_waits_before_it_asks_again(void** stat
     int asked = fetches;
     print_message("# catch-ups asked in a second: %d\n", asked);
     assert_true(asked >= 2 && asked <= 6 * test::slowdown()); //  every 300 ms: 4
+}
+
+//  A registry that gives a group an endpoint no user can connect to: the call says so at
+//  once (ZGM_EPROTO), not after its whole time of asking the registry again and again (tens
+//  of thousands of RESOLVEs in 3 s).
+void test_an_endpoint_from_the_registry_that_cannot_be_used_is_said_at_once(void** state) {
+    (void)state;
+    std::atomic<int> resolves{0};
+    ScriptedServer registry([&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+        if (request.id != zgm::proto::kResolve) return false;
+        resolves++;
+        reply->id = zgm::proto::kGroup;
+        reply->group = request.group;
+        reply->group_id = zgm::Uuid::random();
+        reply->endpoint = "inproc://nowhere";
+        reply->key = zgm::KeyPair::generate().public_key();
+        return true;
+    });
+    zgm_user_t* user = zgm_user_new("trusting");
+    assert_ok(zgm_user_connect(user, registry.endpoint().c_str(), registry.key().c_str()));
+    assert_null(zgm_user_fetch(user, "g", NULL));
+    assert_int_equal(zgm_errno(), ZGM_EPROTO);
+    if (!strstr(zgm_strerror(), "an endpoint this user cannot use: 'inproc://nowhere'"))
+        fail_msg("the call did not say why: %s", zgm_strerror());
+    assert_int_equal(resolves, 1);
+    zgm_user_destroy(&user);
+}
+
+//  A registry whose LIST pages repeat or go back: the list ends there with ZGM_EPROTO (it
+//  listed the same groups again and again until the call's time ran out, 1.5 GB in 5 s).
+void test_a_registrys_list_out_of_name_order_is_refused(void** state) {
+    (void)state;
+    ScriptedServer registry([&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+        if (request.id != zgm::proto::kList) return false;
+        reply->id = zgm::proto::kGroups;
+        reply->complete = 1;
+        reply->more = 1;
+        for (const char* name : {"alpha", "beta"}) {
+            zgm::proto::GroupRecord record;
+            record.id = zgm::Uuid::random();
+            record.name = name;
+            record.endpoint = "tcp://127.0.0.1:1";
+            record.server = zgm::KeyPair::generate().public_key();
+            reply->groups.push_back(record);
+        }
+        return true;
+    });
+    zgm_user_t* user = zgm_user_new("trusting");
+    assert_ok(zgm_user_connect(user, registry.endpoint().c_str(), registry.key().c_str()));
+    size_t count = 0;
+    assert_null(zgm_user_groups(user, &count));
+    assert_int_equal(zgm_errno(), ZGM_EPROTO);
+    assert_non_null(strstr(zgm_strerror(), "listed 'alpha' out of name order"));
+    zgm_user_destroy(&user);
+}
+
+//  Pages of a fetch that repeat what came before, or stray from the order or range asked,
+//  end the fetch with ZGM_EPROTO: they were handed over as they came (seq 1, 2, 3, 2, 3, 4,
+//  ... until the call's time ran out).
+void test_a_group_servers_pages_that_repeat_or_stray_are_refused(void** state) {
+    (void)state;
+    Cluster cluster;
+    zgm::KeyPair sender = zgm::KeyPair::generate();
+    //  One page for any FETCH: seqs `first` to first + 2 (or as listed), "more" said.
+    std::vector<uint64_t> seqs = {1, 2, 3};
+    std::mutex lock;
+    ScriptedServer server(cluster, "odd",
+                          [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                              if (request.id != zgm::proto::kFetch) return false;
+                              std::lock_guard<std::mutex> hold(lock);
+                              reply->id = zgm::proto::kMessages;
+                              reply->group = "odd";
+                              reply->first_seq = 1;
+                              reply->last_seq = 10;
+                              reply->more = 1;
+                              for (uint64_t seq : seqs) {
+                                  zgm::proto::MessageRecord record;
+                                  record.seq = seq;
+                                  record.timestamp = 1000 + seq;
+                                  record.sender = sender.public_key();
+                                  record.msg_id = zgm::Uuid::random();
+                                  record.sender_name = "sender";
+                                  record.body = "body";
+                                  reply->messages.push_back(record);
+                              }
+                              return true;
+                          });
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("reader");
+    assert_null(zgm_user_fetch(user, "odd", NULL)); //  1, 2, 3 then 1, 2, 3 again
+    assert_int_equal(zgm_errno(), ZGM_EPROTO);
+    assert_non_null(strstr(zgm_strerror(), "repeats, strays from or is out of the order asked"));
+    {
+        std::lock_guard<std::mutex> hold(lock);
+        seqs = {3, 1, 2};
+    }
+    assert_null(zgm_user_fetch(user, "odd", NULL));
+    assert_int_equal(zgm_errno(), ZGM_EPROTO);
+    {
+        std::lock_guard<std::mutex> hold(lock);
+        seqs = {1, 2, 99};
+    }
+    zgm_fetch_t within = {};
+    within.after_seq = 0;
+    within.before_seq = 50;
+    assert_null(zgm_user_fetch(user, "odd", &within));
+    assert_int_equal(zgm_errno(), ZGM_EPROTO);
+}
+
+//  A group server that says a group goes on far beyond what it has (a FOLLOWING of seq
+//  2^64 - 1): the follower takes the end its catch-up's answer says, and does not fetch
+//  for ever (10,000 to 15,000 FETCHes a second).
+void test_a_follow_told_of_seqs_the_server_does_not_have_does_not_fetch_for_ever(void** state) {
+    (void)state;
+    Cluster cluster;
+    std::atomic<int> fetches{0};
+    ScriptedServer server(
+        cluster, "boastful", [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+            if (request.id == zgm::proto::kFollow) {
+                reply->id = zgm::proto::kFollowing;
+                reply->follows.push_back({"boastful", zgm::proto::kStatusOk, UINT64_MAX});
+            } else if (request.id == zgm::proto::kFetch) { //  nothing: the group is empty
+                fetches++;
+                reply->id = zgm::proto::kMessages;
+                reply->group = "boastful";
+            } else {
+                return false;
+            }
+            return true;
+        });
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("follower");
+    assert_ok(zgm_user_follow(user, "boastful", 0));
+    assert_null(zgm_user_recv(user, 1000));
+    int asked = fetches;
+    print_message("# catch-ups asked in a second: %d\n", asked);
+    assert_true(asked >= 1 && asked <= 3); //  one, and one per keep-alive (2 s)
+}
+
+//  MEMBER_LIST pages whose places go round (p1, p2, p1, ...) end the call with ZGM_EPROTO:
+//  they were asked for again and again, 2 GB in the call's 5 s.
+void test_member_pages_that_go_round_are_refused(void** state) {
+    (void)state;
+    Cluster cluster;
+    std::atomic<int> pages{0};
+    ScriptedServer server(cluster, "circle",
+                          [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                              if (request.id != zgm::proto::kMembers) return false;
+                              reply->id = zgm::proto::kMemberList;
+                              reply->more = 1;
+                              reply->after = request.after == "p1" ? "p2" : "p1";
+                              zgm::proto::MemberRecord member;
+                              member.id = zgm::KeyPair::generate().public_key();
+                              member.name = "someone";
+                              reply->members.push_back(member);
+                              pages++;
+                              return true;
+                          });
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("counter");
+    size_t count = 0;
+    assert_null(zgm_user_members(user, "circle", &count));
+    assert_int_equal(zgm_errno(), ZGM_EPROTO);
+    assert_int_equal(pages, 3); //  p1, p2, and p1 again
 }
 
 void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** state) {
@@ -2221,6 +2395,12 @@ int main(void) {
         cmocka_unit_test(test_a_member_gets_what_comes_after_its_groups_store_went_back),
         cmocka_unit_test(test_a_group_whose_server_stopped_is_away_not_unknown),
         cmocka_unit_test(test_a_catch_up_refused_for_the_rate_waits_before_it_asks_again),
+        cmocka_unit_test(test_an_endpoint_from_the_registry_that_cannot_be_used_is_said_at_once),
+        cmocka_unit_test(test_a_registrys_list_out_of_name_order_is_refused),
+        cmocka_unit_test(test_a_group_servers_pages_that_repeat_or_stray_are_refused),
+        cmocka_unit_test(
+            test_a_follow_told_of_seqs_the_server_does_not_have_does_not_fetch_for_ever),
+        cmocka_unit_test(test_member_pages_that_go_round_are_refused),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
         cmocka_unit_test(test_memberships_are_listed_whole_while_the_unread_total_is_reached),
         cmocka_unit_test(test_memberships_name_a_server_whose_pages_never_end),

@@ -129,6 +129,17 @@ inline bool any_address(const std::string& endpoint) {
     return host == "*" || host == "0.0.0.0";
 }
 
+//  Why an endpoint a group server gives the registry, for users to connect to, is not one,
+//  or "": as endpoint_problem, and one that names every address of its machine names none
+//  for another machine to reach.
+inline std::string advertised_endpoint_problem(const std::string& endpoint) {
+    std::string problem = endpoint_problem(endpoint);
+    if (problem.empty() && any_address(endpoint))
+        problem = "cannot give users '" + endpoint +
+                  "': it names every address of its machine, none to connect to";
+    return problem;
+}
+
 //  Whether a tcp:// endpoint names a loopback address (127.0.0.0/8, localhost).
 inline bool loopback_address(const std::string& endpoint) {
     std::string host = tcp_host(endpoint);

@@ -488,6 +488,10 @@ void Registry::on_register(const std::string& from, const Key& peer,
     if (!valid_name(request.group) || request.endpoint.empty())
         return responder_.refuse(from, request.request_id, proto::kInvalid,
                                  "REGISTER needs a valid group name and an endpoint", peer);
+    //  Users would be given it: one they cannot connect to would only send them back here.
+    std::string unusable = advertised_endpoint_problem(request.endpoint);
+    if (!unusable.empty())
+        return responder_.refuse(from, request.request_id, proto::kInvalid, unusable, peer);
     if (key_held_elsewhere(from, peer, request.endpoint))
         return refuse_key_held(from, peer, request.request_id);
     auto existing = groups_.find(request.group);
@@ -553,6 +557,10 @@ void Registry::on_heartbeat(const std::string& from, const Key& peer,
         return responder_.refuse(from, request.request_id, proto::kDenied,
                                  "not a trusted group server: " + peer.str(), peer);
     }
+    std::string unusable =
+        request.endpoint.empty() ? "" : advertised_endpoint_problem(request.endpoint);
+    if (!unusable.empty())
+        return responder_.refuse(from, request.request_id, proto::kInvalid, unusable, peer);
     if (key_held_elsewhere(from, peer, request.endpoint))
         return refuse_key_held(from, peer, request.request_id);
     auto server = servers_.find(peer);

@@ -384,7 +384,7 @@ Error GroupServer::set(const std::string& name, const std::string& value, std::s
             return Error::kStorage;
         }
     } else if (name == "advertise") {
-        *why = endpoint_problem(value);
+        *why = advertised_endpoint_problem(value);
         if (!why->empty()) return Error::kInvalid;
         link_.set_advertise(value);
     } else if (name == "accept-new") {

@@ -51,8 +51,9 @@ constexpr uint32_t kSendBatch = 1000;    //  messages in one SEND at most
 constexpr uint64_t kAckBytes = 1u << 20; //  pushes acknowledged after this many bytes
 constexpr int kCatchUpsPerServer = 8;    //  catch-up FETCHes in flight per group server
 constexpr int kCatchUpHoldMs = 1000;     //  a catch-up refused, but for the rate: asked again after
-constexpr size_t kFetchAhead = 4;        //  pages of a long fetch asked for at once
-constexpr uint32_t kFirstPage = 1000;    //  records the first page of a fetch asks for at most
+constexpr int kMaxRetryMs = 10000; //  the longest a 429's retry_ms holds a follow's requests back
+constexpr size_t kFetchAhead = 4;  //  pages of a long fetch asked for at once
+constexpr uint32_t kFirstPage = 1000; //  records the first page of a fetch asks for at most
 constexpr uint64_t kFollowNow = UINT64_MAX;
 
 //  Whether a call or a send waiting for its group server's connection should ask the
@@ -114,6 +115,13 @@ Error error_of(uint16_t status, uint8_t request) {
 int64_t wait_ms(const proto::Message& error) {
     if (error.status == proto::kRateLimited && error.retry_ms) return error.retry_ms;
     return std::min<int64_t>(error.retry_ms ? error.retry_ms : 200, 200);
+}
+
+//  What a call says when the registry gives a group an endpoint this user cannot connect
+//  to (not tcp:// or ipc://, or malformed): asking again would get the same answer.
+std::string unusable_endpoint(const std::string& group, const std::string& endpoint) {
+    return "the registry gave '" + group + "' an endpoint this user cannot use: '" +
+           endpoint.substr(0, 100) + "'";
 }
 
 //  Why a group this user reached before is not in the registry: a registry that does not
@@ -541,6 +549,11 @@ private:
             return;
         }
         for (proto::GroupRecord& record : message.groups) {
+            //  In name order, each page after the one before (the registry's LIST is): a
+            //  page that repeats or goes back would be listed twice, or asked for ever.
+            if (record.name <= after_)
+                return finish(Error::kProto, "the registry listed '" + record.name.substr(0, 100) +
+                                                 "' out of name order");
             after_ = record.name;
             call_->groups.push_back(std::move(record));
         }
@@ -588,7 +601,10 @@ private:
         if (message.id != proto::kGroup)
             return finish(Error::kProto,
                           std::string("unexpected reply ") + proto::message_name(message.id));
-        user_.set_route(message.group, message.endpoint, message.key);
+        if (message.group != call_->group)
+            return finish(Error::kProto, "the registry answered for another group ('" +
+                                             message.group.substr(0, 100) + "')");
+        user_.set_route(call_->group, message.endpoint, message.key);
         proto::GroupRecord record;
         record.id = message.group_id;
         record.name = message.group;
@@ -699,6 +715,8 @@ private:
         resolving_ = false;
         if (message.id == proto::kGroup) {
             server_ = user_.set_route(call_->group, message.endpoint, message.key);
+            if (server_.empty())
+                return finish(Error::kProto, unusable_endpoint(call_->group, message.endpoint));
         } else if (message.id == proto::kError && message.status == proto::kNotFound &&
                    !user_.known(call_->group)) {
             return finish(Error::kNotFound, message.reason);
@@ -920,17 +938,19 @@ private:
             call_->key = message.key;
             call_->policy = message.policy;
             if (!message.more) return finish(Error::kOk);
-            //  A page that says more follow but names no place after itself would be asked
-            //  again for ever.
-            if (message.after.empty() || message.after == after_)
-                return finish(Error::kProto, "a MEMBER_LIST page said more but held no place");
+            //  A page that says more follow but names no place after itself, or one named
+            //  before (pages that go round), would be asked again for ever.
+            if (message.after.empty() || !places_.insert(message.after).second)
+                return finish(Error::kProto, "a MEMBER_LIST page said more but held no place "
+                                             "past the pages before it");
             after_ = message.after;
             return again();
         }
         if (message.id != proto::kOk) return finish(Error::kProto, "unexpected reply");
         finish(Error::kOk);
     }
-    std::string after_; //  MEMBERS: where the next page starts (empty: the first)
+    std::string after_;            //  MEMBERS: where the next page starts (empty: the first)
+    std::set<std::string> places_; //  every place a page named, to see pages going round
 };
 
 //  FETCH, page after page, until the limit or the end. Oldest first, the first page asks
@@ -999,8 +1019,28 @@ private:
         }
         take(message);
     }
+    //  Whether a page holds only what was asked, in order: seqs rising, past after_, below
+    //  before_, in the time asked. A page that repeats one before it or strays would be
+    //  taken twice or out of place (and one that never moves on, for ever).
+    bool as_asked(const proto::Message& page) const {
+        uint64_t previous = after_;
+        for (const proto::MessageView& record : page.views) {
+            uint64_t seq = record.seq(), ts = record.timestamp();
+            if (seq <= previous || (before_ && seq >= before_) || ts < call_->query.since_us ||
+                (call_->query.until_us && ts >= call_->query.until_us))
+                return false;
+            previous = seq;
+        }
+        return true;
+    }
     //  One page, in its turn.
     void take(proto::Message& message) {
+        if (!as_asked(message)) {
+            release();
+            return finish(Error::kProto,
+                          "the group server sent a page of '" + call_->group +
+                              "' that repeats, strays from or is out of the order asked");
+        }
         first_page_ = false;
         size_t count = message.views.size();
         uint64_t first = count ? message.views.front().seq() : 0;
@@ -1173,8 +1213,11 @@ public:
                 last_why_.clear(); //  the registry has learned its groups since
                 for (proto::GroupRecord& record : message.groups) {
                     after_ = record.name;
-                    user_.set_route(record.name, record.endpoint, record.server);
-                    listed_[record.name] = std::move(record);
+                    if (user_.set_route(record.name, record.endpoint, record.server).empty())
+                        note_failure(record.name, unusable_endpoint(record.name, record.endpoint),
+                                     Error::kProto);
+                    else
+                        listed_[record.name] = std::move(record);
                 }
                 if (!message.more || message.groups.empty()) stage_ = kAsking;
             } else if (message.id == proto::kGroups) {
@@ -1187,7 +1230,11 @@ public:
             }
         } else if (stage_ == kRouting) {
             if (message.id == proto::kGroup) {
-                user_.set_route(message.group, message.endpoint, message.key);
+                if (user_.set_route(pending.group, message.endpoint, message.key).empty()) {
+                    note_failure(pending.group, unusable_endpoint(pending.group, message.endpoint),
+                                 Error::kProto);
+                    wanted_.erase(pending.group);
+                }
             } else {
                 note_failure(pending.group,
                              message.id == proto::kError ? message.reason : "no answer",
@@ -2087,8 +2134,8 @@ void UserActor::resolve(const std::string& group) {
 
 void UserActor::refused_for_now(ServerConn* conn, const proto::Message& message) {
     if (!conn || message.id != proto::kError || message.status != proto::kRateLimited) return;
-    conn->next_refresh_ms =
-        std::min(conn->next_refresh_ms, mono_ms() + std::max<int64_t>(message.retry_ms, 1));
+    conn->next_refresh_ms = std::min(
+        conn->next_refresh_ms, mono_ms() + std::clamp<int64_t>(message.retry_ms, 1, kMaxRetryMs));
 }
 
 void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
@@ -2098,6 +2145,9 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         if (message.id == proto::kGroup) {
             std::string id = set_route(pending.group, message.endpoint, message.key);
             if (followed != followed_.end()) followed->second.resolving = false;
+            if (id.empty())
+                return fail_sends(pending.group,
+                                  unusable_endpoint(pending.group, message.endpoint));
             auto sends = sends_.find(pending.group);
             if (sends != sends_.end()) sends->second.away_why.clear();
             routed_sends(pending.group, id);
@@ -2126,9 +2176,10 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
             //  Asked again once waited (the 429's wait, else a second), not at once: the
             //  refusal would come back as fast as it is asked for.
             if (message.id == proto::kError)
-                followed.held_until_ms = mono_ms() + (message.status == proto::kRateLimited
-                                                          ? std::max<int64_t>(message.retry_ms, 1)
-                                                          : kCatchUpHoldMs);
+                followed.held_until_ms =
+                    mono_ms() + (message.status == proto::kRateLimited
+                                     ? std::clamp<int64_t>(message.retry_ms, 1, kMaxRetryMs)
+                                     : kCatchUpHoldMs);
             return refused_for_now(conn, message);
         }
         //  A catch-up by seq sent before the group was seen to go back counts seqs the old
@@ -2141,7 +2192,12 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
             followed.last_seq =
                 message.views.empty() ? message.last_seq : message.views.front().seq() - 1;
         }
-        followed.seen_seq = std::max(followed.seen_seq, message.last_seq);
+        //  The group's end as the server says it now: a seq heard of before this reply (a
+        //  DELIVER or FOLLOWING on the same connection) is not beyond it, unless the server
+        //  said a seq it does not have (or lost messages since), which would be fetched for
+        //  ever: it is asked again at the next keep-alive, not at once.
+        bool said_beyond = message.last_seq < followed.seen_seq;
+        followed.seen_seq = std::max(followed.last_seq, message.last_seq);
         bool none_kept = message.views.empty() && !message.more;
         bool caught_up = emit(pending.group, followed, message, message.missed);
         if (!caught_up) return; //  the caller is behind: the next tick tries again
@@ -2154,6 +2210,8 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         }
         if (followed.last_seq < followed.seen_seq)
             catch_up(pending.group, followed);
+        else if (said_beyond)
+            followed.held_until_ms = mono_ms() + kCatchUpHoldMs;
         else if (conn)
             refresh(pending.server, *conn, true); //  tell the server: push again
         return;
