@@ -272,19 +272,24 @@ void GroupServer::run() {
     while (!terminated_) {
         int64_t next = link_.tick(); //  first: it may replace the registry socket
         zsock_t* users = listener_.socket();
-        zmq_pollitem_t items[3] = {
-            {zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0},
-            {users ? zsock_resolve(users) : nullptr, 0, ZMQ_POLLIN, 0},
-            {link_.socket() ? zsock_resolve(link_.socket()) : nullptr, 0, ZMQ_POLLIN, 0},
-        };
-        int count = link_.socket() ? 3 : users ? 2 : 1;
+        //  Only the sockets there are: an item of no socket would be file descriptor 0.
+        zmq_pollitem_t items[3] = {{zsock_resolve(pipe_), 0, ZMQ_POLLIN, 0}};
+        int count = 1, users_at = -1, link_at = -1;
+        if (users) {
+            users_at = count;
+            items[count++] = {zsock_resolve(users), 0, ZMQ_POLLIN, 0};
+        }
+        if (link_.socket()) {
+            link_at = count;
+            items[count++] = {zsock_resolve(link_.socket()), 0, ZMQ_POLLIN, 0};
+        }
         if (users && next_sweep_ms_ < next) next = next_sweep_ms_;
         int64_t now = mono_ms();
         long timeout = next == INT64_MAX ? -1 : next > now ? (long)(next - now) : 0;
         if (zmq_poll(items, count, timeout) < 0 && errno != EINTR) break;
         if ((items[0].revents & ZMQ_POLLIN) && !handle_pipe()) break;
-        if (count > 1 && (items[1].revents & ZMQ_POLLIN)) handle_users();
-        if (count > 2 && (items[2].revents & ZMQ_POLLIN)) link_.handle();
+        if (users_at > 0 && (items[users_at].revents & ZMQ_POLLIN)) handle_users();
+        if (link_at > 0 && (items[link_at].revents & ZMQ_POLLIN)) link_.handle();
         if (users && mono_ms() >= next_sweep_ms_) sweep();
         Error outcome;
         std::string why;
