@@ -18,6 +18,7 @@
 #include "user/user.h"
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <cstring>
@@ -1517,8 +1518,16 @@ public:
     }
     const std::string& endpoint() const { return endpoint_; }
     const std::string& key() const { return keys_.public_txt; }
+    //  Each answer goes ms after the one before it (or after its request, if later): a
+    //  slow server that answers one request at a time.
+    void set_delay(int ms) { delay_ms_ = ms; }
 
 private:
+    struct Later {
+        int64_t due_ms;
+        std::string to;
+        zgm::proto::Message reply;
+    };
     void open() {
         int port = 0;
         router_ = test::scripted_server_socket(keys_, &domain_, &port);
@@ -1540,8 +1549,12 @@ private:
             zgm::proto::Message ok;
             while (link_ && link_->try_recv(&ok, 0)) {
             }
+            while (!later_.empty() && zgm::mono_ms() >= later_.front().due_ms) {
+                zgm::proto::send(zsock_resolve(router_), later_.front().to, later_.front().reply);
+                later_.pop_front();
+            }
             zmq_pollitem_t item = {zsock_resolve(router_), 0, ZMQ_POLLIN, 0};
-            if (zmq_poll(&item, 1, 50) <= 0) continue;
+            if (zmq_poll(&item, 1, later_.empty() ? 50 : 5) <= 0) continue;
             std::string from;
             zgm::proto::Message request, reply;
             if (zgm::proto::recv(zsock_resolve(router_), true, &from, &request) !=
@@ -1549,7 +1562,12 @@ private:
                 !handler_(request, &reply))
                 continue;
             reply.request_id = request.request_id;
-            zgm::proto::send(zsock_resolve(router_), from, reply);
+            if (delay_ms_ == 0) {
+                zgm::proto::send(zsock_resolve(router_), from, reply);
+                continue;
+            }
+            int64_t after = later_.empty() ? zgm::mono_ms() : later_.back().due_ms;
+            later_.push_back({std::max(after, zgm::mono_ms()) + delay_ms_, from, std::move(reply)});
         }
     }
     Handler handler_;
@@ -1559,6 +1577,8 @@ private:
     std::shared_ptr<zgm::ZapDomain> domain_;
     std::unique_ptr<test::RawClient> link_; //  to the registry: the answering thread's
     std::atomic<bool> stop_{false};
+    std::atomic<int> delay_ms_{0};
+    std::deque<Later> later_; //  answers not due yet, in order (the answering thread's)
     std::thread answering_;
 };
 
@@ -1792,6 +1812,40 @@ void test_member_pages_that_go_round_are_refused(void** state) {
     assert_null(zgm_user_members(user, "circle", &count));
     assert_int_equal(zgm_errno(), ZGM_EPROTO);
     assert_int_equal(pages, 3); //  p1, p2, and p1 again
+}
+
+//  A slow group server's answer to an attempt that lapsed is taken: one answering a request
+//  every 2.6 s (a first attempt waits 2) answered the attempt sent again at 5.2 s, past the
+//  call's 5 s, and the call failed though the first answer had come at 2.6 s.
+void test_a_slow_servers_answer_to_an_attempt_that_lapsed_is_taken(void** state) {
+    (void)state;
+    Cluster cluster;
+    std::atomic<int> asked{0};
+    ScriptedServer slow(cluster, "slow",
+                        [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                            if (request.id != zgm::proto::kMembers) return false;
+                            asked++;
+                            reply->id = zgm::proto::kMemberList;
+                            zgm::proto::MemberRecord member;
+                            member.id = zgm::KeyPair::generate().public_key();
+                            member.name = "only";
+                            reply->members.push_back(member);
+                            return true;
+                        });
+    slow.set_delay(2600);
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("patient");
+    zgm_user_set_timeout(user, 5000);
+    size_t count = 0;
+    int64_t start = zgm::mono_ms();
+    zgm_member_t* members = zgm_user_members(user, "slow", &count);
+    int64_t took = zgm::mono_ms() - start;
+    if (!members) fail_msg("members: %s (after %lld ms)", zgm_strerror(), (long long)took);
+    assert_int_equal(count, 1);
+    assert_string_equal(members[0].name, "only");
+    free(members);
+    print_message("# answered in %lld ms, asked %d times\n", (long long)took, (int)asked);
+    assert_true(asked >= 1 && asked <= 2); //  the first attempt, and the one sent again
 }
 
 void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** state) {
@@ -2401,6 +2455,7 @@ int main(void) {
         cmocka_unit_test(
             test_a_follow_told_of_seqs_the_server_does_not_have_does_not_fetch_for_ever),
         cmocka_unit_test(test_member_pages_that_go_round_are_refused),
+        cmocka_unit_test(test_a_slow_servers_answer_to_an_attempt_that_lapsed_is_taken),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
         cmocka_unit_test(test_memberships_are_listed_whole_while_the_unread_total_is_reached),
         cmocka_unit_test(test_memberships_name_a_server_whose_pages_never_end),

@@ -310,6 +310,8 @@ public:
     //  tell_server: send UNFOLLOW (not after a LEAVE, which ended the follows there).
     void unfollow(const std::string& group, bool tell_server = true);
     bool follows(const std::string& group) const { return followed_.count(group) > 0; }
+    //  A request whose answer no longer matters: its answer, if one comes, is dropped.
+    void forget(uint32_t request_id) { pending_.erase(request_id); }
     void reply_call(Call* call) {
         zsock_send(pipe_, "p", (void*)call);
         maybe_[0] = 1; //  a send on the pipe may take the signal of what waits there
@@ -652,8 +654,26 @@ public:
             in_flight_ = false;
             unanswered_ = true;
             need_resolve_ = true; //  silent: it may have moved
+            lapsed_id_ = pending.request_id;
         }
         advance();
+    }
+    //  The answer to the attempt that lapsed, while the one sent again (or the RESOLVE
+    //  before it) waits: taken, and the other forgotten. A slow server answers in its own
+    //  time: one that took 2.6 s each, against a first attempt of 2, answered the attempt
+    //  sent again past the call's 5 s, and the call failed though an answer had come. Only
+    //  for a request that changes nothing (one that does says what a late answer means).
+    void late_reply(const std::string& server_id, proto::Message& message) override {
+        if (done_ || mutates_ || paused_ || server_id != server() ||
+            message.request_id != lapsed_id_)
+            return;
+        if (in_flight_) user_.forget(attempt_id_);
+        lapsed_id_ = 0;
+        need_resolve_ = false; //  it answered: it has not moved
+        Pending pending;
+        pending.request_id = message.request_id;
+        pending.server = server_id;
+        reply(pending, message);
     }
     void tick(int64_t now) override {
         if (done_) return;
@@ -701,6 +721,7 @@ private:
         int attempt = std::min(kFirstAttemptMs << std::min(attempts_, 4), kMaxAttemptMs);
         if (user_.ask(this, server_, message, attempt)) {
             in_flight_ = true;
+            attempt_id_ = message.request_id;
             attempts_++;
         }
     }
@@ -767,6 +788,8 @@ private:
     bool need_resolve_ = false;
     bool moved_ = false;
     int attempts_ = 0;
+    uint32_t attempt_id_ = 0; //  the request id of the attempt out (in_flight_)
+    uint32_t lapsed_id_ = 0;  //  and of the last one that lapsed
     int64_t hold_until_ = 0;
 };
 
@@ -883,9 +906,8 @@ public:
     //  A slow server's OK to an attempt that lapsed is the answer: it took effect. An error
     //  that comes late is not taken; the attempt sent again settles it.
     void late_reply(const std::string& server_id, proto::Message& message) override {
-        if (done_ || call_->kind == Call::kMembers || server_id != server() ||
-            message.id != proto::kOk)
-            return;
+        if (call_->kind == Call::kMembers) return GroupOp::late_reply(server_id, message);
+        if (done_ || server_id != server() || message.id != proto::kOk) return;
         answered(message);
     }
 
