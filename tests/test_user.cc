@@ -1582,6 +1582,14 @@ private:
     std::thread answering_;
 };
 
+//  A member of a scripted group: a new key and name.
+zgm::proto::MemberRecord a_member(const char* name) {
+    zgm::proto::MemberRecord member;
+    member.id = zgm::KeyPair::generate().public_key();
+    member.name = name;
+    return member;
+}
+
 //  A group server whose pages say more but never move on is not asked for ever, and the
 //  list is not passed off as whole: what it listed is kept, and the call names it.
 void test_memberships_name_a_server_whose_pages_never_end(void** state) {
@@ -1670,9 +1678,17 @@ void test_an_endpoint_from_the_registry_that_cannot_be_used_is_said_at_once(void
     assert_ok(zgm_user_connect(user, registry.endpoint().c_str(), registry.key().c_str()));
     assert_null(zgm_user_fetch(user, "g", NULL));
     assert_int_equal(zgm_errno(), ZGM_EPROTO);
-    if (!strstr(zgm_strerror(), "an endpoint this user cannot use: 'inproc://nowhere'"))
+    if (!strstr(zgm_strerror(),
+                "an endpoint no user can connect to (cannot use 'inproc://nowhere'"))
         fail_msg("the call did not say why: %s", zgm_strerror());
     assert_int_equal(resolves, 1);
+    //  And a send, and a resolve, the same way.
+    assert_int_equal(zgm_user_send(user, "g", "x", 1, NULL, NULL, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_EPROTO);
+    zgm_group_t info;
+    assert_int_equal(zgm_user_resolve(user, "g", &info), -1);
+    assert_int_equal(zgm_errno(), ZGM_EPROTO);
+    assert_int_equal(resolves, 3);
     zgm_user_destroy(&user);
 }
 
@@ -1799,10 +1815,7 @@ void test_member_pages_that_go_round_are_refused(void** state) {
                               reply->id = zgm::proto::kMemberList;
                               reply->more = 1;
                               reply->after = request.after == "p1" ? "p2" : "p1";
-                              zgm::proto::MemberRecord member;
-                              member.id = zgm::KeyPair::generate().public_key();
-                              member.name = "someone";
-                              reply->members.push_back(member);
+                              reply->members.push_back(a_member("someone"));
                               pages++;
                               return true;
                           });
@@ -1826,10 +1839,7 @@ void test_a_slow_servers_answer_to_an_attempt_that_lapsed_is_taken(void** state)
                             if (request.id != zgm::proto::kMembers) return false;
                             asked++;
                             reply->id = zgm::proto::kMemberList;
-                            zgm::proto::MemberRecord member;
-                            member.id = zgm::KeyPair::generate().public_key();
-                            member.name = "only";
-                            reply->members.push_back(member);
+                            reply->members.push_back(a_member("only"));
                             return true;
                         });
     slow.set_delay(2600);
@@ -2154,7 +2164,8 @@ void test_a_follower_whose_messages_were_all_trimmed_waits_for_the_next(void** s
     assert_ok(zgm_server_set_retention(server, "aged", 0, 0, 0));
 
     assert_ok(zgm_user_follow(bob, "aged", 3));
-    assert_null(zgm_user_recv(bob, 500)); //  nothing kept to hand over
+    assert_null(zgm_user_recv(bob, 500));                //  nothing kept to hand over
+    assert_int_equal(zgm_user_last_seq(bob, "aged"), 3); //  what was handed over, still
     uint64_t seq = 0;
     send_text(alice, "aged", "m6", &seq);
     assert_int_equal(seq, 6);

@@ -117,11 +117,16 @@ int64_t wait_ms(const proto::Message& error) {
     return std::min<int64_t>(error.retry_ms ? error.retry_ms : 200, 200);
 }
 
-//  What a call says when the registry gives a group an endpoint this user cannot connect
-//  to (not tcp:// or ipc://, or malformed): asking again would get the same answer.
-std::string unusable_endpoint(const std::string& group, const std::string& endpoint) {
-    return "the registry gave '" + group + "' an endpoint this user cannot use: '" +
-           endpoint.substr(0, 100) + "'";
+//  Why a group's route could not be set (set_route gave ""), and *error: the registry gave
+//  an endpoint no user can connect to (ZGM_EPROTO: asking again would get the same answer),
+//  or this process could not open a connection (ZGM_ESYSTEM).
+std::string route_failure(const std::string& group, const std::string& endpoint, Error* error) {
+    std::string problem = advertised_endpoint_problem(endpoint.substr(0, 200));
+    *error = problem.empty() ? Error::kSystem : Error::kProto;
+    if (problem.empty())
+        return "cannot open a connection to the group server of '" + group + "' at '" + endpoint +
+               "' (too many open?)";
+    return "the registry gave '" + group + "' an endpoint no user can connect to (" + problem + ")";
 }
 
 //  Why a group this user reached before is not in the registry: a registry that does not
@@ -152,10 +157,7 @@ struct Followed {
     //  catch-up asks for them by time.
     bool went_back = false;
     bool catching_up = false;
-    bool resolving = false; //  its server lost it: asking the registry where it went
-    //  Messages after last_seq that retention trimmed before any was handed over (a
-    //  catch-up found none of them kept): the next message handed over says it missed them.
-    uint64_t missed = 0;
+    bool resolving = false;    //  its server lost it: asking the registry where it went
     int64_t held_until_ms = 0; //  a catch-up refused (429, 403, ...): the next one not before
 };
 
@@ -362,7 +364,10 @@ private:
                   uint64_t seq, uint64_t timestamp);
     void complete_in_doubt(std::unique_ptr<OutgoingSend> send, const std::string& what);
     void expire_sends(int64_t now);
-    void fail_sends(const std::string& group, const std::string& why);
+    //  Ends the sends waiting for group with error (ZGM_ENOTFOUND: the registry says there
+    //  is no such group), those that may be stored as in doubt.
+    void fail_sends(const std::string& group, const std::string& why,
+                    Error error = Error::kNotFound);
     void routed_sends(const std::string& group, const std::string& server_id);
 
     zsock_t* pipe_;
@@ -606,7 +611,13 @@ private:
         if (message.group != call_->group)
             return finish(Error::kProto, "the registry answered for another group ('" +
                                              message.group.substr(0, 100) + "')");
-        user_.set_route(call_->group, message.endpoint, message.key);
+        //  (A group created is created, whatever its endpoint: the call says so.)
+        if (user_.set_route(call_->group, message.endpoint, message.key).empty() &&
+            request == proto::kResolve) {
+            Error error = Error::kProto;
+            std::string why = route_failure(call_->group, message.endpoint, &error);
+            return finish(error, why);
+        }
         proto::GroupRecord record;
         record.id = message.group_id;
         record.name = message.group;
@@ -736,8 +747,11 @@ private:
         resolving_ = false;
         if (message.id == proto::kGroup) {
             server_ = user_.set_route(call_->group, message.endpoint, message.key);
-            if (server_.empty())
-                return finish(Error::kProto, unusable_endpoint(call_->group, message.endpoint));
+            if (server_.empty()) {
+                Error error = Error::kProto;
+                std::string why = route_failure(call_->group, message.endpoint, &error);
+                return finish(error, why);
+            }
         } else if (message.id == proto::kError && message.status == proto::kNotFound &&
                    !user_.known(call_->group)) {
             return finish(Error::kNotFound, message.reason);
@@ -1234,12 +1248,18 @@ public:
             if (message.id == proto::kGroups && message.complete) {
                 last_why_.clear(); //  the registry has learned its groups since
                 for (proto::GroupRecord& record : message.groups) {
+                    if (record.name <= after_) //  in name order, after the page before
+                        return finish(Error::kProto, "the registry listed '" +
+                                                         record.name.substr(0, 100) +
+                                                         "' out of name order");
                     after_ = record.name;
-                    if (user_.set_route(record.name, record.endpoint, record.server).empty())
-                        note_failure(record.name, unusable_endpoint(record.name, record.endpoint),
-                                     Error::kProto);
-                    else
+                    if (user_.set_route(record.name, record.endpoint, record.server).empty()) {
+                        Error error = Error::kProto;
+                        std::string why = route_failure(record.name, record.endpoint, &error);
+                        note_failure(record.name, why, error);
+                    } else {
                         listed_[record.name] = std::move(record);
+                    }
                 }
                 if (!message.more || message.groups.empty()) stage_ = kAsking;
             } else if (message.id == proto::kGroups) {
@@ -1253,8 +1273,9 @@ public:
         } else if (stage_ == kRouting) {
             if (message.id == proto::kGroup) {
                 if (user_.set_route(pending.group, message.endpoint, message.key).empty()) {
-                    note_failure(pending.group, unusable_endpoint(pending.group, message.endpoint),
-                                 Error::kProto);
+                    Error error = Error::kProto;
+                    std::string why = route_failure(pending.group, message.endpoint, &error);
+                    note_failure(pending.group, why, error);
                     wanted_.erase(pending.group);
                 }
             } else {
@@ -1856,6 +1877,7 @@ void UserActor::follow(const std::string& group, const std::string& server_id, u
     if (followed.server != server_id) followed.last_ts = 0;
     followed.server = server_id;
     followed.went_back = false;
+    followed.held_until_ms = 0; //  a follow asked for now catches up now
     //  From after_seq, or the group's end (last_seq) if that comes first: a seq beyond it
     //  (a cursor of a store since lost or restored) would pass over the messages to come.
     followed.last_seq = std::min(
@@ -1966,7 +1988,6 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
             complete = false;
             break;
         }
-        if (next.empty()) skipped += followed.missed;
         last = seq;
         next.push_back(record);
         missed.push_back(skipped);
@@ -1993,7 +2014,6 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
     emitted_bytes_ += charge;
     followed.last_seq = last;
     followed.last_ts = last_ts;
-    followed.missed = 0;
     message.views.clear();
     return complete;
 }
@@ -2023,7 +2043,7 @@ int64_t UserActor::idle_deadline() {
     int64_t now = mono_ms();
     for (const auto& entry : followed_) {
         if (can_catch_up(entry.second)) return 0;
-        bool behind = entry.second.seen_seq > entry.second.last_seq;
+        bool behind = entry.second.seen_seq > entry.second.last_seq || entry.second.went_back;
         held = held || behind;
         if (behind && entry.second.held_until_ms > now)
             due = std::min(due, entry.second.held_until_ms);
@@ -2167,9 +2187,11 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         if (message.id == proto::kGroup) {
             std::string id = set_route(pending.group, message.endpoint, message.key);
             if (followed != followed_.end()) followed->second.resolving = false;
-            if (id.empty())
-                return fail_sends(pending.group,
-                                  unusable_endpoint(pending.group, message.endpoint));
+            if (id.empty()) {
+                Error error = Error::kProto;
+                std::string why = route_failure(pending.group, message.endpoint, &error);
+                return fail_sends(pending.group, why, error);
+            }
             auto sends = sends_.find(pending.group);
             if (sends != sends_.end()) sends->second.away_why.clear();
             routed_sends(pending.group, id);
@@ -2194,6 +2216,8 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         if (found == followed_.end()) return;
         Followed& followed = found->second;
         followed.catching_up = false;
+        //  Asked of the server the group was at before it moved: the new one is asked.
+        if (followed.server != pending.server) return catch_up(pending.group, followed);
         if (message.id != proto::kMessages) {
             //  Asked again once waited (the 429's wait, else a second), not at once: the
             //  refusal would come back as fast as it is asked for.
@@ -2217,22 +2241,21 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         //  The group's end as the server says it now: a seq heard of before this reply (a
         //  DELIVER or FOLLOWING on the same connection) is not beyond it, unless the server
         //  said a seq it does not have (or lost messages since), which would be fetched for
-        //  ever: it is asked again at the next keep-alive, not at once.
+        //  ever: it is asked again after kCatchUpHoldMs (when a keep-alive says it again).
         bool said_beyond = message.last_seq < followed.seen_seq;
         followed.seen_seq = std::max(followed.last_seq, message.last_seq);
-        bool none_kept = message.views.empty() && !message.more;
+        //  Nothing kept past last_seq, though the group goes on: retention trimmed all of
+        //  it. Nothing to fetch until a new message comes, whose catch-up then says how many
+        //  were missed (last_seq stays what was handed over). The same empty page was asked
+        //  for again at once, about a thousand times a second, until one came.
+        bool none_kept =
+            message.views.empty() && !message.more && message.last_seq > followed.last_seq;
         bool caught_up = emit(pending.group, followed, message, message.missed);
         if (!caught_up) return; //  the caller is behind: the next tick tries again
-        if (none_kept && followed.last_seq < message.last_seq) {
-            //  Retention trimmed every message after last_seq: the follower goes on from the
-            //  group's end, and tells the caller with the next message (before, the same
-            //  empty page was asked for again at once, until a new message came).
-            followed.missed += message.last_seq - followed.last_seq;
-            followed.last_seq = message.last_seq;
-        }
+        if (none_kept) followed.seen_seq = followed.last_seq;
         if (followed.last_seq < followed.seen_seq)
             catch_up(pending.group, followed);
-        else if (said_beyond)
+        else if (said_beyond || none_kept)
             followed.held_until_ms = mono_ms() + kCatchUpHoldMs;
         else if (conn)
             refresh(pending.server, *conn, true); //  tell the server: push again
@@ -2511,7 +2534,7 @@ void UserActor::complete_in_doubt(std::unique_ptr<OutgoingSend> send, const std:
 }
 
 //  The registry says the group does not exist: what waits to be sent to it never will be.
-void UserActor::fail_sends(const std::string& group, const std::string& why) {
+void UserActor::fail_sends(const std::string& group, const std::string& why, Error error) {
     auto found = sends_.find(group);
     if (found == sends_.end()) return;
     auto& queue = found->second.queue;
@@ -2519,9 +2542,11 @@ void UserActor::fail_sends(const std::string& group, const std::string& why) {
         std::unique_ptr<OutgoingSend> send = std::move(queue.front());
         queue.pop_front();
         if (send->unanswered)
-            complete_in_doubt(std::move(send), ", and the group is not found now");
+            complete_in_doubt(std::move(send), error == Error::kNotFound
+                                                   ? ", and the group is not found now"
+                                                   : ", and now " + why);
         else
-            complete(std::move(send), Error::kNotFound, why, 0, 0);
+            complete(std::move(send), error, why, 0, 0);
     }
 }
 
