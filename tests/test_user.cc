@@ -1582,6 +1582,26 @@ private:
     std::thread answering_;
 };
 
+//  A scripted MESSAGES page of group: the seqs given, in that order, each from sender.
+zgm::proto::Message scripted_page(const std::string& group, const std::vector<uint64_t>& seqs,
+                                  const zgm::Key& sender) {
+    zgm::proto::Message page;
+    page.id = zgm::proto::kMessages;
+    page.group = group;
+    page.first_seq = 1;
+    for (uint64_t seq : seqs) {
+        zgm::proto::MessageRecord record;
+        record.seq = seq;
+        record.timestamp = 1000 + seq;
+        record.sender = sender;
+        record.msg_id = zgm::Uuid::random();
+        record.sender_name = "sender";
+        record.body = "body";
+        page.messages.push_back(record);
+    }
+    return page;
+}
+
 //  A member of a scripted group: a new key and name.
 zgm::proto::MemberRecord a_member(const char* name) {
     zgm::proto::MemberRecord member;
@@ -1729,26 +1749,16 @@ void test_a_group_servers_pages_that_repeat_or_stray_are_refused(void** state) {
     zgm::KeyPair sender = zgm::KeyPair::generate();
     //  One page for any FETCH: seqs `first` to first + 2 (or as listed), "more" said.
     std::vector<uint64_t> seqs = {1, 2, 3};
+    std::string group = "odd"; //  the group the pages say they are of
+    bool more = true;
     std::mutex lock;
     ScriptedServer server(cluster, "odd",
                           [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
                               if (request.id != zgm::proto::kFetch) return false;
                               std::lock_guard<std::mutex> hold(lock);
-                              reply->id = zgm::proto::kMessages;
-                              reply->group = "odd";
-                              reply->first_seq = 1;
+                              *reply = scripted_page(group, seqs, sender.public_key());
                               reply->last_seq = 10;
-                              reply->more = 1;
-                              for (uint64_t seq : seqs) {
-                                  zgm::proto::MessageRecord record;
-                                  record.seq = seq;
-                                  record.timestamp = 1000 + seq;
-                                  record.sender = sender.public_key();
-                                  record.msg_id = zgm::Uuid::random();
-                                  record.sender_name = "sender";
-                                  record.body = "body";
-                                  reply->messages.push_back(record);
-                              }
+                              reply->more = more;
                               return true;
                           });
     cluster.wait_until_complete();
@@ -1770,6 +1780,14 @@ void test_a_group_servers_pages_that_repeat_or_stray_are_refused(void** state) {
     within.after_seq = 0;
     within.before_seq = 50;
     assert_null(zgm_user_fetch(user, "odd", &within));
+    assert_int_equal(zgm_errno(), ZGM_EPROTO);
+    {
+        std::lock_guard<std::mutex> hold(lock);
+        seqs = {1, 2};
+        group = "even"; //  another group's messages, all of them
+        more = false;
+    }
+    assert_null(zgm_user_fetch(user, "odd", NULL));
     assert_int_equal(zgm_errno(), ZGM_EPROTO);
 }
 
@@ -1825,6 +1843,101 @@ void test_member_pages_that_go_round_are_refused(void** state) {
     assert_null(zgm_user_members(user, "circle", &count));
     assert_int_equal(zgm_errno(), ZGM_EPROTO);
     assert_int_equal(pages, 3); //  p1, p2, and p1 again
+
+    //  The same key on two pages is listed once (pages that repeat add nothing).
+    zgm::proto::MemberRecord same = a_member("same");
+    ScriptedServer twice(cluster, "twice",
+                         [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                             if (request.id != zgm::proto::kMembers) return false;
+                             reply->id = zgm::proto::kMemberList;
+                             reply->more = request.after.empty() ? 1 : 0;
+                             reply->after = "p1";
+                             reply->members.push_back(same);
+                             return true;
+                         });
+    cluster.wait_until_complete();
+    zgm_member_t* members = zgm_user_members(user, "twice", &count);
+    assert_non_null(members);
+    assert_int_equal(count, 1);
+    free(members);
+}
+
+//  A catch-up page that repeats what was handed over (or says more and holds nothing) is
+//  not asked for again at once: it came back as fast as it was asked for, for as long as
+//  the follow lasted. What came before it is handed over once.
+void test_a_catch_up_page_that_repeats_is_not_asked_for_again_at_once(void** state) {
+    (void)state;
+    Cluster cluster;
+    zgm::KeyPair sender = zgm::KeyPair::generate();
+    std::atomic<int> fetches{0};
+    ScriptedServer stale(
+        cluster, "stale", [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+            if (request.id == zgm::proto::kFollow) { //  100 messages, it says
+                reply->id = zgm::proto::kFollowing;
+                reply->follows.push_back({"stale", zgm::proto::kStatusOk, 100});
+            } else if (request.id == zgm::proto::kFetch) { //  1 to 3, whatever is asked
+                fetches++;
+                *reply = scripted_page("stale", {1, 2, 3}, sender.public_key());
+                reply->last_seq = 100;
+            } else {
+                return false;
+            }
+            return true;
+        });
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("follower");
+    assert_ok(zgm_user_follow(user, "stale", 0));
+    test::expect_messages(user, "stale", 1, 3);
+    assert_null(zgm_user_recv(user, 1000)); //  1 to 3 once, nothing more
+    int asked = fetches;
+    print_message("# catch-ups asked in about a second: %d\n", asked);
+    assert_true(asked >= 2 && asked <= 4);
+}
+
+//  A FOLLOWING that names a group not asked of that server, or one twice, is not taken:
+//  follow_many counted each record (2 followed of 1 asked), and a group of another server
+//  would have moved its follow there.
+void test_a_following_is_taken_only_for_the_groups_asked(void** state) {
+    (void)state;
+    Cluster cluster;
+    ScriptedServer lavish(cluster, "mine",
+                          [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                              if (request.id != zgm::proto::kFollow) return false;
+                              reply->id = zgm::proto::kFollowing;
+                              for (const char* group : {"mine", "theirs", "mine"})
+                                  reply->follows.push_back({group, zgm::proto::kStatusOk, 0});
+                              return true;
+                          });
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("follower");
+    const char* groups[1] = {"mine"};
+    assert_int_equal(zgm_user_follow_many(user, groups, NULL, 1), 1);
+}
+
+//  Replies that answer another request: a LEAVE answered JOINED is not taken for left, and
+//  a SENT that says stored with no seq is in doubt, not stored at seq 0.
+void test_replies_that_do_not_answer_leave_or_send_are_not_taken(void** state) {
+    (void)state;
+    Cluster cluster;
+    ScriptedServer odd(cluster, "odd",
+                       [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                           if (request.id == zgm::proto::kLeave) {
+                               reply->id = zgm::proto::kJoined;
+                           } else if (request.id == zgm::proto::kSend) {
+                               reply->id = zgm::proto::kSent;
+                               reply->sent.resize(request.sends.size()); //  200, seq 0
+                           } else {
+                               return false;
+                           }
+                           return true;
+                       });
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("member");
+    assert_int_equal(zgm_user_leave(user, "odd"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EPROTO);
+    uint64_t seq = 99;
+    assert_int_equal(zgm_user_send(user, "odd", "x", 1, NULL, &seq, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
 }
 
 //  A slow group server's answer to an attempt that lapsed is taken: one answering a request
@@ -2466,6 +2579,9 @@ int main(void) {
         cmocka_unit_test(
             test_a_follow_told_of_seqs_the_server_does_not_have_does_not_fetch_for_ever),
         cmocka_unit_test(test_member_pages_that_go_round_are_refused),
+        cmocka_unit_test(test_a_catch_up_page_that_repeats_is_not_asked_for_again_at_once),
+        cmocka_unit_test(test_a_following_is_taken_only_for_the_groups_asked),
+        cmocka_unit_test(test_replies_that_do_not_answer_leave_or_send_are_not_taken),
         cmocka_unit_test(test_a_slow_servers_answer_to_an_attempt_that_lapsed_is_taken),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
         cmocka_unit_test(test_memberships_are_listed_whole_while_the_unread_total_is_reached),

@@ -51,9 +51,9 @@ constexpr uint32_t kSendBatch = 1000;    //  messages in one SEND at most
 constexpr uint64_t kAckBytes = 1u << 20; //  pushes acknowledged after this many bytes
 constexpr int kCatchUpsPerServer = 8;    //  catch-up FETCHes in flight per group server
 constexpr int kCatchUpHoldMs = 1000;     //  a catch-up refused, but for the rate: asked again after
-constexpr int kMaxRetryMs = 10000; //  the longest a 429's retry_ms holds a follow's requests back
-constexpr size_t kFetchAhead = 4;  //  pages of a long fetch asked for at once
-constexpr uint32_t kFirstPage = 1000; //  records the first page of a fetch asks for at most
+constexpr int kMaxRetryMs = 10000;       //  the longest a 429's retry_ms holds a request back
+constexpr size_t kFetchAhead = 4;        //  pages of a long fetch asked for at once
+constexpr uint32_t kFirstPage = 1000;    //  records the first page of a fetch asks for at most
 constexpr uint64_t kFollowNow = UINT64_MAX;
 
 //  Whether a call or a send waiting for its group server's connection should ask the
@@ -113,8 +113,19 @@ Error error_of(uint16_t status, uint8_t request) {
 //  a registry relearning its groups (or a server stopping) is asked again soon, since it
 //  may know sooner than its worst case.
 int64_t wait_ms(const proto::Message& error) {
-    if (error.status == proto::kRateLimited && error.retry_ms) return error.retry_ms;
+    if (error.status == proto::kRateLimited && error.retry_ms)
+        return std::min<int64_t>(error.retry_ms, kMaxRetryMs);
     return std::min<int64_t>(error.retry_ms ? error.retry_ms : 200, 200);
+}
+
+//  Whether a page's records rise, each past the one before, from past `after`: a page that
+//  repeats or goes back would be handed over twice, or asked for again for ever.
+bool rises_past(const proto::Message& page, uint64_t after) {
+    for (const proto::MessageView& record : page.views) {
+        if (record.seq() <= after) return false;
+        after = record.seq();
+    }
+    return true;
 }
 
 //  Why a group's route could not be set (set_route gave ""), and *error: the registry gave
@@ -745,6 +756,11 @@ private:
     }
     void resolved(proto::Message& message) {
         resolving_ = false;
+        if (message.id == proto::kGroup && message.group != call_->group)
+            return finish(Error::kProto, "the registry answered for another group ('" +
+                                             message.group.substr(0, 100) + "')");
+        if (message.id != proto::kGroup && message.id != proto::kError)
+            return finish(Error::kProto, "unexpected reply to RESOLVE");
         if (message.id == proto::kGroup) {
             server_ = user_.set_route(call_->group, message.endpoint, message.key);
             if (server_.empty()) {
@@ -867,6 +883,8 @@ private:
             return finish(error, message.reason);
         }
         if (!join) {
+            if (message.id != proto::kOk && !done_before)
+                return finish(Error::kProto, "unexpected reply to LEAVE");
             user_.unfollow(call_->group, false);
             return finish(Error::kOk);
         }
@@ -968,9 +986,10 @@ private:
         if (call_->kind == Call::kMembers) {
             if (message.id != proto::kMemberList)
                 return finish(Error::kProto, "unexpected reply to MEMBERS");
-            call_->members.insert(call_->members.end(),
-                                  std::make_move_iterator(message.members.begin()),
-                                  std::make_move_iterator(message.members.end()));
+            //  Each key once (one that left between two pages may come again as a key added),
+            //  so that pages that repeat what came before add nothing.
+            for (proto::MemberRecord& member : message.members)
+                if (keys_.insert(member.id).second) call_->members.push_back(std::move(member));
             call_->key = message.key;
             call_->policy = message.policy;
             if (!message.more) return finish(Error::kOk);
@@ -987,6 +1006,7 @@ private:
     }
     std::string after_;            //  MEMBERS: where the next page starts (empty: the first)
     std::set<std::string> places_; //  every place a page named, to see pages going round
+    std::set<Key> keys_;           //  every key listed
 };
 
 //  FETCH, page after page, until the limit or the end. Oldest first, the first page asks
@@ -1059,13 +1079,12 @@ private:
     //  before_, in the time asked. A page that repeats one before it or strays would be
     //  taken twice or out of place (and one that never moves on, for ever).
     bool as_asked(const proto::Message& page) const {
-        uint64_t previous = after_;
+        if (page.group != call_->group || !rises_past(page, after_)) return false;
         for (const proto::MessageView& record : page.views) {
-            uint64_t seq = record.seq(), ts = record.timestamp();
-            if (seq <= previous || (before_ && seq >= before_) || ts < call_->query.since_us ||
+            uint64_t ts = record.timestamp();
+            if ((before_ && record.seq() >= before_) || ts < call_->query.since_us ||
                 (call_->query.until_us && ts >= call_->query.until_us))
                 return false;
-            previous = seq;
         }
         return true;
     }
@@ -1271,7 +1290,11 @@ public:
                 return finish(error_of(message.status, proto::kList), message.reason);
             }
         } else if (stage_ == kRouting) {
-            if (message.id == proto::kGroup) {
+            if (message.id == proto::kGroup && message.group != pending.group) {
+                note_failure(pending.group, "the registry answered for another group",
+                             Error::kProto);
+                wanted_.erase(pending.group);
+            } else if (message.id == proto::kGroup) {
                 if (user_.set_route(pending.group, message.endpoint, message.key).empty()) {
                     Error error = Error::kProto;
                     std::string why = route_failure(pending.group, message.endpoint, &error);
@@ -1296,7 +1319,8 @@ public:
             for (const proto::FollowRecord& record : message.follows) {
                 auto listed = listed_.find(record.group);
                 if (record.group > after && listed != listed_.end() &&
-                    user_.route_of(record.group) == pending.server)
+                    user_.route_of(record.group) == pending.server &&
+                    member_of_.insert(record.group).second)
                     call_->groups.push_back(listed->second);
             }
             if (!message.more) {
@@ -1314,11 +1338,17 @@ public:
         } else if (message.id == proto::kFollowing && stage_ == kAsking) {
             //  The groups asked are answered, whatever the reply says of each; the server
             //  is asked for its next kFollowPage, if there are more (advance).
-            for (const std::string& group : follow_asked_[pending.server])
+            //  Only a record of a group asked of this server, once: one of another server's
+            //  group would move its follow here, and a repeat count twice. A group asked and
+            //  not answered is not followed, and said so.
+            std::set<std::string> asked;
+            for (const std::string& group : follow_asked_[pending.server]) {
                 follow_answered_.insert(group);
+                asked.insert(group);
+            }
             for (const proto::FollowRecord& record : message.follows) {
                 auto wanted = wanted_.find(record.group);
-                if (wanted == wanted_.end()) continue;
+                if (wanted == wanted_.end() || !asked.erase(record.group)) continue;
                 if (record.status == proto::kStatusOk) {
                     user_.follow(record.group, pending.server, wanted->second, record.seq);
                     call_->count++;
@@ -1330,6 +1360,8 @@ public:
                                  error_of(record.status, proto::kFollow));
                 }
             }
+            for (const std::string& group : asked)
+                note_failure(group, "its group server's answer did not name it", Error::kProto);
         } else if (message.id == proto::kError && stage_ == kAsking) {
             answered_.insert(pending.server);
             note_failure(pending.server, message.reason, error_of(message.status, proto::kFollow));
@@ -1491,6 +1523,7 @@ private:
     std::set<std::string> outstanding_; //  "" registry LIST, a group (RESOLVE), a server id
     std::set<std::string> answered_;    //  servers
     std::map<std::string, std::string> memberships_after_; //  by server: where its next page starts
+    std::set<std::string> member_of_; //  the groups taken, each once (a page may repeat one)
     std::map<std::string, std::string> held_servers_; //  by server: its last 429 or 503, waited out
     std::map<std::string, std::vector<std::string>> follow_asked_; //  by server: its FOLLOW out
     std::set<std::string> follow_answered_;                        //  groups a FOLLOWING answered
@@ -2184,6 +2217,7 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
     if (pending.purpose == Purpose::kResolve) {
         resolving_.erase(pending.group);
         auto followed = followed_.find(pending.group);
+        if (message.id == proto::kGroup && message.group != pending.group) return;
         if (message.id == proto::kGroup) {
             std::string id = set_route(pending.group, message.endpoint, message.key);
             if (followed != followed_.end()) followed->second.resolving = false;
@@ -2218,14 +2252,15 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         followed.catching_up = false;
         //  Asked of the server the group was at before it moved: the new one is asked.
         if (followed.server != pending.server) return catch_up(pending.group, followed);
-        if (message.id != proto::kMessages) {
-            //  Asked again once waited (the 429's wait, else a second), not at once: the
-            //  refusal would come back as fast as it is asked for.
-            if (message.id == proto::kError)
-                followed.held_until_ms =
-                    mono_ms() + (message.status == proto::kRateLimited
-                                     ? std::clamp<int64_t>(message.retry_ms, 1, kMaxRetryMs)
-                                     : kCatchUpHoldMs);
+        if (message.id != proto::kMessages || message.group != pending.group ||
+            !rises_past(message, pending.by_time || followed.went_back ? 0 : followed.last_seq)) {
+            //  Asked again once waited (the 429's wait, else a second), not at once: a
+            //  refusal, or a page not of what was asked, would come back as fast as it is
+            //  asked for.
+            followed.held_until_ms =
+                mono_ms() + (message.id == proto::kError && message.status == proto::kRateLimited
+                                 ? std::clamp<int64_t>(message.retry_ms, 1, kMaxRetryMs)
+                                 : kCatchUpHoldMs);
             return refused_for_now(conn, message);
         }
         //  A catch-up by seq sent before the group was seen to go back counts seqs the old
@@ -2250,12 +2285,20 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         //  for again at once, about a thousand times a second, until one came.
         bool none_kept =
             message.views.empty() && !message.more && message.last_seq > followed.last_seq;
+        uint64_t handed = followed.last_seq;
         bool caught_up = emit(pending.group, followed, message, message.missed);
-        if (!caught_up) return; //  the caller is behind: the next tick tries again
+        bool moved_on = followed.last_seq > handed;
+        if (!caught_up) {
+            //  The caller is behind: the next tick tries again. Or the page starts past a gap
+            //  it does not count as missed: asked again after a hold, not at every tick.
+            if (!moved_on && !caller_behind()) followed.held_until_ms = mono_ms() + kCatchUpHoldMs;
+            return;
+        }
         if (none_kept) followed.seen_seq = followed.last_seq;
-        if (followed.last_seq < followed.seen_seq)
+        //  Behind with nothing handed over (an empty page that says more): held as well.
+        if (followed.last_seq < followed.seen_seq && moved_on)
             catch_up(pending.group, followed);
-        else if (said_beyond || none_kept)
+        else if (followed.last_seq < followed.seen_seq || said_beyond || none_kept)
             followed.held_until_ms = mono_ms() + kCatchUpHoldMs;
         else if (conn)
             refresh(pending.server, *conn, true); //  tell the server: push again
@@ -2475,7 +2518,12 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     for (size_t i = 0; i < pending.sends.size(); i++) {
         const proto::SentRecord& record = message.sent[i];
         std::unique_ptr<OutgoingSend>& send = pending.sends[i];
-        if (record.status == proto::kStatusOk)
+        if (record.status == proto::kStatusOk && record.seq == 0) //  stored, it has a seq
+            complete(std::move(send), Error::kInDoubt,
+                     "the group server said it stored it, with no seq: send it again with the "
+                     "same id to settle it",
+                     0, 0);
+        else if (record.status == proto::kStatusOk)
             complete(std::move(send), Error::kOk, "", record.seq, record.timestamp);
         else if (record.status == proto::kConflict) //  stored by us, it would be a repeat
             complete(std::move(send), error_of(record.status, proto::kSend),
