@@ -1938,6 +1938,23 @@ void test_replies_that_do_not_answer_leave_or_send_are_not_taken(void** state) {
     uint64_t seq = 99;
     assert_int_equal(zgm_user_send(user, "odd", "x", 1, NULL, &seq, NULL), -1);
     assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
+
+    //  A SENT of no record for a SEND of one cannot be read: the send goes again after a
+    //  hold, not as fast as the answer comes back, until its time runs out (in doubt).
+    std::atomic<int> sends{0};
+    ScriptedServer garbled(cluster, "garbled",
+                           [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                               if (request.id != zgm::proto::kSend) return false;
+                               sends++;
+                               reply->id = zgm::proto::kSent;
+                               return true;
+                           });
+    cluster.wait_until_complete();
+    zgm_user_set_timeout(user, 2000);
+    assert_int_equal(zgm_user_send(user, "garbled", "x", 1, NULL, NULL, NULL), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
+    print_message("# SENDs in 2 s: %d\n", (int)sends);
+    assert_true(sends >= 2 && sends <= 4);
 }
 
 //  A slow group server's answer to an attempt that lapsed is taken: one answering a request

@@ -50,10 +50,11 @@ constexpr int kSendsInFlight = 16; //  SEND requests in flight per group
 constexpr uint32_t kSendBatch = 1000;    //  messages in one SEND at most
 constexpr uint64_t kAckBytes = 1u << 20; //  pushes acknowledged after this many bytes
 constexpr int kCatchUpsPerServer = 8;    //  catch-up FETCHes in flight per group server
-constexpr int kCatchUpHoldMs = 1000;     //  a catch-up refused, but for the rate: asked again after
-constexpr int kMaxRetryMs = 10000;       //  the longest a 429's retry_ms holds a request back
-constexpr size_t kFetchAhead = 4;        //  pages of a long fetch asked for at once
-constexpr uint32_t kFirstPage = 1000;    //  records the first page of a fetch asks for at most
+constexpr int kHoldMs = 1000;      //  a request refused (but for the rate), or answered with what
+                                   //  cannot be taken: asked again after this, not at once
+constexpr int kMaxRetryMs = 10000; //  the longest a 429's retry_ms holds a request back
+constexpr size_t kFetchAhead = 4;  //  pages of a long fetch asked for at once
+constexpr uint32_t kFirstPage = 1000; //  records the first page of a fetch asks for at most
 constexpr uint64_t kFollowNow = UINT64_MAX;
 
 //  Whether a call or a send waiting for its group server's connection should ask the
@@ -186,7 +187,7 @@ struct OutgoingSend {
 struct GroupSends {
     std::deque<std::unique_ptr<OutgoingSend>> queue; //  waiting to go, by ordinal
     int in_flight = 0;
-    int64_t hold_until_ms = 0; //  after 429 or 503
+    int64_t hold_until_ms = 0; //  after 429 or 503 (or 425, or an answer not to be read)
     int64_t down_since_ms = 0; //  since when (or the last RESOLVE since) its server is down
     //  The last message of the latest SEND that went out: the next SEND names it
     //  (after_msg_id) while SENDs are in flight, and the group server stores nothing of it
@@ -2260,7 +2261,7 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
             followed.held_until_ms =
                 mono_ms() + (message.id == proto::kError && message.status == proto::kRateLimited
                                  ? std::clamp<int64_t>(message.retry_ms, 1, kMaxRetryMs)
-                                 : kCatchUpHoldMs);
+                                 : kHoldMs);
             return refused_for_now(conn, message);
         }
         //  A catch-up by seq sent before the group was seen to go back counts seqs the old
@@ -2276,7 +2277,7 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         //  The group's end as the server says it now: a seq heard of before this reply (a
         //  DELIVER or FOLLOWING on the same connection) is not beyond it, unless the server
         //  said a seq it does not have (or lost messages since), which would be fetched for
-        //  ever: it is asked again after kCatchUpHoldMs (when a keep-alive says it again).
+        //  ever: it is asked again after kHoldMs (when a keep-alive says it again).
         bool said_beyond = message.last_seq < followed.seen_seq;
         followed.seen_seq = std::max(followed.last_seq, message.last_seq);
         //  Nothing kept past last_seq, though the group goes on: retention trimmed all of
@@ -2291,7 +2292,7 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         if (!caught_up) {
             //  The caller is behind: the next tick tries again. Or the page starts past a gap
             //  it does not count as missed: asked again after a hold, not at every tick.
-            if (!moved_on && !caller_behind()) followed.held_until_ms = mono_ms() + kCatchUpHoldMs;
+            if (!moved_on && !caller_behind()) followed.held_until_ms = mono_ms() + kHoldMs;
             return;
         }
         if (none_kept) followed.seen_seq = followed.last_seq;
@@ -2299,7 +2300,7 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         if (followed.last_seq < followed.seen_seq && moved_on)
             catch_up(pending.group, followed);
         else if (followed.last_seq < followed.seen_seq || said_beyond || none_kept)
-            followed.held_until_ms = mono_ms() + kCatchUpHoldMs;
+            followed.held_until_ms = mono_ms() + kHoldMs;
         else if (conn)
             refresh(pending.server, *conn, true); //  tell the server: push again
         return;
@@ -2484,7 +2485,10 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     sends.in_flight--;
     auto again = [&]() { sends.requeue(pending.sends); };
     if (message.id == proto::kError) {
-        if (message.status == proto::kTooEarly) return again(); //  an earlier one went again
+        if (message.status == proto::kTooEarly) {      //  an earlier one went again
+            sends.hold_until_ms = mono_ms() + kTickMs; //  not at once, if it says so again
+            return again();
+        }
         if (message.status == proto::kRateLimited || message.status == proto::kUnavailable) {
             sends.hold_until_ms = mono_ms() + wait_ms(message);
             return again();
@@ -2512,7 +2516,8 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     }
     sends.forget_refusal(); //  answered: whatever a 404 said before is past
     if (message.id != proto::kSent || message.sent.size() != pending.sends.size()) {
-        //  An answer we cannot read: as if none came.
+        //  An answer we cannot read: as if none came, and not sent again at once.
+        sends.hold_until_ms = mono_ms() + kHoldMs;
         return go_again_unanswered(sends, pending);
     }
     for (size_t i = 0; i < pending.sends.size(); i++) {
