@@ -188,6 +188,7 @@ struct GroupSends {
     std::deque<std::unique_ptr<OutgoingSend>> queue; //  waiting to go, by ordinal
     int in_flight = 0;
     int64_t hold_until_ms = 0; //  after 429 or 503 (or 425, or an answer not to be read)
+    bool rate_held = false;    //  the hold is a 429's or 503's (a send it outlasts: ZGM_ERATE)
     int64_t down_since_ms = 0; //  since when (or the last RESOLVE since) its server is down
     //  The last message of the latest SEND that went out: the next SEND names it
     //  (after_msg_id) while SENDs are in flight, and the group server stores nothing of it
@@ -205,6 +206,13 @@ struct GroupSends {
     //  The registry's last word on the group's server while it is away (a 503 to RESOLVE:
     //  "fell silent ... and has not come back"): what a send that times out waiting says.
     std::string away_why;
+    //  Holds the sends back until until_ms, or longer if a hold lasts longer; rate: a 429's
+    //  or 503's (what a send whose time runs out meanwhile says).
+    void hold(int64_t until_ms, bool rate) {
+        if (hold_until_ms < mono_ms()) rate_held = false;
+        hold_until_ms = std::max(hold_until_ms, until_ms);
+        rate_held = rate_held || rate;
+    }
     void forget_refusal() {
         refused_by.clear();
         refused_routes = 0;
@@ -239,6 +247,7 @@ struct Pending {
     bool first_page = false;         //  kRefresh: the first FOLLOW of a keep-alive (one per round)
     std::vector<std::unique_ptr<OutgoingSend>> sends; //  kSend
     bool by_time = false;                             //  kCatchUp after the group went back
+    uint64_t after_seq = 0;                           //  kCatchUp: what it asked after
     int64_t deadline_ms = 0;
 };
 
@@ -987,10 +996,16 @@ private:
         if (call_->kind == Call::kMembers) {
             if (message.id != proto::kMemberList)
                 return finish(Error::kProto, "unexpected reply to MEMBERS");
-            //  Each key once (one that left between two pages may come again as a key added),
-            //  so that pages that repeat what came before add nothing.
-            for (proto::MemberRecord& member : message.members)
-                if (keys_.insert(member.id).second) call_->members.push_back(std::move(member));
+            //  Each key once, as its latest page says (one that left between two pages may
+            //  come again as a key added), so that pages that repeat what came before add
+            //  nothing.
+            for (proto::MemberRecord& member : message.members) {
+                auto listed = keys_.emplace(member.id, call_->members.size());
+                if (listed.second)
+                    call_->members.push_back(std::move(member));
+                else
+                    call_->members[listed.first->second] = std::move(member);
+            }
             call_->key = message.key;
             call_->policy = message.policy;
             if (!message.more) return finish(Error::kOk);
@@ -1007,7 +1022,7 @@ private:
     }
     std::string after_;            //  MEMBERS: where the next page starts (empty: the first)
     std::set<std::string> places_; //  every place a page named, to see pages going round
-    std::set<Key> keys_;           //  every key listed
+    std::map<Key, size_t> keys_;   //  every key listed: where in call_->members
 };
 
 //  FETCH, page after page, until the limit or the end. Oldest first, the first page asks
@@ -2118,6 +2133,7 @@ void UserActor::catch_up(const std::string& group, Followed& followed) {
     pending.server = followed.server;
     pending.group = group;
     pending.by_time = followed.went_back;
+    pending.after_seq = fetch.after_seq;
     pending.deadline_ms = mono_ms() + kInternalTimeoutMs;
     followed.catching_up = true;
     conn->catch_ups++;
@@ -2217,11 +2233,13 @@ void UserActor::refused_for_now(ServerConn* conn, const proto::Message& message)
 void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
     if (pending.purpose == Purpose::kResolve) {
         resolving_.erase(pending.group);
+        //  Whatever the answer, a follow waiting for it asks again at its next keep-alive
+        //  (left waiting, it was a follow nothing asked for again).
         auto followed = followed_.find(pending.group);
+        if (followed != followed_.end()) followed->second.resolving = false;
         if (message.id == proto::kGroup && message.group != pending.group) return;
         if (message.id == proto::kGroup) {
             std::string id = set_route(pending.group, message.endpoint, message.key);
-            if (followed != followed_.end()) followed->second.resolving = false;
             if (id.empty()) {
                 Error error = Error::kProto;
                 std::string why = route_failure(pending.group, message.endpoint, &error);
@@ -2232,11 +2250,9 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
             routed_sends(pending.group, id);
             pump(pending.group);
         } else if (message.id == proto::kError && message.status == proto::kNotFound) {
-            if (followed != followed_.end())
-                followed->second.resolving = false; //  gone for now; keep asking its old place
-            //  A group this user reached before has a server that is away (expired from the
-            //  registry): its sends wait for it, until their deadline. A name never found is
-            //  no group.
+            //  Gone for now: its follow keeps asking its old place. A group this user reached
+            //  before has a server that is away (expired from the registry): its sends wait for it,
+            //  until their deadline. A name never found is no group.
             if (!known_.count(pending.group)) fail_sends(pending.group, message.reason);
         } else if (message.id == proto::kError && message.status == proto::kUnavailable) {
             auto sends = sends_.find(pending.group);
@@ -2254,7 +2270,7 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         //  Asked of the server the group was at before it moved: the new one is asked.
         if (followed.server != pending.server) return catch_up(pending.group, followed);
         if (message.id != proto::kMessages || message.group != pending.group ||
-            !rises_past(message, pending.by_time || followed.went_back ? 0 : followed.last_seq)) {
+            !rises_past(message, pending.by_time || followed.went_back ? 0 : pending.after_seq)) {
             //  Asked again once waited (the 429's wait, else a second), not at once: a
             //  refusal, or a page not of what was asked, would come back as fast as it is
             //  asked for.
@@ -2287,12 +2303,16 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         bool none_kept =
             message.views.empty() && !message.more && message.last_seq > followed.last_seq;
         uint64_t handed = followed.last_seq;
+        bool behind = caller_behind();
         bool caught_up = emit(pending.group, followed, message, message.missed);
-        bool moved_on = followed.last_seq > handed;
+        //  Handed something over, or asked before something else did (a follow called again
+        //  meanwhile): either way, on to the next page.
+        bool moved_on =
+            followed.last_seq > handed || (!pending.by_time && pending.after_seq < handed);
         if (!caught_up) {
             //  The caller is behind: the next tick tries again. Or the page starts past a gap
             //  it does not count as missed: asked again after a hold, not at every tick.
-            if (!moved_on && !caller_behind()) followed.held_until_ms = mono_ms() + kHoldMs;
+            if (!moved_on && !behind) followed.held_until_ms = mono_ms() + kHoldMs;
             return;
         }
         if (none_kept) followed.seen_seq = followed.last_seq;
@@ -2381,9 +2401,12 @@ void UserActor::tick() {
                     probe(*conn, pending.groups);
             }
             break;
-        case Purpose::kResolve:
+        case Purpose::kResolve: {
             resolving_.erase(pending.group);
+            auto followed = followed_.find(pending.group);
+            if (followed != followed_.end()) followed->second.resolving = false;
             break;
+        }
         }
     }
     for (auto it = ops_.begin(); it != ops_.end();) {
@@ -2485,12 +2508,12 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     sends.in_flight--;
     auto again = [&]() { sends.requeue(pending.sends); };
     if (message.id == proto::kError) {
-        if (message.status == proto::kTooEarly) {      //  an earlier one went again
-            sends.hold_until_ms = mono_ms() + kTickMs; //  not at once, if it says so again
+        if (message.status == proto::kTooEarly) {   //  an earlier one went again
+            sends.hold(mono_ms() + kTickMs, false); //  not at once, if it says so again
             return again();
         }
         if (message.status == proto::kRateLimited || message.status == proto::kUnavailable) {
-            sends.hold_until_ms = mono_ms() + wait_ms(message);
+            sends.hold(mono_ms() + wait_ms(message), true);
             return again();
         }
         if (message.status == proto::kNotFound) {
@@ -2517,7 +2540,7 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     sends.forget_refusal(); //  answered: whatever a 404 said before is past
     if (message.id != proto::kSent || message.sent.size() != pending.sends.size()) {
         //  An answer we cannot read: as if none came, and not sent again at once.
-        sends.hold_until_ms = mono_ms() + kHoldMs;
+        sends.hold(mono_ms() + kHoldMs, false);
         return go_again_unanswered(sends, pending);
     }
     for (size_t i = 0; i < pending.sends.size(); i++) {
@@ -2641,7 +2664,7 @@ void UserActor::expire_sends(int64_t now) {
                                    : "the registry at " + registry_->endpoint()) +
                              ": " + reason,
                          0, 0);
-            else if (entry.second.hold_until_ms > now)
+            else if (entry.second.hold_until_ms > now && entry.second.rate_held)
                 complete(std::move(send), Error::kRate,
                          "not sent: the group server asked to slow down", 0, 0);
             else if (entry.second.settling)
