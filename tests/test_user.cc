@@ -1712,6 +1712,64 @@ void test_an_endpoint_from_the_registry_that_cannot_be_used_is_said_at_once(void
     zgm_user_destroy(&user);
 }
 
+//  A group whose route moves to a new group server each time leaves the old connections
+//  closed: each was kept for the user's life (3 sockets), and after about 340 every new
+//  route failed (ZGM_ESYSTEM, no socket left).
+void test_connections_no_route_uses_are_closed(void** state) {
+    (void)state;
+    std::atomic<int> resolves{0};
+    ScriptedServer registry([&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+        if (request.id != zgm::proto::kResolve) return false;
+        reply->id = zgm::proto::kGroup;
+        reply->group = request.group;
+        reply->group_id = zgm::Uuid::random();
+        reply->endpoint = "tcp://127.0.0.1:" + std::to_string(20000 + resolves++);
+        reply->key = zgm::KeyPair::generate().public_key();
+        return true;
+    });
+    zgm_user_t* user = zgm_user_new("wanderer");
+    assert_ok(zgm_user_connect(user, registry.endpoint().c_str(), registry.key().c_str()));
+    for (int i = 0; i < 500; i++) {
+        zgm_group_t info;
+        if (zgm_user_resolve(user, "nomad", &info) != 0)
+            fail_msg("resolve %d: %s", i + 1, zgm_strerror());
+    }
+    assert_int_equal(resolves, 500); //  each asked of the registry, each a new server
+    zgm_user_destroy(&user);
+}
+
+//  A registry that lists more group servers than a process can hold connections to: the
+//  ones past the most are said not reached, and the process goes on (CZMQ aborted it when
+//  libzmq had no socket left).
+void test_more_group_servers_than_connections_are_said_not_reached(void** state) {
+    (void)state;
+    ScriptedServer registry([&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+        if (request.id != zgm::proto::kList) return false;
+        reply->id = zgm::proto::kGroups;
+        reply->complete = 1;
+        for (int i = 0; i < 400; i++) {
+            zgm::proto::GroupRecord record;
+            record.id = zgm::Uuid::random();
+            char name[16];
+            snprintf(name, sizeof name, "g%03d", i);
+            record.name = name;
+            record.endpoint = "tcp://127.0.0.1:" + std::to_string(21000 + i);
+            record.server = zgm::KeyPair::generate().public_key();
+            reply->groups.push_back(record);
+        }
+        return true;
+    });
+    zgm_user_t* user = zgm_user_new("crowded");
+    zgm_user_set_timeout(user, 1000);
+    assert_ok(zgm_user_connect(user, registry.endpoint().c_str(), registry.key().c_str()));
+    size_t count = 0;
+    zgm_group_t* mine = zgm_user_memberships(user, &count); //  none answers: nothing listening
+    free(mine);
+    if (!strstr(zgm_strerror(), "cannot open a connection to the group server of 'g399'"))
+        fail_msg("not said: %s", std::string(zgm_strerror()).substr(0, 300).c_str());
+    zgm_user_destroy(&user);
+}
+
 //  A registry whose LIST pages repeat or go back: the list ends there with ZGM_EPROTO (it
 //  listed the same groups again and again until the call's time ran out, 1.5 GB in 5 s).
 void test_a_registrys_list_out_of_name_order_is_refused(void** state) {
@@ -2592,6 +2650,8 @@ int main(void) {
         cmocka_unit_test(test_a_catch_up_refused_for_the_rate_waits_before_it_asks_again),
         cmocka_unit_test(test_an_endpoint_from_the_registry_that_cannot_be_used_is_said_at_once),
         cmocka_unit_test(test_a_registrys_list_out_of_name_order_is_refused),
+        cmocka_unit_test(test_connections_no_route_uses_are_closed),
+        cmocka_unit_test(test_more_group_servers_than_connections_are_said_not_reached),
         cmocka_unit_test(test_a_group_servers_pages_that_repeat_or_stray_are_refused),
         cmocka_unit_test(
             test_a_follow_told_of_seqs_the_server_does_not_have_does_not_fetch_for_ever),

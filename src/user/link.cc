@@ -28,6 +28,11 @@ namespace zgm {
 namespace {
 
 std::atomic<uint64_t> s_next_monitor(1);
+//  Links open in this process, of every user: each takes 3 of libzmq's sockets (1,023 in
+//  all, and CZMQ aborts the process when one more cannot be made). Past kMaxLinks a link
+//  is refused, and its call says so.
+std::atomic<int> s_open_links(0);
+constexpr int kMaxLinks = 300;
 
 constexpr int kProbeTimeoutMs = 300;
 constexpr int kReopenMs = 500;
@@ -39,6 +44,7 @@ Link::~Link() {
 }
 
 void Link::close() {
+    if (socket_) s_open_links--;
     if (socket_) zmq_socket_monitor(zsock_resolve(socket_), nullptr, 0);
     zsock_destroy(&monitor_);
     zsock_destroy(&socket_);
@@ -63,6 +69,11 @@ bool Link::open(const KeyPair& keys, Security security, std::string* why) {
     security_ = security;
     *why = endpoint_problem(endpoint_);
     if (!why->empty()) return false;
+    if (s_open_links >= kMaxLinks) {
+        *why = "this process has " + std::to_string(kMaxLinks) +
+               " connections to servers open, its most";
+        return false;
+    }
     //  Immediate: a request waits in the user (which knows whether it went out) rather than
     //  in a queue for a connection that may never come.
     socket_ = new_client_socket(endpoint_, true, keys, security, key_, false);
@@ -70,6 +81,7 @@ bool Link::open(const KeyPair& keys, Security security, std::string* why) {
         *why = "cannot create a socket";
         return false;
     }
+    s_open_links++;
     std::string address = "inproc://zgm-link-" + std::to_string(s_next_monitor++);
     int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED |
                  ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |

@@ -370,6 +370,7 @@ private:
     void resolve(const std::string& group);
     void probe(ServerConn& conn, const std::vector<std::string>& groups);
     void point(const std::string& group, const std::string& server_id);
+    void close_unused();
     bool emit(const std::string& group, Followed& followed, proto::Message& message,
               uint64_t missed_before);
     void flush_outcomes();
@@ -440,8 +441,9 @@ private:
     bool tick_now_ = false; //  what waited for a link that came up goes at the next turn
     int64_t wake_at_ = 0;
     std::vector<const std::string*> following_; //  idle_deadline's, kept for its capacity
-    std::vector<SendOutcome> outcomes_;         //  not yet on the events queue
-    uint64_t emitted_bytes_ = 0;                //  unread_charge of the batches handed over
+    std::vector<std::string> left_;     //  servers a route left, closed at the next tick if unused
+    std::vector<SendOutcome> outcomes_; //  not yet on the events queue
+    uint64_t emitted_bytes_ = 0;        //  unread_charge of the batches handed over
     uint32_t next_request_id_ = 1;
     uint64_t sends_handed_over_ = 0; //  the last OutgoingSend's ordinal
     uint64_t next_op_ = 1;
@@ -1890,6 +1892,7 @@ std::string UserActor::set_route(const std::string& group, const std::string& en
     auto route = routes_.find(group);
     std::string was = route != routes_.end() ? route->second : "";
     point(group, id);
+    if (!was.empty() && was != id) left_.push_back(was);
     //  The same key at another endpoint is the same group server, moved (the registry lists
     //  one live server per key): its other groups are there too. Each waited for a RESOLVE
     //  of its own, a second or more after its first call or send (kReresolveMs) or a
@@ -2360,8 +2363,30 @@ void UserActor::lapse_all(const std::string& server_id) {
     tick();
 }
 
+//  Closes the connections to group servers that routes left and that no route, follow or
+//  request uses any more (their groups moved). Each was kept for the user's life, 3 sockets
+//  apiece: a registry that gave a new endpoint each time, or servers renumbered over months,
+//  used up the process's sockets (then every new route failed, ZGM_ESYSTEM).
+void UserActor::close_unused() {
+    for (const std::string& id : left_) {
+        auto found = servers_.find(id);
+        if (found == servers_.end() ||
+            std::any_of(routes_.begin(), routes_.end(),
+                        [&](const auto& route) { return route.second == id; }) ||
+            std::any_of(followed_.begin(), followed_.end(),
+                        [&](const auto& follow) { return follow.second.server == id; }) ||
+            std::any_of(pending_.begin(), pending_.end(),
+                        [&](const auto& request) { return request.second.server == id; }))
+            continue;
+        servers_.erase(found);
+        repoll_ = true;
+    }
+    left_.clear();
+}
+
 void UserActor::tick() {
     int64_t now = mono_ms();
+    if (!left_.empty()) close_unused();
     //  A link opened again has new sockets to poll.
     if (registry_ && registry_->reopen_if_refused()) repoll_ = true;
     for (auto& entry : servers_)
