@@ -113,9 +113,13 @@ Error error_of(uint16_t status, uint8_t request) {
 //  How long to wait before asking again after a 429 or 503: as long as a rate limit says;
 //  a registry relearning its groups (or a server stopping) is asked again soon, since it
 //  may know sooner than its worst case.
+//  What a 429 asks to wait, at most kMaxRetryMs (a server may not hold a user back for days).
+int64_t rate_wait_ms(const proto::Message& error) {
+    return std::clamp<int64_t>(error.retry_ms, 1, kMaxRetryMs);
+}
+
 int64_t wait_ms(const proto::Message& error) {
-    if (error.status == proto::kRateLimited && error.retry_ms)
-        return std::min<int64_t>(error.retry_ms, kMaxRetryMs);
+    if (error.status == proto::kRateLimited && error.retry_ms) return rate_wait_ms(error);
     return std::min<int64_t>(error.retry_ms ? error.retry_ms : 200, 200);
 }
 
@@ -139,6 +143,18 @@ std::string route_failure(const std::string& group, const std::string& endpoint,
         return "cannot open a connection to the group server of '" + group + "' at '" + endpoint +
                "' (too many open?)";
     return "the registry gave '" + group + "' an endpoint no user can connect to (" + problem + ")";
+}
+
+//  What a call says of a list out of name order (name at or before the one before it), or ""
+//  (a page that repeats or goes back would be listed twice, or asked for ever).
+std::string out_of_name_order(const std::string& name, const std::string& after) {
+    return name > after ? ""
+                        : "the registry listed '" + name.substr(0, 100) + "' out of name order";
+}
+
+//  What a call says of a GROUP for another group than the one asked.
+std::string another_group(const std::string& name) {
+    return "the registry answered for another group ('" + name.substr(0, 100) + "')";
 }
 
 //  Why a group this user reached before is not in the registry: a registry that does not
@@ -170,7 +186,7 @@ struct Followed {
     bool went_back = false;
     bool catching_up = false;
     bool resolving = false;    //  its server lost it: asking the registry where it went
-    int64_t held_until_ms = 0; //  a catch-up refused (429, 403, ...): the next one not before
+    int64_t held_until_ms = 0; //  catch-ups held back until then (kHoldMs, a 429's wait)
 };
 
 //  One message to send, until it has an outcome.
@@ -579,11 +595,8 @@ private:
             return;
         }
         for (proto::GroupRecord& record : message.groups) {
-            //  In name order, each page after the one before (the registry's LIST is): a
-            //  page that repeats or goes back would be listed twice, or asked for ever.
-            if (record.name <= after_)
-                return finish(Error::kProto, "the registry listed '" + record.name.substr(0, 100) +
-                                                 "' out of name order");
+            std::string disorder = out_of_name_order(record.name, after_);
+            if (!disorder.empty()) return finish(Error::kProto, disorder);
             after_ = record.name;
             call_->groups.push_back(std::move(record));
         }
@@ -632,8 +645,7 @@ private:
             return finish(Error::kProto,
                           std::string("unexpected reply ") + proto::message_name(message.id));
         if (message.group != call_->group)
-            return finish(Error::kProto, "the registry answered for another group ('" +
-                                             message.group.substr(0, 100) + "')");
+            return finish(Error::kProto, another_group(message.group));
         //  (A group created is created, whatever its endpoint: the call says so.)
         if (user_.set_route(call_->group, message.endpoint, message.key).empty() &&
             request == proto::kResolve) {
@@ -769,8 +781,7 @@ private:
     void resolved(proto::Message& message) {
         resolving_ = false;
         if (message.id == proto::kGroup && message.group != call_->group)
-            return finish(Error::kProto, "the registry answered for another group ('" +
-                                             message.group.substr(0, 100) + "')");
+            return finish(Error::kProto, another_group(message.group));
         if (message.id != proto::kGroup && message.id != proto::kError)
             return finish(Error::kProto, "unexpected reply to RESOLVE");
         if (message.id == proto::kGroup) {
@@ -1285,10 +1296,8 @@ public:
             if (message.id == proto::kGroups && message.complete) {
                 last_why_.clear(); //  the registry has learned its groups since
                 for (proto::GroupRecord& record : message.groups) {
-                    if (record.name <= after_) //  in name order, after the page before
-                        return finish(Error::kProto, "the registry listed '" +
-                                                         record.name.substr(0, 100) +
-                                                         "' out of name order");
+                    std::string disorder = out_of_name_order(record.name, after_);
+                    if (!disorder.empty()) return finish(Error::kProto, disorder);
                     after_ = record.name;
                     if (user_.set_route(record.name, record.endpoint, record.server).empty()) {
                         Error error = Error::kProto;
@@ -1309,8 +1318,7 @@ public:
             }
         } else if (stage_ == kRouting) {
             if (message.id == proto::kGroup && message.group != pending.group) {
-                note_failure(pending.group, "the registry answered for another group",
-                             Error::kProto);
+                note_failure(pending.group, another_group(message.group), Error::kProto);
                 wanted_.erase(pending.group);
             } else if (message.id == proto::kGroup) {
                 if (user_.set_route(pending.group, message.endpoint, message.key).empty()) {
@@ -2229,8 +2237,7 @@ void UserActor::resolve(const std::string& group) {
 
 void UserActor::refused_for_now(ServerConn* conn, const proto::Message& message) {
     if (!conn || message.id != proto::kError || message.status != proto::kRateLimited) return;
-    conn->next_refresh_ms = std::min(
-        conn->next_refresh_ms, mono_ms() + std::clamp<int64_t>(message.retry_ms, 1, kMaxRetryMs));
+    conn->next_refresh_ms = std::min(conn->next_refresh_ms, mono_ms() + rate_wait_ms(message));
 }
 
 void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
@@ -2279,7 +2286,7 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
             //  asked for.
             followed.held_until_ms =
                 mono_ms() + (message.id == proto::kError && message.status == proto::kRateLimited
-                                 ? std::clamp<int64_t>(message.retry_ms, 1, kMaxRetryMs)
+                                 ? rate_wait_ms(message)
                                  : kHoldMs);
             return refused_for_now(conn, message);
         }
