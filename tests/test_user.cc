@@ -1712,6 +1712,49 @@ void test_an_endpoint_from_the_registry_that_cannot_be_used_is_said_at_once(void
     zgm_user_destroy(&user);
 }
 
+//  A registry that answers a RESOLVE for another group, or with another kind of reply: a
+//  fetch, a resolve and a send each say so at once (ZGM_EPROTO), and ask it once, where the
+//  send asked again at every turn of the actor until its time ran out.
+void test_a_resolve_answered_for_another_group_or_otherwise_is_said_at_once(void** state) {
+    (void)state;
+    for (bool another_kind : {false, true}) {
+        std::atomic<int> resolves{0};
+        ScriptedServer registry(
+            [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                if (request.id != zgm::proto::kResolve) return false;
+                resolves++;
+                if (another_kind) {
+                    reply->id = zgm::proto::kOk;
+                    return true;
+                }
+                reply->id = zgm::proto::kGroup;
+                reply->group = "not-" + request.group;
+                reply->group_id = zgm::Uuid::random();
+                reply->endpoint = "tcp://127.0.0.1:9";
+                reply->key = zgm::KeyPair::generate().public_key();
+                return true;
+            });
+        zgm_user_t* user = zgm_user_new("trusting");
+        assert_ok(zgm_user_connect(user, registry.endpoint().c_str(), registry.key().c_str()));
+        const char* says = another_kind ? "unexpected reply" : "not-g";
+        int64_t started = zgm::mono_ms();
+        assert_null(zgm_user_fetch(user, "g", NULL));
+        assert_int_equal(zgm_errno(), ZGM_EPROTO);
+        if (!strstr(zgm_strerror(), says)) fail_msg("fetch said: %s", zgm_strerror());
+        zgm_group_t info;
+        assert_int_equal(zgm_user_resolve(user, "g", &info), -1);
+        assert_int_equal(zgm_errno(), ZGM_EPROTO);
+        if (!strstr(zgm_strerror(), says)) fail_msg("resolve said: %s", zgm_strerror());
+        assert_int_equal(zgm_user_send(user, "g", "x", 1, NULL, NULL, NULL), -1);
+        assert_int_equal(zgm_errno(), ZGM_EPROTO);
+        if (!strstr(zgm_strerror(), says)) fail_msg("send said: %s", zgm_strerror());
+        //  Well within one call's default time (5 s): none waited for it.
+        assert_true(zgm::mono_ms() - started < 4000);
+        assert_int_equal(resolves, 3);
+        zgm_user_destroy(&user);
+    }
+}
+
 //  A group whose route moves to a new group server each time leaves the old connections
 //  closed: each was kept for the user's life (3 sockets), and after about 340 every new
 //  route failed (ZGM_ESYSTEM, no socket left).
@@ -2013,6 +2056,26 @@ void test_replies_that_do_not_answer_leave_or_send_are_not_taken(void** state) {
     assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
     print_message("# SENDs in 2 s: %d\n", (int)sends);
     assert_true(sends >= 2 && sends <= 4);
+
+    //  A 425 (the SEND it follows is not stored) is sent again after a tick (20 ms), not as
+    //  fast as it comes back (each within a millisecond here): nothing of it was stored.
+    std::atomic<int> early_sends{0};
+    ScriptedServer early(cluster, "early",
+                         [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                             if (request.id != zgm::proto::kSend) return false;
+                             early_sends++;
+                             reply->id = zgm::proto::kError;
+                             reply->status = zgm::proto::kTooEarly;
+                             reply->reason = "the send before is not stored";
+                             return true;
+                         });
+    cluster.wait_until_complete();
+    zgm_user_set_timeout(user, 1000);
+    assert_int_equal(zgm_user_send(user, "early", "x", 1, NULL, NULL, NULL), -1);
+    print_message("# SENDs answered 425 in 1 s: %d (error %d, %s)\n", (int)early_sends, zgm_errno(),
+                  zgm_strerror());
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT); //  each attempt was refused: not stored
+    assert_true(early_sends >= 10 && early_sends <= 51);
 }
 
 //  A slow group server's answer to an attempt that lapsed is taken: one answering a request
@@ -2650,6 +2713,7 @@ int main(void) {
         cmocka_unit_test(test_a_catch_up_refused_for_the_rate_waits_before_it_asks_again),
         cmocka_unit_test(test_an_endpoint_from_the_registry_that_cannot_be_used_is_said_at_once),
         cmocka_unit_test(test_a_registrys_list_out_of_name_order_is_refused),
+        cmocka_unit_test(test_a_resolve_answered_for_another_group_or_otherwise_is_said_at_once),
         cmocka_unit_test(test_connections_no_route_uses_are_closed),
         cmocka_unit_test(test_more_group_servers_than_connections_are_said_not_reached),
         cmocka_unit_test(test_a_group_servers_pages_that_repeat_or_stray_are_refused),

@@ -2247,7 +2247,12 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
         //  (left waiting, it was a follow nothing asked for again).
         auto followed = followed_.find(pending.group);
         if (followed != followed_.end()) followed->second.resolving = false;
-        if (message.id == proto::kGroup && message.group != pending.group) return;
+        //  An answer that is not about this group cannot route it: its sends would ask
+        //  again at every turn until their time ran out.
+        if (message.id == proto::kGroup && message.group != pending.group)
+            return fail_sends(pending.group, another_group(message.group), Error::kProto);
+        if (message.id != proto::kGroup && message.id != proto::kError)
+            return fail_sends(pending.group, "unexpected reply to RESOLVE", Error::kProto);
         if (message.id == proto::kGroup) {
             std::string id = set_route(pending.group, message.endpoint, message.key);
             if (id.empty()) {
