@@ -544,6 +544,43 @@ void test_a_shared_name_is_shown_with_the_start_of_the_key(void** state) {
         strstr(format_message(view, json, kNoon).c_str(), "\"missed\":3,\"text\":\"hi\"}"));
 }
 
+//  The members asked for to tell senders apart are asked on the thread that prints: a group
+//  server that has stopped holds the messages behind it about a second, not the user's whole
+//  timeout, and the next call waits the user's timeout again.
+void test_a_roster_asked_while_printing_waits_a_second_at_most(void** state) {
+    (void)state;
+    test::Cluster cluster;
+    zgm_server_t* server = cluster.add_server(NULL, {"quiet"});
+    zgm_user_t* alice = cluster.user("alice");
+    zgm_user_t* bob = cluster.user("bob");
+    assert_int_equal(zgm_user_join(alice, "quiet"), 0);
+    assert_int_equal(zgm_user_join(bob, "quiet"), 0);
+    test::send_text(alice, "quiet", "hello");
+    zgm_msg_t* msg = zgm_user_recv(bob, 5000);
+    assert_non_null(msg);
+    Session session;
+    session.user = bob;
+    session.options.timeout_ms = 4000;
+    zgm_user_set_timeout(bob, session.options.timeout_ms);
+    cluster.stop(&server);
+    std::string label;
+    int64_t started = zgm::mono_ms();
+    assert_null(sender_label(&session, msg, &label)); //  no roster: the name alone
+    int64_t took = zgm::mono_ms() - started;
+    print_message("# the roster was waited for %lld ms\n", (long long)took);
+    assert_true(took >= 900 && took < 2500);
+    //  Within 3 s it is not asked again.
+    started = zgm::mono_ms();
+    assert_null(sender_label(&session, msg, &label));
+    assert_true(zgm::mono_ms() - started < 200);
+    //  The user's own calls wait its timeout again.
+    size_t count = 0;
+    started = zgm::mono_ms();
+    assert_null(zgm_user_members(bob, "quiet", &count));
+    assert_true(zgm::mono_ms() - started >= 3500);
+    zgm_msg_destroy(&msg);
+}
+
 void test_every_error_code_has_its_exit_status(void** state) {
     (void)state;
     assert_int_equal(exit_code_for(ZGM_OK), 0);
@@ -642,6 +679,7 @@ int main(void) {
         cmocka_unit_test(test_a_relative_xdg_variable_is_ignored),
         cmocka_unit_test(test_an_identity_of_zgm_0_1_is_told_from_a_certificate),
         cmocka_unit_test(test_a_shared_name_is_shown_with_the_start_of_the_key),
+        cmocka_unit_test(test_a_roster_asked_while_printing_waits_a_second_at_most),
         cmocka_unit_test(test_every_error_code_has_its_exit_status),
         cmocka_unit_test(test_a_second_signal_ends_a_program_whose_stop_hangs),
     };

@@ -526,13 +526,18 @@ int follow_member_groups(Session* session, int* missed) {
 
 namespace {
 
-const int64_t kRosterMs = 3000;
+const int64_t kRosterMs = 3000; //  a roster is asked for again at most this often
+const int kRosterWaitMs = 1000; //  and waited for at most this long
 
+//  Asked on the thread that prints: a group server slow to answer holds the messages
+//  behind it for up to kRosterWaitMs, not for the user's whole timeout, each kRosterMs.
 void load_roster(Session* session, const std::string& group) {
     Roster& roster = session->rosters[group];
     roster.loaded_ms = zgm::mono_ms();
     size_t count = 0;
+    zgm_user_set_timeout(session->user, std::min(session->options.timeout_ms, kRosterWaitMs));
     zgm_member_t* members = zgm_user_members(session->user, group.c_str(), &count);
+    zgm_user_set_timeout(session->user, session->options.timeout_ms);
     if (!members) return; //  shown without keys until the next try
     roster.names.clear();
     for (size_t i = 0; i < count; i++)
