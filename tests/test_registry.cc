@@ -1184,6 +1184,65 @@ void test_creates_in_doubt_are_bounded_per_key_and_avoid_a_server_that_did_not_a
     assert_string_equal(host.group.c_str(), "fresh");
 }
 
+//  A creator's repeated CREATEs count as its CREATEs: each repeat of a group it made asks the
+//  group's server (a HOST under way), so at most 16 at once (a key owning 20 groups sent 20
+//  HOSTs, one owning more as many), and repeats of one CREATE under way wait for its outcome
+//  16 at most, the rest told to ask again (503 with retry_ms), where each was held.
+void test_a_creators_repeats_are_bounded_like_its_creates(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    const std::string endpoint = "tcp://10.0.0.1:7000";
+    RawClient& server = accepting_server(fixture, endpoint);
+    RawClient& creator = client(fixture);
+    proto::Message ok;
+    ok.id = proto::kOk;
+    for (int i = 0; i < 20; i++) {
+        std::string group = "made" + std::to_string(i);
+        proto::Message create = create_message(group);
+        creator.send(create);
+        proto::Message host = server.recv();
+        assert_int_equal(host.id, proto::kHost);
+        register_ok(server, group, endpoint, 0, Uuid::random(), 1);
+        answer(server, host, ok);
+        assert_int_equal(creator.recv().id, proto::kGroup);
+    }
+    //  Its reply lost, the creator asks again for all 20; the server answers none yet.
+    std::vector<proto::Message> hosts;
+    for (int i = 0; i < 20; i++) {
+        proto::Message again = create_message("made" + std::to_string(i));
+        creator.send(again);
+        if (i < 16) {
+            proto::Message host = server.recv();
+            assert_int_equal(host.id, proto::kHost);
+            hosts.push_back(std::move(host));
+        } else {
+            assert_error(creator.recv(), proto::kLimitReached, "16 CREATEs");
+        }
+    }
+    //  The first repeated many times: 15 more wait with the first, the rest ask again.
+    int waiting = 1, told = 0;
+    for (int i = 0; i < 20; i++) {
+        proto::Message again = create_message("made0");
+        creator.send(again);
+        proto::Message reply;
+        if (creator.try_recv(&reply, 200)) {
+            assert_error(reply, proto::kUnavailable, "is being created; ask again");
+            assert_true(reply.retry_ms > 0);
+            told++;
+        } else {
+            waiting++;
+        }
+    }
+    assert_int_equal(waiting, 16);
+    assert_int_equal(told, 5);
+    proto::Message nothing;
+    assert_false(server.try_recv(&nothing, 100)); //  no HOST for any of them
+    //  The server answers: every one waiting gets the group, and a repeat asks again.
+    answer(server, hosts[0], ok);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(creator.recv().id, proto::kGroup);
+    assert_int_equal(repeat_create(creator, server, "made16").id, proto::kGroup);
+}
+
 //  A HOST that cannot go (the chosen server's connection is gone, before the registry drops
 //  that server for its silence) creates nothing: 503, not a 504 that would keep the name.
 void test_a_create_whose_host_cannot_go_is_503_and_keeps_no_name(void** state) {
@@ -2508,6 +2567,7 @@ int main(int argc, char** argv) {
         TEST(test_a_create_of_an_away_groups_name_is_409_not_a_second_group),
         TEST(test_a_create_whose_host_cannot_go_is_503_and_keeps_no_name),
         TEST(test_creates_in_doubt_are_bounded_per_key_and_avoid_a_server_that_did_not_answer),
+        TEST(test_a_creators_repeats_are_bounded_like_its_creates),
         TEST(test_a_create_while_the_registry_learns_its_groups_is_503_and_hosts_nothing),
         TEST(test_zgm_user_create_without_an_outcome_is_in_doubt),
         TEST(test_registry_stats_page_through_every_group_server),

@@ -52,6 +52,8 @@ constexpr int kCreateTimeoutMs = 5000;
 constexpr int64_t kInDoubtMs = 10 * 60 * 1000;
 //  CREATEs of one key under way or in doubt at once, at most.
 constexpr size_t kMaxCreatesPerKey = 16;
+//  CREATEs repeated by their creator that wait for one HOST's outcome (past them: 503).
+constexpr size_t kMaxWaitersPerCreate = 16;
 //  How long a group whose server left stays known as "away" rather than "no such group".
 constexpr int64_t kAwayMs = 24 * 3600 * 1000;
 constexpr uint32_t kPageSize = 1000;
@@ -162,6 +164,8 @@ private:
                    const Waiter& waiter);
     void settle(uint32_t host_id, const PendingCreate& pending, bool answered);
     size_t creates_of(const Key& creator) const;
+    //  Answers a CREATE over kMaxCreatesPerKey: 430.
+    void refuse_creates(const std::string& from, const proto::Message& request, const Key& peer);
     //  Names listed, being created, or in doubt and not registered: what --max-groups counts.
     size_t names_held() const;
     bool choose_server(int64_t now, const std::set<Key>& tried, Key* chosen);
@@ -721,6 +725,12 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
                 from, request.request_id, proto::kConflict,
                 "group '" + request.group +
                     (groups_.count(request.group) ? "' already exists" : "' is being created"));
+        //  Each waiter is held until the HOST's outcome: a creator repeating its CREATE
+        //  faster than that is told to ask again, not held without end.
+        if (pending->waiters.size() >= kMaxWaitersPerCreate)
+            return responder_.error(
+                from, request.request_id, proto::kUnavailable,
+                "group '" + request.group + "' is being created; ask again for the outcome", 1000);
         pending->waiters.push_back({from, request.request_id, request.policy});
         return;
     }
@@ -729,6 +739,8 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
     //  it away since (a GIVE goes to the group server, not here).
     auto existing = groups_.find(request.group);
     if (existing != groups_.end() && existing->second.creator == peer) {
+        //  Each asks its server (a HOST under way): as many as a new group's.
+        if (creates_of(peer) >= kMaxCreatesPerKey) return refuse_creates(from, request, peer);
         if (send_host(request.group, existing->second.server, peer,
                       {from, request.request_id, request.policy}))
             return;
@@ -772,11 +784,7 @@ void Registry::on_create(const std::string& from, const Key& peer, const proto::
                                  "the registry lists its maximum of " +
                                      std::to_string(limits_.groups) + " groups (--max-groups)",
                                  peer);
-    if (creates_of(peer) >= kMaxCreatesPerKey)
-        return responder_.refuse(from, request.request_id, proto::kLimitReached,
-                                 "this key has " + std::to_string(kMaxCreatesPerKey) +
-                                     " CREATEs under way or in doubt",
-                                 peer);
+    if (creates_of(peer) >= kMaxCreatesPerKey) return refuse_creates(from, request, peer);
     //  Nor is a name made while the registry may not know every group: a group server that
     //  has not registered again since a restart may hold it.
     if (!complete())
@@ -851,6 +859,14 @@ bool Registry::send_host(const std::string& group, const Key& server, const Key&
     pending.creator = creator;
     pending.deadline_ms = mono_ms() + kCreateTimeoutMs;
     return true;
+}
+
+void Registry::refuse_creates(const std::string& from, const proto::Message& request,
+                              const Key& peer) {
+    responder_.refuse(from, request.request_id, proto::kLimitReached,
+                      "this key has " + std::to_string(kMaxCreatesPerKey) +
+                          " CREATEs under way or in doubt",
+                      peer);
 }
 
 size_t Registry::creates_of(const Key& creator) const {
