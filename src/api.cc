@@ -325,12 +325,26 @@ static void stop_actor(zactor_t** actor) {
     zactor_destroy(actor);
 }
 
+//  Waits for an actor's reply with signals open: a command may wait seconds (a group
+//  server's CONNECT waits for its registry), and a program's signal is taken meanwhile (a
+//  second ends it at once). The reply is read under SignalsHeld: its frames are all there
+//  once the pipe is readable.
+static void await_reply(zactor_t* actor) {
+    zmq_pollitem_t item = {zsock_resolve(actor), 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&item, 1, -1) < 0 && zmq_errno() == EINTR) {
+    }
+}
+
 //  A command whose reply is "is" (an Error, and why).
 static int status_command(zactor_t* actor, const char* command, const std::string& a = "",
                           const std::string& b = "", const std::string& c = "",
                           const std::string& d = "") {
+    {
+        SignalsHeld held;
+        zstr_sendx(actor, command, a.c_str(), b.c_str(), c.c_str(), d.c_str(), NULL);
+    }
+    await_reply(actor);
     SignalsHeld held;
-    zstr_sendx(actor, command, a.c_str(), b.c_str(), c.c_str(), d.c_str(), NULL);
     int code = (int)Error::kSystem;
     char* why = nullptr;
     if (zsock_recv(actor, "is", &code, &why) != 0) return fail(Error::kSystem, "the actor is gone");
@@ -341,8 +355,12 @@ static int status_command(zactor_t* actor, const char* command, const std::strin
 
 //  Asks an actor to bind; its reply is the port, the actor's errno and why.
 static int bind(zactor_t* actor, const char* endpoint) {
+    {
+        SignalsHeld held;
+        zstr_sendx(actor, "BIND", endpoint, NULL);
+    }
+    await_reply(actor);
     SignalsHeld held;
-    zstr_sendx(actor, "BIND", endpoint, NULL);
     int port = -1, error = 0;
     char* why = nullptr;
     if (zsock_recv(actor, "iis", &port, &error, &why) != 0 || port < 0) {

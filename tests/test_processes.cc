@@ -1870,6 +1870,53 @@ std::string make_key(System* s, const std::string& name) {
     return path;
 }
 
+//  Whether signo is pending for the whole process (sent, not yet taken by any thread).
+bool signal_pending(pid_t pid, int signo) {
+    std::string text = test::read_file("/proc/" + std::to_string(pid) + "/status");
+    size_t at = text.find("ShdPnd:");
+    return at != std::string::npos &&
+           (strtoull(text.c_str() + at + 7, nullptr, 16) >> (signo - 1) & 1) != 0;
+}
+
+//  A group server waiting (up to 5 s) for a registry that does not answer takes a signal at
+//  once: the first stops it once that wait ends, without saying it serves or tries on; a
+//  second ends it then and there. Both waited, held back, until the wait ended: the second
+//  was merged into the first, and the server went on for 4.5 s, then stopped.
+void test_a_group_server_waiting_for_its_registry_takes_signals_at_once(void** state) {
+    System* s = (System*)*state;
+    const char* wrapper = getenv("ZGM_EXE_WRAPPER");
+    if (wrapper && *wrapper) {
+        print_message("# skipped: qemu-user does not pass SIGTERM on to the program\n");
+        skip();
+    }
+    std::string absent_key = make_key(s, "absent-registry");
+    for (int signals : {1, 2}) {
+        std::string name = "waiting" + std::to_string(signals);
+        pid_t pid = test::start({"server", "--registry", "tcp://127.0.0.1:1", "--registry-key",
+                                 absent_key, "--bind", "tcp://127.0.0.1:*", "--memory", "--group",
+                                 "x", "--key", s->dir + "/" + name + ".cert"},
+                                log_path(s, name));
+        expect_log(s, name, "listening on");
+        int64_t sent = zgm::mono_ms();
+        assert_int_equal(kill(pid, SIGTERM), 0);
+        assert_true(test::eventually([&] { return !signal_pending(pid, SIGTERM); }, 3000));
+        if (signals == 1) {
+            assert_int_equal(test::wait_exit(pid, 10000), 0);
+            std::string log = test::read_file(log_path(s, name));
+            if (strstr(log.c_str(), "serving") || strstr(log.c_str(), "trying on"))
+                fail_msg("a server stopped while it waited went on to say:\n%s", log.c_str());
+            continue;
+        }
+        assert_int_equal(kill(pid, SIGTERM), 0);
+        int code = 0;
+        assert_true(test::eventually([&] { return test::exited(pid, &code); }, 3000));
+        assert_int_equal(code, -1); //  ended by the signal
+        int64_t took = zgm::mono_ms() - sent;
+        print_message("# two signals ended it %lld ms after the first\n", (long long)took);
+        assert_true(took < 3000); //  the registry's wait is 5 s
+    }
+}
+
 //  --trust replaces the default directory: a group server whose key is there is refused (it
 //  says so and exits 1), the one named is served.
 void test_trust_replaces_the_default_directory(void** state) {
@@ -2187,6 +2234,8 @@ int main(int argc, char* argv[]) {
             teardown),
         cmocka_unit_test_setup_teardown(
             test_a_group_server_stopped_by_sigterm_deregisters_its_groups_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_group_server_waiting_for_its_registry_takes_signals_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_listen_follows_every_membership_and_names_a_server_that_does_not_answer, setup,
             teardown),

@@ -399,6 +399,8 @@ int start_group_server(zgm_server_t* server, const Reporter& report, const Args&
                    args.where("bind").c_str(), registry.c_str());
     const char* key = registry_key.empty() ? nullptr : registry_key.c_str();
     int rc = zgm_server_connect(server, registry.c_str(), key);
+    //  Stopped while it waited for the registry: nothing more to say or try.
+    if (stop_requested()) return kExitOk;
     //  A registry reads its trusted directory again for an unknown key at most once a
     //  second: a key file made a moment ago (this server's first start) may not be in what
     //  it read last. Once more, after that second.
@@ -503,7 +505,7 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     if (!server) return code;
     std::string endpoint;
     code = start_group_server(server, report, args, bind, registry, registry_key, &endpoint);
-    if (code == kExitOk) {
+    if (code == kExitOk && !stop_requested()) {
         //  The --group groups; a store's own (served again) are not known here.
         std::string names;
         for (const std::string& group : settings.groups)

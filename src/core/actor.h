@@ -36,8 +36,9 @@ void live_finally(void (*stop)());
 //  Holds back, while it lives, the signals that come to the thread that made it (a timer,
 //  SIGCHLD, SIGWINCH, a handler of the program's own): they are delivered when it goes.
 //  libzmq gives up a send or a receive when a signal comes (EINTR), even part-way through a
-//  message of several frames, so a command to an actor and its answer are made under one:
-//  a receive given up left the answer for the next command to read as its own. An actor's
+//  message of several frames, so a command to an actor and the reading of its answer are
+//  made under one (a receive given up left the answer for the next command to read as its
+//  own); the wait for the answer is not, so that a program's signals come in time. An actor's
 //  thread, made under one, keeps its mask: every signal goes to the program's own threads,
 //  as libzmq's I/O threads do it.
 class SignalsHeld {
