@@ -1444,6 +1444,19 @@ void test_keygen_makes_a_key_pair_once_and_prints_its_key(void** state) {
     //  It is an identity: its name is the certificate's.
     Result me = test::run({"user", "--identity", path, "whoami"});
     assert_string_equal(me.out.c_str(), ("the owner  " + key + "\n").c_str());
+    //  A name with '"' is refused before anything is written: the certificate's metadata
+    //  is written between double quotes that nothing escapes, and both files were left
+    //  unreadable (the identity lost; keygen refused them once written).
+    std::string quoted = s->dir + "/keys/quoted.cert";
+    Result refused = test::run({"keygen", quoted, "--name", "say \"hi\""});
+    assert_int_equal(refused.status, 2);
+    assert_non_null(strstr(refused.err.c_str(), "without control characters or '\"'"));
+    assert_int_equal(stat(quoted.c_str(), &info), -1);
+    assert_int_equal(stat((quoted + "_secret").c_str(), &info), -1);
+    Result renamed = test::run({"user", "--identity", path, "--name", "the \"owner\"", "whoami"});
+    assert_int_equal(renamed.status, 2);
+    me = test::run({"user", "--identity", path, "whoami"});
+    assert_string_equal(me.out.c_str(), ("the owner  " + key + "\n").c_str());
     //  One without a name (a group server's) is used as it is, under the default name, and
     //  never written (it was, with name = "user", and refused when read-only).
     std::string unnamed = s->dir + "/keys/server.cert";

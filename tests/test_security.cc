@@ -1690,7 +1690,7 @@ void test_each_group_server_limit_is_refused_with_430(void** state) {
     cluster.stop(&server);
 }
 
-//  Display names: 1 to 64 bytes of UTF-8 without control characters, else 422. Two members
+//  Display names: 1 to 64 bytes of UTF-8 without control characters or '"', else 422. Two members
 //  may share one: their keys tell them apart.
 void test_display_names_are_checked(void** state) {
     (void)state;
@@ -1711,13 +1711,14 @@ void test_display_names_are_checked(void** state) {
             "over\xc0\xaf",       //  overlong
             "half\xe2\x82",       //  cut short
             "sur\xed\xa0\x80",    //  a surrogate
+            "say \"hi\"",         //  '"': no identity file can hold it
         };
         RawClient joiner(endpoint, zgm_server_key(server));
         for (const std::string& name : bad) {
             proto::Message join = join_message("names", name);
             assert_error(joiner.call(join), proto::kInvalid);
         }
-        const std::string good[] = {std::string(64, 'a'), "Zoë ✓ 名前", "alice"};
+        const std::string good[] = {std::string(64, 'a'), "Zoë ✓ 名前", "it's #1 = \\o/", "alice"};
         for (const std::string& name : good) {
             RawClient member(endpoint, zgm_server_key(server));
             proto::Message join = join_message("names", name);

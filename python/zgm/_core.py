@@ -660,7 +660,8 @@ class User(_Object):
     A user is used from one thread at a time (as the C object); another thread needs its own.
 
     Args:
-        name: its display name (1 to 64 bytes of UTF-8).
+        name: its display name (1 to 64 bytes of UTF-8 without control characters
+            or '"').
         key_file: its key pair's certificate file (made there when missing), so separate runs
             act as the same user. Without it, a key pair that lives as long as the object.
         registry: the registry's endpoint; when given, :meth:`connect` is called with it.

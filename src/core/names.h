@@ -67,14 +67,17 @@ inline bool valid_display_name(const std::string& name) {
         static const uint32_t kSmallest[5] = {0, 0, 0x80, 0x800, 0x10000};
         if (code < kSmallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
             return false;
-        if (code < 0x20 || code == 0x7F || (code >= 0x80 && code < 0xA0)) return false;
+        //  Nor '"': a certificate's metadata (the identity file's name) is written between
+        //  double quotes that nothing escapes, and read back cut at the first.
+        if (code < 0x20 || code == 0x7F || (code >= 0x80 && code < 0xA0) || code == '"')
+            return false;
         p += length;
     }
     return true;
 }
 
 inline const char* invalid_display_name_reason() {
-    return "a display name is 1 to 64 bytes of UTF-8 without control characters";
+    return "a display name is 1 to 64 bytes of UTF-8 without control characters or '\"'";
 }
 
 //  The port of a tcp:// endpoint that ends in one ("tcp://host:5570"), or -1 (another
