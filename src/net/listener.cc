@@ -51,8 +51,9 @@ bool set_number(std::initializer_list<NumberSetting> settings, const std::string
 }
 
 Listener::Listener(const char* who, uint32_t min_frame, ServerLimits* limits, RateLimiter* rates,
-                   Responder* responder)
-    : who_(who), min_frame_(min_frame), limits_(limits), rates_(rates), responder_(responder) {
+                   Responder* responder, int read_ahead)
+    : who_(who), min_frame_(min_frame), read_ahead_(read_ahead), limits_(limits), rates_(rates),
+      responder_(responder) {
     keys_ = KeyPair::generate();
     responder_->receipts().set_limit(limits_->unread_bytes);
     responder_->receipts().set_total_limit(limits_->unread_total);
@@ -132,7 +133,7 @@ int Listener::bind(zsock_t* pipe, const std::string& endpoint, std::string* boun
         int code = 0;
         std::string why;
         socket_ = open_server_socket(keys_, security_, limits_->connections, limits_->frame,
-                                     &domain_, &code, &why);
+                                     read_ahead_, &domain_, &code, &why);
         if (!socket_) {
             zsock_send(pipe, "iis", -1, code, why.c_str());
             return -1;

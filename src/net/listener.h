@@ -55,11 +55,12 @@ bool set_number(std::initializer_list<NumberSetting> settings, const std::string
 class Listener {
 public:
     //  who: the role as the log and its errors name it ("registry", "group server");
-    //  min_frame: the smallest max-frame it takes. It sets the rate, connections and frame
-    //  of *limits and the rate of *rates, and gives its socket to *responder; all three are
-    //  the role's and outlive it.
+    //  min_frame: the smallest max-frame it takes; read_ahead: how many requests of a
+    //  connection libzmq reads ahead of the role (0: from its max-frame, new_server_socket).
+    //  It sets the rate, connections and frame of *limits and the rate of *rates, and gives
+    //  its socket to *responder; all three are the role's and outlive it.
     Listener(const char* who, uint32_t min_frame, ServerLimits* limits, RateLimiter* rates,
-             Responder* responder);
+             Responder* responder, int read_ahead = 0);
     ~Listener() { close(); }
     Listener(const Listener&) = delete;
     Listener& operator=(const Listener&) = delete;
@@ -88,6 +89,7 @@ public:
 private:
     const char* who_;
     uint32_t min_frame_;
+    int read_ahead_; //  0: from the max-frame
     ServerLimits* limits_;
     RateLimiter* rates_;
     Responder* responder_;

@@ -33,12 +33,12 @@ void set_heartbeats(zsock_t* socket) {
 
 } // namespace
 
-zsock_t* new_server_socket(uint32_t max_frame) {
+zsock_t* new_server_socket(uint32_t max_frame, int read_ahead) {
     zsock_t* socket = zsock_new(ZMQ_ROUTER);
     if (!socket) return nullptr;
     zsock_set_router_mandatory(socket, 1);
     zsock_set_sndhwm(socket, 10000);
-    zsock_set_rcvhwm(socket, read_ahead_requests(max_frame));
+    zsock_set_rcvhwm(socket, read_ahead ? read_ahead : read_ahead_requests(max_frame));
     zsock_set_linger(socket, 0);
     zsock_set_handshake_ivl(socket, 5000);
     zsock_set_maxmsgsize(socket, (int)max_frame);
@@ -135,8 +135,8 @@ int endpoint_port(const std::string& endpoint) {
 }
 
 zsock_t* open_server_socket(const KeyPair& keys, Security security, uint32_t max_connections,
-                            uint32_t max_frame, std::shared_ptr<ZapDomain>* domain, int* code,
-                            std::string* why) {
+                            uint32_t max_frame, int read_ahead, std::shared_ptr<ZapDomain>* domain,
+                            int* code, std::string* why) {
     *code = 0;
     Key check;
     if (keys.public_txt.empty() || !Key::parse(keys.secret_txt, &check)) {
@@ -147,7 +147,7 @@ zsock_t* open_server_socket(const KeyPair& keys, Security security, uint32_t max
         *code = EMFILE;
         return nullptr;
     }
-    zsock_t* socket = new_server_socket(max_frame);
+    zsock_t* socket = new_server_socket(max_frame, read_ahead);
     if (socket) {
         secure_server_socket(socket, keys, security, "");
         *domain = zap_register(socket, security, (int)max_connections, why);

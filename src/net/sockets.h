@@ -23,8 +23,10 @@ struct ZapDomain;
 //  A ROUTER for a server: replies to vanished peers fail (EHOSTUNREACH) instead of vanishing
 //  silently, queues are bounded, ZeroMQ heartbeats detect dead connections, a handshake
 //  must finish within 5 s, and libzmq cuts off (and disconnects) a frame over max_frame
-//  before buffering it. Security is set with secure_server_socket before binding.
-zsock_t* new_server_socket(uint32_t max_frame);
+//  before buffering it; read_ahead: how many requests of a connection libzmq reads ahead of
+//  the server (0: read_ahead_requests (max_frame), about kReadAheadBytes; core/limits.h).
+//  Security is set with secure_server_socket before binding.
+zsock_t* new_server_socket(uint32_t max_frame, int read_ahead = 0);
 //  A role's server socket, made once before its first bind: the key pair checked,
 //  descriptors reserved for max_connections (core/limits.h), a ROUTER as new_server_socket
 //  makes, secured with keys and registered with ZAP (core/zap.h), which admits at most
@@ -32,8 +34,8 @@ zsock_t* new_server_socket(uint32_t max_frame);
 //  if it could not; then nothing is held. The caller gives the descriptors back
 //  (release_descriptors) when it destroys the socket.
 zsock_t* open_server_socket(const KeyPair& keys, Security security, uint32_t max_connections,
-                            uint32_t max_frame, std::shared_ptr<ZapDomain>* domain, int* code,
-                            std::string* why);
+                            uint32_t max_frame, int read_ahead, std::shared_ptr<ZapDomain>* domain,
+                            int* code, std::string* why);
 //  A DEALER for a client of a server, speaking CURVE to the holder of server_key (or PLAIN),
 //  with ZeroMQ heartbeats. With `immediate`, nothing queues for a connection that is not up
 //  (sends fail with EAGAIN instead). NULL, with zmq_errno () set, if the endpoint is bad.

@@ -50,6 +50,15 @@ constexpr int kCreateTimeoutMs = 5000;
 //  server is live: its name is kept for its creator (504), whose CREATE asks that server
 //  again. While the server is away, as long as an away group.
 constexpr int64_t kInDoubtMs = 10 * 60 * 1000;
+//  Requests taken in one pass over the socket before the registry looks at its pipe and its
+//  clock again; a pass that leaves a trusted group server's requests waiting is behind.
+constexpr int kRequestsPerPass = 1000;
+//  Requests of a connection libzmq reads ahead of the registry: more than a pass takes, so
+//  that a backlog shows in what a pass leaves (held in TCP instead, every pass found its input
+//  empty, and a server whose heartbeats waited there was dropped). Its requests are small (it
+//  handles a malformed frame of its 64 KiB at once); the group server's are read ahead about
+//  kReadAheadBytes (core/limits.h).
+constexpr int kReadAhead = 2 * kRequestsPerPass;
 //  CREATEs of one key under way or in doubt at once, at most.
 constexpr size_t kMaxCreatesPerKey = 16;
 //  CREATEs repeated by their creator that wait for one HOST's outcome (past them: 503).
@@ -197,7 +206,7 @@ private:
     ServerLimits limits_;
     RateLimiter rates_;
     Responder responder_{"registry"};
-    Listener listener_{"registry", kMinRegistryFrame, &limits_, &rates_, &responder_};
+    Listener listener_{"registry", kMinRegistryFrame, &limits_, &rates_, &responder_, kReadAhead};
     std::set<Key> trusted_keys_;
     std::vector<std::string> trust_dirs_;
     std::set<Key> dir_keys_;            //  the keys in trust_dirs_ at the last reading
@@ -329,7 +338,7 @@ bool Registry::handle_socket() {
     //  waiting is behind only if a trusted key's were among them. Others' floods of
     //  requests, refusals or malformed frames do not hold off the expiry of silent servers.
     bool from_a_server = false;
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < kRequestsPerPass; i++) {
         std::string from;
         Key peer;
         proto::Message request;
