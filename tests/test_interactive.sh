@@ -20,7 +20,7 @@ session="zgm-test-$$"
 #  A tmux server of the test's own: a client in it gets this test's environment (a running
 #  server would give its own, e.g. without the LD_LIBRARY_PATH of make check-tsan), and no
 #  user's configuration.
-tmux() { command tmux -f /dev/null -S "$dir/tmux" "$@"; }
+tmux() { command tmux -u -f /dev/null -S "$dir/tmux" "$@"; }
 registry_pid=""
 group_pid=""
 slow=1
@@ -97,7 +97,7 @@ fetched() { #  fetched GROUP TEXT: bob's fetch of GROUP shows TEXT exactly N tim
     [ "$(user bob fetch "$1" | grep -c -F -- "$2")" -eq "${3:-1}" ]
 }
 
-echo "1..24"
+echo "1..25"
 $run_zgm registry --bind 'tcp://127.0.0.1:*' >"$dir/registry.log" 2>&1 &
 registry_pid=$!
 wait_for "$dir/registry.log" "(port " || { echo "Bail out! registry did not start"; exit 1; }
@@ -115,7 +115,7 @@ while [ $i -le 12 ]; do
 done
 
 tmux new-session -d -s "$session" -x 160 -y 40 \
-    "env NO_COLOR=1 $run_zgm user --identity $dir/alice --name alice --registry $registry --timeout 1500"
+    "env LC_ALL=C NO_COLOR=1 $run_zgm user --identity $dir/alice --name alice --registry $registry --timeout 1500"
 check "the client starts with a prompt" screen_has ">"
 
 type_line "/help join"
@@ -137,6 +137,14 @@ check "a plain line is sent to the current group" \
     sh -c "i=0; while [ \$i -lt $((50 * slow)) ]; do
         XDG_CONFIG_HOME='$dir/config' $run_zgm user --identity '$dir/bob' --registry '$registry' \
             fetch general | grep -q 'hello from alice' && exit 0; sleep 0.1; i=\$((i + 1)); done; exit 1"
+
+#  Typed characters past ASCII go as typed, whatever the locale the client was started in
+#  (libedit in the C locale dropped them: "héllo" was sent "hllo").
+type_line "héllo ünïcode 日本"
+check "a typed line past ASCII is sent whole" \
+    sh -c "i=0; while [ \$i -lt $((50 * slow)) ]; do
+        XDG_CONFIG_HOME='$dir/config' $run_zgm user --identity '$dir/bob' --registry '$registry' \
+            fetch general | grep -q 'héllo ünïcode 日本' && exit 0; sleep 0.1; i=\$((i + 1)); done; exit 1"
 
 tmux send-keys -t "$session" -l "half typed"
 screen_has "general> half typed" >/dev/null
