@@ -283,6 +283,8 @@ void test_config_errors_name_file_line_and_key(void** state) {
         {"registry\n    bind = a\n    bind = b\n",
          "f.cfg:3: bind: given twice in section registry (first on line 2)"},
         {"server\n    memory = yes\n", "f.cfg:2: memory: takes true or false"},
+        {"server\n    quiet = true\n    quiet = false\n",
+         "f.cfg:3: quiet: given twice in section server (first on line 2)"},
         {"server\n    durability = half\n", "f.cfg:2: durability: takes full or normal"},
         {"server\n    group = g\n        under = 1\n", "f.cfg:2: group: a key has no keys"},
         {"server\n   group = g\n", "f.cfg:2: indent 4 spaces at once"},

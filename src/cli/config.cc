@@ -200,10 +200,12 @@ bool ConfigFile::parse(const std::string& path, const std::string& text, std::st
                           "(key text often holds one): quote the value, \"like this\"";
             } else if (zconfig_child(item)) {
                 problem = "a key has no keys below it";
-            } else if (!spec->has_value()) {
-                if (key.value != "true" && key.value != "false") problem = "takes true or false";
-            } else if (!check_option_value(*spec, key.value.c_str(), &problem)) {
+            } else if (!spec->has_value() && key.value != "true" && key.value != "false") {
+                problem = "takes true or false";
+            } else if (spec->has_value() &&
+                       !check_option_value(*spec, key.value.c_str(), &problem)) {
             } else if (!spec->repeats) {
+                //  A flag too: "quiet = true" then "quiet = false" is one or the other.
                 for (const ConfigKey& other : section.keys)
                     if (other.name == key.name)
                         problem = "given twice in section " + section.name + " (first on line " +
