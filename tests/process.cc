@@ -96,6 +96,25 @@ pid_t start(const std::vector<std::string>& args, const std::string& log_path,
     return pid;
 }
 
+pid_t start_with_descriptor(const std::vector<std::string>& args, const std::string& log_path,
+                            int fd, const char* path) {
+    pid_t pid = fork_child();
+    if (pid == 0) {
+        int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(open("/dev/null", O_RDONLY), 0);
+        dup2(log, 1);
+        dup2(log, 2);
+        close(log);
+        if (path)
+            dup2(open(path, O_WRONLY), fd);
+        else
+            close(fd);
+        exec_child(args, {});
+    }
+    if (pid > 0) s_running.insert(pid);
+    return pid;
+}
+
 void stop(pid_t pid, int grace_ms) {
     if (pid <= 0 || !s_running.count(pid)) return;
     int status;

@@ -42,6 +42,10 @@ Result run_with_input(const std::vector<std::string>& args, const std::string& i
 //  /dev/null, or with input a pipe whose writing end *input gets (the caller closes it).
 pid_t start(const std::vector<std::string>& args, const std::string& log_path,
             const std::vector<std::string>& env = {}, int* input = nullptr);
+//  As start, with the standard descriptor fd closed in the program, or opened for writing on
+//  path when one is given ("/dev/full").
+pid_t start_with_descriptor(const std::vector<std::string>& args, const std::string& log_path,
+                            int fd, const char* path);
 //  Waits up to timeout_ms (times the slowdown) for a background process to exit by itself:
 //  its exit status, or -1 (killed by a signal, or still running at the deadline: then
 //  killed).

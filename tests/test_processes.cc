@@ -800,6 +800,29 @@ void test_the_interactive_client_fed_by_a_pipe_exits_with_its_first_failure(void
     assert_non_null(strstr(nowhere.err.c_str(), "no current group"));
 }
 
+//  A standard descriptor the program was started without, or output it cannot write: a
+//  closed stdin reads as its end (the interactive client polled one of libzmq's eventfds,
+//  which took its number, and hung), and output lost is an error (exit 1, said on stderr),
+//  where the program exited 0.
+void test_a_closed_or_full_standard_descriptor_is_said(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    std::string full = log_path(s, "full");
+    pid_t pid = test::start_with_descriptor({"--version"}, full, 1, "/dev/full");
+    assert_int_equal(test::wait_exit(pid, 10000), 1);
+    assert_non_null(strstr(test::read_file(full).c_str(), "zgm: cannot write the output"));
+    std::string closed = log_path(s, "closed");
+    std::vector<std::string> whoami = user_args(s, "dana");
+    whoami.push_back("whoami");
+    pid = test::start_with_descriptor(whoami, closed, 1, nullptr);
+    assert_int_equal(test::wait_exit(pid, 10000), 1);
+    assert_non_null(strstr(test::read_file(closed).c_str(), "zgm: cannot write the output"));
+    std::string without_input = log_path(s, "without-input");
+    pid = test::start_with_descriptor(user_args(s, "dana"), without_input, 0, nullptr);
+    assert_int_equal(test::wait_exit(pid, 10000), 0);
+    assert_non_null(strstr(test::read_file(without_input).c_str(), "/help lists the commands"));
+}
+
 //  A send that never gets an answer: the interactive client sends it again with its id until
 //  a minute has passed, then gives up saying that it may have been stored, with the message
 //  id, and exits 3 (in doubt), never 1 (a refusal). Stored once at most, after all.
@@ -2249,6 +2272,8 @@ int main(int argc, char* argv[]) {
             test_a_group_server_stopped_by_sigterm_deregisters_its_groups_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_group_server_waiting_for_its_registry_takes_signals_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_closed_or_full_standard_descriptor_is_said, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_listen_follows_every_membership_and_names_a_server_that_does_not_answer, setup,
             teardown),

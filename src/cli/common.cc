@@ -89,6 +89,13 @@ static void on_stop_signal(int signo) {
 }
 
 void start_program() {
+    //  A standard descriptor closed by whoever started the program would be the next one
+    //  opened (one of libzmq's eventfds), read as input or written as output: each is
+    //  /dev/null opened for reading instead, so that a closed stdin reads as its end and a
+    //  write to a closed stdout fails (and the program says so, main.cc).
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDONLY) < 0)
+            _exit(kExitRefused);
     //  zsys_init installs CZMQ's own handler, which would set zsys_interrupted and stop the
     //  library's actors under us; ours replaces it.
     zsys_init();

@@ -710,8 +710,9 @@ int subcommand_help(const spec::Command& command, int argc, char** argv) {
 } // namespace cli
 } // namespace zgm
 
-int main(int argc, char** argv) {
-    start_program();
+namespace {
+
+int run_command(int argc, char** argv) {
     if (argc < 2) {
         fputs(spec::kProgramUsage, stderr);
         return kExitUsage;
@@ -747,4 +748,20 @@ int main(int argc, char** argv) {
         return help_main(*command, argc - 2, argv + 2);
     }
     return kExitUsage;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    start_program();
+    int code = run_command(argc, argv);
+    errno = 0;
+    //  What could not be written (a full disk, a closed pipe or descriptor) is an error: a
+    //  script must not take output that was lost for the command's.
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "zgm: cannot write the output: %s\n",
+                errno ? strerror(errno) : "write error");
+        if (code == kExitOk) code = kExitRefused;
+    }
+    return code;
 }
