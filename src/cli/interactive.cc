@@ -326,6 +326,10 @@ int unsettled_code(const Pending& pending) {
                                                                      : pending.error);
 }
 
+std::string without_prefix(const std::string& text, const std::string& prefix) {
+    return text.compare(0, prefix.size(), prefix) == 0 ? text.substr(prefix.size()) : text;
+}
+
 void give_up(Client* client, const std::string& id, const Pending& pending) {
     if (pending.in_doubt)
         error_line(client,
@@ -333,10 +337,10 @@ void give_up(Client* client, const std::string& id, const Pending& pending) {
                        " after a minute without an answer: it may have been stored " +
                        "(message id " + id + ")",
                    unsettled_code(pending));
-    else
+    else //  (the library's reason may say "not sent" too: once is enough)
         error_line(client,
                    "not sent: " + pending.group + ": " + excerpt(pending.body) + ": " +
-                       pending.reason + " (gave up after a minute)",
+                       without_prefix(pending.reason, "not sent: ") + " (gave up after a minute)",
                    unsettled_code(pending));
 }
 
