@@ -212,9 +212,10 @@ void test_a_value_that_may_be_left_out_is_taken_only_when_it_is_one(void** state
         assert_int_equal(args.positional().size(), test.positional);
     }
     //  A number that is not a value of its type is refused, not taken for a word (it was
-    //  the group "0", and --watch 2).
+    //  the group "0", and --watch 2); and so is a fraction ("0.5" was the group, "5.")
     for (std::vector<std::string> words :
-         {std::vector<std::string>{"--watch=0"}, std::vector<std::string>{"--watch", "0"}}) {
+         {std::vector<std::string>{"--watch=0"}, std::vector<std::string>{"--watch", "0"},
+          std::vector<std::string>{"--watch", "0.5"}, std::vector<std::string>{"--watch", "5."}}) {
         std::vector<char*> pointers;
         for (std::string& word : words)
             pointers.push_back(&word[0]);

@@ -20,11 +20,15 @@ const OptionSpec* find_option(const OptionSpec* specs, const char* name) {
     return nullptr;
 }
 
-static bool all_digits(const char* word) {
-    if (!*word) return false;
-    for (; *word; word++)
-        if (*word < '0' || *word > '9') return false;
-    return true;
+//  Digits, with a '.' and more digits after them, or not: what a user means as a number.
+static bool number_like(const char* word) {
+    if (*word < '0' || *word > '9') return false;
+    while (*word >= '0' && *word <= '9')
+        word++;
+    if (*word == '.') word++;
+    while (*word >= '0' && *word <= '9')
+        word++;
+    return !*word;
 }
 
 static bool is_choice(const char* choices, const char* value) {
@@ -139,12 +143,13 @@ bool Args::parse(int count, char** words, const OptionSpec* specs, const OptionS
             options_.push_back({name, "", "", ""});
             continue;
         }
-        //  A value that may be left out is the next word when that is one of its type, or a
-        //  number (refused below if it is not one: `--watch 0` is not the group "0").
+        //  A value that may be left out is the next word when that is one of its type, or
+        //  looks like a number (refused below if it is not one of its type: `--watch 0` and
+        //  `--watch 0.5` are not the groups "0" and "0.5").
         std::string unused;
         if (!inline_value && spec->bare_value &&
             (i + 1 >= count ||
-             (!check_option_value(*spec, words[i + 1], &unused) && !all_digits(words[i + 1]))))
+             (!check_option_value(*spec, words[i + 1], &unused) && !number_like(words[i + 1]))))
             inline_value = spec->bare_value;
         if (!inline_value) {
             if (i + 1 >= count) {
