@@ -785,6 +785,10 @@ void test_the_interactive_client_fed_by_a_pipe_exits_with_its_first_failure(void
     //  A line the client cannot take: a usage error (2). The first failure decides: the
     //  later ones may follow from it.
     assert_int_equal(piped("/nosuch\n").status, 2);
+    //  What was typed is quoted as messages are shown: a control character in caret
+    //  notation, not sent to the terminal (a carriage return wrote over the line).
+    Result returned = piped("/nosuch\r\n");
+    assert_non_null(strstr(returned.err.c_str(), "unknown command /nosuch^M (/help"));
     assert_int_equal(piped("/nosuch\n/join nosuch\n").status, 2);
     assert_int_equal(piped("/join nosuch\n/switch\n").status, 1);
     //  A group that is not there, switched to: said as such (it said "fetch nosuch").

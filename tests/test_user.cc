@@ -1815,6 +1815,26 @@ void test_more_group_servers_than_connections_are_said_not_reached(void** state)
 
 //  A registry whose LIST pages repeat or go back: the list ends there with ZGM_EPROTO (it
 //  listed the same groups again and again until the call's time ran out, 1.5 GB in 5 s).
+//  A server's reason is what zgm_strerror says, and what a program prints: its control
+//  characters (a terminal's escapes, a newline that fakes a line) and bytes that are not
+//  UTF-8 come as '?'.
+void test_a_servers_reason_acts_on_no_terminal(void** state) {
+    (void)state;
+    ScriptedServer registry([&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+        if (request.id != zgm::proto::kResolve) return false;
+        reply->id = zgm::proto::kError;
+        reply->status = zgm::proto::kInvalid;
+        reply->reason = "\x1b[2J\x1b[Hbad\nzgm: all is well \xff\xc2\x9b";
+        return true;
+    });
+    zgm_user_t* user = zgm_user_new("reader");
+    assert_ok(zgm_user_connect(user, registry.endpoint().c_str(), registry.key().c_str()));
+    zgm_group_t info;
+    assert_int_equal(zgm_user_resolve(user, "g", &info), -1);
+    assert_string_equal(zgm_strerror(), "?[2J?[Hbad?zgm: all is well ??");
+    zgm_user_destroy(&user);
+}
+
 void test_a_registrys_list_out_of_name_order_is_refused(void** state) {
     (void)state;
     ScriptedServer registry([&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
@@ -2712,6 +2732,7 @@ int main(void) {
         cmocka_unit_test(test_a_group_whose_server_stopped_is_away_not_unknown),
         cmocka_unit_test(test_a_catch_up_refused_for_the_rate_waits_before_it_asks_again),
         cmocka_unit_test(test_an_endpoint_from_the_registry_that_cannot_be_used_is_said_at_once),
+        cmocka_unit_test(test_a_servers_reason_acts_on_no_terminal),
         cmocka_unit_test(test_a_registrys_list_out_of_name_order_is_refused),
         cmocka_unit_test(test_a_resolve_answered_for_another_group_or_otherwise_is_said_at_once),
         cmocka_unit_test(test_connections_no_route_uses_are_closed),

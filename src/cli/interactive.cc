@@ -191,20 +191,26 @@ void above_prompt(Client* client, Print print) {
 
 //  "error: MESSAGE" on stderr; code is its exit code (exit_code_for, or kExitUsage for a
 //  line the client could not take), remembered if it is the first failure.
+//  Error and note lines quote what was typed and what servers said: shown as messages are,
+//  control characters in caret notation ("/whoami\r" was printed with its carriage return).
 void error_line(Client* client, const std::string& message, int code) {
     if (client->failure == kExitOk) client->failure = code;
+    std::string visible;
+    append_visible(&visible, message.data(), message.size(), false);
     above_prompt(client, [&] {
         bool color = client->session->style.color;
         fflush(stdout);
         fprintf(stderr, "%serror:%s %s\n", color ? "\033[1;31m" : "", color ? "\033[0m" : "",
-                message.c_str());
+                visible.c_str());
     });
 }
 
 void note_line(Client* client, const std::string& message) {
+    std::string visible;
+    append_visible(&visible, message.data(), message.size(), false);
     above_prompt(client, [&] {
         bool color = client->session->style.color;
-        printf("%s%s%s\n", color ? "\033[2m" : "", message.c_str(), color ? "\033[0m" : "");
+        printf("%s%s%s\n", color ? "\033[2m" : "", visible.c_str(), color ? "\033[0m" : "");
     });
 }
 

@@ -64,18 +64,7 @@ std::string format_log_line(int priority, const char* message, bool journal, int
                  offset, offset + 3, priority_letter(priority));
     }
     std::string line = prefix;
-    //  A control character (C0, DEL, C1) or a byte that is not UTF-8 becomes '?': what a
-    //  peer named cannot split a line or act on the terminal that shows it.
-    const unsigned char* bytes = (const unsigned char*)message;
-    for (size_t i = 0, size = strlen(message); i < size;) {
-        uint32_t code;
-        size_t length = utf8_decode(bytes + i, size - i, &code);
-        if (is_control(code) || code == 0xFFFD)
-            line += '?';
-        else
-            line.append(message + i, length);
-        i += length;
-    }
+    append_printable(&line, message, strlen(message));
     line += '\n';
     return line;
 }

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace zgm {
 
@@ -55,6 +56,22 @@ inline size_t utf8_decode(const unsigned char* data, size_t size, uint32_t* code
 //  A character a terminal may act on: C0 and C1 controls, DEL.
 inline bool is_control(uint32_t code) {
     return code < 0x20 || code == 0x7F || (code >= 0x80 && code < 0xA0);
+}
+
+//  Appends text[0..size) with each control character (C0, DEL, C1) and each byte that is
+//  not UTF-8 as '?': what a peer wrote cannot split a line or act on the terminal that
+//  shows it.
+inline void append_printable(std::string* out, const char* text, size_t size) {
+    const unsigned char* bytes = (const unsigned char*)text;
+    for (size_t i = 0; i < size;) {
+        uint32_t code;
+        size_t length = utf8_decode(bytes + i, size - i, &code);
+        if (is_control(code) || code == 0xFFFD)
+            *out += '?';
+        else
+            out->append(text + i, length);
+        i += length;
+    }
 }
 
 } // namespace zgm

@@ -23,6 +23,7 @@
 
 #include "core/clock.h"
 #include "core/names.h"
+#include "core/utf8.h"
 #include "user/link.h"
 
 #include <algorithm>
@@ -1976,6 +1977,13 @@ bool UserActor::handle_link(const std::string& server_id, Link* link) {
         if (rc != proto::DecodeError::kOk) {
             //  A malformed reply answers nothing we can trust; its request lapses.
             continue;
+        }
+        //  A server's reason reaches the caller's zgm_strerror and what prints it: nothing in
+        //  it acts on a terminal.
+        if (!message.reason.empty()) {
+            std::string printable;
+            append_printable(&printable, message.reason.data(), message.reason.size());
+            message.reason.swap(printable);
         }
         if (message.id == proto::kMark) { //  read this far: say so (net/receipts.h)
             message.id = proto::kReceipt;
