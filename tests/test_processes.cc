@@ -620,6 +620,11 @@ void test_a_bad_config_file_stops_the_server_naming_file_line_and_key(void** sta
     assert_int_equal(unnamed.status, 1);
     assert_non_null(strstr(unnamed.err.c_str(), "--bind: cannot bind tcp://nonexistent.invalid:*: "
                                                 "no address or interface of this machine"));
+    //  localhost too, which the hint for an endpoint without its transport names: the line
+    //  says what a bind takes.
+    Result local = test::run({"registry", "--insecure", "--bind", "tcp://localhost:*"});
+    assert_int_equal(local.status, 1);
+    assert_non_null(strstr(local.err.c_str(), "not a host name: 127.0.0.1 for this machine"));
 }
 
 //  The "DEVICE:INODE" systemd puts in JOURNAL_STREAM for the file at path.
@@ -1256,6 +1261,14 @@ void test_a_registry_that_is_not_there_is_said_at_once_with_endpoint_and_reason(
     assert_non_null(strstr(bare.err.c_str(), "--registry: not an endpoint"));
     assert_non_null(strstr(bare.err.c_str(), "did you mean tcp://localhost:5570"));
     assert_non_null(strstr(bare.err.c_str(), "Try 'zgm user --help'."));
+    //  The same from the environment names the variable, not an option not given.
+    Result from_env =
+        test::run({"user", "--identity", s->dir + "/alice", "--registry-key", key, "groups"},
+                  {"ZGM_REGISTRY=localhost:5570"});
+    assert_int_equal(from_env.status, 2);
+    if (!strstr(from_env.err.c_str(), "zgm user: ZGM_REGISTRY: not an endpoint") ||
+        strstr(from_env.err.c_str(), "--registry"))
+        fail_msg("ZGM_REGISTRY said: %s", from_env.err.c_str());
     //  A group server is told so before it listens (it listened, then failed on it).
     Result server = test::run({"server", "--group", "g", "--memory", "--key",
                                s->dir + "/bare-server.cert", "--registry", "localhost:5570"});

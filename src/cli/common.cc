@@ -387,7 +387,13 @@ bool Cursors::set(const std::string& group, uint64_t seq) {
 int read_user_options(const Args& args, const char* command, UserOptions* options) {
     const char* registry = args.value("registry");
     options->registry = registry ? registry : default_registry();
-    if (int code = check_endpoint(args, command, "registry", options->registry)) return code;
+    //  One that came from the environment is named as such (the user gave no --registry).
+    if (!registry && getenv("ZGM_REGISTRY") && *getenv("ZGM_REGISTRY")) {
+        std::string problem = endpoint_problem(options->registry);
+        if (!problem.empty()) return config_error(command, "ZGM_REGISTRY: " + problem);
+    } else if (int code = check_endpoint(args, command, "registry", options->registry)) {
+        return code;
+    }
     options->registry_key = args.value("registry-key");
     const char* identity = args.value("identity");
     options->identity_path = identity ? identity : default_identity_path();

@@ -118,7 +118,10 @@ bool Listener::set(const std::string& name, const std::string& value, Error* cod
 //  Why a bind failed, in the terms of what was given: libzmq says "No such device" for a
 //  host name that is not one of this machine's addresses or interfaces.
 static const char* bind_error_text(int error) {
-    if (error == ENODEV) return "no address or interface of this machine has that name";
+    if (error == ENODEV)
+        return "no address or interface of this machine has that name (a bind takes an "
+               "address, an interface such as lo or eth0, or *, not a host name: 127.0.0.1 "
+               "for this machine alone)";
     if (error == EADDRNOTAVAIL) return "not an address of this machine";
     return zmq_strerror(error);
 }
