@@ -1815,6 +1815,65 @@ void test_more_group_servers_than_connections_are_said_not_reached(void** state)
 
 //  A registry whose LIST pages repeat or go back: the list ends there with ZGM_EPROTO (it
 //  listed the same groups again and again until the call's time ran out, 1.5 GB in 5 s).
+//  Members that join and leave at their request rate do not make the group server send its
+//  registry as many REGISTERs: a group's member count goes at most once a second, the last
+//  one (each JOIN and LEAVE sent one, unbounded by the registry's rate, which trusts the
+//  server). The registry here is scripted: it counts them.
+void test_member_counts_go_to_the_registry_at_most_once_a_second(void** state) {
+    (void)state;
+    std::mutex mutex;
+    std::vector<uint32_t> counts; //  the member counts of "busy" REGISTERed, in order
+    std::string served_at, server_key;
+    ScriptedServer registry([&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (request.id == zgm::proto::kRegister || request.id == zgm::proto::kHeartbeat) {
+            if (request.id == zgm::proto::kRegister && request.group == "busy")
+                counts.push_back(request.member_count);
+            reply->id = zgm::proto::kOk;
+            return true;
+        }
+        if (request.id != zgm::proto::kResolve || served_at.empty()) return false;
+        reply->id = zgm::proto::kGroup;
+        reply->group = request.group;
+        reply->group_id = zgm::Uuid::random();
+        reply->endpoint = served_at;
+        zgm::Key::parse(server_key, &reply->key);
+        return true;
+    });
+    zgm_server_t* server = zgm_server_new(NULL);
+    assert_ok(zgm_server_add(server, "busy", NULL, ZGM_POLICY_OPEN));
+    int port = zgm_server_bind(server, "tcp://127.0.0.1:*");
+    assert_true(port > 0);
+    assert_ok(zgm_server_connect(server, registry.endpoint().c_str(), registry.key().c_str()));
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        served_at = test::local_endpoint(port);
+        server_key = zgm_server_key(server);
+    }
+    zgm_user_t* user = zgm_user_new("restless");
+    assert_ok(zgm_user_connect(user, registry.endpoint().c_str(), registry.key().c_str()));
+    int64_t started = zgm::mono_ms();
+    for (int i = 0; i < 40; i++) {
+        assert_ok(zgm_user_join(user, "busy"));
+        assert_ok(zgm_user_leave(user, "busy"));
+    }
+    assert_ok(zgm_user_join(user, "busy"));
+    int64_t took = zgm::mono_ms() - started;
+    //  The last count, 1, comes within a second of the last JOIN.
+    assert_true(test::eventually([&] {
+        std::lock_guard<std::mutex> lock(mutex);
+        return !counts.empty() && counts.back() == 1;
+    }));
+    std::lock_guard<std::mutex> lock(mutex);
+    print_message("# 81 JOINs and LEAVEs in %lld ms: %zu REGISTERs of the group\n", (long long)took,
+                  counts.size());
+    //  The first (at the connect), then one a second at most while they went on, and the
+    //  last one.
+    assert_true(counts.size() <= 3 + (size_t)(took / 1000));
+    zgm_user_destroy(&user);
+    zgm_server_destroy(&server);
+}
+
 //  A server's reason is what zgm_strerror says, and what a program prints: its control
 //  characters (a terminal's escapes, a newline that fakes a line) and bytes that are not
 //  UTF-8 come as '?'.
@@ -2733,6 +2792,7 @@ int main(void) {
         cmocka_unit_test(test_a_catch_up_refused_for_the_rate_waits_before_it_asks_again),
         cmocka_unit_test(test_an_endpoint_from_the_registry_that_cannot_be_used_is_said_at_once),
         cmocka_unit_test(test_a_servers_reason_acts_on_no_terminal),
+        cmocka_unit_test(test_member_counts_go_to_the_registry_at_most_once_a_second),
         cmocka_unit_test(test_a_registrys_list_out_of_name_order_is_refused),
         cmocka_unit_test(test_a_resolve_answered_for_another_group_or_otherwise_is_said_at_once),
         cmocka_unit_test(test_connections_no_route_uses_are_closed),

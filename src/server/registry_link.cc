@@ -20,6 +20,7 @@ constexpr int kConnectTimeoutMs = 5000;
 constexpr int kRegisterRetryMs = 250; //  a REGISTER answered "not now": try again then
 constexpr int kUnsentRetryMs = 50;    //  the connection is not up yet: try again soon
 constexpr int kSilentHeartbeats = 3;
+constexpr int kCountUpdateMs = 1000; //  a group's member count goes at most this often
 
 } // namespace
 
@@ -133,8 +134,21 @@ void RegistryLink::finish_connect(bool timed_out) {
 
 void RegistryLink::update(const std::string& name, const GroupSummary& group) {
     Entry& entry = groups_[name];
+    bool count_only = (entry.sent || entry.registered) && entry.summary.id == group.id &&
+                      entry.summary.policy == group.policy;
     entry.summary = group;
     if (!socket_) return;
+    int64_t now = mono_ms();
+    if (count_only && now - entry.counted_ms < kCountUpdateMs) {
+        if (!entry.count_due) {
+            entry.count_due = true;
+            counts_due_.push_back(name);
+            int64_t due = entry.counted_ms + kCountUpdateMs;
+            if (!next_count_ms_ || due < next_count_ms_) next_count_ms_ = due;
+        }
+        return;
+    }
+    entry.counted_ms = now;
     //  At once, so a group placed here by HOST is registered before HOST is answered; one
     //  that could not go (the connection is not up) goes at the next tick that can.
     bool sent = send_register(name, entry);
@@ -287,6 +301,19 @@ int64_t RegistryLink::tick() {
                 unsent |= !send_register(entry.first, entry.second);
         next_register_ms_ = unsent ? now + kUnsentRetryMs : 0;
     }
+    if (next_count_ms_ && now >= next_count_ms_) {
+        //  The member counts that waited, each the latest (a group removed meanwhile is
+        //  not registered again).
+        for (const std::string& name : counts_due_) {
+            auto found = groups_.find(name);
+            if (found == groups_.end() || !found->second.count_due) continue;
+            found->second.count_due = false;
+            found->second.counted_ms = now;
+            send_register(name, found->second);
+        }
+        counts_due_.clear();
+        next_count_ms_ = 0;
+    }
     if (now >= next_heartbeat_ms_) {
         //  Refused groups try again now and then: the other server may be gone.
         for (auto& entry : groups_)
@@ -307,6 +334,7 @@ int64_t RegistryLink::tick() {
     if (connect_pending_ && now >= connect_deadline_ms_) finish_connect(true);
     int64_t next = next_heartbeat_ms_;
     if (next_register_ms_ && next_register_ms_ < next) next = next_register_ms_;
+    if (next_count_ms_ && next_count_ms_ < next) next = next_count_ms_;
     if (connect_pending_ && connect_deadline_ms_ < next) next = connect_deadline_ms_;
     return next;
 }

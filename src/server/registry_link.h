@@ -76,7 +76,9 @@ public:
     //  known yet or was already taken.
     bool connect_outcome(Error* error, std::string* why);
 
-    //  A group was added or changed (members, policy): registers it (again).
+    //  A group was added or changed (members, policy): registers it (again). A change of its
+    //  member count alone goes at most once a kCountUpdateMs per group (the last count):
+    //  members that join and leave at their request rate do not make as many REGISTERs.
     void update(const std::string& name, const GroupSummary& group);
 
     zsock_t* socket() { return socket_; }
@@ -100,6 +102,8 @@ private:
         bool sent = false;       //  a REGISTER went out, since registered was last reset
         std::string refused;     //  why the registry refused it, if it did
         uint16_t refused_status = 0;
+        int64_t counted_ms = 0; //  when its member count went last
+        bool count_due = false; //  a member count waits in counts_due_
     };
     struct Request {
         uint8_t id;
@@ -127,6 +131,8 @@ private:
     int heartbeat_ms_ = 1000;
     int64_t next_heartbeat_ms_ = 0;
     int64_t next_register_ms_ = 0;
+    std::vector<std::string> counts_due_; //  groups whose member count waits (count_due)
+    int64_t next_count_ms_ = 0;           //  when the first of them goes
     uint32_t next_request_id_ = 1;
     bool connect_pending_ = false;
     bool outcome_ready_ = false;
