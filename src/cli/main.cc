@@ -755,9 +755,9 @@ int run_command(int argc, char** argv) {
 int main(int argc, char** argv) {
     start_program();
     int code = run_command(argc, argv);
-    errno = 0;
     //  What could not be written (a full disk, a closed pipe or descriptor) is an error: a
     //  script must not take output that was lost for the command's.
+    errno = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "zgm: cannot write the output: %s\n",
                 errno ? strerror(errno) : "write error");
