@@ -2153,8 +2153,8 @@ void test_replies_that_do_not_answer_leave_or_send_are_not_taken(void** state) {
     assert_int_equal(zgm_user_send(user, "early", "x", 1, NULL, NULL, NULL), -1);
     print_message("# SENDs answered 425 in 1 s: %d (error %d, %s)\n", (int)early_sends, zgm_errno(),
                   zgm_strerror());
-    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT); //  each attempt was refused: not stored
-    assert_true(early_sends >= 10 && early_sends <= 51);
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);        //  each attempt was refused: not stored
+    assert_true(early_sends >= 2 && early_sends <= 51); //  sent again, a tick apart at most
 }
 
 //  A slow group server's answer to an attempt that lapsed is taken: one answering a request
