@@ -18,6 +18,7 @@
 #include "core/errors.h"
 #include "core/names.h"
 #include "core/security.h"
+#include "core/utf8.h"
 #include "registry/registry.h"
 #include "server/server.h"
 #include "user/caller.h"
@@ -105,7 +106,13 @@ int zgm_errno(void) {
 
 const char* zgm_strerror(void) {
     //  After a success, what the call left to say (zgm_user_memberships, _follow_many).
-    return s_errno == ZGM_OK && s_error.empty() ? "no error" : s_error.c_str();
+    if (s_errno == ZGM_OK && s_error.empty()) return "no error";
+    //  It quotes what servers said (a reason, a group name, an endpoint): nothing in it acts
+    //  on the terminal of a program that prints it.
+    static thread_local std::string printable;
+    printable.clear();
+    append_printable(&printable, s_error.data(), s_error.size());
+    return printable.c_str();
 }
 
 void zgm_set_verbose(int verbose) {
@@ -121,7 +128,9 @@ int zgm_keygen(const char* path, const char* name) {
     if (!path || !*path) return fail(Error::kInvalid, "no path");
     Status status = make_key_pair(path, name ? name : "");
     if (status.is_ok()) return succeed();
-    return fail(status.code() == Status::kExists ? Error::kExists : Error::kSystem,
+    return fail(status.code() == Status::kExists    ? Error::kExists
+                : status.code() == Status::kInvalid ? Error::kInvalid
+                                                    : Error::kSystem,
                 status.message());
 }
 
@@ -634,11 +643,15 @@ struct _zgm_user_t {
     bool insecure = false;
 };
 
+//  A display name a user may have; else false, the error set.
+static bool user_name_ok(const char* name) {
+    if (name && valid_display_name(name)) return true;
+    fail(Error::kInvalid, invalid_display_name_reason());
+    return false;
+}
+
 static zgm_user_t* new_user(const char* name, const KeyPair& keys) {
-    if (!name || !valid_display_name(name)) {
-        fail(Error::kInvalid, invalid_display_name_reason());
-        return nullptr;
-    }
+    if (!user_name_ok(name)) return nullptr;
     std::string why;
     UserCaller* caller = UserCaller::start(keys, name, &why);
     if (!caller) {
@@ -662,7 +675,7 @@ zgm_user_t* zgm_user_new(const char* name) {
 zgm_user_t* zgm_user_new_with_key(const char* name, const char* path) {
     start_czmq();
     KeyPair keys;
-    if (!key_pair(path, &keys)) return nullptr;
+    if (!user_name_ok(name) || !key_pair(path, &keys)) return nullptr; //  no file for a bad name
     return new_user(name, keys);
 }
 
@@ -887,7 +900,9 @@ int zgm_user_sent(zgm_user_t* self, zgm_sent_t* sent, int timeout_ms) {
     sent->seq = outcome.seq;
     sent->timestamp = outcome.timestamp;
     sent->error = code_of(outcome.error);
-    copy_text(outcome.why, sent->reason, sizeof sent->reason);
+    std::string reason; //  printable, as zgm_strerror
+    append_printable(&reason, outcome.why.data(), outcome.why.size());
+    copy_text(reason, sent->reason, sizeof sent->reason);
     return succeed();
 }
 

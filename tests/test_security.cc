@@ -1735,6 +1735,17 @@ void test_display_names_are_checked(void** state) {
         assert_int_equal(alices, 2);
     }
     zgm_server_destroy(&server);
+    //  Nor is a key pair made through the API with a name its certificate cannot hold, and
+    //  nothing is written (both files were, unreadable).
+    std::string dir = test::make_temp_dir();
+    std::string path = dir + "/quoted.cert";
+    assert_int_equal(zgm_keygen(path.c_str(), "say \"hi\""), -1);
+    assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    assert_int_equal(access(path.c_str(), F_OK), -1);
+    assert_int_equal(access((path + "_secret").c_str(), F_OK), -1);
+    assert_null(zgm_user_new_with_key("say \"hi\"", path.c_str()));
+    assert_int_equal(access((path + "_secret").c_str(), F_OK), -1);
+    test::remove_tree(dir);
 }
 
 //  A body over kMaxBody is answered 413; a frame over the server's --max-frame is cut off

@@ -1755,6 +1755,44 @@ void test_a_resolve_answered_for_another_group_or_otherwise_is_said_at_once(void
     }
 }
 
+//  A send whose RESOLVE the registry refuses for now waits before it asks again: 503 (a
+//  registry relearning its groups) 200 ms at most, 429 its retry_ms; refused for good (422)
+//  it fails at once. Each was asked again at every turn of the actor (every 20 ms) until
+//  the send's time ran out, and a 422 was a timeout.
+void test_a_send_whose_resolve_is_refused_asks_again_after_its_wait(void** state) {
+    (void)state;
+    struct Case {
+        uint16_t status;
+        uint32_t retry_ms;
+        int error; //  the send's outcome
+        int most;  //  RESOLVEs in its 2 s
+    } cases[] = {{zgm::proto::kUnavailable, 1000, ZGM_EUNAVAILABLE, 12},
+                 {zgm::proto::kRateLimited, 800, ZGM_ERATE, 4},
+                 {zgm::proto::kInvalid, 0, ZGM_EINVAL, 1}};
+    for (const Case& c : cases) {
+        std::atomic<int> resolves{0};
+        ScriptedServer registry(
+            [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                if (request.id != zgm::proto::kResolve) return false;
+                resolves++;
+                reply->id = zgm::proto::kError;
+                reply->status = c.status;
+                reply->retry_ms = c.retry_ms;
+                reply->reason = "not now";
+                return true;
+            });
+        zgm_user_t* user = zgm_user_new("sender");
+        assert_ok(zgm_user_connect(user, registry.endpoint().c_str(), registry.key().c_str()));
+        zgm_user_set_timeout(user, 2000);
+        assert_int_equal(zgm_user_send(user, "g", "x", 1, NULL, NULL, NULL), -1);
+        print_message("# RESOLVE answered %d: %d asked in the send's 2 s, then %s\n", c.status,
+                      (int)resolves, zgm_strerror());
+        assert_int_equal(zgm_errno(), c.error);
+        assert_true(resolves >= 1 && resolves <= c.most);
+        zgm_user_destroy(&user);
+    }
+}
+
 //  A group whose route moves to a new group server each time leaves the old connections
 //  closed: each was kept for the user's life (3 sockets), and after about 340 every new
 //  route failed (ZGM_ESYSTEM, no socket left).
@@ -1876,11 +1914,17 @@ void test_member_counts_go_to_the_registry_at_most_once_a_second(void** state) {
 
 //  A server's reason is what zgm_strerror says, and what a program prints: its control
 //  characters (a terminal's escapes, a newline that fakes a line) and bytes that are not
-//  UTF-8 come as '?'.
+//  UTF-8 come as '?', and so do those of any other field an error quotes (a group's name),
+//  and of a send's outcome.
 void test_a_servers_reason_acts_on_no_terminal(void** state) {
     (void)state;
     ScriptedServer registry([&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
         if (request.id != zgm::proto::kResolve) return false;
+        if (request.group == "h") { //  a GROUP for another group, with a title's escape
+            reply->id = zgm::proto::kGroup;
+            reply->group = "\x1b]0;pwned\x07";
+            return true;
+        }
         reply->id = zgm::proto::kError;
         reply->status = zgm::proto::kInvalid;
         reply->reason = "\x1b[2J\x1b[Hbad\nzgm: all is well \xff\xc2\x9b";
@@ -1891,6 +1935,18 @@ void test_a_servers_reason_acts_on_no_terminal(void** state) {
     zgm_group_t info;
     assert_int_equal(zgm_user_resolve(user, "g", &info), -1);
     assert_string_equal(zgm_strerror(), "?[2J?[Hbad?zgm: all is well ??");
+    //  What an error quotes of a server's other fields too.
+    assert_int_equal(zgm_user_resolve(user, "h", &info), -1);
+    assert_int_equal(zgm_errno(), ZGM_EPROTO);
+    if (!strstr(zgm_strerror(), "?]0;pwned?") || strchr(zgm_strerror(), '\x1b'))
+        fail_msg("said: %s", zgm_strerror());
+    //  And a send's outcome.
+    char id[ZGM_MSG_ID_SIZE] = "";
+    assert_ok(zgm_user_send_async(user, "g", "x", 1, id));
+    zgm_sent_t sent;
+    assert_ok(zgm_user_sent(user, &sent, 10000));
+    assert_int_equal(sent.error, ZGM_EINVAL);
+    assert_string_equal(sent.reason, "?[2J?[Hbad?zgm: all is well ??");
     zgm_user_destroy(&user);
 }
 
@@ -2795,6 +2851,7 @@ int main(void) {
         cmocka_unit_test(test_member_counts_go_to_the_registry_at_most_once_a_second),
         cmocka_unit_test(test_a_registrys_list_out_of_name_order_is_refused),
         cmocka_unit_test(test_a_resolve_answered_for_another_group_or_otherwise_is_said_at_once),
+        cmocka_unit_test(test_a_send_whose_resolve_is_refused_asks_again_after_its_wait),
         cmocka_unit_test(test_connections_no_route_uses_are_closed),
         cmocka_unit_test(test_more_group_servers_than_connections_are_said_not_reached),
         cmocka_unit_test(test_a_group_servers_pages_that_repeat_or_stray_are_refused),

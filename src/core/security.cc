@@ -192,9 +192,20 @@ bool exists(const std::string& path) {
     return stat(path.c_str(), &info) == 0;
 }
 
+//  A certificate's name is written between double quotes that nothing escapes: a display
+//  name holds none (valid_display_name), and one that does is refused before anything is
+//  written (a name with '"' left both files unreadable).
+bool writable_name(const std::string& name, Status* status) {
+    if (name.empty() || valid_display_name(name)) return true;
+    *status = Status::error(Status::kInvalid, invalid_display_name_reason());
+    return false;
+}
+
 } // namespace
 
 Status save_key_pair(const std::string& path, const KeyPair& keys, const std::string& name) {
+    Status refused;
+    if (!writable_name(name, &refused)) return refused;
     zcert_t* cert = new_cert(keys, name);
     if (!cert) return Status::error(Status::kInvalid, "not a key pair");
     int error = 0;
@@ -261,6 +272,8 @@ static Status read_key_pair(const std::string& path, bool create, KeyPair* keys,
     }
     //  Create: the secret file appears at once and whole (link fails if another process
     //  made it first; then that one is the key pair).
+    Status refused;
+    if (name && !writable_name(*name, &refused)) return refused;
     KeyPair fresh = KeyPair::generate();
     zcert_t* cert = new_cert(fresh, name ? *name : "");
     if (!cert) return Status::error(Status::kIo, "cannot make a key pair");

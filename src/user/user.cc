@@ -23,7 +23,6 @@
 
 #include "core/clock.h"
 #include "core/names.h"
-#include "core/utf8.h"
 #include "user/link.h"
 
 #include <algorithm>
@@ -51,6 +50,7 @@ constexpr int kSendsInFlight = 16; //  SEND requests in flight per group
 constexpr uint32_t kSendBatch = 1000;    //  messages in one SEND at most
 constexpr uint64_t kAckBytes = 1u << 20; //  pushes acknowledged after this many bytes
 constexpr int kCatchUpsPerServer = 8;    //  catch-up FETCHes in flight per group server
+constexpr int kAwayRetryMs = 250;        //  a group whose server is away is asked for again after
 constexpr int kHoldMs = 1000;      //  a request refused (but for the rate), or answered with what
                                    //  cannot be taken: asked again after this, not at once
 constexpr int kMaxRetryMs = 10000; //  the longest a 429's retry_ms holds a request back
@@ -799,7 +799,7 @@ private:
             //  Reached before: its server is away from the registry for now. Wait for it.
             held(Error::kUnavailable, away_reason(call_->group));
             need_resolve_ = true;
-            hold_until_ = mono_ms() + 250;
+            hold_until_ = mono_ms() + kAwayRetryMs;
             return;
         } else if (message.id == proto::kError && message.status == proto::kInvalid) {
             return finish(Error::kInvalid, message.reason);
@@ -1978,13 +1978,6 @@ bool UserActor::handle_link(const std::string& server_id, Link* link) {
             //  A malformed reply answers nothing we can trust; its request lapses.
             continue;
         }
-        //  A server's reason reaches the caller's zgm_strerror and what prints it: nothing in
-        //  it acts on a terminal.
-        if (!message.reason.empty()) {
-            std::string printable;
-            append_printable(&printable, message.reason.data(), message.reason.size());
-            message.reason.swap(printable);
-        }
         if (message.id == proto::kMark) { //  read this far: say so (net/receipts.h)
             message.id = proto::kReceipt;
             link->send(message);
@@ -2272,14 +2265,25 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
             if (sends != sends_.end()) sends->second.away_why.clear();
             routed_sends(pending.group, id);
             pump(pending.group);
-        } else if (message.id == proto::kError && message.status == proto::kNotFound) {
+        }
+        //  Its sends, held or ended by the answer: each held is asked for again once its wait
+        //  is over, not at every turn of the actor (50 RESOLVEs a second until their time ran
+        //  out, for a registry relearning its groups, say).
+        auto sends = sends_.find(pending.group);
+        if (message.id == proto::kError && message.status == proto::kNotFound) {
             //  Gone for now: its follow keeps asking its old place. A group this user reached
             //  before has a server that is away (expired from the registry): its sends wait for it,
             //  until their deadline. A name never found is no group.
-            if (!known_.count(pending.group)) fail_sends(pending.group, message.reason);
+            if (!known_.count(pending.group)) return fail_sends(pending.group, message.reason);
+            if (sends != sends_.end()) sends->second.hold(mono_ms() + kAwayRetryMs, false);
         } else if (message.id == proto::kError && message.status == proto::kUnavailable) {
-            auto sends = sends_.find(pending.group);
-            if (sends != sends_.end()) sends->second.away_why = message.reason;
+            if (sends == sends_.end()) return;
+            sends->second.away_why = message.reason;
+            sends->second.hold(mono_ms() + wait_ms(message), false);
+        } else if (message.id == proto::kError && message.status == proto::kRateLimited) {
+            if (sends != sends_.end()) sends->second.hold(mono_ms() + rate_wait_ms(message), true);
+        } else if (message.id == proto::kError) { //  refused for good (422, 401, ...)
+            fail_sends(pending.group, message.reason, error_of(message.status, proto::kResolve));
         }
         return;
     }
@@ -2711,7 +2715,9 @@ void UserActor::expire_sends(int64_t now) {
                          0, 0);
             else if (entry.second.hold_until_ms > now && entry.second.rate_held)
                 complete(std::move(send), Error::kRate,
-                         "not sent: the group server asked to slow down", 0, 0);
+                         std::string("not sent: the ") + (conn ? "group server" : "registry") +
+                             " asked to slow down",
+                         0, 0);
             else if (entry.second.settling)
                 complete(std::move(send), Error::kTimeout,
                          "not stored: its time ran out while it waited for the outcome of an "
