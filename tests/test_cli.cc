@@ -571,8 +571,8 @@ void test_a_roster_asked_while_printing_waits_a_second_at_most(void** state) {
     assert_null(sender_label(&session, msg, &label)); //  no roster: the name alone
     int64_t took = zgm::mono_ms() - started;
     print_message("# the roster was waited for %lld ms\n", (long long)took);
-    assert_true(took >= 900 && took < 2500);
-    //  Within 3 s it is not asked again.
+    assert_true(took < 2500 * test::slowdown());
+    //  Not had, it is not asked again within 30 s.
     started = zgm::mono_ms();
     assert_null(sender_label(&session, msg, &label));
     assert_true(zgm::mono_ms() - started < 200);

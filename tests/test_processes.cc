@@ -1269,6 +1269,12 @@ void test_a_registry_that_is_not_there_is_said_at_once_with_endpoint_and_reason(
     if (!strstr(from_env.err.c_str(), "zgm user: ZGM_REGISTRY: not an endpoint") ||
         strstr(from_env.err.c_str(), "--registry"))
         fail_msg("ZGM_REGISTRY said: %s", from_env.err.c_str());
+    Result server_env =
+        test::run({"server", "--group", "g", "--memory", "--key", s->dir + "/env-server.cert"},
+                  {"ZGM_REGISTRY=localhost:5570"});
+    assert_int_equal(server_env.status, 2);
+    if (!strstr(server_env.err.c_str(), "zgm server: ZGM_REGISTRY: not an endpoint"))
+        fail_msg("ZGM_REGISTRY said to zgm server: %s", server_env.err.c_str());
     //  A group server is told so before it listens (it listened, then failed on it).
     Result server = test::run({"server", "--group", "g", "--memory", "--key",
                                s->dir + "/bare-server.cert", "--registry", "localhost:5570"});

@@ -1851,8 +1851,6 @@ void test_more_group_servers_than_connections_are_said_not_reached(void** state)
     zgm_user_destroy(&user);
 }
 
-//  A registry whose LIST pages repeat or go back: the list ends there with ZGM_EPROTO (it
-//  listed the same groups again and again until the call's time ran out, 1.5 GB in 5 s).
 //  Members that join and leave at their request rate do not make the group server send its
 //  registry as many REGISTERs: a group's member count goes at most once a second, the last
 //  one (each JOIN and LEAVE sent one, unbounded by the registry's rate, which trusts the
@@ -1950,6 +1948,8 @@ void test_a_servers_reason_acts_on_no_terminal(void** state) {
     zgm_user_destroy(&user);
 }
 
+//  A registry whose LIST pages repeat or go back: the list ends there with ZGM_EPROTO (it
+//  listed the same groups again and again until the call's time ran out, 1.5 GB in 5 s).
 void test_a_registrys_list_out_of_name_order_is_refused(void** state) {
     (void)state;
     ScriptedServer registry([&](const zgm::proto::Message& request, zgm::proto::Message* reply) {

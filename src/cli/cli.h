@@ -48,6 +48,9 @@ int bad_value(const char* command, const std::string& where, const std::string& 
 //  (endpoint_problem), named as option NAME of ARGS gives it.
 int check_endpoint(const Args& args, const char* command, const char* name,
                    const std::string& endpoint);
+//  The same for the registry's endpoint: when neither --registry nor a configuration file's
+//  registry gave it, the error names ZGM_REGISTRY, where it came from.
+int check_registry_endpoint(const Args& args, const char* command, const std::string& endpoint);
 
 //  Call once, first thing in main: makes SIGINT and SIGTERM set the stop flag (and nothing
 //  else: the library's actors keep running until the program destroys them; a second signal

@@ -15,10 +15,12 @@
 
 #include <cerrno>
 #include <cinttypes>
+#include <clocale>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <langinfo.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -72,6 +74,16 @@ int check_endpoint(const Args& args, const char* command, const char* name,
     return problem.empty() ? kExitOk : bad_value(command, args.where(name), problem);
 }
 
+int check_registry_endpoint(const Args& args, const char* command, const std::string& endpoint) {
+    //  Not given: the default, or ZGM_REGISTRY's, named as such (no --registry to blame).
+    const char* from_env = getenv("ZGM_REGISTRY");
+    if (!args.value("registry") && from_env && *from_env) {
+        std::string problem = endpoint_problem(endpoint);
+        return problem.empty() ? kExitOk : config_error(command, "ZGM_REGISTRY: " + problem);
+    }
+    return check_endpoint(args, command, "registry", endpoint);
+}
+
 int config_error(const char* command, const std::string& message) {
     fprintf(stderr, "zgm %s: %s\n", command, message.c_str());
     return kExitUsage;
@@ -96,6 +108,13 @@ void start_program() {
     for (int fd = 0; fd <= 2; fd++)
         if (fcntl(fd, F_GETFD) < 0 && errno == EBADF && open("/dev/null", O_RDONLY) < 0)
             _exit(kExitRefused);
+    //  Messages are UTF-8: libedit (the interactive client's) reads and shows a line's
+    //  characters by the locale's, and in the C locale (the program's, or an environment
+    //  with none set) it dropped every byte past ASCII ("héllo" was sent "hllo"). The
+    //  environment's when it is UTF-8, else C.UTF-8 (glibc's, always there); the character
+    //  type only, so that numbers and dates print as ever. Here, before any thread runs.
+    const char* locale = setlocale(LC_CTYPE, "");
+    if (!locale || strcmp(nl_langinfo(CODESET), "UTF-8") != 0) setlocale(LC_CTYPE, "C.UTF-8");
     //  zsys_init installs CZMQ's own handler, which would set zsys_interrupted and stop the
     //  library's actors under us; ours replaces it.
     zsys_init();
@@ -387,13 +406,7 @@ bool Cursors::set(const std::string& group, uint64_t seq) {
 int read_user_options(const Args& args, const char* command, UserOptions* options) {
     const char* registry = args.value("registry");
     options->registry = registry ? registry : default_registry();
-    //  One that came from the environment is named as such (the user gave no --registry).
-    if (!registry && getenv("ZGM_REGISTRY") && *getenv("ZGM_REGISTRY")) {
-        std::string problem = endpoint_problem(options->registry);
-        if (!problem.empty()) return config_error(command, "ZGM_REGISTRY: " + problem);
-    } else if (int code = check_endpoint(args, command, "registry", options->registry)) {
-        return code;
-    }
+    if (int code = check_registry_endpoint(args, command, options->registry)) return code;
     options->registry_key = args.value("registry-key");
     const char* identity = args.value("identity");
     options->identity_path = identity ? identity : default_identity_path();
@@ -539,8 +552,9 @@ int follow_member_groups(Session* session, int* missed) {
 
 namespace {
 
-const int64_t kRosterMs = 3000; //  a roster is asked for again at most this often
-const int kRosterWaitMs = 1000; //  and waited for at most this long
+const int64_t kRosterMs = 3000;       //  a roster is asked for again at most this often
+const int kRosterWaitMs = 1000;       //  and waited for at most this long
+const int64_t kRosterRetryMs = 30000; //  one not had is asked for again after this
 
 //  Asked on the thread that prints: a group server slow to answer holds the messages
 //  behind it for up to kRosterWaitMs, not for the user's whole timeout, each kRosterMs.
@@ -551,7 +565,12 @@ void load_roster(Session* session, const std::string& group) {
     zgm_user_set_timeout(session->user, std::min(session->options.timeout_ms, kRosterWaitMs));
     zgm_member_t* members = zgm_user_members(session->user, group.c_str(), &count);
     zgm_user_set_timeout(session->user, session->options.timeout_ms);
-    if (!members) return; //  shown without keys until the next try
+    //  Not had: names are shown without keys, and it is asked again after a longer while
+    //  (a list too long for the second would otherwise hold the output a second each time).
+    if (!members) {
+        roster.loaded_ms += kRosterRetryMs - kRosterMs;
+        return;
+    }
     roster.names.clear();
     for (size_t i = 0; i < count; i++)
         if (members[i].role != ZGM_ROLE_ADDED) roster.names[members[i].id] = members[i].name;

@@ -39,9 +39,7 @@
 #include <cinttypes>
 #include <cstdlib>
 #include <cstring>
-#include <clocale>
 #include <fcntl.h>
-#include <langinfo.h>
 #include <poll.h>
 #include <map>
 #include <unistd.h>
@@ -118,21 +116,10 @@ bool find_symbol(void* handle, const char* name, T* into) {
     return *into != nullptr;
 }
 
-//  Messages are UTF-8: libedit reads and shows a line's characters by the locale's, and in
-//  the C locale (the program's, or the user's environment with none set) it dropped every
-//  byte past ASCII ("héllo" was sent "hllo"). The environment's locale when it is UTF-8,
-//  else C.UTF-8 (glibc's, always there); only the character type, so that numbers and dates
-//  print as they do elsewhere in the program.
-void use_utf8_characters() {
-    const char* set = setlocale(LC_CTYPE, "");
-    if (!set || strcmp(nl_langinfo(CODESET), "UTF-8") != 0) setlocale(LC_CTYPE, "C.UTF-8");
-}
-
 //  Loads libedit (its Debian soname, then others' and the development link); false with
 //  the loader's reason in *why when it cannot.
 bool load_editline(std::string* why) {
     if (s_edit.handle) return true;
-    use_utf8_characters();
     void* handle = nullptr;
     for (const char* name : {"libedit.so.2", "libedit.so.0", "libedit.so"})
         if ((handle = dlopen(name, RTLD_NOW | RTLD_LOCAL))) break;

@@ -405,8 +405,11 @@ int start_group_server(zgm_server_t* server, const Reporter& report, const Args&
     //  second: a key file made a moment ago (this server's first start) may not be in what
     //  it read last. Once more, after that second.
     if (rc != 0 && zgm_errno() == ZGM_EDENIED) {
-        zclock_sleep(1200);
+        for (int waited = 0; waited < 1200 && !stop_requested(); waited += 50)
+            poll(nullptr, 0, 50);
+        if (stop_requested()) return kExitOk;
         rc = zgm_server_connect(server, registry.c_str(), key);
+        if (stop_requested()) return kExitOk;
     }
     if (rc != 0) {
         if (zgm_errno() != ZGM_ETIMEOUT) {
@@ -486,7 +489,7 @@ int server_main(const spec::Command& command, int argc, char** argv) {
     parse_duration(args.value_or_default("retain-age"), &settings.retain_age_ms);
     std::string registry = args.value("registry") ? args.value("registry") : default_registry();
     //  Before anything listens or opens (it listened, then failed on it).
-    if (int problem = check_endpoint(args, command.name, "registry", registry)) return problem;
+    if (int problem = check_registry_endpoint(args, command.name, registry)) return problem;
     std::string bind = args.value_or_default("bind");
     if (int problem = check_endpoint(args, command.name, "bind", bind)) return problem;
     if (const char* advertise = args.value("advertise"))
@@ -605,7 +608,7 @@ int run_main(const spec::Command& command, int argc, char** argv) {
     if (server && code == kExitOk)
         code = start_group_server(server, report, args, "tcp://" + host + ":*", options.registry,
                                   zgm_registry_key(registry), &endpoint);
-    if (code == kExitOk) {
+    if (code == kExitOk && !stop_requested()) {
         std::string given = zgm::any_address(endpoint)
                                 ? " (given to users as tcp://" + zgm::tcp_host(options.registry) +
                                       ":" + std::to_string(zgm::endpoint_port(endpoint)) + ")"
@@ -616,7 +619,7 @@ int run_main(const spec::Command& command, int argc, char** argv) {
         options.registry_key = zgm_registry_key(registry);
         code = open_session(options, &session);
     }
-    if (code == kExitOk) {
+    if (code == kExitOk && session.user) { //  (none when stopped while the server started)
         for (const char* group : {"general", "random"})
             if (zgm_user_join(session.user, group) != 0 && zgm_errno() != ZGM_EALREADY)
                 report.say(zgm::kLogError, "cannot join %s: %s", group, zgm_strerror());

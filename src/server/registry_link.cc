@@ -149,6 +149,7 @@ void RegistryLink::update(const std::string& name, const GroupSummary& group) {
         return;
     }
     entry.counted_ms = now;
+    entry.count_due = false; //  this one carries the latest count
     //  At once, so a group placed here by HOST is registered before HOST is answered; one
     //  that could not go (the connection is not up) goes at the next tick that can.
     bool sent = send_register(name, entry);
@@ -302,17 +303,25 @@ int64_t RegistryLink::tick() {
         next_register_ms_ = unsent ? now + kUnsentRetryMs : 0;
     }
     if (next_count_ms_ && now >= next_count_ms_) {
-        //  The member counts that waited, each the latest (a group removed meanwhile is
-        //  not registered again).
+        //  The member counts whose second is over, each the latest; the others wait on, and
+        //  one that cannot go now (the connection is not up) goes soon.
+        std::vector<std::string> waiting;
+        next_count_ms_ = 0;
         for (const std::string& name : counts_due_) {
             auto found = groups_.find(name);
             if (found == groups_.end() || !found->second.count_due) continue;
-            found->second.count_due = false;
-            found->second.counted_ms = now;
-            send_register(name, found->second);
+            Entry& entry = found->second;
+            int64_t due = entry.counted_ms + kCountUpdateMs;
+            if (now >= due && send_register(name, entry)) {
+                entry.count_due = false;
+                entry.counted_ms = now;
+                continue;
+            }
+            if (now >= due) due = now + kUnsentRetryMs;
+            waiting.push_back(name);
+            if (!next_count_ms_ || due < next_count_ms_) next_count_ms_ = due;
         }
-        counts_due_.clear();
-        next_count_ms_ = 0;
+        counts_due_.swap(waiting);
     }
     if (now >= next_heartbeat_ms_) {
         //  Refused groups try again now and then: the other server may be gone.
