@@ -2286,10 +2286,10 @@ void test_a_frame_over_max_frame_is_never_buffered(void** state) {
     free(buffer);
 }
 
-//  What one connection sends is read ahead of the group server only a few MiB at a time
-//  (core/limits.h, kReadAheadBytes): a member that pipelines SENDs of 10,000 messages faster
-//  than they are stored leaves the rest in TCP, which stops it. libzmq read up to 10,000
-//  frames of a connection ahead (5 GiB of 512 KiB frames): 120 MB sent here took the
+//  What one connection sends is read ahead of the group server 32 requests at most
+//  (core/limits.h, kReadAheadRequests): a member that pipelines SENDs of 10,000 messages
+//  faster than they are stored leaves the rest in TCP, which stops it. libzmq read up to
+//  10,000 frames of a connection ahead (5 GiB of 512 KiB frames): 120 MB sent here took the
 //  server's peak RSS up by as much. The server stores them in order all the same.
 void test_a_connections_requests_are_read_ahead_a_few_mib_at_most(void** state) {
     (void)state;

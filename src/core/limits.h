@@ -57,17 +57,13 @@ inline std::string under_least(const std::string& name, uint64_t least, const st
     return name + ": at least " + std::to_string(least) + ", not " + value;
 }
 
-//  What one connection's requests may hold in a server before it reads them: libzmq reads
-//  a connection ahead of the server up to its receive high-water mark, which counts
-//  requests, not bytes (10,000 frames of 512 KiB were 5 GiB). The mark is set from the
-//  largest frame, so that the requests read ahead take about this many bytes; the rest
-//  wait in the kernel and the sender's TCP connection, which stops it.
-constexpr uint64_t kReadAheadBytes = 4u << 20;
-//  The receive high-water mark for frames of up to max_frame bytes: at least 8.
-inline int read_ahead_requests(uint32_t max_frame) {
-    uint64_t requests = kReadAheadBytes / (max_frame ? max_frame : 1);
-    return requests < 8 ? 8 : (int)requests;
-}
+//  The requests of one connection that libzmq reads ahead of a group server (its receive
+//  high-water mark, which counts requests, not bytes: 10,000 frames of 512 KiB were 5 GiB).
+//  More than a zgm user keeps in flight on a connection (16 SENDs, its keep-alives and
+//  pages), so that such a connection's input never stops for the server: one whose input
+//  stops reads no heartbeat, and libzmq closes it after 5 s. Past them, the rest waits in
+//  TCP, which stops the sender. 16 MiB at the default --max-frame.
+constexpr int kReadAheadRequests = 32;
 
 //  The smallest --max-frame a group server accepts: a user's SEND batch must fit.
 constexpr uint32_t kMinServerFrame = 320 * 1024;

@@ -56,11 +56,11 @@ class Listener {
 public:
     //  who: the role as the log and its errors name it ("registry", "group server");
     //  min_frame: the smallest max-frame it takes; read_ahead: how many requests of a
-    //  connection libzmq reads ahead of the role (0: from its max-frame, new_server_socket).
+    //  connection libzmq reads ahead of the role (new_server_socket).
     //  It sets the rate, connections and frame of *limits and the rate of *rates, and gives
     //  its socket to *responder; all three are the role's and outlive it.
     Listener(const char* who, uint32_t min_frame, ServerLimits* limits, RateLimiter* rates,
-             Responder* responder, int read_ahead = 0);
+             Responder* responder, int read_ahead = kReadAheadRequests);
     ~Listener() { close(); }
     Listener(const Listener&) = delete;
     Listener& operator=(const Listener&) = delete;
@@ -89,7 +89,7 @@ public:
 private:
     const char* who_;
     uint32_t min_frame_;
-    int read_ahead_; //  0: from the max-frame
+    int read_ahead_;
     ServerLimits* limits_;
     RateLimiter* rates_;
     Responder* responder_;

@@ -38,7 +38,7 @@ zsock_t* new_server_socket(uint32_t max_frame, int read_ahead) {
     if (!socket) return nullptr;
     zsock_set_router_mandatory(socket, 1);
     zsock_set_sndhwm(socket, 10000);
-    zsock_set_rcvhwm(socket, read_ahead ? read_ahead : read_ahead_requests(max_frame));
+    zsock_set_rcvhwm(socket, read_ahead);
     zsock_set_linger(socket, 0);
     zsock_set_handshake_ivl(socket, 5000);
     zsock_set_maxmsgsize(socket, (int)max_frame);

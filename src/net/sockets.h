@@ -10,6 +10,7 @@
 #ifndef ZGM_NET_SOCKETS_H
 #define ZGM_NET_SOCKETS_H
 
+#include "core/limits.h"
 #include "core/security.h"
 
 #include <czmq.h>
@@ -24,9 +25,8 @@ struct ZapDomain;
 //  silently, queues are bounded, ZeroMQ heartbeats detect dead connections, a handshake
 //  must finish within 5 s, and libzmq cuts off (and disconnects) a frame over max_frame
 //  before buffering it; read_ahead: how many requests of a connection libzmq reads ahead of
-//  the server (0: read_ahead_requests (max_frame), about kReadAheadBytes; core/limits.h).
-//  Security is set with secure_server_socket before binding.
-zsock_t* new_server_socket(uint32_t max_frame, int read_ahead = 0);
+//  the server (core/limits.h). Security is set with secure_server_socket before binding.
+zsock_t* new_server_socket(uint32_t max_frame, int read_ahead = kReadAheadRequests);
 //  A role's server socket, made once before its first bind: the key pair checked,
 //  descriptors reserved for max_connections (core/limits.h), a ROUTER as new_server_socket
 //  makes, secured with keys and registered with ZAP (core/zap.h), which admits at most

@@ -56,8 +56,8 @@ constexpr int kRequestsPerPass = 1000;
 //  Requests of a connection libzmq reads ahead of the registry: more than a pass takes, so
 //  that a backlog shows in what a pass leaves (held in TCP instead, every pass found its input
 //  empty, and a server whose heartbeats waited there was dropped). Its requests are small (it
-//  handles a malformed frame of its 64 KiB at once); the group server's are read ahead about
-//  kReadAheadBytes (core/limits.h).
+//  handles a malformed frame of its 64 KiB at once); a group server reads kReadAheadRequests
+//  ahead (core/limits.h).
 constexpr int kReadAhead = 2 * kRequestsPerPass;
 //  CREATEs of one key under way or in doubt at once, at most.
 constexpr size_t kMaxCreatesPerKey = 16;
