@@ -758,8 +758,9 @@ int run_command(int argc, char** argv) {
 int main(int argc, char** argv) {
     start_program();
     int code = run_command(argc, argv);
-    //  What could not be written (a full disk, a closed pipe or descriptor) is an error: a
-    //  script must not take output that was lost for the command's.
+    //  What could not be written (a full disk, a closed descriptor) is an error: a script
+    //  must not take output that was lost for the command's. (A closed pipe ends the program
+    //  by SIGPIPE first, as it does any program.)
     errno = 0;
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "zgm: cannot write the output: %s\n",
