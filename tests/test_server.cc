@@ -17,6 +17,7 @@
 
 #include "core/zap.h"
 #include "net/sockets.h"
+#include "server/push_window.h"
 
 #include <algorithm>
 #include <deque>
@@ -3038,6 +3039,38 @@ void test_a_store_written_by_zgm_0_1_is_served_after_migration(void** state) {
 
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+//  A group's window of pushes keeps about PushWindow::kMaxEntries entries, whatever the
+//  pushes' size: 10,000 pushes of 90 bytes within a 4 MiB window made 10,000 entries (16
+//  bytes each, in every group with a follower). A follower's backlog is reckoned never less
+//  than it is, and at most one spacing (8 KiB) more; pushes larger than the spacing each
+//  keep an entry, and their backlog is exact.
+void test_a_groups_push_window_keeps_a_bounded_number_of_entries(void** state) {
+    (void)state;
+    const uint64_t limit = 4u << 20, spacing = 2 * limit / zgm::PushWindow::kMaxEntries;
+    zgm::PushWindow small;
+    small.restart(0);
+    for (uint64_t seq = 1; seq <= 10000; seq++)
+        small.pushed(seq, 90, limit);
+    print_message("# 10,000 pushes of 90 bytes: %zu entries\n", small.entries());
+    assert_true(small.entries() <= zgm::PushWindow::kMaxEntries + 2);
+    for (uint64_t acked = 0; acked <= 10000; acked++) {
+        uint64_t exact = (10000 - acked) * 90, reckoned = small.behind(acked);
+        if (reckoned < exact || reckoned - exact >= spacing)
+            fail_msg("acked %llu: %llu bytes behind, reckoned %llu", (unsigned long long)acked,
+                     (unsigned long long)exact, (unsigned long long)reckoned);
+    }
+    //  Pushes of 60 KiB: 69 of them fill the window, each kept; a follower further back than
+    //  the window is past the limit.
+    zgm::PushWindow large;
+    large.restart(0);
+    for (uint64_t seq = 1; seq <= 100; seq++)
+        large.pushed(seq, 60 * 1024, limit);
+    assert_true(large.entries() <= 70);
+    for (uint64_t acked = 100 - large.entries() + 1; acked <= 100; acked++)
+        assert_int_equal(large.behind(acked), (100 - acked) * 60 * 1024);
+    assert_int_equal(large.behind(100 - large.entries() - 1), UINT64_MAX);
+}
+
 int main(int argc, char** argv) {
     if (argc == 4 && strcmp(argv[1], "--bind-with-nofile") == 0)
         return bind_with_nofile(atoi(argv[2]), atoi(argv[3]));
@@ -3106,6 +3139,7 @@ int main(int argc, char** argv) {
         TEST(test_a_heartbeat_follows_the_registers_a_404_asked_for),
         TEST(test_heartbeats_answered_404_come_at_most_twice_an_interval),
         cmocka_unit_test(test_a_renumbered_host_is_advertised_at_its_new_address),
+        cmocka_unit_test(test_a_groups_push_window_keeps_a_bounded_number_of_entries),
         TEST(test_second_server_on_the_same_data_directory_fails_naming_the_process),
         TEST(test_a_store_written_by_zgm_0_1_is_served_after_migration),
     };

@@ -27,6 +27,7 @@
 #include "net/listener.h"
 #include "net/responder.h"
 #include "proto/proto.h"
+#include "server/push_window.h"
 #include "server/registry_link.h"
 #include "store/store.h"
 
@@ -76,12 +77,7 @@ struct Group {
     std::unordered_map<Key, std::string, KeyHash> members; //  key -> display name
     std::unordered_set<Key, KeyHash> allowed;              //  keys the owner added
     std::map<std::string, Follower> followers;             //  by routing id
-    //  What was pushed, to know how far behind a follower is: after each push, its last
-    //  seq and the bytes pushed so far; base_* is the state before the oldest entry.
-    std::deque<std::pair<uint64_t, uint64_t>> pushes;
-    uint64_t pushed_bytes = 0;
-    uint64_t base_seq = 0;
-    uint64_t base_bytes = 0;
+    PushWindow pushed;           //  what was pushed lately, to know how far behind a follower is
     uint64_t sends = 0;          //  messages stored in it since the start
     uint64_t fetches = 0;        //  FETCHes answered
     uint64_t catch_ups = 0;      //  of them, from a follower's cursor
@@ -190,7 +186,6 @@ private:
     void commit(std::vector<AppendRequest>& batch, std::vector<PendingSend>& sends);
     void deliver(Group& group, const std::vector<proto::MessageRecord>& records);
     void push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t bytes, size_t messages);
-    uint64_t unacknowledged(const Group& group, uint64_t acked_seq) const;
     void end_follows(Group& group, const Key& key);
     void remove_follower(Group& group, std::map<std::string, Follower>::iterator it);
     bool move_follow(Group& group, const Key& key);
@@ -253,7 +248,7 @@ void GroupServer::open_store(Durability durability) {
         group.name = info.name;
         group.id = info.id;
         group.last_seq = info.last_seq;
-        group.base_seq = info.last_seq;
+        group.pushed.restart(info.last_seq);
         group.owner = info.owner;
         group.policy = info.policy;
         std::vector<Member> members;
@@ -1252,9 +1247,7 @@ void GroupServer::deliver(Group& group, const std::vector<proto::MessageRecord>&
         //  Nobody to push to: nothing to encode, and no window of pushes to keep (it held up
         //  to --max-follower-bytes of entries in every group written to). A follower that
         //  comes starts at the group's end, or further back and catches up by FETCH.
-        group.pushes.clear();
-        group.base_seq = records.back().seq;
-        group.base_bytes = group.pushed_bytes;
+        group.pushed.restart(records.back().seq);
         return;
     }
     proto::Message deliver;
@@ -1273,34 +1266,16 @@ void GroupServer::deliver(Group& group, const std::vector<proto::MessageRecord>&
     }
 }
 
-uint64_t GroupServer::unacknowledged(const Group& group, uint64_t acked_seq) const {
-    if (acked_seq < group.base_seq) return UINT64_MAX; //  further back than the window
-    uint64_t acked_bytes = group.base_bytes;
-    //  The last push that the follower has all of.
-    auto it = std::upper_bound(
-        group.pushes.begin(), group.pushes.end(), acked_seq,
-        [](uint64_t seq, const std::pair<uint64_t, uint64_t>& push) { return seq < push.first; });
-    if (it != group.pushes.begin()) acked_bytes = std::prev(it)->second;
-    return group.pushed_bytes - acked_bytes;
-}
-
 void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t bytes,
                        size_t messages) {
     //  Account the push first: a follower's backlog includes it.
-    group.pushed_bytes += bytes;
-    group.pushes.emplace_back(last_seq, group.pushed_bytes);
-    while (!group.pushes.empty() &&
-           group.pushed_bytes - group.pushes.front().second > limits_.follower_bytes) {
-        group.base_seq = group.pushes.front().first;
-        group.base_bytes = group.pushes.front().second;
-        group.pushes.pop_front();
-    }
+    group.pushed.pushed(last_seq, bytes, limits_.follower_bytes);
     //  The followers it goes to: too far behind by its acknowledgements, or by what it has
     //  shown it read, one catches up by FETCH. Each is charged its share of the one frame.
     std::vector<std::map<std::string, Follower>::iterator> to_push;
     to_push.reserve(group.followers.size());
     for (auto it = group.followers.begin(); it != group.followers.end(); ++it) {
-        if (unacknowledged(group, it->second.acked_seq) > limits_.follower_bytes ||
+        if (group.pushed.behind(it->second.acked_seq) > limits_.follower_bytes ||
             responder_.holds_pushes(it->first)) {
             counters_.dropped_pushes++;
             group.dropped_pushes++;
