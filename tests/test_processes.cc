@@ -51,6 +51,16 @@ std::string log_path(System* s, const std::string& name) {
     return s->dir + "/" + name + ".log";
 }
 
+//  Skips a test that signals the program under an emulator: qemu-user does not pass SIGTERM
+//  on to it.
+void skip_without_sigterm() {
+    const char* wrapper = getenv("ZGM_EXE_WRAPPER");
+    if (wrapper && *wrapper) {
+        print_message("# skipped: qemu-user does not pass SIGTERM on to the program\n");
+        skip();
+    }
+}
+
 //  Waits for text in a process's log (20 s, more under an emulator); on failure the test
 //  fails with the log printed, so a slow or failed start says why.
 void expect_log(System* s, const std::string& name, const std::string& text,
@@ -915,11 +925,7 @@ void test_the_interactive_client_starts_without_a_group_server_that_does_not_ans
 void test_an_interactive_client_stopped_before_its_inputs_end_says_the_rest_did_not_run(
     void** state) {
     System* s = (System*)*state;
-    const char* wrapper = getenv("ZGM_EXE_WRAPPER");
-    if (wrapper && *wrapper) {
-        print_message("# skipped: qemu-user does not pass SIGTERM on to the program\n");
-        skip();
-    }
+    skip_without_sigterm();
     start_registry(s);
     pid_t server = start_group(s, "server", {"--group", "general", "--memory"});
     expect_log(s, "server", "serving general");
@@ -1893,11 +1899,7 @@ void test_listen_with_no_group_server_answering_is_no_answer_not_not_a_member(vo
 //  group's server stopped (exit 3), not that there is no such group.
 void test_a_group_server_stopped_by_sigterm_deregisters_its_groups_at_once(void** state) {
     System* s = (System*)*state;
-    const char* wrapper = getenv("ZGM_EXE_WRAPPER");
-    if (wrapper && *wrapper) {
-        print_message("# skipped: qemu-user does not pass SIGTERM on to the program\n");
-        skip();
-    }
+    skip_without_sigterm();
     start_registry(s, 0, {"--expiry", "60000"});
     pid_t north = start_group(s, "north", {"--group", "general", "--memory"});
     expect_log(s, "north", "serving general");
@@ -1943,11 +1945,7 @@ bool signal_pending(pid_t pid, int signo) {
 //  was merged into the first, and the server went on for 4.5 s, then stopped.
 void test_a_group_server_waiting_for_its_registry_takes_signals_at_once(void** state) {
     System* s = (System*)*state;
-    const char* wrapper = getenv("ZGM_EXE_WRAPPER");
-    if (wrapper && *wrapper) {
-        print_message("# skipped: qemu-user does not pass SIGTERM on to the program\n");
-        skip();
-    }
+    skip_without_sigterm();
     std::string absent_key = make_key(s, "absent-registry");
     for (int signals : {1, 2}) {
         std::string name = "waiting" + std::to_string(signals);
