@@ -476,6 +476,97 @@ def test_objects_left_open_are_closed_at_exit(workdir):
     assert result.stdout == "done\n"
 
 
+def test_objects_in_use_by_a_daemon_thread_at_exit_close_cleanly(workdir):
+    # The object is closed at exit while a daemon thread is in a send: the close waits for
+    # that call (the C object destroyed under it aborted the process, 5 runs in 6).
+    code = ("import threading, time, zgm\n"
+            "registry = zgm.Registry()\n"
+            "port = registry.bind('tcp://127.0.0.1:*')\n"
+            "server = zgm.Server()\n"
+            "registry.trust(server.key)\n"
+            "server.add('general')\n"
+            "server.bind('tcp://127.0.0.1:*')\n"
+            "server.connect(f'tcp://127.0.0.1:{port}', registry.key)\n"
+            "user = zgm.User('busy', registry=f'tcp://127.0.0.1:{port}',\n"
+            "                registry_key=registry.key)\n"
+            "user.join('general')\n"
+            "sent = []\n"
+            "def pump():\n"
+            "    while True:\n"
+            "        user.send('general', 'tick')\n"
+            "        sent.append(1)\n"
+            "threading.Thread(target=pump, daemon=True).start()\n"
+            "while len(sent) < 20:\n"
+            "    time.sleep(0.01)\n"
+            "print('done', flush=True)\n")
+    for _ in range(3):
+        result = subprocess.run(EXE_WRAPPER + [sys.executable, "-c", code], capture_output=True,
+                                text=True, timeout=scaled(30))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "done\n"
+
+
+def test_two_threads_on_one_user_take_turns(cluster):
+    # Two threads' calls on one user are made one after the other (they deadlocked).
+    import threading
+    cluster.add_server(groups=["general"])
+    user = cluster.user("shared")
+    user.join("general")
+    failures = []
+
+    def work():
+        try:
+            for i in range(20):
+                user.send("general", f"turn {i}")
+                user.fetch("general", limit=3)
+        except Exception as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(scaled(30))
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+
+
+def test_arguments_the_c_library_would_misread_are_refused(cluster, workdir):
+    cluster.add_server(groups=["general"])
+    user = cluster.user("careful")
+    user.join("general")
+    # An embedded NUL named another group, file or key (the C string ends there).
+    with pytest.raises(ValueError, match="embedded null byte"):
+        user.join("general\0other")
+    with pytest.raises(ValueError, match="embedded null byte"):
+        user.send("general\0junk", "x")
+    with pytest.raises(ValueError, match="embedded null byte"):
+        zgm.keygen(str(workdir / "kg\0zzz"))
+    assert not (workdir / "kg").exists()
+    # Numbers past what the C API takes were wrapped by ctypes.
+    before = user.timeout
+    with pytest.raises(ValueError):
+        user.timeout = 2200000  # past an int of milliseconds
+    assert user.timeout == before
+    with pytest.raises(ValueError):
+        user.follow("general", 2**64)
+    with pytest.raises(ValueError):
+        user.follow("general", -1)
+    with pytest.raises(ValueError):
+        user.fetch("general", after=-1)
+    with pytest.raises(ValueError):
+        user.fetch("general", limit=-1)
+    with pytest.raises(ValueError):
+        user.recv(float("nan"))
+    # An over-long message id is the library's refusal, as a short bad one is.
+    with pytest.raises(zgm.InvalidArgument):
+        user.send("general", "a", msg_id="0" * 34)
+    # A key file whose name is not UTF-8, given as a str, as os.fsdecode gives it.
+    odd = workdir / os.fsdecode(b"\xff.cert")
+    zgm.keygen(odd)
+    assert zgm.read_key(os.fsdecode(bytes(odd))) == zgm.read_key(odd)
+
+
 def test_a_library_that_cannot_load_is_an_import_error_saying_what_to_do(workdir):
     env = dict(os.environ, ZGM_LIBRARY=str(workdir / "no-such-libzgm.so.0"))
     result = subprocess.run(EXE_WRAPPER + [sys.executable, "-c", "import zgm"], env=env,

@@ -11,7 +11,9 @@ import atexit
 import ctypes
 import datetime
 import enum
+import math
 import os
+import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -120,22 +122,30 @@ def _check(rc: int) -> int:
     return rc
 
 
+def _no_nul(value: bytes, what: str) -> bytes:
+    """The C library reads a string up to its first NUL: one inside would name another
+    group, key or file."""
+    if b"\0" in value:
+        raise ValueError(f"embedded null byte in a {what}")
+    return value
+
+
 def _text(value: str, what: str = "name") -> bytes:
     if not isinstance(value, str):
         raise TypeError(f"a {what} is a str, not {type(value).__name__}")
-    return value.encode("utf-8")
+    return _no_nul(value.encode("utf-8"), what)
 
 
 def _path(value: PathLike) -> bytes:
-    return os.fsencode(value)
+    return _no_nul(os.fsencode(value), "path")
 
 
 def _key(value: KeyLike) -> bytes:
-    if isinstance(value, os.PathLike):
-        return os.fsencode(value)
-    if not isinstance(value, str):
+    if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"a key is a str or a path, not {type(value).__name__}")
-    return value.encode("utf-8")
+    #  A file's name as the file system has it (a str path that is not UTF-8 too); a key's
+    #  40 characters are ASCII either way.
+    return _no_nul(os.fsencode(value), "key")
 
 
 def _optional_key(value: KeyLike | None) -> bytes | None:
@@ -156,21 +166,48 @@ def _decode(value: bytes | None) -> str:
     return value.decode("utf-8", "replace") if value else ""
 
 
+_MAX_MS = 2**31 - 1  # the C API's int
+
+
+def _msg_id_buffer(msg_id: str | None) -> ctypes.Array:
+    """A message id's buffer for the C API, which writes the id it made into an empty one."""
+    given = _text(msg_id, "message id") if msg_id else b""
+    if len(given) > MSG_ID_SIZE:  # (ctypes would raise its own ValueError)
+        raise make_error(ErrorCode.EINVAL, f"a message id is {MSG_ID_SIZE} hex digits, not "
+                         f"{len(given)} characters")
+    return ctypes.create_string_buffer(given, MSG_ID_SIZE + 1)
+
+
 def _ms(seconds: float | None) -> int:
-    """Seconds as the C API's milliseconds; None (forever) as -1."""
-    if seconds is None:
+    """Seconds as the C API's milliseconds; None (or infinity: forever) as -1."""
+    if seconds is None or seconds == math.inf:
         return -1
-    if seconds < 0:
+    if not seconds >= 0:  # a negative one, or NaN
         raise ValueError("a timeout is 0 or more seconds, or None for no limit")
-    return int(round(seconds * 1000))
+    ms = int(round(seconds * 1000))
+    if ms > _MAX_MS:
+        raise ValueError(f"a timeout is at most {_MAX_MS // 1000} seconds, or None for no limit")
+    return ms
 
 
-def _duration_ms(value: Duration) -> int:
+def _duration_ms(value: Duration, most: int = 2**64 - 1) -> int:
     if isinstance(value, datetime.timedelta):
         value = value.total_seconds()
-    if value < 0:
+    if not value >= 0:  # a negative one, or NaN
         raise ValueError("a duration is 0 or more")
-    return int(round(value * 1000))
+    ms = round(value * 1000) if value != math.inf else most + 1
+    if ms > most:
+        raise ValueError(f"a duration is at most {most // 1000} seconds")
+    return int(ms)
+
+
+def _uint(value: int, bits: int, what: str) -> int:
+    """An int the C API takes as an unsigned of that many bits (ctypes would wrap it)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"a {what} is an int, not {type(value).__name__}")
+    if not 0 <= value < 2**bits:
+        raise ValueError(f"a {what} is 0 to {2**bits - 1}, not {value}")
+    return value
 
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
@@ -199,8 +236,11 @@ def to_datetime(timestamp_us: int) -> datetime.datetime:
 def _waiting(timeout: float | None, attempt: Callable[[int], bool]) -> bool:
     """Calls attempt(ms) with slices of the timeout until it returns True (then True) or the
     timeout is over (then False). attempt is given 0 for a timeout of 0."""
+    if timeout == math.inf:  # no limit, as None
+        timeout = None
+    if timeout is not None and not timeout >= 0:  # a negative one, or NaN
+        raise ValueError("a timeout is 0 or more seconds, or None for no limit")
     if timeout is not None and timeout <= 0:
-        _ms(timeout)  # refuses a negative one
         return attempt(0)
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
@@ -430,7 +470,16 @@ class _Object:
         if not pointer:
             raise _last_error()
         self._pointer = ctypes.c_void_p(pointer)
+        self._lock = threading.RLock()
         _live.add(self)
+
+    def _locked(self, function: Callable, *args: object) -> object:
+        """function(the C object, *args) under the object's lock: a close waits for a call
+        under way on another thread (the C object destroyed under it aborted the process, at
+        exit with a daemon thread sending), and two threads' calls take turns (they
+        deadlocked); a waiting call holds it a slice at a time."""
+        with self._lock:
+            return function(self._handle, *args)
 
     @property
     def _handle(self) -> ctypes.c_void_p:
@@ -446,10 +495,13 @@ class _Object:
     def close(self) -> None:
         """Stops it and frees it; safe to call twice. Every call after it raises ValueError."""
         pointer = getattr(self, "_pointer", None)
-        if pointer:
-            type(self)._destroy(ctypes.byref(pointer))
-            self._pointer = ctypes.c_void_p()
-            _live.discard(self)
+        if not pointer:
+            return
+        with self._lock:
+            if self._pointer:
+                type(self)._destroy(ctypes.byref(self._pointer))
+                self._pointer = ctypes.c_void_p()
+                _live.discard(self)
 
     def __enter__(self) -> Self:
         return self
@@ -503,12 +555,12 @@ class Registry(_Object):
             raise
 
     def _call(self, function, *args) -> int:
-        return _check(function(self._handle, *args))
+        return _check(self._locked(function, *args))
 
     @property
     def key(self) -> str:
         """Its public key (40 characters)."""
-        return _decode(lib.zgm_registry_key(self._handle))
+        return _decode(self._locked(lib.zgm_registry_key))
 
     def trust(self, key: KeyLike) -> None:
         """Trusts a group server's key (its text, or a certificate file) to register groups."""
@@ -535,11 +587,11 @@ class Registry(_Object):
 
     def set_expiry(self, seconds: Duration) -> None:
         """Drops a group server silent for this long from the list (default 3 s)."""
-        self._call(lib.zgm_registry_set_expiry, _duration_ms(seconds))
+        self._call(lib.zgm_registry_set_expiry, _duration_ms(seconds, _MAX_MS))
 
     def set_limit(self, limit: Limit, value: int) -> None:
         """Sets one of its limits (RATE, CONNECTIONS, FRAME, GROUPS)."""
-        self._call(lib.zgm_registry_set_limit, int(limit), value)
+        self._call(lib.zgm_registry_set_limit, int(limit), _uint(value, 64, "limit"))
 
 
 class Server(_Object):
@@ -580,12 +632,12 @@ class Server(_Object):
             raise
 
     def _call(self, function, *args) -> int:
-        return _check(function(self._handle, *args))
+        return _check(self._locked(function, *args))
 
     @property
     def key(self) -> str:
         """Its public key (40 characters)."""
-        return _decode(lib.zgm_server_key(self._handle))
+        return _decode(self._locked(lib.zgm_server_key))
 
     def add(self, group: str, owner: KeyLike | None = None,
             policy: Policy = Policy.OPEN) -> None:
@@ -609,7 +661,7 @@ class Server(_Object):
 
     def set_heartbeat(self, seconds: Duration) -> None:
         """The interval between heartbeats to the registry (default 1 s)."""
-        self._call(lib.zgm_server_set_heartbeat, _duration_ms(seconds))
+        self._call(lib.zgm_server_set_heartbeat, _duration_ms(seconds, _MAX_MS))
 
     def set_durability(self, durability: str) -> None:
         """``"full"`` (fsync every commit, the default) or ``"normal"``; before :meth:`add`."""
@@ -621,7 +673,7 @@ class Server(_Object):
 
     def set_limit(self, limit: Limit, value: int) -> None:
         """Sets one of its limits."""
-        self._call(lib.zgm_server_set_limit, int(limit), value)
+        self._call(lib.zgm_server_set_limit, int(limit), _uint(value, 64, "limit"))
 
     def set_retention(self, group: str | None = None, *, max_count: int = 0,
                       max_bytes: int = 0, max_age: Duration = 0) -> None:
@@ -657,7 +709,8 @@ class User(_Object):
             for msg in alice.messages(timeout=10):
                 print(msg.sender_name, msg.text)
 
-    A user is used from one thread at a time (as the C object); another thread needs its own.
+    A user is meant for one thread at a time (as the C object): two threads' calls on it take
+    turns. Another thread that does not want to wait needs its own.
 
     Args:
         name: its display name (1 to 64 bytes of UTF-8 without control characters
@@ -696,17 +749,17 @@ class User(_Object):
             raise
 
     def _call(self, function, *args) -> int:
-        return _check(function(self._handle, *args))
+        return _check(self._locked(function, *args))
 
     @property
     def id(self) -> str:
         """The user's id: its public key, 40 characters."""
-        return _decode(lib.zgm_user_id(self._handle))
+        return _decode(self._locked(lib.zgm_user_id))
 
     @property
     def name(self) -> str:
         """Its display name."""
-        return _decode(lib.zgm_user_name(self._handle))
+        return _decode(self._locked(lib.zgm_user_name))
 
     @property
     def timeout(self) -> float:
@@ -719,7 +772,7 @@ class User(_Object):
         ms = _ms(seconds)
         if ms <= 0:
             raise ValueError("a user's timeout is more than 0 seconds")
-        lib.zgm_user_set_timeout(self._handle, ms)
+        self._locked(lib.zgm_user_set_timeout, ms)
         self._timeout = seconds
 
     def connect(self, endpoint: str = REGISTRY_ENDPOINT,
@@ -732,7 +785,7 @@ class User(_Object):
 
     def _group_array(self, function, *args) -> list[Group]:
         count = ctypes.c_size_t(0)
-        array = function(self._handle, *args, ctypes.byref(count))
+        array = self._locked(function, *args, ctypes.byref(count))
         if not array:
             raise _last_error()
         try:
@@ -794,7 +847,7 @@ class User(_Object):
         """Follows a group the user is a member of (joined earlier, maybe by another process
         with the same key): messages with seq > ``after_seq`` arrive through :meth:`recv`
         (:data:`FOLLOW_NOW`, the default: only messages sent from now)."""
-        self._call(lib.zgm_user_follow, _text(group), after_seq)
+        self._call(lib.zgm_user_follow, _text(group), _uint(after_seq, 64, "seq"))
 
     def follow_many(self, groups: Mapping[str, int] | Iterable[str]) -> int:
         """Follows several groups at once (one request per group server for each 2,500 of
@@ -835,10 +888,9 @@ class User(_Object):
             NotMember, NotFound, Storage, TooLarge, ...: refused; it is not stored.
         """
         data = _body(body)
-        buffer = ctypes.create_string_buffer(_text(msg_id, "message id") if msg_id else b"",
-                                             MSG_ID_SIZE + 1)
+        buffer = _msg_id_buffer(msg_id)
         seq, timestamp = ctypes.c_uint64(0), ctypes.c_uint64(0)
-        rc = lib.zgm_user_send(self._handle, _text(group), data, len(data), buffer,
+        rc = self._locked(lib.zgm_user_send, _text(group), data, len(data), buffer,
                                ctypes.byref(seq), ctypes.byref(timestamp))
         sent_id = buffer.value.decode("ascii", "replace")
         if rc != 0:
@@ -854,8 +906,7 @@ class User(_Object):
             LimitReached: too many outcomes are unread: take them with :meth:`sent`.
         """
         data = _body(body)
-        buffer = ctypes.create_string_buffer(_text(msg_id, "message id") if msg_id else b"",
-                                             MSG_ID_SIZE + 1)
+        buffer = _msg_id_buffer(msg_id)
         self._call(lib.zgm_user_send_async, _text(group), data, len(data), buffer)
         return buffer.value.decode("ascii")
 
@@ -863,10 +914,9 @@ class User(_Object):
         """The next outcome of an asynchronous send, waiting up to ``timeout`` seconds (None:
         as long as it takes, 0: not at all); None if none came in time."""
         outcome = SentStruct()
-        handle = self._handle
 
         def attempt(ms: int) -> bool:
-            if lib.zgm_user_sent(handle, ctypes.byref(outcome), ms) == 0:
+            if self._locked(lib.zgm_user_sent, ctypes.byref(outcome), ms) == 0:
                 return True
             if lib.zgm_errno() != ErrorCode.ETIMEOUT:
                 raise _last_error()
@@ -894,10 +944,9 @@ class User(_Object):
         Raises:
             Timeout: not within ``timeout`` seconds (None: no limit).
         """
-        handle = self._handle
 
         def attempt(ms: int) -> bool:
-            if lib.zgm_user_flush(handle, ms) == 0:
+            if self._locked(lib.zgm_user_flush, ms) == 0:
                 return True
             if lib.zgm_errno() != ErrorCode.ETIMEOUT:
                 raise _last_error()
@@ -918,9 +967,11 @@ class User(_Object):
         Raises:
             NotMember: not a member of the group.
         """
-        query = FetchStruct(since_us=_us(since), until_us=_us(until), after_seq=after or 0,
-                            before_seq=before or 0, limit=limit or 0, newest=1 if newest else 0)
-        listing = lib.zgm_user_fetch(self._handle, _text(group), ctypes.byref(query))
+        query = FetchStruct(since_us=_us(since), until_us=_us(until),
+                            after_seq=_uint(after or 0, 64, "seq"),
+                            before_seq=_uint(before or 0, 64, "seq"),
+                            limit=_uint(limit or 0, 32, "limit"), newest=1 if newest else 0)
+        listing = self._locked(lib.zgm_user_fetch, _text(group), ctypes.byref(query))
         if not listing:
             raise _last_error()
         listing = ctypes.c_void_p(listing)
@@ -969,7 +1020,7 @@ class User(_Object):
             NotMember: not a member of the group.
         """
         count = ctypes.c_size_t(0)
-        array = lib.zgm_user_members(self._handle, _text(group), ctypes.byref(count))
+        array = self._locked(lib.zgm_user_members, _text(group), ctypes.byref(count))
         if not array:
             raise _last_error()
         try:
@@ -1020,7 +1071,7 @@ class User(_Object):
         Raises:
             Denied: this user's key may not read them.
         """
-        text = lib.zgm_user_stats(self._handle, _text(endpoint, "endpoint"), _key(key))
+        text = self._locked(lib.zgm_user_stats, _text(endpoint, "endpoint"), _key(key))
         if not text:
             raise _last_error()
         try:
@@ -1033,11 +1084,10 @@ class User(_Object):
         """The next live message of a followed group, waiting up to ``timeout`` seconds
         (None: as long as it takes; 0: not at all); None if none came in time. Every message
         arrives once and in order per group."""
-        handle = self._handle
         received: list[Message] = []
 
         def attempt(ms: int) -> bool:
-            msg = lib.zgm_user_recv(handle, ms)
+            msg = self._locked(lib.zgm_user_recv, ms)
             if not msg:
                 if lib.zgm_errno() != ErrorCode.ETIMEOUT:
                     raise _last_error()
@@ -1062,7 +1112,7 @@ class User(_Object):
             while (msg := user.recv(0)) is not None:
                 print(msg.text)
         """
-        return lib.zgm_user_fd(self._handle)
+        return self._locked(lib.zgm_user_fd)
 
     def messages(self, timeout: float | None = None) -> Iterator[Message]:
         """Live messages as they arrive, until none arrives within ``timeout`` seconds of the
@@ -1082,7 +1132,7 @@ class User(_Object):
 
         Every message up to it has been received or waits, in order, to be.
         """
-        return lib.zgm_user_last_seq(self._handle, _text(group))
+        return self._locked(lib.zgm_user_last_seq, _text(group))
 
 
 def parse_stats(report: str) -> dict[str, dict[str, int | str]]:
