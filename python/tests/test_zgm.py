@@ -456,7 +456,9 @@ def test_a_group_whose_server_stopped_is_away_not_unknown(cluster):
         bob.resolve("never")
 
 
-def test_objects_left_open_are_closed_at_exit(workdir):
+def exits_cleanly(script: str) -> None:
+    """Runs script in a Python of its own after a registry, a group server with 'general'
+    and a user of it that joined, all left open: it must print its last line and exit 0."""
     code = ("import zgm\n"
             "registry = zgm.Registry()\n"
             "port = registry.bind('tcp://127.0.0.1:*')\n"
@@ -467,29 +469,21 @@ def test_objects_left_open_are_closed_at_exit(workdir):
             "server.connect(f'tcp://127.0.0.1:{port}', registry.key)\n"
             "user = zgm.User('left', registry=f'tcp://127.0.0.1:{port}',\n"
             "                registry_key=registry.key)\n"
-            "user.join('general')\n"
-            "user.send_async('general', 'unread')\n"
-            "print('done', flush=True)\n")
+            "user.join('general')\n" + script + "print('done', flush=True)\n")
     result = subprocess.run(EXE_WRAPPER + [sys.executable, "-c", code], capture_output=True,
                             text=True, timeout=scaled(30))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "done\n"
 
 
+def test_objects_left_open_are_closed_at_exit(workdir):
+    exits_cleanly("user.send_async('general', 'unread')\n")
+
+
 def test_objects_in_use_by_a_daemon_thread_at_exit_close_cleanly(workdir):
     # The object is closed at exit while a daemon thread is in a send: the close waits for
     # that call (the C object destroyed under it aborted the process, 5 runs in 6).
-    code = ("import threading, time, zgm\n"
-            "registry = zgm.Registry()\n"
-            "port = registry.bind('tcp://127.0.0.1:*')\n"
-            "server = zgm.Server()\n"
-            "registry.trust(server.key)\n"
-            "server.add('general')\n"
-            "server.bind('tcp://127.0.0.1:*')\n"
-            "server.connect(f'tcp://127.0.0.1:{port}', registry.key)\n"
-            "user = zgm.User('busy', registry=f'tcp://127.0.0.1:{port}',\n"
-            "                registry_key=registry.key)\n"
-            "user.join('general')\n"
+    code = ("import threading, time\n"
             "sent = []\n"
             "def pump():\n"
             "    while True:\n"
@@ -497,13 +491,9 @@ def test_objects_in_use_by_a_daemon_thread_at_exit_close_cleanly(workdir):
             "        sent.append(1)\n"
             "threading.Thread(target=pump, daemon=True).start()\n"
             "while len(sent) < 20:\n"
-            "    time.sleep(0.01)\n"
-            "print('done', flush=True)\n")
+            "    time.sleep(0.01)\n")
     for _ in range(3):
-        result = subprocess.run(EXE_WRAPPER + [sys.executable, "-c", code], capture_output=True,
-                                text=True, timeout=scaled(30))
-        assert result.returncode == 0, result.stderr
-        assert result.stdout == "done\n"
+        exits_cleanly(code)
 
 
 def test_two_threads_on_one_user_take_turns(cluster):

@@ -143,8 +143,7 @@ void RegistryLink::update(const std::string& name, const GroupSummary& group) {
         if (!entry.count_due) {
             entry.count_due = true;
             counts_due_.push_back(name);
-            int64_t due = entry.counted_ms + kCountUpdateMs;
-            if (!next_count_ms_ || due < next_count_ms_) next_count_ms_ = due;
+            count_due_by(entry.counted_ms + kCountUpdateMs);
         }
         return;
     }
@@ -252,6 +251,10 @@ void RegistryLink::on_host(const proto::Message& request) {
     proto::send(zsock_resolve(socket_), "", answer, ZMQ_DONTWAIT);
 }
 
+void RegistryLink::count_due_by(int64_t due) {
+    if (!next_count_ms_ || due < next_count_ms_) next_count_ms_ = due;
+}
+
 bool RegistryLink::send_register(const std::string& name, Entry& entry) {
     proto::Message message;
     message.id = proto::kRegister;
@@ -319,7 +322,7 @@ int64_t RegistryLink::tick() {
             }
             if (now >= due) due = now + kUnsentRetryMs;
             waiting.push_back(name);
-            if (!next_count_ms_ || due < next_count_ms_) next_count_ms_ = due;
+            count_due_by(due);
         }
         counts_due_.swap(waiting);
     }

@@ -113,6 +113,8 @@ private:
     //  Each false if the message could not go (the connection is not up).
     bool send_register(const std::string& name, Entry& entry);
     bool send_heartbeat();
+    //  A waiting member count goes by due (next_count_ms_ is the first of them).
+    void count_due_by(int64_t due);
     void on_host(const proto::Message& request);
     bool to_registry(proto::Message& message, const std::string& group = "");
     void finish_connect(bool timed_out);
