@@ -965,16 +965,66 @@ void test_members_add_list_and_remove_in_join_order(void** state) {
     assert_int_equal(members.size(), 2);
     assert_string_equal(members[0].name.c_str(), "cy");
     assert_string_equal(members[1].name.c_str(), "ann");
-    //  Joined in the same microsecond: in the order they were added, whatever their keys.
+    //  Joined in the same microsecond: by key, whatever the order they were added in.
     assert_ok(store->add_member("g", make_member(9, "dee", 40)));
     assert_ok(store->add_member("g", make_member(2, "bob", 40)));
     assert_ok(store->add_member("g", make_member(5, "eve", 40)));
     assert_ok(store->members("g", &members));
     assert_int_equal(members.size(), 5);
-    const char* expected[] = {"cy", "ann", "dee", "bob", "eve"};
+    const char* expected[] = {"cy", "ann", "bob", "eve", "dee"};
     for (size_t i = 0; i < 5; i++)
         assert_string_equal(members[i].name.c_str(), expected[i]);
-    assert_true(members[3].id == make_key(2));
+    assert_true(members[2].id == make_key(2));
+}
+
+//  A page of members starts after a place (a member's joined_us and key, whether or not that
+//  member is still there) and holds at most its limit, in the order of the whole list.
+void test_members_come_in_pages_after_a_place(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    assert_ok(store->create_group("other", make_uuid(2), Key(), Policy::kOpen));
+    assert_ok(store->add_member("other", make_member(7, "zed", 5)));
+    //  By joined_us, then key: ann (1, 10), cy (3, 20), bob (2, 30), dee (4, 30), eve (5, 40).
+    assert_ok(store->add_member("g", make_member(5, "eve", 40)));
+    assert_ok(store->add_member("g", make_member(4, "dee", 30)));
+    assert_ok(store->add_member("g", make_member(2, "bob", 30)));
+    assert_ok(store->add_member("g", make_member(3, "cy", 20)));
+    assert_ok(store->add_member("g", make_member(1, "ann", 10)));
+    auto names = [](const std::vector<Member>& members) {
+        std::string text;
+        for (const Member& member : members)
+            text += (text.empty() ? "" : " ") + member.name;
+        return text;
+    };
+    std::vector<Member> page;
+    assert_ok(store->members("g", nullptr, 2, &page));
+    assert_string_equal(names(page).c_str(), "ann cy");
+    MemberPlace place{page.back().joined_us, page.back().id};
+    assert_ok(store->members("g", &place, 2, &page));
+    assert_string_equal(names(page).c_str(), "bob dee");
+    //  After bob, at the same joined_us as dee: dee, by key.
+    place = MemberPlace{30, make_key(2)};
+    assert_ok(store->members("g", &place, 10, &page));
+    assert_string_equal(names(page).c_str(), "dee eve");
+    //  After a member who has left: where that member was.
+    assert_ok(store->remove_member("g", make_key(3)));
+    place = MemberPlace{20, make_key(3)};
+    assert_ok(store->members("g", &place, 10, &page));
+    assert_string_equal(names(page).c_str(), "bob dee eve");
+    //  After a place between two members, and after the last.
+    place = MemberPlace{25, Key()};
+    assert_ok(store->members("g", &place, 1, &page));
+    assert_string_equal(names(page).c_str(), "bob");
+    place = MemberPlace{40, make_key(5)};
+    assert_ok(store->members("g", &place, 10, &page));
+    assert_true(page.empty());
+    //  A place past any timestamp (a client's text), and a limit of 0.
+    place = MemberPlace{UINT64_MAX, Key()};
+    assert_ok(store->members("g", &place, 10, &page));
+    assert_true(page.empty());
+    assert_ok(store->members("g", nullptr, 0, &page));
+    assert_true(page.empty());
+    assert_status(store->members("nope", &place, 10, &page), Status::kNotFound);
 }
 
 void test_add_member_twice_returns_exists_and_keeps_the_first_name(void** state) {
@@ -1730,6 +1780,28 @@ void test_sqlite_database_is_in_wal_mode_with_a_schema_version(void** state) {
     assert_string_equal(query_db(fixture->dir, "PRAGMA user_version").c_str(), "3");
 }
 
+//  A store of schema 3 made before the index of members by when they joined gets it at open,
+//  and keeps what it held.
+void test_sqlite_a_store_without_the_members_index_gets_it_at_open(void** state) {
+    Fixture* fixture = fixture_of(state);
+    const char* count =
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'members_by_joined'";
+    assert_string_equal(query_db(fixture->dir, count).c_str(), "1");
+    assert_ok(fixture->store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    assert_ok(fixture->store->add_member("g", make_member(2, "bob", 20)));
+    assert_ok(fixture->store->add_member("g", make_member(1, "ann", 10)));
+    fixture->store.reset();
+    assert_string_equal(query_db(fixture->dir, "DROP INDEX members_by_joined").c_str(), "");
+    assert_string_equal(query_db(fixture->dir, count).c_str(), "0");
+    assert_ok(reopen(fixture));
+    assert_string_equal(query_db(fixture->dir, count).c_str(), "1");
+    std::vector<Member> members;
+    assert_ok(fixture->store->members("g", &members));
+    assert_int_equal(members.size(), 2);
+    assert_string_equal(members[0].name.c_str(), "ann");
+    assert_string_equal(query_db(fixture->dir, "PRAGMA user_version").c_str(), "3");
+}
+
 //  A VFS over the default one whose syncs of a main database file wait while its gate is
 //  closed (and whose reads fail while fail_reads is set). In WAL mode only a checkpoint syncs the
 //  database (a commit syncs the WAL), so a closed gate holds every checkpoint at its end, in
@@ -2158,9 +2230,9 @@ void test_sqlite_reopen_keeps_owner_policy_allowed_keys_and_age_retention(void**
     assert_true(keys[1] == make_key(4));
     std::vector<Member> members;
     assert_ok(store->members("club", &members));
-    assert_int_equal(members.size(), 2);
-    assert_true(members[0].id == make_key(5));
-    assert_true(members[1].id == make_key(2));
+    assert_int_equal(members.size(), 2); //  joined at the same time: by key
+    assert_true(members[0].id == make_key(2));
+    assert_true(members[1].id == make_key(5));
     //  Changes after a reopen stick too.
     assert_ok(store->set_owner("club", Key()));
     assert_ok(store->set_policy("club", Policy::kOpen));
@@ -3062,6 +3134,7 @@ const Case cases[] = {
     BOTH(test_fetch_newest_with_max_bytes_counts_from_the_newest_end),
     BOTH(test_fetch_hands_each_message_to_the_visitor),
     BOTH(test_members_add_list_and_remove_in_join_order),
+    BOTH(test_members_come_in_pages_after_a_place),
     BOTH(test_add_member_twice_returns_exists_and_keeps_the_first_name),
     BOTH(test_remove_member_of_a_non_member_is_not_found),
     BOTH(test_members_belong_to_their_group_only),
@@ -3088,6 +3161,7 @@ const Case cases[] = {
     SQLITE(test_sqlite_creates_a_missing_data_directory),
     SQLITE(test_sqlite_data_dir_that_is_a_file_is_an_error),
     SQLITE(test_sqlite_database_is_in_wal_mode_with_a_schema_version),
+    SQLITE(test_sqlite_a_store_without_the_members_index_gets_it_at_open),
     SQLITE(test_sqlite_a_read_that_fails_is_an_error_not_an_empty_answer),
     SQLITE(test_sqlite_an_append_does_not_wait_for_a_checkpoint),
     SQLITE(test_sqlite_the_wal_stays_bounded_under_appends_that_never_stop),

@@ -40,7 +40,6 @@
 #include <memory>
 #include <set>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace zgm {
@@ -75,7 +74,7 @@ struct Group {
     Key owner;
     Policy policy = Policy::kOpen;
     std::unordered_map<Key, std::string, KeyHash> members; //  key -> display name
-    std::unordered_set<Key, KeyHash> allowed;              //  keys the owner added
+    std::set<Key> allowed;                                 //  keys the owner added, by key
     std::map<std::string, Follower> followers;             //  by routing id
     PushWindow pushed;           //  what was pushed lately, to know how far behind a follower is
     uint64_t sends = 0;          //  messages stored in it since the start
@@ -794,13 +793,16 @@ void GroupServer::on_members(const std::string& from, const Key& peer,
     if (!from_start && !after.parse(request.after))
         return responder_.error(from, request.request_id, proto::kBadRequest,
                                 "MEMBERS: 'after' is not a place this server gave");
+    //  Read from where the page starts, one more than a page holds (so that a full page
+    //  knows whether more follow): not the whole group.
     std::vector<Member> members;
-    Status status = store_->members(group->name, &members);
-    if (!status.is_ok())
-        return responder_.error(from, request.request_id, proto::kStorage, status.message());
-    std::sort(members.begin(), members.end(), [](const Member& a, const Member& b) {
-        return a.joined_us != b.joined_us ? a.joined_us < b.joined_us : a.id < b.id;
-    });
+    if (from_start || !after.added) {
+        MemberPlace place{after.joined_us, after.key};
+        Status status = store_->members(group->name, from_start ? nullptr : &place,
+                                        proto::kMembersPage + 1, &members);
+        if (!status.is_ok())
+            return responder_.error(from, request.request_id, proto::kStorage, status.message());
+    }
     proto::Message list;
     list.id = proto::kMemberList;
     list.key = group->owner;
@@ -817,33 +819,27 @@ void GroupServer::on_members(const std::string& from, const Key& peer,
         return true;
     };
     bool full = false;
-    if (from_start || !after.added)
-        for (const Member& member : members) {
-            if (!from_start && (member.joined_us < after.joined_us ||
-                                (member.joined_us == after.joined_us && !(after.key < member.id))))
-                continue;
-            if (!add(member.id, member.name,
-                     member.id == group->owner ? proto::kRoleOwner : proto::kRoleMember)) {
-                full = true;
-                break;
-            }
-            last.added = false;
-            last.joined_us = member.joined_us;
-            last.key = member.id;
+    for (const Member& member : members) {
+        if (!add(member.id, member.name,
+                 member.id == group->owner ? proto::kRoleOwner : proto::kRoleMember)) {
+            full = true;
+            break;
         }
+        last.added = false;
+        last.joined_us = member.joined_us;
+        last.key = member.id;
+    }
     if (!full) {
-        std::vector<Key> added;
-        for (const Key& key : group->allowed)
-            if (!group->members.count(key) && (from_start || !after.added || after.key < key))
-                added.push_back(key);
-        std::sort(added.begin(), added.end());
-        for (const Key& key : added) {
-            if (!add(key, "", proto::kRoleAllowed)) {
+        auto key = from_start || !after.added ? group->allowed.begin()
+                                              : group->allowed.upper_bound(after.key);
+        for (; key != group->allowed.end(); ++key) {
+            if (group->members.count(*key)) continue;
+            if (!add(*key, "", proto::kRoleAllowed)) {
                 full = true;
                 break;
             }
             last.added = true;
-            last.key = key;
+            last.key = *key;
         }
     }
     list.more = full ? 1 : 0;

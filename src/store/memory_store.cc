@@ -44,7 +44,8 @@ public:
 
     Status add_member(const std::string& group, const Member& member) override;
     Status remove_member(const std::string& group, const Key& user) override;
-    Status members(const std::string& group, std::vector<Member>* members) override;
+    Status members(const std::string& group, const MemberPlace* after, size_t limit,
+                   std::vector<Member>* members) override;
 
     Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                   std::vector<AppendResult>* results) override;
@@ -55,11 +56,6 @@ public:
     Status disk_size(uint64_t* bytes) override;
 
 private:
-    struct Joined {
-        Member member;
-        uint64_t order = 0; //  when add_member was called, among this store's calls
-    };
-
     struct Group {
         GroupState state;
         //  The retained messages, seqs state.log.trimmed_seq + 1 .. state.log.last_seq.
@@ -67,7 +63,9 @@ private:
         //  Client message id -> seq, for retained messages only: dedup forgets a message
         //  once retention has removed it.
         std::unordered_map<Uuid, uint64_t, UuidHash> seq_by_msg_id;
-        std::map<Key, Joined> members;
+        std::map<Key, uint64_t> members; //  id -> joined_us
+        //  (joined_us, id) -> name: the members in the order they joined, as pages list them.
+        std::map<std::pair<uint64_t, Key>, std::string> joined;
         std::set<Key> allowed;
     };
 
@@ -82,7 +80,6 @@ private:
 
     std::map<std::string, Group> groups_;
     Retention ceiling_; //  set_retention_ceiling's
-    uint64_t joins_ = 0;
 };
 
 Status MemoryStore::create_group(const std::string& name, const Uuid& id, const Key& owner,
@@ -186,11 +183,9 @@ Status MemoryStore::allowed(const std::string& name, std::vector<Key>* keys) {
 Status MemoryStore::add_member(const std::string& name, const Member& member) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
-    Joined joined;
-    joined.member = member;
-    joined.order = joins_;
-    if (!group->members.emplace(member.id, joined).second) return member_exists(name, member.id);
-    joins_++;
+    if (!group->members.emplace(member.id, member.joined_us).second)
+        return member_exists(name, member.id);
+    group->joined.emplace(std::make_pair(member.joined_us, member.id), member.name);
     group->state.member_count++;
     return Status::ok();
 }
@@ -198,25 +193,23 @@ Status MemoryStore::add_member(const std::string& name, const Member& member) {
 Status MemoryStore::remove_member(const std::string& name, const Key& user) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
-    if (group->members.erase(user) == 0) return no_such_member(name, user);
+    auto found = group->members.find(user);
+    if (found == group->members.end()) return no_such_member(name, user);
+    group->joined.erase(std::make_pair(found->second, user));
+    group->members.erase(found);
     group->state.member_count--;
     return Status::ok();
 }
 
-Status MemoryStore::members(const std::string& name, std::vector<Member>* members) {
+Status MemoryStore::members(const std::string& name, const MemberPlace* after, size_t limit,
+                            std::vector<Member>* members) {
     members->clear();
     const Group* group = find(name);
     if (!group) return no_such_group(name);
-    std::vector<const Joined*> joined;
-    for (const auto& entry : group->members)
-        joined.push_back(&entry.second);
-    std::sort(joined.begin(), joined.end(), [](const Joined* a, const Joined* b) {
-        return a->member.joined_us != b->member.joined_us
-                   ? a->member.joined_us < b->member.joined_us
-                   : a->order < b->order;
-    });
-    for (const Joined* entry : joined)
-        members->push_back(entry->member);
+    auto entry = after ? group->joined.upper_bound(std::make_pair(after->joined_us, after->id))
+                       : group->joined.begin();
+    for (; entry != group->joined.end() && members->size() < limit; ++entry)
+        members->push_back(Member{entry->first.second, entry->second, entry->first.first});
     return Status::ok();
 }
 

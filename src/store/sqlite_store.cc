@@ -59,8 +59,7 @@ const uint64_t kRowOverhead = 256;
 //  appends to or trims the group, so last_seq survives even when every message is trimmed.
 //  The columns after `bytes` came with schema 2, in the order the migration adds them, so
 //  a migrated database and a new one have the same tables. owner is NULL for no owner.
-//  members: a rowid table, so that rowid orders the members of equal joined_us by when
-//  they joined (a new rowid is always above every one in the table).
+//  members: read in pages by when they joined, then by key (kSchemaIndexes).
 //  allowed: the keys the owner let in, per group.
 //  messages (schema 3): keyed by group_seq, the rowid, so an append is an integer seek at
 //  the end of its group's range in the table b-tree, plus the msg_id index; schema 2 keyed
@@ -117,6 +116,14 @@ CREATE TABLE allowed (
     key BLOB NOT NULL,
     PRIMARY KEY (group_key, key)
 ) WITHOUT ROWID;
+)sql";
+
+//  Indexes that a store of schema 3 may lack (made before them) are made at open: an index
+//  changes no row's meaning, and an older zgm of schema 3 keeps it up to date too.
+//  members_by_joined: a page of MEMBERS is read from where it starts, not sorted from all
+//  of the group's members.
+const char* const kSchemaIndexes = R"sql(
+CREATE INDEX IF NOT EXISTS members_by_joined ON members (group_key, joined_us, user);
 )sql";
 
 //  From zgm 0.1 (schema 1): user ids were 16-byte UUIDs a client chose, which prove
@@ -191,7 +198,8 @@ const char* const kStatements[kStatementCount] = {
     "SELECT key FROM allowed WHERE group_key = ?1 ORDER BY key",
     "INSERT INTO members (group_key, user, name, joined_us) VALUES (?1, ?2, ?3, ?4)",
     "DELETE FROM members WHERE group_key = ?1 AND user = ?2",
-    "SELECT user, name, joined_us FROM members WHERE group_key = ?1 ORDER BY joined_us, rowid",
+    "SELECT user, name, joined_us FROM members WHERE group_key = ?1"
+    " AND (joined_us, user) > (?2, ?3) ORDER BY joined_us, user LIMIT ?4",
     //  Seqs are bound and read as group_seq (group_seq () and seq_of ()); the msg_id look-up
     //  names the index's expression as the index does.
     "INSERT INTO messages (group_seq, ts_us, sender, sender_name, msg_id, body)"
@@ -467,7 +475,8 @@ public:
 
     Status add_member(const std::string& group, const Member& member) override;
     Status remove_member(const std::string& group, const Key& user) override;
-    Status members(const std::string& group, std::vector<Member>* members) override;
+    Status members(const std::string& group, const MemberPlace* after, size_t limit,
+                   std::vector<Member>* members) override;
 
     Status append(const std::vector<AppendRequest>& batch, uint64_t now_us,
                   std::vector<AppendResult>* results) override;
@@ -495,9 +504,11 @@ private:
     Status corrupt(const std::string& what) const;
     Status exec(const char* sql, const std::string& what);
     Status run(StatementId id, const std::string& what);
-    template <typename Row, typename ReadRow>
+    //  The rows of statement id for the group named: its ?1 is the group's key, and bind
+    //  binds the rest.
+    template <typename Row, typename Bind, typename ReadRow>
     Status group_rows(const std::string& name, StatementId id, const char* rows_are,
-                      const char* row_is, const char* flaw, std::vector<Row>* rows,
+                      const char* row_is, const char* flaw, std::vector<Row>* rows, Bind bind,
                       ReadRow read_row);
     Status check_schema();
     Status count_before_migrating(int version, const char* sql, uint64_t* counts, int count);
@@ -690,6 +701,7 @@ Status SqliteStore::check_schema() {
                              ", which no zgm writes");
         }
     }
+    if (status.is_ok()) status = exec(kSchemaIndexes, "cannot create the store's indexes");
     if (status.is_ok()) status = exec("COMMIT", "cannot create the schema");
     if (!status.is_ok() && !sqlite3_get_autocommit(db_))
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -1075,16 +1087,17 @@ Status SqliteStore::disallow(const std::string& name, const Key& key) {
 //  (emptied first, and again on failure) by read_row (stmt, &row), which is false for a
 //  corrupt row. The errors say "cannot read <rows_are> of 'name'" and "<row_is> of 'name'
 //  <flaw>".
-template <typename Row, typename ReadRow>
+template <typename Row, typename Bind, typename ReadRow>
 Status SqliteStore::group_rows(const std::string& name, StatementId id, const char* rows_are,
                                const char* row_is, const char* flaw, std::vector<Row>* rows,
-                               ReadRow read_row) {
+                               Bind bind, ReadRow read_row) {
     rows->clear();
     const Group* group = find(name);
     if (!group) return no_such_group(name);
     sqlite3_stmt* stmt = stmts_[id];
     ResetOnExit reset(stmt);
     bind_u64(stmt, 1, group->key);
+    bind(stmt);
     int rc;
     Status status;
     while (status.is_ok() && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -1099,8 +1112,10 @@ Status SqliteStore::group_rows(const std::string& name, StatementId id, const ch
 }
 
 Status SqliteStore::allowed(const std::string& name, std::vector<Key>* keys) {
-    return group_rows(name, kSelectAllowed, "the allowed keys", "an allowed key", "is not a key",
-                      keys, [](sqlite3_stmt* stmt, Key* key) { return column_key(stmt, 0, key); });
+    return group_rows(
+        name, kSelectAllowed, "the allowed keys", "an allowed key", "is not a key", keys,
+        [](sqlite3_stmt*) {},
+        [](sqlite3_stmt* stmt, Key* key) { return column_key(stmt, 0, key); });
 }
 
 Status SqliteStore::add_member(const std::string& name, const Member& member) {
@@ -1132,9 +1147,24 @@ Status SqliteStore::remove_member(const std::string& name, const Key& user) {
     return Status::ok();
 }
 
-Status SqliteStore::members(const std::string& name, std::vector<Member>* members) {
+Status SqliteStore::members(const std::string& name, const MemberPlace* after, size_t limit,
+                            std::vector<Member>* members) {
+    //  Timestamps are stored as SQLite's signed integers: none is after one past them.
+    if (after && after->joined_us > (uint64_t)INT64_MAX) {
+        members->clear();
+        return find(name) ? Status::ok() : no_such_group(name);
+    }
+    auto bind = [&](sqlite3_stmt* stmt) {
+        //  From the first: after joined_us -1 and the empty id, before every member.
+        bind_i64(stmt, 2, after ? (int64_t)after->joined_us : -1);
+        if (after)
+            bind_key(stmt, 3, after->id);
+        else
+            sqlite3_bind_zeroblob(stmt, 3, 0);
+        bind_i64(stmt, 4, limit > (size_t)INT64_MAX ? -1 : (int64_t)limit); //  -1: no limit
+    };
     return group_rows(name, kSelectMembers, "the members", "a member",
-                      "has an id that is not a key", members,
+                      "has an id that is not a key", members, bind,
                       [](sqlite3_stmt* stmt, Member* member) {
                           member->name = column_bytes(stmt, 1);
                           member->joined_us = column_u64(stmt, 2);

@@ -64,6 +64,12 @@ struct Member {
     uint64_t joined_us = 0;
 };
 
+//  Where a page of members starts: after the member with this id who joined at joined_us.
+struct MemberPlace {
+    uint64_t joined_us = 0;
+    Key id;
+};
+
 //  Oldest-first trimming per group; 0 means no limit.
 struct Retention {
     uint64_t max_count = 0;
@@ -186,9 +192,15 @@ public:
     virtual Status add_member(const std::string& group, const Member& member) = 0;
     //  kNotFound if not a member.
     virtual Status remove_member(const std::string& group, const Key& user) = 0;
-    //  In the order they joined: by joined_us, and in the order add_member was called among
-    //  equal joined_us.
-    virtual Status members(const std::string& group, std::vector<Member>* members) = 0;
+    //  A page of the members in the order they joined: by joined_us, then by id among equal
+    //  joined_us; those after `after` (nullptr: from the first), at most `limit`. A page is
+    //  read from where it starts, whatever the group's size.
+    virtual Status members(const std::string& group, const MemberPlace* after, size_t limit,
+                           std::vector<Member>* members) = 0;
+    //  All of them.
+    Status members(const std::string& group, std::vector<Member>* all) {
+        return members(group, nullptr, SIZE_MAX, all);
+    }
 
     //  Appends every request in one transaction: each new message gets its group's next
     //  seq and timestamp = max(now_us, the group's last timestamp). Retention trims in the same
