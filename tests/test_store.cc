@@ -2246,6 +2246,50 @@ void test_sqlite_reopen_keeps_owner_policy_allowed_keys_and_age_retention(void**
     assert_true(keys[0] == make_key(4));
 }
 
+//  A retention lowered over a long history trims it a part at a time, 4,096 messages a
+//  transaction at most (all groups together, or each group a batch appends to), and says
+//  whether more is left: one transaction that trimmed 300,000 messages held a group server
+//  2 s, past its registry's expiry.
+void test_sqlite_a_long_history_is_trimmed_a_part_at_a_time(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("a", make_uuid(1), Key(), Policy::kOpen));
+    assert_ok(store->create_group("b", make_uuid(2), Key(), Policy::kOpen));
+    append_many(store, "a", 10000, 1000);
+    append_many(store, "b", 3000, 1000);
+    Retention keep;
+    keep.max_count = 100;
+    assert_ok(store->set_retention("a", keep, 2000));
+    assert_int_equal(info_ok(store, "a").first_seq, 4097);
+    assert_ok(store->set_retention("b", keep, 2000)); //  2,900 over: at once
+    assert_int_equal(info_ok(store, "b").first_seq, 2901);
+    //  An append trims its group a part more.
+    append_many(store, "a", 1, 2000);
+    assert_int_equal(info_ok(store, "a").first_seq, 8193);
+    uint64_t trimmed = 0;
+    bool more = false;
+    assert_ok(store->trim(3000, &trimmed, &more));
+    assert_int_equal(trimmed, 10001 - 100 - 8192);
+    assert_false(more);
+    assert_int_equal(info_ok(store, "a").first_seq, 10001 - 99);
+    assert_seqs(fetch_ok(store, "a", 0), 10001 - 99, 10001);
+    //  Two groups over: 4,096 of them together, then the rest.
+    Retention none;
+    assert_ok(store->set_retention("a", none, 4000));
+    assert_ok(store->set_retention("b", none, 4000));
+    append_many(store, "a", 3000, 4000);
+    append_many(store, "b", 3000, 4000);
+    assert_ok(store->set_retention_ceiling(keep, 5000));
+    GroupInfo a = info_ok(store, "a"), b = info_ok(store, "b");
+    assert_int_equal((a.first_seq - 9902) + (b.first_seq - 2901), 4096);
+    assert_ok(store->trim(6000, &trimmed, &more));
+    assert_int_equal(trimmed, 3100 + 3100 - 200 - 4096);
+    assert_false(more);
+    assert_int_equal(info_ok(store, "a").first_seq, 13001 - 99);
+    assert_int_equal(info_ok(store, "b").first_seq, 6000 - 99);
+    assert_ok(store->trim(7000, &trimmed, &more));
+    assert_int_equal(trimmed, 0);
+}
+
 void test_sqlite_age_retention_applies_after_a_reopen(void** state) {
     Fixture* fixture = fixture_of(state);
     Store* store = fixture->store.get();
@@ -3174,6 +3218,7 @@ const Case cases[] = {
     SQLITE(test_sqlite_durability_normal_stores_and_reopens),
     SQLITE(test_sqlite_reopen_keeps_owner_policy_allowed_keys_and_age_retention),
     SQLITE(test_sqlite_age_retention_applies_after_a_reopen),
+    SQLITE(test_sqlite_a_long_history_is_trimmed_a_part_at_a_time),
     SQLITE(test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_members),
     SQLITE(test_sqlite_a_0_1_store_that_cannot_be_migrated_is_left_as_it_was),
     SQLITE(test_sqlite_a_schema_2_store_is_migrated_to_schema_3_keeping_everything),

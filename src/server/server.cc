@@ -56,7 +56,8 @@ constexpr int64_t kMaxPassMs = 100;
 constexpr size_t kMaxMessagesPerPass = 8192;
 constexpr int kFollowLapseMs = 10000; //  a follow not refreshed this long lapses
 constexpr int kSweepMs = 1000;
-constexpr int kTrimMs = 10000; //  how often age retention is applied
+constexpr int kTrimMs = 10000;  //  how often age retention is applied
+constexpr int kTrimPassMs = 50; //  a sweep's trimming, while more than retention keeps is left
 //  Connections that closed since the memory was last given back, before it is given back.
 constexpr int kChurnConnections = 64;
 
@@ -1342,8 +1343,12 @@ void GroupServer::sweep() {
     rates_.sweep(now);
     responder_.tick(now);
     if (now >= next_trim_ms_ && store_status_.is_ok()) {
-        store_->trim(now_us(), nullptr);
-        next_trim_ms_ = now + kTrimMs;
+        //  A part at a time (the store's bound), for kTrimPassMs at most: what is left waits
+        //  for the next sweep, so that requests are served meanwhile.
+        bool more = true;
+        while (more && mono_ms() - now < kTrimPassMs)
+            if (!store_->trim(now_us(), nullptr, &more).is_ok()) more = false;
+        next_trim_ms_ = more ? now : now + kTrimMs;
     }
     if (store_errors_unsaid_ && now >= next_store_error_ms_) {
         ZGM_ERROR("group server: store failed %" PRIu64 " more times in the last %d s",

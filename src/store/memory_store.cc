@@ -52,7 +52,7 @@ public:
     Status holder(const std::string& group, const Key& sender, const Uuid& msg_id, Holder* holder,
                   AppendResult* original) override;
     Status fetch(const FetchQuery& query, FetchVisitor* visitor, FetchSummary* summary) override;
-    Status trim(uint64_t now_us, uint64_t* trimmed) override;
+    Status trim(uint64_t now_us, uint64_t* trimmed, bool* more) override;
     Status disk_size(uint64_t* bytes) override;
 
 private:
@@ -139,7 +139,7 @@ Status MemoryStore::set_retention(const std::string& name, const Retention& rete
 
 Status MemoryStore::set_retention_ceiling(const Retention& ceiling, uint64_t now_us) {
     ceiling_ = ceiling;
-    return trim(now_us, nullptr);
+    return trim(now_us, nullptr, nullptr);
 }
 
 Status MemoryStore::set_owner(const std::string& name, const Key& owner) {
@@ -353,11 +353,13 @@ Status MemoryStore::fetch(const FetchQuery& query, FetchVisitor* visitor, FetchS
     return Status::ok();
 }
 
-Status MemoryStore::trim(uint64_t now_us, uint64_t* trimmed) {
+//  All at once: nothing is written, memory is freed.
+Status MemoryStore::trim(uint64_t now_us, uint64_t* trimmed, bool* more) {
     uint64_t count = 0;
     for (auto& entry : groups_)
         count += trim(&entry.second, now_us);
     if (trimmed) *trimmed = count;
+    if (more) *more = false;
     return Status::ok();
 }
 

@@ -222,9 +222,13 @@ public:
     //  The same, into owned messages (tests, tools); on failure result is left empty.
     Status fetch(const FetchQuery& query, FetchResult* result);
 
-    //  Removes what max_age_us retention no longer keeps, in every group. *trimmed (may be
-    //  NULL) is how many messages went.
-    virtual Status trim(uint64_t now_us, uint64_t* trimmed) = 0;
+    //  Removes what retention no longer keeps (max_age_us as time passes; any of it after a
+    //  change), in every group, a bounded number at a time: *trimmed (may be NULL) is how
+    //  many messages went, *more (may be NULL) whether a group still holds more than its
+    //  retention keeps, for a later call. set_retention, set_retention_ceiling and append
+    //  trim within the same bound.
+    virtual Status trim(uint64_t now_us, uint64_t* trimmed, bool* more) = 0;
+    Status trim(uint64_t now_us, uint64_t* trimmed) { return trim(now_us, trimmed, nullptr); }
     //  Bytes the store takes on disk (database and its WAL; 0 for memory).
     virtual Status disk_size(uint64_t* bytes) = 0;
     //  Bytes of the newest messages kept in memory beside the database for fetches (at most
