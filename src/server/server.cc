@@ -63,10 +63,13 @@ constexpr int kChurnConnections = 64;
 
 //  One connection following one group.
 struct Follower {
-    Key key;
     uint64_t acked_seq = 0; //  the last seq it said it has
     int64_t refreshed_ms = 0;
 };
+
+//  A group's followers by key, then by routing id (a connection of that key): a key's
+//  follows of a group are found without looking at the others'.
+using Followers = std::map<std::pair<Key, std::string>, Follower>;
 
 struct Group {
     std::string name;
@@ -76,7 +79,7 @@ struct Group {
     Policy policy = Policy::kOpen;
     std::unordered_map<Key, std::string, KeyHash> members; //  key -> display name
     std::set<Key> allowed;                                 //  keys the owner added, by key
-    std::map<std::string, Follower> followers;             //  by routing id
+    Followers followers;
     PushWindow pushed;           //  what was pushed lately, to know how far behind a follower is
     uint64_t sends = 0;          //  messages stored in it since the start
     uint64_t fetches = 0;        //  FETCHes answered
@@ -171,7 +174,7 @@ private:
     void on_fetch(const std::string& from, const Key& peer, const proto::Message& request);
     void on_members(const std::string& from, const Key& peer, const proto::Message& request);
     void on_follow(const std::string& from, const Key& peer, const proto::Message& request);
-    void on_unfollow(const std::string& from, const proto::Message& request);
+    void on_unfollow(const std::string& from, const Key& peer, const proto::Message& request);
     void on_memberships(const std::string& from, const Key& peer, const proto::Message& request);
     void on_owner_request(const std::string& from, const Key& peer, const proto::Message& request);
     void on_stats(const std::string& from, const Key& peer, const proto::Message& request);
@@ -187,7 +190,7 @@ private:
     void deliver(Group& group, const std::vector<proto::MessageRecord>& records);
     void push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t bytes, size_t messages);
     void end_follows(Group& group, const Key& key);
-    void remove_follower(Group& group, std::map<std::string, Follower>::iterator it);
+    void remove_follower(Group& group, Followers::iterator it);
     bool move_follow(Group& group, const Key& key);
     void sweep();
     void give_back_memory();
@@ -584,7 +587,7 @@ void GroupServer::handle_request(const std::string& from, const Key& peer, proto
     case proto::kFollow:
         return on_follow(from, peer, request);
     case proto::kUnfollow:
-        return on_unfollow(from, request);
+        return on_unfollow(from, peer, request);
     case proto::kMemberships:
         return on_memberships(from, peer, request);
     case proto::kAdd:
@@ -669,7 +672,7 @@ void GroupServer::on_join(const std::string& from, const Key& peer, const proto:
                                  peer);
     //  A join follows the group on this connection: one this key could not follow is not
     //  made (a member that never gets the group's messages live, and is not told).
-    bool following = group->followers.count(from) != 0;
+    bool following = group->followers.count({peer, from}) != 0;
     auto follows = follows_by_key_.find(peer);
     if (!following && follows != follows_by_key_.end() && follows->second >= limits_.follows)
         return responder_.refuse(from, request.request_id, proto::kLimitReached,
@@ -689,8 +692,7 @@ void GroupServer::on_join(const std::string& from, const Key& peer, const proto:
     //  Joining follows the group on this connection (the user confirms with FOLLOW).
     if (!following) {
         follows_by_key_[peer]++;
-        Follower& follower = group->followers[from];
-        follower.key = peer;
+        Follower& follower = group->followers[{peer, from}];
         follower.acked_seq = group->last_seq;
         follower.refreshed_ms = mono_ms();
     }
@@ -724,7 +726,7 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
     if (!group) return;
     counters_.fetches++;
     group->fetches++;
-    auto follower = group->followers.find(from);
+    auto follower = group->followers.find({peer, from});
     if (follower != group->followers.end() && request.after_seq && !request.newest) {
         counters_.catch_ups++;
         group->catch_ups++;
@@ -853,6 +855,7 @@ void GroupServer::on_follow(const std::string& from, const Key& peer,
     proto::Message following;
     following.id = proto::kFollowing;
     int64_t now = mono_ms();
+    bool refused = false; //  a record at --max-follows: noted once a request
     for (const proto::FollowRecord& record : request.follows) {
         proto::FollowRecord answer;
         answer.group = record.group;
@@ -865,17 +868,16 @@ void GroupServer::on_follow(const std::string& from, const Key& peer,
             answer.status = proto::kNotMember;
         } else {
             Group& group = found->second;
-            auto follower = group.followers.find(from);
+            auto follower = group.followers.find({peer, from});
             if (follower == group.followers.end()) {
                 if (follows_by_key_[peer] >= limits_.follows && !move_follow(group, peer)) {
                     answer.status = proto::kLimitReached;
-                    responder_.refusals().note("430 follows per key", "from " + peer.str(), now);
+                    refused = true;
                     following.follows.push_back(answer);
                     continue;
                 }
                 follows_by_key_[peer]++;
-                follower = group.followers.emplace(from, Follower()).first;
-                follower->second.key = peer;
+                follower = group.followers.emplace(std::make_pair(peer, from), Follower()).first;
             }
             //  What the follower says it has, but never beyond what exists.
             follower->second.acked_seq = std::min(record.seq, group.last_seq);
@@ -885,12 +887,14 @@ void GroupServer::on_follow(const std::string& from, const Key& peer,
         }
         following.follows.push_back(answer);
     }
+    if (refused) responder_.refusals().note("430 follows per key", "from " + peer.str(), now);
     responder_.reply(from, following, request.request_id);
 }
 
 //  The follows of this connection end at once (not when they lapse): no more pushes for
 //  them, and they no longer count toward the key's --max-follows.
-void GroupServer::on_unfollow(const std::string& from, const proto::Message& request) {
+void GroupServer::on_unfollow(const std::string& from, const Key& peer,
+                              const proto::Message& request) {
     for (const proto::FollowRecord& record : request.follows)
         if (!valid_name(record.group))
             return responder_.error(from, request.request_id, proto::kInvalid,
@@ -900,7 +904,7 @@ void GroupServer::on_unfollow(const std::string& from, const proto::Message& req
     for (const proto::FollowRecord& record : request.follows) {
         auto found = groups_.find(record.group);
         if (found == groups_.end()) continue;
-        auto follower = found->second.followers.find(from);
+        auto follower = found->second.followers.find({peer, from});
         if (follower != found->second.followers.end()) remove_follower(found->second, follower);
     }
     responder_.reply(from, ok, request.request_id);
@@ -1269,11 +1273,11 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
     group.pushed.pushed(last_seq, bytes, limits_.follower_bytes);
     //  The followers it goes to: too far behind by its acknowledgements, or by what it has
     //  shown it read, one catches up by FETCH. Each is charged its share of the one frame.
-    std::vector<std::map<std::string, Follower>::iterator> to_push;
+    std::vector<Followers::iterator> to_push;
     to_push.reserve(group.followers.size());
     for (auto it = group.followers.begin(); it != group.followers.end(); ++it) {
         if (group.pushed.behind(it->second.acked_seq) > limits_.follower_bytes ||
-            responder_.holds_pushes(it->first)) {
+            responder_.holds_pushes(it->first.second)) {
             counters_.dropped_pushes++;
             group.dropped_pushes++;
         } else {
@@ -1285,7 +1289,7 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
         zmq_msg_t copy;
         zmq_msg_init(&copy);
         zmq_msg_copy(&copy, frame);
-        if (!responder_.send(it->first, &copy, to_push.size(), place)) {
+        if (!responder_.send(it->first.second, &copy, to_push.size(), place)) {
             if (errno == EHOSTUNREACH) { //  gone: it follows again when it comes back
                 remove_follower(group, it);
                 continue;
@@ -1301,8 +1305,8 @@ void GroupServer::push(Group& group, zmq_msg_t* frame, uint64_t last_seq, size_t
     }
 }
 
-void GroupServer::remove_follower(Group& group, std::map<std::string, Follower>::iterator it) {
-    auto count = follows_by_key_.find(it->second.key);
+void GroupServer::remove_follower(Group& group, Followers::iterator it) {
+    auto count = follows_by_key_.find(it->first.first);
     if (count != follows_by_key_.end() && --count->second == 0) follows_by_key_.erase(count);
     group.followers.erase(it);
 }
@@ -1312,21 +1316,17 @@ void GroupServer::remove_follower(Group& group, std::map<std::string, Follower>:
 //  the follows of its closed connection until they lapse. Two live connections of one key
 //  at the limit take the follow from each other at each refresh; each catches up by FETCH.
 bool GroupServer::move_follow(Group& group, const Key& key) {
-    for (auto it = group.followers.begin(); it != group.followers.end(); ++it)
-        if (it->second.key == key) {
-            remove_follower(group, it);
-            return true;
-        }
-    return false;
+    auto it = group.followers.lower_bound({key, std::string()});
+    if (it == group.followers.end() || !(it->first.first == key)) return false;
+    remove_follower(group, it);
+    return true;
 }
 
 //  Every follow of the key in the group ends (it left, or was removed).
 void GroupServer::end_follows(Group& group, const Key& key) {
-    for (auto it = group.followers.begin(); it != group.followers.end();) {
-        auto next = std::next(it);
-        if (it->second.key == key) remove_follower(group, it);
-        it = next;
-    }
+    auto it = group.followers.lower_bound({key, std::string()});
+    while (it != group.followers.end() && it->first.first == key)
+        remove_follower(group, it++);
 }
 
 //  Follows that were not refreshed lapse; idle rate buckets go; refusal counts are logged.
