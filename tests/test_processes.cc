@@ -842,6 +842,40 @@ void test_a_closed_or_full_standard_descriptor_is_said(void** state) {
     assert_non_null(strstr(test::read_file(without_input).c_str(), "/help lists the commands"));
 }
 
+//  A listen whose output cannot be written (a full disk) stops at the first message it could
+//  not print, exit 1, and its cursor stays before that message: the next listen prints it.
+//  Before, the cursor moved past every message it failed to write, and without --count it
+//  went on doing so until stopped: those messages were skipped for good.
+void test_a_listen_that_cannot_write_stops_and_keeps_its_cursor(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    start_group(s, "server", {"--group", "general", "--memory"});
+    expect_log(s, "server", "serving general");
+    assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
+    assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
+    pid_t first = listen(s, "bob", {"general", "--count", "1"});
+    expect_log(s, "listen-bob", "zgm: listening to general");
+    assert_int_equal(user(s, "alice", {"send", "general", "one"}).status, 0);
+    assert_int_equal(wait_exit(first, 15000), 0);
+    assert_string_equal(test::read_file(s->dir + "/bob.cursors").c_str(), "general 1\n");
+    std::vector<std::string> args = user_args(s, "bob");
+    args.insert(args.end(), {"listen", "general"});
+    std::string log = log_path(s, "listen-full");
+    pid_t listener = test::start_with_descriptor(args, log, 1, "/dev/full");
+    assert_true(test::eventually(
+        [&] { return strstr(test::read_file(log).c_str(), "zgm: listening to general"); },
+        15000 * test::slowdown()));
+    assert_int_equal(user(s, "alice", {"send", "general", "two"}).status, 0);
+    assert_int_equal(user(s, "alice", {"send", "general", "three"}).status, 0);
+    assert_int_equal(wait_exit(listener, 15000), 1);
+    assert_non_null(strstr(test::read_file(log).c_str(), "zgm: cannot write the output"));
+    assert_string_equal(test::read_file(s->dir + "/bob.cursors").c_str(), "general 1\n");
+    Result resumed = user(s, "bob", {"listen", "general", "--count", "2"});
+    assert_int_equal(resumed.status, 0);
+    assert_non_null(strstr(resumed.out.c_str(), "two"));
+    assert_non_null(strstr(resumed.out.c_str(), "three"));
+}
+
 //  A send that never gets an answer: the interactive client sends it again with its id until
 //  a minute has passed, then gives up saying that it may have been stored, with the message
 //  id, and exits 3 (in doubt), never 1 (a refusal). Stored once at most, after all.
@@ -2293,6 +2327,8 @@ int main(int argc, char* argv[]) {
             test_a_group_server_stopped_by_sigterm_deregisters_its_groups_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_group_server_waiting_for_its_registry_takes_signals_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_listen_that_cannot_write_stops_and_keeps_its_cursor,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_closed_or_full_standard_descriptor_is_said, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(

@@ -192,7 +192,9 @@ void forget_followed(Session* session, const std::string& group);
 const char* sender_label(Session* session, const zgm_msg_t* msg, std::string* label);
 //  Prints a live message (after a note on stderr when retention dropped messages before it)
 //  and moves its group's cursor past it. label, when not NULL, replaces the sender's name.
-void print_live(Session* session, const zgm_msg_t* msg, const char* label = nullptr);
+//  False, and no cursor moved then or later in the session, once the output could not be
+//  written: a cursor says what was printed.
+bool print_live(Session* session, const zgm_msg_t* msg, const char* label = nullptr);
 
 //  What `fetch` and `/fetch` ask for: --since, --until, --after, --before, --limit, --last.
 //  Returns false with *error set on a bad value.

@@ -596,7 +596,7 @@ const char* sender_label(Session* session, const zgm_msg_t* msg, std::string* la
     return nullptr;
 }
 
-void print_live(Session* session, const zgm_msg_t* msg, const char* label) {
+bool print_live(Session* session, const zgm_msg_t* msg, const char* label) {
     if (uint64_t missed = zgm_msg_missed(msg)) {
         fflush(stdout);
         fprintf(stderr,
@@ -605,10 +605,11 @@ void print_live(Session* session, const zgm_msg_t* msg, const char* label) {
                 missed, missed == 1 ? "" : "s", zgm_msg_group(msg), zgm_msg_seq(msg),
                 missed == 1 ? "was" : "were", missed == 1 ? "it" : "them");
     }
-    print_message(stdout, msg, session->style, label);
+    if (!print_message(stdout, msg, session->style, label)) return false;
     if (!session->cursors.set(zgm_msg_group(msg), zgm_msg_seq(msg)))
         fprintf(stderr, "zgm: warning: cannot save the cursor of %s: %s\n", zgm_msg_group(msg),
                 strerror(errno));
+    return true;
 }
 
 } // namespace cli

@@ -74,10 +74,11 @@ void json_append_field(std::string* out, const char* key, const char* value) {
     json_append_string(out, value);
 }
 
-void finish_line(FILE* out, const std::string& line) {
-    fwrite(line.data(), 1, line.size(), out);
-    fputc('\n', out);
-    fflush(out);
+//  False if the line, or anything before it on out, could not be written.
+bool finish_line(FILE* out, const std::string& line) {
+    bool written = fwrite(line.data(), 1, line.size(), out) == line.size();
+    written = fputc('\n', out) != EOF && written;
+    return fflush(out) == 0 && written && !ferror(out);
 }
 
 } // namespace
@@ -218,10 +219,10 @@ std::string format_message(const MessageView& msg, const Style& style, uint64_t 
     return line;
 }
 
-void print_message(FILE* out, const zgm_msg_t* msg, const Style& style, const char* label) {
+bool print_message(FILE* out, const zgm_msg_t* msg, const Style& style, const char* label) {
     MessageView view = view_of(msg);
     view.label = label;
-    finish_line(out, format_message(view, style, now_us()));
+    return finish_line(out, format_message(view, style, now_us()));
 }
 
 const char* role_name(int role) {

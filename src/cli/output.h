@@ -65,8 +65,9 @@ void append_visible(std::string* out, const void* data, size_t size, bool keep_n
 //            "text":..}
 std::string format_message(const MessageView& msg, const Style& style, uint64_t now_us);
 
-//  The printers: one record (or a table) and a line end, then a flush.
-void print_message(FILE* out, const zgm_msg_t* msg, const Style& style,
+//  The printers: one record (or a table) and a line end, then a flush. print_message is false
+//  if it, or anything before it on out, could not be written.
+bool print_message(FILE* out, const zgm_msg_t* msg, const Style& style,
                    const char* label = nullptr);
 void print_groups(FILE* out, const zgm_group_t* groups, size_t count, const Style& style);
 void print_members(FILE* out, const zgm_member_t* members, size_t count, const Style& style);

@@ -337,8 +337,10 @@ int run_listen(Session* session, const Args& args, const std::vector<std::string
             return report_error("listen", session->style);
         }
         std::string label;
-        print_live(session, msg, sender_label(session, msg, &label));
+        bool written = print_live(session, msg, sender_label(session, msg, &label));
         zgm_msg_destroy(&msg);
+        //  Output lost (a full disk): the cursor stays before it, and main says why.
+        if (!written) return kExitRefused;
         printed++;
     }
     return kExitOk;
