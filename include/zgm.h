@@ -86,7 +86,7 @@ typedef enum {
                             //  handshake refused (a wrong key, or --insecure on one side only)
 } zgm_error_t;
 
-//  Who may join a group.
+//  Who may join a group. A call given any other value fails with ZGM_EINVAL.
 typedef enum {
     ZGM_POLICY_OPEN = 0,   //  any authenticated user (the default)
     ZGM_POLICY_MEMBERS = 1 //  only keys the owner added

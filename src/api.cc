@@ -563,8 +563,18 @@ int zgm_server_set_insecure(zgm_server_t* self, int insecure) {
     return status_command(self->actor, "SET", "insecure", insecure ? "1" : "0");
 }
 
+//  A policy is one of the two: any other value is refused, not taken for either (a
+//  members-only group set to 5 became open).
+static bool valid_policy(zgm_policy_t policy) {
+    if (policy == ZGM_POLICY_OPEN || policy == ZGM_POLICY_MEMBERS) return true;
+    fail(Error::kInvalid, "a policy is ZGM_POLICY_OPEN or ZGM_POLICY_MEMBERS, not " +
+                              std::to_string((long long)policy));
+    return false;
+}
+
 int zgm_server_add(zgm_server_t* self, const char* group, const char* owner, zgm_policy_t policy) {
     if (!self || !group) return fail(Error::kInvalid, "no group name");
+    if (!valid_policy(policy)) return -1;
     std::string owner_text;
     if (owner && !key_text(owner, &owner_text)) return -1;
     return status_command(self->actor, "ADD", group, owner_text,
@@ -786,6 +796,7 @@ int zgm_user_create(zgm_user_t* self, const char* group, zgm_policy_t policy) {
     if (!valid_call(self, group)) return -1;
     //  A name the registry would refuse is not sent: the refusal does not wait for it.
     if (!valid_name(group)) return fail(Error::kInvalid, invalid_name_reason());
+    if (!valid_policy(policy)) return -1;
     Call request(Call::kCreate);
     request.group = group;
     request.policy = policy == ZGM_POLICY_MEMBERS ? 1 : 0;
@@ -996,7 +1007,7 @@ int zgm_user_give(zgm_user_t* self, const char* group, const char* key) {
 }
 
 int zgm_user_set_policy(zgm_user_t* self, const char* group, zgm_policy_t policy) {
-    if (!valid_call(self, group)) return -1;
+    if (!valid_call(self, group) || !valid_policy(policy)) return -1;
     Call request(Call::kPolicy);
     request.group = group;
     request.policy = policy == ZGM_POLICY_MEMBERS ? 1 : 0;

@@ -1748,6 +1748,33 @@ void test_display_names_are_checked(void** state) {
     test::remove_tree(dir);
 }
 
+//  A policy is ZGM_POLICY_OPEN or ZGM_POLICY_MEMBERS: any other value is EINVAL and changes
+//  nothing. Before, it was taken for open: a members-only group set to 5 let any key join.
+void test_a_policy_other_than_open_or_members_is_refused(void** state) {
+    (void)state;
+    Cluster cluster;
+    int port = 0;
+    zgm_server_t* server = cluster.add_server(NULL, {"lobby"}, true, "tcp://127.0.0.1:*", &port);
+    zgm_user_t* alice = cluster.user("alice");
+    zgm_user_t* bob = cluster.user("bob");
+    std::string alice_key = zgm_user_id(alice);
+    assert_ok(zgm_server_add(server, "closed", alice_key.c_str(), ZGM_POLICY_MEMBERS));
+    assert_ok(zgm_user_join(alice, "closed"));
+    for (int bad : {5, -1, 2}) {
+        assert_int_equal(zgm_user_set_policy(alice, "closed", (zgm_policy_t)bad), -1);
+        assert_int_equal(zgm_errno(), ZGM_EINVAL);
+        assert_int_equal(zgm_user_create(alice, "made", (zgm_policy_t)bad), -1);
+        assert_int_equal(zgm_errno(), ZGM_EINVAL);
+        assert_int_equal(zgm_server_add(server, "added", NULL, (zgm_policy_t)bad), -1);
+        assert_int_equal(zgm_errno(), ZGM_EINVAL);
+    }
+    assert_int_equal(zgm_user_join(bob, "closed"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EDENIED);
+    zgm_group_t info;
+    assert_ok(zgm_user_resolve(bob, "closed", &info));
+    assert_int_equal(info.policy, ZGM_POLICY_MEMBERS);
+}
+
 //  A body over kMaxBody is answered 413; a frame over the server's --max-frame is cut off
 //  by libzmq before it is buffered (the connection is closed, nothing answered), and the
 //  server goes on serving.
@@ -3142,6 +3169,7 @@ int main(int argc, char** argv) {
         cmocka_unit_test(test_requests_over_the_rate_get_429_with_a_retry_time),
         cmocka_unit_test(test_each_group_server_limit_is_refused_with_430),
         cmocka_unit_test(test_display_names_are_checked),
+        cmocka_unit_test(test_a_policy_other_than_open_or_members_is_refused),
         cmocka_unit_test(test_oversized_bodies_and_frames_are_refused),
         cmocka_unit_test(test_limits_below_their_minimum_are_refused),
         cmocka_unit_test(test_max_connections_beyond_the_descriptor_limit_is_refused_at_start),
