@@ -146,7 +146,8 @@ ZGM_EXPORT uint64_t zgm_msg_seq(const zgm_msg_t* self);
 ZGM_EXPORT uint64_t zgm_msg_timestamp(const zgm_msg_t* self);
 //  The sender's id: its public key, 40 characters.
 ZGM_EXPORT const char* zgm_msg_sender(const zgm_msg_t* self);
-//  The display name the sender had when it sent it.
+//  The display name the sender's key had in the group when it sent it: the name it joined
+//  with (a key keeps that name until it leaves and joins again under another).
 ZGM_EXPORT const char* zgm_msg_sender_name(const zgm_msg_t* self);
 //  The id the sender gave the message: 32 hex digits.
 ZGM_EXPORT const char* zgm_msg_id(const zgm_msg_t* self);
@@ -275,9 +276,10 @@ ZGM_EXPORT zgm_user_t* zgm_user_new_with_key(const char* name, const char* path)
 ZGM_EXPORT const char* zgm_user_id(const zgm_user_t* self);
 ZGM_EXPORT const char* zgm_user_name(const zgm_user_t* self);
 //  How long each call waits for a server (default ZGM_DEFAULT_TIMEOUT ms). A call rides
-//  out a server restarting within that time.
+//  out a server restarting within that time. 0 or less leaves it as it was.
 ZGM_EXPORT void zgm_user_set_timeout(zgm_user_t* self, int msecs);
-//  PLAIN instead of CURVE, for servers started insecure. Before zgm_user_connect.
+//  PLAIN instead of CURVE, for servers started insecure. Read by zgm_user_connect: set it
+//  before.
 ZGM_EXPORT int zgm_user_set_insecure(zgm_user_t* self, int insecure);
 //  Connects to the registry whose public key is registry_key (NULL when insecure).
 //  Returns 0; the connection completes in the background, and the first call that needs

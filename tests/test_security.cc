@@ -1775,6 +1775,35 @@ void test_a_policy_other_than_open_or_members_is_refused(void** state) {
     assert_int_equal(info.policy, ZGM_POLICY_MEMBERS);
 }
 
+//  A message carries the display name its sender's key joined the group with, not the one a
+//  user object of that key gives later: the name changes when the key leaves and joins again.
+void test_a_senders_name_is_the_one_its_key_joined_with(void** state) {
+    (void)state;
+    Cluster cluster;
+    cluster.add_server(NULL, {"lobby"});
+    std::string dir = test::make_temp_dir();
+    std::string key = dir + "/same.cert";
+    assert_ok(zgm_keygen(key.c_str(), "alice"));
+    zgm_user_t* alice = cluster.user("alice", key.c_str());
+    assert_ok(zgm_user_join(alice, "lobby"));
+    send_text(alice, "lobby", "first");
+    zgm_user_t* renamed = cluster.user("bob", key.c_str());
+    assert_int_equal(zgm_user_join(renamed, "lobby"), -1);
+    assert_int_equal(zgm_errno(), ZGM_EALREADY);
+    send_text(renamed, "lobby", "second");
+    assert_ok(zgm_user_leave(renamed, "lobby"));
+    assert_ok(zgm_user_join(renamed, "lobby"));
+    send_text(renamed, "lobby", "third");
+    zgm_msglist_t* history = zgm_user_fetch(renamed, "lobby", NULL);
+    assert_non_null(history);
+    assert_int_equal(zgm_msglist_size(history), 3);
+    const char* names[] = {"alice", "alice", "bob"};
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(zgm_msg_sender_name(zgm_msglist_get(history, i)), names[i]);
+    zgm_msglist_destroy(&history);
+    test::remove_tree(dir);
+}
+
 //  A body over kMaxBody is answered 413; a frame over the server's --max-frame is cut off
 //  by libzmq before it is buffered (the connection is closed, nothing answered), and the
 //  server goes on serving.
@@ -3170,6 +3199,7 @@ int main(int argc, char** argv) {
         cmocka_unit_test(test_each_group_server_limit_is_refused_with_430),
         cmocka_unit_test(test_display_names_are_checked),
         cmocka_unit_test(test_a_policy_other_than_open_or_members_is_refused),
+        cmocka_unit_test(test_a_senders_name_is_the_one_its_key_joined_with),
         cmocka_unit_test(test_oversized_bodies_and_frames_are_refused),
         cmocka_unit_test(test_limits_below_their_minimum_are_refused),
         cmocka_unit_test(test_max_connections_beyond_the_descriptor_limit_is_refused_at_start),

@@ -263,7 +263,8 @@ class Message:
         seq: the group's sequence number, gapless from 1.
         timestamp: when the group server stored it, microseconds since the epoch (UTC).
         sender: the sender's id (its public key, 40 characters).
-        sender_name: the display name the sender had when it sent it.
+        sender_name: the display name the sender's key had in the group when it
+            sent it: the name it joined with (kept until it leaves and joins again).
         msg_id: the id the sender gave it, 32 hex digits.
         body: the body, bytes.
         missed: for a live message, how many messages of the group just before this one the
