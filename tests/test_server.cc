@@ -614,6 +614,15 @@ void test_max_groups_per_owner_refused_with_430_naming_the_flag(void** state) {
     assert_non_null(strstr(zgm_strerror(), "--max-groups-per-owner"));
     //  Another key has its own allowance.
     assert_ok(zgm_user_create(bob, "b1", ZGM_POLICY_OPEN));
+    //  A group given away counts for its new owner, and no longer for the one who gave it.
+    assert_ok(zgm_user_join(bob, "a1"));
+    assert_ok(zgm_user_give(alice, "a1", zgm_user_id(bob)));
+    assert_ok(zgm_user_create(alice, "a3", ZGM_POLICY_OPEN));
+    assert_int_equal(zgm_user_create(bob, "b2", ZGM_POLICY_OPEN), -1);
+    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
+    assert_ok(zgm_user_join(alice, "b1"));
+    assert_int_equal(zgm_user_give(bob, "b1", zgm_user_id(alice)), -1);
+    assert_int_equal(zgm_errno(), ZGM_ELIMIT);
 }
 
 //  With --max-follows 2 and groups P1, P2 and P3 (P the prefix), a new key that joined (and

@@ -148,6 +148,7 @@ public:
 private:
     //  The groups here whose owner is key (what --max-groups-per-owner counts).
     uint32_t groups_owned_by(const Key& key) const;
+    void set_owner(Group& group, const Key& owner);
     //  Commands
     bool handle_pipe();
     Error set(const std::string& name, const std::string& value, std::string* why);
@@ -210,6 +211,7 @@ private:
     Responder responder_{"group server"};
     Listener listener_{"group server", kMinServerFrame, &limits_, &rates_, &responder_};
     std::unordered_map<Key, uint32_t, KeyHash> follows_by_key_;
+    std::unordered_map<Key, uint32_t, KeyHash> owned_by_key_; //  groups each owner has here
     //  The last message each connection put into this pass's batch, per group, and where
     //  in the batch: a SEND whose after_msg_id is still to be committed finds it here (by
     //  connection, so that two processes with one key do not hide each other's).
@@ -241,6 +243,7 @@ void GroupServer::open_store(Durability durability) {
             });
     }
     groups_.clear();
+    owned_by_key_.clear();
     if (!store_status_.is_ok()) return;
     store_->set_recent_limit(limits_.recent_bytes);
     //  Groups and members already in the store are served again.
@@ -252,7 +255,7 @@ void GroupServer::open_store(Durability durability) {
         group.id = info.id;
         group.last_seq = info.last_seq;
         group.pushed.restart(info.last_seq);
-        group.owner = info.owner;
+        set_owner(group, info.owner);
         group.policy = info.policy;
         std::vector<Member> members;
         if (store_->members(info.name, &members).is_ok())
@@ -457,7 +460,7 @@ Error GroupServer::add_group(const std::string& name, const Key& owner, Policy p
                 *why = status.message();
                 return Error::kStorage;
             }
-            existing->second.owner = owner;
+            set_owner(existing->second, owner);
         }
         return Error::kOk;
     }
@@ -475,7 +478,7 @@ Error GroupServer::add_group(const std::string& name, const Key& owner, Policy p
     Group& group = groups_[name];
     group.name = name;
     group.id = id;
-    group.owner = owner;
+    set_owner(group, owner);
     group.policy = policy;
     ZGM_LOG("group server: hosting '%s'%s%s", name.c_str(), owner.is_nil() ? "" : ", owner ",
             owner.is_nil() ? "" : owner.str().c_str());
@@ -483,11 +486,20 @@ Error GroupServer::add_group(const std::string& name, const Key& owner, Policy p
     return Error::kOk;
 }
 
+//  Counted as owners change, not by a look at every group: a GIVE and a HOST ask it.
 uint32_t GroupServer::groups_owned_by(const Key& key) const {
-    uint32_t owned = 0;
-    for (const auto& entry : groups_)
-        owned += entry.second.owner == key ? 1 : 0;
-    return owned;
+    auto found = owned_by_key_.find(key);
+    return found == owned_by_key_.end() ? 0 : found->second;
+}
+
+//  The one place a group's owner changes (the all-zero key: none).
+void GroupServer::set_owner(Group& group, const Key& owner) {
+    if (!group.owner.is_nil()) {
+        auto owned = owned_by_key_.find(group.owner);
+        if (owned != owned_by_key_.end() && --owned->second == 0) owned_by_key_.erase(owned);
+    }
+    group.owner = owner;
+    if (!owner.is_nil()) owned_by_key_[owner]++;
 }
 
 uint16_t GroupServer::host_group(const std::string& name, const Key& owner, uint8_t policy,
@@ -993,7 +1005,7 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
                                          " groups here (--max-groups-per-owner)",
                                      peer);
         status = store_->set_owner(group->name, request.key);
-        if (status.is_ok()) group->owner = request.key;
+        if (status.is_ok()) set_owner(*group, request.key);
         break;
     case proto::kPolicy:
         status = store_->set_policy(group->name, request.policy ? Policy::kMembers : Policy::kOpen);
