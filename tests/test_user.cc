@@ -1855,16 +1855,19 @@ void test_more_group_servers_than_connections_are_said_not_reached(void** state)
 //  registry as many REGISTERs: a group's member count goes at most once a second, the last
 //  one (each JOIN and LEAVE sent one, unbounded by the registry's rate, which trusts the
 //  server). The registry here is scripted: it counts them.
-void test_member_counts_go_to_the_registry_at_most_once_a_second(void** state) {
+void test_member_counts_and_policies_go_to_the_registry_at_most_once_a_second(void** state) {
     (void)state;
     std::mutex mutex;
-    std::vector<uint32_t> counts; //  the member counts of "busy" REGISTERed, in order
+    std::vector<uint32_t> counts;  //  the member counts of "busy" REGISTERed, in order
+    std::vector<uint8_t> policies; //  the policies of "owned" REGISTERed, in order
     std::string served_at, server_key;
     ScriptedServer registry([&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
         std::lock_guard<std::mutex> lock(mutex);
         if (request.id == zgm::proto::kRegister || request.id == zgm::proto::kHeartbeat) {
             if (request.id == zgm::proto::kRegister && request.group == "busy")
                 counts.push_back(request.member_count);
+            if (request.id == zgm::proto::kRegister && request.group == "owned")
+                policies.push_back(request.policy);
             reply->id = zgm::proto::kOk;
             return true;
         }
@@ -1888,6 +1891,7 @@ void test_member_counts_go_to_the_registry_at_most_once_a_second(void** state) {
     }
     zgm_user_t* user = zgm_user_new("restless");
     assert_ok(zgm_user_connect(user, registry.endpoint().c_str(), registry.key().c_str()));
+    assert_ok(zgm_server_add(server, "owned", zgm_user_id(user), ZGM_POLICY_OPEN));
     int64_t started = zgm::mono_ms();
     for (int i = 0; i < 40; i++) {
         assert_ok(zgm_user_join(user, "busy"));
@@ -1900,12 +1904,23 @@ void test_member_counts_go_to_the_registry_at_most_once_a_second(void** state) {
         std::lock_guard<std::mutex> lock(mutex);
         return !counts.empty() && counts.back() == 1;
     }));
+    //  The owner sets the policy of its group 41 times: the last, members, comes as well.
+    started = zgm::mono_ms();
+    for (int i = 0; i < 41; i++)
+        assert_ok(zgm_user_set_policy(user, "owned", i % 2 ? ZGM_POLICY_OPEN : ZGM_POLICY_MEMBERS));
+    int64_t set = zgm::mono_ms() - started;
+    assert_true(test::eventually([&] {
+        std::lock_guard<std::mutex> lock(mutex);
+        return policies.size() > 1 && policies.back() == 1;
+    }));
     std::lock_guard<std::mutex> lock(mutex);
-    print_message("# 81 JOINs and LEAVEs in %lld ms: %zu REGISTERs of the group\n", (long long)took,
-                  counts.size());
-    //  The first (at the connect), then one a second at most while they went on, and the
-    //  last one.
+    print_message("# 81 JOINs and LEAVEs in %lld ms: %zu REGISTERs of the group; 41 POLICYs in "
+                  "%lld ms: %zu REGISTERs\n",
+                  (long long)took, counts.size(), (long long)set, policies.size());
+    //  The first (at the connect, or when added), then one a second at most while they went
+    //  on, and the last one.
     assert_true(counts.size() <= 3 + (size_t)(took / 1000));
+    assert_true(policies.size() <= 3 + (size_t)(set / 1000));
     zgm_user_destroy(&user);
     zgm_server_destroy(&server);
 }
@@ -2848,7 +2863,7 @@ int main(void) {
         cmocka_unit_test(test_a_catch_up_refused_for_the_rate_waits_before_it_asks_again),
         cmocka_unit_test(test_an_endpoint_from_the_registry_that_cannot_be_used_is_said_at_once),
         cmocka_unit_test(test_a_servers_reason_acts_on_no_terminal),
-        cmocka_unit_test(test_member_counts_go_to_the_registry_at_most_once_a_second),
+        cmocka_unit_test(test_member_counts_and_policies_go_to_the_registry_at_most_once_a_second),
         cmocka_unit_test(test_a_registrys_list_out_of_name_order_is_refused),
         cmocka_unit_test(test_a_resolve_answered_for_another_group_or_otherwise_is_said_at_once),
         cmocka_unit_test(test_a_send_whose_resolve_is_refused_asks_again_after_its_wait),

@@ -20,7 +20,7 @@ constexpr int kConnectTimeoutMs = 5000;
 constexpr int kRegisterRetryMs = 250; //  a REGISTER answered "not now": try again then
 constexpr int kUnsentRetryMs = 50;    //  the connection is not up yet: try again soon
 constexpr int kSilentHeartbeats = 3;
-constexpr int kCountUpdateMs = 1000; //  a group's member count goes at most this often
+constexpr int kChangeUpdateMs = 1000; //  a group's count and policy go at most this often
 
 } // namespace
 
@@ -134,21 +134,21 @@ void RegistryLink::finish_connect(bool timed_out) {
 
 void RegistryLink::update(const std::string& name, const GroupSummary& group) {
     Entry& entry = groups_[name];
-    bool count_only = (entry.sent || entry.registered) && entry.summary.id == group.id &&
-                      entry.summary.policy == group.policy;
+    //  A change of a group the registry has (its member count, its policy), not a new one.
+    bool changed_only = (entry.sent || entry.registered) && entry.summary.id == group.id;
     entry.summary = group;
     if (!socket_) return;
     int64_t now = mono_ms();
-    if (count_only && now - entry.counted_ms < kCountUpdateMs) {
-        if (!entry.count_due) {
-            entry.count_due = true;
-            counts_due_.push_back(name);
-            count_due_by(entry.counted_ms + kCountUpdateMs);
+    if (changed_only && now - entry.changed_ms < kChangeUpdateMs) {
+        if (!entry.change_due) {
+            entry.change_due = true;
+            changes_due_.push_back(name);
+            change_due_by(entry.changed_ms + kChangeUpdateMs);
         }
         return;
     }
-    entry.counted_ms = now;
-    entry.count_due = false; //  this one carries the latest count
+    entry.changed_ms = now;
+    entry.change_due = false; //  this one carries the latest change
     //  At once, so a group placed here by HOST is registered before HOST is answered; one
     //  that could not go (the connection is not up) goes at the next tick that can.
     bool sent = send_register(name, entry);
@@ -251,8 +251,8 @@ void RegistryLink::on_host(const proto::Message& request) {
     proto::send(zsock_resolve(socket_), "", answer, ZMQ_DONTWAIT);
 }
 
-void RegistryLink::count_due_by(int64_t due) {
-    if (!next_count_ms_ || due < next_count_ms_) next_count_ms_ = due;
+void RegistryLink::change_due_by(int64_t due) {
+    if (!next_change_ms_ || due < next_change_ms_) next_change_ms_ = due;
 }
 
 bool RegistryLink::send_register(const std::string& name, Entry& entry) {
@@ -305,26 +305,26 @@ int64_t RegistryLink::tick() {
                 unsent |= !send_register(entry.first, entry.second);
         next_register_ms_ = unsent ? now + kUnsentRetryMs : 0;
     }
-    if (next_count_ms_ && now >= next_count_ms_) {
-        //  The member counts whose second is over, each the latest; the others wait on, and
+    if (next_change_ms_ && now >= next_change_ms_) {
+        //  The changes whose second is over, each the latest; the others wait on, and
         //  one that cannot go now (the connection is not up) goes soon.
         std::vector<std::string> waiting;
-        next_count_ms_ = 0;
-        for (const std::string& name : counts_due_) {
+        next_change_ms_ = 0;
+        for (const std::string& name : changes_due_) {
             auto found = groups_.find(name);
-            if (found == groups_.end() || !found->second.count_due) continue;
+            if (found == groups_.end() || !found->second.change_due) continue;
             Entry& entry = found->second;
-            int64_t due = entry.counted_ms + kCountUpdateMs;
+            int64_t due = entry.changed_ms + kChangeUpdateMs;
             if (now >= due && send_register(name, entry)) {
-                entry.count_due = false;
-                entry.counted_ms = now;
+                entry.change_due = false;
+                entry.changed_ms = now;
                 continue;
             }
             if (now >= due) due = now + kUnsentRetryMs;
             waiting.push_back(name);
-            count_due_by(due);
+            change_due_by(due);
         }
-        counts_due_.swap(waiting);
+        changes_due_.swap(waiting);
     }
     if (now >= next_heartbeat_ms_) {
         //  Refused groups try again now and then: the other server may be gone.
@@ -346,7 +346,7 @@ int64_t RegistryLink::tick() {
     if (connect_pending_ && now >= connect_deadline_ms_) finish_connect(true);
     int64_t next = next_heartbeat_ms_;
     if (next_register_ms_ && next_register_ms_ < next) next = next_register_ms_;
-    if (next_count_ms_ && next_count_ms_ < next) next = next_count_ms_;
+    if (next_change_ms_ && next_change_ms_ < next) next = next_change_ms_;
     if (connect_pending_ && connect_deadline_ms_ < next) next = connect_deadline_ms_;
     return next;
 }

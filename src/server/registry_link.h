@@ -76,9 +76,10 @@ public:
     //  known yet or was already taken.
     bool connect_outcome(Error* error, std::string* why);
 
-    //  A group was added or changed (members, policy): registers it (again). A change of its
-    //  member count alone goes at most once a kCountUpdateMs per group (the last count):
-    //  members that join and leave at their request rate do not make as many REGISTERs.
+    //  A group was added or changed (members, policy): registers it (again). A change of a
+    //  group the registry has (its member count, its policy) goes at most once a
+    //  kChangeUpdateMs per group, the latest: members that join and leave, or an owner that
+    //  sets the policy, at their request rate do not make as many REGISTERs.
     void update(const std::string& name, const GroupSummary& group);
 
     zsock_t* socket() { return socket_; }
@@ -102,8 +103,8 @@ private:
         bool sent = false;       //  a REGISTER went out, since registered was last reset
         std::string refused;     //  why the registry refused it, if it did
         uint16_t refused_status = 0;
-        int64_t counted_ms = 0; //  when its member count went last
-        bool count_due = false; //  a member count waits in counts_due_
+        int64_t changed_ms = 0;  //  when a change of it went last
+        bool change_due = false; //  a change of it waits in changes_due_
     };
     struct Request {
         uint8_t id;
@@ -113,8 +114,8 @@ private:
     //  Each false if the message could not go (the connection is not up).
     bool send_register(const std::string& name, Entry& entry);
     bool send_heartbeat();
-    //  A waiting member count goes by due (next_count_ms_ is the first of them).
-    void count_due_by(int64_t due);
+    //  A waiting change goes by due (next_change_ms_ is the first of them).
+    void change_due_by(int64_t due);
     void on_host(const proto::Message& request);
     bool to_registry(proto::Message& message, const std::string& group = "");
     void finish_connect(bool timed_out);
@@ -133,8 +134,8 @@ private:
     int heartbeat_ms_ = 1000;
     int64_t next_heartbeat_ms_ = 0;
     int64_t next_register_ms_ = 0;
-    std::vector<std::string> counts_due_; //  groups whose member count waits (count_due)
-    int64_t next_count_ms_ = 0;           //  when the first of them goes
+    std::vector<std::string> changes_due_; //  groups whose change waits (change_due)
+    int64_t next_change_ms_ = 0;           //  when the first of them goes
     uint32_t next_request_id_ = 1;
     bool connect_pending_ = false;
     bool outcome_ready_ = false;
