@@ -2276,6 +2276,35 @@ int send_big_frames(const char* endpoint, const char* key, int count, int megaby
 
 //  max-connections is a positive number for the registry as for a group server (zgm.cfg
 //  and the zgm program take it so): 0 would admit no connection, not lift the limit.
+//  A burst of connections that came and went leaves the registry no larger than it was: its
+//  free memory goes back to the system once 64 have closed, as a group server's does. Before,
+//  a registry grew from 8.2 MB to 18.6 MB with 150 users at once and stayed there.
+void test_a_burst_of_connections_gives_its_memory_back(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    long before = test::rss_kb();
+    long peak = 0;
+    for (int round = 0; round < 2; round++) {
+        std::vector<std::unique_ptr<RawClient>> burst;
+        for (int i = 0; i < 150; i++) {
+            burst.emplace_back(new RawClient(fixture->endpoint, fixture->key));
+            test::patient(*burst.back());
+            proto::Message list;
+            list.id = proto::kList;
+            burst.back()->send(list);
+        }
+        for (auto& client : burst)
+            assert_int_equal(client->recv().id, proto::kGroups);
+        peak = std::max(peak, test::rss_kb());
+    }
+    long grown = peak - before;
+    bool back =
+        test::eventually([&] { return test::rss_kb() < before + grown / 3; }, test::patience());
+    print_message("# RSS %ld KiB before, %ld KiB with 150 connections, %ld KiB after\n", before,
+                  peak, test::rss_kb());
+    assert_true(grown > 0);
+    assert_memory_bound(back);
+}
+
 void test_max_connections_of_zero_is_refused_and_the_registry_still_serves(void** state) {
     Fixture* fixture = (Fixture*)*state;
     zgm_registry_t* registry = new_registry(fixture);
@@ -2597,6 +2626,7 @@ int main(int argc, char** argv) {
         TEST(test_users_are_rate_limited_with_429_and_retry_ms_and_trusted_servers_are_not),
         TEST(test_frame_over_max_frame_is_cut_off_without_being_buffered),
         TEST(test_max_connections_of_zero_is_refused_and_the_registry_still_serves),
+        TEST(test_a_burst_of_connections_gives_its_memory_back),
         TEST(test_malformed_messages_get_400_426_413_and_the_registry_carries_on),
         TEST(test_a_flood_of_malformed_and_valid_requests_logs_a_handful_of_lines_with_counts),
         TEST(test_null_plain_or_wrongly_keyed_clients_get_no_answer),

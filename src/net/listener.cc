@@ -13,7 +13,12 @@
 #include "net/responder.h"
 #include "net/sockets.h"
 
+#include <malloc.h>
+
 namespace zgm {
+
+//  Connections that closed since the memory was last given back, before it is given back.
+constexpr int kChurnConnections = 64;
 
 bool parse_number(const std::string& text, uint64_t max, uint64_t* value) {
     if (text.empty() || text.size() > 20) return false;
@@ -162,6 +167,26 @@ void Listener::close() {
 
 bool Listener::admin(const Key& key) const {
     return key.str() == keys_.public_txt || admins_.count(key) > 0;
+}
+
+//  Each connection's buffers (handshake, codec, queues) are freed when it closes, but glibc
+//  keeps what its arenas freed: after a burst of connections came and went, the process
+//  would stay as large as at the burst's peak, and grow toward it after each burst. Once
+//  such a burst has gone, the free memory goes back to the system.
+void Listener::give_back_memory() {
+    if (!domain_) return;
+    const ZapDomain& domain = *domain_;
+    uint64_t opened = domain.admitted + domain.refused_full + domain.refused_mechanism +
+                      domain.refused_identity + domain.failed_handshakes;
+    int connections = domain.connections;
+    //  Connections opened since the memory was last given back, less those still open.
+    int64_t gone = (int64_t)(opened - opened_at_trim_) - (connections - connections_at_trim_);
+    if (gone < kChurnConnections) return;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    opened_at_trim_ = opened;
+    connections_at_trim_ = connections;
 }
 
 } // namespace zgm

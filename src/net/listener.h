@@ -85,6 +85,9 @@ public:
     ZapDomain* domain() const { return domain_.get(); }
     //  True for its own key and for the keys given as admin: they may ask for STATS.
     bool admin(const Key& key) const;
+    //  Gives the process's free memory back to the system once kChurnConnections
+    //  connections have closed since it last did. Call now and then.
+    void give_back_memory();
 
 private:
     const char* who_;
@@ -99,6 +102,8 @@ private:
     KeyPair keys_;
     Security security_ = Security::kCurve;
     std::set<Key> admins_;
+    uint64_t opened_at_trim_ = 0; //  connections opened when memory was last given back
+    int connections_at_trim_ = 0; //  and open then
 };
 
 } // namespace zgm

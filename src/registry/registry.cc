@@ -265,6 +265,7 @@ void Registry::run() {
             behind_ = false;
             rates_.sweep(now);
             responder_.tick(now);
+            listener_.give_back_memory();
             next_expiry_ms_ = now + check_ms();
         }
     }

@@ -34,7 +34,6 @@
 #include <algorithm>
 #include <deque>
 #ifdef __GLIBC__
-#include <malloc.h>
 #endif
 #include <map>
 #include <memory>
@@ -58,8 +57,6 @@ constexpr int kFollowLapseMs = 10000; //  a follow not refreshed this long lapse
 constexpr int kSweepMs = 1000;
 constexpr int kTrimMs = 10000;  //  how often age retention is applied
 constexpr int kTrimPassMs = 50; //  a sweep's trimming, while more than retention keeps is left
-//  Connections that closed since the memory was last given back, before it is given back.
-constexpr int kChurnConnections = 64;
 
 //  One connection following one group.
 struct Follower {
@@ -194,7 +191,6 @@ private:
     void remove_follower(Group& group, Followers::iterator it);
     bool move_follow(Group& group, const Key& key);
     void sweep();
-    void give_back_memory();
     void summary_changed(const Group& group);
 
     zsock_t* pipe_;
@@ -226,8 +222,6 @@ private:
     int64_t next_trim_ms_ = 0;
     int64_t next_store_error_ms_ = 0;  //  a store failure is logged at most every kTrimMs
     uint64_t store_errors_unsaid_ = 0; //  failures since the last such line
-    uint64_t opened_at_trim_ = 0;      //  connections opened when memory was last given back
-    int connections_at_trim_ = 0;      //  and open then
     bool terminated_ = false;
 };
 
@@ -1368,28 +1362,8 @@ void GroupServer::sweep() {
         store_errors_unsaid_ = 0;
         next_store_error_ms_ = now + kTrimMs;
     }
-    give_back_memory();
+    listener_.give_back_memory();
     next_sweep_ms_ = now + kSweepMs;
-}
-
-//  Each connection's buffers (handshake, codec, queues) are freed when it closes, but glibc
-//  keeps what its arenas freed: after a burst of connections came and went, the process
-//  would stay as large as at the burst's peak, and grow toward it after each burst. Once
-//  such a burst has gone, the free memory goes back to the system.
-void GroupServer::give_back_memory() {
-    ZapDomain* domain = listener_.domain();
-    if (!domain) return;
-    uint64_t opened = domain->admitted + domain->refused_full + domain->refused_mechanism +
-                      domain->refused_identity + domain->failed_handshakes;
-    int connections = domain->connections;
-    //  Connections opened since the memory was last given back, less those still open.
-    int64_t gone = (int64_t)(opened - opened_at_trim_) - (connections - connections_at_trim_);
-    if (gone < kChurnConnections) return;
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-    opened_at_trim_ = opened;
-    connections_at_trim_ = connections;
 }
 
 } // namespace
