@@ -326,8 +326,9 @@ ZGM_EXPORT int zgm_user_leave(zgm_user_t* self, const char* group);
 //  the same key): messages with seq > after_seq arrive through zgm_user_recv (from the
 //  group's end if after_seq is past it: a cursor kept from a store since lost or restored
 //  misses nothing to come). A group followed already goes on from the last message handed
-//  over when that is later than after_seq: no message comes twice (zgm_user_fetch reads
-//  what came before). A key at the server's
+//  over when that is later than after_seq, and so does one unfollowed while messages of it
+//  handed over still wait to be read (they come first): no message comes twice
+//  (zgm_user_fetch reads what came before). A key at the server's
 //  --max-follows that follows the group in another process moves that follow here (the two
 //  then take it from each other at each refresh, and each catches up by fetching).
 ZGM_EXPORT int zgm_user_follow(zgm_user_t* self, const char* group, uint64_t after_seq);
@@ -346,7 +347,8 @@ ZGM_EXPORT zgm_group_t* zgm_user_memberships(zgm_user_t* self, size_t* count);
 ZGM_EXPORT int zgm_user_follow_many(zgm_user_t* self, const char* const* groups,
                                     const uint64_t* after_seqs, size_t count);
 //  Stops following a group: its messages no longer arrive, once those already received (up
-//  to 16 MiB waiting to be read) are read; its group server stops pushing them and no
+//  to 16 MiB waiting to be read) are read (a follow again while some wait goes on after
+//  them, zgm_user_follow); its group server stops pushing them and no
 //  longer counts the follow toward --max-follows (at once on a live connection, else when
 //  the follow lapses, 10 s after its last keep-alive). Membership stays.
 ZGM_EXPORT int zgm_user_unfollow(zgm_user_t* self, const char* group);

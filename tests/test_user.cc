@@ -2611,6 +2611,33 @@ void test_a_follow_past_the_groups_end_gets_what_comes_next(void** state) {
     expect_messages(carol, "restored", 6, 1);
 }
 
+//  A group unfollowed while messages of it wait unread, and followed again from the
+//  application's cursor, goes on after what was handed over: each message comes once, in
+//  order. They came twice (2 3 4 5 2 3 4 5): the follow fetched again what still waited.
+//  Once they are all read, a follow from a cursor brings what comes after it again.
+void test_a_follow_again_while_messages_wait_unread_brings_each_once(void** state) {
+    (void)state;
+    Cluster cluster;
+    zgm_user_t *alice, *bob;
+    cluster.two_members("again", "alice", &alice, "bob", &bob);
+    for (int i = 1; i <= 5; i++)
+        send_text(alice, "again", "m" + std::to_string(i));
+    assert_true(test::eventually([&] { return zgm_user_last_seq(bob, "again") == 5; }));
+    expect_messages(bob, "again", 1, 1); //  the application's cursor: 1
+    assert_ok(zgm_user_unfollow(bob, "again"));
+    assert_int_equal(zgm_user_last_seq(bob, "again"), 0); //  not followed
+    assert_ok(zgm_user_follow(bob, "again", 1));
+    assert_int_equal(zgm_user_last_seq(bob, "again"), 5);
+    send_text(alice, "again", "m6");
+    expect_messages(bob, "again", 2, 5); //  2 to 6, and no 2 again after 5
+    //  All read: a follow again from a cursor brings what comes after it.
+    assert_ok(zgm_user_unfollow(bob, "again"));
+    assert_ok(zgm_user_follow(bob, "again", 3));
+    expect_messages(bob, "again", 4, 3);
+    send_text(alice, "again", "m7");
+    expect_messages(bob, "again", 7, 1);
+}
+
 //  A group may have 10,000 members and, apart, 10,000 keys its owner added: the list comes
 //  whole, in pages of 2,500 (protocol version 6), the members by the time they joined, then
 //  the added keys by key, each once. Before, a MEMBER_LIST held at most 10,000 records, and
@@ -2891,6 +2918,7 @@ int main(void) {
         cmocka_unit_test(test_retention_is_reported_to_a_listener_who_was_away),
         cmocka_unit_test(test_a_follower_whose_messages_were_all_trimmed_waits_for_the_next),
         cmocka_unit_test(test_a_follow_past_the_groups_end_gets_what_comes_next),
+        cmocka_unit_test(test_a_follow_again_while_messages_wait_unread_brings_each_once),
         cmocka_unit_test(test_the_owner_decides_who_is_in),
         cmocka_unit_test(test_a_members_list_past_10000_comes_whole_in_pages),
         cmocka_unit_test(test_a_member_that_does_not_read_is_held_back_then_gets_everything_once),

@@ -847,7 +847,9 @@ class User(_Object):
     def follow(self, group: str, after_seq: int = FOLLOW_NOW) -> None:
         """Follows a group the user is a member of (joined earlier, maybe by another process
         with the same key): messages with seq > ``after_seq`` arrive through :meth:`recv`
-        (:data:`FOLLOW_NOW`, the default: only messages sent from now)."""
+        (:data:`FOLLOW_NOW`, the default: only messages sent from now). A group followed
+        already, or unfollowed while messages of it still wait to be read, goes on from the
+        last message handed over when that is later: no message comes twice."""
         self._call(lib.zgm_user_follow, _text(group), _uint(after_seq, 64, "seq"))
 
     def follow_many(self, groups: Mapping[str, int] | Iterable[str]) -> int:
@@ -871,7 +873,8 @@ class User(_Object):
 
     def unfollow(self, group: str) -> None:
         """Stops following a group: its messages no longer arrive once those already
-        received are read, and its group server stops counting the follow toward
+        received are read (a follow again while some wait goes on after them), and its
+        group server stops counting the follow toward
         --max-follows (at once on a live connection, else when the follow lapses, 10 s after
         its last keep-alive); membership stays."""
         self._call(lib.zgm_user_unfollow, _text(group))

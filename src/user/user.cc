@@ -181,6 +181,9 @@ struct Followed {
     uint64_t last_seq = 0; //  handed to the caller
     uint64_t seen_seq = 0; //  the highest seq heard of
     uint64_t last_ts = 0;  //  the timestamp of last_seq's message, if one was handed over
+    //  emitted_bytes_ once its last batch was handed over: the caller has read every
+    //  message of it handed over once it consumed as much (batches are read in order).
+    uint64_t handed_mark = 0;
     //  The group's end went back before last_seq (its store lost, or restored from an
     //  older copy): its messages from now on are those stored after last_ts, and the next
     //  catch-up asks for them by time.
@@ -350,6 +353,10 @@ public:
     //  tell_server: send UNFOLLOW (not after a LEAVE, which ended the follows there).
     void unfollow(const std::string& group, bool tell_server = true);
     bool follows(const std::string& group) const { return followed_.count(group) > 0; }
+    //  Whether the caller has read every batch handed over up to mark (an emitted_bytes_).
+    bool read_past(uint64_t mark) const {
+        return shared_->consumed_bytes.load(std::memory_order_acquire) >= mark;
+    }
     //  A request whose answer no longer matters: its answer, if one comes, is dropped.
     void forget(uint32_t request_id) { pending_.erase(request_id); }
     void reply_call(Call* call) {
@@ -420,6 +427,13 @@ private:
     std::map<std::string, std::string> routes_; //  group -> server id
     std::set<std::string> known_;               //  groups that had a route in this session
     std::map<std::string, Followed> followed_;
+    //  Groups unfollowed while messages of them handed over may still wait unread (in the
+    //  events queue, or taken by the caller and not handed out): how far each was handed
+    //  over, for a follow of it again to go on from there (follow). Entries whose messages
+    //  are all read are left to the next follow or unfollow of the group, or all cleared
+    //  once the caller read past unfollowed_mark_, the highest handed_mark among them.
+    std::map<std::string, Followed> unfollowed_;
+    uint64_t unfollowed_mark_ = 0;
     std::unordered_map<uint32_t, Pending> pending_;
     //  Requests of ops to group servers whose attempt lapsed, while their op lives: request
     //  id -> op id and server id. A reply that comes late still tells the op what happened.
@@ -1930,12 +1944,25 @@ void UserActor::point(const std::string& group, const std::string& server_id) {
 void UserActor::follow(const std::string& group, const std::string& server_id, uint64_t after_seq,
                        uint64_t last_seq) {
     //  A group followed already goes on from what was handed over: never a message twice.
+    //  So does one unfollowed while messages of it handed over still wait to be read: they
+    //  come, and the follow goes on after them (fetching them again, it handed them twice,
+    //  the second time after later ones).
     auto before = followed_.find(group);
     uint64_t handed = before != followed_.end() && before->second.server == server_id
                           ? before->second.last_seq
                           : 0;
+    auto gone = unfollowed_.find(group);
+    bool unread = before == followed_.end() && gone != unfollowed_.end() &&
+                  gone->second.server == server_id && !read_past(gone->second.handed_mark);
     Followed& followed = followed_[group];
-    if (followed.server != server_id) followed.last_ts = 0;
+    if (unread) {
+        handed = gone->second.last_seq;
+        followed.last_ts = gone->second.last_ts;
+        followed.handed_mark = gone->second.handed_mark;
+    } else if (followed.server != server_id) {
+        followed.last_ts = 0;
+    }
+    if (gone != unfollowed_.end()) unfollowed_.erase(gone);
     followed.server = server_id;
     followed.went_back = false;
     followed.held_until_ms = 0; //  a follow asked for now catches up now
@@ -2073,6 +2100,7 @@ bool UserActor::emit(const std::string& group, Followed& followed, proto::Messag
         return false;
     }
     emitted_bytes_ += charge;
+    followed.handed_mark = emitted_bytes_;
     followed.last_seq = last;
     followed.last_ts = last_ts;
     message.views.clear();
@@ -2157,9 +2185,16 @@ void UserActor::catch_up(const std::string& group, Followed& followed) {
 //  answered: a lost UNFOLLOW is a follow that lapses (10 s) as it did before.
 void UserActor::unfollow(const std::string& group, bool tell_server) {
     std::string server_id = route_of(group);
+    if (!unfollowed_.empty() && read_past(unfollowed_mark_)) unfollowed_.clear();
     auto found = followed_.find(group);
     if (found != followed_.end()) {
         server_id = found->second.server;
+        //  What was handed over and is not read yet still comes (a follow again goes on
+        //  after it).
+        if (!read_past(found->second.handed_mark)) {
+            unfollowed_[group] = found->second;
+            unfollowed_mark_ = std::max(unfollowed_mark_, found->second.handed_mark);
+        }
         followed_.erase(found);
     }
     ServerConn* conn = server_id.empty() ? nullptr : server(server_id);
@@ -2411,6 +2446,7 @@ void UserActor::close_unused() {
 void UserActor::tick() {
     int64_t now = mono_ms();
     if (!left_.empty()) close_unused();
+    if (!unfollowed_.empty() && read_past(unfollowed_mark_)) unfollowed_.clear();
     //  A link opened again has new sockets to poll.
     if (registry_ && registry_->reopen_if_refused()) repoll_ = true;
     for (auto& entry : servers_)
