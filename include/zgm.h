@@ -275,8 +275,11 @@ ZGM_EXPORT zgm_user_t* zgm_user_new_with_key(const char* name, const char* path)
 //  The user's id: its public key, 40 characters.
 ZGM_EXPORT const char* zgm_user_id(const zgm_user_t* self);
 ZGM_EXPORT const char* zgm_user_name(const zgm_user_t* self);
-//  How long each call waits for a server (default ZGM_DEFAULT_TIMEOUT ms). A call rides
-//  out a server restarting within that time. 0 or less leaves it as it was.
+//  How long each call waits for a server (default ZGM_DEFAULT_TIMEOUT ms): a call ends at
+//  it, within a millisecond or two, and rides out a server restarting within that time. A
+//  send whose time runs out while an earlier send to the same group, given a longer
+//  timeout, still has no outcome ends with that one (sends are stored in order, docs/api.md).
+//  0 or less leaves it as it was.
 ZGM_EXPORT void zgm_user_set_timeout(zgm_user_t* self, int msecs);
 //  PLAIN instead of CURVE, for servers started insecure. Read by zgm_user_connect: set it
 //  before.

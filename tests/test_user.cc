@@ -989,6 +989,48 @@ void test_a_join_without_an_answer_in_its_time_is_in_doubt_and_one_held_for_the_
     if (zgm_errno() != ZGM_ERATE) fail_msg("%d: %s", zgm_errno(), zgm_strerror());
 }
 
+//  A call with a timeout ends at its timeout, also after a second of silence from its group
+//  server: the actor looked at waiting calls less often the longer its peers said nothing
+//  (every 250 ms at last), and a send, a fetch and a leave given 1000 ms ended about 160 ms
+//  late (1154 to 1172 ms with the group server stopped).
+void test_calls_to_a_silent_group_server_end_at_their_timeout(void** state) {
+    (void)state;
+    Proxied system;
+    zgm_user_t* alice = system.cluster.user("alice");
+    assert_ok(zgm_user_join(alice, "lossy"));
+    assert_ok(zgm_user_join(alice, "other"));
+    system.proxy->set_mode(TcpProxy::Mode::kSwallow);
+    for (int timeout : {50, 1000}) {
+        zgm_user_set_timeout(alice, timeout);
+        auto check = [&](const char* what, const std::function<bool()>& call, int error) {
+            int64_t started = zgm::mono_ms();
+            assert_false(call());
+            int64_t took = zgm::mono_ms() - started;
+            if (zgm_errno() != error) fail_msg("%s: %d: %s", what, zgm_errno(), zgm_strerror());
+            print_message("# %s with a timeout of %d ms: %lld ms\n", what, timeout,
+                          (long long)took);
+            //  A millisecond early at most: the clock counts whole milliseconds.
+            if (took < timeout - 1 || (took > timeout + 25 && test::slowdown() == 1))
+                fail_msg("%s with a timeout of %d ms took %lld ms", what, timeout, (long long)took);
+        };
+        char id[ZGM_MSG_ID_SIZE] = "";
+        check(
+            "a send", [&] { return zgm_user_send(alice, "lossy", "x", 1, id, NULL, NULL) == 0; },
+            ZGM_EINDOUBT);
+        check(
+            "a fetch",
+            [&] {
+                zgm_msglist_t* list = zgm_user_fetch(alice, "lossy", NULL);
+                bool got = list != NULL;
+                zgm_msglist_destroy(&list);
+                return got;
+            },
+            ZGM_ETIMEOUT);
+        check(
+            "a leave", [&] { return zgm_user_leave(alice, "other") == 0; }, ZGM_EINDOUBT);
+    }
+}
+
 //  A send the group server refused for its rate, still held back when its time ran out, was
 //  not stored: the error says so (ZGM_ERATE), not that it may have been (ZGM_EINDOUBT).
 void test_a_send_refused_for_the_rate_until_its_time_ran_out_is_not_in_doubt(void** state) {
@@ -2876,6 +2918,7 @@ int main(void) {
         cmocka_unit_test(test_async_sends_that_go_again_are_stored_in_the_order_handed_over),
         cmocka_unit_test(test_sends_after_a_lost_one_do_not_overtake_it),
         cmocka_unit_test(test_a_send_refused_for_the_rate_until_its_time_ran_out_is_not_in_doubt),
+        cmocka_unit_test(test_calls_to_a_silent_group_server_end_at_their_timeout),
         cmocka_unit_test(
             test_a_join_without_an_answer_in_its_time_is_in_doubt_and_one_held_for_the_rate_is_erate),
         cmocka_unit_test(test_async_sends_wait_while_10000_sends_or_16_mib_have_no_outcome),

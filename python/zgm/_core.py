@@ -764,8 +764,10 @@ class User(_Object):
 
     @property
     def timeout(self) -> float:
-        """Seconds each call waits for a server (default 5); a call rides out a server
-        restarting within that time."""
+        """Seconds each call waits for a server (default 5): a call ends at it, within a
+        millisecond or two, and rides out a server restarting within that time. A send whose
+        time runs out while an earlier send to the same group, given a longer timeout,
+        still has no outcome ends with that one (sends are stored in order)."""
         return self._timeout
 
     @timeout.setter

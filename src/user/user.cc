@@ -292,6 +292,7 @@ public:
     //  Waits, the deadline. Called every tick.
     virtual void tick(int64_t now) = 0;
     bool done() const { return done_; }
+    int64_t deadline() const { return deadline_ms_; }
     uint64_t id = 0;
 
 protected:
@@ -365,6 +366,8 @@ public:
     }
     const std::string& name() const { return name_; }
     const KeyPair& keys() const { return keys_; }
+    //  A call, a send or a send's attempt ends at `at`: a tick comes by then.
+    void due_by(int64_t at) { calls_due_ = std::min(calls_due_, at); }
 
 private:
     bool handle_pipe(bool* drained);
@@ -470,6 +473,10 @@ private:
     int64_t last_tick_ = mono_ms(), last_event_ = last_tick_;
     int64_t due_ = last_tick_ + kTickMs;
     bool tick_now_ = false; //  what waited for a link that came up goes at the next turn
+    //  The earliest deadline of a call, a send waiting in a queue or a send's attempt that
+    //  was ahead at the last tick, or came since (due_by): at most when the next tick comes
+    //  while calls wait, however quiet the peers.
+    int64_t calls_due_ = INT64_MAX;
     int64_t wake_at_ = 0;
     std::vector<const std::string*> following_; //  idle_deadline's, kept for its capacity
     std::vector<std::string> left_;     //  servers a route left, closed at the next tick if unused
@@ -1745,13 +1752,15 @@ bool UserActor::turn() {
     //  (a catch-up whose FETCH the socket will not take) is tried again then, not in a busy
     //  loop. Calls waiting on peers that say nothing (a server stalled or gone) are looked
     //  at less often the longer the silence, up to kQuietTickMs: a thousand users with sends
-    //  waiting would otherwise take the CPUs their server needs to answer them.
+    //  waiting would otherwise take the CPUs their server needs to answer them. Never later
+    //  than the first deadline of a call or send (calls_due_): a call ends at its timeout
+    //  (a send, fetch or leave given 1000 ms ended at 1160 ms, at the 250 ms ticks).
     if (repoll_) build_poll_set();
     bool busy = !ops_.empty() || !sends_.empty() || !outcomes_.empty();
     int64_t busy_tick =
         std::min<int64_t>(std::max<int64_t>((now - last_event_) / 4, kTickMs), kQuietTickMs);
     due_ = tick_now_ ? 0
-           : busy    ? last_tick_ + busy_tick
+           : busy    ? std::min(last_tick_ + busy_tick, calls_due_)
                      : std::max(idle_deadline(), last_tick_ + kTickMs);
     //  Sends on a link's DEALER in this turn may have taken its signal.
     for (size_t i = 1; i < polled_.size(); i++)
@@ -1870,6 +1879,7 @@ void UserActor::start_call(Call* call) {
         return reply_call(call);
     }
     op->id = next_op_++;
+    due_by(op->deadline());
     Op* started = op.get();
     ops_[op->id] = std::move(op);
     started->start();
@@ -2510,6 +2520,17 @@ void UserActor::tick() {
         if (now >= entry.second.next_refresh_ms) refresh(entry.first, entry.second, false);
     for (auto& entry : followed_)
         catch_up(entry.first, entry.second);
+    //  The deadlines still ahead, for the next tick to come by the first (one passed belongs
+    //  to a call or send that waits for something else: a send behind one with more time).
+    calls_due_ = INT64_MAX;
+    for (const auto& entry : ops_)
+        if (entry.second->deadline() > now) due_by(entry.second->deadline());
+    for (const auto& entry : sends_)
+        if (!entry.second.queue.empty() && entry.second.queue.front()->deadline_ms > now)
+            due_by(entry.second.queue.front()->deadline_ms);
+    for (const auto& entry : pending_)
+        if (entry.second.purpose == Purpose::kSend && entry.second.deadline_ms > now)
+            due_by(entry.second.deadline_ms);
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -2528,6 +2549,7 @@ void UserActor::queue_send(std::unique_ptr<OutgoingSend> send) {
         return complete(std::move(send), Error::kNotConnected,
                         "not connected to a registry (zgm_user_connect)", 0, 0);
     send->ordinal = ++sends_handed_over_;
+    due_by(send->deadline_ms);
     sends_[group].queue.push_back(std::move(send));
     to_pump_.insert(group); //  after the burst of calls it came in
 }
@@ -2581,9 +2603,8 @@ void UserActor::pump(const std::string& group) {
             sends.queue.pop_front();
         }
         pending.deadline_ms =
-            lapse_at == INT64_MAX
-                ? now + kTickMs
-                : std::max(std::min(lapse_at, now + kFirstAttemptMs), now + kTickMs);
+            lapse_at == INT64_MAX ? now + kTickMs : std::min(lapse_at, now + kFirstAttemptMs);
+        due_by(pending.deadline_ms);
         sends.in_flight++;
     }
 }
