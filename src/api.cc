@@ -564,11 +564,15 @@ int zgm_server_set_insecure(zgm_server_t* self, int insecure) {
 }
 
 //  A policy is one of the two: any other value is refused, not taken for either (a
-//  members-only group set to 5 became open).
+//  members-only group set to 5 became open). A C caller may pass any int: it is read as the
+//  integer it is, not as the enum, which C++ does not let hold it.
 static bool valid_policy(zgm_policy_t policy) {
-    if (policy == ZGM_POLICY_OPEN || policy == ZGM_POLICY_MEMBERS) return true;
-    fail(Error::kInvalid, "a policy is ZGM_POLICY_OPEN or ZGM_POLICY_MEMBERS, not " +
-                              std::to_string((long long)policy));
+    int value = 0;
+    static_assert(sizeof value == sizeof policy, "zgm_policy_t is an int");
+    memcpy(&value, &policy, sizeof value);
+    if (value == ZGM_POLICY_OPEN || value == ZGM_POLICY_MEMBERS) return true;
+    fail(Error::kInvalid,
+         "a policy is ZGM_POLICY_OPEN or ZGM_POLICY_MEMBERS, not " + std::to_string(value));
     return false;
 }
 

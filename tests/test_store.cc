@@ -2247,9 +2247,9 @@ void test_sqlite_reopen_keeps_owner_policy_allowed_keys_and_age_retention(void**
 }
 
 //  A retention lowered over a long history trims it a part at a time, 4,096 messages a
-//  transaction at most (all groups together, or each group a batch appends to), and says
-//  whether more is left: one transaction that trimmed 300,000 messages held a group server
-//  2 s, past its registry's expiry.
+//  transaction at most of what was there before (all groups together, each in turn; an
+//  append trims as many more as it adds), and says whether more is left: one transaction
+//  that trimmed 300,000 messages held a group server 2 s, past its registry's expiry.
 void test_sqlite_a_long_history_is_trimmed_a_part_at_a_time(void** state) {
     Store* store = fixture_of(state)->store.get();
     assert_ok(store->create_group("a", make_uuid(1), Key(), Policy::kOpen));
@@ -2262,32 +2262,52 @@ void test_sqlite_a_long_history_is_trimmed_a_part_at_a_time(void** state) {
     assert_int_equal(info_ok(store, "a").first_seq, 4097);
     assert_ok(store->set_retention("b", keep, 2000)); //  2,900 over: at once
     assert_int_equal(info_ok(store, "b").first_seq, 2901);
-    //  An append trims its group a part more.
+    //  An append trims what it added and a part more.
     append_many(store, "a", 1, 2000);
-    assert_int_equal(info_ok(store, "a").first_seq, 8193);
+    assert_int_equal(info_ok(store, "a").first_seq, 8194);
     uint64_t trimmed = 0;
-    bool more = false;
+    bool more = true;
     assert_ok(store->trim(3000, &trimmed, &more));
-    assert_int_equal(trimmed, 10001 - 100 - 8192);
+    assert_int_equal(trimmed, 10001 - 100 - 8193);
     assert_false(more);
-    assert_int_equal(info_ok(store, "a").first_seq, 10001 - 99);
     assert_seqs(fetch_ok(store, "a", 0), 10001 - 99, 10001);
-    //  Two groups over: 4,096 of them together, then the rest.
+    //  Two groups over, 6,000 each: 4,096 of them a call, the group after the one trimmed
+    //  last first (a was), then the other, until none is over.
     Retention none;
     assert_ok(store->set_retention("a", none, 4000));
     assert_ok(store->set_retention("b", none, 4000));
-    append_many(store, "a", 3000, 4000);
-    append_many(store, "b", 3000, 4000);
+    append_many(store, "a", 6000, 4000);
+    append_many(store, "b", 6000, 4000);
     assert_ok(store->set_retention_ceiling(keep, 5000));
-    GroupInfo a = info_ok(store, "a"), b = info_ok(store, "b");
-    assert_int_equal((a.first_seq - 9902) + (b.first_seq - 2901), 4096);
+    assert_int_equal(info_ok(store, "a").first_seq, 9902);
+    assert_int_equal(info_ok(store, "b").first_seq, 2901 + 4096);
     assert_ok(store->trim(6000, &trimmed, &more));
-    assert_int_equal(trimmed, 3100 + 3100 - 200 - 4096);
+    assert_int_equal(trimmed, 4096);
+    assert_true(more);
+    assert_int_equal(info_ok(store, "a").first_seq, 9902 + 4096);
+    assert_ok(store->trim(6000, &trimmed, &more));
+    assert_int_equal(trimmed, 2 * (6100 - 4096 - 100));
     assert_false(more);
-    assert_int_equal(info_ok(store, "a").first_seq, 13001 - 99);
-    assert_int_equal(info_ok(store, "b").first_seq, 6000 - 99);
+    assert_int_equal(info_ok(store, "a").first_seq, 16001 - 99);
+    assert_int_equal(info_ok(store, "b").first_seq, 9000 - 99);
     assert_ok(store->trim(7000, &trimmed, &more));
     assert_int_equal(trimmed, 0);
+}
+
+//  Retention holds under batches larger than what a transaction trims of what was there
+//  before: each batch trims as many as it adds. (With 4,096 a batch and no more, batches of
+//  8,192 left 40,960 messages of a group keeping 100 after 10 of them.)
+void test_retention_holds_under_batches_larger_than_a_trim(void** state) {
+    Store* store = fixture_of(state)->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    Retention keep;
+    keep.max_count = 100;
+    assert_ok(store->set_retention("g", keep, 1000));
+    for (int i = 0; i < 10; i++) {
+        append_many(store, "g", 8192, 2000 + i);
+        GroupInfo info = info_ok(store, "g");
+        assert_int_equal(info.last_seq - info.first_seq + 1, 100);
+    }
 }
 
 void test_sqlite_age_retention_applies_after_a_reopen(void** state) {
@@ -3219,6 +3239,7 @@ const Case cases[] = {
     SQLITE(test_sqlite_reopen_keeps_owner_policy_allowed_keys_and_age_retention),
     SQLITE(test_sqlite_age_retention_applies_after_a_reopen),
     SQLITE(test_sqlite_a_long_history_is_trimmed_a_part_at_a_time),
+    BOTH(test_retention_holds_under_batches_larger_than_a_trim),
     SQLITE(test_sqlite_a_zgm_0_1_store_is_migrated_keeping_messages_and_dropping_members),
     SQLITE(test_sqlite_a_0_1_store_that_cannot_be_migrated_is_left_as_it_was),
     SQLITE(test_sqlite_a_schema_2_store_is_migrated_to_schema_3_keeping_everything),

@@ -55,8 +55,8 @@ constexpr int64_t kMaxPassMs = 100;
 constexpr size_t kMaxMessagesPerPass = 8192;
 constexpr int kFollowLapseMs = 10000; //  a follow not refreshed this long lapses
 constexpr int kSweepMs = 1000;
-constexpr int kTrimMs = 10000;  //  how often age retention is applied
-constexpr int kTrimPassMs = 50; //  a sweep's trimming, while more than retention keeps is left
+constexpr int kStoreErrorsMs = 10000; //  store failures are logged at most this often
+constexpr int kTrimPassMs = 50;       //  a sweep's trimming, at most
 
 //  One connection following one group.
 struct Follower {
@@ -219,8 +219,7 @@ private:
     Counters counters_;
     int64_t started_ms_ = 0;
     int64_t next_sweep_ms_ = 0;
-    int64_t next_trim_ms_ = 0;
-    int64_t next_store_error_ms_ = 0;  //  a store failure is logged at most every kTrimMs
+    int64_t next_store_error_ms_ = 0;  //  a store failure is logged at most every kStoreErrorsMs
     uint64_t store_errors_unsaid_ = 0; //  failures since the last such line
     bool terminated_ = false;
 };
@@ -1182,7 +1181,7 @@ bool GroupServer::holds(const Group& group, const std::string& from, const Key& 
 }
 
 //  The store failed (a full disk fails every commit while senders go on): logged as an
-//  error once per kTrimMs, with how many more failed meanwhile; sweep() says the rest.
+//  error once per kStoreErrorsMs, with how many more failed meanwhile; sweep() says the rest.
 void GroupServer::store_error(const std::string& why) {
     int64_t now = mono_ms();
     if (now < next_store_error_ms_) {
@@ -1190,7 +1189,7 @@ void GroupServer::store_error(const std::string& why) {
         return;
     }
     ZGM_ERROR("group server: store failed: %s", why.c_str());
-    next_store_error_ms_ = now + kTrimMs;
+    next_store_error_ms_ = now + kStoreErrorsMs;
 }
 
 void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingSend>& sends) {
@@ -1348,19 +1347,20 @@ void GroupServer::sweep() {
     }
     rates_.sweep(now);
     responder_.tick(now);
-    if (now >= next_trim_ms_ && store_status_.is_ok()) {
-        //  A part at a time (the store's bound), for kTrimPassMs at most: what is left waits
-        //  for the next sweep, so that requests are served meanwhile.
+    if (store_status_.is_ok()) {
+        //  What retention no longer keeps (by age as time passes, or after a RETAIN, or what
+        //  a write left): a part at a time (the store's bound), for kTrimPassMs at most, and
+        //  what is left at the next sweep, so that requests are served meanwhile.
+        int64_t started = mono_ms();
         bool more = true;
-        while (more && mono_ms() - now < kTrimPassMs)
+        while (more && mono_ms() - started < kTrimPassMs)
             if (!store_->trim(now_us(), nullptr, &more).is_ok()) more = false;
-        next_trim_ms_ = more ? now : now + kTrimMs;
     }
     if (store_errors_unsaid_ && now >= next_store_error_ms_) {
         ZGM_ERROR("group server: store failed %" PRIu64 " more times in the last %d s",
-                  store_errors_unsaid_, kTrimMs / 1000);
+                  store_errors_unsaid_, kStoreErrorsMs / 1000);
         store_errors_unsaid_ = 0;
-        next_store_error_ms_ = now + kTrimMs;
+        next_store_error_ms_ = now + kStoreErrorsMs;
     }
     listener_.give_back_memory();
     next_sweep_ms_ = now + kSweepMs;

@@ -52,11 +52,13 @@ uint64_t seq_of(int64_t group_seq) {
     return (uint64_t)group_seq & kMaxSeq;
 }
 
-//  The most messages one transaction trims (of all groups, or of each group a batch appends
-//  to): a group's history is trimmed a part at a time, after a retention lowered or a long
-//  pause, not in one transaction that holds the server's thread. About 20 ms here: 100,000
-//  messages trimmed at once took 548 ms of CPU, 300,000 stalled a group server 2 s.
+//  The most messages, and bytes of them, one transaction trims of what retention no longer
+//  keeps (of all groups; a batch appended to a group trims as much more as it added): a
+//  group's history is trimmed a part at a time, after a retention lowered or a long pause,
+//  not in one transaction that holds the server's thread. About 20 ms here for small
+//  messages: 100,000 trimmed at once took 548 ms of CPU, 300,000 stalled a group server 2 s.
 const uint64_t kTrimmedPerTransaction = 4096;
+const uint64_t kTrimmedBytesPerTransaction = 16 << 20;
 
 //  A generous bound on what a message row holds besides its body and sender name.
 const uint64_t kRowOverhead = 256;
@@ -533,7 +535,12 @@ private:
     Status lookup_msg_id(const Group& group, const Key& sender, const Uuid& msg_id, Holder* holder,
                          AppendResult* original);
     Status find_original(Group* group, const AppendRequest& request, AppendResult* result);
-    Status trim(Group* group, uint64_t now_us, uint64_t limit, uint64_t* trimmed);
+    //  What a transaction may still trim.
+    struct TrimBudget {
+        uint64_t messages;
+        uint64_t bytes;
+    };
+    Status trim(Group* group, uint64_t now_us, TrimBudget* budget, uint64_t* trimmed);
     Status save_log(const Group& group);
     Status timestamp_of(const Group& group, uint64_t seq, uint64_t* timestamp);
     Status seek_timestamp(const Group& group, uint64_t timestamp, uint64_t* first, uint64_t last);
@@ -545,8 +552,9 @@ private:
     std::unique_ptr<Checkpointer> checkpointer_; //  closed before db_
     std::string dir_;
     std::string path_;
-    StoreSay say_;         //  during open only
-    std::string migrated_; //  what a migration kept, said once it is committed
+    StoreSay say_;             //  during open only
+    std::string trimmed_last_; //  the group trim (now_us) trimmed last: the next starts after it
+    std::string migrated_;     //  what a migration kept, said once it is committed
     uint64_t max_row_bytes_ = 0;
     sqlite3_stmt* stmts_[kStatementCount] = {};
     std::map<std::string, Group> groups_;
@@ -966,15 +974,16 @@ Status SqliteStore::save_log(const Group& group) {
     return run(kSaveLog, "cannot update group '" + group.state.name + "'");
 }
 
-//  Deletes the oldest messages while retention asks for it, and adds how many went to
-//  *trimmed. Changes the cached LogState: the caller saves it, or puts it back if the
-//  transaction fails.
-//  Trims at most limit of the group's oldest messages that its retention no longer keeps.
-Status SqliteStore::trim(Group* group, uint64_t now_us, uint64_t limit, uint64_t* trimmed) {
+//  Deletes the oldest messages while retention asks for it and *budget lasts, takes them
+//  from it, and adds how many went to *trimmed. Changes the cached LogState: the caller
+//  saves it, or puts it back if the transaction fails.
+Status SqliteStore::trim(Group* group, uint64_t now_us, TrimBudget* budget, uint64_t* trimmed) {
     LogState& log = group->state.log;
     const Retention retention = bounded(group->state.retention, ceiling_);
-    if (limit == 0 || !over_retention(log, retention, now_us)) return Status::ok();
+    if (budget->messages == 0 || budget->bytes == 0 || !over_retention(log, retention, now_us))
+        return Status::ok();
     LogState after = log;
+    uint64_t freed = 0;
     {
         //  Walks from the oldest message until one is kept (it is the new oldest).
         sqlite3_stmt* stmt = stmts_[kSelectOldest];
@@ -995,8 +1004,10 @@ Status SqliteStore::trim(Group* group, uint64_t now_us, uint64_t limit, uint64_t
                 return corrupt("the messages of group '" + group->state.name + "' have a gap");
             after.first_timestamp = column_u64(stmt, 1);
             if (!over_retention(after, retention, now_us)) break;
-            if (after.trimmed_seq - log.trimmed_seq >= limit) break; //  the rest later
+            if (after.trimmed_seq - log.trimmed_seq >= budget->messages || freed >= budget->bytes)
+                break; //  the rest later
             uint64_t size = column_u64(stmt, 2);
+            freed += size;
             after.trimmed_seq++;
             after.trimmed_timestamp = after.first_timestamp;
             after.bytes -= std::min(size, after.bytes);
@@ -1007,7 +1018,10 @@ Status SqliteStore::trim(Group* group, uint64_t now_us, uint64_t limit, uint64_t
     bind_i64(stmt, 2, group_seq(group->key, after.trimmed_seq));
     Status status = run(kDeleteMessages, "cannot trim group '" + group->state.name + "'");
     if (!status.is_ok()) return status;
-    *trimmed += after.trimmed_seq - log.trimmed_seq;
+    uint64_t count = after.trimmed_seq - log.trimmed_seq;
+    *trimmed += count;
+    budget->messages -= count;
+    budget->bytes -= std::min(freed, budget->bytes);
     log = after;
     return Status::ok();
 }
@@ -1028,7 +1042,8 @@ Status SqliteStore::set_retention(const std::string& name, const Retention& rete
     status = run(kUpdateRetention, "cannot set the retention of '" + name + "'");
     group->state.retention = retention;
     uint64_t trimmed = 0;
-    if (status.is_ok()) status = trim(group, now_us, kTrimmedPerTransaction, &trimmed);
+    TrimBudget budget{kTrimmedPerTransaction, kTrimmedBytesPerTransaction};
+    if (status.is_ok()) status = trim(group, now_us, &budget, &trimmed);
     if (status.is_ok()) status = save_log(*group);
     if (status.is_ok()) status = commit();
     if (!status.is_ok()) {
@@ -1305,10 +1320,15 @@ Status SqliteStore::append(const std::vector<AppendRequest>& batch, uint64_t now
         status = insert_message(group, request, now_us, &done[i]);
     }
     //  Trimming waits for the end of the batch, so a repeat later in the batch still finds
-    //  its original.
+    //  its original. Each group trims what the batch added to it, and a part more of what it
+    //  held past its retention before.
     uint64_t trimmed = 0;
     for (size_t i = 0; i < saved.size() && status.is_ok(); i++) {
-        status = trim(saved[i].first, now_us, kTrimmedPerTransaction, &trimmed);
+        const LogState& before = saved[i].second;
+        const LogState& now = saved[i].first->state.log;
+        TrimBudget budget{kTrimmedPerTransaction + (now.last_seq - before.last_seq),
+                          kTrimmedBytesPerTransaction + (now.bytes - before.bytes)};
+        status = trim(saved[i].first, now_us, &budget, &trimmed);
         if (status.is_ok()) status = save_log(*saved[i].first);
     }
     if (status.is_ok()) status = commit();
@@ -1339,17 +1359,25 @@ Status SqliteStore::trim(uint64_t now_us, uint64_t* trimmed, bool* more) {
     auto over = [&](const Group& group) {
         return over_retention(group.state.log, bounded(group.state.retention, ceiling_), now_us);
     };
-    std::vector<std::pair<Group*, LogState>> saved;
-    for (auto& entry : groups_)
-        if (over(entry.second)) saved.emplace_back(&entry.second, entry.second.state.log);
-    if (saved.empty()) return Status::ok();
+    //  The groups over their retention, from the one after the group last trimmed here and
+    //  round: one with a long history past it does not hold the others back.
+    std::vector<Group*> over_groups;
+    auto start = groups_.upper_bound(trimmed_last_);
+    for (auto entry = start; entry != groups_.end(); ++entry)
+        if (over(entry->second)) over_groups.push_back(&entry->second);
+    for (auto entry = groups_.begin(); entry != start; ++entry)
+        if (over(entry->second)) over_groups.push_back(&entry->second);
+    if (over_groups.empty()) return Status::ok();
     Status status = begin();
     if (!status.is_ok()) return status;
+    std::vector<std::pair<Group*, LogState>> saved; //  the groups trimmed, as they were
     uint64_t count = 0;
-    for (size_t i = 0; i < saved.size() && status.is_ok(); i++) {
-        status = trim(saved[i].first, now_us,
-                      kTrimmedPerTransaction - std::min(count, kTrimmedPerTransaction), &count);
-        if (status.is_ok()) status = save_log(*saved[i].first);
+    TrimBudget budget{kTrimmedPerTransaction, kTrimmedBytesPerTransaction};
+    for (size_t i = 0; i < over_groups.size() && status.is_ok() && budget.messages && budget.bytes;
+         i++) {
+        saved.emplace_back(over_groups[i], over_groups[i]->state.log);
+        status = trim(over_groups[i], now_us, &budget, &count);
+        if (status.is_ok()) status = save_log(*over_groups[i]);
     }
     if (status.is_ok()) status = commit();
     if (!status.is_ok()) {
@@ -1358,10 +1386,12 @@ Status SqliteStore::trim(uint64_t now_us, uint64_t* trimmed, bool* more) {
             entry.first->state.log = entry.second;
         return status;
     }
-    for (const auto& entry : saved) {
+    for (const auto& entry : saved)
         recent_.kept_from(entry.first->key, entry.first->state.log.trimmed_seq + 1);
-        if (more && over(*entry.first)) *more = true;
-    }
+    trimmed_last_ = saved.back().first->state.name;
+    if (more)
+        for (const Group* group : over_groups)
+            *more = *more || over(*group);
     if (trimmed) *trimmed = count;
     return Status::ok();
 }
