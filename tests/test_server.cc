@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -1177,6 +1178,27 @@ void test_memberships_come_in_pages(void** state) {
     assert_error(test::request(member, memberships), proto::kBadRequest);
 }
 
+//  What two requests cost the server side by side: `count` pipelined copies of each, asked
+//  in turns over 5 rounds; median[i] is the median time of one of requests[i], in us. check
+//  sees each reply.
+void median_us_in_turns(RawClient& client, proto::Message (&requests)[2], int count,
+                        double median[2], const std::function<void(const proto::Message&)>& check) {
+    std::vector<double> rounds[2];
+    for (int round = 0; round < 5; round++)
+        for (int which = 0; which < 2; which++) {
+            int64_t start = zclock_usecs();
+            for (int i = 0; i < count; i++)
+                client.send(requests[which]);
+            for (int i = 0; i < count; i++)
+                check(client.recv());
+            rounds[which].push_back((double)(zclock_usecs() - start) / count);
+        }
+    for (int which = 0; which < 2; which++) {
+        std::sort(rounds[which].begin(), rounds[which].end());
+        median[which] = rounds[which][2];
+    }
+}
+
 //  A FOLLOW costs what it names, not what the groups it names hold: at its --max-follows, a
 //  key's record for a group it follows on no other connection is refused after a look at its
 //  own follows of that group, not at every follower of it. Before, each such record looked at
@@ -1211,30 +1233,19 @@ void test_a_follow_costs_what_it_names_not_what_the_groups_hold(void** state) {
         if (strcmp(name, "held") != 0)
             assert_int_equal(test::request(attacker, unfollow).id, proto::kOk);
     }
-    std::vector<double> rounds[2];
+    proto::Message follows[2];
     const char* named[] = {"quiet", "crowded"};
-    for (int round = 0; round < 5; round++)
-        for (int which = 0; which < 2; which++) {
-            proto::Message follow;
-            follow.id = proto::kFollow;
-            for (int i = 0; i < 10000; i++)
-                follow.follows.push_back(proto::FollowRecord{named[which], 0, 0});
-            int64_t start = zclock_usecs();
-            for (int i = 0; i < 3; i++)
-                attacker.send(follow);
-            for (int i = 0; i < 3; i++) {
-                proto::Message following = attacker.recv();
-                assert_int_equal(following.id, proto::kFollowing);
-                assert_int_equal(following.follows.size(), 10000);
-                assert_int_equal(following.follows[0].status, proto::kLimitReached);
-            }
-            rounds[which].push_back((double)(zclock_usecs() - start) / 3);
-        }
-    double median[2];
     for (int which = 0; which < 2; which++) {
-        std::sort(rounds[which].begin(), rounds[which].end());
-        median[which] = rounds[which][2];
+        follows[which].id = proto::kFollow;
+        for (int i = 0; i < 10000; i++)
+            follows[which].follows.push_back(proto::FollowRecord{named[which], 0, 0});
     }
+    double median[2];
+    median_us_in_turns(attacker, follows, 3, median, [](const proto::Message& following) {
+        assert_int_equal(following.id, proto::kFollowing);
+        assert_int_equal(following.follows.size(), 10000);
+        assert_int_equal(following.follows[0].status, proto::kLimitReached);
+    });
     print_message("# a FOLLOW of 10,000 records refused at --max-follows: %.0f us naming a group "
                   "of no followers, %.0f us one of 600\n",
                   median[0], median[1]);
@@ -1276,27 +1287,16 @@ void test_a_members_page_costs_what_it_holds_not_what_the_group_holds(void** sta
             added += batch;
         }
     }
-    std::vector<double> rounds[2];
-    for (int round = 0; round < 5; round++)
-        for (int which = 0; which < 2; which++) {
-            proto::Message members;
-            members.id = proto::kMembers;
-            members.group = "added" + std::to_string(sizes[which]);
-            int64_t start = zclock_usecs();
-            for (int i = 0; i < 10; i++)
-                owner.send(members);
-            for (int i = 0; i < 10; i++) {
-                proto::Message page = owner.recv();
-                assert_int_equal(page.id, proto::kMemberList);
-                assert_int_equal(page.members.size(), proto::kMembersPage);
-            }
-            rounds[which].push_back((double)(zclock_usecs() - start) / 10);
-        }
-    double median[2];
+    proto::Message members[2];
     for (int which = 0; which < 2; which++) {
-        std::sort(rounds[which].begin(), rounds[which].end());
-        median[which] = rounds[which][2];
+        members[which].id = proto::kMembers;
+        members[which].group = "added" + std::to_string(sizes[which]);
     }
+    double median[2];
+    median_us_in_turns(owner, members, 10, median, [](const proto::Message& page) {
+        assert_int_equal(page.id, proto::kMemberList);
+        assert_int_equal(page.members.size(), proto::kMembersPage);
+    });
     print_message("# a first MEMBERS page: %.0f us of 2,600 keys added, %.0f us of 20,000\n",
                   median[0], median[1]);
     assert_true(median[1] < 2.5 * median[0]);
