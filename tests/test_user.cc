@@ -2680,6 +2680,39 @@ void test_a_follow_again_while_messages_wait_unread_brings_each_once(void** stat
     expect_messages(bob, "again", 7, 1);
 }
 
+//  The same, when the group's server moved meanwhile (the same key and store at another
+//  endpoint): the follow again goes on after what waits unread there too. Before, the
+//  unfollowed group kept the server it had, and 2 to 5 came twice (a helper's review).
+void test_a_follow_again_after_the_groups_server_moved_brings_each_once(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir(), keys = test::make_temp_dir();
+    std::string key = keys + "/server.cert";
+    {
+        Cluster cluster;
+        zgm_server_t* server = cluster.add_server(dir.c_str(), {"mv"}, false, "tcp://127.0.0.1:*",
+                                                  nullptr, key.c_str());
+        zgm_user_t* alice = cluster.user("alice");
+        zgm_user_t* bob = cluster.user("bob");
+        assert_ok(zgm_user_join(alice, "mv"));
+        assert_ok(zgm_user_join(bob, "mv"));
+        for (int i = 1; i <= 5; i++)
+            send_text(alice, "mv", "m" + std::to_string(i));
+        assert_true(test::eventually([&] { return zgm_user_last_seq(bob, "mv") == 5; }));
+        expect_messages(bob, "mv", 1, 1);
+        assert_ok(zgm_user_unfollow(bob, "mv"));
+        cluster.stop(&server);
+        server = cluster.add_server(dir.c_str(), {"mv"}, false, "tcp://127.0.0.1:*", nullptr,
+                                    key.c_str());
+        send_text(alice, "mv", "m6"); //  alice finds it moved
+        assert_ok(zgm_user_follow(bob, "mv", 1));
+        expect_messages(bob, "mv", 2, 5); //  2 to 6, once each
+        zgm_msg_t* again = zgm_user_recv(bob, 300);
+        assert_null(again);
+    }
+    test::remove_tree(dir);
+    test::remove_tree(keys);
+}
+
 //  A group may have 10,000 members and, apart, 10,000 keys its owner added: the list comes
 //  whole, in pages of 2,500 (protocol version 6), the members by the time they joined, then
 //  the added keys by key, each once. Before, a MEMBER_LIST held at most 10,000 records, and
@@ -2962,6 +2995,7 @@ int main(void) {
         cmocka_unit_test(test_a_follower_whose_messages_were_all_trimmed_waits_for_the_next),
         cmocka_unit_test(test_a_follow_past_the_groups_end_gets_what_comes_next),
         cmocka_unit_test(test_a_follow_again_while_messages_wait_unread_brings_each_once),
+        cmocka_unit_test(test_a_follow_again_after_the_groups_server_moved_brings_each_once),
         cmocka_unit_test(test_the_owner_decides_who_is_in),
         cmocka_unit_test(test_a_members_list_past_10000_comes_whole_in_pages),
         cmocka_unit_test(test_a_member_that_does_not_read_is_held_back_then_gets_everything_once),

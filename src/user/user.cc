@@ -380,6 +380,8 @@ private:
     //  not read yet) goes again when the server said, as a keep-alive whose FOLLOWING
     //  catches up; not at the next keep-alive, 2 s later.
     void refused_for_now(ServerConn* conn, const proto::Message& message);
+    void forget_read_unfollowed();
+    void tick_deadlines(int64_t now);
     void tick();
     void lapse_all(const std::string& server_id);
     void refresh(const std::string& server, ServerConn& conn, bool ack);
@@ -432,11 +434,9 @@ private:
     std::map<std::string, Followed> followed_;
     //  Groups unfollowed while messages of them handed over may still wait unread (in the
     //  events queue, or taken by the caller and not handed out): how far each was handed
-    //  over, for a follow of it again to go on from there (follow). Entries whose messages
-    //  are all read are left to the next follow or unfollow of the group, or all cleared
-    //  once the caller read past unfollowed_mark_, the highest handed_mark among them.
+    //  over, for a follow of it again to go on from there (follow). An entry goes once its
+    //  messages are all read (forget_read_unfollowed, at each unfollow and full tick).
     std::map<std::string, Followed> unfollowed_;
-    uint64_t unfollowed_mark_ = 0;
     std::unordered_map<uint32_t, Pending> pending_;
     //  Requests of ops to group servers whose attempt lapsed, while their op lives: request
     //  id -> op id and server id. A reply that comes late still tells the op what happened.
@@ -472,7 +472,8 @@ private:
     //  and the time of the next tick.
     int64_t last_tick_ = mono_ms(), last_event_ = last_tick_;
     int64_t due_ = last_tick_ + kTickMs;
-    bool tick_now_ = false; //  what waited for a link that came up goes at the next turn
+    int64_t ticks_due_ = due_; //  the next tick's time, not counting calls_due_
+    bool tick_now_ = false;    //  what waited for a link that came up goes at the next turn
     //  The earliest deadline of a call, a send waiting in a queue or a send's attempt that
     //  was ahead at the last tick, or came since (due_by): at most when the next tick comes
     //  while calls wait, however quiet the peers.
@@ -1739,7 +1740,9 @@ bool UserActor::turn() {
     }
     int64_t now = mono_ms();
     if (got) last_event_ = now;
-    if (now >= due_) {
+    if (now >= due_ && now < ticks_due_) {
+        tick_deadlines(now); //  only a deadline came: not the whole tick (every followed group)
+    } else if (now >= due_) {
         tick();
         now = last_tick_ = mono_ms();
         tick_now_ = false;
@@ -1759,9 +1762,10 @@ bool UserActor::turn() {
     bool busy = !ops_.empty() || !sends_.empty() || !outcomes_.empty();
     int64_t busy_tick =
         std::min<int64_t>(std::max<int64_t>((now - last_event_) / 4, kTickMs), kQuietTickMs);
-    due_ = tick_now_ ? 0
-           : busy    ? std::min(last_tick_ + busy_tick, calls_due_)
-                     : std::max(idle_deadline(), last_tick_ + kTickMs);
+    ticks_due_ = tick_now_ ? 0
+                 : busy    ? last_tick_ + busy_tick
+                           : std::max(idle_deadline(), last_tick_ + kTickMs);
+    due_ = busy ? std::min(ticks_due_, calls_due_) : ticks_due_;
     //  Sends on a link's DEALER in this turn may have taken its signal.
     for (size_t i = 1; i < polled_.size(); i++)
         if (!polled_[i].monitor && polled_[i].link->take_sent()) maybe_[i] = 1;
@@ -1937,6 +1941,8 @@ std::string UserActor::set_route(const std::string& group, const std::string& en
         if (entry.second == was) point(entry.first, id);
     for (auto& entry : followed_)
         if (entry.second.server == was) point(entry.first, id);
+    for (auto& entry : unfollowed_)
+        if (entry.second.server == was) entry.second.server = id;
     return id;
 }
 
@@ -1949,6 +1955,9 @@ void UserActor::point(const std::string& group, const std::string& server_id) {
         followed->second.server = server_id;
         servers_[server_id].next_refresh_ms = 0; //  follow it there at once
     }
+    //  Unfollowed with messages unread: a follow again goes on after them there too.
+    auto gone = unfollowed_.find(group);
+    if (gone != unfollowed_.end()) gone->second.server = server_id;
 }
 
 void UserActor::follow(const std::string& group, const std::string& server_id, uint64_t after_seq,
@@ -2195,16 +2204,13 @@ void UserActor::catch_up(const std::string& group, Followed& followed) {
 //  answered: a lost UNFOLLOW is a follow that lapses (10 s) as it did before.
 void UserActor::unfollow(const std::string& group, bool tell_server) {
     std::string server_id = route_of(group);
-    if (!unfollowed_.empty() && read_past(unfollowed_mark_)) unfollowed_.clear();
+    forget_read_unfollowed();
     auto found = followed_.find(group);
     if (found != followed_.end()) {
         server_id = found->second.server;
         //  What was handed over and is not read yet still comes (a follow again goes on
         //  after it).
-        if (!read_past(found->second.handed_mark)) {
-            unfollowed_[group] = found->second;
-            unfollowed_mark_ = std::max(unfollowed_mark_, found->second.handed_mark);
-        }
+        if (!read_past(found->second.handed_mark)) unfollowed_[group] = found->second;
         followed_.erase(found);
     }
     ServerConn* conn = server_id.empty() ? nullptr : server(server_id);
@@ -2453,14 +2459,31 @@ void UserActor::close_unused() {
     left_.clear();
 }
 
+//  The unfollowed groups whose messages handed over are all read: a follow of them again
+//  starts where its caller says.
+void UserActor::forget_read_unfollowed() {
+    for (auto it = unfollowed_.begin(); it != unfollowed_.end();)
+        it = read_past(it->second.handed_mark) ? unfollowed_.erase(it) : std::next(it);
+}
+
 void UserActor::tick() {
     int64_t now = mono_ms();
     if (!left_.empty()) close_unused();
-    if (!unfollowed_.empty() && read_past(unfollowed_mark_)) unfollowed_.clear();
+    forget_read_unfollowed();
     //  A link opened again has new sockets to poll.
     if (registry_ && registry_->reopen_if_refused()) repoll_ = true;
     for (auto& entry : servers_)
         if (entry.second.link->reopen_if_refused()) repoll_ = true;
+    tick_deadlines(now);
+    for (auto& entry : servers_)
+        if (now >= entry.second.next_refresh_ms) refresh(entry.first, entry.second, false);
+    for (auto& entry : followed_)
+        catch_up(entry.first, entry.second);
+}
+
+//  What has a deadline: requests whose attempt lapsed, calls, sends (the part of a tick that
+//  a deadline between two ticks brings forward); then the deadlines still ahead.
+void UserActor::tick_deadlines(int64_t now) {
     //  Requests whose attempt lapsed.
     std::vector<uint32_t> lapsed;
     for (auto& entry : pending_)
@@ -2516,10 +2539,6 @@ void UserActor::tick() {
     for (auto it = sends_.begin(); it != sends_.end();)
         it = it->second.queue.empty() && it->second.in_flight == 0 ? sends_.erase(it)
                                                                    : std::next(it);
-    for (auto& entry : servers_)
-        if (now >= entry.second.next_refresh_ms) refresh(entry.first, entry.second, false);
-    for (auto& entry : followed_)
-        catch_up(entry.first, entry.second);
     //  The deadlines still ahead, for the next tick to come by the first (one passed belongs
     //  to a call or send that waits for something else: a send behind one with more time).
     calls_due_ = INT64_MAX;
