@@ -1130,6 +1130,36 @@ zgm_user_t* api_user(System* s, const char* name, int timeout_ms) {
     return user;
 }
 
+//  A group server stalled (stopped here; a disk or memory gone to swap can stall one for
+//  seconds) while a user's sends wait on it, and the user gone meanwhile: the server goes on
+//  when it wakes. With a connection read only 32 requests ahead, the user's SENDs (16 a group,
+//  sent again as their attempts lapsed) stopped the connection's input, and libzmq 4.3.4
+//  aborted the process when the connection went (Assertion failed: !_io_error,
+//  stream_engine_base.cpp:331), 3 runs of 3.
+void test_a_group_server_stalled_under_a_users_sends_goes_on_when_it_wakes(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    pid_t server = start_group(s, "stalled", {"--group", "a", "--group", "b", "--memory"});
+    expect_log(s, "stalled", "serving a");
+    zgm_user_t* user = api_user(s, "sender", 3000);
+    assert_ok(zgm_user_join(user, "a"));
+    assert_ok(zgm_user_join(user, "b"));
+    assert_int_equal(kill(server, SIGSTOP), 0);
+    for (int i = 0; i < 3000; i++) {
+        assert_ok(zgm_user_send_async(user, i % 2 ? "a" : "b", "x", 1, NULL));
+        zclock_sleep(1);
+    }
+    //  Every outcome, in doubt after 3 s: the user's connection gave up on the server after 5.
+    assert_ok(zgm_user_flush(user, 20000 * test::slowdown()));
+    zgm_user_destroy(&user);
+    assert_int_equal(kill(server, SIGCONT), 0);
+    zgm_user_t* later = api_user(s, "later", 5000 * test::slowdown());
+    assert_ok(zgm_user_join(later, "a"));
+    int code = 0;
+    assert_false(test::exited(server, &code));
+    zgm_user_destroy(&later);
+}
+
 //  Sends again, with its id, until it is stored (or 30 s pass: then the test fails).
 void send_until_stored(zgm_user_t* user, const char* group, const std::string& body,
                        const std::string& id) {
@@ -2286,6 +2316,8 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(test_run_fails_on_a_bind_it_cannot_take, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_30_sigkills_of_a_group_server_lose_and_double_no_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_group_server_stalled_under_a_users_sends_goes_on_when_it_wakes, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_registry_killed_and_restarted_during_sends_fails_no_send, setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -2344,50 +2344,6 @@ void test_a_frame_over_max_frame_is_never_buffered(void** state) {
     free(buffer);
 }
 
-//  What one connection sends is read ahead of the group server 32 requests at most
-//  (core/limits.h, kReadAheadRequests): a member that pipelines SENDs of 10,000 messages
-//  faster than they are stored leaves the rest in TCP, which stops it. libzmq read up to
-//  10,000 frames of a connection ahead (5 GiB of 512 KiB frames): 120 MB sent here took the
-//  server's peak RSS up by as much. The server stores them in order all the same.
-void test_a_connections_requests_are_read_ahead_a_few_mib_at_most(void** state) {
-    (void)state;
-    s_roles.start(
-        {"--no-registry", "--insecure", "--group", "flood", "--server-limit", "recent-bytes=0"},
-        true);
-    Dealer flooder(s_roles.server, "");
-    assert_true(flooder.handshake());
-    flooder.join("flood", "flooder");
-    proto::Message send;
-    send.id = proto::kSend;
-    send.group = "flood";
-    send.sends.resize(10000); //  empty bodies, each with an id of its own: about 200 KB
-    for (proto::SendRecord& record : send.sends)
-        record.msg_id = zgm::Uuid::random();
-    const int frames = test::slowdown() > 1 ? 100 : 600;
-    long peak_before = s_roles.peak_kb();
-    for (int i = 0; i < frames; i++)
-        flooder.send(send); //  the same messages again: stored once, answered as repeats
-    //  While it stores the first SENDs, libzmq reads what it may of the rest (loopback takes
-    //  the whole flood in a fraction of the time one SEND of 10,000 takes to store).
-    proto::Message sent;
-    for (int answered = 0; answered < 3;) {
-        assert_true(flooder.recv(&sent, 20000 * test::slowdown()));
-        if (sent.id == proto::kSent) {
-            assert_int_equal(sent.sent.size(), 10000);
-            assert_int_equal(sent.sent[0].seq, 1); //  each a repeat of the first
-            answered++;
-        }
-    }
-    long growth = s_roles.peak_kb() - peak_before;
-    std::string frame;
-    assert_true(proto::encode(send, &frame));
-    print_message("# %d SENDs of 10,000 messages (%zu KB each) pipelined on one connection: the "
-                  "group server's peak RSS grew %ld KiB\n",
-                  frames, frame.size() / 1000, growth);
-    if (kRssMeaningful) assert_true(growth <= 32 * 1024);
-    s_roles.stop();
-}
-
 //  A member that acknowledges in FOLLOW what it never read would get past the follower
 //  limit, but not past what it has shown it read: it returns no MARK, so the server pushes
 //  it no more than half its --max-unread-bytes (and the frame that went over it), however
@@ -3211,8 +3167,6 @@ int main(int argc, char** argv) {
         cmocka_unit_test_teardown(test_a_reader_that_never_reads_is_cut_at_its_follower_limit,
                                   stop_roles),
         cmocka_unit_test_teardown(test_a_frame_over_max_frame_is_never_buffered, stop_roles),
-        cmocka_unit_test_teardown(test_a_connections_requests_are_read_ahead_a_few_mib_at_most,
-                                  stop_roles),
         cmocka_unit_test_teardown(test_a_follower_that_lies_in_its_acks_is_cut_at_its_unread_limit,
                                   stop_roles),
         cmocka_unit_test_teardown(test_a_member_slow_to_read_its_pushes_is_still_answered,

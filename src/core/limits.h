@@ -58,12 +58,15 @@ inline std::string under_least(const std::string& name, uint64_t least, const st
 }
 
 //  The requests of one connection that libzmq reads ahead of a group server (its receive
-//  high-water mark, which counts requests, not bytes: 10,000 frames of 512 KiB were 5 GiB).
-//  More than a zgm user keeps in flight on a connection (16 SENDs, its keep-alives and
-//  pages), so that such a connection's input never stops for the server: one whose input
-//  stops reads no heartbeat, and libzmq closes it after 5 s. Past them, the rest waits in
-//  TCP, which stops the sender. 16 MiB at the default --max-frame.
-constexpr int kReadAheadRequests = 32;
+//  high-water mark, which counts requests, not bytes: up to 5 GiB of 512 KiB frames). Far
+//  more than a zgm user has in flight on a connection, also while a stalled server leaves
+//  its sends unanswered (16 a group, sent again as their attempts lapse), so that a user's
+//  connection never stops being read: libzmq 4.3.4 aborts the process when a connection
+//  whose input stopped goes (Assertion failed: !_io_error, stream_engine_base.cpp:331).
+//  With 32, a group server stalled under a user's sends aborted when the user went
+//  (test_a_group_server_stalled_under_a_users_sends_goes_on_when_it_wakes). Past them, the
+//  rest waits in TCP, which stops the sender.
+constexpr int kReadAheadRequests = 10000;
 
 //  The smallest --max-frame a group server accepts: a user's SEND batch must fit.
 constexpr uint32_t kMinServerFrame = 320 * 1024;
