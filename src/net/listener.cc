@@ -13,7 +13,9 @@
 #include "net/responder.h"
 #include "net/sockets.h"
 
+#ifdef __GLIBC__
 #include <malloc.h>
+#endif
 
 namespace zgm {
 

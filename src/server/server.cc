@@ -33,8 +33,6 @@
 
 #include <algorithm>
 #include <deque>
-#ifdef __GLIBC__
-#endif
 #include <map>
 #include <memory>
 #include <set>
