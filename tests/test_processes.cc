@@ -293,13 +293,18 @@ void test_duplicate_group_name_is_refused_by_the_registry(void** state) {
     expect_log(s, "second", "already served by");
 }
 
-void test_listen_prints_live_messages_and_resumes_after_the_last_printed(void** state) {
-    System* s = (System*)*state;
+//  A registry and a group server of "general" (memory store), which alice and bob joined.
+void serve_general_to_alice_and_bob(System* s) {
     start_registry(s);
     start_group(s, "server", {"--group", "general", "--memory"});
     expect_log(s, "server", "serving general");
     assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
     assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
+}
+
+void test_listen_prints_live_messages_and_resumes_after_the_last_printed(void** state) {
+    System* s = (System*)*state;
+    serve_general_to_alice_and_bob(s);
 
     pid_t listener = listen(s, "bob", {"general", "--count", "3", "--json"});
     expect_log(s, "listen-bob", "zgm: listening to general");
@@ -848,11 +853,7 @@ void test_a_closed_or_full_standard_descriptor_is_said(void** state) {
 //  went on doing so until stopped: those messages were skipped for good.
 void test_a_listen_that_cannot_write_stops_and_keeps_its_cursor(void** state) {
     System* s = (System*)*state;
-    start_registry(s);
-    start_group(s, "server", {"--group", "general", "--memory"});
-    expect_log(s, "server", "serving general");
-    assert_int_equal(user(s, "alice", {"join", "general"}).status, 0);
-    assert_int_equal(user(s, "bob", {"join", "general"}).status, 0);
+    serve_general_to_alice_and_bob(s);
     pid_t first = listen(s, "bob", {"general", "--count", "1"});
     expect_log(s, "listen-bob", "zgm: listening to general");
     assert_int_equal(user(s, "alice", {"send", "general", "one"}).status, 0);
