@@ -10,7 +10,7 @@
     security handshake: a bind or connect to it fails with ZGM_EINVAL).
 
     Every connection is encrypted and authenticated with CURVE: each object has a key
-    pair, and a user's id is its public key (40 characters of Z85 text). A server knows
+    pair, and a user is known by its public key (40 characters of Z85 text). A server knows
     who sent a request from the connection, never from what the request says.
 
     Conventions (CZMQ CLASS, RFC 21): constructors return NULL on failure; destructors take
@@ -144,7 +144,7 @@ ZGM_EXPORT const char* zgm_msg_group(const zgm_msg_t* self);
 ZGM_EXPORT uint64_t zgm_msg_seq(const zgm_msg_t* self);
 //  When the group server stored it: microseconds since the epoch, UTC.
 ZGM_EXPORT uint64_t zgm_msg_timestamp(const zgm_msg_t* self);
-//  The sender's id: its public key, 40 characters.
+//  The sender's key: its public key, 40 characters.
 ZGM_EXPORT const char* zgm_msg_sender(const zgm_msg_t* self);
 //  The display name the sender's key had in the group when it sent it: the name it joined
 //  with (a key keeps that name until it leaves and joins again under another).
@@ -272,8 +272,8 @@ ZGM_EXPORT zgm_user_t* zgm_user_new(const char* name);
 //  A user whose key pair is the certificate at path (made there when missing), so separate
 //  runs act as the same user.
 ZGM_EXPORT zgm_user_t* zgm_user_new_with_key(const char* name, const char* path);
-//  The user's id: its public key, 40 characters.
-ZGM_EXPORT const char* zgm_user_id(const zgm_user_t* self);
+//  The user's key: its public key, 40 characters.
+ZGM_EXPORT const char* zgm_user_key(const zgm_user_t* self);
 ZGM_EXPORT const char* zgm_user_name(const zgm_user_t* self);
 //  How long each call waits for a server (default ZGM_DEFAULT_TIMEOUT ms): a call ends at
 //  it, within a millisecond or two, and rides out a server restarting within that time. A
@@ -416,7 +416,7 @@ ZGM_EXPORT zgm_msglist_t* zgm_user_fetch(zgm_user_t* self, const char* group,
 
 //  A member of a group.
 typedef struct {
-    char id[ZGM_KEY_SIZE]; //  its public key
+    char key[ZGM_KEY_SIZE]; //  its public key
     char name[ZGM_MAX_NAME + 1];
     int role; //  ZGM_ROLE_*
 } zgm_member_t;

@@ -693,7 +693,7 @@ zgm_user_t* zgm_user_new_with_key(const char* name, const char* path) {
     return new_user(name, keys);
 }
 
-const char* zgm_user_id(const zgm_user_t* self) {
+const char* zgm_user_key(const zgm_user_t* self) {
     return self->id.c_str();
 }
 const char* zgm_user_name(const zgm_user_t* self) {
@@ -750,7 +750,7 @@ static void to_group(const proto::GroupRecord& record, zgm_group_t* info) {
     snprintf(info->id, sizeof info->id, "%s", record.id.str().c_str());
     snprintf(info->name, sizeof info->name, "%s", record.name.c_str());
     snprintf(info->endpoint, sizeof info->endpoint, "%s", record.endpoint.c_str());
-    snprintf(info->server_key, sizeof info->server_key, "%s", record.server.str().c_str());
+    snprintf(info->server_key, sizeof info->server_key, "%s", record.server_key.str().c_str());
     info->policy = record.policy;
     info->member_count = record.member_count;
 }
@@ -977,7 +977,7 @@ zgm_member_t* zgm_user_members(zgm_user_t* self, const char* group, size_t* coun
     if (!members) return fail(Error::kSystem, "out of memory"), nullptr;
     for (size_t i = 0; i < size; i++) {
         const proto::MemberRecord& record = request.members[i];
-        snprintf(members[i].id, sizeof members[i].id, "%s", record.id.str().c_str());
+        snprintf(members[i].key, sizeof members[i].key, "%s", record.key.str().c_str());
         snprintf(members[i].name, sizeof members[i].name, "%s", record.name.c_str());
         members[i].role = record.role;
     }

@@ -91,7 +91,7 @@ user() { #  user NAME ARGS...: a scripted user with its own identity
     $run_zgm user --identity "$dir/$name" --name "${display:-$name}" --registry "$registry" "$@"
 }
 key_of() { #  key_of NAME: the user's public key
-    user "$1" whoami --json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'
+    user "$1" whoami --json | sed -n 's/.*"key":"\([^"]*\)".*/\1/p'
 }
 fetched() { #  fetched GROUP TEXT: bob's fetch of GROUP shows TEXT exactly N times (N=$3, 1)
     [ "$(user bob fetch "$1" | grep -c -F -- "$2")" -eq "${3:-1}" ]

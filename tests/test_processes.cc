@@ -190,13 +190,18 @@ pid_t listen(System* s, const std::string& who, const std::vector<std::string>& 
     return test::start(full, log_path(s, "listen-" + who));
 }
 
+//  The key that `whoami --json` printed.
+std::string key_in(const Result& whoami) {
+    assert_int_equal(whoami.status, 0);
+    const std::string field = "\"key\":\"";
+    size_t at = whoami.out.find(field);
+    assert_true(at != std::string::npos);
+    return whoami.out.substr(at + field.size(), 40);
+}
+
 //  The public key a user's identity file holds.
 std::string key_of(System* s, const std::string& who) {
-    Result me = user(s, who, {"whoami", "--json"});
-    assert_int_equal(me.status, 0);
-    size_t at = me.out.find("\"id\":\"");
-    assert_true(at != std::string::npos);
-    return me.out.substr(at + 6, 40);
+    return key_in(user(s, who, {"whoami", "--json"}));
 }
 
 size_t count_lines(const std::string& text, const std::string& needle) {
@@ -246,7 +251,7 @@ void test_registry_group_servers_and_users_on_the_command_line(void** state) {
     assert_non_null(strstr(fetched.out.c_str(), "\"name\":\"alice\""));
     assert_non_null(strstr(fetched.out.c_str(), "\"time\":\"20"));
     Result members = user(s, "bob", {"members", "general", "--json"});
-    assert_int_equal(count_lines(members.out, "\"id\":"), 2);
+    assert_int_equal(count_lines(members.out, "\"key\":"), 2);
     assert_int_equal(count_lines(members.out, "\"role\":\"member\""), 2);
     //  A sender is its key, as its connection proved it.
     assert_non_null(
@@ -337,10 +342,8 @@ void test_listen_prints_live_messages_and_resumes_after_the_last_printed(void** 
     assert_int_equal(other_alice({"join", "general"}).status, 0);
     assert_int_equal(other_alice({"send", "general", "the other alice"}).status, 0);
     assert_int_equal(user(s, "alice", {"send", "general", "the first alice"}).status, 0);
-    Result whoami = other_alice({"whoami", "--json"});
-    size_t at = whoami.out.find("\"id\":\"");
-    assert_true(at != std::string::npos);
-    std::string second = "<alice~" + whoami.out.substr(at + 6, 8) + "> the other alice";
+    std::string second =
+        "<alice~" + key_in(other_alice({"whoami", "--json"})).substr(0, 8) + "> the other alice";
     std::string original = "<alice~" + key_of(s, "alice").substr(0, 8) + "> the first alice";
     Result live = user(s, "bob", {"listen", "general", "--count", "2"});
     assert_int_equal(live.status, 0);
@@ -389,7 +392,7 @@ void test_group_server_killed_and_restarted_loses_nothing(void** state) {
     Result history = user(s, "bob", {"fetch", "general", "--json"});
     assert_int_equal(count_lines(history.out, "\"seq\":"), 10);
     Result members = user(s, "bob", {"members", "general", "--json"});
-    assert_int_equal(count_lines(members.out, "\"id\":"), 2);
+    assert_int_equal(count_lines(members.out, "\"key\":"), 2);
 }
 
 void test_restarted_registry_refills_its_list(void** state) {

@@ -345,14 +345,14 @@ GroupRecord group_record(Edge edge, uint32_t index) {
         group.id = uuid_of(0xff);
         group.name = string_max();
         group.endpoint = string_max();
-        group.server = key_of(0xff);
+        group.server_key = key_of(0xff);
         group.policy = 1;
         group.member_count = UINT32_MAX;
     } else if (edge == Edge::kMiddle) {
         group.id = uuid_indexed(index);
         group.name = string_indexed(5, index);
         group.endpoint = "tcp://10.0.0.1:5670";
-        group.server = key_indexed(index);
+        group.server_key = key_indexed(index);
         group.policy = (uint8_t)(index & 1);
         group.member_count = index + 3;
     }
@@ -409,11 +409,11 @@ SentRecord sent_record(Edge edge, uint32_t index) {
 MemberRecord member_record(Edge edge, uint32_t index) {
     MemberRecord member;
     if (edge == Edge::kHigh) {
-        member.id = key_of(0xff);
+        member.key = key_of(0xff);
         member.name = string_max();
         member.role = 2;
     } else if (edge == Edge::kMiddle) {
-        member.id = key_indexed(index);
+        member.key = key_indexed(index);
         member.name = string_indexed(6, index);
         member.role = (uint8_t)(index % 3);
     }
@@ -694,7 +694,7 @@ void check_field(const Message& want, const Message& got, Field field) {
             check(a.id == b.id, "groups.id", i);
             check(a.name == b.name, "groups.name", i);
             check(a.endpoint == b.endpoint, "groups.endpoint", i);
-            check(a.server == b.server, "groups.server", i);
+            check(a.server_key == b.server_key, "groups.server_key", i);
             check(a.policy == b.policy, "groups.policy", i);
             check(a.member_count == b.member_count, "groups.members", i);
             break;
@@ -719,7 +719,7 @@ void check_field(const Message& want, const Message& got, Field field) {
             check(want.sent[i].timestamp == got.sent[i].timestamp, "sent.ts_us", i);
             break;
         case MEMBERS:
-            check(want.members[i].id == got.members[i].id, "members.id", i);
+            check(want.members[i].key == got.members[i].key, "members.key", i);
             check(want.members[i].name == got.members[i].name, "members.name", i);
             check(want.members[i].role == got.members[i].role, "members.role", i);
             break;
@@ -771,7 +771,7 @@ void put_record(std::string* out, const GroupRecord& group) {
     put_uuid(out, group.id);
     put_string(out, group.name);
     put_string(out, group.endpoint);
-    put_key(out, group.server);
+    put_key(out, group.server_key);
     put(out, group.policy, 1);
     put(out, group.member_count, 4);
 }
@@ -814,7 +814,7 @@ void put_record(std::string* out, const SentRecord& record) {
 }
 
 void put_record(std::string* out, const MemberRecord& member) {
-    put_key(out, member.id);
+    put_key(out, member.key);
     put_string(out, member.name);
     put(out, member.role, 1);
 }
@@ -1130,7 +1130,7 @@ void test_messages_encode_to_the_documented_bytes(void** state) {
     members.more = 1;
     members.after = "a7";
     MemberRecord member;
-    member.id = key_of(0x22);
+    member.key = key_of(0x22);
     member.name = "bo";
     member.role = kRoleOwner;
     members.members.push_back(member);

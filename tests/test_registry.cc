@@ -203,7 +203,7 @@ void test_registered_group_is_listed_with_endpoint_key_policy_and_members(void**
     assert_int_equal(groups[0].policy, 1);
     assert_true(groups[0].id == group_id);
     //  The group server is the key of the connection that registered it.
-    assert_string_equal(groups[0].server.str().c_str(), server.key().c_str());
+    assert_string_equal(groups[0].server_key.str().c_str(), server.key().c_str());
 }
 
 //  An endpoint users could not connect to is refused (422), in REGISTER and HEARTBEAT: users
@@ -355,7 +355,7 @@ void test_name_held_by_a_live_key_cannot_be_taken_refreshed_moved_or_removed_by_
     std::vector<proto::GroupRecord> groups = list(user);
     assert_int_equal(groups.size(), 1);
     assert_string_equal(groups[0].endpoint.c_str(), "tcp://10.0.0.1:6000");
-    assert_string_equal(groups[0].server.str().c_str(), holder.key().c_str());
+    assert_string_equal(groups[0].server_key.str().c_str(), holder.key().c_str());
 
     //  Refreshed: the rival's heartbeats claiming a group do not count, and do not keep the
     //  holder's name alive; once the holder falls silent, the name expires.
@@ -1525,7 +1525,7 @@ void test_registry_stats_page_through_every_group_server(void** state) {
     //  The API: every server, from pages of 100.
     zgm_user_t* user = zgm_user_new("operator");
     fixture->users.push_back(user);
-    assert_ok(zgm_registry_add_admin(fixture->registry, zgm_user_id(user)));
+    assert_ok(zgm_registry_add_admin(fixture->registry, zgm_user_key(user)));
     assert_ok(zgm_user_connect(user, fixture->endpoint.c_str(), fixture->key.c_str()));
     char* text = zgm_user_stats(user, fixture->endpoint.c_str(), fixture->key.c_str());
     assert_non_null(text);
@@ -1583,7 +1583,7 @@ void test_create_places_group_on_a_group_server_owned_by_its_creator(void** stat
     zgm_member_t* members = zgm_user_members(user, "fresh", &count);
     assert_non_null(members);
     assert_int_equal(count, 1);
-    assert_string_equal(members[0].id, zgm_user_id(user));
+    assert_string_equal(members[0].key, zgm_user_key(user));
     assert_int_equal(members[0].role, ZGM_ROLE_OWNER);
     free(members);
     assert_int_equal(zgm_user_join(other, "fresh"), -1);
@@ -2537,7 +2537,7 @@ void test_insecure_registry_takes_plain_clients_named_by_the_key_they_state(void
     message.id = proto::kList;
     proto::Message page = test::request(user, message);
     assert_int_equal(page.groups.size(), 1);
-    assert_string_equal(page.groups[0].server.str().c_str(), keys.public_txt.c_str());
+    assert_string_equal(page.groups[0].server_key.str().c_str(), keys.public_txt.c_str());
     //  CURVE to an insecure registry fails the handshake.
     options.mechanism = test::Mechanism::kCurve;
     options.monitor = true;

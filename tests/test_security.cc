@@ -324,11 +324,11 @@ void test_key_files_keep_the_secret_key_private(void** state) {
         std::string bob_path = dir + "/bob.cert";
         zgm_user_t* bob = zgm_user_new_with_key("bob", bob_path.c_str());
         assert_non_null(bob);
-        std::string bob_key = zgm_user_id(bob);
+        std::string bob_key = zgm_user_key(bob);
         zgm_user_destroy(&bob);
         assert_int_equal(file_mode(bob_path + "_secret"), 0600);
         bob = zgm_user_new_with_key("bob", bob_path.c_str());
-        assert_string_equal(zgm_user_id(bob), bob_key.c_str());
+        assert_string_equal(zgm_user_key(bob), bob_key.c_str());
         zgm_user_destroy(&bob);
         //  A public certificate alone is not a key pair.
         unlink((bob_path + "_secret").c_str());
@@ -629,7 +629,7 @@ std::vector<std::string> capture_session(const std::string& tcpdump, bool insecu
     assert_ok(zgm_user_join(alice, group.c_str()));
     assert_ok(zgm_user_join(bob, group.c_str()));
     assert_ok(zgm_user_create(alice, created.c_str(), ZGM_POLICY_MEMBERS));
-    assert_ok(zgm_user_add(alice, created.c_str(), zgm_user_id(bob)));
+    assert_ok(zgm_user_add(alice, created.c_str(), zgm_user_key(bob)));
     send_text(alice, group.c_str(), marker);
     zgm_msg_t* got = zgm_user_recv(bob, 5000);
     assert_non_null(got);
@@ -654,8 +654,8 @@ std::vector<std::string> capture_session(const std::string& tcpdump, bool insecu
     needles["the created group's name"] = created;
     needles["alice's display name"] = alice_name;
     needles["bob's display name"] = bob_name;
-    add_key_forms(&needles, "alice's key", zgm_user_id(alice));
-    add_key_forms(&needles, "bob's key", zgm_user_id(bob));
+    add_key_forms(&needles, "alice's key", zgm_user_key(alice));
+    add_key_forms(&needles, "bob's key", zgm_user_key(bob));
     add_key_forms(&needles, "the group server's key", zgm_server_key(server));
     add_key_forms(&needles, "the registry's key", zgm_registry_key(registry));
 
@@ -751,7 +751,7 @@ void test_a_user_cannot_send_leave_fetch_follow_or_read_members_as_another(void*
         cluster.add_server(NULL, {"open-room"}, false, "tcp://127.0.0.1:*", &port);
     zgm_user_t* alice = cluster.user("alice");
     zgm_user_t* bob = cluster.user("bob");
-    std::string alice_key = zgm_user_id(alice);
+    std::string alice_key = zgm_user_key(alice);
     assert_ok(zgm_server_add(server, "private", alice_key.c_str(), ZGM_POLICY_MEMBERS));
     assert_ok(zgm_user_join(alice, "open-room"));
     assert_ok(zgm_user_join(alice, "private"));
@@ -799,7 +799,7 @@ void test_a_user_cannot_send_leave_fetch_follow_or_read_members_as_another(void*
     size_t count = 0;
     zgm_member_t* list = zgm_user_members(alice, "private", &count);
     assert_int_equal(count, 1);
-    assert_string_equal(list[0].id, alice_key.c_str());
+    assert_string_equal(list[0].key, alice_key.c_str());
     assert_int_equal(list[0].role, ZGM_ROLE_OWNER);
     free(list);
 
@@ -823,7 +823,7 @@ void test_a_user_cannot_send_leave_fetch_follow_or_read_members_as_another(void*
     assert_int_equal(count, 2);
     bool alice_there = false;
     for (size_t i = 0; i < count; i++)
-        alice_there |= alice_key == list[i].id;
+        alice_there |= alice_key == list[i].key;
     assert_true(alice_there);
     free(list);
 }
@@ -1407,7 +1407,7 @@ void test_a_user_talks_only_to_the_server_key_the_registry_gave(void** state) {
     zstr_sendx(rogue, "HOST", "planted", mallory.key().c_str(), NULL);
     zsock_recv(rogue, "i", &answer);
     assert_int_equal(answer, proto::kOk);
-    zstr_sendx(rogue, "HOST", "planted", zgm_user_id(victim), NULL);
+    zstr_sendx(rogue, "HOST", "planted", zgm_user_key(victim), NULL);
     zsock_recv(rogue, "i", &answer);
     assert_int_equal(answer, proto::kError);
     assert_int_equal(mallory.call(own).id, proto::kOk);
@@ -1447,7 +1447,7 @@ void test_a_non_member_cannot_join_or_read_a_members_group(void** state) {
     assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
 
     //  The owner lets bob in; carol is still out.
-    assert_ok(zgm_user_add(alice, "inner", zgm_user_id(bob)));
+    assert_ok(zgm_user_add(alice, "inner", zgm_user_key(bob)));
     assert_ok(zgm_user_join(bob, "inner"));
     zgm_msglist_t* history = zgm_user_fetch(bob, "inner", NULL);
     assert_int_equal(zgm_msglist_size(history), 1);
@@ -1481,7 +1481,7 @@ void test_a_removed_member_stops_receiving_live_and_by_fetch(void** state) {
     RawClient carl(test::local_endpoint(port), zgm_server_key(server));
     assert_ok(zgm_user_join(alice, "club"));
     for (const std::string& key :
-         {std::string(zgm_user_id(bob)), std::string(zgm_user_id(dave)), carl.key()})
+         {std::string(zgm_user_key(bob)), std::string(zgm_user_key(dave)), carl.key()})
         assert_ok(zgm_user_add(alice, "club", key.c_str()));
     assert_ok(zgm_user_join(bob, "club"));
     assert_ok(zgm_user_join(dave, "club"));
@@ -1492,7 +1492,7 @@ void test_a_removed_member_stops_receiving_live_and_by_fetch(void** state) {
     proto::Message pushed = carl.recv();
     assert_int_equal(pushed.id, proto::kDeliver);
 
-    assert_ok(zgm_user_remove(alice, "club", zgm_user_id(bob)));
+    assert_ok(zgm_user_remove(alice, "club", zgm_user_key(bob)));
     assert_ok(zgm_user_remove(alice, "club", carl.key().c_str()));
     send_text(alice, "club", "two");
     test::expect_messages(dave, "club", 1, 2); //  a member still in gets it...
@@ -1525,15 +1525,15 @@ void test_only_the_owner_may_change_a_group(void** state) {
     cluster.wait_until_complete();
     assert_ok(zgm_user_create(alice, "hers", ZGM_POLICY_OPEN));
     assert_ok(zgm_user_join(bob, "hers"));
-    const char* bob_key = zgm_user_id(bob);
-    const char* alice_key = zgm_user_id(alice);
+    const char* bob_key = zgm_user_key(bob);
+    const char* alice_key = zgm_user_key(alice);
     for (const char* group : {"hers", "ownerless"}) {
         zgm_user_t* who = strcmp(group, "hers") == 0 ? bob : alice;
         assert_int_equal(zgm_user_add(who, group, bob_key), -1);
         assert_int_equal(zgm_errno(), ZGM_EDENIED);
         assert_int_equal(zgm_user_remove(who, group, alice_key), -1);
         assert_int_equal(zgm_errno(), ZGM_EDENIED);
-        assert_int_equal(zgm_user_give(who, group, zgm_user_id(who)), -1);
+        assert_int_equal(zgm_user_give(who, group, zgm_user_key(who)), -1);
         assert_int_equal(zgm_errno(), ZGM_EDENIED);
         assert_int_equal(zgm_user_set_policy(who, group, ZGM_POLICY_MEMBERS), -1);
         assert_int_equal(zgm_errno(), ZGM_EDENIED);
@@ -1756,7 +1756,7 @@ void test_a_policy_other_than_open_or_members_is_refused(void** state) {
     zgm_server_t* server = cluster.add_server(NULL, {"lobby"}, true);
     zgm_user_t* alice = cluster.user("alice");
     zgm_user_t* bob = cluster.user("bob");
-    std::string alice_key = zgm_user_id(alice);
+    std::string alice_key = zgm_user_key(alice);
     assert_ok(zgm_server_add(server, "closed", alice_key.c_str(), ZGM_POLICY_MEMBERS));
     assert_ok(zgm_user_join(alice, "closed"));
     for (int bad : {5, -1, 2}) {
@@ -2892,7 +2892,7 @@ void test_a_members_list_comes_in_pages_while_the_unread_total_is_reached(void**
         owner, group_request(proto::kMembers, "roster"), proto::kMemberList,
         [&](const proto::Message& page) {
             for (const proto::MemberRecord& member : page.members)
-                assert_true(listed.insert(member.id.str()).second); //  once
+                assert_true(listed.insert(member.key.str()).second); //  once
         },
         &waits);
     print_message("# a list of %zu members and added keys while the unread total was reached: "
@@ -3036,7 +3036,7 @@ void test_a_flood_of_bad_requests_writes_a_bounded_number_of_log_lines(void** st
     const int malformed = test::slowdown() > 1 ? 5000 : 50000, refused = 5000, chunk = 500;
     const int owned = test::slowdown() > 1 ? 500 : 3000;
     zgm_user_t* owner = zgm_user_new("owner");
-    std::string owner_key = zgm_user_id(owner);
+    std::string owner_key = zgm_user_key(owner);
     s_roles.start({"--verbose", "--group", "quiet", "--group", "owned," + owner_key});
     int lines_before = s_roles.log_lines_after_ready();
     struct Flood {

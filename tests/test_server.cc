@@ -210,7 +210,7 @@ void test_sender_is_the_key_of_the_connection_whatever_the_request_says(void** s
     assert_string_equal(zgm_msg_sender(first), raw.key().c_str());
     assert_string_equal(zgm_msg_sender_name(first), "alice");
     const zgm_msg_t* second = zgm_msglist_get(list, 1);
-    assert_string_equal(zgm_msg_sender(second), zgm_user_id(fixture->alice));
+    assert_string_equal(zgm_msg_sender(second), zgm_user_key(fixture->alice));
     assert_string_equal(zgm_msg_sender_name(second), "alice");
     zgm_msglist_destroy(&list);
 
@@ -258,10 +258,10 @@ void test_membership_rules_404_409_403(void** state) {
     zgm_member_t* members = zgm_user_members(bob, "general", &count);
     assert_non_null(members);
     assert_int_equal(count, 2); //  in the order they joined
-    assert_string_equal(members[0].id, zgm_user_id(alice));
+    assert_string_equal(members[0].key, zgm_user_key(alice));
     assert_string_equal(members[0].name, "alice");
     assert_int_equal(members[0].role, ZGM_ROLE_MEMBER);
-    assert_string_equal(members[1].id, zgm_user_id(bob));
+    assert_string_equal(members[1].key, zgm_user_key(bob));
     assert_string_equal(members[1].name, "bob");
     free(members);
     assert_ok(zgm_user_leave(bob, "general"));
@@ -323,7 +323,7 @@ void test_display_names_are_checked_and_two_members_may_share_one(void** state) 
     std::set<std::string> keys;
     int alices = 0;
     for (const proto::MemberRecord& record : list.members) {
-        keys.insert(record.id.str());
+        keys.insert(record.key.str());
         alices += record.name == "alice";
     }
     assert_int_equal(alices, 2);
@@ -485,7 +485,7 @@ void test_remove_ends_follows_and_the_removed_key_can_no_longer_fetch_send_or_re
     proto::Message list = members_of(owner, "club");
     assert_int_equal(list.members.size(), 2);
     for (const proto::MemberRecord& record : list.members)
-        assert_string_not_equal(record.id.str().c_str(), removed.key().c_str());
+        assert_string_not_equal(record.key.str().c_str(), removed.key().c_str());
 
     //  A members-only group does not take it back; an open one does, as anyone.
     proto::Message policy = test::group_request(proto::kPolicy, "club");
@@ -524,11 +524,11 @@ void test_members_only_group_refuses_keys_the_owner_did_not_add_and_takes_those_
     proto::Message list = members_of(guest, "private");
     assert_int_equal(list.policy, 1);
     assert_int_equal(list.members.size(), 3);
-    assert_string_equal(list.members[0].id.str().c_str(), owner.key().c_str());
+    assert_string_equal(list.members[0].key.str().c_str(), owner.key().c_str());
     assert_int_equal(list.members[0].role, proto::kRoleOwner);
     assert_string_equal(list.members[1].name.c_str(), "guest");
     assert_int_equal(list.members[1].role, proto::kRoleMember);
-    assert_string_equal(list.members[2].id.str().c_str(), pending.c_str());
+    assert_string_equal(list.members[2].key.str().c_str(), pending.c_str());
     assert_int_equal(list.members[2].role, proto::kRoleAllowed);
     assert_string_equal(list.members[2].name.c_str(), "");
 
@@ -541,16 +541,16 @@ void test_members_only_group_refuses_keys_the_owner_did_not_add_and_takes_those_
     send_ok(stranger, "private", {"still in"});
 
     //  Through the C API: alice owns a members-only group; bob gets in once she adds him.
-    assert_ok(
-        zgm_server_add(fixture->server, "alices", zgm_user_id(fixture->alice), ZGM_POLICY_MEMBERS));
+    assert_ok(zgm_server_add(fixture->server, "alices", zgm_user_key(fixture->alice),
+                             ZGM_POLICY_MEMBERS));
     zgm_user_t* bob = fixture->cluster->user("bob");
     assert_int_equal(zgm_user_join(bob, "alices"), -1);
     assert_int_equal(zgm_errno(), ZGM_EDENIED);
-    assert_int_equal(zgm_user_add(bob, "alices", zgm_user_id(bob)), -1);
+    assert_int_equal(zgm_user_add(bob, "alices", zgm_user_key(bob)), -1);
     assert_int_equal(zgm_errno(), ZGM_EDENIED);
-    assert_ok(zgm_user_add(fixture->alice, "alices", zgm_user_id(bob)));
+    assert_ok(zgm_user_add(fixture->alice, "alices", zgm_user_key(bob)));
     assert_ok(zgm_user_join(bob, "alices"));
-    assert_ok(zgm_user_remove(fixture->alice, "alices", zgm_user_id(bob)));
+    assert_ok(zgm_user_remove(fixture->alice, "alices", zgm_user_key(bob)));
     assert_int_equal(zgm_user_send(bob, "alices", "x", 1, NULL, NULL, NULL), -1);
     assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
     assert_int_equal(zgm_user_join(bob, "alices"), -1);
@@ -626,12 +626,12 @@ void test_max_groups_per_owner_refused_with_430_naming_the_flag(void** state) {
     assert_ok(zgm_user_create(bob, "b1", ZGM_POLICY_OPEN));
     //  A group given away counts for its new owner, and no longer for the one who gave it.
     assert_ok(zgm_user_join(bob, "a1"));
-    assert_ok(zgm_user_give(alice, "a1", zgm_user_id(bob)));
+    assert_ok(zgm_user_give(alice, "a1", zgm_user_key(bob)));
     assert_ok(zgm_user_create(alice, "a3", ZGM_POLICY_OPEN));
     assert_int_equal(zgm_user_create(bob, "b2", ZGM_POLICY_OPEN), -1);
     assert_int_equal(zgm_errno(), ZGM_ELIMIT);
     assert_ok(zgm_user_join(alice, "b1"));
-    assert_int_equal(zgm_user_give(bob, "b1", zgm_user_id(alice)), -1);
+    assert_int_equal(zgm_user_give(bob, "b1", zgm_user_key(alice)), -1);
     assert_int_equal(zgm_errno(), ZGM_ELIMIT);
 }
 
@@ -1102,7 +1102,7 @@ void test_members_come_in_pages(void** state) {
     assert_false(first.after.empty());
     assert_int_equal(first.members[0].role, proto::kRoleOwner);
     for (size_t i = 1; i < first.members.size(); i++) //  the added keys, by key
-        assert_true(first.members[i].id == added[i - 1]);
+        assert_true(first.members[i].key == added[i - 1]);
     //  Removed between the pages: the last of the first page, and the first of the second.
     for (const Key& gone : {added[proto::kMembersPage - 2], added[proto::kMembersPage - 1]}) {
         proto::Message remove;
@@ -1117,8 +1117,8 @@ void test_members_come_in_pages(void** state) {
     assert_false(second.more);
     assert_true(second.after.empty());
     assert_int_equal(second.members.size(), 3001 - proto::kMembersPage - 1);
-    assert_true(second.members[0].id == added[proto::kMembersPage]);
-    assert_true(second.members.back().id == added.back());
+    assert_true(second.members[0].key == added[proto::kMembersPage]);
+    assert_true(second.members.back().key == added.back());
     members.after = "m12:not-a-key";
     assert_error(test::request(owner, members), proto::kBadRequest);
 }
@@ -1985,7 +1985,7 @@ void test_live_messages_arrive_once_and_in_order(void** state) {
         assert_non_null(msg);
         assert_int_equal(zgm_msg_seq(msg), i);
         assert_string_equal(zgm_msg_group(msg), "general");
-        assert_string_equal(zgm_msg_sender(msg), zgm_user_id(fixture->alice));
+        assert_string_equal(zgm_msg_sender(msg), zgm_user_key(fixture->alice));
         assert_string_equal(zgm_msg_sender_name(msg), "alice");
         zgm_msg_destroy(&msg);
     }

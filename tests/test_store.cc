@@ -240,7 +240,7 @@ GroupInfo info_ok(Store* store, const std::string& group) {
 
 Member make_member(uint64_t n, const std::string& name, uint64_t joined_us) {
     Member member;
-    member.id = make_key(n);
+    member.key = make_key(n);
     member.name = name;
     member.joined_us = joined_us;
     return member;
@@ -957,7 +957,7 @@ void test_members_add_list_and_remove_in_join_order(void** state) {
     assert_string_equal(members[0].name.c_str(), "bob");
     assert_string_equal(members[1].name.c_str(), "cy");
     assert_string_equal(members[2].name.c_str(), "ann");
-    assert_true(members[2].id == make_key(1));
+    assert_true(members[2].key == make_key(1));
     assert_int_equal(members[2].joined_us, 30);
     assert_ok(store->remove_member("g", make_key(2)));
     assert_int_equal(info_ok(store, "g").member_count, 2);
@@ -974,7 +974,7 @@ void test_members_add_list_and_remove_in_join_order(void** state) {
     const char* expected[] = {"cy", "ann", "bob", "eve", "dee"};
     for (size_t i = 0; i < 5; i++)
         assert_string_equal(members[i].name.c_str(), expected[i]);
-    assert_true(members[2].id == make_key(2));
+    assert_true(members[2].key == make_key(2));
 }
 
 //  A page of members starts after a place (a member's joined_us and key, whether or not that
@@ -999,7 +999,7 @@ void test_members_come_in_pages_after_a_place(void** state) {
     std::vector<Member> page;
     assert_ok(store->members("g", nullptr, 2, &page));
     assert_string_equal(names(page).c_str(), "ann cy");
-    MemberPlace place{page.back().joined_us, page.back().id};
+    MemberPlace place{page.back().joined_us, page.back().key};
     assert_ok(store->members("g", &place, 2, &page));
     assert_string_equal(names(page).c_str(), "bob dee");
     //  After bob, at the same joined_us as dee: dee, by key.
@@ -2231,8 +2231,8 @@ void test_sqlite_reopen_keeps_owner_policy_allowed_keys_and_age_retention(void**
     std::vector<Member> members;
     assert_ok(store->members("club", &members));
     assert_int_equal(members.size(), 2); //  joined at the same time: by key
-    assert_true(members[0].id == make_key(2));
-    assert_true(members[1].id == make_key(5));
+    assert_true(members[0].key == make_key(2));
+    assert_true(members[1].key == make_key(5));
     //  Changes after a reopen stick too.
     assert_ok(store->set_owner("club", Key()));
     assert_ok(store->set_policy("club", Policy::kOpen));
@@ -2705,7 +2705,7 @@ void test_sqlite_a_schema_2_store_is_migrated_to_schema_3_keeping_everything(voi
     std::vector<Member> members;
     assert_ok(store->members("chat", &members));
     assert_int_equal(members.size(), 2);
-    assert_true(members[0].id == make_key(501));
+    assert_true(members[0].key == make_key(501));
 
     //  Every message, in both groups, with what it had.
     FetchResult all = fetch_ok(store, "chat", 0);
@@ -3257,6 +3257,8 @@ const Case cases[] = {
 } // namespace
 
 int main() {
+    //  ZGM_TEST_FILTER=pattern runs only the tests whose names match (cmocka's filter).
+    if (const char* filter = getenv("ZGM_TEST_FILTER")) cmocka_set_test_filter(filter);
     std::deque<std::string> names; //  stable addresses for the names cmocka keeps
     std::vector<CMUnitTest> tests;
     for (const Case& test_case : cases) {

@@ -45,7 +45,7 @@ void test_user_in_groups_on_two_group_servers(void** state) {
         assert_non_null(msg);
         got[zgm_msg_group(msg)] = std::string((const char*)zgm_msg_body(msg), zgm_msg_size(msg));
         //  The sender is alice's key, as her connection proved it.
-        assert_string_equal(zgm_msg_sender(msg), zgm_user_id(alice));
+        assert_string_equal(zgm_msg_sender(msg), zgm_user_key(alice));
         zgm_msg_destroy(&msg);
     }
     assert_string_equal(got["north"].c_str(), "up here");
@@ -329,7 +329,7 @@ void test_an_ipc_registry_that_is_not_there_is_said_so_within_a_second(void** st
                   "connection refused (nothing listens on that abstract name)"}};
     for (const auto& ipc : cases) {
         zgm_user_t* user = zgm_user_new("ipc");
-        assert_ok(zgm_user_connect(user, ipc.endpoint.c_str(), zgm_user_id(user)));
+        assert_ok(zgm_user_connect(user, ipc.endpoint.c_str(), zgm_user_key(user)));
         zgm_user_set_timeout(user, 10000);
         int64_t start = zgm::mono_ms();
         assert_int_equal(zgm_user_join(user, "general"), -1);
@@ -491,12 +491,12 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
     assert_non_null(strstr(zgm_strerror(), "'/no/such/registry.cert': no such file"));
     //  An endpoint without a transport gets a hint.
-    assert_int_equal(zgm_user_connect(user, "localhost:5570", zgm_user_id(user)), -1);
+    assert_int_equal(zgm_user_connect(user, "localhost:5570", zgm_user_key(user)), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
     assert_non_null(strstr(zgm_strerror(), "did you mean tcp://localhost:5570"));
     //  A registry endpoint where nobody listens: said within about a second, with the
     //  endpoint and the reason, however long the timeout.
-    assert_int_equal(zgm_user_connect(user, "tcp://127.0.0.1:1", zgm_user_id(user)), 0);
+    assert_int_equal(zgm_user_connect(user, "tcp://127.0.0.1:1", zgm_user_key(user)), 0);
     zgm_user_set_timeout(user, 10000);
     int64_t start = zgm::mono_ms();
     assert_int_equal(zgm_user_join(user, "general"), -1);
@@ -513,7 +513,7 @@ void test_calls_fail_clearly_and_quickly(void** state) {
                                            "tcp://127.0.0.1:1: connection refused"));
     //  So is the registry's STATS (zgm stats), which waited out the timeout.
     start = zgm::mono_ms();
-    assert_null(zgm_user_stats(user, "tcp://127.0.0.1:1", zgm_user_id(user)));
+    assert_null(zgm_user_stats(user, "tcp://127.0.0.1:1", zgm_user_key(user)));
     assert_int_equal(zgm_errno(), ZGM_EUNREACHABLE);
     assert_true(zgm::mono_ms() - start < 1500);
     assert_non_null(strstr(zgm_strerror(), "refused"));
@@ -537,7 +537,7 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_int_equal(getsockname(mute, (struct sockaddr*)&address, &length), 0);
     std::string silent = test::local_endpoint(ntohs(address.sin_port));
     zgm_user_t* waiting = zgm_user_new("waiting");
-    assert_int_equal(zgm_user_connect(waiting, silent.c_str(), zgm_user_id(waiting)), 0);
+    assert_int_equal(zgm_user_connect(waiting, silent.c_str(), zgm_user_key(waiting)), 0);
     zgm_user_set_timeout(waiting, 300);
     zgm_msglist_t* fetched = zgm_user_fetch(waiting, "general", NULL);
     assert_null(fetched);
@@ -570,7 +570,7 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     //  A registry with another key than the one given: the handshake is refused, quickly.
     Cluster cluster;
     zgm_user_t* wrong = zgm_user_new("wrong");
-    assert_int_equal(zgm_user_connect(wrong, cluster.endpoint().c_str(), zgm_user_id(wrong)), 0);
+    assert_int_equal(zgm_user_connect(wrong, cluster.endpoint().c_str(), zgm_user_key(wrong)), 0);
     start = zgm::mono_ms();
     assert_int_equal(zgm_user_join(wrong, "general"), -1);
     assert_int_equal(zgm_errno(), ZGM_EUNREACHABLE);
@@ -612,12 +612,12 @@ void test_calls_fail_clearly_and_quickly(void** state) {
     assert_non_null(strstr(zgm_strerror(), "IPv4 only"));
     zgm_registry_destroy(&second);
     zgm_user_t* far = zgm_user_new("far");
-    assert_int_equal(zgm_user_connect(far, "tcp://127.0.0.1:99999", zgm_user_id(far)), -1);
+    assert_int_equal(zgm_user_connect(far, "tcp://127.0.0.1:99999", zgm_user_key(far)), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
-    assert_int_equal(zgm_user_connect(far, "tcp://[::1]:5570", zgm_user_id(far)), -1);
+    assert_int_equal(zgm_user_connect(far, "tcp://[::1]:5570", zgm_user_key(far)), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
     assert_non_null(strstr(zgm_strerror(), "IPv4 only"));
-    assert_int_equal(zgm_user_connect(far, "inproc://registry", zgm_user_id(far)), -1);
+    assert_int_equal(zgm_user_connect(far, "inproc://registry", zgm_user_key(far)), -1);
     assert_int_equal(zgm_errno(), ZGM_EINVAL);
     assert_non_null(strstr(zgm_strerror(), "inproc:// has no security handshake"));
     zgm_user_destroy(&far);
@@ -702,7 +702,7 @@ void test_server_stats_through_the_api_name_every_group(void** state) {
     int port = 0;
     zgm_server_t* server = cluster.add_server(NULL, groups, false, "tcp://127.0.0.1:*", &port);
     zgm_user_t* admin = cluster.user("admin");
-    assert_ok(zgm_server_add_admin(server, zgm_user_id(admin)));
+    assert_ok(zgm_server_add_admin(server, zgm_user_key(admin)));
     std::string endpoint = test::local_endpoint(port);
     char* text = zgm_user_stats(admin, endpoint.c_str(), zgm_server_key(server));
     assert_non_null(text);

@@ -672,7 +672,7 @@ struct Proxied {
         server = zgm_server_new(NULL);
         zgm_registry_trust(cluster.registry(), zgm_server_key(server));
         if (owned) owner = cluster.user("owner");
-        zgm_server_add(server, "lossy", owned ? zgm_user_id(owner) : NULL, ZGM_POLICY_OPEN);
+        zgm_server_add(server, "lossy", owned ? zgm_user_key(owner) : NULL, ZGM_POLICY_OPEN);
         zgm_server_add(server, "other", NULL, ZGM_POLICY_OPEN);
         port = zgm_server_bind(server, "tcp://127.0.0.1:*");
         proxy.reset(new TcpProxy(port));
@@ -716,7 +716,7 @@ struct LossyFigures {
     zgm_user_t* admin;
     explicit LossyFigures(Proxied& proxied)
         : system(proxied), admin(proxied.cluster.user("admin")) {
-        assert_ok(zgm_server_add_admin(system.server, zgm_user_id(admin)));
+        assert_ok(zgm_server_add_admin(system.server, zgm_user_key(admin)));
     }
     long long operator()(const char* name) {
         std::string direct = test::local_endpoint(system.port);
@@ -746,7 +746,7 @@ void send_then_removed(Proxied& system, zgm_user_t* alice, LossyFigures& figure,
     //  The REMOVE reaches the group server; its answer is swallowed like alice's.
     long long members_before = figure("members");
     zgm_user_set_timeout(system.owner, 300);
-    zgm_user_remove(system.owner, "lossy", zgm_user_id(alice));
+    zgm_user_remove(system.owner, "lossy", zgm_user_key(alice));
     assert_true(test::eventually([&] { return figure("members") == members_before - 1; }));
     system.proxy->set_mode(TcpProxy::Mode::kPass);
 }
@@ -1081,19 +1081,19 @@ void test_a_give_whose_answer_is_lost_is_in_doubt_not_refused(void** state) {
     Proxied system;
     zgm_user_t* bob = system.cluster.user("bob");
     zgm_user_t* alice = system.cluster.user("alice");
-    assert_ok(zgm_server_add(system.server, "lossy", zgm_user_id(bob), ZGM_POLICY_OPEN));
+    assert_ok(zgm_server_add(system.server, "lossy", zgm_user_key(bob), ZGM_POLICY_OPEN));
     //  A group is given only to a key that joined it.
     assert_ok(zgm_user_join(bob, "lossy"));
     assert_ok(zgm_user_join(alice, "lossy"));
     system.proxy->set_mode(TcpProxy::Mode::kCutReplies);
-    assert_int_equal(zgm_user_give(bob, "lossy", zgm_user_id(alice)), -1);
+    assert_int_equal(zgm_user_give(bob, "lossy", zgm_user_key(alice)), -1);
     assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
     assert_non_null(strstr(zgm_strerror(), "may have taken effect"));
     system.proxy->set_mode(TcpProxy::Mode::kPass);
     //  It had: alice owns it, and gives it back with an answer that comes late.
     zgm_user_set_timeout(alice, 5000);
     system.proxy->hold(2500, 1000);
-    int rc = zgm_user_give(alice, "lossy", zgm_user_id(bob));
+    int rc = zgm_user_give(alice, "lossy", zgm_user_key(bob));
     std::string why = rc == 0 ? "" : zgm_strerror();
     system.proxy->set_mode(TcpProxy::Mode::kPass);
     if (rc != 0) fail_msg("the GIVE back failed: %s", why.c_str());
@@ -1194,7 +1194,7 @@ void test_a_member_asks_where_one_group_of_a_server_that_went_away_is(void** sta
                                                   nullptr, key.c_str());
         zgm_user_t* alice = cluster.user("alice");
         zgm_user_t* bob = cluster.user("bob");
-        assert_ok(zgm_registry_add_admin(cluster.registry(), zgm_user_id(bob)));
+        assert_ok(zgm_registry_add_admin(cluster.registry(), zgm_user_key(bob)));
         for (const std::string& group : groups) {
             assert_ok(zgm_user_join(alice, group.c_str()));
             assert_ok(zgm_user_join(bob, group.c_str()));
@@ -1433,7 +1433,7 @@ void test_stats_and_pipelined_requests_are_answered_while_the_unread_total_is_re
     assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_UNREAD_TOTAL, 4u << 20));
     std::string endpoint = test::local_endpoint(port), key = zgm_server_key(server);
     zgm_user_t* admin = cluster.user("admin");
-    assert_ok(zgm_server_add_admin(server, zgm_user_id(admin)));
+    assert_ok(zgm_server_add_admin(server, zgm_user_key(admin)));
     auto hoarders = reach_the_unread_total(cluster, endpoint, key);
     zgm_user_set_timeout(admin, 5000 * test::slowdown());
     long long unread = -1;
@@ -1647,7 +1647,7 @@ zgm::proto::Message scripted_page(const std::string& group, const std::vector<ui
 //  A member of a scripted group: a new key and name.
 zgm::proto::MemberRecord a_member(const char* name) {
     zgm::proto::MemberRecord member;
-    member.id = zgm::KeyPair::generate().public_key();
+    member.key = zgm::KeyPair::generate().public_key();
     member.name = name;
     return member;
 }
@@ -1877,7 +1877,7 @@ void test_more_group_servers_than_connections_are_said_not_reached(void** state)
             snprintf(name, sizeof name, "g%03d", i);
             record.name = name;
             record.endpoint = "tcp://127.0.0.1:" + std::to_string(21000 + i);
-            record.server = zgm::KeyPair::generate().public_key();
+            record.server_key = zgm::KeyPair::generate().public_key();
             reply->groups.push_back(record);
         }
         return true;
@@ -1933,7 +1933,7 @@ void test_member_counts_and_policies_go_to_the_registry_at_most_once_a_second(vo
     }
     zgm_user_t* user = zgm_user_new("restless");
     assert_ok(zgm_user_connect(user, registry.endpoint().c_str(), registry.key().c_str()));
-    assert_ok(zgm_server_add(server, "owned", zgm_user_id(user), ZGM_POLICY_OPEN));
+    assert_ok(zgm_server_add(server, "owned", zgm_user_key(user), ZGM_POLICY_OPEN));
     int64_t started = zgm::mono_ms();
     for (int i = 0; i < 40; i++) {
         assert_ok(zgm_user_join(user, "busy"));
@@ -2019,7 +2019,7 @@ void test_a_registrys_list_out_of_name_order_is_refused(void** state) {
             record.id = zgm::Uuid::random();
             record.name = name;
             record.endpoint = "tcp://127.0.0.1:1";
-            record.server = zgm::KeyPair::generate().public_key();
+            record.server_key = zgm::KeyPair::generate().public_key();
             reply->groups.push_back(record);
         }
         return true;
@@ -2468,7 +2468,7 @@ void test_a_fetched_message_reads_as_the_same_message_received_live(void** state
             assert_string_equal(zgm_msg_sender(fetched), zgm_msg_sender(got));
             assert_string_equal(zgm_msg_id(fetched), zgm_msg_id(got));
         }
-        assert_string_equal(zgm_msg_sender(fetched), zgm_user_id(alice));
+        assert_string_equal(zgm_msg_sender(fetched), zgm_user_key(alice));
         assert_int_equal(strlen(zgm_msg_id(fetched)), ZGM_MSG_ID_SIZE - 1);
         assert_string_equal(zgm_msg_group(fetched), "same");
         assert_string_equal(zgm_msg_group(got), "same");
@@ -2620,7 +2620,7 @@ void test_a_follower_whose_messages_were_all_trimmed_waits_for_the_next(void** s
     assert_int_equal(zgm_user_last_seq(bob, "aged"), 6);
 
     //  The group server's count of the catch-ups it answered for the group.
-    assert_ok(zgm_server_add_admin(server, zgm_user_id(alice)));
+    assert_ok(zgm_server_add_admin(server, zgm_user_key(alice)));
     std::string endpoint = test::local_endpoint(port);
     char* text = zgm_user_stats(alice, endpoint.c_str(), zgm_server_key(server));
     assert_non_null(text);
@@ -2728,7 +2728,7 @@ void test_a_members_list_past_10000_comes_whole_in_pages(void** state) {
     zgm_user_set_timeout(alice, 20000 * test::slowdown());
     assert_ok(zgm_user_create(alice, "crowd", ZGM_POLICY_MEMBERS));
     assert_ok(zgm_user_join(alice, "crowd"));
-    assert_ok(zgm_user_add(alice, "crowd", zgm_user_id(bob)));
+    assert_ok(zgm_user_add(alice, "crowd", zgm_user_key(bob)));
     assert_ok(zgm_user_join(bob, "crowd"));
     //  Added keys to the limit of 10,000, bob's among them (he joined: a member, listed so).
     for (uint32_t i = 0; i < 9999; i++) {
@@ -2745,16 +2745,16 @@ void test_a_members_list_past_10000_comes_whole_in_pages(void** state) {
     assert_string_equal(zgm_strerror(), "no error");
     assert_int_equal(count, 10001);
     assert_int_equal(members[0].role, ZGM_ROLE_OWNER);
-    assert_string_equal(members[1].id, zgm_user_id(bob));
+    assert_string_equal(members[1].key, zgm_user_key(bob));
     assert_int_equal(members[1].role, ZGM_ROLE_MEMBER);
-    std::set<std::string> keys = {members[0].id, members[1].id};
+    std::set<std::string> keys = {members[0].key, members[1].key};
     for (size_t i = 2; i < count; i++) {
         assert_int_equal(members[i].role, ZGM_ROLE_ADDED);
-        assert_true(keys.insert(members[i].id).second);
+        assert_true(keys.insert(members[i].key).second);
         if (i > 2) {
             zgm::Key a, b;
-            assert_true(zgm::Key::parse(members[i - 1].id, &a) &&
-                        zgm::Key::parse(members[i].id, &b));
+            assert_true(zgm::Key::parse(members[i - 1].key, &a) &&
+                        zgm::Key::parse(members[i].key, &b));
             assert_true(a < b);
         }
     }
@@ -2782,13 +2782,13 @@ void test_the_owner_decides_who_is_in(void** state) {
     assert_non_null(strstr(zgm_strerror(), "made by this key members-only (not open)"));
     assert_int_equal(zgm_user_join(bob, "club"), -1);
     assert_int_equal(zgm_errno(), ZGM_EDENIED);
-    assert_ok(zgm_user_add(alice, "club", zgm_user_id(bob)));
+    assert_ok(zgm_user_add(alice, "club", zgm_user_key(bob)));
     //  The owner sees whom it added before it joins (it was "not a member").
     size_t added = 0;
     zgm_member_t* listed = zgm_user_members(alice, "club", &added);
     if (!listed) fail_msg("the owner's members call: %s", zgm_strerror());
     assert_int_equal(added, 1);
-    assert_string_equal(listed[0].id, zgm_user_id(bob));
+    assert_string_equal(listed[0].key, zgm_user_key(bob));
     assert_int_equal(listed[0].role, ZGM_ROLE_ADDED);
     free(listed);
     assert_null(zgm_user_members(carol, "club", &added));
@@ -2800,14 +2800,14 @@ void test_the_owner_decides_who_is_in(void** state) {
     size_t count = 0;
     zgm_member_t* members = zgm_user_members(bob, "club", &count);
     assert_int_equal(count, 2);
-    assert_string_equal(members[0].id, zgm_user_id(alice));
+    assert_string_equal(members[0].key, zgm_user_key(alice));
     assert_int_equal(members[0].role, ZGM_ROLE_OWNER);
     free(members);
     //  Only the owner manages.
-    assert_int_equal(zgm_user_add(bob, "club", zgm_user_id(carol)), -1);
+    assert_int_equal(zgm_user_add(bob, "club", zgm_user_key(carol)), -1);
     assert_int_equal(zgm_errno(), ZGM_EDENIED);
     //  Removed: no longer receives, cannot fetch or rejoin.
-    assert_ok(zgm_user_remove(alice, "club", zgm_user_id(bob)));
+    assert_ok(zgm_user_remove(alice, "club", zgm_user_key(bob)));
     send_text(alice, "club", "bob is out");
     assert_null(zgm_user_recv(bob, 1500));
     assert_null(zgm_user_fetch(bob, "club", NULL));
@@ -2816,25 +2816,25 @@ void test_the_owner_decides_who_is_in(void** state) {
     assert_int_equal(zgm_errno(), ZGM_EDENIED);
     //  The owner cannot remove itself (a refusal, not a bad argument: the CLI exits 1), and
     //  stays the owner and a member.
-    assert_int_equal(zgm_user_remove(alice, "club", zgm_user_id(alice)), -1);
+    assert_int_equal(zgm_user_remove(alice, "club", zgm_user_key(alice)), -1);
     assert_int_equal(zgm_errno(), ZGM_EDENIED);
     assert_non_null(strstr(zgm_strerror(), "give the group to another key first"));
     send_text(alice, "club", "still here");
     //  Ownership is given only to a key that joined (none is made owner of what it did not
     //  ask for), and not past its --max-groups-per-owner: the key's own creates need them.
-    assert_int_equal(zgm_user_give(alice, "club", zgm_user_id(carol)), -1);
+    assert_int_equal(zgm_user_give(alice, "club", zgm_user_key(carol)), -1);
     assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER);
     assert_non_null(strstr(zgm_strerror(), "a group is given only to a key that joined it"));
-    assert_ok(zgm_user_add(alice, "club", zgm_user_id(carol)));
+    assert_ok(zgm_user_add(alice, "club", zgm_user_key(carol)));
     assert_ok(zgm_user_join(carol, "club"));
     assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_GROUPS_PER_OWNER, 1));
     assert_ok(zgm_user_create(carol, "carols", ZGM_POLICY_OPEN));
-    assert_int_equal(zgm_user_give(alice, "club", zgm_user_id(carol)), -1);
+    assert_int_equal(zgm_user_give(alice, "club", zgm_user_key(carol)), -1);
     assert_int_equal(zgm_errno(), ZGM_ELIMIT);
     assert_non_null(strstr(zgm_strerror(), "--max-groups-per-owner"));
     assert_ok(zgm_server_set_limit(server, ZGM_LIMIT_GROUPS_PER_OWNER, 100));
     //  Ownership handed on; then the new owner opens the group.
-    assert_ok(zgm_user_give(alice, "club", zgm_user_id(carol)));
+    assert_ok(zgm_user_give(alice, "club", zgm_user_key(carol)));
     assert_int_equal(zgm_user_set_policy(alice, "club", ZGM_POLICY_OPEN), -1);
     assert_ok(zgm_user_set_policy(carol, "club", ZGM_POLICY_OPEN));
     assert_ok(zgm_user_join(bob, "club"));
@@ -2857,7 +2857,7 @@ void test_a_member_that_does_not_read_is_held_back_then_gets_everything_once(voi
     zgm_user_t* reader = cluster.user("reader");
     zgm_user_t* sender = cluster.user("sender");
     //  The FETCHes the group server answered for the group, asked for by the sender.
-    assert_ok(zgm_server_add_admin(server, zgm_user_id(sender)));
+    assert_ok(zgm_server_add_admin(server, zgm_user_key(sender)));
     std::string endpoint = "tcp://127.0.0.1:" + std::to_string(port);
     auto fetches = [&] {
         char* text = zgm_user_stats(sender, endpoint.c_str(), zgm_server_key(server));

@@ -204,7 +204,7 @@ def wait(console: Console, user: zgm.User) -> None:
 
 def run(user: zgm.User) -> int:
     console = Console(user)
-    print(f"You are {user.name} ({user.id}).")
+    print(f"You are {user.name} ({user.key}).")
     while True:
         console.print_live()
         print(MENU)

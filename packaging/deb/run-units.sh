@@ -241,7 +241,7 @@ expect "joined general" zgm_user --identity /tmp/bob.id --name bob join general
 fetched=$(expect "\"text\":\"$text\"" zgm_user --identity /tmp/bob.id fetch general --json)
 grep -q '"name":"alice"' <<<"$fetched" || fail "the message is not alice's: $fetched"
 #  The sender is alice's key, proven by her connection (CURVE).
-alice_key=$(zgm_user --identity /tmp/alice.id whoami --json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+alice_key=$(zgm_user --identity /tmp/alice.id whoami --json | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
 grep -qF "\"sender\":\"$alice_key\"" <<<"$fetched" ||
     fail "the message's sender is not alice's key $alice_key: $fetched"
 echo "sender: alice's key $alice_key"

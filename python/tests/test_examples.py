@@ -191,7 +191,7 @@ def test_meson_install_puts_the_module_where_python_finds_it(workdir):
     env.pop("ZGM_LIBRARY", None)
     env["PYTHONPATH"] = str(module_dir)
     probe = subprocess.run([sys.executable, "-c", "import zgm; print(zgm.__file__); "
-                            "print(zgm.User('probe').id)"], env=env, capture_output=True,
+                            "print(zgm.User('probe').key)"], env=env, capture_output=True,
                            text=True, timeout=60)
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.startswith(str(module_dir))

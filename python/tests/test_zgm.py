@@ -55,7 +55,7 @@ def test_keys_are_made_once_and_read_from_either_file_or_text(workdir):
     assert bad.value.code == zgm.ErrorCode.EINVAL
     #  A user made with the key file is that key.
     with zgm.User("alice", path) as alice:
-        assert alice.id == key
+        assert alice.key == key
         assert alice.name == "alice"
 
 
@@ -74,7 +74,7 @@ def test_two_users_send_and_receive_bytes_and_text(cluster, workdir):
     assert [msg.seq for msg in got] == [1, 2, 3]
     assert got[0].text == "héllo bob"
     assert got[0].body == "héllo bob".encode()
-    assert got[0].sender == alice.id and got[0].sender_name == "alice"
+    assert got[0].sender == alice.key and got[0].sender_name == "alice"
     assert got[0].msg_id == sent.msg_id and got[0].group == "general"
     assert got[1].body == b"\x00\xffbinary"
     assert got[1].text == "\x00\ufffdbinary"  # an invalid byte shown, not raised
@@ -92,7 +92,7 @@ def test_two_users_send_and_receive_bytes_and_text(cluster, workdir):
     assert bob.resolve("general").server_key == groups[0].server_key
     assert [g.name for g in bob.memberships()] == ["general"]
     members = bob.members("general")
-    assert [(m.id, m.name) for m in members] == [(alice.id, "alice"), (bob.id, "bob")]
+    assert [(m.key, m.name) for m in members] == [(alice.key, "alice"), (bob.key, "bob")]
     assert {m.role for m in members} == {zgm.Role.MEMBER}
     #  Unfollowed: nothing arrives; followed again from seq 1: all of it again.
     bob.unfollow("general")
@@ -249,7 +249,7 @@ def test_errors_are_exceptions_with_their_codes(cluster, workdir):
     with zgm.User("alone") as alone:
         with pytest.raises(zgm.NotConnected):
             alone.groups()
-        alone.connect("tcp://127.0.0.1:1", alone.id)
+        alone.connect("tcp://127.0.0.1:1", alone.key)
         alone.timeout = 10
         started = time.monotonic()
         with pytest.raises(zgm.Unreachable) as unreachable:
@@ -315,17 +315,17 @@ def test_the_owner_decides_who_is_in(cluster):
     with pytest.raises(zgm.Denied) as denied:
         bob.join("club")
     assert denied.value.errno == 15
-    alice.add("club", bob.id)
+    alice.add("club", bob.key)
     bob.join("club")
     alice.send("club", "welcome")
     assert bob.recv(timeout=scaled(5)).text == "welcome"
     members = bob.members("club")
-    assert [(m.id, m.role) for m in members] == [(alice.id, zgm.Role.OWNER),
-                                                 (bob.id, zgm.Role.MEMBER)]
+    assert [(m.key, m.role) for m in members] == [(alice.key, zgm.Role.OWNER),
+                                                 (bob.key, zgm.Role.MEMBER)]
     with pytest.raises(zgm.Denied):
-        bob.add("club", carol.id)
+        bob.add("club", carol.key)
     #  Removed: no longer receives, cannot fetch or join again.
-    alice.remove("club", bob.id)
+    alice.remove("club", bob.key)
     alice.send("club", "bob is out")
     assert bob.recv(timeout=1) is None
     with pytest.raises(zgm.NotMember):
@@ -335,10 +335,10 @@ def test_the_owner_decides_who_is_in(cluster):
     #  Ownership is given only to a key that joined; handed on, the new owner opens the
     #  group and keeps ten messages.
     with pytest.raises(zgm.NotMember):
-        alice.give("club", carol.id)
-    alice.add("club", carol.id)
+        alice.give("club", carol.key)
+    alice.add("club", carol.key)
     carol.join("club")
-    alice.give("club", carol.id)
+    alice.give("club", carol.key)
     with pytest.raises(zgm.Denied):
         alice.set_policy("club", zgm.Policy.OPEN)
     carol.set_policy("club", zgm.Policy.OPEN)
@@ -367,7 +367,7 @@ def test_stats_are_for_the_servers_key_and_count_what_happened(cluster, workdir)
     assert figures["server"]["rss_kib"] > 0
     #  An admin key may read the registry's.
     admin = cluster.user("admin")
-    cluster.registry.add_admin(admin.id)
+    cluster.registry.add_admin(admin.key)
     registry = admin.stats(cluster.endpoint, cluster.registry_cert)
     assert registry["registry"]["groups"] == 1
     assert zgm.parse_stats("a\tb\t1\nbad line\nc\td\tx y\n") == {"a": {"b": 1},

@@ -262,7 +262,7 @@ class Message:
         group: the group's name.
         seq: the group's sequence number, gapless from 1.
         timestamp: when the group server stored it, microseconds since the epoch (UTC).
-        sender: the sender's id (its public key, 40 characters).
+        sender: the sender's key (its public key, 40 characters).
         sender_name: the display name the sender's key had in the group when it
             sent it: the name it joined with (kept until it leaves and joins again).
         msg_id: the id the sender gave it, 32 hex digits.
@@ -353,12 +353,12 @@ class Member:
     """A member of a group (or a key its owner added that has not joined).
 
     Attributes:
-        id: its public key.
+        key: its public key.
         name: its display name (empty for a key added that has not joined).
         role: :class:`Role`.
     """
 
-    id: str
+    key: str
     name: str
     role: Role
 
@@ -753,9 +753,9 @@ class User(_Object):
         return _check(self._locked(function, *args))
 
     @property
-    def id(self) -> str:
-        """The user's id: its public key, 40 characters."""
-        return _decode(self._locked(lib.zgm_user_id))
+    def key(self) -> str:
+        """The user's key: its public key, 40 characters."""
+        return _decode(self._locked(lib.zgm_user_key))
 
     @property
     def name(self) -> str:
@@ -1030,7 +1030,7 @@ class User(_Object):
         if not array:
             raise _last_error()
         try:
-            return [Member(id=_decode(array[i].id), name=_decode(array[i].name),
+            return [Member(key=_decode(array[i].key), name=_decode(array[i].name),
                            role=_enum(Role, array[i].role)) for i in range(count.value)]
         finally:
             libc.free(ctypes.cast(array, ctypes.c_void_p))

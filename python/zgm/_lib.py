@@ -52,7 +52,7 @@ class FetchStruct(Structure):
 
 class MemberStruct(Structure):
     """zgm_member_t."""
-    _fields_ = [("id", c_char * KEY_SIZE), ("name", c_char * (MAX_NAME + 1)), ("role", c_int)]
+    _fields_ = [("key", c_char * KEY_SIZE), ("name", c_char * (MAX_NAME + 1)), ("role", c_int)]
 
 
 _p = c_void_p  # every opaque object travels as a plain pointer
@@ -108,7 +108,7 @@ _SIGNATURES = {
     "zgm_server_destroy": (None, [_pp]),
     "zgm_user_new": (c_void_p, [c_char_p]),
     "zgm_user_new_with_key": (c_void_p, [c_char_p, c_char_p]),
-    "zgm_user_id": (c_char_p, [_p]),
+    "zgm_user_key": (c_char_p, [_p]),
     "zgm_user_name": (c_char_p, [_p]),
     "zgm_user_set_timeout": (None, [_p, c_int]),
     "zgm_user_set_insecure": (c_int, [_p, c_int]),

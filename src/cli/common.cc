@@ -573,7 +573,7 @@ void load_roster(Session* session, const std::string& group) {
     }
     roster.names.clear();
     for (size_t i = 0; i < count; i++)
-        if (members[i].role != ZGM_ROLE_ADDED) roster.names[members[i].id] = members[i].name;
+        if (members[i].role != ZGM_ROLE_ADDED) roster.names[members[i].key] = members[i].name;
     free(members);
 }
 

@@ -303,7 +303,7 @@ void print_members(FILE* out, const zgm_member_t* members, size_t count, const S
         std::string line;
         if (style.json) {
             line = "{";
-            json_append_field(&line, "id", members[i].id);
+            json_append_field(&line, "key", members[i].key);
             line += ',';
             json_append_field(&line, "name", members[i].name);
             line += ',';
@@ -312,7 +312,7 @@ void print_members(FILE* out, const zgm_member_t* members, size_t count, const S
         } else {
             line = names[i];
             line.append(name_width - columns(names[i]) + 2, ' ');
-            line += members[i].id;
+            line += members[i].key;
             line += "  ";
             line += role_name(members[i].role);
         }
@@ -375,7 +375,7 @@ void print_whoami(FILE* out, const char* name, const char* key, const char* iden
     std::string line;
     if (style.json) {
         line = "{";
-        json_append_field(&line, "id", key);
+        json_append_field(&line, "key", key);
         line += ',';
         json_append_field(&line, "name", name);
         line += ',';

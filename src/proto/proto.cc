@@ -406,7 +406,7 @@ void write_field(Field field, const Message& msg, const SenderTable& senders, Wr
             out.uuid(group.id);
             out.string(group.name);
             out.string(group.endpoint);
-            out.key(group.server);
+            out.key(group.server_key);
             out.u8(group.policy);
             out.u32(group.member_count);
         }
@@ -439,7 +439,7 @@ void write_field(Field field, const Message& msg, const SenderTable& senders, Wr
     case F_MEMBERS:
         out.u32((uint32_t)msg.members.size());
         for (const MemberRecord& member : msg.members) {
-            out.key(member.id);
+            out.key(member.key);
             out.string(member.name);
             out.u8(member.role);
         }
@@ -656,7 +656,7 @@ void read_field(Field field, Reader& in, Message* msg, bool views) {
             in.uuid(&group.id);
             in.string(&group.name);
             in.string(&group.endpoint);
-            in.key(&group.server);
+            in.key(&group.server_key);
             group.policy = in.flag();
             group.member_count = (uint32_t)in.number(4);
         }
@@ -716,7 +716,7 @@ void read_field(Field field, Reader& in, Message* msg, bool views) {
         uint32_t count = in.count(kMinMemberRecord);
         msg->members.resize(count);
         for (uint32_t i = 0; i < count && in.ok(); i++) {
-            in.key(&msg->members[i].id);
+            in.key(&msg->members[i].key);
             in.string(&msg->members[i].name);
             msg->members[i].role = in.bounded(kRoleAllowed);
         }

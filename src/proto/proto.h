@@ -173,7 +173,7 @@ struct GroupRecord {
     Uuid id;
     std::string name;
     std::string endpoint; //  where its group server is reached
-    Key server;           //  that group server's public key: connect only to it
+    Key server_key;       //  that group server's public key: connect only to it
     uint8_t policy = 0;   //  0 open, 1 members
     uint32_t member_count = 0;
 };
@@ -247,7 +247,7 @@ struct SentRecord {
 };
 
 struct MemberRecord {
-    Key id;
+    Key key;
     std::string name; //  empty for a key allowed in that has not joined
     uint8_t role = 0; //  see Role
 };

@@ -676,7 +676,7 @@ void Registry::on_list(const std::string& from, const Key& peer, const proto::Me
         record.id = group.id;
         record.name = group.name;
         record.endpoint = servers_[group.server].endpoint;
-        record.server = group.server;
+        record.server_key = group.server;
         record.policy = group.policy;
         record.member_count = group.member_count;
         if (!room.take(page.groups.size(), proto::encoded_size(record))) break;

@@ -251,7 +251,7 @@ void GroupServer::open_store(Durability durability) {
         std::vector<Member> members;
         if (store_->members(info.name, &members).is_ok())
             for (const Member& member : members)
-                group.members[member.id] = member.name;
+                group.members[member.key] = member.name;
         std::vector<Key> allowed;
         if (store_->allowed(info.name, &allowed).is_ok())
             group.allowed.insert(allowed.begin(), allowed.end());
@@ -684,7 +684,7 @@ void GroupServer::on_join(const std::string& from, const Key& peer, const proto:
                                      " groups here (--max-follows)",
                                  peer);
     Member member;
-    member.id = peer;
+    member.key = peer;
     member.name = request.name;
     member.joined_us = now_us();
     Status status = store_->add_member(group->name, member);
@@ -826,14 +826,14 @@ void GroupServer::on_members(const std::string& from, const Key& peer,
     };
     bool full = false;
     for (const Member& member : members) {
-        if (!add(member.id, member.name,
-                 member.id == group->owner ? proto::kRoleOwner : proto::kRoleMember)) {
+        if (!add(member.key, member.name,
+                 member.key == group->owner ? proto::kRoleOwner : proto::kRoleMember)) {
             full = true;
             break;
         }
         last.added = false;
         last.joined_us = member.joined_us;
-        last.key = member.id;
+        last.key = member.key;
     }
     if (!full) {
         auto key = from_start || !after.added ? group->allowed.begin()

@@ -183,9 +183,9 @@ Status MemoryStore::allowed(const std::string& name, std::vector<Key>* keys) {
 Status MemoryStore::add_member(const std::string& name, const Member& member) {
     Group* group = find(name);
     if (!group) return no_such_group(name);
-    if (!group->members.emplace(member.id, member.joined_us).second)
-        return member_exists(name, member.id);
-    group->joined.emplace(std::make_pair(member.joined_us, member.id), member.name);
+    if (!group->members.emplace(member.key, member.joined_us).second)
+        return member_exists(name, member.key);
+    group->joined.emplace(std::make_pair(member.joined_us, member.key), member.name);
     group->state.member_count++;
     return Status::ok();
 }
@@ -206,7 +206,7 @@ Status MemoryStore::members(const std::string& name, const MemberPlace* after, s
     members->clear();
     const Group* group = find(name);
     if (!group) return no_such_group(name);
-    auto entry = after ? group->joined.upper_bound(std::make_pair(after->joined_us, after->id))
+    auto entry = after ? group->joined.upper_bound(std::make_pair(after->joined_us, after->key))
                        : group->joined.begin();
     for (; entry != group->joined.end() && members->size() < limit; ++entry)
         members->push_back(Member{entry->first.second, entry->second, entry->first.first});

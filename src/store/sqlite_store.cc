@@ -1147,11 +1147,11 @@ Status SqliteStore::add_member(const std::string& name, const Member& member) {
     sqlite3_stmt* stmt = stmts_[kInsertMember];
     ResetOnExit reset(stmt);
     bind_u64(stmt, 1, group->key);
-    bind_key(stmt, 2, member.id);
+    bind_key(stmt, 2, member.key);
     bind_text(stmt, 3, member.name);
     bind_u64(stmt, 4, member.joined_us);
     int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) return member_exists(name, member.id);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) return member_exists(name, member.key);
     if (rc != SQLITE_DONE) return failure(rc, "cannot add a member to '" + name + "'");
     group->state.member_count++;
     return Status::ok();
@@ -1181,7 +1181,7 @@ Status SqliteStore::members(const std::string& name, const MemberPlace* after, s
         //  From the first: after joined_us -1 and the empty id, before every member.
         bind_i64(stmt, 2, after ? (int64_t)after->joined_us : -1);
         if (after)
-            bind_key(stmt, 3, after->id);
+            bind_key(stmt, 3, after->key);
         else
             sqlite3_bind_zeroblob(stmt, 3, 0);
         bind_i64(stmt, 4, limit > (size_t)INT64_MAX ? -1 : (int64_t)limit); //  -1: no limit
@@ -1191,7 +1191,7 @@ Status SqliteStore::members(const std::string& name, const MemberPlace* after, s
                       [](sqlite3_stmt* stmt, Member* member) {
                           member->name = column_bytes(stmt, 1);
                           member->joined_us = column_u64(stmt, 2);
-                          return column_key(stmt, 0, &member->id);
+                          return column_key(stmt, 0, &member->key);
                       });
 }
 

@@ -59,15 +59,15 @@ struct AppendResult {
 };
 
 struct Member {
-    Key id; //  any key, nil included: the store does not judge who joins
+    Key key; //  any key, nil included: the store does not judge who joins
     std::string name;
     uint64_t joined_us = 0;
 };
 
-//  Where a page of members starts: after the member with this id who joined at joined_us.
+//  Where a page of members starts: after the member with this key who joined at joined_us.
 struct MemberPlace {
     uint64_t joined_us = 0;
-    Key id;
+    Key key;
 };
 
 //  Oldest-first trimming per group; 0 means no limit.

@@ -680,7 +680,7 @@ private:
         record.id = message.group_id;
         record.name = message.group;
         record.endpoint = message.endpoint;
-        record.server = message.key;
+        record.server_key = message.key;
         record.policy = message.policy;
         record.member_count = message.member_count;
         call_->groups.push_back(std::move(record));
@@ -1036,7 +1036,7 @@ private:
             //  come again as a key added), so that pages that repeat what came before add
             //  nothing.
             for (proto::MemberRecord& member : message.members) {
-                auto listed = keys_.emplace(member.id, call_->members.size());
+                auto listed = keys_.emplace(member.key, call_->members.size());
                 if (listed.second)
                     call_->members.push_back(std::move(member));
                 else
@@ -1322,7 +1322,7 @@ public:
                     std::string disorder = out_of_name_order(record.name, after_);
                     if (!disorder.empty()) return finish(Error::kProto, disorder);
                     after_ = record.name;
-                    if (user_.set_route(record.name, record.endpoint, record.server).empty()) {
+                    if (user_.set_route(record.name, record.endpoint, record.server_key).empty()) {
                         Error error = Error::kProto;
                         std::string why = route_failure(record.name, record.endpoint, &error);
                         note_failure(record.name, why, error);
