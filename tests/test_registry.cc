@@ -1640,10 +1640,7 @@ void test_create_goes_to_the_accepting_server_with_the_fewest_groups(void** stat
     //  Now the quiet one hosts more (7 against 4): the busy one takes them (4, then 5).
     for (const char* group : {"q2", "q3", "q4", "q5"}) {
         assert_ok(zgm_server_add(quiet, group, NULL, ZGM_POLICY_OPEN));
-        assert_true(test::eventually([&] {
-            zgm_group_t info;
-            return zgm_user_resolve(user, group, &info) == 0;
-        }));
+        test::wait_listed(user, group);
     }
     for (const char* group : {"new3", "new4"}) {
         assert_ok(zgm_user_create(user, group, ZGM_POLICY_OPEN));

@@ -753,6 +753,7 @@ void test_a_user_cannot_send_leave_fetch_follow_or_read_members_as_another(void*
     zgm_user_t* bob = cluster.user("bob");
     std::string alice_key = zgm_user_key(alice);
     assert_ok(zgm_server_add(server, "private", alice_key.c_str(), ZGM_POLICY_MEMBERS));
+    test::wait_listed(alice, "private");
     assert_ok(zgm_user_join(alice, "open-room"));
     assert_ok(zgm_user_join(alice, "private"));
     assert_ok(zgm_user_join(bob, "open-room"));
@@ -1758,6 +1759,7 @@ void test_a_policy_other_than_open_or_members_is_refused(void** state) {
     zgm_user_t* bob = cluster.user("bob");
     std::string alice_key = zgm_user_key(alice);
     assert_ok(zgm_server_add(server, "closed", alice_key.c_str(), ZGM_POLICY_MEMBERS));
+    test::wait_listed(alice, "closed");
     assert_ok(zgm_user_join(alice, "closed"));
     for (int bad : {5, -1, 2}) {
         //  What a C caller passes: C++ does not let the enum hold it, so it is copied in.

@@ -92,6 +92,15 @@ bool eventually(Condition condition, int timeout_ms = 5000) {
     return condition();
 }
 
+//  Waits until user can resolve group: a group added to a group server that is already
+//  running is in the registry once the server's next REGISTER has reached it.
+inline void wait_listed(zgm_user_t* user, const char* group) {
+    assert_true(eventually([&] {
+        zgm_group_t info;
+        return zgm_user_resolve(user, group, &info) == 0;
+    }));
+}
+
 //  The /proc/self/task/TID directories of the threads of this process named NAME.
 inline std::vector<std::string> threads_named(const char* name) {
     std::vector<std::string> found;
