@@ -1031,6 +1031,45 @@ void test_calls_to_a_silent_group_server_end_at_their_timeout(void** state) {
     }
 }
 
+//  zgm_user_set_timeout with 0 or less leaves the timeout as it was (zgm.h, api.md): a call
+//  to a silent group server after a 300 ms timeout, then 0, then -1, still ends at about
+//  300 ms, neither at once (0 taken as "no wait") nor at the default 5 s (or never).
+void test_a_timeout_of_zero_or_less_leaves_the_timeout_as_it_was(void** state) {
+    (void)state;
+    Proxied system;
+    zgm_user_t* alice = system.cluster.user("alice");
+    assert_ok(zgm_user_join(alice, "lossy"));
+    system.proxy->set_mode(TcpProxy::Mode::kSwallow);
+    const int timeout = 300;
+    zgm_user_set_timeout(alice, timeout);
+    for (int ignored : {0, -1}) {
+        zgm_user_set_timeout(alice, ignored);
+        auto check = [&](const char* what, const std::function<bool()>& call, int error) {
+            int64_t started = zgm::mono_ms();
+            assert_false(call());
+            int64_t took = zgm::mono_ms() - started;
+            if (zgm_errno() != error) fail_msg("%s: %d: %s", what, zgm_errno(), zgm_strerror());
+            //  Under the default's 5 s by far, whatever the slowdown.
+            if (took < timeout - 1 || took > 2500 ||
+                (took > timeout + 100 && test::slowdown() == 1))
+                fail_msg("%s after a timeout of %d ms, then %d: %lld ms", what, timeout, ignored,
+                         (long long)took);
+        };
+        check(
+            "a send", [&] { return zgm_user_send(alice, "lossy", "x", 1, NULL, NULL, NULL) == 0; },
+            ZGM_EINDOUBT);
+        check(
+            "a fetch",
+            [&] {
+                zgm_msglist_t* list = zgm_user_fetch(alice, "lossy", NULL);
+                bool got = list != NULL;
+                zgm_msglist_destroy(&list);
+                return got;
+            },
+            ZGM_ETIMEOUT);
+    }
+}
+
 //  A send the group server refused for its rate, still held back when its time ran out, was
 //  not stored: the error says so (ZGM_ERATE), not that it may have been (ZGM_EINDOUBT).
 void test_a_send_refused_for_the_rate_until_its_time_ran_out_is_not_in_doubt(void** state) {
@@ -2952,6 +2991,7 @@ int main(void) {
         cmocka_unit_test(test_sends_after_a_lost_one_do_not_overtake_it),
         cmocka_unit_test(test_a_send_refused_for_the_rate_until_its_time_ran_out_is_not_in_doubt),
         cmocka_unit_test(test_calls_to_a_silent_group_server_end_at_their_timeout),
+        cmocka_unit_test(test_a_timeout_of_zero_or_less_leaves_the_timeout_as_it_was),
         cmocka_unit_test(
             test_a_join_without_an_answer_in_its_time_is_in_doubt_and_one_held_for_the_rate_is_erate),
         cmocka_unit_test(test_async_sends_wait_while_10000_sends_or_16_mib_have_no_outcome),
