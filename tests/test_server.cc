@@ -1932,6 +1932,30 @@ void test_retention_by_count_bytes_and_age_reports_what_was_missed(void** state)
     assert_seqs(fetch(owner, "owned"), range(10, 11));
 }
 
+//  Retention by age is applied by the group server's sweep, every second, also when nothing
+//  is written: messages older than a group's max age go without a send or a RETAIN to trim
+//  them, and a fetch then reports them missed.
+void test_retention_by_age_trims_a_group_nobody_writes_to(void** state) {
+    Fixture* fixture = (Fixture*)*state;
+    RawClient& raw = member(fixture, "general");
+    assert_ok(zgm_server_set_retention(fixture->server, "general", 0, 0, 1000));
+    int64_t sent = zgm::mono_ms();
+    send_ok(raw, "general", {"a", "b", "c"});
+    proto::Message kept = fetch(raw, "general");
+    if (zgm::mono_ms() - sent < 800) assert_seqs(kept, {1, 2, 3}); //  stored, and kept a while
+    //  Nothing written since: within a sweep (1 s) of their second, at ~2 s, they are gone.
+    proto::Message aged;
+    assert_true(test::eventually(
+        [&] {
+            aged = fetch(raw, "general");
+            return aged.messages.empty();
+        },
+        3000 * test::slowdown()));
+    print_message("# trimmed by age %lld ms after the send\n", (long long)(zgm::mono_ms() - sent));
+    assert_int_equal(aged.missed, 3);
+    assert_int_equal(aged.last_seq, 3);
+}
+
 //  A retention lowered over a long history is answered at once, and the history is trimmed a
 //  part at a time (4,096 messages a transaction) until the group holds what it keeps: the
 //  sweeps go on each second while more is left. Before, one transaction trimmed it all:
@@ -3297,6 +3321,7 @@ int main(int argc, char** argv) {
         TEST(test_long_fetch_is_the_list_page_after_page_gives),
         TEST(test_a_default_retention_bounds_a_groups_own_only_while_it_is_set),
         TEST(test_retention_by_count_bytes_and_age_reports_what_was_missed),
+        TEST(test_retention_by_age_trims_a_group_nobody_writes_to),
         TEST(test_a_retention_lowered_over_a_long_history_is_applied_a_part_at_a_time),
         TEST(test_a_commit_is_pushed_in_frames_of_about_kdeliverbytes),
         TEST(test_live_messages_arrive_once_and_in_order),
