@@ -147,6 +147,41 @@ void test_registry_restart_fails_no_send_and_refills_the_list(void** state) {
     test::remove_tree(dir);
 }
 
+//  A group's policy set by its owner while the registry is down reaches the registry once it
+//  is back: the group server registers the group again with its latest policy, and a user
+//  who resolves it is told the new one, not the one from before the outage.
+void test_a_policy_set_while_the_registry_is_down_reaches_it_once_it_is_back(void** state) {
+    (void)state;
+    std::string dir = test::make_temp_dir();
+    std::string key = dir + "/registry.cert";
+    {
+        Cluster cluster(key.c_str());
+        zgm_server_t* server = cluster.add_server(NULL, {});
+        zgm_user_t* owner = cluster.user("owner");
+        assert_ok(zgm_server_add(server, "club", zgm_user_key(owner), ZGM_POLICY_OPEN));
+        test::wait_listed(owner, "club");
+        zgm_group_t info;
+        assert_ok(zgm_user_resolve(owner, "club", &info));
+        assert_int_equal(info.policy, ZGM_POLICY_OPEN);
+        cluster.stop_registry();
+        //  The owner knows where club is: its call goes to the group server alone.
+        assert_ok(zgm_user_set_policy(owner, "club", ZGM_POLICY_MEMBERS));
+        cluster.start_registry(key.c_str());
+        zgm_user_t* witness = cluster.user("witness");
+        zgm_user_set_timeout(witness, 2000 * test::slowdown());
+        int policy = -1;
+        bool told = test::eventually(
+            [&] {
+                if (zgm_user_resolve(witness, "club", &info) != 0) return false;
+                policy = info.policy;
+                return policy == ZGM_POLICY_MEMBERS;
+            },
+            5000 * test::slowdown());
+        if (!told) fail_msg("the registry still says policy %d of club, not members (1)", policy);
+    }
+    test::remove_tree(dir);
+}
+
 //  A restarted registry knows every group once each group server it trusts has registered
 //  again and said so in a heartbeat: a list is complete long before its expiry interval
 //  (a minute here) is up.
@@ -927,6 +962,7 @@ int main(void) {
         cmocka_unit_test(test_user_in_groups_on_two_group_servers),
         cmocka_unit_test(test_group_server_restart_keeps_history_membership_and_sequence),
         cmocka_unit_test(test_registry_restart_fails_no_send_and_refills_the_list),
+        cmocka_unit_test(test_a_policy_set_while_the_registry_is_down_reaches_it_once_it_is_back),
         cmocka_unit_test(test_a_restarted_registry_knows_every_group_once_its_servers_say_so),
         cmocka_unit_test(test_calls_whose_time_runs_out_while_the_registry_learns_say_so),
         cmocka_unit_test(
