@@ -38,6 +38,8 @@ public:
         kHold,         //  keep what the server sends (see hold ()); kPass lets it all through
         kLoseRequests, //  drop what the client sends (counted: lost ()); then cut () (a new
                        //  connection) or kPass (the same one, what comes next gets through)
+        kDown,         //  the server unreachable: every connection closed as it comes (see
+                       //  down ()), until set_mode (kPass)
     };
 
     explicit TcpProxy(int target_port) : target_port_(target_port) {
@@ -78,6 +80,13 @@ public:
     int cuts() const { return cuts_; }
     //  How many bytes from clients were dropped (kLoseRequests).
     int64_t lost() const { return lost_; }
+    //  Closes every connection it holds, and each new one as it comes, until set_mode (kPass):
+    //  a link down. Returns once those it held are closed.
+    void down() {
+        down_ = true;
+        while (down_)
+            std::this_thread::yield();
+    }
     //  Closes every connection it holds and passes again: a client whose requests were lost
     //  connects anew, its stream whole.
     void cut() {
@@ -165,14 +174,14 @@ private:
                 items.push_back({pair.client, POLLIN, 0});
                 items.push_back({pair.server, POLLIN, 0});
             }
-            if (cut_) {
+            if (cut_ || down_) {
                 for (const Pair& pair : pairs_) {
                     close(pair.client);
                     close(pair.server);
                 }
                 pairs_.clear();
-                mode_ = Mode::kPass;
-                cut_ = false;
+                mode_ = cut_ ? Mode::kPass : Mode::kDown;
+                cut_ = down_ = false;
                 continue;
             }
             if (poll(items.data(), items.size(), 50) < 0)
@@ -180,7 +189,7 @@ private:
             size_t polled = pairs_.size(); //  a pair accepted now has no poll result yet
             if (items[0].revents & POLLIN) {
                 int client = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-                int server = client >= 0 ? connect_target() : -1;
+                int server = client >= 0 && mode_ != Mode::kDown ? connect_target() : -1;
                 if (client >= 0 && server >= 0)
                     pairs_.push_back({client, server, {}});
                 else if (client >= 0)
@@ -230,6 +239,7 @@ private:
     std::atomic<int> cuts_{0};
     std::atomic<int64_t> lost_{0};
     std::atomic<bool> cut_{false};
+    std::atomic<bool> down_{false};
     std::atomic<int64_t> release_at_{0};
     std::atomic<int64_t> first_until_{0};
     std::vector<Pair> pairs_;

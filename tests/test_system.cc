@@ -8,6 +8,7 @@
     file, You can obtain one at http://mozilla.org/MPL/2.0/.
     =========================================================================
 */
+#include "tcpproxy.h"
 #include "testutil.h"
 
 #include <map>
@@ -180,6 +181,44 @@ void test_a_policy_set_while_the_registry_is_down_reaches_it_once_it_is_back(voi
         if (!told) fail_msg("the registry still says policy %d of club, not members (1)", policy);
     }
     test::remove_tree(dir);
+}
+
+//  The same when the registry stays up and only the group server's link to it goes down for
+//  a moment (shorter than the registry's expiry, so it keeps the group): once the link is
+//  back, the change the server could not send then goes.
+void test_a_policy_set_while_the_registry_is_unreachable_reaches_it_once_it_is_back(void** state) {
+    (void)state;
+    Cluster cluster;
+    assert_ok(zgm_registry_set_expiry(cluster.registry(), 60000)); //  the group stays listed
+    test::TcpProxy link(atoi(strrchr(cluster.endpoint().c_str(), ':') + 1));
+    zgm_user_t* owner = cluster.user("owner");
+    zgm_server_t* server = zgm_server_new(NULL);
+    assert_non_null(server);
+    assert_ok(zgm_registry_trust(cluster.registry(), zgm_server_key(server)));
+    zgm_server_set_heartbeat(server, 100);
+    assert_ok(zgm_server_add(server, "club", zgm_user_key(owner), ZGM_POLICY_OPEN));
+    assert_true(zgm_server_bind(server, "tcp://127.0.0.1:*") > 0);
+    assert_ok(zgm_server_connect(server, link.endpoint().c_str(), cluster.key()));
+    int64_t registered = zgm::mono_ms();
+    zgm_group_t info;
+    assert_ok(zgm_user_resolve(owner, "club", &info));
+    assert_int_equal(info.policy, ZGM_POLICY_OPEN);
+    link.down();
+    //  A change more than a second after the last one goes at once, if it can: here it
+    //  cannot. (The wait also lets the server see its connection closed.)
+    assert_true(test::eventually([&] { return zgm::mono_ms() - registered > 1200; }));
+    assert_ok(zgm_user_set_policy(owner, "club", ZGM_POLICY_MEMBERS));
+    link.set_mode(test::TcpProxy::Mode::kPass);
+    int policy = -1;
+    bool told = test::eventually(
+        [&] {
+            if (zgm_user_resolve(owner, "club", &info) != 0) return false;
+            policy = info.policy;
+            return policy == ZGM_POLICY_MEMBERS;
+        },
+        5000 * test::slowdown());
+    zgm_server_destroy(&server);
+    if (!told) fail_msg("the registry still says policy %d of club, not members (1)", policy);
 }
 
 //  A restarted registry knows every group once each group server it trusts has registered
@@ -963,6 +1002,8 @@ int main(void) {
         cmocka_unit_test(test_group_server_restart_keeps_history_membership_and_sequence),
         cmocka_unit_test(test_registry_restart_fails_no_send_and_refills_the_list),
         cmocka_unit_test(test_a_policy_set_while_the_registry_is_down_reaches_it_once_it_is_back),
+        cmocka_unit_test(
+            test_a_policy_set_while_the_registry_is_unreachable_reaches_it_once_it_is_back),
         cmocka_unit_test(test_a_restarted_registry_knows_every_group_once_its_servers_say_so),
         cmocka_unit_test(test_calls_whose_time_runs_out_while_the_registry_learns_say_so),
         cmocka_unit_test(

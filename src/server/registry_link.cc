@@ -150,10 +150,17 @@ void RegistryLink::update(const std::string& name, const GroupSummary& group) {
     entry.changed_ms = now;
     entry.change_due = false; //  this one carries the latest change
     //  At once, so a group placed here by HOST is registered before HOST is answered; one
-    //  that could not go (the connection is not up) goes at the next tick that can.
+    //  that could not go (the connection is not up) goes at the next tick that can: a new
+    //  group with the REGISTERs, a change of one the registry has as a change that waits
+    //  (the registry, up all along, would keep what it had: nothing else sends it again).
     bool sent = send_register(name, entry);
-    if (!sent && !entry.registered && entry.refused.empty() && !next_register_ms_)
+    if (!sent && changed_only) {
+        entry.change_due = true;
+        changes_due_.push_back(name);
+        change_due_by(now + kChangeUpdateMs);
+    } else if (!sent && !entry.registered && entry.refused.empty() && !next_register_ms_) {
         next_register_ms_ = mono_ms() + kUnsentRetryMs;
+    }
 }
 
 void RegistryLink::handle() {
