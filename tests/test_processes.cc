@@ -928,6 +928,53 @@ void test_the_interactive_client_gives_up_on_a_send_never_answered_after_a_minut
     assert_true(!first || !strstr(first + 1, "never answered"));
 }
 
+//  /leave after a send that got no answer (cli.md, the interactive client): the send is
+//  said to be in doubt with its id once the user has left ("left with ... unanswered: it may
+//  have been stored (message id ...)"), never as not sent, and a piped client exits 3 (in
+//  doubt), not 1. The group server is stopped while the line goes, and let go on as /leave
+//  is written: the LEAVE is answered, and the line was in fact stored.
+void test_the_interactive_client_says_a_send_in_doubt_at_leave_with_its_id(void** state) {
+    System* s = (System*)*state;
+    start_registry(s);
+    pid_t server = start_group(s, "server", {"--group", "general", "--memory"});
+    expect_log(s, "server", "serving general");
+    assert_int_equal(user(s, "frank", {"join", "general"}).status, 0);
+    assert_int_equal(user(s, "frank", {"send", "general", "before", "the", "stop"}).status, 0);
+    std::vector<std::string> args = user_args(s, "frank");
+    args.insert(args.end(), {"--timeout", std::to_string(1000 * test::slowdown())});
+    int input = -1;
+    std::string log = log_path(s, "frank");
+    pid_t frank = test::start(args, log, {}, &input);
+    s->undo.push_back([input] { close(input); });
+    auto type = [&](const char* line) {
+        assert_int_equal(write(input, line, strlen(line)), (ssize_t)strlen(line));
+    };
+    type("/join general\n");
+    expect_log(s, "frank", "before the stop", "joined general");
+    assert_int_equal(kill(server, SIGSTOP), 0);
+    s->undo.push_back([server] { kill(server, SIGCONT); });
+    type("in doubt\n");
+    //  Shown as pending after its timeout; sent again a second later, so /leave comes first.
+    expect_log(s, "frank", "(pending: \"in doubt\" to general");
+    type("/leave\n");
+    assert_int_equal(kill(server, SIGCONT), 0);
+    expect_log(s, "frank", "left general");
+    type("/quit\n");
+    int status = test::wait_exit(frank, 15000);
+    std::string said = test::read_file(log);
+    if (!strstr(said.c_str(), "left with \"in doubt\" to general unanswered: it may have been "
+                              "stored (message id ") ||
+        strstr(said.c_str(), "not sent") || status != 3)
+        fail_msg("exit %d; it said:\n%s", status, said.c_str());
+    //  It was: the group server read it before the LEAVE. Stored once.
+    assert_int_equal(user(s, "grace", {"join", "general"}).status, 0);
+    Result fetched = user(s, "grace", {"fetch", "general"});
+    assert_int_equal(fetched.status, 0);
+    const char* first = strstr(fetched.out.c_str(), "in doubt");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "in doubt"));
+}
+
 //  The interactive client starts in the groups its user is a member of, asking each group
 //  server (zgm_user_memberships): one that does not answer is skipped and named in a
 //  warning, and the client goes on in the groups of the others.
@@ -2314,6 +2361,8 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(
             test_the_interactive_client_gives_up_on_a_send_never_answered_after_a_minute, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            test_the_interactive_client_says_a_send_in_doubt_at_leave_with_its_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_refuses_an_empty_message, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_run_is_the_whole_system_in_one_process_and_keeps_its_store, setup, teardown),
