@@ -1242,7 +1242,8 @@ long queued_to_read(int port) {
 //  alone; with CURVE 1 of 5, after the peer grew the server's receive window). A known fault:
 //  it runs with ZGM_TEST_KNOWN_FAULTS=1 only (testutil.h's run_shard), until zgm has a way
 //  around it (docs/security.md).
-void test_a_peer_gone_past_the_read_ahead_of_a_stalled_server_leaves_it_serving(void** state) {
+void known_fault_a_peer_gone_past_the_read_ahead_of_a_stalled_server_leaves_it_serving(
+    void** state) {
     System* s = (System*)*state;
     //  No registry: the server serves its group all the same.
     pid_t server = test::start({"server", "--insecure", "--memory", "--group", "a", "--registry",
@@ -2469,8 +2470,8 @@ int main(int argc, char* argv[]) {
         cmocka_unit_test_setup_teardown(
             test_a_group_server_stalled_under_a_users_sends_goes_on_when_it_wakes, setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_a_peer_gone_past_the_read_ahead_of_a_stalled_server_leaves_it_serving, setup,
-            teardown),
+            known_fault_a_peer_gone_past_the_read_ahead_of_a_stalled_server_leaves_it_serving,
+            setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_a_registry_killed_and_restarted_during_sends_fails_no_send, setup, teardown),
         cmocka_unit_test_setup_teardown(

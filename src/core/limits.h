@@ -67,8 +67,8 @@ inline std::string under_least(const std::string& name, uint64_t least, const st
 //  (test_a_group_server_stalled_under_a_users_sends_goes_on_when_it_wakes). Past them, the
 //  rest waits in TCP, which stops the sender. A peer that pipelines past them with heartbeats
 //  of its own and then goes still makes libzmq abort (4 of 5 runs, insecure; a known fault:
-//  test_a_peer_gone_past_the_read_ahead_of_a_stalled_server_leaves_it_serving); 0, unbounded,
-//  never aborts but lets a peer fill memory (docs/security.md).
+//  known_fault_a_peer_gone_past_the_read_ahead_of_a_stalled_server_leaves_it_serving); 0,
+//  unbounded, never aborts but lets a peer fill memory (docs/security.md).
 constexpr int kReadAheadRequests = 10000;
 
 //  The smallest --max-frame a group server accepts: a user's SEND batch must fit.
