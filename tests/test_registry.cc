@@ -727,6 +727,11 @@ void test_a_flood_of_others_requests_does_not_hold_off_a_silent_servers_expiry(v
         fail_msg("a server silent for %d ms was still listed while others' requests flooded in",
                  10 * expiry);
     assert_true(most_waiting >= backlog / 2);
+    //  Every request answered before the client goes: libzmq 4.3.4 aborts a registry when a
+    //  connection whose input stopped at the read-ahead goes (docs/security.md, the read-ahead
+    //  row; under AddressSanitizer this test's teardown did, 1 run of 1).
+    for (; answered < sent; answered++)
+        assert_int_equal(user.recv().id, proto::kStatsReport);
 }
 
 void test_heartbeat_from_unknown_server_or_with_another_group_count_gets_404(void** state) {

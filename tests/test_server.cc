@@ -1975,19 +1975,30 @@ void test_a_retention_lowered_over_a_long_history_is_applied_a_part_at_a_time(vo
     for (int sent = 0; sent < total; sent += 1000)
         send_ok(owner, "long", bodies);
     auto first_seq = [&] { return fetch(owner, "long", 0, 0, 1).first_seq; };
+    //  A part trimmed at once, not all. A sweep (each second) may come between the RETAIN's
+    //  answer and the fetch: natively seldom, and it then trims the rest at once; under a
+    //  sanitizer (a part takes longer than the sweep's 50 ms) it trimmed two parts more.
+    auto a_part_at_once = [&](uint64_t from) {
+        uint64_t first = first_seq();
+        if (test::slowdown() == 1)
+            assert_int_equal(first, from + 4096);
+        else
+            assert_true(first >= from + 4096);
+        return first;
+    };
     //  Twice: the second while the sweeps had nothing left to trim after the first.
     proto::Message retain = test::group_request(proto::kRetain, "long");
     retain.max_count = total / 2;
     assert_int_equal(test::request(owner, retain).id, proto::kOk);
-    assert_int_equal(first_seq(), 4097); //  a part at once, not all
+    a_part_at_once(1);
     assert_true(
         test::eventually([&] { return first_seq() == (uint64_t)total / 2 + 1; }, test::patience()));
     retain.max_count = 10;
     assert_int_equal(test::request(owner, retain).id, proto::kOk);
-    uint64_t first = first_seq();
-    assert_int_equal(first, total / 2 + 1 + 4096);
+    uint64_t first = a_part_at_once(total / 2 + 1);
     //  The next sweep goes on (each second), not one 10 s later (before, 8.4 s later).
-    assert_true(test::eventually([&] { return first_seq() > first; }, 4000 * test::slowdown()));
+    if (first < (uint64_t)total - 9)
+        assert_true(test::eventually([&] { return first_seq() > first; }, 4000 * test::slowdown()));
     assert_true(
         test::eventually([&] { return first_seq() == (uint64_t)total - 9; }, test::patience()));
     proto::Message kept = fetch(owner, "long");
