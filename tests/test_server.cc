@@ -543,6 +543,7 @@ void test_members_only_group_refuses_keys_the_owner_did_not_add_and_takes_those_
     //  Through the C API: alice owns a members-only group; bob gets in once she adds him.
     assert_ok(zgm_server_add(fixture->server, "alices", zgm_user_key(fixture->alice),
                              ZGM_POLICY_MEMBERS));
+    test::wait_listed(fixture->alice, "alices");
     zgm_user_t* bob = fixture->cluster->user("bob");
     assert_int_equal(zgm_user_join(bob, "alices"), -1);
     assert_int_equal(zgm_errno(), ZGM_EDENIED);
@@ -2036,6 +2037,7 @@ void test_a_follow_not_refreshed_for_10_seconds_lapses(void** state) {
     Fixture* fixture = (Fixture*)*state;
     const int64_t lapse_ms = 10000; //  docs/protocol.md, FOLLOW
     assert_ok(zgm_server_add(fixture->server, "lapsing", NULL, ZGM_POLICY_OPEN));
+    test::wait_listed(fixture->alice, "lapsing");
     //  The witness: the library refreshes its follow every 2 s.
     assert_ok(zgm_user_join(fixture->alice, "lapsing"));
     RawClient& sender = member(fixture, "lapsing", "sender");
