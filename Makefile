@@ -150,10 +150,13 @@ CROSS_DEB_aarch64  := arm64
 CROSS_DEB_armhf    := armhf
 cross_dir = build-deb/$(CROSS_DEB_$(1))/build
 
+#  Says how long configuring and compiling took (CI's test-cross step is both and the tests).
 define cross_build
 	@scripts/deps.sh build cross
-	packaging/deb/build.sh --configure $(CROSS_DEB_$(1))
-	ninja -C $(call cross_dir,$(1)) -j $(JOBS)
+	@started=$$(date +%s); \
+	    packaging/deb/build.sh --configure $(CROSS_DEB_$(1)) && \
+	    ninja -C $(call cross_dir,$(1)) -j $(JOBS) && \
+	    echo "cross: $(1) configured and built in $$(($$(date +%s) - started)) s"
 endef
 
 cross-aarch64:

@@ -36,4 +36,5 @@ for i in "${!pids[@]}"; do
     [ $status = 0 ] || failed+=("${*:i+1:1}")
 done
 pids=()
+echo "cross/test.sh: the tests took $SECONDS s"
 [ ${#failed[@]} = 0 ] || { echo "cross/test.sh: failed: ${failed[*]}" >&2; exit 1; }
