@@ -989,6 +989,24 @@ void test_a_join_without_an_answer_in_its_time_is_in_doubt_and_one_held_for_the_
     if (zgm_errno() != ZGM_ERATE) fail_msg("%d: %s", zgm_errno(), zgm_strerror());
 }
 
+//  A send and a fetch to the group "lossy", whose server does not answer, each given to
+//  check(what, call, the error it ends with): the send is in doubt, the fetch timed out.
+using CallCheck = std::function<void(const char*, const std::function<bool()>&, int)>;
+void send_and_fetch_to_lossy(zgm_user_t* user, const CallCheck& check) {
+    check(
+        "a send", [&] { return zgm_user_send(user, "lossy", "x", 1, NULL, NULL, NULL) == 0; },
+        ZGM_EINDOUBT);
+    check(
+        "a fetch",
+        [&] {
+            zgm_msglist_t* list = zgm_user_fetch(user, "lossy", NULL);
+            bool got = list != NULL;
+            zgm_msglist_destroy(&list);
+            return got;
+        },
+        ZGM_ETIMEOUT);
+}
+
 //  A call with a timeout ends at its timeout, also after a second of silence from its group
 //  server: the actor looked at waiting calls less often the longer its peers said nothing
 //  (every 250 ms at last), and a send, a fetch and a leave given 1000 ms ended about 160 ms
@@ -1013,19 +1031,7 @@ void test_calls_to_a_silent_group_server_end_at_their_timeout(void** state) {
             if (took < timeout - 1 || (took > timeout + 25 && test::slowdown() == 1))
                 fail_msg("%s with a timeout of %d ms took %lld ms", what, timeout, (long long)took);
         };
-        char id[ZGM_MSG_ID_SIZE] = "";
-        check(
-            "a send", [&] { return zgm_user_send(alice, "lossy", "x", 1, id, NULL, NULL) == 0; },
-            ZGM_EINDOUBT);
-        check(
-            "a fetch",
-            [&] {
-                zgm_msglist_t* list = zgm_user_fetch(alice, "lossy", NULL);
-                bool got = list != NULL;
-                zgm_msglist_destroy(&list);
-                return got;
-            },
-            ZGM_ETIMEOUT);
+        send_and_fetch_to_lossy(alice, check);
         check(
             "a leave", [&] { return zgm_user_leave(alice, "other") == 0; }, ZGM_EINDOUBT);
     }
@@ -1055,18 +1061,7 @@ void test_a_timeout_of_zero_or_less_leaves_the_timeout_as_it_was(void** state) {
                 fail_msg("%s after a timeout of %d ms, then %d: %lld ms", what, timeout, ignored,
                          (long long)took);
         };
-        check(
-            "a send", [&] { return zgm_user_send(alice, "lossy", "x", 1, NULL, NULL, NULL) == 0; },
-            ZGM_EINDOUBT);
-        check(
-            "a fetch",
-            [&] {
-                zgm_msglist_t* list = zgm_user_fetch(alice, "lossy", NULL);
-                bool got = list != NULL;
-                zgm_msglist_destroy(&list);
-                return got;
-            },
-            ZGM_ETIMEOUT);
+        send_and_fetch_to_lossy(alice, check);
     }
 }
 
