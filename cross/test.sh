@@ -1,6 +1,6 @@
 #!/bin/bash
 #  Runs the tests of cross builds under qemu-user, every build at the same time (make
-#  test-cross): most of an architecture's run is one test alone (test_security is not
+#  test-cross): much of an architecture's run is one test alone (test_security-alone is not
 #  parallel), so two architectures side by side take little more than one.
 #
 #  Usage: cross/test.sh BUILD_DIR...

@@ -65,12 +65,13 @@ ${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
 export TSAN_OPTIONS
 #  Programs run several times slower under TSan: the tests' time limits scale as under qemu.
 export ZGM_TEST_SLOWDOWN="${ZGM_TEST_SLOWDOWN:-4}"
-#  A program run in shards is the tests NAME-1, NAME-2, ... (ZGM_TEST_SHARD, tests/meson.build).
+#  A program run in shards is the tests NAME-1, NAME-2, ... (ZGM_TEST_SHARD), one run in parts
+#  NAME-alone and NAME-beside (ZGM_TEST_PART; tests/meson.build).
 if [ $# -gt 0 ]; then
     listed=$(meson test -C "$build" --no-rebuild --list 2>/dev/null | sed 's|.* / ||')
     tests=""
     for name in "$@"; do
-        found=$(printf '%s\n' "$listed" | grep -E "^$name(-[0-9]+)?\$") || {
+        found=$(printf '%s\n' "$listed" | grep -E "^$name(-([0-9]+|alone|beside))?\$") || {
             echo "check-tsan: no test is named $name (meson test -C $build --list)" >&2
             exit 1
         }

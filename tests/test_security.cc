@@ -3131,7 +3131,7 @@ int main(int argc, char** argv) {
     zsys_set_max_sockets(8192);
     //  ZGM_TEST_FILTER=pattern runs only the tests whose names match (cmocka's filter).
     if (getenv("ZGM_TEST_FILTER")) cmocka_set_test_filter(getenv("ZGM_TEST_FILTER"));
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest beside[] = {
         cmocka_unit_test(test_a_client_without_curve_or_the_right_keys_gets_nothing),
         cmocka_unit_test(test_an_insecure_server_answers_only_plain_clients_stating_a_key),
         cmocka_unit_test(test_key_files_keep_the_secret_key_private),
@@ -3165,6 +3165,10 @@ int main(int argc, char** argv) {
         cmocka_unit_test(test_max_connections_beyond_the_descriptor_limit_is_refused_at_start),
         cmocka_unit_test(test_a_handshake_on_a_closed_servers_socket_is_not_admitted),
         cmocka_unit_test(test_once_a_server_ran_other_curve_sockets_of_the_process_are_refused),
+    };
+    //  What a peer can make a server hold, measured in zgm_test_roles's process: its memory,
+    //  descriptors, log lines and a user's latency, which another test's load would move.
+    const struct CMUnitTest alone[] = {
         cmocka_unit_test_teardown(test_joining_and_vanishing_leaves_memory_flat, stop_roles),
         cmocka_unit_test_teardown(test_a_reader_that_never_reads_is_cut_at_its_follower_limit,
                                   stop_roles),
@@ -3184,5 +3188,5 @@ int main(int argc, char** argv) {
         cmocka_unit_test_teardown(test_a_flood_of_bad_requests_writes_a_bounded_number_of_log_lines,
                                   stop_roles),
     };
-    return cmocka_run_group_tests_name("security", tests, NULL, NULL);
+    return test::run_parts("security", beside, alone);
 }

@@ -29,7 +29,9 @@ extern "C" {
 
 #include <arpa/inet.h>
 #include <czmq.h>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <dirent.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -401,26 +403,50 @@ inline void expect_messages(zgm_user_t* user, const char* group, uint64_t first,
     }
 }
 
+//  Runs `chosen` as group `name`. A known fault's case (named known_fault_*: what zgm should
+//  do and does not yet) runs only with ZGM_TEST_KNOWN_FAULTS set: it fails today, and meson
+//  reads a skipped case as failed.
+inline int run_chosen(const char* name, const std::vector<CMUnitTest>& chosen) {
+    bool known_faults = getenv("ZGM_TEST_KNOWN_FAULTS") != nullptr;
+    std::vector<CMUnitTest> run;
+    for (const CMUnitTest& test : chosen)
+        if (known_faults || strncmp(test.name, "known_fault_", 12) != 0) run.push_back(test);
+    return _cmocka_run_group_tests(name, run.data(), run.size(), nullptr, nullptr);
+}
+
 //  Runs the tests of group `name`, or, with ZGM_TEST_SHARD=K/N (1 <= K <= N), every Nth of
 //  them from the Kth: meson runs a long program as N tests beside each other (its tests
 //  mostly wait for processes and timeouts, not for the CPU).
 template <size_t kCount>
 int run_shard(const char* name, const CMUnitTest (&tests)[kCount]) {
-    std::vector<CMUnitTest> chosen;
     unsigned shard = 1, shards = 1;
     if (const char* spec = getenv("ZGM_TEST_SHARD"))
         if (sscanf(spec, "%u/%u", &shard, &shards) != 2 || shard < 1 || shard > shards) {
             fprintf(stderr, "ZGM_TEST_SHARD=%s: not K/N with 1 <= K <= N\n", spec);
             return 2;
         }
-    //  A known fault's case (named known_fault_*: what zgm should do and does not yet) runs
-    //  only with ZGM_TEST_KNOWN_FAULTS set: it fails today, and meson reads a skipped case as
-    //  failed.
-    bool known_faults = getenv("ZGM_TEST_KNOWN_FAULTS") != nullptr;
+    std::vector<CMUnitTest> chosen;
     for (size_t i = shard - 1; i < kCount; i += shards)
-        if (known_faults || strncmp(tests[i].name, "known_fault_", 12) != 0)
-            chosen.push_back(tests[i]);
-    return _cmocka_run_group_tests(name, chosen.data(), chosen.size(), nullptr, nullptr);
+        chosen.push_back(tests[i]);
+    return run_chosen(name, chosen);
+}
+
+//  Runs the tests of group `name` that may run beside other programs (ZGM_TEST_PART=beside),
+//  those that must run alone, for they measure a server's memory, descriptors, log lines or
+//  latency (ZGM_TEST_PART=alone), or, unset, both: meson runs them as two tests, the second
+//  not in parallel with any other.
+template <size_t kBeside, size_t kAlone>
+int run_parts(const char* name, const CMUnitTest (&beside)[kBeside],
+              const CMUnitTest (&alone)[kAlone]) {
+    const char* part = getenv("ZGM_TEST_PART");
+    if (part && strcmp(part, "beside") != 0 && strcmp(part, "alone") != 0) {
+        fprintf(stderr, "ZGM_TEST_PART=%s: not beside or alone\n", part);
+        return 2;
+    }
+    std::vector<CMUnitTest> chosen;
+    if (!part || strcmp(part, "beside") == 0) chosen.insert(chosen.end(), beside, beside + kBeside);
+    if (!part || strcmp(part, "alone") == 0) chosen.insert(chosen.end(), alone, alone + kAlone);
+    return run_chosen(name, chosen);
 }
 
 } // namespace test
