@@ -140,27 +140,28 @@ void RegistryLink::update(const std::string& name, const GroupSummary& group) {
     if (!socket_) return;
     int64_t now = mono_ms();
     if (changed_only && now - entry.changed_ms < kChangeUpdateMs) {
-        if (!entry.change_due) {
-            entry.change_due = true;
-            changes_due_.push_back(name);
-            change_due_by(entry.changed_ms + kChangeUpdateMs);
-        }
+        if (!entry.change_due) wait_change(name, entry, entry.changed_ms + kChangeUpdateMs);
         return;
     }
     entry.changed_ms = now;
-    entry.change_due = false; //  this one carries the latest change
     //  At once, so a group placed here by HOST is registered before HOST is answered; one
     //  that could not go (the connection is not up) goes at the next tick that can: a new
     //  group with the REGISTERs, a change of one the registry has as a change that waits
     //  (the registry, up all along, would keep what it had: nothing else sends it again).
     bool sent = send_register(name, entry);
     if (!sent && changed_only) {
-        entry.change_due = true;
-        changes_due_.push_back(name);
-        change_due_by(now + kChangeUpdateMs);
-    } else if (!sent && !entry.registered && entry.refused.empty() && !next_register_ms_) {
-        next_register_ms_ = mono_ms() + kUnsentRetryMs;
+        wait_change(name, entry, now + kChangeUpdateMs);
+        return;
     }
+    entry.change_due = false; //  this one carries the latest change, or goes as a new group
+    if (!sent && !entry.registered && entry.refused.empty() && !next_register_ms_)
+        next_register_ms_ = mono_ms() + kUnsentRetryMs;
+}
+
+void RegistryLink::wait_change(const std::string& name, Entry& entry, int64_t due) {
+    if (!entry.change_due) changes_due_.push_back(name);
+    entry.change_due = true;
+    change_due_by(due);
 }
 
 void RegistryLink::handle() {

@@ -116,6 +116,8 @@ private:
     bool send_heartbeat();
     //  A waiting change goes by due (next_change_ms_ is the first of them).
     void change_due_by(int64_t due);
+    //  Makes a change of group `name` wait until `due` (listed once, however often it waits).
+    void wait_change(const std::string& name, Entry& entry, int64_t due);
     void on_host(const proto::Message& request);
     bool to_registry(proto::Message& message, const std::string& group = "");
     void finish_connect(bool timed_out);
