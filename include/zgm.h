@@ -73,7 +73,8 @@ typedef enum {
     ZGM_ENOTCONNECTED = 11, //  no registry endpoint was given
     ZGM_ESYSTEM = 12,       //  a local failure (memory, sockets, files)
     ZGM_ESERVER = 13,       //  any other error a server reported
-    ZGM_EINDOUBT = 14,      //  sent, but no answer came: it may have taken effect. A send:
+    ZGM_EINDOUBT = 14,      //  sent, but no answer came (or the server's disk failed to sync
+                            //  it): it may have taken effect. A send:
                             //  send it again with the same message id to settle it (stored
                             //  once); a create: create it again (its creator gets the group);
                             //  a join, leave...: call it again
@@ -363,7 +364,8 @@ ZGM_EXPORT int zgm_user_unfollow(zgm_user_t* self, const char* group);
 //  retention keeps the first). The id names the message: a send with an id this user
 //  already stored in the group is answered with that message's seq, whatever its data.
 //  On -1 the message is not stored (refused: ZGM_ENOTMEMBER, ZGM_ESTORAGE, ...), or
-//  ZGM_EINDOUBT: it was sent and no answer came in time; send again with the same id.
+//  ZGM_EINDOUBT: it was sent and no answer came in time (or the group server's disk failed
+//  to sync it); send again with the same id.
 ZGM_EXPORT int zgm_user_send(zgm_user_t* self, const char* group, const void* data, size_t size,
                              char* msg_id, uint64_t* seq, uint64_t* timestamp);
 //  Hands a message over and returns at once (it may wait while too many sends are

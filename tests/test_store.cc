@@ -1825,6 +1825,9 @@ struct SyncGate {
     std::atomic<long> passes_beside{0};
     //  Reads of a database or WAL file fail (SQLITE_IOERR_READ), as on a failing disk.
     std::atomic<bool> fail_reads{false};
+    //  Syncs of a WAL fail (SQLITE_IOERR_FSYNC) after its writes went through: a disk that
+    //  took the frames and cannot say they are durable.
+    std::atomic<bool> fail_wal_syncs{false};
 };
 SyncGate sync_gate;
 
@@ -1841,6 +1844,7 @@ sqlite3_file* real_of(sqlite3_file* file) {
 }
 
 int gated_sync(sqlite3_file* file, int flags) {
+    if (sync_gate.fail_wal_syncs && ((GatedFile*)file)->wal) return SQLITE_IOERR_FSYNC;
     if (((GatedFile*)file)->wal && std::this_thread::get_id() != sync_gate.writer)
         sync_gate.passes_beside++;
     if (((GatedFile*)file)->main_db) {
@@ -1930,6 +1934,7 @@ void remove_sync_gate() {
 
 void set_sync_gate(bool closed) {
     sync_gate.fail_reads = false;
+    sync_gate.fail_wal_syncs = false;
     std::lock_guard<std::mutex> lock(sync_gate.mutex);
     sync_gate.closed = closed;
     sync_gate.changed.notify_all();
@@ -1962,6 +1967,64 @@ void test_sqlite_a_read_that_fails_is_an_error_not_an_empty_answer(void** state)
     assert_int_equal(fetch_ok(store, "g", 0, 0, 1000).messages.size(), 500);
     assert_ok(store->members("g", &members));
     assert_int_equal(members.size(), 1);
+}
+
+//  A file's bytes, copied whole (false if it cannot be read or written).
+bool copy_file(const std::string& from, const std::string& to) {
+    FILE* in = fopen(from.c_str(), "rb");
+    FILE* out = in ? fopen(to.c_str(), "wb") : nullptr;
+    bool ok = in && out;
+    char buffer[65536];
+    size_t got;
+    while (ok && (got = fread(buffer, 1, sizeof buffer, in)) > 0)
+        ok = fwrite(buffer, 1, got, out) == got;
+    ok = ok && !ferror(in);
+    if (in) fclose(in);
+    if (out && fclose(out) != 0) ok = false;
+    return ok;
+}
+
+//  A commit whose sync of the WAL failed may still be stored: its frames were written, and a
+//  crash before the next commit (a power cut that failed the sync, a server killed) leaves
+//  them to SQLite's recovery, which finds the transaction whole. So the store says the append
+//  is in doubt (kInDoubt: the group server answers 504, its sender sends it again with the
+//  same id), never "not stored" (kIo, 507: it was, after the crash). Sent again with its id
+//  while the store runs, it is stored once, in the place of the frames of the failed commit.
+void test_sqlite_an_append_whose_sync_failed_is_in_doubt_not_refused(void** state) {
+    Fixture* fixture = fixture_of(state);
+    install_sync_gate(fixture);
+    assert_ok(reopen(fixture));
+    Store* store = fixture->store.get();
+    assert_ok(store->create_group("g", make_uuid(1), Key(), Policy::kOpen));
+    append_ok(store, {make_request("g", "first", make_uuid(11))}, 1000);
+    AppendRequest doubtful = make_request("g", "doubtful", make_uuid(12));
+    std::vector<AppendResult> results;
+    sync_gate.fail_wal_syncs = true;
+    Status status = store->append({doubtful}, 2000, &results);
+    sync_gate.fail_wal_syncs = false;
+    assert_status(status, Status::kInDoubt);
+    //  A crash now: the files as the store left them, opened where it would start again.
+    std::string crashed = fixture->dir + "/crashed";
+    assert_int_equal(mkdir(crashed.c_str(), 0700), 0);
+    assert_true(copy_file(fixture->dir + "/zgm.db", crashed + "/zgm.db"));
+    assert_true(copy_file(fixture->dir + "/zgm.db-wal", crashed + "/zgm.db-wal"));
+    {
+        std::unique_ptr<Store> after;
+        assert_ok(open_sqlite_store(crashed, Durability::kFull, &after));
+        FetchResult found = fetch_ok(after.get(), "g", 0);
+        assert_int_equal(found.messages.size(), 2); //  stored, though the append failed
+        assert_string_equal(std::string(found.messages[1].body).c_str(), "doubtful");
+    }
+    //  Settled by sending it again: stored once, after the first.
+    results = append_ok(store, {doubtful}, 3000);
+    assert_true(results[0].status.is_ok());
+    assert_int_equal(results[0].seq, 2);
+    append_ok(store, {make_request("g", "third", make_uuid(13))}, 4000);
+    assert_seqs(fetch_ok(store, "g", 0), 1, 3);
+    assert_ok(reopen(fixture));
+    FetchResult whole = fetch_ok(fixture->store.get(), "g", 0);
+    assert_seqs(whole, 1, 3);
+    assert_string_equal(std::string(whole.messages[1].body).c_str(), "doubtful");
 }
 
 //  An append never waits for a checkpoint: the WAL is copied into the database by a thread
@@ -3227,6 +3290,7 @@ const Case cases[] = {
     SQLITE(test_sqlite_database_is_in_wal_mode_with_a_schema_version),
     SQLITE(test_sqlite_a_store_without_the_members_index_gets_it_at_open),
     SQLITE(test_sqlite_a_read_that_fails_is_an_error_not_an_empty_answer),
+    SQLITE(test_sqlite_an_append_whose_sync_failed_is_in_doubt_not_refused),
     SQLITE(test_sqlite_an_append_does_not_wait_for_a_checkpoint),
     SQLITE(test_sqlite_the_wal_stays_bounded_under_appends_that_never_stop),
     SQLITE(test_sqlite_without_a_checkpoint_thread_the_writer_copies_the_wal),

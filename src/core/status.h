@@ -28,6 +28,7 @@ public:
         kCorrupt,  //  the database is damaged or not a zgm store
         kIo,       //  any other I/O or database failure
         kBusy,     //  held by someone else (a store directory another process serves)
+        kInDoubt,  //  a write that failed at its sync: it may be stored (found after a crash)
     };
 
     Status() = default;

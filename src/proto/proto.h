@@ -135,8 +135,9 @@ enum Status : uint16_t {
     kLimitReached = 430, //  a limit of the server (members, groups, follows...) is reached
     kInternal = 500,
     kUnavailable = 503, //  still learning its groups, the group's server away, none takes groups
-    kInDoubt = 504,     //  CREATE: the chosen group server did not answer; it may yet create it
-    kStorage = 507,     //  the store failed (disk full, I/O error); nothing was stored
+    kInDoubt = 504,     //  CREATE: the chosen group server did not answer; it may yet create it;
+                        //  a write whose sync failed: it may be stored
+    kStorage = 507,     //  the store failed (disk full, I/O error before it wrote); nothing stored
 };
 
 //  The reason of a registry's 503 while it learns its groups, and what a user's call says

@@ -56,6 +56,12 @@ constexpr int kSweepMs = 1000;
 constexpr int kStoreErrorsMs = 10000; //  store failures are logged at most this often
 constexpr int kTrimPassMs = 50;       //  a sweep's trimming, at most
 
+//  The answer to a request the store failed: 504 (in doubt, ZGM_EINDOUBT) when what it
+//  wrote may be stored (its sync failed), else 507 (nothing of it stored).
+uint16_t storage_status(const Status& status) {
+    return status.code() == Status::kInDoubt ? proto::kInDoubt : proto::kStorage;
+}
+
 //  One connection following one group.
 struct Follower {
     uint64_t acked_seq = 0; //  the last seq it said it has
@@ -689,7 +695,7 @@ void GroupServer::on_join(const std::string& from, const Key& peer, const proto:
     member.joined_us = now_us();
     Status status = store_->add_member(group->name, member);
     if (!status.is_ok() && status.code() != Status::kExists)
-        return responder_.error(from, request.request_id, proto::kStorage, status.message());
+        return responder_.error(from, request.request_id, storage_status(status), status.message());
     group->members[peer] = request.name;
     summary_changed(*group);
     //  Joining follows the group on this connection (the user confirms with FOLLOW).
@@ -713,7 +719,7 @@ void GroupServer::on_leave(const std::string& from, const Key& peer,
     if (!group) return;
     Status status = store_->remove_member(group->name, peer);
     if (!status.is_ok() && status.code() != Status::kNotFound)
-        return responder_.error(from, request.request_id, proto::kStorage, status.message());
+        return responder_.error(from, request.request_id, storage_status(status), status.message());
     group->members.erase(peer);
     end_follows(*group, peer);
     summary_changed(*group);
@@ -751,7 +757,7 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
     FetchSummary summary;
     Status status = store_->fetch(query, &filler, &summary);
     if (!status.is_ok())
-        return responder_.error(from, request.request_id, proto::kStorage, status.message());
+        return responder_.error(from, request.request_id, storage_status(status), status.message());
     //  Newest first, a limit asks for that many: of what retention dropped below the page,
     //  the messages asked for are at most the ones the limit left unfilled.
     uint64_t missed = summary.missed;
@@ -807,7 +813,8 @@ void GroupServer::on_members(const std::string& from, const Key& peer,
         Status status = store_->members(group->name, from_start ? nullptr : &place,
                                         proto::kMembersPage + 1, &members);
         if (!status.is_ok())
-            return responder_.error(from, request.request_id, proto::kStorage, status.message());
+            return responder_.error(from, request.request_id, storage_status(status),
+                                    status.message());
     }
     proto::Message list;
     list.id = proto::kMemberList;
@@ -1017,7 +1024,7 @@ void GroupServer::on_owner_request(const std::string& from, const Key& peer,
     }
     }
     if (!status.is_ok())
-        return responder_.error(from, request.request_id, proto::kStorage, status.message());
+        return responder_.error(from, request.request_id, storage_status(status), status.message());
     //  Within the budget of request lines: an owner may repeat its requests at its rate.
     ZGM_REQUEST(responder_, "group server: %s of '%s' by its owner",
                 proto::message_name(request.id), group->name.c_str());
@@ -1194,10 +1201,14 @@ void GroupServer::commit(std::vector<AppendRequest>& batch, std::vector<PendingS
     std::vector<AppendResult> results;
     Status status = store_->append(batch, now_us(), &results);
     if (!status.is_ok() || results.size() != batch.size()) {
-        store_error(std::to_string(batch.size()) + " messages refused: " + status.message());
+        bool in_doubt = status.code() == Status::kInDoubt;
+        store_error(std::to_string(batch.size()) + " messages " +
+                    (in_doubt ? "in doubt" : "refused") + ": " + status.message());
         for (const PendingSend& send : sends)
-            responder_.error(send.from, send.request_id, proto::kStorage,
-                             "not stored: " + status.message());
+            responder_.error(send.from, send.request_id, storage_status(status),
+                             in_doubt ? "may be stored: " + status.message() +
+                                            "; send it again with the same id to settle it"
+                                      : "not stored: " + status.message());
         return;
     }
     for (const PendingSend& send : sends) {

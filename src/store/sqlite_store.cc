@@ -226,6 +226,10 @@ const char* const kStatements[kStatementCount] = {
 };
 
 Status::Code code_of(int rc) {
+    //  A sync that failed after the writes went through (a commit's sync of the WAL): the
+    //  transaction may be found whole by the recovery after a crash. (Every other failure of
+    //  a commit stops before its last frame is written, and a later commit writes over it.)
+    if (rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC) return Status::kInDoubt;
     switch (rc & 0xff) {
     case SQLITE_FULL:
         return Status::kFull;
