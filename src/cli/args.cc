@@ -49,8 +49,10 @@ bool check_option_value(const OptionSpec& spec, const char* value, std::string* 
         if (!*value) wanted = "a value";
         break;
     case OptionSpec::kMsecs:
-        if (!parse_uint(value, INT32_MAX, &number) || number == 0)
+        if (!parse_uint(value, UINT64_MAX, &number) || number == 0)
             wanted = "a positive number of milliseconds";
+        else if (number > INT32_MAX)
+            wanted = "at most 2147483647 milliseconds";
         break;
     case OptionSpec::kUint:
         if (!parse_uint(value, UINT64_MAX, &number)) wanted = "a number";
@@ -59,7 +61,11 @@ bool check_option_value(const OptionSpec& spec, const char* value, std::string* 
         if (!parse_uint(value, UINT64_MAX, &number) || number == 0) wanted = "a positive number";
         break;
     case OptionSpec::kDuration:
-        if (!parse_duration(value, &number)) wanted = "a duration (30s, 10m, 2h, 7d, or 0)";
+        if (parse_duration(value, &number)) break;
+        //  Digits and a unit, past the longest: said as such, not as a duration's form.
+        static_assert(kMaxDurationDays == 100000, "the message below says it");
+        wanted = duration_form(value) ? "a duration of at most 100000 days"
+                                      : "a duration (30s, 10m, 2h, 7d, or 0)";
         break;
     }
     if (!wanted && spec.choices && !is_choice(spec.choices, value)) {
