@@ -1788,6 +1788,29 @@ void test_an_endpoint_from_the_registry_that_cannot_be_used_is_said_at_once(void
     zgm_user_destroy(&user);
 }
 
+//  A registry that does not answer is named by the calls that ask it: the list of a user's
+//  groups and a follow of several said "the registry did not answer in time" with no
+//  endpoint (`zgm user listen`, the interactive client's start), where every other call
+//  names it.
+void test_memberships_and_follows_of_a_registry_that_does_not_answer_name_it(void** state) {
+    (void)state;
+    ScriptedServer registry(
+        [&](const zgm::proto::Message&, zgm::proto::Message*) { return false; });
+    zgm_user_t* user = zgm_user_new("waiting");
+    assert_ok(zgm_user_connect(user, registry.endpoint().c_str(), registry.key().c_str()));
+    zgm_user_set_timeout(user, 300);
+    size_t count = 0;
+    assert_null(zgm_user_memberships(user, &count));
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+    std::string named = "the registry at " + registry.endpoint() + " did not answer in time";
+    if (!strstr(zgm_strerror(), named.c_str())) fail_msg("memberships said: %s", zgm_strerror());
+    const char* groups[2] = {"a", "b"};
+    assert_int_equal(zgm_user_follow_many(user, groups, NULL, 2), -1);
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+    if (!strstr(zgm_strerror(), named.c_str())) fail_msg("follows said: %s", zgm_strerror());
+    zgm_user_destroy(&user);
+}
+
 //  A registry that answers a RESOLVE for another group, or with another kind of reply: a
 //  fetch, a resolve and a send each say so at once (ZGM_EPROTO), and ask it once, where the
 //  send asked again at every turn of the actor until its time ran out.
@@ -3054,6 +3077,7 @@ int main(void) {
         cmocka_unit_test(test_a_catch_up_page_that_repeats_is_not_asked_for_again_at_once),
         cmocka_unit_test(test_a_following_is_taken_only_for_the_groups_asked),
         cmocka_unit_test(test_replies_that_do_not_answer_leave_or_send_are_not_taken),
+        cmocka_unit_test(test_memberships_and_follows_of_a_registry_that_does_not_answer_name_it),
         cmocka_unit_test(
             test_a_send_refused_for_the_rate_at_each_attempt_says_so_when_its_time_runs_out),
         cmocka_unit_test(test_a_slow_servers_answer_to_an_attempt_that_lapsed_is_taken),

@@ -1432,7 +1432,10 @@ public:
             if (registry_unreachable()) return;
             //  What the registry said while it was waited for (still learning), if it did.
             if (!last_why_.empty()) return finish(last_error_, last_why_);
-            return finish(Error::kTimeout, "the registry did not answer in time");
+            Link* registry = user_.registry();
+            return finish(Error::kTimeout, "the registry at " +
+                                               (registry ? registry->endpoint() : "?") +
+                                               " did not answer in time");
         }
         advance();
     }
