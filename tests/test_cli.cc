@@ -169,6 +169,15 @@ void test_option_values_are_checked_as_they_are_parsed(void** state) {
     assert_false(parse_server(&longer, "--heartbeat 2147483648"));
     assert_string_equal(longer.error().c_str(),
                         "--heartbeat takes at most 2147483647 milliseconds, not '2147483648'");
+    Args longest_number;
+    assert_false(parse_server(&longest_number, "--max-rate 18446744073709551616"));
+    assert_string_equal(
+        longest_number.error().c_str(),
+        "--max-rate takes at most 18446744073709551615, not '18446744073709551616'");
+    Args zeros;
+    assert_false(parse_server(&zeros, "--heartbeat 000"));
+    assert_string_equal(zeros.error().c_str(),
+                        "--heartbeat takes a positive number of milliseconds, not '000'");
 }
 
 void test_a_key_that_starts_with_a_dash_is_a_word_not_an_option(void** state) {
