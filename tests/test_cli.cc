@@ -161,6 +161,23 @@ void test_option_values_are_checked_as_they_are_parsed(void** state) {
     assert_false(parse_server(&durability, "--durability half"));
     assert_string_equal(durability.error().c_str(),
                         "--durability takes full or normal, not 'half'");
+    //  A positive number past the most is said as such: it was "takes a positive number of
+    //  milliseconds, not '99999999999'", which it is.
+    Args longest;
+    assert_true(parse_server(&longest, "--heartbeat 2147483647"));
+    Args longer;
+    assert_false(parse_server(&longer, "--heartbeat 2147483648"));
+    assert_string_equal(longer.error().c_str(),
+                        "--heartbeat takes at most 2147483647 milliseconds, not '2147483648'");
+    Args longest_number;
+    assert_false(parse_server(&longest_number, "--max-rate 18446744073709551616"));
+    assert_string_equal(
+        longest_number.error().c_str(),
+        "--max-rate takes at most 18446744073709551615, not '18446744073709551616'");
+    Args zeros;
+    assert_false(parse_server(&zeros, "--heartbeat 000"));
+    assert_string_equal(zeros.error().c_str(),
+                        "--heartbeat takes a positive number of milliseconds, not '000'");
 }
 
 void test_a_key_that_starts_with_a_dash_is_a_word_not_an_option(void** state) {
@@ -445,6 +462,15 @@ void test_durations_take_a_unit_or_zero(void** state) {
     assert_false(args.parse(2, pointers.data(), spec::kServerOptions, nullptr));
     assert_string_equal(args.error().c_str(),
                         "--retain-age takes a duration (30s, 10m, 2h, 7d, or 0), not '1w'");
+    //  One of that form, longer than the longest, is said as such (it was "takes a
+    //  duration (30s, ...)", which it is).
+    assert_true(parse_duration("100000d", &ms));
+    Args longer;
+    words = {"--retain-age", "100001d"};
+    pointers = {&words[0][0], &words[1][0]};
+    assert_false(longer.parse(2, pointers.data(), spec::kServerOptions, nullptr));
+    assert_string_equal(longer.error().c_str(),
+                        "--retain-age takes a duration of at most 100000 days, not '100001d'");
 }
 
 //  What zgm takes for an endpoint before libzmq sees it: a transport, and a TCP port that

@@ -734,6 +734,12 @@ void test_help_prints_what_the_help_options_print(void** state) {
         assert_int_equal(unknown.status, 2);
         assert_string_equal(unknown.err.c_str(), direct.err.c_str());
     }
+    //  A command that has no subcommands says so: it was "zgm registry: unknown subcommand
+    //  'extra'", of a command that takes none.
+    Result none = test::run({"help", "registry", "extra"});
+    assert_int_equal(none.status, 2);
+    assert_string_equal(none.err.c_str(),
+                        "zgm help: 'zgm registry' has no subcommands\nTry 'zgm help --help'.\n");
 }
 
 //  A server's option whose value is under its least, or a --bind that is no endpoint, is a

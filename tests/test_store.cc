@@ -1746,6 +1746,13 @@ void test_sqlite_data_dir_that_is_a_file_is_an_error(void** state) {
     Status status = open_sqlite_store(file, Durability::kFull, &store);
     assert_false(status.is_ok());
     assert_null(store.get());
+    //  Said as such, also below it: it was "cannot create data directory FILE: File exists"
+    //  (`zgm server --data FILE`).
+    for (const std::string& dir : {file, file + "/deeper"}) {
+        status = open_sqlite_store(dir, Durability::kFull, &store);
+        if (status.message() != "store: " + file + " is not a directory")
+            fail_msg("%s said: %s", dir.c_str(), status.message().c_str());
+    }
     assert_status(open_sqlite_store("", Durability::kFull, &store), Status::kInvalid);
 }
 

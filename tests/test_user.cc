@@ -1788,6 +1788,29 @@ void test_an_endpoint_from_the_registry_that_cannot_be_used_is_said_at_once(void
     zgm_user_destroy(&user);
 }
 
+//  A registry that does not answer is named by the calls that ask it: the list of a user's
+//  groups and a follow of several said "the registry did not answer in time" with no
+//  endpoint (`zgm user listen`, the interactive client's start), where every other call
+//  names it.
+void test_memberships_and_follows_of_a_registry_that_does_not_answer_name_it(void** state) {
+    (void)state;
+    ScriptedServer registry(
+        [&](const zgm::proto::Message&, zgm::proto::Message*) { return false; });
+    zgm_user_t* user = zgm_user_new("waiting");
+    assert_ok(zgm_user_connect(user, registry.endpoint().c_str(), registry.key().c_str()));
+    zgm_user_set_timeout(user, 300);
+    size_t count = 0;
+    assert_null(zgm_user_memberships(user, &count));
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+    std::string named = "the registry at " + registry.endpoint() + " did not answer in time";
+    if (!strstr(zgm_strerror(), named.c_str())) fail_msg("memberships said: %s", zgm_strerror());
+    const char* groups[2] = {"a", "b"};
+    assert_int_equal(zgm_user_follow_many(user, groups, NULL, 2), -1);
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+    if (!strstr(zgm_strerror(), named.c_str())) fail_msg("follows said: %s", zgm_strerror());
+    zgm_user_destroy(&user);
+}
+
 //  A registry that answers a RESOLVE for another group, or with another kind of reply: a
 //  fetch, a resolve and a send each say so at once (ZGM_EPROTO), and ask it once, where the
 //  send asked again at every turn of the actor until its time ran out.
@@ -2309,6 +2332,39 @@ void test_replies_that_do_not_answer_leave_or_send_are_not_taken(void** state) {
     assert_int_equal(zgm_errno(), ZGM_ENOTMEMBER); //  each attempt was refused: not stored
     assert_int_equal(early_sends, kTooEarly + 1);
     assert_true(took >= (kTooEarly - 1) * 15); //  sent again a tick apart, not at once
+}
+
+//  A send that each attempt of which its group server refused for the rate (429), and whose
+//  time ran out between a hold that ended and the attempt after it, was not stored and was
+//  slowed down: ZGM_ERATE. It was ZGM_ETIMEOUT, "its time ran out while it waited for the
+//  outcome of an earlier send to the group", of a call that made no other send (`zgm user
+//  send` to a server started --max-rate 1, 2 runs of 6 given --timeout 1500).
+void test_a_send_refused_for_the_rate_at_each_attempt_says_so_when_its_time_runs_out(void** state) {
+    (void)state;
+    Cluster cluster;
+    std::atomic<int> sends{0};
+    ScriptedServer busy(cluster, "busy",
+                        [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                            if (request.id != zgm::proto::kSend) return false;
+                            sends++;
+                            reply->id = zgm::proto::kError;
+                            reply->status = zgm::proto::kRateLimited;
+                            reply->retry_ms = 1; //  each hold over before the next turn
+                            reply->reason = "too many requests";
+                            return true;
+                        });
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("hasty");
+    zgm_user_set_timeout(user, 500);
+    assert_int_equal(zgm_user_send(user, "busy", "x", 1, NULL, NULL, NULL), -1);
+    print_message("# SENDs answered 429 in 500 ms: %d, then %d: %s\n", (int)sends, zgm_errno(),
+                  zgm_strerror());
+    assert_true(sends >= 2);
+    //  An attempt still out when the time ran out may have been stored: in doubt, which an
+    //  answer slower than a turn of the actor (20 ms; under an emulator) may leave it.
+    if (zgm_errno() == ZGM_EINDOUBT && test::slowdown() > 1) return;
+    assert_int_equal(zgm_errno(), ZGM_ERATE);
+    assert_non_null(strstr(zgm_strerror(), "asked to slow down"));
 }
 
 //  A slow group server's answer to an attempt that lapsed is taken: one answering a request
@@ -3021,6 +3077,9 @@ int main(void) {
         cmocka_unit_test(test_a_catch_up_page_that_repeats_is_not_asked_for_again_at_once),
         cmocka_unit_test(test_a_following_is_taken_only_for_the_groups_asked),
         cmocka_unit_test(test_replies_that_do_not_answer_leave_or_send_are_not_taken),
+        cmocka_unit_test(test_memberships_and_follows_of_a_registry_that_does_not_answer_name_it),
+        cmocka_unit_test(
+            test_a_send_refused_for_the_rate_at_each_attempt_says_so_when_its_time_runs_out),
         cmocka_unit_test(test_a_slow_servers_answer_to_an_attempt_that_lapsed_is_taken),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
         cmocka_unit_test(test_memberships_are_listed_whole_while_the_unread_total_is_reached),

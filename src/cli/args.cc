@@ -41,6 +41,14 @@ static bool is_choice(const char* choices, const char* value) {
     return false;
 }
 
+static bool all_digits(const char* word) {
+    return *word && strspn(word, "0123456789") == strlen(word);
+}
+
+static bool only_zeros(const char* word) {
+    return strspn(word, "0") == strlen(word);
+}
+
 bool check_option_value(const OptionSpec& spec, const char* value, std::string* problem) {
     const char* wanted = nullptr;
     uint64_t number;
@@ -48,18 +56,28 @@ bool check_option_value(const OptionSpec& spec, const char* value, std::string* 
     case OptionSpec::kText:
         if (!*value) wanted = "a value";
         break;
+    //  A number past the most (digits only, too many of them) is said as such: it is a
+    //  number, and positive.
     case OptionSpec::kMsecs:
-        if (!parse_uint(value, INT32_MAX, &number) || number == 0)
-            wanted = "a positive number of milliseconds";
+        if (parse_uint(value, INT32_MAX, &number) && number > 0) break;
+        wanted = all_digits(value) && !only_zeros(value) ? "at most 2147483647 milliseconds"
+                                                         : "a positive number of milliseconds";
         break;
     case OptionSpec::kUint:
-        if (!parse_uint(value, UINT64_MAX, &number)) wanted = "a number";
+        if (parse_uint(value, UINT64_MAX, &number)) break;
+        wanted = all_digits(value) ? "at most 18446744073709551615" : "a number";
         break;
     case OptionSpec::kPositive:
-        if (!parse_uint(value, UINT64_MAX, &number) || number == 0) wanted = "a positive number";
+        if (parse_uint(value, UINT64_MAX, &number) && number > 0) break;
+        wanted = all_digits(value) && !only_zeros(value) ? "at most 18446744073709551615"
+                                                         : "a positive number";
         break;
     case OptionSpec::kDuration:
-        if (!parse_duration(value, &number)) wanted = "a duration (30s, 10m, 2h, 7d, or 0)";
+        if (parse_duration(value, &number)) break;
+        //  Digits and a unit, past the longest: said as such, not as a duration's form.
+        static_assert(kMaxDurationDays == 100000, "the message below says it");
+        wanted = duration_form(value) ? "a duration of at most 100000 days"
+                                      : "a duration (30s, 10m, 2h, 7d, or 0)";
         break;
     }
     if (!wanted && spec.choices && !is_choice(spec.choices, value)) {

@@ -684,6 +684,11 @@ int help_main(const spec::Command& command, int argc, char** argv) {
     for (const spec::Command& moved : spec::kCommands)
         if (moved.deprecated_alias && former == moved.deprecated_alias)
             return print_usage(moved.usage);
+    //  A word after a command that has none (registry, server, stats, ...) names no
+    //  subcommand: said as such, not as an unknown one.
+    if (named->subcommand_count == 0)
+        return usage_error(command.name,
+                           std::string("'zgm ") + named->name + "' has no subcommands");
     //  Said as 'zgm COMMAND NOSUCH' says it: the list to choose from is that command's --help.
     return usage_error(named->name, "unknown subcommand '" + words[1] + "'");
 }

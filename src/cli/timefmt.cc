@@ -185,7 +185,7 @@ bool parse_duration(const char* text, uint64_t* out_ms) {
     const char* p = text;
     for (; *p >= '0' && *p <= '9'; p++) {
         amount = amount * 10 + (uint64_t)(*p - '0');
-        if (amount > 100000 * 86400ull) return false;
+        if (amount > kMaxDurationDays * 86400) return false;
     }
     if (p == text || p[0] == '\0' || p[1] != '\0') return false;
     uint64_t unit;
@@ -205,9 +205,15 @@ bool parse_duration(const char* text, uint64_t* out_ms) {
     default:
         return false;
     }
-    if (amount * unit / unit != amount || amount * unit > 100000 * 86400000ull) return false;
+    if (amount * unit / unit != amount || amount * unit > kMaxDurationDays * 86400000) return false;
     *out_ms = amount * unit;
     return true;
+}
+
+bool duration_form(const char* text) {
+    size_t digits = strspn(text, "0123456789");
+    return digits > 0 && text[digits] != '\0' && strchr("smhd", text[digits]) &&
+           text[digits + 1] == '\0';
 }
 
 std::string format_time_utc(uint64_t us) {

@@ -27,9 +27,15 @@ namespace cli {
 //  Returns false if text is none of these or out of range.
 bool parse_time(const char* text, uint64_t now_us, uint64_t* out_us);
 
+//  The longest DURATION, in days.
+constexpr uint64_t kMaxDurationDays = 100000;
+
 //  Parses a DURATION: a number and a unit, 30s, 10m, 2h, 7d, into milliseconds; "0" is
-//  none. Returns false otherwise (or past 100,000 days).
+//  none. Returns false otherwise (or past kMaxDurationDays).
 bool parse_duration(const char* text, uint64_t* out_ms);
+
+//  Whether text has the form of a DURATION (digits and a unit), whatever its length.
+bool duration_form(const char* text);
 
 //  "2026-11-24T03:20:01.123456Z"
 std::string format_time_utc(uint64_t us);

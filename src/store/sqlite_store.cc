@@ -268,6 +268,9 @@ Status make_directories(const std::string& dir) {
         int error = errno;
         struct stat info;
         if (stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) continue;
+        //  Something else by that name (a file): said as such, not "File exists".
+        if (error == EEXIST)
+            return Status::error(Status::kIo, "store: " + path + " is not a directory");
         return Status::error(code_of_errno(error), "store: cannot create data directory " + path +
                                                        ": " + strerror(error));
     }

@@ -217,6 +217,9 @@ struct GroupSends {
     //  A SEND goes again: nothing more goes out until no SEND is in flight, and then all go
     //  again in the order they were handed over in.
     bool settling = false;
+    //  They go again because the group server refused them for its rate (429 or 503): a
+    //  send whose time runs out before they went says so, also once the hold is over.
+    bool rate_requeued = false;
     //  The group server that answered a SEND 404 (not there), and how many times in a row
     //  the registry routed the group back to it: the second time, the group is not there.
     std::string refused_by;
@@ -242,6 +245,7 @@ struct GroupSends {
     //  over in, whichever of the requests in flight came back first; the group settles.
     void requeue(std::vector<std::unique_ptr<OutgoingSend>>& sends) {
         settling = true;
+        rate_requeued = false;
         for (auto& send : sends) {
             auto at =
                 std::upper_bound(queue.begin(), queue.end(), send->ordinal,
@@ -1428,7 +1432,10 @@ public:
             if (registry_unreachable()) return;
             //  What the registry said while it was waited for (still learning), if it did.
             if (!last_why_.empty()) return finish(last_error_, last_why_);
-            return finish(Error::kTimeout, "the registry did not answer in time");
+            Link* registry = user_.registry();
+            return finish(Error::kTimeout, "the registry at " +
+                                               (registry ? registry->endpoint() : "?") +
+                                               " did not answer in time");
         }
         advance();
     }
@@ -2581,6 +2588,7 @@ void UserActor::pump(const std::string& group) {
         if (mono_ms() < sends.hold_until_ms) return;
         if (sends.settling && sends.in_flight > 0) return;
         sends.settling = false;
+        sends.rate_requeued = false;
         std::string server_id = route_of(group);
         if (server_id.empty()) return resolve(group);
         ServerConn* conn = server(server_id);
@@ -2639,7 +2647,9 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
         }
         if (message.status == proto::kRateLimited || message.status == proto::kUnavailable) {
             sends.hold(mono_ms() + wait_ms(message), true);
-            return again();
+            again();
+            sends.rate_requeued = true;
+            return;
         }
         if (message.status == proto::kNotFound) {
             //  Not on that server (any more): ask where it is, then send there.
@@ -2789,7 +2799,8 @@ void UserActor::expire_sends(int64_t now) {
                                    : "the registry at " + registry_->endpoint()) +
                              ": " + reason,
                          0, 0);
-            else if (entry.second.hold_until_ms > now && entry.second.rate_held)
+            else if ((entry.second.hold_until_ms > now && entry.second.rate_held) ||
+                     (entry.second.settling && entry.second.rate_requeued))
                 complete(std::move(send), Error::kRate,
                          std::string("not sent: the ") + (conn ? "group server" : "registry") +
                              " asked to slow down",
