@@ -14,12 +14,14 @@
 */
 #include "process.h"
 #include "servertest.h"
+#include "wrapped_vfs.h"
 
 #include "core/zap.h"
 #include "net/sockets.h"
 #include "server/push_window.h"
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -2658,102 +2660,40 @@ void test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable(v
     assert_non_null(strstr(said[0].c_str(), " E: "));
 }
 
-//  A VFS over the default one whose syncs of a WAL fail (SQLITE_IOERR_FSYNC) while
-//  failing_wal_syncs is set: a disk that took a commit's frames and cannot say they are durable.
-struct FailingSyncs {
-    sqlite3_vfs vfs = {};
-    sqlite3_vfs* real = nullptr;
-    sqlite3_io_methods methods = {};
-    std::atomic<bool> failing_wal_syncs{false};
-};
-FailingSyncs failing;
-
-struct FailingFile {
-    sqlite3_file base;
-    sqlite3_file* real; //  the default VFS's file, in the same allocation after this
-    bool wal;
-};
-
-sqlite3_file* real_file(sqlite3_file* file) {
-    return ((FailingFile*)file)->real;
-}
+//  Syncs of a WAL fail (SQLITE_IOERR_FSYNC) while failing_wal_syncs is set (a hook of the
+//  wrapped VFS, wrapped_vfs.h): a disk that took a commit's frames and cannot say they are
+//  durable.
+std::atomic<bool> failing_wal_syncs{false};
 
 int failing_sync(sqlite3_file* file, int flags) {
-    if (failing.failing_wal_syncs && ((FailingFile*)file)->wal) return SQLITE_IOERR_FSYNC;
-    return real_file(file)->pMethods->xSync(real_file(file), flags);
+    if (failing_wal_syncs && test::wrapped(file)->wal) return SQLITE_IOERR_FSYNC;
+    return test::real_of(file)->pMethods->xSync(test::real_of(file), flags);
 }
-
-#define ZGM_PASS(method)                                                                           \
-    [](sqlite3_file* f, auto... args) {                                                            \
-        return real_file(f)->pMethods->method(real_file(f), args...);                              \
-    }
-
-int failing_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int* out) {
-    FailingFile* wrapped = (FailingFile*)file;
-    wrapped->real = (sqlite3_file*)(wrapped + 1);
-    wrapped->wal = (flags & SQLITE_OPEN_WAL) != 0;
-    wrapped->base.pMethods = nullptr;
-    int rc = failing.real->xOpen(failing.real, name, wrapped->real, flags, out);
-    if (rc != SQLITE_OK || !wrapped->real->pMethods) return rc;
-    static std::once_flag once;
-    std::call_once(once, [&] {
-        sqlite3_io_methods& m = failing.methods;
-        m.iVersion = wrapped->real->pMethods->iVersion;
-        m.xClose = ZGM_PASS(xClose);
-        m.xRead = ZGM_PASS(xRead);
-        m.xWrite = ZGM_PASS(xWrite);
-        m.xTruncate = ZGM_PASS(xTruncate);
-        m.xSync = failing_sync;
-        m.xFileSize = ZGM_PASS(xFileSize);
-        m.xLock = ZGM_PASS(xLock);
-        m.xUnlock = ZGM_PASS(xUnlock);
-        m.xCheckReservedLock = ZGM_PASS(xCheckReservedLock);
-        m.xFileControl = ZGM_PASS(xFileControl);
-        m.xSectorSize = ZGM_PASS(xSectorSize);
-        m.xDeviceCharacteristics = ZGM_PASS(xDeviceCharacteristics);
-        m.xShmMap = ZGM_PASS(xShmMap);
-        m.xShmLock = ZGM_PASS(xShmLock);
-        m.xShmBarrier = ZGM_PASS(xShmBarrier);
-        m.xShmUnmap = ZGM_PASS(xShmUnmap);
-        m.xFetch = ZGM_PASS(xFetch);
-        m.xUnfetch = ZGM_PASS(xUnfetch);
-    });
-    wrapped->base.pMethods = &failing.methods;
-    return rc;
-}
-
-#undef ZGM_PASS
 
 //  A SEND whose commit's sync of the WAL failed may be stored (its frames were written: a
 //  crash before the next commit leaves them to SQLite's recovery, test_store): answered 504,
 //  ZGM_EINDOUBT, not 507 "nothing stored" (ZGM_ESTORAGE); sent again with its id, it is
-//  stored once.
-void test_a_send_whose_store_could_not_sync_it_is_in_doubt_and_settles_with_its_id(void** state) {
+//  stored once. A JOIN and a LEAVE likewise: in doubt, and settled by the call again.
+void test_writes_the_store_could_not_sync_are_in_doubt_and_settle_when_repeated(void** state) {
     Fixture* fixture = (Fixture*)*state;
     std::string dir = temp_dir(fixture);
-    static std::once_flag once;
-    std::call_once(once, [] {
-        failing.real = sqlite3_vfs_find(nullptr);
-        failing.vfs = *failing.real;
-        failing.vfs.zName = "zgm-test-failing-syncs";
-        failing.vfs.szOsFile = (int)sizeof(FailingFile) + failing.real->szOsFile;
-        failing.vfs.xOpen = failing_open;
-    });
-    //  The default VFS while the group server opens its store, and the default one again.
-    sqlite3_vfs_register(&failing.vfs, 1);
+    //  The wrapped VFS while the group server opens its store, and the default one again.
+    test::VfsHooks hooks;
+    hooks.sync = failing_sync;
+    test::WrappedVfs::install(hooks);
     fixture->cluster->add_server(dir.c_str(), {"flaky"});
-    sqlite3_vfs_register(failing.real, 1);
+    test::WrappedVfs::remove();
     zgm_user_t* user = fixture->cluster->user("writer");
     assert_ok(zgm_user_join(user, "flaky"));
     uint64_t seq = 0;
     test::send_text(user, "flaky", "first", &seq);
     assert_int_equal(seq, 1);
     char id[ZGM_MSG_ID_SIZE] = "";
-    failing.failing_wal_syncs = true;
+    failing_wal_syncs = true;
     int rc = zgm_user_send(user, "flaky", "maybe", 5, id, NULL, NULL);
     int error = zgm_errno();
     std::string why = zgm_strerror();
-    failing.failing_wal_syncs = false;
+    failing_wal_syncs = false;
     assert_int_equal(rc, -1);
     if (error != ZGM_EINDOUBT) fail_msg("told %d: %s", error, why.c_str());
     assert_non_null(strstr(why.c_str(), "may be stored"));
@@ -2765,6 +2705,25 @@ void test_a_send_whose_store_could_not_sync_it_is_in_doubt_and_settles_with_its_
     assert_int_equal(zgm_msglist_size(list), 2);
     assert_string_equal(zgm_msg_id(zgm_msglist_get(list, 1)), id);
     zgm_msglist_destroy(&list);
+
+    //  A JOIN and a LEAVE whose sync failed are in doubt too, and a call again settles them.
+    zgm_user_t* other = fixture->cluster->user("joiner");
+    failing_wal_syncs = true;
+    rc = zgm_user_join(other, "flaky");
+    error = zgm_errno();
+    why = zgm_strerror();
+    failing_wal_syncs = false;
+    assert_int_equal(rc, -1);
+    if (error != ZGM_EINDOUBT) fail_msg("a join told %d: %s", error, why.c_str());
+    assert_ok(zgm_user_join(other, "flaky"));
+    failing_wal_syncs = true;
+    rc = zgm_user_leave(other, "flaky");
+    error = zgm_errno();
+    why = zgm_strerror();
+    failing_wal_syncs = false;
+    assert_int_equal(rc, -1);
+    if (error != ZGM_EINDOUBT) fail_msg("a leave told %d: %s", error, why.c_str());
+    assert_ok(zgm_user_leave(other, "flaky"));
 }
 
 void test_groups_in_the_store_are_registered_again_when_the_server_restarts(void** state) {
@@ -3463,7 +3422,7 @@ int main(int argc, char** argv) {
         TEST(test_a_send_the_routed_server_says_is_not_there_is_not_found),
         TEST(test_a_second_group_server_with_the_same_key_is_refused),
         TEST(test_full_disk_answers_507_and_every_acknowledged_message_stays_fetchable),
-        TEST(test_a_send_whose_store_could_not_sync_it_is_in_doubt_and_settles_with_its_id),
+        TEST(test_writes_the_store_could_not_sync_are_in_doubt_and_settle_when_repeated),
         TEST(test_groups_in_the_store_are_registered_again_when_the_server_restarts),
         TEST(test_a_new_server_registers_each_group_once),
         TEST(test_an_unanswered_register_is_not_sent_again_on_its_connection),

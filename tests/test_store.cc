@@ -20,6 +20,7 @@ extern "C" {
 #include "store/store.h"
 #include "core/clock.h"
 #include "core/limits.h"
+#include "wrapped_vfs.h"
 
 #include <sqlite3.h>
 
@@ -1809,16 +1810,13 @@ void test_sqlite_a_store_without_the_members_index_gets_it_at_open(void** state)
     assert_string_equal(query_db(fixture->dir, "PRAGMA user_version").c_str(), "3");
 }
 
-//  A VFS over the default one whose syncs of a main database file wait while its gate is
-//  closed (and whose reads fail while fail_reads is set). In WAL mode only a checkpoint syncs the
-//  database (a commit syncs the WAL), so a closed gate holds every checkpoint at its end, in
-//  whichever thread runs it. The thread that commits (the test's) waits 5 s at most, and says so: a
-//  test that finds a commit held fails instead of hanging; another thread waits for the gate (60 s
-//  at most).
+//  Hooks of the wrapped VFS (wrapped_vfs.h) whose syncs of a main database file wait while
+//  its gate is closed (and whose reads fail while fail_reads is set). In WAL mode only a
+//  checkpoint syncs the database (a commit syncs the WAL), so a closed gate holds every
+//  checkpoint at its end, in whichever thread runs it. The thread that commits (the test's)
+//  waits 5 s at most, and says so: a test that finds a commit held fails instead of hanging;
+//  another thread waits for the gate (60 s at most).
 struct SyncGate {
-    sqlite3_vfs vfs = {};
-    sqlite3_vfs* real = nullptr;
-    sqlite3_io_methods methods = {};
     std::mutex mutex;
     std::condition_variable changed;
     bool closed = false;
@@ -1830,6 +1828,7 @@ struct SyncGate {
     //  thread than the writer (a checkpoint pass syncs the WAL before it copies pages).
     std::atomic<long> wal_pages{0};
     std::atomic<long> passes_beside{0};
+    std::atomic<long> wal_syncs{0}; //  syncs of a WAL by the writer
     //  Reads of a database or WAL file fail (SQLITE_IOERR_READ), as on a failing disk.
     std::atomic<bool> fail_reads{false};
     //  Syncs of a WAL fail (SQLITE_IOERR_FSYNC) after its writes went through: a disk that
@@ -1838,23 +1837,16 @@ struct SyncGate {
 };
 SyncGate sync_gate;
 
-//  A file of the gated VFS: the default VFS's file follows it in the same allocation.
-struct GatedFile {
-    sqlite3_file base;
-    sqlite3_file* real;
-    bool main_db;
-    bool wal;
-};
-
-sqlite3_file* real_of(sqlite3_file* file) {
-    return ((GatedFile*)file)->real;
-}
+using test::real_of;
+using test::wrapped;
 
 int gated_sync(sqlite3_file* file, int flags) {
-    if (sync_gate.fail_wal_syncs && ((GatedFile*)file)->wal) return SQLITE_IOERR_FSYNC;
-    if (((GatedFile*)file)->wal && std::this_thread::get_id() != sync_gate.writer)
+    if (sync_gate.fail_wal_syncs && wrapped(file)->wal) return SQLITE_IOERR_FSYNC;
+    if (wrapped(file)->wal && std::this_thread::get_id() != sync_gate.writer)
         sync_gate.passes_beside++;
-    if (((GatedFile*)file)->main_db) {
+    else if (wrapped(file)->wal)
+        sync_gate.wal_syncs++;
+    if (wrapped(file)->main_db) {
         std::unique_lock<std::mutex> lock(sync_gate.mutex);
         bool writer = std::this_thread::get_id() == sync_gate.writer;
         if (writer && sync_gate.closed) sync_gate.writer_held = true;
@@ -1868,75 +1860,29 @@ int gated_sync(sqlite3_file* file, int flags) {
 }
 
 int failing_read(sqlite3_file* file, void* data, int size, sqlite3_int64 offset) {
-    if (sync_gate.fail_reads && (((GatedFile*)file)->main_db || ((GatedFile*)file)->wal))
+    if (sync_gate.fail_reads && (wrapped(file)->main_db || wrapped(file)->wal))
         return SQLITE_IOERR_READ;
     return real_of(file)->pMethods->xRead(real_of(file), data, size, offset);
 }
 
 int counted_write(sqlite3_file* file, const void* data, int size, sqlite3_int64 offset) {
-    if (((GatedFile*)file)->wal && size == 4096) sync_gate.wal_pages++;
+    if (wrapped(file)->wal && size == 4096) sync_gate.wal_pages++;
     return real_of(file)->pMethods->xWrite(real_of(file), data, size, offset);
 }
-
-//  Every other method of the default file, passed on.
-#define ZGM_PASS(method)                                                                           \
-    [](sqlite3_file* f, auto... args) { return real_of(f)->pMethods->method(real_of(f), args...); }
-
-int gated_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int* out) {
-    GatedFile* gated = (GatedFile*)file;
-    gated->real = (sqlite3_file*)(gated + 1);
-    gated->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
-    gated->wal = (flags & SQLITE_OPEN_WAL) != 0;
-    gated->base.pMethods = nullptr;
-    int rc = sync_gate.real->xOpen(sync_gate.real, name, gated->real, flags, out);
-    if (rc != SQLITE_OK || !gated->real->pMethods) return rc;
-    static std::once_flag once;
-    std::call_once(once, [&] {
-        sqlite3_io_methods& m = sync_gate.methods;
-        m.iVersion = gated->real->pMethods->iVersion;
-        m.xClose = ZGM_PASS(xClose);
-        m.xRead = failing_read;
-        m.xWrite = counted_write;
-        m.xTruncate = ZGM_PASS(xTruncate);
-        m.xSync = gated_sync;
-        m.xFileSize = ZGM_PASS(xFileSize);
-        m.xLock = ZGM_PASS(xLock);
-        m.xUnlock = ZGM_PASS(xUnlock);
-        m.xCheckReservedLock = ZGM_PASS(xCheckReservedLock);
-        m.xFileControl = ZGM_PASS(xFileControl);
-        m.xSectorSize = ZGM_PASS(xSectorSize);
-        m.xDeviceCharacteristics = ZGM_PASS(xDeviceCharacteristics);
-        m.xShmMap = ZGM_PASS(xShmMap);
-        m.xShmLock = ZGM_PASS(xShmLock);
-        m.xShmBarrier = ZGM_PASS(xShmBarrier);
-        m.xShmUnmap = ZGM_PASS(xShmUnmap);
-        m.xFetch = ZGM_PASS(xFetch);
-        m.xUnfetch = ZGM_PASS(xUnfetch);
-    });
-    gated->base.pMethods = &sync_gate.methods;
-    return rc;
-}
-
-#undef ZGM_PASS
 
 //  Makes the gated VFS the default (for the databases opened from now on), until the
 //  fixture's teardown opens the gate and removes it.
 void install_sync_gate(Fixture* fixture) {
     fixture->gated = true;
-    static std::once_flag once;
-    std::call_once(once, [] {
-        sync_gate.real = sqlite3_vfs_find(nullptr);
-        sync_gate.vfs = *sync_gate.real;
-        sync_gate.vfs.zName = "zgm-test-sync-gate";
-        sync_gate.vfs.szOsFile = (int)sizeof(GatedFile) + sync_gate.real->szOsFile;
-        sync_gate.vfs.xOpen = gated_open;
-    });
-    sqlite3_vfs_register(&sync_gate.vfs, 1);
+    test::VfsHooks hooks;
+    hooks.sync = gated_sync;
+    hooks.read = failing_read;
+    hooks.write = counted_write;
+    test::WrappedVfs::install(hooks);
 }
 
 void remove_sync_gate() {
-    sqlite3_vfs_unregister(&sync_gate.vfs);
-    sqlite3_vfs_register(sync_gate.real, 1);
+    test::WrappedVfs::remove();
 }
 
 void set_sync_gate(bool closed) {
@@ -2032,6 +1978,41 @@ void test_sqlite_an_append_whose_sync_failed_is_in_doubt_not_refused(void** stat
     FetchResult whole = fetch_ok(fixture->store.get(), "g", 0);
     assert_seqs(whole, 1, 3);
     assert_string_equal(std::string(whole.messages[1].body).c_str(), "doubtful");
+}
+
+//  Acknowledged means synced: with durability full, each write the store returns from (an
+//  append, a member added or removed, a group made) has synced the WAL it wrote (fsync), by
+//  the thread that wrote; with normal, none after the first does (a checkpoint syncs later).
+void test_sqlite_each_write_of_a_full_store_syncs_before_it_returns(void** state) {
+    Fixture* fixture = fixture_of(state);
+    install_sync_gate(fixture);
+    sync_gate.writer = std::this_thread::get_id();
+    for (Durability durability : {Durability::kFull, Durability::kNormal}) {
+        assert_ok(reopen(fixture, durability));
+        Store* store = fixture->store.get();
+        bool full = durability == Durability::kFull;
+        std::string group = full ? "full" : "normal";
+        long before = sync_gate.wal_syncs;
+        auto synced = [&](const char* what) {
+            long syncs = sync_gate.wal_syncs - before;
+            before = sync_gate.wal_syncs;
+            if (full ? syncs < 1 : syncs != 0)
+                fail_msg("%s (durability %s): %ld syncs of the WAL", what, group.c_str(), syncs);
+        };
+        assert_ok(store->create_group(group, make_uuid(full ? 1 : 2), Key(), Policy::kOpen));
+        //  (The first commit into an empty WAL syncs its header, whatever the durability.)
+        if (full) synced("create_group");
+        before = sync_gate.wal_syncs;
+        for (int i = 0; i < 3; i++) {
+            append_ok(store, {make_request(group, "m", make_uuid(full ? 10 + i : 20 + i))},
+                      1000 + i);
+            synced("append");
+        }
+        assert_ok(store->add_member(group, make_member(1, "ann", 30)));
+        synced("add_member");
+        assert_ok(store->remove_member(group, make_member(1, "ann", 30).key));
+        synced("remove_member");
+    }
 }
 
 //  An append never waits for a checkpoint: the WAL is copied into the database by a thread
@@ -3298,6 +3279,7 @@ const Case cases[] = {
     SQLITE(test_sqlite_a_store_without_the_members_index_gets_it_at_open),
     SQLITE(test_sqlite_a_read_that_fails_is_an_error_not_an_empty_answer),
     SQLITE(test_sqlite_an_append_whose_sync_failed_is_in_doubt_not_refused),
+    SQLITE(test_sqlite_each_write_of_a_full_store_syncs_before_it_returns),
     SQLITE(test_sqlite_an_append_does_not_wait_for_a_checkpoint),
     SQLITE(test_sqlite_the_wal_stays_bounded_under_appends_that_never_stop),
     SQLITE(test_sqlite_without_a_checkpoint_thread_the_writer_copies_the_wal),
