@@ -2688,14 +2688,20 @@ void test_writes_the_store_could_not_sync_are_in_doubt_and_settle_when_repeated(
     uint64_t seq = 0;
     test::send_text(user, "flaky", "first", &seq);
     assert_int_equal(seq, 1);
+    //  What a call said while the store's syncs failed: in doubt, and why.
+    auto in_doubt = [](const char* what, const std::function<int()>& call) {
+        failing_wal_syncs = true;
+        int rc = call();
+        int error = zgm_errno();
+        std::string why = zgm_strerror();
+        failing_wal_syncs = false;
+        assert_int_equal(rc, -1);
+        if (error != ZGM_EINDOUBT) fail_msg("%s told %d: %s", what, error, why.c_str());
+        return why;
+    };
     char id[ZGM_MSG_ID_SIZE] = "";
-    failing_wal_syncs = true;
-    int rc = zgm_user_send(user, "flaky", "maybe", 5, id, NULL, NULL);
-    int error = zgm_errno();
-    std::string why = zgm_strerror();
-    failing_wal_syncs = false;
-    assert_int_equal(rc, -1);
-    if (error != ZGM_EINDOUBT) fail_msg("told %d: %s", error, why.c_str());
+    std::string why = in_doubt(
+        "a send", [&] { return zgm_user_send(user, "flaky", "maybe", 5, id, NULL, NULL); });
     assert_non_null(strstr(why.c_str(), "may be stored"));
     assert_non_null(strstr(why.c_str(), id)); //  the id to send it again with
     assert_ok(zgm_user_send(user, "flaky", "maybe", 5, id, &seq, NULL));
@@ -2708,21 +2714,9 @@ void test_writes_the_store_could_not_sync_are_in_doubt_and_settle_when_repeated(
 
     //  A JOIN and a LEAVE whose sync failed are in doubt too, and a call again settles them.
     zgm_user_t* other = fixture->cluster->user("joiner");
-    failing_wal_syncs = true;
-    rc = zgm_user_join(other, "flaky");
-    error = zgm_errno();
-    why = zgm_strerror();
-    failing_wal_syncs = false;
-    assert_int_equal(rc, -1);
-    if (error != ZGM_EINDOUBT) fail_msg("a join told %d: %s", error, why.c_str());
+    in_doubt("a join", [&] { return zgm_user_join(other, "flaky"); });
     assert_ok(zgm_user_join(other, "flaky"));
-    failing_wal_syncs = true;
-    rc = zgm_user_leave(other, "flaky");
-    error = zgm_errno();
-    why = zgm_strerror();
-    failing_wal_syncs = false;
-    assert_int_equal(rc, -1);
-    if (error != ZGM_EINDOUBT) fail_msg("a leave told %d: %s", error, why.c_str());
+    in_doubt("a leave", [&] { return zgm_user_leave(other, "flaky"); });
     assert_ok(zgm_user_leave(other, "flaky"));
 }
 
