@@ -974,8 +974,12 @@ void test_a_user_reads_past_the_unread_limit_by_returning_marks(void** state) {
     //  too) answers them all in more than the default 5 s, and a send still unanswered at
     //  its deadline ends in doubt (ZGM_EINDOUBT: 2 CI runs under armhf).
     zgm_user_set_timeout(writer, 30000 * test::slowdown());
-    const std::string pad(1000, '.');
-    const int count = 6000;
+    //  6 MB in 1,500 messages of 4 KB (2 s under armhf's qemu with four emulated processes
+    //  on two cores). 6,000 of 1 KB there had 200 to 1,341 sends without an outcome after
+    //  120 s (4 runs of 4; 7 s alone): a stall of many sends under load, not understood yet,
+    //  and not what this test is about.
+    const std::string pad(4000, '.');
+    const int count = 1500;
     for (int i = 1; i <= count; i++) {
         std::string text = std::to_string(i) + pad;
         assert_ok(zgm_user_send_async(writer, "flood", text.data(), text.size(), NULL));
