@@ -41,6 +41,7 @@ constexpr int kRefreshMs = 2000;         //  FOLLOW keep-alive, per group server
 constexpr int kFirstAttemptMs = 2000;    //  how long an attempt waits for its reply, doubling
                                          //  (a connection that drops lapses it at once)
 constexpr int kMaxAttemptMs = 4000;      //  up to this
+constexpr int kMaxSendAttemptMs = 16000; //  a SEND's, after attempts that lapsed, up to this
 constexpr int kReresolveMs = 1000;       //  a call waiting for a connection asks the registry
 constexpr int kUnreachableAfterMs = 500; //  a registry never reached for this long is probed
 constexpr int kInternalTimeoutMs = 3000; //  keep-alives, catch-ups, the actor's own resolves
@@ -206,7 +207,14 @@ struct OutgoingSend {
 
 struct GroupSends {
     std::deque<std::unique_ptr<OutgoingSend>> queue; //  waiting to go, by ordinal
-    int in_flight = 0;
+    std::vector<uint32_t> out;                       //  the SENDs in flight: request ids
+    uint64_t out_count = 0;                          //  SENDs that went out: the last one's number
+    //  How long a SEND waits for its answer, and for each answer ahead of it: it doubles
+    //  when an attempt lapses (up to kMaxSendAttemptMs), and halves (down to kFirstAttemptMs)
+    //  when an answer comes in under half of it. A server that answers all along, however
+    //  slowly, is waited for, and one slower than an attempt lapses it once, not each time.
+    int attempt_ms = kFirstAttemptMs;
+    int64_t heard_ms = 0;      //  when the last answer to a SEND of the group came
     int64_t hold_until_ms = 0; //  after 429 or 503 (or 425, or an answer not to be read)
     bool rate_held = false;    //  the hold is a 429's or 503's (a send it outlasts: ZGM_ERATE)
     int64_t down_since_ms = 0; //  since when (or the last RESOLVE since) its server is down
@@ -270,8 +278,11 @@ struct Pending {
     std::vector<std::string> groups; //  kRefresh
     bool first_page = false;         //  kRefresh: the first FOLLOW of a keep-alive (one per round)
     std::vector<std::unique_ptr<OutgoingSend>> sends; //  kSend
-    bool by_time = false;                             //  kCatchUp after the group went back
-    uint64_t after_seq = 0;                           //  kCatchUp: what it asked after
+    uint64_t out_no = 0;                              //  kSend: its number among the group's
+    int64_t sent_ms = 0;                              //  kSend: when it went
+    int64_t sends_due_ms = 0; //  kSend: when the attempt lapses at the latest
+    bool by_time = false;     //  kCatchUp after the group went back
+    uint64_t after_seq = 0;   //  kCatchUp: what it asked after
     int64_t deadline_ms = 0;
 };
 
@@ -414,6 +425,7 @@ private:
     void pump(const std::string& group);
     void sends_answered(Pending& pending, proto::Message& message);
     void sends_lapsed(Pending& pending);
+    void sends_heard(GroupSends& sends, const std::string& server, uint64_t out_no);
     void go_again_unanswered(GroupSends& sends, Pending& pending);
     void complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
                   uint64_t seq, uint64_t timestamp);
@@ -445,6 +457,15 @@ private:
     //  Requests of ops to group servers whose attempt lapsed, while their op lives: request
     //  id -> op id and server id. A reply that comes late still tells the op what happened.
     std::unordered_map<uint32_t, std::pair<uint64_t, std::string>> lapsed_;
+    //  SENDs whose attempt lapsed: request id -> what an answer that comes late says, that
+    //  the group server is working through what it was sent before the SENDs out now.
+    struct LapsedSend {
+        std::string group;
+        std::string server;
+        uint64_t out_no;
+        int64_t lapsed_ms;
+    };
+    std::unordered_map<uint32_t, LapsedSend> lapsed_sends_;
     std::map<uint64_t, std::unique_ptr<Op>> ops_;
     std::map<std::string, GroupSends> sends_;
     std::set<std::string> resolving_; //  groups the actor itself is resolving
@@ -2046,6 +2067,14 @@ void UserActor::dispatch(const std::string& server_id, proto::Message& message) 
         return on_deliver(server_id, message);
     auto found = pending_.find(message.request_id);
     if (found == pending_.end() || found->second.server != server_id) {
+        auto late_send = lapsed_sends_.find(message.request_id);
+        if (late_send != lapsed_sends_.end() && late_send->second.server == server_id) {
+            auto sends = sends_.find(late_send->second.group);
+            if (sends != sends_.end())
+                sends_heard(sends->second, server_id, late_send->second.out_no);
+            lapsed_sends_.erase(late_send);
+            return;
+        }
         auto late = lapsed_.find(message.request_id);
         if (late == lapsed_.end() || late->second.second != server_id) return;
         auto op = ops_.find(late->second.first);
@@ -2544,8 +2573,11 @@ void UserActor::tick_deadlines(int64_t now) {
     for (auto& entry : sends_)
         pump(entry.first);
     for (auto it = sends_.begin(); it != sends_.end();)
-        it = it->second.queue.empty() && it->second.in_flight == 0 ? sends_.erase(it)
-                                                                   : std::next(it);
+        it = it->second.queue.empty() && it->second.out.empty() ? sends_.erase(it) : std::next(it);
+    for (auto it = lapsed_sends_.begin(); it != lapsed_sends_.end();)
+        it = sends_.count(it->second.group) && now - it->second.lapsed_ms < 2 * kMaxSendAttemptMs
+                 ? std::next(it)
+                 : lapsed_sends_.erase(it);
     //  The deadlines still ahead, for the next tick to come by the first (one passed belongs
     //  to a call or send that waits for something else: a send behind one with more time).
     calls_due_ = INT64_MAX;
@@ -2584,9 +2616,9 @@ void UserActor::pump(const std::string& group) {
     auto found = sends_.find(group);
     if (found == sends_.end()) return;
     GroupSends& sends = found->second;
-    while (sends.in_flight < kSendsInFlight && !sends.queue.empty()) {
+    while ((int)sends.out.size() < kSendsInFlight && !sends.queue.empty()) {
         if (mono_ms() < sends.hold_until_ms) return;
-        if (sends.settling && sends.in_flight > 0) return;
+        if (sends.settling && !sends.out.empty()) return;
         sends.settling = false;
         sends.rate_requeued = false;
         std::string server_id = route_of(group);
@@ -2600,7 +2632,7 @@ void UserActor::pump(const std::string& group) {
         proto::Message message;
         message.id = proto::kSend;
         message.group = group;
-        if (sends.in_flight > 0) message.after_msg_id = sends.last_out;
+        if (!sends.out.empty()) message.after_msg_id = sends.last_out;
         size_t bytes = 0;
         for (const auto& send : sends.queue) {
             if (message.sends.size() == kSendBatch ||
@@ -2615,12 +2647,14 @@ void UserActor::pump(const std::string& group) {
         sends.last_out = message.sends.back().msg_id;
         Pending& pending = pending_[message.request_id];
         pending.purpose = Purpose::kSend;
+        pending.request_id = message.request_id;
         pending.server = server_id;
         pending.group = group;
         //  The attempt lapses by the earliest deadline of its sends still ahead: a call ends
-        //  at its timeout (in doubt, if no answer came), not at the end of a longer attempt.
-        //  One past its deadline already (it waited behind a send with more time) does not
-        //  cut the attempt of the others short: it goes, and ends with them.
+        //  at its timeout (in doubt, if no answer came), not at the end of a longer attempt
+        //  (nor of one that answers ahead of it made longer: sends_heard). One past its
+        //  deadline already (it waited behind a send with more time) does not cut the
+        //  attempt of the others short: it goes, and ends with them.
         int64_t now = mono_ms();
         int64_t lapse_at = INT64_MAX;
         for (size_t i = 0; i < message.sends.size(); i++) {
@@ -2629,16 +2663,38 @@ void UserActor::pump(const std::string& group) {
             pending.sends.push_back(std::move(sends.queue.front()));
             sends.queue.pop_front();
         }
-        pending.deadline_ms =
-            lapse_at == INT64_MAX ? now + kTickMs : std::min(lapse_at, now + kFirstAttemptMs);
+        pending.out_no = ++sends.out_count;
+        pending.sent_ms = now;
+        pending.sends_due_ms = lapse_at == INT64_MAX ? now + kTickMs : lapse_at;
+        pending.deadline_ms = std::min(pending.sends_due_ms, now + sends.attempt_ms);
         due_by(pending.deadline_ms);
-        sends.in_flight++;
+        sends.out.push_back(message.request_id);
+    }
+}
+
+//  The group server answered the group's SEND number out_no (or the attempt of it that
+//  lapsed): it is working through what it was sent, in order, and each SEND out after that
+//  one has its attempt's time again from now.
+void UserActor::sends_heard(GroupSends& sends, const std::string& server, uint64_t out_no) {
+    int64_t now = mono_ms();
+    sends.heard_ms = now;
+    for (uint32_t id : sends.out) {
+        auto found = pending_.find(id);
+        if (found == pending_.end()) continue;
+        Pending& later = found->second;
+        if (later.server != server || later.out_no <= out_no) continue;
+        later.deadline_ms =
+            std::max(later.deadline_ms, std::min(later.sends_due_ms, now + sends.attempt_ms));
     }
 }
 
 void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     GroupSends& sends = sends_[pending.group];
-    sends.in_flight--;
+    sends.out.erase(std::find(sends.out.begin(), sends.out.end(), pending.request_id));
+    int64_t waited = mono_ms() - std::max(pending.sent_ms, sends.heard_ms);
+    if (waited * 2 < sends.attempt_ms)
+        sends.attempt_ms = std::max(kFirstAttemptMs, sends.attempt_ms / 2);
+    sends_heard(sends, pending.server, pending.out_no);
     auto again = [&]() { sends.requeue(pending.sends); };
     if (message.id == proto::kError) {
         if (message.status == proto::kTooEarly) {   //  an earlier one went again
@@ -2705,7 +2761,11 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
 //  where the group is now.
 void UserActor::sends_lapsed(Pending& pending) {
     GroupSends& sends = sends_[pending.group];
-    sends.in_flight--;
+    sends.out.erase(std::find(sends.out.begin(), sends.out.end(), pending.request_id));
+    //  Once for the SENDs that lapse together (each the attempt's time after the last answer).
+    if (pending.deadline_ms - std::max(pending.sent_ms, sends.heard_ms) >= sends.attempt_ms)
+        sends.attempt_ms = std::min(sends.attempt_ms * 2, kMaxSendAttemptMs);
+    lapsed_sends_[pending.request_id] = {pending.group, pending.server, pending.out_no, mono_ms()};
     go_again_unanswered(sends, pending);
 }
 
