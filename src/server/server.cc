@@ -756,8 +756,8 @@ void GroupServer::on_fetch(const std::string& from, const Key& peer,
     FrameFiller filler(&writer);
     FetchSummary summary;
     Status status = store_->fetch(query, &filler, &summary);
-    if (!status.is_ok())
-        return responder_.error(from, request.request_id, storage_status(status), status.message());
+    if (!status.is_ok()) //  a read: nothing of it can be in doubt
+        return responder_.error(from, request.request_id, proto::kStorage, status.message());
     //  Newest first, a limit asks for that many: of what retention dropped below the page,
     //  the messages asked for are at most the ones the limit left unfilled.
     uint64_t missed = summary.missed;
@@ -812,9 +812,8 @@ void GroupServer::on_members(const std::string& from, const Key& peer,
         MemberPlace place{after.joined_us, after.key};
         Status status = store_->members(group->name, from_start ? nullptr : &place,
                                         proto::kMembersPage + 1, &members);
-        if (!status.is_ok())
-            return responder_.error(from, request.request_id, storage_status(status),
-                                    status.message());
+        if (!status.is_ok()) //  a read
+            return responder_.error(from, request.request_id, proto::kStorage, status.message());
     }
     proto::Message list;
     list.id = proto::kMemberList;
