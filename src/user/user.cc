@@ -216,7 +216,9 @@ struct GroupSends {
     int attempt_ms = kFirstAttemptMs;
     int64_t heard_ms = 0;      //  when the last answer to a SEND of the group came
     int64_t hold_until_ms = 0; //  after 429 or 503 (or 425, or an answer not to be read)
-    bool rate_held = false;    //  the hold is a 429's or 503's (a send it outlasts: ZGM_ERATE)
+    //  The group server refused a SEND for its rate (429 or 503), and none went since: a send
+    //  whose time runs out meanwhile says so (ZGM_ERATE), also once the hold is over.
+    bool rate_held = false;
     int64_t down_since_ms = 0; //  since when (or the last RESOLVE since) its server is down
     //  The last message of the latest SEND that went out: the next SEND names it
     //  (after_msg_id) while SENDs are in flight, and the group server stores nothing of it
@@ -225,9 +227,6 @@ struct GroupSends {
     //  A SEND goes again: nothing more goes out until no SEND is in flight, and then all go
     //  again in the order they were handed over in.
     bool settling = false;
-    //  They go again because the group server refused them for its rate (429 or 503): a
-    //  send whose time runs out before they went says so, also once the hold is over.
-    bool rate_requeued = false;
     //  The group server that answered a SEND 404 (not there), and how many times in a row
     //  the registry routed the group back to it: the second time, the group is not there.
     std::string refused_by;
@@ -238,9 +237,8 @@ struct GroupSends {
     //  "fell silent ... and has not come back"): what a send that times out waiting says.
     std::string away_why;
     //  Holds the sends back until until_ms, or longer if a hold lasts longer; rate: a 429's
-    //  or 503's (what a send whose time runs out meanwhile says).
+    //  or 503's.
     void hold(int64_t until_ms, bool rate) {
-        if (hold_until_ms < mono_ms()) rate_held = false;
         hold_until_ms = std::max(hold_until_ms, until_ms);
         rate_held = rate_held || rate;
     }
@@ -253,7 +251,6 @@ struct GroupSends {
     //  over in, whichever of the requests in flight came back first; the group settles.
     void requeue(std::vector<std::unique_ptr<OutgoingSend>>& sends) {
         settling = true;
-        rate_requeued = false;
         for (auto& send : sends) {
             auto at =
                 std::upper_bound(queue.begin(), queue.end(), send->ordinal,
@@ -2620,7 +2617,6 @@ void UserActor::pump(const std::string& group) {
         if (mono_ms() < sends.hold_until_ms) return;
         if (sends.settling && !sends.out.empty()) return;
         sends.settling = false;
-        sends.rate_requeued = false;
         std::string server_id = route_of(group);
         if (server_id.empty()) return resolve(group);
         ServerConn* conn = server(server_id);
@@ -2645,6 +2641,7 @@ void UserActor::pump(const std::string& group) {
         if (next_request_id_ == 0) next_request_id_ = 1;
         if (!conn->link->send(message)) return;
         sends.last_out = message.sends.back().msg_id;
+        sends.rate_held = false;
         Pending& pending = pending_[message.request_id];
         pending.purpose = Purpose::kSend;
         pending.request_id = message.request_id;
@@ -2703,9 +2700,7 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
         }
         if (message.status == proto::kRateLimited || message.status == proto::kUnavailable) {
             sends.hold(mono_ms() + wait_ms(message), true);
-            again();
-            sends.rate_requeued = true;
-            return;
+            return again();
         }
         if (message.status == proto::kNotFound) {
             //  Not on that server (any more): ask where it is, then send there.
@@ -2859,8 +2854,7 @@ void UserActor::expire_sends(int64_t now) {
                                    : "the registry at " + registry_->endpoint()) +
                              ": " + reason,
                          0, 0);
-            else if ((entry.second.hold_until_ms > now && entry.second.rate_held) ||
-                     (entry.second.settling && entry.second.rate_requeued))
+            else if (entry.second.rate_held)
                 complete(std::move(send), Error::kRate,
                          std::string("not sent: the ") + (conn ? "group server" : "registry") +
                              " asked to slow down",
