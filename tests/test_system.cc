@@ -975,9 +975,8 @@ void test_a_user_reads_past_the_unread_limit_by_returning_marks(void** state) {
     //  its deadline ends in doubt (ZGM_EINDOUBT: 2 CI runs under armhf).
     zgm_user_set_timeout(writer, 30000 * test::slowdown());
     //  6 MB in 1,500 messages of 4 KB (2 s under armhf's qemu with four emulated processes
-    //  on two cores). 6,000 of 1 KB there had 200 to 1,341 sends without an outcome after
-    //  120 s (4 runs of 4; 7 s alone): a stall of many sends under load, not understood yet,
-    //  and not what this test is about.
+    //  on two cores; 6,000 of 1 KB took 20 s there, and stalled before a SEND's attempt
+    //  waited for the answers ahead of it: test_user's sends to a slow server).
     const std::string pad(4000, '.');
     const int count = 1500;
     for (int i = 1; i <= count; i++) {
