@@ -242,6 +242,11 @@ struct GroupSends {
         hold_until_ms = std::max(hold_until_ms, until_ms);
         rate_held = rate_held || rate;
     }
+    //  A SEND out was answered or lapsed.
+    void no_longer_out(uint32_t request_id) {
+        auto it = std::find(out.begin(), out.end(), request_id);
+        if (it != out.end()) out.erase(it);
+    }
     void forget_refusal() {
         refused_by.clear();
         refused_routes = 0;
@@ -2687,7 +2692,7 @@ void UserActor::sends_heard(GroupSends& sends, const std::string& server, uint64
 
 void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     GroupSends& sends = sends_[pending.group];
-    sends.out.erase(std::find(sends.out.begin(), sends.out.end(), pending.request_id));
+    sends.no_longer_out(pending.request_id);
     int64_t waited = mono_ms() - std::max(pending.sent_ms, sends.heard_ms);
     if (waited * 2 < sends.attempt_ms)
         sends.attempt_ms = std::max(kFirstAttemptMs, sends.attempt_ms / 2);
@@ -2756,7 +2761,7 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
 //  where the group is now.
 void UserActor::sends_lapsed(Pending& pending) {
     GroupSends& sends = sends_[pending.group];
-    sends.out.erase(std::find(sends.out.begin(), sends.out.end(), pending.request_id));
+    sends.no_longer_out(pending.request_id);
     //  Once for the SENDs that lapse together (each the attempt's time after the last answer).
     if (pending.deadline_ms - std::max(pending.sent_ms, sends.heard_ms) >= sends.attempt_ms)
         sends.attempt_ms = std::min(sends.attempt_ms * 2, kMaxSendAttemptMs);
