@@ -166,6 +166,12 @@ std::string away_reason(const std::string& group) {
            "' is not in the registry now (stopped, or unreachable from it)";
 }
 
+//  Takes a request that was answered or lapsed off a list of those out.
+void erase_id(std::vector<uint32_t>& ids, uint32_t request_id) {
+    auto it = std::find(ids.begin(), ids.end(), request_id);
+    if (it != ids.end()) ids.erase(it);
+}
+
 //  A group server, by endpoint and key.
 struct ServerConn {
     std::unique_ptr<Link> link;
@@ -174,7 +180,7 @@ struct ServerConn {
     int silent_refreshes = 0;   //  keep-alives in a row that got no answer
     size_t probes = 0;          //  RESOLVEs asked for it while silent or down: which group next
     uint64_t unacked_bytes = 0; //  pushed since the last FOLLOW
-    int catch_ups = 0;          //  catch-up FETCHes out
+    std::vector<uint32_t> catch_ups; //  catch-up FETCHes out: request ids
 };
 
 struct Followed {
@@ -241,11 +247,6 @@ struct GroupSends {
     void hold(int64_t until_ms, bool rate) {
         hold_until_ms = std::max(hold_until_ms, until_ms);
         rate_held = rate_held || rate;
-    }
-    //  A SEND out was answered or lapsed.
-    void no_longer_out(uint32_t request_id) {
-        auto it = std::find(out.begin(), out.end(), request_id);
-        if (it != out.end()) out.erase(it);
     }
     void forget_refusal() {
         refused_by.clear();
@@ -428,6 +429,13 @@ private:
     void sends_answered(Pending& pending, proto::Message& message);
     void sends_lapsed(Pending& pending);
     void sends_heard(GroupSends& sends, const std::string& server, uint64_t out_no);
+    //  The group server answered a catch-up it was sent at sent_ms (or the attempt of it
+    //  that lapsed): each catch-up sent to it since has kInternalTimeoutMs again from now.
+    void catch_ups_heard(ServerConn& conn, int64_t sent_ms);
+    void catch_ups_heard(ServerConn& conn, const Pending& answered) {
+        erase_id(conn.catch_ups, answered.request_id);
+        catch_ups_heard(conn, answered.sent_ms);
+    }
     void go_again_unanswered(GroupSends& sends, Pending& pending);
     void complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
                   uint64_t seq, uint64_t timestamp);
@@ -459,15 +467,17 @@ private:
     //  Requests of ops to group servers whose attempt lapsed, while their op lives: request
     //  id -> op id and server id. A reply that comes late still tells the op what happened.
     std::unordered_map<uint32_t, std::pair<uint64_t, std::string>> lapsed_;
-    //  SENDs whose attempt lapsed: request id -> what an answer that comes late says, that
-    //  the group server is working through what it was sent before the SENDs out now.
-    struct LapsedSend {
+    //  SENDs and catch-ups whose attempt lapsed: request id -> what an answer that comes
+    //  late says, that the group server is working through what it was sent before those
+    //  out now (sends_heard, catch_ups_heard). Kept 32 s at most.
+    struct LapsedInternal {
+        Purpose purpose;
         std::string group;
         std::string server;
-        uint64_t out_no;
+        uint64_t order; //  a SEND's out_no, a catch-up's sent_ms
         int64_t lapsed_ms;
     };
-    std::unordered_map<uint32_t, LapsedSend> lapsed_sends_;
+    std::unordered_map<uint32_t, LapsedInternal> lapsed_internal_;
     std::map<uint64_t, std::unique_ptr<Op>> ops_;
     std::map<std::string, GroupSends> sends_;
     std::set<std::string> resolving_; //  groups the actor itself is resolving
@@ -2069,12 +2079,16 @@ void UserActor::dispatch(const std::string& server_id, proto::Message& message) 
         return on_deliver(server_id, message);
     auto found = pending_.find(message.request_id);
     if (found == pending_.end() || found->second.server != server_id) {
-        auto late_send = lapsed_sends_.find(message.request_id);
-        if (late_send != lapsed_sends_.end() && late_send->second.server == server_id) {
-            auto sends = sends_.find(late_send->second.group);
-            if (sends != sends_.end())
-                sends_heard(sends->second, server_id, late_send->second.out_no);
-            lapsed_sends_.erase(late_send);
+        auto late_internal = lapsed_internal_.find(message.request_id);
+        if (late_internal != lapsed_internal_.end() && late_internal->second.server == server_id) {
+            const LapsedInternal& late = late_internal->second;
+            auto sends = sends_.find(late.group);
+            ServerConn* conn = server(server_id);
+            if (late.purpose == Purpose::kSend && sends != sends_.end())
+                sends_heard(sends->second, server_id, late.order);
+            else if (late.purpose == Purpose::kCatchUp && conn)
+                catch_ups_heard(*conn, (int64_t)late.order);
+            lapsed_internal_.erase(late_internal);
             return;
         }
         auto late = lapsed_.find(message.request_id);
@@ -2172,7 +2186,7 @@ bool UserActor::can_catch_up(const Followed& followed) {
         (followed.held_until_ms && mono_ms() < followed.held_until_ms))
         return false;
     ServerConn* conn = server(followed.server);
-    return conn && conn->link->up() && conn->catch_ups < kCatchUpsPerServer;
+    return conn && conn->link->up() && (int)conn->catch_ups.size() < kCatchUpsPerServer;
 }
 
 //  When tick() has something to do next with no call or send waiting: now for a catch-up
@@ -2227,13 +2241,15 @@ void UserActor::catch_up(const std::string& group, Followed& followed) {
     if (!conn->link->send(fetch)) return;
     Pending& pending = pending_[fetch.request_id];
     pending.purpose = Purpose::kCatchUp;
+    pending.request_id = fetch.request_id;
     pending.server = followed.server;
     pending.group = group;
     pending.by_time = followed.went_back;
     pending.after_seq = fetch.after_seq;
-    pending.deadline_ms = mono_ms() + kInternalTimeoutMs;
+    pending.sent_ms = mono_ms();
+    pending.deadline_ms = pending.sent_ms + kInternalTimeoutMs;
     followed.catching_up = true;
-    conn->catch_ups++;
+    conn->catch_ups.push_back(fetch.request_id);
 }
 
 //  Stops following a group; its group server is told at once (UNFOLLOW: its pushes stop,
@@ -2378,7 +2394,7 @@ void UserActor::on_internal_reply(Pending& pending, proto::Message& message) {
     }
     ServerConn* conn = server(pending.server);
     if (pending.purpose == Purpose::kCatchUp) {
-        if (conn) conn->catch_ups--;
+        if (conn) catch_ups_heard(*conn, pending);
         auto found = followed_.find(pending.group);
         if (found == followed_.end()) return;
         Followed& followed = found->second;
@@ -2543,7 +2559,9 @@ void UserActor::tick_deadlines(int64_t now) {
             sends_lapsed(pending);
             break;
         case Purpose::kCatchUp: {
-            if (conn) conn->catch_ups--;
+            if (conn) erase_id(conn->catch_ups, id);
+            lapsed_internal_[id] = {pending.purpose, pending.group, pending.server,
+                                    (uint64_t)pending.sent_ms, now};
             auto followed = followed_.find(pending.group);
             if (followed != followed_.end()) followed->second.catching_up = false;
             break;
@@ -2576,10 +2594,9 @@ void UserActor::tick_deadlines(int64_t now) {
         pump(entry.first);
     for (auto it = sends_.begin(); it != sends_.end();)
         it = it->second.queue.empty() && it->second.out.empty() ? sends_.erase(it) : std::next(it);
-    for (auto it = lapsed_sends_.begin(); it != lapsed_sends_.end();)
-        it = sends_.count(it->second.group) && now - it->second.lapsed_ms < 2 * kMaxSendAttemptMs
-                 ? std::next(it)
-                 : lapsed_sends_.erase(it);
+    for (auto it = lapsed_internal_.begin(); it != lapsed_internal_.end();)
+        it = now - it->second.lapsed_ms < 2 * kMaxSendAttemptMs ? std::next(it)
+                                                                : lapsed_internal_.erase(it);
     //  The deadlines still ahead, for the next tick to come by the first (one passed belongs
     //  to a call or send that waits for something else: a send behind one with more time).
     calls_due_ = INT64_MAX;
@@ -2690,9 +2707,19 @@ void UserActor::sends_heard(GroupSends& sends, const std::string& server, uint64
     }
 }
 
+void UserActor::catch_ups_heard(ServerConn& conn, int64_t sent_ms) {
+    int64_t now = mono_ms();
+    for (uint32_t id : conn.catch_ups) {
+        auto found = pending_.find(id);
+        if (found != pending_.end() && found->second.sent_ms >= sent_ms)
+            found->second.deadline_ms =
+                std::max(found->second.deadline_ms, now + kInternalTimeoutMs);
+    }
+}
+
 void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     GroupSends& sends = sends_[pending.group];
-    sends.no_longer_out(pending.request_id);
+    erase_id(sends.out, pending.request_id);
     int64_t waited = mono_ms() - std::max(pending.sent_ms, sends.heard_ms);
     if (waited * 2 < sends.attempt_ms)
         sends.attempt_ms = std::max(kFirstAttemptMs, sends.attempt_ms / 2);
@@ -2761,11 +2788,12 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
 //  where the group is now.
 void UserActor::sends_lapsed(Pending& pending) {
     GroupSends& sends = sends_[pending.group];
-    sends.no_longer_out(pending.request_id);
+    erase_id(sends.out, pending.request_id);
     //  Once for the SENDs that lapse together (each the attempt's time after the last answer).
     if (pending.deadline_ms - std::max(pending.sent_ms, sends.heard_ms) >= sends.attempt_ms)
         sends.attempt_ms = std::min(sends.attempt_ms * 2, kMaxSendAttemptMs);
-    lapsed_sends_[pending.request_id] = {pending.group, pending.server, pending.out_no, mono_ms()};
+    lapsed_internal_[pending.request_id] = {pending.purpose, pending.group, pending.server,
+                                            pending.out_no, mono_ms()};
     go_again_unanswered(sends, pending);
 }
 
