@@ -2613,6 +2613,36 @@ void test_a_send_behind_others_to_a_slow_server_ends_at_its_timeout(void** state
     assert_int_equal(store.seqs.size(), 9); //  the call's message too, once
 }
 
+//  A send whose time runs out while it waits behind the 16 SENDs in flight to a group
+//  server that has not answered them yet says that it waited for earlier sends, not that
+//  there was no connection to the server: it said "not sent: no connection to the group
+//  server at ... in time" (the connection was up all along). Fails without expire_sends
+//  taking SENDs in flight for a wait on earlier sends.
+void test_a_send_that_waited_behind_sends_in_flight_says_so(void** state) {
+    (void)state;
+    Cluster cluster;
+    std::atomic<int> requests{0};
+    ScriptedServer silent(cluster, "silent",
+                          [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                              (void)reply;
+                              if (request.id == zgm::proto::kSend) requests++;
+                              return false;
+                          });
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("queued");
+    zgm_user_set_timeout(user, 30000);
+    for (int i = 1; i <= 16; i++) { //  16 SENDs of one message, all out, none waiting
+        assert_ok(zgm_user_send_async(user, "silent", "a", 1, NULL));
+        assert_true(test::eventually([&] { return requests == i; }));
+    }
+    zgm_user_set_timeout(user, 300);
+    assert_int_equal(zgm_user_send(user, "silent", "x", 1, NULL, NULL, NULL), -1);
+    print_message("# %d: %s\n", zgm_errno(), zgm_strerror());
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+    assert_null(strstr(zgm_strerror(), "no connection"));
+    assert_non_null(strstr(zgm_strerror(), "earlier send"));
+}
+
 //  A group server that stops answering (stopped, or its machine stalled) for 10 s and then
 //  works through what it was sent: each SEND out goes again at 2 s, then at 6 s (4 s
 //  later), not every 2 s; when the server comes back, every send is stored once and
@@ -3356,6 +3386,7 @@ int main(void) {
         cmocka_unit_test(
             test_a_send_whose_answer_alone_is_lost_goes_again_while_later_ones_are_answered),
         cmocka_unit_test(test_a_send_behind_others_to_a_slow_server_ends_at_its_timeout),
+        cmocka_unit_test(test_a_send_that_waited_behind_sends_in_flight_says_so),
         cmocka_unit_test(test_sends_to_a_group_server_stopped_for_10_s_go_again_twice),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
         cmocka_unit_test(test_memberships_are_listed_whole_while_the_unread_total_is_reached),

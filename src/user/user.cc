@@ -2859,7 +2859,9 @@ void UserActor::expire_sends(int64_t now) {
                          std::string("not sent: the ") + (conn ? "group server" : "registry") +
                              " asked to slow down",
                          0, 0);
-            else if (entry.second.settling)
+            //  Behind SENDs going again, or behind the kSendsInFlight out (a slow server's,
+            //  waited for: sends_heard), not for want of a connection.
+            else if (entry.second.settling || !entry.second.out.empty())
                 complete(std::move(send), Error::kTimeout,
                          "not stored: its time ran out while it waited for the outcome of an "
                          "earlier send to the group",
