@@ -2698,6 +2698,42 @@ void test_sends_to_a_group_server_stopped_for_10_s_go_again_twice(void** state) 
     assert_true(most <= 3);
 }
 
+//  A slow group server's answer to a SEND whose attempt lapsed settles its sends: one
+//  answering a SEND 2.6 s after the one before (a first attempt waits 2 s) answered the
+//  attempt sent again at 5.2 s, past a call's 5 s, and the call ended in doubt though the
+//  first answer, at 2.6 s, had said it was stored, with its seq. Asynchronous sends the same.
+void test_a_slow_servers_answer_to_a_send_whose_attempt_lapsed_is_taken(void** state) {
+    (void)state;
+    Cluster cluster;
+    ScriptedStore store;
+    ScriptedServer slow(cluster, "slow",
+                        [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                            if (request.id != zgm::proto::kSend) return false;
+                            std::lock_guard<std::mutex> lock(store.mutex);
+                            store.store(request, reply);
+                            return true;
+                        });
+    slow.set_delay(2600);
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("patient");
+    zgm_user_set_timeout(user, 5000);
+    uint64_t seq = 0;
+    int64_t start = zgm::mono_ms();
+    int rc = zgm_user_send(user, "slow", "x", 1, NULL, &seq, NULL);
+    int64_t took = zgm::mono_ms() - start;
+    print_message("# a send to a server 2.6 s a SEND: %d (%s), seq %llu, in %lld ms\n", rc,
+                  rc ? zgm_strerror() : "", (unsigned long long)seq, (long long)took);
+    if (rc != 0) fail_msg("send: %s (after %lld ms)", zgm_strerror(), (long long)took);
+    assert_int_equal(seq, 1);
+    //  Asynchronous sends to it: each stored once, each outcome a success.
+    zgm_user_set_timeout(user, 60000);
+    for (int i = 0; i < 3; i++)
+        assert_ok(zgm_user_send_async(user, "slow", "y", 1, NULL));
+    store.expect_outcomes(user, 3);
+    std::lock_guard<std::mutex> lock(store.mutex);
+    assert_int_equal(store.seqs.size(), 4);
+}
+
 void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** state) {
     (void)state;
     Cluster cluster;
@@ -3388,6 +3424,7 @@ int main(void) {
         cmocka_unit_test(test_a_send_behind_others_to_a_slow_server_ends_at_its_timeout),
         cmocka_unit_test(test_a_send_that_waited_behind_sends_in_flight_says_so),
         cmocka_unit_test(test_sends_to_a_group_server_stopped_for_10_s_go_again_twice),
+        cmocka_unit_test(test_a_slow_servers_answer_to_a_send_whose_attempt_lapsed_is_taken),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
         cmocka_unit_test(test_memberships_are_listed_whole_while_the_unread_total_is_reached),
         cmocka_unit_test(test_memberships_name_a_server_whose_pages_never_end),

@@ -252,6 +252,7 @@ struct GroupSends {
     void requeue(std::vector<std::unique_ptr<OutgoingSend>>& sends) {
         settling = true;
         for (auto& send : sends) {
+            if (!send) continue; //  settled meanwhile
             auto at =
                 std::upper_bound(queue.begin(), queue.end(), send->ordinal,
                                  [](uint64_t ordinal, const std::unique_ptr<OutgoingSend>& x) {
@@ -423,6 +424,7 @@ private:
     void sends_answered(Pending& pending, proto::Message& message);
     void sends_lapsed(Pending& pending);
     void sends_heard(GroupSends& sends, const std::string& server, uint64_t out_no);
+    void settle_late(GroupSends& sends, const std::vector<Uuid>& ids, proto::Message& message);
     void go_again_unanswered(GroupSends& sends, Pending& pending);
     void complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
                   uint64_t seq, uint64_t timestamp);
@@ -461,6 +463,7 @@ private:
         std::string server;
         uint64_t out_no;
         int64_t lapsed_ms;
+        std::vector<Uuid> ids; //  what it carried, in order
     };
     std::unordered_map<uint32_t, LapsedSend> lapsed_sends_;
     std::map<uint64_t, std::unique_ptr<Op>> ops_;
@@ -2067,8 +2070,10 @@ void UserActor::dispatch(const std::string& server_id, proto::Message& message) 
         auto late_send = lapsed_sends_.find(message.request_id);
         if (late_send != lapsed_sends_.end() && late_send->second.server == server_id) {
             auto sends = sends_.find(late_send->second.group);
-            if (sends != sends_.end())
+            if (sends != sends_.end()) {
                 sends_heard(sends->second, server_id, late_send->second.out_no);
+                settle_late(sends->second, late_send->second.ids, message);
+            }
             lapsed_sends_.erase(late_send);
             return;
         }
@@ -2685,6 +2690,33 @@ void UserActor::sends_heard(GroupSends& sends, const std::string& server, uint64
     }
 }
 
+//  The answer to a SEND whose attempt lapsed (ids: what it carried): the messages it says
+//  are stored have their outcome, whether they wait to go again or are out again. Those out
+//  again leave an empty place in their SEND, which its answer skips.
+void UserActor::settle_late(GroupSends& sends, const std::vector<Uuid>& ids,
+                            proto::Message& message) {
+    if (message.id != proto::kSent || message.sent.size() != ids.size()) return;
+    std::unordered_map<Uuid, const proto::SentRecord*, UuidHash> stored;
+    for (size_t i = 0; i < ids.size(); i++)
+        if (!ids[i].is_nil() && message.sent[i].status == proto::kStatusOk &&
+            message.sent[i].seq != 0)
+            stored[ids[i]] = &message.sent[i];
+    auto settle = [&](std::unique_ptr<OutgoingSend>& send) {
+        auto found = send ? stored.find(send->msg_id) : stored.end();
+        if (found == stored.end()) return false;
+        complete(std::move(send), Error::kOk, "", found->second->seq, found->second->timestamp);
+        return true;
+    };
+    for (auto it = sends.queue.begin(); it != sends.queue.end();)
+        it = settle(*it) ? sends.queue.erase(it) : std::next(it);
+    for (uint32_t id : sends.out) {
+        auto found = pending_.find(id);
+        if (found != pending_.end())
+            for (auto& send : found->second.sends)
+                settle(send);
+    }
+}
+
 void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     GroupSends& sends = sends_[pending.group];
     sends.out.erase(std::find(sends.out.begin(), sends.out.end(), pending.request_id));
@@ -2716,7 +2748,9 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
         //  Refused: nothing of this attempt was stored (a 400 answers a frame the server
         //  could not read). An earlier attempt that went unanswered may have been.
         for (auto& send : pending.sends)
-            if (send->unanswered)
+            if (!send) //  settled by the answer to an attempt that lapsed
+                continue;
+            else if (send->unanswered)
                 complete_in_doubt(std::move(send),
                                   ", and its next attempt was refused (" + message.reason + ")");
             else
@@ -2732,6 +2766,7 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     for (size_t i = 0; i < pending.sends.size(); i++) {
         const proto::SentRecord& record = message.sent[i];
         std::unique_ptr<OutgoingSend>& send = pending.sends[i];
+        if (!send) continue; //  settled by the answer to an attempt that lapsed
         if (record.status == proto::kStatusOk && record.seq == 0) //  stored, it has a seq
             complete(std::move(send), Error::kInDoubt,
                      "the group server said it stored it, with no seq: send it again with the "
@@ -2760,13 +2795,16 @@ void UserActor::sends_lapsed(Pending& pending) {
     //  Once for the SENDs that lapse together (each the attempt's time after the last answer).
     if (pending.deadline_ms - std::max(pending.sent_ms, sends.heard_ms) >= sends.attempt_ms)
         sends.attempt_ms = std::min(sends.attempt_ms * 2, kMaxSendAttemptMs);
-    lapsed_sends_[pending.request_id] = {pending.group, pending.server, pending.out_no, mono_ms()};
+    LapsedSend& lapsed = lapsed_sends_[pending.request_id];
+    lapsed = {pending.group, pending.server, pending.out_no, mono_ms(), {}};
+    for (const auto& send : pending.sends)
+        lapsed.ids.push_back(send ? send->msg_id : Uuid()); //  its place kept
     go_again_unanswered(sends, pending);
 }
 
 void UserActor::go_again_unanswered(GroupSends& sends, Pending& pending) {
     for (auto& send : pending.sends)
-        send->unanswered = true;
+        if (send) send->unanswered = true;
     sends.requeue(pending.sends);
     resolve(pending.group);
 }
