@@ -2734,6 +2734,43 @@ void test_a_slow_servers_answer_to_a_send_whose_attempt_lapsed_is_taken(void** s
     assert_int_equal(store.seqs.size(), 4);
 }
 
+//  A caller sending one message at a time to a group server that answers a SEND 2.5 s
+//  after the one before: the first send's attempt lapses at 2 s and goes again (its answer
+//  settles it at 2.5 s); the second waits behind that copy (5 s); the next ones wait the
+//  longer attempt the group earned, though no send of it was out in between, and go once
+//  (2.5 s each). When the group's attempt went back to 2 s with its last outcome, every
+//  other send went twice, and the one after it took 5 s, behind that copy, at the edge of
+//  a call given the default 5 s: 8 SENDs for 5 sends, not 6 (2.5, 5.0, 2.5, 5.0, 2.5 s).
+void test_sends_one_at_a_time_to_a_slow_server_go_once_after_the_first(void** state) {
+    (void)state;
+    Cluster cluster;
+    ScriptedStore store;
+    ScriptedServer slow(cluster, "one-by-one",
+                        [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                            if (request.id != zgm::proto::kSend) return false;
+                            std::lock_guard<std::mutex> lock(store.mutex);
+                            store.store(request, reply);
+                            return true;
+                        });
+    slow.set_delay(2500);
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("patient");
+    zgm_user_set_timeout(user, 10000);
+    for (int i = 1; i <= 5; i++) {
+        int64_t started = zgm::mono_ms();
+        uint64_t seq = 0;
+        int rc = zgm_user_send(user, "one-by-one", "x", 1, NULL, &seq, NULL);
+        int64_t took = zgm::mono_ms() - started;
+        std::lock_guard<std::mutex> lock(store.mutex);
+        print_message("# send %d: %d, seq %llu, in %lld ms; %d SENDs so far\n", i, rc,
+                      (unsigned long long)seq, (long long)took, store.requests);
+        if (rc != 0) fail_msg("send %d: %s", i, zgm_strerror());
+        assert_int_equal(seq, i);
+    }
+    std::lock_guard<std::mutex> lock(store.mutex);
+    assert_int_equal(store.requests, 6); //  the first twice
+}
+
 void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** state) {
     (void)state;
     Cluster cluster;
@@ -3425,6 +3462,7 @@ int main(void) {
         cmocka_unit_test(test_a_send_that_waited_behind_sends_in_flight_says_so),
         cmocka_unit_test(test_sends_to_a_group_server_stopped_for_10_s_go_again_twice),
         cmocka_unit_test(test_a_slow_servers_answer_to_a_send_whose_attempt_lapsed_is_taken),
+        cmocka_unit_test(test_sends_one_at_a_time_to_a_slow_server_go_once_after_the_first),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
         cmocka_unit_test(test_memberships_are_listed_whole_while_the_unread_total_is_reached),
         cmocka_unit_test(test_memberships_name_a_server_whose_pages_never_end),

@@ -468,6 +468,11 @@ private:
     std::unordered_map<uint32_t, LapsedSend> lapsed_sends_;
     std::map<uint64_t, std::unique_ptr<Op>> ops_;
     std::map<std::string, GroupSends> sends_;
+    //  The longer attempts of groups whose sends all had their outcome (GroupSends gone):
+    //  group -> attempt_ms and since when. The next send to the group waits as long, not
+    //  kFirstAttemptMs: a caller sending one message at a time to a slow group server had
+    //  every other one sent twice. Forgotten after 2 * kMaxSendAttemptMs.
+    std::unordered_map<std::string, std::pair<int, int64_t>> send_attempts_;
     std::set<std::string> resolving_; //  groups the actor itself is resolving
     std::set<std::string> to_pump_;   //  groups with sends queued by the calls being taken
     //  The poll set, built again only when a link's sockets change (repoll_): the pipe, then
@@ -2574,8 +2579,18 @@ void UserActor::tick_deadlines(int64_t now) {
     expire_sends(now);
     for (auto& entry : sends_)
         pump(entry.first);
-    for (auto it = sends_.begin(); it != sends_.end();)
-        it = it->second.queue.empty() && it->second.out.empty() ? sends_.erase(it) : std::next(it);
+    for (auto it = sends_.begin(); it != sends_.end();) {
+        if (!it->second.queue.empty() || !it->second.out.empty()) {
+            ++it;
+            continue;
+        }
+        if (it->second.attempt_ms > kFirstAttemptMs)
+            send_attempts_[it->first] = {it->second.attempt_ms, now};
+        it = sends_.erase(it);
+    }
+    for (auto it = send_attempts_.begin(); it != send_attempts_.end();)
+        it = now - it->second.second < 2 * kMaxSendAttemptMs ? std::next(it)
+                                                             : send_attempts_.erase(it);
     for (auto it = lapsed_sends_.begin(); it != lapsed_sends_.end();)
         it = sends_.count(it->second.group) && now - it->second.lapsed_ms < 2 * kMaxSendAttemptMs
                  ? std::next(it)
@@ -2610,7 +2625,13 @@ void UserActor::queue_send(std::unique_ptr<OutgoingSend> send) {
                         "not connected to a registry (zgm_user_connect)", 0, 0);
     send->ordinal = ++sends_handed_over_;
     due_by(send->deadline_ms);
-    sends_[group].queue.push_back(std::move(send));
+    auto made = sends_.try_emplace(group);
+    auto kept = made.second ? send_attempts_.find(group) : send_attempts_.end();
+    if (kept != send_attempts_.end()) {
+        made.first->second.attempt_ms = kept->second.first;
+        send_attempts_.erase(kept);
+    }
+    made.first->second.queue.push_back(std::move(send));
     to_pump_.insert(group); //  after the burst of calls it came in
 }
 
