@@ -1604,6 +1604,9 @@ public:
     //  And us more for each message a SEND carries, stored or not: a server whose time goes
     //  into each message it is sent.
     void set_delay_per_message(int us) { delay_per_message_us_ = us; }
+    //  No answer goes before mono_ms () reaches ms (a server stopped, then woken): what was
+    //  asked meanwhile is answered then, in order, each the delay after the one before.
+    void hold_until(int64_t ms) { hold_until_ms_ = ms; }
 
 private:
     struct Later {
@@ -1632,7 +1635,8 @@ private:
             zgm::proto::Message ok;
             while (link_ && link_->try_recv(&ok, 0)) {
             }
-            while (!later_.empty() && zgm::mono_ms() >= later_.front().due_ms) {
+            while (!later_.empty() && zgm::mono_ms() >= later_.front().due_ms &&
+                   zgm::mono_ms() >= hold_until_ms_) {
                 zgm::proto::send(zsock_resolve(router_), later_.front().to, later_.front().reply);
                 later_.pop_front();
             }
@@ -1665,6 +1669,7 @@ private:
     std::atomic<bool> stop_{false};
     std::atomic<int> delay_ms_{0};
     std::atomic<int> delay_per_message_us_{0};
+    std::atomic<int64_t> hold_until_ms_{0};
     std::deque<Later> later_; //  answers not due yet, in order (the answering thread's)
     std::thread answering_;
 };
@@ -2543,6 +2548,298 @@ void test_catch_ups_from_a_server_that_answers_slowly_are_asked_once(void** stat
     assert_int_equal(repeats, 0);
 }
 
+//  A scripted group server's store: each message id stored once, with its seq, and how many
+//  times each was sent (the handler's state; under its mutex).
+struct ScriptedStore {
+    std::mutex mutex;
+    std::map<std::string, uint64_t> seqs;
+    std::map<std::string, int> copies;
+    int requests = 0;
+    //  Stores what a SEND carries and fills its answer (SENT, each message's seq).
+    void store(const zgm::proto::Message& request, zgm::proto::Message* reply) {
+        requests++;
+        reply->id = zgm::proto::kSent;
+        for (const auto& send : request.sends) {
+            std::string id = send.msg_id.str();
+            copies[id]++;
+            zgm::proto::SentRecord record;
+            record.seq = seqs.emplace(id, seqs.size() + 1).first->second;
+            record.timestamp = 1000 + record.seq;
+            reply->sent.push_back(record);
+        }
+    }
+    //  Every one of user's count outcomes to come is a success with the seq stored.
+    void expect_outcomes(zgm_user_t* user, int count) {
+        if (zgm_user_flush(user, 60000 * test::slowdown()) != 0)
+            fail_msg("flush: %s", zgm_strerror());
+        std::lock_guard<std::mutex> lock(mutex);
+        for (int i = 0; i < count; i++) {
+            zgm_sent_t sent;
+            assert_ok(zgm_user_sent(user, &sent, 0));
+            if (sent.error != 0) fail_msg("send %d: %d %s", i + 1, sent.error, sent.reason);
+            assert_int_equal(sent.seq, seqs.at(sent.msg_id));
+        }
+    }
+};
+
+//  A SEND whose answer alone is lost, while the group server answers the SENDs after it,
+//  goes again an attempt's time after the answer to the one before it, not once the answers
+//  after it have stopped coming: an answer gives more time to the SENDs sent after the one
+//  it answers, not to those before. 120 SENDs of 4 messages, one each 40 ms (4.8 s), the
+//  fifth's answer lost: it went again at about 2.8 s (while the stream went on), with its
+//  ids, stored once. Fails with sends_heard giving every SEND in flight more time (it went
+//  again after the last first copy, 2 s after the stream ended).
+void test_a_send_whose_answer_alone_is_lost_goes_again_while_later_ones_are_answered(void** state) {
+    (void)state;
+    Cluster cluster;
+    ScriptedStore store;
+    std::set<std::string> lost; //  the messages of the SEND whose answer is lost
+    bool again = false, again_in_stream = false, last_came = false;
+    int64_t lost_ms = 0, again_ms = 0;
+    ScriptedServer slow(cluster, "stream",
+                        [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                            if (request.id != zgm::proto::kSend) return false;
+                            std::lock_guard<std::mutex> lock(store.mutex);
+                            store.store(request, reply);
+                            for (const auto& send : request.sends) {
+                                if (!again && store.requests > 5 && lost.count(send.msg_id.str())) {
+                                    again = true;
+                                    again_in_stream = !last_came;
+                                    again_ms = zgm::mono_ms();
+                                }
+                                if (!send.body.empty() && send.body[0] == 'z') last_came = true;
+                            }
+                            if (store.requests != 5) return true;
+                            for (const auto& send : request.sends) //  stored, not answered
+                                lost.insert(send.msg_id.str());
+                            lost_ms = zgm::mono_ms();
+                            return false;
+                        });
+    slow.set_delay(40);
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("streamer");
+    zgm_user_set_timeout(user, 60000);
+    const int kCount = 480; //  4 a SEND (60,000 bytes each)
+    const std::string body(60000, 'b'), last(60000, 'z');
+    for (int i = 0; i < kCount; i++) {
+        const std::string& what = i == kCount - 1 ? last : body;
+        assert_ok(zgm_user_send_async(user, "stream", what.data(), what.size(), NULL));
+    }
+    store.expect_outcomes(user, kCount);
+    std::lock_guard<std::mutex> lock(store.mutex);
+    print_message("# %d SENDs; the fifth's answer lost, it went again %lld ms later, %s\n",
+                  store.requests, (long long)(again_ms - lost_ms),
+                  again_in_stream ? "while the stream went on" : "after the stream");
+    assert_true(again);
+    assert_true(again_in_stream);
+    assert_int_equal(store.seqs.size(), kCount);
+    for (const auto& copies : store.copies) //  the lost SEND's messages twice, the others once
+        assert_int_equal(copies.second, lost.count(copies.first) ? 2 : 1);
+}
+
+//  A send given a short timeout, in a SEND of its own behind asynchronous SENDs to a slow
+//  group server, ends at its timeout, in doubt: each answer ahead of it gives its attempt
+//  more time, up to its deadline, not past. (A server answering a SEND a second: the call
+//  given 1500 ms ended in doubt at 1500 to 1501 ms.) Fails with sends_heard not bounded by
+//  the deadline of the attempt's sends (it ended at 3 s, stored). One in the same SEND as
+//  an earlier send with more time ends with that one (api.md): not this case.
+void test_a_send_behind_others_to_a_slow_server_ends_at_its_timeout(void** state) {
+    (void)state;
+    Cluster cluster;
+    ScriptedStore store;
+    ScriptedServer slow(cluster, "slowish",
+                        [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                            if (request.id != zgm::proto::kSend) return false;
+                            std::lock_guard<std::mutex> lock(store.mutex);
+                            store.store(request, reply);
+                            return true;
+                        });
+    slow.set_delay(1000);
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("hurried");
+    zgm_user_set_timeout(user, 30000);
+    //  Two SENDs of 4 messages of 64 KB (256 KB: no more in a SEND), both out.
+    const std::string body(64 * 1024, 'b');
+    for (int i = 0; i < 8; i++)
+        assert_ok(zgm_user_send_async(user, "slowish", body.data(), body.size(), NULL));
+    assert_true(test::eventually([&] {
+        std::lock_guard<std::mutex> lock(store.mutex);
+        return store.copies.size() == 8;
+    }));
+    const int timeout = 1500;
+    zgm_user_set_timeout(user, timeout);
+    int64_t started = zgm::mono_ms();
+    int rc = zgm_user_send(user, "slowish", "x", 1, NULL, NULL, NULL);
+    int64_t took = zgm::mono_ms() - started;
+    print_message("# a send given %d ms behind two SENDs, a second a SEND: %d (%s) in %lld ms\n",
+                  timeout, rc, rc ? zgm_strerror() : "", (long long)took);
+    assert_int_equal(rc, -1);
+    assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
+    if (took < timeout - 1 || (took > timeout + 100 && test::slowdown() == 1))
+        fail_msg("a send given %d ms took %lld ms", timeout, (long long)took);
+    store.expect_outcomes(user, 8);
+    std::lock_guard<std::mutex> lock(store.mutex);
+    assert_int_equal(store.seqs.size(), 9); //  the call's message too, once
+}
+
+//  A send whose time runs out while it waits behind the 16 SENDs in flight to a group
+//  server that has not answered them yet says that it waited for earlier sends, not that
+//  there was no connection to the server: it said "not sent: no connection to the group
+//  server at ... in time" (the connection was up all along). Fails without expire_sends
+//  taking SENDs in flight for a wait on earlier sends.
+void test_a_send_that_waited_behind_sends_in_flight_says_so(void** state) {
+    (void)state;
+    Cluster cluster;
+    std::atomic<int> requests{0};
+    ScriptedServer silent(cluster, "silent",
+                          [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                              (void)reply;
+                              if (request.id == zgm::proto::kSend) requests++;
+                              return false;
+                          });
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("queued");
+    zgm_user_set_timeout(user, 30000);
+    for (int i = 1; i <= 16; i++) { //  16 SENDs of one message, all out, none waiting
+        assert_ok(zgm_user_send_async(user, "silent", "a", 1, NULL));
+        assert_true(test::eventually([&] { return requests == i; }));
+    }
+    zgm_user_set_timeout(user, 300);
+    assert_int_equal(zgm_user_send(user, "silent", "x", 1, NULL, NULL, NULL), -1);
+    print_message("# %d: %s\n", zgm_errno(), zgm_strerror());
+    assert_int_equal(zgm_errno(), ZGM_ETIMEOUT);
+    assert_null(strstr(zgm_strerror(), "no connection"));
+    assert_non_null(strstr(zgm_strerror(), "earlier send"));
+}
+
+//  A group server that stops answering (stopped, or its machine stalled) for 10 s and then
+//  works through what it was sent: each SEND out goes again at 2 s, then at 6 s (4 s
+//  later), not every 2 s; when the server comes back, every send is stored once and
+//  succeeds. A call given 1500 ms meanwhile ends in doubt at 1500 ms. Fails with a lapse
+//  not doubling the next attempts (5 copies of each).
+void test_sends_to_a_group_server_stopped_for_10_s_go_again_twice(void** state) {
+    (void)state;
+    Cluster cluster;
+    ScriptedStore store;
+    ScriptedServer stopped(cluster, "stopped",
+                           [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                               if (request.id != zgm::proto::kSend) return false;
+                               std::lock_guard<std::mutex> lock(store.mutex);
+                               store.store(request, reply);
+                               return true;
+                           });
+    stopped.set_delay(1);
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("waiting");
+    zgm_user_set_timeout(user, 60000);
+    assert_ok(zgm_user_send(user, "stopped", "first", 5, NULL, NULL, NULL)); //  it answers
+    int64_t stop = zgm::mono_ms();
+    stopped.hold_until(stop + 10000);
+    const int kCount = 32; //  8 SENDs of 4 (64 KB each: no more in a SEND)
+    const std::string body(64 * 1024, 'b');
+    for (int i = 0; i < kCount; i++)
+        assert_ok(zgm_user_send_async(user, "stopped", body.data(), body.size(), NULL));
+    //  All out: the call's send goes in a SEND of its own (one in the same SEND as an
+    //  earlier send with more time ends with that one, api.md).
+    assert_true(test::eventually([&] {
+        std::lock_guard<std::mutex> lock(store.mutex);
+        return store.copies.size() == kCount + 1;
+    }));
+    zgm_user_set_timeout(user, 1500);
+    int64_t started = zgm::mono_ms();
+    assert_int_equal(zgm_user_send(user, "stopped", "x", 1, NULL, NULL, NULL), -1);
+    int64_t took = zgm::mono_ms() - started;
+    assert_int_equal(zgm_errno(), ZGM_EINDOUBT);
+    if (took < 1499 || (took > 1600 && test::slowdown() == 1))
+        fail_msg("a send given 1500 ms took %lld ms", (long long)took);
+    store.expect_outcomes(user, kCount);
+    int64_t whole = zgm::mono_ms() - stop;
+    std::lock_guard<std::mutex> lock(store.mutex);
+    int most = 0, total = 0;
+    for (const auto& copies : store.copies) {
+        most = std::max(most, copies.second);
+        total += copies.second;
+    }
+    print_message("# stopped 10 s: %d SENDs, %d copies of %zu messages (at most %d of one), "
+                  "all stored %lld ms after the stop\n",
+                  store.requests, total, store.copies.size(), most, (long long)whole);
+    assert_int_equal(store.seqs.size(), kCount + 2); //  and "first", and the call's "x"
+    assert_true(most <= 3);
+}
+
+//  A slow group server's answer to a SEND whose attempt lapsed settles its sends: one
+//  answering a SEND 2.6 s after the one before (a first attempt waits 2 s) answered the
+//  attempt sent again at 5.2 s, past a call's 5 s, and the call ended in doubt though the
+//  first answer, at 2.6 s, had said it was stored, with its seq. Asynchronous sends the same.
+void test_a_slow_servers_answer_to_a_send_whose_attempt_lapsed_is_taken(void** state) {
+    (void)state;
+    Cluster cluster;
+    ScriptedStore store;
+    ScriptedServer slow(cluster, "slow",
+                        [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                            if (request.id != zgm::proto::kSend) return false;
+                            std::lock_guard<std::mutex> lock(store.mutex);
+                            store.store(request, reply);
+                            return true;
+                        });
+    slow.set_delay(2600);
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("patient");
+    zgm_user_set_timeout(user, 5000);
+    uint64_t seq = 0;
+    int64_t start = zgm::mono_ms();
+    int rc = zgm_user_send(user, "slow", "x", 1, NULL, &seq, NULL);
+    int64_t took = zgm::mono_ms() - start;
+    print_message("# a send to a server 2.6 s a SEND: %d (%s), seq %llu, in %lld ms\n", rc,
+                  rc ? zgm_strerror() : "", (unsigned long long)seq, (long long)took);
+    if (rc != 0) fail_msg("send: %s (after %lld ms)", zgm_strerror(), (long long)took);
+    assert_int_equal(seq, 1);
+    //  Asynchronous sends to it: each stored once, each outcome a success.
+    zgm_user_set_timeout(user, 60000);
+    for (int i = 0; i < 3; i++)
+        assert_ok(zgm_user_send_async(user, "slow", "y", 1, NULL));
+    store.expect_outcomes(user, 3);
+    std::lock_guard<std::mutex> lock(store.mutex);
+    assert_int_equal(store.seqs.size(), 4);
+}
+
+//  A caller sending one message at a time to a group server that answers a SEND 2.5 s
+//  after the one before: the first send's attempt lapses at 2 s and goes again (its answer
+//  settles it at 2.5 s); the second waits behind that copy (5 s); the next ones wait the
+//  longer attempt the group earned, though no send of it was out in between, and go once
+//  (2.5 s each). When the group's attempt went back to 2 s with its last outcome, every
+//  other send went twice, and the one after it took 5 s, behind that copy, at the edge of
+//  a call given the default 5 s: 8 SENDs for 5 sends, not 6 (2.5, 5.0, 2.5, 5.0, 2.5 s).
+void test_sends_one_at_a_time_to_a_slow_server_go_once_after_the_first(void** state) {
+    (void)state;
+    Cluster cluster;
+    ScriptedStore store;
+    ScriptedServer slow(cluster, "one-by-one",
+                        [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+                            if (request.id != zgm::proto::kSend) return false;
+                            std::lock_guard<std::mutex> lock(store.mutex);
+                            store.store(request, reply);
+                            return true;
+                        });
+    slow.set_delay(2500);
+    cluster.wait_until_complete();
+    zgm_user_t* user = cluster.user("patient");
+    zgm_user_set_timeout(user, 10000);
+    for (int i = 1; i <= 5; i++) {
+        int64_t started = zgm::mono_ms();
+        uint64_t seq = 0;
+        int rc = zgm_user_send(user, "one-by-one", "x", 1, NULL, &seq, NULL);
+        int64_t took = zgm::mono_ms() - started;
+        std::lock_guard<std::mutex> lock(store.mutex);
+        print_message("# send %d: %d, seq %llu, in %lld ms; %d SENDs so far\n", i, rc,
+                      (unsigned long long)seq, (long long)took, store.requests);
+        if (rc != 0) fail_msg("send %d: %s", i, zgm_strerror());
+        assert_int_equal(seq, i);
+    }
+    std::lock_guard<std::mutex> lock(store.mutex);
+    assert_int_equal(store.requests, 6); //  the first twice
+}
+
 void test_memberships_and_follows_over_10001_groups_take_under_a_second(void** state) {
     (void)state;
     Cluster cluster;
@@ -3229,6 +3526,13 @@ int main(void) {
         cmocka_unit_test(
             test_async_sends_to_a_server_that_answers_slowly_go_again_only_when_it_is_silent),
         cmocka_unit_test(test_catch_ups_from_a_server_that_answers_slowly_are_asked_once),
+        cmocka_unit_test(
+            test_a_send_whose_answer_alone_is_lost_goes_again_while_later_ones_are_answered),
+        cmocka_unit_test(test_a_send_behind_others_to_a_slow_server_ends_at_its_timeout),
+        cmocka_unit_test(test_a_send_that_waited_behind_sends_in_flight_says_so),
+        cmocka_unit_test(test_sends_to_a_group_server_stopped_for_10_s_go_again_twice),
+        cmocka_unit_test(test_a_slow_servers_answer_to_a_send_whose_attempt_lapsed_is_taken),
+        cmocka_unit_test(test_sends_one_at_a_time_to_a_slow_server_go_once_after_the_first),
         cmocka_unit_test(test_memberships_and_follows_over_10001_groups_take_under_a_second),
         cmocka_unit_test(test_memberships_are_listed_whole_while_the_unread_total_is_reached),
         cmocka_unit_test(test_memberships_name_a_server_whose_pages_never_end),

@@ -222,8 +222,9 @@ struct GroupSends {
     int attempt_ms = kFirstAttemptMs;
     int64_t heard_ms = 0;      //  when the last answer to a SEND of the group came
     int64_t hold_until_ms = 0; //  after 429 or 503 (or 425, or an answer not to be read)
-    //  The group server refused a SEND for its rate (429 or 503), and none went since: a send
-    //  whose time runs out meanwhile says so (ZGM_ERATE), also once the hold is over.
+    //  The group server refused a SEND for its rate (429 or 503), and none went since, nor
+    //  went back for another reason once the hold was over: a send whose time runs out
+    //  meanwhile says so (ZGM_ERATE), also once the hold is over.
     bool rate_held = false;
     int64_t down_since_ms = 0; //  since when (or the last RESOLVE since) its server is down
     //  The last message of the latest SEND that went out: the next SEND names it
@@ -257,7 +258,9 @@ struct GroupSends {
     //  over in, whichever of the requests in flight came back first; the group settles.
     void requeue(std::vector<std::unique_ptr<OutgoingSend>>& sends) {
         settling = true;
+        if (hold_until_ms <= mono_ms()) rate_held = false;
         for (auto& send : sends) {
+            if (!send) continue; //  settled meanwhile
             auto at =
                 std::upper_bound(queue.begin(), queue.end(), send->ordinal,
                                  [](uint64_t ordinal, const std::unique_ptr<OutgoingSend>& x) {
@@ -436,6 +439,7 @@ private:
         erase_id(conn.catch_ups, answered.request_id);
         catch_ups_heard(conn, answered.sent_ms);
     }
+    void settle_late(GroupSends& sends, const std::vector<Uuid>& ids, proto::Message& message);
     void go_again_unanswered(GroupSends& sends, Pending& pending);
     void complete(std::unique_ptr<OutgoingSend> send, Error error, const std::string& why,
                   uint64_t seq, uint64_t timestamp);
@@ -476,10 +480,16 @@ private:
         std::string server;
         uint64_t order; //  a SEND's out_no, a catch-up's sent_ms
         int64_t lapsed_ms;
+        std::vector<Uuid> ids; //  what it carried, in order
     };
     std::unordered_map<uint32_t, LapsedInternal> lapsed_internal_;
     std::map<uint64_t, std::unique_ptr<Op>> ops_;
     std::map<std::string, GroupSends> sends_;
+    //  The longer attempts of groups whose sends all had their outcome (GroupSends gone):
+    //  group -> attempt_ms and since when. The next send to the group waits as long, not
+    //  kFirstAttemptMs: a caller sending one message at a time to a slow group server had
+    //  every other one sent twice. Forgotten after 2 * kMaxSendAttemptMs.
+    std::unordered_map<std::string, std::pair<int, int64_t>> send_attempts_;
     std::set<std::string> resolving_; //  groups the actor itself is resolving
     std::set<std::string> to_pump_;   //  groups with sends queued by the calls being taken
     //  The poll set, built again only when a link's sockets change (repoll_): the pipe, then
@@ -2084,10 +2094,12 @@ void UserActor::dispatch(const std::string& server_id, proto::Message& message) 
             const LapsedInternal& late = late_internal->second;
             auto sends = sends_.find(late.group);
             ServerConn* conn = server(server_id);
-            if (late.purpose == Purpose::kSend && sends != sends_.end())
+            if (late.purpose == Purpose::kSend && sends != sends_.end()) {
                 sends_heard(sends->second, server_id, late.order);
-            else if (late.purpose == Purpose::kCatchUp && conn)
+                settle_late(sends->second, late.ids, message);
+            } else if (late.purpose == Purpose::kCatchUp && conn) {
                 catch_ups_heard(*conn, (int64_t)late.order);
+            }
             lapsed_internal_.erase(late_internal);
             return;
         }
@@ -2560,8 +2572,8 @@ void UserActor::tick_deadlines(int64_t now) {
             break;
         case Purpose::kCatchUp: {
             if (conn) erase_id(conn->catch_ups, id);
-            lapsed_internal_[id] = {pending.purpose, pending.group, pending.server,
-                                    (uint64_t)pending.sent_ms, now};
+            lapsed_internal_[id] = {pending.purpose,           pending.group, pending.server,
+                                    (uint64_t)pending.sent_ms, now,           {}};
             auto followed = followed_.find(pending.group);
             if (followed != followed_.end()) followed->second.catching_up = false;
             break;
@@ -2592,8 +2604,18 @@ void UserActor::tick_deadlines(int64_t now) {
     expire_sends(now);
     for (auto& entry : sends_)
         pump(entry.first);
-    for (auto it = sends_.begin(); it != sends_.end();)
-        it = it->second.queue.empty() && it->second.out.empty() ? sends_.erase(it) : std::next(it);
+    for (auto it = sends_.begin(); it != sends_.end();) {
+        if (!it->second.queue.empty() || !it->second.out.empty()) {
+            ++it;
+            continue;
+        }
+        if (it->second.attempt_ms > kFirstAttemptMs)
+            send_attempts_[it->first] = {it->second.attempt_ms, now};
+        it = sends_.erase(it);
+    }
+    for (auto it = send_attempts_.begin(); it != send_attempts_.end();)
+        it = now - it->second.second < 2 * kMaxSendAttemptMs ? std::next(it)
+                                                             : send_attempts_.erase(it);
     for (auto it = lapsed_internal_.begin(); it != lapsed_internal_.end();)
         it = now - it->second.lapsed_ms < 2 * kMaxSendAttemptMs ? std::next(it)
                                                                 : lapsed_internal_.erase(it);
@@ -2627,7 +2649,13 @@ void UserActor::queue_send(std::unique_ptr<OutgoingSend> send) {
                         "not connected to a registry (zgm_user_connect)", 0, 0);
     send->ordinal = ++sends_handed_over_;
     due_by(send->deadline_ms);
-    sends_[group].queue.push_back(std::move(send));
+    auto made = sends_.try_emplace(group);
+    auto kept = made.second ? send_attempts_.find(group) : send_attempts_.end();
+    if (kept != send_attempts_.end()) {
+        made.first->second.attempt_ms = kept->second.first;
+        send_attempts_.erase(kept);
+    }
+    made.first->second.queue.push_back(std::move(send));
     to_pump_.insert(group); //  after the burst of calls it came in
 }
 
@@ -2717,6 +2745,33 @@ void UserActor::catch_ups_heard(ServerConn& conn, int64_t sent_ms) {
     }
 }
 
+//  The answer to a SEND whose attempt lapsed (ids: what it carried): the messages it says
+//  are stored have their outcome, whether they wait to go again or are out again. Those out
+//  again leave an empty place in their SEND, which its answer skips.
+void UserActor::settle_late(GroupSends& sends, const std::vector<Uuid>& ids,
+                            proto::Message& message) {
+    if (message.id != proto::kSent || message.sent.size() != ids.size()) return;
+    std::unordered_map<Uuid, const proto::SentRecord*, UuidHash> stored;
+    for (size_t i = 0; i < ids.size(); i++)
+        if (!ids[i].is_nil() && message.sent[i].status == proto::kStatusOk &&
+            message.sent[i].seq != 0)
+            stored[ids[i]] = &message.sent[i];
+    auto settle = [&](std::unique_ptr<OutgoingSend>& send) {
+        auto found = send ? stored.find(send->msg_id) : stored.end();
+        if (found == stored.end()) return false;
+        complete(std::move(send), Error::kOk, "", found->second->seq, found->second->timestamp);
+        return true;
+    };
+    for (auto it = sends.queue.begin(); it != sends.queue.end();)
+        it = settle(*it) ? sends.queue.erase(it) : std::next(it);
+    for (uint32_t id : sends.out) {
+        auto found = pending_.find(id);
+        if (found != pending_.end())
+            for (auto& send : found->second.sends)
+                settle(send);
+    }
+}
+
 void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     GroupSends& sends = sends_[pending.group];
     erase_id(sends.out, pending.request_id);
@@ -2731,8 +2786,8 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
             return again();
         }
         if (message.status == proto::kRateLimited || message.status == proto::kUnavailable) {
-            sends.hold(mono_ms() + wait_ms(message), true);
-            return again();
+            again(); //  before the hold: it takes the flag of an older one that is over
+            return sends.hold(mono_ms() + wait_ms(message), true);
         }
         if (message.status == proto::kNotFound) {
             //  Not on that server (any more): ask where it is, then send there.
@@ -2748,7 +2803,9 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
         //  Refused: nothing of this attempt was stored (a 400 answers a frame the server
         //  could not read). An earlier attempt that went unanswered may have been.
         for (auto& send : pending.sends)
-            if (send->unanswered)
+            if (!send) //  settled by the answer to an attempt that lapsed
+                continue;
+            else if (send->unanswered)
                 complete_in_doubt(std::move(send),
                                   ", and its next attempt was refused (" + message.reason + ")");
             else
@@ -2764,6 +2821,7 @@ void UserActor::sends_answered(Pending& pending, proto::Message& message) {
     for (size_t i = 0; i < pending.sends.size(); i++) {
         const proto::SentRecord& record = message.sent[i];
         std::unique_ptr<OutgoingSend>& send = pending.sends[i];
+        if (!send) continue; //  settled by the answer to an attempt that lapsed
         if (record.status == proto::kStatusOk && record.seq == 0) //  stored, it has a seq
             complete(std::move(send), Error::kInDoubt,
                      "the group server said it stored it, with no seq: send it again with the "
@@ -2792,14 +2850,16 @@ void UserActor::sends_lapsed(Pending& pending) {
     //  Once for the SENDs that lapse together (each the attempt's time after the last answer).
     if (pending.deadline_ms - std::max(pending.sent_ms, sends.heard_ms) >= sends.attempt_ms)
         sends.attempt_ms = std::min(sends.attempt_ms * 2, kMaxSendAttemptMs);
-    lapsed_internal_[pending.request_id] = {pending.purpose, pending.group, pending.server,
-                                            pending.out_no, mono_ms()};
+    LapsedInternal& lapsed = lapsed_internal_[pending.request_id];
+    lapsed = {pending.purpose, pending.group, pending.server, pending.out_no, mono_ms(), {}};
+    for (const auto& send : pending.sends)
+        lapsed.ids.push_back(send ? send->msg_id : Uuid()); //  its place kept
     go_again_unanswered(sends, pending);
 }
 
 void UserActor::go_again_unanswered(GroupSends& sends, Pending& pending) {
     for (auto& send : pending.sends)
-        send->unanswered = true;
+        if (send) send->unanswered = true;
     sends.requeue(pending.sends);
     resolve(pending.group);
 }
@@ -2892,7 +2952,9 @@ void UserActor::expire_sends(int64_t now) {
                          std::string("not sent: the ") + (conn ? "group server" : "registry") +
                              " asked to slow down",
                          0, 0);
-            else if (entry.second.settling)
+            //  Behind SENDs going again, or behind the kSendsInFlight out (a slow server's,
+            //  waited for: sends_heard), not for want of a connection.
+            else if (entry.second.settling || !entry.second.out.empty())
                 complete(std::move(send), Error::kTimeout,
                          "not stored: its time ran out while it waited for the outcome of an "
                          "earlier send to the group",
