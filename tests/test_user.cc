@@ -2414,29 +2414,63 @@ void test_a_slow_servers_answer_to_an_attempt_that_lapsed_is_taken(void** state)
     assert_true(asked >= 1 && asked <= 2); //  the first attempt, and the one sent again
 }
 
+//  A scripted group server's store: each message id stored once, with its seq, and how many
+//  times each was sent (the handler's state; under its mutex).
+struct ScriptedStore {
+    std::mutex mutex;
+    std::map<std::string, uint64_t> seqs;
+    std::map<std::string, int> copies;
+    int requests = 0;
+    //  Stores what a SEND carries and fills its answer (SENT, each message's seq).
+    void store(const zgm::proto::Message& request, zgm::proto::Message* reply) {
+        requests++;
+        reply->id = zgm::proto::kSent;
+        for (const auto& send : request.sends) {
+            std::string id = send.msg_id.str();
+            copies[id]++;
+            zgm::proto::SentRecord record;
+            record.seq = seqs.emplace(id, seqs.size() + 1).first->second;
+            record.timestamp = 1000 + record.seq;
+            reply->sent.push_back(record);
+        }
+    }
+    //  A scripted group server's handler that stores each SEND.
+    ScriptedServer::Handler handler() {
+        return [this](const zgm::proto::Message& request, zgm::proto::Message* reply) {
+            if (request.id != zgm::proto::kSend) return false;
+            std::lock_guard<std::mutex> lock(mutex);
+            store(request, reply);
+            return true;
+        };
+    }
+    //  The messages sent more than once: how many times more.
+    int repeats() {
+        int count = 0;
+        for (const auto& entry : copies)
+            count += entry.second - 1;
+        return count;
+    }
+    //  Every one of user's count outcomes to come is a success with the seq stored.
+    void expect_outcomes(zgm_user_t* user, int count) {
+        if (zgm_user_flush(user, 60000 * test::slowdown()) != 0)
+            fail_msg("flush: %s", zgm_strerror());
+        std::lock_guard<std::mutex> lock(mutex);
+        for (int i = 0; i < count; i++) {
+            zgm_sent_t sent;
+            assert_ok(zgm_user_sent(user, &sent, 0));
+            if (sent.error != 0) fail_msg("send %d: %d %s", i + 1, sent.error, sent.reason);
+            assert_int_equal(sent.seq, seqs.at(sent.msg_id));
+        }
+    }
+};
+
 //  count asynchronous sends of size bytes to group on a scripted group server that answers
 //  one SEND at a time, each delay_ms and per_message_us a message after the one before,
 //  storing each message id once; the sends it was sent again. Each send is stored, once.
 int sends_to_a_slow_server(Cluster& cluster, const char* group, int delay_ms, int per_message_us,
                            int count, size_t size) {
-    std::mutex mutex;
-    std::set<std::string> stored; //  the scripted group server's store: message ids
-    int requests = 0, repeats = 0;
-    ScriptedServer slow(cluster, group,
-                        [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
-                            if (request.id != zgm::proto::kSend) return false;
-                            std::lock_guard<std::mutex> lock(mutex);
-                            requests++;
-                            reply->id = zgm::proto::kSent;
-                            for (const auto& send : request.sends) {
-                                if (!stored.insert(send.msg_id.str()).second) repeats++;
-                                zgm::proto::SentRecord record;
-                                record.seq = stored.size();
-                                record.timestamp = 1000 + record.seq;
-                                reply->sent.push_back(record);
-                            }
-                            return true;
-                        });
+    ScriptedStore store;
+    ScriptedServer slow(cluster, group, store.handler());
     slow.set_delay(delay_ms);
     slow.set_delay_per_message(per_message_us);
     cluster.wait_until_complete();
@@ -2446,19 +2480,17 @@ int sends_to_a_slow_server(Cluster& cluster, const char* group, int delay_ms, in
     int64_t start = zgm::mono_ms();
     for (int i = 0; i < count; i++)
         assert_ok(zgm_user_send_async(user, group, body.data(), body.size(), NULL));
-    int flushed = zgm_user_flush(user, 60000);
-    int64_t took = zgm::mono_ms() - start;
-    std::lock_guard<std::mutex> lock(mutex);
-    print_message("# %s: %d sends in %d SENDs, %d sent again, %zu stored, in %lld ms\n", group,
-                  count, requests, repeats, stored.size(), (long long)took);
-    if (flushed != 0) fail_msg("flush: %s", zgm_strerror());
-    zgm_sent_t sent;
-    for (int i = 0; i < count; i++) {
-        assert_ok(zgm_user_sent(user, &sent, 0));
-        if (sent.error != 0) fail_msg("send %d: %d %s", i + 1, sent.error, sent.reason);
+    zgm_user_flush(user, 60000);
+    {
+        std::lock_guard<std::mutex> lock(store.mutex);
+        print_message("# %s: %d sends in %d SENDs, %d sent again, %zu stored, in %lld ms\n", group,
+                      count, store.requests, store.repeats(), store.seqs.size(),
+                      (long long)(zgm::mono_ms() - start));
     }
-    assert_int_equal(stored.size(), count);
-    return repeats;
+    store.expect_outcomes(user, count);
+    std::lock_guard<std::mutex> lock(store.mutex);
+    assert_int_equal(store.seqs.size(), count);
+    return store.repeats();
 }
 
 //  Asynchronous sends to a group server that answers slowly: each goes again only when the
@@ -2548,40 +2580,6 @@ void test_catch_ups_from_a_server_that_answers_slowly_are_asked_once(void** stat
     assert_int_equal(repeats, 0);
 }
 
-//  A scripted group server's store: each message id stored once, with its seq, and how many
-//  times each was sent (the handler's state; under its mutex).
-struct ScriptedStore {
-    std::mutex mutex;
-    std::map<std::string, uint64_t> seqs;
-    std::map<std::string, int> copies;
-    int requests = 0;
-    //  Stores what a SEND carries and fills its answer (SENT, each message's seq).
-    void store(const zgm::proto::Message& request, zgm::proto::Message* reply) {
-        requests++;
-        reply->id = zgm::proto::kSent;
-        for (const auto& send : request.sends) {
-            std::string id = send.msg_id.str();
-            copies[id]++;
-            zgm::proto::SentRecord record;
-            record.seq = seqs.emplace(id, seqs.size() + 1).first->second;
-            record.timestamp = 1000 + record.seq;
-            reply->sent.push_back(record);
-        }
-    }
-    //  Every one of user's count outcomes to come is a success with the seq stored.
-    void expect_outcomes(zgm_user_t* user, int count) {
-        if (zgm_user_flush(user, 60000 * test::slowdown()) != 0)
-            fail_msg("flush: %s", zgm_strerror());
-        std::lock_guard<std::mutex> lock(mutex);
-        for (int i = 0; i < count; i++) {
-            zgm_sent_t sent;
-            assert_ok(zgm_user_sent(user, &sent, 0));
-            if (sent.error != 0) fail_msg("send %d: %d %s", i + 1, sent.error, sent.reason);
-            assert_int_equal(sent.seq, seqs.at(sent.msg_id));
-        }
-    }
-};
-
 //  A SEND whose answer alone is lost, while the group server answers the SENDs after it,
 //  goes again an attempt's time after the answer to the one before it, not once the answers
 //  after it have stopped coming: an answer gives more time to the SENDs sent after the one
@@ -2647,13 +2645,7 @@ void test_a_send_behind_others_to_a_slow_server_ends_at_its_timeout(void** state
     (void)state;
     Cluster cluster;
     ScriptedStore store;
-    ScriptedServer slow(cluster, "slowish",
-                        [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
-                            if (request.id != zgm::proto::kSend) return false;
-                            std::lock_guard<std::mutex> lock(store.mutex);
-                            store.store(request, reply);
-                            return true;
-                        });
+    ScriptedServer slow(cluster, "slowish", store.handler());
     slow.set_delay(1000);
     cluster.wait_until_complete();
     zgm_user_t* user = cluster.user("hurried");
@@ -2721,13 +2713,7 @@ void test_sends_to_a_group_server_stopped_for_10_s_go_again_twice(void** state) 
     (void)state;
     Cluster cluster;
     ScriptedStore store;
-    ScriptedServer stopped(cluster, "stopped",
-                           [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
-                               if (request.id != zgm::proto::kSend) return false;
-                               std::lock_guard<std::mutex> lock(store.mutex);
-                               store.store(request, reply);
-                               return true;
-                           });
+    ScriptedServer stopped(cluster, "stopped", store.handler());
     stopped.set_delay(1);
     cluster.wait_until_complete();
     zgm_user_t* user = cluster.user("waiting");
@@ -2775,13 +2761,7 @@ void test_a_slow_servers_answer_to_a_send_whose_attempt_lapsed_is_taken(void** s
     (void)state;
     Cluster cluster;
     ScriptedStore store;
-    ScriptedServer slow(cluster, "slow",
-                        [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
-                            if (request.id != zgm::proto::kSend) return false;
-                            std::lock_guard<std::mutex> lock(store.mutex);
-                            store.store(request, reply);
-                            return true;
-                        });
+    ScriptedServer slow(cluster, "slow", store.handler());
     slow.set_delay(2600);
     cluster.wait_until_complete();
     zgm_user_t* user = cluster.user("patient");
@@ -2814,13 +2794,7 @@ void test_sends_one_at_a_time_to_a_slow_server_go_once_after_the_first(void** st
     (void)state;
     Cluster cluster;
     ScriptedStore store;
-    ScriptedServer slow(cluster, "one-by-one",
-                        [&](const zgm::proto::Message& request, zgm::proto::Message* reply) {
-                            if (request.id != zgm::proto::kSend) return false;
-                            std::lock_guard<std::mutex> lock(store.mutex);
-                            store.store(request, reply);
-                            return true;
-                        });
+    ScriptedServer slow(cluster, "one-by-one", store.handler());
     slow.set_delay(2500);
     cluster.wait_until_complete();
     zgm_user_t* user = cluster.user("patient");
