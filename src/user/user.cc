@@ -285,7 +285,7 @@ struct Pending {
     bool first_page = false;         //  kRefresh: the first FOLLOW of a keep-alive (one per round)
     std::vector<std::unique_ptr<OutgoingSend>> sends; //  kSend
     uint64_t out_no = 0;                              //  kSend: its number among the group's
-    int64_t sent_ms = 0;                              //  kSend: when it went
+    int64_t sent_ms = 0;                              //  kSend, kCatchUp: when it went
     int64_t sends_due_ms = 0; //  kSend: when the attempt lapses at the latest
     bool by_time = false;     //  kCatchUp after the group went back
     uint64_t after_seq = 0;   //  kCatchUp: what it asked after
